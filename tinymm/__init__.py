@@ -1,0 +1,27 @@
+"""tinymm: a small multimodal deep-learning engine in NumPy and Numba.
+
+Start with ``tinymm.tensor``, ``tinymm.F`` (functional ops), ``tinymm.nn`` (layers) and
+``tinymm.optim``; ``tinymm.use_backend`` picks the kernels ("reference", "numba", "cuda").
+"""
+
+import numpy as _np
+
+from tinymm import functional
+from tinymm import functional as F
+from tinymm._version import __version__
+from tinymm.autograd import Function, no_grad
+from tinymm.backend import backends, current_backend, get_backend, use_backend
+from tinymm.gradcheck import GradcheckError, gradcheck, gradcheck_report
+from tinymm.ops.basic import cat, concat, split, stack
+from tinymm.tensor import Tensor, ones, randn, tensor, zeros
+
+from tinymm import nn, optim  # noqa: E402,I001  (nn builds on everything above)
+
+float32 = _np.float32
+float64 = _np.float64
+
+__all__ = [
+    "F", "Function", "GradcheckError", "Tensor", "__version__", "backends", "cat", "concat",
+    "current_backend", "functional", "get_backend", "gradcheck", "gradcheck_report", "nn",
+    "no_grad", "ones", "optim", "randn", "split", "stack", "tensor", "use_backend", "zeros",
+]

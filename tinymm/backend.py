@@ -1,0 +1,168 @@
+"""Backend selection: which implementation of the kernel CONTRACT the ops call.
+
+Three backends implement the same kernel names (see ``tinymm/kernels/__init__.py``):
+
+* ``reference``: plain NumPy, the executable specification;
+* ``numba``: ``@njit`` CPU kernels in ``kernels/numba_cpu``; a name it does not implement
+  falls back to the reference (listed in ``Backend.fallbacks`` and by ``tinymm info``);
+* ``cuda``: numba-cuda kernels in ``kernels/numba_cuda``; a GPU backend never falls back to
+  the host silently, so a missing name raises ``NotImplementedError``.
+
+Select one with ``tinymm.use_backend("numba")`` (a plain call, or a ``with`` block that
+restores the previous backend on exit) or the ``TINYMM_BACKEND`` environment variable. The
+default is ``numba`` when Numba imports, else ``reference``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from types import ModuleType
+
+from tinymm.kernels import CONTRACT
+
+BACKEND_NAMES = ("reference", "numba", "cuda")
+_PACKAGES = {
+    "reference": "tinymm.kernels.reference",
+    "numba": "tinymm.kernels.numba_cpu",
+    "cuda": "tinymm.kernels.numba_cuda",
+}
+
+
+class Backend:
+    """A table of kernels: ``backend.linear_forward(x, w, b)`` calls this backend's version."""
+
+    def __init__(self, name: str, kernels: dict, fallbacks: tuple[str, ...], device: str):
+        self.name = name
+        self.kernels = kernels  # kernel name -> function
+        self.fallbacks = fallbacks  # names served by the reference backend instead
+        self.device = device  # "cpu" or "cuda": where its arrays live
+
+    def __getattr__(self, name: str):
+        # Only called when normal lookup fails, i.e. for kernel names.
+        kernels = self.__dict__.get("kernels", {})
+        if name in kernels:
+            return kernels[name]
+        if name in CONTRACT:
+            raise NotImplementedError(
+                f"backend '{self.name}' has no kernel '{name}' and a {self.device} backend "
+                f"does not fall back to the host; use tinymm.use_backend('numba') for this op"
+            )
+        raise AttributeError(f"'{name}' is not a kernel in the CONTRACT (tinymm/kernels)")
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r}, {len(self.kernels)} kernels, {len(self.fallbacks)} fallbacks)"
+
+
+def _collect(package_name: str) -> dict:
+    """Import every stem module of a backend package and collect its CONTRACT functions."""
+    package = importlib.import_module(package_name)
+    found: dict = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module: ModuleType = importlib.import_module(f"{package_name}.{info.name}")
+        for name in CONTRACT:
+            fn = getattr(module, name, None)
+            if fn is not None and getattr(fn, "__module__", None) == module.__name__:
+                found[name] = fn
+    return found
+
+
+def _probe(name: str) -> str | None:
+    """Why backend ``name`` cannot be used here, or None when it can."""
+    if name == "reference":
+        return None
+    if name == "numba":
+        try:
+            import numba  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - numba is a dependency
+            return f"numba does not import ({exc})"
+        return None
+    if name == "cuda":
+        try:
+            from numba import cuda
+        except ImportError:
+            return "numba-cuda is not installed (pip install 'tinymm[cuda]')"
+        if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+            return None
+        try:
+            if cuda.is_available():
+                return None
+        except Exception as exc:  # driver errors surface here
+            return f"CUDA driver error: {exc}"
+        return "no CUDA GPU found (set NUMBA_ENABLE_CUDASIM=1 to use the simulator)"
+    return f"unknown backend '{name}'; valid names: {', '.join(BACKEND_NAMES)}"
+
+
+_LOADED: dict[str, Backend] = {}
+
+
+def get_backend(name: str) -> Backend:
+    """Load (once) and return the backend called ``name``."""
+    if name not in BACKEND_NAMES:
+        raise ValueError(f"unknown backend '{name}'; valid names: {', '.join(BACKEND_NAMES)}")
+    if name in _LOADED:
+        return _LOADED[name]
+    reason = _probe(name)
+    if reason is not None:
+        raise RuntimeError(f"backend '{name}' is not available: {reason}")
+    kernels = _collect(_PACKAGES[name])
+    fallbacks: tuple[str, ...] = ()
+    if name == "numba":
+        reference = get_backend("reference")
+        fallbacks = tuple(n for n in CONTRACT if n not in kernels)
+        for n in fallbacks:
+            kernels[n] = reference.kernels[n]
+    backend = Backend(name, kernels, fallbacks, device="cuda" if name == "cuda" else "cpu")
+    _LOADED[name] = backend
+    return backend
+
+
+def backends() -> dict[str, str | None]:
+    """Every backend name mapped to None when usable, else the reason it is not."""
+    return {name: _probe(name) for name in BACKEND_NAMES}
+
+
+def _default_name() -> str:
+    env = os.environ.get("TINYMM_BACKEND")
+    if env:
+        if env not in BACKEND_NAMES:
+            raise ValueError(
+                f"TINYMM_BACKEND={env!r} is not a backend; valid names: {', '.join(BACKEND_NAMES)}"
+            )
+        return env
+    return "numba" if _probe("numba") is None else "reference"
+
+
+_current: Backend | None = None
+
+
+def current_backend() -> Backend:
+    """The backend new ops use (loaded on first use)."""
+    global _current
+    if _current is None:
+        _current = get_backend(_default_name())
+    return _current
+
+
+class use_backend:
+    """Select a backend: ``use_backend("numba")`` or ``with use_backend("reference"): ...``.
+
+    As a plain call the choice stays in force; as a context manager the previous backend is
+    restored when the block exits.
+    """
+
+    def __init__(self, name: str):
+        self._previous = current_backend()
+        self.backend = get_backend(name)
+        global _current
+        _current = self.backend
+
+    def __enter__(self) -> Backend:
+        return self.backend
+
+    def __exit__(self, *exc) -> None:
+        global _current
+        _current = self._previous

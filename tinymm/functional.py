@@ -1,0 +1,17 @@
+"""The functional API, ``tinymm.F``: lowercase wrappers over the ops, PyTorch's names.
+
+Each function lives beside its op in ``tinymm/ops/<stem>.py``; this module only gathers them,
+so ``F.linear(x, w, b)`` reads like ``torch.nn.functional.linear(x, w, b)``.
+"""
+
+from tinymm.ops.activation import relu, sigmoid, tanh
+from tinymm.ops.basic import cat, concat, split, stack
+from tinymm.ops.cross_entropy import cross_entropy
+from tinymm.ops.linear import linear
+from tinymm.ops.matmul import matmul
+from tinymm.ops.softmax import log_softmax, softmax
+
+__all__ = [
+    "cat", "concat", "cross_entropy", "linear", "log_softmax", "matmul", "relu", "sigmoid",
+    "softmax", "split", "stack", "tanh",
+]

@@ -1,0 +1,56 @@
+"""Numba linear layer (derivation: kernels/reference/linear.py).
+
+The three matrix products go to NumPy's BLAS (sgemm/dgemm), called from Python: on this
+machine class a Numba-written GEMM reaches a fraction of OpenBLAS's GFLOP/s, and calling BLAS
+from inside ``@njit`` would make SciPy a dependency for no gain. Numba does the memory-bound
+parts around them in one pass each: adding the bias into the GEMM's output in place (no
+second (B, D_out) temporary), and the column sum for ``dbias``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from tinymm.kernels.numba_cpu._util import contiguous
+
+
+@njit(cache=True, parallel=True)
+def _add_bias(out, bias):
+    B, D = out.shape
+    for b in prange(B):
+        for d in range(D):
+            out[b, d] += bias[d]
+
+
+@njit(cache=True)
+def _column_sum(d2, dbias):
+    B, D = d2.shape
+    acc = np.zeros(D, dtype=np.float64)
+    for b in range(B):
+        for d in range(D):  # contiguous inner loop: vectorised
+            acc[d] += d2[b, d]
+    for d in range(D):
+        dbias[d] = acc[d]
+
+
+def linear_forward(x, weight, bias):
+    lead = x.shape[:-1]
+    x2 = contiguous(x.reshape(-1, x.shape[-1]))  # (B, D_in)
+    out = x2 @ weight.T  # (B, D_out), BLAS
+    if bias is not None:
+        _add_bias(out, bias)
+    cache = (x2, weight, bias is not None, lead)
+    return out.reshape(lead + (weight.shape[0],)), cache
+
+
+def linear_backward(dout, cache):
+    x2, weight, has_bias, lead = cache
+    d2 = contiguous(dout.reshape(-1, weight.shape[0]))  # (B, D_out)
+    dx = (d2 @ weight).reshape(lead + (weight.shape[1],))  # (..., D_in), BLAS
+    dweight = d2.T @ x2  # (D_out, D_in), BLAS
+    dbias = None
+    if has_bias:
+        dbias = np.empty(weight.shape[0], dtype=weight.dtype)
+        _column_sum(d2, dbias)
+    return dx, dweight, dbias

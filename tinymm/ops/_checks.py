@@ -1,0 +1,50 @@
+"""Input validation shared by ops: clear errors before anything reaches a kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_float(op: str, name: str, array: np.ndarray) -> None:
+    if array.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {array.dtype}")
+
+
+def check_same_dtype(op: str, **arrays: np.ndarray | None) -> None:
+    dtypes = {name: a.dtype for name, a in arrays.items() if a is not None}
+    if len(set(dtypes.values())) > 1:
+        listed = ", ".join(f"{n} {d}" for n, d in dtypes.items())
+        raise TypeError(f"{op}: inputs must share one dtype, got {listed}; convert with .float() "
+                        "or .double()")
+
+
+def check_ndim(op: str, name: str, array: np.ndarray, ndim: int | tuple[int, ...],
+               layout: str = "") -> None:
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if array.ndim not in allowed:
+        expected = " or ".join(f"{n}-d" for n in allowed)
+        hint = f" {layout}" if layout else ""
+        raise ValueError(f"{op}: {name} must be {expected}{hint}, got shape {array.shape}")
+
+
+def check_finite(op: str, name: str, array: np.ndarray) -> None:
+    """Raise on NaN/Inf (used where a non-finite value would otherwise be silently hidden)."""
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise ValueError(f"{op}: {name} contains a non-finite value ({array[tuple(bad)]}) at "
+                         f"index {tuple(int(i) for i in bad)}")
+
+
+def check_int_range(op: str, name: str, array: np.ndarray, low: int, high: int,
+                    allowed_extra: int | None = None) -> None:
+    """Every value of the integer ``array`` must be in [low, high) (or equal allowed_extra)."""
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{op}: {name} must be an integer array (class indices), got {array.dtype}")
+    values = array if allowed_extra is None else array[array != allowed_extra]
+    if values.size and (values.min() < low or values.max() >= high):
+        worst = values.min() if values.min() < low else values.max()
+        raise ValueError(f"{op}: {name} holds {int(worst)}, outside the valid range "
+                         f"[{low}, {high - 1}]" + (f" (or {allowed_extra} to ignore)"
+                                                  if allowed_extra is not None else ""))

@@ -1,0 +1,59 @@
+"""Fused softmax cross-entropy op (derivation: kernels/reference/cross_entropy.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm.autograd import Function
+from tinymm.ops._checks import check_float, check_int_range, check_ndim
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class CrossEntropy(Function):
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        check_float("cross_entropy", "input (logits)", logits)
+        check_ndim("cross_entropy", "input (logits)", logits, 2, "(N, C)")
+        target = np.asarray(target)
+        check_ndim("cross_entropy", "target", target, 1, "(N,) class indices")
+        if target.shape[0] != logits.shape[0]:
+            raise ValueError(f"cross_entropy: input has {logits.shape[0]} rows (shape "
+                             f"{logits.shape}) but target has {target.shape[0]} (shape "
+                             f"{target.shape})")
+        check_int_range("cross_entropy", "target", target, 0, logits.shape[1],
+                        allowed_extra=ignore_index)
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got "
+                             f"{reduction!r}")
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                             f"{label_smoothing}")
+        out, ctx.cache = ctx.backend.cross_entropy_forward(
+            logits, target, ignore_index=ignore_index, reduction=reduction,
+            label_smoothing=label_smoothing)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.backend.cross_entropy_backward(grad, ctx.cache)
+
+
+def cross_entropy(input, target, ignore_index: int = -100, reduction: str = "mean",  # noqa: A002
+                  label_smoothing: float = 0.0):
+    """PyTorch's ``F.cross_entropy`` from logits: input (N, C) or (N, C, d1, ...), target
+    (N,) or (N, d1, ...) class indices."""
+    from tinymm.tensor import Tensor
+
+    if isinstance(input, Tensor) and input.ndim > 2:  # (N, C, d...) -> (N*d..., C)
+        C = input.shape[1]
+        moved = input.permute((0,) + tuple(range(2, input.ndim)) + (1,)).reshape(-1, C)
+        t = target.data if isinstance(target, Tensor) else np.asarray(target)
+        loss = CrossEntropy.apply(moved, t.reshape(-1), ignore_index=ignore_index,
+                                  reduction=reduction, label_smoothing=label_smoothing)
+        if reduction == "none":
+            return loss.reshape(t.shape)
+        return loss
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    return CrossEntropy.apply(input, t, ignore_index=ignore_index, reduction=reduction,
+                              label_smoothing=label_smoothing)
