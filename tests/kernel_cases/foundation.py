@@ -1,0 +1,37 @@
+"""Parity cases for the foundation kernels: matmul, linear, activations, softmax, CE."""
+
+import numpy as np
+
+from tests.kernel_cases import KernelCase
+
+
+def _randn(rng, dtype, *shape):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+CASES = [
+    KernelCase("matmul_forward", lambda r, d: ((_randn(r, d, 5, 7), _randn(r, d, 7, 3)), {}), "2d"),
+    KernelCase("matmul_forward",
+               lambda r, d: ((_randn(r, d, 2, 1, 4, 3), _randn(r, d, 5, 3, 6)), {}), "broadcast"),
+    KernelCase("matmul_forward", lambda r, d: ((_randn(r, d, 4), _randn(r, d, 3, 4, 2)), {}),
+               "vector"),
+    KernelCase("linear_forward",
+               lambda r, d: ((_randn(r, d, 6, 5), _randn(r, d, 3, 5), _randn(r, d, 3)), {}), "2d"),
+    KernelCase("linear_forward",
+               lambda r, d: ((_randn(r, d, 2, 4, 5), _randn(r, d, 3, 5), None), {}), "3d-no-bias"),
+    KernelCase("relu_forward", lambda r, d: ((_randn(r, d, 3, 17),), {})),
+    KernelCase("sigmoid_forward", lambda r, d: ((_randn(r, d, 3, 17) * 30,), {})),
+    KernelCase("tanh_forward", lambda r, d: ((_randn(r, d, 2, 3, 5) * 3,), {})),
+    KernelCase("softmax_forward", lambda r, d: ((_randn(r, d, 4, 9) * 5,), {"axis": -1}), "last"),
+    KernelCase("softmax_forward", lambda r, d: ((_randn(r, d, 4, 9, 3),), {"axis": 1}), "middle"),
+    KernelCase("log_softmax_forward", lambda r, d: ((_randn(r, d, 4, 9) * 5,), {"axis": -1})),
+    KernelCase("log_softmax_forward", lambda r, d: ((_randn(r, d, 3, 2, 5),), {"axis": 0}), "first"),
+    KernelCase("cross_entropy_forward",
+               lambda r, d: ((_randn(r, d, 8, 5) * 3, r.integers(0, 5, 8)), {}), "mean"),
+    KernelCase("cross_entropy_forward",
+               lambda r, d: ((_randn(r, d, 8, 5), np.array([0, 1, -100, 4, 2, -100, 3, 3])),
+                             {"reduction": "sum", "label_smoothing": 0.1}), "sum-ignore-smooth"),
+    KernelCase("cross_entropy_forward",
+               lambda r, d: ((_randn(r, d, 6, 4) * 1e4, r.integers(0, 4, 6)),
+                             {"reduction": "none"}), "none-huge-logits"),
+]
