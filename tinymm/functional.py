@@ -4,6 +4,8 @@ Each function lives beside its op in ``tinymm/ops/<stem>.py``; this module only 
 so ``F.linear(x, w, b)`` reads like ``torch.nn.functional.linear(x, w, b)``.
 """
 
+from tinymm.nn.activation import elu, gelu, leaky_relu, silu, softplus  # compositions of ops
+from tinymm.nn.dropout import dropout  # a multiplication by a constant mask
 from tinymm.ops.activation import relu, sigmoid, tanh
 from tinymm.ops.basic import cat, concat, split, stack
 from tinymm.ops.cross_entropy import cross_entropy
@@ -14,4 +16,6 @@ from tinymm.ops.softmax import log_softmax, softmax
 __all__ = [
     "cat", "concat", "cross_entropy", "linear", "log_softmax", "matmul", "relu", "sigmoid",
     "softmax", "split", "stack", "tanh",
+    # training-stack helper
+    "dropout", "elu", "gelu", "leaky_relu", "silu", "softplus",
 ]

@@ -16,6 +16,10 @@ import numpy as np
 from tinymm.tensor import Tensor
 
 
+class StateDictError(RuntimeError):
+    """``load_state_dict`` found missing/unexpected keys or a shape mismatch."""
+
+
 class Parameter(Tensor):
     """A Tensor that a Module registers as trainable (requires_grad=True by default)."""
 
@@ -43,6 +47,10 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
                                  "assigning attributes")
+        if value is None and name in self._parameters:  # PyTorch: the slot stays, as None
+            self._parameters[name] = None
+            object.__setattr__(self, name, None)
+            return
         for table in (self._parameters, self._modules, self._buffers):
             table.pop(name, None)
         if isinstance(value, Parameter):
@@ -98,7 +106,8 @@ class Module:
             yield p
 
     def num_parameters(self, trainable_only: bool = False) -> int:
-        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        """How many scalars the parameters hold (shared parameters counted once)."""
+        return int(sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only))
 
     # ------------------------------------------------------------ modes and grads
     def train(self, mode: bool = True) -> Module:
@@ -128,33 +137,73 @@ class Module:
         return state
 
     def load_state_dict(self, state: dict, strict: bool = True) -> tuple[list[str], list[str]]:
-        """Copy arrays into this module's parameters; returns (missing, unexpected) keys."""
+        """Copy arrays into this module's parameters and buffers, in place.
+
+        Returns ``(missing, unexpected)`` keys. With ``strict=True`` (the default, as in
+        PyTorch) any missing or unexpected key is an error; a shape mismatch is always an
+        error. Everything is checked before anything is copied, so a failed load leaves the
+        module unchanged.
+        """
         own = self.state_dict()
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
-        targets = {}
-        for module_name, module in self.named_modules():
-            prefix = f"{module_name}." if module_name else ""
-            for name in list(module._parameters) + list(module._buffers):
-                targets[prefix + name] = (module, name)
+        problems = []
+        if strict and missing:
+            problems.append("missing keys (in the model, not in the state dict): "
+                            + ", ".join(repr(k) for k in missing))
+        if strict and unexpected:
+            problems.append("unexpected keys (in the state dict, not in the model): "
+                            + ", ".join(repr(k) for k in unexpected))
+        arrays = {}
         for key, value in state.items():
-            if key not in targets:
+            if key not in own:
                 continue
-            module, name = targets[key]
             array = np.asarray(value.data if isinstance(value, Tensor) else value)
             if array.shape != own[key].shape:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: '{key}' has shape "
-                                 f"{array.shape} in the state dict but {own[key].shape} in "
-                                 "the model")
-            if name in module._parameters:
-                p = module._parameters[name]
-                p.data = array.astype(p.dtype, copy=True)
-            else:
-                module.register_buffer(name, array.astype(own[key].dtype, copy=True))
+                problems.append(f"size mismatch for {key!r}: the state dict has shape "
+                                f"{array.shape}, the model has {own[key].shape}")
+            elif array.dtype.kind not in "fiub":
+                problems.append(f"{key!r} has dtype {array.dtype}; expected a numeric array")
+            arrays[key] = array
+        if problems:
+            raise StateDictError(f"{type(self).__name__}.load_state_dict: "
+                                 + "; ".join(problems) + ". Build the model with the same "
+                                 "configuration as the one that was saved (or pass "
+                                 "strict=False to skip missing/unexpected keys).")
+        for module_name, module in self.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name, p in module._parameters.items():
+                if p is not None and prefix + name in arrays:
+                    p.data[...] = arrays[prefix + name]  # in place: views and optimizers stay valid
+            for name, b in list(module._buffers.items()):
+                if b is not None and prefix + name in arrays:
+                    module.register_buffer(name, arrays[prefix + name].astype(b.dtype, copy=True))
         return missing, unexpected
+
+    # ------------------------------------------------------------ dtype
+    def to(self, dtype) -> Module:
+        """Cast every floating parameter and buffer to ``dtype`` (np.float32 / np.float64)."""
+        dtype = np.dtype(dtype)
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None and p.dtype != dtype:
+                    p.data = p.data.astype(dtype)
+                    p.grad = None
+            for name, b in list(m._buffers.items()):
+                if b is not None and np.asarray(b).dtype.kind == "f":
+                    m.register_buffer(name, np.asarray(b).astype(dtype))
+        return self
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def requires_grad_(self, flag: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad = flag
+        return self
 
     # ------------------------------------------------------------ calling
     def forward(self, *args, **kwargs):
