@@ -10,7 +10,8 @@ settings.register_profile(
     "tinymm",
     deadline=None,  # the first call of a numba kernel compiles (or loads it from the cache)
     max_examples=int(os.environ.get("TINYMM_HYPOTHESIS_EXAMPLES", "15")),
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.function_scoped_fixture],
     derandomize=True,  # the same examples in every run: CI failures reproduce locally
 )
 settings.load_profile("tinymm")

@@ -27,6 +27,4 @@ class Linear(Function):
 
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias``, PyTorch's ``F.linear`` (weight is (out_features, in_features))."""
-    if bias is None:
-        return Linear.apply(x, weight)
-    return Linear.apply(x, weight, bias)
+    return Linear.apply(x, weight, bias)  # bias may be None: it then gets no gradient

@@ -1,0 +1,112 @@
+"""gradcheck itself: it must pass right backwards and catch wrong ones, with a useful message."""
+
+import numpy as np
+import pytest
+
+import tinymm
+from tinymm import Function
+from tinymm.ops.linear import Linear
+
+
+class BrokenLinear(Function):
+    """Linear whose dweight forgets a transpose: dout @ x instead of dout^T @ x (only the
+    shapes of square problems survive; we use a square weight so it runs)."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return x @ w.T
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved
+        return grad @ w, (grad @ x.T).T  # wrong: should be grad.T @ x
+
+
+def test_passes_a_correct_backward(rng):
+    assert tinymm.gradcheck(lambda x, w: Linear.apply(x, w, None),
+                            [rng.standard_normal((3, 3)), rng.standard_normal((3, 3))])
+
+
+def test_catches_a_broken_backward_and_names_the_input(rng):
+    x, w = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    x.flags.writeable = True
+    with pytest.raises(tinymm.GradcheckError) as info:
+        tinymm.gradcheck(BrokenLinear.apply, [x, w])
+    message = str(info.value)
+    assert "inputs[1]" in message  # the weight, not the input, is wrong
+    assert "worst element" in message and "analytic" in message and "numeric" in message
+    assert "error map" in message and "X" in message
+
+
+def test_names_come_from_tensor_names(rng):
+    w = tinymm.tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    w.name = "weight"
+    with pytest.raises(tinymm.GradcheckError, match="weight"):
+        tinymm.gradcheck(BrokenLinear.apply, [rng.standard_normal((3, 3)), w])
+
+
+def test_sum_upstream_would_miss_this_bug():
+    """With a ones upstream gradient, swapping two outputs' gradients is invisible; the random
+    upstream gradient gradcheck uses catches it."""
+
+    class SwapBug(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * np.array([2.0, 3.0])
+
+        @staticmethod
+        def backward(ctx, grad):
+            return (grad[::-1] * np.array([2.0, 3.0]),)  # reads the wrong output's gradient
+
+    x = np.array([0.3, -0.7])
+    y = tinymm.tensor(x, requires_grad=True)
+    SwapBug.apply(y).sum().backward()
+    np.testing.assert_allclose(y.grad, [2.0, 3.0])  # looks right with sum()
+    with pytest.raises(tinymm.GradcheckError):
+        tinymm.gradcheck(SwapBug.apply, [x])
+
+
+def test_zero_over_zero_is_not_an_error():
+    # relu of negative inputs: analytic and numeric gradient are both exactly 0
+    assert tinymm.gradcheck(tinymm.F.relu, [-np.ones((2, 3))])
+    report = tinymm.gradcheck_report(tinymm.F.relu, [-np.ones((2, 3))])
+    assert report == {"inputs[0]": 0.0}
+
+
+def test_report_gives_per_input_errors(rng):
+    report = tinymm.gradcheck_report(tinymm.F.linear, [rng.standard_normal((2, 3)),
+                                                       rng.standard_normal((4, 3)),
+                                                       rng.standard_normal(4)])
+    assert set(report) == {"inputs[0]", "inputs[1]", "inputs[2]"}
+    assert all(err < 1e-6 for err in report.values())
+    bad = tinymm.gradcheck_report(BrokenLinear.apply, [rng.standard_normal((3, 3)),
+                                                       rng.standard_normal((3, 3))])
+    assert bad["inputs[0]"] < 1e-6 and bad["inputs[1]"] > 1e-2
+
+
+def test_integer_inputs_pass_through_and_constants_are_not_checked(rng):
+    target = np.array([0, 2, 1])
+    const = tinymm.tensor(rng.standard_normal((3, 3)))  # requires_grad False: held constant
+    assert tinymm.gradcheck(lambda x, t, c: tinymm.F.cross_entropy(x * c, t),
+                            [rng.standard_normal((3, 3)), target, const])
+
+
+def test_runs_in_float64_even_for_float32_inputs(rng):
+    seen = []
+
+    def fn(x):
+        seen.append(x.dtype)
+        return x * 2.0
+
+    tinymm.gradcheck(fn, [rng.standard_normal(3).astype(np.float32)])
+    assert set(seen) == {np.dtype(np.float64)}
+
+
+def test_multiple_outputs(rng):
+    assert tinymm.gradcheck(lambda x: tinymm.split(x, 2, axis=0), [rng.standard_normal((4, 2))])
+
+
+def test_no_float_input_is_an_error():
+    with pytest.raises(ValueError, match="no floating-point input"):
+        tinymm.gradcheck(lambda t: t, [np.array([1, 2])])

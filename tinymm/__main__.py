@@ -1,0 +1,5 @@
+"""``python -m tinymm``: the command line (see tinymm/cli.py)."""
+
+from tinymm.cli import main
+
+raise SystemExit(main())
