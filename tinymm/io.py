@@ -1,0 +1,396 @@
+"""Checkpoints: a safetensors weight file plus a JSON manifest, written atomically.
+
+The weight file follows the safetensors format (https://github.com/huggingface/safetensors),
+written here from its specification, without the package:
+
+    bytes 0..8        N, the header length: unsigned 64-bit little-endian integer
+    bytes 8..8+N      a UTF-8 JSON object: for every tensor name
+                      {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}
+                      (offsets relative to the data section, end exclusive), plus an
+                      optional "__metadata__": {str: str}; padded with spaces to a multiple
+                      of 8 bytes
+    bytes 8+N..       the data section: each tensor's raw bytes, C order, little-endian,
+                      tensors back to back with no gaps, in offset order
+
+so a file written here opens with ``safetensors.numpy.load_file`` and the other way round.
+Reading is parsing: no pickle, nothing executes. Every offset and shape is checked against
+the file's size before any byte is read as a tensor, so a truncated, corrupted or foreign
+file gives a ``CheckpointError`` that says what is wrong and where.
+
+A checkpoint ``<stem>`` is two files: ``<stem>.safetensors`` (weights, and optimizer state
+under ``optimizer/...`` names) and ``<stem>.json`` (the manifest: format version, tinymm
+version, model config, layer list, vocabulary, optimizer hyper-parameters, training
+position, and the SHA-256 of the weight file so that a weight file from another save, or one
+with flipped bytes, is caught). Both are written to a temporary file in the same directory,
+flushed and fsynced, then moved into place with ``os.replace`` (atomic on POSIX and Windows):
+an interrupted save (crash, Ctrl-C) leaves the previous checkpoint intact. The weights are
+replaced before the manifest, and the manifest names the weight file's hash, so a reader never
+accepts a half-updated pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tinymm._version import __version__
+
+FORMAT = "tinymm-checkpoint"
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 100_000_000  # the safetensors package's own limit
+
+# safetensors dtype codes <-> NumPy dtypes (always little-endian on disk)
+_DTYPES = {
+    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
+    "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
+    "U64": np.dtype("<u8"), "U32": np.dtype("<u4"), "U16": np.dtype("<u2"), "U8": np.dtype("u1"),
+    "BOOL": np.dtype("?"),
+}
+_CODES = {(dt.kind, dt.itemsize): code for code, dt in _DTYPES.items()}
+
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, truncated, corrupted, foreign or does not fit the model."""
+
+
+# ---------------------------------------------------------------- atomic writes
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(file)`` on a temporary file next to ``path``, fsync, then rename it over
+    ``path``. On any exception (KeyboardInterrupt included) the temporary file is removed
+    and ``path`` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable (not possible on every platform)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------- safetensors
+def _encode(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None) -> tuple[bytes, list]:
+    header: dict = {}
+    if metadata:
+        bad = {k: v for k, v in metadata.items() if not (isinstance(k, str) and
+                                                        isinstance(v, str))}
+        if bad:
+            raise TypeError(f"save_safetensors: metadata must map str to str, got {bad}")
+        header["__metadata__"] = dict(metadata)
+    arrays = []
+    offset = 0
+    for name, value in tensors.items():
+        if not isinstance(name, str) or not name or name == "__metadata__":
+            raise ValueError(f"save_safetensors: invalid tensor name {name!r}")
+        array = np.asarray(getattr(value, "data", value))
+        code = _CODES.get((array.dtype.kind, array.dtype.itemsize))
+        if code is None:
+            raise TypeError(f"save_safetensors: tensor {name!r} has dtype {array.dtype}, which "
+                            "safetensors cannot store")
+        array = np.ascontiguousarray(array, dtype=_DTYPES[code])  # C order, little-endian
+        header[name] = {"dtype": code, "shape": list(array.shape),
+                        "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
+        arrays.append(array)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # pad so the data section starts 8-byte aligned
+    return struct.pack("<Q", len(text)) + text, arrays
+
+
+def save_safetensors(path, tensors: dict[str, np.ndarray],
+                     metadata: dict[str, str] | None = None) -> str:
+    """Write ``tensors`` (name -> array) to ``path`` atomically; returns the file's SHA-256."""
+    head, arrays = _encode(tensors, metadata)
+    digest = hashlib.sha256()
+
+    def write(f):
+        f.write(head)
+        digest.update(head)
+        for array in arrays:
+            data = memoryview(array.reshape(-1)).cast("B") if array.size else b""
+            f.write(data)
+            digest.update(data)
+
+    atomic_write(path, write)
+    return digest.hexdigest()
+
+
+def _fail(path, what: str) -> CheckpointError:
+    return CheckpointError(f"{path}: {what}")
+
+
+def read_safetensors_header(path) -> tuple[dict, int, int]:
+    """Parse and validate the header; returns (header, data_start, file_size)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        first = f.read(8)
+        if len(first) < 8:
+            raise _fail(path, f"is {size} bytes long, too short for a safetensors file (the "
+                              "8-byte header length is missing): truncated or not a checkpoint")
+        (n,) = struct.unpack("<Q", first)
+        if n > MAX_HEADER_BYTES or 8 + n > size:
+            raise _fail(path, f"declares a {n}-byte header but the file has {size} bytes: "
+                              "truncated, or not a safetensors file")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _fail(path, f"the header is not valid JSON ({err}); the file is corrupted or "
+                          "not a safetensors file") from None
+    if not isinstance(header, dict):
+        raise _fail(path, "the header is not a JSON object; not a safetensors file")
+    data_start = 8 + n
+    data_size = size - data_start
+    spans = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            if not isinstance(info, dict):
+                raise _fail(path, "__metadata__ must be a JSON object")
+            continue
+        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+            raise _fail(path, f"tensor {name!r}: the header entry must have exactly dtype, "
+                              f"shape and data_offsets, got {info!r}")
+        if info["dtype"] not in _DTYPES:
+            raise _fail(path, f"tensor {name!r}: unknown dtype {info['dtype']!r}")
+        shape, offsets = info["shape"], info["data_offsets"]
+        if (not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape)
+                or not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) for o in offsets)):
+            raise _fail(path, f"tensor {name!r}: malformed shape {shape!r} or data_offsets "
+                              f"{offsets!r}")
+        begin, end = offsets
+        expected = int(np.prod(shape, dtype=np.int64)) * _DTYPES[info["dtype"]].itemsize
+        if not 0 <= begin <= end or end - begin != expected:
+            raise _fail(path, f"tensor {name!r}: data_offsets {offsets} hold {end - begin} "
+                              f"bytes but dtype {info['dtype']} and shape {shape} need "
+                              f"{expected}")
+        if end > data_size:
+            raise _fail(path, f"tensor {name!r} ends at byte {end} of the data section, but "
+                              f"the file holds only {data_size} data bytes: the file is "
+                              "truncated")
+        spans.append((begin, end, name))
+    spans.sort()
+    position = 0
+    for begin, end, name in spans:  # the spec: contiguous, no holes, no overlaps
+        if begin != position:
+            raise _fail(path, f"tensor {name!r} starts at byte {begin} of the data section, "
+                              f"expected {position} (overlapping or missing data): corrupted")
+        position = end
+    if position != data_size:
+        raise _fail(path, f"the data section has {data_size} bytes but the tensors account for "
+                          f"{position}: the file is corrupted or has trailing data")
+    return header, data_start, size
+
+
+def load_safetensors(path, names=None) -> dict[str, np.ndarray]:
+    """Read tensors (all, or those in ``names``) from a safetensors file as NumPy arrays in
+    native byte order. Never executes anything from the file."""
+    header, data_start, _ = read_safetensors_header(path)
+    wanted = [k for k in header if k != "__metadata__"] if names is None else list(names)
+    missing = [k for k in wanted if k not in header or k == "__metadata__"]
+    if missing:
+        raise CheckpointError(f"{path}: no tensor named {', '.join(map(repr, missing))} (the "
+                              f"file holds {len(header) - ('__metadata__' in header)} tensors)")
+    out = {}
+    with open(path, "rb") as f:
+        for name in wanted:
+            info = header[name]
+            begin, end = info["data_offsets"]
+            f.seek(data_start + begin)
+            raw = f.read(end - begin)
+            dtype = _DTYPES[info["dtype"]]
+            array = np.frombuffer(raw, dtype=dtype).reshape(info["shape"])
+            out[name] = array.astype(dtype.newbyteorder("="), copy=True)
+    return out
+
+
+def safetensors_metadata(path) -> dict[str, str]:
+    header, _, _ = read_safetensors_header(path)
+    return dict(header.get("__metadata__", {}))
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- checkpoints
+def checkpoint_paths(path) -> tuple[Path, Path]:
+    """``model``, ``model.json`` or ``model.safetensors`` -> (weights path, manifest path)."""
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json", ".keras", ".tinymm", ".ckpt"):
+        path = path.with_suffix("")
+    return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        raise TypeError("manifest values must be JSON data; put arrays in the tensors")
+    return value
+
+
+def save_checkpoint(path, tensors: dict[str, np.ndarray], manifest: dict | None = None) -> Path:
+    """Write ``<stem>.safetensors`` then ``<stem>.json`` atomically; returns the manifest
+    path. ``manifest`` is any JSON-able dict (config, vocabulary, optimizer settings...)."""
+    weights_path, manifest_path = checkpoint_paths(path)
+    digest = save_safetensors(weights_path, tensors, metadata={"format": FORMAT})
+    full = {"format": FORMAT, "format_version": FORMAT_VERSION, "tinymm_version": __version__,
+            "weights": weights_path.name, "weights_sha256": digest,
+            "tensors": {k: list(np.shape(getattr(v, "data", v))) for k, v in tensors.items()},
+            **_jsonable(manifest or {})}
+    text = json.dumps(full, indent=1, sort_keys=False, allow_nan=False).encode("utf-8")
+    atomic_write(manifest_path, lambda f: f.write(text))
+    return manifest_path
+
+
+def load_checkpoint(path, verify: bool = True) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a checkpoint written by ``save_checkpoint``: (tensors, manifest)."""
+    weights_path, manifest_path = checkpoint_paths(path)
+    if not manifest_path.exists():
+        raise CheckpointError(f"{manifest_path}: no checkpoint manifest here (expected the "
+                              f"pair {weights_path.name} + {manifest_path.name})")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{manifest_path}: not valid JSON ({err}); the manifest is "
+                              "truncated or corrupted") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{manifest_path}: not a tinymm checkpoint manifest (no "
+                              f"\"format\": \"{FORMAT}\")")
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{manifest_path}: format version {manifest['format_version']} "
+                              f"is newer than this tinymm ({__version__}) reads; upgrade tinymm")
+    header, _, _ = read_safetensors_header(weights_path)
+    if verify and manifest.get("weights_sha256"):
+        actual = file_sha256(weights_path)
+        if actual != manifest["weights_sha256"]:
+            raise CheckpointError(f"{weights_path}: its SHA-256 does not match the manifest "
+                                  f"{manifest_path.name}: the weights are corrupted or come "
+                                  "from a different save")
+    expected = manifest.get("tensors", {})
+    missing = [k for k in expected if k not in header]
+    if missing:
+        raise CheckpointError(f"{weights_path}: missing tensor(s) {', '.join(map(repr, missing))}"
+                              " listed in the manifest")
+    tensors = load_safetensors(weights_path)
+    for name, shape in expected.items():
+        if list(tensors[name].shape) != list(shape):
+            raise CheckpointError(f"{weights_path}: tensor {name!r} has shape "
+                                  f"{tensors[name].shape}, the manifest says {tuple(shape)}")
+    return tensors, manifest
+
+
+def check_tensors_fit(tensors: dict[str, np.ndarray], expected: dict[str, tuple],
+                      where: str = "checkpoint") -> None:
+    """Raise a CheckpointError naming every missing tensor and shape mismatch."""
+    problems = [f"missing tensor {k!r} (shape {tuple(s)})" for k, s in expected.items()
+                if k not in tensors]
+    problems += [f"tensor {k!r} has shape {tensors[k].shape} in the {where}, the model needs "
+                 f"{tuple(s)}" for k, s in expected.items()
+                 if k in tensors and tuple(tensors[k].shape) != tuple(s)]
+    if problems:
+        raise CheckpointError(f"the {where} does not fit the model: " + "; ".join(problems))
+
+
+# ---------------------------------------------------------------- modules and optimizers
+def save_module(path, module, optimizer=None, manifest: dict | None = None) -> Path:
+    """Save an ``nn.Module``'s state_dict (and an optimizer's state) as a checkpoint."""
+    tensors = dict(module.state_dict())
+    extra = dict(manifest or {})
+    if optimizer is not None:
+        opt_tensors, opt_manifest = optimizer_state_to_checkpoint(optimizer)
+        tensors.update(opt_tensors)
+        extra["optimizer"] = opt_manifest
+    return save_checkpoint(path, tensors, extra)
+
+
+def load_module(path, module, optimizer=None, strict: bool = True) -> dict:
+    """Load a checkpoint into ``module`` (and ``optimizer``); returns the manifest."""
+    tensors, manifest = load_checkpoint(path)
+    weights = {k: v for k, v in tensors.items() if not k.startswith("optimizer/")}
+    expected = {k: v.shape for k, v in module.state_dict().items()}
+    if strict:
+        check_tensors_fit(weights, expected)
+    module.load_state_dict(weights, strict=strict)
+    if optimizer is not None:
+        if "optimizer" not in manifest:
+            raise CheckpointError(f"{path}: the checkpoint holds no optimizer state")
+        optimizer_state_from_checkpoint(optimizer, tensors, manifest["optimizer"])
+    return manifest
+
+
+def optimizer_state_to_checkpoint(optimizer) -> tuple[dict[str, np.ndarray], dict]:
+    """Split an optimizer's state_dict into arrays (tensors) and JSON (the rest)."""
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, state in sd["state"].items():
+        for key, value in state.items():
+            if isinstance(value, np.ndarray):
+                tensors[f"optimizer/{index}/{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = _jsonable(value)
+    return tensors, {"class": type(optimizer).__name__, "param_groups": _jsonable(
+        sd["param_groups"]), "scalars": scalars}
+
+
+def optimizer_state_from_checkpoint(optimizer, tensors: dict, saved: dict) -> None:
+    if saved.get("class") != type(optimizer).__name__:
+        raise CheckpointError(f"the checkpoint holds {saved.get('class')} state, but the "
+                              f"optimizer is {type(optimizer).__name__}")
+    state: dict = {}
+    for name, array in tensors.items():
+        if name.startswith("optimizer/"):
+            _, index, key = name.split("/", 2)
+            state.setdefault(int(index), {})[key] = array
+    for index, scalars in saved.get("scalars", {}).items():
+        state.setdefault(int(index), {}).update(scalars)
+    groups = []
+    for g in saved["param_groups"]:
+        g = dict(g)
+        if "betas" in g:
+            g["betas"] = tuple(g["betas"])
+        groups.append(g)
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+__all__ = [
+    "CheckpointError", "atomic_write", "check_tensors_fit", "checkpoint_paths", "file_sha256",
+    "load_checkpoint", "load_module", "load_safetensors", "read_safetensors_header",
+    "safetensors_metadata", "save_checkpoint", "save_module", "save_safetensors",
+]
