@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tinymm
-from tinymm import Function, Tensor, no_grad
+from tinymm import Function, no_grad
 
 
 def leaf(values, dtype=np.float64):

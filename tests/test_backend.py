@@ -57,7 +57,7 @@ def test_numba_fallbacks_are_real_reference_functions():
 
 def test_unknown_kernel_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="not a kernel"):
-        tinymm.get_backend("reference").no_such_kernel_forward
+        _ = tinymm.get_backend("reference").no_such_kernel_forward
 
 
 def test_environment_variable_selects_default():
@@ -76,4 +76,4 @@ def test_gpu_backend_never_falls_back_to_host():
 
     gpu = Backend("cuda", {}, (), device="cuda")
     with pytest.raises(NotImplementedError, match="does not fall back"):
-        gpu.linear_forward
+        _ = gpu.linear_forward

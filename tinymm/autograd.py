@@ -154,7 +154,6 @@ def _topological_order(root_node: Context) -> list[Context]:
 
 def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
     """Backpropagate ``grad`` (shaped like ``root``) to every leaf that requires grad."""
-    from tinymm.tensor import Tensor
 
     if root._node is None:  # a leaf: its gradient is the upstream gradient itself
         root._accumulate(grad)
@@ -198,7 +197,8 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
             if parent._retains_grad or parent._node is None:
                 parent._accumulate(g)
             if parent._node is not None:
-                slot = pending.setdefault(id(parent._node), [None] * len(parent._node.output_shapes))
+                outputs = len(parent._node.output_shapes)
+                slot = pending.setdefault(id(parent._node), [None] * outputs)
                 index = parent._out_index
                 slot[index] = g if slot[index] is None else slot[index] + g
         if not retain_graph:
@@ -211,12 +211,4 @@ def is_tensor(value: Any) -> bool:
     return isinstance(value, Tensor)
 
 
-__all__ = ["Context", "Function", "no_grad", "is_grad_enabled", "run_backward", "Tensor"]
-
-
-def __getattr__(name: str):
-    if name == "Tensor":
-        from tinymm.tensor import Tensor
-
-        return Tensor
-    raise AttributeError(name)
+__all__ = ["Context", "Function", "no_grad", "is_grad_enabled", "run_backward"]

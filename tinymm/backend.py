@@ -52,7 +52,8 @@ class Backend:
         raise AttributeError(f"'{name}' is not a kernel in the CONTRACT (tinymm/kernels)")
 
     def __repr__(self) -> str:
-        return f"Backend({self.name!r}, {len(self.kernels)} kernels, {len(self.fallbacks)} fallbacks)"
+        return (f"Backend({self.name!r}, {len(self.kernels)} kernels, "
+                f"{len(self.fallbacks)} fallbacks)")
 
 
 def _collect(package_name: str) -> dict:

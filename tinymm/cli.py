@@ -48,7 +48,8 @@ def _cuda_status() -> str:
     try:
         if cuda.is_available():
             gpu = cuda.get_current_device()
-            return f"numba-cuda installed; GPU: {gpu.name.decode() if isinstance(gpu.name, bytes) else gpu.name}"
+            name = gpu.name.decode() if isinstance(gpu.name, bytes) else gpu.name
+            return f"numba-cuda installed; GPU: {name}"
     except Exception as exc:
         return f"numba-cuda installed; CUDA driver error: {exc}"
     return "numba-cuda installed; no GPU found (NUMBA_ENABLE_CUDASIM=1 runs the simulator)"

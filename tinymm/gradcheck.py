@@ -75,7 +75,8 @@ def _compare(fn: Callable, inputs: Sequence[Any], eps: float, seed: int):
     if not differentiable:
         raise ValueError("gradcheck: fn's output does not depend on any checked input")
     if len(differentiable) == 1:  # the common case: backward with v directly
-        root, upstream = differentiable[0][0], differentiable[0][1].astype(differentiable[0][0].dtype)
+        root, v = differentiable[0]
+        upstream = v.astype(root.dtype)
     else:  # several outputs: L = sum_k <out_k, v_k> as one scalar graph
         root = sum((o * Tensor(v.astype(o.dtype))).sum() for o, v in differentiable)
         upstream = None

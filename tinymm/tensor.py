@@ -164,7 +164,8 @@ class Tensor:
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.dtype.type not in _FLOAT_DTYPES:
-            raise TypeError(f"requires_grad_(): only float tensors can require grad, got {self.dtype}")
+            raise TypeError(f"requires_grad_(): only float tensors can require grad, got "
+                            f"{self.dtype}")
         self.requires_grad = flag
         return self
 
@@ -232,9 +233,14 @@ class Tensor:
         return _B.Clamp.apply(self, low=min, high=max)
 
     # ---------------------------------------------------------------- reductions
-    def sum(self, axis=None, keepdims: bool = False): return _B.Sum.apply(self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims: bool = False): return _B.Mean.apply(self, axis=axis, keepdims=keepdims)
-    def max(self, axis=None, keepdims: bool = False): return _B.Max.apply(self, axis=axis, keepdims=keepdims)
+    def sum(self, axis=None, keepdims: bool = False):
+        return _B.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False):
+        return _B.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims: bool = False):
+        return _B.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis=None) -> Tensor:
         return Tensor(np.argmax(self.data, axis=axis), _copy=False)

@@ -310,7 +310,8 @@ class Permute(Function):
     @staticmethod
     def forward(ctx, x, axes):
         if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
-            raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of {x.shape}")
+            raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of "
+                             f"{x.shape}")
         ctx.save_for_backward(axes)
         return np.transpose(x, axes)
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tinymm.kernels.numba_cpu._util import contiguous
+from tinymm.kernels.numba_cpu._util import contiguous, parallel_worth_it
 
 
-@njit(cache=True, parallel=True)
-def _ce_rows(x, target, ignore_index, smoothing, lse, loss):
-    N, C = x.shape
-    for n in prange(N):
+@njit(cache=True)
+def _ce_rows(x, target, ignore_index, smoothing, lse, loss, n0, n1):
+    C = x.shape[1]
+    for n in range(n0, n1):
         m = x[n, 0]
         for c in range(1, C):
             m = max(m, x[n, c])
@@ -36,10 +36,10 @@ def _ce_rows(x, target, ignore_index, smoothing, lse, loss):
             loss[n] = (1 - smoothing) * nll + smoothing * smooth
 
 
-@njit(cache=True, parallel=True)
-def _ce_grad_rows(x, target, ignore_index, smoothing, lse, scale, dx):
-    N, C = x.shape
-    for n in prange(N):
+@njit(cache=True)
+def _ce_grad_rows(x, target, ignore_index, smoothing, lse, scale, dx, n0, n1):
+    C = x.shape[1]
+    for n in range(n0, n1):
         t = target[n]
         if t == ignore_index:
             for c in range(C):
@@ -53,13 +53,36 @@ def _ce_grad_rows(x, target, ignore_index, smoothing, lse, scale, dx):
             dx[n, c] = (p - q) * s
 
 
+ROWS_PER_TASK = 64
+
+
+@njit(cache=True, parallel=True)
+def _ce_rows_all(x, target, ignore_index, smoothing, lse, loss):
+    N = x.shape[0]
+    for b in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        _ce_rows(x, target, ignore_index, smoothing, lse, loss, b * ROWS_PER_TASK,
+                 min((b + 1) * ROWS_PER_TASK, N))
+
+
+@njit(cache=True, parallel=True)
+def _ce_grad_rows_all(x, target, ignore_index, smoothing, lse, scale, dx):
+    N = x.shape[0]
+    for b in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        _ce_grad_rows(x, target, ignore_index, smoothing, lse, scale, dx, b * ROWS_PER_TASK,
+                      min((b + 1) * ROWS_PER_TASK, N))
+
+
 def cross_entropy_forward(logits, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     x = contiguous(logits)  # (N, C)
     target = contiguous(target.astype(np.int64, copy=False))  # (N,)
     N = x.shape[0]
     lse = np.empty(N, dtype=np.float64)  # (N,) log-sum-exp per row, kept in float64
     loss = np.empty(N, dtype=x.dtype)  # (N,)
-    _ce_rows(x, target, ignore_index, float(label_smoothing), lse, loss)
+    args = (x, target, ignore_index, float(label_smoothing), lse, loss)
+    if parallel_worth_it(x.size):
+        _ce_rows_all(*args)
+    else:
+        _ce_rows(*args, 0, N)
     count = float(np.count_nonzero(target != ignore_index))
     if reduction == "none":
         out = loss
@@ -82,5 +105,9 @@ def cross_entropy_backward(dloss, cache):
     else:
         scale = np.full(N, float(dloss) / count, dtype=np.float64)
     dx = np.empty_like(x)
-    _ce_grad_rows(x, target, ignore_index, smoothing, lse, scale, dx)
+    args = (x, target, ignore_index, smoothing, lse, scale, dx)
+    if parallel_worth_it(x.size):
+        _ce_grad_rows_all(*args)
+    else:
+        _ce_grad_rows(*args, 0, N)
     return dx, None

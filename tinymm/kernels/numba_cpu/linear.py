@@ -10,15 +10,15 @@ second (B, D_out) temporary), and the column sum for ``dbias``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinymm.kernels.numba_cpu._util import contiguous
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _add_bias(out, bias):
     B, D = out.shape
-    for b in prange(B):
+    for b in range(B):
         for d in range(D):
             out[b, d] += bias[d]
 

@@ -1,8 +1,10 @@
 """Numba softmax and log-softmax (derivation: kernels/reference/softmax.py).
 
-The softmax axis is moved last so each row is contiguous; ``prange`` runs rows in parallel and
-each row takes three sweeps (max, exponentials + sum, scale). Row sums accumulate in float64
-whatever the input dtype, so long rows in float32 lose no accuracy to summation order.
+The softmax axis is moved last so each row is contiguous; each row takes three sweeps (max,
+exponentials + sum, scale). Row sums accumulate in float64 whatever the input dtype, so long
+rows in float32 lose no accuracy to summation order. Every kernel is written over a range of
+rows; a ``prange`` driver splits the rows between threads when the array is large enough to
+pay for waking them (``parallel_worth_it``), otherwise the calling thread does all rows.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tinymm.kernels.numba_cpu._util import rows_back, rows_last
+from tinymm.kernels.numba_cpu._util import parallel_worth_it, rows_back, rows_last
 
 
-@njit(cache=True, parallel=True)
-def _softmax_rows(x, p):
-    R, C = x.shape
-    for r in prange(R):
+@njit(cache=True)
+def _softmax_rows_range(x, p, r0, r1):
+    C = x.shape[1]
+    for r in range(r0, r1):
         m = x[r, 0]
         for c in range(1, C):
             m = max(m, x[r, c])
@@ -31,9 +33,17 @@ def _softmax_rows(x, p):
 
 
 @njit(cache=True, parallel=True)
-def _log_softmax_rows(x, logp, p):
-    R, C = x.shape
-    for r in prange(R):
+def _softmax_rows_all(x, p):
+    R = x.shape[0]
+    step = 64  # rows per parallel task
+    for b in prange((R + step - 1) // step):
+        _softmax_rows_range(x, p, b * step, min((b + 1) * step, R))
+
+
+@njit(cache=True)
+def _log_softmax_rows_range(x, logp, p, r0, r1):
+    C = x.shape[1]
+    for r in range(r0, r1):
         m = x[r, 0]
         for c in range(1, C):
             m = max(m, x[r, c])
@@ -48,9 +58,17 @@ def _log_softmax_rows(x, logp, p):
 
 
 @njit(cache=True, parallel=True)
-def _softmax_grad_rows(dp, p, dx):
-    R, C = p.shape
-    for r in prange(R):
+def _log_softmax_rows_all(x, logp, p):
+    R = x.shape[0]
+    step = 64  # rows per parallel task
+    for b in prange((R + step - 1) // step):
+        _log_softmax_rows_range(x, logp, p, b * step, min((b + 1) * step, R))
+
+
+@njit(cache=True)
+def _softmax_grad_rows_range(dp, p, dx, r0, r1):
+    C = p.shape[1]
+    for r in range(r0, r1):
         dot = 0.0
         for c in range(C):
             dot += dp[r, c] * p[r, c]
@@ -59,9 +77,17 @@ def _softmax_grad_rows(dp, p, dx):
 
 
 @njit(cache=True, parallel=True)
-def _log_softmax_grad_rows(dout, p, dx):
-    R, C = p.shape
-    for r in prange(R):
+def _softmax_grad_rows_all(dp, p, dx):
+    R = p.shape[0]
+    step = 64  # rows per parallel task
+    for b in prange((R + step - 1) // step):
+        _softmax_grad_rows_range(dp, p, dx, b * step, min((b + 1) * step, R))
+
+
+@njit(cache=True)
+def _log_softmax_grad_rows_range(dout, p, dx, r0, r1):
+    C = p.shape[1]
+    for r in range(r0, r1):
         total = 0.0
         for c in range(C):
             total += dout[r, c]
@@ -69,10 +95,26 @@ def _log_softmax_grad_rows(dout, p, dx):
             dx[r, c] = dout[r, c] - p[r, c] * total
 
 
+@njit(cache=True, parallel=True)
+def _log_softmax_grad_rows_all(dout, p, dx):
+    R = p.shape[0]
+    step = 64  # rows per parallel task
+    for b in prange((R + step - 1) // step):
+        _log_softmax_grad_rows_range(dout, p, dx, b * step, min((b + 1) * step, R))
+
+
+def _run(kernel_range, kernel_all, *arrays):
+    """All rows on this thread for small arrays, split between threads for large ones."""
+    if parallel_worth_it(arrays[0].size):
+        kernel_all(*arrays)
+    else:
+        kernel_range(*arrays, 0, arrays[0].shape[0])
+
+
 def softmax_forward(x, axis=-1):
     rows, axis = rows_last(x, axis)  # (R, C)
     p = np.empty_like(rows)
-    _softmax_rows(rows, p)
+    _run(_softmax_rows_range, _softmax_rows_all, rows, p)
     return rows_back(p, x.shape, axis), (p, x.shape, axis)
 
 
@@ -80,7 +122,7 @@ def softmax_backward(dp, cache):
     p, shape, axis = cache
     drows, _ = rows_last(dp.astype(p.dtype, copy=False), axis)
     dx = np.empty_like(p)
-    _softmax_grad_rows(drows, p, dx)
+    _run(_softmax_grad_rows_range, _softmax_grad_rows_all, drows, p, dx)
     return (rows_back(dx, shape, axis),)
 
 
@@ -88,7 +130,7 @@ def log_softmax_forward(x, axis=-1):
     rows, axis = rows_last(x, axis)
     logp = np.empty_like(rows)
     p = np.empty_like(rows)
-    _log_softmax_rows(rows, logp, p)
+    _run(_log_softmax_rows_range, _log_softmax_rows_all, rows, logp, p)
     return rows_back(logp, x.shape, axis), (p, x.shape, axis)
 
 
@@ -96,5 +138,5 @@ def log_softmax_backward(dout, cache):
     p, shape, axis = cache
     drows, _ = rows_last(dout.astype(p.dtype, copy=False), axis)
     dx = np.empty_like(p)
-    _log_softmax_grad_rows(drows, p, dx)
+    _run(_log_softmax_grad_rows_range, _log_softmax_grad_rows_all, drows, p, dx)
     return (rows_back(dx, shape, axis),)
