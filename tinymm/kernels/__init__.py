@@ -40,14 +40,17 @@ class KernelSpec:
 
 _SPECS = [
     # --- linear algebra -------------------------------------------------------------------
-    KernelSpec("matmul_forward", "matmul", "(a (..., M, K), b (..., K, P)) -> (out (..., M, P), cache)",
+    KernelSpec("matmul_forward", "matmul",
+               "(a (..., M, K), b (..., K, P)) -> (out (..., M, P), cache)",
                "batched matrix product with NumPy broadcasting of the leading dims"),
     KernelSpec("matmul_backward", "matmul", "(dout (..., M, P), cache) -> (da, db)",
                "gradients of matmul, reduced over broadcast leading dims"),
     KernelSpec("linear_forward", "linear",
-               "(x (..., D_in), weight (D_out, D_in), bias (D_out,) | None) -> (out (..., D_out), cache)",
+               "(x (..., D_in), weight (D_out, D_in), bias (D_out,) | None) "
+               "-> (out (..., D_out), cache)",
                "y = x W^T + b, PyTorch's layout"),
-    KernelSpec("linear_backward", "linear", "(dout (..., D_out), cache) -> (dx, dweight, dbias | None)",
+    KernelSpec("linear_backward", "linear",
+               "(dout (..., D_out), cache) -> (dx, dweight, dbias | None)",
                "gradients of linear"),
     # --- activations ----------------------------------------------------------------------
     KernelSpec("relu_forward", "activation", "(x) -> (out, cache)", "max(x, 0)"),
@@ -71,6 +74,82 @@ _SPECS = [
                "fused log-softmax + negative log-likelihood, PyTorch's semantics"),
     KernelSpec("cross_entropy_backward", "cross_entropy", "(dloss, cache) -> (dlogits, None)",
                "(softmax - onehot_smoothed) * weights, scaled by the reduction"),
+    # --- conv2d and pool2d (vision layers; owner: issue 3) ----------------------------------
+    KernelSpec("conv2d_forward", "conv2d",
+               "(x (N, C, H, W), weight (O, C, kh, kw), bias (O,) | None, stride=1, padding=0, "
+               "dilation=1) -> (out (N, O, OH, OW), cache)",
+               "2-d cross-correlation, PyTorch's conv2d; padding int|pair|(pt, pb, pl, pr)|"
+               "'same'|'valid'"),
+    KernelSpec("conv2d_backward", "conv2d",
+               "(dout (N, O, OH, OW), cache) -> (dx, dweight, dbias | None)",
+               "gradients of conv2d: transposed conv for dx, x-dout correlation for dweight"),
+    KernelSpec("conv2d_relu_forward", "conv2d",
+               "(x, weight, bias | None, stride=1, padding=0, dilation=1) -> (max(conv, 0), cache)",
+               "fused conv2d + bias + ReLU"),
+    KernelSpec("conv2d_relu_backward", "conv2d",
+               "(dr (N, O, OH, OW), cache) -> (dx, dweight, dbias | None)",
+               "gradients of the fused conv2d + ReLU (mask by r > 0, then conv2d_backward)"),
+    KernelSpec("max_pool2d_forward", "pool2d",
+               "(x (N, C, H, W), kernel_size, stride=None, padding=0) -> "
+               "(out (N, C, OH, OW), cache)",
+               "max over each window (padding -inf); ties: first maximum in window order"),
+    KernelSpec("max_pool2d_backward", "pool2d", "(dout (N, C, OH, OW), cache) -> (dx,)",
+               "dout routed to each window's first maximum"),
+    KernelSpec("avg_pool2d_forward", "pool2d",
+               "(x (N, C, H, W), kernel_size, stride=None, padding=0) -> "
+               "(out (N, C, OH, OW), cache)",
+               "mean over each window, zero padding counted (count_include_pad=True)"),
+    KernelSpec("avg_pool2d_backward", "pool2d", "(dout (N, C, OH, OW), cache) -> (dx,)",
+               "dout / (kh*kw) spread over each window"),
+    KernelSpec("adaptive_avg_pool2d_forward", "pool2d",
+               "(x (N, C, H, W), output_size) -> (out (N, C, OH, OW), cache)",
+               "mean over PyTorch's adaptive windows; (1, 1) is global average pooling"),
+    KernelSpec("adaptive_avg_pool2d_backward", "pool2d", "(dout (N, C, OH, OW), cache) -> (dx,)",
+               "dout / window size spread over each adaptive window"),
+    # --- embedding, rnn, lstm (sequence layers; owner: issue 4) -------------------------------
+    KernelSpec("embedding_forward", "embedding",
+               "(indices (...) int, weight (V, E), padding_idx=None) -> (out (..., E), cache)",
+               "row gather out[p] = weight[indices[p]]"),
+    KernelSpec("embedding_backward", "embedding", "(dout (..., E), cache) -> (None, dweight (V, E))",
+               "scatter-add of dout rows, repeated indices accumulate, padding row zero"),
+    KernelSpec("rnn_forward", "rnn",
+               "(x (T, N, D) | (N, T, D), h0 (N, H) | None, weight_ih (H, D), weight_hh (H, H), "
+               "bias_ih (H,) | None, bias_hh (H,) | None, lengths=None, nonlinearity='tanh', "
+               "batch_first=False, reverse=False) -> ((out, h_n), cache)",
+               "one layer, one direction of an Elman RNN over the whole sequence"),
+    KernelSpec("rnn_backward", "rnn", "((dout, dh_n), cache) -> (dx, dh0, dweight_ih, "
+               "dweight_hh, dbias_ih, dbias_hh)", "backpropagation through time"),
+    KernelSpec("lstm_forward", "lstm",
+               "(x (T, N, D) | (N, T, D), h0 (N, H) | None, c0 (N, H) | None, weight_ih (4H, D), "
+               "weight_hh (4H, H), bias_ih (4H,) | None, bias_hh (4H,) | None, lengths=None, "
+               "batch_first=False, reverse=False) -> ((out, h_n, c_n), cache)",
+               "one layer, one direction of an LSTM (gates i, f, g, o) over the whole sequence"),
+    KernelSpec("lstm_backward", "lstm", "((dout, dh_n, dc_n), cache) -> (dx, dh0, dc0, "
+               "dweight_ih, dweight_hh, dbias_ih, dbias_hh)", "backpropagation through time"),
+    # --- attention (issue 5): N batch, h heads, Lq queries, Lk keys, d q/k features, e v features
+    KernelSpec("scaled_dot_product_attention_forward", "attention",
+               "(q (N, h, Lq, d), k (N, h, Lk, d), v (N, h, Lk, e), mask (bool True = attend | "
+               "float additive, broadcast to (N, h, Lq, Lk)) | None, is_causal=False, "
+               "scale=None) -> ((out (N, h, Lq, e), weights (N, h, Lq, Lk)), cache)",
+               "softmax(q k^T * scale + mask) v, stable; a fully masked row gives zeros"),
+    KernelSpec("scaled_dot_product_attention_backward", "attention",
+               "((dout, dweights | None), cache) -> (dq, dk, dv, dmask | None)",
+               "dS = P * (dP - rowsum(dP * P)); dq = scale dS k, dk = scale dS^T q, dv = P^T dout"),
+    # --- fusion cores (issue 5): B leading dims, D features, R rank
+    KernelSpec("gated_fusion_forward", "fusion",
+               "(g (B, D), ua (B, D), ub (B, D)) -> (out (B, D), cache)",
+               "sigmoid(g) * tanh(ua) + (1 - sigmoid(g)) * tanh(ub), the gated multimodal unit"),
+    KernelSpec("gated_fusion_backward", "fusion", "(dout (B, D), cache) -> (dg, dua, dub)",
+               "gradients of the gated fusion core"),
+    KernelSpec("bilinear_pool_forward", "fusion", "(pa (B, R), pb (B, R)) -> (out (B, R), cache)",
+               "tanh(pa) * tanh(pb), the core of low-rank bilinear pooling"),
+    KernelSpec("bilinear_pool_backward", "fusion", "(dout (B, R), cache) -> (dpa, dpb)",
+               "gradients of the bilinear pooling core"),
+    KernelSpec("film_forward", "fusion",
+               "(x (N, C, H, W), gamma (N, C), beta (N, C)) -> (out (N, C, H, W), cache)",
+               "FiLM: gamma * x + beta per channel"),
+    KernelSpec("film_backward", "fusion", "(dout (N, C, H, W), cache) -> (dx, dgamma, dbeta)",
+               "dx = dout * gamma; dgamma, dbeta = sums of dout * x and dout over H, W"),
 ]
 
 CONTRACT: dict[str, KernelSpec] = {spec.name: spec for spec in _SPECS}

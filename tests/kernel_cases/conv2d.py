@@ -1,0 +1,33 @@
+"""Parity cases for conv2d and the fused conv2d + ReLU: geometries that exercise every branch
+of the numba im2col/col2im (padding on each side, stride, dilation, "same" with an even kernel,
+no bias, a kernel as large as the padded input)."""
+
+import numpy as np
+
+from tests.kernel_cases import KernelCase
+
+# float32: the GEMMs (BLAS) and the reference (einsum / matmul) sum in different orders
+TOL = {np.float32: 2e-6, np.float64: 1e-12}
+
+
+def _conv(N, C, H, W, O, kh, kw, bias=True, **geometry):
+    def make(rng, dtype):
+        x = rng.standard_normal((N, C, H, W)).astype(dtype)
+        weight = rng.standard_normal((O, C, kh, kw)).astype(dtype)
+        b = rng.standard_normal(O).astype(dtype) if bias else None
+        return (x, weight, b), geometry
+    return make
+
+
+GEOMETRIES = [
+    ("3x3-pad1", _conv(2, 3, 6, 7, 4, 3, 3, padding=1)),
+    ("stride2-dil2-pad-pair", _conv(2, 2, 9, 8, 3, 3, 2, stride=2, padding=(2, 1), dilation=2)),
+    ("same-even-kernel", _conv(1, 3, 5, 6, 2, 2, 4, padding="same")),
+    ("valid-no-bias", _conv(3, 1, 5, 5, 2, 3, 3, bias=False, padding="valid")),
+    ("stride-3x1", _conv(2, 2, 7, 10, 3, 1, 3, stride=(3, 1), padding=(0, 2))),
+    ("kernel-fills-input", _conv(2, 2, 3, 4, 3, 5, 4, padding=(1, 0))),
+]
+
+CASES = [KernelCase(kernel, make, label, TOL)
+         for kernel in ("conv2d_forward", "conv2d_relu_forward")
+         for label, make in GEOMETRIES]

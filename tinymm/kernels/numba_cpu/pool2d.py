@@ -1,0 +1,237 @@
+"""Numba 2-d pooling (derivation: kernels/reference/pool2d.py).
+
+Dimension letters: N batch, C channels, H/W input, OH/OW output, kh/kw window, sh/sw stride,
+ph/pw padding. Every kernel is parallel over the N*C planes (prange): a plane is a few KiB,
+so each task works inside L1, reads its input plane once and writes its output plane once,
+and no two tasks touch the same memory.
+
+Max pooling saves no argmax array: the backward recomputes each window's winner from x (the
+same first-maximum scan, so the same element), which costs one more read of x but saves
+writing and re-reading an index array as large as the output. The input gradient of a plane
+is zeroed and filled in the same task, so it never leaves the cache between the two steps.
+Outputs and input gradients come from the workspace cache (``_workspace.py``): dx of a
+(32, 64, 32, 32) map is 8 MB, and faulting fresh pages for it would cost ~1.8 ms per call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from tinymm.kernels.numba_cpu import _workspace as ws
+from tinymm.kernels.numba_cpu._util import contiguous
+from tinymm.kernels.reference.pool2d import adaptive_bounds, pool_geometry, pool_pair
+
+
+@njit(cache=True, inline="always")
+def _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw):
+    """(row, col) in the unpadded plane of the window's first maximum (NaN wins, as torch)."""
+    H, W = plane.shape
+    best = plane[0, 0]
+    best_a = -1
+    best_b = -1
+    for i in range(kh):
+        a = y * sh - ph + i
+        if a < 0 or a >= H:
+            continue
+        for j in range(kw):
+            b = z * sw - pw + j
+            if b < 0 or b >= W:
+                continue
+            v = plane[a, b]
+            if best_a < 0 or v > best or v != v:
+                best = v
+                best_a = a
+                best_b = b
+                if v != v:
+                    return best_a, best_b
+    return best_a, best_b
+
+
+@njit(cache=True, parallel=True)
+def _max_pool_forward(x, out, kh, kw, sh, sw, ph, pw):
+    N, C, OH, OW = out.shape
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        plane = x[n, c]
+        for y in range(OH):
+            for z in range(OW):
+                a, b = _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw)
+                out[n, c, y, z] = plane[a, b]
+
+
+@njit(cache=True, parallel=True)
+def _max_pool_2x2_forward(x, out):
+    """The encoder's case (2x2 window, stride 2, no padding) with the window unrolled."""
+    N, C, OH, OW = out.shape
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        for y in range(OH):
+            for z in range(OW):
+                v00 = x[n, c, 2 * y, 2 * z]
+                v01 = x[n, c, 2 * y, 2 * z + 1]
+                v10 = x[n, c, 2 * y + 1, 2 * z]
+                v11 = x[n, c, 2 * y + 1, 2 * z + 1]
+                best = v00  # first maximum in window order; a NaN wins and stays
+                if best == best and (v01 > best or v01 != v01):
+                    best = v01
+                if best == best and (v10 > best or v10 != v10):
+                    best = v10
+                if best == best and (v11 > best or v11 != v11):
+                    best = v11
+                out[n, c, y, z] = best
+
+
+@njit(cache=True, parallel=True)
+def _max_pool_backward(dout, x, dx, kh, kw, sh, sw, ph, pw):
+    N, C, OH, OW = dout.shape
+    H, W = x.shape[2], x.shape[3]
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        plane = x[n, c]
+        for a in range(H):
+            for b in range(W):
+                dx[n, c, a, b] = 0
+        for y in range(OH):
+            for z in range(OW):
+                a, b = _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw)
+                dx[n, c, a, b] += dout[n, c, y, z]
+
+
+@njit(cache=True, parallel=True)
+def _avg_pool_forward(x, out, kh, kw, sh, sw, ph, pw):
+    N, C, OH, OW = out.shape
+    H, W = x.shape[2], x.shape[3]
+    scale = 1.0 / (kh * kw)  # count_include_pad: padded zeros count
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        for y in range(OH):
+            for z in range(OW):
+                acc = 0.0
+                for i in range(kh):
+                    a = y * sh - ph + i
+                    if a < 0 or a >= H:
+                        continue
+                    for j in range(kw):
+                        b = z * sw - pw + j
+                        if b >= 0 and b < W:
+                            acc += x[n, c, a, b]
+                out[n, c, y, z] = acc * scale
+
+
+@njit(cache=True, parallel=True)
+def _avg_pool_backward(dout, dx, kh, kw, sh, sw, ph, pw):
+    N, C, OH, OW = dout.shape
+    H, W = dx.shape[2], dx.shape[3]
+    scale = 1.0 / (kh * kw)
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        for a in range(H):
+            for b in range(W):
+                dx[n, c, a, b] = 0
+        for y in range(OH):
+            for z in range(OW):
+                share = dout[n, c, y, z] * scale
+                for i in range(kh):
+                    a = y * sh - ph + i
+                    if a < 0 or a >= H:
+                        continue
+                    for j in range(kw):
+                        b = z * sw - pw + j
+                        if b >= 0 and b < W:
+                            dx[n, c, a, b] += share
+
+
+@njit(cache=True, parallel=True)
+def _adaptive_avg_forward(x, out, top, bottom, left, right):
+    N, C, OH, OW = out.shape
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        for y in range(OH):
+            for z in range(OW):
+                acc = 0.0
+                for a in range(top[y], bottom[y]):
+                    for b in range(left[z], right[z]):  # contiguous
+                        acc += x[n, c, a, b]
+                out[n, c, y, z] = acc / ((bottom[y] - top[y]) * (right[z] - left[z]))
+
+
+@njit(cache=True, parallel=True)
+def _adaptive_avg_backward(dout, dx, top, bottom, left, right):
+    N, C, OH, OW = dout.shape
+    H, W = dx.shape[2], dx.shape[3]
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        for a in range(H):
+            for b in range(W):
+                dx[n, c, a, b] = 0
+        for y in range(OH):
+            for z in range(OW):
+                share = dout[n, c, y, z] / ((bottom[y] - top[y]) * (right[z] - left[z]))
+                for a in range(top[y], bottom[y]):
+                    for b in range(left[z], right[z]):
+                        dx[n, c, a, b] += share
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    x = contiguous(x)
+    (kh, kw), (sh, sw), (ph, pw), OH, OW = pool_geometry(x.shape, kernel_size, stride, padding)
+    N, C = x.shape[:2]
+    out = ws.empty((N, C, OH, OW), x.dtype)  # (N, C, OH, OW)
+    if (kh, kw, sh, sw, ph, pw) == (2, 2, 2, 2, 0, 0):
+        _max_pool_2x2_forward(x, out)
+    else:
+        _max_pool_forward(x, out, kh, kw, sh, sw, ph, pw)
+    return out, (x, (kh, kw, sh, sw, ph, pw))
+
+
+def max_pool2d_backward(dout, cache):
+    x, geometry = cache
+    dx = ws.empty(x.shape, dout.dtype)  # (N, C, H, W)
+    _max_pool_backward(contiguous(dout), x, dx, *geometry)
+    return (dx,)
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    x = contiguous(x)
+    (kh, kw), (sh, sw), (ph, pw), OH, OW = pool_geometry(x.shape, kernel_size, stride, padding)
+    N, C = x.shape[:2]
+    out = ws.empty((N, C, OH, OW), x.dtype)  # (N, C, OH, OW)
+    _avg_pool_forward(x, out, kh, kw, sh, sw, ph, pw)
+    return out, (x.shape, (kh, kw, sh, sw, ph, pw))
+
+
+def avg_pool2d_backward(dout, cache):
+    x_shape, geometry = cache
+    dx = ws.empty(x_shape, dout.dtype)  # (N, C, H, W)
+    _avg_pool_backward(contiguous(dout), dx, *geometry)
+    return (dx,)
+
+
+def _bounds(H, W, OH, OW):
+    top, bottom = adaptive_bounds(H, OH)
+    left, right = adaptive_bounds(W, OW)
+    return top, bottom, left, right  # int64 arrays (OH,), (OH,), (OW,), (OW,)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    x = contiguous(x)
+    N, C, H, W = x.shape
+    OH, OW = pool_pair(output_size, "output_size")
+    out = np.empty((N, C, OH, OW), dtype=x.dtype)  # (N, C, OH, OW)
+    _adaptive_avg_forward(x, out, *_bounds(H, W, OH, OW))
+    return out, (x.shape, (OH, OW))
+
+
+def adaptive_avg_pool2d_backward(dout, cache):
+    x_shape, (OH, OW) = cache
+    dx = ws.empty(x_shape, dout.dtype)  # (N, C, H, W)
+    _adaptive_avg_backward(contiguous(dout), dx, *_bounds(x_shape[2], x_shape[3], OH, OW))
+    return (dx,)
