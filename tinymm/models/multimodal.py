@@ -1,0 +1,223 @@
+"""The seed article's multimodal model: a CNN reads the image, an LSTM reads the question,
+a fusion layer combines them, and a small dense head picks the answer.
+
+    image (N, 3, 32, 32)
+      -> Conv2d(3 -> 32, 3x3, same) + ReLU -> Conv2d(32 -> 64, 3x3, same) + ReLU
+      -> MaxPool2d(2) -> MaxPool2d(2)                     feature map (N, 64, 8, 8)
+    question tokens (N, T), lengths (N,)
+      -> Embedding(vocab, 128) -> LSTM(128 -> 128)        outputs (N, T, 128), q = h_n (N, 128)
+    fusion (the one thing that changes between models), giving f (N, F):
+      concat       f = [v ; q]                  v = Dense(4096 -> 128)(flatten(map))   F = 256
+      multiply     f = v * q                    (element-wise, as in the seed article) F = 128
+      attention    every real question token queries the 64 region vectors (the 8x8 map
+                   as a sequence of 64 vectors of 64 channels) with multi-head attention;
+                   f = CrossAttentionFusion(outputs, regions)                         F = 128
+      gated        f = GatedFusion(v, q): a learned sigmoid gate mixes the two          F = 128
+      bilinear     f = BilinearFusion(v, q): low-rank bilinear interactions v^T W_k q   F = 128
+      image_only   f = v            (baseline: can it answer without reading?)         F = 128
+      question_only f = q           (baseline: can it answer without looking? ~0.30)   F = 128
+    head: Dense(F -> 128) + ReLU -> Dense(128 -> num_answers)     logits (N, A)
+
+What each fusion can express: concat lets the head add up image and question evidence, so
+any interaction ("is the red thing a circle?") must be built by one hidden ReLU layer out of a
+4096-wide projection of the whole map, which overfits. multiply makes every feature a product
+image x question, so the question can switch image features on and off (a first-order
+interaction) but still sees the image as one global vector. Attention lets the question
+choose WHERE to look: each region is weighted by its match with the question tokens, so
+"the red object" can pick out one object among four. gated and bilinear are richer
+global-vector interactions. Only attention keeps the spatial layout until after fusion.
+
+Dimension letters: N batch, T question tokens, C channels, H/W height/width, R = 64 image
+regions, E embedding/hidden width, A answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from tinymm import nn
+from tinymm.ops.basic import cat
+from tinymm.tensor import Tensor
+
+FUSIONS = ("concat", "multiply", "attention", "gated", "bilinear", "image_only",
+           "question_only")
+
+
+@dataclass
+class MultimodalConfig:
+    """Everything that decides the model's shapes (saved in every checkpoint)."""
+
+    vocab_size: int = 20
+    num_answers: int = 16
+    fusion: str = "attention"
+    image_channels: int = 3
+    image_size: int = 32
+    conv1_channels: int = 32
+    conv2_channels: int = 64
+    embed_dim: int = 128
+    hidden_size: int = 128
+    fused_dim: int = 128  # width of v (image vector) and of the fusion layers' outputs
+    head_hidden: int = 128
+    num_heads: int = 4
+    bilinear_rank: int = 16
+
+    def __post_init__(self):
+        check_fusion(self.fusion)
+        if self.image_size % 4:
+            raise ValueError(f"MultimodalConfig: image_size must be a multiple of 4 (two "
+                             f"2x2 max-pools), got {self.image_size}")
+        if self.fused_dim % self.num_heads:
+            raise ValueError(f"MultimodalConfig: fused_dim ({self.fused_dim}) must be divisible "
+                             f"by num_heads ({self.num_heads})")
+
+    @property
+    def map_size(self) -> int:
+        return self.image_size // 4
+
+    @property
+    def regions(self) -> int:
+        return self.map_size * self.map_size
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> MultimodalConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"MultimodalConfig: unknown fields {unknown}; this checkpoint was "
+                             "written by a different tinymm version")
+        return cls(**values)
+
+
+def check_fusion(name: str) -> str:
+    if name not in FUSIONS:
+        raise ValueError(f"unknown fusion '{name}'; valid fusions: {', '.join(FUSIONS)}")
+    return name
+
+
+class MultimodalVQA(nn.Module):
+    """The seed model; ``forward(image, tokens, lengths) -> logits (N, num_answers)``.
+
+    After a forward pass with ``fusion="attention"``, ``last_attention`` holds the attention
+    over the R image regions, (N, R) averaged over heads and real question tokens.
+    """
+
+    def __init__(self, config: MultimodalConfig | None = None, **overrides):
+        super().__init__()
+        config = config if config is not None else MultimodalConfig(**overrides)
+        self.config = config
+        c = config
+        uses_image = c.fusion != "question_only"
+        uses_text = c.fusion != "image_only"
+        needs_vector = c.fusion not in ("attention", "question_only")
+        if uses_image:
+            self.conv1 = nn.Conv2d(c.image_channels, c.conv1_channels, 3, padding=1,
+                                   activation="relu")
+            self.conv2 = nn.Conv2d(c.conv1_channels, c.conv2_channels, 3, padding=1,
+                                   activation="relu")
+            self.pool1 = nn.MaxPool2d(2)
+            self.pool2 = nn.MaxPool2d(2)
+        if needs_vector:
+            self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.fused_dim)
+        if uses_text:
+            self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=0)
+            self.lstm = nn.LSTM(c.embed_dim, c.hidden_size, batch_first=True)
+        if c.fusion == "attention":
+            self.fusion = nn.CrossAttentionFusion(c.hidden_size, c.conv2_channels,
+                                                  embed_dim=c.fused_dim, num_heads=c.num_heads)
+        elif c.fusion == "gated":
+            self.fusion = nn.GatedFusion(c.fused_dim, c.hidden_size, c.fused_dim)
+        elif c.fusion == "bilinear":
+            self.fusion = nn.BilinearFusion(c.fused_dim, c.hidden_size, c.fused_dim,
+                                            rank=c.bilinear_rank)
+        elif c.fusion == "multiply" and c.fused_dim != c.hidden_size:
+            raise ValueError(f"MultimodalVQA: multiply fusion needs fused_dim == hidden_size, "
+                             f"got {c.fused_dim} and {c.hidden_size}")
+        self.head_hidden = nn.Linear(self.fused_width, c.head_hidden)
+        self.head_out = nn.Linear(c.head_hidden, c.num_answers)
+        self.last_attention: np.ndarray | None = None
+
+    @property
+    def fused_width(self) -> int:
+        c = self.config
+        if c.fusion == "concat":
+            return c.fused_dim + c.hidden_size
+        if c.fusion == "question_only":
+            return c.hidden_size
+        return c.fused_dim
+
+    # ------------------------------------------------------------------ encoders
+    def encode_image(self, image: Tensor) -> Tensor:
+        """(N, 3, H, W) -> feature map (N, C2, H/4, W/4)."""
+        h = self.conv1(image)  # (N, C1, H, W)
+        h = self.conv2(h)  # (N, C2, H, W)
+        h = self.pool1(h)  # (N, C2, H/2, W/2)
+        return self.pool2(h)  # (N, C2, H/4, W/4)
+
+    def encode_question(self, tokens, lengths) -> tuple[Tensor, Tensor]:
+        """tokens (N, T), lengths (N,) -> (outputs (N, T, E), q (N, E) at each last token)."""
+        x = self.embedding(tokens)  # (N, T, E)
+        outputs, (h_n, _) = self.lstm(x, lengths=lengths)  # (N, T, E), (1, N, E)
+        q = h_n.reshape(h_n.shape[1], h_n.shape[2])  # (N, E)
+        return outputs, q
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, image, tokens, lengths) -> Tensor:
+        c = self.config
+        image = image if isinstance(image, Tensor) else Tensor(image, _copy=False)
+        tokens = tokens.data if isinstance(tokens, Tensor) else np.asarray(tokens)
+        lengths = lengths.data if isinstance(lengths, Tensor) else np.asarray(lengths)
+        self._check_inputs(image, tokens, lengths)
+        N = tokens.shape[0]
+        if c.fusion != "question_only":
+            fmap = self.encode_image(image)  # (N, C2, 8, 8)
+        if c.fusion != "image_only":
+            outputs, q = self.encode_question(tokens, lengths)  # (N, T, E), (N, E)
+        if c.fusion not in ("attention", "question_only"):
+            v = self.image_fc(fmap.reshape(N, -1))  # (N, C2*R) -> (N, F)
+
+        if c.fusion == "concat":
+            f = cat([v, q], axis=1)  # (N, F + E)
+        elif c.fusion == "multiply":
+            f = v * q  # (N, F)
+        elif c.fusion == "attention":
+            regions = fmap.reshape(N, c.conv2_channels, c.regions).permute(0, 2, 1)  # (N, R, C2)
+            T = tokens.shape[1]
+            query_mask = np.arange(T)[None, :] < lengths[:, None]  # (N, T) True = real token
+            f, attention = self.fusion(outputs, regions, query_mask=query_mask)  # (N, F), (N, R)
+            self.last_attention = np.array(attention.data, copy=True)
+        elif c.fusion in ("gated", "bilinear"):
+            f = self.fusion(v, q)  # (N, F)
+        elif c.fusion == "image_only":
+            f = v  # (N, F)
+        else:
+            f = q  # (N, E)
+        h = self.head_hidden(f).relu()  # (N, head_hidden)
+        return self.head_out(h)  # (N, A)
+
+    def _check_inputs(self, image: Tensor, tokens: np.ndarray, lengths: np.ndarray) -> None:
+        c = self.config
+        expected = (c.image_channels, c.image_size, c.image_size)
+        if image.ndim != 4 or tuple(image.shape[1:]) != expected:
+            raise ValueError(f"MultimodalVQA: image must be (N, {expected[0]}, {expected[1]}, "
+                             f"{expected[2]}), got shape {tuple(image.shape)}")
+        if tokens.ndim != 2 or tokens.dtype.kind not in "iu":
+            raise ValueError(f"MultimodalVQA: tokens must be an (N, T) integer array, got shape "
+                             f"{tokens.shape} dtype {tokens.dtype}")
+        if tokens.shape[0] != image.shape[0] or lengths.shape != (tokens.shape[0],):
+            raise ValueError(f"MultimodalVQA: batch sizes differ: image {image.shape[0]}, "
+                             f"tokens {tokens.shape[0]}, lengths {lengths.shape}")
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= c.vocab_size):
+            raise ValueError(f"MultimodalVQA: token ids must be in [0, {c.vocab_size}), got "
+                             f"[{tokens.min()}, {tokens.max()}]; is the tokenizer the one this "
+                             "model was built for?")
+        if lengths.size and (lengths.min() < 1 or lengths.max() > tokens.shape[1]):
+            raise ValueError(f"MultimodalVQA: lengths must be in [1, T={tokens.shape[1]}], got "
+                             f"[{lengths.min()}, {lengths.max()}]")
+
+    def extra_repr(self) -> str:
+        return f"fusion={self.config.fusion!r}"
