@@ -7,8 +7,10 @@ so ``F.linear(x, w, b)`` reads like ``torch.nn.functional.linear(x, w, b)``.
 from tinymm.nn.activation import elu, gelu, leaky_relu, silu, softplus  # compositions of ops
 from tinymm.nn.dropout import dropout  # a multiplication by a constant mask
 from tinymm.ops.activation import relu, sigmoid, tanh
+from tinymm.ops.attention import scaled_dot_product_attention
 from tinymm.ops.basic import cat, concat, split, stack
 from tinymm.ops.cross_entropy import cross_entropy
+from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
 from tinymm.ops.linear import linear
 from tinymm.ops.matmul import matmul
 from tinymm.ops.softmax import log_softmax, softmax
@@ -18,4 +20,6 @@ __all__ = [
     "softmax", "split", "stack", "tanh",
     # training-stack helper
     "dropout", "elu", "gelu", "leaky_relu", "silu", "softplus",
+    # attention and fusion (issue 5)
+    "bilinear_pool", "film", "gated_fusion", "scaled_dot_product_attention",
 ]

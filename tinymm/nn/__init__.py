@@ -14,8 +14,17 @@ from tinymm.nn.activation import (
     Softplus,
     Tanh,
 )
+from tinymm.nn.attention import MultiheadAttention
 from tinymm.nn.container import ModuleList, Sequential
 from tinymm.nn.dropout import Dropout
+from tinymm.nn.fusion import (
+    BilinearFusion,
+    Concatenate,
+    CrossAttentionFusion,
+    FiLM,
+    GatedFusion,
+    Multiply,
+)
 from tinymm.nn.linear import Linear
 from tinymm.nn.module import Module, Parameter
 
@@ -24,4 +33,7 @@ __all__ = [
     "Sigmoid", "Softmax", "Tanh", "init",
     # training-stack helper
     "Dropout", "ELU", "GELU", "Identity", "LeakyReLU", "SiLU", "Softplus",
+    # attention and fusion (issue 5)
+    "BilinearFusion", "Concatenate", "CrossAttentionFusion", "FiLM", "GatedFusion",
+    "MultiheadAttention", "Multiply",
 ]
