@@ -9,10 +9,12 @@ from tinymm.nn.dropout import dropout  # a multiplication by a constant mask
 from tinymm.ops.activation import relu, sigmoid, tanh
 from tinymm.ops.attention import scaled_dot_product_attention
 from tinymm.ops.basic import cat, concat, split, stack
+from tinymm.ops.conv2d import conv2d, conv2d_relu
 from tinymm.ops.cross_entropy import cross_entropy
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
 from tinymm.ops.linear import linear
 from tinymm.ops.matmul import matmul
+from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d
 from tinymm.ops.softmax import log_softmax, softmax
 
 __all__ = [
@@ -22,4 +24,6 @@ __all__ = [
     "dropout", "elu", "gelu", "leaky_relu", "silu", "softplus",
     # attention and fusion (issue 5)
     "bilinear_pool", "film", "gated_fusion", "scaled_dot_product_attention",
+    # vision layers (issue 3)
+    "adaptive_avg_pool2d", "avg_pool2d", "conv2d", "conv2d_relu", "flatten", "max_pool2d",
 ]

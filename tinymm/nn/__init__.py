@@ -15,6 +15,7 @@ from tinymm.nn.activation import (
     Tanh,
 )
 from tinymm.nn.attention import MultiheadAttention
+from tinymm.nn.conv import Conv2d
 from tinymm.nn.container import ModuleList, Sequential
 from tinymm.nn.dropout import Dropout
 from tinymm.nn.fusion import (
@@ -27,6 +28,7 @@ from tinymm.nn.fusion import (
 )
 from tinymm.nn.linear import Linear
 from tinymm.nn.module import Module, Parameter
+from tinymm.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d
 
 __all__ = [
     "Linear", "LogSoftmax", "Module", "ModuleList", "Parameter", "ReLU", "Sequential",
@@ -36,4 +38,6 @@ __all__ = [
     # attention and fusion (issue 5)
     "BilinearFusion", "Concatenate", "CrossAttentionFusion", "FiLM", "GatedFusion",
     "MultiheadAttention", "Multiply",
+    # vision layers (issue 3)
+    "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Flatten", "MaxPool2d",
 ]
