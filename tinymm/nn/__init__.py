@@ -15,8 +15,8 @@ from tinymm.nn.activation import (
     Tanh,
 )
 from tinymm.nn.attention import MultiheadAttention
-from tinymm.nn.conv import Conv2d
 from tinymm.nn.container import ModuleList, Sequential
+from tinymm.nn.conv import Conv2d
 from tinymm.nn.dropout import Dropout
 from tinymm.nn.fusion import (
     BilinearFusion,

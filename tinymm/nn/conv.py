@@ -1,0 +1,86 @@
+"""``Conv2d``: PyTorch's layer (derivation: kernels/reference/conv2d.py).
+
+tinymm extension: ``activation="relu"`` runs the fused conv2d + bias + ReLU op (one kernel
+pass for the epilogue, one graph node); ``activation=None`` is the plain convolution, to be
+followed by ``nn.ReLU()`` as in PyTorch. Both give the same outputs and gradients.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinymm.nn import init
+from tinymm.nn.module import Module, Parameter
+from tinymm.ops.conv2d import Conv2d as _Conv2dOp
+from tinymm.ops.conv2d import Conv2dReLU as _Conv2dReLUOp
+from tinymm.ops.conv2d import _positive_pair
+
+_ACTIVATIONS = {None: _Conv2dOp, "relu": _Conv2dReLUOp}
+
+
+class Conv2d(Module):
+    """PyTorch's ``nn.Conv2d``: weight (out_channels, in_channels, kH, kW), bias (out,).
+
+    Default initialisation as PyTorch: weight ~ kaiming_uniform(a=sqrt(5)), i.e.
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels*kH*kW, and the same bound
+    for the bias. Input (N, in_channels, H, W), output (N, out_channels, OH, OW).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, bias: bool = True, activation: str | None = None,
+                 dtype=np.float32):
+        super().__init__()
+        name = f"Conv2d({in_channels}, {out_channels})"
+        if not (isinstance(in_channels, int) and isinstance(out_channels, int)
+                and in_channels > 0 and out_channels > 0):
+            raise ValueError(f"{name}: in_channels and out_channels must be positive ints")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"{name}: activation must be None or 'relu', got {activation!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _positive_pair(name, "kernel_size", kernel_size, 1)
+        self.stride = _positive_pair(name, "stride", stride, 1)
+        self.dilation = _positive_pair(name, "dilation", dilation, 1)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{name}: padding must be an int, a pair, 'same' or 'valid', "
+                                 f"got {padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"{name}: padding='same' needs stride 1 (PyTorch's rule), "
+                                 f"got stride {self.stride}")
+            self.padding = padding
+        else:
+            self.padding = _positive_pair(name, "padding", padding, 0)
+        self.activation = activation
+        kh, kw = self.kernel_size
+        self.weight = Parameter(np.empty((out_channels, in_channels, kh, kw), dtype=dtype))
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if bias:
+            self.bias = Parameter(np.empty(out_channels, dtype=dtype))
+            init.default_bias_(self.bias, in_channels * kh * kw)
+        else:
+            self.register_parameter("bias", None)
+
+    def _name(self) -> str:
+        return f"Conv2d({self.extra_repr()})"
+
+    def forward(self, x):
+        op = _ACTIVATIONS[self.activation]
+        return op.apply(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
+                        dilation=self.dilation, layer=self._name())
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding not in ((0, 0), "valid"):
+            text += f", padding={self.padding!r}" if isinstance(self.padding, str) else \
+                f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.bias is None:
+            text += ", bias=False"
+        if self.activation is not None:
+            text += f", activation={self.activation!r}"
+        return text

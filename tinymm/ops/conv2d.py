@@ -1,0 +1,124 @@
+"""Conv2d ops: ``conv2d`` and the fused ``conv2d_relu`` (derivation: kernels/reference/conv2d.py).
+
+Dimension letters: N batch, C input channels, O output channels, H/W input, kh/kw kernel.
+Both ops take PyTorch's arguments (stride, padding, dilation as an int or a pair; padding
+also "same" or "valid"), validate them here and hand the kernels a normalised geometry:
+stride (sh, sw), padding (pt, pb, pl, pr), dilation (dh, dw). ``conv2d`` followed by
+``relu`` computes what ``conv2d_relu`` does in one op (the unfused pair is kept for teaching:
+the tutorial shows both give the same gradients); the fused one saves a full pass over the
+output and the separate ReLU node.
+"""
+
+from __future__ import annotations
+
+from tinymm.autograd import Function
+from tinymm.kernels.reference.conv2d import conv_output_size, conv_padding
+from tinymm.ops._checks import check_float, check_same_dtype
+
+
+def _positive_pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        pair = value
+    elif isinstance(value, (tuple, list)) or isinstance(value, bool):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    else:
+        pair = (value, value)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def conv2d_geometry(op: str, x_shape, w_shape, stride, padding, dilation):
+    """Validate a conv2d call's shapes and options; return the kernels' normalised geometry.
+
+    ``op`` names the caller in every message (``conv2d`` or a layer such as
+    ``Conv2d(3, 32, kernel_size=(3, 3))``).
+    """
+    both = f"input {tuple(x_shape)}, weight {tuple(w_shape)}"
+    if len(w_shape) != 4:
+        raise ValueError(f"{op}: weight must be 4-d (out_channels, in_channels, kH, kW), got "
+                         f"{both}")
+    if len(x_shape) != 4:
+        hint = (" (a single image? add the batch axis with x.unsqueeze(0))"
+                if len(x_shape) == 3 else "")
+        raise ValueError(f"{op}: input must be 4-d (N, C, H, W), got {both}{hint}")
+    if x_shape[1] != w_shape[1]:
+        raise ValueError(f"{op}: input has {x_shape[1]} channels but the weight expects "
+                         f"in_channels = {w_shape[1]} ({both}); pass an input with "
+                         f"{w_shape[1]} channels or build the layer with in_channels="
+                         f"{x_shape[1]}")
+    if min(w_shape) < 1:
+        raise ValueError(f"{op}: weight has an empty dimension ({both})")
+    sh, sw = _positive_pair(op, "stride", stride, 1)
+    dh, dw = _positive_pair(op, "dilation", dilation, 1)
+    kh, kw = w_shape[2], w_shape[3]
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got "
+                             f"{padding!r}")
+        if padding == "same" and (sh, sw) != (1, 1):
+            raise ValueError(f"{op}: padding='same' needs stride 1 (PyTorch's rule), got "
+                             f"stride {(sh, sw)} ({both}); use an explicit padding with stride "
+                             f"> 1")
+        pads = conv_padding(padding, (kh, kw), (dh, dw))
+    else:
+        ph, pw = _positive_pair(op, "padding", padding, 0)
+        pads = (ph, ph, pw, pw)
+    pt, pb, pl, pr = pads
+    OH = conv_output_size(x_shape[2], pt, pb, kh, sh, dh)
+    OW = conv_output_size(x_shape[3], pl, pr, kw, sw, dw)
+    if OH < 1 or OW < 1:
+        raise ValueError(
+            f"{op}: the kernel ({kh}x{kw}, dilation {(dh, dw)}: footprint "
+            f"{dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}) is larger than the padded input "
+            f"({x_shape[2] + pt + pb}x{x_shape[3] + pl + pr}) ({both}); use a larger input, "
+            f"more padding or a smaller kernel")
+    return (sh, sw), pads, (dh, dw)
+
+
+def _check(op, x, weight, bias, stride, padding, dilation):
+    geometry = conv2d_geometry(op, x.shape, weight.shape, stride, padding, dilation)
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"{op}: bias must have shape ({weight.shape[0]},) (one per output "
+                         f"channel of weight {weight.shape}), got {bias.shape}")
+    check_float(op, "input", x)
+    check_same_dtype(op, input=x, weight=weight, bias=bias)
+    return geometry
+
+
+class Conv2d(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride=1, padding=0, dilation=1, layer="conv2d"):
+        stride, pads, dilation = _check(layer, x, weight, bias, stride, padding, dilation)
+        out, ctx.cache = ctx.backend.conv2d_forward(x, weight, bias, stride=stride,
+                                                    padding=pads, dilation=dilation)
+        return out  # (N, O, OH, OW)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.backend.conv2d_backward(grad, ctx.cache)  # dx, dweight, dbias | None
+
+
+class Conv2dReLU(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride=1, padding=0, dilation=1, layer="conv2d_relu"):
+        stride, pads, dilation = _check(layer, x, weight, bias, stride, padding, dilation)
+        out, ctx.cache = ctx.backend.conv2d_relu_forward(x, weight, bias, stride=stride,
+                                                         padding=pads, dilation=dilation)
+        return out  # (N, O, OH, OW), max(conv, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.backend.conv2d_relu_backward(grad, ctx.cache)  # dx, dweight, dbias | None
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """PyTorch's ``F.conv2d``: x (N, C, H, W), weight (O, C, kH, kW), bias (O,) or None."""
+    return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation)
+
+
+def conv2d_relu(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """``relu(conv2d(x, weight, bias, ...))`` as one fused op (one pass for bias + ReLU)."""
+    return Conv2dReLU.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation)
