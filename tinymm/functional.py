@@ -11,10 +11,13 @@ from tinymm.ops.attention import scaled_dot_product_attention
 from tinymm.ops.basic import cat, concat, split, stack
 from tinymm.ops.conv2d import conv2d, conv2d_relu
 from tinymm.ops.cross_entropy import cross_entropy
+from tinymm.ops.embedding import embedding
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
 from tinymm.ops.linear import linear
+from tinymm.ops.lstm import lstm
 from tinymm.ops.matmul import matmul
 from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d
+from tinymm.ops.rnn import rnn
 from tinymm.ops.softmax import log_softmax, softmax
 
 __all__ = [
@@ -26,4 +29,6 @@ __all__ = [
     "bilinear_pool", "film", "gated_fusion", "scaled_dot_product_attention",
     # vision layers (issue 3)
     "adaptive_avg_pool2d", "avg_pool2d", "conv2d", "conv2d_relu", "flatten", "max_pool2d",
+    # sequence layers (issue 4)
+    "embedding", "lstm", "rnn",
 ]

@@ -18,6 +18,7 @@ from tinymm.nn.attention import MultiheadAttention
 from tinymm.nn.container import ModuleList, Sequential
 from tinymm.nn.conv import Conv2d
 from tinymm.nn.dropout import Dropout
+from tinymm.nn.embedding import Embedding
 from tinymm.nn.fusion import (
     BilinearFusion,
     Concatenate,
@@ -29,6 +30,7 @@ from tinymm.nn.fusion import (
 from tinymm.nn.linear import Linear
 from tinymm.nn.module import Module, Parameter
 from tinymm.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d
+from tinymm.nn.recurrent import LSTM, RNN
 
 __all__ = [
     "Linear", "LogSoftmax", "Module", "ModuleList", "Parameter", "ReLU", "Sequential",
@@ -40,4 +42,6 @@ __all__ = [
     "MultiheadAttention", "Multiply",
     # vision layers (issue 3)
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Flatten", "MaxPool2d",
+    # sequence layers (issue 4)
+    "Embedding", "LSTM", "RNN",
 ]

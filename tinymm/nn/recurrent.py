@@ -1,0 +1,169 @@
+"""``RNN`` and ``LSTM`` layers: stacks of the single-layer ops in tinymm/ops/rnn.py and lstm.py.
+
+PyTorch's constructor arguments, parameter names (``weight_ih_l{k}``, ``weight_hh_l{k}``,
+``bias_ih_l{k}``, ``bias_hh_l{k}``, with ``_reverse`` for the second direction), layouts (gate
+order i, f, g, o for the LSTM) and default initialisation (every parameter U(-1/sqrt(H),
+1/sqrt(H))), so ``load_state_dict(torch_lstm.state_dict())`` reproduces torch's numbers.
+
+Dimension letters: T time, N batch, D input_size, H hidden_size, L num_layers, K directions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinymm.nn import init
+from tinymm.nn.module import Module, Parameter
+from tinymm.ops.basic import concat, stack
+from tinymm.ops.lstm import lstm
+from tinymm.ops.rnn import check_lengths, check_sequence_input, rnn
+from tinymm.tensor import Tensor
+
+
+class _RecurrentBase(Module):
+    gates = 1  # rows of weight_ih per hidden unit: 1 for RNN, 4 for LSTM
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, bidirectional: bool = False, dtype=np.float32):
+        super().__init__()
+        kind = type(self).__name__
+        if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
+            raise ValueError(f"{kind}: input_size, hidden_size and num_layers must be positive, "
+                             f"got {input_size}, {hidden_size}, {num_layers}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.bidirectional = bidirectional
+        self.num_directions = 2 if bidirectional else 1
+        G, H = self.gates * hidden_size, hidden_size
+        for k in range(num_layers):
+            layer_input = input_size if k == 0 else H * self.num_directions
+            for suffix in self._suffixes():
+                setattr(self, f"weight_ih_l{k}{suffix}",
+                        Parameter(np.empty((G, layer_input), dtype)))  # (G, D)
+                setattr(self, f"weight_hh_l{k}{suffix}", Parameter(np.empty((G, H), dtype)))
+                if bias:
+                    setattr(self, f"bias_ih_l{k}{suffix}", Parameter(np.empty(G, dtype)))
+                    setattr(self, f"bias_hh_l{k}{suffix}", Parameter(np.empty(G, dtype)))
+        bound = 1.0 / math.sqrt(hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _suffixes(self) -> tuple[str, ...]:
+        return ("", "_reverse") if self.bidirectional else ("",)
+
+    def _name(self) -> str:
+        return (f"{type(self).__name__}(input_size={self.input_size}, "
+                f"hidden_size={self.hidden_size})")
+
+    def _layer_params(self, k: int, suffix: str):
+        def get(prefix):
+            return getattr(self, f"{prefix}_l{k}{suffix}", None)
+
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+
+    def _check(self, x, hx_parts, lengths):
+        """Validate everything before any kernel runs; returns (x Tensor, lengths array)."""
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        name = self._name()
+        T, N = check_sequence_input(name, x.data, self.input_size, self.batch_first)
+        lengths = check_lengths(name, lengths, N, T)
+        expected = (self.num_layers * self.num_directions, N, self.hidden_size)
+        for what, state in hx_parts:
+            if state is not None and tuple(state.shape) != expected:
+                raise ValueError(f"{name}: {what} must have shape (num_layers * num_directions, "
+                                 f"N, hidden_size) = {expected}, got {tuple(state.shape)}")
+        return x, lengths
+
+    def _run(self, x, states, lengths, step):
+        """Run every layer and direction; ``step`` is the single-layer op call.
+
+        ``states``: a tuple of initial-state tensors (L*K, N, H) or Nones. Returns the last
+        layer's output and, per state, the final states stacked to (L*K, N, H).
+        """
+        layer_input = x
+        finals: list[list] = [[] for _ in states]
+        for k in range(self.num_layers):
+            outputs = []
+            for d, suffix in enumerate(self._suffixes()):
+                index = k * self.num_directions + d
+                init_states = tuple(None if s is None else s[index] for s in states)
+                out, final = step(layer_input, self._layer_params(k, suffix), init_states,
+                                  lengths, reverse=d == 1)
+                outputs.append(out)
+                for slot, f in zip(finals, final):
+                    slot.append(f)
+            layer_input = outputs[0] if len(outputs) == 1 else concat(outputs, axis=-1)
+        return layer_input, tuple(stack(slot, axis=0) for slot in finals)
+
+    def extra_repr(self) -> str:
+        extras = "".join([
+            f", num_layers={self.num_layers}" if self.num_layers != 1 else "",
+            ", bias=False" if not self.bias else "",
+            ", batch_first=True" if self.batch_first else "",
+            ", bidirectional=True" if self.bidirectional else "",
+        ])
+        return f"{self.input_size}, {self.hidden_size}{extras}"
+
+
+class RNN(_RecurrentBase):
+    """PyTorch's ``nn.RNN`` (Elman, tanh or relu); ``forward(x, hx=None, lengths=None)``.
+
+    Returns ``(output, h_n)``: output (T, N, K*H) (or (N, T, K*H) with batch_first), zeros at
+    padded positions; h_n (L*K, N, H), each sequence's state at its own last real step.
+    """
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 bidirectional: bool = False, dtype=np.float32):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
+                         dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, x, hx=None, lengths=None):
+        x, lengths = self._check(x, [("hx", hx)], lengths)
+
+        def step(layer_input, params, init_states, lengths, reverse):
+            out, h_n = rnn(layer_input, *params, hx=init_states[0], lengths=lengths,
+                           nonlinearity=self.nonlinearity, batch_first=self.batch_first,
+                           reverse=reverse)
+            return out, (h_n,)
+
+        output, (h_n,) = self._run(x, (hx,), lengths, step)
+        return output, h_n
+
+
+class LSTM(_RecurrentBase):
+    """PyTorch's ``nn.LSTM``; ``forward(x, hx=None, lengths=None)``.
+
+    ``hx`` is ``(h0, c0)``, each (L*K, N, H), or None for zeros. ``lengths`` (one int per batch
+    item, 1..T) plays the part of ``pack_padded_sequence``. Returns ``(output, (h_n, c_n))``:
+    output (T, N, K*H) (or (N, T, K*H) with batch_first), zeros at padded positions as
+    ``pad_packed_sequence`` gives; h_n and c_n (L*K, N, H) at each sequence's own last real
+    step.
+    """
+
+    gates = 4
+
+    def forward(self, x, hx=None, lengths=None):
+        h0, c0 = (None, None) if hx is None else hx
+        x, lengths = self._check(x, [("h0", h0), ("c0", c0)], lengths)
+
+        def step(layer_input, params, init_states, lengths, reverse):
+            h0_k, c0_k = init_states
+            if h0_k is None and c0_k is not None:
+                h0_k = Tensor(np.zeros(c0_k.shape, c0_k.dtype))
+            out, (h_n, c_n) = lstm(layer_input, *params, hx=(h0_k, c0_k), lengths=lengths,
+                                   batch_first=self.batch_first, reverse=reverse)
+            return out, (h_n, c_n)
+
+        output, (h_n, c_n) = self._run(x, (h0, c0), lengths, step)
+        return output, (h_n, c_n)

@@ -1,0 +1,119 @@
+"""Elman RNN op over a whole sequence, one layer and one direction.
+
+Derivation: kernels/reference/rnn.py. Functional signature (documented here, used by
+``nn.RNN`` for each layer and direction)::
+
+    F.rnn(input, weight_ih, weight_hh, bias_ih=None, bias_hh=None, hx=None, lengths=None,
+          nonlinearity="tanh", batch_first=False, reverse=False) -> (output, h_n)
+
+    input    (T, N, D), or (N, T, D) with batch_first=True
+    weight_ih (H, D), weight_hh (H, H), bias_ih / bias_hh (H,) or None
+    hx       (N, H) initial state or None (zeros)
+    lengths  one int per batch item, 1 <= length <= T: padded steps neither update the state
+             nor receive gradient, output is 0 there, h_n is the state at each sequence's last
+             real step
+    reverse  run from the last step to the first (the backward direction of a bidirectional
+             layer; with lengths each sequence starts at its own last real step)
+    output   (T, N, H) or (N, T, H);  h_n (N, H)
+
+The checks shared with the LSTM (input layout, lengths, initial state) live here too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm.autograd import Function
+from tinymm.ops._checks import check_float, check_ndim, check_same_dtype
+
+
+def check_sequence_input(name: str, x: np.ndarray, input_size: int,
+                         batch_first: bool) -> tuple[int, int]:
+    """x must be 3-d with input_size features; returns (T, N)."""
+    layout = "(N, T, input_size)" if batch_first else "(T, N, input_size)"
+    if x.ndim != 3:
+        raise ValueError(f"{name}: input must be 3-d {layout} (batch_first={batch_first}), got "
+                         f"shape {x.shape}; add a batch axis with unsqueeze")
+    check_float(name, "input", x)
+    if x.shape[2] != input_size:
+        raise ValueError(f"{name}: input has {x.shape[2]} features (shape {x.shape}) but the "
+                         f"layer expects input_size={input_size}; match the previous layer's "
+                         "output size")
+    if batch_first:
+        return x.shape[1], x.shape[0]
+    return x.shape[0], x.shape[1]
+
+
+def check_lengths(name: str, lengths, N: int, T: int) -> np.ndarray | None:
+    """lengths as an int64 array of N values in [1, T], or None."""
+    if lengths is None:
+        return None
+    array = np.asarray(getattr(lengths, "data", lengths))
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"{name}: lengths must be integers (one per batch item), got dtype "
+                         f"{array.dtype}")
+    if array.shape != (N,):
+        raise ValueError(f"{name}: lengths must have shape ({N},), one per batch item, got "
+                         f"shape {array.shape}")
+    if array.size and (array.min() < 1 or array.max() > T):
+        worst = int(array.min()) if array.min() < 1 else int(array.max())
+        raise ValueError(f"{name}: every length must be between 1 and T={T} (the padded "
+                         f"sequence length), got {worst} in lengths {array.tolist()}")
+    return array.astype(np.int64)
+
+
+def check_state(name: str, what: str, state: np.ndarray | None, N: int, H: int,
+                dtype: np.dtype) -> None:
+    if state is None:
+        return
+    if state.shape != (N, H):
+        raise ValueError(f"{name}: {what} must have shape (N, H) = ({N}, {H}), got "
+                         f"{state.shape}")
+    if state.dtype != dtype:
+        raise TypeError(f"{name}: {what} must be {dtype} like the input, got {state.dtype}")
+
+
+def check_weights(name: str, x: np.ndarray, gates: int, weight_ih, weight_hh, bias_ih,
+                  bias_hh) -> int:
+    """Shapes of one layer's weights ((gates*H, D), (gates*H, H), (gates*H,)); returns H."""
+    check_ndim(name, "weight_hh", weight_hh, 2, f"({gates}*hidden_size, hidden_size)")
+    H = weight_hh.shape[1]
+    check_ndim(name, "weight_ih", weight_ih, 2, f"({gates}*hidden_size, input_size)")
+    if weight_hh.shape != (gates * H, H) or weight_ih.shape[0] != gates * H:
+        raise ValueError(f"{name}: weight_hh must be ({gates}*H, H) and weight_ih ({gates}*H, D);"
+                         f" got weight_hh {weight_hh.shape}, weight_ih {weight_ih.shape}")
+    for bias_name, bias in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+        if bias is not None and bias.shape != (gates * H,):
+            raise ValueError(f"{name}: {bias_name} must have shape ({gates * H},), got "
+                             f"{bias.shape}")
+    check_same_dtype(name, input=x, weight_ih=weight_ih, weight_hh=weight_hh, bias_ih=bias_ih,
+                     bias_hh=bias_hh)
+    return H
+
+
+class RNN(Function):
+    @staticmethod
+    def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
+                nonlinearity="tanh", batch_first=False, reverse=False):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"rnn: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        check_ndim("rnn", "weight_ih", weight_ih, 2, "(hidden_size, input_size)")
+        T, N = check_sequence_input("rnn", x, weight_ih.shape[1], batch_first)
+        H = check_weights("rnn", x, 1, weight_ih, weight_hh, bias_ih, bias_hh)
+        check_state("rnn", "hx", h0, N, H, x.dtype)
+        lengths = check_lengths("rnn", lengths, N, T)
+        (out, h_n), ctx.cache = ctx.backend.rnn_forward(
+            x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
+            nonlinearity=nonlinearity, batch_first=batch_first, reverse=reverse)
+        return out, h_n  # (T, N, H) or (N, T, H); (N, H)
+
+    @staticmethod
+    def backward(ctx, dout, dh_n):
+        return ctx.backend.rnn_backward((dout, dh_n), ctx.cache)
+
+
+def rnn(input, weight_ih, weight_hh, bias_ih=None, bias_hh=None, hx=None, lengths=None,  # noqa: A002
+        nonlinearity="tanh", batch_first=False, reverse=False):
+    """One layer, one direction of an Elman RNN; returns ``(output, h_n)`` (module docstring)."""
+    return RNN.apply(input, hx, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
+                     nonlinearity=nonlinearity, batch_first=batch_first, reverse=reverse)
