@@ -173,3 +173,13 @@ def test_numpy_of_grad_tensor_asks_for_detach():
 def test_tensor_is_hashable_by_identity():
     a, b = leaf([1.0]), leaf([1.0])
     assert len({a, b}) == 2
+
+
+def test_backward_frees_kernel_caches():
+    x = leaf(np.ones((2, 3)))
+    w = leaf(np.ones((4, 3)))
+    y = tinymm.F.linear(x, w)
+    node = y._node
+    assert node.cache is not None
+    y.sum().backward()
+    assert node.cache is None and node.freed

@@ -77,8 +77,14 @@ class Context:
         self.saved = values
 
     def free(self) -> None:
-        """Drop saved arrays once backward has used them (unless retain_graph)."""
+        """Drop saved arrays once backward has used them (unless retain_graph).
+
+        Ops keep what backward needs in ``ctx.saved`` (save_for_backward) or ``ctx.cache``
+        (a kernel's cache); both go, so a long training loop does not hold every step's
+        activations alive through the output tensors.
+        """
         self.saved = ()
+        self.cache = None
         self.freed = True
 
 
