@@ -1,0 +1,266 @@
+"""LSTM: gradcheck over drawn shapes, backend parity on the same draws, PyTorch comparison
+(pack_padded_sequence for lengths), bad input, and the numba path without SciPy's BLAS."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinymm
+from tinymm import functional as F
+from tinymm import nn
+from tinymm.kernels.numba_cpu import lstm as numba_lstm
+from tinymm.tensor import Tensor
+
+
+@st.composite
+def lstm_configs(draw):
+    """T 1-6, N 1-3, D and H 1-5, num_layers 1-2, batch_first either way, uneven lengths."""
+    T, N = draw(st.integers(1, 6)), draw(st.integers(1, 3))
+    lengths = None
+    if draw(st.booleans()):
+        lengths = draw(st.lists(st.integers(1, T), min_size=N, max_size=N))
+    return dict(T=T, N=N, D=draw(st.integers(1, 5)), H=draw(st.integers(1, 5)),
+                num_layers=draw(st.integers(1, 2)), batch_first=draw(st.booleans()),
+                bidirectional=draw(st.booleans()), with_state=draw(st.booleans()),
+                lengths=lengths, seed=draw(st.integers(0, 2**16)))
+
+
+def make_layer(cls, cfg, **extra):
+    nn.init.seed(cfg["seed"])
+    return cls(cfg["D"], cfg["H"], num_layers=cfg["num_layers"], batch_first=cfg["batch_first"],
+               bidirectional=cfg["bidirectional"], dtype=np.float64, **extra)
+
+
+def layer_inputs(layer, cfg, states):
+    """x and (optionally) the initial states, drawn for this config."""
+    rng = np.random.default_rng(cfg["seed"])
+    T, N = cfg["T"], cfg["N"]
+    x = rng.standard_normal((N, T, cfg["D"]) if cfg["batch_first"] else (T, N, cfg["D"]))
+    shape = (layer.num_layers * layer.num_directions, N, cfg["H"])
+    init = [rng.standard_normal(shape) * 0.5 for _ in range(states)] if cfg["with_state"] else []
+    return x, init
+
+
+def functional_form(layer, names, states, lengths, pick):
+    """fn(x, *initial states, *parameters) running ``layer`` with those tensors as weights.
+
+    ``states``: how many initial-state tensors fn receives (0 when the layer starts at zero).
+    """
+    def fn(x, *rest):
+        init, params = rest[:states], rest[states:]
+        for name, p in zip(names, params):
+            object.__setattr__(layer, name, p)  # swap the gradcheck's tensors in
+        hx = None
+        if init:
+            hx = init[0] if states == 1 else tuple(init)
+        return pick(layer(x, hx, lengths=lengths))
+
+    return fn
+
+
+def lstm_outputs(result):
+    output, (h_n, c_n) = result
+    return output, h_n, c_n
+
+
+@given(cfg=lstm_configs())
+@settings(max_examples=8)
+def test_lstm_gradcheck_and_parity(cfg):
+    layer = make_layer(nn.LSTM, cfg)
+    names = [n for n, _ in layer.named_parameters()]
+    params = [p.data.copy() for p in layer.parameters()]
+    x, init = layer_inputs(layer, cfg, states=2)
+    fn = functional_form(layer, names, len(init), cfg["lengths"], lstm_outputs)
+    results = {}
+    for backend in ("reference", "numba"):
+        with tinymm.use_backend(backend):
+            assert tinymm.gradcheck(fn, [x, *init, *params])
+            leaves = [Tensor(a.copy(), requires_grad=True) for a in [x, *init, *params]]
+            outs = fn(*leaves)
+            upstream = np.random.default_rng(3)
+            total = sum((o * Tensor(upstream.standard_normal(o.shape))).sum() for o in outs)
+            total.backward()
+            results[backend] = [o.data for o in outs] + [t.grad for t in leaves]
+    for ref, got in zip(results["reference"], results["numba"]):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+@given(cfg=lstm_configs())
+@settings(max_examples=6)
+def test_padded_steps_change_nothing(cfg):
+    """Padded positions: output 0, no gradient to x there, h_n = state at the last real step."""
+    if cfg["lengths"] is None:
+        cfg = dict(cfg, lengths=[max(1, cfg["T"] - n) for n in range(cfg["N"])])
+    layer = make_layer(nn.LSTM, cfg)
+    x, _ = layer_inputs(layer, cfg, states=2)
+    xt = Tensor(x, requires_grad=True)
+    output, (h_n, c_n) = layer(xt, lengths=cfg["lengths"])
+    (output.sum() + h_n.sum() + c_n.sum()).backward()
+    for n, length in enumerate(cfg["lengths"]):
+        pad = (n, slice(length, None)) if cfg["batch_first"] else (slice(length, None), n)
+        assert np.all(output.data[pad] == 0)
+        assert np.all(xt.grad[pad] == 0)
+        # running the unpadded sequence alone gives the same final state
+        real = (slice(n, n + 1), slice(0, length)) if cfg["batch_first"] else \
+            (slice(0, length), slice(n, n + 1))
+        _, (h_alone, _) = layer(Tensor(x[real]))
+        np.testing.assert_allclose(h_n.data[:, n], h_alone.data[:, 0], rtol=1e-10, atol=1e-12)
+
+
+def test_numba_without_scipy_blas_matches(monkeypatch):
+    """The fallback (Python time loop, NumPy matmul) computes the same numbers."""
+    rng = np.random.default_rng(0)
+    args = (rng.standard_normal((5, 3, 4)), rng.standard_normal((3, 6)),
+            rng.standard_normal((3, 6)), rng.standard_normal((24, 4)),
+            rng.standard_normal((24, 6)), rng.standard_normal(24), rng.standard_normal(24))
+    grads = (rng.standard_normal((5, 3, 6)), rng.standard_normal((3, 6)),
+             rng.standard_normal((3, 6)))
+    for reverse in (False, True):
+        kw = dict(lengths=np.array([5, 2, 4]), reverse=reverse)
+        outs, cache = numba_lstm.lstm_forward(*args, **kw)
+        dins = numba_lstm.lstm_backward(grads, cache)
+        monkeypatch.setattr(numba_lstm, "BLAS_IN_NUMBA", False)
+        outs2, cache2 = numba_lstm.lstm_forward(*args, **kw)
+        dins2 = numba_lstm.lstm_backward(grads, cache2)
+        monkeypatch.undo()
+        for a, b in zip(outs + dins, outs2 + dins2):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+def test_functional_lstm_single_layer_matches_module():
+    nn.init.seed(4)
+    layer = nn.LSTM(3, 5, dtype=np.float64)
+    x = tinymm.randn(4, 2, 3, dtype=np.float64)
+    h0, c0 = tinymm.randn(1, 2, 5, dtype=np.float64), tinymm.randn(1, 2, 5, dtype=np.float64)
+    out, (h_n, c_n) = layer(x, (h0, c0), lengths=[4, 2])
+    out2, (h2, c2) = F.lstm(x, layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0,
+                            layer.bias_hh_l0, hx=(h0[0], c0[0]), lengths=[4, 2])
+    np.testing.assert_allclose(out.data, out2.data)
+    np.testing.assert_allclose(h_n.data[0], h2.data)
+    np.testing.assert_allclose(c_n.data[0], c2.data)
+
+
+def test_parameters_follow_pytorch():
+    layer = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    shapes = {n: p.shape for n, p in layer.named_parameters()}
+    assert list(shapes)[:4] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+    assert shapes["weight_ih_l0"] == (16, 3)
+    assert shapes["weight_ih_l1_reverse"] == (16, 8)
+    assert shapes["weight_hh_l1"] == (16, 4)
+    assert all(np.abs(p.data).max() <= 0.5 for p in layer.parameters())  # U(-1/sqrt(H), ..)
+    assert len(shapes) == 16
+    assert len(list(nn.LSTM(3, 4, bias=False).parameters())) == 2
+
+
+# ------------------------------------------------------------------ PyTorch comparison
+def _torch_compare(torch, cfg, dtype=np.float64):
+    T, N, D, H = cfg["T"], cfg["N"], cfg["D"], cfg["H"]
+    torch.manual_seed(cfg["seed"])
+    ref = torch.nn.LSTM(D, H, num_layers=cfg["num_layers"], batch_first=cfg["batch_first"],
+                        bidirectional=cfg["bidirectional"]).double()
+    layer = make_layer(nn.LSTM, cfg)
+    layer.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    rng = np.random.default_rng(cfg["seed"])
+    x = rng.standard_normal((N, T, D) if cfg["batch_first"] else (T, N, D))
+    K = 2 if cfg["bidirectional"] else 1
+    h0 = rng.standard_normal((cfg["num_layers"] * K, N, H))
+    c0 = rng.standard_normal((cfg["num_layers"] * K, N, H))
+    lengths = cfg["lengths"]
+
+    xt, h0t, c0t = (torch.tensor(a, requires_grad=True) for a in (x, h0, c0))
+    if lengths is None:
+        out_t, (hn_t, cn_t) = ref(xt, (h0t, c0t))
+    else:
+        packed = torch.nn.utils.rnn.pack_padded_sequence(
+            xt, torch.tensor(lengths), batch_first=cfg["batch_first"], enforce_sorted=False)
+        out_p, (hn_t, cn_t) = ref(packed, (h0t, c0t))
+        out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(
+            out_p, batch_first=cfg["batch_first"], total_length=T)
+    up = [rng.standard_normal(tuple(o.shape)) for o in (out_t, hn_t, cn_t)]
+    sum((o * torch.tensor(u)).sum() for o, u in zip((out_t, hn_t, cn_t), up)).backward()
+
+    xm, h0m, c0m = (Tensor(a.copy(), requires_grad=True) for a in (x, h0, c0))
+    out, (h_n, c_n) = layer(xm, (h0m, c0m), lengths=lengths)
+    sum((o * Tensor(u)).sum() for o, u in zip((out, h_n, c_n), up)).backward()
+
+    def close(a, b, what):
+        np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-9, atol=1e-10, err_msg=what)
+
+    close(out.data, out_t, "output")
+    close(h_n.data, hn_t, "h_n")
+    close(c_n.data, cn_t, "c_n")
+    close(xm.grad, xt.grad, "dx")
+    close(h0m.grad, h0t.grad, "dh0")
+    close(c0m.grad, c0t.grad, "dc0")
+    for name, p in ref.named_parameters():
+        close(getattr(layer, name).grad, p.grad, f"d{name}")
+
+
+TORCH_CASES = [
+    dict(T=5, N=3, D=4, H=3, num_layers=1, batch_first=False, bidirectional=False, lengths=None),
+    dict(T=6, N=3, D=2, H=4, num_layers=2, batch_first=True, bidirectional=False,
+         lengths=[6, 2, 4]),
+    dict(T=5, N=4, D=3, H=2, num_layers=2, batch_first=False, bidirectional=True,
+         lengths=[1, 5, 3, 4]),
+    dict(T=4, N=2, D=3, H=3, num_layers=1, batch_first=True, bidirectional=True, lengths=None),
+]
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+@pytest.mark.parametrize("case", range(len(TORCH_CASES)))
+def test_matches_torch_lstm(case, backend):
+    torch = pytest.importorskip("torch")
+    with tinymm.use_backend(backend):
+        _torch_compare(torch, dict(TORCH_CASES[case], seed=case))
+
+
+def test_default_init_matches_torch_statistics():
+    layer = nn.LSTM(8, 16)
+    w = layer.weight_hh_l0.data
+    assert w.shape == (64, 16) and w.dtype == np.float32
+    assert abs(w.max()) <= 0.25 and w.min() >= -0.25 and w.std() > 0.1
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.fixture
+def no_kernel(monkeypatch):
+    """Make the LSTM kernels explode, to prove validation runs before any kernel."""
+    for name in ("reference", "numba"):
+        backend = tinymm.get_backend(name)
+
+        def boom(*args, **kwargs):
+            raise AssertionError("a kernel ran on bad input")
+
+        monkeypatch.setitem(backend.kernels, "lstm_forward", boom)
+
+
+@pytest.mark.parametrize("lengths, match", [
+    ([0, 3], r"between 1 and T=4.*got 0"),
+    ([5, 3], r"between 1 and T=4.*got 5"),
+    ([1.0, 2.0], r"lengths must be integers"),
+    ([2, 3, 1], r"lengths must have shape \(2,\)"),
+])
+def test_bad_lengths(no_kernel, lengths, match):
+    layer = nn.LSTM(3, 4)
+    with pytest.raises(ValueError, match=r"LSTM\(input_size=3, hidden_size=4\): .*" + match):
+        layer(tinymm.randn(4, 2, 3), lengths=lengths)
+    with pytest.raises(ValueError, match=r"lstm: .*" + match):
+        F.lstm(tinymm.randn(4, 2, 3), layer.weight_ih_l0, layer.weight_hh_l0, lengths=lengths)
+
+
+def test_bad_feature_size_and_shapes(no_kernel):
+    layer = nn.LSTM(3, 4)
+    with pytest.raises(ValueError, match=r"LSTM.*input has 5 features.*input_size=3"):
+        layer(tinymm.randn(4, 2, 5))
+    with pytest.raises(ValueError, match=r"LSTM.*must be 3-d \(T, N, input_size\).*\(4, 3\)"):
+        layer(tinymm.randn(4, 3))
+    with pytest.raises(ValueError, match=r"h0 must have shape .* \(1, 2, 4\), got \(2, 2, 4\)"):
+        layer(tinymm.randn(4, 2, 3), (tinymm.zeros(2, 2, 4), tinymm.zeros(2, 2, 4)))
+    with pytest.raises(ValueError, match=r"lstm: h0 must have shape \(N, H\) = \(2, 4\)"):
+        F.lstm(tinymm.randn(4, 2, 3), layer.weight_ih_l0, layer.weight_hh_l0,
+               hx=(tinymm.zeros(3, 4), tinymm.zeros(2, 4)))
+    with pytest.raises(TypeError, match=r"lstm: inputs must share one dtype"):
+        F.lstm(tinymm.randn(4, 2, 3, dtype=np.float64), layer.weight_ih_l0, layer.weight_hh_l0)
+    with pytest.raises(TypeError, match=r"lstm: input must be float32 or float64"):
+        F.lstm(Tensor(np.ones((4, 2, 3), np.int64)), layer.weight_ih_l0, layer.weight_hh_l0)
