@@ -1,0 +1,119 @@
+"""The seed multimodal model: shapes and gradients for every fusion, masking, baselines,
+bad input, and (when installed) PyTorch and the Keras front end computing the same function."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinymm
+from tinymm.data import ShapesVQA
+from tinymm.models import FUSIONS, MultimodalConfig, MultimodalVQA
+
+TINY = dict(vocab_size=23, num_answers=16, conv1_channels=4, conv2_channels=8, embed_dim=16,
+            hidden_size=16, fused_dim=16, head_hidden=16, num_heads=2, bilinear_rank=4)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return ShapesVQA(5, seed=0).batch(np.arange(5))
+
+
+def tiny_model(fusion: str, seed: int = 0) -> MultimodalVQA:
+    tinymm.nn.init.seed(seed)
+    return MultimodalVQA(MultimodalConfig(fusion=fusion, **TINY))
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_every_fusion_gives_logits_and_gradients(fusion, batch):
+    model = tiny_model(fusion)
+    logits = model(tinymm.tensor(batch["image"]), batch["tokens"], batch["lengths"])
+    assert logits.shape == (5, 16) and logits.dtype == np.float32
+    loss = tinymm.F.cross_entropy(logits, batch["answer"])
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.shape == p.shape, name
+        assert np.isfinite(p.grad).all(), name
+    names = {n.split(".")[0] for n, _ in model.named_parameters()}
+    assert ("conv1" in names) == (fusion != "question_only")
+    assert ("lstm" in names) == (fusion != "image_only")
+
+
+def test_attention_map_is_a_distribution_over_64_regions(batch):
+    model = tiny_model("attention")
+    model(batch["image"], batch["tokens"], batch["lengths"])
+    a = model.last_attention
+    assert a.shape == (5, 64)
+    assert np.allclose(a.sum(axis=1), 1.0, atol=1e-5) and (a >= 0).all()
+
+
+@pytest.mark.parametrize("fusion", ["attention", "multiply"])
+def test_padding_does_not_change_the_answer(fusion, batch):
+    model = tiny_model(fusion)
+    logits = model(batch["image"], batch["tokens"], batch["lengths"]).data
+    padded = np.pad(batch["tokens"], ((0, 0), (0, 3)))  # three more <pad> columns
+    again = model(batch["image"], padded, batch["lengths"]).data
+    assert np.allclose(logits, again, atol=1e-5)
+
+
+def test_unimodal_baselines_ignore_the_other_modality(batch):
+    image_only, question_only = tiny_model("image_only"), tiny_model("question_only")
+    other_tokens = batch["tokens"][::-1].copy()
+    other_lengths = batch["lengths"][::-1].copy()
+    a = image_only(batch["image"], batch["tokens"], batch["lengths"]).data
+    b = image_only(batch["image"], other_tokens, other_lengths).data
+    assert np.array_equal(a, b)
+    c = question_only(batch["image"], batch["tokens"], batch["lengths"]).data
+    d = question_only(np.zeros_like(batch["image"]), batch["tokens"], batch["lengths"]).data
+    assert np.array_equal(c, d)
+
+
+def test_default_config_is_the_seed_architecture():
+    model = MultimodalVQA(MultimodalConfig(fusion="multiply"))
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    assert shapes["conv1.weight"] == (32, 3, 3, 3)
+    assert shapes["conv2.weight"] == (64, 32, 3, 3)
+    assert shapes["image_fc.weight"] == (128, 4096)
+    assert shapes["embedding.weight"] == (23, 128)
+    assert shapes["head_hidden.weight"] == (128, 128)
+    assert shapes["head_out.weight"] == (16, 128)
+
+
+def test_bad_input_is_refused(batch):
+    with pytest.raises(ValueError, match="unknown fusion 'sum'; valid fusions: concat"):
+        MultimodalConfig(fusion="sum")
+    model = tiny_model("concat")
+    with pytest.raises(ValueError, match=r"image must be \(N, 3, 32, 32\)"):
+        model(batch["image"][:, :, :16], batch["tokens"], batch["lengths"])
+    with pytest.raises(ValueError, match="token ids must be in"):
+        model(batch["image"], batch["tokens"] + 100, batch["lengths"])
+    with pytest.raises(ValueError, match="lengths must be in"):
+        model(batch["image"], batch["tokens"], batch["lengths"] * 0)
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        model(batch["image"][:2], batch["tokens"], batch["lengths"])
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_same_function_as_pytorch(fusion, batch):
+    torch = pytest.importorskip("torch")
+    from tinymm.models.torch_reference import build_torch_model, copy_weights
+
+    model = tiny_model(fusion, seed=3)
+    reference = build_torch_model(model.config)
+    copy_weights(model, reference)
+    image = tinymm.tensor(batch["image"], requires_grad=True)
+    logits = model(image, batch["tokens"], batch["lengths"])
+    tinymm.F.cross_entropy(logits, batch["answer"]).backward()
+
+    t_image = torch.tensor(batch["image"], requires_grad=True)
+    t_logits = reference(t_image, torch.tensor(batch["tokens"]), torch.tensor(batch["lengths"]))
+    torch.nn.functional.cross_entropy(t_logits, torch.tensor(batch["answer"])).backward()
+    assert np.allclose(logits.data, t_logits.detach().numpy(), rtol=1e-4, atol=1e-5)
+    if fusion != "question_only":  # the baseline never reads the image: no gradient
+        assert np.allclose(image.grad, t_image.grad.numpy(), rtol=1e-3, atol=1e-6)
+    t_params = dict(reference.named_parameters())
+    for name, p in model.named_parameters():
+        assert np.allclose(p.grad, t_params[name].grad.numpy(), rtol=1e-3, atol=1e-6), name
+    if fusion == "attention":
+        assert np.allclose(model.last_attention, reference.last_attention.detach().numpy(),
+                           atol=1e-5)
