@@ -6,7 +6,7 @@ Start with ``tinymm.tensor``, ``tinymm.F`` (functional ops), ``tinymm.nn`` (laye
 
 import numpy as _np
 
-from tinymm import functional
+from tinymm import functional, keras, nn, optim  # noqa: E402,I001  (nn builds on everything above)
 from tinymm import functional as F
 from tinymm._version import __version__
 from tinymm.autograd import Function, no_grad
@@ -15,13 +15,11 @@ from tinymm.gradcheck import GradcheckError, gradcheck, gradcheck_report
 from tinymm.ops.basic import cat, concat, split, stack
 from tinymm.tensor import Tensor, ones, randn, tensor, zeros
 
-from tinymm import nn, optim  # noqa: E402,I001  (nn builds on everything above)
-
 float32 = _np.float32
 float64 = _np.float64
 
 __all__ = [
     "F", "Function", "GradcheckError", "Tensor", "__version__", "backends", "cat", "concat",
-    "current_backend", "functional", "get_backend", "gradcheck", "gradcheck_report", "nn",
+    "current_backend", "functional", "get_backend", "gradcheck", "gradcheck_report", "keras", "nn",
     "no_grad", "ones", "optim", "randn", "split", "stack", "tensor", "use_backend", "zeros",
 ]

@@ -1,0 +1,74 @@
+"""Keras activation names -> functions on Tensors (``Dense(10, activation="softmax")``).
+
+``softmax`` and ``sigmoid`` keep their input on the output (``out._keras_logits``): the
+Keras losses then compute from the logits, stably (see tinymm/losses.py).
+"""
+
+from __future__ import annotations
+
+from tinymm.nn import activation as _act
+from tinymm.ops.activation import relu, tanh
+from tinymm.ops.activation import sigmoid as _sigmoid
+from tinymm.ops.softmax import softmax as _softmax
+
+
+def linear(x):
+    return x
+
+
+def softmax(x, axis: int = -1):
+    out = _softmax(x, dim=axis)
+    if axis in (-1, x.ndim - 1):
+        out._keras_logits = x
+    return out
+
+
+def sigmoid(x):
+    out = _sigmoid(x)
+    out._keras_logits_sigmoid = x
+    return out
+
+
+def gelu(x):
+    return _act.gelu(x)
+
+
+def elu(x):
+    return _act.elu(x)
+
+
+def silu(x):
+    return _act.silu(x)
+
+
+def softplus(x):
+    return _act.softplus(x)
+
+
+def leaky_relu(x):
+    return _act.leaky_relu(x, 0.2)  # Keras's default negative slope
+
+
+_BY_NAME = {"linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh,
+            "softmax": softmax, "gelu": gelu, "elu": elu, "silu": silu, "swish": silu,
+            "softplus": softplus, "leaky_relu": leaky_relu}
+
+
+def get(identifier):
+    """None or "linear" -> identity; a name -> its function; a callable -> itself."""
+    if identifier is None:
+        return linear
+    if isinstance(identifier, str):
+        if identifier not in _BY_NAME:
+            raise ValueError(f"unknown activation {identifier!r}; known: {sorted(_BY_NAME)}")
+        return _BY_NAME[identifier]
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"activation must be a name or a callable, got {type(identifier).__name__}")
+
+
+def serialize(fn) -> str | None:
+    for name, f in _BY_NAME.items():
+        if f is fn:
+            return name
+    return None

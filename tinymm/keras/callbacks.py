@@ -1,0 +1,204 @@
+"""Training callbacks (``History``, ``EarlyStopping``, ``ModelCheckpoint``) and the
+progress bar ``fit(verbose=1)`` draws, in Keras's shape::
+
+    Epoch 1/3
+    12/32 [=========>....................] - 1s 41ms/step - loss: 1.9213 - accuracy: 0.3125
+
+On a terminal the line redraws in place after every step; elsewhere (logs, pytest capture)
+only the finished line of each epoch is printed.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+
+class Callback:
+    """Hooks ``fit`` calls; ``self.model`` is set before training starts."""
+
+    def __init__(self):
+        self.model = None
+
+    def set_model(self, model) -> None:
+        self.model = model
+
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None): ...
+    def on_train_batch_begin(self, batch, logs=None): ...
+    def on_train_batch_end(self, batch, logs=None): ...
+
+
+class History(Callback):
+    """``fit`` returns it: ``history.history["loss"]`` is one value per epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+
+def _monitor_mode(monitor: str, mode: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode != "auto":
+        return mode
+    return "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
+
+
+def _get_monitored(logs, monitor: str, who: str):
+    if monitor not in (logs or {}):
+        raise KeyError(f"{who}: monitor={monitor!r} is not among the logged values "
+                       f"{sorted(logs or {})}; give fit validation data for 'val_*' values")
+    return logs[monitor]
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
+                 verbose: int = 0, mode: str = "auto", baseline=None,
+                 restore_best_weights: bool = False, start_from_epoch: int = 0):
+        super().__init__()
+        self.monitor, self.min_delta, self.patience = monitor, abs(min_delta), patience
+        self.verbose, self.baseline = verbose, baseline
+        self.mode = _monitor_mode(monitor, mode)
+        self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
+        self.stopped_epoch = 0
+
+    def _better(self, value, reference) -> bool:
+        if reference is None:
+            return True
+        if self.mode == "min":
+            return value < reference - self.min_delta
+        return value > reference + self.min_delta
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.best = self.baseline
+        self.best_weights = None
+        self.best_epoch = 0
+        self.stopped_epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = _get_monitored(logs, self.monitor, "EarlyStopping")
+        if epoch < self.start_from_epoch:
+            return
+        if self._better(value, self.best):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.state_dict()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            if self.restore_best_weights and self.best_weights is not None:
+                self.model.load_state_dict(self.best_weights)
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping (best {self.monitor} "
+                  f"{self.best:.4f} at epoch {self.best_epoch + 1})")
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or only its weights) at the end of every epoch, or only when
+    ``monitor`` improved (``save_best_only``). ``filepath`` may hold ``{epoch:02d}`` and
+    logged values (``{val_loss:.3f}``). Saves are atomic: an interrupted save leaves the
+    previous checkpoint intact."""
+
+    def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False,
+                 mode: str = "auto", save_freq="epoch"):
+        super().__init__()
+        if save_freq != "epoch":
+            raise ValueError("ModelCheckpoint: only save_freq='epoch' is supported")
+        self.filepath, self.monitor, self.verbose = str(filepath), monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self.mode = _monitor_mode(monitor, mode)
+        self.best = None
+        self.last_saved: str | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_best_only:
+            value = _get_monitored(logs, self.monitor, "ModelCheckpoint")
+            improved = self.best is None or (value < self.best if self.mode == "min"
+                                             else value > self.best)
+            if not improved:
+                return
+            self.best = value
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+        self.last_saved = path
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved the model to {path}")
+
+
+class TerminateOnNaN(Callback):
+    """Kept for Keras compatibility: ``fit`` already stops on a non-finite loss."""
+
+
+class Progbar:
+    """Keras's progress bar: steps done, elapsed time, ms/step, loss and metrics."""
+
+    def __init__(self, target: int, width: int = 30, stream=None, dynamic: bool | None = None):
+        self.target, self.width = target, width
+        self.stream = stream or sys.stdout
+        if dynamic is None:
+            dynamic = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.dynamic = dynamic
+        self.start = time.perf_counter()
+        self.last_len = 0
+
+    def _bar(self, current: int) -> str:
+        digits = int(math.log10(max(self.target, 1))) + 1
+        done = int(self.width * current / max(self.target, 1))
+        arrow = "" if current >= self.target or done == 0 else ">"
+        bar = "=" * (done - (1 if arrow else 0)) + arrow + "." * (self.width - done)
+        return f"{current:{digits}d}/{self.target} [{bar}]"
+
+    def line(self, current: int, values: dict) -> str:
+        elapsed = time.perf_counter() - self.start
+        per_step = elapsed / max(current, 1)
+        if current < self.target:
+            eta = per_step * (self.target - current)
+            timing = f"ETA: {eta:.0f}s - {elapsed:.0f}s elapsed"
+        else:
+            timing = f"{elapsed:.0f}s"
+        timing += f" {per_step * 1e3:.0f}ms/step"
+        metrics = "".join(f" - {k}: {_fmt(v)}" for k, v in values.items())
+        return f"{self._bar(current)} - {timing}{metrics}"
+
+    def update(self, current: int, values: dict, finalize: bool = False) -> None:
+        if not (self.dynamic or finalize):
+            return
+        text = self.line(current, values)
+        if self.dynamic:
+            pad = " " * max(self.last_len - len(text), 0)
+            self.stream.write("\r" + text + pad + ("\n" if finalize else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.last_len = len(text)
+        self.stream.flush()
+
+
+def _fmt(value) -> str:
+    value = float(value)
+    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
+
+
+__all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "Progbar",
+           "TerminateOnNaN"]

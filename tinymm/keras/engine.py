@@ -1,0 +1,363 @@
+"""The Keras-style graph: ``KerasTensor``, ``Layer``, ``Input`` and the functional ``Model``.
+
+Dimension letters: N batch (``None`` in symbolic shapes), the rest as each layer states.
+
+How a functional model comes to exist::
+
+    x = Input(shape=(32, 32, 3))          # a KerasTensor: shape (None, 32, 32, 3), no data
+    h = Conv2D(32, 3)(x)                  # the layer builds its weights from x's shape (lazy
+                                          # shape inference), records a Node, and returns a
+                                          # new KerasTensor with the inferred output shape
+    model = Model(inputs=x, outputs=h)    # walks the Nodes back from the outputs
+
+Calling a layer on real data (arrays or Tensors) runs it eagerly instead; ``Model`` runs its
+Nodes in topological order that way. Every Keras layer is a small adapter over a
+``tinymm.nn`` module (``layer.module``) in PyTorch's layout: channels-last Keras images are
+permuted to NCHW for ``nn.Conv2d`` and back. ``Model`` is itself an ``nn.Module`` whose
+children are its layers' modules, named by layer name, so ``model.state_dict()`` has keys
+like ``dense.weight`` and ``tinymm.optim`` optimizers work on ``model.parameters()``.
+
+Masks (``Embedding(mask_zero=True)``) travel as ``tensor._keras_mask`` (a bool array (N, T),
+True = real token), as in TensorFlow; ``LSTM`` reads it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import numpy as np
+
+from tinymm.nn.module import Module
+from tinymm.tensor import Tensor
+
+_NAME_COUNTS: dict[str, int] = {}
+
+
+def _snake(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(base: str) -> str:
+    """Keras's naming: dense, dense_1, dense_2, ... (per process)."""
+    count = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def clear_session() -> None:
+    """Reset layer-name counters (``tf.keras.backend.clear_session()``)."""
+    _NAME_COUNTS.clear()
+
+
+def fmt_shape(shape) -> str:
+    if isinstance(shape, list):
+        return "[" + ", ".join(fmt_shape(s) for s in shape) + "]"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+# ---------------------------------------------------------------- symbolic tensors
+class KerasTensor:
+    """A placeholder in a functional graph: a shape (batch dim None), a dtype, and the layer
+    output it stands for. It holds no data; calling a layer on it records the graph."""
+
+    def __init__(self, shape, dtype="float32", layer=None, node=None, index: int = 0,
+                 has_mask: bool = False, name: str | None = None):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.layer = layer  # the Layer that produced it
+        self.node = node  # the Node (a call of that layer) that produced it
+        self.index = index  # which output of that node
+        self.has_mask = has_mask
+        self.name = name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        who = f", produced by '{self.layer.name}'" if self.layer is not None else ""
+        return f"<KerasTensor shape={fmt_shape(self.shape)}, dtype={self.dtype}{who}>"
+
+    def _error(self, what):
+        raise TypeError(f"{what} on a symbolic KerasTensor {self!r}: inside a functional model "
+                        "use Keras layers (Add, Multiply, Concatenate, Dense...) to combine "
+                        "tensors")
+
+    def __add__(self, other):
+        self._error("'+'")
+
+    def __mul__(self, other):
+        self._error("'*'")
+
+    def numpy(self):
+        self._error("numpy()")
+
+
+class Node:
+    """One call of a layer in a graph: the arguments (KerasTensors inside) and outputs."""
+
+    def __init__(self, layer, args: tuple, kwargs: dict, outputs: list[KerasTensor]):
+        self.layer = layer
+        self.args = args
+        self.kwargs = kwargs
+        self.outputs = outputs
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        return [t for t in _flatten((self.args, self.kwargs)) if isinstance(t, KerasTensor)]
+
+
+def _flatten(structure) -> list:
+    if isinstance(structure, (list, tuple)):
+        return [leaf for item in structure for leaf in _flatten(item)]
+    if isinstance(structure, dict):
+        return [leaf for item in structure.values() for leaf in _flatten(item)]
+    return [structure]
+
+
+def _map(fn, structure):
+    if isinstance(structure, list):
+        return [_map(fn, s) for s in structure]
+    if isinstance(structure, tuple):
+        return tuple(_map(fn, s) for s in structure)
+    if isinstance(structure, dict):
+        return {k: _map(fn, v) for k, v in structure.items()}
+    return fn(structure)
+
+
+def _shape_of(x):
+    if isinstance(x, KerasTensor):
+        return x.shape
+    if isinstance(x, Tensor):
+        return (None,) + tuple(x.shape[1:])
+    if isinstance(x, np.ndarray):
+        return (None,) + tuple(x.shape[1:])
+    return x
+
+
+# ---------------------------------------------------------------- layers
+class Layer:
+    """Base of Keras layers: an adapter over a ``tinymm.nn`` module built on first use.
+
+    A subclass defines ``build_module(input_shape)`` (returns the nn module, or None for a
+    layer without weights), ``compute_output_shape(input_shape)`` and ``call(...)``, and
+    ``get_config()`` for saving. ``input_shape`` in those methods has None for the batch
+    dimension; a layer called on several tensors gets a list of shapes.
+    """
+
+    supports_masking = False  # True: the input mask passes through unchanged
+
+    def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
+                 input_shape=None, input_dim=None, **unknown):
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) "
+                            f"{sorted(unknown)}")
+        self.name = name or unique_name(_snake(type(self).__name__))
+        self.trainable = trainable
+        self.dtype = np.dtype(dtype or "float32")
+        if input_shape is None and input_dim is not None:
+            input_shape = (input_dim,)
+        self.input_shape_hint = None if input_shape is None else tuple(input_shape)
+        self.module: Module | None = None
+        self.built = False
+        self.inbound_nodes: list[Node] = []
+        self.built_input_shape = None
+        self._call_params = set(inspect.signature(self.call).parameters)
+
+    # ------------------------------------------------------------ for subclasses
+    def build_module(self, input_shape) -> Module | None:
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_mask(self, inputs, mask):
+        return mask if self.supports_masking else None
+
+    def call(self, inputs):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable}
+
+    # ------------------------------------------------------------ building
+    def build(self, input_shape) -> None:
+        if self.built:
+            return
+        self.built_input_shape = input_shape
+        self.module = self.build_module(input_shape)
+        if self.module is not None:
+            if self.dtype != np.float32:
+                self.module.to(self.dtype)
+            if not self.trainable:
+                self.module.requires_grad_(False)
+        self.built = True
+
+    @property
+    def weights(self) -> list:
+        return [] if self.module is None else list(self.module.parameters())
+
+    @property
+    def trainable_weights(self) -> list:
+        return [p for p in self.weights if p.requires_grad]
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f"layer '{self.name}' is not built yet: its weights are created "
+                             "the first time it sees an input shape (call it, or give the model "
+                             "an Input)")
+        return 0 if self.module is None else self.module.num_parameters()
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [p.data.copy() for p in self.weights]
+
+    def set_weights(self, arrays) -> None:
+        params = self.weights
+        if len(arrays) != len(params):
+            raise ValueError(f"layer '{self.name}': set_weights got {len(arrays)} arrays, the "
+                             f"layer has {len(params)} weights")
+        for p, a in zip(params, arrays):
+            a = np.asarray(a)
+            if a.shape != p.shape:
+                raise ValueError(f"layer '{self.name}': weight of shape {p.shape} cannot take "
+                                 f"an array of shape {a.shape}")
+            p.data[...] = a
+
+    # ------------------------------------------------------------ calling
+    def __call__(self, *args, **kwargs):
+        leaves = _flatten((args, kwargs))
+        tensors = [t for t in leaves if isinstance(t, (KerasTensor, Tensor, np.ndarray))]
+        if not tensors:
+            raise TypeError(f"layer '{self.name}' ({type(self).__name__}) was called without a "
+                            "tensor")
+        first = args[0] if args else next(iter(kwargs.values()))
+        input_shape = _map(_shape_of, first)
+        if isinstance(input_shape, tuple) and input_shape and isinstance(input_shape[0], tuple):
+            input_shape = list(input_shape)
+        if any(isinstance(t, KerasTensor) for t in tensors):
+            if not all(isinstance(t, KerasTensor) for t in tensors):
+                raise TypeError(f"layer '{self.name}': mix of symbolic KerasTensors and real "
+                                "data in one call; wrap constants in an Input")
+            return self._call_symbolic(args, kwargs, input_shape)
+        return self._call_eager(args, kwargs, input_shape)
+
+    def _call_symbolic(self, args, kwargs, input_shape):
+        self._check_input_shape(input_shape)
+        try:
+            output_shape = self.compute_output_shape(input_shape)
+        except ValueError as err:
+            raise ValueError(f"{err}") from None
+        self.build(input_shape)
+        has_mask = self._symbolic_mask(args)
+        node = Node(self, args, kwargs, [])
+        if isinstance(output_shape, list):
+            outs = [KerasTensor(s, self._out_dtype(), self, node, i) for i, s in
+                    enumerate(output_shape)]
+        else:
+            outs = [KerasTensor(output_shape, self._out_dtype(), self, node, 0, has_mask)]
+        node.outputs = outs
+        self.inbound_nodes.append(node)
+        return outs if isinstance(output_shape, list) else outs[0]
+
+    def _out_dtype(self):
+        return self.dtype
+
+    def _symbolic_mask(self, args) -> bool:
+        first = args[0] if args else None
+        return bool(self.supports_masking and isinstance(first, KerasTensor) and first.has_mask)
+
+    def _check_input_shape(self, input_shape) -> None:
+        built = self.built_input_shape
+        if built is None or isinstance(built, list) != isinstance(input_shape, list):
+            return
+        pairs = zip(built, input_shape) if isinstance(built, list) else [(built, input_shape)]
+        for want, got in pairs:
+            if len(want) != len(got) or any(w is not None and g is not None and w != g
+                                            for w, g in zip(want[1:], got[1:])):
+                raise ValueError(f"layer '{self.name}' ({type(self).__name__}) was built for "
+                                 f"input shape {fmt_shape(want)} but got {fmt_shape(got)}")
+
+    def _call_eager(self, args, kwargs, input_shape):
+        if not self.built:
+            self.compute_output_shape(input_shape)  # validates before any weight exists
+            self.build(input_shape)
+        else:
+            self._check_input_shape(input_shape)
+        args = _map(lambda t: Tensor(t, _copy=False) if isinstance(t, np.ndarray) else t, args)
+        first = args[0] if args else None
+        mask = getattr(first, "_keras_mask", None) if isinstance(first, Tensor) else None
+        if "mask" in self._call_params and "mask" not in kwargs:
+            kwargs = {**kwargs, "mask": mask}
+        out = self.call(*args, **kwargs)
+        if isinstance(out, Tensor):
+            out_mask = self.compute_mask(first, mask)
+            if out_mask is not None:
+                out._keras_mask = out_mask
+        return out
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+class InputLayer(Layer):
+    def __init__(self, shape, dtype="float32", name=None, sparse=None):
+        super().__init__(name=name or unique_name("input_layer"), dtype=dtype)
+        self.shape = (None,) + tuple(shape)
+        self.built = True
+        self.built_input_shape = self.shape
+        self.output = KerasTensor(self.shape, dtype, self, None, 0, name=self.name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape[1:]), "dtype": str(self.dtype)}
+
+
+def Input(shape=None, batch_size=None, name=None, dtype="float32", **kwargs):  # noqa: N802
+    """A symbolic model input; ``shape`` excludes the batch dimension (images are
+    channels-last, (H, W, C), as in Keras)."""
+    if kwargs:
+        raise TypeError(f"Input: unexpected keyword argument(s) {sorted(kwargs)}")
+    if shape is None:
+        raise ValueError("Input: give shape=(...) without the batch dimension, e.g. "
+                         "Input(shape=(32, 32, 3)) for 32x32 RGB images")
+    if isinstance(shape, int):
+        shape = (shape,)
+    shape = tuple(shape)
+    if any(s is not None and (not isinstance(s, (int, np.integer)) or s <= 0) for s in shape):
+        raise ValueError(f"Input: every dimension must be a positive int or None, got {shape}")
+    return InputLayer(shape, dtype=dtype, name=name).output
+
+
+# ---------------------------------------------------------------- graph walk
+def _topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
+    """Nodes reachable from ``outputs``, each after the nodes producing its inputs."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack = [(t, False) for t in reversed(outputs)]
+    while stack:  # iterative depth-first search, no recursion limit
+        tensor, expanded = stack.pop()
+        node = tensor.node
+        if node is None or id(node) in seen and not expanded:
+            continue
+        if expanded:
+            if id(node) not in seen:
+                seen.add(id(node))
+                order.append(node)
+            continue
+        stack.append((tensor, True))
+        for t in reversed(node.inputs):
+            if t.node is not None and id(t.node) not in seen:
+                stack.append((t, False))
+    return order
+
+
+def as_list(x) -> list:
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+__all__ = ["Input", "InputLayer", "KerasTensor", "Layer", "Node", "clear_session", "fmt_shape",
+           "unique_name"]

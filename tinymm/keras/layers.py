@@ -1,0 +1,644 @@
+"""Keras layers, each a small adapter over a ``tinymm.nn`` module (PyTorch layout inside).
+
+Dimension letters: N batch, T time, D features, H/W height/width, C channels (Keras images
+are channels-last (N, H, W, C); ``nn.Conv2d`` is NCHW, so Conv2D and pooling permute in and
+out), U units.
+
+Adding a layer = one class: ``build_module(input_shape)`` creates the nn module from the first
+input shape it sees (lazy shape inference), ``compute_output_shape`` gives the symbolic output
+shape (and raises the clear error when shapes cannot work), ``call`` runs it. Weights start
+with Keras's default initialisers (glorot_uniform kernels, zero biases, orthogonal recurrent
+kernels, uniform(-0.05, 0.05) embeddings), so parameter counts and training behaviour match
+Keras; the layouts are PyTorch's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinymm import nn
+from tinymm.keras import activations
+from tinymm.keras.engine import Input, InputLayer, KerasTensor, Layer, fmt_shape
+from tinymm.tensor import Tensor
+
+
+def _pair(value, name: str, layer: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(value)
+    if len(value) != 2 or not all(isinstance(v, int) and v > 0 for v in value):
+        raise ValueError(f"{layer}: {name} must be an int or a pair of positive ints, got "
+                         f"{value}")
+    return value
+
+
+def _glorot_uniform_(p, fan_in: int, fan_out: int) -> None:
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    nn.init.uniform_(p, -limit, limit)
+
+
+def _orthogonal_(p) -> None:
+    """Keras's orthogonal initializer for a (rows, cols) matrix."""
+    rows, cols = p.shape
+    a = nn.init.generator.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))
+    p.data[...] = q if rows >= cols else q.T
+
+
+def _need(layer: str, shape, ndim: int, layout: str) -> None:
+    if len(shape) != ndim:
+        raise ValueError(f"{layer}: expects a {ndim}-d input {layout} (batch included), got "
+                         f"shape {fmt_shape(shape)}")
+
+
+def _known(layer: str, shape, axis: int, what: str) -> int:
+    if shape[axis] is None:
+        raise ValueError(f"{layer}: the {what} dimension of the input must be known to create "
+                         f"the weights, got shape {fmt_shape(shape)}")
+    return int(shape[axis])
+
+
+class _Activated(Layer):
+    """A layer with an ``activation=`` argument."""
+
+    def __init__(self, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+        self.activation_name = activation if isinstance(activation, str) or activation is None \
+            else activations.serialize(activation)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "activation": self.activation_name}
+
+
+# ---------------------------------------------------------------- dense and activation
+class Dense(_Activated):
+    """y = activation(x W^T + b) over the last axis; ``nn.Linear(D, units)``."""
+
+    def __init__(self, units: int, activation=None, use_bias: bool = True, **kwargs):
+        if not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"Dense: units must be a positive int, got {units!r}")
+        super().__init__(activation, **kwargs)
+        self.units, self.use_bias = int(units), use_bias
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, list):
+            raise ValueError(f"Dense '{self.name}': takes one tensor, got {len(input_shape)}")
+        if len(input_shape) < 2:
+            raise ValueError(f"Dense '{self.name}': needs an input of at least 2 dims (N, D), "
+                             f"got {fmt_shape(input_shape)}")
+        _known(f"Dense '{self.name}'", input_shape, -1, "last")
+        return tuple(input_shape[:-1]) + (self.units,)  # (..., U)
+
+    def build_module(self, input_shape):
+        D = int(input_shape[-1])
+        module = nn.Linear(D, self.units, bias=self.use_bias)
+        _glorot_uniform_(module.weight, D, self.units)
+        if self.use_bias:
+            nn.init.zeros_(module.bias)
+        return module
+
+    def call(self, x):
+        return self.activation(self.module(x))  # (..., U)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "use_bias": self.use_bias}
+
+
+class Activation(_Activated):
+    supports_masking = True
+
+    def call(self, x):
+        return self.activation(x)
+
+
+class Dropout(Layer):
+    """``nn.Dropout(rate)``: active during ``fit`` only."""
+
+    supports_masking = True
+
+    def __init__(self, rate: float, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+        self.rate = rate
+
+    def build_module(self, input_shape):
+        return nn.Dropout(self.rate)
+
+    def call(self, x):
+        return self.module(x)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate}
+
+
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1*d2*...), in channels-last order as Keras."""
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(f"Flatten '{self.name}': needs at least 2 dims, got "
+                             f"{fmt_shape(input_shape)}")
+        rest = input_shape[1:]
+        width = None if any(d is None for d in rest) else int(np.prod(rest))
+        return (input_shape[0], width)  # (N, D)
+
+    def call(self, x):
+        return x.reshape(x.shape[0], -1)  # (N, D)
+
+
+class Reshape(Layer):
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(target_shape)
+
+    def compute_output_shape(self, input_shape):
+        known = input_shape[1:]
+        if all(d is not None for d in known) and -1 not in self.target_shape:
+            if int(np.prod(known)) != int(np.prod(self.target_shape)):
+                raise ValueError(f"Reshape '{self.name}': cannot reshape "
+                                 f"{fmt_shape(input_shape)} to (None, "
+                                 f"{', '.join(map(str, self.target_shape))})")
+        if -1 in self.target_shape and all(d is not None for d in known):
+            rest = int(np.prod([d for d in self.target_shape if d != -1]))
+            return (None,) + tuple(int(np.prod(known)) // rest if d == -1 else d
+                                   for d in self.target_shape)
+        return (None,) + self.target_shape
+
+    def call(self, x):
+        return x.reshape((x.shape[0],) + self.target_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+# ---------------------------------------------------------------- images (channels-last)
+def _conv_length(size, k: int, stride: int, dilation: int, padding: str):
+    if size is None:
+        return None
+    if padding == "same":
+        return -(-size // stride)  # ceil(size / stride)
+    return (size - dilation * (k - 1) - 1) // stride + 1
+
+
+class Conv2D(_Activated):
+    """Keras Conv2D on (N, H, W, C) -> (N, H', W', filters); ``nn.Conv2d`` inside (NCHW
+    weight (filters, C, kH, kW)). ``activation="relu"`` uses the fused conv+bias+ReLU."""
+
+    def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
+                 activation=None, use_bias: bool = True, dilation_rate=(1, 1), **kwargs):
+        super().__init__(activation, **kwargs)
+        if not isinstance(filters, (int, np.integer)) or filters <= 0:
+            raise ValueError(f"Conv2D: filters must be a positive int, got {filters!r}")
+        padding = padding.lower()
+        if padding not in ("valid", "same"):
+            raise ValueError(f"Conv2D: padding must be 'valid' or 'same', got {padding!r}")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2D")
+        self.strides = _pair(strides, "strides", "Conv2D")
+        self.dilation_rate = _pair(dilation_rate, "dilation_rate", "Conv2D")
+        self.padding, self.use_bias = padding, use_bias
+
+    def compute_output_shape(self, input_shape):
+        _need(f"Conv2D '{self.name}'", input_shape, 4, "(N, H, W, C), channels-last")
+        _known(f"Conv2D '{self.name}'", input_shape, -1, "channel (last)")
+        H, W = input_shape[1], input_shape[2]
+        Ho = _conv_length(H, self.kernel_size[0], self.strides[0], self.dilation_rate[0],
+                          self.padding)
+        Wo = _conv_length(W, self.kernel_size[1], self.strides[1], self.dilation_rate[1],
+                          self.padding)
+        if (Ho is not None and Ho <= 0) or (Wo is not None and Wo <= 0):
+            raise ValueError(f"Conv2D '{self.name}': a {self.kernel_size} kernel does not fit "
+                             f"in the input {fmt_shape(input_shape)} with padding='valid'; use "
+                             "padding='same' or a larger input")
+        return (input_shape[0], Ho, Wo, self.filters)  # (N, H', W', filters)
+
+    def build_module(self, input_shape):
+        C = int(input_shape[-1])
+        fused = self.activation_name == "relu"
+        kwargs = {"activation": "relu"} if fused else {}
+        module = nn.Conv2d(C, self.filters, self.kernel_size, stride=self.strides,
+                           padding=self.padding, dilation=self.dilation_rate,
+                           bias=self.use_bias, **kwargs)
+        kH, kW = self.kernel_size
+        _glorot_uniform_(module.weight, C * kH * kW, self.filters * kH * kW)
+        if self.use_bias:
+            nn.init.zeros_(module.bias)
+        self._fused = fused
+        return module
+
+    def call(self, x):
+        y = self.module(x.permute(0, 3, 1, 2))  # (N, C, H, W) -> (N, filters, H', W')
+        y = y.permute(0, 2, 3, 1)  # (N, H', W', filters)
+        return y if self._fused else self.activation(y)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "use_bias": self.use_bias,
+                "dilation_rate": list(self.dilation_rate)}
+
+
+class _Pooling2D(Layer):
+    nn_name = ""
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid", **kwargs):
+        super().__init__(**kwargs)
+        kind = type(self).__name__
+        self.pool_size = _pair(pool_size, "pool_size", kind)
+        self.strides = self.pool_size if strides is None else _pair(strides, "strides", kind)
+        if padding.lower() != "valid":
+            raise ValueError(f"{kind}: only padding='valid' is supported (Keras's 'same' pads "
+                             "unevenly); pad the input or use a Conv2D with padding='same'")
+        self.padding = "valid"
+
+    def compute_output_shape(self, input_shape):
+        _need(f"{type(self).__name__} '{self.name}'", input_shape, 4, "(N, H, W, C)")
+        H, W, C = input_shape[1:]
+        Ho = _conv_length(H, self.pool_size[0], self.strides[0], 1, "valid")
+        Wo = _conv_length(W, self.pool_size[1], self.strides[1], 1, "valid")
+        if (Ho is not None and Ho <= 0) or (Wo is not None and Wo <= 0):
+            raise ValueError(f"{type(self).__name__} '{self.name}': pool {self.pool_size} is "
+                             f"larger than the input {fmt_shape(input_shape)}")
+        return (input_shape[0], Ho, Wo, C)  # (N, H', W', C)
+
+    def build_module(self, input_shape):
+        return getattr(nn, self.nn_name)(self.pool_size, stride=self.strides)
+
+    def call(self, x):
+        y = self.module(x.permute(0, 3, 1, 2))  # (N, C, H', W')
+        return y.permute(0, 2, 3, 1)  # (N, H', W', C)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": self.padding}
+
+
+class MaxPooling2D(_Pooling2D):
+    nn_name = "MaxPool2d"
+
+
+class AveragePooling2D(_Pooling2D):
+    nn_name = "AvgPool2d"
+
+
+class GlobalAveragePooling2D(Layer):
+    """(N, H, W, C) -> (N, C): the mean over H and W."""
+
+    def compute_output_shape(self, input_shape):
+        _need(f"GlobalAveragePooling2D '{self.name}'", input_shape, 4, "(N, H, W, C)")
+        return (input_shape[0], input_shape[3])
+
+    def call(self, x):
+        return x.mean(axis=(1, 2))  # (N, C)
+
+
+class GlobalMaxPooling2D(GlobalAveragePooling2D):
+    def call(self, x):
+        return x.max(axis=(1, 2))  # (N, C)
+
+
+# ---------------------------------------------------------------- sequences
+class Embedding(Layer):
+    """Integer ids (N, T) -> vectors (N, T, output_dim); ``nn.Embedding`` inside.
+
+    ``mask_zero=True``: id 0 is padding; the output carries a mask (N, T) that LSTM reads.
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False,
+                 input_length=None, **kwargs):
+        super().__init__(**kwargs)
+        if input_dim <= 0 or output_dim <= 0:
+            raise ValueError(f"Embedding: input_dim and output_dim must be positive, got "
+                             f"{input_dim} and {output_dim}")
+        self.input_dim, self.output_dim, self.mask_zero = input_dim, output_dim, mask_zero
+        if input_length is not None and self.input_shape_hint is None:
+            self.input_shape_hint = (input_length,)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(f"Embedding '{self.name}': expects ids (N, T), got "
+                             f"{fmt_shape(input_shape)}")
+        return tuple(input_shape) + (self.output_dim,)  # (N, T, E)
+
+    def _symbolic_mask(self, args) -> bool:
+        return self.mask_zero
+
+    def build_module(self, input_shape):
+        module = nn.Embedding(self.input_dim, self.output_dim)
+        nn.init.uniform_(module.weight, -0.05, 0.05)
+        return module
+
+    def call(self, ids):
+        data = ids.data if isinstance(ids, Tensor) else np.asarray(ids)
+        if data.dtype.kind == "f":  # Keras feeds float Inputs to Embedding: cast to ids
+            if not np.all(np.mod(data, 1) == 0):
+                raise ValueError(f"Embedding '{self.name}': got non-integer ids")
+            data = data.astype(np.int64)
+        if data.size and (data.min() < 0 or data.max() >= self.input_dim):
+            worst = data.min() if data.min() < 0 else data.max()
+            raise ValueError(f"Embedding '{self.name}': id {int(worst)} is outside the "
+                             f"vocabulary [0, {self.input_dim - 1}] (input_dim="
+                             f"{self.input_dim}); raise input_dim or fix the tokenizer")
+        return self.module(Tensor(data, _copy=False))  # (N, T, E)
+
+    def compute_mask(self, inputs, mask):
+        if not self.mask_zero:
+            return None
+        data = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
+        return data != 0  # (N, T) True = real token
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "input_dim": self.input_dim,
+                "output_dim": self.output_dim, "mask_zero": self.mask_zero}
+
+
+class LSTM(Layer):
+    """Keras LSTM on (N, T, D): ``nn.LSTM(D, units, batch_first=True)`` inside.
+
+    Keras has one bias per gate; PyTorch has two (bias_ih + bias_hh), which only ever appear
+    summed. The adapter keeps PyTorch's layout but freezes ``bias_hh_l0`` at zero and out of
+    the parameters, so the parameter count is Keras's 4 U (D + U + 1). Gate order is i, f, g
+    (Keras's c), o in both. Keras initialisation: glorot_uniform input kernel, orthogonal
+    recurrent kernel, zero bias with the forget gate's bias at 1 (unit_forget_bias).
+
+    With a mask from ``Embedding(mask_zero=True)``, the padded steps (id 0, at the end) are
+    skipped: the last output is the state after each sequence's own last real token.
+    """
+
+    def __init__(self, units: int, return_sequences: bool = False, return_state: bool = False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if units <= 0:
+            raise ValueError(f"LSTM: units must be positive, got {units}")
+        self.units, self.return_sequences, self.return_state = units, return_sequences, \
+            return_state
+
+    def compute_output_shape(self, input_shape):
+        _need(f"LSTM '{self.name}'", input_shape, 3, "(N, T, D)")
+        _known(f"LSTM '{self.name}'", input_shape, -1, "feature (last)")
+        N, T = input_shape[0], input_shape[1]
+        out = (N, T, self.units) if self.return_sequences else (N, self.units)
+        if self.return_state:
+            return [out, (N, self.units), (N, self.units)]
+        return out
+
+    def _symbolic_mask(self, args) -> bool:
+        return bool(self.return_sequences and isinstance(args[0], KerasTensor)
+                    and args[0].has_mask)
+
+    def build_module(self, input_shape):
+        D, U = int(input_shape[-1]), self.units
+        module = nn.LSTM(D, U, batch_first=True)
+        _glorot_uniform_(module.weight_ih_l0, D, 4 * U)  # Keras: kernel (D, 4U)
+        recurrent = np.empty((U, 4 * U), dtype=np.float32)
+        holder = Tensor(recurrent)
+        _orthogonal_(holder)
+        module.weight_hh_l0.data[...] = holder.data.T  # (4U, U)
+        module.bias_ih_l0.data[...] = 0
+        module.bias_ih_l0.data[U:2 * U] = 1.0  # unit_forget_bias
+        zero = Tensor(np.zeros(4 * U, dtype=np.float32))
+        module._parameters.pop("bias_hh_l0")  # one Keras bias: bias_hh is a constant 0
+        object.__setattr__(module, "bias_hh_l0", zero)
+        module.register_buffer("bias_hh_l0", zero.data)
+        object.__setattr__(module, "bias_hh_l0", zero)
+        return module
+
+    def call(self, x, mask=None):
+        lengths = None
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool)  # (N, T)
+            lengths = mask.sum(axis=1)  # (N,)
+            prefix = np.arange(mask.shape[1])[None, :] < lengths[:, None]  # (N, T)
+            if not np.array_equal(prefix, mask):
+                raise ValueError(f"LSTM '{self.name}': the mask has padding before real tokens;"
+                                 " tinymm supports right-padded sequences (pad with 0 at the "
+                                 "end)")
+            lengths = np.maximum(lengths, 1)  # an all-padding row reads its first step
+        output, (h_n, c_n) = self.module(x, lengths=lengths)  # (N, T, U), (1, N, U) x 2
+        out = output if self.return_sequences else h_n[0]  # (N, T, U) or (N, U)
+        if self.return_state:
+            return [out, h_n[0], c_n[0]]
+        return out
+
+    def compute_mask(self, inputs, mask):
+        return mask if self.return_sequences else None
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units,
+                "return_sequences": self.return_sequences, "return_state": self.return_state}
+
+
+# ---------------------------------------------------------------- merging
+class _Merge(Layer):
+    """Layers taking a list of tensors of one shape."""
+
+    def _check_list(self, input_shape):
+        kind = type(self).__name__
+        if not isinstance(input_shape, list) or len(input_shape) < 2:
+            raise ValueError(f"{kind} '{self.name}': call it on a list of at least 2 tensors, "
+                             f"e.g. {kind}()([a, b])")
+
+    def _inbound_names(self, args) -> list[str]:
+        names = []
+        for t in (args[0] if args else []):
+            layer = getattr(t, "layer", None)
+            names.append(f"'{layer.name}'" if layer is not None else "an input")
+        return names
+
+    def __call__(self, *args, **kwargs):
+        self._last_names = self._inbound_names(args)
+        return super().__call__(*args, **kwargs)
+
+
+class Multiply(_Merge):
+    """Element-wise product of equal-shaped tensors; ``nn.Multiply`` inside."""
+
+    def compute_output_shape(self, input_shape):
+        self._check_list(input_shape)
+        first = input_shape[0]
+        for shape in input_shape[1:]:
+            if len(shape) != len(first) or any(a is not None and b is not None and a != b
+                                               for a, b in zip(first[1:], shape[1:])):
+                names = getattr(self, "_last_names", [])
+                listed = ", ".join(f"{n} gives {fmt_shape(s)}" for n, s in
+                                   zip(names, input_shape)) if names else \
+                    ", ".join(fmt_shape(s) for s in input_shape)
+                small = min(s[-1] for s in input_shape if s[-1] is not None)
+                raise ValueError(
+                    f"Multiply '{self.name}': element-wise product needs inputs of one shape, "
+                    f"but {listed}: widths {' vs '.join(str(s[-1]) for s in input_shape)}. "
+                    f"Project the wider input to the other's width first, e.g. "
+                    f"layers.Dense({small})(x) after the Flatten, or fuse with Concatenate() "
+                    "instead, which accepts different widths.")
+        return first
+
+    def build_module(self, input_shape):
+        return nn.Multiply()
+
+    def call(self, tensors):
+        return self.module(*tensors)
+
+
+class Add(_Merge):
+    compute_output_shape = Multiply.compute_output_shape
+
+    def call(self, tensors):
+        out = tensors[0]
+        for t in tensors[1:]:
+            out = out + t
+        return out
+
+
+class Concatenate(_Merge):
+    """Concatenation along ``axis`` (default the last); ``nn.Concatenate`` inside."""
+
+    def __init__(self, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def compute_output_shape(self, input_shape):
+        self._check_list(input_shape)
+        nd = len(input_shape[0])
+        axis = self.axis % nd
+        if axis == 0:
+            raise ValueError(f"Concatenate '{self.name}': cannot concatenate along the batch "
+                             "axis")
+        for shape in input_shape:
+            if len(shape) != nd or any(a is not None and b is not None and a != b for i, (a, b)
+                                       in enumerate(zip(input_shape[0], shape))
+                                       if i not in (0, axis)):
+                raise ValueError(f"Concatenate '{self.name}': inputs must match on every axis "
+                                 f"except {self.axis}, got "
+                                 f"{', '.join(fmt_shape(s) for s in input_shape)}")
+        sizes = [s[axis] for s in input_shape]
+        total = None if any(s is None for s in sizes) else sum(sizes)
+        return tuple(input_shape[0][:axis]) + (total,) + tuple(input_shape[0][axis + 1:])
+
+    def build_module(self, input_shape):
+        return nn.Concatenate(dim=self.axis)
+
+    def call(self, tensors):
+        return self.module(*tensors)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+
+
+# ---------------------------------------------------------------- attention
+class Attention(Layer):
+    """Keras's dot-product attention: ``Attention()([query, value])`` or
+    ``([query, value, key])``; query (N, Tq, D), value/key (N, Tv, D) -> (N, Tq, D).
+    scores = query key^T (times a learned scalar if ``use_scale``), softmax over Tv."""
+
+    def __init__(self, use_scale: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.use_scale = use_scale
+
+    def compute_output_shape(self, input_shape):
+        if not isinstance(input_shape, list) or len(input_shape) not in (2, 3):
+            raise ValueError(f"Attention '{self.name}': call it on [query, value] or "
+                             "[query, value, key]")
+        q, v = input_shape[0], input_shape[1]
+        k = input_shape[2] if len(input_shape) == 3 else v
+        if len(q) != 3 or len(v) != 3 or q[-1] != k[-1]:
+            raise ValueError(f"Attention '{self.name}': query (N, Tq, D) and key (N, Tv, D) "
+                             f"must share D, got query {fmt_shape(q)}, key {fmt_shape(k)}")
+        return (q[0], q[1], v[2])
+
+    def build_module(self, input_shape):
+        if not self.use_scale:
+            return None
+        module = nn.Module()
+        module.scale = nn.Parameter(np.ones((), dtype=np.float32))
+        return module
+
+    def call(self, tensors):
+        q, v = tensors[0], tensors[1]
+        k = tensors[2] if len(tensors) == 3 else v
+        scores = q @ k.transpose(1, 2)  # (N, Tq, Tv)
+        if self.use_scale:
+            scores = scores * self.module.scale
+        weights = activations.softmax(scores)  # (N, Tq, Tv)
+        return weights @ v  # (N, Tq, D)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "use_scale": self.use_scale}
+
+
+class MultiHeadAttention(Layer):
+    """Keras's MultiHeadAttention over ``nn.MultiheadAttention(batch_first=True)``:
+    ``layer(query, value, key=None, attention_mask=None)``, query (N, Tq, E) -> (N, Tq, E).
+
+    The PyTorch module projects to E = num_heads * key_dim, so this adapter needs
+    num_heads * key_dim equal to the query width and value_dim equal to key_dim (then the
+    parameter count is Keras's). ``attention_mask`` (N, Tq, Tv) or (N, Tv): True = attend.
+    """
+
+    def __init__(self, num_heads: int, key_dim: int, value_dim=None, use_bias: bool = True,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads, self.key_dim, self.use_bias = num_heads, key_dim, use_bias
+        self.value_dim = value_dim or key_dim
+
+    def __call__(self, query, value, key=None, attention_mask=None,
+                 return_attention_scores: bool = False):
+        self._return_scores = return_attention_scores
+        args = [query, value] if key is None else [query, value, key]
+        out = super().__call__(args, attention_mask=attention_mask)
+        return out
+
+    def compute_output_shape(self, input_shape):
+        q, v = input_shape[0], input_shape[1]
+        k = input_shape[2] if len(input_shape) == 3 else v
+        if len(q) != 3 or len(v) != 3:
+            raise ValueError(f"MultiHeadAttention '{self.name}': query and value must be "
+                             f"(N, T, D), got {fmt_shape(q)} and {fmt_shape(v)}")
+        E = q[-1]
+        if self.num_heads * self.key_dim != E or self.value_dim != self.key_dim:
+            raise ValueError(f"MultiHeadAttention '{self.name}': tinymm needs num_heads * "
+                             f"key_dim == query width and value_dim == key_dim; got num_heads="
+                             f"{self.num_heads}, key_dim={self.key_dim}, value_dim="
+                             f"{self.value_dim}, query width {E}. Use key_dim="
+                             f"{E // max(1, self.num_heads)} or project the query with Dense")
+        out = (q[0], q[1], E)
+        if self._return_scores:
+            return [out, (q[0], self.num_heads, q[1], k[1])]
+        return out
+
+    def build_module(self, input_shape):
+        q, v = input_shape[0], input_shape[1]
+        k = input_shape[2] if len(input_shape) == 3 else v
+        return nn.MultiheadAttention(q[-1], self.num_heads, bias=self.use_bias, batch_first=True,
+                                     kdim=k[-1], vdim=v[-1])
+
+    def call(self, tensors, attention_mask=None):
+        q, v = tensors[0], tensors[1]
+        k = tensors[2] if len(tensors) == 3 else v
+        attn_mask = key_padding_mask = None
+        if attention_mask is not None:
+            m = np.asarray(getattr(attention_mask, "data", attention_mask), dtype=bool)
+            if m.ndim == 2:  # (N, Tv) True = attend -> PyTorch's key_padding_mask True = ignore
+                key_padding_mask = ~m
+            else:  # (N, Tq, Tv) -> (N * heads, Tq, Tv) True = ignore
+                attn_mask = np.repeat(~m, self.num_heads, axis=0)
+        out, weights = self.module(q, k, v, key_padding_mask=key_padding_mask,
+                                   need_weights=self._return_scores, attn_mask=attn_mask,
+                                   average_attn_weights=False)
+        return [out, weights] if self._return_scores else out
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
+                "value_dim": self.value_dim, "use_bias": self.use_bias}
+
+
+LAYERS = {cls.__name__: cls for cls in (
+    Activation, Add, Attention, AveragePooling2D, Concatenate, Conv2D, Dense, Dropout,
+    Embedding, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LSTM,
+    MaxPooling2D, MultiHeadAttention, Multiply, Reshape)}
+
+__all__ = sorted(LAYERS) + ["Input", "Layer"]
