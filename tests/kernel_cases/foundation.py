@@ -9,6 +9,9 @@ def _randn(rng, dtype, *shape):
     return rng.standard_normal(shape).astype(dtype)
 
 
+# Arrays above tinymm.kernels.numba_cpu._util.PARALLEL_MIN elements take the parallel drivers.
+BIG = 40_000
+
 CASES = [
     KernelCase("matmul_forward", lambda r, d: ((_randn(r, d, 5, 7), _randn(r, d, 7, 3)), {}), "2d"),
     KernelCase("matmul_forward",
@@ -35,4 +38,14 @@ CASES = [
     KernelCase("cross_entropy_forward",
                lambda r, d: ((_randn(r, d, 6, 4) * 1e4, r.integers(0, 4, 6)),
                              {"reduction": "none"}), "none-huge-logits"),
+    # the same kernels on arrays large enough for their parallel (prange) drivers
+    KernelCase("relu_forward", lambda r, d: ((_randn(r, d, BIG + 3),), {}), "parallel"),
+    KernelCase("sigmoid_forward", lambda r, d: ((_randn(r, d, 8, BIG // 8) * 5,), {}), "parallel"),
+    KernelCase("tanh_forward", lambda r, d: ((_randn(r, d, BIG + 1),), {}), "parallel"),
+    KernelCase("softmax_forward", lambda r, d: ((_randn(r, d, BIG // 50, 50),), {}), "parallel"),
+    KernelCase("log_softmax_forward", lambda r, d: ((_randn(r, d, BIG // 50, 50),), {}),
+               "parallel"),
+    KernelCase("cross_entropy_forward",
+               lambda r, d: ((_randn(r, d, BIG // 40, 40), r.integers(0, 40, BIG // 40)), {}),
+               "parallel"),
 ]

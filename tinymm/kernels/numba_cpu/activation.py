@@ -1,9 +1,11 @@
 """Numba kernels for ReLU, sigmoid and tanh (derivation: kernels/reference/activation.py).
 
-Each kernel is a loop over a contiguous range of the flattened array, branch-light so LLVM
-vectorises it. Large arrays are split into blocks that ``prange`` hands to the threads; small
-ones (under ``PARALLEL_MIN`` elements) run the same loop on the calling thread, because waking
-the thread pool costs more than the work.
+Two kernels serve all three activations: ``_forward_range`` computes ``out = f(x)`` and
+``_backward_range`` computes ``dx = dout * f'(.)`` over a range of the flattened arrays. The
+activation is picked by a small integer code *outside* the element loop, so each loop body is
+branch-light and LLVM vectorises it. Large arrays are split into blocks that ``prange`` hands
+to the threads; small ones (under ``PARALLEL_MIN`` elements) run on the calling thread,
+because waking the thread pool costs more than the work.
 """
 
 from __future__ import annotations
@@ -11,131 +13,98 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tinymm.kernels.numba_cpu._util import BLOCK, PARALLEL_MIN, contiguous
+from tinymm.kernels.numba_cpu._util import BLOCK, contiguous, parallel_worth_it
+
+RELU, SIGMOID, TANH = 0, 1, 2
 
 
 @njit(cache=True)
-def _relu_range(x, out, start, stop):
-    for i in range(start, stop):
-        out[i] = x[i] if x[i] > 0 else 0
+def _forward_range(op, x, out, start, stop):
+    if op == RELU:
+        for i in range(start, stop):
+            out[i] = x[i] if x[i] > 0 else 0
+    elif op == SIGMOID:
+        for i in range(start, stop):
+            v = x[i]
+            if v >= 0:
+                out[i] = 1 / (1 + np.exp(-v))
+            else:
+                z = np.exp(v)  # v < 0: z in (0, 1), no overflow
+                out[i] = z / (1 + z)
+    else:
+        for i in range(start, stop):
+            out[i] = np.tanh(x[i])
 
 
 @njit(cache=True)
-def _relu_grad_range(dout, x, dx, start, stop):
-    for i in range(start, stop):
-        dx[i] = dout[i] if x[i] > 0 else 0
+def _backward_range(op, dout, saved, dx, start, stop):
+    # saved is x for ReLU, the output s or t for sigmoid and tanh (see the derivation)
+    if op == RELU:
+        for i in range(start, stop):
+            dx[i] = dout[i] if saved[i] > 0 else 0
+    elif op == SIGMOID:
+        for i in range(start, stop):
+            dx[i] = dout[i] * saved[i] * (1 - saved[i])
+    else:
+        for i in range(start, stop):
+            dx[i] = dout[i] * (1 - saved[i] * saved[i])
 
 
-@njit(cache=True)
-def _sigmoid_range(x, out, start, stop):
-    for i in range(start, stop):
-        v = x[i]
-        if v >= 0:
-            out[i] = 1 / (1 + np.exp(-v))
-        else:
-            z = np.exp(v)  # v < 0: z in (0, 1), no overflow
-            out[i] = z / (1 + z)
-
-
-@njit(cache=True)
-def _sigmoid_grad_range(dout, s, dx, start, stop):
-    for i in range(start, stop):
-        dx[i] = dout[i] * s[i] * (1 - s[i])
-
-
-@njit(cache=True)
-def _tanh_range(x, out, start, stop):
-    for i in range(start, stop):
-        out[i] = np.tanh(x[i])
-
-
-@njit(cache=True)
-def _tanh_grad_range(dout, t, dx, start, stop):
-    for i in range(start, stop):
-        dx[i] = dout[i] * (1 - t[i] * t[i])
-
-
-# One parallel driver per kernel: blocks of BLOCK elements, each handled by the range kernel.
 @njit(cache=True, parallel=True)
-def _relu_blocks(x, out):
+def _forward_blocks(op, x, out):
     for b in prange((x.size + BLOCK - 1) // BLOCK):
-        _relu_range(x, out, b * BLOCK, min((b + 1) * BLOCK, x.size))
+        _forward_range(op, x, out, b * BLOCK, min((b + 1) * BLOCK, x.size))
 
 
 @njit(cache=True, parallel=True)
-def _relu_grad_blocks(dout, x, dx):
-    for b in prange((x.size + BLOCK - 1) // BLOCK):
-        _relu_grad_range(dout, x, dx, b * BLOCK, min((b + 1) * BLOCK, x.size))
+def _backward_blocks(op, dout, saved, dx):
+    for b in prange((saved.size + BLOCK - 1) // BLOCK):
+        _backward_range(op, dout, saved, dx, b * BLOCK, min((b + 1) * BLOCK, saved.size))
 
 
-@njit(cache=True, parallel=True)
-def _sigmoid_blocks(x, out):
-    for b in prange((x.size + BLOCK - 1) // BLOCK):
-        _sigmoid_range(x, out, b * BLOCK, min((b + 1) * BLOCK, x.size))
-
-
-@njit(cache=True, parallel=True)
-def _sigmoid_grad_blocks(dout, s, dx):
-    for b in prange((s.size + BLOCK - 1) // BLOCK):
-        _sigmoid_grad_range(dout, s, dx, b * BLOCK, min((b + 1) * BLOCK, s.size))
-
-
-@njit(cache=True, parallel=True)
-def _tanh_blocks(x, out):
-    for b in prange((x.size + BLOCK - 1) // BLOCK):
-        _tanh_range(x, out, b * BLOCK, min((b + 1) * BLOCK, x.size))
-
-
-@njit(cache=True, parallel=True)
-def _tanh_grad_blocks(dout, t, dx):
-    for b in prange((t.size + BLOCK - 1) // BLOCK):
-        _tanh_grad_range(dout, t, dx, b * BLOCK, min((b + 1) * BLOCK, t.size))
-
-
-def _unary(serial, parallel, x):
+def _forward(op, x):
     x = contiguous(x)
     out = np.empty_like(x)
-    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
-    if x.size >= PARALLEL_MIN:
-        parallel(flat_x, flat_out)
+    if parallel_worth_it(x.size):
+        _forward_blocks(op, x.reshape(-1), out.reshape(-1))
     else:
-        serial(flat_x, flat_out, 0, x.size)
+        _forward_range(op, x.reshape(-1), out.reshape(-1), 0, x.size)
     return out
 
 
-def _binary(serial, parallel, dout, saved):
+def _backward(op, dout, saved):
     dout = contiguous(dout.astype(saved.dtype, copy=False))
     dx = np.empty_like(saved)
-    args = (dout.reshape(-1), saved.reshape(-1), dx.reshape(-1))
-    if saved.size >= PARALLEL_MIN:
-        parallel(*args)
+    flat = (dout.reshape(-1), saved.reshape(-1), dx.reshape(-1))
+    if parallel_worth_it(saved.size):
+        _backward_blocks(op, *flat)
     else:
-        serial(*args, 0, saved.size)
-    return dx
+        _backward_range(op, *flat, 0, saved.size)
+    return (dx,)
 
 
 def relu_forward(x):
     x = contiguous(x)
-    return _unary(_relu_range, _relu_blocks, x), x
+    return _forward(RELU, x), x
 
 
 def relu_backward(dout, cache):
-    return (_binary(_relu_grad_range, _relu_grad_blocks, dout, cache),)
+    return _backward(RELU, dout, cache)
 
 
 def sigmoid_forward(x):
-    out = _unary(_sigmoid_range, _sigmoid_blocks, x)
+    out = _forward(SIGMOID, x)
     return out, out
 
 
 def sigmoid_backward(dout, cache):
-    return (_binary(_sigmoid_grad_range, _sigmoid_grad_blocks, dout, cache),)
+    return _backward(SIGMOID, dout, cache)
 
 
 def tanh_forward(x):
-    out = _unary(_tanh_range, _tanh_blocks, x)
+    out = _forward(TANH, x)
     return out, out
 
 
 def tanh_backward(dout, cache):
-    return (_binary(_tanh_grad_range, _tanh_grad_blocks, dout, cache),)
+    return _backward(TANH, dout, cache)

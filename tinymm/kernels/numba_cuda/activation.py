@@ -90,13 +90,17 @@ def _launch(kernel, shape, dtype, *arrays):
     return out.copy_to_host().reshape(shape) if on_host else out.reshape(shape)
 
 
+def _gradient(kernel, dout, saved):
+    return (_launch(kernel, saved.shape, saved.dtype, dout.astype(saved.dtype, copy=False),
+                    saved),)
+
+
 def relu_forward(x):
     return _launch(relu_kernel, x.shape, x.dtype, x), x
 
 
 def relu_backward(dout, cache):
-    x = cache
-    return (_launch(relu_grad_kernel, x.shape, x.dtype, dout.astype(x.dtype, copy=False), x),)
+    return _gradient(relu_grad_kernel, dout, cache)
 
 
 def sigmoid_forward(x):
@@ -105,8 +109,7 @@ def sigmoid_forward(x):
 
 
 def sigmoid_backward(dout, cache):
-    s = cache
-    return (_launch(sigmoid_grad_kernel, s.shape, s.dtype, dout.astype(s.dtype, copy=False), s),)
+    return _gradient(sigmoid_grad_kernel, dout, cache)
 
 
 def tanh_forward(x):
@@ -115,5 +118,4 @@ def tanh_forward(x):
 
 
 def tanh_backward(dout, cache):
-    t = cache
-    return (_launch(tanh_grad_kernel, t.shape, t.dtype, dout.astype(t.dtype, copy=False), t),)
+    return _gradient(tanh_grad_kernel, dout, cache)
