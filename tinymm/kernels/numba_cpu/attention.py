@@ -19,9 +19,12 @@ same (N, L, h, features) layout and handed back as (N, h, L, features) views.
 Masks arrive in additive form (0 = attend, -inf = forbidden), broadcast only along the
 dimensions the caller gave: a (Mn, Mh, Mq, Mk) array whose sizes are 1 or full, indexed with
 0 where they are 1, so a key-padding mask (N, 1, 1, Lk) is never expanded to (N, h, Lq, Lk).
-Causality is a loop bound, not a mask array. Sums accumulate in float64. ``fastmath`` enables
-only reassociation and contraction (not 'no infinities': the -inf of masked scores must
-survive).
+Causality is a test in the loop, not a mask array. The score row is computed as d passes of
+a contiguous multiply-add over a transposed copy of the head's keys (and dP likewise over the
+transposed values), so no inner loop is a horizontal reduction. Rows are held in the input
+dtype, as NumPy's float32 GEMM does; the softmax's max and sum use float64 scalars.
+``fastmath`` enables only reassociation and contraction (not 'no infinities': the -inf of
+masked scores must survive).
 """
 
 from __future__ import annotations
@@ -35,6 +38,44 @@ from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.reference.attention import _sum_to_shape
 
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693145751953125  # ln 2 split in two so k * _LN2_HI is exact
+_LN2_LO = 1.42860682030941723212e-6
+
+
+@njit(cache=True, fastmath=_FAST)
+def _exp_nonpositive(z, bits, M):
+    """z[:M] = exp(z[:M]) for arguments <= 0 (softmax's s - max), -inf giving exactly 0.
+
+    libm's exp is a scalar call (Numba has no SVML here), so this is written to vectorise:
+    exp(y) = 2^k * exp(r) with k = round(y / ln 2), |r| <= ln(2) / 2, exp(r) its Taylor
+    polynomial to degree 13 (relative error ~1e-16), 2^k built from its IEEE-754 bits in
+    ``bits``. Arguments below -700 are clamped (exp(-700) ~ 1e-304: nothing a softmax keeps).
+    """
+    for m in range(M):
+        x = z[m]
+        y = max(x, -700.0)
+        k = np.floor(y * _LOG2E + 0.5)
+        r = y - k * _LN2_HI - k * _LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        z[m] = p if x > -np.inf else 0.0
+        bits[m] = (np.int64(k) + 1023) << 52  # the bits of the float64 2^k
+    scale = bits.view(np.float64)
+    for m in range(M):
+        z[m] = z[m] * scale[m]
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
@@ -48,38 +89,47 @@ def _attention_forward(q, k, v, bias, causal, scale, out, P):
         head = unit % h
         bn = n if Mn > 1 else 0
         bh = head if Mh > 1 else 0
-        s = np.empty(Lk, dtype=np.float64)  # one row of scores, then of exponentials
-        acc = np.empty(e, dtype=np.float64)  # one row of the output
+        kT = np.empty((d, Lk), dtype=q.dtype)  # this head's keys, transposed
+        for j in range(Lk):
+            for c in range(d):
+                kT[c, j] = k[n, j, head, c]
+        s = np.empty(Lk, dtype=q.dtype)  # one row of scores
+        z = np.empty(Lk, dtype=np.float64)  # the same row, masked, then its exponentials
+        bits = np.empty(Lk, dtype=np.int64)
+        acc = np.empty(e, dtype=q.dtype)  # one row of the output
         for i in range(Lq):
             bi = i if Mq > 1 else 0
+            # S[i, :] = q[i, :] @ kT: d passes of a contiguous multiply-add over j
+            for j in range(Lk):
+                s[j] = 0.0
+            for c in range(d):
+                qc = q[n, i, head, c]
+                for j in range(Lk):
+                    s[j] += qc * kT[c, j]
             row_max = -np.inf
             for j in range(Lk):
+                value = s[j] * scale + bias[bn, bh, bi, j if Mk > 1 else 0]
                 if causal and j > i:
-                    s[j] = -np.inf
-                    continue
-                dot = 0.0
-                for c in range(d):
-                    dot += q[n, i, head, c] * k[n, j, head, c]
-                value = dot * scale + bias[bn, bh, bi, j if Mk > 1 else 0]
-                s[j] = value
-                if value > row_max:
-                    row_max = value
+                    value = -np.inf
+                z[j] = value
+                row_max = max(row_max, value)
             if row_max == -np.inf:  # fully masked row: zeros, documented
                 for j in range(Lk):
                     P[n, head, i, j] = 0.0
                 for c in range(e):
                     out[n, i, head, c] = 0.0
                 continue
+            for j in range(Lk):
+                z[j] = z[j] - row_max
+            _exp_nonpositive(z, bits, Lk)
             total = 0.0
             for j in range(Lk):
-                ex = math.exp(s[j] - row_max)  # exactly 0 for -inf scores
-                s[j] = ex
-                total += ex
+                total += z[j]
             inv = 1.0 / total
             for c in range(e):
                 acc[c] = 0.0
             for j in range(Lk):
-                p = s[j] * inv
+                p = z[j] * inv
                 P[n, head, i, j] = p
                 if p != 0.0:
                     for c in range(e):
@@ -97,25 +147,27 @@ def _attention_backward(dout, dP_ext, has_dP_ext, q, k, v, P, scale, dq, dk, dv,
     for unit in prange(N * h):
         n = unit // h
         head = unit % h
-        row = np.empty(Lk, dtype=np.float64)  # dP[i, :], then dS[i, :]
-        dq_row = np.empty(d, dtype=np.float64)
-        dk_acc = np.zeros((Lk, d), dtype=np.float64)
-        dv_acc = np.zeros((Lk, e), dtype=np.float64)
+        vT = np.empty((e, Lk), dtype=q.dtype)  # this head's values, transposed
+        for j in range(Lk):
+            for c in range(e):
+                vT[c, j] = v[n, j, head, c]
+        row = np.empty(Lk, dtype=q.dtype)  # dP[i, :], then dS[i, :]
+        dq_row = np.empty(d, dtype=q.dtype)
+        dk_acc = np.zeros((Lk, d), dtype=q.dtype)
+        dv_acc = np.zeros((Lk, e), dtype=q.dtype)
         for i in range(Lq):
-            # dP[i, j] = dout[i, :] . v[j, :] + dP_ext[i, j]; then rowsum(dP * P)
-            row_dot = 0.0
+            # dP[i, :] = dout[i, :] @ vT + dP_ext[i, :]
             for j in range(Lk):
-                p = P[n, head, i, j]
-                if p == 0.0:  # masked (or underflowed): dS[i, j] = 0 whatever dP is
-                    row[j] = 0.0
-                    continue
-                dp = 0.0
-                for c in range(e):
-                    dp += dout[n, i, head, c] * v[n, j, head, c]
+                row[j] = 0.0
+            for c in range(e):
+                g = dout[n, i, head, c]
+                for j in range(Lk):
+                    row[j] += g * vT[c, j]
+            row_dot = 0.0  # rowsum(dP * P)
+            for j in range(Lk):
                 if has_dP_ext:
-                    dp += dP_ext[n, head, i, j]
-                row[j] = dp
-                row_dot += dp * p
+                    row[j] += dP_ext[n, head, i, j]
+                row_dot += row[j] * P[n, head, i, j]
             # dS = P * (dP - rowsum(dP * P)); dv += P^T dout; dq = dS k; dk += dS^T q
             for c in range(d):
                 dq_row[c] = 0.0
@@ -124,12 +176,13 @@ def _attention_backward(dout, dP_ext, has_dP_ext, q, k, v, P, scale, dq, dk, dv,
                 ds = p * (row[j] - row_dot)
                 if store_dS:
                     dS_all[n, head, i, j] = ds
-                if p == 0.0:
+                if p == 0.0:  # masked key: contributes nothing to any gradient
                     continue
                 for c in range(e):
                     dv_acc[j, c] += p * dout[n, i, head, c]
                 for c in range(d):
                     dq_row[c] += ds * k[n, j, head, c]
+                for c in range(d):
                     dk_acc[j, c] += ds * q[n, i, head, c]
             for c in range(d):
                 dq[n, i, head, c] = dq_row[c] * scale
