@@ -1,0 +1,320 @@
+"""conv2d and the fused conv2d + ReLU: gradcheck over drawn geometries, reference vs numba
+parity on the same draws, PyTorch comparison (skipped without torch), nn.Conv2d, the workspace
+cache, bad input, and the tutorial's dW checker catching a wrong answer."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinymm
+from tinymm import F, nn
+from tinymm.tensor import Tensor
+from tests.conftest import backend_names
+
+BACKENDS = backend_names()
+
+
+@st.composite
+def geometries(draw):
+    """A conv2d call: shapes and options, with inputs as small as the kernel allows."""
+    N = draw(st.integers(1, 3))
+    C = draw(st.integers(1, 4))
+    O = draw(st.integers(1, 4))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    padding = draw(st.sampled_from(["int", "pair", "same", "valid"]))
+    stride = (1, 1) if padding == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    if padding == "int":
+        padding = draw(st.integers(0, 2))
+        pads = (padding, padding)
+    elif padding == "pair":
+        padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+        pads = padding
+    else:
+        pads = (0, 0)  # "same" fits any input; "valid" needs the footprint
+    foot_h, foot_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    H = max(1, foot_h - 2 * pads[0]) + draw(st.integers(0, 3))  # barely larger than the kernel
+    W = max(1, foot_w - 2 * pads[1]) + draw(st.integers(0, 3))
+    bias = draw(st.booleans())
+    return dict(x=(N, C, H, W), w=(O, C, kh, kw), bias=bias,
+                options=dict(stride=stride, padding=padding, dilation=(dh, dw)))
+
+
+def _arrays(g, dtype=np.float64, seed=0):
+    r = np.random.default_rng(seed)
+    x = r.standard_normal(g["x"]).astype(dtype)
+    w = r.standard_normal(g["w"]).astype(dtype)
+    b = r.standard_normal(g["w"][0]).astype(dtype) if g["bias"] else None
+    return x, w, b
+
+
+def _conv_fn(op, options, with_bias):
+    if with_bias:
+        return lambda x, w, b: op(x, w, b, **options)
+    return lambda x, w: op(x, w, None, **options)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
+@settings(max_examples=8)
+@given(g=geometries())
+def test_gradcheck(g, fused, backend):
+    # numba: each finite-difference evaluation pays the parallel-launch overhead of tiny
+    # kernels; the parity test below covers numba on more draws against the reference
+    if backend != "reference" and g["x"][0] * g["x"][1] > 6:
+        g = {**g, "x": (1,) + g["x"][1:]}
+    x, w, b = _arrays(g)
+    op = F.conv2d_relu if fused else F.conv2d
+    inputs = [x, w] + ([b] if b is not None else [])
+    with tinymm.use_backend(backend):
+        assert tinymm.gradcheck(_conv_fn(op, g["options"], b is not None), inputs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
+@settings(max_examples=10)
+@given(g=geometries())
+def test_numba_matches_reference(g, fused, dtype):
+    if "numba" not in BACKENDS:
+        pytest.skip("numba backend unavailable")
+    x, w, b = _arrays(g, dtype)
+    name = "conv2d_relu" if fused else "conv2d"
+    results = {}
+    for backend in ("reference", "numba"):
+        kernels = tinymm.get_backend(backend)
+        out, cache = getattr(kernels, f"{name}_forward")(x, w, b, **g["options"])
+        dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
+        results[backend] = (out, *getattr(kernels, f"{name}_backward")(dout, cache))
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for ref, got, what in zip(results["reference"], results["numba"], ["out", "dx", "dW", "db"]):
+        if ref is None:
+            assert got is None, what
+            continue
+        assert got.shape == ref.shape and got.dtype == ref.dtype, what
+        scale = max(np.abs(ref).max(), 1e-30)
+        assert np.abs(got - ref).max() / scale <= tol, what
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@settings(max_examples=8)
+@given(g=geometries())
+def test_matches_torch(g, fused, backend):
+    torch = pytest.importorskip("torch")
+    x, w, b = _arrays(g)
+    with tinymm.use_backend(backend):
+        xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+        bt = Tensor(b, requires_grad=True) if b is not None else None
+        op = F.conv2d_relu if fused else F.conv2d
+        out = op(xt, wt, bt, **g["options"])
+        v = np.random.default_rng(2).standard_normal(out.shape)
+        out.backward(v)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    tb = torch.tensor(b, requires_grad=True) if b is not None else None
+    opts = g["options"]
+    tout = torch.nn.functional.conv2d(tx, tw, tb, stride=opts["stride"],
+                                      padding=opts["padding"], dilation=opts["dilation"])
+    if fused:
+        tout = torch.relu(tout)
+    tout.backward(torch.tensor(v))
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(wt.grad, tw.grad.numpy(), rtol=1e-10, atol=1e-10)
+    if b is not None:
+        np.testing.assert_allclose(bt.grad, tb.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float32_stays_float32(backend):
+    r = np.random.default_rng(0)
+    x = Tensor(r.standard_normal((2, 3, 5, 5)).astype(np.float32), requires_grad=True)
+    w = Tensor(r.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    with tinymm.use_backend(backend):
+        out = F.conv2d_relu(x, w, None, padding=1)
+        out.sum().backward()
+    assert out.dtype == np.float32 and x.grad.dtype == np.float32 and w.grad.dtype == np.float32
+
+
+# ------------------------------------------------------------------------- nn.Conv2d
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_layer_gradcheck_and_fused_equals_unfused(backend):
+    nn.init.seed(3)
+    fused = nn.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=1, activation="relu", dtype=np.float64)
+    plain = nn.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=1, dtype=np.float64)
+    plain.load_state_dict(fused.state_dict())
+    x = np.random.default_rng(4).standard_normal((2, 2, 7, 6))
+    with tinymm.use_backend(backend):
+        assert tinymm.gradcheck(lambda a, w, b: F.conv2d_relu(a, w, b, (2, 1), 1),
+                                [x, fused.weight, fused.bias])
+        xa, xb = Tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
+        fused(xa).sum().backward()
+        plain(xb).relu().sum().backward()
+    np.testing.assert_allclose(fused(Tensor(x)).data, plain(Tensor(x)).relu().data)
+    np.testing.assert_allclose(xa.grad, xb.grad, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fused.weight.grad, plain.weight.grad, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fused.bias.grad, plain.bias.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_layer_init_and_names_like_torch():
+    nn.init.seed(0)
+    conv = nn.Conv2d(3, 8, 3, padding="same")
+    assert [name for name, _ in conv.named_parameters()] == ["weight", "bias"]
+    assert conv.weight.shape == (8, 3, 3, 3) and conv.bias.shape == (8,)
+    assert conv.weight.dtype == np.float32
+    bound = 1 / np.sqrt(3 * 3 * 3)  # kaiming_uniform(a=sqrt(5)) on fan_in = C*kh*kw
+    assert np.abs(conv.weight.data).max() <= bound and np.abs(conv.bias.data).max() <= bound
+    assert np.abs(conv.weight.data).max() > 0.8 * bound  # spread over the whole range
+    assert nn.Conv2d(3, 8, 3, bias=False).bias is None
+    assert "activation='relu'" in repr(nn.Conv2d(3, 8, 3, activation="relu"))
+
+
+def test_layer_with_torch_weights_matches_torch():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    tconv = torch.nn.Conv2d(3, 5, 3, stride=2, padding=1, dilation=1).double()
+    conv = nn.Conv2d(3, 5, 3, stride=2, padding=1, activation="relu", dtype=np.float64)
+    conv.load_state_dict({k: v.detach().numpy() for k, v in tconv.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 8))
+    tx = torch.tensor(x, requires_grad=True)
+    tout = torch.relu(tconv(tx))
+    tout.sum().backward()
+    xt = Tensor(x, requires_grad=True)
+    out = conv(xt)
+    out.sum().backward()
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv.weight.grad, tconv.weight.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(conv.bias.grad, tconv.bias.grad.numpy(), rtol=1e-10)
+
+
+def test_default_init_distribution_matches_torch():
+    torch = pytest.importorskip("torch")
+    tw = torch.nn.Conv2d(16, 32, 3).weight.detach().numpy()
+    nn.init.seed(1)
+    w = nn.Conv2d(16, 32, 3).weight.data
+    assert abs(w.std() - tw.std()) < 0.1 * tw.std()
+    assert abs(np.abs(w).max() - np.abs(tw).max()) < 0.02 * np.abs(tw).max()
+
+
+# ------------------------------------------------------------------- workspace cache
+def test_recycled_buffers_never_alias_live_arrays():
+    if "numba" not in BACKENDS:
+        pytest.skip("numba backend unavailable")
+    r = np.random.default_rng(0)
+    x1, x2 = (r.standard_normal((4, 8, 16, 16)).astype(np.float32) for _ in range(2))
+    w = r.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    with tinymm.use_backend("numba"):
+        a1, b1 = Tensor(x1, requires_grad=True), Tensor(x2, requires_grad=True)
+        out1 = F.conv2d_relu(a1, Tensor(w), None, padding=1)
+        out2 = F.conv2d_relu(b1, Tensor(w), None, padding=1)  # same shapes: same buffer sizes
+        out1.backward(np.ones(out1.shape, np.float32))  # backward after a second forward
+        out2.backward(np.ones(out2.shape, np.float32))
+        for _ in range(3):  # buffers returned and reused while out1/out2 stay alive
+            F.conv2d_relu(Tensor(x2), Tensor(w, requires_grad=True), None,
+                          padding=1).sum().backward()
+    with tinymm.use_backend("reference"):
+        a2, b2 = Tensor(x1, requires_grad=True), Tensor(x2, requires_grad=True)
+        ref1 = F.conv2d_relu(a2, Tensor(w), None, padding=1)
+        ref2 = F.conv2d_relu(b2, Tensor(w), None, padding=1)
+        ref1.backward(np.ones(ref1.shape, np.float32))
+        ref2.backward(np.ones(ref2.shape, np.float32))
+    np.testing.assert_allclose(out1.data, ref1.data, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out2.data, ref2.data, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(a1.grad, a2.grad, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(b1.grad, b2.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_workspace_recycles_and_can_be_disabled():
+    from tinymm.kernels.numba_cpu import _workspace as ws
+
+    first = ws.empty((512, 1024), np.float32)
+    address = first.__array_interface__["data"][0]
+    view = first[3:]
+    del first
+    assert ws.empty((512, 1024), np.float32).__array_interface__["data"][0] != address  # view
+    del view  # now the buffer is free
+    again = ws.empty((512, 1024), np.float32)
+    assert again.__array_interface__["data"][0] == address and again.flags.c_contiguous
+    del again
+    ws.set_enabled(False)
+    try:
+        assert isinstance(ws.empty((512, 1024), np.float32).base, type(None))
+    finally:
+        ws.set_enabled(True)
+
+
+# ------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("x_shape, w_shape, options, message", [
+    ((1, 3, 4, 4), (2, 3, 5, 5), {}, r"conv2d: the kernel .*larger than the padded input "
+     r"\(4x4\) \(input \(1, 3, 4, 4\), weight \(2, 3, 5, 5\)\)"),
+    ((1, 3, 2, 8), (2, 3, 3, 3), {"dilation": 2, "padding": 1},
+     r"larger than the padded input \(4x10\)"),
+    ((1, 4, 8, 8), (2, 3, 3, 3), {}, r"conv2d: input has 4 channels but the weight expects "
+     r"in_channels = 3 \(input \(1, 4, 8, 8\), weight \(2, 3, 3, 3\)\)"),
+    ((3, 8, 8), (2, 3, 3, 3), {}, r"conv2d: input must be 4-d \(N, C, H, W\), got input "
+     r"\(3, 8, 8\), weight \(2, 3, 3, 3\).*unsqueeze"),
+    ((1, 3, 8, 8), (2, 3, 3, 3), {"stride": 2, "padding": "same"},
+     r"conv2d: padding='same' needs stride 1 .*input \(1, 3, 8, 8\), weight \(2, 3, 3, 3\)"),
+    ((1, 3, 8, 8), (2, 3, 3, 3), {"padding": "full"}, r"conv2d: padding must be"),
+    ((1, 3, 8, 8), (2, 3, 3, 3), {"stride": 0}, r"conv2d: stride must be >= 1"),
+    ((1, 3, 8, 8), (2, 3, 3, 3), {"padding": -1}, r"conv2d: padding must be >= 0"),
+    ((1, 3, 8, 8), (2, 3, 3), {}, r"conv2d: weight must be 4-d"),
+])
+def test_bad_input_raises_before_any_kernel(x_shape, w_shape, options, message):
+    x = Tensor(np.zeros(x_shape, np.float32))
+    w = Tensor(np.zeros(w_shape, np.float32))
+    with pytest.raises(ValueError, match=message):
+        F.conv2d(x, w, None, **options)
+
+
+def test_bad_input_names_the_layer():
+    conv = nn.Conv2d(3, 8, 3, padding=1)
+    with pytest.raises(ValueError, match=r"Conv2d\(3, 8, kernel_size=\(3, 3\).*input has 1 "
+                                         r"channels.*input \(2, 1, 8, 8\), weight \(8, 3, 3, 3\)"):
+        conv(Tensor(np.zeros((2, 1, 8, 8), np.float32)))
+    with pytest.raises(ValueError, match=r"Conv2d\(3, 8\): padding='same' needs stride 1"):
+        nn.Conv2d(3, 8, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match=r"activation must be None or 'relu'"):
+        nn.Conv2d(3, 8, 3, activation="tanh")
+
+
+def test_bad_dtype_and_bias():
+    x = Tensor(np.zeros((1, 3, 8, 8), np.float32))
+    w = Tensor(np.zeros((2, 3, 3, 3), np.float64))
+    with pytest.raises(TypeError, match=r"conv2d: inputs must share one dtype"):
+        F.conv2d(x, w)
+    with pytest.raises(ValueError, match=r"conv2d: bias must have shape \(2,\)"):
+        F.conv2d(x, Tensor(np.zeros((2, 3, 3, 3), np.float32)), Tensor(np.zeros(3, np.float32)))
+
+
+# ------------------------------------------------------------------ tutorial exercise
+def _tutorial():
+    path = Path(__file__).resolve().parent.parent / "tutorials" / "03_conv_pool.py"
+    spec = importlib.util.spec_from_file_location("tutorial_03", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tutorial_checker_catches_a_wrong_dweight_and_names_elements():
+    tutorial = _tutorial()
+    assert tutorial.check_dweight(tutorial.my_conv2d_dweight)[0]
+
+    def transposed_offsets(x, dout, kernel_size, stride=1, padding=0):
+        right = tutorial.my_conv2d_dweight(x, dout, kernel_size, stride, padding)
+        return right.transpose(0, 1, 3, 2)  # (i, j) swapped: only the diagonal is right
+
+    ok, message = tutorial.check_dweight(transposed_offsets)
+    assert not ok
+    assert "dweight[o=0, c=0, i=0, j=1]" in message and "i=1, j=1]" not in message
+
+    def missing_sum_over_batch(x, dout, kernel_size, stride=1, padding=0):
+        return tutorial.my_conv2d_dweight(x[:1], dout[:1], kernel_size, stride, padding)
+
+    ok, message = tutorial.check_dweight(missing_sum_over_batch)
+    assert not ok and "dweight is wrong in 54 of 54 elements" in message
