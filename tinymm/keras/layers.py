@@ -361,8 +361,9 @@ class LSTM(Layer):
     """Keras LSTM on (N, T, D): ``nn.LSTM(D, units, batch_first=True)`` inside.
 
     Keras has one bias per gate; PyTorch has two (bias_ih + bias_hh), which only ever appear
-    summed. The adapter keeps PyTorch's layout but freezes ``bias_hh_l0`` at zero and out of
-    the parameters, so the parameter count is Keras's 4 U (D + U + 1). Gate order is i, f, g
+    summed. The adapter keeps PyTorch's layout but drops ``bias_hh_l0`` (the op adds no
+    second bias when it is None), so the parameters, and their count 4 U (D + U + 1), are
+    Keras's. Gate order is i, f, g
     (Keras's c), o in both. Keras initialisation: glorot_uniform input kernel, orthogonal
     recurrent kernel, zero bias with the forget gate's bias at 1 (unit_forget_bias).
 
@@ -401,11 +402,8 @@ class LSTM(Layer):
         module.weight_hh_l0.data[...] = holder.data.T  # (4U, U)
         module.bias_ih_l0.data[...] = 0
         module.bias_ih_l0.data[U:2 * U] = 1.0  # unit_forget_bias
-        zero = Tensor(np.zeros(4 * U, dtype=np.float32))
-        module._parameters.pop("bias_hh_l0")  # one Keras bias: bias_hh is a constant 0
-        object.__setattr__(module, "bias_hh_l0", zero)
-        module.register_buffer("bias_hh_l0", zero.data)
-        object.__setattr__(module, "bias_hh_l0", zero)
+        module._parameters.pop("bias_hh_l0")  # one Keras bias: bias_ih carries it alone
+        object.__setattr__(module, "bias_hh_l0", None)
         return module
 
     def call(self, x, mask=None):

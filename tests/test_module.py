@@ -1,0 +1,152 @@
+"""nn.Module machinery: parameter order, train/eval, state_dict round trips and strict
+loading errors, Dropout, activations (gradcheck and PyTorch parity)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinymm
+from tinymm import nn
+from tinymm.nn.module import StateDictError
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.act = nn.ReLU()
+        self.drop = nn.Dropout(0.5)
+        self.fc2 = nn.Linear(8, 3, bias=False)
+
+    def forward(self, x):
+        return self.fc2(self.drop(self.act(self.fc1(x))))
+
+
+def test_named_parameters_stable_order_and_counts():
+    net = Net()
+    assert [n for n, _ in net.named_parameters()] == ["fc1.weight", "fc1.bias", "fc2.weight"]
+    assert net.num_parameters() == 4 * 8 + 8 + 8 * 3
+    net.fc2.weight.requires_grad = False
+    assert net.num_parameters(trainable_only=True) == 4 * 8 + 8
+    assert [n for n, _ in net.named_children()] == ["fc1", "act", "drop", "fc2"]
+
+
+def test_shared_parameter_counted_once():
+    seq = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3))
+    seq[1].weight = seq[0].weight
+    assert seq.num_parameters() == 9 + 3 + 3
+
+
+def test_train_eval_propagate():
+    net = Net()
+    assert all(m.training for m in net.modules())
+    net.eval()
+    assert not any(m.training for m in net.modules())
+    x = tinymm.randn(5, 4)
+    np.testing.assert_array_equal(net(x).data, net(x).data)  # dropout off in eval
+    net.train()
+    assert net.drop.training
+
+
+def test_state_dict_round_trip_in_place():
+    a, b = Net(), Net()
+    b.load_state_dict(a.state_dict())
+    for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert na == nb
+        np.testing.assert_array_equal(pa.data, pb.data)
+    before = b.fc1.weight.data
+    b.load_state_dict(Net().state_dict())
+    assert b.fc1.weight.data is before  # copied in place: optimizers keep their references
+
+
+def test_load_state_dict_strict_errors_name_keys_and_shapes():
+    net = Net()
+    state = net.state_dict()
+    del state["fc1.bias"]
+    state["extra.weight"] = np.zeros(2)
+    with pytest.raises(StateDictError, match=r"missing keys.*'fc1\.bias'.*unexpected keys.*"
+                                             r"'extra\.weight'"):
+        net.load_state_dict(state)
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    assert missing == ["fc1.bias"] and unexpected == ["extra.weight"]
+    bad = net.state_dict()
+    bad["fc2.weight"] = np.zeros((4, 8), dtype=np.float32)
+    old = net.fc1.weight.data.copy()
+    bad["fc1.weight"] = np.ones((8, 4), dtype=np.float32)
+    with pytest.raises(StateDictError, match=r"size mismatch for 'fc2\.weight'.*\(4, 8\).*"
+                                             r"\(3, 8\)"):
+        net.load_state_dict(bad)
+    np.testing.assert_array_equal(net.fc1.weight.data, old)  # nothing copied on failure
+
+
+def test_state_dict_matches_torch_keys_and_loads_into_torch():
+    torch = pytest.importorskip("torch")
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    ref = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    assert list(net.state_dict()) == list(ref.state_dict())
+    ref.load_state_dict({k: torch.tensor(v) for k, v in net.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(net(tinymm.tensor(x)).data, ref(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_module_to_double():
+    net = Net().double()
+    assert all(p.dtype == np.float64 for p in net.parameters())
+
+
+def test_dropout_statistics_and_gradient():
+    nn.init.seed(0)
+    x = tinymm.ones(200, 50, requires_grad=True)
+    y = tinymm.F.dropout(x, p=0.3, training=True)
+    kept = y.data != 0
+    assert abs(kept.mean() - 0.7) < 0.02
+    np.testing.assert_allclose(y.data[kept], 1 / 0.7, rtol=1e-6)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, kept / 0.7, rtol=1e-6)  # dx = keep / (1 - p)
+    assert tinymm.F.dropout(x, 0.3, training=False) is x
+    assert np.all(tinymm.F.dropout(x, 1.0).data == 0)
+
+
+def test_dropout_bad_p():
+    with pytest.raises(ValueError, match=r"p is the probability.*\[0, 1\], got 1.5"):
+        nn.Dropout(1.5)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        tinymm.F.dropout(tinymm.tensor(np.ones(3, dtype=np.int64)))
+
+
+def test_dropout_gradcheck():
+    x = tinymm.tensor(np.random.default_rng(1).standard_normal((4, 5)), requires_grad=True)
+
+    def fn(x):
+        nn.init.seed(3)  # the same mask on every evaluation
+        return tinymm.F.dropout(x, 0.4)
+
+    assert tinymm.gradcheck(fn, [x])
+
+
+ACTIVATIONS = [nn.LeakyReLU(0.1), nn.ELU(0.7), nn.GELU(), nn.SiLU(), nn.Softplus(2.0),
+               nn.Tanh(), nn.Sigmoid(), nn.Identity()]
+
+
+@settings(max_examples=8)
+@given(n=st.integers(1, 4), d=st.integers(1, 5), seed=st.integers(0, 100))
+def test_activation_gradcheck(n, d, seed):
+    rng = np.random.default_rng(seed)
+    data = rng.standard_normal((n, d))
+    data[np.abs(data) < 1e-3] = 0.5  # keep finite differences away from the kinks
+    for act in ACTIVATIONS:
+        x = tinymm.tensor(data, requires_grad=True)
+        assert tinymm.gradcheck(act, [x]), act
+
+
+def test_activations_match_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(2).standard_normal((6, 7)) * 3
+    pairs = [(nn.LeakyReLU(0.1), torch.nn.LeakyReLU(0.1)), (nn.ELU(0.7), torch.nn.ELU(0.7)),
+             (nn.GELU(), torch.nn.GELU(approximate="tanh")), (nn.SiLU(), torch.nn.SiLU()),
+             (nn.Softplus(2.0), torch.nn.Softplus(2.0, threshold=1e9))]
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(ours(tinymm.tensor(x)).data,
+                                   theirs(torch.tensor(x)).numpy(), rtol=1e-10, atol=1e-12)
