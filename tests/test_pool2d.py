@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinymm
+from tests.conftest import backend_names
 from tinymm import F, nn
 from tinymm.tensor import Tensor
-from tests.conftest import backend_names
 
 BACKENDS = backend_names()
 OPS = {"max": F.max_pool2d, "avg": F.avg_pool2d}
