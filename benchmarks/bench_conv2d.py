@@ -1,0 +1,91 @@
+"""conv2d at the image encoder's shapes (N=32, 32x32 images, 3x3 kernels, padding 1):
+conv A 3->32 and conv B 32->64, each fused with bias + ReLU as the encoder runs them, forward
+and forward+backward. Extra rows show the workspace cache's effect (the same conv B
+forward+backward with buffer recycling turned off: every im2col/GEMM/gradient buffer is a
+fresh allocation whose pages fault on first touch) and the unfused conv2d for comparison.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tinymm
+from benchmarks.cases import Bench
+from tinymm import functional as F
+
+RNG = np.random.default_rng(0)
+N, H, W = 32, 32, 32
+
+NOTE = ("im2col (numba, parallel) + one GEMM per product via NumPy BLAS (OpenBLAS) on a "
+        "(C*9, N*H*W) workspace; bias+ReLU fused into the NCHW epilogue; col2im in numba")
+
+
+def _conv(label, c_in, c_out, backward, fused=True, workspace=True):
+    x = RNG.standard_normal((N, c_in, H, W)).astype(np.float32)
+    bound = 1 / np.sqrt(c_in * 9)
+    w = RNG.uniform(-bound, bound, (c_out, c_in, 3, 3)).astype(np.float32)
+    b = RNG.uniform(-bound, bound, c_out).astype(np.float32)
+    dout = RNG.standard_normal((N, c_out, H, W)).astype(np.float32)
+
+    def make(backend):
+        tx = tinymm.tensor(x, requires_grad=backward)
+        tw = tinymm.tensor(w, requires_grad=True)
+        tb = tinymm.tensor(b, requires_grad=True)
+
+        def run():
+            if fused:
+                y = F.conv2d_relu(tx, tw, tb, padding=1)
+            else:
+                y = F.relu(F.conv2d(tx, tw, tb, padding=1))
+            if backward:
+                y.backward(dout)
+
+        if workspace:
+            return run
+
+        def run_without_workspace():
+            from tinymm.kernels.numba_cpu import _workspace
+
+            _workspace.set_enabled(False)
+            try:
+                run()
+            finally:
+                _workspace.set_enabled(True)
+
+        return run_without_workspace
+
+    def torch_make():
+        import torch
+
+        tx = torch.tensor(x, requires_grad=backward)
+        tw, tb = torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)
+        tdout = torch.tensor(dout)
+
+        def run():
+            if backward:
+                y = torch.relu(torch.nn.functional.conv2d(tx, tw, tb, padding=1))
+                y.backward(tdout)
+            else:
+                with torch.no_grad():
+                    torch.relu(torch.nn.functional.conv2d(tx, tw, tb, padding=1))
+
+        return run
+
+    flops = 2 * N * H * W * c_out * c_in * 9 * (3 if backward else 1)
+    kind = "fwd+bwd" if backward else "fwd"
+    extra = ("" if fused else " unfused conv2d+relu") + ("" if workspace else " no-workspace")
+    note = NOTE + ("" if workspace else "; workspace cache OFF: fresh buffers every call")
+    return Bench(f"conv {label} {c_in}->{c_out} 3x3 pad1 N={N} {H}x{W} +ReLU {kind}{extra}",
+                 "conv2d", make, flops=flops, torch=torch_make, note=note,
+                 backends=("reference", "numba") if workspace and fused else ("numba",),
+                 repeat=10 if c_in > 3 else 20)
+
+
+BENCHES = [
+    _conv("A", 3, 32, False),
+    _conv("A", 3, 32, True),
+    _conv("B", 32, 64, False),
+    _conv("B", 32, 64, True),
+    _conv("B", 32, 64, True, workspace=False),
+    _conv("B", 32, 64, True, fused=False),
+]
