@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import tinymm
-from tinymm.data import ShapesVQA
+from tinymm.data import ShapesVQA, shapes_vqa_tokenizer
 from tinymm.models import FUSIONS, MultimodalConfig, MultimodalVQA
 
-TINY = dict(vocab_size=23, num_answers=16, conv1_channels=4, conv2_channels=8, embed_dim=16,
+TINY = dict(vocab_size=24, num_answers=16, conv1_channels=4, conv2_channels=8, embed_dim=16,
             hidden_size=16, fused_dim=16, head_hidden=16, num_heads=2, bilinear_rank=4)
 
 
@@ -74,7 +74,7 @@ def test_default_config_is_the_seed_architecture():
     assert shapes["conv1.weight"] == (32, 3, 3, 3)
     assert shapes["conv2.weight"] == (64, 32, 3, 3)
     assert shapes["image_fc.weight"] == (128, 4096)
-    assert shapes["embedding.weight"] == (23, 128)
+    assert shapes["embedding.weight"] == (len(shapes_vqa_tokenizer()), 128) == (24, 128)
     assert shapes["head_hidden.weight"] == (128, 128)
     assert shapes["head_out.weight"] == (16, 128)
 

@@ -49,7 +49,7 @@ FUSIONS = ("concat", "multiply", "attention", "gated", "bilinear", "image_only",
 class MultimodalConfig:
     """Everything that decides the model's shapes (saved in every checkpoint)."""
 
-    vocab_size: int = 23  # len(tinymm.data.shapes_vqa_tokenizer())
+    vocab_size: int = 24  # len(tinymm.data.shapes_vqa_tokenizer())
     num_answers: int = 16
     fusion: str = "attention"
     image_channels: int = 3
