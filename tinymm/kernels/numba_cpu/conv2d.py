@@ -71,8 +71,12 @@ def _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
                 continue
             for z in range(lo):
                 col[k, start + z] = 0
-            for z in range(lo, hi):  # contiguous for sw == 1: vectorised copy
-                col[k, start + z] = x[n, c, a, z * sw + offset]
+            if sw == 1:  # contiguous on both sides: a vectorised copy
+                for z in range(lo, hi):
+                    col[k, start + z] = x[n, c, a, z + offset]
+            else:
+                for z in range(lo, hi):
+                    col[k, start + z] = x[n, c, a, z * sw + offset]
             for z in range(hi, OW):
                 col[k, start + z] = 0
 
@@ -97,8 +101,12 @@ def _col2im(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
                     if a < 0 or a >= H:
                         continue
                     start = n * L + y * OW
-                    for z in range(lo, hi):  # contiguous for sw == 1
-                        dx[n, c, a, z * sw + offset] += dcol[k, start + z]
+                    if sw == 1:  # contiguous on both sides: vectorised
+                        for z in range(lo, hi):
+                            dx[n, c, a, z + offset] += dcol[k, start + z]
+                    else:
+                        for z in range(lo, hi):
+                            dx[n, c, a, z * sw + offset] += dcol[k, start + z]
 
 
 @njit(cache=True, parallel=True)
@@ -118,7 +126,7 @@ def _epilogue(gemm_out, bias, out, relu):
                 out[n, o, p] = gemm_out[o, start + p] + b
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
 def _grad_prologue(dout, r, dout2, partial, relu):
     N, O, L = dout.shape
     for task in prange(N * O):
