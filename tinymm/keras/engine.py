@@ -149,6 +149,7 @@ class Layer:
     """
 
     supports_masking = False  # True: the input mask passes through unchanged
+    checked_axes: tuple[int, ...] = (-1,)  # input axes the weights depend on
 
     def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
                  input_shape=None, input_dim=None, **unknown):
@@ -270,13 +271,16 @@ class Layer:
         return bool(self.supports_masking and isinstance(first, KerasTensor) and first.has_mask)
 
     def _check_input_shape(self, input_shape) -> None:
+        """The axes the weights were sized from (``checked_axes``) must not change."""
         built = self.built_input_shape
-        if built is None or isinstance(built, list) != isinstance(input_shape, list):
+        if built is None or self.module is None or not self.checked_axes:
+            return
+        if isinstance(built, list) != isinstance(input_shape, list):
             return
         pairs = zip(built, input_shape) if isinstance(built, list) else [(built, input_shape)]
         for want, got in pairs:
-            if len(want) != len(got) or any(w is not None and g is not None and w != g
-                                            for w, g in zip(want[1:], got[1:])):
+            if len(want) != len(got) or any(want[a] is not None and got[a] is not None
+                                            and want[a] != got[a] for a in self.checked_axes):
                 raise ValueError(f"layer '{self.name}' ({type(self).__name__}) was built for "
                                  f"input shape {fmt_shape(want)} but got {fmt_shape(got)}")
 

@@ -309,6 +309,8 @@ class Embedding(Layer):
     ``mask_zero=True``: id 0 is padding; the output carries a mask (N, T) that LSTM reads.
     """
 
+    checked_axes = ()  # any (N, T) works with the same table
+
     def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False,
                  input_length=None, **kwargs):
         super().__init__(**kwargs)

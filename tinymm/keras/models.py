@@ -186,7 +186,7 @@ class Model(Module):
             args = _map(lambda t: values[id(t)] if isinstance(t, KerasTensor) else t, node.args)
             kwargs = _map(lambda t: values[id(t)] if isinstance(t, KerasTensor) else t,
                           node.kwargs)
-            out = node.layer(*args, **kwargs)
+            out = Layer.__call__(node.layer, *args, **kwargs)  # as recorded (no arg rewrapping)
             for t, v in zip(node.outputs, as_list(out) if len(node.outputs) > 1 else [out]):
                 values[id(t)] = v
         return [values[id(t)] for t in self.outputs]
@@ -714,7 +714,7 @@ def model_from_config(config: dict, custom_objects: dict | None = None) -> Model
 
     for node in config["nodes"]:
         layer = by_name[node["layer"]]
-        out = layer(*resolve_all(node["args"]), **resolve_all(node["kwargs"]))
+        out = Layer.__call__(layer, *resolve_all(node["args"]), **resolve_all(node["kwargs"]))
         produced.append(as_list(out) if isinstance(out, list) else [out])
     outputs = [resolve(o) for o in config["outputs"]]
     ins = inputs[0] if config.get("single_input") else inputs

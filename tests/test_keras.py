@@ -1,0 +1,309 @@
+"""The Keras-style front end: graph building, lazy shapes, summary() counts from Keras's
+formulas, training, callbacks, checkpoints, and the errors a Keras user meets."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+
+import tinymm as tf
+from tinymm import keras
+from tinymm.io import CheckpointError
+from tinymm.keras import layers
+from tinymm.keras.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from tinymm.keras.models import NonFiniteLossError
+
+VOCAB, CLASSES, T, S = 20, 3, 6, 8  # vocabulary, classes, text length, image side
+
+
+@pytest.fixture(autouse=True)
+def _fresh_names():
+    keras.clear_session()
+    tf.nn.init.seed(0)
+
+
+def two_input_model(fused_width=16):
+    img = keras.Input(shape=(S, S, 3), name="image")
+    x = layers.Conv2D(4, (3, 3), activation="relu", padding="same")(img)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(fused_width)(x)
+    txt = keras.Input(shape=(T,), name="text")
+    t = layers.Embedding(VOCAB, 8, mask_zero=True)(txt)
+    t = layers.LSTM(fused_width)(t)
+    h = layers.Multiply()([x, t])
+    h = layers.Dense(16, activation="relu")(h)
+    out = layers.Dense(CLASSES, activation="softmax")(h)
+    return keras.Model(inputs=[img, txt], outputs=out)
+
+
+def toy_data(n=96, seed=0):
+    """Labels from the first token and the image's brightness: both inputs matter."""
+    rng = np.random.default_rng(seed)
+    text = rng.integers(1, VOCAB, (n, T))
+    text[:, 4:] = 0  # right padding
+    bright = rng.integers(0, 2, n)
+    images = (rng.random((n, S, S, 3)) * 0.5 + bright[:, None, None, None] * 0.5)
+    labels = (text[:, 0] % 2 + bright) % CLASSES
+    return [images.astype(np.float32), text], labels
+
+
+def test_import_names_like_tensorflow():
+    assert tf.keras.layers.Dense is layers.Dense
+    assert tf.keras.Model is keras.Model and tf.keras.Input is keras.Input
+    from tinymm.keras.layers import LSTM, Conv2D, Embedding, Multiply  # noqa: F401
+    assert tf.keras.models.load_model is keras.models.load_model
+
+
+def test_article_wiring_gives_clear_width_error():
+    img = keras.Input(shape=(32, 32, 3))
+    x = layers.Conv2D(32, (3, 3), activation="relu", padding="same")(img)
+    x = layers.Conv2D(64, (3, 3), activation="relu", padding="same")(x)
+    x = layers.Flatten()(x)
+    txt = keras.Input(shape=(10,))
+    t = layers.LSTM(128)(layers.Embedding(1000, 128)(txt))
+    with pytest.raises(ValueError, match=r"Multiply 'multiply'.*'flatten' gives \(None, 65536\)"
+                                         r".*'lstm' gives \(None, 128\).*layers\.Dense\(128\)"):
+        layers.Multiply()([x, t])
+
+
+def test_summary_counts_equal_keras_formulas():
+    img = keras.Input(shape=(32, 32, 3))
+    x = layers.Conv2D(32, (3, 3), activation="relu", padding="same")(img)
+    x = layers.Conv2D(64, (3, 3), activation="relu", padding="same")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128)(x)
+    txt = keras.Input(shape=(10,))
+    t = layers.Embedding(1000, 128)(txt)
+    t = layers.LSTM(128)(t)
+    h = layers.Dense(128, activation="relu")(layers.Multiply()([x, t]))
+    out = layers.Dense(10, activation="softmax")(h)
+    model = keras.Model(inputs=[img, txt], outputs=out)
+    expected = {  # Keras's formulas
+        "conv2d": 3 * 3 * 3 * 32 + 32,  # kH kW C_in C_out + C_out = 896
+        "conv2d_1": 3 * 3 * 32 * 64 + 64,  # 18,496
+        "dense": 32 * 32 * 64 * 128 + 128,  # 8,388,736
+        "embedding": 1000 * 128,
+        "lstm": 4 * 128 * (128 + 128 + 1),  # 4 U (D + U + 1) = 131,584 (one bias, as Keras)
+        "dense_1": 128 * 128 + 128,
+        "dense_2": 128 * 10 + 10,
+    }
+    for name, count in expected.items():
+        assert model.get_layer(name).count_params() == count, name
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    total = sum(expected.values())
+    assert f"Total params: {total:,}" in text
+    assert "Trainable params: 8,685,514" in text and total == 8_685_514
+    assert "(None, 32, 32, 64)" in text and "(None, 65536)" in text
+    assert "lstm (LSTM)" in text and "131,584" in text
+
+
+def test_lazy_building_and_sequential():
+    dense = layers.Dense(5)
+    assert not dense.built
+    with pytest.raises(ValueError, match="not built yet"):
+        dense.count_params()
+    y = dense(np.ones((2, 7), dtype=np.float32))
+    assert dense.built and dense.module.weight.shape == (5, 7) and y.shape == (2, 5)
+    with pytest.raises(ValueError, match=r"built for input shape \(None, 7\) but got "
+                                         r"\(None, 3\)"):
+        dense(np.ones((2, 3), dtype=np.float32))
+    model = keras.Sequential([layers.Dense(8, activation="relu"), layers.Dense(2)])
+    assert not model.built
+    with pytest.raises(ValueError, match="not built yet"):
+        model.summary()
+    out = model.predict(np.ones((4, 3), dtype=np.float32))
+    assert out.shape == (4, 2) and model.built and model.count_params() == 3 * 8 + 8 + 8 * 2 + 2
+    seq = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(3)])
+    lines = []
+    seq.summary(print_fn=lines.append)
+    assert any("dense_" in line and "15" in line for line in lines)
+
+
+def test_conv2d_channels_last_matches_torch():
+    torch = pytest.importorskip("torch")
+    conv = layers.Conv2D(5, (3, 3), strides=(2, 2), padding="valid", activation="relu")
+    x = np.random.default_rng(0).standard_normal((2, 9, 9, 3)).astype(np.float32)
+    y = conv(x)
+    ref = torch.nn.functional.conv2d(torch.tensor(x).permute(0, 3, 1, 2),
+                                     torch.tensor(conv.module.weight.data),
+                                     torch.tensor(conv.module.bias.data), stride=2).relu()
+    np.testing.assert_allclose(y.data, ref.permute(0, 2, 3, 1).numpy(), rtol=1e-4, atol=1e-5)
+    assert y.shape == (2, 4, 4, 5)
+
+
+def test_mask_zero_lstm_reads_each_sequence_to_its_end():
+    emb = layers.Embedding(VOCAB, 4, mask_zero=True)
+    lstm = layers.LSTM(6)
+    ids = np.array([[3, 5, 7, 0, 0], [2, 0, 0, 0, 0]])
+    full = lstm(emb(ids))
+    for row, length in ((0, 3), (1, 1)):
+        alone = lstm(emb(ids[row:row + 1, :length]))
+        np.testing.assert_allclose(full.data[row], alone.data[0], rtol=1e-5, atol=1e-6)
+    seq = layers.LSTM(6, return_sequences=True)(emb(ids))
+    assert seq.shape == (2, 5, 6)
+
+
+def test_other_layers_shapes():
+    x = np.random.default_rng(1).standard_normal((2, 6, 6, 3)).astype(np.float32)
+    assert layers.GlobalAveragePooling2D()(x).shape == (2, 3)
+    assert layers.MaxPooling2D((2, 2))(x).shape == (2, 3, 3, 3)
+    q = keras.Input(shape=(4, 8))
+    v = keras.Input(shape=(5, 8))
+    att = layers.Attention()([q, v])
+    mha = layers.MultiHeadAttention(num_heads=2, key_dim=4)(q, v)
+    cat = layers.Concatenate()([layers.GlobalAveragePooling2D()(keras.Input(shape=(6, 6, 3))),
+                                layers.Dense(2)(keras.Input(shape=(7,)))])
+    assert att.shape == (None, 4, 8) and mha.shape == (None, 4, 8) and cat.shape == (None, 5)
+    model = keras.Model(inputs=[q, v], outputs=[att, mha])
+    rng = np.random.default_rng(2)
+    a, b = model.predict([rng.standard_normal((3, 4, 8)), rng.standard_normal((3, 5, 8))])
+    assert a.shape == (3, 4, 8) and b.shape == (3, 4, 8)
+    assert model.get_layer("multi_head_attention").count_params() == 4 * (8 * 8 + 8)
+
+
+def test_two_input_model_loss_falls():
+    model = two_input_model()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = toy_data()
+    history = model.fit(x, y, epochs=6, batch_size=16, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert history.history["accuracy"][-1] > 0.6
+
+
+def test_fit_validation_split_callbacks_and_progress_bar(tmp_path, capsys):
+    model = two_input_model()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = toy_data(64)
+    checkpoint = ModelCheckpoint(str(tmp_path / "best"), monitor="val_loss", save_best_only=True)
+    stopper = EarlyStopping(monitor="val_loss", patience=0, min_delta=10.0)  # stops at once
+    history = model.fit(x, y, epochs=5, batch_size=16, validation_split=0.25,
+                        callbacks=[checkpoint, stopper], verbose=1)
+    out = capsys.readouterr().out
+    assert "Epoch 1/5" in out and "3/3 [==============================]" in out
+    assert "ms/step" in out and "loss: " in out and "val_accuracy: " in out
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history.history["loss"]) == 2  # epoch 1 sets the best, epoch 2 fails min_delta
+    assert stopper.stopped_epoch == 1
+    restored = keras.models.load_model(tmp_path / "best")
+    assert os.path.exists(tmp_path / "best.safetensors")
+    assert restored.predict(x).shape == (64, CLASSES)
+    with pytest.raises(KeyError, match="monitor='val_auc' is not among"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[EarlyStopping(monitor="val_auc")],
+                  validation_data=(x, y))
+
+
+def test_save_load_resume_identical_next_step(tmp_path):
+    model = two_input_model()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = toy_data(32)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    loss_a = model.train_on_batch([a[:16] for a in x], y[:16])
+    loss_b = loaded.train_on_batch([a[:16] for a in x], y[:16])
+    assert loss_a == loss_b
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2
+        np.testing.assert_array_equal(v, v2)
+
+
+def test_checkpoint_shape_mismatch_and_corruption(tmp_path):
+    model = two_input_model()
+    model.save(tmp_path / "m")
+    keras.clear_session()  # the same layer names (weights are matched by name)
+    other = two_input_model(fused_width=12)
+    with pytest.raises(CheckpointError, match=r"tensor 'dense\.weight' has shape \(16, 64\).*"
+                                              r"needs \(12, 64\)"):
+        other.load_weights(tmp_path / "m")
+    weights = tmp_path / "m.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match="truncated"):
+        keras.models.load_model(tmp_path / "m")
+    (tmp_path / "x.json").write_text("[1, 2, 3]")
+    with pytest.raises(CheckpointError, match="not a tinymm checkpoint"):
+        keras.models.load_model(tmp_path / "x")
+
+
+def test_wrong_inputs_and_labels_are_reported():
+    model = two_input_model()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = toy_data(16)
+    with pytest.raises(ValueError, match=r"expects 2 input\(s\) \('image' \(None, 8, 8, 3\), "
+                                         r"'text' \(None, 6\)\), got 1"):
+        model.fit(x[0], y, verbose=0)
+    with pytest.raises(ValueError, match=r"input 'image' .* expects shape \(None, 8, 8, 3\), "
+                                         r"got an array of shape \(16, 3, 8, 8\).*channels-last"):
+        model.fit([x[0].transpose(0, 3, 1, 2), x[1]], y, verbose=0)
+    bad = y.copy()
+    bad[5] = 7
+    with pytest.raises(ValueError, match=r"label 7 \(sample 5\) is outside the class range "
+                                         r"0\.\.2.*3 units"):
+        model.fit(x, bad, verbose=0)
+    with pytest.raises(ValueError, match="x has 16 samples but y has 15"):
+        model.fit(x, y[:15], verbose=0)
+    with pytest.raises(RuntimeError, match="call model.compile"):
+        two_input_model().fit(x, y)
+
+
+def test_nan_loss_stops_naming_the_step(capsys):
+    inp = keras.Input(shape=(4,))
+    model = keras.Model(inp, layers.Dense(CLASSES, activation="softmax")(layers.Dense(8)(inp)))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((48, 4)).astype(np.float32), rng.integers(0, CLASSES, 48)
+    x[20] = np.nan  # sample 20 is in the second batch of 16 when not shuffled
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 2/3"):
+        model.fit(x, y, batch_size=16, shuffle=False, verbose=0)
+    after = model.state_dict()
+    assert all(np.all(np.isfinite(v)) for v in after.values())  # the bad step was not applied
+    assert any(not np.array_equal(before[k], after[k]) for k in before)  # step 1 was
+    history = model.fit(x, y, batch_size=16, shuffle=False, verbose=0, on_nan="stop")
+    assert history.nan_step == (0, 1)
+    assert "step 2/3" in capsys.readouterr().err
+
+
+def test_keyboard_interrupt_keeps_last_checkpoint(tmp_path):
+    model = two_input_model()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = toy_data(32)
+
+    class Interrupt(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.model.history.epoch:  # during the second epoch
+                raise KeyboardInterrupt
+
+    path = str(tmp_path / "ck_{epoch:02d}")
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=3, batch_size=16, verbose=0,
+                  callbacks=[ModelCheckpoint(path, save_best_only=False), Interrupt()])
+    saved = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "*")))
+    assert saved == ["ck_01.json", "ck_01.safetensors"]  # no temporary files, nothing partial
+    restored = keras.models.load_model(tmp_path / "ck_01")
+    assert restored.predict(x).shape == (32, CLASSES)
+
+
+def test_sequential_binary_and_regression_losses():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.float32)
+    model = keras.Sequential([layers.Dense(8, activation="tanh", input_shape=(4,)),
+                              layers.Dropout(0.1), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x, y, epochs=8, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    loss, acc = model.evaluate(x, y, verbose=0)
+    assert acc > 0.8
+    reg = keras.Sequential([layers.Dense(1)])
+    reg.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    target = x @ np.array([1.0, -1.0, 0.5, 0.0], dtype=np.float32)
+    reg.fit(x, target, epochs=30, batch_size=64, verbose=0)
+    assert reg.evaluate(x, target, verbose=0) < 1e-2
