@@ -8,23 +8,28 @@ How it computes, as a kernel engineer would split the work:
 * One fused cell kernel per step makes a pass over (N, 4H): adds the recurrent product to
   ``xw[t]``, applies the gate nonlinearities, updates c and h, honours ``lengths``, and saves
   the activations the backward needs. The exponentials go through ``_exp_inplace``, a
-  polynomial exp that LLVM vectorises (libm's scalar ``exp``/``tanh`` cost 3-4x more per
-  element here, and there are T*N*5H of them).
+  polynomial exp that LLVM vectorises, in the arrays' own precision (float32: 8 lanes per
+  AVX2 register); libm's scalar ``exp``/``tanh`` cost 3-4x more per element here, and there
+  are T*N*5H of them.
 * The backward reuses the saved gate activations (no exponential), produces the gate
   pre-activation gradients ``da`` for all steps, and leaves only ``da[t] @ weight_hh`` inside
   the loop; dx, dweight_ih, dweight_hh and the bias gradients are then one GEMM (or sum) each
   over all T*N rows.
-* When SciPy is installed, the whole time loop (the per-step matmul included) runs inside one
-  ``@njit`` function: Numba reaches BLAS through SciPy's bindings, and the per-step Python
-  overhead, which dominates small batches, disappears. SciPy is not a dependency of tinymm:
-  without it (``BLAS_IN_NUMBA`` is False) the same cell kernels run from a Python time loop
-  with NumPy doing the per-step matmul.
+* For small batches, when SciPy is installed, the whole time loop (the per-step matmul
+  included) runs inside one ``@njit`` function: Numba reaches BLAS through SciPy's bindings,
+  and the per-step Python overhead, which dominates small batches, disappears (see
+  ``_loop_in_numba`` for why larger batches loop in Python). SciPy is not a dependency of
+  tinymm: without it (``BLAS_IN_NUMBA`` is False) the same cell kernels always run from a
+  Python time loop with NumPy doing the per-step matmul.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from tinymm.kernels.numba_cpu._util import contiguous
 
@@ -35,55 +40,86 @@ try:  # numba's np.dot inside @njit calls BLAS through SciPy's Cython bindings
 except ImportError:  # pragma: no cover - depends on the environment
     BLAS_IN_NUMBA = False
 
-# No 'reassoc': the rounding trick in _exp_inplace needs (y + SHIFT) - SHIFT to stay as written.
+# No 'reassoc': the rounding trick in _exp_inplace needs (y + shift) - shift to stay as written.
 _FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
-_LOG2E = 1.4426950408889634
-_LN2_HI = 0.693145751953125  # ln 2 split in two so k * _LN2_HI is exact
-_LN2_LO = 1.42860682030941723212e-6
-_SHIFT = 6755399441055744.0  # 1.5 * 2^52: adding it rounds a float64 to an integer
+_F32_CONSTANTS = tuple(np.float32(v) for v in (
+    -80.0, 80.0,  # clamp: the gates saturate long before; 2^k stays a normal float32
+    1.4426950408889634,  # log2(e)
+    12582912.0,  # 1.5 * 2^23: adding it rounds a float32 to an integer
+    0.693359375, -2.12194440e-4,  # ln 2 = hi + lo, hi with few bits so k * hi is exact
+    1.0, 2.0)) + (np.int32(127), np.int32(23))  # exponent bias, mantissa bits
+_F64_CONSTANTS = tuple(np.float64(v) for v in (
+    -80.0, 80.0, 1.4426950408889634,
+    6755399441055744.0,  # 1.5 * 2^52
+    0.693145751953125, 1.42860682030941723212e-6,
+    1.0, 2.0)) + (np.int64(1023), np.int64(52))
+
+
+def _constants(z):  # typed by the overload below: float32 arrays get float32 constants
+    raise NotImplementedError
+
+
+@overload(_constants)
+def _constants_for_dtype(z):
+    constants = _F32_CONSTANTS if z.dtype == types.float32 else _F64_CONSTANTS
+    return lambda z: constants
+
+
+def _exp_poly(r):  # exp(r) on |r| <= ln(2) / 2, at the precision of r's type
+    raise NotImplementedError
+
+
+@overload(_exp_poly)
+def _exp_poly_for_dtype(r):
+    if r == types.float32:  # Taylor to degree 7: relative error < 1e-8
+        c = tuple(np.float32(1.0 / math.factorial(q)) for q in range(8))
+
+        def poly32(r):
+            return c[0] + r * (c[1] + r * (c[2] + r * (c[3] + r * (c[4] + r * (
+                c[5] + r * (c[6] + r * c[7]))))))
+
+        return poly32
+    c = tuple(1.0 / math.factorial(q) for q in range(14))  # degree 13: ~1e-16
+
+    def poly64(r):
+        return c[0] + r * (c[1] + r * (c[2] + r * (c[3] + r * (c[4] + r * (c[5] + r * (
+            c[6] + r * (c[7] + r * (c[8] + r * (c[9] + r * (c[10] + r * (c[11] + r * (
+                c[12] + r * c[13]))))))))))))
+
+    return poly64
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _exp_inplace(z, bits):
-    """z[:] = exp(z) for a 1-d float64 buffer, in two vectorisable passes.
+def _exp_inplace(z, bits, scale):
+    """z[:] = exp(z) for a 1-d float buffer, in two vectorisable passes, in z's precision.
 
-    exp(z) = 2^k * exp(r) with k = round(z / ln 2) and |r| <= ln(2) / 2; exp(r) is its Taylor
-    polynomial to degree 13 (relative error ~1e-16 on that interval), 2^k is built from its
-    IEEE-754 bits in ``bits`` (an int64 buffer as long as z). z is clamped to [-80, 80]:
-    the gates saturate long before, and no float32 result overflows.
+    exp(z) = 2^k * exp(r) with k = round(z / ln 2) and |r| <= ln(2) / 2: exp(r) is a Taylor
+    polynomial (degree 7 in float32, 13 in float64), and 2^k is assembled from its IEEE-754
+    bits in ``bits`` (an int32/int64 buffer as long as z) and read back through ``scale``, the
+    same memory viewed as floats. z is clamped to [-80, 80]: every gate has saturated by then.
     """
+    lo, hi, log2e, shift, ln2_hi, ln2_lo, one, two, bias, mantissa = _constants(z)
     M = z.size
     for m in range(M):
-        y = min(max(z[m], -80.0), 80.0)
-        k = (y * _LOG2E + _SHIFT) - _SHIFT  # round(y / ln 2), as a float
-        r = y - k * _LN2_HI - k * _LN2_LO
-        p = 1.0 / 6227020800.0
-        p = p * r + 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        p = p * r + 1.0
-        p = p * r + 1.0
-        z[m] = p
-        bits[m] = (np.int64(k) + 1023) << 52  # the bits of the float64 2^k
-    scale = bits.view(np.float64)
+        y = min(max(z[m], lo), hi)
+        k = (y * log2e + shift) - shift  # round(y / ln 2), as a float
+        r = y - k * ln2_hi - k * ln2_lo
+        z[m] = _exp_poly(r)
+        bits[m] = (int(k) + bias) << mantissa  # the bits of the float 2^k
     for m in range(M):
         z[m] = z[m] * scale[m]
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _lstm_cell_forward(xw_t, rec, lengths, t, h, c, gates_t, h_prev_t, c_prev_t, tanh_c_t,
-                       out_t, z, bits):
-    """One step for all N rows: a = xw_t + rec (N, 4H) -> gates, new c and h (in place)."""
+                       out_t, z, bits, scale):
+    """One step for all N rows: a = xw_t + rec (N, 4H) -> gates, new c and h (in place).
+
+    z, bits, scale: exp work buffers of N*4H elements (z in the arrays' dtype).
+    """
     N, G = xw_t.shape
     H = G // 4
+    one, two = _constants(z)[6:8]
     # exp arguments: -a for the sigmoid gates i, f, o and -2a for tanh(g) = 2 sigmoid(2a) - 1
     for n in range(N):
         base = n * G
@@ -92,31 +128,35 @@ def _lstm_cell_forward(xw_t, rec, lengths, t, h, c, gates_t, h_prev_t, c_prev_t,
         for j in range(H, 2 * H):
             z[base + j] = -(xw_t[n, j] + rec[n, j])
         for j in range(2 * H, 3 * H):
-            z[base + j] = -2.0 * (xw_t[n, j] + rec[n, j])
+            z[base + j] = -two * (xw_t[n, j] + rec[n, j])
         for j in range(3 * H, G):
             z[base + j] = -(xw_t[n, j] + rec[n, j])
-    _exp_inplace(z[:N * G], bits[:N * G])
+    _exp_inplace(z[:N * G], bits[:N * G], scale[:N * G])
+    # gates, then c = f * c_prev + i * g; the exp argument for tanh(c) goes in z[0 : N*H]
     for n in range(N):
         base = n * G
         for j in range(H):
-            gates_t[n, j] = 1.0 / (1.0 + z[base + j])  # i
-            gates_t[n, H + j] = 1.0 / (1.0 + z[base + H + j])  # f
-            gates_t[n, 2 * H + j] = 2.0 / (1.0 + z[base + 2 * H + j]) - 1.0  # g
-            gates_t[n, 3 * H + j] = 1.0 / (1.0 + z[base + 3 * H + j])  # o
-    # c = f * c_prev + i * g; the exp argument for tanh(c) goes in z[0 : N*H]
-    for n in range(N):
-        for j in range(H):
+            i = one / (one + z[base + j])
+            f = one / (one + z[base + H + j])
+            g = two / (one + z[base + 2 * H + j]) - one
+            o = one / (one + z[base + 3 * H + j])
+            gates_t[n, j] = i
+            gates_t[n, H + j] = f
+            gates_t[n, 2 * H + j] = g
+            gates_t[n, 3 * H + j] = o
             h_prev_t[n, j] = h[n, j]
             c_prev_t[n, j] = c[n, j]
-            c_new = gates_t[n, H + j] * c[n, j] + gates_t[n, j] * gates_t[n, 2 * H + j]
+            c_new = f * c[n, j] + i * g
             tanh_c_t[n, j] = c_new  # holds c until tanh is applied below
-            z[n * H + j] = -2.0 * c_new
-    _exp_inplace(z[:N * H], bits[:N * H])
+    for n in range(N):  # separate pass: z[n*H + j] may still be an unread gate above
+        for j in range(H):
+            z[n * H + j] = -two * tanh_c_t[n, j]
+    _exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
     for n in range(N):
         real = t < lengths[n]
         for j in range(H):
             c_new = tanh_c_t[n, j]
-            tanh_c = 2.0 / (1.0 + z[n * H + j]) - 1.0
+            tanh_c = two / (one + z[n * H + j]) - one
             tanh_c_t[n, j] = tanh_c
             h_new = gates_t[n, 3 * H + j] * tanh_c
             if real:
@@ -124,7 +164,7 @@ def _lstm_cell_forward(xw_t, rec, lengths, t, h, c, gates_t, h_prev_t, c_prev_t,
                 c[n, j] = c_new
                 out_t[n, j] = h_new
             else:  # padded step: the state is carried, the output is 0
-                out_t[n, j] = 0.0
+                out_t[n, j] = 0
 
 
 @njit(cache=True, fastmath=_FASTMATH)
@@ -133,6 +173,7 @@ def _lstm_cell_backward(dout_t, gates_t, c_prev_t, tanh_c_t, lengths, t, dh_next
     """One step backward for all rows: da_t (N, 4H); dc_next becomes dc_prev (in place)."""
     N, G = da_t.shape
     H = G // 4
+    one = _constants(dh_next)[6]
     for n in range(N):
         if t < lengths[n]:
             for j in range(H):
@@ -143,15 +184,15 @@ def _lstm_cell_backward(dout_t, gates_t, c_prev_t, tanh_c_t, lengths, t, dh_next
                 tanh_c = tanh_c_t[n, j]
                 dh = dout_t[n, j] + dh_next[n, j]
                 do = dh * tanh_c
-                dc = dc_next[n, j] + dh * o * (1.0 - tanh_c * tanh_c)
-                da_t[n, j] = dc * g * i * (1.0 - i)
-                da_t[n, H + j] = dc * c_prev_t[n, j] * f * (1.0 - f)
-                da_t[n, 2 * H + j] = dc * i * (1.0 - g * g)
-                da_t[n, 3 * H + j] = do * o * (1.0 - o)
+                dc = dc_next[n, j] + dh * o * (one - tanh_c * tanh_c)
+                da_t[n, j] = dc * g * i * (one - i)
+                da_t[n, H + j] = dc * c_prev_t[n, j] * f * (one - f)
+                da_t[n, 2 * H + j] = dc * i * (one - g * g)
+                da_t[n, 3 * H + j] = do * o * (one - o)
                 dc_next[n, j] = dc * f
         else:  # padded step: no gradient into the gates; dh_next, dc_next pass through
             for k in range(G):
-                da_t[n, k] = 0.0
+                da_t[n, k] = 0
 
 
 @njit(cache=True)
@@ -166,13 +207,13 @@ def _take_active_rows(dh_next, dh_prev, lengths, t):
 
 @njit(cache=True)
 def _lstm_forward_loop(xw, weight_hh_T, lengths, reverse, h, c, gates, h_prev, c_prev, tanh_c,
-                       out, z, bits):
+                       out, z, bits, scale):
     T = xw.shape[0]
     for s in range(T):
         t = T - 1 - s if reverse else s
         rec = np.dot(h, weight_hh_T)  # (N, 4H), BLAS through SciPy
         _lstm_cell_forward(xw[t], rec, lengths, t, h, c, gates[t], h_prev[t], c_prev[t],
-                           tanh_c[t], out[t], z, bits)
+                           tanh_c[t], out[t], z, bits, scale)
 
 
 @njit(cache=True)
@@ -185,6 +226,35 @@ def _lstm_backward_loop(dout, gates, c_prev, tanh_c, lengths, reverse, weight_hh
                             dc_next, da[t])
         dh_prev = np.dot(da[t], weight_hh)  # (N, H), BLAS through SciPy
         _take_active_rows(dh_next, dh_prev, lengths, t)
+
+
+def _loop_in_numba(N: int, G: int, H: int) -> bool:
+    """Run the time loop inside @njit (per-step GEMM through SciPy's BLAS) or in Python?
+
+    Inside numba saves the per-step Python overhead (calls, argument unboxing) that dominates
+    small batches. But SciPy ships its own OpenBLAS with its own thread pool: when the per-step
+    GEMM ((N, H) x (H, G) forward, (N, G) x (G, H) backward) is big enough for OpenBLAS to
+    multithread (M*N*K >= 2^18), SciPy's threads would compete for the cores with NumPy's
+    pool, which runs the big GEMMs around the loop, and both pools spin-wait. So the numba
+    loop is used where that GEMM runs on one thread anyway (LSTM 128->128: N <= 3); larger
+    batches loop in Python, where the overhead is a small fraction of the step.
+    """
+    return BLAS_IN_NUMBA and N * G * H < 2**18
+
+
+def _bias_sum(bias_ih, bias_hh):
+    if bias_ih is None:
+        return bias_hh
+    if bias_hh is None:
+        return bias_ih
+    return bias_ih + bias_hh
+
+
+def _exp_buffers(M: int, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Work buffers of _exp_inplace: z (M,) floats, bits (M,) ints of the same width and
+    scale, the bits viewed as floats."""
+    bits = np.empty(M, np.int32 if dtype == np.float32 else np.int64)
+    return np.empty(M, dtype), bits, bits.view(dtype)
 
 
 def _lengths_array(lengths, N: int, T: int) -> np.ndarray:
@@ -208,11 +278,10 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     dtype = x.dtype
     x2 = x.reshape(T * N, D)  # (T*N, D)
     xw = x2 @ weight_ih.T  # (T*N, 4H): the input projection of every step, one GEMM
-    if bias_ih is not None:
-        xw += bias_ih
-    if bias_hh is not None:
-        xw += bias_hh
+    if bias_ih is not None or bias_hh is not None:
+        xw += _bias_sum(bias_ih, bias_hh)  # one pass over xw for both biases
     xw = xw.reshape(T, N, 4 * H)  # (T, N, 4H)
+    G = 4 * H
     lengths = _lengths_array(lengths, N, T)
     h = _state(h0, N, H, dtype)
     c = _state(c0, N, H, dtype)
@@ -221,18 +290,17 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     c_prev = np.empty((T, N, H), dtype)
     tanh_c = np.empty((T, N, H), dtype)
     out = np.empty((T, N, H), dtype)
-    z = np.empty(N * 4 * H, np.float64)
-    bits = np.empty(N * 4 * H, np.int64)
+    z, bits, scale = _exp_buffers(N * 4 * H, dtype)
     weight_hh_T = contiguous(weight_hh.T)  # (H, 4H)
-    if BLAS_IN_NUMBA:
+    if _loop_in_numba(N, G, H):
         _lstm_forward_loop(xw, weight_hh_T, lengths, reverse, h, c, gates, h_prev, c_prev,
-                           tanh_c, out, z, bits)
+                           tanh_c, out, z, bits, scale)
     else:
         for s in range(T):
             t = T - 1 - s if reverse else s
             rec = h @ weight_hh_T  # (N, 4H)
             _lstm_cell_forward(xw[t], rec, lengths, t, h, c, gates[t], h_prev[t], c_prev[t],
-                               tanh_c[t], out[t], z, bits)
+                               tanh_c[t], out[t], z, bits, scale)
     cache = (x2, weight_ih, weight_hh, gates, h_prev, c_prev, tanh_c, lengths, reverse,
              batch_first, h0 is not None, c0 is not None, bias_ih is not None,
              bias_hh is not None)
@@ -252,7 +320,7 @@ def lstm_backward(grads, cache):
     dc_next = _state(dc_n, N, H, dtype)
     da = np.empty((T, N, G), dtype)  # gate pre-activation gradients of every step
     weight_hh = contiguous(weight_hh)
-    if BLAS_IN_NUMBA:
+    if _loop_in_numba(N, G, H):
         _lstm_backward_loop(dout, gates, c_prev, tanh_c, lengths, reverse, weight_hh, dh_next,
                             dc_next, da)
     else:

@@ -4,7 +4,8 @@ The same plan as the numba LSTM (kernels/numba_cpu/lstm.py): the input projectio
 step is one GEMM before the loop, a fused cell kernel per step (nonlinearity, ``lengths``
 masking, saving what the backward needs), the backward's dx/dweight/dbias as one GEMM each
 over all T*N rows, and the whole time loop inside one ``@njit`` function when SciPy gives
-Numba its BLAS (``BLAS_IN_NUMBA``), else a Python time loop with NumPy's matmul.
+Numba its BLAS and the batch is small (``_loop_in_numba`` in the LSTM module says when), else
+a Python time loop with NumPy's matmul.
 tanh(a) = 2 / (1 + exp(-2a)) - 1 with the vectorised exp of the LSTM module.
 """
 
@@ -14,34 +15,38 @@ import numpy as np
 from numba import njit
 
 from tinymm.kernels.numba_cpu._util import contiguous
-from tinymm.kernels.numba_cpu.lstm import _FASTMATH, _exp_inplace, _lengths_array, _state
-
-try:  # numba's np.dot inside @njit calls BLAS through SciPy's Cython bindings
-    import scipy.linalg.cython_blas  # noqa: F401
-
-    BLAS_IN_NUMBA = True
-except ImportError:  # pragma: no cover - depends on the environment
-    BLAS_IN_NUMBA = False
+from tinymm.kernels.numba_cpu.lstm import (
+    _FASTMATH,
+    _bias_sum,
+    _constants,
+    _exp_buffers,
+    _exp_inplace,
+    _lengths_array,
+    _loop_in_numba,
+    _state,
+)
 
 _TANH, _RELU = 0, 1
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _rnn_cell_forward(xw_t, rec, lengths, t, phi, h, h_new_t, h_prev_t, out_t, z, bits):
+def _rnn_cell_forward(xw_t, rec, lengths, t, phi, h, h_new_t, h_prev_t, out_t, z, bits, scale):
     """One step for all N rows: h = phi(xw_t + rec), masked by lengths (h in place)."""
     N, H = xw_t.shape
+    one, two = _constants(z)[6:8]
     if phi == _TANH:
         for n in range(N):
             for j in range(H):
-                z[n * H + j] = -2.0 * (xw_t[n, j] + rec[n, j])
-        _exp_inplace(z[:N * H], bits[:N * H])
+                z[n * H + j] = -two * (xw_t[n, j] + rec[n, j])
+        _exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
         for n in range(N):
             for j in range(H):
-                h_new_t[n, j] = 2.0 / (1.0 + z[n * H + j]) - 1.0
+                h_new_t[n, j] = two / (one + z[n * H + j]) - one
     else:
         for n in range(N):
             for j in range(H):
-                h_new_t[n, j] = max(xw_t[n, j] + rec[n, j], 0.0)
+                a = xw_t[n, j] + rec[n, j]
+                h_new_t[n, j] = a if a > 0 else 0
     for n in range(N):
         real = t < lengths[n]
         for j in range(H):
@@ -50,7 +55,7 @@ def _rnn_cell_forward(xw_t, rec, lengths, t, phi, h, h_new_t, h_prev_t, out_t, z
                 h[n, j] = h_new_t[n, j]
                 out_t[n, j] = h_new_t[n, j]
             else:  # padded step: the state is carried, the output is 0
-                out_t[n, j] = 0.0
+                out_t[n, j] = 0
 
 
 @njit(cache=True)
@@ -63,12 +68,12 @@ def _rnn_cell_backward(dout_t, h_new_t, lengths, t, phi, dh_next, da_t):
                 dh = dout_t[n, j] + dh_next[n, j]
                 h_new = h_new_t[n, j]
                 if phi == _TANH:
-                    da_t[n, j] = dh * (1.0 - h_new * h_new)
+                    da_t[n, j] = dh * (1 - h_new * h_new)
                 else:
-                    da_t[n, j] = dh if h_new > 0 else 0.0
+                    da_t[n, j] = dh if h_new > 0 else 0
         else:
             for j in range(H):
-                da_t[n, j] = 0.0
+                da_t[n, j] = 0
 
 
 @njit(cache=True)
@@ -81,12 +86,14 @@ def _take_active_rows(dh_next, dh_prev, lengths, t):
 
 
 @njit(cache=True)
-def _rnn_forward_loop(xw, weight_hh_T, lengths, reverse, phi, h, h_new, h_prev, out, z, bits):
+def _rnn_forward_loop(xw, weight_hh_T, lengths, reverse, phi, h, h_new, h_prev, out, z, bits,
+                      scale):
     T = xw.shape[0]
     for s in range(T):
         t = T - 1 - s if reverse else s
         rec = np.dot(h, weight_hh_T)  # (N, H), BLAS through SciPy
-        _rnn_cell_forward(xw[t], rec, lengths, t, phi, h, h_new[t], h_prev[t], out[t], z, bits)
+        _rnn_cell_forward(xw[t], rec, lengths, t, phi, h, h_new[t], h_prev[t], out[t], z, bits,
+                          scale)
 
 
 @njit(cache=True)
@@ -107,26 +114,24 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
     phi = _TANH if nonlinearity == "tanh" else _RELU
     x2 = x.reshape(T * N, D)  # (T*N, D)
     xw = x2 @ weight_ih.T  # (T*N, H): every step's input projection, one GEMM
-    if bias_ih is not None:
-        xw += bias_ih
-    if bias_hh is not None:
-        xw += bias_hh
+    if bias_ih is not None or bias_hh is not None:
+        xw += _bias_sum(bias_ih, bias_hh)  # one pass over xw for both biases
     xw = xw.reshape(T, N, H)  # (T, N, H)
     lengths = _lengths_array(lengths, N, T)
     h = _state(h0, N, H, dtype)
     h_new = np.empty((T, N, H), dtype)
     h_prev = np.empty((T, N, H), dtype)
     out = np.empty((T, N, H), dtype)
-    z = np.empty(N * H, np.float64)
-    bits = np.empty(N * H, np.int64)
+    z, bits, scale = _exp_buffers(N * H, dtype)
     weight_hh_T = contiguous(weight_hh.T)  # (H, H)
-    if BLAS_IN_NUMBA:
-        _rnn_forward_loop(xw, weight_hh_T, lengths, reverse, phi, h, h_new, h_prev, out, z, bits)
+    if _loop_in_numba(N, H, H):
+        _rnn_forward_loop(xw, weight_hh_T, lengths, reverse, phi, h, h_new, h_prev, out, z, bits,
+                          scale)
     else:
         for s in range(T):
             t = T - 1 - s if reverse else s
             _rnn_cell_forward(xw[t], h @ weight_hh_T, lengths, t, phi, h, h_new[t], h_prev[t],
-                              out[t], z, bits)
+                              out[t], z, bits, scale)
     cache = (x2, weight_ih, weight_hh, h_new, h_prev, lengths, phi, reverse, batch_first,
              h0 is not None, bias_ih is not None, bias_hh is not None)
     out = out.transpose(1, 0, 2) if batch_first else out  # (N, T, H) or (T, N, H)
@@ -143,7 +148,7 @@ def rnn_backward(grads, cache):
     dh_next = _state(dh_n, N, H, dtype)  # (N, H), updated in place step by step
     da = np.empty((T, N, H), dtype)
     weight_hh = contiguous(weight_hh)
-    if BLAS_IN_NUMBA:
+    if _loop_in_numba(N, H, H):
         _rnn_backward_loop(dout, h_new, lengths, reverse, phi, weight_hh, dh_next, da)
     else:
         for s in range(T):
