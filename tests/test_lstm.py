@@ -264,3 +264,37 @@ def test_bad_feature_size_and_shapes(no_kernel):
         F.lstm(tinymm.randn(4, 2, 3, dtype=np.float64), layer.weight_ih_l0, layer.weight_hh_l0)
     with pytest.raises(TypeError, match=r"lstm: input must be float32 or float64"):
         F.lstm(Tensor(np.ones((4, 2, 3), np.int64)), layer.weight_ih_l0, layer.weight_hh_l0)
+
+
+# ------------------------------------------------------------------ the tutorial's checker
+def test_tutorial_checker_names_the_wrong_gate():
+    """tutorials/04_rnn_lstm.py: a cell backward broken in one gate is reported as that gate."""
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "tutorials" / "04_rnn_lstm.py"
+    with tinymm.use_backend("reference"):
+        tutorial = runpy.run_path(str(path), run_name="tutorial")
+    check, solution = tutorial["check_cell_backward"], tutorial["my_lstm_cell_backward"]
+    assert check(solution)[0]
+
+    def broken(k, damage):
+        def fn(*args):
+            da, dc_prev = solution(*args)
+            H = da.shape[1] // 4
+            if k is None:
+                return da, damage(dc_prev)
+            da = da.copy()
+            da[:, k * H:(k + 1) * H] = damage(da[:, k * H:(k + 1) * H])
+            return da, dc_prev
+        return fn
+
+    names = ["gate i", "gate f", "gate g", "gate o"]
+    for k, name in enumerate(names):
+        ok, message = check(broken(k, lambda block: block * 1.1))
+        assert not ok and name in message, message
+        assert all(other not in message for other in names if other != name), message
+    ok, message = check(broken(None, lambda dc: -dc))
+    assert not ok and "dc_prev" in message and not any(n in message for n in names)
+    ok, message = check(lambda *args: (np.zeros((3, 12)), np.zeros((2, 4))))
+    assert not ok and "shapes" in message

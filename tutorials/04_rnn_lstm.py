@@ -1,0 +1,321 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 04 · RNN and LSTM: backpropagation through time
+#
+# tinymm's text encoder reads a question token by token: `Embedding(vocab, 128)` turns token
+# ids into vectors, an `LSTM(128, 128)` runs over them, and the hidden state at each
+# question's last real token is the question's summary. This tutorial derives the backward
+# pass of that recurrence, backpropagation through time (BPTT):
+#
+# 1. the Elman RNN: forward, the unrolled graph, BPTT, and why its gradients vanish;
+# 2. the LSTM: four gates, a cell, and the derivation of every gradient;
+# 3. variable-length sequences (`lengths`): padded steps that change nothing;
+# 4. the checks: gradcheck on both layers;
+# 5. an exercise: write the LSTM cell backward; the checker tests each gate separately and
+#    names the one you got wrong.
+#
+# Dimension letters throughout: T time steps, N batch, D input features, H hidden units.
+# The code shown is tinymm's reference backend (`tinymm/kernels/reference/rnn.py`,
+# `lstm.py`), whose module docstrings hold the same derivation.
+
+# %%
+import inspect
+
+import numpy as np
+
+import tinymm
+from tinymm import functional as F
+from tinymm import nn
+from tinymm.kernels.reference import lstm as ref_lstm
+from tinymm.kernels.reference import rnn as ref_rnn
+from tinymm.tensor import Tensor
+
+tinymm.use_backend("reference")  # the plain NumPy kernels this tutorial reads
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. The Elman RNN
+#
+# One hidden state h (N, H), updated once per step from the input x[t] (N, D):
+#
+#     a_t = x[t] W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh        (N, H)
+#     h_t = tanh(a_t),    out[t] = h_t
+#
+# The same weights are used at every step. Unrolled over T steps this is an ordinary
+# (deep) feed-forward graph with shared weights, so backprop applies unchanged; two things
+# are special:
+#
+# * **h_t has two consumers**: the output out[t] and the next step. Its gradient is the
+#   sum `dh = dout[t] + dh_next`, where `dh_next` came back from step t+1.
+# * **shared weights accumulate**: W_hh was used at every step, so dW_hh is the sum of each
+#   step's contribution, `dW_hh += da_t^T h_{t-1}`.
+#
+# Walking the steps backwards, from t = T-1 to 0:
+#
+#     dh      = dout[t] + dh_next
+#     da      = dh * (1 - h_t^2)              tanh' from the saved output
+#     dh_next = da W_hh                        for step t-1
+#     dx[t]   = da W_ih,   dW_ih += da^T x[t],   dW_hh += da^T h_{t-1},   db += sum_n da
+#
+# Here is the reference backward, line for line those equations:
+
+# %%
+print(inspect.getsource(ref_rnn.rnn_backward))
+
+# %% [markdown]
+# ### Why RNN gradients vanish
+#
+# Unroll `dh_next = (dh * tanh'(a)) W_hh` over k steps: the gradient reaching step t-k has
+# been multiplied by k matrices `diag(1 - h^2) W_hh`. Unless their product keeps norm ~1 it
+# shrinks (or grows) geometrically. Measure it: the gradient of the last hidden state with
+# respect to the *first* input, as the sequence gets longer.
+
+# %%
+D = H = 8
+x_long = rng.standard_normal((40, 1, D))
+rnn_layer = nn.RNN(D, H, dtype=np.float64)
+lstm_layer = nn.LSTM(D, H, dtype=np.float64)
+lstm_remember = nn.LSTM(D, H, dtype=np.float64)
+lstm_remember.load_state_dict(lstm_layer.state_dict())
+lstm_remember.bias_ih_l0.data[H:2 * H] = 3.0  # forget-gate bias +3: f = sigmoid(~3) ~ 0.95
+print(" T   |d h_T / d x_0|:  RNN    LSTM   LSTM, forget bias 3")
+for T in (2, 5, 10, 20, 40):
+    norms = []
+    for layer in (rnn_layer, lstm_layer, lstm_remember):
+        x = Tensor(x_long[:T], requires_grad=True)
+        out = layer(x)[0]
+        out[T - 1].sum().backward()
+        norms.append(np.linalg.norm(x.grad[0]))
+    print(f"{T:3d}   {norms[0]:18.2e} {norms[1]:9.2e} {norms[2]:9.2e}")
+
+# %% [markdown]
+# With random weights both decay geometrically. But the LSTM does not have to: its cell
+# state carries gradient through a path with no squashing nonlinearity and no weight matrix,
+# only the forget gate (section 2). Open that gate (the third column, a common
+# initialisation trick) and the gradient from 40 steps back is orders of magnitude larger.
+#
+# ## 2. The LSTM
+#
+# Per step, from (h_prev, c_prev), with PyTorch's gate order i, f, g, o stacked in the rows
+# of `weight_ih` (4H, D) and `weight_hh` (4H, H):
+#
+#     a = x[t] W_ih^T + b_ih + h_prev W_hh^T + b_hh           (N, 4H), four blocks of H
+#     i = sigmoid(a_i)     input gate: how much of g to write
+#     f = sigmoid(a_f)     forget gate: how much of c_prev to keep
+#     g = tanh(a_g)        candidate values
+#     o = sigmoid(a_o)     output gate: how much of the cell to expose
+#     c = f * c_prev + i * g
+#     h = o * tanh(c)
+#
+# **Backward of one cell.** Two gradients arrive from the future: `dh` (the output's plus
+# the next step's, as in the RNN) and `dc_next` (the next step's, through its
+# `f * c_prev` term). Take each forward line in reverse:
+#
+# * `h = o * tanh(c)`: `do = dh * tanh(c)`; and c gets `dh * o * (1 - tanh(c)^2)` on top of
+#   `dc_next`, so `dc = dc_next + dh * o * (1 - tanh(c)^2)`.
+# * `c = f * c_prev + i * g`: a product rule for each term:
+#   `di = dc * g`, `dg = dc * i`, `df = dc * c_prev`, `dc_prev = dc * f`.
+# * through the nonlinearities, with the derivatives written using the saved outputs
+#   (`sigmoid' = s (1 - s)`, `tanh' = 1 - t^2`):
+#   `da_i = di * i (1 - i)`, `da_f = df * f (1 - f)`, `da_g = dg * (1 - g^2)`,
+#   `da_o = do * o (1 - o)`.
+# * then the linear map, exactly as in the RNN with `da` (N, 4H):
+#   `dh_prev = da W_hh`, `dx[t] = da W_ih`, `dW_ih += da^T x[t]`, `dW_hh += da^T h_prev`.
+#
+# Look at `dc_prev = dc * f`: from one cell state to the previous one the gradient is only
+# multiplied by the forget gate. With f near 1 it passes many steps unchanged: the
+# "constant error carousel" that lets an LSTM learn long-range dependencies.
+#
+# The reference backward, the same lines inside the time loop:
+
+# %%
+print(inspect.getsource(ref_lstm.lstm_backward))
+
+# %% [markdown]
+# ## 3. Variable-length sequences
+#
+# Questions have different lengths; a batch pads them to T. With `lengths` (one per batch
+# item), a padded step leaves that row's state untouched (h = h_prev, c = c_prev) and outputs
+# 0 (as PyTorch's `pad_packed_sequence` does). In the backward a copied state copies its
+# gradient: the gate gradient is 0 there and `dh_next`, `dc_next` pass straight through. So
+# `h_n` is each sequence's state at its own last real token, and padding changes nothing:
+
+# %%
+layer = nn.LSTM(3, 4, batch_first=True, dtype=np.float64)
+x = rng.standard_normal((2, 5, 3))  # (N, T, D): sequence 1 has only 2 real steps
+_, (h_n, _) = layer(Tensor(x), lengths=[5, 2])
+_, (h_alone, _) = layer(Tensor(x[1:2, :2]))  # the short sequence, unpadded
+print("h_n of the padded sequence:", np.round(h_n.data[0, 1], 6))
+print("same sequence, no padding: ", np.round(h_alone.data[0, 0], 6))
+assert np.allclose(h_n.data[0, 1], h_alone.data[0, 0])
+
+# %% [markdown]
+# ## 4. Check it: gradcheck
+#
+# `tinymm.gradcheck` compares every gradient with central finite differences in float64
+# (tutorial 01). Here on the RNN and on a two-layer LSTM with uneven lengths, for the input,
+# the initial states and every weight.
+
+# %%
+T, N, D, H = 4, 2, 3, 3
+x = rng.standard_normal((T, N, D))
+h0, c0 = rng.standard_normal((N, H)), rng.standard_normal((N, H))
+w_ih, w_hh = rng.standard_normal((H, D)), rng.standard_normal((H, H))
+assert tinymm.gradcheck(lambda x, h0, w_ih, w_hh: F.rnn(x, w_ih, w_hh, hx=h0, lengths=[4, 2]),
+                        [x, h0, w_ih, w_hh])
+
+w_ih, w_hh = rng.standard_normal((4 * H, D)), rng.standard_normal((4 * H, H))
+b_ih, b_hh = rng.standard_normal(4 * H), rng.standard_normal(4 * H)
+
+
+def one_lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+    out, (h_n, c_n) = F.lstm(x, w_ih, w_hh, b_ih, b_hh, hx=(h0, c0), lengths=[3, 4])
+    return out, h_n, c_n
+
+
+assert tinymm.gradcheck(one_lstm_layer, [x, h0, c0, w_ih, w_hh, b_ih, b_hh])
+print("gradcheck passed: RNN and LSTM, every input and weight")
+
+# %% [markdown]
+# ## 5. Exercise: the LSTM cell backward
+#
+# Write `my_lstm_cell_backward(dh, dc_next, i, f, g, o, c_prev, tanh_c)`. The arguments are
+# the two incoming gradients (`dh` already includes `dout[t]`), and what the forward saved:
+# the four gate activations, `c_prev` and `tanh(c)`, all (N, H). Return
+# `(da, dc_prev)`: `da` (N, 4H) the gradients of the gate *pre-activations* in the order
+# i, f, g, o, and `dc_prev` (N, H). Section 2 has the derivation.
+#
+# `check_cell_backward` compares your answer with finite differences of one cell step, gate
+# by gate, and names every gate that is wrong.
+
+# %%
+def my_lstm_cell_backward(dh, dc_next, i, f, g, o, c_prev, tanh_c):
+    do = dh * tanh_c
+    dc = dc_next + dh * o * (1 - tanh_c**2)
+    di, dg, df = dc * g, dc * i, dc * c_prev
+    dc_prev = dc * f
+    da = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2),
+                         do * o * (1 - o)], axis=1)  # (N, 4H)
+    return da, dc_prev
+
+
+# %%
+GATE_NAMES = ("i (input gate)", "f (forget gate)", "g (candidate, tanh)", "o (output gate)")
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _cell(a, c_prev):
+    """One LSTM cell from its pre-activations a (N, 4H): returns (h, c)."""
+    H = c_prev.shape[1]
+    i, f = _sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H])
+    g, o = np.tanh(a[:, 2 * H:3 * H]), _sigmoid(a[:, 3 * H:])
+    c = f * c_prev + i * g
+    return o * np.tanh(c), c
+
+
+def check_cell_backward(backward_fn, N=3, H=4, seed=0):
+    """Compare backward_fn with finite differences; return (ok, message naming wrong gates)."""
+    r = np.random.default_rng(seed)
+    a, c_prev = r.standard_normal((N, 4 * H)), r.standard_normal((N, H))
+    dh, dc_next = r.standard_normal((N, H)), r.standard_normal((N, H))
+
+    def loss(a, c_prev):  # L = <h, dh> + <c, dc_next>: its gradient is the cell backward
+        h, c = _cell(a, c_prev)
+        return np.sum(h * dh) + np.sum(c * dc_next)
+
+    numeric = {}
+    for name, value in (("a", a), ("c_prev", c_prev)):
+        grad = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            plus, minus = value.copy(), value.copy()
+            plus[index] += 1e-6
+            minus[index] -= 1e-6
+            args_plus = (plus, c_prev) if name == "a" else (a, plus)
+            args_minus = (minus, c_prev) if name == "a" else (a, minus)
+            grad[index] = (loss(*args_plus) - loss(*args_minus)) / 2e-6
+        numeric[name] = grad
+
+    i, f = _sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H])
+    g, o = np.tanh(a[:, 2 * H:3 * H]), _sigmoid(a[:, 3 * H:])
+    tanh_c = np.tanh(f * c_prev + i * g)
+    da, dc_prev = backward_fn(dh, dc_next, i, f, g, o, c_prev, tanh_c)
+    da, dc_prev = np.asarray(da), np.asarray(dc_prev)
+    if da.shape != (N, 4 * H) or dc_prev.shape != (N, H):
+        return False, (f"shapes: da must be (N, 4H) = {(N, 4 * H)} and dc_prev (N, H) = "
+                       f"{(N, H)}; got {da.shape} and {dc_prev.shape}")
+    problems = []
+    blocks = [(GATE_NAMES[k], da[:, k * H:(k + 1) * H], numeric["a"][:, k * H:(k + 1) * H])
+              for k in range(4)] + [("dc_prev", dc_prev, numeric["c_prev"])]
+    for name, yours, expected in blocks:
+        wrong = ~np.isclose(yours, expected, rtol=1e-5, atol=1e-7)
+        if wrong.any():
+            n, j = np.argwhere(wrong)[0]
+            label = f"gate {name}" if name != "dc_prev" else name
+            problems.append(f"{label}: wrong in {int(wrong.sum())} of {wrong.size} elements, "
+                            f"e.g. [n={n}, j={j}] yours {yours[n, j]:.5f}, expected "
+                            f"{expected[n, j]:.5f}")
+    if problems:
+        return False, "the cell backward is wrong:\n  " + "\n  ".join(problems)
+    return True, "the cell backward is right: all four gates and dc_prev match"
+
+
+ok, message = check_cell_backward(my_lstm_cell_backward)
+print(message)
+assert ok
+
+# %% [markdown]
+# What a mistake looks like. A classic: the forget gate's gradient uses the *new* cell
+# state c instead of c_prev (`df = dc * c`). Only the forget gate is affected, and the
+# checker says so:
+
+# %%
+def wrong_forget_gate(dh, dc_next, i, f, g, o, c_prev, tanh_c):
+    do = dh * tanh_c
+    dc = dc_next + dh * o * (1 - tanh_c**2)
+    c = f * c_prev + i * g
+    di, dg, df = dc * g, dc * i, dc * c  # BUG: should be dc * c_prev
+    da = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2),
+                         do * o * (1 - o)], axis=1)
+    return da, dc * f
+
+
+ok, message = check_cell_backward(wrong_forget_gate)
+print(message)
+assert not ok and "gate f" in message and "gate i" not in message
+
+# %% [markdown]
+# Another: forgetting that c also reaches the loss through h (`dc = dc_next` only). Every
+# gate that feeds c (i, f, g) and dc_prev go wrong, while o, which only touches h, stays
+# right: the pattern of named gates points at the missing term.
+
+# %%
+def forgot_h_path(dh, dc_next, i, f, g, o, c_prev, tanh_c):
+    do = dh * tanh_c
+    dc = dc_next  # BUG: missing + dh * o * (1 - tanh_c**2)
+    di, dg, df = dc * g, dc * i, dc * c_prev
+    da = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2),
+                         do * o * (1 - o)], axis=1)
+    return da, dc * f
+
+
+ok, message = check_cell_backward(forgot_h_path)
+print(message)
+assert not ok and "gate o" not in message and "dc_prev" in message
+
+# %% [markdown]
+# Your cell backward is now the heart of `lstm_backward` above: the time loop around it only
+# adds `dout[t]` into `dh`, carries `dh_prev = da W_hh` and `dc_prev` one step back, and sums
+# the weight gradients. The numba backend (`tinymm/kernels/numba_cpu/lstm.py`) runs the same
+# equations as one fused pass per step, and hoists every matrix product that does not depend
+# on the previous step out of the loop into one large GEMM.
