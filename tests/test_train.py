@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+from tinymm import io
 from tinymm import train as T
 from tinymm.cli import main as cli_main
 
@@ -31,8 +32,8 @@ def test_short_run_loss_falls_and_files_are_written(tmp_path):
     metrics = T.run_training(tiny(fusion="attention", epochs=4, samples=160), out, log=quiet)
     losses = [h["train_loss"] for h in metrics["epochs"]]
     assert losses[-1] < losses[0] - 0.05, losses
-    for name in ("checkpoint.npz", "metrics.json", "curves.png", "samples.png",
-                 "attention.png"):
+    for name in ("checkpoint.json", "checkpoint.safetensors", "metrics.json", "curves.png",
+                 "samples.png", "attention.png"):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
     with open(os.path.join(out, "metrics.json")) as fh:
         saved = json.load(fh)
@@ -98,7 +99,7 @@ def test_out_dir_is_not_clobbered(tmp_path):
         T.run_training(tiny(epochs=1), out, log=quiet)
     T.run_training(tiny(epochs=1, seed=2), out, overwrite=True, log=quiet)
     assert T.load_checkpoint(out)["train_config"]["seed"] == 2
-    with pytest.raises(FileNotFoundError, match="no checkpoint.npz to resume"):
+    with pytest.raises(FileNotFoundError, match="no checkpoint.json to resume"):
         T.run_training(tiny(), str(tmp_path / "empty"), resume=True, log=quiet)
 
 
@@ -135,9 +136,9 @@ def test_checkpoint_from_other_vocabulary_or_model_is_refused(tmp_path):
     ckpt["model_config"]["fused_dim"] = 32
     with pytest.raises(T.CheckpointMismatchError, match="do not fit"):
         T.model_from_checkpoint(ckpt)
-    bogus = tmp_path / "bogus.npz"
-    bogus.write_bytes(b"not a zip")
-    with pytest.raises(T.CheckpointMismatchError, match="not a tinymm checkpoint"):
+    bogus = tmp_path / "bogus.json"
+    bogus.write_bytes(b"not json")
+    with pytest.raises(io.CheckpointError, match="not valid JSON"):
         T.load_checkpoint(str(bogus))
 
 

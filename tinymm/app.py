@@ -40,8 +40,9 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train the multimodal VQA model on built-in ShapesVQA data",
         description="Train the seed model (CNN + LSTM + fusion + dense head) on ShapesVQA. "
-                    "Writes checkpoint.npz, metrics.json, curves.png (and attention.png) into "
-                    "--out; Ctrl-C keeps the last completed epoch, --resume continues it.")
+                    "Writes checkpoint.safetensors/.json, metrics.json, curves.png (and "
+                    "attention.png) into --out; Ctrl-C keeps the last completed epoch, "
+                    "--resume continues it.")
     p.add_argument("--fusion", default=None,
                    help=f"{' | '.join(FUSION_NAMES)} (default attention)")
     _common_training_flags(p, defaults_from_checkpoint=True)
@@ -54,8 +55,8 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate", help="reload a checkpoint and re-measure its held-out accuracy",
         description="Rebuild the model and the held-out test set from CHECKPOINT (a run "
-                    "directory or its checkpoint.npz) and print the accuracy table.")
-    p.add_argument("checkpoint", help="run directory or checkpoint.npz")
+                    "directory or its checkpoint.json) and print the accuracy table.")
+    p.add_argument("checkpoint", help="run directory or its checkpoint.json")
     p.add_argument("--backend", default=None, help="reference | numba | cuda")
     p.set_defaults(func=cmd_evaluate)
 

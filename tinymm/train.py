@@ -3,9 +3,11 @@ compare-fusions``.
 
 One run = one output directory holding:
 
-    checkpoint.npz   model weights, Adam state, epoch, configs, vocabulary, metric history
-                     (written after every completed epoch, atomically: temp file + rename, so
-                     Ctrl-C or a crash never leaves a half-written checkpoint behind)
+    checkpoint.safetensors + checkpoint.json
+                     weights and Adam state; manifest with epoch, configs, vocabulary, metric
+                     history (tinymm.io's safe format, written after every completed epoch,
+                     atomically, with Ctrl-C held off during the write, so an interrupt never
+                     leaves a half-written or mismatched checkpoint behind)
     metrics.json     per-epoch train/validation loss and accuracy, per-question-type accuracy,
                      seconds per epoch, samples/s, backend, versions, final test numbers
     curves.png       loss and accuracy per epoch
@@ -23,13 +25,16 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from tinymm import nn
+from tinymm import io, nn
 from tinymm.autograd import no_grad
 from tinymm.backend import BACKEND_NAMES, use_backend
 from tinymm.data import ANSWERS, QUESTION_TYPES, DataLoader, ShapesVQA, shapes_vqa_tokenizer
@@ -39,7 +44,8 @@ from tinymm.ops.cross_entropy import cross_entropy
 from tinymm.optim import Adam
 from tinymm.tensor import Tensor
 
-CHECKPOINT = "checkpoint.npz"
+CHECKPOINT_STEM = "checkpoint"
+CHECKPOINT = CHECKPOINT_STEM + ".json"  # the manifest; weights in checkpoint.safetensors
 METRICS = "metrics.json"
 FORMAT = "tinymm.multimodal_vqa/1"
 
@@ -48,7 +54,7 @@ class RunExistsError(FileExistsError):
     """--out points at a directory that already holds a run."""
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(io.CheckpointError):
     """A checkpoint does not fit the model, vocabulary or run it is loaded into."""
 
 
@@ -144,75 +150,64 @@ def evaluate(model: MultimodalVQA, dataset: ShapesVQA, batch_size: int = 250) ->
 
 
 # ---------------------------------------------------------------------------- checkpoints
-def _write_npz_atomic(path: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """Arrays plus JSON metadata in one .npz (no pickles), via temp file + os.replace."""
-    payload = {f"a/{k}": np.ascontiguousarray(v) for k, v in arrays.items()}
-    payload["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+@contextmanager
+def _sigint_deferred():
+    """Hold Ctrl-C until the block ends: a checkpoint is two files (weights, then the manifest
+    naming the weights' hash), and an interrupt between the two writes would leave a pair
+    that does not match. Outside the main thread signals cannot be caught; nothing to do."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
-def _read_npz(path: str) -> tuple[dict[str, np.ndarray], dict]:
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(bytes(z["meta"]).decode())
-        arrays = {k[2:]: z[k] for k in z.files if k.startswith("a/")}
-    return arrays, meta
+def checkpoint_stem(path: str) -> str:
+    """A run directory, ``checkpoint.json`` or ``checkpoint.safetensors`` -> the stem."""
+    if os.path.isdir(path):
+        return os.path.join(path, CHECKPOINT_STEM)
+    return str(io.checkpoint_paths(path)[0])[:-len(".safetensors")]
 
 
 def save_checkpoint(path: str, model: MultimodalVQA, optimizer: Adam, cfg: TrainConfig,
                     tokenizer: Tokenizer, epoch: int, history: list, test: dict | None = None
                     ) -> None:
-    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
-    opt = optimizer.state_dict()
-    steps = {}
-    for index, state in opt["state"].items():
-        for key, value in state.items():
-            if isinstance(value, np.ndarray):
-                arrays[f"optimizer/{index}/{key}"] = value
-            else:
-                steps.setdefault(str(index), {})[key] = value
-    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
-              for g in opt["param_groups"]]
-    meta = {
-        "format": FORMAT, "epoch": epoch, "train_config": asdict(cfg),
+    """Weights + Adam state (``<path>.safetensors``) and a manifest (``<path>.json``) via
+    tinymm.io (safetensors layout, atomic writes, SHA-256 of the weights in the manifest)."""
+    manifest = {
+        "kind": FORMAT, "epoch": epoch, "train_config": asdict(cfg),
         "model_config": model.config.to_dict(), "vocabulary": tokenizer.itos,
         "answers": list(ANSWERS), "history": history, "test": test,
-        "optimizer": {"param_groups": groups, "scalars": steps},
     }
-    _write_npz_atomic(path, arrays, meta)
+    with _sigint_deferred():
+        io.save_module(path, model, optimizer, manifest=manifest)
 
 
 def load_checkpoint(path: str) -> dict:
-    """Read a checkpoint file (or a run directory holding one) without building anything."""
-    if os.path.isdir(path):
-        path = os.path.join(path, CHECKPOINT)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no checkpoint at {path}; pass a run directory written by "
-                                "'tinymm train --out DIR' or its checkpoint.npz")
-    try:
-        arrays, meta = _read_npz(path)
-    except Exception as exc:  # zipfile/json errors: say what the file is not
-        raise CheckpointMismatchError(f"{path} is not a tinymm checkpoint ({exc})") from exc
-    if meta.get("format") != FORMAT:
-        raise CheckpointMismatchError(f"{path}: format {meta.get('format')!r}, expected "
-                                      f"{FORMAT!r}")
-    meta["path"] = path
-    meta["model_state"] = {k[6:]: v for k, v in arrays.items() if k.startswith("model/")}
-    state: dict = {}
-    for k, v in arrays.items():
-        if k.startswith("optimizer/"):
-            _, index, key = k.split("/", 2)
-            state.setdefault(int(index), {})[key] = v
-    for index, scalars in meta["optimizer"]["scalars"].items():
-        state.setdefault(int(index), {}).update(scalars)
-    groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()}
-              for g in meta["optimizer"]["param_groups"]]
-    meta["optimizer_state"] = {"state": state, "param_groups": groups}
-    return meta
+    """Read a checkpoint (a run directory, or its checkpoint.json / .safetensors) without
+    building anything: the manifest plus ``model_state`` and the raw ``tensors``."""
+    stem = checkpoint_stem(path)
+    weights, manifest_path = io.checkpoint_paths(stem)
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path} ({manifest_path.name} not found); "
+                                "pass a run directory written by 'tinymm train --out DIR' or "
+                                "its checkpoint.json")
+    tensors, manifest = io.load_checkpoint(stem)  # io.CheckpointError names what is wrong
+    if manifest.get("kind") != FORMAT:
+        raise CheckpointMismatchError(f"{manifest_path}: a tinymm checkpoint, but not of the "
+                                      f"VQA model (kind {manifest.get('kind')!r}, expected "
+                                      f"{FORMAT!r})")
+    manifest["path"] = str(manifest_path)
+    manifest["tensors_raw"] = tensors
+    manifest["model_state"] = {k: v for k, v in tensors.items()
+                               if not k.startswith("optimizer/")}
+    return manifest
 
 
 def model_from_checkpoint(ckpt: dict) -> tuple[MultimodalVQA, Tokenizer]:
@@ -287,14 +282,15 @@ def prepare_out_dir(out: str, resume: bool, overwrite: bool) -> None:
                          "run in --out, or start it over")
     holds_run = any(os.path.exists(os.path.join(out, f)) for f in (CHECKPOINT, METRICS))
     if resume and not os.path.exists(os.path.join(out, CHECKPOINT)):
-        raise FileNotFoundError(f"train --resume: {out} holds no {CHECKPOINT} to resume from; "
-                                "drop --resume to start a new run there")
+        raise FileNotFoundError(f"train --resume: {out} holds no {CHECKPOINT} to resume "
+                                "from; drop --resume to start a new run there")
     if holds_run and not resume and not overwrite:
         raise RunExistsError(f"{out} already holds a training run ({CHECKPOINT} / {METRICS}); "
                              "pass --resume to continue it or --overwrite to replace it, or "
                              "choose another --out")
     if overwrite:
-        for name in (CHECKPOINT, METRICS, "curves.png", "attention.png", "samples.png"):
+        for name in (CHECKPOINT, CHECKPOINT_STEM + ".safetensors", METRICS, "curves.png",
+                     "attention.png", "samples.png"):
             if os.path.exists(os.path.join(out, name)):
                 os.remove(os.path.join(out, name))
     os.makedirs(out, exist_ok=True)
@@ -304,13 +300,13 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                  log=print, progress_stream=None, stop_after_steps: int | None = None) -> dict:
     """Train per ``cfg`` into ``out``; returns the metrics dict also written to metrics.json.
 
-    With ``resume=True`` the run continues from ``out/checkpoint.npz``: its recorded config
+    With ``resume=True`` the run continues from ``out/checkpoint.json``: its recorded config
     must match ``cfg`` in every field except ``epochs`` and ``backend``.
     ``stop_after_steps`` raises KeyboardInterrupt after that many optimizer steps (tests use
     it to simulate Ctrl-C).
     """
     prepare_out_dir(out, resume, overwrite)
-    ckpt_path = os.path.join(out, CHECKPOINT)
+    ckpt_path = os.path.join(out, CHECKPOINT_STEM)
     with use_backend(cfg.backend):
         t_setup = time.perf_counter()
         data = build_data(cfg)
@@ -330,7 +326,8 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                         f"resume with the same {key} or start a new run")
             restored, _ = model_from_checkpoint(ckpt)
             model.load_state_dict(restored.state_dict())
-            optimizer.load_state_dict(ckpt["optimizer_state"])
+            io.optimizer_state_from_checkpoint(optimizer, ckpt["tensors_raw"],
+                                               ckpt["optimizer"])
             history = ckpt["history"]
             start_epoch = ckpt["epoch"]
             log(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
@@ -358,7 +355,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                         raise NonFiniteLossError(
                             f"train: the loss became {loss_value} at epoch {epoch + 1}, step "
                             f"{step + 1}; stopped. The last good checkpoint (epoch {epoch}) is "
-                            f"{ckpt_path if epoch else 'absent (no epoch had completed)'}; "
+                            f"{ckpt_path + '.json' if epoch else 'absent (none completed)'}; "
                             "try a smaller --lr")
                     optimizer.zero_grad()
                     loss.backward()
@@ -375,7 +372,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                         raise KeyboardInterrupt
             except KeyboardInterrupt:
                 bar.close()
-                where = (f"{ckpt_path} (epoch {epoch}) is intact; continue with --resume"
+                where = (f"{ckpt_path}.json (epoch {epoch}) is intact; continue with --resume"
                          if epoch else "no epoch had completed, so there is no checkpoint yet")
                 log(f"interrupted during epoch {epoch + 1}: {where}")
                 raise
@@ -412,7 +409,8 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
         write_figures(out, model, data["test"], history, test["predictions"])
         log(format_table(test_record, f"held-out test accuracy ({len(data['test'])} samples, "
                                       f"fusion={cfg.fusion}, seed={cfg.seed})"))
-        log(f"wrote {out}/: {CHECKPOINT}, {METRICS}, curves.png, samples.png"
+        log(f"wrote {out}/: {CHECKPOINT_STEM}.safetensors + .json, {METRICS}, curves.png, "
+            "samples.png"
             + (", attention.png" if cfg.fusion == "attention" else ""))
     return metrics
 
