@@ -468,13 +468,17 @@ class Multiply(_Merge):
                 listed = ", ".join(f"{n} gives {fmt_shape(s)}" for n, s in
                                    zip(names, input_shape)) if names else \
                     ", ".join(fmt_shape(s) for s in input_shape)
-                small = min(s[-1] for s in input_shape if s[-1] is not None)
+                widths = [s[-1] for s in input_shape]
+                wide = int(np.argmax([w or 0 for w in widths]))
+                narrow = int(np.argmin([w if w is not None else np.inf for w in widths]))
+                wide_name = names[wide] if names else f"input {wide}"
                 raise ValueError(
                     f"Multiply '{self.name}': element-wise product needs inputs of one shape, "
-                    f"but {listed}: widths {' vs '.join(str(s[-1]) for s in input_shape)}. "
-                    f"Project the wider input to the other's width first, e.g. "
-                    f"layers.Dense({small})(x) after the Flatten, or fuse with Concatenate() "
-                    "instead, which accepts different widths.")
+                    f"but {listed}: widths {' vs '.join(str(w) for w in widths)}. Project "
+                    f"the wider input to width {widths[narrow]} first: add "
+                    f"layers.Dense({widths[narrow]}) after {wide_name} (or project the other "
+                    f"input up to {widths[wide]}), or fuse with Concatenate() instead, which "
+                    "accepts different widths.")
         return first
 
     def build_module(self, input_shape):
