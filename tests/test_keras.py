@@ -307,3 +307,21 @@ def test_sequential_binary_and_regression_losses():
     target = x @ np.array([1.0, -1.0, 0.5, 0.0], dtype=np.float32)
     reg.fit(x, target, epochs=30, batch_size=64, verbose=0)
     assert reg.evaluate(x, target, verbose=0) < 1e-2
+
+
+def test_sequential_save_load_with_metadata(tmp_path):
+    model = keras.Sequential([keras.Input(shape=(T,), dtype="int64"),
+                              layers.Embedding(VOCAB, 4, mask_zero=True),
+                              layers.LSTM(5, return_sequences=True), layers.LSTM(3),
+                              layers.Dense(CLASSES, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    _, y = toy_data(16)
+    text = toy_data(16)[0][1]
+    model.fit(text, y, epochs=1, verbose=0)
+    model.save(tmp_path / "seq", metadata={"vocabulary": ["<pad>", "red", "cube"]})
+    loaded = keras.models.load_model(tmp_path / "seq")
+    assert isinstance(loaded, keras.Sequential)
+    assert loaded.metadata == {"vocabulary": ["<pad>", "red", "cube"]}
+    np.testing.assert_array_equal(loaded.predict(text), model.predict(text))
+    assert loaded.train_on_batch(text, y) == model.train_on_batch(text, y)

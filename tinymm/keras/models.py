@@ -567,11 +567,17 @@ class Model(Module):
         metrics = [m for m in self.metrics_names_given if isinstance(m, str)]
         return {"optimizer": opt, "loss": loss, "metrics": metrics}
 
-    def save(self, filepath, overwrite: bool = True) -> None:
+    def save(self, filepath, overwrite: bool = True, metadata: dict | None = None) -> None:
         """Save the architecture, weights, compile settings and optimizer state as a
-        tinymm checkpoint (``<stem>.safetensors`` + ``<stem>.json``), atomically."""
+        tinymm checkpoint (``<stem>.safetensors`` + ``<stem>.json``), atomically.
+        ``metadata``: any JSON data to keep beside them (a vocabulary, a data-set name...),
+        returned by ``tinymm.io.load_checkpoint`` and kept as ``model.metadata`` on load."""
+        if not overwrite and io.checkpoint_paths(filepath)[1].exists():
+            raise FileExistsError(f"save: {io.checkpoint_paths(filepath)[1]} exists and "
+                                  "overwrite=False")
         tensors = dict(self.state_dict())
-        manifest = {"model": self.get_config(), "compile": self._compile_config()}
+        manifest = {"model": self.get_config(), "compile": self._compile_config(),
+                    "metadata": metadata or {}}
         if self.optimizer is not None:
             opt_tensors, opt_manifest = io.optimizer_state_to_checkpoint(self.optimizer)
             tensors.update(opt_tensors)
@@ -740,6 +746,7 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
     io.check_tensors_fit(weights, {k: v.shape for k, v in model.state_dict().items()},
                          where=f"checkpoint {filepath}")
     model.load_state_dict(weights)
+    model.metadata = manifest.get("metadata", {})
     comp = manifest.get("compile")
     if compile and comp and comp.get("loss"):
         opt = comp["optimizer"]
