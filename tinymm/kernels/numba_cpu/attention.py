@@ -3,28 +3,30 @@
 Dimension letters: N batch, h heads, Lq queries, Lk keys/values, d query/key features,
 e value features.
 
-One fused kernel per direction. ``prange`` runs the N * h (batch item, head) pairs in
-parallel; each pair walks its query rows once: scores S[i, :] (dot products over d), the
-stable softmax of that row, and the weighted sum of the value rows, all in a row buffer of
-Lk floats that stays in L1 cache; nothing of size (Lq, Lk) is written except the weights
-``P`` that the backward reuses (see the derivation for why reusing beats recomputing here).
+What is fused, and what is not. The two products, ``S = q @ k^T`` and ``out = P @ v`` (and
+the four of the backward), go to NumPy's batched matmul, i.e. one BLAS GEMM per (batch item,
+head); everything between them is one Numba pass with ``prange`` over the N * h * Lq rows:
 
-Layout. The kernels read q, k, v as (N, L, h, features): the layout a multi-head layer
-produces when it splits (N, L, E) into heads by a reshape, so
-``q.transpose(0, 2, 1, 3)`` of its (N, h, L, d) view is already contiguous and costs no copy;
-a caller that passes contiguous (N, h, L, d) arrays pays one copy. Every innermost loop runs
-over the contiguous feature axis (d or e), so it vectorises. The outputs are written in the
-same (N, L, h, features) layout and handed back as (N, h, L, features) views.
+* forward: scale, mask (additive, broadcast only along the axes the caller gave), causality,
+  the row maximum, a vectorised exp, the normalisation, and zero rows where everything is
+  masked, written in place over S, which becomes the weights P (saved for the backward);
+* backward: ``dS = P * (dP - rowsum(dP * P))`` (plus the weights' own upstream gradient when
+  the caller used them) times the scale, in place over dP.
 
-Masks arrive in additive form (0 = attend, -inf = forbidden), broadcast only along the
-dimensions the caller gave: a (Mn, Mh, Mq, Mk) array whose sizes are 1 or full, indexed with
-0 where they are 1, so a key-padding mask (N, 1, 1, Lk) is never expanded to (N, h, Lq, Lk).
-Causality is a test in the loop, not a mask array. The score row is computed as d passes of
-a contiguous multiply-add over a transposed copy of the head's keys (and dP likewise over the
-transposed values), so no inner loop is a horizontal reduction. Rows are held in the input
-dtype, as NumPy's float32 GEMM does; the softmax's max and sum use float64 scalars.
-``fastmath`` enables only reassociation and contraction (not 'no infinities': the -inf of
-masked scores must survive).
+An earlier version fused all of it per (batch, head) in plain loops (scores, softmax and the
+weighted sum in a row buffer, P reused by a fused backward). At this model's shapes (Lq=16,
+Lk=64, d=32) the inner loops are 32 to 64 long, too short for LLVM's vectoriser to amortise
+its loop overhead, and that kernel measured about 3x slower than BLAS GEMMs + this pass, on one
+thread, so the products went back to BLAS. The softmax pass is what a GEMM library does not
+do, and where the masking, the fully-masked-row rule and the exponentials live.
+
+Buffers (S/P, out and the gradients) come from the workspace cache
+(``_workspace.empty``), so a training loop does not fault fresh pages for them every call.
+
+Layout. q, k, v may be views (for example the (N, h, L, d) transpose of a multi-head layer's
+(N, L, h, d) projection): NumPy's matmul hands strided 2-D blocks straight to BLAS, so no copy
+is made. ``fastmath`` enables only reassociation and contraction (not 'no infinities': the -inf
+of masked scores must survive).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinymm.kernels.numba_cpu._util import contiguous
+from tinymm.kernels.numba_cpu._workspace import empty
 from tinymm.kernels.reference.attention import _sum_to_shape
 
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
@@ -44,8 +47,9 @@ _LN2_LO = 1.42860682030941723212e-6
 
 
 @njit(cache=True, fastmath=_FAST)
-def _exp_nonpositive(z, bits, M):
-    """z[:M] = exp(z[:M]) for arguments <= 0 (softmax's s - max), -inf giving exactly 0.
+def _exp_shifted(z, bits, M, shift):
+    """z[:M] = exp(z[:M] - shift) for z <= shift (softmax's s - max), -inf giving exactly 0;
+    returns the sum of the results.
 
     libm's exp is a scalar call (Numba has no SVML here), so this is written to vectorise:
     exp(y) = 2^k * exp(r) with k = round(y / ln 2), |r| <= ln(2) / 2, exp(r) its Taylor
@@ -53,7 +57,7 @@ def _exp_nonpositive(z, bits, M):
     ``bits``. Arguments below -700 are clamped (exp(-700) ~ 1e-304: nothing a softmax keeps).
     """
     for m in range(M):
-        x = z[m]
+        x = z[m] - shift
         y = max(x, -700.0)
         k = np.floor(y * _LOG2E + 0.5)
         r = y - k * _LN2_HI - k * _LN2_LO
@@ -74,123 +78,59 @@ def _exp_nonpositive(z, bits, M):
         z[m] = p if x > -np.inf else 0.0
         bits[m] = (np.int64(k) + 1023) << 52  # the bits of the float64 2^k
     scale = bits.view(np.float64)
+    total = 0.0
     for m in range(M):
         z[m] = z[m] * scale[m]
+        total += z[m]
+    return total
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def _attention_forward(q, k, v, bias, causal, scale, out, P):
-    N, Lq, h, d = q.shape
-    Lk = k.shape[1]
-    e = v.shape[3]
+def _masked_softmax_rows(S, bias, causal, scale):
+    """S (N, h, Lq, Lk) -> P in place: softmax_j(scale * S + bias), zero rows when all -inf."""
+    N, h, Lq, Lk = S.shape
     Mn, Mh, Mq, Mk = bias.shape
-    for unit in prange(N * h):
+    for unit in prange(N * h):  # one (batch item, head): Lq rows, buffers allocated once
         n = unit // h
         head = unit % h
         bn = n if Mn > 1 else 0
         bh = head if Mh > 1 else 0
-        kT = np.empty((d, Lk), dtype=q.dtype)  # this head's keys, transposed
-        for j in range(Lk):
-            for c in range(d):
-                kT[c, j] = k[n, j, head, c]
-        s = np.empty(Lk, dtype=q.dtype)  # one row of scores
-        z = np.empty(Lk, dtype=np.float64)  # the same row, masked, then its exponentials
+        z = np.empty(Lk, dtype=np.float64)
         bits = np.empty(Lk, dtype=np.int64)
-        acc = np.empty(e, dtype=q.dtype)  # one row of the output
         for i in range(Lq):
             bi = i if Mq > 1 else 0
-            # S[i, :] = q[i, :] @ kT: d passes of a contiguous multiply-add over j
-            for j in range(Lk):
-                s[j] = 0.0
-            for c in range(d):
-                qc = q[n, i, head, c]
-                for j in range(Lk):
-                    s[j] += qc * kT[c, j]
             row_max = -np.inf
             for j in range(Lk):
-                value = s[j] * scale + bias[bn, bh, bi, j if Mk > 1 else 0]
+                value = S[n, head, i, j] * scale + bias[bn, bh, bi, j if Mk > 1 else 0]
                 if causal and j > i:
                     value = -np.inf
                 z[j] = value
                 row_max = max(row_max, value)
             if row_max == -np.inf:  # fully masked row: zeros, documented
                 for j in range(Lk):
-                    P[n, head, i, j] = 0.0
-                for c in range(e):
-                    out[n, i, head, c] = 0.0
+                    S[n, head, i, j] = 0.0
                 continue
+            inv = 1.0 / _exp_shifted(z, bits, Lk, row_max)
             for j in range(Lk):
-                z[j] = z[j] - row_max
-            _exp_nonpositive(z, bits, Lk)
-            total = 0.0
-            for j in range(Lk):
-                total += z[j]
-            inv = 1.0 / total
-            for c in range(e):
-                acc[c] = 0.0
-            for j in range(Lk):
-                p = z[j] * inv
-                P[n, head, i, j] = p
-                if p != 0.0:
-                    for c in range(e):
-                        acc[c] += p * v[n, j, head, c]
-            for c in range(e):
-                out[n, i, head, c] = acc[c]
+                S[n, head, i, j] = z[j] * inv
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def _attention_backward(dout, dP_ext, has_dP_ext, q, k, v, P, scale, dq, dk, dv, dS_all,
-                        store_dS):
-    N, Lq, h, d = q.shape
-    Lk = k.shape[1]
-    e = v.shape[3]
-    for unit in prange(N * h):
-        n = unit // h
-        head = unit % h
-        vT = np.empty((e, Lk), dtype=q.dtype)  # this head's values, transposed
+def _softmax_backward_rows(dP, P, dP_ext, has_dP_ext, scale):
+    """dP (N, h, Lq, Lk) -> scale * dS in place, dS = P * (dP + dP_ext - rowsum(...) )."""
+    N, h, Lq, Lk = P.shape
+    for row in prange(N * h * Lq):
+        n = row // (h * Lq)
+        head = (row // Lq) % h
+        i = row % Lq
+        if has_dP_ext:
+            for j in range(Lk):
+                dP[n, head, i, j] += dP_ext[n, head, i, j]
+        row_dot = 0.0  # rowsum(dP * P)
         for j in range(Lk):
-            for c in range(e):
-                vT[c, j] = v[n, j, head, c]
-        row = np.empty(Lk, dtype=q.dtype)  # dP[i, :], then dS[i, :]
-        dq_row = np.empty(d, dtype=q.dtype)
-        dk_acc = np.zeros((Lk, d), dtype=q.dtype)
-        dv_acc = np.zeros((Lk, e), dtype=q.dtype)
-        for i in range(Lq):
-            # dP[i, :] = dout[i, :] @ vT + dP_ext[i, :]
-            for j in range(Lk):
-                row[j] = 0.0
-            for c in range(e):
-                g = dout[n, i, head, c]
-                for j in range(Lk):
-                    row[j] += g * vT[c, j]
-            row_dot = 0.0  # rowsum(dP * P)
-            for j in range(Lk):
-                if has_dP_ext:
-                    row[j] += dP_ext[n, head, i, j]
-                row_dot += row[j] * P[n, head, i, j]
-            # dS = P * (dP - rowsum(dP * P)); dv += P^T dout; dq = dS k; dk += dS^T q
-            for c in range(d):
-                dq_row[c] = 0.0
-            for j in range(Lk):
-                p = P[n, head, i, j]
-                ds = p * (row[j] - row_dot)
-                if store_dS:
-                    dS_all[n, head, i, j] = ds
-                if p == 0.0:  # masked key: contributes nothing to any gradient
-                    continue
-                for c in range(e):
-                    dv_acc[j, c] += p * dout[n, i, head, c]
-                for c in range(d):
-                    dq_row[c] += ds * k[n, j, head, c]
-                for c in range(d):
-                    dk_acc[j, c] += ds * q[n, i, head, c]
-            for c in range(d):
-                dq[n, i, head, c] = dq_row[c] * scale
+            row_dot += dP[n, head, i, j] * P[n, head, i, j]
         for j in range(Lk):
-            for c in range(d):
-                dk[n, j, head, c] = dk_acc[j, c] * scale
-            for c in range(e):
-                dv[n, j, head, c] = dv_acc[j, c]
+            dP[n, head, i, j] = P[n, head, i, j] * (dP[n, head, i, j] - row_dot) * scale
 
 
 def _bias4(mask, dtype) -> np.ndarray:
@@ -205,36 +145,28 @@ def _bias4(mask, dtype) -> np.ndarray:
     return contiguous(bias)
 
 
-def _heads_inner(x: np.ndarray) -> np.ndarray:
-    """(N, h, L, f) -> contiguous (N, L, h, f); free when x is a view of such an array."""
-    return contiguous(x.transpose(0, 2, 1, 3))
-
-
 def scaled_dot_product_attention_forward(q, k, v, mask=None, is_causal=False, scale=None):
     N, h, Lq, d = q.shape
-    e = v.shape[3]
+    Lk, e = k.shape[2], v.shape[3]
     scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
-    qt, kt, vt = _heads_inner(q), _heads_inner(k), _heads_inner(v)  # (N, L, h, f)
-    bias = _bias4(mask, q.dtype)  # (Mn, Mh, Mq, Mk)
-    out_t = np.empty((N, Lq, h, e), dtype=q.dtype)
-    P = np.empty((N, h, Lq, k.shape[2]), dtype=q.dtype)
-    _attention_forward(qt, kt, vt, bias, bool(is_causal), scale, out_t, P)
+    P = np.matmul(q, k.swapaxes(-1, -2), out=empty((N, h, Lq, Lk), q.dtype))  # scores, BLAS
+    _masked_softmax_rows(P, _bias4(mask, q.dtype), bool(is_causal), scale)  # now the weights
+    out = np.matmul(P, v, out=empty((N, h, Lq, e), q.dtype))  # (N, h, Lq, e), BLAS
     mask_shape = mask.shape if mask is not None and mask.dtype != np.bool_ else None
-    cache = (qt, kt, vt, P, scale, mask_shape)
-    return (out_t.transpose(0, 2, 1, 3), P), cache  # out (N, h, Lq, e)
+    cache = (q, k, v, P, scale, mask_shape)
+    return (out, P), cache
 
 
 def scaled_dot_product_attention_backward(grads, cache):
-    qt, kt, vt, P, scale, mask_shape = cache
+    q, k, v, P, scale, mask_shape = cache
     dout, dP_ext = grads if isinstance(grads, tuple) else (grads, None)
-    dout_t = _heads_inner(dout.astype(qt.dtype, copy=False))  # (N, Lq, h, e)
+    dout = dout.astype(q.dtype, copy=False)
+    dv = np.matmul(P.swapaxes(-1, -2), dout, out=empty(v.shape, q.dtype))  # (N, h, Lk, e)
+    dS = np.matmul(dout, v.swapaxes(-1, -2), out=empty(P.shape, q.dtype))  # dP, then scale*dS
     has_dP_ext = dP_ext is not None
-    dP_ext = contiguous(dP_ext.astype(qt.dtype, copy=False)) if has_dP_ext else P
-    store_dS = mask_shape is not None
-    dS_all = np.empty_like(P) if store_dS else np.empty((1, 1, 1, 1), dtype=qt.dtype)
-    dq_t, dk_t, dv_t = np.empty_like(qt), np.empty_like(kt), np.empty_like(vt)
-    _attention_backward(dout_t, dP_ext, has_dP_ext, qt, kt, vt, P, scale, dq_t, dk_t, dv_t,
-                        dS_all, store_dS)
-    dmask = _sum_to_shape(dS_all, mask_shape) if store_dS else None
-    swap = (0, 2, 1, 3)
-    return dq_t.transpose(swap), dk_t.transpose(swap), dv_t.transpose(swap), dmask
+    dP_ext = contiguous(dP_ext.astype(q.dtype, copy=False)) if has_dP_ext else P
+    _softmax_backward_rows(dS, P, dP_ext, has_dP_ext, scale)
+    dq = np.matmul(dS, k, out=empty(q.shape, q.dtype))  # (N, h, Lq, d), BLAS
+    dk = np.matmul(dS.swapaxes(-1, -2), q, out=empty(k.shape, q.dtype))  # (N, h, Lk, d), BLAS
+    dmask = _sum_to_shape(dS, mask_shape) / scale if mask_shape is not None else None
+    return dq, dk, dv, dmask
