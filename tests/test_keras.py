@@ -325,3 +325,30 @@ def test_sequential_save_load_with_metadata(tmp_path):
     assert loaded.metadata == {"vocabulary": ["<pad>", "red", "cube"]}
     np.testing.assert_array_equal(loaded.predict(text), model.predict(text))
     assert loaded.train_on_batch(text, y) == model.train_on_batch(text, y)
+
+
+def test_conv2d_same_with_stride_pads_like_keras():
+    torch = pytest.importorskip("torch")
+    for side, k, stride in ((8, 3, 2), (7, 3, 2), (9, 4, 3)):
+        conv = layers.Conv2D(4, k, strides=stride, padding="same")
+        x = np.random.default_rng(side).random((2, side, side, 3)).astype(np.float32)
+        y = conv(x)
+        total = max((-(-side // stride) - 1) * stride + k - side, 0)  # Keras's 'same'
+        before, after = total // 2, total - total // 2
+        xt = torch.nn.functional.pad(torch.tensor(x).permute(0, 3, 1, 2),
+                                     (before, after, before, after))
+        ref = torch.nn.functional.conv2d(xt, torch.tensor(conv.module.weight.data),
+                                         torch.tensor(conv.module.bias.data), stride=stride)
+        assert y.shape[1:] == conv.compute_output_shape((None, side, side, 3))[1:]
+        np.testing.assert_allclose(y.data, ref.permute(0, 2, 3, 1).numpy(), rtol=1e-5,
+                                   atol=1e-5)
+
+
+def test_keras_layers_gradcheck_float64():
+    rng = np.random.default_rng(4)
+    dense = layers.Dense(3, activation="tanh", dtype="float64")
+    conv = layers.Conv2D(2, 3, strides=2, padding="same", dtype="float64")
+    x2 = tf.tensor(rng.standard_normal((2, 4)), requires_grad=True)
+    x4 = tf.tensor(rng.standard_normal((1, 5, 5, 2)), requires_grad=True)
+    assert tf.gradcheck(dense, [x2])
+    assert tf.gradcheck(conv, [x4])

@@ -21,6 +21,7 @@ import numpy as np
 from tinymm import nn
 from tinymm.keras import activations
 from tinymm.keras.engine import Input, InputLayer, KerasTensor, Layer, fmt_shape
+from tinymm.ops.basic import concat
 from tinymm.tensor import Tensor
 
 
@@ -221,8 +222,13 @@ class Conv2D(_Activated):
         C = int(input_shape[-1])
         fused = self.activation_name == "relu"
         kwargs = {"activation": "relu"} if fused else {}
+        # 'same' with stride 1 is PyTorch's padding="same"; with a larger stride Keras pads
+        # (possibly one more at the bottom/right), so call() pads explicitly and the conv
+        # runs unpadded
+        self._explicit_same = self.padding == "same" and self.strides != (1, 1)
+        padding = 0 if self._explicit_same else self.padding
         module = nn.Conv2d(C, self.filters, self.kernel_size, stride=self.strides,
-                           padding=self.padding, dilation=self.dilation_rate,
+                           padding=padding, dilation=self.dilation_rate,
                            bias=self.use_bias, **kwargs)
         kH, kW = self.kernel_size
         _glorot_uniform_(module.weight, C * kH * kW, self.filters * kH * kW)
@@ -231,7 +237,30 @@ class Conv2D(_Activated):
         self._fused = fused
         return module
 
+    def _pad_same(self, x):
+        """Keras's 'same' for stride > 1: total = max((ceil(L/s) - 1) s + d (k - 1) + 1 - L,
+        0) zeros per spatial axis, total // 2 before and the rest after."""
+        for axis, (k, stride, dilation) in ((1, (self.kernel_size[0], self.strides[0],
+                                                 self.dilation_rate[0])),
+                                            (2, (self.kernel_size[1], self.strides[1],
+                                                 self.dilation_rate[1]))):
+            L = x.shape[axis]
+            total = max((-(-L // stride) - 1) * stride + dilation * (k - 1) + 1 - L, 0)
+            before, after = total // 2, total - total // 2
+            parts = []
+            for width in (before, None, after):
+                if width is None:
+                    parts.append(x)
+                elif width:
+                    shape = list(x.shape)
+                    shape[axis] = width
+                    parts.append(Tensor(np.zeros(shape, dtype=x.dtype), _copy=False))
+            x = concat(parts, axis=axis) if len(parts) > 1 else x  # (N, H+pad, W, C) ...
+        return x
+
     def call(self, x):
+        if self._explicit_same:
+            x = self._pad_same(x)  # (N, H + pads, W + pads, C)
         y = self.module(x.permute(0, 3, 1, 2))  # (N, C, H, W) -> (N, filters, H', W')
         y = y.permute(0, 2, 3, 1)  # (N, H', W', filters)
         return y if self._fused else self.activation(y)
