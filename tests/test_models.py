@@ -117,3 +117,26 @@ def test_same_function_as_pytorch(fusion, batch):
     if fusion == "attention":
         assert np.allclose(model.last_attention, reference.last_attention.detach().numpy(),
                            atol=1e-5)
+
+
+@pytest.mark.parametrize("fusion", ["concat", "multiply", "image_only", "question_only"])
+def test_keras_front_end_expresses_the_same_model(fusion, batch):
+    pytest.importorskip("tinymm.keras")
+    from tinymm.models.keras_seed import build_keras_model, load_keras_weights
+
+    config = MultimodalConfig(fusion=fusion, **TINY)
+    keras_model = build_keras_model(config)
+    model = MultimodalVQA(config)
+    load_keras_weights(keras_model, model)
+    nhwc = batch["image"].transpose(0, 2, 3, 1)  # Keras images are channels-last
+    expected = keras_model.predict([nhwc, batch["tokens"]])
+    got = model(batch["image"], batch["tokens"], batch["lengths"]).data
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_keras_refuses_fusions_it_cannot_express():
+    pytest.importorskip("tinymm.keras")
+    from tinymm.models.keras_seed import build_keras_model
+
+    with pytest.raises(ValueError, match="fusion 'attention' has no plain-Keras form"):
+        build_keras_model(MultimodalConfig(fusion="attention", **TINY))
