@@ -150,3 +150,40 @@ def test_activations_match_torch():
     for ours, theirs in pairs:
         np.testing.assert_allclose(ours(tinymm.tensor(x)).data,
                                    theirs(torch.tensor(x)).numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_init_functions_statistics():
+    nn.init.seed(0)
+    w = nn.init.orthogonal_(tinymm.tensor(np.empty((4, 10))))
+    np.testing.assert_allclose(w.data @ w.data.T, np.eye(4), atol=1e-10)
+    big = tinymm.tensor(np.empty((400, 300)))
+    nn.init.kaiming_normal_(big, nonlinearity="relu")
+    assert abs(big.data.std() - np.sqrt(2 / 300)) < 0.005
+    nn.init.xavier_uniform_(big)
+    assert np.abs(big.data).max() <= np.sqrt(6 / 700)
+    nn.init.constant_(big, 0.25)
+    assert np.all(big.data == 0.25)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        nn.init.orthogonal_(tinymm.tensor(np.empty(3)))
+
+
+def test_linear_default_init_bounds_match_torch_formula():
+    layer = nn.Linear(50, 20)
+    bound = 1 / np.sqrt(50)  # kaiming_uniform_(a=sqrt(5)) works out to 1/sqrt(fan_in)
+    assert np.abs(layer.weight.data).max() <= bound
+    assert np.abs(layer.bias.data).max() <= bound
+    assert layer.weight.data.std() > 0.8 * bound / np.sqrt(3)
+
+
+def test_containers_slicing_apply_buffers():
+    seq = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    tail = seq[1:]
+    assert isinstance(tail, nn.Sequential) and len(tail) == 2 and tail[1] is seq[2]
+    seen = []
+    seq.apply(lambda m: seen.append(type(m).__name__))
+    assert seen == ["Linear", "ReLU", "Linear", "Sequential"]
+    lst = nn.ModuleList([nn.Linear(1, 1)]).extend([nn.Linear(1, 2)])
+    assert [n for n, _ in lst.named_parameters()] == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    seq[0].register_buffer("running", np.zeros(3))
+    assert [n for n, _ in seq.named_buffers()] == ["0.running"]
+    assert "0.running" in seq.state_dict()

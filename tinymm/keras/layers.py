@@ -40,15 +40,6 @@ def _glorot_uniform_(p, fan_in: int, fan_out: int) -> None:
     nn.init.uniform_(p, -limit, limit)
 
 
-def _orthogonal_(p) -> None:
-    """Keras's orthogonal initializer for a (rows, cols) matrix."""
-    rows, cols = p.shape
-    a = nn.init.generator.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
-    q, r = np.linalg.qr(a)
-    q *= np.sign(np.diag(r))
-    p.data[...] = q if rows >= cols else q.T
-
-
 def _need(layer: str, shape, ndim: int, layout: str) -> None:
     if len(shape) != ndim:
         raise ValueError(f"{layer}: expects a {ndim}-d input {layout} (batch included), got "
@@ -427,10 +418,8 @@ class LSTM(Layer):
         D, U = int(input_shape[-1]), self.units
         module = nn.LSTM(D, U, batch_first=True)
         _glorot_uniform_(module.weight_ih_l0, D, 4 * U)  # Keras: kernel (D, 4U)
-        recurrent = np.empty((U, 4 * U), dtype=np.float32)
-        holder = Tensor(recurrent)
-        _orthogonal_(holder)
-        module.weight_hh_l0.data[...] = holder.data.T  # (4U, U)
+        recurrent = nn.init.orthogonal_(Tensor(np.empty((U, 4 * U))))  # Keras's (U, 4U)
+        module.weight_hh_l0.data[...] = recurrent.data.T  # (4U, U)
         module.bias_ih_l0.data[...] = 0
         module.bias_ih_l0.data[U:2 * U] = 1.0  # unit_forget_bias
         module._parameters.pop("bias_hh_l0")  # one Keras bias: bias_ih carries it alone

@@ -11,7 +11,9 @@ class Sequential(Module):
         for i, m in enumerate(modules):
             self.add_module(str(i), m)
 
-    def __getitem__(self, index: int) -> Module:
+    def __getitem__(self, index: int | slice) -> Module:
+        if isinstance(index, slice):  # a new Sequential sharing the modules, as PyTorch
+            return Sequential(*list(self._modules.values())[index])
         return list(self._modules.values())[index]
 
     def __len__(self) -> int:
@@ -38,6 +40,11 @@ class ModuleList(Module):
 
     def append(self, module: Module) -> ModuleList:
         self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules) -> ModuleList:
+        for m in modules:
+            self.append(m)
         return self
 
     def __getitem__(self, index: int) -> Module:

@@ -80,3 +80,37 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
 def default_bias_(bias: Tensor, fan_in: int) -> Tensor:
     bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
     return uniform_(bias, -bound, bound)
+
+
+def constant_(t: Tensor, value: float) -> Tensor:
+    t.data[...] = value
+    return t
+
+
+def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu") -> Tensor:
+    fan_in, fan_out = fan_in_and_fan_out(t.shape)
+    fan = fan_in if mode == "fan_in" else fan_out
+    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
+
+
+def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    fan_in, fan_out = fan_in_and_fan_out(t.shape)
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one, as PyTorch:
+    rows = shape[0], cols = prod(shape[1:]); the signs of R's diagonal fix Q uniquely."""
+    if t.ndim < 2:
+        raise ValueError(f"orthogonal_: needs at least 2 dimensions, got shape {t.shape}")
+    rows, cols = t.shape[0], int(np.prod(t.shape[1:]))
+    flat = generator.normal(0.0, 1.0, size=(rows, cols))  # (rows, cols)
+    if rows < cols:
+        flat = flat.T  # (cols, rows): QR needs a tall matrix
+    q, r = np.linalg.qr(flat)
+    q *= np.sign(np.diag(r))  # (tall, short)
+    if rows < cols:
+        q = q.T  # (rows, cols)
+    t.data[...] = (gain * q).reshape(t.shape)
+    return t

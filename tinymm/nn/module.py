@@ -101,6 +101,19 @@ class Module:
                 seen.add(id(p))
                 yield (f"{module_name}.{name}" if module_name else name), p
 
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for module_name, module in self.named_modules(prefix):
+            for name, b in module._buffers.items():
+                if b is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), b
+
+    def apply(self, fn) -> Module:
+        """Call ``fn(module)`` on every submodule (children first) and on self, as PyTorch."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
     def parameters(self) -> Iterator[Parameter]:
         for _, p in self.named_parameters():
             yield p
