@@ -158,11 +158,15 @@ class MultiheadAttention(Module):
 
     # ------------------------------------------------------------------ forward
     def _project(self, query, key, value):
-        """The in-projections: Q (N, Lq, E), K (N, Lk, E), V (N, Lk, E)."""
+        """The in-projections: Q (N, Lq, E), K (N, Lk, E), V (N, Lk, E).
+
+        The packed weight is cut with ``split`` (whose backward is one concatenate), not with
+        indexing (whose backward scatters into zeros with np.add.at, several times slower).
+        """
         E = self.embed_dim
         b = self.in_proj_bias
-        bq, bk, bv = (None, None, None) if b is None else (b[:E], b[E:2 * E], b[2 * E:])
         if not self._qkv_same_embed_dim:
+            bq, bk, bv = (None, None, None) if b is None else split(b, E)
             return (linear(query, self.q_proj_weight, bq), linear(key, self.k_proj_weight, bk),
                     linear(value, self.v_proj_weight, bv))
         W = self.in_proj_weight
@@ -170,12 +174,16 @@ class MultiheadAttention(Module):
             qkv = linear(query, W, b)  # (N, L, 3E)
             q, k, v = split(qkv, E, axis=-1)
             return q, k, v
-        q = linear(query, W[:E], bq)  # (N, Lq, E)
         if key is value:  # cross-attention over one memory: one GEMM for K and V
-            kv = linear(key, W[E:], None if b is None else b[E:])  # (N, Lk, 2E)
+            Wq, Wkv = split(W, [E, 2 * E])  # (E, E), (2E, E)
+            bq, bkv = (None, None) if b is None else split(b, [E, 2 * E])
+            q = linear(query, Wq, bq)  # (N, Lq, E)
+            kv = linear(key, Wkv, bkv)  # (N, Lk, 2E)
             k, v = split(kv, E, axis=-1)
             return q, k, v
-        return q, linear(key, W[E:2 * E], bk), linear(value, W[2 * E:], bv)
+        Wq, Wk, Wv = split(W, E)  # (E, E) each
+        bq, bk, bv = (None, None, None) if b is None else split(b, E)
+        return linear(query, Wq, bq), linear(key, Wk, bk), linear(value, Wv, bv)
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True,
                 attn_mask=None, average_attn_weights: bool = True):
