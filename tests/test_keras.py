@@ -352,3 +352,21 @@ def test_keras_layers_gradcheck_float64():
     x4 = tf.tensor(rng.standard_normal((1, 5, 5, 2)), requires_grad=True)
     assert tf.gradcheck(dense, [x2])
     assert tf.gradcheck(conv, [x4])
+
+
+def test_progress_bar_live_redraw():
+    import io as _io
+
+    from tinymm.keras.callbacks import Progbar
+
+    stream = _io.StringIO()
+    bar = Progbar(4, stream=stream, dynamic=True)
+    bar.update(1, {"loss": 1.5, "accuracy": 0.25})
+    bar.update(4, {"loss": 1.25, "accuracy": 0.5}, finalize=True)
+    text = stream.getvalue()
+    first, last = text.split("\r")[1:]
+    assert first.startswith("1/4 [======>.......................] - ETA: ")
+    assert "s elapsed, " in first
+    assert "ms/step - loss: 1.5000 - accuracy: 0.2500" in first
+    assert last.startswith("4/4 [==============================] - ") and last.endswith("\n")
+    assert "ms/step - loss: 1.2500 - accuracy: 0.5000" in last

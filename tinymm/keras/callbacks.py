@@ -175,7 +175,7 @@ class Progbar:
         per_step = elapsed / max(current, 1)
         if current < self.target:
             eta = per_step * (self.target - current)
-            timing = f"ETA: {eta:.0f}s - {elapsed:.0f}s elapsed"
+            timing = f"ETA: {eta:.0f}s - {elapsed:.0f}s elapsed,"
         else:
             timing = f"{elapsed:.0f}s"
         timing += f" {per_step * 1e3:.0f}ms/step"
