@@ -43,6 +43,20 @@ class Optimizer:
             for p in group["params"]:
                 yield group, p
 
+    def _scratch(self, p, slot: int = 0) -> np.ndarray:
+        """A reusable buffer shaped like ``p`` (shared by all parameters of one dtype).
+
+        The update formulas run with ``out=`` into it instead of allocating temporaries:
+        the same operations in the same order (so the same rounding), without a fresh
+        multi-megabyte array, and its page faults, per operation and step.
+        """
+        workspace = self.__dict__.setdefault("_workspace", {})
+        key = (p.dtype.str, slot)
+        buf = workspace.get(key)
+        if buf is None or buf.size < p.size:
+            buf = workspace[key] = np.empty(p.size, dtype=p.dtype)
+        return buf[:p.size].reshape(p.shape)
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for _, p in self._params():
             if set_to_none:
@@ -113,7 +127,8 @@ class SGD(Optimizer):
                 continue
             g = p.grad
             if group["weight_decay"]:
-                g = g + group["weight_decay"] * p.data
+                g = np.multiply(p.data, group["weight_decay"], out=self._scratch(p, 1))
+                g += p.grad  # g + wd * p
             if group["momentum"]:
                 state = self.state.setdefault(id(p), {})
                 if "momentum_buffer" not in state:
@@ -121,10 +136,14 @@ class SGD(Optimizer):
                 else:
                     buf = state["momentum_buffer"]
                     buf *= group["momentum"]
-                    buf += (1 - group["dampening"]) * g
+                    buf += np.multiply(g, 1 - group["dampening"], out=self._scratch(p, 0))
                 state["momentum_buffer"] = buf
-                g = g + group["momentum"] * buf if group["nesterov"] else buf
-            p.data -= group["lr"] * g
+                if group["nesterov"]:  # g + m b
+                    nesterov = np.multiply(buf, group["momentum"], out=self._scratch(p, 0))
+                    g = np.add(g, nesterov, out=nesterov)
+                else:
+                    g = buf
+            p.data -= np.multiply(g, group["lr"], out=self._scratch(p, 0))
 
 
 class Adam(Optimizer):
@@ -180,17 +199,26 @@ class Adam(Optimizer):
             state["step"] += 1
             t = float(state["step"])
             m, v = state["exp_avg"], state["exp_avg_sq"]
-            m += (1 - b1) * (g - m)  # lerp toward g with weight 1 - b1 (< 0.5)
+            work = self._scratch(p, 0)
+            np.subtract(g, m, out=work)
+            work *= 1 - b1
+            m += work  # m + (1 - b1) (g - m): lerp toward g with weight 1 - b1 (< 0.5)
             v *= b2
-            v += ((1 - b2) * g) * g
+            np.multiply(g, 1 - b2, out=work)
+            work *= g
+            v += work  # b2 v + ((1 - b2) g) g
             if group["amsgrad"]:
                 np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
                 v = state["max_exp_avg_sq"]
             bias_correction1 = 1 - b1**t
             bias_correction2 = 1 - b2**t
             step_size = lr / bias_correction1
-            denom = np.sqrt(v) / bias_correction2**0.5 + eps
-            p.data += (-step_size * m) / denom  # torch's addcdiv_: p + (value * m) / denom
+            denom = np.sqrt(v, out=self._scratch(p, 1))
+            denom /= bias_correction2**0.5
+            denom += eps  # sqrt(v) / sqrt(1 - b2^t) + eps
+            np.multiply(m, -step_size, out=work)
+            work /= denom
+            p.data += work  # torch's addcdiv_: p + (value * m) / denom
 
 
 class AdamW(Adam):
