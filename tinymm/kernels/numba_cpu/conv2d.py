@@ -34,6 +34,12 @@ from tinymm.kernels.numba_cpu import _workspace as ws
 from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.reference.conv2d import conv_geometry
 
+# Inner loops run over views with zero-based indices (``dst = col[k, a:b]`` then
+# ``for q in range(dst.shape[0])``): Numba supports negative indices, so an index computed
+# as ``start + p`` gets a wrap-around check that stops LLVM from vectorising the loop; a
+# ``range`` index into a view is provably non-negative. Measured on conv B's im2col, one
+# thread: 16 ms with computed 2-d indices, 3.5 ms with views (a plain fill: 2.2 ms).
+
 
 @njit(cache=True, inline="always")
 def _column_range(offset, stride, size, n_out):
@@ -49,8 +55,27 @@ def _column_range(offset, stride, size, n_out):
     return lo, hi
 
 
+@njit(cache=True, inline="always")
+def _fill_zero(dst):
+    for q in range(dst.shape[0]):
+        dst[q] = 0
+
+
+@njit(cache=True, inline="always")
+def _copy(dst, src):
+    for q in range(dst.shape[0]):
+        dst[q] = src[q]
+
+
+@njit(cache=True, inline="always")
+def _add(dst, src):
+    for q in range(dst.shape[0]):
+        dst[q] += src[q]
+
+
 @njit(cache=True, parallel=True)
 def _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
+    """Any geometry: one (k, n) task per column-block, one output row segment at a time."""
     N, C, H, W = x.shape
     L = OH * OW
     K = C * kh * kw
@@ -62,51 +87,116 @@ def _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
         j = k - c * kh * kw - i * kw
         offset = j * dw - pl  # input column = z*sw + offset
         lo, hi = _column_range(offset, sw, W, OW)
+        block = col[k, n * L:(n + 1) * L]  # (L,): this image's pixels of row k
         for y in range(OH):
-            start = n * L + y * OW  # (K, P) column of output pixel (n, y, 0)
+            row = block[y * OW:(y + 1) * OW]  # (OW,)
             a = y * sh - pt + i * dh  # input row
             if a < 0 or a >= H:
-                for z in range(OW):
-                    col[k, start + z] = 0
+                _fill_zero(row)
                 continue
-            for z in range(lo):
-                col[k, start + z] = 0
-            if sw == 1:  # contiguous on both sides: a vectorised copy
-                for z in range(lo, hi):
-                    col[k, start + z] = x[n, c, a, z + offset]
-            else:
-                for z in range(lo, hi):
-                    col[k, start + z] = x[n, c, a, z * sw + offset]
-            for z in range(hi, OW):
-                col[k, start + z] = 0
+            _fill_zero(row[:lo])
+            first = lo * sw + offset
+            if hi > lo and sw == 1:  # contiguous view: vectorised copy
+                _copy(row[lo:hi], x[n, c, a, first:first + hi - lo])
+            elif hi > lo:
+                _copy(row[lo:hi], x[n, c, a, first:first + (hi - lo - 1) * sw + 1:sw])
+            _fill_zero(row[hi:])
+
+
+@njit(cache=True, parallel=True)
+def _im2col_rows(x3, col, kh, kw, pt, pl, dh, dw, OH, H, W):
+    """Stride 1 and OW == W ("same"-style padding): one flat shifted copy per (k, n).
+
+    Output pixel p = y*W + z reads input pixel p + shift with shift = (i*dh - pt)*W + j*dw -
+    pl, so a whole block of rows is ONE contiguous copy; afterwards the few columns whose
+    input column fell off the left/right edge (they wrapped into the neighbouring row) are
+    zeroed. x3 is x viewed as (N, C, H*W).
+    """
+    N, C, HW = x3.shape
+    L = OH * W
+    K = C * kh * kw
+    for task in prange(K * N):
+        k = task // N
+        n = task - k * N
+        c = k // (kh * kw)
+        i = (k - c * kh * kw) // kw
+        j = k - c * kh * kw - i * kw
+        row_shift = i * dh - pt
+        offset = j * dw - pl
+        shift = row_shift * W + offset
+        y_lo = min(max(0, -row_shift), OH)  # output rows whose input row is inside
+        y_hi = max(min(OH, H - row_shift), y_lo)
+        p_lo = max(y_lo * W, -shift)  # keep the flat source index inside the plane
+        p_hi = max(min(y_hi * W, HW - shift), p_lo)
+        block = col[k, n * L:(n + 1) * L]  # (L,)
+        _fill_zero(block[:p_lo])
+        _copy(block[p_lo:p_hi], x3[n, c, p_lo + shift:p_hi + shift])  # the long copy
+        _fill_zero(block[p_hi:])
+        lo, hi = _column_range(offset, 1, W, W)
+        for y in range(y_lo, y_hi):  # columns that wrapped around a row edge
+            _fill_zero(block[y * W:y * W + lo])
+            _fill_zero(block[y * W + hi:(y + 1) * W])
+
+
+@njit(cache=True, parallel=True)
+def _col2im_rows(dcol, dx3, kh, kw, pt, pl, dh, dw, OH, H, W):
+    """Adjoint of ``_im2col_rows``: per (n, c) plane, zero the wrapped columns of its dcol
+    rows (gradients of padding, discarded; dcol is scratch) and add each row block back with
+    one contiguous flat loop. dx3 is dx viewed as (N, C, H*W)."""
+    N, C, HW = dx3.shape
+    L = OH * W
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        plane = dx3[n, c]  # (H*W,)
+        _fill_zero(plane)
+        for i in range(kh):
+            for j in range(kw):
+                k = (c * kh + i) * kw + j
+                row_shift = i * dh - pt
+                offset = j * dw - pl
+                shift = row_shift * W + offset
+                y_lo = min(max(0, -row_shift), OH)
+                y_hi = max(min(OH, H - row_shift), y_lo)
+                block = dcol[k, n * L:(n + 1) * L]  # (L,)
+                lo, hi = _column_range(offset, 1, W, W)
+                for y in range(y_lo, y_hi):
+                    _fill_zero(block[y * W:y * W + lo])
+                    _fill_zero(block[y * W + hi:(y + 1) * W])
+                p_lo = max(y_lo * W, -shift)
+                p_hi = max(min(y_hi * W, HW - shift), p_lo)
+                _add(plane[p_lo + shift:p_hi + shift], block[p_lo:p_hi])
 
 
 @njit(cache=True, parallel=True)
 def _col2im(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
+    """Any geometry: each (n, c) task owns its dx plane, zeroes it and adds the kh*kw
+    shifted (strided) row segments back; the plane stays in L1 throughout."""
     N, C, H, W = dx.shape
     L = OH * OW
     for task in prange(N * C):
         n = task // C
         c = task - n * C
         for a in range(H):
-            for b in range(W):
-                dx[n, c, a, b] = 0
+            _fill_zero(dx[n, c, a])
         for i in range(kh):
             for j in range(kw):
                 k = (c * kh + i) * kw + j
                 offset = j * dw - pl
                 lo, hi = _column_range(offset, sw, W, OW)
+                if hi <= lo:
+                    continue
+                first = lo * sw + offset
+                block = dcol[k, n * L:(n + 1) * L]  # (L,)
                 for y in range(OH):
                     a = y * sh - pt + i * dh
                     if a < 0 or a >= H:
                         continue
-                    start = n * L + y * OW
-                    if sw == 1:  # contiguous on both sides: vectorised
-                        for z in range(lo, hi):
-                            dx[n, c, a, z + offset] += dcol[k, start + z]
+                    if sw == 1:  # contiguous view: vectorised
+                        _add(dx[n, c, a, first:first + hi - lo], block[y * OW + lo:y * OW + hi])
                     else:
-                        for z in range(lo, hi):
-                            dx[n, c, a, z * sw + offset] += dcol[k, start + z]
+                        _add(dx[n, c, a, first:first + (hi - lo - 1) * sw + 1:sw],
+                             block[y * OW + lo:y * OW + hi])
 
 
 @njit(cache=True, parallel=True)
@@ -116,14 +206,15 @@ def _epilogue(gemm_out, bias, out, relu):
         n = task // O
         o = task - n * O
         b = bias[o]
-        start = n * L
+        src = gemm_out[o, n * L:(n + 1) * L]  # (L,)
+        dst = out[n, o]  # (L,)
         if relu:
             for p in range(L):
-                v = gemm_out[o, start + p] + b
-                out[n, o, p] = v if v > 0 else 0
+                v = src[p] + b
+                dst[p] = v if v > 0 else 0
         else:
             for p in range(L):
-                out[n, o, p] = gemm_out[o, start + p] + b
+                dst[p] = src[p] + b
 
 
 @njit(cache=True, parallel=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
@@ -132,17 +223,19 @@ def _grad_prologue(dout, r, dout2, partial, relu):
     for task in prange(N * O):
         n = task // O
         o = task - n * O
-        start = n * L
+        src = dout[n, o]  # (L,)
+        mask = r[n, o]  # (L,)
+        dst = dout2[o, n * L:(n + 1) * L]  # (L,)
         acc = 0.0  # float64 partial sum of dbias
         if relu:
             for p in range(L):
-                g = dout[n, o, p] if r[n, o, p] > 0 else 0
-                dout2[o, start + p] = g
+                g = src[p] if mask[p] > 0 else 0
+                dst[p] = g
                 acc += g
         else:
             for p in range(L):
-                g = dout[n, o, p]
-                dout2[o, start + p] = g
+                g = src[p]
+                dst[p] = g
                 acc += g
         partial[n, o] = acc
 
@@ -156,7 +249,10 @@ def _forward(x, weight, bias, stride, padding, dilation, relu):
     O, _, kh, kw = weight.shape
     K, L = C * kh * kw, OH * OW
     col = ws.empty((K, N * L), x.dtype)  # (K, P)
-    _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+    if (sh, sw) == (1, 1) and OW == W:
+        _im2col_rows(x.reshape(N, C, H * W), col, kh, kw, pt, pl, dh, dw, OH, H, W)
+    else:
+        _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
     W2 = contiguous(weight).reshape(O, K)  # (O, K)
     gemm_out = ws.empty((O, N * L), x.dtype)  # (O, P)
     np.matmul(W2, col, out=gemm_out)  # BLAS
@@ -186,7 +282,10 @@ def _backward(dout, cache, relu):
     np.matmul(W2.T, dout2, out=dcol)  # BLAS
     del dout2
     dx = ws.empty((N, C, H, W), dout.dtype)  # (N, C, H, W)
-    _col2im(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+    if (sh, sw) == (1, 1) and OW == W:
+        _col2im_rows(dcol, dx.reshape(N, C, H * W), kh, kw, pt, pl, dh, dw, OH, H, W)
+    else:
+        _col2im(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
     dbias = partial.sum(axis=0).astype(dout.dtype) if has_bias else None  # (O,)
     return dx, dW2.reshape(w_shape), dbias
 
