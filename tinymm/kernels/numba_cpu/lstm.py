@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from tinymm.kernels.numba_cpu import _workspace
 from tinymm.kernels.numba_cpu._util import contiguous
 
 try:  # numba's np.dot inside @njit calls BLAS through SciPy's Cython bindings
@@ -111,9 +112,9 @@ def _exp_inplace(z, bits, scale):
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _lstm_cell_forward(xw_t, rec, lengths, t, h, c, gates_t, h_prev_t, c_prev_t, tanh_c_t,
-                       out_t, z, bits, scale):
-    """One step for all N rows: a = xw_t + rec (N, 4H) -> gates, new c and h (in place).
+def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_prev_t,
+                       tanh_c_t, out_t, z, bits, scale):
+    """One step for all rows: a = xw_t + rec + bias (N, 4H) -> gates, new c and h (in place).
 
     z, bits, scale: exp work buffers of N*4H elements (z in the arrays' dtype).
     """
@@ -124,13 +125,13 @@ def _lstm_cell_forward(xw_t, rec, lengths, t, h, c, gates_t, h_prev_t, c_prev_t,
     for n in range(N):
         base = n * G
         for j in range(H):
-            z[base + j] = -(xw_t[n, j] + rec[n, j])
+            z[base + j] = -(xw_t[n, j] + rec[n, j] + bias[j])
         for j in range(H, 2 * H):
-            z[base + j] = -(xw_t[n, j] + rec[n, j])
+            z[base + j] = -(xw_t[n, j] + rec[n, j] + bias[j])
         for j in range(2 * H, 3 * H):
-            z[base + j] = -two * (xw_t[n, j] + rec[n, j])
+            z[base + j] = -two * (xw_t[n, j] + rec[n, j] + bias[j])
         for j in range(3 * H, G):
-            z[base + j] = -(xw_t[n, j] + rec[n, j])
+            z[base + j] = -(xw_t[n, j] + rec[n, j] + bias[j])
     _exp_inplace(z[:N * G], bits[:N * G], scale[:N * G])
     # gates, then c = f * c_prev + i * g; the exp argument for tanh(c) goes in z[0 : N*H]
     for n in range(N):
@@ -206,13 +207,13 @@ def _take_active_rows(dh_next, dh_prev, lengths, t):
 
 
 @njit(cache=True)
-def _lstm_forward_loop(xw, weight_hh_T, lengths, reverse, h, c, gates, h_prev, c_prev, tanh_c,
-                       out, z, bits, scale):
+def _lstm_forward_loop(xw, weight_hh_T, bias, lengths, reverse, h, c, gates, h_prev, c_prev,
+                       tanh_c, out, z, bits, scale):
     T = xw.shape[0]
     for s in range(T):
         t = T - 1 - s if reverse else s
         rec = np.dot(h, weight_hh_T)  # (N, 4H), BLAS through SciPy
-        _lstm_cell_forward(xw[t], rec, lengths, t, h, c, gates[t], h_prev[t], c_prev[t],
+        _lstm_cell_forward(xw[t], rec, bias, lengths, t, h, c, gates[t], h_prev[t], c_prev[t],
                            tanh_c[t], out[t], z, bits, scale)
 
 
@@ -277,35 +278,37 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     H = weight_hh.shape[1]
     dtype = x.dtype
     x2 = x.reshape(T * N, D)  # (T*N, D)
-    xw = x2 @ weight_ih.T  # (T*N, 4H): the input projection of every step, one GEMM
-    if bias_ih is not None or bias_hh is not None:
-        xw += _bias_sum(bias_ih, bias_hh)  # one pass over xw for both biases
-    xw = xw.reshape(T, N, 4 * H)  # (T, N, 4H)
     G = 4 * H
+    # the input projection of every step, one GEMM, into a recycled buffer (see _workspace);
+    # the biases are added inside the cell kernel, saving a pass over xw
+    xw = np.matmul(x2, weight_ih.T, out=_workspace.empty((T * N, G), dtype))  # (T*N, 4H)
+    xw = xw.reshape(T, N, G)  # (T, N, 4H)
+    bias = _bias_sum(bias_ih, bias_hh)
+    bias = np.zeros(G, dtype) if bias is None else contiguous(bias)  # (4H,)
     lengths = _lengths_array(lengths, N, T)
     h = _state(h0, N, H, dtype)
     c = _state(c0, N, H, dtype)
-    gates = np.empty((T, N, 4 * H), dtype)
-    h_prev = np.empty((T, N, H), dtype)
-    c_prev = np.empty((T, N, H), dtype)
-    tanh_c = np.empty((T, N, H), dtype)
-    out = np.empty((T, N, H), dtype)
+    gates = _workspace.empty((T, N, 4 * H), dtype)  # recycled: no fresh pages to fault
+    h_prev = _workspace.empty((T, N, H), dtype)
+    c_prev = _workspace.empty((T, N, H), dtype)
+    tanh_c = _workspace.empty((T, N, H), dtype)
+    out = _workspace.empty((T, N, H), dtype)
     z, bits, scale = _exp_buffers(N * 4 * H, dtype)
-    weight_hh_T = contiguous(weight_hh.T)  # (H, 4H)
+    weight_hh_T = contiguous(weight_hh).T  # (H, 4H), a Fortran-order view: BLAS transposes
     if _loop_in_numba(N, G, H):
-        _lstm_forward_loop(xw, weight_hh_T, lengths, reverse, h, c, gates, h_prev, c_prev,
+        _lstm_forward_loop(xw, weight_hh_T, bias, lengths, reverse, h, c, gates, h_prev, c_prev,
                            tanh_c, out, z, bits, scale)
     else:
         for s in range(T):
             t = T - 1 - s if reverse else s
             rec = h @ weight_hh_T  # (N, 4H)
-            _lstm_cell_forward(xw[t], rec, lengths, t, h, c, gates[t], h_prev[t], c_prev[t],
+            _lstm_cell_forward(xw[t], rec, bias, lengths, t, h, c, gates[t], h_prev[t], c_prev[t],
                                tanh_c[t], out[t], z, bits, scale)
     cache = (x2, weight_ih, weight_hh, gates, h_prev, c_prev, tanh_c, lengths, reverse,
              batch_first, h0 is not None, c0 is not None, bias_ih is not None,
              bias_hh is not None)
     out = out.transpose(1, 0, 2) if batch_first else out  # (N, T, H) or (T, N, H)
-    return (out, h, c.copy()), cache
+    return (out, h, c), cache
 
 
 def lstm_backward(grads, cache):
@@ -318,7 +321,7 @@ def lstm_backward(grads, cache):
     dout = contiguous((dout.transpose(1, 0, 2) if batch_first else dout).astype(dtype, copy=False))
     dh_next = _state(dh_n, N, H, dtype)  # (N, H), updated in place step by step
     dc_next = _state(dc_n, N, H, dtype)
-    da = np.empty((T, N, G), dtype)  # gate pre-activation gradients of every step
+    da = _workspace.empty((T, N, G), dtype)  # gate pre-activation gradients of every step
     weight_hh = contiguous(weight_hh)
     if _loop_in_numba(N, G, H):
         _lstm_backward_loop(dout, gates, c_prev, tanh_c, lengths, reverse, weight_hh, dh_next,
@@ -330,7 +333,8 @@ def lstm_backward(grads, cache):
                                 dc_next, da[t])
             _take_active_rows(dh_next, da[t] @ weight_hh, lengths, t)
     da2 = da.reshape(T * N, G)  # (T*N, 4H)
-    dx = (da2 @ weight_ih).reshape(T, N, -1)  # (T, N, D), one GEMM for all steps
+    dx = np.matmul(da2, weight_ih, out=_workspace.empty((T * N, weight_ih.shape[1]), dtype))
+    dx = dx.reshape(T, N, -1)  # (T, N, D), one GEMM for all steps
     dweight_ih = da2.T @ x2  # (4H, D)
     dweight_hh = da2.T @ h_prev.reshape(T * N, H)  # (4H, H)
     dbias = da2.sum(axis=0) if (has_bias_ih or has_bias_hh) else None  # (4H,)

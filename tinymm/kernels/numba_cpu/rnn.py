@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tinymm.kernels.numba_cpu import _workspace
 from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.numba_cpu.lstm import (
     _FASTMATH,
@@ -113,15 +114,16 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
     dtype = x.dtype
     phi = _TANH if nonlinearity == "tanh" else _RELU
     x2 = x.reshape(T * N, D)  # (T*N, D)
-    xw = x2 @ weight_ih.T  # (T*N, H): every step's input projection, one GEMM
+    # every step's input projection, one GEMM, into a recycled buffer (see _workspace)
+    xw = np.matmul(x2, weight_ih.T, out=_workspace.empty((T * N, H), dtype))  # (T*N, H)
     if bias_ih is not None or bias_hh is not None:
         xw += _bias_sum(bias_ih, bias_hh)  # one pass over xw for both biases
     xw = xw.reshape(T, N, H)  # (T, N, H)
     lengths = _lengths_array(lengths, N, T)
     h = _state(h0, N, H, dtype)
-    h_new = np.empty((T, N, H), dtype)
-    h_prev = np.empty((T, N, H), dtype)
-    out = np.empty((T, N, H), dtype)
+    h_new = _workspace.empty((T, N, H), dtype)
+    h_prev = _workspace.empty((T, N, H), dtype)
+    out = _workspace.empty((T, N, H), dtype)
     z, bits, scale = _exp_buffers(N * H, dtype)
     weight_hh_T = contiguous(weight_hh.T)  # (H, H)
     if _loop_in_numba(N, H, H):
@@ -146,7 +148,7 @@ def rnn_backward(grads, cache):
     dtype = h_new.dtype
     dout = contiguous((dout.transpose(1, 0, 2) if batch_first else dout).astype(dtype, copy=False))
     dh_next = _state(dh_n, N, H, dtype)  # (N, H), updated in place step by step
-    da = np.empty((T, N, H), dtype)
+    da = _workspace.empty((T, N, H), dtype)
     weight_hh = contiguous(weight_hh)
     if _loop_in_numba(N, H, H):
         _rnn_backward_loop(dout, h_new, lengths, reverse, phi, weight_hh, dh_next, da)
@@ -156,7 +158,8 @@ def rnn_backward(grads, cache):
             _rnn_cell_backward(dout[t], h_new[t], lengths, t, phi, dh_next, da[t])
             _take_active_rows(dh_next, da[t] @ weight_hh, lengths, t)
     da2 = da.reshape(T * N, H)  # (T*N, H)
-    dx = (da2 @ weight_ih).reshape(T, N, -1)  # (T, N, D)
+    dx = np.matmul(da2, weight_ih, out=_workspace.empty((T * N, weight_ih.shape[1]), dtype))
+    dx = dx.reshape(T, N, -1)  # (T, N, D)
     dweight_ih = da2.T @ x2  # (H, D)
     dweight_hh = da2.T @ h_prev.reshape(T * N, H)  # (H, H)
     dbias = da2.sum(axis=0) if (has_bias_ih or has_bias_hh) else None  # (H,)
