@@ -370,3 +370,18 @@ def test_progress_bar_live_redraw():
     assert "ms/step - loss: 1.5000 - accuracy: 0.2500" in first
     assert last.startswith("4/4 [==============================] - ") and last.endswith("\n")
     assert "ms/step - loss: 1.2500 - accuracy: 0.5000" in last
+
+
+def test_to_categorical_and_categorical_training():
+    y = keras.utils.to_categorical([0, 2, 1], 3)
+    np.testing.assert_array_equal(y, np.eye(3)[[0, 2, 1]])
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 1\]"):
+        keras.utils.to_categorical([0, 2], 2)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((60, 3)).astype(np.float32)
+    labels = x.argmax(1)
+    model = keras.Sequential([layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(0.1), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x, keras.utils.to_categorical(labels, 3), epochs=10, verbose=0)
+    assert history.history["accuracy"][-1] > 0.8

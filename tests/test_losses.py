@@ -126,3 +126,15 @@ def test_loss_errors():
         L.mse_loss(tinymm.tensor(np.zeros(2)), np.zeros(2), reduction="avg")
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
         L.get("hinge")
+
+
+def test_keras_losses_gradcheck():
+    rng = _rng(7)
+    logits = tinymm.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    probs = tinymm.tensor(rng.random((3, 4)) + 0.1, requires_grad=True)
+    onehot = np.eye(4)[[1, 3, 0]]
+    assert tinymm.gradcheck(lambda z: L.categorical_crossentropy(onehot, z, from_logits=True,
+                                                                 label_smoothing=0.1), [logits])
+    assert tinymm.gradcheck(lambda p: L.categorical_crossentropy(onehot, p), [probs])
+    assert tinymm.gradcheck(lambda p: L.sparse_categorical_crossentropy([1, 3, 0], p), [probs])
+    assert tinymm.gradcheck(lambda z: L.mean_squared_error(onehot, z), [logits])
