@@ -29,6 +29,7 @@ def _ties_overlap(rng, dtype):
 
 CASES = [
     KernelCase("max_pool2d_forward", _pool((2, 3, 8, 6), 2), "2x2-fast-path"),
+    KernelCase("max_pool2d_forward", _pool((1, 2, 7, 5), 2), "2x2-fast-path-odd"),
     KernelCase("max_pool2d_forward", _pool((2, 3, 7, 9), 3, stride=2, padding=1), "overlap-pad"),
     KernelCase("max_pool2d_forward", _pool((1, 2, 7, 8), (2, 3), stride=(1, 2)), "rect"),
     KernelCase("max_pool2d_forward", _ties, "ties"),

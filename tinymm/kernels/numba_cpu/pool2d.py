@@ -61,27 +61,77 @@ def _max_pool_forward(x, out, kh, kw, sh, sw, ph, pw):
                 out[n, c, y, z] = plane[a, b]
 
 
+@njit(cache=True, inline="always")
+def _first_max4(v00, v01, v10, v11):
+    """Index 0..3 of the first maximum of a 2x2 window in row-major order (a NaN wins)."""
+    best = v00
+    which = 0
+    if best == best and (v01 > best or v01 != v01):
+        best = v01
+        which = 1
+    if best == best and (v10 > best or v10 != v10):
+        best = v10
+        which = 2
+    if best == best and (v11 > best or v11 != v11):
+        which = 3
+    return which
+
+
 @njit(cache=True, parallel=True)
 def _max_pool_2x2_forward(x, out):
-    """The encoder's case (2x2 window, stride 2, no padding) with the window unrolled."""
+    """The encoder's case (2x2 window, stride 2, no padding), window unrolled; row views keep
+    every index zero-based (no wrap-around checks)."""
     N, C, OH, OW = out.shape
     for task in prange(N * C):
         n = task // C
         c = task - n * C
         for y in range(OH):
+            top = x[n, c, 2 * y]  # (W,)
+            bottom = x[n, c, 2 * y + 1]  # (W,)
+            dst = out[n, c, y]  # (OW,)
             for z in range(OW):
-                v00 = x[n, c, 2 * y, 2 * z]
-                v01 = x[n, c, 2 * y, 2 * z + 1]
-                v10 = x[n, c, 2 * y + 1, 2 * z]
-                v11 = x[n, c, 2 * y + 1, 2 * z + 1]
-                best = v00  # first maximum in window order; a NaN wins and stays
-                if best == best and (v01 > best or v01 != v01):
-                    best = v01
-                if best == best and (v10 > best or v10 != v10):
-                    best = v10
-                if best == best and (v11 > best or v11 != v11):
-                    best = v11
-                out[n, c, y, z] = best
+                v00, v01 = top[2 * z], top[2 * z + 1]
+                v10, v11 = bottom[2 * z], bottom[2 * z + 1]
+                which = _first_max4(v00, v01, v10, v11)
+                if which == 0:
+                    dst[z] = v00
+                elif which == 1:
+                    dst[z] = v01
+                elif which == 2:
+                    dst[z] = v10
+                else:
+                    dst[z] = v11
+
+
+@njit(cache=True, parallel=True)
+def _max_pool_2x2_backward(dout, x, dx):
+    """2x2 / stride 2 / no padding: every input element belongs to exactly one window, so
+    each window writes all four of its dx values (dout at the winner, 0 elsewhere) and no
+    zeroing pass or scatter is needed. Odd trailing rows/columns get 0."""
+    N, C, OH, OW = dout.shape
+    H, W = x.shape[2], x.shape[3]
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        for y in range(OH):
+            top = x[n, c, 2 * y]
+            bottom = x[n, c, 2 * y + 1]
+            dtop = dx[n, c, 2 * y]
+            dbottom = dx[n, c, 2 * y + 1]
+            g = dout[n, c, y]
+            for z in range(OW):
+                which = _first_max4(top[2 * z], top[2 * z + 1], bottom[2 * z], bottom[2 * z + 1])
+                gz = g[z]
+                dtop[2 * z] = gz if which == 0 else 0
+                dtop[2 * z + 1] = gz if which == 1 else 0
+                dbottom[2 * z] = gz if which == 2 else 0
+                dbottom[2 * z + 1] = gz if which == 3 else 0
+            for b in range(2 * OW, W):
+                dtop[b] = 0
+                dbottom[b] = 0
+        for a in range(2 * OH, H):
+            for b in range(W):
+                dx[n, c, a, b] = 0
 
 
 @njit(cache=True, parallel=True)
@@ -195,7 +245,10 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
 def max_pool2d_backward(dout, cache):
     x, geometry = cache
     dx = ws.empty(x.shape, dout.dtype)  # (N, C, H, W)
-    _max_pool_backward(contiguous(dout), x, dx, *geometry)
+    if geometry == (2, 2, 2, 2, 0, 0):
+        _max_pool_2x2_backward(contiguous(dout), x, dx)
+    else:
+        _max_pool_backward(contiguous(dout), x, dx, *geometry)
     return (dx,)
 
 
