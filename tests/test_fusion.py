@@ -17,13 +17,12 @@ from tinymm import gradcheck
 from tinymm.tensor import Tensor
 
 BACKENDS = [name for name, why in tinymm.backends().items() if why is None and name != "cuda"]
+# As in test_attention.py: hypothesis-drawn gradchecks on the reference backend, fixed-shape
+# gradchecks on every backend, and numba-vs-reference parity on hypothesis draws.
 
 
 # ---------------------------------------------------------------------- fused cores
-@pytest.mark.parametrize("backend", BACKENDS)
-@settings(max_examples=8)
-@given(N=st.integers(1, 3), D=st.integers(1, 5), seed=st.integers(0, 2**16))
-def test_core_ops_gradcheck(backend, N, D, seed):
+def _core_gradcheck(backend, N, D, seed):
     rng = np.random.default_rng(seed)
     g, a, b = (rng.standard_normal((N, D)) * 2 for _ in range(3))
     x = rng.standard_normal((N, D, 2, 3))
@@ -32,6 +31,39 @@ def test_core_ops_gradcheck(backend, N, D, seed):
         gradcheck(F.gated_fusion, [g, a, b])
         gradcheck(F.bilinear_pool, [a, b])
         gradcheck(F.film, [x, gamma, beta])
+
+
+@settings(max_examples=10)
+@given(N=st.integers(1, 3), D=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_core_ops_gradcheck(N, D, seed):
+    _core_gradcheck("reference", N, D, seed)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_core_ops_gradcheck_fixed_shape(backend):
+    _core_gradcheck(backend, 2, 3, seed=1)
+
+
+@settings(max_examples=10)
+@given(N=st.integers(1, 3), D=st.integers(1, 6), H=st.integers(1, 3), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_core_kernels_numba_match_reference_on_random_shapes(N, D, H, seed, dtype):
+    if "numba" not in BACKENDS:
+        pytest.skip("numba backend unavailable")
+    rng = np.random.default_rng(seed)
+    ref, nb = tinymm.get_backend("reference"), tinymm.get_backend("numba")
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    cases = [("gated_fusion", [(N, D)] * 3), ("bilinear_pool", [(N, D)] * 2),
+             ("film", [(N, D, H, 2), (N, D), (N, D)])]
+    for name, shapes in cases:
+        args = [(rng.standard_normal(s) * 3).astype(dtype) for s in shapes]
+        out1, c1 = getattr(ref, name + "_forward")(*args)
+        out2, c2 = getattr(nb, name + "_forward")(*args)
+        np.testing.assert_allclose(out2, out1, atol=tol * max(1.0, np.abs(out1).max()))
+        dout = rng.standard_normal(out1.shape).astype(dtype)
+        for g1, g2 in zip(getattr(ref, name + "_backward")(dout, c1),
+                          getattr(nb, name + "_backward")(dout, c2)):
+            np.testing.assert_allclose(g2, g1, atol=tol * max(1.0, np.abs(g1).max()))
 
 
 def test_core_ops_match_their_formulas():
@@ -47,11 +79,7 @@ def test_core_ops_match_their_formulas():
 
 
 # ---------------------------------------------------------------------- layers
-@pytest.mark.parametrize("backend", BACKENDS)
-@settings(max_examples=6)
-@given(N=st.integers(1, 2), da=st.integers(1, 4), db=st.integers(1, 4), dout=st.integers(1, 3),
-       seed=st.integers(0, 2**16))
-def test_pairwise_layers_gradcheck(backend, N, da, db, dout, seed):
+def _pairwise_gradcheck(backend, N, da, db, dout, seed):
     rng = np.random.default_rng(seed)
     a, b = rng.standard_normal((N, da)), rng.standard_normal((N, db))
     with tinymm.use_backend(backend):
@@ -66,11 +94,19 @@ def test_pairwise_layers_gradcheck(backend, N, da, db, dout, seed):
         module_gradcheck(film, [x, b], film)
 
 
+@settings(max_examples=8)
+@given(N=st.integers(1, 2), da=st.integers(1, 4), db=st.integers(1, 4), dout=st.integers(1, 3),
+       seed=st.integers(0, 2**16))
+def test_pairwise_layers_gradcheck(N, da, db, dout, seed):
+    _pairwise_gradcheck("reference", N, da, db, dout, seed)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-@settings(max_examples=6)
-@given(N=st.integers(1, 2), Lq=st.integers(1, 3), Lk=st.integers(1, 5), heads=st.integers(1, 2),
-       with_mask=st.booleans(), seed=st.integers(0, 2**16))
-def test_cross_attention_fusion_gradcheck(backend, N, Lq, Lk, heads, with_mask, seed):
+def test_pairwise_layers_gradcheck_fixed_shape(backend):
+    _pairwise_gradcheck(backend, 2, 3, 2, 2, seed=2)
+
+
+def _cross_gradcheck(backend, N, Lq, Lk, heads, with_mask, seed):
     rng = np.random.default_rng(seed)
     layer = nn.CrossAttentionFusion(3, 2, embed_dim=2 * heads, num_heads=heads,
                                     dtype=np.float64)
@@ -82,6 +118,18 @@ def test_cross_attention_fusion_gradcheck(backend, N, Lq, Lk, heads, with_mask, 
     with tinymm.use_backend(backend):
         module_gradcheck(layer, [query, context],
                          lambda q, c: layer(q, c, query_mask=mask))
+
+
+@settings(max_examples=8)
+@given(N=st.integers(1, 2), Lq=st.integers(1, 3), Lk=st.integers(1, 5), heads=st.integers(1, 2),
+       with_mask=st.booleans(), seed=st.integers(0, 2**16))
+def test_cross_attention_fusion_gradcheck(N, Lq, Lk, heads, with_mask, seed):
+    _cross_gradcheck("reference", N, Lq, Lk, heads, with_mask, seed)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cross_attention_fusion_gradcheck_fixed_shape(backend):
+    _cross_gradcheck(backend, 2, 3, 4, 2, with_mask=True, seed=3)
 
 
 def test_cross_attention_fusion_outputs_and_padding():
