@@ -385,3 +385,17 @@ def test_to_categorical_and_categorical_training():
                   metrics=["accuracy"])
     history = model.fit(x, keras.utils.to_categorical(labels, 3), epochs=10, verbose=0)
     assert history.history["accuracy"][-1] > 0.8
+
+
+def test_model_call_on_tensors_keeps_the_graph():
+    a = keras.Input(shape=(3,), dtype="float64")
+    b = keras.Input(shape=(3,), dtype="float64")
+    h = layers.Multiply()([layers.Dense(4, activation="tanh", dtype="float64")(a),
+                           layers.Dense(4, dtype="float64")(b)])
+    model = keras.Model([a, b], layers.Dense(2, activation="softmax", dtype="float64")(h))
+    rng = np.random.default_rng(6)
+    xa = tf.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    xb = tf.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    assert tf.gradcheck(lambda p, q: model([p, q]), [xa, xb])
+    with pytest.raises(ValueError, match=r"input 'input_layer_1' .* expects shape \(None, 3\)"):
+        model([xa, tf.tensor(np.zeros((2, 4)))])

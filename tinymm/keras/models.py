@@ -147,7 +147,9 @@ class Model(Module):
                          f"{[layer.name for layer in self.layers]}")
 
     # ------------------------------------------------------------ calling
-    def _prepare_inputs(self, x, who: str) -> list[np.ndarray]:
+    def _prepare_inputs(self, x, who: str, keep_tensors: bool = False) -> list:
+        """Check count, shapes and sample counts; cast floats to the Inputs' dtype. Tensors
+        stay Tensors (so gradients reach them) when ``keep_tensors``."""
         if isinstance(x, dict):
             missing = [t.layer.name for t in self.inputs if t.layer.name not in x]
             if missing:
@@ -162,7 +164,7 @@ class Model(Module):
                              f"({expected}), got {len(xs)}. Pass a list in that order.")
         arrays = []
         for t, value in zip(self.inputs, xs):
-            a = _to_numpy(value)
+            a = value if isinstance(value, Tensor) and keep_tensors else _to_numpy(value)
             want = t.shape
             if a.ndim != len(want) or any(w is not None and w != g for w, g in
                                           zip(want[1:], a.shape[1:])):
@@ -195,10 +197,7 @@ class Model(Module):
         if isinstance(x, KerasTensor) or any(isinstance(t, KerasTensor) for t in _flatten(x)):
             raise TypeError(f"Model '{self.name}': calling a model on symbolic tensors (nesting "
                             "models) is not supported; build one model from the layers")
-        xs = x if isinstance(x, (list, tuple)) and any(isinstance(v, Tensor) for v in x) else \
-            None
-        if xs is None:
-            xs = self._prepare_inputs(x, "Model call")
+        xs = self._prepare_inputs(x, "Model call", keep_tensors=True)
         previous = self.training
         if training is not None:
             self.train(training)
@@ -662,9 +661,9 @@ class Sequential(Model):
         self._input = Input(shape=a.shape[1:], dtype=dtype)
         self._build_graph(self._input)
 
-    def _prepare_inputs(self, x, who: str):
+    def _prepare_inputs(self, x, who: str, keep_tensors: bool = False):
         self._lazy_build(x)
-        return super()._prepare_inputs(x, who)
+        return super()._prepare_inputs(x, who, keep_tensors)
 
     def summary(self, *args, **kwargs) -> None:
         if not self.built:
