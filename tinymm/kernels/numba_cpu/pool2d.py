@@ -63,18 +63,45 @@ def _max_pool_forward(x, out, kh, kw, sh, sw, ph, pw):
 
 @njit(cache=True, inline="always")
 def _first_max4(v00, v01, v10, v11):
-    """Index 0..3 of the first maximum of a 2x2 window in row-major order (a NaN wins)."""
+    """(index 0..3, value) of the first maximum of a 2x2 window in row-major order; a NaN
+    wins and stays. Written with non-short-circuit ``&``/``|`` so LLVM emits selects, not
+    branches: on random data the branches would mispredict about half the time."""
     best = v00
     which = 0
-    if best == best and (v01 > best or v01 != v01):
-        best = v01
-        which = 1
-    if best == best and (v10 > best or v10 != v10):
-        best = v10
-        which = 2
-    if best == best and (v11 > best or v11 != v11):
-        which = 3
-    return which
+    take = (best == best) & ((v01 > best) | (v01 != v01))
+    best = v01 if take else best
+    which = 1 if take else which
+    take = (best == best) & ((v10 > best) | (v10 != v10))
+    best = v10 if take else best
+    which = 2 if take else which
+    take = (best == best) & ((v11 > best) | (v11 != v11))
+    best = v11 if take else best
+    which = 3 if take else which
+    return which, best
+
+
+@njit(cache=True, inline="always")
+def _first_max4_index(v00, v01, v10, v11):
+    """Index 0..3 of the first maximum of a 2x2 window (a NaN wins), in integer arithmetic.
+
+    The backward stores through an address computed from this index; written with selects,
+    LLVM turns them back into branches that mispredict about half the time on random data
+    (15.6 ms vs 3.3 ms for conv B's map, one thread). ``(1 - e0) * (1 + (1 - e1) * (1 + (1
+    - e2)))`` is 0 if e0, else 1 if e1, else 2 if e2, else 3: the first flag that is set.
+    """
+    a = v00 if v00 >= v01 else v01
+    b = v10 if v10 >= v11 else v11
+    m = a if a >= b else b  # the maximum when there is no NaN
+    e0 = np.int64(v00 == m)
+    e1 = np.int64(v01 == m)
+    e2 = np.int64(v10 == m)
+    which_max = (1 - e0) * (1 + (1 - e1) * (1 + (1 - e2)))
+    n0 = np.int64(v00 != v00)
+    n1 = np.int64(v01 != v01)
+    n2 = np.int64(v10 != v10)
+    n3 = np.int64(v11 != v11)
+    which_nan = (1 - n0) * (1 + (1 - n1) * (1 + (1 - n2)))  # the first NaN
+    return which_max + (n0 | n1 | n2 | n3) * (which_nan - which_max)
 
 
 @njit(cache=True, parallel=True)
@@ -92,46 +119,38 @@ def _max_pool_2x2_forward(x, out):
             for z in range(OW):
                 v00, v01 = top[2 * z], top[2 * z + 1]
                 v10, v11 = bottom[2 * z], bottom[2 * z + 1]
-                which = _first_max4(v00, v01, v10, v11)
-                if which == 0:
-                    dst[z] = v00
-                elif which == 1:
-                    dst[z] = v01
-                elif which == 2:
-                    dst[z] = v10
-                else:
-                    dst[z] = v11
+                dst[z] = _first_max4(v00, v01, v10, v11)[1]
 
 
 @njit(cache=True, parallel=True)
-def _max_pool_2x2_backward(dout, x, dx):
-    """2x2 / stride 2 / no padding: every input element belongs to exactly one window, so
-    each window writes all four of its dx values (dout at the winner, 0 elsewhere) and no
-    zeroing pass or scatter is needed. Odd trailing rows/columns get 0."""
+def _max_pool_2x2_backward(dout, x, dx3):
+    """2x2 / stride 2 / no padding: every input element belongs to at most one window, so
+    each window zeroes its four dx values and then stores dout at its winner through one
+    computed flat index: no zeroing pass, no scatter-add, no branches. dx3 is dx viewed as
+    (N, C, H*W); trailing odd rows/columns (in no window) get 0."""
     N, C, OH, OW = dout.shape
     H, W = x.shape[2], x.shape[3]
     for task in prange(N * C):
         n = task // C
         c = task - n * C
+        plane = dx3[n, c]  # (H*W,)
+        if 2 * OH < H or 2 * OW < W:
+            for q in range(H * W):
+                plane[q] = 0
         for y in range(OH):
-            top = x[n, c, 2 * y]
-            bottom = x[n, c, 2 * y + 1]
-            dtop = dx[n, c, 2 * y]
-            dbottom = dx[n, c, 2 * y + 1]
-            g = dout[n, c, y]
+            top = x[n, c, 2 * y]  # (W,)
+            bottom = x[n, c, 2 * y + 1]  # (W,)
+            g = dout[n, c, y]  # (OW,)
+            dtop = plane[2 * y * W:(2 * y + 1) * W]  # (W,)
+            dbottom = plane[(2 * y + 1) * W:(2 * y + 2) * W]  # (W,)
             for z in range(OW):
-                which = _first_max4(top[2 * z], top[2 * z + 1], bottom[2 * z], bottom[2 * z + 1])
-                gz = g[z]
-                dtop[2 * z] = gz if which == 0 else 0
-                dtop[2 * z + 1] = gz if which == 1 else 0
-                dbottom[2 * z] = gz if which == 2 else 0
-                dbottom[2 * z + 1] = gz if which == 3 else 0
-            for b in range(2 * OW, W):
-                dtop[b] = 0
-                dbottom[b] = 0
-        for a in range(2 * OH, H):
-            for b in range(W):
-                dx[n, c, a, b] = 0
+                which = _first_max4_index(top[2 * z], top[2 * z + 1], bottom[2 * z],
+                                          bottom[2 * z + 1])
+                dtop[2 * z] = 0
+                dtop[2 * z + 1] = 0
+                dbottom[2 * z] = 0
+                dbottom[2 * z + 1] = 0
+                plane[(2 * y + (which >> 1)) * W + 2 * z + (which & 1)] = g[z]
 
 
 @njit(cache=True, parallel=True)
@@ -246,7 +265,8 @@ def max_pool2d_backward(dout, cache):
     x, geometry = cache
     dx = ws.empty(x.shape, dout.dtype)  # (N, C, H, W)
     if geometry == (2, 2, 2, 2, 0, 0):
-        _max_pool_2x2_backward(contiguous(dout), x, dx)
+        N, C, H, W = x.shape
+        _max_pool_2x2_backward(contiguous(dout), x, dx.reshape(N, C, H * W))
     else:
         _max_pool_backward(contiguous(dout), x, dx, *geometry)
     return (dx,)
