@@ -335,8 +335,10 @@ def lstm_backward(grads, cache):
     da2 = da.reshape(T * N, G)  # (T*N, 4H)
     dx = np.matmul(da2, weight_ih, out=_workspace.empty((T * N, weight_ih.shape[1]), dtype))
     dx = dx.reshape(T, N, -1)  # (T, N, D), one GEMM for all steps
-    dweight_ih = da2.T @ x2  # (4H, D)
-    dweight_hh = da2.T @ h_prev.reshape(T * N, H)  # (4H, H)
+    # weight gradients into recycled buffers: autograd copies or adds them into .grad
+    dweight_ih = np.matmul(da2.T, x2, out=_workspace.empty(weight_ih.shape, dtype))  # (4H, D)
+    dweight_hh = np.matmul(da2.T, h_prev.reshape(T * N, H),
+                           out=_workspace.empty(weight_hh.shape, dtype))  # (4H, H)
     dbias = da2.sum(axis=0) if (has_bias_ih or has_bias_hh) else None  # (4H,)
     dx = dx.transpose(1, 0, 2) if batch_first else dx
     return (dx, dh_next if has_h0 else None, dc_next if has_c0 else None, dweight_ih,
