@@ -247,10 +247,7 @@ class Layer:
 
     def _call_symbolic(self, args, kwargs, input_shape):
         self._check_input_shape(input_shape)
-        try:
-            output_shape = self.compute_output_shape(input_shape)
-        except ValueError as err:
-            raise ValueError(f"{err}") from None
+        output_shape = self.compute_output_shape(input_shape)  # raises the clear shape errors
         self.build(input_shape)
         has_mask = self._symbolic_mask(args)
         node = Node(self, args, kwargs, [])
