@@ -207,6 +207,57 @@ print("weights per question: shape", weights.shape, "rows sum to", weights.sum(a
 assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-5)
 
 # %% [markdown]
+# ## Exercise: pool the attention over the real question tokens
+#
+# Each token t of a question attends over the R regions with weights `A[n, t, :]` (a row
+# that sums to 1). The map we draw is one row per question: the average of the token rows,
+# **over the real tokens only**: the padding after a short question must not vote. Write
+# `pool_attention(A, mask)` with `A (N, T, R)` and `mask (N, T)` bool (True = real token),
+# returning `(N, R)`. The checker compares against the answer and says what is wrong.
+
+# %%
+def pool_attention(A, mask):
+    w = mask / mask.sum(axis=1, keepdims=True)  # (N, T): 1/L_n on real tokens, 0 on padding
+    return (A * w[:, :, None]).sum(axis=1)  # (N, R)
+
+
+def check_pool_attention(fn) -> str:
+    """'ok', or what is wrong with ``fn``'s answer."""
+    rng = np.random.default_rng(0)
+    N, T, R = 3, 5, 6
+    A = rng.random((N, T, R))
+    A /= A.sum(axis=2, keepdims=True)  # each token's weights sum to 1
+    lengths = np.array([5, 3, 1])
+    mask = np.arange(T)[None, :] < lengths[:, None]  # (N, T)
+    A[~mask] = np.eye(R)[0]  # padded tokens all "look" at region 0
+    got = np.asarray(fn(A, mask))
+    if got.shape != (N, R):
+        return f"the result has shape {got.shape}; expected (N, R) = {(N, R)}"
+    expected = np.stack([A[n, :lengths[n]].mean(axis=0) for n in range(N)])
+    if np.allclose(got, expected):
+        return "ok"
+    if np.allclose(got, A.mean(axis=1)):
+        return ("you averaged over the padded tokens too: divide by each question's number "
+                "of real tokens and leave padded rows out")
+    if np.allclose(got, (A * mask[:, :, None]).sum(axis=1) / T):
+        return "padding is left out, but you divided by T instead of each question's length"
+    if not np.allclose(got.sum(axis=1), 1.0):
+        return "each pooled row must sum to 1 (it is an average of distributions)"
+    return "the values differ from the mean of each question's real-token rows"
+
+
+print("your solution:", check_pool_attention(pool_attention))
+assert check_pool_attention(pool_attention) == "ok"
+broken = check_pool_attention(lambda A, mask: A.mean(axis=1))  # forgets the mask
+print("a broken one: ", broken)
+assert "padded tokens" in broken
+assert "divided by T" in check_pool_attention(lambda A, mask: (A * mask[:, :, None]).sum(1) / 5)
+
+# %% [markdown]
+# tinymm's `CrossAttentionFusion` (tinymm/nn/fusion.py) pools its per-token weights the
+# same way; that is why `model.last_attention` rows sum to 1 in section 4.
+
+# %% [markdown]
 # ## Where to go next
 #
 # * `tinymm train` (attention fusion, 10,000 samples) and `tinymm compare-fusions` write the
