@@ -399,3 +399,17 @@ def test_model_call_on_tensors_keeps_the_graph():
     assert tf.gradcheck(lambda p, q: model([p, q]), [xa, xb])
     with pytest.raises(ValueError, match=r"input 'input_layer_1' .* expects shape \(None, 3\)"):
         model([xa, tf.tensor(np.zeros((2, 4)))])
+
+
+def test_custom_callable_loss():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((32, 2)).astype(np.float32)
+    y = x.sum(1, keepdims=True)
+
+    def my_mse(y_true, y_pred):
+        return ((y_pred - y_true) ** 2).mean()
+
+    model = keras.Sequential([layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=my_mse)
+    history = model.fit(x, y, epochs=20, batch_size=32, verbose=0)
+    assert history.history["loss"][-1] < 0.05 * history.history["loss"][0]

@@ -328,6 +328,8 @@ class Model(Module):
                 raise ValueError(f"{who}: label {bad} (sample {where}) is outside the class "
                                  f"range 0..{C - 1}: the model's output layer has {C} units. "
                                  f"Set num_classes to at least {y.max() + 1} or fix the labels")
+        elif y.dtype.kind in "fiub" and out.dtype.kind == "f":
+            y = y.astype(out.dtype)  # float targets in the output's dtype, as Keras casts
         return y
 
     def _batches(self, n: int, batch_size: int, order=None):
@@ -338,6 +340,8 @@ class Model(Module):
     def _loss_and_output(self, xb, yb):
         out = self._run_graph(xb)
         out = out[0]
+        if not isinstance(self.loss_fn, _losses.Loss):  # a user's callable gets Tensors
+            yb = Tensor(yb, _copy=False)
         loss = self.loss_fn(yb, out)
         if loss.ndim != 0:
             loss = loss.mean()
