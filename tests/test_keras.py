@@ -413,3 +413,17 @@ def test_custom_callable_loss():
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss=my_mse)
     history = model.fit(x, y, epochs=20, batch_size=32, verbose=0)
     assert history.history["loss"][-1] < 0.05 * history.history["loss"][0]
+
+
+def test_learning_rate_scheduler():
+    from tinymm.keras.callbacks import LearningRateScheduler
+
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal((16, 2)).astype(np.float32), rng.integers(0, 2, 16)
+    model = keras.Sequential([layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    history = model.fit(x, y, epochs=3, verbose=0,
+                        callbacks=[LearningRateScheduler(lambda epoch, lr: lr * 0.5)])
+    assert history.history["learning_rate"] == [0.05, 0.025, 0.0125]
+    with pytest.raises(ValueError, match="returned nan for epoch 0"):
+        model.fit(x, y, verbose=0, callbacks=[LearningRateScheduler(lambda e, lr: float("nan"))])

@@ -147,6 +147,30 @@ class ModelCheckpoint(Callback):
             print(f"Epoch {epoch + 1}: saved the model to {path}")
 
 
+class LearningRateScheduler(Callback):
+    """Set the learning rate at the start of every epoch: ``schedule(epoch, lr) -> new lr``
+    (epoch counts from 0, lr is the current rate); the rate is logged as ``learning_rate``."""
+
+    def __init__(self, schedule, verbose: int = 0):
+        super().__init__()
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model._ensure_optimizer()
+        lr = float(self.schedule(epoch, optimizer.param_groups[0]["lr"]))
+        if not math.isfinite(lr) or lr < 0:
+            raise ValueError(f"LearningRateScheduler: the schedule returned {lr} for epoch "
+                             f"{epoch}; a learning rate must be a finite number >= 0")
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: learning rate {lr:.6g}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.model.optimizer.param_groups[0]["lr"]
+
+
 class TerminateOnNaN(Callback):
     """Kept for Keras compatibility: ``fit`` already stops on a non-finite loss."""
 
@@ -200,5 +224,5 @@ def _fmt(value) -> str:
     return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
 
 
-__all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "Progbar",
-           "TerminateOnNaN"]
+__all__ = ["Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint",
+           "Progbar", "TerminateOnNaN"]

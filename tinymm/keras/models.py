@@ -402,7 +402,7 @@ class Model(Module):
             xs, yt, n = [a[:n_train] for a in xs], yt[:n_train], n_train
         optimizer = self._ensure_optimizer()
         history = _callbacks.History()
-        cbs = [history] + list(callbacks or [])
+        cbs = list(callbacks or []) + [history]  # as Keras: History sees the final logs
         for cb in cbs:
             cb.set_model(self)
         self.history = history
