@@ -6,8 +6,11 @@ H/W height/width.
 Each core is one pass over its inputs instead of NumPy's chain of temporaries: the gated
 fusion forward reads g, ua, ub once and writes out plus the three activations the backward
 needs; its backward reads them once and writes the three gradients. FiLM's backward computes
-dx and both per-channel reductions in the same sweep over (H * W). ``prange`` runs rows (or
-(n, c) planes) in parallel; the contiguous inner loop vectorises.
+dx and both per-channel reductions in the same sweep over (H * W). The contiguous inner loops
+vectorise. Only FiLM runs (n, c) planes in parallel (``prange``): a feature map at the model's
+shape is (32, 64, 8, 8) = 131k elements, enough to pay for waking a second thread; the gated
+and bilinear cores see (N, D) = (32, 128) = 4k elements, where a parallel region's start-up
+costs more than the work (and a parallel kernel takes several times longer to compile).
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from numba import njit, prange
 from tinymm.kernels.numba_cpu._util import contiguous
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, fastmath=True)
 def _gated_forward(g, ua, ub, out, s, ha, hb):
     B, D = g.shape
-    for b in prange(B):
+    for b in range(B):
         for c in range(D):
             x = g[b, c]
             if x >= 0:
@@ -39,10 +42,10 @@ def _gated_forward(g, ua, ub, out, s, ha, hb):
             out[b, c] = sig * ta + (1.0 - sig) * tb
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, fastmath=True)
 def _gated_backward(dout, s, ha, hb, dg, dua, dub):
     B, D = s.shape
-    for b in prange(B):
+    for b in range(B):
         for c in range(D):
             go = dout[b, c]
             sig = s[b, c]
@@ -53,10 +56,10 @@ def _gated_backward(dout, s, ha, hb, dg, dua, dub):
             dub[b, c] = go * (1.0 - sig) * (1.0 - tb * tb)
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, fastmath=True)
 def _bilinear_forward(pa, pb, out, ta, tb):
     B, R = pa.shape
-    for b in prange(B):
+    for b in range(B):
         for r in range(R):
             a = math.tanh(pa[b, r])
             c = math.tanh(pb[b, r])
@@ -65,10 +68,10 @@ def _bilinear_forward(pa, pb, out, ta, tb):
             out[b, r] = a * c
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, fastmath=True)
 def _bilinear_backward(dout, ta, tb, dpa, dpb):
     B, R = ta.shape
-    for b in prange(B):
+    for b in range(B):
         for r in range(R):
             go = dout[b, r]
             a = ta[b, r]
