@@ -92,6 +92,9 @@ def _config_from_args(args, base: dict | None = None):
 
 def cmd_train(args) -> int:
     import os
+    import time
+
+    started_at = time.perf_counter()
 
     from tinymm.train import (
         CHECKPOINT,
@@ -116,7 +119,8 @@ def cmd_train(args) -> int:
         cfg = _config_from_args(args, base)
         out = args.out or os.path.join("runs", f"{cfg.fusion}-seed{cfg.seed}")
         run_training(cfg, out, resume=args.resume, overwrite=args.overwrite,
-                     progress_stream=None if args.no_progress else sys.stderr)
+                     progress_stream=None if args.no_progress else sys.stderr,
+                     started_at=started_at)
     except (ValueError, FileNotFoundError, RunExistsError, CheckpointMismatchError,
             RuntimeError) as exc:
         if isinstance(exc, NonFiniteLossError):

@@ -297,18 +297,21 @@ def prepare_out_dir(out: str, resume: bool, overwrite: bool) -> None:
 
 
 def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bool = False,
-                 log=print, progress_stream=None, stop_after_steps: int | None = None) -> dict:
+                 log=print, progress_stream=None, stop_after_steps: int | None = None,
+                 started_at: float | None = None) -> dict:
     """Train per ``cfg`` into ``out``; returns the metrics dict also written to metrics.json.
 
     With ``resume=True`` the run continues from ``out/checkpoint.json``: its recorded config
     must match ``cfg`` in every field except ``epochs`` and ``backend``.
     ``stop_after_steps`` raises KeyboardInterrupt after that many optimizer steps (tests use
-    it to simulate Ctrl-C).
+    it to simulate Ctrl-C). ``started_at`` (a ``time.perf_counter()`` value, e.g. taken when
+    the command started) is where "seconds to the first training step" counts from.
     """
     prepare_out_dir(out, resume, overwrite)
     ckpt_path = os.path.join(out, CHECKPOINT_STEM)
     with use_backend(cfg.backend):
         t_setup = time.perf_counter()
+        t_start = started_at if started_at is not None else t_setup
         data = build_data(cfg)
         tokenizer = data["train"].tokenizer
         model = build_model(cfg, tokenizer)
@@ -361,7 +364,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                     loss.backward()
                     optimizer.step()
                     if first_step_seconds is None:
-                        first_step_seconds = time.perf_counter() - t_setup
+                        first_step_seconds = time.perf_counter() - t_start
                     n = len(batch["answer"])
                     loss_sum += loss_value * n
                     correct += int((np.argmax(logits.data, axis=1) == batch["answer"]).sum())
@@ -409,6 +412,10 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
         write_figures(out, model, data["test"], history, test["predictions"])
         log(format_table(test_record, f"held-out test accuracy ({len(data['test'])} samples, "
                                       f"fusion={cfg.fusion}, seed={cfg.seed})"))
+        if first_step_seconds is not None:
+            log(f"first training step done {first_step_seconds:.2f}s after start (setup incl. "
+                f"data generation {setup_seconds:.2f}s); total training "
+                f"{sum(h['seconds'] for h in history):.0f}s")
         log(f"wrote {out}/: {CHECKPOINT_STEM}.safetensors + .json, {METRICS}, curves.png, "
             "samples.png"
             + (", attention.png" if cfg.fusion == "attention" else ""))
