@@ -73,38 +73,8 @@ def _add(dst, src):
         dst[q] += src[q]
 
 
-@njit(cache=True, parallel=True)
-def _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
-    """Any geometry: one (k, n) task per column-block, one output row segment at a time."""
-    N, C, H, W = x.shape
-    L = OH * OW
-    K = C * kh * kw
-    for task in prange(K * N):
-        k = task // N
-        n = task - k * N
-        c = k // (kh * kw)
-        i = (k - c * kh * kw) // kw
-        j = k - c * kh * kw - i * kw
-        offset = j * dw - pl  # input column = z*sw + offset
-        lo, hi = _column_range(offset, sw, W, OW)
-        block = col[k, n * L:(n + 1) * L]  # (L,): this image's pixels of row k
-        for y in range(OH):
-            row = block[y * OW:(y + 1) * OW]  # (OW,)
-            a = y * sh - pt + i * dh  # input row
-            if a < 0 or a >= H:
-                _fill_zero(row)
-                continue
-            _fill_zero(row[:lo])
-            first = lo * sw + offset
-            if hi > lo and sw == 1:  # contiguous view: vectorised copy
-                _copy(row[lo:hi], x[n, c, a, first:first + hi - lo])
-            elif hi > lo:
-                _copy(row[lo:hi], x[n, c, a, first:first + (hi - lo - 1) * sw + 1:sw])
-            _fill_zero(row[hi:])
-
-
-@njit(cache=True, parallel=True)
-def _im2col_rows(x3, col, kh, kw, pt, pl, dh, dw, OH, H, W):
+@njit(cache=True, inline="always")
+def _im2col_rows_task(x3, col, k, n, kh, kw, pt, pl, dh, dw, OH, H, W):
     """Stride 1 and OW == W ("same"-style padding): one flat shifted copy per (k, n).
 
     Output pixel p = y*W + z reads input pixel p + shift with shift = (i*dh - pt)*W + j*dw -
@@ -112,91 +82,138 @@ def _im2col_rows(x3, col, kh, kw, pt, pl, dh, dw, OH, H, W):
     input column fell off the left/right edge (they wrapped into the neighbouring row) are
     zeroed. x3 is x viewed as (N, C, H*W).
     """
-    N, C, HW = x3.shape
+    HW = H * W
     L = OH * W
-    K = C * kh * kw
-    for task in prange(K * N):
-        k = task // N
-        n = task - k * N
-        c = k // (kh * kw)
-        i = (k - c * kh * kw) // kw
-        j = k - c * kh * kw - i * kw
-        row_shift = i * dh - pt
-        offset = j * dw - pl
-        shift = row_shift * W + offset
-        y_lo = min(max(0, -row_shift), OH)  # output rows whose input row is inside
-        y_hi = max(min(OH, H - row_shift), y_lo)
-        p_lo = max(y_lo * W, -shift)  # keep the flat source index inside the plane
-        p_hi = max(min(y_hi * W, HW - shift), p_lo)
-        block = col[k, n * L:(n + 1) * L]  # (L,)
-        _fill_zero(block[:p_lo])
-        _copy(block[p_lo:p_hi], x3[n, c, p_lo + shift:p_hi + shift])  # the long copy
-        _fill_zero(block[p_hi:])
-        lo, hi = _column_range(offset, 1, W, W)
-        for y in range(y_lo, y_hi):  # columns that wrapped around a row edge
-            _fill_zero(block[y * W:y * W + lo])
-            _fill_zero(block[y * W + hi:(y + 1) * W])
+    c = k // (kh * kw)
+    i = (k - c * kh * kw) // kw
+    j = k - c * kh * kw - i * kw
+    row_shift = i * dh - pt
+    offset = j * dw - pl
+    shift = row_shift * W + offset
+    y_lo = min(max(0, -row_shift), OH)  # output rows whose input row is inside
+    y_hi = max(min(OH, H - row_shift), y_lo)
+    p_lo = max(y_lo * W, -shift)  # keep the flat source index inside the plane
+    p_hi = max(min(y_hi * W, HW - shift), p_lo)
+    block = col[k, n * L:(n + 1) * L]  # (L,)
+    _fill_zero(block[:p_lo])
+    _copy(block[p_lo:p_hi], x3[n, c, p_lo + shift:p_hi + shift])  # the long copy
+    _fill_zero(block[p_hi:])
+    lo, hi = _column_range(offset, 1, W, W)
+    for y in range(y_lo, y_hi):  # columns that wrapped around a row edge
+        _fill_zero(block[y * W:y * W + lo])
+        _fill_zero(block[y * W + hi:(y + 1) * W])
+
+
+@njit(cache=True, inline="always")
+def _im2col_general_task(x, col, k, n, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
+    """Any geometry: the (k, n) block one output row segment at a time."""
+    H, W = x.shape[2], x.shape[3]
+    L = OH * OW
+    c = k // (kh * kw)
+    i = (k - c * kh * kw) // kw
+    j = k - c * kh * kw - i * kw
+    offset = j * dw - pl  # input column = z*sw + offset
+    lo, hi = _column_range(offset, sw, W, OW)
+    first = lo * sw + offset
+    block = col[k, n * L:(n + 1) * L]  # (L,): this image's pixels of row k
+    for y in range(OH):
+        row = block[y * OW:(y + 1) * OW]  # (OW,)
+        a = y * sh - pt + i * dh  # input row
+        if a < 0 or a >= H:
+            _fill_zero(row)
+            continue
+        _fill_zero(row[:lo])
+        if hi > lo and sw == 1:  # contiguous view: vectorised copy
+            _copy(row[lo:hi], x[n, c, a, first:first + hi - lo])
+        elif hi > lo:
+            _copy(row[lo:hi], x[n, c, a, first:first + (hi - lo - 1) * sw + 1:sw])
+        _fill_zero(row[hi:])
 
 
 @njit(cache=True, parallel=True)
-def _col2im_rows(dcol, dx3, kh, kw, pt, pl, dh, dw, OH, H, W):
-    """Adjoint of ``_im2col_rows``: per (n, c) plane, zero the wrapped columns of its dcol
-    rows (gradients of padding, discarded; dcol is scratch) and add each row block back with
-    one contiguous flat loop. dx3 is dx viewed as (N, C, H*W)."""
-    N, C, HW = dx3.shape
+def _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
+    """x (N, C, H, W) -> col (K, P); one task per (k, n) block of L contiguous values."""
+    N, C, H, W = x.shape
+    K = C * kh * kw
+    flat = sh == 1 and sw == 1 and OW == W
+    x3 = x.reshape(N, C, H * W)
+    for task in prange(K * N):
+        k = task // N
+        n = task - k * N
+        if flat:
+            _im2col_rows_task(x3, col, k, n, kh, kw, pt, pl, dh, dw, OH, H, W)
+        else:
+            _im2col_general_task(x, col, k, n, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+
+
+@njit(cache=True, inline="always")
+def _col2im_rows_task(dcol, dx3, n, c, kh, kw, pt, pl, dh, dw, OH, H, W):
+    """Adjoint of ``_im2col_rows_task`` for one (n, c) plane: zero the wrapped columns of its
+    dcol rows (gradients of padding, discarded; dcol is scratch) and add each row block back
+    with one contiguous flat loop. dx3 is dx viewed as (N, C, H*W)."""
+    HW = H * W
     L = OH * W
-    for task in prange(N * C):
-        n = task // C
-        c = task - n * C
-        plane = dx3[n, c]  # (H*W,)
-        _fill_zero(plane)
-        for i in range(kh):
-            for j in range(kw):
-                k = (c * kh + i) * kw + j
-                row_shift = i * dh - pt
-                offset = j * dw - pl
-                shift = row_shift * W + offset
-                y_lo = min(max(0, -row_shift), OH)
-                y_hi = max(min(OH, H - row_shift), y_lo)
-                block = dcol[k, n * L:(n + 1) * L]  # (L,)
-                lo, hi = _column_range(offset, 1, W, W)
-                for y in range(y_lo, y_hi):
-                    _fill_zero(block[y * W:y * W + lo])
-                    _fill_zero(block[y * W + hi:(y + 1) * W])
-                p_lo = max(y_lo * W, -shift)
-                p_hi = max(min(y_hi * W, HW - shift), p_lo)
-                _add(plane[p_lo + shift:p_hi + shift], block[p_lo:p_hi])
+    plane = dx3[n, c]  # (H*W,)
+    _fill_zero(plane)
+    for i in range(kh):
+        for j in range(kw):
+            k = (c * kh + i) * kw + j
+            row_shift = i * dh - pt
+            offset = j * dw - pl
+            shift = row_shift * W + offset
+            y_lo = min(max(0, -row_shift), OH)
+            y_hi = max(min(OH, H - row_shift), y_lo)
+            block = dcol[k, n * L:(n + 1) * L]  # (L,)
+            lo, hi = _column_range(offset, 1, W, W)
+            for y in range(y_lo, y_hi):
+                _fill_zero(block[y * W:y * W + lo])
+                _fill_zero(block[y * W + hi:(y + 1) * W])
+            p_lo = max(y_lo * W, -shift)
+            p_hi = max(min(y_hi * W, HW - shift), p_lo)
+            _add(plane[p_lo + shift:p_hi + shift], block[p_lo:p_hi])
+
+
+@njit(cache=True, inline="always")
+def _col2im_general_task(dcol, dx, n, c, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
+    """Any geometry, one (n, c) plane: zero it and add the kh*kw shifted (strided) row
+    segments back; the plane stays in L1 throughout."""
+    H, W = dx.shape[2], dx.shape[3]
+    L = OH * OW
+    for a in range(H):
+        _fill_zero(dx[n, c, a])
+    for i in range(kh):
+        for j in range(kw):
+            k = (c * kh + i) * kw + j
+            offset = j * dw - pl
+            lo, hi = _column_range(offset, sw, W, OW)
+            if hi <= lo:
+                continue
+            first = lo * sw + offset
+            block = dcol[k, n * L:(n + 1) * L]  # (L,)
+            for y in range(OH):
+                a = y * sh - pt + i * dh
+                if a < 0 or a >= H:
+                    continue
+                if sw == 1:  # contiguous view: vectorised
+                    _add(dx[n, c, a, first:first + hi - lo], block[y * OW + lo:y * OW + hi])
+                else:
+                    _add(dx[n, c, a, first:first + (hi - lo - 1) * sw + 1:sw],
+                         block[y * OW + lo:y * OW + hi])
 
 
 @njit(cache=True, parallel=True)
 def _col2im(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
-    """Any geometry: each (n, c) task owns its dx plane, zeroes it and adds the kh*kw
-    shifted (strided) row segments back; the plane stays in L1 throughout."""
+    """dcol (K, P) -> dx (N, C, H, W); each (n, c) task owns its dx plane (no races)."""
     N, C, H, W = dx.shape
-    L = OH * OW
+    flat = sh == 1 and sw == 1 and OW == W
+    dx3 = dx.reshape(N, C, H * W)
     for task in prange(N * C):
         n = task // C
         c = task - n * C
-        for a in range(H):
-            _fill_zero(dx[n, c, a])
-        for i in range(kh):
-            for j in range(kw):
-                k = (c * kh + i) * kw + j
-                offset = j * dw - pl
-                lo, hi = _column_range(offset, sw, W, OW)
-                if hi <= lo:
-                    continue
-                first = lo * sw + offset
-                block = dcol[k, n * L:(n + 1) * L]  # (L,)
-                for y in range(OH):
-                    a = y * sh - pt + i * dh
-                    if a < 0 or a >= H:
-                        continue
-                    if sw == 1:  # contiguous view: vectorised
-                        _add(dx[n, c, a, first:first + hi - lo], block[y * OW + lo:y * OW + hi])
-                    else:
-                        _add(dx[n, c, a, first:first + (hi - lo - 1) * sw + 1:sw],
-                             block[y * OW + lo:y * OW + hi])
+        if flat:
+            _col2im_rows_task(dcol, dx3, n, c, kh, kw, pt, pl, dh, dw, OH, H, W)
+        else:
+            _col2im_general_task(dcol, dx, n, c, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
 
 
 @njit(cache=True, parallel=True)
@@ -249,10 +266,7 @@ def _forward(x, weight, bias, stride, padding, dilation, relu):
     O, _, kh, kw = weight.shape
     K, L = C * kh * kw, OH * OW
     col = ws.empty((K, N * L), x.dtype)  # (K, P)
-    if (sh, sw) == (1, 1) and OW == W:
-        _im2col_rows(x.reshape(N, C, H * W), col, kh, kw, pt, pl, dh, dw, OH, H, W)
-    else:
-        _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+    _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
     W2 = contiguous(weight).reshape(O, K)  # (O, K)
     gemm_out = ws.empty((O, N * L), x.dtype)  # (O, P)
     np.matmul(W2, col, out=gemm_out)  # BLAS
@@ -282,10 +296,7 @@ def _backward(dout, cache, relu):
     np.matmul(W2.T, dout2, out=dcol)  # BLAS
     del dout2
     dx = ws.empty((N, C, H, W), dout.dtype)  # (N, C, H, W)
-    if (sh, sw) == (1, 1) and OW == W:
-        _col2im_rows(dcol, dx.reshape(N, C, H * W), kh, kw, pt, pl, dh, dw, OH, H, W)
-    else:
-        _col2im(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+    _col2im(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
     dbias = partial.sum(axis=0).astype(dout.dtype) if has_bias else None  # (O,)
     return dx, dW2.reshape(w_shape), dbias
 

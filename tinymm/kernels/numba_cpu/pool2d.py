@@ -1,9 +1,13 @@
 """Numba 2-d pooling (derivation: kernels/reference/pool2d.py).
 
 Dimension letters: N batch, C channels, H/W input, OH/OW output, kh/kw window, sh/sw stride,
-ph/pw padding. Every kernel is parallel over the N*C planes (prange): a plane is a few KiB,
-so each task works inside L1, reads its input plane once and writes its output plane once,
-and no two tasks touch the same memory.
+ph/pw padding. The max-pool kernels (the encoder's hot path) are parallel over the N*C planes
+(prange): a plane is a few KiB, so each task works inside L1, reads its input plane once and
+writes its output plane once, and no two tasks touch the same memory. The 2x2 / stride-2 case
+takes an unrolled, branch-free path inside the same kernels. Average and adaptive average
+pooling share one serial window-mean kernel pair (clipped window bounds and divisors are
+computed in Python): they are not on a hot path, and one serial kernel compiles much faster
+than several parallel ones (compile time counts in CI).
 
 Max pooling saves no argmax array: the backward recomputes each window's winner from x (the
 same first-maximum scan, so the same element), which costs one more read of x but saves
@@ -48,36 +52,14 @@ def _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw):
     return best_a, best_b
 
 
-@njit(cache=True, parallel=True)
-def _max_pool_forward(x, out, kh, kw, sh, sw, ph, pw):
-    N, C, OH, OW = out.shape
-    for task in prange(N * C):
-        n = task // C
-        c = task - n * C
-        plane = x[n, c]
-        for y in range(OH):
-            for z in range(OW):
-                a, b = _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw)
-                out[n, c, y, z] = plane[a, b]
-
-
 @njit(cache=True, inline="always")
-def _first_max4(v00, v01, v10, v11):
-    """(index 0..3, value) of the first maximum of a 2x2 window in row-major order; a NaN
-    wins and stays. Written with non-short-circuit ``&``/``|`` so LLVM emits selects, not
-    branches: on random data the branches would mispredict about half the time."""
+def _max4(v00, v01, v10, v11):
+    """The maximum of a 2x2 window, a NaN winning, as selects (LLVM: max instructions)."""
     best = v00
-    which = 0
-    take = (best == best) & ((v01 > best) | (v01 != v01))
-    best = v01 if take else best
-    which = 1 if take else which
-    take = (best == best) & ((v10 > best) | (v10 != v10))
-    best = v10 if take else best
-    which = 2 if take else which
-    take = (best == best) & ((v11 > best) | (v11 != v11))
-    best = v11 if take else best
-    which = 3 if take else which
-    return which, best
+    best = v01 if (best == best) & ((v01 > best) | (v01 != v01)) else best
+    best = v10 if (best == best) & ((v10 > best) | (v10 != v10)) else best
+    best = v11 if (best == best) & ((v11 > best) | (v11 != v11)) else best
+    return best
 
 
 @njit(cache=True, inline="always")
@@ -105,148 +87,104 @@ def _first_max4_index(v00, v01, v10, v11):
 
 
 @njit(cache=True, parallel=True)
-def _max_pool_2x2_forward(x, out):
-    """The encoder's case (2x2 window, stride 2, no padding), window unrolled; row views keep
-    every index zero-based (no wrap-around checks)."""
+def _max_pool_forward(x, out, kh, kw, sh, sw, ph, pw):
     N, C, OH, OW = out.shape
+    fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
     for task in prange(N * C):
         n = task // C
         c = task - n * C
+        plane = x[n, c]  # (H, W)
         for y in range(OH):
-            top = x[n, c, 2 * y]  # (W,)
-            bottom = x[n, c, 2 * y + 1]  # (W,)
             dst = out[n, c, y]  # (OW,)
-            for z in range(OW):
-                v00, v01 = top[2 * z], top[2 * z + 1]
-                v10, v11 = bottom[2 * z], bottom[2 * z + 1]
-                dst[z] = _first_max4(v00, v01, v10, v11)[1]
-
-
-@njit(cache=True, parallel=True)
-def _max_pool_2x2_backward(dout, x, dx3):
-    """2x2 / stride 2 / no padding: every input element belongs to at most one window, so
-    each window zeroes its four dx values and then stores dout at its winner through one
-    computed flat index: no zeroing pass, no scatter-add, no branches. dx3 is dx viewed as
-    (N, C, H*W); trailing odd rows/columns (in no window) get 0."""
-    N, C, OH, OW = dout.shape
-    H, W = x.shape[2], x.shape[3]
-    for task in prange(N * C):
-        n = task // C
-        c = task - n * C
-        plane = dx3[n, c]  # (H*W,)
-        if 2 * OH < H or 2 * OW < W:
-            for q in range(H * W):
-                plane[q] = 0
-        for y in range(OH):
-            top = x[n, c, 2 * y]  # (W,)
-            bottom = x[n, c, 2 * y + 1]  # (W,)
-            g = dout[n, c, y]  # (OW,)
-            dtop = plane[2 * y * W:(2 * y + 1) * W]  # (W,)
-            dbottom = plane[(2 * y + 1) * W:(2 * y + 2) * W]  # (W,)
-            for z in range(OW):
-                which = _first_max4_index(top[2 * z], top[2 * z + 1], bottom[2 * z],
-                                          bottom[2 * z + 1])
-                dtop[2 * z] = 0
-                dtop[2 * z + 1] = 0
-                dbottom[2 * z] = 0
-                dbottom[2 * z + 1] = 0
-                plane[(2 * y + (which >> 1)) * W + 2 * z + (which & 1)] = g[z]
+            if fast:  # the encoder's 2x2 / stride 2: window unrolled, row views
+                top = plane[2 * y]  # (W,)
+                bottom = plane[2 * y + 1]  # (W,)
+                for z in range(OW):
+                    dst[z] = _max4(top[2 * z], top[2 * z + 1], bottom[2 * z], bottom[2 * z + 1])
+            else:
+                for z in range(OW):
+                    a, b = _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw)
+                    dst[z] = plane[a, b]
 
 
 @njit(cache=True, parallel=True)
 def _max_pool_backward(dout, x, dx, kh, kw, sh, sw, ph, pw):
+    """Recompute each window's winner from x and route dout to it.
+
+    2x2 / stride 2 / no padding: every input element is in at most one window, so each window
+    zeroes its four dx values and stores dout at its winner through one computed flat index:
+    no zeroing pass, no scatter-add, no branches. Other geometries zero the plane first and
+    add (overlapping windows may share a winner).
+    """
     N, C, OH, OW = dout.shape
     H, W = x.shape[2], x.shape[3]
+    fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
+    dx3 = dx.reshape(N, C, H * W)
     for task in prange(N * C):
         n = task // C
         c = task - n * C
-        plane = x[n, c]
-        for a in range(H):
-            for b in range(W):
-                dx[n, c, a, b] = 0
+        plane = x[n, c]  # (H, W)
+        flat = dx3[n, c]  # (H*W,)
+        if not fast or 2 * OH < H or 2 * OW < W:
+            for q in range(H * W):
+                flat[q] = 0
         for y in range(OH):
-            for z in range(OW):
-                a, b = _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw)
-                dx[n, c, a, b] += dout[n, c, y, z]
+            g = dout[n, c, y]  # (OW,)
+            if fast:
+                top = plane[2 * y]
+                bottom = plane[2 * y + 1]
+                dtop = flat[2 * y * W:(2 * y + 1) * W]  # (W,)
+                dbottom = flat[(2 * y + 1) * W:(2 * y + 2) * W]  # (W,)
+                for z in range(OW):
+                    which = _first_max4_index(top[2 * z], top[2 * z + 1], bottom[2 * z],
+                                              bottom[2 * z + 1])
+                    dtop[2 * z] = 0
+                    dtop[2 * z + 1] = 0
+                    dbottom[2 * z] = 0
+                    dbottom[2 * z + 1] = 0
+                    flat[(2 * y + (which >> 1)) * W + 2 * z + (which & 1)] = g[z]
+            else:
+                for z in range(OW):
+                    a, b = _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw)
+                    flat[a * W + b] += g[z]
 
 
-@njit(cache=True, parallel=True)
-def _avg_pool_forward(x, out, kh, kw, sh, sw, ph, pw):
+@njit(cache=True)
+def _window_mean_forward(x, out, top, bottom, left, right, div_h, div_w):
+    """Average pooling of every kind: window (y, z) covers rows [top[y], bottom[y]) and
+    columns [left[z], right[z]) of the unpadded input (already clipped), and its sum is
+    divided by div_h[y] * div_w[z] (kh*kw for avg_pool2d: padded zeros count; the window's
+    own size for adaptive pooling). Serial: these layers are not on a hot path, and a
+    serial kernel compiles in a fraction of a parallel one's time."""
     N, C, OH, OW = out.shape
-    H, W = x.shape[2], x.shape[3]
-    scale = 1.0 / (kh * kw)  # count_include_pad: padded zeros count
-    for task in prange(N * C):
-        n = task // C
-        c = task - n * C
-        for y in range(OH):
-            for z in range(OW):
-                acc = 0.0
-                for i in range(kh):
-                    a = y * sh - ph + i
-                    if a < 0 or a >= H:
-                        continue
-                    for j in range(kw):
-                        b = z * sw - pw + j
-                        if b >= 0 and b < W:
-                            acc += x[n, c, a, b]
-                out[n, c, y, z] = acc * scale
+    for n in range(N):
+        for c in range(C):
+            for y in range(OH):
+                for z in range(OW):
+                    acc = 0.0
+                    for a in range(top[y], bottom[y]):
+                        row = x[n, c, a, left[z]:right[z]]
+                        for b in range(row.shape[0]):
+                            acc += row[b]
+                    out[n, c, y, z] = acc / (div_h[y] * div_w[z])
 
 
-@njit(cache=True, parallel=True)
-def _avg_pool_backward(dout, dx, kh, kw, sh, sw, ph, pw):
+@njit(cache=True)
+def _window_mean_backward(dout, dx, top, bottom, left, right, div_h, div_w):
     N, C, OH, OW = dout.shape
     H, W = dx.shape[2], dx.shape[3]
-    scale = 1.0 / (kh * kw)
-    for task in prange(N * C):
-        n = task // C
-        c = task - n * C
-        for a in range(H):
-            for b in range(W):
-                dx[n, c, a, b] = 0
-        for y in range(OH):
-            for z in range(OW):
-                share = dout[n, c, y, z] * scale
-                for i in range(kh):
-                    a = y * sh - ph + i
-                    if a < 0 or a >= H:
-                        continue
-                    for j in range(kw):
-                        b = z * sw - pw + j
-                        if b >= 0 and b < W:
-                            dx[n, c, a, b] += share
-
-
-@njit(cache=True, parallel=True)
-def _adaptive_avg_forward(x, out, top, bottom, left, right):
-    N, C, OH, OW = out.shape
-    for task in prange(N * C):
-        n = task // C
-        c = task - n * C
-        for y in range(OH):
-            for z in range(OW):
-                acc = 0.0
-                for a in range(top[y], bottom[y]):
-                    for b in range(left[z], right[z]):  # contiguous
-                        acc += x[n, c, a, b]
-                out[n, c, y, z] = acc / ((bottom[y] - top[y]) * (right[z] - left[z]))
-
-
-@njit(cache=True, parallel=True)
-def _adaptive_avg_backward(dout, dx, top, bottom, left, right):
-    N, C, OH, OW = dout.shape
-    H, W = dx.shape[2], dx.shape[3]
-    for task in prange(N * C):
-        n = task // C
-        c = task - n * C
-        for a in range(H):
-            for b in range(W):
-                dx[n, c, a, b] = 0
-        for y in range(OH):
-            for z in range(OW):
-                share = dout[n, c, y, z] / ((bottom[y] - top[y]) * (right[z] - left[z]))
-                for a in range(top[y], bottom[y]):
-                    for b in range(left[z], right[z]):
-                        dx[n, c, a, b] += share
+    for n in range(N):
+        for c in range(C):
+            for a in range(H):
+                for b in range(W):
+                    dx[n, c, a, b] = 0
+            for y in range(OH):
+                for z in range(OW):
+                    share = dout[n, c, y, z] / (div_h[y] * div_w[z])
+                    for a in range(top[y], bottom[y]):
+                        row = dx[n, c, a, left[z]:right[z]]
+                        for b in range(row.shape[0]):
+                            row[b] += share
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
@@ -254,57 +192,61 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     (kh, kw), (sh, sw), (ph, pw), OH, OW = pool_geometry(x.shape, kernel_size, stride, padding)
     N, C = x.shape[:2]
     out = ws.empty((N, C, OH, OW), x.dtype)  # (N, C, OH, OW)
-    if (kh, kw, sh, sw, ph, pw) == (2, 2, 2, 2, 0, 0):
-        _max_pool_2x2_forward(x, out)
-    else:
-        _max_pool_forward(x, out, kh, kw, sh, sw, ph, pw)
+    _max_pool_forward(x, out, kh, kw, sh, sw, ph, pw)
     return out, (x, (kh, kw, sh, sw, ph, pw))
 
 
 def max_pool2d_backward(dout, cache):
     x, geometry = cache
     dx = ws.empty(x.shape, dout.dtype)  # (N, C, H, W)
-    if geometry == (2, 2, 2, 2, 0, 0):
-        N, C, H, W = x.shape
-        _max_pool_2x2_backward(contiguous(dout), x, dx.reshape(N, C, H * W))
-    else:
-        _max_pool_backward(contiguous(dout), x, dx, *geometry)
+    _max_pool_backward(contiguous(dout), x, dx, *geometry)
     return (dx,)
+
+
+def _avg_windows(H, W, kh, kw, sh, sw, ph, pw, OH, OW):
+    """Clipped window bounds and divisors of avg_pool2d (count_include_pad=True)."""
+    top = np.clip(np.arange(OH) * sh - ph, 0, H)
+    bottom = np.clip(np.arange(OH) * sh - ph + kh, 0, H)
+    left = np.clip(np.arange(OW) * sw - pw, 0, W)
+    right = np.clip(np.arange(OW) * sw - pw + kw, 0, W)
+    return top, bottom, left, right, np.full(OH, kh), np.full(OW, kw)  # int64 (OH,)/(OW,)
+
+
+def _adaptive_windows(H, W, OH, OW):
+    top, bottom = adaptive_bounds(H, OH)
+    left, right = adaptive_bounds(W, OW)
+    return top, bottom, left, right, bottom - top, right - left  # int64 (OH,)/(OW,)
 
 
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
     x = contiguous(x)
     (kh, kw), (sh, sw), (ph, pw), OH, OW = pool_geometry(x.shape, kernel_size, stride, padding)
-    N, C = x.shape[:2]
-    out = ws.empty((N, C, OH, OW), x.dtype)  # (N, C, OH, OW)
-    _avg_pool_forward(x, out, kh, kw, sh, sw, ph, pw)
-    return out, (x.shape, (kh, kw, sh, sw, ph, pw))
+    N, C, H, W = x.shape
+    windows = _avg_windows(H, W, kh, kw, sh, sw, ph, pw, OH, OW)
+    out = np.empty((N, C, OH, OW), dtype=x.dtype)  # (N, C, OH, OW)
+    _window_mean_forward(x, out, *windows)
+    return out, (x.shape, windows)
 
 
 def avg_pool2d_backward(dout, cache):
-    x_shape, geometry = cache
+    x_shape, windows = cache
     dx = ws.empty(x_shape, dout.dtype)  # (N, C, H, W)
-    _avg_pool_backward(contiguous(dout), dx, *geometry)
+    _window_mean_backward(contiguous(dout), dx, *windows)
     return (dx,)
-
-
-def _bounds(H, W, OH, OW):
-    top, bottom = adaptive_bounds(H, OH)
-    left, right = adaptive_bounds(W, OW)
-    return top, bottom, left, right  # int64 arrays (OH,), (OH,), (OW,), (OW,)
 
 
 def adaptive_avg_pool2d_forward(x, output_size):
     x = contiguous(x)
     N, C, H, W = x.shape
     OH, OW = pool_pair(output_size, "output_size")
+    windows = _adaptive_windows(H, W, OH, OW)
     out = np.empty((N, C, OH, OW), dtype=x.dtype)  # (N, C, OH, OW)
-    _adaptive_avg_forward(x, out, *_bounds(H, W, OH, OW))
-    return out, (x.shape, (OH, OW))
+    _window_mean_forward(x, out, *windows)
+    return out, (x.shape, windows)
 
 
 def adaptive_avg_pool2d_backward(dout, cache):
-    x_shape, (OH, OW) = cache
+    x_shape, windows = cache
     dx = ws.empty(x_shape, dout.dtype)  # (N, C, H, W)
-    _adaptive_avg_backward(contiguous(dout), dx, *_bounds(x_shape[2], x_shape[3], OH, OW))
+    _window_mean_backward(contiguous(dout), dx, *windows)
     return (dx,)
