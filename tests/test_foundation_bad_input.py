@@ -60,6 +60,8 @@ def test_nan_is_not_hidden():
     for backend in ("reference", "numba"):
         with tinymm.use_backend(backend):
             assert np.isnan(F.softmax(x).data).all()
+            assert np.isnan(F.relu(x).data[0, 0])  # max(NaN, 0) is NaN, as in NumPy and torch
+            assert np.isnan(F.sigmoid(x).data[0, 0]) and np.isnan(F.tanh(x).data[0, 0])
             assert np.isnan(F.cross_entropy(x, np.array([1])).item())
 
 

@@ -22,7 +22,7 @@ RELU, SIGMOID, TANH = 0, 1, 2
 def _forward_range(op, x, out, start, stop):
     if op == RELU:
         for i in range(start, stop):
-            out[i] = x[i] if x[i] > 0 else 0
+            out[i] = 0 if x[i] <= 0 else x[i]  # NaN <= 0 is False: NaN passes through
     elif op == SIGMOID:
         for i in range(start, stop):
             v = x[i]

@@ -18,7 +18,7 @@ THREADS_PER_BLOCK = 256  # a multiple of the 32-thread warp; enough blocks to fi
 def _relu(x, out):
     i = cuda.grid(1)
     if i < x.size:
-        out[i] = x[i] if x[i] > 0 else 0
+        out[i] = 0 if x[i] <= 0 else x[i]  # NaN <= 0 is False: NaN passes through
 
 
 def _relu_grad(dout, x, dx):
