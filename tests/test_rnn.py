@@ -55,7 +55,8 @@ def test_rnn_gradcheck_and_parity(cfg):
     results = {}
     for backend in ("reference", "numba"):
         with tinymm.use_backend(backend):
-            if cfg["nonlinearity"] == "tanh":  # relu has kinks: parity below covers it
+            # relu has kinks; the numba backend is held to the reference below
+            if cfg["nonlinearity"] == "tanh" and backend == "reference":
                 assert tinymm.gradcheck(fn, [x, *init, *params])
             leaves = [Tensor(a.copy(), requires_grad=True) for a in [x, *init, *params]]
             out, h_n = fn(*leaves)
