@@ -32,26 +32,36 @@ def _distinct(shape, seed=0):
     return r.permutation(int(np.prod(shape))).reshape(shape) / 10.0 - 1.0
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", ["max", "avg"])
-@settings(max_examples=10)
+@settings(max_examples=12)
 @given(g=geometries())
-def test_gradcheck(g, kind, backend):
+def test_gradcheck(g, kind):
+    """The reference against finite differences; numba is tied to it by the parity test on
+    the same draws and by the fixed cases below."""
     shape, options = g
-    with tinymm.use_backend(backend):
+    with tinymm.use_backend("reference"):
         assert tinymm.gradcheck(lambda x: OPS[kind](x, **options), [_distinct(shape)])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=8)
 @given(shape=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 6),
                        st.integers(1, 6)),
        out=st.tuples(st.integers(1, 3), st.integers(1, 3)))
-def test_adaptive_gradcheck(shape, out, backend):
+def test_adaptive_gradcheck(shape, out):
     out = (min(out[0], shape[2]), min(out[1], shape[3]))
-    with tinymm.use_backend(backend):
+    with tinymm.use_backend("reference"):
         assert tinymm.gradcheck(lambda x: F.adaptive_avg_pool2d(x, out),
                                 [np.random.default_rng(0).standard_normal(shape)])
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "reference"])
+@pytest.mark.parametrize("call", [
+    lambda x: F.max_pool2d(x, 2), lambda x: F.max_pool2d(x, 3, stride=(2, 1), padding=1),
+    lambda x: F.avg_pool2d(x, (2, 3), padding=(1, 1)), lambda x: F.adaptive_avg_pool2d(x, 2)],
+    ids=["max2x2", "max3-overlap-pad", "avg-pad", "adaptive"])
+def test_gradcheck_other_backends(call, backend):
+    with tinymm.use_backend(backend):
+        assert tinymm.gradcheck(call, [_distinct((2, 2, 5, 6))])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
