@@ -299,3 +299,22 @@ def test_tutorial_checker_names_the_wrong_gate():
     assert not ok and "dc_prev" in message and not any(n in message for n in names)
     ok, message = check(lambda *args: (np.zeros((3, 12)), np.zeros((2, 4))))
     assert not ok and "shapes" in message
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+def test_input_without_grad_skips_dx_only(backend):
+    """x that needs no gradient: the kernel skips dx; every other gradient is unchanged."""
+    nn.init.seed(2)
+    layer = nn.LSTM(3, 4, batch_first=True, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 5, 3))
+    grads = []
+    with tinymm.use_backend(backend):
+        for needs in (True, False):
+            layer.zero_grad()
+            xt = Tensor(x, requires_grad=needs)
+            _, (h_n, _) = layer(xt, lengths=[5, 3])
+            h_n.sum().backward()
+            assert (xt.grad is not None) == needs
+            grads.append([p.grad.copy() for p in layer.parameters()])
+    for with_dx, without in zip(*grads):
+        np.testing.assert_array_equal(with_dx, without)

@@ -110,22 +110,25 @@ _SPECS = [
     KernelSpec("embedding_forward", "embedding",
                "(indices (...) int, weight (V, E), padding_idx=None) -> (out (..., E), cache)",
                "row gather out[p] = weight[indices[p]]"),
-    KernelSpec("embedding_backward", "embedding", "(dout (..., E), cache) -> (None, dweight (V, E))",
+    KernelSpec("embedding_backward", "embedding",
+               "(dout (..., E), cache) -> (None, dweight (V, E))",
                "scatter-add of dout rows, repeated indices accumulate, padding row zero"),
     KernelSpec("rnn_forward", "rnn",
                "(x (T, N, D) | (N, T, D), h0 (N, H) | None, weight_ih (H, D), weight_hh (H, H), "
                "bias_ih (H,) | None, bias_hh (H,) | None, lengths=None, nonlinearity='tanh', "
                "batch_first=False, reverse=False) -> ((out, h_n), cache)",
                "one layer, one direction of an Elman RNN over the whole sequence"),
-    KernelSpec("rnn_backward", "rnn", "((dout, dh_n), cache) -> (dx, dh0, dweight_ih, "
-               "dweight_hh, dbias_ih, dbias_hh)", "backpropagation through time"),
+    KernelSpec("rnn_backward", "rnn", "((dout, dh_n), cache, need_dx=True) -> (dx | None, dh0, "
+               "dweight_ih, dweight_hh, dbias_ih, dbias_hh)",
+               "backpropagation through time (need_dx=False skips the dx GEMM)"),
     KernelSpec("lstm_forward", "lstm",
                "(x (T, N, D) | (N, T, D), h0 (N, H) | None, c0 (N, H) | None, weight_ih (4H, D), "
                "weight_hh (4H, H), bias_ih (4H,) | None, bias_hh (4H,) | None, lengths=None, "
                "batch_first=False, reverse=False) -> ((out, h_n, c_n), cache)",
                "one layer, one direction of an LSTM (gates i, f, g, o) over the whole sequence"),
-    KernelSpec("lstm_backward", "lstm", "((dout, dh_n, dc_n), cache) -> (dx, dh0, dc0, "
-               "dweight_ih, dweight_hh, dbias_ih, dbias_hh)", "backpropagation through time"),
+    KernelSpec("lstm_backward", "lstm", "((dout, dh_n, dc_n), cache, need_dx=True) -> "
+               "(dx | None, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh)",
+               "backpropagation through time (need_dx=False skips the dx GEMM)"),
     # --- attention (issue 5): N batch, h heads, Lq queries, Lk keys, d q/k features, e v features
     KernelSpec("scaled_dot_product_attention_forward", "attention",
                "(q (N, h, Lq, d), k (N, h, Lk, d), v (N, h, Lk, e), mask (bool True = attend | "

@@ -43,7 +43,8 @@ class LSTM(Function):
 
     @staticmethod
     def backward(ctx, dout, dh_n, dc_n):
-        return ctx.backend.lstm_backward((dout, dh_n, dc_n), ctx.cache)
+        return ctx.backend.lstm_backward((dout, dh_n, dc_n), ctx.cache,
+                                         need_dx=ctx.needs_input_grad[0])
 
 
 def lstm(input, weight_ih, weight_hh, bias_ih=None, bias_hh=None, hx=None, lengths=None,  # noqa: A002

@@ -109,7 +109,8 @@ class RNN(Function):
 
     @staticmethod
     def backward(ctx, dout, dh_n):
-        return ctx.backend.rnn_backward((dout, dh_n), ctx.cache)
+        return ctx.backend.rnn_backward((dout, dh_n), ctx.cache,
+                                        need_dx=ctx.needs_input_grad[0])
 
 
 def rnn(input, weight_ih, weight_hh, bias_ih=None, bias_hh=None, hx=None, lengths=None,  # noqa: A002

@@ -311,7 +311,7 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     return (out, h, c), cache
 
 
-def lstm_backward(grads, cache):
+def lstm_backward(grads, cache, need_dx=True):
     dout, dh_n, dc_n = grads
     (x2, weight_ih, weight_hh, gates, h_prev, c_prev, tanh_c, lengths, reverse, batch_first,
      has_h0, has_c0, has_bias_ih, has_bias_hh) = cache
@@ -333,14 +333,17 @@ def lstm_backward(grads, cache):
                                 dc_next, da[t])
             _take_active_rows(dh_next, da[t] @ weight_hh, lengths, t)
     da2 = da.reshape(T * N, G)  # (T*N, 4H)
-    dx = np.matmul(da2, weight_ih, out=_workspace.empty((T * N, weight_ih.shape[1]), dtype))
-    dx = dx.reshape(T, N, -1)  # (T, N, D), one GEMM for all steps
+    dx = None
+    if need_dx:  # skipped when the input needs no gradient (one GEMM of four)
+        dx = np.matmul(da2, weight_ih, out=_workspace.empty((T * N, weight_ih.shape[1]), dtype))
+        dx = dx.reshape(T, N, -1)  # (T, N, D), one GEMM for all steps
     # weight gradients into recycled buffers: autograd copies or adds them into .grad
     dweight_ih = np.matmul(da2.T, x2, out=_workspace.empty(weight_ih.shape, dtype))  # (4H, D)
     dweight_hh = np.matmul(da2.T, h_prev.reshape(T * N, H),
                            out=_workspace.empty(weight_hh.shape, dtype))  # (4H, H)
     dbias = da2.sum(axis=0) if (has_bias_ih or has_bias_hh) else None  # (4H,)
-    dx = dx.transpose(1, 0, 2) if batch_first else dx
+    if dx is not None and batch_first:
+        dx = dx.transpose(1, 0, 2)
     return (dx, dh_next if has_h0 else None, dc_next if has_c0 else None, dweight_ih,
             dweight_hh, dbias if has_bias_ih else None,
             dbias.copy() if has_bias_hh else None)

@@ -121,7 +121,7 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     return (out, h.copy(), c.copy()), cache
 
 
-def lstm_backward(grads, cache):
+def lstm_backward(grads, cache, need_dx=True):
     dout, dh_n, dc_n = grads
     (x, weight_ih, weight_hh, gates, h_prev_all, c_prev_all, tanh_c_all, active_all,
      reverse, batch_first, has_h0, has_c0, has_bias_ih, has_bias_hh) = cache
@@ -150,7 +150,8 @@ def lstm_backward(grads, cache):
                              do * o * (1 - o)], axis=1)  # (N, 4H)
         da = np.where(active, da, 0)  # padded steps: no gradient into the gates
         dh_prev = da @ weight_hh  # (N, H)
-        dx[t] = da @ weight_ih  # (N, D)
+        if need_dx:
+            dx[t] = da @ weight_ih  # (N, D)
         dweight_ih += da.T @ x[t]
         dweight_hh += da.T @ h_prev
         dbias += da.sum(axis=0)
@@ -158,5 +159,6 @@ def lstm_backward(grads, cache):
         dc_next = np.where(active, dc_prev, dc_next)
 
     dx = dx.transpose(1, 0, 2) if batch_first else dx  # back to the input's layout
+    dx = dx if need_dx else None  # the op says when the input needs no gradient
     return (dx, dh_next if has_h0 else None, dc_next if has_c0 else None, dweight_ih,
             dweight_hh, dbias if has_bias_ih else None, dbias.copy() if has_bias_hh else None)

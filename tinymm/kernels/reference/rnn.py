@@ -84,7 +84,7 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
     return (out, h.copy()), cache
 
 
-def rnn_backward(grads, cache):
+def rnn_backward(grads, cache, need_dx=True):
     dout, dh_n = grads
     (x, weight_ih, weight_hh, h_new_all, h_prev_all, active_all, nonlinearity, reverse,
      batch_first, has_h0, has_bias_ih, has_bias_hh) = cache
@@ -103,12 +103,14 @@ def rnn_backward(grads, cache):
         dh = dout[t] + dh_next
         dphi = 1 - h_new * h_new if nonlinearity == "tanh" else (h_new > 0).astype(dtype)
         da = np.where(active, dh * dphi, 0)  # (N, H); padded steps: no gradient
-        dx[t] = da @ weight_ih  # (N, D)
+        if need_dx:
+            dx[t] = da @ weight_ih  # (N, D)
         dweight_ih += da.T @ x[t]
         dweight_hh += da.T @ h_prev_all[t]
         dbias += da.sum(axis=0)
         dh_next = np.where(active, da @ weight_hh, dh_next)  # (N, H)
 
     dx = dx.transpose(1, 0, 2) if batch_first else dx
+    dx = dx if need_dx else None  # the op says when the input needs no gradient
     return (dx, dh_next if has_h0 else None, dweight_ih, dweight_hh,
             dbias if has_bias_ih else None, dbias.copy() if has_bias_hh else None)
