@@ -291,7 +291,10 @@ def _backward(dout, cache, relu):
     dout2 = ws.empty((O, N * L), dout.dtype)  # (O, P)
     partial = np.empty((N, O), dtype=np.float64)  # dbias per image
     _grad_prologue(dout3, r3, dout2, partial, relu)
-    dW2 = dout2 @ col.T  # (O, K), BLAS
+    # dW2 = dout2 @ col^T, computed as its transpose col @ dout2^T (K, O): OpenBLAS runs the
+    # (O, P) @ (P, K) form erratically here (36 ms to 1.2 s for conv B, the same inputs) and
+    # the (K, P) @ (P, O) form steadily (35-51 ms under the same load)
+    dW2 = np.ascontiguousarray((col @ dout2.T).T)  # (O, K), BLAS
     dcol = ws.empty((K, N * L), dout.dtype)  # (K, P)
     np.matmul(W2.T, dout2, out=dcol)  # BLAS
     del dout2
