@@ -12,17 +12,27 @@ import numpy as np
 import tinymm
 from benchmarks.cases import Bench
 from tinymm import nn
-from tinymm.kernels.numba_cpu.lstm import BLAS_IN_NUMBA
+from tinymm.kernels.numba_cpu import lstm as numba_lstm
+from tinymm.kernels.numba_cpu.lstm import _loop_in_numba
 
 RNG = np.random.default_rng(0)
-NOTE = ("input projection of all steps: one NumPy BLAS GEMM; time loop "
-        + ("inside one @njit function, per-step h @ W_hh^T via BLAS from numba (SciPy bindings)"
-           if BLAS_IN_NUMBA else "in Python, per-step h @ W_hh^T via NumPy BLAS (no SciPy)")
-        + "; fused numba cell (vectorised exp); backward: per-step da @ W_hh, then dx/dW as "
-        "one GEMM each over all steps")
 
 
-def _lstm(T, N, D, H, backward):
+def _note(N: int, H: int) -> str:
+    """How the numba path computes this shape (the time loop's home depends on N)."""
+    if _loop_in_numba(N, 4 * H, H):
+        loop = ("time loop inside one @njit function, per-step h @ W_hh^T via BLAS from numba "
+                "(SciPy's bindings)")
+    else:
+        loop = ("time loop in Python, per-step h @ W_hh^T via NumPy BLAS (batch too large for "
+                "SciPy's single-threaded GEMM, or no SciPy)")
+    return ("input projection of all steps: one NumPy BLAS GEMM; " + loop + "; fused numba "
+            "cell (vectorised exp in the input's precision); backward: per-step da @ W_hh, "
+            "then dW (and dx when needed) as one GEMM each over all steps")
+
+
+def _lstm(T, N, D, H, backward, python_loop=False):
+    """``python_loop``: force the SciPy-free path (time loop in Python) to show its overhead."""
     x = RNG.standard_normal((T, N, D)).astype(np.float32)
 
     def make(backend):
@@ -32,9 +42,14 @@ def _lstm(T, N, D, H, backward):
         ones = np.ones((1, N, H), np.float32)
 
         def step():
-            _, (h_n, _) = layer(tx)
-            if backward:
-                h_n.backward(ones)
+            saved = numba_lstm.BLAS_IN_NUMBA
+            numba_lstm.BLAS_IN_NUMBA = saved and not python_loop
+            try:
+                _, (h_n, _) = layer(tx)
+                if backward:
+                    h_n.backward(ones)
+            finally:
+                numba_lstm.BLAS_IN_NUMBA = saved
 
         return step
 
@@ -53,9 +68,16 @@ def _lstm(T, N, D, H, backward):
 
         return step
 
-    flops = 2 * T * N * 4 * H * (D + H) * (3 if backward else 1)
+    # forward: x W_ih^T and h W_hh^T; backward (x needs no gradient, so no dx, as in torch):
+    # dW_ih, dW_hh and the per-step da W_hh
+    flops = 2 * T * N * 4 * H * ((D + H) + ((D + 2 * H) if backward else 0))
     name = f"LSTM {D}->{H} N={N} T={T} {'fwd+bwd' if backward else 'fwd'}"
-    return Bench(name, "lstm", make, flops=flops, torch=torch_make, note=NOTE,
+    note = _note(N, H)
+    if python_loop:
+        name += " (SciPy-free path)"
+        note = note.replace("inside one @njit function, per-step h @ W_hh^T via BLAS from numba "
+                            "(SciPy's bindings)", "in Python (forced: the path without SciPy)")
+    return Bench(name, "lstm", make, flops=flops, torch=torch_make, note=note,
                  repeat=10 if T * N > 512 else 20)
 
 
@@ -66,4 +88,5 @@ BENCHES = [
     _lstm(64, 32, 128, 128, backward=True),
     _lstm(16, 1, 128, 128, backward=False),
     _lstm(16, 1, 128, 128, backward=True),
+    _lstm(16, 1, 128, 128, backward=True, python_loop=True),
 ]
