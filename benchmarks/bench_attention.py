@@ -70,7 +70,8 @@ def _core(backward: bool) -> Bench:
     label = "fwd+bwd" if backward else "fwd"
     return Bench(f"attention core N={N} h={HEADS} Lq={LQ} Lk={LK} d={D} {label}", "attention",
                  make, flops=CORE_FLOPS * (3 if backward else 1), torch=torch_make,
-                 note="one fused numba kernel per direction, prange over N*h (batch, head)")
+                 note="q k^T and P v via NumPy BLAS; mask + softmax (and its JVP) in one "
+                      "numba pass each, prange over N*h")
 
 
 # ------------------------------------------------------------------ the multi-head block
@@ -166,7 +167,8 @@ def _block(backward: bool, torch_path: str) -> Bench:
     return Bench(f"MHA block E={E} h={HEADS} Lq={LQ} Lk={LK} N={N} {label} "
                  f"(torch: {torch_path})", "attention", _tinymm_block(backward),
                  flops=BLOCK_FLOPS * (3 if backward else 1), torch=torch_make,
-                 note="projections via NumPy BLAS, K and V in one GEMM; fused numba core")
+                 note="projections via NumPy BLAS, K and V in one GEMM; numba softmax passes "
+                      "in the core")
 
 
 BENCHES = [

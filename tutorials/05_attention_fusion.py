@@ -132,7 +132,7 @@ print(inspect.getsource(ref_attention.scaled_dot_product_attention_backward))
 
 # %% [markdown]
 # Finite differences agree (float64, random upstream gradient), with the mask and the fully
-# masked row from above, and with causal masking. The fused Numba kernel then has to give the
+# masked row from above, and with causal masking. The Numba backend then has to give the
 # reference's numbers, forward and backward (tests/test_kernel_parity.py does this for every
 # kernel on many shapes):
 
