@@ -19,7 +19,8 @@ def test_tutorial_runs(path, tmp_path):
     env = {**os.environ, "TINYMM_TUTORIAL_OUT": str(tmp_path), "MPLBACKEND": "Agg"}
     proc = subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{path.name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"{path.name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.name for p in TUTORIALS])

@@ -147,9 +147,9 @@ class Tensor:
 
     def _accumulate(self, g: np.ndarray) -> None:
         if self.grad is None:
-            self.grad = np.array(g, dtype=self.dtype, copy=True)
+            self.grad = np.array(g, dtype=self.dtype, copy=True)  # our own copy: safe to add into
         else:
-            self.grad = self.grad + g
+            self.grad += g  # in place: no fresh (page-faulting) array per accumulation
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
