@@ -34,6 +34,8 @@ from tinymm.kernels.numba_cpu import _workspace as ws
 from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.reference.conv2d import conv_geometry
 
+SMALL_WEIGHT = 2048  # O*K up to this: dW by _weight_grad_small instead of BLAS
+
 # Inner loops run over views with zero-based indices (``dst = col[k, a:b]`` then
 # ``for q in range(dst.shape[0])``): Numba supports negative indices, so an index computed
 # as ``start + p`` gets a wrap-around check that stops LLVM from vectorising the loop; a
@@ -257,6 +259,32 @@ def _grad_prologue(dout, r, dout2, partial, relu):
         partial[n, o] = acc
 
 
+@njit(cache=True, parallel=True, fastmath={"reassoc"})  # reassoc: the dot products vectorise
+def _weight_grad_small(dout2, col, partial):
+    """dW2 = dout2 @ col^T for a SMALL (O, K) output (conv A: 32 x 27) and a long P.
+
+    OpenBLAS runs this shape (tiny output, K = 32768 inner) erratically on a loaded 2-core
+    machine (2 ms to 800 ms for the same call). Here P is split into T chunks, one per task;
+    a chunk's rows of dout2 and col stay in L2 while every (o, k) dot product over the chunk
+    is summed in float64; partial (T, O, K) is reduced afterwards.
+    """
+    O, P = dout2.shape
+    K = col.shape[0]
+    T = partial.shape[0]
+    chunk = (P + T - 1) // T
+    for t in prange(T):
+        lo = min(t * chunk, P)
+        hi = min(lo + chunk, P)
+        for o in range(O):
+            a = dout2[o, lo:hi]  # (chunk,)
+            for k in range(K):
+                b = col[k, lo:hi]  # (chunk,)
+                acc = 0.0
+                for p in range(a.shape[0]):
+                    acc += a[p] * b[p]
+                partial[t, o, k] = acc
+
+
 def _forward(x, weight, bias, stride, padding, dilation, relu):
     x = contiguous(x)
     (sh, sw), pads, (dh, dw), OH, OW = conv_geometry(x.shape, weight.shape, stride, padding,
@@ -294,7 +322,12 @@ def _backward(dout, cache, relu):
     # dW2 = dout2 @ col^T, computed as its transpose col @ dout2^T (K, O): OpenBLAS runs the
     # (O, P) @ (P, K) form erratically here (36 ms to 1.2 s for conv B, the same inputs) and
     # the (K, P) @ (P, O) form steadily (35-51 ms under the same load)
-    dW2 = np.ascontiguousarray((col @ dout2.T).T)  # (O, K), BLAS
+    if O * K <= SMALL_WEIGHT:
+        partial_dW = np.empty((16, O, K), dtype=np.float64)  # (T, O, K)
+        _weight_grad_small(dout2, col, partial_dW)
+        dW2 = partial_dW.sum(axis=0).astype(dout.dtype)  # (O, K)
+    else:
+        dW2 = np.ascontiguousarray((col @ dout2.T).T)  # (O, K), BLAS
     dcol = ws.empty((K, N * L), dout.dtype)  # (K, P)
     np.matmul(W2.T, dout2, out=dcol)  # BLAS
     del dout2
