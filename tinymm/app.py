@@ -15,8 +15,8 @@ FUSION_NAMES = ("concat", "multiply", "attention", "gated", "bilinear", "image_o
 
 def _common_training_flags(p, defaults_from_checkpoint: bool) -> None:
     d = (lambda value: None) if defaults_from_checkpoint else (lambda value: value)
-    p.add_argument("--epochs", type=int, default=d(12),
-                   help="passes over the training set (default 12)")
+    p.add_argument("--epochs", type=int, default=d(15),
+                   help="passes over the training set (default 15)")
     p.add_argument("--samples", type=int, default=d(10_000),
                    help="training samples (default 10000; validation 1000, test 2000)")
     p.add_argument("--val-samples", type=int, default=d(1_000), help=argparse_suppress())

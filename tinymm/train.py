@@ -67,7 +67,7 @@ class TrainConfig:
     """Everything that decides a training run's numbers (saved in the checkpoint)."""
 
     fusion: str = "attention"
-    epochs: int = 12
+    epochs: int = 15
     samples: int = 10_000
     val_samples: int = 1_000
     test_samples: int = 2_000
