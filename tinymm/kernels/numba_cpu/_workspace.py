@@ -47,7 +47,10 @@ class _Lease:
         self.__array_interface__ = interface
 
     def __del__(self):
-        _give_back(self.buffer)
+        try:
+            _give_back(self.buffer)
+        except Exception:  # interpreter shutdown: module globals may already be gone
+            pass
 
 
 def _give_back(buffer: np.ndarray) -> None:

@@ -11,7 +11,9 @@ else is memory-bound and written here as parallel Numba passes with contiguous i
 * ``_im2col``: x (N, C, H, W) -> col (K, P), "channel-major": row k = (c, i, j) holds that
   kernel offset's input pixel for every output pixel of the batch, so the forward is ONE
   GEMM ``W2 (O, K) @ col (K, P)`` of the largest possible N (one big GEMM beats N small
-  ones), and ``dW2 = dout2 (O, P) @ col^T`` is one GEMM too. Each (k, n) task writes L
+  ones), and ``dW2 = dout2 (O, P) @ col^T`` is one GEMM too (issued as its transpose
+  ``col @ dout2^T``, which OpenBLAS runs steadily; for a tiny (O, K) such as conv A's 32 x 27
+  a chunked Numba reduction, ``_weight_grad_small``, replaces BLAS). Each (k, n) task writes L
   contiguous values, copying a contiguous run of an input row per output row (stride 1).
 * ``_epilogue``: the GEMM result (O, P) -> out (N, O, OH, OW), adding the bias and (fused
   conv+ReLU) clamping at 0 in the same pass that transposes to NCHW: one read, one write.
