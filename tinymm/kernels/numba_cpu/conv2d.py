@@ -37,6 +37,7 @@ from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.reference.conv2d import conv_geometry
 
 SMALL_WEIGHT = 2048  # O*K up to this: dW by _weight_grad_small instead of BLAS
+SMALL_K = 32  # K = C*kh*kw up to this: forward by _small_k_forward instead of BLAS
 
 # Inner loops run over views with zero-based indices (``dst = col[k, a:b]`` then
 # ``for q in range(dst.shape[0])``): Numba supports negative indices, so an index computed
@@ -261,6 +262,34 @@ def _grad_prologue(dout, r, dout2, partial, relu):
         partial[n, o] = acc
 
 
+@njit(cache=True, parallel=True)
+def _small_k_forward(W2, col, bias, out, relu):
+    """out[n, o] = relu?(bias[o] + sum_k W2[o, k] * col[k, n-th block]) for a SMALL K.
+
+    With K = C*kh*kw as small as conv A's 27 the GEMM is memory-bound and tiny (57 MFLOP), and
+    a BLAS call plus a separate epilogue cost more in thread hand-offs than in arithmetic.
+    Each (n, o) task accumulates K contiguous AXPYs into its output row (L values, in L1),
+    then adds the bias and clamps in place: one pass, written straight in NCHW.
+    """
+    N, O, L = out.shape
+    K = col.shape[0]
+    for task in prange(N * O):
+        n = task // O
+        o = task - n * O
+        dst = out[n, o]  # (L,)
+        b = bias[o]
+        for p in range(L):
+            dst[p] = b
+        for k in range(K):
+            w = W2[o, k]
+            src = col[k, n * L:(n + 1) * L]  # (L,)
+            for p in range(L):
+                dst[p] += w * src[p]
+        if relu:
+            for p in range(L):
+                dst[p] = dst[p] if dst[p] > 0 else 0
+
+
 @njit(cache=True, parallel=True, fastmath={"reassoc"})  # reassoc: the dot products vectorise
 def _weight_grad_small(dout2, col, partial):
     """dW2 = dout2 @ col^T for a SMALL (O, K) output (conv A: 32 x 27) and a long P.
@@ -298,12 +327,15 @@ def _forward(x, weight, bias, stride, padding, dilation, relu):
     col = ws.empty((K, N * L), x.dtype)  # (K, P)
     _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
     W2 = contiguous(weight).reshape(O, K)  # (O, K)
-    gemm_out = ws.empty((O, N * L), x.dtype)  # (O, P)
-    np.matmul(W2, col, out=gemm_out)  # BLAS
-    b = bias if bias is not None else np.zeros(O, dtype=x.dtype)
+    b = contiguous(bias) if bias is not None else np.zeros(O, dtype=x.dtype)
     out = ws.empty((N, O, L), x.dtype)  # (N, O, L)
-    _epilogue(gemm_out, contiguous(b), out, relu)
-    del gemm_out  # back to the workspace for the next call
+    if K <= SMALL_K:
+        _small_k_forward(W2, col, b, out, relu)
+    else:
+        gemm_out = ws.empty((O, N * L), x.dtype)  # (O, P)
+        np.matmul(W2, col, out=gemm_out)  # BLAS
+        _epilogue(gemm_out, b, out, relu)
+        del gemm_out  # back to the workspace for the next call
     out = out.reshape(N, O, OH, OW)  # (N, O, OH, OW)
     geometry = (sh, sw, pt, pl, dh, dw, OH, OW)
     cache = (col, W2, bias is not None, x.shape, weight.shape, geometry, out if relu else None)
