@@ -149,7 +149,7 @@ def _max_pool_backward(dout, x, dx, kh, kw, sh, sw, ph, pw):
                     flat[a * W + b] += g[z]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})  # reassoc: the window sum vectorises
 def _window_mean_forward(x, out, top, bottom, left, right, div_h, div_w):
     """Average pooling of every kind: window (y, z) covers rows [top[y], bottom[y]) and
     columns [left[z], right[z]) of the unpadded input (already clipped), and its sum is
