@@ -6,7 +6,7 @@ Start with ``tinymm.tensor``, ``tinymm.F`` (functional ops), ``tinymm.nn`` (laye
 
 import numpy as _np
 
-from tinymm import functional, keras, nn, optim  # noqa: E402,I001  (nn builds on everything above)
+from tinymm import functional, keras, nn, optim
 from tinymm import functional as F
 from tinymm._version import __version__
 from tinymm.autograd import Function, no_grad

@@ -4,9 +4,8 @@ Each function lives beside its op in ``tinymm/ops/<stem>.py``; this module only 
 so ``F.linear(x, w, b)`` reads like ``torch.nn.functional.linear(x, w, b)``.
 """
 
-from tinymm.nn.activation import elu, gelu, leaky_relu, silu, softplus  # compositions of ops
-from tinymm.nn.dropout import dropout  # a multiplication by a constant mask
-from tinymm.ops.activation import relu, sigmoid, tanh
+from tinymm.nn.dropout import dropout  # draws its mask from nn.init's seeded generator
+from tinymm.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from tinymm.ops.attention import scaled_dot_product_attention
 from tinymm.ops.basic import cat, concat, split, stack
 from tinymm.ops.conv2d import conv2d, conv2d_relu

@@ -2,16 +2,14 @@
 
 ReLU, Sigmoid, Tanh, Softmax and LogSoftmax call their fused ops (kernels with derivations in
 kernels/reference/activation.py and softmax.py). LeakyReLU, ELU, GELU (the tanh
-approximation only), SiLU, Softplus and Identity
-are compositions of Tensor ops, so autograd derives their backward from the pieces.
+approximation only), SiLU and Softplus call compositions of Tensor ops (in ops/activation.py),
+so autograd derives their backward from the pieces.
 """
 
 from __future__ import annotations
 
-import math
-
 from tinymm.nn.module import Module
-from tinymm.ops.activation import relu, sigmoid, tanh
+from tinymm.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from tinymm.ops.softmax import log_softmax, softmax
 
 
@@ -57,35 +55,6 @@ class LogSoftmax(Module):
 class Identity(Module):
     def forward(self, x):
         return x
-
-
-def leaky_relu(x, negative_slope: float = 0.01):
-    """max(x, 0) + slope * min(x, 0) = relu(x) - slope * relu(-x)."""
-    return relu(x) - relu(-x) * negative_slope
-
-
-def elu(x, alpha: float = 1.0):
-    """x for x > 0, alpha (exp(x) - 1) otherwise = relu(x) + alpha (exp(-relu(-x)) - 1)."""
-    return relu(x) + (((-relu(-x)).exp() - 1.0) * alpha)
-
-
-def silu(x):
-    """x * sigmoid(x) (also called swish)."""
-    return x * sigmoid(x)
-
-
-def gelu(x, approximate: str = "tanh"):
-    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): PyTorch's approximate="tanh"."""
-    if approximate != "tanh":
-        raise ValueError(f"gelu: only approximate='tanh' is implemented, got {approximate!r}")
-    inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
-    return x * 0.5 * (tanh(inner) + 1.0)
-
-
-def softplus(x, beta: float = 1.0):
-    """log(1 + exp(beta x)) / beta, computed as relu(z) + log(1 + exp(-|z|)), z = beta x."""
-    z = x * beta
-    return (relu(z) + ((-z.abs()).exp() + 1.0).log()) * (1.0 / beta)
 
 
 class LeakyReLU(Module):

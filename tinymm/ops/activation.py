@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from tinymm.autograd import Function
 from tinymm.ops._checks import check_float
 
@@ -52,3 +54,34 @@ def sigmoid(x):
 
 def tanh(x):
     return Tanh.apply(x)
+
+
+# Compositions of the ops above and Tensor arithmetic: autograd derives their backward from
+# the pieces, so they need no kernels (and are gradchecked in tests/test_module.py).
+def leaky_relu(x, negative_slope: float = 0.01):
+    """max(x, 0) + slope * min(x, 0) = relu(x) - slope * relu(-x)."""
+    return relu(x) - relu(-x) * negative_slope
+
+
+def elu(x, alpha: float = 1.0):
+    """x for x > 0, alpha (exp(x) - 1) otherwise = relu(x) + alpha (exp(-relu(-x)) - 1)."""
+    return relu(x) + (((-relu(-x)).exp() - 1.0) * alpha)
+
+
+def silu(x):
+    """x * sigmoid(x) (also called swish)."""
+    return x * sigmoid(x)
+
+
+def gelu(x, approximate: str = "tanh"):
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): PyTorch's approximate="tanh"."""
+    if approximate != "tanh":
+        raise ValueError(f"gelu: only approximate='tanh' is implemented, got {approximate!r}")
+    inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
+    return x * 0.5 * (tanh(inner) + 1.0)
+
+
+def softplus(x, beta: float = 1.0):
+    """log(1 + exp(beta x)) / beta, computed as relu(z) + log(1 + exp(-|z|)), z = beta x."""
+    z = x * beta
+    return (relu(z) + ((-z.abs()).exp() + 1.0).log()) * (1.0 / beta)
