@@ -26,3 +26,17 @@ def backend_names():
     import tinymm
 
     return [name for name, why in tinymm.backends().items() if why is None and name != "cuda"]
+
+
+@pytest.fixture(autouse=True)
+def _no_backend_leak(request):
+    """A test must not change the active backend for the tests after it (use ``with``)."""
+    import tinymm
+
+    before = tinymm.current_backend().name
+    yield
+    after = tinymm.current_backend().name
+    if after != before:
+        tinymm.use_backend(before)
+        pytest.fail(f"{request.node.nodeid} left the active backend at '{after}' (was "
+                    f"'{before}'); select backends with `with tinymm.use_backend(...)`")
