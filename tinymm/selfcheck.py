@@ -43,6 +43,34 @@ def _checks() -> list[tuple[str, Callable, Callable]]:
         ("cross_entropy", lambda x: F.cross_entropy(x, np.array([0, 2, -100, 1]),
                                                     label_smoothing=0.1),
          lambda r: [_r(r, 4, 3)]),
+        # vision (kernels/reference/conv2d.py, pool2d.py)
+        ("conv2d (stride 2, pad 1)", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+         lambda r: [_r(r, 2, 2, 5, 5), _r(r, 3, 2, 3, 3), _r(r, 3)]),
+        ("conv2d_relu (same)", lambda x, w, b: F.conv2d_relu(x, w, b, padding="same"),
+         lambda r: [_r(r, 1, 2, 4, 4), _r(r, 2, 2, 3, 3), _r(r, 2) + 0.1]),
+        ("max_pool2d", lambda x: F.max_pool2d(x, 2),
+         lambda r: [r.permutation(64).reshape(1, 1, 8, 8) * 0.1]),
+        ("avg_pool2d", lambda x: F.avg_pool2d(x, 3, stride=2, padding=1),
+         lambda r: [_r(r, 1, 2, 5, 5)]),
+        ("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, 1),
+         lambda r: [_r(r, 2, 3, 4, 4)]),
+        # sequence (kernels/reference/embedding.py, rnn.py, lstm.py)
+        # (padding_idx is left out: its row gets no gradient by convention, not by calculus)
+        ("embedding (repeated ids)", lambda w: F.embedding(np.array([[1, 3, 1], [0, 2, 1]]), w),
+         lambda r: [_r(r, 4, 3)]),
+        ("rnn (lengths)", lambda x, wi, wh, bi, bh: F.rnn(x, wi, wh, bi, bh,
+                                                          lengths=np.array([3, 1]))[0],
+         lambda r: [_r(r, 3, 2, 2), _r(r, 3, 2), _r(r, 3, 3), _r(r, 3), _r(r, 3)]),
+        ("lstm (lengths)", lambda x, wi, wh, bi, bh: F.lstm(x, wi, wh, bi, bh,
+                                                            lengths=np.array([3, 2]))[0],
+         lambda r: [_r(r, 3, 2, 2), _r(r, 8, 2), _r(r, 8, 2), _r(r, 8), _r(r, 8)]),
+        # attention and fusion (kernels/reference/attention.py, fusion.py)
+        ("scaled_dot_product_attention", lambda q, k, v: F.scaled_dot_product_attention(
+            q, k, v, attn_mask=np.array([[True, True, False], [True, False, False]])),
+         lambda r: [_r(r, 1, 2, 2, 3), _r(r, 1, 2, 3, 3), _r(r, 1, 2, 3, 3)]),
+        ("gated_fusion", F.gated_fusion, lambda r: [_r(r, 2, 3), _r(r, 2, 3), _r(r, 2, 3)]),
+        ("bilinear_pool", F.bilinear_pool, lambda r: [_r(r, 2, 3), _r(r, 2, 3)]),
+        ("film", F.film, lambda r: [_r(r, 2, 3, 2, 2), _r(r, 2, 3), _r(r, 2, 3)]),
     ]
     return checks
 
