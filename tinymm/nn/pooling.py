@@ -10,41 +10,38 @@ from tinymm.ops.pool2d import MaxPool2d as _MaxOp
 from tinymm.ops.pool2d import flatten
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """What MaxPool2d and AvgPool2d share: PyTorch's (kernel_size, stride=None, padding=0)."""
+
+    op = None  # the ops/pool2d.py Function
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+
+    def forward(self, x):
+        return self.op.apply(x, self.kernel_size, stride=self.stride, padding=self.padding,
+                             layer=f"{type(self).__name__}({self.extra_repr()})")
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
     """PyTorch's ``nn.MaxPool2d``: max over kernel_size windows (stride defaults to it).
 
     Ties send the whole gradient to the first maximum of the window (row-major order).
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-
-    def forward(self, x):
-        return _MaxOp.apply(x, self.kernel_size, stride=self.stride, padding=self.padding,
-                            layer=f"MaxPool2d({self.extra_repr()})")
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+    op = _MaxOp
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """PyTorch's ``nn.AvgPool2d`` (count_include_pad=True: padded zeros count)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-
-    def forward(self, x):
-        return _AvgOp.apply(x, self.kernel_size, stride=self.stride, padding=self.padding,
-                            layer=f"AvgPool2d({self.extra_repr()})")
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+    op = _AvgOp
 
 
 class AdaptiveAvgPool2d(Module):

@@ -41,7 +41,7 @@ def _backward_range(op, dout, saved, dx, start, stop):
     # saved is x for ReLU, the output s or t for sigmoid and tanh (see the derivation)
     if op == RELU:
         for i in range(start, stop):
-            dx[i] = dout[i] if saved[i] > 0 else 0
+            dx[i] = dout[i] * (saved[i] > 0)  # a multiply, not a branch: it vectorises
     elif op == SIGMOID:
         for i in range(start, stop):
             dx[i] = dout[i] * saved[i] * (1 - saved[i])

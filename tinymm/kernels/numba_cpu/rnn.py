@@ -25,6 +25,7 @@ from tinymm.kernels.numba_cpu.lstm import (
     _lengths_array,
     _loop_in_numba,
     _state,
+    _take_active_rows,
 )
 
 _TANH, _RELU = 0, 1
@@ -75,15 +76,6 @@ def _rnn_cell_backward(dout_t, h_new_t, lengths, t, phi, dh_next, da_t):
         else:
             for j in range(H):
                 da_t[n, j] = 0
-
-
-@njit(cache=True)
-def _take_active_rows(dh_next, dh_prev, lengths, t):
-    N, H = dh_next.shape
-    for n in range(N):
-        if t < lengths[n]:
-            for j in range(H):
-                dh_next[n, j] = dh_prev[n, j]
 
 
 @njit(cache=True)
