@@ -77,3 +77,15 @@ def test_gpu_backend_never_falls_back_to_host():
     gpu = Backend("cuda", {}, (), device="cuda")
     with pytest.raises(NotImplementedError, match="does not fall back"):
         _ = gpu.linear_forward
+
+
+def test_openmp_workers_wait_passively_unless_the_user_chose():
+    code = "import os, tinymm; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "ACTIVE"
