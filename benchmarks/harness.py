@@ -15,6 +15,10 @@ For each case and backend it reports:
   import + first call;
 * GFLOP/s where the case defines its FLOPs, and ratios: numba / PyTorch, reference / numba.
 
+PyTorch's column is timed in a separate process with its own default threading, so its
+OpenMP pool never competes with tinymm's threads inside a measurement (in one process, the
+spinning pool of whichever library ran last slows the other by up to 2x on 2 cores).
+
 The machine line gives cores, NumPy's BLAS, Numba's threading layer, the malloc mode and two
 ceilings measured in the same run: sgemm GFLOP/s (NumPy BLAS, and PyTorch's when present) and
 memory copy bandwidth, so a kernel's GFLOP/s can be read as a fraction of what this machine
@@ -41,6 +45,8 @@ import numpy as np
 from benchmarks.cases import Bench
 
 HERE = Path(__file__).resolve().parent
+# The user's own setting, read before tinymm's import sets a default (see tinymm/__init__.py).
+USER_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 
 
 def discover(only: list[str] | None = None) -> list[Bench]:
@@ -188,15 +194,48 @@ def render_table(rows: list[dict], machine: dict, ceilings: dict) -> str:
     return "\n".join(lines)
 
 
-def run(args) -> int:
-    torch_module = None
-    if not args.no_torch:
-        try:
-            import torch as torch_module
+def torch_worker(out_path: str, only: list[str] | None, repeat: int) -> None:
+    """Subprocess mode: time every case's PyTorch version; write the timings as JSON.
 
-            torch_module.set_num_threads(os.cpu_count() or 1)
-        except ImportError:
-            torch_module = None
+    PyTorch runs in its own process so that its OpenMP pool (spinning after each parallel
+    region, as by default) and tinymm's Numba/OpenBLAS threads never compete for the cores
+    inside one measurement; each library is timed with its own default settings.
+    """
+    import torch  # before tinymm: torch's OpenMP reads the user's environment, not ours
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    result = {"torch": f"{torch.__version__} ({torch.get_num_threads()} threads, own process)",
+              "sgemm_torch_gflops": machine_ceilings(torch)["sgemm_torch_gflops"],
+              "timings": {}}
+    for bench in discover(only):
+        if bench.torch is not None:
+            result["timings"][bench.name] = time_calls(bench.torch(), repeat or bench.repeat)
+    Path(out_path).write_text(json.dumps(result))
+
+
+def _torch_timings(args) -> dict | None:
+    import importlib.util
+
+    if args.no_torch or importlib.util.find_spec("torch") is None:
+        return None
+    env = dict(os.environ)
+    if USER_OMP_WAIT_POLICY is None:
+        env.pop("OMP_WAIT_POLICY", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "torch.json")
+        command = [sys.executable, "-m", "benchmarks", "--torch-worker", out,
+                   "--repeat", str(args.repeat)]
+        if args.only:
+            command += ["--only", args.only]
+        proc = subprocess.run(command, env=env, cwd=HERE.parent, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print("torch worker failed; no PyTorch column:\n" + proc.stderr[-2000:],
+                  file=sys.stderr)
+            return None
+        return json.loads(Path(out).read_text())
+
+
+def run(args) -> int:
     only = args.only.split(",") if args.only else None
     benches = discover(only)
     if args.list:
@@ -207,13 +246,18 @@ def run(args) -> int:
         print(f"no benchmark matches --only {args.only}", file=sys.stderr)
         return 2
 
-    machine = machine_line(torch_module)
-    ceilings = machine_ceilings(torch_module)
+    torch_result = _torch_timings(args)  # first, in its own process
+    machine = machine_line(None)
+    machine["omp_wait_policy (tinymm process)"] = os.environ.get("OMP_WAIT_POLICY", "unset")
+    ceilings = machine_ceilings(None)
+    if torch_result is not None:
+        machine["torch"] = torch_result["torch"]
+        ceilings["sgemm_torch_gflops"] = torch_result["sgemm_torch_gflops"]
     rows = []
     for bench in benches:
         torch_ms = None
-        if bench.torch is not None and torch_module is not None:
-            timing = time_calls(bench.torch(), args.repeat or bench.repeat)
+        if torch_result is not None and bench.name in torch_result["timings"]:
+            timing = torch_result["timings"][bench.name]
             torch_ms = timing["median_ms"]
             rows.append({"case": bench.name, "backend": "torch", **timing,
                          **_throughput(bench, timing, ceilings)})
@@ -276,7 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="where to write the results (default benchmarks/results/)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--first-call", help=argparse.SUPPRESS)
+    parser.add_argument("--torch-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.torch_worker:
+        torch_worker(args.torch_worker, args.only.split(",") if args.only else None, args.repeat)
+        return 0
     if args.first_call:
         first_call(args.first_call)
         return 0
