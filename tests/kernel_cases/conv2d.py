@@ -20,8 +20,8 @@ def _conv(N, C, H, W, O, kh, kw, bias=True, **geometry):
 
 
 GEOMETRIES = [
-    ("3x3-pad1", _conv(2, 3, 6, 7, 4, 3, 3, padding=1)),  # K = 27: numba's small-K forward
-    ("3x3-pad1-blas", _conv(2, 5, 6, 7, 4, 3, 3, padding=1)),  # K = 45: the BLAS forward
+    ("3x3-pad1", _conv(2, 3, 6, 7, 4, 3, 3, padding=1)),  # K = 27, conv A's shape class
+    ("3x3-pad1-k45", _conv(2, 5, 6, 7, 4, 3, 3, padding=1)),  # K = 45
     ("stride2-dil2-pad-pair", _conv(2, 2, 9, 8, 3, 3, 2, stride=2, padding=(2, 1), dilation=2)),
     ("same-even-kernel", _conv(1, 3, 5, 6, 2, 2, 4, padding="same")),
     ("valid-no-bias", _conv(3, 1, 5, 5, 2, 3, 3, bias=False, padding="valid")),

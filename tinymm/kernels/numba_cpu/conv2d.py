@@ -12,8 +12,9 @@ else is memory-bound and written here as parallel Numba passes with contiguous i
   kernel offset's input pixel for every output pixel of the batch, so the forward is ONE
   GEMM ``W2 (O, K) @ col (K, P)`` of the largest possible N (one big GEMM beats N small
   ones), and ``dW2 = dout2 (O, P) @ col^T`` is one GEMM too (issued as its transpose
-  ``col @ dout2^T``, which OpenBLAS runs steadily; for a tiny (O, K) such as conv A's 32 x 27
-  a chunked Numba reduction, ``_weight_grad_small``, replaces BLAS). Each (k, n) task writes L
+  ``col @ dout2^T``, which OpenBLAS runs steadily). Small-K shapes such as conv A (K = 27)
+  use the same GEMMs: hand-written Numba paths for them measured 1.3-2x slower than BLAS once
+  OpenMP workers wait passively (tinymm/__init__.py). Each (k, n) task writes L
   contiguous values, copying a contiguous run of an input row per output row (stride 1).
 * ``_epilogue``: the GEMM result (O, P) -> out (N, O, OH, OW), adding the bias and (fused
   conv+ReLU) clamping at 0 in the same pass that transposes to NCHW: one read, one write.
@@ -35,9 +36,6 @@ from numba import njit, prange
 from tinymm.kernels.numba_cpu import _workspace as ws
 from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.reference.conv2d import conv_geometry
-
-SMALL_WEIGHT = 2048  # O*K up to this: dW by _weight_grad_small instead of BLAS
-SMALL_K = 32  # K = C*kh*kw up to this: forward by _small_k_forward instead of BLAS
 
 # Inner loops run over views with zero-based indices (``dst = col[k, a:b]`` then
 # ``for q in range(dst.shape[0])``): Numba supports negative indices, so an index computed
@@ -262,60 +260,6 @@ def _grad_prologue(dout, r, dout2, partial, relu):
         partial[n, o] = acc
 
 
-@njit(cache=True, parallel=True)
-def _small_k_forward(W2, col, bias, out, relu):
-    """out[n, o] = relu?(bias[o] + sum_k W2[o, k] * col[k, n-th block]) for a SMALL K.
-
-    With K = C*kh*kw as small as conv A's 27 the GEMM is memory-bound and tiny (57 MFLOP), and
-    a BLAS call plus a separate epilogue cost more in thread hand-offs than in arithmetic.
-    Each (n, o) task accumulates K contiguous AXPYs into its output row (L values, in L1),
-    then adds the bias and clamps in place: one pass, written straight in NCHW.
-    """
-    N, O, L = out.shape
-    K = col.shape[0]
-    for task in prange(N * O):
-        n = task // O
-        o = task - n * O
-        dst = out[n, o]  # (L,)
-        b = bias[o]
-        for p in range(L):
-            dst[p] = b
-        for k in range(K):
-            w = W2[o, k]
-            src = col[k, n * L:(n + 1) * L]  # (L,)
-            for p in range(L):
-                dst[p] += w * src[p]
-        if relu:
-            for p in range(L):
-                dst[p] = dst[p] if dst[p] > 0 else 0
-
-
-@njit(cache=True, parallel=True, fastmath={"reassoc"})  # reassoc: the dot products vectorise
-def _weight_grad_small(dout2, col, partial):
-    """dW2 = dout2 @ col^T for a SMALL (O, K) output (conv A: 32 x 27) and a long P.
-
-    OpenBLAS runs this shape (tiny output, K = 32768 inner) erratically on a loaded 2-core
-    machine (2 ms to 800 ms for the same call). Here P is split into T chunks, one per task;
-    a chunk's rows of dout2 and col stay in L2 while every (o, k) dot product over the chunk
-    is summed in float64; partial (T, O, K) is reduced afterwards.
-    """
-    O, P = dout2.shape
-    K = col.shape[0]
-    T = partial.shape[0]
-    chunk = (P + T - 1) // T
-    for t in prange(T):
-        lo = min(t * chunk, P)
-        hi = min(lo + chunk, P)
-        for o in range(O):
-            a = dout2[o, lo:hi]  # (chunk,)
-            for k in range(K):
-                b = col[k, lo:hi]  # (chunk,)
-                acc = 0.0
-                for p in range(a.shape[0]):
-                    acc += a[p] * b[p]
-                partial[t, o, k] = acc
-
-
 def _forward(x, weight, bias, stride, padding, dilation, relu):
     x = contiguous(x)
     (sh, sw), pads, (dh, dw), OH, OW = conv_geometry(x.shape, weight.shape, stride, padding,
@@ -329,13 +273,10 @@ def _forward(x, weight, bias, stride, padding, dilation, relu):
     W2 = contiguous(weight).reshape(O, K)  # (O, K)
     b = contiguous(bias) if bias is not None else np.zeros(O, dtype=x.dtype)
     out = ws.empty((N, O, L), x.dtype)  # (N, O, L)
-    if K <= SMALL_K:
-        _small_k_forward(W2, col, b, out, relu)
-    else:
-        gemm_out = ws.empty((O, N * L), x.dtype)  # (O, P)
-        np.matmul(W2, col, out=gemm_out)  # BLAS
-        _epilogue(gemm_out, b, out, relu)
-        del gemm_out  # back to the workspace for the next call
+    gemm_out = ws.empty((O, N * L), x.dtype)  # (O, P)
+    np.matmul(W2, col, out=gemm_out)  # BLAS
+    _epilogue(gemm_out, b, out, relu)
+    del gemm_out  # back to the workspace for the next call
     out = out.reshape(N, O, OH, OW)  # (N, O, OH, OW)
     geometry = (sh, sw, pt, pl, dh, dw, OH, OW)
     cache = (col, W2, bias is not None, x.shape, weight.shape, geometry, out if relu else None)
@@ -356,12 +297,7 @@ def _backward(dout, cache, relu):
     # dW2 = dout2 @ col^T, computed as its transpose col @ dout2^T (K, O): OpenBLAS runs the
     # (O, P) @ (P, K) form erratically here (36 ms to 1.2 s for conv B, the same inputs) and
     # the (K, P) @ (P, O) form steadily (35-51 ms under the same load)
-    if O * K <= SMALL_WEIGHT:
-        partial_dW = np.empty((16, O, K), dtype=np.float64)  # (T, O, K)
-        _weight_grad_small(dout2, col, partial_dW)
-        dW2 = partial_dW.sum(axis=0).astype(dout.dtype)  # (O, K)
-    else:
-        dW2 = np.ascontiguousarray((col @ dout2.T).T)  # (O, K), BLAS
+    dW2 = np.ascontiguousarray((col @ dout2.T).T)  # (O, K), BLAS
     dcol = ws.empty((K, N * L), dout.dtype)  # (K, P)
     np.matmul(W2.T, dout2, out=dcol)  # BLAS
     del dout2
