@@ -211,10 +211,4 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
             node.free()
 
 
-def is_tensor(value: Any) -> bool:
-    from tinymm.tensor import Tensor
-
-    return isinstance(value, Tensor)
-
-
 __all__ = ["Context", "Function", "no_grad", "is_grad_enabled", "run_backward"]

@@ -15,18 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
-
-
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting."""
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)  # leading axes that broadcasting added
-    grad = grad.sum(axis=tuple(range(extra))) if extra > 0 else grad
-    kept_ones = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if kept_ones:
-        grad = grad.sum(axis=kept_ones, keepdims=True)
-    return grad.reshape(shape)
+from tinymm.kernels._shapes import sum_to_shape as unbroadcast
 
 
 def _check_broadcast(op: str, a: np.ndarray, b: np.ndarray) -> tuple[int, ...]:
@@ -228,8 +217,7 @@ def _normalize_axis(axis, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(a % max(ndim, 1) for a in axes))
 
 
-def _expand_reduced(grad: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...],
-                    keepdims: bool) -> np.ndarray:
+def _expand_reduced(grad: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
     """Reinsert the reduced axes (as size 1) so ``grad`` broadcasts against the input."""
     if not keepdims:
         grad = np.expand_dims(grad, axes) if axes else grad
@@ -247,7 +235,7 @@ class Sum(Function):
     def backward(ctx, grad):
         shape, axes, keepdims = ctx.saved
         # every summed element contributed with coefficient 1
-        return (np.broadcast_to(_expand_reduced(grad, shape, axes, keepdims), shape).copy(),)
+        return (np.broadcast_to(_expand_reduced(grad, axes, keepdims), shape).copy(),)
 
 
 class Mean(Function):
@@ -261,7 +249,7 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, grad):
         shape, axes, keepdims, count = ctx.saved
-        g = _expand_reduced(grad, shape, axes, keepdims) / count
+        g = _expand_reduced(grad, axes, keepdims) / count
         return (np.broadcast_to(g, shape).astype(grad.dtype),)
 
 
@@ -283,7 +271,7 @@ class Max(Function):
         x, out, axes, keepdims = ctx.saved
         is_max = x == out
         share = is_max / is_max.sum(axis=axes, keepdims=True)
-        return ((_expand_reduced(grad, x.shape, axes, keepdims) * share).astype(grad.dtype),)
+        return ((_expand_reduced(grad, axes, keepdims) * share).astype(grad.dtype),)
 
 
 # ------------------------------------------------------------------ shapes

@@ -39,9 +39,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from tinymm.kernels._shapes import sum_to_shape
 from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.numba_cpu._workspace import empty
-from tinymm.kernels.reference.attention import _sum_to_shape
 
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 _LOG2E = 1.4426950408889634
@@ -210,5 +210,5 @@ def scaled_dot_product_attention_backward(grads, cache):
     _softmax_backward_rows(dS, P, dP_ext, has_dP_ext, scale)
     dq = np.matmul(dS, k, out=empty(q.shape, q.dtype))  # (N, h, Lq, d), BLAS
     dk = np.matmul(dS.swapaxes(-1, -2), q, out=empty(k.shape, q.dtype))  # (N, h, Lk, d), BLAS
-    dmask = _sum_to_shape(dS, mask_shape) / scale if mask_shape is not None else None
+    dmask = sum_to_shape(dS, mask_shape) / scale if mask_shape is not None else None
     return dq, dk, dv, dmask

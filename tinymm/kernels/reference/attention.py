@@ -66,6 +66,8 @@ import math
 
 import numpy as np
 
+from tinymm.kernels._shapes import sum_to_shape
+
 
 def additive_mask(mask, is_causal: bool, Lq: int, Lk: int, dtype) -> np.ndarray | None:
     """The mask as ``B``: 0 = attend, -inf = forbidden, broadcastable to (N, h, Lq, Lk)."""
@@ -103,17 +105,6 @@ def scaled_dot_product_attention_forward(q, k, v, mask=None, is_causal=False, sc
     return (out, P), cache
 
 
-def _sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum ``grad`` over the dimensions that broadcasting added or stretched to reach it."""
-    extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
-    return grad.reshape(shape)
-
-
 def scaled_dot_product_attention_backward(grads, cache):
     q, k, v, P, scale, mask_shape = cache
     dout, dP_ext = grads if isinstance(grads, tuple) else (grads, None)
@@ -124,5 +115,5 @@ def scaled_dot_product_attention_backward(grads, cache):
     dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # (N, h, Lq, Lk)
     dq = scale * (dS @ k)  # (N, h, Lq, d)
     dk = scale * (np.swapaxes(dS, -1, -2) @ q)  # (N, h, Lk, d)
-    dmask = _sum_to_shape(dS, mask_shape) if mask_shape is not None else None
+    dmask = sum_to_shape(dS, mask_shape) if mask_shape is not None else None
     return dq.astype(q.dtype, copy=False), dk.astype(q.dtype, copy=False), dv, dmask

@@ -12,7 +12,7 @@ Backward. Each ``a[m, k]`` meets every ``b[k, p]`` of row k, so by the chain rul
     db[..., k, p] = sum_m a[..., m, k] * dout[..., m, p]   ->  db = a^T @ dout   (..., K, P)
 
 When a leading dimension was broadcast (``a`` is (M, K) but ``b`` is (B, K, P)), the same
-``a`` was used B times, so its gradient sums over that dimension (``unbroadcast``).
+``a`` was used B times, so its gradient sums over that dimension (``sum_to_shape``).
 1-D operands follow NumPy: a vector ``a`` (K,) acts as (1, K) and the added axis is removed.
 """
 
@@ -20,15 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    ones = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if ones:
-        grad = grad.sum(axis=ones, keepdims=True)
-    return grad.reshape(shape)
+from tinymm.kernels._shapes import sum_to_shape
 
 
 def matmul_forward(a: np.ndarray, b: np.ndarray):
@@ -48,6 +40,6 @@ def matmul_backward(dout: np.ndarray, cache):
         d2 = np.expand_dims(d2, -1)  # put back the P = 1 axis
     da = np.matmul(d2, np.swapaxes(b2, -1, -2))  # dout @ b^T: (..., M, K)
     db = np.matmul(np.swapaxes(a2, -1, -2), d2)  # a^T @ dout: (..., K, P)
-    da = _unbroadcast(da, a2.shape).reshape(a.shape)
-    db = _unbroadcast(db, b2.shape).reshape(b.shape)
+    da = sum_to_shape(da, a2.shape).reshape(a.shape)
+    db = sum_to_shape(db, b2.shape).reshape(b.shape)
     return da, db
