@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinymm
+from tests.test_lstm import lstm_configs
 from tinymm import functional as F
 from tinymm import nn
 from tinymm.kernels.numba_cpu import lstm as numba_lstm
@@ -15,16 +16,10 @@ from tinymm.tensor import Tensor
 
 @st.composite
 def rnn_configs(draw):
-    """T 1-6, N 1-3, D and H 1-5, num_layers 1-2, batch_first either way, uneven lengths."""
-    T, N = draw(st.integers(1, 6)), draw(st.integers(1, 3))
-    lengths = None
-    if draw(st.booleans()):
-        lengths = draw(st.lists(st.integers(1, T), min_size=N, max_size=N))
-    return dict(T=T, N=N, D=draw(st.integers(1, 5)), H=draw(st.integers(1, 5)),
-                num_layers=draw(st.integers(1, 2)), batch_first=draw(st.booleans()),
-                bidirectional=draw(st.booleans()), with_state=draw(st.booleans()),
-                nonlinearity=draw(st.sampled_from(["tanh", "tanh", "relu"])),
-                lengths=lengths, seed=draw(st.integers(0, 2**16)))
+    """The LSTM tests' shapes (tests/test_lstm.py) plus a nonlinearity."""
+    config = draw(lstm_configs())
+    config["nonlinearity"] = draw(st.sampled_from(["tanh", "tanh", "relu"]))
+    return config
 
 
 def make_rnn(cfg):
