@@ -1,5 +1,5 @@
-"""The ``tinymm`` command line: ``info``, ``demo``, ``gradcheck``, ``bench`` (and ``train``,
-``evaluate``, ``compare-fusions`` from tinymm/app.py when the application is installed)."""
+"""The ``tinymm`` command line: ``info``, ``demo``, ``gradcheck``, ``bench``, and the
+application's ``train``, ``evaluate``, ``compare-fusions`` (tinymm/app.py)."""
 
 from __future__ import annotations
 
@@ -157,12 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="e.g. --only linear --repeat 50 (see tinymm bench --help)")
     p.set_defaults(func=cmd_bench)
 
-    try:
-        from tinymm.app import add_commands  # train, evaluate, compare-fusions
-    except ImportError:
-        add_commands = None
-    if add_commands is not None:
-        add_commands(sub)
+    from tinymm.app import add_commands  # train, evaluate, compare-fusions (lazy imports inside)
+
+    add_commands(sub)
     return parser
 
 
