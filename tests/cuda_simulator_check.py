@@ -122,6 +122,49 @@ def check_gemm_variants() -> int:
     return checked
 
 
+def check_optimizers_and_full() -> int:
+    """sgd_step / adam_step on the device against the reference, bit for bit, three steps."""
+    rng = np.random.default_rng(5)
+    checked = 0
+    sgd_configs = [{"lr": 0.1}, {"lr": 0.05, "momentum": 0.9, "dampening": 0.1},
+                   {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}]
+    adam_configs = [{"weight_decay": 0.0, "amsgrad": False, "decoupled": False},
+                    {"weight_decay": 0.1, "amsgrad": True, "decoupled": False},
+                    {"weight_decay": 0.1, "amsgrad": False, "decoupled": True}]
+    for dtype in (np.float32, np.float64):
+        for cfg in sgd_configs:
+            p = rng.standard_normal(37).astype(dtype)
+            buf = np.zeros_like(p)
+            dp, dbuf = _device.to_device(p), _device.to_device(buf)
+            for step in range(3):
+                g = rng.standard_normal(37).astype(dtype)
+                ref.sgd_step(p, g, buf, first_step=step == 0, **cfg)
+                cuda_backend.sgd_step(dp, _device.to_device(g), dbuf, first_step=step == 0,
+                                      **cfg)
+            np.testing.assert_array_equal(_device.to_host(dp), p, err_msg=f"sgd {cfg}")
+            checked += 1
+        for cfg in adam_configs:
+            p = rng.standard_normal(37).astype(dtype)
+            state = [np.zeros_like(p) for _ in range(3)]
+            dstate = [_device.to_device(s) for s in state]
+            dp = _device.to_device(p)
+            amsgrad = cfg["amsgrad"]
+            for step in range(1, 4):
+                g = rng.standard_normal(37).astype(dtype)
+                kwargs = {"weight_decay": cfg["weight_decay"], "decoupled": cfg["decoupled"]}
+                ref.adam_step(p, g, state[0], state[1], state[2] if amsgrad else None, step,
+                              1e-2, 0.9, 0.999, 1e-8, **kwargs)
+                cuda_backend.adam_step(dp, _device.to_device(g), dstate[0], dstate[1],
+                                       dstate[2] if amsgrad else None, step, 1e-2, 0.9, 0.999,
+                                       1e-8, **kwargs)
+            np.testing.assert_array_equal(_device.to_host(dp), p, err_msg=f"adam {cfg}")
+            np.testing.assert_array_equal(_device.to_host(dstate[1]), state[1])
+            checked += 1
+        filled = _device.to_host(cuda_backend.full((2, 3), 1.5, dtype))
+        np.testing.assert_array_equal(filled, ref.full((2, 3), 1.5, dtype))
+    return checked
+
+
 def check_no_hidden_copies() -> None:
     x = np.ones((3, 4), np.float32)
     try:
@@ -155,7 +198,8 @@ def check_no_fallback() -> None:
 if __name__ == "__main__":
     cases = check_cases()
     gemms = check_gemm_variants()
+    updates = check_optimizers_and_full()
     check_no_hidden_copies()
     check_no_fallback()
-    print(f"checked {cases} cases, {gemms} gemm calls, "
+    print(f"checked {cases} cases, {gemms} gemm calls, {updates} optimizer runs, "
           f"{len(cuda_backend.kernels)} cuda kernels of {len(CONTRACT)}")
