@@ -23,7 +23,7 @@ def _case(op, shape, label, ints=False, **kwargs):
 
 CASES = [
     *[case
-      for op in ("sum", "mean", "max")
+      for op in ("sum", "mean", "max", "amax")
       for case in (
           _case(op, (2, 3, 5), "all"),
           _case(op, (2, 3, 5), "axis1", axis=1),
@@ -35,4 +35,6 @@ CASES = [
     _case("mean", (2, 700), "long-all"),
     _case("max", (3, 4, 5), "ties", ints=True, axis=(0, 2)),
     _case("max", (4, 6), "ties-rows", ints=True, axis=1),
+    _case("amax", (3, 4, 5), "ties", ints=True, axis=(0, 2)),
+    _case("amax", (4, 6), "ties-rows-keepdim", ints=True, axis=1, keepdim=True),
 ]

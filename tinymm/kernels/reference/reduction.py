@@ -16,8 +16,13 @@ upstream gradient of the output it went into.
 The max is piecewise linear: its derivative is 1 at the winning element. "First" is in
 row-major order over the reduced axes (NumPy's argmax order, where a NaN counts as the
 maximum), the tie rule of max-pooling and of ``torch.max(dim)``; the gradient of a
-reduction then sums to dout exactly. (The Tensor method ``max`` shares a tie's gradient
-equally instead, as ``torch.amax``; see tinymm/ops/reduction.py.)
+reduction then sums to dout exactly.
+
+    amax   out = max_r x[...]               dx = dout / c at each of the c tied maxima
+
+``torch.amax``'s rule (and the Tensor method ``max``'s): a tie shares the gradient equally,
+which keeps it a valid subgradient (the average of the one-hot choices) and makes finite
+differences agree away from ties.
 
 The code moves the reduced axes to the end, so each output owns one contiguous row of R
 elements: ``argmax`` of the row is the first maximum, and the backward writes dout there.
@@ -41,8 +46,7 @@ def _kept_shape(shape, axes):
 
 def sum_forward(x, axis=None, keepdim=False):
     axes = _axes(axis, x.ndim)
-    out = np.sum(x, axis=axes, keepdims=keepdim)
-    return np.asarray(out, dtype=x.dtype), (x.shape, axes)
+    return np.asarray(np.sum(x, axis=axes, keepdims=keepdim)), (x.shape, axes)
 
 
 def sum_backward(dout, cache):
@@ -81,3 +85,17 @@ def max_backward(dout, cache):
     np.put_along_axis(rows, first[..., None], dout.reshape(first.shape + (1,)), axis=-1)
     moved = rows.reshape([shape[k] for k in kept] + [shape[a] for a in axes])
     return (np.ascontiguousarray(np.transpose(moved, np.argsort(kept + axes))),)
+
+
+def amax_forward(x, axis=None, keepdim=False):
+    axes = _axes(axis, x.ndim)
+    out = np.max(x, axis=axes, keepdims=True)  # kept axes as size 1: broadcasts against x
+    cache = (x, out, axes)
+    return (out if keepdim else np.squeeze(out, axis=axes)), cache
+
+
+def amax_backward(dout, cache):
+    x, out, axes = cache
+    is_max = x == out
+    share = is_max / is_max.sum(axis=axes, keepdims=True)  # 1 / c at each of c tied maxima
+    return ((dout.reshape(out.shape) * share).astype(dout.dtype),)

@@ -3,13 +3,16 @@
 None of these does arithmetic: each output element is a copy of one input element, so the
 gradient of an input element is the upstream gradient of every output element copied from
 it (the adjoint of a copy is a copy back, or a sum where one input feeds several outputs).
-Every output is a new C-contiguous array (a device has no strided views to hand back).
+Where NumPy returns a view (permute, a basic getitem, the pieces of split and of concat's
+backward) the reference returns that view too, as the CPU ops always have; a device backend
+returns contiguous copies instead (its kernels index contiguous arrays), and the CUDA getitem
+takes basic indices only (ints, slices, None, Ellipsis), which never repeat an element.
 
     permute(x, axes)     out[i_0, .., i_{d-1}] = x[j] with j[axes[k]] = i_k
                          dx = permute(dout, argsort(axes))      (the inverse permutation)
-    getitem(x, index)    out = x[index] for a basic index (ints, slices, None, Ellipsis)
-                         dx = zeros(x.shape); dx[index] = dout  (a basic index never repeats
-                                                                 an element, so = suffices)
+    getitem(x, index)    out = x[index]
+                         dx = zeros(x.shape); dx[index] += dout, accumulating where an
+                              (advanced) index repeats an element (np.add.at)
     concat(arrays, axis) out = the arrays joined along axis
                          d(arrays[i]) = dout[..., start_i : start_i + n_i, ...] along axis
     split(x, sizes, axis) outs[i] = x[..., start_i : start_i + sizes[i], ...] along axis
@@ -35,21 +38,21 @@ def is_basic_index(index) -> bool:
 
 def permute_forward(x, axes):
     axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
-    return np.ascontiguousarray(np.transpose(x, axes)), axes
+    return np.transpose(x, axes), axes
 
 
 def permute_backward(dout, cache):
-    return (np.ascontiguousarray(np.transpose(dout, np.argsort(cache))),)
+    return (np.transpose(dout, np.argsort(cache)),)  # the inverse permutation
 
 
 def getitem_forward(x, index):
-    return np.array(x[index], copy=True), (x.shape, index)
+    return np.asarray(x[index]), (x.shape, index)
 
 
 def getitem_backward(dout, cache):
     shape, index = cache
     dx = np.zeros(shape, dtype=dout.dtype)
-    dx[index] = dout
+    np.add.at(dx, index, dout)  # add.at: an index that repeats must accumulate
     return (dx,)
 
 
@@ -60,13 +63,11 @@ def concat_forward(arrays, axis=0):
 
 def concat_backward(dout, cache):
     axis, sizes = cache
-    cuts = np.cumsum(sizes)[:-1]
-    return tuple(np.ascontiguousarray(piece) for piece in np.split(dout, cuts, axis=axis))
+    return tuple(np.split(dout, np.cumsum(sizes)[:-1], axis=axis))
 
 
 def split_forward(x, sizes, axis=0):
-    cuts = np.cumsum(sizes)[:-1]
-    return tuple(np.ascontiguousarray(p) for p in np.split(x, cuts, axis=axis)), axis
+    return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis)), axis
 
 
 def split_backward(douts, cache):
