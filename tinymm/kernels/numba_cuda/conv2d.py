@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from numba import cuda
 
+from tinymm.kernels.geometry import conv_geometry
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
 from tinymm.kernels.numba_cuda._gemm import gemm
 from tinymm.kernels.numba_cuda.reduction import sum_forward
-from tinymm.kernels.reference.conv2d import conv_geometry
 
 
 def _im2col(x, col, C, H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):

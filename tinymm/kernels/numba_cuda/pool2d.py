@@ -25,8 +25,8 @@ import math
 
 from numba import cuda
 
+from tinymm.kernels.geometry import pair, pool_geometry
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
-from tinymm.kernels.reference.pool2d import pool_geometry, pool_pair
 
 
 def _max_forward(x, out, arg, H, W, kh, kw, sh, sw, ph, pw, OH, OW):
@@ -220,7 +220,7 @@ def avg_pool2d_backward(dout, cache):
 def adaptive_avg_pool2d_forward(x, output_size):
     require_device("adaptive_avg_pool2d_forward", x=x)
     N, C, H, W = x.shape
-    OH, OW = pool_pair(output_size, "output_size")
+    OH, OW = pair(output_size)
     out = empty((N, C, OH, OW), x.dtype)
     _launch(adaptive_forward_kernel, out.size, _flat(x), _flat(out), x.dtype.type(0), H, W,
             OH, OW)
