@@ -15,6 +15,7 @@ from tinymm.nn.activation import (
     Tanh,
 )
 from tinymm.nn.attention import MultiheadAttention
+from tinymm.nn.batch_norm import BatchNorm1d, BatchNorm2d
 from tinymm.nn.container import ModuleList, Sequential
 from tinymm.nn.conv import Conv2d
 from tinymm.nn.dropout import Dropout
@@ -27,6 +28,7 @@ from tinymm.nn.fusion import (
     GatedFusion,
     Multiply,
 )
+from tinymm.nn.layer_norm import LayerNorm
 from tinymm.nn.linear import Linear
 from tinymm.nn.module import Module, Parameter
 from tinymm.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d
@@ -44,4 +46,6 @@ __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Flatten", "MaxPool2d",
     # sequence layers (issue 4)
     "Embedding", "LSTM", "RNN",
+    # normalization
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm",
 ]
