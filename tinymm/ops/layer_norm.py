@@ -11,22 +11,27 @@ PyTorch's functional signature::
 
 from __future__ import annotations
 
+import operator
+
 from tinymm.autograd import Function
 from tinymm.ops._checks import check_float, check_same_dtype
 
 
 def normalized_shape_tuple(name: str, normalized_shape) -> tuple[int, ...]:
     """An int or a sequence of positive ints as a tuple (the layer and the op share it)."""
-    if isinstance(normalized_shape, bool):
-        raise TypeError(f"{name}: normalized_shape must be an int or a tuple of ints, got "
-                        f"{normalized_shape!r}")
-    if isinstance(normalized_shape, int):
-        normalized_shape = (normalized_shape,)
+    def bad() -> TypeError:
+        return TypeError(f"{name}: normalized_shape must be an int or a tuple of ints, got "
+                         f"{normalized_shape!r}")
+
+    if isinstance(normalized_shape, (bool, str, bytes)):
+        raise bad()
+    sizes = (normalized_shape,) if not hasattr(normalized_shape, "__iter__") else normalized_shape
     try:
-        shape = tuple(int(s) for s in normalized_shape)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: normalized_shape must be an int or a tuple of ints, got "
-                        f"{normalized_shape!r}") from None
+        shape = tuple(operator.index(s) for s in sizes)  # ints only: no floats, no strings
+    except TypeError:
+        raise bad() from None
+    if any(isinstance(s, bool) for s in sizes):
+        raise bad()
     if not shape or any(s <= 0 for s in shape):
         raise ValueError(f"{name}: normalized_shape must be a non-empty tuple of positive "
                          f"sizes, got {normalized_shape!r}")
