@@ -23,7 +23,8 @@ def bn_configs(draw):
         shape[0] = 2  # training needs more than one value per channel
     return dict(shape=tuple(shape), affine=draw(st.booleans()), stats=draw(st.booleans()),
                 training=draw(st.booleans()), momentum=draw(st.sampled_from([0.1, 0.5, 1.0])),
-                offset=draw(st.sampled_from([0.0, 5.0])), seed=draw(st.integers(0, 2**16)))
+                offset=draw(st.sampled_from([0.0, 5.0])),
+                seed=draw(st.integers(1, 2**16)))  # seed 0 would repeat gradcheck's upstream
 
 
 def _inputs(cfg):

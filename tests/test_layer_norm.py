@@ -21,7 +21,8 @@ def ln_configs(draw):
     if int(np.prod(normalized)) < 2:
         normalized = normalized[:-1] + (2,)  # one feature normalises to exactly 0
     return dict(lead=lead, normalized=normalized, affine=draw(st.booleans()),
-                offset=draw(st.sampled_from([0.0, 5.0])), seed=draw(st.integers(0, 2**16)))
+                offset=draw(st.sampled_from([0.0, 5.0])),
+                seed=draw(st.integers(1, 2**16)))  # seed 0 would repeat gradcheck's upstream
 
 
 @given(cfg=ln_configs())
