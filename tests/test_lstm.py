@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 import tinymm
 from tinymm import functional as F
 from tinymm import nn
+from tinymm.kernels.numba_cpu import _recurrent as numba_recurrent
 from tinymm.kernels.numba_cpu import lstm as numba_lstm
 from tinymm.tensor import Tensor
 
@@ -121,7 +122,7 @@ def test_numba_without_scipy_blas_matches(monkeypatch):
         kw = dict(lengths=np.array([5, 2, 4]), reverse=reverse)
         outs, cache = numba_lstm.lstm_forward(*args, **kw)
         dins = numba_lstm.lstm_backward(grads, cache)
-        monkeypatch.setattr(numba_lstm, "BLAS_IN_NUMBA", False)
+        monkeypatch.setattr(numba_recurrent, "BLAS_IN_NUMBA", False)
         outs2, cache2 = numba_lstm.lstm_forward(*args, **kw)
         dins2 = numba_lstm.lstm_backward(grads, cache2)
         monkeypatch.undo()

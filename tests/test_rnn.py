@@ -9,7 +9,7 @@ import tinymm
 from tests.test_lstm import lstm_configs
 from tinymm import functional as F
 from tinymm import nn
-from tinymm.kernels.numba_cpu import lstm as numba_lstm
+from tinymm.kernels.numba_cpu import _recurrent as numba_recurrent
 from tinymm.kernels.numba_cpu import rnn as numba_rnn
 from tinymm.tensor import Tensor
 
@@ -73,7 +73,7 @@ def test_numba_without_scipy_blas_matches(monkeypatch):
     kw = dict(lengths=np.array([5, 1, 3]), reverse=True)
     outs, cache = numba_rnn.rnn_forward(*args, **kw)
     dins = numba_rnn.rnn_backward(grads, cache)
-    monkeypatch.setattr(numba_lstm, "BLAS_IN_NUMBA", False)  # the flag both modules read
+    monkeypatch.setattr(numba_recurrent, "BLAS_IN_NUMBA", False)  # the flag both modules read
     outs2, cache2 = numba_rnn.rnn_forward(*args, **kw)
     dins2 = numba_rnn.rnn_backward(grads, cache2)
     for a, b in zip(outs + dins, outs2 + dins2):

@@ -21,7 +21,7 @@ from tinymm._version import __version__
 from tinymm.autograd import Function, no_grad
 from tinymm.backend import backends, current_backend, get_backend, use_backend
 from tinymm.gradcheck import GradcheckError, gradcheck, gradcheck_report
-from tinymm.ops.basic import cat, concat, split, stack
+from tinymm.ops.shape import cat, concat, split, stack
 from tinymm.tensor import Tensor, as_tensor, from_numpy, ones, randn, tensor, zeros
 
 float32 = _np.float32

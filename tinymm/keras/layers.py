@@ -21,7 +21,7 @@ import numpy as np
 from tinymm import nn
 from tinymm.keras import activations
 from tinymm.keras.engine import Input, InputLayer, KerasTensor, Layer, fmt_shape
-from tinymm.ops.basic import concat
+from tinymm.ops.shape import concat
 from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 

@@ -15,9 +15,9 @@ The plan of the numba LSTM (kernels/numba_cpu/lstm.py), with the GRU's two proje
   ``dh_next = dh * z`` (the direct path) and the per-step GEMM adds ``dhw[t] @ weight_hh``
   (a padded row of dhw is 0, so its dh_next passes through unchanged). dx, dweight_ih,
   dweight_hh and the bias gradients are then one GEMM (or sum) each over all T*N rows.
-* As in the LSTM, for small batches (``_loop_in_numba``) and with SciPy's BLAS the whole time
-  loop runs inside one ``@njit`` function; otherwise the cell kernels run from a Python loop
-  with NumPy's matmul.
+* As in the LSTM, for small batches (``_recurrent.loop_in_numba``) and with SciPy's BLAS the
+  whole time loop runs inside one ``@njit`` function; otherwise the cell kernels run from a
+  Python loop with NumPy's matmul.
 """
 
 from __future__ import annotations
@@ -26,19 +26,12 @@ import numpy as np
 from numba import njit
 
 from tinymm.kernels.numba_cpu import _workspace
+from tinymm.kernels.numba_cpu._recurrent import lengths_array, loop_in_numba, state_array
 from tinymm.kernels.numba_cpu._util import contiguous
-from tinymm.kernels.numba_cpu.lstm import (
-    _FASTMATH,
-    _constants,
-    _exp_buffers,
-    _exp_inplace,
-    _lengths_array,
-    _loop_in_numba,
-    _state,
-)
+from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp_inplace
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True, fastmath=FASTMATH)
 def _gru_cell_forward(xw_t, rec, bias_ih, bias_hh, lengths, t, h, gates_t, hn_t, h_prev_t,
                       out_t, z, bits, scale):
     """One step for all rows: gates r, z, n and the new h (in place) from xw_t and rec (N, 3H).
@@ -47,11 +40,11 @@ def _gru_cell_forward(xw_t, rec, bias_ih, bias_hh, lengths, t, h, gates_t, hn_t,
     """
     N, G = xw_t.shape
     H = G // 3
-    one, two = _constants(z)[6:8]
+    one, two = constants(z)[6:8]
     for n in range(N):  # exp arguments of the sigmoid gates r and z: -(a_r), -(a_z)
         for j in range(2 * H):
             z[n * 2 * H + j] = -(xw_t[n, j] + bias_ih[j] + rec[n, j] + bias_hh[j])
-    _exp_inplace(z[:N * 2 * H], bits[:N * 2 * H], scale[:N * 2 * H])
+    exp_inplace(z[:N * 2 * H], bits[:N * 2 * H], scale[:N * 2 * H])
     for n in range(N):
         for j in range(2 * H):
             gates_t[n, j] = one / (one + z[n * 2 * H + j])  # r in [0, H), z in [H, 2H)
@@ -60,7 +53,7 @@ def _gru_cell_forward(xw_t, rec, bias_ih, bias_hh, lengths, t, h, gates_t, hn_t,
             hn = rec[n, 2 * H + j] + bias_hh[2 * H + j]
             hn_t[n, j] = hn
             z[n * H + j] = -two * (xw_t[n, 2 * H + j] + bias_ih[2 * H + j] + gates_t[n, j] * hn)
-    _exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
+    exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
     for n in range(N):
         real = t < lengths[n]
         for j in range(H):
@@ -77,7 +70,7 @@ def _gru_cell_forward(xw_t, rec, bias_ih, bias_hh, lengths, t, h, gates_t, hn_t,
                 out_t[n, j] = 0
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True, fastmath=FASTMATH)
 def _gru_cell_backward(dout_t, gates_t, hn_t, h_prev_t, lengths, t, dh_next, dxw_t, dhw_t):
     """One step backward: dxw_t, dhw_t (N, 3H); dh_next becomes dh * z on the real rows.
 
@@ -85,7 +78,7 @@ def _gru_cell_backward(dout_t, gates_t, hn_t, h_prev_t, lengths, t, dh_next, dxw
     """
     N, G = dxw_t.shape
     H = G // 3
-    one = _constants(dh_next)[6]
+    one = constants(dh_next)[6]
     for n in range(N):
         if t < lengths[n]:
             for j in range(H):
@@ -146,15 +139,15 @@ def gru_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None, bat
     xw = np.matmul(x2, weight_ih.T, out=_workspace.empty((T * N, G), dtype))  # (T*N, 3H)
     xw = xw.reshape(T, N, G)  # (T, N, 3H)
     b_ih, b_hh = _bias(bias_ih, G, dtype), _bias(bias_hh, G, dtype)
-    lengths = _lengths_array(lengths, N, T)
-    h = _state(h0, N, H, dtype)
+    lengths = lengths_array(lengths, N, T)
+    h = state_array(h0, N, H, dtype)
     gates = _workspace.empty((T, N, G), dtype)  # r, z, n of every step
     hn = _workspace.empty((T, N, H), dtype)
     h_prev = _workspace.empty((T, N, H), dtype)
     out = _workspace.empty((T, N, H), dtype)
-    z, bits, scale = _exp_buffers(N * 2 * H, dtype)
+    z, bits, scale = exp_buffers(N * 2 * H, dtype)
     weight_hh_T = contiguous(weight_hh).T  # (H, 3H), a Fortran-order view: BLAS transposes
-    if _loop_in_numba(N, G, H):
+    if loop_in_numba(N, G, H):
         _gru_forward_loop(xw, weight_hh_T, b_ih, b_hh, lengths, reverse, h, gates, hn, h_prev,
                           out, z, bits, scale)
     else:
@@ -176,11 +169,11 @@ def gru_backward(grads, cache, need_dx=True):
     H = G // 3
     dtype = gates.dtype
     dout = contiguous((dout.transpose(1, 0, 2) if batch_first else dout).astype(dtype, copy=False))
-    dh_next = _state(dh_n, N, H, dtype)  # (N, H), updated in place step by step
+    dh_next = state_array(dh_n, N, H, dtype)  # (N, H), updated in place step by step
     dxw = _workspace.empty((T, N, G), dtype)  # gradients of the input projection
     dhw = _workspace.empty((T, N, G), dtype)  # gradients of the hidden projection
     weight_hh = contiguous(weight_hh)
-    if _loop_in_numba(N, G, H):
+    if loop_in_numba(N, G, H):
         _gru_backward_loop(dout, gates, hn, h_prev, lengths, reverse, weight_hh, dh_next, dxw,
                            dhw)
     else:
