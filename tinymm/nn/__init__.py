@@ -28,6 +28,7 @@ from tinymm.nn.fusion import (
     GatedFusion,
     Multiply,
 )
+from tinymm.nn.gru import GRU
 from tinymm.nn.layer_norm import LayerNorm
 from tinymm.nn.linear import Linear
 from tinymm.nn.lstm import LSTM
@@ -42,6 +43,6 @@ __all__ = [
     "BilinearFusion", "Concatenate", "CrossAttentionFusion", "FiLM", "GatedFusion",
     "MultiheadAttention", "Multiply",
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Flatten", "MaxPool2d",
-    "Embedding", "LSTM", "RNN", "RNNBase",
+    "Embedding", "GRU", "LSTM", "RNN", "RNNBase",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm",
 ]
