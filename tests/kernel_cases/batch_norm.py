@@ -37,4 +37,9 @@ CASES = [
                "NCHW-eval", TOL),
     KernelCase("batch_norm_forward",
                lambda r, d: (_args(r, d, (4, 70, 16, 8)), {}), "NCHW-parallel", TOL),
+    KernelCase("batch_norm_forward",
+               lambda r, d: (_args(r, d, (600, 65)), {}), "NC-parallel", TOL),
+    KernelCase("batch_norm_forward",
+               lambda r, d: (_args(r, d, (5, 1, 3)), {"training": False}), "one-channel-eval",
+               TOL),
 ]

@@ -4,7 +4,9 @@ How it computes:
 
 * The input is viewed as (N, C, S) and every channel is independent, so the kernels walk a
   range of channels; ``prange`` hands blocks of channels to the threads when the work is
-  large enough (``parallel_worth_it``), else one thread walks them all.
+  large enough (``parallel_worth_it``), else one thread walks them all. Inside a block the
+  loops run n, then c, then s, so memory is read in order: for (N, C) input (S = 1) the
+  inner loop runs along a row's contiguous channels instead of striding down a column.
 * Per channel, the forward makes two reading passes (the mean, then the sum of squared
   deviations: no cancellation, unlike E[x^2] - mean^2) and one writing pass
   ``out = x * scale + shift`` with ``scale = weight * inv_std`` and ``shift = bias - mean *
@@ -28,35 +30,48 @@ _CHANNEL_BLOCKS = 64  # at most this many parallel blocks of channels
 
 @njit(cache=True)
 def _forward_channels(x, weight, bias, training, run_mean, run_var, eps, mean, var_out,
-                      inv_std, out, c_start, c_stop):
-    """Channels [c_start, c_stop): mean, var_out, inv_std (C,) float64 and out (N, C, S)."""
+                      inv_std, scale, out, c_start, c_stop):
+    """Channels [c_start, c_stop): mean, var_out, inv_std (C,) float64 and out (N, C, S).
+
+    scale: (2, C) float64 work space for the folded per-channel scale and shift.
+    """
     N, _, S = x.shape
     M = N * S
-    for c in range(c_start, c_stop):
-        if training:
-            total = 0.0
-            for n in range(N):
+    if training:
+        for c in range(c_start, c_stop):
+            mean[c] = 0.0
+            var_out[c] = 0.0
+        for n in range(N):  # n outside c: rows of the channel block are read in memory order
+            for c in range(c_start, c_stop):
+                total = 0.0
                 for s in range(S):
                     total += x[n, c, s]
-            mu = total / M
-            squares = 0.0
-            for n in range(N):
+                mean[c] += total
+        for c in range(c_start, c_stop):
+            mean[c] /= M
+        for n in range(N):  # second pass: squared deviations from the mean, no cancellation
+            for c in range(c_start, c_stop):
+                mu = mean[c]
+                squares = 0.0
                 for s in range(S):
                     d = x[n, c, s] - mu
                     squares += d * d
-            var = squares / M
-        else:
-            mu = float(run_mean[c])
-            var = float(run_var[c])
-        istd = 1.0 / np.sqrt(var + eps)
-        mean[c] = mu
-        var_out[c] = var
-        inv_std[c] = istd
-        scale = weight[c] * istd
-        shift = bias[c] - mu * scale
-        for n in range(N):
+                var_out[c] += squares
+        for c in range(c_start, c_stop):
+            var_out[c] /= M
+    else:
+        for c in range(c_start, c_stop):
+            mean[c] = run_mean[c]
+            var_out[c] = run_var[c]
+    for c in range(c_start, c_stop):
+        inv_std[c] = 1.0 / np.sqrt(var_out[c] + eps)
+        scale[0, c] = weight[c] * inv_std[c]  # out = x * scale + shift
+        scale[1, c] = bias[c] - mean[c] * scale[0, c]
+    for n in range(N):
+        for c in range(c_start, c_stop):
+            k, shift = scale[0, c], scale[1, c]
             for s in range(S):
-                out[n, c, s] = x[n, c, s] * scale + shift
+                out[n, c, s] = x[n, c, s] * k + shift
 
 
 @njit(cache=True)
@@ -66,40 +81,43 @@ def _backward_channels(dout, x, mean, inv_std, weight, training, dx, dweight, db
     N, _, S = x.shape
     M = N * S
     for c in range(c_start, c_stop):
-        mu, istd = mean[c], inv_std[c]
-        sum_dy = 0.0
-        sum_dy_xhat = 0.0
-        for n in range(N):
+        dbias[c] = 0.0
+        dweight[c] = 0.0
+    for n in range(N):  # the sums of dout and dout * x_hat per channel
+        for c in range(c_start, c_stop):
+            mu, istd = mean[c], inv_std[c]
+            sum_dy = 0.0
+            sum_dy_xhat = 0.0
             for s in range(S):
                 dy = dout[n, c, s]
                 sum_dy += dy
                 sum_dy_xhat += dy * (x[n, c, s] - mu) * istd
-        dbias[c] = sum_dy
-        dweight[c] = sum_dy_xhat
-        if training:
-            # dx = inv_std/M (M dx_hat - sum dx_hat - x_hat sum dx_hat x_hat), dx_hat = w dout
+            dbias[c] += sum_dy
+            dweight[c] += sum_dy_xhat
+    for n in range(N):
+        for c in range(c_start, c_stop):
+            mu, istd = mean[c], inv_std[c]
             k = weight[c] * istd
-            mean_dy = sum_dy / M
-            mean_dy_xhat = sum_dy_xhat / M
-            for n in range(N):
+            if training:
+                # dx = inv_std/M (M dx_hat - sum dx_hat - x_hat sum dx_hat x_hat), dx_hat = w dout
+                mean_dy = dbias[c] / M
+                mean_dy_xhat = dweight[c] / M
                 for s in range(S):
                     x_hat = (x[n, c, s] - mu) * istd
                     dx[n, c, s] = k * (dout[n, c, s] - mean_dy - x_hat * mean_dy_xhat)
-        else:
-            k = weight[c] * istd
-            for n in range(N):
+            else:
                 for s in range(S):
                     dx[n, c, s] = k * dout[n, c, s]
 
 
 @njit(cache=True, parallel=True)
 def _forward_parallel(x, weight, bias, training, run_mean, run_var, eps, mean, var_out,
-                      inv_std, out):
+                      inv_std, scale, out):
     C = x.shape[1]
     blocks = min(C, _CHANNEL_BLOCKS)
     for b in prange(blocks):
         _forward_channels(x, weight, bias, training, run_mean, run_var, eps, mean, var_out,
-                          inv_std, out, b * C // blocks, (b + 1) * C // blocks)
+                          inv_std, scale, out, b * C // blocks, (b + 1) * C // blocks)
 
 
 @njit(cache=True, parallel=True)
@@ -127,9 +145,10 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     mean = np.empty(C, np.float64)
     var = np.empty(C, np.float64)  # the biased batch variance (training) or running_var
     inv_std = np.empty(C, np.float64)
+    scale = np.empty((2, C), np.float64)  # the folded scale and shift of each channel
     out = np.empty_like(x3)
     args = (x3, w, b, bool(training), contiguous(stats[0]), contiguous(stats[1]), float(eps),
-            mean, var, inv_std, out)
+            mean, var, inv_std, scale, out)
     if parallel_worth_it(x3.size) and C > 1:
         _forward_parallel(*args)
     else:
