@@ -237,3 +237,22 @@ def test_bad_input(no_kernel):
         nn.BatchNorm1d(0)
     with pytest.raises(ValueError, match=r"BatchNorm2d: momentum must be in \[0, 1\]"):
         nn.BatchNorm2d(3, momentum=1.5)
+
+
+def test_checkpoint_round_trip_keeps_running_statistics(tmp_path):
+    from tinymm import io
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 3),
+                          nn.LayerNorm(3))
+    model(tinymm.randn(4, 1, 4, 4))  # one training step moves the running statistics
+    io.save_module(tmp_path / "model", model)
+    fresh = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 3),
+                          nn.LayerNorm(3))
+    io.load_module(tmp_path / "model", fresh)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(fresh.state_dict()[key], value, err_msg=key)
+    assert fresh[1].num_batches_tracked.dtype == np.int64
+    model.eval()
+    fresh.eval()
+    x = tinymm.randn(2, 1, 4, 4)
+    np.testing.assert_array_equal(fresh(x).array, model(x).array)
