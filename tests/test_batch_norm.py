@@ -231,6 +231,9 @@ def test_bad_input(no_kernel):
         F.batch_norm(tinymm.randn(4, 3), np.zeros(3), np.ones(3))
     with pytest.raises(TypeError, match=r"batch_norm: input must be float32 or float64"):
         F.batch_norm(Tensor(np.ones((4, 3), np.int64)), None, None, training=True)
+    with pytest.raises(TypeError, match=r"batch_norm: running_var must be a Tensor or None, "
+                                        "got list"):
+        F.batch_norm(tinymm.randn(4, 3), tinymm.zeros(3), [1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match=r"batch_norm: input must be at least 2-d"):
         F.batch_norm(tinymm.randn(4), None, None, training=True)
     with pytest.raises(ValueError, match=r"BatchNorm1d: num_features must be a positive int"):

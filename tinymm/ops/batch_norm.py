@@ -26,6 +26,12 @@ from tinymm.ops._checks import check_float, check_same_dtype
 def _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum,
                       eps) -> None:
     name = "batch_norm"
+    for what, array in (("input", x), ("running_mean", running_mean),
+                        ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if not isinstance(array, np.ndarray) and (what == "input" or array is not None):
+            raise TypeError(f"{name}: {what} must be a Tensor"
+                            + (" or None" if what != "input" else "")
+                            + f", got {type(array).__name__}")
     if x.ndim < 2:
         raise ValueError(f"{name}: input must be at least 2-d (N, C, *), got shape {x.shape}")
     check_float(name, "input", x)

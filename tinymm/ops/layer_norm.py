@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
+
 from tinymm.autograd import Function
 from tinymm.ops._checks import check_float, check_same_dtype
 
@@ -43,6 +45,11 @@ class LayerNorm(Function):
     def forward(ctx, x, normalized_shape, weight=None, bias=None, eps=1e-5):
         name = "layer_norm"
         shape = normalized_shape_tuple(name, normalized_shape)
+        for what, array in (("input", x), ("weight", weight), ("bias", bias)):
+            if not isinstance(array, np.ndarray) and (what == "input" or array is not None):
+                raise TypeError(f"{name}: {what} must be a Tensor"
+                                + (" or None" if what != "input" else "")
+                                + f", got {type(array).__name__}")
         check_float(name, "input", x)
         k = len(shape)
         if x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
