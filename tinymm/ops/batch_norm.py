@@ -17,6 +17,8 @@ The running statistics receive no gradient.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from tinymm.autograd import Function
@@ -51,15 +53,14 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
     if training and values_per_channel <= 1:
         raise ValueError(f"{name}: expected more than 1 value per channel when training, got "
                          f"input of shape {x.shape}; use a larger batch or eval mode")
-    if not isinstance(momentum, (int, float)) or isinstance(momentum, bool):
+    if not isinstance(momentum, numbers.Real) or isinstance(momentum, bool):
         raise TypeError(f"{name}: momentum must be a number, got {type(momentum).__name__}")
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or eps < 0:
+    if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or eps < 0:
         raise ValueError(f"{name}: eps must be a non-negative number, got {eps!r}")
     for what, array in (("running_mean", running_mean), ("running_var", running_var)):
-        if training and array is not None and not (isinstance(array, np.ndarray)
-                                                   and array.flags.writeable):
-            raise ValueError(f"{name}: {what} must be a writable tensor or array (it is "
-                             "updated in place when training)")
+        if training and array is not None and not array.flags.writeable:
+            raise ValueError(f"{name}: {what} must be writable (it is updated in place when "
+                             "training); pass a copy")
 
 
 class BatchNorm(Function):

@@ -11,6 +11,7 @@ PyTorch's functional signature::
 
 from __future__ import annotations
 
+import numbers
 import operator
 
 import numpy as np
@@ -61,7 +62,7 @@ class LayerNorm(Function):
                 raise ValueError(f"{name}: {what} must have shape normalized_shape = {shape}, "
                                  f"got {array.shape}")
         check_same_dtype(name, input=x, weight=weight, bias=bias)
-        if not isinstance(eps, (int, float)) or isinstance(eps, bool) or eps < 0:
+        if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or eps < 0:
             raise ValueError(f"{name}: eps must be a non-negative number, got {eps!r}")
         out, ctx.cache = ctx.backend.layer_norm_forward(x, shape, weight, bias, eps=float(eps))
         return out  # like x
