@@ -23,8 +23,8 @@ import warnings
 import numpy as np
 
 from tinymm.nn import init
-from tinymm.nn.dropout import dropout as dropout_fn
 from tinymm.nn.module import Module, Parameter
+from tinymm.ops.dropout import dropout as dropout_fn
 from tinymm.ops.rnn import check_lengths, check_sequence_input, rnn
 from tinymm.ops.shape import concat, stack
 from tinymm.tensor import Tensor
