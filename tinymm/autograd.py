@@ -61,7 +61,14 @@ class no_grad:
 
 
 class Context:
-    """One node of the graph: the function, its inputs, and what forward saved."""
+    """One node of the graph: the function, its inputs, and what forward saved.
+
+    ``__slots__`` keeps it to these attributes: an op saves for backward only through
+    ``save_for_backward`` (a typo or a second, private channel raises AttributeError).
+    """
+
+    __slots__ = ("fn", "backend", "inputs", "needs_input_grad", "saved", "output_shapes",
+                 "output_dtypes", "freed")
 
     def __init__(self, fn: type[Function], backend: Backend):
         self.fn = fn
