@@ -37,13 +37,14 @@ class _Binary(Function):
     @classmethod
     def forward(cls, ctx, a, b):
         _check_broadcast(cls.kernel, a, b)
-        out, ctx.cache = getattr(ctx.backend, f"{cls.kernel}_forward")(a, b)
+        out, cache = getattr(ctx.backend, f"{cls.kernel}_forward")(a, b)
+        ctx.save_for_backward(cache)
         return out
 
     @classmethod
     def backward(cls, ctx, grad):
         # (da, db) at the operands' shapes: the kernel sums the broadcast copies
-        return getattr(ctx.backend, f"{cls.kernel}_backward")(grad, ctx.cache)
+        return getattr(ctx.backend, f"{cls.kernel}_backward")(grad, *ctx.saved)
 
 
 class Add(_Binary):
@@ -74,12 +75,13 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, x, exponent: float):
         p = ctx.backend.full((), exponent, x.dtype)  # () on x's device
-        out, ctx.cache = ctx.backend.pow_forward(x, p)
+        out, cache = ctx.backend.pow_forward(x, p)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        dx, _ = ctx.backend.pow_backward(grad, ctx.cache)  # dout * p * x^(p-1)
+        dx, _ = ctx.backend.pow_backward(grad, *ctx.saved)  # dout * p * x^(p-1)
         return (dx,)
 
 
@@ -91,12 +93,13 @@ class _Unary(Function):
 
     @classmethod
     def forward(cls, ctx, x):
-        out, ctx.cache = getattr(ctx.backend, f"{cls.kernel}_forward")(x)
+        out, cache = getattr(ctx.backend, f"{cls.kernel}_forward")(x)
+        ctx.save_for_backward(cache)
         return out
 
     @classmethod
     def backward(cls, ctx, grad):
-        return getattr(ctx.backend, f"{cls.kernel}_backward")(grad, ctx.cache)
+        return getattr(ctx.backend, f"{cls.kernel}_backward")(grad, *ctx.saved)
 
 
 class Neg(_Unary):
@@ -122,20 +125,22 @@ class Abs(_Unary):
 class Clamp(Function):
     @staticmethod
     def forward(ctx, x, low=None, high=None):
-        out, ctx.cache = ctx.backend.clamp_forward(x, min=low, max=high)
+        out, cache = ctx.backend.clamp_forward(x, min=low, max=high)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.clamp_backward(grad, ctx.cache)  # dout where low <= x <= high
+        return ctx.backend.clamp_backward(grad, *ctx.saved)  # dout where low <= x <= high
 
 
 class Cast(Function):
     @staticmethod
     def forward(ctx, x, dtype):
-        out, ctx.cache = ctx.backend.cast_forward(x, dtype)
+        out, cache = ctx.backend.cast_forward(x, dtype)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.cast_backward(grad, ctx.cache)  # dout back in x's dtype
+        return ctx.backend.cast_backward(grad, *ctx.saved)  # dout back in x's dtype

@@ -26,25 +26,27 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         axes = _normalize_axis(axis, x.ndim)
-        out, ctx.cache = ctx.backend.sum_forward(x, axis=axes, keepdim=keepdims)
+        out, cache = ctx.backend.sum_forward(x, axis=axes, keepdim=keepdims)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         # every summed element contributed with coefficient 1: dout broadcast back
-        return ctx.backend.sum_backward(grad, ctx.cache)
+        return ctx.backend.sum_backward(grad, *ctx.saved)
 
 
 class Mean(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         axes = _normalize_axis(axis, x.ndim)
-        out, ctx.cache = ctx.backend.mean_forward(x, axis=axes, keepdim=keepdims)
+        out, cache = ctx.backend.mean_forward(x, axis=axes, keepdim=keepdims)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.mean_backward(grad, ctx.cache)  # dout / count, broadcast back
+        return ctx.backend.mean_backward(grad, *ctx.saved)  # dout / count, broadcast back
 
 
 class Max(Function):
@@ -57,9 +59,10 @@ class Max(Function):
         axes = _normalize_axis(axis, x.ndim)
         if x.size == 0:
             raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
-        out, ctx.cache = ctx.backend.amax_forward(x, axis=axes, keepdim=keepdims)
+        out, cache = ctx.backend.amax_forward(x, axis=axes, keepdim=keepdims)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.amax_backward(grad, ctx.cache)
+        return ctx.backend.amax_backward(grad, *ctx.saved)

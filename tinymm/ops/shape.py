@@ -40,23 +40,25 @@ class Permute(Function):
         if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
             raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of "
                              f"{x.shape}")
-        out, ctx.cache = ctx.backend.permute_forward(x, axes)
+        out, cache = ctx.backend.permute_forward(x, axes)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.permute_backward(grad, ctx.cache)  # the inverse permutation
+        return ctx.backend.permute_backward(grad, *ctx.saved)  # the inverse permutation
 
 
 class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
-        out, ctx.cache = ctx.backend.getitem_forward(x, index)
+        out, cache = ctx.backend.getitem_forward(x, index)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.getitem_backward(grad, ctx.cache)  # add dout back at x[index]
+        return ctx.backend.getitem_backward(grad, *ctx.saved)  # add dout back at x[index]
 
 
 class Concat(Function):
@@ -71,12 +73,13 @@ class Concat(Function):
                     f"concat: tensor {i} has shape {a.shape}, which does not match tensor 0's "
                     f"{ref.shape} outside axis {axis}"
                 )
-        out, ctx.cache = ctx.backend.concat_forward(arrays, axis=axis)
+        out, cache = ctx.backend.concat_forward(arrays, axis=axis)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.concat_backward(grad, ctx.cache)  # one piece per input
+        return ctx.backend.concat_backward(grad, *ctx.saved)  # one piece per input
 
 
 class Stack(Function):
@@ -90,16 +93,15 @@ class Stack(Function):
         shape = tuple(arrays[0].shape)
         axis = axis % (len(shape) + 1)
         grown = shape[:axis] + (1,) + shape[axis:]
-        out, ctx.cache = ctx.backend.concat_forward(tuple(a.reshape(grown) for a in arrays),
-                                                    axis=axis)
-        ctx.save_for_backward(shape)
+        out, cache = ctx.backend.concat_forward(tuple(a.reshape(grown) for a in arrays),
+                                                axis=axis)
+        ctx.save_for_backward(cache, shape)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        (shape,) = ctx.saved
-        return tuple(piece.reshape(shape)
-                     for piece in ctx.backend.concat_backward(grad, ctx.cache))
+        cache, shape = ctx.saved
+        return tuple(piece.reshape(shape) for piece in ctx.backend.concat_backward(grad, cache))
 
 
 class Split(Function):
@@ -109,12 +111,13 @@ class Split(Function):
     def forward(ctx, x, cuts=(), axis=0):
         bounds = [0, *cuts, tuple(x.shape)[axis]]
         sizes = [b - a for a, b in zip(bounds[:-1], bounds[1:])]
-        out, ctx.cache = ctx.backend.split_forward(x, sizes, axis=axis)
+        out, cache = ctx.backend.split_forward(x, sizes, axis=axis)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, *grads):
-        return ctx.backend.split_backward(grads, ctx.cache)
+        return ctx.backend.split_backward(grads, *ctx.saved)
 
 
 def concat(tensors, axis: int = 0):
