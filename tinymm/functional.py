@@ -27,11 +27,8 @@ __all__ = [
     "softmax", "split", "stack", "tanh",
     # training-stack helper
     "dropout", "elu", "gelu", "leaky_relu", "silu", "softplus",
-    # attention and fusion (issue 5)
     "bilinear_pool", "film", "gated_fusion", "scaled_dot_product_attention",
-    # vision layers (issue 3)
     "adaptive_avg_pool2d", "avg_pool2d", "conv2d", "conv2d_relu", "flatten", "max_pool2d",
-    # sequence layers (issue 4)
     "embedding", "gru", "lstm", "rnn",
     # normalization
     "batch_norm", "layer_norm",
