@@ -16,7 +16,15 @@ import sys
 import numpy as np
 
 from tinymm.backend import current_backend, get_backend
+from tinymm.kernels.numba_cuda import device as cuda_device
 from tinymm.tensor import Tensor
+
+
+def _host_copy(value):
+    """State for a checkpoint: NumPy copies (a counted device->host copy for cuda state)."""
+    if cuda_device.is_device_array(value):
+        return cuda_device.to_host(value)
+    return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
 
 
 def _kernels_for(p: Tensor):
@@ -56,7 +64,10 @@ class Optimizer:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad.array[...] = 0
+                if p.device == "cuda":  # zeros written by a kernel: no transfer
+                    p.grad = Tensor(_kernels_for(p).full(p.shape, 0, p.grad.dtype))
+                else:
+                    p.grad.array[...] = 0
 
     def step(self) -> None:
         raise NotImplementedError
@@ -72,8 +83,7 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
                 ids.append(index[id(p)])
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
-        state = {index[pid]: {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
-                              for k, v in s.items()}
+        state = {index[pid]: {k: _host_copy(v) for k, v in s.items()}
                  for pid, s in self.state.items() if pid in index}
         return {"state": state, "param_groups": groups}
 
@@ -98,7 +108,7 @@ class Optimizer:
                     raise ValueError(f"{type(self).__name__}.load_state_dict: state {k!r} of "
                                      f"parameter {i} has shape {v.shape}, the parameter has "
                                      f"{p.shape}")
-            self.state[id(p)] = {k: (np.array(v, dtype=p.dtype, copy=True)
+            self.state[id(p)] = {k: (Tensor(np.asarray(v, dtype=p.dtype), device=p.device).array
                                      if isinstance(v, np.ndarray) else v) for k, v in s.items()}
 
 

@@ -1,6 +1,7 @@
 """``Tensor``: an array plus what reverse-mode autodiff needs to know about it.
 
-A Tensor holds ``array`` (its storage: a NumPy array on the "cpu" device), ``grad`` (a Tensor
+A Tensor holds ``array`` (its storage: a NumPy array on the "cpu" device, a numba-cuda device
+array on "cuda"; ``device`` says which, and ops run where their inputs live), ``grad`` (a Tensor
 of the same shape once backward has reached it), ``requires_grad``, and, when an op produced it
 while recording, ``_node``: the ``Context`` of that op (see ``autograd.py``). Every method that
 computes something is a thin call into an op in ``tinymm/ops``; the Tensor itself knows no
@@ -19,9 +20,46 @@ from typing import Any
 
 import numpy as np
 
-from tinymm.autograd import run_backward
+from tinymm.autograd import Function, run_backward
+from tinymm.backend import backends, get_backend
+from tinymm.kernels.numba_cuda import device as _cuda
 
 _FLOAT_DTYPES = (np.float32, np.float64)
+DEVICES = ("cpu", "cuda")
+
+
+def _device_name(device) -> str:
+    """"cpu", "cuda" (or "cuda:0") -> "cpu" / "cuda"; the cuda device must be usable."""
+    name = str(device)
+    if name == "cuda:0":
+        name = "cuda"
+    if name not in DEVICES:
+        raise ValueError(f"Tensor: unknown device {device!r}; valid devices: 'cpu', 'cuda'")
+    if name == "cuda":
+        reason = backends()["cuda"]
+        if reason is not None:
+            raise RuntimeError(f"Tensor: the cuda device is not available: {reason}")
+    return name
+
+
+class _ToDevice(Function):
+    """Copy to the other device (one counted host<->device transfer); backward copies the
+    gradient back, so ``x.to("cuda")`` inside a graph is differentiable, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, device: str):
+        on_cuda = _cuda.is_device_array(x)
+        ctx.save_for_backward(on_cuda)
+        if device == "cuda":
+            return x if on_cuda else _cuda.to_device(x)
+        return _cuda.to_host(x) if on_cuda else x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (source_on_cuda,) = ctx.saved
+        if source_on_cuda == _cuda.is_device_array(grad):
+            return (grad,)
+        return (_cuda.to_device(grad) if source_on_cuda else _cuda.to_host(grad),)
 
 
 def _as_array(data: Any, dtype=None) -> np.ndarray:
@@ -46,13 +84,23 @@ class Tensor:
 
     __array_priority__ = 1000  # make ndarray + Tensor call Tensor.__radd__
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device: str = "cpu",
+    def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device=None,
                  _copy: bool = True):
-        if device != "cpu":
-            raise ValueError(f"Tensor: device '{device}' is not supported yet (only 'cpu')")
-        array = _as_array(data, dtype)
-        if _copy and isinstance(data, np.ndarray) and array is data:
-            array = array.copy()
+        raw = data.array if isinstance(data, Tensor) else data
+        if _cuda.is_device_array(raw):  # already on the GPU: stays there unless told otherwise
+            array = raw
+            if dtype is not None and np.dtype(dtype) != array.dtype:
+                raise TypeError(f"Tensor: a cuda array of dtype {array.dtype} cannot be "
+                                f"converted to {np.dtype(dtype)} here; use .astype()")
+            if device is not None and _device_name(device) == "cpu":
+                array = _cuda.to_host(array)
+        else:
+            array = _as_array(data, dtype)
+            if _copy and isinstance(data, np.ndarray) and array is data:
+                array = array.copy()
+            if device is not None and _device_name(device) == "cuda":
+                array = _cuda.to_device(array)  # a counted host->device copy
+        device = "cuda" if _cuda.is_device_array(array) else "cpu"
         if requires_grad and array.dtype.type not in _FLOAT_DTYPES:
             raise TypeError(
                 f"Tensor: only float32/float64 tensors can require gradients, got {array.dtype}"
@@ -75,7 +123,10 @@ class Tensor:
     @data.setter
     def data(self, value: Any) -> None:
         array = value.array if isinstance(value, Tensor) else np.asarray(value)
-        if array.shape != self.shape:
+        if _cuda.is_device_array(array) != (self.device == "cuda"):
+            raise RuntimeError(f"Tensor.data: the new data is on another device than this "
+                               f"{self.device} tensor; move it with .to({self.device!r}) first")
+        if tuple(array.shape) != self.shape:
             raise ValueError(f"Tensor.data: the new data has shape {array.shape}, expected "
                              f"{self.shape}; create a new tensor to change the shape")
         self.array = array
@@ -97,7 +148,7 @@ class Tensor:
     # ---------------------------------------------------------------- basic properties
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.array.shape
+        return tuple(self.array.shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -123,9 +174,36 @@ class Tensor:
         return int(self.array.size)
 
     def __len__(self) -> int:
-        return len(self.array)
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def _host_only(self, what: str) -> None:
+        if self.device == "cuda":
+            raise TypeError(f"{what}: this tensor is on the cuda device; call .cpu() first "
+                            "to copy it to host memory (one counted transfer), as in PyTorch")
+
+    # ---------------------------------------------------------------- devices
+    def to(self, device=None, dtype=None) -> Tensor:
+        """``to("cuda")``, ``to("cpu")``, ``to(np.float32)`` or both: a copy where it changes
+        anything (differentiable), else this tensor itself (PyTorch's rule)."""
+        if dtype is None and device is not None and str(device) not in DEVICES + ("cuda:0",):
+            device, dtype = None, device  # to(dtype)
+        out = self
+        if device is not None and _device_name(device) != self.device:
+            out = _ToDevice.apply(out, device=_device_name(device))
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = out.astype(dtype)
+        return out
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
 
     def numpy(self) -> np.ndarray:
+        self._host_only("Tensor.numpy()")
         if self.requires_grad:
             raise RuntimeError(
                 "Tensor.numpy(): this tensor requires grad; call .detach().numpy() so the "
@@ -136,17 +214,22 @@ class Tensor:
     def item(self) -> float:
         if self.array.size != 1:
             raise ValueError(f"Tensor.item(): needs exactly one element, got shape {self.shape}")
+        if self.device == "cuda":
+            return _cuda.to_host(self.array).item()  # one counted device->host copy
         return self.array.item()
 
     def tolist(self):
-        return self.array.tolist()
+        return (_cuda.to_host(self.array) if self.device == "cuda" else self.array).tolist()
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
-        body = np.array2string(self.array, precision=4, separator=", ", prefix="tensor(")
-        return f"tensor({body}, dtype={self.dtype}{grad})"
+        where = ", device='cuda'" if self.device == "cuda" else ""
+        values = _cuda.to_host(self.array) if self.device == "cuda" else self.array
+        body = np.array2string(values, precision=4, separator=", ", prefix="tensor(")
+        return f"tensor({body}{where}, dtype={self.dtype}{grad})"
 
     def __array__(self, dtype=None, copy=None):
+        self._host_only("np.asarray(tensor)")
         return self.array if dtype is None else self.array.astype(dtype)
 
     # ---------------------------------------------------------------- autograd
@@ -165,11 +248,18 @@ class Tensor:
                     f"tensor has shape {self.shape}. Pass gradient=<array of that shape> (the "
                     "upstream gradient), or reduce it first, e.g. y.sum().backward()"
                 )
-            grad = np.ones(self.shape, dtype=self.dtype)
+            grad = get_backend("cuda").full(self.shape, 1, self.dtype) if self.device == "cuda" \
+                else np.ones(self.shape, dtype=self.dtype)
         else:
-            grad = np.asarray(gradient.array if isinstance(gradient, Tensor) else gradient,
-                              dtype=self.dtype)
-            if grad.shape != self.shape:
+            grad = gradient.array if isinstance(gradient, Tensor) else gradient
+            if not _cuda.is_device_array(grad):
+                grad = np.asarray(grad, dtype=self.dtype)
+                if self.device == "cuda":
+                    grad = _cuda.to_device(grad)
+            elif self.device != "cuda":
+                raise RuntimeError("backward(): the gradient is on the cuda device and this "
+                                   "tensor on the cpu; move the gradient with .cpu()")
+            if tuple(grad.shape) != self.shape:
                 raise ValueError(
                     f"backward(): gradient has shape {grad.shape}, expected {self.shape} "
                     "(the shape of the tensor backward is called on)"
@@ -177,7 +267,13 @@ class Tensor:
         run_backward(self, grad, retain_graph=retain_graph)
 
     def _accumulate(self, g: np.ndarray) -> None:
-        if self._grad is None:  # our own copy: safe to add into
+        if self.device == "cuda":  # device kernels: a copy, then out-of-place sums
+            kernels = get_backend("cuda")
+            if self._grad is None:
+                self._grad = Tensor(kernels.cast_forward(g, self.dtype)[0], _copy=False)
+            else:
+                self._grad = Tensor(kernels.add_forward(self._grad.array, g)[0], _copy=False)
+        elif self._grad is None:  # our own copy: safe to add into
             self._grad = Tensor(np.array(g, dtype=self.dtype, copy=True), _copy=False)
         else:
             self._grad.array += g  # in place: no fresh (page-faulting) array per accumulation
@@ -214,6 +310,8 @@ class Tensor:
         if isinstance(other, Tensor):
             return other
         if isinstance(other, (int, float, bool)) and self.dtype.kind == "f":
+            if self.device == "cuda":  # a 0-d device array written by a kernel: no transfer
+                return Tensor(get_backend("cuda").full((), other, self.dtype), _copy=False)
             return Tensor(np.asarray(other, dtype=self.dtype), _copy=False)
         return Tensor(other, _copy=False)
 
@@ -239,6 +337,7 @@ class Tensor:
 
     # comparisons: plain results, no gradient
     def _compare(self, other, op) -> Tensor:
+        self._host_only(f"comparison ({op.__name__})")
         other = other.array if isinstance(other, Tensor) else other
         return Tensor(op(self.array, other), _copy=False)
 
@@ -256,7 +355,7 @@ class Tensor:
         if self.array.size != 1:
             raise RuntimeError(f"bool(): the truth value of a tensor with {self.array.size} "
                                "elements is ambiguous; use .any() or .all()")
-        return bool(self.array.item())
+        return bool(self.item())
 
     # ---------------------------------------------------------------- elementwise math
     def exp(self): return _E.Exp.apply(self)
@@ -281,6 +380,7 @@ class Tensor:
         return _R.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis=None) -> Tensor:
+        self._host_only("Tensor.argmax()")
         return Tensor(np.argmax(self.array, axis=axis), _copy=False)
 
     # ---------------------------------------------------------------- shapes
@@ -332,9 +432,10 @@ class Tensor:
         return _S.split(self, split_size_or_sections, axis=axis)
 
 
-def tensor(data: Any, requires_grad: bool = False, dtype=None) -> Tensor:
-    """Create a leaf Tensor (copies ``data``), like ``torch.tensor``."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+def tensor(data: Any, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
+    """Create a leaf Tensor (copies ``data``), like ``torch.tensor``; ``device="cuda"`` puts it
+    on the GPU (one counted host->device copy)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
 def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:

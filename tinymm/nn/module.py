@@ -33,6 +33,20 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+def _host_copy(t: Tensor) -> np.ndarray:
+    """A NumPy copy of ``t``'s values (a counted device->host copy for a cuda tensor)."""
+    return t.detach().cpu().array if t.device == "cuda" else t.array.copy()
+
+
+def _load_into(t: Tensor, array: np.ndarray) -> None:
+    """Write ``array`` into ``t``: in place on the host (views stay valid, cast to t's dtype),
+    as a new device array for a cuda tensor."""
+    if t.device == "cuda":
+        t.array = Tensor(np.asarray(array, dtype=t.dtype), device="cuda").array
+    else:
+        t.array[...] = array
+
+
 class Module:
     """Base class of layers and models: subclasses define ``__init__`` and ``forward``."""
 
@@ -160,10 +174,10 @@ class Module:
             prefix = f"{module_name}." if module_name else ""
             for name, p in module._parameters.items():
                 if p is not None:
-                    state[prefix + name] = p.array.copy()
+                    state[prefix + name] = _host_copy(p)
             for name, b in module._buffers.items():
                 if b is not None:
-                    state[prefix + name] = b.array.copy()
+                    state[prefix + name] = _host_copy(b)
         return state
 
     def load_state_dict(self, state: dict, strict: bool = True) -> tuple[list[str], list[str]]:
@@ -204,24 +218,40 @@ class Module:
             prefix = f"{module_name}." if module_name else ""
             for name, p in module._parameters.items():
                 if p is not None and prefix + name in arrays:
-                    p.array[...] = arrays[prefix + name]  # in place: views stay valid
+                    _load_into(p, arrays[prefix + name])
             for name, b in module._buffers.items():
                 if b is not None and prefix + name in arrays:
-                    b.array[...] = arrays[prefix + name]  # in place, cast to the buffer's dtype
+                    _load_into(b, arrays[prefix + name])
         return missing, unexpected
 
     # ------------------------------------------------------------ dtype
-    def to(self, dtype) -> Module:
-        """Cast every floating parameter and buffer to ``dtype`` (np.float32 / np.float64)."""
-        dtype = np.dtype(dtype)
+    def to(self, *args, device=None, dtype=None) -> Module:
+        """Move and/or cast every parameter and buffer, in place: ``to("cuda")``,
+        ``to("cpu")``, ``to(np.float64)`` or both (PyTorch's ``Module.to``).
+
+        The Parameter objects stay the same (only their storage moves), so an optimizer built
+        before the move keeps updating them; gradients are dropped.
+        """
+        for a in args:
+            if isinstance(a, str):
+                device = a
+            else:
+                dtype = a
         for m in self.modules():
-            for p in m._parameters.values():
-                if p is not None and p.dtype != dtype:
-                    p.array = p.array.astype(dtype)
-                    p.grad = None
-            for b in m._buffers.values():
-                if b is not None and b.dtype.kind == "f" and b.dtype != dtype:
-                    b.array = b.array.astype(dtype)  # the same Tensor, new storage
+            for table in (m._parameters, m._buffers):
+                for t in table.values():
+                    if t is None:
+                        continue
+                    moved = t.detach()
+                    if dtype is not None and moved.dtype.kind == "f" \
+                            and moved.dtype != np.dtype(dtype):
+                        moved = moved.astype(dtype)
+                    if device is not None:
+                        moved = moved.to(device)
+                    if moved.array is not t.array:
+                        t.array, t.device = moved.array, moved.device  # same Tensor, new storage
+                        if table is m._parameters:
+                            t.grad = None
         return self
 
     def float(self) -> Module:
