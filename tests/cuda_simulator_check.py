@@ -37,6 +37,24 @@ from numba.cuda.simulator.cudadrv import devicearray as _simulated  # noqa: E402
 # a tuple that refuses negative indices (``x.shape[-1]``, which the ops use on every device).
 # Give simulated arrays the real behaviour, so the ops are tested as a GPU runs them.
 _simulated.FakeCUDAArray.shape = property(lambda self: tuple(self._ary.shape))
+# The simulator's arrays also lend every NumPy attribute of the host array they wrap (min,
+# max, astype, __array_interface__...), which a real device array does not have: code that
+# worked only here would fail, or copy behind the counters, on a GPU. Keep them to the real
+# DeviceNDArray's host API (conversions then go through the counted __array__ of _device).
+_REAL_API = {"T", "as_cuda_arg", "bind", "copy_to_device", "copy_to_host", "flags", "getitem",
+             "is_c_contiguous", "is_f_contiguous", "nbytes", "ravel", "reshape", "setitem",
+             "split", "squeeze", "transpose", "view", "shape", "strides", "dtype", "size",
+             "ndim", "stream", "alloc_size", "__cuda_array_interface__"}
+_delegate = _simulated.FakeCUDAArray.__getattr__
+
+
+def _real_api_only(self, name):
+    if name not in _REAL_API:
+        raise AttributeError(f"a device array has no host attribute {name!r} on a real GPU")
+    return _delegate(self, name)
+
+
+_simulated.FakeCUDAArray.__getattr__ = _real_api_only
 
 import tinymm  # noqa: E402
 from tests.kernel_cases import all_cases  # noqa: E402
@@ -186,9 +204,13 @@ def check_no_hidden_copies() -> None:
     (dx,) = cuda_backend.relu_backward(y, cache)
     out, _ = cuda_backend.matmul_forward(dx, _device.zeros((4, 2), np.float32))
     stats = _device.transfer_stats()
-    assert stats == {"h2d_count": 0, "h2d_bytes": 0, "d2h_count": 0, "d2h_bytes": 0}, stats
+    assert stats == {"h2d_count": 0, "h2d_bytes": 0, "d2h_count": 0, "d2h_bytes": 0,
+                     "implicit_d2h_count": 0}, stats
     assert _device.to_host(out).shape == (3, 2)
     assert _device.transfer_stats()["d2h_bytes"] == 3 * 2 * 4
+    np.testing.assert_array_equal(np.asarray(d), x)  # NumPy on GPU data: a counted copy
+    stats = _device.transfer_stats()
+    assert stats["implicit_d2h_count"] == 1 and stats["d2h_count"] == 2, stats
 
 
 def check_device_tensors() -> None:
@@ -261,7 +283,7 @@ def check_device_training() -> int:
         gpu_losses.append(loss.item())
         stats = tcuda.transfer_stats()
         assert stats == {"h2d_count": 2, "h2d_bytes": x.nbytes + y.nbytes, "d2h_count": 1,
-                         "d2h_bytes": 4}, stats
+                         "d2h_bytes": 4, "implicit_d2h_count": 0}, stats
     np.testing.assert_allclose(gpu_losses, host_losses, rtol=1e-5)
     for (name, a), (_, b) in zip(host_model.state_dict().items(),
                                  gpu_model.state_dict().items()):
