@@ -190,14 +190,29 @@ def check_optimizers_and_full() -> int:
     return checked
 
 
+def check_host_arrays_are_refused() -> int:
+    """Every cuda forward kernel given its parity case's host arrays: a TypeError naming it."""
+    refused = 0
+    for case in all_cases():
+        if case.kernel not in cuda_backend.kernels or case.kernel in REFUSED:
+            continue
+        REFUSED.add(case.kernel)
+        args, kwargs = case.make(np.random.default_rng(0), np.dtype(np.float64))
+        try:
+            getattr(cuda_backend, case.kernel)(*args, **kwargs)
+        except TypeError as exc:
+            assert case.kernel in str(exc) and "device array" in str(exc), exc
+        else:
+            raise AssertionError(f"cuda {case.kernel} accepted host arrays")
+        refused += 1
+    return refused
+
+
+REFUSED: set = set()
+
+
 def check_no_hidden_copies() -> None:
     x = np.ones((3, 4), np.float32)
-    try:
-        cuda_backend.relu_forward(x)
-    except TypeError as exc:
-        assert "relu_forward" in str(exc) and "device array" in str(exc), exc
-    else:
-        raise AssertionError("a host array reached a cuda kernel")
     d = _device.to_device(x)
     _device.reset_transfer_stats()
     y, cache = cuda_backend.relu_forward(d)
@@ -306,10 +321,12 @@ if __name__ == "__main__":
     cases = check_cases()
     gemms = check_gemm_variants()
     updates = check_optimizers_and_full()
+    refused = check_host_arrays_are_refused()
     check_no_hidden_copies()
     check_device_tensors()
     steps = check_device_training()
     check_no_fallback()
     print(f"checked {cases} cases, {gemms} gemm calls, {updates} optimizer runs, "
+          f"{refused} kernels refusing host arrays, "
           f"{steps} device training steps, {len(cuda_backend.kernels)} cuda kernels of "
           f"{len(CONTRACT)}")
