@@ -5,7 +5,8 @@
 subclass it and only say how one layer runs.
 
 PyTorch's constructor arguments, parameter names (``weight_ih_l{k}``, ``weight_hh_l{k}``,
-``bias_ih_l{k}``, ``bias_hh_l{k}``, with ``_reverse`` for the second direction), layouts (gate
+``bias_ih_l{k}``, ``bias_hh_l{k}``, with ``_reverse`` for the second direction), ``dropout``
+between stacked layers (on every layer's output but the last, in training mode), layouts (gate
 order i, f, g, o for the LSTM) and default initialisation (every parameter U(-1/sqrt(H),
 1/sqrt(H))), so ``load_state_dict(torch_lstm.state_dict())`` reproduces torch's numbers.
 
@@ -19,6 +20,7 @@ import math
 import numpy as np
 
 from tinymm.nn import init
+from tinymm.nn.dropout import dropout
 from tinymm.nn.module import Module, Parameter
 from tinymm.ops.rnn import check_lengths, check_sequence_input, rnn
 from tinymm.ops.shape import concat, stack
@@ -29,12 +31,17 @@ class RNNBase(Module):
     gates = 1  # rows of weight_ih per hidden unit: 1 for RNN, 4 for LSTM
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, bidirectional: bool = False, dtype=np.float32):
+                 batch_first: bool = False, bidirectional: bool = False, dtype=np.float32,
+                 dropout: float = 0.0):
         super().__init__()
         kind = type(self).__name__
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
             raise ValueError(f"{kind}: input_size, hidden_size and num_layers must be positive, "
                              f"got {input_size}, {hidden_size}, {num_layers}")
+        if isinstance(dropout, bool) or not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"{kind}: dropout is the probability of zeroing a layer's output "
+                             f"and must be in [0, 1], got {dropout!r}")
+        self.dropout = float(dropout)  # between layers, in training mode (not after the last)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -101,6 +108,8 @@ class RNNBase(Module):
                 for slot, f in zip(finals, final):
                     slot.append(f)
             layer_input = outputs[0] if len(outputs) == 1 else concat(outputs, axis=-1)
+            if self.dropout and self.training and k < self.num_layers - 1:
+                layer_input = dropout(layer_input, self.dropout)  # the global generator's mask
         return layer_input, tuple(stack(slot, axis=0) for slot in finals)
 
     def extra_repr(self) -> str:
@@ -108,6 +117,7 @@ class RNNBase(Module):
             f", num_layers={self.num_layers}" if self.num_layers != 1 else "",
             ", bias=False" if not self.bias else "",
             ", batch_first=True" if self.batch_first else "",
+            f", dropout={self.dropout}" if self.dropout else "",
             ", bidirectional=True" if self.bidirectional else "",
         ])
         return f"{self.input_size}, {self.hidden_size}{extras}"
@@ -124,11 +134,11 @@ class RNN(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
-                 bidirectional: bool = False, dtype=np.float32):
+                 dropout: float = 0.0, bidirectional: bool = False, dtype=np.float32):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         dtype)
+                         dtype, dropout=dropout)
         self.nonlinearity = nonlinearity
 
     def forward(self, x, hx=None, lengths=None):
