@@ -483,3 +483,26 @@ def test_pytorch_import_paths_exist():
 
     assert F.relu is tinymm.functional.relu and F.mse_loss is tinymm.F.mse_loss
     assert clip_grad_norm_ is tinymm.optim.clip_grad_norm_ and StepLR is tinymm.optim.StepLR
+
+
+# ---------------------------------------------------------------- recurrent dropout
+@pytest.mark.parametrize("kind", ["LSTM", "RNN"])
+def test_recurrent_dropout_between_layers_uses_the_global_generator(kind):
+    tinymm.manual_seed(0)
+    stacked = getattr(nn, kind)(3, 4, num_layers=2, dropout=0.5)
+    first, second = getattr(nn, kind)(3, 4), getattr(nn, kind)(4, 4)
+    for name, p in stacked.named_parameters():
+        target = first if name.endswith("l0") else second
+        getattr(target, name[:-1] + "0").array[...] = p.array
+    x = tinymm.randn(5, 2, 3)
+    tinymm.manual_seed(11)
+    out = stacked(x)[0]
+    tinymm.manual_seed(11)
+    expected = second(tinymm.F.dropout(first(x)[0], 0.5))[0]  # the same mask, drawn the same way
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-6)
+    stacked.eval()
+    np.testing.assert_allclose(stacked(x)[0].detach().numpy(),
+                               second(first(x)[0])[0].detach().numpy(), rtol=1e-6)
+    assert "dropout=0.5" in repr(stacked)
+    with pytest.raises(ValueError, match="dropout"):
+        getattr(nn, kind)(3, 4, dropout=1.5)

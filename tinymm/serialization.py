@@ -51,7 +51,7 @@ class _Encoder:
         self.arrays[name] = np.ascontiguousarray(array)
         return name
 
-    def encode(self, obj, where: str = "the top level"):
+    def encode(self, obj, where: str = "obj"):
         from tinymm.nn.module import Parameter
         from tinymm.tensor import Tensor
 

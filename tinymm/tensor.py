@@ -533,10 +533,12 @@ class Tensor:
         other = other.array if isinstance(other, Tensor) else other
         return bool(np.allclose(self.array, other, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
-    def any(self, dim=None, keepdim=False):
+    def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
+        dim, keepdim = _pick(dim, axis, keepdim, keepdims)  # np.any(t, axis=) lands here too
         return Tensor(np.asarray(self.array.any(axis=dim, keepdims=keepdim)), _copy=False)
 
-    def all(self, dim=None, keepdim=False):
+    def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
+        dim, keepdim = _pick(dim, axis, keepdim, keepdims)
         return Tensor(np.asarray(self.array.all(axis=dim, keepdims=keepdim)), _copy=False)
 
     def nonzero(self, as_tuple: bool = False):
