@@ -1,4 +1,5 @@
-"""The "cuda" device: availability, synchronisation and the host<->device transfer counter.
+"""``tinymm.cuda``: the "cuda" device: availability, synchronisation and the host<->device
+transfer counter (``"cuda" if tinymm.cuda.is_available() else "cpu"``, as with torch).
 
 ``tinymm.tensor(x, device="cuda")``, ``Tensor.to("cuda")`` / ``.cuda()`` / ``.cpu()`` and
 ``Module.to("cuda")`` put storage on the GPU; ops on cuda tensors run the numba-cuda kernels
@@ -12,8 +13,11 @@ kernels in numba-cuda's simulator: slowly, but exactly enough for tests.
 
 from __future__ import annotations
 
+import sys
+
 from tinymm.backend import backends
 from tinymm.kernels.numba_cuda import device as _kernels
+from tinymm.missing import attribute_error
 
 
 def unavailable_reason() -> str | None:
@@ -26,6 +30,17 @@ def is_available() -> bool:
     return unavailable_reason() is None
 
 
+def device_count() -> int:
+    return 1 if is_available() else 0
+
+
+def manual_seed(seed: int) -> None:
+    """Seeds nothing extra: tinymm has one generator (``tinymm.manual_seed``)."""
+
+
+manual_seed_all = manual_seed
+
+
 def require(what: str = "the cuda device") -> None:
     """Raise one clear RuntimeError when the cuda device cannot be used."""
     reason = unavailable_reason()
@@ -33,16 +48,18 @@ def require(what: str = "the cuda device") -> None:
         raise RuntimeError(f"{what} is not available: {reason}")
 
 
-def synchronize() -> None:
-    """Wait until every kernel launched so far has finished (as torch.cuda.synchronize)."""
-    require("tinymm.cuda.synchronize()")
-    from numba import cuda
+def synchronize(device=None) -> None:
+    """Wait until every kernel launched so far has finished (as torch.cuda.synchronize);
+    nothing to wait for without a usable cuda device."""
+    if is_available():
+        from numba import cuda
 
-    cuda.synchronize()
+        cuda.synchronize()
 
 
 def transfer_stats() -> dict:
-    """Host->device (h2d) and device->host (d2h) copies since the last reset: counts, bytes."""
+    """Host->device (h2d) and device->host (d2h) copies since the last reset: counts, bytes
+    (``implicit_d2h_count``: those made by NumPy converting a device array)."""
     require("tinymm.cuda.transfer_stats()")
     return _kernels.transfer_stats()
 
@@ -53,5 +70,13 @@ def reset_transfer_stats() -> None:
     _kernels.reset_transfer_stats()
 
 
-__all__ = ["is_available", "require", "reset_transfer_stats", "synchronize", "transfer_stats",
-           "unavailable_reason"]
+_MISSING = {"amp": "tinymm has no automatic mixed precision; train in float32 (the default) or "
+                   "float64 (model.double())"}
+
+
+def __getattr__(name: str):
+    raise attribute_error(sys.modules[__name__], name, _MISSING)
+
+
+__all__ = ["device_count", "is_available", "manual_seed", "manual_seed_all", "require",
+           "reset_transfer_stats", "synchronize", "transfer_stats", "unavailable_reason"]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_numpy
 
 
 class StateDictError(RuntimeError):
@@ -91,7 +91,7 @@ class Module:
                 raise TypeError(f"{type(self).__name__}.register_buffer: {name!r} must be a "
                                 f"Tensor, an array or None, got {type(tensor).__name__}")
             if isinstance(tensor, np.ndarray):
-                tensor = Tensor(tensor, _copy=False)
+                tensor = from_numpy(tensor)
         self._buffers[name] = tensor
         object.__setattr__(self, name, tensor)
 
@@ -151,7 +151,8 @@ class Module:
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """How many scalars the parameters hold (shared parameters counted once)."""
-        return int(sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only))
+        return int(sum(p.numel() for p in self.parameters()
+                       if p.requires_grad or not trainable_only))
 
     # ------------------------------------------------------------ modes and grads
     def train(self, mode: bool = True) -> Module:
@@ -225,18 +226,26 @@ class Module:
         return missing, unexpected
 
     # ------------------------------------------------------------ dtype
-    def to(self, *args, device=None, dtype=None) -> Module:
-        """Move and/or cast every parameter and buffer, in place: ``to("cuda")``,
-        ``to("cpu")``, ``to(np.float64)`` or both (PyTorch's ``Module.to``).
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> Module:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``, as PyTorch:
+        move and/or cast every parameter and buffer, in place.
 
-        The Parameter objects stay the same (only their storage moves), so an optimizer built
-        before the move keeps updating them; gradients are dropped.
+        A dtype casts every floating parameter and buffer (np.float32 / np.float64); a device
+        ("cpu", or "cuda" where ``tinymm.cuda.is_available()``) moves their storage. The
+        Parameter objects stay the same, so an optimizer built before the move keeps updating
+        them; gradients of moved or cast parameters are dropped.
         """
-        for a in args:
-            if isinstance(a, str):
-                device = a
+        from tinymm.devices import as_device
+
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype, device = arg.dtype, arg.device
+            elif isinstance(arg, str) or type(arg).__name__ == "device":
+                device = arg
             else:
-                dtype = a
+                dtype = arg
+        if device is not None:
+            device = as_device(device, f"{type(self).__name__}.to")
         for m in self.modules():
             for table in (m._parameters, m._buffers):
                 for t in table.values():
@@ -253,6 +262,12 @@ class Module:
                         if table is m._parameters:
                             t.grad = None
         return self
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Module:
+        return self.to("cuda" if device is None else device)
 
     def float(self) -> Module:
         return self.to(np.float32)
