@@ -107,25 +107,30 @@ class Node:
 
     @property
     def inputs(self) -> list[KerasTensor]:
-        return [t for t in _flatten((self.args, self.kwargs)) if isinstance(t, KerasTensor)]
+        return [t for t in flatten_structure((self.args, self.kwargs))
+                if isinstance(t, KerasTensor)]
 
 
-def _flatten(structure) -> list:
+def flatten_structure(structure) -> list:
     if isinstance(structure, (list, tuple)):
-        return [leaf for item in structure for leaf in _flatten(item)]
+        return [leaf for item in structure for leaf in flatten_structure(item)]
     if isinstance(structure, dict):
-        return [leaf for item in structure.values() for leaf in _flatten(item)]
+        return [leaf for item in structure.values() for leaf in flatten_structure(item)]
     return [structure]
 
 
-def _map(fn, structure):
+def map_structure(fn, structure):
     if isinstance(structure, list):
-        return [_map(fn, s) for s in structure]
+        return [map_structure(fn, s) for s in structure]
     if isinstance(structure, tuple):
-        return tuple(_map(fn, s) for s in structure)
+        return tuple(map_structure(fn, s) for s in structure)
     if isinstance(structure, dict):
-        return {k: _map(fn, v) for k, v in structure.items()}
+        return {k: map_structure(fn, v) for k, v in structure.items()}
     return fn(structure)
+
+
+def _same(a):
+    return a
 
 
 def _shape_of(x):
@@ -212,30 +217,57 @@ class Layer:
                              "an Input)")
         return 0 if self.module is None else self.module.num_parameters()
 
+    def keras_layout(self) -> list:
+        """(parameter, to_keras, from_keras) per weight, in Keras's order: how the nn
+        module's PyTorch-layout arrays map onto Keras's (a Dense kernel is W^T). Layers whose
+        layout differs override it; the default is the module's parameters as they are."""
+        return [(p, _same, _same) for p in self.weights]
+
     def get_weights(self) -> list[np.ndarray]:
-        return [p.array.copy() for p in self.weights]
+        """The weights as Keras lays them out (Dense kernel (D, U), Conv2D (kH, kW, C, F))."""
+        return [np.array(to(p.array), copy=True) for p, to, _ in self.keras_layout()]
 
     def set_weights(self, arrays) -> None:
-        params = self.weights
-        if len(arrays) != len(params):
+        layout = self.keras_layout()
+        if len(arrays) != len(layout):
             raise ValueError(f"layer '{self.name}': set_weights got {len(arrays)} arrays, the "
-                             f"layer has {len(params)} weights")
-        for p, a in zip(params, arrays):
+                             f"layer has {len(layout)} weights")
+        for (p, to, frm), a in zip(layout, arrays):
             a = np.asarray(a)
-            if a.shape != p.shape:
-                raise ValueError(f"layer '{self.name}': weight of shape {p.shape} cannot take "
+            want = to(p.array).shape
+            if a.shape != want:
+                raise ValueError(f"layer '{self.name}': weight of shape {want} cannot take "
                                  f"an array of shape {a.shape}")
-            p.array[...] = a
+            p.array[...] = frm(a)
+
+    @property
+    def input(self):
+        """The KerasTensor(s) this layer was first called on (Keras's ``layer.input``)."""
+        node = self._first_node("input")
+        ins = node.inputs
+        return ins[0] if len(ins) == 1 else ins
+
+    @property
+    def output(self):
+        """The KerasTensor(s) of this layer's first call (Keras's ``layer.output``)."""
+        node = self._first_node("output")
+        return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+
+    def _first_node(self, what: str):
+        if not self.inbound_nodes:
+            raise AttributeError(f"layer '{self.name}' has never been called on a symbolic "
+                                 f"input, so it has no {what}")
+        return self.inbound_nodes[0]
 
     # ------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
-        leaves = _flatten((args, kwargs))
+        leaves = flatten_structure((args, kwargs))
         tensors = [t for t in leaves if isinstance(t, (KerasTensor, Tensor, np.ndarray))]
         if not tensors:
             raise TypeError(f"layer '{self.name}' ({type(self).__name__}) was called without a "
                             "tensor")
         first = args[0] if args else next(iter(kwargs.values()))
-        input_shape = _map(_shape_of, first)
+        input_shape = map_structure(_shape_of, first)
         if isinstance(input_shape, tuple) and input_shape and isinstance(input_shape[0], tuple):
             input_shape = list(input_shape)
         if any(isinstance(t, KerasTensor) for t in tensors):
@@ -287,7 +319,7 @@ class Layer:
             self.build(input_shape)
         else:
             self._check_input_shape(input_shape)
-        args = _map(lambda t: from_numpy(t) if isinstance(t, np.ndarray) else t, args)
+        args = map_structure(lambda t: from_numpy(t) if isinstance(t, np.ndarray) else t, args)
         first = args[0] if args else None
         mask = getattr(first, "_keras_mask", None) if isinstance(first, Tensor) else None
         if "mask" in self._call_params and "mask" not in kwargs:
@@ -309,7 +341,15 @@ class InputLayer(Layer):
         self.shape = (None,) + tuple(shape)
         self.built = True
         self.built_input_shape = self.shape
-        self.output = KerasTensor(self.shape, dtype, self, None, 0, name=self.name)
+        self._own_output = KerasTensor(self.shape, dtype, self, None, 0, name=self.name)
+
+    @property
+    def output(self):
+        return self._own_output
+
+    @property
+    def input(self):
+        return self._own_output
 
     def get_config(self) -> dict:
         return {"name": self.name, "shape": list(self.shape[1:]), "dtype": str(self.dtype)}
@@ -332,7 +372,7 @@ def Input(shape=None, batch_size=None, name=None, dtype="float32", **kwargs):  #
 
 
 # ---------------------------------------------------------------- graph walk
-def _topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
+def topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
     """Nodes reachable from ``outputs``, each after the nodes producing its inputs."""
     order: list[Node] = []
     seen: set[int] = set()

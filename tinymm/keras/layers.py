@@ -27,6 +27,22 @@ from tinymm.ops.conv2d import Conv2dReLU as Conv2dReLUOp
 from tinymm.tensor import Tensor, as_tensor
 
 
+def _same(a):
+    return a
+
+
+def _transpose(a):
+    return a.T
+
+
+def _conv_to_keras(w):
+    return w.transpose(2, 3, 1, 0)  # (F, C, kH, kW) -> (kH, kW, C, F)
+
+
+def _conv_from_keras(k):
+    return k.transpose(3, 2, 0, 1)  # (kH, kW, C, F) -> (F, C, kH, kW)
+
+
 def _pair(value, name: str, layer: str) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)
@@ -55,7 +71,7 @@ def _known(layer: str, shape, axis: int, what: str) -> int:
     return int(shape[axis])
 
 
-class _Activated(Layer):
+class Activated(Layer):
     """A layer with an ``activation=`` argument."""
 
     def __init__(self, activation=None, **kwargs):
@@ -67,9 +83,15 @@ class _Activated(Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "activation": self.activation_name}
 
+    def call_logits(self, x):
+        """The layer's value before its activation, for layers that have one apart (Dense,
+        Activation); None otherwise. Model.compile computes a softmax/sigmoid output's
+        cross-entropy from it (see tinymm/keras/losses.py)."""
+        return None
+
 
 # ---------------------------------------------------------------- dense and activation
-class Dense(_Activated):
+class Dense(Activated):
     """y = activation(x W^T + b) over the last axis; ``nn.Linear(D, units)``."""
 
     def __init__(self, units: int, activation=None, use_bias: bool = True, **kwargs):
@@ -98,15 +120,26 @@ class Dense(_Activated):
     def call(self, x):
         return self.activation(self.module(x))  # (..., U)
 
+    def call_logits(self, x):
+        return self.module(x)  # (..., U)
+
+    def keras_layout(self) -> list:
+        m = self.module
+        layout = [(m.weight, _transpose, _transpose)]  # kernel (D, U) = W^T
+        return layout + ([(m.bias, _same, _same)] if self.use_bias else [])
+
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units, "use_bias": self.use_bias}
 
 
-class Activation(_Activated):
+class Activation(Activated):
     supports_masking = True
 
     def call(self, x):
         return self.activation(x)
+
+    def call_logits(self, x):
+        return x
 
 
 class Dropout(Layer):
@@ -178,7 +211,7 @@ def _conv_length(size, k: int, stride: int, dilation: int, padding: str):
     return output_size(size, before, after, k, stride, dilation)  # "same": ceil(size / stride)
 
 
-class Conv2D(_Activated):
+class Conv2D(Activated):
     """Keras Conv2D on (N, H, W, C) -> (N, H', W', filters); ``nn.Conv2d`` inside (NCHW
     weight (filters, C, kH, kW)). ``activation="relu"`` uses the fused conv+bias+ReLU."""
 
@@ -240,6 +273,11 @@ class Conv2D(_Activated):
                      dilation=m.dilation, layer=f"Conv2D '{self.name}'")  # (N, filters, H', W')
         y = y.permute(0, 2, 3, 1)  # (N, H', W', filters)
         return y if self._fused else self.activation(y)
+
+    def keras_layout(self) -> list:
+        m = self.module
+        layout = [(m.weight, _conv_to_keras, _conv_from_keras)]  # kernel (kH, kW, C, F)
+        return layout + ([(m.bias, _same, _same)] if self.use_bias else [])
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters,
@@ -430,6 +468,11 @@ class LSTM(Layer):
 
     def compute_mask(self, inputs, mask):
         return mask if self.return_sequences else None
+
+    def keras_layout(self) -> list:
+        m = self.module  # kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U,); gates i f c o
+        return [(m.weight_ih_l0, _transpose, _transpose),
+                (m.weight_hh_l0, _transpose, _transpose), (m.bias_ih_l0, _same, _same)]
 
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units,
