@@ -58,6 +58,24 @@ def fmt_shape(shape) -> str:
         ("," if len(shape) == 1 else "") + ")"
 
 
+class EagerTensor(Tensor):
+    """What a Keras model returns when called on data: a Tensor (gradients still flow to
+    the weights) whose ``numpy()`` is a copy of its values, as TensorFlow's ``model(x).
+    numpy()`` gives (PyTorch's ``numpy()`` refuses a tensor that requires grad)."""
+
+    def numpy(self) -> np.ndarray:
+        return np.array(self.array, copy=True)
+
+
+def as_eager(value):
+    """Mark model outputs (a Tensor or a list of them) as EagerTensors."""
+    if isinstance(value, list):
+        return [as_eager(v) for v in value]
+    if type(value) is Tensor:
+        value.__class__ = EagerTensor
+    return value
+
+
 # ---------------------------------------------------------------- symbolic tensors
 class KerasTensor:
     """A placeholder in a functional graph: a shape (batch dim None), a dtype, and the layer
@@ -129,8 +147,16 @@ def map_structure(fn, structure):
     return fn(structure)
 
 
-def _same(a):
-    return a
+def weight_view(p, to_keras=None, from_keras=None) -> tuple:
+    """A ``(get, set)`` pair for ``Layer.keras_layout``: parameter (or buffer) ``p`` seen
+    through ``to_keras`` (PyTorch layout -> Keras) and written back through ``from_keras``."""
+    def get():
+        return p.array if to_keras is None else to_keras(p.array)
+
+    def put(a):
+        p.array[...] = a if from_keras is None else from_keras(a)
+
+    return get, put
 
 
 def _shape_of(x):
@@ -191,16 +217,44 @@ class Layer:
 
     # ------------------------------------------------------------ building
     def build(self, input_shape) -> None:
+        """Keras's hook: create the weights for ``input_shape``. tinymm's layers implement
+        ``build_module``; a custom layer overrides this and calls ``add_weight``."""
+        if self.module is None:
+            self.module = self.build_module(input_shape)
+
+    def _maybe_build(self, input_shape) -> None:
         if self.built:
             return
         self.built_input_shape = input_shape
-        self.module = self.build_module(input_shape)
+        self.build(input_shape)
         if self.module is not None:
             if self.dtype != np.float32:
                 self.module.to(self.dtype)
             if not self.trainable:
                 self.module.requires_grad_(False)
         self.built = True
+
+    def add_weight(self, name: str | None = None, shape=(), initializer="glorot_uniform",
+                   trainable: bool = True, dtype=None, **unsupported) -> Tensor:
+        """A new weight of this layer (Keras's ``add_weight``), in the layout ``shape``
+        names, initialised by a ``keras.initializers`` name or object; it joins the layer's
+        module, so the model's optimizer and state_dict see it."""
+        from tinymm.keras import initializers
+        from tinymm.nn.module import Parameter
+
+        for key, value in unsupported.items():
+            if value is not None:
+                raise ValueError(f"layer '{self.name}': add_weight({key}=...) is not supported "
+                                 "by tinymm.keras")
+        if self.module is None:
+            self.module = Module()
+        name = name or f"weight_{len(list(self.module.parameters()))}"
+        shape = tuple(int(s) for s in shape)
+        array = initializers.get(initializer)(shape, np.dtype(dtype or self.dtype))
+        weight = Parameter(np.asarray(array, dtype=dtype or self.dtype).reshape(shape))
+        weight.requires_grad = bool(trainable)
+        self.module.register_parameter(name, weight)
+        return weight
 
     @property
     def weights(self) -> list:
@@ -218,38 +272,40 @@ class Layer:
         return 0 if self.module is None else self.module.num_parameters()
 
     def keras_layout(self) -> list:
-        """(parameter, to_keras, from_keras) per weight, in Keras's order: how the nn
-        module's PyTorch-layout arrays map onto Keras's (a Dense kernel is W^T). Layers whose
-        layout differs override it; the default is the module's parameters as they are."""
-        return [(p, _same, _same) for p in self.weights]
+        """One ``(get, set)`` pair per weight, in Keras's order and layout: ``get()`` returns
+        the Keras array (a Dense kernel is W^T), ``set(array)`` writes one back into the nn
+        module's PyTorch-layout parameters. The default: the module's parameters as they
+        are; layers whose layout differs override it (see ``weight_view``)."""
+        return [weight_view(p) for p in self.weights]
 
     def get_weights(self) -> list[np.ndarray]:
         """The weights as Keras lays them out (Dense kernel (D, U), Conv2D (kH, kW, C, F))."""
-        return [np.array(to(p.array), copy=True) for p, to, _ in self.keras_layout()]
+        return [np.array(get(), copy=True) for get, _ in self.keras_layout()]
 
     def set_weights(self, arrays) -> None:
         layout = self.keras_layout()
         if len(arrays) != len(layout):
             raise ValueError(f"layer '{self.name}': set_weights got {len(arrays)} arrays, the "
                              f"layer has {len(layout)} weights")
-        for (p, to, frm), a in zip(layout, arrays):
+        for (get, put), a in zip(layout, arrays):
             a = np.asarray(a)
-            want = to(p.array).shape
+            want = get().shape
             if a.shape != want:
                 raise ValueError(f"layer '{self.name}': weight of shape {want} cannot take "
                                  f"an array of shape {a.shape}")
-            p.array[...] = frm(a)
+            put(a)
 
     @property
     def input(self):
-        """The KerasTensor(s) this layer was first called on (Keras's ``layer.input``)."""
+        """The KerasTensor(s) of this layer's graph call (Keras's ``layer.input``; the latest
+        call, so a Sequential rebuilt by ``add``/``pop`` reports its current graph)."""
         node = self._first_node("input")
         ins = node.inputs
         return ins[0] if len(ins) == 1 else ins
 
     @property
     def output(self):
-        """The KerasTensor(s) of this layer's first call (Keras's ``layer.output``)."""
+        """The KerasTensor(s) of this layer's (latest) graph call (Keras's ``layer.output``)."""
         node = self._first_node("output")
         return node.outputs[0] if len(node.outputs) == 1 else node.outputs
 
@@ -257,7 +313,7 @@ class Layer:
         if not self.inbound_nodes:
             raise AttributeError(f"layer '{self.name}' has never been called on a symbolic "
                                  f"input, so it has no {what}")
-        return self.inbound_nodes[0]
+        return self.inbound_nodes[-1]
 
     # ------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
@@ -279,8 +335,12 @@ class Layer:
 
     def _call_symbolic(self, args, kwargs, input_shape):
         self._check_input_shape(input_shape)
-        output_shape = self.compute_output_shape(input_shape)  # raises the clear shape errors
-        self.build(input_shape)
+        if self._shape_from_call():
+            self._maybe_build(input_shape)
+            output_shape = self._run_for_shape(args, kwargs)
+        else:
+            output_shape = self.compute_output_shape(input_shape)  # the clear shape errors
+            self._maybe_build(input_shape)
         has_mask = self._symbolic_mask(args)
         node = Node(self, args, kwargs, [])
         if isinstance(output_shape, list):
@@ -291,6 +351,33 @@ class Layer:
         node.outputs = outs
         self.inbound_nodes.append(node)
         return outs if isinstance(output_shape, list) else outs[0]
+
+    shape_from_call: bool | None = None  # None: True for custom layers without
+    # compute_output_shape (their output shape comes from running call on a dummy batch)
+
+    def _shape_from_call(self) -> bool:
+        if self.shape_from_call is not None:
+            return self.shape_from_call
+        cls = type(self)
+        return (cls.compute_output_shape is Layer.compute_output_shape
+                and not cls.__module__.startswith("tinymm.keras"))
+
+    def _run_for_shape(self, args, kwargs):
+        """The output shape(s) of ``call`` on a zero batch of one sample (unknown non-batch
+        dimensions taken as 1), batch dimension None."""
+        from tinymm.autograd import no_grad
+
+        def dummy(t):
+            if not isinstance(t, KerasTensor):
+                return t
+            shape = tuple(1 if d is None else d for d in t.shape)
+            return from_numpy(np.zeros(shape, dtype=t.dtype))
+
+        with no_grad():
+            out = self.call(*map_structure(dummy, args), **map_structure(dummy, kwargs))
+        if isinstance(out, (list, tuple)):
+            return [(None,) + tuple(o.shape[1:]) for o in out]
+        return (None,) + tuple(out.shape[1:])
 
     def _out_dtype(self):
         return self.dtype
@@ -315,8 +402,9 @@ class Layer:
 
     def _call_eager(self, args, kwargs, input_shape):
         if not self.built:
-            self.compute_output_shape(input_shape)  # validates before any weight exists
-            self.build(input_shape)
+            if not self._shape_from_call():
+                self.compute_output_shape(input_shape)  # validates before any weight exists
+            self._maybe_build(input_shape)
         else:
             self._check_input_shape(input_shape)
         args = map_structure(lambda t: from_numpy(t) if isinstance(t, np.ndarray) else t, args)
@@ -329,7 +417,7 @@ class Layer:
             out_mask = self.compute_mask(first, mask)
             if out_mask is not None:
                 out._keras_mask = out_mask
-        return out
+        return as_eager(out)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -20,26 +20,22 @@ import numpy as np
 
 from tinymm import nn
 from tinymm.keras import activations
-from tinymm.keras.engine import Input, InputLayer, KerasTensor, Layer, fmt_shape
+from tinymm.keras.engine import Input, InputLayer, KerasTensor, Layer, fmt_shape, weight_view
 from tinymm.kernels.geometry import conv_padding, output_size, same_padding_1d
 from tinymm.ops.conv2d import Conv2d as Conv2dOp
 from tinymm.ops.conv2d import Conv2dReLU as Conv2dReLUOp
 from tinymm.tensor import Tensor, as_tensor
 
 
-def _same(a):
-    return a
-
-
-def _transpose(a):
+def transpose_weight(a):
     return a.T
 
 
-def _conv_to_keras(w):
+def conv_to_keras(w):
     return w.transpose(2, 3, 1, 0)  # (F, C, kH, kW) -> (kH, kW, C, F)
 
 
-def _conv_from_keras(k):
+def conv_from_keras(k):
     return k.transpose(3, 2, 0, 1)  # (kH, kW, C, F) -> (F, C, kH, kW)
 
 
@@ -53,18 +49,18 @@ def _pair(value, name: str, layer: str) -> tuple[int, int]:
     return value
 
 
-def _glorot_uniform_(p, fan_in: int, fan_out: int) -> None:
+def glorot_uniform_(p, fan_in: int, fan_out: int) -> None:
     limit = math.sqrt(6.0 / (fan_in + fan_out))
     nn.init.uniform_(p, -limit, limit)
 
 
-def _need(layer: str, shape, ndim: int, layout: str) -> None:
+def need_rank(layer: str, shape, ndim: int, layout: str) -> None:
     if len(shape) != ndim:
         raise ValueError(f"{layer}: expects a {ndim}-d input {layout} (batch included), got "
                          f"shape {fmt_shape(shape)}")
 
 
-def _known(layer: str, shape, axis: int, what: str) -> int:
+def known_dim(layer: str, shape, axis: int, what: str) -> int:
     if shape[axis] is None:
         raise ValueError(f"{layer}: the {what} dimension of the input must be known to create "
                          f"the weights, got shape {fmt_shape(shape)}")
@@ -106,13 +102,13 @@ class Dense(Activated):
         if len(input_shape) < 2:
             raise ValueError(f"Dense '{self.name}': needs an input of at least 2 dims (N, D), "
                              f"got {fmt_shape(input_shape)}")
-        _known(f"Dense '{self.name}'", input_shape, -1, "last")
+        known_dim(f"Dense '{self.name}'", input_shape, -1, "last")
         return tuple(input_shape[:-1]) + (self.units,)  # (..., U)
 
     def build_module(self, input_shape):
         D = int(input_shape[-1])
         module = nn.Linear(D, self.units, bias=self.use_bias)
-        _glorot_uniform_(module.weight, D, self.units)
+        glorot_uniform_(module.weight, D, self.units)
         if self.use_bias:
             nn.init.zeros_(module.bias)
         return module
@@ -125,8 +121,8 @@ class Dense(Activated):
 
     def keras_layout(self) -> list:
         m = self.module
-        layout = [(m.weight, _transpose, _transpose)]  # kernel (D, U) = W^T
-        return layout + ([(m.bias, _same, _same)] if self.use_bias else [])
+        layout = [weight_view(m.weight, transpose_weight, transpose_weight)]  # kernel W^T
+        return layout + ([weight_view(m.bias)] if self.use_bias else [])
 
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units, "use_bias": self.use_bias}
@@ -230,8 +226,8 @@ class Conv2D(Activated):
         self.padding, self.use_bias = padding, use_bias
 
     def compute_output_shape(self, input_shape):
-        _need(f"Conv2D '{self.name}'", input_shape, 4, "(N, H, W, C), channels-last")
-        _known(f"Conv2D '{self.name}'", input_shape, -1, "channel (last)")
+        need_rank(f"Conv2D '{self.name}'", input_shape, 4, "(N, H, W, C), channels-last")
+        known_dim(f"Conv2D '{self.name}'", input_shape, -1, "channel (last)")
         H, W = input_shape[1], input_shape[2]
         Ho = _conv_length(H, self.kernel_size[0], self.strides[0], self.dilation_rate[0],
                           self.padding)
@@ -255,7 +251,7 @@ class Conv2D(Activated):
                            padding=padding, dilation=self.dilation_rate,
                            bias=self.use_bias, **kwargs)
         kH, kW = self.kernel_size
-        _glorot_uniform_(module.weight, C * kH * kW, self.filters * kH * kW)
+        glorot_uniform_(module.weight, C * kH * kW, self.filters * kH * kW)
         if self.use_bias:
             nn.init.zeros_(module.bias)
         self._fused = fused
@@ -276,8 +272,8 @@ class Conv2D(Activated):
 
     def keras_layout(self) -> list:
         m = self.module
-        layout = [(m.weight, _conv_to_keras, _conv_from_keras)]  # kernel (kH, kW, C, F)
-        return layout + ([(m.bias, _same, _same)] if self.use_bias else [])
+        layout = [weight_view(m.weight, conv_to_keras, conv_from_keras)]  # (kH, kW, C, F)
+        return layout + ([weight_view(m.bias)] if self.use_bias else [])
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters,
@@ -300,7 +296,7 @@ class _Pooling2D(Layer):
         self.padding = "valid"
 
     def compute_output_shape(self, input_shape):
-        _need(f"{type(self).__name__} '{self.name}'", input_shape, 4, "(N, H, W, C)")
+        need_rank(f"{type(self).__name__} '{self.name}'", input_shape, 4, "(N, H, W, C)")
         H, W, C = input_shape[1:]
         Ho = _conv_length(H, self.pool_size[0], self.strides[0], 1, "valid")
         Wo = _conv_length(W, self.pool_size[1], self.strides[1], 1, "valid")
@@ -333,7 +329,7 @@ class GlobalAveragePooling2D(Layer):
     """(N, H, W, C) -> (N, C): the mean over H and W."""
 
     def compute_output_shape(self, input_shape):
-        _need(f"GlobalAveragePooling2D '{self.name}'", input_shape, 4, "(N, H, W, C)")
+        need_rank(f"GlobalAveragePooling2D '{self.name}'", input_shape, 4, "(N, H, W, C)")
         return (input_shape[0], input_shape[3])
 
     def call(self, x):
@@ -425,8 +421,8 @@ class LSTM(Layer):
             return_state
 
     def compute_output_shape(self, input_shape):
-        _need(f"LSTM '{self.name}'", input_shape, 3, "(N, T, D)")
-        _known(f"LSTM '{self.name}'", input_shape, -1, "feature (last)")
+        need_rank(f"LSTM '{self.name}'", input_shape, 3, "(N, T, D)")
+        known_dim(f"LSTM '{self.name}'", input_shape, -1, "feature (last)")
         N, T = input_shape[0], input_shape[1]
         out = (N, T, self.units) if self.return_sequences else (N, self.units)
         if self.return_state:
@@ -440,7 +436,7 @@ class LSTM(Layer):
     def build_module(self, input_shape):
         D, U = int(input_shape[-1]), self.units
         module = nn.LSTM(D, U, batch_first=True)
-        _glorot_uniform_(module.weight_ih_l0, D, 4 * U)  # Keras: kernel (D, 4U)
+        glorot_uniform_(module.weight_ih_l0, D, 4 * U)  # Keras: kernel (D, 4U)
         recurrent = nn.init.orthogonal_(Tensor(np.empty((U, 4 * U))))  # Keras's (U, 4U)
         module.weight_hh_l0.array[...] = recurrent.array.T  # (4U, U)
         module.bias_ih_l0.array[...] = 0
@@ -471,8 +467,9 @@ class LSTM(Layer):
 
     def keras_layout(self) -> list:
         m = self.module  # kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U,); gates i f c o
-        return [(m.weight_ih_l0, _transpose, _transpose),
-                (m.weight_hh_l0, _transpose, _transpose), (m.bias_ih_l0, _same, _same)]
+        return [weight_view(m.weight_ih_l0, transpose_weight, transpose_weight),
+                weight_view(m.weight_hh_l0, transpose_weight, transpose_weight),
+                weight_view(m.bias_ih_l0)]
 
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units,
@@ -480,7 +477,7 @@ class LSTM(Layer):
 
 
 # ---------------------------------------------------------------- merging
-class _Merge(Layer):
+class Merge(Layer):
     """Layers taking a list of tensors of one shape."""
 
     def _check_list(self, input_shape):
@@ -501,7 +498,7 @@ class _Merge(Layer):
         return super().__call__(*args, **kwargs)
 
 
-class Multiply(_Merge):
+class Multiply(Merge):
     """Element-wise product of equal-shaped tensors; ``nn.Multiply`` inside."""
 
     def compute_output_shape(self, input_shape):
@@ -534,7 +531,7 @@ class Multiply(_Merge):
         return self.module(*tensors)
 
 
-class Add(_Merge):
+class Add(Merge):
     compute_output_shape = Multiply.compute_output_shape
 
     def call(self, tensors):
@@ -544,7 +541,7 @@ class Add(_Merge):
         return out
 
 
-class Concatenate(_Merge):
+class Concatenate(Merge):
     """Concatenation along ``axis`` (default the last); ``nn.Concatenate`` inside."""
 
     def __init__(self, axis: int = -1, **kwargs):
@@ -691,4 +688,26 @@ LAYERS = {cls.__name__: cls for cls in (
     Embedding, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LSTM,
     MaxPooling2D, MultiHeadAttention, Multiply, Reshape)}
 
-__all__ = sorted(LAYERS) + ["Input", "Layer"]
+
+def _functional(cls):
+    def merge(inputs, **kwargs):
+        return cls(**kwargs)(inputs)
+
+    merge.__name__ = cls.__name__.lower()
+    merge.__doc__ = f"``layers.{merge.__name__}([a, b, ...])``: a {cls.__name__} layer applied."
+    return merge
+
+
+add, multiply, concatenate = _functional(Add), _functional(Multiply), _functional(Concatenate)
+
+# the rest of keras.layers (they import the helpers above)
+from tinymm.keras.more_layers import *  # noqa: E402, F403
+from tinymm.keras.more_layers import MORE_LAYERS, average, maximum, minimum, subtract  # noqa: E402
+from tinymm.keras.recurrent import GRU, RECURRENT_LAYERS, Bidirectional, SimpleRNN  # noqa: E402
+
+LAYERS.update(MORE_LAYERS)
+LAYERS.update(RECURRENT_LAYERS)
+
+__all__ = sorted(LAYERS) + ["Input", "Layer", "add", "average", "concatenate", "maximum",
+                            "minimum", "multiply", "subtract"]
+_exported = (GRU, Bidirectional, SimpleRNN, average, maximum, minimum, subtract)

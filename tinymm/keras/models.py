@@ -13,6 +13,7 @@ from tinymm.keras.engine import (
     InputLayer,
     KerasTensor,
     Layer,
+    as_eager,
     as_list,
     flatten_structure,
     fmt_shape,
@@ -193,7 +194,7 @@ class Model(TrainingMixin, SavingMixin, Module):
         finally:
             if training is not None:
                 self.train(previous)
-        return outs[0] if self._single_output else outs
+        return as_eager(outs[0] if self._single_output else outs)
 
     def __call__(self, x, training: bool | None = None):
         return self.forward(x, training=training)
@@ -211,7 +212,7 @@ class Model(TrainingMixin, SavingMixin, Module):
 
     # ------------------------------------------------------------ description
     def count_params(self) -> int:
-        return self.num_parameters()
+        return sum(layer.count_params() for layer in self.layers)
 
     def summary(self, line_length: int | None = None, print_fn=None) -> None:
         print_fn = print_fn or print
@@ -246,7 +247,7 @@ class Model(TrainingMixin, SavingMixin, Module):
                 print_fn(row(cells))
         print_fn("=" * total)
         trainable = self.num_parameters(trainable_only=True)
-        everything = self.num_parameters()
+        everything = sum(layer.count_params() for layer in self.layers)  # + BN moving stats
         print_fn(f"Total params: {everything:,} ({_bytes(self)})")
         print_fn(f"Trainable params: {trainable:,}")
         print_fn(f"Non-trainable params: {everything - trainable:,}")
@@ -281,7 +282,9 @@ class ModelLayer(Layer):
     checked_axes = ()  # the inner model checks its own inputs
 
     def __init__(self, model: Model):
-        super().__init__(name=model.name)
+        single = len(model.inputs) == 1
+        super().__init__(name=model.name, input_shape=model.inputs[0].shape[1:] if single
+                         else None)
         self.model = model
 
     def compute_output_shape(self, input_shape):
@@ -291,11 +294,14 @@ class ModelLayer(Layer):
     def build_module(self, input_shape):
         return self.model
 
+    def count_params(self) -> int:
+        return self.model.count_params()
+
     def call(self, x):
         return self.model.forward(x)
 
     def keras_layout(self) -> list:
-        return [entry for layer in self.model.layers for entry in layer.keras_layout()]
+        return [view for layer in self.model.layers for view in layer.keras_layout()]
 
 
 class Sequential(Model):
