@@ -482,6 +482,36 @@ def topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
     return order
 
 
+def keras_layer_order(outputs: list[KerasTensor], nodes: list[Node]) -> list:
+    """The layers of a graph in the order Keras lists them (``model.layers``, summary,
+    ``get_weights``): by depth, farthest from the outputs first (a node's depth is one more
+    than its deepest consumer's; outputs have depth 0), ties in the order a depth-first walk
+    from the outputs first meets them. ``nodes`` are in topological order."""
+    index: dict[int, int] = {}
+    stack = list(reversed(outputs))
+    while stack:  # pre-order walk, first input first
+        t = stack.pop()
+        if id(t.layer) not in index:
+            index[id(t.layer)] = len(index)
+        if t.node is not None:
+            stack.extend(reversed(t.node.inputs))
+    depth: dict[int, int] = {}  # node or input layer id -> depth
+    layer_depth: dict[int, int] = {}
+    for node in reversed(nodes):  # outputs first
+        d = max(depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+        depth[id(node)] = layer_depth[id(node.layer)] = d
+        for t in node.inputs:
+            key = id(t.node) if t.node is not None else id(t.layer)
+            depth[key] = max(depth.get(key, 0), d + 1)
+            if t.node is None:
+                layer_depth[id(t.layer)] = depth[key]
+    layers = {id(n.layer): n.layer for n in nodes}
+    layers.update({id(t.layer): t.layer for n in nodes for t in n.inputs if t.node is None})
+    layers.update({id(t.layer): t.layer for t in outputs})
+    return sorted(layers.values(), key=lambda la: (-layer_depth.get(id(la), 0),
+                                                   index.get(id(la), 0)))
+
+
 def as_list(x) -> list:
     if x is None:
         return []

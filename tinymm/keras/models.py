@@ -17,6 +17,7 @@ from tinymm.keras.engine import (
     as_list,
     flatten_structure,
     fmt_shape,
+    keras_layer_order,
     map_structure,
     topological_nodes,
     unique_name,
@@ -69,10 +70,8 @@ class Model(TrainingMixin, SavingMixin, Module):
                     raise ValueError(f"Model '{self.name}': layer '{node.layer.name}' needs the "
                                      f"input '{t.layer.name}' {fmt_shape(t.shape)}, which is not "
                                      "in inputs=[...]; add it (the graph is disconnected)")
-        layers = [t.layer for t in self.inputs]
-        for node in self._nodes:
-            if node.layer not in layers:
-                layers.append(node.layer)
+        layers = keras_layer_order(self.outputs, self._nodes)
+        layers += [t.layer for t in self.inputs if t.layer not in layers]  # unused inputs
         names = [layer.name for layer in layers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
