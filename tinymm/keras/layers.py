@@ -678,9 +678,40 @@ class MultiHeadAttention(Layer):
                                    average_attn_weights=False)
         return [out, weights] if self._return_scores else out
 
+    def keras_layout(self) -> list:
+        """Keras's order and layouts: query/key/value kernels (D_in, heads, key_dim) and
+        biases (heads, key_dim), then the output kernel (heads, key_dim, E) and bias (E,);
+        PyTorch's W_q is (E, D_in) with heads as consecutive blocks of key_dim rows."""
+        m, h, d = self.module, self.num_heads, self.key_dim
+        E = h * d
+        views = []
+        for slot, name in enumerate("qkv"):
+            weight = m.in_proj_weight if m._qkv_same_embed_dim else \
+                getattr(m, f"{name}_proj_weight")
+            rows = slice(slot * E, (slot + 1) * E) if m._qkv_same_embed_dim else slice(0, E)
+            views.append(_block_view(weight, rows, lambda w: w.T.reshape(w.shape[1], h, d),
+                                     lambda k: k.reshape(k.shape[0], E).T))
+            if self.use_bias:
+                views.append(_block_view(m.in_proj_bias, slice(slot * E, (slot + 1) * E),
+                                         lambda b: b.reshape(h, d), lambda k: k.reshape(E)))
+        views.append(weight_view(m.out_proj.weight, lambda w: w.T.reshape(h, d, E),
+                                 lambda k: k.reshape(E, E).T))
+        return views + ([weight_view(m.out_proj.bias)] if self.use_bias else [])
+
     def get_config(self) -> dict:
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "value_dim": self.value_dim, "use_bias": self.use_bias}
+
+
+def _block_view(p, rows: slice, to_keras, from_keras) -> tuple:
+    """A (get, set) view of the rows ``rows`` of parameter ``p`` (a packed projection)."""
+    def get():
+        return to_keras(p.array[rows])
+
+    def put(a):
+        p.array[rows] = from_keras(np.asarray(a))
+
+    return get, put
 
 
 LAYERS = {cls.__name__: cls for cls in (

@@ -13,9 +13,9 @@ is not worth its own derivation here.
 
 BatchNormalization maps Keras's conventions onto ``nn.BatchNorm1d/2d``: Keras's momentum m
 (weight of the old moving average, default 0.99) is PyTorch's 1 - m, Keras's epsilon default
-is 1e-3, the normalised axis is the last (channels-last), and the moving variance update
-uses PyTorch's unbiased batch variance (Keras's is the biased one: at batch size B the moving
-variance differs by the factor B / (B - 1); training-mode outputs are the same).
+is 1e-3, the normalised axis is the last (channels-last), and the moving variance follows
+Keras's rule (the biased batch variance; PyTorch's module adds the unbiased one, and the
+layer rescales that contribution after each training step, on the (C,) buffer).
 """
 
 from __future__ import annotations
@@ -383,11 +383,25 @@ class BatchNormalization(Layer):
         return cls(C, eps=self.epsilon, momentum=1.0 - self.momentum, affine=self.affine)
 
     def call(self, x):
+        m = self.module
+        before = np.array(m.running_var.array, copy=True) if m.training else None  # (C,)
         if x.ndim == 2:
-            return self.module(x)  # (N, C)
-        axes = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))  # channels to axis 1
-        back = (0,) + tuple(range(2, x.ndim)) + (1,)
-        return self.module(x.permute(*axes)).permute(*back)
+            y = m(x)  # (N, C)
+        else:
+            axes = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))  # channels to axis 1
+            back = (0,) + tuple(range(2, x.ndim)) + (1,)
+            y = m(x.permute(*axes)).permute(*back)
+        if before is not None:
+            self._keras_moving_variance(before, x.size // x.shape[-1])
+        return y
+
+    def _keras_moving_variance(self, before: np.ndarray, n: int) -> None:
+        """Turn PyTorch's update rv = (1 - a) rv + a * unbiased into Keras's
+        rv = (1 - a) rv + a * biased, biased = unbiased (n - 1) / n, over n values per
+        channel (a = 1 - Keras's momentum); arithmetic on the (C,) buffer only."""
+        a, rv = self.module.momentum, self.module.running_var.array
+        unbiased = (rv - (1 - a) * before) / a  # (C,)
+        rv[...] = (1 - a) * before + a * unbiased * ((n - 1) / max(n, 1))
 
     def count_params(self) -> int:
         return super().count_params() + 2 * self.module.num_features  # + moving mean, var
