@@ -104,9 +104,16 @@ def test_program_matches_keras_3_from_the_same_weights(name):
     assert ours["params"] == theirs["params"]
     assert recorded["ours"] == recorded["summary"]
     for key in ("initial_loss", "after_step", "initial"):
-        if key in theirs:
+        if isinstance(theirs.get(key), dict):  # return_dict=True: compare by name
+            assert set(ours[key]) == set(theirs[key]), key
+            for name, value in theirs[key].items():
+                np.testing.assert_allclose(ours[key][name], value, rtol=2e-4, atol=1e-5,
+                                           err_msg=f"{key}[{name}]")
+        elif key in theirs:
             np.testing.assert_allclose(ours[key], theirs[key], rtol=2e-4, atol=1e-5,
                                        err_msg=key)
+    if "shapes" in theirs:
+        assert ours["shapes"] == {k: tuple(v) for k, v in theirs["shapes"].items()}
     if "feature_shapes" in theirs:
         assert ours["feature_shapes"] == [tuple(s) for s in theirs["feature_shapes"]]
         np.testing.assert_allclose(ours["features_last"], np.asarray(theirs["features_last"]),

@@ -16,7 +16,7 @@ x = keras.layers.concatenate([title_features, body_features, tags_input])
 priority_pred = keras.layers.Dense(1, name="priority")(x)
 department_pred = keras.layers.Dense(num_departments, name="department")(x)
 model = keras.Model(inputs=[title_input, body_input, tags_input],
-                    outputs=[priority_pred, department_pred])
+                    outputs={"priority": priority_pred, "department": department_pred})
 model = globals().get("share_weights", lambda m: m)(model)
 model.compile(
     optimizer=keras.optimizers.RMSprop(1e-3),
@@ -32,11 +32,11 @@ priority_targets = rng.random(size=(64, 1)).astype("float32")
 dept_targets = rng.integers(0, 2, size=(64, num_departments)).astype("float32")
 inputs = {"title": title_data, "body": body_data, "tags": tags_data}
 targets = {"priority": priority_targets, "department": dept_targets}
-initial_loss = model.evaluate(inputs, targets, verbose=0)
+initial_loss = model.evaluate(inputs, targets, verbose=0, return_dict=True)
 first_step = model.train_on_batch(inputs, targets)
-after_step = model.evaluate(inputs, targets, verbose=0)
+after_step = model.evaluate(inputs, targets, verbose=0, return_dict=True)
 history = model.fit(inputs, targets, epochs=2, batch_size=32, verbose=0)
 
 RESULTS = {"params": model.count_params(), "initial_loss": initial_loss,
            "after_step": after_step, "history": history.history,
-           "shapes": [tuple(t.shape) for t in model.outputs]}
+           "shapes": {k: v.shape for k, v in model.predict(inputs, verbose=0).items()}}

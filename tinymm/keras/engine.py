@@ -71,6 +71,8 @@ def as_eager(value):
     """Mark model outputs (a Tensor or a list of them) as EagerTensors."""
     if isinstance(value, list):
         return [as_eager(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_eager(v) for k, v in value.items()}
     if type(value) is Tensor:
         value.__class__ = EagerTensor
     return value

@@ -51,6 +51,9 @@ class Model(TrainingMixin, SavingMixin, Module):
 
     # ------------------------------------------------------------ graph
     def _init_graph(self, inputs, outputs) -> None:
+        self._output_keys = sorted(outputs) if isinstance(outputs, dict) else None
+        if self._output_keys is not None:  # Keras 3: outputs={"name": tensor}, keys sorted
+            outputs = [outputs[k] for k in self._output_keys]  # as Keras flattens a dict
         self._single_input = not isinstance(inputs, (list, tuple))
         self._single_output = not isinstance(outputs, (list, tuple))
         self.inputs, self.outputs = as_list(inputs), as_list(outputs)
@@ -193,7 +196,13 @@ class Model(TrainingMixin, SavingMixin, Module):
         finally:
             if training is not None:
                 self.train(previous)
-        return as_eager(outs[0] if self._single_output else outs)
+        return as_eager(self._structure_outputs(outs))
+
+    def _structure_outputs(self, outs: list):
+        """The outputs as the model was built: one, a list, or a dict by name."""
+        if getattr(self, "_output_keys", None) is not None:
+            return dict(zip(self._output_keys, outs))
+        return outs[0] if self._single_output else outs
 
     def __call__(self, x, training: bool | None = None):
         return self.forward(x, training=training)

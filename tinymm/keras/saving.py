@@ -51,6 +51,7 @@ class SavingMixin:
                        "kwargs": map_structure(ref, node.kwargs)} for node in self._nodes],
             "outputs": [ref(t) for t in self.outputs],
             "single_input": self._single_input, "single_output": self._single_output,
+            "output_keys": getattr(self, "_output_keys", None),
         }
 
     def _compile_config(self) -> dict | None:
@@ -141,6 +142,8 @@ def model_from_config(config: dict, custom_objects: dict | None = None) -> Model
     outputs = [resolve(o) for o in config["outputs"]]
     ins = inputs[0] if config.get("single_input") else inputs
     outs = outputs[0] if config.get("single_output") else outputs
+    if config.get("output_keys"):
+        outs = dict(zip(config["output_keys"], outputs))
     if config["class_name"] == "Sequential":
         model = Sequential(name=config["name"])
         model._stack = [la for la in (by_name[n["layer"]] for n in config["nodes"])]

@@ -164,7 +164,9 @@ class TrainingMixin:
 
     @property
     def output_names(self) -> list[str]:
-        return [t.layer.name for t in self.outputs]
+        """The outputs' names: the keys of a dict of outputs, else the output layers'."""
+        keys = getattr(self, "_output_keys", None)
+        return list(keys) if keys is not None else [t.layer.name for t in self.outputs]
 
     @property
     def metrics_names(self) -> list[str]:
@@ -320,8 +322,7 @@ class TrainingMixin:
                         store.append(o.array)
         finally:
             self.train(was_training)
-        results = [np.concatenate(p, axis=0) for p in parts]
-        return results[0] if self._single_output else results
+        return self._structure_outputs([np.concatenate(p, axis=0) for p in parts])
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=len(_to_numpy(self._prepare_inputs(x, "predict")[0])))
