@@ -58,18 +58,22 @@ CASES = {
         [x, x])),
     "embedding_lstm_mask": lambda k: (k.Input(shape=(6,), dtype="int32"), lambda x: k.layers.LSTM(
         3)(k.layers.Embedding(9, 4, mask_zero=True)(x))),
+    "embedding_average_mask": lambda k: (k.Input(shape=(6,), dtype="int32"), lambda x:
+                                         k.layers.GlobalAveragePooling1D()(
+                                             k.layers.Embedding(9, 4, mask_zero=True)(x))),
 }
+MASKED = ("embedding_lstm_mask", "embedding_average_mask")
 
 
 def build(k, name):
     inp, body = CASES[name](k)
-    out = k.layers.Dense(2)(k.layers.Flatten()(body(inp)) if name != "embedding_lstm_mask"
+    out = k.layers.Dense(2)(k.layers.Flatten()(body(inp)) if name not in MASKED
                             else body(inp))
     return k.Model(inp, out)
 
 
 def data(name):
-    if name == "embedding_lstm_mask":
+    if name in MASKED:
         x = RNG.integers(1, 9, (4, 6))
         x[:2, 4:] = 0  # right padding
         return x

@@ -243,6 +243,26 @@ def test_custom_loss_subclass_and_errors_at_compile():
         layers.GRU(4, reset_after=False)
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         layers.Dense(4, kernel_regularizer="l2")
+    with pytest.raises(TypeError, match="does not take datasets or generators, got generator"):
+        model.fit((b for b in [x]), r, verbose=0)
+
+
+def test_kernel_and_bias_initializers():
+    dense = layers.Dense(3, kernel_initializer="ones", bias_initializer=keras.initializers.
+                         Constant(0.5))
+    dense(np.zeros((1, 2), np.float32))
+    kernel, bias = dense.get_weights()
+    np.testing.assert_array_equal(kernel, np.ones((2, 3)))
+    np.testing.assert_array_equal(bias, np.full(3, 0.5))
+    conv = layers.Conv1D(2, 3, kernel_initializer="zeros")
+    conv(np.zeros((1, 5, 4), np.float32))
+    assert conv.get_weights()[0].shape == (3, 4, 2) and not conv.get_weights()[0].any()
+    he = layers.Dense(400, kernel_initializer="he_normal")
+    he(np.zeros((1, 300), np.float32))
+    std = he.get_weights()[0].std()
+    assert std == pytest.approx(np.sqrt(2 / 300), rel=0.05)
+    with pytest.raises(TypeError, match="Activation: unexpected keyword argument"):
+        layers.Activation("relu", kernel_initializer="ones")
 
 
 def test_introspection_pop_and_nesting():

@@ -68,16 +68,36 @@ def known_dim(layer: str, shape, axis: int, what: str) -> int:
 
 
 class Activated(Layer):
-    """A layer with an ``activation=`` argument."""
+    """A layer with an ``activation=`` argument; layers with a kernel (``has_kernel``: Dense,
+    Conv1D, Conv2D) also take ``kernel_initializer`` / ``bias_initializer`` (a
+    ``keras.initializers`` name or object, applied in Keras's layout after the default
+    glorot_uniform / zeros draw)."""
 
-    def __init__(self, activation=None, **kwargs):
+    has_kernel = False
+
+    def __init__(self, activation=None, kernel_initializer=None, bias_initializer=None,
+                 **kwargs):
+        if not self.has_kernel and (kernel_initializer or bias_initializer):
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument "
+                            "'kernel_initializer'/'bias_initializer'")
         super().__init__(**kwargs)
+        self.initializers = (kernel_initializer, bias_initializer)
         self.activation = activations.get(activation)
         self.activation_name = activation if isinstance(activation, str) or activation is None \
             else activations.serialize(activation)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "activation": self.activation_name}
+
+    def build(self, input_shape) -> None:
+        super().build(input_shape)
+        from tinymm.keras import initializers
+
+        views = self.keras_layout() if self.module is not None else []
+        for (get, put), spec, default in zip(views, self.initializers,
+                                             ("glorot_uniform", "zeros")):
+            if spec is not None and spec != default:  # the default is drawn already
+                put(initializers.get(spec)(get().shape, get().dtype))
 
     def call_logits(self, x):
         """The layer's value before its activation, for layers that have one apart (Dense,
@@ -89,6 +109,8 @@ class Activated(Layer):
 # ---------------------------------------------------------------- dense and activation
 class Dense(Activated):
     """y = activation(x W^T + b) over the last axis; ``nn.Linear(D, units)``."""
+
+    has_kernel = True
 
     def __init__(self, units: int, activation=None, use_bias: bool = True, **kwargs):
         if not isinstance(units, (int, np.integer)) or units <= 0:
@@ -210,6 +232,8 @@ def _conv_length(size, k: int, stride: int, dilation: int, padding: str):
 class Conv2D(Activated):
     """Keras Conv2D on (N, H, W, C) -> (N, H', W', filters); ``nn.Conv2d`` inside (NCHW
     weight (filters, C, kH, kW)). ``activation="relu"`` uses the fused conv+bias+ReLU."""
+
+    has_kernel = True
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
                  activation=None, use_bias: bool = True, dilation_rate=(1, 1), **kwargs):

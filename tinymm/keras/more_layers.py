@@ -39,6 +39,7 @@ from tinymm.ops.activation import leaky_relu, relu
 from tinymm.ops.conv2d import Conv2d as Conv2dOp
 from tinymm.ops.pool2d import avg_pool2d, max_pool2d
 from tinymm.ops.shape import stack
+from tinymm.tensor import from_numpy
 
 
 # ---------------------------------------------------------------- activation layers
@@ -228,6 +229,8 @@ class Conv1D(Activated):
     """(N, T, C) -> (N, T', filters); the conv2d op on a unit-height image (module
     docstring). padding: "valid", "same" or "causal" (left padding (k - 1) * dilation)."""
 
+    has_kernel = True
+
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",
                  dilation_rate=1, activation=None, use_bias: bool = True, **kwargs):
         super().__init__(activation, **kwargs)
@@ -339,18 +342,25 @@ class AveragePooling1D(_Pooling1D):
 
 
 class GlobalAveragePooling1D(Layer):
-    """(N, T, C) -> (N, C): the mean over the steps."""
+    """(N, T, C) -> (N, C): the mean over the steps; with a mask (from
+    ``Embedding(mask_zero=True)``) the mean over the real steps only, as Keras."""
 
     def compute_output_shape(self, input_shape):
         need_rank(f"{type(self).__name__} '{self.name}'", input_shape, 3, "(N, T, C)")
         return (input_shape[0], input_shape[2])
 
-    def call(self, x):
-        return x.mean(axis=1)  # (N, C)
+    def call(self, x, mask=None):
+        if mask is None:
+            return x.mean(axis=1)  # (N, C)
+        m = np.asarray(mask, dtype=x.dtype)[:, :, None]  # (N, T, 1)
+        counts = np.maximum(m.sum(axis=1), 1.0)  # (N, 1)
+        return (x * from_numpy(m)).sum(axis=1) * from_numpy(1.0 / counts)  # (N, C)
 
 
 class GlobalMaxPooling1D(GlobalAveragePooling1D):
-    def call(self, x):
+    """(N, T, C) -> (N, C): the maximum over the steps (Keras ignores masks here too)."""
+
+    def call(self, x, mask=None):
         return x.max(axis=1)  # (N, C)
 
 

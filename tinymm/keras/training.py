@@ -186,6 +186,11 @@ class TrainingMixin:
     # ------------------------------------------------------------ data
     def _prepare_data(self, x, y, sample_weight, class_weight, who: str):
         """-> (inputs, per-output targets, per-output sample weights or None)."""
+        if x is None or hasattr(x, "__next__") or (hasattr(x, "__iter__") and not isinstance(
+                x, (np.ndarray, Tensor, list, tuple, dict))):
+            raise TypeError(f"{who}: x must be arrays (one, a list or a dict by input name); "
+                            f"tinymm.keras does not take datasets or generators, got "
+                            f"{type(x).__name__}")
         xs = self._prepare_inputs(x, who)
         if not self._outputs_compiled:  # a Sequential compiled before it was built
             self._resolve_compile()
@@ -302,8 +307,8 @@ class TrainingMixin:
         xs, ys, sws = self._prepare_data(x, y, sample_weight, None, "evaluate")
         batch_size = batch_size or 32
         results = self._evaluate_arrays(xs, ys, sws, batch_size)
-        if verbose in (1, "auto"):
-            bar = loop.Progress(math.ceil(xs[0].shape[0] / batch_size))
+        if verbose in (1, 2, "auto"):  # the finished line (Keras: a bar, or one line)
+            bar = loop.Progress(math.ceil(xs[0].shape[0] / batch_size), dynamic=False)
             bar.update(bar.target, results, finalize=True)
         return self._format_results(results, return_dict)
 
