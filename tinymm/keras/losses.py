@@ -174,7 +174,7 @@ class Loss:
         total = values.sum()
         if self.reduction == "sum":
             return total
-        return total / max(values.size, 1)
+        return total / max(values.numel(), 1)
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction}

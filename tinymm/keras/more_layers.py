@@ -402,7 +402,7 @@ class BatchNormalization(Layer):
             back = (0,) + tuple(range(2, x.ndim)) + (1,)
             y = m(x.permute(*axes)).permute(*back)
         if before is not None:
-            self._keras_moving_variance(before, x.size // x.shape[-1])
+            self._keras_moving_variance(before, x.numel() // x.shape[-1])
         return y
 
     def _keras_moving_variance(self, before: np.ndarray, n: int) -> None:
