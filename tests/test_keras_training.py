@@ -287,3 +287,25 @@ def test_introspection_pop_and_nesting():
                                rtol=1e-6)
     stacked = keras.Sequential([inner, layers.Dense(2)])
     assert stacked.count_params() == 16 + 10
+
+
+def test_augmented_assignment_in_a_custom_layer_is_out_of_place():
+    import tinymm
+
+    class Center(keras.layers.Layer):  # TF semantics: `-=` rebinds, tensors are immutable
+        def call(self, inputs):
+            inputs -= keras.ops.mean(inputs, axis=-1, keepdims=True)
+            return inputs * inputs
+
+    keras.utils.set_random_seed(6)
+    inp = keras.Input(shape=(3,), dtype="float64")
+    hidden = layers.Dense(4)(inp)
+    model = keras.Model(inp, Center()(hidden))
+    model.to(np.float64)
+    x = tinymm.tensor(RNG.standard_normal((2, 3)), requires_grad=True)
+    assert tinymm.gradcheck(lambda v: model(v), [x])
+    h = kept = model.get_layer(hidden.layer.name)(x)
+    before = np.array(h.array)
+    h -= 1.0
+    assert h is not kept and np.array_equal(kept.array, before)  # the old tensor unchanged
+    np.testing.assert_allclose(h.array, before - 1.0)

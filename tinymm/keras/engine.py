@@ -59,12 +59,27 @@ def fmt_shape(shape) -> str:
 
 
 class EagerTensor(Tensor):
-    """What a Keras model returns when called on data: a Tensor (gradients still flow to
-    the weights) whose ``numpy()`` is a copy of its values, as TensorFlow's ``model(x).
-    numpy()`` gives (PyTorch's ``numpy()`` refuses a tensor that requires grad)."""
+    """What a Keras layer or model returns when called on data: a Tensor (gradients still
+    flow to the weights) with TensorFlow's value semantics: ``numpy()`` is a copy of its
+    values (as ``model(x).numpy()``; PyTorch's refuses a tensor that requires grad), and
+    ``x -= y``, ``+=``, ``*=``, ``/=`` make a new tensor instead of writing in place (TF
+    tensors are immutable, so Keras code such as ``inputs -= ops.mean(inputs)`` in a custom
+    layer means ``inputs = inputs - ...``)."""
 
     def numpy(self) -> np.ndarray:
         return np.array(self.array, copy=True)
+
+    def __iadd__(self, other):
+        return as_eager(self + other)
+
+    def __isub__(self, other):
+        return as_eager(self - other)
+
+    def __imul__(self, other):
+        return as_eager(self * other)
+
+    def __itruediv__(self, other):
+        return as_eager(self / other)
 
 
 def as_eager(value):
