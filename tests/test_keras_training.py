@@ -309,3 +309,34 @@ def test_augmented_assignment_in_a_custom_layer_is_out_of_place():
     h -= 1.0
     assert h is not kept and np.array_equal(kept.array, before)  # the old tensor unchanged
     np.testing.assert_allclose(h.array, before - 1.0)
+
+
+def test_subclassed_model_is_traced_into_a_graph_and_trains():
+    class TwoLayer(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = layers.Dense(8, activation="relu")
+            self.out = layers.Dense(3)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    keras.utils.set_random_seed(7)
+    model = TwoLayer()
+    with pytest.raises(ValueError, match="not built yet"):
+        model.summary()
+    model.compile(optimizer=keras.optimizers.Adam(0.05),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = RNG.standard_normal((32, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0)
+    history = model.fit(x, y, epochs=5, batch_size=8, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.name == "two_layer" and model.count_params() == 4 * 8 + 8 + 8 * 3 + 3
+    assert model(x[:2]).numpy().shape == (2, 3)
+
+    class Doubling(keras.Model):
+        def call(self, x):
+            return x * 2
+
+    with pytest.raises(TypeError, match="call\\(\\) must combine tensors with Keras layers"):
+        Doubling()(x)

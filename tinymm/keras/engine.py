@@ -34,7 +34,7 @@ from tinymm.tensor import Tensor, from_numpy
 _NAME_COUNTS: dict[str, int] = {}
 
 
-def _snake(name: str) -> str:
+def snake_case(name: str) -> str:
     name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)  # Keras's to_snake_case
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
@@ -204,7 +204,7 @@ class Layer:
         if unknown:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) "
                             f"{sorted(unknown)}")
-        self.name = name or unique_name(_snake(type(self).__name__))
+        self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = trainable
         self.dtype = np.dtype(dtype or "float32")
         if input_shape is None and input_dim is not None:
