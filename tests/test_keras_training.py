@@ -334,9 +334,31 @@ def test_subclassed_model_is_traced_into_a_graph_and_trains():
     assert model.name == "two_layer" and model.count_params() == 4 * 8 + 8 + 8 * 3 + 3
     assert model(x[:2]).numpy().shape == (2, 3)
 
-    class Doubling(keras.Model):
+    class ViaNumpy(keras.Model):
         def call(self, x):
-            return x * 2
+            return x.numpy() * 2
 
     with pytest.raises(TypeError, match="call\\(\\) must combine tensors with Keras layers"):
-        Doubling()(x)
+        ViaNumpy()(x)
+
+
+def test_ops_and_operators_on_symbolic_tensors_record_op_layers():
+    from tinymm.keras import ops
+
+    keras.utils.set_random_seed(8)
+    inp = keras.Input(shape=(4,))
+    h = layers.Dense(3, name="h")(inp)
+    z = ops.concatenate([ops.relu(h), -h * 2 + 1], axis=-1)
+    z = z / (ops.mean(ops.square(h), axis=-1, keepdims=True) + 1.0)
+    model = keras.Model(inp, layers.Dense(1, name="head")(z))
+    assert z.shape == (None, 6) and model.count_params() == 15 + 7
+    x = RNG.random((8, 4)).astype(np.float32)
+    hv = model.get_layer("h")(x).numpy()
+    zz = np.concatenate([np.maximum(hv, 0), -hv * 2 + 1], -1) / ((hv ** 2).mean(-1,
+                                                                             keepdims=True) + 1)
+    kernel, bias = model.get_layer("head").get_weights()
+    np.testing.assert_allclose(model.predict(x), zz @ kernel + bias, rtol=1e-5, atol=1e-6)
+    model.compile(optimizer="sgd", loss="mse")
+    before = kernel.copy()
+    model.fit(x, x[:, :1], epochs=1, verbose=0)
+    assert not np.allclose(before, model.get_layer("head").get_weights()[0])

@@ -117,18 +117,63 @@ class KerasTensor:
         return f"<KerasTensor shape={fmt_shape(self.shape)}, dtype={self.dtype}{who}>"
 
     def _error(self, what):
-        raise TypeError(f"{what} on a symbolic KerasTensor {self!r}: inside a functional model "
-                        "use Keras layers (Add, Multiply, Concatenate, Dense...) to combine "
-                        "tensors")
+        raise TypeError(f"{what} on a symbolic KerasTensor {self!r}: it holds no data yet "
+                        "(call the model on arrays for values)")
 
+    # arithmetic records an OpLayer in the graph, as Keras 3 does for operators
     def __add__(self, other):
-        self._error("'+'")
+        return OpLayer.apply(_add, self, other)
+
+    def __radd__(self, other):
+        return OpLayer.apply(_add, other, self)
+
+    def __sub__(self, other):
+        return OpLayer.apply(_sub, self, other)
+
+    def __rsub__(self, other):
+        return OpLayer.apply(_sub, other, self)
 
     def __mul__(self, other):
-        self._error("'*'")
+        return OpLayer.apply(_mul, self, other)
+
+    def __rmul__(self, other):
+        return OpLayer.apply(_mul, other, self)
+
+    def __truediv__(self, other):
+        return OpLayer.apply(_truediv, self, other)
+
+    def __matmul__(self, other):
+        return OpLayer.apply(_matmul, self, other)
+
+    def __neg__(self):
+        return OpLayer.apply(_neg, self)
 
     def numpy(self):
         self._error("numpy()")
+
+
+def _add(a, b):
+    return a + b
+
+
+def _sub(a, b):
+    return a - b
+
+
+def _mul(a, b):
+    return a * b
+
+
+def _truediv(a, b):
+    return a / b
+
+
+def _matmul(a, b):
+    return a @ b
+
+
+def _neg(a):
+    return -a
 
 
 class Node:
@@ -458,6 +503,38 @@ class InputLayer(Layer):
 
     def get_config(self) -> dict:
         return {"name": self.name, "shape": list(self.shape[1:]), "dtype": str(self.dtype)}
+
+
+class OpLayer(Layer):
+    """A function of tensors recorded in a functional graph: what a ``keras.ops`` function or
+    an operator (``x * 2``, ``a + b``) makes when it meets a KerasTensor, as in Keras 3. It
+    holds no weights; its output shape comes from running the function on a dummy batch.
+    ``apply(fn, *args, **kwargs)`` returns the result directly when no argument is symbolic.
+    """
+
+    shape_from_call = True
+
+    def __init__(self, fn, args: tuple, kwargs: dict):
+        super().__init__(name=unique_name(getattr(fn, "__name__", "op").strip("_")))
+        self.fn, self.template = fn, (args, kwargs)
+
+    @classmethod
+    def apply(cls, fn, *args, **kwargs):
+        tensors = [t for t in flatten_structure((args, kwargs)) if isinstance(t, KerasTensor)]
+        if not tensors:
+            return fn(*args, **kwargs)
+        return cls(fn, args, kwargs)(tensors)
+
+    def call(self, tensors):
+        values = iter(tensors)
+        args, kwargs = map_structure(
+            lambda t: next(values) if isinstance(t, KerasTensor) else t, self.template)
+        return self.fn(*args, **kwargs)
+
+    def get_config(self) -> dict:
+        raise NotImplementedError(f"layer '{self.name}': a model with keras.ops or operators "
+                                  "on symbolic tensors cannot be saved by tinymm.keras; "
+                                  "use save_weights, or Lambda/merge layers")
 
 
 def Input(shape=None, batch_size=None, name=None, dtype="float32", **kwargs):  # noqa: N802

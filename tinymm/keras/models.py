@@ -72,7 +72,8 @@ class Model(TrainingMixin, SavingMixin, Module):
         except TypeError as exc:
             raise TypeError(f"Model '{self.name}': tinymm.keras builds a subclassed model by "
                             "calling call() on symbolic inputs, so call() must combine "
-                            f"tensors with Keras layers only: {exc}") from exc
+                            "tensors with Keras layers, keras.ops and operators (no NumPy or "
+                            f".numpy() on them): {exc}") from exc
         self._init_graph(inputs if isinstance(x, (list, tuple)) else inputs[0], outputs)
 
     # ------------------------------------------------------------ graph
