@@ -1,0 +1,200 @@
+"""CUDA fusion cores: gated fusion, low-rank bilinear pooling, FiLM (derivation:
+kernels/reference/fusion.py).
+
+Dimension letters: B flattened leading dims, D features, R rank, N batch, C channels, H/W
+height/width. The gated and bilinear cores are element-wise: one thread per element of the
+flat (B * D) arrays, guarded by ``i < size``; each kernel does in one pass what the reference
+does in four to six NumPy passes with a temporary each. FiLM's forward is element-wise too
+(element i belongs to channel row nc = i // (H * W) of gamma and beta); its backward gives dx
+element-wise and reduces dgamma, dbeta over H * W with one block per (n, c) row and a
+shared-memory tree (``_reduce.block_sum``, the path both a GPU and the simulator run).
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import cuda
+
+from tinymm.kernels.numba_cuda._device import empty, flat, grid_1d, require_device, zeros
+from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW, block_sum
+
+
+@cuda.jit(device=True)
+def _stable_sigmoid(v):
+    if v >= 0:
+        return 1 / (1 + math.exp(-v))
+    z = math.exp(v)  # v < 0: no overflow
+    return z / (1 + z)
+
+
+def _gated(g, ua, ub, out, s, ha, hb):
+    i = cuda.grid(1)
+    if i < g.size:
+        s[i] = _stable_sigmoid(g[i])
+        ha[i] = math.tanh(ua[i])
+        hb[i] = math.tanh(ub[i])
+        out[i] = s[i] * ha[i] + (1 - s[i]) * hb[i]
+
+
+def _gated_grad(dout, s, ha, hb, dg, dua, dub):
+    i = cuda.grid(1)
+    if i < dout.size:
+        dg[i] = dout[i] * (ha[i] - hb[i]) * s[i] * (1 - s[i])
+        dua[i] = dout[i] * s[i] * (1 - ha[i] * ha[i])
+        dub[i] = dout[i] * (1 - s[i]) * (1 - hb[i] * hb[i])
+
+
+def _bilinear(pa, pb, out, ta, tb):
+    i = cuda.grid(1)
+    if i < pa.size:
+        ta[i] = math.tanh(pa[i])
+        tb[i] = math.tanh(pb[i])
+        out[i] = ta[i] * tb[i]
+
+
+def _bilinear_grad(dout, ta, tb, dpa, dpb):
+    i = cuda.grid(1)
+    if i < dout.size:
+        dpa[i] = dout[i] * tb[i] * (1 - ta[i] * ta[i])
+        dpb[i] = dout[i] * ta[i] * (1 - tb[i] * tb[i])
+
+
+def _film(x, gamma, beta, hw, out):
+    """out = gamma[nc] * x + beta[nc] over flat x, nc = i // hw (gamma, beta flat (N * C,))."""
+    i = cuda.grid(1)
+    if i < x.size:
+        nc = i // hw
+        out[i] = gamma[nc] * x[i] + beta[nc]
+
+
+def _film_dx(dout, gamma, hw, dx):
+    i = cuda.grid(1)
+    if i < dout.size:
+        dx[i] = dout[i] * gamma[i // hw]
+
+
+def _film_dgamma_dbeta(dout, x, dgamma, dbeta):
+    """One block per row nc of the (N * C, H * W) views: dgamma = sum dout x, dbeta = sum dout."""
+    rows, hw = dout.shape
+    nc = min(cuda.blockIdx.x, rows - 1)  # grid is exactly N * C blocks
+    tid = cuda.threadIdx.x
+    sm = cuda.shared.array(THREADS_PER_ROW, dout.dtype)
+    acc = cuda.local.array(2, dout.dtype)  # [sum dout * x, sum dout] in the input dtype
+    acc[0] = 0
+    acc[1] = 0
+    for k in range(tid, hw, cuda.blockDim.x):
+        acc[0] += dout[nc, k] * x[nc, k]
+        acc[1] += dout[nc, k]
+    sum_dx = block_sum(sm, acc[0])
+    sum_d = block_sum(sm, acc[1])
+    if tid == 0:
+        dgamma[nc] = sum_dx
+        dbeta[nc] = sum_d
+
+
+def _sigs(n_arrays, extra=""):
+    return tuple("void(" + ", ".join([f"{t}[::1]"] * n_arrays) + extra + ")"
+                 for t in ("float32", "float64"))
+
+
+PTX_TARGETS = [
+    (_gated, _sigs(7)), (_gated_grad, _sigs(7)), (_bilinear, _sigs(5)),
+    (_bilinear_grad, _sigs(5)),
+    (_film, tuple(f"void({t}[::1], {t}[::1], {t}[::1], int64, {t}[::1])"
+                  for t in ("float32", "float64"))),
+    (_film_dx, tuple(f"void({t}[::1], {t}[::1], int64, {t}[::1])"
+                     for t in ("float32", "float64"))),
+    (_film_dgamma_dbeta, tuple(f"void({t}[:, ::1], {t}[:, ::1], {t}[::1], {t}[::1])"
+                               for t in ("float32", "float64"))),
+]
+
+gated_kernel = cuda.jit(_gated)
+gated_grad_kernel = cuda.jit(_gated_grad)
+bilinear_kernel = cuda.jit(_bilinear)
+bilinear_grad_kernel = cuda.jit(_bilinear_grad)
+film_kernel = cuda.jit(_film)
+film_dx_kernel = cuda.jit(_film_dx)
+film_dgamma_dbeta_kernel = cuda.jit(_film_dgamma_dbeta)
+
+
+def _same(op, ref, **arrays):
+    """Raise when an array's shape or dtype differs from ``ref`` (checked before any launch)."""
+    for name, a in arrays.items():
+        if tuple(a.shape) != tuple(ref.shape) or a.dtype != ref.dtype:
+            raise ValueError(f"cuda {op}: {name} is {a.dtype} {tuple(a.shape)}, expected "
+                             f"{ref.dtype} {tuple(ref.shape)}")
+
+
+def _elementwise(kernel, inputs, n_outputs):
+    """Launch ``kernel`` over flat views; returns ``n_outputs`` new arrays shaped like inputs[0]."""
+    like = inputs[0]
+    outs = [empty(like.shape, like.dtype) for _ in range(n_outputs)]
+    if like.size:
+        blocks, threads = grid_1d(like.size)
+        kernel[blocks, threads](*[flat(a) for a in inputs], *[flat(o) for o in outs])
+    return outs
+
+
+def gated_fusion_forward(g, ua, ub):
+    op = "gated_fusion_forward"
+    require_device(op, g=g, ua=ua, ub=ub)
+    _same(op, g, ua=ua, ub=ub)
+    out, s, ha, hb = _elementwise(gated_kernel, (g, ua, ub), 4)  # each (B, D)
+    return out, (s, ha, hb)
+
+
+def gated_fusion_backward(dout, cache):
+    s, ha, hb = cache
+    require_device("gated_fusion_backward", dout=dout)
+    _same("gated_fusion_backward", s, dout=dout)
+    return tuple(_elementwise(gated_grad_kernel, (dout, s, ha, hb), 3))
+
+
+def bilinear_pool_forward(pa, pb):
+    op = "bilinear_pool_forward"
+    require_device(op, pa=pa, pb=pb)
+    _same(op, pa, pb=pb)
+    out, ta, tb = _elementwise(bilinear_kernel, (pa, pb), 3)  # each (B, R)
+    return out, (ta, tb)
+
+
+def bilinear_pool_backward(dout, cache):
+    ta, tb = cache
+    require_device("bilinear_pool_backward", dout=dout)
+    _same("bilinear_pool_backward", ta, dout=dout)
+    return tuple(_elementwise(bilinear_grad_kernel, (dout, ta, tb), 2))
+
+
+def film_forward(x, gamma, beta):
+    op = "film_forward"
+    require_device(op, x=x, gamma=gamma, beta=beta)
+    N, C, H, W = x.shape
+    _same(op, gamma, beta=beta)
+    if tuple(gamma.shape) != (N, C) or gamma.dtype != x.dtype:
+        raise ValueError(f"cuda {op}: gamma is {gamma.dtype} {tuple(gamma.shape)}, expected "
+                         f"{x.dtype} {(N, C)}")
+    out = empty(x.shape, x.dtype)  # (N, C, H, W)
+    if x.size:
+        blocks, threads = grid_1d(x.size)
+        film_kernel[blocks, threads](flat(x), flat(gamma), flat(beta), H * W, flat(out))
+    return out, (x, gamma)
+
+
+def film_backward(dout, cache):
+    op = "film_backward"
+    x, gamma = cache
+    require_device(op, dout=dout)
+    _same(op, x, dout=dout)
+    N, C, H, W = x.shape
+    dx = empty(x.shape, x.dtype)  # (N, C, H, W)
+    dgamma = empty((N, C), x.dtype)
+    dbeta = empty((N, C), x.dtype)
+    if x.size:
+        blocks, threads = grid_1d(x.size)
+        film_dx_kernel[blocks, threads](flat(dout), flat(gamma), H * W, flat(dx))
+        film_dgamma_dbeta_kernel[N * C, THREADS_PER_ROW](
+            dout.reshape(N * C, H * W), x.reshape(N * C, H * W), flat(dgamma), flat(dbeta))
+    elif N * C:  # H * W == 0: the sums over an empty window are zero
+        dgamma, dbeta = zeros((N, C), x.dtype), zeros((N, C), x.dtype)
+    return dx, dgamma, dbeta
