@@ -1,0 +1,160 @@
+"""Host helpers and device pieces shared by the cuda RNN and LSTM kernels (rnn.py, lstm.py).
+
+Row order. Both kernels keep every per-step array as a 2-d (R, .) array with R = T * N rows in
+the *input's* layout: row r = t * N + n for time-major input, r = n * T + t with
+batch_first=True. The input projection ``x (R, D) @ weight_ih^T`` then needs no transpose, the
+output is already in the caller's layout, and the weight gradients are single GEMMs over all
+rows (``da^T @ x`` and ``da^T @ h_prev``).
+
+The recurrent matrix-vector product. Step s needs ``h_prev[n, :] @ weight_hh^T`` in the forward
+and ``da[n, :] @ weight_hh`` in the backward: a length-K vector (K = H or G) shared by every
+thread of a block (one block = one batch row n and a range of hidden units j). ``row_dot``
+stages that vector through shared memory in chunks of blockDim.x (one element per thread,
+coalesced), and each thread multiplies it against column j of a (K, H') matrix laid out so
+neighbouring threads read neighbouring addresses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda
+
+from tinymm.kernels.numba_cuda._device import (
+    empty,
+    fill_kernel,
+    flat,
+    full,
+    grid_1d,
+    is_device_array,
+    require_device,
+    to_device,
+    zeros,
+)
+
+
+@cuda.jit(device=True)
+def row_dot(vec, row, mat, col, sh, acc):
+    """acc[0] += sum_k vec[row, k] * mat[k, col], all threads of the block together.
+
+    ``sh`` is a shared array of blockDim.x slots; ``col`` must be a valid column for every
+    thread (callers clamp it and discard the result of threads past the edge). Contains
+    barriers: every thread of the block must call it.
+    """
+    tid = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    K = vec.shape[1]
+    for k0 in range(0, K, nt):
+        if k0 + tid < K:
+            sh[tid] = vec[row, k0 + tid]
+        cuda.syncthreads()
+        for kk in range(min(nt, K - k0)):
+            acc[0] += sh[kk] * mat[k0 + kk, col]
+        cuda.syncthreads()
+
+
+def _transpose(a, out):
+    """out (C, R) = a (R, C)^T, one thread per element (reads coalesced along a's rows)."""
+    idx = cuda.grid(1)
+    R, C = a.shape
+    if idx < R * C:
+        r = idx // C
+        c = idx % C
+        out[c, r] = a[r, c]
+
+
+def _copy(src, dst):
+    i = cuda.grid(1)
+    if i < src.size:
+        dst[i] = src[i]
+
+
+def _add(a, b, out):
+    i = cuda.grid(1)
+    if i < a.size:
+        out[i] = a[i] + b[i]
+
+
+_FLOATS = ("float32", "float64")
+PTX_TARGETS = [
+    (_transpose, tuple(f"void({t}[:, ::1], {t}[:, ::1])" for t in _FLOATS)),
+    (_copy, tuple(f"void({t}[::1], {t}[::1])" for t in _FLOATS)),
+    (_add, tuple(f"void({t}[::1], {t}[::1], {t}[::1])" for t in _FLOATS)),
+]
+
+transpose_kernel = cuda.jit(_transpose)
+copy_kernel = cuda.jit(_copy)
+add_kernel = cuda.jit(_add)
+
+
+def transpose(a):
+    """A new (C, R) device array holding a (R, C)^T."""
+    out = empty((a.shape[1], a.shape[0]), a.dtype)
+    if a.size:
+        blocks, threads = grid_1d(a.size)
+        transpose_kernel[blocks, threads](a, out)
+    return out
+
+
+def copy(a):
+    """A device copy of ``a`` (no host transfer)."""
+    out = empty(a.shape, a.dtype)
+    if a.size:
+        blocks, threads = grid_1d(a.size)
+        copy_kernel[blocks, threads](flat(a), flat(out))
+    return out
+
+
+def copy_into(src, dst):
+    """Copy ``src`` into the existing device array (or contiguous view) ``dst``, or zero it
+    when ``src`` is None; no host transfer."""
+    if dst.size == 0:
+        return
+    blocks, threads = grid_1d(dst.size)
+    if src is None:
+        fill_kernel[blocks, threads](flat(dst), dst.dtype.type(0))
+    else:
+        copy_kernel[blocks, threads](flat(src), flat(dst))
+
+
+def combined_bias(bias_ih, bias_hh, G: int, dtype):
+    """bias_ih + bias_hh (G,) on the device; zeros for an absent bias (only the sum matters)."""
+    if bias_ih is None and bias_hh is None:
+        return zeros((G,), dtype)
+    if bias_ih is None or bias_hh is None:
+        return bias_ih if bias_hh is None else bias_hh
+    out = empty((G,), dtype)
+    blocks, threads = grid_1d(G)
+    add_kernel[blocks, threads](bias_ih, bias_hh, out)
+    return out
+
+
+def device_lengths(op: str, lengths, N: int, T: int):
+    """lengths (N,) as an int64 device array: all T when None (filled on the device).
+
+    A device array is used as is. A host array or sequence is copied with one counted
+    host->device transfer (``_device.to_device``): lengths are small metadata the op layer
+    may hold on the host.
+    """
+    if lengths is None:
+        return full((N,), T, np.int64)
+    if is_device_array(lengths):
+        require_device(op, lengths=lengths)
+        if lengths.dtype != np.int64:
+            raise TypeError(f"cuda {op}: lengths must be int64, got {lengths.dtype}")
+        return lengths
+    return to_device(np.asarray(lengths, dtype=np.int64))
+
+
+def step_times(T: int, reverse: bool) -> list[int]:
+    """The time index of each processing step s = 0..T-1 (T-1..0 with reverse=True)."""
+    return list(range(T - 1, -1, -1)) if reverse else list(range(T))
+
+
+def check_same(op: str, expected_shape, expected_dtype, **arrays) -> None:
+    """Raise a ValueError when an array's shape or dtype differs from the expected ones."""
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        if tuple(a.shape) != tuple(expected_shape) or a.dtype != expected_dtype:
+            raise ValueError(f"cuda {op}: {name} is {a.dtype} {tuple(a.shape)}, expected "
+                             f"{np.dtype(expected_dtype)} {tuple(expected_shape)}")
