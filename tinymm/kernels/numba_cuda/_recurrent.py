@@ -8,10 +8,12 @@ rows (``da^T @ x`` and ``da^T @ h_prev``).
 
 The recurrent matrix-vector product. Step s needs ``h_prev[n, :] @ weight_hh^T`` in the forward
 and ``da[n, :] @ weight_hh`` in the backward: a length-K vector (K = H or G) shared by every
-thread of a block (one block = one batch row n and a range of hidden units j). ``row_dot``
-stages that vector through shared memory in chunks of blockDim.x (one element per thread,
-coalesced), and each thread multiplies it against column j of a (K, H') matrix laid out so
-neighbouring threads read neighbouring addresses.
+thread of a block (one block = one batch row n and a range of hidden units j). The step
+kernels stage that vector through shared memory in chunks of blockDim.x (one element per
+thread, coalesced, then a barrier), and each thread multiplies the chunk against column j of a
+(K, H') matrix laid out so neighbouring threads read neighbouring addresses. (Written out in
+each kernel: a ``cuda.jit(device=True)`` helper could not be compiled to PTX without a driver,
+see _reduce.py.)
 """
 
 from __future__ import annotations
@@ -30,26 +32,6 @@ from tinymm.kernels.numba_cuda._device import (
     to_device,
     zeros,
 )
-
-
-@cuda.jit(device=True)
-def row_dot(vec, row, mat, col, sh, acc):
-    """acc[0] += sum_k vec[row, k] * mat[k, col], all threads of the block together.
-
-    ``sh`` is a shared array of blockDim.x slots; ``col`` must be a valid column for every
-    thread (callers clamp it and discard the result of threads past the edge). Contains
-    barriers: every thread of the block must call it.
-    """
-    tid = cuda.threadIdx.x
-    nt = cuda.blockDim.x
-    K = vec.shape[1]
-    for k0 in range(0, K, nt):
-        if k0 + tid < K:
-            sh[tid] = vec[row, k0 + tid]
-        cuda.syncthreads()
-        for kk in range(min(nt, K - k0)):
-            acc[0] += sh[kk] * mat[k0 + kk, col]
-        cuda.syncthreads()
 
 
 def _transpose(a, out):

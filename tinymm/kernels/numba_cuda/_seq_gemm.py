@@ -30,12 +30,13 @@ from tinymm.kernels.numba_cuda._reduce import SIMULATOR
 # 16 x 16 = 256 threads per block and two (16, 17) tiles on a GPU; 4 x 4 in the simulator,
 # which runs each thread as a Python thread (same code, smaller blocks).
 TILE = 4 if SIMULATOR else 16
+TILE_PAD = TILE + 1  # one spare column: a tile's column is spread over distinct banks
 
 
 def _gemm(a, b, out, trans_a, trans_b, accumulate):
     """out (M, P) (+)= op(a) (M, K) @ op(b) (K, P); block (TILE, TILE), one output each."""
-    sa = cuda.shared.array((TILE, TILE + 1), a.dtype)  # sa[m_local, k_local]
-    sb = cuda.shared.array((TILE, TILE + 1), b.dtype)  # sb[k_local, p_local]
+    sa = cuda.shared.array((TILE, TILE_PAD), a.dtype)  # sa[m_local, k_local]
+    sb = cuda.shared.array((TILE, TILE_PAD), b.dtype)  # sb[k_local, p_local]
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
     row0 = cuda.blockIdx.y * TILE

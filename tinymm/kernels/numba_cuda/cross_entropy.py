@@ -4,10 +4,10 @@ Dimension letters: N rows, C classes. PyTorch's semantics: rows whose target equ
 ``ignore_index`` count for nothing, "mean" divides by the number of counted rows (0/0 = nan
 when every row is ignored), and label smoothing e mixes the one-hot target with e / C.
 
-Forward, three launches:
+Forward, two launches (one for reduction="none"):
 
 1. ``_ce_rows``: one block per row (grid N, THREADS_PER_ROW threads striding over C). Block-wide
-   max m, sum of exp(x - m) (so log z), and sum of x; then
+   (shared-memory tree, _reduce.py) max m, then sums of exp(x - m) (so log z) and of x - m;
    nll = -((x[target] - m) - log z), smooth = -(1/C) sum_c ((x[c] - m) - log z),
    loss[n] = w[n] ((1 - e) nll + e smooth), and p[n, c] = exp((x[n, c] - m) - log z) for the
    backward (the same p the reference saves).
@@ -27,7 +27,7 @@ import numpy as np
 from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
-from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW, block_max, block_sum
+from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
 
 _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
 
@@ -38,20 +38,36 @@ def _ce_rows(x, target, ignore_index, smoothing, loss, w, p):
     n = min(cuda.blockIdx.x, N - 1)  # grid is exactly N blocks; the min keeps reads in bounds
     tid = cuda.threadIdx.x
     nt = cuda.blockDim.x
-    sm = cuda.shared.array(THREADS_PER_ROW, x.dtype)
+    sm = cuda.shared.array((2, THREADS_PER_ROW), x.dtype)
     m = x[n, 0]
     for c in range(tid, C, nt):
         if x[n, c] > m:
             m = x[n, c]
-    m = block_max(sm, m)
-    acc = cuda.local.array(2, x.dtype)  # [sum exp(x - m), sum (x - m)] in x's dtype
-    acc[0] = 0
-    acc[1] = 0
+    sm[0, tid] = m
+    cuda.syncthreads()
+    stride = nt // 2
+    while stride > 0:  # tree reduction (see _reduce.py): sm[0, 0] becomes the row maximum
+        if tid < stride and sm[0, tid + stride] > sm[0, tid]:
+            sm[0, tid] = sm[0, tid + stride]
+        cuda.syncthreads()
+        stride //= 2
+    m = sm[0, 0]
+    cuda.syncthreads()
+    sm[0, tid] = 0  # partial sums of exp(x - m) and of (x - m), one slot pair per thread
+    sm[1, tid] = 0
     for c in range(tid, C, nt):
-        acc[0] += math.exp(x[n, c] - m)
-        acc[1] += x[n, c] - m
-    log_z = math.log(block_sum(sm, acc[0]))
-    shifted_sum = block_sum(sm, acc[1])
+        sm[0, tid] += math.exp(x[n, c] - m)
+        sm[1, tid] += x[n, c] - m
+    cuda.syncthreads()
+    stride = nt // 2
+    while stride > 0:  # both sums in one tree
+        if tid < stride:
+            sm[0, tid] += sm[0, tid + stride]
+            sm[1, tid] += sm[1, tid + stride]
+        cuda.syncthreads()
+        stride //= 2
+    log_z = math.log(sm[0, 0])
+    shifted_sum = sm[1, 0]
     for c in range(tid, C, nt):
         p[n, c] = math.exp((x[n, c] - m) - log_z)
     if tid == 0:
@@ -67,16 +83,23 @@ def _ce_reduce(loss, w, reduction, out, count):
     """One block: count[0] = sum w; out[0] = sum loss ("sum") or sum loss / count ("mean")."""
     tid = cuda.threadIdx.x
     nt = cuda.blockDim.x
-    sm = cuda.shared.array(THREADS_PER_ROW, loss.dtype)
-    acc = cuda.local.array(2, loss.dtype)
-    acc[0] = 0
-    acc[1] = 0
+    sm = cuda.shared.array((2, THREADS_PER_ROW), loss.dtype)
+    sm[0, tid] = 0
+    sm[1, tid] = 0
     for n in range(tid, loss.shape[0], nt):
-        acc[0] += loss[n]
-        acc[1] += w[n]
-    total = block_sum(sm, acc[0])
-    counted = block_sum(sm, acc[1])
+        sm[0, tid] += loss[n]
+        sm[1, tid] += w[n]
+    cuda.syncthreads()
+    stride = nt // 2
+    while stride > 0:  # tree reduction (see _reduce.py) of both sums
+        if tid < stride:
+            sm[0, tid] += sm[0, tid + stride]
+            sm[1, tid] += sm[1, tid + stride]
+        cuda.syncthreads()
+        stride //= 2
     if tid == 0:
+        total = sm[0, 0]
+        counted = sm[1, 0]
         count[0] = counted
         if reduction == 1:
             out[0] = total

@@ -7,7 +7,7 @@ flat (B * D) arrays, guarded by ``i < size``; each kernel does in one pass what 
 does in four to six NumPy passes with a temporary each. FiLM's forward is element-wise too
 (element i belongs to channel row nc = i // (H * W) of gamma and beta); its backward gives dx
 element-wise and reduces dgamma, dbeta over H * W with one block per (n, c) row and a
-shared-memory tree (``_reduce.block_sum``, the path both a GPU and the simulator run).
+shared-memory tree (see _reduce.py; the path both a GPU and the simulator run).
 """
 
 from __future__ import annotations
@@ -17,21 +17,18 @@ import math
 from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import empty, flat, grid_1d, require_device, zeros
-from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW, block_sum
-
-
-@cuda.jit(device=True)
-def _stable_sigmoid(v):
-    if v >= 0:
-        return 1 / (1 + math.exp(-v))
-    z = math.exp(v)  # v < 0: no overflow
-    return z / (1 + z)
+from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
 
 
 def _gated(g, ua, ub, out, s, ha, hb):
     i = cuda.grid(1)
     if i < g.size:
-        s[i] = _stable_sigmoid(g[i])
+        v = g[i]
+        if v >= 0:
+            s[i] = 1 / (1 + math.exp(-v))
+        else:
+            z = math.exp(v)  # v < 0: no overflow
+            s[i] = z / (1 + z)
         ha[i] = math.tanh(ua[i])
         hb[i] = math.tanh(ub[i])
         out[i] = s[i] * ha[i] + (1 - s[i]) * hb[i]
@@ -79,18 +76,24 @@ def _film_dgamma_dbeta(dout, x, dgamma, dbeta):
     rows, hw = dout.shape
     nc = min(cuda.blockIdx.x, rows - 1)  # grid is exactly N * C blocks
     tid = cuda.threadIdx.x
-    sm = cuda.shared.array(THREADS_PER_ROW, dout.dtype)
-    acc = cuda.local.array(2, dout.dtype)  # [sum dout * x, sum dout] in the input dtype
-    acc[0] = 0
-    acc[1] = 0
-    for k in range(tid, hw, cuda.blockDim.x):
-        acc[0] += dout[nc, k] * x[nc, k]
-        acc[1] += dout[nc, k]
-    sum_dx = block_sum(sm, acc[0])
-    sum_d = block_sum(sm, acc[1])
+    nt = cuda.blockDim.x
+    sm = cuda.shared.array((2, THREADS_PER_ROW), dout.dtype)
+    sm[0, tid] = 0  # this thread's partial sums of dout * x and of dout
+    sm[1, tid] = 0
+    for k in range(tid, hw, nt):
+        sm[0, tid] += dout[nc, k] * x[nc, k]
+        sm[1, tid] += dout[nc, k]
+    cuda.syncthreads()
+    stride = nt // 2
+    while stride > 0:  # tree reduction (see _reduce.py) of both sums
+        if tid < stride:
+            sm[0, tid] += sm[0, tid + stride]
+            sm[1, tid] += sm[1, tid + stride]
+        cuda.syncthreads()
+        stride //= 2
     if tid == 0:
-        dgamma[nc] = sum_dx
-        dbeta[nc] = sum_d
+        dgamma[nc] = sm[0, 0]
+        dbeta[nc] = sm[1, 0]
 
 
 def _sigs(n_arrays, extra=""):

@@ -5,18 +5,19 @@ Dimension letters: T time steps, N batch, D input features, H hidden units, G = 
 (i, f, g, o), R = T * N rows in the input's layout (row r(t, n) = t * N + n, or n * T + t with
 batch_first=True).
 
-Forward, 1 + T + 1 launches besides small set-up kernels:
+Forward, 1 + T launches besides small set-up kernels (transpose, bias sum, initial state):
 
 1. one GEMM for the input projection of every step at once: xw (R, G) = x (R, D) @ weight_ih^T;
 2. per processing step s (time t = s, or T - 1 - s with reverse=True), one fused cell kernel
    ``_lstm_step``: block (THREADS_PER_ROW threads over j, one batch row n), each thread owns
    hidden unit j and computes its four gate pre-activations
    a_k = xw[r, kH + j] + bias[kH + j] + sum_m h_prev[n, m] weight_hh^T[m, kH + j]
-   (h_prev staged in shared memory, ``row_dot``), the nonlinearities, c = f c_prev + i g,
-   h = o tanh(c), and writes out, the next state and what the backward reads (gates, tanh(c),
-   h_prev). A padded step (t >= lengths[n]) copies the state and writes out = 0.
-   The state lives in h_all, c_all (T + 1, N, H): step s reads slice s and writes slice s + 1,
-   so no thread overwrites a value another thread of the same launch still reads.
+   (h_prev staged in shared memory in chunks, for all four gates at once), the
+   nonlinearities, c = f c_prev + i g, h = o tanh(c), and writes out, the next state and
+   what the backward reads (gates, tanh(c), h_prev). A padded step (t >= lengths[n]) copies
+   the state and writes out = 0. The state lives in h_all, c_all (T + 1, N, H): step s
+   reads slice s and writes slice s + 1, so no thread overwrites a value that another thread
+   of the same launch still reads.
 
 Backward, T + 1 fused launches and then four GEMMs over all rows:
 
@@ -45,20 +46,11 @@ from tinymm.kernels.numba_cuda._recurrent import (
     copy,
     copy_into,
     device_lengths,
-    row_dot,
     step_times,
     transpose,
 )
 from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
 from tinymm.kernels.numba_cuda._seq_gemm import column_sum, gemm
-
-
-@cuda.jit(device=True)
-def _sigmoid(v):
-    if v >= 0:
-        return 1 / (1 + math.exp(-v))
-    z = math.exp(v)  # v < 0: no overflow
-    return z / (1 + z)
 
 
 def _lstm_step(xw, whh_t, bias, h_all, c_all, lengths, s, t, batch_first, out, gates, tanh_c,
@@ -84,10 +76,13 @@ def _lstm_step(xw, whh_t, bias, h_all, c_all, lengths, s, t, batch_first, out, g
                 acc[k] += hv * whh_t[m0 + mm, k * H + jj]
         cuda.syncthreads()
     if j < H:
-        gi = _sigmoid(acc[0])
-        gf = _sigmoid(acc[1])
+        z = math.exp(-abs(acc[0]))  # sigmoid(a) = 1 / (1 + e^-a), via e^-|a| <= 1: no overflow
+        gi = 1 / (1 + z) if acc[0] >= 0 else z / (1 + z)
+        z = math.exp(-abs(acc[1]))
+        gf = 1 / (1 + z) if acc[1] >= 0 else z / (1 + z)
         gg = math.tanh(acc[2])
-        go = _sigmoid(acc[3])
+        z = math.exp(-abs(acc[3]))
+        go = 1 / (1 + z) if acc[3] >= 0 else z / (1 + z)
         h_prev = h_all[s, n, j]
         c_prev = c_all[s, n, j]
         c_new = gf * c_prev + gi * gg
@@ -114,6 +109,7 @@ def _lstm_step_grad(dout, gates, tanh_c, c_all, whh, lengths, s, t, t_next, batc
     """Backward of processing step s (time t); first the recurrent path of step s + 1 (time
     t_next, -1 when s is the last step). dh, dc (N, H) carry dL/dh and dL/dc between steps."""
     N, H = dh.shape
+    G = 4 * H
     T = c_all.shape[0] - 1
     n = cuda.blockIdx.y
     j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
@@ -123,7 +119,13 @@ def _lstm_step_grad(dout, gates, tanh_c, c_all, whh, lengths, s, t, t_next, batc
         r_next = n * T + t_next if batch_first else t_next * N + n
         acc = cuda.local.array(1, dh.dtype)
         acc[0] = 0
-        row_dot(da, r_next, whh, jj, sh, acc)  # da[r_next, :] @ weight_hh[:, j]
+        for k0 in range(0, G, cuda.blockDim.x):  # da[r_next, :] @ weight_hh[:, j], via shared
+            if k0 + cuda.threadIdx.x < G:
+                sh[cuda.threadIdx.x] = da[r_next, k0 + cuda.threadIdx.x]
+            cuda.syncthreads()
+            for kk in range(min(cuda.blockDim.x, G - k0)):
+                acc[0] += sh[kk] * whh[k0 + kk, jj]
+            cuda.syncthreads()
         if j < H:
             dh[n, j] = acc[0]
     if do_cell and j < H:

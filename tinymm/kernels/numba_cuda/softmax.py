@@ -6,7 +6,7 @@ in memory. One block of THREADS_PER_ROW threads owns one row (grid: O * I blocks
 ``tid`` handles elements c = tid, tid + blockDim, ... so any C works, including C smaller than
 the block (idle threads contribute the identity to the reductions).
 
-Forward, per row: a block-wide max (``_reduce.block_max``), then a block-wide sum of
+Forward, per row: a block-wide max (the shared-memory tree of _reduce.py), then a sum of
 exp(x - max), then every thread writes its elements. Subtracting the maximum keeps every
 exponent <= 0, so nothing overflows. Backward, per row: one block-wide sum (of dp * p for
 softmax, of dout for log-softmax), then the element-wise formula. The log-softmax cache is
@@ -22,7 +22,7 @@ import math
 from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import empty, require_device
-from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW, block_max, block_sum
+from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
 
 
 def _softmax_rows(x, out, log):
@@ -39,12 +39,27 @@ def _softmax_rows(x, out, log):
     for c in range(tid, C, nt):
         if x[oo, c, i] > m:
             m = x[oo, c, i]
-    m = block_max(sm, m)
-    acc = cuda.local.array(1, x.dtype)  # one register in x's dtype
-    acc[0] = 0
-    for c in range(tid, C, nt):
-        acc[0] += math.exp(x[oo, c, i] - m)
-    z = block_sum(sm, acc[0])
+    sm[tid] = m
+    cuda.syncthreads()
+    stride = nt // 2
+    while stride > 0:  # tree reduction (see _reduce.py): sm[0] becomes the row maximum
+        if tid < stride and sm[tid + stride] > sm[tid]:
+            sm[tid] = sm[tid + stride]
+        cuda.syncthreads()
+        stride //= 2
+    m = sm[0]
+    cuda.syncthreads()
+    sm[tid] = 0
+    for c in range(tid, C, nt):  # each thread's partial sum of exp(x - m), kept in its slot
+        sm[tid] += math.exp(x[oo, c, i] - m)
+    cuda.syncthreads()
+    stride = nt // 2
+    while stride > 0:  # sm[0] becomes z = sum_c exp(x[c] - m)
+        if tid < stride:
+            sm[tid] += sm[tid + stride]
+        cuda.syncthreads()
+        stride //= 2
+    z = sm[0]
     if o < O:
         if log:
             log_z = math.log(z)
@@ -66,14 +81,20 @@ def _softmax_grad_rows(dout, saved, dx, log):
     tid = cuda.threadIdx.x
     nt = cuda.blockDim.x
     sm = cuda.shared.array(THREADS_PER_ROW, dout.dtype)
-    acc = cuda.local.array(1, dout.dtype)
-    acc[0] = 0
+    sm[tid] = 0
     for c in range(tid, C, nt):
         if log:
-            acc[0] += dout[oo, c, i]
+            sm[tid] += dout[oo, c, i]
         else:
-            acc[0] += dout[oo, c, i] * saved[oo, c, i]
-    s = block_sum(sm, acc[0])
+            sm[tid] += dout[oo, c, i] * saved[oo, c, i]
+    cuda.syncthreads()
+    stride = nt // 2
+    while stride > 0:  # tree reduction (see _reduce.py): sm[0] becomes the row sum
+        if tid < stride:
+            sm[tid] += sm[tid + stride]
+        cuda.syncthreads()
+        stride //= 2
+    s = sm[0]
     if o < O:
         for c in range(tid, C, nt):
             if log:
