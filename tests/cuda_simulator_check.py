@@ -1,0 +1,145 @@
+"""Every cuda-backend kernel in the numba-cuda simulator against the reference (a script).
+
+Run by tests/test_cuda_kernels.py in one subprocess with NUMBA_ENABLE_CUDASIM=1 (the variable
+must be set before numba is imported, so it cannot run inside the pytest process):
+
+    NUMBA_ENABLE_CUDASIM=1 python -m tests.cuda_simulator_check
+
+1. Every parity case of tests/kernel_cases whose kernel the cuda backend implements, in
+   float32 and float64: inputs go to the device (counted transfers), the forward runs there,
+   the same random upstream gradient goes to the backward, and outputs and gradients come
+   back to be compared with the reference (tolerances as tests/test_kernel_parity.py).
+   Cases labelled "parallel" (tens of thousands of elements, for the CPU backend's threaded
+   drivers) are skipped: the simulator runs every CUDA thread as a Python thread.
+2. Every GEMM variant (tiled, register-blocked) directly, on sizes that are not multiples
+   of their tiles, with each transpose and with the batch reduction.
+3. The no-hidden-copies rules: a host array given to a wrapper is a TypeError, and a chain
+   of kernels moves nothing across the bus.
+4. A missing CONTRACT name raises instead of falling back to the host.
+Prints one "checked" line with the counts; any failure raises (nonzero exit status).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+    sys.exit("set NUMBA_ENABLE_CUDASIM=1 before running this check")
+
+import tinymm  # noqa: E402
+from tests.kernel_cases import all_cases  # noqa: E402
+from tests.test_kernel_parity import _arrays, assert_close  # noqa: E402
+from tinymm.kernels import CONTRACT  # noqa: E402
+from tinymm.kernels.numba_cuda import _device, _gemm  # noqa: E402
+
+cuda_backend = tinymm.get_backend("cuda")
+ref = tinymm.get_backend("reference")
+
+
+def to_dev(value):
+    if isinstance(value, np.ndarray):
+        return _device.to_device(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(to_dev(v) for v in value)
+    return value
+
+
+def to_host(value):
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return type(value)(to_host(v) for v in value)
+    if _device.is_device_array(value):
+        return _device.to_host(value)
+    return value
+
+
+def check_cases() -> int:
+    checked = 0
+    for case in all_cases():
+        if case.kernel not in cuda_backend.kernels or "parallel" in case.label:
+            continue
+        for dtype in (np.float32, np.float64):
+            tol = case.tol[dtype]
+            args, kwargs = case.make(np.random.default_rng(7), np.dtype(dtype))
+            ref_out, ref_cache = getattr(ref, case.kernel)(*args, **kwargs)
+            out, cache = getattr(cuda_backend, case.kernel)(*to_dev(args), **kwargs)
+            what = f"cuda {case.id} {np.dtype(dtype).name}"
+            assert_close(to_host(out), ref_out, tol, what)
+            grad_rng = np.random.default_rng(11)
+            douts = tuple(grad_rng.standard_normal(a.shape).astype(a.dtype)
+                          if a.dtype.kind == "f" else None for a in _arrays(ref_out))
+            dout = douts if isinstance(ref_out, tuple) else douts[0]
+            backward = case.kernel.replace("_forward", "_backward")
+            ref_grads = getattr(ref, backward)(dout, ref_cache)
+            grads = getattr(cuda_backend, backward)(to_dev(dout), cache)
+            assert_close(to_host(grads), ref_grads, tol, what + " backward")
+            checked += 1
+    return checked
+
+
+def check_gemm_variants() -> int:
+    rng = np.random.default_rng(3)
+    checked = 0
+    for variant in _gemm.VARIANTS:
+        # one tile in each direction for the big-block variants, several for the 16x16 one
+        M, K, P = (17, 20, 19) if variant == "tiled" else (5, 9, 7)
+        for dtype, tol, transposes in ((np.float32, 1e-5, ((False, False), (True, True))),
+                                       (np.float64, 1e-12, ((False, True), (True, False)))):
+            for ta, tb in transposes:
+                A = rng.standard_normal((2, K, M) if ta else (2, M, K)).astype(dtype)
+                B = rng.standard_normal((1, P, K) if tb else (1, K, P)).astype(dtype)
+                opA = A.transpose(0, 2, 1) if ta else A
+                opB = B.transpose(0, 2, 1) if tb else B
+                expected = opA @ opB  # (2, M, P): B's batch of 1 broadcasts
+                for reduce in (False, True) if ta == tb else (False,):
+                    C = _device.to_host(_gemm.gemm(_device.to_device(A), _device.to_device(B),
+                                                   ta, tb, reduce_batches=reduce,
+                                                   variant=variant))
+                    want = expected.sum(axis=0, keepdims=True) if reduce else expected
+                    err = np.abs(C - want).max() / np.abs(want).max()
+                    assert err <= tol, f"gemm {variant} {dtype} ta={ta} tb={tb} r={reduce}: {err}"
+                    checked += 1
+    return checked
+
+
+def check_no_hidden_copies() -> None:
+    x = np.ones((3, 4), np.float32)
+    try:
+        cuda_backend.relu_forward(x)
+    except TypeError as exc:
+        assert "relu_forward" in str(exc) and "device array" in str(exc), exc
+    else:
+        raise AssertionError("a host array reached a cuda kernel")
+    d = _device.to_device(x)
+    _device.reset_transfer_stats()
+    y, cache = cuda_backend.relu_forward(d)
+    (dx,) = cuda_backend.relu_backward(y, cache)
+    out, _ = cuda_backend.matmul_forward(dx, _device.zeros((4, 2), np.float32))
+    stats = _device.transfer_stats()
+    assert stats == {"h2d_count": 0, "h2d_bytes": 0, "d2h_count": 0, "d2h_bytes": 0}, stats
+    assert _device.to_host(out).shape == (3, 2)
+    assert _device.transfer_stats()["d2h_bytes"] == 3 * 2 * 4
+
+
+def check_no_fallback() -> None:
+    missing = [n for n in CONTRACT if n not in cuda_backend.kernels]
+    if not missing:
+        return
+    try:
+        getattr(cuda_backend, missing[0])
+    except NotImplementedError:
+        return
+    raise AssertionError("a missing cuda kernel silently fell back to the host")
+
+
+if __name__ == "__main__":
+    cases = check_cases()
+    gemms = check_gemm_variants()
+    check_no_hidden_copies()
+    check_no_fallback()
+    print(f"checked {cases} cases, {gemms} gemm calls, "
+          f"{len(cuda_backend.kernels)} cuda kernels of {len(CONTRACT)}")
