@@ -1,5 +1,8 @@
 """Host helpers and device pieces shared by the cuda RNN and LSTM kernels (rnn.py, lstm.py).
 
+GEMMs (the input projection, the weight gradients, dx) run on the shared GEMM of _gemm.py
+through ``matmul2d``.
+
 Row order. Both kernels keep every per-step array as a 2-d (R, .) array with R = T * N rows in
 the *input's* layout: row r = t * N + n for time-major input, r = n * T + t with
 batch_first=True. The input projection ``x (R, D) @ weight_ih^T`` then needs no transpose, the
@@ -32,6 +35,7 @@ from tinymm.kernels.numba_cuda._device import (
     to_device,
     zeros,
 )
+from tinymm.kernels.numba_cuda._gemm import gemm
 
 
 def _transpose(a, out):
@@ -50,6 +54,18 @@ def _copy(src, dst):
         dst[i] = src[i]
 
 
+def _column_sum(a, out):
+    """out[k] = sum_r a[r, k]: one thread per column, neighbouring threads read neighbours."""
+    k = cuda.grid(1)
+    R, K = a.shape
+    if k < K:
+        acc = cuda.local.array(1, out.dtype)  # one register of out's dtype
+        acc[0] = 0
+        for r in range(R):
+            acc[0] += a[r, k]
+        out[k] = acc[0]
+
+
 def _add(a, b, out):
     i = cuda.grid(1)
     if i < a.size:
@@ -60,12 +76,30 @@ _FLOATS = ("float32", "float64")
 PTX_TARGETS = [
     (_transpose, tuple(f"void({t}[:, ::1], {t}[:, ::1])" for t in _FLOATS)),
     (_copy, tuple(f"void({t}[::1], {t}[::1])" for t in _FLOATS)),
+    (_column_sum, tuple(f"void({t}[:, ::1], {t}[::1])" for t in _FLOATS)),
     (_add, tuple(f"void({t}[::1], {t}[::1], {t}[::1])" for t in _FLOATS)),
 ]
 
 transpose_kernel = cuda.jit(_transpose)
 copy_kernel = cuda.jit(_copy)
 add_kernel = cuda.jit(_add)
+column_sum_kernel = cuda.jit(_column_sum)
+
+
+def matmul2d(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) for 2-d device arrays, on the shared GEMM of _gemm.py (a new array)."""
+    c = gemm(a.reshape((1,) + tuple(a.shape)), b.reshape((1,) + tuple(b.shape)),
+             trans_a=trans_a, trans_b=trans_b)  # (1, M, P)
+    return c.reshape(tuple(c.shape[1:]))
+
+
+def column_sum(a):
+    """a (R, K).sum(axis=0) as a new (K,) device array."""
+    out = empty((a.shape[1],), a.dtype)
+    if out.size:
+        blocks, threads = grid_1d(out.size)
+        column_sum_kernel[blocks, threads](a, out)
+    return out
 
 
 def transpose(a):

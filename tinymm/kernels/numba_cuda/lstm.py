@@ -29,7 +29,7 @@ Backward, T + 1 fused launches and then four GEMMs over all rows:
 2. dweight_ih = da^T @ x, dweight_hh = da^T @ h_prev, dbias = column sums of da,
    dx = da @ weight_ih (skipped with need_dx=False), each one launch over all R rows.
 
-The GEMMs are the tiled shared-memory GEMM of _seq_gemm.py. Both the GPU and the simulator run
+The GEMMs run on the shared GEMM of _gemm.py. Both the GPU and the simulator run
 the shared-memory paths (no warp shuffles are used).
 """
 
@@ -42,15 +42,16 @@ from numba import cuda
 from tinymm.kernels.numba_cuda._device import empty, require_device
 from tinymm.kernels.numba_cuda._recurrent import (
     check_same,
+    column_sum,
     combined_bias,
     copy,
     copy_into,
     device_lengths,
+    matmul2d,
     step_times,
     transpose,
 )
 from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
-from tinymm.kernels.numba_cuda._seq_gemm import column_sum, gemm
 
 
 def _lstm_step(xw, whh_t, bias, h_all, c_all, lengths, s, t, batch_first, out, gates, tanh_c,
@@ -189,7 +190,7 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     R = T * N
     lengths_d = device_lengths(op, lengths, N, T)
     x2d = x.reshape(R, D)  # (R, D) rows in x's layout
-    xw = gemm(x2d, weight_ih, empty((R, G), dtype), trans_b=True)  # (R, G) = x @ weight_ih^T
+    xw = matmul2d(x2d, weight_ih, trans_b=True)  # (R, G) = x @ weight_ih^T
     whh_t = transpose(weight_hh)  # (H, G): column kH + j contiguous across neighbouring j
     bias = combined_bias(bias_ih, bias_hh, G, dtype)  # (G,)
     h_all = empty((T + 1, N, H), dtype)  # state before each processing step, and after
@@ -242,11 +243,11 @@ def lstm_backward(grads, cache, need_dx=True):
         lstm_step_grad_kernel[grid, threads](dout2d, gates, tanh_c, c_all, weight_hh, lengths_d,
                                              0, times[0], times[0], bool(batch_first), False,
                                              da, dh, dc)
-    dweight_ih = gemm(da, x2d, empty((G, D), dtype), trans_a=True)  # (G, D) = da^T @ x
-    dweight_hh = gemm(da, h_prev_rows, empty((G, H), dtype), trans_a=True)  # (G, H)
-    dbias = column_sum(da, empty((G,), dtype))  # (G,)
+    dweight_ih = matmul2d(da, x2d, trans_a=True)  # (G, D) = da^T @ x
+    dweight_hh = matmul2d(da, h_prev_rows, trans_a=True)  # (G, H)
+    dbias = column_sum(da)  # (G,)
     dx = None
     if need_dx:
-        dx = gemm(da, weight_ih, empty((R, D), dtype)).reshape(x_shape)  # (R, D) -> x's layout
+        dx = matmul2d(da, weight_ih).reshape(x_shape)  # (R, D) -> x's layout
     return (dx, dh if has_h0 else None, dc if has_c0 else None, dweight_ih, dweight_hh,
             dbias if has_bias_ih else None, copy(dbias) if has_bias_hh else None)

@@ -26,15 +26,16 @@ from numba import cuda
 from tinymm.kernels.numba_cuda._device import empty, require_device
 from tinymm.kernels.numba_cuda._recurrent import (
     check_same,
+    column_sum,
     combined_bias,
     copy,
     copy_into,
     device_lengths,
+    matmul2d,
     step_times,
     transpose,
 )
 from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
-from tinymm.kernels.numba_cuda._seq_gemm import column_sum, gemm
 
 
 def _rnn_step(xw, whh_t, bias, h_all, lengths, s, t, batch_first, use_relu, out, h_new_rows,
@@ -150,7 +151,7 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
     use_relu = nonlinearity == "relu"
     lengths_d = device_lengths(op, lengths, N, T)
     x2d = x.reshape(R, D)  # (R, D) rows in x's layout
-    xw = gemm(x2d, weight_ih, empty((R, H), dtype), trans_b=True)  # (R, H) = x @ weight_ih^T
+    xw = matmul2d(x2d, weight_ih, trans_b=True)  # (R, H) = x @ weight_ih^T
     whh_t = transpose(weight_hh)  # (H, H): weight_hh^T, column j contiguous across threads
     bias = combined_bias(bias_ih, bias_hh, H, dtype)  # (H,)
     h_all = empty((T + 1, N, H), dtype)  # state before each processing step, and after
@@ -197,11 +198,11 @@ def rnn_backward(grads, cache, need_dx=True):
         rnn_step_grad_kernel[grid, threads](dout2d, h_new_rows, weight_hh, lengths_d, T,
                                             times[0], times[0], bool(batch_first), use_relu,
                                             False, da, dh)
-    dweight_ih = gemm(da, x2d, empty((H, D), dtype), trans_a=True)  # (H, D) = da^T @ x
-    dweight_hh = gemm(da, h_prev_rows, empty((H, H), dtype), trans_a=True)  # (H, H)
-    dbias = column_sum(da, empty((H,), dtype))  # (H,)
+    dweight_ih = matmul2d(da, x2d, trans_a=True)  # (H, D) = da^T @ x
+    dweight_hh = matmul2d(da, h_prev_rows, trans_a=True)  # (H, H)
+    dbias = column_sum(da)  # (H,)
     dx = None
     if need_dx:
-        dx = gemm(da, weight_ih, empty((R, D), dtype)).reshape(x_shape)  # (R, D) -> x's layout
+        dx = matmul2d(da, weight_ih).reshape(x_shape)  # (R, D) -> x's layout
     return (dx, dh if has_h0 else None, dweight_ih, dweight_hh,
             dbias if has_bias_ih else None, copy(dbias) if has_bias_hh else None)
