@@ -27,56 +27,63 @@ import numpy as np
 from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
+from tinymm.kernels.numba_cuda._dtypes import per_dtype
 from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
 
 _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
 
 
-def _ce_rows(x, target, ignore_index, smoothing, loss, w, p):
-    """Per row n: loss[n], w[n] (1 = counted) and p[n, :] = softmax(x[n, :])."""
-    N, C = x.shape
-    n = min(cuda.blockIdx.x, N - 1)  # grid is exactly N blocks; the min keeps reads in bounds
-    tid = cuda.threadIdx.x
-    nt = cuda.blockDim.x
-    sm = cuda.shared.array((2, THREADS_PER_ROW), x.dtype)
-    m = x[n, 0]
-    for c in range(tid, C, nt):
-        if x[n, c] > m:
-            m = x[n, c]
-    sm[0, tid] = m
-    cuda.syncthreads()
-    stride = nt // 2
-    while stride > 0:  # tree reduction (see _reduce.py): sm[0, 0] becomes the row maximum
-        if tid < stride and sm[0, tid + stride] > sm[0, tid]:
-            sm[0, tid] = sm[0, tid + stride]
+def _make_ce_rows(dtype):
+    one = dtype(1)
+    zero = dtype(0)
+
+    def ce_rows(x, target, ignore_index, smoothing, loss, w, p):
+        """Per row n: loss[n], w[n] (1 = counted) and p[n, :] = softmax(x[n, :])."""
+        N, C = x.shape
+        n = min(cuda.blockIdx.x, N - 1)  # grid is exactly N blocks; the min keeps reads in bounds
+        tid = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        sm = cuda.shared.array((2, THREADS_PER_ROW), x.dtype)
+        m = x[n, 0]
+        for c in range(tid, C, nt):
+            if x[n, c] > m:
+                m = x[n, c]
+        sm[0, tid] = m
         cuda.syncthreads()
-        stride //= 2
-    m = sm[0, 0]
-    cuda.syncthreads()
-    sm[0, tid] = 0  # partial sums of exp(x - m) and of (x - m), one slot pair per thread
-    sm[1, tid] = 0
-    for c in range(tid, C, nt):
-        sm[0, tid] += math.exp(x[n, c] - m)
-        sm[1, tid] += x[n, c] - m
-    cuda.syncthreads()
-    stride = nt // 2
-    while stride > 0:  # both sums in one tree
-        if tid < stride:
-            sm[0, tid] += sm[0, tid + stride]
-            sm[1, tid] += sm[1, tid + stride]
+        stride = nt // 2
+        while stride > 0:  # tree reduction (see _reduce.py): sm[0, 0] becomes the row maximum
+            if tid < stride and sm[0, tid + stride] > sm[0, tid]:
+                sm[0, tid] = sm[0, tid + stride]
+            cuda.syncthreads()
+            stride //= 2
+        m = sm[0, 0]
         cuda.syncthreads()
-        stride //= 2
-    log_z = math.log(sm[0, 0])
-    shifted_sum = sm[1, 0]
-    for c in range(tid, C, nt):
-        p[n, c] = math.exp((x[n, c] - m) - log_z)
-    if tid == 0:
-        counted = target[n] != ignore_index
-        t = target[n] if counted else 0  # an ignored row may hold any value
-        nll = -((x[n, t] - m) - log_z)
-        smooth = log_z - shifted_sum / C  # (1/C) sum_c -((x[c] - m) - log z)
-        w[n] = 1 if counted else 0
-        loss[n] = ((1 - smoothing) * nll + smoothing * smooth) if counted else 0
+        sm[0, tid] = 0  # partial sums of exp(x - m) and of (x - m), one slot pair per thread
+        sm[1, tid] = 0
+        for c in range(tid, C, nt):
+            sm[0, tid] += math.exp(x[n, c] - m)
+            sm[1, tid] += x[n, c] - m
+        cuda.syncthreads()
+        stride = nt // 2
+        while stride > 0:  # both sums in one tree
+            if tid < stride:
+                sm[0, tid] += sm[0, tid + stride]
+                sm[1, tid] += sm[1, tid + stride]
+            cuda.syncthreads()
+            stride //= 2
+        log_z = math.log(sm[0, 0])
+        shifted_sum = sm[1, 0]
+        for c in range(tid, C, nt):
+            p[n, c] = math.exp((x[n, c] - m) - log_z)
+        if tid == 0:
+            counted = target[n] != ignore_index
+            t = target[n] if counted else 0  # an ignored row may hold any value
+            nll = -((x[n, t] - m) - log_z)
+            smooth = log_z - shifted_sum / dtype(C)  # (1/C) sum_c -((x[c] - m) - log z)
+            w[n] = one if counted else zero
+            loss[n] = ((one - smoothing) * nll + smoothing * smooth) if counted else zero
+
+    return ce_rows
 
 
 def _ce_reduce(loss, w, reduction, out, count):
@@ -109,42 +116,46 @@ def _ce_reduce(loss, w, reduction, out, count):
             out[0] = math.nan  # every row ignored: 0/0, as PyTorch
 
 
-def _ce_grad(p, target, w, count, dloss, reduction, smoothing, dx):
-    """dx[n, c] = (p - q)[n, c] * w[n] * s[n], one thread per element of (N, C)."""
-    idx = cuda.grid(1)
-    N, C = p.shape
-    if idx < N * C:
-        n = idx // C
-        c = idx % C
-        q = smoothing / C
-        if w[n] > 0 and c == target[n]:
-            q += 1 - smoothing
-        if reduction == 0:
-            s = w[n] * dloss[n]
-        elif reduction == 1:
-            s = w[n] * dloss[0]
-        elif count[0] > 0:
-            s = w[n] * (dloss[0] / count[0])
-        else:
-            s = math.nan  # as the reference: w * (dloss / 0)
-        dx[n, c] = (p[n, c] - q) * s
+def _make_ce_grad(dtype):
+    one = dtype(1)
+
+    def ce_grad(p, target, w, count, dloss, reduction, smoothing, dx):
+        """dx[n, c] = (p - q)[n, c] * w[n] * s[n], one thread per element of (N, C)."""
+        idx = cuda.grid(1)
+        N, C = p.shape
+        if idx < N * C:
+            n = idx // C
+            c = idx % C
+            q = smoothing / dtype(C)
+            if w[n] > 0 and c == target[n]:
+                q += one - smoothing
+            if reduction == 0:
+                s = w[n] * dloss[n]
+            elif reduction == 1:
+                s = w[n] * dloss[0]
+            elif count[0] > 0:
+                s = w[n] * (dloss[0] / count[0])
+            else:
+                s = dtype(math.nan)  # as the reference: w * (dloss / 0)
+            dx[n, c] = (p[n, c] - q) * s
+
+    return ce_grad
 
 
 def _sigs(body):
     return tuple(body.format(t=t) for t in ("float32", "float64"))
 
 
-PTX_TARGETS = [
-    (_ce_rows, _sigs("void({t}[:, ::1], int64[::1], int64, {t}, {t}[::1], {t}[::1], "
-                     "{t}[:, ::1])")),
+ce_rows_kernels, _rows_targets = per_dtype(
+    _make_ce_rows, "void({t}[:, ::1], int64[::1], int64, {t}, {t}[::1], {t}[::1], {t}[:, ::1])")
+ce_grad_kernels, _grad_targets = per_dtype(
+    _make_ce_grad, "void({t}[:, ::1], int64[::1], {t}[::1], {t}[::1], {t}[::1], int64, {t}, "
+    "{t}[:, ::1])")
+PTX_TARGETS = _rows_targets + _grad_targets + [
     (_ce_reduce, _sigs("void({t}[::1], {t}[::1], int64, {t}[::1], {t}[::1])")),
-    (_ce_grad, _sigs("void({t}[:, ::1], int64[::1], {t}[::1], {t}[::1], {t}[::1], int64, {t}, "
-                     "{t}[:, ::1])")),
 ]
 
-ce_rows_kernel = cuda.jit(_ce_rows)
 ce_reduce_kernel = cuda.jit(_ce_reduce)
-ce_grad_kernel = cuda.jit(_ce_grad)
 
 
 def cross_entropy_forward(logits, target, ignore_index=-100, reduction="mean",
@@ -164,8 +175,8 @@ def cross_entropy_forward(logits, target, ignore_index=-100, reduction="mean",
     p = empty((N, C), dtype)  # (N, C) softmax, for the backward
     count = empty((1,), dtype)
     if N and C:
-        ce_rows_kernel[N, THREADS_PER_ROW](logits, target, np.int64(ignore_index), smoothing,
-                                           loss, w, p)
+        ce_rows_kernels[dtype][N, THREADS_PER_ROW](logits, target, np.int64(ignore_index),
+                                                   smoothing, loss, w, p)
     code = _REDUCTIONS[reduction]
     if code == 0:
         out = loss
@@ -185,5 +196,6 @@ def cross_entropy_backward(dloss, cache):
     dx = empty(p.shape, p.dtype)
     if p.size:
         blocks, threads = grid_1d(p.size)
-        ce_grad_kernel[blocks, threads](p, target, w, count, dloss_flat, code, smoothing, dx)
+        ce_grad_kernels[p.dtype][blocks, threads](p, target, w, count, dloss_flat, code,
+                                                  smoothing, dx)
     return dx, None

@@ -3,8 +3,9 @@ kernels/reference/fusion.py).
 
 Dimension letters: B flattened leading dims, D features, R rank, N batch, C channels, H/W
 height/width. The gated and bilinear cores are element-wise: one thread per element of the
-flat (B * D) arrays, guarded by ``i < size``; each kernel does in one pass what the reference
-does in four to six NumPy passes with a temporary each. FiLM's forward is element-wise too
+flat (B * D) arrays, guarded by ``i < size``, compiled per dtype where they need constants
+(_dtypes.py); each kernel does in one pass what the reference does in four to six NumPy
+passes with a temporary each. FiLM's forward is element-wise too
 (element i belongs to channel row nc = i // (H * W) of gamma and beta); its backward gives dx
 element-wise and reduces dgamma, dbeta over H * W with one block per (n, c) row and a
 shared-memory tree (see _reduce.py; the path both a GPU and the simulator run).
@@ -17,29 +18,36 @@ import math
 from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import empty, flat, grid_1d, require_device, zeros
+from tinymm.kernels.numba_cuda._dtypes import per_dtype
 from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
 
 
-def _gated(g, ua, ub, out, s, ha, hb):
-    i = cuda.grid(1)
-    if i < g.size:
-        v = g[i]
-        if v >= 0:
-            s[i] = 1 / (1 + math.exp(-v))
-        else:
-            z = math.exp(v)  # v < 0: no overflow
-            s[i] = z / (1 + z)
-        ha[i] = math.tanh(ua[i])
-        hb[i] = math.tanh(ub[i])
-        out[i] = s[i] * ha[i] + (1 - s[i]) * hb[i]
+def _make_gated(dtype):
+    one = dtype(1)
+
+    def gated(g, ua, ub, out, s, ha, hb):
+        i = cuda.grid(1)
+        if i < g.size:
+            z = math.exp(-abs(g[i]))  # e^-|g| <= 1: no overflow on either side
+            s[i] = one / (one + z) if g[i] >= 0 else z / (one + z)
+            ha[i] = math.tanh(ua[i])
+            hb[i] = math.tanh(ub[i])
+            out[i] = s[i] * ha[i] + (one - s[i]) * hb[i]
+
+    return gated
 
 
-def _gated_grad(dout, s, ha, hb, dg, dua, dub):
-    i = cuda.grid(1)
-    if i < dout.size:
-        dg[i] = dout[i] * (ha[i] - hb[i]) * s[i] * (1 - s[i])
-        dua[i] = dout[i] * s[i] * (1 - ha[i] * ha[i])
-        dub[i] = dout[i] * (1 - s[i]) * (1 - hb[i] * hb[i])
+def _make_gated_grad(dtype):
+    one = dtype(1)
+
+    def gated_grad(dout, s, ha, hb, dg, dua, dub):
+        i = cuda.grid(1)
+        if i < dout.size:
+            dg[i] = dout[i] * (ha[i] - hb[i]) * s[i] * (one - s[i])
+            dua[i] = dout[i] * s[i] * (one - ha[i] * ha[i])
+            dub[i] = dout[i] * (one - s[i]) * (one - hb[i] * hb[i])
+
+    return gated_grad
 
 
 def _bilinear(pa, pb, out, ta, tb):
@@ -50,11 +58,16 @@ def _bilinear(pa, pb, out, ta, tb):
         out[i] = ta[i] * tb[i]
 
 
-def _bilinear_grad(dout, ta, tb, dpa, dpb):
-    i = cuda.grid(1)
-    if i < dout.size:
-        dpa[i] = dout[i] * tb[i] * (1 - ta[i] * ta[i])
-        dpb[i] = dout[i] * ta[i] * (1 - tb[i] * tb[i])
+def _make_bilinear_grad(dtype):
+    one = dtype(1)
+
+    def bilinear_grad(dout, ta, tb, dpa, dpb):
+        i = cuda.grid(1)
+        if i < dout.size:
+            dpa[i] = dout[i] * tb[i] * (one - ta[i] * ta[i])
+            dpb[i] = dout[i] * ta[i] * (one - tb[i] * tb[i])
+
+    return bilinear_grad
 
 
 def _film(x, gamma, beta, hw, out):
@@ -101,9 +114,14 @@ def _sigs(n_arrays, extra=""):
                  for t in ("float32", "float64"))
 
 
-PTX_TARGETS = [
-    (_gated, _sigs(7)), (_gated_grad, _sigs(7)), (_bilinear, _sigs(5)),
-    (_bilinear_grad, _sigs(5)),
+_FLAT7 = "void(" + ", ".join(["{t}[::1]"] * 7) + ")"
+gated_kernels, _gated_targets = per_dtype(_make_gated, _FLAT7)
+gated_grad_kernels, _gated_grad_targets = per_dtype(_make_gated_grad, _FLAT7)
+bilinear_grad_kernels, _bilinear_grad_targets = per_dtype(
+    _make_bilinear_grad, "void(" + ", ".join(["{t}[::1]"] * 5) + ")")
+
+PTX_TARGETS = _gated_targets + _gated_grad_targets + _bilinear_grad_targets + [
+    (_bilinear, _sigs(5)),
     (_film, tuple(f"void({t}[::1], {t}[::1], {t}[::1], int64, {t}[::1])"
                   for t in ("float32", "float64"))),
     (_film_dx, tuple(f"void({t}[::1], {t}[::1], int64, {t}[::1])"
@@ -112,10 +130,7 @@ PTX_TARGETS = [
                                for t in ("float32", "float64"))),
 ]
 
-gated_kernel = cuda.jit(_gated)
-gated_grad_kernel = cuda.jit(_gated_grad)
 bilinear_kernel = cuda.jit(_bilinear)
-bilinear_grad_kernel = cuda.jit(_bilinear_grad)
 film_kernel = cuda.jit(_film)
 film_dx_kernel = cuda.jit(_film_dx)
 film_dgamma_dbeta_kernel = cuda.jit(_film_dgamma_dbeta)
@@ -143,7 +158,7 @@ def gated_fusion_forward(g, ua, ub):
     op = "gated_fusion_forward"
     require_device(op, g=g, ua=ua, ub=ub)
     _same(op, g, ua=ua, ub=ub)
-    out, s, ha, hb = _elementwise(gated_kernel, (g, ua, ub), 4)  # each (B, D)
+    out, s, ha, hb = _elementwise(gated_kernels[g.dtype], (g, ua, ub), 4)  # each (B, D)
     return out, (s, ha, hb)
 
 
@@ -151,7 +166,7 @@ def gated_fusion_backward(dout, cache):
     s, ha, hb = cache
     require_device("gated_fusion_backward", dout=dout)
     _same("gated_fusion_backward", s, dout=dout)
-    return tuple(_elementwise(gated_grad_kernel, (dout, s, ha, hb), 3))
+    return tuple(_elementwise(gated_grad_kernels[s.dtype], (dout, s, ha, hb), 3))
 
 
 def bilinear_pool_forward(pa, pb):
@@ -166,7 +181,7 @@ def bilinear_pool_backward(dout, cache):
     ta, tb = cache
     require_device("bilinear_pool_backward", dout=dout)
     _same("bilinear_pool_backward", ta, dout=dout)
-    return tuple(_elementwise(bilinear_grad_kernel, (dout, ta, tb), 2))
+    return tuple(_elementwise(bilinear_grad_kernels[ta.dtype], (dout, ta, tb), 2))
 
 
 def film_forward(x, gamma, beta):

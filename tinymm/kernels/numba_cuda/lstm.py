@@ -40,6 +40,7 @@ import math
 from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import empty, require_device
+from tinymm.kernels.numba_cuda._dtypes import per_dtype
 from tinymm.kernels.numba_cuda._recurrent import (
     check_same,
     column_sum,
@@ -54,117 +55,120 @@ from tinymm.kernels.numba_cuda._recurrent import (
 from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
 
 
-def _lstm_step(xw, whh_t, bias, h_all, c_all, lengths, s, t, batch_first, out, gates, tanh_c,
-               h_prev_rows):
-    """Processing step s (time t) for batch row n = blockIdx.y, hidden unit j of this block."""
-    N, H = h_all.shape[1], h_all.shape[2]
-    T = h_all.shape[0] - 1
-    n = cuda.blockIdx.y
-    j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    jj = min(j, H - 1)  # threads past the last unit compute a duplicate and write nothing
-    r = n * T + t if batch_first else t * N + n
-    sh = cuda.shared.array(THREADS_PER_ROW, h_all.dtype)
-    acc = cuda.local.array(4, h_all.dtype)  # pre-activations a_i, a_f, a_g, a_o
-    for k in range(4):
-        acc[k] = xw[r, k * H + jj] + bias[k * H + jj]
-    for m0 in range(0, H, cuda.blockDim.x):  # acc[k] += h_prev[n, :] @ weight_hh^T[:, kH + j]
-        if m0 + cuda.threadIdx.x < H:
-            sh[cuda.threadIdx.x] = h_all[s, n, m0 + cuda.threadIdx.x]
-        cuda.syncthreads()
-        for mm in range(min(cuda.blockDim.x, H - m0)):
-            hv = sh[mm]
-            for k in range(4):
-                acc[k] += hv * whh_t[m0 + mm, k * H + jj]
-        cuda.syncthreads()
-    if j < H:
-        z = math.exp(-abs(acc[0]))  # sigmoid(a) = 1 / (1 + e^-a), via e^-|a| <= 1: no overflow
-        gi = 1 / (1 + z) if acc[0] >= 0 else z / (1 + z)
-        z = math.exp(-abs(acc[1]))
-        gf = 1 / (1 + z) if acc[1] >= 0 else z / (1 + z)
-        gg = math.tanh(acc[2])
-        z = math.exp(-abs(acc[3]))
-        go = 1 / (1 + z) if acc[3] >= 0 else z / (1 + z)
-        h_prev = h_all[s, n, j]
-        c_prev = c_all[s, n, j]
-        c_new = gf * c_prev + gi * gg
-        tc = math.tanh(c_new)
-        h_new = go * tc
-        if t < lengths[n]:
-            out[r, j] = h_new
-            h_all[s + 1, n, j] = h_new
-            c_all[s + 1, n, j] = c_new
-        else:  # padded step: the state is carried, the output is zero
-            out[r, j] = 0
-            h_all[s + 1, n, j] = h_prev
-            c_all[s + 1, n, j] = c_prev
-        gates[r, j] = gi
-        gates[r, H + j] = gf
-        gates[r, 2 * H + j] = gg
-        gates[r, 3 * H + j] = go
-        tanh_c[r, j] = tc
-        h_prev_rows[r, j] = h_prev
+def _make_lstm_step(dtype):
+    one = dtype(1)
 
-
-def _lstm_step_grad(dout, gates, tanh_c, c_all, whh, lengths, s, t, t_next, batch_first,
-                    do_cell, da, dh, dc):
-    """Backward of processing step s (time t); first the recurrent path of step s + 1 (time
-    t_next, -1 when s is the last step). dh, dc (N, H) carry dL/dh and dL/dc between steps."""
-    N, H = dh.shape
-    G = 4 * H
-    T = c_all.shape[0] - 1
-    n = cuda.blockIdx.y
-    j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    jj = min(j, H - 1)
-    sh = cuda.shared.array(THREADS_PER_ROW, dh.dtype)
-    if t_next >= 0 and t_next < lengths[n]:  # the same for the whole block (one n per block)
-        r_next = n * T + t_next if batch_first else t_next * N + n
-        acc = cuda.local.array(1, dh.dtype)
-        acc[0] = 0
-        for k0 in range(0, G, cuda.blockDim.x):  # da[r_next, :] @ weight_hh[:, j], via shared
-            if k0 + cuda.threadIdx.x < G:
-                sh[cuda.threadIdx.x] = da[r_next, k0 + cuda.threadIdx.x]
+    def lstm_step(xw, whh_t, bias, h_all, c_all, lengths, s, t, batch_first, out, gates, tanh_c,
+                   h_prev_rows):
+        """Processing step s (time t) for batch row n = blockIdx.y, hidden unit j of this block."""
+        N, H = h_all.shape[1], h_all.shape[2]
+        T = h_all.shape[0] - 1
+        n = cuda.blockIdx.y
+        j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+        jj = min(j, H - 1)  # threads past the last unit compute a duplicate and write nothing
+        r = n * T + t if batch_first else t * N + n
+        sh = cuda.shared.array(THREADS_PER_ROW, h_all.dtype)
+        acc = cuda.local.array(4, h_all.dtype)  # pre-activations a_i, a_f, a_g, a_o
+        for k in range(4):
+            acc[k] = xw[r, k * H + jj] + bias[k * H + jj]
+        for m0 in range(0, H, cuda.blockDim.x):  # acc[k] += h_prev[n, :] @ weight_hh^T[:, kH + j]
+            if m0 + cuda.threadIdx.x < H:
+                sh[cuda.threadIdx.x] = h_all[s, n, m0 + cuda.threadIdx.x]
             cuda.syncthreads()
-            for kk in range(min(cuda.blockDim.x, G - k0)):
-                acc[0] += sh[kk] * whh[k0 + kk, jj]
+            for mm in range(min(cuda.blockDim.x, H - m0)):
+                hv = sh[mm]
+                for k in range(4):
+                    acc[k] += hv * whh_t[m0 + mm, k * H + jj]
             cuda.syncthreads()
         if j < H:
-            dh[n, j] = acc[0]
-    if do_cell and j < H:
-        r = n * T + t if batch_first else t * N + n
-        if t < lengths[n]:
-            gi = gates[r, j]
-            gf = gates[r, H + j]
-            gg = gates[r, 2 * H + j]
-            go = gates[r, 3 * H + j]
-            tc = tanh_c[r, j]
-            dh_t = dout[r, j] + dh[n, j]  # both paths into h_t
-            d_o = dh_t * tc
-            dc_t = dc[n, j] + dh_t * go * (1 - tc * tc)
-            da[r, j] = dc_t * gg * gi * (1 - gi)
-            da[r, H + j] = dc_t * c_all[s, n, j] * gf * (1 - gf)
-            da[r, 2 * H + j] = dc_t * gi * (1 - gg * gg)
-            da[r, 3 * H + j] = d_o * go * (1 - go)
-            dc[n, j] = dc_t * gf  # the cell's gradient highway
-        else:  # padded step: no gradient into the gates, dh and dc pass through
-            for k in range(4):
-                da[r, k * H + j] = 0
+            z = math.exp(-abs(acc[0]))  # sigmoid(a) = 1 / (1 + e^-a), via e^-|a| <= 1: no overflow
+            gi = one / (one + z) if acc[0] >= 0 else z / (one + z)
+            z = math.exp(-abs(acc[1]))
+            gf = one / (one + z) if acc[1] >= 0 else z / (one + z)
+            gg = math.tanh(acc[2])
+            z = math.exp(-abs(acc[3]))
+            go = one / (one + z) if acc[3] >= 0 else z / (one + z)
+            h_prev = h_all[s, n, j]
+            c_prev = c_all[s, n, j]
+            c_new = gf * c_prev + gi * gg
+            tc = math.tanh(c_new)
+            h_new = go * tc
+            if t < lengths[n]:
+                out[r, j] = h_new
+                h_all[s + 1, n, j] = h_new
+                c_all[s + 1, n, j] = c_new
+            else:  # padded step: the state is carried, the output is zero
+                out[r, j] = 0
+                h_all[s + 1, n, j] = h_prev
+                c_all[s + 1, n, j] = c_prev
+            gates[r, j] = gi
+            gates[r, H + j] = gf
+            gates[r, 2 * H + j] = gg
+            gates[r, 3 * H + j] = go
+            tanh_c[r, j] = tc
+            h_prev_rows[r, j] = h_prev
+
+    return lstm_step
 
 
-def _sigs(body):
-    return tuple(body.format(t=t) for t in ("float32", "float64"))
+def _make_lstm_step_grad(dtype):
+    one = dtype(1)
+
+    def lstm_step_grad(dout, gates, tanh_c, c_all, whh, lengths, s, t, t_next, batch_first,
+                        do_cell, da, dh, dc):
+        """Backward of processing step s (time t); first the recurrent path of step s + 1 (time
+        t_next, -1 when s is the last step). dh, dc (N, H) carry dL/dh and dL/dc between steps."""
+        N, H = dh.shape
+        G = 4 * H
+        T = c_all.shape[0] - 1
+        n = cuda.blockIdx.y
+        j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+        jj = min(j, H - 1)
+        sh = cuda.shared.array(THREADS_PER_ROW, dh.dtype)
+        if t_next >= 0 and t_next < lengths[n]:  # the same for the whole block (one n per block)
+            r_next = n * T + t_next if batch_first else t_next * N + n
+            acc = cuda.local.array(1, dh.dtype)
+            acc[0] = 0
+            for k0 in range(0, G, cuda.blockDim.x):  # da[r_next, :] @ weight_hh[:, j], via shared
+                if k0 + cuda.threadIdx.x < G:
+                    sh[cuda.threadIdx.x] = da[r_next, k0 + cuda.threadIdx.x]
+                cuda.syncthreads()
+                for kk in range(min(cuda.blockDim.x, G - k0)):
+                    acc[0] += sh[kk] * whh[k0 + kk, jj]
+                cuda.syncthreads()
+            if j < H:
+                dh[n, j] = acc[0]
+        if do_cell and j < H:
+            r = n * T + t if batch_first else t * N + n
+            if t < lengths[n]:
+                gi = gates[r, j]
+                gf = gates[r, H + j]
+                gg = gates[r, 2 * H + j]
+                go = gates[r, 3 * H + j]
+                tc = tanh_c[r, j]
+                dh_t = dout[r, j] + dh[n, j]  # both paths into h_t
+                d_o = dh_t * tc
+                dc_t = dc[n, j] + dh_t * go * (one - tc * tc)
+                da[r, j] = dc_t * gg * gi * (one - gi)
+                da[r, H + j] = dc_t * c_all[s, n, j] * gf * (one - gf)
+                da[r, 2 * H + j] = dc_t * gi * (one - gg * gg)
+                da[r, 3 * H + j] = d_o * go * (one - go)
+                dc[n, j] = dc_t * gf  # the cell's gradient highway
+            else:  # padded step: no gradient into the gates, dh and dc pass through
+                for k in range(4):
+                    da[r, k * H + j] = 0
+
+    return lstm_step_grad
 
 
-PTX_TARGETS = [
-    (_lstm_step, _sigs("void({t}[:, ::1], {t}[:, ::1], {t}[::1], {t}[:, :, ::1], {t}[:, :, ::1], "
-                       "int64[::1], int64, int64, boolean, {t}[:, ::1], {t}[:, ::1], {t}[:, ::1], "
-                       "{t}[:, ::1])")),
-    (_lstm_step_grad, _sigs("void({t}[:, ::1], {t}[:, ::1], {t}[:, ::1], {t}[:, :, ::1], "
-                            "{t}[:, ::1], int64[::1], int64, int64, int64, boolean, boolean, "
-                            "{t}[:, ::1], {t}[:, ::1], {t}[:, ::1])")),
-]
-
-lstm_step_kernel = cuda.jit(_lstm_step)
-lstm_step_grad_kernel = cuda.jit(_lstm_step_grad)
+lstm_step_kernels, _step_targets = per_dtype(
+    _make_lstm_step, "void({t}[:, ::1], {t}[:, ::1], {t}[::1], {t}[:, :, ::1], {t}[:, :, ::1], "
+    "int64[::1], int64, int64, boolean, {t}[:, ::1], {t}[:, ::1], {t}[:, ::1], {t}[:, ::1])")
+lstm_step_grad_kernels, _grad_targets = per_dtype(
+    _make_lstm_step_grad, "void({t}[:, ::1], {t}[:, ::1], {t}[:, ::1], {t}[:, :, ::1], "
+    "{t}[:, ::1], int64[::1], int64, int64, int64, boolean, boolean, {t}[:, ::1], {t}[:, ::1], "
+    "{t}[:, ::1])")
+PTX_TARGETS = _step_targets + _grad_targets
 
 
 def _grid(N: int, H: int):
@@ -202,10 +206,11 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     tanh_c = empty((R, H), dtype)
     h_prev_rows = empty((R, H), dtype)
     grid, threads = _grid(N, H)
+    step_kernel = lstm_step_kernels[dtype]
     if N and H:
         for s, t in enumerate(step_times(T, reverse)):
-            lstm_step_kernel[grid, threads](xw, whh_t, bias, h_all, c_all, lengths_d, s, t,
-                                            bool(batch_first), out, gates, tanh_c, h_prev_rows)
+            step_kernel[grid, threads](xw, whh_t, bias, h_all, c_all, lengths_d, s, t,
+                                       bool(batch_first), out, gates, tanh_c, h_prev_rows)
     cache = (x2d, weight_ih, weight_hh, gates, h_prev_rows, c_all, tanh_c, lengths_d,
              tuple(x.shape), reverse, batch_first, h0 is not None, c0 is not None,
              bias_ih is not None, bias_hh is not None)
@@ -233,16 +238,15 @@ def lstm_backward(grads, cache, need_dx=True):
     dc = copy(dc_n)  # (N, H) dL/dc carried from the later step
     times = step_times(T, reverse)
     grid, threads = _grid(N, H)
+    grad_kernel = lstm_step_grad_kernels[dtype]
     if N and H and T:
         for s in range(T - 1, -1, -1):
             t_next = times[s + 1] if s + 1 < T else -1
-            lstm_step_grad_kernel[grid, threads](dout2d, gates, tanh_c, c_all, weight_hh,
-                                                 lengths_d, s, times[s], t_next,
-                                                 bool(batch_first), True, da, dh, dc)
+            grad_kernel[grid, threads](dout2d, gates, tanh_c, c_all, weight_hh, lengths_d, s,
+                                       times[s], t_next, bool(batch_first), True, da, dh, dc)
         # the recurrent path of the first processing step: dh becomes dh0
-        lstm_step_grad_kernel[grid, threads](dout2d, gates, tanh_c, c_all, weight_hh, lengths_d,
-                                             0, times[0], times[0], bool(batch_first), False,
-                                             da, dh, dc)
+        grad_kernel[grid, threads](dout2d, gates, tanh_c, c_all, weight_hh, lengths_d, 0,
+                                   times[0], times[0], bool(batch_first), False, da, dh, dc)
     dweight_ih = matmul2d(da, x2d, trans_a=True)  # (G, D) = da^T @ x
     dweight_hh = matmul2d(da, h_prev_rows, trans_a=True)  # (G, H)
     dbias = column_sum(da)  # (G,)

@@ -24,6 +24,7 @@ import math
 from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import empty, require_device
+from tinymm.kernels.numba_cuda._dtypes import per_dtype
 from tinymm.kernels.numba_cuda._recurrent import (
     check_same,
     column_sum,
@@ -38,91 +39,95 @@ from tinymm.kernels.numba_cuda._recurrent import (
 from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
 
 
-def _rnn_step(xw, whh_t, bias, h_all, lengths, s, t, batch_first, use_relu, out, h_new_rows,
-              h_prev_rows):
-    """Processing step s (time t) for batch row n = blockIdx.y, hidden unit j of this block."""
-    N, H = h_all.shape[1], h_all.shape[2]
-    T = h_all.shape[0] - 1
-    n = cuda.blockIdx.y
-    j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    jj = min(j, H - 1)  # threads past the last unit compute a duplicate and write nothing
-    r = n * T + t if batch_first else t * N + n
-    sh = cuda.shared.array(THREADS_PER_ROW, h_all.dtype)
-    acc = cuda.local.array(1, h_all.dtype)
-    acc[0] = xw[r, jj] + bias[jj]
-    for k0 in range(0, H, cuda.blockDim.x):  # += h_prev[n, :] @ weight_hh^T[:, j], via shared
-        if k0 + cuda.threadIdx.x < H:
-            sh[cuda.threadIdx.x] = h_all[s, n, k0 + cuda.threadIdx.x]
-        cuda.syncthreads()
-        for kk in range(min(cuda.blockDim.x, H - k0)):
-            acc[0] += sh[kk] * whh_t[k0 + kk, jj]
-        cuda.syncthreads()
-    if j < H:
-        a = acc[0]
-        if use_relu:
-            h_new = a if a > 0 else a * 0
-        else:
-            h_new = math.tanh(a)
-        h_prev = h_all[s, n, j]
-        if t < lengths[n]:
-            out[r, j] = h_new
-            h_all[s + 1, n, j] = h_new
-        else:  # padded step: the state is carried, the output is zero
-            out[r, j] = 0
-            h_all[s + 1, n, j] = h_prev
-        h_new_rows[r, j] = h_new
-        h_prev_rows[r, j] = h_prev
+def _make_rnn_step(dtype):
+    zero = dtype(0)
 
-
-def _rnn_step_grad(dout, h_new_rows, whh, lengths, T, t, t_next, batch_first, use_relu,
-                   do_cell, da, dh):
-    """Backward of the step at time t, after the recurrent path of the later step (time
-    t_next, -1 when there is none). dh (N, H) carries dL/dh between steps."""
-    N, H = dh.shape
-    n = cuda.blockIdx.y
-    j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    jj = min(j, H - 1)
-    sh = cuda.shared.array(THREADS_PER_ROW, dh.dtype)
-    if t_next >= 0 and t_next < lengths[n]:  # the same for the whole block (one n per block)
-        r_next = n * T + t_next if batch_first else t_next * N + n
-        acc = cuda.local.array(1, dh.dtype)
-        acc[0] = 0
-        for k0 in range(0, H, cuda.blockDim.x):  # da[r_next, :] @ weight_hh[:, j], via shared
+    def rnn_step(xw, whh_t, bias, h_all, lengths, s, t, batch_first, use_relu, out, h_new_rows,
+                  h_prev_rows):
+        """Processing step s (time t) for batch row n = blockIdx.y, hidden unit j of this block."""
+        N, H = h_all.shape[1], h_all.shape[2]
+        T = h_all.shape[0] - 1
+        n = cuda.blockIdx.y
+        j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+        jj = min(j, H - 1)  # threads past the last unit compute a duplicate and write nothing
+        r = n * T + t if batch_first else t * N + n
+        sh = cuda.shared.array(THREADS_PER_ROW, h_all.dtype)
+        acc = cuda.local.array(1, h_all.dtype)
+        acc[0] = xw[r, jj] + bias[jj]
+        for k0 in range(0, H, cuda.blockDim.x):  # += h_prev[n, :] @ weight_hh^T[:, j], via shared
             if k0 + cuda.threadIdx.x < H:
-                sh[cuda.threadIdx.x] = da[r_next, k0 + cuda.threadIdx.x]
+                sh[cuda.threadIdx.x] = h_all[s, n, k0 + cuda.threadIdx.x]
             cuda.syncthreads()
             for kk in range(min(cuda.blockDim.x, H - k0)):
-                acc[0] += sh[kk] * whh[k0 + kk, jj]
+                acc[0] += sh[kk] * whh_t[k0 + kk, jj]
             cuda.syncthreads()
         if j < H:
-            dh[n, j] = acc[0]
-    if do_cell and j < H:
-        r = n * T + t if batch_first else t * N + n
-        if t < lengths[n]:
-            h = h_new_rows[r, j]
-            dh_t = dout[r, j] + dh[n, j]  # the output path and the recurrent path
+            a = acc[0]
             if use_relu:
-                da[r, j] = dh_t if h > 0 else dh_t * 0
+                h_new = a if a > 0 else zero
             else:
-                da[r, j] = dh_t * (1 - h * h)
-        else:  # padded step: no gradient, dh passes through
-            da[r, j] = 0
+                h_new = math.tanh(a)
+            h_prev = h_all[s, n, j]
+            if t < lengths[n]:
+                out[r, j] = h_new
+                h_all[s + 1, n, j] = h_new
+            else:  # padded step: the state is carried, the output is zero
+                out[r, j] = 0
+                h_all[s + 1, n, j] = h_prev
+            h_new_rows[r, j] = h_new
+            h_prev_rows[r, j] = h_prev
+
+    return rnn_step
 
 
-def _sigs(body):
-    return tuple(body.format(t=t) for t in ("float32", "float64"))
+def _make_rnn_step_grad(dtype):
+    one = dtype(1)
+    zero = dtype(0)
+
+    def rnn_step_grad(dout, h_new_rows, whh, lengths, T, t, t_next, batch_first, use_relu,
+                       do_cell, da, dh):
+        """Backward of the step at time t, after the recurrent path of the later step (time
+        t_next, -1 when there is none). dh (N, H) carries dL/dh between steps."""
+        N, H = dh.shape
+        n = cuda.blockIdx.y
+        j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+        jj = min(j, H - 1)
+        sh = cuda.shared.array(THREADS_PER_ROW, dh.dtype)
+        if t_next >= 0 and t_next < lengths[n]:  # the same for the whole block (one n per block)
+            r_next = n * T + t_next if batch_first else t_next * N + n
+            acc = cuda.local.array(1, dh.dtype)
+            acc[0] = 0
+            for k0 in range(0, H, cuda.blockDim.x):  # da[r_next, :] @ weight_hh[:, j], via shared
+                if k0 + cuda.threadIdx.x < H:
+                    sh[cuda.threadIdx.x] = da[r_next, k0 + cuda.threadIdx.x]
+                cuda.syncthreads()
+                for kk in range(min(cuda.blockDim.x, H - k0)):
+                    acc[0] += sh[kk] * whh[k0 + kk, jj]
+                cuda.syncthreads()
+            if j < H:
+                dh[n, j] = acc[0]
+        if do_cell and j < H:
+            r = n * T + t if batch_first else t * N + n
+            if t < lengths[n]:
+                h = h_new_rows[r, j]
+                dh_t = dout[r, j] + dh[n, j]  # the output path and the recurrent path
+                if use_relu:
+                    da[r, j] = dh_t if h > 0 else zero
+                else:
+                    da[r, j] = dh_t * (one - h * h)
+            else:  # padded step: no gradient, dh passes through
+                da[r, j] = 0
+
+    return rnn_step_grad
 
 
-PTX_TARGETS = [
-    (_rnn_step, _sigs("void({t}[:, ::1], {t}[:, ::1], {t}[::1], {t}[:, :, ::1], int64[::1], "
-                      "int64, int64, boolean, boolean, {t}[:, ::1], {t}[:, ::1], {t}[:, ::1])")),
-    (_rnn_step_grad, _sigs("void({t}[:, ::1], {t}[:, ::1], {t}[:, ::1], int64[::1], int64, "
-                           "int64, int64, boolean, boolean, boolean, {t}[:, ::1], "
-                           "{t}[:, ::1])")),
-]
-
-rnn_step_kernel = cuda.jit(_rnn_step)
-rnn_step_grad_kernel = cuda.jit(_rnn_step_grad)
+rnn_step_grad_kernels, _grad_targets = per_dtype(
+    _make_rnn_step_grad, "void({t}[:, ::1], {t}[:, ::1], {t}[:, ::1], int64[::1], int64, int64, "
+    "int64, boolean, boolean, boolean, {t}[:, ::1], {t}[:, ::1])")
+rnn_step_kernels, _step_targets = per_dtype(
+    _make_rnn_step, "void({t}[:, ::1], {t}[:, ::1], {t}[::1], {t}[:, :, ::1], int64[::1], int64, "
+    "int64, boolean, boolean, {t}[:, ::1], {t}[:, ::1], {t}[:, ::1])")
+PTX_TARGETS = _step_targets + _grad_targets
 
 
 def _grid(N: int, H: int):
@@ -160,11 +165,11 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
     h_new_rows = empty((R, H), dtype)  # phi(a) of every step, for phi'
     h_prev_rows = empty((R, H), dtype)
     grid, threads = _grid(N, H)
+    step_kernel = rnn_step_kernels[dtype]
     if N and H:
         for s, t in enumerate(step_times(T, reverse)):
-            rnn_step_kernel[grid, threads](xw, whh_t, bias, h_all, lengths_d, s, t,
-                                           bool(batch_first), use_relu, out, h_new_rows,
-                                           h_prev_rows)
+            step_kernel[grid, threads](xw, whh_t, bias, h_all, lengths_d, s, t, bool(batch_first),
+                                       use_relu, out, h_new_rows, h_prev_rows)
     cache = (x2d, weight_ih, weight_hh, h_new_rows, h_prev_rows, lengths_d, tuple(x.shape), T,
              N, use_relu, reverse, batch_first, h0 is not None, bias_ih is not None,
              bias_hh is not None)
@@ -188,16 +193,15 @@ def rnn_backward(grads, cache, need_dx=True):
     dh = copy(dh_n)  # (N, H) dL/dh carried from the later step
     times = step_times(T, reverse)
     grid, threads = _grid(N, H)
+    grad_kernel = rnn_step_grad_kernels[dtype]
     if N and H and T:
         for s in range(T - 1, -1, -1):
             t_next = times[s + 1] if s + 1 < T else -1
-            rnn_step_grad_kernel[grid, threads](dout2d, h_new_rows, weight_hh, lengths_d, T,
-                                                times[s], t_next, bool(batch_first), use_relu,
-                                                True, da, dh)
+            grad_kernel[grid, threads](dout2d, h_new_rows, weight_hh, lengths_d, T, times[s],
+                                       t_next, bool(batch_first), use_relu, True, da, dh)
         # the recurrent path of the first processing step: dh becomes dh0
-        rnn_step_grad_kernel[grid, threads](dout2d, h_new_rows, weight_hh, lengths_d, T,
-                                            times[0], times[0], bool(batch_first), use_relu,
-                                            False, da, dh)
+        grad_kernel[grid, threads](dout2d, h_new_rows, weight_hh, lengths_d, T, times[0],
+                                   times[0], bool(batch_first), use_relu, False, da, dh)
     dweight_ih = matmul2d(da, x2d, trans_a=True)  # (H, D) = da^T @ x
     dweight_hh = matmul2d(da, h_prev_rows, trans_a=True)  # (H, H)
     dbias = column_sum(da)  # (H,)
