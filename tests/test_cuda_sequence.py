@@ -7,7 +7,8 @@ tests/test_kernel_parity.py. Under the simulator the kernels launch small blocks
 row, 4 x 4 GEMM tiles, 4-query attention blocks), so shapes like C = 9, H = 5 or Lk = 7 leave
 partial blocks and tiles and exercise every guard. Each call also asserts that nothing crossed
 between host and device (the wrappers take and return device arrays). The PTX compile of these
-kernels is tests/test_cuda_kernels.py's job (it reads every module's PTX_TARGETS).
+kernels is tests/test_cuda_kernels.py's job (it reads every module's PTX_TARGETS); here the
+float32 kernels' PTX is also checked to hold no float64 instruction.
 """
 
 import os
@@ -222,3 +223,35 @@ def test_wrappers_refuse_host_arrays_before_any_launch():
     q = np.ones((1, 1, 2, 3), np.float32)
     with pytest.raises(TypeError, match="scaled_dot_product_attention_forward.*'q'"):
         attention.scaled_dot_product_attention_forward(q, q, q)
+
+
+def _float32_targets():
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return []
+    import importlib
+
+    targets = []
+    for stem in STEMS:
+        module = importlib.import_module(f"tinymm.kernels.numba_cuda.{stem}")
+        for fn, signatures in module.PTX_TARGETS:
+            for sig in signatures:
+                if "float32" in str(sig):
+                    targets.append(pytest.param(fn, sig, id=f"{stem}.{fn.__name__}"))
+    return targets
+
+
+@pytest.mark.parametrize("fn,signature", _float32_targets())
+def test_float32_kernels_compute_in_float32(fn, signature):
+    """No float64 instruction in a float32 kernel's PTX (a Python literal such as ``1 - s``
+    would promote the arithmetic to double precision, a fraction of the fp32 rate)."""
+    from numba import cuda
+
+    try:
+        ptx, _ = cuda.compile_ptx(fn, signature, cc=(9, 0))
+    except Exception as exc:  # NVRTC missing is an environment problem, not a kernel bug
+        if "nvrtc" in str(exc).lower() or "libnvvm" in str(exc).lower():
+            pytest.skip(f"no CUDA compiler library: {exc}")
+        raise
+    f64 = [line.strip() for line in ptx.splitlines()
+           if ".f64" in line and not line.strip().startswith(("//", ".reg"))]
+    assert not f64, f"{fn.__name__}: {len(f64)} float64 instructions, e.g. {f64[:3]}"
