@@ -79,12 +79,11 @@ class Context:
     def free(self) -> None:
         """Drop saved arrays once backward has used them (unless retain_graph).
 
-        Ops keep what backward needs in ``ctx.saved`` (save_for_backward) or ``ctx.cache``
-        (a kernel's cache); both go, so a long training loop does not hold every step's
-        activations alive through the output tensors.
+        Ops keep everything backward needs through ``save_for_backward`` (a kernel's cache
+        included); it goes, so a long training loop does not hold every step's activations
+        alive through the output tensors.
         """
         self.saved = ()
-        self.cache = None
         self.freed = True
 
 
@@ -124,7 +123,6 @@ class Function:
             ctx.needs_input_grad = needs
             ctx.output_shapes = [np.shape(o) for o in outputs]
             ctx.output_dtypes = [np.asarray(o).dtype for o in outputs]
-            ctx.multi_output = isinstance(out, tuple)
         else:
             ctx.saved = ()
         return tuple(tensors) if isinstance(out, tuple) else tensors[0]

@@ -86,12 +86,6 @@ def empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     return np.asarray(_Lease(buffer, shape))
 
 
-def zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
-    out = empty(shape, dtype)
-    out.fill(0)
-    return out
-
-
 def set_enabled(flag: bool) -> None:
     """Turn buffer recycling on or off (off also drops every held buffer)."""
     global _enabled, _held_bytes
@@ -99,10 +93,6 @@ def set_enabled(flag: bool) -> None:
     if not _enabled:
         _free.clear()
         _held_bytes = 0
-
-
-def is_enabled() -> bool:
-    return _enabled
 
 
 def stats() -> dict[str, int]:
