@@ -82,13 +82,14 @@ def _scatter(src, dst, base, shape, strides, accumulate):
             dst[j] = src[i]
 
 
-_TUP = f"UniTuple(int64, {MAXDIM})"
+TUPLE_SIG = f"UniTuple(int64, {MAXDIM})"  # the type of a (shape or strides) kernel argument
 _FLOATS = ("float32", "float64")
 _ALL = ("float32", "float64", "int64", "boolean")
+_V = f"int64, {TUPLE_SIG}, {TUPLE_SIG}"  # base, shape, strides
 PTX_TARGETS = [
-    (_gather, tuple(f"void({t}[::1], int64, {_TUP}, {_TUP}, {t}[::1], {t})" for t in _FLOATS)),
-    (_gather_plain, tuple(f"void({t}[::1], int64, {_TUP}, {_TUP}, {t}[::1])" for t in _ALL)),
-    (_scatter, tuple(f"void({t}[::1], {t}[::1], int64, {_TUP}, {_TUP}, int64)" for t in _ALL)),
+    (_gather, tuple(f"void({t}[::1], {_V}, {t}[::1], {t})" for t in _FLOATS)),
+    (_gather_plain, tuple(f"void({t}[::1], {_V}, {t}[::1])" for t in _ALL)),
+    (_scatter, tuple(f"void({t}[::1], {t}[::1], {_V}, int64)" for t in _ALL)),
 ]
 gather_kernel = cuda.jit(_gather)
 gather_plain_kernel = cuda.jit(_gather_plain)

@@ -21,7 +21,9 @@ Two kernels:
 
 Backward: sum and mean broadcast dout back over the reduced axes (one gather with stride 0
 on them, times 1/count for the mean); max writes dout at each output's first maximum into a
-zero array (and permutes back when the forward permuted).
+zero array; amax (``torch.amax``) gives each of the c tied maxima dout / c, one thread per
+output counting its ties and then writing its whole row. Both permute back when the forward
+permuted.
 """
 
 from __future__ import annotations
@@ -91,8 +93,28 @@ def _max_scatter(dout, arg, dx, R, inner):
         dx[(o * R + arg[i]) * inner + j] = dout[i]
 
 
+def _amax_share(x, out, dout, dx, R, inner, zero, one):
+    # one thread per output (o, j): count its tied maxima, then give each dout / count
+    i = cuda.grid(1)
+    if i < out.size:
+        o = i // inner
+        j = i - o * inner
+        base = o * R * inner + j
+        best = out[i]
+        count = zero
+        for r in range(R):
+            if x[base + r * inner] == best:
+                count += one
+        share = dout[i] / count if count > zero else zero
+        for r in range(R):
+            k = base + r * inner
+            dx[k] = share if x[k] == best else zero
+
+
 _FL = ("float32", "float64")
 PTX_TARGETS = [
+    (_amax_share, tuple(f"void({t}[::1], {t}[::1], {t}[::1], {t}[::1], int64, int64, {t}, {t})"
+                        for t in _FL)),
     (_reduce_columns, tuple(f"void({t}[::1], {t}[::1], int64[::1], int64, int64, int64, {t})"
                             for t in _FL)),
     (_max_scatter, tuple(f"void({t}[::1], int64[::1], {t}[::1], int64, int64)" for t in _FL)),
@@ -105,6 +127,7 @@ for _dt, _nbt in ((np.dtype(np.float32), float32), (np.dtype(np.float64), float6
     _SUM_ROWS[_dt] = cuda.jit(_fn)
 reduce_columns_kernel = cuda.jit(_reduce_columns)
 max_scatter_kernel = cuda.jit(_max_scatter)
+amax_share_kernel = cuda.jit(_amax_share)
 
 
 def normalize_axes(axis, ndim: int) -> tuple[int, ...]:
@@ -202,22 +225,35 @@ def mean_backward(dout, cache):
     return _spread(dout, cache)
 
 
-def max_forward(x, axis=None, keepdim=False):
-    require_device("max_forward", x=x)
-    axes = normalize_axes(axis, x.ndim)
+def _one_run(x, axes):
+    """``x`` with the reduced ``axes`` as one run [start, stop): permuted (a copy) if needed."""
     shape = tuple(x.shape)
     kept_axes = tuple(k for k in range(x.ndim) if k not in axes)
-    perm = None
     runs = _runs(axes)
     if len(runs) > 1:  # move the reduced axes to the end: one run, row-major order kept
         perm = kept_axes + axes
         strides = _strided.contiguous_strides(shape)
         x = _strided.gather(x, 0, tuple(shape[k] for k in perm), tuple(strides[k] for k in perm))
-        start, stop = len(kept_axes), x.ndim
-    elif runs:
-        start, stop = runs[0]
-    else:
-        start = stop = 0
+        return x, len(kept_axes), x.ndim, perm
+    if runs:
+        return x, runs[0][0], runs[0][1], None
+    return x, 0, 0, None
+
+
+def _unpermute(dx, perm, shape):
+    """Undo ``_one_run``'s permutation: axis perm[k] of the input is axis k of ``dx``."""
+    if perm is None:
+        return dx
+    inverse = tuple(int(k) for k in np.argsort(perm))
+    strides = _strided.contiguous_strides(tuple(dx.shape))
+    return _strided.gather(dx, 0, shape, tuple(strides[k] for k in inverse))
+
+
+def max_forward(x, axis=None, keepdim=False):
+    require_device("max_forward", x=x)
+    axes = normalize_axes(axis, x.ndim)
+    shape = tuple(x.shape)
+    x, start, stop, perm = _one_run(x, axes)
     out, arg = _reduce_run(x, start, stop, 1, 1.0)
     if keepdim:
         out = out.reshape(_kept_shape(shape, axes))
@@ -235,11 +271,33 @@ def max_backward(dout, cache):
         blocks, threads = grid_1d(dout.size)
         max_scatter_kernel[blocks, threads](dout.reshape(dout.size), arg.reshape(arg.size),
                                             dx.reshape(dx.size), R, inner)
-    if perm is not None:  # undo the permutation: axis perm[k] of the input is axis k here
-        inverse = tuple(int(k) for k in np.argsort(perm))
-        strides = _strided.contiguous_strides(work_shape)
-        dx = _strided.gather(dx, 0, shape, tuple(strides[k] for k in inverse))
-    return (dx,)
+    return (_unpermute(dx, perm, shape),)
+
+
+def amax_forward(x, axis=None, keepdim=False):
+    require_device("amax_forward", x=x)
+    axes = normalize_axes(axis, x.ndim)
+    shape = tuple(x.shape)
+    work, start, stop, perm = _one_run(x, axes)
+    out, _ = _reduce_run(work, start, stop, 1, 1.0)
+    cache = (work, out, start, stop, perm, shape)
+    return (out.reshape(_kept_shape(shape, axes)) if keepdim else out), cache
+
+
+def amax_backward(dout, cache):
+    require_device("amax_backward", dout=dout)
+    work, out, start, stop, perm, shape = cache
+    work_shape = tuple(work.shape)
+    R = int(np.prod(work_shape[start:stop], dtype=np.int64))
+    inner = int(np.prod(work_shape[stop:], dtype=np.int64))
+    dx = empty(work_shape, dout.dtype)
+    if out.size:
+        t = dout.dtype.type
+        blocks, threads = grid_1d(out.size)
+        amax_share_kernel[blocks, threads](work.reshape(work.size), out.reshape(out.size),
+                                           dout.reshape(dout.size), dx.reshape(dx.size), R,
+                                           inner, t(0), t(1))
+    return (_unpermute(dx, perm, shape),)
 
 
 def sum_to_shape(grad, shape):
