@@ -1,14 +1,15 @@
-"""The cuda softmax, cross-entropy, RNN, LSTM, attention and fusion kernels without a GPU.
+"""The cuda softmax, cross-entropy, RNN, LSTM, GRU, attention and fusion kernels without a GPU.
 
 One subprocess with NUMBA_ENABLE_CUDASIM=1 (set before numba is imported) runs every kernel of
-those six stems on tiny shapes against the reference backend, forward and then backward with
+those seven stems on tiny shapes against the reference backend, forward and then backward with
 the same random upstream gradient, in float32 and float64, with the tolerances of
 tests/test_kernel_parity.py. Under the simulator the kernels launch small blocks (8 threads per
-row, 4 x 4 GEMM tiles, 4-query attention blocks), so shapes like C = 9, H = 5 or Lk = 7 leave
-partial blocks and tiles and exercise every guard. Each call also asserts that nothing crossed
-between host and device (the wrappers take and return device arrays). The PTX compile of these
-kernels is tests/test_cuda_kernels.py's job (it reads every module's PTX_TARGETS); here the
-float32 kernels' PTX is also checked to hold no float64 instruction.
+row, 4-query attention blocks; the GEMMs keep _gemm.py's 16 x 16 tiles), so C = 9, H = 5 or
+Lk = 7 leave partial blocks and tiles and exercise every guard. Each call also asserts that
+nothing crossed between host and device (the wrappers take and return device arrays).
+
+The PTX compile of these kernels is tests/test_cuda_kernels.py's job (it reads every module's
+PTX_TARGETS); here the float32 kernels' PTX is also checked to hold no float64 instruction.
 """
 
 import os
@@ -25,21 +26,24 @@ pytest.importorskip("numba_cuda", reason="numba-cuda not installed (pip install 
 SIMULATOR_CHECK = r"""
 import numpy as np
 
-from tinymm.kernels.numba_cuda import (attention, cross_entropy, fusion, lstm, rnn, softmax)
+from tinymm.kernels.numba_cuda import (attention, cross_entropy, fusion, gru, lstm, rnn,
+                                       softmax)
 from tinymm.kernels.numba_cuda._device import (is_device_array, reset_transfer_stats, to_device,
                                                to_host, transfer_stats)
 from tinymm.kernels.reference import attention as r_attention
 from tinymm.kernels.reference import cross_entropy as r_cross_entropy
 from tinymm.kernels.reference import fusion as r_fusion
+from tinymm.kernels.reference import gru as r_gru
 from tinymm.kernels.reference import lstm as r_lstm
 from tinymm.kernels.reference import rnn as r_rnn
 from tinymm.kernels.reference import softmax as r_softmax
 
 MODULES = {"softmax": (softmax, r_softmax), "cross_entropy": (cross_entropy, r_cross_entropy),
            "fusion": (fusion, r_fusion), "rnn": (rnn, r_rnn), "lstm": (lstm, r_lstm),
+           "gru": (gru, r_gru),
            "attention": (attention, r_attention)}
 TOL = {np.float32: 1e-6, np.float64: 1e-12}
-LOOSE = {"lstm": 1e-5, "attention": 2e-5}  # float32 only, as tests/kernel_cases
+LOOSE = {"lstm": 1e-5, "gru": 1e-5, "attention": 2e-5}  # float32 only, as tests/kernel_cases
 
 
 def randn(rng, dtype, *shape, s=1.0):
@@ -87,6 +91,14 @@ def rnn_args(rng, dtype, T, N, D, H, batch_first=False, h0=True, bias=True):
     return (x, randn(rng, dtype, N, H, s=0.5) if h0 else None, randn(rng, dtype, H, D, s=0.5),
             randn(rng, dtype, H, H, s=0.5), randn(rng, dtype, H, s=0.5) if bias else None,
             randn(rng, dtype, H, s=0.5) if bias else None)
+
+
+def gru_args(rng, dtype, T, N, D, H, batch_first=False, h0=True, bias=True):
+    x = randn(rng, dtype, N, T, D, s=0.5) if batch_first else randn(rng, dtype, T, N, D, s=0.5)
+    return (x, randn(rng, dtype, N, H, s=0.5) if h0 else None,
+            randn(rng, dtype, 3 * H, D, s=0.5), randn(rng, dtype, 3 * H, H, s=0.5),
+            randn(rng, dtype, 3 * H, s=0.5) if bias else None,
+            randn(rng, dtype, 3 * H, s=0.5) if bias else None)
 
 
 def qkv(rng, dtype, N=2, h=2, Lq=5, Lk=7, d=5, e=6):
@@ -151,6 +163,11 @@ CASES = [
     ("lstm", "lstm_forward", "lengths-reverse-no-bias",
      lambda r, d: (lstm_args(r, d, 3, 2, 2, 3, bias=False),
                    {"lengths": np.array([2, 3]), "reverse": True})),
+    ("gru", "gru_forward", "lengths-reverse",
+     lambda r, d: (gru_args(r, d, 3, 2, 3, 5), {"lengths": np.array([2, 3]), "reverse": True})),
+    ("gru", "gru_forward", "batch-first-no-h0-no-bias",
+     lambda r, d: (gru_args(r, d, 2, 2, 2, 3, batch_first=True, h0=False, bias=False),
+                   {"batch_first": True})),
     ("attention", "scaled_dot_product_attention_forward", "key-padding-dead-row", padding_mask),
     ("attention", "scaled_dot_product_attention_forward", "float-mask-scale", float_mask),
     ("attention", "scaled_dot_product_attention_forward", "causal-and-bool", causal_bool),
@@ -192,7 +209,7 @@ assert checked == 2 * len(CASES)
 print("checked", checked, "covered", " ".join(sorted({c[1] for c in CASES})))
 """
 
-STEMS = ("softmax", "cross_entropy", "fusion", "rnn", "lstm", "attention")
+STEMS = ("softmax", "cross_entropy", "fusion", "rnn", "lstm", "gru", "attention")
 
 
 def test_sequence_kernels_in_simulator_match_reference():
