@@ -1,12 +1,13 @@
-"""The cuda softmax, cross-entropy, RNN, LSTM, GRU, attention and fusion kernels without a GPU.
+"""The cuda softmax, cross-entropy, RNN/LSTM/GRU, attention, fusion and norm kernels without a GPU.
 
 One subprocess with NUMBA_ENABLE_CUDASIM=1 (set before numba is imported) runs every kernel of
-those seven stems on tiny shapes against the reference backend, forward and then backward with
+those nine stems on tiny shapes against the reference backend, forward and then backward with
 the same random upstream gradient, in float32 and float64, with the tolerances of
 tests/test_kernel_parity.py. Under the simulator the kernels launch small blocks (8 threads per
 row, 4-query attention blocks; the GEMMs keep _gemm.py's 16 x 16 tiles), so C = 9, H = 5 or
 Lk = 7 leave partial blocks and tiles and exercise every guard. Each call also asserts that
-nothing crossed between host and device (the wrappers take and return device arrays).
+nothing crossed between host and device (the wrappers take and return device arrays), and
+batch_norm's in-place running-statistics update is compared with the reference's.
 
 The PTX compile of these kernels is tests/test_cuda_kernels.py's job (it reads every module's
 PTX_TARGETS); here the float32 kernels' PTX is also checked to hold no float64 instruction.
@@ -26,24 +27,28 @@ pytest.importorskip("numba_cuda", reason="numba-cuda not installed (pip install 
 SIMULATOR_CHECK = r"""
 import numpy as np
 
-from tinymm.kernels.numba_cuda import (attention, cross_entropy, fusion, gru, lstm, rnn,
-                                       softmax)
+from tinymm.kernels.numba_cuda import (attention, batch_norm, cross_entropy, fusion, gru,
+                                       layer_norm, lstm, rnn, softmax)
 from tinymm.kernels.numba_cuda._device import (is_device_array, reset_transfer_stats, to_device,
                                                to_host, transfer_stats)
 from tinymm.kernels.reference import attention as r_attention
+from tinymm.kernels.reference import batch_norm as r_batch_norm
 from tinymm.kernels.reference import cross_entropy as r_cross_entropy
 from tinymm.kernels.reference import fusion as r_fusion
 from tinymm.kernels.reference import gru as r_gru
+from tinymm.kernels.reference import layer_norm as r_layer_norm
 from tinymm.kernels.reference import lstm as r_lstm
 from tinymm.kernels.reference import rnn as r_rnn
 from tinymm.kernels.reference import softmax as r_softmax
 
 MODULES = {"softmax": (softmax, r_softmax), "cross_entropy": (cross_entropy, r_cross_entropy),
            "fusion": (fusion, r_fusion), "rnn": (rnn, r_rnn), "lstm": (lstm, r_lstm),
-           "gru": (gru, r_gru),
+           "gru": (gru, r_gru), "layer_norm": (layer_norm, r_layer_norm),
+           "batch_norm": (batch_norm, r_batch_norm),
            "attention": (attention, r_attention)}
 TOL = {np.float32: 1e-6, np.float64: 1e-12}
-LOOSE = {"lstm": 1e-5, "gru": 1e-5, "attention": 2e-5}  # float32 only, as tests/kernel_cases
+# float32 only, as tests/kernel_cases
+LOOSE = {"lstm": 1e-5, "gru": 1e-5, "attention": 2e-5, "layer_norm": 1e-5, "batch_norm": 1e-5}
 
 
 def randn(rng, dtype, *shape, s=1.0):
@@ -128,6 +133,15 @@ def causal_bool(rng, dtype):
     return (q, k, v, keep), {"is_causal": True}
 
 
+def norm_args(rng, dtype, shape, C, affine=True, stats=False, offset=0.0):
+    x = (rng.standard_normal(shape) * 2 + offset).astype(dtype)
+    affine_args = (randn(rng, dtype, *C), randn(rng, dtype, *C)) if affine else (None, None)
+    if not stats:
+        return (x,) + affine_args
+    return (x,) + affine_args + (randn(rng, dtype, *C, s=0.1),
+                                 (rng.random(C) + 0.5).astype(dtype))
+
+
 # (stem, forward kernel, label, make(rng, dtype) -> (args, kwargs))
 CASES = [
     ("softmax", "softmax_forward", "last-C9", lambda r, d: ((randn(r, d, 3, 9, s=5),), {})),
@@ -168,6 +182,18 @@ CASES = [
     ("gru", "gru_forward", "batch-first-no-h0-no-bias",
      lambda r, d: (gru_args(r, d, 2, 2, 2, 3, batch_first=True, h0=False, bias=False),
                    {"batch_first": True})),
+    ("layer_norm", "layer_norm_forward", "two-axes-offset",
+     lambda r, d: ((lambda x, w, b: (x, (2, 5), w, b))(*norm_args(r, d, (3, 2, 5), (2, 5),
+                                                                 offset=10.0)), {"eps": 1e-3})),
+    ("layer_norm", "layer_norm_forward", "D11-no-affine",
+     lambda r, d: ((norm_args(r, d, (2, 11), (11,), affine=False)[0], (11,), None, None), {})),
+    ("batch_norm", "batch_norm_forward", "NCL-train-running-stats",
+     lambda r, d: (norm_args(r, d, (3, 2, 5), (2,), stats=True, offset=10.0),
+                   {"momentum": 0.3})),
+    ("batch_norm", "batch_norm_forward", "NCHW-eval",
+     lambda r, d: (norm_args(r, d, (2, 3, 2, 3), (3,), stats=True), {"training": False})),
+    ("batch_norm", "batch_norm_forward", "NC-train-no-affine",
+     lambda r, d: (norm_args(r, d, (9, 2), (2,), affine=False) + (None, None), {})),
     ("attention", "scaled_dot_product_attention_forward", "key-padding-dead-row", padding_mask),
     ("attention", "scaled_dot_product_attention_forward", "float-mask-scale", float_mask),
     ("attention", "scaled_dot_product_attention_forward", "causal-and-bool", causal_bool),
@@ -186,9 +212,9 @@ for stem, kernel, label, make in CASES:
         what = f"{kernel}[{label}] {np.dtype(dtype).name}"
         tol = LOOSE.get(stem, TOL[dtype]) if dtype == np.float32 else TOL[dtype]
         args, kwargs = make(np.random.default_rng(7), np.dtype(dtype))
-        ref_out, ref_cache = getattr(ref_mod, kernel)(*args, **kwargs)
-        dev_args = [device(a) for a in args]
+        dev_args = [device(a) for a in args]  # before the reference updates buffers in place
         dev_kwargs = {key: device(val) for key, val in kwargs.items()}
+        ref_out, ref_cache = getattr(ref_mod, kernel)(*args, **kwargs)
         grad_rng = np.random.default_rng(11)
         douts = tuple(grad_rng.standard_normal(np.shape(o)).astype(dtype)
                       for o in flat_list(ref_out))
@@ -201,6 +227,8 @@ for stem, kernel, label, make in CASES:
         moved = transfer_stats()
         assert moved["h2d_count"] == 0 and moved["d2h_count"] == 0, f"{what}: copied {moved}"
         compare(out, ref_out, tol, what)
+        if stem == "batch_norm":  # running_mean, running_var: updated in place by both
+            compare(tuple(dev_args[3:5]), tuple(args[3:5]), tol, what + " running stats")
         with np.errstate(divide="ignore", invalid="ignore"):
             ref_grads = getattr(ref_mod, backward)(dout, ref_cache)
         compare(grads, ref_grads, tol, what.replace("_forward", "_backward"))
@@ -209,7 +237,8 @@ assert checked == 2 * len(CASES)
 print("checked", checked, "covered", " ".join(sorted({c[1] for c in CASES})))
 """
 
-STEMS = ("softmax", "cross_entropy", "fusion", "rnn", "lstm", "gru", "attention")
+STEMS = ("softmax", "cross_entropy", "fusion", "rnn", "lstm", "gru", "attention", "layer_norm",
+         "batch_norm")
 
 
 def test_sequence_kernels_in_simulator_match_reference():
