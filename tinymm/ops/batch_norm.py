@@ -68,14 +68,15 @@ class BatchNorm(Function):
     def forward(ctx, x, running_mean, running_var, weight=None, bias=None, training=False,
                 momentum=0.1, eps=1e-5):
         _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
-        out, ctx.cache = ctx.backend.batch_norm_forward(
+        out, cache = ctx.backend.batch_norm_forward(
             x, weight, bias, running_mean, running_var, training=bool(training),
             momentum=float(momentum), eps=float(eps))
+        ctx.save_for_backward(cache)
         return out  # like x
 
     @staticmethod
     def backward(ctx, dout):
-        dx, dweight, dbias, _, _ = ctx.backend.batch_norm_backward(dout, ctx.cache)
+        dx, dweight, dbias, _, _ = ctx.backend.batch_norm_backward(dout, *ctx.saved)
         return dx, None, None, dweight, dbias  # in forward's input order
 
 

@@ -64,12 +64,13 @@ class LayerNorm(Function):
         check_same_dtype(name, input=x, weight=weight, bias=bias)
         if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or eps < 0:
             raise ValueError(f"{name}: eps must be a non-negative number, got {eps!r}")
-        out, ctx.cache = ctx.backend.layer_norm_forward(x, shape, weight, bias, eps=float(eps))
+        out, cache = ctx.backend.layer_norm_forward(x, shape, weight, bias, eps=float(eps))
+        ctx.save_for_backward(cache)
         return out  # like x
 
     @staticmethod
     def backward(ctx, dout):
-        dx, dweight, dbias = ctx.backend.layer_norm_backward(dout, ctx.cache)
+        dx, dweight, dbias = ctx.backend.layer_norm_backward(dout, *ctx.saved)
         return dx, None, dweight, dbias  # in forward's input order (normalized_shape: none)
 
 
