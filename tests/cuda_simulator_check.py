@@ -31,6 +31,31 @@ import numpy as np
 if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
     sys.exit("set NUMBA_ENABLE_CUDASIM=1 before running this check")
 
+from numba.cuda.simulator.cudadrv import devicearray as _simulated  # noqa: E402
+
+# On a real GPU a device array's host-side ``.shape`` is a plain tuple; the simulator returns
+# a tuple that refuses negative indices (``x.shape[-1]``, which the ops use on every device).
+# Give simulated arrays the real behaviour, so the ops are tested as a GPU runs them.
+_simulated.FakeCUDAArray.shape = property(lambda self: tuple(self._ary.shape))
+# The simulator's arrays also lend every NumPy attribute of the host array they wrap (min,
+# max, astype, __array_interface__...), which a real device array does not have: code that
+# worked only here would fail, or copy behind the counters, on a GPU. Keep them to the real
+# DeviceNDArray's host API (conversions then go through the counted __array__ of _device).
+_REAL_API = {"T", "as_cuda_arg", "bind", "copy_to_device", "copy_to_host", "flags", "getitem",
+             "is_c_contiguous", "is_f_contiguous", "nbytes", "ravel", "reshape", "setitem",
+             "split", "squeeze", "transpose", "view", "shape", "strides", "dtype", "size",
+             "ndim", "stream", "alloc_size", "__cuda_array_interface__"}
+_delegate = _simulated.FakeCUDAArray.__getattr__
+
+
+def _real_api_only(self, name):
+    if name not in _REAL_API:
+        raise AttributeError(f"a device array has no host attribute {name!r} on a real GPU")
+    return _delegate(self, name)
+
+
+_simulated.FakeCUDAArray.__getattr__ = _real_api_only
+
 import tinymm  # noqa: E402
 from tests.kernel_cases import all_cases  # noqa: E402
 from tests.test_kernel_parity import _arrays, assert_close  # noqa: E402
@@ -165,23 +190,120 @@ def check_optimizers_and_full() -> int:
     return checked
 
 
+def check_host_arrays_are_refused() -> int:
+    """Every cuda forward kernel given its parity case's host arrays: a TypeError naming it."""
+    refused = 0
+    for case in all_cases():
+        if case.kernel not in cuda_backend.kernels or case.kernel in REFUSED:
+            continue
+        REFUSED.add(case.kernel)
+        args, kwargs = case.make(np.random.default_rng(0), np.dtype(np.float64))
+        try:
+            getattr(cuda_backend, case.kernel)(*args, **kwargs)
+        except TypeError as exc:
+            assert case.kernel in str(exc) and "device array" in str(exc), exc
+        else:
+            raise AssertionError(f"cuda {case.kernel} accepted host arrays")
+        refused += 1
+    return refused
+
+
+REFUSED: set = set()
+
+
 def check_no_hidden_copies() -> None:
     x = np.ones((3, 4), np.float32)
-    try:
-        cuda_backend.relu_forward(x)
-    except TypeError as exc:
-        assert "relu_forward" in str(exc) and "device array" in str(exc), exc
-    else:
-        raise AssertionError("a host array reached a cuda kernel")
     d = _device.to_device(x)
     _device.reset_transfer_stats()
     y, cache = cuda_backend.relu_forward(d)
     (dx,) = cuda_backend.relu_backward(y, cache)
     out, _ = cuda_backend.matmul_forward(dx, _device.zeros((4, 2), np.float32))
     stats = _device.transfer_stats()
-    assert stats == {"h2d_count": 0, "h2d_bytes": 0, "d2h_count": 0, "d2h_bytes": 0}, stats
+    assert stats == {"h2d_count": 0, "h2d_bytes": 0, "d2h_count": 0, "d2h_bytes": 0,
+                     "implicit_d2h_count": 0}, stats
     assert _device.to_host(out).shape == (3, 2)
     assert _device.transfer_stats()["d2h_bytes"] == 3 * 2 * 4
+    np.testing.assert_array_equal(np.asarray(d), x)  # NumPy on GPU data: a counted copy
+    stats = _device.transfer_stats()
+    assert stats["implicit_d2h_count"] == 1 and stats["d2h_count"] == 2, stats
+
+
+def check_device_tensors() -> None:
+    """Tensors on the cuda device: creation, ops, the way back, and the errors."""
+    from tinymm import cuda as tcuda
+
+    assert tcuda.is_available()
+    host = np.arange(6, dtype=np.float32).reshape(2, 3)
+    tcuda.reset_transfer_stats()
+    x = tinymm.tensor(host, device="cuda", requires_grad=True)
+    assert x.device == "cuda" and tcuda.transfer_stats()["h2d_bytes"] == host.nbytes
+    y = ((x * 2.0 + 1.0).exp().log() - x).sum(axis=1)  # 2x + 1 - x = x + 1, summed
+    assert y.device == "cuda" and tcuda.transfer_stats()["h2d_count"] == 1  # scalars: no copy
+    y.sum().backward()
+    np.testing.assert_allclose(y.detach().cpu().numpy(), (host + 1).sum(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), np.ones_like(host), rtol=1e-5)
+    for call in (lambda: x.numpy(), lambda: np.asarray(x.detach())):
+        try:
+            call()
+        except TypeError as exc:
+            assert ".cpu()" in str(exc), exc
+        else:
+            raise AssertionError("a cuda tensor converted to NumPy without .cpu()")
+    try:
+        x + tinymm.tensor(host)
+    except RuntimeError as exc:
+        assert "cpu" in str(exc) and "cuda" in str(exc) and "Add" in str(exc), exc
+    else:
+        raise AssertionError("an op mixed cpu and cuda tensors")
+    back = x.to("cpu")
+    assert back.device == "cpu" and isinstance(back.array, np.ndarray)
+
+
+def _model():
+    from tinymm import nn
+
+    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(8, 3))
+
+
+def check_device_training() -> int:
+    """Three Adam steps of a small conv net on the cuda device against the reference backend
+    on the host; per step only the batch goes in and the scalar loss comes out."""
+    from tinymm import cuda as tcuda
+    from tinymm import optim
+
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((2, 1, 4, 4)).astype(np.float32),
+                rng.standard_normal((2, 3)).astype(np.float32)) for _ in range(3)]
+    host_model, gpu_model = _model(), _model()  # the same weights: loaded below
+    gpu_model.load_state_dict(host_model.state_dict())
+    gpu_opt = optim.Adam(gpu_model.parameters(), lr=0.05)  # built before the move
+    gpu_model.to("cuda")
+    assert all(p.device == "cuda" for p in gpu_model.parameters())
+    host_opt = optim.Adam(host_model.parameters(), lr=0.05)
+    host_losses, gpu_losses = [], []
+    for x, y in batches:
+        with tinymm.use_backend("reference"):
+            loss = ((host_model(tinymm.tensor(x)) - tinymm.tensor(y)) ** 2).mean()
+            host_opt.zero_grad()
+            loss.backward()
+            host_opt.step()
+            host_losses.append(loss.item())
+        tcuda.reset_transfer_stats()
+        xd, yd = tinymm.tensor(x, device="cuda"), tinymm.tensor(y, device="cuda")
+        loss = ((gpu_model(xd) - yd) ** 2).mean()
+        gpu_opt.zero_grad()
+        loss.backward()
+        gpu_opt.step()
+        gpu_losses.append(loss.item())
+        stats = tcuda.transfer_stats()
+        assert stats == {"h2d_count": 2, "h2d_bytes": x.nbytes + y.nbytes, "d2h_count": 1,
+                         "d2h_bytes": 4, "implicit_d2h_count": 0}, stats
+    np.testing.assert_allclose(gpu_losses, host_losses, rtol=1e-5)
+    for (name, a), (_, b) in zip(host_model.state_dict().items(),
+                                 gpu_model.state_dict().items()):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=name)
+    return len(batches)
 
 
 def check_no_fallback() -> None:
@@ -199,7 +321,12 @@ if __name__ == "__main__":
     cases = check_cases()
     gemms = check_gemm_variants()
     updates = check_optimizers_and_full()
+    refused = check_host_arrays_are_refused()
     check_no_hidden_copies()
+    check_device_tensors()
+    steps = check_device_training()
     check_no_fallback()
     print(f"checked {cases} cases, {gemms} gemm calls, {updates} optimizer runs, "
-          f"{len(cuda_backend.kernels)} cuda kernels of {len(CONTRACT)}")
+          f"{refused} kernels refusing host arrays, "
+          f"{steps} device training steps, {len(cuda_backend.kernels)} cuda kernels of "
+          f"{len(CONTRACT)}")

@@ -12,7 +12,9 @@ Design decisions, shared by every module in this package:
   host<->device copies in tinymm; each is counted (calls and bytes per direction,
   ``_device.transfer_stats()``), so tests can assert that training moves only the input batch
   in and the scalar loss out. Device allocation (``_device.empty/zeros/full``) is not a
-  transfer. Small scalars a wrapper needs (a learning rate, a clamp bound) are passed as
+  transfer. The layers above reach these two through ``device.py`` (public, importing
+  numba-cuda only when called): Tensor, autograd, optim and ``tinymm.cuda``. Small scalars a
+  wrapper needs (a learning rate, a clamp bound) are passed as
   kernel arguments, never as device arrays copied from the host.
 * **Contiguity.** Wrappers require C-contiguous device arrays (strided views are a
   ValueError): kernels index flat or row-major views, and the shape kernels (permute,

@@ -6,6 +6,12 @@ training step moves exactly the input batch in and the scalar loss out ("no hidd
 Allocation on the device (``empty``, ``zeros``, ``full``) and device-to-device copies move no
 bytes across the bus and are not counted.
 
+Copies nobody asked for are counted too: numba-cuda's device arrays convert to NumPy on
+demand (``np.asarray(d)`` calls ``DeviceNDArray.__array__``, a device->host copy), so this
+module wraps that conversion to count it under ``implicit_d2h_count`` as well as in the d2h
+totals (and gives the simulator's arrays the same counted conversion). A test that expects
+zero implicit copies then catches any NumPy call on GPU data.
+
 Kernel wrappers accept device arrays only: ``require_device`` raises a TypeError naming the
 kernel when it is handed a NumPy array, because numba-cuda would otherwise copy a host array
 to the GPU and back behind the caller's back on every launch.
@@ -20,6 +26,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+from numba import config as numba_config
 from numba import cuda
 
 THREADS_PER_BLOCK = 256  # 1-d launches: a multiple of the 32-thread warp, 8 warps per block
@@ -33,10 +40,12 @@ class TransferStats:
     h2d_bytes: int = 0
     d2h_count: int = 0
     d2h_bytes: int = 0
+    implicit_d2h_count: int = 0  # of d2h_count: conversions through __array__ (np.asarray)
 
     def as_dict(self) -> dict[str, int]:
         return {"h2d_count": self.h2d_count, "h2d_bytes": self.h2d_bytes,
-                "d2h_count": self.d2h_count, "d2h_bytes": self.d2h_bytes}
+                "d2h_count": self.d2h_count, "d2h_bytes": self.d2h_bytes,
+                "implicit_d2h_count": self.implicit_d2h_count}
 
 
 _lock = threading.Lock()
@@ -53,6 +62,7 @@ def reset_transfer_stats() -> None:
     """Set every transfer counter back to zero."""
     with _lock:
         _stats.h2d_count = _stats.h2d_bytes = _stats.d2h_count = _stats.d2h_bytes = 0
+        _stats.implicit_d2h_count = 0
 
 
 def is_device_array(a) -> bool:
@@ -90,6 +100,36 @@ def to_host(d) -> np.ndarray:
     return host
 
 
+def _count_implicit(nbytes: int) -> None:
+    with _lock:
+        _stats.d2h_count += 1
+        _stats.d2h_bytes += nbytes
+        _stats.implicit_d2h_count += 1
+
+
+def _install_implicit_counter() -> None:
+    """Count every device->host conversion that goes through ``__array__``."""
+    if numba_config.ENABLE_CUDASIM:
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as array_class
+
+        def as_array(self, dtype=None, copy=None):  # the real arrays' behaviour, counted
+            host = self._ary.copy()
+            _count_implicit(host.nbytes)
+            return host if dtype is None else host.astype(dtype)
+    else:
+        from numba.cuda.cudadrv.devicearray import DeviceNDArray as array_class
+
+        original = array_class.__array__
+        if getattr(original, "_tinymm_counted", False):
+            return
+
+        def as_array(self, dtype=None, copy=None):
+            _count_implicit(int(self.nbytes))
+            return original(self, dtype) if dtype is not None else original(self)
+    as_array._tinymm_counted = True
+    array_class.__array__ = as_array
+
+
 def require_device(op: str, **arrays) -> None:
     """Raise a TypeError naming ``op`` and the argument when one of ``arrays`` is not on the GPU.
 
@@ -120,6 +160,9 @@ def require_device(op: str, **arrays) -> None:
 def grid_1d(n: int, threads: int = THREADS_PER_BLOCK) -> tuple[int, int]:
     """(blocks, threads) covering ``n`` elements with one thread each (at least one block)."""
     return max(1, (n + threads - 1) // threads), threads
+
+
+_install_implicit_counter()
 
 
 def _fill(out, value):
