@@ -128,9 +128,10 @@ def _ceiling_kernels():
 class Timer:
     """Median milliseconds of ``fn()``: CUDA events on a GPU, wall clock in the simulator."""
 
-    def __init__(self, repeat: int, warmup: int = 2):
+    def __init__(self, repeat: int, warmup: int = 2, wall: bool = False):
         self.repeat = repeat
         self.warmup = warmup
+        self.wall = wall or SIMULATOR  # wall clock: the simulator, or work on the host
 
     def __call__(self, fn) -> float:
         from numba import cuda
@@ -140,7 +141,7 @@ class Timer:
         cuda.synchronize()
         times = []
         for _ in range(self.repeat):
-            if SIMULATOR:
+            if self.wall:
                 t0 = time.perf_counter()
                 fn()
                 cuda.synchronize()
@@ -444,6 +445,56 @@ def works(smoke: bool) -> list[Work]:
 
     out.append(Work(f"gated fusion ({fuse},) fwd+bwd", ("gated_fusion_forward",), gated_make,
                     bytes=(6 + 7) * fuse * 4.0))
+
+    def gru_make(backend, rng):
+        T, N, D, H = L["T"], L["N"], L["D"], L["H"]
+        x = _dev(rng, N, T, D, scale=0.5)
+        wih, whh = _dev(rng, 3 * H, D, scale=0.1), _dev(rng, 3 * H, H, scale=0.1)
+        bih, bhh = _dev(rng, 3 * H), _dev(rng, 3 * H)
+        grads = (_dev(rng, N, T, H), _dev(rng, N, H))
+
+        def run():
+            _, cache = backend.gru_forward(x, None, wih, whh, bih, bhh, batch_first=True)
+            backend.gru_backward(grads, cache)
+        return run
+
+    def gru_torch(torch, rng):
+        T, N, D, H = L["T"], L["N"], L["D"], L["H"]
+        layer = torch.nn.GRU(D, H, batch_first=True).cuda()
+        x = _torch_tensor(torch, rng, N, T, D, grad=True)
+        dout = _torch_tensor(torch, rng, N, T, H)
+
+        def run():
+            y, _ = layer(x)
+            y.backward(dout)
+        return run
+
+    out.append(Work(f"GRU T={L['T']} N={L['N']} {L['D']}->{L['H']} fwd+bwd", ("gru_forward",),
+                    gru_make, flops=lstm_flops * 3 / 4, torch=gru_torch))
+
+    bn = (32, 64, 32, 32) if not smoke else (2, 3, 2, 3)
+
+    def bn_make(backend, rng):
+        x, dout = _dev(rng, *bn), _dev(rng, *bn)
+        w, b = _dev(rng, bn[1]), _dev(rng, bn[1])
+
+        def run():
+            _, cache = backend.batch_norm_forward(x, w, b, None, None)
+            backend.batch_norm_backward(dout, cache)
+        return run
+
+    def bn_torch(torch, rng):
+        x = _torch_tensor(torch, rng, *bn, grad=True)
+        w, b = _torch_tensor(torch, rng, bn[1], grad=True), _torch_tensor(torch, rng, bn[1],
+                                                                          grad=True)
+        dout = _torch_tensor(torch, rng, *bn)
+
+        def run():
+            torch.nn.functional.batch_norm(x, None, None, w, b, training=True).backward(dout)
+        return run
+
+    out.append(Work(f"batch_norm {bn} train fwd+bwd", ("batch_norm_forward",), bn_make,
+                    bytes=6.0 * math.prod(bn) * 4, torch=bn_torch))
     return out
 
 
@@ -511,52 +562,81 @@ def cuda_torch():
 # --- 4. a full training step ---------------------------------------------------------------------
 
 def train_steps(smoke: bool, timer: Timer) -> dict:
-    """Seed-model training step times on "cuda" and on the CPU backend, or the skip reason."""
+    """Seed-model training step: ms per step on "cuda" and on the CPU backend, and the
+    host<->device transfers of one cuda step; or the reason the part was skipped."""
     import tinymm
 
     try:
         probe = tinymm.tensor(np.zeros(2, np.float32), device="cuda")
-        if getattr(probe, "device", "cpu") != "cuda":
-            raise ValueError("the tensor did not land on cuda")
+        if not str(probe.device).startswith("cuda"):
+            raise ValueError(f"the tensor landed on {probe.device}")
     except Exception as exc:
-        return {"skipped": f"no cuda Tensor device yet ({type(exc).__name__}: {exc})"}
-    from tinymm.data import ShapesVQA
-    from tinymm.models import MultimodalConfig, MultimodalVQA
-
-    results = {}
-    batches = (2,) if smoke else (32, 128)
-    for batch in batches:
-        for device in ("cuda", "cpu"):
+        return {"skipped": f"no cuda Tensor device ({type(exc).__name__}: {exc})"}
+    results: dict = {}
+    batch_sizes = (2,) if smoke else (32, 128)
+    devices = ("cuda",) if smoke else ("cuda", "cpu")
+    for batch in batch_sizes:
+        for device in devices:
             key = f"{device} N={batch}"
             try:
-                results[key] = timer(_train_step(tinymm, ShapesVQA, MultimodalConfig,
-                                                 MultimodalVQA, batch, device, smoke))
+                step = _train_step(tinymm, batch, device, smoke)
+                if device == "cuda":  # the first step (compiles): count its transfers
+                    tinymm.cuda.reset_transfer_stats()
+                    step()
+                    moved = tinymm.cuda.transfer_stats()
+                    results[f"{key} transfers per step"] = (
+                        f"{moved['h2d_count']} in ({moved['h2d_bytes']} B), "
+                        f"{moved['d2h_count']} out ({moved['d2h_bytes']} B)")
+                else:
+                    step()  # compiles (or loads) the CPU kernels
+                results[key] = Timer(timer.repeat, timer.warmup - 1, wall=device == "cpu")(step)
             except Exception as exc:
-                results[key] = f"{type(exc).__name__}: {exc}"
+                results[key] = f"failed: {type(exc).__name__}: {exc}"
     return results
 
 
-def _train_step(tinymm, ShapesVQA, MultimodalConfig, MultimodalVQA, batch, device, smoke):
-    config = MultimodalConfig(fusion="multiply")
+def _batches(batch: int, pool: int, smoke: bool, config):
+    """``pool`` distinct batches (fresh data every step: see shared/NOTES.md on denormals)."""
+    if smoke:  # random arrays with the tiny config's shapes
+        rng = np.random.default_rng(0)
+        S, T = config.image_size, 5
+        return [{"image": rng.random((batch, 3, S, S)).astype(np.float32),
+                 "tokens": rng.integers(1, config.vocab_size, (batch, T)),
+                 "lengths": np.full(batch, T), "answer": rng.integers(0, config.num_answers,
+                                                                      batch)}
+                for _ in range(pool)]
+    from tinymm.data import ShapesVQA
+
+    data = ShapesVQA(batch * pool, seed=123)
+    return [data.batch(np.arange(i * batch, (i + 1) * batch)) for i in range(pool)]
+
+
+def _train_step(tinymm, batch: int, device: str, smoke: bool):
+    from tinymm.models import MultimodalConfig, MultimodalVQA
+
+    if smoke:  # the seed architecture at toy widths: the simulator runs one thread at a time
+        config = MultimodalConfig(fusion="multiply", image_size=8, conv1_channels=4,
+                                  conv2_channels=4, embed_dim=8, hidden_size=8, fused_dim=8,
+                                  head_hidden=8, num_heads=2)
+    else:
+        config = MultimodalConfig(fusion="multiply")
     tinymm.nn.init.seed(0)
     model = MultimodalVQA(config).to(device)
     optimizer = tinymm.optim.Adam(model.parameters(), lr=1e-3)
     pool = 2 if smoke else 8
-    data = ShapesVQA(batch * pool, seed=123)
-    batches = [data.batch(np.arange(i * batch, (i + 1) * batch)) for i in range(pool)]
+    batches = _batches(batch, pool, smoke, config)
     state = {"i": 0}
 
     def step():
         b = batches[state["i"] % pool]
         state["i"] += 1
-        image = tinymm.tensor(b["image"], device=device)
-        tokens = tinymm.tensor(b["tokens"], device=device)
-        logits = model(image, tokens, b["lengths"])
+        logits = model(tinymm.tensor(b["image"], device=device),
+                       tinymm.tensor(b["tokens"], device=device), b["lengths"])
         loss = tinymm.F.cross_entropy(logits, tinymm.tensor(b["answer"], device=device))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        float(loss.cpu().numpy() if hasattr(loss, "cpu") else loss.numpy())  # the scalar out
+        return loss.item()  # the scalar loss comes back to the host, as in training
 
     return step
 
@@ -609,9 +689,15 @@ def render(info: dict, parity_rows: list[dict], timing_rows: list[dict], train: 
         lines.append(f"Skipped: {train['skipped']}.")
     else:
         lines += ["| device, batch | ms per step |", "|---|---|"]
+        cuda_ms = {k: v for k, v in train.items() if isinstance(v, float)}
         for key, value in train.items():
             cell = f"{value:.2f}" if isinstance(value, float) else value
             lines.append(f"| {key} | {cell} |")
+        for batch in (32, 128):
+            gpu, cpu = cuda_ms.get(f"cuda N={batch}"), cuda_ms.get(f"cpu N={batch}")
+            if gpu and cpu:
+                lines.append(f"| speed-up at N={batch}, cuda vs tinymm's CPU backend | "
+                             f"{cpu / gpu:.1f}x |")
     return "\n".join(lines) + "\n"
 
 
