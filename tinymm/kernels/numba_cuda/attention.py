@@ -7,7 +7,7 @@ scores), each broadcastable to (N, h, Lq, Lk): the wrapper left-pads its shape w
 four axes and a kernel reads element [n, head, i, j] at index min(axis index, size - 1), so a
 size-1 axis is broadcast without copying. ``is_causal`` forbids keys j > i.
 
-Forward: ``_attention_forward``, grid (ceil(Lq / BLOCK_Q), h, N), one thread per query row i.
+Forward: ``attention_forward``, grid (ceil(Lq / BLOCK_Q), h, N), one thread per query row i.
 The block walks the keys in tiles of BLOCK_K. For each tile it stages k (in CHUNK-wide slices
 of d) and v (a CHUNK-wide slice of e) in shared memory, so each key is read from global
 memory once per block rather than once per query; every thread then forms its BLOCK_K scores
@@ -30,14 +30,15 @@ P[i, j] = exp(S[i, j] - lse[i]) from q, k and the saved lse (zero on dead rows),
 D[i] = sum_j dP[i, j] P[i, j] = dout_i . out_i (+ sum_j dP_ext[i, j] P[i, j] when the weights
 output has a gradient), so dS = P * (dP - D) needs no row reduction over a stored P:
 
-* ``_attention_backward_q``, one thread per query row: D[i], then dq_i = scale sum_j dS[i, j] k_j
+* ``attention_backward_q``, one thread per query row: D[i], then dq_i = scale sum_j dS[i, j] k_j
   (and dS itself when a float mask needs its gradient);
-* ``_attention_backward_kv``, one thread per key row: dv_j = sum_i P[i, j] dout_i and
+* ``attention_backward_kv``, one thread per key row: dv_j = sum_i P[i, j] dout_i and
   dk_j = scale sum_i dS[i, j] q_i, recomputing S, P, dP with the D of the first kernel;
 * ``_mask_grad``: dmask = dS summed over the axes the float mask was broadcast along.
 
 The backward kernels read q, k, v, dout straight from global memory (no shared tiles) and
 accumulate into their own output rows; the forward's tiles are the part tuned for speed.
+The three main kernels are built per dtype (_dtypes.py) so float32 arithmetic stays float32.
 Both a GPU and the simulator run these shared-memory paths (no warp shuffles are used).
 """
 

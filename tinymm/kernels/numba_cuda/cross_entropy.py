@@ -6,7 +6,7 @@ when every row is ignored), and label smoothing e mixes the one-hot target with 
 
 Forward, two launches (one for reduction="none"):
 
-1. ``_ce_rows``: one block per row (grid N, THREADS_PER_ROW threads striding over C). Block-wide
+1. ``ce_rows``: one block per row (grid N, THREADS_PER_ROW threads striding over C). Block-wide
    (shared-memory tree, _reduce.py) max m, then sums of exp(x - m) (so log z) and of x - m;
    nll = -((x[target] - m) - log z), smooth = -(1/C) sum_c ((x[c] - m) - log z),
    loss[n] = w[n] ((1 - e) nll + e smooth), and p[n, c] = exp((x[n, c] - m) - log z) for the

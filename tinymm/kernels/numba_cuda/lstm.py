@@ -9,7 +9,7 @@ Forward, 1 + T launches besides small set-up kernels (transpose, bias sum, initi
 
 1. one GEMM for the input projection of every step at once: xw (R, G) = x (R, D) @ weight_ih^T;
 2. per processing step s (time t = s, or T - 1 - s with reverse=True), one fused cell kernel
-   ``_lstm_step``: block (THREADS_PER_ROW threads over j, one batch row n), each thread owns
+   ``lstm_step``: block (THREADS_PER_ROW threads over j, one batch row n), each thread owns
    hidden unit j and computes its four gate pre-activations
    a_k = xw[r, kH + j] + bias[kH + j] + sum_m h_prev[n, m] weight_hh^T[m, kH + j]
    (h_prev staged in shared memory in chunks, for all four gates at once), the
@@ -21,7 +21,7 @@ Forward, 1 + T launches besides small set-up kernels (transpose, bias sum, initi
 
 Backward, T + 1 fused launches and then four GEMMs over all rows:
 
-1. per processing step s, walked from the last to the first, ``_lstm_step_grad``: first the
+1. per processing step s, walked from the last to the first, ``lstm_step_grad``: first the
    recurrent path of the *later* step (dh[n, :] = da[r_next, :] @ weight_hh, only when that step
    was real for row n; da staged in shared memory), then this step's cell backward: dh, do,
    dc, di, dg, df, da (G values per row, zeros on a padded step) and dc_prev into the carry;
@@ -29,8 +29,9 @@ Backward, T + 1 fused launches and then four GEMMs over all rows:
 2. dweight_ih = da^T @ x, dweight_hh = da^T @ h_prev, dbias = column sums of da,
    dx = da @ weight_ih (skipped with need_dx=False), each one launch over all R rows.
 
-The GEMMs run on the shared GEMM of _gemm.py. Both the GPU and the simulator run
-the shared-memory paths (no warp shuffles are used).
+The GEMMs run on the shared GEMM of _gemm.py; the step kernels are built per dtype (_dtypes.py)
+so float32 arithmetic stays float32. Both the GPU and the simulator run the shared-memory
+paths (no warp shuffles are used).
 """
 
 from __future__ import annotations

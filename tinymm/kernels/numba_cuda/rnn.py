@@ -5,16 +5,17 @@ Dimension letters: T time steps, N batch, D input features, H hidden units, R = 
 the input's layout (r(t, n) = t * N + n, or n * T + t with batch_first=True).
 
 Forward: one GEMM xw (R, H) = x (R, D) @ weight_ih^T for every step at once, then per
-processing step one fused kernel ``_rnn_step`` (block: one batch row n, THREADS_PER_ROW hidden
+processing step one fused kernel ``rnn_step`` (block: one batch row n, THREADS_PER_ROW hidden
 units j): a = xw[r, j] + bias[j] + h_prev[n, :] @ weight_hh^T[:, j] (h_prev staged in shared
 memory), h = tanh(a) or relu(a), written to out, the next state slice and the
 saved h_new / h_prev rows; a padded step (t >= lengths[n]) carries the state and writes 0.
 
-Backward: per processing step, last to first, ``_rnn_step_grad`` applies the recurrent path of
+Backward: per processing step, last to first, ``rnn_step_grad`` applies the recurrent path of
 the later step (dh[n, :] = da[r_next, :] @ weight_hh when that step was real for row n) and
 then this step's da = (dout + dh) * phi'(a) (1 - h^2 for tanh, h > 0 for relu; zero on a
 padded step); one last launch leaves dh0. Then dweight_ih = da^T @ x, dweight_hh = da^T @ h_prev,
-dbias = column sums of da and dx = da @ weight_ih, one GEMM each over all rows.
+dbias = column sums of da and dx = da @ weight_ih, one GEMM each over all rows. The step kernels
+are built per dtype (_dtypes.py) so float32 arithmetic stays float32.
 """
 
 from __future__ import annotations
