@@ -257,6 +257,8 @@ def check_device_tensors() -> None:
         raise AssertionError("an op mixed cpu and cuda tensors")
     back = x.to("cpu")
     assert back.device == "cpu" and isinstance(back.array, np.ndarray)
+    scalar = tinymm.tensor(2.5, device="cuda")
+    assert scalar.shape == () and scalar.item() == 2.5
 
 
 def _model():

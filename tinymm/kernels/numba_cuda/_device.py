@@ -79,7 +79,9 @@ def to_device(a):
             f"to_device: expected a host (NumPy) array, received a device array of shape "
             f"{tuple(a.shape)}; it is already on the GPU"
         )
-    host = np.ascontiguousarray(a)
+    host = np.asarray(a)
+    if not host.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
+        host = np.ascontiguousarray(host)
     d = cuda.to_device(host)
     with _lock:
         _stats.h2d_count += 1

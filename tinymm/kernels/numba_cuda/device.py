@@ -1,10 +1,12 @@
 """The public face of ``_device`` for the layers above (Tensor, autograd, tinymm.cuda).
 
-Each function imports ``_device`` (and with it numba-cuda) only when called, so the CPU-only
-install can import this module and ask ``is_device_array`` of any value.
+Each function imports ``_device`` (and with it numba-cuda) only when called, so a CPU-only
+program can import this module and ask ``is_device_array`` of any value for free.
 """
 
 from __future__ import annotations
+
+import sys
 
 
 def to_device(array):
@@ -22,13 +24,15 @@ def to_host(array):
 
 
 def is_device_array(value) -> bool:
-    """True for a numba-cuda device array (real or simulated)."""
-    if type(value).__module__.startswith("numpy"):
+    """True for a numba-cuda device array (real or simulated).
+
+    Without ``numba.cuda`` imported no device array can exist, so the answer is False
+    without importing it (that import costs seconds, and CPU-only programs never pay it).
+    """
+    if "numba.cuda" not in sys.modules or type(value).__module__.startswith("numpy"):
         return False
-    try:
-        from tinymm.kernels.numba_cuda import _device
-    except ImportError:  # numba-cuda not installed: nothing can be a device array
-        return False
+    from tinymm.kernels.numba_cuda import _device
+
     return _device.is_device_array(value)
 
 
