@@ -7,9 +7,9 @@ Start with ``tinymm.tensor``, ``tinymm.F`` (functional ops), ``tinymm.nn`` (laye
 import os as _os
 
 # Numba's OpenMP workers spin-wait after every parallel region, and on a small machine they
-# steal the cores that OpenBLAS needs for the GEMM that usually comes next: measured on 2 cores,
-# a training step of the seed model took 137 ms with spinning workers and 80 ms with passive
-# ones. OpenMP reads this when Numba first starts its thread pool (after this import), so
+# steal the cores that OpenBLAS needs for the GEMM that usually comes next (the measured
+# effect on the training step: benchmarks/RESULTS.md, "Design measurements"). OpenMP reads this
+# when Numba first starts its thread pool (after this import), so
 # setting it here is early enough; a value the user set wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

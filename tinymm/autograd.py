@@ -61,7 +61,14 @@ class no_grad:
 
 
 class Context:
-    """One node of the graph: the function, its inputs, and what forward saved."""
+    """One node of the graph: the function, its inputs, and what forward saved.
+
+    ``__slots__`` keeps it to these attributes: an op saves for backward only through
+    ``save_for_backward`` (a typo or a second, private channel raises AttributeError).
+    """
+
+    __slots__ = ("fn", "backend", "inputs", "needs_input_grad", "saved", "output_shapes",
+                 "output_dtypes", "freed", "saved_versions")
 
     def __init__(self, fn: type[Function], backend: Backend):
         self.fn = fn
@@ -72,6 +79,7 @@ class Context:
         self.output_shapes: list[tuple[int, ...]] = []
         self.output_dtypes: list[np.dtype] = []
         self.freed = False
+        self.saved_versions: list = []  # (version box, version, what) of tensors saved
 
     def save_for_backward(self, *values: Any) -> None:
         self.saved = values
@@ -79,12 +87,11 @@ class Context:
     def free(self) -> None:
         """Drop saved arrays once backward has used them (unless retain_graph).
 
-        Ops keep what backward needs in ``ctx.saved`` (save_for_backward) or ``ctx.cache``
-        (a kernel's cache); both go, so a long training loop does not hold every step's
-        activations alive through the output tensors.
+        Ops keep everything backward needs through ``save_for_backward`` (a kernel's cache
+        included); it goes, so a long training loop does not hold every step's activations
+        alive through the output tensors.
         """
         self.saved = ()
-        self.cache = None
         self.freed = True
 
 
@@ -127,7 +134,6 @@ class Function:
             ctx.needs_input_grad = needs
             ctx.output_shapes = [np.shape(o) for o in outputs]
             ctx.output_dtypes = [np.asarray(o).dtype for o in outputs]
-            ctx.multi_output = isinstance(out, tuple)
         else:
             ctx.saved = ()
         return tuple(tensors) if isinstance(out, tuple) else tensors[0]
@@ -154,8 +160,8 @@ def _share_version(out, args) -> None:
 
 
 def _saved_arrays(ctx) -> list:
-    """The arrays an op kept for its backward (in ``saved`` and a kernel's ``cache``)."""
-    found, stack = [], [ctx.saved, getattr(ctx, "cache", None)]
+    """The arrays an op kept for its backward (``saved``, kernel caches included)."""
+    found, stack = [], [ctx.saved]
     while stack:
         value = stack.pop()
         if isinstance(value, np.ndarray):
@@ -183,7 +189,7 @@ def _saved_versions(ctx, args, outputs) -> list:
 
 
 def _check_versions(node: Context) -> None:
-    for box, version, what in getattr(node, "saved_versions", ()):
+    for box, version, what in node.saved_versions:
         if box[0] != version:
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "

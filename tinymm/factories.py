@@ -12,7 +12,7 @@ import numpy as np
 
 from tinymm import dtypes as _dt
 from tinymm.random import rng_of
-from tinymm.tensor import Tensor, _shape_args
+from tinymm.tensor import Tensor, shape_args
 
 
 def _make(array: np.ndarray, dtype, requires_grad: bool, device) -> Tensor:
@@ -31,11 +31,11 @@ def _default(dtype, fill) -> np.dtype:
 
 # ---------------------------------------------------------------- filled
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _make(np.zeros(_shape_args(size), dtype or np.float32), None, requires_grad, device)
+    return _make(np.zeros(shape_args(size), dtype or np.float32), None, requires_grad, device)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _make(np.ones(_shape_args(size), dtype or np.float32), None, requires_grad, device)
+    return _make(np.ones(shape_args(size), dtype or np.float32), None, requires_grad, device)
 
 
 empty = zeros  # tinymm's "uninitialised" memory is zeros: reproducible
@@ -43,7 +43,7 @@ empty = zeros  # tinymm's "uninitialised" memory is zeros: reproducible
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     dtype = _default(dtype, fill_value)
-    return _make(np.full(_shape_args((size,)), fill_value, dtype), None, requires_grad, device)
+    return _make(np.full(shape_args((size,)), fill_value, dtype), None, requires_grad, device)
 
 
 def eye(n: int, m: int | None = None, dtype=None, device=None,
@@ -113,13 +113,13 @@ def linspace(start, end, steps: int, dtype=None, device=None,
 # ---------------------------------------------------------------- random
 def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform on [0, 1)."""
-    array = rng_of(generator).random(_shape_args(size))
+    array = rng_of(generator).random(shape_args(size))
     return _make(array, dtype or np.float32, requires_grad, device)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal."""
-    array = rng_of(generator).standard_normal(_shape_args(size))
+    array = rng_of(generator).standard_normal(shape_args(size))
     return _make(array, dtype or np.float32, requires_grad, device)
 
 
@@ -130,7 +130,7 @@ def randint(low, high=None, size=None, generator=None, dtype=None, device=None,
         low, high, size = 0, low, high
     if size is None:
         raise TypeError("randint: missing the size argument, e.g. randint(0, 10, (3,))")
-    array = rng_of(generator).integers(low, high, _shape_args((size,)))
+    array = rng_of(generator).integers(low, high, shape_args((size,)))
     return _make(array, dtype or np.int64, requires_grad, device)
 
 
@@ -143,7 +143,7 @@ def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, device=None
     ``size``."""
     m = mean.array if isinstance(mean, Tensor) else mean
     s = std.array if isinstance(std, Tensor) else std
-    shape = _shape_args((size,)) if size is not None else np.broadcast_shapes(np.shape(m),
+    shape = shape_args((size,)) if size is not None else np.broadcast_shapes(np.shape(m),
                                                                               np.shape(s))
     like = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
     dtype = dtype or (like.dtype if like is not None else np.float32)

@@ -81,7 +81,7 @@ def _as_array(data: Any, dtype=None) -> np.ndarray:
     return array
 
 
-def _shape_args(shape) -> tuple[int, ...]:
+def shape_args(shape) -> tuple[int, ...]:
     """``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` all mean shape (2, 3)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -410,15 +410,15 @@ class Tensor:
         return self._new(array, requires_grad)
 
     def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-        shape = _shape_args((size,))
+        shape = shape_args((size,))
         return self._new(np.full(shape, fill_value, self.dtype if dtype is None else dtype),
                          requires_grad)
 
     def new_zeros(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
-        return self.new_full(_shape_args(size), 0, dtype, requires_grad)
+        return self.new_full(shape_args(size), 0, dtype, requires_grad)
 
     def new_ones(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
-        return self.new_full(_shape_args(size), 1, dtype, requires_grad)
+        return self.new_full(shape_args(size), 1, dtype, requires_grad)
 
     new_empty = new_zeros
 
@@ -698,7 +698,7 @@ class Tensor:
 
     # ---------------------------------------------------------------- shapes
     def reshape(self, *shape):
-        return _S.Reshape.apply(self, shape=_shape_args(shape))
+        return _S.Reshape.apply(self, shape=shape_args(shape))
 
     def view(self, *shape):
         return self.reshape(*shape)
@@ -758,7 +758,7 @@ class Tensor:
         return self[index]
 
     def expand(self, *sizes) -> Tensor:
-        sizes = _shape_args(sizes)
+        sizes = shape_args(sizes)
         lead = len(sizes) - self.ndim
         shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
         return _S.Expand.apply(self, shape=shape)
@@ -767,7 +767,7 @@ class Tensor:
         return self.expand(other.shape)
 
     def repeat(self, *sizes) -> Tensor:
-        return _S.Repeat.apply(self, reps=_shape_args(sizes))
+        return _S.Repeat.apply(self, reps=shape_args(sizes))
 
     def index_select(self, dim: int, index) -> Tensor:
         index = index.array if isinstance(index, Tensor) else np.asarray(index)

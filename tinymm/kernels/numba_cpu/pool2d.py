@@ -14,7 +14,8 @@ same first-maximum scan, so the same element), which costs one more read of x bu
 writing and re-reading an index array as large as the output. The input gradient of a plane
 is zeroed and filled in the same task, so it never leaves the cache between the two steps.
 Outputs and input gradients come from the workspace cache (``_workspace.py``): dx of a
-(32, 64, 32, 32) map is 8 MB, and faulting fresh pages for it would cost ~1.8 ms per call.
+(32, 64, 32, 32) map is 8 MB, and faulting fresh pages for it on every call costs about as
+much as the pooling itself.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from tinymm.kernels.geometry import adaptive_bounds, pair, pool_geometry
 from tinymm.kernels.numba_cpu import _workspace as ws
 from tinymm.kernels.numba_cpu._util import contiguous
-from tinymm.kernels.reference.pool2d import adaptive_bounds, pool_geometry, pool_pair
 
 
 @njit(cache=True, inline="always")
@@ -68,7 +69,8 @@ def _first_max4_index(v00, v01, v10, v11):
 
     The backward stores through an address computed from this index; written with selects,
     LLVM turns them back into branches that mispredict about half the time on random data
-    (15.6 ms vs 3.3 ms for conv B's map, one thread). ``(1 - e0) * (1 + (1 - e1) * (1 + (1
+    (the measured cost: benchmarks/RESULTS.md, "Design measurements"). ``(1 - e0) * (1 + (1 - e1) *
+    (1 + (1
     - e2)))`` is 0 if e0, else 1 if e1, else 2 if e2, else 3: the first flag that is set.
     """
     a = v00 if v00 >= v01 else v01
@@ -238,7 +240,7 @@ def avg_pool2d_backward(dout, cache):
 def adaptive_avg_pool2d_forward(x, output_size):
     x = contiguous(x)
     N, C, H, W = x.shape
-    OH, OW = pool_pair(output_size, "output_size")
+    OH, OW = pair(output_size)
     windows = _adaptive_windows(H, W, OH, OW)
     out = np.empty((N, C, OH, OW), dtype=x.dtype)  # (N, C, OH, OW)
     _window_mean_forward(x, out, *windows)
