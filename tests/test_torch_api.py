@@ -506,3 +506,36 @@ def test_recurrent_dropout_between_layers_uses_the_global_generator(kind):
     assert "dropout=0.5" in repr(stacked)
     with pytest.raises(ValueError, match="dropout"):
         getattr(nn, kind)(3, 4, dropout=1.5)
+
+
+def test_reductions_and_helpers_match_torch():
+    torch = _torch()
+    x = np.random.default_rng(8).uniform(0.5, 2.0, (3, 4))
+    pairs = [
+        (lambda t: t.var(1), None), (lambda t: t.std(0, unbiased=False), None),
+        (lambda t: t.var(correction=0), None), (lambda t: t.logsumexp(1), None),
+        (lambda t: t.prod(1), None), (lambda t: t.norm(), None),
+        (lambda t: t.norm(p=1, dim=0), None), (lambda t: t.amax(0), None),
+        (lambda t: t.amin(1, keepdim=True), None), (lambda t: t.sum(dim=1, keepdim=True), None),
+        (lambda t: t.mean(dim=(0, 1)), None), (lambda t: t.expand(2, 3, 4), None),
+        (lambda t: t.repeat(2, 1), None), (lambda t: t.clamp(min=1.0), None),
+        (lambda t: t.masked_fill(t > 1.5, 0.0), None), (lambda t: t.softmax(1), None),
+        (lambda t: t.log_softmax(0), None), (lambda t: t.lerp(t * 2, 0.25), None),
+    ]
+    for fn, _ in pairs:
+        ours, theirs = tinymm.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        lo, lt = fn(ours), fn(theirs)
+        np.testing.assert_allclose(lo.detach().numpy(), lt.detach().numpy(), rtol=1e-12)
+        lo.sum().backward()
+        lt.sum().backward()
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10)
+    labels = np.array([0, 3, 1])
+    np.testing.assert_array_equal(tinymm.F.one_hot(tinymm.tensor(labels), 5).numpy(),
+                                  torch.nn.functional.one_hot(torch.tensor(labels), 5).numpy())
+    g = np.array([[3.0, -0.2], [0.05, -7.0]])
+    p, q = nn.Parameter(np.zeros((2, 2))), torch.nn.Parameter(torch.zeros(2, 2,
+                                                                          dtype=torch.float64))
+    p.grad, q.grad = g.copy(), torch.tensor(g)
+    nn.utils.clip_grad_value_([p], 0.1)
+    torch.nn.utils.clip_grad_value_([q], 0.1)
+    np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())
