@@ -143,6 +143,37 @@ def test_in_place_not_saved_is_fine_and_graph_in_place_matches_torch():
         np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-12)
 
 
+def test_augmented_assignment_to_an_index_matches_torch():
+    torch = _torch()
+    x0 = np.random.default_rng(5).standard_normal((3, 4))
+
+    def program(lib, x):
+        y = x * 1.0
+        z = y * 3  # consumes y before the in-place ops: its gradient must still reach x
+        y[:, 0] += 5 * x[:, 1]  # getitem, in-place add on the view, setitem
+        y[1] *= x[2]
+        return (y * y).sum() + z.sum()
+
+    ours, theirs = tinymm.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+    program(tinymm, ours).backward()
+    program(torch, theirs).backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-12)
+    y = tinymm.tensor(x0, requires_grad=True) * 1.0
+    y[1] *= y[2]  # Mul saved the view y[2]; writing y[1] bumps the shared counter: torch raises
+    with pytest.raises(RuntimeError, match="inplace"):
+        (y * y).sum().backward()
+
+
+def test_recorded_in_place_through_a_view_refuses_a_silently_wrong_gradient():
+    v = tinymm.randn(3, requires_grad=True)
+    h = tinymm.zeros(2, 3)
+    h[0].add_(v)  # changes h's values, but the graph records the view only
+    with pytest.raises(RuntimeError, match="changed through a view.*x\\[index\\] = value"):
+        h.sum()
+    h[0] = v * 2  # an assignment through h itself makes it usable again
+    h.sum().backward()
+
+
 def test_multiplying_a_tensor_by_itself_in_place_raises_as_in_torch():
     a = tinymm.ones(3, requires_grad=True) * 2
     a.mul_(a)  # Mul saved `other`, which is a itself, now overwritten

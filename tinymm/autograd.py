@@ -67,13 +67,17 @@ class Context:
     ``save_for_backward`` (a typo or a second, private channel raises AttributeError).
     """
 
-    __slots__ = ("fn", "backend", "inputs", "needs_input_grad", "saved", "output_shapes",
-                 "output_dtypes", "freed", "saved_versions")
+    __slots__ = ("fn", "backend", "inputs", "input_edges", "needs_input_grad", "saved",
+                 "output_shapes", "output_dtypes", "freed", "saved_versions")
 
     def __init__(self, fn: type[Function], backend: Backend):
         self.fn = fn
         self.backend = backend  # backward calls the same backend's kernels as forward
         self.inputs: list = []  # the forward's positional arguments (Tensors or other values)
+        # per input, (the node that made it, which output) when this op ran: the graph's
+        # edges, fixed at record time so an in-place op that later gives the input tensor a
+        # new history does not reroute this op's gradient (PyTorch's edges point at nodes)
+        self.input_edges: list = []
         self.needs_input_grad: tuple[bool, ...] = ()
         self.saved: tuple = ()
         self.output_shapes: list[tuple[int, ...]] = []
@@ -115,6 +119,9 @@ class Function:
         raw = [a.array if isinstance(a, Tensor) else a for a in args]
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = _grad_enabled and any(needs)
+        if _grad_enabled:
+            _check_not_stale(cls, args)
+        ctx.needs_input_grad = needs  # forward may save only what the needed gradients use
 
         out = cls.forward(ctx, *raw, **kwargs)
 
@@ -131,6 +138,8 @@ class Function:
         if record:
             ctx.saved_versions = _saved_versions(ctx, args, tensors)
             ctx.inputs = list(args)
+            ctx.input_edges = [(a._node, a._out_index) if isinstance(a, Tensor) else (None, 0)
+                               for a in args]
             ctx.needs_input_grad = needs
             ctx.output_shapes = [np.shape(o) for o in outputs]
             ctx.output_dtypes = [np.asarray(o).dtype for o in outputs]
@@ -156,7 +165,22 @@ def _share_version(out, args) -> None:
     for a in args:
         if hasattr(a, "_version_box") and _storage(a.array) is root:
             out._version_box = a._version_box
+            out._base = a if a._base is None else a._base  # the tensor whose storage it views
             return
+
+
+def _check_not_stale(fn, args) -> None:
+    """A recorded in-place op on a view changed this tensor's values but not its graph
+    history (tinymm records the view, not its base): using it now would give a wrong
+    gradient, so refuse."""
+    for a in args:
+        who = getattr(a, "_stale_by", None)
+        if who is not None:
+            raise RuntimeError(
+                f"{fn.__name__}: this tensor was changed through a view by a recorded in-place "
+                f"{who}, and tinymm does not carry that change into the tensor's own graph. "
+                "Assign through the tensor instead (x[index] = value, or x[index] += value), "
+                "or build the result out of place (torch.cat / torch.stack)")
 
 
 def _saved_arrays(ctx) -> list:
@@ -204,7 +228,6 @@ def _topological_order(root_node: Context) -> list[Context]:
     Iterative post-order depth-first search; the reversed post-order is a valid order for
     the backward walk.
     """
-    from tinymm.tensor import Tensor
 
     post_order: list[Context] = []
     visited: set[int] = set()
@@ -218,10 +241,9 @@ def _topological_order(root_node: Context) -> list[Context]:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        for parent in node.inputs:
-            if isinstance(parent, Tensor) and parent._node is not None:
-                if id(parent._node) not in visited:
-                    stack.append((parent._node, False))
+        for parent_node, _ in node.input_edges:
+            if parent_node is not None and id(parent_node) not in visited:
+                stack.append((parent_node, False))
     post_order.reverse()
     return post_order
 
@@ -261,7 +283,8 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 f"{node.fn.__name__}.backward returned {len(input_grads)} gradients for "
                 f"{len(node.inputs)} forward inputs"
             )
-        for parent, needs, g in zip(node.inputs, node.needs_input_grad, input_grads):
+        for parent, (parent_node, index), needs, g in zip(
+                node.inputs, node.input_edges, node.needs_input_grad, input_grads):
             if not needs or g is None:
                 continue
             if np.shape(g) != parent.shape:
@@ -269,12 +292,11 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                     f"{node.fn.__name__}.backward returned a gradient of shape {np.shape(g)} "
                     f"for an input of shape {parent.shape}"
                 )
-            if parent._retains_grad or parent._node is None:
+            if parent_node is None or (parent._retains_grad and parent._node is parent_node):
                 parent._accumulate(g)
-            if parent._node is not None:
-                outputs = len(parent._node.output_shapes)
-                slot = pending.setdefault(id(parent._node), [None] * outputs)
-                index = parent._out_index
+            if parent_node is not None:
+                outputs = len(parent_node.output_shapes)
+                slot = pending.setdefault(id(parent_node), [None] * outputs)
                 slot[index] = g if slot[index] is None else slot[index] + g
         if not retain_graph:
             node.free()

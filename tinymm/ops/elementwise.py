@@ -57,31 +57,40 @@ class Sub(Function):
 
 
 class Mul(Function):
+    """d(ab)/da = b and d(ab)/db = a: each operand is saved only if the other's gradient is
+    needed (``x * 3`` keeps 3, not x, as PyTorch, so changing x in place later is fine)."""
+
     @staticmethod
     def forward(ctx, a, b):
         _check_broadcast("mul", a, b)
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None, a.shape, b.shape)
         return a * b
 
     @staticmethod
     def backward(ctx, grad):
-        a, b = ctx.saved
-        return unbroadcast(grad * b, a.shape), unbroadcast(grad * a, b.shape)
+        a, b, a_shape, b_shape = ctx.saved
+        da = unbroadcast(grad * b, a_shape) if b is not None else None
+        db = unbroadcast(grad * a, b_shape) if a is not None else None
+        return da, db
 
 
 class Div(Function):
+    """d(a/b)/da = 1/b needs b; d(a/b)/db = -a/b^2 needs both: a is saved only for db."""
+
     @staticmethod
     def forward(ctx, a, b):
         _check_broadcast("div", a, b)
-        ctx.save_for_backward(a, b)
+        need_b = ctx.needs_input_grad[1]
+        ctx.save_for_backward(a if need_b else None, b, a.shape)
         return a / b
 
     @staticmethod
     def backward(ctx, grad):
-        a, b = ctx.saved
-        da = grad / b  # d(a/b)/da = 1/b
-        db = -grad * a / (b * b)  # d(a/b)/db = -a/b^2
-        return unbroadcast(da, a.shape), unbroadcast(db, b.shape)
+        a, b, a_shape = ctx.saved
+        da = unbroadcast(grad / b, a_shape)  # d(a/b)/da = 1/b
+        db = unbroadcast(-grad * a / (b * b), b.shape) if a is not None else None  # -a/b^2
+        return da, db
 
 
 class Pow(Function):
