@@ -80,10 +80,10 @@ class Context:
         self.input_edges: list = []
         self.needs_input_grad: tuple[bool, ...] = ()
         self.saved: tuple = ()
+        self.saved_versions: list = []  # (version box, version at save, what) per saved tensor
         self.output_shapes: list[tuple[int, ...]] = []
         self.output_dtypes: list[np.dtype] = []
         self.freed = False
-        self.saved_versions: list = []  # (version box, version, what) of tensors saved
 
     def save_for_backward(self, *values: Any) -> None:
         self.saved = values
@@ -96,6 +96,7 @@ class Context:
         alive through the output tensors.
         """
         self.saved = ()
+        self.saved_versions = []
         self.freed = True
 
 

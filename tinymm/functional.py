@@ -34,7 +34,6 @@ from tinymm.ops.softmax import log_softmax, softmax
 __all__ = [
     "cat", "concat", "cross_entropy", "linear", "log_softmax", "matmul", "relu", "sigmoid",
     "softmax", "split", "stack", "tanh",
-    # training-stack helper
     "dropout", "elu", "gelu", "leaky_relu", "silu", "softplus",
     "bilinear_pool", "film", "gated_fusion", "scaled_dot_product_attention",
     "adaptive_avg_pool2d", "avg_pool2d", "conv2d", "conv2d_relu", "flatten", "max_pool2d",
@@ -54,7 +53,7 @@ def one_hot(tensor, num_classes: int = -1):
     """``F.one_hot``: int64 (..., num_classes) with a 1 at each index (no gradient)."""
     import numpy as np
 
-    from tinymm.tensor import Tensor, as_tensor
+    from tinymm.tensor import as_tensor, from_numpy
 
     idx = as_tensor(tensor).array
     if idx.dtype.kind not in "iu" or (idx.size and idx.min() < 0):
@@ -63,4 +62,4 @@ def one_hot(tensor, num_classes: int = -1):
     n = int(idx.max()) + 1 if num_classes < 0 else num_classes
     if idx.size and idx.max() >= n:
         raise ValueError(f"one_hot: class index {int(idx.max())} >= num_classes {n}")
-    return Tensor((idx[..., None] == np.arange(n)).astype(np.int64), _copy=False)
+    return from_numpy((idx[..., None] == np.arange(n)).astype(np.int64))

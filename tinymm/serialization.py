@@ -80,7 +80,7 @@ class _Encoder:
 
 def _decode(node, arrays: dict[str, np.ndarray]):
     from tinymm.nn.module import Parameter
-    from tinymm.tensor import Tensor
+    from tinymm.tensor import from_numpy
 
     kind = node["t"]
     if kind == "value":
@@ -93,7 +93,7 @@ def _decode(node, arrays: dict[str, np.ndarray]):
         array = arrays[node["k"]]
         if kind == "parameter":
             return Parameter(array, requires_grad=node["grad"])
-        return Tensor(array, requires_grad=node["grad"], _copy=False)
+        return from_numpy(array, requires_grad=node["grad"])
     if kind == "ndarray":
         return arrays[node["k"]]
     if kind == "npscalar":

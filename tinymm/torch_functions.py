@@ -11,7 +11,7 @@ import numpy as np
 
 from tinymm import autograd
 from tinymm.ops.index import ValuesIndices  # noqa: F401 - tinymm.ValuesIndices
-from tinymm.tensor import Tensor, as_tensor
+from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 _UNARY = [
     "abs", "acos", "arccos", "arcsin", "arctan", "asin", "atan", "ceil", "cos", "cosh", "exp",
@@ -52,7 +52,7 @@ def _triangle(x, diagonal: int, lower: bool) -> Tensor:
     rows, cols = x.shape[-2:]
     mask = np.tri(rows, cols, diagonal, dtype=bool)  # (rows, cols) True on/below the diagonal
     keep = mask if lower else ~np.tri(rows, cols, diagonal - 1, dtype=bool)
-    return x * Tensor(keep.astype(x.dtype), _copy=False)
+    return x * from_numpy(keep.astype(x.dtype))
 
 
 def tril(input, diagonal: int = 0) -> Tensor:  # noqa: A002
@@ -64,15 +64,15 @@ def triu(input, diagonal: int = 0) -> Tensor:  # noqa: A002
 
 
 def isnan(x) -> Tensor:
-    return Tensor(np.isnan(as_tensor(x).array), _copy=False)
+    return from_numpy(np.isnan(as_tensor(x).array))
 
 
 def isinf(x) -> Tensor:
-    return Tensor(np.isinf(as_tensor(x).array), _copy=False)
+    return from_numpy(np.isinf(as_tensor(x).array))
 
 
 def isfinite(x) -> Tensor:
-    return Tensor(np.isfinite(as_tensor(x).array), _copy=False)
+    return from_numpy(np.isfinite(as_tensor(x).array))
 
 
 class set_grad_enabled:  # noqa: N801 - PyTorch's name

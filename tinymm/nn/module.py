@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_numpy
 
 
 class StateDictError(RuntimeError):
@@ -77,7 +77,7 @@ class Module:
                 raise TypeError(f"{type(self).__name__}.register_buffer: {name!r} must be a "
                                 f"Tensor, an array or None, got {type(tensor).__name__}")
             if isinstance(tensor, np.ndarray):
-                tensor = Tensor(tensor, _copy=False)
+                tensor = from_numpy(tensor)
         self._buffers[name] = tensor
         object.__setattr__(self, name, tensor)
 

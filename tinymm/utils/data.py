@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from tinymm.random import rng_of
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_numpy
 
 
 class Dataset:
@@ -177,15 +177,15 @@ def default_collate(samples):
     """Stack a list of samples into a batch (see the module docstring)."""
     first = samples[0]
     if isinstance(first, Tensor):
-        return Tensor(np.stack([s.array for s in samples]), _copy=False)
+        return from_numpy(np.stack([s.array for s in samples]))
     if isinstance(first, np.ndarray):
-        return Tensor(np.stack(samples), _copy=False)
+        return from_numpy(np.stack(samples))
     if isinstance(first, (bool, np.bool_)):
-        return Tensor(np.array(samples, dtype=np.bool_), _copy=False)
+        return from_numpy(np.array(samples, dtype=np.bool_))
     if isinstance(first, (int, np.integer)):
-        return Tensor(np.array(samples, dtype=np.int64), _copy=False)
+        return from_numpy(np.array(samples, dtype=np.int64))
     if isinstance(first, (float, np.floating)):
-        return Tensor(np.array(samples, dtype=np.float64), _copy=False)
+        return from_numpy(np.array(samples, dtype=np.float64))
     if isinstance(first, (str, bytes)):
         return list(samples)
     if isinstance(first, Mapping):
