@@ -570,3 +570,31 @@ def test_reductions_and_helpers_match_torch():
     nn.utils.clip_grad_value_([p], 0.1)
     torch.nn.utils.clip_grad_value_([q], 0.1)
     np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())
+
+
+def test_autograd_grad_matches_torch_and_leaves_dot_grad_alone():
+    torch = _torch()
+    x0, w0 = np.random.default_rng(9).standard_normal((2, 3)), np.array([0.5, -1.0, 2.0])
+
+    def program(lib, x, w):
+        h = (x * w).tanh()
+        y = (h * h).sum()
+        z = h.sum(1)
+        return h, y, z
+
+    ours = [tinymm.tensor(x0, requires_grad=True), tinymm.tensor(w0, requires_grad=True)]
+    theirs = [torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)]
+    ours[1].grad = np.full(3, 7.0)
+    h_o, y_o, z_o = program(tinymm, *ours)
+    h_t, y_t, z_t = program(torch, *theirs)
+    g_o = tinymm.autograd.grad([y_o, z_o], [ours[0], h_o],
+                               grad_outputs=[None, tinymm.tensor([1.0, -2.0]).double()])
+    g_t = torch.autograd.grad([y_t, z_t], [theirs[0], h_t],
+                              grad_outputs=[None, torch.tensor([1.0, -2.0]).double()])
+    for a, b in zip(g_o, g_t):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+    assert ours[0].grad is None and ours[1].grad.tolist() == [7.0] * 3  # untouched
+    with pytest.raises(RuntimeError, match="not used"):
+        tinymm.autograd.grad((ours[0] * 2).sum(), [ours[0], ours[1]])
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        tinymm.autograd.grad(y_o, ours[0], create_graph=True)

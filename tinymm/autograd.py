@@ -303,4 +303,60 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
             node.free()
 
 
-__all__ = ["Context", "Function", "no_grad", "is_grad_enabled", "run_backward"]
+def _leaves(outputs) -> list:
+    """Every leaf tensor the graph below ``outputs`` accumulates a gradient into."""
+    found, seen = {}, set()
+    stack = [t._node for t in outputs if t._node is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for parent, (parent_node, _), needs in zip(node.inputs, node.input_edges,
+                                                   node.needs_input_grad):
+            if parent_node is None and needs:
+                found[id(parent)] = parent
+            elif parent_node is not None:
+                stack.append(parent_node)
+    return list(found.values())
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
+         allow_unused: bool = False):
+    """``torch.autograd.grad``: d(sum_i outputs[i] * grad_outputs[i]) / d(inputs), returned as
+    a tuple of Tensors, without touching any tensor's ``.grad``.
+
+    Runs the ordinary backward walk once per output, with every ``.grad`` in the graph set
+    aside first and put back after. ``create_graph=True`` (a differentiable gradient, for
+    higher-order derivatives) is not supported: tinymm's backward computes arrays, not ops.
+    """
+    from tinymm.tensor import Tensor
+
+    if create_graph:
+        raise NotImplementedError("autograd.grad: create_graph=True (higher-order gradients) "
+                                  "is not supported in tinymm; backward runs on arrays")
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    touched = {id(t): t for t in _leaves(outputs) + inputs}
+    saved = {k: (t._grad, t._retains_grad) for k, t in touched.items()}
+    try:
+        for t in touched.values():
+            t._grad = None
+        for t in inputs:
+            t._retains_grad = True
+        for k, (out, g) in enumerate(zip(outputs, grad_outputs)):
+            keep = True if k < len(outputs) - 1 else bool(retain_graph)
+            out.backward(g, retain_graph=keep)
+        result = tuple(t._grad for t in inputs)
+    finally:
+        for k, t in touched.items():
+            t._grad, t._retains_grad = saved[k]
+    if not allow_unused and any(g is None for g in result):
+        raise RuntimeError("autograd.grad: one of the inputs was not used to compute the "
+                           "outputs; pass allow_unused=True to get None for it")
+    return result
+
+
+__all__ = ["Context", "Function", "grad", "no_grad", "is_grad_enabled", "run_backward"]
