@@ -474,6 +474,13 @@ def test_einsum_refuses_the_gradient_of_a_diagonal():
 
 
 # ---------------------------------------------------------------- other shape helpers
+def test_cat_stack_split_take_pytorchs_dim_keyword():
+    a, b = tinymm.ones(2, 3), tinymm.zeros(2, 3)
+    assert tinymm.cat([a, b], dim=1).shape == (2, 6) and tinymm.cat((a, b)).shape == (4, 3)
+    assert tinymm.stack([a, b], dim=2).shape == (2, 3, 2)
+    assert [p.shape for p in tinymm.split(a, 2, dim=1)] == [(2, 2), (2, 1)]
+
+
 def test_expand_repeat_flatten_chunk_tril():
     x = np.random.default_rng(2).standard_normal((2, 1, 3))
     assert tinymm.gradcheck(lambda t: t.expand(4, 2, 5, 3), [x])
@@ -598,3 +605,15 @@ def test_autograd_grad_matches_torch_and_leaves_dot_grad_alone():
         tinymm.autograd.grad((ours[0] * 2).sum(), [ours[0], ours[1]])
     with pytest.raises(NotImplementedError, match="create_graph"):
         tinymm.autograd.grad(y_o, ours[0], create_graph=True)
+
+
+def test_sequential_from_an_ordered_dict_matches_torch_names():
+    torch = _torch()
+    from collections import OrderedDict
+
+    ours = nn.Sequential(OrderedDict([("fc", nn.Linear(2, 3)), ("act", nn.ReLU())]))
+    theirs = torch.nn.Sequential(OrderedDict([("fc", torch.nn.Linear(2, 3)),
+                                              ("act", torch.nn.ReLU())]))
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["fc.weight", "fc.bias"]
+    with pytest.raises(TypeError, match="not a Module"):
+        nn.Sequential(nn.ReLU(), "relu")

@@ -182,21 +182,23 @@ class Split(Function):
         return (np.concatenate(grads, axis=axis),)
 
 
-def concat(tensors, axis: int = 0):
-    """Join tensors along an existing axis (``torch.cat``)."""
-    return Concat.apply(*tensors, axis=axis)
+def concat(tensors, axis: int = 0, *, dim: int | None = None):
+    """Join tensors along an existing axis (``torch.cat``; ``dim`` is PyTorch's name)."""
+    return Concat.apply(*tensors, axis=axis if dim is None else dim)
 
 
 cat = concat
 
 
-def stack(tensors, axis: int = 0):
-    """Join tensors along a new axis (``torch.stack``)."""
-    return Stack.apply(*tensors, axis=axis)
+def stack(tensors, axis: int = 0, *, dim: int | None = None):
+    """Join tensors along a new axis (``torch.stack``; ``dim`` is PyTorch's name)."""
+    return Stack.apply(*tensors, axis=axis if dim is None else dim)
 
 
-def split(x, split_size_or_sections, axis: int = 0):
-    """Split into pieces of ``split_size`` (int) or of the given sizes (list), as torch.split."""
+def split(x, split_size_or_sections, axis: int = 0, *, dim: int | None = None):
+    """Split into pieces of ``split_size`` (int) or of the given sizes (list), as torch.split
+    (``dim`` is PyTorch's name for ``axis``)."""
+    axis = axis if dim is None else dim
     n = x.shape[axis]
     if isinstance(split_size_or_sections, int):
         size = split_size_or_sections
