@@ -617,3 +617,18 @@ def test_sequential_from_an_ordered_dict_matches_torch_names():
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["fc.weight", "fc.bias"]
     with pytest.raises(TypeError, match="not a Module"):
         nn.Sequential(nn.ReLU(), "relu")
+
+
+def test_pad_and_normalize_match_torch():
+    torch = _torch()
+    x = np.random.default_rng(12).standard_normal((2, 3, 4))
+    for widths in [(1, 2), (0, 1, 2, 0), (1, 1, 1, 1, 1, 1)]:
+        ours = tinymm.F.pad(tinymm.tensor(x), widths, value=0.5)
+        np.testing.assert_array_equal(
+            ours.numpy(), torch.nn.functional.pad(torch.tensor(x), widths, value=0.5).numpy())
+        assert tinymm.gradcheck(lambda t, w=widths: tinymm.F.pad(t, w), [x])
+    np.testing.assert_allclose(tinymm.F.normalize(tinymm.tensor(x), dim=2).numpy(),
+                               torch.nn.functional.normalize(torch.tensor(x), dim=2).numpy(),
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="even number"):
+        tinymm.F.pad(tinymm.tensor(x), (1,))
