@@ -95,14 +95,22 @@ SKIP = {
 }
 
 
+# tests/test_cuda_sequence.py checks these stems' kernels in the simulator on its own cases
+SEQUENCE_STEMS = {"softmax", "cross_entropy", "fusion", "rnn", "lstm", "gru", "attention",
+                  "layer_norm", "batch_norm"}
+CASES_PER_KERNEL = 3  # the simulator runs a thread at a time: a few geometries per kernel
+
+
 def check_cases() -> int:
     checked = 0
-    seen: set = set()
+    seen: dict = {}
     for case in all_cases():
-        if case.kernel not in cuda_backend.kernels or case.id in SKIP:
+        if (case.kernel not in cuda_backend.kernels or case.id in SKIP
+                or CONTRACT[case.kernel].stem in SEQUENCE_STEMS
+                or seen.get(case.kernel, 0) >= CASES_PER_KERNEL):
             continue
         dtypes = (np.float64,) if case.kernel in seen else (np.float64, np.float32)
-        seen.add(case.kernel)
+        seen[case.kernel] = seen.get(case.kernel, 0) + 1
         for dtype in dtypes:
             tol = case.tol[dtype]
             args, kwargs = case.make(np.random.default_rng(7), np.dtype(dtype))

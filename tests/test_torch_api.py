@@ -143,6 +143,37 @@ def test_in_place_not_saved_is_fine_and_graph_in_place_matches_torch():
         np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-12)
 
 
+def test_augmented_assignment_to_an_index_matches_torch():
+    torch = _torch()
+    x0 = np.random.default_rng(5).standard_normal((3, 4))
+
+    def program(lib, x):
+        y = x * 1.0
+        z = y * 3  # consumes y before the in-place ops: its gradient must still reach x
+        y[:, 0] += 5 * x[:, 1]  # getitem, in-place add on the view, setitem
+        y[1] *= x[2]
+        return (y * y).sum() + z.sum()
+
+    ours, theirs = tinymm.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+    program(tinymm, ours).backward()
+    program(torch, theirs).backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-12)
+    y = tinymm.tensor(x0, requires_grad=True) * 1.0
+    y[1] *= y[2]  # Mul saved the view y[2]; writing y[1] bumps the shared counter: torch raises
+    with pytest.raises(RuntimeError, match="inplace"):
+        (y * y).sum().backward()
+
+
+def test_recorded_in_place_through_a_view_refuses_a_silently_wrong_gradient():
+    v = tinymm.randn(3, requires_grad=True)
+    h = tinymm.zeros(2, 3)
+    h[0].add_(v)  # changes h's values, but the graph records the view only
+    with pytest.raises(RuntimeError, match="changed through a view.*x\\[index\\] = value"):
+        h.sum()
+    h[0] = v * 2  # an assignment through h itself makes it usable again
+    h.sum().backward()
+
+
 def test_multiplying_a_tensor_by_itself_in_place_raises_as_in_torch():
     a = tinymm.ones(3, requires_grad=True) * 2
     a.mul_(a)  # Mul saved `other`, which is a itself, now overwritten
@@ -443,6 +474,13 @@ def test_einsum_refuses_the_gradient_of_a_diagonal():
 
 
 # ---------------------------------------------------------------- other shape helpers
+def test_cat_stack_split_take_pytorchs_dim_keyword():
+    a, b = tinymm.ones(2, 3), tinymm.zeros(2, 3)
+    assert tinymm.cat([a, b], dim=1).shape == (2, 6) and tinymm.cat((a, b)).shape == (4, 3)
+    assert tinymm.stack([a, b], dim=2).shape == (2, 3, 2)
+    assert [p.shape for p in tinymm.split(a, 2, dim=1)] == [(2, 2), (2, 1)]
+
+
 def test_expand_repeat_flatten_chunk_tril():
     x = np.random.default_rng(2).standard_normal((2, 1, 3))
     assert tinymm.gradcheck(lambda t: t.expand(4, 2, 5, 3), [x])
@@ -506,3 +544,91 @@ def test_recurrent_dropout_between_layers_uses_the_global_generator(kind):
     assert "dropout=0.5" in repr(stacked)
     with pytest.raises(ValueError, match="dropout"):
         getattr(nn, kind)(3, 4, dropout=1.5)
+
+
+def test_reductions_and_helpers_match_torch():
+    torch = _torch()
+    x = np.random.default_rng(8).uniform(0.5, 2.0, (3, 4))
+    pairs = [
+        (lambda t: t.var(1), None), (lambda t: t.std(0, unbiased=False), None),
+        (lambda t: t.var(correction=0), None), (lambda t: t.logsumexp(1), None),
+        (lambda t: t.prod(1), None), (lambda t: t.norm(), None),
+        (lambda t: t.norm(p=1, dim=0), None), (lambda t: t.amax(0), None),
+        (lambda t: t.amin(1, keepdim=True), None), (lambda t: t.sum(dim=1, keepdim=True), None),
+        (lambda t: t.mean(dim=(0, 1)), None), (lambda t: t.expand(2, 3, 4), None),
+        (lambda t: t.repeat(2, 1), None), (lambda t: t.clamp(min=1.0), None),
+        (lambda t: t.masked_fill(t > 1.5, 0.0), None), (lambda t: t.softmax(1), None),
+        (lambda t: t.log_softmax(0), None), (lambda t: t.lerp(t * 2, 0.25), None),
+    ]
+    for fn, _ in pairs:
+        ours, theirs = tinymm.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        lo, lt = fn(ours), fn(theirs)
+        np.testing.assert_allclose(lo.detach().numpy(), lt.detach().numpy(), rtol=1e-12)
+        lo.sum().backward()
+        lt.sum().backward()
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10)
+    labels = np.array([0, 3, 1])
+    np.testing.assert_array_equal(tinymm.F.one_hot(tinymm.tensor(labels), 5).numpy(),
+                                  torch.nn.functional.one_hot(torch.tensor(labels), 5).numpy())
+    g = np.array([[3.0, -0.2], [0.05, -7.0]])
+    p, q = nn.Parameter(np.zeros((2, 2))), torch.nn.Parameter(torch.zeros(2, 2,
+                                                                          dtype=torch.float64))
+    p.grad, q.grad = g.copy(), torch.tensor(g)
+    nn.utils.clip_grad_value_([p], 0.1)
+    torch.nn.utils.clip_grad_value_([q], 0.1)
+    np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())
+
+
+def test_autograd_grad_matches_torch_and_leaves_dot_grad_alone():
+    torch = _torch()
+    x0, w0 = np.random.default_rng(9).standard_normal((2, 3)), np.array([0.5, -1.0, 2.0])
+
+    def program(lib, x, w):
+        h = (x * w).tanh()
+        y = (h * h).sum()
+        z = h.sum(1)
+        return h, y, z
+
+    ours = [tinymm.tensor(x0, requires_grad=True), tinymm.tensor(w0, requires_grad=True)]
+    theirs = [torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)]
+    ours[1].grad = np.full(3, 7.0)
+    h_o, y_o, z_o = program(tinymm, *ours)
+    h_t, y_t, z_t = program(torch, *theirs)
+    g_o = tinymm.autograd.grad([y_o, z_o], [ours[0], h_o],
+                               grad_outputs=[None, tinymm.tensor([1.0, -2.0]).double()])
+    g_t = torch.autograd.grad([y_t, z_t], [theirs[0], h_t],
+                              grad_outputs=[None, torch.tensor([1.0, -2.0]).double()])
+    for a, b in zip(g_o, g_t):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+    assert ours[0].grad is None and ours[1].grad.tolist() == [7.0] * 3  # untouched
+    with pytest.raises(RuntimeError, match="not used"):
+        tinymm.autograd.grad((ours[0] * 2).sum(), [ours[0], ours[1]])
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        tinymm.autograd.grad(y_o, ours[0], create_graph=True)
+
+
+def test_sequential_from_an_ordered_dict_matches_torch_names():
+    torch = _torch()
+    from collections import OrderedDict
+
+    ours = nn.Sequential(OrderedDict([("fc", nn.Linear(2, 3)), ("act", nn.ReLU())]))
+    theirs = torch.nn.Sequential(OrderedDict([("fc", torch.nn.Linear(2, 3)),
+                                              ("act", torch.nn.ReLU())]))
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["fc.weight", "fc.bias"]
+    with pytest.raises(TypeError, match="not a Module"):
+        nn.Sequential(nn.ReLU(), "relu")
+
+
+def test_pad_and_normalize_match_torch():
+    torch = _torch()
+    x = np.random.default_rng(12).standard_normal((2, 3, 4))
+    for widths in [(1, 2), (0, 1, 2, 0), (1, 1, 1, 1, 1, 1)]:
+        ours = tinymm.F.pad(tinymm.tensor(x), widths, value=0.5)
+        np.testing.assert_array_equal(
+            ours.numpy(), torch.nn.functional.pad(torch.tensor(x), widths, value=0.5).numpy())
+        assert tinymm.gradcheck(lambda t, w=widths: tinymm.F.pad(t, w), [x])
+    np.testing.assert_allclose(tinymm.F.normalize(tinymm.tensor(x), dim=2).numpy(),
+                               torch.nn.functional.normalize(torch.tensor(x), dim=2).numpy(),
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="even number"):
+        tinymm.F.pad(tinymm.tensor(x), (1,))

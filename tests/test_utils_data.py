@@ -74,6 +74,33 @@ def test_random_split_and_subset_cover_the_data_once():
         random_split(data, [4, 5])
 
 
+def test_samplers_and_concat():
+    from tinymm.utils.data import (
+        BatchSampler,
+        ConcatDataset,
+        RandomSampler,
+        SequentialSampler,
+        SubsetRandomSampler,
+    )
+
+    data = TensorDataset(tinymm.arange(7))
+    assert list(SequentialSampler(data)) == list(range(7))
+    tinymm.manual_seed(2)
+    assert sorted(RandomSampler(data)) == list(range(7))
+    draws = list(RandomSampler(data, replacement=True, num_samples=20))
+    assert len(draws) == 20 and set(draws) <= set(range(7))
+    assert sorted(SubsetRandomSampler([5, 1, 3])) == [1, 3, 5]
+    batches = list(BatchSampler(SequentialSampler(data), 3, drop_last=False))
+    assert batches == [[0, 1, 2], [3, 4, 5], [6]]
+    assert len(BatchSampler(SequentialSampler(data), 3, drop_last=True)) == 2
+    loader = DataLoader(data, batch_sampler=BatchSampler(SequentialSampler(data), 4, False))
+    assert [b[0].tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6]]
+    loader = DataLoader(data, batch_size=3, sampler=SubsetRandomSampler([0, 6]))
+    assert sorted(next(iter(loader))[0].tolist()) == [0, 6]
+    both = ConcatDataset([data, TensorDataset(tinymm.arange(10, 12))])
+    assert len(both) == 9 and both[7][0].item() == 10 and both[-1][0].item() == 11
+
+
 def test_save_and_load_round_trip_nested_state(tmp_path):
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     opt = optim.Adam(model.parameters(), lr=0.01)

@@ -67,13 +67,17 @@ class Context:
     ``save_for_backward`` (a typo or a second, private channel raises AttributeError).
     """
 
-    __slots__ = ("fn", "backend", "inputs", "needs_input_grad", "saved", "saved_versions",
-                 "output_shapes", "output_dtypes", "freed")
+    __slots__ = ("fn", "backend", "inputs", "input_edges", "needs_input_grad", "saved",
+                 "output_shapes", "output_dtypes", "freed", "saved_versions")
 
     def __init__(self, fn: type[Function], backend: Backend):
         self.fn = fn
         self.backend = backend  # backward calls the same backend's kernels as forward
         self.inputs: list = []  # the forward's positional arguments (Tensors or other values)
+        # per input, (the node that made it, which output) when this op ran: the graph's
+        # edges, fixed at record time so an in-place op that later gives the input tensor a
+        # new history does not reroute this op's gradient (PyTorch's edges point at nodes)
+        self.input_edges: list = []
         self.needs_input_grad: tuple[bool, ...] = ()
         self.saved: tuple = ()
         self.saved_versions: list = []  # (version box, version at save, what) per saved tensor
@@ -125,6 +129,9 @@ class Function:
         raw = [a.array if isinstance(a, Tensor) else a for a in args]
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = _grad_enabled and any(needs)
+        if _grad_enabled:
+            _check_not_stale(cls, args)
+        ctx.needs_input_grad = needs  # forward may save only what the needed gradients use
 
         out = cls.forward(ctx, *raw, **kwargs)
 
@@ -141,6 +148,8 @@ class Function:
         if record:
             ctx.saved_versions = _saved_versions(ctx, args, tensors)
             ctx.inputs = list(args)
+            ctx.input_edges = [(a._node, a._out_index) if isinstance(a, Tensor) else (None, 0)
+                               for a in args]
             ctx.needs_input_grad = needs
             ctx.output_shapes = [np.shape(o) for o in outputs]
             ctx.output_dtypes = [_dtype_of(o) for o in outputs]
@@ -166,11 +175,26 @@ def _share_version(out, args) -> None:
     for a in args:
         if hasattr(a, "_version_box") and _storage(a.array) is root:
             out._version_box = a._version_box
+            out._base = a if a._base is None else a._base  # the tensor whose storage it views
             return
 
 
+def _check_not_stale(fn, args) -> None:
+    """A recorded in-place op on a view changed this tensor's values but not its graph
+    history (tinymm records the view, not its base): using it now would give a wrong
+    gradient, so refuse."""
+    for a in args:
+        who = getattr(a, "_stale_by", None)
+        if who is not None:
+            raise RuntimeError(
+                f"{fn.__name__}: this tensor was changed through a view by a recorded in-place "
+                f"{who}, and tinymm does not carry that change into the tensor's own graph. "
+                "Assign through the tensor instead (x[index] = value, or x[index] += value), "
+                "or build the result out of place (torch.cat / torch.stack)")
+
+
 def _saved_arrays(ctx) -> list:
-    """The arrays an op kept for its backward (``ctx.saved``, kernel caches included)."""
+    """The arrays an op kept for its backward (``saved``, kernel caches included)."""
     found, stack = [], [ctx.saved]
     while stack:
         value = stack.pop()
@@ -214,7 +238,6 @@ def _topological_order(root_node: Context) -> list[Context]:
     Iterative post-order depth-first search; the reversed post-order is a valid order for
     the backward walk.
     """
-    from tinymm.tensor import Tensor
 
     post_order: list[Context] = []
     visited: set[int] = set()
@@ -228,10 +251,9 @@ def _topological_order(root_node: Context) -> list[Context]:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        for parent in node.inputs:
-            if isinstance(parent, Tensor) and parent._node is not None:
-                if id(parent._node) not in visited:
-                    stack.append((parent._node, False))
+        for parent_node, _ in node.input_edges:
+            if parent_node is not None and id(parent_node) not in visited:
+                stack.append((parent_node, False))
     post_order.reverse()
     return post_order
 
@@ -283,7 +305,8 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 f"{node.fn.__name__}.backward returned {len(input_grads)} gradients for "
                 f"{len(node.inputs)} forward inputs"
             )
-        for parent, needs, g in zip(node.inputs, node.needs_input_grad, input_grads):
+        for parent, (parent_node, index), needs, g in zip(
+                node.inputs, node.input_edges, node.needs_input_grad, input_grads):
             if not needs or g is None:
                 continue
             if tuple(np.shape(g)) != parent.shape:
@@ -291,15 +314,70 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                     f"{node.fn.__name__}.backward returned a gradient of shape {np.shape(g)} "
                     f"for an input of shape {parent.shape}"
                 )
-            if parent._retains_grad or parent._node is None:
+            if parent_node is None or (parent._retains_grad and parent._node is parent_node):
                 parent._accumulate(g)
-            if parent._node is not None:
-                outputs = len(parent._node.output_shapes)
-                slot = pending.setdefault(id(parent._node), [None] * outputs)
-                index = parent._out_index
+            if parent_node is not None:
+                outputs = len(parent_node.output_shapes)
+                slot = pending.setdefault(id(parent_node), [None] * outputs)
                 slot[index] = g if slot[index] is None else _add(slot[index], g)
         if not retain_graph:
             node.free()
 
 
-__all__ = ["Context", "Function", "no_grad", "is_grad_enabled", "run_backward"]
+def _leaves(outputs) -> list:
+    """Every leaf tensor the graph below ``outputs`` accumulates a gradient into."""
+    found, seen = {}, set()
+    stack = [t._node for t in outputs if t._node is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for parent, (parent_node, _), needs in zip(node.inputs, node.input_edges,
+                                                   node.needs_input_grad):
+            if parent_node is None and needs:
+                found[id(parent)] = parent
+            elif parent_node is not None:
+                stack.append(parent_node)
+    return list(found.values())
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
+         allow_unused: bool = False):
+    """``torch.autograd.grad``: d(sum_i outputs[i] * grad_outputs[i]) / d(inputs), returned as
+    a tuple of Tensors, without touching any tensor's ``.grad``.
+
+    Runs the ordinary backward walk once per output, with every ``.grad`` in the graph set
+    aside first and put back after. ``create_graph=True`` (a differentiable gradient, for
+    higher-order derivatives) is not supported: tinymm's backward computes arrays, not ops.
+    """
+    from tinymm.tensor import Tensor
+
+    if create_graph:
+        raise NotImplementedError("autograd.grad: create_graph=True (higher-order gradients) "
+                                  "is not supported in tinymm; backward runs on arrays")
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    touched = {id(t): t for t in _leaves(outputs) + inputs}
+    saved = {k: (t._grad, t._retains_grad) for k, t in touched.items()}
+    try:
+        for t in touched.values():
+            t._grad = None
+        for t in inputs:
+            t._retains_grad = True
+        for k, (out, g) in enumerate(zip(outputs, grad_outputs)):
+            keep = True if k < len(outputs) - 1 else bool(retain_graph)
+            out.backward(g, retain_graph=keep)
+        result = tuple(t._grad for t in inputs)
+    finally:
+        for k, t in touched.items():
+            t._grad, t._retains_grad = saved[k]
+    if not allow_unused and any(g is None for g in result):
+        raise RuntimeError("autograd.grad: one of the inputs was not used to compute the "
+                           "outputs; pass allow_unused=True to get None for it")
+    return result
+
+
+__all__ = ["Context", "Function", "grad", "no_grad", "is_grad_enabled", "run_backward"]

@@ -28,7 +28,7 @@ from tinymm.ops.lstm import lstm
 from tinymm.ops.matmul import matmul
 from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d
 from tinymm.ops.rnn import rnn
-from tinymm.ops.shape import cat, concat, split, stack
+from tinymm.ops.shape import cat, concat, pad, split, stack
 from tinymm.ops.softmax import log_softmax, softmax
 
 __all__ = [
@@ -45,8 +45,16 @@ __all__ += [
     # PyTorch's losses (ops/loss.py; cross_entropy also takes weight=)
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "huber_loss", "l1_loss",
     "mse_loss", "nll_loss", "smooth_l1_loss",
-    "one_hot",
+    "normalize", "one_hot", "pad",
 ]
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):  # noqa: A002
+    """``F.normalize``: x / max(||x||_p along dim, eps)."""
+    from tinymm.tensor import as_tensor
+
+    x = as_tensor(input)
+    return x / x.norm(p, dim, keepdim=True).clamp(min=eps)
 
 
 def one_hot(tensor, num_classes: int = -1):

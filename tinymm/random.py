@@ -2,9 +2,11 @@
 
 ``default_generator`` is the one generator behind ``tinymm.rand``, ``randn``, ``randint``,
 ``randperm``, ``normal``, every ``nn.init`` function (so every layer's initialisation),
-dropout masks and ``utils.data.DataLoader`` shuffling; ``manual_seed(s)`` reseeds it in
-place, so a seeded program draws the same numbers every run. Functions that draw accept
-``generator=`` to use a private ``Generator`` instead.
+dropout masks, Keras ``fit`` and ``utils.data.DataLoader`` shuffling; ``manual_seed(s)`` (also
+``seed(s)`` and ``nn.init.seed(s)``) reseeds it in place, so a seeded program draws the same
+numbers every run. Code that draws calls ``default_generator()`` (a Generator called is its
+NumPy generator) at the moment it draws. Functions that draw accept ``generator=`` to use a
+private ``Generator`` instead.
 
 The streams are NumPy's PCG64, not PyTorch's Mersenne Twister: the same seed gives
 reproducible numbers in tinymm, not the numbers torch draws. To start both frameworks from the
@@ -43,6 +45,10 @@ class Generator:
     def initial_seed(self) -> int:
         return self._seed
 
+    def __call__(self) -> np.random.Generator:
+        """The NumPy generator to draw from now (``g()`` is ``g.rng``)."""
+        return self.rng
+
     def get_state(self) -> dict:
         return self.rng.bit_generator.state
 
@@ -62,8 +68,12 @@ def manual_seed(seed: int) -> Generator:
     return default_generator.manual_seed(seed)
 
 
-def seed() -> int:
-    return default_generator.seed()
+def seed(value: int | None = None) -> int:
+    """Reseed the global generator with ``value``, or from the OS's entropy when None
+    (``torch.seed()``); returns the seed."""
+    if value is None:
+        return default_generator.seed()
+    return manual_seed(value).initial_seed()
 
 
 def initial_seed() -> int:

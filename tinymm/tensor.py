@@ -149,6 +149,8 @@ class Tensor:
         self._out_index = 0  # which output of that op this tensor is
         self._retains_grad = False
         self._version_box = [0]  # shared by views of the same storage; bumped by in-place ops
+        self._base: Tensor | None = None  # for a view made by an op: the tensor it views
+        self._stale_by: str | None = None  # a recorded in-place op changed it through a view
         self.name: str | None = None  # optional, used in error messages (gradcheck, nn)
 
     # ---------------------------------------------------------------- storage and gradient
@@ -901,6 +903,8 @@ class Tensor:
         out = compute(old, *others)
         self._write(who, out.array)
         self._node, self._out_index, self.requires_grad = out._node, out._out_index, True
+        if self._base is not None and who != "__setitem__":
+            self._base._stale_by = who  # its values changed, its graph did not (see autograd)
         return self
 
     def add_(self, other, alpha=1): return self._in_place("add_", Tensor.add, other, alpha)
@@ -956,8 +960,13 @@ class Tensor:
                                                          and value_t.requires_grad)):
             value_t = value_t if value_t is not None else Tensor(
                 np.asarray(value, dtype=self.dtype), _copy=False)
-            self._in_place("__setitem__", lambda s, v: _S.SetItem.apply(
-                s, v.to(s.dtype), index=index), value_t)
+            stale, self._stale_by = self._stale_by, None  # the assignment rewrites the values
+            try:
+                self._in_place("__setitem__", lambda s, v: _S.SetItem.apply(
+                    s, v.to(s.dtype), index=index), value_t)
+            except BaseException:
+                self._stale_by = stale
+                raise
             return
         self.array[index] = value.array if value_t is not None else value
         self._bump()

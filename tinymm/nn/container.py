@@ -6,9 +6,18 @@ from tinymm.nn.module import Module
 
 
 class Sequential(Module):
+    """``Sequential(m0, m1, ...)`` names its children 0, 1, ...; ``Sequential(OrderedDict(...))``
+    uses the dict's names (PyTorch's two forms)."""
+
     def __init__(self, *modules: Module):
         super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], dict):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+            return
         for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
             self.add_module(str(i), m)
 
     def __getitem__(self, index: int | slice) -> Module:

@@ -34,7 +34,7 @@ def check_p(p: float) -> None:
 
 def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False):
     """PyTorch's ``F.dropout``: identity when ``training`` is False or p = 0 (``inplace`` is
-    accepted and computes out of place: the result is the same)."""
+    accepted and computes out of place: the values are the same)."""
     check_p(p)
     if not isinstance(x, Tensor):
         x = Tensor(x)

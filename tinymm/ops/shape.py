@@ -131,6 +131,21 @@ class Repeat(Function):
         summed = grad.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
         return (summed.reshape(x_shape),)
 
+
+class Pad(Function):
+    """Constant padding (``F.pad``): ``widths`` is one (before, after) pair per dim. The
+    padded border is a constant, so the gradient is the upstream gradient's interior."""
+
+    @staticmethod
+    def forward(ctx, x, widths, value=0.0):
+        ctx.save_for_backward(tuple(slice(b, b + n) for (b, _), n in zip(widths, x.shape)))
+        return np.pad(x, widths, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (interior,) = ctx.saved
+        return (grad[interior].copy(),)
+
 class Concat(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
@@ -190,21 +205,23 @@ class Split(Function):
         return ctx.backend.split_backward(grads, *ctx.saved)
 
 
-def concat(tensors, axis: int = 0):
-    """Join tensors along an existing axis (``torch.cat``)."""
-    return Concat.apply(*tensors, axis=axis)
+def concat(tensors, axis: int = 0, *, dim: int | None = None):
+    """Join tensors along an existing axis (``torch.cat``; ``dim`` is PyTorch's name)."""
+    return Concat.apply(*tensors, axis=axis if dim is None else dim)
 
 
 cat = concat
 
 
-def stack(tensors, axis: int = 0):
-    """Join tensors along a new axis (``torch.stack``)."""
-    return Stack.apply(*tensors, axis=axis)
+def stack(tensors, axis: int = 0, *, dim: int | None = None):
+    """Join tensors along a new axis (``torch.stack``; ``dim`` is PyTorch's name)."""
+    return Stack.apply(*tensors, axis=axis if dim is None else dim)
 
 
-def split(x, split_size_or_sections, axis: int = 0):
-    """Split into pieces of ``split_size`` (int) or of the given sizes (list), as torch.split."""
+def split(x, split_size_or_sections, axis: int = 0, *, dim: int | None = None):
+    """Split into pieces of ``split_size`` (int) or of the given sizes (list), as torch.split
+    (``dim`` is PyTorch's name for ``axis``)."""
+    axis = axis if dim is None else dim
     n = x.shape[axis]
     if isinstance(split_size_or_sections, int):
         size = split_size_or_sections
@@ -217,3 +234,19 @@ def split(x, split_size_or_sections, axis: int = 0):
             raise ValueError(f"split: sizes {sizes} sum to {sum(sizes)}, but axis {axis} has {n}")
     cuts = tuple(np.cumsum(sizes)[:-1].tolist())
     return Split.apply(x, cuts=cuts, axis=axis)
+
+
+def pad(input, pad, mode: str = "constant", value: float = 0.0):  # noqa: A002
+    """``F.pad``: ``pad`` lists (before, after) widths from the last dim backwards, as
+    PyTorch: (left, right) pads the last dim, (left, right, top, bottom) the last two."""
+    from tinymm.tensor import as_tensor
+
+    x = as_tensor(input)
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    if len(pad) % 2 or len(pad) // 2 > x.ndim or any(int(w) < 0 for w in pad):
+        raise ValueError(f"pad: expected an even number of non-negative widths, at most 2 per "
+                         f"dim of the {x.ndim}-d input, got {tuple(pad)}")
+    pairs = [(int(pad[2 * i]), int(pad[2 * i + 1])) for i in range(len(pad) // 2)]
+    widths = [(0, 0)] * (x.ndim - len(pairs)) + pairs[::-1]  # first dim first
+    return Pad.apply(x, widths=tuple(widths), value=value)

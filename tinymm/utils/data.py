@@ -1,5 +1,6 @@
 """``torch.utils.data`` for tinymm: ``Dataset``, ``TensorDataset``, ``Subset``,
-``random_split``, ``DataLoader`` and ``default_collate``.
+``ConcatDataset``, ``random_split``, the samplers (``SequentialSampler``, ``RandomSampler``,
+``SubsetRandomSampler``, ``BatchSampler``), ``DataLoader`` and ``default_collate``.
 
 A ``Dataset`` is anything with ``__getitem__(i)`` and ``__len__``. ``DataLoader`` yields
 batches of ``batch_size`` samples, in order or (``shuffle=True``) in a fresh random order each
@@ -79,6 +80,76 @@ class ConcatDataset(Dataset):
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
+
+
+class Sampler:
+    """Base class: an iterable of indices into a data set."""
+
+    def __iter__(self):
+        raise NotImplementedError
+
+
+class SequentialSampler(Sampler):
+    def __init__(self, data_source):
+        self.data_source = data_source
+
+    def __iter__(self):
+        return iter(range(len(self.data_source)))
+
+    def __len__(self) -> int:
+        return len(self.data_source)
+
+
+class RandomSampler(Sampler):
+    """A fresh permutation per pass (or ``num_samples`` draws with replacement)."""
+
+    def __init__(self, data_source, replacement: bool = False, num_samples: int | None = None,
+                 generator=None):
+        self.data_source, self.replacement, self.generator = data_source, replacement, generator
+        self._num_samples = num_samples
+
+    def __len__(self) -> int:
+        return len(self.data_source) if self._num_samples is None else self._num_samples
+
+    def __iter__(self):
+        rng, n = rng_of(self.generator), len(self.data_source)
+        if self.replacement:
+            return iter(rng.integers(0, n, len(self)).tolist())
+        order = rng.permutation(n).tolist()
+        return iter(order[:len(self)])
+
+
+class SubsetRandomSampler(Sampler):
+    def __init__(self, indices, generator=None):
+        self.indices, self.generator = list(indices), generator
+
+    def __iter__(self):
+        return iter([self.indices[i] for i in rng_of(self.generator).permutation(len(self))])
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class BatchSampler(Sampler):
+    """Lists of ``batch_size`` indices from ``sampler`` (the last one shorter unless
+    ``drop_last``)."""
+
+    def __init__(self, sampler, batch_size: int, drop_last: bool):
+        self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
+
+    def __iter__(self):
+        batch = []
+        for i in self.sampler:
+            batch.append(i)
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
 def random_split(dataset, lengths, generator=None) -> list[Subset]:
@@ -189,5 +260,6 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
-__all__ = ["ConcatDataset", "DataLoader", "Dataset", "Subset", "TensorDataset",
+__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler", "Sampler",
+           "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset",
            "default_collate", "random_split"]
