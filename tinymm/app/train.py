@@ -26,6 +26,7 @@ import math
 import os
 import platform
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from tinymm import io, nn
+from tinymm.app.compile_notice import compile_notice
 from tinymm.autograd import no_grad
 from tinymm.backend import BACKEND_NAMES, use_backend
 from tinymm.data import ANSWERS, QUESTION_TYPES, DataLoader, ShapesVQA, shapes_vqa_tokenizer
@@ -308,7 +310,8 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
     """
     prepare_out_dir(out, resume, overwrite)
     ckpt_path = os.path.join(out, CHECKPOINT_STEM)
-    with use_backend(cfg.backend):
+    notice_stream = progress_stream if progress_stream is not None else sys.stderr
+    with use_backend(cfg.backend), compile_notice(notice_stream) as notice:
         t_setup = time.perf_counter()
         t_start = started_at if started_at is not None else t_setup
         data = build_data(cfg)
@@ -364,6 +367,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                     optimizer.step()
                     if first_step_seconds is None:
                         first_step_seconds = time.perf_counter() - t_start
+                        notice.finish()
                     n = len(batch["answer"])
                     loss_sum += loss_value * n
                     correct += int((np.argmax(logits.array, axis=1) == batch["answer"]).sum())
