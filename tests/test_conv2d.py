@@ -93,7 +93,8 @@ def test_gradcheck_other_backends(g, fused, backend):
 
 @pytest.fixture
 def winograd_on(monkeypatch):
-    """The numba backend's Winograd F(2x2, 3x3) conv path switched on for one test."""
+    """The numba backend's Winograd F(2x2, 3x3) conv path, switched on (its default) even if
+    a user or another test turned it off."""
     if "numba" not in BACKENDS:
         pytest.skip("numba backend unavailable")
     from tinymm.kernels.numba_cpu import conv2d as numba_conv

@@ -21,38 +21,29 @@ the forward did, which equals the convolution's in exact arithmetic)::
     dx = B dV B^T           added back tile by tile (overlaps add), padding cut away
     dg = G^T dU G
 
-The transforms are memory-bound passes; each (n, c) or (n, o) task works on one image plane
-(a few KiB, in L1). Zero padding is applied by copying the plane into a zeroed, padded
-scratch plane, so the tile loops have no bounds checks; output tiles past an odd OH or OW
-are computed and dropped (forward) or fed zeros (backward).
+The transforms are memory-bound passes, parallel over image planes ((n, c) or (n, o), a few
+KiB each, in L1). Each plane is zero-padded and split into its even and odd columns, so
+column 2*tx + j of tile tx is a unit-stride element of one of them, and every transform runs
+as short passes of one output row and two or three input rows (which LLVM vectorises; a loop
+writing all 16 values of a tile does not). Output tiles past an odd OH or OW are computed and
+dropped (forward) or fed zeros (backward). The 16 GEMMs of each product are shared among
+worker threads that run BLAS single-threaded (``batched_matmul``).
 """
 
 from __future__ import annotations
 
+import ctypes
+import glob
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 from numba import njit, prange
 
 from tinymm.kernels.numba_cpu import _workspace as ws
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])  # (4, 3)
-
-
-@njit(cache=True, inline="always")
-def _bt(a0, a1, a2, a3):
-    """B^T applied to a 4-vector."""
-    return a0 - a2, a1 + a2, a2 - a1, a1 - a3
-
-
-@njit(cache=True, inline="always")
-def _at(a0, a1, a2, a3):
-    """A^T applied to a 4-vector."""
-    return a0 + a1 + a2, a1 - a2 - a3
-
-
-@njit(cache=True, inline="always")
-def _a(g0, g1):
-    """A applied to a 2-vector."""
-    return g0, g0 + g1, g0 - g1, -g1
 
 
 @njit(cache=True, inline="always")
@@ -74,159 +65,178 @@ def _split_plane(x, n, c, pt, pl, Hp, TW):
 
 
 @njit(cache=True, inline="always")
-def _streams(A, c, off, TW):
-    """The 16 rows A[xi, c, off:off + TW] of one tile row (contiguous 1-d views)."""
-    return (A[0, c, off:off + TW], A[1, c, off:off + TW], A[2, c, off:off + TW],
-            A[3, c, off:off + TW], A[4, c, off:off + TW], A[5, c, off:off + TW],
-            A[6, c, off:off + TW], A[7, c, off:off + TW], A[8, c, off:off + TW],
-            A[9, c, off:off + TW], A[10, c, off:off + TW], A[11, c, off:off + TW],
-            A[12, c, off:off + TW], A[13, c, off:off + TW], A[14, c, off:off + TW],
-            A[15, c, off:off + TW])
+def _comb(dst, a, sa, b, sb):
+    """dst = sa*a + sb*b elementwise (sa, sb are +-1: exact), over dst's length."""
+    for q in range(dst.shape[0]):
+        dst[q] = sa * a[q] + sb * b[q]
 
 
-# Inner loops index 1-d contiguous views with range indices (see conv2d.py on why), so LLVM
-# vectorises them over tx.
+@njit(cache=True, inline="always")
+def _bt_rows(dst, r0, r1, r2, r3):
+    """dst[0..3] = B^T applied down the 4 rows r0..r3 (whole rows at a time)."""
+    _comb(dst[0], r0, 1, r2, -1)
+    _comb(dst[1], r1, 1, r2, 1)
+    _comb(dst[2], r2, 1, r1, -1)
+    _comb(dst[3], r1, 1, r3, -1)
+
+
+# The transforms run as short passes of one output row and two input rows each (a tile row
+# at a time, along contiguous views with range indices: see conv2d.py), which LLVM
+# vectorises; a loop writing all 16 transformed values per tile does not vectorise.
 @njit(cache=True, parallel=True)
 def _input_transform(x, V, pt, pl, TH, TW):
-    """V[:, c, t] = B^T d B for every 4x4 input tile d of x (N, C, H, W); V (16, C, T)."""
+    """V[:, c, t] = B^T d B for every 4x4 input tile d of x (N, C, H, W); V (16, C, T).
+    Column 2*tx + j of a tile row is even[tx] (j = 0), odd[tx] (1), even[tx + 1] (2) or
+    odd[tx + 1] (3) of the split padded plane."""
     N, C = x.shape[0], x.shape[1]
     for task in prange(N * C):
         n = task // C
         c = task - n * C
         xe, xo = _split_plane(x, n, c, pt, pl, 2 * TH + 2, TW)
+        rows = np.empty((8, TW + 1), dtype=x.dtype)  # B^T d of the even, odd columns
         for ty in range(TH):
-            e0, e1, e2, e3 = xe[2 * ty], xe[2 * ty + 1], xe[2 * ty + 2], xe[2 * ty + 3]
-            o0, o1, o2, o3 = xo[2 * ty], xo[2 * ty + 1], xo[2 * ty + 2], xo[2 * ty + 3]
-            f0, f1, f2, f3 = e0[1:], e1[1:], e2[1:], e3[1:]  # column 2*tx + 2
-            g0, g1, g2, g3 = o0[1:], o1[1:], o2[1:], o3[1:]  # column 2*tx + 3
-            v = _streams(V, c, (n * TH + ty) * TW, TW)
-            for tx in range(TW):
-                a00, a10, a20, a30 = _bt(e0[tx], e1[tx], e2[tx], e3[tx])  # B^T d, column 0
-                a01, a11, a21, a31 = _bt(o0[tx], o1[tx], o2[tx], o3[tx])
-                a02, a12, a22, a32 = _bt(f0[tx], f1[tx], f2[tx], f3[tx])
-                a03, a13, a23, a33 = _bt(g0[tx], g1[tx], g2[tx], g3[tx])
-                v[0][tx], v[1][tx], v[2][tx], v[3][tx] = _bt(a00, a01, a02, a03)  # (.) B
-                v[4][tx], v[5][tx], v[6][tx], v[7][tx] = _bt(a10, a11, a12, a13)
-                v[8][tx], v[9][tx], v[10][tx], v[11][tx] = _bt(a20, a21, a22, a23)
-                v[12][tx], v[13][tx], v[14][tx], v[15][tx] = _bt(a30, a31, a32, a33)
+            _bt_rows(rows[0:4], xe[2 * ty], xe[2 * ty + 1], xe[2 * ty + 2], xe[2 * ty + 3])
+            _bt_rows(rows[4:8], xo[2 * ty], xo[2 * ty + 1], xo[2 * ty + 2], xo[2 * ty + 3])
+            off = (n * TH + ty) * TW
+            for k in range(4):  # (B^T d) B along each row k
+                even, odd = rows[k], rows[4 + k]
+                e0, e2, o1, o3 = even[:TW], even[1:], odd[:TW], odd[1:]
+                _comb(V[4 * k, c, off:off + TW], e0, 1, e2, -1)
+                _comb(V[4 * k + 1, c, off:off + TW], o1, 1, e2, 1)
+                _comb(V[4 * k + 2, c, off:off + TW], e2, 1, o1, -1)
+                _comb(V[4 * k + 3, c, off:off + TW], o1, 1, o3, -1)
+
+
+@njit(cache=True, inline="always")
+def _comb3(dst, a, sa, b, sb, c, sc):
+    """dst = sa*a + sb*b + sc*c elementwise (signs +-1)."""
+    for q in range(dst.shape[0]):
+        dst[q] = sa * a[q] + sb * b[q] + sc * c[q]
+
+
+@njit(cache=True, inline="always")
+def _neg(dst, a):
+    for q in range(dst.shape[0]):
+        dst[q] = -a[q]
+
+
+@njit(cache=True, inline="always")
+def _add_into(dst, src):
+    for q in range(dst.shape[0]):
+        dst[q] += src[q]
 
 
 @njit(cache=True, parallel=True)
 def _output_transform(M, bias, out, relu, TH, TW):
-    """out[n, o] = A^T M A + bias (ReLU when asked), a row of tiles at a time; M (16, O, T).
-    A tile row's two output rows go to even/odd (TW,) scratch rows, then + bias and the ReLU
-    clamp while interleaving them into out (an odd OH or OW drops the last row or column)."""
+    """out[n, o] = A^T M A + bias (ReLU when asked), a tile row at a time; M (16, O, T).
+    The tile row's two output rows are built as even/odd columns, interleaved through a
+    (TW, 2) view of a (2*TW,) scratch row, then copied (+ bias, clamp) into out; an odd OH or
+    OW drops the last row or column."""
     N, O, OH, OW = out.shape
     for task in prange(N * O):
         n = task // O
         o = task - n * O
         b = bias[o]
-        scratch = np.empty((4, TW), dtype=out.dtype)
-        ye0, yo0, ye1, yo1 = scratch[0], scratch[1], scratch[2], scratch[3]
+        s = np.empty((8, TW), dtype=out.dtype)  # A^T M: rows s[j] (i = 0), s[4 + j] (i = 1)
+        y = np.empty((2, TW, 2), dtype=out.dtype)  # the two output rows, (tx, column parity)
         for ty in range(TH):
-            m = _streams(M, o, (n * TH + ty) * TW, TW)
-            for tx in range(TW):
-                s00, s10 = _at(m[0][tx], m[4][tx], m[8][tx], m[12][tx])  # A^T M, column 0
-                s01, s11 = _at(m[1][tx], m[5][tx], m[9][tx], m[13][tx])
-                s02, s12 = _at(m[2][tx], m[6][tx], m[10][tx], m[14][tx])
-                s03, s13 = _at(m[3][tx], m[7][tx], m[11][tx], m[15][tx])
-                ye0[tx], yo0[tx] = _at(s00, s01, s02, s03)  # (.) A
-                ye1[tx], yo1[tx] = _at(s10, s11, s12, s13)
+            off = (n * TH + ty) * TW
+            for j in range(4):
+                m0, m1 = M[j, o, off:off + TW], M[4 + j, o, off:off + TW]
+                m2, m3 = M[8 + j, o, off:off + TW], M[12 + j, o, off:off + TW]
+                _comb3(s[j], m0, 1, m1, 1, m2, 1)
+                _comb3(s[4 + j], m1, 1, m2, -1, m3, -1)
             for i in range(min(2, OH - 2 * ty)):
-                even, odd = scratch[2 * i], scratch[2 * i + 1]
+                s0, s1, s2, s3 = s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]
+                yi = y[i]
+                for tx in range(TW):  # (A^T M) A
+                    yi[tx, 0] = s0[tx] + s1[tx] + s2[tx]
+                    yi[tx, 1] = s1[tx] - s2[tx] - s3[tx]
+                src = yi.reshape(2 * TW)[:OW]
                 dst = out[n, o, 2 * ty + i]  # (OW,)
                 for z in range(OW):
-                    v = (even[z // 2] if z % 2 == 0 else odd[z // 2]) + b
+                    v = src[z] + b
                     dst[z] = v if v > 0 or not relu else 0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
 def _grad_output_transform(dout, r, dM, partial, relu, TH, TW):
-    """dM[:, o, t] = A dY A^T per tile; dY = dout masked by r > 0 with ReLU, zero past the
-    output's edge, staged a tile row at a time as even/odd (TW,) scratch rows; partial[n, o]
-    = that image's dbias share, summed in float64."""
+    """dM[:, o, t] = A dY A^T per tile; dY = dout masked by r > 0 with ReLU (zero past the
+    output's edge), staged per tile row as (TW, 2) views of (2*TW,) rows; partial[n, o] =
+    that image's dbias share, summed in float64."""
     N, O, OH, OW = dout.shape
     for task in prange(N * O):
         n = task // O
         o = task - n * O
         acc = 0.0
-        scratch = np.zeros((4, TW), dtype=dout.dtype)
-        ge0, go0, ge1, go1 = scratch[0], scratch[1], scratch[2], scratch[3]
+        g = np.zeros((2, 2 * TW), dtype=dout.dtype)  # the tile row's two dY rows
+        split = np.empty((4, TW), dtype=dout.dtype)  # even 0, odd 0, even 1, odd 1
+        h = np.empty((8, TW), dtype=dout.dtype)  # A dY: even columns h[k], odd h[4 + k]
         for ty in range(TH):
             for i in range(2):
-                even, odd = scratch[2 * i], scratch[2 * i + 1]
+                gi = g[i]
                 if 2 * ty + i >= OH:
-                    even[:] = 0
-                    odd[:] = 0
-                    continue
-                src = dout[n, o, 2 * ty + i]  # (OW,)
-                mask = r[n, o, 2 * ty + i]
-                for z in range(OW):
-                    g = src[z] if not relu or mask[z] > 0 else 0
-                    acc += g
-                    if z % 2 == 0:
-                        even[z // 2] = g
-                    else:
-                        odd[z // 2] = g
-            d = _streams(dM, o, (n * TH + ty) * TW, TW)
-            for tx in range(TW):
-                h00, h10, h20, h30 = _a(ge0[tx], ge1[tx])  # A dY, column 0
-                h01, h11, h21, h31 = _a(go0[tx], go1[tx])
-                d[0][tx], d[1][tx], d[2][tx], d[3][tx] = _a(h00, h01)  # (.) A^T
-                d[4][tx], d[5][tx], d[6][tx], d[7][tx] = _a(h10, h11)
-                d[8][tx], d[9][tx], d[10][tx], d[11][tx] = _a(h20, h21)
-                d[12][tx], d[13][tx], d[14][tx], d[15][tx] = _a(h30, h31)
+                    gi[:] = 0
+                else:
+                    src, mask = dout[n, o, 2 * ty + i], r[n, o, 2 * ty + i]  # (OW,)
+                    for z in range(OW):
+                        v = src[z] if not relu or mask[z] > 0 else 0
+                        gi[z] = v
+                        acc += v
+                pairs = gi.reshape(TW, 2)
+                even, odd = split[2 * i], split[2 * i + 1]
+                for tx in range(TW):
+                    even[tx] = pairs[tx, 0]
+                    odd[tx] = pairs[tx, 1]
+            for p in range(2):  # A dY down the columns, even (p = 0) and odd
+                g0, g1 = split[p], split[2 + p]
+                h[4 * p][:] = g0
+                _comb(h[4 * p + 1], g0, 1, g1, 1)
+                _comb(h[4 * p + 2], g0, 1, g1, -1)
+                _neg(h[4 * p + 3], g1)
+            off = (n * TH + ty) * TW
+            for k in range(4):  # (A dY) A^T along each row k
+                he, ho = h[k], h[4 + k]
+                dM[4 * k, o, off:off + TW] = he
+                _comb(dM[4 * k + 1, o, off:off + TW], he, 1, ho, 1)
+                _comb(dM[4 * k + 2, o, off:off + TW], he, 1, ho, -1)
+                _neg(dM[4 * k + 3, o, off:off + TW], ho)
         partial[n, o] = acc
-
-
-@njit(cache=True, inline="always")
-def _b(w0, w1, w2, w3):
-    """B applied to a 4-vector (the adjoint of ``_bt``)."""
-    return w0, w1 - w2 + w3, w1 + w2 - w0, -w3
 
 
 @njit(cache=True, parallel=True)
 def _grad_input_transform(dV, dx, pt, pl, TH, TW):
-    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T. Tiles overlap by 2 rows
-    (added row by row) and 2 columns: a tile's columns 2, 3 go to scratch rows first and are
-    added to the next tile's columns 0, 1 in a second pass, so no loop carries a dependency."""
+    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T, accumulated a tile row at
+    a time into the split (even/odd column) padded plane: column j of tile tx is even[tx],
+    odd[tx], even[tx + 1], odd[tx + 1], each added by its own pass (tiles overlap by 2)."""
     N, C, H, W = dx.shape
     Hp = 2 * TH + 2
     for task in prange(N * C):
         n = task // C
         c = task - n * C
-        xe = np.zeros((Hp, TW + 1), dtype=dx.dtype)  # even / odd padded columns
+        xe = np.zeros((Hp, TW + 1), dtype=dx.dtype)
         xo = np.zeros((Hp, TW + 1), dtype=dx.dtype)
-        right = np.empty((8, TW), dtype=dx.dtype)  # columns 2, 3 of the 4 rows
+        e = np.empty((16, TW), dtype=dx.dtype)  # dV B^T: row k column j at e[4k + j]
+        f = np.empty((4, TW), dtype=dx.dtype)  # B (dV B^T) for one column j, rows 0..3
         for ty in range(TH):
-            v = _streams(dV, c, (n * TH + ty) * TW, TW)
-            e0, e1, e2, e3 = xe[2 * ty], xe[2 * ty + 1], xe[2 * ty + 2], xe[2 * ty + 3]
-            o0, o1, o2, o3 = xo[2 * ty], xo[2 * ty + 1], xo[2 * ty + 2], xo[2 * ty + 3]
-            for tx in range(TW):
-                b00, b01, b02, b03 = _b(v[0][tx], v[1][tx], v[2][tx], v[3][tx])  # dV B^T
-                b10, b11, b12, b13 = _b(v[4][tx], v[5][tx], v[6][tx], v[7][tx])
-                b20, b21, b22, b23 = _b(v[8][tx], v[9][tx], v[10][tx], v[11][tx])
-                b30, b31, b32, b33 = _b(v[12][tx], v[13][tx], v[14][tx], v[15][tx])
-                c00, c10, c20, c30 = _b(b00, b10, b20, b30)  # B (.), column 0
-                c01, c11, c21, c31 = _b(b01, b11, b21, b31)
-                c02, c12, c22, c32 = _b(b02, b12, b22, b32)
-                c03, c13, c23, c33 = _b(b03, b13, b23, b33)
-                e0[tx] += c00
-                e1[tx] += c10
-                e2[tx] += c20
-                e3[tx] += c30
-                o0[tx] += c01
-                o1[tx] += c11
-                o2[tx] += c21
-                o3[tx] += c31
-                right[0, tx], right[1, tx], right[2, tx], right[3, tx] = c02, c12, c22, c32
-                right[4, tx], right[5, tx], right[6, tx], right[7, tx] = c03, c13, c23, c33
+            off = (n * TH + ty) * TW
             for k in range(4):
-                fe, fo = xe[2 * ty + k, 1:], xo[2 * ty + k, 1:]
-                re, ro = right[k], right[4 + k]
-                for tx in range(TW):
-                    fe[tx] += re[tx]
-                    fo[tx] += ro[tx]
+                w0, w1 = dV[4 * k, c, off:off + TW], dV[4 * k + 1, c, off:off + TW]
+                w2, w3 = dV[4 * k + 2, c, off:off + TW], dV[4 * k + 3, c, off:off + TW]
+                e[4 * k][:] = w0
+                _comb3(e[4 * k + 1], w1, 1, w2, -1, w3, 1)
+                _comb3(e[4 * k + 2], w1, 1, w2, 1, w0, -1)
+                _neg(e[4 * k + 3], w3)
+            for j in range(4):
+                b0, b1, b2, b3 = e[j], e[4 + j], e[8 + j], e[12 + j]
+                f[0][:] = b0
+                _comb3(f[1], b1, 1, b2, -1, b3, 1)
+                _comb3(f[2], b1, 1, b2, 1, b0, -1)
+                _neg(f[3], b3)
+                plane = xe if j % 2 == 0 else xo
+                shift = j // 2
+                for i in range(4):
+                    _add_into(plane[2 * ty + i, shift:shift + TW], f[i])
         for a in range(H):
             dst = dx[n, c, a]
             if a + pt >= Hp:
@@ -236,6 +246,55 @@ def _grad_input_transform(dV, dx, pt, pl, TH, TW):
                 q = b + pl
                 dst[b] = 0 if q >= 2 * TW + 2 else (xe[a + pt, q // 2] if q % 2 == 0
                                                      else xo[a + pt, q // 2])
+
+
+# ------------------------------------------------------------------ the 16 GEMMs
+# One owner per core: a multi-threaded BLAS call per small GEMM pays a thread barrier each
+# (16 of them per product, and a barrier whose peer thread is descheduled on a busy machine
+# costs a time slice), so the 16 GEMMs of a product are split among a few worker threads
+# instead, each running NumPy's OpenBLAS single-threaded for itself
+# (openblas_set_num_threads_local, OpenBLAS >= 0.3.27); one join per product. Without that
+# symbol, NumPy's stacked matmul (BLAS-threaded) does them.
+_pool: list = []  # [ThreadPoolExecutor or None, workers, pid] once made
+
+
+def _openblas_set_local():
+    """NumPy's bundled OpenBLAS's per-thread thread-count setter, or None."""
+    libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    for path in glob.glob(os.path.join(libs, "libscipy_openblas*.so*")):
+        try:
+            return ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def _workers():
+    """(pool, workers), made on first use and again in a forked child (threads do not fork)."""
+    if not _pool or _pool[2] != os.getpid():
+        setter = _openblas_set_local()
+        n = min(numba.get_num_threads(), 16)
+        pool = None
+        if setter is not None and n >= 2:
+            pool = ThreadPoolExecutor(n, thread_name_prefix="tinymm-winograd",
+                                      initializer=setter, initargs=(1,))
+        _pool[:] = [pool, n if pool is not None else 1, os.getpid()]
+    return _pool[0], _pool[1]
+
+
+def batched_matmul(a, b, out):
+    """out[k] = a[k] @ b[k] for the 16 transform positions (views may be transposed)."""
+    pool, n = _workers()
+    if pool is None:
+        np.matmul(a, b, out=out)
+        return
+
+    def run(first):
+        for k in range(first, a.shape[0], n):
+            np.matmul(a[k], b[k], out=out[k])
+
+    for future in [pool.submit(run, i) for i in range(n)]:
+        future.result()
 
 
 def tiles(OH: int, OW: int) -> tuple[int, int]:
@@ -254,7 +313,7 @@ def forward(x, weight, bias, pt, pl, OH, OW, relu):
     V = ws.empty((16, C, T), x.dtype)  # (16, C, T)
     _input_transform(x, V, pt, pl, TH, TW)
     M = ws.empty((16, O, T), x.dtype)  # (16, O, T)
-    np.matmul(U, V, out=M)  # 16 BLAS GEMMs
+    batched_matmul(U, V, M)  # 16 BLAS GEMMs
     out = ws.empty((N, O, OH, OW), x.dtype)
     _output_transform(M, bias, out, relu, TH, TW)
     return out, V, U
@@ -270,9 +329,9 @@ def backward(dout, r, V, U, x_shape, pt, pl, relu):
     partial = np.empty((N, O), dtype=np.float64)
     _grad_output_transform(dout, r, dM, partial, relu, TH, TW)
     dUt = ws.empty((16, C, O), dout.dtype)
-    np.matmul(V, dM.transpose(0, 2, 1), out=dUt)  # (16, C, O) = dU^T
+    batched_matmul(V, dM.transpose(0, 2, 1), dUt)  # (16, C, O) = dU^T
     dV = ws.empty((16, C, T), dout.dtype)  # (16, C, T)
-    np.matmul(U.transpose(0, 2, 1), dM, out=dV)
+    batched_matmul(U.transpose(0, 2, 1), dM, dV)
     del dM
     dx = ws.empty(x_shape, dout.dtype)
     _grad_input_transform(dV, dx, pt, pl, TH, TW)
