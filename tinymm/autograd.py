@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymm.backend import Backend, current_backend
+from tinymm.backend import Backend, current_backend, get_backend
 
 _grad_enabled = True
 
@@ -67,8 +67,8 @@ class Context:
     ``save_for_backward`` (a typo or a second, private channel raises AttributeError).
     """
 
-    __slots__ = ("fn", "backend", "inputs", "needs_input_grad", "saved", "output_shapes",
-                 "output_dtypes", "freed")
+    __slots__ = ("fn", "backend", "inputs", "needs_input_grad", "saved", "saved_versions",
+                 "output_shapes", "output_dtypes", "freed")
 
     def __init__(self, fn: type[Function], backend: Backend):
         self.fn = fn
@@ -76,6 +76,7 @@ class Context:
         self.inputs: list = []  # the forward's positional arguments (Tensors or other values)
         self.needs_input_grad: tuple[bool, ...] = ()
         self.saved: tuple = ()
+        self.saved_versions: list = []  # (version box, version at save, what) per saved tensor
         self.output_shapes: list[tuple[int, ...]] = []
         self.output_dtypes: list[np.dtype] = []
         self.freed = False
@@ -91,6 +92,7 @@ class Context:
         alive through the output tensors.
         """
         self.saved = ()
+        self.saved_versions = []
         self.freed = True
 
 
@@ -109,7 +111,16 @@ class Function:
     def apply(cls, *args, **kwargs):
         from tinymm.tensor import Tensor
 
-        backend = current_backend()
+        devices = {getattr(a.device, "type", str(a.device)) for a in args if isinstance(a, Tensor)}
+        if len(devices) > 1:
+            raise RuntimeError(
+                f"{cls.__name__}: expected all tensors to be on the same device, but found "
+                f"tensors on {' and '.join(sorted(devices))}; move them with .to('cuda') or "
+                f".cpu() first"
+            )
+        # ops run where their inputs live: cuda tensors on the cuda kernels, cpu tensors on
+        # the selected CPU backend
+        backend = get_backend("cuda") if devices == {"cuda"} else current_backend()
         ctx = Context(cls, backend)
         raw = [a.array if isinstance(a, Tensor) else a for a in args]
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
@@ -120,19 +131,81 @@ class Function:
         outputs = out if isinstance(out, tuple) else (out,)
         tensors = []
         for index, array in enumerate(outputs):
-            t = Tensor(array, requires_grad=record, _copy=False)
-            if record:
+            differentiable = record and _dtype_of(array).kind == "f"  # not indices
+            t = Tensor(array, requires_grad=differentiable, _copy=False)
+            _share_version(t, args)
+            if differentiable:
                 t._node = ctx
                 t._out_index = index
             tensors.append(t)
         if record:
+            ctx.saved_versions = _saved_versions(ctx, args, tensors)
             ctx.inputs = list(args)
             ctx.needs_input_grad = needs
             ctx.output_shapes = [np.shape(o) for o in outputs]
-            ctx.output_dtypes = [np.asarray(o).dtype for o in outputs]
+            ctx.output_dtypes = [_dtype_of(o) for o in outputs]
         else:
             ctx.saved = ()
         return tuple(tensors) if isinstance(out, tuple) else tensors[0]
+
+
+def _storage(array):
+    """The array that owns ``array``'s memory (follows NumPy's chain of views)."""
+    while isinstance(getattr(array, "base", None), np.ndarray):
+        array = array.base
+    return array
+
+
+def _share_version(out, args) -> None:
+    """An output that is a view of an input's storage shares its version counter, so an
+    in-place change through either is seen by both (PyTorch's views)."""
+    base = getattr(out.array, "base", None)
+    if base is None:
+        return
+    root = _storage(out.array)
+    for a in args:
+        if hasattr(a, "_version_box") and _storage(a.array) is root:
+            out._version_box = a._version_box
+            return
+
+
+def _saved_arrays(ctx) -> list:
+    """The arrays an op kept for its backward (``ctx.saved``, kernel caches included)."""
+    found, stack = [], [ctx.saved]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, np.ndarray):
+            found.append(value)
+        elif isinstance(value, (tuple, list)):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+    return found
+
+
+def _saved_versions(ctx, args, outputs) -> list:
+    """(version box, version now, tensor description) for each input or output tensor whose
+    storage the op saved for backward: an in-place change to it would corrupt the backward."""
+    saved = [_storage(a) for a in _saved_arrays(ctx)]
+    if not saved:
+        return []
+    checks = []
+    for role, tensors in (("input", args), ("output", outputs)):
+        for i, t in enumerate(tensors):
+            if hasattr(t, "_version_box") and any(_storage(t.array) is s for s in saved):
+                what = f"{t.dtype} {list(t.shape)}, {role} {i} of {ctx.fn.__name__}"
+                checks.append((t._version_box, t._version_box[0], what))
+    return checks
+
+
+def _check_versions(node: Context) -> None:
+    for box, version, what in node.saved_versions:
+        if box[0] != version:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{what}] is at version {box[0]}; expected version "
+                f"{version} instead. Compute on a copy (x = x.clone()) or do the in-place "
+                "update after backward().")
 
 
 def _topological_order(root_node: Context) -> list[Context]:
@@ -163,6 +236,18 @@ def _topological_order(root_node: Context) -> list[Context]:
     return post_order
 
 
+def _dtype_of(array) -> np.dtype:
+    """The dtype of a host or device array (np.asarray would copy a device array to the host)."""
+    return array.dtype if hasattr(array, "dtype") else np.asarray(array).dtype
+
+
+def _add(a, b):
+    """a + b for two gradients of one tensor: NumPy on the host, the add kernel on a GPU."""
+    if isinstance(a, np.ndarray) or np.isscalar(a):
+        return a + b
+    return get_backend("cuda").add_forward(a, b)[0]
+
+
 def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
     """Backpropagate ``grad`` (shaped like ``root``) to every leaf that requires grad."""
 
@@ -185,8 +270,9 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 "its saved arrays were freed by the first backward. "
                 "Call backward(retain_graph=True) the first time if you need to do this."
             )
-        grads = [
-            g if g is not None else np.zeros(shape, dtype=dtype)
+        _check_versions(node)
+        grads = [  # an output no gradient reached gets zeros, on the node's device
+            g if g is not None else node.backend.full(shape, 0, dtype)
             for g, shape, dtype in zip(slots, node.output_shapes, node.output_dtypes)
         ]
         input_grads = node.fn.backward(node, *grads)
@@ -200,7 +286,7 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
         for parent, needs, g in zip(node.inputs, node.needs_input_grad, input_grads):
             if not needs or g is None:
                 continue
-            if np.shape(g) != parent.shape:
+            if tuple(np.shape(g)) != parent.shape:
                 raise RuntimeError(
                     f"{node.fn.__name__}.backward returned a gradient of shape {np.shape(g)} "
                     f"for an input of shape {parent.shape}"
@@ -211,7 +297,7 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 outputs = len(parent._node.output_shapes)
                 slot = pending.setdefault(id(parent._node), [None] * outputs)
                 index = parent._out_index
-                slot[index] = g if slot[index] is None else slot[index] + g
+                slot[index] = g if slot[index] is None else _add(slot[index], g)
         if not retain_graph:
             node.free()
 

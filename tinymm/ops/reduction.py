@@ -2,13 +2,12 @@
 
 A reduction maps many input elements to one output element, so its backward sends the upstream
 gradient back to each of them: all of them for ``sum``, divided by the count for ``mean``, and
-only to the (first) maximum for ``max``. ``_expand_reduced`` reinserts the reduced axes as
-size 1 so the gradient broadcasts against the input.
+shared among the tied maxima for ``max`` (``torch.amax``'s rule). Each op validates the axes
+and calls the reduction kernels through ``ctx.backend`` (derivations in
+kernels/reference/reduction.py), so it runs on any device.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from tinymm.autograd import Function
 
@@ -23,58 +22,47 @@ def _normalize_axis(axis, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(a % max(ndim, 1) for a in axes))
 
 
-def _expand_reduced(grad: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
-    """Reinsert the reduced axes (as size 1) so ``grad`` broadcasts against the input."""
-    if not keepdims:
-        grad = np.expand_dims(grad, axes) if axes else grad
-    return grad
-
-
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         axes = _normalize_axis(axis, x.ndim)
-        ctx.save_for_backward(x.shape, axes, keepdims)
-        return np.asarray(x.sum(axis=axes, keepdims=keepdims))
+        out, cache = ctx.backend.sum_forward(x, axis=axes, keepdim=keepdims)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        shape, axes, keepdims = ctx.saved
-        # every summed element contributed with coefficient 1
-        return (np.broadcast_to(_expand_reduced(grad, axes, keepdims), shape).copy(),)
+        # every summed element contributed with coefficient 1: dout broadcast back
+        return ctx.backend.sum_backward(grad, *ctx.saved)
 
 
 class Mean(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         axes = _normalize_axis(axis, x.ndim)
-        count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-        ctx.save_for_backward(x.shape, axes, keepdims, count)
-        return np.asarray(x.mean(axis=axes, keepdims=keepdims), dtype=x.dtype)
+        out, cache = ctx.backend.mean_forward(x, axis=axes, keepdim=keepdims)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        shape, axes, keepdims, count = ctx.saved
-        g = _expand_reduced(grad, axes, keepdims) / count
-        return (np.broadcast_to(g, shape).astype(grad.dtype),)
+        return ctx.backend.mean_backward(grad, *ctx.saved)  # dout / count, broadcast back
 
 
 class Max(Function):
     """Maximum along axes; the gradient is shared equally among tied maxima (as PyTorch's
-    ``amax``), which keeps it a valid subgradient and makes gradcheck agree away from ties."""
+    ``amax``: the amax kernels), which keeps it a valid subgradient and makes gradcheck agree
+    away from ties."""
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         axes = _normalize_axis(axis, x.ndim)
         if x.size == 0:
             raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
-        out = np.max(x, axis=axes, keepdims=True)
-        ctx.save_for_backward(x, out, axes, keepdims)
-        return out if keepdims else np.squeeze(out, axis=axes)
+        out, cache = ctx.backend.amax_forward(x, axis=axes, keepdim=keepdims)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, out, axes, keepdims = ctx.saved
-        is_max = x == out
-        share = is_max / is_max.sum(axis=axes, keepdims=True)
-        return ((_expand_reduced(grad, axes, keepdims) * share).astype(grad.dtype),)
+        return ctx.backend.amax_backward(grad, *ctx.saved)

@@ -3,7 +3,9 @@
 Each is a ``Function`` with its backward beside it. They move elements without changing them,
 so each backward moves the upstream gradient back to where the elements came from: a reshape
 back, the inverse permutation, a scatter-add into zeros for indexing (repeated indices add),
-and a split of the gradient for a concatenation (and the reverse).
+and a split of the gradient for a concatenation (and the reverse). Every op but reshape (which
+changes no data) calls the shape kernels through ``ctx.backend`` (kernels/reference/shape.py),
+so it runs on any device; stack is concat of arrays given a size-1 axis.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.kernels._shapes import sum_to_shape
 
 
 class Reshape(Function):
@@ -38,28 +41,95 @@ class Permute(Function):
         if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
             raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of "
                              f"{x.shape}")
-        ctx.save_for_backward(axes)
-        return np.transpose(x, axes)
+        out, cache = ctx.backend.permute_forward(x, axes)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (axes,) = ctx.saved
-        return (np.transpose(grad, np.argsort(axes)),)  # the inverse permutation
+        return ctx.backend.permute_backward(grad, *ctx.saved)  # the inverse permutation
 
 
 class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
-        ctx.save_for_backward(x.shape, index)
-        return np.asarray(x[index])
+        out, cache = ctx.backend.getitem_forward(x, index)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        shape, index = ctx.saved
-        dx = np.zeros(shape, dtype=grad.dtype)
-        np.add.at(dx, index, grad)  # add.at: an index that repeats must accumulate
-        return (dx,)
+        return ctx.backend.getitem_backward(grad, *ctx.saved)  # add dout back at x[index]
 
+
+
+class SetItem(Function):
+    """``x[index] = v`` as a new array: out = x with out[index] replaced by (broadcast) v.
+
+    The overwritten elements of x no longer reach the output, so dx is grad with those
+    positions zeroed; v's elements land at index, so dv is grad[index] summed back to v's
+    shape (broadcasting). A repeated advanced index keeps NumPy's last write.
+    """
+
+    @staticmethod
+    def forward(ctx, x, v, index):
+        out = x.copy()
+        try:
+            out[index] = v
+        except (IndexError, ValueError) as error:
+            raise ValueError(f"setitem: cannot assign a value of shape {v.shape} to index "
+                             f"{index!r} of a tensor of shape {x.shape}: {error}") from None
+        ctx.save_for_backward(index, v.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        index, v_shape = ctx.saved
+        dx = grad.copy()
+        dx[index] = 0
+        return dx, sum_to_shape(np.asarray(grad[index]), v_shape)
+
+
+class Expand(Function):
+    """Broadcast to ``shape`` without copying (a read-only view); backward sums the
+    gradient over the broadcast copies."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        try:
+            out = np.broadcast_to(x, shape)
+        except ValueError:
+            raise ValueError(f"expand: cannot expand shape {x.shape} to {shape} (only size-1 "
+                             "dims can grow, and new dims go in front)") from None
+        ctx.save_for_backward(x.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (shape,) = ctx.saved
+        return (sum_to_shape(grad, shape),)
+
+
+class Repeat(Function):
+    """Tile ``x`` ``reps`` times along each dim (``torch.Tensor.repeat``). Output dim i holds
+    reps[i] copies of input dim i, so the gradient of one element is the sum over its copies:
+    view grad as (reps[0], n0, reps[1], n1, ...) and sum the reps axes."""
+
+    @staticmethod
+    def forward(ctx, x, reps):
+        if len(reps) < x.ndim:
+            raise ValueError(f"repeat: got {len(reps)} repeat counts for a {x.ndim}-d tensor; "
+                             "give at least one per dim")
+        shape = (1,) * (len(reps) - x.ndim) + x.shape  # new dims go in front
+        ctx.save_for_backward(x.shape, shape, reps)
+        return np.tile(x.reshape(shape), reps)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x_shape, shape, reps = ctx.saved
+        split = [d for r, n in zip(reps, shape) for d in (r, n)]  # (r0, n0, r1, n1, ...)
+        summed = grad.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+        return (summed.reshape(x_shape),)
 
 class Concat(Function):
     @staticmethod
@@ -73,29 +143,35 @@ class Concat(Function):
                     f"concat: tensor {i} has shape {a.shape}, which does not match tensor 0's "
                     f"{ref.shape} outside axis {axis}"
                 )
-        sizes = [a.shape[axis] for a in arrays]
-        ctx.save_for_backward(axis, np.cumsum(sizes)[:-1])
-        return np.concatenate(arrays, axis=axis)
+        out, cache = ctx.backend.concat_forward(arrays, axis=axis)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        axis, cuts = ctx.saved
-        return tuple(np.split(grad, cuts, axis=axis))
+        return ctx.backend.concat_backward(grad, *ctx.saved)  # one piece per input
 
 
 class Stack(Function):
+    """Join along a new axis: each array gains a size-1 axis (a reshape), then concat."""
+
     @staticmethod
     def forward(ctx, *arrays, axis=0):
-        shapes = {a.shape for a in arrays}
+        shapes = {tuple(a.shape) for a in arrays}
         if len(shapes) != 1:
             raise ValueError(f"stack: every tensor must have the same shape, got {sorted(shapes)}")
-        ctx.save_for_backward(axis, len(arrays))
-        return np.stack(arrays, axis=axis)
+        shape = tuple(arrays[0].shape)
+        axis = axis % (len(shape) + 1)
+        grown = shape[:axis] + (1,) + shape[axis:]
+        out, cache = ctx.backend.concat_forward(tuple(a.reshape(grown) for a in arrays),
+                                                axis=axis)
+        ctx.save_for_backward(cache, shape)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        axis, count = ctx.saved
-        return tuple(np.take(grad, i, axis=axis) for i in range(count))
+        cache, shape = ctx.saved
+        return tuple(piece.reshape(shape) for piece in ctx.backend.concat_backward(grad, cache))
 
 
 class Split(Function):
@@ -103,13 +179,15 @@ class Split(Function):
 
     @staticmethod
     def forward(ctx, x, cuts=(), axis=0):
-        ctx.save_for_backward(axis)
-        return tuple(np.split(x, cuts, axis=axis))
+        bounds = [0, *cuts, tuple(x.shape)[axis]]
+        sizes = [b - a for a, b in zip(bounds[:-1], bounds[1:])]
+        out, cache = ctx.backend.split_forward(x, sizes, axis=axis)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, *grads):
-        (axis,) = ctx.saved
-        return (np.concatenate(grads, axis=axis),)
+        return ctx.backend.split_backward(grads, *ctx.saved)
 
 
 def concat(tensors, axis: int = 0):

@@ -1,0 +1,462 @@
+"""Optimizers with ``torch.optim``'s update rules, step for step.
+
+Every optimizer holds ``param_groups`` (a list of dicts with "params" and hyper-parameters)
+and per-parameter ``state``; ``step()`` reads each parameter's ``.grad`` and updates
+``.array`` in place with the update kernels of the parameter's device (``sgd_step``,
+``adam_step``: one fused pass per parameter; kernels/reference/optim.py has the formulas).
+Formulas are written exactly as PyTorch's documentation states them, in the parameter's own
+dtype, so the same gradients give the same parameter sequence.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+from tinymm.backend import current_backend, get_backend
+from tinymm.kernels.numba_cuda import device as cuda_device
+from tinymm.tensor import Tensor
+
+
+def _host_copy(value):
+    """State for a checkpoint: NumPy copies (a counted device->host copy for cuda state)."""
+    if cuda_device.is_device_array(value):
+        return cuda_device.to_host(value)
+    return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+
+
+def _kernels_for(p: Tensor):
+    """The backend whose update kernels run on ``p``'s device (the selected one on the cpu)."""
+    return get_backend("cuda") if getattr(p, "device", "cpu") == "cuda" else current_backend()
+
+
+class Optimizer:
+    defaults: dict = {}
+
+    def __init__(self, params, **hyper):
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if isinstance(params[0], dict):
+            groups = [dict(g) for g in params]
+        else:
+            groups = [{"params": params}]
+        self.param_groups = []
+        for g in groups:
+            group = {**self.defaults, **hyper, **g}
+            group["params"] = list(group["params"])
+            for p in group["params"]:
+                if not isinstance(p, Tensor):
+                    raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got "
+                                    f"{type(p).__name__}")
+            self.param_groups.append(group)
+        self.state: dict[int, dict] = {}
+
+    def _params(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                yield group, p
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for _, p in self._params():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                if p.device == "cuda":  # zeros written by a kernel: no transfer
+                    p.grad = Tensor(_kernels_for(p).full(p.shape, 0, p.grad.dtype))
+                else:
+                    p.grad.array[...] = 0
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ resume bit-for-bit
+    def state_dict(self) -> dict:
+        """Hyper-parameters and per-parameter state, keyed by parameter position."""
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            ids = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
+        state = {index[pid]: {k: _host_copy(v) for k, v in s.items()}
+                 for pid, s in self.state.items() if pid in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        groups = state_dict["param_groups"]
+        saved_sizes = [len(g["params"]) for g in groups]
+        own_sizes = [len(g["params"]) for g in self.param_groups]
+        if saved_sizes != own_sizes:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved state has "
+                             f"parameter groups of sizes {saved_sizes}, this optimizer "
+                             f"{own_sizes}; build the optimizer over the same parameters")
+        by_index = {}
+        for g, own in zip(groups, self.param_groups):
+            for i, p in zip(g["params"], own["params"]):
+                by_index[int(i)] = p
+            own.update({k: v for k, v in g.items() if k != "params"})
+        self.state = {}
+        for i, s in state_dict["state"].items():
+            p = by_index[int(i)]
+            for k, v in s.items():
+                if isinstance(v, np.ndarray) and v.shape != p.shape:
+                    raise ValueError(f"{type(self).__name__}.load_state_dict: state {k!r} of "
+                                     f"parameter {i} has shape {v.shape}, the parameter has "
+                                     f"{p.shape}")
+            self.state[id(p)] = {k: (Tensor(np.asarray(v, dtype=p.dtype), device=p.device).array
+                                     if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+
+
+class SGD(Optimizer):
+    """SGD with momentum, dampening, Nesterov and (L2) weight decay, as torch.optim.SGD."""
+
+    defaults = {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0,
+                "nesterov": False}
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov momentum requires momentum > 0 and dampening = 0")
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
+                         weight_decay=weight_decay, nesterov=nesterov)
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            kernels = _kernels_for(p)
+            buf, first = None, False
+            if group["momentum"]:
+                state = self.state.setdefault(id(p), {})
+                if "momentum_buffer" not in state:  # the first step sets b = g
+                    state["momentum_buffer"] = kernels.full(p.shape, 0, p.dtype)
+                    first = True
+                buf = state["momentum_buffer"]
+            kernels.sgd_step(p.array, p.grad.array, buf, group["lr"], group["momentum"],
+                             group["dampening"], group["weight_decay"], group["nesterov"],
+                             first)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with PyTorch's bias correction, L2 ``weight_decay`` and ``amsgrad``.
+
+    Per parameter, with gradient g at step t (t counts from 1)::
+
+        g  = g + weight_decay * p                 (Adam; AdamW decays p instead, see below)
+        m  = m + (1 - b1) * (g - m)               (torch's lerp_, = b1 m + (1 - b1) g)
+        v  = b2 * v + ((1 - b2) * g) * g          (torch's mul_ then addcmul_)
+        v_max = max(v_max, v)                     (amsgrad only; then v_max replaces v below)
+        p  = p + (-lr / (1 - b1^t) * m) / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+    Each line is evaluated in the parameter's dtype in the same order as PyTorch's
+    single-tensor CPU path. The results agree with ``torch.optim`` to a few units in the last
+    place, not bit for bit: PyTorch's vectorised CPU kernels fuse ``a + w * b`` into one
+    fused multiply-add (one rounding instead of two) and its float32 ``sqrt`` is not the
+    correctly rounded one NumPy computes (both measured against torch 2.13).
+    """
+
+    defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                "amsgrad": False}
+    decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False):
+        if lr < 0 or eps < 0 or weight_decay < 0 or not (0 <= betas[0] < 1 and
+                                                         0 <= betas[1] < 1):
+            raise ValueError(f"{type(self).__name__}: invalid hyper-parameters lr={lr}, "
+                             f"betas={betas}, eps={eps}, weight_decay={weight_decay} (need "
+                             "lr, eps, weight_decay >= 0 and 0 <= beta < 1)")
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad)
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            kernels = _kernels_for(p)
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = kernels.full(p.shape, 0, p.dtype)
+                state["exp_avg_sq"] = kernels.full(p.shape, 0, p.dtype)
+                if group["amsgrad"]:
+                    state["max_exp_avg_sq"] = kernels.full(p.shape, 0, p.dtype)
+            state["step"] += 1
+            (b1, b2) = group["betas"]
+            kernels.adam_step(p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"],
+                              state.get("max_exp_avg_sq"), state["step"], group["lr"], b1, b2,
+                              group["eps"], group["weight_decay"], self.decoupled)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before the Adam step."""
+
+    defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2,
+                "amsgrad": False}
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad)
+
+
+def _weight_decayed(group, p) -> np.ndarray:
+    """g + weight_decay * p (L2 weight decay folded into the gradient), or g itself."""
+    g = p.grad.array
+    return g + group["weight_decay"] * p.array if group["weight_decay"] else g
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton), as torch.optim.RMSprop::
+
+        g = g + weight_decay * p
+        v = alpha * v + (1 - alpha) * g * g
+        avg = sqrt(v - gbar^2) + eps    with gbar = gbar + (1 - alpha)(g - gbar) (centered)
+            = sqrt(v) + eps             (otherwise)
+        b = momentum * b + g / avg;  p = p - lr * b      (momentum > 0)
+        p = p - lr * g / avg                             (momentum = 0)
+    """
+
+    defaults = {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
+                "centered": False}
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+        if lr < 0 or eps < 0 or alpha < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"RMSprop: lr, alpha, eps, momentum and weight_decay must be >= 0, "
+                             f"got {lr}, {alpha}, {eps}, {momentum}, {weight_decay}")
+        super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                         momentum=momentum, centered=centered)
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            g = _weight_decayed(group, p)
+            alpha = group["alpha"]
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                state["step"] = 0
+                state["square_avg"] = np.zeros_like(p.array)
+                if group["momentum"] > 0:
+                    state["momentum_buffer"] = np.zeros_like(p.array)
+                if group["centered"]:
+                    state["grad_avg"] = np.zeros_like(p.array)
+            state["step"] += 1
+            v = state["square_avg"]
+            v *= alpha
+            v += (1 - alpha) * g * g
+            if group["centered"]:
+                state["grad_avg"] += (1 - alpha) * (g - state["grad_avg"])
+                avg = np.sqrt(v - state["grad_avg"] * state["grad_avg"])
+            else:
+                avg = np.sqrt(v)
+            avg += group["eps"]
+            if group["momentum"] > 0:
+                buf = state["momentum_buffer"]
+                buf *= group["momentum"]
+                buf += g / avg
+                p.array -= group["lr"] * buf
+            else:
+                p.array += (-group["lr"] * g) / avg
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), as torch.optim.Adagrad, at step t (from 1)::
+
+        g   = g + weight_decay * p
+        clr = lr / (1 + (t - 1) * lr_decay)
+        s   = s + g * g                   (s starts at initial_accumulator_value)
+        p   = p - clr * g / (sqrt(s) + eps)
+    """
+
+    defaults = {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0,
+                "initial_accumulator_value": 0.0, "eps": 1e-10}
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10):
+        if min(lr, lr_decay, weight_decay, initial_accumulator_value, eps) < 0:
+            raise ValueError("Adagrad: lr, lr_decay, weight_decay, initial_accumulator_value "
+                             f"and eps must be >= 0, got {lr}, {lr_decay}, {weight_decay}, "
+                             f"{initial_accumulator_value}, {eps}")
+        super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                         initial_accumulator_value=initial_accumulator_value, eps=eps)
+        for group, p in self._params():  # torch creates the state at construction
+            self.state[id(p)] = {"step": 0, "sum": np.full_like(
+                p.array, group["initial_accumulator_value"])}
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            state = self.state[id(p)]
+            state["step"] += 1
+            g = _weight_decayed(group, p)
+            clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+            state["sum"] += g * g
+            std = np.sqrt(state["sum"])
+            std += group["eps"]
+            p.array += (-clr * g) / std
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler), as torch.optim.Adadelta::
+
+        g     = g + weight_decay * p
+        v     = rho * v + (1 - rho) * g * g
+        delta = sqrt(u + eps) / sqrt(v + eps) * g
+        u     = rho * u + (1 - rho) * delta * delta
+        p     = p - lr * delta
+    """
+
+    defaults = {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}
+
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0):
+        if lr < 0 or eps < 0 or weight_decay < 0 or not 0.0 <= rho <= 1.0:
+            raise ValueError(f"Adadelta: need lr, eps, weight_decay >= 0 and 0 <= rho <= 1, "
+                             f"got lr={lr}, rho={rho}, eps={eps}, weight_decay={weight_decay}")
+        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            g = _weight_decayed(group, p)
+            rho, eps = group["rho"], group["eps"]
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                state["step"] = 0
+                state["square_avg"] = np.zeros_like(p.array)
+                state["acc_delta"] = np.zeros_like(p.array)
+            state["step"] += 1
+            v, u = state["square_avg"], state["acc_delta"]
+            v *= rho
+            v += (1 - rho) * g * g
+            std = np.sqrt(v + eps)
+            delta = np.sqrt(u + eps)
+            delta /= std
+            delta *= g
+            u *= rho
+            u += (1 - rho) * delta * delta
+            p.array -= group["lr"] * delta
+
+
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum (Dozat), as torch.optim.NAdam, at step t (from 1)::
+
+        g        = g + weight_decay * p        (or p *= 1 - lr * wd, decoupled_weight_decay)
+        mu_t     = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+        prod_t   = mu_1 * ... * mu_t           (kept in float32, as torch's state tensor)
+        m        = m + (1 - b1) * (g - m);   v = b2 * v + (1 - b2) * g * g
+        denom    = sqrt(v / (1 - b2^t)) + eps
+        p        = p - lr (1 - mu_t) / (1 - prod_t) * g / denom
+                     - lr mu_{t+1} / (1 - prod_t mu_{t+1}) * m / denom
+    """
+
+    defaults = {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                "momentum_decay": 4e-3, "decoupled_weight_decay": False}
+
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False):
+        if lr < 0 or eps < 0 or weight_decay < 0 or momentum_decay < 0 or not (
+                0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"NAdam: invalid hyper-parameters lr={lr}, betas={betas}, eps={eps}, "
+                             f"weight_decay={weight_decay}, momentum_decay={momentum_decay}")
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                         momentum_decay=momentum_decay,
+                         decoupled_weight_decay=decoupled_weight_decay)
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            lr, (b1, b2), wd = group["lr"], group["betas"], group["weight_decay"]
+            g = p.grad.array
+            if wd and group["decoupled_weight_decay"]:
+                p.array *= p.dtype.type(1 - lr * wd)
+            elif wd:
+                g = g + wd * p.array
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                state.update(step=0, mu_product=1.0, exp_avg=np.zeros_like(p.array),
+                             exp_avg_sq=np.zeros_like(p.array))
+            state["step"] += 1
+            t = float(state["step"])
+            mu = b1 * (1.0 - 0.5 * 0.96 ** (t * group["momentum_decay"]))
+            mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * group["momentum_decay"]))
+            state["mu_product"] = float(np.float32(state["mu_product"]) * np.float32(mu))
+            m, v = state["exp_avg"], state["exp_avg_sq"]
+            m += (1 - b1) * (g - m)
+            v *= b2
+            v += (1 - b2) * g * g
+            denom = np.sqrt(v / (1 - b2 ** t))
+            denom += group["eps"]
+            mu_product_next = state["mu_product"] * mu_next
+            p.array += (-lr * (1.0 - mu) / (1.0 - state["mu_product"]) * g) / denom
+            p.array += (-lr * mu_next / (1.0 - mu_product_next) * m) / denom
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> float:
+    """Scale all gradients in place so their joint norm is at most ``max_norm``.
+
+    As ``torch.nn.utils.clip_grad_norm_``: the joint norm is the norm of the per-parameter
+    norms; every gradient is multiplied by min(1, max_norm / (norm + 1e-6)). Returns the norm
+    before clipping (a float).
+    """
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    grads = [p.grad.array for p in parameters if p.grad is not None]
+    if not grads:
+        return 0.0
+    norm_type = float(norm_type)
+    if norm_type == math.inf:
+        norms = [np.abs(g).max() for g in grads]
+        total = float(max(norms))
+    else:
+        norms = [np.sum(np.abs(g) ** norm_type) ** (1.0 / norm_type) for g in grads]
+        total = float(np.sum(np.asarray(norms, dtype=np.float64) ** norm_type)
+                      ** (1.0 / norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"clip_grad_norm_: the total {norm_type}-norm of the gradients is "
+                           f"{total}; a gradient holds NaN or Inf (pass "
+                           "error_if_nonfinite=False to scale anyway)")
+    coef = min(max_norm / (total + 1e-6), 1.0)
+    for g in grads:
+        g *= g.dtype.type(coef)
+    return total
+
+
+# The schedules live in tinymm/optim/lr_scheduler.py (torch.optim.lr_scheduler's path); the
+# names are also exported here, as tinymm always did.
+from tinymm.optim import lr_scheduler  # noqa: E402
+from tinymm.optim.lr_scheduler import (  # noqa: E402
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    LRScheduler,
+    MultiStepLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
+
+__all__ = [
+    "Adadelta", "Adagrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler",
+    "LambdaLR", "MultiStepLR", "NAdam", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD",
+    "StepLR", "clip_grad_norm_", "lr_scheduler",
+]
+
+
+def __getattr__(name: str):
+    from tinymm.missing import OPTIM, attribute_error
+
+    raise attribute_error(sys.modules[__name__], name, OPTIM)
