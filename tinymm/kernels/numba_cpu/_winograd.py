@@ -46,7 +46,7 @@ from tinymm.kernels.numba_cpu import _workspace as ws
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])  # (4, 3)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _split_plane(x, n, c, pt, pl, Hp, TW):
     """x[n, c] zero-padded by (pt, pl) into (Hp, 2*TW + 2), kept as its even and odd columns:
     two (Hp, TW + 1) contiguous planes, so column 2*tx + j of a tile is a unit-stride load."""
@@ -71,7 +71,7 @@ def _comb(dst, a, sa, b, sb):
         dst[q] = sa * a[q] + sb * b[q]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _bt_rows(dst, r0, r1, r2, r3):
     """dst[0..3] = B^T applied down the 4 rows r0..r3 (whole rows at a time)."""
     _comb(dst[0], r0, 1, r2, -1)
