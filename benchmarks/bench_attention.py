@@ -168,7 +168,9 @@ def _block(backward: bool, torch_path: str) -> Bench:
                  f"(torch: {torch_path})", "attention", _tinymm_block(backward),
                  flops=BLOCK_FLOPS * (3 if backward else 1), torch=torch_make,
                  note="projections via NumPy BLAS, K and V in one GEMM; numba softmax passes "
-                      "in the core")
+                      "in the core",
+                 table="MHA fwd+bwd" if backward and torch_path == "nn.MultiheadAttention"
+                 else "")
 
 
 BENCHES = [

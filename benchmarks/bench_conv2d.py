@@ -54,12 +54,14 @@ def _conv(label, c_in, c_out, backward, fused=True, workspace=True):
 
         return run_without_workspace
 
-    def torch_make():
+    def torch_make(channels_last=False):
         import torch
 
-        tx = torch.tensor(x, requires_grad=backward)
-        tw, tb = torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)
-        tdout = torch.tensor(dout)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        tx = torch.tensor(x).to(memory_format=fmt).requires_grad_(backward)
+        tw = torch.tensor(w).to(memory_format=fmt).requires_grad_(True)
+        tb = torch.tensor(b, requires_grad=True)
+        tdout = torch.tensor(dout).to(memory_format=fmt)
 
         def run():
             if backward:
@@ -75,10 +77,13 @@ def _conv(label, c_in, c_out, backward, fused=True, workspace=True):
     kind = "fwd+bwd" if backward else "fwd"
     extra = ("" if fused else " unfused conv2d+relu") + ("" if workspace else " no-workspace")
     note = NOTE + ("" if workspace else "; workspace cache OFF: fresh buffers every call")
+    plain = workspace and fused
     return Bench(f"conv {label} {c_in}->{c_out} 3x3 pad1 N={N} {H}x{W} +ReLU {kind}{extra}",
                  "conv2d", make, flops=flops, torch=torch_make, note=note,
-                 backends=("reference", "numba") if workspace and fused else ("numba",),
-                 repeat=10 if c_in > 3 else 20)
+                 backends=("reference", "numba") if plain else ("numba",),
+                 repeat=10 if c_in > 3 else 20,
+                 torch_cl=(lambda: torch_make(channels_last=True)) if plain else None,
+                 table=f"conv {label} {kind}" if plain and backward else "")
 
 
 BENCHES = [

@@ -76,8 +76,9 @@ def _lstm(T, N, D, H, backward, python_loop=False):
         name += " (SciPy-free path)"
         note = note.replace("inside one @njit function, per-step h @ W_hh^T via BLAS from numba "
                             "(SciPy's bindings)", "in Python (forced: the path without SciPy)")
+    table = f"LSTM N={N} fwd+bwd" if backward and T == 16 and not python_loop else ""
     return Bench(name, "lstm", make, flops=flops, torch=torch_make, note=note,
-                 repeat=10 if T * N > 512 else 20)
+                 repeat=10 if T * N > 512 else 20, table=table)
 
 
 BENCHES = [

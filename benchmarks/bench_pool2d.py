@@ -36,11 +36,12 @@ def _pool(kind, backward):
 
         return run
 
-    def torch_make():
+    def torch_make(channels_last=False):
         import torch
 
-        tx = torch.tensor(x, requires_grad=backward)
-        tdout = torch.tensor(dout)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        tx = torch.tensor(x).to(memory_format=fmt).requires_grad_(backward)
+        tdout = torch.tensor(dout).to(memory_format=fmt)
 
         def run():
             if backward:
@@ -53,7 +54,9 @@ def _pool(kind, backward):
 
     what = "max-pool 2x2" if kind == "max" else "global avg-pool"
     return Bench(f"{what} on {SHAPE} {'fwd+bwd' if backward else 'fwd'}", "pool2d", make,
-                 torch=torch_make, note=NOTE, repeat=20)
+                 torch=torch_make, note=NOTE, repeat=20,
+                 torch_cl=lambda: torch_make(channels_last=True),
+                 table="max-pool fwd+bwd" if kind == "max" and backward else "")
 
 
 BENCHES = [_pool("max", False), _pool("max", True), _pool("avg", False), _pool("avg", True)]

@@ -41,6 +41,19 @@ def test_bench_list():
     assert "linear" in out
 
 
+def test_bench_quick_runs_one_case_in_worker_processes(tmp_path):
+    out_json = tmp_path / "bench.json"
+    out = run_cli("bench", "--quick", "--no-torch", "--repeat", "2", "--match",
+                  "embedding 1000x128 on (32, 16) fwd+bwd", "--json", str(out_json)).stdout
+    assert "embedding 1000x128 on (32, 16) fwd+bwd | numba |" in out
+    assert "median of 1 pair(s)" in out
+    import json
+
+    report = json.loads(out_json.read_text())
+    assert [r["backend"] for r in report["rows"]] == ["numba"]
+    assert report["rows"][0]["median_ms"] > 0 and report["ceilings"]["sgemm_numpy_gflops"] > 0
+
+
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="valid names"):
         main(["demo", "--steps", "1", "--backend", "gpu"])

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import tinymm
 from tests.conftest import backend_names
+from tests.kernel_cases.conv2d import TOL, WINOGRAD_GEOMETRIES
 from tinymm import F, nn
 from tinymm.tensor import Tensor
 
@@ -88,6 +89,51 @@ def test_gradcheck_other_backends(g, fused, backend):
     inputs = [x, w] + ([b] if b is not None else [])
     with tinymm.use_backend(backend):
         assert tinymm.gradcheck(_conv_fn(op, g["options"], b is not None), inputs)
+
+
+@pytest.fixture
+def winograd_on(monkeypatch):
+    """The numba backend's Winograd F(2x2, 3x3) conv path, switched on (its default) even if
+    a user or another test turned it off."""
+    if "numba" not in BACKENDS:
+        pytest.skip("numba backend unavailable")
+    from tinymm.kernels.numba_cpu import conv2d as numba_conv
+
+    monkeypatch.setattr(numba_conv, "WINOGRAD", True)
+    return numba_conv
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
+@pytest.mark.parametrize("label,make,winograd", WINOGRAD_GEOMETRIES,
+                         ids=[g[0] for g in WINOGRAD_GEOMETRIES])
+def test_winograd_path_matches_reference(label, make, winograd, fused, dtype, winograd_on):
+    from tinymm.kernels.reference import conv2d as ref_conv
+
+    (x, w, b), options = make(np.random.default_rng(3), np.dtype(dtype))
+    name = "conv2d_relu" if fused else "conv2d"
+    out, cache = getattr(winograd_on, name + "_forward")(x, w, b, **options)
+    ref_out, ref_cache = getattr(ref_conv, name + "_forward")(x, w, b, **options)
+    assert cache[0] == ("winograd" if winograd else "im2col")
+    tol = TOL[dtype]
+    np.testing.assert_allclose(out, ref_out, rtol=0, atol=tol * np.abs(ref_out).max())
+    dout = np.random.default_rng(4).standard_normal(out.shape).astype(dtype)
+    grads = getattr(winograd_on, name + "_backward")(dout, cache)
+    ref_grads = getattr(ref_conv, name + "_backward")(dout, ref_cache)
+    for g, r in zip(grads, ref_grads):
+        assert (g is None) == (r is None)
+        if r is not None:
+            assert g.dtype == r.dtype and g.shape == r.shape
+            np.testing.assert_allclose(g, r, rtol=0, atol=tol * np.abs(r).max())
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
+def test_winograd_path_gradcheck(fused, winograd_on):
+    g = dict(x=(2, 8, 5, 4), w=(3, 8, 3, 3), bias=True, options=dict(padding=1))
+    x, w, b = _arrays(g)
+    op = F.conv2d_relu if fused else F.conv2d
+    with tinymm.use_backend("numba"):
+        assert tinymm.gradcheck(_conv_fn(op, g["options"], True), [x, w, b])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])

@@ -1,6 +1,9 @@
 """Parity cases for conv2d and the fused conv2d + ReLU: geometries that exercise every branch
 of the numba im2col/col2im (padding on each side, stride, dilation, "same" with an even kernel,
-no bias, a kernel as large as the padded input)."""
+no bias, a kernel as large as the padded input), and the 3x3 shapes of the numba Winograd
+F(2x2, 3x3) path (WINOGRAD_GEOMETRIES: odd sizes, each padding, asymmetric padding, no bias,
+and a stride-2 shape that must fall back to im2col), which tests/test_conv2d.py also runs with
+that path switched on."""
 
 import numpy as np
 
@@ -29,6 +32,18 @@ GEOMETRIES = [
     ("kernel-fills-input", _conv(2, 2, 3, 4, 3, 5, 4, padding=(1, 0))),
 ]
 
+# (label, make, whether the numba Winograd path takes it when switched on); C >= 8 input
+# channels (the path's threshold), 3x3 kernels
+WINOGRAD_GEOMETRIES = [
+    ("wino-3x3-pad1-odd", _conv(2, 8, 7, 5, 3, 3, 3, padding=1), True),
+    ("wino-3x3-valid", _conv(1, 9, 6, 6, 4, 3, 3, padding=0), True),
+    ("wino-3x3-pad2-odd", _conv(2, 8, 5, 6, 2, 3, 3, padding=2), True),
+    ("wino-3x3-asym-pad-no-bias", _conv(1, 8, 6, 7, 3, 3, 3, bias=False,
+                                        padding=(2, 0, 1, 1)), True),
+    ("wino-3x3-1x1-output", _conv(2, 8, 3, 3, 2, 3, 3, padding=0), True),
+    ("wino-stride2-falls-back", _conv(2, 8, 7, 6, 3, 3, 3, stride=2, padding=1), False),
+]
+
 CASES = [KernelCase(kernel, make, label, TOL)
          for kernel in ("conv2d_forward", "conv2d_relu_forward")
-         for label, make in GEOMETRIES]
+         for label, make in GEOMETRIES + [(g[0], g[1]) for g in WINOGRAD_GEOMETRIES]]

@@ -27,6 +27,7 @@ import math
 import os
 import platform
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from tinymm import io, loop, nn
+from tinymm.app.compile_notice import compile_notice
 from tinymm.backend import BACKEND_NAMES, use_backend
 from tinymm.data import ANSWERS, QUESTION_TYPES, DataLoader, ShapesVQA, shapes_vqa_tokenizer
 from tinymm.data.tokenizer import Tokenizer
@@ -282,7 +284,8 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
     """
     prepare_out_dir(out, resume, overwrite)
     ckpt_path = os.path.join(out, CHECKPOINT_STEM)
-    with use_backend(cfg.backend):
+    notice_stream = progress_stream if progress_stream is not None else sys.stderr
+    with use_backend(cfg.backend), compile_notice(notice_stream) as notice:
         t_setup = time.perf_counter()
         data = build_data(cfg)
         tokenizer = data["train"].tokenizer
@@ -303,6 +306,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
         run = _RunCallback(cfg, out, model, optimizer, data, history, log, stop_after_steps,
                            started_at if started_at is not None else t_setup)
         run.setup_seconds = time.perf_counter() - t_setup
+        run.notice = notice
 
         def batches(epoch):
             loader.set_epoch(epoch)
@@ -348,6 +352,7 @@ class _RunCallback:
         self.stop_after_steps, self.steps_done, self.t_start = stop_after_steps, 0, t_start
         self.first_step_seconds = None
         self.setup_seconds = 0.0
+        self.notice = None  # the compile notice, closed after the first step
 
     def nan_hint(self, epoch: int) -> str:
         where = self.ckpt_path + ".json" if epoch else "absent (none completed)"
@@ -359,6 +364,8 @@ class _RunCallback:
     def on_train_batch_end(self, step, logs=None):
         if self.first_step_seconds is None:
             self.first_step_seconds = time.perf_counter() - self.t_start
+            if self.notice is not None:
+                self.notice.finish()
         self.steps_done += 1
         if self.stop_after_steps is not None and self.steps_done >= self.stop_after_steps:
             raise KeyboardInterrupt

@@ -24,6 +24,10 @@ else is memory-bound and written here as parallel Numba passes with contiguous i
 * ``_col2im``: dcol (K, P) -> dx, parallel over (n, c) planes; each task owns its dx plane
   (no write races), zeroes it and adds the kh*kw shifted rows into it (the plane stays in L1).
 
+3x3 / stride-1 / dilation-1 convolutions with at least WINOGRAD_MIN_C input channels (conv B
+of the seed model) take the Winograd F(2x2, 3x3) path of ``_winograd.py`` instead (fewer
+multiplies, same results to rounding); everything else takes im2col below.
+
 Large buffers (col, the GEMM results, dout2, dcol, out, dx) come from the workspace cache in
 ``_workspace.py``: reused across calls of the same shape, so the ~0.9 us per 4 KiB page cost
 of first touch is paid once, not on every call (conv B's col alone is 38 MB).
@@ -35,6 +39,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinymm.kernels.geometry import conv_geometry
+from tinymm.kernels.numba_cpu import _winograd
 from tinymm.kernels.numba_cpu import _workspace as ws
 from tinymm.kernels.numba_cpu._util import contiguous
 
@@ -135,19 +140,35 @@ def _im2col_general_task(x, col, k, n, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
 
 
 @njit(cache=True, parallel=True)
-def _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
-    """x (N, C, H, W) -> col (K, P); one task per (k, n) block of L contiguous values."""
+def _im2col_flat(x, col, kh, kw, pt, pl, dh, dw, OH):
+    """x (N, C, H, W) -> col (K, P) for stride 1 and OW == W; one task per (k, n) block."""
     N, C, H, W = x.shape
     K = C * kh * kw
-    flat = sh == 1 and sw == 1 and OW == W
     x3 = x.reshape(N, C, H * W)
     for task in prange(K * N):
         k = task // N
         n = task - k * N
-        if flat:
-            _im2col_rows_task(x3, col, k, n, kh, kw, pt, pl, dh, dw, OH, H, W)
-        else:
-            _im2col_general_task(x, col, k, n, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+        _im2col_rows_task(x3, col, k, n, kh, kw, pt, pl, dh, dw, OH, H, W)
+
+
+@njit(cache=True, parallel=True)
+def _im2col_general(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
+    """x (N, C, H, W) -> col (K, P), any geometry; one task per (k, n) block."""
+    N, C = x.shape[0], x.shape[1]
+    K = C * kh * kw
+    for task in prange(K * N):
+        k = task // N
+        n = task - k * N
+        _im2col_general_task(x, col, k, n, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+
+
+def _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
+    """x (N, C, H, W) -> col (K, P). Two compiled kernels, so a program compiles only the
+    geometry it uses (the flat one for stride-1 "same"-width convolutions)."""
+    if sh == 1 and sw == 1 and OW == x.shape[3]:
+        _im2col_flat(x, col, kh, kw, pt, pl, dh, dw, OH)
+    else:
+        _im2col_general(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
 
 
 @njit(cache=True, inline="always")
@@ -206,18 +227,33 @@ def _col2im_general_task(dcol, dx, n, c, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
 
 
 @njit(cache=True, parallel=True)
-def _col2im(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
-    """dcol (K, P) -> dx (N, C, H, W); each (n, c) task owns its dx plane (no races)."""
+def _col2im_flat(dcol, dx, kh, kw, pt, pl, dh, dw, OH):
+    """dcol (K, P) -> dx (N, C, H, W) for stride 1 and OW == W; each (n, c) task owns its
+    dx plane (no races)."""
     N, C, H, W = dx.shape
-    flat = sh == 1 and sw == 1 and OW == W
     dx3 = dx.reshape(N, C, H * W)
     for task in prange(N * C):
         n = task // C
         c = task - n * C
-        if flat:
-            _col2im_rows_task(dcol, dx3, n, c, kh, kw, pt, pl, dh, dw, OH, H, W)
-        else:
-            _col2im_general_task(dcol, dx, n, c, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+        _col2im_rows_task(dcol, dx3, n, c, kh, kw, pt, pl, dh, dw, OH, H, W)
+
+
+@njit(cache=True, parallel=True)
+def _col2im_general(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
+    """dcol (K, P) -> dx (N, C, H, W), any geometry; each (n, c) task owns its dx plane."""
+    N, C = dx.shape[0], dx.shape[1]
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        _col2im_general_task(dcol, dx, n, c, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+
+
+def _col2im(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
+    """dcol (K, P) -> dx; the flat or the general kernel, as ``_im2col`` chooses."""
+    if sh == 1 and sw == 1 and OW == dx.shape[3]:
+        _col2im_flat(dcol, dx, kh, kw, pt, pl, dh, dw, OH)
+    else:
+        _col2im_general(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
 
 
 @njit(cache=True, parallel=True)
@@ -261,12 +297,33 @@ def _grad_prologue(dout, r, dout2, partial, relu):
         partial[n, o] = acc
 
 
+# The Winograd F(2x2, 3x3) path (_winograd.py) runs 3x3 / stride 1 / dilation 1
+# convolutions with at least WINOGRAD_MIN_C input channels (below it, as for conv A's C = 3,
+# the 16 GEMMs of depth C are too thin and im2col's one GEMM of depth 9C wins). It does 2.25x
+# fewer multiplies than im2col; its transforms are memory-bound passes like im2col's copies.
+# WINOGRAD = False keeps every shape on im2col (the readable path, and the A/B baseline).
+WINOGRAD = True
+WINOGRAD_MIN_C = 8
+
+
+def uses_winograd(x_shape, w_shape, stride, dilation) -> bool:
+    """Whether a convolution of these shapes and geometry takes the Winograd path."""
+    return (WINOGRAD and w_shape[2] == 3 and w_shape[3] == 3 and tuple(stride) == (1, 1)
+            and tuple(dilation) == (1, 1) and x_shape[1] >= WINOGRAD_MIN_C)
+
+
 def _forward(x, weight, bias, stride, padding, dilation, relu):
     x = contiguous(x)
     (sh, sw), pads, (dh, dw), OH, OW = conv_geometry(x.shape, weight.shape, stride, padding,
                                                      dilation)
     pt, pb, pl, pr = pads
     N, C, H, W = x.shape
+    if uses_winograd(x.shape, weight.shape, (sh, sw), (dh, dw)):
+        O = weight.shape[0]
+        b = contiguous(bias) if bias is not None else np.zeros(O, dtype=x.dtype)
+        out, V, U = _winograd.forward(x, contiguous(weight), b, pt, pl, OH, OW, relu)
+        return out, ("winograd", V, U, bias is not None, x.shape, (pt, pl),
+                     out if relu else None)
     O, _, kh, kw = weight.shape
     K, L = C * kh * kw, OH * OW
     col = ws.empty((K, N * L), x.dtype)  # (K, P)
@@ -280,12 +337,19 @@ def _forward(x, weight, bias, stride, padding, dilation, relu):
     del gemm_out  # back to the workspace for the next call
     out = out.reshape(N, O, OH, OW)  # (N, O, OH, OW)
     geometry = (sh, sw, pt, pl, dh, dw, OH, OW)
-    cache = (col, W2, bias is not None, x.shape, weight.shape, geometry, out if relu else None)
+    cache = ("im2col", col, W2, bias is not None, x.shape, weight.shape, geometry,
+             out if relu else None)
     return out, cache
 
 
 def _backward(dout, cache, relu):
-    col, W2, has_bias, x_shape, w_shape, geometry, r = cache
+    if cache[0] == "winograd":
+        _, V, U, has_bias, x_shape, (pt, pl), r = cache
+        dout = contiguous(dout)
+        dx, dweight, partial = _winograd.backward(dout, r if relu else dout, V, U, x_shape,
+                                                  pt, pl, relu)
+        return dx, dweight, partial.sum(axis=0).astype(dout.dtype) if has_bias else None
+    _, col, W2, has_bias, x_shape, w_shape, geometry, r = cache
     sh, sw, pt, pl, dh, dw, OH, OW = geometry
     N, C, H, W = x_shape
     O, _, kh, kw = w_shape

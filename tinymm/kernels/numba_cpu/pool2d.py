@@ -89,66 +89,92 @@ def _first_max4_index(v00, v01, v10, v11):
 
 
 @njit(cache=True, parallel=True)
-def _max_pool_forward(x, out, kh, kw, sh, sw, ph, pw):
+def _max_pool_2x2_forward(x, out):
+    """The encoder's 2x2 / stride 2 / no padding: window unrolled, row views."""
     N, C, OH, OW = out.shape
-    fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
     for task in prange(N * C):
         n = task // C
         c = task - n * C
         plane = x[n, c]  # (H, W)
         for y in range(OH):
             dst = out[n, c, y]  # (OW,)
-            if fast:  # the encoder's 2x2 / stride 2: window unrolled, row views
-                top = plane[2 * y]  # (W,)
-                bottom = plane[2 * y + 1]  # (W,)
-                for z in range(OW):
-                    dst[z] = _max4(top[2 * z], top[2 * z + 1], bottom[2 * z], bottom[2 * z + 1])
-            else:
-                for z in range(OW):
-                    a, b = _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw)
-                    dst[z] = plane[a, b]
+            top = plane[2 * y]  # (W,)
+            bottom = plane[2 * y + 1]  # (W,)
+            for z in range(OW):
+                dst[z] = _max4(top[2 * z], top[2 * z + 1], bottom[2 * z], bottom[2 * z + 1])
 
 
 @njit(cache=True, parallel=True)
-def _max_pool_backward(dout, x, dx, kh, kw, sh, sw, ph, pw):
-    """Recompute each window's winner from x and route dout to it.
+def _max_pool_general_forward(x, out, kh, kw, sh, sw, ph, pw):
+    N, C, OH, OW = out.shape
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        plane = x[n, c]  # (H, W)
+        for y in range(OH):
+            dst = out[n, c, y]  # (OW,)
+            for z in range(OW):
+                a, b = _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw)
+                dst[z] = plane[a, b]
 
-    2x2 / stride 2 / no padding: every input element is in at most one window, so each window
-    zeroes its four dx values and stores dout at its winner through one computed flat index:
-    no zeroing pass, no scatter-add, no branches. Other geometries zero the plane first and
-    add (overlapping windows may share a winner).
-    """
+
+@njit(cache=True, parallel=True)
+def _max_pool_2x2_backward(dout, x, dx):
+    """Recompute each window's winner from x and route dout to it (2x2 / stride 2 / no
+    padding). Every input element is in at most one window, so each window zeroes its four dx
+    values and stores dout at its winner through one computed flat index: no zeroing pass
+    (except the odd last row/column no window covers), no scatter-add, no branches."""
     N, C, OH, OW = dout.shape
     H, W = x.shape[2], x.shape[3]
-    fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
     dx3 = dx.reshape(N, C, H * W)
     for task in prange(N * C):
         n = task // C
         c = task - n * C
         plane = x[n, c]  # (H, W)
         flat = dx3[n, c]  # (H*W,)
-        if not fast or 2 * OH < H or 2 * OW < W:
+        if 2 * OH < H or 2 * OW < W:
             for q in range(H * W):
                 flat[q] = 0
         for y in range(OH):
             g = dout[n, c, y]  # (OW,)
-            if fast:
-                top = plane[2 * y]
-                bottom = plane[2 * y + 1]
-                dtop = flat[2 * y * W:(2 * y + 1) * W]  # (W,)
-                dbottom = flat[(2 * y + 1) * W:(2 * y + 2) * W]  # (W,)
-                for z in range(OW):
-                    which = _first_max4_index(top[2 * z], top[2 * z + 1], bottom[2 * z],
-                                              bottom[2 * z + 1])
-                    dtop[2 * z] = 0
-                    dtop[2 * z + 1] = 0
-                    dbottom[2 * z] = 0
-                    dbottom[2 * z + 1] = 0
-                    flat[(2 * y + (which >> 1)) * W + 2 * z + (which & 1)] = g[z]
-            else:
-                for z in range(OW):
-                    a, b = _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw)
-                    flat[a * W + b] += g[z]
+            top = plane[2 * y]
+            bottom = plane[2 * y + 1]
+            dtop = flat[2 * y * W:(2 * y + 1) * W]  # (W,)
+            dbottom = flat[(2 * y + 1) * W:(2 * y + 2) * W]  # (W,)
+            for z in range(OW):
+                which = _first_max4_index(top[2 * z], top[2 * z + 1], bottom[2 * z],
+                                          bottom[2 * z + 1])
+                dtop[2 * z] = 0
+                dtop[2 * z + 1] = 0
+                dbottom[2 * z] = 0
+                dbottom[2 * z + 1] = 0
+                flat[(2 * y + (which >> 1)) * W + 2 * z + (which & 1)] = g[z]
+
+
+@njit(cache=True, parallel=True)
+def _max_pool_general_backward(dout, x, dx, kh, kw, sh, sw, ph, pw):
+    """Any geometry: zero the plane, then add dout at each window's recomputed winner
+    (overlapping windows may share a winner)."""
+    N, C, OH, OW = dout.shape
+    H, W = x.shape[2], x.shape[3]
+    dx3 = dx.reshape(N, C, H * W)
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        plane = x[n, c]  # (H, W)
+        flat = dx3[n, c]  # (H*W,)
+        for q in range(H * W):
+            flat[q] = 0
+        for y in range(OH):
+            g = dout[n, c, y]  # (OW,)
+            for z in range(OW):
+                a, b = _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw)
+                flat[a * W + b] += g[z]
+
+
+def _is_2x2(kh, kw, sh, sw, ph, pw) -> bool:
+    """The geometry with its own compiled kernels (a program compiles only what it uses)."""
+    return kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
 
 
 @njit(cache=True, fastmath={"reassoc"})  # reassoc: the window sum vectorises
@@ -194,14 +220,20 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     (kh, kw), (sh, sw), (ph, pw), OH, OW = pool_geometry(x.shape, kernel_size, stride, padding)
     N, C = x.shape[:2]
     out = ws.empty((N, C, OH, OW), x.dtype)  # (N, C, OH, OW)
-    _max_pool_forward(x, out, kh, kw, sh, sw, ph, pw)
+    if _is_2x2(kh, kw, sh, sw, ph, pw):
+        _max_pool_2x2_forward(x, out)
+    else:
+        _max_pool_general_forward(x, out, kh, kw, sh, sw, ph, pw)
     return out, (x, (kh, kw, sh, sw, ph, pw))
 
 
 def max_pool2d_backward(dout, cache):
     x, geometry = cache
     dx = ws.empty(x.shape, dout.dtype)  # (N, C, H, W)
-    _max_pool_backward(contiguous(dout), x, dx, *geometry)
+    if _is_2x2(*geometry):
+        _max_pool_2x2_backward(contiguous(dout), x, dx)
+    else:
+        _max_pool_general_backward(contiguous(dout), x, dx, *geometry)
     return (dx,)
 
 
