@@ -24,16 +24,21 @@ else is memory-bound and written here as parallel Numba passes with contiguous i
 * ``_col2im``: dcol (K, P) -> dx, parallel over (n, c) planes; each task owns its dx plane
   (no write races), zeroes it and adds the kh*kw shifted rows into it (the plane stays in L1).
 
-3x3 / stride-1 / dilation-1 convolutions with at least WINOGRAD_MIN_C input channels (conv B
-of the seed model) take the Winograd F(2x2, 3x3) path of ``_winograd.py`` instead (fewer
-multiplies, same results to rounding); everything else takes im2col below.
+With ``TINYMM_WINOGRAD=1`` in the environment, 3x3 / stride-1 / dilation-1 convolutions with
+at least WINOGRAD_MIN_C input channels (conv B of the seed model) take the Winograd
+F(2x2, 3x3) path of ``_winograd.py`` instead (fewer multiplies, same results to rounding);
+everything else, and everything by default, takes im2col below. It is opt-in because its
+kernels add more to the first run's compile time than they save per step at this model's
+sizes (benchmarks/RESULTS.md).
 
 Large buffers (col, the GEMM results, dout2, dcol, out, dx) come from the workspace cache in
-``_workspace.py``: reused across calls of the same shape, so the ~0.9 us per 4 KiB page cost
+``_workspace.py``: reused across calls of the same shape, so the page-fault cost
 of first touch is paid once, not on every call (conv B's col alone is 38 MB).
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 from numba import njit, prange
@@ -302,7 +307,7 @@ def _grad_prologue(dout, r, dout2, partial, relu):
 # the 16 GEMMs of depth C are too thin and im2col's one GEMM of depth 9C wins). It does 2.25x
 # fewer multiplies than im2col; its transforms are memory-bound passes like im2col's copies.
 # WINOGRAD = False keeps every shape on im2col (the readable path, and the A/B baseline).
-WINOGRAD = True
+WINOGRAD = os.environ.get("TINYMM_WINOGRAD", "0") == "1"
 WINOGRAD_MIN_C = 8
 
 
