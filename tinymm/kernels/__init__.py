@@ -153,6 +153,12 @@ _SPECS = [
                "FiLM: gamma * x + beta per channel"),
     KernelSpec("film_backward", "fusion", "(dout (N, C, H, W), cache) -> (dx, dgamma, dbeta)",
                "dx = dout * gamma; dgamma, dbeta = sums of dout * x and dout over H, W"),
+    # --- contrastive loss (issue 16): N pairs, D embedding features
+    KernelSpec("info_nce_forward", "info_nce",
+               "(a (N, D), b (N, D), logit_scale ()) -> (loss (), cache)",
+               "symmetric InfoNCE: mean of row and column cross-entropies of exp(t) a b^T"),
+    KernelSpec("info_nce_backward", "info_nce", "(dloss (), cache) -> (da, db, dlogit_scale)",
+               "dS = (P - I + Q - I) / 2N; da = exp(t) dS b, db = exp(t) dS^T a, dt = sum dS*S"),
 ]
 
 CONTRACT: dict[str, KernelSpec] = {spec.name: spec for spec in _SPECS}
