@@ -135,5 +135,6 @@ def copy_weights(tinymm_model, torch_model) -> None:
             if tuple(theirs[name].shape) != value.shape:
                 raise ValueError(f"copy_weights: {name} is {value.shape} in tinymm, "
                                  f"{tuple(theirs[name].shape)} in torch")
-            theirs[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+            # reshape: np.ascontiguousarray turns a 0-d array (a scalar parameter) into 1-d
+            theirs[name].copy_(torch.from_numpy(np.ascontiguousarray(value).reshape(value.shape)))
     torch_model.load_state_dict(theirs)

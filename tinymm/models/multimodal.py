@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from tinymm import nn
+from tinymm.models.towers import ImageTower, TextTower
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor
 
@@ -99,7 +100,7 @@ def check_fusion(name: str) -> str:
     return name
 
 
-class MultimodalVQA(nn.Module):
+class MultimodalVQA(ImageTower, TextTower, nn.Module):
     """The seed model; ``forward(image, tokens, lengths) -> logits (N, num_answers)``.
 
     After a forward pass with ``fusion="attention"``, ``last_attention`` holds the attention
@@ -115,17 +116,11 @@ class MultimodalVQA(nn.Module):
         uses_text = c.fusion != "image_only"
         needs_vector = c.fusion not in ("attention", "question_only")
         if uses_image:
-            self.conv1 = nn.Conv2d(c.image_channels, c.conv1_channels, 3, padding=1,
-                                   activation="relu")
-            self.conv2 = nn.Conv2d(c.conv1_channels, c.conv2_channels, 3, padding=1,
-                                   activation="relu")
-            self.pool1 = nn.MaxPool2d(2)
-            self.pool2 = nn.MaxPool2d(2)
+            self._build_image_tower(c.image_channels, c.conv1_channels, c.conv2_channels)
         if needs_vector:
             self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.fused_dim)
         if uses_text:
-            self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=0)
-            self.lstm = nn.LSTM(c.embed_dim, c.hidden_size, batch_first=True)
+            self._build_text_tower(c.vocab_size, c.embed_dim, c.hidden_size)
         if c.fusion == "attention":
             self.fusion = nn.CrossAttentionFusion(c.hidden_size, c.conv2_channels,
                                                   embed_dim=c.fused_dim, num_heads=c.num_heads)
@@ -151,19 +146,10 @@ class MultimodalVQA(nn.Module):
         return c.fused_dim
 
     # ------------------------------------------------------------------ encoders
-    def encode_image(self, image: Tensor) -> Tensor:
-        """(N, 3, H, W) -> feature map (N, C2, H/4, W/4)."""
-        h = self.conv1(image)  # (N, C1, H, W)
-        h = self.conv2(h)  # (N, C2, H, W)
-        h = self.pool1(h)  # (N, C2, H/2, W/2)
-        return self.pool2(h)  # (N, C2, H/4, W/4)
-
+    # encode_image (N, 3, H, W) -> (N, C2, H/4, W/4) and encode_text come from the towers
     def encode_question(self, tokens, lengths) -> tuple[Tensor, Tensor]:
         """tokens (N, T), lengths (N,) -> (outputs (N, T, E), q (N, E) at each last token)."""
-        x = self.embedding(tokens)  # (N, T, E)
-        outputs, (h_n, _) = self.lstm(x, lengths=lengths)  # (N, T, E), (1, N, E)
-        q = h_n.reshape(h_n.shape[1], h_n.shape[2])  # (N, E)
-        return outputs, q
+        return self.encode_text(tokens, lengths)
 
     # ------------------------------------------------------------------ forward
     def forward(self, image, tokens, lengths) -> Tensor:
@@ -185,7 +171,7 @@ class MultimodalVQA(nn.Module):
         elif c.fusion == "multiply":
             f = v * q  # (N, F)
         elif c.fusion == "attention":
-            regions = fmap.reshape(N, c.conv2_channels, c.regions).permute(0, 2, 1)  # (N, R, C2)
+            regions = self.regions(fmap)  # (N, R, C2)
             T = tokens.shape[1]
             query_mask = np.arange(T)[None, :] < lengths[:, None]  # (N, T) True = real token
             f, attention = self.fusion(outputs, regions, query_mask=query_mask)  # (N, F), (N, R)
