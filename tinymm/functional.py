@@ -7,10 +7,13 @@ so ``F.linear(x, w, b)`` reads like ``torch.nn.functional.linear(x, w, b)``.
 from tinymm.nn.dropout import dropout  # draws its mask from nn.init's seeded generator
 from tinymm.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from tinymm.ops.attention import scaled_dot_product_attention
+from tinymm.ops.batch_norm import batch_norm
 from tinymm.ops.conv2d import conv2d, conv2d_relu
 from tinymm.ops.cross_entropy import cross_entropy
 from tinymm.ops.embedding import embedding
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
+from tinymm.ops.gru import gru
+from tinymm.ops.layer_norm import layer_norm
 from tinymm.ops.linear import linear
 from tinymm.ops.lstm import lstm
 from tinymm.ops.matmul import matmul
@@ -29,5 +32,7 @@ __all__ = [
     # vision layers (issue 3)
     "adaptive_avg_pool2d", "avg_pool2d", "conv2d", "conv2d_relu", "flatten", "max_pool2d",
     # sequence layers (issue 4)
-    "embedding", "lstm", "rnn",
+    "embedding", "gru", "lstm", "rnn",
+    # normalization
+    "batch_norm", "layer_norm",
 ]

@@ -111,7 +111,8 @@ def _encode(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None) -> 
         if code is None:
             raise TypeError(f"save_safetensors: tensor {name!r} has dtype {array.dtype}, which "
                             "safetensors cannot store")
-        array = np.ascontiguousarray(array, dtype=_DTYPES[code])  # C order, little-endian
+        shape = array.shape  # ascontiguousarray makes a 0-d array 1-d: keep the real shape
+        array = np.ascontiguousarray(array, dtype=_DTYPES[code]).reshape(shape)  # C, little-endian
         header[name] = {"dtype": code, "shape": list(array.shape),
                         "data_offsets": [offset, offset + array.nbytes]}
         offset += array.nbytes

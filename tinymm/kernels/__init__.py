@@ -129,6 +129,31 @@ _SPECS = [
     KernelSpec("lstm_backward", "lstm", "((dout, dh_n, dc_n), cache, need_dx=True) -> "
                "(dx | None, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh)",
                "backpropagation through time (need_dx=False skips the dx GEMM)"),
+    KernelSpec("gru_forward", "gru",
+               "(x (T, N, D) | (N, T, D), h0 (N, H) | None, weight_ih (3H, D), weight_hh (3H, H), "
+               "bias_ih (3H,) | None, bias_hh (3H,) | None, lengths=None, batch_first=False, "
+               "reverse=False) -> ((out, h_n), cache)",
+               "one layer, one direction of a GRU (gates r, z, n) over the whole sequence"),
+    KernelSpec("gru_backward", "gru", "((dout, dh_n), cache, need_dx=True) -> (dx | None, dh0, "
+               "dweight_ih, dweight_hh, dbias_ih, dbias_hh)",
+               "backpropagation through time (need_dx=False skips the dx GEMM)"),
+    # --- normalization: N batch, C channels, S trailing spatial positions, B rows, D features
+    KernelSpec("batch_norm_forward", "batch_norm",
+               "(x (N, C) | (N, C, L) | (N, C, H, W), weight (C,) | None, bias (C,) | None, "
+               "running_mean (C,) | None, running_var (C,) | None, training=True, momentum=0.1, "
+               "eps=1e-5) -> (out like x, cache)",
+               "per-channel normalisation over all axes but C; training: batch statistics and "
+               "an in-place momentum update of the running ones (unbiased variance)"),
+    KernelSpec("batch_norm_backward", "batch_norm",
+               "(dout like x, cache) -> (dx, dweight | None, dbias | None, None, None)",
+               "compact dx = inv_std / M (M dx_hat - sum dx_hat - x_hat sum dx_hat x_hat)"),
+    KernelSpec("layer_norm_forward", "layer_norm",
+               "(x (..., *normalized_shape), normalized_shape, weight (normalized_shape) | None, "
+               "bias (normalized_shape) | None, eps=1e-5) -> (out like x, cache)",
+               "per-position normalisation over the trailing normalized_shape axes"),
+    KernelSpec("layer_norm_backward", "layer_norm",
+               "(dout like x, cache) -> (dx, dweight | None, dbias | None)",
+               "compact dx = inv_std / D (D dx_hat - sum dx_hat - x_hat sum dx_hat x_hat)"),
     # --- attention (issue 5): N batch, h heads, Lq queries, Lk keys, d q/k features, e v features
     KernelSpec("scaled_dot_product_attention_forward", "attention",
                "(q (N, h, Lq, d), k (N, h, Lk, d), v (N, h, Lk, e), mask (bool True = attend | "

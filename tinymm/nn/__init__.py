@@ -15,6 +15,7 @@ from tinymm.nn.activation import (
     Tanh,
 )
 from tinymm.nn.attention import MultiheadAttention
+from tinymm.nn.batch_norm import BatchNorm1d, BatchNorm2d
 from tinymm.nn.container import ModuleList, Sequential
 from tinymm.nn.conv2d import Conv2d
 from tinymm.nn.dropout import Dropout
@@ -27,6 +28,8 @@ from tinymm.nn.fusion import (
     GatedFusion,
     Multiply,
 )
+from tinymm.nn.gru import GRU
+from tinymm.nn.layer_norm import LayerNorm
 from tinymm.nn.linear import Linear
 from tinymm.nn.lstm import LSTM
 from tinymm.nn.module import Module, Parameter
@@ -40,5 +43,6 @@ __all__ = [
     "BilinearFusion", "Concatenate", "CrossAttentionFusion", "FiLM", "GatedFusion",
     "MultiheadAttention", "Multiply",
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Flatten", "MaxPool2d",
-    "Embedding", "LSTM", "RNN", "RNNBase",
+    "Embedding", "GRU", "LSTM", "RNN", "RNNBase",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm",
 ]
