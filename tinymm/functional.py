@@ -13,6 +13,7 @@ from tinymm.ops.cross_entropy import cross_entropy
 from tinymm.ops.embedding import embedding
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
 from tinymm.ops.gru import gru
+from tinymm.ops.info_nce import info_nce
 from tinymm.ops.layer_norm import layer_norm
 from tinymm.ops.linear import linear
 from tinymm.ops.lstm import lstm
@@ -35,4 +36,6 @@ __all__ = [
     "embedding", "gru", "lstm", "rnn",
     # normalization
     "batch_norm", "layer_norm",
+    # contrastive loss (issue 16)
+    "info_nce",
 ]

@@ -80,6 +80,9 @@ def build_torch_model(config):
             elif c.fusion == "bilinear":
                 self.fusion = BilinearFusion(c.fused_dim, c.hidden_size, c.fused_dim,
                                              c.bilinear_rank)
+                if c.bilinear_norm:
+                    self.norm_v = nn.LayerNorm(c.fused_dim)
+                    self.norm_q = nn.LayerNorm(c.hidden_size)
             width = {"concat": c.fused_dim + c.hidden_size,
                      "question_only": c.hidden_size}.get(c.fusion, c.fused_dim)
             self.head_hidden = nn.Linear(width, c.head_hidden)
@@ -109,6 +112,8 @@ def build_torch_model(config):
                 regions = fmap.reshape(N, c.conv2_channels, c.regions).permute(0, 2, 1)
                 mask = torch.arange(tokens.shape[1])[None, :] < lengths[:, None]
                 f, self.last_attention = self.fusion(outputs, regions, mask)
+            elif c.fusion == "bilinear" and c.bilinear_norm:
+                f = self.fusion(self.norm_v(v), self.norm_q(q))
             elif c.fusion in ("gated", "bilinear"):
                 f = self.fusion(v, q)
             elif c.fusion == "image_only":

@@ -13,7 +13,8 @@ a fusion layer combines them, and a small dense head picks the answer.
                    as a sequence of 64 vectors of 64 channels) with multi-head attention;
                    f = CrossAttentionFusion(outputs, regions)                         F = 128
       gated        f = GatedFusion(v, q): a learned sigmoid gate mixes the two          F = 128
-      bilinear     f = BilinearFusion(v, q): low-rank bilinear interactions v^T W_k q   F = 128
+      bilinear     f = BilinearFusion(LN(v), LN(q)): low-rank bilinear interactions, on
+                   layer-normalised inputs (bilinear_norm) so its tanh cannot saturate   F = 128
       image_only   f = v            (baseline: can it answer without reading?)         F = 128
       question_only f = q           (baseline: can it answer without looking? ~0.30)   F = 128
     head: Dense(F -> 128) + ReLU -> Dense(128 -> num_answers)     logits (N, A)
@@ -63,6 +64,9 @@ class MultimodalConfig:
     head_hidden: int = 128
     num_heads: int = 4
     bilinear_rank: int = 16
+    # LayerNorm v and q before the bilinear core: without it Adam grows the 4096-wide image_fc
+    # until tanh(U v) saturates and the image branch's gradient vanishes (issue 16 item 7)
+    bilinear_norm: bool = True
 
     def __post_init__(self):
         check_fusion(self.fusion)
@@ -130,6 +134,9 @@ class MultimodalVQA(ImageTower, TextTower, nn.Module):
         elif c.fusion == "bilinear":
             self.fusion = nn.BilinearFusion(c.fused_dim, c.hidden_size, c.fused_dim,
                                             rank=c.bilinear_rank)
+            if c.bilinear_norm:
+                self.norm_v = nn.LayerNorm(c.fused_dim)
+                self.norm_q = nn.LayerNorm(c.hidden_size)
         elif c.fusion == "multiply" and c.fused_dim != c.hidden_size:
             raise ValueError(f"MultimodalVQA: multiply fusion needs fused_dim == hidden_size, "
                              f"got {c.fused_dim} and {c.hidden_size}")
@@ -181,6 +188,8 @@ class MultimodalVQA(ImageTower, TextTower, nn.Module):
             T = tokens.shape[1]
             query_mask = np.arange(T)[None, :] < lengths[:, None]  # (N, T) True = real token
             f, attention = self.fusion(outputs, regions, query_mask=query_mask)  # (N, F), (N, R)
+        elif c.fusion == "bilinear" and c.bilinear_norm:
+            f = self.fusion(self.norm_v(v), self.norm_q(q))  # (N, F)
         elif c.fusion in ("gated", "bilinear"):
             f = self.fusion(v, q)  # (N, F)
         elif c.fusion == "image_only":
