@@ -231,6 +231,9 @@ def test_bad_input(no_kernel):
         F.batch_norm(tinymm.randn(4, 3), np.zeros(3), np.ones(3))
     with pytest.raises(TypeError, match=r"batch_norm: input must be float32 or float64"):
         F.batch_norm(Tensor(np.ones((4, 3), np.int64)), None, None, training=True)
+    with pytest.raises(TypeError, match=r"batch_norm: running_var must be a Tensor or None, "
+                                        "got list"):
+        F.batch_norm(tinymm.randn(4, 3), tinymm.zeros(3), [1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match=r"batch_norm: input must be at least 2-d"):
         F.batch_norm(tinymm.randn(4), None, None, training=True)
     with pytest.raises(ValueError, match=r"BatchNorm1d: num_features must be a positive int"):
@@ -256,3 +259,32 @@ def test_checkpoint_round_trip_keeps_running_statistics(tmp_path):
     fresh.eval()
     x = tinymm.randn(2, 1, 4, 4)
     np.testing.assert_array_equal(fresh(x).array, model(x).array)
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+def test_float32_layers_match_torch(backend):
+    """float32, as users train: BatchNorm2d and BatchNorm1d within float32 rounding of torch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    for kind, shape in (("BatchNorm2d", (8, 4, 6, 6)), ("BatchNorm1d", (32, 16))):
+        ref, layer = getattr(torch.nn, kind)(shape[1]), getattr(nn, kind)(shape[1])
+        with tinymm.use_backend(backend):
+            for mode in ("train", "train", "eval"):
+                ref.train(mode == "train")
+                layer.train(mode == "train")
+                x = (rng.standard_normal(shape) * 3 + 2).astype(np.float32)
+                up = rng.standard_normal(shape).astype(np.float32)
+                xt = torch.tensor(x, requires_grad=True)
+                out_t = ref(xt)
+                (out_t * torch.tensor(up)).sum().backward()
+                xm = Tensor(x, requires_grad=True)
+                out = layer(xm)
+                (out * Tensor(up)).sum().backward()
+                assert out.dtype == np.float32 and xm.grad.dtype == np.float32
+                np.testing.assert_allclose(out.array, out_t.detach().numpy(), rtol=1e-5,
+                                           atol=1e-5)
+                np.testing.assert_allclose(xm.grad.array, xt.grad.numpy(), rtol=1e-4,
+                                           atol=1e-4)
+                for key, value in ref.state_dict().items():
+                    np.testing.assert_allclose(layer.state_dict()[key], value.numpy(),
+                                               rtol=1e-5, atol=1e-6, err_msg=f"{kind} {key}")

@@ -134,6 +134,9 @@ def test_bad_input(no_kernel):
         F.layer_norm(tinymm.randn(2, 4), 4, tinymm.ones(4, dtype=np.float64))
     with pytest.raises(TypeError, match=r"layer_norm: input must be float32 or float64"):
         F.layer_norm(Tensor(np.ones((2, 4), np.int64)), 4)
+    with pytest.raises(TypeError, match=r"layer_norm: weight must be a Tensor or None, got "
+                                        "list"):
+        F.layer_norm(tinymm.randn(2, 4), 4, [1.0] * 4)
     with pytest.raises(ValueError, match=r"LayerNorm: normalized_shape must be a non-empty"):
         nn.LayerNorm(())
     with pytest.raises(TypeError, match=r"LayerNorm: normalized_shape must be an int or a "

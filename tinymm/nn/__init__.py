@@ -31,6 +31,16 @@ from tinymm.nn.fusion import (
 from tinymm.nn.gru import GRU
 from tinymm.nn.layer_norm import LayerNorm
 from tinymm.nn.linear import Linear
+from tinymm.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from tinymm.nn.lstm import LSTM
 from tinymm.nn.module import Module, Parameter
 from tinymm.nn.pool2d import AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d
@@ -46,3 +56,20 @@ __all__ = [
     "Embedding", "GRU", "LSTM", "RNN", "RNNBase",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm",
 ]
+__all__ += [
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss", "MSELoss",
+    "NLLLoss", "SmoothL1Loss",
+]
+
+
+def __getattr__(name: str):
+    # nn.functional and nn.utils import on first use (they import tinymm.functional, which
+    # imports this package); a name PyTorch's nn has and tinymm lacks says what to use.
+    import importlib
+    import sys
+
+    if name in ("functional", "utils"):
+        return importlib.import_module(f"tinymm.nn.{name}")
+    from tinymm.missing import NN, attribute_error
+
+    raise attribute_error(sys.modules[__name__], name, NN)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_numpy
 
 
 class StateDictError(RuntimeError):
@@ -77,7 +77,7 @@ class Module:
                 raise TypeError(f"{type(self).__name__}.register_buffer: {name!r} must be a "
                                 f"Tensor, an array or None, got {type(tensor).__name__}")
             if isinstance(tensor, np.ndarray):
-                tensor = Tensor(tensor, _copy=False)
+                tensor = from_numpy(tensor)
         self._buffers[name] = tensor
         object.__setattr__(self, name, tensor)
 
@@ -137,7 +137,8 @@ class Module:
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """How many scalars the parameters hold (shared parameters counted once)."""
-        return int(sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only))
+        return int(sum(p.numel() for p in self.parameters()
+                       if p.requires_grad or not trainable_only))
 
     # ------------------------------------------------------------ modes and grads
     def train(self, mode: bool = True) -> Module:
@@ -211,8 +212,27 @@ class Module:
         return missing, unexpected
 
     # ------------------------------------------------------------ dtype
-    def to(self, dtype) -> Module:
-        """Cast every floating parameter and buffer to ``dtype`` (np.float32 / np.float64)."""
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> Module:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``, as PyTorch.
+
+        A dtype casts every floating parameter and buffer (np.float32 / np.float64); a device
+        must be one tensors may live on (``tinymm.devices.SUPPORTED``: "cpu" today, where the
+        parameters already are).
+        """
+        from tinymm.devices import as_device
+
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype, device = arg.dtype, arg.device
+            elif isinstance(arg, str) or type(arg).__name__ == "device":
+                device = arg
+            else:
+                dtype = arg
+        if device is not None and as_device(device, f"{type(self).__name__}.to") != "cpu":
+            raise ValueError(f"{type(self).__name__}.to: moving parameters to {device} is not "
+                             "implemented")
+        if dtype is None:
+            return self
         dtype = np.dtype(dtype)
         for m in self.modules():
             for p in m._parameters.values():
@@ -223,6 +243,12 @@ class Module:
                 if b is not None and b.dtype.kind == "f" and b.dtype != dtype:
                     b.array = b.array.astype(dtype)  # the same Tensor, new storage
         return self
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Module:
+        return self.to("cuda" if device is None else device)
 
     def float(self) -> Module:
         return self.to(np.float32)

@@ -17,13 +17,14 @@ Dimension letters: T time, N batch, D input_size, H hidden_size, L num_layers, K
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import numpy as np
 
 from tinymm.nn import init
-from tinymm.nn.dropout import dropout as dropout_fn
 from tinymm.nn.module import Module, Parameter
+from tinymm.ops.dropout import dropout as dropout_fn
 from tinymm.ops.rnn import check_lengths, check_sequence_input, rnn
 from tinymm.ops.shape import concat, stack
 from tinymm.tensor import Tensor
@@ -40,7 +41,7 @@ class RNNBase(Module):
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
             raise ValueError(f"{kind}: input_size, hidden_size and num_layers must be positive, "
                              f"got {input_size}, {hidden_size}, {num_layers}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
                 or not 0 <= dropout <= 1:
             raise ValueError(f"{kind}: dropout must be a number in [0, 1] (the probability of "
                              f"zeroing an element between layers), got {dropout!r}")

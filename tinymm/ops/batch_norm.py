@@ -17,6 +17,8 @@ The running statistics receive no gradient.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from tinymm.autograd import Function
@@ -26,6 +28,12 @@ from tinymm.ops._checks import check_float, check_same_dtype
 def _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum,
                       eps) -> None:
     name = "batch_norm"
+    for what, array in (("input", x), ("running_mean", running_mean),
+                        ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if not isinstance(array, np.ndarray) and (what == "input" or array is not None):
+            raise TypeError(f"{name}: {what} must be a Tensor"
+                            + (" or None" if what != "input" else "")
+                            + f", got {type(array).__name__}")
     if x.ndim < 2:
         raise ValueError(f"{name}: input must be at least 2-d (N, C, *), got shape {x.shape}")
     check_float(name, "input", x)
@@ -45,15 +53,14 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
     if training and values_per_channel <= 1:
         raise ValueError(f"{name}: expected more than 1 value per channel when training, got "
                          f"input of shape {x.shape}; use a larger batch or eval mode")
-    if not isinstance(momentum, (int, float)) or isinstance(momentum, bool):
+    if not isinstance(momentum, numbers.Real) or isinstance(momentum, bool):
         raise TypeError(f"{name}: momentum must be a number, got {type(momentum).__name__}")
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or eps < 0:
+    if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or eps < 0:
         raise ValueError(f"{name}: eps must be a non-negative number, got {eps!r}")
     for what, array in (("running_mean", running_mean), ("running_var", running_var)):
-        if training and array is not None and not (isinstance(array, np.ndarray)
-                                                   and array.flags.writeable):
-            raise ValueError(f"{name}: {what} must be a writable tensor or array (it is "
-                             "updated in place when training)")
+        if training and array is not None and not array.flags.writeable:
+            raise ValueError(f"{name}: {what} must be writable (it is updated in place when "
+                             "training); pass a copy")
 
 
 class BatchNorm(Function):
@@ -61,14 +68,15 @@ class BatchNorm(Function):
     def forward(ctx, x, running_mean, running_var, weight=None, bias=None, training=False,
                 momentum=0.1, eps=1e-5):
         _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
-        out, ctx.cache = ctx.backend.batch_norm_forward(
+        out, cache = ctx.backend.batch_norm_forward(
             x, weight, bias, running_mean, running_var, training=bool(training),
             momentum=float(momentum), eps=float(eps))
+        ctx.save_for_backward(cache)
         return out  # like x
 
     @staticmethod
     def backward(ctx, dout):
-        dx, dweight, dbias, _, _ = ctx.backend.batch_norm_backward(dout, ctx.cache)
+        dx, dweight, dbias, _, _ = ctx.backend.batch_norm_backward(dout, *ctx.saved)
         return dx, None, None, dweight, dbias  # in forward's input order
 
 

@@ -35,14 +35,15 @@ class GRU(Function):
         H = check_weights("gru", x, 3, weight_ih, weight_hh, bias_ih, bias_hh)
         check_state("gru", "hx", h0, N, H, x.dtype)
         lengths = check_lengths("gru", lengths, N, T)
-        (out, h_n), ctx.cache = ctx.backend.gru_forward(
+        (out, h_n), cache = ctx.backend.gru_forward(
             x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
             batch_first=batch_first, reverse=reverse)
+        ctx.save_for_backward(cache)
         return out, h_n  # (T, N, H) or (N, T, H); (N, H)
 
     @staticmethod
     def backward(ctx, dout, dh_n):
-        return ctx.backend.gru_backward((dout, dh_n), ctx.cache,
+        return ctx.backend.gru_backward((dout, dh_n), *ctx.saved,
                                         need_dx=ctx.needs_input_grad[0])
 
 

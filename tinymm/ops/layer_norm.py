@@ -11,7 +11,10 @@ PyTorch's functional signature::
 
 from __future__ import annotations
 
+import numbers
 import operator
+
+import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.ops._checks import check_float, check_same_dtype
@@ -43,6 +46,11 @@ class LayerNorm(Function):
     def forward(ctx, x, normalized_shape, weight=None, bias=None, eps=1e-5):
         name = "layer_norm"
         shape = normalized_shape_tuple(name, normalized_shape)
+        for what, array in (("input", x), ("weight", weight), ("bias", bias)):
+            if not isinstance(array, np.ndarray) and (what == "input" or array is not None):
+                raise TypeError(f"{name}: {what} must be a Tensor"
+                                + (" or None" if what != "input" else "")
+                                + f", got {type(array).__name__}")
         check_float(name, "input", x)
         k = len(shape)
         if x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
@@ -54,14 +62,15 @@ class LayerNorm(Function):
                 raise ValueError(f"{name}: {what} must have shape normalized_shape = {shape}, "
                                  f"got {array.shape}")
         check_same_dtype(name, input=x, weight=weight, bias=bias)
-        if not isinstance(eps, (int, float)) or isinstance(eps, bool) or eps < 0:
+        if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or eps < 0:
             raise ValueError(f"{name}: eps must be a non-negative number, got {eps!r}")
-        out, ctx.cache = ctx.backend.layer_norm_forward(x, shape, weight, bias, eps=float(eps))
+        out, cache = ctx.backend.layer_norm_forward(x, shape, weight, bias, eps=float(eps))
+        ctx.save_for_backward(cache)
         return out  # like x
 
     @staticmethod
     def backward(ctx, dout):
-        dx, dweight, dbias = ctx.backend.layer_norm_backward(dout, ctx.cache)
+        dx, dweight, dbias = ctx.backend.layer_norm_backward(dout, *ctx.saved)
         return dx, None, dweight, dbias  # in forward's input order (normalized_shape: none)
 
 

@@ -9,6 +9,7 @@ the parameter's own dtype, so the same gradients give the same parameter sequenc
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -52,9 +53,9 @@ class Optimizer:
         workspace = self.__dict__.setdefault("_workspace", {})
         key = (p.dtype.str, slot)
         buf = workspace.get(key)
-        if buf is None or buf.size < p.size:
-            buf = workspace[key] = np.empty(p.size, dtype=p.dtype)
-        return buf[:p.size].reshape(p.shape)
+        if buf is None or buf.size < p.array.size:
+            buf = workspace[key] = np.empty(p.array.size, dtype=p.dtype)
+        return buf[:p.array.size].reshape(p.shape)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for _, p in self._params():
@@ -481,3 +482,9 @@ __all__ = [
     "LambdaLR", "MultiStepLR", "NAdam", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD",
     "StepLR", "clip_grad_norm_", "lr_scheduler",
 ]
+
+
+def __getattr__(name: str):
+    from tinymm.missing import OPTIM, attribute_error
+
+    raise attribute_error(sys.modules[__name__], name, OPTIM)

@@ -38,9 +38,17 @@ Backward, from dout = dL/dout (N, C, S). The affine part is a per-channel scale 
     dx_hat  = dout * weight                                                        (N, C, S)
 
 In evaluation mode x_hat is an affine function of x alone, so dx = dx_hat * inv_std.
-In training mode mean and var depend on every x of the channel too. With x_hat = (x - mean)
-* inv_std, the chain rule through mean (d mean / dx = 1/M) and var (d var / dx = 2 (x -
-mean) / M) gives three terms that collapse, using sum x_hat = 0, into the compact form::
+In training mode mean and var depend on every x of the channel too, so x reaches x_hat along
+three paths: directly, through var and through mean. Staged as a computational graph (sums
+over n, s; per channel)::
+
+    dvar  = sum dx_hat * (x - mean) * (-1/2) * (var + eps)^(-3/2)
+          = -inv_std^2 / 2 * sum dx_hat * x_hat                      (x - mean = x_hat / inv_std)
+    dmean = sum dx_hat * (-inv_std) + dvar * sum (-2 (x - mean) / M)
+          = -inv_std * sum dx_hat                                     (sum (x - mean) = 0)
+    dx    = dx_hat * inv_std + dvar * 2 (x - mean) / M + dmean / M    (d var/dx, d mean/dx)
+
+and substituting the two sums collapses the three paths into the compact form::
 
     dx = inv_std / M * (M * dx_hat - sum_{n,s} dx_hat - x_hat * sum_{n,s} dx_hat * x_hat)
 
