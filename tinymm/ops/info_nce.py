@@ -30,14 +30,15 @@ class InfoNCE(Function):
         if logit_scale.size != 1:
             raise ValueError(f"info_nce: logit_scale must be a scalar (log of 1/temperature), "
                              f"got shape {logit_scale.shape}")
-        out, ctx.cache = ctx.backend.info_nce_forward(a, b, logit_scale.reshape(()))  # ()
-        ctx.scale_shape = logit_scale.shape
+        out, cache = ctx.backend.info_nce_forward(a, b, logit_scale.reshape(()))  # ()
+        ctx.save_for_backward(cache, logit_scale.shape)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        da, db, dt = ctx.backend.info_nce_backward(grad, ctx.cache)
-        return da, db, dt.reshape(ctx.scale_shape)
+        cache, scale_shape = ctx.saved
+        da, db, dt = ctx.backend.info_nce_backward(grad, cache)
+        return da, db, dt.reshape(scale_shape)
 
 
 def info_nce(image_embeddings, text_embeddings, logit_scale):
