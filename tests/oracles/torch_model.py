@@ -57,7 +57,9 @@ def build_torch_model(config):
             self.out = nn.Linear(rank, dim_out)
 
         def forward(self, a, b):
-            return self.out(torch.tanh(self.proj_a(a)) * torch.tanh(self.proj_b(b)))
+            if c.bilinear_core == "tanh":
+                return self.out(torch.tanh(self.proj_a(a)) * torch.tanh(self.proj_b(b)))
+            return self.out(self.proj_a(a) * self.proj_b(b))
 
     class TorchMultimodalVQA(nn.Module):
         def __init__(self):

@@ -13,8 +13,9 @@ a fusion layer combines them, and a small dense head picks the answer.
                    as a sequence of 64 vectors of 64 channels) with multi-head attention;
                    f = CrossAttentionFusion(outputs, regions)                         F = 128
       gated        f = GatedFusion(v, q): a learned sigmoid gate mixes the two          F = 128
-      bilinear     f = BilinearFusion(LN(v), LN(q)): low-rank bilinear interactions, on
-                   layer-normalised inputs (bilinear_norm) so its tanh cannot saturate   F = 128
+      bilinear     f = BilinearFusion(LN(v), LN(q)): low-rank bilinear interactions
+                   W (U LN(v) * V LN(q)); bilinear_core "tanh" puts MLB's tanh on both
+                   factors (it saturates under Adam here: see MultimodalConfig)          F = 128
       image_only   f = v            (baseline: can it answer without reading?)         F = 128
       question_only f = q           (baseline: can it answer without looking? ~0.30)   F = 128
     head: Dense(F -> 128) + ReLU -> Dense(128 -> num_answers)     logits (N, A)
@@ -64,12 +65,18 @@ class MultimodalConfig:
     head_hidden: int = 128
     num_heads: int = 4
     bilinear_rank: int = 16
-    # LayerNorm v and q before the bilinear core: without it Adam grows the 4096-wide image_fc
-    # until tanh(U v) saturates and the image branch's gradient vanishes (issue 16 item 7)
+    # The bilinear core: "tanh" (MLB, tanh(U v) * tanh(V q)) or "linear" ((U v) * (V q)).
+    # With tanh, Adam grows the image branch within tens of steps until tanh(U v) saturates
+    # and the CNN's gradient vanishes (issue 16 item 7); bilinear_norm (LayerNorm on v and q
+    # first) delays that but does not stop it.
+    bilinear_core: str = "linear"
     bilinear_norm: bool = True
 
     def __post_init__(self):
         check_fusion(self.fusion)
+        if self.bilinear_core not in ("tanh", "linear"):
+            raise ValueError(f"MultimodalConfig: bilinear_core must be 'tanh' or 'linear', got "
+                             f"{self.bilinear_core!r}")
         if self.image_size % 4:
             raise ValueError(f"MultimodalConfig: image_size must be a multiple of 4 (two "
                              f"2x2 max-pools), got {self.image_size}")
@@ -132,8 +139,9 @@ class MultimodalVQA(ImageTower, TextTower, nn.Module):
         elif c.fusion == "gated":
             self.fusion = nn.GatedFusion(c.fused_dim, c.hidden_size, c.fused_dim)
         elif c.fusion == "bilinear":
-            self.fusion = nn.BilinearFusion(c.fused_dim, c.hidden_size, c.fused_dim,
-                                            rank=c.bilinear_rank)
+            self.fusion = nn.BilinearFusion(
+                c.fused_dim, c.hidden_size, c.fused_dim, rank=c.bilinear_rank,
+                activation="tanh" if c.bilinear_core == "tanh" else None)
             if c.bilinear_norm:
                 self.norm_v = nn.LayerNorm(c.fused_dim)
                 self.norm_q = nn.LayerNorm(c.hidden_size)
