@@ -12,6 +12,7 @@ from tinymm.ops.dropout import dropout  # its mask draws from tinymm.random
 from tinymm.ops.embedding import embedding
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
 from tinymm.ops.gru import gru
+from tinymm.ops.info_nce import info_nce
 from tinymm.ops.layer_norm import layer_norm
 from tinymm.ops.linear import linear
 from tinymm.ops.loss import (
@@ -40,6 +41,8 @@ __all__ = [
     "embedding", "gru", "lstm", "rnn",
     # normalization
     "batch_norm", "layer_norm",
+    # contrastive loss (issue 16)
+    "info_nce",
 ]
 __all__ += [
     # PyTorch's losses (ops/loss.py; cross_entropy also takes weight=)

@@ -57,7 +57,9 @@ def build_torch_model(config):
             self.out = nn.Linear(rank, dim_out)
 
         def forward(self, a, b):
-            return self.out(torch.tanh(self.proj_a(a)) * torch.tanh(self.proj_b(b)))
+            if c.bilinear_core == "tanh":
+                return self.out(torch.tanh(self.proj_a(a)) * torch.tanh(self.proj_b(b)))
+            return self.out(self.proj_a(a) * self.proj_b(b))
 
     class TorchMultimodalVQA(nn.Module):
         def __init__(self):
@@ -80,6 +82,9 @@ def build_torch_model(config):
             elif c.fusion == "bilinear":
                 self.fusion = BilinearFusion(c.fused_dim, c.hidden_size, c.fused_dim,
                                              c.bilinear_rank)
+                if c.bilinear_norm:
+                    self.norm_v = nn.LayerNorm(c.fused_dim)
+                    self.norm_q = nn.LayerNorm(c.hidden_size)
             width = {"concat": c.fused_dim + c.hidden_size,
                      "question_only": c.hidden_size}.get(c.fusion, c.fused_dim)
             self.head_hidden = nn.Linear(width, c.head_hidden)
@@ -109,6 +114,8 @@ def build_torch_model(config):
                 regions = fmap.reshape(N, c.conv2_channels, c.regions).permute(0, 2, 1)
                 mask = torch.arange(tokens.shape[1])[None, :] < lengths[:, None]
                 f, self.last_attention = self.fusion(outputs, regions, mask)
+            elif c.fusion == "bilinear" and c.bilinear_norm:
+                f = self.fusion(self.norm_v(v), self.norm_q(q))
             elif c.fusion in ("gated", "bilinear"):
                 f = self.fusion(v, q)
             elif c.fusion == "image_only":
@@ -135,5 +142,6 @@ def copy_weights(tinymm_model, torch_model) -> None:
             if tuple(theirs[name].shape) != value.shape:
                 raise ValueError(f"copy_weights: {name} is {value.shape} in tinymm, "
                                  f"{tuple(theirs[name].shape)} in torch")
-            theirs[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+            # reshape: np.ascontiguousarray turns a 0-d array (a scalar parameter) into 1-d
+            theirs[name].copy_(torch.from_numpy(np.ascontiguousarray(value).reshape(value.shape)))
     torch_model.load_state_dict(theirs)

@@ -54,9 +54,16 @@ def add_commands(subparsers) -> None:
                     "Writes checkpoint.safetensors/.json, metrics.json, curves.png (and "
                     "attention.png) into --out; Ctrl-C keeps the last completed epoch, "
                     "--resume continues it.")
+    p.add_argument("--task", default="vqa", choices=("vqa", "retrieval", "captioning"),
+                   help="vqa (default) | retrieval (dual encoder, InfoNCE) | captioning "
+                        "(LSTM decoder); retrieval and captioning train on ShapesCaptions")
     p.add_argument("--fusion", default=None,
                    help=f"{' | '.join(FUSION_NAMES)} (default {_train_defaults()['fusion']})")
     _common_training_flags(p, defaults_from_checkpoint=True)
+    p.add_argument("--decoder", default=None, choices=("plain", "attention"),
+                   help="captioning: plain (default) or attention (show, attend and tell)")
+    p.add_argument("--beam", type=int, default=None,
+                   help="captioning: beam width of the beam-search numbers (default 3)")
     p.add_argument("--out", default=None, help="run directory (default runs/<fusion>-seed<seed>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint")
@@ -116,7 +123,13 @@ def cmd_train(args) -> int:
         run_training,
     )
 
+    if getattr(args, "task", "vqa") != "vqa":
+        from tinymm.app.tasks.commands import cmd_train_task
+
+        return cmd_train_task(args, started_at)
     try:
+        if args.decoder is not None or args.beam is not None:
+            raise ValueError("--decoder and --beam belong to --task captioning")
         if args.fusion is not None and args.fusion not in FUSION_NAMES:
             raise ValueError(f"unknown fusion '{args.fusion}'; valid fusions: "
                              f"{', '.join(FUSION_NAMES)}")
@@ -144,10 +157,13 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from tinymm.app.tasks import checkpoint_task, evaluate_task_checkpoint
     from tinymm.app.train import CheckpointMismatchError, evaluate_checkpoint
 
     try:
-        record = evaluate_checkpoint(args.checkpoint, backend=args.backend)
+        evaluate_run = (evaluate_checkpoint if checkpoint_task(args.checkpoint) == "vqa"
+                        else evaluate_task_checkpoint)
+        record = evaluate_run(args.checkpoint, backend=args.backend)
     except (ValueError, FileNotFoundError, CheckpointMismatchError, RuntimeError) as exc:
         return _fail(str(exc))
     return 0 if record.get("matches_recorded", True) else 1

@@ -39,11 +39,11 @@ def compare_fusions(cfg: TrainConfig, out: str, fusions=FUSIONS, overwrite: bool
     with open(table_path + ".tmp", "w") as fh:
         fh.write(text)
     os.replace(table_path + ".tmp", table_path)
-    from tinymm.app._png import line_plot
+    from tinymm.app import plots
 
-    line_plot([{"title": "validation accuracy per epoch", "ylim": (0.0, 1.0),
-                "series": {r["fusion"]: r["val_curve"] for r in rows}}],
-              os.path.join(out, "comparison.png"), panel_w=560, panel_h=320)
+    plots.series(os.path.join(out, "comparison.png"),
+                 {r["fusion"]: r["val_curve"] for r in rows}, "validation accuracy",
+                 title=f"fusions on ShapesVQA, seed {cfg.seed}", ylim=(0.0, 1.0))
     log("\n" + text)
     return rows
 

@@ -85,6 +85,8 @@ def _checks() -> list[tuple[str, Callable, Callable]]:
         ("gated_fusion", F.gated_fusion, lambda r: [_r(r, 2, 3), _r(r, 2, 3), _r(r, 2, 3)]),
         ("bilinear_pool", F.bilinear_pool, lambda r: [_r(r, 2, 3), _r(r, 2, 3)]),
         ("film", F.film, lambda r: [_r(r, 2, 3, 2, 2), _r(r, 2, 3), _r(r, 2, 3)]),
+        # contrastive loss (kernels/reference/info_nce.py)
+        ("info_nce", F.info_nce, lambda r: [_r(r, 4, 3), _r(r, 4, 3), np.array(0.7)]),
     ]
     return checks
 

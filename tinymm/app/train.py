@@ -170,6 +170,9 @@ def _sigint_deferred():
         raise KeyboardInterrupt
 
 
+sigint_deferred = _sigint_deferred  # public for the other tasks (tinymm/app/tasks/)
+
+
 def checkpoint_stem(path: str) -> str:
     """A run directory, ``checkpoint.json`` or ``checkpoint.safetensors`` -> the stem."""
     if os.path.isdir(path):
@@ -239,6 +242,9 @@ def _versions() -> dict:
 
     return {"tinymm": tinymm.__version__, "numpy": np.__version__, "numba": numba.__version__,
             "python": platform.python_version()}
+
+
+versions = _versions  # public for the other tasks (tinymm/app/tasks/)
 
 
 def format_table(test: dict, title: str) -> str:

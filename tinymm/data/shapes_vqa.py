@@ -148,6 +148,17 @@ def _render(shape, color, size, y, x, active) -> np.ndarray:
     return images
 
 
+def place_objects(n_obj: np.ndarray, rng: np.random.Generator):
+    """Sizes and top-left corners (each (N, K) int64) of non-overlapping objects, as ShapesVQA
+    places them; ShapesCaptions draws its scenes with the same placement and renderer."""
+    return _place(n_obj, rng)
+
+
+def render_scenes(shape, color, size, y, x, active) -> np.ndarray:
+    """(N, 32, 32, 3) uint8 images of the active objects (shape, colour ids; size, y, x px)."""
+    return _render(shape, color, size, y, x, active)
+
+
 class ShapesVQA:
     """``n`` seeded ShapesVQA samples, generated at construction (see the module docstring).
 

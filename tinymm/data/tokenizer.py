@@ -2,8 +2,9 @@
 
 Words are lowercased and split on whitespace ("what color is the circle ?" -> 6 tokens; the
 question mark is a word of its own in ShapesVQA's templates). Id 0 is ``<pad>``, id 1 is
-``<unk>`` (any word not in the vocabulary); the other words follow in sorted order, so the
-same word list always gives the same ids.
+``<unk>`` (any word not in the vocabulary); then come the optional extra special tokens in the
+order given (captioning uses ``<start>`` and ``<end>``: ids 2 and 3), and the other words
+follow in sorted order, so the same word list always gives the same ids.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 PAD, UNK = "<pad>", "<unk>"
+START, END = "<start>", "<end>"
 
 
 class Tokenizer:
     """Maps words to ids and back; ``encode_batch`` pads and returns the true lengths."""
 
-    def __init__(self, words: Iterable[str]):
-        vocab = sorted({w.lower() for w in words} - {PAD, UNK})
-        self.itos: list[str] = [PAD, UNK] + vocab
+    def __init__(self, words: Iterable[str], specials: Sequence[str] = ()):
+        specials = [s for s in dict.fromkeys(specials) if s not in (PAD, UNK)]
+        vocab = sorted({w.lower() for w in words} - {PAD, UNK} - set(specials))
+        self.itos: list[str] = [PAD, UNK] + specials + vocab
         self.stoi: dict[str, int] = {w: i for i, w in enumerate(self.itos)}
 
     @classmethod

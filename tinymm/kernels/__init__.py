@@ -246,6 +246,12 @@ _SPECS = [
                "(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq | None, step, lr, beta1, "
                "beta2, eps, weight_decay=0, decoupled=False) -> None",
                "Adam (decoupled=False) or AdamW update of one parameter in place, bias-corrected"),
+    # --- contrastive loss: N pairs, D embedding features
+    KernelSpec("info_nce_forward", "info_nce",
+               "(a (N, D), b (N, D), logit_scale ()) -> (loss (), cache)",
+               "symmetric InfoNCE: mean of row and column cross-entropies of exp(t) a b^T"),
+    KernelSpec("info_nce_backward", "info_nce", "(dloss (), cache) -> (da, db, dlogit_scale)",
+               "dS = (P - I + Q - I) / 2N; da = exp(t) dS b, db = exp(t) dS^T a, dt = sum dS*S"),
 ]
 
 CONTRACT: dict[str, KernelSpec] = {spec.name: spec for spec in _SPECS}

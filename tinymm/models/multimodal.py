@@ -13,7 +13,9 @@ a fusion layer combines them, and a small dense head picks the answer.
                    as a sequence of 64 vectors of 64 channels) with multi-head attention;
                    f = CrossAttentionFusion(outputs, regions)                         F = 128
       gated        f = GatedFusion(v, q): a learned sigmoid gate mixes the two          F = 128
-      bilinear     f = BilinearFusion(v, q): low-rank bilinear interactions v^T W_k q   F = 128
+      bilinear     f = BilinearFusion(LN(v), LN(q)): low-rank bilinear interactions
+                   W (U LN(v) * V LN(q)); bilinear_core "tanh" puts MLB's tanh on both
+                   factors (it saturates under Adam here: see MultimodalConfig)          F = 128
       image_only   f = v            (baseline: can it answer without reading?)         F = 128
       question_only f = q           (baseline: can it answer without looking? ~0.30)   F = 128
     head: Dense(F -> 128) + ReLU -> Dense(128 -> num_answers)     logits (N, A)
@@ -38,6 +40,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from tinymm import nn
+from tinymm.models.towers import ImageTower, TextTower
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor
 
@@ -62,9 +65,18 @@ class MultimodalConfig:
     head_hidden: int = 128
     num_heads: int = 4
     bilinear_rank: int = 16
+    # The bilinear core: "tanh" (MLB, tanh(U v) * tanh(V q)) or "linear" ((U v) * (V q)).
+    # With tanh, Adam grows the image branch within tens of steps until tanh(U v) saturates
+    # and the CNN's gradient vanishes (issue 16 item 7); bilinear_norm (LayerNorm on v and q
+    # first) delays that but does not stop it.
+    bilinear_core: str = "linear"
+    bilinear_norm: bool = True
 
     def __post_init__(self):
         check_fusion(self.fusion)
+        if self.bilinear_core not in ("tanh", "linear"):
+            raise ValueError(f"MultimodalConfig: bilinear_core must be 'tanh' or 'linear', got "
+                             f"{self.bilinear_core!r}")
         if self.image_size % 4:
             raise ValueError(f"MultimodalConfig: image_size must be a multiple of 4 (two "
                              f"2x2 max-pools), got {self.image_size}")
@@ -99,7 +111,7 @@ def check_fusion(name: str) -> str:
     return name
 
 
-class MultimodalVQA(nn.Module):
+class MultimodalVQA(ImageTower, TextTower, nn.Module):
     """The seed model; ``forward(image, tokens, lengths) -> logits (N, num_answers)``.
 
     ``forward_with_attention`` returns the logits and, with ``fusion="attention"``, the
@@ -116,25 +128,23 @@ class MultimodalVQA(nn.Module):
         uses_text = c.fusion != "image_only"
         needs_vector = c.fusion not in ("attention", "question_only")
         if uses_image:
-            self.conv1 = nn.Conv2d(c.image_channels, c.conv1_channels, 3, padding=1,
-                                   activation="relu")
-            self.conv2 = nn.Conv2d(c.conv1_channels, c.conv2_channels, 3, padding=1,
-                                   activation="relu")
-            self.pool1 = nn.MaxPool2d(2)
-            self.pool2 = nn.MaxPool2d(2)
+            self._build_image_tower(c.image_channels, c.conv1_channels, c.conv2_channels)
         if needs_vector:
             self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.fused_dim)
         if uses_text:
-            self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=0)
-            self.lstm = nn.LSTM(c.embed_dim, c.hidden_size, batch_first=True)
+            self._build_text_tower(c.vocab_size, c.embed_dim, c.hidden_size)
         if c.fusion == "attention":
             self.fusion = nn.CrossAttentionFusion(c.hidden_size, c.conv2_channels,
                                                   embed_dim=c.fused_dim, num_heads=c.num_heads)
         elif c.fusion == "gated":
             self.fusion = nn.GatedFusion(c.fused_dim, c.hidden_size, c.fused_dim)
         elif c.fusion == "bilinear":
-            self.fusion = nn.BilinearFusion(c.fused_dim, c.hidden_size, c.fused_dim,
-                                            rank=c.bilinear_rank)
+            self.fusion = nn.BilinearFusion(
+                c.fused_dim, c.hidden_size, c.fused_dim, rank=c.bilinear_rank,
+                activation="tanh" if c.bilinear_core == "tanh" else None)
+            if c.bilinear_norm:
+                self.norm_v = nn.LayerNorm(c.fused_dim)
+                self.norm_q = nn.LayerNorm(c.hidden_size)
         elif c.fusion == "multiply" and c.fused_dim != c.hidden_size:
             raise ValueError(f"MultimodalVQA: multiply fusion needs fused_dim == hidden_size, "
                              f"got {c.fused_dim} and {c.hidden_size}")
@@ -151,19 +161,10 @@ class MultimodalVQA(nn.Module):
         return c.fused_dim
 
     # ------------------------------------------------------------------ encoders
-    def encode_image(self, image: Tensor) -> Tensor:
-        """(N, 3, H, W) -> feature map (N, C2, H/4, W/4)."""
-        h = self.conv1(image)  # (N, C1, H, W)
-        h = self.conv2(h)  # (N, C2, H, W)
-        h = self.pool1(h)  # (N, C2, H/2, W/2)
-        return self.pool2(h)  # (N, C2, H/4, W/4)
-
+    # encode_image (N, 3, H, W) -> (N, C2, H/4, W/4) and encode_text come from the towers
     def encode_question(self, tokens, lengths) -> tuple[Tensor, Tensor]:
         """tokens (N, T), lengths (N,) -> (outputs (N, T, E), q (N, E) at each last token)."""
-        x = self.embedding(tokens)  # (N, T, E)
-        outputs, (h_n, _) = self.lstm(x, lengths=lengths)  # (N, T, E), (1, N, E)
-        q = h_n.reshape(h_n.shape[1], h_n.shape[2])  # (N, E)
-        return outputs, q
+        return self.encode_text(tokens, lengths)
 
     # ------------------------------------------------------------------ forward
     def forward(self, image, tokens, lengths) -> Tensor:
@@ -191,10 +192,12 @@ class MultimodalVQA(nn.Module):
         elif c.fusion == "multiply":
             f = v * q  # (N, F)
         elif c.fusion == "attention":
-            regions = fmap.reshape(N, c.conv2_channels, c.regions).permute(0, 2, 1)  # (N, R, C2)
+            regions = self.regions(fmap)  # (N, R, C2)
             T = tokens.shape[1]
             query_mask = np.arange(T)[None, :] < lengths[:, None]  # (N, T) True = real token
             f, attention = self.fusion(outputs, regions, query_mask=query_mask)  # (N, F), (N, R)
+        elif c.fusion == "bilinear" and c.bilinear_norm:
+            f = self.fusion(self.norm_v(v), self.norm_q(q))  # (N, F)
         elif c.fusion in ("gated", "bilinear"):
             f = self.fusion(v, q)  # (N, F)
         elif c.fusion == "image_only":

@@ -199,15 +199,20 @@ class BilinearFusion(Module):
 
     a (N, dim_a), b (N, dim_b) -> (N, dim_out); ``rank`` R (default dim_out) is the width of
     the factorised product: a full bilinear map would need dim_a * dim_b * dim_out weights,
-    this needs (dim_a + dim_b + dim_out) * R.
+    this needs (dim_a + dim_b + dim_out) * R. ``activation=None`` drops the two tanh:
+    ``W_o ((U a) * (V b)) + b_o``, a product that cannot saturate.
     """
 
     def __init__(self, dim_a: int, dim_b: int, dim_out: int, rank: int | None = None,
-                 dtype=np.float32):
+                 dtype=np.float32, activation: str | None = "tanh"):
         super().__init__()
         rank = dim_out if rank is None else rank
         if rank <= 0:
             raise ValueError(f"BilinearFusion: rank must be positive, got {rank}")
+        if activation not in ("tanh", None):
+            raise ValueError(f"BilinearFusion: activation must be 'tanh' or None, got "
+                             f"{activation!r}")
+        self.activation = activation
         self.dim_a, self.dim_b, self.dim_out, self.rank = dim_a, dim_b, dim_out, rank
         self.proj_a = Linear(dim_a, rank, dtype=dtype)
         self.proj_b = Linear(dim_b, rank, dtype=dtype)
@@ -219,7 +224,8 @@ class BilinearFusion(Module):
     def forward(self, a, b):
         _check_pair(f"BilinearFusion({self.dim_a}, {self.dim_b}, {self.dim_out})", a, b,
                     self.dim_a, self.dim_b)
-        joint = bilinear_pool(self.proj_a(a), self.proj_b(b))  # (N, R)
+        pa, pb = self.proj_a(a), self.proj_b(b)  # (N, R) each
+        joint = bilinear_pool(pa, pb) if self.activation == "tanh" else pa * pb  # (N, R)
         return self.out(joint)  # (N, dim_out)
 
 

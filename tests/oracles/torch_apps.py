@@ -1,0 +1,115 @@
+"""The retrieval dual encoder and the captioners in PyTorch, for the comparison tests.
+
+``build_torch_dual_encoder(config)`` and ``build_torch_captioner(config)`` return
+``torch.nn.Module``s whose ``state_dict`` keys and shapes equal tinymm's ``DualEncoder`` and
+``Captioner``, so ``tests.oracles.torch_model.copy_weights`` makes them compute the same
+functions. PyTorch is optional: it is imported inside these functions only.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def _towers(module, c, extra_inputs: int = 0) -> None:
+    from torch import nn
+
+    module.conv1 = nn.Conv2d(c.image_channels, c.conv1_channels, 3, padding=1)
+    module.conv2 = nn.Conv2d(c.conv1_channels, c.conv2_channels, 3, padding=1)
+    module.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=0)
+    module.lstm = nn.LSTM(c.embed_dim + extra_inputs, c.hidden_size, batch_first=True)
+
+
+def _feature_map(module, image):
+    import torch
+    import torch.nn.functional as F
+
+    h = torch.relu(module.conv2(torch.relu(module.conv1(image))))
+    return F.max_pool2d(F.max_pool2d(h, 2), 2)  # (N, C2, 8, 8)
+
+
+def build_torch_dual_encoder(config):
+    """A torch.nn.Module mirroring ``DualEncoder(config)``: forward -> (u, w, logit_scale)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    c = config
+
+    class TorchDualEncoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            _towers(self, c)
+            self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.image_dim)
+            self.image_proj = nn.Linear(c.image_dim, c.joint_dim)
+            self.text_proj = nn.Linear(c.hidden_size, c.joint_dim)
+            self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / c.init_temperature)))
+
+        def forward(self, image, tokens, lengths):
+            fmap = _feature_map(self, image)
+            u = self.image_proj(torch.relu(self.image_fc(fmap.flatten(1))))
+            packed = nn.utils.rnn.pack_padded_sequence(self.embedding(tokens), lengths.cpu(),
+                                                       batch_first=True, enforce_sorted=False)
+            _, (h_n, _) = self.lstm(packed)
+            w = self.text_proj(h_n[0])
+            scale = self.logit_scale.clamp(max=c.max_logit_scale)
+            return F.normalize(u, dim=1), F.normalize(w, dim=1), scale
+
+    return TorchDualEncoder()
+
+
+def torch_info_nce(u, w, logit_scale):
+    import torch
+    import torch.nn.functional as F
+
+    S = logit_scale.exp() * u @ w.T
+    target = torch.arange(u.shape[0])
+    return (F.cross_entropy(S, target) + F.cross_entropy(S.T, target)) / 2
+
+
+def build_torch_captioner(config):
+    """A torch.nn.Module mirroring ``Captioner(config)``: forward(image, tokens) -> logits
+    (N, T-1, V) under teacher forcing, and ``last_attention`` (N, T-1, R) with attention."""
+    import torch
+    from torch import nn
+
+    c = config
+    context = c.conv2_channels if c.attention else 0
+
+    class TorchCaptioner(nn.Module):
+        def __init__(self):
+            super().__init__()
+            _towers(self, c, extra_inputs=context)
+            self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.image_dim)
+            self.init_h = nn.Linear(c.image_dim, c.hidden_size)
+            self.init_c = nn.Linear(c.image_dim, c.hidden_size)
+            if c.attention:
+                self.att_query = nn.Linear(c.hidden_size, c.attention_dim)
+                self.att_key = nn.Linear(c.conv2_channels, c.attention_dim)
+            self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
+
+        def forward(self, image, tokens):
+            fmap = _feature_map(self, image)
+            N = fmap.shape[0]
+            v = torch.relu(self.image_fc(fmap.flatten(1)))
+            h, cell = torch.tanh(self.init_h(v)), torch.tanh(self.init_c(v))
+            inputs = tokens[:, :-1]
+            if not c.attention:
+                out, _ = self.lstm(self.embedding(inputs), (h[None], cell[None]))
+                return self.out(out)
+            regions = fmap.reshape(N, c.conv2_channels, -1).permute(0, 2, 1)  # (N, R, C2)
+            keys = self.att_key(regions)
+            logits, alphas = [], []
+            for t in range(inputs.shape[1]):
+                scores = (keys @ self.att_query(h)[:, :, None])[:, :, 0]
+                alpha = torch.softmax(scores / math.sqrt(c.attention_dim), dim=1)
+                z = (alpha[:, None, :] @ regions)[:, 0]
+                x = torch.cat([self.embedding(inputs[:, t]), z], dim=1)
+                _, (h_n, c_n) = self.lstm(x[:, None], (h[None], cell[None]))
+                h, cell = h_n[0], c_n[0]
+                logits.append(self.out(torch.cat([h, z], dim=1)))
+                alphas.append(alpha)
+            self.last_attention = torch.stack(alphas, dim=1)
+            return torch.stack(logits, dim=1)
+
+    return TorchCaptioner()

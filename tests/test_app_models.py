@@ -1,0 +1,165 @@
+"""The dual encoder and the captioners: shapes, bad input, decoding, and the PyTorch twins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinymm
+from tinymm import nn
+from tinymm.data.shapes_captions import MAX_CAPTION_LEN, ShapesCaptions
+from tinymm.models.captioning import (
+    Captioner,
+    CaptionerConfig,
+    beam_search,
+    caption_loss,
+    greedy_decode,
+)
+from tinymm.models.retrieval import DualEncoder, DualEncoderConfig
+from tinymm.ops.info_nce import info_nce
+
+SMALL = {"conv1_channels": 4, "conv2_channels": 8, "embed_dim": 8, "hidden_size": 12,
+         "image_dim": 10}
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return ShapesCaptions(6, seed=2).batch(np.arange(6))
+
+
+def _captioner(attention, seed=0):
+    nn.init.seed(seed)
+    return Captioner(CaptionerConfig(attention=attention, attention_dim=6, **SMALL))
+
+
+def test_dual_encoder_embeddings_are_unit_rows(batch):
+    nn.init.seed(0)
+    model = DualEncoder(DualEncoderConfig(joint_dim=7, **SMALL))
+    u, w = model(batch["image"], batch["tokens"], batch["lengths"])
+    assert u.shape == w.shape == (6, 7)
+    np.testing.assert_allclose((u.array ** 2).sum(1), 1, rtol=1e-5)
+    assert model.clamped_logit_scale().item() == pytest.approx(np.log(1 / 0.07), rel=1e-6)
+    with pytest.raises(ValueError, match="DualEncoder: token ids must be in"):
+        model(batch["image"], batch["tokens"] + 40, batch["lengths"])
+    with pytest.raises(ValueError, match=r"DualEncoder: image must be \(N, 3, 32, 32\)"):
+        model(batch["image"][:, :, :16], batch["tokens"], batch["lengths"])
+
+
+@pytest.mark.parametrize("attention", [False, True], ids=["plain", "attention"])
+def test_captioner_shapes_and_bad_input(batch, attention):
+    model = _captioner(attention)
+    logits = model(batch["image"], batch["tokens"])
+    assert logits.shape == (6, MAX_CAPTION_LEN - 1, 33)
+    if attention:
+        assert model.last_attention.shape == (6, MAX_CAPTION_LEN - 1, 64)
+        np.testing.assert_allclose(model.last_attention.sum(-1), 1, rtol=1e-5)
+    long = np.concatenate([batch["tokens"], batch["tokens"][:, :3]], axis=1)
+    with pytest.raises(ValueError, match="exceed the decoder's maximum max_len=24"):
+        model(batch["image"], long)
+    with pytest.raises(ValueError, match="Captioner: batch sizes differ"):
+        model(batch["image"][:2], batch["tokens"])
+    with pytest.raises(ValueError, match=r"max_len must be an integer in \[2, 24\]"):
+        greedy_decode(model, batch["image"], max_len=40)
+
+
+@pytest.mark.parametrize("attention", [False, True], ids=["plain", "attention"])
+def test_teacher_forcing_equals_stepping_the_decoder(batch, attention):
+    model = _captioner(attention)
+    with tinymm.no_grad():
+        logits = model(batch["image"], batch["tokens"]).array
+        state = model.start(batch["image"])
+        for t in range(4):
+            step_logits, state, _ = model.step(batch["tokens"][:, t], state)
+            np.testing.assert_allclose(step_logits.array, logits[:, t], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("attention", [False, True], ids=["plain", "attention"])
+def test_beam_width_one_is_greedy_and_wider_beams_score_at_least_as_well(batch, attention):
+    model = _captioner(attention, seed=3)
+    greedy, _ = greedy_decode(model, batch["image"], max_len=10)
+    one = beam_search(model, batch["image"], beam=1, max_len=10)
+    np.testing.assert_array_equal(one, greedy)
+    three = beam_search(model, batch["image"], beam=3, max_len=10)
+    assert three.shape[0] == 6 and (three[:, 0] == 2).all()
+
+    def score(seqs):  # sum of log p of each sequence up to and including its first <end>
+        from tinymm.models.captioning import _word_log_probs
+
+        total = np.zeros(len(seqs))
+        with tinymm.no_grad():
+            state = model.start(batch["image"])
+            done = np.zeros(len(seqs), dtype=bool)
+            for t in range(seqs.shape[1] - 1):
+                logits, state, _ = model.step(seqs[:, t], state)
+                logp = _word_log_probs(logits)[np.arange(len(seqs)), seqs[:, t + 1]]
+                total += np.where(done, 0.0, logp)
+                done |= seqs[:, t + 1] == 3
+        return total
+
+    assert (score(three) >= score(greedy) - 1e-5).all()
+    with pytest.raises(ValueError, match="beam must be a positive integer"):
+        beam_search(model, batch["image"], beam=0)
+
+
+def test_caption_loss_ignores_padding(batch):
+    model = _captioner(False)
+    logits = model(batch["image"], batch["tokens"])
+    loss = caption_loss(logits, batch["tokens"]).item()
+    target = batch["tokens"][:, 1:]
+    lp = logits.array - np.log(np.exp(logits.array).sum(-1, keepdims=True))
+    picked = np.take_along_axis(lp, target[..., None], axis=-1)[..., 0]
+    assert loss == pytest.approx(-picked[target != 0].mean(), rel=1e-5)
+
+
+def _grads(model):
+    return {k: p.grad.array for k, p in model.named_parameters()}
+
+
+def test_dual_encoder_same_function_as_pytorch(batch):
+    torch = pytest.importorskip("torch")
+    from tests.oracles.torch_apps import build_torch_dual_encoder, torch_info_nce
+    from tests.oracles.torch_model import copy_weights
+
+    nn.init.seed(1)
+    model = DualEncoder(DualEncoderConfig(joint_dim=7, **SMALL))
+    twin = build_torch_dual_encoder(model.config)
+    copy_weights(model, twin)
+    u, w = model(batch["image"], batch["tokens"], batch["lengths"])
+    loss = info_nce(u, w, model.clamped_logit_scale())
+    loss.backward()
+    tu, tw, ts = twin(torch.tensor(batch["image"]), torch.tensor(batch["tokens"]),
+                      torch.tensor(batch["lengths"]))
+    t_loss = torch_info_nce(tu, tw, ts)
+    t_loss.backward()
+    np.testing.assert_allclose(u.array, tu.detach().numpy(), rtol=1e-4, atol=1e-5)
+    assert loss.item() == pytest.approx(t_loss.item(), rel=1e-5)
+    theirs = dict(twin.named_parameters())
+    for name, g in _grads(model).items():
+        np.testing.assert_allclose(g, theirs[name].grad.numpy(), rtol=1e-3, atol=1e-5,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("attention", [False, True], ids=["plain", "attention"])
+def test_captioner_same_function_as_pytorch(batch, attention):
+    torch = pytest.importorskip("torch")
+    from tests.oracles.torch_apps import build_torch_captioner
+    from tests.oracles.torch_model import copy_weights
+
+    model = _captioner(attention, seed=4)
+    twin = build_torch_captioner(model.config)
+    copy_weights(model, twin)
+    tokens = batch["tokens"][:, :12]
+    logits = model(batch["image"], tokens)
+    caption_loss(logits, tokens).backward()
+    t_tokens = torch.tensor(tokens)
+    t_logits = twin(torch.tensor(batch["image"]), t_tokens)
+    torch.nn.functional.cross_entropy(t_logits.reshape(-1, 33), t_tokens[:, 1:].reshape(-1),
+                                      ignore_index=0).backward()
+    np.testing.assert_allclose(logits.array, t_logits.detach().numpy(), rtol=1e-4, atol=1e-5)
+    if attention:
+        np.testing.assert_allclose(model.last_attention, twin.last_attention.detach().numpy(),
+                                   rtol=1e-4, atol=1e-6)
+    theirs = dict(twin.named_parameters())
+    for name, g in _grads(model).items():
+        np.testing.assert_allclose(g, theirs[name].grad.numpy(), rtol=1e-3, atol=1e-5,
+                                   err_msg=name)

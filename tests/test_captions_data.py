@@ -1,0 +1,115 @@
+"""ShapesCaptions: determinism, shapes, caption content, the caption tokenizer and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinymm.data import DataLoader
+from tinymm.data.shapes_captions import (
+    MAX_CAPTION_LEN,
+    MAX_CAPTION_WORDS,
+    REFERENCES,
+    CaptionPairs,
+    ShapesCaptions,
+    captions_tokenizer,
+    decode_caption,
+    encode_captions,
+    mentioned_objects,
+    scene_captions,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return ShapesCaptions(600, seed=5)
+
+
+def test_same_seed_same_data_other_seed_other_data(data):
+    again = ShapesCaptions(600, seed=5)
+    for name in ("images", "tokens", "lengths", "obj_color", "obj_shape", "obj_x"):
+        assert np.array_equal(getattr(data, name), getattr(again, name)), name
+    assert data.captions == again.captions
+    assert not np.array_equal(data.images, ShapesCaptions(600, seed=6).images)
+
+
+def test_splits_are_seeded_and_independent():
+    a, b = ShapesCaptions.splits(50, 20, 30, seed=1), ShapesCaptions.splits(50, 20, 30, seed=1)
+    assert [len(a[k]) for k in ("train", "val", "test")] == [50, 20, 30]
+    for k in a:
+        assert np.array_equal(a[k].images, b[k].images)
+    assert not np.array_equal(a["train"].images[:20], a["val"].images)
+
+
+def test_shapes_dtypes_and_markers(data):
+    tok = data.tokenizer
+    assert data.images.shape == (600, 32, 32, 3) and data.images.dtype == np.uint8
+    assert data.tokens.shape == (600, REFERENCES, MAX_CAPTION_LEN)
+    assert data.tokens.dtype == np.int64 and data.lengths.shape == (600, REFERENCES)
+    assert (data.tokens[:, :, 0] == tok.stoi["<start>"]).all()
+    rows = np.arange(600)[:, None]
+    last = data.tokens[rows, np.arange(REFERENCES)[None, :], data.lengths - 1]
+    assert (last == tok.stoi["<end>"]).all()
+    cols = np.arange(MAX_CAPTION_LEN)[None, None, :]
+    assert (data.tokens[cols >= data.lengths[:, :, None]] == 0).all()
+    assert data.lengths.max() <= MAX_CAPTION_LEN
+    batch = data.batch(np.array([3, 1]))
+    assert batch["image"].shape == (2, 3, 32, 32) and batch["image"].dtype == np.float32
+    assert batch["tokens"].shape == (2, MAX_CAPTION_LEN)
+
+
+def test_every_caption_names_every_object_and_a_relation(data):
+    relations = ("from left to right", "to the left of", "above", "below", "rightmost")
+    for i in range(len(data)):
+        assert 2 <= data.n_objects[i] <= 4
+        for caption in data.captions[i]:
+            assert mentioned_objects(caption) == data.objects(i), caption
+            assert any(r in caption for r in relations), caption
+        tokens = data.tokens[i, 0, :data.lengths[i, 0]]
+        assert decode_caption(data.tokenizer, tokens) == data.captions[i][0]
+
+
+def test_captions_are_left_to_right_and_count_groups():
+    # (color, shape, cx, cy): red circle at the right, two blue squares on the left
+    red, circle, blue, square = 0, 0, 2, 1
+    caps = scene_captions([(red, circle, 25.0, 5.0), (blue, square, 4.0, 5.0),
+                           (blue, square, 12.0, 20.0)])
+    assert caps[0] == ("from left to right : a blue square , a blue square and a red circle")
+    assert caps[1] == "a blue square is above a blue square , and a red circle"
+    assert caps[2] == "two blue squares and a red circle , the rightmost is a red circle"
+
+
+def test_longest_caption_fits():
+    big = ShapesCaptions(3000, seed=0)
+    longest = max(len(c.split()) for refs in big.captions for c in refs)
+    assert longest <= MAX_CAPTION_WORDS
+
+
+def test_pairs_cover_every_reference(data):
+    pairs = CaptionPairs(data)
+    assert len(pairs) == 600 * REFERENCES
+    batch = pairs.batch(np.array([0, 1, 2, 3]))
+    assert list(batch["index"]) == [0, 0, 0, 1]
+    assert np.array_equal(batch["tokens"][1], data.tokens[0, 1])
+    loader = DataLoader(pairs, batch_size=64, shuffle=True, seed=3)
+    first = next(iter(loader))
+    loader.set_epoch(0)
+    assert np.array_equal(next(iter(loader))["tokens"], first["tokens"])
+
+
+def test_bad_captions_are_refused_by_name():
+    tok = captions_tokenizer()
+    with pytest.raises(ValueError, match="empty caption"):
+        encode_captions(tok, ["   "])
+    with pytest.raises(ValueError, match=r"unknown word\(s\) \['purple'\]"):
+        encode_captions(tok, ["a purple circle"])
+    with pytest.raises(ValueError, match="decoder's maximum is 5 tokens"):
+        encode_captions(tok, ["a red circle and"], max_len=5)
+    with pytest.raises(ValueError, match="positive integer"):
+        ShapesCaptions(0)
+
+
+def test_tokenizer_specials_come_first():
+    tok = captions_tokenizer()
+    assert tok.itos[:4] == ["<pad>", "<unk>", "<start>", "<end>"]
+    assert tok == captions_tokenizer()

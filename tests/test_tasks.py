@@ -1,0 +1,111 @@
+"""The retrieval and captioning tasks end to end on TINY sizes: a short run whose loss falls,
+files, checkpoint round trip, evaluate reproducing the numbers, Ctrl-C + resume, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tinymm.app.cli import main as cli_main
+from tinymm.app.tasks import base as B
+from tinymm.app.train import CheckpointMismatchError, RunExistsError
+
+TINY = {"conv1_channels": 4, "conv2_channels": 8, "embed_dim": 8, "hidden_size": 16,
+        "image_dim": 16}
+
+
+def tiny(task="retrieval", **overrides) -> B.TaskConfig:
+    model = dict(TINY, **({"joint_dim": 16} if task == "retrieval" else {"attention_dim": 8}))
+    values = dict(task=task, epochs=2, samples=24, val_samples=10, test_samples=12,
+                  batch_size=24, lr=3e-3, seed=1, beam=2, model=model)
+    values.update(overrides)
+    return B.TaskConfig(**values)
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+def test_retrieval_short_run_loss_falls_and_evaluate_reproduces(tmp_path):
+    out = str(tmp_path / "run")
+    metrics = B.run_task(tiny(epochs=4, lr=1e-2), out, log=quiet)
+    losses = [h["train_loss"] for h in metrics["epochs"]]
+    assert losses[-1] < losses[0] - 0.1, losses
+    for name in ("checkpoint.json", "checkpoint.safetensors", "metrics.json", "curves.png",
+                 "retrieval.png", "samples.png"):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    with open(os.path.join(out, "metrics.json")) as fh:
+        saved = json.load(fh)
+    assert saved["task"] == "retrieval" and saved["test"]["pool"] == 12
+    assert set(saved["test"]["text_to_image"]) == {"R@1", "R@5", "R@10", "median_rank"}
+    record = B.evaluate_task_checkpoint(out, log=quiet)
+    assert record.pop("matches_recorded") is True
+    assert record == metrics["test"]
+
+
+def test_captioning_attention_run_and_evaluate_reproduces(tmp_path):
+    out = str(tmp_path / "run")
+    metrics = B.run_task(tiny("captioning", decoder="attention", epochs=3, lr=1e-2), out,
+                         log=quiet)
+    losses = [h["train_loss"] for h in metrics["epochs"]]
+    assert losses[-1] < losses[0] - 0.1, losses
+    for name in ("curves.png", "captions.png", "attention.png", "samples.png"):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    test = metrics["test"]
+    assert {"BLEU-1", "BLEU-4", "attribute_accuracy"} <= set(test["greedy"])
+    assert test["beam_width"] == 2 and test["images"] == 12
+    assert B.evaluate_task_checkpoint(out, log=quiet)["matches_recorded"] is True
+
+
+def test_interrupt_then_resume_equals_uninterrupted(tmp_path):
+    cfg = tiny("captioning", epochs=2, batch_size=12)  # 6 steps per epoch
+    full_dir, cut_dir = str(tmp_path / "full"), str(tmp_path / "cut")
+    full = B.run_task(cfg, full_dir, log=quiet)
+    with pytest.raises(KeyboardInterrupt):
+        B.run_task(cfg, cut_dir, log=quiet, stop_after_steps=8)
+    assert B.read_manifest(cut_dir)["epoch"] == 1
+    resumed = B.run_task(cfg, cut_dir, resume=True, log=quiet)
+    assert [h["train_loss"] for h in resumed["epochs"]] == \
+        [h["train_loss"] for h in full["epochs"]]
+    assert resumed["test"] == full["test"]
+    a, b = B.read_manifest(full_dir)["model_state"], B.read_manifest(cut_dir)["model_state"]
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_refusals_other_task_vocabulary_config_and_existing_run(tmp_path):
+    out = str(tmp_path / "run")
+    B.run_task(tiny(epochs=1), out, log=quiet)
+    with pytest.raises(RunExistsError, match="--resume.*--overwrite"):
+        B.run_task(tiny(epochs=1), out, log=quiet)
+    with pytest.raises(CheckpointMismatchError, match="'retrieval' task.*not of the "
+                                                      "'captioning' task"):
+        B.run_task(tiny("captioning", epochs=2), out, resume=True, log=quiet)
+    with pytest.raises(CheckpointMismatchError, match="lr=0.003.*lr=0.01"):
+        B.run_task(tiny(epochs=2, lr=1e-2), out, resume=True, log=quiet)
+    ckpt = B.read_manifest(out)
+    ckpt["vocabulary"] = ckpt["vocabulary"] + ["zebra"]
+    with pytest.raises(CheckpointMismatchError, match="vocabulary"):
+        B.model_from_checkpoint(B.get_task("retrieval"), ckpt)
+    assert B.read_manifest(out)["epoch"] == 1  # nothing was overwritten
+    with pytest.raises(ValueError, match="unknown decoder 'lstm'"):
+        tiny("captioning", decoder="lstm")
+    with pytest.raises(ValueError, match="batch-size >= 2"):
+        tiny(batch_size=1)
+
+
+def test_cli_task_flags_and_evaluate(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert cli_main(["train", "--task", "retrieval", "--fusion", "concat", "--out", out]) == 2
+    assert "--fusion belongs to --task vqa" in capsys.readouterr().err
+    assert cli_main(["train", "--task", "retrieval", "--decoder", "attention",
+                     "--out", out]) == 2
+    assert "--decoder belongs to --task captioning" in capsys.readouterr().err
+    assert cli_main(["train", "--decoder", "attention", "--out", out]) == 2
+    assert not os.path.exists(out)
+    B.run_task(tiny(epochs=1), out, log=quiet)
+    capsys.readouterr()
+    assert cli_main(["evaluate", out]) == 0
+    assert "matches the numbers recorded at the end of training: yes" in capsys.readouterr().out

@@ -1,0 +1,165 @@
+"""The image captioning task behind ``tinymm train --task captioning``.
+
+Model: the captioner (tinymm/models/captioning.py), ``--decoder plain`` (initial state from
+the image vector) or ``--decoder attention`` (show, attend and tell). Loss: teacher-forced
+next-word cross-entropy over real tokens. Held-out numbers, on every test image against its
+3 references: corpus BLEU-1..4 and attribute accuracy (tinymm/metrics.py) of greedy
+decoding and of beam search (``--beam``), and the teacher-forced loss.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from tinymm import loop, nn
+from tinymm.data import DataLoader
+from tinymm.data.shapes_captions import CaptionPairs, decode_caption, mentioned_objects
+from tinymm.metrics import attribute_accuracy, corpus_bleu
+from tinymm.models.captioning import (
+    Captioner,
+    CaptionerConfig,
+    beam_search,
+    caption_loss,
+    greedy_decode,
+)
+from tinymm.tensor import from_numpy
+
+EVAL_BATCH = 250
+
+
+def captioning_loss(model: Captioner, batch: dict):
+    """Teacher-forced cross-entropy, weighted by the batch's real target tokens; metric:
+    next-word accuracy."""
+    L = int(batch["lengths"].max())
+    tokens = batch["tokens"][:, :L]  # (n, L) cut to the batch's longest caption
+    logits = model(from_numpy(batch["image"]), tokens)  # (n, L-1, V)
+    loss = caption_loss(logits, tokens)
+    targets = tokens[:, 1:]  # (n, L-1)
+    real = targets != 0
+    hits = int(((np.argmax(logits.array, axis=-1) == targets) & real).sum())
+    return loss, {"samples": int(real.sum()), "word_accuracy": (hits, int(real.sum()))}
+
+
+def decode_split(model: Captioner, split, beam: int = 1) -> list[str]:
+    """Captions of every image of ``split``: greedy for beam 1, else beam search."""
+    out = []
+    for start in range(0, len(split), EVAL_BATCH):
+        idx = np.arange(start, min(start + EVAL_BATCH, len(split)))
+        image = from_numpy(split.image_array(idx))
+        tokens = greedy_decode(model, image)[0] if beam == 1 else beam_search(model, image,
+                                                                               beam=beam)
+        out.extend(decode_caption(split.tokenizer, row) for row in tokens)
+    return out
+
+
+def caption_scores(captions: list[str], split) -> dict:
+    """BLEU-1..4 against the references and attribute accuracy of ``captions``."""
+    refs = [[r.split() for r in split.captions[i]] for i in range(len(split))]
+    scores = corpus_bleu(refs, [c.split() for c in captions])
+    scores["attribute_accuracy"] = attribute_accuracy(
+        [mentioned_objects(c) for c in captions], [split.objects(i) for i in range(len(split))])
+    scores["exact_match"] = float(np.mean([c in split.captions[i]
+                                           for i, c in enumerate(captions)]))
+    return scores
+
+
+def teacher_forced_loss(model: Captioner, split) -> float:
+    logs = loop.evaluate(model, captioning_loss, DataLoader(CaptionPairs(split),
+                                                            batch_size=EVAL_BATCH))
+    return float(logs["loss"])
+
+
+def _emitted_words(tokenizer, row: np.ndarray) -> list[str]:
+    """The words a decoder emitted after <start>, up to and including its first <end>."""
+    words = []
+    for i in row[1:]:
+        words.append(tokenizer.itos[int(i)])
+        if words[-1] == "<end>":
+            break
+    return words
+
+
+class CaptioningTask:
+    name = "captioning"
+    kind = "tinymm.captioning/1"
+    figure_names = ("curves.png", "captions.png", "attention.png", "samples.png")
+    loss_fn = staticmethod(captioning_loss)
+
+    @staticmethod
+    def describe(cfg) -> str:
+        return f" decoder={cfg.decoder} beam={cfg.beam}"
+
+    @staticmethod
+    def build_model(cfg, tokenizer) -> Captioner:
+        nn.init.seed(cfg.seed)
+        return Captioner(CaptionerConfig(vocab_size=len(tokenizer),
+                                         attention=cfg.decoder == "attention", **cfg.model))
+
+    @staticmethod
+    def model_from_config(values: dict) -> Captioner:
+        return Captioner(CaptionerConfig.from_dict(values))
+
+    @staticmethod
+    def validate(model, split, cfg) -> dict:
+        greedy = caption_scores(decode_split(model, split), split)
+        return {"loss": teacher_forced_loss(model, split), "greedy": greedy}
+
+    @staticmethod
+    def test(model, split, cfg) -> dict:
+        record = CaptioningTask.validate(model, split, cfg)
+        record["beam"] = caption_scores(decode_split(model, split, beam=cfg.beam), split)
+        record["beam_width"] = cfg.beam
+        record["images"] = len(split)
+        return record
+
+    @staticmethod
+    def epoch_line(val: dict) -> str:
+        g = val["greedy"]
+        return (f"loss {val['loss']:.4f}, greedy BLEU-4 {g['BLEU-4']:.3f} attributes "
+                f"{g['attribute_accuracy']:.3f}")
+
+    @staticmethod
+    def report(test: dict, cfg) -> list[str]:
+        lines = [f"held-out captioning ({test['images']} images, 3 references each, decoder="
+                 f"{cfg.decoder}, seed={cfg.seed}; teacher-forced loss {test['loss']:.4f}):",
+                 f"  {'decoding':<10} {'BLEU-1':>7} {'BLEU-2':>7} {'BLEU-3':>7} {'BLEU-4':>7} "
+                 f"{'attributes':>10} {'exact':>6}"]
+        for key, label in (("greedy", "greedy"), ("beam", f"beam {test['beam_width']}")):
+            s = test[key]
+            lines.append(f"  {label:<10} " + " ".join(f"{s[f'BLEU-{n}']:7.3f}"
+                                                      for n in range(1, 5))
+                         + f" {s['attribute_accuracy']:10.3f} {s['exact_match']:6.3f}")
+        return lines
+
+    @staticmethod
+    def figures(out: str, model, data: dict, history: list, cfg) -> list[str]:
+        from tinymm.app import plots
+
+        written = []
+        test = data["test"]
+        if history:
+            plots.curves(os.path.join(out, "curves.png"), history, [
+                ("cross-entropy", [("train", "train_loss"), ("val", "val_loss")]),
+                ("greedy decoding (val)", [("BLEU-4", ("val_greedy", "BLEU-4")),
+                                           ("attributes", ("val_greedy",
+                                                           "attribute_accuracy"))]),
+            ], title=f"captioning ({cfg.decoder} decoder), seed {cfg.seed}")
+            written.append("curves.png")
+        shown = np.arange(8)
+        image = from_numpy(test.image_array(shown))
+        tokens, alphas = greedy_decode(model, image)
+        captions = [decode_caption(test.tokenizer, row) for row in tokens]
+        plots.captions_grid(os.path.join(out, "captions.png"), test, shown, captions)
+        written.append("captions.png")
+        if alphas is not None:
+            words = [_emitted_words(test.tokenizer, row) for row in tokens[:3]]
+            plots.attention_words(os.path.join(out, "attention.png"), test, shown[:3], words,
+                                  alphas[:3])
+            written.append("attention.png")
+        plots.caption_samples(os.path.join(out, "samples.png"), test, shown)
+        return written + ["samples.png"]
+
+
+TASK = CaptioningTask()

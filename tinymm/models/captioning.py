@@ -1,0 +1,272 @@
+"""Image captioners: an LSTM decoder started from the image, with or without attention.
+
+    image (N, 3, 32, 32) -> ImageTower -> map (N, C2, 8, 8)
+      regions   (N, R, C2)                        the 64 region vectors (attention reads them)
+      v = ReLU(image_fc(flatten(map)))  (N, F)    the image vector
+      h0 = tanh(init_h(v)), c0 = tanh(init_c(v))  (N, H) the decoder's initial state
+    at every step t, given the previous word w_{t-1} (<start> first):
+      plain      x_t = Embedding(w_{t-1})                                  (N, E)
+      attention  ("show, attend and tell", Xu et al. 2015, soft attention):
+                 e_tr = (W_q h_{t-1}) . (W_k region_r) / sqrt(A)           (N, R) scores
+                 alpha_t = softmax_r(e_t)                                  (N, R)
+                 z_t = sum_r alpha_tr region_r                             (N, C2) context
+                 x_t = [Embedding(w_{t-1}) ; z_t]                          (N, E + C2)
+      h_t, c_t = LSTMCell(x_t, (h_{t-1}, c_t-1))
+      logits_t = out(h_t)  (plain)   or   out([h_t ; z_t])  (attention)     (N, V)
+
+Training uses teacher forcing: the inputs are the reference's tokens <start> w_1 ... w_n and
+the targets w_1 ... w_n <end> (padding ignored), so every step sees the true previous word.
+The plain decoder runs the LSTM over the whole sequence in one call; the attention decoder
+steps, since z_t depends on h_{t-1}. Decoding runs free: ``greedy_decode`` feeds back its own
+argmax word, ``beam_search`` keeps the ``beam`` most probable prefixes (sum of log
+probabilities); beam 1 is greedy.
+
+Dimension letters: N batch, T steps, V vocabulary, E embedding width, H hidden width,
+R = 64 regions, C2 map channels, F image-vector width, A attention width, B beam width.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from tinymm import nn
+from tinymm.autograd import no_grad
+from tinymm.models.retrieval import check_caption_inputs, check_image_input
+from tinymm.models.towers import ImageTower, TextTower
+from tinymm.ops.shape import cat, stack
+from tinymm.ops.softmax import log_softmax, softmax
+from tinymm.tensor import Tensor, as_tensor
+
+START_ID, END_ID = 2, 3  # <start>, <end> in tinymm.data.shapes_captions.captions_tokenizer()
+NEVER_EMITTED = (0, 1, START_ID)  # <pad>, <unk>, <start>: decoding never outputs them
+
+
+@dataclass
+class CaptionerConfig:
+    """Everything that decides the captioner's shapes (saved in every checkpoint)."""
+
+    vocab_size: int = 33  # len(tinymm.data.shapes_captions.captions_tokenizer())
+    attention: bool = False
+    image_channels: int = 3
+    image_size: int = 32
+    conv1_channels: int = 32
+    conv2_channels: int = 64
+    embed_dim: int = 64
+    hidden_size: int = 128
+    image_dim: int = 128  # F
+    attention_dim: int = 64  # A
+    max_len: int = 24  # longest token sequence, <start> and <end> included
+
+    def __post_init__(self):
+        if self.image_size % 4:
+            raise ValueError(f"CaptionerConfig: image_size must be a multiple of 4 (two 2x2 "
+                             f"max-pools), got {self.image_size}")
+        if self.max_len < 2:
+            raise ValueError(f"CaptionerConfig: max_len must be at least 2 (<start> <end>), "
+                             f"got {self.max_len}")
+
+    @property
+    def regions(self) -> int:
+        return (self.image_size // 4) ** 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> CaptionerConfig:
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"CaptionerConfig: unknown fields {unknown}; this checkpoint was "
+                             "written by a different tinymm version")
+        return cls(**values)
+
+
+class Captioner(ImageTower, TextTower, nn.Module):
+    """``forward(image, tokens) -> logits (N, T-1, V)`` under teacher forcing; with
+    attention, ``last_attention`` then holds alpha (N, T-1, R) as a NumPy array."""
+
+    def __init__(self, config: CaptionerConfig | None = None, **overrides):
+        super().__init__()
+        c = config if config is not None else CaptionerConfig(**overrides)
+        self.config = c
+        context = c.conv2_channels if c.attention else 0
+        self._build_image_tower(c.image_channels, c.conv1_channels, c.conv2_channels)
+        self._build_text_tower(c.vocab_size, c.embed_dim, c.hidden_size, extra_inputs=context)
+        self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.image_dim)
+        self.init_h = nn.Linear(c.image_dim, c.hidden_size)
+        self.init_c = nn.Linear(c.image_dim, c.hidden_size)
+        if c.attention:
+            self.att_query = nn.Linear(c.hidden_size, c.attention_dim)
+            self.att_key = nn.Linear(c.conv2_channels, c.attention_dim)
+        self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
+        self.last_attention: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ pieces
+    def start(self, image) -> dict:
+        """Encode the image: the initial state h, c (N, H) and what attention reads."""
+        c = self.config
+        image = as_tensor(image)
+        check_image_input("Captioner", image, c.image_channels, c.image_size)
+        fmap = self.encode_image(image)  # (N, C2, 8, 8)
+        N = fmap.shape[0]
+        v = self.image_fc(fmap.reshape(N, -1)).relu()  # (N, F)
+        state = {"h": self.init_h(v).tanh(), "c": self.init_c(v).tanh()}  # (N, H) each
+        if c.attention:
+            regions = self.regions(fmap)  # (N, R, C2)
+            state["regions"] = regions
+            state["keys"] = self.att_key(regions)  # (N, R, A)
+        return state
+
+    def attend(self, h: Tensor, state: dict) -> tuple[Tensor, Tensor]:
+        """h (N, H) -> context z (N, C2) and weights alpha (N, R) over the regions."""
+        q = self.att_query(h).unsqueeze(2)  # (N, A, 1)
+        scores = (state["keys"] @ q).reshape(h.shape[0], -1)  # (N, R)
+        alpha = softmax(scores * (1.0 / math.sqrt(self.config.attention_dim)), dim=1)  # (N, R)
+        z = (alpha.unsqueeze(1) @ state["regions"]).reshape(h.shape[0], -1)  # (N, C2)
+        return z, alpha
+
+    def step(self, words: np.ndarray, state: dict) -> tuple[Tensor, dict, Tensor | None]:
+        """One decoder step: previous words (N,) -> logits (N, V), the new state, alpha."""
+        x = self.embedding(words)  # (N, E)
+        alpha = None
+        if self.config.attention:
+            z, alpha = self.attend(state["h"], state)  # (N, C2), (N, R)
+            x = cat([x, z], axis=1)  # (N, E + C2)
+        hx = (state["h"].unsqueeze(0), state["c"].unsqueeze(0))  # (1, N, H) each
+        _, (h_n, c_n) = self.lstm(x.unsqueeze(1), hx)  # (1, N, H) each
+        h, c = h_n.reshape(h_n.shape[1], -1), c_n.reshape(c_n.shape[1], -1)  # (N, H)
+        feature = cat([h, z], axis=1) if self.config.attention else h  # (N, H [+ C2])
+        return self.out(feature), {**state, "h": h, "c": c}, alpha
+
+    # ------------------------------------------------------------------ teacher forcing
+    def forward(self, image, tokens) -> Tensor:
+        c = self.config
+        tokens = tokens.array if isinstance(tokens, Tensor) else np.asarray(tokens)
+        check_caption_inputs("Captioner", c.vocab_size, tokens, None,
+                             as_tensor(image).shape[0])
+        if tokens.shape[1] > c.max_len:
+            raise ValueError(f"Captioner: captions of {tokens.shape[1]} tokens exceed the "
+                             f"decoder's maximum max_len={c.max_len}")
+        if tokens.shape[1] < 2:
+            raise ValueError("Captioner: teacher forcing needs at least 2 tokens (<start> and "
+                             f"<end>) per caption, got {tokens.shape[1]}")
+        state = self.start(image)
+        inputs = tokens[:, :-1]  # (N, T-1) <start> w_1 ... w_n
+        if not c.attention:
+            x = self.embedding(inputs)  # (N, T-1, E)
+            hx = (state["h"].unsqueeze(0), state["c"].unsqueeze(0))  # (1, N, H) each
+            outputs, _ = self.lstm(x, hx)  # (N, T-1, H)
+            return self.out(outputs)  # (N, T-1, V)
+        logits, alphas = [], []
+        for t in range(inputs.shape[1]):
+            step_logits, state, alpha = self.step(inputs[:, t], state)  # (N, V), (N, R)
+            logits.append(step_logits)
+            alphas.append(alpha)
+        self.last_attention = np.stack([a.array for a in alphas], axis=1)  # (N, T-1, R)
+        return stack(logits, axis=1)  # (N, T-1, V)
+
+    def extra_repr(self) -> str:
+        return f"attention={self.config.attention}"
+
+
+def caption_loss(logits: Tensor, tokens: np.ndarray) -> Tensor:
+    """Mean cross-entropy of the next word over real (non-padding) target tokens."""
+    from tinymm.ops.cross_entropy import cross_entropy
+
+    targets = np.asarray(tokens)[:, 1:]  # (N, T-1) w_1 ... w_n <end> <pad>...
+    V = logits.shape[-1]
+    return cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=0)
+
+
+def _check_decode(model: Captioner, max_len: int | None) -> int:
+    max_len = model.config.max_len if max_len is None else max_len
+    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) \
+            or not 2 <= max_len <= model.config.max_len:
+        raise ValueError(f"decode: max_len must be an integer in [2, {model.config.max_len}] "
+                         f"(the decoder's maximum), got {max_len!r}")
+    return int(max_len)
+
+
+def _word_log_probs(logits: Tensor) -> np.ndarray:
+    """log p(word) (N, V), with the markers and padding that are never emitted at -inf."""
+    logp = np.array(log_softmax(logits, dim=1).array)  # (N, V)
+    logp[:, list(NEVER_EMITTED)] = -np.inf
+    return logp
+
+
+def greedy_decode(model: Captioner, image, max_len: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Free-running decoding, the most probable word each step.
+
+    Returns tokens (N, L) starting with <start> (after <end>, only <end>), and for the
+    attention decoder alpha (N, L-1, R), the weights each emitted word was predicted with.
+    """
+    max_len = _check_decode(model, max_len)
+    was_training = model.training
+    model.eval()
+    with no_grad():
+        state = model.start(image)
+        N = state["h"].shape[0]
+        words = np.full(N, START_ID, dtype=np.int64)  # (N,)
+        out, alphas = [words], []
+        done = np.zeros(N, dtype=bool)
+        for _ in range(max_len - 1):
+            logits, state, alpha = model.step(words, state)  # (N, V)
+            logp = _word_log_probs(logits)  # (N, V)
+            words = np.where(done, END_ID, np.argmax(logp, axis=1))  # (N,)
+            out.append(words)
+            if alpha is not None:
+                alphas.append(alpha.array)
+            done |= words == END_ID
+            if done.all():
+                break
+    model.train(was_training)
+    return np.stack(out, axis=1), (np.stack(alphas, axis=1) if alphas else None)
+
+
+def _repeat_state(state: dict, index: np.ndarray) -> dict:
+    return {k: v[index] for k, v in state.items()}
+
+
+def beam_search(model: Captioner, image, beam: int = 3, max_len: int | None = None
+                ) -> np.ndarray:
+    """The ``beam`` most probable prefixes kept at every step; returns the best finished
+    sequence per image, tokens (N, L) as ``greedy_decode`` (score: sum of log
+    probabilities, no length normalisation; ties go to the lower beam and word index)."""
+    max_len = _check_decode(model, max_len)
+    if isinstance(beam, bool) or not isinstance(beam, (int, np.integer)) or beam < 1:
+        raise ValueError(f"beam_search: beam must be a positive integer, got {beam!r}")
+    B, V = int(beam), model.config.vocab_size
+    if B > V:
+        raise ValueError(f"beam_search: beam {B} exceeds the vocabulary size {V}")
+    was_training = model.training
+    model.eval()
+    with no_grad():
+        state = model.start(image)
+        N = state["h"].shape[0]
+        state = _repeat_state(state, np.repeat(np.arange(N), B))  # rows n*B + b
+        scores = np.full((N, B), -np.inf)  # (N, B); only beam 0 is live at the start
+        scores[:, 0] = 0.0
+        seqs = np.full((N, B, 1), START_ID, dtype=np.int64)  # (N, B, L)
+        done = np.zeros((N, B), dtype=bool)
+        for _ in range(max_len - 1):
+            logits, state, _ = model.step(seqs[:, :, -1].reshape(-1), state)  # (N*B, V)
+            logp = _word_log_probs(logits).astype(np.float64).reshape(N, B, V)
+            logp[done] = -np.inf  # a finished beam only extends with <end>, at no cost
+            logp[done, END_ID] = 0.0
+            cand = (scores[:, :, None] + logp).reshape(N, B * V)  # (N, B*V)
+            order = np.argsort(-cand, axis=1, kind="stable")[:, :B]  # (N, B)
+            parent, word = order // V, order % V  # (N, B) each
+            scores = np.take_along_axis(cand, order, axis=1)
+            seqs = np.concatenate([np.take_along_axis(seqs, parent[:, :, None], axis=1),
+                                   word[:, :, None]], axis=2)  # (N, B, L+1)
+            done = np.take_along_axis(done, parent, axis=1) | (word == END_ID)
+            rows = (np.arange(N)[:, None] * B + parent).reshape(-1)  # (N*B,) parent rows
+            state = _repeat_state(state, rows)
+            if done.all():
+                break
+    model.train(was_training)
+    return seqs[:, 0]  # (N, L): beams stay sorted by score, beam 0 is the best

@@ -1,0 +1,62 @@
+"""The two encoders of the seed model, shared by every model of the three tasks.
+
+* ``ImageTower``: Conv2d(3 -> C1, 3x3, same) + ReLU -> Conv2d(C1 -> C2, 3x3, same) + ReLU ->
+  MaxPool2d(2) -> MaxPool2d(2): image (N, 3, H, W) -> feature map (N, C2, H/4, W/4), whose
+  (H/4)(W/4) = R positions are the image regions.
+* ``TextTower``: Embedding(V, E, padding_idx=0) -> LSTM(E -> H): tokens (N, T), lengths (N,)
+  -> every step's output (N, T, H) and the hidden state at each sequence's last token (N, H).
+
+They are mixins of ``nn.Module``: ``_build_image_tower`` / ``_build_text_tower`` register the
+layers on the model itself (``conv1``, ``conv2``, ``pool1``, ``pool2``, ``embedding``,
+``lstm``), so every model keeps the seed's parameter names (and its checkpoints and PyTorch
+twins their keys).
+
+Dimension letters: N batch, C channels, H/W height/width, T tokens, E embedding width,
+H hidden width (in the text tower), R regions.
+"""
+
+from __future__ import annotations
+
+from tinymm import nn
+from tinymm.tensor import Tensor
+
+
+class ImageTower:
+    """The seed's CNN image encoder (mixin of an nn.Module)."""
+
+    def _build_image_tower(self, in_channels: int, conv1_channels: int,
+                           conv2_channels: int) -> None:
+        self.conv1 = nn.Conv2d(in_channels, conv1_channels, 3, padding=1, activation="relu")
+        self.conv2 = nn.Conv2d(conv1_channels, conv2_channels, 3, padding=1, activation="relu")
+        self.pool1 = nn.MaxPool2d(2)
+        self.pool2 = nn.MaxPool2d(2)
+
+    def encode_image(self, image: Tensor) -> Tensor:
+        """(N, 3, H, W) -> feature map (N, C2, H/4, W/4)."""
+        h = self.conv1(image)  # (N, C1, H, W)
+        h = self.conv2(h)  # (N, C2, H, W)
+        h = self.pool1(h)  # (N, C2, H/2, W/2)
+        return self.pool2(h)  # (N, C2, H/4, W/4)
+
+    @staticmethod
+    def regions(fmap: Tensor) -> Tensor:
+        """Feature map (N, C, h, w) -> the R = h*w region vectors (N, R, C), row-major."""
+        N, C = fmap.shape[0], fmap.shape[1]
+        return fmap.reshape(N, C, -1).permute(0, 2, 1)  # (N, R, C)
+
+
+class TextTower:
+    """The seed's Embedding + LSTM text encoder (mixin of an nn.Module)."""
+
+    def _build_text_tower(self, vocab_size: int, embed_dim: int, hidden_size: int,
+                          extra_inputs: int = 0) -> None:
+        """``extra_inputs`` widens the LSTM's input beyond the embedding (a captioner with
+        attention feeds its image context in beside each word)."""
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.lstm = nn.LSTM(embed_dim + extra_inputs, hidden_size, batch_first=True)
+
+    def encode_text(self, tokens, lengths) -> tuple[Tensor, Tensor]:
+        """tokens (N, T), lengths (N,) -> (outputs (N, T, H), last (N, H) at each last token)."""
+        x = self.embedding(tokens)  # (N, T, E)
+        outputs, (h_n, _) = self.lstm(x, lengths=lengths)  # (N, T, H), (1, N, H)
+        return outputs, h_n.reshape(h_n.shape[1], h_n.shape[2])  # (N, H)
