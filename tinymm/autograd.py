@@ -104,6 +104,15 @@ class Function:
     """Base class of every differentiable op (see the module docstring)."""
 
     @staticmethod
+    def inputs_read_by_backward(needs_input_grad) -> set[int] | None:
+        """Which inputs the gradients in ``needs_input_grad`` read (None: all of them).
+
+        Only these are guarded against later in-place changes, as PyTorch guards only the
+        tensors an op really saves (``x * 3`` keeps 3, so changing x afterwards is fine).
+        """
+        return None
+
+    @staticmethod
     def forward(ctx: Context, *args, **kwargs):
         raise NotImplementedError
 
@@ -214,8 +223,11 @@ def _saved_versions(ctx, args, outputs) -> list:
     if not saved:
         return []
     checks = []
+    read = ctx.fn.inputs_read_by_backward(ctx.needs_input_grad)  # None: every input
     for role, tensors in (("input", args), ("output", outputs)):
         for i, t in enumerate(tensors):
+            if role == "input" and read is not None and i not in read:
+                continue  # saved by the kernel, but the gradients asked for never read it
             if hasattr(t, "_version_box") and any(_storage(t.array) is s for s in saved):
                 what = f"{t.dtype} {list(t.shape)}, {role} {i} of {ctx.fn.__name__}"
                 checks.append((t._version_box, t._version_box[0], what))

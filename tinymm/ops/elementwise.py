@@ -59,9 +59,17 @@ class Sub(_Binary):
 class Mul(_Binary):
     kernel = "mul"  # da = dout * b, db = dout * a
 
+    @staticmethod
+    def inputs_read_by_backward(needs):
+        return {i for i, other_needed in ((0, needs[1]), (1, needs[0])) if other_needed}
+
 
 class Div(_Binary):
     kernel = "div"  # da = dout / b, db = -dout * a / b^2
+
+    @staticmethod
+    def inputs_read_by_backward(needs):
+        return {1} | ({0} if needs[1] else set())  # b always; a only for db
 
 
 class PowTensor(_Binary):
