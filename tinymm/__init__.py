@@ -19,7 +19,13 @@ from tinymm import functional, keras, nn, optim
 from tinymm import functional as F
 from tinymm._version import __version__
 from tinymm.autograd import Function, no_grad
-from tinymm.backend import backends, current_backend, get_backend, use_backend
+from tinymm.backend import (
+    backends,
+    current_backend,
+    get_backend,
+    set_default_backend,
+    use_backend,
+)
 from tinymm.gradcheck import GradcheckError, gradcheck, gradcheck_report
 from tinymm.ops.basic import cat, concat, split, stack
 from tinymm.tensor import Tensor, ones, randn, tensor, zeros
@@ -30,5 +36,6 @@ float64 = _np.float64
 __all__ = [
     "F", "Function", "GradcheckError", "Tensor", "__version__", "backends", "cat", "concat",
     "current_backend", "functional", "get_backend", "gradcheck", "gradcheck_report", "keras", "nn",
-    "no_grad", "ones", "optim", "randn", "split", "stack", "tensor", "use_backend", "zeros",
+    "no_grad", "ones", "optim", "randn", "set_default_backend", "split", "stack", "tensor",
+    "use_backend", "zeros",
 ]

@@ -24,31 +24,31 @@ over every path).
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 import numpy as np
 
 from tinymm.backend import Backend, current_backend
 
-_grad_enabled = True
+# Whether ops record the graph, per thread (and asyncio task) as in PyTorch: one thread's
+# ``no_grad`` block never turns recording off, or back on, in another.
+_grad_mode: contextvars.ContextVar[bool] = contextvars.ContextVar("tinymm_grad", default=True)
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    return _grad_mode.get()
 
 
 class no_grad:
-    """Context manager (and decorator) that disables graph recording."""
+    """Context manager (and decorator) that disables graph recording in this thread."""
 
     def __enter__(self):
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = False
+        self._token = _grad_mode.set(False)
         return self
 
     def __exit__(self, *exc) -> None:
-        global _grad_enabled
-        _grad_enabled = self._previous
+        _grad_mode.reset(self._token)
 
     def __call__(self, fn):
         def wrapper(*args, **kwargs):
@@ -107,7 +107,7 @@ class Function:
         ctx = Context(cls, backend)
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = _grad_enabled and any(needs)
+        record = _grad_mode.get() and any(needs)
 
         out = cls.forward(ctx, *raw, **kwargs)
 
