@@ -69,7 +69,7 @@ def _case(fusion: str) -> Bench:
         def step():
             b = batches[state["i"] % POOL]
             state["i"] += 1
-            logits = model(tinymm.Tensor(b["image"], _copy=False), b["tokens"], b["lengths"])
+            logits = model(tinymm.from_numpy(b["image"]), b["tokens"], b["lengths"])
             loss = tinymm.F.cross_entropy(logits, b["answer"])
             optimizer.zero_grad()
             loss.backward()

@@ -117,10 +117,10 @@ def test_fully_masked_row_gives_zeros_not_nan(backend):
     with tinymm.use_backend(backend):
         out, weights = attention_with_weights(q, k, v, mask)
         (out.sum() + weights.sum()).backward()
-    assert np.all(out.data[:, :, 1] == 0) and np.all(weights.data[:, :, 1] == 0)
-    assert np.all(np.isfinite(out.data)) and np.all(np.isfinite(q.grad))
-    assert np.all(q.grad[:, :, 1] == 0)
-    np.testing.assert_allclose(weights.data[:, :, [0, 2]].sum(-1), 1.0)
+    assert np.all(out.array[:, :, 1] == 0) and np.all(weights.array[:, :, 1] == 0)
+    assert np.all(np.isfinite(out.array)) and np.all(np.isfinite(q.grad))
+    assert np.all(q.grad.array[:, :, 1] == 0)
+    np.testing.assert_allclose(weights.array[:, :, [0, 2]].sum(-1), 1.0)
 
 
 def test_sdpa_softmax_is_stable_for_huge_scores():
@@ -129,7 +129,7 @@ def test_sdpa_softmax_is_stable_for_huge_scores():
     v = np.eye(3).reshape(1, 1, 3, 3)
     for backend in BACKENDS:
         with tinymm.use_backend(backend):
-            out = F.scaled_dot_product_attention(q, k, v).data
+            out = F.scaled_dot_product_attention(q, k, v).array
         np.testing.assert_allclose(out[0, 0], [[0, 0, 1], [0, 0, 1]], atol=1e-12)
 
 
@@ -138,9 +138,9 @@ def test_sdpa_accepts_3d_inputs():
     q, k, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4)), rng.standard_normal(
         (2, 5, 6))
     out = F.scaled_dot_product_attention(q, k, v)
-    expected = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None]).data[:, 0]
+    expected = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None]).array[:, 0]
     assert out.shape == (2, 3, 6)
-    np.testing.assert_allclose(out.data, expected)
+    np.testing.assert_allclose(out.array, expected)
 
 
 # ---------------------------------------------------------------------- MultiheadAttention
@@ -170,7 +170,7 @@ def _param_slots(module):
 
 def module_gradcheck(module, inputs, call):
     """gradcheck over the inputs and every parameter of ``module``."""
-    params = [getattr(m, name).data.astype(np.float64) for m, name in _param_slots(module)]
+    params = [getattr(m, name).array.astype(np.float64) for m, name in _param_slots(module)]
     count = len(inputs)
 
     def fn(*arrays):
@@ -219,13 +219,13 @@ def test_mha_weights_are_averaged_over_heads_and_rows_sum_to_one():
     x = Tensor(rng.standard_normal((2, 5, 8)).astype(np.float32))
     out, w = mha(x, x, x)
     assert out.shape == (2, 5, 8) and w.shape == (2, 5, 5)
-    np.testing.assert_allclose(w.data.sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(w.array.sum(-1), 1.0, rtol=1e-5)
     _, w_all = mha(x, x, x, average_attn_weights=False)
     assert w_all.shape == (2, 4, 5, 5)
-    np.testing.assert_allclose(w_all.data.mean(axis=1), w.data, rtol=1e-5)
+    np.testing.assert_allclose(w_all.array.mean(axis=1), w.array, rtol=1e-5)
     out2, none = mha(x, x, x, need_weights=False)
     assert none is None
-    np.testing.assert_allclose(out2.data, out.data, rtol=1e-5)
+    np.testing.assert_allclose(out2.array, out.array, rtol=1e-5)
 
 
 def test_mha_parameter_layout_matches_pytorch():
@@ -233,9 +233,9 @@ def test_mha_parameter_layout_matches_pytorch():
     shapes = {name: p.shape for name, p in mha.named_parameters()}
     assert shapes == {"in_proj_weight": (18, 6), "in_proj_bias": (18,),
                       "out_proj.weight": (6, 6), "out_proj.bias": (6,)}
-    assert np.all(mha.in_proj_bias.data == 0) and np.all(mha.out_proj.bias.data == 0)
+    assert np.all(mha.in_proj_bias.array == 0) and np.all(mha.out_proj.bias.array == 0)
     bound = np.sqrt(6.0 / (6 + 18))  # xavier-uniform on (3E, E)
-    assert np.abs(mha.in_proj_weight.data).max() <= bound
+    assert np.abs(mha.in_proj_weight.array).max() <= bound
 
 
 # ---------------------------------------------------------------------- PyTorch comparison
@@ -262,7 +262,7 @@ def test_sdpa_matches_torch(backend, mask_kind):
         out = F.scaled_dot_product_attention(Q, K, V, attn_mask=mask, is_causal=causal,
                                              scale=scale)
         out.backward(g)
-    np.testing.assert_allclose(out.data, t_out.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(out.array, t_out.detach().numpy(), atol=1e-12)
     for ours, theirs in ((Q, tq), (K, tk), (V, tv)):
         np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), atol=1e-12)
 
@@ -326,8 +326,8 @@ def test_mha_matches_torch(backend, config):
         out, w = mha(ours["q"], ours["k"], ours["v"], key_padding_mask=padding,
                      attn_mask=attn_mask)
         ((out * Tensor(g)).sum() + (w * Tensor(gw)).sum()).backward()
-    np.testing.assert_allclose(out.data, t_out.detach().numpy(), atol=1e-12)
-    np.testing.assert_allclose(w.data, t_w.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(out.array, t_out.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(w.array, t_w.detach().numpy(), atol=1e-12)
     for name in ours:
         np.testing.assert_allclose(ours[name].grad, tensors[name].grad.numpy(), atol=1e-12)
     t_params = dict(t_mha.named_parameters())

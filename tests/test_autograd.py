@@ -15,7 +15,7 @@ def test_fan_out_accumulates():
     x = leaf([1.0, 2.0, 3.0])
     y = x * x + x * 3.0  # x used three times
     y.sum().backward()
-    np.testing.assert_allclose(x.grad, 2 * x.data + 3)
+    np.testing.assert_allclose(x.grad, 2 * x.array + 3)
 
 
 def test_diamond_graph_visits_each_node_once():
@@ -24,7 +24,7 @@ def test_diamond_graph_visits_each_node_once():
     b = a.exp()
     c = a * 3.0
     (b + c).sum().backward()
-    np.testing.assert_allclose(x.grad, 2 * np.exp(2 * x.data) + 6)
+    np.testing.assert_allclose(x.grad, 2 * np.exp(2 * x.array) + 6)
 
 
 def test_grad_accumulates_across_backward_calls():
@@ -57,7 +57,7 @@ def test_detach_cuts_the_graph():
     x = leaf([1.0, 2.0])
     y = (x * 2.0).detach() * x
     y.sum().backward()
-    np.testing.assert_allclose(x.grad, 2 * x.data)  # the detached factor is a constant
+    np.testing.assert_allclose(x.grad, 2 * x.array)  # the detached factor is a constant
 
 
 def test_deep_chain_has_no_recursion_limit():
@@ -89,7 +89,7 @@ def test_saved_arrays_are_freed_unless_retain_graph():
     y = (x * x).sum()
     y.backward(retain_graph=True)
     y.backward()  # allowed: the first call kept the graph
-    np.testing.assert_allclose(x.grad, 4 * x.data)
+    np.testing.assert_allclose(x.grad, 4 * x.array)
     with pytest.raises(RuntimeError, match="second time"):
         y.backward()
 
@@ -99,7 +99,7 @@ def test_retain_grad_on_intermediate():
     h = x * 3.0
     h.retain_grad()
     (h * h).sum().backward()
-    np.testing.assert_allclose(h.grad, 2 * h.data)
+    np.testing.assert_allclose(h.grad, 2 * h.array)
 
 
 def test_integer_tensors_cannot_require_grad():
@@ -151,7 +151,7 @@ def test_comparisons_have_no_grad():
     x = leaf([1.0, -1.0])
     m = x > 0
     assert m.dtype == bool and not m.requires_grad
-    np.testing.assert_array_equal(m.data, [True, False])
+    np.testing.assert_array_equal(m.array, [True, False])
 
 
 def test_getitem_repeated_index_accumulates():

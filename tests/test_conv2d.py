@@ -138,7 +138,7 @@ def test_matches_torch(g, fused, backend):
     if fused:
         tout = torch.relu(tout)
     tout.backward(torch.tensor(v))
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(out.array, tout.detach().numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(wt.grad, tw.grad.numpy(), rtol=1e-10, atol=1e-10)
     if b is not None:
@@ -170,7 +170,7 @@ def test_layer_gradcheck_and_fused_equals_unfused(backend):
         xa, xb = Tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
         fused(xa).sum().backward()
         plain(xb).relu().sum().backward()
-    np.testing.assert_allclose(fused(Tensor(x)).data, plain(Tensor(x)).relu().data)
+    np.testing.assert_allclose(fused(Tensor(x)).array, plain(Tensor(x)).relu().array)
     np.testing.assert_allclose(xa.grad, xb.grad, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(fused.weight.grad, plain.weight.grad, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(fused.bias.grad, plain.bias.grad, rtol=1e-12, atol=1e-12)
@@ -183,8 +183,8 @@ def test_layer_init_and_names_like_torch():
     assert conv.weight.shape == (8, 3, 3, 3) and conv.bias.shape == (8,)
     assert conv.weight.dtype == np.float32
     bound = 1 / np.sqrt(3 * 3 * 3)  # kaiming_uniform(a=sqrt(5)) on fan_in = C*kh*kw
-    assert np.abs(conv.weight.data).max() <= bound and np.abs(conv.bias.data).max() <= bound
-    assert np.abs(conv.weight.data).max() > 0.8 * bound  # spread over the whole range
+    assert np.abs(conv.weight.array).max() <= bound and np.abs(conv.bias.array).max() <= bound
+    assert np.abs(conv.weight.array).max() > 0.8 * bound  # spread over the whole range
     assert nn.Conv2d(3, 8, 3, bias=False).bias is None
     assert "activation='relu'" in repr(nn.Conv2d(3, 8, 3, activation="relu"))
 
@@ -202,7 +202,7 @@ def test_layer_with_torch_weights_matches_torch():
     xt = Tensor(x, requires_grad=True)
     out = conv(xt)
     out.sum().backward()
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.array, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(conv.weight.grad, tconv.weight.grad.numpy(), rtol=1e-10)
     np.testing.assert_allclose(conv.bias.grad, tconv.bias.grad.numpy(), rtol=1e-10)
@@ -212,7 +212,7 @@ def test_default_init_distribution_matches_torch():
     torch = pytest.importorskip("torch")
     tw = torch.nn.Conv2d(16, 32, 3).weight.detach().numpy()
     nn.init.seed(1)
-    w = nn.Conv2d(16, 32, 3).weight.data
+    w = nn.Conv2d(16, 32, 3).weight.array
     assert abs(w.std() - tw.std()) < 0.1 * tw.std()
     assert abs(np.abs(w).max() - np.abs(tw).max()) < 0.02 * np.abs(tw).max()
 
@@ -239,8 +239,8 @@ def test_recycled_buffers_never_alias_live_arrays():
         ref2 = F.conv2d_relu(b2, Tensor(w), None, padding=1)
         ref1.backward(np.ones(ref1.shape, np.float32))
         ref2.backward(np.ones(ref2.shape, np.float32))
-    np.testing.assert_allclose(out1.data, ref1.data, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(out2.data, ref2.data, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out1.array, ref1.array, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out2.array, ref2.array, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(a1.grad, a2.grad, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(b1.grad, b2.grad, rtol=1e-5, atol=1e-5)
 

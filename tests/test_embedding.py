@@ -44,7 +44,7 @@ def test_embedding_gradcheck_and_parity(cfg):
             out = F.embedding(indices, w, padding_idx)
             (out * Tensor(np.arange(out.size, dtype=np.float64).reshape(out.shape))).sum() \
                 .backward()
-            results[backend] = (out.data, w.grad)
+            results[backend] = (out.array, w.grad)
     if padding_idx is not None:
         assert np.all(results["numba"][1][padding_idx % V] == 0)
     for ref, got in zip(results["reference"], results["numba"]):
@@ -73,12 +73,12 @@ def test_layer_padding_row_and_init():
     nn.init.seed(0)
     layer = nn.Embedding(50, 8, padding_idx=-1)
     assert layer.padding_idx == 49
-    assert np.all(layer.weight.data[49] == 0)
-    assert 0.8 < layer.weight.data[:49].std() < 1.2  # N(0, 1)
+    assert np.all(layer.weight.array[49] == 0)
+    assert 0.8 < layer.weight.array[:49].std() < 1.2  # N(0, 1)
     out = layer(np.array([[49, 3, 3]]))
-    assert out.shape == (1, 3, 8) and np.all(out.data[0, 0] == 0)
+    assert out.shape == (1, 3, 8) and np.all(out.array[0, 0] == 0)
     out.sum().backward()
-    assert np.all(layer.weight.grad[49] == 0) and np.all(layer.weight.grad[3] == 2)
+    assert np.all(layer.weight.grad.array[49] == 0) and np.all(layer.weight.grad.array[3] == 2)
 
 
 def test_matches_torch_embedding():
@@ -92,7 +92,7 @@ def test_matches_torch_embedding():
     (ref(torch.tensor(idx)) * torch.tensor(up)).sum().backward()
     out = layer(idx)
     (out * Tensor(up)).sum().backward()
-    np.testing.assert_allclose(out.data, ref(torch.tensor(idx)).detach().numpy())
+    np.testing.assert_allclose(out.array, ref(torch.tensor(idx)).detach().numpy())
     np.testing.assert_allclose(layer.weight.grad, ref.weight.grad.numpy())
 
 

@@ -72,9 +72,9 @@ def test_core_ops_match_their_formulas():
     s = 1 / (1 + np.exp(-g))
     for backend in BACKENDS:
         with tinymm.use_backend(backend):
-            np.testing.assert_allclose(F.gated_fusion(g, a, b).data,
+            np.testing.assert_allclose(F.gated_fusion(g, a, b).array,
                                        s * np.tanh(a) + (1 - s) * np.tanh(b), atol=1e-14)
-            np.testing.assert_allclose(F.bilinear_pool(a, b).data, np.tanh(a) * np.tanh(b),
+            np.testing.assert_allclose(F.bilinear_pool(a, b).array, np.tanh(a) * np.tanh(b),
                                        atol=1e-14)
 
 
@@ -141,12 +141,12 @@ def test_cross_attention_fusion_outputs_and_padding():
     mask[:, 4:] = False  # the last two tokens are padding
     fused, attention = layer(query, context, query_mask=mask)
     assert fused.shape == (3, 8) and attention.shape == (3, 10)
-    np.testing.assert_allclose(attention.data.sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(attention.array.sum(-1), 1.0, rtol=1e-5)
     changed = query.copy()
     changed[:, 4:] = 100.0  # padding content must not matter
     fused2, attention2 = layer(changed, context, query_mask=mask)
-    np.testing.assert_allclose(fused2.data, fused.data, rtol=1e-5)
-    np.testing.assert_allclose(attention2.data, attention.data, rtol=1e-5)
+    np.testing.assert_allclose(fused2.array, fused.array, rtol=1e-5)
+    np.testing.assert_allclose(attention2.array, attention.array, rtol=1e-5)
     vector_fused, vector_attention = layer(query[:, 0], context)  # (N, query_dim): one token
     assert vector_fused.shape == (3, 8) and vector_attention.shape == (3, 10)
 
@@ -154,23 +154,23 @@ def test_cross_attention_fusion_outputs_and_padding():
 def test_cross_attention_can_pick_a_region():
     """With a key that matches the query much better, the attention map puts its mass there."""
     layer = nn.CrossAttentionFusion(2, 2, embed_dim=2, num_heads=1, dtype=np.float64)
-    layer.query_proj.weight.data[...] = np.eye(2)
-    layer.query_proj.bias.data[...] = 0
-    W = layer.attention.in_proj_weight.data  # (3E, E): W_q, W_k, W_v stacked
+    layer.query_proj.weight.array[...] = np.eye(2)
+    layer.query_proj.bias.array[...] = 0
+    W = layer.attention.in_proj_weight.array  # (3E, E): W_q, W_k, W_v stacked
     W[:4] = np.vstack([np.eye(2) * 10, np.eye(2) * 10])
     context = np.array([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])  # three regions
     _, attention = layer(np.array([[0.0, 1.0]]), context)
-    assert np.argmax(attention.data[0]) == 1 and attention.data[0, 1] > 0.99
+    assert np.argmax(attention.array[0]) == 1 and attention.array[0, 1] > 0.99
 
 
 def test_gated_fusion_matches_its_definition():
     rng = np.random.default_rng(2)
     layer = nn.GatedFusion(3, 4, 5, dtype=np.float64)
     a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 4))
-    out = layer(a, b).data
+    out = layer(a, b).array
 
     def lin(m, x):
-        return x @ m.weight.data.T + m.bias.data
+        return x @ m.weight.array.T + m.bias.array
 
     z = 1 / (1 + np.exp(-lin(layer.gate, np.concatenate([a, b], axis=1))))
     expected = z * np.tanh(lin(layer.proj_a, a)) + (1 - z) * np.tanh(lin(layer.proj_b, b))
@@ -182,9 +182,9 @@ def test_film_matches_torch_formula():
     rng = np.random.default_rng(3)
     layer = nn.FiLM(4, 3, dtype=np.float64)
     x, cond = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((2, 4))
-    out = layer(x, cond).data
-    proj = torch.tensor(cond) @ torch.tensor(layer.proj.weight.data).T + torch.tensor(
-        layer.proj.bias.data)
+    out = layer(x, cond).array
+    proj = torch.tensor(cond) @ torch.tensor(layer.proj.weight.array).T + torch.tensor(
+        layer.proj.bias.array)
     gamma, beta = proj[:, :3], proj[:, 3:]
     expected = gamma[:, :, None, None] * torch.tensor(x) + beta[:, :, None, None]
     np.testing.assert_allclose(out, expected.numpy(), atol=1e-13)

@@ -129,9 +129,9 @@ def test_conv2d_channels_last_matches_torch():
     x = np.random.default_rng(0).standard_normal((2, 9, 9, 3)).astype(np.float32)
     y = conv(x)
     ref = torch.nn.functional.conv2d(torch.tensor(x).permute(0, 3, 1, 2),
-                                     torch.tensor(conv.module.weight.data),
-                                     torch.tensor(conv.module.bias.data), stride=2).relu()
-    np.testing.assert_allclose(y.data, ref.permute(0, 2, 3, 1).numpy(), rtol=1e-4, atol=1e-5)
+                                     torch.tensor(conv.module.weight.array),
+                                     torch.tensor(conv.module.bias.array), stride=2).relu()
+    np.testing.assert_allclose(y.array, ref.permute(0, 2, 3, 1).numpy(), rtol=1e-4, atol=1e-5)
     assert y.shape == (2, 4, 4, 5)
 
 
@@ -142,7 +142,7 @@ def test_mask_zero_lstm_reads_each_sequence_to_its_end():
     full = lstm(emb(ids))
     for row, length in ((0, 3), (1, 1)):
         alone = lstm(emb(ids[row:row + 1, :length]))
-        np.testing.assert_allclose(full.data[row], alone.data[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(full.array[row], alone.array[0], rtol=1e-5, atol=1e-6)
     seq = layers.LSTM(6, return_sequences=True)(emb(ids))
     assert seq.shape == (2, 5, 6)
 
@@ -337,10 +337,10 @@ def test_conv2d_same_with_stride_pads_like_keras():
         before, after = total // 2, total - total // 2
         xt = torch.nn.functional.pad(torch.tensor(x).permute(0, 3, 1, 2),
                                      (before, after, before, after))
-        ref = torch.nn.functional.conv2d(xt, torch.tensor(conv.module.weight.data),
-                                         torch.tensor(conv.module.bias.data), stride=stride)
+        ref = torch.nn.functional.conv2d(xt, torch.tensor(conv.module.weight.array),
+                                         torch.tensor(conv.module.bias.array), stride=stride)
         assert y.shape[1:] == conv.compute_output_shape((None, side, side, 3))[1:]
-        np.testing.assert_allclose(y.data, ref.permute(0, 2, 3, 1).numpy(), rtol=1e-5,
+        np.testing.assert_allclose(y.array, ref.permute(0, 2, 3, 1).numpy(), rtol=1e-5,
                                    atol=1e-5)
 
 

@@ -46,10 +46,10 @@ def test_losses_match_torch():
         theirs = F.binary_cross_entropy_with_logits(torch.tensor(x), torch.tensor(y_bin),
                                                     reduction=reduction,
                                                     pos_weight=torch.tensor(pw))
-        np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(ours.array, theirs.numpy(), rtol=1e-12)
         ours = L.mse_loss(tinymm.tensor(x), y_bin, reduction)
         theirs = F.mse_loss(torch.tensor(x), torch.tensor(y_bin), reduction=reduction)
-        np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(ours.array, theirs.numpy(), rtol=1e-12)
     for smoothing in (0.0, 0.2):
         ours = L.cross_entropy(tinymm.tensor(x), y_cls, label_smoothing=smoothing)
         theirs = F.cross_entropy(torch.tensor(x), torch.tensor(y_cls),
@@ -63,15 +63,15 @@ def test_sparse_categorical_from_probabilities_and_logits():
     y = np.array([0, 2, 1, 1, 0])
     p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     expected = -np.log(p[np.arange(5), y])
-    np.testing.assert_allclose(L.sparse_categorical_crossentropy(y, tinymm.tensor(p)).data,
+    np.testing.assert_allclose(L.sparse_categorical_crossentropy(y, tinymm.tensor(p)).array,
                                expected, rtol=1e-10)
     np.testing.assert_allclose(
-        L.sparse_categorical_crossentropy(y, tinymm.tensor(logits), from_logits=True).data,
+        L.sparse_categorical_crossentropy(y, tinymm.tensor(logits), from_logits=True).array,
         expected, rtol=1e-10)
     np.testing.assert_allclose(L.SparseCategoricalCrossentropy()(y, tinymm.tensor(p)).item(),
                                expected.mean(), rtol=1e-10)
     # (N, 1) labels, as Keras accepts
-    np.testing.assert_allclose(L.sparse_categorical_crossentropy(y[:, None], p).data, expected,
+    np.testing.assert_allclose(L.sparse_categorical_crossentropy(y[:, None], p).array, expected,
                                rtol=1e-10)
 
 
@@ -81,14 +81,14 @@ def test_softmax_output_uses_logits_and_stays_finite():
     logits = tinymm.tensor(np.array([[200.0, 0.0, -200.0]], dtype=np.float32),
                            requires_grad=True)
     probs = activations.softmax(logits)
-    assert probs.data[0, 2] == 0.0  # underflowed: -log(0) would be inf
+    assert probs.array[0, 2] == 0.0  # underflowed: -log(0) would be inf
     loss = L.sparse_categorical_crossentropy([2], probs)
-    np.testing.assert_allclose(loss.data, [400.0], rtol=1e-6)
+    np.testing.assert_allclose(loss.array, [400.0], rtol=1e-6)
     loss.sum().backward()
     np.testing.assert_allclose(logits.grad, [[1.0, 0.0, -1.0]], atol=1e-6)
     # without the logits, the probability is clipped to 1e-7 as in Keras
-    plain = tinymm.tensor(probs.data)
-    np.testing.assert_allclose(L.sparse_categorical_crossentropy([2], plain).data,
+    plain = tinymm.tensor(probs.array)
+    np.testing.assert_allclose(L.sparse_categorical_crossentropy([2], plain).array,
                                [-np.log(1e-7)], rtol=1e-4)
 
 
@@ -98,17 +98,17 @@ def test_categorical_and_binary_crossentropy():
     onehot = np.eye(3)[[0, 1, 2, 1]]
     p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     expected = -(onehot * np.log(p)).sum(1)
-    np.testing.assert_allclose(L.categorical_crossentropy(onehot, p).data, expected, rtol=1e-10)
-    np.testing.assert_allclose(L.categorical_crossentropy(onehot, logits, from_logits=True).data,
+    np.testing.assert_allclose(L.categorical_crossentropy(onehot, p).array, expected, rtol=1e-10)
+    np.testing.assert_allclose(L.categorical_crossentropy(onehot, logits, from_logits=True).array,
                                expected, rtol=1e-10)
     z = rng.standard_normal((4, 1))
     t = np.array([1.0, 0.0, 1.0, 0.0])
     s = 1 / (1 + np.exp(-z[:, 0]))
     expected = -(t * np.log(s) + (1 - t) * np.log(1 - s))
-    np.testing.assert_allclose(L.binary_crossentropy(t, s[:, None]).data, expected, rtol=1e-6)
-    np.testing.assert_allclose(L.binary_crossentropy(t, z, from_logits=True).data, expected,
+    np.testing.assert_allclose(L.binary_crossentropy(t, s[:, None]).array, expected, rtol=1e-6)
+    np.testing.assert_allclose(L.binary_crossentropy(t, z, from_logits=True).array, expected,
                                rtol=1e-10)
-    np.testing.assert_allclose(L.mse(t, z).data, (z[:, 0] - t) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(L.mse(t, z).array, (z[:, 0] - t) ** 2, rtol=1e-12)
 
 
 def test_loss_errors():

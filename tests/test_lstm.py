@@ -69,7 +69,7 @@ def lstm_outputs(result):
 def test_lstm_gradcheck_and_parity(cfg):
     layer = make_layer(nn.LSTM, cfg)
     names = [n for n, _ in layer.named_parameters()]
-    params = [p.data.copy() for p in layer.parameters()]
+    params = [p.array.copy() for p in layer.parameters()]
     x, init = layer_inputs(layer, cfg, states=2)
     fn = functional_form(layer, names, len(init), cfg["lengths"], lstm_outputs)
     results = {}
@@ -82,7 +82,7 @@ def test_lstm_gradcheck_and_parity(cfg):
             upstream = np.random.default_rng(3)
             total = sum((o * Tensor(upstream.standard_normal(o.shape))).sum() for o in outs)
             total.backward()
-            results[backend] = [o.data for o in outs] + [t.grad for t in leaves]
+            results[backend] = [o.array for o in outs] + [t.grad for t in leaves]
     for ref, got in zip(results["reference"], results["numba"]):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 
@@ -100,13 +100,13 @@ def test_padded_steps_change_nothing(cfg):
     (output.sum() + h_n.sum() + c_n.sum()).backward()
     for n, length in enumerate(cfg["lengths"]):
         pad = (n, slice(length, None)) if cfg["batch_first"] else (slice(length, None), n)
-        assert np.all(output.data[pad] == 0)
-        assert np.all(xt.grad[pad] == 0)
+        assert np.all(output.array[pad] == 0)
+        assert np.all(xt.grad.array[pad] == 0)
         # running the unpadded sequence alone gives the same final state
         real = (slice(n, n + 1), slice(0, length)) if cfg["batch_first"] else \
             (slice(0, length), slice(n, n + 1))
         _, (h_alone, _) = layer(Tensor(x[real]))
-        np.testing.assert_allclose(h_n.data[:, n], h_alone.data[:, 0], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(h_n.array[:, n], h_alone.array[:, 0], rtol=1e-10, atol=1e-12)
 
 
 def test_numba_without_scipy_blas_matches(monkeypatch):
@@ -137,9 +137,9 @@ def test_functional_lstm_single_layer_matches_module():
     out, (h_n, c_n) = layer(x, (h0, c0), lengths=[4, 2])
     out2, (h2, c2) = F.lstm(x, layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0,
                             layer.bias_hh_l0, hx=(h0[0], c0[0]), lengths=[4, 2])
-    np.testing.assert_allclose(out.data, out2.data)
-    np.testing.assert_allclose(h_n.data[0], h2.data)
-    np.testing.assert_allclose(c_n.data[0], c2.data)
+    np.testing.assert_allclose(out.array, out2.array)
+    np.testing.assert_allclose(h_n.array[0], h2.array)
+    np.testing.assert_allclose(c_n.array[0], c2.array)
 
 
 def test_parameters_follow_pytorch():
@@ -149,7 +149,7 @@ def test_parameters_follow_pytorch():
     assert shapes["weight_ih_l0"] == (16, 3)
     assert shapes["weight_ih_l1_reverse"] == (16, 8)
     assert shapes["weight_hh_l1"] == (16, 4)
-    assert all(np.abs(p.data).max() <= 0.5 for p in layer.parameters())  # U(-1/sqrt(H), ..)
+    assert all(np.abs(p.array).max() <= 0.5 for p in layer.parameters())  # U(-1/sqrt(H), ..)
     assert len(shapes) == 16
     assert len(list(nn.LSTM(3, 4, bias=False).parameters())) == 2
 
@@ -188,9 +188,9 @@ def _torch_compare(torch, cfg, dtype=np.float64):
     def close(a, b, what):
         np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-9, atol=1e-10, err_msg=what)
 
-    close(out.data, out_t, "output")
-    close(h_n.data, hn_t, "h_n")
-    close(c_n.data, cn_t, "c_n")
+    close(out.array, out_t, "output")
+    close(h_n.array, hn_t, "h_n")
+    close(c_n.array, cn_t, "c_n")
     close(xm.grad, xt.grad, "dx")
     close(h0m.grad, h0t.grad, "dh0")
     close(c0m.grad, c0t.grad, "dc0")
@@ -218,7 +218,7 @@ def test_matches_torch_lstm(case, backend):
 
 def test_default_init_matches_torch_statistics():
     layer = nn.LSTM(8, 16)
-    w = layer.weight_hh_l0.data
+    w = layer.weight_hh_l0.array
     assert w.shape == (64, 16) and w.dtype == np.float32
     assert abs(w.max()) <= 0.25 and w.min() >= -0.25 and w.std() > 0.1
 
@@ -315,6 +315,6 @@ def test_input_without_grad_skips_dx_only(backend):
             _, (h_n, _) = layer(xt, lengths=[5, 3])
             h_n.sum().backward()
             assert (xt.grad is not None) == needs
-            grads.append([p.grad.copy() for p in layer.parameters()])
+            grads.append([p.grad.array.copy() for p in layer.parameters()])
     for with_dx, without in zip(*grads):
         np.testing.assert_array_equal(with_dx, without)

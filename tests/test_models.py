@@ -50,9 +50,9 @@ def test_attention_map_is_a_distribution_over_64_regions(batch):
 @pytest.mark.parametrize("fusion", ["attention", "multiply"])
 def test_padding_does_not_change_the_answer(fusion, batch):
     model = tiny_model(fusion)
-    logits = model(batch["image"], batch["tokens"], batch["lengths"]).data
+    logits = model(batch["image"], batch["tokens"], batch["lengths"]).array
     padded = np.pad(batch["tokens"], ((0, 0), (0, 3)))  # three more <pad> columns
-    again = model(batch["image"], padded, batch["lengths"]).data
+    again = model(batch["image"], padded, batch["lengths"]).array
     assert np.allclose(logits, again, atol=1e-5)
 
 
@@ -60,11 +60,11 @@ def test_unimodal_baselines_ignore_the_other_modality(batch):
     image_only, question_only = tiny_model("image_only"), tiny_model("question_only")
     other_tokens = batch["tokens"][::-1].copy()
     other_lengths = batch["lengths"][::-1].copy()
-    a = image_only(batch["image"], batch["tokens"], batch["lengths"]).data
-    b = image_only(batch["image"], other_tokens, other_lengths).data
+    a = image_only(batch["image"], batch["tokens"], batch["lengths"]).array
+    b = image_only(batch["image"], other_tokens, other_lengths).array
     assert np.array_equal(a, b)
-    c = question_only(batch["image"], batch["tokens"], batch["lengths"]).data
-    d = question_only(np.zeros_like(batch["image"]), batch["tokens"], batch["lengths"]).data
+    c = question_only(batch["image"], batch["tokens"], batch["lengths"]).array
+    d = question_only(np.zeros_like(batch["image"]), batch["tokens"], batch["lengths"]).array
     assert np.array_equal(c, d)
 
 
@@ -108,7 +108,7 @@ def test_same_function_as_pytorch(fusion, batch):
     t_image = torch.tensor(batch["image"], requires_grad=True)
     t_logits = reference(t_image, torch.tensor(batch["tokens"]), torch.tensor(batch["lengths"]))
     torch.nn.functional.cross_entropy(t_logits, torch.tensor(batch["answer"])).backward()
-    assert np.allclose(logits.data, t_logits.detach().numpy(), rtol=1e-4, atol=1e-5)
+    assert np.allclose(logits.array, t_logits.detach().numpy(), rtol=1e-4, atol=1e-5)
     if fusion != "question_only":  # the baseline never reads the image: no gradient
         assert np.allclose(image.grad, t_image.grad.numpy(), rtol=1e-3, atol=1e-6)
     t_params = dict(reference.named_parameters())
@@ -130,7 +130,7 @@ def test_keras_front_end_expresses_the_same_model(fusion, batch):
     load_keras_weights(keras_model, model)
     nhwc = batch["image"].transpose(0, 2, 3, 1)  # Keras images are channels-last
     expected = keras_model.predict([nhwc, batch["tokens"]])
-    got = model(batch["image"], batch["tokens"], batch["lengths"]).data
+    got = model(batch["image"], batch["tokens"], batch["lengths"]).array
     assert np.allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 

@@ -44,7 +44,7 @@ def test_train_eval_propagate():
     net.eval()
     assert not any(m.training for m in net.modules())
     x = tinymm.randn(5, 4)
-    np.testing.assert_array_equal(net(x).data, net(x).data)  # dropout off in eval
+    np.testing.assert_array_equal(net(x).array, net(x).array)  # dropout off in eval
     net.train()
     assert net.drop.training
 
@@ -54,10 +54,10 @@ def test_state_dict_round_trip_in_place():
     b.load_state_dict(a.state_dict())
     for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters()):
         assert na == nb
-        np.testing.assert_array_equal(pa.data, pb.data)
-    before = b.fc1.weight.data
+        np.testing.assert_array_equal(pa.array, pb.array)
+    before = b.fc1.weight.array
     b.load_state_dict(Net().state_dict())
-    assert b.fc1.weight.data is before  # copied in place: optimizers keep their references
+    assert b.fc1.weight.array is before  # copied in place: optimizers keep their references
 
 
 def test_load_state_dict_strict_errors_name_keys_and_shapes():
@@ -72,12 +72,12 @@ def test_load_state_dict_strict_errors_name_keys_and_shapes():
     assert missing == ["fc1.bias"] and unexpected == ["extra.weight"]
     bad = net.state_dict()
     bad["fc2.weight"] = np.zeros((4, 8), dtype=np.float32)
-    old = net.fc1.weight.data.copy()
+    old = net.fc1.weight.array.copy()
     bad["fc1.weight"] = np.ones((8, 4), dtype=np.float32)
     with pytest.raises(StateDictError, match=r"size mismatch for 'fc2\.weight'.*\(4, 8\).*"
                                              r"\(3, 8\)"):
         net.load_state_dict(bad)
-    np.testing.assert_array_equal(net.fc1.weight.data, old)  # nothing copied on failure
+    np.testing.assert_array_equal(net.fc1.weight.array, old)  # nothing copied on failure
 
 
 def test_state_dict_matches_torch_keys_and_loads_into_torch():
@@ -87,7 +87,7 @@ def test_state_dict_matches_torch_keys_and_loads_into_torch():
     assert list(net.state_dict()) == list(ref.state_dict())
     ref.load_state_dict({k: torch.tensor(v) for k, v in net.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
-    np.testing.assert_allclose(net(tinymm.tensor(x)).data, ref(torch.tensor(x)).detach().numpy(),
+    np.testing.assert_allclose(net(tinymm.tensor(x)).array, ref(torch.tensor(x)).detach().numpy(),
                                rtol=1e-5, atol=1e-6)
 
 
@@ -100,13 +100,13 @@ def test_dropout_statistics_and_gradient():
     nn.init.seed(0)
     x = tinymm.ones(200, 50, requires_grad=True)
     y = tinymm.F.dropout(x, p=0.3, training=True)
-    kept = y.data != 0
+    kept = y.array != 0
     assert abs(kept.mean() - 0.7) < 0.02
-    np.testing.assert_allclose(y.data[kept], 1 / 0.7, rtol=1e-6)
+    np.testing.assert_allclose(y.array[kept], 1 / 0.7, rtol=1e-6)
     y.sum().backward()
     np.testing.assert_allclose(x.grad, kept / 0.7, rtol=1e-6)  # dx = keep / (1 - p)
     assert tinymm.F.dropout(x, 0.3, training=False) is x
-    assert np.all(tinymm.F.dropout(x, 1.0).data == 0)
+    assert np.all(tinymm.F.dropout(x, 1.0).array == 0)
 
 
 def test_dropout_bad_p():
@@ -148,21 +148,21 @@ def test_activations_match_torch():
              (nn.GELU(), torch.nn.GELU(approximate="tanh")), (nn.SiLU(), torch.nn.SiLU()),
              (nn.Softplus(2.0), torch.nn.Softplus(2.0, threshold=1e9))]
     for ours, theirs in pairs:
-        np.testing.assert_allclose(ours(tinymm.tensor(x)).data,
+        np.testing.assert_allclose(ours(tinymm.tensor(x)).array,
                                    theirs(torch.tensor(x)).numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_init_functions_statistics():
     nn.init.seed(0)
     w = nn.init.orthogonal_(tinymm.tensor(np.empty((4, 10))))
-    np.testing.assert_allclose(w.data @ w.data.T, np.eye(4), atol=1e-10)
+    np.testing.assert_allclose(w.array @ w.array.T, np.eye(4), atol=1e-10)
     big = tinymm.tensor(np.empty((400, 300)))
     nn.init.kaiming_normal_(big, nonlinearity="relu")
-    assert abs(big.data.std() - np.sqrt(2 / 300)) < 0.005
+    assert abs(big.array.std() - np.sqrt(2 / 300)) < 0.005
     nn.init.xavier_uniform_(big)
-    assert np.abs(big.data).max() <= np.sqrt(6 / 700)
+    assert np.abs(big.array).max() <= np.sqrt(6 / 700)
     nn.init.constant_(big, 0.25)
-    assert np.all(big.data == 0.25)
+    assert np.all(big.array == 0.25)
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         nn.init.orthogonal_(tinymm.tensor(np.empty(3)))
 
@@ -170,9 +170,9 @@ def test_init_functions_statistics():
 def test_linear_default_init_bounds_match_torch_formula():
     layer = nn.Linear(50, 20)
     bound = 1 / np.sqrt(50)  # kaiming_uniform_(a=sqrt(5)) works out to 1/sqrt(fan_in)
-    assert np.abs(layer.weight.data).max() <= bound
-    assert np.abs(layer.bias.data).max() <= bound
-    assert layer.weight.data.std() > 0.8 * bound / np.sqrt(3)
+    assert np.abs(layer.weight.array).max() <= bound
+    assert np.abs(layer.bias.array).max() <= bound
+    assert layer.weight.array.std() > 0.8 * bound / np.sqrt(3)
 
 
 def test_containers_slicing_apply_buffers():

@@ -21,7 +21,7 @@ def test_sgd_plain_closed_form():
     for _ in range(10):
         p.grad = np.array([0.5, 1.0])
         opt.step()
-    np.testing.assert_allclose(p.data, [1.0 - 10 * 0.05, -2.0 - 10 * 0.1])
+    np.testing.assert_allclose(p.array, [1.0 - 10 * 0.05, -2.0 - 10 * 0.1])
 
 
 def test_sgd_momentum_closed_form():
@@ -33,7 +33,7 @@ def test_sgd_momentum_closed_form():
         p.grad = np.array([g])
         opt.step()
     buffers = [g * (1 - m ** t) / (1 - m) for t in range(1, 6)]
-    np.testing.assert_allclose(p.data, [-lr * sum(buffers)], rtol=1e-12)
+    np.testing.assert_allclose(p.array, [-lr * sum(buffers)], rtol=1e-12)
 
 
 def test_sgd_nesterov_and_weight_decay_one_step():
@@ -42,7 +42,7 @@ def test_sgd_nesterov_and_weight_decay_one_step():
     p.grad = np.array([1.0])
     opt.step()
     g = 1.0 + 0.5 * 1.0  # weight decay adds wd * p
-    np.testing.assert_allclose(p.data, [1.0 - 0.1 * (g + 0.9 * g)])  # nesterov: g + m b
+    np.testing.assert_allclose(p.array, [1.0 - 0.1 * (g + 0.9 * g)])  # nesterov: g + m b
 
 
 def test_adam_first_steps_closed_form():
@@ -54,7 +54,7 @@ def test_adam_first_steps_closed_form():
         opt.step()
         m_hat, v_hat = np.array([3.0, -0.5]), np.array([9.0, 0.25])
         step = 0.01 * m_hat / (np.sqrt(v_hat) + 1e-8 * 1.0)
-        np.testing.assert_allclose(p.data, -t * step, rtol=1e-6)
+        np.testing.assert_allclose(p.array, -t * step, rtol=1e-6)
 
 
 def test_adamw_decouples_weight_decay():
@@ -65,8 +65,8 @@ def test_adamw_decouples_weight_decay():
     q.grad = np.array([1.0])
     opt_w.step()
     opt_a.step()
-    adam_step = 2.0 - q.data  # the gradient-only Adam update (about lr = 0.1)
-    np.testing.assert_allclose(p.data, 2.0 * (1 - 0.1 * 0.5) - adam_step)  # p(1 - lr wd) - step
+    adam_step = 2.0 - q.array  # the gradient-only Adam update (about lr = 0.1)
+    np.testing.assert_allclose(p.array, 2.0 * (1 - 0.1 * 0.5) - adam_step)  # p(1 - lr wd) - step
 
 
 def test_step_lr_and_cosine_closed_form():
@@ -158,7 +158,7 @@ def test_matches_torch_over_100_steps(name, kwargs, schedule, dtype):
             m_sched.step()
             assert m_sched.get_last_lr() == t_sched.get_last_lr()  # same floats exactly
         for a, b in zip(theirs, ours):
-            np.testing.assert_allclose(b.data, a.detach().numpy(), rtol=rtol, atol=rtol)
+            np.testing.assert_allclose(b.array, a.detach().numpy(), rtol=rtol, atol=rtol)
 
 
 def test_clip_grad_norm_matches_torch():
@@ -192,14 +192,14 @@ def test_state_dict_resume_bit_for_bit(name):
     p = nn.Parameter(np.ones((3, 2), dtype=np.float32))
     opt = getattr(optim, name)([p], **kwargs)
     run(grads[:10], p, opt)
-    saved_params, saved_state = p.data.copy(), opt.state_dict()
+    saved_params, saved_state = p.array.copy(), opt.state_dict()
     run(grads[10:], p, opt)
 
     q = nn.Parameter(saved_params)
     opt2 = getattr(optim, name)([q], lr=123.0)  # hyper-parameters come from the state
     opt2.load_state_dict(saved_state)
     run(grads[10:], q, opt2)
-    np.testing.assert_array_equal(q.data, p.data)
+    np.testing.assert_array_equal(q.array, p.array)
 
 
 def test_load_state_dict_mismatch():

@@ -105,7 +105,7 @@ def test_matches_torch(g, kind, backend, ties):
     top = torch.nn.functional.max_pool2d if kind == "max" else torch.nn.functional.avg_pool2d
     tout = top(tx, **options)
     tout.backward(torch.tensor(v))
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.array, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
@@ -121,7 +121,7 @@ def test_max_pool_nan_propagates_like_torch(backend):
     tx = torch.tensor(x, requires_grad=True)
     tout = torch.nn.functional.max_pool2d(tx, 2)
     tout.backward(torch.ones_like(tout))
-    np.testing.assert_array_equal(out.data, tout.detach().numpy())  # NaN == NaN here
+    np.testing.assert_array_equal(out.array, tout.detach().numpy())  # NaN == NaN here
     np.testing.assert_array_equal(xt.grad, tx.grad.numpy())
 
 
@@ -145,9 +145,9 @@ def test_adaptive_matches_torch_and_global_mean(backend):
         tx = torch.tensor(x, requires_grad=True)
         tout = torch.nn.functional.adaptive_avg_pool2d(tx, size)
         tout.backward(torch.ones_like(tout))
-        np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out.array, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(F.adaptive_avg_pool2d(Tensor(x), 1).data[..., 0, 0],
+    np.testing.assert_allclose(F.adaptive_avg_pool2d(Tensor(x), 1).array[..., 0, 0],
                                x.mean(axis=(2, 3)))
 
 

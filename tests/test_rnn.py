@@ -34,7 +34,7 @@ def make_rnn(cfg):
 def test_rnn_gradcheck_and_parity(cfg):
     layer = make_rnn(cfg)
     names = [n for n, _ in layer.named_parameters()]
-    params = [p.data.copy() for p in layer.parameters()]
+    params = [p.array.copy() for p in layer.parameters()]
     rng = np.random.default_rng(cfg["seed"])
     T, N, D = cfg["T"], cfg["N"], cfg["D"]
     x = rng.standard_normal((N, T, D) if cfg["batch_first"] else (T, N, D))
@@ -59,7 +59,7 @@ def test_rnn_gradcheck_and_parity(cfg):
             total = ((out * Tensor(up.standard_normal(out.shape))).sum()
                      + (h_n * Tensor(up.standard_normal(h_n.shape))).sum())
             total.backward()
-            results[backend] = [out.data, h_n.data] + [t.grad for t in leaves]
+            results[backend] = [out.array, h_n.array] + [t.grad for t in leaves]
     for ref, got in zip(results["reference"], results["numba"]):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 
@@ -105,8 +105,8 @@ def test_matches_torch_rnn(nonlinearity, lengths):
     xm, h0m = Tensor(x, requires_grad=True), Tensor(h0, requires_grad=True)
     out, h_n = layer(xm, h0m, lengths=lengths)
     (out.sum() + (h_n * 2.0).sum()).backward()
-    np.testing.assert_allclose(out.data, out_t.detach().numpy(), rtol=1e-9, atol=1e-10)
-    np.testing.assert_allclose(h_n.data, hn_t.detach().numpy(), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(out.array, out_t.detach().numpy(), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(h_n.array, hn_t.detach().numpy(), rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(xm.grad, xt.grad.numpy(), rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(h0m.grad, h0t.grad.numpy(), rtol=1e-9, atol=1e-10)
     for name, p in ref.named_parameters():

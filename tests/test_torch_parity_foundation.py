@@ -45,7 +45,7 @@ def test_softmax_log_softmax_sigmoid_relu(backend, rng):
             ours_fn(tx).backward(v)
             out = torch_fn(px)
             out.backward(torch.tensor(v))
-            np.testing.assert_allclose(ours_fn(tinymm.tensor(x)).data, out.detach().numpy(),
+            np.testing.assert_allclose(ours_fn(tinymm.tensor(x)).array, out.detach().numpy(),
                                        rtol=1e-12, atol=1e-14)
             np.testing.assert_allclose(tx.grad, px.grad.numpy(), rtol=1e-10, atol=1e-14)
 
@@ -54,7 +54,7 @@ def test_cross_entropy_reductions_match_torch(rng):
     x = rng.standard_normal((5, 3)).astype(np.float32)
     target = np.array([2, -100, 0, 1, 1])
     for reduction in ("mean", "sum", "none"):
-        ours = F.cross_entropy(tinymm.tensor(x), target, reduction=reduction).data
+        ours = F.cross_entropy(tinymm.tensor(x), target, reduction=reduction).array
         theirs = torch.nn.functional.cross_entropy(torch.tensor(x), torch.tensor(target),
                                                    reduction=reduction).numpy()
         np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)

@@ -28,13 +28,14 @@ from tinymm.backend import (
 )
 from tinymm.gradcheck import GradcheckError, gradcheck, gradcheck_report
 from tinymm.ops.basic import cat, concat, split, stack
-from tinymm.tensor import Tensor, ones, randn, tensor, zeros
+from tinymm.tensor import Tensor, as_tensor, from_numpy, ones, randn, tensor, zeros
 
 float32 = _np.float32
 float64 = _np.float64
 
 __all__ = [
-    "F", "Function", "GradcheckError", "Tensor", "__version__", "backends", "cat", "concat",
+    "F", "Function", "GradcheckError", "Tensor", "__version__", "as_tensor", "backends", "cat",
+    "concat", "from_numpy",
     "current_backend", "functional", "get_backend", "gradcheck", "gradcheck_report", "keras", "nn",
     "no_grad", "ones", "optim", "randn", "set_default_backend", "split", "stack", "tensor",
     "use_backend", "zeros",

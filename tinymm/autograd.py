@@ -105,7 +105,7 @@ class Function:
 
         backend = current_backend()
         ctx = Context(cls, backend)
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        raw = [a.array if isinstance(a, Tensor) else a for a in args]
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = _grad_mode.get() and any(needs)
 

@@ -45,11 +45,11 @@ def run_demo(steps: int = 300, seed: int = 0, backend: str | None = None,
         opt.step()
         history.append(loss.item())
         if verbose and (step == 1 or step % max(steps // 10, 1) == 0):
-            accuracy = float((logits.data.argmax(axis=1) == y).mean())
+            accuracy = float((logits.array.argmax(axis=1) == y).mean())
             print(f"step {step:4d}  loss {loss.item():.4f}  accuracy {accuracy:.3f}")
     seconds = time.perf_counter() - start
     with tinymm.no_grad():
-        accuracy = float((model(inputs).data.argmax(axis=1) == y).mean())
+        accuracy = float((model(inputs).array.argmax(axis=1) == y).mean())
     if verbose:
         print(f"done: {steps} Adam steps in {seconds:.2f} s on the "
               f"'{tinymm.current_backend().name}' backend; final loss {history[-1]:.4f}, "

@@ -37,7 +37,7 @@ def _prepare(inputs: Sequence[Any]) -> tuple[list[Any], list[int], list[str]]:
     """float inputs -> float64 leaf Tensors that require grad; others pass through."""
     prepared, checked, names = [], [], []
     for i, value in enumerate(inputs):
-        array = value.data if isinstance(value, Tensor) else value
+        array = value.array if isinstance(value, Tensor) else value
         name = (value.name if isinstance(value, Tensor) and value.name else f"inputs[{i}]")
         names.append(name)
         if isinstance(array, np.ndarray) and array.dtype.kind == "f":
@@ -58,7 +58,7 @@ def _outputs(result) -> list[Tensor]:
 
 
 def _scalar(outs: list[Tensor], vs: list[np.ndarray]) -> float:
-    return float(sum(np.sum(o.data.astype(np.float64) * v) for o, v in zip(outs, vs)))
+    return float(sum(np.sum(o.array.astype(np.float64) * v) for o, v in zip(outs, vs)))
 
 
 def _compare(fn: Callable, inputs: Sequence[Any], eps: float, seed: int):
@@ -81,13 +81,13 @@ def _compare(fn: Callable, inputs: Sequence[Any], eps: float, seed: int):
         root = sum((o * Tensor(v.astype(o.dtype))).sum() for o, v in differentiable)
         upstream = None
     root.backward(upstream)
-    analytic = {i: (prepared[i].grad if prepared[i].grad is not None
+    analytic = {i: (prepared[i].grad.array if prepared[i].grad is not None
                     else np.zeros(prepared[i].shape)) for i in checked}
 
     numeric = {}
     with no_grad():
         for i in checked:
-            x = prepared[i].data  # perturbed in place, restored after each element
+            x = prepared[i].array  # perturbed in place, restored after each element
             grad = np.zeros(x.shape)
             flat = x.reshape(-1)
             for j in range(flat.size):

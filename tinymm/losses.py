@@ -35,7 +35,7 @@ from tinymm.autograd import Function
 from tinymm.ops._checks import check_float
 from tinymm.ops.cross_entropy import cross_entropy
 from tinymm.ops.softmax import log_softmax
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, as_tensor
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): the clip for probabilities
 REDUCTIONS = ("mean", "sum", "none")
@@ -47,7 +47,7 @@ def _tensor(x, like: Tensor | None = None) -> Tensor:
     array = np.asarray(x)
     if like is not None and array.dtype.kind in "fb":
         array = array.astype(like.dtype)
-    return Tensor(array, _copy=False)
+    return as_tensor(array)
 
 
 def _reduce(loss: Tensor, reduction: str, who: str) -> Tensor:
@@ -95,7 +95,7 @@ def binary_cross_entropy_with_logits(input, target, reduction: str = "mean",  # 
     y = _tensor(target, like=x)
     _check_same_shape("binary_cross_entropy_with_logits", x, y)
     pw = None if pos_weight is None else np.asarray(
-        pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight, dtype=x.dtype)
+        pos_weight.array if isinstance(pos_weight, Tensor) else pos_weight, dtype=x.dtype)
     loss = BinaryCrossEntropyWithLogits.apply(x, y, pos_weight=pw)
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
@@ -113,7 +113,7 @@ def mse_loss(input, target, reduction: str = "mean"):  # noqa: A002
 
 # ---------------------------------------------------------------- Keras names
 def _labels(y_true, who: str, n: int) -> np.ndarray:
-    y = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
+    y = np.asarray(y_true.array if isinstance(y_true, Tensor) else y_true)
     if y.ndim == 2 and y.shape[1] == 1:  # Keras accepts (N, 1) sparse labels
         y = y[:, 0]
     if y.ndim != 1 or y.shape[0] != n:

@@ -2,7 +2,7 @@
 
 Every optimizer holds ``param_groups`` (a list of dicts with "params" and hyper-parameters)
 and per-parameter ``state``; ``step()`` reads each parameter's ``.grad`` and updates
-``.data`` in place. Formulas are written exactly as PyTorch's documentation states them, in
+``.array`` in place. Formulas are written exactly as PyTorch's documentation states them, in
 the parameter's own dtype, so the same gradients give the same parameter sequence.
 """
 
@@ -62,7 +62,7 @@ class Optimizer:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad[...] = 0
+                p.grad.array[...] = 0
 
     def step(self) -> None:
         raise NotImplementedError
@@ -125,10 +125,10 @@ class SGD(Optimizer):
         for group, p in self._params():
             if p.grad is None:
                 continue
-            g = p.grad
+            g = p.grad.array
             if group["weight_decay"]:
-                g = np.multiply(p.data, group["weight_decay"], out=self._scratch(p, 1))
-                g += p.grad  # g + wd * p
+                g = np.multiply(p.array, group["weight_decay"], out=self._scratch(p, 1))
+                g += p.grad.array  # g + wd * p
             if group["momentum"]:
                 state = self.state.setdefault(id(p), {})
                 if "momentum_buffer" not in state:
@@ -143,7 +143,7 @@ class SGD(Optimizer):
                     g = np.add(g, nesterov, out=nesterov)
                 else:
                     g = buf
-            p.data -= np.multiply(g, group["lr"], out=self._scratch(p, 0))
+            p.array -= np.multiply(g, group["lr"], out=self._scratch(p, 0))
 
 
 class Adam(Optimizer):
@@ -182,20 +182,20 @@ class Adam(Optimizer):
         for group, p in self._params():
             if p.grad is None:
                 continue
-            g = p.grad
+            g = p.grad.array
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             if wd:
                 if self.decoupled:
-                    p.data *= p.dtype.type(1 - lr * wd)
+                    p.array *= p.dtype.type(1 - lr * wd)
                 else:
-                    g = g + wd * p.data
+                    g = g + wd * p.array
             state = self.state.setdefault(id(p), {})
             if not state:
                 state["step"] = 0
-                state["exp_avg"] = np.zeros_like(p.data)
-                state["exp_avg_sq"] = np.zeros_like(p.data)
+                state["exp_avg"] = np.zeros_like(p.array)
+                state["exp_avg_sq"] = np.zeros_like(p.array)
                 if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                    state["max_exp_avg_sq"] = np.zeros_like(p.array)
             state["step"] += 1
             t = float(state["step"])
             m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -218,7 +218,7 @@ class Adam(Optimizer):
             denom += eps  # sqrt(v) / sqrt(1 - b2^t) + eps
             np.multiply(m, -step_size, out=work)
             work /= denom
-            p.data += work  # torch's addcdiv_: p + (value * m) / denom
+            p.array += work  # torch's addcdiv_: p + (value * m) / denom
 
 
 class AdamW(Adam):
@@ -244,7 +244,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     """
     if isinstance(parameters, Tensor):
         parameters = [parameters]
-    grads = [p.grad for p in parameters if p.grad is not None]
+    grads = [p.grad.array for p in parameters if p.grad is not None]
     if not grads:
         return 0.0
     norm_type = float(norm_type)

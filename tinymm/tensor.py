@@ -1,13 +1,16 @@
 """``Tensor``: an array plus what reverse-mode autodiff needs to know about it.
 
-A Tensor holds ``data`` (a NumPy array on the "cpu" device), ``grad`` (an array of the same
-shape once backward has reached it), ``requires_grad``, and, when an op produced it while
-recording, ``_node``: the ``Context`` of that op (see ``autograd.py``). Every method that
+A Tensor holds ``array`` (its storage: a NumPy array on the "cpu" device), ``grad`` (a Tensor
+of the same shape once backward has reached it), ``requires_grad``, and, when an op produced it
+while recording, ``_node``: the ``Context`` of that op (see ``autograd.py``). Every method that
 computes something is a thin call into an op in ``tinymm/ops``; the Tensor itself knows no
 math.
 
 Numerics follow PyTorch: Python floats become float32, Python ints int64, NumPy arrays keep
 their dtype, and a Python scalar in ``x * 2.0`` takes ``x``'s dtype instead of promoting it.
+As in PyTorch, ``t.data`` is a Tensor that shares ``t``'s storage but is cut off from the graph,
+and ``t.grad`` is a Tensor; the raw arrays are ``t.array`` and ``t.grad.array`` (``.numpy()``
+is the user-facing way out).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ _FLOAT_DTYPES = (np.float32, np.float64)
 
 def _as_array(data: Any, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if dtype is not None:
         return np.asarray(data, dtype=dtype)
     if isinstance(data, np.ndarray):
@@ -54,8 +57,8 @@ class Tensor:
             raise TypeError(
                 f"Tensor: only float32/float64 tensors can require gradients, got {array.dtype}"
             )
-        self.data: np.ndarray = array
-        self.grad: np.ndarray | None = None
+        self.array: np.ndarray = array  # the storage; ops receive it, never the Tensor
+        self._grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
         self.device = device
         self._node = None  # the Context of the op that made this tensor (None for leaves)
@@ -63,22 +66,50 @@ class Tensor:
         self._retains_grad = False
         self.name: str | None = None  # optional, used in error messages (gradcheck, nn)
 
+    # ---------------------------------------------------------------- storage and gradient
+    @property
+    def data(self) -> Tensor:
+        """This tensor's values as a new leaf that shares its storage (PyTorch's ``.data``)."""
+        return Tensor(self.array, _copy=False)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        array = value.array if isinstance(value, Tensor) else np.asarray(value)
+        if array.shape != self.shape:
+            raise ValueError(f"Tensor.data: the new data has shape {array.shape}, expected "
+                             f"{self.shape}; create a new tensor to change the shape")
+        self.array = array
+
+    @property
+    def grad(self) -> Tensor | None:
+        """d(loss)/d(self) as a Tensor once backward has reached this tensor, else None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is not None:
+            value = value if isinstance(value, Tensor) else Tensor(value, _copy=False)
+            if value.shape != self.shape:
+                raise ValueError(f"Tensor.grad: assigned gradient has shape {value.shape}, "
+                                 f"expected {self.shape} (the tensor's shape)")
+        self._grad = value
+
     # ---------------------------------------------------------------- basic properties
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self.array.size
 
     @property
     def T(self) -> Tensor:
@@ -89,10 +120,10 @@ class Tensor:
         return self._node is None
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self.array)
 
     def numpy(self) -> np.ndarray:
         if self.requires_grad:
@@ -100,23 +131,23 @@ class Tensor:
                 "Tensor.numpy(): this tensor requires grad; call .detach().numpy() so the "
                 "array cannot be changed behind autograd's back"
             )
-        return self.data
+        return self.array
 
     def item(self) -> float:
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"Tensor.item(): needs exactly one element, got shape {self.shape}")
-        return self.data.item()
+        return self.array.item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self.array.tolist()
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
-        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        body = np.array2string(self.array, precision=4, separator=", ", prefix="tensor(")
         return f"tensor({body}, dtype={self.dtype}{grad})"
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        return self.array if dtype is None else self.array.astype(dtype)
 
     # ---------------------------------------------------------------- autograd
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
@@ -128,7 +159,7 @@ class Tensor:
                 "compute it inside no_grad() or from .detach()ed tensors."
             )
         if gradient is None:
-            if self.data.size != 1:
+            if self.array.size != 1:
                 raise RuntimeError(
                     f"backward(): grad can be implicitly created only for scalar outputs; this "
                     f"tensor has shape {self.shape}. Pass gradient=<array of that shape> (the "
@@ -136,7 +167,7 @@ class Tensor:
                 )
             grad = np.ones(self.shape, dtype=self.dtype)
         else:
-            grad = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient,
+            grad = np.asarray(gradient.array if isinstance(gradient, Tensor) else gradient,
                               dtype=self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(
@@ -146,21 +177,21 @@ class Tensor:
         run_backward(self, grad, retain_graph=retain_graph)
 
     def _accumulate(self, g: np.ndarray) -> None:
-        if self.grad is None:
-            self.grad = np.array(g, dtype=self.dtype, copy=True)  # our own copy: safe to add into
+        if self._grad is None:  # our own copy: safe to add into
+            self._grad = Tensor(np.array(g, dtype=self.dtype, copy=True), _copy=False)
         else:
-            self.grad += g  # in place: no fresh (page-faulting) array per accumulation
+            self._grad.array += g  # in place: no fresh (page-faulting) array per accumulation
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
         self._retains_grad = True
 
     def zero_grad(self) -> None:
-        self.grad = None
+        self._grad = None
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut off from the graph."""
-        return Tensor(self.data, requires_grad=False, _copy=False)
+        return Tensor(self.array, requires_grad=False, _copy=False)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.dtype.type not in _FLOAT_DTYPES:
@@ -208,17 +239,24 @@ class Tensor:
 
     # comparisons: plain results, no gradient
     def _compare(self, other, op) -> Tensor:
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor(op(self.data, other), _copy=False)
+        other = other.array if isinstance(other, Tensor) else other
+        return Tensor(op(self.array, other), _copy=False)
 
     def __lt__(self, other): return self._compare(other, np.less)
     def __le__(self, other): return self._compare(other, np.less_equal)
     def __gt__(self, other): return self._compare(other, np.greater)
     def __ge__(self, other): return self._compare(other, np.greater_equal)
-    def eq(self, other): return self._compare(other, np.equal)
-    def ne(self, other): return self._compare(other, np.not_equal)
+    def __eq__(self, other): return self._compare(other, np.equal)  # elementwise, as PyTorch
+    def __ne__(self, other): return self._compare(other, np.not_equal)
+    eq, ne = __eq__, __ne__
 
-    __hash__ = object.__hash__  # tensors are graph nodes: identity, not value, equality
+    __hash__ = object.__hash__  # usable as dict keys by identity, as PyTorch's tensors are
+
+    def __bool__(self) -> bool:
+        if self.array.size != 1:
+            raise RuntimeError(f"bool(): the truth value of a tensor with {self.array.size} "
+                               "elements is ambiguous; use .any() or .all()")
+        return bool(self.array.item())
 
     # ---------------------------------------------------------------- elementwise math
     def exp(self): return _B.Exp.apply(self)
@@ -243,7 +281,7 @@ class Tensor:
         return _B.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis=None) -> Tensor:
-        return Tensor(np.argmax(self.data, axis=axis), _copy=False)
+        return Tensor(np.argmax(self.array, axis=axis), _copy=False)
 
     # ---------------------------------------------------------------- shapes
     def reshape(self, *shape):
@@ -285,9 +323,9 @@ class Tensor:
 
     def __getitem__(self, index):
         if isinstance(index, Tensor):
-            index = index.data
+            index = index.array
         elif isinstance(index, tuple):
-            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+            index = tuple(i.array if isinstance(i, Tensor) else i for i in index)
         return _B.GetItem.apply(self, index=index)
 
     def split(self, split_size_or_sections, axis: int = 0):
@@ -299,8 +337,23 @@ def tensor(data: Any, requires_grad: bool = False, dtype=None) -> Tensor:
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def _wrap_factory(array: np.ndarray, requires_grad: bool) -> Tensor:
+def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
+    """A Tensor that shares ``array``'s memory (no copy), like ``torch.from_numpy``."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy(): expected a numpy.ndarray, got {type(array).__name__}; "
+                        "use tinymm.tensor(data) to copy other data into a tensor")
     return Tensor(array, requires_grad=requires_grad, _copy=False)
+
+
+def as_tensor(data: Any, dtype=None) -> Tensor:
+    """``data`` itself if it is a Tensor, else a Tensor sharing its memory where it can
+    (``torch.as_tensor``): NumPy arrays are not copied; lists and scalars are converted."""
+    if isinstance(data, Tensor):
+        return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
+    return Tensor(data, dtype=dtype, _copy=False)
+
+
+_wrap_factory = from_numpy
 
 
 def zeros(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:

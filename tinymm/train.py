@@ -42,7 +42,7 @@ from tinymm.data.tokenizer import Tokenizer
 from tinymm.models.multimodal import FUSIONS, MultimodalConfig, MultimodalVQA, check_fusion
 from tinymm.ops.cross_entropy import cross_entropy
 from tinymm.optim import Adam
-from tinymm.tensor import Tensor
+from tinymm.tensor import from_numpy
 
 CHECKPOINT_STEM = "checkpoint"
 CHECKPOINT = CHECKPOINT_STEM + ".json"  # the manifest; weights in checkpoint.safetensors
@@ -125,7 +125,7 @@ def build_model(cfg: TrainConfig, tokenizer: Tokenizer) -> MultimodalVQA:
 
 
 def _as_batch_inputs(batch: dict):
-    return Tensor(batch["image"], _copy=False), batch["tokens"], batch["lengths"]
+    return from_numpy(batch["image"]), batch["tokens"], batch["lengths"]
 
 
 def evaluate(model: MultimodalVQA, dataset: ShapesVQA, batch_size: int = 250) -> dict:
@@ -139,7 +139,7 @@ def evaluate(model: MultimodalVQA, dataset: ShapesVQA, batch_size: int = 250) ->
             logits = model(*_as_batch_inputs(batch))
             loss = cross_entropy(logits, batch["answer"], reduction="sum")
             losses.append(float(loss.item()))
-            predictions.append(np.argmax(logits.data, axis=1))
+            predictions.append(np.argmax(logits.array, axis=1))
     model.train(was_training)
     predicted = np.concatenate(predictions)  # (N,)
     correct = predicted == dataset.answer  # (N,)
@@ -367,7 +367,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                         first_step_seconds = time.perf_counter() - t_start
                     n = len(batch["answer"])
                     loss_sum += loss_value * n
-                    correct += int((np.argmax(logits.data, axis=1) == batch["answer"]).sum())
+                    correct += int((np.argmax(logits.array, axis=1) == batch["answer"]).sum())
                     seen += n
                     steps_done += 1
                     bar.update(step + 1, loss_sum / seen, correct / seen, seen)
@@ -487,7 +487,7 @@ def attention_png(model: MultimodalVQA, dataset: ShapesVQA, indices, path: str,
         x_text = 4 + 3 * (px + 8)
         canvas.text(x_text, y0 + 4, dataset.questions[idx][:38], (0, 0, 0))
         truth = ANSWERS[dataset.answer[idx]]
-        guess = ANSWERS[int(np.argmax(logits.data[i]))]
+        guess = ANSWERS[int(np.argmax(logits.array[i]))]
         canvas.text(x_text, y0 + 18, f"answer: {truth}", (0, 0, 160))
         canvas.text(x_text, y0 + 30, f"model:  {guess}",
                     (0, 140, 0) if guess == truth else (200, 0, 0))

@@ -42,13 +42,13 @@ from tinymm import Function
 # %%
 class Value:
     def __init__(self, data, parents=()):
-        self.data = data
+        self.array = data
         self.grad = 0.0
         self.parents = parents
         self._backward = lambda: None
 
     def __add__(self, other):
-        out = Value(self.data + other.data, (self, other))
+        out = Value(self.array + other.array, (self, other))
 
         def _backward():  # d(a+b)/da = 1, d(a+b)/db = 1
             self.grad += out.grad
@@ -58,17 +58,17 @@ class Value:
         return out
 
     def __mul__(self, other):
-        out = Value(self.data * other.data, (self, other))
+        out = Value(self.array * other.array, (self, other))
 
         def _backward():  # d(ab)/da = b, d(ab)/db = a
-            self.grad += other.data * out.grad
-            other.grad += self.data * out.grad
+            self.grad += other.array * out.grad
+            other.grad += self.array * out.grad
 
         out._backward = _backward
         return out
 
     def tanh(self):
-        t = math.tanh(self.data)
+        t = math.tanh(self.array)
         out = Value(t, (self,))
 
         def _backward():  # d tanh(a)/da = 1 - tanh(a)^2
@@ -101,7 +101,7 @@ class Value:
 x, w, b = Value(0.5), Value(-1.5), Value(0.3)
 y = (w * x + b).tanh() * x
 y.backward()
-print(f"y = {y.data:.6f}, dy/dx = {x.grad:.6f}, dy/dw = {w.grad:.6f}, dy/db = {b.grad:.6f}")
+print(f"y = {y.array:.6f}, dy/dx = {x.grad:.6f}, dy/dw = {w.grad:.6f}, dy/db = {b.grad:.6f}")
 
 # By hand: y = tanh(wx + b) * x, so dy/dx = (1 - t^2) * w * x + t with t = tanh(wx + b).
 t = math.tanh(-1.5 * 0.5 + 0.3)
@@ -138,7 +138,7 @@ class SiLU(Function):
 x = tinymm.tensor(np.linspace(-3, 3, 7), requires_grad=True)
 y = SiLU.apply(x)
 y.sum().backward()
-print("x       ", np.round(x.data, 3))
+print("x       ", np.round(x.array, 3))
 print("dy/dx   ", np.round(x.grad, 4))
 
 # %% [markdown]
@@ -151,8 +151,8 @@ print("dy/dx   ", np.round(x.grad, 4))
 a = tinymm.tensor(np.array([1.0, 2.0]), requires_grad=True)
 loss = (a * a).sum() + (a * 3.0).sum()  # a is used by two multiplications
 loss.backward()
-print("d/da (a^2 + 3a) =", a.grad, "(expected 2a + 3 =", 2 * a.data + 3, ")")
-assert np.allclose(a.grad, 2 * a.data + 3)
+print("d/da (a^2 + 3a) =", a.grad, "(expected 2a + 3 =", 2 * a.array + 3, ")")
+assert np.allclose(a.grad, 2 * a.array + 3)
 
 # %% [markdown]
 # ## 3. Checking gradients
@@ -220,7 +220,7 @@ for dtype in (np.float32, np.float64):
 # %%
 at_kink = tinymm.tensor(np.array([0.0]), requires_grad=True)
 tinymm.F.relu(at_kink).backward(np.array([1.0]))
-print("ReLU'(0): backward says", at_kink.grad[0], "central difference says",
+print("ReLU'(0): backward says", at_kink.grad.array[0], "central difference says",
       numeric_gradient(lambda z: np.maximum(z, 0), np.array([0.0]), np.array([1.0]), 1e-6)[0])
 
 # %% [markdown]

@@ -77,7 +77,7 @@ bias = rng.standard_normal(4)
 for stride, padding, dilation in [(1, 1, 1), (2, 0, 1), (1, 2, 2)]:
     loops = conv2d_loops(x, weight, bias, stride, padding, dilation)
     ours = F.conv2d(Tensor(x), Tensor(weight), Tensor(bias), stride, padding, dilation)
-    assert np.allclose(loops, ours.data), (stride, padding, dilation)
+    assert np.allclose(loops, ours.array), (stride, padding, dilation)
 print("loops == F.conv2d for three geometries; output shape at stride 2:",
       F.conv2d(Tensor(x), Tensor(weight), None, stride=2).shape)
 
@@ -109,8 +109,8 @@ out.backward(dout)
 
 flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, O, kh, kw): flip, swap channels
 full = F.conv2d(Tensor(dout), Tensor(flipped.copy()), None, padding=(2, 1))  # pad kh-1, kw-1
-assert np.allclose(full.data, xt.grad)
-print("dx == full correlation of dout with the flipped kernel:", np.allclose(full.data, xt.grad))
+assert np.allclose(full.array, xt.grad)
+print("dx == full correlation of dout with the flipped kernel:", np.allclose(full.array, xt.grad))
 
 # %% [markdown]
 # ## 3. The im2col view
@@ -148,7 +148,7 @@ assert tinymm.gradcheck(lambda a, w, b: F.conv2d_relu(a, w, b, padding="same"),
 with tinymm.use_backend("numba"):  # same op, numba kernels: same numbers
     fast = F.conv2d_relu(Tensor(x), Tensor(weight), Tensor(bias), padding="same")
 slow = F.conv2d_relu(Tensor(x), Tensor(weight), Tensor(bias), padding="same")
-assert np.allclose(fast.data, slow.data, rtol=1e-12, atol=1e-12)
+assert np.allclose(fast.array, slow.array, rtol=1e-12, atol=1e-12)
 print("gradcheck passed: conv2d (stride 2, padding 1) and conv2d_relu ('same'); "
       "numba == reference")
 
@@ -165,8 +165,8 @@ print("gradcheck passed: conv2d (stride 2, padding 1) and conv2d_relu ('same'); 
 # %%
 tie = Tensor(np.array([[[[1.0, 3.0], [3.0, 0.0]]]]), requires_grad=True)
 F.max_pool2d(tie, 2).backward(np.ones((1, 1, 1, 1)))
-print("max-pool gradient at a tie goes to the first maximum:\n", tie.grad[0, 0])
-assert tie.grad[0, 0, 0, 1] == 1 and tie.grad[0, 0, 1, 0] == 0
+print("max-pool gradient at a tie goes to the first maximum:\n", tie.grad.array[0, 0])
+assert tie.grad.array[0, 0, 0, 1] == 1 and tie.grad.array[0, 0, 1, 0] == 0
 
 x = rng.permutation(2 * 3 * 6 * 6).reshape(2, 3, 6, 6) / 10.0  # distinct values: no ties
 assert tinymm.gradcheck(lambda a: F.max_pool2d(a, 3, stride=2, padding=1), [x])

@@ -85,7 +85,7 @@ rnn_layer = nn.RNN(D, H, dtype=np.float64)
 lstm_layer = nn.LSTM(D, H, dtype=np.float64)
 lstm_remember = nn.LSTM(D, H, dtype=np.float64)
 lstm_remember.load_state_dict(lstm_layer.state_dict())
-lstm_remember.bias_ih_l0.data[H:2 * H] = 3.0  # forget-gate bias +3: f = sigmoid(~3) ~ 0.95
+lstm_remember.bias_ih_l0.array[H:2 * H] = 3.0  # forget-gate bias +3: f = sigmoid(~3) ~ 0.95
 print(" T   |d h_T / d x_0|:  RNN    LSTM   LSTM, forget bias 3")
 for T in (2, 5, 10, 20, 40):
     norms = []
@@ -93,7 +93,7 @@ for T in (2, 5, 10, 20, 40):
         x = Tensor(x_long[:T], requires_grad=True)
         out = layer(x)[0]
         out[T - 1].sum().backward()
-        norms.append(np.linalg.norm(x.grad[0]))
+        norms.append(np.linalg.norm(x.grad.array[0]))
     print(f"{T:3d}   {norms[0]:18.2e} {norms[1]:9.2e} {norms[2]:9.2e}")
 
 # %% [markdown]
@@ -153,9 +153,9 @@ layer = nn.LSTM(3, 4, batch_first=True, dtype=np.float64)
 x = rng.standard_normal((2, 5, 3))  # (N, T, D): sequence 1 has only 2 real steps
 _, (h_n, _) = layer(Tensor(x), lengths=[5, 2])
 _, (h_alone, _) = layer(Tensor(x[1:2, :2]))  # the short sequence, unpadded
-print("h_n of the padded sequence:", np.round(h_n.data[0, 1], 6))
-print("same sequence, no padding: ", np.round(h_alone.data[0, 0], 6))
-assert np.allclose(h_n.data[0, 1], h_alone.data[0, 0])
+print("h_n of the padded sequence:", np.round(h_n.array[0, 1], 6))
+print("same sequence, no padding: ", np.round(h_alone.array[0, 0], 6))
+assert np.allclose(h_n.array[0, 1], h_alone.array[0, 0])
 
 # %% [markdown]
 # ## 4. Check it: gradcheck

@@ -85,8 +85,8 @@ for n in range(N):
 
 with tinymm.use_backend("reference"):
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
-assert np.allclose(out.data, loops)
-print("query 2 (fully masked) gives zeros:", out.data[0, 0, 2])
+assert np.allclose(out.array, loops)
+print("query 2 (fully masked) gives zeros:", out.array[0, 0, 2])
 
 # %% [markdown]
 # ## 2. The softmax Jacobian, and why we never build it
@@ -167,7 +167,7 @@ mha = nn.MultiheadAttention(E, heads, batch_first=True, dtype=np.float64)
 x_q, x_kv = rng.standard_normal((2, 4, E)), rng.standard_normal((2, 5, E))
 out, avg_weights = mha(x_q, x_kv, x_kv)
 
-W, b = mha.in_proj_weight.data, mha.in_proj_bias.data
+W, b = mha.in_proj_weight.array, mha.in_proj_bias.array
 Qp, Kp, Vp = x_q @ W[:E].T + b[:E], x_kv @ W[E:2 * E].T + b[E:2 * E], x_kv @ W[2 * E:].T + b[2 * E:]
 
 
@@ -177,10 +177,10 @@ def split_heads(t):  # (N, L, E) -> (N, h, L, d)
 
 with tinymm.use_backend("reference"):
     core, weights = attention_with_weights(split_heads(Qp), split_heads(Kp), split_heads(Vp))
-merged = core.data.transpose(0, 2, 1, 3).reshape(2, 4, E)  # (N, Lq, E)
-by_hand = merged @ mha.out_proj.weight.data.T + mha.out_proj.bias.data
-assert np.allclose(out.data, by_hand)
-assert np.allclose(avg_weights.data, weights.data.mean(axis=1))  # need_weights: head average
+merged = core.array.transpose(0, 2, 1, 3).reshape(2, 4, E)  # (N, Lq, E)
+by_hand = merged @ mha.out_proj.weight.array.T + mha.out_proj.bias.array
+assert np.allclose(out.array, by_hand)
+assert np.allclose(avg_weights.array, weights.array.mean(axis=1))  # need_weights: head average
 print("MultiheadAttention = projections + per-head core + out_proj; weights", avg_weights.shape)
 
 # %% [markdown]
@@ -283,18 +283,18 @@ question = np.array([[1.0, 0.0, 0.0]])  # "find red"
 
 product = nn.Multiply()
 pooled, pooled_perm = regions.mean(axis=1), permuted.mean(axis=1)
-assert np.allclose(product(question, pooled).data, product(question, pooled_perm).data)
+assert np.allclose(product(question, pooled).array, product(question, pooled_perm).array)
 print("Multiply after pooling: identical for both layouts, 'where' is lost")
 
 fusion = nn.CrossAttentionFusion(3, 3, embed_dim=3, num_heads=1, dtype=np.float64)
-fusion.query_proj.weight.data[...] = np.eye(3)
-fusion.query_proj.bias.data[...] = 0
-fusion.attention.in_proj_weight.data[:6] = np.vstack([np.eye(3) * 8, np.eye(3) * 8])  # W_q, W_k
+fusion.query_proj.weight.array[...] = np.eye(3)
+fusion.query_proj.bias.array[...] = 0
+fusion.attention.in_proj_weight.array[:6] = np.vstack([np.eye(3) * 8, np.eye(3) * 8])  # W_q, W_k
 _, where = fusion(question, regions)
 _, where_perm = fusion(question, permuted)
-print("attention over regions:", np.round(where.data[0], 3), "->",
-      np.round(where_perm.data[0], 3))
-assert np.argmax(where.data[0]) == 2 and np.argmax(where_perm.data[0]) == 0
+print("attention over regions:", np.round(where.array[0], 3), "->",
+      np.round(where_perm.array[0], 3))
+assert np.argmax(where.array[0]) == 2 and np.argmax(where_perm.array[0]) == 0
 
 try:
     nn.Multiply()(np.zeros((1, 65536), np.float32), np.zeros((1, 128), np.float32))

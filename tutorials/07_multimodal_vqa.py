@@ -167,7 +167,7 @@ def train_tiny(fusion, train_set, test_set, epochs=1, lr=3e-3, seed=0):
     with tinymm.no_grad():
         model.eval()
         t = test_set.batch(np.arange(len(test_set)))
-        predicted = model(t["image"], t["tokens"], t["lengths"]).data.argmax(axis=1)
+        predicted = model(t["image"], t["tokens"], t["lengths"]).array.argmax(axis=1)
     return model, float((predicted == test_set.answer).mean())
 
 

@@ -29,7 +29,7 @@ import re
 import numpy as np
 
 from tinymm.nn.module import Module
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_numpy
 
 _NAME_COUNTS: dict[str, int] = {}
 
@@ -213,7 +213,7 @@ class Layer:
         return 0 if self.module is None else self.module.num_parameters()
 
     def get_weights(self) -> list[np.ndarray]:
-        return [p.data.copy() for p in self.weights]
+        return [p.array.copy() for p in self.weights]
 
     def set_weights(self, arrays) -> None:
         params = self.weights
@@ -225,7 +225,7 @@ class Layer:
             if a.shape != p.shape:
                 raise ValueError(f"layer '{self.name}': weight of shape {p.shape} cannot take "
                                  f"an array of shape {a.shape}")
-            p.data[...] = a
+            p.array[...] = a
 
     # ------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
@@ -287,7 +287,7 @@ class Layer:
             self.build(input_shape)
         else:
             self._check_input_shape(input_shape)
-        args = _map(lambda t: Tensor(t, _copy=False) if isinstance(t, np.ndarray) else t, args)
+        args = _map(lambda t: from_numpy(t) if isinstance(t, np.ndarray) else t, args)
         first = args[0] if args else None
         mask = getattr(first, "_keras_mask", None) if isinstance(first, Tensor) else None
         if "mask" in self._call_params and "mask" not in kwargs:

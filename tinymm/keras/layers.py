@@ -22,7 +22,7 @@ from tinymm import nn
 from tinymm.keras import activations
 from tinymm.keras.engine import Input, InputLayer, KerasTensor, Layer, fmt_shape
 from tinymm.ops.basic import concat
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 
 def _pair(value, name: str, layer: str) -> tuple[int, int]:
@@ -245,7 +245,7 @@ class Conv2D(_Activated):
                 elif width:
                     shape = list(x.shape)
                     shape[axis] = width
-                    parts.append(Tensor(np.zeros(shape, dtype=x.dtype), _copy=False))
+                    parts.append(from_numpy(np.zeros(shape, dtype=x.dtype)))
             x = concat(parts, axis=axis) if len(parts) > 1 else x  # (N, H+pad, W, C) ...
         return x
 
@@ -356,7 +356,7 @@ class Embedding(Layer):
         return module
 
     def call(self, ids):
-        data = ids.data if isinstance(ids, Tensor) else np.asarray(ids)
+        data = ids.array if isinstance(ids, Tensor) else np.asarray(ids)
         if data.dtype.kind == "f":  # Keras feeds float Inputs to Embedding: cast to ids
             if not np.all(np.mod(data, 1) == 0):
                 raise ValueError(f"Embedding '{self.name}': got non-integer ids")
@@ -366,12 +366,12 @@ class Embedding(Layer):
             raise ValueError(f"Embedding '{self.name}': id {int(worst)} is outside the "
                              f"vocabulary [0, {self.input_dim - 1}] (input_dim="
                              f"{self.input_dim}); raise input_dim or fix the tokenizer")
-        return self.module(Tensor(data, _copy=False))  # (N, T, E)
+        return self.module(as_tensor(data))  # (N, T, E)
 
     def compute_mask(self, inputs, mask):
         if not self.mask_zero:
             return None
-        data = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
+        data = inputs.array if isinstance(inputs, Tensor) else np.asarray(inputs)
         return data != 0  # (N, T) True = real token
 
     def get_config(self) -> dict:
@@ -419,9 +419,9 @@ class LSTM(Layer):
         module = nn.LSTM(D, U, batch_first=True)
         _glorot_uniform_(module.weight_ih_l0, D, 4 * U)  # Keras: kernel (D, 4U)
         recurrent = nn.init.orthogonal_(Tensor(np.empty((U, 4 * U))))  # Keras's (U, 4U)
-        module.weight_hh_l0.data[...] = recurrent.data.T  # (4U, U)
-        module.bias_ih_l0.data[...] = 0
-        module.bias_ih_l0.data[U:2 * U] = 1.0  # unit_forget_bias
+        module.weight_hh_l0.array[...] = recurrent.array.T  # (4U, U)
+        module.bias_ih_l0.array[...] = 0
+        module.bias_ih_l0.array[U:2 * U] = 1.0  # unit_forget_bias
         module._parameters.pop("bias_hh_l0")  # one Keras bias: bias_ih carries it alone
         object.__setattr__(module, "bias_hh_l0", None)
         return module

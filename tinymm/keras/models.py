@@ -39,7 +39,7 @@ from tinymm.keras.engine import (
 )
 from tinymm.nn import init as _init
 from tinymm.nn.module import Module
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, as_tensor
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -48,7 +48,7 @@ class NonFiniteLossError(FloatingPointError):
 
 def _to_numpy(x):
     if isinstance(x, Tensor):
-        return x.data
+        return x.array
     return np.asarray(x)
 
 
@@ -182,7 +182,7 @@ class Model(Module):
         return arrays
 
     def _run_graph(self, xs: list) -> list:
-        values = {id(t): (v if isinstance(v, Tensor) else Tensor(v, _copy=False))
+        values = {id(t): as_tensor(v)
                   for t, v in zip(self.inputs, xs)}
         for node in self._nodes:
             args = _map(lambda t: values[id(t)] if isinstance(t, KerasTensor) else t, node.args)
@@ -341,7 +341,7 @@ class Model(Module):
         out = self._run_graph(xb)
         out = out[0]
         if not isinstance(self.loss_fn, _losses.Loss):  # a user's callable gets Tensors
-            yb = Tensor(yb, _copy=False)
+            yb = as_tensor(yb)
         loss = self.loss_fn(yb, out)
         if loss.ndim != 0:
             loss = loss.mean()
@@ -449,7 +449,7 @@ class Model(Module):
                     k = len(idx)
                     seen += k
                     totals["loss"] += value * k
-                    pred = out.data
+                    pred = out.array
                     for name, fn in self._metrics:
                         totals[name] += fn(yb, pred, self.loss_name) * k
                     logs = {key: total / seen for key, total in totals.items()}
@@ -497,7 +497,7 @@ class Model(Module):
                     k = len(idx)
                     totals["loss"] += float(loss.item()) * k
                     for name, fn in self._metrics:
-                        totals[name] += fn(yt[idx], out.data, self.loss_name) * k
+                        totals[name] += fn(yt[idx], out.array, self.loss_name) * k
         finally:
             self.train(was_training)
         return {key: total / n for key, total in totals.items()}
@@ -529,7 +529,7 @@ class Model(Module):
                 for idx in self._batches(n, batch_size):
                     outs = self._run_graph([a[idx] for a in xs])
                     for store, o in zip(parts, outs):
-                        store.append(o.data)
+                        store.append(o.array)
         finally:
             self.train(was_training)
         results = [np.concatenate(p, axis=0) for p in parts]
@@ -601,7 +601,7 @@ class Model(Module):
 
 
 def _bytes(model) -> str:
-    size = sum(p.data.nbytes for p in model.parameters())
+    size = sum(p.array.nbytes for p in model.parameters())
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
             return f"{size:.2f} {unit}" if unit != "B" else f"{size} B"

@@ -39,7 +39,7 @@ import numpy as np
 
 from tinymm import nn
 from tinymm.ops.basic import cat
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, as_tensor
 
 FUSIONS = ("concat", "multiply", "attention", "gated", "bilinear", "image_only",
            "question_only")
@@ -168,9 +168,9 @@ class MultimodalVQA(nn.Module):
     # ------------------------------------------------------------------ forward
     def forward(self, image, tokens, lengths) -> Tensor:
         c = self.config
-        image = image if isinstance(image, Tensor) else Tensor(image, _copy=False)
-        tokens = tokens.data if isinstance(tokens, Tensor) else np.asarray(tokens)
-        lengths = lengths.data if isinstance(lengths, Tensor) else np.asarray(lengths)
+        image = as_tensor(image)
+        tokens = tokens.array if isinstance(tokens, Tensor) else np.asarray(tokens)
+        lengths = lengths.array if isinstance(lengths, Tensor) else np.asarray(lengths)
         self._check_inputs(image, tokens, lengths)
         N = tokens.shape[0]
         if c.fusion != "question_only":
@@ -189,7 +189,7 @@ class MultimodalVQA(nn.Module):
             T = tokens.shape[1]
             query_mask = np.arange(T)[None, :] < lengths[:, None]  # (N, T) True = real token
             f, attention = self.fusion(outputs, regions, query_mask=query_mask)  # (N, F), (N, R)
-            self.last_attention = np.array(attention.data, copy=True)
+            self.last_attention = np.array(attention.array, copy=True)
         elif c.fusion in ("gated", "bilinear"):
             f = self.fusion(v, q)  # (N, F)
         elif c.fusion == "image_only":

@@ -37,7 +37,7 @@ from tinymm.tensor import Tensor
 
 
 def _array(x):
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+    return x.array if isinstance(x, Tensor) else np.asarray(x)
 
 
 class MultiheadAttention(Module):

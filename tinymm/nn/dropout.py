@@ -23,7 +23,7 @@ import numpy as np
 
 from tinymm.nn import init
 from tinymm.nn.module import Module
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_numpy
 
 
 def _check_p(p: float) -> None:
@@ -42,10 +42,10 @@ def dropout(x, p: float = 0.5, training: bool = True):
     if not training or p == 0.0:
         return x
     if p == 1.0:
-        return x * Tensor(np.zeros(x.shape, dtype=x.dtype), _copy=False)
+        return x * from_numpy(np.zeros(x.shape, dtype=x.dtype))
     keep = init.generator.random(x.shape) >= p  # (same shape as x) True = kept
     scale_mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))  # keep / (1 - p)
-    return x * Tensor(scale_mask, _copy=False)
+    return x * from_numpy(scale_mask)
 
 
 class Dropout(Module):

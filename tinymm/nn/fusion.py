@@ -34,11 +34,11 @@ from tinymm.nn.linear import Linear
 from tinymm.nn.module import Module
 from tinymm.ops.basic import concat, split
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 
 def _as_tensor(x):
-    return x if isinstance(x, Tensor) else Tensor(np.asarray(x), _copy=False)
+    return as_tensor(x)
 
 
 class Concatenate(Module):
@@ -153,7 +153,7 @@ class CrossAttentionFusion(Module):
         tokens = q + attended  # (N, Lq, E)
         if query_mask is None:
             return tokens.mean(axis=1), weights.mean(axis=1)  # (N, E), (N, Lk)
-        m = np.asarray(query_mask.data if isinstance(query_mask, Tensor) else query_mask)
+        m = np.asarray(query_mask.array if isinstance(query_mask, Tensor) else query_mask)
         if m.shape != (N, Lq):
             raise ValueError(f"{name}: query_mask must have shape (N, Lq) = {(N, Lq)}, got "
                              f"{m.shape}")
@@ -164,7 +164,7 @@ class CrossAttentionFusion(Module):
             raise ValueError(f"{name}: query_mask row {int(np.argmax(counts == 0))} has no real "
                              "token; every question needs at least one")
         w = (m / counts[:, None]).astype(q.dtype)  # (N, Lq), rows sum to 1
-        w_tokens = Tensor(w[:, :, None], _copy=False)  # (N, Lq, 1)
+        w_tokens = from_numpy(w[:, :, None])  # (N, Lq, 1)
         fused = (tokens * w_tokens).sum(axis=1)  # (N, E)
         attention = (weights * w_tokens).sum(axis=1)  # (N, Lk)
         return fused, attention
@@ -234,7 +234,7 @@ class FiLM(Module):
         super().__init__()
         self.cond_dim, self.num_channels = cond_dim, num_channels
         self.proj = Linear(cond_dim, 2 * num_channels, dtype=dtype)
-        self.proj.bias.data[:num_channels] += 1.0
+        self.proj.bias.array[:num_channels] += 1.0
 
     def extra_repr(self) -> str:
         return f"cond_dim={self.cond_dim}, num_channels={self.num_channels}"

@@ -44,22 +44,22 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def uniform_(t: Tensor, low: float = 0.0, high: float = 1.0) -> Tensor:
-    t.data[...] = generator.uniform(low, high, size=t.shape)
+    t.array[...] = generator.uniform(low, high, size=t.shape)
     return t
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    t.data[...] = generator.normal(mean, std, size=t.shape)
+    t.array[...] = generator.normal(mean, std, size=t.shape)
     return t
 
 
 def zeros_(t: Tensor) -> Tensor:
-    t.data[...] = 0
+    t.array[...] = 0
     return t
 
 
 def ones_(t: Tensor) -> Tensor:
-    t.data[...] = 1
+    t.array[...] = 1
     return t
 
 
@@ -83,7 +83,7 @@ def default_bias_(bias: Tensor, fan_in: int) -> Tensor:
 
 
 def constant_(t: Tensor, value: float) -> Tensor:
-    t.data[...] = value
+    t.array[...] = value
     return t
 
 
@@ -112,5 +112,5 @@ def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
     q *= np.sign(np.diag(r))  # (tall, short)
     if rows < cols:
         q = q.T  # (rows, cols)
-    t.data[...] = (gain * q).reshape(t.shape)
+    t.array[...] = (gain * q).reshape(t.shape)
     return t

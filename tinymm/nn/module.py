@@ -24,7 +24,7 @@ class Parameter(Tensor):
     """A Tensor that a Module registers as trainable (requires_grad=True by default)."""
 
     def __init__(self, data, requires_grad: bool = True):
-        array = data.data if isinstance(data, Tensor) else np.asarray(data)
+        array = data.array if isinstance(data, Tensor) else np.asarray(data)
         if array.dtype.kind != "f":
             array = array.astype(np.float32)
         super().__init__(array, requires_grad=requires_grad, _copy=False)
@@ -143,7 +143,7 @@ class Module:
             prefix = f"{module_name}." if module_name else ""
             for name, p in module._parameters.items():
                 if p is not None:
-                    state[prefix + name] = p.data.copy()
+                    state[prefix + name] = p.array.copy()
             for name, b in module._buffers.items():
                 if b is not None:
                     state[prefix + name] = np.array(b, copy=True)
@@ -171,7 +171,7 @@ class Module:
         for key, value in state.items():
             if key not in own:
                 continue
-            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            array = np.asarray(value.array if isinstance(value, Tensor) else value)
             if array.shape != own[key].shape:
                 problems.append(f"size mismatch for {key!r}: the state dict has shape "
                                 f"{array.shape}, the model has {own[key].shape}")
@@ -187,7 +187,7 @@ class Module:
             prefix = f"{module_name}." if module_name else ""
             for name, p in module._parameters.items():
                 if p is not None and prefix + name in arrays:
-                    p.data[...] = arrays[prefix + name]  # in place: views and optimizers stay valid
+                    p.array[...] = arrays[prefix + name]  # in place: views stay valid
             for name, b in list(module._buffers.items()):
                 if b is not None and prefix + name in arrays:
                     module.register_buffer(name, arrays[prefix + name].astype(b.dtype, copy=True))
@@ -200,7 +200,7 @@ class Module:
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None and p.dtype != dtype:
-                    p.data = p.data.astype(dtype)
+                    p.array = p.array.astype(dtype)
                     p.grad = None
             for name, b in list(m._buffers.items()):
                 if b is not None and np.asarray(b).dtype.kind == "f":

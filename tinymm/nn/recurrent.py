@@ -70,7 +70,7 @@ class _RecurrentBase(Module):
         """Validate everything before any kernel runs; returns (x Tensor, lengths array)."""
         x = x if isinstance(x, Tensor) else Tensor(x)
         name = self._name()
-        T, N = check_sequence_input(name, x.data, self.input_size, self.batch_first)
+        T, N = check_sequence_input(name, x.array, self.input_size, self.batch_first)
         lengths = check_lengths(name, lengths, N, T)
         expected = (self.num_layers * self.num_directions, N, self.hidden_size)
         for what, state in hx_parts:

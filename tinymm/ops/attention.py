@@ -86,9 +86,9 @@ def _lift(x, ndim: int):
 
 
 def _as_tensor(x):
-    from tinymm.tensor import Tensor
+    from tinymm.tensor import as_tensor
 
-    return x if isinstance(x, Tensor) else Tensor(np.asarray(x), _copy=False)
+    return as_tensor(x)
 
 
 def attention_with_weights(query, key, value, attn_mask=None, is_causal=False, scale=None):

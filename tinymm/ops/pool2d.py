@@ -100,10 +100,9 @@ def adaptive_avg_pool2d(x, output_size):
 
 def flatten(x, start_dim: int = 0, end_dim: int = -1):
     """PyTorch's ``torch.flatten``: merge dims start_dim..end_dim (a reshape, no copy)."""
-    from tinymm.tensor import Tensor
+    from tinymm.tensor import as_tensor
 
-    if not isinstance(x, Tensor):
-        x = Tensor(x, _copy=False)
+    x = as_tensor(x)
     nd = max(x.ndim, 1)
     for name, dim in (("start_dim", start_dim), ("end_dim", end_dim)):
         if not -nd <= dim < nd:
