@@ -122,7 +122,7 @@ def _tensor_table(tensors: dict[str, np.ndarray]) -> tuple[dict, list[np.ndarray
     for name, value in tensors.items():
         if not isinstance(name, str) or not name or name == "__metadata__":
             raise ValueError(f"save_safetensors: invalid tensor name {name!r}")
-        array = np.asarray(getattr(value, "data", value))
+        array = np.asarray(getattr(value, "array", value))  # a Tensor or an array
         code = _CODES.get((array.dtype.kind, array.dtype.itemsize))
         if code is None:
             raise TypeError(f"save_safetensors: tensor {name!r} has dtype {array.dtype}, which "
