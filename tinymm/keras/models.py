@@ -22,7 +22,7 @@ import numpy as np
 
 from tinymm import io
 from tinymm import optim as _optim
-from tinymm.autograd import no_grad
+from tinymm.autograd import no_grad, nonfinite_origin
 from tinymm.keras import callbacks as _callbacks
 from tinymm.keras import losses as _losses
 from tinymm.keras import optimizers as _optimizers
@@ -435,7 +435,8 @@ class Model(Module):
                                    f"{step + 1}/{steps} (samples {int(idx[0])}..); this step "
                                    "was not applied, so the weights are those after the "
                                    "previous step. Lower the learning rate, check the inputs "
-                                   "for NaN/Inf, or pass on_nan='continue' to go on.")
+                                   "for NaN/Inf, or pass on_nan='continue' to go on. Where "
+                                   f"it started: {nonfinite_origin(loss)}.")
                         if on_nan == "raise":
                             raise NonFiniteLossError(message)
                         if on_nan == "stop":
