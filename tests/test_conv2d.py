@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinymm
-from tests.conftest import backend_names
+from tests.conftest import backend_names, examples
 from tinymm import F, nn
 from tinymm.tensor import Tensor
 
@@ -59,7 +59,7 @@ def _conv_fn(op, options, with_bias):
 
 
 @pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(g=geometries())
 def test_gradcheck(g, fused):
     """The reference backend against finite differences; the numba backend is tied to it by
@@ -92,7 +92,7 @@ def test_gradcheck_other_backends(g, fused, backend):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
-@settings(max_examples=12)
+@settings(max_examples=examples(12))
 @given(g=geometries())
 def test_numba_matches_reference(g, fused, dtype):
     if "numba" not in BACKENDS:
@@ -118,7 +118,7 @@ def test_numba_matches_reference(g, fused, dtype):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(g=geometries())
 def test_matches_torch(g, fused, backend):
     torch = pytest.importorskip("torch")

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinymm
+from tests.conftest import examples
 from tinymm import functional as F
 from tinymm import nn
 from tinymm.kernels.numba_cpu import lstm as numba_lstm
@@ -67,7 +68,7 @@ def lstm_outputs(result):
 
 
 @given(cfg=lstm_configs())
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 def test_lstm_gradcheck_and_parity(cfg):
     layer = make_layer(nn.LSTM, cfg)
     names = [n for n, _ in layer.named_parameters()]
@@ -90,7 +91,7 @@ def test_lstm_gradcheck_and_parity(cfg):
 
 
 @given(cfg=lstm_configs())
-@settings(max_examples=6)
+@settings(max_examples=examples(6))
 def test_padded_steps_change_nothing(cfg):
     """Padded positions: output 0, no gradient to x there, h_n = state at the last real step."""
     if cfg["lengths"] is None:

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinymm
+from tests.conftest import examples
 from tests.test_lstm import lstm_configs
 from tinymm import functional as F
 from tinymm import nn
@@ -30,7 +31,7 @@ def make_rnn(cfg):
 
 
 @given(cfg=rnn_configs())
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 def test_rnn_gradcheck_and_parity(cfg):
     layer = make_rnn(cfg)
     names = [n for n, _ in layer.named_parameters()]
