@@ -12,15 +12,14 @@ import numpy as np
 import tinymm
 from benchmarks.cases import Bench
 from tinymm import nn
-from tinymm.kernels.numba_cpu import lstm as numba_lstm
-from tinymm.kernels.numba_cpu.lstm import _loop_in_numba
+from tinymm.kernels.numba_cpu import _recurrent
 
 RNG = np.random.default_rng(0)
 
 
 def _note(N: int, H: int) -> str:
     """How the numba path computes this shape (the time loop's home depends on N)."""
-    if _loop_in_numba(N, 4 * H, H):
+    if _recurrent.loop_in_numba(N, 4 * H, H):
         loop = ("time loop inside one @njit function, per-step h @ W_hh^T via BLAS from numba "
                 "(SciPy's bindings)")
     else:
@@ -42,14 +41,14 @@ def _lstm(T, N, D, H, backward, python_loop=False):
         ones = np.ones((1, N, H), np.float32)
 
         def step():
-            saved = numba_lstm.BLAS_IN_NUMBA
-            numba_lstm.BLAS_IN_NUMBA = saved and not python_loop
+            saved = _recurrent.BLAS_IN_NUMBA
+            _recurrent.BLAS_IN_NUMBA = saved and not python_loop
             try:
                 _, (h_n, _) = layer(tx)
                 if backward:
                     h_n.backward(ones)
             finally:
-                numba_lstm.BLAS_IN_NUMBA = saved
+                _recurrent.BLAS_IN_NUMBA = saved
 
         return step
 

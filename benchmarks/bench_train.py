@@ -1,7 +1,7 @@
 """One full training step of the seed multimodal model (forward, backward, Adam) at batch 32.
 
 For ``multiply``, ``concat`` and ``attention`` fusion, on each tinymm backend and in PyTorch
-(the same architecture, tinymm/models/torch_reference.py, with the same initial weights).
+(the same architecture, tests/oracles/torch_model.py, with the same initial weights).
 
 Every call trains on the NEXT batch of a pool of 64 distinct ShapesVQA batches: Adam steps
 repeated on one memorised batch drive the gradients into denormal floats, which slows every
@@ -81,8 +81,8 @@ def _case(fusion: str) -> Bench:
         import torch
 
         import tinymm
+        from tests.oracles.torch_model import build_torch_model, copy_weights
         from tinymm.models import MultimodalVQA
-        from tinymm.models.torch_reference import build_torch_model, copy_weights
 
         tinymm.nn.init.seed(0)
         reference = build_torch_model(config)

@@ -112,16 +112,16 @@ def machine_line(torch_module) -> dict:
     import numba
 
     import tinymm
-    from tinymm.cli import _blas, _threading_layer
+    from tinymm.sysinfo import blas, threading_layer
 
     info = {
         "cpus": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "blas": _blas(),
+        "blas": blas(),
         "numba": numba.__version__,
-        "numba_threading": _threading_layer(),
+        "numba_threading": threading_layer(),
         "tinymm": tinymm.__version__,
         "malloc": ("tuned (MALLOC_MMAP_MAX_=0)" if os.environ.get("MALLOC_MMAP_MAX_") == "0"
                    else "default glibc malloc"),

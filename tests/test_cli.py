@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tinymm.cli import main
+from tinymm.app.cli import main
 
 
 def run_cli(*args, check=True):
@@ -24,7 +24,7 @@ def test_info_lists_versions_and_backends():
 
 
 def test_demo_trains_and_loss_falls(capsys):
-    from tinymm.demo import run_demo
+    from tinymm.app.demo import run_demo
 
     result = run_demo(steps=60, verbose=False)
     assert result["loss"][-1] < 0.5 * result["loss"][0]

@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from tinymm._png import decode_png, encode_png
+from tinymm.app._png import decode_png, encode_png
+from tinymm.app.render import render_grid
 from tinymm.data import (
     ANSWERS,
     ANSWERS_BY_TYPE,
@@ -19,7 +20,6 @@ from tinymm.data import (
     ShapesVQA,
     Tokenizer,
     question_only_chance,
-    render_grid,
 )
 
 

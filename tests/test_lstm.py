@@ -11,6 +11,7 @@ import tinymm
 from tests.conftest import examples
 from tinymm import functional as F
 from tinymm import nn
+from tinymm.kernels.numba_cpu import _recurrent as numba_recurrent
 from tinymm.kernels.numba_cpu import lstm as numba_lstm
 from tinymm.tensor import Tensor
 
@@ -134,7 +135,7 @@ def test_both_time_loop_paths_match_the_reference(monkeypatch, in_numba, reverse
         pytest.importorskip("scipy.linalg.cython_blas",
                             reason="the in-Numba time loop calls BLAS through SciPy")
     else:
-        monkeypatch.setattr(numba_lstm, "BLAS_IN_NUMBA", False)
+        monkeypatch.setattr(numba_recurrent, "BLAS_IN_NUMBA", False)
     calls = []
     _count_calls(monkeypatch, numba_lstm, "_lstm_forward_loop", calls)
     _count_calls(monkeypatch, numba_lstm, "_lstm_backward_loop", calls)

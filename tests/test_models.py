@@ -96,7 +96,7 @@ def test_bad_input_is_refused(batch):
 @pytest.mark.parametrize("fusion", FUSIONS)
 def test_same_function_as_pytorch(fusion, batch):
     torch = pytest.importorskip("torch")
-    from tinymm.models.torch_reference import build_torch_model, copy_weights
+    from tests.oracles.torch_model import build_torch_model, copy_weights
 
     model = tiny_model(fusion, seed=3)
     reference = build_torch_model(model.config)
@@ -122,7 +122,7 @@ def test_same_function_as_pytorch(fusion, batch):
 @pytest.mark.parametrize("fusion", ["concat", "multiply", "image_only", "question_only"])
 def test_keras_front_end_expresses_the_same_model(fusion, batch):
     pytest.importorskip("tinymm.keras")
-    from tinymm.models.keras_seed import build_keras_model, load_keras_weights
+    from tests.oracles.keras_seed import build_keras_model, load_keras_weights
 
     config = MultimodalConfig(fusion=fusion, **TINY)
     keras_model = build_keras_model(config)
@@ -136,7 +136,7 @@ def test_keras_front_end_expresses_the_same_model(fusion, batch):
 
 def test_keras_refuses_fusions_it_cannot_express():
     pytest.importorskip("tinymm.keras")
-    from tinymm.models.keras_seed import build_keras_model
+    from tests.oracles.keras_seed import build_keras_model
 
     with pytest.raises(ValueError, match="fusion 'attention' has no plain-Keras form"):
         build_keras_model(MultimodalConfig(fusion="attention", **TINY))

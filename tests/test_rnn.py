@@ -10,7 +10,7 @@ from tests.conftest import examples
 from tests.test_lstm import lstm_configs
 from tinymm import functional as F
 from tinymm import nn
-from tinymm.kernels.numba_cpu import lstm as numba_lstm
+from tinymm.kernels.numba_cpu import _recurrent as numba_recurrent
 from tinymm.kernels.numba_cpu import rnn as numba_rnn
 from tinymm.tensor import Tensor
 
@@ -76,7 +76,7 @@ def test_both_time_loop_paths_match_the_reference(monkeypatch, in_numba, reverse
         pytest.importorskip("scipy.linalg.cython_blas",
                             reason="the in-Numba time loop calls BLAS through SciPy")
     else:
-        monkeypatch.setattr(numba_lstm, "BLAS_IN_NUMBA", False)  # the flag both modules read
+        monkeypatch.setattr(numba_recurrent, "BLAS_IN_NUMBA", False)  # the flag both modules read
     calls = []
     for name in ("_rnn_forward_loop", "_rnn_backward_loop"):
         real = getattr(numba_rnn, name)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tinymm import io
-from tinymm import train as T
-from tinymm.cli import main as cli_main
+from tinymm.app import train as T
+from tinymm.app.cli import main as cli_main
 
 TINY_MODEL = dict(conv1_channels=4, conv2_channels=8, embed_dim=16, hidden_size=16,
                   fused_dim=16, head_hidden=16, num_heads=2, bilinear_rank=4)

@@ -27,7 +27,7 @@ from tinymm.backend import (
     use_backend,
 )
 from tinymm.gradcheck import GradcheckError, gradcheck, gradcheck_report
-from tinymm.ops.basic import cat, concat, split, stack
+from tinymm.ops.shape import cat, concat, split, stack
 from tinymm.tensor import Tensor, as_tensor, from_numpy, ones, randn, tensor, zeros
 
 float32 = _np.float32

@@ -1,5 +1,5 @@
 """``python -m tinymm``: the command line (see tinymm/cli.py)."""
 
-from tinymm.cli import main
+from tinymm.app.cli import main
 
 raise SystemExit(main())

@@ -4,12 +4,11 @@ Each function lives beside its op in ``tinymm/ops/<stem>.py``; this module only 
 so ``F.linear(x, w, b)`` reads like ``torch.nn.functional.linear(x, w, b)``.
 """
 
-from tinymm.nn.dropout import dropout  # draws its mask from nn.init's seeded generator
 from tinymm.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from tinymm.ops.attention import scaled_dot_product_attention
-from tinymm.ops.basic import cat, concat, split, stack
 from tinymm.ops.conv2d import conv2d, conv2d_relu
 from tinymm.ops.cross_entropy import cross_entropy
+from tinymm.ops.dropout import dropout  # its mask draws from tinymm.random
 from tinymm.ops.embedding import embedding
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
 from tinymm.ops.linear import linear
@@ -17,6 +16,7 @@ from tinymm.ops.lstm import lstm
 from tinymm.ops.matmul import matmul
 from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d
 from tinymm.ops.rnn import rnn
+from tinymm.ops.shape import cat, concat, split, stack
 from tinymm.ops.softmax import log_softmax, softmax
 
 __all__ = [

@@ -28,7 +28,6 @@ import numpy as np
 from tinymm.autograd import no_grad
 from tinymm.tensor import Tensor
 
-
 # Default tolerances. In float64 with eps = 1e-6 the central difference is good to about
 # 1e-9 relative (rounding of L over 2 eps, plus O(eps^2) truncation), so these sit two orders
 # of magnitude above its noise while a backward off by 0.05% (5e-4 relative) fails.

@@ -201,7 +201,7 @@ class Tensor:
         return self
 
     def astype(self, dtype) -> Tensor:
-        return _B.Cast.apply(self, dtype=np.dtype(dtype))
+        return _E.Cast.apply(self, dtype=np.dtype(dtype))
 
     def float(self) -> Tensor:
         return self.astype(np.float32)
@@ -217,25 +217,25 @@ class Tensor:
             return Tensor(np.asarray(other, dtype=self.dtype), _copy=False)
         return Tensor(other, _copy=False)
 
-    def __add__(self, other): return _B.Add.apply(self, self._wrap(other))
-    def __radd__(self, other): return _B.Add.apply(self._wrap(other), self)
-    def __sub__(self, other): return _B.Sub.apply(self, self._wrap(other))
-    def __rsub__(self, other): return _B.Sub.apply(self._wrap(other), self)
-    def __mul__(self, other): return _B.Mul.apply(self, self._wrap(other))
-    def __rmul__(self, other): return _B.Mul.apply(self._wrap(other), self)
-    def __truediv__(self, other): return _B.Div.apply(self, self._wrap(other))
-    def __rtruediv__(self, other): return _B.Div.apply(self._wrap(other), self)
-    def __neg__(self): return _B.Neg.apply(self)
+    def __add__(self, other): return _E.Add.apply(self, self._wrap(other))
+    def __radd__(self, other): return _E.Add.apply(self._wrap(other), self)
+    def __sub__(self, other): return _E.Sub.apply(self, self._wrap(other))
+    def __rsub__(self, other): return _E.Sub.apply(self._wrap(other), self)
+    def __mul__(self, other): return _E.Mul.apply(self, self._wrap(other))
+    def __rmul__(self, other): return _E.Mul.apply(self._wrap(other), self)
+    def __truediv__(self, other): return _E.Div.apply(self, self._wrap(other))
+    def __rtruediv__(self, other): return _E.Div.apply(self._wrap(other), self)
+    def __neg__(self): return _E.Neg.apply(self)
     def __matmul__(self, other): return _MM.matmul(self, self._wrap(other))
     def __rmatmul__(self, other): return _MM.matmul(self._wrap(other), self)
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            return _B.PowTensor.apply(self, exponent)
-        return _B.Pow.apply(self, exponent=float(exponent))
+            return _E.PowTensor.apply(self, exponent)
+        return _E.Pow.apply(self, exponent=float(exponent))
 
     def __rpow__(self, base):
-        return _B.PowTensor.apply(self._wrap(base), self)
+        return _E.PowTensor.apply(self._wrap(base), self)
 
     # comparisons: plain results, no gradient
     def _compare(self, other, op) -> Tensor:
@@ -259,26 +259,26 @@ class Tensor:
         return bool(self.array.item())
 
     # ---------------------------------------------------------------- elementwise math
-    def exp(self): return _B.Exp.apply(self)
-    def log(self): return _B.Log.apply(self)
-    def sqrt(self): return _B.Sqrt.apply(self)
-    def abs(self): return _B.Abs.apply(self)
+    def exp(self): return _E.Exp.apply(self)
+    def log(self): return _E.Log.apply(self)
+    def sqrt(self): return _E.Sqrt.apply(self)
+    def abs(self): return _E.Abs.apply(self)
     def relu(self): return _ACT.relu(self)
     def sigmoid(self): return _ACT.sigmoid(self)
     def tanh(self): return _ACT.tanh(self)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
-        return _B.Clamp.apply(self, low=min, high=max)
+        return _E.Clamp.apply(self, low=min, high=max)
 
     # ---------------------------------------------------------------- reductions
     def sum(self, axis=None, keepdims: bool = False):
-        return _B.Sum.apply(self, axis=axis, keepdims=keepdims)
+        return _R.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims: bool = False):
-        return _B.Mean.apply(self, axis=axis, keepdims=keepdims)
+        return _R.Mean.apply(self, axis=axis, keepdims=keepdims)
 
     def max(self, axis=None, keepdims: bool = False):
-        return _B.Max.apply(self, axis=axis, keepdims=keepdims)
+        return _R.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis=None) -> Tensor:
         return Tensor(np.argmax(self.array, axis=axis), _copy=False)
@@ -287,7 +287,7 @@ class Tensor:
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _B.Reshape.apply(self, shape=tuple(shape))
+        return _S.Reshape.apply(self, shape=tuple(shape))
 
     view = reshape
 
@@ -300,7 +300,7 @@ class Tensor:
     def permute(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        return _B.Permute.apply(self, axes=tuple(axes))
+        return _S.Permute.apply(self, axes=tuple(axes))
 
     def transpose(self, dim0: int = -2, dim1: int = -1):
         if self.ndim < 2:
@@ -326,10 +326,10 @@ class Tensor:
             index = index.array
         elif isinstance(index, tuple):
             index = tuple(i.array if isinstance(i, Tensor) else i for i in index)
-        return _B.GetItem.apply(self, index=index)
+        return _S.GetItem.apply(self, index=index)
 
     def split(self, split_size_or_sections, axis: int = 0):
-        return _B.split(self, split_size_or_sections, axis=axis)
+        return _S.split(self, split_size_or_sections, axis=axis)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype=None) -> Tensor:
@@ -374,5 +374,7 @@ def randn(*shape, dtype=np.float32, requires_grad: bool = False, rng=None) -> Te
 
 # The ops build on Tensor, so they are imported last to close the cycle.
 from tinymm.ops import activation as _ACT  # noqa: E402
-from tinymm.ops import basic as _B  # noqa: E402
+from tinymm.ops import elementwise as _E  # noqa: E402
 from tinymm.ops import matmul as _MM  # noqa: E402
+from tinymm.ops import reduction as _R  # noqa: E402
+from tinymm.ops import shape as _S  # noqa: E402

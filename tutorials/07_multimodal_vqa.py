@@ -32,6 +32,7 @@ import tempfile
 import numpy as np
 
 import tinymm
+from tinymm.app.render import render_grid
 from tinymm.data import (
     ANSWERS,
     ANSWERS_BY_TYPE,
@@ -39,7 +40,6 @@ from tinymm.data import (
     DataLoader,
     ShapesVQA,
     question_only_chance,
-    render_grid,
 )
 from tinymm.models import FUSIONS, MultimodalConfig, MultimodalVQA
 
@@ -196,7 +196,7 @@ assert all(0.0 <= acc <= 1.0 for _, acc in results.values())
 # model's map lights up the object the question names; this tiny one has barely started.
 
 # %%
-from tinymm.train import attention_png  # noqa: E402
+from tinymm.app.train import attention_png  # noqa: E402
 
 attention_model = results["attention"][0]
 pixels = attention_png(attention_model, splits["test"], np.arange(4),

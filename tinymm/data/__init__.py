@@ -5,7 +5,6 @@ shapes and templated questions that need both the image and the words.
 """
 
 from tinymm.data.loader import DataLoader
-from tinymm.data.render import render_grid
 from tinymm.data.shapes_vqa import (
     ANSWERS,
     ANSWERS_BY_TYPE,
@@ -20,5 +19,5 @@ from tinymm.data.tokenizer import Tokenizer
 
 __all__ = [
     "ANSWERS", "ANSWERS_BY_TYPE", "COLORS", "DataLoader", "QUESTION_TYPES", "SHAPES",
-    "ShapesVQA", "Tokenizer", "question_only_chance", "render_grid", "shapes_vqa_tokenizer",
+    "ShapesVQA", "Tokenizer", "question_only_chance", "shapes_vqa_tokenizer",
 ]

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from tinymm import nn
-from tinymm.ops.basic import cat
+from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor
 
 FUSIONS = ("concat", "multiply", "attention", "gated", "bilinear", "image_only",

@@ -16,7 +16,7 @@ from tinymm.nn.activation import (
 )
 from tinymm.nn.attention import MultiheadAttention
 from tinymm.nn.container import ModuleList, Sequential
-from tinymm.nn.conv import Conv2d
+from tinymm.nn.conv2d import Conv2d
 from tinymm.nn.dropout import Dropout
 from tinymm.nn.embedding import Embedding
 from tinymm.nn.fusion import (
@@ -28,20 +28,17 @@ from tinymm.nn.fusion import (
     Multiply,
 )
 from tinymm.nn.linear import Linear
+from tinymm.nn.lstm import LSTM
 from tinymm.nn.module import Module, Parameter
-from tinymm.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d
-from tinymm.nn.recurrent import LSTM, RNN
+from tinymm.nn.pool2d import AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d
+from tinymm.nn.rnn import RNN, RNNBase
 
 __all__ = [
     "Linear", "LogSoftmax", "Module", "ModuleList", "Parameter", "ReLU", "Sequential",
     "Sigmoid", "Softmax", "Tanh", "init",
-    # training-stack helper
     "Dropout", "ELU", "GELU", "Identity", "LeakyReLU", "SiLU", "Softplus",
-    # attention and fusion (issue 5)
     "BilinearFusion", "Concatenate", "CrossAttentionFusion", "FiLM", "GatedFusion",
     "MultiheadAttention", "Multiply",
-    # vision layers (issue 3)
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Flatten", "MaxPool2d",
-    # sequence layers (issue 4)
-    "Embedding", "LSTM", "RNN",
+    "Embedding", "LSTM", "RNN", "RNNBase",
 ]

@@ -31,8 +31,8 @@ from tinymm.nn import init
 from tinymm.nn.linear import Linear
 from tinymm.nn.module import Module, Parameter
 from tinymm.ops.attention import attention_with_weights, scaled_dot_product_attention
-from tinymm.ops.basic import split
 from tinymm.ops.linear import linear
+from tinymm.ops.shape import split
 from tinymm.tensor import Tensor
 
 

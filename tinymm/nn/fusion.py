@@ -32,8 +32,8 @@ import numpy as np
 from tinymm.nn.attention import MultiheadAttention
 from tinymm.nn.linear import Linear
 from tinymm.nn.module import Module
-from tinymm.ops.basic import concat, split
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
+from tinymm.ops.shape import concat, split
 from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 

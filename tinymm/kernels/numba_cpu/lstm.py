@@ -7,7 +7,7 @@ How it computes, as a kernel engineer would split the work:
   ``h_prev @ weight_hh^T`` is left inside the loop, because it depends on the previous step.
 * One fused cell kernel per step makes a pass over (N, 4H): adds the recurrent product to
   ``xw[t]``, applies the gate nonlinearities, updates c and h, honours ``lengths``, and saves
-  the activations the backward needs. The exponentials go through ``_exp_inplace``, a
+  the activations the backward needs. The exponentials go through ``exp_inplace``, a
   polynomial exp that LLVM vectorises, in the arrays' own precision (float32: 8 lanes per
   AVX2 register); libm's scalar ``exp``/``tanh`` cost 3-4x more per element here, and there
   are T*N*5H of them.
@@ -18,100 +18,29 @@ How it computes, as a kernel engineer would split the work:
 * For small batches, when SciPy is installed, the whole time loop (the per-step matmul
   included) runs inside one ``@njit`` function: Numba reaches BLAS through SciPy's bindings,
   and the per-step Python overhead, which dominates small batches, disappears (see
-  ``_loop_in_numba`` for why larger batches loop in Python). SciPy is not a dependency of
+  ``loop_in_numba`` for why larger batches loop in Python). SciPy is not a dependency of
   tinymm: without it (``BLAS_IN_NUMBA`` is False) the same cell kernels always run from a
   Python time loop with NumPy doing the per-step matmul.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
 from tinymm.kernels.numba_cpu import _workspace
+from tinymm.kernels.numba_cpu._recurrent import (
+    bias_sum,
+    lengths_array,
+    loop_in_numba,
+    state_array,
+    take_active_rows,
+)
 from tinymm.kernels.numba_cpu._util import contiguous
-
-try:  # numba's np.dot inside @njit calls BLAS through SciPy's Cython bindings
-    import scipy.linalg.cython_blas  # noqa: F401
-
-    BLAS_IN_NUMBA = True
-except ImportError:  # pragma: no cover - depends on the environment
-    BLAS_IN_NUMBA = False
-
-# No 'reassoc': the rounding trick in _exp_inplace needs (y + shift) - shift to stay as written.
-_FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
-_F32_CONSTANTS = tuple(np.float32(v) for v in (
-    -80.0, 80.0,  # clamp: the gates saturate long before; 2^k stays a normal float32
-    1.4426950408889634,  # log2(e)
-    12582912.0,  # 1.5 * 2^23: adding it rounds a float32 to an integer
-    0.693359375, -2.12194440e-4,  # ln 2 = hi + lo, hi with few bits so k * hi is exact
-    1.0, 2.0)) + (np.int32(127), np.int32(23))  # exponent bias, mantissa bits
-_F64_CONSTANTS = tuple(np.float64(v) for v in (
-    -80.0, 80.0, 1.4426950408889634,
-    6755399441055744.0,  # 1.5 * 2^52
-    0.693145751953125, 1.42860682030941723212e-6,
-    1.0, 2.0)) + (np.int64(1023), np.int64(52))
+from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp_inplace
 
 
-def _constants(z):  # typed by the overload below: float32 arrays get float32 constants
-    raise NotImplementedError
-
-
-@overload(_constants)
-def _constants_for_dtype(z):
-    constants = _F32_CONSTANTS if z.dtype == types.float32 else _F64_CONSTANTS
-    return lambda z: constants
-
-
-def _exp_poly(r):  # exp(r) on |r| <= ln(2) / 2, at the precision of r's type
-    raise NotImplementedError
-
-
-@overload(_exp_poly)
-def _exp_poly_for_dtype(r):
-    if r == types.float32:  # Taylor to degree 7: relative error < 1e-8
-        c = tuple(np.float32(1.0 / math.factorial(q)) for q in range(8))
-
-        def poly32(r):
-            return c[0] + r * (c[1] + r * (c[2] + r * (c[3] + r * (c[4] + r * (
-                c[5] + r * (c[6] + r * c[7]))))))
-
-        return poly32
-    c = tuple(1.0 / math.factorial(q) for q in range(14))  # degree 13: ~1e-16
-
-    def poly64(r):
-        return c[0] + r * (c[1] + r * (c[2] + r * (c[3] + r * (c[4] + r * (c[5] + r * (
-            c[6] + r * (c[7] + r * (c[8] + r * (c[9] + r * (c[10] + r * (c[11] + r * (
-                c[12] + r * c[13]))))))))))))
-
-    return poly64
-
-
-@njit(cache=True, fastmath=_FASTMATH)
-def _exp_inplace(z, bits, scale):
-    """z[:] = exp(z) for a 1-d float buffer, in two vectorisable passes, in z's precision.
-
-    exp(z) = 2^k * exp(r) with k = round(z / ln 2) and |r| <= ln(2) / 2: exp(r) is a Taylor
-    polynomial (degree 7 in float32, 13 in float64), and 2^k is assembled from its IEEE-754
-    bits in ``bits`` (an int32/int64 buffer as long as z) and read back through ``scale``, the
-    same memory viewed as floats. z is clamped to [-80, 80]: every gate has saturated by then.
-    """
-    lo, hi, log2e, shift, ln2_hi, ln2_lo, one, two, bias, mantissa = _constants(z)
-    M = z.size
-    for m in range(M):
-        y = min(max(z[m], lo), hi)
-        k = (y * log2e + shift) - shift  # round(y / ln 2), as a float
-        r = y - k * ln2_hi - k * ln2_lo
-        z[m] = _exp_poly(r)
-        bits[m] = (int(k) + bias) << mantissa  # the bits of the float 2^k
-    for m in range(M):
-        z[m] = z[m] * scale[m]
-
-
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True, fastmath=FASTMATH)
 def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_prev_t,
                        tanh_c_t, out_t, z, bits, scale):
     """One step for all rows: a = xw_t + rec + bias (N, 4H) -> gates, new c and h (in place).
@@ -120,7 +49,7 @@ def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_p
     """
     N, G = xw_t.shape
     H = G // 4
-    one, two = _constants(z)[6:8]
+    one, two = constants(z)[6:8]
     # exp arguments: -a for the sigmoid gates i, f, o and -2a for tanh(g) = 2 sigmoid(2a) - 1
     for n in range(N):
         base = n * G
@@ -132,7 +61,7 @@ def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_p
             z[base + j] = -two * (xw_t[n, j] + rec[n, j] + bias[j])
         for j in range(3 * H, G):
             z[base + j] = -(xw_t[n, j] + rec[n, j] + bias[j])
-    _exp_inplace(z[:N * G], bits[:N * G], scale[:N * G])
+    exp_inplace(z[:N * G], bits[:N * G], scale[:N * G])
     # gates, then c = f * c_prev + i * g; the exp argument for tanh(c) goes in z[0 : N*H]
     for n in range(N):
         base = n * G
@@ -152,7 +81,7 @@ def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_p
     for n in range(N):  # separate pass: z[n*H + j] may still be an unread gate above
         for j in range(H):
             z[n * H + j] = -two * tanh_c_t[n, j]
-    _exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
+    exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
     for n in range(N):
         real = t < lengths[n]
         for j in range(H):
@@ -168,13 +97,13 @@ def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_p
                 out_t[n, j] = 0
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True, fastmath=FASTMATH)
 def _lstm_cell_backward(dout_t, gates_t, c_prev_t, tanh_c_t, lengths, t, dh_next, dc_next,
                         da_t):
     """One step backward for all rows: da_t (N, 4H); dc_next becomes dc_prev (in place)."""
     N, G = da_t.shape
     H = G // 4
-    one = _constants(dh_next)[6]
+    one = constants(dh_next)[6]
     for n in range(N):
         if t < lengths[n]:
             for j in range(H):
@@ -197,16 +126,6 @@ def _lstm_cell_backward(dout_t, gates_t, c_prev_t, tanh_c_t, lengths, t, dh_next
 
 
 @njit(cache=True)
-def _take_active_rows(dh_next, dh_prev, lengths, t):
-    """dh_next[n] = dh_prev[n] for the rows whose step t was real (the others carry)."""
-    N, H = dh_next.shape
-    for n in range(N):
-        if t < lengths[n]:
-            for j in range(H):
-                dh_next[n, j] = dh_prev[n, j]
-
-
-@njit(cache=True)
 def _lstm_forward_loop(xw, weight_hh_T, bias, lengths, reverse, h, c, gates, h_prev, c_prev,
                        tanh_c, out, z, bits, scale):
     T = xw.shape[0]
@@ -226,49 +145,7 @@ def _lstm_backward_loop(dout, gates, c_prev, tanh_c, lengths, reverse, weight_hh
         _lstm_cell_backward(dout[t], gates[t], c_prev[t], tanh_c[t], lengths, t, dh_next,
                             dc_next, da[t])
         dh_prev = np.dot(da[t], weight_hh)  # (N, H), BLAS through SciPy
-        _take_active_rows(dh_next, dh_prev, lengths, t)
-
-
-def _loop_in_numba(N: int, G: int, H: int) -> bool:
-    """Run the time loop inside @njit (per-step GEMM through SciPy's BLAS) or in Python?
-
-    Inside numba saves the per-step Python overhead (calls, argument unboxing) that dominates
-    small batches. But SciPy ships its own OpenBLAS with its own thread pool: when the per-step
-    GEMM ((N, H) x (H, G) forward, (N, G) x (G, H) backward) is big enough for OpenBLAS to
-    multithread (M*N*K >= 2^18), SciPy's threads would compete for the cores with NumPy's
-    pool, which runs the big GEMMs around the loop, and both pools spin-wait. So the numba
-    loop is used where that GEMM runs on one thread anyway (LSTM 128->128: N <= 3); larger
-    batches loop in Python, where the overhead is a small fraction of the step.
-    """
-    return BLAS_IN_NUMBA and N * G * H < 2**18
-
-
-def _bias_sum(bias_ih, bias_hh):
-    if bias_ih is None:
-        return bias_hh
-    if bias_hh is None:
-        return bias_ih
-    return bias_ih + bias_hh
-
-
-def _exp_buffers(M: int, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Work buffers of _exp_inplace: z (M,) floats, bits (M,) ints of the same width and
-    scale, the bits viewed as floats."""
-    bits = np.empty(M, np.int32 if dtype == np.float32 else np.int64)
-    return np.empty(M, dtype), bits, bits.view(dtype)
-
-
-def _lengths_array(lengths, N: int, T: int) -> np.ndarray:
-    if lengths is None:
-        return np.full(N, T, dtype=np.int64)
-    return np.ascontiguousarray(lengths, dtype=np.int64)
-
-
-def _state(value, N: int, H: int, dtype) -> np.ndarray:
-    """A fresh, writable C-contiguous (N, H) state array (the loop updates it in place)."""
-    if value is None:
-        return np.zeros((N, H), dtype)
-    return np.array(value, dtype=dtype, order="C", copy=True)
+        take_active_rows(dh_next, dh_prev, lengths, t)
 
 
 def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
@@ -283,19 +160,19 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     # the biases are added inside the cell kernel, saving a pass over xw
     xw = np.matmul(x2, weight_ih.T, out=_workspace.empty((T * N, G), dtype))  # (T*N, 4H)
     xw = xw.reshape(T, N, G)  # (T, N, 4H)
-    bias = _bias_sum(bias_ih, bias_hh)
+    bias = bias_sum(bias_ih, bias_hh)
     bias = np.zeros(G, dtype) if bias is None else contiguous(bias)  # (4H,)
-    lengths = _lengths_array(lengths, N, T)
-    h = _state(h0, N, H, dtype)
-    c = _state(c0, N, H, dtype)
+    lengths = lengths_array(lengths, N, T)
+    h = state_array(h0, N, H, dtype)
+    c = state_array(c0, N, H, dtype)
     gates = _workspace.empty((T, N, 4 * H), dtype)  # recycled: no fresh pages to fault
     h_prev = _workspace.empty((T, N, H), dtype)
     c_prev = _workspace.empty((T, N, H), dtype)
     tanh_c = _workspace.empty((T, N, H), dtype)
     out = _workspace.empty((T, N, H), dtype)
-    z, bits, scale = _exp_buffers(N * 4 * H, dtype)
+    z, bits, scale = exp_buffers(N * 4 * H, dtype)
     weight_hh_T = contiguous(weight_hh).T  # (H, 4H), a Fortran-order view: BLAS transposes
-    if _loop_in_numba(N, G, H):
+    if loop_in_numba(N, G, H):
         _lstm_forward_loop(xw, weight_hh_T, bias, lengths, reverse, h, c, gates, h_prev, c_prev,
                            tanh_c, out, z, bits, scale)
     else:
@@ -319,11 +196,11 @@ def lstm_backward(grads, cache, need_dx=True):
     H = G // 4
     dtype = gates.dtype
     dout = contiguous((dout.transpose(1, 0, 2) if batch_first else dout).astype(dtype, copy=False))
-    dh_next = _state(dh_n, N, H, dtype)  # (N, H), updated in place step by step
-    dc_next = _state(dc_n, N, H, dtype)
+    dh_next = state_array(dh_n, N, H, dtype)  # (N, H), updated in place step by step
+    dc_next = state_array(dc_n, N, H, dtype)
     da = _workspace.empty((T, N, G), dtype)  # gate pre-activation gradients of every step
     weight_hh = contiguous(weight_hh)
-    if _loop_in_numba(N, G, H):
+    if loop_in_numba(N, G, H):
         _lstm_backward_loop(dout, gates, c_prev, tanh_c, lengths, reverse, weight_hh, dh_next,
                             dc_next, da)
     else:
@@ -331,7 +208,7 @@ def lstm_backward(grads, cache, need_dx=True):
             t = s if reverse else T - 1 - s
             _lstm_cell_backward(dout[t], gates[t], c_prev[t], tanh_c[t], lengths, t, dh_next,
                                 dc_next, da[t])
-            _take_active_rows(dh_next, da[t] @ weight_hh, lengths, t)
+            take_active_rows(dh_next, da[t] @ weight_hh, lengths, t)
     da2 = da.reshape(T * N, G)  # (T*N, 4H)
     dx = None
     if need_dx:  # skipped when the input needs no gradient (one GEMM of four)

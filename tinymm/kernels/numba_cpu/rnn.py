@@ -4,7 +4,7 @@ The same plan as the numba LSTM (kernels/numba_cpu/lstm.py): the input projectio
 step is one GEMM before the loop, a fused cell kernel per step (nonlinearity, ``lengths``
 masking, saving what the backward needs), the backward's dx/dweight/dbias as one GEMM each
 over all T*N rows, and the whole time loop inside one ``@njit`` function when SciPy gives
-Numba its BLAS and the batch is small (``_loop_in_numba`` in the LSTM module says when), else
+Numba its BLAS and the batch is small (``_recurrent.loop_in_numba`` says when), else
 a Python time loop with NumPy's matmul.
 tanh(a) = 2 / (1 + exp(-2a)) - 1 with the vectorised exp of the LSTM module.
 """
@@ -15,32 +15,29 @@ import numpy as np
 from numba import njit
 
 from tinymm.kernels.numba_cpu import _workspace
-from tinymm.kernels.numba_cpu._util import contiguous
-from tinymm.kernels.numba_cpu.lstm import (
-    _FASTMATH,
-    _bias_sum,
-    _constants,
-    _exp_buffers,
-    _exp_inplace,
-    _lengths_array,
-    _loop_in_numba,
-    _state,
-    _take_active_rows,
+from tinymm.kernels.numba_cpu._recurrent import (
+    bias_sum,
+    lengths_array,
+    loop_in_numba,
+    state_array,
+    take_active_rows,
 )
+from tinymm.kernels.numba_cpu._util import contiguous
+from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp_inplace
 
 _TANH, _RELU = 0, 1
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True, fastmath=FASTMATH)
 def _rnn_cell_forward(xw_t, rec, lengths, t, phi, h, h_new_t, h_prev_t, out_t, z, bits, scale):
     """One step for all N rows: h = phi(xw_t + rec), masked by lengths (h in place)."""
     N, H = xw_t.shape
-    one, two = _constants(z)[6:8]
+    one, two = constants(z)[6:8]
     if phi == _TANH:
         for n in range(N):
             for j in range(H):
                 z[n * H + j] = -two * (xw_t[n, j] + rec[n, j])
-        _exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
+        exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
         for n in range(N):
             for j in range(H):
                 h_new_t[n, j] = two / (one + z[n * H + j]) - one
@@ -95,7 +92,7 @@ def _rnn_backward_loop(dout, h_new, lengths, reverse, phi, weight_hh, dh_next, d
     for s in range(T):
         t = s if reverse else T - 1 - s
         _rnn_cell_backward(dout[t], h_new[t], lengths, t, phi, dh_next, da[t])
-        _take_active_rows(dh_next, np.dot(da[t], weight_hh), lengths, t)
+        take_active_rows(dh_next, np.dot(da[t], weight_hh), lengths, t)
 
 
 def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
@@ -109,16 +106,16 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
     # every step's input projection, one GEMM, into a recycled buffer (see _workspace)
     xw = np.matmul(x2, weight_ih.T, out=_workspace.empty((T * N, H), dtype))  # (T*N, H)
     if bias_ih is not None or bias_hh is not None:
-        xw += _bias_sum(bias_ih, bias_hh)  # one pass over xw for both biases
+        xw += bias_sum(bias_ih, bias_hh)  # one pass over xw for both biases
     xw = xw.reshape(T, N, H)  # (T, N, H)
-    lengths = _lengths_array(lengths, N, T)
-    h = _state(h0, N, H, dtype)
+    lengths = lengths_array(lengths, N, T)
+    h = state_array(h0, N, H, dtype)
     h_new = _workspace.empty((T, N, H), dtype)
     h_prev = _workspace.empty((T, N, H), dtype)
     out = _workspace.empty((T, N, H), dtype)
-    z, bits, scale = _exp_buffers(N * H, dtype)
+    z, bits, scale = exp_buffers(N * H, dtype)
     weight_hh_T = contiguous(weight_hh.T)  # (H, H)
-    if _loop_in_numba(N, H, H):
+    if loop_in_numba(N, H, H):
         _rnn_forward_loop(xw, weight_hh_T, lengths, reverse, phi, h, h_new, h_prev, out, z, bits,
                           scale)
     else:
@@ -139,16 +136,16 @@ def rnn_backward(grads, cache, need_dx=True):
     T, N, H = h_new.shape
     dtype = h_new.dtype
     dout = contiguous((dout.transpose(1, 0, 2) if batch_first else dout).astype(dtype, copy=False))
-    dh_next = _state(dh_n, N, H, dtype)  # (N, H), updated in place step by step
+    dh_next = state_array(dh_n, N, H, dtype)  # (N, H), updated in place step by step
     da = _workspace.empty((T, N, H), dtype)
     weight_hh = contiguous(weight_hh)
-    if _loop_in_numba(N, H, H):
+    if loop_in_numba(N, H, H):
         _rnn_backward_loop(dout, h_new, lengths, reverse, phi, weight_hh, dh_next, da)
     else:
         for s in range(T):
             t = s if reverse else T - 1 - s
             _rnn_cell_backward(dout[t], h_new[t], lengths, t, phi, dh_next, da[t])
-            _take_active_rows(dh_next, da[t] @ weight_hh, lengths, t)
+            take_active_rows(dh_next, da[t] @ weight_hh, lengths, t)
     da2 = da.reshape(T * N, H)  # (T*N, H)
     dx = None
     if need_dx:  # skipped when the input needs no gradient (one GEMM of four)

@@ -6,7 +6,7 @@ import textwrap
 
 import numpy as np
 
-from tinymm._png import Canvas
+from tinymm.app._png import Canvas
 
 CELL_W = 204  # 34 characters of the 5x7 font per text line
 LINE_H = 10

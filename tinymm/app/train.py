@@ -425,8 +425,8 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
 # ---------------------------------------------------------------------------- figures
 def write_figures(out: str, model: MultimodalVQA, test: ShapesVQA, history: list,
                   predictions: np.ndarray) -> None:
-    from tinymm._png import line_plot
-    from tinymm.data import render_grid
+    from tinymm.app._png import line_plot
+    from tinymm.app.render import render_grid
 
     if history:
         line_plot([
@@ -461,7 +461,7 @@ def _heat(values: np.ndarray) -> np.ndarray:
 def attention_png(model: MultimodalVQA, dataset: ShapesVQA, indices, path: str,
                   scale: int = 4) -> np.ndarray:
     """Each row: the image, the attention over its 8x8 regions, and the two blended."""
-    from tinymm._png import Canvas
+    from tinymm.app._png import Canvas
 
     indices = np.asarray(indices)
     batch = dataset.batch(indices)
@@ -561,7 +561,7 @@ def compare_fusions(cfg: TrainConfig, out: str, fusions=FUSIONS, overwrite: bool
     with open(table_path + ".tmp", "w") as fh:
         fh.write(text)
     os.replace(table_path + ".tmp", table_path)
-    from tinymm._png import line_plot
+    from tinymm.app._png import line_plot
 
     line_plot([{"title": "validation accuracy per epoch", "ylim": (0.0, 1.0),
                 "series": {r["fusion"]: r["val_curve"] for r in rows}}],

@@ -1,5 +1,5 @@
 """The application's commands for the ``tinymm`` CLI: ``train``, ``evaluate``,
-``compare-fusions``. ``tinymm/cli.py`` calls ``add_commands(subparsers)``.
+``compare-fusions``. ``tinymm/app/cli.py`` calls ``add_commands(subparsers)``.
 
 The heavy imports (models, data, training) happen inside the command functions, so
 ``tinymm --help`` stays fast and a broken layer cannot hide the other commands.
@@ -78,7 +78,7 @@ def _fail(message: str) -> int:
 
 
 def _config_from_args(args, base: dict | None = None):
-    from tinymm.train import TrainConfig
+    from tinymm.app.train import TrainConfig
 
     values = dict(base or {})
     for key in ("fusion", "epochs", "samples", "val_samples", "test_samples", "batch_size",
@@ -96,7 +96,7 @@ def cmd_train(args) -> int:
 
     started_at = time.perf_counter()
 
-    from tinymm.train import (
+    from tinymm.app.train import (
         CHECKPOINT,
         CheckpointMismatchError,
         NonFiniteLossError,
@@ -133,7 +133,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from tinymm.train import CheckpointMismatchError, evaluate_checkpoint
+    from tinymm.app.train import CheckpointMismatchError, evaluate_checkpoint
 
     try:
         record = evaluate_checkpoint(args.checkpoint, backend=args.backend)
@@ -143,7 +143,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from tinymm.train import RunExistsError, compare_fusions
+    from tinymm.app.train import RunExistsError, compare_fusions
 
     fusions = [f.strip() for f in args.fusions.split(",") if f.strip()]
     bad = [f for f in fusions if f not in FUSION_NAMES]

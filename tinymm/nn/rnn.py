@@ -1,4 +1,8 @@
-"""``RNN`` and ``LSTM`` layers: stacks of the single-layer ops in tinymm/ops/rnn.py and lstm.py.
+"""``RNNBase`` (what every recurrent layer shares) and the Elman ``RNN`` layer.
+
+``RNNBase`` builds a stack of layers x directions of a single-layer op (``ops/rnn.py``,
+``ops/lstm.py``, ...) and owns the parameters; ``nn/lstm.py`` and the other recurrent layers
+subclass it and only say how one layer runs.
 
 PyTorch's constructor arguments, parameter names (``weight_ih_l{k}``, ``weight_hh_l{k}``,
 ``bias_ih_l{k}``, ``bias_hh_l{k}``, with ``_reverse`` for the second direction), layouts (gate
@@ -16,13 +20,12 @@ import numpy as np
 
 from tinymm.nn import init
 from tinymm.nn.module import Module, Parameter
-from tinymm.ops.basic import concat, stack
-from tinymm.ops.lstm import lstm
 from tinymm.ops.rnn import check_lengths, check_sequence_input, rnn
+from tinymm.ops.shape import concat, stack
 from tinymm.tensor import Tensor
 
 
-class _RecurrentBase(Module):
+class RNNBase(Module):
     gates = 1  # rows of weight_ih per hidden unit: 1 for RNN, 4 for LSTM
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -110,7 +113,7 @@ class _RecurrentBase(Module):
         return f"{self.input_size}, {self.hidden_size}{extras}"
 
 
-class RNN(_RecurrentBase):
+class RNN(RNNBase):
     """PyTorch's ``nn.RNN`` (Elman, tanh or relu); ``forward(x, hx=None, lengths=None)``.
 
     Returns ``(output, h_n)``: output (T, N, K*H) (or (N, T, K*H) with batch_first), zeros at
@@ -139,31 +142,3 @@ class RNN(_RecurrentBase):
 
         output, (h_n,) = self._run(x, (hx,), lengths, step)
         return output, h_n
-
-
-class LSTM(_RecurrentBase):
-    """PyTorch's ``nn.LSTM``; ``forward(x, hx=None, lengths=None)``.
-
-    ``hx`` is ``(h0, c0)``, each (L*K, N, H), or None for zeros. ``lengths`` (one int per batch
-    item, 1..T) plays the part of ``pack_padded_sequence``. Returns ``(output, (h_n, c_n))``:
-    output (T, N, K*H) (or (N, T, K*H) with batch_first), zeros at padded positions as
-    ``pad_packed_sequence`` gives; h_n and c_n (L*K, N, H) at each sequence's own last real
-    step.
-    """
-
-    gates = 4
-
-    def forward(self, x, hx=None, lengths=None):
-        h0, c0 = (None, None) if hx is None else hx
-        x, lengths = self._check(x, [("h0", h0), ("c0", c0)], lengths)
-
-        def step(layer_input, params, init_states, lengths, reverse):
-            h0_k, c0_k = init_states
-            if h0_k is None and c0_k is not None:
-                h0_k = Tensor(np.zeros(c0_k.shape, c0_k.dtype))
-            out, (h_n, c_n) = lstm(layer_input, *params, hx=(h0_k, c0_k), lengths=lengths,
-                                   batch_first=self.batch_first, reverse=reverse)
-            return out, (h_n, c_n)
-
-        output, (h_n, c_n) = self._run(x, (h0, c0), lengths, step)
-        return output, (h_n, c_n)

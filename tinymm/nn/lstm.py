@@ -1,0 +1,42 @@
+"""PyTorch's ``nn.LSTM``: a stack of the single-layer op in ``ops/lstm.py``.
+
+Parameters, layout (gate order i, f, g, o) and initialisation as PyTorch (see ``RNNBase`` in
+``nn/rnn.py``). Dimension letters: T time, N batch, D input_size, H hidden_size, L num_layers,
+K directions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm.nn.rnn import RNNBase
+from tinymm.ops.lstm import lstm
+from tinymm.tensor import Tensor
+
+
+class LSTM(RNNBase):
+    """PyTorch's ``nn.LSTM``; ``forward(x, hx=None, lengths=None)``.
+
+    ``hx`` is ``(h0, c0)``, each (L*K, N, H), or None for zeros. ``lengths`` (one int per batch
+    item, 1..T) plays the part of ``pack_padded_sequence``. Returns ``(output, (h_n, c_n))``:
+    output (T, N, K*H) (or (N, T, K*H) with batch_first), zeros at padded positions as
+    ``pad_packed_sequence`` gives; h_n and c_n (L*K, N, H) at each sequence's own last real
+    step.
+    """
+
+    gates = 4
+
+    def forward(self, x, hx=None, lengths=None):
+        h0, c0 = (None, None) if hx is None else hx
+        x, lengths = self._check(x, [("h0", h0), ("c0", c0)], lengths)
+
+        def step(layer_input, params, init_states, lengths, reverse):
+            h0_k, c0_k = init_states
+            if h0_k is None and c0_k is not None:
+                h0_k = Tensor(np.zeros(c0_k.shape, c0_k.dtype))
+            out, (h_n, c_n) = lstm(layer_input, *params, hx=(h0_k, c0_k), lengths=lengths,
+                                   batch_first=self.batch_first, reverse=reverse)
+            return out, (h_n, c_n)
+
+        output, (h_n, c_n) = self._run(x, (h0, c0), lengths, step)
+        return output, (h_n, c_n)

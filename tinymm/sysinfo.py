@@ -1,0 +1,93 @@
+"""What the machine and the installation are: BLAS, Numba threading, CUDA, the kernel cache.
+
+``tinymm info`` prints ``info_lines()``; the benchmark harness records the same facts beside
+every figure.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def threading_layer() -> str:
+    try:
+        import numba
+        from numba import njit, prange
+
+        @njit(parallel=True, cache=False)
+        def _touch(a):  # a trivial parallel kernel makes numba pick its threading layer
+            for i in prange(a.size):
+                a[i] += 1
+
+        import numpy as np
+
+        _touch(np.zeros(4))
+        return f"{numba.threading_layer()} ({numba.get_num_threads()} threads)"
+    except Exception as exc:  # pragma: no cover - reported, not raised
+        return f"unknown ({exc})"
+
+
+def blas() -> str:
+    import numpy as np
+
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config.get("Build Dependencies", {}).get("blas", {})
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # pragma: no cover - older numpy
+        return "unknown"
+
+
+def cuda_status() -> str:
+    try:
+        from numba import cuda
+    except ImportError:
+        return "numba-cuda not installed (pip install 'tinymm[cuda]')"
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return "numba-cuda installed; running in the CUDA simulator (NUMBA_ENABLE_CUDASIM=1)"
+    try:
+        if cuda.is_available():
+            gpu = cuda.get_current_device()
+            name = gpu.name.decode() if isinstance(gpu.name, bytes) else gpu.name
+            return f"numba-cuda installed; GPU: {name}"
+    except Exception as exc:
+        return f"numba-cuda installed; CUDA driver error: {exc}"
+    return "numba-cuda installed; no GPU found (NUMBA_ENABLE_CUDASIM=1 runs the simulator)"
+
+
+def cache_dir() -> str:
+    env = os.environ.get("NUMBA_CACHE_DIR")
+    if env:
+        return env
+    import tinymm.kernels.numba_cpu as pkg
+
+    return os.path.join(os.path.dirname(pkg.__file__), "__pycache__") + " (next to the sources)"
+
+
+def info_lines() -> list[str]:
+    import numba
+    import numpy as np
+
+    import tinymm
+    from tinymm.backend import current_backend, get_backend
+
+    lines = [
+        f"tinymm {tinymm.__version__}",
+        f"python {platform.python_version()} on {platform.machine()} ({os.cpu_count()} CPUs)",
+        f"numpy {np.__version__} (BLAS: {blas()})",
+        f"numba {numba.__version__} (threading layer: {threading_layer()})",
+        f"kernel cache: {cache_dir()}",
+        f"CUDA: {cuda_status()}",
+        "backends:",
+    ]
+    for name, why in tinymm.backends().items():
+        if why is None:
+            b = get_backend(name)
+            extra = f", falls back to reference for {len(b.fallbacks)}" if b.fallbacks else ""
+            lines.append(f"  {name:<10} available ({len(b.kernels)} kernels{extra})")
+        else:
+            lines.append(f"  {name:<10} unavailable: {why}")
+    lines.append(f"active backend: {current_backend().name} "
+                 f"(set with tinymm.use_backend or TINYMM_BACKEND)")
+    return lines
