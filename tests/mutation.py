@@ -54,7 +54,7 @@ MUTANTS = [
     Mutant("sum-to-shape-keeps-stretched-axes", "tinymm/kernels/_shapes.py",
            "grad = grad.sum(axis=stretched, keepdims=True)",
            "grad = grad.max(axis=stretched, keepdims=True)",
-           ["tests/test_ops_gradcheck.py", "-k", "broadcast or matmul or add or mul"]),
+           ["tests/test_ops_gradcheck.py", "-k", "broadcasting or matmul"]),
     # ------------------------------------------------------------------ reference kernels
     Mutant("linear-dbias-wrong-axis", "tinymm/kernels/reference/linear.py",
            "dbias = d2.sum(axis=0) if has_bias else None",
@@ -66,20 +66,20 @@ MUTANTS = [
            ["tests/test_ops_gradcheck.py", "-k", "linear"]),
     Mutant("sigmoid-backward-missing-factor", "tinymm/kernels/reference/activation.py",
            "return (dout * s * (1 - s),)", "return (dout * s,)",
-           ["tests/test_ops_gradcheck.py", "-k", "sigmoid"]),
+           ["tests/test_ops_gradcheck.py", "-k", "activations or unary"]),
     Mutant("tanh-backward-sign", "tinymm/kernels/reference/activation.py",
            "return (dout * (1 - t * t),)", "return (dout * (1 + t * t),)",
-           ["tests/test_ops_gradcheck.py", "-k", "tanh"]),
+           ["tests/test_ops_gradcheck.py", "-k", "activations or unary"]),
     Mutant("softmax-backward-no-centering", "tinymm/kernels/reference/softmax.py",
            "dx = p * (dp - (dp * p).sum(axis=axis, keepdims=True))", "dx = p * dp",
            ["tests/test_ops_gradcheck.py", "-k", "softmax"]),
     Mutant("cross-entropy-smoothing-mass", "tinymm/kernels/reference/cross_entropy.py",
            "q[np.arange(N), safe_target] += 1 - label_smoothing",
            "q[np.arange(N), safe_target] += 1",
-           ["tests/test_losses.py"]),
+           ["tests/test_ops_gradcheck.py", "-k", "cross_entropy"]),
     Mutant("cross-entropy-mean-over-all-rows", "tinymm/kernels/reference/cross_entropy.py",
            "scale = w * (dloss / count)", "scale = w * (dloss / N)",
-           ["tests/test_losses.py"]),
+           ["tests/test_ops_gradcheck.py", "-k", "cross_entropy"]),
     Mutant("embedding-overwrite-not-accumulate", "tinymm/kernels/reference/embedding.py",
            "np.add.at(dweight, indices.reshape(-1), dout.reshape(-1, E))",
            "dweight[indices.reshape(-1)] = dout.reshape(-1, E)",
@@ -87,9 +87,8 @@ MUTANTS = [
     Mutant("maxpool-argmax-last-axis-swapped", "tinymm/kernels/reference/pool2d.py",
            "i, j = np.divmod(argmax, kw)", "j, i = np.divmod(argmax, kw)",
            ["tests/test_pool2d.py"]),
-    Mutant("conv-same-padding-shift", "tinymm/kernels/reference/conv2d.py",
-           "return total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2",
-           "return total_h - total_h // 2, total_h // 2, total_w // 2, total_w - total_w // 2",
+    Mutant("conv-same-padding-shift", "tinymm/kernels/geometry.py",
+           "    return total // 2, total - total // 2", "    return total - total // 2, total // 2",
            ["tests/test_conv2d.py", "-k", "same"]),
     Mutant("attention-dk-missing-scale", "tinymm/kernels/reference/attention.py",
            "dk = scale * (np.swapaxes(dS, -1, -2) @ q)", "dk = np.swapaxes(dS, -1, -2) @ q",
@@ -218,6 +217,8 @@ def _run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[str, float
         return "timeout", time.perf_counter() - started, ""
     elapsed = time.perf_counter() - started
     tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [""]
+    if proc.returncode == 5:  # pytest collected nothing: the selection is wrong
+        return "no tests", elapsed, tail[0]
     return ("passed" if proc.returncode == 0 else "failed"), elapsed, tail[0]
 
 
@@ -276,12 +277,13 @@ def main(argv=None) -> int:
             finally:
                 path.write_text(original, encoding="utf-8")
                 os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-            verdict = {"failed": "caught", "passed": "MISSED", "timeout": "caught (timeout)"}
+            verdict = {"failed": "caught", "passed": "MISSED", "timeout": "caught (timeout)",
+                       "no tests": "error (no tests)"}
             results.append((m, verdict[status]))
             print(f"{verdict[status]:16s} {m.name:40s} {elapsed:6.1f} s  {tail}", flush=True)
         caught = sum(v.startswith("caught") for _, v in results)
-        print(f"\nscore: {caught}/{len(results)} caught "
-              f"({100 * caught / max(len(results), 1):.0f}%)")
+        scored = sum(not v.startswith("error") for _, v in results)
+        print(f"\nscore: {caught}/{scored} caught ({100 * caught / max(scored, 1):.0f}%)")
         missed = [m.name for m, v in results if v == "MISSED"]
         if missed:
             print("missed: " + ", ".join(missed))
