@@ -281,8 +281,11 @@ def prepare_out_dir(out: str, resume: bool, overwrite: bool) -> None:
     if resume and overwrite:
         raise ValueError("train: --resume and --overwrite exclude each other: continue the "
                          "run in --out, or start it over")
-    holds_run = any(os.path.exists(os.path.join(out, f)) for f in (CHECKPOINT, METRICS))
-    if resume and not os.path.exists(os.path.join(out, CHECKPOINT)):
+    # the .safetensors holds the whole checkpoint; the .json copy may lag after a crash
+    weights = os.path.join(out, CHECKPOINT_STEM + ".safetensors")
+    holds_run = os.path.exists(weights) or any(
+        os.path.exists(os.path.join(out, f)) for f in (CHECKPOINT, METRICS))
+    if resume and not (os.path.exists(weights) or os.path.exists(os.path.join(out, CHECKPOINT))):
         raise FileNotFoundError(f"train --resume: {out} holds no {CHECKPOINT} to resume "
                                 "from; drop --resume to start a new run there")
     if holds_run and not resume and not overwrite:
