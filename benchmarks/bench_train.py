@@ -5,7 +5,7 @@ For ``multiply``, ``concat`` and ``attention`` fusion, on each tinymm backend an
 
 Every call trains on the NEXT batch of a pool of 64 distinct ShapesVQA batches: Adam steps
 repeated on one memorised batch drive the gradients into denormal floats, which slows every
-engine 2-3x (see shared/NOTES.md); fresh batches keep the numbers representative of
+engine 2-3x (measured on this project's machines); fresh batches keep the numbers representative of
 ``tinymm train``.
 """
 

@@ -125,6 +125,19 @@ CASES = [
     ("AdamW", {"lr": 0.01, "weight_decay": 0.05}, None),
     ("SGD", {"lr": 0.1, "momentum": 0.9}, ("StepLR", {"step_size": 7, "gamma": 0.5})),
     ("Adam", {"lr": 0.01}, ("CosineAnnealingLR", {"T_max": 30, "eta_min": 0.001})),
+    ("RMSprop", {}, None),
+    ("RMSprop", {"lr": 0.01, "momentum": 0.9, "centered": True, "weight_decay": 0.1}, None),
+    ("Adagrad", {}, None),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.5,
+                 "weight_decay": 0.1}, None),
+    ("Adadelta", {}, None),
+    ("Adadelta", {"lr": 0.5, "rho": 0.8, "weight_decay": 0.1}, None),
+    ("NAdam", {}, None),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1}, None),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}, None),
+    ("SGD", {"lr": 0.1}, ("ExponentialLR", {"gamma": 0.97})),
+    ("SGD", {"lr": 0.1}, ("MultiStepLR", {"milestones": [10, 30, 30, 60], "gamma": 0.5})),
+    ("RMSprop", {"lr": 0.01}, ("LambdaLR", {"lr_lambda": lambda e: 1 / (1 + e)})),
 ]
 
 
@@ -142,7 +155,7 @@ def test_matches_torch_over_100_steps(name, kwargs, schedule, dtype):
     t_sched = m_sched = None
     if schedule:
         t_sched = getattr(torch.optim.lr_scheduler, schedule[0])(t_opt, **schedule[1])
-        m_sched = getattr(optim, schedule[0])(m_opt, **schedule[1])
+        m_sched = getattr(optim.lr_scheduler, schedule[0])(m_opt, **schedule[1])
     # PyTorch fuses a + w*b into one FMA (and its float32 sqrt rounds differently): the
     # sequences agree to a few units in the last place, not bit for bit (see optim.Adam)
     rtol = 1e-12 if dtype == np.float64 else 2e-5
@@ -178,11 +191,12 @@ def test_clip_grad_norm_matches_torch():
 
 
 # ---------------------------------------------------------------- resume
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
+                                  "NAdam"])
 def test_state_dict_resume_bit_for_bit(name):
     rng = np.random.default_rng(5)
     grads = [rng.standard_normal((3, 2)).astype(np.float32) for _ in range(20)]
-    kwargs = {"lr": 0.05, "momentum": 0.9} if name == "SGD" else {"lr": 0.01}
+    kwargs = {"lr": 0.05, "momentum": 0.9} if name in ("SGD", "RMSprop") else {"lr": 0.01}
 
     def run(steps, p, opt):
         for g in steps:
@@ -243,3 +257,30 @@ def test_optimizer_trains_a_linear_model():
         loss.backward()
         opt.step()
     assert loss.item() < 1e-3
+
+
+def test_reduce_lr_on_plateau_matches_torch():
+    torch = pytest.importorskip("torch")
+    metrics = [1.0, 0.9, 0.95, 0.95, 0.95, 0.89, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.5, 0.6, 0.6]
+    for kwargs in ({"patience": 2}, {"patience": 1, "cooldown": 2, "factor": 0.5},
+                   {"mode": "max", "patience": 1, "threshold_mode": "abs", "threshold": 0.01,
+                    "min_lr": 0.02}):
+        t_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        m_opt = optim.SGD([_param([0.0])], lr=0.1)
+        t_s = torch.optim.lr_scheduler.ReduceLROnPlateau(t_opt, **kwargs)
+        m_s = optim.lr_scheduler.ReduceLROnPlateau(m_opt, **kwargs)
+        for value in metrics:
+            t_s.step(value)
+            m_s.step(value)
+            assert m_s.get_last_lr() == t_s.get_last_lr(), kwargs
+
+
+def test_lr_scheduler_is_an_importable_module():
+    from tinymm.optim.lr_scheduler import LambdaLR, StepLR
+
+    assert StepLR is optim.StepLR and LambdaLR is optim.LambdaLR
+    opt = optim.SGD([_param([0.0])], lr=1.0)
+    sched = LambdaLR(opt, lr_lambda=lambda epoch: 0.5 ** epoch)
+    for expected in (0.5, 0.25, 0.125):
+        sched.step()
+        assert opt.param_groups[0]["lr"] == expected

@@ -7,35 +7,124 @@ Start with ``tinymm.tensor``, ``tinymm.F`` (functional ops), ``tinymm.nn`` (laye
 import os as _os
 
 # Numba's OpenMP workers spin-wait after every parallel region, and on a small machine they
-# steal the cores that OpenBLAS needs for the GEMM that usually comes next: measured on 2 cores,
-# a training step of the seed model took 137 ms with spinning workers and 80 ms with passive
-# ones. OpenMP reads this when Numba first starts its thread pool (after this import), so
+# steal the cores that OpenBLAS needs for the GEMM that usually comes next (the measured
+# effect on the training step: benchmarks/RESULTS.md, "Design measurements"). OpenMP reads this
+# when Numba first starts its thread pool (after this import), so
 # setting it here is early enough; a value the user set wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as _np  # noqa: E402
+import sys as _sys  # noqa: E402
+import types as _types  # noqa: E402
 
-from tinymm import functional, keras, nn, optim
-from tinymm import functional as F
-from tinymm._version import __version__
-from tinymm.autograd import AnomalyError, Function, detect_anomaly, no_grad
-from tinymm.backend import (
+import tinymm.nn.functional  # noqa: E402, F401 - the torch.nn.functional path
+import tinymm.nn.utils  # noqa: E402, F401
+from tinymm import cuda, dtypes, functional, keras, nn, optim, random, utils  # noqa: E402
+from tinymm import functional as F  # noqa: E402
+from tinymm._version import __version__  # noqa: E402
+from tinymm.autograd import (  # noqa: E402
+    AnomalyError,
+    Function,
+    detect_anomaly,
+    is_grad_enabled,
+    no_grad,
+)
+from tinymm.backend import (  # noqa: E402
     backends,
     current_backend,
     get_backend,
     set_default_backend,
     use_backend,
 )
-from tinymm.gradcheck import GradcheckError, gradcheck, gradcheck_report
-from tinymm.ops.shape import cat, concat, split, stack
-from tinymm.tensor import Tensor, as_tensor, from_numpy, ones, randn, tensor, zeros
+from tinymm.devices import device  # noqa: E402
+from tinymm.dtypes import (  # noqa: E402
+    bool,  # noqa: F401 - tinymm.bool (left out of __all__: it would shadow builtins)
+    double,
+    float,  # noqa: F401
+    float16,
+    float32,
+    float64,
+    half,
+    int,  # noqa: F401
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    promote_types,
+    short,
+    uint8,
+)
+from tinymm.factories import (  # noqa: E402
+    arange,
+    bernoulli,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    linspace,
+    multinomial,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    zeros,
+    zeros_like,
+)
+from tinymm.gradcheck import GradcheckError, gradcheck, gradcheck_report  # noqa: E402
+from tinymm.missing import TOP as _MISSING  # noqa: E402
+from tinymm.missing import attribute_error as _attribute_error  # noqa: E402
+from tinymm.ops.einsum import einsum  # noqa: E402
+from tinymm.ops.shape import cat, concat, split, stack  # noqa: E402
+from tinymm.random import (  # noqa: E402
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
+from tinymm.serialization import load, save  # noqa: E402
+from tinymm.tensor import Size, Tensor, as_tensor, from_numpy, tensor, where  # noqa: E402
+from tinymm.torch_functions import *  # noqa: E402, F403
+from tinymm.torch_functions import __all__ as _FUNCTIONS  # noqa: E402
 
-float32 = _np.float32
-float64 = _np.float64
+# ``torch.backends.mps.is_available()`` / ``torch.backends.cudnn`` are asked by device-picking
+# code; tinymm.backends is the kernel-backend list, so the answers hang off it.
+backends.mps = _types.SimpleNamespace(is_available=lambda: False, is_built=lambda: False)
+backends.cudnn = _types.SimpleNamespace(deterministic=True, benchmark=False,
+                                        is_available=lambda: False, enabled=False)
+
+
+def get_default_dtype():
+    return float32
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def __getattr__(name: str):
+    raise _attribute_error(_sys.modules[__name__], name, _MISSING)
+
 
 __all__ = [
-    "AnomalyError", "F", "Function", "GradcheckError", "Tensor", "__version__", "as_tensor",
-    "backends", "cat", "concat", "current_backend", "detect_anomaly", "from_numpy", "functional",
-    "get_backend", "gradcheck", "gradcheck_report", "keras", "nn", "no_grad", "ones", "optim",
-    "randn", "set_default_backend", "split", "stack", "tensor", "use_backend", "zeros",
+    "AnomalyError", "F", "Function", "Generator", "GradcheckError", "Size", "Tensor", "__version__",
+    "arange", "as_tensor", "backends", "bernoulli", "cat", "concat", "cuda", "current_backend",
+    "default_generator", "detect_anomaly", "device", "double", "dtypes", "einsum", "empty",
+    "empty_like", "eye", "float16", "float32", "float64", "from_numpy", "full", "full_like",
+    "functional", "get_backend", "get_default_dtype", "get_rng_state", "gradcheck",
+    "gradcheck_report", "half", "initial_seed", "int8", "int16", "int32", "int64",
+    "is_grad_enabled", "is_tensor", "keras", "linspace", "load", "long", "manual_seed",
+    "multinomial", "nn", "no_grad", "normal", "ones", "ones_like", "optim", "promote_types", "rand",
+    "rand_like", "randint", "randint_like", "randn", "randn_like", "random", "randperm", "save",
+    "seed", "set_default_backend", "set_rng_state", "short", "split", "stack", "tensor", "uint8",
+    "use_backend", "utils", "where", "zeros", "zeros_like", *_FUNCTIONS,
 ]

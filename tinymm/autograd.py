@@ -50,6 +50,16 @@ def is_grad_enabled() -> bool:
     return _grad_mode.get()
 
 
+def set_grad_mode(mode: bool) -> contextvars.Token:
+    """Turn graph recording on or off in this thread; returns the token that
+    ``reset_grad_mode`` takes to restore the previous mode (for torch.set_grad_enabled)."""
+    return _grad_mode.set(bool(mode))
+
+
+def reset_grad_mode(token: contextvars.Token) -> None:
+    _grad_mode.reset(token)
+
+
 class no_grad:
     """Context manager (and decorator) that disables graph recording in this thread."""
 
@@ -239,7 +249,14 @@ def _check_backward(node: Context, grads: list, input_grads: tuple) -> None:
 
 
 class Context:
-    """One node of the graph: the function, its inputs, and what forward saved."""
+    """One node of the graph: the function, its inputs, and what forward saved.
+
+    ``__slots__`` keeps it to these attributes: an op saves for backward only through
+    ``save_for_backward`` (a typo or a second, private channel raises AttributeError).
+    """
+
+    __slots__ = ("fn", "backend", "inputs", "needs_input_grad", "saved", "saved_versions",
+                 "output_shapes", "output_dtypes", "freed", "created_at")
 
     def __init__(self, fn: type[Function], backend: Backend):
         self.fn = fn
@@ -247,6 +264,7 @@ class Context:
         self.inputs: list = []  # the forward's positional arguments (Tensors or other values)
         self.needs_input_grad: tuple[bool, ...] = ()
         self.saved: tuple = ()
+        self.saved_versions: list = []  # (version box, version at save, what) per saved tensor
         self.output_shapes: list[tuple[int, ...]] = []
         self.output_dtypes: list[np.dtype] = []
         self.freed = False
@@ -258,12 +276,12 @@ class Context:
     def free(self) -> None:
         """Drop saved arrays once backward has used them (unless retain_graph).
 
-        Ops keep what backward needs in ``ctx.saved`` (save_for_backward) or ``ctx.cache``
-        (a kernel's cache); both go, so a long training loop does not hold every step's
-        activations alive through the output tensors.
+        Ops keep everything backward needs through ``save_for_backward`` (a kernel's cache
+        included); it goes, so a long training loop does not hold every step's activations
+        alive through the output tensors.
         """
         self.saved = ()
-        self.cache = None
+        self.saved_versions = []
         self.freed = True
 
 
@@ -298,20 +316,81 @@ class Function:
             _check_forward(ctx, raw, outputs)
         tensors = []
         for index, array in enumerate(outputs):
-            t = Tensor(array, requires_grad=record, _copy=False)
-            if record:
+            differentiable = record and np.asarray(array).dtype.kind == "f"  # not indices
+            t = Tensor(array, requires_grad=differentiable, _copy=False)
+            _share_version(t, args)
+            if differentiable:
                 t._node = ctx
                 t._out_index = index
             tensors.append(t)
         if record:
+            ctx.saved_versions = _saved_versions(ctx, args, tensors)
             ctx.inputs = list(args)
             ctx.needs_input_grad = needs
             ctx.output_shapes = [np.shape(o) for o in outputs]
             ctx.output_dtypes = [np.asarray(o).dtype for o in outputs]
-            ctx.multi_output = isinstance(out, tuple)
         else:
             ctx.saved = ()
         return tuple(tensors) if isinstance(out, tuple) else tensors[0]
+
+
+def _storage(array):
+    """The array that owns ``array``'s memory (follows NumPy's chain of views)."""
+    while isinstance(getattr(array, "base", None), np.ndarray):
+        array = array.base
+    return array
+
+
+def _share_version(out, args) -> None:
+    """An output that is a view of an input's storage shares its version counter, so an
+    in-place change through either is seen by both (PyTorch's views)."""
+    base = getattr(out.array, "base", None)
+    if base is None:
+        return
+    root = _storage(out.array)
+    for a in args:
+        if hasattr(a, "_version_box") and _storage(a.array) is root:
+            out._version_box = a._version_box
+            return
+
+
+def _saved_arrays(ctx) -> list:
+    """The arrays an op kept for its backward (``ctx.saved``, kernel caches included)."""
+    found, stack = [], [ctx.saved]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, np.ndarray):
+            found.append(value)
+        elif isinstance(value, (tuple, list)):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+    return found
+
+
+def _saved_versions(ctx, args, outputs) -> list:
+    """(version box, version now, tensor description) for each input or output tensor whose
+    storage the op saved for backward: an in-place change to it would corrupt the backward."""
+    saved = [_storage(a) for a in _saved_arrays(ctx)]
+    if not saved:
+        return []
+    checks = []
+    for role, tensors in (("input", args), ("output", outputs)):
+        for i, t in enumerate(tensors):
+            if hasattr(t, "_version_box") and any(_storage(t.array) is s for s in saved):
+                what = f"{t.dtype} {list(t.shape)}, {role} {i} of {ctx.fn.__name__}"
+                checks.append((t._version_box, t._version_box[0], what))
+    return checks
+
+
+def _check_versions(node: Context) -> None:
+    for box, version, what in node.saved_versions:
+        if box[0] != version:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{what}] is at version {box[0]}; expected version "
+                f"{version} instead. Compute on a copy (x = x.clone()) or do the in-place "
+                "update after backward().")
 
 
 def _topological_order(root_node: Context) -> list[Context]:
@@ -365,6 +444,7 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 "its saved arrays were freed by the first backward. "
                 "Call backward(retain_graph=True) the first time if you need to do this."
             )
+        _check_versions(node)
         grads = [
             g if g is not None else np.zeros(shape, dtype=dtype)
             for g, shape, dtype in zip(slots, node.output_shapes, node.output_dtypes)
@@ -399,4 +479,5 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
 
 
 __all__ = ["AnomalyError", "Context", "Function", "detect_anomaly", "is_anomaly_enabled",
-           "is_grad_enabled", "no_grad", "nonfinite_origin", "run_backward"]
+           "is_grad_enabled", "no_grad", "nonfinite_origin", "reset_grad_mode", "run_backward",
+           "set_grad_mode"]

@@ -82,6 +82,19 @@ def _collect(package_name: str) -> dict:
     return found
 
 
+def coverage() -> dict[str, tuple[int, int] | None]:
+    """Each backend's native kernels: name -> (implemented, CONTRACT size), or None when its
+    package cannot be imported here (numba-cuda not installed). Needs no GPU: the cuda
+    modules import without one; only launching a kernel does not."""
+    result: dict[str, tuple[int, int] | None] = {}
+    for name in BACKEND_NAMES:
+        try:
+            result[name] = (len(_collect(_PACKAGES[name])), len(CONTRACT))
+        except ImportError:
+            result[name] = None
+    return result
+
+
 def _probe(name: str) -> str | None:
     """Why backend ``name`` cannot be used here, or None when it can."""
     if name == "reference":

@@ -6,12 +6,24 @@ so ``F.linear(x, w, b)`` reads like ``torch.nn.functional.linear(x, w, b)``.
 
 from tinymm.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from tinymm.ops.attention import scaled_dot_product_attention
+from tinymm.ops.batch_norm import batch_norm
 from tinymm.ops.conv2d import conv2d, conv2d_relu
-from tinymm.ops.cross_entropy import cross_entropy
 from tinymm.ops.dropout import dropout  # its mask draws from tinymm.random
 from tinymm.ops.embedding import embedding
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
+from tinymm.ops.gru import gru
+from tinymm.ops.layer_norm import layer_norm
 from tinymm.ops.linear import linear
+from tinymm.ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
 from tinymm.ops.lstm import lstm
 from tinymm.ops.matmul import matmul
 from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d
@@ -22,12 +34,32 @@ from tinymm.ops.softmax import log_softmax, softmax
 __all__ = [
     "cat", "concat", "cross_entropy", "linear", "log_softmax", "matmul", "relu", "sigmoid",
     "softmax", "split", "stack", "tanh",
-    # training-stack helper
     "dropout", "elu", "gelu", "leaky_relu", "silu", "softplus",
-    # attention and fusion (issue 5)
     "bilinear_pool", "film", "gated_fusion", "scaled_dot_product_attention",
-    # vision layers (issue 3)
     "adaptive_avg_pool2d", "avg_pool2d", "conv2d", "conv2d_relu", "flatten", "max_pool2d",
-    # sequence layers (issue 4)
-    "embedding", "lstm", "rnn",
+    "embedding", "gru", "lstm", "rnn",
+    # normalization
+    "batch_norm", "layer_norm",
 ]
+__all__ += [
+    # PyTorch's losses (ops/loss.py; cross_entropy also takes weight=)
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "huber_loss", "l1_loss",
+    "mse_loss", "nll_loss", "smooth_l1_loss",
+    "one_hot",
+]
+
+
+def one_hot(tensor, num_classes: int = -1):
+    """``F.one_hot``: int64 (..., num_classes) with a 1 at each index (no gradient)."""
+    import numpy as np
+
+    from tinymm.tensor import as_tensor, from_numpy
+
+    idx = as_tensor(tensor).array
+    if idx.dtype.kind not in "iu" or (idx.size and idx.min() < 0):
+        raise ValueError(f"one_hot: expected non-negative integer class indices, got dtype "
+                         f"{idx.dtype}")
+    n = int(idx.max()) + 1 if num_classes < 0 else num_classes
+    if idx.size and idx.max() >= n:
+        raise ValueError(f"one_hot: class index {int(idx.max())} >= num_classes {n}")
+    return from_numpy((idx[..., None] == np.arange(n)).astype(np.int64))

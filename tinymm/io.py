@@ -127,7 +127,8 @@ def _tensor_table(tensors: dict[str, np.ndarray]) -> tuple[dict, list[np.ndarray
         if code is None:
             raise TypeError(f"save_safetensors: tensor {name!r} has dtype {array.dtype}, which "
                             "safetensors cannot store")
-        array = np.ascontiguousarray(array, dtype=_DTYPES[code])  # C order, little-endian
+        shape = array.shape  # ascontiguousarray makes a 0-d array 1-d: keep the real shape
+        array = np.ascontiguousarray(array, dtype=_DTYPES[code]).reshape(shape)  # C, little-endian
         table[name] = {"dtype": code, "shape": list(array.shape),
                        "data_offsets": [offset, offset + array.nbytes]}
         offset += array.nbytes

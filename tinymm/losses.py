@@ -76,12 +76,12 @@ class BinaryCrossEntropyWithLogits(Function):
         log_weight = 1.0 if pos_weight is None else 1.0 + (pos_weight - 1.0) * y  # (like x)
         softplus_neg = np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)  # log(1 + e^-x)
         loss = (1.0 - y) * x + log_weight * softplus_neg  # (like x)
-        ctx.cache = (x, y, pos_weight, log_weight, softplus_neg)
+        ctx.save_for_backward(x, y, pos_weight, log_weight, softplus_neg)
         return loss.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, dloss):
-        x, y, pos_weight, log_weight, softplus_neg = ctx.cache
+        x, y, pos_weight, log_weight, softplus_neg = ctx.saved
         s = np.exp(-softplus_neg)  # sigmoid(x), no overflow
         dx = dloss * ((1.0 - y) - log_weight * (1.0 - s))  # d/dx of the forward line
         dy = -x if pos_weight is None else -x + (pos_weight - 1.0) * softplus_neg  # d/dy

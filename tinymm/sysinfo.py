@@ -70,7 +70,7 @@ def info_lines() -> list[str]:
     import numpy as np
 
     import tinymm
-    from tinymm.backend import current_backend, get_backend
+    from tinymm.backend import coverage, current_backend, get_backend
 
     lines = [
         f"tinymm {tinymm.__version__}",
@@ -88,6 +88,10 @@ def info_lines() -> list[str]:
             lines.append(f"  {name:<10} available ({len(b.kernels)} kernels{extra})")
         else:
             lines.append(f"  {name:<10} unavailable: {why}")
+    lines.append("kernel coverage (native implementations of the CONTRACT):")
+    for name, counts in coverage().items():
+        text = "package not installed" if counts is None else f"{counts[0]} of {counts[1]}"
+        lines.append(f"  {name:<10} {text}")
     lines.append(f"active backend: {current_backend().name} "
                  f"(set with tinymm.use_backend or TINYMM_BACKEND)")
     return lines

@@ -1,16 +1,25 @@
 """``Tensor``: an array plus what reverse-mode autodiff needs to know about it.
 
 A Tensor holds ``array`` (its storage: a NumPy array on the "cpu" device), ``grad`` (a Tensor
-of the same shape once backward has reached it), ``requires_grad``, and, when an op produced it
-while recording, ``_node``: the ``Context`` of that op (see ``autograd.py``). Every method that
-computes something is a thin call into an op in ``tinymm/ops``; the Tensor itself knows no
-math.
+of the same shape once backward has reached it), ``requires_grad``, ``device`` (a
+``tinymm.device``), and, when an op produced it while recording, ``_node``: the ``Context`` of
+that op (see ``autograd.py``). Every method that computes something is a thin call into an op
+in ``tinymm/ops``; the Tensor itself knows no math.
 
 Numerics follow PyTorch: Python floats become float32, Python ints int64, NumPy arrays keep
-their dtype, and a Python scalar in ``x * 2.0`` takes ``x``'s dtype instead of promoting it.
+their dtype, and binary ops promote as ``torch.result_type`` does (``tinymm/dtypes.py``: a
+float32 tensor times an int64 tensor or a Python float stays float32; int / int is float32).
 As in PyTorch, ``t.data`` is a Tensor that shares ``t``'s storage but is cut off from the graph,
 and ``t.grad`` is a Tensor; the raw arrays are ``t.array`` and ``t.grad.array`` (``.numpy()``
 is the user-facing way out).
+
+In-place ops (``add_``, ``mul_``, ``zero_``, ``copy_``, ``clamp_``, ``x += y``, ``x[i] = v``,
+...) write into the storage, so every view of it sees the change, and add one to the tensor's
+version counter (``_version``, shared with its views and ``detach()``ed copies, not with
+``.data``: PyTorch's rules). They are allowed under ``no_grad`` and on tensors that are not
+leaves requiring grad. Inside a recorded graph the op is recorded like its out-of-place twin
+(the old values are kept for its backward). An op that saved a tensor for its backward records
+the tensor's version; backward through it after an in-place change raises PyTorch's error.
 """
 
 from __future__ import annotations
@@ -19,14 +28,45 @@ from typing import Any
 
 import numpy as np
 
-from tinymm.autograd import run_backward
+from tinymm import dtypes as _dt
+from tinymm.autograd import is_grad_enabled, no_grad, run_backward
+from tinymm.devices import as_device
 
 _FLOAT_DTYPES = (np.float32, np.float64)
+_SCALARS = (bool, int, float)
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+
+
+class Size(tuple):
+    """A tensor's shape, a tuple (``torch.Size``); it prints as a tuple, so error messages
+    read ``(2, 3)``."""
+
+    def numel(self) -> int:
+        return int(np.prod(self, dtype=np.int64))
+
+
+class _SizeOf(int):
+    """The element count that can also be called: ``x.size()`` / ``x.size(dim)``."""
+
+    def __new__(cls, tensor: Tensor):
+        out = super().__new__(cls, tensor.array.size)
+        out._tensor = tensor
+        return out
+
+    def __call__(self, dim: int | None = None):
+        shape = self._tensor.array.shape
+        if dim is None:
+            return Size(shape)
+        return shape[self._tensor._dim(dim, "size")]
 
 
 def _as_array(data: Any, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.array
+    elif isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
+        data = [d.array if isinstance(d, Tensor) else d for d in data]
     if dtype is not None:
         return np.asarray(data, dtype=dtype)
     if isinstance(data, np.ndarray):
@@ -41,15 +81,26 @@ def _as_array(data: Any, dtype=None) -> np.ndarray:
     return array
 
 
+def shape_args(shape) -> tuple[int, ...]:
+    """``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` all mean shape (2, 3)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def _pick(dim, axis, keepdim, keepdims):
+    """PyTorch's ``dim``/``keepdim`` or NumPy's ``axis``/``keepdims`` (both accepted)."""
+    return (axis if dim is None else dim), bool(keepdim if keepdims is None else keepdims)
+
+
 class Tensor:
     """An n-dimensional array that can record the ops applied to it."""
 
     __array_priority__ = 1000  # make ndarray + Tensor call Tensor.__radd__
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device: str = "cpu",
+    def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device=None,
                  _copy: bool = True):
-        if device != "cpu":
-            raise ValueError(f"Tensor: device '{device}' is not supported yet (only 'cpu')")
+        self.device = as_device(device, "Tensor")
         array = _as_array(data, dtype)
         if _copy and isinstance(data, np.ndarray) and array is data:
             array = array.copy()
@@ -60,16 +111,17 @@ class Tensor:
         self.array: np.ndarray = array  # the storage; ops receive it, never the Tensor
         self._grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
-        self.device = device
         self._node = None  # the Context of the op that made this tensor (None for leaves)
         self._out_index = 0  # which output of that op this tensor is
         self._retains_grad = False
+        self._version_box = [0]  # shared by views of the same storage; bumped by in-place ops
         self.name: str | None = None  # optional, used in error messages (gradcheck, nn)
 
     # ---------------------------------------------------------------- storage and gradient
     @property
     def data(self) -> Tensor:
-        """This tensor's values as a new leaf that shares its storage (PyTorch's ``.data``)."""
+        """This tensor's values as a new leaf that shares its storage (PyTorch's ``.data``:
+        in-place changes through it are not seen by the version counter)."""
         return Tensor(self.array, _copy=False)
 
     @data.setter
@@ -94,10 +146,20 @@ class Tensor:
                                  f"expected {self.shape} (the tensor's shape)")
         self._grad = value
 
+    @property
+    def _version(self) -> int:
+        return self._version_box[0]
+
     # ---------------------------------------------------------------- basic properties
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self.array.shape
+    def shape(self) -> Size:
+        return Size(self.array.shape)
+
+    @property
+    def size(self) -> _SizeOf:
+        """``x.size()`` is the ``Size`` and ``x.size(dim)`` one dimension's length (PyTorch);
+        plain ``x.size`` is still the element count (NumPy's attribute, used across tinymm)."""
+        return _SizeOf(self)
 
     @property
     def dtype(self) -> np.dtype:
@@ -107,9 +169,10 @@ class Tensor:
     def ndim(self) -> int:
         return self.array.ndim
 
-    @property
-    def size(self) -> int:
-        return self.array.size
+    def dim(self) -> int:
+        return self.array.ndim
+
+    ndimension = dim
 
     @property
     def T(self) -> Tensor:
@@ -119,11 +182,31 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self._node is None
 
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
     def numel(self) -> int:
         return int(self.array.size)
 
+    nelement = numel
+
+    def element_size(self) -> int:
+        return int(self.array.itemsize)
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
+
     def __len__(self) -> int:
+        if self.array.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return len(self.array)
+
+    def __iter__(self):
+        if self.array.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(len(self.array)):
+            yield self[i]
 
     def numpy(self) -> np.ndarray:
         if self.requires_grad:
@@ -133,7 +216,7 @@ class Tensor:
             )
         return self.array
 
-    def item(self) -> float:
+    def item(self):
         if self.array.size != 1:
             raise ValueError(f"Tensor.item(): needs exactly one element, got shape {self.shape}")
         return self.array.item()
@@ -146,8 +229,45 @@ class Tensor:
         body = np.array2string(self.array, precision=4, separator=", ", prefix="tensor(")
         return f"tensor({body}, dtype={self.dtype}{grad})"
 
+    def __format__(self, spec: str) -> str:
+        if spec and self.array.size == 1:
+            return format(self.array.item(), spec)  # f"{loss:.4f}", as torch
+        return format(repr(self), spec)
+
     def __array__(self, dtype=None, copy=None):
         return self.array if dtype is None else self.array.astype(dtype)
+
+    def _dim(self, dim: int, who: str) -> int:
+        nd = max(self.ndim, 1)
+        if not -nd <= dim < nd:
+            raise IndexError(f"{who}: dim {dim} is out of range for a tensor of shape "
+                             f"{tuple(self.shape)} (valid: {-nd}..{nd - 1})")
+        return dim % nd
+
+    # ---------------------------------------------------------------- scalars out
+    def _one(self, who: str):
+        if self.array.size != 1:
+            raise RuntimeError(f"{who}: only a one-element tensor can be converted to a Python "
+                               f"scalar, this one has shape {tuple(self.shape)}")
+        return self.array.item()
+
+    def __bool__(self) -> bool:
+        if self.array.size != 1:
+            raise RuntimeError(f"bool(): the truth value of a tensor with {self.array.size} "
+                               "elements is ambiguous; use .any() or .all()")
+        return bool(self.array.item())
+
+    def __float__(self) -> float:
+        return float(self._one("float()"))
+
+    def __int__(self) -> int:
+        return int(self._one("int()"))
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors of a single element can be converted to an "
+                            f"index, got dtype {self.dtype}")
+        return int(self._one("__index__"))
 
     # ---------------------------------------------------------------- autograd
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
@@ -190,57 +310,210 @@ class Tensor:
         self._grad = None
 
     def detach(self) -> Tensor:
-        """A new leaf sharing this tensor's data, cut off from the graph."""
-        return Tensor(self.array, requires_grad=False, _copy=False)
+        """A new leaf sharing this tensor's data (and version counter), cut off from the
+        graph."""
+        out = Tensor(self.array, requires_grad=False, _copy=False)
+        out._version_box = self._version_box
+        return out
+
+    def detach_(self) -> Tensor:
+        self._node, self.requires_grad = None, False
+        return self
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.dtype.type not in _FLOAT_DTYPES:
             raise TypeError(f"requires_grad_(): only float tensors can require grad, got "
                             f"{self.dtype}")
+        if not flag and not self.is_leaf:
+            raise RuntimeError("requires_grad_(False): only leaf tensors can stop requiring "
+                               "grad; use .detach() for a non-leaf")
         self.requires_grad = flag
         return self
 
+    def clone(self) -> Tensor:
+        return _E.Clone.apply(self)
+
+    def contiguous(self) -> Tensor:
+        """This tensor (NumPy storage is contiguous, or a view whose ops copy as needed)."""
+        return self
+
+    # ---------------------------------------------------------------- dtype and device
     def astype(self, dtype) -> Tensor:
         return _E.Cast.apply(self, dtype=np.dtype(dtype))
 
     def float(self) -> Tensor:
-        return self.astype(np.float32)
+        return self.to(np.float32)
 
     def double(self) -> Tensor:
-        return self.astype(np.float64)
+        return self.to(np.float64)
+
+    def half(self) -> Tensor:
+        return self.to(np.float16)
+
+    def long(self) -> Tensor:
+        return self.to(np.int64)
+
+    def int(self) -> Tensor:
+        return self.to(np.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(np.bool_)
+
+    def type(self, dtype=None):
+        """With no argument, the type's name (``'tinymm.FloatTensor'``); else a cast."""
+        if dtype is None:
+            return "tinymm." + _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
+        if isinstance(dtype, str) and dtype.rpartition(".")[2] in _TYPE_NAMES.values():
+            name = dtype.rpartition(".")[2]
+            dtype = next(k for k, v in _TYPE_NAMES.items() if v == name)
+        return self.to(dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False,
+           copy: bool = False) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``.
+
+        Returns ``self`` when nothing changes (as PyTorch), else a converted tensor that
+        stays in the graph. Moving to a device the build does not support is an error
+        (``tinymm.devices.SUPPORTED``).
+        """
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype, device = arg.dtype, arg.device
+            elif isinstance(arg, str) or type(arg).__name__ == "device":
+                device = arg
+            else:
+                dtype = arg
+        target = as_device(device if device is not None else self.device, "Tensor.to")
+        if target != self.device:  # a CUDA backend adds the host/device transfer here
+            raise ValueError(f"Tensor.to: moving from {self.device} to {target} is not "
+                             "implemented")
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            return self.astype(dtype)
+        return self.clone() if copy else self
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Tensor:
+        return self.to("cuda" if device is None else device)
+
+    # ---------------------------------------------------------------- new tensors like this
+    def _new(self, array: np.ndarray, requires_grad: bool) -> Tensor:
+        return Tensor(array, requires_grad=requires_grad, device=self.device, _copy=False)
+
+    def new_tensor(self, data, dtype=None, requires_grad: bool = False) -> Tensor:
+        array = np.array(data.array if isinstance(data, Tensor) else data,
+                         dtype=self.dtype if dtype is None else dtype)
+        return self._new(array, requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+        shape = shape_args((size,))
+        return self._new(np.full(shape, fill_value, self.dtype if dtype is None else dtype),
+                         requires_grad)
+
+    def new_zeros(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
+        return self.new_full(shape_args(size), 0, dtype, requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
+        return self.new_full(shape_args(size), 1, dtype, requires_grad)
+
+    new_empty = new_zeros
 
     # ---------------------------------------------------------------- arithmetic
+    def _operand(self, other: Any) -> Any:
+        """``other`` as a Tensor, or a Python scalar kept as such (for type promotion)."""
+        if isinstance(other, (Tensor, *_SCALARS)):
+            return other
+        return Tensor(other, _copy=False)
+
+    def _binary(self, fn, other: Any, reverse: bool = False, divide: bool = False) -> Tensor:
+        other = self._operand(other)
+        dtype = _dt.result_type(self, other)
+        if divide:
+            dtype = _dt.float_result(dtype)
+        a = self if self.dtype == dtype else self.astype(dtype)
+        if isinstance(other, Tensor):
+            b = other if other.dtype == dtype else other.astype(dtype)
+        else:
+            b = Tensor(np.asarray(other, dtype=dtype), _copy=False)
+        return fn.apply(b, a) if reverse else fn.apply(a, b)
+
     def _wrap(self, other: Any) -> Tensor:
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, (int, float, bool)) and self.dtype.kind == "f":
+        if isinstance(other, _SCALARS) and self.dtype.kind == "f":
             return Tensor(np.asarray(other, dtype=self.dtype), _copy=False)
         return Tensor(other, _copy=False)
 
-    def __add__(self, other): return _E.Add.apply(self, self._wrap(other))
-    def __radd__(self, other): return _E.Add.apply(self._wrap(other), self)
-    def __sub__(self, other): return _E.Sub.apply(self, self._wrap(other))
-    def __rsub__(self, other): return _E.Sub.apply(self._wrap(other), self)
-    def __mul__(self, other): return _E.Mul.apply(self, self._wrap(other))
-    def __rmul__(self, other): return _E.Mul.apply(self._wrap(other), self)
-    def __truediv__(self, other): return _E.Div.apply(self, self._wrap(other))
-    def __rtruediv__(self, other): return _E.Div.apply(self._wrap(other), self)
+    def __add__(self, other): return self._binary(_E.Add, other)
+    def __radd__(self, other): return self._binary(_E.Add, other, reverse=True)
+    def __sub__(self, other): return self._binary(_E.Sub, other)
+    def __rsub__(self, other): return self._binary(_E.Sub, other, reverse=True)
+    def __mul__(self, other): return self._binary(_E.Mul, other)
+    def __rmul__(self, other): return self._binary(_E.Mul, other, reverse=True)
+    def __truediv__(self, other): return self._binary(_E.Div, other, divide=True)
+    def __rtruediv__(self, other): return self._binary(_E.Div, other, reverse=True, divide=True)
     def __neg__(self): return _E.Neg.apply(self)
+    def __pos__(self): return self
+    def __abs__(self): return self.abs()
     def __matmul__(self, other): return _MM.matmul(self, self._wrap(other))
     def __rmatmul__(self, other): return _MM.matmul(self._wrap(other), self)
 
+    def add(self, other, alpha=1):
+        return self + (other if alpha == 1 else self._operand(other) * alpha)
+
+    def sub(self, other, alpha=1):
+        return self - (other if alpha == 1 else self._operand(other) * alpha)
+
+    def mul(self, other): return self * other
+    def div(self, other): return self / other
+    def pow(self, exponent): return self ** exponent
+    def matmul(self, other): return self @ other
+    def mm(self, other): return self @ other
+    def bmm(self, other): return self @ other
+    def dot(self, other): return (self * other).sum()
+
+    multiply, divide, true_divide, subtract = mul, div, div, sub
+
     def __pow__(self, exponent):
+        exponent = self._operand(exponent)
         if isinstance(exponent, Tensor):
-            return _E.PowTensor.apply(self, exponent)
-        return _E.Pow.apply(self, exponent=float(exponent))
+            return self._binary(_E.PowTensor, exponent)
+        dtype = _dt.result_type(self, exponent)
+        base = self if self.dtype == dtype else self.astype(dtype)
+        return _E.Pow.apply(base, exponent=exponent)
 
     def __rpow__(self, base):
-        return _E.PowTensor.apply(self._wrap(base), self)
+        return self._binary(_E.PowTensor, base, reverse=True)
 
-    # comparisons: plain results, no gradient
+    def _plain(self, fn, other) -> Tensor:
+        """A result with no gradient (integer division, modulo, logical ops)."""
+        other = other.array if isinstance(other, Tensor) else other
+        return Tensor(np.asarray(fn(self.array, other)), _copy=False)
+
+    def __floordiv__(self, other): return self._plain(np.floor_divide, other)
+    def __rfloordiv__(self, other): return Tensor(np.floor_divide(other, self.array))
+    def __mod__(self, other): return self._plain(np.remainder, other)
+    def __and__(self, other): return self._plain(np.logical_and if self.dtype == np.bool_
+                                                 else np.bitwise_and, other)
+    def __or__(self, other): return self._plain(np.logical_or if self.dtype == np.bool_
+                                                else np.bitwise_or, other)
+    def __xor__(self, other): return self._plain(np.logical_xor if self.dtype == np.bool_
+                                                 else np.bitwise_xor, other)
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __invert__(self):
+        return Tensor(np.logical_not(self.array) if self.dtype == np.bool_ else ~self.array)
+
+    logical_not = __invert__
+
+    # comparisons: bool results, no gradient
     def _compare(self, other, op) -> Tensor:
         other = other.array if isinstance(other, Tensor) else other
-        return Tensor(op(self.array, other), _copy=False)
+        return Tensor(np.asarray(op(self.array, other)), _copy=False)
 
     def __lt__(self, other): return self._compare(other, np.less)
     def __le__(self, other): return self._compare(other, np.less_equal)
@@ -248,53 +521,192 @@ class Tensor:
     def __ge__(self, other): return self._compare(other, np.greater_equal)
     def __eq__(self, other): return self._compare(other, np.equal)  # elementwise, as PyTorch
     def __ne__(self, other): return self._compare(other, np.not_equal)
-    eq, ne = __eq__, __ne__
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
 
     __hash__ = object.__hash__  # usable as dict keys by identity, as PyTorch's tensors are
 
-    def __bool__(self) -> bool:
-        if self.array.size != 1:
-            raise RuntimeError(f"bool(): the truth value of a tensor with {self.array.size} "
-                               "elements is ambiguous; use .any() or .all()")
-        return bool(self.array.item())
+    def equal(self, other) -> bool:
+        other = other.array if isinstance(other, Tensor) else np.asarray(other)
+        return bool(self.shape == other.shape and np.array_equal(self.array, other))
+
+    def allclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+        other = other.array if isinstance(other, Tensor) else other
+        return bool(np.allclose(self.array, other, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
+        dim, keepdim = _pick(dim, axis, keepdim, keepdims)  # np.any(t, axis=) lands here too
+        return Tensor(np.asarray(self.array.any(axis=dim, keepdims=keepdim)), _copy=False)
+
+    def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
+        dim, keepdim = _pick(dim, axis, keepdim, keepdims)
+        return Tensor(np.asarray(self.array.all(axis=dim, keepdims=keepdim)), _copy=False)
+
+    def nonzero(self, as_tuple: bool = False):
+        if as_tuple:
+            return tuple(Tensor(i.astype(np.int64)) for i in np.nonzero(self.array))
+        return Tensor(np.argwhere(self.array).astype(np.int64), _copy=False)
 
     # ---------------------------------------------------------------- elementwise math
-    def exp(self): return _E.Exp.apply(self)
-    def log(self): return _E.Log.apply(self)
-    def sqrt(self): return _E.Sqrt.apply(self)
+    def _float_op(self, fn) -> Tensor:
+        """An op defined on floats: integer inputs become float32 first (as PyTorch)."""
+        x = self if self.dtype.kind == "f" else self.astype(_dt.DEFAULT_FLOAT)
+        return fn.apply(x)
+
+    def exp(self): return self._float_op(_E.Exp)
+    def log(self): return self._float_op(_E.Log)
+    def sqrt(self): return self._float_op(_E.Sqrt)
+    def rsqrt(self): return self._float_op(_E.Rsqrt)
+    def sin(self): return self._float_op(_E.Sin)
+    def cos(self): return self._float_op(_E.Cos)
+    def tan(self): return self._float_op(_E.Tan)
+    def asin(self): return self._float_op(_E.Asin)
+    def acos(self): return self._float_op(_E.Acos)
+    def atan(self): return self._float_op(_E.Atan)
+    def sinh(self): return self._float_op(_E.Sinh)
+    def cosh(self): return self._float_op(_E.Cosh)
+    def log1p(self): return self._float_op(_E.Log1p)
+    def expm1(self): return self._float_op(_E.Expm1)
+    def log2(self): return self._float_op(_E.Log2)
+    def log10(self): return self._float_op(_E.Log10)
+    def reciprocal(self): return self._float_op(_E.Reciprocal)
     def abs(self): return _E.Abs.apply(self)
+    def square(self): return self * self
     def relu(self): return _ACT.relu(self)
-    def sigmoid(self): return _ACT.sigmoid(self)
-    def tanh(self): return _ACT.tanh(self)
+    def sigmoid(self): return _ACT.sigmoid(self._float_op(_E.Clone))
+    def tanh(self): return _ACT.tanh(self._float_op(_E.Clone))
+    def sign(self): return _E.Piecewise.apply(self, fn=np.sign)
+    def floor(self): return _E.Piecewise.apply(self, fn=np.floor)
+    def ceil(self): return _E.Piecewise.apply(self, fn=np.ceil)
+    def round(self): return _E.Piecewise.apply(self, fn=np.round)  # half to even, as torch
+    def trunc(self): return _E.Piecewise.apply(self, fn=np.trunc)
+
+    arcsin, arccos, arctan = asin, acos, atan
+
+    def softmax(self, dim: int = -1): return _SM.softmax(self, dim)
+    def log_softmax(self, dim: int = -1): return _SM.log_softmax(self, dim)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
         return _E.Clamp.apply(self, low=min, high=max)
 
+    clip = clamp
+
+    def maximum(self, other): return self._binary(_E.Maximum, other)
+    def minimum(self, other): return self._binary(_E.Minimum, other)
+
+    def masked_fill(self, mask, value) -> Tensor:
+        return where(mask, value, self)
+
+    def lerp(self, end, weight):
+        return self + (end - self) * weight
+
     # ---------------------------------------------------------------- reductions
-    def sum(self, axis=None, keepdims: bool = False):
-        return _R.Sum.apply(self, axis=axis, keepdims=keepdims)
+    def sum(self, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
+        dim, keepdim = _pick(dim, axis, keepdim, keepdims)
+        x = self if dtype is None else self.to(dtype)
+        return _R.Sum.apply(x, axis=dim, keepdims=keepdim)
 
-    def mean(self, axis=None, keepdims: bool = False):
-        return _R.Mean.apply(self, axis=axis, keepdims=keepdims)
+    def mean(self, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
+        dim, keepdim = _pick(dim, axis, keepdim, keepdims)
+        x = self if dtype is None else self.to(dtype)
+        if x.dtype.kind != "f":
+            raise RuntimeError(f"mean(): input dtype must be floating point, got {x.dtype}; "
+                               "call .float() first")
+        return _R.Mean.apply(x, axis=dim, keepdims=keepdim)
 
-    def max(self, axis=None, keepdims: bool = False):
-        return _R.Max.apply(self, axis=axis, keepdims=keepdims)
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """Variance with Bessel's correction by default (``correction=1``), as torch."""
+        correction = (1 if unbiased is None or unbiased else 0) if correction is None \
+            else correction
+        centred = self - self.mean(dim, keepdim=True)
+        count = self.numel() if dim is None else int(np.prod(
+            [self.shape[d] for d in ((dim,) if isinstance(dim, int) else dim)]))
+        return (centred * centred).sum(dim, keepdim=keepdim) / max(count - correction, 0)
 
-    def argmax(self, axis=None) -> Tensor:
-        if axis is not None:
-            axis = check_dim("argmax", "axis", axis, self.ndim) if self.ndim else None
-        if self.array.size == 0:
-            raise ValueError(f"argmax: cannot take the argmax of an empty tensor of shape "
-                             f"{self.shape}")
-        return Tensor(np.argmax(self.array, axis=axis), _copy=False)
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def logsumexp(self, dim, keepdim: bool = False):
+        m = self.amax(dim, keepdim=True).detach()  # a constant shift: no gradient through it
+        out = (self - m).exp().sum(dim, keepdim=True).log() + m
+        return out if keepdim else out.squeeze(dim)
+
+    def prod(self, dim=None, keepdim=False):
+        """Product as exp(sum(log|x|)) with the sign tracked; x must be nonzero for the
+        gradient (as the formula's derivative, prod / x, needs)."""
+        sign = Tensor(np.prod(np.sign(self.array), axis=dim, keepdims=keepdim))
+        return sign * self.abs().log().sum(dim, keepdim=keepdim).exp()
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        if p in ("fro", 2):
+            return (self * self).sum(dim, keepdim=keepdim).sqrt()
+        if p == 1:
+            return self.abs().sum(dim, keepdim=keepdim)
+        return (self.abs() ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
+
+    def amax(self, dim=None, keepdim=False):
+        return _R.Max.apply(self, axis=dim, keepdims=keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return -_R.Max.apply(-self, axis=dim, keepdims=keepdim)
+
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """``max()``: the largest element; ``max(dim)``: (values, indices) along dim;
+        ``max(other)``: elementwise maximum. ``axis=`` (NumPy's) reduces and returns values."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        if axis is not None or dim is None:
+            return _R.Max.apply(self, axis=axis, keepdims=bool(keepdims or keepdim))
+        return _I.ValuesIndices(*_I.MaxDim.apply(self, dim=dim, keepdim=keepdim, mode="max"))
+
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        if axis is not None or dim is None:
+            return self.amin(axis, keepdim=bool(keepdims or keepdim))
+        return _I.ValuesIndices(*_I.MaxDim.apply(self, dim=dim, keepdim=keepdim, mode="min"))
+
+    def _arg(self, fn, dim, keepdim) -> Tensor:
+        if dim is None:
+            out = np.asarray(fn(self.array))
+            return Tensor(out.reshape((1,) * self.ndim) if keepdim else out, _copy=False)
+        out = fn(self.array, axis=self._dim(dim, fn.__name__))
+        if keepdim:
+            out = np.expand_dims(out, dim)
+        return Tensor(np.asarray(out, dtype=np.int64), _copy=False)
+
+    def argmax(self, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
+        return self._arg(np.argmax, axis if dim is None else dim, keepdim)
+
+    def argmin(self, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
+        return self._arg(np.argmin, axis if dim is None else dim, keepdim)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+        return _I.ValuesIndices(*_I.TopK.apply(self, k=k, dim=dim, largest=largest,
+                                               sorted=sorted))
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = True):
+        return _I.ValuesIndices(*_I.Sort.apply(self, dim=dim, descending=descending))
+
+    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
+        return self.sort(dim, descending).indices
+
+    def gather(self, dim: int, index) -> Tensor:
+        return _I.Gather.apply(self, index, dim=dim)
+
+    def cumsum(self, dim: int) -> Tensor:
+        return _I.Cumsum.apply(self, dim=dim)
 
     # ---------------------------------------------------------------- shapes
     def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _S.Reshape.apply(self, shape=tuple(shape))
+        return _S.Reshape.apply(self, shape=shape_args(shape))
 
-    view = reshape
+    def view(self, *shape):
+        return self.reshape(*shape)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         start = check_dim("flatten", "start_dim", start_dim, self.ndim)
@@ -323,6 +735,15 @@ class Tensor:
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return self.permute(axes)
 
+    swapaxes = transpose
+
+    def t(self) -> Tensor:
+        """Transpose of a 2-D tensor (0-D and 1-D tensors are returned as they are)."""
+        if self.ndim > 2:
+            raise ValueError(f"t(): expects a tensor with <= 2 dimensions, got shape "
+                             f"{tuple(self.shape)}; use transpose(dim0, dim1) or permute")
+        return self.transpose()
+
     def unsqueeze(self, dim: int):
         dim = check_dim("unsqueeze", "dim", dim, self.ndim, extra=1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
@@ -335,20 +756,177 @@ class Tensor:
             return self
         return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
 
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        dim = self._dim(dim, "narrow")
+        if start < 0:
+            start += self.shape[dim]
+        if not (0 <= start and length >= 0 and start + length <= self.shape[dim]):
+            raise IndexError(f"narrow: start {start} + length {length} exceeds dim {dim} of "
+                             f"size {self.shape[dim]}")
+        index = (slice(None),) * dim + (slice(start, start + length),)
+        return self[index]
+
+    def expand(self, *sizes) -> Tensor:
+        sizes = shape_args(sizes)
+        lead = len(sizes) - self.ndim
+        shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+        return _S.Expand.apply(self, shape=shape)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other.shape)
+
+    def repeat(self, *sizes) -> Tensor:
+        return _S.Repeat.apply(self, reps=shape_args(sizes))
+
+    def index_select(self, dim: int, index) -> Tensor:
+        index = index.array if isinstance(index, Tensor) else np.asarray(index)
+        return self[(slice(None),) * self._dim(dim, "index_select") + (index,)]
+
+    def chunk(self, chunks: int, dim: int = 0):
+        n = self.shape[dim]
+        size = -(-n // chunks)
+        return self.split(size, dim)
+
+    def unbind(self, dim: int = 0):
+        return tuple(self.select(dim, i) for i in range(self.shape[dim]))
+
+    def select(self, dim: int, index: int) -> Tensor:
+        return self[(slice(None),) * self._dim(dim, "select") + (index,)]
+
     def __getitem__(self, index):
-        if isinstance(index, Tensor):
-            index = index.array
-        elif isinstance(index, tuple):
-            index = tuple(i.array if isinstance(i, Tensor) else i for i in index)
-        return _S.GetItem.apply(self, index=index)
+        return _S.GetItem.apply(self, index=_raw_index(index))
 
-    def split(self, split_size_or_sections, axis: int = 0):
-        return _S.split(self, split_size_or_sections, axis=axis)
+    def split(self, split_size_or_sections, dim: int = 0, *, axis=None):
+        return _S.split(self, split_size_or_sections, axis=dim if axis is None else axis)
+
+    # ---------------------------------------------------------------- in place
+    def _bump(self) -> None:
+        self._version_box[0] += 1
+
+    def _write(self, who: str, values: np.ndarray) -> None:
+        values = np.asarray(values)
+        if not _dt.can_cast_in_place(values.dtype, self.dtype):
+            raise RuntimeError(f"{who}: result type {values.dtype} can't be cast to the "
+                               f"desired output type {self.dtype}")
+        if np.broadcast_shapes(values.shape, self.shape) != self.shape:
+            raise RuntimeError(f"{who}: output with shape {tuple(self.shape)} doesn't match the "
+                               f"broadcast shape {values.shape}")
+        if not self.array.flags.writeable:
+            raise RuntimeError(f"{who}: this tensor's storage is read-only (an expanded view); "
+                               "call .clone() first")
+        self.array[...] = values
+        self._bump()
+
+    def _check_leaf(self, who: str) -> None:
+        if is_grad_enabled() and self.requires_grad and self.is_leaf:
+            raise RuntimeError(
+                f"{who}: a leaf tensor that requires grad is being used in an in-place "
+                "operation. Update parameters inside `with tinymm.no_grad():` (as optimizers "
+                "do), or work on a copy (x = x.clone())")
+
+    def _in_place(self, who: str, compute, *others) -> Tensor:
+        """Apply ``compute(self, *others)`` (an out-of-place expression) in place."""
+        self._check_leaf(who)
+        tracked = is_grad_enabled() and (self.requires_grad or any(
+            isinstance(o, Tensor) and o.requires_grad for o in others))
+        if not tracked:
+            with no_grad():
+                self._write(who, compute(self, *others).array)
+            return self
+        old = Tensor(self.array.copy(), _copy=False)  # the values the op's backward may need
+        old.requires_grad, old._node, old._out_index = (self.requires_grad, self._node,
+                                                        self._out_index)
+        out = compute(old, *others)
+        self._write(who, out.array)
+        self._node, self._out_index, self.requires_grad = out._node, out._out_index, True
+        return self
+
+    def add_(self, other, alpha=1): return self._in_place("add_", Tensor.add, other, alpha)
+    def sub_(self, other, alpha=1): return self._in_place("sub_", Tensor.sub, other, alpha)
+    def mul_(self, other): return self._in_place("mul_", Tensor.__mul__, other)
+    def div_(self, other): return self._in_place("div_", Tensor.__truediv__, other)
+    def pow_(self, exponent): return self._in_place("pow_", Tensor.__pow__, exponent)
+    def neg_(self): return self._in_place("neg_", Tensor.__neg__)
+    def exp_(self): return self._in_place("exp_", Tensor.exp)
+    def log_(self): return self._in_place("log_", Tensor.log)
+    def sqrt_(self): return self._in_place("sqrt_", Tensor.sqrt)
+    def abs_(self): return self._in_place("abs_", Tensor.abs)
+    def relu_(self): return self._in_place("relu_", Tensor.relu)
+    def sigmoid_(self): return self._in_place("sigmoid_", Tensor.sigmoid)
+    def tanh_(self): return self._in_place("tanh_", Tensor.tanh)
+
+    def clamp_(self, min=None, max=None):  # noqa: A002
+        return self._in_place("clamp_", lambda s: s.clamp(min, max))
+
+    def masked_fill_(self, mask, value):
+        return self._in_place("masked_fill_", Tensor.masked_fill, mask, value)
+
+    def fill_(self, value):
+        return self._in_place("fill_", lambda s, v: s * 0 + v, value)
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def copy_(self, src):
+        src = src if isinstance(src, Tensor) else Tensor(np.asarray(src), _copy=False)
+        return self._in_place("copy_", lambda s, v: s * 0 + v.to(s.dtype), src)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None):
+        self._check_leaf("uniform_")
+        self._write("uniform_", rng_of(generator).uniform(a, b, self.shape))
+        return self
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None):
+        self._check_leaf("normal_")
+        self._write("normal_", rng_of(generator).normal(mean, std, self.shape))
+        return self
+
+    def __iadd__(self, other): return self.add_(other)
+    def __isub__(self, other): return self.sub_(other)
+    def __imul__(self, other): return self.mul_(other)
+    def __itruediv__(self, other): return self.div_(other)
+    def __ipow__(self, other): return self.pow_(other)
+
+    def __setitem__(self, index, value) -> None:
+        index = _raw_index(index)
+        value_t = value if isinstance(value, Tensor) else None
+        if is_grad_enabled() and (self.requires_grad or (value_t is not None
+                                                         and value_t.requires_grad)):
+            value_t = value_t if value_t is not None else Tensor(
+                np.asarray(value, dtype=self.dtype), _copy=False)
+            self._in_place("__setitem__", lambda s, v: _S.SetItem.apply(
+                s, v.to(s.dtype), index=index), value_t)
+            return
+        self.array[index] = value.array if value_t is not None else value
+        self._bump()
 
 
-def tensor(data: Any, requires_grad: bool = False, dtype=None) -> Tensor:
+def _raw_index(index):
+    """A tensor index with every Tensor inside replaced by its array."""
+    if isinstance(index, Tensor):
+        return index.array
+    if isinstance(index, (tuple, list)) and any(isinstance(i, Tensor) for i in index):
+        unwrapped = [i.array if isinstance(i, Tensor) else i for i in index]
+        return tuple(unwrapped) if isinstance(index, tuple) else unwrapped
+    return index
+
+
+def where(condition, input=None, other=None) -> Tensor:  # noqa: A002 - PyTorch's names
+    """``torch.where(cond, a, b)``: a where cond else b; ``where(cond)``: nonzero as_tuple."""
+    cond = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition))
+    if input is None and other is None:
+        return cond.nonzero(as_tuple=True)
+    a = input if isinstance(input, Tensor) else None
+    b = other if isinstance(other, Tensor) else None
+    dtype = _dt.result_type(input if a is None else a, other if b is None else b)
+    a = a.to(dtype) if a is not None else Tensor(np.asarray(input, dtype=dtype), _copy=False)
+    b = b.to(dtype) if b is not None else Tensor(np.asarray(other, dtype=dtype), _copy=False)
+    return _E.Where.apply(cond.to(np.bool_), a, b)
+
+
+def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Create a leaf Tensor (copies ``data``), like ``torch.tensor``."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
 def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -359,37 +937,22 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     return Tensor(array, requires_grad=requires_grad, _copy=False)
 
 
-def as_tensor(data: Any, dtype=None) -> Tensor:
+def as_tensor(data: Any, dtype=None, device=None) -> Tensor:
     """``data`` itself if it is a Tensor, else a Tensor sharing its memory where it can
     (``torch.as_tensor``): NumPy arrays are not copied; lists and scalars are converted."""
     if isinstance(data, Tensor):
-        return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
-    return Tensor(data, dtype=dtype, _copy=False)
-
-
-_wrap_factory = from_numpy
-
-
-def zeros(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return _wrap_factory(np.zeros(shape, dtype=dtype), requires_grad)
-
-
-def ones(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return _wrap_factory(np.ones(shape, dtype=dtype), requires_grad)
-
-
-def randn(*shape, dtype=np.float32, requires_grad: bool = False, rng=None) -> Tensor:
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    rng = rng if rng is not None else np.random.default_rng()
-    return _wrap_factory(rng.standard_normal(shape).astype(dtype), requires_grad)
+        return data.to(dtype=dtype, device=device)
+    return Tensor(data, dtype=dtype, device=device, _copy=False)
 
 
 # The ops build on Tensor, so they are imported last to close the cycle.
+from tinymm.factories import ones, randn, zeros  # noqa: E402, F401 - the old home of these
 from tinymm.ops import activation as _ACT  # noqa: E402
 from tinymm.ops import elementwise as _E  # noqa: E402
+from tinymm.ops import index as _I  # noqa: E402
 from tinymm.ops import matmul as _MM  # noqa: E402
 from tinymm.ops import reduction as _R  # noqa: E402
 from tinymm.ops import shape as _S  # noqa: E402
+from tinymm.ops import softmax as _SM  # noqa: E402
 from tinymm.ops._checks import check_dim  # noqa: E402
+from tinymm.random import rng_of  # noqa: E402

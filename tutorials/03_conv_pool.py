@@ -203,14 +203,14 @@ class _ConvWithYourDW(tinymm.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride=1, padding=0, dweight_fn=None):
-        out, ctx.cache = ref_conv.conv2d_forward(x, weight, bias, stride, padding)
-        ctx.save_for_backward(x, weight.shape[2:], stride, padding, dweight_fn)
+        out, cache = ref_conv.conv2d_forward(x, weight, bias, stride, padding)
+        ctx.save_for_backward(cache, x, weight.shape[2:], stride, padding, dweight_fn)
         return out
 
     @staticmethod
     def backward(ctx, dout):
-        x, kernel_size, stride, padding, dweight_fn = ctx.saved
-        dx, _, dbias = ref_conv.conv2d_backward(dout, ctx.cache)
+        cache, x, kernel_size, stride, padding, dweight_fn = ctx.saved
+        dx, _, dbias = ref_conv.conv2d_backward(dout, cache)
         dweight = np.asarray(dweight_fn(x, dout, tuple(kernel_size), stride, padding))
         return dx, dweight, dbias
 

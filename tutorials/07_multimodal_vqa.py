@@ -149,7 +149,8 @@ for fusion in FUSIONS:
 # stuck at its 0.30 ceiling), far too short to rank the fusions, and far too short for
 # the attention model's characteristic jump: on the
 # full data it sits near 0.5 for ~1,600-2,200 Adam steps and then climbs to about 0.9
-# (see shared/NOTES.md), so a short run makes attention look no better than multiply.
+# (measured in development on the built-in data), so a short run makes attention look no better
+# than multiply.
 
 # %%
 def train_tiny(fusion, train_set, test_set, epochs=1, lr=3e-3, seed=0):

@@ -7,6 +7,7 @@ The heavy imports (models, data, training) happen inside the command functions, 
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 FUSION_NAMES = ("concat", "multiply", "attention", "gated", "bilinear", "image_only",
@@ -19,8 +20,8 @@ def _common_training_flags(p, defaults_from_checkpoint: bool) -> None:
                    help="passes over the training set (default 15)")
     p.add_argument("--samples", type=int, default=d(10_000),
                    help="training samples (default 10000; validation 1000, test 2000)")
-    p.add_argument("--val-samples", type=int, default=d(1_000), help=argparse_suppress())
-    p.add_argument("--test-samples", type=int, default=d(2_000), help=argparse_suppress())
+    p.add_argument("--val-samples", type=int, default=d(1_000), help=argparse.SUPPRESS)
+    p.add_argument("--test-samples", type=int, default=d(2_000), help=argparse.SUPPRESS)
     p.add_argument("--batch-size", type=int, default=d(32), help="default 32")
     p.add_argument("--lr", type=float, default=d(1e-3), help="Adam learning rate (default 1e-3)")
     p.add_argument("--seed", type=int, default=d(0), help="data and initialisation seed "
@@ -28,12 +29,6 @@ def _common_training_flags(p, defaults_from_checkpoint: bool) -> None:
     p.add_argument("--backend", default=None,
                    help="reference | numba | cuda (default numba)")
     p.add_argument("--no-progress", action="store_true", help="no live progress bar")
-
-
-def argparse_suppress():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 def add_commands(subparsers) -> None:

@@ -64,6 +64,20 @@ def _checks() -> list[tuple[str, Callable, Callable]]:
         ("lstm (lengths)", lambda x, wi, wh, bi, bh: F.lstm(x, wi, wh, bi, bh,
                                                             lengths=np.array([3, 2]))[0],
          lambda r: [_r(r, 3, 2, 2), _r(r, 8, 2), _r(r, 8, 2), _r(r, 8), _r(r, 8)]),
+        ("gru (lengths, reverse)", lambda x, h0, wi, wh, bi, bh: F.gru(
+            x, wi, wh, bi, bh, hx=h0, lengths=np.array([2, 3]), reverse=True)[0],
+         lambda r: [_r(r, 3, 2, 2), _r(r, 2, 2), _r(r, 6, 2), _r(r, 6, 2), _r(r, 6), _r(r, 6)]),
+        # normalization (kernels/reference/batch_norm.py, layer_norm.py). x is drawn uniform:
+        # a normal x could repeat gradcheck's own upstream draw (--only), and the gradient of
+        # sum(out * v) is exactly 0 when v is a per-channel affine image of x
+        ("batch_norm (training)", lambda x, w, b: F.batch_norm(
+            x, np.zeros(3), np.ones(3), w, b, training=True),
+         lambda r: [4 * r.random((4, 3, 2, 2)) - 2, _r(r, 3), _r(r, 3)]),
+        ("batch_norm (eval)", lambda x, w, b: F.batch_norm(
+            x, np.array([0.1, -0.2, 0.3]), np.array([0.5, 1.0, 2.0]), w, b, training=False),
+         lambda r: [4 * r.random((4, 3, 5)) - 2, _r(r, 3), _r(r, 3)]),
+        ("layer_norm", lambda x, w, b: F.layer_norm(x, (3, 4), w, b),
+         lambda r: [4 * r.random((2, 3, 4)) - 2, _r(r, 3, 4), _r(r, 3, 4)]),
         # attention and fusion (kernels/reference/attention.py, fusion.py)
         ("scaled_dot_product_attention", lambda q, k, v: F.scaled_dot_product_attention(
             q, k, v, attn_mask=np.array([[True, True, False], [True, False, False]])),

@@ -26,7 +26,6 @@ import math
 import os
 import platform
 import signal
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -573,7 +572,3 @@ def compare_fusions(cfg: TrainConfig, out: str, fusions=FUSIONS, overwrite: bool
               os.path.join(out, "comparison.png"), panel_w=560, panel_h=320)
     log("\n" + text)
     return rows
-
-
-def _stderr():
-    return sys.stderr

@@ -421,7 +421,7 @@ class Model(Module):
                 if verbose == 1:
                     print(f"Epoch {epoch + 1}/{epochs}")
                 bar = _callbacks.Progbar(steps) if verbose == 1 else None
-                order = default_generator().permutation(n) if shuffle else None
+                order = default_generator.rng.permutation(n) if shuffle else None
                 totals = {"loss": 0.0, **{name: 0.0 for name, _ in self._metrics}}
                 seen = 0
                 started = time.perf_counter()

@@ -1,9 +1,11 @@
 """The kernel CONTRACT: every kernel name, its signature and what it returns.
 
 Kernels are the bottom layer of tinymm: arrays in, arrays out, no Tensor and no autograd.
-Every backend (``reference``, ``numba_cpu``, ``numba_cuda``) provides functions with exactly
-these names and signatures, so an op can call ``ctx.backend.linear_forward(x, w, b)`` without
-knowing which backend runs it.
+The reference backend implements every kernel listed here; the other backends
+(``numba_cpu``, ``numba_cuda``) implement them under exactly these names and signatures, so an
+op can call ``ctx.backend.linear_forward(x, w, b)`` without knowing which backend runs it. A
+CPU backend that lacks a kernel falls back to the reference one; the cuda backend never falls
+back to the host (``tinymm info`` lists each backend's coverage).
 
 Conventions shared by every kernel:
 
@@ -74,7 +76,7 @@ _SPECS = [
                "fused log-softmax + negative log-likelihood, PyTorch's semantics"),
     KernelSpec("cross_entropy_backward", "cross_entropy", "(dloss, cache) -> (dlogits, None)",
                "(softmax - onehot_smoothed) * weights, scaled by the reduction"),
-    # --- conv2d and pool2d (vision layers; owner: issue 3) ----------------------------------
+    # --- conv2d and pool2d (vision layers) ---------------------------------------------------
     KernelSpec("conv2d_forward", "conv2d",
                "(x (N, C, H, W), weight (O, C, kh, kw), bias (O,) | None, stride=1, padding=0, "
                "dilation=1) -> (out (N, O, OH, OW), cache)",
@@ -106,7 +108,7 @@ _SPECS = [
                "mean over PyTorch's adaptive windows; (1, 1) is global average pooling"),
     KernelSpec("adaptive_avg_pool2d_backward", "pool2d", "(dout (N, C, OH, OW), cache) -> (dx,)",
                "dout / window size spread over each adaptive window"),
-    # --- embedding, rnn, lstm (sequence layers; owner: issue 4) -------------------------------
+    # --- embedding, rnn, lstm (sequence layers) ----------------------------------------------
     KernelSpec("embedding_forward", "embedding",
                "(indices (...) int, weight (V, E), padding_idx=None) -> (out (..., E), cache)",
                "row gather out[p] = weight[indices[p]]"),
@@ -129,7 +131,32 @@ _SPECS = [
     KernelSpec("lstm_backward", "lstm", "((dout, dh_n, dc_n), cache, need_dx=True) -> "
                "(dx | None, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh)",
                "backpropagation through time (need_dx=False skips the dx GEMM)"),
-    # --- attention (issue 5): N batch, h heads, Lq queries, Lk keys, d q/k features, e v features
+    KernelSpec("gru_forward", "gru",
+               "(x (T, N, D) | (N, T, D), h0 (N, H) | None, weight_ih (3H, D), weight_hh (3H, H), "
+               "bias_ih (3H,) | None, bias_hh (3H,) | None, lengths=None, batch_first=False, "
+               "reverse=False) -> ((out, h_n), cache)",
+               "one layer, one direction of a GRU (gates r, z, n) over the whole sequence"),
+    KernelSpec("gru_backward", "gru", "((dout, dh_n), cache, need_dx=True) -> (dx | None, dh0, "
+               "dweight_ih, dweight_hh, dbias_ih, dbias_hh)",
+               "backpropagation through time (need_dx=False skips the dx GEMM)"),
+    # --- normalization: N batch, C channels, S trailing spatial positions, B rows, D features
+    KernelSpec("batch_norm_forward", "batch_norm",
+               "(x (N, C) | (N, C, L) | (N, C, H, W), weight (C,) | None, bias (C,) | None, "
+               "running_mean (C,) | None, running_var (C,) | None, training=True, momentum=0.1, "
+               "eps=1e-5) -> (out like x, cache)",
+               "per-channel normalisation over all axes but C; training: batch statistics and "
+               "an in-place momentum update of the running ones (unbiased variance)"),
+    KernelSpec("batch_norm_backward", "batch_norm",
+               "(dout like x, cache) -> (dx, dweight | None, dbias | None, None, None)",
+               "compact dx = inv_std / M (M dx_hat - sum dx_hat - x_hat sum dx_hat x_hat)"),
+    KernelSpec("layer_norm_forward", "layer_norm",
+               "(x (..., *normalized_shape), normalized_shape, weight (normalized_shape) | None, "
+               "bias (normalized_shape) | None, eps=1e-5) -> (out like x, cache)",
+               "per-position normalisation over the trailing normalized_shape axes"),
+    KernelSpec("layer_norm_backward", "layer_norm",
+               "(dout like x, cache) -> (dx, dweight | None, dbias | None)",
+               "compact dx = inv_std / D (D dx_hat - sum dx_hat - x_hat sum dx_hat x_hat)"),
+    # --- attention: N batch, h heads, Lq queries, Lk keys, d q/k features, e v features
     KernelSpec("scaled_dot_product_attention_forward", "attention",
                "(q (N, h, Lq, d), k (N, h, Lk, d), v (N, h, Lk, e), mask (bool True = attend | "
                "float additive, broadcast to (N, h, Lq, Lk)) | None, is_causal=False, "
@@ -138,7 +165,7 @@ _SPECS = [
     KernelSpec("scaled_dot_product_attention_backward", "attention",
                "((dout, dweights | None), cache) -> (dq, dk, dv, dmask | None)",
                "dS = P * (dP - rowsum(dP * P)); dq = scale dS k, dk = scale dS^T q, dv = P^T dout"),
-    # --- fusion cores (issue 5): B leading dims, D features, R rank
+    # --- fusion cores: B leading dims, D features, R rank
     KernelSpec("gated_fusion_forward", "fusion",
                "(g (B, D), ua (B, D), ub (B, D)) -> (out (B, D), cache)",
                "sigmoid(g) * tanh(ua) + (1 - sigmoid(g)) * tanh(ub), the gated multimodal unit"),

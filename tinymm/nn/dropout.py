@@ -9,7 +9,7 @@ from tinymm.ops.dropout import check_p, dropout
 class Dropout(Module):
     """``nn.Dropout(p)``: active in ``train()`` mode, the identity after ``eval()``."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         check_p(p)
         self.p = p

@@ -3,8 +3,10 @@
 ``kaiming_uniform_(w, a=sqrt(5))`` is what PyTorch's Linear and Conv layers use by default:
 bound = gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + a^2)), which works out to
 bound = 1 / sqrt(fan_in). Biases draw from U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-All functions draw from ``tinymm.random.default_generator()`` (seed it with
-``tinymm.nn.init.seed`` or ``tinymm.random.seed``).
+All functions draw from the global generator, ``tinymm.random.default_generator`` (seed it
+with ``tinymm.manual_seed``; ``init.seed`` is the same call), or from ``generator=`` when given.
+They change the tensor's values in place, outside autograd (as PyTorch's, which run under
+``no_grad``). ``init.generator`` is the NumPy generator the global one draws from.
 """
 
 from __future__ import annotations
@@ -13,10 +15,25 @@ import math
 
 import numpy as np
 
-from tinymm.random import default_generator, seed
+from tinymm.random import default_generator, manual_seed, rng_of
 from tinymm.tensor import Tensor
 
-__all__ = ["seed"]  # re-exported: nn.init.seed(s) reseeds the default generator
+
+def seed(value: int) -> None:
+    """Reseed the global generator (``tinymm.manual_seed``): initialisation, dropout, rand."""
+    manual_seed(value)
+
+
+def __getattr__(name: str):
+    if name == "generator":  # the NumPy generator behind the global one, read at call time
+        return default_generator.rng
+    raise AttributeError(f"module 'tinymm.nn.init' has no attribute {name!r}")
+
+
+def _fill(t: Tensor, values) -> Tensor:
+    t.array[...] = values
+    t._version_box[0] += 1  # an in-place change, as PyTorch counts it
+    return t
 
 
 def fan_in_and_fan_out(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -39,38 +56,34 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}")
 
 
-def uniform_(t: Tensor, low: float = 0.0, high: float = 1.0) -> Tensor:
-    t.array[...] = default_generator().uniform(low, high, size=t.shape)
-    return t
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
+    return _fill(t, rng_of(generator).uniform(a, b, size=t.shape))
 
 
-def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    t.array[...] = default_generator().normal(mean, std, size=t.shape)
-    return t
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
+    return _fill(t, rng_of(generator).normal(mean, std, size=t.shape))
 
 
 def zeros_(t: Tensor) -> Tensor:
-    t.array[...] = 0
-    return t
+    return _fill(t, 0)
 
 
 def ones_(t: Tensor) -> Tensor:
-    t.array[...] = 1
-    return t
+    return _fill(t, 1)
 
 
 def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
-                     nonlinearity: str = "leaky_relu") -> Tensor:
+                     nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
     fan_in, fan_out = fan_in_and_fan_out(t.shape)
     fan = fan_in if mode == "fan_in" else fan_out
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
-    return uniform_(t, -bound, bound)
+    return uniform_(t, -bound, bound, generator)
 
 
-def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_uniform_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     fan_in, fan_out = fan_in_and_fan_out(t.shape)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(t, -bound, bound)
+    return uniform_(t, -bound, bound, generator)
 
 
 def default_bias_(bias: Tensor, fan_in: int) -> Tensor:
@@ -79,34 +92,32 @@ def default_bias_(bias: Tensor, fan_in: int) -> Tensor:
 
 
 def constant_(t: Tensor, value: float) -> Tensor:
-    t.array[...] = value
-    return t
+    return _fill(t, value)
 
 
 def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
-                    nonlinearity: str = "leaky_relu") -> Tensor:
+                    nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
     fan_in, fan_out = fan_in_and_fan_out(t.shape)
     fan = fan_in if mode == "fan_in" else fan_out
-    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
+    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan), generator)
 
 
-def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_normal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     fan_in, fan_out = fan_in_and_fan_out(t.shape)
-    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
+def orthogonal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one, as PyTorch:
     rows = shape[0], cols = prod(shape[1:]); the signs of R's diagonal fix Q uniquely."""
     if t.ndim < 2:
         raise ValueError(f"orthogonal_: needs at least 2 dimensions, got shape {t.shape}")
     rows, cols = t.shape[0], int(np.prod(t.shape[1:]))
-    flat = default_generator().normal(0.0, 1.0, size=(rows, cols))  # (rows, cols)
+    flat = rng_of(generator).normal(0.0, 1.0, size=(rows, cols))  # (rows, cols)
     if rows < cols:
         flat = flat.T  # (cols, rows): QR needs a tall matrix
     q, r = np.linalg.qr(flat)
     q *= np.sign(np.diag(r))  # (tall, short)
     if rows < cols:
         q = q.T  # (rows, cols)
-    t.array[...] = (gain * q).reshape(t.shape)
-    return t
+    return _fill(t, (gain * q).reshape(t.shape))

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_numpy
 
 
 class StateDictError(RuntimeError):
@@ -51,6 +51,9 @@ class Module:
             self._parameters[name] = None
             object.__setattr__(self, name, None)
             return
+        if name in self._buffers and (value is None or isinstance(value, (Tensor, np.ndarray))):
+            self.register_buffer(name, value)  # PyTorch: assigning to a buffer keeps it one
+            return
         for table in (self._parameters, self._modules, self._buffers):
             table.pop(name, None)
         if isinstance(value, Parameter):
@@ -63,10 +66,20 @@ class Module:
         self._parameters[name] = param
         object.__setattr__(self, name, param)
 
-    def register_buffer(self, name: str, array: np.ndarray | None) -> None:
-        """A non-trainable array saved in the state_dict (e.g. running statistics)."""
-        self._buffers[name] = array
-        object.__setattr__(self, name, array)
+    def register_buffer(self, name: str, tensor: Tensor | np.ndarray | None) -> None:
+        """A non-trainable tensor saved in the state_dict (e.g. running statistics).
+
+        An array is wrapped in a Tensor that shares its memory; ``load_state_dict`` and ops
+        such as ``F.batch_norm`` then update the buffer's storage in place.
+        """
+        if tensor is not None:
+            if not isinstance(tensor, (Tensor, np.ndarray)):
+                raise TypeError(f"{type(self).__name__}.register_buffer: {name!r} must be a "
+                                f"Tensor, an array or None, got {type(tensor).__name__}")
+            if isinstance(tensor, np.ndarray):
+                tensor = from_numpy(tensor)
+        self._buffers[name] = tensor
+        object.__setattr__(self, name, tensor)
 
     def add_module(self, name: str, module: Module | None) -> None:
         self._modules[name] = module
@@ -101,11 +114,15 @@ class Module:
                 seen.add(id(p))
                 yield (f"{module_name}.{name}" if module_name else name), p
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         for module_name, module in self.named_modules(prefix):
             for name, b in module._buffers.items():
                 if b is not None:
                     yield (f"{module_name}.{name}" if module_name else name), b
+
+    def buffers(self) -> Iterator[Tensor]:
+        for _, b in self.named_buffers():
+            yield b
 
     def apply(self, fn) -> Module:
         """Call ``fn(module)`` on every submodule (children first) and on self, as PyTorch."""
@@ -120,7 +137,8 @@ class Module:
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """How many scalars the parameters hold (shared parameters counted once)."""
-        return int(sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only))
+        return int(sum(p.numel() for p in self.parameters()
+                       if p.requires_grad or not trainable_only))
 
     # ------------------------------------------------------------ modes and grads
     def train(self, mode: bool = True) -> Module:
@@ -146,7 +164,7 @@ class Module:
                     state[prefix + name] = p.array.copy()
             for name, b in module._buffers.items():
                 if b is not None:
-                    state[prefix + name] = np.array(b, copy=True)
+                    state[prefix + name] = b.array.copy()
         return state
 
     def load_state_dict(self, state: dict, strict: bool = True) -> tuple[list[str], list[str]]:
@@ -188,24 +206,49 @@ class Module:
             for name, p in module._parameters.items():
                 if p is not None and prefix + name in arrays:
                     p.array[...] = arrays[prefix + name]  # in place: views stay valid
-            for name, b in list(module._buffers.items()):
+            for name, b in module._buffers.items():
                 if b is not None and prefix + name in arrays:
-                    module.register_buffer(name, arrays[prefix + name].astype(b.dtype, copy=True))
+                    b.array[...] = arrays[prefix + name]  # in place, cast to the buffer's dtype
         return missing, unexpected
 
     # ------------------------------------------------------------ dtype
-    def to(self, dtype) -> Module:
-        """Cast every floating parameter and buffer to ``dtype`` (np.float32 / np.float64)."""
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> Module:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``, as PyTorch.
+
+        A dtype casts every floating parameter and buffer (np.float32 / np.float64); a device
+        must be one tensors may live on (``tinymm.devices.SUPPORTED``: "cpu" today, where the
+        parameters already are).
+        """
+        from tinymm.devices import as_device
+
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype, device = arg.dtype, arg.device
+            elif isinstance(arg, str) or type(arg).__name__ == "device":
+                device = arg
+            else:
+                dtype = arg
+        if device is not None and as_device(device, f"{type(self).__name__}.to") != "cpu":
+            raise ValueError(f"{type(self).__name__}.to: moving parameters to {device} is not "
+                             "implemented")
+        if dtype is None:
+            return self
         dtype = np.dtype(dtype)
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None and p.dtype != dtype:
                     p.array = p.array.astype(dtype)
                     p.grad = None
-            for name, b in list(m._buffers.items()):
-                if b is not None and np.asarray(b).dtype.kind == "f":
-                    m.register_buffer(name, np.asarray(b).astype(dtype))
+            for b in m._buffers.values():
+                if b is not None and b.dtype.kind == "f" and b.dtype != dtype:
+                    b.array = b.array.astype(dtype)  # the same Tensor, new storage
         return self
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Module:
+        return self.to("cuda" if device is None else device)
 
     def float(self) -> Module:
         return self.to(np.float32)

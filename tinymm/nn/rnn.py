@@ -6,8 +6,10 @@ subclass it and only say how one layer runs.
 
 PyTorch's constructor arguments, parameter names (``weight_ih_l{k}``, ``weight_hh_l{k}``,
 ``bias_ih_l{k}``, ``bias_hh_l{k}``, with ``_reverse`` for the second direction), layouts (gate
-order i, f, g, o for the LSTM) and default initialisation (every parameter U(-1/sqrt(H),
-1/sqrt(H))), so ``load_state_dict(torch_lstm.state_dict())`` reproduces torch's numbers.
+order i, f, g, o for the LSTM, r, z, n for the GRU) and default initialisation (every
+parameter U(-1/sqrt(H), 1/sqrt(H))), so ``load_state_dict(torch_lstm.state_dict())``
+reproduces torch's numbers. ``dropout`` is PyTorch's too: in ``train()`` mode the output of
+every layer but the last goes through dropout before it feeds the next layer.
 
 Dimension letters: T time, N batch, D input_size, H hidden_size, L num_layers, K directions.
 """
@@ -15,26 +17,38 @@ Dimension letters: T time, N batch, D input_size, H hidden_size, L num_layers, K
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 
 import numpy as np
 
 from tinymm.nn import init
 from tinymm.nn.module import Module, Parameter
+from tinymm.ops.dropout import dropout as dropout_fn
 from tinymm.ops.rnn import check_lengths, check_sequence_input, rnn
 from tinymm.ops.shape import concat, stack
 from tinymm.tensor import Tensor
 
 
 class RNNBase(Module):
-    gates = 1  # rows of weight_ih per hidden unit: 1 for RNN, 4 for LSTM
+    gates = 1  # rows of weight_ih per hidden unit: 1 for RNN, 3 for GRU, 4 for LSTM
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, bidirectional: bool = False, dtype=np.float32):
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype=np.float32):
         super().__init__()
         kind = type(self).__name__
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
             raise ValueError(f"{kind}: input_size, hidden_size and num_layers must be positive, "
                              f"got {input_size}, {hidden_size}, {num_layers}")
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
+                or not 0 <= dropout <= 1:
+            raise ValueError(f"{kind}: dropout must be a number in [0, 1] (the probability of "
+                             f"zeroing an element between layers), got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{kind}: dropout={dropout} acts between layers, so it does nothing "
+                          "with num_layers=1 (as in PyTorch)", UserWarning, stacklevel=2)
+        self.dropout = float(dropout)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -101,6 +115,8 @@ class RNNBase(Module):
                 for slot, f in zip(finals, final):
                     slot.append(f)
             layer_input = outputs[0] if len(outputs) == 1 else concat(outputs, axis=-1)
+            if self.dropout > 0 and self.training and k < self.num_layers - 1:
+                layer_input = dropout_fn(layer_input, self.dropout)  # between layers only
         return layer_input, tuple(stack(slot, axis=0) for slot in finals)
 
     def extra_repr(self) -> str:
@@ -108,6 +124,7 @@ class RNNBase(Module):
             f", num_layers={self.num_layers}" if self.num_layers != 1 else "",
             ", bias=False" if not self.bias else "",
             ", batch_first=True" if self.batch_first else "",
+            f", dropout={self.dropout}" if self.dropout else "",
             ", bidirectional=True" if self.bidirectional else "",
         ])
         return f"{self.input_size}, {self.hidden_size}{extras}"
@@ -124,11 +141,11 @@ class RNN(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
-                 bidirectional: bool = False, dtype=np.float32):
+                 dropout: float = 0.0, bidirectional: bool = False, dtype=np.float32):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         dtype)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, x, hx=None, lengths=None):

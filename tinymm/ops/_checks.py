@@ -33,14 +33,6 @@ def check_ndim(op: str, name: str, array: np.ndarray, ndim: int | tuple[int, ...
         raise ValueError(f"{op}: {name} must be {expected}{hint}, got shape {array.shape}")
 
 
-def check_finite(op: str, name: str, array: np.ndarray) -> None:
-    """Raise on NaN/Inf (used where a non-finite value would otherwise be silently hidden)."""
-    if not np.all(np.isfinite(array)):
-        bad = np.argwhere(~np.isfinite(array))[0]
-        raise ValueError(f"{op}: {name} contains a non-finite value ({array[tuple(bad)]}) at "
-                         f"index {tuple(int(i) for i in bad)}")
-
-
 def check_int_range(op: str, name: str, array: np.ndarray, low: int, high: int,
                     allowed_extra: int | None = None) -> None:
     """Every value of the integer ``array`` must be in [low, high) (or equal allowed_extra)."""

@@ -12,36 +12,39 @@ class ReLU(Function):
     @staticmethod
     def forward(ctx, x):
         check_float("relu", "input", x)
-        out, ctx.cache = ctx.backend.relu_forward(x)
+        out, cache = ctx.backend.relu_forward(x)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.relu_backward(grad, ctx.cache)
+        return ctx.backend.relu_backward(grad, *ctx.saved)
 
 
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
         check_float("sigmoid", "input", x)
-        out, ctx.cache = ctx.backend.sigmoid_forward(x)
+        out, cache = ctx.backend.sigmoid_forward(x)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.sigmoid_backward(grad, ctx.cache)
+        return ctx.backend.sigmoid_backward(grad, *ctx.saved)
 
 
 class Tanh(Function):
     @staticmethod
     def forward(ctx, x):
         check_float("tanh", "input", x)
-        out, ctx.cache = ctx.backend.tanh_forward(x)
+        out, cache = ctx.backend.tanh_forward(x)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.tanh_backward(grad, ctx.cache)
+        return ctx.backend.tanh_backward(grad, *ctx.saved)
 
 
 def relu(x):

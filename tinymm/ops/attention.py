@@ -69,14 +69,15 @@ class ScaledDotProductAttention(Function):
         check_attention_inputs(OP, q, k, v, mask)
         if scale is not None and not (np.isfinite(scale) and scale > 0):
             raise ValueError(f"{OP}: scale must be a positive number, got {scale}")
-        (out, weights), ctx.cache = ctx.backend.scaled_dot_product_attention_forward(
+        (out, weights), cache = ctx.backend.scaled_dot_product_attention_forward(
             q, k, v, mask, is_causal=bool(is_causal), scale=scale)
+        ctx.save_for_backward(cache)
         return (out, weights) if need_weights else out
 
     @staticmethod
     def backward(ctx, grad_out, grad_weights=None):
         dq, dk, dv, dmask = ctx.backend.scaled_dot_product_attention_backward(
-            (grad_out, grad_weights), ctx.cache)
+            (grad_out, grad_weights), *ctx.saved)
         return dq, dk, dv, dmask
 
 

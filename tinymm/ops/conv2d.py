@@ -96,26 +96,28 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride=1, padding=0, dilation=1, layer="conv2d"):
         stride, pads, dilation = _check(layer, x, weight, bias, stride, padding, dilation)
-        out, ctx.cache = ctx.backend.conv2d_forward(x, weight, bias, stride=stride,
+        out, cache = ctx.backend.conv2d_forward(x, weight, bias, stride=stride,
                                                     padding=pads, dilation=dilation)
+        ctx.save_for_backward(cache)
         return out  # (N, O, OH, OW)
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.conv2d_backward(grad, ctx.cache)  # dx, dweight, dbias | None
+        return ctx.backend.conv2d_backward(grad, *ctx.saved)  # dx, dweight, dbias | None
 
 
 class Conv2dReLU(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride=1, padding=0, dilation=1, layer="conv2d_relu"):
         stride, pads, dilation = _check(layer, x, weight, bias, stride, padding, dilation)
-        out, ctx.cache = ctx.backend.conv2d_relu_forward(x, weight, bias, stride=stride,
+        out, cache = ctx.backend.conv2d_relu_forward(x, weight, bias, stride=stride,
                                                          padding=pads, dilation=dilation)
+        ctx.save_for_backward(cache)
         return out  # (N, O, OH, OW), max(conv, 0)
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.conv2d_relu_backward(grad, ctx.cache)  # dx, dweight, dbias | None
+        return ctx.backend.conv2d_relu_backward(grad, *ctx.saved)  # dx, dweight, dbias | None
 
 
 def _pytorch_rules(op, x, weight, stride, padding, dilation) -> None:

@@ -29,14 +29,15 @@ class CrossEntropy(Function):
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                              f"{label_smoothing}")
-        out, ctx.cache = ctx.backend.cross_entropy_forward(
+        out, cache = ctx.backend.cross_entropy_forward(
             logits, target, ignore_index=ignore_index, reduction=reduction,
             label_smoothing=label_smoothing)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.cross_entropy_backward(grad, ctx.cache)
+        return ctx.backend.cross_entropy_backward(grad, *ctx.saved)
 
 
 def cross_entropy(input, target, ignore_index: int = -100, reduction: str = "mean",  # noqa: A002

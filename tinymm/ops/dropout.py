@@ -13,9 +13,9 @@ gradient autograd gives for ``x * scale_mask``, so dropout is written as one mul
 a constant Tensor and needs no kernel of its own. p = 1 zeroes everything (PyTorch does the
 same).
 
-The mask draws from ``tinymm.random.default_generator()`` (reseed it with
-``tinymm.random.seed`` or ``tinymm.nn.init.seed``), so a seeded run drops the same elements
-every time. ``nn.Dropout`` (nn/dropout.py) is the layer around this op.
+The mask draws from the global generator (``tinymm.manual_seed``; ``tinymm.nn.init.seed`` is
+the same call), so a seeded run drops the same elements every time. ``nn.Dropout``
+(nn/dropout.py) is the layer around this op.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def check_p(p: float) -> None:
                          f"[0, 1], got {p}")
 
 
-def dropout(x, p: float = 0.5, training: bool = True):
-    """PyTorch's ``F.dropout``: identity when ``training`` is False or p = 0."""
+def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """PyTorch's ``F.dropout``: identity when ``training`` is False or p = 0 (``inplace`` is
+    accepted and computes out of place: the result is the same)."""
     check_p(p)
     if not isinstance(x, Tensor):
         x = Tensor(x)
@@ -43,6 +44,6 @@ def dropout(x, p: float = 0.5, training: bool = True):
         return x
     if p == 1.0:
         return x * from_numpy(np.zeros(x.shape, dtype=x.dtype))
-    keep = default_generator().random(x.shape) >= p  # (same shape as x) True = kept
+    keep = default_generator.rng.random(x.shape) >= p  # (same shape as x) True = kept
     scale_mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))  # keep / (1 - p)
     return x * from_numpy(scale_mask)

@@ -48,12 +48,13 @@ class Embedding(Function):
         indices = as_indices("embedding", indices)
         check_indices("embedding", indices, weight.shape[0])
         padding_idx = normalize_padding_idx("embedding", padding_idx, weight.shape[0])
-        out, ctx.cache = ctx.backend.embedding_forward(indices, weight, padding_idx=padding_idx)
+        out, cache = ctx.backend.embedding_forward(indices, weight, padding_idx=padding_idx)
+        ctx.save_for_backward(cache)
         return out  # (..., E)
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.embedding_backward(grad, ctx.cache)  # (None, dweight)
+        return ctx.backend.embedding_backward(grad, *ctx.saved)  # (None, dweight)
 
 
 def embedding(indices, weight, padding_idx=None):

@@ -30,24 +30,26 @@ class GatedFusion(Function):
     @staticmethod
     def forward(ctx, g, ua, ub):
         _check_same_shape("gated_fusion", gate=g, a=ua, b=ub)
-        out, ctx.cache = ctx.backend.gated_fusion_forward(g, ua, ub)  # (B, D)
+        out, cache = ctx.backend.gated_fusion_forward(g, ua, ub)  # (B, D)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.gated_fusion_backward(grad, ctx.cache)
+        return ctx.backend.gated_fusion_backward(grad, *ctx.saved)
 
 
 class BilinearPool(Function):
     @staticmethod
     def forward(ctx, pa, pb):
         _check_same_shape("bilinear_pool", a=pa, b=pb)
-        out, ctx.cache = ctx.backend.bilinear_pool_forward(pa, pb)  # (B, R)
+        out, cache = ctx.backend.bilinear_pool_forward(pa, pb)  # (B, R)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.bilinear_pool_backward(grad, ctx.cache)
+        return ctx.backend.bilinear_pool_backward(grad, *ctx.saved)
 
 
 class Film(Function):
@@ -63,12 +65,13 @@ class Film(Function):
             if p.shape != expected:
                 raise ValueError(f"film: {name} must have shape (N, C) = {expected} for input "
                                  f"{x.shape}, got {p.shape}")
-        out, ctx.cache = ctx.backend.film_forward(x, gamma, beta)  # (N, C, H, W)
+        out, cache = ctx.backend.film_forward(x, gamma, beta)  # (N, C, H, W)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.film_backward(grad, ctx.cache)
+        return ctx.backend.film_backward(grad, *ctx.saved)
 
 
 def gated_fusion(gate, a, b):

@@ -17,12 +17,13 @@ class Linear(Function):
             raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
         check_float("linear", "input", x)
         check_same_dtype("linear", input=x, weight=weight, bias=bias)
-        out, ctx.cache = ctx.backend.linear_forward(x, weight, bias)  # (..., D_out)
+        out, cache = ctx.backend.linear_forward(x, weight, bias)  # (..., D_out)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.linear_backward(grad, ctx.cache)
+        return ctx.backend.linear_backward(grad, *ctx.saved)
 
 
 def linear(x, weight, bias=None):

@@ -36,14 +36,15 @@ class LSTM(Function):
         check_state("lstm", "h0", h0, N, H, x.dtype)
         check_state("lstm", "c0", c0, N, H, x.dtype)
         lengths = check_lengths("lstm", lengths, N, T)
-        (out, h_n, c_n), ctx.cache = ctx.backend.lstm_forward(
+        (out, h_n, c_n), cache = ctx.backend.lstm_forward(
             x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
             batch_first=batch_first, reverse=reverse)
+        ctx.save_for_backward(cache)
         return out, h_n, c_n  # (T, N, H) or (N, T, H); (N, H); (N, H)
 
     @staticmethod
     def backward(ctx, dout, dh_n, dc_n):
-        return ctx.backend.lstm_backward((dout, dh_n, dc_n), ctx.cache,
+        return ctx.backend.lstm_backward((dout, dh_n, dc_n), *ctx.saved,
                                          need_dx=ctx.needs_input_grad[0])
 
 

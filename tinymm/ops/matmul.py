@@ -17,12 +17,13 @@ class MatMul(Function):
                              f"{a.shape[-1]} columns but b {b.shape} has "
                              f"{b.shape[-2 if b.ndim > 1 else 0]} rows")
         check_same_dtype("matmul", a=a, b=b)
-        out, ctx.cache = ctx.backend.matmul_forward(a, b)
+        out, cache = ctx.backend.matmul_forward(a, b)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.matmul_backward(grad, ctx.cache)
+        return ctx.backend.matmul_backward(grad, *ctx.saved)
 
 
 def matmul(a, b):

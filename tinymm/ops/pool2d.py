@@ -39,13 +39,14 @@ class MaxPool2d(Function):
     def forward(ctx, x, kernel_size, stride=None, padding=0, layer="max_pool2d"):
         _check_input(layer, x)
         kernel, stride, padding = pool2d_geometry(layer, x.shape, kernel_size, stride, padding)
-        out, ctx.cache = ctx.backend.max_pool2d_forward(x, kernel, stride=stride,
+        out, cache = ctx.backend.max_pool2d_forward(x, kernel, stride=stride,
                                                         padding=padding)
+        ctx.save_for_backward(cache)
         return out  # (N, C, OH, OW)
 
     @staticmethod
     def backward(ctx, grad):
-        (dx,) = ctx.backend.max_pool2d_backward(grad, ctx.cache)
+        (dx,) = ctx.backend.max_pool2d_backward(grad, *ctx.saved)
         return dx, None  # no gradient for kernel_size
 
 
@@ -54,13 +55,14 @@ class AvgPool2d(Function):
     def forward(ctx, x, kernel_size, stride=None, padding=0, layer="avg_pool2d"):
         _check_input(layer, x)
         kernel, stride, padding = pool2d_geometry(layer, x.shape, kernel_size, stride, padding)
-        out, ctx.cache = ctx.backend.avg_pool2d_forward(x, kernel, stride=stride,
+        out, cache = ctx.backend.avg_pool2d_forward(x, kernel, stride=stride,
                                                         padding=padding)
+        ctx.save_for_backward(cache)
         return out  # (N, C, OH, OW)
 
     @staticmethod
     def backward(ctx, grad):
-        (dx,) = ctx.backend.avg_pool2d_backward(grad, ctx.cache)
+        (dx,) = ctx.backend.avg_pool2d_backward(grad, *ctx.saved)
         return dx, None
 
 
@@ -73,12 +75,13 @@ class AdaptiveAvgPool2d(Function):
             raise ValueError(f"{layer}: output_size {(OH, OW)} is larger than the input's "
                              f"spatial size {x.shape[2:]} (input {x.shape}); it must not "
                              f"exceed it")
-        out, ctx.cache = ctx.backend.adaptive_avg_pool2d_forward(x, (OH, OW))
+        out, cache = ctx.backend.adaptive_avg_pool2d_forward(x, (OH, OW))
+        ctx.save_for_backward(cache)
         return out  # (N, C, OH, OW)
 
     @staticmethod
     def backward(ctx, grad):
-        (dx,) = ctx.backend.adaptive_avg_pool2d_backward(grad, ctx.cache)
+        (dx,) = ctx.backend.adaptive_avg_pool2d_backward(grad, *ctx.saved)
         return dx, None
 
 

@@ -102,14 +102,15 @@ class RNN(Function):
         H = check_weights("rnn", x, 1, weight_ih, weight_hh, bias_ih, bias_hh)
         check_state("rnn", "hx", h0, N, H, x.dtype)
         lengths = check_lengths("rnn", lengths, N, T)
-        (out, h_n), ctx.cache = ctx.backend.rnn_forward(
+        (out, h_n), cache = ctx.backend.rnn_forward(
             x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
             nonlinearity=nonlinearity, batch_first=batch_first, reverse=reverse)
+        ctx.save_for_backward(cache)
         return out, h_n  # (T, N, H) or (N, T, H); (N, H)
 
     @staticmethod
     def backward(ctx, dout, dh_n):
-        return ctx.backend.rnn_backward((dout, dh_n), ctx.cache,
+        return ctx.backend.rnn_backward((dout, dh_n), *ctx.saved,
                                         need_dx=ctx.needs_input_grad[0])
 
 

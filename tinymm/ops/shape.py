@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import check_dim
 
 
@@ -73,6 +74,75 @@ class GetItem(Function):
         np.add.at(dx, index, grad)  # add.at: an index that repeats must accumulate
         return (dx,)
 
+
+
+class SetItem(Function):
+    """``x[index] = v`` as a new array: out = x with out[index] replaced by (broadcast) v.
+
+    The overwritten elements of x no longer reach the output, so dx is grad with those
+    positions zeroed; v's elements land at index, so dv is grad[index] summed back to v's
+    shape (broadcasting). A repeated advanced index keeps NumPy's last write.
+    """
+
+    @staticmethod
+    def forward(ctx, x, v, index):
+        out = x.copy()
+        try:
+            out[index] = v
+        except (IndexError, ValueError) as error:
+            raise ValueError(f"setitem: cannot assign a value of shape {v.shape} to index "
+                             f"{index!r} of a tensor of shape {x.shape}: {error}") from None
+        ctx.save_for_backward(index, v.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        index, v_shape = ctx.saved
+        dx = grad.copy()
+        dx[index] = 0
+        return dx, sum_to_shape(np.asarray(grad[index]), v_shape)
+
+
+class Expand(Function):
+    """Broadcast to ``shape`` without copying (a read-only view); backward sums the
+    gradient over the broadcast copies."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        try:
+            out = np.broadcast_to(x, shape)
+        except ValueError:
+            raise ValueError(f"expand: cannot expand shape {x.shape} to {shape} (only size-1 "
+                             "dims can grow, and new dims go in front)") from None
+        ctx.save_for_backward(x.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (shape,) = ctx.saved
+        return (sum_to_shape(grad, shape),)
+
+
+class Repeat(Function):
+    """Tile ``x`` ``reps`` times along each dim (``torch.Tensor.repeat``). Output dim i holds
+    reps[i] copies of input dim i, so the gradient of one element is the sum over its copies:
+    view grad as (reps[0], n0, reps[1], n1, ...) and sum the reps axes."""
+
+    @staticmethod
+    def forward(ctx, x, reps):
+        if len(reps) < x.ndim:
+            raise ValueError(f"repeat: got {len(reps)} repeat counts for a {x.ndim}-d tensor; "
+                             "give at least one per dim")
+        shape = (1,) * (len(reps) - x.ndim) + x.shape  # new dims go in front
+        ctx.save_for_backward(x.shape, shape, reps)
+        return np.tile(x.reshape(shape), reps)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x_shape, shape, reps = ctx.saved
+        split = [d for r, n in zip(reps, shape) for d in (r, n)]  # (r0, n0, r1, n1, ...)
+        summed = grad.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+        return (summed.reshape(x_shape),)
 
 class Concat(Function):
     @staticmethod

@@ -18,12 +18,13 @@ class Softmax(Function):
     def forward(ctx, x, axis=-1):
         check_float("softmax", "input", x)
         _check_axis("softmax", x, axis)
-        out, ctx.cache = ctx.backend.softmax_forward(x, axis=axis)
+        out, cache = ctx.backend.softmax_forward(x, axis=axis)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.softmax_backward(grad, ctx.cache)
+        return ctx.backend.softmax_backward(grad, *ctx.saved)
 
 
 class LogSoftmax(Function):
@@ -31,12 +32,13 @@ class LogSoftmax(Function):
     def forward(ctx, x, axis=-1):
         check_float("log_softmax", "input", x)
         _check_axis("log_softmax", x, axis)
-        out, ctx.cache = ctx.backend.log_softmax_forward(x, axis=axis)
+        out, cache = ctx.backend.log_softmax_forward(x, axis=axis)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.log_softmax_backward(grad, ctx.cache)
+        return ctx.backend.log_softmax_backward(grad, *ctx.saved)
 
 
 def softmax(x, dim: int = -1):

@@ -1,9 +1,10 @@
 """A small workspace cache: recycle large buffers instead of faulting fresh pages every call.
 
-Why: on this machine class the first touch of freshly allocated memory costs about 0.9 us per
-4 KiB page, and glibc hands large freed blocks back to the OS, so an im2col buffer of conv B
-(288 x 32768 float32 = 38 MB) allocated anew on every call costs ~8 ms of page faults: as much
-as the GEMM that reads it. Reusing buffers of the same shape and dtype across calls removes
+Why: the first touch of freshly allocated memory costs a page fault per 4 KiB page, and glibc
+hands large freed blocks back to the OS, so an im2col buffer of conv B (288 x 32768 float32 =
+38 MB) allocated anew on every call pays about as much in page faults as the GEMM that reads
+it costs (measured: benchmarks/RESULTS.md, "Design measurements"). Reusing buffers of the same
+shape and dtype across calls removes
 that cost.
 
 How: ``empty(shape, dtype)`` returns an array whose memory comes from a free list keyed by
@@ -115,12 +116,6 @@ def empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     return np.asarray(_Lease(buffer, shape))
 
 
-def zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
-    out = empty(shape, dtype)
-    out.fill(0)
-    return out
-
-
 def set_enabled(flag: bool) -> None:
     """Turn buffer recycling on or off (off also drops every held buffer)."""
     global _enabled, _held_bytes
@@ -149,10 +144,6 @@ def set_max_bytes(limit: int) -> None:
             pool = _free[key]
             while pool and _held_bytes > MAX_BYTES:
                 _held_bytes -= pool.pop().nbytes
-
-
-def is_enabled() -> bool:
-    return _enabled
 
 
 def stats() -> dict[str, int]:

@@ -18,8 +18,8 @@ head) pairs, each walking its Lq rows:
 An earlier version fused all of it per (batch, head) in plain loops (scores, softmax and the
 weighted sum in a row buffer, P reused by a fused backward). At this model's shapes (Lq=16,
 Lk=64, d=32) the inner loops are 32 to 64 long, too short for LLVM's vectoriser to amortise
-its loop overhead, and that kernel measured 2.5-3x slower than BLAS GEMMs + this pass (one
-thread, forward: 2.3 ms against 0.9 ms), so the products went back to BLAS. The softmax pass
+its loop overhead, and that kernel was slower than BLAS GEMMs + this pass
+(benchmarks/RESULTS.md, "Design measurements"), so the products went back to BLAS. The softmax pass
 is what a GEMM library does not do, and where the masking, the fully-masked-row rule and the
 exponentials live.
 

@@ -5,7 +5,7 @@ kh/kw kernel, K = C*kh*kw, L = OH*OW, P = N*L (output pixels of the whole batch)
 
 The arithmetic is three GEMMs (forward W2 @ col, backward dW2 = dout @ col^T and
 dcol = W2^T @ dout) and they go to NumPy's BLAS (OpenBLAS sgemm/dgemm, called from Python):
-on this machine a Numba-written GEMM reaches a fraction of OpenBLAS's GFLOP/s. Everything
+a Numba-written GEMM reaches a fraction of OpenBLAS's GFLOP/s. Everything
 else is memory-bound and written here as parallel Numba passes with contiguous inner loops:
 
 * ``_im2col``: x (N, C, H, W) -> col (K, P), "channel-major": row k = (c, i, j) holds that
@@ -13,8 +13,9 @@ else is memory-bound and written here as parallel Numba passes with contiguous i
   GEMM ``W2 (O, K) @ col (K, P)`` of the largest possible N (one big GEMM beats N small
   ones), and ``dW2 = dout2 (O, P) @ col^T`` is one GEMM too (issued as its transpose
   ``col @ dout2^T``, which OpenBLAS runs steadily). Small-K shapes such as conv A (K = 27)
-  use the same GEMMs: hand-written Numba paths for them measured 1.3-2x slower than BLAS once
-  OpenMP workers wait passively (tinymm/__init__.py). Each (k, n) task writes L
+  use the same GEMMs: hand-written Numba paths for them were slower than BLAS once OpenMP
+  workers wait passively (tinymm/__init__.py; see benchmarks/RESULTS.md, "Design measurements").
+  Each (k, n) task writes L
   contiguous values, copying a contiguous run of an input row per output row (stride 1).
 * ``_epilogue``: the GEMM result (O, P) -> out (N, O, OH, OW), adding the bias and (fused
   conv+ReLU) clamping at 0 in the same pass that transposes to NCHW: one read, one write.
@@ -40,8 +41,8 @@ from tinymm.kernels.numba_cpu._util import contiguous
 # Inner loops run over views with zero-based indices (``dst = col[k, a:b]`` then
 # ``for q in range(dst.shape[0])``): Numba supports negative indices, so an index computed
 # as ``start + p`` gets a wrap-around check that stops LLVM from vectorising the loop; a
-# ``range`` index into a view is provably non-negative. Measured on conv B's im2col, one
-# thread: 16 ms with computed 2-d indices, 3.5 ms with views (a plain fill: 2.2 ms).
+# ``range`` index into a view is provably non-negative (the measured difference on conv B's
+# im2col: benchmarks/RESULTS.md, "Design measurements").
 
 
 @njit(cache=True, inline="always")
@@ -294,9 +295,9 @@ def _backward(dout, cache, relu):
     dout2 = ws.empty((O, N * L), dout.dtype)  # (O, P)
     partial = np.empty((N, O), dtype=np.float64)  # dbias per image
     _grad_prologue(dout3, r3, dout2, partial, relu)
-    # dW2 = dout2 @ col^T, computed as its transpose col @ dout2^T (K, O): OpenBLAS runs the
-    # (O, P) @ (P, K) form erratically here (36 ms to 1.2 s for conv B, the same inputs) and
-    # the (K, P) @ (P, O) form steadily (35-51 ms under the same load)
+    # dW2 = dout2 @ col^T, computed as its transpose col @ dout2^T (K, O): OpenBLAS ran the
+    # (O, P) @ (P, K) form erratically for conv B and the (K, P) @ (P, O) form steadily
+    # (benchmarks/RESULTS.md, "Design measurements")
     dW2 = np.ascontiguousarray((col @ dout2.T).T)  # (O, K), BLAS
     dcol = ws.empty((K, N * L), dout.dtype)  # (K, P)
     np.matmul(W2.T, dout2, out=dcol)  # BLAS

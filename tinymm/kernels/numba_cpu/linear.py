@@ -1,7 +1,7 @@
 """Numba linear layer (derivation: kernels/reference/linear.py).
 
-The three matrix products go to NumPy's BLAS (sgemm/dgemm), called from Python: on this
-machine class a Numba-written GEMM reaches a fraction of OpenBLAS's GFLOP/s, and calling BLAS
+The three matrix products go to NumPy's BLAS (sgemm/dgemm), called from Python: a
+Numba-written GEMM reaches a fraction of OpenBLAS's GFLOP/s, and calling BLAS
 from inside ``@njit`` would make SciPy a dependency for no gain. Numba does the memory-bound
 parts around them in one pass each: adding the bias into the GEMM's output in place (no
 second (B, D_out) temporary), and the column sum for ``dbias``.

@@ -14,7 +14,8 @@ same first-maximum scan, so the same element), which costs one more read of x bu
 writing and re-reading an index array as large as the output. The input gradient of a plane
 is zeroed and filled in the same task, so it never leaves the cache between the two steps.
 Outputs and input gradients come from the workspace cache (``_workspace.py``): dx of a
-(32, 64, 32, 32) map is 8 MB, and faulting fresh pages for it would cost ~1.8 ms per call.
+(32, 64, 32, 32) map is 8 MB, and faulting fresh pages for it on every call costs about as
+much as the pooling itself.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def _first_max4_index(v00, v01, v10, v11):
 
     The backward stores through an address computed from this index; written with selects,
     LLVM turns them back into branches that mispredict about half the time on random data
-    (15.6 ms vs 3.3 ms for conv B's map, one thread). ``(1 - e0) * (1 + (1 - e1) * (1 + (1
+    (the measured cost: benchmarks/RESULTS.md, "Design measurements"). ``(1 - e0) * (1 + (1 - e1) *
+    (1 + (1
     - e2)))`` is 0 if e0, else 1 if e1, else 2 if e2, else 3: the first flag that is set.
     """
     a = v00 if v00 >= v01 else v01

@@ -53,9 +53,9 @@ class Optimizer:
         workspace = self.__dict__.setdefault("_workspace", {})
         key = (p.dtype.str, slot)
         buf = workspace.get(key)
-        if buf is None or buf.size < p.size:
-            buf = workspace[key] = np.empty(p.size, dtype=p.dtype)
-        return buf[:p.size].reshape(p.shape)
+        if buf is None or buf.size < p.array.size:
+            buf = workspace[key] = np.empty(p.array.size, dtype=p.dtype)
+        return buf[:p.array.size].reshape(p.shape)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for _, p in self._params():
@@ -234,6 +234,205 @@ class AdamW(Adam):
                          amsgrad=amsgrad)
 
 
+def _weight_decayed(group, p) -> np.ndarray:
+    """g + weight_decay * p (L2 weight decay folded into the gradient), or g itself."""
+    g = p.grad.array
+    return g + group["weight_decay"] * p.array if group["weight_decay"] else g
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton), as torch.optim.RMSprop::
+
+        g = g + weight_decay * p
+        v = alpha * v + (1 - alpha) * g * g
+        avg = sqrt(v - gbar^2) + eps    with gbar = gbar + (1 - alpha)(g - gbar) (centered)
+            = sqrt(v) + eps             (otherwise)
+        b = momentum * b + g / avg;  p = p - lr * b      (momentum > 0)
+        p = p - lr * g / avg                             (momentum = 0)
+    """
+
+    defaults = {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
+                "centered": False}
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+        if lr < 0 or eps < 0 or alpha < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"RMSprop: lr, alpha, eps, momentum and weight_decay must be >= 0, "
+                             f"got {lr}, {alpha}, {eps}, {momentum}, {weight_decay}")
+        super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                         momentum=momentum, centered=centered)
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            g = _weight_decayed(group, p)
+            alpha = group["alpha"]
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                state["step"] = 0
+                state["square_avg"] = np.zeros_like(p.array)
+                if group["momentum"] > 0:
+                    state["momentum_buffer"] = np.zeros_like(p.array)
+                if group["centered"]:
+                    state["grad_avg"] = np.zeros_like(p.array)
+            state["step"] += 1
+            v = state["square_avg"]
+            v *= alpha
+            v += (1 - alpha) * g * g
+            if group["centered"]:
+                state["grad_avg"] += (1 - alpha) * (g - state["grad_avg"])
+                avg = np.sqrt(v - state["grad_avg"] * state["grad_avg"])
+            else:
+                avg = np.sqrt(v)
+            avg += group["eps"]
+            if group["momentum"] > 0:
+                buf = state["momentum_buffer"]
+                buf *= group["momentum"]
+                buf += g / avg
+                p.array -= group["lr"] * buf
+            else:
+                p.array += (-group["lr"] * g) / avg
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), as torch.optim.Adagrad, at step t (from 1)::
+
+        g   = g + weight_decay * p
+        clr = lr / (1 + (t - 1) * lr_decay)
+        s   = s + g * g                   (s starts at initial_accumulator_value)
+        p   = p - clr * g / (sqrt(s) + eps)
+    """
+
+    defaults = {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0,
+                "initial_accumulator_value": 0.0, "eps": 1e-10}
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10):
+        if min(lr, lr_decay, weight_decay, initial_accumulator_value, eps) < 0:
+            raise ValueError("Adagrad: lr, lr_decay, weight_decay, initial_accumulator_value "
+                             f"and eps must be >= 0, got {lr}, {lr_decay}, {weight_decay}, "
+                             f"{initial_accumulator_value}, {eps}")
+        super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                         initial_accumulator_value=initial_accumulator_value, eps=eps)
+        for group, p in self._params():  # torch creates the state at construction
+            self.state[id(p)] = {"step": 0, "sum": np.full_like(
+                p.array, group["initial_accumulator_value"])}
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            state = self.state[id(p)]
+            state["step"] += 1
+            g = _weight_decayed(group, p)
+            clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+            state["sum"] += g * g
+            std = np.sqrt(state["sum"])
+            std += group["eps"]
+            p.array += (-clr * g) / std
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler), as torch.optim.Adadelta::
+
+        g     = g + weight_decay * p
+        v     = rho * v + (1 - rho) * g * g
+        delta = sqrt(u + eps) / sqrt(v + eps) * g
+        u     = rho * u + (1 - rho) * delta * delta
+        p     = p - lr * delta
+    """
+
+    defaults = {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}
+
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0):
+        if lr < 0 or eps < 0 or weight_decay < 0 or not 0.0 <= rho <= 1.0:
+            raise ValueError(f"Adadelta: need lr, eps, weight_decay >= 0 and 0 <= rho <= 1, "
+                             f"got lr={lr}, rho={rho}, eps={eps}, weight_decay={weight_decay}")
+        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            g = _weight_decayed(group, p)
+            rho, eps = group["rho"], group["eps"]
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                state["step"] = 0
+                state["square_avg"] = np.zeros_like(p.array)
+                state["acc_delta"] = np.zeros_like(p.array)
+            state["step"] += 1
+            v, u = state["square_avg"], state["acc_delta"]
+            v *= rho
+            v += (1 - rho) * g * g
+            std = np.sqrt(v + eps)
+            delta = np.sqrt(u + eps)
+            delta /= std
+            delta *= g
+            u *= rho
+            u += (1 - rho) * delta * delta
+            p.array -= group["lr"] * delta
+
+
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum (Dozat), as torch.optim.NAdam, at step t (from 1)::
+
+        g        = g + weight_decay * p        (or p *= 1 - lr * wd, decoupled_weight_decay)
+        mu_t     = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+        prod_t   = mu_1 * ... * mu_t           (kept in float32, as torch's state tensor)
+        m        = m + (1 - b1) * (g - m);   v = b2 * v + (1 - b2) * g * g
+        denom    = sqrt(v / (1 - b2^t)) + eps
+        p        = p - lr (1 - mu_t) / (1 - prod_t) * g / denom
+                     - lr mu_{t+1} / (1 - prod_t mu_{t+1}) * m / denom
+    """
+
+    defaults = {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                "momentum_decay": 4e-3, "decoupled_weight_decay": False}
+
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False):
+        if lr < 0 or eps < 0 or weight_decay < 0 or momentum_decay < 0 or not (
+                0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"NAdam: invalid hyper-parameters lr={lr}, betas={betas}, eps={eps}, "
+                             f"weight_decay={weight_decay}, momentum_decay={momentum_decay}")
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                         momentum_decay=momentum_decay,
+                         decoupled_weight_decay=decoupled_weight_decay)
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            lr, (b1, b2), wd = group["lr"], group["betas"], group["weight_decay"]
+            g = p.grad.array
+            if wd and group["decoupled_weight_decay"]:
+                p.array *= p.dtype.type(1 - lr * wd)
+            elif wd:
+                g = g + wd * p.array
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                state.update(step=0, mu_product=1.0, exp_avg=np.zeros_like(p.array),
+                             exp_avg_sq=np.zeros_like(p.array))
+            state["step"] += 1
+            t = float(state["step"])
+            mu = b1 * (1.0 - 0.5 * 0.96 ** (t * group["momentum_decay"]))
+            mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * group["momentum_decay"]))
+            state["mu_product"] = float(np.float32(state["mu_product"]) * np.float32(mu))
+            m, v = state["exp_avg"], state["exp_avg_sq"]
+            m += (1 - b1) * (g - m)
+            v *= b2
+            v += (1 - b2) * g * g
+            denom = np.sqrt(v / (1 - b2 ** t))
+            denom += group["eps"]
+            mu_product_next = state["mu_product"] * mu_next
+            p.array += (-lr * (1.0 - mu) / (1.0 - state["mu_product"]) * g) / denom
+            p.array += (-lr * mu_next / (1.0 - mu_product_next) * m) / denom
+
+
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> float:
     """Scale all gradients in place so their joint norm is at most ``max_norm``.
@@ -265,104 +464,27 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     return total
 
 
-# ---------------------------------------------------------------- learning-rate schedules
-class LRScheduler:
-    """Base of the schedules, with ``torch.optim.lr_scheduler``'s protocol.
+# The schedules live in tinymm/optim/lr_scheduler.py (torch.optim.lr_scheduler's path); the
+# names are also exported here, as tinymm always did.
+from tinymm.optim import lr_scheduler  # noqa: E402
+from tinymm.optim.lr_scheduler import (  # noqa: E402
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    LRScheduler,
+    MultiStepLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
 
-    Construction records each group's ``initial_lr`` and takes the initial step
-    (``last_epoch`` becomes 0). Call ``scheduler.step()`` after ``optimizer.step()``, once per
-    epoch (or per iteration, if that is what ``step_size`` / ``T_max`` count).
-    """
-
-    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(self).__name__}: expected a tinymm.optim optimizer, got "
-                            f"{type(optimizer).__name__}")
-        self.optimizer = optimizer
-        if last_epoch == -1:
-            for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
-        elif any("initial_lr" not in g for g in optimizer.param_groups):
-            raise KeyError(f"{type(self).__name__}: last_epoch={last_epoch} resumes a schedule, "
-                           "so every param group needs 'initial_lr' (load the optimizer's "
-                           "state_dict first)")
-        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
-        self.last_epoch = last_epoch
-        self._step_count = 0
-        self._is_initial = True
-        self.step()
-        self._is_initial = False
-
-    def get_lr(self) -> list[float]:
-        raise NotImplementedError
-
-    def step(self) -> None:
-        self._step_count += 1
-        self.last_epoch += 1
-        values = self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
-        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
-
-    def get_last_lr(self) -> list[float]:
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
+__all__ = [
+    "Adadelta", "Adagrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler",
+    "LambdaLR", "MultiStepLR", "NAdam", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD",
+    "StepLR", "clip_grad_norm_", "lr_scheduler",
+]
 
 
-class StepLR(LRScheduler):
-    """lr = initial_lr * gamma ** (last_epoch // step_size), applied as torch does: the
-    current lr is multiplied by gamma whenever last_epoch reaches a multiple of step_size."""
+def __getattr__(name: str):
+    from tinymm.missing import OPTIM, attribute_error
 
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
-                 last_epoch: int = -1):
-        if step_size <= 0:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size}")
-        self.step_size = step_size
-        self.gamma = gamma
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
-            return [g["lr"] for g in self.optimizer.param_groups]
-        return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
-
-
-class CosineAnnealingLR(LRScheduler):
-    """Cosine annealing from the initial lr down to ``eta_min`` over ``T_max`` steps::
-
-        lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2
-
-    computed with PyTorch's recursive form (each lr from the previous one), so the sequence
-    of floats is the one ``torch.optim.lr_scheduler.CosineAnnealingLR`` produces.
-    """
-
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803
-                 last_epoch: int = -1):
-        if T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max}")
-        self.T_max = T_max
-        self.eta_min = eta_min
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        groups = self.optimizer.param_groups
-        if self._is_initial:
-            return [g["lr"] for g in groups]
-        if self._step_count == 1 and self.last_epoch > 0:
-            return [self.eta_min + (base - self.eta_min)
-                    * (1 + math.cos(self.last_epoch * math.pi / self.T_max)) / 2
-                    for base in self.base_lrs]
-        if (self.last_epoch - 1 - self.T_max) % (2 * self.T_max) == 0:
-            return [g["lr"] + (base - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
-                    for base, g in zip(self.base_lrs, groups)]
-        return [(1 + math.cos(math.pi * self.last_epoch / self.T_max))
-                / (1 + math.cos(math.pi * (self.last_epoch - 1) / self.T_max))
-                * (g["lr"] - self.eta_min) + self.eta_min for g in groups]
-
-
-lr_scheduler = sys.modules[__name__]  # torch.optim.lr_scheduler.StepLR -> optim.lr_scheduler...
+    raise attribute_error(sys.modules[__name__], name, OPTIM)

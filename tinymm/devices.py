@@ -1,0 +1,58 @@
+"""``tinymm.device``: where a tensor's storage lives (``torch.device``'s names).
+
+Today every tensor lives on "cpu". ``SUPPORTED`` is the one place that says which device types
+a tensor may be created on or moved to: a CUDA backend adds "cuda" there (and the transfer in
+``Tensor.to``), and everything that parses a device goes through ``as_device``.
+"""
+
+from __future__ import annotations
+
+SUPPORTED = {"cpu"}
+KNOWN = ("cpu", "cuda", "mps", "xpu", "meta")
+
+
+class device:  # noqa: N801 - PyTorch's name
+    """``device("cpu")``, ``device("cuda:0")``, ``device("cuda", 0)``; compares equal to the
+    same device and to its string (``t.device == "cpu"``)."""
+
+    def __init__(self, type: str | device, index: int | None = None):  # noqa: A002
+        if isinstance(type, device):
+            type, index = type.type, type.index if index is None else index
+        if not isinstance(type, str):
+            raise TypeError(f"device: expected a string such as 'cpu', got {type!r}")
+        name, _, number = type.partition(":")
+        if name not in KNOWN:
+            raise ValueError(f"device: unknown device type {name!r}; expected one of {KNOWN}")
+        if number:
+            if not number.isdigit() or index is not None:
+                raise ValueError(f"device: cannot parse {type!r} (with index {index})")
+            index = int(number)
+        self.type = name
+        self.index = index
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self) -> str:
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{index})"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+
+CPU = device("cpu")
+
+
+def as_device(value, who: str = "tensor") -> device:
+    """Parse ``value`` (a string, a ``device`` or None for cpu) and check it is supported."""
+    d = CPU if value is None else value if isinstance(value, device) else device(value)
+    if d.type not in SUPPORTED:
+        raise ValueError(f"{who}: device {str(d)!r} is not available in this build (supported: "
+                         f"{sorted(SUPPORTED)}); keep the tensors on 'cpu'")
+    return d

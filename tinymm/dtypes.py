@@ -1,0 +1,93 @@
+"""Data types with PyTorch's names and PyTorch's type-promotion rules.
+
+The dtype objects are NumPy's scalar types (``tinymm.float32 is numpy.float32``), so they
+compare equal to ``tensor.dtype`` and can be passed wherever NumPy takes a dtype.
+
+Promotion (``result_type``), as ``torch.result_type``: operands fall into three priority
+groups, tensors with at least one dimension, zero-dimensional tensors, and Python scalars;
+and into three categories, bool < integer < floating. The result takes the highest category
+present; its size comes from the highest-priority group that has an operand of that category
+(Python scalars contribute the default dtype of their category: int64, float32). Within one
+category sizes promote as NumPy does. Unlike NumPy, a category beats size: float32 with int64
+is float32, and ``int_tensor * 2.5`` is float32. True division of integers gives float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+float32 = float = np.float32  # noqa: A001 - PyTorch's names
+float64 = double = np.float64
+float16 = half = np.float16
+int64 = long = np.int64
+int32 = int = np.int32  # noqa: A001
+int16 = short = np.int16
+int8 = np.int8
+uint8 = np.uint8
+bool = np.bool_  # noqa: A001
+
+DEFAULT_FLOAT = np.dtype(np.float32)
+DEFAULT_INT = np.dtype(np.int64)
+
+_SCALAR_DTYPES = {True.__class__: np.dtype(np.bool_), 0 .__class__: DEFAULT_INT,
+                  0.0 .__class__: DEFAULT_FLOAT}
+
+
+def category(dtype: np.dtype) -> int:
+    """0 bool, 1 integer, 2 floating."""
+    kind = np.dtype(dtype).kind
+    if kind == "b":
+        return 0
+    if kind in "iu":
+        return 1
+    if kind == "f":
+        return 2
+    raise TypeError(f"dtype {np.dtype(dtype)} is not supported (bool, integer or float only)")
+
+
+def promote_types(a, b) -> np.dtype:
+    """``torch.promote_types``: the higher category wins, sizes promote within one."""
+    a, b = np.dtype(a), np.dtype(b)
+    ca, cb = category(a), category(b)
+    if ca != cb:
+        return a if ca > cb else b
+    return np.promote_types(a, b)
+
+
+def _group_dtype(dtypes: list[np.dtype]) -> np.dtype | None:
+    result = None
+    for d in dtypes:
+        result = d if result is None else promote_types(result, d)
+    return result
+
+
+def result_type(*operands) -> np.dtype:
+    """The dtype of an elementwise op on ``operands`` (Tensors, arrays or Python scalars)."""
+    groups: list[list[np.dtype]] = [[], [], []]  # dimensioned, zero-dim, scalars
+    for x in operands:
+        scalar = _SCALAR_DTYPES.get(type(x))
+        if scalar is not None:
+            groups[2].append(scalar)
+            continue
+        array_dtype = getattr(x, "dtype", None)
+        if array_dtype is None:
+            raise TypeError(f"type promotion: unsupported operand {type(x).__name__}")
+        groups[0 if np.ndim(x) else 1].append(np.dtype(array_dtype))
+    result = None
+    for dtypes in groups:
+        group = _group_dtype(dtypes)
+        if group is None:
+            continue
+        if result is None or category(group) > category(result):
+            result = group
+    return result
+
+
+def float_result(dtype: np.dtype) -> np.dtype:
+    """The dtype of a true division or a float-only function (exp, sin, ...)."""
+    return np.dtype(dtype) if category(dtype) == 2 else DEFAULT_FLOAT
+
+
+def can_cast_in_place(result: np.dtype, target: np.dtype) -> bool:
+    """PyTorch's rule for ``a += b``: the result may not move to a lower category."""
+    return category(result) <= category(target)

@@ -1,0 +1,188 @@
+"""Tensor factories with ``torch``'s names and defaults: filled, ranged and random tensors.
+
+Default dtypes as PyTorch: float32 for ``zeros``/``ones``/``rand``/``randn``/``linspace`` and
+for ``arange``/``full`` given a float, int64 for integer ``arange``/``full``/``randint``/
+``randperm``. Every random draw comes from ``tinymm.random.default_generator`` (reseed with
+``tinymm.manual_seed``) unless ``generator=`` names another.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm import dtypes as _dt
+from tinymm.random import rng_of
+from tinymm.tensor import Tensor, shape_args
+
+
+def _make(array: np.ndarray, dtype, requires_grad: bool, device) -> Tensor:
+    if dtype is not None and array.dtype != np.dtype(dtype):
+        array = array.astype(dtype)
+    return Tensor(array, requires_grad=requires_grad, device=device, _copy=False)
+
+
+def _default(dtype, fill) -> np.dtype:
+    if dtype is not None:
+        return np.dtype(dtype)
+    if isinstance(fill, bool):
+        return np.dtype(np.bool_)
+    return _dt.DEFAULT_INT if isinstance(fill, int) else _dt.DEFAULT_FLOAT
+
+
+# ---------------------------------------------------------------- filled
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _make(np.zeros(shape_args(size), dtype or np.float32), None, requires_grad, device)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _make(np.ones(shape_args(size), dtype or np.float32), None, requires_grad, device)
+
+
+empty = zeros  # tinymm's "uninitialised" memory is zeros: reproducible
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dtype = _default(dtype, fill_value)
+    return _make(np.full(shape_args((size,)), fill_value, dtype), None, requires_grad, device)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None,
+        requires_grad: bool = False) -> Tensor:
+    return _make(np.eye(n, m, dtype=dtype or np.float32), None, requires_grad, device)
+
+
+def _like(x: Tensor, fill, dtype, requires_grad) -> Tensor:
+    dtype = x.dtype if dtype is None else dtype
+    return _make(np.full(x.shape, fill, dtype), None, requires_grad, x.device)
+
+
+def zeros_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _like(x, 0, dtype, requires_grad)
+
+
+def ones_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _like(x, 1, dtype, requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _like(x, fill_value, dtype, requires_grad)
+
+
+empty_like = zeros_like
+
+
+# ---------------------------------------------------------------- ranges
+def arange(start, end=None, step=1, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """[start, end) in steps of ``step`` (``arange(n)`` is 0..n-1); float if any argument
+    is a float, else int64."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    floating = any(isinstance(v, float) for v in values)
+    dtype = np.dtype(dtype) if dtype is not None else (
+        _dt.DEFAULT_FLOAT if floating else _dt.DEFAULT_INT)
+    array = np.arange(*values, dtype=np.float64 if floating else np.int64)
+    return _make(array, dtype, requires_grad, device)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from start to end inclusive, as PyTorch computes them:
+    step = (end - start) / (steps - 1) in the output dtype, the first half as
+    start + i * step and the second as end - (steps - 1 - i) * step, each with one rounding
+    (PyTorch's CPU kernel uses a fused multiply-add; for float32 the float64 product and sum
+    are exact, so rounding them once to float32 gives the same bits)."""
+    if steps < 0:
+        raise ValueError(f"linspace: steps must be non-negative, got {steps}")
+    dtype = np.dtype(dtype or np.float32)
+    work = dtype if dtype.kind == "f" else np.dtype(np.float64)
+    lo, hi = work.type(start), work.type(end)
+    if steps <= 1:
+        return _make(np.array([lo] * steps, work), dtype, requires_grad, device)
+    step = np.float64((hi - lo) / work.type(steps - 1))
+    i = np.arange(steps, dtype=np.float64)
+    first = np.float64(lo) + step * i  # (steps,)
+    second = np.float64(hi) - step * (steps - 1 - i)
+    out = np.where(np.arange(steps) < steps // 2, first, second).astype(work)
+    return _make(out, dtype, requires_grad, device)
+
+
+# ---------------------------------------------------------------- random
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform on [0, 1)."""
+    array = rng_of(generator).random(shape_args(size))
+    return _make(array, dtype or np.float32, requires_grad, device)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal."""
+    array = rng_of(generator).standard_normal(shape_args(size))
+    return _make(array, dtype or np.float32, requires_grad, device)
+
+
+def randint(low, high=None, size=None, generator=None, dtype=None, device=None,
+            requires_grad: bool = False) -> Tensor:
+    """Integers uniform on [low, high) (``randint(high, size)`` starts at 0)."""
+    if size is None:  # randint(high, size)
+        low, high, size = 0, low, high
+    if size is None:
+        raise TypeError("randint: missing the size argument, e.g. randint(0, 10, (3,))")
+    array = rng_of(generator).integers(low, high, shape_args((size,)))
+    return _make(array, dtype or np.int64, requires_grad, device)
+
+
+def randperm(n: int, generator=None, dtype=None, device=None) -> Tensor:
+    return _make(rng_of(generator).permutation(n), dtype or np.int64, False, device)
+
+
+def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, device=None) -> Tensor:
+    """Normal samples: tensor means/stds broadcast (one sample each), or scalars with
+    ``size``."""
+    m = mean.array if isinstance(mean, Tensor) else mean
+    s = std.array if isinstance(std, Tensor) else std
+    shape = shape_args((size,)) if size is not None else np.broadcast_shapes(np.shape(m),
+                                                                              np.shape(s))
+    like = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
+    dtype = dtype or (like.dtype if like is not None else np.float32)
+    return _make(rng_of(generator).normal(m, s, shape), dtype, False, device)
+
+
+def rand_like(x: Tensor, generator=None, dtype=None) -> Tensor:
+    return rand(x.shape, generator=generator, dtype=dtype or x.dtype)
+
+
+def randn_like(x: Tensor, generator=None, dtype=None) -> Tensor:
+    return randn(x.shape, generator=generator, dtype=dtype or x.dtype)
+
+
+def randint_like(x: Tensor, low, high=None, generator=None, dtype=None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, x.shape, generator=generator, dtype=dtype or x.dtype)
+
+
+def bernoulli(p, generator=None) -> Tensor:
+    """1 with probability p (elementwise), else 0, in p's dtype."""
+    probs = p.array if isinstance(p, Tensor) else np.asarray(p, np.float32)
+    draw = rng_of(generator).random(probs.shape) < probs
+    return _make(draw, probs.dtype, False, None)
+
+
+def multinomial(probs, num_samples: int, replacement: bool = False, generator=None) -> Tensor:
+    """Indices drawn from each row of ``probs`` (unnormalised weights), (R, num_samples)
+    int64; a 1-D ``probs`` gives (num_samples,)."""
+    weights = probs.array if isinstance(probs, Tensor) else np.asarray(probs)
+    rows = np.atleast_2d(weights).astype(np.float64)  # (R, C)
+    if (rows < 0).any() or not np.isfinite(rows).all() or (rows.sum(1) <= 0).any():
+        raise ValueError("multinomial: probabilities must be finite, non-negative and have a "
+                         "positive sum in every row")
+    if not replacement and num_samples > (rows > 0).sum(1).min():
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                         "from a row with fewer nonzero weights")
+    rng = rng_of(generator)
+    out = np.stack([rng.choice(rows.shape[1], num_samples, replace=replacement, p=r / r.sum())
+                    for r in rows])
+    return _make(out if weights.ndim > 1 else out[0], np.int64, False, None)

@@ -1,0 +1,102 @@
+"""What PyTorch has and tinymm does not: the messages behind ``tinymm.<name>``,
+``tinymm.nn.<name>`` and ``tinymm.optim.<name>`` for names PyTorch users reach for.
+
+Each package's module ``__getattr__`` calls ``attribute_error``: a name in its table gets an
+``AttributeError`` that says tinymm lacks it and names the nearest equivalent or the way to
+do it; any other name gets Python's plain ``AttributeError`` (with its "did you mean"
+suggestion), since PyTorch does not have it either.
+"""
+
+from __future__ import annotations
+
+_NO_AMP = ("tinymm has no automatic mixed precision; train in float32 (the default) or "
+           "float64 (model.double())")
+_TRANSFORMER = ("tinymm has no Transformer modules; build the block from nn.MultiheadAttention, "
+                "nn.Linear, a normalisation layer and nn.Dropout")
+_NO_PARALLEL = ("tinymm runs in one process; call the model directly (the Numba kernels use "
+                "every core already)")
+
+TOP = {
+    "onnx": "tinymm has no ONNX exporter; save the weights with tinymm.save(model.state_dict(), "
+            "path), a safetensors file that PyTorch, JAX and others read "
+            "(safetensors.numpy.load_file), and rebuild the model there",
+    "jit": "tinymm has no TorchScript (jit.script/trace); models are plain Python: call the "
+           "Module, and save weights with tinymm.save(model.state_dict(), path)",
+    "compile": "tinymm has no graph compiler; call the model directly (the kernels are "
+               "already compiled by Numba: tinymm.use_backend('numba'))",
+    "amp": _NO_AMP, "autocast": _NO_AMP,
+    "distributed": _NO_PARALLEL, "multiprocessing": _NO_PARALLEL,
+    "fft": "tinymm has no FFT ops; use numpy.fft on tensor.detach().numpy() (no gradient)",
+    "linalg": "tinymm has no torch.linalg; use numpy.linalg on tensor.detach().numpy() (no "
+              "gradient), or matmul/einsum for differentiable products",
+    "sparse": "tinymm tensors are dense; use dense tensors (nn.Embedding for sparse lookups)",
+    "quantization": "tinymm has no quantization; models run in float32/float64",
+    "ao": "tinymm has no quantization or pruning (torch.ao); models run in float32/float64",
+    "hub": "tinymm has no model hub; build the model from tinymm.nn and load its weights with "
+           "model.load_state_dict(...)",
+    "func": "tinymm has no function transforms (torch.func); loop over the batch, or use "
+            "tensor.backward() for gradients",
+    "vmap": "tinymm has no vmap; loop over the batch or write the batched expression",
+    "complex64": "tinymm tensors are bool, integer or float (float16/32/64); no complex dtype",
+    "complex128": "tinymm tensors are bool, integer or float (float16/32/64); no complex dtype",
+    "cfloat": "tinymm tensors are bool, integer or float (float16/32/64); no complex dtype",
+    "bfloat16": "tinymm has no bfloat16; use tinymm.float16, float32 or float64",
+    "set_default_dtype": "tinymm's default float is always float32; create float64 tensors "
+                         "explicitly (dtype=tinymm.float64) and call model.double()",
+    "set_default_device": "tinymm tensors live on 'cpu'; pass device= or call .to(device)",
+    "stft": "tinymm has no spectral ops; use numpy (no gradient)",
+    "conv1d": "tinymm has conv2d only: F.conv2d(x.unsqueeze(2), w.unsqueeze(2)) is a 1-d "
+              "convolution over a height-1 image",
+    "svd": "no decompositions in tinymm; use numpy.linalg.svd on tensor.detach().numpy()",
+    "inverse": "no matrix inverse in tinymm; use numpy.linalg.inv on tensor.detach().numpy()",
+}
+
+NN = {
+    "DataParallel": _NO_PARALLEL, "DistributedDataParallel": _NO_PARALLEL,
+    "parallel": _NO_PARALLEL,
+    "Transformer": _TRANSFORMER, "TransformerEncoder": _TRANSFORMER,
+    "TransformerEncoderLayer": _TRANSFORMER, "TransformerDecoder": _TRANSFORMER,
+    "TransformerDecoderLayer": _TRANSFORMER,
+    "Conv1d": "tinymm has Conv2d only; a 1-d convolution is nn.Conv2d(C_in, C_out, (1, k)) on "
+              "x.unsqueeze(2) (a height-1 image)",
+    "Conv3d": "tinymm has Conv2d only",
+    "ConvTranspose2d": "tinymm has no transposed convolution; upsample with indexing or "
+                       "repeat and use nn.Conv2d",
+    "MaxPool1d": "use nn.MaxPool2d((1, k)) on x.unsqueeze(2)",
+    "AvgPool1d": "use nn.AvgPool2d((1, k)) on x.unsqueeze(2)",
+    "Upsample": "tinymm has no Upsample; x.repeat or indexing gives nearest-neighbour upsampling",
+    "EmbeddingBag": "use nn.Embedding followed by .mean(1) or .sum(1)",
+    "LSTMCell": "use nn.LSTM on a length-1 sequence (x.unsqueeze(0)) and carry (h, c)",
+    "RNNCell": "use nn.RNN on a length-1 sequence (x.unsqueeze(0)) and carry h",
+    "GRUCell": "use nn.GRU on a length-1 sequence (x.unsqueeze(0)) and carry h",
+    "KLDivLoss": "write it out: (target * (target.log() - input)).sum() / N with input as "
+                 "log-probabilities",
+    "CTCLoss": "tinymm has no CTC loss",
+    "TripletMarginLoss": "write it out with (a - p).norm(dim=1) and (a - n).norm(dim=1)",
+    "CosineSimilarity": "write it out: (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))",
+    "PReLU": "use nn.LeakyReLU (fixed slope)",
+    "ReLU6": "use x.clamp(0, 6)",
+    "Hardtanh": "use x.clamp(-1, 1)",
+    "LogSigmoid": "use -F.softplus(-x)",
+    "Unflatten": "use x.view(N, *shape) in forward",
+    "utils.rnn": "pass lengths= to nn.LSTM/nn.RNN instead of packing sequences",
+}
+
+OPTIM = {
+    "LBFGS": "tinymm has no line-search optimizers; use optim.Adam or optim.SGD",
+    "SparseAdam": "tinymm gradients are dense; use optim.Adam",
+    "Adamax": "use optim.Adam (Adamax's infinity-norm variant is not in tinymm)",
+    "RAdam": "use optim.Adam with a warm-up schedule (lr_scheduler.LambdaLR)",
+    "ASGD": "use optim.SGD",
+    "Rprop": "use optim.RMSprop or optim.Adam",
+    "swa_utils": "tinymm has no weight averaging helpers; average state_dicts by hand",
+}
+
+
+def attribute_error(module, name: str, table: dict[str, str]) -> AttributeError:
+    """The error for ``module.name`` (``module`` is the package's module object)."""
+    label = module.__name__
+    if name in table:
+        return AttributeError(f"module {label!r} has no attribute {name!r}: PyTorch has it, "
+                              f"tinymm does not. {table[name]}", name=name, obj=module)
+    return AttributeError(f"module {label!r} has no attribute {name!r}", name=name, obj=module)

@@ -1,0 +1,33 @@
+"""``torch.nn.utils``'s gradient helpers: ``clip_grad_norm_`` (defined in ``tinymm.optim``)
+and ``clip_grad_value_``, plus ``parameters_to_vector`` / ``vector_to_parameters``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm.optim import clip_grad_norm_
+from tinymm.tensor import Tensor
+
+
+def clip_grad_value_(parameters, clip_value: float) -> None:
+    """Clamp every gradient elementwise to [-clip_value, clip_value], in place."""
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    for p in parameters:
+        if p.grad is not None:
+            np.clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)
+
+
+def parameters_to_vector(parameters) -> Tensor:
+    return Tensor(np.concatenate([p.array.reshape(-1) for p in parameters]))
+
+
+def vector_to_parameters(vector: Tensor, parameters) -> None:
+    values, offset = vector.array if isinstance(vector, Tensor) else vector, 0
+    for p in parameters:
+        p.array[...] = values[offset:offset + p.array.size].reshape(p.shape)
+        offset += p.array.size
+
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
+           "vector_to_parameters"]

@@ -1,0 +1,159 @@
+"""Ops that select elements by position: max/min along a dim with their indices, top-k,
+sort, gather, cumulative sum. Each is a ``Function`` with its backward beside it.
+
+All of them pick (or add up) input elements, so each backward routes the upstream gradient
+back to the positions it came from: ``values = take_along_axis(x, idx, dim)`` has
+``dx = zeros; put/add grad at idx along dim`` (an index that repeats, as in ``gather``, adds).
+Only the selected element receives a gradient: ``max(x, dim)`` sends it to the index it
+returns, not shared among ties (PyTorch's rule for the indexed form).
+
+Dimension letters: ``dim`` is the axis being selected along; K the number of picks.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from tinymm.autograd import Function
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])  # torch.return_types.*
+
+
+def check_dim(op: str, x: np.ndarray, dim: int) -> int:
+    nd = max(x.ndim, 1)
+    if not -nd <= dim < nd:
+        raise ValueError(f"{op}: dim {dim} is out of range for an input of shape {x.shape} "
+                         f"(valid: {-nd}..{nd - 1})")
+    return dim % nd
+
+
+def _scatter_add(shape, idx: np.ndarray, grad: np.ndarray, dim: int) -> np.ndarray:
+    """zeros(shape) with ``grad`` added at ``idx`` along ``dim`` (repeats accumulate)."""
+    dx = np.zeros(shape, dtype=grad.dtype)
+    full = list(np.ix_(*[np.arange(n) for n in idx.shape]))
+    full[dim] = idx
+    np.add.at(dx, tuple(full), grad)
+    return dx
+
+
+class MaxDim(Function):
+    """(values, indices) of the max (``mode="max"``) or min along ``dim``; indices int64,
+    the first occurrence on ties (as NumPy's and PyTorch's CPU argmax)."""
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim=False, mode="max"):
+        dim = check_dim(mode, x, dim)
+        if x.ndim and x.shape[dim] == 0:
+            raise ValueError(f"{mode}: cannot reduce the empty dim {dim} of shape {x.shape}")
+        x1 = x.reshape(1) if x.ndim == 0 else x
+        idx = (np.argmax if mode == "max" else np.argmin)(x1, axis=dim)  # (x minus dim)
+        idx = np.expand_dims(idx, dim)  # keep dim as size 1
+        values = np.take_along_axis(x1, idx, axis=dim)
+        ctx.save_for_backward(x.shape, idx, dim, keepdim)
+        if x.ndim == 0:
+            return values.reshape(()), idx.reshape(()).astype(np.int64)
+        if not keepdim:
+            values, idx = values.squeeze(dim), idx.squeeze(dim)
+        return values, idx.astype(np.int64)
+
+    @staticmethod
+    def backward(ctx, grad, grad_indices):
+        shape, idx, dim, keepdim = ctx.saved
+        if len(shape) == 0:
+            return (grad.reshape(()),)
+        g = grad if keepdim else np.expand_dims(grad, dim)
+        return (_scatter_add(shape, idx, g, dim),)
+
+
+class TopK(Function):
+    """The k largest (or smallest) values along ``dim`` and their indices (sorted when
+    ``sorted``; ties keep the lower index first)."""
+
+    @staticmethod
+    def forward(ctx, x, k, dim=-1, largest=True, sorted=True):  # noqa: A002
+        dim = check_dim("topk", x, dim)
+        n = x.shape[dim] if x.ndim else 1
+        if not 0 <= k <= n:
+            raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {n}")
+        order = np.argsort(-x if largest else x, axis=dim, kind="stable")
+        idx = np.take(order, np.arange(k), axis=dim)  # (... K ...)
+        values = np.take_along_axis(x, idx, axis=dim)
+        ctx.save_for_backward(x.shape, idx, dim)
+        return values, idx.astype(np.int64)
+
+    @staticmethod
+    def backward(ctx, grad, grad_indices):
+        shape, idx, dim = ctx.saved
+        return (_scatter_add(shape, idx, grad, dim),)
+
+
+class Sort(Function):
+    """Values sorted along ``dim`` and the permutation that sorts them (stable)."""
+
+    @staticmethod
+    def forward(ctx, x, dim=-1, descending=False, stable=True):
+        dim = check_dim("sort", x, dim)
+        if x.ndim == 0:
+            ctx.save_for_backward(x.shape, None, dim)
+            return x.copy(), np.zeros((), np.int64)
+        # stable descending order: sort the negation (keeps equal elements in input order)
+        idx = np.argsort(-x if descending else x, axis=dim, kind="stable")
+        ctx.save_for_backward(x.shape, idx, dim)
+        return np.take_along_axis(x, idx, axis=dim), idx.astype(np.int64)
+
+    @staticmethod
+    def backward(ctx, grad, grad_indices):
+        shape, idx, dim = ctx.saved
+        if idx is None:
+            return (grad,)
+        return (_scatter_add(shape, idx, grad, dim),)
+
+
+class Gather(Function):
+    """out[..i..] = x[..index[..i..]..] along ``dim`` (``torch.gather``)."""
+
+    @staticmethod
+    def forward(ctx, x, index, dim):
+        dim = check_dim("gather", x, dim)
+        index = np.asarray(index)
+        if index.dtype.kind not in "iu" or index.ndim != x.ndim:
+            raise ValueError(f"gather: index must be an integer tensor with the input's "
+                             f"{x.ndim} dims, got dtype {index.dtype} and shape {index.shape}")
+        n = x.shape[dim]
+        if index.size and (index.min() < -n or index.max() >= n):
+            raise ValueError(f"gather: index values must lie in [{-n}, {n}) for dim {dim} of "
+                             f"{x.shape}, got [{index.min()}, {index.max()}]")
+        for d in range(x.ndim):
+            if d != dim and index.shape[d] > x.shape[d]:
+                raise ValueError(f"gather: index shape {index.shape} exceeds input shape "
+                                 f"{x.shape} at dim {d}")
+        view = x[tuple(slice(0, s) if d != dim else slice(None)
+                       for d, s in enumerate(index.shape))]
+        ctx.save_for_backward(x.shape, view.shape, index % n, dim)
+        return np.take_along_axis(view, index % n, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, view_shape, index, dim = ctx.saved
+        dx = np.zeros(shape, dtype=grad.dtype)
+        region = tuple(slice(0, s) for s in view_shape)
+        dx[region] = _scatter_add(view_shape, index, grad, dim)
+        return (dx, None)
+
+
+class Cumsum(Function):
+    """Running sum along ``dim``: out[i] = x[0] + ... + x[i], so dx[j] = sum_{i >= j} grad[i]
+    (a cumulative sum of the reversed gradient, reversed back)."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        dim = check_dim("cumsum", x, dim)
+        ctx.save_for_backward(dim)
+        return np.cumsum(x, axis=dim, dtype=x.dtype if x.dtype.kind == "f" else np.int64)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (dim,) = ctx.saved
+        return (np.flip(np.cumsum(np.flip(grad, dim), axis=dim), dim).copy(),)

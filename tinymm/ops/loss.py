@@ -1,0 +1,255 @@
+"""PyTorch's loss functions (``torch.nn.functional``'s names, arguments and numerics), each a
+``Function`` with its backward beside it.
+
+Dimension letters: N samples, C classes; ``x`` is the input (prediction), ``t`` the target,
+``w`` an optional per-class (NLL) or per-element (BCE) weight, ``d = x - t``.
+Each loss is an elementwise ``l`` reduced by ``reduction``: "mean" (divide by the count,
+or by the total weight for NLL), "sum", or "none". The backward is dl/dx times the upstream
+gradient (divided by the same count for "mean")::
+
+    mse_loss              l = d^2                               dl/dx = 2 d
+    l1_loss               l = |d|                               dl/dx = sign(d)
+    smooth_l1_loss(beta)  l = d^2 / (2 beta) if |d| < beta      dl/dx = d / beta
+                              |d| - beta / 2 otherwise                  sign(d)
+    huber_loss(delta)     l = d^2 / 2 if |d| <= delta           dl/dx = d
+                              delta (|d| - delta / 2) otherwise         delta sign(d)
+    binary_cross_entropy  l = -w (t log x + (1 - t) log(1 - x))
+                          dl/dx = w (x - t) / max(x (1 - x), 1e-12)
+                          (each log clamped to >= -100, as PyTorch)
+    bce_with_logits       l = w ((1 - t) x + c softplus(-x)),   dl/dx = w ((1 - t) - c sigmoid(-x))
+                          c = 1 + (pos_weight - 1) t, softplus(-x) = log1p(exp(-|x|)) + max(-x, 0)
+    nll_loss              l_i = -w[t_i] x[i, t_i]               dl/dx[i, t_i] = -w[t_i]
+                          (0 where t_i = ignore_index; "mean" divides by sum_i w[t_i])
+
+For the difference losses the target gets the opposite gradient (dl/dt = -dl/dx); the
+cross-entropy losses give targets no gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm.autograd import Function
+from tinymm.ops._checks import check_float, check_int_range
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check(who: str, x: np.ndarray, t: np.ndarray, reduction: str) -> None:
+    check_float(who, "input", x)
+    if x.shape != t.shape:
+        raise ValueError(f"{who}: input has shape {x.shape} but target has shape {t.shape}; "
+                         "they must match (reshape one, e.g. target.view(-1, 1))")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{who}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "mean":
+        return np.asarray(loss.mean(), dtype=loss.dtype)
+    if reduction == "sum":
+        return np.asarray(loss.sum(), dtype=loss.dtype)
+    return loss
+
+
+def _chain(grad: np.ndarray, dl_dx: np.ndarray, reduction: str) -> np.ndarray:
+    """d(reduced loss)/dx from the elementwise derivative."""
+    if reduction == "mean":
+        return (dl_dx * (grad / dl_dx.size)).astype(dl_dx.dtype)
+    return (dl_dx * grad).astype(dl_dx.dtype)
+
+
+class DifferenceLoss(Function):
+    """mse, l1, smooth_l1 and huber: l(d) of d = x - t (``kind`` picks l, ``beta`` its knee)."""
+
+    @staticmethod
+    def forward(ctx, x, t, kind, reduction="mean", beta=1.0):
+        _check(f"{kind}_loss", x, t, reduction)
+        d = x - t.astype(x.dtype)
+        a = np.abs(d)
+        if kind == "mse":
+            loss, dl = d * d, 2 * d
+        elif kind == "l1" or (kind == "smooth_l1" and beta == 0):
+            loss, dl = a, np.sign(d)
+        elif kind == "smooth_l1":
+            small = a < beta
+            loss = np.where(small, 0.5 * d * d / beta, a - 0.5 * beta)
+            dl = np.where(small, d / beta, np.sign(d))
+        else:  # huber
+            small = a <= beta
+            loss = np.where(small, 0.5 * d * d, beta * (a - 0.5 * beta))
+            dl = np.where(small, d, beta * np.sign(d))
+        ctx.save_for_backward(dl.astype(x.dtype), reduction)
+        return _reduce(loss.astype(x.dtype), reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        dl, reduction = ctx.saved
+        dx = _chain(grad, dl, reduction)
+        return dx, -dx
+
+
+class BinaryCrossEntropy(Function):
+    @staticmethod
+    def forward(ctx, x, t, weight=None, reduction="mean"):
+        _check("binary_cross_entropy", x, t, reduction)
+        if x.size and (x.min() < 0 or x.max() > 1):
+            raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1], got "
+                             f"values in [{x.min()}, {x.max()}]; for logits use "
+                             "binary_cross_entropy_with_logits (BCEWithLogitsLoss)")
+        t = t.astype(x.dtype)
+        with np.errstate(divide="ignore"):
+            log_x = np.maximum(np.log(x), -100)
+            log_1mx = np.maximum(np.log1p(-x), -100)
+        loss = -(t * log_x + (1 - t) * log_1mx)
+        dl = (x - t) / np.maximum(x * (1 - x), 1e-12)
+        if weight is not None:
+            loss, dl = loss * weight, dl * weight
+        ctx.save_for_backward(dl.astype(x.dtype), reduction)
+        return _reduce(loss.astype(x.dtype), reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        dl, reduction = ctx.saved
+        return _chain(grad, dl, reduction), None
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    @staticmethod
+    def forward(ctx, x, t, weight=None, pos_weight=None, reduction="mean"):
+        _check("binary_cross_entropy_with_logits", x, t, reduction)
+        t = t.astype(x.dtype)
+        softplus_neg = np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)  # log(1 + e^-x)
+        c = 1 if pos_weight is None else 1 + (pos_weight - 1) * t
+        loss = (1 - t) * x + c * softplus_neg
+        sigmoid_neg = np.exp(-np.logaddexp(0, x))  # sigmoid(-x) = 1 / (1 + e^x), stable
+        dl = (1 - t) - c * sigmoid_neg
+        if weight is not None:
+            loss, dl = loss * weight, dl * weight
+        ctx.save_for_backward(dl.astype(x.dtype), reduction)
+        return _reduce(loss.astype(x.dtype), reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        dl, reduction = ctx.saved
+        return _chain(grad, dl, reduction), None
+
+
+class NLLLoss(Function):
+    """Negative log-likelihood of log-probabilities x (N, C) at class indices t (N,)."""
+
+    @staticmethod
+    def forward(ctx, x, t, weight=None, ignore_index=-100, reduction="mean"):
+        check_float("nll_loss", "input", x)
+        if x.ndim != 2 or t.shape != (x.shape[0],):
+            raise ValueError(f"nll_loss: expected input (N, C) and target (N,), got {x.shape} "
+                             f"and {t.shape}")
+        check_int_range("nll_loss", "target", t, 0, x.shape[1], allowed_extra=ignore_index)
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"nll_loss: reduction must be one of {REDUCTIONS}, got "
+                             f"{reduction!r}")
+        rows = np.arange(x.shape[0])
+        keep = t != ignore_index
+        safe_t = np.where(keep, t, 0)
+        w = (np.ones(x.shape[1], x.dtype) if weight is None else weight.astype(x.dtype))
+        w_i = np.where(keep, w[safe_t], 0).astype(x.dtype)  # (N,)
+        loss = -w_i * x[rows, safe_t]  # (N,)
+        total = w_i.sum()
+        ctx.save_for_backward(x.shape, rows, safe_t, w_i, total, reduction)
+        if reduction == "mean":
+            return np.asarray(loss.sum() / total, dtype=x.dtype)
+        return _reduce(loss, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, rows, safe_t, w_i, total, reduction = ctx.saved
+        dx = np.zeros(shape, dtype=w_i.dtype)
+        scale = grad / total if reduction == "mean" else grad
+        dx[rows, safe_t] = -w_i * scale
+        return dx, None
+
+
+# ---------------------------------------------------------------- functional wrappers
+def _pair(input, target):  # noqa: A002
+    from tinymm.tensor import Tensor, as_tensor
+
+    x = input if isinstance(input, Tensor) else as_tensor(input)
+    t = target if isinstance(target, Tensor) else as_tensor(np.asarray(target, dtype=x.dtype))
+    return x, t
+
+
+def _raw(value):
+    return None if value is None else np.asarray(getattr(value, "array", value))
+
+
+def mse_loss(input, target, reduction: str = "mean"):  # noqa: A002
+    return DifferenceLoss.apply(*_pair(input, target), kind="mse", reduction=reduction)
+
+
+def l1_loss(input, target, reduction: str = "mean"):  # noqa: A002
+    return DifferenceLoss.apply(*_pair(input, target), kind="l1", reduction=reduction)
+
+
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):  # noqa: A002
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    return DifferenceLoss.apply(*_pair(input, target), kind="smooth_l1", reduction=reduction,
+                                beta=beta)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):  # noqa: A002
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    return DifferenceLoss.apply(*_pair(input, target), kind="huber", reduction=reduction,
+                                beta=delta)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):  # noqa: A002
+    return BinaryCrossEntropy.apply(*_pair(input, target), weight=_raw(weight),
+                                    reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None,  # noqa: A002
+                                     reduction: str = "mean", pos_weight=None):
+    return BinaryCrossEntropyWithLogits.apply(*_pair(input, target), weight=_raw(weight),
+                                              pos_weight=_raw(pos_weight), reduction=reduction)
+
+
+def _classes_last(input, target):  # noqa: A002
+    """(N, C, d1, ...) and (N, d1, ...) -> (N*d1*..., C) and (N*d1*...,)."""
+    C = input.shape[1]
+    moved = input.permute((0,) + tuple(range(2, input.ndim)) + (1,)).reshape(-1, C)
+    return moved, target.reshape(-1)
+
+
+def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
+             reduction: str = "mean"):
+    """``F.nll_loss`` on log-probabilities: input (N, C) or (N, C, d1, ...), target (N,) or
+    (N, d1, ...) class indices."""
+    from tinymm.tensor import as_tensor
+
+    x = as_tensor(input)
+    t = np.asarray(getattr(target, "array", target))
+    shape = t.shape
+    if x.ndim > 2:
+        x, t = _classes_last(x, t)
+    loss = NLLLoss.apply(x, t, weight=_raw(weight), ignore_index=ignore_index,
+                         reduction=reduction)
+    return loss.reshape(shape) if reduction == "none" and len(shape) > 1 else loss
+
+
+def cross_entropy(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
+                  reduction: str = "mean", label_smoothing: float = 0.0):
+    """``F.cross_entropy`` from logits; with ``weight`` it is nll_loss(log_softmax(x))."""
+    from tinymm.ops.cross_entropy import cross_entropy as fused
+    from tinymm.ops.softmax import log_softmax
+    from tinymm.tensor import as_tensor
+
+    if weight is None:
+        return fused(input, target, ignore_index=ignore_index, reduction=reduction,
+                     label_smoothing=label_smoothing)
+    if label_smoothing:
+        raise ValueError("cross_entropy: weight together with label_smoothing is not supported "
+                         "in tinymm; use one of them")
+    return nll_loss(log_softmax(as_tensor(input), dim=1), target, weight=weight,
+                    ignore_index=ignore_index, reduction=reduction)

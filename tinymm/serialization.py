@@ -1,0 +1,136 @@
+"""``tinymm.save(obj, path)`` / ``tinymm.load(path)``: state_dicts and nested containers in
+the safetensors format, never pickle.
+
+What can be saved: Tensors (``nn.Parameter``s come back as Parameters), NumPy arrays and
+scalars, Python ``int``/``float``/``bool``/``str``/``None``, and ``dict`` (also
+``OrderedDict``, keys of those scalar types or tuples of them), ``list`` and ``tuple`` of
+these, nested to any depth. That covers ``model.state_dict()``, ``optimizer.state_dict()``
+and checkpoints such as ``{"epoch": 3, "model": ..., "optimizer": ..., "losses": [...]}``.
+
+Layout: every array is one safetensors tensor named ``t0``, ``t1``, ... in the order met;
+the container structure is JSON in the header's metadata under ``tinymm.save``, with each
+array replaced by its name. Loading parses the JSON and reads the arrays (``tinymm/io.py``'s
+checked reader): nothing in the file is executed. Any other object (a Module, an optimizer,
+a function, a class instance) is refused with a message that says what to save instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+
+import numpy as np
+
+from tinymm.io import CheckpointError, load_safetensors, safetensors_metadata, save_safetensors
+
+KEY = "tinymm.save"
+VERSION = 1
+
+
+def _refusal(obj, where: str) -> TypeError:
+    kind = type(obj).__name__
+    bases = {c.__name__ for c in type(obj).__mro__}
+    if "Module" in bases:
+        hint = ("save its weights instead: tinymm.save(model.state_dict(), path), and later "
+                "model.load_state_dict(tinymm.load(path)) on a model built the same way")
+    elif "Optimizer" in bases or "LRScheduler" in bases:
+        hint = f"save its state instead: tinymm.save({kind.lower()}.state_dict(), path)"
+    else:
+        hint = ("save tensors, NumPy arrays, numbers, strings, None, and lists, tuples and "
+                "dicts of them (e.g. a state_dict())")
+    return TypeError(f"tinymm.save: cannot store a {kind} at {where} safely (tinymm never "
+                     f"pickles); {hint}")
+
+
+class _Encoder:
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def _array(self, array: np.ndarray) -> str:
+        name = f"t{len(self.arrays)}"
+        self.arrays[name] = np.ascontiguousarray(array)
+        return name
+
+    def encode(self, obj, where: str = "obj"):
+        from tinymm.nn.module import Parameter
+        from tinymm.tensor import Tensor
+
+        if obj is None or isinstance(obj, (bool, str)):
+            return {"t": "value", "v": obj}
+        if isinstance(obj, int):
+            return {"t": "int", "v": str(obj)}  # exact for any size
+        if isinstance(obj, float):
+            return {"t": "float", "v": repr(obj)}  # repr round-trips, inf and nan included
+        if isinstance(obj, Tensor):
+            kind = "parameter" if isinstance(obj, Parameter) else "tensor"
+            return {"t": kind, "k": self._array(obj.array), "grad": obj.requires_grad}
+        if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
+            return {"t": "ndarray", "k": self._array(obj)}
+        if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
+            return {"t": "npscalar", "k": self._array(np.asarray(obj))}
+        if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
+            items = [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+            return {"t": type(obj).__name__, "v": items}
+        if isinstance(obj, dict) and type(obj) in (dict, OrderedDict):
+            items = [[self.encode(k, f"a key of {where}"), self.encode(v, f"{where}[{k!r}]")]
+                     for k, v in obj.items()]
+            return {"t": "odict" if isinstance(obj, OrderedDict) else "dict", "v": items}
+        raise _refusal(obj, where)
+
+
+def _decode(node, arrays: dict[str, np.ndarray]):
+    from tinymm.nn.module import Parameter
+    from tinymm.tensor import from_numpy
+
+    kind = node["t"]
+    if kind == "value":
+        return node["v"]
+    if kind == "int":
+        return int(node["v"])
+    if kind == "float":
+        return float(node["v"])
+    if kind in ("tensor", "parameter"):
+        array = arrays[node["k"]]
+        if kind == "parameter":
+            return Parameter(array, requires_grad=node["grad"])
+        return from_numpy(array, requires_grad=node["grad"])
+    if kind == "ndarray":
+        return arrays[node["k"]]
+    if kind == "npscalar":
+        return arrays[node["k"]][()]
+    if kind in ("list", "tuple"):
+        items = [_decode(v, arrays) for v in node["v"]]
+        return items if kind == "list" else tuple(items)
+    if kind in ("dict", "odict"):
+        pairs = [(_decode(k, arrays), _decode(v, arrays)) for k, v in node["v"]]
+        return OrderedDict(pairs) if kind == "odict" else dict(pairs)
+    raise CheckpointError(f"tinymm.load: unknown entry type {kind!r} in the file's structure")
+
+
+def save(obj, f) -> None:
+    """Write ``obj`` (see the module docstring for what it may contain) to the path ``f``."""
+    if not isinstance(f, (str, bytes)) and not hasattr(f, "__fspath__"):
+        raise TypeError(f"tinymm.save: expected a file path, got {type(f).__name__} (file "
+                        "objects are not supported; pass the path)")
+    encoder = _Encoder()
+    structure = encoder.encode(obj)
+    meta = {KEY: json.dumps({"version": VERSION, "root": structure})}
+    save_safetensors(f, encoder.arrays, metadata=meta)
+
+
+def load(f, map_location=None, weights_only: bool = True):
+    """Read what ``tinymm.save`` wrote. ``map_location`` may name "cpu" (the only device);
+    ``weights_only`` is accepted for PyTorch's signature: loading never runs code."""
+    from tinymm.devices import as_device
+
+    if map_location is not None and not callable(map_location):
+        as_device(map_location, "tinymm.load")
+    meta = safetensors_metadata(f)
+    if KEY not in meta:
+        raise CheckpointError(f"tinymm.load: {f} is a safetensors file but was not written by "
+                              "tinymm.save; read its tensors with tinymm.io.load_safetensors")
+    info = json.loads(meta[KEY])
+    if info.get("version") != VERSION:
+        raise CheckpointError(f"tinymm.load: {f} has format version {info.get('version')}, "
+                              f"this tinymm reads version {VERSION}")
+    return _decode(info["root"], load_safetensors(f))

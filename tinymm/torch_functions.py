@@ -1,0 +1,106 @@
+"""The ``torch.<function>(tensor, ...)`` forms of Tensor methods (``tinymm.exp(x)``,
+``tinymm.max(x, 1)``, ``tinymm.softmax(x, dim=1)``, ...), plus grad-mode helpers.
+
+Each function converts its first argument to a Tensor and calls the method of the same name,
+so the semantics (and the op behind it) are defined once, in ``tinymm/tensor.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm import autograd
+from tinymm.ops.index import ValuesIndices  # noqa: F401 - tinymm.ValuesIndices
+from tinymm.tensor import Tensor, as_tensor, from_numpy
+
+_UNARY = [
+    "abs", "acos", "arccos", "arcsin", "arctan", "asin", "atan", "ceil", "cos", "cosh", "exp",
+    "expm1", "floor", "log", "log10", "log1p", "log2", "neg", "reciprocal", "relu", "round",
+    "rsqrt", "sigmoid", "sign", "sin", "sinh", "sqrt", "square", "tan", "tanh", "trunc",
+    "logical_not", "clone", "t", "numel", "nonzero", "unbind",
+]
+_WITH_ARGS = [
+    "add", "all", "allclose", "amax", "amin", "any", "argmax", "argmin", "argsort", "chunk",
+    "clamp", "clip", "cumsum", "div", "dot", "equal", "flatten", "gather", "index_select",
+    "lerp", "log_softmax", "logsumexp", "masked_fill", "matmul", "maximum", "mean", "minimum",
+    "mm", "bmm", "mul", "narrow", "norm", "permute", "pow", "prod", "reshape", "select", "softmax",
+    "sort", "squeeze", "std", "sub", "sum", "topk", "transpose", "unsqueeze", "var", "eq", "ne",
+    "lt", "le", "gt", "ge", "max", "min", "true_divide", "multiply", "divide", "subtract",
+]
+
+
+def _method(name: str):
+    def fn(input, *args, **kwargs):  # noqa: A002 - PyTorch's argument name
+        return getattr(as_tensor(input), name)(*args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``torch.{name}(input, ...)``: the same as ``input.{name}(...)``."
+    return fn
+
+
+for _name in _UNARY + _WITH_ARGS:
+    globals()[_name] = _method(_name)
+negative = globals()["neg"]
+
+
+def outer(a, b) -> Tensor:
+    return as_tensor(a).reshape(-1, 1) * as_tensor(b).reshape(1, -1)
+
+
+def _triangle(x, diagonal: int, lower: bool) -> Tensor:
+    x = as_tensor(x)
+    rows, cols = x.shape[-2:]
+    mask = np.tri(rows, cols, diagonal, dtype=bool)  # (rows, cols) True on/below the diagonal
+    keep = mask if lower else ~np.tri(rows, cols, diagonal - 1, dtype=bool)
+    return x * from_numpy(keep.astype(x.dtype))
+
+
+def tril(input, diagonal: int = 0) -> Tensor:  # noqa: A002
+    return _triangle(input, diagonal, lower=True)
+
+
+def triu(input, diagonal: int = 0) -> Tensor:  # noqa: A002
+    return _triangle(input, diagonal, lower=False)
+
+
+def isnan(x) -> Tensor:
+    return from_numpy(np.isnan(as_tensor(x).array))
+
+
+def isinf(x) -> Tensor:
+    return from_numpy(np.isinf(as_tensor(x).array))
+
+
+def isfinite(x) -> Tensor:
+    return from_numpy(np.isfinite(as_tensor(x).array))
+
+
+class set_grad_enabled:  # noqa: N801 - PyTorch's name
+    """``with set_grad_enabled(False):`` (a context manager; also a plain call). Per thread,
+    like ``no_grad``."""
+
+    def __init__(self, mode: bool):
+        self._token = autograd.set_grad_mode(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        autograd.reset_grad_mode(self._token)
+
+
+class enable_grad:  # noqa: N801
+    def __enter__(self):
+        self._token = autograd.set_grad_mode(True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        autograd.reset_grad_mode(self._token)
+
+
+inference_mode = autograd.no_grad
+
+__all__ = sorted(_UNARY + _WITH_ARGS + [
+    "ValuesIndices", "enable_grad", "inference_mode", "isfinite", "isinf", "isnan", "negative",
+    "outer", "set_grad_enabled", "tril", "triu",
+])
