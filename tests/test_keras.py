@@ -260,8 +260,9 @@ def test_nan_loss_stops_naming_the_step(capsys):
     x, y = rng.standard_normal((48, 4)).astype(np.float32), rng.integers(0, CLASSES, 48)
     x[20] = np.nan  # sample 20 is in the second batch of 16 when not shuffled
     before = {k: v.copy() for k, v in model.state_dict().items()}
-    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 2/3.*Where it "
-                                                 r"started: input 0 of Linear .* a leaf tensor "
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 2/3.*Where the "
+                                                 r"first NaN/Inf started: input 0 of Linear "
+                                                 r".* a leaf tensor "
                                                  r"\(a parameter or an input\) of shape "
                                                  r"\(16, 4\) that holds NaN \(4 of 64"):
         model.fit(x, y, batch_size=16, shuffle=False, verbose=0)

@@ -41,9 +41,12 @@ def test_every_fusion_gives_logits_and_gradients(fusion, batch):
 
 def test_attention_map_is_a_distribution_over_64_regions(batch):
     model = tiny_model("attention")
-    model(batch["image"], batch["tokens"], batch["lengths"])
-    a = model.last_attention
-    assert a.shape == (5, 64)
+    logits, a = model.forward_with_attention(batch["image"], batch["tokens"], batch["lengths"])
+    a = a.array
+    assert a.shape == (5, 64) and logits.shape == (5, 16)
+    assert model(batch["image"], batch["tokens"], batch["lengths"]).shape == (5, 16)
+    assert tiny_model("multiply").forward_with_attention(
+        batch["image"], batch["tokens"], batch["lengths"])[1] is None
     assert np.allclose(a.sum(axis=1), 1.0, atol=1e-5) and (a >= 0).all()
 
 
@@ -102,7 +105,7 @@ def test_same_function_as_pytorch(fusion, batch):
     reference = build_torch_model(model.config)
     copy_weights(model, reference)
     image = tinymm.tensor(batch["image"], requires_grad=True)
-    logits = model(image, batch["tokens"], batch["lengths"])
+    logits, attention = model.forward_with_attention(image, batch["tokens"], batch["lengths"])
     tinymm.F.cross_entropy(logits, batch["answer"]).backward()
 
     t_image = torch.tensor(batch["image"], requires_grad=True)
@@ -115,7 +118,7 @@ def test_same_function_as_pytorch(fusion, batch):
     for name, p in model.named_parameters():
         assert np.allclose(p.grad, t_params[name].grad.numpy(), rtol=1e-3, atol=1e-6), name
     if fusion == "attention":
-        assert np.allclose(model.last_attention, reference.last_attention.detach().numpy(),
+        assert np.allclose(attention.array, reference.last_attention.detach().numpy(),
                            atol=1e-5)
 
 

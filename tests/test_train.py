@@ -11,6 +11,7 @@ import pytest
 from tinymm import io
 from tinymm.app import train as T
 from tinymm.app.cli import main as cli_main
+from tinymm.app.compare import compare_fusions
 
 TINY_MODEL = dict(conv1_channels=4, conv2_channels=8, embed_dim=16, hidden_size=16,
                   fused_dim=16, head_hidden=16, num_heads=2, bilinear_rank=4)
@@ -187,11 +188,11 @@ def test_cli_train_resume_and_evaluate_end_to_end(tmp_path, capsys):
 
 def test_compare_fusions_writes_table_and_plot(tmp_path):
     out = str(tmp_path / "cmp")
-    rows = T.compare_fusions(tiny(epochs=1), out, fusions=["multiply", "question_only"],
-                             log=quiet)
+    rows = compare_fusions(tiny(epochs=1), out, fusions=["multiply", "question_only"],
+                           log=quiet)
     assert [r["fusion"] for r in rows] == ["multiply", "question_only"]
     table = open(os.path.join(out, "comparison.md")).read()
     assert "| multiply |" in table and "| question_only |" in table and "seed 1" in table
     assert os.path.getsize(os.path.join(out, "comparison.png")) > 0
     with pytest.raises(T.RunExistsError, match="--overwrite"):
-        T.compare_fusions(tiny(epochs=1), out, fusions=["multiply"], log=quiet)
+        compare_fusions(tiny(epochs=1), out, fusions=["multiply"], log=quiet)

@@ -66,6 +66,8 @@ def result_type(*operands) -> np.dtype:
     groups: list[list[np.dtype]] = [[], [], []]  # dimensioned, zero-dim, scalars
     for x in operands:
         scalar = _SCALAR_DTYPES.get(type(x))
+        if scalar is None and not hasattr(x, "dtype"):  # subclasses of the Python scalars
+            scalar = next((d for t, d in _SCALAR_DTYPES.items() if isinstance(x, t)), None)
         if scalar is not None:
             groups[2].append(scalar)
             continue

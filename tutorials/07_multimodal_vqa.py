@@ -191,18 +191,22 @@ assert all(0.0 <= acc <= 1.0 for _, acc in results.values())
 # %% [markdown]
 # ## 4. Attention maps
 #
-# After a forward pass, the attention model keeps the weights over the 64 regions (averaged
-# over heads and real question tokens) in `model.last_attention`. `tinymm train` draws them
+# `model.forward_with_attention(image, tokens, lengths)` returns the logits and the weights
+# over the 64 regions (averaged over heads and real question tokens). `tinymm train` draws them
 # for a few test questions into `attention.png`; the same function works here. A trained
 # model's map lights up the object the question names; this tiny one has barely started.
 
 # %%
-from tinymm.app.train import attention_png  # noqa: E402
+from tinymm.app.figures import attention_png  # noqa: E402
 
 attention_model = results["attention"][0]
 pixels = attention_png(attention_model, splits["test"], np.arange(4),
                        os.path.join(OUT, "attention.png"))
-weights = attention_model.last_attention
+batch4 = splits["test"].batch(np.arange(4))
+with tinymm.no_grad():
+    _, weights = attention_model.forward_with_attention(batch4["image"], batch4["tokens"],
+                                                         batch4["lengths"])
+weights = weights.array
 print("attention map:", os.path.join(OUT, "attention.png"), pixels.shape)
 print("weights per question: shape", weights.shape, "rows sum to", weights.sum(axis=1).round(4))
 assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-5)
@@ -256,7 +260,7 @@ assert "divided by T" in check_pool_attention(lambda A, mask: (A * mask[:, :, No
 
 # %% [markdown]
 # tinymm's `CrossAttentionFusion` (tinymm/nn/fusion.py) pools its per-token weights the
-# same way; that is why `model.last_attention` rows sum to 1 in section 4.
+# same way; that is why the attention rows of section 4 sum to 1.
 
 # %% [markdown]
 # ## Where to go next

@@ -1,8 +1,9 @@
 """The application's commands for the ``tinymm`` CLI: ``train``, ``evaluate``,
 ``compare-fusions``. ``tinymm/app/cli.py`` calls ``add_commands(subparsers)``.
 
-The heavy imports (models, data, training) happen inside the command functions, so
-``tinymm --help`` stays fast and a broken layer cannot hide the other commands.
+The parser takes its defaults from ``TrainConfig`` (tinymm/app/train.py) and its fusion names
+from ``tinymm.models.FUSIONS``, so each is written once; training, evaluation and the
+comparison are imported inside the command functions.
 """
 
 from __future__ import annotations
@@ -10,24 +11,39 @@ from __future__ import annotations
 import argparse
 import sys
 
-FUSION_NAMES = ("concat", "multiply", "attention", "gated", "bilinear", "image_only",
-                "question_only")
+from tinymm.models.multimodal import FUSIONS as FUSION_NAMES
+
+_DEFAULTS = {}
+
+
+def _train_defaults() -> dict:
+    """TrainConfig's defaults (the one place they are written), read once."""
+    if not _DEFAULTS:
+        from tinymm.app.train import TrainConfig
+
+        _DEFAULTS.update({f.name: f.default for f in TrainConfig.__dataclass_fields__.values()})
+    return _DEFAULTS
 
 
 def _common_training_flags(p, defaults_from_checkpoint: bool) -> None:
-    d = (lambda value: None) if defaults_from_checkpoint else (lambda value: value)
-    p.add_argument("--epochs", type=int, default=d(15),
-                   help="passes over the training set (default 15)")
-    p.add_argument("--samples", type=int, default=d(10_000),
-                   help="training samples (default 10000; validation 1000, test 2000)")
-    p.add_argument("--val-samples", type=int, default=d(1_000), help=argparse.SUPPRESS)
-    p.add_argument("--test-samples", type=int, default=d(2_000), help=argparse.SUPPRESS)
-    p.add_argument("--batch-size", type=int, default=d(32), help="default 32")
-    p.add_argument("--lr", type=float, default=d(1e-3), help="Adam learning rate (default 1e-3)")
-    p.add_argument("--seed", type=int, default=d(0), help="data and initialisation seed "
-                   "(default 0)")
+    t = _train_defaults()
+    d = (lambda name: None) if defaults_from_checkpoint else (lambda name: t[name])
+    p.add_argument("--epochs", type=int, default=d("epochs"),
+                   help=f"passes over the training set (default {t['epochs']})")
+    p.add_argument("--samples", type=int, default=d("samples"),
+                   help=f"training samples (default {t['samples']}; validation "
+                        f"{t['val_samples']}, test {t['test_samples']})")
+    p.add_argument("--val-samples", type=int, default=d("val_samples"), help=argparse.SUPPRESS)
+    p.add_argument("--test-samples", type=int, default=d("test_samples"),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--batch-size", type=int, default=d("batch_size"),
+                   help=f"default {t['batch_size']}")
+    p.add_argument("--lr", type=float, default=d("lr"),
+                   help=f"Adam learning rate (default {t['lr']:g})")
+    p.add_argument("--seed", type=int, default=d("seed"),
+                   help=f"data and initialisation seed (default {t['seed']})")
     p.add_argument("--backend", default=None,
-                   help="reference | numba | cuda (default numba)")
+                   help=f"reference | numba | cuda (default {t['backend']})")
     p.add_argument("--no-progress", action="store_true", help="no live progress bar")
 
 
@@ -39,7 +55,7 @@ def add_commands(subparsers) -> None:
                     "attention.png) into --out; Ctrl-C keeps the last completed epoch, "
                     "--resume continues it.")
     p.add_argument("--fusion", default=None,
-                   help=f"{' | '.join(FUSION_NAMES)} (default attention)")
+                   help=f"{' | '.join(FUSION_NAMES)} (default {_train_defaults()['fusion']})")
     _common_training_flags(p, defaults_from_checkpoint=True)
     p.add_argument("--out", default=None, help="run directory (default runs/<fusion>-seed<seed>)")
     p.add_argument("--resume", action="store_true",
@@ -104,18 +120,18 @@ def cmd_train(args) -> int:
         if args.fusion is not None and args.fusion not in FUSION_NAMES:
             raise ValueError(f"unknown fusion '{args.fusion}'; valid fusions: "
                              f"{', '.join(FUSION_NAMES)}")
-        base = None
+        ckpt = None
         if args.resume:
             if args.out is None:
                 raise ValueError("train --resume needs --out DIR (the run to continue)")
             ckpt_path = os.path.join(args.out, CHECKPOINT)
             if os.path.exists(ckpt_path):
-                base = load_checkpoint(ckpt_path)["train_config"]
-        cfg = _config_from_args(args, base)
+                ckpt = load_checkpoint(ckpt_path)  # read once: run_training resumes from it
+        cfg = _config_from_args(args, ckpt["train_config"] if ckpt else None)
         out = args.out or os.path.join("runs", f"{cfg.fusion}-seed{cfg.seed}")
         run_training(cfg, out, resume=args.resume, overwrite=args.overwrite,
                      progress_stream=None if args.no_progress else sys.stderr,
-                     started_at=started_at)
+                     started_at=started_at, checkpoint=ckpt)
     except (ValueError, FileNotFoundError, RunExistsError, CheckpointMismatchError,
             RuntimeError) as exc:
         if isinstance(exc, NonFiniteLossError):
@@ -138,7 +154,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from tinymm.app.train import RunExistsError, compare_fusions
+    from tinymm.app.compare import compare_fusions
+    from tinymm.app.train import RunExistsError
 
     fusions = [f.strip() for f in args.fusions.split(",") if f.strip()]
     bad = [f for f in fusions if f not in FUSION_NAMES]

@@ -1,5 +1,6 @@
-"""Training, evaluation and the fusion comparison behind ``tinymm train | evaluate |
-compare-fusions``.
+"""The VQA task behind ``tinymm train | evaluate``: its config, data, model, loss, checkpoints
+and ``run_training``, which runs the one training loop (tinymm/loop.py). The figures are in
+tinymm/app/figures.py, the fusion comparison in tinymm/app/compare.py.
 
 One run = one output directory holding:
 
@@ -33,12 +34,12 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from tinymm import io, nn
-from tinymm.autograd import no_grad, nonfinite_origin
+from tinymm import io, loop, nn
 from tinymm.backend import BACKEND_NAMES, use_backend
 from tinymm.data import ANSWERS, QUESTION_TYPES, DataLoader, ShapesVQA, shapes_vqa_tokenizer
 from tinymm.data.tokenizer import Tokenizer
-from tinymm.models.multimodal import FUSIONS, MultimodalConfig, MultimodalVQA, check_fusion
+from tinymm.loop import NonFiniteLossError  # noqa: F401 (the app's error: cmd_train catches it)
+from tinymm.models.multimodal import MultimodalConfig, MultimodalVQA, check_fusion
 from tinymm.ops.cross_entropy import cross_entropy
 from tinymm.optim import Adam
 from tinymm.tensor import from_numpy
@@ -55,10 +56,6 @@ class RunExistsError(FileExistsError):
 
 class CheckpointMismatchError(io.CheckpointError):
     """A checkpoint does not fit the model, vocabulary or run it is loaded into."""
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; training stopped."""
 
 
 @dataclass
@@ -127,24 +124,28 @@ def _as_batch_inputs(batch: dict):
     return from_numpy(batch["image"]), batch["tokens"], batch["lengths"]
 
 
+def vqa_loss(model: MultimodalVQA, batch: dict, predictions: list | None = None):
+    """The task's loss function for tinymm/loop.py: mean cross-entropy of the answer logits,
+    and the batch's accuracy; appends the predicted answers (n,) to ``predictions``."""
+    logits = model(*_as_batch_inputs(batch))  # (n, A)
+    loss = cross_entropy(logits, batch["answer"])
+    predicted = np.argmax(logits.array, axis=1)  # (n,)
+    if predictions is not None:
+        predictions.append(predicted)
+    n = len(batch["answer"])
+    return loss, {"samples": n, "accuracy": (int((predicted == batch["answer"]).sum()), n)}
+
+
 def evaluate(model: MultimodalVQA, dataset: ShapesVQA, batch_size: int = 250) -> dict:
     """Loss, accuracy overall and per question type, and the predictions, on ``dataset``."""
-    was_training = model.training
-    model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size)
-    losses, predictions = [], []
-    with no_grad():
-        for batch in loader:
-            logits = model(*_as_batch_inputs(batch))
-            loss = cross_entropy(logits, batch["answer"], reduction="sum")
-            losses.append(float(loss.item()))
-            predictions.append(np.argmax(logits.array, axis=1))
-    model.train(was_training)
+    predictions: list = []
+    logs = loop.evaluate(model, lambda m, b: vqa_loss(m, b, predictions),
+                         DataLoader(dataset, batch_size=batch_size))
     predicted = np.concatenate(predictions)  # (N,)
     correct = predicted == dataset.answer  # (N,)
     per_type = {name: float(correct[dataset.question_type == t].mean())
                 for t, name in enumerate(QUESTION_TYPES)}
-    return {"loss": float(np.sum(losses) / len(dataset)), "accuracy": float(correct.mean()),
+    return {"loss": float(logs["loss"]), "accuracy": float(correct.mean()),
             "per_type": per_type, "predictions": predicted}
 
 
@@ -229,35 +230,7 @@ def model_from_checkpoint(ckpt: dict) -> tuple[MultimodalVQA, Tokenizer]:
     return model, tokenizer
 
 
-# ---------------------------------------------------------------------------- progress output
-class Progress:
-    """A one-line live progress bar on a terminal; silent when ``stream`` is not a tty."""
-
-    def __init__(self, stream, total: int, label: str, width: int = 24):
-        self.stream, self.total, self.label, self.width = stream, total, label, width
-        self.live = stream is not None and hasattr(stream, "isatty") and stream.isatty()
-        self.start = time.perf_counter()
-        self.last = 0.0
-
-    def update(self, done: int, loss: float, acc: float, samples: int) -> None:
-        now = time.perf_counter()
-        if not self.live or (now - self.last < 0.1 and done < self.total):
-            return
-        self.last = now
-        filled = int(self.width * done / self.total)
-        bar = "#" * filled + "." * (self.width - filled)
-        rate = samples / max(now - self.start, 1e-9)
-        eta = (self.total - done) * (now - self.start) / max(done, 1)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{self.total} loss {loss:.4f} "
-                          f"acc {acc:.3f} {rate:,.0f} samples/s eta {eta:4.0f}s ")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.live:
-            self.stream.write("\r" + " " * 100 + "\r")
-            self.stream.flush()
-
-
+# ---------------------------------------------------------------------------- reporting
 def _versions() -> dict:
     import numba
 
@@ -301,10 +274,11 @@ def prepare_out_dir(out: str, resume: bool, overwrite: bool) -> None:
 
 def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bool = False,
                  log=print, progress_stream=None, stop_after_steps: int | None = None,
-                 started_at: float | None = None) -> dict:
+                 started_at: float | None = None, checkpoint: dict | None = None) -> dict:
     """Train per ``cfg`` into ``out``; returns the metrics dict also written to metrics.json.
 
-    With ``resume=True`` the run continues from ``out/checkpoint.json``: its recorded config
+    With ``resume=True`` the run continues from ``out/checkpoint.json`` (or from
+    ``checkpoint``, that file already read by ``load_checkpoint``): its recorded config
     must match ``cfg`` in every field except ``epochs`` and ``backend``.
     ``stop_after_steps`` raises KeyboardInterrupt after that many optimizer steps (tests use
     it to simulate Ctrl-C). ``started_at`` (a ``time.perf_counter()`` value, e.g. taken when
@@ -314,7 +288,6 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
     ckpt_path = os.path.join(out, CHECKPOINT_STEM)
     with use_backend(cfg.backend):
         t_setup = time.perf_counter()
-        t_start = started_at if started_at is not None else t_setup
         data = build_data(cfg)
         tokenizer = data["train"].tokenizer
         model = build_model(cfg, tokenizer)
@@ -322,182 +295,131 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
         history: list = []
         start_epoch = 0
         if resume:
-            ckpt = load_checkpoint(ckpt_path)
-            saved = ckpt["train_config"]
-            for key in TrainConfig.RESUME_KEYS:
-                if saved.get(key) != asdict(cfg)[key]:
-                    raise CheckpointMismatchError(
-                        f"train --resume: the checkpoint in {out} was trained with {key}="
-                        f"{saved.get(key)!r}, this run asks for {key}={asdict(cfg)[key]!r}; "
-                        f"resume with the same {key} or start a new run")
-            restored, _ = model_from_checkpoint(ckpt)
-            model.load_state_dict(restored.state_dict())
-            io.optimizer_state_from_checkpoint(optimizer, ckpt["tensors_raw"],
-                                               ckpt["optimizer"])
-            history = ckpt["history"]
-            start_epoch = ckpt["epoch"]
+            ckpt = checkpoint if checkpoint is not None else load_checkpoint(ckpt_path)
+            history, start_epoch = _restore(ckpt, cfg, out, model, optimizer)
             log(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
-        n_params = model.num_parameters()
         log(f"tinymm train: fusion={cfg.fusion} backend={cfg.backend} seed={cfg.seed} "
             f"samples={cfg.samples} (val {cfg.val_samples}, test {cfg.test_samples}) "
-            f"batch={cfg.batch_size} lr={cfg.lr:g} epochs={cfg.epochs} params={n_params:,}")
+            f"batch={cfg.batch_size} lr={cfg.lr:g} epochs={cfg.epochs} "
+            f"params={model.num_parameters():,}")
         loader = DataLoader(data["train"], batch_size=cfg.batch_size, shuffle=True,
                             seed=cfg.seed)
-        setup_seconds = time.perf_counter() - t_setup
-        first_step_seconds = None
-        steps_done = 0
-        for epoch in range(start_epoch, cfg.epochs):
+        run = _RunCallback(cfg, out, model, optimizer, data, history, log, stop_after_steps,
+                           started_at if started_at is not None else t_setup)
+        run.setup_seconds = time.perf_counter() - t_setup
+
+        def batches(epoch):
             loader.set_epoch(epoch)
-            model.train()
-            bar = Progress(progress_stream, len(loader), f"epoch {epoch + 1:>2}/{cfg.epochs}")
-            t0 = time.perf_counter()
-            loss_sum, correct, seen = 0.0, 0, 0
-            try:
-                for step, batch in enumerate(loader):
-                    logits = model(*_as_batch_inputs(batch))
-                    loss = cross_entropy(logits, batch["answer"])
-                    loss_value = float(loss.item())
-                    if not math.isfinite(loss_value):
-                        raise NonFiniteLossError(
-                            f"train: the loss became {loss_value} at epoch {epoch + 1}, step "
-                            f"{step + 1}; stopped. The last good checkpoint (epoch {epoch}) is "
-                            f"{ckpt_path + '.json' if epoch else 'absent (none completed)'}; "
-                            "try a smaller --lr. Where the first NaN/Inf started: "
-                            f"{nonfinite_origin(loss)}")
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    if first_step_seconds is None:
-                        first_step_seconds = time.perf_counter() - t_start
-                    n = len(batch["answer"])
-                    loss_sum += loss_value * n
-                    correct += int((np.argmax(logits.array, axis=1) == batch["answer"]).sum())
-                    seen += n
-                    steps_done += 1
-                    bar.update(step + 1, loss_sum / seen, correct / seen, seen)
-                    if stop_after_steps is not None and steps_done >= stop_after_steps:
-                        raise KeyboardInterrupt
-            except KeyboardInterrupt:
-                bar.close()
-                where = (f"{ckpt_path}.json (epoch {epoch}) is intact; continue with --resume"
-                         if epoch else "no epoch had completed, so there is no checkpoint yet")
-                log(f"interrupted during epoch {epoch + 1}: {where}")
-                raise
-            bar.close()
-            train_seconds = time.perf_counter() - t0
-            val = evaluate(model, data["val"])
-            record = {
-                "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-                "val_loss": val["loss"], "val_accuracy": val["accuracy"],
-                "val_per_type": val["per_type"], "seconds": train_seconds,
-                "samples_per_second": seen / train_seconds,
-            }
-            history.append(record)
-            save_checkpoint(ckpt_path, model, optimizer, cfg, tokenizer, epoch + 1, history)
-            per_type = " ".join(f"{k} {v:.2f}" for k, v in val["per_type"].items())
-            log(f"epoch {epoch + 1:>2}/{cfg.epochs}  train loss {record['train_loss']:.4f} "
-                f"acc {record['train_accuracy']:.4f} | val loss {val['loss']:.4f} "
-                f"acc {val['accuracy']:.4f} ({per_type}) | {train_seconds:.1f}s, "
-                f"{record['samples_per_second']:,.0f} samples/s")
+            return loader
 
-        test = evaluate(model, data["test"])
-        test_record = {k: v for k, v in test.items() if k != "predictions"}
-        save_checkpoint(ckpt_path, model, optimizer, cfg, tokenizer, cfg.epochs, history,
-                        test=test_record)
-        metrics = {
-            "config": asdict(cfg), "model_config": model.config.to_dict(),
-            "parameters": n_params, "epochs": history, "test": test_record,
-            "backend": cfg.backend, "versions": _versions(),
-            "setup_seconds": setup_seconds, "seconds_to_first_step": first_step_seconds,
+        def progress(epoch, steps):
+            return loop.Progress(steps, progress_stream, label=f"epoch {epoch + 1:>2}/"
+                                 f"{cfg.epochs}", width=24, dynamic=None if progress_stream
+                                 is not None else False, transient=True)
+
+        loop.fit(model, vqa_loss, batches, optimizer, epochs=cfg.epochs,
+                 start_epoch=start_epoch, callbacks=[run], progress_for_epoch=progress,
+                 hint_for_epoch=run.nan_hint)
+        return _finish(run)
+
+
+def _restore(ckpt: dict, cfg: TrainConfig, out: str, model: MultimodalVQA,
+             optimizer: Adam) -> tuple[list, int]:
+    """Load a checkpoint's weights and Adam state into a run resumed with ``cfg``; returns
+    its history and the number of completed epochs."""
+    saved = ckpt["train_config"]
+    for key in TrainConfig.RESUME_KEYS:
+        if saved.get(key) != asdict(cfg)[key]:
+            raise CheckpointMismatchError(
+                f"train --resume: the checkpoint in {out} was trained with {key}="
+                f"{saved.get(key)!r}, this run asks for {key}={asdict(cfg)[key]!r}; "
+                f"resume with the same {key} or start a new run")
+    restored, _ = model_from_checkpoint(ckpt)
+    model.load_state_dict(restored.state_dict())
+    io.optimizer_state_from_checkpoint(optimizer, ckpt["tensors_raw"], ckpt["optimizer"])
+    return ckpt["history"], ckpt["epoch"]
+
+
+class _RunCallback:
+    """The VQA run's hooks into tinymm/loop.py's ``fit``: time each epoch, validate, record
+    the history, write the checkpoint, log one line per epoch; report an interrupt."""
+
+    def __init__(self, cfg, out, model, optimizer, data, history, log, stop_after_steps,
+                 t_start):
+        self.cfg, self.out, self.model, self.optimizer = cfg, out, model, optimizer
+        self.data, self.history, self.log = data, history, log
+        self.ckpt_path = os.path.join(out, CHECKPOINT_STEM)
+        self.stop_after_steps, self.steps_done, self.t_start = stop_after_steps, 0, t_start
+        self.first_step_seconds = None
+        self.setup_seconds = 0.0
+
+    def nan_hint(self, epoch: int) -> str:
+        where = self.ckpt_path + ".json" if epoch else "absent (none completed)"
+        return f"The last good checkpoint (epoch {epoch}) is {where}; try a smaller --lr"
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_train_batch_end(self, step, logs=None):
+        if self.first_step_seconds is None:
+            self.first_step_seconds = time.perf_counter() - self.t_start
+        self.steps_done += 1
+        if self.stop_after_steps is not None and self.steps_done >= self.stop_after_steps:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, epoch, logs):
+        cfg, seconds = self.cfg, time.perf_counter() - self.t0
+        val = evaluate(self.model, self.data["val"])
+        record = {
+            "epoch": epoch + 1, "train_loss": logs["loss"], "train_accuracy": logs["accuracy"],
+            "val_loss": val["loss"], "val_accuracy": val["accuracy"],
+            "val_per_type": val["per_type"], "seconds": seconds,
+            "samples_per_second": len(self.data["train"]) / seconds,
         }
-        with open(os.path.join(out, METRICS + ".tmp"), "w") as fh:
-            json.dump(metrics, fh, indent=2)
-        os.replace(os.path.join(out, METRICS + ".tmp"), os.path.join(out, METRICS))
-        write_figures(out, model, data["test"], history, test["predictions"])
-        log(format_table(test_record, f"held-out test accuracy ({len(data['test'])} samples, "
+        self.history.append(record)
+        save_checkpoint(self.ckpt_path, self.model, self.optimizer, cfg,
+                        self.data["train"].tokenizer, epoch + 1, self.history)
+        per_type = " ".join(f"{k} {v:.2f}" for k, v in val["per_type"].items())
+        self.log(f"epoch {epoch + 1:>2}/{cfg.epochs}  train loss {record['train_loss']:.4f} "
+                 f"acc {record['train_accuracy']:.4f} | val loss {val['loss']:.4f} "
+                 f"acc {val['accuracy']:.4f} ({per_type}) | {seconds:.1f}s, "
+                 f"{record['samples_per_second']:,.0f} samples/s")
+
+    def on_interrupt(self, epoch, step):
+        where = (f"{self.ckpt_path}.json (epoch {epoch}) is intact; continue with --resume"
+                 if epoch else "no epoch had completed, so there is no checkpoint yet")
+        self.log(f"interrupted during epoch {epoch + 1}: {where}")
+
+
+def _finish(run: _RunCallback) -> dict:
+    """Test the trained model, write the final checkpoint, metrics.json and the figures,
+    and log the summary; returns the metrics."""
+    from tinymm.app.figures import write_figures
+
+    cfg, out, model, data, history = run.cfg, run.out, run.model, run.data, run.history
+    test = evaluate(model, data["test"])
+    test_record = {k: v for k, v in test.items() if k != "predictions"}
+    save_checkpoint(run.ckpt_path, model, run.optimizer, cfg, data["train"].tokenizer,
+                    cfg.epochs, history, test=test_record)
+    metrics = {
+        "config": asdict(cfg), "model_config": model.config.to_dict(),
+        "parameters": model.num_parameters(), "epochs": history, "test": test_record,
+        "backend": cfg.backend, "versions": _versions(),
+        "setup_seconds": run.setup_seconds, "seconds_to_first_step": run.first_step_seconds,
+    }
+    with open(os.path.join(out, METRICS + ".tmp"), "w") as fh:
+        json.dump(metrics, fh, indent=2)
+    os.replace(os.path.join(out, METRICS + ".tmp"), os.path.join(out, METRICS))
+    write_figures(out, model, data["test"], history, test["predictions"])
+    run.log(format_table(test_record, f"held-out test accuracy ({len(data['test'])} samples, "
                                       f"fusion={cfg.fusion}, seed={cfg.seed})"))
-        if first_step_seconds is not None:
-            log(f"first training step done {first_step_seconds:.2f}s after start (setup incl. "
-                f"data generation {setup_seconds:.2f}s); total training "
+    if run.first_step_seconds is not None:
+        run.log(f"first training step done {run.first_step_seconds:.2f}s after start (setup "
+                f"incl. data generation {run.setup_seconds:.2f}s); total training "
                 f"{sum(h['seconds'] for h in history):.0f}s")
-        log(f"wrote {out}/: {CHECKPOINT_STEM}.safetensors + .json, {METRICS}, curves.png, "
-            "samples.png"
-            + (", attention.png" if cfg.fusion == "attention" else ""))
+    run.log(f"wrote {out}/: {CHECKPOINT_STEM}.safetensors + .json, {METRICS}, curves.png, "
+            "samples.png" + (", attention.png" if cfg.fusion == "attention" else ""))
     return metrics
-
-
-# ---------------------------------------------------------------------------- figures
-def write_figures(out: str, model: MultimodalVQA, test: ShapesVQA, history: list,
-                  predictions: np.ndarray) -> None:
-    from tinymm.app._png import line_plot
-    from tinymm.app.render import render_grid
-
-    if history:
-        line_plot([
-            {"title": "loss", "series": {"train": [h["train_loss"] for h in history],
-                                         "val": [h["val_loss"] for h in history]}},
-            {"title": "accuracy", "ylim": (0.0, 1.0),
-             "series": {"train": [h["train_accuracy"] for h in history],
-                        "val": [h["val_accuracy"] for h in history]}},
-        ], os.path.join(out, "curves.png"))
-    shown = _examples(test, per_type=2)
-    render_grid(test, os.path.join(out, "samples.png"), indices=shown,
-                predictions=predictions[shown])
-    if model.config.fusion == "attention":
-        attention_png(model, test, shown, os.path.join(out, "attention.png"))
-
-
-def _examples(dataset: ShapesVQA, per_type: int) -> np.ndarray:
-    """The first ``per_type`` samples of each question type, in type order."""
-    picks = [np.flatnonzero(dataset.question_type == t)[:per_type]
-             for t in range(len(QUESTION_TYPES))]
-    return np.concatenate(picks)
-
-
-def _heat(values: np.ndarray) -> np.ndarray:
-    """Map values in [0, 1] to RGB uint8 (black -> red -> yellow -> white)."""
-    v = np.clip(values, 0.0, 1.0)[..., None]  # (..., 1)
-    rgb = np.concatenate([np.clip(3 * v, 0, 1), np.clip(3 * v - 1, 0, 1),
-                          np.clip(3 * v - 2, 0, 1)], axis=-1)  # (..., 3)
-    return (255 * rgb).astype(np.uint8)
-
-
-def attention_png(model: MultimodalVQA, dataset: ShapesVQA, indices, path: str,
-                  scale: int = 4) -> np.ndarray:
-    """Each row: the image, the attention over its 8x8 regions, and the two blended."""
-    from tinymm.app._png import Canvas
-
-    indices = np.asarray(indices)
-    batch = dataset.batch(indices)
-    model.eval()
-    with no_grad():
-        logits = model(*_as_batch_inputs(batch))
-    model.train()
-    attention = model.last_attention  # (n, R)
-    side = model.config.map_size
-    px = dataset.images.shape[1] * scale
-    row_h = px + 8
-    canvas = Canvas(len(indices) * row_h + 8, 3 * (px + 8) + 240, background=(250, 250, 250))
-    for i, idx in enumerate(indices):
-        y0 = 4 + i * row_h
-        a = attention[i].reshape(side, side)  # (8, 8)
-        a = a / max(a.max(), 1e-12)
-        up = np.kron(a, np.ones((dataset.images.shape[1] // side,) * 2))  # (32, 32)
-        image = dataset.images[idx]
-        heat = _heat(up)  # (32, 32, 3)
-        blend = (0.45 * image + 0.55 * heat).astype(np.uint8)
-        for j, panel in enumerate((image, heat, blend)):
-            canvas.image(4 + j * (px + 8), y0, panel, scale=scale)
-        x_text = 4 + 3 * (px + 8)
-        canvas.text(x_text, y0 + 4, dataset.questions[idx][:38], (0, 0, 0))
-        truth = ANSWERS[dataset.answer[idx]]
-        guess = ANSWERS[int(np.argmax(logits.array[i]))]
-        canvas.text(x_text, y0 + 18, f"answer: {truth}", (0, 0, 160))
-        canvas.text(x_text, y0 + 30, f"model:  {guess}",
-                    (0, 140, 0) if guess == truth else (200, 0, 0))
-    canvas.save(path)
-    return canvas.pixels
-
 
 # ---------------------------------------------------------------------------- evaluate
 def evaluate_checkpoint(path: str, backend: str | None = None, log=print) -> dict:
@@ -528,47 +450,3 @@ def evaluate_checkpoint(path: str, backend: str | None = None, log=print) -> dic
     return record
 
 
-# ---------------------------------------------------------------------------- compare-fusions
-def compare_fusions(cfg: TrainConfig, out: str, fusions=FUSIONS, overwrite: bool = False,
-                    log=print, progress_stream=None) -> list[dict]:
-    """Train every fusion with the same seed and data; write comparison.md and .png."""
-    fusions = [check_fusion(f) for f in fusions]
-    table_path = os.path.join(out, "comparison.md")
-    if os.path.exists(table_path) and not overwrite:
-        raise RunExistsError(f"{out} already holds a fusion comparison; pass --overwrite to "
-                             "replace it, or choose another --out")
-    os.makedirs(out, exist_ok=True)
-    rows = []
-    for fusion in fusions:
-        run_cfg = TrainConfig(**{**asdict(cfg), "fusion": fusion})
-        run_dir = os.path.join(out, fusion)
-        metrics = run_training(run_cfg, run_dir, overwrite=True, log=log,
-                               progress_stream=progress_stream)
-        last = metrics["epochs"][-1]
-        rows.append({"fusion": fusion, "test": metrics["test"], "train_accuracy":
-                     last["train_accuracy"], "seconds_per_epoch":
-                     float(np.mean([h["seconds"] for h in metrics["epochs"]])),
-                     "val_curve": [h["val_accuracy"] for h in metrics["epochs"]],
-                     "parameters": metrics["parameters"]})
-    header = (f"Fusion comparison on ShapesVQA: {cfg.samples} training / {cfg.test_samples} "
-              f"test samples, seed {cfg.seed}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
-              f"Adam lr {cfg.lr:g}, backend {cfg.backend}\n\n")
-    cols = ["fusion", "test acc"] + list(QUESTION_TYPES) + ["train acc", "params", "s/epoch"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        cells = [r["fusion"], f"{r['test']['accuracy']:.3f}"]
-        cells += [f"{r['test']['per_type'][t]:.3f}" for t in QUESTION_TYPES]
-        cells += [f"{r['train_accuracy']:.3f}", f"{r['parameters']:,}",
-                  f"{r['seconds_per_epoch']:.1f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    text = header + "\n".join(lines) + "\n"
-    with open(table_path + ".tmp", "w") as fh:
-        fh.write(text)
-    os.replace(table_path + ".tmp", table_path)
-    from tinymm.app._png import line_plot
-
-    line_plot([{"title": "validation accuracy per epoch", "ylim": (0.0, 1.0),
-                "series": {r["fusion"]: r["val_curve"] for r in rows}}],
-              os.path.join(out, "comparison.png"), panel_w=560, panel_h=320)
-    log("\n" + text)
-    return rows

@@ -12,6 +12,13 @@ import math
 import numpy as np
 
 
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The one shuffling rule of tinymm: the visiting order of ``n`` samples in ``epoch``,
+    a permutation that depends only on (seed, epoch). DataLoader and the training loop
+    (tinymm/loop.py, so the app's tasks and Keras ``fit``) all shuffle with it."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
 class DataLoader:
     """Iterate over ``dataset.batch(indices)`` dicts, ``batch_size`` samples at a time.
 
@@ -46,7 +53,7 @@ class DataLoader:
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
-        return np.random.default_rng([self.seed, epoch]).permutation(n)
+        return epoch_order(n, self.seed, epoch)
 
     def __len__(self) -> int:
         n = len(self.dataset)

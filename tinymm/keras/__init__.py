@@ -2,12 +2,26 @@
 only the import changed (``import tinymm as tf``; ``tf.keras.layers.Dense``...).
 
 ``Input``, ``layers.*``, the functional ``Model`` and ``Sequential``, ``compile``/``fit``/
-``evaluate``/``predict``, ``summary()``, callbacks, and ``save``/``models.load_model``
-(tinymm/io.py checkpoints). See engine.py for how the graph is recorded and layers.py for
-how each layer adapts an nn module.
+``evaluate``/``predict`` (training.py, on tinymm/loop.py), ``summary()``, callbacks,
+``losses``, ``metrics``, ``optimizers`` (+ ``schedules``), ``initializers``, ``ops``,
+``utils``, and ``save``/``models.load_model`` (saving.py, tinymm/io.py checkpoints). See
+engine.py for how the graph is recorded and layers.py for how each layer adapts an nn
+module. TensorFlow-style functions (``tf.nn.softmax``, ``tf.reduce_mean``...) are in
+tinymm/tf.py: ``from tinymm import tf``.
 """
 
-from tinymm.keras import activations, callbacks, layers, losses, models, optimizers, utils
+from tinymm.keras import (
+    activations,
+    callbacks,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    ops,
+    optimizers,
+    utils,
+)
 from tinymm.keras.engine import Input, KerasTensor, Layer, clear_session
 from tinymm.keras.models import Model, NonFiniteLossError, Sequential, load_model
 
@@ -21,6 +35,6 @@ backend = _Namespace(clear_session=clear_session)
 
 __all__ = [
     "Input", "KerasTensor", "Layer", "Model", "NonFiniteLossError", "Sequential", "activations",
-    "backend", "callbacks", "clear_session", "layers", "load_model", "losses", "models",
-    "optimizers", "utils",
+    "backend", "callbacks", "clear_session", "initializers", "layers", "load_model", "losses",
+    "metrics", "models", "ops", "optimizers", "utils",
 ]

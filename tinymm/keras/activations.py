@@ -1,7 +1,7 @@
 """Keras activation names -> functions on Tensors (``Dense(10, activation="softmax")``).
 
-``softmax`` and ``sigmoid`` keep their input on the output (``out._keras_logits``): the
-Keras losses then compute from the logits, stably (see tinymm/losses.py).
+A model whose output layer ends in ``softmax``/``sigmoid`` computes a cross-entropy loss from
+the layer's pre-activation (see tinymm/keras/losses.py); the functions here are plain.
 """
 
 from __future__ import annotations
@@ -17,16 +17,11 @@ def linear(x):
 
 
 def softmax(x, axis: int = -1):
-    out = _softmax(x, dim=axis)
-    if axis in (-1, x.ndim - 1):
-        out._keras_logits = x
-    return out
+    return _softmax(x, dim=axis)
 
 
 def sigmoid(x):
-    out = _sigmoid(x)
-    out._keras_logits_sigmoid = x
-    return out
+    return _sigmoid(x)
 
 
 def gelu(x):

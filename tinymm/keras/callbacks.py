@@ -1,5 +1,6 @@
-"""Training callbacks (``History``, ``EarlyStopping``, ``ModelCheckpoint``) and the
-progress bar ``fit(verbose=1)`` draws, in Keras's shape::
+"""Training callbacks (``History``, ``EarlyStopping``, ``ModelCheckpoint``,
+``LearningRateScheduler``, ``ReduceLROnPlateau``, ``CSVLogger``); ``fit`` runs them through
+tinymm/loop.py's hooks. ``Progbar`` is the loop's one progress bar, in Keras's shape::
 
     Epoch 1/3
     12/32 [=========>....................] - 1s 41ms/step - loss: 1.9213 - accuracy: 0.3125
@@ -11,8 +12,8 @@ only the finished line of each epoch is printed.
 from __future__ import annotations
 
 import math
-import sys
-import time
+
+from tinymm.loop import Progress
 
 
 class Callback:
@@ -175,54 +176,89 @@ class TerminateOnNaN(Callback):
     """Kept for Keras compatibility: ``fit`` already stops on a non-finite loss."""
 
 
-class Progbar:
-    """Keras's progress bar: steps done, elapsed time, ms/step, loss and metrics."""
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved by
+    ``min_delta`` for ``patience`` epochs (Keras's rule: then wait ``cooldown`` epochs; never
+    below ``min_lr``). The rate is logged as ``learning_rate``."""
 
-    def __init__(self, target: int, width: int = 30, stream=None, dynamic: bool | None = None):
-        self.target, self.width = target, width
-        self.stream = stream or sys.stdout
-        if dynamic is None:
-            dynamic = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.dynamic = dynamic
-        self.start = time.perf_counter()
-        self.last_len = 0
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
+                 cooldown: int = 0, min_lr: float = 0.0, **unsupported):
+        super().__init__()
+        if unsupported:
+            raise TypeError(f"ReduceLROnPlateau: unexpected argument(s) {sorted(unsupported)}")
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
+        self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, \
+            verbose
+        self.mode = _monitor_mode(monitor, mode)
+        self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
 
-    def _bar(self, current: int) -> str:
-        digits = int(math.log10(max(self.target, 1))) + 1
-        done = int(self.width * current / max(self.target, 1))
-        arrow = "" if current >= self.target or done == 0 else ">"
-        bar = "=" * (done - (1 if arrow else 0)) + arrow + "." * (self.width - done)
-        return f"{current:{digits}d}/{self.target} [{bar}]"
+    def on_train_begin(self, logs=None):
+        self.wait, self.cooldown_counter = 0, 0
+        self.best = math.inf if self.mode == "min" else -math.inf
 
-    def line(self, current: int, values: dict) -> str:
-        elapsed = time.perf_counter() - self.start
-        per_step = elapsed / max(current, 1)
-        if current < self.target:
-            eta = per_step * (self.target - current)
-            timing = f"ETA: {eta:.0f}s - {elapsed:.0f}s elapsed,"
-        else:
-            timing = f"{elapsed:.0f}s"
-        timing += f" {per_step * 1e3:.0f}ms/step"
-        metrics = "".join(f" - {k}: {_fmt(v)}" for k, v in values.items())
-        return f"{self._bar(current)} - {timing}{metrics}"
+    def _improved(self, value) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
 
-    def update(self, current: int, values: dict, finalize: bool = False) -> None:
-        if not (self.dynamic or finalize):
-            return
-        text = self.line(current, values)
-        if self.dynamic:
-            pad = " " * max(self.last_len - len(text), 0)
-            self.stream.write("\r" + text + pad + ("\n" if finalize else ""))
-        else:
-            self.stream.write(text + "\n")
-        self.last_len = len(text)
-        self.stream.flush()
-
-
-def _fmt(value) -> str:
-    value = float(value)
-    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = self.model._ensure_optimizer()
+        lr = optimizer.param_groups[0]["lr"]
+        value = _get_monitored(logs, self.monitor, "ReduceLROnPlateau")
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(value):
+            self.best, self.wait = value, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience and lr > self.min_lr:
+                lr = max(lr * self.factor, self.min_lr)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                          f"{lr:.6g}.")
+                self.cooldown_counter, self.wait = self.cooldown, 0
+        logs["learning_rate"] = lr
 
 
-__all__ = ["Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint",
-           "Progbar", "TerminateOnNaN"]
+class CSVLogger(Callback):
+    """One CSV row per epoch: ``epoch`` and the logged values (columns fixed by the first
+    epoch, sorted as Keras sorts them)."""
+
+    def __init__(self, filename, separator: str = ",", append: bool = False):
+        super().__init__()
+        self.filename, self.separator, self.append = str(filename), separator, append
+        self.keys = None
+
+    def on_train_begin(self, logs=None):
+        import os
+
+        has_rows = self.append and os.path.exists(self.filename)
+        self.file = open(self.filename, "a" if self.append else "w")
+        self.keys = None if not has_rows else "appending"
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None or self.keys == "appending":
+            write_header = self.keys is None
+            self.keys = sorted(logs)
+            if write_header:
+                self.file.write(self.separator.join(["epoch", *self.keys]) + "\n")
+        row = [str(epoch)] + [repr(float(logs[k])) if k in logs else "" for k in self.keys]
+        self.file.write(self.separator.join(row) + "\n")
+        self.file.flush()
+
+    def on_train_end(self, logs=None):
+        self.file.close()
+
+
+
+Progbar = Progress  # Keras's name for the one progress bar (tinymm/loop.py)
+
+
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler",
+           "ModelCheckpoint", "Progbar", "ReduceLROnPlateau", "TerminateOnNaN"]

@@ -58,6 +58,26 @@ def fmt_shape(shape) -> str:
         ("," if len(shape) == 1 else "") + ")"
 
 
+class EagerTensor(Tensor):
+    """What a Keras model returns when called on data: a Tensor (gradients still flow to
+    the weights) whose ``numpy()`` is a copy of its values, as TensorFlow's ``model(x).
+    numpy()`` gives (PyTorch's ``numpy()`` refuses a tensor that requires grad)."""
+
+    def numpy(self) -> np.ndarray:
+        return np.array(self.array, copy=True)
+
+
+def as_eager(value):
+    """Mark model outputs (a Tensor or a list of them) as EagerTensors."""
+    if isinstance(value, list):
+        return [as_eager(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_eager(v) for k, v in value.items()}
+    if type(value) is Tensor:
+        value.__class__ = EagerTensor
+    return value
+
+
 # ---------------------------------------------------------------- symbolic tensors
 class KerasTensor:
     """A placeholder in a functional graph: a shape (batch dim None), a dtype, and the layer
@@ -129,6 +149,18 @@ def map_structure(fn, structure):
     return fn(structure)
 
 
+def weight_view(p, to_keras=None, from_keras=None) -> tuple:
+    """A ``(get, set)`` pair for ``Layer.keras_layout``: parameter (or buffer) ``p`` seen
+    through ``to_keras`` (PyTorch layout -> Keras) and written back through ``from_keras``."""
+    def get():
+        return p.array if to_keras is None else to_keras(p.array)
+
+    def put(a):
+        p.array[...] = a if from_keras is None else from_keras(a)
+
+    return get, put
+
+
 def _shape_of(x):
     if isinstance(x, KerasTensor):
         return x.shape
@@ -187,16 +219,44 @@ class Layer:
 
     # ------------------------------------------------------------ building
     def build(self, input_shape) -> None:
+        """Keras's hook: create the weights for ``input_shape``. tinymm's layers implement
+        ``build_module``; a custom layer overrides this and calls ``add_weight``."""
+        if self.module is None:
+            self.module = self.build_module(input_shape)
+
+    def _maybe_build(self, input_shape) -> None:
         if self.built:
             return
         self.built_input_shape = input_shape
-        self.module = self.build_module(input_shape)
+        self.build(input_shape)
         if self.module is not None:
             if self.dtype != np.float32:
                 self.module.to(self.dtype)
             if not self.trainable:
                 self.module.requires_grad_(False)
         self.built = True
+
+    def add_weight(self, name: str | None = None, shape=(), initializer="glorot_uniform",
+                   trainable: bool = True, dtype=None, **unsupported) -> Tensor:
+        """A new weight of this layer (Keras's ``add_weight``), in the layout ``shape``
+        names, initialised by a ``keras.initializers`` name or object; it joins the layer's
+        module, so the model's optimizer and state_dict see it."""
+        from tinymm.keras import initializers
+        from tinymm.nn.module import Parameter
+
+        for key, value in unsupported.items():
+            if value is not None:
+                raise ValueError(f"layer '{self.name}': add_weight({key}=...) is not supported "
+                                 "by tinymm.keras")
+        if self.module is None:
+            self.module = Module()
+        name = name or f"weight_{len(list(self.module.parameters()))}"
+        shape = tuple(int(s) for s in shape)
+        array = initializers.get(initializer)(shape, np.dtype(dtype or self.dtype))
+        weight = Parameter(np.asarray(array, dtype=dtype or self.dtype).reshape(shape))
+        weight.requires_grad = bool(trainable)
+        self.module.register_parameter(name, weight)
+        return weight
 
     @property
     def weights(self) -> list:
@@ -213,20 +273,49 @@ class Layer:
                              "an Input)")
         return 0 if self.module is None else self.module.num_parameters()
 
+    def keras_layout(self) -> list:
+        """One ``(get, set)`` pair per weight, in Keras's order and layout: ``get()`` returns
+        the Keras array (a Dense kernel is W^T), ``set(array)`` writes one back into the nn
+        module's PyTorch-layout parameters. The default: the module's parameters as they
+        are; layers whose layout differs override it (see ``weight_view``)."""
+        return [weight_view(p) for p in self.weights]
+
     def get_weights(self) -> list[np.ndarray]:
-        return [p.array.copy() for p in self.weights]
+        """The weights as Keras lays them out (Dense kernel (D, U), Conv2D (kH, kW, C, F))."""
+        return [np.array(get(), copy=True) for get, _ in self.keras_layout()]
 
     def set_weights(self, arrays) -> None:
-        params = self.weights
-        if len(arrays) != len(params):
+        layout = self.keras_layout()
+        if len(arrays) != len(layout):
             raise ValueError(f"layer '{self.name}': set_weights got {len(arrays)} arrays, the "
-                             f"layer has {len(params)} weights")
-        for p, a in zip(params, arrays):
+                             f"layer has {len(layout)} weights")
+        for (get, put), a in zip(layout, arrays):
             a = np.asarray(a)
-            if a.shape != p.shape:
-                raise ValueError(f"layer '{self.name}': weight of shape {p.shape} cannot take "
+            want = get().shape
+            if a.shape != want:
+                raise ValueError(f"layer '{self.name}': weight of shape {want} cannot take "
                                  f"an array of shape {a.shape}")
-            p.array[...] = a
+            put(a)
+
+    @property
+    def input(self):
+        """The KerasTensor(s) of this layer's graph call (Keras's ``layer.input``; the latest
+        call, so a Sequential rebuilt by ``add``/``pop`` reports its current graph)."""
+        node = self._first_node("input")
+        ins = node.inputs
+        return ins[0] if len(ins) == 1 else ins
+
+    @property
+    def output(self):
+        """The KerasTensor(s) of this layer's (latest) graph call (Keras's ``layer.output``)."""
+        node = self._first_node("output")
+        return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+
+    def _first_node(self, what: str):
+        if not self.inbound_nodes:
+            raise AttributeError(f"layer '{self.name}' has never been called on a symbolic "
+                                 f"input, so it has no {what}")
+        return self.inbound_nodes[-1]
 
     # ------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
@@ -248,8 +337,12 @@ class Layer:
 
     def _call_symbolic(self, args, kwargs, input_shape):
         self._check_input_shape(input_shape)
-        output_shape = self.compute_output_shape(input_shape)  # raises the clear shape errors
-        self.build(input_shape)
+        if self._shape_from_call():
+            self._maybe_build(input_shape)
+            output_shape = self._run_for_shape(args, kwargs)
+        else:
+            output_shape = self.compute_output_shape(input_shape)  # the clear shape errors
+            self._maybe_build(input_shape)
         has_mask = self._symbolic_mask(args)
         node = Node(self, args, kwargs, [])
         if isinstance(output_shape, list):
@@ -260,6 +353,33 @@ class Layer:
         node.outputs = outs
         self.inbound_nodes.append(node)
         return outs if isinstance(output_shape, list) else outs[0]
+
+    shape_from_call: bool | None = None  # None: True for custom layers without
+    # compute_output_shape (their output shape comes from running call on a dummy batch)
+
+    def _shape_from_call(self) -> bool:
+        if self.shape_from_call is not None:
+            return self.shape_from_call
+        cls = type(self)
+        return (cls.compute_output_shape is Layer.compute_output_shape
+                and not cls.__module__.startswith("tinymm.keras"))
+
+    def _run_for_shape(self, args, kwargs):
+        """The output shape(s) of ``call`` on a zero batch of one sample (unknown non-batch
+        dimensions taken as 1), batch dimension None."""
+        from tinymm.autograd import no_grad
+
+        def dummy(t):
+            if not isinstance(t, KerasTensor):
+                return t
+            shape = tuple(1 if d is None else d for d in t.shape)
+            return from_numpy(np.zeros(shape, dtype=t.dtype))
+
+        with no_grad():
+            out = self.call(*map_structure(dummy, args), **map_structure(dummy, kwargs))
+        if isinstance(out, (list, tuple)):
+            return [(None,) + tuple(o.shape[1:]) for o in out]
+        return (None,) + tuple(out.shape[1:])
 
     def _out_dtype(self):
         return self.dtype
@@ -284,8 +404,9 @@ class Layer:
 
     def _call_eager(self, args, kwargs, input_shape):
         if not self.built:
-            self.compute_output_shape(input_shape)  # validates before any weight exists
-            self.build(input_shape)
+            if not self._shape_from_call():
+                self.compute_output_shape(input_shape)  # validates before any weight exists
+            self._maybe_build(input_shape)
         else:
             self._check_input_shape(input_shape)
         args = map_structure(lambda t: from_numpy(t) if isinstance(t, np.ndarray) else t, args)
@@ -298,7 +419,7 @@ class Layer:
             out_mask = self.compute_mask(first, mask)
             if out_mask is not None:
                 out._keras_mask = out_mask
-        return out
+        return as_eager(out)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
@@ -310,7 +431,15 @@ class InputLayer(Layer):
         self.shape = (None,) + tuple(shape)
         self.built = True
         self.built_input_shape = self.shape
-        self.output = KerasTensor(self.shape, dtype, self, None, 0, name=self.name)
+        self._own_output = KerasTensor(self.shape, dtype, self, None, 0, name=self.name)
+
+    @property
+    def output(self):
+        return self._own_output
+
+    @property
+    def input(self):
+        return self._own_output
 
     def get_config(self) -> dict:
         return {"name": self.name, "shape": list(self.shape[1:]), "dtype": str(self.dtype)}
@@ -353,6 +482,36 @@ def topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
             if t.node is not None and id(t.node) not in seen:
                 stack.append((t, False))
     return order
+
+
+def keras_layer_order(outputs: list[KerasTensor], nodes: list[Node]) -> list:
+    """The layers of a graph in the order Keras lists them (``model.layers``, summary,
+    ``get_weights``): by depth, farthest from the outputs first (a node's depth is one more
+    than its deepest consumer's; outputs have depth 0), ties in the order a depth-first walk
+    from the outputs first meets them. ``nodes`` are in topological order."""
+    index: dict[int, int] = {}
+    stack = list(reversed(outputs))
+    while stack:  # pre-order walk, first input first
+        t = stack.pop()
+        if id(t.layer) not in index:
+            index[id(t.layer)] = len(index)
+        if t.node is not None:
+            stack.extend(reversed(t.node.inputs))
+    depth: dict[int, int] = {}  # node or input layer id -> depth
+    layer_depth: dict[int, int] = {}
+    for node in reversed(nodes):  # outputs first
+        d = max(depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+        depth[id(node)] = layer_depth[id(node.layer)] = d
+        for t in node.inputs:
+            key = id(t.node) if t.node is not None else id(t.layer)
+            depth[key] = max(depth.get(key, 0), d + 1)
+            if t.node is None:
+                layer_depth[id(t.layer)] = depth[key]
+    layers = {id(n.layer): n.layer for n in nodes}
+    layers.update({id(t.layer): t.layer for n in nodes for t in n.inputs if t.node is None})
+    layers.update({id(t.layer): t.layer for t in outputs})
+    return sorted(layers.values(), key=lambda la: (-layer_depth.get(id(la), 0),
+                                                   index.get(id(la), 0)))
 
 
 def as_list(x) -> list:

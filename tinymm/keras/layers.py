@@ -20,11 +20,23 @@ import numpy as np
 
 from tinymm import nn
 from tinymm.keras import activations
-from tinymm.keras.engine import Input, InputLayer, KerasTensor, Layer, fmt_shape
+from tinymm.keras.engine import Input, InputLayer, KerasTensor, Layer, fmt_shape, weight_view
 from tinymm.kernels.geometry import conv_padding, output_size, same_padding_1d
 from tinymm.ops.conv2d import Conv2d as Conv2dOp
 from tinymm.ops.conv2d import Conv2dReLU as Conv2dReLUOp
 from tinymm.tensor import Tensor, as_tensor
+
+
+def transpose_weight(a):
+    return a.T
+
+
+def conv_to_keras(w):
+    return w.transpose(2, 3, 1, 0)  # (F, C, kH, kW) -> (kH, kW, C, F)
+
+
+def conv_from_keras(k):
+    return k.transpose(3, 2, 0, 1)  # (kH, kW, C, F) -> (F, C, kH, kW)
 
 
 def _pair(value, name: str, layer: str) -> tuple[int, int]:
@@ -37,29 +49,39 @@ def _pair(value, name: str, layer: str) -> tuple[int, int]:
     return value
 
 
-def _glorot_uniform_(p, fan_in: int, fan_out: int) -> None:
+def glorot_uniform_(p, fan_in: int, fan_out: int) -> None:
     limit = math.sqrt(6.0 / (fan_in + fan_out))
     nn.init.uniform_(p, -limit, limit)
 
 
-def _need(layer: str, shape, ndim: int, layout: str) -> None:
+def need_rank(layer: str, shape, ndim: int, layout: str) -> None:
     if len(shape) != ndim:
         raise ValueError(f"{layer}: expects a {ndim}-d input {layout} (batch included), got "
                          f"shape {fmt_shape(shape)}")
 
 
-def _known(layer: str, shape, axis: int, what: str) -> int:
+def known_dim(layer: str, shape, axis: int, what: str) -> int:
     if shape[axis] is None:
         raise ValueError(f"{layer}: the {what} dimension of the input must be known to create "
                          f"the weights, got shape {fmt_shape(shape)}")
     return int(shape[axis])
 
 
-class _Activated(Layer):
-    """A layer with an ``activation=`` argument."""
+class Activated(Layer):
+    """A layer with an ``activation=`` argument; layers with a kernel (``has_kernel``: Dense,
+    Conv1D, Conv2D) also take ``kernel_initializer`` / ``bias_initializer`` (a
+    ``keras.initializers`` name or object, applied in Keras's layout after the default
+    glorot_uniform / zeros draw)."""
 
-    def __init__(self, activation=None, **kwargs):
+    has_kernel = False
+
+    def __init__(self, activation=None, kernel_initializer=None, bias_initializer=None,
+                 **kwargs):
+        if not self.has_kernel and (kernel_initializer or bias_initializer):
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument "
+                            "'kernel_initializer'/'bias_initializer'")
         super().__init__(**kwargs)
+        self.initializers = (kernel_initializer, bias_initializer)
         self.activation = activations.get(activation)
         self.activation_name = activation if isinstance(activation, str) or activation is None \
             else activations.serialize(activation)
@@ -67,10 +89,28 @@ class _Activated(Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "activation": self.activation_name}
 
+    def build(self, input_shape) -> None:
+        super().build(input_shape)
+        from tinymm.keras import initializers
+
+        views = self.keras_layout() if self.module is not None else []
+        for (get, put), spec, default in zip(views, self.initializers,
+                                             ("glorot_uniform", "zeros")):
+            if spec is not None and spec != default:  # the default is drawn already
+                put(initializers.get(spec)(get().shape, get().dtype))
+
+    def call_logits(self, x):
+        """The layer's value before its activation, for layers that have one apart (Dense,
+        Activation); None otherwise. Model.compile computes a softmax/sigmoid output's
+        cross-entropy from it (see tinymm/keras/losses.py)."""
+        return None
+
 
 # ---------------------------------------------------------------- dense and activation
-class Dense(_Activated):
+class Dense(Activated):
     """y = activation(x W^T + b) over the last axis; ``nn.Linear(D, units)``."""
+
+    has_kernel = True
 
     def __init__(self, units: int, activation=None, use_bias: bool = True, **kwargs):
         if not isinstance(units, (int, np.integer)) or units <= 0:
@@ -84,13 +124,13 @@ class Dense(_Activated):
         if len(input_shape) < 2:
             raise ValueError(f"Dense '{self.name}': needs an input of at least 2 dims (N, D), "
                              f"got {fmt_shape(input_shape)}")
-        _known(f"Dense '{self.name}'", input_shape, -1, "last")
+        known_dim(f"Dense '{self.name}'", input_shape, -1, "last")
         return tuple(input_shape[:-1]) + (self.units,)  # (..., U)
 
     def build_module(self, input_shape):
         D = int(input_shape[-1])
         module = nn.Linear(D, self.units, bias=self.use_bias)
-        _glorot_uniform_(module.weight, D, self.units)
+        glorot_uniform_(module.weight, D, self.units)
         if self.use_bias:
             nn.init.zeros_(module.bias)
         return module
@@ -98,15 +138,26 @@ class Dense(_Activated):
     def call(self, x):
         return self.activation(self.module(x))  # (..., U)
 
+    def call_logits(self, x):
+        return self.module(x)  # (..., U)
+
+    def keras_layout(self) -> list:
+        m = self.module
+        layout = [weight_view(m.weight, transpose_weight, transpose_weight)]  # kernel W^T
+        return layout + ([weight_view(m.bias)] if self.use_bias else [])
+
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units, "use_bias": self.use_bias}
 
 
-class Activation(_Activated):
+class Activation(Activated):
     supports_masking = True
 
     def call(self, x):
         return self.activation(x)
+
+    def call_logits(self, x):
+        return x
 
 
 class Dropout(Layer):
@@ -178,9 +229,11 @@ def _conv_length(size, k: int, stride: int, dilation: int, padding: str):
     return output_size(size, before, after, k, stride, dilation)  # "same": ceil(size / stride)
 
 
-class Conv2D(_Activated):
+class Conv2D(Activated):
     """Keras Conv2D on (N, H, W, C) -> (N, H', W', filters); ``nn.Conv2d`` inside (NCHW
     weight (filters, C, kH, kW)). ``activation="relu"`` uses the fused conv+bias+ReLU."""
+
+    has_kernel = True
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
                  activation=None, use_bias: bool = True, dilation_rate=(1, 1), **kwargs):
@@ -197,8 +250,8 @@ class Conv2D(_Activated):
         self.padding, self.use_bias = padding, use_bias
 
     def compute_output_shape(self, input_shape):
-        _need(f"Conv2D '{self.name}'", input_shape, 4, "(N, H, W, C), channels-last")
-        _known(f"Conv2D '{self.name}'", input_shape, -1, "channel (last)")
+        need_rank(f"Conv2D '{self.name}'", input_shape, 4, "(N, H, W, C), channels-last")
+        known_dim(f"Conv2D '{self.name}'", input_shape, -1, "channel (last)")
         H, W = input_shape[1], input_shape[2]
         Ho = _conv_length(H, self.kernel_size[0], self.strides[0], self.dilation_rate[0],
                           self.padding)
@@ -222,7 +275,7 @@ class Conv2D(_Activated):
                            padding=padding, dilation=self.dilation_rate,
                            bias=self.use_bias, **kwargs)
         kH, kW = self.kernel_size
-        _glorot_uniform_(module.weight, C * kH * kW, self.filters * kH * kW)
+        glorot_uniform_(module.weight, C * kH * kW, self.filters * kH * kW)
         if self.use_bias:
             nn.init.zeros_(module.bias)
         self._fused = fused
@@ -240,6 +293,11 @@ class Conv2D(_Activated):
                      dilation=m.dilation, layer=f"Conv2D '{self.name}'")  # (N, filters, H', W')
         y = y.permute(0, 2, 3, 1)  # (N, H', W', filters)
         return y if self._fused else self.activation(y)
+
+    def keras_layout(self) -> list:
+        m = self.module
+        layout = [weight_view(m.weight, conv_to_keras, conv_from_keras)]  # (kH, kW, C, F)
+        return layout + ([weight_view(m.bias)] if self.use_bias else [])
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters,
@@ -262,7 +320,7 @@ class _Pooling2D(Layer):
         self.padding = "valid"
 
     def compute_output_shape(self, input_shape):
-        _need(f"{type(self).__name__} '{self.name}'", input_shape, 4, "(N, H, W, C)")
+        need_rank(f"{type(self).__name__} '{self.name}'", input_shape, 4, "(N, H, W, C)")
         H, W, C = input_shape[1:]
         Ho = _conv_length(H, self.pool_size[0], self.strides[0], 1, "valid")
         Wo = _conv_length(W, self.pool_size[1], self.strides[1], 1, "valid")
@@ -295,7 +353,7 @@ class GlobalAveragePooling2D(Layer):
     """(N, H, W, C) -> (N, C): the mean over H and W."""
 
     def compute_output_shape(self, input_shape):
-        _need(f"GlobalAveragePooling2D '{self.name}'", input_shape, 4, "(N, H, W, C)")
+        need_rank(f"GlobalAveragePooling2D '{self.name}'", input_shape, 4, "(N, H, W, C)")
         return (input_shape[0], input_shape[3])
 
     def call(self, x):
@@ -387,8 +445,8 @@ class LSTM(Layer):
             return_state
 
     def compute_output_shape(self, input_shape):
-        _need(f"LSTM '{self.name}'", input_shape, 3, "(N, T, D)")
-        _known(f"LSTM '{self.name}'", input_shape, -1, "feature (last)")
+        need_rank(f"LSTM '{self.name}'", input_shape, 3, "(N, T, D)")
+        known_dim(f"LSTM '{self.name}'", input_shape, -1, "feature (last)")
         N, T = input_shape[0], input_shape[1]
         out = (N, T, self.units) if self.return_sequences else (N, self.units)
         if self.return_state:
@@ -402,7 +460,7 @@ class LSTM(Layer):
     def build_module(self, input_shape):
         D, U = int(input_shape[-1]), self.units
         module = nn.LSTM(D, U, batch_first=True)
-        _glorot_uniform_(module.weight_ih_l0, D, 4 * U)  # Keras: kernel (D, 4U)
+        glorot_uniform_(module.weight_ih_l0, D, 4 * U)  # Keras: kernel (D, 4U)
         recurrent = nn.init.orthogonal_(Tensor(np.empty((U, 4 * U))))  # Keras's (U, 4U)
         module.weight_hh_l0.array[...] = recurrent.array.T  # (4U, U)
         module.bias_ih_l0.array[...] = 0
@@ -431,13 +489,19 @@ class LSTM(Layer):
     def compute_mask(self, inputs, mask):
         return mask if self.return_sequences else None
 
+    def keras_layout(self) -> list:
+        m = self.module  # kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U,); gates i f c o
+        return [weight_view(m.weight_ih_l0, transpose_weight, transpose_weight),
+                weight_view(m.weight_hh_l0, transpose_weight, transpose_weight),
+                weight_view(m.bias_ih_l0)]
+
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units,
                 "return_sequences": self.return_sequences, "return_state": self.return_state}
 
 
 # ---------------------------------------------------------------- merging
-class _Merge(Layer):
+class Merge(Layer):
     """Layers taking a list of tensors of one shape."""
 
     def _check_list(self, input_shape):
@@ -458,7 +522,7 @@ class _Merge(Layer):
         return super().__call__(*args, **kwargs)
 
 
-class Multiply(_Merge):
+class Multiply(Merge):
     """Element-wise product of equal-shaped tensors; ``nn.Multiply`` inside."""
 
     def compute_output_shape(self, input_shape):
@@ -491,7 +555,7 @@ class Multiply(_Merge):
         return self.module(*tensors)
 
 
-class Add(_Merge):
+class Add(Merge):
     compute_output_shape = Multiply.compute_output_shape
 
     def call(self, tensors):
@@ -501,7 +565,7 @@ class Add(_Merge):
         return out
 
 
-class Concatenate(_Merge):
+class Concatenate(Merge):
     """Concatenation along ``axis`` (default the last); ``nn.Concatenate`` inside."""
 
     def __init__(self, axis: int = -1, **kwargs):
@@ -638,9 +702,40 @@ class MultiHeadAttention(Layer):
                                    average_attn_weights=False)
         return [out, weights] if self._return_scores else out
 
+    def keras_layout(self) -> list:
+        """Keras's order and layouts: query/key/value kernels (D_in, heads, key_dim) and
+        biases (heads, key_dim), then the output kernel (heads, key_dim, E) and bias (E,);
+        PyTorch's W_q is (E, D_in) with heads as consecutive blocks of key_dim rows."""
+        m, h, d = self.module, self.num_heads, self.key_dim
+        E = h * d
+        views = []
+        for slot, name in enumerate("qkv"):
+            weight = m.in_proj_weight if m._qkv_same_embed_dim else \
+                getattr(m, f"{name}_proj_weight")
+            rows = slice(slot * E, (slot + 1) * E) if m._qkv_same_embed_dim else slice(0, E)
+            views.append(_block_view(weight, rows, lambda w: w.T.reshape(w.shape[1], h, d),
+                                     lambda k: k.reshape(k.shape[0], E).T))
+            if self.use_bias:
+                views.append(_block_view(m.in_proj_bias, slice(slot * E, (slot + 1) * E),
+                                         lambda b: b.reshape(h, d), lambda k: k.reshape(E)))
+        views.append(weight_view(m.out_proj.weight, lambda w: w.T.reshape(h, d, E),
+                                 lambda k: k.reshape(E, E).T))
+        return views + ([weight_view(m.out_proj.bias)] if self.use_bias else [])
+
     def get_config(self) -> dict:
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "value_dim": self.value_dim, "use_bias": self.use_bias}
+
+
+def _block_view(p, rows: slice, to_keras, from_keras) -> tuple:
+    """A (get, set) view of the rows ``rows`` of parameter ``p`` (a packed projection)."""
+    def get():
+        return to_keras(p.array[rows])
+
+    def put(a):
+        p.array[rows] = from_keras(np.asarray(a))
+
+    return get, put
 
 
 LAYERS = {cls.__name__: cls for cls in (
@@ -648,4 +743,26 @@ LAYERS = {cls.__name__: cls for cls in (
     Embedding, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LSTM,
     MaxPooling2D, MultiHeadAttention, Multiply, Reshape)}
 
-__all__ = sorted(LAYERS) + ["Input", "Layer"]
+
+def _functional(cls):
+    def merge(inputs, **kwargs):
+        return cls(**kwargs)(inputs)
+
+    merge.__name__ = cls.__name__.lower()
+    merge.__doc__ = f"``layers.{merge.__name__}([a, b, ...])``: a {cls.__name__} layer applied."
+    return merge
+
+
+add, multiply, concatenate = _functional(Add), _functional(Multiply), _functional(Concatenate)
+
+# the rest of keras.layers (they import the helpers above)
+from tinymm.keras.more_layers import *  # noqa: E402, F403
+from tinymm.keras.more_layers import MORE_LAYERS, average, maximum, minimum, subtract  # noqa: E402
+from tinymm.keras.recurrent import GRU, RECURRENT_LAYERS, Bidirectional, SimpleRNN  # noqa: E402
+
+LAYERS.update(MORE_LAYERS)
+LAYERS.update(RECURRENT_LAYERS)
+
+__all__ = sorted(LAYERS) + ["Input", "Layer", "add", "average", "concatenate", "maximum",
+                            "minimum", "multiply", "subtract"]
+_exported = (GRU, Bidirectional, SimpleRNN, average, maximum, minimum, subtract)

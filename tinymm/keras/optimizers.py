@@ -4,18 +4,49 @@ A Keras optimizer is created without parameters (``compile(optimizer=Adam(1e-3))
 classes are specifications: ``build(params)`` returns the ``tinymm.optim`` optimizer that does
 the work, with Keras's default hyper-parameters (Adam's epsilon is 1e-7 in Keras, 1e-8 in
 PyTorch). A ``tinymm.optim`` optimizer passed to ``compile`` is used as it is.
+
+Where Keras's update rule differs from PyTorch's, the rule is Keras's (written here):
+
+    RMSprop (Keras's default optimizer; rho=0.9, epsilon=1e-7, lr=1e-3), epsilon INSIDE the
+    square root (PyTorch adds it outside, to sqrt(v)):
+        v = rho v + (1 - rho) g^2;   (centered: a = rho a + (1 - rho) g, v' = v - a^2)
+        step = lr g / sqrt(v' + eps);   p -= step   (momentum: b = momentum b + step; p -= b)
+    Adagrad (lr=1e-3, initial_accumulator_value=0.1, epsilon=1e-7; PyTorch starts the sum at
+    0 and adds eps outside the root):
+        s = s + g^2;   p -= lr g / sqrt(s + eps)
+
+Adadelta (rho=0.95, epsilon=1e-7, lr=1e-3) and Nadam (momentum decay 0.004) have the same
+formulas in both libraries and map onto ``tinymm.optim.Adadelta`` / ``NAdam``.
+
+``learning_rate`` may be a schedule from ``optimizers.schedules`` (ExponentialDecay,
+PiecewiseConstantDecay, CosineDecay): the rate of step t (from 0) is ``schedule(t)``, set
+before every update.
 """
 
 from __future__ import annotations
+
+import math
+
+import numpy as np
 
 from tinymm import optim
 
 
 class Optimizer:
-    def __init__(self, learning_rate: float = 1e-3):
+    def __init__(self, learning_rate: float = 1e-3, **unsupported):
+        for name, value in unsupported.items():
+            if value not in (None, False, 0, 0.0):
+                raise ValueError(f"{type(self).__name__}: {name}={value!r} is not supported by "
+                                 "tinymm.keras")
         self.learning_rate = learning_rate
 
     def build(self, params) -> optim.Optimizer:
+        schedule = self.learning_rate if callable(self.learning_rate) else None
+        lr0 = float(schedule(0)) if schedule is not None else float(self.learning_rate)
+        inner = self._build(params, lr0)
+        return inner if schedule is None else Scheduled(inner, schedule)
+
+    def _build(self, params, lr: float) -> optim.Optimizer:
         raise NotImplementedError
 
     def get_config(self) -> dict:
@@ -28,8 +59,8 @@ class Adam(Optimizer):
         super().__init__(learning_rate)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
 
-    def build(self, params) -> optim.Optimizer:
-        return optim.Adam(params, lr=self.learning_rate, betas=(self.beta_1, self.beta_2),
+    def _build(self, params, lr) -> optim.Optimizer:
+        return optim.Adam(params, lr=lr, betas=(self.beta_1, self.beta_2),
                           eps=self.epsilon, amsgrad=self.amsgrad)
 
 
@@ -40,8 +71,8 @@ class AdamW(Adam):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad)
         self.weight_decay = weight_decay
 
-    def build(self, params) -> optim.Optimizer:
-        return optim.AdamW(params, lr=self.learning_rate, betas=(self.beta_1, self.beta_2),
+    def _build(self, params, lr) -> optim.Optimizer:
+        return optim.AdamW(params, lr=lr, betas=(self.beta_1, self.beta_2),
                            eps=self.epsilon, weight_decay=self.weight_decay,
                            amsgrad=self.amsgrad)
 
@@ -52,12 +83,209 @@ class SGD(Optimizer):
         super().__init__(learning_rate)
         self.momentum, self.nesterov = momentum, nesterov
 
-    def build(self, params) -> optim.Optimizer:
-        return optim.SGD(params, lr=self.learning_rate, momentum=self.momentum,
+    def _build(self, params, lr) -> optim.Optimizer:
+        return optim.SGD(params, lr=lr, momentum=self.momentum,
                          nesterov=self.nesterov)
 
 
-_BY_NAME = {"adam": Adam, "adamw": AdamW, "sgd": SGD}
+class RMSprop(Optimizer):
+    def __init__(self, learning_rate=1e-3, rho: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-7, centered: bool = False, **unsupported):
+        super().__init__(learning_rate, **unsupported)
+        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
+
+    def _build(self, params, lr) -> optim.Optimizer:
+        return KerasRMSprop(params, lr=lr, rho=self.rho, momentum=self.momentum,
+                            eps=self.epsilon, centered=self.centered)
+
+
+class Adagrad(Optimizer):
+    def __init__(self, learning_rate=1e-3, initial_accumulator_value: float = 0.1,
+                 epsilon: float = 1e-7, **unsupported):
+        super().__init__(learning_rate, **unsupported)
+        self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+
+    def _build(self, params, lr) -> optim.Optimizer:
+        return KerasAdagrad(params, lr=lr, initial_accumulator_value=(
+            self.initial_accumulator_value), eps=self.epsilon)
+
+
+class Adadelta(Optimizer):
+    def __init__(self, learning_rate=1e-3, rho: float = 0.95, epsilon: float = 1e-7,
+                 **unsupported):
+        super().__init__(learning_rate, **unsupported)
+        self.rho, self.epsilon = rho, epsilon
+
+    def _build(self, params, lr) -> optim.Optimizer:
+        return optim.Adadelta(params, lr=lr, rho=self.rho, eps=self.epsilon)
+
+
+class Nadam(Optimizer):
+    def __init__(self, learning_rate=1e-3, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, **unsupported):
+        super().__init__(learning_rate, **unsupported)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def _build(self, params, lr) -> optim.Optimizer:
+        return optim.NAdam(params, lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
+                           momentum_decay=0.004)
+
+
+# ---------------------------------------------------------------- Keras's own update rules
+class KerasRMSprop(optim.Optimizer):
+    """Keras's RMSprop rule (module docstring): epsilon inside the square root."""
+
+    defaults = {"lr": 1e-3, "rho": 0.9, "momentum": 0.0, "eps": 1e-7, "centered": False}
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            g, rho = p.grad.array, group["rho"]
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                state["velocity"] = np.zeros_like(p.array)
+                state["average_grad"] = np.zeros_like(p.array)
+                state["momentum"] = np.zeros_like(p.array)
+            v = state["velocity"]
+            v[...] = rho * v + (1 - rho) * g * g
+            denominator = v
+            if group["centered"]:
+                a = state["average_grad"]
+                a[...] = rho * a + (1 - rho) * g
+                denominator = v - a * a
+            increment = group["lr"] * g / np.sqrt(denominator + group["eps"])
+            if group["momentum"] > 0:
+                b = state["momentum"]
+                b[...] = group["momentum"] * b + increment
+                p.array -= b
+            else:
+                p.array -= increment
+
+
+class KerasAdagrad(optim.Optimizer):
+    """Keras's Adagrad rule (module docstring): the sum starts at initial_accumulator_value,
+    epsilon inside the square root."""
+
+    defaults = {"lr": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-7}
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            g = p.grad.array
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                state["accumulator"] = np.full_like(p.array, group["initial_accumulator_value"])
+            s = state["accumulator"]
+            s += g * g
+            p.array -= group["lr"] * g / np.sqrt(s + group["eps"])
+
+
+class Scheduled(optim.Optimizer):
+    """An optimizer whose learning rate follows a schedule: before update t (from 0) every
+    group's lr is ``schedule(t)``. Holds the inner optimizer's groups and state."""
+
+    def __init__(self, inner: optim.Optimizer, schedule):
+        self.inner, self.schedule, self.iterations = inner, schedule, 0
+        self.param_groups, self.state = inner.param_groups, inner.state
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.inner.zero_grad(set_to_none)
+
+    def step(self) -> None:
+        lr = float(self.schedule(self.iterations))
+        for group in self.inner.param_groups:
+            group["lr"] = lr
+        self.inner.step()
+        self.iterations += 1
+        for group in self.inner.param_groups:
+            group["iterations"] = self.iterations  # saved with the groups by tinymm.io
+
+    def state_dict(self) -> dict:
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.inner.load_state_dict(state_dict)
+        self.state = self.inner.state
+        self.iterations = int(self.inner.param_groups[0].get("iterations", 0))
+
+
+# ---------------------------------------------------------------- schedules
+class LearningRateSchedule:
+    """Base of ``optimizers.schedules``: ``schedule(step) -> learning rate``."""
+
+    def __call__(self, step):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return dict(vars(self))
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """lr(t) = initial_learning_rate * decay_rate ** (t / decay_steps) (t // decay_steps
+    with staircase=True)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name=None):
+        if decay_steps <= 0:
+            raise ValueError(f"ExponentialDecay: decay_steps must be > 0, got {decay_steps}")
+        self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
+        self.decay_rate, self.staircase = decay_rate, staircase
+
+    def __call__(self, step):
+        p = step / self.decay_steps
+        return self.initial_learning_rate * self.decay_rate ** (math.floor(p)
+                                                                if self.staircase else p)
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """values[0] while t <= boundaries[0], values[i] while boundaries[i-1] < t <=
+    boundaries[i], values[-1] after the last boundary."""
+
+    def __init__(self, boundaries, values, name=None):
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(f"PiecewiseConstantDecay: needs len(values) == len(boundaries) + "
+                             f"1, got {len(values)} values and {len(boundaries)} boundaries")
+        self.boundaries, self.values = list(boundaries), list(values)
+
+    def __call__(self, step):
+        for boundary, value in zip(self.boundaries, self.values):
+            if step <= boundary:
+                return value
+        return self.values[-1]
+
+
+class CosineDecay(LearningRateSchedule):
+    """lr(t) = initial_learning_rate * ((1 - alpha) * 0.5 (1 + cos(pi min(t, T) / T)) +
+    alpha), T = decay_steps (no warmup)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name=None,
+                 warmup_target=None, warmup_steps=0):
+        if warmup_target is not None or warmup_steps:
+            raise ValueError("CosineDecay: warmup_target/warmup_steps are not supported by "
+                             "tinymm.keras")
+        self.initial_learning_rate, self.decay_steps, self.alpha = (initial_learning_rate,
+                                                                    decay_steps, alpha)
+
+    def __call__(self, step):
+        t = min(step, self.decay_steps)
+        cosine = 0.5 * (1 + math.cos(math.pi * t / self.decay_steps))
+        return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
+
+
+class _Schedules:
+    ExponentialDecay = ExponentialDecay
+    PiecewiseConstantDecay = PiecewiseConstantDecay
+    CosineDecay = CosineDecay
+    LearningRateSchedule = LearningRateSchedule
+
+
+schedules = _Schedules()
+
+
+_BY_NAME = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad,
+            "adadelta": Adadelta, "nadam": Nadam}
 
 
 def get(identifier):

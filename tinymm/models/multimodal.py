@@ -102,8 +102,9 @@ def check_fusion(name: str) -> str:
 class MultimodalVQA(nn.Module):
     """The seed model; ``forward(image, tokens, lengths) -> logits (N, num_answers)``.
 
-    After a forward pass with ``fusion="attention"``, ``last_attention`` holds the attention
-    over the R image regions, (N, R) averaged over heads and real question tokens.
+    ``forward_with_attention`` returns the logits and, with ``fusion="attention"``, the
+    attention over the R image regions, (N, R) averaged over heads and real question tokens
+    (None for the other fusions); tinymm/app/figures.py draws it.
     """
 
     def __init__(self, config: MultimodalConfig | None = None, **overrides):
@@ -139,7 +140,6 @@ class MultimodalVQA(nn.Module):
                              f"got {c.fused_dim} and {c.hidden_size}")
         self.head_hidden = nn.Linear(self.fused_width, c.head_hidden)
         self.head_out = nn.Linear(c.head_hidden, c.num_answers)
-        self.last_attention: np.ndarray | None = None
 
     @property
     def fused_width(self) -> int:
@@ -167,12 +167,18 @@ class MultimodalVQA(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, image, tokens, lengths) -> Tensor:
+        return self.forward_with_attention(image, tokens, lengths)[0]
+
+    def forward_with_attention(self, image, tokens, lengths) -> tuple[Tensor, Tensor | None]:
+        """-> (logits (N, A), attention over the regions (N, R), or None without attention
+        fusion)."""
         c = self.config
         image = as_tensor(image)
         tokens = tokens.array if isinstance(tokens, Tensor) else np.asarray(tokens)
         lengths = lengths.array if isinstance(lengths, Tensor) else np.asarray(lengths)
         self._check_inputs(image, tokens, lengths)
         N = tokens.shape[0]
+        attention = None
         if c.fusion != "question_only":
             fmap = self.encode_image(image)  # (N, C2, 8, 8)
         if c.fusion != "image_only":
@@ -189,7 +195,6 @@ class MultimodalVQA(nn.Module):
             T = tokens.shape[1]
             query_mask = np.arange(T)[None, :] < lengths[:, None]  # (N, T) True = real token
             f, attention = self.fusion(outputs, regions, query_mask=query_mask)  # (N, F), (N, R)
-            self.last_attention = np.array(attention.array, copy=True)
         elif c.fusion in ("gated", "bilinear"):
             f = self.fusion(v, q)  # (N, F)
         elif c.fusion == "image_only":
@@ -197,7 +202,7 @@ class MultimodalVQA(nn.Module):
         else:
             f = q  # (N, E)
         h = self.head_hidden(f).relu()  # (N, head_hidden)
-        return self.head_out(h)  # (N, A)
+        return self.head_out(h), attention  # (N, A), (N, R) or None
 
     def _check_inputs(self, image: Tensor, tokens: np.ndarray, lengths: np.ndarray) -> None:
         c = self.config

@@ -1,0 +1,120 @@
+"""Real Keras programs (tests/keras_programs/) run on tinymm with only the import changed,
+and, where Keras 3 is installed (with the PyTorch backend), give Keras's parameter counts,
+output shapes and, from the same weights, the same losses before and after the first step.
+
+A program reads the optional ``share_weights(model)`` hook from its globals (identity when
+run on its own): the Keras run records ``model.get_weights()``, the tinymm run loads them
+with ``set_weights`` (both in Keras's layouts).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+HERE = pathlib.Path(__file__).parent / "keras_programs"
+PROGRAMS = sorted(p.stem for p in HERE.glob("*.py") if p.stem != "__init__")
+TINYMM_IMPORTS = {"from tinymm import keras": "import keras",
+                  "from tinymm.keras import layers, ops": "from keras import layers, ops",
+                  "from tinymm.keras import layers": "from keras import layers"}
+
+
+def run(name: str, keras_3: bool = False, share_weights=None) -> dict:
+    source = (HERE / f"{name}.py").read_text()
+    if keras_3:
+        for ours, theirs in TINYMM_IMPORTS.items():
+            source = source.replace(ours + "\n", theirs + "\n")
+    namespace = {"__name__": f"keras_program_{name}"}
+    if share_weights is not None:
+        namespace["share_weights"] = share_weights
+    exec(compile(source, str(HERE / f"{name}.py"), "exec"), namespace)  # noqa: S102
+    return namespace["RESULTS"]
+
+
+def _falls(history: dict, key: str = "loss") -> bool:
+    values = history[key]
+    return values[-1] < values[0]
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_program_runs_on_tinymm_and_learns(name):
+    results = run(name)
+    assert results["params"] > 0
+    if name == "quickstart":
+        assert results["probabilities"].shape == (1, 10)
+        np.testing.assert_allclose(results["probabilities"].sum(), 1.0, rtol=1e-5)
+        assert results["first_loss"] == pytest.approx(np.log(10), rel=0.5)
+        assert results["test_accuracy"] > 0.3  # chance is 0.1
+        np.testing.assert_allclose(results["five"].sum(axis=1), 1.0, rtol=1e-5)
+    elif name == "sequential_guide":
+        assert results["n_layers"] == (3, 2) and results["n_weights"] == 6
+        assert results["feature_shapes"] == [(2, 8, 8, 4), (2, 6, 6, 4), (2, 2, 2, 4),
+                                             (2, 4), (2, 5)]
+        assert results["layer_names"] == ["layer1", "layer2", "layer3b"]
+    elif name == "builtin_methods":
+        assert _falls(results["history"]) and _falls(results["weighted_history"])
+        assert {"loss", "sparse_categorical_accuracy", "val_loss",
+                "val_sparse_categorical_accuracy"} <= set(results["history"])
+        assert {"score_output_loss", "class_output_loss", "score_output_mean_absolute_error",
+                "class_output_categorical_accuracy"} <= set(results["two_history"])
+    elif name == "bidirectional_imdb":
+        np.testing.assert_array_equal(results["padded"][0] != 0,
+                                      np.sort(results["padded"][0] != 0))  # "pre" padding
+        assert _falls(results["history"])
+    else:
+        assert _falls(results["history"])
+
+
+def _keras():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("Keras 3 is installed with another backend than torch")
+    pytest.importorskip("torch")
+    return keras
+
+
+COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "functional_multi_io",
+            "sequential_guide", "timeseries_conv1d"]
+
+
+@pytest.mark.parametrize("name", COMPARED)
+def test_program_matches_keras_3_from_the_same_weights(name):
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    recorded = {}
+
+    def record(model):
+        recorded["weights"] = [np.array(w) for w in model.get_weights()]
+        recorded["summary"] = [(type(la).__name__, la.count_params()) for la in model.layers
+                               if type(la).__name__ != "InputLayer"]
+        return model
+
+    def load(model):
+        model.set_weights(recorded["weights"])
+        recorded["ours"] = [(type(la).__name__, la.count_params()) for la in model.layers
+                            if type(la).__name__ != "InputLayer"]
+        return model
+
+    theirs = run(name, keras_3=True, share_weights=record)
+    ours = run(name, share_weights=load)
+    assert ours["params"] == theirs["params"]
+    assert recorded["ours"] == recorded["summary"]
+    for key in ("initial_loss", "after_step", "initial"):
+        if isinstance(theirs.get(key), dict):  # return_dict=True: compare by name
+            assert set(ours[key]) == set(theirs[key]), key
+            for name, value in theirs[key].items():
+                np.testing.assert_allclose(ours[key][name], value, rtol=2e-4, atol=1e-5,
+                                           err_msg=f"{key}[{name}]")
+        elif key in theirs:
+            np.testing.assert_allclose(ours[key], theirs[key], rtol=2e-4, atol=1e-5,
+                                       err_msg=key)
+    if "shapes" in theirs:
+        assert ours["shapes"] == {k: tuple(v) for k, v in theirs["shapes"].items()}
+    if "feature_shapes" in theirs:
+        assert ours["feature_shapes"] == [tuple(s) for s in theirs["feature_shapes"]]
+        np.testing.assert_allclose(ours["features_last"], np.asarray(theirs["features_last"]),
+                                   rtol=1e-4, atol=1e-5)

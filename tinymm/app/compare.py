@@ -1,0 +1,64 @@
+"""``tinymm compare-fusions``: train every fusion with the same seed and data (through
+``run_training``) and write ``comparison.md`` (a markdown table) and ``comparison.png``
+(validation accuracy per epoch). Called by ``cmd_compare`` in tinymm/app/commands.py.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+
+import numpy as np
+
+from tinymm.app.train import RunExistsError, TrainConfig, run_training
+from tinymm.data import QUESTION_TYPES
+from tinymm.models.multimodal import FUSIONS, check_fusion
+
+
+def compare_fusions(cfg: TrainConfig, out: str, fusions=FUSIONS, overwrite: bool = False,
+                    log=print, progress_stream=None) -> list[dict]:
+    """Train every fusion with the same seed and data; write comparison.md and .png."""
+    fusions = [check_fusion(f) for f in fusions]
+    table_path = os.path.join(out, "comparison.md")
+    if os.path.exists(table_path) and not overwrite:
+        raise RunExistsError(f"{out} already holds a fusion comparison; pass --overwrite to "
+                             "replace it, or choose another --out")
+    os.makedirs(out, exist_ok=True)
+    rows = []
+    for fusion in fusions:
+        run_cfg = TrainConfig(**{**asdict(cfg), "fusion": fusion})
+        metrics = run_training(run_cfg, os.path.join(out, fusion), overwrite=True, log=log,
+                               progress_stream=progress_stream)
+        last = metrics["epochs"][-1]
+        rows.append({"fusion": fusion, "test": metrics["test"], "train_accuracy":
+                     last["train_accuracy"], "seconds_per_epoch":
+                     float(np.mean([h["seconds"] for h in metrics["epochs"]])),
+                     "val_curve": [h["val_accuracy"] for h in metrics["epochs"]],
+                     "parameters": metrics["parameters"]})
+    text = comparison_table(cfg, rows)
+    with open(table_path + ".tmp", "w") as fh:
+        fh.write(text)
+    os.replace(table_path + ".tmp", table_path)
+    from tinymm.app._png import line_plot
+
+    line_plot([{"title": "validation accuracy per epoch", "ylim": (0.0, 1.0),
+                "series": {r["fusion"]: r["val_curve"] for r in rows}}],
+              os.path.join(out, "comparison.png"), panel_w=560, panel_h=320)
+    log("\n" + text)
+    return rows
+
+
+def comparison_table(cfg: TrainConfig, rows: list[dict]) -> str:
+    """The markdown text of comparison.md: a header line and one table row per fusion."""
+    header = (f"Fusion comparison on ShapesVQA: {cfg.samples} training / {cfg.test_samples} "
+              f"test samples, seed {cfg.seed}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
+              f"Adam lr {cfg.lr:g}, backend {cfg.backend}\n\n")
+    cols = ["fusion", "test acc"] + list(QUESTION_TYPES) + ["train acc", "params", "s/epoch"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = [r["fusion"], f"{r['test']['accuracy']:.3f}"]
+        cells += [f"{r['test']['per_type'][t]:.3f}" for t in QUESTION_TYPES]
+        cells += [f"{r['train_accuracy']:.3f}", f"{r['parameters']:,}",
+                  f"{r['seconds_per_epoch']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return header + "\n".join(lines) + "\n"

@@ -1,0 +1,147 @@
+"""``keras.ops`` basics: NumPy-named functions on Tensors (arrays are converted), with
+autograd through tinymm's ops, so they work inside custom layers, losses and metrics.
+
+``convert_to_numpy`` / ``convert_to_tensor`` cross between the two; reductions take
+``axis`` and ``keepdims`` as NumPy does. Dimension letters: N batch, C classes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm.ops.activation import relu, sigmoid, tanh
+from tinymm.ops.matmul import matmul as _matmul
+from tinymm.ops.shape import concat
+from tinymm.ops.shape import stack as _stack
+from tinymm.ops.softmax import log_softmax as _log_softmax
+from tinymm.ops.softmax import softmax as _softmax
+from tinymm.tensor import Tensor, as_tensor
+
+
+def convert_to_tensor(x, dtype=None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x if dtype is None else x.astype(np.dtype(dtype))
+    array = np.asarray(x)
+    if dtype is not None:
+        array = array.astype(dtype)
+    elif array.dtype == np.float64:
+        array = array.astype(np.float32)  # Keras's floatx
+    return as_tensor(array)
+
+
+def convert_to_numpy(x) -> np.ndarray:
+    return np.array(x.array if isinstance(x, Tensor) else x, copy=True)
+
+
+_t = convert_to_tensor
+
+
+def mean(x, axis=None, keepdims: bool = False):
+    return _t(x).mean(axis=axis, keepdims=keepdims)
+
+
+def sum(x, axis=None, keepdims: bool = False):  # noqa: A001 (Keras's name)
+    return _t(x).sum(axis=axis, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims: bool = False):  # noqa: A001
+    return _t(x).max(axis=axis, keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims: bool = False):  # noqa: A001
+    return -(-_t(x)).max(axis=axis, keepdims=keepdims)
+
+
+def square(x):
+    x = _t(x)
+    return x * x
+
+
+def sqrt(x):
+    return _t(x).sqrt()
+
+
+def exp(x):
+    return _t(x).exp()
+
+
+def log(x):
+    return _t(x).log()
+
+
+def abs(x):  # noqa: A001
+    return _t(x).abs()
+
+
+def matmul(a, b):
+    return _matmul(_t(a), _t(b))
+
+
+def softmax(x, axis: int = -1):
+    return _softmax(_t(x), dim=axis)
+
+
+def log_softmax(x, axis: int = -1):
+    return _log_softmax(_t(x), dim=axis)
+
+
+def concatenate(xs, axis: int = 0):
+    return concat([_t(x) for x in xs], axis=axis)
+
+
+def stack(xs, axis: int = 0):
+    return _stack([_t(x) for x in xs], axis=axis)
+
+
+def reshape(x, new_shape):
+    return _t(x).reshape(tuple(new_shape))
+
+
+def transpose(x, axes=None):
+    x = _t(x)
+    return x.permute(*(reversed(range(x.ndim)) if axes is None else axes))
+
+
+def expand_dims(x, axis: int):
+    return _t(x).unsqueeze(axis)
+
+
+def squeeze(x, axis=None):
+    return _t(x).squeeze(axis)
+
+
+def maximum(a, b):
+    a, b = _t(a), _t(b)
+    return relu(a - b) + b
+
+
+def minimum(a, b):
+    a, b = _t(a), _t(b)
+    return a - relu(a - b)
+
+
+def argmax(x, axis=None):
+    return as_tensor(np.argmax(convert_to_numpy(x), axis=axis))
+
+
+def one_hot(indices, num_classes: int, dtype="float32"):
+    """Class indices (...,) -> (..., num_classes) rows of zeros with a 1; indices outside
+    [0, num_classes) give all-zero rows, as Keras and TensorFlow do."""
+    idx = np.asarray(convert_to_numpy(indices), dtype=np.int64)
+    valid = (idx >= 0) & (idx < num_classes)  # (...,)
+    out = np.eye(num_classes, dtype=dtype)[np.where(valid, idx, 0)]  # (..., C)
+    return as_tensor(out * valid[..., None].astype(dtype))
+
+
+def cast(x, dtype):
+    return _t(x).astype(np.dtype(dtype))
+
+
+def shape(x) -> tuple:
+    return tuple(_t(x).shape)
+
+
+__all__ = ["abs", "argmax", "cast", "concatenate", "convert_to_numpy", "convert_to_tensor",
+           "exp", "expand_dims", "log", "log_softmax", "matmul", "max", "maximum", "mean",
+           "min", "minimum", "one_hot", "relu", "reshape", "shape", "sigmoid", "softmax",
+           "sqrt", "square", "squeeze", "stack", "sum", "tanh", "transpose"]

@@ -1,0 +1,184 @@
+"""Saving and loading keras models as tinymm checkpoints (tinymm/io.py): ``model.save``,
+``save_weights``/``load_weights``, ``get_config``, ``model_from_config`` and ``load_model``.
+
+A saved model is ``<stem>.safetensors`` (weights, optimizer state) + ``<stem>.json`` (the
+architecture as layer configs and graph nodes, compile settings given as names, history).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tinymm import io
+from tinymm.keras import optimizers as _optimizers
+from tinymm.keras.engine import Input, KerasTensor, Layer, as_list, map_structure
+
+if TYPE_CHECKING:
+    from tinymm.keras.models import Model
+
+
+def _strings_only(spec):
+    """The JSON-able part of a compile argument: names, lists/dicts of names, numbers."""
+    if isinstance(spec, (str, int, float)) or spec is None:
+        return spec
+    if isinstance(spec, (list, tuple)):
+        return [_strings_only(s) for s in spec]
+    if isinstance(spec, dict):
+        return {k: _strings_only(v) for k, v in spec.items()}
+    return None
+
+
+class SavingMixin:
+    """``get_config``/``save``/``save_weights``/``load_weights`` for keras ``Model``."""
+
+    def get_config(self) -> dict:
+        node_index = {id(node): i for i, node in enumerate(self._nodes)}
+        input_index = {id(t): i for i, t in enumerate(self.inputs)}
+
+        def ref(t):
+            if not isinstance(t, KerasTensor):
+                return t
+            if id(t) in input_index:
+                return {"__input__": input_index[id(t)]}
+            return {"__node__": node_index[id(t.node)], "index": t.index}
+
+        return {
+            "class_name": type(self).__name__, "name": self.name,
+            "layers": [{"class_name": type(la).__name__, "config": la.get_config()}
+                       for la in self._graph_layers],
+            "inputs": [t.layer.name for t in self.inputs],
+            "nodes": [{"layer": node.layer.name, "args": map_structure(ref, list(node.args)),
+                       "kwargs": map_structure(ref, node.kwargs)} for node in self._nodes],
+            "outputs": [ref(t) for t in self.outputs],
+            "single_input": self._single_input, "single_output": self._single_output,
+            "output_keys": getattr(self, "_output_keys", None),
+        }
+
+    def _compile_config(self) -> dict | None:
+        if not getattr(self, "compiled", False):
+            return None
+        spec = self._optimizer_spec
+        if isinstance(spec, _optimizers.Optimizer):
+            opt = {"class_name": type(spec).__name__, "config": spec.get_config()}
+        else:
+            opt = {"class_name": "tinymm.optim." + type(spec).__name__}
+        return {"optimizer": opt, "loss": _strings_only(self.loss_spec),
+                "metrics": _strings_only(self.metrics_names_given),
+                "loss_weights": _strings_only(self.loss_weights_given)}
+
+    def save(self, filepath, overwrite: bool = True, metadata: dict | None = None) -> None:
+        """Save the architecture, weights, compile settings and optimizer state as a
+        tinymm checkpoint (``<stem>.safetensors`` + ``<stem>.json``), atomically.
+        ``metadata``: any JSON data to keep beside them (a vocabulary, a data-set name...),
+        returned by ``tinymm.io.load_checkpoint`` and kept as ``model.metadata`` on load."""
+        if not overwrite and io.checkpoint_paths(filepath)[1].exists():
+            raise FileExistsError(f"save: {io.checkpoint_paths(filepath)[1]} exists and "
+                                  "overwrite=False")
+        tensors = dict(self.state_dict())
+        manifest = {"model": self.get_config(), "compile": self._compile_config(),
+                    "metadata": metadata or {}}
+        if self.optimizer is not None:
+            opt_tensors, opt_manifest = io.optimizer_state_to_checkpoint(self.optimizer)
+            tensors.update(opt_tensors)
+            manifest["optimizer"] = opt_manifest
+        if self.history is not None:
+            manifest["history"] = self.history.history
+        io.save_checkpoint(filepath, tensors, manifest)
+
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        io.save_checkpoint(filepath, dict(self.state_dict()), {"weights_only": True})
+
+    def load_weights(self, filepath) -> None:
+        tensors, _ = io.load_checkpoint(filepath)
+        weights = {k: v for k, v in tensors.items() if not k.startswith("optimizer/")}
+        io.check_tensors_fit(weights, {k: v.shape for k, v in self.state_dict().items()},
+                             where=f"checkpoint {filepath}")
+        self.load_state_dict(weights)
+
+
+
+def model_from_config(config: dict, custom_objects: dict | None = None) -> Model:
+    from tinymm.keras import layers as _layers
+    from tinymm.keras.models import Model, Sequential
+
+    registry = {**_layers.LAYERS, **(custom_objects or {})}
+    by_name: dict[str, Layer] = {}
+    inputs_by_name = {}
+    for entry in config["layers"]:
+        cls_name, cfg = entry["class_name"], dict(entry["config"])
+        if cls_name == "InputLayer":
+            t = Input(shape=tuple(cfg["shape"]), dtype=cfg.get("dtype", "float32"),
+                      name=cfg["name"])
+            inputs_by_name[cfg["name"]] = t
+            by_name[cfg["name"]] = t.layer
+            continue
+        if cls_name not in registry:
+            raise io.CheckpointError(f"load_model: unknown layer class {cls_name!r}; pass it "
+                                     "in custom_objects={name: class}")
+        by_name[cfg["name"]] = registry[cls_name](**cfg)
+    inputs = [inputs_by_name[name] for name in config["inputs"]]
+    produced: list[list[KerasTensor]] = []
+
+    def resolve(item):
+        if isinstance(item, dict) and "__input__" in item:
+            return inputs[item["__input__"]]
+        if isinstance(item, dict) and "__node__" in item:
+            return produced[item["__node__"]][item["index"]]
+        return item
+
+    def resolve_all(structure):
+        if isinstance(structure, dict) and ("__input__" in structure or "__node__" in structure):
+            return resolve(structure)
+        if isinstance(structure, list):
+            return [resolve_all(s) for s in structure]
+        if isinstance(structure, dict):
+            return {k: resolve_all(v) for k, v in structure.items()}
+        return structure
+
+    for node in config["nodes"]:
+        layer = by_name[node["layer"]]
+        out = Layer.__call__(layer, *resolve_all(node["args"]), **resolve_all(node["kwargs"]))
+        produced.append(as_list(out) if isinstance(out, list) else [out])
+    outputs = [resolve(o) for o in config["outputs"]]
+    ins = inputs[0] if config.get("single_input") else inputs
+    outs = outputs[0] if config.get("single_output") else outputs
+    if config.get("output_keys"):
+        outs = dict(zip(config["output_keys"], outputs))
+    if config["class_name"] == "Sequential":
+        model = Sequential(name=config["name"])
+        model._stack = [la for la in (by_name[n["layer"]] for n in config["nodes"])]
+        model._input = inputs[0]
+        model._init_graph(ins, outs)
+        return model
+    return Model(inputs=ins, outputs=outs, name=config["name"])
+
+
+def load_model(filepath, custom_objects: dict | None = None, compile: bool = True) -> Model:  # noqa: A002
+    """Rebuild a model saved with ``model.save``: architecture, weights, and (with
+    ``compile=True``) its loss, metrics and optimizer state, so training resumes exactly."""
+    tensors, manifest = io.load_checkpoint(filepath)
+    if "model" not in manifest:
+        raise io.CheckpointError(f"{filepath}: this checkpoint holds weights only (saved with "
+                                 "save_weights); build the model and call load_weights")
+    model = model_from_config(manifest["model"], custom_objects)
+    weights = {k: v for k, v in tensors.items() if not k.startswith("optimizer/")}
+    io.check_tensors_fit(weights, {k: v.shape for k, v in model.state_dict().items()},
+                         where=f"checkpoint {filepath}")
+    model.load_state_dict(weights)
+    model.metadata = manifest.get("metadata", {})
+    comp = manifest.get("compile")
+    if compile and comp and comp.get("loss"):
+        opt = comp["optimizer"]
+        spec = getattr(_optimizers, opt["class_name"], None)
+        optimizer = spec(**opt.get("config", {})) if spec is not None else "adam"
+        model.compile(optimizer=optimizer, loss=comp["loss"], metrics=comp["metrics"],
+                      loss_weights=comp.get("loss_weights"))
+        if "optimizer" in manifest:
+            io.optimizer_state_from_checkpoint(model._ensure_optimizer(), tensors,
+                                               manifest["optimizer"])
+    return model
+
+
+
+
+__all__ = ["SavingMixin", "load_model", "model_from_config"]
