@@ -10,7 +10,9 @@ end in one of:
 
 * a result: the same shape and dtype on both backends, the same values (where the reference
   is NaN/Inf the other backend must be non-finite too), the same input gradients;
-* a ``ValueError`` or ``TypeError`` whose message names the op, the same on both backends.
+* a ``ValueError`` or ``TypeError`` whose message names the op, the same on both backends
+  (or a ``RuntimeError`` naming the op where PyTorch raises one, e.g. ``mean()`` of an
+  integer tensor).
 
 Anything else (another exception type, an error that does not say which op, backends that
 disagree) fails the draw. Indexing may also raise ``IndexError`` (Python's protocol for
@@ -175,7 +177,7 @@ def _run(op: str, fn, inputs, seed: int):
                 total.backward()
                 grads = [None if t.grad is None else t.grad.array for t in _leaves(args)]
         return "ok", [o.array for o in outs], grads
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, RuntimeError) as err:
         return "error", type(err), str(err)
     except IndexError as err:
         if op != "getitem":
