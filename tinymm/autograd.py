@@ -256,7 +256,8 @@ class Context:
     """
 
     __slots__ = ("fn", "backend", "inputs", "needs_input_grad", "saved", "saved_versions",
-                 "output_shapes", "output_dtypes", "freed", "created_at")
+                 "output_shapes", "output_dtypes", "freed", "created_at",
+                 "__weakref__")  # weak references: tests prove no graph outlives its step
 
     def __init__(self, fn: type[Function], backend: Backend):
         self.fn = fn
