@@ -32,7 +32,8 @@ def _rss_bytes() -> int:
 
 
 def _live_tensors() -> int:
-    return sum(isinstance(o, tinymm.Tensor) for o in gc.get_objects())
+    # type(), not isinstance: a dead weakref.proxy among the objects raises on isinstance
+    return sum(issubclass(type(o), tinymm.Tensor) for o in gc.get_objects())
 
 
 def _setup(fusion="attention", seed=0):
