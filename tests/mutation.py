@@ -268,7 +268,8 @@ def main(argv=None) -> int:
         if args.hide_torch:  # a package named torch that refuses to import, first on the path
             fake = Path(tmp) / "no-torch" / "torch"
             fake.mkdir(parents=True)
-            (fake / "__init__.py").write_text('raise ImportError("hidden by --hide-torch")\n')
+            (fake / "__init__.py").write_text(  # ModuleNotFoundError: importorskip skips it
+                'raise ModuleNotFoundError("torch hidden by --hide-torch", name="torch")\n')
             os.environ["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(fake.parent), os.environ.get("PYTHONPATH", "")) if p)
         print(f"copied the repository to {copy}; {len(mutants)} mutants", flush=True)
