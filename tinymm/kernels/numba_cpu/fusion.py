@@ -112,7 +112,9 @@ def _film_backward(dout, x, gamma, dx, dgamma, dbeta):
 
 def _rows(x: np.ndarray) -> np.ndarray:
     """(..., D) -> contiguous (B, D)."""
-    return contiguous(x).reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+    if not x.ndim:
+        return x.reshape(1, 1)
+    return contiguous(x).reshape(int(np.prod(x.shape[:-1], dtype=np.int64)), x.shape[-1])
 
 
 def gated_fusion_forward(g, ua, ub):
