@@ -61,8 +61,12 @@ CASES = {
     "embedding_average_mask": lambda k: (k.Input(shape=(6,), dtype="int32"), lambda x:
                                          k.layers.GlobalAveragePooling1D()(
                                              k.layers.Embedding(9, 4, mask_zero=True)(x))),
+    "embedding_dense_gru_mask": lambda k: (k.Input(shape=(6,), dtype="int32"), lambda x:
+                                           k.layers.GRU(3)(k.layers.Dense(4)(
+                                               k.layers.Embedding(9, 4, mask_zero=True)(x)))),
+    "rescaling": lambda k: (k.Input(shape=(3,)), lambda x: k.layers.Rescaling(0.5, 0.25)(x)),
 }
-MASKED = ("embedding_lstm_mask", "embedding_average_mask")
+MASKED = ("embedding_lstm_mask", "embedding_average_mask", "embedding_dense_gru_mask")
 
 
 def build(k, name):

@@ -287,3 +287,78 @@ def test_introspection_pop_and_nesting():
                                rtol=1e-6)
     stacked = keras.Sequential([inner, layers.Dense(2)])
     assert stacked.count_params() == 16 + 10
+
+
+def test_augmented_assignment_in_a_custom_layer_is_out_of_place():
+    import tinymm
+
+    class Center(keras.layers.Layer):  # TF semantics: `-=` rebinds, tensors are immutable
+        def call(self, inputs):
+            inputs -= keras.ops.mean(inputs, axis=-1, keepdims=True)
+            return inputs * inputs
+
+    keras.utils.set_random_seed(6)
+    inp = keras.Input(shape=(3,), dtype="float64")
+    hidden = layers.Dense(4)(inp)
+    model = keras.Model(inp, Center()(hidden))
+    model.to(np.float64)
+    x = tinymm.tensor(RNG.standard_normal((2, 3)), requires_grad=True)
+    assert tinymm.gradcheck(lambda v: model(v), [x])
+    h = kept = model.get_layer(hidden.layer.name)(x)
+    before = np.array(h.array)
+    h -= 1.0
+    assert h is not kept and np.array_equal(kept.array, before)  # the old tensor unchanged
+    np.testing.assert_allclose(h.array, before - 1.0)
+
+
+def test_subclassed_model_is_traced_into_a_graph_and_trains():
+    class TwoLayer(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = layers.Dense(8, activation="relu")
+            self.out = layers.Dense(3)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    keras.utils.set_random_seed(7)
+    model = TwoLayer()
+    with pytest.raises(ValueError, match="not built yet"):
+        model.summary()
+    model.compile(optimizer=keras.optimizers.Adam(0.05),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = RNG.standard_normal((32, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0)
+    history = model.fit(x, y, epochs=5, batch_size=8, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.name == "two_layer" and model.count_params() == 4 * 8 + 8 + 8 * 3 + 3
+    assert model(x[:2]).numpy().shape == (2, 3)
+
+    class ViaNumpy(keras.Model):
+        def call(self, x):
+            return x.numpy() * 2
+
+    with pytest.raises(TypeError, match="call\\(\\) must combine tensors with Keras layers"):
+        ViaNumpy()(x)
+
+
+def test_ops_and_operators_on_symbolic_tensors_record_op_layers():
+    from tinymm.keras import ops
+
+    keras.utils.set_random_seed(8)
+    inp = keras.Input(shape=(4,))
+    h = layers.Dense(3, name="h")(inp)
+    z = ops.concatenate([ops.relu(h), -h * 2 + 1], axis=-1)
+    z = z / (ops.mean(ops.square(h), axis=-1, keepdims=True) + 1.0)
+    model = keras.Model(inp, layers.Dense(1, name="head")(z))
+    assert z.shape == (None, 6) and model.count_params() == 15 + 7
+    x = RNG.random((8, 4)).astype(np.float32)
+    hv = model.get_layer("h")(x).numpy()
+    zz = np.concatenate([np.maximum(hv, 0), -hv * 2 + 1], -1) / ((hv ** 2).mean(-1,
+                                                                             keepdims=True) + 1)
+    kernel, bias = model.get_layer("head").get_weights()
+    np.testing.assert_allclose(model.predict(x), zz @ kernel + bias, rtol=1e-5, atol=1e-6)
+    model.compile(optimizer="sgd", loss="mse")
+    before = kernel.copy()
+    model.fit(x, x[:, :1], epochs=1, verbose=0)
+    assert not np.allclose(before, model.get_layer("head").get_weights()[0])

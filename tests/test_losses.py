@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import tinymm
 from tests.conftest import examples
-from tinymm import losses as L
+from tinymm.ops import loss as L
 
 
 def _rng(seed=0):
@@ -44,7 +44,8 @@ def test_losses_match_torch():
     y_cls = rng.integers(0, 4, 6)
     pw = np.array([0.5, 1.0, 2.0, 3.0])
     for reduction in ("mean", "sum", "none"):
-        ours = L.binary_cross_entropy_with_logits(tinymm.tensor(x), y_bin, reduction, pw)
+        ours = L.binary_cross_entropy_with_logits(tinymm.tensor(x), y_bin, reduction=reduction,
+                                                  pos_weight=pw)
         theirs = F.binary_cross_entropy_with_logits(torch.tensor(x), torch.tensor(y_bin),
                                                     reduction=reduction,
                                                     pos_weight=torch.tensor(pw))

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymm.backend import Backend, current_backend
+from tinymm.backend import Backend, current_backend, get_backend
 
 # Whether ops record the graph, per thread (and asyncio task) as in PyTorch: one thread's
 # ``no_grad`` block never turns recording off, or back on, in another.
@@ -301,7 +301,16 @@ class Function:
     def apply(cls, *args, **kwargs):
         from tinymm.tensor import Tensor
 
-        backend = current_backend()
+        devices = {getattr(a.device, "type", str(a.device)) for a in args if isinstance(a, Tensor)}
+        if len(devices) > 1:
+            raise RuntimeError(
+                f"{cls.__name__}: expected all tensors to be on the same device, but found "
+                f"tensors on {' and '.join(sorted(devices))}; move them with .to('cuda') or "
+                f".cpu() first"
+            )
+        # ops run where their inputs live: cuda tensors on the cuda kernels, cpu tensors on
+        # the selected CPU backend
+        backend = get_backend("cuda") if devices == {"cuda"} else current_backend()
         ctx = Context(cls, backend)
         raw = [a.array if isinstance(a, Tensor) else a for a in args]
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
@@ -317,7 +326,7 @@ class Function:
             _check_forward(ctx, raw, outputs)
         tensors = []
         for index, array in enumerate(outputs):
-            differentiable = record and np.asarray(array).dtype.kind == "f"  # not indices
+            differentiable = record and _dtype_of(array).kind == "f"  # not indices
             t = Tensor(array, requires_grad=differentiable, _copy=False)
             _share_version(t, args)
             if differentiable:
@@ -329,7 +338,7 @@ class Function:
             ctx.inputs = list(args)
             ctx.needs_input_grad = needs
             ctx.output_shapes = [np.shape(o) for o in outputs]
-            ctx.output_dtypes = [np.asarray(o).dtype for o in outputs]
+            ctx.output_dtypes = [_dtype_of(o) for o in outputs]
         else:
             ctx.saved = ()
         return tuple(tensors) if isinstance(out, tuple) else tensors[0]
@@ -422,6 +431,18 @@ def _topological_order(root_node: Context) -> list[Context]:
     return post_order
 
 
+def _dtype_of(array) -> np.dtype:
+    """The dtype of a host or device array (np.asarray would copy a device array to the host)."""
+    return array.dtype if hasattr(array, "dtype") else np.asarray(array).dtype
+
+
+def _add(a, b):
+    """a + b for two gradients of one tensor: NumPy on the host, the add kernel on a GPU."""
+    if isinstance(a, np.ndarray) or np.isscalar(a):
+        return a + b
+    return get_backend("cuda").add_forward(a, b)[0]
+
+
 def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
     """Backpropagate ``grad`` (shaped like ``root``) to every leaf that requires grad."""
 
@@ -446,8 +467,8 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 "Call backward(retain_graph=True) the first time if you need to do this."
             )
         _check_versions(node)
-        grads = [
-            g if g is not None else np.zeros(shape, dtype=dtype)
+        grads = [  # an output no gradient reached gets zeros, on the node's device
+            g if g is not None else node.backend.full(shape, 0, dtype)
             for g, shape, dtype in zip(slots, node.output_shapes, node.output_dtypes)
         ]
         input_grads = node.fn.backward(node, *grads)
@@ -463,7 +484,7 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
         for parent, needs, g in zip(node.inputs, node.needs_input_grad, input_grads):
             if not needs or g is None:
                 continue
-            if np.shape(g) != parent.shape:
+            if tuple(np.shape(g)) != parent.shape:
                 raise RuntimeError(
                     f"{node.fn.__name__}.backward returned a gradient of shape {np.shape(g)} "
                     f"for an input of shape {parent.shape}"
@@ -474,7 +495,7 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 outputs = len(parent._node.output_shapes)
                 slot = pending.setdefault(id(parent._node), [None] * outputs)
                 index = parent._out_index
-                slot[index] = g if slot[index] is None else slot[index] + g
+                slot[index] = g if slot[index] is None else _add(slot[index], g)
         if not retain_graph:
             node.free()
 

@@ -1,20 +1,33 @@
-"""``tinymm.cuda``: what programs ask before choosing a device
-(``"cuda" if torch.cuda.is_available() else "cpu"``).
+"""``tinymm.cuda``: the "cuda" device: availability, synchronisation and the host<->device
+transfer counter (``"cuda" if tinymm.cuda.is_available() else "cpu"``, as with torch).
 
-``is_available()`` is true only when a CUDA device type is registered in
-``tinymm.devices.SUPPORTED`` (a CUDA backend does that); until then programs pick "cpu".
+``tinymm.tensor(x, device="cuda")``, ``Tensor.to("cuda")`` / ``.cuda()`` / ``.cpu()`` and
+``Module.to("cuda")`` put storage on the GPU; ops on cuda tensors run the numba-cuda kernels
+(``kernels/numba_cuda``). Every copy between host and device goes through one counted pair of
+functions, so ``transfer_stats()`` says exactly what crossed the bus (a training step should
+move only its input batch in and its scalar loss out).
+
+Without a GPU, ``NUMBA_ENABLE_CUDASIM=1`` (set before numba is first imported) runs the same
+kernels in numba-cuda's simulator: slowly, but exactly enough for tests.
 """
 
 from __future__ import annotations
 
 import sys
 
-from tinymm import devices
+from tinymm.backend import backends
+from tinymm.kernels.numba_cuda import device as _kernels
 from tinymm.missing import attribute_error
 
 
+def unavailable_reason() -> str | None:
+    """Why the cuda device cannot be used here (what to install or set), or None."""
+    return backends()["cuda"]
+
+
 def is_available() -> bool:
-    return "cuda" in devices.SUPPORTED
+    """True when numba-cuda imports and a GPU (or the simulator) is there."""
+    return unavailable_reason() is None
 
 
 def device_count() -> int:
@@ -28,8 +41,33 @@ def manual_seed(seed: int) -> None:
 manual_seed_all = manual_seed
 
 
+def require(what: str = "the cuda device") -> None:
+    """Raise one clear RuntimeError when the cuda device cannot be used."""
+    reason = unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"{what} is not available: {reason}")
+
+
 def synchronize(device=None) -> None:
-    """Nothing to wait for on the CPU."""
+    """Wait until every kernel launched so far has finished (as torch.cuda.synchronize);
+    nothing to wait for without a usable cuda device."""
+    if is_available():
+        from numba import cuda
+
+        cuda.synchronize()
+
+
+def transfer_stats() -> dict:
+    """Host->device (h2d) and device->host (d2h) copies since the last reset: counts, bytes
+    (``implicit_d2h_count``: those made by NumPy converting a device array)."""
+    require("tinymm.cuda.transfer_stats()")
+    return _kernels.transfer_stats()
+
+
+def reset_transfer_stats() -> None:
+    """Zero the transfer counters."""
+    require("tinymm.cuda.reset_transfer_stats()")
+    _kernels.reset_transfer_stats()
 
 
 _MISSING = {"amp": "tinymm has no automatic mixed precision; train in float32 (the default) or "
@@ -38,3 +76,7 @@ _MISSING = {"amp": "tinymm has no automatic mixed precision; train in float32 (t
 
 def __getattr__(name: str):
     raise attribute_error(sys.modules[__name__], name, _MISSING)
+
+
+__all__ = ["device_count", "is_available", "manual_seed", "manual_seed_all", "require",
+           "reset_transfer_stats", "synchronize", "transfer_stats", "unavailable_reason"]

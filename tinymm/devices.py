@@ -1,8 +1,9 @@
 """``tinymm.device``: where a tensor's storage lives (``torch.device``'s names).
 
-Today every tensor lives on "cpu". ``SUPPORTED`` is the one place that says which device types
-a tensor may be created on or moved to: a CUDA backend adds "cuda" there (and the transfer in
-``Tensor.to``), and everything that parses a device goes through ``as_device``.
+``SUPPORTED`` is the one place that says which device types a tensor may be created on or
+moved to: "cpu", and "cuda" once the cuda backend can run here (numba-cuda and a GPU, or the
+simulator: ``as_device`` adds it on first use, or says why not); everything that parses a
+device goes through ``as_device``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,16 @@ CPU = device("cpu")
 def as_device(value, who: str = "tensor") -> device:
     """Parse ``value`` (a string, a ``device`` or None for cpu) and check it is supported."""
     d = CPU if value is None else value if isinstance(value, device) else device(value)
+    why = ""
+    if d.type == "cuda" and d.type not in SUPPORTED:  # the cuda backend, once it can run here
+        from tinymm.backend import backends
+
+        reason = backends()["cuda"]
+        if reason is None:
+            SUPPORTED.add("cuda")
+        else:
+            why = f" ({reason})"
     if d.type not in SUPPORTED:
         raise ValueError(f"{who}: device {str(d)!r} is not available in this build (supported: "
-                         f"{sorted(SUPPORTED)}); keep the tensors on 'cpu'")
+                         f"{sorted(SUPPORTED)}){why}; keep the tensors on 'cpu'")
     return d

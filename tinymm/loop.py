@@ -4,7 +4,8 @@ shuffling rule.
 
 Callers: the app's VQA task (``tinymm/app/train.py``, ``run_training`` and ``evaluate``),
 the Keras front end (``tinymm/keras/training.py``: ``Model.fit``, ``evaluate``,
-``train_on_batch``), and the app's retrieval and captioning tasks. A task supplies:
+``train_on_batch``); any other task (retrieval, captioning) plugs in the same way. A task
+supplies:
 
     model       an ``nn.Module`` (``train()``/``eval()`` are called here)
     loss_fn     ``loss_fn(model, batch) -> (loss, metrics)``: ``loss`` a scalar Tensor (the

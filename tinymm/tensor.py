@@ -1,6 +1,7 @@
 """``Tensor``: an array plus what reverse-mode autodiff needs to know about it.
 
-A Tensor holds ``array`` (its storage: a NumPy array on the "cpu" device), ``grad`` (a Tensor
+A Tensor holds ``array`` (its storage: a NumPy array on the "cpu" device, a numba-cuda device
+array on "cuda", where ops run on the cuda kernels), ``grad`` (a Tensor
 of the same shape once backward has reached it), ``requires_grad``, ``device`` (a
 ``tinymm.device``), and, when an op produced it while recording, ``_node``: the ``Context`` of
 that op (see ``autograd.py``). Every method that computes something is a thin call into an op
@@ -29,8 +30,10 @@ from typing import Any
 import numpy as np
 
 from tinymm import dtypes as _dt
-from tinymm.autograd import is_grad_enabled, no_grad, run_backward
+from tinymm.autograd import Function, is_grad_enabled, no_grad, run_backward
+from tinymm.backend import get_backend
 from tinymm.devices import as_device
+from tinymm.kernels.numba_cuda import device as _cuda
 
 _FLOAT_DTYPES = (np.float32, np.float64)
 _SCALARS = (bool, int, float)
@@ -93,6 +96,26 @@ def _pick(dim, axis, keepdim, keepdims):
     return (axis if dim is None else dim), bool(keepdim if keepdims is None else keepdims)
 
 
+class _ToDevice(Function):
+    """Copy to the other device (one counted host<->device transfer); backward copies the
+    gradient back, so ``x.to("cuda")`` inside a graph is differentiable, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, device: str):
+        on_cuda = _cuda.is_device_array(x)
+        ctx.save_for_backward(on_cuda)
+        if device == "cuda":
+            return x if on_cuda else _cuda.to_device(x)
+        return _cuda.to_host(x) if on_cuda else x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (source_on_cuda,) = ctx.saved
+        if source_on_cuda == _cuda.is_device_array(grad):
+            return (grad,)
+        return (_cuda.to_device(grad) if source_on_cuda else _cuda.to_host(grad),)
+
+
 class Tensor:
     """An n-dimensional array that can record the ops applied to it."""
 
@@ -100,10 +123,21 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device=None,
                  _copy: bool = True):
-        self.device = as_device(device, "Tensor")
-        array = _as_array(data, dtype)
-        if _copy and isinstance(data, np.ndarray) and array is data:
-            array = array.copy()
+        raw = data.array if isinstance(data, Tensor) else data
+        if _cuda.is_device_array(raw):  # already on the GPU: stays there unless told otherwise
+            array = raw
+            if dtype is not None and np.dtype(dtype) != array.dtype:
+                raise TypeError(f"Tensor: a cuda array of dtype {array.dtype} cannot be "
+                                f"converted to {np.dtype(dtype)} here; use .to(dtype)")
+            if device is not None and as_device(device, "Tensor").type == "cpu":
+                array = _cuda.to_host(array)  # a counted device->host copy
+        else:
+            array = _as_array(data, dtype)
+            if _copy and isinstance(data, np.ndarray) and array is data:
+                array = array.copy()
+            if device is not None and as_device(device, "Tensor").type == "cuda":
+                array = _cuda.to_device(array)  # a counted host->device copy
+        self.device = as_device("cuda" if _cuda.is_device_array(array) else "cpu", "Tensor")
         if requires_grad and array.dtype.type not in _FLOAT_DTYPES:
             raise TypeError(
                 f"Tensor: only float32/float64 tensors can require gradients, got {array.dtype}"
@@ -127,7 +161,10 @@ class Tensor:
     @data.setter
     def data(self, value: Any) -> None:
         array = value.array if isinstance(value, Tensor) else np.asarray(value)
-        if array.shape != self.shape:
+        if _cuda.is_device_array(array) != self.is_cuda:
+            raise RuntimeError(f"Tensor.data: the new data is on another device than this "
+                               f"{self.device} tensor; move it with .to('{self.device}') first")
+        if tuple(array.shape) != tuple(self.shape):
             raise ValueError(f"Tensor.data: the new data has shape {array.shape}, expected "
                              f"{self.shape}; create a new tensor to change the shape")
         self.array = array
@@ -200,7 +237,16 @@ class Tensor:
     def __len__(self) -> int:
         if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.array)
+        return int(self.array.shape[0])
+
+    def _host_only(self, what: str) -> None:
+        if self.is_cuda:
+            raise TypeError(f"{what}: this tensor is on the cuda device; call .cpu() first "
+                            "to copy it to host memory (one counted transfer), as in PyTorch")
+
+    def _host_values(self) -> np.ndarray:
+        """The values as a NumPy array: the storage on the cpu, a counted copy from cuda."""
+        return _cuda.to_host(self.array) if self.is_cuda else self.array
 
     def __iter__(self):
         if self.array.ndim == 0:
@@ -209,6 +255,7 @@ class Tensor:
             yield self[i]
 
     def numpy(self) -> np.ndarray:
+        self._host_only("Tensor.numpy()")
         if self.requires_grad:
             raise RuntimeError(
                 "Tensor.numpy(): this tensor requires grad; call .detach().numpy() so the "
@@ -219,15 +266,17 @@ class Tensor:
     def item(self):
         if self.array.size != 1:
             raise ValueError(f"Tensor.item(): needs exactly one element, got shape {self.shape}")
-        return self.array.item()
+        return self._host_values().item()
 
     def tolist(self):
-        return self.array.tolist()
+        return self._host_values().tolist()
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
-        body = np.array2string(self.array, precision=4, separator=", ", prefix="tensor(")
-        return f"tensor({body}, dtype={self.dtype}{grad})"
+        where = ", device='cuda'" if self.is_cuda else ""
+        body = np.array2string(self._host_values(), precision=4, separator=", ",
+                               prefix="tensor(")
+        return f"tensor({body}{where}, dtype={self.dtype}{grad})"
 
     def __format__(self, spec: str) -> str:
         if spec and self.array.size == 1:
@@ -235,6 +284,7 @@ class Tensor:
         return format(repr(self), spec)
 
     def __array__(self, dtype=None, copy=None):
+        self._host_only("np.asarray(tensor)")
         return self.array if dtype is None else self.array.astype(dtype)
 
     def _dim(self, dim: int, who: str) -> int:
@@ -249,13 +299,13 @@ class Tensor:
         if self.array.size != 1:
             raise RuntimeError(f"{who}: only a one-element tensor can be converted to a Python "
                                f"scalar, this one has shape {tuple(self.shape)}")
-        return self.array.item()
+        return self._host_values().item()
 
     def __bool__(self) -> bool:
         if self.array.size != 1:
             raise RuntimeError(f"bool(): the truth value of a tensor with {self.array.size} "
                                "elements is ambiguous; use .any() or .all()")
-        return bool(self.array.item())
+        return bool(self._host_values().item())
 
     def __float__(self) -> float:
         return float(self._one("float()"))
@@ -285,11 +335,18 @@ class Tensor:
                     f"tensor has shape {self.shape}. Pass gradient=<array of that shape> (the "
                     "upstream gradient), or reduce it first, e.g. y.sum().backward()"
                 )
-            grad = np.ones(self.shape, dtype=self.dtype)
+            grad = get_backend("cuda").full(tuple(self.shape), 1, self.dtype) if self.is_cuda \
+                else np.ones(self.shape, dtype=self.dtype)
         else:
-            grad = np.asarray(gradient.array if isinstance(gradient, Tensor) else gradient,
-                              dtype=self.dtype)
-            if grad.shape != self.shape:
+            grad = gradient.array if isinstance(gradient, Tensor) else gradient
+            if not _cuda.is_device_array(grad):
+                grad = np.asarray(grad, dtype=self.dtype)
+                if self.is_cuda:
+                    grad = _cuda.to_device(grad)
+            elif not self.is_cuda:
+                raise RuntimeError("backward(): the gradient is on the cuda device and this "
+                                   "tensor on the cpu; move the gradient with .cpu()")
+            if tuple(grad.shape) != tuple(self.shape):
                 raise ValueError(
                     f"backward(): gradient has shape {grad.shape}, expected {self.shape} "
                     "(the shape of the tensor backward is called on)"
@@ -297,6 +354,13 @@ class Tensor:
         run_backward(self, grad, retain_graph=retain_graph)
 
     def _accumulate(self, g: np.ndarray) -> None:
+        if self.is_cuda:  # device kernels: a copy, then out-of-place sums
+            kernels = get_backend("cuda")
+            if self._grad is None:
+                self._grad = Tensor(kernels.cast_forward(g, self.dtype)[0], _copy=False)
+            else:
+                self._grad = Tensor(kernels.add_forward(self._grad.array, g)[0], _copy=False)
+            return
         if self._grad is None:  # our own copy: safe to add into
             self._grad = Tensor(np.array(g, dtype=self.dtype, copy=True), _copy=False)
         else:
@@ -376,8 +440,9 @@ class Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``.
 
         Returns ``self`` when nothing changes (as PyTorch), else a converted tensor that
-        stays in the graph. Moving to a device the build does not support is an error
-        (``tinymm.devices.SUPPORTED``).
+        stays in the graph (a device move is one counted host<->device copy, and its backward
+        copies the gradient back). Moving to a device this machine cannot use is an error
+        (``tinymm.devices.as_device``).
         """
         for arg in args:
             if isinstance(arg, Tensor):
@@ -387,12 +452,12 @@ class Tensor:
             else:
                 dtype = arg
         target = as_device(device if device is not None else self.device, "Tensor.to")
-        if target != self.device:  # a CUDA backend adds the host/device transfer here
-            raise ValueError(f"Tensor.to: moving from {self.device} to {target} is not "
-                             "implemented")
-        if dtype is not None and np.dtype(dtype) != self.dtype:
-            return self.astype(dtype)
-        return self.clone() if copy else self
+        out = self
+        if target.type != self.device.type:
+            out = _ToDevice.apply(self, device=target.type)
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            return out.astype(dtype)
+        return out.clone() if copy and out is self else out
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -437,6 +502,8 @@ class Tensor:
         a = self if self.dtype == dtype else self.astype(dtype)
         if isinstance(other, Tensor):
             b = other if other.dtype == dtype else other.astype(dtype)
+        elif self.is_cuda:  # a Python scalar: a 0-d device array written by a kernel
+            b = Tensor(get_backend("cuda").full((), other, dtype), _copy=False)
         else:
             b = Tensor(np.asarray(other, dtype=dtype), _copy=False)
         return fn.apply(b, a) if reverse else fn.apply(a, b)
@@ -445,6 +512,8 @@ class Tensor:
         if isinstance(other, Tensor):
             return other
         if isinstance(other, _SCALARS) and self.dtype.kind == "f":
+            if self.is_cuda:  # a 0-d device array written by a kernel: no transfer
+                return Tensor(get_backend("cuda").full((), other, self.dtype), _copy=False)
             return Tensor(np.asarray(other, dtype=self.dtype), _copy=False)
         return Tensor(other, _copy=False)
 
@@ -512,6 +581,7 @@ class Tensor:
 
     # comparisons: bool results, no gradient
     def _compare(self, other, op) -> Tensor:
+        self._host_only(f"comparison ({op.__name__})")
         other = other.array if isinstance(other, Tensor) else other
         return Tensor(np.asarray(op(self.array, other)), _copy=False)
 
@@ -666,6 +736,7 @@ class Tensor:
         return _I.ValuesIndices(*_I.MaxDim.apply(self, dim=dim, keepdim=keepdim, mode="min"))
 
     def _arg(self, fn, dim, keepdim) -> Tensor:
+        self._host_only(f"Tensor.{fn.__name__}()")
         if dim is None:
             out = np.asarray(fn(self.array))
             return Tensor(out.reshape((1,) * self.ndim) if keepdim else out, _copy=False)

@@ -34,7 +34,7 @@ from tinymm.tensor import Tensor, from_numpy
 _NAME_COUNTS: dict[str, int] = {}
 
 
-def _snake(name: str) -> str:
+def snake_case(name: str) -> str:
     name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)  # Keras's to_snake_case
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
@@ -59,12 +59,27 @@ def fmt_shape(shape) -> str:
 
 
 class EagerTensor(Tensor):
-    """What a Keras model returns when called on data: a Tensor (gradients still flow to
-    the weights) whose ``numpy()`` is a copy of its values, as TensorFlow's ``model(x).
-    numpy()`` gives (PyTorch's ``numpy()`` refuses a tensor that requires grad)."""
+    """What a Keras layer or model returns when called on data: a Tensor (gradients still
+    flow to the weights) with TensorFlow's value semantics: ``numpy()`` is a copy of its
+    values (as ``model(x).numpy()``; PyTorch's refuses a tensor that requires grad), and
+    ``x -= y``, ``+=``, ``*=``, ``/=`` make a new tensor instead of writing in place (TF
+    tensors are immutable, so Keras code such as ``inputs -= ops.mean(inputs)`` in a custom
+    layer means ``inputs = inputs - ...``)."""
 
     def numpy(self) -> np.ndarray:
         return np.array(self.array, copy=True)
+
+    def __iadd__(self, other):
+        return as_eager(self + other)
+
+    def __isub__(self, other):
+        return as_eager(self - other)
+
+    def __imul__(self, other):
+        return as_eager(self * other)
+
+    def __itruediv__(self, other):
+        return as_eager(self / other)
 
 
 def as_eager(value):
@@ -102,18 +117,63 @@ class KerasTensor:
         return f"<KerasTensor shape={fmt_shape(self.shape)}, dtype={self.dtype}{who}>"
 
     def _error(self, what):
-        raise TypeError(f"{what} on a symbolic KerasTensor {self!r}: inside a functional model "
-                        "use Keras layers (Add, Multiply, Concatenate, Dense...) to combine "
-                        "tensors")
+        raise TypeError(f"{what} on a symbolic KerasTensor {self!r}: it holds no data yet "
+                        "(call the model on arrays for values)")
 
+    # arithmetic records an OpLayer in the graph, as Keras 3 does for operators
     def __add__(self, other):
-        self._error("'+'")
+        return OpLayer.apply(_add, self, other)
+
+    def __radd__(self, other):
+        return OpLayer.apply(_add, other, self)
+
+    def __sub__(self, other):
+        return OpLayer.apply(_sub, self, other)
+
+    def __rsub__(self, other):
+        return OpLayer.apply(_sub, other, self)
 
     def __mul__(self, other):
-        self._error("'*'")
+        return OpLayer.apply(_mul, self, other)
+
+    def __rmul__(self, other):
+        return OpLayer.apply(_mul, other, self)
+
+    def __truediv__(self, other):
+        return OpLayer.apply(_truediv, self, other)
+
+    def __matmul__(self, other):
+        return OpLayer.apply(_matmul, self, other)
+
+    def __neg__(self):
+        return OpLayer.apply(_neg, self)
 
     def numpy(self):
         self._error("numpy()")
+
+
+def _add(a, b):
+    return a + b
+
+
+def _sub(a, b):
+    return a - b
+
+
+def _mul(a, b):
+    return a * b
+
+
+def _truediv(a, b):
+    return a / b
+
+
+def _matmul(a, b):
+    return a @ b
+
+
+def _neg(a):
+    return -a
 
 
 class Node:
@@ -189,7 +249,7 @@ class Layer:
         if unknown:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) "
                             f"{sorted(unknown)}")
-        self.name = name or unique_name(_snake(type(self).__name__))
+        self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = trainable
         self.dtype = np.dtype(dtype or "float32")
         if input_shape is None and input_dim is not None:
@@ -443,6 +503,38 @@ class InputLayer(Layer):
 
     def get_config(self) -> dict:
         return {"name": self.name, "shape": list(self.shape[1:]), "dtype": str(self.dtype)}
+
+
+class OpLayer(Layer):
+    """A function of tensors recorded in a functional graph: what a ``keras.ops`` function or
+    an operator (``x * 2``, ``a + b``) makes when it meets a KerasTensor, as in Keras 3. It
+    holds no weights; its output shape comes from running the function on a dummy batch.
+    ``apply(fn, *args, **kwargs)`` returns the result directly when no argument is symbolic.
+    """
+
+    shape_from_call = True
+
+    def __init__(self, fn, args: tuple, kwargs: dict):
+        super().__init__(name=unique_name(getattr(fn, "__name__", "op").strip("_")))
+        self.fn, self.template = fn, (args, kwargs)
+
+    @classmethod
+    def apply(cls, fn, *args, **kwargs):
+        tensors = [t for t in flatten_structure((args, kwargs)) if isinstance(t, KerasTensor)]
+        if not tensors:
+            return fn(*args, **kwargs)
+        return cls(fn, args, kwargs)(tensors)
+
+    def call(self, tensors):
+        values = iter(tensors)
+        args, kwargs = map_structure(
+            lambda t: next(values) if isinstance(t, KerasTensor) else t, self.template)
+        return self.fn(*args, **kwargs)
+
+    def get_config(self) -> dict:
+        raise NotImplementedError(f"layer '{self.name}': a model with keras.ops or operators "
+                                  "on symbolic tensors cannot be saved by tinymm.keras; "
+                                  "use save_weights, or Lambda/merge layers")
 
 
 def Input(shape=None, batch_size=None, name=None, dtype="float32", **kwargs):  # noqa: N802

@@ -108,9 +108,11 @@ class Activated(Layer):
 
 # ---------------------------------------------------------------- dense and activation
 class Dense(Activated):
-    """y = activation(x W^T + b) over the last axis; ``nn.Linear(D, units)``."""
+    """y = activation(x W^T + b) over the last axis; ``nn.Linear(D, units)``. A mask on the
+    input (per step) passes through, as in Keras."""
 
     has_kernel = True
+    supports_masking = True
 
     def __init__(self, units: int, activation=None, use_bias: bool = True, **kwargs):
         if not isinstance(units, (int, np.integer)) or units <= 0:

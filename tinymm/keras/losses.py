@@ -25,8 +25,8 @@ import copy
 
 import numpy as np
 
-from tinymm.losses import binary_cross_entropy_with_logits
 from tinymm.ops.cross_entropy import cross_entropy
+from tinymm.ops.loss import binary_cross_entropy_with_logits
 from tinymm.ops.softmax import log_softmax
 from tinymm.tensor import Tensor, as_tensor
 

@@ -19,6 +19,7 @@ from tinymm.keras.engine import (
     fmt_shape,
     keras_layer_order,
     map_structure,
+    snake_case,
     topological_nodes,
     unique_name,
 )
@@ -36,18 +37,44 @@ class Model(TrainingMixin, SavingMixin, Module):
     """The functional model: ``Model(inputs=[a, b], outputs=y)``, an ``nn.Module`` whose
     children are its layers' modules (keys ``<layer name>.<parameter>``)."""
 
-    def __init__(self, inputs=None, outputs=None, name: str | None = None):
+    def __init__(self, inputs=None, outputs=None, name: str | None = None, **unknown):
         super().__init__()
-        self.name = name or unique_name("functional")
+        if unknown:
+            raise TypeError(f"Model: unexpected keyword argument(s) {sorted(unknown)}")
+        subclassed = inputs is None and outputs is None and hasattr(type(self), "call")
+        self.name = name or unique_name(snake_case(type(self).__name__) if subclassed
+                                        else "functional")
         self.compiled = False
         self.stop_training = False
         self.history = None
         self.optimizer = None
         self.built = False
+        self._subclassed = subclassed
+        if subclassed:
+            return  # built on the first data it sees (see _trace_call)
         if inputs is None or outputs is None:
             raise TypeError("Model: give inputs=... and outputs=... (KerasTensors from Input "
-                            "and from calling layers); for a stack of layers use Sequential")
+                            "and from calling layers), subclass it with a call() method, or "
+                            "use Sequential for a stack of layers")
         self._init_graph(inputs, outputs)
+
+    def _trace_call(self, x) -> None:
+        """A subclassed model (``class M(keras.Model)`` with layers as attributes and a
+        ``call``): record its graph by running ``call`` once on symbolic Inputs shaped like
+        ``x``; from then on it is a functional model of those layers."""
+        from tinymm.keras.engine import Input
+
+        arrays = list(x) if isinstance(x, (list, tuple)) else [x]
+        inputs = [Input(shape=_to_numpy(a).shape[1:], dtype="int64" if _to_numpy(a).dtype.kind
+                        in "iu" else "float32") for a in arrays]
+        try:
+            outputs = self.call(inputs if isinstance(x, (list, tuple)) else inputs[0])
+        except TypeError as exc:
+            raise TypeError(f"Model '{self.name}': tinymm.keras builds a subclassed model by "
+                            "calling call() on symbolic inputs, so call() must combine "
+                            "tensors with Keras layers, keras.ops and operators (no NumPy or "
+                            f".numpy() on them): {exc}") from exc
+        self._init_graph(inputs if isinstance(x, (list, tuple)) else inputs[0], outputs)
 
     # ------------------------------------------------------------ graph
     def _init_graph(self, inputs, outputs) -> None:
@@ -131,6 +158,8 @@ class Model(TrainingMixin, SavingMixin, Module):
     def _prepare_inputs(self, x, who: str, keep_tensors: bool = False) -> list:
         """Check count, shapes and sample counts; cast floats to the Inputs' dtype. Tensors
         stay Tensors (so gradients reach them) when ``keep_tensors``."""
+        if getattr(self, "_subclassed", False) and not self.built:
+            self._trace_call(x)
         if isinstance(x, dict):
             missing = [t.layer.name for t in self.inputs if t.layer.name not in x]
             if missing:
@@ -223,6 +252,9 @@ class Model(TrainingMixin, SavingMixin, Module):
         return sum(layer.count_params() for layer in self.layers)
 
     def summary(self, line_length: int | None = None, print_fn=None) -> None:
+        if not self.built:
+            raise ValueError(f"Model '{self.name}': the model is not built yet, so its shapes "
+                             "and parameter counts are unknown; call it on data first")
         print_fn = print_fn or print
         functional = not isinstance(self, Sequential)
         widths = [33, 26, 11, 28] if functional else [33, 26, 11]

@@ -87,6 +87,23 @@ class LeakyReLU(Layer):
 
 
 # ---------------------------------------------------------------- reshaping
+class Rescaling(Layer):
+    """y = x * scale + offset (Keras's preprocessing layer, e.g. ``Rescaling(1 / 255)``)."""
+
+    supports_masking = True
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.offset = float(scale), float(offset)
+
+    def call(self, x):
+        y = x * self.scale
+        return y + self.offset if self.offset else y
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
 class Permute(Layer):
     """Permute the non-batch axes: ``dims`` counts them from 1, as Keras."""
 
@@ -457,7 +474,7 @@ class LayerNormalization(Layer):
 
 
 MORE_LAYERS = {cls.__name__: cls for cls in (
-    Softmax, ReLU, LeakyReLU, Permute, RepeatVector, Lambda, TimeDistributed, Subtract,
+    Softmax, ReLU, LeakyReLU, Rescaling, Permute, RepeatVector, Lambda, TimeDistributed, Subtract,
     Average, Maximum, Minimum, Conv1D, MaxPooling1D, AveragePooling1D,
     GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization)}
 

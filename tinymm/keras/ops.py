@@ -1,5 +1,6 @@
 """``keras.ops`` basics: NumPy-named functions on Tensors (arrays are converted), with
-autograd through tinymm's ops, so they work inside custom layers, losses and metrics.
+autograd through tinymm's ops, so they work inside custom layers, losses and metrics; given
+a KerasTensor (a functional model under construction) they record an OpLayer instead.
 
 ``convert_to_numpy`` / ``convert_to_tensor`` cross between the two; reductions take
 ``axis`` and ``keepdims`` as NumPy does. Dimension letters: N batch, C classes.
@@ -7,9 +8,14 @@ autograd through tinymm's ops, so they work inside custom layers, losses and met
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from tinymm.ops.activation import relu, sigmoid, tanh
+from tinymm.keras.engine import KerasTensor, OpLayer
+from tinymm.ops.activation import relu as _relu
+from tinymm.ops.activation import sigmoid as _sigmoid
+from tinymm.ops.activation import tanh as _tanh
 from tinymm.ops.matmul import matmul as _matmul
 from tinymm.ops.shape import concat
 from tinymm.ops.shape import stack as _stack
@@ -19,6 +25,8 @@ from tinymm.tensor import Tensor, as_tensor
 
 
 def convert_to_tensor(x, dtype=None) -> Tensor:
+    if isinstance(x, KerasTensor):
+        return x
     if isinstance(x, Tensor):
         return x if dtype is None else x.astype(np.dtype(dtype))
     array = np.asarray(x)
@@ -36,94 +44,142 @@ def convert_to_numpy(x) -> np.ndarray:
 _t = convert_to_tensor
 
 
+def symbolic(fn):
+    """Let ``fn`` take KerasTensors too: then it records an OpLayer in the functional graph
+    (Keras 3's behaviour for ``keras.ops``); on data it runs directly."""
+
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        return OpLayer.apply(fn, *args, **kwargs)
+
+    return op
+
+
+@symbolic
+def relu(x):
+    return _relu(_t(x))
+
+
+@symbolic
+def sigmoid(x):
+    return _sigmoid(_t(x))
+
+
+@symbolic
+def tanh(x):
+    return _tanh(_t(x))
+
+
+@symbolic
 def mean(x, axis=None, keepdims: bool = False):
     return _t(x).mean(axis=axis, keepdims=keepdims)
 
 
+@symbolic
 def sum(x, axis=None, keepdims: bool = False):  # noqa: A001 (Keras's name)
     return _t(x).sum(axis=axis, keepdims=keepdims)
 
 
+@symbolic
 def max(x, axis=None, keepdims: bool = False):  # noqa: A001
     return _t(x).max(axis=axis, keepdims=keepdims)
 
 
+@symbolic
 def min(x, axis=None, keepdims: bool = False):  # noqa: A001
     return -(-_t(x)).max(axis=axis, keepdims=keepdims)
 
 
+@symbolic
 def square(x):
     x = _t(x)
     return x * x
 
 
+@symbolic
 def sqrt(x):
     return _t(x).sqrt()
 
 
+@symbolic
 def exp(x):
     return _t(x).exp()
 
 
+@symbolic
 def log(x):
     return _t(x).log()
 
 
+@symbolic
 def abs(x):  # noqa: A001
     return _t(x).abs()
 
 
+@symbolic
 def matmul(a, b):
     return _matmul(_t(a), _t(b))
 
 
+@symbolic
 def softmax(x, axis: int = -1):
     return _softmax(_t(x), dim=axis)
 
 
+@symbolic
 def log_softmax(x, axis: int = -1):
     return _log_softmax(_t(x), dim=axis)
 
 
+@symbolic
 def concatenate(xs, axis: int = 0):
     return concat([_t(x) for x in xs], axis=axis)
 
 
+@symbolic
 def stack(xs, axis: int = 0):
     return _stack([_t(x) for x in xs], axis=axis)
 
 
+@symbolic
 def reshape(x, new_shape):
     return _t(x).reshape(tuple(new_shape))
 
 
+@symbolic
 def transpose(x, axes=None):
     x = _t(x)
     return x.permute(*(reversed(range(x.ndim)) if axes is None else axes))
 
 
+@symbolic
 def expand_dims(x, axis: int):
     return _t(x).unsqueeze(axis)
 
 
+@symbolic
 def squeeze(x, axis=None):
     return _t(x).squeeze(axis)
 
 
+@symbolic
 def maximum(a, b):
     a, b = _t(a), _t(b)
-    return relu(a - b) + b
+    return _relu(a - b) + b
 
 
+@symbolic
 def minimum(a, b):
     a, b = _t(a), _t(b)
-    return a - relu(a - b)
+    return a - _relu(a - b)
 
 
+@symbolic
 def argmax(x, axis=None):
     return as_tensor(np.argmax(convert_to_numpy(x), axis=axis))
 
 
+@symbolic
 def one_hot(indices, num_classes: int, dtype="float32"):
     """Class indices (...,) -> (..., num_classes) rows of zeros with a 1; indices outside
     [0, num_classes) give all-zero rows, as Keras and TensorFlow do."""
@@ -133,6 +189,7 @@ def one_hot(indices, num_classes: int, dtype="float32"):
     return as_tensor(out * valid[..., None].astype(dtype))
 
 
+@symbolic
 def cast(x, dtype):
     return _t(x).astype(np.dtype(dtype))
 

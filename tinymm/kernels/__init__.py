@@ -19,6 +19,9 @@ Conventions shared by every kernel:
   kernel can assume its arguments are well formed (a Numba kernel must never read out of
   bounds, and it is the op's job to make sure it cannot).
 * Floating kernels support float32 and float64 and compute in the input dtype.
+* Kernels without the ``_forward``/``_backward`` pair are not differentiable: ``full`` makes
+  a new array, and the optimizer updates ``sgd_step``/``adam_step`` change their arrays in
+  place and return None.
 
 The reference backend (``kernels/reference/<stem>.py``) is the executable specification: its
 module docstring is the derivation and its code transcribes it. Every other backend is tested
@@ -180,6 +183,69 @@ _SPECS = [
                "FiLM: gamma * x + beta per channel"),
     KernelSpec("film_backward", "fusion", "(dout (N, C, H, W), cache) -> (dx, dgamma, dbeta)",
                "dx = dout * gamma; dgamma, dbeta = sums of dout * x and dout over H, W"),
+    # --- Tensor ops (elementwise, reductions, shapes) and optimizer updates: the kernels that
+    # let a Tensor on any device compute without NumPy; one-liners in the reference
+    *[spec
+      for op, formula in (("add", "a + b"), ("sub", "a - b"), ("mul", "a * b"), ("div", "a / b"),
+                          ("pow", "a ** b"), ("maximum", "max(a, b), ties split"),
+                          ("minimum", "min(a, b), ties split"))
+      for spec in (
+          KernelSpec(f"{op}_forward", "elementwise", "(a, b broadcastable) -> (out, cache)",
+                     f"{formula}, NumPy broadcasting"),
+          KernelSpec(f"{op}_backward", "elementwise", "(dout, cache) -> (da, db)",
+                     "gradients, summed down to each operand's shape"))],
+    *[spec
+      for op, formula in (("neg", "-x"), ("exp", "e^x"), ("log", "log x"), ("sqrt", "sqrt x"),
+                          ("abs", "|x|, sign(0) = 0 in the backward"))
+      for spec in (
+          KernelSpec(f"{op}_forward", "elementwise", "(x) -> (out, cache)", formula),
+          KernelSpec(f"{op}_backward", "elementwise", "(dout, cache) -> (dx,)",
+                     f"gradient of {formula.split(',')[0]}"))],
+    KernelSpec("clamp_forward", "elementwise", "(x, min=None, max=None) -> (out, cache)",
+               "min(max(x, min), max), a None bound absent"),
+    KernelSpec("clamp_backward", "elementwise", "(dout, cache) -> (dx,)",
+               "dout where min <= x <= max, else 0"),
+    *[spec
+      for op, formula in (("sum", "sum"), ("mean", "mean"),
+                          ("max", "max; the backward routes dout to the first maximum"))
+      for spec in (
+          KernelSpec(f"{op}_forward", "reduction", "(x, axis=None, keepdim=False) -> (out, cache)",
+                     f"{formula} over axis (None: every axis), PyTorch's keepdim"),
+          KernelSpec(f"{op}_backward", "reduction", "(dout, cache) -> (dx,)",
+                     f"gradient of the {op} reduction"))],
+    KernelSpec("amax_forward", "reduction", "(x, axis=None, keepdim=False) -> (out, cache)",
+               "max over axis, torch.amax"),
+    KernelSpec("amax_backward", "reduction", "(dout, cache) -> (dx,)",
+               "dout shared equally among tied maxima"),
+    KernelSpec("permute_forward", "shape", "(x, axes) -> (out, cache)",
+               "np.transpose(x, axes) (a contiguous copy on a device)"),
+    KernelSpec("permute_backward", "shape", "(dout, cache) -> (dx,)",
+               "the inverse permutation of dout"),
+    KernelSpec("getitem_forward", "shape", "(x, index) -> (out, cache)",
+               "x[index]; on a device basic indices only (ints, slices, None, Ellipsis)"),
+    KernelSpec("getitem_backward", "shape", "(dout, cache) -> (dx,)",
+               "zeros of x's shape with dout added at x[index]"),
+    KernelSpec("concat_forward", "shape", "(arrays (tuple), axis=0) -> (out, cache)",
+               "np.concatenate(arrays, axis)"),
+    KernelSpec("concat_backward", "shape", "(dout, cache) -> (tuple of d(arrays[i]),)",
+               "dout cut back into the pieces along axis"),
+    KernelSpec("split_forward", "shape", "(x, sizes, axis=0) -> (tuple of pieces, cache)",
+               "x cut into pieces of the given sizes along axis"),
+    KernelSpec("split_backward", "shape", "(douts (tuple), cache) -> (dx,)",
+               "np.concatenate(douts, axis)"),
+    KernelSpec("cast_forward", "shape", "(x, dtype) -> (out, cache)", "x converted to dtype"),
+    KernelSpec("cast_backward", "shape", "(dout, cache) -> (dx,)",
+               "dout converted back to x's dtype"),
+    KernelSpec("full", "shape", "(shape, value, dtype) -> out",
+               "a new array filled with value (not differentiable)"),
+    KernelSpec("sgd_step", "optim",
+               "(param, grad, momentum_buffer | None, lr, momentum=0, dampening=0, "
+               "weight_decay=0, nesterov=False, first_step=False) -> None",
+               "torch.optim.SGD's update of one parameter, in place"),
+    KernelSpec("adam_step", "optim",
+               "(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq | None, step, lr, beta1, "
+               "beta2, eps, weight_decay=0, decoupled=False) -> None",
+               "Adam (decoupled=False) or AdamW update of one parameter in place, bias-corrected"),
 ]
 
 CONTRACT: dict[str, KernelSpec] = {spec.name: spec for spec in _SPECS}

@@ -33,6 +33,20 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+def _host_copy(t: Tensor) -> np.ndarray:
+    """A NumPy copy of ``t``'s values (a counted device->host copy for a cuda tensor)."""
+    return t.detach().cpu().array if t.device == "cuda" else t.array.copy()
+
+
+def _load_into(t: Tensor, array: np.ndarray) -> None:
+    """Write ``array`` into ``t``: in place on the host (views stay valid, cast to t's dtype),
+    as a new device array for a cuda tensor."""
+    if t.device == "cuda":
+        t.array = Tensor(np.asarray(array, dtype=t.dtype), device="cuda").array
+    else:
+        t.array[...] = array
+
+
 class Module:
     """Base class of layers and models: subclasses define ``__init__`` and ``forward``."""
 
@@ -161,10 +175,10 @@ class Module:
             prefix = f"{module_name}." if module_name else ""
             for name, p in module._parameters.items():
                 if p is not None:
-                    state[prefix + name] = p.array.copy()
+                    state[prefix + name] = _host_copy(p)
             for name, b in module._buffers.items():
                 if b is not None:
-                    state[prefix + name] = b.array.copy()
+                    state[prefix + name] = _host_copy(b)
         return state
 
     def load_state_dict(self, state: dict, strict: bool = True) -> tuple[list[str], list[str]]:
@@ -205,19 +219,21 @@ class Module:
             prefix = f"{module_name}." if module_name else ""
             for name, p in module._parameters.items():
                 if p is not None and prefix + name in arrays:
-                    p.array[...] = arrays[prefix + name]  # in place: views stay valid
+                    _load_into(p, arrays[prefix + name])
             for name, b in module._buffers.items():
                 if b is not None and prefix + name in arrays:
-                    b.array[...] = arrays[prefix + name]  # in place, cast to the buffer's dtype
+                    _load_into(b, arrays[prefix + name])
         return missing, unexpected
 
     # ------------------------------------------------------------ dtype
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> Module:
-        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``, as PyTorch.
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``, as PyTorch:
+        move and/or cast every parameter and buffer, in place.
 
         A dtype casts every floating parameter and buffer (np.float32 / np.float64); a device
-        must be one tensors may live on (``tinymm.devices.SUPPORTED``: "cpu" today, where the
-        parameters already are).
+        ("cpu", or "cuda" where ``tinymm.cuda.is_available()``) moves their storage. The
+        Parameter objects stay the same, so an optimizer built before the move keeps updating
+        them; gradients of moved or cast parameters are dropped.
         """
         from tinymm.devices import as_device
 
@@ -228,20 +244,23 @@ class Module:
                 device = arg
             else:
                 dtype = arg
-        if device is not None and as_device(device, f"{type(self).__name__}.to") != "cpu":
-            raise ValueError(f"{type(self).__name__}.to: moving parameters to {device} is not "
-                             "implemented")
-        if dtype is None:
-            return self
-        dtype = np.dtype(dtype)
+        if device is not None:
+            device = as_device(device, f"{type(self).__name__}.to")
         for m in self.modules():
-            for p in m._parameters.values():
-                if p is not None and p.dtype != dtype:
-                    p.array = p.array.astype(dtype)
-                    p.grad = None
-            for b in m._buffers.values():
-                if b is not None and b.dtype.kind == "f" and b.dtype != dtype:
-                    b.array = b.array.astype(dtype)  # the same Tensor, new storage
+            for table in (m._parameters, m._buffers):
+                for t in table.values():
+                    if t is None:
+                        continue
+                    moved = t.detach()
+                    if dtype is not None and moved.dtype.kind == "f" \
+                            and moved.dtype != np.dtype(dtype):
+                        moved = moved.astype(dtype)
+                    if device is not None:
+                        moved = moved.to(device)
+                    if moved.array is not t.array:
+                        t.array, t.device = moved.array, moved.device  # same Tensor, new storage
+                        if table is m._parameters:
+                            t.grad = None
         return self
 
     def cpu(self) -> Module:

@@ -1,14 +1,14 @@
 """Elementwise Tensor arithmetic and math, each a ``Function`` with its backward beside it.
 
 These are the ops behind ``Tensor``'s operators (``+ - * / ** -x``) and its elementwise methods
-(``exp``, ``log``, ``sqrt``, ``abs``, ``clamp``, ``astype``). They are cheap, memory-bound NumPy
-one-liners on the CPU.
+(``exp``, ``log``, ``sqrt``, ``abs``, ``clamp``, ``astype``). Each calls the elementwise kernels
+through ``ctx.backend`` (kernels/reference/elementwise.py holds the derivations), so the same op
+runs on NumPy arrays and on device arrays; the op checks its inputs first.
 
 Broadcasting. NumPy broadcasting makes ``a + b`` with ``a`` (3, 1) and ``b`` (4,) give a
 (3, 4) result: each input element was used once per broadcast copy, so by the chain rule its
-gradient is the *sum* of the upstream gradient over those copies. ``unbroadcast``
-(``kernels/_shapes.sum_to_shape``) does that sum, and is the only place in the engine that
-needs to know about broadcasting.
+gradient is the *sum* of the upstream gradient over those copies; the backward kernels do
+that sum (``kernels/_shapes.sum_to_shape`` in the reference).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.kernels._shapes import sum_to_shape as unbroadcast
+from tinymm.kernels._shapes import sum_to_shape as unbroadcast  # for the ops still on NumPy
 
 
 def _check_broadcast(op: str, a: np.ndarray, b: np.ndarray) -> tuple[int, ...]:
@@ -30,181 +30,121 @@ def _check_broadcast(op: str, a: np.ndarray, b: np.ndarray) -> tuple[int, ...]:
 
 
 # ------------------------------------------------------------------ binary elementwise
-class Add(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        _check_broadcast("add", a, b)
-        ctx.save_for_backward(a.shape, b.shape)
-        return a + b
+class _Binary(Function):
+    """``out = f(a, b)`` with broadcasting: kernels ``<kernel>_forward`` / ``_backward``."""
 
-    @staticmethod
-    def backward(ctx, grad):
-        a_shape, b_shape = ctx.saved
-        return unbroadcast(grad, a_shape), unbroadcast(grad, b_shape)
+    kernel = ""
 
+    @classmethod
+    def forward(cls, ctx, a, b):
+        _check_broadcast(cls.kernel, a, b)
+        out, cache = getattr(ctx.backend, f"{cls.kernel}_forward")(a, b)
+        ctx.save_for_backward(cache)
+        return out
 
-class Sub(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        _check_broadcast("sub", a, b)
-        ctx.save_for_backward(a.shape, b.shape)
-        return a - b
-
-    @staticmethod
-    def backward(ctx, grad):
-        a_shape, b_shape = ctx.saved
-        return unbroadcast(grad, a_shape), unbroadcast(-grad, b_shape)
+    @classmethod
+    def backward(cls, ctx, grad):
+        # (da, db) at the operands' shapes: the kernel sums the broadcast copies
+        return getattr(ctx.backend, f"{cls.kernel}_backward")(grad, *ctx.saved)
 
 
-class Mul(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        _check_broadcast("mul", a, b)
-        ctx.save_for_backward(a, b)
-        return a * b
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved
-        return unbroadcast(grad * b, a.shape), unbroadcast(grad * a, b.shape)
+class Add(_Binary):
+    kernel = "add"  # da = dout, db = dout
 
 
-class Div(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        _check_broadcast("div", a, b)
-        ctx.save_for_backward(a, b)
-        return a / b
+class Sub(_Binary):
+    kernel = "sub"  # da = dout, db = -dout
 
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved
-        da = grad / b  # d(a/b)/da = 1/b
-        db = -grad * a / (b * b)  # d(a/b)/db = -a/b^2
-        return unbroadcast(da, a.shape), unbroadcast(db, b.shape)
+
+class Mul(_Binary):
+    kernel = "mul"  # da = dout * b, db = dout * a
+
+
+class Div(_Binary):
+    kernel = "div"  # da = dout / b, db = -dout * a / b^2
+
+
+class PowTensor(_Binary):
+    """a ** b with both sides tensors: d/da = b a^(b-1), d/db = a^b log(a) (0 where a <= 0)."""
+
+    kernel = "pow"
 
 
 class Pow(Function):
-    """x ** p for a constant exponent p."""
+    """x ** p for a constant exponent p: the pow kernels with p as a 0-d array of x's dtype."""
 
     @staticmethod
     def forward(ctx, x, exponent: float):
-        ctx.save_for_backward(x, exponent)
-        return np.power(x, x.dtype.type(exponent))
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, p = ctx.saved
-        return (grad * p * np.power(x, x.dtype.type(p - 1)),)
-
-
-class PowTensor(Function):
-    """a ** b with both sides tensors: d/da = b a^(b-1), d/db = a^b log(a)."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        _check_broadcast("pow", a, b)
-        out = np.power(a, b)
-        ctx.save_for_backward(a, b, out)
+        p = ctx.backend.full((), exponent, x.dtype)  # () on x's device
+        out, cache = ctx.backend.pow_forward(x, p)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        a, b, out = ctx.saved
-        da = grad * b * np.power(a, b - 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            db = np.where(a > 0, grad * out * np.log(np.where(a > 0, a, 1)), 0)
-        return unbroadcast(da, a.shape), unbroadcast(db.astype(grad.dtype), b.shape)
+        dx, _ = ctx.backend.pow_backward(grad, *ctx.saved)  # dout * p * x^(p-1)
+        return (dx,)
 
 
 # ------------------------------------------------------------------ unary elementwise
-class Neg(Function):
-    @staticmethod
-    def forward(ctx, x):
-        return -x
+class _Unary(Function):
+    """``out = f(x)``: kernels ``<kernel>_forward`` / ``_backward`` (see the reference)."""
 
-    @staticmethod
-    def backward(ctx, grad):
-        return (-grad,)
+    kernel = ""
 
-
-class Exp(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = np.exp(x)
-        ctx.save_for_backward(out)
+    @classmethod
+    def forward(cls, ctx, x):
+        out, cache = getattr(ctx.backend, f"{cls.kernel}_forward")(x)
+        ctx.save_for_backward(cache)
         return out
 
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved
-        return (grad * out,)  # d exp(x) = exp(x)
+    @classmethod
+    def backward(cls, ctx, grad):
+        return getattr(ctx.backend, f"{cls.kernel}_backward")(grad, *ctx.saved)
 
 
-class Log(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.log(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad / x,)
+class Neg(_Unary):
+    kernel = "neg"  # dx = -dout
 
 
-class Sqrt(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = np.sqrt(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved
-        return (grad / (2 * out),)
+class Exp(_Unary):
+    kernel = "exp"  # dx = dout * exp(x), from the saved output
 
 
-class Abs(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.abs(x)
+class Log(_Unary):
+    kernel = "log"  # dx = dout / x
 
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad * np.sign(x),)  # sign(0) = 0: the subgradient PyTorch picks
+
+class Sqrt(_Unary):
+    kernel = "sqrt"  # dx = dout / (2 sqrt(x)), from the saved output
+
+
+class Abs(_Unary):
+    kernel = "abs"  # dx = dout * sign(x); sign(0) = 0, the subgradient PyTorch picks
 
 
 class Clamp(Function):
     @staticmethod
     def forward(ctx, x, low=None, high=None):
-        keep = np.ones(x.shape, dtype=bool)
-        if low is not None:
-            keep &= x >= low
-        if high is not None:
-            keep &= x <= high
-        ctx.save_for_backward(keep)
-        return np.clip(x, low, high)
+        out, cache = ctx.backend.clamp_forward(x, min=low, max=high)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (keep,) = ctx.saved
-        return (grad * keep,)
+        return ctx.backend.clamp_backward(grad, *ctx.saved)  # dout where low <= x <= high
 
 
 class Cast(Function):
     @staticmethod
     def forward(ctx, x, dtype):
-        ctx.save_for_backward(x.dtype)
-        return x.astype(dtype)
+        out, cache = ctx.backend.cast_forward(x, dtype)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (dtype,) = ctx.saved
-        return (grad.astype(dtype),)
+        return ctx.backend.cast_backward(grad, *ctx.saved)  # dout back in x's dtype
 
 
 # ------------------------------------------------------------------ more unary math

@@ -124,15 +124,17 @@ class BinaryCrossEntropyWithLogits(Function):
         loss = (1 - t) * x + c * softplus_neg
         sigmoid_neg = np.exp(-np.logaddexp(0, x))  # sigmoid(-x) = 1 / (1 + e^x), stable
         dl = (1 - t) - c * sigmoid_neg
+        dt = -x if pos_weight is None else -x + (pos_weight - 1) * softplus_neg  # d loss / d t
         if weight is not None:
-            loss, dl = loss * weight, dl * weight
-        ctx.save_for_backward(dl.astype(x.dtype), reduction)
+            loss, dl, dt = loss * weight, dl * weight, dt * weight
+        ctx.save_for_backward(dl.astype(x.dtype), dt.astype(x.dtype), reduction)
         return _reduce(loss.astype(x.dtype), reduction)
 
     @staticmethod
     def backward(ctx, grad):
-        dl, reduction = ctx.saved
-        return _chain(grad, dl, reduction), None
+        dl, dt, reduction = ctx.saved
+        dtarget = _chain(grad, dt, reduction) if ctx.needs_input_grad[1] else None
+        return _chain(grad, dl, reduction), dtarget
 
 
 class NLLLoss(Function):

@@ -2,13 +2,14 @@
 
 A reduction maps many input elements to one output element, so its backward sends the upstream
 gradient back to each of them: all of them for ``sum``, divided by the count for ``mean``, and
-only to the (first) maximum for ``max``. ``_expand_reduced`` reinserts the reduced axes as
-size 1 so the gradient broadcasts against the input.
+shared among the tied maxima for ``max`` (``torch.amax``'s rule). Each op validates the axes
+and calls the reduction kernels through ``ctx.backend`` (derivations in
+kernels/reference/reduction.py), so it runs on any device.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import numbers
 
 from tinymm.autograd import Function
 
@@ -18,9 +19,9 @@ def _normalize_axis(op: str, axis, ndim: int) -> tuple[int, ...]:
     accepts axis 0 or -1 and reduces over nothing, as PyTorch's dim=0 on a scalar does."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
     if not isinstance(axes, (tuple, list)) or not all(
-            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+            isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes):
         raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
     for a in axes:
         if not -max(ndim, 1) <= a < max(ndim, 1):
@@ -34,25 +35,18 @@ def _normalize_axis(op: str, axis, ndim: int) -> tuple[int, ...]:
     return normalized
 
 
-def _expand_reduced(grad: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
-    """Reinsert the reduced axes (as size 1) so ``grad`` broadcasts against the input."""
-    if not keepdims:
-        grad = np.expand_dims(grad, axes) if axes else grad
-    return grad
-
-
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         axes = _normalize_axis("sum", axis, x.ndim)
-        ctx.save_for_backward(x.shape, axes, keepdims)
-        return np.asarray(x.sum(axis=axes, keepdims=keepdims))
+        out, cache = ctx.backend.sum_forward(x, axis=axes, keepdim=keepdims)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        shape, axes, keepdims = ctx.saved
-        # every summed element contributed with coefficient 1
-        return (np.broadcast_to(_expand_reduced(grad, axes, keepdims), shape).copy(),)
+        # every summed element contributed with coefficient 1: dout broadcast back
+        return ctx.backend.sum_backward(grad, *ctx.saved)
 
 
 class Mean(Function):
@@ -62,33 +56,29 @@ class Mean(Function):
         if x.dtype.kind not in "fc":
             raise TypeError(f"mean: input must be a floating-point tensor, got {x.dtype} "
                             "(convert with .float() or .double()), as in PyTorch")
-        count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-        ctx.save_for_backward(x.shape, axes, keepdims, count)
-        return np.asarray(x.mean(axis=axes, keepdims=keepdims), dtype=x.dtype)
+        out, cache = ctx.backend.mean_forward(x, axis=axes, keepdim=keepdims)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        shape, axes, keepdims, count = ctx.saved
-        g = _expand_reduced(grad, axes, keepdims) / count
-        return (np.broadcast_to(g, shape).astype(grad.dtype),)
+        return ctx.backend.mean_backward(grad, *ctx.saved)  # dout / count, broadcast back
 
 
 class Max(Function):
     """Maximum along axes; the gradient is shared equally among tied maxima (as PyTorch's
-    ``amax``), which keeps it a valid subgradient and makes gradcheck agree away from ties."""
+    ``amax``: the amax kernels), which keeps it a valid subgradient and makes gradcheck agree
+    away from ties."""
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         axes = _normalize_axis("max", axis, x.ndim)
         if x.size == 0:
             raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
-        out = np.max(x, axis=axes, keepdims=True)
-        ctx.save_for_backward(x, out, axes, keepdims)
-        return out if keepdims else np.squeeze(out, axis=axes)
+        out, cache = ctx.backend.amax_forward(x, axis=axes, keepdim=keepdims)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, out, axes, keepdims = ctx.saved
-        is_max = x == out
-        share = is_max / is_max.sum(axis=axes, keepdims=True)
-        return ((_expand_reduced(grad, axes, keepdims) * share).astype(grad.dtype),)
+        return ctx.backend.amax_backward(grad, *ctx.saved)

@@ -3,7 +3,9 @@
 Each is a ``Function`` with its backward beside it. They move elements without changing them,
 so each backward moves the upstream gradient back to where the elements came from: a reshape
 back, the inverse permutation, a scatter-add into zeros for indexing (repeated indices add),
-and a split of the gradient for a concatenation (and the reverse).
+and a split of the gradient for a concatenation (and the reverse). Every op but reshape (which
+changes no data) calls the shape kernels through ``ctx.backend`` (kernels/reference/shape.py),
+so it runs on any device; stack is concat of arrays given a size-1 axis.
 """
 
 from __future__ import annotations
@@ -44,13 +46,13 @@ class Permute(Function):
         if sorted(axes) != list(range(x.ndim)):
             raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of "
                              f"{x.shape}")
-        ctx.save_for_backward(axes)
-        return np.transpose(x, axes)
+        out, cache = ctx.backend.permute_forward(x, axes)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (axes,) = ctx.saved
-        return (np.transpose(grad, np.argsort(axes)),)  # the inverse permutation
+        return ctx.backend.permute_backward(grad, *ctx.saved)  # the inverse permutation
 
 
 class GetItem(Function):
@@ -60,19 +62,16 @@ class GetItem(Function):
             raise TypeError(f"index: an index array must hold integers or booleans, got "
                             f"{index.dtype}")
         try:
-            out = np.asarray(x[index])
+            out, cache = ctx.backend.getitem_forward(x, index)
         except IndexError as err:  # still an IndexError (Python's protocol), but named
             raise IndexError(f"index: {err} (indexing a tensor of shape {x.shape} with "
                              f"{index!r})") from None
-        ctx.save_for_backward(x.shape, index)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        shape, index = ctx.saved
-        dx = np.zeros(shape, dtype=grad.dtype)
-        np.add.at(dx, index, grad)  # add.at: an index that repeats must accumulate
-        return (dx,)
+        return ctx.backend.getitem_backward(grad, *ctx.saved)  # add dout back at x[index]
 
 
 
@@ -162,32 +161,38 @@ class Concat(Function):
                     f"concat: tensor {i} has shape {a.shape}, which does not match tensor 0's "
                     f"{ref.shape} outside axis {axis}"
                 )
-        sizes = [a.shape[axis] for a in arrays]
-        ctx.save_for_backward(axis, np.cumsum(sizes)[:-1])
-        return np.concatenate(arrays, axis=axis)
+        out, cache = ctx.backend.concat_forward(arrays, axis=axis)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        axis, cuts = ctx.saved
-        return tuple(np.split(grad, cuts, axis=axis))
+        return ctx.backend.concat_backward(grad, *ctx.saved)  # one piece per input
 
 
 class Stack(Function):
+    """Join along a new axis: each array gains a size-1 axis (a reshape), then concat."""
+
     @staticmethod
     def forward(ctx, *arrays, axis=0):
         if not arrays:
             raise ValueError("stack: expected a non-empty list of tensors")
         axis = check_dim("stack", "axis", axis, arrays[0].ndim, extra=1)
-        shapes = {a.shape for a in arrays}
+        shapes = {tuple(a.shape) for a in arrays}
         if len(shapes) != 1:
             raise ValueError(f"stack: every tensor must have the same shape, got {sorted(shapes)}")
-        ctx.save_for_backward(axis, len(arrays))
-        return np.stack(arrays, axis=axis)
+        shape = tuple(arrays[0].shape)
+        axis = axis % (len(shape) + 1)
+        grown = shape[:axis] + (1,) + shape[axis:]
+        out, cache = ctx.backend.concat_forward(tuple(a.reshape(grown) for a in arrays),
+                                                axis=axis)
+        ctx.save_for_backward(cache, shape)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        axis, count = ctx.saved
-        return tuple(np.take(grad, i, axis=axis) for i in range(count))
+        cache, shape = ctx.saved
+        return tuple(piece.reshape(shape) for piece in ctx.backend.concat_backward(grad, cache))
 
 
 class Split(Function):
@@ -195,13 +200,15 @@ class Split(Function):
 
     @staticmethod
     def forward(ctx, x, cuts=(), axis=0):
-        ctx.save_for_backward(axis)
-        return tuple(np.split(x, cuts, axis=axis))
+        bounds = [0, *cuts, tuple(x.shape)[axis]]
+        sizes = [b - a for a, b in zip(bounds[:-1], bounds[1:])]
+        out, cache = ctx.backend.split_forward(x, sizes, axis=axis)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, *grads):
-        (axis,) = ctx.saved
-        return (np.concatenate(grads, axis=axis),)
+        return ctx.backend.split_backward(grads, *ctx.saved)
 
 
 def concat(tensors, axis: int = 0):

@@ -2,8 +2,10 @@
 
 Every optimizer holds ``param_groups`` (a list of dicts with "params" and hyper-parameters)
 and per-parameter ``state``; ``step()`` reads each parameter's ``.grad`` and updates
-``.array`` in place. Formulas are written exactly as PyTorch's documentation states them, in
-the parameter's own dtype, so the same gradients give the same parameter sequence.
+``.array`` in place with the update kernels of the parameter's device (``sgd_step``,
+``adam_step``: one fused pass per parameter; kernels/reference/optim.py has the formulas).
+Formulas are written exactly as PyTorch's documentation states them, in the parameter's own
+dtype, so the same gradients give the same parameter sequence.
 """
 
 from __future__ import annotations
@@ -13,7 +15,21 @@ import sys
 
 import numpy as np
 
+from tinymm.backend import current_backend, get_backend
+from tinymm.kernels.numba_cuda import device as cuda_device
 from tinymm.tensor import Tensor
+
+
+def _host_copy(value):
+    """State for a checkpoint: NumPy copies (a counted device->host copy for cuda state)."""
+    if cuda_device.is_device_array(value):
+        return cuda_device.to_host(value)
+    return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+
+
+def _kernels_for(p: Tensor):
+    """The backend whose update kernels run on ``p``'s device (the selected one on the cpu)."""
+    return get_backend("cuda") if getattr(p, "device", "cpu") == "cuda" else current_backend()
 
 
 class Optimizer:
@@ -43,26 +59,15 @@ class Optimizer:
             for p in group["params"]:
                 yield group, p
 
-    def _scratch(self, p, slot: int = 0) -> np.ndarray:
-        """A reusable buffer shaped like ``p`` (shared by all parameters of one dtype).
-
-        The update formulas run with ``out=`` into it instead of allocating temporaries:
-        the same operations in the same order (so the same rounding), without a fresh
-        multi-megabyte array, and its page faults, per operation and step.
-        """
-        workspace = self.__dict__.setdefault("_workspace", {})
-        key = (p.dtype.str, slot)
-        buf = workspace.get(key)
-        if buf is None or buf.size < p.array.size:
-            buf = workspace[key] = np.empty(p.array.size, dtype=p.dtype)
-        return buf[:p.array.size].reshape(p.shape)
-
     def zero_grad(self, set_to_none: bool = True) -> None:
         for _, p in self._params():
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad.array[...] = 0
+                if p.device == "cuda":  # zeros written by a kernel: no transfer
+                    p.grad = Tensor(_kernels_for(p).full(p.shape, 0, p.grad.dtype))
+                else:
+                    p.grad.array[...] = 0
 
     def step(self) -> None:
         raise NotImplementedError
@@ -78,8 +83,7 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
                 ids.append(index[id(p)])
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
-        state = {index[pid]: {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
-                              for k, v in s.items()}
+        state = {index[pid]: {k: _host_copy(v) for k, v in s.items()}
                  for pid, s in self.state.items() if pid in index}
         return {"state": state, "param_groups": groups}
 
@@ -104,7 +108,7 @@ class Optimizer:
                     raise ValueError(f"{type(self).__name__}.load_state_dict: state {k!r} of "
                                      f"parameter {i} has shape {v.shape}, the parameter has "
                                      f"{p.shape}")
-            self.state[id(p)] = {k: (np.array(v, dtype=p.dtype, copy=True)
+            self.state[id(p)] = {k: (Tensor(np.asarray(v, dtype=p.dtype), device=p.device).array
                                      if isinstance(v, np.ndarray) else v) for k, v in s.items()}
 
 
@@ -125,25 +129,17 @@ class SGD(Optimizer):
         for group, p in self._params():
             if p.grad is None:
                 continue
-            g = p.grad.array
-            if group["weight_decay"]:
-                g = np.multiply(p.array, group["weight_decay"], out=self._scratch(p, 1))
-                g += p.grad.array  # g + wd * p
+            kernels = _kernels_for(p)
+            buf, first = None, False
             if group["momentum"]:
                 state = self.state.setdefault(id(p), {})
-                if "momentum_buffer" not in state:
-                    buf = np.array(g, copy=True)  # first step: b = g
-                else:
-                    buf = state["momentum_buffer"]
-                    buf *= group["momentum"]
-                    buf += np.multiply(g, 1 - group["dampening"], out=self._scratch(p, 0))
-                state["momentum_buffer"] = buf
-                if group["nesterov"]:  # g + m b
-                    nesterov = np.multiply(buf, group["momentum"], out=self._scratch(p, 0))
-                    g = np.add(g, nesterov, out=nesterov)
-                else:
-                    g = buf
-            p.array -= np.multiply(g, group["lr"], out=self._scratch(p, 0))
+                if "momentum_buffer" not in state:  # the first step sets b = g
+                    state["momentum_buffer"] = kernels.full(p.shape, 0, p.dtype)
+                    first = True
+                buf = state["momentum_buffer"]
+            kernels.sgd_step(p.array, p.grad.array, buf, group["lr"], group["momentum"],
+                             group["dampening"], group["weight_decay"], group["nesterov"],
+                             first)
 
 
 class Adam(Optimizer):
@@ -182,43 +178,19 @@ class Adam(Optimizer):
         for group, p in self._params():
             if p.grad is None:
                 continue
-            g = p.grad.array
-            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-            if wd:
-                if self.decoupled:
-                    p.array *= p.dtype.type(1 - lr * wd)
-                else:
-                    g = g + wd * p.array
+            kernels = _kernels_for(p)
             state = self.state.setdefault(id(p), {})
             if not state:
                 state["step"] = 0
-                state["exp_avg"] = np.zeros_like(p.array)
-                state["exp_avg_sq"] = np.zeros_like(p.array)
+                state["exp_avg"] = kernels.full(p.shape, 0, p.dtype)
+                state["exp_avg_sq"] = kernels.full(p.shape, 0, p.dtype)
                 if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = np.zeros_like(p.array)
+                    state["max_exp_avg_sq"] = kernels.full(p.shape, 0, p.dtype)
             state["step"] += 1
-            t = float(state["step"])
-            m, v = state["exp_avg"], state["exp_avg_sq"]
-            work = self._scratch(p, 0)
-            np.subtract(g, m, out=work)
-            work *= 1 - b1
-            m += work  # m + (1 - b1) (g - m): lerp toward g with weight 1 - b1 (< 0.5)
-            v *= b2
-            np.multiply(g, 1 - b2, out=work)
-            work *= g
-            v += work  # b2 v + ((1 - b2) g) g
-            if group["amsgrad"]:
-                np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-                v = state["max_exp_avg_sq"]
-            bias_correction1 = 1 - b1**t
-            bias_correction2 = 1 - b2**t
-            step_size = lr / bias_correction1
-            denom = np.sqrt(v, out=self._scratch(p, 1))
-            denom /= bias_correction2**0.5
-            denom += eps  # sqrt(v) / sqrt(1 - b2^t) + eps
-            np.multiply(m, -step_size, out=work)
-            work /= denom
-            p.array += work  # torch's addcdiv_: p + (value * m) / denom
+            (b1, b2) = group["betas"]
+            kernels.adam_step(p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"],
+                              state.get("max_exp_avg_sq"), state["step"], group["lr"], b1, b2,
+                              group["eps"], group["weight_decay"], self.decoupled)
 
 
 class AdamW(Adam):

@@ -3,16 +3,16 @@
 One thread per element: ``i = cuda.grid(1)`` is the global thread index, and the guard
 ``if i < x.size`` stops the threads of the last block that fall past the end of the array
 (the grid is rounded up to whole blocks), so no thread reads or writes out of bounds.
+Wrappers take device arrays and return device arrays (see ``_device.py``).
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import cuda
 
-THREADS_PER_BLOCK = 256  # a multiple of the 32-thread warp; enough blocks to fill the GPU
+from tinymm.kernels.numba_cuda._device import empty, flat, grid_1d, require_device
 
 
 def _relu(x, out):
@@ -70,52 +70,48 @@ tanh_kernel = cuda.jit(_tanh)
 tanh_grad_kernel = cuda.jit(_tanh_grad)
 
 
-def _to_device(a):
-    if hasattr(a, "copy_to_host"):  # already a device array (real GPU or simulator)
-        return a, False
-    return cuda.to_device(np.ascontiguousarray(a).reshape(-1)), True
+def _launch(op, kernel, *arrays):
+    """Run ``kernel`` over flat views of device arrays into a new device array shaped like them.
+
+    ``arrays`` are the kernel's inputs (device arrays of one shape and dtype, checked by
+    ``require_device``); the output is allocated on the device, nothing crosses to the host.
+    """
+    require_device(op, **{f"arg{k}": a for k, a in enumerate(arrays)})
+    shape, dtype = arrays[-1].shape, arrays[-1].dtype
+    out = empty(shape, dtype)
+    if out.size:
+        blocks, threads = grid_1d(out.size)
+        kernel[blocks, threads](*[flat(a) for a in arrays], flat(out))
+    return out
 
 
-def _launch(kernel, shape, dtype, *arrays):
-    """Run ``kernel`` over flat arrays; returns the last argument (the output) shaped back."""
-    n = int(np.prod(shape))
-    device_args, on_host = [], False
-    for a in arrays:
-        d, copied = _to_device(a)
-        device_args.append(d)
-        on_host = on_host or copied
-    out = cuda.device_array(n, dtype=dtype)
-    blocks = max(1, (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK)
-    kernel[blocks, THREADS_PER_BLOCK](*device_args, out)
-    return out.copy_to_host().reshape(shape) if on_host else out.reshape(shape)
-
-
-def _gradient(kernel, dout, saved):
-    return (_launch(kernel, saved.shape, saved.dtype, dout.astype(saved.dtype, copy=False),
-                    saved),)
+def _gradient(op, kernel, dout, saved):
+    if dout.dtype != saved.dtype:
+        raise TypeError(f"cuda {op}: dout dtype {dout.dtype} != forward dtype {saved.dtype}")
+    return (_launch(op, kernel, dout, saved),)
 
 
 def relu_forward(x):
-    return _launch(relu_kernel, x.shape, x.dtype, x), x
+    return _launch("relu_forward", relu_kernel, x), x
 
 
 def relu_backward(dout, cache):
-    return _gradient(relu_grad_kernel, dout, cache)
+    return _gradient("relu_backward", relu_grad_kernel, dout, cache)
 
 
 def sigmoid_forward(x):
-    out = _launch(sigmoid_kernel, x.shape, x.dtype, x)
+    out = _launch("sigmoid_forward", sigmoid_kernel, x)
     return out, out
 
 
 def sigmoid_backward(dout, cache):
-    return _gradient(sigmoid_grad_kernel, dout, cache)
+    return _gradient("sigmoid_backward", sigmoid_grad_kernel, dout, cache)
 
 
 def tanh_forward(x):
-    out = _launch(tanh_kernel, x.shape, x.dtype, x)
+    out = _launch("tanh_forward", tanh_kernel, x)
     return out, out
 
 
 def tanh_backward(dout, cache):
-    return _gradient(tanh_grad_kernel, dout, cache)
+    return _gradient("tanh_backward", tanh_grad_kernel, dout, cache)

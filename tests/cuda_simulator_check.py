@@ -1,0 +1,334 @@
+"""Every cuda-backend kernel in the numba-cuda simulator against the reference (a script).
+
+Run by tests/test_cuda_kernels.py in one subprocess with NUMBA_ENABLE_CUDASIM=1 (the variable
+must be set before numba is imported, so it cannot run inside the pytest process):
+
+    NUMBA_ENABLE_CUDASIM=1 python -m tests.cuda_simulator_check
+
+1. Every parity case of tests/kernel_cases whose kernel the cuda backend implements, in
+   float32 and float64: inputs go to the device (counted transfers), the forward runs there,
+   the same random upstream gradient goes to the backward, and outputs and gradients come
+   back to be compared with the reference (tolerances as tests/test_kernel_parity.py).
+   The simulator runs every CUDA thread as a Python thread, so the budget is kept small:
+   every case runs in float64, float32 runs the first case of each kernel (the kernels are
+   the same code for both dtypes), and the cases in SKIP, which exercise branches of the
+   CPU backend that the cuda kernels do not have, are left out.
+2. Every GEMM variant (tiled, register-blocked) directly, on sizes that are not multiples
+   of their tiles, with each transpose and with the batch reduction.
+3. The no-hidden-copies rules: a host array given to a wrapper is a TypeError, and a chain
+   of kernels moves nothing across the bus.
+4. A missing CONTRACT name raises instead of falling back to the host.
+Prints one "checked" line with the counts; any failure raises (nonzero exit status).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+    sys.exit("set NUMBA_ENABLE_CUDASIM=1 before running this check")
+
+from numba.cuda.simulator.cudadrv import devicearray as _simulated  # noqa: E402
+
+# On a real GPU a device array's host-side ``.shape`` is a plain tuple; the simulator returns
+# a tuple that refuses negative indices (``x.shape[-1]``, which the ops use on every device).
+# Give simulated arrays the real behaviour, so the ops are tested as a GPU runs them.
+_simulated.FakeCUDAArray.shape = property(lambda self: tuple(self._ary.shape))
+# The simulator's arrays also lend every NumPy attribute of the host array they wrap (min,
+# max, astype, __array_interface__...), which a real device array does not have: code that
+# worked only here would fail, or copy behind the counters, on a GPU. Keep them to the real
+# DeviceNDArray's host API (conversions then go through the counted __array__ of _device).
+_REAL_API = {"T", "as_cuda_arg", "bind", "copy_to_device", "copy_to_host", "flags", "getitem",
+             "is_c_contiguous", "is_f_contiguous", "nbytes", "ravel", "reshape", "setitem",
+             "split", "squeeze", "transpose", "view", "shape", "strides", "dtype", "size",
+             "ndim", "stream", "alloc_size", "__cuda_array_interface__"}
+_delegate = _simulated.FakeCUDAArray.__getattr__
+
+
+def _real_api_only(self, name):
+    if name not in _REAL_API:
+        raise AttributeError(f"a device array has no host attribute {name!r} on a real GPU")
+    return _delegate(self, name)
+
+
+_simulated.FakeCUDAArray.__getattr__ = _real_api_only
+
+import tinymm  # noqa: E402
+from tests.kernel_cases import all_cases  # noqa: E402
+from tests.test_kernel_parity import _arrays, assert_close  # noqa: E402
+from tinymm.kernels import CONTRACT  # noqa: E402
+from tinymm.kernels.numba_cuda import _device, _gemm  # noqa: E402
+
+cuda_backend = tinymm.get_backend("cuda")
+ref = tinymm.get_backend("reference")
+
+
+def to_dev(value):
+    if isinstance(value, np.ndarray):
+        return _device.to_device(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(to_dev(v) for v in value)
+    return value
+
+
+def to_host(value):
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return type(value)(to_host(v) for v in value)
+    if _device.is_device_array(value):
+        return _device.to_host(value)
+    return value
+
+
+SKIP = {
+    # the numba CPU backend's large-array (prange) drivers: no separate path on the GPU
+    *(c.id for c in all_cases() if "parallel" in c.label),
+    # conv: the numba backend's K = 27 / K = 45 branches; the cuda im2col has one path
+    "conv2d_forward[3x3-pad1-k45]", "conv2d_relu_forward[3x3-pad1-k45]",
+    # the fused ReLU differs from conv2d only in its epilogue and mask: two geometries suffice
+    "conv2d_relu_forward[same-even-kernel]", "conv2d_relu_forward[valid-no-bias]",
+    "conv2d_relu_forward[stride-3x1]", "conv2d_relu_forward[kernel-fills-input]",
+}
+
+
+def check_cases() -> int:
+    checked = 0
+    seen: set = set()
+    for case in all_cases():
+        if case.kernel not in cuda_backend.kernels or case.id in SKIP:
+            continue
+        dtypes = (np.float64,) if case.kernel in seen else (np.float64, np.float32)
+        seen.add(case.kernel)
+        for dtype in dtypes:
+            tol = case.tol[dtype]
+            args, kwargs = case.make(np.random.default_rng(7), np.dtype(dtype))
+            ref_out, ref_cache = getattr(ref, case.kernel)(*args, **kwargs)
+            out, cache = getattr(cuda_backend, case.kernel)(*to_dev(args), **kwargs)
+            what = f"cuda {case.id} {np.dtype(dtype).name}"
+            assert_close(to_host(out), ref_out, tol, what)
+            grad_rng = np.random.default_rng(11)
+            douts = tuple(grad_rng.standard_normal(a.shape).astype(a.dtype)
+                          if a.dtype.kind == "f" else None for a in _arrays(ref_out))
+            dout = douts if isinstance(ref_out, tuple) else douts[0]
+            backward = case.kernel.replace("_forward", "_backward")
+            ref_grads = getattr(ref, backward)(dout, ref_cache)
+            grads = getattr(cuda_backend, backward)(to_dev(dout), cache)
+            assert_close(to_host(grads), ref_grads, tol, what + " backward")
+            checked += 1
+    return checked
+
+
+def check_gemm_variants() -> int:
+    rng = np.random.default_rng(3)
+    checked = 0
+    for variant in _gemm.VARIANTS:
+        # one tile in each direction for the big-block variants, several for the 16x16 one
+        M, K, P = (17, 20, 19) if variant == "tiled" else (5, 9, 7)
+        for dtype, tol, transposes in ((np.float32, 1e-5, ((False, False), (True, True))),
+                                       (np.float64, 1e-12, ((False, True), (True, False)))):
+            for ta, tb in transposes:
+                A = rng.standard_normal((2, K, M) if ta else (2, M, K)).astype(dtype)
+                B = rng.standard_normal((1, P, K) if tb else (1, K, P)).astype(dtype)
+                opA = A.transpose(0, 2, 1) if ta else A
+                opB = B.transpose(0, 2, 1) if tb else B
+                expected = opA @ opB  # (2, M, P): B's batch of 1 broadcasts
+                for reduce in (False, True) if ta == tb else (False,):
+                    C = _device.to_host(_gemm.gemm(_device.to_device(A), _device.to_device(B),
+                                                   ta, tb, reduce_batches=reduce,
+                                                   variant=variant))
+                    want = expected.sum(axis=0, keepdims=True) if reduce else expected
+                    err = np.abs(C - want).max() / np.abs(want).max()
+                    assert err <= tol, f"gemm {variant} {dtype} ta={ta} tb={tb} r={reduce}: {err}"
+                    checked += 1
+    return checked
+
+
+def check_optimizers_and_full() -> int:
+    """sgd_step / adam_step on the device against the reference, bit for bit, three steps."""
+    rng = np.random.default_rng(5)
+    checked = 0
+    sgd_configs = [{"lr": 0.1}, {"lr": 0.05, "momentum": 0.9, "dampening": 0.1},
+                   {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}]
+    adam_configs = [{"weight_decay": 0.0, "amsgrad": False, "decoupled": False},
+                    {"weight_decay": 0.1, "amsgrad": True, "decoupled": False},
+                    {"weight_decay": 0.1, "amsgrad": False, "decoupled": True}]
+    for dtype in (np.float32, np.float64):
+        for cfg in sgd_configs:
+            p = rng.standard_normal(37).astype(dtype)
+            buf = np.zeros_like(p)
+            dp, dbuf = _device.to_device(p), _device.to_device(buf)
+            for step in range(3):
+                g = rng.standard_normal(37).astype(dtype)
+                ref.sgd_step(p, g, buf, first_step=step == 0, **cfg)
+                cuda_backend.sgd_step(dp, _device.to_device(g), dbuf, first_step=step == 0,
+                                      **cfg)
+            np.testing.assert_array_equal(_device.to_host(dp), p, err_msg=f"sgd {cfg}")
+            checked += 1
+        for cfg in adam_configs:
+            p = rng.standard_normal(37).astype(dtype)
+            state = [np.zeros_like(p) for _ in range(3)]
+            dstate = [_device.to_device(s) for s in state]
+            dp = _device.to_device(p)
+            amsgrad = cfg["amsgrad"]
+            for step in range(1, 4):
+                g = rng.standard_normal(37).astype(dtype)
+                kwargs = {"weight_decay": cfg["weight_decay"], "decoupled": cfg["decoupled"]}
+                ref.adam_step(p, g, state[0], state[1], state[2] if amsgrad else None, step,
+                              1e-2, 0.9, 0.999, 1e-8, **kwargs)
+                cuda_backend.adam_step(dp, _device.to_device(g), dstate[0], dstate[1],
+                                       dstate[2] if amsgrad else None, step, 1e-2, 0.9, 0.999,
+                                       1e-8, **kwargs)
+            np.testing.assert_array_equal(_device.to_host(dp), p, err_msg=f"adam {cfg}")
+            np.testing.assert_array_equal(_device.to_host(dstate[1]), state[1])
+            checked += 1
+        filled = _device.to_host(cuda_backend.full((2, 3), 1.5, dtype))
+        np.testing.assert_array_equal(filled, ref.full((2, 3), 1.5, dtype))
+    return checked
+
+
+def check_host_arrays_are_refused() -> int:
+    """Every cuda forward kernel given its parity case's host arrays: a TypeError naming it."""
+    refused = 0
+    for case in all_cases():
+        if case.kernel not in cuda_backend.kernels or case.kernel in REFUSED:
+            continue
+        REFUSED.add(case.kernel)
+        args, kwargs = case.make(np.random.default_rng(0), np.dtype(np.float64))
+        try:
+            getattr(cuda_backend, case.kernel)(*args, **kwargs)
+        except TypeError as exc:
+            assert case.kernel in str(exc) and "device array" in str(exc), exc
+        else:
+            raise AssertionError(f"cuda {case.kernel} accepted host arrays")
+        refused += 1
+    return refused
+
+
+REFUSED: set = set()
+
+
+def check_no_hidden_copies() -> None:
+    x = np.ones((3, 4), np.float32)
+    d = _device.to_device(x)
+    _device.reset_transfer_stats()
+    y, cache = cuda_backend.relu_forward(d)
+    (dx,) = cuda_backend.relu_backward(y, cache)
+    out, _ = cuda_backend.matmul_forward(dx, _device.zeros((4, 2), np.float32))
+    stats = _device.transfer_stats()
+    assert stats == {"h2d_count": 0, "h2d_bytes": 0, "d2h_count": 0, "d2h_bytes": 0,
+                     "implicit_d2h_count": 0}, stats
+    assert _device.to_host(out).shape == (3, 2)
+    assert _device.transfer_stats()["d2h_bytes"] == 3 * 2 * 4
+    np.testing.assert_array_equal(np.asarray(d), x)  # NumPy on GPU data: a counted copy
+    stats = _device.transfer_stats()
+    assert stats["implicit_d2h_count"] == 1 and stats["d2h_count"] == 2, stats
+
+
+def check_device_tensors() -> None:
+    """Tensors on the cuda device: creation, ops, the way back, and the errors."""
+    from tinymm import cuda as tcuda
+
+    assert tcuda.is_available()
+    host = np.arange(6, dtype=np.float32).reshape(2, 3)
+    tcuda.reset_transfer_stats()
+    x = tinymm.tensor(host, device="cuda", requires_grad=True)
+    assert x.device == "cuda" and tcuda.transfer_stats()["h2d_bytes"] == host.nbytes
+    y = ((x * 2.0 + 1.0).exp().log() - x).sum(axis=1)  # 2x + 1 - x = x + 1, summed
+    assert y.device == "cuda" and tcuda.transfer_stats()["h2d_count"] == 1  # scalars: no copy
+    y.sum().backward()
+    np.testing.assert_allclose(y.detach().cpu().numpy(), (host + 1).sum(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), np.ones_like(host), rtol=1e-5)
+    for call in (lambda: x.numpy(), lambda: np.asarray(x.detach())):
+        try:
+            call()
+        except TypeError as exc:
+            assert ".cpu()" in str(exc), exc
+        else:
+            raise AssertionError("a cuda tensor converted to NumPy without .cpu()")
+    try:
+        x + tinymm.tensor(host)
+    except RuntimeError as exc:
+        assert "cpu" in str(exc) and "cuda" in str(exc) and "Add" in str(exc), exc
+    else:
+        raise AssertionError("an op mixed cpu and cuda tensors")
+    back = x.to("cpu")
+    assert back.device == "cpu" and isinstance(back.array, np.ndarray)
+    scalar = tinymm.tensor(2.5, device="cuda")
+    assert scalar.shape == () and scalar.item() == 2.5
+
+
+def _model():
+    from tinymm import nn
+
+    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(8, 3))
+
+
+def check_device_training() -> int:
+    """Three Adam steps of a small conv net on the cuda device against the reference backend
+    on the host; per step only the batch goes in and the scalar loss comes out."""
+    from tinymm import cuda as tcuda
+    from tinymm import optim
+
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((2, 1, 4, 4)).astype(np.float32),
+                rng.standard_normal((2, 3)).astype(np.float32)) for _ in range(3)]
+    host_model, gpu_model = _model(), _model()  # the same weights: loaded below
+    gpu_model.load_state_dict(host_model.state_dict())
+    gpu_opt = optim.Adam(gpu_model.parameters(), lr=0.05)  # built before the move
+    gpu_model.to("cuda")
+    assert all(p.device == "cuda" for p in gpu_model.parameters())
+    host_opt = optim.Adam(host_model.parameters(), lr=0.05)
+    host_losses, gpu_losses = [], []
+    for x, y in batches:
+        with tinymm.use_backend("reference"):
+            loss = ((host_model(tinymm.tensor(x)) - tinymm.tensor(y)) ** 2).mean()
+            host_opt.zero_grad()
+            loss.backward()
+            host_opt.step()
+            host_losses.append(loss.item())
+        tcuda.reset_transfer_stats()
+        xd, yd = tinymm.tensor(x, device="cuda"), tinymm.tensor(y, device="cuda")
+        loss = ((gpu_model(xd) - yd) ** 2).mean()
+        gpu_opt.zero_grad()
+        loss.backward()
+        gpu_opt.step()
+        gpu_losses.append(loss.item())
+        stats = tcuda.transfer_stats()
+        assert stats == {"h2d_count": 2, "h2d_bytes": x.nbytes + y.nbytes, "d2h_count": 1,
+                         "d2h_bytes": 4, "implicit_d2h_count": 0}, stats
+    np.testing.assert_allclose(gpu_losses, host_losses, rtol=1e-5)
+    for (name, a), (_, b) in zip(host_model.state_dict().items(),
+                                 gpu_model.state_dict().items()):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=name)
+    return len(batches)
+
+
+def check_no_fallback() -> None:
+    missing = [n for n in CONTRACT if n not in cuda_backend.kernels]
+    if not missing:
+        return
+    try:
+        getattr(cuda_backend, missing[0])
+    except NotImplementedError:
+        return
+    raise AssertionError("a missing cuda kernel silently fell back to the host")
+
+
+if __name__ == "__main__":
+    cases = check_cases()
+    gemms = check_gemm_variants()
+    updates = check_optimizers_and_full()
+    refused = check_host_arrays_are_refused()
+    check_no_hidden_copies()
+    check_device_tensors()
+    steps = check_device_training()
+    check_no_fallback()
+    print(f"checked {cases} cases, {gemms} gemm calls, {updates} optimizer runs, "
+          f"{refused} kernels refusing host arrays, "
+          f"{steps} device training steps, {len(cuda_backend.kernels)} cuda kernels of "
+          f"{len(CONTRACT)}")

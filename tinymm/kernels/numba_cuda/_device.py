@@ -1,0 +1,203 @@
+"""Device arrays for the cuda backend: the only place where bytes cross the host<->device line.
+
+Every host->device and device->host copy in tinymm goes through ``to_device`` or ``to_host``
+here, and each one is counted (calls and bytes, per direction), so a test can assert that a
+training step moves exactly the input batch in and the scalar loss out ("no hidden copies").
+Allocation on the device (``empty``, ``zeros``, ``full``) and device-to-device copies move no
+bytes across the bus and are not counted.
+
+Copies nobody asked for are counted too: numba-cuda's device arrays convert to NumPy on
+demand (``np.asarray(d)`` calls ``DeviceNDArray.__array__``, a device->host copy), so this
+module wraps that conversion to count it under ``implicit_d2h_count`` as well as in the d2h
+totals (and gives the simulator's arrays the same counted conversion). A test that expects
+zero implicit copies then catches any NumPy call on GPU data.
+
+Kernel wrappers accept device arrays only: ``require_device`` raises a TypeError naming the
+kernel when it is handed a NumPy array, because numba-cuda would otherwise copy a host array
+to the GPU and back behind the caller's back on every launch.
+
+Works the same under the simulator (``NUMBA_ENABLE_CUDASIM=1``), whose device arrays are
+``FakeCUDAArray`` objects with the same ``copy_to_host`` / ``shape`` / ``dtype`` interface.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from numba import config as numba_config
+from numba import cuda
+
+THREADS_PER_BLOCK = 256  # 1-d launches: a multiple of the 32-thread warp, 8 warps per block
+
+
+@dataclass
+class TransferStats:
+    """Host<->device copies since the last reset: calls and bytes in each direction."""
+
+    h2d_count: int = 0
+    h2d_bytes: int = 0
+    d2h_count: int = 0
+    d2h_bytes: int = 0
+    implicit_d2h_count: int = 0  # of d2h_count: conversions through __array__ (np.asarray)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"h2d_count": self.h2d_count, "h2d_bytes": self.h2d_bytes,
+                "d2h_count": self.d2h_count, "d2h_bytes": self.d2h_bytes,
+                "implicit_d2h_count": self.implicit_d2h_count}
+
+
+_lock = threading.Lock()
+_stats = TransferStats()
+
+
+def transfer_stats() -> dict[str, int]:
+    """A snapshot of the transfer counters (h2d/d2h calls and bytes since the last reset)."""
+    with _lock:
+        return _stats.as_dict()
+
+
+def reset_transfer_stats() -> None:
+    """Set every transfer counter back to zero."""
+    with _lock:
+        _stats.h2d_count = _stats.h2d_bytes = _stats.d2h_count = _stats.d2h_bytes = 0
+        _stats.implicit_d2h_count = 0
+
+
+def is_device_array(a) -> bool:
+    """True for a numba-cuda device array (real or simulated), False for anything else."""
+    if isinstance(a, np.ndarray):
+        return False
+    return hasattr(a, "copy_to_host") and hasattr(a, "shape") and hasattr(a, "dtype")
+
+
+def to_device(a):
+    """Copy a host array to a new C-contiguous device array (one counted h2d transfer)."""
+    if is_device_array(a):
+        raise TypeError(
+            f"to_device: expected a host (NumPy) array, received a device array of shape "
+            f"{tuple(a.shape)}; it is already on the GPU"
+        )
+    host = np.asarray(a)
+    if not host.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
+        host = np.ascontiguousarray(host)
+    d = cuda.to_device(host)
+    with _lock:
+        _stats.h2d_count += 1
+        _stats.h2d_bytes += host.nbytes
+    return d
+
+
+def to_host(d) -> np.ndarray:
+    """Copy a device array into a new NumPy array (one counted d2h transfer)."""
+    if not is_device_array(d):
+        raise TypeError(
+            f"to_host: expected a device array, received {type(d).__name__}"
+        )
+    host = d.copy_to_host()
+    with _lock:
+        _stats.d2h_count += 1
+        _stats.d2h_bytes += host.nbytes
+    return host
+
+
+def _count_implicit(nbytes: int) -> None:
+    with _lock:
+        _stats.d2h_count += 1
+        _stats.d2h_bytes += nbytes
+        _stats.implicit_d2h_count += 1
+
+
+def _install_implicit_counter() -> None:
+    """Count every device->host conversion that goes through ``__array__``."""
+    if numba_config.ENABLE_CUDASIM:
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as array_class
+
+        def as_array(self, dtype=None, copy=None):  # the real arrays' behaviour, counted
+            host = self._ary.copy()
+            _count_implicit(host.nbytes)
+            return host if dtype is None else host.astype(dtype)
+    else:
+        from numba.cuda.cudadrv.devicearray import DeviceNDArray as array_class
+
+        original = array_class.__array__
+        if getattr(original, "_tinymm_counted", False):
+            return
+
+        def as_array(self, dtype=None, copy=None):
+            _count_implicit(int(self.nbytes))
+            return original(self, dtype) if dtype is not None else original(self)
+    as_array._tinymm_counted = True
+    array_class.__array__ = as_array
+
+
+def require_device(op: str, **arrays) -> None:
+    """Raise a TypeError naming ``op`` and the argument when one of ``arrays`` is not on the GPU.
+
+    A device array that is not C-contiguous (a strided slice) is a ValueError: kernels index
+    flat or row-major views of their arguments. ``None`` values (an absent bias, say) are
+    allowed. Called by every kernel wrapper before it launches, so a host array never reaches
+    a kernel (where numba-cuda would silently copy it over and back).
+    """
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        if is_device_array(a):
+            if not a.is_c_contiguous():
+                raise ValueError(
+                    f"cuda {op}: argument '{name}' must be a C-contiguous device array, received "
+                    f"one of shape {tuple(a.shape)} with strides {tuple(a.strides)}; copy it "
+                    f"first (the permute/getitem kernels return contiguous arrays)"
+                )
+            continue
+        raise TypeError(
+            f"cuda {op}: argument '{name}' must be a device array (numba.cuda DeviceNDArray), "
+            f"received {type(a).__name__}"
+            + (f" of shape {a.shape}" if isinstance(a, np.ndarray) else "")
+            + "; move it with tinymm.kernels.numba_cuda._device.to_device (or Tensor.to('cuda'))"
+        )
+
+
+def grid_1d(n: int, threads: int = THREADS_PER_BLOCK) -> tuple[int, int]:
+    """(blocks, threads) covering ``n`` elements with one thread each (at least one block)."""
+    return max(1, (n + threads - 1) // threads), threads
+
+
+_install_implicit_counter()
+
+
+def _fill(out, value):
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = value
+
+
+fill_kernel = cuda.jit(_fill)
+PTX_TARGETS = [(_fill, ("void(float32[::1], float32)", "void(float64[::1], float64)",
+                        "void(int64[::1], int64)"))]
+
+
+def empty(shape, dtype):
+    """An uninitialised C-contiguous device array (no transfer)."""
+    shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
+    return cuda.device_array(shape, dtype=np.dtype(dtype))
+
+
+def full(shape, value, dtype):
+    """A device array with every element ``value``, written by a kernel (no transfer)."""
+    out = empty(shape, dtype)
+    if out.size:
+        blocks, threads = grid_1d(out.size)
+        fill_kernel[blocks, threads](out.reshape(out.size), np.dtype(dtype).type(value))
+    return out
+
+
+def zeros(shape, dtype):
+    """A device array of zeros, written by a kernel (no transfer)."""
+    return full(shape, 0, dtype)
+
+
+def flat(d):
+    """A 1-d view of a C-contiguous device array (no copy)."""
+    return d.reshape(d.size)

@@ -1,0 +1,373 @@
+"""CUDA scaled dot-product attention, fused, with an online softmax (derivation:
+kernels/reference/attention.py).
+
+Dimension letters: N batch, h heads, Lq queries, Lk keys/values, d query/key features, e value
+features. The mask is None, a bool array (True = attend) or a float array (added to the
+scores), each broadcastable to (N, h, Lq, Lk): the wrapper left-pads its shape with ones to
+four axes and a kernel reads element [n, head, i, j] at index min(axis index, size - 1), so a
+size-1 axis is broadcast without copying. ``is_causal`` forbids keys j > i.
+
+Forward: ``attention_forward``, grid (ceil(Lq / BLOCK_Q), h, N), one thread per query row i.
+The block walks the keys in tiles of BLOCK_K. For each tile it stages k (in CHUNK-wide slices
+of d) and v (a CHUNK-wide slice of e) in shared memory, so each key is read from global
+memory once per block rather than once per query; every thread then forms its BLOCK_K scores
+S[i, j] = scale * q_i . k_j + mask, and folds them into a running (streaming) softmax::
+
+    m_new = max(m, max_j S[i, j])         alpha = exp(m - m_new)
+    l     = alpha * l + sum_j exp(S[i, j] - m_new)
+    acc   = alpha * acc + sum_j exp(S[i, j] - m_new) * v_j
+
+so the (Lq, Lk) score matrix is never needed to produce ``out = acc / l``. A thread holds CHUNK
+output features in registers; larger e runs the key walk once per CHUNK slice. Because the
+CONTRACT returns the attention weights too, the first slice also writes the raw scores into
+``weights`` and, once m and l are final, each thread rewrites its own row as
+P = exp(S - lse) with lse = m + log(l), the log-sum-exp saved for the backward. A row with
+every key masked keeps m = -inf and l = 0: its ``out`` and ``weights`` rows are zeros and its
+lse is -inf (the reference's zero rows, no NaN).
+
+Backward, as FlashAttention: the backward does not read the forward's P but recomputes
+P[i, j] = exp(S[i, j] - lse[i]) from q, k and the saved lse (zero on dead rows), and uses
+D[i] = sum_j dP[i, j] P[i, j] = dout_i . out_i (+ sum_j dP_ext[i, j] P[i, j] when the weights
+output has a gradient), so dS = P * (dP - D) needs no row reduction over a stored P:
+
+* ``attention_backward_q``, one thread per query row: D[i], then dq_i = scale sum_j dS[i, j] k_j
+  (and dS itself when a float mask needs its gradient);
+* ``attention_backward_kv``, one thread per key row: dv_j = sum_i P[i, j] dout_i and
+  dk_j = scale sum_i dS[i, j] q_i, recomputing S, P, dP with the D of the first kernel;
+* ``_mask_grad``: dmask = dS summed over the axes the float mask was broadcast along.
+
+The backward kernels read q, k, v, dout straight from global memory (no shared tiles) and
+accumulate into their own output rows; the forward's tiles are the part tuned for speed.
+The three main kernels are built per dtype (_dtypes.py) so float32 arithmetic stays float32.
+Both a GPU and the simulator run these shared-memory paths (no warp shuffles are used).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
+from tinymm.kernels.numba_cuda._dtypes import per_dtype
+from tinymm.kernels.numba_cuda._reduce import SIMULATOR
+
+# A GPU block: 64 query threads (two warps), key tiles of 16, feature slices of 32 (shared
+# tiles of 16 x 32 values for k and for v). The simulator runs one Python thread per GPU
+# thread, so it uses 4 / 4 / 4: the same code, with every chunk loop exercised by tiny shapes.
+BLOCK_Q = 4 if SIMULATOR else 64
+BLOCK_K = 4 if SIMULATOR else 16
+CHUNK = 4 if SIMULATOR else 32
+
+
+def _make_attention_forward(dtype):
+    zero = dtype(0)
+    neg_inf = dtype(-math.inf)
+
+    def attention_forward(q, k, v, bmask, fmask, mask_kind, causal, scale, out, P, lse):
+        """One thread per query i of block (query tile, head, batch item); see the module doc."""
+        Lq, d = q.shape[2], q.shape[3]
+        Lk, e = k.shape[2], v.shape[3]
+        n = cuda.blockIdx.z
+        hh = cuda.blockIdx.y
+        tx = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        i = cuda.blockIdx.x * BLOCK_Q + tx
+        ii = min(i, Lq - 1)  # threads past the last query compute a duplicate and write nothing
+        sk = cuda.shared.array((BLOCK_K, CHUNK), q.dtype)  # k[j0:j0+BLOCK_K, d0:d0+CHUNK]
+        sv = cuda.shared.array((BLOCK_K, CHUNK), q.dtype)  # v[j0:j0+BLOCK_K, e0:e0+CHUNK]
+        s_loc = cuda.local.array(BLOCK_K, q.dtype)  # this thread's scores for the key tile
+        acc = cuda.local.array(CHUNK, q.dtype)  # this thread's output slice, unnormalised
+        stat = cuda.local.array(2, q.dtype)  # running max m and running sum l
+        for e0 in range(0, max(e, 1), CHUNK):
+            stat[0] = neg_inf
+            stat[1] = 0
+            for c in range(CHUNK):
+                acc[c] = 0
+            for j0 in range(0, Lk, BLOCK_K):
+                for jj in range(BLOCK_K):
+                    s_loc[jj] = 0
+                for d0 in range(0, d, CHUNK):  # scores: q_i . k_j, CHUNK features at a time
+                    for idx in range(tx, BLOCK_K * CHUNK, nt):  # cooperative, coalesced load
+                        jj = idx // CHUNK
+                        cc = idx % CHUNK
+                        ok = j0 + jj < Lk and d0 + cc < d
+                        sk[jj, cc] = k[n, hh, j0 + jj, d0 + cc] if ok else zero
+                    cuda.syncthreads()
+                    for cc in range(min(CHUNK, d - d0)):
+                        qv = q[n, hh, ii, d0 + cc]
+                        for jj in range(BLOCK_K):
+                            s_loc[jj] += qv * sk[jj, cc]
+                    cuda.syncthreads()
+                for idx in range(tx, BLOCK_K * CHUNK, nt):
+                    jj = idx // CHUNK
+                    cc = idx % CHUNK
+                    ok = j0 + jj < Lk and e0 + cc < e
+                    sv[jj, cc] = v[n, hh, j0 + jj, e0 + cc] if ok else zero
+                cuda.syncthreads()
+                m_tile = stat[0]
+                for jj in range(min(BLOCK_K, Lk - j0)):
+                    j = j0 + jj
+                    sc = s_loc[jj] * scale
+                    if causal and j > ii:
+                        sc = neg_inf
+                    elif mask_kind == 1:
+                        if not bmask[min(n, bmask.shape[0] - 1), min(hh, bmask.shape[1] - 1),
+                                     min(ii, bmask.shape[2] - 1), min(j, bmask.shape[3] - 1)]:
+                            sc = neg_inf
+                    elif mask_kind == 2:
+                        sc += fmask[min(n, fmask.shape[0] - 1), min(hh, fmask.shape[1] - 1),
+                                    min(ii, fmask.shape[2] - 1), min(j, fmask.shape[3] - 1)]
+                    s_loc[jj] = sc
+                    if sc > m_tile:
+                        m_tile = sc
+                    if e0 == 0 and i < Lq:
+                        P[n, hh, i, j] = sc  # the raw score, normalised once m and l are final
+                if m_tile > neg_inf:  # some key of the row so far may be attended
+                    alpha = math.exp(stat[0] - m_tile)  # 0 while stat[0] is still -inf
+                    stat[1] *= alpha
+                    for c in range(CHUNK):
+                        acc[c] *= alpha
+                    for jj in range(min(BLOCK_K, Lk - j0)):
+                        p = math.exp(s_loc[jj] - m_tile)  # exactly 0 for a masked key
+                        stat[1] += p
+                        for c in range(CHUNK):
+                            acc[c] += p * sv[jj, c]
+                    stat[0] = m_tile
+                cuda.syncthreads()  # before the next tile overwrites sk and sv
+            if i < Lq:
+                for c in range(min(CHUNK, e - e0)):
+                    out[n, hh, i, e0 + c] = acc[c] / stat[1] if stat[1] > 0 else zero
+        if i < Lq:
+            dead = not (stat[1] > 0)  # every key masked
+            lse_i = neg_inf if dead else stat[0] + math.log(stat[1])
+            lse[n, hh, i] = lse_i
+            for j in range(Lk):
+                P[n, hh, i, j] = zero if dead else math.exp(P[n, hh, i, j] - lse_i)
+
+    return attention_forward
+
+
+def _make_attention_backward_q(dtype):
+    zero = dtype(0)
+    neg_inf = dtype(-math.inf)
+
+    def attention_backward_q(q, k, v, dout, out, dP_ext, has_dP_ext, lse, bmask, fmask, mask_kind,
+                              causal, scale, write_dS, dq, D, dS_full):
+        """One thread per query row (n, head, i): D[i], dq_i and (write_dS) the dS row."""
+        N, Hh, Lq, d = q.shape
+        Lk, e = k.shape[2], v.shape[3]
+        idx = cuda.grid(1)
+        if idx < N * Hh * Lq:
+            n = idx // (Hh * Lq)
+            hh = (idx // Lq) % Hh
+            i = idx % Lq
+            lse_i = lse[n, hh, i]
+            Di = zero
+            for c in range(e):
+                Di += dout[n, hh, i, c] * out[n, hh, i, c]
+            for c in range(d):
+                dq[n, hh, i, c] = 0
+            for sweep in range(2):  # sweep 0: the dP_ext part of D (if any); sweep 1: dS and dq
+                if sweep == 0 and not has_dP_ext:
+                    continue
+                for j in range(Lk):
+                    sc = zero
+                    for c in range(d):
+                        sc += q[n, hh, i, c] * k[n, hh, j, c]
+                    sc *= scale
+                    if causal and j > i:
+                        sc = neg_inf
+                    elif mask_kind == 1:
+                        if not bmask[min(n, bmask.shape[0] - 1), min(hh, bmask.shape[1] - 1),
+                                     min(i, bmask.shape[2] - 1), min(j, bmask.shape[3] - 1)]:
+                            sc = neg_inf
+                    elif mask_kind == 2:
+                        sc += fmask[min(n, fmask.shape[0] - 1), min(hh, fmask.shape[1] - 1),
+                                    min(i, fmask.shape[2] - 1), min(j, fmask.shape[3] - 1)]
+                    p = zero if (lse_i == neg_inf or sc == neg_inf) else math.exp(sc - lse_i)
+                    if sweep == 0:
+                        Di += dP_ext[n, hh, i, j] * p
+                        continue
+                    dp = dP_ext[n, hh, i, j] if has_dP_ext else zero
+                    for c in range(e):
+                        dp += dout[n, hh, i, c] * v[n, hh, j, c]
+                    ds = p * (dp - Di)
+                    for c in range(d):
+                        dq[n, hh, i, c] += scale * ds * k[n, hh, j, c]
+                    if write_dS:
+                        dS_full[n, hh, i, j] = ds
+            D[n, hh, i] = Di
+
+    return attention_backward_q
+
+
+def _make_attention_backward_kv(dtype):
+    zero = dtype(0)
+    neg_inf = dtype(-math.inf)
+
+    def attention_backward_kv(q, k, v, dout, dP_ext, has_dP_ext, lse, D, bmask, fmask, mask_kind,
+                               causal, scale, dk, dv):
+        """One thread per key row (n, head, j): dv_j = sum_i P dout_i, dk_j = scale sum_i dS q_i."""
+        N, Hh, Lq, d = q.shape
+        Lk, e = k.shape[2], v.shape[3]
+        idx = cuda.grid(1)
+        if idx < N * Hh * Lk:
+            n = idx // (Hh * Lk)
+            hh = (idx // Lk) % Hh
+            j = idx % Lk
+            for c in range(d):
+                dk[n, hh, j, c] = 0
+            for c in range(e):
+                dv[n, hh, j, c] = 0
+            for i in range(Lq):
+                lse_i = lse[n, hh, i]
+                if lse_i == neg_inf or (causal and j > i):
+                    continue  # P[i, j] = 0: nothing flows through this pair
+                sc = zero
+                for c in range(d):
+                    sc += q[n, hh, i, c] * k[n, hh, j, c]
+                sc *= scale
+                if mask_kind == 1:
+                    if not bmask[min(n, bmask.shape[0] - 1), min(hh, bmask.shape[1] - 1),
+                                 min(i, bmask.shape[2] - 1), min(j, bmask.shape[3] - 1)]:
+                        continue
+                elif mask_kind == 2:
+                    sc += fmask[min(n, fmask.shape[0] - 1), min(hh, fmask.shape[1] - 1),
+                                min(i, fmask.shape[2] - 1), min(j, fmask.shape[3] - 1)]
+                    if sc == neg_inf:
+                        continue
+                p = math.exp(sc - lse_i)
+                dp = dP_ext[n, hh, i, j] if has_dP_ext else zero
+                for c in range(e):
+                    dp += dout[n, hh, i, c] * v[n, hh, j, c]
+                ds = p * (dp - D[n, hh, i])
+                for c in range(e):
+                    dv[n, hh, j, c] += p * dout[n, hh, i, c]
+                for c in range(d):
+                    dk[n, hh, j, c] += scale * ds * q[n, hh, i, c]
+
+    return attention_backward_kv
+
+
+def _mask_grad(dS, dmask):
+    """dmask[a, b, c, f] = sum of dS over the axes where dmask has size 1 and dS does not."""
+    idx = cuda.grid(1)
+    if idx < dmask.size:
+        M0, M1, M2, M3 = dmask.shape
+        a = idx // (M1 * M2 * M3)
+        b = (idx // (M2 * M3)) % M1
+        c = (idx // M3) % M2
+        f = idx % M3
+        r0 = dS.shape[0] if M0 == 1 else 1  # how many entries of each axis fold into this one
+        r1 = dS.shape[1] if M1 == 1 else 1
+        r2 = dS.shape[2] if M2 == 1 else 1
+        r3 = dS.shape[3] if M3 == 1 else 1
+        total = cuda.local.array(1, dmask.dtype)  # one register in the mask's dtype
+        total[0] = 0
+        for x0 in range(r0):
+            for x1 in range(r1):
+                for x2 in range(r2):
+                    for x3 in range(r3):
+                        total[0] += dS[a + x0, b + x1, c + x2, f + x3]
+        dmask[a, b, c, f] = total[0]
+
+
+_A4 = "{t}[:, :, :, ::1]"
+_B4 = "boolean[:, :, :, ::1]"
+attention_forward_kernels, _fwd_targets = per_dtype(
+    _make_attention_forward, f"void({_A4}, {_A4}, {_A4}, {_B4}, {_A4}, int64, boolean, {{t}}, "
+    f"{_A4}, {_A4}, {{t}}[:, :, ::1])")
+attention_backward_q_kernels, _q_targets = per_dtype(
+    _make_attention_backward_q, f"void({_A4}, {_A4}, {_A4}, {_A4}, {_A4}, {_A4}, boolean, "
+    f"{{t}}[:, :, ::1], {_B4}, {_A4}, int64, boolean, {{t}}, boolean, {_A4}, {{t}}[:, :, ::1], "
+    f"{_A4})")
+attention_backward_kv_kernels, _kv_targets = per_dtype(
+    _make_attention_backward_kv, f"void({_A4}, {_A4}, {_A4}, {_A4}, {_A4}, boolean, "
+    f"{{t}}[:, :, ::1], {{t}}[:, :, ::1], {_B4}, {_A4}, int64, boolean, {{t}}, {_A4}, {_A4})")
+PTX_TARGETS = _fwd_targets + _q_targets + _kv_targets + [
+    (_mask_grad, tuple(f"void({_A4}, {_A4})".format(t=t) for t in ("float32", "float64"))),
+]
+
+mask_grad_kernel = cuda.jit(_mask_grad)
+
+
+def _mask_args(op, mask, dtype):
+    """(kind, bool 4-d mask, float 4-d mask, original float-mask shape or None); the unused
+    kind gets a 1-element placeholder that the kernels never read."""
+    bool_dummy = empty((1, 1, 1, 1), np.bool_)
+    float_dummy = empty((1, 1, 1, 1), dtype)
+    if mask is None:
+        return 0, bool_dummy, float_dummy, None
+    if mask.ndim > 4:
+        raise ValueError(f"cuda {op}: mask must have at most 4 axes, got shape {mask.shape}")
+    shape4 = (1,) * (4 - mask.ndim) + tuple(mask.shape)
+    if mask.dtype == np.bool_:
+        return 1, mask.reshape(shape4), float_dummy, None
+    if mask.dtype != dtype:
+        raise TypeError(f"cuda {op}: a float mask must have the query's dtype {dtype}, "
+                        f"got {mask.dtype}")
+    return 2, bool_dummy, mask.reshape(shape4), tuple(mask.shape)
+
+
+def scaled_dot_product_attention_forward(q, k, v, mask=None, is_causal=False, scale=None):
+    op = "scaled_dot_product_attention_forward"
+    require_device(op, q=q, k=k, v=v, mask=mask)
+    N, Hh, Lq, d = q.shape
+    Lk, e = k.shape[2], v.shape[3]
+    dtype = q.dtype
+    for name, a, shape in (("k", k, (N, Hh, Lk, d)), ("v", v, (N, Hh, Lk, e))):
+        if tuple(a.shape) != shape or a.dtype != dtype:
+            raise ValueError(f"cuda {op}: {name} is {a.dtype} {tuple(a.shape)}, expected "
+                             f"{dtype} {shape}")
+    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    kind, bmask, fmask, mask_shape = _mask_args(op, mask, dtype)
+    out = empty((N, Hh, Lq, e), dtype)  # (N, h, Lq, e)
+    P = empty((N, Hh, Lq, Lk), dtype)  # (N, h, Lq, Lk) attention weights
+    lse = empty((N, Hh, Lq), dtype)  # log-sum-exp of each score row, -inf for dead rows
+    if N * Hh * Lq and Lk and d:
+        grid = ((Lq + BLOCK_Q - 1) // BLOCK_Q, Hh, N)
+        kernel = attention_forward_kernels[dtype]
+        kernel[grid, BLOCK_Q](q, k, v, bmask, fmask, kind, bool(is_causal), dtype.type(scale),
+                              out, P, lse)
+    cache = (q, k, v, out, lse, bmask, fmask, kind, bool(is_causal), dtype.type(scale),
+             mask_shape)
+    return (out, P), cache
+
+
+def scaled_dot_product_attention_backward(grads, cache):
+    op = "scaled_dot_product_attention_backward"
+    q, k, v, out, lse, bmask, fmask, kind, causal, scale, mask_shape = cache
+    dout, dP_ext = grads if isinstance(grads, tuple) else (grads, None)
+    require_device(op, dout=dout, dP_ext=dP_ext)
+    N, Hh, Lq, d = q.shape
+    Lk, e = k.shape[2], v.shape[3]
+    dtype = q.dtype
+    if tuple(dout.shape) != (N, Hh, Lq, e) or dout.dtype != dtype:
+        raise ValueError(f"cuda {op}: dout is {dout.dtype} {tuple(dout.shape)}, expected "
+                         f"{dtype} {(N, Hh, Lq, e)}")
+    has_dP_ext = dP_ext is not None
+    dP_arg = dP_ext if has_dP_ext else empty((1, 1, 1, 1), dtype)
+    write_dS = kind == 2
+    dS_full = empty((N, Hh, Lq, Lk) if write_dS else (1, 1, 1, 1), dtype)
+    dq = empty(q.shape, dtype)  # (N, h, Lq, d)
+    dk = empty(k.shape, dtype)  # (N, h, Lk, d)
+    dv = empty(v.shape, dtype)  # (N, h, Lk, e)
+    D = empty((N, Hh, Lq), dtype)  # rowsum(dP * P)
+    if N * Hh * Lq and Lk and d:
+        blocks, threads = grid_1d(N * Hh * Lq)
+        kernel = attention_backward_q_kernels[dtype]
+        kernel[blocks, threads](q, k, v, dout, out, dP_arg, has_dP_ext, lse, bmask, fmask, kind,
+                                causal, scale, write_dS, dq, D, dS_full)
+        blocks, threads = grid_1d(N * Hh * Lk)
+        kernel = attention_backward_kv_kernels[dtype]
+        kernel[blocks, threads](q, k, v, dout, dP_arg, has_dP_ext, lse, D, bmask, fmask, kind,
+                                causal, scale, dk, dv)
+    dmask = None
+    if write_dS:
+        dmask4 = empty(fmask.shape, dtype)
+        blocks, threads = grid_1d(dmask4.size)
+        mask_grad_kernel[blocks, threads](dS_full, dmask4)
+        dmask = dmask4.reshape(mask_shape)
+    return dq, dk, dv, dmask

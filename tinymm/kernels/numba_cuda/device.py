@@ -1,0 +1,49 @@
+"""The public face of ``_device`` for the layers above (Tensor, autograd, tinymm.cuda).
+
+Each function imports ``_device`` (and with it numba-cuda) only when called, so a CPU-only
+program can import this module and ask ``is_device_array`` of any value for free.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def to_device(array):
+    """Copy a host array to the GPU (one counted transfer)."""
+    from tinymm.kernels.numba_cuda import _device
+
+    return _device.to_device(array)
+
+
+def to_host(array):
+    """Copy a device array to a new NumPy array (one counted transfer)."""
+    from tinymm.kernels.numba_cuda import _device
+
+    return _device.to_host(array)
+
+
+def is_device_array(value) -> bool:
+    """True for a numba-cuda device array (real or simulated).
+
+    Without ``numba.cuda`` imported no device array can exist, so the answer is False
+    without importing it (that import costs seconds, and CPU-only programs never pay it).
+    """
+    if "numba.cuda" not in sys.modules or type(value).__module__.startswith("numpy"):
+        return False
+    from tinymm.kernels.numba_cuda import _device
+
+    return _device.is_device_array(value)
+
+
+def transfer_stats() -> dict:
+    """Host<->device copies since the last reset (h2d/d2h counts and bytes)."""
+    from tinymm.kernels.numba_cuda import _device
+
+    return _device.transfer_stats()
+
+
+def reset_transfer_stats() -> None:
+    from tinymm.kernels.numba_cuda import _device
+
+    _device.reset_transfer_stats()

@@ -1,0 +1,237 @@
+"""CUDA max, average and adaptive average pooling (derivation: kernels/reference/pool2d.py).
+
+Dimension letters: N batch, C channels, H/W input, kh/kw window, sh/sw stride, ph/pw padding,
+OH/OW output. Every forward kernel runs one thread per output element, every backward one
+thread per *input* element, which gathers from the windows that contain it. A gather writes
+each dx element from exactly one thread, so overlapping windows need no atomics and the
+sums are deterministic.
+
+* Max forward scans its window in row-major order and keeps the first maximum (a later
+  element must be strictly greater, and a NaN beats any number: NumPy's argmax, the
+  reference's tie rule); a padded cell counts as -inf, so the first cell of the window is
+  the starting candidate even when it is padding, exactly as the reference's argmax over the
+  -inf-padded window. The winner's window-flat index goes to the cache.
+* Max backward: input (a, b) (padded coordinates) receives dout of every window (y, z) that
+  contains it and whose recorded winner is that cell.
+* Average: windows of kh*kw cells, padding counted as zeros (count_include_pad=True).
+* Adaptive average: window rows [floor(y H / OH), ceil((y + 1) H / OH)), columns likewise;
+  the backward walks only the output rows (and columns) whose windows can contain the cell:
+  from the first y with ceil((y + 1) H / OH) > h while floor(y H / OH) <= h.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import cuda
+
+from tinymm.kernels.geometry import pair, pool_geometry
+from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
+
+
+def _max_forward(x, out, arg, H, W, kh, kw, sh, sw, ph, pw, OH, OW):
+    t = cuda.grid(1)
+    if t < out.size:
+        z = t % OW
+        y = (t // OW) % OH
+        plane = t // (OW * OH)  # n * C + c
+        best = -math.inf
+        where = 0
+        for i in range(kh):
+            h = y * sh + i - ph
+            for j in range(kw):
+                w = z * sw + j - pw
+                if 0 <= h < H and 0 <= w < W:
+                    v = x[(plane * H + h) * W + w]
+                    if v > best or (v != v and best == best):  # first maximum; NaN wins
+                        best = v
+                        where = i * kw + j
+        out[t] = best
+        arg[t] = where
+
+
+def _max_backward(dout, arg, dx, zero, H, W, kh, kw, sh, sw, ph, pw, OH, OW):
+    t = cuda.grid(1)
+    if t < dx.size:
+        w = t % W
+        h = (t // W) % H
+        plane = t // (W * H)
+        a = h + ph  # padded coordinates of this input cell
+        b = w + pw
+        acc = zero
+        for y in range(max(0, (a - kh) // sh + 1), min(OH - 1, a // sh) + 1):
+            i = a - y * sh
+            for z in range(max(0, (b - kw) // sw + 1), min(OW - 1, b // sw) + 1):
+                j = b - z * sw
+                o = (plane * OH + y) * OW + z
+                if arg[o] == i * kw + j:
+                    acc += dout[o]
+        dx[t] = acc
+
+
+def _avg_forward(x, out, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scale):
+    t = cuda.grid(1)
+    if t < out.size:
+        z = t % OW
+        y = (t // OW) % OH
+        plane = t // (OW * OH)
+        acc = scale - scale
+        for i in range(kh):
+            h = y * sh + i - ph
+            if 0 <= h < H:
+                for j in range(kw):
+                    w = z * sw + j - pw
+                    if 0 <= w < W:
+                        acc += x[(plane * H + h) * W + w]
+        out[t] = acc * scale
+
+
+def _avg_backward(dout, dx, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scale):
+    t = cuda.grid(1)
+    if t < dx.size:
+        w = t % W
+        h = (t // W) % H
+        plane = t // (W * H)
+        a = h + ph
+        b = w + pw
+        acc = scale - scale
+        for y in range(max(0, (a - kh) // sh + 1), min(OH - 1, a // sh) + 1):
+            for z in range(max(0, (b - kw) // sw + 1), min(OW - 1, b // sw) + 1):
+                acc += dout[(plane * OH + y) * OW + z]
+        dx[t] = acc * scale
+
+
+def _adaptive_forward(x, out, zero, H, W, OH, OW):
+    t = cuda.grid(1)
+    if t < out.size:
+        z = t % OW
+        y = (t // OW) % OH
+        plane = t // (OW * OH)
+        top = (y * H) // OH
+        bottom = -((-(y + 1) * H) // OH)  # ceil((y + 1) H / OH)
+        left = (z * W) // OW
+        right = -((-(z + 1) * W) // OW)
+        acc = zero
+        for h in range(top, bottom):
+            for w in range(left, right):
+                acc += x[(plane * H + h) * W + w]
+        out[t] = acc / ((bottom - top) * (right - left))
+
+
+def _adaptive_backward(dout, dx, zero, H, W, OH, OW):
+    t = cuda.grid(1)
+    if t < dx.size:
+        w = t % W
+        h = (t // W) % H
+        plane = t // (W * H)
+        acc = zero
+        y = (h * OH) // H  # the last window that starts at or before h
+        while y > 0 and -((-y * H) // OH) > h:  # step back while window y - 1 still ends past h
+            y -= 1
+        while y < OH and (y * H) // OH <= h:
+            bottom = -((-(y + 1) * H) // OH)
+            if h < bottom:
+                height = bottom - (y * H) // OH
+                z = (w * OW) // W
+                while z > 0 and -((-z * W) // OW) > w:
+                    z -= 1
+                while z < OW and (z * W) // OW <= w:
+                    right = -((-(z + 1) * W) // OW)
+                    if w < right:
+                        width = right - (z * W) // OW
+                        acc += dout[(plane * OH + y) * OW + z] / (height * width)
+                    z += 1
+            y += 1
+        dx[t] = acc
+
+
+_G10 = ", ".join(["int64"] * 10)  # H, W, kh, kw, sh, sw, ph, pw, OH, OW
+_FL = ("float32", "float64")
+PTX_TARGETS = [
+    (_max_forward, tuple(f"void({t}[::1], {t}[::1], int64[::1], {_G10})" for t in _FL)),
+    (_max_backward, tuple(f"void({t}[::1], int64[::1], {t}[::1], {t}, {_G10})" for t in _FL)),
+    (_avg_forward, tuple(f"void({t}[::1], {t}[::1], {_G10}, {t})" for t in _FL)),
+    (_avg_backward, tuple(f"void({t}[::1], {t}[::1], {_G10}, {t})" for t in _FL)),
+    (_adaptive_forward, tuple(f"void({t}[::1], {t}[::1], {t}, int64, int64, int64, int64)"
+                              for t in _FL)),
+    (_adaptive_backward, tuple(f"void({t}[::1], {t}[::1], {t}, int64, int64, int64, int64)"
+                               for t in _FL)),
+]
+max_forward_kernel = cuda.jit(_max_forward)
+max_backward_kernel = cuda.jit(_max_backward)
+avg_forward_kernel = cuda.jit(_avg_forward)
+avg_backward_kernel = cuda.jit(_avg_backward)
+adaptive_forward_kernel = cuda.jit(_adaptive_forward)
+adaptive_backward_kernel = cuda.jit(_adaptive_backward)
+
+
+def _launch(kernel, n, *args):
+    if n:
+        blocks, threads = grid_1d(n)
+        kernel[blocks, threads](*args)
+
+
+def _flat(a):
+    return a.reshape(a.size)
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    require_device("max_pool2d_forward", x=x)
+    (kh, kw), (sh, sw), (ph, pw), OH, OW = pool_geometry(tuple(x.shape), kernel_size, stride,
+                                                         padding)
+    N, C, H, W = x.shape
+    out = empty((N, C, OH, OW), x.dtype)
+    arg = empty((N, C, OH, OW), "int64")  # window-flat index of each first maximum
+    geometry = (H, W, kh, kw, sh, sw, ph, pw, OH, OW)
+    _launch(max_forward_kernel, out.size, _flat(x), _flat(out), _flat(arg), *geometry)
+    return out, (arg, tuple(x.shape), geometry)
+
+
+def max_pool2d_backward(dout, cache):
+    require_device("max_pool2d_backward", dout=dout)
+    arg, x_shape, geometry = cache
+    dx = empty(x_shape, dout.dtype)
+    _launch(max_backward_kernel, dx.size, _flat(dout), _flat(arg), _flat(dx),
+            dout.dtype.type(0), *geometry)
+    return (dx,)
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    require_device("avg_pool2d_forward", x=x)
+    (kh, kw), (sh, sw), (ph, pw), OH, OW = pool_geometry(tuple(x.shape), kernel_size, stride,
+                                                         padding)
+    N, C, H, W = x.shape
+    out = empty((N, C, OH, OW), x.dtype)
+    geometry = (H, W, kh, kw, sh, sw, ph, pw, OH, OW)
+    scale = x.dtype.type(1.0 / (kh * kw))
+    _launch(avg_forward_kernel, out.size, _flat(x), _flat(out), *geometry, scale)
+    return out, (tuple(x.shape), geometry, scale)
+
+
+def avg_pool2d_backward(dout, cache):
+    require_device("avg_pool2d_backward", dout=dout)
+    x_shape, geometry, scale = cache
+    dx = empty(x_shape, dout.dtype)
+    _launch(avg_backward_kernel, dx.size, _flat(dout), _flat(dx), *geometry,
+            dout.dtype.type(scale))
+    return (dx,)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    require_device("adaptive_avg_pool2d_forward", x=x)
+    N, C, H, W = x.shape
+    OH, OW = pair(output_size)
+    out = empty((N, C, OH, OW), x.dtype)
+    _launch(adaptive_forward_kernel, out.size, _flat(x), _flat(out), x.dtype.type(0), H, W,
+            OH, OW)
+    return out, (tuple(x.shape), (OH, OW))
+
+
+def adaptive_avg_pool2d_backward(dout, cache):
+    require_device("adaptive_avg_pool2d_backward", dout=dout)
+    x_shape, (OH, OW) = cache
+    H, W = x_shape[2], x_shape[3]
+    dx = empty(x_shape, dout.dtype)
+    _launch(adaptive_backward_kernel, dx.size, _flat(dout), _flat(dx), dout.dtype.type(0), H,
+            W, OH, OW)
+    return (dx,)

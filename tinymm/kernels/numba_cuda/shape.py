@@ -1,0 +1,167 @@
+"""CUDA shape copies: permute, basic getitem, concat, split, cast, full.
+
+Derivation: kernels/reference/shape.py. Every op here is a copy between a contiguous array
+and a strided view of another (``_strided``: one gather and one scatter kernel, one thread
+per element of the contiguous side, axes merged before launch):
+
+* permute: gather with the input's strides permuted; backward: the inverse permutation.
+* getitem: a basic index (ints, slices, None, Ellipsis) is turned on the host into
+  (base, shape, strides) of the view it selects, then gathered; backward scatters dout into
+  zeros through the same view (a basic view never repeats an element).
+* concat: each piece is scattered into its slab of the output (base = the slab's start
+  along the axis); backward gathers the slabs back. split is the mirror image.
+* cast: one thread per element converts on store (a new array even for the same dtype).
+* full: ``_device.full``.
+Advanced (array) indexing is not implemented on the device: it is a TypeError.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda
+
+from tinymm.kernels.numba_cuda import _device, _strided
+from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device, zeros
+from tinymm.kernels.reference.shape import is_basic_index
+
+
+def _cast(x, out):
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = x[i]
+
+
+_PAIRS = [("float32", "float64"), ("float64", "float32"), ("int64", "float32"),
+          ("int64", "float64"), ("float32", "int64"), ("float64", "int64"),
+          ("boolean", "float32"), ("boolean", "float64"), ("int32", "int64")]
+PTX_TARGETS = [(_cast, tuple(f"void({a}[::1], {b}[::1])" for a, b in _PAIRS))]
+cast_kernel = cuda.jit(_cast)
+
+
+def _view(name, shape, index):
+    """(base, shape, strides) in elements of the basic-index view ``x[index]``."""
+    if not is_basic_index(index):
+        raise TypeError(f"cuda {name}: only basic indexing (ints, slices, None, ...) runs on "
+                        f"the device, received {index!r}")
+    items = list(index) if isinstance(index, tuple) else [index]
+    n_ellipsis = sum(1 for i in items if i is Ellipsis)
+    if n_ellipsis > 1:
+        raise IndexError(f"cuda {name}: an index can only have a single ellipsis")
+    consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
+    if consumed > len(shape):
+        raise IndexError(f"cuda {name}: too many indices ({consumed}) for an array of shape "
+                         f"{tuple(shape)}")
+    if n_ellipsis:
+        k = items.index(Ellipsis)
+        items[k:k + 1] = [slice(None)] * (len(shape) - consumed)
+    else:
+        items += [slice(None)] * (len(shape) - consumed)
+    own = _strided.contiguous_strides(shape)
+    base, out_shape, out_strides, axis = 0, [], [], 0
+    for item in items:
+        if item is None:
+            out_shape.append(1)
+            out_strides.append(0)
+            continue
+        n = int(shape[axis])
+        if isinstance(item, slice):
+            start, stop, step = item.indices(n)
+            length = len(range(start, stop, step))
+            base += start * own[axis] if length else 0
+            out_shape.append(length)
+            out_strides.append(step * own[axis])
+        else:
+            i = int(item)
+            if not -n <= i < n:
+                raise IndexError(f"cuda {name}: index {i} is out of bounds for axis {axis} "
+                                 f"with size {n}")
+            base += (i % n) * own[axis]
+        axis += 1
+    return base, tuple(out_shape), tuple(out_strides)
+
+
+def permute_forward(x, axes):
+    require_device("permute_forward", x=x)
+    axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+    shape = tuple(x.shape)
+    strides = _strided.contiguous_strides(shape)
+    out = _strided.gather(x, 0, tuple(shape[a] for a in axes), tuple(strides[a] for a in axes))
+    return out, axes
+
+
+def permute_backward(dout, cache):
+    inverse = tuple(int(k) for k in np.argsort(cache))
+    return (permute_forward(dout, inverse)[0],)
+
+
+def getitem_forward(x, index):
+    require_device("getitem_forward", x=x)
+    base, shape, strides = _view("getitem_forward", tuple(x.shape), index)
+    return _strided.gather(x, base, shape, strides), (tuple(x.shape), base, strides)
+
+
+def getitem_backward(dout, cache):
+    require_device("getitem_backward", dout=dout)
+    shape, base, strides = cache
+    dx = zeros(shape, dout.dtype)
+    _strided.scatter(dout, dx, base, strides)
+    return (dx,)
+
+
+def _slabs(shape, axis, sizes):
+    """(base, strides) of each slab of ``sizes`` along ``axis`` of a contiguous ``shape``."""
+    strides = _strided.contiguous_strides(shape)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+    return [(int(s) * strides[axis], strides) for s in starts]
+
+
+def concat_forward(arrays, axis=0):
+    require_device("concat_forward", **{f"arrays[{i}]": a for i, a in enumerate(arrays)})
+    first = tuple(arrays[0].shape)
+    axis = int(axis) % len(first)
+    sizes = [int(a.shape[axis]) for a in arrays]
+    shape = first[:axis] + (sum(sizes),) + first[axis + 1:]
+    out = empty(shape, arrays[0].dtype)
+    for a, (base, strides) in zip(arrays, _slabs(shape, axis, sizes)):
+        _strided.scatter(a, out, base, strides)
+    return out, (axis, sizes)
+
+
+def concat_backward(dout, cache):
+    require_device("concat_backward", dout=dout)
+    axis, sizes = cache
+    shape = tuple(dout.shape)
+    pieces = []
+    for n, (base, strides) in zip(sizes, _slabs(shape, axis, sizes)):
+        piece_shape = shape[:axis] + (n,) + shape[axis + 1:]
+        pieces.append(_strided.gather(dout, base, piece_shape, strides))
+    return tuple(pieces)
+
+
+def split_forward(x, sizes, axis=0):
+    require_device("split_forward", x=x)
+    axis = int(axis) % x.ndim
+    sizes = [int(n) for n in sizes]
+    return concat_backward(x, (axis, sizes)), axis
+
+
+def split_backward(douts, cache):
+    return (concat_forward(tuple(douts), cache)[0],)
+
+
+def cast_forward(x, dtype):
+    require_device("cast_forward", x=x)
+    dtype = np.dtype(dtype)
+    out = empty(tuple(x.shape), dtype)
+    if out.size:
+        blocks, threads = grid_1d(out.size)
+        cast_kernel[blocks, threads](x.reshape(x.size), out.reshape(out.size))
+    return out, np.dtype(x.dtype)
+
+
+def cast_backward(dout, cache):
+    return (cast_forward(dout, cache)[0],)
+
+
+def full(shape, value, dtype):
+    return _device.full(shape, value, dtype)
