@@ -1,5 +1,7 @@
 """gradcheck itself: it must pass right backwards and catch wrong ones, with a useful message."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,40 @@ def test_multiple_outputs(rng):
 def test_no_float_input_is_an_error():
     with pytest.raises(ValueError, match="no floating-point input"):
         tinymm.gradcheck(lambda t: t, [np.array([1, 2])])
+
+
+def _scaled_linear(factor):
+    class ScaledBackward(Function):
+        """Linear whose backward is off by a constant factor (a subtly wrong derivative)."""
+
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.save_for_backward(x, w)
+            return x @ w.T
+
+        @staticmethod
+        def backward(ctx, grad):
+            x, w = ctx.saved
+            return grad @ w * factor, grad.T @ x * factor
+
+    return ScaledBackward.apply
+
+
+@pytest.mark.parametrize("error", [1e-2, 5e-4], ids=["1%", "0.05%"])
+def test_rejects_a_backward_off_by_a_small_factor(rng, error):
+    x, w = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
+    assert tinymm.gradcheck(_scaled_linear(1.0), [x, w])  # the same op, exact, passes
+    with pytest.raises(tinymm.GradcheckError, match=r"relative error"):
+        tinymm.gradcheck(_scaled_linear(1.0 + error), [x, w])
+    report = tinymm.gradcheck_report(_scaled_linear(1.0 + error), [x, w])
+    assert all(abs(e - error) < 0.1 * error for e in report.values()), report
+
+
+def test_default_tolerances_sit_well_above_finite_difference_noise(rng):
+    """The exact backward's error is far below the defaults, so they are not flaky."""
+    import tinymm.gradcheck  # noqa: F401 - the module, shadowed by the function on tinymm
+    gc = sys.modules["tinymm.gradcheck"]
+
+    x, w = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
+    report = tinymm.gradcheck_report(_scaled_linear(1.0), [x, w])
+    assert max(report.values()) < gc.RTOL / 100

@@ -36,6 +36,23 @@ def test_sgd_momentum_closed_form():
     np.testing.assert_allclose(p.array, [-lr * sum(buffers)], rtol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+def test_sgd_dampening_closed_form(backend):
+    # b_1 = g_1 (no dampening on the first step, as torch); b_t = m b_(t-1) + (1 - d) g_t
+    p = _param([0.0])
+    m, d, lr = 0.9, 0.5, 0.1
+    grads = [2.0, -1.0, 3.0]
+    with tinymm.use_backend(backend):
+        opt = optim.SGD([p], lr=lr, momentum=m, dampening=d)
+        for g in grads:
+            p.grad = np.array([g])
+            opt.step()
+    b1 = grads[0]
+    b2 = m * b1 + (1 - d) * grads[1]
+    b3 = m * b2 + (1 - d) * grads[2]
+    np.testing.assert_allclose(p.array, [-lr * (b1 + b2 + b3)], rtol=1e-12)
+
+
 def test_sgd_nesterov_and_weight_decay_one_step():
     p = _param([1.0])
     opt = optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.5)

@@ -21,8 +21,20 @@ import tinymm.nn.utils  # noqa: E402, F401
 from tinymm import cuda, dtypes, functional, keras, nn, optim, random, utils  # noqa: E402
 from tinymm import functional as F  # noqa: E402
 from tinymm._version import __version__  # noqa: E402
-from tinymm.autograd import Function, is_grad_enabled, no_grad  # noqa: E402
-from tinymm.backend import backends, current_backend, get_backend, use_backend  # noqa: E402
+from tinymm.autograd import (  # noqa: E402
+    AnomalyError,
+    Function,
+    detect_anomaly,
+    is_grad_enabled,
+    no_grad,
+)
+from tinymm.backend import (  # noqa: E402
+    backends,
+    current_backend,
+    get_backend,
+    set_default_backend,
+    use_backend,
+)
 from tinymm.devices import device  # noqa: E402
 from tinymm.dtypes import (  # noqa: E402
     bool,  # noqa: F401 - tinymm.bool (left out of __all__: it would shadow builtins)
@@ -104,15 +116,15 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "F", "Function", "Generator", "GradcheckError", "Size", "Tensor", "__version__", "arange",
-    "as_tensor", "backends", "bernoulli", "cat", "concat", "cuda", "current_backend",
-    "default_generator", "device", "double", "dtypes", "einsum", "empty", "empty_like", "eye",
-    "float16", "float32", "float64", "from_numpy", "full", "full_like", "functional",
-    "get_backend", "get_default_dtype", "get_rng_state", "gradcheck", "gradcheck_report",
-    "half", "initial_seed", "int8", "int16", "int32", "int64", "is_grad_enabled",
-    "is_tensor", "keras", "linspace", "load", "long", "manual_seed", "multinomial", "nn",
-    "no_grad", "normal", "ones", "ones_like", "optim", "promote_types", "rand", "rand_like",
-    "randint", "randint_like", "randn", "randn_like", "random", "randperm", "save", "seed",
-    "set_rng_state", "short", "split", "stack", "tensor", "uint8", "use_backend", "utils",
-    "where", "zeros", "zeros_like", *_FUNCTIONS,
+    "AnomalyError", "F", "Function", "Generator", "GradcheckError", "Size", "Tensor", "__version__",
+    "arange", "as_tensor", "backends", "bernoulli", "cat", "concat", "cuda", "current_backend",
+    "default_generator", "detect_anomaly", "device", "double", "dtypes", "einsum", "empty",
+    "empty_like", "eye", "float16", "float32", "float64", "from_numpy", "full", "full_like",
+    "functional", "get_backend", "get_default_dtype", "get_rng_state", "gradcheck",
+    "gradcheck_report", "half", "initial_seed", "int8", "int16", "int32", "int64",
+    "is_grad_enabled", "is_tensor", "keras", "linspace", "load", "long", "manual_seed",
+    "multinomial", "nn", "no_grad", "normal", "ones", "ones_like", "optim", "promote_types", "rand",
+    "rand_like", "randint", "randint_like", "randn", "randn_like", "random", "randperm", "save",
+    "seed", "set_default_backend", "set_rng_state", "short", "split", "stack", "tensor", "uint8",
+    "use_backend", "utils", "where", "zeros", "zeros_like", *_FUNCTIONS,
 ]

@@ -38,7 +38,7 @@ import math
 import sys
 import time
 
-from tinymm.autograd import no_grad
+from tinymm.autograd import no_grad, nonfinite_origin
 from tinymm.data.loader import epoch_order
 
 __all__ = ["NonFiniteLossError", "Progress", "RunningMetrics", "epoch_order", "evaluate",
@@ -166,13 +166,18 @@ def _hook(callbacks, name: str, *args) -> None:
             method(*args)
 
 
-def _check_finite(value: float, epoch: int, step: int, steps, who: str, hint: str) -> None:
+def _check_finite(value: float, epoch: int, step: int, steps, who: str, hint: str,
+                  loss=None) -> None:
+    """Raise NonFiniteLossError for a NaN/Inf loss, saying where in the loss's recorded graph
+    the first non-finite value started (``autograd.nonfinite_origin``)."""
     if math.isfinite(value):
         return
     of = f"/{steps}" if steps is not None else ""
+    where = nonfinite_origin(loss) if loss is not None else None
     raise NonFiniteLossError(f"{who}: the loss is {value} at epoch {epoch + 1}, step "
                              f"{step + 1}{of}; this step was not applied, so the weights are "
-                             f"those after the previous step" + (f". {hint}" if hint else ""))
+                             f"those after the previous step" + (f". {hint}" if hint else "")
+                             + (f". Where the first NaN/Inf started: {where}" if where else ""))
 
 
 def train_epoch(model, loss_fn, batches, optimizer, *, epoch: int = 0, callbacks=(),
@@ -195,7 +200,7 @@ def train_epoch(model, loss_fn, batches, optimizer, *, epoch: int = 0, callbacks
         loss, metrics = loss_fn(model, batch)
         value = float(loss.item())
         try:
-            _check_finite(value, epoch, step, steps, who, hint)
+            _check_finite(value, epoch, step, steps, who, hint, loss)
         except NonFiniteLossError as exc:
             if on_nan == "raise":
                 raise

@@ -76,27 +76,26 @@ def isfinite(x) -> Tensor:
 
 
 class set_grad_enabled:  # noqa: N801 - PyTorch's name
-    """``with set_grad_enabled(False):`` (a context manager; also a plain call)."""
+    """``with set_grad_enabled(False):`` (a context manager; also a plain call). Per thread,
+    like ``no_grad``."""
 
     def __init__(self, mode: bool):
-        self._previous = autograd.is_grad_enabled()
-        autograd._grad_enabled = bool(mode)
+        self._token = autograd.set_grad_mode(mode)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
-        autograd._grad_enabled = self._previous
+        autograd.reset_grad_mode(self._token)
 
 
 class enable_grad:  # noqa: N801
     def __enter__(self):
-        self._previous = autograd.is_grad_enabled()
-        autograd._grad_enabled = True
+        self._token = autograd.set_grad_mode(True)
         return self
 
     def __exit__(self, *exc) -> None:
-        autograd._grad_enabled = self._previous
+        autograd.reset_grad_mode(self._token)
 
 
 inference_mode = autograd.no_grad

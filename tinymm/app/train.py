@@ -154,9 +154,10 @@ def evaluate(model: MultimodalVQA, dataset: ShapesVQA, batch_size: int = 250) ->
 # ---------------------------------------------------------------------------- checkpoints
 @contextmanager
 def _sigint_deferred():
-    """Hold Ctrl-C until the block ends: a checkpoint is two files (weights, then the manifest
-    naming the weights' hash), and an interrupt between the two writes would leave a pair
-    that does not match. Outside the main thread signals cannot be caught; nothing to do."""
+    """Hold Ctrl-C until the block ends: a save writes the checkpoint file (weights and
+    manifest together, one atomic replace) and then its readable ``.json`` copy; an interrupt
+    between the two would leave the copy one save behind. Outside the main thread signals
+    cannot be caught; nothing to do."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -183,8 +184,8 @@ def checkpoint_stem(path: str) -> str:
 def save_checkpoint(path: str, model: MultimodalVQA, optimizer: Adam, cfg: TrainConfig,
                     tokenizer: Tokenizer, epoch: int, history: list, test: dict | None = None
                     ) -> None:
-    """Weights + Adam state (``<path>.safetensors``) and a manifest (``<path>.json``) via
-    tinymm.io (safetensors layout, atomic writes, SHA-256 of the weights in the manifest)."""
+    """Weights, Adam state and the manifest in ``<path>.safetensors`` (one atomic write,
+    SHA-256 in its header), plus the manifest's readable copy ``<path>.json``, via tinymm.io."""
     manifest = {
         "kind": FORMAT, "epoch": epoch, "train_config": asdict(cfg),
         "model_config": model.config.to_dict(), "vocabulary": tokenizer.itos,
@@ -199,8 +200,8 @@ def load_checkpoint(path: str) -> dict:
     building anything: the manifest plus ``model_state`` and the raw ``tensors``."""
     stem = checkpoint_stem(path)
     weights, manifest_path = io.checkpoint_paths(stem)
-    if not manifest_path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path} ({manifest_path.name} not found); "
+    if not weights.exists() and not manifest_path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path} ({weights.name} not found); "
                                 "pass a run directory written by 'tinymm train --out DIR' or "
                                 "its checkpoint.json")
     tensors, manifest = io.load_checkpoint(stem)  # io.CheckpointError names what is wrong
@@ -260,8 +261,11 @@ def prepare_out_dir(out: str, resume: bool, overwrite: bool) -> None:
     if resume and overwrite:
         raise ValueError("train: --resume and --overwrite exclude each other: continue the "
                          "run in --out, or start it over")
-    holds_run = any(os.path.exists(os.path.join(out, f)) for f in (CHECKPOINT, METRICS))
-    if resume and not os.path.exists(os.path.join(out, CHECKPOINT)):
+    # the .safetensors holds the whole checkpoint; the .json copy may lag after a crash
+    weights = os.path.join(out, CHECKPOINT_STEM + ".safetensors")
+    holds_run = os.path.exists(weights) or any(
+        os.path.exists(os.path.join(out, f)) for f in (CHECKPOINT, METRICS))
+    if resume and not (os.path.exists(weights) or os.path.exists(os.path.join(out, CHECKPOINT))):
         raise FileNotFoundError(f"train --resume: {out} holds no {CHECKPOINT} to resume "
                                 "from; drop --resume to start a new run there")
     if holds_run and not resume and not overwrite:

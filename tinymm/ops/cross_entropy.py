@@ -48,7 +48,8 @@ def cross_entropy(input, target, ignore_index: int = -100, reduction: str = "mea
 
     if isinstance(input, Tensor) and input.ndim > 2:  # (N, C, d...) -> (N*d..., C)
         C = input.shape[1]
-        moved = input.permute((0,) + tuple(range(2, input.ndim)) + (1,)).reshape(-1, C)
+        rows = input.shape[0] * int(np.prod(input.shape[2:], dtype=np.int64))  # no -1: 0 rows
+        moved = input.permute((0,) + tuple(range(2, input.ndim)) + (1,)).reshape(rows, C)
         t = target.array if isinstance(target, Tensor) else np.asarray(target)
         loss = CrossEntropy.apply(moved, t.reshape(-1), ignore_index=ignore_index,
                                   reduction=reduction, label_smoothing=label_smoothing)

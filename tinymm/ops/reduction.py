@@ -9,23 +9,36 @@ kernels/reference/reduction.py), so it runs on any device.
 
 from __future__ import annotations
 
+import numbers
+
 from tinymm.autograd import Function
 
 
-def _normalize_axis(axis, ndim: int) -> tuple[int, ...]:
+def _normalize_axis(op: str, axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` (None, an int or a sequence of ints) -> sorted non-negative axes. A 0-d tensor
+    accepts axis 0 or -1 and reduces over nothing, as PyTorch's dim=0 on a scalar does."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
+    if not isinstance(axes, (tuple, list)) or not all(
+            isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes):
+        raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"reduction: axis {a} is out of range for a {ndim}-d tensor")
-    return tuple(sorted(a % max(ndim, 1) for a in axes))
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a {ndim}-d tensor (valid: "
+                             f"{-max(ndim, 1)} to {max(ndim, 1) - 1})")
+    if ndim == 0:
+        return ()
+    normalized = tuple(sorted(int(a) % ndim for a in axes))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{op}: axis {axis!r} names the same axis twice")
+    return normalized
 
 
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        axes = _normalize_axis(axis, x.ndim)
+        axes = _normalize_axis("sum", axis, x.ndim)
         out, cache = ctx.backend.sum_forward(x, axis=axes, keepdim=keepdims)
         ctx.save_for_backward(cache)
         return out
@@ -39,7 +52,10 @@ class Sum(Function):
 class Mean(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        axes = _normalize_axis(axis, x.ndim)
+        axes = _normalize_axis("mean", axis, x.ndim)
+        if x.dtype.kind not in "fc":
+            raise TypeError(f"mean: input must be a floating-point tensor, got {x.dtype} "
+                            "(convert with .float() or .double()), as in PyTorch")
         out, cache = ctx.backend.mean_forward(x, axis=axes, keepdim=keepdims)
         ctx.save_for_backward(cache)
         return out
@@ -56,7 +72,7 @@ class Max(Function):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        axes = _normalize_axis(axis, x.ndim)
+        axes = _normalize_axis("max", axis, x.ndim)
         if x.size == 0:
             raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
         out, cache = ctx.backend.amax_forward(x, axis=axes, keepdim=keepdims)

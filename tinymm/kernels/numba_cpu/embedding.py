@@ -36,7 +36,7 @@ def embedding_forward(indices, weight, padding_idx=None):
 def embedding_backward(dout, cache):
     indices, (V, E), padding_idx = cache
     flat_indices = contiguous(indices.reshape(-1)).astype(np.int64, copy=False)  # (P,)
-    dout2 = contiguous(dout.reshape(-1, E))  # (P, E)
+    dout2 = contiguous(dout.reshape(indices.size, E))  # (P, E); no -1: P or E may be 0
     dweight = np.zeros((V, E), dtype=dout.dtype)  # (V, E)
     _scatter_add_rows(flat_indices, dout2, -1 if padding_idx is None else padding_idx, dweight)
     return None, dweight

@@ -112,7 +112,9 @@ def _film_backward(dout, x, gamma, dx, dgamma, dbeta):
 
 def _rows(x: np.ndarray) -> np.ndarray:
     """(..., D) -> contiguous (B, D)."""
-    return contiguous(x).reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+    if not x.ndim:
+        return x.reshape(1, 1)
+    return contiguous(x).reshape(int(np.prod(x.shape[:-1], dtype=np.int64)), x.shape[-1])
 
 
 def gated_fusion_forward(g, ua, ub):
@@ -147,7 +149,7 @@ def bilinear_pool_backward(dout, cache):
 
 def film_forward(x, gamma, beta):
     N, C = x.shape[0], x.shape[1]
-    x3 = contiguous(x).reshape(N, C, -1)  # (N, C, H * W)
+    x3 = contiguous(x).reshape(N, C, int(np.prod(x.shape[2:])))  # (N, C, H * W); N may be 0
     gamma2, beta2 = contiguous(gamma), contiguous(beta)
     out = np.empty_like(x3)
     _film_forward(x3, gamma2, beta2, out)

@@ -36,7 +36,7 @@ def _column_sum(d2, dbias):
 
 def linear_forward(x, weight, bias):
     lead = x.shape[:-1]
-    x2 = contiguous(x.reshape(-1, x.shape[-1]))  # (B, D_in)
+    x2 = contiguous(x.reshape(int(np.prod(x.shape[:-1], dtype=np.int64)), x.shape[-1]))  # (B, D_in)
     out = x2 @ weight.T  # (B, D_out), BLAS
     if bias is not None:
         _add_bias(out, bias)
@@ -46,7 +46,8 @@ def linear_forward(x, weight, bias):
 
 def linear_backward(dout, cache):
     x2, weight, has_bias, lead = cache
-    d2 = contiguous(dout.reshape(-1, weight.shape[0]))  # (B, D_out)
+    d2 = contiguous(dout.reshape(int(np.prod(dout.shape[:-1], dtype=np.int64)),
+                                 weight.shape[0]))  # (B, D_out); no -1: B or D_out may be 0
     dx = (d2 @ weight).reshape(lead + (weight.shape[1],))  # (..., D_in), BLAS
     dweight = d2.T @ x2  # (D_out, D_in), BLAS
     dbias = None

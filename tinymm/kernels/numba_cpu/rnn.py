@@ -28,7 +28,7 @@ from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp
 _TANH, _RELU = 0, 1
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf, never raises
 def _rnn_cell_forward(xw_t, rec, lengths, t, phi, h, h_new_t, h_prev_t, out_t, z, bits, scale):
     """One step for all N rows: h = phi(xw_t + rec), masked by lengths (h in place)."""
     N, H = xw_t.shape
@@ -150,7 +150,7 @@ def rnn_backward(grads, cache, need_dx=True):
     dx = None
     if need_dx:  # skipped when the input needs no gradient (one GEMM of four)
         dx = np.matmul(da2, weight_ih, out=_workspace.empty((T * N, weight_ih.shape[1]), dtype))
-        dx = dx.reshape(T, N, -1)  # (T, N, D)
+        dx = dx.reshape(T, N, weight_ih.shape[1])  # (T, N, D); no -1: T or N may be 0
     # weight gradients into recycled buffers: autograd copies or adds them into .grad
     dweight_ih = np.matmul(da2.T, x2, out=_workspace.empty(weight_ih.shape, dtype))  # (H, D)
     dweight_hh = np.matmul(da2.T, h_prev.reshape(T * N, H),

@@ -36,7 +36,7 @@ def embedding_forward(indices, weight, padding_idx=None):
 def embedding_backward(dout, cache):
     indices, (V, E), padding_idx = cache
     dweight = np.zeros((V, E), dtype=dout.dtype)  # (V, E)
-    np.add.at(dweight, indices.reshape(-1), dout.reshape(-1, E))  # repeated indices add up
+    np.add.at(dweight, indices.reshape(-1), dout.reshape(indices.size, E))  # repeats add up
     if padding_idx is not None:
         dweight[padding_idx] = 0
     return None, dweight

@@ -25,7 +25,7 @@ import numpy as np
 
 def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None):
     lead = x.shape[:-1]
-    x2 = x.reshape(-1, x.shape[-1])  # (B, D_in)
+    x2 = x.reshape(int(np.prod(lead, dtype=np.int64)), x.shape[-1])  # (B, D_in); B may be 0
     out = x2 @ weight.T  # (B, D_out)
     if bias is not None:
         out = out + bias
@@ -35,7 +35,7 @@ def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None):
 
 def linear_backward(dout: np.ndarray, cache):
     x2, weight, has_bias, lead = cache
-    d2 = dout.reshape(-1, weight.shape[0])  # (B, D_out)
+    d2 = dout.reshape(x2.shape[0], weight.shape[0])  # (B, D_out); no -1: B or D_out may be 0
     dx = (d2 @ weight).reshape(lead + (weight.shape[1],))  # (..., D_in)
     dweight = d2.T @ x2  # (D_out, D_in)
     dbias = d2.sum(axis=0) if has_bias else None  # (D_out,)
