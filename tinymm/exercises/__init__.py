@@ -32,8 +32,11 @@ from tinymm.exercises.ex_conv import EXERCISES as _CONV
 from tinymm.exercises.ex_norm import EXERCISES as _NORM
 from tinymm.exercises.ex_rnn import EXERCISES as _RNN
 
-EXERCISES: dict[str, Exercise] = {
-    ex.id: ex for ex in sorted(_BASICS + _CONV + _RNN + _ATTENTION + _NORM, key=lambda e: e.id)}
+_ORDER = ("01-softplus", "02-dense-backward", "02-softmax-ce", "03-conv-dw", "03-conv-dx",
+          "03-maxpool-backward", "04-embedding-backward", "04-lstm-cell", "04-lstm-bptt",
+          "05-attention-softmax", "05-attention-dqdkdv", "06-adam-step", "10-batchnorm-backward")
+_ALL = {ex.id: ex for ex in _BASICS + _CONV + _RNN + _ATTENTION + _NORM}
+EXERCISES: dict[str, Exercise] = {exercise_id: _ALL[exercise_id] for exercise_id in _ORDER}
 
 __all__ = ["EXERCISES", "NOT_IMPLEMENTED", "Case", "Exercise", "Mistake", "Result",
            "StudentError", "check", "exercise", "exercises_dir", "hint", "load_function",

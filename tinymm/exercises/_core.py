@@ -287,7 +287,8 @@ def _mistake_outputs(ex: Exercise, case: Case) -> list[tuple[Mistake, dict]]:
     found = []
     for mistake in ex.mistakes:
         try:
-            outs = mistake.produce(case)
+            with np.errstate(all="ignore"):
+                outs = mistake.produce(case)
         except (ValueError, IndexError, ZeroDivisionError, FloatingPointError):
             continue  # this mistake cannot run on this case (it would crash the student too)
         found.append((mistake, {k: np.asarray(v, dtype=np.float64) for k, v in outs.items()}))
