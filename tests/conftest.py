@@ -6,13 +6,25 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+# TINYMM_HYPOTHESIS_EXAMPLES=K runs K examples in every hypothesis test, the ones that pin
+# their own count with ``examples(n)`` included (a longer profile by hand);
+# TINYMM_HYPOTHESIS_RANDOM=1 draws new examples each run instead of the fixed sequence.
+_EXAMPLES = os.environ.get("TINYMM_HYPOTHESIS_EXAMPLES")
+
+
+def examples(n: int) -> int:
+    """A test's example count: ``n`` in CI, ``TINYMM_HYPOTHESIS_EXAMPLES`` when that is set."""
+    return int(_EXAMPLES) if _EXAMPLES else n
+
+
 settings.register_profile(
     "tinymm",
     deadline=None,  # the first call of a numba kernel compiles (or loads it from the cache)
-    max_examples=int(os.environ.get("TINYMM_HYPOTHESIS_EXAMPLES", "15")),
+    max_examples=examples(15),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.function_scoped_fixture],
-    derandomize=True,  # the same examples in every run: CI failures reproduce locally
+    # the same examples in every run, so CI failures reproduce locally
+    derandomize=os.environ.get("TINYMM_HYPOTHESIS_RANDOM") != "1",
 )
 settings.load_profile("tinymm")
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import tinymm
 import tinymm.functional as F
 import tinymm.nn as nn
+from tests.conftest import examples
 from tinymm import gradcheck
 from tinymm.ops.attention import attention_with_weights
 from tinymm.tensor import Tensor
@@ -53,7 +54,7 @@ def _sdpa_gradcheck(backend, N, h, Lq, Lk, d, e, mask_kind, seed):
                 q, k, v, attn_mask=mask, is_causal=causal), [q, k, v])
 
 
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 @given(N=st.integers(1, 2), h=st.integers(1, 3), Lq=st.integers(1, 5), Lk=st.integers(1, 5),
        d=st.integers(1, 4), e=st.integers(1, 4), mask_kind=st.sampled_from(MASK_KINDS),
        seed=st.integers(0, 2**16))
@@ -76,7 +77,7 @@ def test_sdpa_weights_output_gradcheck(backend):
         gradcheck(lambda q, k, v: attention_with_weights(q, k, v, mask), [q, k, v])
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(N=st.integers(1, 2), h=st.integers(1, 3), Lq=st.integers(1, 5), Lk=st.integers(1, 5),
        d=st.integers(1, 4), mask_kind=st.sampled_from(MASK_KINDS), seed=st.integers(0, 2**16),
        dtype=st.sampled_from([np.float32, np.float64]))
@@ -188,7 +189,7 @@ def _mha_gradcheck(backend, N, heads, d, Lq, Lk, batch_first, dead_row, seed):
                                                               key_padding_mask=padding))
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(N=st.integers(1, 2), heads=st.integers(1, 3), d=st.integers(1, 2), Lq=st.integers(1, 4),
        Lk=st.integers(1, 4), batch_first=st.booleans(), dead_row=st.booleans(),
        seed=st.integers(0, 2**16))

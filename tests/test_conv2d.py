@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinymm
-from tests.conftest import backend_names
+from tests.conftest import backend_names, examples
 from tinymm import F, nn
 from tinymm.tensor import Tensor
 
@@ -57,7 +57,7 @@ def _conv_fn(op, options, with_bias):
 
 
 @pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(g=geometries())
 def test_gradcheck(g, fused):
     """The reference backend against finite differences; the numba backend is tied to it by
@@ -90,7 +90,7 @@ def test_gradcheck_other_backends(g, fused, backend):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
-@settings(max_examples=12)
+@settings(max_examples=examples(12))
 @given(g=geometries())
 def test_numba_matches_reference(g, fused, dtype):
     if "numba" not in BACKENDS:
@@ -116,7 +116,7 @@ def test_numba_matches_reference(g, fused, dtype):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(g=geometries())
 def test_matches_torch(g, fused, backend):
     torch = pytest.importorskip("torch")
@@ -304,3 +304,57 @@ def test_bad_dtype_and_bias():
         F.conv2d(x, w)
     with pytest.raises(ValueError, match=r"conv2d: bias must have shape \(2,\)"):
         F.conv2d(x, Tensor(np.zeros((2, 3, 3, 3), np.float32)), Tensor(np.zeros(3, np.float32)))
+
+
+# ------------------------------------------------------------------------- "same" padding, pinned
+# Expectations written out by hand for x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]], independent of
+# the shared geometry code: "same" pads (dilation * (k - 1)) // 2 before and the rest after, as
+# PyTorch and TensorFlow do, so an even kernel puts its extra zero row/column at the bottom/right.
+_X33 = np.arange(1, 10, dtype=np.float64).reshape(3, 3)
+
+
+def _picks(row, col, k=3):
+    """A k x k kernel that is 1 at (row, col): it copies one neighbour of each pixel."""
+    w = np.zeros((k, k))
+    w[row, col] = 1.0
+    return w
+
+
+SAME_CASES = [
+    # (kernel, dilation, expected output), each element derived by hand from x above
+    (_picks(1, 2), 1, [[2, 3, 0], [5, 6, 0], [8, 9, 0]]),  # out[i, j] = x[i, j + 1]
+    (_picks(2, 1), 1, [[4, 5, 6], [7, 8, 9], [0, 0, 0]]),  # out[i, j] = x[i + 1, j]
+    (_picks(0, 0), 1, [[0, 0, 0], [0, 1, 2], [0, 4, 5]]),  # out[i, j] = x[i - 1, j - 1]
+    (np.ones((2, 2)), 1, [[12, 16, 9], [24, 28, 15], [15, 17, 9]]),  # x[i:i+2, j:j+2] summed
+    (_picks(1, 0, k=2), 1, [[4, 5, 6], [7, 8, 9], [0, 0, 0]]),  # even k: offsets 0 and +1
+    (np.ones((2, 2)), 2, [[5, 10, 5], [10, 20, 10], [5, 10, 5]]),  # dilated: x[i +- 1, j +- 1]
+]
+
+
+@pytest.mark.parametrize("backend", backend_names())
+@pytest.mark.parametrize("kernel, dilation, expected", SAME_CASES)
+def test_same_padding_matches_hand_computed_values(backend, kernel, dilation, expected):
+    x = Tensor(_X33[None, None])
+    w = Tensor(kernel[None, None])
+    with tinymm.use_backend(backend):
+        out = F.conv2d(x, w, None, padding="same", dilation=dilation)
+        layer = nn.Conv2d(1, 1, kernel.shape, padding="same", dilation=dilation, bias=False,
+                          dtype=np.float64)
+        layer.weight.array[...] = kernel
+        out_layer = layer(x)
+    np.testing.assert_array_equal(out.array[0, 0], expected)
+    np.testing.assert_array_equal(out_layer.array[0, 0], expected)
+
+
+@pytest.mark.parametrize("kernel, dilation, expected", SAME_CASES[:5])
+def test_keras_conv2d_same_padding_matches_hand_computed_values(kernel, dilation, expected):
+    from tinymm import keras
+
+    keras.clear_session()
+    inp = keras.Input(shape=(3, 3, 1))
+    conv = keras.layers.Conv2D(1, kernel.shape, padding="same", use_bias=False)
+    model = keras.Model(inp, conv(inp))
+    (name,) = [k for k in model.state_dict() if k.endswith("weight")]
+    model.load_state_dict({name: kernel[None, None].astype(np.float32)})
+    out = model.predict(_X33[None, :, :, None].astype(np.float32))  # channels last
+    np.testing.assert_array_equal(out[0, :, :, 0], expected)

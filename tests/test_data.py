@@ -154,6 +154,47 @@ def test_loader_batches_cover_the_data_once_per_epoch(data):
     assert len(DataLoader(data, batch_size=64, drop_last=True)) == 31
 
 
+class _Indices:
+    """A data set whose batch is the indices themselves: the loader's order made visible."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def batch(self, indices, dtype=None):
+        return {"index": np.asarray(indices)}
+
+
+def _visited(loader):
+    return np.concatenate([b["index"] for b in loader])
+
+
+def test_shuffle_order_depends_on_seed_and_epoch_and_nothing_else():
+    """The order of epoch e is the documented default_rng([seed, e]).permutation(n): the
+    seed matters, the epoch matters, and (seed s, epoch 1) is not (seed s + 1, epoch 0)."""
+    n = 50
+    orders = {}
+    for seed in (0, 1, 2):
+        loader = DataLoader(_Indices(n), batch_size=7, shuffle=True, seed=seed)
+        for epoch in range(3):
+            got = _visited(loader)  # each iteration advances the epoch
+            assert np.array_equal(np.sort(got), np.arange(n))  # every sample once
+            np.testing.assert_array_equal(
+                got, np.random.default_rng([seed, epoch]).permutation(n))
+            np.testing.assert_array_equal(loader.order(epoch), got)
+            orders[seed, epoch] = tuple(got)
+    assert len(set(orders.values())) == len(orders)  # no two (seed, epoch) share an order
+    assert orders[0, 1] != orders[1, 0] and orders[1, 1] != orders[2, 0]
+    replay = DataLoader(_Indices(n), batch_size=7, shuffle=True, seed=1)
+    replay.set_epoch(2)  # resuming at epoch 2 sees what an uninterrupted run saw
+    assert tuple(_visited(replay)) == orders[1, 2]
+    plain = DataLoader(_Indices(n), batch_size=7, shuffle=False, seed=3)
+    assert np.array_equal(_visited(plain), np.arange(n)) and \
+        np.array_equal(_visited(plain), np.arange(n))
+
+
 def test_bad_input_is_refused(data):
     with pytest.raises(ValueError, match="batch_size"):
         DataLoader(data, batch_size=0)

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinymm
+from tests.conftest import examples
 from tinymm import functional as F
 from tinymm import nn
 from tinymm.kernels.reference import embedding as reference_embedding
@@ -21,7 +22,7 @@ def embedding_configs(draw):
 
 
 @given(cfg=embedding_configs())
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 def test_embedding_gradcheck_and_parity(cfg):
     V, E, shape, padding_idx, seed = cfg
     rng = np.random.default_rng(seed)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import tinymm
 import tinymm.functional as F
 import tinymm.nn as nn
+from tests.conftest import examples
 from tests.test_attention import module_gradcheck
 from tinymm import gradcheck
 from tinymm.tensor import Tensor
@@ -33,7 +34,7 @@ def _core_gradcheck(backend, N, D, seed):
         gradcheck(F.film, [x, gamma, beta])
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(N=st.integers(1, 3), D=st.integers(1, 5), seed=st.integers(0, 2**16))
 def test_core_ops_gradcheck(N, D, seed):
     _core_gradcheck("reference", N, D, seed)
@@ -44,7 +45,7 @@ def test_core_ops_gradcheck_fixed_shape(backend):
     _core_gradcheck(backend, 2, 3, seed=1)
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(N=st.integers(1, 3), D=st.integers(1, 6), H=st.integers(1, 3), seed=st.integers(0, 2**16),
        dtype=st.sampled_from([np.float32, np.float64]))
 def test_core_kernels_numba_match_reference_on_random_shapes(N, D, H, seed, dtype):
@@ -94,7 +95,7 @@ def _pairwise_gradcheck(backend, N, da, db, dout, seed):
         module_gradcheck(film, [x, b], film)
 
 
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(N=st.integers(1, 2), da=st.integers(1, 4), db=st.integers(1, 4), dout=st.integers(1, 3),
        seed=st.integers(0, 2**16))
 def test_pairwise_layers_gradcheck(N, da, db, dout, seed):
@@ -120,7 +121,7 @@ def _cross_gradcheck(backend, N, Lq, Lk, heads, with_mask, seed):
                          lambda q, c: layer(q, c, query_mask=mask))
 
 
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(N=st.integers(1, 2), Lq=st.integers(1, 3), Lk=st.integers(1, 5), heads=st.integers(1, 2),
        with_mask=st.booleans(), seed=st.integers(0, 2**16))
 def test_cross_attention_fusion_gradcheck(N, Lq, Lk, heads, with_mask, seed):

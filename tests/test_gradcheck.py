@@ -1,5 +1,7 @@
 """gradcheck itself: it must pass right backwards and catch wrong ones, with a useful message."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -133,9 +135,9 @@ def test_default_rejects_a_backward_off_by_half_a_permille(rng):
     assert tinymm.gradcheck(_scaled_tanh(1.0), [x], strict=True)
     with pytest.raises(tinymm.GradcheckError, match=r"wrong \(1e-4 to 1e-2"):
         tinymm.gradcheck(_scaled_tanh(1.0005), [x])
-    assert tinymm.gradcheck(_scaled_tanh(1 + 1e-5), [x])  # under the default's 1e-4
+    assert tinymm.gradcheck(_scaled_tanh(1 + 3e-6), [x])  # under the default rtol 1e-5
     with pytest.raises(tinymm.GradcheckError, match="suspicious"):
-        tinymm.gradcheck(_scaled_tanh(1 + 1e-5), [x], strict=True)
+        tinymm.gradcheck(_scaled_tanh(1 + 3e-6), [x], strict=True)
 
 
 def test_softplus_with_a_stray_term_is_not_called_correct(rng):
@@ -187,3 +189,40 @@ def test_a_wrong_backward_at_a_kink_still_fails():
 
     with pytest.raises(tinymm.GradcheckError):
         tinymm.gradcheck(TripleRelu.apply, [np.array([0.0, 1.0])])
+
+
+def _scaled_linear(factor):
+    class ScaledBackward(Function):
+        """Linear whose backward is off by a constant factor (a subtly wrong derivative)."""
+
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.save_for_backward(x, w)
+            return x @ w.T
+
+        @staticmethod
+        def backward(ctx, grad):
+            x, w = ctx.saved
+            return grad @ w * factor, grad.T @ x * factor
+
+    return ScaledBackward.apply
+
+
+@pytest.mark.parametrize("error", [1e-2, 5e-4], ids=["1%", "0.05%"])
+def test_rejects_a_backward_off_by_a_small_factor(rng, error):
+    x, w = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
+    assert tinymm.gradcheck(_scaled_linear(1.0), [x, w])  # the same op, exact, passes
+    with pytest.raises(tinymm.GradcheckError, match=r"relative error"):
+        tinymm.gradcheck(_scaled_linear(1.0 + error), [x, w])
+    report = tinymm.gradcheck_report(_scaled_linear(1.0 + error), [x, w])
+    assert all(abs(e - error) < 0.1 * error for e in report.values()), report
+
+
+def test_default_tolerances_sit_well_above_finite_difference_noise(rng):
+    """The exact backward's error is far below the defaults, so they are not flaky."""
+    import tinymm.gradcheck  # noqa: F401 - the module, shadowed by the function on tinymm
+    gc = sys.modules["tinymm.gradcheck"]
+
+    x, w = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
+    report = tinymm.gradcheck_report(_scaled_linear(1.0), [x, w])
+    assert max(report.values()) < gc.RTOL / 100

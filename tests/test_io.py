@@ -134,14 +134,48 @@ def test_checkpoint_errors_name_the_tensor(tmp_path):
     raw = bytearray(weights.read_bytes())
     raw[-3] ^= 0xFF  # flip bits inside the data: only the hash can tell
     weights.write_bytes(bytes(raw))
-    with pytest.raises(io.CheckpointError, match="SHA-256 does not match"):
+    with pytest.raises(io.CheckpointError, match=r"ck\.safetensors: its SHA-256 does not match"):
         io.load_module(tmp_path / "ck", model)
-    (tmp_path / "ck.json").write_text('{"format": "something-else"}')
-    with pytest.raises(io.CheckpointError, match="not a tinymm checkpoint"):
-        io.load_checkpoint(tmp_path / "ck")
-    (tmp_path / "ck.json").write_text('{"format": "tinymm-chec')
-    with pytest.raises(io.CheckpointError, match="not valid JSON"):
-        io.load_checkpoint(tmp_path / "ck")
+
+
+def test_json_copy_is_not_read_when_the_weights_carry_the_manifest(tmp_path):
+    model, opt = _model_and_optimizer()
+    io.save_module(tmp_path / "ck", model, opt, {"epoch": 7})
+    copy = json.loads((tmp_path / "ck.json").read_text())
+    assert copy["epoch"] == 7 and "note" in copy
+    assert copy["weights_sha256"] == io.file_sha256(tmp_path / "ck.safetensors")
+    (tmp_path / "ck.json").write_text('{"format": "tinymm-chec')  # a stale or broken copy
+    _, manifest = io.load_checkpoint(tmp_path / "ck.json")
+    assert manifest["epoch"] == 7
+    (tmp_path / "ck.json").unlink()
+    assert io.load_checkpoint(tmp_path / "ck")[1]["epoch"] == 7
+
+
+def test_format_1_checkpoints_still_load_and_verify(tmp_path):
+    """Format 1: a plain weight file and the manifest with the whole file's hash in .json."""
+    tensors = _tensors()
+    digest = io.save_safetensors(tmp_path / "old.safetensors", tensors, {"format": io.FORMAT})
+    manifest = {"format": io.FORMAT, "format_version": 1, "weights": "old.safetensors",
+                "weights_sha256": digest, "epoch": 2,
+                "tensors": {k: list(v.shape) for k, v in tensors.items()}}
+    (tmp_path / "old.json").write_text(json.dumps(manifest))
+    loaded, got = io.load_checkpoint(tmp_path / "old")
+    assert got["epoch"] == 2
+    np.testing.assert_array_equal(loaded["a.weight"], tensors["a.weight"])
+    manifest["weights_sha256"] = "0" * 64
+    (tmp_path / "old.json").write_text(json.dumps(manifest))
+    with pytest.raises(io.CheckpointError, match=r"old\.safetensors: its SHA-256 does not "
+                                                 r"match the manifest old\.json"):
+        io.load_checkpoint(tmp_path / "old")
+    (tmp_path / "old.json").write_text('{"format": "something-else"}')
+    with pytest.raises(io.CheckpointError, match=r"old\.json: not a tinymm checkpoint"):
+        io.load_checkpoint(tmp_path / "old")
+    (tmp_path / "old.json").write_text('{"format": "tinymm-chec')
+    with pytest.raises(io.CheckpointError, match=r"old\.json: not valid JSON"):
+        io.load_checkpoint(tmp_path / "old")
+    (tmp_path / "old.json").unlink()
+    with pytest.raises(io.CheckpointError, match=r"old\.safetensors: holds no tinymm manifest"):
+        io.load_checkpoint(tmp_path / "old")
 
 
 def test_atomic_write_keeps_previous_file_on_interrupt(tmp_path):
@@ -166,6 +200,7 @@ def test_no_pickle_or_code_in_files(tmp_path):
     model, opt = _model_and_optimizer()
     io.save_module(tmp_path / "ck", model, opt)
     assert b"pickle" not in (tmp_path / "ck.safetensors").read_bytes()[:200]
-    manifest = json.loads((tmp_path / "ck.json").read_text())
+    manifest = json.loads(io.safetensors_metadata(tmp_path / "ck.safetensors")[io.MANIFEST_KEY])
     assert manifest["format"] == "tinymm-checkpoint"
+    assert manifest["format_version"] == io.FORMAT_VERSION
     assert set(manifest["tensors"]) >= {"0.weight", "0.bias", "2.weight", "2.bias"}

@@ -260,7 +260,10 @@ def test_nan_loss_stops_naming_the_step(capsys):
     x, y = rng.standard_normal((48, 4)).astype(np.float32), rng.integers(0, CLASSES, 48)
     x[20] = np.nan  # sample 20 is in the second batch of 16 when not shuffled
     before = {k: v.copy() for k, v in model.state_dict().items()}
-    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 2/3"):
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 2/3.*Where it "
+                                                 r"started: input 0 of Linear .* a leaf tensor "
+                                                 r"\(a parameter or an input\) of shape "
+                                                 r"\(16, 4\) that holds NaN \(4 of 64"):
         model.fit(x, y, batch_size=16, shuffle=False, verbose=0)
     after = model.state_dict()
     assert all(np.all(np.isfinite(v)) for v in after.values())  # the bad step was not applied
@@ -427,3 +430,28 @@ def test_learning_rate_scheduler():
     assert history.history["learning_rate"] == [0.05, 0.025, 0.0125]
     with pytest.raises(ValueError, match="returned nan for epoch 0"):
         model.fit(x, y, verbose=0, callbacks=[LearningRateScheduler(lambda e, lr: float("nan"))])
+
+
+@pytest.mark.parametrize("kind", ["Dense", "Conv2D"])
+def test_use_bias_false_means_no_bias_even_after_training(kind):
+    """No bias weight exists, the parameter count is the kernel's alone, and after training
+    on zero inputs the output for a zero input is still exactly zero (a hidden, trained bias
+    would move it)."""
+    if kind == "Dense":
+        inp = keras.Input(shape=(5,))
+        layer = layers.Dense(3, use_bias=False)
+        kernel_params = 5 * 3
+        x = np.zeros((16, 5), np.float32)
+    else:
+        inp = keras.Input(shape=(S, S, 2))
+        layer = layers.Conv2D(3, (3, 3), padding="same", use_bias=False)
+        kernel_params = 3 * 2 * 3 * 3
+        x = np.zeros((16, S, S, 2), np.float32)
+    model = keras.Model(inp, layer(inp))
+    assert layer.count_params() == kernel_params and model.count_params() == kernel_params
+    assert len(layer.weights) == 1
+    assert not any("bias" in name for name in model.state_dict())
+    model.compile(optimizer="sgd", loss="mse")
+    target = np.ones(model.predict(x).shape, np.float32)  # pulls any bias towards 1
+    model.fit(x, target, epochs=3, batch_size=8, verbose=0)
+    np.testing.assert_array_equal(model.predict(x), 0.0)

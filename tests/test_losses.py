@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinymm
+from tests.conftest import examples
 from tinymm import losses as L
 
 
@@ -13,7 +14,7 @@ def _rng(seed=0):
     return np.random.default_rng(seed)
 
 
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(n=st.integers(1, 5), c=st.integers(1, 4), seed=st.integers(0, 50))
 def test_bce_with_logits_gradcheck(n, c, seed):
     rng = _rng(seed)

@@ -1,5 +1,6 @@
 """LSTM: gradcheck over drawn shapes, backend parity on the same draws, PyTorch comparison
-(pack_padded_sequence for lengths), bad input, and the numba path without SciPy's BLAS."""
+(pack_padded_sequence for lengths), bad input, and both numba time-loop paths (in Numba with
+SciPy's BLAS, in Python without) against the reference."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinymm
+from tests.conftest import examples
 from tinymm import functional as F
 from tinymm import nn
 from tinymm.kernels.numba_cpu import _recurrent as numba_recurrent
@@ -16,12 +18,13 @@ from tinymm.tensor import Tensor
 
 @st.composite
 def lstm_configs(draw):
-    """T 1-6, N 1-3, D and H 1-5, num_layers 1-2, batch_first either way, uneven lengths."""
+    """T 1-6, N 1-3, D 1-5, H 2-5 (H = 1 hides swapped hidden indices), num_layers 1-2,
+    batch_first either way, uneven lengths."""
     T, N = draw(st.integers(1, 6)), draw(st.integers(1, 3))
     lengths = None
     if draw(st.booleans()):
         lengths = draw(st.lists(st.integers(1, T), min_size=N, max_size=N))
-    return dict(T=T, N=N, D=draw(st.integers(1, 5)), H=draw(st.integers(1, 5)),
+    return dict(T=T, N=N, D=draw(st.integers(1, 5)), H=draw(st.integers(2, 5)),
                 num_layers=draw(st.integers(1, 2)), batch_first=draw(st.booleans()),
                 bidirectional=draw(st.booleans()), with_state=draw(st.booleans()),
                 lengths=lengths, seed=draw(st.integers(0, 2**16)))
@@ -66,7 +69,7 @@ def lstm_outputs(result):
 
 
 @given(cfg=lstm_configs())
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 def test_lstm_gradcheck_and_parity(cfg):
     layer = make_layer(nn.LSTM, cfg)
     names = [n for n, _ in layer.named_parameters()]
@@ -89,7 +92,7 @@ def test_lstm_gradcheck_and_parity(cfg):
 
 
 @given(cfg=lstm_configs())
-@settings(max_examples=6)
+@settings(max_examples=examples(6))
 def test_padded_steps_change_nothing(cfg):
     """Padded positions: output 0, no gradient to x there, h_n = state at the last real step."""
     if cfg["lengths"] is None:
@@ -110,24 +113,46 @@ def test_padded_steps_change_nothing(cfg):
         np.testing.assert_allclose(h_n.array[:, n], h_alone.array[:, 0], rtol=1e-10, atol=1e-12)
 
 
-def test_numba_without_scipy_blas_matches(monkeypatch):
-    """The fallback (Python time loop, NumPy matmul) computes the same numbers."""
+def _count_calls(monkeypatch, module, name, calls):
+    real = getattr(module, name)
+
+    def counted(*args):
+        calls.append(name)
+        return real(*args)
+
+    monkeypatch.setattr(module, name, counted)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward-time", "reverse-time"])
+@pytest.mark.parametrize("in_numba", [True, False], ids=["numba-time-loop", "python-time-loop"])
+def test_both_time_loop_paths_match_the_reference(monkeypatch, in_numba, reverse):
+    """The in-Numba time loop (per-step BLAS through SciPy) and the Python time loop each
+    match the reference kernel, forward and backward, in both time directions; the loop that
+    actually ran is checked, so neither path is compared with itself."""
+    from tinymm.kernels.reference import lstm as reference_lstm
+
+    if in_numba:
+        pytest.importorskip("scipy.linalg.cython_blas",
+                            reason="the in-Numba time loop calls BLAS through SciPy")
+    else:
+        monkeypatch.setattr(numba_recurrent, "BLAS_IN_NUMBA", False)
+    calls = []
+    _count_calls(monkeypatch, numba_lstm, "_lstm_forward_loop", calls)
+    _count_calls(monkeypatch, numba_lstm, "_lstm_backward_loop", calls)
     rng = np.random.default_rng(0)
     args = (rng.standard_normal((5, 3, 4)), rng.standard_normal((3, 6)),
             rng.standard_normal((3, 6)), rng.standard_normal((24, 4)),
             rng.standard_normal((24, 6)), rng.standard_normal(24), rng.standard_normal(24))
     grads = (rng.standard_normal((5, 3, 6)), rng.standard_normal((3, 6)),
              rng.standard_normal((3, 6)))
-    for reverse in (False, True):
-        kw = dict(lengths=np.array([5, 2, 4]), reverse=reverse)
-        outs, cache = numba_lstm.lstm_forward(*args, **kw)
-        dins = numba_lstm.lstm_backward(grads, cache)
-        monkeypatch.setattr(numba_recurrent, "BLAS_IN_NUMBA", False)
-        outs2, cache2 = numba_lstm.lstm_forward(*args, **kw)
-        dins2 = numba_lstm.lstm_backward(grads, cache2)
-        monkeypatch.undo()
-        for a, b in zip(outs + dins, outs2 + dins2):
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    kw = dict(lengths=np.array([5, 2, 4]), reverse=reverse)
+    outs, cache = numba_lstm.lstm_forward(*args, **kw)
+    dins = numba_lstm.lstm_backward(grads, cache)
+    ref_outs, ref_cache = reference_lstm.lstm_forward(*args, **kw)
+    ref_dins = reference_lstm.lstm_backward(grads, ref_cache)
+    assert calls == (["_lstm_forward_loop", "_lstm_backward_loop"] if in_numba else [])
+    for a, b in zip(outs + dins, ref_outs + ref_dins):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
 
 
 def test_functional_lstm_single_layer_matches_module():

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinymm
+from tests.conftest import examples
 from tinymm import nn
 from tinymm.nn.module import StateDictError
 
@@ -130,7 +131,7 @@ ACTIVATIONS = [nn.LeakyReLU(0.1), nn.ELU(0.7), nn.GELU(), nn.SiLU(), nn.Softplus
                nn.Tanh(), nn.Sigmoid(), nn.Identity()]
 
 
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(n=st.integers(1, 4), d=st.integers(1, 5), seed=st.integers(0, 100))
 def test_activation_gradcheck(n, d, seed):
     rng = np.random.default_rng(seed)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinymm
-from tests.conftest import backend_names
+from tests.conftest import backend_names, examples
 from tinymm import F, nn
 from tinymm.tensor import Tensor
 
@@ -33,7 +33,7 @@ def _distinct(shape, seed=0):
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
-@settings(max_examples=12)
+@settings(max_examples=examples(12))
 @given(g=geometries())
 def test_gradcheck(g, kind):
     """The reference against finite differences; numba is tied to it by the parity test on
@@ -43,7 +43,7 @@ def test_gradcheck(g, kind):
         assert tinymm.gradcheck(lambda x: OPS[kind](x, **options), [_distinct(shape)])
 
 
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(shape=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 6),
                        st.integers(1, 6)),
        out=st.tuples(st.integers(1, 3), st.integers(1, 3)))
@@ -66,7 +66,7 @@ def test_gradcheck_other_backends(call, backend):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("kind", ["max", "avg"])
-@settings(max_examples=12)
+@settings(max_examples=examples(12))
 @given(g=geometries(), ties=st.booleans())
 def test_numba_matches_reference(g, kind, dtype, ties):
     if "numba" not in BACKENDS:
@@ -89,7 +89,7 @@ def test_numba_matches_reference(g, kind, dtype, ties):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", ["max", "avg"])
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(g=geometries(), ties=st.booleans())
 def test_matches_torch(g, kind, backend, ties):
     torch = pytest.importorskip("torch")

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinymm
+from tests.conftest import examples
 from tests.test_lstm import lstm_configs
 from tinymm import functional as F
 from tinymm import nn
@@ -30,7 +31,7 @@ def make_rnn(cfg):
 
 
 @given(cfg=rnn_configs())
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 def test_rnn_gradcheck_and_parity(cfg):
     layer = make_rnn(cfg)
     names = [n for n, _ in layer.named_parameters()]
@@ -64,19 +65,35 @@ def test_rnn_gradcheck_and_parity(cfg):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 
 
-def test_numba_without_scipy_blas_matches(monkeypatch):
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward-time", "reverse-time"])
+@pytest.mark.parametrize("in_numba", [True, False], ids=["numba-time-loop", "python-time-loop"])
+def test_both_time_loop_paths_match_the_reference(monkeypatch, in_numba, reverse, nonlinearity):
+    """As for the LSTM: each time-loop path against the reference kernel, the path checked."""
+    from tinymm.kernels.reference import rnn as reference_rnn
+
+    if in_numba:
+        pytest.importorskip("scipy.linalg.cython_blas",
+                            reason="the in-Numba time loop calls BLAS through SciPy")
+    else:
+        monkeypatch.setattr(numba_recurrent, "BLAS_IN_NUMBA", False)  # the flag both modules read
+    calls = []
+    for name in ("_rnn_forward_loop", "_rnn_backward_loop"):
+        real = getattr(numba_rnn, name)
+        monkeypatch.setattr(numba_rnn, name,
+                            lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
     rng = np.random.default_rng(1)
     args = (rng.standard_normal((5, 3, 4)), rng.standard_normal((3, 6)),
             rng.standard_normal((6, 4)), rng.standard_normal((6, 6)), rng.standard_normal(6),
             rng.standard_normal(6))
     grads = (rng.standard_normal((5, 3, 6)), rng.standard_normal((3, 6)))
-    kw = dict(lengths=np.array([5, 1, 3]), reverse=True)
+    kw = dict(lengths=np.array([5, 1, 3]), reverse=reverse, nonlinearity=nonlinearity)
     outs, cache = numba_rnn.rnn_forward(*args, **kw)
     dins = numba_rnn.rnn_backward(grads, cache)
-    monkeypatch.setattr(numba_recurrent, "BLAS_IN_NUMBA", False)  # the flag both modules read
-    outs2, cache2 = numba_rnn.rnn_forward(*args, **kw)
-    dins2 = numba_rnn.rnn_backward(grads, cache2)
-    for a, b in zip(outs + dins, outs2 + dins2):
+    ref_outs, ref_cache = reference_rnn.rnn_forward(*args, **kw)
+    ref_dins = reference_rnn.rnn_backward(grads, ref_cache)
+    assert calls == (["_rnn_forward_loop", "_rnn_backward_loop"] if in_numba else [])
+    for a, b in zip(outs + dins, ref_outs + ref_dins):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
 
 

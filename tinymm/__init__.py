@@ -18,8 +18,14 @@ import numpy as _np  # noqa: E402
 from tinymm import functional, keras, nn, optim
 from tinymm import functional as F
 from tinymm._version import __version__
-from tinymm.autograd import Function, no_grad
-from tinymm.backend import backends, current_backend, get_backend, use_backend
+from tinymm.autograd import AnomalyError, Function, detect_anomaly, no_grad
+from tinymm.backend import (
+    backends,
+    current_backend,
+    get_backend,
+    set_default_backend,
+    use_backend,
+)
 from tinymm.gradcheck import GradcheckError, GradcheckKinkWarning, gradcheck, gradcheck_report
 from tinymm.ops.shape import cat, concat, split, stack
 from tinymm.tensor import Tensor, as_tensor, from_numpy, ones, randn, tensor, zeros
@@ -28,8 +34,9 @@ float32 = _np.float32
 float64 = _np.float64
 
 __all__ = [
-    "F", "Function", "GradcheckError", "GradcheckKinkWarning", "Tensor", "__version__",
-    "as_tensor", "backends", "cat", "concat", "from_numpy",
-    "current_backend", "functional", "get_backend", "gradcheck", "gradcheck_report", "keras", "nn",
-    "no_grad", "ones", "optim", "randn", "split", "stack", "tensor", "use_backend", "zeros",
+    "AnomalyError", "F", "Function", "GradcheckError", "GradcheckKinkWarning", "Tensor",
+    "__version__", "as_tensor",
+    "backends", "cat", "concat", "current_backend", "detect_anomaly", "from_numpy", "functional",
+    "get_backend", "gradcheck", "gradcheck_report", "keras", "nn", "no_grad", "ones", "optim",
+    "randn", "set_default_backend", "split", "stack", "tensor", "use_backend", "zeros",
 ]

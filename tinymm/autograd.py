@@ -20,35 +20,45 @@ topological order (an iterative depth-first search, so a chain of 100,000 ops do
 Python's recursion limit), calls each ``backward`` and adds the results into the inputs'
 gradients (accumulating when a tensor feeds several ops: the multivariate chain rule sums
 over every path).
+
+Anomaly detection (``with tinymm.detect_anomaly():``, as ``torch.autograd.detect_anomaly``):
+every op records where in the calling code it was created, and an op whose forward turns
+finite inputs into NaN/Inf, or whose backward turns a finite upstream gradient into a NaN/Inf
+input gradient, raises ``AnomalyError`` naming the op, the output or input, and that place.
+``nonfinite_origin(tensor)`` walks a recorded graph after the fact (a training loop calls it
+when the loss is NaN) and names the first op, in forward order, whose output is non-finite
+while its inputs are finite, or the leaf tensor that was non-finite to begin with.
 """
 
 from __future__ import annotations
 
+import contextvars
+import os
+import sys
 from typing import Any
 
 import numpy as np
 
 from tinymm.backend import Backend, current_backend
 
-_grad_enabled = True
+# Whether ops record the graph, per thread (and asyncio task) as in PyTorch: one thread's
+# ``no_grad`` block never turns recording off, or back on, in another.
+_grad_mode: contextvars.ContextVar[bool] = contextvars.ContextVar("tinymm_grad", default=True)
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    return _grad_mode.get()
 
 
 class no_grad:
-    """Context manager (and decorator) that disables graph recording."""
+    """Context manager (and decorator) that disables graph recording in this thread."""
 
     def __enter__(self):
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = False
+        self._token = _grad_mode.set(False)
         return self
 
     def __exit__(self, *exc) -> None:
-        global _grad_enabled
-        _grad_enabled = self._previous
+        _grad_mode.reset(self._token)
 
     def __call__(self, fn):
         def wrapper(*args, **kwargs):
@@ -58,6 +68,167 @@ class no_grad:
         wrapper.__name__ = getattr(fn, "__name__", "wrapper")
         wrapper.__doc__ = getattr(fn, "__doc__", None)
         return wrapper
+
+
+# ---------------------------------------------------------------- anomaly detection
+# 0: off; 1: ops record their creation site; 2: they also raise at the first NaN/Inf
+_anomaly: contextvars.ContextVar[int] = contextvars.ContextVar("tinymm_anomaly", default=0)
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+# Engine internals: a creation site is never reported inside these (tinymm/ relative paths).
+_INTERNAL = ("autograd.py", "tensor.py", "functional.py", "losses.py", "ops" + os.sep,
+             "kernels" + os.sep)
+
+
+class AnomalyError(RuntimeError):
+    """Raised in ``detect_anomaly`` mode by the first op that produced a NaN or an Inf."""
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly.get() > 0
+
+
+class detect_anomaly:
+    """Context manager (and decorator): ops record where they were created and, with
+    ``check_nan`` (the default), raise ``AnomalyError`` at the first forward or backward that
+    produces NaN/Inf. ``check_nan=False`` only records the creation sites (for
+    ``nonfinite_origin``). In this thread only; slower (one stack walk per op and a
+    finiteness check per array)."""
+
+    def __init__(self, check_nan: bool = True):
+        self.check_nan = bool(check_nan)
+
+    def __enter__(self):
+        self._token = _anomaly.set(2 if self.check_nan else 1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _anomaly.reset(self._token)
+
+    def __call__(self, fn):
+        def wrapper(*args, **kwargs):
+            with detect_anomaly(self.check_nan):
+                return fn(*args, **kwargs)
+
+        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
+        wrapper.__doc__ = getattr(fn, "__doc__", None)
+        return wrapper
+
+
+def _creation_site() -> list[tuple[str, int, str]]:
+    """(file, line, function) of the calling frames outside the engine internals, innermost
+    first: the layer or model line that created an op, then the user code above it."""
+    frames = []
+    frame = sys._getframe(2)
+    while frame is not None and len(frames) < 6:
+        path = frame.f_code.co_filename
+        inside = os.path.abspath(path).startswith(_PACKAGE + os.sep)
+        rel = os.path.relpath(os.path.abspath(path), _PACKAGE) if inside else ""
+        if not (inside and rel.startswith(_INTERNAL)):
+            frames.append((path, frame.f_lineno, frame.f_code.co_name))
+            if not inside:  # the first frame in the user's own code ends the record
+                break
+        frame = frame.f_back
+    return frames
+
+
+def _format_site(site) -> str:
+    if not site:
+        return "an unknown place (run under tinymm.detect_anomaly() to record it)"
+    path, line, fn = site[-1]
+    text = f"{path}:{line} in {fn}"
+    if len(site) > 1:
+        text += " (through " + ", ".join(f"{os.path.relpath(p, os.path.dirname(_PACKAGE))}:"
+                                         f"{n} in {f}" for p, n, f in site[:-1]) + ")"
+    return text
+
+
+def _host(value):
+    """A NumPy view of ``value`` for finiteness checks (device arrays are copied over)."""
+    if hasattr(value, "copy_to_host"):
+        value = value.copy_to_host()
+    return value if isinstance(value, (np.ndarray, np.generic)) else None
+
+
+def _nonfinite(value) -> str | None:
+    """"NaN", "Inf", "NaN and Inf" with a count for a float array holding such values."""
+    array = _host(value)
+    if array is None or array.dtype.kind not in "fc" or array.size == 0:
+        return None
+    finite = np.isfinite(array)
+    if finite.all():
+        return None
+    nan = int(np.isnan(array).sum())
+    inf = int(array.size - finite.sum()) - nan
+    what = " and ".join(w for w, k in (("NaN", nan), ("Inf", inf)) if k)
+    return f"{what} ({nan + inf} of {array.size} values)"
+
+
+def _all_finite(values) -> bool:
+    from tinymm.tensor import Tensor
+
+    return all(_nonfinite(v.array if isinstance(v, Tensor) else v) is None for v in values)
+
+
+def nonfinite_origin(tensor) -> str | None:
+    """Where the first non-finite value behind ``tensor`` came from, or None when ``tensor``
+    and everything its graph recorded are finite.
+
+    Walks the recorded graph in forward order and names the first op whose inputs are all
+    finite but whose output (as seen by the op that consumed it, or ``tensor`` itself) is not,
+    with its creation site when it was recorded under ``detect_anomaly``; or the leaf tensor
+    (a parameter or an input) that already held NaN/Inf."""
+    from tinymm.tensor import Tensor
+
+    node = getattr(tensor, "_node", None)
+    if node is None:
+        what = _nonfinite(tensor.array) if isinstance(tensor, Tensor) else _nonfinite(tensor)
+        return None if what is None else f"the tensor itself is a leaf holding {what}"
+    forward_order = list(reversed(_topological_order(node)))
+    for current in forward_order:
+        for index, value in enumerate(current.inputs):
+            array = value.array if isinstance(value, Tensor) else value
+            what = _nonfinite(array)
+            if what is None:
+                continue
+            consumer = (f"input {index} of {current.fn.__name__} (created at "
+                        f"{_format_site(getattr(current, 'created_at', None))})")
+            producer = value._node if isinstance(value, Tensor) else None
+            if producer is None:
+                kind = ("a leaf tensor (a parameter or an input)" if isinstance(value, Tensor)
+                        else "a non-tensor argument")
+                return f"{consumer} is {kind} of shape {np.shape(array)} that holds {what}"
+            return (f"the forward of {producer.fn.__name__} produced {what} in its output "
+                    f"{value._out_index} (shape {np.shape(array)}) from finite inputs; it was "
+                    f"created at {_format_site(getattr(producer, 'created_at', None))}, and "
+                    f"the value feeds {consumer}")
+    what = _nonfinite(tensor.array)
+    if what is None:
+        return None
+    return (f"the forward of {node.fn.__name__} produced {what} in its output "
+            f"{tensor._out_index} (shape {tensor.shape}) from finite inputs; it was created at "
+            f"{_format_site(getattr(node, 'created_at', None))}")
+
+
+def _check_forward(ctx: Context, raw: list, outputs: tuple) -> None:
+    for index, out in enumerate(outputs):
+        what = _nonfinite(out)
+        if what is not None and _all_finite(raw):
+            raise AnomalyError(
+                f"detect_anomaly: the forward of {ctx.fn.__name__} produced {what} in output "
+                f"{index} (shape {np.shape(out)}) from finite inputs; the op was created at "
+                f"{_format_site(ctx.created_at)}")
+
+
+def _check_backward(node: Context, grads: list, input_grads: tuple) -> None:
+    if not _all_finite(grads):
+        return  # a non-finite upstream gradient: reported where it was produced
+    for index, g in enumerate(input_grads):
+        what = None if g is None else _nonfinite(g)
+        if what is not None:
+            raise AnomalyError(
+                f"detect_anomaly: the backward of {node.fn.__name__} produced {what} in the "
+                f"gradient of input {index} (shape {np.shape(g)}) from a finite upstream "
+                f"gradient; the op was created at {_format_site(node.created_at)}")
 
 
 class Context:
@@ -72,6 +243,7 @@ class Context:
         self.output_shapes: list[tuple[int, ...]] = []
         self.output_dtypes: list[np.dtype] = []
         self.freed = False
+        self.created_at: list | None = None  # the calling code's frames, in anomaly mode
 
     def save_for_backward(self, *values: Any) -> None:
         self.saved = values
@@ -107,11 +279,16 @@ class Function:
         ctx = Context(cls, backend)
         raw = [a.array if isinstance(a, Tensor) else a for a in args]
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = _grad_enabled and any(needs)
+        record = _grad_mode.get() and any(needs)
+        anomaly = _anomaly.get()
+        if anomaly:
+            ctx.created_at = _creation_site()
 
         out = cls.forward(ctx, *raw, **kwargs)
 
         outputs = out if isinstance(out, tuple) else (out,)
+        if anomaly == 2:
+            _check_forward(ctx, raw, outputs)
         tensors = []
         for index, array in enumerate(outputs):
             t = Tensor(array, requires_grad=record, _copy=False)
@@ -165,6 +342,7 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
         root._accumulate(grad)
         return
 
+    anomaly = _anomaly.get()
     order = _topological_order(root._node)
     # node id -> list of upstream gradients, one slot per output of that node
     pending: dict[int, list] = {id(root._node): [None] * len(root._node.output_shapes)}
@@ -187,6 +365,8 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
         input_grads = node.fn.backward(node, *grads)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
+        if anomaly == 2:
+            _check_backward(node, grads, input_grads)
         if len(input_grads) != len(node.inputs):
             raise RuntimeError(
                 f"{node.fn.__name__}.backward returned {len(input_grads)} gradients for "
@@ -211,4 +391,5 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
             node.free()
 
 
-__all__ = ["Context", "Function", "no_grad", "is_grad_enabled", "run_backward"]
+__all__ = ["AnomalyError", "Context", "Function", "detect_anomaly", "is_anomaly_enabled",
+           "is_grad_enabled", "no_grad", "nonfinite_origin", "run_backward"]

@@ -8,16 +8,27 @@ Three backends implement the same kernel names (see ``tinymm/kernels/__init__.py
 * ``cuda``: numba-cuda kernels in ``kernels/numba_cuda``; a GPU backend never falls back to
   the host silently, so a missing name raises ``NotImplementedError``.
 
-Select one with ``tinymm.use_backend("numba")`` (a plain call, or a ``with`` block that
-restores the previous backend on exit) or the ``TINYMM_BACKEND`` environment variable. The
-default is ``numba`` when Numba imports, else ``reference``.
+Which backend an op uses, in order of precedence:
+
+* the calling thread's selection: ``with tinymm.use_backend("reference"): ...`` selects a
+  backend for the code inside the block in this thread only (a ``contextvars`` variable, so
+  other threads and asyncio tasks keep theirs) and restores the previous one on exit; a
+  plain call ``tinymm.use_backend("numba")`` selects it for the rest of this thread's run;
+* the process default, for every thread that has selected none: set by
+  ``tinymm.set_default_backend(name)`` or the ``TINYMM_BACKEND`` environment variable, else
+  ``numba`` when Numba imports, else ``reference``.
+
+A new ``threading.Thread`` starts with no selection of its own (it sees the process default,
+not its creator's ``use_backend``), as Python's threads start with an empty context.
 """
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import os
 import pkgutil
+import threading
 from types import ModuleType
 
 from tinymm.kernels import CONTRACT
@@ -98,6 +109,7 @@ def _probe(name: str) -> str | None:
 
 
 _LOADED: dict[str, Backend] = {}
+_LOADING = threading.RLock()  # two threads asking for one backend first load it once
 
 
 def get_backend(name: str) -> Backend:
@@ -106,6 +118,13 @@ def get_backend(name: str) -> Backend:
         raise ValueError(f"unknown backend '{name}'; valid names: {', '.join(BACKEND_NAMES)}")
     if name in _LOADED:
         return _LOADED[name]
+    with _LOADING:
+        if name in _LOADED:
+            return _LOADED[name]
+        return _load(name)
+
+
+def _load(name: str) -> Backend:
     reason = _probe(name)
     if reason is not None:
         raise RuntimeError(f"backend '{name}' is not available: {reason}")
@@ -137,33 +156,48 @@ def _default_name() -> str:
     return "numba" if _probe("numba") is None else "reference"
 
 
-_current: Backend | None = None
+_default: Backend | None = None  # the process default, loaded on first use
+_selected: contextvars.ContextVar[Backend | None] = contextvars.ContextVar(
+    "tinymm_backend", default=None)  # this thread's (context's) selection, if any
 
 
 def current_backend() -> Backend:
-    """The backend new ops use (loaded on first use)."""
-    global _current
-    if _current is None:
-        _current = get_backend(_default_name())
-    return _current
+    """The backend new ops in this thread use: its own selection, else the process default."""
+    selected = _selected.get()
+    if selected is not None:
+        return selected
+    global _default
+    if _default is None:
+        with _LOADING:
+            if _default is None:
+                _default = get_backend(_default_name())
+    return _default
+
+
+def set_default_backend(name: str) -> Backend:
+    """Make ``name`` the process default: the backend of every thread that has not selected
+    one with ``use_backend``. Returns it."""
+    global _default
+    backend = get_backend(name)
+    _default = backend
+    return backend
 
 
 class use_backend:
-    """Select a backend: ``use_backend("numba")`` or ``with use_backend("reference"): ...``.
+    """Select a backend for the calling thread: ``use_backend("numba")`` or
+    ``with use_backend("reference"): ...``.
 
-    As a plain call the choice stays in force; as a context manager the previous backend is
-    restored when the block exits.
+    As a plain call the choice stays in force in this thread; as a context manager the
+    thread's previous selection is restored when the block exits. Other threads are never
+    affected (see ``set_default_backend`` for a process-wide choice).
     """
 
     def __init__(self, name: str):
-        self._previous = current_backend()
         self.backend = get_backend(name)
-        global _current
-        _current = self.backend
+        self._token = _selected.set(self.backend)
 
     def __enter__(self) -> Backend:
         return self.backend
 
     def __exit__(self, *exc) -> None:
-        global _current
-        _current = self._previous
+        _selected.reset(self._token)

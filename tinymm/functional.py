@@ -4,12 +4,12 @@ Each function lives beside its op in ``tinymm/ops/<stem>.py``; this module only 
 so ``F.linear(x, w, b)`` reads like ``torch.nn.functional.linear(x, w, b)``.
 """
 
-from tinymm.nn.dropout import dropout  # draws its mask from nn.init's seeded generator
 from tinymm.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from tinymm.ops.attention import scaled_dot_product_attention
 from tinymm.ops.batch_norm import batch_norm
 from tinymm.ops.conv2d import conv2d, conv2d_relu
 from tinymm.ops.cross_entropy import cross_entropy
+from tinymm.ops.dropout import dropout  # its mask draws from tinymm.random
 from tinymm.ops.embedding import embedding
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
 from tinymm.ops.gru import gru

@@ -1,4 +1,4 @@
-"""Checkpoints: a safetensors weight file plus a JSON manifest, written atomically.
+"""Checkpoints: one safetensors file that carries its own manifest, written atomically.
 
 The weight file follows the safetensors format (https://github.com/huggingface/safetensors),
 written here from its specification, without the package:
@@ -15,21 +15,31 @@ written here from its specification, without the package:
 so a file written here opens with ``safetensors.numpy.load_file`` and the other way round.
 Reading is parsing: no pickle, nothing executes. Every offset and shape is checked against
 the file's size before any byte is read as a tensor, so a truncated, corrupted or foreign
-file gives a ``CheckpointError`` that says what is wrong and where.
+file gives a ``CheckpointError`` that names the file and says what is wrong.
 
-A checkpoint ``<stem>`` is two files: ``<stem>.safetensors`` (weights, and optimizer state
-under ``optimizer/...`` names) and ``<stem>.json`` (the manifest: format version, tinymm
-version, model config, layer list, vocabulary, optimizer hyper-parameters, training
-position, and the SHA-256 of the weight file so that a weight file from another save, or one
-with flipped bytes, is caught). Both are written to a temporary file in the same directory,
-flushed and fsynced, then moved into place with ``os.replace`` (atomic on POSIX and Windows):
-an interrupted save (crash, Ctrl-C) leaves the previous checkpoint intact. The weights are
-replaced before the manifest, and the manifest names the weight file's hash, so a reader never
-accepts a half-updated pair.
+A checkpoint ``<stem>`` is ``<stem>.safetensors``: the weights, optimizer state under
+``optimizer/...`` names, and, in the header's ``__metadata__``, the manifest (format version,
+tinymm version, model config, layer list, vocabulary, optimizer hyper-parameters, training
+position) as a JSON string under ``tinymm_manifest`` and a SHA-256 under ``tinymm_sha256``
+of the manifest text followed by the data section, so flipped bytes in either are caught.
+
+Why one file: the weights and their manifest must change together. Two files each replaced
+atomically are not a pair (a process killed between the two replacements leaves weights
+from one save and a manifest from another); one file replaced atomically is. The file is
+written to a temporary file in the same directory, flushed and fsynced, then moved into
+place with ``os.replace`` (atomic on POSIX and Windows), so an interrupted save (SIGKILL,
+Ctrl-C, a full disk) leaves the previous checkpoint whole.
+
+``<stem>.json`` is a readable copy of the manifest for people and tools, written after the
+weight file commits (also atomically). Loading never reads it when the weight file holds a
+manifest; after a crash between the two writes it may lag one save behind. Checkpoints of
+format version 1 (manifest only in ``<stem>.json``, with the SHA-256 of the whole weight
+file) still load.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -42,7 +52,9 @@ import numpy as np
 from tinymm._version import __version__
 
 FORMAT = "tinymm-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: manifest inside the weight file; 1: manifest only in <stem>.json
+MANIFEST_KEY = "tinymm_manifest"  # __metadata__ keys of a version-2 weight file
+DIGEST_KEY = "tinymm_sha256"
 MAX_HEADER_BYTES = 100_000_000  # the safetensors package's own limit
 
 # safetensors dtype codes <-> NumPy dtypes (always little-endian on disk)
@@ -67,7 +79,9 @@ class CheckpointError(ValueError):
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(file)`` on a temporary file next to ``path``, fsync, then rename it over
     ``path``. On any exception (KeyboardInterrupt included) the temporary file is removed
-    and ``path`` is left as it was."""
+    and ``path`` is left as it was; an ``OSError`` (a full disk, a quota, a read-only
+    directory) is raised again as an ``OSError`` with the same errno whose message names
+    ``path`` and says that the previous file is unchanged."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -78,9 +92,16 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
+            reason = err.strerror or str(err)
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                reason += " (the disk or quota is full: free space and save again)"
+            raise OSError(err.errno, f"{path}: could not be written: {reason}; nothing was "
+                                     f"replaced, the previous {path.name} (if any) is "
+                                     "unchanged") from err
         raise
     try:  # make the rename itself durable (not possible on every platform)
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -93,7 +114,32 @@ def atomic_write(path: str | os.PathLike, write) -> None:
 
 
 # ---------------------------------------------------------------- safetensors
-def _encode(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None) -> tuple[bytes, list]:
+def _tensor_table(tensors: dict[str, np.ndarray]) -> tuple[dict, list[np.ndarray]]:
+    """name -> header entry, and the arrays as C-ordered little-endian copies (offset order)."""
+    table: dict = {}
+    arrays = []
+    offset = 0
+    for name, value in tensors.items():
+        if not isinstance(name, str) or not name or name == "__metadata__":
+            raise ValueError(f"save_safetensors: invalid tensor name {name!r}")
+        array = np.asarray(getattr(value, "array", value))  # a Tensor or an array
+        code = _CODES.get((array.dtype.kind, array.dtype.itemsize))
+        if code is None:
+            raise TypeError(f"save_safetensors: tensor {name!r} has dtype {array.dtype}, which "
+                            "safetensors cannot store")
+        array = np.ascontiguousarray(array, dtype=_DTYPES[code])  # C order, little-endian
+        table[name] = {"dtype": code, "shape": list(array.shape),
+                       "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
+        arrays.append(array)
+    return table, arrays
+
+
+def _raw(array: np.ndarray):
+    return memoryview(array.reshape(-1)).cast("B") if array.size else b""
+
+
+def _header_bytes(table: dict, metadata: dict[str, str] | None) -> bytes:
     header: dict = {}
     if metadata:
         bad = {k: v for k, v in metadata.items() if not (isinstance(k, str) and
@@ -101,42 +147,32 @@ def _encode(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None) -> 
         if bad:
             raise TypeError(f"save_safetensors: metadata must map str to str, got {bad}")
         header["__metadata__"] = dict(metadata)
-    arrays = []
-    offset = 0
-    for name, value in tensors.items():
-        if not isinstance(name, str) or not name or name == "__metadata__":
-            raise ValueError(f"save_safetensors: invalid tensor name {name!r}")
-        array = np.asarray(getattr(value, "data", value))
-        code = _CODES.get((array.dtype.kind, array.dtype.itemsize))
-        if code is None:
-            raise TypeError(f"save_safetensors: tensor {name!r} has dtype {array.dtype}, which "
-                            "safetensors cannot store")
-        array = np.ascontiguousarray(array, dtype=_DTYPES[code])  # C order, little-endian
-        header[name] = {"dtype": code, "shape": list(array.shape),
-                        "data_offsets": [offset, offset + array.nbytes]}
-        offset += array.nbytes
-        arrays.append(array)
+    header.update(table)
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)  # pad so the data section starts 8-byte aligned
-    return struct.pack("<Q", len(text)) + text, arrays
+    return struct.pack("<Q", len(text)) + text
 
 
-def save_safetensors(path, tensors: dict[str, np.ndarray],
-                     metadata: dict[str, str] | None = None) -> str:
-    """Write ``tensors`` (name -> array) to ``path`` atomically; returns the file's SHA-256."""
-    head, arrays = _encode(tensors, metadata)
+def _write_safetensors(path, head: bytes, arrays: list[np.ndarray]) -> str:
     digest = hashlib.sha256()
 
     def write(f):
         f.write(head)
         digest.update(head)
         for array in arrays:
-            data = memoryview(array.reshape(-1)).cast("B") if array.size else b""
+            data = _raw(array)
             f.write(data)
             digest.update(data)
 
     atomic_write(path, write)
     return digest.hexdigest()
+
+
+def save_safetensors(path, tensors: dict[str, np.ndarray],
+                     metadata: dict[str, str] | None = None) -> str:
+    """Write ``tensors`` (name -> array) to ``path`` atomically; returns the file's SHA-256."""
+    table, arrays = _tensor_table(tensors)
+    return _write_safetensors(path, _header_bytes(table, metadata), arrays)
 
 
 def _fail(path, what: str) -> CheckpointError:
@@ -148,17 +184,26 @@ def read_safetensors_header(path) -> tuple[dict, int, int]:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    size = path.stat().st_size
     with open(path, "rb") as f:
-        first = f.read(8)
-        if len(first) < 8:
-            raise _fail(path, f"is {size} bytes long, too short for a safetensors file (the "
-                              "8-byte header length is missing): truncated or not a checkpoint")
-        (n,) = struct.unpack("<Q", first)
-        if n > MAX_HEADER_BYTES or 8 + n > size:
-            raise _fail(path, f"declares a {n}-byte header but the file has {size} bytes: "
-                              "truncated, or not a safetensors file")
-        raw = f.read(n)
+        return _read_header(f, path)
+
+
+def _read_header(f, path: Path) -> tuple[dict, int, int]:
+    """The header of the open file ``f`` (positioned at 0), validated against its size."""
+    size = os.fstat(f.fileno()).st_size
+    first = f.read(8)
+    if len(first) < 8:
+        raise _fail(path, f"is {size} bytes long, too short for a safetensors file (the "
+                          "8-byte header length is missing): truncated or not a checkpoint")
+    (n,) = struct.unpack("<Q", first)
+    if n > MAX_HEADER_BYTES:
+        raise _fail(path, f"declares a {n}-byte header, more than the {MAX_HEADER_BYTES} "
+                          "bytes safetensors allows: a bad header length, or not a "
+                          "safetensors file")
+    if 8 + n > size:
+        raise _fail(path, f"declares a {n}-byte header but the file has {size} bytes: "
+                          "truncated, or not a safetensors file")
+    raw = f.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -218,16 +263,20 @@ def load_safetensors(path, names=None) -> dict[str, np.ndarray]:
     if missing:
         raise CheckpointError(f"{path}: no tensor named {', '.join(map(repr, missing))} (the "
                               f"file holds {len(header) - ('__metadata__' in header)} tensors)")
-    out = {}
     with open(path, "rb") as f:
-        for name in wanted:
-            info = header[name]
-            begin, end = info["data_offsets"]
-            f.seek(data_start + begin)
-            raw = f.read(end - begin)
-            dtype = _DTYPES[info["dtype"]]
-            array = np.frombuffer(raw, dtype=dtype).reshape(info["shape"])
-            out[name] = array.astype(dtype.newbyteorder("="), copy=True)
+        return _read_tensors(f, header, data_start, wanted)
+
+
+def _read_tensors(f, header: dict, data_start: int, names: list[str]) -> dict[str, np.ndarray]:
+    out = {}
+    for name in names:
+        info = header[name]
+        begin, end = info["data_offsets"]
+        f.seek(data_start + begin)
+        raw = f.read(end - begin)
+        dtype = _DTYPES[info["dtype"]]
+        array = np.frombuffer(raw, dtype=dtype).reshape(info["shape"])
+        out[name] = array.astype(dtype.newbyteorder("="), copy=True)
     return out
 
 
@@ -265,50 +314,115 @@ def _jsonable(value):
     return value
 
 
+def _manifest_sha256(text: bytes, arrays) -> str:
+    """SHA-256 of the manifest text followed by the data section (tensor bytes in order)."""
+    digest = hashlib.sha256(text)
+    for array in arrays:
+        digest.update(array)
+    return digest.hexdigest()
+
+
 def save_checkpoint(path, tensors: dict[str, np.ndarray], manifest: dict | None = None) -> Path:
-    """Write ``<stem>.safetensors`` then ``<stem>.json`` atomically; returns the manifest
-    path. ``manifest`` is any JSON-able dict (config, vocabulary, optimizer settings...)."""
+    """Write the checkpoint ``<stem>.safetensors`` (tensors + manifest in its header, one
+    atomic replace), then the readable copy ``<stem>.json``; returns the ``.json`` path.
+    ``manifest`` is any JSON-able dict (config, vocabulary, optimizer settings...)."""
     weights_path, manifest_path = checkpoint_paths(path)
-    digest = save_safetensors(weights_path, tensors, metadata={"format": FORMAT})
+    table, arrays = _tensor_table(tensors)
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, "tinymm_version": __version__,
-            "weights": weights_path.name, "weights_sha256": digest,
-            "tensors": {k: list(np.shape(getattr(v, "data", v))) for k, v in tensors.items()},
+            "weights": weights_path.name,
+            "tensors": {k: entry["shape"] for k, entry in table.items()},
             **_jsonable(manifest or {})}
-    text = json.dumps(full, indent=1, sort_keys=False, allow_nan=False).encode("utf-8")
-    atomic_write(manifest_path, lambda f: f.write(text))
+    text = json.dumps(full, indent=1, sort_keys=False, allow_nan=False)
+    digest = _manifest_sha256(text.encode("utf-8"), (_raw(a) for a in arrays))
+    head = _header_bytes(table, {"format": FORMAT, MANIFEST_KEY: text, DIGEST_KEY: digest})
+    file_digest = _write_safetensors(weights_path, head, arrays)  # the commit point
+    copy = {"note": f"a readable copy of the manifest stored in {weights_path.name}; loading "
+                    "reads that one", **full, "weights_sha256": file_digest}
+    copy_text = json.dumps(copy, indent=1, sort_keys=False, allow_nan=False).encode("utf-8")
+    atomic_write(manifest_path, lambda f: f.write(copy_text))
     return manifest_path
 
 
-def load_checkpoint(path, verify: bool = True) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a checkpoint written by ``save_checkpoint``: (tensors, manifest)."""
-    weights_path, manifest_path = checkpoint_paths(path)
-    if not manifest_path.exists():
-        raise CheckpointError(f"{manifest_path}: no checkpoint manifest here (expected the "
-                              f"pair {weights_path.name} + {manifest_path.name})")
+def _check_manifest(manifest, where: Path) -> dict:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{where}: not a tinymm checkpoint manifest (no "
+                              f"\"format\": \"{FORMAT}\")")
+    version = manifest.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{where}: format_version must be an integer, got {version!r}: "
+                              "the manifest is corrupted")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{where}: format version {version} is newer than this tinymm "
+                              f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade tinymm")
+    return manifest
+
+
+def _read_sidecar(manifest_path: Path) -> dict:
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{manifest_path}: not valid JSON ({err}); the manifest is "
                               "truncated or corrupted") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{manifest_path}: not a tinymm checkpoint manifest (no "
-                              f"\"format\": \"{FORMAT}\")")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{manifest_path}: format version {manifest['format_version']} "
-                              f"is newer than this tinymm ({__version__}) reads; upgrade tinymm")
-    header, _, _ = read_safetensors_header(weights_path)
-    if verify and manifest.get("weights_sha256"):
-        actual = file_sha256(weights_path)
-        if actual != manifest["weights_sha256"]:
-            raise CheckpointError(f"{weights_path}: its SHA-256 does not match the manifest "
-                                  f"{manifest_path.name}: the weights are corrupted or come "
-                                  "from a different save")
-    expected = manifest.get("tensors", {})
-    missing = [k for k in expected if k not in header]
-    if missing:
-        raise CheckpointError(f"{weights_path}: missing tensor(s) {', '.join(map(repr, missing))}"
-                              " listed in the manifest")
-    tensors = load_safetensors(weights_path)
+    return _check_manifest(manifest, manifest_path)
+
+
+def load_checkpoint(path, verify: bool = True) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a checkpoint written by ``save_checkpoint``: (tensors, manifest).
+
+    The manifest comes from the weight file's header (format 2) or, for a format-1
+    checkpoint, from ``<stem>.json``. With ``verify`` the SHA-256 is checked before any
+    tensor is returned. The header, the hash and the tensors are read through one open file,
+    so a save that replaces the checkpoint meanwhile cannot mix two saves."""
+    weights_path, manifest_path = checkpoint_paths(path)
+    if not weights_path.exists():
+        if manifest_path.exists():
+            _read_sidecar(manifest_path)  # a foreign or corrupted .json says so first
+            raise CheckpointError(f"{weights_path}: no such checkpoint file (the manifest "
+                                  f"{manifest_path.name} is here, its weights are not)")
+        raise CheckpointError(f"{weights_path}: no checkpoint here (neither "
+                              f"{weights_path.name} nor {manifest_path.name} exists)")
+    with open(weights_path, "rb") as f:
+        header, data_start, size = _read_header(f, weights_path)
+        meta = header.get("__metadata__", {})
+        if MANIFEST_KEY in meta:
+            text = meta[MANIFEST_KEY]
+            try:
+                manifest = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise _fail(weights_path, f"the manifest in the header is not valid JSON "
+                                          f"({err}): the file is corrupted") from None
+            _check_manifest(manifest, weights_path)
+            recorded = meta.get(DIGEST_KEY)
+            if verify:
+                f.seek(data_start)
+                blocks = iter(lambda: f.read(1 << 20), b"")
+                actual = _manifest_sha256(text.encode("utf-8"), blocks)
+                if recorded != actual:
+                    raise _fail(weights_path, f"its SHA-256 does not match the one recorded "
+                                              f"in its header ({DIGEST_KEY}): the manifest or "
+                                              "the tensor data is corrupted")
+        else:  # format 1: the manifest and the whole-file hash live in <stem>.json
+            if not manifest_path.exists():
+                raise CheckpointError(f"{weights_path}: holds no tinymm manifest in its header "
+                                      f"and {manifest_path.name} is missing: a plain "
+                                      "safetensors file (load it with io.load_safetensors)")
+            manifest = _read_sidecar(manifest_path)
+            if verify and manifest.get("weights_sha256"):
+                f.seek(0)
+                digest = hashlib.sha256()
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+                if digest.hexdigest() != manifest["weights_sha256"]:
+                    raise CheckpointError(f"{weights_path}: its SHA-256 does not match the "
+                                          f"manifest {manifest_path.name}: the weights are "
+                                          "corrupted or come from a different save")
+        expected = manifest.get("tensors", {})
+        missing = [k for k in expected if k not in header or k == "__metadata__"]
+        if missing:
+            raise _fail(weights_path, f"missing tensor(s) {', '.join(map(repr, missing))} "
+                                      "listed in the manifest")
+        names = [k for k in header if k != "__metadata__"]
+        tensors = _read_tensors(f, header, data_start, names)
     for name, shape in expected.items():
         if list(tensors[name].shape) != list(shape):
             raise CheckpointError(f"{weights_path}: tensor {name!r} has shape "

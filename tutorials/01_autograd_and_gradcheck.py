@@ -243,9 +243,9 @@ print("ReLU'(0): backward says", at_kink.grad.array[0], "central difference says
 # * **1e-4 to 1e-2**: wrong, a small but real error (a stray or missing term);
 # * **1e-2 or more**: a bug (a wrong formula, factor, sign or index).
 #
-# `tinymm.gradcheck` fails an element above `atol + rtol * |numeric|` with rtol 1e-4 by
-# default (so a backward off by 0.05% fails), and `strict=True` (rtol 1e-6, what the
-# exercises use) for a backward you wrote by hand.
+# `tinymm.gradcheck` fails an element above `atol + rtol * |numeric|` with rtol 1e-5 by
+# default (so a backward off by 0.05% fails), and rtol 1e-6 with `strict=True`, what the
+# exercises use for a backward you wrote by hand.
 
 # %%
 for err in (3e-10, 4e-7, 2e-5, 7.6e-4, 0.3):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 
 from tinymm.sysinfo import info_lines
@@ -35,17 +36,14 @@ def cmd_gradcheck(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    # The harness lives in benchmarks/ beside the package (a source checkout), not inside it.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if os.path.isdir(os.path.join(root, "benchmarks")) and root not in sys.path:
-        sys.path.insert(0, root)
-    try:
-        from benchmarks.harness import main as bench_main
-    except ImportError:
+    # The harness lives in benchmarks/ beside the package (a source checkout), not inside it,
+    # and runs as its own process (python -m benchmarks) so the package never imports it.
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if not os.path.isfile(os.path.join(root, "benchmarks", "harness.py")):
         print("tinymm bench: the benchmarks/ folder of a source checkout is needed "
               "(git clone the project and pip install -e .)", file=sys.stderr)
         return 2
-    return bench_main(args.bench_args)
+    return subprocess.call([sys.executable, "-m", "benchmarks", *args.bench_args], cwd=root)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -107,24 +107,25 @@ class Node:
 
     @property
     def inputs(self) -> list[KerasTensor]:
-        return [t for t in _flatten((self.args, self.kwargs)) if isinstance(t, KerasTensor)]
+        return [t for t in flatten_structure((self.args, self.kwargs))
+                if isinstance(t, KerasTensor)]
 
 
-def _flatten(structure) -> list:
+def flatten_structure(structure) -> list:
     if isinstance(structure, (list, tuple)):
-        return [leaf for item in structure for leaf in _flatten(item)]
+        return [leaf for item in structure for leaf in flatten_structure(item)]
     if isinstance(structure, dict):
-        return [leaf for item in structure.values() for leaf in _flatten(item)]
+        return [leaf for item in structure.values() for leaf in flatten_structure(item)]
     return [structure]
 
 
-def _map(fn, structure):
+def map_structure(fn, structure):
     if isinstance(structure, list):
-        return [_map(fn, s) for s in structure]
+        return [map_structure(fn, s) for s in structure]
     if isinstance(structure, tuple):
-        return tuple(_map(fn, s) for s in structure)
+        return tuple(map_structure(fn, s) for s in structure)
     if isinstance(structure, dict):
-        return {k: _map(fn, v) for k, v in structure.items()}
+        return {k: map_structure(fn, v) for k, v in structure.items()}
     return fn(structure)
 
 
@@ -229,13 +230,13 @@ class Layer:
 
     # ------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
-        leaves = _flatten((args, kwargs))
+        leaves = flatten_structure((args, kwargs))
         tensors = [t for t in leaves if isinstance(t, (KerasTensor, Tensor, np.ndarray))]
         if not tensors:
             raise TypeError(f"layer '{self.name}' ({type(self).__name__}) was called without a "
                             "tensor")
         first = args[0] if args else next(iter(kwargs.values()))
-        input_shape = _map(_shape_of, first)
+        input_shape = map_structure(_shape_of, first)
         if isinstance(input_shape, tuple) and input_shape and isinstance(input_shape[0], tuple):
             input_shape = list(input_shape)
         if any(isinstance(t, KerasTensor) for t in tensors):
@@ -287,7 +288,7 @@ class Layer:
             self.build(input_shape)
         else:
             self._check_input_shape(input_shape)
-        args = _map(lambda t: from_numpy(t) if isinstance(t, np.ndarray) else t, args)
+        args = map_structure(lambda t: from_numpy(t) if isinstance(t, np.ndarray) else t, args)
         first = args[0] if args else None
         mask = getattr(first, "_keras_mask", None) if isinstance(first, Tensor) else None
         if "mask" in self._call_params and "mask" not in kwargs:
@@ -332,7 +333,7 @@ def Input(shape=None, batch_size=None, name=None, dtype="float32", **kwargs):  #
 
 
 # ---------------------------------------------------------------- graph walk
-def _topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
+def topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
     """Nodes reachable from ``outputs``, each after the nodes producing its inputs."""
     order: list[Node] = []
     seen: set[int] = set()

@@ -21,8 +21,10 @@ import numpy as np
 from tinymm import nn
 from tinymm.keras import activations
 from tinymm.keras.engine import Input, InputLayer, KerasTensor, Layer, fmt_shape
-from tinymm.ops.shape import concat
-from tinymm.tensor import Tensor, as_tensor, from_numpy
+from tinymm.kernels.geometry import conv_padding, output_size, same_padding_1d
+from tinymm.ops.conv2d import Conv2d as Conv2dOp
+from tinymm.ops.conv2d import Conv2dReLU as Conv2dReLUOp
+from tinymm.tensor import Tensor, as_tensor
 
 
 def _pair(value, name: str, layer: str) -> tuple[int, int]:
@@ -172,9 +174,8 @@ class Reshape(Layer):
 def _conv_length(size, k: int, stride: int, dilation: int, padding: str):
     if size is None:
         return None
-    if padding == "same":
-        return -(-size // stride)  # ceil(size / stride)
-    return (size - dilation * (k - 1) - 1) // stride + 1
+    before, after = same_padding_1d(size, k, stride, dilation) if padding == "same" else (0, 0)
+    return output_size(size, before, after, k, stride, dilation)  # "same": ceil(size / stride)
 
 
 class Conv2D(_Activated):
@@ -213,9 +214,8 @@ class Conv2D(_Activated):
         C = int(input_shape[-1])
         fused = self.activation_name == "relu"
         kwargs = {"activation": "relu"} if fused else {}
-        # 'same' with stride 1 is PyTorch's padding="same"; with a larger stride Keras pads
-        # (possibly one more at the bottom/right), so call() pads explicitly and the conv
-        # runs unpadded
+        # 'same' with stride 1 is PyTorch's padding="same"; with a larger stride the padding
+        # depends on the input size (kernels/geometry.py), so call() passes it four-sided
         self._explicit_same = self.padding == "same" and self.strides != (1, 1)
         padding = 0 if self._explicit_same else self.padding
         module = nn.Conv2d(C, self.filters, self.kernel_size, stride=self.strides,
@@ -228,31 +228,16 @@ class Conv2D(_Activated):
         self._fused = fused
         return module
 
-    def _pad_same(self, x):
-        """Keras's 'same' for stride > 1: total = max((ceil(L/s) - 1) s + d (k - 1) + 1 - L,
-        0) zeros per spatial axis, total // 2 before and the rest after."""
-        for axis, (k, stride, dilation) in ((1, (self.kernel_size[0], self.strides[0],
-                                                 self.dilation_rate[0])),
-                                            (2, (self.kernel_size[1], self.strides[1],
-                                                 self.dilation_rate[1]))):
-            L = x.shape[axis]
-            total = max((-(-L // stride) - 1) * stride + dilation * (k - 1) + 1 - L, 0)
-            before, after = total // 2, total - total // 2
-            parts = []
-            for width in (before, None, after):
-                if width is None:
-                    parts.append(x)
-                elif width:
-                    shape = list(x.shape)
-                    shape[axis] = width
-                    parts.append(from_numpy(np.zeros(shape, dtype=x.dtype)))
-            x = concat(parts, axis=axis) if len(parts) > 1 else x  # (N, H+pad, W, C) ...
-        return x
-
     def call(self, x):
+        x = x.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+        m = self.module
+        padding = m.padding
         if self._explicit_same:
-            x = self._pad_same(x)  # (N, H + pads, W + pads, C)
-        y = self.module(x.permute(0, 3, 1, 2))  # (N, C, H, W) -> (N, filters, H', W')
+            padding = conv_padding("same", self.kernel_size, self.dilation_rate, self.strides,
+                                   x.shape[2:4])  # (top, bottom, left, right)
+        op = Conv2dReLUOp if self._fused else Conv2dOp
+        y = op.apply(x, m.weight, m.bias, stride=m.stride, padding=padding,
+                     dilation=m.dilation, layer=f"Conv2D '{self.name}'")  # (N, filters, H', W')
         y = y.permute(0, 2, 3, 1)  # (N, H', W', filters)
         return y if self._fused else self.activation(y)
 

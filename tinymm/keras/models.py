@@ -22,7 +22,7 @@ import numpy as np
 
 from tinymm import io
 from tinymm import optim as _optim
-from tinymm.autograd import no_grad
+from tinymm.autograd import no_grad, nonfinite_origin
 from tinymm.keras import callbacks as _callbacks
 from tinymm.keras import losses as _losses
 from tinymm.keras import optimizers as _optimizers
@@ -30,15 +30,15 @@ from tinymm.keras.engine import (
     InputLayer,
     KerasTensor,
     Layer,
-    _flatten,
-    _map,
-    _topological_nodes,
     as_list,
+    flatten_structure,
     fmt_shape,
+    map_structure,
+    topological_nodes,
     unique_name,
 )
-from tinymm.nn import init as _init
 from tinymm.nn.module import Module
+from tinymm.random import default_generator
 from tinymm.tensor import Tensor, as_tensor
 
 
@@ -116,7 +116,7 @@ class Model(Module):
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model '{self.name}': outputs[{i}] must be a KerasTensor "
                                 f"(the result of calling a layer), got {type(t).__name__}")
-        self._nodes = _topological_nodes(self.outputs)
+        self._nodes = topological_nodes(self.outputs)
         given = {id(t) for t in self.inputs}
         for node in self._nodes:
             for t in node.inputs:
@@ -185,16 +185,19 @@ class Model(Module):
         values = {id(t): as_tensor(v)
                   for t, v in zip(self.inputs, xs)}
         for node in self._nodes:
-            args = _map(lambda t: values[id(t)] if isinstance(t, KerasTensor) else t, node.args)
-            kwargs = _map(lambda t: values[id(t)] if isinstance(t, KerasTensor) else t,
-                          node.kwargs)
+            def look_up(t):
+                return values[id(t)] if isinstance(t, KerasTensor) else t
+
+            args = map_structure(look_up, node.args)
+            kwargs = map_structure(look_up, node.kwargs)
             out = Layer.__call__(node.layer, *args, **kwargs)  # as recorded (no arg rewrapping)
             for t, v in zip(node.outputs, as_list(out) if len(node.outputs) > 1 else [out]):
                 values[id(t)] = v
         return [values[id(t)] for t in self.outputs]
 
     def forward(self, x, training: bool | None = None):
-        if isinstance(x, KerasTensor) or any(isinstance(t, KerasTensor) for t in _flatten(x)):
+        if isinstance(x, KerasTensor) or any(isinstance(t, KerasTensor)
+                                             for t in flatten_structure(x)):
             raise TypeError(f"Model '{self.name}': calling a model on symbolic tensors (nesting "
                             "models) is not supported; build one model from the layers")
         xs = self._prepare_inputs(x, "Model call", keep_tensors=True)
@@ -418,7 +421,7 @@ class Model(Module):
                 if verbose == 1:
                     print(f"Epoch {epoch + 1}/{epochs}")
                 bar = _callbacks.Progbar(steps) if verbose == 1 else None
-                order = _init.generator.permutation(n) if shuffle else None
+                order = default_generator().permutation(n) if shuffle else None
                 totals = {"loss": 0.0, **{name: 0.0 for name, _ in self._metrics}}
                 seen = 0
                 started = time.perf_counter()
@@ -435,7 +438,8 @@ class Model(Module):
                                    f"{step + 1}/{steps} (samples {int(idx[0])}..); this step "
                                    "was not applied, so the weights are those after the "
                                    "previous step. Lower the learning rate, check the inputs "
-                                   "for NaN/Inf, or pass on_nan='continue' to go on.")
+                                   "for NaN/Inf, or pass on_nan='continue' to go on. Where "
+                                   f"it started: {nonfinite_origin(loss)}.")
                         if on_nan == "raise":
                             raise NonFiniteLossError(message)
                         if on_nan == "stop":
@@ -552,8 +556,8 @@ class Model(Module):
             "layers": [{"class_name": type(la).__name__, "config": la.get_config()}
                        for la in self.layers],
             "inputs": [t.layer.name for t in self.inputs],
-            "nodes": [{"layer": node.layer.name, "args": _map(ref, list(node.args)),
-                       "kwargs": _map(ref, node.kwargs)} for node in self._nodes],
+            "nodes": [{"layer": node.layer.name, "args": map_structure(ref, list(node.args)),
+                       "kwargs": map_structure(ref, node.kwargs)} for node in self._nodes],
             "outputs": [ref(t) for t in self.outputs],
             "single_input": self._single_input, "single_output": self._single_output,
         }

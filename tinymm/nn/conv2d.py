@@ -15,7 +15,7 @@ from tinymm.nn import init
 from tinymm.nn.module import Module, Parameter
 from tinymm.ops.conv2d import Conv2d as _Conv2dOp
 from tinymm.ops.conv2d import Conv2dReLU as _Conv2dReLUOp
-from tinymm.ops.conv2d import _positive_pair
+from tinymm.ops.conv2d import check_pair, conv2d_options
 
 _ACTIVATIONS = {None: _Conv2dOp, "relu": _Conv2dReLUOp}
 
@@ -40,19 +40,9 @@ class Conv2d(Module):
             raise ValueError(f"{name}: activation must be None or 'relu', got {activation!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _positive_pair(name, "kernel_size", kernel_size, 1)
-        self.stride = _positive_pair(name, "stride", stride, 1)
-        self.dilation = _positive_pair(name, "dilation", dilation, 1)
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"{name}: padding must be an int, a pair, 'same' or 'valid', "
-                                 f"got {padding!r}")
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError(f"{name}: padding='same' needs stride 1 (PyTorch's rule), "
-                                 f"got stride {self.stride}")
-            self.padding = padding
-        else:
-            self.padding = _positive_pair(name, "padding", padding, 0)
+        self.kernel_size = check_pair(name, "kernel_size", kernel_size, 1)
+        self.stride, self.padding, self.dilation = conv2d_options(name, stride, padding,
+                                                                  dilation)
         self.activation = activation
         kh, kw = self.kernel_size
         self.weight = Parameter(np.empty((out_channels, in_channels, kh, kw), dtype=dtype))

@@ -6,7 +6,7 @@ import numpy as np
 
 from tinymm.nn import init
 from tinymm.nn.module import Module, Parameter
-from tinymm.ops.embedding import _as_indices, check_indices, embedding, normalize_padding_idx
+from tinymm.ops.embedding import as_indices, check_indices, embedding, normalize_padding_idx
 
 
 class Embedding(Module):
@@ -33,7 +33,7 @@ class Embedding(Module):
 
     def forward(self, indices):
         name = f"Embedding({self.num_embeddings}, {self.embedding_dim})"
-        indices = _as_indices(name, indices)
+        indices = as_indices(name, indices)
         check_indices(name, indices, self.num_embeddings)
         return embedding(indices, self.weight, self.padding_idx)
 

@@ -3,7 +3,8 @@
 ``kaiming_uniform_(w, a=sqrt(5))`` is what PyTorch's Linear and Conv layers use by default:
 bound = gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + a^2)), which works out to
 bound = 1 / sqrt(fan_in). Biases draw from U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-All functions draw from ``tinymm.nn.init.generator`` (seed it with ``tinymm.nn.init.seed``).
+All functions draw from ``tinymm.random.default_generator()`` (seed it with
+``tinymm.nn.init.seed`` or ``tinymm.random.seed``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,10 @@ import math
 
 import numpy as np
 
+from tinymm.random import default_generator, seed
 from tinymm.tensor import Tensor
 
-generator = np.random.default_rng(0)
-
-
-def seed(value: int) -> None:
-    """Reseed the generator every layer's default initialisation draws from."""
-    global generator
-    generator = np.random.default_rng(value)
+__all__ = ["seed"]  # re-exported: nn.init.seed(s) reseeds the default generator
 
 
 def fan_in_and_fan_out(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -44,12 +40,12 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def uniform_(t: Tensor, low: float = 0.0, high: float = 1.0) -> Tensor:
-    t.array[...] = generator.uniform(low, high, size=t.shape)
+    t.array[...] = default_generator().uniform(low, high, size=t.shape)
     return t
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    t.array[...] = generator.normal(mean, std, size=t.shape)
+    t.array[...] = default_generator().normal(mean, std, size=t.shape)
     return t
 
 
@@ -105,7 +101,7 @@ def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
     if t.ndim < 2:
         raise ValueError(f"orthogonal_: needs at least 2 dimensions, got shape {t.shape}")
     rows, cols = t.shape[0], int(np.prod(t.shape[1:]))
-    flat = generator.normal(0.0, 1.0, size=(rows, cols))  # (rows, cols)
+    flat = default_generator().normal(0.0, 1.0, size=(rows, cols))  # (rows, cols)
     if rows < cols:
         flat = flat.T  # (cols, rows): QR needs a tall matrix
     q, r = np.linalg.qr(flat)

@@ -1,4 +1,8 @@
-"""Input validation shared by ops: clear errors before anything reaches a kernel."""
+"""Input validation shared by ops: clear errors before anything reaches a kernel.
+
+The ops are the one layer that validates user input (shapes, dtypes, index ranges, geometry);
+layers, the Keras front end and the kernels below rely on them.
+"""
 
 from __future__ import annotations
 
@@ -48,3 +52,18 @@ def check_int_range(op: str, name: str, array: np.ndarray, low: int, high: int,
         raise ValueError(f"{op}: {name} holds {int(worst)}, outside the valid range "
                          f"[{low}, {high - 1}]" + (f" (or {allowed_extra} to ignore)"
                                                   if allowed_extra is not None else ""))
+
+
+def check_pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints, each >= ``minimum`` -> (int, int), or a clear error."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        values = value
+    elif isinstance(value, (tuple, list)) or isinstance(value, bool):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    else:
+        values = (value, value)
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(values) < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return int(values[0]), int(values[1])

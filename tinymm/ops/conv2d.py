@@ -2,7 +2,8 @@
 
 Dimension letters: N batch, C input channels, O output channels, H/W input, kh/kw kernel.
 Both ops take PyTorch's arguments (stride, padding, dilation as an int or a pair; padding
-also "same" or "valid"), validate them here and hand the kernels a normalised geometry:
+also "same", "valid" or four-sided (top, bottom, left, right)), validate them here and hand the
+kernels a normalised geometry:
 stride (sh, sw), padding (pt, pb, pl, pr), dilation (dh, dw). ``conv2d`` followed by
 ``relu`` computes what ``conv2d_relu`` does in one op (the unfused pair is kept for teaching:
 the tutorial shows both give the same gradients); the fused one saves a full pass over the
@@ -11,23 +12,37 @@ output and the separate ReLU node.
 
 from __future__ import annotations
 
+import numpy as np
+
 from tinymm.autograd import Function
-from tinymm.kernels.reference.conv2d import conv_output_size, conv_padding
-from tinymm.ops._checks import check_float, check_same_dtype
+from tinymm.kernels.geometry import conv_padding, output_size
+from tinymm.ops._checks import check_float, check_pair, check_same_dtype
 
 
-def _positive_pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        pair = value
-    elif isinstance(value, (tuple, list)) or isinstance(value, bool):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    else:
-        pair = (value, value)
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return int(pair[0]), int(pair[1])
+def conv2d_options(op: str, stride, padding, dilation, same_any_stride: bool = False):
+    """Validate conv2d's stride, padding and dilation; return them normalised.
+
+    stride and dilation become pairs; padding becomes a pair, a 4-tuple (pt, pb, pl, pr), or
+    stays "same" / "valid". PyTorch allows "same" only with stride 1; ``same_any_stride``
+    (the Keras front end) lifts that rule (see kernels/geometry.py for what "same" pads).
+    """
+    stride = check_pair(op, "stride", stride, 1)
+    dilation = check_pair(op, "dilation", dilation, 1)
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"{op}: padding must be an int, a pair, a 4-tuple (top, bottom, "
+                             f"left, right), 'same' or 'valid', got {padding!r}")
+        if padding == "same" and stride != (1, 1) and not same_any_stride:
+            raise ValueError(f"{op}: padding='same' needs stride 1 (PyTorch's rule), got "
+                             f"stride {stride}; use an explicit padding with stride > 1")
+        return stride, padding, dilation
+    if isinstance(padding, (tuple, list)) and len(padding) == 4:
+        if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0
+                   for p in padding):
+            raise ValueError(f"{op}: a 4-tuple padding (top, bottom, left, right) must hold "
+                             f"ints >= 0, got {padding!r}")
+        return stride, tuple(int(p) for p in padding), dilation
+    return stride, check_pair(op, "padding", padding, 0), dilation
 
 
 def conv2d_geometry(op: str, x_shape, w_shape, stride, padding, dilation):
@@ -51,24 +66,13 @@ def conv2d_geometry(op: str, x_shape, w_shape, stride, padding, dilation):
                          f"{x_shape[1]}")
     if min(w_shape) < 1:
         raise ValueError(f"{op}: weight has an empty dimension ({both})")
-    sh, sw = _positive_pair(op, "stride", stride, 1)
-    dh, dw = _positive_pair(op, "dilation", dilation, 1)
+    (sh, sw), padding, (dh, dw) = conv2d_options(op, stride, padding, dilation,
+                                                 same_any_stride=True)
     kh, kw = w_shape[2], w_shape[3]
-    if isinstance(padding, str):
-        if padding not in ("same", "valid"):
-            raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got "
-                             f"{padding!r}")
-        if padding == "same" and (sh, sw) != (1, 1):
-            raise ValueError(f"{op}: padding='same' needs stride 1 (PyTorch's rule), got "
-                             f"stride {(sh, sw)} ({both}); use an explicit padding with stride "
-                             f"> 1")
-        pads = conv_padding(padding, (kh, kw), (dh, dw))
-    else:
-        ph, pw = _positive_pair(op, "padding", padding, 0)
-        pads = (ph, ph, pw, pw)
+    pads = conv_padding(padding, (kh, kw), (dh, dw), (sh, sw), x_shape[2:4])
     pt, pb, pl, pr = pads
-    OH = conv_output_size(x_shape[2], pt, pb, kh, sh, dh)
-    OW = conv_output_size(x_shape[3], pl, pr, kw, sw, dw)
+    OH = output_size(x_shape[2], pt, pb, kh, sh, dh)
+    OW = output_size(x_shape[3], pl, pr, kw, sw, dw)
     if OH < 1 or OW < 1:
         raise ValueError(
             f"{op}: the kernel ({kh}x{kw}, dilation {(dh, dw)}: footprint "
@@ -114,11 +118,22 @@ class Conv2dReLU(Function):
         return ctx.backend.conv2d_relu_backward(grad, ctx.cache)  # dx, dweight, dbias | None
 
 
+def _pytorch_rules(op, x, weight, stride, padding, dilation) -> None:
+    """The functional API follows PyTorch, where padding="same" needs stride 1."""
+    try:
+        conv2d_options(op, stride, padding, dilation)
+    except ValueError as error:
+        raise ValueError(f"{error} (input {tuple(x.shape)}, weight {tuple(weight.shape)})"
+                         ) from None
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     """PyTorch's ``F.conv2d``: x (N, C, H, W), weight (O, C, kH, kW), bias (O,) or None."""
+    _pytorch_rules("conv2d", x, weight, stride, padding, dilation)
     return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation)
 
 
 def conv2d_relu(x, weight, bias=None, stride=1, padding=0, dilation=1):
     """``relu(conv2d(x, weight, bias, ...))`` as one fused op (one pass for bias + ReLU)."""
+    _pytorch_rules("conv2d_relu", x, weight, stride, padding, dilation)
     return Conv2dReLU.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation)

@@ -8,7 +8,7 @@ from tinymm.autograd import Function
 from tinymm.ops._checks import check_float, check_ndim
 
 
-def _as_indices(op: str, indices) -> np.ndarray:
+def as_indices(op: str, indices) -> np.ndarray:
     """The indices as an integer array, or a ValueError saying what was received."""
     array = np.asarray(getattr(indices, "data", indices))
     if array.dtype.kind not in "iu":
@@ -45,7 +45,7 @@ class Embedding(Function):
     def forward(ctx, indices, weight, padding_idx=None):
         check_ndim("embedding", "weight", weight, 2, "(num_embeddings, embedding_dim)")
         check_float("embedding", "weight", weight)
-        indices = _as_indices("embedding", indices)
+        indices = as_indices("embedding", indices)
         check_indices("embedding", indices, weight.shape[0])
         padding_idx = normalize_padding_idx("embedding", padding_idx, weight.shape[0])
         out, ctx.cache = ctx.backend.embedding_forward(indices, weight, padding_idx=padding_idx)
@@ -62,5 +62,5 @@ def embedding(indices, weight, padding_idx=None):
     The gradient reaches ``weight`` only (rows looked up several times accumulate); the row
     ``padding_idx`` gets none.
     """
-    indices = _as_indices("embedding", indices)  # raw ints: no gradient flows to indices
+    indices = as_indices("embedding", indices)  # raw ints: no gradient flows to indices
     return Embedding.apply(indices, weight, padding_idx=padding_idx)

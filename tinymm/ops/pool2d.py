@@ -8,8 +8,7 @@ a window that fits the padded input) so the kernels only see well-formed geometr
 from __future__ import annotations
 
 from tinymm.autograd import Function
-from tinymm.ops._checks import check_float
-from tinymm.ops.conv2d import _positive_pair
+from tinymm.ops._checks import check_float, check_pair
 
 
 def _check_input(op: str, x) -> None:
@@ -22,9 +21,9 @@ def _check_input(op: str, x) -> None:
 
 def pool2d_geometry(op: str, x_shape, kernel_size, stride, padding):
     """Validate a pooling call; return (kh, kw), (sh, sw), (ph, pw) as ints."""
-    kh, kw = _positive_pair(op, "kernel_size", kernel_size, 1)
-    sh, sw = (kh, kw) if stride is None else _positive_pair(op, "stride", stride, 1)
-    ph, pw = _positive_pair(op, "padding", padding, 0)
+    kh, kw = check_pair(op, "kernel_size", kernel_size, 1)
+    sh, sw = (kh, kw) if stride is None else check_pair(op, "stride", stride, 1)
+    ph, pw = check_pair(op, "padding", padding, 0)
     if 2 * ph > kh or 2 * pw > kw:
         raise ValueError(f"{op}: padding {(ph, pw)} must be at most half the window "
                          f"{(kh, kw)} (PyTorch's rule), got input {tuple(x_shape)}")
@@ -69,7 +68,7 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, output_size, layer="adaptive_avg_pool2d"):
         _check_input(layer, x)
-        OH, OW = _positive_pair(layer, "output_size", output_size, 1)
+        OH, OW = check_pair(layer, "output_size", output_size, 1)
         if OH > x.shape[2] or OW > x.shape[3]:
             raise ValueError(f"{layer}: output_size {(OH, OW)} is larger than the input's "
                              f"spatial size {x.shape[2:]} (input {x.shape}); it must not "

@@ -33,9 +33,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from tinymm.kernels.geometry import conv_geometry
 from tinymm.kernels.numba_cpu import _workspace as ws
 from tinymm.kernels.numba_cpu._util import contiguous
-from tinymm.kernels.reference.conv2d import conv_geometry
 
 # Inner loops run over views with zero-based indices (``dst = col[k, a:b]`` then
 # ``for q in range(dst.shape[0])``): Numba supports negative indices, so an index computed

@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from tinymm.kernels.geometry import adaptive_bounds, pair, pool_geometry
 from tinymm.kernels.numba_cpu import _workspace as ws
 from tinymm.kernels.numba_cpu._util import contiguous
-from tinymm.kernels.reference.pool2d import adaptive_bounds, pool_geometry, pool_pair
 
 
 @njit(cache=True, inline="always")
@@ -238,7 +238,7 @@ def avg_pool2d_backward(dout, cache):
 def adaptive_avg_pool2d_forward(x, output_size):
     x = contiguous(x)
     N, C, H, W = x.shape
-    OH, OW = pool_pair(output_size, "output_size")
+    OH, OW = pair(output_size)
     windows = _adaptive_windows(H, W, OH, OW)
     out = np.empty((N, C, OH, OW), dtype=x.dtype)  # (N, C, OH, OW)
     _window_mean_forward(x, out, *windows)

@@ -57,52 +57,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def pair(value, name: str = "value") -> tuple[int, int]:
-    """An int or a pair -> (int, int)."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"conv2d: {name} must be an int or a pair, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
-
-
-def conv_padding(padding, kernel_size, dilation) -> tuple[int, int, int, int]:
-    """``padding`` (int, pair, 4-tuple, "same", "valid") -> (pt, pb, pl, pr) in pixels.
-
-    "same" follows PyTorch: total = dilation*(kernel-1) per axis, the smaller half on the
-    top/left. A 4-tuple is taken as already normalised (pt, pb, pl, pr).
-    """
-    if isinstance(padding, str):
-        if padding == "valid":
-            return 0, 0, 0, 0
-        if padding == "same":
-            kh, kw = kernel_size
-            dh, dw = dilation
-            total_h, total_w = dh * (kh - 1), dw * (kw - 1)
-            return total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2
-        raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
-    if isinstance(padding, (tuple, list)) and len(padding) == 4:
-        return tuple(int(p) for p in padding)
-    ph, pw = pair(padding, "padding")
-    return ph, ph, pw, pw
-
-
-def conv_output_size(size: int, pad_before: int, pad_after: int, kernel: int, stride: int,
-                     dilation: int) -> int:
-    """OH = (H + pt + pb - dh*(kh-1) - 1) // sh + 1 (may be <= 0 for a bad geometry)."""
-    return (size + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def conv_geometry(x_shape, w_shape, stride, padding, dilation):
-    """Normalised (stride, padding 4-tuple, dilation, OH, OW) for kernels of every backend."""
-    sh, sw = pair(stride, "stride")
-    dh, dw = pair(dilation, "dilation")
-    kh, kw = w_shape[2], w_shape[3]
-    pt, pb, pl, pr = conv_padding(padding, (kh, kw), (dh, dw))
-    OH = conv_output_size(x_shape[2], pt, pb, kh, sh, dh)
-    OW = conv_output_size(x_shape[3], pl, pr, kw, sw, dw)
-    return (sh, sw), (pt, pb, pl, pr), (dh, dw), OH, OW
+from tinymm.kernels.geometry import conv_geometry
 
 
 def _im2col(xp, kh, kw, stride, dilation, OH, OW):

@@ -40,23 +40,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-
-def pool_pair(value, name: str = "value") -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"pool2d: {name} must be an int or a pair, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
-
-
-def pool_geometry(x_shape, kernel_size, stride, padding):
-    """(kh, kw), (sh, sw), (ph, pw), OH, OW; stride None means the window size."""
-    kh, kw = pool_pair(kernel_size, "kernel_size")
-    sh, sw = (kh, kw) if stride is None else pool_pair(stride, "stride")
-    ph, pw = pool_pair(padding, "padding")
-    OH = (x_shape[2] + 2 * ph - kh) // sh + 1
-    OW = (x_shape[3] + 2 * pw - kw) // sw + 1
-    return (kh, kw), (sh, sw), (ph, pw), OH, OW
+from tinymm.kernels.geometry import adaptive_bounds, pair, pool_geometry
 
 
 def _windows(xp, kh, kw, sh, sw, OH, OW):
@@ -116,15 +100,9 @@ def avg_pool2d_backward(dout, cache):
     return (np.ascontiguousarray(dxp[:, :, ph:ph + H, pw:pw + W]),)
 
 
-def adaptive_bounds(size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """PyTorch's adaptive windows: [floor(y*size/out), ceil((y+1)*size/out)) for each y."""
-    y = np.arange(out_size)
-    return (y * size) // out_size, -((-(y + 1) * size) // out_size)
-
-
 def adaptive_avg_pool2d_forward(x, output_size):
     N, C, H, W = x.shape
-    OH, OW = pool_pair(output_size, "output_size")
+    OH, OW = pair(output_size)
     top, bottom = adaptive_bounds(H, OH)
     left, right = adaptive_bounds(W, OW)
     out = np.empty((N, C, OH, OW), dtype=x.dtype)  # (N, C, OH, OW)
