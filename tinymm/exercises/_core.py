@@ -68,9 +68,6 @@ class Result:
     def __bool__(self) -> bool:
         return self.ok
 
-    def __iter__(self):  # ok, message = check(...) reads like the old tutorial checkers
-        return iter((self.ok, self.message))
-
 
 @dataclass
 class Exercise:
