@@ -216,7 +216,10 @@ def _run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[str, float
     except subprocess.TimeoutExpired:
         return "timeout", time.perf_counter() - started, ""
     elapsed = time.perf_counter() - started
-    tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [""]
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
+    tail = (failed[:1] + lines[-1:]) if failed else (lines[-1:] or [""])
+    tail = [" | ".join(tail)]
     if proc.returncode == 5:  # pytest collected nothing: the selection is wrong
         return "no tests", elapsed, tail[0]
     return ("passed" if proc.returncode == 0 else "failed"), elapsed, tail[0]

@@ -179,6 +179,15 @@ def nonfinite_origin(tensor) -> str | None:
     (a parameter or an input) that already held NaN/Inf."""
     from tinymm.tensor import Tensor
 
+    hint = "; run under tinymm.detect_anomaly() to see the line that created each op"
+
+    def created(node) -> str:
+        site = getattr(node, "created_at", None)
+        return f" (created at {_format_site(site)})" if site else ""
+
+    def finish(text: str, *nodes) -> str:
+        return text if any(getattr(n, "created_at", None) for n in nodes) else text + hint
+
     node = getattr(tensor, "_node", None)
     if node is None:
         what = _nonfinite(tensor.array) if isinstance(tensor, Tensor) else _nonfinite(tensor)
@@ -190,23 +199,21 @@ def nonfinite_origin(tensor) -> str | None:
             what = _nonfinite(array)
             if what is None:
                 continue
-            consumer = (f"input {index} of {current.fn.__name__} (created at "
-                        f"{_format_site(getattr(current, 'created_at', None))})")
+            consumer = f"input {index} of {current.fn.__name__}{created(current)}"
             producer = value._node if isinstance(value, Tensor) else None
             if producer is None:
                 kind = ("a leaf tensor (a parameter or an input)" if isinstance(value, Tensor)
                         else "a non-tensor argument")
-                return f"{consumer} is {kind} of shape {np.shape(array)} that holds {what}"
-            return (f"the forward of {producer.fn.__name__} produced {what} in its output "
-                    f"{value._out_index} (shape {np.shape(array)}) from finite inputs; it was "
-                    f"created at {_format_site(getattr(producer, 'created_at', None))}, and "
-                    f"the value feeds {consumer}")
+                return finish(f"{consumer} is {kind} of shape {np.shape(array)} that holds "
+                              f"{what}", current)
+            return finish(f"the forward of {producer.fn.__name__}{created(producer)} produced "
+                          f"{what} in its output {value._out_index} (shape {np.shape(array)}) "
+                          f"from finite inputs; the value feeds {consumer}", producer)
     what = _nonfinite(tensor.array)
     if what is None:
         return None
-    return (f"the forward of {node.fn.__name__} produced {what} in its output "
-            f"{tensor._out_index} (shape {tensor.shape}) from finite inputs; it was created at "
-            f"{_format_site(getattr(node, 'created_at', None))}")
+    return finish(f"the forward of {node.fn.__name__}{created(node)} produced {what} in its "
+                  f"output {tensor._out_index} (shape {tensor.shape}) from finite inputs", node)
 
 
 def _check_forward(ctx: Context, raw: list, outputs: tuple) -> None:

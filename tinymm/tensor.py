@@ -281,6 +281,11 @@ class Tensor:
         return _R.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis=None) -> Tensor:
+        if axis is not None:
+            axis = check_dim("argmax", "axis", axis, self.ndim) if self.ndim else None
+        if self.array.size == 0:
+            raise ValueError(f"argmax: cannot take the argmax of an empty tensor of shape "
+                             f"{self.shape}")
         return Tensor(np.argmax(self.array, axis=axis), _copy=False)
 
     # ---------------------------------------------------------------- shapes
@@ -292,10 +297,15 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
-        nd = max(self.ndim, 1)
-        start, end = start_dim % nd, end_dim % nd
-        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
-        return self.reshape(shape)
+        start = check_dim("flatten", "start_dim", start_dim, self.ndim)
+        end = check_dim("flatten", "end_dim", end_dim, self.ndim)
+        if start > end:
+            raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim} "
+                             f"for a tensor of shape {self.shape}")
+        if self.ndim == 0:
+            return self.reshape((1,))
+        merged = int(np.prod(self.shape[start:end + 1], dtype=np.int64))  # no -1: zero-size
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
     def permute(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
@@ -303,6 +313,10 @@ class Tensor:
         return _S.Permute.apply(self, axes=tuple(axes))
 
     def transpose(self, dim0: int = -2, dim1: int = -1):
+        if self.ndim < 2 and (dim0, dim1) == (-2, -1):
+            return self  # the default on a vector or a scalar: nothing to swap
+        dim0 = check_dim("transpose", "dim0", dim0, self.ndim)
+        dim1 = check_dim("transpose", "dim1", dim1, self.ndim)
         if self.ndim < 2:
             return self
         axes = list(range(self.ndim))
@@ -310,14 +324,14 @@ class Tensor:
         return self.permute(axes)
 
     def unsqueeze(self, dim: int):
-        dim = dim % (self.ndim + 1)
+        dim = check_dim("unsqueeze", "dim", dim, self.ndim, extra=1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def squeeze(self, dim: int | None = None):
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
-        dim = dim % self.ndim
-        if self.shape[dim] != 1:
+        dim = check_dim("squeeze", "dim", dim, self.ndim)
+        if self.ndim == 0 or self.shape[dim] != 1:
             return self
         return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
 
@@ -378,3 +392,4 @@ from tinymm.ops import elementwise as _E  # noqa: E402
 from tinymm.ops import matmul as _MM  # noqa: E402
 from tinymm.ops import reduction as _R  # noqa: E402
 from tinymm.ops import shape as _S  # noqa: E402
+from tinymm.ops._checks import check_dim  # noqa: E402

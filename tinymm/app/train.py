@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from tinymm import io, nn
-from tinymm.autograd import no_grad
+from tinymm.autograd import no_grad, nonfinite_origin
 from tinymm.backend import BACKEND_NAMES, use_backend
 from tinymm.data import ANSWERS, QUESTION_TYPES, DataLoader, ShapesVQA, shapes_vqa_tokenizer
 from tinymm.data.tokenizer import Tokenizer
@@ -152,9 +152,10 @@ def evaluate(model: MultimodalVQA, dataset: ShapesVQA, batch_size: int = 250) ->
 # ---------------------------------------------------------------------------- checkpoints
 @contextmanager
 def _sigint_deferred():
-    """Hold Ctrl-C until the block ends: a checkpoint is two files (weights, then the manifest
-    naming the weights' hash), and an interrupt between the two writes would leave a pair
-    that does not match. Outside the main thread signals cannot be caught; nothing to do."""
+    """Hold Ctrl-C until the block ends: a save writes the checkpoint file (weights and
+    manifest together, one atomic replace) and then its readable ``.json`` copy; an interrupt
+    between the two would leave the copy one save behind. Outside the main thread signals
+    cannot be caught; nothing to do."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -178,8 +179,8 @@ def checkpoint_stem(path: str) -> str:
 def save_checkpoint(path: str, model: MultimodalVQA, optimizer: Adam, cfg: TrainConfig,
                     tokenizer: Tokenizer, epoch: int, history: list, test: dict | None = None
                     ) -> None:
-    """Weights + Adam state (``<path>.safetensors``) and a manifest (``<path>.json``) via
-    tinymm.io (safetensors layout, atomic writes, SHA-256 of the weights in the manifest)."""
+    """Weights, Adam state and the manifest in ``<path>.safetensors`` (one atomic write,
+    SHA-256 in its header), plus the manifest's readable copy ``<path>.json``, via tinymm.io."""
     manifest = {
         "kind": FORMAT, "epoch": epoch, "train_config": asdict(cfg),
         "model_config": model.config.to_dict(), "vocabulary": tokenizer.itos,
@@ -194,8 +195,8 @@ def load_checkpoint(path: str) -> dict:
     building anything: the manifest plus ``model_state`` and the raw ``tensors``."""
     stem = checkpoint_stem(path)
     weights, manifest_path = io.checkpoint_paths(stem)
-    if not manifest_path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path} ({manifest_path.name} not found); "
+    if not weights.exists() and not manifest_path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path} ({weights.name} not found); "
                                 "pass a run directory written by 'tinymm train --out DIR' or "
                                 "its checkpoint.json")
     tensors, manifest = io.load_checkpoint(stem)  # io.CheckpointError names what is wrong
@@ -359,7 +360,8 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                             f"train: the loss became {loss_value} at epoch {epoch + 1}, step "
                             f"{step + 1}; stopped. The last good checkpoint (epoch {epoch}) is "
                             f"{ckpt_path + '.json' if epoch else 'absent (none completed)'}; "
-                            "try a smaller --lr")
+                            "try a smaller --lr. Where the first NaN/Inf started: "
+                            f"{nonfinite_origin(loss)}")
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()

@@ -99,6 +99,11 @@ class MultiheadAttention(Module):
             if x.shape[-1] != width:
                 raise ValueError(f"{name}: {label} must have {width} features in its last "
                                  f"dimension, got shape {tuple(x.shape)}")
+            weight_dtype = next(iter(self.parameters())).dtype
+            if np.dtype(x.dtype) != weight_dtype:
+                raise TypeError(f"{name}: {label} has dtype {np.dtype(x.dtype)} but the layer's "
+                                f"parameters are {weight_dtype}; convert the input (.float() "
+                                "or .double()) or the layer")
         if not query.ndim == key.ndim == value.ndim:
             raise ValueError(f"{name}: query, key and value must all be batched (3-d) or all "
                              f"unbatched (2-d), got shapes {tuple(query.shape)}, "

@@ -57,19 +57,31 @@ def tanh(x):
 
 
 # Compositions of the ops above and Tensor arithmetic: autograd derives their backward from
-# the pieces, so they need no kernels (and are gradchecked in tests/test_module.py).
+# the pieces, so they need no kernels (and are gradchecked in tests/test_module.py). Each
+# checks its own input first, so an error names the function called, not a piece of it.
+def _check_composite(op: str, x, **numbers) -> None:
+    check_float(op, "input", getattr(x, "array", x))
+    for name, value in numbers.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise TypeError(f"{op}: {name} must be a finite number, got {value!r}")
+
+
 def leaky_relu(x, negative_slope: float = 0.01):
     """max(x, 0) + slope * min(x, 0) = relu(x) - slope * relu(-x)."""
+    _check_composite("leaky_relu", x, negative_slope=negative_slope)
     return relu(x) - relu(-x) * negative_slope
 
 
 def elu(x, alpha: float = 1.0):
     """x for x > 0, alpha (exp(x) - 1) otherwise = relu(x) + alpha (exp(-relu(-x)) - 1)."""
+    _check_composite("elu", x, alpha=alpha)
     return relu(x) + (((-relu(-x)).exp() - 1.0) * alpha)
 
 
 def silu(x):
     """x * sigmoid(x) (also called swish)."""
+    _check_composite("silu", x)
     return x * sigmoid(x)
 
 
@@ -77,11 +89,15 @@ def gelu(x, approximate: str = "tanh"):
     """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): PyTorch's approximate="tanh"."""
     if approximate != "tanh":
         raise ValueError(f"gelu: only approximate='tanh' is implemented, got {approximate!r}")
+    _check_composite("gelu", x)
     inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
     return x * 0.5 * (tanh(inner) + 1.0)
 
 
 def softplus(x, beta: float = 1.0):
     """log(1 + exp(beta x)) / beta, computed as relu(z) + log(1 + exp(-|z|)), z = beta x."""
+    _check_composite("softplus", x, beta=beta)
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero (the result divides by it), got 0")
     z = x * beta
     return (relu(z) + ((-z.abs()).exp() + 1.0).log()) * (1.0 / beta)

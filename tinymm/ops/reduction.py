@@ -13,14 +13,25 @@ import numpy as np
 from tinymm.autograd import Function
 
 
-def _normalize_axis(axis, ndim: int) -> tuple[int, ...]:
+def _normalize_axis(op: str, axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` (None, an int or a sequence of ints) -> sorted non-negative axes. A 0-d tensor
+    accepts axis 0 or -1 and reduces over nothing, as PyTorch's dim=0 on a scalar does."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)) or not all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+        raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"reduction: axis {a} is out of range for a {ndim}-d tensor")
-    return tuple(sorted(a % max(ndim, 1) for a in axes))
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a {ndim}-d tensor (valid: "
+                             f"{-max(ndim, 1)} to {max(ndim, 1) - 1})")
+    if ndim == 0:
+        return ()
+    normalized = tuple(sorted(int(a) % ndim for a in axes))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{op}: axis {axis!r} names the same axis twice")
+    return normalized
 
 
 def _expand_reduced(grad: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
@@ -33,7 +44,7 @@ def _expand_reduced(grad: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> 
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        axes = _normalize_axis(axis, x.ndim)
+        axes = _normalize_axis("sum", axis, x.ndim)
         ctx.save_for_backward(x.shape, axes, keepdims)
         return np.asarray(x.sum(axis=axes, keepdims=keepdims))
 
@@ -47,7 +58,10 @@ class Sum(Function):
 class Mean(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        axes = _normalize_axis(axis, x.ndim)
+        axes = _normalize_axis("mean", axis, x.ndim)
+        if x.dtype.kind not in "fc":
+            raise TypeError(f"mean: input must be a floating-point tensor, got {x.dtype} "
+                            "(convert with .float() or .double()), as in PyTorch")
         count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
         ctx.save_for_backward(x.shape, axes, keepdims, count)
         return np.asarray(x.mean(axis=axes, keepdims=keepdims), dtype=x.dtype)
@@ -65,7 +79,7 @@ class Max(Function):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        axes = _normalize_axis(axis, x.ndim)
+        axes = _normalize_axis("max", axis, x.ndim)
         if x.size == 0:
             raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
         out = np.max(x, axis=axes, keepdims=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.ops._checks import check_dim
 
 
 class Reshape(Function):
@@ -35,7 +36,11 @@ class Reshape(Function):
 class Permute(Function):
     @staticmethod
     def forward(ctx, x, axes):
-        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        if len(axes) != x.ndim:
+            raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of "
+                             f"{x.shape}")
+        axes = tuple(check_dim("permute", "axis", a, x.ndim) for a in axes) if x.ndim else ()
+        if sorted(axes) != list(range(x.ndim)):
             raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of "
                              f"{x.shape}")
         ctx.save_for_backward(axes)
@@ -50,8 +55,16 @@ class Permute(Function):
 class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
+        if isinstance(index, np.ndarray) and index.dtype.kind not in "iub":
+            raise TypeError(f"index: an index array must hold integers or booleans, got "
+                            f"{index.dtype}")
+        try:
+            out = np.asarray(x[index])
+        except IndexError as err:  # still an IndexError (Python's protocol), but named
+            raise IndexError(f"index: {err} (indexing a tensor of shape {x.shape} with "
+                             f"{index!r})") from None
         ctx.save_for_backward(x.shape, index)
-        return np.asarray(x[index])
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -64,7 +77,13 @@ class GetItem(Function):
 class Concat(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
+        if not arrays:
+            raise ValueError("concat: expected a non-empty list of tensors")
         ref = arrays[0]
+        if ref.ndim == 0:
+            raise ValueError("concat: zero-dimensional tensors cannot be concatenated (use "
+                             "stack)")
+        axis = check_dim("concat", "axis", axis, ref.ndim)
         for i, a in enumerate(arrays[1:], start=1):
             if a.ndim != ref.ndim or any(
                 s != r for d, (s, r) in enumerate(zip(a.shape, ref.shape)) if d != axis % ref.ndim
@@ -86,6 +105,9 @@ class Concat(Function):
 class Stack(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
+        if not arrays:
+            raise ValueError("stack: expected a non-empty list of tensors")
+        axis = check_dim("stack", "axis", axis, arrays[0].ndim, extra=1)
         shapes = {a.shape for a in arrays}
         if len(shapes) != 1:
             raise ValueError(f"stack: every tensor must have the same shape, got {sorted(shapes)}")
@@ -127,14 +149,22 @@ def stack(tensors, axis: int = 0):
 
 def split(x, split_size_or_sections, axis: int = 0):
     """Split into pieces of ``split_size`` (int) or of the given sizes (list), as torch.split."""
+    if x.ndim == 0:
+        raise ValueError("split: a zero-dimensional tensor cannot be split")
+    axis = check_dim("split", "axis", axis, x.ndim)
     n = x.shape[axis]
-    if isinstance(split_size_or_sections, int):
-        size = split_size_or_sections
+    if isinstance(split_size_or_sections, (int, np.integer)) \
+            and not isinstance(split_size_or_sections, bool):
+        size = int(split_size_or_sections)
         if size <= 0:
             raise ValueError(f"split: split_size must be positive, got {size}")
         sizes = [size] * (n // size) + ([n % size] if n % size else [])
+        sizes = sizes or [0]  # an empty axis splits into one empty piece, as torch.split
     else:
         sizes = list(split_size_or_sections)
+        if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0
+                   for s in sizes):
+            raise ValueError(f"split: sizes must be non-negative integers, got {sizes}")
         if sum(sizes) != n:
             raise ValueError(f"split: sizes {sizes} sum to {sum(sizes)}, but axis {axis} has {n}")
     cuts = tuple(np.cumsum(sizes)[:-1].tolist())

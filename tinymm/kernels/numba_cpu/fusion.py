@@ -147,7 +147,7 @@ def bilinear_pool_backward(dout, cache):
 
 def film_forward(x, gamma, beta):
     N, C = x.shape[0], x.shape[1]
-    x3 = contiguous(x).reshape(N, C, -1)  # (N, C, H * W)
+    x3 = contiguous(x).reshape(N, C, int(np.prod(x.shape[2:])))  # (N, C, H * W); N may be 0
     gamma2, beta2 = contiguous(gamma), contiguous(beta)
     out = np.empty_like(x3)
     _film_forward(x3, gamma2, beta2, out)

@@ -150,7 +150,7 @@ def rnn_backward(grads, cache, need_dx=True):
     dx = None
     if need_dx:  # skipped when the input needs no gradient (one GEMM of four)
         dx = np.matmul(da2, weight_ih, out=_workspace.empty((T * N, weight_ih.shape[1]), dtype))
-        dx = dx.reshape(T, N, -1)  # (T, N, D)
+        dx = dx.reshape(T, N, weight_ih.shape[1])  # (T, N, D); no -1: T or N may be 0
     # weight gradients into recycled buffers: autograd copies or adds them into .grad
     dweight_ih = np.matmul(da2.T, x2, out=_workspace.empty(weight_ih.shape, dtype))  # (H, D)
     dweight_hh = np.matmul(da2.T, h_prev.reshape(T * N, H),
