@@ -157,8 +157,11 @@ def test_bptt_plugs_in_the_students_passing_cell(tmp_path, monkeypatch):
     (tmp_path / "04-lstm-cell.py").write_text(cell)
     shutil.copy(ROOT / "tutorials" / "solutions" / "04-lstm-bptt.py", tmp_path)
     monkeypatch.setenv("TINYMM_EXERCISES_DIR", str(tmp_path))
-    assert ex.check("04-lstm-bptt").ok
+    result = ex.check("04-lstm-bptt")
+    assert result.ok and "your 04-lstm-cell, which passes" in result.message
     assert len(marker.read_text()) > 11  # the cell ran once per time step inside the loop
+    monkeypatch.setenv("TINYMM_EXERCISES_DIR", str(ROOT / "tutorials" / "exercises"))
+    assert "the reference cell" in ex.check("04-lstm-bptt", fn=_solution("04-lstm-bptt")).message
 
 
 # ---------------------------------------------------------------- the student's own errors
