@@ -241,17 +241,19 @@ def test_expected_values_are_independent_of_the_checker():
     H = w_hh.shape[1]
     r = np.random.default_rng(0)
     b = r.standard_normal(4 * H)
-    cache = ex_rnn.lstm_forward(cache["x"], cache["h"][0], cache["c"][0], w_ih, w_hh, b)
-    expected = ex_rnn.reference_bptt(dout, dh_n, dc_n, cache, ex_rnn.reference_cell_backward)
-    leaves = [tinymm.tensor(a, requires_grad=True)
-              for a in (cache["x"], cache["h"][0], cache["c"][0], w_ih, w_hh, b)]
-    out, (h_n, c_n) = F.lstm(leaves[0], leaves[3], leaves[4], leaves[5], None,
-                             hx=(leaves[1], leaves[2]))
-    loss = (out * tinymm.tensor(dout)).sum() + (h_n * tinymm.tensor(dh_n)).sum() \
-        + (c_n * tinymm.tensor(dc_n)).sum()
-    loss.backward()
-    for got, want in zip(leaves, expected):
-        np.testing.assert_allclose(got.grad.array, want, rtol=1e-9, atol=1e-12)
+    for lengths in (None, [4, 2, 3]):
+        cache = ex_rnn.lstm_forward(cache["x"], cache["h"][0], cache["c"][0], w_ih, w_hh, b,
+                                    lengths)
+        expected = ex_rnn.reference_bptt(dout, dh_n, dc_n, cache, ex_rnn.reference_cell_backward)
+        leaves = [tinymm.tensor(a, requires_grad=True)
+                  for a in (cache["x"], cache["h"][0], cache["c"][0], w_ih, w_hh, b)]
+        out, (h_n, c_n) = F.lstm(leaves[0], leaves[3], leaves[4], leaves[5], None,
+                                 hx=(leaves[1], leaves[2]), lengths=lengths)
+        loss = (out * tinymm.tensor(dout)).sum() + (h_n * tinymm.tensor(dh_n)).sum() \
+            + (c_n * tinymm.tensor(dc_n)).sum()
+        loss.backward()
+        for got, want in zip(leaves, expected):
+            np.testing.assert_allclose(got.grad.array, want, rtol=1e-9, atol=1e-12)
 
     q, k, v, P, d_out = ex.EXERCISES["05-attention-dqdkdv"].make_cases()[1].args
     qt, kt, vt = (tinymm.tensor(a[:, None], requires_grad=True) for a in (q, k, v))

@@ -191,8 +191,10 @@ print("gradcheck passed: RNN and LSTM, every input and weight")
 #
 # **04-lstm-bptt.** In `04-lstm-bptt.py` write the loop of section 2 around a cell backward:
 # `lstm_bptt(dout, dh_n, dc_n, cache, cell_backward)` returns dx, dh0, dc0 and the three
-# weight gradients. Once your cell passes, the checker plugs *your* cell into *your* loop, and
-# it checks dW_hh over T = 1, 4 and 6 steps (one step cannot tell `+=` from `=`).
+# weight gradients, with `cache["lengths"]` marking padded steps as in section 3 (there the
+# row's gradient passes straight through). Once your cell passes, the checker plugs *your*
+# cell into *your* loop, and it checks dW_hh over T = 1, 4, 5 and 6 steps (one step cannot
+# tell `+=` from `=`), one case with padded rows.
 #
 # **04-embedding-backward** is in section 6. Your status:
 

@@ -177,10 +177,12 @@ def use_cell(cell: Callable | None) -> None:
     _CELL[0] = cell
 
 
-def lstm_forward(x, h0, c0, w_ih, w_hh, b):
-    """LSTM over x (T, N, D): the cache the BPTT exercise starts from."""
+def lstm_forward(x, h0, c0, w_ih, w_hh, b, lengths=None):
+    """LSTM over x (T, N, D): the cache the BPTT exercise starts from. A row n is padding
+    from step lengths[n] on: its state is copied (h[t+1] = h[t], c[t+1] = c[t])."""
     T, N, _ = x.shape
     H = h0.shape[1]
+    lengths = np.full(N, T) if lengths is None else np.asarray(lengths)
     h, c = np.zeros((T + 1, N, H)), np.zeros((T + 1, N, H))
     h[0], c[0] = h0, c0
     gates = np.zeros((T, N, 4 * H))
@@ -189,30 +191,38 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b):
         gates[t] = np.concatenate([_sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H]),
                                    np.tanh(a[:, 2 * H:3 * H]), _sigmoid(a[:, 3 * H:])], axis=1)
         i, f, g, o = np.split(gates[t], 4, axis=1)
-        c[t + 1] = f * c[t] + i * g
-        h[t + 1] = o * np.tanh(c[t + 1])
-    return {"x": x, "h": h, "c": c, "gates": gates, "weight_ih": w_ih, "weight_hh": w_hh}
+        real = (t < lengths)[:, None]  # (N, 1)
+        c[t + 1] = np.where(real, f * c[t] + i * g, c[t])
+        h[t + 1] = np.where(real, o * np.tanh(c[t + 1]), h[t])
+    return {"x": x, "h": h, "c": c, "gates": gates, "weight_ih": w_ih, "weight_hh": w_hh,
+            "lengths": lengths}
 
 
 def reference_bptt(dout, dh_n, dc_n, cache, cell_backward, *, overwrite_dw=False,
-                   carry_dh=True, carry_dc=True, h_index_offset=0, forward_order=False):
+                   carry_dh=True, carry_dc=True, h_index_offset=0, forward_order=False,
+                   ignore_lengths=False):
     """Backpropagation through time; the keywords switch on the classic bugs."""
     x, h, c, gates = cache["x"], cache["h"], cache["c"], cache["gates"]
     w_ih, w_hh = cache["weight_ih"], cache["weight_hh"]
     T = x.shape[0]
+    lengths = np.full(x.shape[1], T) if ignore_lengths else cache["lengths"]
     dx, dw_ih, dw_hh = np.zeros_like(x), np.zeros_like(w_ih), np.zeros_like(w_hh)
     db = np.zeros(w_ih.shape[0])
     dh_next, dc_next = dh_n.copy(), dc_n.copy()
     for t in (range(T) if forward_order else reversed(range(T))):
+        real = (t < lengths)[:, None]  # (N, 1): padded rows copied their state, output 0
         i, f, g, o = np.split(gates[t], 4, axis=1)
-        dh = dout[t] + (dh_next if carry_dh else 0)
+        dh = dout[t] * real + (dh_next if carry_dh else 0)
         da, dc_prev = cell_backward(dh, dc_next, i, f, g, o, c[t], np.tanh(c[t + 1]))
+        da = da * real
         dx[t] = da @ w_ih
         dw_ih += da.T @ x[t]
         step = da.T @ h[t + h_index_offset]  # h[t] is h_{t-1}, the state step t read
         dw_hh = step if overwrite_dw else dw_hh + step
         db += da.sum(axis=0)
-        dh_next, dc_next = da @ w_hh, (dc_prev if carry_dc else np.zeros_like(dc_prev))
+        dc_prev = np.where(real, dc_prev, dc_next)  # a copied state copies its gradient
+        dh_next = da @ w_hh + dh * ~real
+        dc_next = dc_prev if carry_dc else np.zeros_like(dc_prev)
     return dx, dh_next, dc_next, dw_ih, dw_hh, db
 
 
@@ -223,11 +233,14 @@ def _bptt_cases() -> list[Case]:
     cases = []
     for name, (T, N, D, H), seed in (("T=4 steps, N=3, D=2, H=3", (4, 3, 2, 3), 10),
                                      ("T=1 step, N=2, D=3, H=2", (1, 2, 3, 2), 11),
-                                     ("T=6 steps, N=1, D=2, H=4", (6, 1, 2, 4), 12)):
+                                     ("T=6 steps, N=1, D=2, H=4", (6, 1, 2, 4), 12),
+                                     ("T=5 steps, N=3, lengths [5, 2, 3]", (5, 3, 2, 3), 13)):
         r = np.random.default_rng(seed)
+        lengths = [5, 2, 3] if "lengths" in name else None
         cache = lstm_forward(r.standard_normal((T, N, D)), r.standard_normal((N, H)),
                              r.standard_normal((N, H)), r.standard_normal((4 * H, D)) * 0.7,
-                             r.standard_normal((4 * H, H)) * 0.7, r.standard_normal(4 * H))
+                             r.standard_normal((4 * H, H)) * 0.7, r.standard_normal(4 * H),
+                             lengths)
         dout, dh_n, dc_n = (r.standard_normal(s) for s in ((T, N, H), (N, H), (N, H)))
         expected = reference_bptt(dout, dh_n, dc_n, cache, reference_cell_backward)
         cases.append(Case(name, (dout, dh_n, dc_n, cache), dict(zip(BPTT_OUTPUTS, expected)),
@@ -298,6 +311,10 @@ LSTM_BPTT = Exercise(
         Mistake("h_t", _bptt_variant(h_index_offset=1),
                 "dW_hh uses h_t; step t multiplied W_hh by h_{t-1}, the state it READ: "
                 "cache['h'][t], not cache['h'][t + 1]"),
+        Mistake("lengths ignored", _bptt_variant(ignore_lengths=True),
+                "your loop ignores cache['lengths']: from step lengths[n] on row n is padding "
+                "(its state was copied and its output is 0), so there da = 0 and the "
+                "gradients pass straight through: dh_next = dh, dc_next unchanged"),
         Mistake("forward order", _bptt_variant(forward_order=True),
                 "your loop runs forward in time; BPTT walks backwards, from t = T-1 to 0, "
                 "because step t needs the gradient from step t+1"),
@@ -307,8 +324,9 @@ LSTM_BPTT = Exercise(
            "dh = dout[t] + dh_next; da, dc_prev = cell_backward(dh, dc_next, i, f, g, o, "
            "cache['c'][t], tanh(cache['c'][t + 1])); then dh_next = da @ W_hh.",
            "Shared weights accumulate: dW_ih += da.T @ x[t], dW_hh += da.T @ cache['h'][t] "
-           "(h_{t-1}), dbias += da.sum(0), dx[t] = da @ W_ih. Return dh_next and dc_next as "
-           "dh0 and dc0."],
+           "(h_{t-1}), dbias += da.sum(0), dx[t] = da @ W_ih. Padded rows (t >= lengths[n]): "
+           "mask dout[t] and da with real = (t < lengths)[:, None], and pass dh and dc_next "
+           "through. Return dh_next and dc_next as dh0 and dc0."],
     factor_questions={"(T, the number of steps)": "did you average over time? The loss sums "
                       "the steps' contributions, so dW_hh sums over T"},
 )
@@ -319,6 +337,8 @@ LSTM_BPTT.wrong_answers = {
     "h_t instead of h_{t-1}": (_bptt_wrong("h_t"), "the state it READ"),
     "loop forward in time": (_bptt_wrong("forward order"), "walks backwards"),
     "dW_hh averaged over T": (_bptt_wrong("mean over T"), "did you average over time?"),
+    "lengths ignored": (_bptt_wrong("ignores lengths"), "Wrong in case 'T=5 steps, N=3, "
+                        "lengths [5, 2, 3]' (right in: T=4"),
 }
 
 
