@@ -38,6 +38,8 @@ def build(path: Path) -> Path:
     for count, (cell, text) in enumerate(zip(code_cells, outputs), start=1):
         cell.execution_count = count
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)] if text else []
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{index:03d}"  # stable ids: a rebuild changes only what changed
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                        "language": "python"}
     target = path.with_suffix(".ipynb")

@@ -222,11 +222,11 @@ def _rearranged(yours: np.ndarray, expected: np.ndarray, axes: tuple[str, ...]) 
                     parts = []
                     if perm != tuple(range(nd)):
                         order = ", ".join(labels[p] for p in perm)
-                        parts.append(f"its axes in the order ({order}) instead of "
+                        parts.append(f"with its axes in the order ({order}) instead of "
                                      f"({', '.join(labels)}): transposed")
                     if flips:
                         parts.append("flipped along " + ", ".join(labels[f] for f in flips))
-                    return "equals the expected one with " + " and ".join(parts)
+                    return "equals the expected one " + " and ".join(parts)
     return None
 
 
@@ -349,13 +349,16 @@ def check_function(ex: Exercise, fn: Callable) -> Result:
         head += f" (right in: {'; '.join(passed)})"
     if len(failed) > 1:
         head += f"; also wrong in: {'; '.join(failed[1:])}"
-    lines, diagnosis = [head + "."], None
-    for _name, explanation, found in problems:
+    lines, seen = [head + "."], {}
+    for name, _, found in problems:  # one line per distinct diagnosis, naming its outputs
         if found:
-            found = _factor_question(ex.factor_questions, found)
-            diagnosis = diagnosis or found
-            lines.append(f"  diagnosis: {found}")
+            seen.setdefault(_factor_question(ex.factor_questions, found), []).append(name)
+    for found, names in seen.items():
+        which = f" ({', '.join(names)})" if 1 < len(names) < len(problems) else ""
+        lines.append(f"  diagnosis{which}: {found}")
+    for _, explanation, _ in problems:
         lines.append("  " + explanation.replace("\n", "\n  "))
+    diagnosis = next(iter(seen), None)
     right = [name for name in ex.outputs if name not in {p[0] for p in problems}]
     if right and len(ex.outputs) > 1:
         lines.append(f"  right: {', '.join(right)}")

@@ -15,7 +15,7 @@ from tinymm.kernels.reference import linear as ref_linear
 
 BATCH = "N, the batch size"
 BATCH_QUESTION = ("did you average over the batch? The loss sums the rows' contributions, "
-                  "so the weight gradient sums over the batch too")
+                  "so the parameter gradients sum over the batch too")
 
 
 def _sigmoid(x):
