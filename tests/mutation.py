@@ -4,6 +4,7 @@
     python tests/mutation.py --only adam-bias-correction,io-skip-checksum
     python tests/mutation.py --skip-numba    # leave out mutants in kernels/numba_cpu
     python tests/mutation.py --list          # the mutants, without running anything
+    python tests/mutation.py --hide-torch    # as on a machine without PyTorch
 
 Each mutant is one source file, an exact fragment of it, the fragment's replacement (the bug a
 reviewer could plausibly miss: a wrong derivative, an overwrite instead of an accumulation, a
@@ -242,6 +243,8 @@ def main(argv=None) -> int:
                         help="leave out mutants in kernels/numba_cpu (each recompiles kernels)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per test run")
+    parser.add_argument("--hide-torch", action="store_true",
+                        help="make 'import torch' fail in the tests, so PyTorch twins skip")
     args = parser.parse_args(argv)
     mutants = MUTANTS
     if args.only:
@@ -260,8 +263,14 @@ def main(argv=None) -> int:
         return 0
 
     with tempfile.TemporaryDirectory(prefix="tinymm-mutation-") as tmp:
-        copy = Path(tmp)
+        copy = Path(tmp) / "repo"
         _copy_repo(copy)
+        if args.hide_torch:  # a package named torch that refuses to import, first on the path
+            fake = Path(tmp) / "no-torch" / "torch"
+            fake.mkdir(parents=True)
+            (fake / "__init__.py").write_text('raise ImportError("hidden by --hide-torch")\n')
+            os.environ["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(fake.parent), os.environ.get("PYTHONPATH", "")) if p)
         print(f"copied the repository to {copy}; {len(mutants)} mutants", flush=True)
         for tests in sorted({tuple(m.tests) for m in mutants}):
             status, elapsed, tail = _run_tests(copy, list(tests), args.timeout)

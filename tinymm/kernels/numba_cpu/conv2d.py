@@ -231,7 +231,7 @@ def _epilogue(gemm_out, bias, out, relu):
         if relu:
             for p in range(L):
                 v = src[p] + b
-                dst[p] = v if v > 0 else 0
+                dst[p] = 0 if v <= 0 else v  # NaN <= 0 is False: NaN passes, as np.maximum
         else:
             for p in range(L):
                 dst[p] = src[p] + b

@@ -40,7 +40,7 @@ from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp_inplace
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf, never raises
 def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_prev_t,
                        tanh_c_t, out_t, z, bits, scale):
     """One step for all rows: a = xw_t + rec + bias (N, 4H) -> gates, new c and h (in place).
@@ -97,7 +97,7 @@ def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_p
                 out_t[n, j] = 0
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf, never raises
 def _lstm_cell_backward(dout_t, gates_t, c_prev_t, tanh_c_t, lengths, t, dh_next, dc_next,
                         da_t):
     """One step backward for all rows: da_t (N, 4H); dc_next becomes dc_prev (in place)."""

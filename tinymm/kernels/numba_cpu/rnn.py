@@ -28,7 +28,7 @@ from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp
 _TANH, _RELU = 0, 1
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf, never raises
 def _rnn_cell_forward(xw_t, rec, lengths, t, phi, h, h_new_t, h_prev_t, out_t, z, bits, scale):
     """One step for all N rows: h = phi(xw_t + rec), masked by lengths (h in place)."""
     N, H = xw_t.shape
