@@ -4,8 +4,6 @@ Dimension letters: N batch, h heads, Lq queries, Lk keys, d query/key features, 
 features, E embed_dim.
 """
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -368,28 +366,3 @@ def test_bad_inputs_raise_clear_errors():
         mha(x, x, x, attn_mask=np.zeros((3, 4), dtype=bool))
     with pytest.raises(ValueError, match=r"same batch size"):
         mha(x, x[:1], x[:1])
-
-
-# ---------------------------------------------------------------------- tutorial exercise
-def _load_tutorial():
-    path = Path(__file__).resolve().parents[1] / "tutorials" / "05_attention_fusion.py"
-    spec = importlib.util.spec_from_file_location("tutorial_05", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_tutorial_checker_catches_wrong_softmax_backward():
-    tutorial = _load_tutorial()
-    assert tutorial.check_softmax_backward(tutorial.softmax_backward)  # the shipped solution
-
-    def forgot_the_row_sum(P, dP):  # dS = P * dP: the diagonal of the Jacobian only
-        return P * dP
-
-    def wrong_axis(P, dP):  # row sum over queries instead of keys
-        return P * (dP - (dP * P).sum(axis=-2, keepdims=True))
-
-    with pytest.raises(AssertionError, match=r"rowsum"):
-        tutorial.check_softmax_backward(forgot_the_row_sum)
-    with pytest.raises(AssertionError, match=r"wrong"):
-        tutorial.check_softmax_backward(wrong_axis)

@@ -1,9 +1,7 @@
 """conv2d and the fused conv2d + ReLU: gradcheck over drawn geometries, reference vs numba
 parity on the same draws, PyTorch comparison (skipped without torch), nn.Conv2d, the workspace
-cache, bad input, and the tutorial's dW checker catching a wrong answer."""
+cache and bad input (the dW exercise checker is tested in tests/test_exercises.py)."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -352,35 +350,6 @@ def test_bad_dtype_and_bias():
         F.conv2d(x, w)
     with pytest.raises(ValueError, match=r"conv2d: bias must have shape \(2,\)"):
         F.conv2d(x, Tensor(np.zeros((2, 3, 3, 3), np.float32)), Tensor(np.zeros(3, np.float32)))
-
-
-# ------------------------------------------------------------------ tutorial exercise
-def _tutorial():
-    path = Path(__file__).resolve().parent.parent / "tutorials" / "03_conv_pool.py"
-    spec = importlib.util.spec_from_file_location("tutorial_03", path)
-    module = importlib.util.module_from_spec(spec)
-    with tinymm.use_backend(tinymm.current_backend().name):  # undo the tutorial's use_backend
-        spec.loader.exec_module(module)
-    return module
-
-
-def test_tutorial_checker_catches_a_wrong_dweight_and_names_elements():
-    tutorial = _tutorial()
-    assert tutorial.check_dweight(tutorial.my_conv2d_dweight)[0]
-
-    def transposed_offsets(x, dout, kernel_size, stride=1, padding=0):
-        right = tutorial.my_conv2d_dweight(x, dout, kernel_size, stride, padding)
-        return right.transpose(0, 1, 3, 2)  # (i, j) swapped: only the diagonal is right
-
-    ok, message = tutorial.check_dweight(transposed_offsets)
-    assert not ok
-    assert "dweight[o=0, c=0, i=0, j=1]" in message and "i=1, j=1]" not in message
-
-    def missing_sum_over_batch(x, dout, kernel_size, stride=1, padding=0):
-        return tutorial.my_conv2d_dweight(x[:1], dout[:1], kernel_size, stride, padding)
-
-    ok, message = tutorial.check_dweight(missing_sum_over_batch)
-    assert not ok and "dweight is wrong in 54 of 54 elements" in message
 
 
 # ------------------------------------------------------------------------- "same" padding, pinned

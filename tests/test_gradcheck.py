@@ -114,6 +114,83 @@ def test_no_float_input_is_an_error():
         tinymm.gradcheck(lambda t: t, [np.array([1, 2])])
 
 
+# ------------------------------------------------------------------ one tolerance story
+def _scaled_tanh(factor):
+    class Scaled(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return np.tanh(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved
+            return (grad * (1 - np.tanh(x) ** 2) * factor,)
+
+    return Scaled.apply
+
+
+def test_default_rejects_a_backward_off_by_half_a_permille(rng):
+    x = rng.standard_normal((3, 4))
+    assert tinymm.gradcheck(_scaled_tanh(1.0), [x], strict=True)
+    with pytest.raises(tinymm.GradcheckError, match=r"wrong \(1e-4 to 1e-2"):
+        tinymm.gradcheck(_scaled_tanh(1.0005), [x])
+    assert tinymm.gradcheck(_scaled_tanh(1 + 3e-6), [x])  # under the default rtol 1e-5
+    with pytest.raises(tinymm.GradcheckError, match="suspicious"):
+        tinymm.gradcheck(_scaled_tanh(1 + 3e-6), [x], strict=True)
+
+
+def test_softplus_with_a_stray_term_is_not_called_correct(rng):
+    class StraySoftplus(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return np.logaddexp(0, x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved
+            s = 1 / (1 + np.exp(-x))
+            return (grad * (s + 1e-3 * s * (1 - s)),)
+
+    with pytest.raises(tinymm.GradcheckError):
+        tinymm.gradcheck(StraySoftplus.apply, [rng.standard_normal((3, 4)) * 2])
+
+
+def test_verdict_bands():
+    from tinymm.gradcheck import verdict
+
+    assert verdict(1e-10).startswith("right (agreement to float64 rounding")
+    assert verdict(5e-7).startswith("right (within finite-difference truncation")
+    assert verdict(1e-5).startswith("suspicious")
+    assert verdict(1e-3).startswith("wrong (1e-4 to 1e-2")
+    assert verdict(0.5).startswith("wrong (1e-2 or more")
+
+
+def test_kinks_are_reported_as_kinks_not_errors():
+    with pytest.warns(tinymm.GradcheckKinkWarning, match="kink"):
+        assert tinymm.gradcheck(tinymm.F.relu, [np.array([0.0, 1.0, -2.0])], strict=True)
+    tie = np.array([[[[1.0, 3.0], [3.0, 0.0]]]])  # a max-pool tie
+    with pytest.warns(tinymm.GradcheckKinkWarning):
+        assert tinymm.gradcheck(lambda a: tinymm.F.max_pool2d(a, 2), [tie])
+
+
+def test_a_wrong_backward_at_a_kink_still_fails():
+    class TripleRelu(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return np.maximum(x, 0)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved
+            return (grad * (x >= 0) * 3.0,)  # 3 is not between the one-sided slopes 0 and 1
+
+    with pytest.raises(tinymm.GradcheckError):
+        tinymm.gradcheck(TripleRelu.apply, [np.array([0.0, 1.0])])
+
+
 def _scaled_linear(factor):
     class ScaledBackward(Function):
         """Linear whose backward is off by a constant factor (a subtly wrong derivative)."""

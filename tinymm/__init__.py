@@ -77,7 +77,12 @@ from tinymm.factories import (  # noqa: E402
     zeros,
     zeros_like,
 )
-from tinymm.gradcheck import GradcheckError, gradcheck, gradcheck_report  # noqa: E402
+from tinymm.gradcheck import (  # noqa: E402
+    GradcheckError,
+    GradcheckKinkWarning,
+    gradcheck,
+    gradcheck_report,
+)
 from tinymm.missing import TOP as _MISSING  # noqa: E402
 from tinymm.missing import attribute_error as _attribute_error  # noqa: E402
 from tinymm.ops.einsum import einsum  # noqa: E402
@@ -116,7 +121,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "AnomalyError", "F", "Function", "Generator", "GradcheckError", "Size", "Tensor", "__version__",
+    "AnomalyError", "F", "Function", "Generator", "GradcheckError", "GradcheckKinkWarning",
+    "Size", "Tensor", "__version__",
     "arange", "as_tensor", "backends", "bernoulli", "cat", "concat", "cuda", "current_backend",
     "default_generator", "detect_anomaly", "device", "double", "dtypes", "einsum", "empty",
     "empty_like", "eye", "float16", "float32", "float64", "from_numpy", "full", "full_like",

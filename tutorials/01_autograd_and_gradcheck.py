@@ -25,11 +25,18 @@
 
 # %%
 import math
+import warnings
 
 import numpy as np
 
 import tinymm
 from tinymm import Function
+from tinymm.exercises import check
+from tinymm.exercises.literate import run_as_lesson
+from tinymm.gradcheck import verdict
+
+if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
+    raise SystemExit(0)
 
 # %% [markdown]
 # ## 1. A scalar engine
@@ -215,7 +222,8 @@ for dtype in (np.float32, np.float64):
 # 0/0: `tinymm.gradcheck` treats such elements as passing, judged by an absolute tolerance.
 # At a kink (ReLU at exactly 0) the function has no derivative: the central difference
 # averages the two one-sided slopes (0.5) while the backward picks one (PyTorch's choice is
-# 0). That is not a bug in either; keep check inputs away from kinks.
+# 0). That is not a bug in either: section "One tolerance story" shows gradcheck telling
+# such an element apart from a wrong backward.
 
 # %%
 at_kink = tinymm.tensor(np.array([0.0]), requires_grad=True)
@@ -224,10 +232,42 @@ print("ReLU'(0): backward says", at_kink.grad.array[0], "central difference says
       numeric_gradient(lambda z: np.maximum(z, 0), np.array([0.0]), np.array([1.0]), 1e-6)[0])
 
 # %% [markdown]
+# ### One tolerance story
+#
+# What a float64 relative error (eps = 1e-6) means, the same words `tinymm.gradcheck` uses:
+#
+# * **about 1e-9 or less**: right, agreement to rounding;
+# * **up to 1e-6**: right, within the truncation error of the central difference;
+# * **1e-6 to 1e-4**: suspicious: a right backward does better unless the function is nearly
+#   flat there or has a kink;
+# * **1e-4 to 1e-2**: wrong, a small but real error (a stray or missing term);
+# * **1e-2 or more**: a bug (a wrong formula, factor, sign or index).
+#
+# `tinymm.gradcheck` fails an element above `atol + rtol * |numeric|` with rtol 1e-5 by
+# default (so a backward off by 0.05% fails), and rtol 1e-6 with `strict=True`, what the
+# exercises use for a backward you wrote by hand.
+
+# %%
+for err in (3e-10, 4e-7, 2e-5, 7.6e-4, 0.3):
+    print(f"relative error {err:7.1e}: {verdict(err)}")
+
+# %% [markdown]
+# And the kink from above: gradcheck recognises it. At x = 0 the two one-sided slopes (0 and
+# 1) differ by an amount that does not shrink with eps, and the backward's 0 lies between
+# them (a valid subgradient), so the element is reported as a kink, not as your error:
+
+# %%
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    assert tinymm.gradcheck(tinymm.F.relu, [np.array([0.0, 1.5, -2.0])], strict=True)
+print([str(w.message) for w in caught if issubclass(w.category, tinymm.GradcheckKinkWarning)])
+
+# %% [markdown]
 # `tinymm.gradcheck(fn, inputs)` does all of this: float64, central differences, a random
-# upstream gradient, 0/0 handled, and on failure an error naming the input, the worst element,
-# both values and a map of the wrong elements. `tinymm.gradcheck_report` gives the maximum
-# relative error per input, for watching a fix work.
+# upstream gradient, 0/0 handled, kinks recognised, and on failure an error naming the input,
+# the worst element, both values, the verdict and a map of the wrong elements.
+# `tinymm.gradcheck_report` gives the maximum relative error per input, for watching a fix
+# work.
 
 # %%
 print(tinymm.gradcheck_report(lambda a, w, b: tinymm.F.linear(a, w, b).tanh(),
@@ -235,53 +275,39 @@ print(tinymm.gradcheck_report(lambda a, w, b: tinymm.F.linear(a, w, b).tanh(),
                                rng.standard_normal(2)]))
 
 # %% [markdown]
-# ## Exercise: the backward of `softplus(x) = log(1 + exp(x))`
+# ## Exercise 01-softplus: the backward of `softplus(x) = log(1 + exp(x))`
 #
-# Fill in `backward` below. The checker runs `tinymm.gradcheck` and, if your gradient is
-# wrong, prints which elements disagree. (A solution is filled in so this file runs; delete
-# it and write your own. Hint: the derivative of softplus is a function you met above.)
+# Open `tutorials/exercises/01-softplus.py` and write `softplus_backward(x, grad)`: the
+# upstream gradient times d softplus / dx. Check it from the command line with
+# `tinymm exercises check 01-softplus` (hints: `tinymm exercises hint 01-softplus --level 1`),
+# or run this cell again. The checker is the same in both places.
 
 # %%
-class Softplus(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.logaddexp(0, x)  # log(1 + exp(x)), stable for large x
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad / (1 + np.exp(-x)),)  # <- your answer: d softplus / dx = sigmoid(x)
-
-
-def check_exercise(fn_class) -> bool:
-    """Gradcheck the reader's op; print the verdict and, when wrong, where."""
-    x = np.random.default_rng(1).standard_normal((3, 4)) * 2
-    try:
-        tinymm.gradcheck(fn_class.apply, [x])
-    except tinymm.GradcheckError as err:
-        print("Not yet:", err)
-        return False
-    print("Correct: your backward agrees with finite differences.")
-    return True
-
-
-assert check_exercise(Softplus)
-
+print(check("01-softplus").message)
 
 # %% [markdown]
-# What a wrong answer looks like (here: forgetting the chain-rule factor `grad`):
+# What a wrong answer looks like. This one has a stray term worth 0.1% of the derivative:
+# its largest relative error is below 1e-3, which a loose tolerance would call right. The
+# checker compares at 1e-6 and says which band the error falls in:
 
 # %%
-class WrongSoftplus(Softplus):
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (1 / (1 + np.exp(-x)),)  # forgot to multiply by the upstream gradient
+def stray_term(x, grad):
+    s = 1 / (1 + np.exp(-x))
+    return grad * (s + 1e-3 * s * (1 - s))  # the stray term
 
 
-assert not check_exercise(WrongSoftplus)
+result = check("01-softplus", fn=stray_term)
+print(result.message)
+assert not result.ok and "small but real error" in result.message
 
 # %% [markdown]
-# Next: `03_conv_pool.py` applies the same recipe to convolution, where the backward is itself
-# a convolution.
+# And a classic: forgetting the chain rule's factor `grad`. The checker recognises the
+# mistake and says what to do:
+
+# %%
+result = check("01-softplus", fn=lambda x, grad: 1 / (1 + np.exp(-x)))
+print(result.message)
+assert not result.ok and "multiply by the upstream gradient" in result.message
+
+# %% [markdown]
+# Next: `02_dense_mlp_softmax.py`, the dense layer, softmax and cross-entropy, trained.

@@ -19,22 +19,24 @@
 #    kernel) and `dW` is a correlation of the input with the output gradient;
 # 3. the im2col view, which turns all three into matrix products (how fast kernels work);
 # 4. max and average pooling, and what happens to the gradient at ties;
-# 5. an exercise: write `dW` yourself; the checker runs gradcheck and tells you which
-#    elements are wrong.
+# 5. three exercises: write `dW`, `dx` and the max-pool backward yourself; the checker
+#    names the case that fails and, for the classic mistakes, the mistake.
 #
 # Dimension letters: N batch, C input channels, O output channels, H/W input height/width,
 # kh/kw kernel, OH/OW output. Layout NCHW and weight (O, C, kh, kw), as PyTorch.
 
 # %%
-import inspect
-
 import numpy as np
 
 import tinymm
 from tinymm import F
+from tinymm.exercises import check
+from tinymm.exercises.literate import run_as_lesson
 from tinymm.kernels.reference import conv2d as ref_conv
-from tinymm.kernels.reference import pool2d as ref_pool
 from tinymm.tensor import Tensor
+
+if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
+    raise SystemExit(0)
 
 tinymm.use_backend("reference")  # the executable specification; "numba" gives the same numbers
 rng = np.random.default_rng(0)
@@ -123,12 +125,20 @@ print("dx == full correlation of dout with the flipped kernel:", np.allclose(ful
 #     dW2     = sum_n dout[n] @ col[n]^T         (O, K)
 #     dcol[n] = W2^T @ dout[n]                   (K, L), then col2im adds it back into dxp
 #
-# That is exactly the reference kernel, `tinymm/kernels/reference/conv2d.py`:
+# That is exactly the reference kernel, `tinymm/kernels/reference/conv2d.py`
+# (`_im2col`, `conv2d_forward`, `conv2d_backward`: read them beside this section). One check
+# that the three products give the reference's numbers:
 
 # %%
-print(inspect.getsource(ref_conv._im2col))
-print(inspect.getsource(ref_conv.conv2d_forward))
-print(inspect.getsource(ref_conv.conv2d_backward))
+x = rng.standard_normal((2, 3, 5, 5))
+weight = rng.standard_normal((4, 3, 3, 3))
+xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))  # padding 1
+col = np.stack([np.stack([xp[n, :, y:y + 3, z:z + 3].reshape(-1) for y in range(5)
+                          for z in range(5)], axis=1) for n in range(2)])  # (N, K, L)
+by_im2col = (weight.reshape(4, -1) @ col).reshape(2, 4, 5, 5)  # out[n] = W2 @ col[n]
+reference, _ = ref_conv.conv2d_forward(x, weight, None, 1, 1)
+assert np.allclose(by_im2col, reference)
+print("im2col + one matrix product per image == the reference forward, shape", reference.shape)
 
 # %% [markdown]
 # The numba backend keeps the same three products but lays `col` out as one (K, N*L) matrix
@@ -172,104 +182,40 @@ x = rng.permutation(2 * 3 * 6 * 6).reshape(2, 3, 6, 6) / 10.0  # distinct values
 assert tinymm.gradcheck(lambda a: F.max_pool2d(a, 3, stride=2, padding=1), [x])
 assert tinymm.gradcheck(lambda a: F.avg_pool2d(a, 2), [x])
 assert tinymm.gradcheck(lambda a: F.adaptive_avg_pool2d(a, 1), [x])
-print(inspect.getsource(ref_pool.max_pool2d_backward))
+print("gradcheck passed: max pool (3, stride 2, padding 1), avg pool 2, global avg pool")
 
 # %% [markdown]
-# ## 5. Exercise: write dW yourself
+# The reference backward (`max_pool2d_backward` in `tinymm/kernels/reference/pool2d.py`)
+# stores the winner's index in the forward and routes each `dout` there with `np.add.at`:
+# with stride < kernel windows overlap, and one element can win several windows.
+
+# %% [markdown]
+# ## 5. Exercises: dW, dx and the max-pool backward, written yourself
 #
-# Fill in `my_conv2d_dweight(x, dout, kernel_size, stride, padding)`: given the input
-# x (N, C, H, W) and the output gradient dout (N, O, OH, OW) of a convolution (no dilation),
-# return dweight (O, C, kh, kw). The derivation is in section 2. `check_dweight` plugs your
-# function into a convolution op, runs gradcheck, and when it fails lists the elements of
-# dweight that disagree with finite differences.
+# Three stubs wait in `tutorials/exercises/`:
+#
+# * `03-conv-dw.py`: `conv2d_dweight(x, dout, kernel_size, stride, padding)` returns dweight
+#   (O, C, kh, kw), the correlation of section 2;
+# * `03-conv-dx.py`: `conv2d_dx(dout, weight, x_shape, stride, padding)` returns dx
+#   (N, C, H, W), each output's gradient sent back through the kernel to the window it read;
+# * `03-maxpool-backward.py`: `max_pool2d_backward(dout, x, kernel_size, stride)` returns dx,
+#   the gradient routed to each window's first maximum.
+#
+# `tinymm exercises check 03-conv-dw` (or this cell) grades one in float64 at a relative
+# error of 1e-6 over several geometries (stride 1 and 2, padding 0 and 1, a 2x3 kernel) and
+# names the one that fails. Your current status:
 
 # %%
-def my_conv2d_dweight(x, dout, kernel_size, stride=1, padding=0):
-    kh, kw = kernel_size
-    s, p = stride, padding
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))  # (N, C, H + 2p, W + 2p)
-    OH, OW = dout.shape[2:]
-    dweight = np.zeros((dout.shape[1], x.shape[1], kh, kw))  # (O, C, kh, kw)
-    for i in range(kh):
-        for j in range(kw):
-            patch = xp[:, :, i:i + s * (OH - 1) + 1:s, j:j + s * (OW - 1) + 1:s]  # (N, C, OH, OW)
-            dweight[:, :, i, j] = np.einsum("noyz,ncyz->oc", dout, patch)
-    return dweight
-
-
-# %%
-class _ConvWithYourDW(tinymm.Function):
-    """conv2d whose backward uses the reader's dweight (dx and dbias from the reference)."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, stride=1, padding=0, dweight_fn=None):
-        out, cache = ref_conv.conv2d_forward(x, weight, bias, stride, padding)
-        ctx.save_for_backward(cache, x, weight.shape[2:], stride, padding, dweight_fn)
-        return out
-
-    @staticmethod
-    def backward(ctx, dout):
-        cache, x, kernel_size, stride, padding, dweight_fn = ctx.saved
-        dx, _, dbias = ref_conv.conv2d_backward(dout, cache)
-        dweight = np.asarray(dweight_fn(x, dout, tuple(kernel_size), stride, padding))
-        return dx, dweight, dbias
-
-
-def check_dweight(dweight_fn, stride=1, padding=1, seed=0):
-    """Gradcheck ``dweight_fn``; return (True, "...") or (False, a list of wrong elements)."""
-    r = np.random.default_rng(seed)
-    x = r.standard_normal((2, 2, 5, 6))
-    weight = r.standard_normal((3, 2, 3, 3))
-    bias = r.standard_normal(3)
-    expected_shape = weight.shape
-
-    def conv(a, w, b):
-        return _ConvWithYourDW.apply(a, w, b, stride=stride, padding=padding,
-                                     dweight_fn=dweight_fn)
-
-    with tinymm.use_backend("reference"):
-        try:
-            tinymm.gradcheck(conv, [x, weight, bias])
-            return True, "dweight is right: gradcheck passed"
-        except tinymm.GradcheckError:
-            pass
-        except (ValueError, RuntimeError) as err:  # wrong shape, etc.
-            return False, f"dweight must have shape {expected_shape}: {err}"
-        # Which elements? Compare with the finite-difference gradient of L = sum(out * v).
-        out = conv(Tensor(x), Tensor(weight), Tensor(bias))
-        v = r.standard_normal(out.shape)
-        yours = np.asarray(dweight_fn(x, v, weight.shape[2:], stride, padding))
-        numeric = np.zeros(weight.shape)
-        eps = 1e-6
-        for index in np.ndindex(weight.shape):
-            w_plus, w_minus = weight.copy(), weight.copy()
-            w_plus[index] += eps
-            w_minus[index] -= eps
-            plus = np.sum(ref_conv.conv2d_forward(x, w_plus, bias, stride, padding)[0] * v)
-            minus = np.sum(ref_conv.conv2d_forward(x, w_minus, bias, stride, padding)[0] * v)
-            numeric[index] = (plus - minus) / (2 * eps)
-    wrong = np.argwhere(~np.isclose(yours, numeric, rtol=1e-4, atol=1e-6))
-    lines = [f"  dweight[o={o}, c={c}, i={i}, j={j}]: yours {yours[o, c, i, j]:.5f}, "
-             f"expected {numeric[o, c, i, j]:.5f}" for o, c, i, j in wrong[:8]]
-    more = f"\n  ... and {len(wrong) - 8} more" if len(wrong) > 8 else ""
-    return False, (f"dweight is wrong in {len(wrong)} of {numeric.size} elements "
-                   f"(o, c, i, j = output channel, input channel, kernel row, kernel column):\n"
-                   + "\n".join(lines) + more)
-
-
-ok, message = check_dweight(my_conv2d_dweight)
-print(message)
-assert ok
-ok, message = check_dweight(my_conv2d_dweight, stride=2, padding=0)
-assert ok, message
+for exercise_id in ("03-conv-dw", "03-conv-dx", "03-maxpool-backward"):
+    print(f"{exercise_id}: {check(exercise_id).status}")
 
 # %% [markdown]
-# What a mistake looks like: this version mixes up correlation and convolution and stores
-# each kernel offset at its *flipped* position. Only the centre of a 3x3 kernel maps to
-# itself, so the checker lists every other element and not the centre (i=1, j=1).
+# What the checker says about the classic mistakes. Averaging dW over the batch (dividing by
+# N) gives an answer that is exactly the expected one divided by the batch size, and the
+# checker says so:
 
 # %%
-def wrong_dweight(x, dout, kernel_size, stride=1, padding=0):
+def averaged_dweight(x, dout, kernel_size, stride=1, padding=0):
     kh, kw = kernel_size
     s, p = stride, padding
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
@@ -278,10 +224,53 @@ def wrong_dweight(x, dout, kernel_size, stride=1, padding=0):
     for i in range(kh):
         for j in range(kw):
             patch = xp[:, :, i:i + s * (OH - 1) + 1:s, j:j + s * (OW - 1) + 1:s]
-            dweight[:, :, kh - 1 - i, kw - 1 - j] = np.einsum("noyz,ncyz->oc", dout, patch)  # BUG
+            dweight[:, :, i, j] = np.einsum("noyz,ncyz->oc", dout, patch)
+    return dweight / len(x)  # BUG: the loss sums over the batch, and so does dW
+
+
+result = check("03-conv-dw", fn=averaged_dweight)
+print(result.message)
+assert not result.ok and "did you average over the batch?" in result.message
+
+# %% [markdown]
+# A window that steps by 1 instead of by the stride is right at stride 1: the checker names
+# the stride-2 case as the one that fails, and the cases that pass.
+
+# %%
+def stride_forgotten(x, dout, kernel_size, stride=1, padding=0):
+    kh, kw = kernel_size
+    p = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    OH, OW = dout.shape[2:]
+    dweight = np.zeros((dout.shape[1], x.shape[1], kh, kw))
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i:i + OH, j:j + OW]  # BUG: steps by 1, not by the stride
+            dweight[:, :, i, j] = np.einsum("noyz,ncyz->oc", dout, patch)
     return dweight
 
 
-ok, message = check_dweight(wrong_dweight)
-print(message)
-assert not ok and "dweight[o=0, c=0, i=0, j=0]" in message and "i=1, j=1]" not in message
+result = check("03-conv-dw", fn=stride_forgotten)
+print(result.message)
+assert not result.ok and "Wrong in case 'stride 2, padding 0'" in result.message
+
+# %% [markdown]
+# For max pooling, the mistake that only overlapping windows reveal: assigning the gradient
+# instead of adding it, so an element that wins two windows keeps only one gradient.
+
+# %%
+def assigned_not_added(dout, x, kernel_size, stride):
+    k, s = kernel_size, stride
+    dx = np.zeros_like(x)
+    for n, c, y, z in np.ndindex(dout.shape):
+        i, j = divmod(int(np.argmax(x[n, c, y * s:y * s + k, z * s:z * s + k])), k)
+        dx[n, c, y * s + i, z * s + j] = dout[n, c, y, z]  # BUG: = instead of +=
+    return dx
+
+
+result = check("03-maxpool-backward", fn=assigned_not_added)
+print(result.message)
+assert not result.ok and "overlapping windows" in result.message
+
+# %% [markdown]
+# Next: `04_rnn_lstm.py`, where the same weights are used at every time step.

@@ -19,24 +19,25 @@
 # 2. the LSTM: four gates, a cell, and the derivation of every gradient;
 # 3. variable-length sequences (`lengths`): padded steps that change nothing;
 # 4. the checks: gradcheck on both layers;
-# 5. an exercise: write the LSTM cell backward; the checker tests each gate separately and
-#    names the one you got wrong.
+# 5. exercises: the LSTM cell backward (the checker names the gate you got wrong), then the
+#    loop through time around your own cell, then the embedding backward.
 #
 # Dimension letters throughout: T time steps, N batch, D input features, H hidden units.
 # The code shown is tinymm's reference backend (`tinymm/kernels/reference/rnn.py`,
 # `lstm.py`), whose module docstrings hold the same derivation.
 
 # %%
-import inspect
-
 import numpy as np
 
 import tinymm
 from tinymm import functional as F
 from tinymm import nn
-from tinymm.kernels.reference import lstm as ref_lstm
-from tinymm.kernels.reference import rnn as ref_rnn
+from tinymm.exercises import check
+from tinymm.exercises.literate import run_as_lesson
 from tinymm.tensor import Tensor
+
+if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
+    raise SystemExit(0)
 
 tinymm.use_backend("reference")  # the plain NumPy kernels this tutorial reads
 rng = np.random.default_rng(0)
@@ -65,12 +66,9 @@ rng = np.random.default_rng(0)
 #     dh_next = da W_hh                        for step t-1
 #     dx[t]   = da W_ih,   dW_ih += da^T x[t],   dW_hh += da^T h_{t-1},   db += sum_n da
 #
-# Here is the reference backward, line for line those equations:
-
-# %%
-print(inspect.getsource(ref_rnn.rnn_backward))
-
-# %% [markdown]
+# The reference backward, `rnn_backward` in `tinymm/kernels/reference/rnn.py`, is those
+# lines, one for one, inside a loop over t.
+#
 # ### Why RNN gradients vanish
 #
 # Unroll `dh_next = (dh * tanh'(a)) W_hh` over k steps: the gradient reaching step t-k has
@@ -134,12 +132,9 @@ for T in (2, 5, 10, 20, 40):
 # multiplied by the forget gate. With f near 1 it passes many steps unchanged: the
 # "constant error carousel" that lets an LSTM learn long-range dependencies.
 #
-# The reference backward, the same lines inside the time loop:
-
-# %%
-print(inspect.getsource(ref_lstm.lstm_backward))
-
-# %% [markdown]
+# The reference backward, `lstm_backward` in `tinymm/kernels/reference/lstm.py`, runs the
+# same lines inside the time loop.
+#
 # ## 3. Variable-length sequences
 #
 # Questions have different lengths; a batch pads them to T. With `lengths` (one per batch
@@ -185,99 +180,32 @@ assert tinymm.gradcheck(one_lstm_layer, [x, h0, c0, w_ih, w_hh, b_ih, b_hh])
 print("gradcheck passed: RNN and LSTM, every input and weight")
 
 # %% [markdown]
-# ## 5. Exercise: the LSTM cell backward
+# ## 5. Exercises: the cell, the loop through time, the embedding
 #
-# Write `my_lstm_cell_backward(dh, dc_next, i, f, g, o, c_prev, tanh_c)`. The arguments are
-# the two incoming gradients (`dh` already includes `dout[t]`), and what the forward saved:
-# the four gate activations, `c_prev` and `tanh(c)`, all (N, H). Return
-# `(da, dc_prev)`: `da` (N, 4H) the gradients of the gate *pre-activations* in the order
-# i, f, g, o, and `dc_prev` (N, H). Section 2 has the derivation.
+# **04-lstm-cell.** In `tutorials/exercises/04-lstm-cell.py` write
+# `lstm_cell_backward(dh, dc_next, i, f, g, o, c_prev, tanh_c)`. The arguments are the two
+# incoming gradients (`dh` already includes `dout[t]`) and what the forward saved: the four
+# gate activations, `c_prev` and `tanh(c)`, all (N, H). Return `(da, dc_prev)`: `da` (N, 4H)
+# the gradients of the gate *pre-activations* in the order i, f, g, o, and `dc_prev` (N, H).
+# The checker compares gate by gate and names every gate that is wrong.
 #
-# `check_cell_backward` compares your answer with finite differences of one cell step, gate
-# by gate, and names every gate that is wrong.
+# **04-lstm-bptt.** In `04-lstm-bptt.py` write the loop of section 2 around a cell backward:
+# `lstm_bptt(dout, dh_n, dc_n, cache, cell_backward)` returns dx, dh0, dc0 and the three
+# weight gradients, with `cache["lengths"]` marking padded steps as in section 3 (there the
+# row's gradient passes straight through). Once your cell passes, the checker plugs *your*
+# cell into *your* loop, and it checks dW_hh over T = 1, 4, 5 and 6 steps (one step cannot
+# tell `+=` from `=`), one case with padded rows.
+#
+# **04-embedding-backward** is in section 6. Your status:
 
 # %%
-def my_lstm_cell_backward(dh, dc_next, i, f, g, o, c_prev, tanh_c):
-    do = dh * tanh_c
-    dc = dc_next + dh * o * (1 - tanh_c**2)
-    di, dg, df = dc * g, dc * i, dc * c_prev
-    dc_prev = dc * f
-    da = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2),
-                         do * o * (1 - o)], axis=1)  # (N, 4H)
-    return da, dc_prev
-
-
-# %%
-GATE_NAMES = ("i (input gate)", "f (forget gate)", "g (candidate, tanh)", "o (output gate)")
-
-
-def _sigmoid(z):
-    return 1 / (1 + np.exp(-z))
-
-
-def _cell(a, c_prev):
-    """One LSTM cell from its pre-activations a (N, 4H): returns (h, c)."""
-    H = c_prev.shape[1]
-    i, f = _sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H])
-    g, o = np.tanh(a[:, 2 * H:3 * H]), _sigmoid(a[:, 3 * H:])
-    c = f * c_prev + i * g
-    return o * np.tanh(c), c
-
-
-def check_cell_backward(backward_fn, N=3, H=4, seed=0):
-    """Compare backward_fn with finite differences; return (ok, message naming wrong gates)."""
-    r = np.random.default_rng(seed)
-    a, c_prev = r.standard_normal((N, 4 * H)), r.standard_normal((N, H))
-    dh, dc_next = r.standard_normal((N, H)), r.standard_normal((N, H))
-
-    def loss(a, c_prev):  # L = <h, dh> + <c, dc_next>: its gradient is the cell backward
-        h, c = _cell(a, c_prev)
-        return np.sum(h * dh) + np.sum(c * dc_next)
-
-    numeric = {}
-    for name, value in (("a", a), ("c_prev", c_prev)):
-        grad = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            plus, minus = value.copy(), value.copy()
-            plus[index] += 1e-6
-            minus[index] -= 1e-6
-            args_plus = (plus, c_prev) if name == "a" else (a, plus)
-            args_minus = (minus, c_prev) if name == "a" else (a, minus)
-            grad[index] = (loss(*args_plus) - loss(*args_minus)) / 2e-6
-        numeric[name] = grad
-
-    i, f = _sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H])
-    g, o = np.tanh(a[:, 2 * H:3 * H]), _sigmoid(a[:, 3 * H:])
-    tanh_c = np.tanh(f * c_prev + i * g)
-    da, dc_prev = backward_fn(dh, dc_next, i, f, g, o, c_prev, tanh_c)
-    da, dc_prev = np.asarray(da), np.asarray(dc_prev)
-    if da.shape != (N, 4 * H) or dc_prev.shape != (N, H):
-        return False, (f"shapes: da must be (N, 4H) = {(N, 4 * H)} and dc_prev (N, H) = "
-                       f"{(N, H)}; got {da.shape} and {dc_prev.shape}")
-    problems = []
-    blocks = [(GATE_NAMES[k], da[:, k * H:(k + 1) * H], numeric["a"][:, k * H:(k + 1) * H])
-              for k in range(4)] + [("dc_prev", dc_prev, numeric["c_prev"])]
-    for name, yours, expected in blocks:
-        wrong = ~np.isclose(yours, expected, rtol=1e-5, atol=1e-7)
-        if wrong.any():
-            n, j = np.argwhere(wrong)[0]
-            label = f"gate {name}" if name != "dc_prev" else name
-            problems.append(f"{label}: wrong in {int(wrong.sum())} of {wrong.size} elements, "
-                            f"e.g. [n={n}, j={j}] yours {yours[n, j]:.5f}, expected "
-                            f"{expected[n, j]:.5f}")
-    if problems:
-        return False, "the cell backward is wrong:\n  " + "\n  ".join(problems)
-    return True, "the cell backward is right: all four gates and dc_prev match"
-
-
-ok, message = check_cell_backward(my_lstm_cell_backward)
-print(message)
-assert ok
+for exercise_id in ("04-lstm-cell", "04-lstm-bptt", "04-embedding-backward"):
+    print(f"{exercise_id}: {check(exercise_id).status}")
 
 # %% [markdown]
-# What a mistake looks like. A classic: the forget gate's gradient uses the *new* cell
-# state c instead of c_prev (`df = dc * c`). Only the forget gate is affected, and the
-# checker says so:
+# What a mistake looks like. A classic: the forget gate's gradient uses the *new* cell state
+# c instead of c_prev (`df = dc * c`). Only the forget gate is affected, and the checker says
+# so, with the reason:
 
 # %%
 def wrong_forget_gate(dh, dc_next, i, f, g, o, c_prev, tanh_c):
@@ -290,32 +218,97 @@ def wrong_forget_gate(dh, dc_next, i, f, g, o, c_prev, tanh_c):
     return da, dc * f
 
 
-ok, message = check_cell_backward(wrong_forget_gate)
-print(message)
-assert not ok and "gate f" in message and "gate i" not in message
+result = check("04-lstm-cell", fn=wrong_forget_gate)
+print(result.message)
+assert not result.ok and "gate f" in result.message and "gate i" not in result.message
 
 # %% [markdown]
-# Another: forgetting that c also reaches the loss through h (`dc = dc_next` only). Every
-# gate that feeds c (i, f, g) and dc_prev go wrong, while o, which only touches h, stays
-# right: the pattern of named gates points at the missing term.
+# Another: the gate blocks stacked as i, f, o, g (a formula sheet's order) instead of
+# PyTorch's i, f, g, o. Two blocks swap places and the checker recognises the permutation:
 
 # %%
-def forgot_h_path(dh, dc_next, i, f, g, o, c_prev, tanh_c):
+def wrong_gate_order(dh, dc_next, i, f, g, o, c_prev, tanh_c):
     do = dh * tanh_c
-    dc = dc_next  # BUG: missing + dh * o * (1 - tanh_c**2)
+    dc = dc_next + dh * o * (1 - tanh_c**2)
     di, dg, df = dc * g, dc * i, dc * c_prev
-    da = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2),
-                         do * o * (1 - o)], axis=1)
+    da = np.concatenate([di * i * (1 - i), df * f * (1 - f), do * o * (1 - o),
+                         dg * (1 - g**2)], axis=1)  # BUG: i, f, o, g
     return da, dc * f
 
 
-ok, message = check_cell_backward(forgot_h_path)
-print(message)
-assert not ok and "gate o" not in message and "dc_prev" in message
+result = check("04-lstm-cell", fn=wrong_gate_order)
+print(result.message)
+assert not result.ok and "order i, f, o, g" in result.message
 
 # %% [markdown]
-# Your cell backward is now the heart of `lstm_backward` above: the time loop around it only
-# adds `dout[t]` into `dh`, carries `dh_prev = da W_hh` and `dc_prev` one step back, and sums
-# the weight gradients. The numba backend (`tinymm/kernels/numba_cpu/lstm.py`) runs the same
+# And in the loop: overwriting dW_hh at each step instead of accumulating it. With T = 1 it
+# is right; with more steps only the last step the loop visited (t = 0) survives:
+
+# %%
+def overwrites_dw_hh(dout, dh_n, dc_n, cache, cell_backward):
+    x, h, c, gates = cache["x"], cache["h"], cache["c"], cache["gates"]
+    w_ih, w_hh = cache["weight_ih"], cache["weight_hh"]
+    dx, dw_ih = np.zeros_like(x), np.zeros_like(w_ih)
+    dbias = np.zeros(w_ih.shape[0])
+    dh_next, dc_next = dh_n, dc_n
+    for t in reversed(range(len(x))):
+        i, f, g, o = np.split(gates[t], 4, axis=1)
+        da, dc_next = cell_backward(dout[t] + dh_next, dc_next, i, f, g, o, c[t],
+                                    np.tanh(c[t + 1]))
+        dx[t] = da @ w_ih
+        dw_ih += da.T @ x[t]
+        dw_hh = da.T @ h[t]  # BUG: = instead of +=
+        dbias += da.sum(axis=0)
+        dh_next = da @ w_hh
+    return dx, dh_next, dc_next, dw_ih, dw_hh, dbias
+
+
+result = check("04-lstm-bptt", fn=overwrites_dw_hh)
+print(result.message)
+assert not result.ok and "ONE step's contribution" in result.message
+
+# %% [markdown]
+# ## 6. The embedding backward, and repeated tokens
+#
+# `Embedding(V, E)` looks rows up: `out[n, t] = weight[indices[n, t]]`. Each output row is a
+# copy of one weight row, so the gradient of weight row v is the *sum* of `dout[n, t]` over
+# every position that looked v up (`kernels/reference/embedding.py`). The trap: in NumPy,
+# `dweight[indices] += dout` is buffered, and a token that appears twice keeps only one
+# contribution; `np.add.at` adds every occurrence.
+
+# %%
+indices = np.array([[1, 4, 1]])  # token 1 appears twice
+dout = np.ones((1, 3, 2))
+buffered = np.zeros((5, 2))
+buffered[indices.reshape(-1)] += dout.reshape(-1, 2)
+accumulated = np.zeros((5, 2))
+np.add.at(accumulated, indices.reshape(-1), dout.reshape(-1, 2))
+print("row 1, buffered +=:", buffered[1], "  np.add.at:", accumulated[1])
+layer = nn.Embedding(5, 2, dtype=np.float64)
+layer(indices).backward(dout)
+assert np.allclose(layer.weight.grad.array, accumulated)
+
+# %% [markdown]
+# **04-embedding-backward**: write `embedding_backward(indices, dout, num_embeddings)` in
+# `tutorials/exercises/04-embedding-backward.py`. The checker's cases include a batch without
+# repeated indices, where the buffered version is right, so it names the case that fails:
+
+# %%
+def buffered_backward(indices, dout, num_embeddings):
+    dweight = np.zeros((num_embeddings, dout.shape[-1]))
+    dweight[indices.reshape(-1)] += dout.reshape(-1, dout.shape[-1])  # BUG: buffered
+    return dweight
+
+
+result = check("04-embedding-backward", fn=buffered_backward)
+print(result.message)
+assert not result.ok and "np.add.at" in result.message
+
+# %% [markdown]
+# Your cell backward is the heart of `lstm_backward`: the time loop around it only adds
+# `dout[t]` into `dh`, carries `dh_prev = da W_hh` and `dc_prev` one step back, and sums the
+# weight gradients. The numba backend (`tinymm/kernels/numba_cpu/lstm.py`) runs the same
 # equations as one fused pass per step, and hoists every matrix product that does not depend
 # on the previous step out of the loop into one large GEMM.
+#
+# Next: `05_attention_fusion.py`.

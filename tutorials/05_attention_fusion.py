@@ -19,23 +19,26 @@
 # 2. the softmax Jacobian and its cheap Jacobian-vector product `dS = P * (dP - rowsum(dP * P))`;
 # 3. the gradients for q, k and v, checked by finite differences;
 # 4. multi-head attention is just reshapes around the same core;
-# 5. **exercise**: write the softmax backward yourself; the checker says what is wrong;
+# 5. **exercises**: write the softmax backward, then dq, dk and dv with the scale; the
+#    checker says what is wrong;
 # 6. what concatenation, product, attention, gating and bilinear pooling can and cannot express.
 #
 # Dimension letters: N batch, h heads, Lq queries, Lk keys/values, d query/key features,
 # e value features, E = h * d the model width.
 
 # %%
-import inspect
-
 import numpy as np
 
 import tinymm
 from tinymm import functional as F
 from tinymm import nn
-from tinymm.kernels.reference import attention as ref_attention
+from tinymm.exercises import check
+from tinymm.exercises.literate import run_as_lesson
 from tinymm.ops.attention import attention_with_weights
 from tinymm.tensor import Tensor
+
+if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
+    raise SystemExit(0)
 
 rng = np.random.default_rng(0)
 
@@ -56,13 +59,9 @@ rng = np.random.default_rng(0)
 #
 # What if *every* key of a row is forbidden? Then the softmax is 0/0. tinymm (like PyTorch
 # 2.5+) defines that row of `P` and of `out` as zeros, so nothing downstream turns into NaN.
-# Here is the reference kernel, which is the specification every backend is tested against:
-
-# %%
-print(inspect.getsource(ref_attention.scaled_dot_product_attention_forward))
-
-# %% [markdown]
-# The same numbers, from loops that follow the equations one index at a time:
+# The reference kernel, `scaled_dot_product_attention_forward` in
+# `tinymm/kernels/reference/attention.py`, is the specification every backend is tested
+# against. The same numbers, from loops that follow the equations one index at a time:
 
 # %%
 N, h, Lq, Lk, d, e = 1, 2, 3, 4, 5, 2
@@ -125,10 +124,19 @@ print("rows of dS sum to zero (softmax outputs always sum to 1):",
 #     dk = dS^T @ q / sqrt(d)            (Lk, d)
 #
 # A masked key has `P = 0`, so `dS = 0` there: it gets no gradient, as it should. The
-# reference backward is those five lines:
+# reference backward (`scaled_dot_product_attention_backward`) is those five lines.
+#
+# **Why 1/sqrt(d).** If the entries of q and k are independent with variance 1, the score
+# q . k = sum of d products has variance d. Unscaled, the scores grow like sqrt(d), the
+# softmax saturates (one weight near 1, the rest near 0) and its gradient `P * (dP - ...)`
+# vanishes. Dividing by sqrt(d) keeps the scores' variance at 1 for every width. Measured:
 
 # %%
-print(inspect.getsource(ref_attention.scaled_dot_product_attention_backward))
+for width in (4, 64, 1024):
+    qs, ks = rng.standard_normal((2000, width)), rng.standard_normal((2000, width))
+    scores = (qs * ks).sum(axis=1)
+    print(f"d={width:5d}: std of q.k {scores.std():6.2f}, of q.k/sqrt(d) "
+          f"{(scores / np.sqrt(width)).std():5.2f}")
 
 # %% [markdown]
 # Finite differences agree (float64, random upstream gradient), with the mask and the fully
@@ -184,67 +192,45 @@ assert np.allclose(avg_weights.array, weights.array.mean(axis=1))  # need_weight
 print("MultiheadAttention = projections + per-head core + out_proj; weights", avg_weights.shape)
 
 # %% [markdown]
-# ## 5. Exercise: write the softmax backward
+# ## 5. Exercises: the softmax backward, then dq, dk and dv
 #
-# Write `softmax_backward(P, dP)`: given the attention weights `P` (..., Lq, Lk) (rows sum to 1,
-# or are all zero for fully masked rows) and the upstream gradient `dP` of the same shape,
-# return `dS = dL/dS`. Section 2 has everything you need. The checker compares your answer
-# with finite differences of the softmax and tells you *what* is wrong, not only *that* it is.
-# (Try it: replace the body with `return P * dP` and run the cell.)
-
+# **05-attention-softmax**: in `tutorials/exercises/05-attention-softmax.py` write
+# `softmax_backward(P, dP)`: given the attention weights `P` (..., Lq, Lk) (rows sum to 1, or
+# are all zero for fully masked rows) and the upstream gradient `dP`, return `dS`. Section 2
+# has everything you need.
+#
+# **05-attention-dqdkdv**: in `05-attention-dqdkdv.py` write `attention_backward(q, k, v, P,
+# dout)` returning `(dq, dk, dv)` for one head, scale included (section 3). The checker runs
+# a square case (Lq = Lk, where a missing transpose keeps the shapes) and a rectangular one.
+# Your status:
 
 # %%
-def softmax_backward(P, dP):
-    """dS = P * (dP - rowsum(dP * P)), the row sum running over the keys (last axis)."""
-    return P * (dP - (dP * P).sum(axis=-1, keepdims=True))
+for exercise_id in ("05-attention-softmax", "05-attention-dqdkdv"):
+    print(f"{exercise_id}: {check(exercise_id).status}")
+
+# %% [markdown]
+# The classic mistake, `return P * dP` (the Jacobian's diagonal only):
+
+# %%
+result = check("05-attention-softmax", fn=lambda P, dP: P * dP)
+print(result.message)
+assert not result.ok and "rowsum" in result.message
+
+# %% [markdown]
+# And in dq/dk/dv, leaving out the scale: dq and dk come out exactly sqrt(d) times too large,
+# and the checker says which factor it is:
+
+# %%
+def unscaled(q, k, v, P, dout):
+    dv = P.swapaxes(-1, -2) @ dout
+    dP = dout @ v.swapaxes(-1, -2)
+    dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))
+    return dS @ k, dS.swapaxes(-1, -2) @ q, dv  # BUG: no 1/sqrt(d)
 
 
-def _softmax(S):
-    m = S.max(axis=-1, keepdims=True)
-    m = np.where(np.isneginf(m), 0.0, m)
-    E_ = np.exp(S - m)
-    Z = E_.sum(axis=-1, keepdims=True)
-    return E_ / np.where(Z == 0, 1.0, Z)
-
-
-def check_softmax_backward(fn, seed=0, eps=1e-6):
-    """Test ``fn(P, dP) -> dS`` against central differences; raise AssertionError with a hint."""
-    r = np.random.default_rng(seed)
-    S = r.standard_normal((2, 3, 4, 5))  # (N, h, Lq, Lk)
-    S[0, 0, 1, 3:] = -np.inf  # two masked keys
-    S[1, 2, 2, :] = -np.inf  # a fully masked row
-    dP = r.standard_normal(S.shape)
-    P = _softmax(S)
-    numeric = np.zeros_like(S)
-    for index in np.ndindex(S.shape):
-        if np.isneginf(S[index]):
-            continue  # a forbidden score has no derivative to take: dS is 0 there
-        plus, minus = S.copy(), S.copy()
-        plus[index] += eps
-        minus[index] -= eps
-        numeric[index] = ((_softmax(plus) - _softmax(minus)) * dP).sum() / (2 * eps)
-    answer = np.asarray(fn(P.copy(), dP.copy()), dtype=np.float64)
-    if answer.shape != S.shape:
-        raise AssertionError(f"dS has shape {answer.shape}, expected {S.shape} (same as P)")
-    bad = ~np.isclose(answer, numeric, atol=1e-6, rtol=1e-4)
-    if not bad.any():
-        return True
-    if np.allclose(answer, P * dP, atol=1e-9):
-        raise AssertionError("dS is wrong: you returned P * dP, the diagonal of the Jacobian "
-                             "only. Every p_l also lowers every other p_j (they sum to 1): "
-                             "subtract rowsum(dP * P), i.e. (dP * P).sum(axis=-1, keepdims=True)")
-    if not np.allclose(answer.sum(axis=-1), 0.0, atol=1e-8):
-        raise AssertionError("dS is wrong: each row of dS must sum to 0 over the keys (the "
-                             "softmax outputs of a row always sum to 1); check that the rowsum "
-                             "runs over the last axis (keys), with keepdims=True")
-    where = tuple(int(i) for i in np.argwhere(bad)[0])
-    raise AssertionError(f"dS is wrong at {int(bad.sum())} of {bad.size} elements; first at "
-                         f"{where}: yours {answer[where]:.6g}, finite differences "
-                         f"{numeric[where]:.6g}")
-
-
-assert check_softmax_backward(softmax_backward)
-print("your softmax backward is right")
+result = check("05-attention-dqdkdv", fn=unscaled)
+print(result.message)
+assert not result.ok and "sqrt(d)" in result.message
 
 # %% [markdown]
 # ## 6. What each fusion can and cannot express

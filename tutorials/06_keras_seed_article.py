@@ -17,6 +17,10 @@
 #
 #     import tensorflow as tf                  ->   import tinymm as tf
 #     from tensorflow.keras import layers      ->   from tinymm.keras import layers
+from tinymm.exercises.literate import run_as_lesson
+
+if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
+    raise SystemExit(0)
 #
 # 1. the program wired as the article wires it, and the error it runs into;
 # 2. why: counting the widths by hand;

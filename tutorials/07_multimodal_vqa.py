@@ -41,7 +41,11 @@ from tinymm.data import (
     ShapesVQA,
     question_only_chance,
 )
+from tinymm.exercises.literate import run_as_lesson
 from tinymm.models import FUSIONS, MultimodalConfig, MultimodalVQA
+
+if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
+    raise SystemExit(0)
 
 OUT = tempfile.mkdtemp(prefix="tinymm_tutorial07_")
 

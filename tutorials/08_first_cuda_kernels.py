@@ -51,9 +51,13 @@ SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 import numpy as np  # noqa: E402
 from numba import cuda  # noqa: E402
 
+from tinymm.exercises.literate import run_as_lesson  # noqa: E402
 from tinymm.kernels.numba_cuda import softmax as cuda_softmax  # noqa: E402
 from tinymm.kernels.numba_cuda._device import to_device, to_host, transfer_stats  # noqa: E402
 from tinymm.kernels.reference import softmax as ref_softmax  # noqa: E402
+
+if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
+    raise SystemExit(0)
 
 print("running on", "the numba-cuda simulator" if SIMULATOR else "a real GPU")
 rng = np.random.default_rng(0)

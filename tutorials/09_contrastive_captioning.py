@@ -30,6 +30,7 @@ import numpy as np
 import tinymm
 from tinymm import nn
 from tinymm.data.shapes_captions import CaptionPairs, ShapesCaptions, decode_caption
+from tinymm.exercises.literate import run_as_lesson
 from tinymm.kernels.reference import info_nce as ref_info_nce
 from tinymm.models.captioning import (
     Captioner,
@@ -40,6 +41,9 @@ from tinymm.models.captioning import (
 )
 from tinymm.ops.info_nce import info_nce
 from tinymm.optim import Adam
+
+if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
+    raise SystemExit(0)
 
 rng = np.random.default_rng(0)
 

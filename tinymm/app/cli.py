@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_commands(sub)
+    from tinymm.exercises.cli import add_exercises_command  # list, check, hint
+
+    add_exercises_command(sub)
     return parser
 
 
