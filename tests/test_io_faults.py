@@ -269,6 +269,11 @@ def test_the_safetensors_package_reads_the_checkpoint_and_its_manifest(tmp_path)
 _UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "cloudpickle",
                    "joblib", "yaml", "torch"}
 _UNSAFE_BUILTINS = {"eval", "exec", "compile", "__import__"}
+# Modules whose job is to run a program the user asked to run, not to load data: declared
+# here with the reason, so any other exec/compile in the package still fails the scan.
+_RUNS_PROGRAMS = {
+    "tinymm/exercises/literate.py": "runs a tutorial's own code cells, as `python tutorial.py`",
+}
 
 
 def test_the_package_never_unpickles_or_evaluates_loaded_data():
@@ -290,7 +295,8 @@ def test_the_package_never_unpickles_or_evaluates_loaded_data():
             if not isinstance(node, ast.Call):
                 continue
             fn = node.func
-            if isinstance(fn, ast.Name) and fn.id in _UNSAFE_BUILTINS:
+            if (isinstance(fn, ast.Name) and fn.id in _UNSAFE_BUILTINS
+                    and rel.as_posix() not in _RUNS_PROGRAMS):
                 problems.append(f"{rel}:{node.lineno} calls {fn.id}()")
             if isinstance(fn, ast.Attribute) and fn.attr in ("load", "loads", "fromfile"):
                 owner = fn.value.id if isinstance(fn.value, ast.Name) else ""
