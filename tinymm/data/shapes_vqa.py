@@ -161,24 +161,16 @@ def render_scenes(shape, color, size, y, x, active) -> np.ndarray:
 
 # The scene builders: each overwrites, in place, the rows of one question type in the (N, K)
 # shape and colour draws and the (N,) answers, so that the question has exactly one answer.
-def _color_scenes(rows, q_shape, shape, color, answer, rng) -> None:
-    """color: exactly one <shape>, whose colour is the answer."""
-    K = shape.shape[1]
-    a = _balanced(len(rows), 6, rng)
-    S = q_shape[rows]
-    shape[rows, 0], color[rows, 0] = S, a
-    shape[rows, 1:] = (S[:, None] + 1 + rng.integers(0, 2, (len(rows), K - 1))) % 3
-    answer[rows] = a
-
-
-def _shape_scenes(rows, q_color, shape, color, answer, rng) -> None:
-    """shape: exactly one <color> object, whose shape is the answer."""
-    K = shape.shape[1]
-    a = _balanced(len(rows), 3, rng)
-    C = q_color[rows]
-    shape[rows, 0], color[rows, 0] = a, C
-    color[rows, 1:] = (C[:, None] + 1 + rng.integers(0, 5, (len(rows), K - 1))) % 6
-    answer[rows] = 6 + a
+def _one_named_scenes(rows, named_ids, named, asked, n_named, n_asked, offset, answer, rng):
+    """Exactly one object has the named attribute value (named_ids[rows], one of n_named);
+    its other attribute (one of n_asked) is the answer, offset + that value. ``named`` and
+    ``asked`` are the (N, K) draws of the two attributes."""
+    K = named.shape[1]
+    a = _balanced(len(rows), n_asked, rng)
+    v = named_ids[rows]
+    named[rows, 0], asked[rows, 0] = v, a
+    named[rows, 1:] = (v[:, None] + 1 + rng.integers(0, n_named - 1, (len(rows), K - 1))) % n_named
+    answer[rows] = offset + a
 
 
 def _count_scenes(rows, q_shape, q_color, shape, color, n_obj, answer, rng) -> np.ndarray:
@@ -246,8 +238,10 @@ class ShapesVQA:
         answer = np.zeros(N, dtype=np.int64)  # (N,)
 
         rows = [np.flatnonzero(qtype == t) for t in range(len(QUESTION_TYPES))]
-        _color_scenes(rows[0], q_shape, shape, color, answer, rng)
-        _shape_scenes(rows[1], q_color, shape, color, answer, rng)
+        # color: exactly one <shape>, whose colour is the answer (0..5)
+        _one_named_scenes(rows[0], q_shape, shape, color, 3, 6, 0, answer, rng)
+        # shape: exactly one <color> object, whose shape is the answer (6..8)
+        _one_named_scenes(rows[1], q_color, color, shape, 6, 3, 6, answer, rng)
         count_by_shape[rows[2]] = _count_scenes(rows[2], q_shape, q_color, shape, color, n_obj,
                                                 answer, rng)
         _exist_scenes(rows[3], q_shape, q_color, shape, color, answer, rng)
