@@ -121,23 +121,26 @@ def binary_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -
     return loss.mean(axis=axis)
 
 
-def mean_squared_error(y_true, y_pred):
-    """Keras's ``mse``: mean over the last axis of (y_pred - y_true)^2; returns (N,)."""
+def _regression_pair(name: str, y_true, y_pred):
+    """(pred, target) as tensors of one shape: a (N,) target against a (N, 1) prediction gets
+    its trailing axis, as Keras; other shapes must match."""
     pred = _tensor(y_pred)
     target = _tensor(y_true, like=pred)
     if target.ndim == pred.ndim - 1 and pred.shape[-1] == 1:
         target = target.reshape(target.shape + (1,))
-    _check_same_shape("mse", pred, target)
+    _check_same_shape(name, pred, target)
+    return pred, target
+
+
+def mean_squared_error(y_true, y_pred):
+    """Keras's ``mse``: mean over the last axis of (y_pred - y_true)^2; returns (N,)."""
+    pred, target = _regression_pair("mse", y_true, y_pred)
     diff = pred - target
     return (diff * diff).mean(axis=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
-    pred = _tensor(y_pred)
-    target = _tensor(y_true, like=pred)
-    if target.ndim == pred.ndim - 1 and pred.shape[-1] == 1:
-        target = target.reshape(target.shape + (1,))
-    _check_same_shape("mae", pred, target)
+    pred, target = _regression_pair("mae", y_true, y_pred)
     return (pred - target).abs().mean(axis=-1)
 
 

@@ -39,6 +39,14 @@ def summed_bias(bias_ih, bias_hh, size: int, dtype) -> np.ndarray:
     return bias
 
 
+def backward_start(dout, dh_n, x, weight_ih, weight_hh, batch_first: bool):
+    """dout time-major (T, N, H), zero accumulators dx (T, N, D), dweight_ih and dweight_hh
+    (the weights' shapes), and dh_next = dh_n (N, H) in x's dtype."""
+    dx = np.zeros(x.shape, x.dtype)
+    return (time_major(dout, batch_first), dx, np.zeros_like(weight_ih),
+            np.zeros_like(weight_hh), dh_n.astype(x.dtype, copy=True))
+
+
 def input_grad(dx: np.ndarray, batch_first: bool, need_dx: bool):
     """dx (T, N, D) back in the input's layout, or None when the op needs no input gradient."""
     return time_major(dx, batch_first) if need_dx else None

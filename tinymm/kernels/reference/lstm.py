@@ -63,6 +63,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.kernels.reference._recurrent import (
+    backward_start,
     input_grad,
     sequence_start,
     sigmoid,
@@ -115,15 +116,13 @@ def lstm_backward(grads, cache, need_dx=True):
     dout, dh_n, dc_n = grads
     (x, weight_ih, weight_hh, gates, h_prev_all, c_prev_all, tanh_c_all, active_all,
      reverse, batch_first, has_h0, has_c0, has_bias_ih, has_bias_hh) = cache
-    dout = time_major(dout, batch_first)  # (T, N, H)
+    # (T, N, H), (T, N, D), (4H, D), (4H, H), (N, H)
+    dout, dx, dweight_ih, dweight_hh, dh_next = backward_start(dout, dh_n, x, weight_ih,
+                                                               weight_hh, batch_first)
     T, N, D = x.shape
     H = weight_hh.shape[1]
     dtype = x.dtype
-    dx = np.zeros((T, N, D), dtype)
-    dweight_ih = np.zeros_like(weight_ih)  # (4H, D)
-    dweight_hh = np.zeros_like(weight_hh)  # (4H, H)
     dbias = np.zeros(4 * H, dtype)  # (4H,)
-    dh_next = dh_n.astype(dtype, copy=True)  # (N, H)
     dc_next = dc_n.astype(dtype, copy=True)  # (N, H)
     for t in reversed(step_order(T, reverse)):
         active = active_all[t]  # (N, 1)

@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.kernels.reference._recurrent import (
+    backward_start,
     input_grad,
     sequence_start,
     step_order,
@@ -82,15 +83,13 @@ def rnn_backward(grads, cache, need_dx=True):
     dout, dh_n = grads
     (x, weight_ih, weight_hh, h_new_all, h_prev_all, active_all, nonlinearity, reverse,
      batch_first, has_h0, has_bias_ih, has_bias_hh) = cache
-    dout = time_major(dout, batch_first)  # (T, N, H)
+    # (T, N, H), (T, N, D), (H, D), (H, H), (N, H)
+    dout, dx, dweight_ih, dweight_hh, dh_next = backward_start(dout, dh_n, x, weight_ih,
+                                                               weight_hh, batch_first)
     T, N, D = x.shape
     H = weight_hh.shape[1]
     dtype = x.dtype
-    dx = np.zeros((T, N, D), dtype)
-    dweight_ih = np.zeros_like(weight_ih)  # (H, D)
-    dweight_hh = np.zeros_like(weight_hh)  # (H, H)
     dbias = np.zeros(H, dtype)  # (H,)
-    dh_next = dh_n.astype(dtype, copy=True)  # (N, H)
     for t in reversed(step_order(T, reverse)):
         active = active_all[t]  # (N, 1)
         h_new = h_new_all[t]
