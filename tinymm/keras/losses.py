@@ -25,6 +25,7 @@ import copy
 
 import numpy as np
 
+from tinymm.keras.engine import by_name
 from tinymm.ops.cross_entropy import cross_entropy
 from tinymm.ops.loss import binary_cross_entropy_with_logits
 from tinymm.ops.softmax import log_softmax
@@ -268,11 +269,8 @@ def get(identifier) -> Loss:
     function ``fn(y_true, y_pred)`` (wrapped, reduced as Keras does). A Loss subclass that
     does not override ``call`` is refused here, so ``compile`` fails, not ``fit``."""
     if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _BY_NAME:
-            raise ValueError(f"unknown loss {identifier!r}; known names: {sorted(_BY_NAME)} (or "
-                             "pass a callable loss(y_true, y_pred))")
-        return _BY_NAME[key]()
+        return by_name("loss", _BY_NAME, identifier,
+                       " (or pass a callable loss(y_true, y_pred))")
     if isinstance(identifier, Loss):
         if type(identifier).call is Loss.call:
             raise TypeError(f"loss {type(identifier).__name__} subclasses keras.losses.Loss "
