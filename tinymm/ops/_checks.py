@@ -61,14 +61,21 @@ def check_pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
     return int(values[0]), int(values[1])
 
 
+class DimensionError(IndexError, ValueError):
+    """An out-of-range dim/axis. It is an IndexError, as PyTorch's "Dimension out of range",
+    and a ValueError, as every other bad argument of a tinymm op: ``except`` either catches
+    it. Raised only by ``check_dim``."""
+
+
 def check_dim(op: str, name: str, dim, ndim: int, extra: int = 0) -> int:
     """``dim`` as a non-negative axis of a ``ndim``-d tensor (``extra`` = 1 for an axis that
     may also be one past the end, as unsqueeze's and stack's). A 0-d tensor accepts 0 and -1,
-    as PyTorch's scalars do. Raises TypeError for a non-integer, ValueError when out of range."""
+    as PyTorch's scalars do. Raises TypeError for a non-integer and DimensionError, with
+    PyTorch's message after the op and the argument's name, when out of range."""
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{op}: {name} must be an int, got {dim!r}")
     size = max(ndim + extra, 1)
     if not -size <= dim < size:
-        raise ValueError(f"{op}: {name}={dim} is out of range for a {ndim}-d tensor (valid: "
-                         f"{-size} to {size - 1})")
+        raise DimensionError(f"{op}: {name}: Dimension out of range (expected to be in range of "
+                             f"[{-size}, {size - 1}], but got {dim}) for a {ndim}-d tensor")
     return int(dim) % size
