@@ -79,3 +79,39 @@ def check_dim(op: str, name: str, dim, ndim: int, extra: int = 0) -> int:
         raise DimensionError(f"{op}: {name}: Dimension out of range (expected to be in range of "
                              f"[{-size}, {size - 1}], but got {dim}) for a {ndim}-d tensor")
     return int(dim) % size
+
+
+# The numba kernels of the recurrent (lstm, rnn, gru) and fusion ops compile with fastmath
+# 'nnan'/'ninf': they assume every value is finite, so a NaN or Inf (in an input, or from an
+# overflow inside) may come out finite or wrong there; numba attention's running max skips a
+# NaN score. Those ops run their forward kernels through ``finite_kernel_forward``.
+FINITE_ONLY_BACKENDS = ("numba",)
+
+
+def _all_finite(values) -> bool:
+    for a in values:
+        if isinstance(a, (tuple, list)):
+            if not _all_finite(a):
+                return False
+        elif isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all():
+            return False
+    return True
+
+
+def finite_kernel_forward(ctx, kernel: str, inputs, *args, **kwargs):
+    """``ctx.backend.<kernel>(*args, **kwargs)`` -> (result, cache), on the reference kernels
+    instead when the selected backend's kernel assumes finite values and an array of
+    ``inputs`` holds NaN/Inf, or its result does (an overflow inside): the reference
+    propagates NaN and Inf as PyTorch does. ``ctx.backend`` is switched too, so the backward
+    runs the kernels that made the cache."""
+    from tinymm.backend import get_backend
+
+    finite_only = ctx.backend.name in FINITE_ONLY_BACKENDS
+    if finite_only and not _all_finite(inputs):
+        ctx.backend = get_backend("reference")
+        finite_only = False
+    result, cache = getattr(ctx.backend, kernel)(*args, **kwargs)
+    if finite_only and not _all_finite((result,)):
+        ctx.backend = get_backend("reference")
+        result, cache = getattr(ctx.backend, kernel)(*args, **kwargs)
+    return result, cache

@@ -12,7 +12,7 @@ H/W height/width.
 from __future__ import annotations
 
 from tinymm.autograd import Function
-from tinymm.ops._checks import check_float, check_same_dtype
+from tinymm.ops._checks import check_float, check_same_dtype, finite_kernel_forward
 
 
 def _check_same_shape(op: str, **arrays) -> None:
@@ -30,7 +30,7 @@ class GatedFusion(Function):
     @staticmethod
     def forward(ctx, g, ua, ub):
         _check_same_shape("gated_fusion", gate=g, a=ua, b=ub)
-        out, cache = ctx.backend.gated_fusion_forward(g, ua, ub)  # (B, D)
+        out, cache = finite_kernel_forward(ctx, "gated_fusion_forward", (g, ua, ub), g, ua, ub)
         ctx.save_for_backward(cache)
         return out
 
@@ -43,7 +43,7 @@ class BilinearPool(Function):
     @staticmethod
     def forward(ctx, pa, pb):
         _check_same_shape("bilinear_pool", a=pa, b=pb)
-        out, cache = ctx.backend.bilinear_pool_forward(pa, pb)  # (B, R)
+        out, cache = finite_kernel_forward(ctx, "bilinear_pool_forward", (pa, pb), pa, pb)
         ctx.save_for_backward(cache)
         return out
 
@@ -65,7 +65,7 @@ class Film(Function):
             if p.shape != expected:
                 raise ValueError(f"film: {name} must have shape (N, C) = {expected} for input "
                                  f"{x.shape}, got {p.shape}")
-        out, cache = ctx.backend.film_forward(x, gamma, beta)  # (N, C, H, W)
+        out, cache = finite_kernel_forward(ctx, "film_forward", (x, gamma, beta), x, gamma, beta)
         ctx.save_for_backward(cache)
         return out
 

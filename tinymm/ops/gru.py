@@ -22,7 +22,7 @@ direction)::
 from __future__ import annotations
 
 from tinymm.autograd import Function
-from tinymm.ops._checks import check_ndim
+from tinymm.ops._checks import check_ndim, finite_kernel_forward
 from tinymm.ops.rnn import check_lengths, check_sequence_input, check_state, check_weights
 
 
@@ -35,7 +35,8 @@ class GRU(Function):
         H = check_weights("gru", x, 3, weight_ih, weight_hh, bias_ih, bias_hh)
         check_state("gru", "hx", h0, N, H, x.dtype)
         lengths = check_lengths("gru", lengths, N, T)
-        (out, h_n), cache = ctx.backend.gru_forward(
+        (out, h_n), cache = finite_kernel_forward(
+            ctx, "gru_forward", (x, h0, weight_ih, weight_hh, bias_ih, bias_hh),
             x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
             batch_first=batch_first, reverse=reverse)
         ctx.save_for_backward(cache)

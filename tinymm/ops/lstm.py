@@ -22,7 +22,7 @@ direction)::
 from __future__ import annotations
 
 from tinymm.autograd import Function
-from tinymm.ops._checks import check_ndim
+from tinymm.ops._checks import check_ndim, finite_kernel_forward
 from tinymm.ops.rnn import check_lengths, check_sequence_input, check_state, check_weights
 
 
@@ -36,7 +36,8 @@ class LSTM(Function):
         check_state("lstm", "h0", h0, N, H, x.dtype)
         check_state("lstm", "c0", c0, N, H, x.dtype)
         lengths = check_lengths("lstm", lengths, N, T)
-        (out, h_n, c_n), cache = ctx.backend.lstm_forward(
+        (out, h_n, c_n), cache = finite_kernel_forward(
+            ctx, "lstm_forward", (x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh),
             x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
             batch_first=batch_first, reverse=reverse)
         ctx.save_for_backward(cache)

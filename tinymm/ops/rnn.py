@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._checks import check_float, check_ndim, check_same_dtype
+from tinymm.ops._checks import check_float, check_ndim, check_same_dtype, finite_kernel_forward
 
 
 def check_sequence_input(name: str, x: np.ndarray, input_size: int,
@@ -102,7 +102,8 @@ class RNN(Function):
         H = check_weights("rnn", x, 1, weight_ih, weight_hh, bias_ih, bias_hh)
         check_state("rnn", "hx", h0, N, H, x.dtype)
         lengths = check_lengths("rnn", lengths, N, T)
-        (out, h_n), cache = ctx.backend.rnn_forward(
+        (out, h_n), cache = finite_kernel_forward(
+            ctx, "rnn_forward", (x, h0, weight_ih, weight_hh, bias_ih, bias_hh),
             x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
             nonlinearity=nonlinearity, batch_first=batch_first, reverse=reverse)
         ctx.save_for_backward(cache)
