@@ -61,14 +61,57 @@ def check_pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
     return int(values[0]), int(values[1])
 
 
+class DimensionError(IndexError, ValueError):
+    """An out-of-range dim/axis. It is an IndexError, as PyTorch's "Dimension out of range",
+    and a ValueError, as every other bad argument of a tinymm op: ``except`` either catches
+    it. Raised only by ``check_dim``."""
+
+
 def check_dim(op: str, name: str, dim, ndim: int, extra: int = 0) -> int:
     """``dim`` as a non-negative axis of a ``ndim``-d tensor (``extra`` = 1 for an axis that
     may also be one past the end, as unsqueeze's and stack's). A 0-d tensor accepts 0 and -1,
-    as PyTorch's scalars do. Raises TypeError for a non-integer, ValueError when out of range."""
+    as PyTorch's scalars do. Raises TypeError for a non-integer and DimensionError, with
+    PyTorch's message after the op and the argument's name, when out of range."""
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{op}: {name} must be an int, got {dim!r}")
     size = max(ndim + extra, 1)
     if not -size <= dim < size:
-        raise ValueError(f"{op}: {name}={dim} is out of range for a {ndim}-d tensor (valid: "
-                         f"{-size} to {size - 1})")
+        raise DimensionError(f"{op}: {name}: Dimension out of range (expected to be in range of "
+                             f"[{-size}, {size - 1}], but got {dim}) for a {ndim}-d tensor")
     return int(dim) % size
+
+
+# The numba kernels of the recurrent (lstm, rnn, gru) and fusion ops compile with fastmath
+# 'nnan'/'ninf': they assume every value is finite, so a NaN or Inf (in an input, or from an
+# overflow inside) may come out finite or wrong there; numba attention's running max skips a
+# NaN score. Those ops run their forward kernels through ``finite_kernel_forward``.
+FINITE_ONLY_BACKENDS = ("numba",)
+
+
+def _all_finite(values) -> bool:
+    for a in values:
+        if isinstance(a, (tuple, list)):
+            if not _all_finite(a):
+                return False
+        elif isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all():
+            return False
+    return True
+
+
+def finite_kernel_forward(ctx, kernel: str, inputs, *args, **kwargs):
+    """``ctx.backend.<kernel>(*args, **kwargs)`` -> (result, cache), on the reference kernels
+    instead when the selected backend's kernel assumes finite values and an array of
+    ``inputs`` holds NaN/Inf, or its result does (an overflow inside): the reference
+    propagates NaN and Inf as PyTorch does. ``ctx.backend`` is switched too, so the backward
+    runs the kernels that made the cache."""
+    from tinymm.backend import get_backend
+
+    finite_only = ctx.backend.name in FINITE_ONLY_BACKENDS
+    if finite_only and not _all_finite(inputs):
+        ctx.backend = get_backend("reference")
+        finite_only = False
+    result, cache = getattr(ctx.backend, kernel)(*args, **kwargs)
+    if finite_only and not _all_finite((result,)):
+        ctx.backend = get_backend("reference")
+        result, cache = getattr(ctx.backend, kernel)(*args, **kwargs)
+    return result, cache

@@ -98,6 +98,7 @@ class Recurrence(KernelFunction):
 
     gates = 1
     states = ("hx",)
+    finite_only = True
 
     @classmethod
     def check(cls, x, states, weight_ih, weight_hh, bias_ih, bias_hh, lengths, batch_first):
