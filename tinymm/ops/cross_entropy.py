@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.kernels.numba_cuda.device import is_device_array
 from tinymm.ops._checks import check_float, check_int_range, check_ndim
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -15,7 +16,7 @@ class CrossEntropy(Function):
     def forward(ctx, logits, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         check_float("cross_entropy", "input (logits)", logits)
         check_ndim("cross_entropy", "input (logits)", logits, 2, "(N, C)")
-        target = np.asarray(target)
+        target = target if is_device_array(target) else np.asarray(target)
         check_ndim("cross_entropy", "target", target, 1, "(N,) class indices")
         if target.shape[0] != logits.shape[0]:
             raise ValueError(f"cross_entropy: input has {logits.shape[0]} rows (shape "
