@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from tinymm import nn
-from tinymm.kernels.numba_cuda.device import is_device_array
+from tinymm.devices import is_device_array
 from tinymm.models.towers import ImageTower, TextTower
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor

@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from tinymm.kernels.numba_cuda.device import is_device_array
+from tinymm.devices import is_device_array
 from tinymm.nn import init
 from tinymm.nn.module import Module, Parameter
 from tinymm.ops.dropout import dropout as dropout_fn

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.kernels.numba_cuda.device import index_bounds, is_device_array
+from tinymm.devices import index_bounds, is_device_array
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

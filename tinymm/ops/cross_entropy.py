@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.kernels.numba_cuda.device import is_device_array
+from tinymm.devices import is_device_array
 from tinymm.ops._checks import check_float, check_int_range, check_ndim
 
 REDUCTIONS = ("mean", "sum", "none")

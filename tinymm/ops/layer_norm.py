@@ -17,7 +17,7 @@ import operator
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.kernels.numba_cuda.device import is_device_array
+from tinymm.devices import is_device_array
 from tinymm.ops._checks import check_float, check_same_dtype
 
 
