@@ -112,6 +112,24 @@ def check_checkpoints(gpu: MultimodalVQA, gpu_opt: optim.Adam) -> None:
             np.testing.assert_array_equal(b, a, err_msg=name)
 
 
+def check_app_run() -> None:
+    """``tinymm train --device cuda``'s run (one step of two ShapesVQA samples at 32x32; four
+    validation and test samples, so every question type is there) and its checkpoint
+    evaluated on the CPU (reference kernels: nothing to compile)."""
+    from tinymm.app import train as app
+
+    cfg = app.TrainConfig(fusion="multiply", epochs=1, samples=2, val_samples=4,
+                          test_samples=4, batch_size=2, seed=1, device="cuda",
+                          backend="reference",
+                          model=dict(conv1_channels=2, conv2_channels=2, embed_dim=4,
+                                     hidden_size=4, fused_dim=4, head_hidden=4, num_heads=2))
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = app.run_training(cfg, tmp, log=lambda *a, **k: None)
+        assert metrics["device"] == "cuda" and len(metrics["epochs"]) == 1, metrics
+        record = app.evaluate_checkpoint(tmp, log=lambda *a, **k: None)  # on the CPU
+        np.testing.assert_allclose(record["loss"], metrics["test"]["loss"], rtol=1e-4)
+
+
 if __name__ == "__main__":
     gpu, gpu_opt = train_both("multiply", steps=3)
     check_checkpoints(gpu, gpu_opt)
@@ -121,4 +139,7 @@ if __name__ == "__main__":
                        "question_only"):
             train_both(fusion, steps=1)
             fusions.append(fusion)
+    if "--app" in sys.argv:
+        check_app_run()
+        fusions.append("the app's run")
     print(f"trained {', '.join(fusions)} on the simulated cuda device; checkpoints round-trip")

@@ -3,8 +3,8 @@ in a subprocess under NUMBA_ENABLE_CUDASIM=1 (it must be set before numba is imp
 
 Three Adam steps of the tiny model on the simulated device, matching the reference backend,
 with the host<->device transfers of every step asserted exactly; checkpoints from the device
-load on the CPU and back. ``TINYMM_CUDA_ALL_FUSIONS=1`` adds one step of every other fusion
-(about a minute more under the simulator).
+load on the CPU and back. ``TINYMM_CUDA_SLOW=1`` adds one step of every other fusion and the
+app's ``--device cuda`` run at 32x32 (minutes more under the simulator).
 """
 
 import os
@@ -22,8 +22,26 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_vqa_model_trains_on_the_simulated_device_with_counted_transfers():
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    args = ["--all-fusions"] if os.environ.get("TINYMM_CUDA_ALL_FUSIONS") == "1" else []
+    args = ["--all-fusions", "--app"] if os.environ.get("TINYMM_CUDA_SLOW") == "1" else []
     proc = subprocess.run([sys.executable, "-m", "tests.cuda_training_check", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=900)
+                          env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "trained multiply" in proc.stdout and "checkpoints round-trip" in proc.stdout
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1",
+                    reason="the simulator makes the cuda device available")
+def test_train_on_cuda_without_a_gpu_says_what_to_do(tmp_path, capsys):
+    from tinymm import cuda
+    from tinymm.app.cli import main
+
+    if cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    out = tmp_path / "run"
+    assert main(["train", "--device", "cuda", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--device cuda is not available" in err, err
+    assert "NUMBA_ENABLE_CUDASIM=1" in err or "pip install" in err, err
+    assert not out.exists()  # refused before anything was written
+    assert main(["train", "--task", "retrieval", "--device", "cuda", "--out", str(out)]) == 2
+    assert "--task vqa only" in capsys.readouterr().err

@@ -98,7 +98,11 @@ def _placed(tensor, saved: str, map_location):
         return tensor
     from tinymm.devices import as_device
 
-    device = as_device(target, "tinymm.load")  # a missing GPU says what to do (map_location)
+    try:
+        device = as_device(target, "tinymm.load")
+    except ValueError as exc:  # a cuda-saved file on a machine without the cuda device
+        raise ValueError(f"{exc}. The file holds tensors saved on {saved!r}: on a CPU-only "
+                         "machine load them with tinymm.load(path, map_location='cpu')") from exc
     moved = tensor.detach().to(device)  # one counted copy to the device
     tensor.array, tensor.device = moved.array, moved.device  # the same leaf (or Parameter)
     return tensor
