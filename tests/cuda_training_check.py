@@ -112,6 +112,39 @@ def check_checkpoints(gpu: MultimodalVQA, gpu_opt: optim.Adam) -> None:
             np.testing.assert_array_equal(b, a, err_msg=name)
 
 
+def expect(error: type, words: tuple[str, ...], call) -> None:
+    try:
+        call()
+    except error as exc:
+        assert all(w in str(exc) for w in words), exc
+    else:
+        raise AssertionError(f"expected {error.__name__} mentioning {words}")
+
+
+def check_device_index_errors() -> None:
+    """Bad device indices are refused before a kernel reads with them (the device reduction
+    finds them), and host indices with device weights name both devices."""
+    weight = tinymm.tensor(np.ones((5, 2), np.float32), device="cuda", requires_grad=True)
+    ids = tinymm.tensor(np.array([[0, 4], [2, 5]]), device="cuda")
+    expect(ValueError, ("index 5", "5 embeddings"), lambda: tinymm.F.embedding(ids, weight))
+    lows = tinymm.tensor(np.array([-1, 3]), device="cuda")
+    expect(ValueError, ("index -1",), lambda: tinymm.F.embedding(lows, weight))
+    expect(RuntimeError, ("cpu", "cuda"), lambda: tinymm.F.embedding(np.array([1]), weight))
+    ok = tinymm.F.embedding(tinymm.tensor(np.array([4, 0]), device="cuda"), weight)
+    np.testing.assert_array_equal(ok.detach().cpu().numpy(), np.ones((2, 2)))
+    logits = tinymm.tensor(np.zeros((2, 3), np.float32), device="cuda")
+    target = tinymm.tensor(np.array([1, 3]), device="cuda")
+    expect(ValueError, ("holds 3",), lambda: tinymm.F.cross_entropy(logits, target))
+    skipped = tinymm.tensor(np.array([1, -100]), device="cuda")  # ignore_index is skipped
+    assert tinymm.F.cross_entropy(logits, skipped).device == "cuda"
+    expect(RuntimeError, ("cpu", "cuda"), lambda: tinymm.F.cross_entropy(logits,
+                                                                         np.array([0, 1])))
+    lstm = tinymm.nn.LSTM(2, 2, batch_first=True).to("cuda")
+    x = tinymm.tensor(np.zeros((2, 3, 2), np.float32), device="cuda")
+    long = tinymm.tensor(np.array([3, 4]), device="cuda")
+    expect(ValueError, ("between 1 and T=3", "got 4"), lambda: lstm(x, lengths=long))
+
+
 def check_app_run() -> None:
     """``tinymm train --device cuda``'s run (one step of two ShapesVQA samples at 32x32; four
     validation and test samples, so every question type is there) and its checkpoint
@@ -131,6 +164,7 @@ def check_app_run() -> None:
 
 
 if __name__ == "__main__":
+    check_device_index_errors()
     gpu, gpu_opt = train_both("multiply", steps=3)
     check_checkpoints(gpu, gpu_opt)
     fusions = ["multiply"]
@@ -142,4 +176,5 @@ if __name__ == "__main__":
     if "--app" in sys.argv:
         check_app_run()
         fusions.append("the app's run")
-    print(f"trained {', '.join(fusions)} on the simulated cuda device; checkpoints round-trip")
+    print(f"bad device indices refused; trained {', '.join(fusions)} on the simulated cuda "
+          "device; checkpoints round-trip")

@@ -60,6 +60,17 @@ def as_int64(op: str, name: str, array):
     return array.astype(np.int64)
 
 
+def check_same_device(op: str, **arrays) -> None:
+    """A RuntimeError naming both devices when the arrays (Nones skipped) do not all live on
+    one device, as PyTorch's; raw index arrays never pass through autograd's device check."""
+    places = {name: "cuda" if is_device_array(a) else "cpu"
+              for name, a in arrays.items() if a is not None}
+    if len(set(places.values())) > 1:
+        listed = ", ".join(f"{name} on {where}" for name, where in places.items())
+        raise RuntimeError(f"{op}: expected all inputs on the same device, got {listed}; move "
+                           "them with .to('cuda') or .cpu() first")
+
+
 def check_int_range(op: str, name: str, array, low: int, high: int,
                     allowed_extra: int | None = None) -> None:
     """Every value of the integer ``array`` (host or device) must be in [low, high) (or equal

@@ -6,7 +6,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.devices import is_device_array
-from tinymm.ops._checks import check_float, check_int_range, check_ndim
+from tinymm.ops._checks import check_float, check_int_range, check_ndim, check_same_device
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -17,6 +17,7 @@ class CrossEntropy(Function):
         check_float("cross_entropy", "input (logits)", logits)
         check_ndim("cross_entropy", "input (logits)", logits, 2, "(N, C)")
         target = target if is_device_array(target) else np.asarray(target)
+        check_same_device("cross_entropy", input=logits, target=target)
         check_ndim("cross_entropy", "target", target, 1, "(N,) class indices")
         if target.shape[0] != logits.shape[0]:
             raise ValueError(f"cross_entropy: input has {logits.shape[0]} rows (shape "

@@ -6,7 +6,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.devices import is_device_array
-from tinymm.ops._checks import as_int64, check_float, check_ndim, int_bounds
+from tinymm.ops._checks import as_int64, check_float, check_ndim, check_same_device, int_bounds
 
 
 def as_indices(op: str, indices):
@@ -54,6 +54,7 @@ class Embedding(Function):
         check_ndim(name, "weight", weight, 2, "(num_embeddings, embedding_dim)")
         check_float(name, "weight", weight)
         indices = as_indices(name, indices)
+        check_same_device(name, indices=indices, weight=weight)
         check_indices(name, indices, weight.shape[0])
         padding_idx = normalize_padding_idx(name, padding_idx, weight.shape[0])
         out, cache = ctx.backend.embedding_forward(indices, weight, padding_idx=padding_idx)
