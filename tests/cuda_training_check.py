@@ -10,6 +10,8 @@ the simulator's arrays behave like real device arrays).
   in the embedding, answers in the cross-entropy), 16 bytes each: (min, max) in int64.
 * ``--all-fusions``: one step of every other fusion, held to the reference the same way
   (attention fusion copies its (N, T, 1) token-pooling weights in as well).
+* A tinymm.keras model moved with ``model.to("cuda")`` before ``compile`` fits and predicts
+  as on the host.
 * Checkpoints: a cuda model's ``tinymm.io.save_module`` / ``tinymm.save`` load on the CPU
   and back onto the device (``map_location`` as PyTorch's).
 """
@@ -145,6 +147,35 @@ def check_device_index_errors() -> None:
     expect(ValueError, ("between 1 and T=3", "got 4"), lambda: lstm(x, lengths=long))
 
 
+def check_keras_fit() -> None:
+    """A tinymm.keras model moved with ``model.to("cuda")`` before compile fits and predicts
+    like the same model on the host (reference kernels)."""
+    from tinymm import keras
+
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((6, 3)).astype(np.float32), rng.integers(0, 2, 6)
+
+    def build():
+        inp = keras.Input((3,))
+        out = keras.layers.Dense(2, activation="softmax")(keras.layers.Dense(4)(inp))
+        return keras.Model(inp, out)
+
+    host, gpu = build(), build()
+    gpu.set_weights(host.get_weights())
+    gpu.to("cuda")
+    for model in (host, gpu):
+        model.compile(optimizer=keras.optimizers.Adam(0.05),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with tinymm.use_backend("reference"):
+        want = host.fit(x, y, batch_size=3, epochs=1, verbose=0, shuffle=False).history
+        want_p = host.predict(x)
+    got = gpu.fit(x, y, batch_size=3, epochs=1, verbose=0, shuffle=False).history
+    assert all(p.device == "cuda" for p in gpu.parameters())
+    np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-5)
+    assert got["accuracy"] == want["accuracy"]
+    np.testing.assert_allclose(gpu.predict(x), want_p, rtol=1e-5, atol=1e-6)
+
+
 def check_app_run() -> None:
     """``tinymm train --device cuda``'s run (one step of two ShapesVQA samples at 32x32; four
     validation and test samples, so every question type is there) and its checkpoint
@@ -167,7 +198,8 @@ if __name__ == "__main__":
     check_device_index_errors()
     gpu, gpu_opt = train_both("multiply", steps=3)
     check_checkpoints(gpu, gpu_opt)
-    fusions = ["multiply"]
+    check_keras_fit()
+    fusions = ["multiply", "a tinymm.keras model"]
     if "--all-fusions" in sys.argv:
         for fusion in ("concat", "attention", "gated", "bilinear", "image_only",
                        "question_only"):
