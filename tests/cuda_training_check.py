@@ -176,17 +176,32 @@ def check_keras_fit() -> None:
     np.testing.assert_allclose(gpu.predict(x), want_p, rtol=1e-5, atol=1e-6)
 
 
+def _small_images(build_data):
+    """The app's data with every image subsampled 32x32 -> 8x8 (the simulator's speed)."""
+    def build(cfg):
+        splits = build_data(cfg)
+        for ds in splits.values():
+            if not hasattr(ds, "full_image_array"):
+                ds.full_image_array = ds.image_array
+                ds.image_array = (lambda idx, dtype=np.float32, ds=ds:
+                                  np.ascontiguousarray(ds.full_image_array(idx, dtype)
+                                                       [:, :, ::4, ::4]))
+        return splits
+    return build
+
+
 def check_app_run() -> None:
-    """``tinymm train --device cuda``'s run (one step of two ShapesVQA samples at 32x32; four
-    validation and test samples, so every question type is there) and its checkpoint
-    evaluated on the CPU (reference kernels: nothing to compile)."""
+    """``tinymm train --device cuda``'s run (``run_training``: two steps, 8x8 images) and its
+    checkpoint evaluated on the CPU (reference kernels: nothing to compile)."""
     from tinymm.app import train as app
 
-    cfg = app.TrainConfig(fusion="multiply", epochs=1, samples=2, val_samples=4,
+    app.build_data = _small_images(app.build_data)
+    cfg = app.TrainConfig(fusion="multiply", epochs=1, samples=4, val_samples=4,
                           test_samples=4, batch_size=2, seed=1, device="cuda",
                           backend="reference",
-                          model=dict(conv1_channels=2, conv2_channels=2, embed_dim=4,
-                                     hidden_size=4, fused_dim=4, head_hidden=4, num_heads=2))
+                          model=dict(image_size=8, conv1_channels=2, conv2_channels=2,
+                                     embed_dim=4, hidden_size=4, fused_dim=4, head_hidden=4,
+                                     num_heads=2))
     with tempfile.TemporaryDirectory() as tmp:
         metrics = app.run_training(cfg, tmp, log=lambda *a, **k: None)
         assert metrics["device"] == "cuda" and len(metrics["epochs"]) == 1, metrics
