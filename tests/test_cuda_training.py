@@ -45,3 +45,44 @@ def test_train_on_cuda_without_a_gpu_says_what_to_do(tmp_path, capsys):
     assert not out.exists()  # refused before anything was written
     assert main(["train", "--task", "retrieval", "--device", "cuda", "--out", str(out)]) == 2
     assert "--task vqa only" in capsys.readouterr().err
+
+
+def _saved_on_cuda(path) -> None:
+    """A tinymm.save file whose tensor records the cuda device (as a GPU run writes it),
+    made on a machine without one by editing the structure in the header."""
+    import json
+
+    import numpy as np
+
+    import tinymm
+    from tinymm import io
+
+    tinymm.save({"w": tinymm.tensor(np.arange(3.0, dtype=np.float32))}, path)
+    meta = io.safetensors_metadata(path)
+    info = json.loads(meta["tinymm.save"])
+    info["root"]["v"][0][1]["device"] = "cuda"
+    io.save_safetensors(path, io.load_safetensors(path),
+                        metadata={"tinymm.save": json.dumps(info)})
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1",
+                    reason="the simulator makes the cuda device available")
+def test_a_cuda_saved_file_loads_on_the_cpu_with_map_location(tmp_path):
+    import numpy as np
+
+    import tinymm
+    from tinymm import cuda
+
+    if cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    path = tmp_path / "cuda.safetensors"
+    _saved_on_cuda(path)
+    with pytest.raises(ValueError, match="map_location='cpu'"):
+        tinymm.load(path)  # the saved device is not here: say how to load on the CPU
+    for where in ("cpu", tinymm.device("cpu"), {"cuda": "cpu"}):
+        w = tinymm.load(path, map_location=where)["w"]
+        assert w.device == "cpu"
+        np.testing.assert_array_equal(w.numpy(), [0.0, 1.0, 2.0])
+    seen = []
+    w = tinymm.load(path, map_location=lambda t, saved: seen.append(saved) or t)["w"]
+    assert seen == ["cuda"] and w.device == "cpu"
