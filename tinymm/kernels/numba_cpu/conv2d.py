@@ -24,10 +24,16 @@ else is memory-bound and written here as parallel Numba passes with contiguous i
 * ``_col2im``: dcol (K, P) -> dx, parallel over (n, c) planes; each task owns its dx plane
   (no write races), zeroes it and adds the kh*kw shifted rows into it (the plane stays in L1).
 
+Stride-1 convolutions whose output is as wide as the input (OW == W, "same"-style padding,
+both convolutions of the seed model) run one image per worker instead (``_flat_images``
+below): each image's im2col, GEMM and bias+ReLU, and its backward, stay in one worker's
+cache, BLAS single-threaded there, with no (K, P) buffer; ``PER_IMAGE = False`` sends them
+through the whole-batch path above (the A/B baseline, and the path of every other geometry).
+
 With ``TINYMM_WINOGRAD=1`` in the environment, 3x3 / stride-1 / dilation-1 convolutions with
 at least WINOGRAD_MIN_C input channels (conv B of the seed model) take the Winograd
 F(2x2, 3x3) path of ``_winograd.py`` instead (fewer multiplies, same results to rounding);
-everything else, and everything by default, takes im2col below. It is opt-in because its
+everything else, and everything by default, takes an im2col path. It is opt-in because its
 kernels add more to the first run's compile time than they save per step at this model's
 sizes (benchmarks/RESULTS.md).
 
