@@ -455,3 +455,36 @@ def test_worker_pool_runs_every_task_once_and_raises_errors():
 
     with pytest.raises(ValueError, match="task 5"):
         _threads.run_tasks(failing, 9)
+
+
+@pytest.mark.parametrize("winograd", [False, True], ids=["images", "winograd"])
+def test_per_image_gradients_do_not_depend_on_which_worker_took_which_image(winograd,
+                                                                           monkeypatch):
+    """The per-image paths hand images to workers dynamically; their weight gradients must
+    be the same bits in any order (tinymm's determinism: the same run twice, same result)."""
+    pytest.importorskip("numba")
+    from tinymm.kernels.numba_cpu import _threads
+    from tinymm.kernels.numba_cpu import conv2d as numba_conv
+
+    monkeypatch.setattr(numba_conv, "WINOGRAD", winograd)
+    r = np.random.default_rng(7)
+    x = r.standard_normal((5, 8, 6, 7)).astype(np.float32)
+    w = r.standard_normal((3, 8, 3, 3)).astype(np.float32)
+    b = r.standard_normal(3).astype(np.float32)
+    dout = r.standard_normal((5, 3, 6, 7)).astype(np.float32)
+
+    def grads():
+        out, cache = numba_conv.conv2d_relu_forward(x, w, b, padding=1)
+        assert cache[0] == ("winograd" if winograd else "images")
+        return [out.copy()] + [g.copy() for g in numba_conv.conv2d_relu_backward(dout, cache)]
+
+    first = grads()
+
+    def reversed_serial(task, count, n_workers=None):
+        for i in reversed(range(count)):
+            task(0, i)
+        return 1
+
+    monkeypatch.setattr(_threads, "run_tasks", reversed_serial)
+    for a, c in zip(first, grads()):
+        np.testing.assert_array_equal(a, c)

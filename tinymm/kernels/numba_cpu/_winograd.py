@@ -19,7 +19,7 @@ the forward did, which equals the convolution's in exact arithmetic), again per 
 V recomputed from x rather than kept (it is 4x larger than x)::
 
     dM = A dY A^T           (16, O, T)   dY masked by r > 0 for the fused ReLU; dbias too
-    dU += (V @ dM^T)^T      (16, O, C)   16 GEMMs, summed per worker, then over workers
+    dU += (V @ dM^T)^T      (16, O, C)   16 GEMMs per image, summed in image order at the end
     dV = U^T @ dM           (16, C, T)   16 GEMMs
     dx[n] = B dV B^T        added back tile by tile (overlaps add), padding cut away
     dg = G^T dU G
@@ -282,18 +282,18 @@ def backward(dout, r, x, U, pt, pl, relu):
     TH, TW = tiles(OH, OW)
     T = TH * TW
     _, n_workers = _threads.workers()
-    scratch = _scratch(n_workers, [(16, O, T), (16, C, T), (16, C, O)], dout.dtype)
-    dUt = np.zeros((n_workers, 16, C, O), dtype=dout.dtype)  # dU^T, one sum per worker
+    scratch = _scratch(n_workers, [(16, O, T), (16, C, T)], dout.dtype)
+    # dU^T per image, summed in image order afterwards (bits independent of the scheduling)
+    dUt = ws.empty((N, 16, C, O), dout.dtype)
     partial = np.empty((N, O), dtype=np.float64)
     dx = ws.empty(x.shape, dout.dtype)
     Ut = U.transpose(0, 2, 1)
 
     def image(worker, n):
-        dM, V, part = scratch[worker]
+        dM, V = scratch[worker]
         _grad_output_transform(dout, r, n, dM, partial, relu, TH, TW)
         _input_transform(x, n, V, pt, pl, TH, TW)
-        np.matmul(V, dM.transpose(0, 2, 1), out=part)  # (16, C, O)
-        dUt[worker] += part
+        np.matmul(V, dM.transpose(0, 2, 1), out=dUt[n])  # (16, C, O)
         np.matmul(Ut, dM, out=V)  # dV, in V's buffer
         _grad_input_transform(V, dx, n, pt, pl, TH, TW)
 

@@ -314,7 +314,8 @@ def _grad_prologue(dout, r, dout2, partial, relu):
 # whole pipeline with buffers that stay in its L2 cache:
 #   forward:  col_n = im2col(x[n]) (K, L); out[n] = W2 @ col_n; out[n] += bias, ReLU
 #   backward: g_n = dout[n] masked by r[n] > 0 (and its dbias share); col_n = im2col(x[n])
-#             again; dW_w += col_n @ g_n^T (one sum per worker); col_n = W2^T @ g_n (dcol,
+#             again; dW_n = col_n @ g_n^T (summed over n in order at the end, so the result
+#             does not depend on which worker took which image); col_n = W2^T @ g_n (dcol,
 #             in the same buffer); dx[n] = col2im(col_n)
 # Unlike the whole-batch path below it, nothing of size (K, N*L) or (O, N*L) goes to memory
 # and back (conv B's are 38 and 8 MB), the backward recomputes col_n instead of keeping it,
@@ -390,8 +391,9 @@ def _flat_images_backward(dout3, r3, x, W2, kh, kw, pt, pl, dh, dw, OH, relu):
     _, n_workers = _threads.workers()
     cols = [ws.empty((K, L), dt) for _ in range(n_workers)]
     gs = [ws.empty((O, L), dt) for _ in range(n_workers)]
-    dWt = np.zeros((n_workers, K, O), dtype=dt)  # dW2^T, one sum per worker
-    parts = np.zeros((n_workers, K, O), dtype=dt)
+    # dW2^T per image, summed in image order afterwards: the same bits whichever worker
+    # took which image
+    dWt = ws.empty((N, K, O), dt)
     partial = np.empty((N, O), dtype=np.float64)
     dx = ws.empty(x.shape, dt)
     W2t = W2.T
@@ -400,8 +402,7 @@ def _flat_images_backward(dout3, r3, x, W2, kh, kw, pt, pl, dh, dw, OH, relu):
         col, g = cols[worker], gs[worker]
         _grad_mask_image(dout3, r3, n, g, partial, relu)
         _im2col_image(x, n, col, kh, kw, pt, pl, dh, dw, OH)
-        np.matmul(col, g.T, out=parts[worker])
-        dWt[worker] += parts[worker]
+        np.matmul(col, g.T, out=dWt[n])
         np.matmul(W2t, g, out=col)  # dcol
         _col2im_image(col, dx, n, kh, kw, pt, pl, dh, dw, OH)
 
