@@ -16,8 +16,9 @@ from tinymm import functional as F
 RNG = np.random.default_rng(0)
 N, H, W = 32, 32, 32
 
-NOTE = ("im2col (numba, parallel) + one GEMM per product via NumPy BLAS (OpenBLAS) on a "
-        "(C*9, N*H*W) workspace; bias+ReLU fused into the NCHW epilogue; col2im in numba")
+NOTE = ("one image per worker thread (BLAS single-threaded in each): im2col (numba) into a "
+        "(C*9, H*W) buffer in cache, GEMM via NumPy BLAS (OpenBLAS) into the NCHW output, "
+        "bias+ReLU in place; backward: masked dout, im2col again, dW and dcol GEMMs, col2im")
 
 
 def _conv(label, c_in, c_out, backward, fused=True, workspace=True):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import tinymm
 from tests.conftest import backend_names, examples
-from tests.kernel_cases.conv2d import TOL, WINOGRAD_GEOMETRIES
+from tests.kernel_cases.conv2d import GEOMETRIES, TOL, WINOGRAD_GEOMETRIES
 from tinymm import F, nn
 from tinymm.tensor import Tensor
 
@@ -132,6 +132,33 @@ def test_winograd_path_gradcheck(fused, winograd_on):
     op = F.conv2d_relu if fused else F.conv2d
     with tinymm.use_backend("numba"):
         assert tinymm.gradcheck(_conv_fn(op, g["options"], True), [x, w, b])
+
+
+@pytest.mark.parametrize("per_image", [True, False], ids=["images", "whole-batch"])
+@pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
+@pytest.mark.parametrize("label,make", GEOMETRIES, ids=[g[0] for g in GEOMETRIES])
+def test_numba_paths_match_reference(label, make, fused, per_image, monkeypatch):
+    """Both numba im2col paths (one image per worker, and the whole batch at once) against
+    the reference; the flat stride-1 geometries take the per-image path when it is on."""
+    if "numba" not in BACKENDS:
+        pytest.skip("numba backend unavailable")
+    from tinymm.kernels.numba_cpu import conv2d as numba_conv
+    from tinymm.kernels.reference import conv2d as ref_conv
+
+    monkeypatch.setattr(numba_conv, "PER_IMAGE", per_image)
+    (x, w, b), options = make(np.random.default_rng(5), np.dtype(np.float64))
+    name = "conv2d_relu" if fused else "conv2d"
+    out, cache = getattr(numba_conv, name + "_forward")(x, w, b, **options)
+    ref_out, ref_cache = getattr(ref_conv, name + "_forward")(x, w, b, **options)
+    flat = options.get("stride", 1) == 1 and out.shape[3] == x.shape[3]
+    assert cache[0] == ("images" if per_image and flat else "im2col")
+    np.testing.assert_allclose(out, ref_out, rtol=0, atol=1e-12 * np.abs(ref_out).max())
+    dout = np.random.default_rng(6).standard_normal(out.shape)
+    grads = getattr(numba_conv, name + "_backward")(dout, cache)
+    for g, r in zip(grads, getattr(ref_conv, name + "_backward")(dout, ref_cache)):
+        assert (g is None) == (r is None)
+        if r is not None:
+            np.testing.assert_allclose(g, r, rtol=0, atol=1e-12 * np.abs(r).max())
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
@@ -404,3 +431,60 @@ def test_keras_conv2d_same_padding_matches_hand_computed_values(kernel, dilation
     model.load_state_dict({name: kernel[None, None].astype(np.float32)})
     out = model.predict(_X33[None, :, :, None].astype(np.float32))  # channels last
     np.testing.assert_array_equal(out[0, :, :, 0], expected)
+
+
+def test_worker_pool_runs_every_task_once_and_raises_errors():
+    """The per-image paths' task runner (kernels/numba_cpu/_threads.py): each index once,
+    worker ids in range, a task's exception reaches the caller."""
+    pytest.importorskip("numba")
+    from tinymm.kernels.numba_cpu import _threads
+
+    _, n_workers = _threads.workers()
+    seen = []
+
+    def task(worker, i):
+        assert 0 <= worker < n_workers
+        seen.append(i)
+
+    _threads.run_tasks(task, 37)
+    assert sorted(seen) == list(range(37))
+
+    def failing(worker, i):
+        if i == 5:
+            raise ValueError("task 5")
+
+    with pytest.raises(ValueError, match="task 5"):
+        _threads.run_tasks(failing, 9)
+
+
+@pytest.mark.parametrize("winograd", [False, True], ids=["images", "winograd"])
+def test_per_image_gradients_do_not_depend_on_which_worker_took_which_image(winograd,
+                                                                           monkeypatch):
+    """The per-image paths hand images to workers dynamically; their weight gradients must
+    be the same bits in any order (tinymm's determinism: the same run twice, same result)."""
+    pytest.importorskip("numba")
+    from tinymm.kernels.numba_cpu import _threads
+    from tinymm.kernels.numba_cpu import conv2d as numba_conv
+
+    monkeypatch.setattr(numba_conv, "WINOGRAD", winograd)
+    r = np.random.default_rng(7)
+    x = r.standard_normal((5, 8, 6, 7)).astype(np.float32)
+    w = r.standard_normal((3, 8, 3, 3)).astype(np.float32)
+    b = r.standard_normal(3).astype(np.float32)
+    dout = r.standard_normal((5, 3, 6, 7)).astype(np.float32)
+
+    def grads():
+        out, cache = numba_conv.conv2d_relu_forward(x, w, b, padding=1)
+        assert cache[0] == ("winograd" if winograd else "images")
+        return [out.copy()] + [g.copy() for g in numba_conv.conv2d_relu_backward(dout, cache)]
+
+    first = grads()
+
+    def reversed_serial(task, count, n_workers=None):
+        for i in reversed(range(count)):
+            task(0, i)
+        return 1
+
+    monkeypatch.setattr(_threads, "run_tasks", reversed_serial)
+    for a, c in zip(first, grads()):
+        np.testing.assert_array_equal(a, c)

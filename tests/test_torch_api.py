@@ -115,7 +115,8 @@ def test_modifying_a_tensor_saved_for_backward_raises():
     b = a * 2
     c = b * b  # Mul saves b
     b.add_(1)
-    with pytest.raises(RuntimeError, match="modified by an inplace operation.*version 1"):
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation: \[float32 "
+                       r"\[3\], input 0 of Mul\] is at version 1"):
         c.sum().backward()
     e = (a * 3).exp()  # Exp saves its output
     e.mul_(2)

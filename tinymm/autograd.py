@@ -425,14 +425,17 @@ def _saved_versions(ctx, args, outputs) -> list:
             if role == "input" and read is not None and i not in read:
                 continue  # saved by the kernel, but the gradients asked for never read it
             if hasattr(t, "_version_box") and any(_storage(t.array) is s for s in saved):
-                what = f"{t.dtype} {list(t.shape)}, {role} {i} of {ctx.fn.__name__}"
+                # the description's parts; formatted only for an error (str of a dtype costs
+                # more than the rest of this check, and this runs for every recorded op)
+                what = (t.dtype, tuple(t.shape), role, i, ctx.fn.__name__)
                 checks.append((t._version_box, t._version_box[0], what))
     return checks
 
 
 def _check_versions(node: Context) -> None:
-    for box, version, what in node.saved_versions:
+    for box, version, (dtype, shape, role, i, name) in node.saved_versions:
         if box[0] != version:
+            what = f"{dtype} {list(shape)}, {role} {i} of {name}"
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: [{what}] is at version {box[0]}; expected version "

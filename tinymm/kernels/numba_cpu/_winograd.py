@@ -5,42 +5,39 @@ Lavin and Gray's minimal filtering: a 2x2 output tile of a 3x3 correlation is
 with the constant matrices below, so one tile costs 16 multiplies per (o, c) pair instead of
 36. Summed over the input channels, the elementwise products become 16 independent GEMMs,
 one per position xi of the 4x4 transformed tile (dimension letters as in conv2d.py; T the
-number of tiles N*TH*TW, TH = ceil(OH/2), TW = ceil(OW/2))::
+number of tiles of one image TH*TW, TH = ceil(OH/2), TW = ceil(OW/2)). The batch is split
+into images, and each worker of ``_threads`` (one per core, BLAS single-threaded in it) runs
+one image's whole pipeline with buffers that stay in its L2 cache::
 
-    U[xi] = (G g G^T)[xi]   (16, O, C)   weight transform (NumPy: O*C*16 values)
-    V[xi] = (B^T d B)[xi]   (16, C, T)   input transform (numba, parallel over (n, c))
+    U[xi] = (G g G^T)[xi]   (16, O, C)   weight transform (NumPy: O*C*16 values), once
+    V[xi] = (B^T d B)[xi]   (16, C, T)   input transform of image n (numba, serial)
     M     = U @ V           (16, O, T)   16 BLAS GEMMs
-    out   = A^T M A         tile by tile, + bias (+ ReLU), into NCHW (numba, over (n, o))
+    out[n] = A^T M A        tile by tile, + bias (+ ReLU), into NCHW
 
 The backward is the exact adjoint of each step (so it is the gradient of the computation
-the forward did, which equals the convolution's in exact arithmetic)::
+the forward did, which equals the convolution's in exact arithmetic), again per image, with
+V recomputed from x rather than kept (it is 4x larger than x)::
 
     dM = A dY A^T           (16, O, T)   dY masked by r > 0 for the fused ReLU; dbias too
+    dU += (V @ dM^T)^T      (16, O, C)   16 GEMMs per image, summed in image order at the end
     dV = U^T @ dM           (16, C, T)   16 GEMMs
-    dU = dM @ V^T           (16, O, C)   16 GEMMs, issued as (V @ dM^T)^T
-    dx = B dV B^T           added back tile by tile (overlaps add), padding cut away
+    dx[n] = B dV B^T        added back tile by tile (overlaps add), padding cut away
     dg = G^T dU G
 
-The transforms are memory-bound passes, parallel over image planes ((n, c) or (n, o), a few
-KiB each, in L1). Each plane is zero-padded and split into its even and odd columns, so
-column 2*tx + j of tile tx is a unit-stride element of one of them, and every transform runs
-as short passes of one output row and two or three input rows (which LLVM vectorises; a loop
-writing all 16 values of a tile does not). Output tiles past an odd OH or OW are computed and
-dropped (forward) or fed zeros (backward). The 16 GEMMs of each product are shared among
-worker threads that run BLAS single-threaded (``batched_matmul``).
+The transforms are memory-bound passes over image planes (a few KiB each, in L1). Each
+plane is zero-padded and split into its even and odd columns, so column 2*tx + j of tile tx
+is a unit-stride element of one of them, and every transform runs as short passes of one
+output row and two or three input rows (which LLVM vectorises; a loop writing all 16 values
+of a tile does not). Output tiles past an odd OH or OW are computed and dropped (forward) or
+fed zeros (backward).
 """
 
 from __future__ import annotations
 
-import ctypes
-import glob
-import os
-from concurrent.futures import ThreadPoolExecutor
-
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from tinymm.kernels.numba_cpu import _threads
 from tinymm.kernels.numba_cpu import _workspace as ws
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])  # (4, 3)
@@ -83,28 +80,31 @@ def _bt_rows(dst, r0, r1, r2, r3):
 # The transforms run as short passes of one output row and two input rows each (a tile row
 # at a time, along contiguous views with range indices: see conv2d.py), which LLVM
 # vectorises; a loop writing all 16 transformed values per tile does not vectorise.
-@njit(cache=True, parallel=True)
-def _input_transform(x, V, pt, pl, TH, TW):
-    """V[:, c, t] = B^T d B for every 4x4 input tile d of x (N, C, H, W); V (16, C, T).
-    Column 2*tx + j of a tile row is even[tx] (j = 0), odd[tx] (1), even[tx + 1] (2) or
-    odd[tx + 1] (3) of the split padded plane."""
-    N, C = x.shape[0], x.shape[1]
-    for task in prange(N * C):
-        n = task // C
-        c = task - n * C
-        xe, xo = _split_plane(x, n, c, pt, pl, 2 * TH + 2, TW)
-        rows = np.empty((8, TW + 1), dtype=x.dtype)  # B^T d of the even, odd columns
-        for ty in range(TH):
-            _bt_rows(rows[0:4], xe[2 * ty], xe[2 * ty + 1], xe[2 * ty + 2], xe[2 * ty + 3])
-            _bt_rows(rows[4:8], xo[2 * ty], xo[2 * ty + 1], xo[2 * ty + 2], xo[2 * ty + 3])
-            off = (n * TH + ty) * TW
-            for k in range(4):  # (B^T d) B along each row k
-                even, odd = rows[k], rows[4 + k]
-                e0, e2, o1, o3 = even[:TW], even[1:], odd[:TW], odd[1:]
-                _comb(V[4 * k, c, off:off + TW], e0, 1, e2, -1)
-                _comb(V[4 * k + 1, c, off:off + TW], o1, 1, e2, 1)
-                _comb(V[4 * k + 2, c, off:off + TW], e2, 1, o1, -1)
-                _comb(V[4 * k + 3, c, off:off + TW], o1, 1, o3, -1)
+@njit(cache=True, inline="always")
+def _input_transform_plane(x, V, n, c, pt, pl, TH, TW):
+    """V[:, c, tiles of image 0] = B^T d B for every 4x4 input tile d of x[n, c]; V (16, C,
+    TH*TW) holds one image's tiles. Column 2*tx + j of a tile row is even[tx] (j = 0),
+    odd[tx] (1), even[tx + 1] (2) or odd[tx + 1] (3) of the split padded plane."""
+    xe, xo = _split_plane(x, n, c, pt, pl, 2 * TH + 2, TW)
+    rows = np.empty((8, TW + 1), dtype=x.dtype)  # B^T d of the even, odd columns
+    for ty in range(TH):
+        _bt_rows(rows[0:4], xe[2 * ty], xe[2 * ty + 1], xe[2 * ty + 2], xe[2 * ty + 3])
+        _bt_rows(rows[4:8], xo[2 * ty], xo[2 * ty + 1], xo[2 * ty + 2], xo[2 * ty + 3])
+        off = ty * TW
+        for k in range(4):  # (B^T d) B along each row k
+            even, odd = rows[k], rows[4 + k]
+            e0, e2, o1, o3 = even[:TW], even[1:], odd[:TW], odd[1:]
+            _comb(V[4 * k, c, off:off + TW], e0, 1, e2, -1)
+            _comb(V[4 * k + 1, c, off:off + TW], o1, 1, e2, 1)
+            _comb(V[4 * k + 2, c, off:off + TW], e2, 1, o1, -1)
+            _comb(V[4 * k + 3, c, off:off + TW], o1, 1, o3, -1)
+
+
+@njit(cache=True, nogil=True)
+def _input_transform(x, n, V, pt, pl, TH, TW):
+    """V (16, C, TH*TW) = the transformed tiles of image n of x (N, C, H, W); serial."""
+    for c in range(x.shape[1]):
+        _input_transform_plane(x, V, n, c, pt, pl, TH, TW)
 
 
 @njit(cache=True, inline="always")
@@ -126,21 +126,19 @@ def _add_into(dst, src):
         dst[q] += src[q]
 
 
-@njit(cache=True, parallel=True)
-def _output_transform(M, bias, out, relu, TH, TW):
+@njit(cache=True, nogil=True)
+def _output_transform(M, n, bias, out, relu, TH, TW):
     """out[n, o] = A^T M A + bias (ReLU when asked), a tile row at a time; M (16, O, T).
     The tile row's two output rows are built as even/odd columns, interleaved through a
     (TW, 2) view of a (2*TW,) scratch row, then copied (+ bias, clamp) into out; an odd OH or
     OW drops the last row or column."""
     N, O, OH, OW = out.shape
-    for task in prange(N * O):
-        n = task // O
-        o = task - n * O
+    for o in range(O):
         b = bias[o]
         s = np.empty((8, TW), dtype=out.dtype)  # A^T M: rows s[j] (i = 0), s[4 + j] (i = 1)
         y = np.empty((2, TW, 2), dtype=out.dtype)  # the two output rows, (tx, column parity)
         for ty in range(TH):
-            off = (n * TH + ty) * TW
+            off = ty * TW
             for j in range(4):
                 m0, m1 = M[j, o, off:off + TW], M[4 + j, o, off:off + TW]
                 m2, m3 = M[8 + j, o, off:off + TW], M[12 + j, o, off:off + TW]
@@ -159,15 +157,13 @@ def _output_transform(M, bias, out, relu, TH, TW):
                     dst[z] = v if v > 0 or not relu else 0
 
 
-@njit(cache=True, parallel=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
-def _grad_output_transform(dout, r, dM, partial, relu, TH, TW):
+@njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
+def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TW):
     """dM[:, o, t] = A dY A^T per tile; dY = dout masked by r > 0 with ReLU (zero past the
     output's edge), staged per tile row as (TW, 2) views of (2*TW,) rows; partial[n, o] =
     that image's dbias share, summed in float64."""
     N, O, OH, OW = dout.shape
-    for task in prange(N * O):
-        n = task // O
-        o = task - n * O
+    for o in range(O):
         acc = 0.0
         g = np.zeros((2, 2 * TW), dtype=dout.dtype)  # the tile row's two dY rows
         split = np.empty((4, TW), dtype=dout.dtype)  # even 0, odd 0, even 1, odd 1
@@ -194,7 +190,7 @@ def _grad_output_transform(dout, r, dM, partial, relu, TH, TW):
                 _comb(h[4 * p + 1], g0, 1, g1, 1)
                 _comb(h[4 * p + 2], g0, 1, g1, -1)
                 _neg(h[4 * p + 3], g1)
-            off = (n * TH + ty) * TW
+            off = ty * TW
             for k in range(4):  # (A dY) A^T along each row k
                 he, ho = h[k], h[4 + k]
                 dM[4 * k, o, off:off + TW] = he
@@ -204,22 +200,20 @@ def _grad_output_transform(dout, r, dM, partial, relu, TH, TW):
         partial[n, o] = acc
 
 
-@njit(cache=True, parallel=True)
-def _grad_input_transform(dV, dx, pt, pl, TH, TW):
+@njit(cache=True, nogil=True)
+def _grad_input_transform(dV, dx, n, pt, pl, TH, TW):
     """dx[n, c] = the padding-cropped sum over tiles of B dV B^T, accumulated a tile row at
     a time into the split (even/odd column) padded plane: column j of tile tx is even[tx],
     odd[tx], even[tx + 1], odd[tx + 1], each added by its own pass (tiles overlap by 2)."""
     N, C, H, W = dx.shape
     Hp = 2 * TH + 2
-    for task in prange(N * C):
-        n = task // C
-        c = task - n * C
+    for c in range(C):
         xe = np.zeros((Hp, TW + 1), dtype=dx.dtype)
         xo = np.zeros((Hp, TW + 1), dtype=dx.dtype)
         e = np.empty((16, TW), dtype=dx.dtype)  # dV B^T: row k column j at e[4k + j]
         f = np.empty((4, TW), dtype=dx.dtype)  # B (dV B^T) for one column j, rows 0..3
         for ty in range(TH):
-            off = (n * TH + ty) * TW
+            off = ty * TW
             for k in range(4):
                 w0, w1 = dV[4 * k, c, off:off + TW], dV[4 * k + 1, c, off:off + TW]
                 w2, w3 = dV[4 * k + 2, c, off:off + TW], dV[4 * k + 3, c, off:off + TW]
@@ -248,94 +242,63 @@ def _grad_input_transform(dV, dx, pt, pl, TH, TW):
                                                      else xo[a + pt, q // 2])
 
 
-# ------------------------------------------------------------------ the 16 GEMMs
-# One owner per core: a multi-threaded BLAS call per small GEMM pays a thread barrier each
-# (16 of them per product, and a barrier whose peer thread is descheduled on a busy machine
-# costs a time slice), so the 16 GEMMs of a product are split among a few worker threads
-# instead, each running NumPy's OpenBLAS single-threaded for itself
-# (openblas_set_num_threads_local, OpenBLAS >= 0.3.27); one join per product. Without that
-# symbol, NumPy's stacked matmul (BLAS-threaded) does them.
-_pool: list = []  # [ThreadPoolExecutor or None, workers, pid] once made
-
-
-def _openblas_set_local():
-    """NumPy's bundled OpenBLAS's per-thread thread-count setter, or None."""
-    libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    for path in glob.glob(os.path.join(libs, "libscipy_openblas*.so*")):
-        try:
-            return ctypes.CDLL(path).openblas_set_num_threads_local
-        except (OSError, AttributeError):
-            continue
-    return None
-
-
-def _workers():
-    """(pool, workers), made on first use and again in a forked child (threads do not fork)."""
-    if not _pool or _pool[2] != os.getpid():
-        setter = _openblas_set_local()
-        n = min(numba.get_num_threads(), 16)
-        pool = None
-        if setter is not None and n >= 2:
-            pool = ThreadPoolExecutor(n, thread_name_prefix="tinymm-winograd",
-                                      initializer=setter, initargs=(1,))
-        _pool[:] = [pool, n if pool is not None else 1, os.getpid()]
-    return _pool[0], _pool[1]
-
-
-def batched_matmul(a, b, out):
-    """out[k] = a[k] @ b[k] for the 16 transform positions (views may be transposed)."""
-    pool, n = _workers()
-    if pool is None:
-        np.matmul(a, b, out=out)
-        return
-
-    def run(first):
-        for k in range(first, a.shape[0], n):
-            np.matmul(a[k], b[k], out=out[k])
-
-    for future in [pool.submit(run, i) for i in range(n)]:
-        future.result()
-
-
 def tiles(OH: int, OW: int) -> tuple[int, int]:
     return (OH + 1) // 2, (OW + 1) // 2
 
 
+def _scratch(n_workers, shapes, dtype):
+    """One list of workspace buffers per worker, of the given shapes."""
+    return [[ws.empty(shape, dtype) for shape in shapes] for _ in range(n_workers)]
+
+
 def forward(x, weight, bias, pt, pl, OH, OW, relu):
-    """x (N, C, H, W) contiguous, weight (O, C, 3, 3) -> (out (N, O, OH, OW), V, U)."""
+    """x (N, C, H, W) contiguous, weight (O, C, 3, 3) -> (out (N, O, OH, OW), U)."""
     N, C = x.shape[:2]
     O = weight.shape[0]
     TH, TW = tiles(OH, OW)
-    T = N * TH * TW
+    T = TH * TW  # tiles per image
     Gd = G.astype(x.dtype)
     U = np.ascontiguousarray(
         np.einsum("ia,ocab,jb->ijoc", Gd, weight, Gd).reshape(16, O, C))  # (16, O, C)
-    V = ws.empty((16, C, T), x.dtype)  # (16, C, T)
-    _input_transform(x, V, pt, pl, TH, TW)
-    M = ws.empty((16, O, T), x.dtype)  # (16, O, T)
-    batched_matmul(U, V, M)  # 16 BLAS GEMMs
     out = ws.empty((N, O, OH, OW), x.dtype)
-    _output_transform(M, bias, out, relu, TH, TW)
-    return out, V, U
+    _, n_workers = _threads.workers()
+    scratch = _scratch(n_workers, [(16, C, T), (16, O, T)], x.dtype)
+
+    def image(worker, n):
+        V, M = scratch[worker]
+        _input_transform(x, n, V, pt, pl, TH, TW)
+        np.matmul(U, V, out=M)  # 16 GEMMs, BLAS single-threaded in this worker
+        _output_transform(M, n, bias, out, relu, TH, TW)
+
+    _threads.run_tasks(image, N)
+    return out, U
 
 
-def backward(dout, r, V, U, x_shape, pt, pl, relu):
-    """Gradients of ``forward``: (dx (N, C, H, W), dweight (O, C, 3, 3), dbias partials)."""
+def backward(dout, r, x, U, pt, pl, relu):
+    """Gradients of ``forward``: (dx (N, C, H, W), dweight (O, C, 3, 3), dbias partials);
+    each image's V is recomputed from x (contiguous) rather than kept."""
     N, O, OH, OW = dout.shape
-    C = x_shape[1]
+    C = x.shape[1]
     TH, TW = tiles(OH, OW)
-    T = N * TH * TW
-    dM = ws.empty((16, O, T), dout.dtype)  # (16, O, T)
+    T = TH * TW
+    _, n_workers = _threads.workers()
+    scratch = _scratch(n_workers, [(16, O, T), (16, C, T)], dout.dtype)
+    # dU^T per image, summed in image order afterwards (bits independent of the scheduling)
+    dUt = ws.empty((N, 16, C, O), dout.dtype)
     partial = np.empty((N, O), dtype=np.float64)
-    _grad_output_transform(dout, r, dM, partial, relu, TH, TW)
-    dUt = ws.empty((16, C, O), dout.dtype)
-    batched_matmul(V, dM.transpose(0, 2, 1), dUt)  # (16, C, O) = dU^T
-    dV = ws.empty((16, C, T), dout.dtype)  # (16, C, T)
-    batched_matmul(U.transpose(0, 2, 1), dM, dV)
-    del dM
-    dx = ws.empty(x_shape, dout.dtype)
-    _grad_input_transform(dV, dx, pt, pl, TH, TW)
+    dx = ws.empty(x.shape, dout.dtype)
+    Ut = U.transpose(0, 2, 1)
+
+    def image(worker, n):
+        dM, V = scratch[worker]
+        _grad_output_transform(dout, r, n, dM, partial, relu, TH, TW)
+        _input_transform(x, n, V, pt, pl, TH, TW)
+        np.matmul(V, dM.transpose(0, 2, 1), out=dUt[n])  # (16, C, O)
+        np.matmul(Ut, dM, out=V)  # dV, in V's buffer
+        _grad_input_transform(V, dx, n, pt, pl, TH, TW)
+
+    _threads.run_tasks(image, N)
     Gd = G.astype(dout.dtype)
-    dU = dUt.reshape(4, 4, C, O)  # (i, j, c, o)
+    dU = dUt.sum(axis=0).reshape(4, 4, C, O)  # (i, j, c, o)
     dweight = np.einsum("ia,ijco,jb->ocab", Gd, dU, Gd)  # (O, C, 3, 3)
     return dx, np.ascontiguousarray(dweight), partial

@@ -24,10 +24,16 @@ else is memory-bound and written here as parallel Numba passes with contiguous i
 * ``_col2im``: dcol (K, P) -> dx, parallel over (n, c) planes; each task owns its dx plane
   (no write races), zeroes it and adds the kh*kw shifted rows into it (the plane stays in L1).
 
+Stride-1 convolutions whose output is as wide as the input (OW == W, "same"-style padding,
+both convolutions of the seed model) run one image per worker instead (``_flat_images``
+below): each image's im2col, GEMM and bias+ReLU, and its backward, stay in one worker's
+cache, BLAS single-threaded there, with no (K, P) buffer; ``PER_IMAGE = False`` sends them
+through the whole-batch path above (the A/B baseline, and the path of every other geometry).
+
 With ``TINYMM_WINOGRAD=1`` in the environment, 3x3 / stride-1 / dilation-1 convolutions with
 at least WINOGRAD_MIN_C input channels (conv B of the seed model) take the Winograd
 F(2x2, 3x3) path of ``_winograd.py`` instead (fewer multiplies, same results to rounding);
-everything else, and everything by default, takes im2col below. It is opt-in because its
+everything else, and everything by default, takes an im2col path. It is opt-in because its
 kernels add more to the first run's compile time than they save per step at this model's
 sizes (benchmarks/RESULTS.md).
 
@@ -44,7 +50,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinymm.kernels.geometry import conv_geometry
-from tinymm.kernels.numba_cpu import _winograd
+from tinymm.kernels.numba_cpu import _threads, _winograd
 from tinymm.kernels.numba_cpu import _workspace as ws
 from tinymm.kernels.numba_cpu._util import contiguous
 
@@ -302,12 +308,117 @@ def _grad_prologue(dout, r, dout2, partial, relu):
         partial[n, o] = acc
 
 
+# ------------------------------------------------------------ one image per worker
+# For the flat geometry (stride 1, OW == W) the batch is split into images, and each worker
+# of ``_threads`` (OpenBLAS single-threaded in it, one worker per core) runs one image's
+# whole pipeline with buffers that stay in its L2 cache:
+#   forward:  col_n = im2col(x[n]) (K, L); out[n] = W2 @ col_n; out[n] += bias, ReLU
+#   backward: g_n = dout[n] masked by r[n] > 0 (and its dbias share); col_n = im2col(x[n])
+#             again; dW_n = col_n @ g_n^T (summed over n in order at the end, so the result
+#             does not depend on which worker took which image); col_n = W2^T @ g_n (dcol,
+#             in the same buffer); dx[n] = col2im(col_n)
+# Unlike the whole-batch path below it, nothing of size (K, N*L) or (O, N*L) goes to memory
+# and back (conv B's are 38 and 8 MB), the backward recomputes col_n instead of keeping it,
+# and the Numba and BLAS stages never hand the cores to each other's thread pools.
+
+
+@njit(cache=True, nogil=True)
+def _im2col_image(x, n, col, kh, kw, pt, pl, dh, dw, OH):
+    """x[n] -> col (K, L), flat geometry; serial (the caller runs images in parallel)."""
+    N, C, H, W = x.shape
+    x3 = x[n].reshape(1, C, H * W)
+    for k in range(col.shape[0]):
+        _im2col_rows_task(x3, col, k, 0, kh, kw, pt, pl, dh, dw, OH, H, W)
+
+
+@njit(cache=True, nogil=True)
+def _col2im_image(dcol, dx, n, kh, kw, pt, pl, dh, dw, OH):
+    """dcol (K, L) -> dx[n], flat geometry; serial. dcol is scratch (edges zeroed)."""
+    N, C, H, W = dx.shape
+    dx3 = dx[n].reshape(1, C, H * W)
+    for c in range(C):
+        _col2im_rows_task(dcol, dx3, 0, c, kh, kw, pt, pl, dh, dw, OH, H, W)
+
+
+@njit(cache=True, nogil=True)
+def _bias_relu_image(out, n, bias, relu):
+    """out[n] (O, L) += bias, clamped at 0 with ReLU (NaN passes, as np.maximum)."""
+    plane = out[n]
+    for o in range(plane.shape[0]):
+        row = plane[o]
+        b = bias[o]
+        for p in range(row.shape[0]):
+            v = row[p] + b
+            row[p] = 0 if relu and v <= 0 else v
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
+def _grad_mask_image(dout, r, n, g, partial, relu):
+    """g (O, L) = dout[n] masked by r[n] > 0 with ReLU; partial[n, o] its float64 sums."""
+    for o in range(g.shape[0]):
+        src, mask, dst = dout[n, o], r[n, o], g[o]
+        acc = 0.0
+        for p in range(dst.shape[0]):
+            v = src[p] if not relu or mask[p] > 0 else 0
+            dst[p] = v
+            acc += v
+        partial[n, o] = acc
+
+
+def _flat_images(x, W2, b, kh, kw, pt, pl, dh, dw, OH, relu):
+    """Forward of the flat geometry, one image per worker: out (N, O, L)."""
+    N, O, K = x.shape[0], W2.shape[0], W2.shape[1]
+    L = OH * x.shape[3]
+    out = ws.empty((N, O, L), x.dtype)
+    _, n_workers = _threads.workers()
+    cols = [ws.empty((K, L), x.dtype) for _ in range(n_workers)]
+
+    def image(worker, n):
+        col = cols[worker]
+        _im2col_image(x, n, col, kh, kw, pt, pl, dh, dw, OH)
+        np.matmul(W2, col, out=out[n])
+        _bias_relu_image(out, n, b, relu)
+
+    _threads.run_tasks(image, N)
+    return out
+
+
+def _flat_images_backward(dout3, r3, x, W2, kh, kw, pt, pl, dh, dw, OH, relu):
+    """Backward of ``_flat_images``: (dx, dW2 (O, K), partial (N, O) float64 dbias sums)."""
+    N, O, L = dout3.shape
+    K = W2.shape[1]
+    dt = dout3.dtype
+    _, n_workers = _threads.workers()
+    cols = [ws.empty((K, L), dt) for _ in range(n_workers)]
+    gs = [ws.empty((O, L), dt) for _ in range(n_workers)]
+    # dW2^T per image, summed in image order afterwards: the same bits whichever worker
+    # took which image
+    dWt = ws.empty((N, K, O), dt)
+    partial = np.empty((N, O), dtype=np.float64)
+    dx = ws.empty(x.shape, dt)
+    W2t = W2.T
+
+    def image(worker, n):
+        col, g = cols[worker], gs[worker]
+        _grad_mask_image(dout3, r3, n, g, partial, relu)
+        _im2col_image(x, n, col, kh, kw, pt, pl, dh, dw, OH)
+        np.matmul(col, g.T, out=dWt[n])
+        np.matmul(W2t, g, out=col)  # dcol
+        _col2im_image(col, dx, n, kh, kw, pt, pl, dh, dw, OH)
+
+    _threads.run_tasks(image, N)
+    return dx, np.ascontiguousarray(dWt.sum(axis=0).T), partial
+
+
 # The Winograd F(2x2, 3x3) path (_winograd.py) runs 3x3 / stride 1 / dilation 1
 # convolutions with at least WINOGRAD_MIN_C input channels (below it, as for conv A's C = 3,
 # the 16 GEMMs of depth C are too thin and im2col's one GEMM of depth 9C wins). It does 2.25x
 # fewer multiplies than im2col; its transforms are memory-bound passes like im2col's copies.
 # WINOGRAD = False keeps every shape on im2col (the readable path, and the A/B baseline).
 WINOGRAD = os.environ.get("TINYMM_WINOGRAD", "0") == "1"
+# PER_IMAGE: flat-geometry convolutions (stride 1, OW == W) run one image per worker
+# (``_flat_images``); False sends them through the whole-batch im2col path (the A/B baseline).
+PER_IMAGE = True
 WINOGRAD_MIN_C = 8
 
 
@@ -326,11 +437,17 @@ def _forward(x, weight, bias, stride, padding, dilation, relu):
     if uses_winograd(x.shape, weight.shape, (sh, sw), (dh, dw)):
         O = weight.shape[0]
         b = contiguous(bias) if bias is not None else np.zeros(O, dtype=x.dtype)
-        out, V, U = _winograd.forward(x, contiguous(weight), b, pt, pl, OH, OW, relu)
-        return out, ("winograd", V, U, bias is not None, x.shape, (pt, pl),
-                     out if relu else None)
+        out, U = _winograd.forward(x, contiguous(weight), b, pt, pl, OH, OW, relu)
+        return out, ("winograd", x, U, bias is not None, (pt, pl), out if relu else None)
     O, _, kh, kw = weight.shape
     K, L = C * kh * kw, OH * OW
+    geometry = (sh, sw, pt, pl, dh, dw, OH, OW)
+    if PER_IMAGE and sh == 1 and sw == 1 and OW == W:
+        W2 = contiguous(weight).reshape(O, K)  # (O, K)
+        b = contiguous(bias) if bias is not None else np.zeros(O, dtype=x.dtype)
+        out = _flat_images(x, W2, b, kh, kw, pt, pl, dh, dw, OH, relu).reshape(N, O, OH, OW)
+        return out, ("images", x, W2, bias is not None, weight.shape, geometry,
+                     out if relu else None)
     col = ws.empty((K, N * L), x.dtype)  # (K, P)
     _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
     W2 = contiguous(weight).reshape(O, K)  # (O, K)
@@ -341,7 +458,6 @@ def _forward(x, weight, bias, stride, padding, dilation, relu):
     _epilogue(gemm_out, b, out, relu)
     del gemm_out  # back to the workspace for the next call
     out = out.reshape(N, O, OH, OW)  # (N, O, OH, OW)
-    geometry = (sh, sw, pt, pl, dh, dw, OH, OW)
     cache = ("im2col", col, W2, bias is not None, x.shape, weight.shape, geometry,
              out if relu else None)
     return out, cache
@@ -349,11 +465,20 @@ def _forward(x, weight, bias, stride, padding, dilation, relu):
 
 def _backward(dout, cache, relu):
     if cache[0] == "winograd":
-        _, V, U, has_bias, x_shape, (pt, pl), r = cache
+        _, x, U, has_bias, (pt, pl), r = cache
         dout = contiguous(dout)
-        dx, dweight, partial = _winograd.backward(dout, r if relu else dout, V, U, x_shape,
-                                                  pt, pl, relu)
+        dx, dweight, partial = _winograd.backward(dout, r if relu else dout, x, U, pt, pl,
+                                                  relu)
         return dx, dweight, partial.sum(axis=0).astype(dout.dtype) if has_bias else None
+    if cache[0] == "images":
+        _, x, W2, has_bias, w_shape, (_, _, pt, pl, dh, dw, OH, OW), r = cache
+        N, O = dout.shape[:2]
+        dout3 = contiguous(dout).reshape(N, O, OH * OW)
+        r3 = r.reshape(N, O, OH * OW) if relu else dout3
+        dx, dW2, partial = _flat_images_backward(dout3, r3, x, W2, w_shape[2], w_shape[3], pt,
+                                                 pl, dh, dw, OH, relu)
+        dbias = partial.sum(axis=0).astype(dout.dtype) if has_bias else None
+        return dx, dW2.reshape(w_shape), dbias
     _, col, W2, has_bias, x_shape, w_shape, geometry, r = cache
     sh, sw, pt, pl, dh, dw, OH, OW = geometry
     N, C, H, W = x_shape
