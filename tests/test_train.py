@@ -196,3 +196,15 @@ def test_compare_fusions_writes_table_and_plot(tmp_path):
     assert os.path.getsize(os.path.join(out, "comparison.png")) > 0
     with pytest.raises(T.RunExistsError, match="--overwrite"):
         compare_fusions(tiny(epochs=1), out, fusions=["multiply"], log=quiet)
+
+
+def test_a_split_without_some_question_type_gives_null_and_reproduces(tmp_path):
+    # 2 test samples cannot hold all four question types: their accuracy is null, not NaN.
+    out = str(tmp_path / "run")
+    metrics = T.run_training(tiny(epochs=1, test_samples=2, val_samples=3), out, log=quiet)
+    per_type = metrics["test"]["per_type"]
+    assert None in per_type.values() and all(v is None or 0 <= v <= 1 for v in per_type.values())
+    with open(os.path.join(out, "metrics.json")) as fh:
+        assert json.load(fh)["test"]["per_type"] == per_type  # valid JSON, no NaN
+    assert "n/a" in T.format_table(metrics["test"], "test")
+    assert T.evaluate_checkpoint(out, log=quiet)["matches_recorded"] is True

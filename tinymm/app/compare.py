@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from tinymm.app.train import RunExistsError, TrainConfig, run_training
+from tinymm.app.train import RunExistsError, TrainConfig, format_accuracy, run_training
 from tinymm.data import QUESTION_TYPES
 from tinymm.models.multimodal import FUSIONS, check_fusion
 
@@ -57,7 +57,7 @@ def comparison_table(cfg: TrainConfig, rows: list[dict]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         cells = [r["fusion"], f"{r['test']['accuracy']:.3f}"]
-        cells += [f"{r['test']['per_type'][t]:.3f}" for t in QUESTION_TYPES]
+        cells += [format_accuracy(r["test"]["per_type"][t], 3) for t in QUESTION_TYPES]
         cells += [f"{r['train_accuracy']:.3f}", f"{r['parameters']:,}",
                   f"{r['seconds_per_epoch']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")

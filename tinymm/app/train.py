@@ -175,6 +175,17 @@ def vqa_loss(model: MultimodalVQA, batch: dict, predictions: list | None = None)
     return loss, {"samples": n, "accuracy": (int((predicted == batch["answer"]).sum()), n)}
 
 
+def type_accuracy(correct: np.ndarray, of_type: np.ndarray) -> float | None:
+    """The accuracy over the samples of one question type; None (JSON null) when a small
+    split holds none of them, so metrics stay valid JSON and compare equal on a rerun."""
+    return float(correct[of_type].mean()) if of_type.any() else None
+
+
+def format_accuracy(value: float | None, digits: int = 4) -> str:
+    """``value`` with ``digits`` decimals, or "n/a" for a question type with no samples."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def evaluate(model: MultimodalVQA, dataset: ShapesVQA, batch_size: int = 250) -> dict:
     """Loss, accuracy overall and per question type, and the predictions, on ``dataset``."""
     predictions: list = []
@@ -182,7 +193,7 @@ def evaluate(model: MultimodalVQA, dataset: ShapesVQA, batch_size: int = 250) ->
                          DataLoader(dataset, batch_size=batch_size))
     predicted = np.concatenate(predictions)  # (N,)
     correct = predicted == dataset.answer  # (N,)
-    per_type = {name: float(correct[dataset.question_type == t].mean())
+    per_type = {name: type_accuracy(correct, dataset.question_type == t)
                 for t, name in enumerate(QUESTION_TYPES)}
     return {"loss": float(logs["loss"]), "accuracy": float(correct.mean()),
             "per_type": per_type, "predictions": predicted}
@@ -288,7 +299,7 @@ versions = _versions  # public for the other tasks (tinymm/app/tasks/)
 def format_table(test: dict, title: str) -> str:
     lines = [title, f"  {'overall':<8} {test['accuracy']:.4f}   (loss {test['loss']:.4f})"]
     for name in QUESTION_TYPES:
-        lines.append(f"  {name:<8} {test['per_type'][name]:.4f}")
+        lines.append(f"  {name:<8} {format_accuracy(test['per_type'][name])}")
     return "\n".join(lines)
 
 
@@ -431,7 +442,7 @@ class _RunCallback:
         self.history.append(record)
         save_checkpoint(self.ckpt_path, self.model, self.optimizer, cfg,
                         self.data["train"].tokenizer, epoch + 1, self.history)
-        per_type = " ".join(f"{k} {v:.2f}" for k, v in val["per_type"].items())
+        per_type = " ".join(f"{k} {format_accuracy(v, 2)}" for k, v in val["per_type"].items())
         self.log(f"epoch {epoch + 1:>2}/{cfg.epochs}  train loss {record['train_loss']:.4f} "
                  f"acc {record['train_accuracy']:.4f} | val loss {val['loss']:.4f} "
                  f"acc {val['accuracy']:.4f} ({per_type}) | {seconds:.1f}s, "
