@@ -61,13 +61,84 @@ BLOCK_K = 4 if SIMULATOR else 16
 CHUNK = 4 if SIMULATOR else 32
 
 
+@cuda.jit(device=True, inline=True)
+def _masked(sc, bmask, fmask, mask_kind, causal, n, hh, i, j, neg_inf):
+    """Score S[i, j] after ``is_causal`` and the mask: -inf for a forbidden key, the float
+    mask added; a mask axis of size 1 is read at index 0 (broadcast)."""
+    if causal and j > i:
+        return neg_inf
+    if mask_kind == 1:
+        if not bmask[min(n, bmask.shape[0] - 1), min(hh, bmask.shape[1] - 1),
+                     min(i, bmask.shape[2] - 1), min(j, bmask.shape[3] - 1)]:
+            return neg_inf
+    elif mask_kind == 2:
+        sc += fmask[min(n, fmask.shape[0] - 1), min(hh, fmask.shape[1] - 1),
+                    min(i, fmask.shape[2] - 1), min(j, fmask.shape[3] - 1)]
+    return sc
+
+
+@cuda.jit(device=True, inline=True)
+def _stage(tile, src, n, hh, r0, c0, rows, cols, tx, nt, zero):
+    """Block-cooperative, coalesced copy of src[n, hh, r0:r0+R, c0:c0+C] into the shared
+    ``tile`` (R, C), zeros past ``rows`` / ``cols``; the caller synchronises."""
+    R, C = tile.shape
+    for idx in range(tx, R * C, nt):
+        rr = idx // C
+        cc = idx % C
+        ok = r0 + rr < rows and c0 + cc < cols
+        tile[rr, cc] = src[n, hh, r0 + rr, c0 + cc] if ok else zero
+
+
+@cuda.jit(device=True, inline=True)
+def _tile_dots(s_loc, q, k, sk, n, hh, ii, j0, tx, nt, zero):
+    """s_loc[jj] = q_ii . k_{j0+jj} for the key tile, k staged CHUNK features at a time."""
+    d, Lk = q.shape[3], k.shape[2]
+    for jj in range(BLOCK_K):
+        s_loc[jj] = 0
+    for d0 in range(0, d, CHUNK):
+        _stage(sk, k, n, hh, j0, d0, Lk, d, tx, nt, zero)
+        cuda.syncthreads()
+        for cc in range(min(CHUNK, d - d0)):
+            qv = q[n, hh, ii, d0 + cc]
+            for jj in range(BLOCK_K):
+                s_loc[jj] += qv * sk[jj, cc]
+        cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline=True)
+def _fold_tile(stat, acc, s_loc, sv, count, m_tile, neg_inf):
+    """The streaming-softmax step: rescale l and acc to the new max m_tile, add the tile's
+    ``count`` keys (exp(S - m_tile), and times v_j into acc)."""
+    if m_tile > neg_inf:  # some key of the row so far may be attended
+        alpha = math.exp(stat[0] - m_tile)  # 0 while stat[0] is still -inf
+        stat[1] *= alpha
+        for c in range(CHUNK):
+            acc[c] *= alpha
+        for jj in range(count):
+            p = math.exp(s_loc[jj] - m_tile)  # exactly 0 for a masked key
+            stat[1] += p
+            for c in range(CHUNK):
+                acc[c] += p * sv[jj, c]
+        stat[0] = m_tile
+
+
+@cuda.jit(device=True, inline=True)
+def _finish_row(P, lse, stat, n, hh, i, neg_inf, zero):
+    """lse_i = m + log(l) and the weights row P = exp(S - lse) (zeros on a dead row)."""
+    dead = not (stat[1] > 0)  # every key masked
+    lse_i = neg_inf if dead else stat[0] + math.log(stat[1])
+    lse[n, hh, i] = lse_i
+    for j in range(P.shape[3]):
+        P[n, hh, i, j] = zero if dead else math.exp(P[n, hh, i, j] - lse_i)
+
+
 def _make_attention_forward(dtype):
     zero = dtype(0)
     neg_inf = dtype(-math.inf)
 
     def attention_forward(q, k, v, bmask, fmask, mask_kind, causal, scale, out, P, lse):
         """One thread per query i of block (query tile, head, batch item); see the module doc."""
-        Lq, d = q.shape[2], q.shape[3]
+        Lq = q.shape[2]
         Lk, e = k.shape[2], v.shape[3]
         n = cuda.blockIdx.z
         hh = cuda.blockIdx.y
@@ -86,65 +157,27 @@ def _make_attention_forward(dtype):
             for c in range(CHUNK):
                 acc[c] = 0
             for j0 in range(0, Lk, BLOCK_K):
-                for jj in range(BLOCK_K):
-                    s_loc[jj] = 0
-                for d0 in range(0, d, CHUNK):  # scores: q_i . k_j, CHUNK features at a time
-                    for idx in range(tx, BLOCK_K * CHUNK, nt):  # cooperative, coalesced load
-                        jj = idx // CHUNK
-                        cc = idx % CHUNK
-                        ok = j0 + jj < Lk and d0 + cc < d
-                        sk[jj, cc] = k[n, hh, j0 + jj, d0 + cc] if ok else zero
-                    cuda.syncthreads()
-                    for cc in range(min(CHUNK, d - d0)):
-                        qv = q[n, hh, ii, d0 + cc]
-                        for jj in range(BLOCK_K):
-                            s_loc[jj] += qv * sk[jj, cc]
-                    cuda.syncthreads()
-                for idx in range(tx, BLOCK_K * CHUNK, nt):
-                    jj = idx // CHUNK
-                    cc = idx % CHUNK
-                    ok = j0 + jj < Lk and e0 + cc < e
-                    sv[jj, cc] = v[n, hh, j0 + jj, e0 + cc] if ok else zero
+                _tile_dots(s_loc, q, k, sk, n, hh, ii, j0, tx, nt, zero)
+                _stage(sv, v, n, hh, j0, e0, Lk, e, tx, nt, zero)
                 cuda.syncthreads()
                 m_tile = stat[0]
-                for jj in range(min(BLOCK_K, Lk - j0)):
+                count = min(BLOCK_K, Lk - j0)
+                for jj in range(count):
                     j = j0 + jj
-                    sc = s_loc[jj] * scale
-                    if causal and j > ii:
-                        sc = neg_inf
-                    elif mask_kind == 1:
-                        if not bmask[min(n, bmask.shape[0] - 1), min(hh, bmask.shape[1] - 1),
-                                     min(ii, bmask.shape[2] - 1), min(j, bmask.shape[3] - 1)]:
-                            sc = neg_inf
-                    elif mask_kind == 2:
-                        sc += fmask[min(n, fmask.shape[0] - 1), min(hh, fmask.shape[1] - 1),
-                                    min(ii, fmask.shape[2] - 1), min(j, fmask.shape[3] - 1)]
+                    sc = _masked(s_loc[jj] * scale, bmask, fmask, mask_kind, causal, n, hh, ii,
+                                 j, neg_inf)
                     s_loc[jj] = sc
                     if sc > m_tile:
                         m_tile = sc
                     if e0 == 0 and i < Lq:
                         P[n, hh, i, j] = sc  # the raw score, normalised once m and l are final
-                if m_tile > neg_inf:  # some key of the row so far may be attended
-                    alpha = math.exp(stat[0] - m_tile)  # 0 while stat[0] is still -inf
-                    stat[1] *= alpha
-                    for c in range(CHUNK):
-                        acc[c] *= alpha
-                    for jj in range(min(BLOCK_K, Lk - j0)):
-                        p = math.exp(s_loc[jj] - m_tile)  # exactly 0 for a masked key
-                        stat[1] += p
-                        for c in range(CHUNK):
-                            acc[c] += p * sv[jj, c]
-                    stat[0] = m_tile
+                _fold_tile(stat, acc, s_loc, sv, count, m_tile, neg_inf)
                 cuda.syncthreads()  # before the next tile overwrites sk and sv
             if i < Lq:
                 for c in range(min(CHUNK, e - e0)):
                     out[n, hh, i, e0 + c] = acc[c] / stat[1] if stat[1] > 0 else zero
         if i < Lq:
-            dead = not (stat[1] > 0)  # every key masked
-            lse_i = neg_inf if dead else stat[0] + math.log(stat[1])
-            lse[n, hh, i] = lse_i
-            for j in range(Lk):
-                P[n, hh, i, j] = zero if dead else math.exp(P[n, hh, i, j] - lse_i)
+            _finish_row(P, lse, stat, n, hh, i, neg_inf, zero)
 
     return attention_forward
 
@@ -176,16 +209,8 @@ def _make_attention_backward_q(dtype):
                     sc = zero
                     for c in range(d):
                         sc += q[n, hh, i, c] * k[n, hh, j, c]
-                    sc *= scale
-                    if causal and j > i:
-                        sc = neg_inf
-                    elif mask_kind == 1:
-                        if not bmask[min(n, bmask.shape[0] - 1), min(hh, bmask.shape[1] - 1),
-                                     min(i, bmask.shape[2] - 1), min(j, bmask.shape[3] - 1)]:
-                            sc = neg_inf
-                    elif mask_kind == 2:
-                        sc += fmask[min(n, fmask.shape[0] - 1), min(hh, fmask.shape[1] - 1),
-                                    min(i, fmask.shape[2] - 1), min(j, fmask.shape[3] - 1)]
+                    sc = _masked(sc * scale, bmask, fmask, mask_kind, causal, n, hh, i, j,
+                                 neg_inf)
                     p = zero if (lse_i == neg_inf or sc == neg_inf) else math.exp(sc - lse_i)
                     if sweep == 0:
                         Di += dP_ext[n, hh, i, j] * p
@@ -228,16 +253,9 @@ def _make_attention_backward_kv(dtype):
                 sc = zero
                 for c in range(d):
                     sc += q[n, hh, i, c] * k[n, hh, j, c]
-                sc *= scale
-                if mask_kind == 1:
-                    if not bmask[min(n, bmask.shape[0] - 1), min(hh, bmask.shape[1] - 1),
-                                 min(i, bmask.shape[2] - 1), min(j, bmask.shape[3] - 1)]:
-                        continue
-                elif mask_kind == 2:
-                    sc += fmask[min(n, fmask.shape[0] - 1), min(hh, fmask.shape[1] - 1),
-                                min(i, fmask.shape[2] - 1), min(j, fmask.shape[3] - 1)]
-                    if sc == neg_inf:
-                        continue
+                sc = _masked(sc * scale, bmask, fmask, mask_kind, False, n, hh, i, j, neg_inf)
+                if sc == neg_inf:
+                    continue  # a masked key
                 p = math.exp(sc - lse_i)
                 dp = dP_ext[n, hh, i, j] if has_dP_ext else zero
                 for c in range(e):
