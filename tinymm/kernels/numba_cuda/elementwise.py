@@ -23,7 +23,7 @@ import numpy as np
 from numba import cuda
 
 from tinymm.kernels.numba_cuda import _strided
-from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
+from tinymm.kernels.numba_cuda._device import empty, grid_1d, map_1d, require_device
 from tinymm.kernels.numba_cuda.reduction import sum_to_shape
 
 ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = range(7)
@@ -267,29 +267,20 @@ def _binary_backward(name, dout, cache):
     return sum_to_shape(da, tuple(a.shape)), sum_to_shape(db, tuple(b.shape))
 
 
+def _bounds(dtype, lo, hi):
+    """Clamp's kernel arguments: both bounds in the dtype (0 when absent) and two flags."""
+    t = dtype.type
+    return t(0 if lo is None else lo), t(0 if hi is None else hi), int(lo is not None), int(
+        hi is not None)
+
+
 def _unary_launch(name, op, x, lo=None, hi=None):
-    require_device(name, x=x)
-    out = empty(tuple(x.shape), x.dtype)
-    t = x.dtype.type
-    if out.size:
-        blocks, threads = grid_1d(out.size)
-        unary_kernel[blocks, threads](_flat(x), _flat(out), op, t(0 if lo is None else lo),
-                                      t(0 if hi is None else hi), int(lo is not None),
-                                      int(hi is not None))
-    return out
+    return map_1d(name, unary_kernel, {"x": x}, op, *_bounds(x.dtype, lo, hi))
 
 
 def _unary_backward(name, op, dout, saved, lo=None, hi=None):
-    require_device(name, dout=dout)
-    dx = empty(tuple(saved.shape), saved.dtype)
-    t = saved.dtype.type
-    if dx.size:
-        blocks, threads = grid_1d(dx.size)
-        unary_grad_kernel[blocks, threads](_flat(dout), _flat(saved), _flat(dx), op,
-                                           t(0 if lo is None else lo),
-                                           t(0 if hi is None else hi), int(lo is not None),
-                                           int(hi is not None), t(0))
-    return (dx,)
+    return (map_1d(name, unary_grad_kernel, {"dout": dout, "saved": saved}, op,
+                   *_bounds(saved.dtype, lo, hi), saved.dtype.type(0)),)
 
 
 # ------------------------------------------------------------------ binary
@@ -408,23 +399,14 @@ def clamp_backward(dout, cache):
 
 # ------------------------------------------------------------------ more unary math
 def _math_forward(name, op, x):
-    require_device(name, x=x)
-    out = empty(tuple(x.shape), x.dtype)
-    if out.size:
-        blocks, threads = grid_1d(out.size)
-        math_kernel[blocks, threads](_flat(x), _flat(out), op, x.dtype.type(1))
+    out = map_1d(name, math_kernel, {"x": x}, op, x.dtype.type(1))
     return out, (out if op in SAVES_OUTPUT else x)
 
 
 def _math_backward(name, op, dout, saved):
-    require_device(name, dout=dout)
-    dx = empty(tuple(saved.shape), saved.dtype)
     t = saved.dtype.type
-    if dx.size:
-        blocks, threads = grid_1d(dx.size)
-        math_grad_kernel[blocks, threads](_flat(dout), _flat(saved), _flat(dx), op, t(1),
-                                          t(0.5), t(np.log(2.0)), t(np.log(10.0)))
-    return (dx,)
+    return (map_1d(name, math_grad_kernel, {"dout": dout, "saved": saved}, op, t(1), t(0.5),
+                   t(np.log(2.0)), t(np.log(10.0))),)
 
 
 def _math_pair(op: int):
