@@ -30,14 +30,18 @@ P[i, j] = exp(S[i, j] - lse[i]) from q, k and the saved lse (zero on dead rows),
 D[i] = sum_j dP[i, j] P[i, j] = dout_i . out_i (+ sum_j dP_ext[i, j] P[i, j] when the weights
 output has a gradient), so dS = P * (dP - D) needs no row reduction over a stored P:
 
-* ``attention_backward_q``, one thread per query row: D[i], then dq_i = scale sum_j dS[i, j] k_j
-  (and dS itself when a float mask needs its gradient);
-* ``attention_backward_kv``, one thread per key row: dv_j = sum_i P[i, j] dout_i and
-  dk_j = scale sum_i dS[i, j] q_i, recomputing S, P, dP with the D of the first kernel;
+* ``attention_backward_q``, grid (ceil(Lq / BLOCK_Q), h, N), one thread per query row: D[i],
+  then dq_i = scale sum_j dS[i, j] k_j (and dS itself when a float mask needs its gradient);
+* ``attention_backward_kv``, grid (ceil(Lk / BLOCK_Q), h, N), one thread per key row:
+  dv_j = sum_i P[i, j] dout_i and dk_j = scale sum_i dS[i, j] q_i, recomputing S, P, dP with
+  the D of the first kernel;
 * ``_mask_grad``: dmask = dS summed over the axes the float mask was broadcast along.
 
-The backward kernels read q, k, v, dout straight from global memory (no shared tiles) and
-accumulate into their own output rows; the forward's tiles are the part tuned for speed.
+Both backward kernels are tiled like the forward: the block walks the other side's rows
+(keys for dq, queries for dk/dv) in tiles of BLOCK_K, staging each operand it dots against
+(k, v, or q, dout) in CHUNK-wide shared slices (``_tile_dots``), and adds a tile's weighted
+rows to its own output row the same way (``_accumulate_rows``), so each row of k, v, q and
+dout is read from global memory once per block instead of once per thread.
 The three main kernels are built per dtype (_dtypes.py) so float32 arithmetic stays float32.
 Both a GPU and the simulator run these shared-memory paths (no warp shuffles are used).
 """
@@ -182,47 +186,82 @@ def _make_attention_forward(dtype):
     return attention_forward
 
 
+@cuda.jit(device=True, inline=True)
+def _accumulate_rows(dst, w_loc, src, st, n, hh, row, r0, valid, tx, nt, zero):
+    """dst[n, hh, row, :] += sum_r w_loc[r] src[n, hh, r0 + r, :] over a tile of BLOCK_K rows
+    of src, staged CHUNK columns at a time through the shared ``st``; w_loc is zero past the
+    last row. Every thread of the block calls it; only ``valid`` threads write."""
+    C, L = src.shape[3], src.shape[2]
+    for c0 in range(0, C, CHUNK):
+        _stage(st, src, n, hh, r0, c0, L, C, tx, nt, zero)
+        cuda.syncthreads()
+        if valid:
+            for cc in range(min(CHUNK, C - c0)):
+                acc = zero
+                for r in range(BLOCK_K):
+                    acc += w_loc[r] * st[r, cc]
+                dst[n, hh, row, c0 + cc] += acc
+        cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline=True)
+def _probability(sc, lse_i, neg_inf, zero):
+    """P[i, j] = exp(S[i, j] - lse_i), recomputed from the masked score; 0 on a dead row."""
+    return zero if (lse_i == neg_inf or sc == neg_inf) else math.exp(sc - lse_i)
+
+
 def _make_attention_backward_q(dtype):
     zero = dtype(0)
     neg_inf = dtype(-math.inf)
 
     def attention_backward_q(q, k, v, dout, out, dP_ext, has_dP_ext, lse, bmask, fmask, mask_kind,
                               causal, scale, write_dS, dq, D, dS_full):
-        """One thread per query row (n, head, i): D[i], dq_i and (write_dS) the dS row."""
-        N, Hh, Lq, d = q.shape
+        """One thread per query row i of block (query tile, head, batch item): D[i], dq_i and
+        (write_dS) the dS row, walking the keys in shared tiles of BLOCK_K."""
+        Lq, d = q.shape[2], q.shape[3]
         Lk, e = k.shape[2], v.shape[3]
-        idx = cuda.grid(1)
-        if idx < N * Hh * Lq:
-            n = idx // (Hh * Lq)
-            hh = (idx // Lq) % Hh
-            i = idx % Lq
-            lse_i = lse[n, hh, i]
-            Di = zero
-            for c in range(e):
-                Di += dout[n, hh, i, c] * out[n, hh, i, c]
+        n = cuda.blockIdx.z
+        hh = cuda.blockIdx.y
+        tx = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        i = cuda.blockIdx.x * BLOCK_Q + tx
+        ii = min(i, Lq - 1)  # threads past the last query compute a duplicate and write nothing
+        st = cuda.shared.array((BLOCK_K, CHUNK), q.dtype)  # the staged k or v tile
+        p_loc = cuda.local.array(BLOCK_K, q.dtype)  # P[i, j] for the tile, then scale dS
+        dp_loc = cuda.local.array(BLOCK_K, q.dtype)  # dout_i . v_j for the tile
+        lse_i = lse[n, hh, ii]
+        Di = zero
+        for c in range(e):
+            Di += dout[n, hh, ii, c] * out[n, hh, ii, c]
+        if i < Lq:
             for c in range(d):
                 dq[n, hh, i, c] = 0
-            for sweep in range(2):  # sweep 0: the dP_ext part of D (if any); sweep 1: dS and dq
-                if sweep == 0 and not has_dP_ext:
+        for sweep in range(2):  # sweep 0: the dP_ext part of D (if any); sweep 1: dS and dq
+            if sweep == 0 and not has_dP_ext:
+                continue  # the same for the whole block
+            for j0 in range(0, Lk, BLOCK_K):
+                count = min(BLOCK_K, Lk - j0)
+                _tile_dots(p_loc, q, k, st, n, hh, ii, j0, tx, nt, zero)  # q_i . k_j
+                for r in range(count):
+                    sc = _masked(p_loc[r] * scale, bmask, fmask, mask_kind, causal, n, hh, ii,
+                                 j0 + r, neg_inf)
+                    p_loc[r] = _probability(sc, lse_i, neg_inf, zero)
+                if sweep == 0:
+                    for r in range(count):
+                        Di += dP_ext[n, hh, ii, j0 + r] * p_loc[r]
                     continue
-                for j in range(Lk):
-                    sc = zero
-                    for c in range(d):
-                        sc += q[n, hh, i, c] * k[n, hh, j, c]
-                    sc = _masked(sc * scale, bmask, fmask, mask_kind, causal, n, hh, i, j,
-                                 neg_inf)
-                    p = zero if (lse_i == neg_inf or sc == neg_inf) else math.exp(sc - lse_i)
-                    if sweep == 0:
-                        Di += dP_ext[n, hh, i, j] * p
-                        continue
-                    dp = dP_ext[n, hh, i, j] if has_dP_ext else zero
-                    for c in range(e):
-                        dp += dout[n, hh, i, c] * v[n, hh, j, c]
-                    ds = p * (dp - Di)
-                    for c in range(d):
-                        dq[n, hh, i, c] += scale * ds * k[n, hh, j, c]
-                    if write_dS:
-                        dS_full[n, hh, i, j] = ds
+                _tile_dots(dp_loc, dout, v, st, n, hh, ii, j0, tx, nt, zero)  # dout_i . v_j
+                for r in range(BLOCK_K):
+                    if r < count:
+                        dp = dp_loc[r] + (dP_ext[n, hh, ii, j0 + r] if has_dP_ext else zero)
+                        ds = p_loc[r] * (dp - Di)
+                        if write_dS and i < Lq:
+                            dS_full[n, hh, i, j0 + r] = ds
+                        p_loc[r] = scale * ds
+                    else:
+                        p_loc[r] = zero
+                _accumulate_rows(dq, p_loc, k, st, n, hh, i, j0, i < Lq, tx, nt, zero)
+        if i < Lq:
             D[n, hh, i] = Di
 
     return attention_backward_q
@@ -234,37 +273,43 @@ def _make_attention_backward_kv(dtype):
 
     def attention_backward_kv(q, k, v, dout, dP_ext, has_dP_ext, lse, D, bmask, fmask, mask_kind,
                                causal, scale, dk, dv):
-        """One thread per key row (n, head, j): dv_j = sum_i P dout_i, dk_j = scale sum_i dS q_i."""
-        N, Hh, Lq, d = q.shape
-        Lk, e = k.shape[2], v.shape[3]
-        idx = cuda.grid(1)
-        if idx < N * Hh * Lk:
-            n = idx // (Hh * Lk)
-            hh = (idx // Lk) % Hh
-            j = idx % Lk
+        """One thread per key row j of block (key tile, head, batch item), walking the queries
+        in shared tiles: dv_j = sum_i P dout_i, dk_j = scale sum_i dS q_i."""
+        Lq = q.shape[2]
+        Lk, d, e = k.shape[2], k.shape[3], v.shape[3]
+        n = cuda.blockIdx.z
+        hh = cuda.blockIdx.y
+        tx = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        j = cuda.blockIdx.x * BLOCK_Q + tx
+        jj = min(j, Lk - 1)  # threads past the last key compute a duplicate and write nothing
+        st = cuda.shared.array((BLOCK_K, CHUNK), q.dtype)  # the staged q or dout tile
+        p_loc = cuda.local.array(BLOCK_K, q.dtype)  # P[i, j] for the query tile
+        ds_loc = cuda.local.array(BLOCK_K, q.dtype)  # v_j . dout_i, then scale dS[i, j]
+        if j < Lk:
             for c in range(d):
                 dk[n, hh, j, c] = 0
             for c in range(e):
                 dv[n, hh, j, c] = 0
-            for i in range(Lq):
-                lse_i = lse[n, hh, i]
-                if lse_i == neg_inf or (causal and j > i):
-                    continue  # P[i, j] = 0: nothing flows through this pair
-                sc = zero
-                for c in range(d):
-                    sc += q[n, hh, i, c] * k[n, hh, j, c]
-                sc = _masked(sc * scale, bmask, fmask, mask_kind, False, n, hh, i, j, neg_inf)
-                if sc == neg_inf:
-                    continue  # a masked key
-                p = math.exp(sc - lse_i)
-                dp = dP_ext[n, hh, i, j] if has_dP_ext else zero
-                for c in range(e):
-                    dp += dout[n, hh, i, c] * v[n, hh, j, c]
-                ds = p * (dp - D[n, hh, i])
-                for c in range(e):
-                    dv[n, hh, j, c] += p * dout[n, hh, i, c]
-                for c in range(d):
-                    dk[n, hh, j, c] += scale * ds * q[n, hh, i, c]
+        for i0 in range(0, Lq, BLOCK_K):
+            count = min(BLOCK_K, Lq - i0)
+            _tile_dots(p_loc, k, q, st, n, hh, jj, i0, tx, nt, zero)  # k_j . q_i
+            for r in range(BLOCK_K):
+                if r < count:
+                    sc = _masked(p_loc[r] * scale, bmask, fmask, mask_kind, causal, n, hh, i0 + r,
+                                 jj, neg_inf)
+                    p_loc[r] = _probability(sc, lse[n, hh, i0 + r], neg_inf, zero)
+                else:
+                    p_loc[r] = zero
+            _accumulate_rows(dv, p_loc, dout, st, n, hh, j, i0, j < Lk, tx, nt, zero)
+            _tile_dots(ds_loc, v, dout, st, n, hh, jj, i0, tx, nt, zero)  # v_j . dout_i
+            for r in range(BLOCK_K):
+                if r < count:
+                    dp = ds_loc[r] + (dP_ext[n, hh, i0 + r, jj] if has_dP_ext else zero)
+                    ds_loc[r] = scale * (p_loc[r] * (dp - D[n, hh, i0 + r]))
+                else:
+                    ds_loc[r] = zero
+            _accumulate_rows(dk, ds_loc, q, st, n, hh, j, i0, j < Lk, tx, nt, zero)
 
     return attention_backward_kv
 
@@ -374,14 +419,13 @@ def scaled_dot_product_attention_backward(grads, cache):
     dv = empty(v.shape, dtype)  # (N, h, Lk, e)
     D = empty((N, Hh, Lq), dtype)  # rowsum(dP * P)
     if N * Hh * Lq and Lk and d:
-        blocks, threads = grid_1d(N * Hh * Lq)
         kernel = attention_backward_q_kernels[dtype]
-        kernel[blocks, threads](q, k, v, dout, out, dP_arg, has_dP_ext, lse, bmask, fmask, kind,
-                                causal, scale, write_dS, dq, D, dS_full)
-        blocks, threads = grid_1d(N * Hh * Lk)
+        kernel[((Lq + BLOCK_Q - 1) // BLOCK_Q, Hh, N), BLOCK_Q](
+            q, k, v, dout, out, dP_arg, has_dP_ext, lse, bmask, fmask, kind, causal, scale,
+            write_dS, dq, D, dS_full)
         kernel = attention_backward_kv_kernels[dtype]
-        kernel[blocks, threads](q, k, v, dout, dP_arg, has_dP_ext, lse, D, bmask, fmask, kind,
-                                causal, scale, dk, dv)
+        kernel[((Lk + BLOCK_Q - 1) // BLOCK_Q, Hh, N), BLOCK_Q](
+            q, k, v, dout, dP_arg, has_dP_ext, lse, D, bmask, fmask, kind, causal, scale, dk, dv)
     dmask = None
     if write_dS:
         dmask4 = empty(fmask.shape, dtype)
