@@ -234,7 +234,7 @@ _SPECS = [
     KernelSpec("permute_backward", "shape", "(dout, cache) -> (dx,)",
                "the inverse permutation of dout"),
     KernelSpec("getitem_forward", "shape", "(x, index) -> (out, cache)",
-               "x[index]; on a device basic indices only (ints, slices, None, Ellipsis)"),
+               "x[index], basic or advanced (host index arrays on a device)"),
     KernelSpec("getitem_backward", "shape", "(dout, cache) -> (dx,)",
                "zeros of x's shape with dout added at x[index]"),
     KernelSpec("concat_forward", "shape", "(arrays (tuple), axis=0) -> (out, cache)",
