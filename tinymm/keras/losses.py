@@ -25,6 +25,7 @@ import copy
 
 import numpy as np
 
+from tinymm.keras.engine import by_name
 from tinymm.ops.cross_entropy import cross_entropy
 from tinymm.ops.loss import binary_cross_entropy_with_logits
 from tinymm.ops.softmax import log_softmax
@@ -121,23 +122,26 @@ def binary_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -
     return loss.mean(axis=axis)
 
 
-def mean_squared_error(y_true, y_pred):
-    """Keras's ``mse``: mean over the last axis of (y_pred - y_true)^2; returns (N,)."""
+def _regression_pair(name: str, y_true, y_pred):
+    """(pred, target) as tensors of one shape: a (N,) target against a (N, 1) prediction gets
+    its trailing axis, as Keras; other shapes must match."""
     pred = _tensor(y_pred)
     target = _tensor(y_true, like=pred)
     if target.ndim == pred.ndim - 1 and pred.shape[-1] == 1:
         target = target.reshape(target.shape + (1,))
-    _check_same_shape("mse", pred, target)
+    _check_same_shape(name, pred, target)
+    return pred, target
+
+
+def mean_squared_error(y_true, y_pred):
+    """Keras's ``mse``: mean over the last axis of (y_pred - y_true)^2; returns (N,)."""
+    pred, target = _regression_pair("mse", y_true, y_pred)
     diff = pred - target
     return (diff * diff).mean(axis=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
-    pred = _tensor(y_pred)
-    target = _tensor(y_true, like=pred)
-    if target.ndim == pred.ndim - 1 and pred.shape[-1] == 1:
-        target = target.reshape(target.shape + (1,))
-    _check_same_shape("mae", pred, target)
+    pred, target = _regression_pair("mae", y_true, y_pred)
     return (pred - target).abs().mean(axis=-1)
 
 
@@ -265,11 +269,8 @@ def get(identifier) -> Loss:
     function ``fn(y_true, y_pred)`` (wrapped, reduced as Keras does). A Loss subclass that
     does not override ``call`` is refused here, so ``compile`` fails, not ``fit``."""
     if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _BY_NAME:
-            raise ValueError(f"unknown loss {identifier!r}; known names: {sorted(_BY_NAME)} (or "
-                             "pass a callable loss(y_true, y_pred))")
-        return _BY_NAME[key]()
+        return by_name("loss", _BY_NAME, identifier,
+                       " (or pass a callable loss(y_true, y_pred))")
     if isinstance(identifier, Loss):
         if type(identifier).call is Loss.call:
             raise TypeError(f"loss {type(identifier).__name__} subclasses keras.losses.Loss "

@@ -11,8 +11,8 @@ H/W height/width.
 
 from __future__ import annotations
 
-from tinymm.autograd import Function
 from tinymm.ops._checks import check_float, check_same_dtype
+from tinymm.ops._kernel import KernelFunction
 
 
 def _check_same_shape(op: str, **arrays) -> None:
@@ -26,35 +26,29 @@ def _check_same_shape(op: str, **arrays) -> None:
                          "a common width first (e.g. nn.Linear)")
 
 
-class GatedFusion(Function):
-    @staticmethod
-    def forward(ctx, g, ua, ub):
+class GatedFusion(KernelFunction):
+    kernel = "gated_fusion"
+
+    @classmethod
+    def forward(cls, ctx, g, ua, ub):
         _check_same_shape("gated_fusion", gate=g, a=ua, b=ub)
-        out, cache = ctx.backend.gated_fusion_forward(g, ua, ub)  # (B, D)
-        ctx.save_for_backward(cache)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.gated_fusion_backward(grad, *ctx.saved)
+        return cls.run(ctx, g, ua, ub)  # (B, D)
 
 
-class BilinearPool(Function):
-    @staticmethod
-    def forward(ctx, pa, pb):
+class BilinearPool(KernelFunction):
+    kernel = "bilinear_pool"
+
+    @classmethod
+    def forward(cls, ctx, pa, pb):
         _check_same_shape("bilinear_pool", a=pa, b=pb)
-        out, cache = ctx.backend.bilinear_pool_forward(pa, pb)  # (B, R)
-        ctx.save_for_backward(cache)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.bilinear_pool_backward(grad, *ctx.saved)
+        return cls.run(ctx, pa, pb)  # (B, R)
 
 
-class Film(Function):
-    @staticmethod
-    def forward(ctx, x, gamma, beta):
+class Film(KernelFunction):
+    kernel = "film"
+
+    @classmethod
+    def forward(cls, ctx, x, gamma, beta):
         check_float("film", "input", x)
         check_same_dtype("film", input=x, gamma=gamma, beta=beta)
         if x.ndim != 4:
@@ -65,13 +59,7 @@ class Film(Function):
             if p.shape != expected:
                 raise ValueError(f"film: {name} must have shape (N, C) = {expected} for input "
                                  f"{x.shape}, got {p.shape}")
-        out, cache = ctx.backend.film_forward(x, gamma, beta)  # (N, C, H, W)
-        ctx.save_for_backward(cache)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.film_backward(grad, *ctx.saved)
+        return cls.run(ctx, x, gamma, beta)  # (N, C, H, W)
 
 
 def gated_fusion(gate, a, b):

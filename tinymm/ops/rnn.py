@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
 from tinymm.ops._checks import check_float, check_ndim, check_same_dtype
+from tinymm.ops._kernel import KernelFunction
 
 
 def check_sequence_input(name: str, x: np.ndarray, input_size: int,
@@ -91,27 +91,45 @@ def check_weights(name: str, x: np.ndarray, gates: int, weight_ih, weight_hh, bi
     return H
 
 
-class RNN(Function):
-    @staticmethod
-    def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
+class Recurrence(KernelFunction):
+    """A recurrence over a whole sequence (``rnn``, ``lstm``, ``gru``): ``gates`` weight blocks
+    of H rows, the initial states named in ``states``. ``check`` validates a call; the backward
+    kernel gets the gradients of every output and whether the input needs one."""
+
+    gates = 1
+    states = ("hx",)
+
+    @classmethod
+    def check(cls, x, states, weight_ih, weight_hh, bias_ih, bias_hh, lengths, batch_first):
+        """Validate the call; return lengths as the kernels take them."""
+        op = cls.kernel
+        rows = "hidden_size" if cls.gates == 1 else f"{cls.gates}*hidden_size"
+        check_ndim(op, "weight_ih", weight_ih, 2, f"({rows}, input_size)")
+        T, N = check_sequence_input(op, x, weight_ih.shape[1], batch_first)
+        H = check_weights(op, x, cls.gates, weight_ih, weight_hh, bias_ih, bias_hh)
+        for name, state in zip(cls.states, states):
+            check_state(op, name, state, N, H, x.dtype)
+        return check_lengths(op, lengths, N, T)
+
+    @classmethod
+    def backward(cls, ctx, *grads):
+        return getattr(ctx.backend, f"{cls.kernel}_backward")(grads, *ctx.saved,
+                                                             need_dx=ctx.needs_input_grad[0])
+
+
+class RNN(Recurrence):
+    kernel = "rnn"
+
+    @classmethod
+    def forward(cls, ctx, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
                 nonlinearity="tanh", batch_first=False, reverse=False):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"rnn: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        check_ndim("rnn", "weight_ih", weight_ih, 2, "(hidden_size, input_size)")
-        T, N = check_sequence_input("rnn", x, weight_ih.shape[1], batch_first)
-        H = check_weights("rnn", x, 1, weight_ih, weight_hh, bias_ih, bias_hh)
-        check_state("rnn", "hx", h0, N, H, x.dtype)
-        lengths = check_lengths("rnn", lengths, N, T)
-        (out, h_n), cache = ctx.backend.rnn_forward(
-            x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
-            nonlinearity=nonlinearity, batch_first=batch_first, reverse=reverse)
-        ctx.save_for_backward(cache)
-        return out, h_n  # (T, N, H) or (N, T, H); (N, H)
-
-    @staticmethod
-    def backward(ctx, dout, dh_n):
-        return ctx.backend.rnn_backward((dout, dh_n), *ctx.saved,
-                                        need_dx=ctx.needs_input_grad[0])
+        lengths = cls.check(x, (h0,), weight_ih, weight_hh, bias_ih, bias_hh, lengths,
+                            batch_first)
+        return cls.run(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
+                       nonlinearity=nonlinearity, batch_first=batch_first,
+                       reverse=reverse)  # out (T, N, H) or (N, T, H), h_n (N, H)
 
 
 def rnn(input, weight_ih, weight_hh, bias_ih=None, bias_hh=None, hx=None, lengths=None,  # noqa: A002
