@@ -15,7 +15,7 @@ thread of a block (one block = one batch row n and a range of hidden units j). T
 kernels stage that vector through shared memory in chunks of blockDim.x (one element per
 thread, coalesced, then a barrier), and each thread multiplies the chunk against column j of a
 (K, H') matrix laid out so neighbouring threads read neighbouring addresses: the inlined
-device function ``stage_dot`` (``back_through_whh`` in the backward), with ``step_unit``
+device function ``stage_dot`` (``add_recurrent_grad`` in the backward), with ``step_unit``
 (which block and thread compute what),
 ``step_row`` (the row order above) and ``sigmoid`` (stable) shared by the three step kernels.
 """
@@ -39,6 +39,7 @@ from tinymm.kernels.numba_cuda._device import (
     zeros,
 )
 from tinymm.kernels.numba_cuda._gemm import gemm
+from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
 
 
 @cuda.jit(device=True, inline=True)
@@ -74,15 +75,18 @@ def stage_dot(acc, vec, W, jj, count, H, sh):
 
 
 @cuda.jit(device=True, inline=True)
-def back_through_whh(acc, da, whh, lengths, n, t_next, N, T, batch_first, jj, sh):
-    """acc[0] = da[row of (n, t_next)] @ whh[:, jj], the gradient into h from the later step,
-    and True; False (acc[0] = 0) when that step does not exist (t_next < 0) or is padding.
-    The condition is the same for the whole block (one batch row n per block)."""
-    acc[0] = 0
+def add_recurrent_grad(dh, da, whh, lengths, n, j, jj, t_next, T, batch_first, accumulate):
+    """dh[n, j] (+)= da[row of (n, t_next)] @ whh[:, j], the gradient into h from the later
+    step, when that step exists (t_next >= 0) and is not padding; dh is left alone otherwise.
+    The condition is the same for the whole block (one batch row n per block), and every
+    thread of the block calls it (the product is staged through shared memory)."""
     if t_next >= 0 and t_next < lengths[n]:
-        stage_dot(acc, da[step_row(n, t_next, N, T, batch_first)], whh, jj, 1, 0, sh)
-        return True
-    return False
+        sh = cuda.shared.array(THREADS_PER_ROW, dh.dtype)
+        acc = cuda.local.array(1, dh.dtype)
+        acc[0] = 0
+        stage_dot(acc, da[step_row(n, t_next, dh.shape[0], T, batch_first)], whh, jj, 1, 0, sh)
+        if j < dh.shape[1]:
+            dh[n, j] = dh[n, j] + acc[0] if accumulate else acc[0]
 
 
 @cuda.jit(device=True, inline=True)

@@ -66,6 +66,16 @@ CHUNK = 4 if SIMULATOR else 32
 
 
 @cuda.jit(device=True, inline=True)
+def _block_row(L):
+    """(n, head, tx, nt, row, clamped row) of a thread in a (row tile, head, batch item) block:
+    row = blockIdx.x BLOCK_Q + tx; threads past the last of the L rows use row L - 1 (they
+    compute a duplicate, take part in every barrier, and write nothing)."""
+    tx = cuda.threadIdx.x
+    row = cuda.blockIdx.x * BLOCK_Q + tx
+    return cuda.blockIdx.z, cuda.blockIdx.y, tx, cuda.blockDim.x, row, min(row, L - 1)
+
+
+@cuda.jit(device=True, inline=True)
 def _masked(sc, bmask, fmask, mask_kind, causal, n, hh, i, j, neg_inf):
     """Score S[i, j] after ``is_causal`` and the mask: -inf for a forbidden key, the float
     mask added; a mask axis of size 1 is read at index 0 (broadcast)."""
@@ -144,12 +154,7 @@ def _make_attention_forward(dtype):
         """One thread per query i of block (query tile, head, batch item); see the module doc."""
         Lq = q.shape[2]
         Lk, e = k.shape[2], v.shape[3]
-        n = cuda.blockIdx.z
-        hh = cuda.blockIdx.y
-        tx = cuda.threadIdx.x
-        nt = cuda.blockDim.x
-        i = cuda.blockIdx.x * BLOCK_Q + tx
-        ii = min(i, Lq - 1)  # threads past the last query compute a duplicate and write nothing
+        n, hh, tx, nt, i, ii = _block_row(Lq)
         sk = cuda.shared.array((BLOCK_K, CHUNK), q.dtype)  # k[j0:j0+BLOCK_K, d0:d0+CHUNK]
         sv = cuda.shared.array((BLOCK_K, CHUNK), q.dtype)  # v[j0:j0+BLOCK_K, e0:e0+CHUNK]
         s_loc = cuda.local.array(BLOCK_K, q.dtype)  # this thread's scores for the key tile
@@ -220,12 +225,7 @@ def _make_attention_backward_q(dtype):
         (write_dS) the dS row, walking the keys in shared tiles of BLOCK_K."""
         Lq, d = q.shape[2], q.shape[3]
         Lk, e = k.shape[2], v.shape[3]
-        n = cuda.blockIdx.z
-        hh = cuda.blockIdx.y
-        tx = cuda.threadIdx.x
-        nt = cuda.blockDim.x
-        i = cuda.blockIdx.x * BLOCK_Q + tx
-        ii = min(i, Lq - 1)  # threads past the last query compute a duplicate and write nothing
+        n, hh, tx, nt, i, ii = _block_row(Lq)
         st = cuda.shared.array((BLOCK_K, CHUNK), q.dtype)  # the staged k or v tile
         p_loc = cuda.local.array(BLOCK_K, q.dtype)  # P[i, j] for the tile, then scale dS
         dp_loc = cuda.local.array(BLOCK_K, q.dtype)  # dout_i . v_j for the tile
@@ -277,12 +277,7 @@ def _make_attention_backward_kv(dtype):
         in shared tiles: dv_j = sum_i P dout_i, dk_j = scale sum_i dS q_i."""
         Lq = q.shape[2]
         Lk, d, e = k.shape[2], k.shape[3], v.shape[3]
-        n = cuda.blockIdx.z
-        hh = cuda.blockIdx.y
-        tx = cuda.threadIdx.x
-        nt = cuda.blockDim.x
-        j = cuda.blockIdx.x * BLOCK_Q + tx
-        jj = min(j, Lk - 1)  # threads past the last key compute a duplicate and write nothing
+        n, hh, tx, nt, j, jj = _block_row(Lk)
         st = cuda.shared.array((BLOCK_K, CHUNK), q.dtype)  # the staged q or dout tile
         p_loc = cuda.local.array(BLOCK_K, q.dtype)  # P[i, j] for the query tile
         ds_loc = cuda.local.array(BLOCK_K, q.dtype)  # v_j . dout_i, then scale dS[i, j]

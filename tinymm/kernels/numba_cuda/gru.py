@@ -36,7 +36,7 @@ from numba import cuda
 from tinymm.kernels.numba_cuda._device import empty, require_device
 from tinymm.kernels.numba_cuda._dtypes import per_dtype
 from tinymm.kernels.numba_cuda._recurrent import (
-    back_through_whh,
+    add_recurrent_grad,
     check_same,
     column_sum,
     copy,
@@ -101,11 +101,8 @@ def _make_gru_step_grad(dtype):
         t_next, -1 when there is none). dh (N, H) carries dL/dh between steps."""
         N, H = dh.shape
         n, j, jj = step_unit(H)
-        sh = cuda.shared.array(THREADS_PER_ROW, dtype)
-        acc = cuda.local.array(1, dtype)  # dhw[r_next, :] @ weight_hh[:, j]
-        if back_through_whh(acc, dhw, whh, lengths, n, t_next, N, T, batch_first, jj, sh) and (
-                j < H):
-            dh[n, j] += acc[0]  # dh already holds the direct part dh_later * z_later
+        # added onto the direct part dh_later * z_later that dh already holds
+        add_recurrent_grad(dh, dhw, whh, lengths, n, j, jj, t_next, T, batch_first, True)
         if do_cell and j < H:
             r = step_row(n, t, N, T, batch_first)
             if t < lengths[n]:

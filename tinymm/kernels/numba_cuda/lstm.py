@@ -43,7 +43,7 @@ from numba import cuda
 from tinymm.kernels.numba_cuda._device import empty, require_device
 from tinymm.kernels.numba_cuda._dtypes import per_dtype
 from tinymm.kernels.numba_cuda._recurrent import (
-    back_through_whh,
+    add_recurrent_grad,
     check_same,
     column_sum,
     combined_bias,
@@ -114,11 +114,7 @@ def _make_lstm_step_grad(dtype):
         N, H = dh.shape
         T = c_all.shape[0] - 1
         n, j, jj = step_unit(H)
-        sh = cuda.shared.array(THREADS_PER_ROW, dh.dtype)
-        acc = cuda.local.array(1, dh.dtype)  # da[r_next, :] @ weight_hh[:, j]
-        if back_through_whh(acc, da, whh, lengths, n, t_next, N, T, batch_first, jj, sh) and (
-                j < H):
-            dh[n, j] = acc[0]
+        add_recurrent_grad(dh, da, whh, lengths, n, j, jj, t_next, T, batch_first, False)
         if do_cell and j < H:
             r = step_row(n, t, N, T, batch_first)
             if t < lengths[n]:
