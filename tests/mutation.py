@@ -43,8 +43,8 @@ class Mutant:
     nth: int | None = None  # which occurrence of ``old`` to replace when it is not unique
 
 
-# the optimizer steps are kernels: a reference bug shows in test_optim (reference runs) and in
-# the numba-vs-reference parity of the optimizer kernels
+# the optimizer steps are kernels: a reference bug shows in test_optim (its closed forms run on
+# every CPU backend) and in the numba-vs-reference parity of the optimizer kernels
 OPTIM_TESTS = ["tests/test_optim.py", "tests/test_kernel_parity.py", "-k", "optim or sgd or adam"]
 
 MUTANTS = [
@@ -148,6 +148,65 @@ MUTANTS = [
     Mutant("clip-grad-norm-no-epsilon-guard", "tinymm/optim/__init__.py",
            "coef = min(max_norm / (total + 1e-6), 1.0)", "coef = max_norm / (total + 1e-6)",
            ["tests/test_optim.py"]),
+    Mutant("rmsprop-centered-ignored", "tinymm/optim/__init__.py",
+           'avg = np.sqrt(v - state["grad_avg"] * state["grad_avg"])', "avg = np.sqrt(v)",
+           ["tests/test_optim.py", "-k", "textbook"]),
+    Mutant("adagrad-lr-decay-off-by-one", "tinymm/optim/__init__.py",
+           '(1 + (state["step"] - 1) * group["lr_decay"])',
+           '(1 + state["step"] * group["lr_decay"])',
+           ["tests/test_optim.py", "-k", "textbook"]),
+    Mutant("adadelta-delta-average-undamped", "tinymm/optim/__init__.py",
+           "u += (1 - rho) * delta * delta", "u += delta * delta",
+           ["tests/test_optim.py", "-k", "textbook"]),
+    Mutant("nadam-momentum-term-uses-mu-t", "tinymm/optim/__init__.py",
+           "p.array += (-lr * mu_next / (1.0 - mu_product_next) * m) / denom",
+           "p.array += (-lr * mu / (1.0 - mu_product_next) * m) / denom",
+           ["tests/test_optim.py", "-k", "textbook"]),
+    # ------------------------------------------------------------------ losses
+    Mutant("huber-delta-not-scaling-linear-part", "tinymm/ops/loss.py",
+           "loss = np.where(small, 0.5 * d * d, beta * (a - 0.5 * beta))",
+           "loss = np.where(small, 0.5 * d * d, a - 0.5 * beta)",
+           ["tests/test_losses.py", "tests/test_torch_losses.py"]),
+    Mutant("bce-logits-pos-weight-on-negatives", "tinymm/ops/loss.py",
+           "c = 1 if pos_weight is None else 1 + (pos_weight - 1) * t",
+           "c = 1 if pos_weight is None else 1 + (pos_weight - 1) * (1 - t)",
+           ["tests/test_losses.py", "tests/test_torch_losses.py"]),
+    Mutant("nll-weighted-mean-over-rows", "tinymm/ops/loss.py",
+           "return np.asarray(loss.sum() / total, dtype=x.dtype)",
+           "return np.asarray(loss.mean(), dtype=x.dtype)",
+           ["tests/test_losses.py", "tests/test_torch_losses.py"]),
+    Mutant("keras-label-smoothing-not-spread", "tinymm/keras/losses.py",
+           "target = target * (1.0 - label_smoothing) + label_smoothing / C",
+           "target = target * (1.0 - label_smoothing) + label_smoothing",
+           ["tests/test_keras_losses.py"]),
+    # ------------------------------------------------------------------ the training loop
+    Mutant("loop-no-zero-grad", "tinymm/loop.py",
+           "optimizer.zero_grad()\n        loss.backward()", "loss.backward()",
+           ["tests/test_loop.py", "tests/test_keras_training.py"]),
+    Mutant("loop-loss-mean-unweighted", "tinymm/loop.py",
+           "self.loss_total += loss_value * n", "self.loss_total += loss_value",
+           ["tests/test_loop.py", "tests/test_keras_training.py"]),
+    Mutant("loop-evaluate-in-train-mode", "tinymm/loop.py",
+           "    model.eval()\n    running = RunningMetrics()", "    running = RunningMetrics()",
+           ["tests/test_loop.py", "tests/test_keras_training.py"]),
+    Mutant("loop-nan-stop-applies-step", "tinymm/loop.py",
+           "                model.nan_step = (epoch, step)\n                break",
+           "                model.nan_step = (epoch, step)",
+           ["tests/test_loop.py", "tests/test_keras_training.py"]),
+    # ------------------------------------------------------------------ keras layers
+    Mutant("keras-batchnorm-momentum-not-converted", "tinymm/keras/more_layers.py",
+           "momentum=1.0 - self.momentum", "momentum=self.momentum",
+           ["tests/test_keras_layer_parity.py", "tests/test_keras.py",
+            "tests/test_keras_layers_fuzz.py"]),
+    Mutant("keras-lstm-last-output-not-state", "tinymm/keras/layers.py",
+           "out = output if self.return_sequences else h_n[0]  # (N, T, U) or (N, U)",
+           "out = output if self.return_sequences else output[:, -1]  # (N, T, U) or (N, U)",
+           ["tests/test_keras_layer_parity.py", "tests/test_keras.py",
+            "tests/test_keras_layers_fuzz.py"]),
+    Mutant("keras-embedding-mask-inverted", "tinymm/keras/layers.py",
+           "return data != 0  # (N, T) True = real token", "return data == 0",
+           ["tests/test_keras_layer_parity.py", "tests/test_keras.py",
+            "tests/test_keras_layers_fuzz.py"]),
     # ------------------------------------------------------------------ checkpoints
     Mutant("io-skip-checksum", "tinymm/io.py",
            "                if recorded != actual:", "                if False:",

@@ -51,7 +51,8 @@ def test_integer_input_to_activation():
 
 
 def test_softmax_bad_dim():
-    with pytest.raises(ValueError, match="softmax: dim 2 is out of range"):
+    with pytest.raises(ValueError, match=r"softmax: dim: Dimension out of range \(expected to "
+                                         r"be in range of \[-2, 1\], but got 2\)"):
         F.softmax(t(2, 3), dim=2)
 
 

@@ -68,6 +68,18 @@ def test_categorical_and_binary_crossentropy():
     np.testing.assert_allclose(K.mse(t, z).array, (z[:, 0] - t) ** 2, rtol=1e-12)
 
 
+def test_categorical_crossentropy_label_smoothing_closed_form():
+    # Keras: the one-hot target becomes onehot * (1 - s) + s / C before the cross-entropy
+    rng = _rng(4)
+    logits = rng.standard_normal((3, 4))
+    onehot = np.eye(4)[[2, 0, 3]]
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    for s in (0.1, 0.6):
+        expected = -((onehot * (1 - s) + s / 4) * log_p).sum(1)
+        got = K.categorical_crossentropy(onehot, logits, from_logits=True, label_smoothing=s)
+        np.testing.assert_allclose(got.array, expected, rtol=1e-10)
+
+
 def test_keras_losses_gradcheck():
     rng = _rng(7)
     logits = tinymm.tensor(rng.standard_normal((3, 4)), requires_grad=True)

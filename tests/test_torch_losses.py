@@ -66,6 +66,23 @@ def test_pointwise_losses_closed_form_and_gradcheck(name, reduction, shape):
         assert tinymm.gradcheck(lambda a, b: fn(a, b, reduction=reduction), [x, t])
 
 
+@pytest.mark.parametrize("beta", [0.5, 2.0])
+def test_smooth_l1_and_huber_closed_form_away_from_one(beta):
+    # smooth L1 = huber / beta: the quadratic part is divided by beta in one, the linear part
+    # multiplied by delta in the other; beta = delta = 1 (the default) hides either factor
+    x = np.array([-3.0, -0.7, -0.2, 0.1, 0.45, 0.9, 1.5, 4.0])
+    t = np.zeros_like(x)
+    a = np.abs(x)
+    smooth = np.where(a < beta, 0.5 * x * x / beta, a - 0.5 * beta)
+    huber = np.where(a <= beta, 0.5 * x * x, beta * (a - 0.5 * beta))
+    got = F.smooth_l1_loss(tinymm.tensor(x), tinymm.tensor(t), reduction="none", beta=beta)
+    np.testing.assert_allclose(got.numpy(), smooth, rtol=1e-12)
+    got = F.huber_loss(tinymm.tensor(x), tinymm.tensor(t), reduction="none", delta=beta)
+    np.testing.assert_allclose(got.numpy(), huber, rtol=1e-12)
+    target = tinymm.tensor(t)
+    assert tinymm.gradcheck(lambda v: F.huber_loss(v, target, delta=beta), [x])
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_pointwise_losses_match_torch(name):
     torch = pytest.importorskip("torch")

@@ -290,11 +290,7 @@ class Tensor:
         return self.array if dtype is None else self.array.astype(dtype)
 
     def _dim(self, dim: int, who: str) -> int:
-        nd = max(self.ndim, 1)
-        if not -nd <= dim < nd:
-            raise IndexError(f"{who}: dim {dim} is out of range for a tensor of shape "
-                             f"{tuple(self.shape)} (valid: {-nd}..{nd - 1})")
-        return dim % nd
+        return check_dim(who, "dim", dim, self.ndim)  # DimensionError: IndexError + ValueError
 
     # ---------------------------------------------------------------- scalars out
     def _one(self, who: str):

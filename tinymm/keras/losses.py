@@ -36,12 +36,18 @@ REDUCTIONS = ("sum_over_batch_size", "sum", "none", None)
 
 
 def _tensor(x, like: Tensor | None = None) -> Tensor:
+    """``x`` as a Tensor; host targets take ``like``'s float dtype and device."""
     if isinstance(x, Tensor):
         return x
     array = np.asarray(x)
     if like is not None and array.dtype.kind in "fb":
         array = array.astype(like.dtype)
-    return as_tensor(array)
+    return _on_device_of(as_tensor(array), like)
+
+
+def _on_device_of(t: Tensor, like: Tensor | None) -> Tensor:
+    """``t`` moved to ``like``'s device (one counted copy when that is a GPU)."""
+    return t if like is None or like.device == t.device else t.to(like.device)
 
 
 def _check_same_shape(who: str, y_pred: Tensor, y_true: Tensor) -> None:
@@ -81,7 +87,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
     ignore = -100 if ignore_class is None else ignore_class
     if from_logits:
         try:
-            return cross_entropy(pred, y, ignore_index=ignore, reduction="none")
+            target = y if pred.device == "cpu" else _on_device_of(as_tensor(y), pred)
+            return cross_entropy(pred, target, ignore_index=ignore, reduction="none")
         except ValueError as err:
             raise ValueError(f"{who}: {err}") from None
     if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= pred.shape[1])):
@@ -172,7 +179,8 @@ class Loss:
             if w.ndim > values.ndim or w.shape != values.shape[:w.ndim]:
                 raise ValueError(f"{self.name}: sample_weight of shape {w.shape} does not fit "
                                  f"the per-sample losses of shape {values.shape}")
-            values = values * as_tensor(w.reshape(w.shape + (1,) * (values.ndim - w.ndim)))
+            values = values * _on_device_of(
+                as_tensor(w.reshape(w.shape + (1,) * (values.ndim - w.ndim))), values)
         if self.reduction in ("none", None):
             return values
         total = values.sum()

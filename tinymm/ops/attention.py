@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._checks import check_float, check_same_dtype
+from tinymm.ops._checks import check_float, check_same_dtype, finite_kernel_forward
 
 OP = "scaled_dot_product_attention"
 
@@ -69,7 +69,8 @@ class ScaledDotProductAttention(Function):
         check_attention_inputs(OP, q, k, v, mask)
         if scale is not None and not (np.isfinite(scale) and scale > 0):
             raise ValueError(f"{OP}: scale must be a positive number, got {scale}")
-        (out, weights), cache = ctx.backend.scaled_dot_product_attention_forward(
+        (out, weights), cache = finite_kernel_forward(  # a mask's -inf is not checked
+            ctx, "scaled_dot_product_attention_forward", (q, k, v),
             q, k, v, mask, is_causal=bool(is_causal), scale=scale)
         ctx.save_for_backward(cache)
         return (out, weights) if need_weights else out

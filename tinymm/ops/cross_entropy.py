@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.ops._checks import check_float, check_int_range, check_ndim
+from tinymm.devices import is_device_array
+from tinymm.ops._checks import check_float, check_int_range, check_ndim, check_same_device
 from tinymm.ops._kernel import KernelFunction
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -18,7 +19,8 @@ class CrossEntropy(KernelFunction):
                 label_smoothing=0.0):
         check_float("cross_entropy", "input (logits)", logits)
         check_ndim("cross_entropy", "input (logits)", logits, 2, "(N, C)")
-        target = np.asarray(target)
+        target = target if is_device_array(target) else np.asarray(target)
+        check_same_device("cross_entropy", input=logits, target=target)
         check_ndim("cross_entropy", "target", target, 1, "(N,) class indices")
         if target.shape[0] != logits.shape[0]:
             raise ValueError(f"cross_entropy: input has {logits.shape[0]} rows (shape "

@@ -27,7 +27,7 @@ def _check_same_shape(op: str, **arrays) -> None:
 
 
 class GatedFusion(KernelFunction):
-    kernel = "gated_fusion"
+    kernel, finite_only = "gated_fusion", True
 
     @classmethod
     def forward(cls, ctx, g, ua, ub):
@@ -36,7 +36,7 @@ class GatedFusion(KernelFunction):
 
 
 class BilinearPool(KernelFunction):
-    kernel = "bilinear_pool"
+    kernel, finite_only = "bilinear_pool", True
 
     @classmethod
     def forward(cls, ctx, pa, pb):
@@ -45,7 +45,7 @@ class BilinearPool(KernelFunction):
 
 
 class Film(KernelFunction):
-    kernel = "film"
+    kernel, finite_only = "film", True
 
     @classmethod
     def forward(cls, ctx, x, gamma, beta):

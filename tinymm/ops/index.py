@@ -17,16 +17,9 @@ from collections import namedtuple
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.ops._checks import check_dim
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])  # torch.return_types.*
-
-
-def check_dim(op: str, x: np.ndarray, dim: int) -> int:
-    nd = max(x.ndim, 1)
-    if not -nd <= dim < nd:
-        raise ValueError(f"{op}: dim {dim} is out of range for an input of shape {x.shape} "
-                         f"(valid: {-nd}..{nd - 1})")
-    return dim % nd
 
 
 def _scatter_add(shape, idx: np.ndarray, grad: np.ndarray, dim: int) -> np.ndarray:
@@ -44,7 +37,7 @@ class MaxDim(Function):
 
     @staticmethod
     def forward(ctx, x, dim, keepdim=False, mode="max"):
-        dim = check_dim(mode, x, dim)
+        dim = check_dim(mode, "dim", dim, x.ndim)
         if x.ndim and x.shape[dim] == 0:
             raise ValueError(f"{mode}: cannot reduce the empty dim {dim} of shape {x.shape}")
         x1 = x.reshape(1) if x.ndim == 0 else x
@@ -73,7 +66,7 @@ class TopK(Function):
 
     @staticmethod
     def forward(ctx, x, k, dim=-1, largest=True, sorted=True):  # noqa: A002
-        dim = check_dim("topk", x, dim)
+        dim = check_dim("topk", "dim", dim, x.ndim)
         n = x.shape[dim] if x.ndim else 1
         if not 0 <= k <= n:
             raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {n}")
@@ -94,7 +87,7 @@ class Sort(Function):
 
     @staticmethod
     def forward(ctx, x, dim=-1, descending=False, stable=True):
-        dim = check_dim("sort", x, dim)
+        dim = check_dim("sort", "dim", dim, x.ndim)
         if x.ndim == 0:
             ctx.save_for_backward(x.shape, None, dim)
             return x.copy(), np.zeros((), np.int64)
@@ -116,7 +109,7 @@ class Gather(Function):
 
     @staticmethod
     def forward(ctx, x, index, dim):
-        dim = check_dim("gather", x, dim)
+        dim = check_dim("gather", "dim", dim, x.ndim)
         index = np.asarray(index)
         if index.dtype.kind not in "iu" or index.ndim != x.ndim:
             raise ValueError(f"gather: index must be an integer tensor with the input's "
@@ -149,7 +142,7 @@ class Cumsum(Function):
 
     @staticmethod
     def forward(ctx, x, dim):
-        dim = check_dim("cumsum", x, dim)
+        dim = check_dim("cumsum", "dim", dim, x.ndim)
         ctx.save_for_backward(dim)
         return np.cumsum(x, axis=dim, dtype=x.dtype if x.dtype.kind == "f" else np.int64)
 

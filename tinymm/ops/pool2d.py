@@ -7,7 +7,7 @@ a window that fits the padded input) so the kernels only see well-formed geometr
 
 from __future__ import annotations
 
-from tinymm.ops._checks import check_float, check_pair
+from tinymm.ops._checks import check_dim, check_float, check_pair
 from tinymm.ops._kernel import KernelFunction
 
 
@@ -95,12 +95,8 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
     from tinymm.tensor import as_tensor
 
     x = as_tensor(x)
-    nd = max(x.ndim, 1)
-    for name, dim in (("start_dim", start_dim), ("end_dim", end_dim)):
-        if not -nd <= dim < nd:
-            raise ValueError(f"flatten: {name}={dim} is out of range for an input of shape "
-                             f"{x.shape} (valid: {-nd}..{nd - 1})")
-    if start_dim % nd > end_dim % nd:
+    start = check_dim("flatten", "start_dim", start_dim, x.ndim)
+    if start > check_dim("flatten", "end_dim", end_dim, x.ndim):
         raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim} for "
                          f"an input of shape {x.shape}")
     return x.flatten(start_dim, end_dim)

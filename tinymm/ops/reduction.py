@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 
+from tinymm.ops._checks import check_dim
 from tinymm.ops._kernel import KernelFunction
 
 
@@ -24,9 +25,7 @@ def _normalize_axis(op: str, axis, ndim: int) -> tuple[int, ...]:
             isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes):
         raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
     for a in axes:
-        if not -max(ndim, 1) <= a < max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a {ndim}-d tensor (valid: "
-                             f"{-max(ndim, 1)} to {max(ndim, 1) - 1})")
+        check_dim(op, "axis", a, ndim)
     if ndim == 0:
         return ()
     normalized = tuple(sorted(int(a) % ndim for a in axes))

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.ops._checks import check_float, check_ndim, check_same_dtype
+from tinymm.devices import is_device_array
+from tinymm.ops._checks import as_int64, check_float, check_ndim, check_same_dtype, int_bounds
 from tinymm.ops._kernel import KernelFunction
 
 
@@ -44,22 +45,29 @@ def check_sequence_input(name: str, x: np.ndarray, input_size: int,
     return x.shape[0], x.shape[1]
 
 
-def check_lengths(name: str, lengths, N: int, T: int) -> np.ndarray | None:
-    """lengths as an int64 array of N values in [1, T], or None."""
+def check_lengths(name: str, lengths, N: int, T: int, check_range: bool = True):
+    """lengths as N int64 values in [1, T] where they live (a NumPy array, or a device array
+    for a cuda tensor: its range checked with one counted 16-byte copy back), or None.
+    ``check_range=False`` checks the dtype and shape only (a layer whose op checks the range
+    before its kernel runs)."""
     if lengths is None:
         return None
-    array = np.asarray(getattr(lengths, "data", lengths))
+    raw = getattr(lengths, "array", lengths)
+    array = raw if is_device_array(raw) else np.asarray(raw)
     if array.dtype.kind not in "iu":
         raise ValueError(f"{name}: lengths must be integers (one per batch item), got dtype "
                          f"{array.dtype}")
-    if array.shape != (N,):
+    if tuple(array.shape) != (N,):
         raise ValueError(f"{name}: lengths must have shape ({N},), one per batch item, got "
-                         f"shape {array.shape}")
-    if array.size and (array.min() < 1 or array.max() > T):
-        worst = int(array.min()) if array.min() < 1 else int(array.max())
+                         f"shape {tuple(array.shape)}")
+    array = as_int64(name, "lengths", array)
+    bounds = int_bounds(array) if check_range else None
+    if bounds is not None and (bounds[0] < 1 or bounds[1] > T):
+        worst = bounds[0] if bounds[0] < 1 else bounds[1]
+        shown = "" if is_device_array(array) else f" in lengths {array.tolist()}"
         raise ValueError(f"{name}: every length must be between 1 and T={T} (the padded "
-                         f"sequence length), got {worst} in lengths {array.tolist()}")
-    return array.astype(np.int64)
+                         f"sequence length), got {worst}{shown}")
+    return array
 
 
 def check_state(name: str, what: str, state: np.ndarray | None, N: int, H: int,
@@ -98,6 +106,7 @@ class Recurrence(KernelFunction):
 
     gates = 1
     states = ("hx",)
+    finite_only = True
 
     @classmethod
     def check(cls, x, states, weight_ih, weight_hh, bias_ih, bias_hh, lengths, batch_first):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from tinymm.ops._checks import check_float
+from tinymm.ops._checks import check_dim, check_float
 from tinymm.ops._kernel import KernelFunction
 
 
 def _check_axis(op: str, x, axis: int) -> None:
-    if x.ndim == 0 or not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"{op}: dim {axis} is out of range for an input of shape {x.shape}")
+    check_dim(op, "dim", axis, x.ndim)
+    if x.ndim == 0:
+        raise ValueError(f"{op}: needs an input of at least 1 dim, got a 0-d tensor")
     if x.shape[axis] == 0:
         raise ValueError(f"{op}: dim {axis} of input {x.shape} is empty")
 

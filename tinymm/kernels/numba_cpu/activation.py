@@ -41,7 +41,8 @@ def _backward_range(op, dout, saved, dx, start, stop):
     # saved is x for ReLU, the output s or t for sigmoid and tanh (see the derivation)
     if op == RELU:
         for i in range(start, stop):
-            dx[i] = dout[i] * (saved[i] > 0)  # a multiply, not a branch: it vectorises
+            dx[i] = 0 if saved[i] <= 0 else dout[i]  # a select (it vectorises); a NaN dout
+            # gives 0 where x <= 0, as PyTorch's threshold_backward
     elif op == SIGMOID:
         for i in range(start, stop):
             dx[i] = dout[i] * saved[i] * (1 - saved[i])

@@ -31,7 +31,7 @@ from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp_inplace
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf, never raises
 def _gru_cell_forward(xw_t, rec, bias_ih, bias_hh, lengths, t, h, gates_t, hn_t, h_prev_t,
                       out_t, z, bits, scale):
     """One step for all rows: gates r, z, n and the new h (in place) from xw_t and rec (N, 3H).
@@ -70,7 +70,7 @@ def _gru_cell_forward(xw_t, rec, bias_ih, bias_hh, lengths, t, h, gates_t, hn_t,
                 out_t[n, j] = 0
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf, never raises
 def _gru_cell_backward(dout_t, gates_t, hn_t, h_prev_t, lengths, t, dh_next, dxw_t, dhw_t):
     """One step backward: dxw_t, dhw_t (N, 3H); dh_next becomes dh * z on the real rows.
 

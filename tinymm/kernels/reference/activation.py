@@ -27,7 +27,9 @@ def relu_forward(x: np.ndarray):
 
 def relu_backward(dout: np.ndarray, cache):
     x = cache
-    return (dout * (x > 0),)
+    # PyTorch's threshold_backward: 0 where x <= 0 even for a NaN dout (NaN * 0 would be NaN),
+    # dout elsewhere, a NaN x included
+    return (np.where(x <= 0, 0, dout).astype(dout.dtype, copy=False),)
 
 
 def sigmoid_forward(x: np.ndarray):

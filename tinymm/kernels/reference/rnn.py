@@ -94,8 +94,11 @@ def rnn_backward(grads, cache, need_dx=True):
         active = active_all[t]  # (N, 1)
         h_new = h_new_all[t]
         dh = dout[t] + dh_next
-        dphi = 1 - h_new * h_new if nonlinearity == "tanh" else (h_new > 0).astype(dtype)
-        da = np.where(active, dh * dphi, 0)  # (N, H); padded steps: no gradient
+        if nonlinearity == "tanh":
+            da = dh * (1 - h_new * h_new)
+        else:  # relu: a where, as PyTorch's threshold_backward (NaN * 0 would be NaN)
+            da = np.where(h_new <= 0, 0, dh)
+        da = np.where(active, da, 0).astype(dtype, copy=False)  # (N, H); padded steps: none
         if need_dx:
             dx[t] = da @ weight_ih  # (N, D)
         dweight_ih += da.T @ x[t]
