@@ -32,27 +32,32 @@ THREADS_PER_ROW = 8 if SIMULATOR else 128  # threads per row-wise block: a power
 
 
 @cuda.jit(device=True, inline=True)
-def block_sum(sm, tid, nt):
-    """Barrier, then sm[0] = sum of sm[0:nt] (nt a power of two) by the halving tree."""
+def _tree(sm, tid, nt, take_max):
+    """Barrier, then the halving tree over sm[0:nt] (nt a power of two): slot 0 becomes the
+    maximum (``take_max``, a constant at every call site) or the sum."""
     cuda.syncthreads()
     stride = nt // 2
     while stride > 0:
         if tid < stride:
-            sm[tid] += sm[tid + stride]
+            if take_max:
+                if sm[tid + stride] > sm[tid]:
+                    sm[tid] = sm[tid + stride]
+            else:
+                sm[tid] += sm[tid + stride]
         cuda.syncthreads()
         stride //= 2
 
 
 @cuda.jit(device=True, inline=True)
+def block_sum(sm, tid, nt):
+    """Barrier, then sm[0] = sum of sm[0:nt] by the halving tree."""
+    _tree(sm, tid, nt, False)
+
+
+@cuda.jit(device=True, inline=True)
 def block_max(sm, tid, nt):
     """Barrier, then sm[0] = max of sm[0:nt] by the halving tree."""
-    cuda.syncthreads()
-    stride = nt // 2
-    while stride > 0:
-        if tid < stride and sm[tid + stride] > sm[tid]:
-            sm[tid] = sm[tid + stride]
-        cuda.syncthreads()
-        stride //= 2
+    _tree(sm, tid, nt, True)
 
 
 @cuda.jit(device=True, inline=True)
