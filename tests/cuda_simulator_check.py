@@ -115,7 +115,10 @@ def check_cases() -> int:
             tol = case.tol[dtype]
             args, kwargs = case.make(np.random.default_rng(7), np.dtype(dtype))
             ref_out, ref_cache = getattr(ref, case.kernel)(*args, **kwargs)
-            out, cache = getattr(cuda_backend, case.kernel)(*to_dev(args), **kwargs)
+            # a getitem's index arrays stay on the host, where the cuda getitem reads them
+            dev_args = ((to_dev(args[0]), *args[1:]) if case.kernel == "getitem_forward"
+                        else to_dev(args))
+            out, cache = getattr(cuda_backend, case.kernel)(*dev_args, **kwargs)
             what = f"cuda {case.id} {np.dtype(dtype).name}"
             assert_close(to_host(out), ref_out, tol, what)
             grad_rng = np.random.default_rng(11)
@@ -155,8 +158,34 @@ def check_gemm_variants() -> int:
     return checked
 
 
+# (kernel, state arrays, arguments after the state): one run each, three steps, odd size 37
+OTHER_UPDATES = [
+    ("rmsprop_step", 3, lambda step: (0.01, 0.99, 1e-8, 0.1, 0.9)),  # momentum, centered
+    ("adagrad_step", 1, lambda step: (step, 0.1, 0.01, 0.1, 1e-10)),
+    ("adadelta_step", 2, lambda step: (0.5, 0.8, 1e-6, 0.1)),
+    ("nadam_step", 2, lambda step: (step, 0.9 ** step, 0.01, 0.9, 0.999, 1e-8, 0.1, 4e-3, True)),
+]
+
+
+def check_other_updates(rng, dtype) -> int:
+    """rmsprop/adagrad/adadelta/nadam steps on the device against the reference, bit for bit."""
+    for name, n_state, args in OTHER_UPDATES:
+        p = rng.standard_normal(37).astype(dtype)
+        state = [((np.abs(rng.standard_normal(37)) + (k == 0)) / (1 + 3 * k)).astype(dtype)
+                 for k in range(n_state)]  # a square average above gbar^2: no NaN
+        dp, dstate = _device.to_device(p), [_device.to_device(s) for s in state]
+        for step in range(1, 4):
+            g = rng.standard_normal(37).astype(dtype)
+            getattr(ref, name)(p, g, *state, *args(step))
+            getattr(cuda_backend, name)(dp, _device.to_device(g), *dstate, *args(step))
+        np.testing.assert_array_equal(_device.to_host(dp), p, err_msg=name)
+        for want, got in zip(state, dstate):
+            np.testing.assert_array_equal(_device.to_host(got), want, err_msg=name)
+    return len(OTHER_UPDATES)
+
+
 def check_optimizers_and_full() -> int:
-    """sgd_step / adam_step on the device against the reference, bit for bit, three steps."""
+    """Every optimizer update on the device against the reference, bit for bit, three steps."""
     rng = np.random.default_rng(5)
     checked = 0
     sgd_configs = [{"lr": 0.1}, {"lr": 0.05, "momentum": 0.9, "dampening": 0.1},
@@ -193,6 +222,7 @@ def check_optimizers_and_full() -> int:
             np.testing.assert_array_equal(_device.to_host(dp), p, err_msg=f"adam {cfg}")
             np.testing.assert_array_equal(_device.to_host(dstate[1]), state[1])
             checked += 1
+        checked += check_other_updates(rng, dtype)
         filled = _device.to_host(cuda_backend.full((2, 3), 1.5, dtype))
         np.testing.assert_array_equal(filled, ref.full((2, 3), 1.5, dtype))
     return checked

@@ -1,5 +1,6 @@
-"""The optimizer-update kernels (sgd_step, adam_step) of the reference and numba backends,
-and the optimizers that call them, against NumPy formulas, bit for bit.
+"""The optimizer-update kernels of the reference and numba backends, and the optimizers that
+call them: sgd_step and adam_step against NumPy formulas, bit for bit; rmsprop_step,
+adagrad_step, adadelta_step and nadam_step, numba against the reference, bit for bit.
 
 The expectation is computed here in NumPy, line by line in the order tinymm.optim evaluated
 its updates before the optimizers called these kernels (``_numpy_sgd``, ``_numpy_adam``, each
@@ -120,3 +121,53 @@ def test_adam_step_and_optim_adam_match_numpy(cls, cfg, dtype, backend):
             np.testing.assert_array_equal(param, expected)
             np.testing.assert_array_equal(m, state["m"])
             np.testing.assert_array_equal(p.array, expected)
+
+
+OTHER_CONFIGS = [
+    (optim.RMSprop, {"lr": 0.01}),
+    (optim.RMSprop, {"lr": 0.01, "momentum": 0.9, "centered": True, "weight_decay": 0.1}),
+    (optim.Adagrad, {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.5,
+                     "weight_decay": 0.1}),
+    (optim.Adadelta, {"lr": 0.5, "rho": 0.8, "weight_decay": 0.1}),
+    (optim.NAdam, {"lr": 0.01, "weight_decay": 0.1}),
+    (optim.NAdam, {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("cls,cfg", OTHER_CONFIGS,
+                         ids=lambda c: c.__name__ if isinstance(c, type) else
+                         "-".join(map(str, c.values())))
+def test_numba_update_kernels_match_the_reference_bit_for_bit(cls, cfg, dtype):
+    start = np.random.default_rng(3).standard_normal((3, 5)).astype(dtype)
+    runs = {}
+    for backend in ("reference", "numba"):
+        with tinymm.use_backend(backend):
+            p = nn.Parameter(start.copy())
+            opt = cls([p], **cfg)
+            trace = []
+            for g in _grads(dtype):
+                p.grad = g.copy()
+                opt.step()
+                trace.append(p.array.copy())
+            runs[backend] = (trace, opt.state[id(p)])
+    (ref_trace, ref_state), (got_trace, got_state) = runs["reference"], runs["numba"]
+    moved = [np.abs(b - a).max() for a, b in zip(ref_trace, ref_trace[1:])]
+    assert min(moved) > 0  # every step changed the parameter
+    for want, got in zip(ref_trace, got_trace):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+    for key, value in ref_state.items():
+        np.testing.assert_array_equal(got_state[key], value, err_msg=key)
+
+
+def test_numba_update_kernels_take_strided_arrays_through_the_reference():
+    rng = np.random.default_rng(4)
+    want, got = (rng.standard_normal((4, 6))[:, ::2] for _ in range(2))
+    got[...] = want
+    g = np.ones((4, 3))
+    s_want, s_got = np.zeros((4, 3)), np.zeros((4, 3))
+    tinymm.get_backend("reference").adagrad_step(want, g, s_want, 1, 0.1)
+    tinymm.get_backend("numba").adagrad_step(got, g, s_got, 1, 0.1)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(s_got, s_want)

@@ -1,4 +1,5 @@
-"""Parity cases for the elementwise kernels: broadcasting both ways, ties, signs, zeros."""
+"""Parity cases for the elementwise kernels: broadcasting both ways, ties, signs, zeros, and
+the unary math functions inside their domains."""
 
 
 from tests.kernel_cases import KernelCase
@@ -60,4 +61,11 @@ CASES = [
     KernelCase("clamp_forward", lambda r, d: ((_randn(r, d, 4, 5),), {"min": 0.1}), "min"),
     KernelCase("clamp_forward", lambda r, d: ((_small_ints(r, d, 4, 5),), {"max": 0.0}),
                "max-ties"),
+    *[KernelCase(f"{op}_forward", lambda r, d: ((_randn(r, d, 3, 7),), {}))
+      for op in ("sin", "cos", "atan", "sinh", "cosh")],
+    *[KernelCase(f"{op}_forward", lambda r, d: ((r.uniform(-0.9, 0.9, (3, 7)).astype(d),), {}))
+      for op in ("tan", "asin", "acos", "log1p", "expm1")],
+    *[KernelCase(f"{op}_forward", lambda r, d: ((_positive(r, d, 3, 7),), {}))
+      for op in ("log2", "log10", "rsqrt")],
+    KernelCase("reciprocal_forward", lambda r, d: ((_away_from_zero(r, d, 3, 7),), {})),
 ]

@@ -1,4 +1,4 @@
-"""Parity cases for permute, basic-slice getitem, concat, split and cast."""
+"""Parity cases for permute, getitem (basic and advanced), concat, split and cast."""
 
 import numpy as np
 
@@ -23,7 +23,14 @@ CASES = [
     KernelCase("getitem_forward",
                lambda r, d: ((_randn(r, d, 3, 4, 5), (Ellipsis, None, slice(-3, None))), {}),
                "ellipsis-newaxis"),
+    KernelCase("getitem_forward",  # split advanced indices: their axis goes first; repeats
+               lambda r, d: ((_randn(r, d, 5, 4, 3), (np.array([3, 0, 3, -1]), slice(1, None),
+                                                      np.array([2, 0, 2, 1]))), {}),
+               "advanced-repeats"),
     KernelCase("getitem_forward", lambda r, d: ((_randn(r, d, 5, 3), 2), {}), "row"),
+    KernelCase("getitem_forward",
+               lambda r, d: ((_randn(r, d, 4, 3, 2), (np.array([[True, False, True]] * 4),)), {}),
+               "bool-mask"),
     KernelCase("concat_forward",
                lambda r, d: (((_randn(r, d, 2, 1, 3), _randn(r, d, 2, 4, 3),
                                _randn(r, d, 2, 2, 3)),), {"axis": 1}), "three-middle"),

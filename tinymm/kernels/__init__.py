@@ -20,8 +20,9 @@ Conventions shared by every kernel:
   bounds, and it is the op's job to make sure it cannot).
 * Floating kernels support float32 and float64 and compute in the input dtype.
 * Kernels without the ``_forward``/``_backward`` pair are not differentiable: ``full`` makes
-  a new array, and the optimizer updates ``sgd_step``/``adam_step`` change their arrays in
-  place and return None.
+  a new array, and the optimizer updates (``sgd_step``, ``adam_step``, ``rmsprop_step``,
+  ``adagrad_step``, ``adadelta_step``, ``nadam_step``) change their arrays in place and
+  return None.
 
 The reference backend (``kernels/reference/<stem>.py``) is the executable specification: its
 module docstring is the derivation and its code transcribes it. Every other backend is tested
@@ -201,6 +202,17 @@ _SPECS = [
           KernelSpec(f"{op}_forward", "elementwise", "(x) -> (out, cache)", formula),
           KernelSpec(f"{op}_backward", "elementwise", "(dout, cache) -> (dx,)",
                      f"gradient of {formula.split(',')[0]}"))],
+    *[spec
+      for op, formula in (("sin", "sin x"), ("cos", "cos x"), ("tan", "tan x"),
+                          ("asin", "asin x"), ("acos", "acos x"), ("atan", "atan x"),
+                          ("sinh", "sinh x"), ("cosh", "cosh x"), ("log1p", "log(1 + x)"),
+                          ("expm1", "e^x - 1"), ("log2", "log2 x"), ("log10", "log10 x"),
+                          ("reciprocal", "1 / x"), ("rsqrt", "1 / sqrt x"))
+      for spec in (
+          KernelSpec(f"{op}_forward", "elementwise", "(x) -> (out, cache)",
+                     f"{formula}, torch.{op}"),
+          KernelSpec(f"{op}_backward", "elementwise", "(dout, cache) -> (dx,)",
+                     f"gradient of {formula}"))],
     KernelSpec("clamp_forward", "elementwise", "(x, min=None, max=None) -> (out, cache)",
                "min(max(x, min), max), a None bound absent"),
     KernelSpec("clamp_backward", "elementwise", "(dout, cache) -> (dx,)",
@@ -222,7 +234,7 @@ _SPECS = [
     KernelSpec("permute_backward", "shape", "(dout, cache) -> (dx,)",
                "the inverse permutation of dout"),
     KernelSpec("getitem_forward", "shape", "(x, index) -> (out, cache)",
-               "x[index]; on a device basic indices only (ints, slices, None, Ellipsis)"),
+               "x[index], basic or advanced (host index arrays on a device)"),
     KernelSpec("getitem_backward", "shape", "(dout, cache) -> (dx,)",
                "zeros of x's shape with dout added at x[index]"),
     KernelSpec("concat_forward", "shape", "(arrays (tuple), axis=0) -> (out, cache)",
@@ -246,6 +258,20 @@ _SPECS = [
                "(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq | None, step, lr, beta1, "
                "beta2, eps, weight_decay=0, decoupled=False) -> None",
                "Adam (decoupled=False) or AdamW update of one parameter in place, bias-corrected"),
+    KernelSpec("rmsprop_step", "optim",
+               "(param, grad, square_avg, momentum_buffer | None, grad_avg | None, lr, alpha, "
+               "eps, weight_decay=0, momentum=0) -> None",
+               "torch.optim.RMSprop's update in place (centered when grad_avg is given)"),
+    KernelSpec("adagrad_step", "optim",
+               "(param, grad, state_sum, step, lr, lr_decay=0, weight_decay=0, eps=1e-10) "
+               "-> None", "torch.optim.Adagrad's update of one parameter, in place"),
+    KernelSpec("adadelta_step", "optim",
+               "(param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay=0) -> None",
+               "torch.optim.Adadelta's update of one parameter, in place"),
+    KernelSpec("nadam_step", "optim",
+               "(param, grad, exp_avg, exp_avg_sq, step, mu_product, lr, beta1, beta2, eps, "
+               "weight_decay=0, momentum_decay=4e-3, decoupled=False) -> None",
+               "torch.optim.NAdam's update in place; mu_product = mu_1 ... mu_step"),
     # --- contrastive loss: N pairs, D embedding features
     KernelSpec("info_nce_forward", "info_nce",
                "(a (N, D), b (N, D), logit_scale ()) -> (loss (), cache)",

@@ -3,7 +3,8 @@
 Every optimizer holds ``param_groups`` (a list of dicts with "params" and hyper-parameters)
 and per-parameter ``state``; ``step()`` reads each parameter's ``.grad`` and updates
 ``.array`` in place with the update kernels of the parameter's device (``sgd_step``,
-``adam_step``: one fused pass per parameter; kernels/reference/optim.py has the formulas).
+``adam_step``, ``rmsprop_step``, ``adagrad_step``, ``adadelta_step``, ``nadam_step``: one
+fused pass per parameter; kernels/reference/optim.py has the formulas).
 Formulas are written exactly as PyTorch's documentation states them, in the parameter's own
 dtype, so the same gradients give the same parameter sequence.
 """
@@ -206,10 +207,9 @@ class AdamW(Adam):
                          amsgrad=amsgrad)
 
 
-def _weight_decayed(group, p) -> np.ndarray:
-    """g + weight_decay * p (L2 weight decay folded into the gradient), or g itself."""
-    g = p.grad.array
-    return g + group["weight_decay"] * p.array if group["weight_decay"] else g
+def _zeros_state(kernels, p: Tensor):
+    """A zero state array shaped and typed as ``p`` on ``p``'s device."""
+    return kernels.full(p.shape, 0, p.dtype)
 
 
 class RMSprop(Optimizer):
@@ -238,33 +238,20 @@ class RMSprop(Optimizer):
         for group, p in self._params():
             if p.grad is None:
                 continue
-            g = _weight_decayed(group, p)
-            alpha = group["alpha"]
+            kernels = _kernels_for(p)
             state = self.state.setdefault(id(p), {})
             if not state:
                 state["step"] = 0
-                state["square_avg"] = np.zeros_like(p.array)
+                state["square_avg"] = _zeros_state(kernels, p)
                 if group["momentum"] > 0:
-                    state["momentum_buffer"] = np.zeros_like(p.array)
+                    state["momentum_buffer"] = _zeros_state(kernels, p)
                 if group["centered"]:
-                    state["grad_avg"] = np.zeros_like(p.array)
+                    state["grad_avg"] = _zeros_state(kernels, p)
             state["step"] += 1
-            v = state["square_avg"]
-            v *= alpha
-            v += (1 - alpha) * g * g
-            if group["centered"]:
-                state["grad_avg"] += (1 - alpha) * (g - state["grad_avg"])
-                avg = np.sqrt(v - state["grad_avg"] * state["grad_avg"])
-            else:
-                avg = np.sqrt(v)
-            avg += group["eps"]
-            if group["momentum"] > 0:
-                buf = state["momentum_buffer"]
-                buf *= group["momentum"]
-                buf += g / avg
-                p.array -= group["lr"] * buf
-            else:
-                p.array += (-group["lr"] * g) / avg
+            kernels.rmsprop_step(p.array, p.grad.array, state["square_avg"],
+                                 state.get("momentum_buffer"), state.get("grad_avg"),
+                                 group["lr"], group["alpha"], group["eps"],
+                                 group["weight_decay"], group["momentum"])
 
 
 class Adagrad(Optimizer):
@@ -289,21 +276,20 @@ class Adagrad(Optimizer):
         super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                          initial_accumulator_value=initial_accumulator_value, eps=eps)
         for group, p in self._params():  # torch creates the state at construction
-            self.state[id(p)] = {"step": 0, "sum": np.full_like(
-                p.array, group["initial_accumulator_value"])}
+            self.state[id(p)] = {"step": 0, "sum": _kernels_for(p).full(
+                p.shape, group["initial_accumulator_value"], p.dtype)}
 
     def step(self) -> None:
         for group, p in self._params():
             if p.grad is None:
                 continue
             state = self.state[id(p)]
+            if getattr(p, "device", "cpu") == "cuda" and isinstance(state["sum"], np.ndarray):
+                state["sum"] = Tensor(state["sum"], device="cuda").array  # built before .to
             state["step"] += 1
-            g = _weight_decayed(group, p)
-            clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-            state["sum"] += g * g
-            std = np.sqrt(state["sum"])
-            std += group["eps"]
-            p.array += (-clr * g) / std
+            _kernels_for(p).adagrad_step(p.array, p.grad.array, state["sum"], state["step"],
+                                         group["lr"], group["lr_decay"],
+                                         group["weight_decay"], group["eps"])
 
 
 class Adadelta(Optimizer):
@@ -329,24 +315,16 @@ class Adadelta(Optimizer):
         for group, p in self._params():
             if p.grad is None:
                 continue
-            g = _weight_decayed(group, p)
-            rho, eps = group["rho"], group["eps"]
+            kernels = _kernels_for(p)
             state = self.state.setdefault(id(p), {})
             if not state:
                 state["step"] = 0
-                state["square_avg"] = np.zeros_like(p.array)
-                state["acc_delta"] = np.zeros_like(p.array)
+                state["square_avg"] = _zeros_state(kernels, p)
+                state["acc_delta"] = _zeros_state(kernels, p)
             state["step"] += 1
-            v, u = state["square_avg"], state["acc_delta"]
-            v *= rho
-            v += (1 - rho) * g * g
-            std = np.sqrt(v + eps)
-            delta = np.sqrt(u + eps)
-            delta /= std
-            delta *= g
-            u *= rho
-            u += (1 - rho) * delta * delta
-            p.array -= group["lr"] * delta
+            kernels.adadelta_step(p.array, p.grad.array, state["square_avg"],
+                                  state["acc_delta"], group["lr"], group["rho"], group["eps"],
+                                  group["weight_decay"])
 
 
 class NAdam(Optimizer):
@@ -379,30 +357,20 @@ class NAdam(Optimizer):
         for group, p in self._params():
             if p.grad is None:
                 continue
-            lr, (b1, b2), wd = group["lr"], group["betas"], group["weight_decay"]
-            g = p.grad.array
-            if wd and group["decoupled_weight_decay"]:
-                p.array *= p.dtype.type(1 - lr * wd)
-            elif wd:
-                g = g + wd * p.array
+            kernels = _kernels_for(p)
             state = self.state.setdefault(id(p), {})
             if not state:
-                state.update(step=0, mu_product=1.0, exp_avg=np.zeros_like(p.array),
-                             exp_avg_sq=np.zeros_like(p.array))
+                state.update(step=0, mu_product=1.0, exp_avg=_zeros_state(kernels, p),
+                             exp_avg_sq=_zeros_state(kernels, p))
             state["step"] += 1
+            b1, b2 = group["betas"]
             t = float(state["step"])
             mu = b1 * (1.0 - 0.5 * 0.96 ** (t * group["momentum_decay"]))
-            mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * group["momentum_decay"]))
             state["mu_product"] = float(np.float32(state["mu_product"]) * np.float32(mu))
-            m, v = state["exp_avg"], state["exp_avg_sq"]
-            m += (1 - b1) * (g - m)
-            v *= b2
-            v += (1 - b2) * g * g
-            denom = np.sqrt(v / (1 - b2 ** t))
-            denom += group["eps"]
-            mu_product_next = state["mu_product"] * mu_next
-            p.array += (-lr * (1.0 - mu) / (1.0 - state["mu_product"]) * g) / denom
-            p.array += (-lr * mu_next / (1.0 - mu_product_next) * m) / denom
+            kernels.nadam_step(p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"],
+                               state["step"], state["mu_product"], group["lr"], b1, b2,
+                               group["eps"], group["weight_decay"], group["momentum_decay"],
+                               group["decoupled_weight_decay"])
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,

@@ -205,3 +205,16 @@ def zeros(shape, dtype):
 def flat(d):
     """A 1-d view of a C-contiguous device array (no copy)."""
     return d.reshape(d.size)
+
+
+def map_1d(op: str, kernel, inputs: dict, *scalars):
+    """One thread per element: a new device array shaped and typed like the last of
+    ``inputs`` (name -> device array, checked by ``require_device`` under those names), written
+    by ``kernel(*flat inputs, flat out, *scalars)``; an empty array launches nothing."""
+    require_device(op, **inputs)
+    like = list(inputs.values())[-1]
+    out = empty(tuple(like.shape), like.dtype)
+    if out.size:
+        blocks, threads = grid_1d(out.size)
+        kernel[blocks, threads](*[flat(a) for a in inputs.values()], flat(out), *scalars)
+    return out

@@ -106,6 +106,53 @@ def _make_tiled(dtype):
     return gemm_tiled
 
 
+@cuda.jit(device=True, inline=True)
+def _stage_k_major(tile, X, ix, k0, m0, K, M, src_k_major, t, loads, nt, width, BK, zero):
+    """tile[k, m] = op(X)[k0 + k, m0 + m] for a (BK, width) tile, zeros past K and M.
+
+    ``src_k_major``: X[ix] is stored (K, M), contiguous in m; otherwise (M, K), contiguous in
+    k. The block's ``nt`` threads each load ``loads`` elements, consecutive ranks ``t``
+    reading consecutive addresses of X (coalesced) in either layout.
+    """
+    for r in range(loads):
+        e = t + nt * r
+        if src_k_major:
+            k = e // width
+            m = e % width
+            ok = m0 + m < M and k0 + k < K
+            tile[k, m] = X[ix, k0 + k, m0 + m] if ok else zero
+        else:
+            m = e // BK
+            k = e % BK
+            ok = m0 + m < M and k0 + k < K
+            tile[k, m] = X[ix, m0 + m, k0 + k] if ok else zero
+
+
+@cuda.jit(device=True, inline=True)
+def _multiply_tiles(acc, a_frag, b_frag, sA, sB, tx, ty, BK, TM, TN):
+    """acc[i, j] += sum_k sA[k, ty + 16 i] sB[k, tx + 16 j]: the micro-tile's BK steps."""
+    for kk in range(BK):
+        for i in range(TM):
+            a_frag[i] = sA[kk, ty + THREADS * i]
+        for j in range(TN):
+            b_frag[j] = sB[kk, tx + THREADS * j]
+        for i in range(TM):
+            for j in range(TN):
+                acc[i, j] += a_frag[i] * b_frag[j]
+
+
+@cuda.jit(device=True, inline=True)
+def _store_micro_tile(C, acc, bz, m0, p0, tx, ty, TM, TN):
+    """C[bz, m0 + ty + 16 i, p0 + tx + 16 j] = acc[i, j] inside C's bounds."""
+    for i in range(TM):
+        row = m0 + ty + THREADS * i
+        if row < C.shape[1]:
+            for j in range(TN):
+                col = p0 + tx + THREADS * j
+                if col < C.shape[2]:
+                    C[bz, row, col] = acc[i, j]
+
+
 def _make_regblock(dtype, BM, BN, BK, TM, TN):
     """The register-blocked kernel: a BM x BN block of C per 16 x 16 threads, TM x TN each."""
     NT = THREADS * THREADS  # 256 threads per block
@@ -136,50 +183,18 @@ def _make_regblock(dtype, BM, BN, BK, TM, TN):
                     acc[i, j] = zero
             for nb in range(batches):
                 b = bz + nb
-                ia = b if A.shape[0] > 1 else 0
+                ia = b if A.shape[0] > 1 else 0  # a batch of size 1 broadcasts
                 ib = b if B.shape[0] > 1 else 0
                 for k0 in range(0, K, BK):
-                    for r in range(A_LOADS):
-                        e = t + NT * r
-                        if trans_a:  # A[ia, k, m], contiguous in m
-                            k = e // BM
-                            m = e % BM
-                            ok = m0 + m < M and k0 + k < K
-                            sA[k, m] = A[ia, k0 + k, m0 + m] if ok else zero
-                        else:  # A[ia, m, k], contiguous in k
-                            m = e // BK
-                            k = e % BK
-                            ok = m0 + m < M and k0 + k < K
-                            sA[k, m] = A[ia, m0 + m, k0 + k] if ok else zero
-                    for r in range(B_LOADS):
-                        e = t + NT * r
-                        if trans_b:  # B[ib, p, k], contiguous in k
-                            p = e // BK
-                            k = e % BK
-                            ok = p0 + p < P and k0 + k < K
-                            sB[k, p] = B[ib, p0 + p, k0 + k] if ok else zero
-                        else:  # B[ib, k, p], contiguous in p
-                            k = e // BN
-                            p = e % BN
-                            ok = p0 + p < P and k0 + k < K
-                            sB[k, p] = B[ib, k0 + k, p0 + p] if ok else zero
+                    # A[ia] is (K, M) when transposed; B[ib] is (K, P) unless transposed
+                    _stage_k_major(sA, A, ia, k0, m0, K, M, trans_a, t, A_LOADS, NT, BM, BK,
+                                   zero)
+                    _stage_k_major(sB, B, ib, k0, p0, K, P, not trans_b, t, B_LOADS, NT, BN,
+                                   BK, zero)
                     cuda.syncthreads()
-                    for kk in range(BK):
-                        for i in range(TM):
-                            a_frag[i] = sA[kk, ty + THREADS * i]
-                        for j in range(TN):
-                            b_frag[j] = sB[kk, tx + THREADS * j]
-                        for i in range(TM):
-                            for j in range(TN):
-                                acc[i, j] += a_frag[i] * b_frag[j]
+                    _multiply_tiles(acc, a_frag, b_frag, sA, sB, tx, ty, BK, TM, TN)
                     cuda.syncthreads()
-            for i in range(TM):
-                row = m0 + ty + THREADS * i
-                if row < M:
-                    for j in range(TN):
-                        col = p0 + tx + THREADS * j
-                        if col < P:
-                            C[bz, row, col] = acc[i, j]
+            _store_micro_tile(C, acc, bz, m0, p0, tx, ty, TM, TN)
 
     return gemm_regblock
 

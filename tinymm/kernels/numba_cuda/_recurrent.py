@@ -1,4 +1,4 @@
-"""Host helpers and device pieces shared by the cuda RNN and LSTM kernels (rnn.py, lstm.py).
+"""Host helpers and device pieces shared by the cuda RNN, LSTM and GRU kernels.
 
 GEMMs (the input projection, the weight gradients, dx) run on the shared GEMM of _gemm.py
 through ``matmul2d``.
@@ -14,12 +14,15 @@ and ``da[n, :] @ weight_hh`` in the backward: a length-K vector (K = H or G) sha
 thread of a block (one block = one batch row n and a range of hidden units j). The step
 kernels stage that vector through shared memory in chunks of blockDim.x (one element per
 thread, coalesced, then a barrier), and each thread multiplies the chunk against column j of a
-(K, H') matrix laid out so neighbouring threads read neighbouring addresses. (Written out in
-each kernel: a ``cuda.jit(device=True)`` helper could not be compiled to PTX without a driver,
-see _reduce.py.)
+(K, H') matrix laid out so neighbouring threads read neighbouring addresses: the inlined
+device function ``stage_dot`` (``add_recurrent_grad`` in the backward), with ``step_unit``
+(which block and thread compute what),
+``step_row`` (the row order above) and ``sigmoid`` (stable) shared by the three step kernels.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import cuda
@@ -36,6 +39,61 @@ from tinymm.kernels.numba_cuda._device import (
     zeros,
 )
 from tinymm.kernels.numba_cuda._gemm import gemm
+from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
+
+
+@cuda.jit(device=True, inline=True)
+def step_unit(H):
+    """(n, j, jj): batch row n = blockIdx.y, hidden unit j of the thread, and jj = min(j, H - 1)
+    (threads past the last unit compute a duplicate and write nothing)."""
+    j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    return cuda.blockIdx.y, j, min(j, H - 1)
+
+
+@cuda.jit(device=True, inline=True)
+def step_row(n, t, N, T, batch_first):
+    """The row of (batch n, time t) in the (T * N, .) per-step arrays (see Row order)."""
+    return n * T + t if batch_first else t * N + n
+
+
+@cuda.jit(device=True, inline=True)
+def stage_dot(acc, vec, W, jj, count, H, sh):
+    """acc[k] += vec @ W[:, k H + jj] for k < count, vec staged through the shared ``sh`` in
+    blockDim.x chunks (every thread of the block must call it)."""
+    L = vec.shape[0]
+    nt = cuda.blockDim.x
+    tx = cuda.threadIdx.x
+    for m0 in range(0, L, nt):
+        if m0 + tx < L:
+            sh[tx] = vec[m0 + tx]
+        cuda.syncthreads()
+        for mm in range(min(nt, L - m0)):
+            v = sh[mm]
+            for k in range(count):
+                acc[k] += v * W[m0 + mm, k * H + jj]
+        cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline=True)
+def add_recurrent_grad(dh, da, whh, lengths, n, j, jj, t_next, T, batch_first, accumulate):
+    """dh[n, j] (+)= da[row of (n, t_next)] @ whh[:, j], the gradient into h from the later
+    step, when that step exists (t_next >= 0) and is not padding; dh is left alone otherwise.
+    The condition is the same for the whole block (one batch row n per block), and every
+    thread of the block calls it (the product is staged through shared memory)."""
+    if t_next >= 0 and t_next < lengths[n]:
+        sh = cuda.shared.array(THREADS_PER_ROW, dh.dtype)
+        acc = cuda.local.array(1, dh.dtype)
+        acc[0] = 0
+        stage_dot(acc, da[step_row(n, t_next, dh.shape[0], T, batch_first)], whh, jj, 1, 0, sh)
+        if j < dh.shape[1]:
+            dh[n, j] = dh[n, j] + acc[0] if accumulate else acc[0]
+
+
+@cuda.jit(device=True, inline=True)
+def sigmoid(a, one):
+    """1 / (1 + e^-a) via e^-|a| <= 1: no overflow for any a (``one`` is 1 in a's dtype)."""
+    z = math.exp(-abs(a))
+    return one / (one + z) if a >= 0 else z / (one + z)
 
 
 def _transpose(a, out):

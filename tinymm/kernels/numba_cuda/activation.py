@@ -3,7 +3,7 @@
 One thread per element: ``i = cuda.grid(1)`` is the global thread index, and the guard
 ``if i < x.size`` stops the threads of the last block that fall past the end of the array
 (the grid is rounded up to whole blocks), so no thread reads or writes out of bounds.
-Wrappers take device arrays and return device arrays (see ``_device.py``).
+Wrappers take device arrays and return device arrays (``_device.map_1d`` launches them).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 
 from numba import cuda
 
-from tinymm.kernels.numba_cuda._device import empty, flat, grid_1d, require_device
+from tinymm.kernels.numba_cuda._device import map_1d
 
 
 def _relu(x, out):
@@ -70,29 +70,14 @@ tanh_kernel = cuda.jit(_tanh)
 tanh_grad_kernel = cuda.jit(_tanh_grad)
 
 
-def _launch(op, kernel, *arrays):
-    """Run ``kernel`` over flat views of device arrays into a new device array shaped like them.
-
-    ``arrays`` are the kernel's inputs (device arrays of one shape and dtype, checked by
-    ``require_device``); the output is allocated on the device, nothing crosses to the host.
-    """
-    require_device(op, **{f"arg{k}": a for k, a in enumerate(arrays)})
-    shape, dtype = arrays[-1].shape, arrays[-1].dtype
-    out = empty(shape, dtype)
-    if out.size:
-        blocks, threads = grid_1d(out.size)
-        kernel[blocks, threads](*[flat(a) for a in arrays], flat(out))
-    return out
-
-
 def _gradient(op, kernel, dout, saved):
     if dout.dtype != saved.dtype:
         raise TypeError(f"cuda {op}: dout dtype {dout.dtype} != forward dtype {saved.dtype}")
-    return (_launch(op, kernel, dout, saved),)
+    return (map_1d(op, kernel, {"dout": dout, "saved": saved}),)
 
 
 def relu_forward(x):
-    return _launch("relu_forward", relu_kernel, x), x
+    return map_1d("relu_forward", relu_kernel, {"x": x}), x
 
 
 def relu_backward(dout, cache):
@@ -100,7 +85,7 @@ def relu_backward(dout, cache):
 
 
 def sigmoid_forward(x):
-    out = _launch("sigmoid_forward", sigmoid_kernel, x)
+    out = map_1d("sigmoid_forward", sigmoid_kernel, {"x": x})
     return out, out
 
 
@@ -109,7 +94,7 @@ def sigmoid_backward(dout, cache):
 
 
 def tanh_forward(x):
-    out = _launch("tanh_forward", tanh_kernel, x)
+    out = map_1d("tanh_forward", tanh_kernel, {"x": x})
     return out, out
 
 

@@ -30,14 +30,18 @@ P[i, j] = exp(S[i, j] - lse[i]) from q, k and the saved lse (zero on dead rows),
 D[i] = sum_j dP[i, j] P[i, j] = dout_i . out_i (+ sum_j dP_ext[i, j] P[i, j] when the weights
 output has a gradient), so dS = P * (dP - D) needs no row reduction over a stored P:
 
-* ``attention_backward_q``, one thread per query row: D[i], then dq_i = scale sum_j dS[i, j] k_j
-  (and dS itself when a float mask needs its gradient);
-* ``attention_backward_kv``, one thread per key row: dv_j = sum_i P[i, j] dout_i and
-  dk_j = scale sum_i dS[i, j] q_i, recomputing S, P, dP with the D of the first kernel;
+* ``attention_backward_q``, grid (ceil(Lq / BLOCK_Q), h, N), one thread per query row: D[i],
+  then dq_i = scale sum_j dS[i, j] k_j (and dS itself when a float mask needs its gradient);
+* ``attention_backward_kv``, grid (ceil(Lk / BLOCK_Q), h, N), one thread per key row:
+  dv_j = sum_i P[i, j] dout_i and dk_j = scale sum_i dS[i, j] q_i, recomputing S, P, dP with
+  the D of the first kernel;
 * ``_mask_grad``: dmask = dS summed over the axes the float mask was broadcast along.
 
-The backward kernels read q, k, v, dout straight from global memory (no shared tiles) and
-accumulate into their own output rows; the forward's tiles are the part tuned for speed.
+Both backward kernels are tiled like the forward: the block walks the other side's rows
+(keys for dq, queries for dk/dv) in tiles of BLOCK_K, staging each operand it dots against
+(k, v, or q, dout) in CHUNK-wide shared slices (``_tile_dots``), and adds a tile's weighted
+rows to its own output row the same way (``_accumulate_rows``), so each row of k, v, q and
+dout is read from global memory once per block instead of once per thread.
 The three main kernels are built per dtype (_dtypes.py) so float32 arithmetic stays float32.
 Both a GPU and the simulator run these shared-memory paths (no warp shuffles are used).
 """
@@ -61,20 +65,96 @@ BLOCK_K = 4 if SIMULATOR else 16
 CHUNK = 4 if SIMULATOR else 32
 
 
+@cuda.jit(device=True, inline=True)
+def _block_row(L):
+    """(n, head, tx, nt, row, clamped row) of a thread in a (row tile, head, batch item) block:
+    row = blockIdx.x BLOCK_Q + tx; threads past the last of the L rows use row L - 1 (they
+    compute a duplicate, take part in every barrier, and write nothing)."""
+    tx = cuda.threadIdx.x
+    row = cuda.blockIdx.x * BLOCK_Q + tx
+    return cuda.blockIdx.z, cuda.blockIdx.y, tx, cuda.blockDim.x, row, min(row, L - 1)
+
+
+@cuda.jit(device=True, inline=True)
+def _masked(sc, bmask, fmask, mask_kind, causal, n, hh, i, j, neg_inf):
+    """Score S[i, j] after ``is_causal`` and the mask: -inf for a forbidden key, the float
+    mask added; a mask axis of size 1 is read at index 0 (broadcast)."""
+    if causal and j > i:
+        return neg_inf
+    if mask_kind == 1:
+        if not bmask[min(n, bmask.shape[0] - 1), min(hh, bmask.shape[1] - 1),
+                     min(i, bmask.shape[2] - 1), min(j, bmask.shape[3] - 1)]:
+            return neg_inf
+    elif mask_kind == 2:
+        sc += fmask[min(n, fmask.shape[0] - 1), min(hh, fmask.shape[1] - 1),
+                    min(i, fmask.shape[2] - 1), min(j, fmask.shape[3] - 1)]
+    return sc
+
+
+@cuda.jit(device=True, inline=True)
+def _stage(tile, src, n, hh, r0, c0, rows, cols, tx, nt, zero):
+    """Block-cooperative, coalesced copy of src[n, hh, r0:r0+R, c0:c0+C] into the shared
+    ``tile`` (R, C), zeros past ``rows`` / ``cols``; the caller synchronises."""
+    R, C = tile.shape
+    for idx in range(tx, R * C, nt):
+        rr = idx // C
+        cc = idx % C
+        ok = r0 + rr < rows and c0 + cc < cols
+        tile[rr, cc] = src[n, hh, r0 + rr, c0 + cc] if ok else zero
+
+
+@cuda.jit(device=True, inline=True)
+def _tile_dots(s_loc, q, k, sk, n, hh, ii, j0, tx, nt, zero):
+    """s_loc[jj] = q_ii . k_{j0+jj} for the key tile, k staged CHUNK features at a time."""
+    d, Lk = q.shape[3], k.shape[2]
+    for jj in range(BLOCK_K):
+        s_loc[jj] = 0
+    for d0 in range(0, d, CHUNK):
+        _stage(sk, k, n, hh, j0, d0, Lk, d, tx, nt, zero)
+        cuda.syncthreads()
+        for cc in range(min(CHUNK, d - d0)):
+            qv = q[n, hh, ii, d0 + cc]
+            for jj in range(BLOCK_K):
+                s_loc[jj] += qv * sk[jj, cc]
+        cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline=True)
+def _fold_tile(stat, acc, s_loc, sv, count, m_tile, neg_inf):
+    """The streaming-softmax step: rescale l and acc to the new max m_tile, add the tile's
+    ``count`` keys (exp(S - m_tile), and times v_j into acc)."""
+    if m_tile > neg_inf:  # some key of the row so far may be attended
+        alpha = math.exp(stat[0] - m_tile)  # 0 while stat[0] is still -inf
+        stat[1] *= alpha
+        for c in range(CHUNK):
+            acc[c] *= alpha
+        for jj in range(count):
+            p = math.exp(s_loc[jj] - m_tile)  # exactly 0 for a masked key
+            stat[1] += p
+            for c in range(CHUNK):
+                acc[c] += p * sv[jj, c]
+        stat[0] = m_tile
+
+
+@cuda.jit(device=True, inline=True)
+def _finish_row(P, lse, stat, n, hh, i, neg_inf, zero):
+    """lse_i = m + log(l) and the weights row P = exp(S - lse) (zeros on a dead row)."""
+    dead = not (stat[1] > 0)  # every key masked
+    lse_i = neg_inf if dead else stat[0] + math.log(stat[1])
+    lse[n, hh, i] = lse_i
+    for j in range(P.shape[3]):
+        P[n, hh, i, j] = zero if dead else math.exp(P[n, hh, i, j] - lse_i)
+
+
 def _make_attention_forward(dtype):
     zero = dtype(0)
     neg_inf = dtype(-math.inf)
 
     def attention_forward(q, k, v, bmask, fmask, mask_kind, causal, scale, out, P, lse):
         """One thread per query i of block (query tile, head, batch item); see the module doc."""
-        Lq, d = q.shape[2], q.shape[3]
+        Lq = q.shape[2]
         Lk, e = k.shape[2], v.shape[3]
-        n = cuda.blockIdx.z
-        hh = cuda.blockIdx.y
-        tx = cuda.threadIdx.x
-        nt = cuda.blockDim.x
-        i = cuda.blockIdx.x * BLOCK_Q + tx
-        ii = min(i, Lq - 1)  # threads past the last query compute a duplicate and write nothing
+        n, hh, tx, nt, i, ii = _block_row(Lq)
         sk = cuda.shared.array((BLOCK_K, CHUNK), q.dtype)  # k[j0:j0+BLOCK_K, d0:d0+CHUNK]
         sv = cuda.shared.array((BLOCK_K, CHUNK), q.dtype)  # v[j0:j0+BLOCK_K, e0:e0+CHUNK]
         s_loc = cuda.local.array(BLOCK_K, q.dtype)  # this thread's scores for the key tile
@@ -86,67 +166,53 @@ def _make_attention_forward(dtype):
             for c in range(CHUNK):
                 acc[c] = 0
             for j0 in range(0, Lk, BLOCK_K):
-                for jj in range(BLOCK_K):
-                    s_loc[jj] = 0
-                for d0 in range(0, d, CHUNK):  # scores: q_i . k_j, CHUNK features at a time
-                    for idx in range(tx, BLOCK_K * CHUNK, nt):  # cooperative, coalesced load
-                        jj = idx // CHUNK
-                        cc = idx % CHUNK
-                        ok = j0 + jj < Lk and d0 + cc < d
-                        sk[jj, cc] = k[n, hh, j0 + jj, d0 + cc] if ok else zero
-                    cuda.syncthreads()
-                    for cc in range(min(CHUNK, d - d0)):
-                        qv = q[n, hh, ii, d0 + cc]
-                        for jj in range(BLOCK_K):
-                            s_loc[jj] += qv * sk[jj, cc]
-                    cuda.syncthreads()
-                for idx in range(tx, BLOCK_K * CHUNK, nt):
-                    jj = idx // CHUNK
-                    cc = idx % CHUNK
-                    ok = j0 + jj < Lk and e0 + cc < e
-                    sv[jj, cc] = v[n, hh, j0 + jj, e0 + cc] if ok else zero
+                _tile_dots(s_loc, q, k, sk, n, hh, ii, j0, tx, nt, zero)
+                _stage(sv, v, n, hh, j0, e0, Lk, e, tx, nt, zero)
                 cuda.syncthreads()
                 m_tile = stat[0]
-                for jj in range(min(BLOCK_K, Lk - j0)):
+                count = min(BLOCK_K, Lk - j0)
+                for jj in range(count):
                     j = j0 + jj
-                    sc = s_loc[jj] * scale
-                    if causal and j > ii:
-                        sc = neg_inf
-                    elif mask_kind == 1:
-                        if not bmask[min(n, bmask.shape[0] - 1), min(hh, bmask.shape[1] - 1),
-                                     min(ii, bmask.shape[2] - 1), min(j, bmask.shape[3] - 1)]:
-                            sc = neg_inf
-                    elif mask_kind == 2:
-                        sc += fmask[min(n, fmask.shape[0] - 1), min(hh, fmask.shape[1] - 1),
-                                    min(ii, fmask.shape[2] - 1), min(j, fmask.shape[3] - 1)]
+                    sc = _masked(s_loc[jj] * scale, bmask, fmask, mask_kind, causal, n, hh, ii,
+                                 j, neg_inf)
                     s_loc[jj] = sc
                     if sc > m_tile:
                         m_tile = sc
                     if e0 == 0 and i < Lq:
                         P[n, hh, i, j] = sc  # the raw score, normalised once m and l are final
-                if m_tile > neg_inf:  # some key of the row so far may be attended
-                    alpha = math.exp(stat[0] - m_tile)  # 0 while stat[0] is still -inf
-                    stat[1] *= alpha
-                    for c in range(CHUNK):
-                        acc[c] *= alpha
-                    for jj in range(min(BLOCK_K, Lk - j0)):
-                        p = math.exp(s_loc[jj] - m_tile)  # exactly 0 for a masked key
-                        stat[1] += p
-                        for c in range(CHUNK):
-                            acc[c] += p * sv[jj, c]
-                    stat[0] = m_tile
+                _fold_tile(stat, acc, s_loc, sv, count, m_tile, neg_inf)
                 cuda.syncthreads()  # before the next tile overwrites sk and sv
             if i < Lq:
                 for c in range(min(CHUNK, e - e0)):
                     out[n, hh, i, e0 + c] = acc[c] / stat[1] if stat[1] > 0 else zero
         if i < Lq:
-            dead = not (stat[1] > 0)  # every key masked
-            lse_i = neg_inf if dead else stat[0] + math.log(stat[1])
-            lse[n, hh, i] = lse_i
-            for j in range(Lk):
-                P[n, hh, i, j] = zero if dead else math.exp(P[n, hh, i, j] - lse_i)
+            _finish_row(P, lse, stat, n, hh, i, neg_inf, zero)
 
     return attention_forward
+
+
+@cuda.jit(device=True, inline=True)
+def _accumulate_rows(dst, w_loc, src, st, n, hh, row, r0, valid, tx, nt, zero):
+    """dst[n, hh, row, :] += sum_r w_loc[r] src[n, hh, r0 + r, :] over a tile of BLOCK_K rows
+    of src, staged CHUNK columns at a time through the shared ``st``; w_loc is zero past the
+    last row. Every thread of the block calls it; only ``valid`` threads write."""
+    C, L = src.shape[3], src.shape[2]
+    for c0 in range(0, C, CHUNK):
+        _stage(st, src, n, hh, r0, c0, L, C, tx, nt, zero)
+        cuda.syncthreads()
+        if valid:
+            for cc in range(min(CHUNK, C - c0)):
+                acc = zero
+                for r in range(BLOCK_K):
+                    acc += w_loc[r] * st[r, cc]
+                dst[n, hh, row, c0 + cc] += acc
+        cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline=True)
+def _probability(sc, lse_i, neg_inf, zero):
+    """P[i, j] = exp(S[i, j] - lse_i), recomputed from the masked score; 0 on a dead row."""
+    return zero if (lse_i == neg_inf or sc == neg_inf) else math.exp(sc - lse_i)
 
 
 def _make_attention_backward_q(dtype):
@@ -155,49 +221,47 @@ def _make_attention_backward_q(dtype):
 
     def attention_backward_q(q, k, v, dout, out, dP_ext, has_dP_ext, lse, bmask, fmask, mask_kind,
                               causal, scale, write_dS, dq, D, dS_full):
-        """One thread per query row (n, head, i): D[i], dq_i and (write_dS) the dS row."""
-        N, Hh, Lq, d = q.shape
+        """One thread per query row i of block (query tile, head, batch item): D[i], dq_i and
+        (write_dS) the dS row, walking the keys in shared tiles of BLOCK_K."""
+        Lq, d = q.shape[2], q.shape[3]
         Lk, e = k.shape[2], v.shape[3]
-        idx = cuda.grid(1)
-        if idx < N * Hh * Lq:
-            n = idx // (Hh * Lq)
-            hh = (idx // Lq) % Hh
-            i = idx % Lq
-            lse_i = lse[n, hh, i]
-            Di = zero
-            for c in range(e):
-                Di += dout[n, hh, i, c] * out[n, hh, i, c]
+        n, hh, tx, nt, i, ii = _block_row(Lq)
+        st = cuda.shared.array((BLOCK_K, CHUNK), q.dtype)  # the staged k or v tile
+        p_loc = cuda.local.array(BLOCK_K, q.dtype)  # P[i, j] for the tile, then scale dS
+        dp_loc = cuda.local.array(BLOCK_K, q.dtype)  # dout_i . v_j for the tile
+        lse_i = lse[n, hh, ii]
+        Di = zero
+        for c in range(e):
+            Di += dout[n, hh, ii, c] * out[n, hh, ii, c]
+        if i < Lq:
             for c in range(d):
                 dq[n, hh, i, c] = 0
-            for sweep in range(2):  # sweep 0: the dP_ext part of D (if any); sweep 1: dS and dq
-                if sweep == 0 and not has_dP_ext:
+        for sweep in range(2):  # sweep 0: the dP_ext part of D (if any); sweep 1: dS and dq
+            if sweep == 0 and not has_dP_ext:
+                continue  # the same for the whole block
+            for j0 in range(0, Lk, BLOCK_K):
+                count = min(BLOCK_K, Lk - j0)
+                _tile_dots(p_loc, q, k, st, n, hh, ii, j0, tx, nt, zero)  # q_i . k_j
+                for r in range(count):
+                    sc = _masked(p_loc[r] * scale, bmask, fmask, mask_kind, causal, n, hh, ii,
+                                 j0 + r, neg_inf)
+                    p_loc[r] = _probability(sc, lse_i, neg_inf, zero)
+                if sweep == 0:
+                    for r in range(count):
+                        Di += dP_ext[n, hh, ii, j0 + r] * p_loc[r]
                     continue
-                for j in range(Lk):
-                    sc = zero
-                    for c in range(d):
-                        sc += q[n, hh, i, c] * k[n, hh, j, c]
-                    sc *= scale
-                    if causal and j > i:
-                        sc = neg_inf
-                    elif mask_kind == 1:
-                        if not bmask[min(n, bmask.shape[0] - 1), min(hh, bmask.shape[1] - 1),
-                                     min(i, bmask.shape[2] - 1), min(j, bmask.shape[3] - 1)]:
-                            sc = neg_inf
-                    elif mask_kind == 2:
-                        sc += fmask[min(n, fmask.shape[0] - 1), min(hh, fmask.shape[1] - 1),
-                                    min(i, fmask.shape[2] - 1), min(j, fmask.shape[3] - 1)]
-                    p = zero if (lse_i == neg_inf or sc == neg_inf) else math.exp(sc - lse_i)
-                    if sweep == 0:
-                        Di += dP_ext[n, hh, i, j] * p
-                        continue
-                    dp = dP_ext[n, hh, i, j] if has_dP_ext else zero
-                    for c in range(e):
-                        dp += dout[n, hh, i, c] * v[n, hh, j, c]
-                    ds = p * (dp - Di)
-                    for c in range(d):
-                        dq[n, hh, i, c] += scale * ds * k[n, hh, j, c]
-                    if write_dS:
-                        dS_full[n, hh, i, j] = ds
+                _tile_dots(dp_loc, dout, v, st, n, hh, ii, j0, tx, nt, zero)  # dout_i . v_j
+                for r in range(BLOCK_K):
+                    if r < count:
+                        dp = dp_loc[r] + (dP_ext[n, hh, ii, j0 + r] if has_dP_ext else zero)
+                        ds = p_loc[r] * (dp - Di)
+                        if write_dS and i < Lq:
+                            dS_full[n, hh, i, j0 + r] = ds
+                        p_loc[r] = scale * ds
+                    else:
+                        p_loc[r] = zero
+                _accumulate_rows(dq, p_loc, k, st, n, hh, i, j0, i < Lq, tx, nt, zero)
+        if i < Lq:
             D[n, hh, i] = Di
 
     return attention_backward_q
@@ -209,44 +273,38 @@ def _make_attention_backward_kv(dtype):
 
     def attention_backward_kv(q, k, v, dout, dP_ext, has_dP_ext, lse, D, bmask, fmask, mask_kind,
                                causal, scale, dk, dv):
-        """One thread per key row (n, head, j): dv_j = sum_i P dout_i, dk_j = scale sum_i dS q_i."""
-        N, Hh, Lq, d = q.shape
-        Lk, e = k.shape[2], v.shape[3]
-        idx = cuda.grid(1)
-        if idx < N * Hh * Lk:
-            n = idx // (Hh * Lk)
-            hh = (idx // Lk) % Hh
-            j = idx % Lk
+        """One thread per key row j of block (key tile, head, batch item), walking the queries
+        in shared tiles: dv_j = sum_i P dout_i, dk_j = scale sum_i dS q_i."""
+        Lq = q.shape[2]
+        Lk, d, e = k.shape[2], k.shape[3], v.shape[3]
+        n, hh, tx, nt, j, jj = _block_row(Lk)
+        st = cuda.shared.array((BLOCK_K, CHUNK), q.dtype)  # the staged q or dout tile
+        p_loc = cuda.local.array(BLOCK_K, q.dtype)  # P[i, j] for the query tile
+        ds_loc = cuda.local.array(BLOCK_K, q.dtype)  # v_j . dout_i, then scale dS[i, j]
+        if j < Lk:
             for c in range(d):
                 dk[n, hh, j, c] = 0
             for c in range(e):
                 dv[n, hh, j, c] = 0
-            for i in range(Lq):
-                lse_i = lse[n, hh, i]
-                if lse_i == neg_inf or (causal and j > i):
-                    continue  # P[i, j] = 0: nothing flows through this pair
-                sc = zero
-                for c in range(d):
-                    sc += q[n, hh, i, c] * k[n, hh, j, c]
-                sc *= scale
-                if mask_kind == 1:
-                    if not bmask[min(n, bmask.shape[0] - 1), min(hh, bmask.shape[1] - 1),
-                                 min(i, bmask.shape[2] - 1), min(j, bmask.shape[3] - 1)]:
-                        continue
-                elif mask_kind == 2:
-                    sc += fmask[min(n, fmask.shape[0] - 1), min(hh, fmask.shape[1] - 1),
-                                min(i, fmask.shape[2] - 1), min(j, fmask.shape[3] - 1)]
-                    if sc == neg_inf:
-                        continue
-                p = math.exp(sc - lse_i)
-                dp = dP_ext[n, hh, i, j] if has_dP_ext else zero
-                for c in range(e):
-                    dp += dout[n, hh, i, c] * v[n, hh, j, c]
-                ds = p * (dp - D[n, hh, i])
-                for c in range(e):
-                    dv[n, hh, j, c] += p * dout[n, hh, i, c]
-                for c in range(d):
-                    dk[n, hh, j, c] += scale * ds * q[n, hh, i, c]
+        for i0 in range(0, Lq, BLOCK_K):
+            count = min(BLOCK_K, Lq - i0)
+            _tile_dots(p_loc, k, q, st, n, hh, jj, i0, tx, nt, zero)  # k_j . q_i
+            for r in range(BLOCK_K):
+                if r < count:
+                    sc = _masked(p_loc[r] * scale, bmask, fmask, mask_kind, causal, n, hh, i0 + r,
+                                 jj, neg_inf)
+                    p_loc[r] = _probability(sc, lse[n, hh, i0 + r], neg_inf, zero)
+                else:
+                    p_loc[r] = zero
+            _accumulate_rows(dv, p_loc, dout, st, n, hh, j, i0, j < Lk, tx, nt, zero)
+            _tile_dots(ds_loc, v, dout, st, n, hh, jj, i0, tx, nt, zero)  # v_j . dout_i
+            for r in range(BLOCK_K):
+                if r < count:
+                    dp = ds_loc[r] + (dP_ext[n, hh, i0 + r, jj] if has_dP_ext else zero)
+                    ds_loc[r] = scale * (p_loc[r] * (dp - D[n, hh, i0 + r]))
+                else:
+                    ds_loc[r] = zero
+            _accumulate_rows(dk, ds_loc, q, st, n, hh, j, i0, j < Lk, tx, nt, zero)
 
     return attention_backward_kv
 
@@ -356,14 +414,13 @@ def scaled_dot_product_attention_backward(grads, cache):
     dv = empty(v.shape, dtype)  # (N, h, Lk, e)
     D = empty((N, Hh, Lq), dtype)  # rowsum(dP * P)
     if N * Hh * Lq and Lk and d:
-        blocks, threads = grid_1d(N * Hh * Lq)
         kernel = attention_backward_q_kernels[dtype]
-        kernel[blocks, threads](q, k, v, dout, out, dP_arg, has_dP_ext, lse, bmask, fmask, kind,
-                                causal, scale, write_dS, dq, D, dS_full)
-        blocks, threads = grid_1d(N * Hh * Lk)
+        kernel[((Lq + BLOCK_Q - 1) // BLOCK_Q, Hh, N), BLOCK_Q](
+            q, k, v, dout, out, dP_arg, has_dP_ext, lse, bmask, fmask, kind, causal, scale,
+            write_dS, dq, D, dS_full)
         kernel = attention_backward_kv_kernels[dtype]
-        kernel[blocks, threads](q, k, v, dout, dP_arg, has_dP_ext, lse, D, bmask, fmask, kind,
-                                causal, scale, dk, dv)
+        kernel[((Lk + BLOCK_Q - 1) // BLOCK_Q, Hh, N), BLOCK_Q](
+            q, k, v, dout, dP_arg, has_dP_ext, lse, D, bmask, fmask, kind, causal, scale, dk, dv)
     dmask = None
     if write_dS:
         dmask4 = empty(fmask.shape, dtype)

@@ -28,7 +28,7 @@ from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import empty, require_device
 from tinymm.kernels.numba_cuda._dtypes import per_dtype
-from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
+from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW, block_sum, block_sum2
 
 
 def _make_batch_norm_channels(dtype):
@@ -47,26 +47,14 @@ def _make_batch_norm_channels(dtype):
             sm[tid] = 0
             for k in range(tid, M, nt):
                 sm[tid] += x[k // S, c, k % S]
-            cuda.syncthreads()
-            stride = nt // 2
-            while stride > 0:  # tree reduction (see _reduce.py): sm[0] becomes the sum
-                if tid < stride:
-                    sm[tid] += sm[tid + stride]
-                cuda.syncthreads()
-                stride //= 2
+            block_sum(sm, tid, nt)  # sm[0] becomes the sum
             mean = sm[0] / dtype(M)
             cuda.syncthreads()  # everyone has read sm[0] before the slots are reused
             sm[tid] = 0
             for k in range(tid, M, nt):
                 dev = x[k // S, c, k % S] - mean
                 sm[tid] += dev * dev
-            cuda.syncthreads()
-            stride = nt // 2
-            while stride > 0:  # sm[0] becomes sum (x - mean)^2
-                if tid < stride:
-                    sm[tid] += sm[tid + stride]
-                cuda.syncthreads()
-                stride //= 2
+            block_sum(sm, tid, nt)  # sm[0] becomes sum (x - mean)^2
             var = sm[0] / dtype(M)
             if tid == 0 and has_running:
                 running_mean[c] = (one - momentum) * running_mean[c] + momentum * mean
@@ -104,14 +92,7 @@ def _make_batch_norm_grad_channels(dtype):
             g = dout[k // S, c, k % S]
             sm[0, tid] += g
             sm[1, tid] += g * x_hat[k // S, c, k % S]
-        cuda.syncthreads()
-        stride = nt // 2
-        while stride > 0:  # tree reduction (see _reduce.py) of both sums
-            if tid < stride:
-                sm[0, tid] += sm[0, tid + stride]
-                sm[1, tid] += sm[1, tid + stride]
-            cuda.syncthreads()
-            stride //= 2
+        block_sum2(sm, tid, nt)
         sum_d = sm[0, 0]
         sum_dx = sm[1, 0]
         w = weight[c] if has_weight else dtype(1)

@@ -28,7 +28,7 @@ from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
 from tinymm.kernels.numba_cuda._dtypes import per_dtype
-from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
+from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW, block_max, block_sum2
 
 _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
 
@@ -49,13 +49,7 @@ def _make_ce_rows(dtype):
             if x[n, c] > m:
                 m = x[n, c]
         sm[0, tid] = m
-        cuda.syncthreads()
-        stride = nt // 2
-        while stride > 0:  # tree reduction (see _reduce.py): sm[0, 0] becomes the row maximum
-            if tid < stride and sm[0, tid + stride] > sm[0, tid]:
-                sm[0, tid] = sm[0, tid + stride]
-            cuda.syncthreads()
-            stride //= 2
+        block_max(sm[0], tid, nt)  # sm[0, 0] becomes the row maximum
         m = sm[0, 0]
         cuda.syncthreads()
         sm[0, tid] = 0  # partial sums of exp(x - m) and of (x - m), one slot pair per thread
@@ -63,14 +57,7 @@ def _make_ce_rows(dtype):
         for c in range(tid, C, nt):
             sm[0, tid] += math.exp(x[n, c] - m)
             sm[1, tid] += x[n, c] - m
-        cuda.syncthreads()
-        stride = nt // 2
-        while stride > 0:  # both sums in one tree
-            if tid < stride:
-                sm[0, tid] += sm[0, tid + stride]
-                sm[1, tid] += sm[1, tid + stride]
-            cuda.syncthreads()
-            stride //= 2
+        block_sum2(sm, tid, nt)  # both sums in one tree
         log_z = math.log(sm[0, 0])
         shifted_sum = sm[1, 0]
         for c in range(tid, C, nt):
@@ -96,14 +83,7 @@ def _ce_reduce(loss, w, reduction, out, count):
     for n in range(tid, loss.shape[0], nt):
         sm[0, tid] += loss[n]
         sm[1, tid] += w[n]
-    cuda.syncthreads()
-    stride = nt // 2
-    while stride > 0:  # tree reduction (see _reduce.py) of both sums
-        if tid < stride:
-            sm[0, tid] += sm[0, tid + stride]
-            sm[1, tid] += sm[1, tid + stride]
-        cuda.syncthreads()
-        stride //= 2
+    block_sum2(sm, tid, nt)
     if tid == 0:
         total = sm[0, 0]
         counted = sm[1, 0]

@@ -23,11 +23,16 @@ import numpy as np
 from numba import cuda
 
 from tinymm.kernels.numba_cuda import _strided
-from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
+from tinymm.kernels.numba_cuda._device import empty, grid_1d, map_1d, require_device
 from tinymm.kernels.numba_cuda.reduction import sum_to_shape
 
 ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = range(7)
 NEG, EXP, LOG, SQRT, ABS, CLAMP = range(6)
+(SIN, COS, TAN, ASIN, ACOS, ATAN, SINH, COSH, LOG1P, EXPM1, LOG2, LOG10, RECIPROCAL,
+ RSQRT) = range(14)
+MATH_OPS = ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "log1p", "expm1",
+            "log2", "log10", "reciprocal", "rsqrt")  # in op-code order
+SAVES_OUTPUT = {TAN, EXPM1, RECIPROCAL, RSQRT}  # the backward reads out, the others x
 
 
 def _binary(a, b, out, shape, sa, sb, op):
@@ -122,6 +127,78 @@ def _unary_grad(dout, saved, dx, op, lo, hi, has_lo, has_hi, zero):
         dx[i] = r
 
 
+def _math(x, out, op, one):
+    i = cuda.grid(1)
+    if i < out.size:
+        v = x[i]
+        if op == SIN:
+            r = math.sin(v)
+        elif op == COS:
+            r = math.cos(v)
+        elif op == TAN:
+            r = math.tan(v)
+        elif op == ASIN:
+            r = math.asin(v)
+        elif op == ACOS:
+            r = math.acos(v)
+        elif op == ATAN:
+            r = math.atan(v)
+        elif op == SINH:
+            r = math.sinh(v)
+        elif op == COSH:
+            r = math.cosh(v)
+        elif op == LOG1P:
+            r = math.log1p(v)
+        elif op == EXPM1:
+            r = math.expm1(v)
+        elif op == LOG2:
+            r = math.log2(v)
+        elif op == LOG10:
+            r = math.log10(v)
+        elif op == RECIPROCAL:
+            r = one / v
+        else:  # RSQRT
+            r = one / math.sqrt(v)
+        out[i] = r
+
+
+def _math_grad(dout, saved, dx, op, one, half, ln2, ln10):
+    # saved: the output for tan, expm1, reciprocal and rsqrt (SAVES_OUTPUT), else the input
+    i = cuda.grid(1)
+    if i < dx.size:
+        g = dout[i]
+        s = saved[i]
+        if op == SIN:
+            r = g * math.cos(s)
+        elif op == COS:
+            r = -g * math.sin(s)
+        elif op == TAN:
+            r = g * (one + s * s)
+        elif op == ASIN:
+            r = g / math.sqrt(one - s * s)
+        elif op == ACOS:
+            r = -g / math.sqrt(one - s * s)
+        elif op == ATAN:
+            r = g / (one + s * s)
+        elif op == SINH:
+            r = g * math.cosh(s)
+        elif op == COSH:
+            r = g * math.sinh(s)
+        elif op == LOG1P:
+            r = g / (one + s)
+        elif op == EXPM1:
+            r = g * (s + one)
+        elif op == LOG2:
+            r = g / (s * ln2)
+        elif op == LOG10:
+            r = g / (s * ln10)
+        elif op == RECIPROCAL:
+            r = -g * s * s
+        else:  # RSQRT: dout * (-1/2) * out^3
+            r = g * -half * s * s * s
+        dx[i] = r
+
+
 _TUP = _strided.TUPLE_SIG
 _FL = ("float32", "float64")
 PTX_TARGETS = [
@@ -132,11 +209,16 @@ PTX_TARGETS = [
     (_unary, tuple(f"void({t}[::1], {t}[::1], int64, {t}, {t}, int64, int64)" for t in _FL)),
     (_unary_grad, tuple(f"void({t}[::1], {t}[::1], {t}[::1], int64, {t}, {t}, int64, int64, "
                         f"{t})" for t in _FL)),
+    (_math, tuple(f"void({t}[::1], {t}[::1], int64, {t})" for t in _FL)),
+    (_math_grad, tuple(f"void({t}[::1], {t}[::1], {t}[::1], int64, {t}, {t}, {t}, {t})"
+                       for t in _FL)),
 ]
 binary_kernel = cuda.jit(_binary)
 binary_grad_kernel = cuda.jit(_binary_grad)
 unary_kernel = cuda.jit(_unary)
 unary_grad_kernel = cuda.jit(_unary_grad)
+math_kernel = cuda.jit(_math)
+math_grad_kernel = cuda.jit(_math_grad)
 
 
 def _flat(a):
@@ -185,29 +267,20 @@ def _binary_backward(name, dout, cache):
     return sum_to_shape(da, tuple(a.shape)), sum_to_shape(db, tuple(b.shape))
 
 
+def _bounds(dtype, lo, hi):
+    """Clamp's kernel arguments: both bounds in the dtype (0 when absent) and two flags."""
+    t = dtype.type
+    return t(0 if lo is None else lo), t(0 if hi is None else hi), int(lo is not None), int(
+        hi is not None)
+
+
 def _unary_launch(name, op, x, lo=None, hi=None):
-    require_device(name, x=x)
-    out = empty(tuple(x.shape), x.dtype)
-    t = x.dtype.type
-    if out.size:
-        blocks, threads = grid_1d(out.size)
-        unary_kernel[blocks, threads](_flat(x), _flat(out), op, t(0 if lo is None else lo),
-                                      t(0 if hi is None else hi), int(lo is not None),
-                                      int(hi is not None))
-    return out
+    return map_1d(name, unary_kernel, {"x": x}, op, *_bounds(x.dtype, lo, hi))
 
 
 def _unary_backward(name, op, dout, saved, lo=None, hi=None):
-    require_device(name, dout=dout)
-    dx = empty(tuple(saved.shape), saved.dtype)
-    t = saved.dtype.type
-    if dx.size:
-        blocks, threads = grid_1d(dx.size)
-        unary_grad_kernel[blocks, threads](_flat(dout), _flat(saved), _flat(dx), op,
-                                           t(0 if lo is None else lo),
-                                           t(0 if hi is None else hi), int(lo is not None),
-                                           int(hi is not None), t(0))
-    return (dx,)
+    return (map_1d(name, unary_grad_kernel, {"dout": dout, "saved": saved}, op,
+                   *_bounds(saved.dtype, lo, hi), saved.dtype.type(0)),)
 
 
 # ------------------------------------------------------------------ binary
@@ -322,3 +395,41 @@ def clamp_forward(x, min=None, max=None):  # noqa: A002 - PyTorch's argument nam
 def clamp_backward(dout, cache):
     x, lo, hi = cache
     return _unary_backward("clamp_backward", CLAMP, dout, x, lo, hi)
+
+
+# ------------------------------------------------------------------ more unary math
+def _math_forward(name, op, x):
+    out = map_1d(name, math_kernel, {"x": x}, op, x.dtype.type(1))
+    return out, (out if op in SAVES_OUTPUT else x)
+
+
+def _math_backward(name, op, dout, saved):
+    t = saved.dtype.type
+    return (map_1d(name, math_grad_kernel, {"dout": dout, "saved": saved}, op, t(1), t(0.5),
+                   t(np.log(2.0)), t(np.log(10.0))),)
+
+
+def _math_pair(op: int):
+    """The (forward, backward) wrappers of the math op with code ``op``."""
+    name = MATH_OPS[op]
+
+    def forward(x):
+        return _math_forward(f"{name}_forward", op, x)
+
+    def backward(dout, cache):
+        return _math_backward(f"{name}_backward", op, dout, cache)
+
+    forward.__name__, backward.__name__ = f"{name}_forward", f"{name}_backward"
+    forward.__qualname__, backward.__qualname__ = forward.__name__, backward.__name__
+    forward.__doc__ = f"torch.{name} on the device: one thread per element."
+    backward.__doc__ = f"The gradient of torch.{name} (kernels/reference/elementwise.py)."
+    return forward, backward
+
+
+(sin_forward, sin_backward), (cos_forward, cos_backward), (tan_forward, tan_backward), \
+    (asin_forward, asin_backward), (acos_forward, acos_backward), \
+    (atan_forward, atan_backward), (sinh_forward, sinh_backward), \
+    (cosh_forward, cosh_backward), (log1p_forward, log1p_backward), \
+    (expm1_forward, expm1_backward), (log2_forward, log2_backward), \
+    (log10_forward, log10_backward), (reciprocal_forward, reciprocal_backward), \
+    (rsqrt_forward, rsqrt_backward) = (_math_pair(op) for op in range(len(MATH_OPS)))

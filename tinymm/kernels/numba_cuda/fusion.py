@@ -19,7 +19,7 @@ from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import empty, flat, grid_1d, require_device, zeros
 from tinymm.kernels.numba_cuda._dtypes import per_dtype
-from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
+from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW, block_sum2
 
 
 def _make_gated(dtype):
@@ -96,14 +96,7 @@ def _film_dgamma_dbeta(dout, x, dgamma, dbeta):
     for k in range(tid, hw, nt):
         sm[0, tid] += dout[nc, k] * x[nc, k]
         sm[1, tid] += dout[nc, k]
-    cuda.syncthreads()
-    stride = nt // 2
-    while stride > 0:  # tree reduction (see _reduce.py) of both sums
-        if tid < stride:
-            sm[0, tid] += sm[0, tid + stride]
-            sm[1, tid] += sm[1, tid + stride]
-        cuda.syncthreads()
-        stride //= 2
+    block_sum2(sm, tid, nt)
     if tid == 0:
         dgamma[nc] = sm[0, 0]
         dbeta[nc] = sm[1, 0]

@@ -36,13 +36,18 @@ from numba import cuda
 from tinymm.kernels.numba_cuda._device import empty, require_device
 from tinymm.kernels.numba_cuda._dtypes import per_dtype
 from tinymm.kernels.numba_cuda._recurrent import (
+    add_recurrent_grad,
     check_same,
     column_sum,
     copy,
     copy_into,
     device_lengths,
     matmul2d,
+    sigmoid,
+    stage_dot,
+    step_row,
     step_times,
+    step_unit,
     transpose,
 )
 from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
@@ -57,30 +62,16 @@ def _make_gru_step(dtype):
         """Processing step s (time t) for batch row n = blockIdx.y, hidden unit j."""
         N, H = h_all.shape[1], h_all.shape[2]
         T = h_all.shape[0] - 1
-        n = cuda.blockIdx.y
-        j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-        jj = min(j, H - 1)  # threads past the last unit compute a duplicate and write nothing
-        r = n * T + t if batch_first else t * N + n
+        n, j, jj = step_unit(H)
+        r = step_row(n, t, N, T, batch_first)
         sh = cuda.shared.array(THREADS_PER_ROW, dtype)
         hw = cuda.local.array(3, dtype)  # hidden parts of r, z, n
         for k in range(3):
             hw[k] = b_hh[k * H + jj]
-        for m0 in range(0, H, cuda.blockDim.x):  # hw[k] += h_prev[n, :] @ weight_hh^T[:, kH+j]
-            if m0 + cuda.threadIdx.x < H:
-                sh[cuda.threadIdx.x] = h_all[s, n, m0 + cuda.threadIdx.x]
-            cuda.syncthreads()
-            for mm in range(min(cuda.blockDim.x, H - m0)):
-                hv = sh[mm]
-                for k in range(3):
-                    hw[k] += hv * whh_t[m0 + mm, k * H + jj]
-            cuda.syncthreads()
+        stage_dot(hw, h_all[s, n], whh_t, jj, 3, H, sh)  # += h_prev[n, :] @ weight_hh^T
         if j < H:
-            a_r = xw[r, j] + b_ih[j] + hw[0]
-            e = math.exp(-abs(a_r))  # sigmoid via e^-|a| <= 1: no overflow
-            gr = one / (one + e) if a_r >= 0 else e / (one + e)
-            a_z = xw[r, H + j] + b_ih[H + j] + hw[1]
-            e = math.exp(-abs(a_z))
-            gz = one / (one + e) if a_z >= 0 else e / (one + e)
+            gr = sigmoid(xw[r, j] + b_ih[j] + hw[0], one)
+            gz = sigmoid(xw[r, H + j] + b_ih[H + j] + hw[1], one)
             hn = hw[2]
             gn = math.tanh(xw[r, 2 * H + j] + b_ih[2 * H + j] + gr * hn)
             h_prev = h_all[s, n, j]
@@ -109,26 +100,11 @@ def _make_gru_step_grad(dtype):
         """Backward of the step at time t, after the recurrent path of the later step (time
         t_next, -1 when there is none). dh (N, H) carries dL/dh between steps."""
         N, H = dh.shape
-        G = 3 * H
-        n = cuda.blockIdx.y
-        j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-        jj = min(j, H - 1)
-        sh = cuda.shared.array(THREADS_PER_ROW, dtype)
-        if t_next >= 0 and t_next < lengths[n]:  # the same for the whole block (one n per block)
-            r_next = n * T + t_next if batch_first else t_next * N + n
-            acc = cuda.local.array(1, dtype)
-            acc[0] = 0
-            for k0 in range(0, G, cuda.blockDim.x):  # dhw[r_next, :] @ weight_hh[:, j], via shared
-                if k0 + cuda.threadIdx.x < G:
-                    sh[cuda.threadIdx.x] = dhw[r_next, k0 + cuda.threadIdx.x]
-                cuda.syncthreads()
-                for kk in range(min(cuda.blockDim.x, G - k0)):
-                    acc[0] += sh[kk] * whh[k0 + kk, jj]
-                cuda.syncthreads()
-            if j < H:
-                dh[n, j] += acc[0]  # dh already holds the direct part dh_later * z_later
+        n, j, jj = step_unit(H)
+        # added onto the direct part dh_later * z_later that dh already holds
+        add_recurrent_grad(dh, dhw, whh, lengths, n, j, jj, t_next, T, batch_first, True)
         if do_cell and j < H:
-            r = n * T + t if batch_first else t * N + n
+            r = step_row(n, t, N, T, batch_first)
             if t < lengths[n]:
                 gr = gates[r, j]
                 gz = gates[r, H + j]

@@ -27,7 +27,7 @@ from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
 from tinymm.kernels.numba_cuda._dtypes import per_dtype
-from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
+from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW, block_sum, block_sum2
 
 
 def _make_layer_norm_rows(dtype):
@@ -43,25 +43,13 @@ def _make_layer_norm_rows(dtype):
         sm[tid] = 0
         for d in range(tid, D, nt):
             sm[tid] += x[b, d]
-        cuda.syncthreads()
-        stride = nt // 2
-        while stride > 0:  # tree reduction (see _reduce.py): sm[0] becomes sum_d x[b, d]
-            if tid < stride:
-                sm[tid] += sm[tid + stride]
-            cuda.syncthreads()
-            stride //= 2
+        block_sum(sm, tid, nt)  # sm[0] becomes sum_d x[b, d]
         mean = sm[0] / dtype(D)
         cuda.syncthreads()  # everyone has read sm[0] before the slots are reused
         sm[tid] = 0
         for d in range(tid, D, nt):
             sm[tid] += (x[b, d] - mean) * (x[b, d] - mean)
-        cuda.syncthreads()
-        stride = nt // 2
-        while stride > 0:  # sm[0] becomes sum_d (x - mean)^2
-            if tid < stride:
-                sm[tid] += sm[tid + stride]
-            cuda.syncthreads()
-            stride //= 2
+        block_sum(sm, tid, nt)  # sm[0] becomes sum_d (x - mean)^2
         rstd = one / math.sqrt(sm[0] / dtype(D) + eps)
         for d in range(tid, D, nt):
             xh = (x[b, d] - mean) * rstd
@@ -88,14 +76,7 @@ def _make_layer_norm_grad_rows(dtype):
             g = dout[b, d] * weight[d] if has_weight else dout[b, d]
             sm[0, tid] += g
             sm[1, tid] += g * x_hat[b, d]
-        cuda.syncthreads()
-        stride = nt // 2
-        while stride > 0:  # tree reduction (see _reduce.py) of both sums
-            if tid < stride:
-                sm[0, tid] += sm[0, tid + stride]
-                sm[1, tid] += sm[1, tid + stride]
-            cuda.syncthreads()
-            stride //= 2
+        block_sum2(sm, tid, nt)
         sum_g = sm[0, 0]
         sum_gx = sm[1, 0]
         scale = inv_std[b] / dtype(D)

@@ -43,6 +43,7 @@ from numba import cuda
 from tinymm.kernels.numba_cuda._device import empty, require_device
 from tinymm.kernels.numba_cuda._dtypes import per_dtype
 from tinymm.kernels.numba_cuda._recurrent import (
+    add_recurrent_grad,
     check_same,
     column_sum,
     combined_bias,
@@ -50,7 +51,11 @@ from tinymm.kernels.numba_cuda._recurrent import (
     copy_into,
     device_lengths,
     matmul2d,
+    sigmoid,
+    stage_dot,
+    step_row,
     step_times,
+    step_unit,
     transpose,
 )
 from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
@@ -64,31 +69,18 @@ def _make_lstm_step(dtype):
         """Processing step s (time t) for batch row n = blockIdx.y, hidden unit j of this block."""
         N, H = h_all.shape[1], h_all.shape[2]
         T = h_all.shape[0] - 1
-        n = cuda.blockIdx.y
-        j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-        jj = min(j, H - 1)  # threads past the last unit compute a duplicate and write nothing
-        r = n * T + t if batch_first else t * N + n
+        n, j, jj = step_unit(H)
+        r = step_row(n, t, N, T, batch_first)
         sh = cuda.shared.array(THREADS_PER_ROW, h_all.dtype)
         acc = cuda.local.array(4, h_all.dtype)  # pre-activations a_i, a_f, a_g, a_o
         for k in range(4):
             acc[k] = xw[r, k * H + jj] + bias[k * H + jj]
-        for m0 in range(0, H, cuda.blockDim.x):  # acc[k] += h_prev[n, :] @ weight_hh^T[:, kH + j]
-            if m0 + cuda.threadIdx.x < H:
-                sh[cuda.threadIdx.x] = h_all[s, n, m0 + cuda.threadIdx.x]
-            cuda.syncthreads()
-            for mm in range(min(cuda.blockDim.x, H - m0)):
-                hv = sh[mm]
-                for k in range(4):
-                    acc[k] += hv * whh_t[m0 + mm, k * H + jj]
-            cuda.syncthreads()
+        stage_dot(acc, h_all[s, n], whh_t, jj, 4, H, sh)  # += h_prev[n, :] @ weight_hh^T
         if j < H:
-            z = math.exp(-abs(acc[0]))  # sigmoid(a) = 1 / (1 + e^-a), via e^-|a| <= 1: no overflow
-            gi = one / (one + z) if acc[0] >= 0 else z / (one + z)
-            z = math.exp(-abs(acc[1]))
-            gf = one / (one + z) if acc[1] >= 0 else z / (one + z)
+            gi = sigmoid(acc[0], one)
+            gf = sigmoid(acc[1], one)
             gg = math.tanh(acc[2])
-            z = math.exp(-abs(acc[3]))
-            go = one / (one + z) if acc[3] >= 0 else z / (one + z)
+            go = sigmoid(acc[3], one)
             h_prev = h_all[s, n, j]
             c_prev = c_all[s, n, j]
             c_new = gf * c_prev + gi * gg
@@ -120,27 +112,11 @@ def _make_lstm_step_grad(dtype):
         """Backward of processing step s (time t); first the recurrent path of step s + 1 (time
         t_next, -1 when s is the last step). dh, dc (N, H) carry dL/dh and dL/dc between steps."""
         N, H = dh.shape
-        G = 4 * H
         T = c_all.shape[0] - 1
-        n = cuda.blockIdx.y
-        j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-        jj = min(j, H - 1)
-        sh = cuda.shared.array(THREADS_PER_ROW, dh.dtype)
-        if t_next >= 0 and t_next < lengths[n]:  # the same for the whole block (one n per block)
-            r_next = n * T + t_next if batch_first else t_next * N + n
-            acc = cuda.local.array(1, dh.dtype)
-            acc[0] = 0
-            for k0 in range(0, G, cuda.blockDim.x):  # da[r_next, :] @ weight_hh[:, j], via shared
-                if k0 + cuda.threadIdx.x < G:
-                    sh[cuda.threadIdx.x] = da[r_next, k0 + cuda.threadIdx.x]
-                cuda.syncthreads()
-                for kk in range(min(cuda.blockDim.x, G - k0)):
-                    acc[0] += sh[kk] * whh[k0 + kk, jj]
-                cuda.syncthreads()
-            if j < H:
-                dh[n, j] = acc[0]
+        n, j, jj = step_unit(H)
+        add_recurrent_grad(dh, da, whh, lengths, n, j, jj, t_next, T, batch_first, False)
         if do_cell and j < H:
-            r = n * T + t if batch_first else t * N + n
+            r = step_row(n, t, N, T, batch_first)
             if t < lengths[n]:
                 gi = gates[r, j]
                 gf = gates[r, H + j]

@@ -1,9 +1,12 @@
 """CUDA optimizer updates, one fused kernel per parameter (derivation: kernels/reference/optim.py).
 
-``sgd_step`` and ``adam_step`` read each parameter element, its gradient and its state
-once, update all of them in registers and write them back: one launch and one pass over
-memory per parameter and step (NumPy needs one pass per line of the formula). They update
-their device arrays in place and return None.
+``sgd_step``, ``adam_step``, ``rmsprop_step``, ``adagrad_step``, ``adadelta_step`` and
+``nadam_step`` read each parameter element, its gradient and its state once, update all of
+them in registers and write them back: one launch and one pass over memory per parameter and
+step (NumPy needs one pass per line of the formula). One thread per element; the element
+update is the rule of ``kernels/optim_rules.py`` (the numba CPU backend compiles the same
+rules), inlined as a device function. They update their device arrays in place and return
+None.
 
 Numerics: the hyper-parameters are rounded to the parameter's dtype on the host, as NumPy
 does with a scalar operand, and every line of the formula is evaluated in that dtype in the
@@ -14,108 +17,179 @@ two), so results there agree to the last unit or so, as PyTorch's own CUDA optim
 
 from __future__ import annotations
 
-import math
-
 from numba import cuda
 
+from tinymm.kernels import optim_rules as rules
 from tinymm.kernels.numba_cuda._device import grid_1d, require_device
+from tinymm.kernels.reference.optim import nadam_coefficients
+
+_sgd_rule = cuda.jit(device=True, inline=True)(rules.sgd_rule)
+_adam_rule = cuda.jit(device=True, inline=True)(rules.adam_rule)
+_rmsprop_rule = cuda.jit(device=True, inline=True)(rules.rmsprop_rule)
+_adagrad_rule = cuda.jit(device=True, inline=True)(rules.adagrad_rule)
+_adadelta_rule = cuda.jit(device=True, inline=True)(rules.adadelta_rule)
+_nadam_rule = cuda.jit(device=True, inline=True)(rules.nadam_rule)
 
 
 def _sgd(p, g, buf, lr, momentum, damp, wd, has_wd, has_momentum, nesterov, first):
     i = cuda.grid(1)
     if i < p.size:
-        gi = g[i]
-        if has_wd:
-            gi = p[i] * wd + gi
+        pi, b = _sgd_rule(p[i], g[i], buf[i], lr, momentum, damp, wd, has_wd, has_momentum,
+                          nesterov, first)
         if has_momentum:
-            if first:
-                b = gi
-            else:
-                b = buf[i] * momentum + gi * damp
             buf[i] = b
-            if nesterov:
-                gi = gi + b * momentum
-            else:
-                gi = b
-        p[i] = p[i] - gi * lr
+        p[i] = pi
 
 
 def _adam(p, g, m, v, vmax, has_max, has_wd, decoupled, wd, decay, one_minus_b1, b2,
           one_minus_b2, sqrt_bc2, eps, neg_step_size):
     i = cuda.grid(1)
     if i < p.size:
-        pi = p[i]
-        gi = g[i]
-        if has_wd:
-            if decoupled:
-                pi = pi * decay  # AdamW: p (1 - lr wd)
-            else:
-                gi = gi + wd * pi  # Adam: L2 decay folded into the gradient
-        mi = m[i] + (gi - m[i]) * one_minus_b1
-        vi = v[i] * b2 + (gi * one_minus_b2) * gi
-        m[i] = mi
-        v[i] = vi
+        p[i], m[i], v[i], top = _adam_rule(p[i], g[i], m[i], v[i], vmax[i], has_max, has_wd,
+                                           decoupled, wd, decay, one_minus_b1, b2,
+                                           one_minus_b2, sqrt_bc2, eps, neg_step_size)
         if has_max:
-            old = vmax[i]
-            if vi > old or vi != vi:  # np.maximum: the larger, NaN propagates
-                vmax[i] = vi
-            else:
-                vi = old
-        denom = math.sqrt(vi) / sqrt_bc2 + eps
-        p[i] = pi + (mi * neg_step_size) / denom
+            vmax[i] = top
 
 
-_FL = ("float32", "float64")
+def _rmsprop(p, g, v, buf, gbar, has_wd, wd, alpha, one_minus_alpha, eps, centered,
+             has_momentum, momentum, lr, neg_lr):
+    i = cuda.grid(1)
+    if i < p.size:
+        pi, vi, b, ga = _rmsprop_rule(p[i], g[i], v[i], buf[i], gbar[i], has_wd, wd, alpha,
+                                      one_minus_alpha, eps, centered, has_momentum, momentum,
+                                      lr, neg_lr)
+        v[i] = vi
+        if has_momentum:
+            buf[i] = b
+        if centered:
+            gbar[i] = ga
+        p[i] = pi  # last: buf and gbar alias p when they are absent
+
+
+def _adagrad(p, g, s, has_wd, wd, eps, neg_clr):
+    i = cuda.grid(1)
+    if i < p.size:
+        p[i], s[i] = _adagrad_rule(p[i], g[i], s[i], has_wd, wd, eps, neg_clr)
+
+
+def _adadelta(p, g, v, u, has_wd, wd, rho, one_minus_rho, eps, lr, one):
+    i = cuda.grid(1)
+    if i < p.size:
+        p[i], v[i], u[i] = _adadelta_rule(p[i], g[i], v[i], u[i], has_wd, wd, rho,
+                                          one_minus_rho, eps, lr, one)
+
+
+def _nadam(p, g, m, v, has_wd, decoupled, wd, decay, one_minus_b1, b2, one_minus_b2, bc2, eps,
+           coef_g, coef_m):
+    i = cuda.grid(1)
+    if i < p.size:
+        p[i], m[i], v[i] = _nadam_rule(p[i], g[i], m[i], v[i], has_wd, decoupled, wd, decay,
+                                       one_minus_b1, b2, one_minus_b2, bc2, eps, coef_g, coef_m)
+
+
+def _signatures(arrays: int, flags_and_scalars: str):
+    """Both float dtypes' signatures: ``arrays`` 1-d arrays, then ``flags_and_scalars``
+    (``i`` an int64 flag, ``f`` a scalar of the array dtype)."""
+    kinds = {"i": "int64", "f": None}
+    return tuple("void(" + ", ".join([f"{t}[::1]"] * arrays + [kinds[k] or t
+                                                               for k in flags_and_scalars]) + ")"
+                 for t in ("float32", "float64"))
+
+
 PTX_TARGETS = [
-    (_sgd, tuple(f"void({t}[::1], {t}[::1], {t}[::1], {t}, {t}, {t}, {t}, int64, int64, int64, "
-                 f"int64)" for t in _FL)),
-    (_adam, tuple(f"void({t}[::1], {t}[::1], {t}[::1], {t}[::1], {t}[::1], int64, int64, int64, "
-                  f"{t}, {t}, {t}, {t}, {t}, {t}, {t}, {t})" for t in _FL)),
+    (_sgd, _signatures(3, "ffffiiii")),
+    (_adam, _signatures(5, "iiiffffffff")),
+    (_rmsprop, _signatures(5, "iffffiifff")),
+    (_adagrad, _signatures(3, "ifff")),
+    (_adadelta, _signatures(4, "iffffff")),
+    (_nadam, _signatures(4, "iifffffffff")),
 ]
 sgd_kernel = cuda.jit(_sgd)
 adam_kernel = cuda.jit(_adam)
+rmsprop_kernel = cuda.jit(_rmsprop)
+adagrad_kernel = cuda.jit(_adagrad)
+adadelta_kernel = cuda.jit(_adadelta)
+nadam_kernel = cuda.jit(_nadam)
 
 
-def _check(name, param, **state):
+def _launch(name, kernel, param, state: dict, *scalars):
+    """Check ``param`` and its state on the device, then run ``kernel`` over flat views.
+
+    ``state`` maps argument names to device arrays (None: absent, and ``param`` stands in for
+    it, unread by the kernel); the kernel gets param, then the state in order, then
+    ``scalars``. An empty parameter launches nothing.
+    """
     require_device(name, param=param, **state)
     for key, a in state.items():
         if a is not None and (tuple(a.shape) != tuple(param.shape) or a.dtype != param.dtype):
             raise ValueError(f"cuda {name}: {key} is {a.dtype}{tuple(a.shape)}, the parameter "
                              f"{param.dtype}{tuple(param.shape)}")
+    if param.size == 0:
+        return None
+    flat = [(param if a is None else a).reshape(param.size) for a in state.values()]
+    blocks, threads = grid_1d(param.size)
+    kernel[blocks, threads](param.reshape(param.size), *flat, *scalars)
+    return None
 
 
 def sgd_step(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
              nesterov=False, first_step=False):
-    _check("sgd_step", param, grad=grad, momentum_buffer=momentum_buffer)
     if momentum and momentum_buffer is None:
         raise ValueError("cuda sgd_step: momentum needs a momentum_buffer device array")
-    if param.size == 0:
-        return None
     t = param.dtype.type
-    buf = momentum_buffer if momentum_buffer is not None else param  # unread without momentum
-    blocks, threads = grid_1d(param.size)
-    sgd_kernel[blocks, threads](param.reshape(param.size), grad.reshape(grad.size),
-                                buf.reshape(buf.size), t(lr), t(momentum), t(1 - dampening),
-                                t(weight_decay), int(bool(weight_decay)), int(bool(momentum)),
-                                int(bool(nesterov)), int(bool(first_step)))
-    return None
+    return _launch("sgd_step", sgd_kernel, param,
+                   {"grad": grad, "momentum_buffer": momentum_buffer}, t(lr), t(momentum),
+                   t(1 - dampening), t(weight_decay), int(bool(weight_decay)),
+                   int(bool(momentum)), int(bool(nesterov)), int(bool(first_step)))
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
               weight_decay=0.0, decoupled=False):
-    _check("adam_step", param, grad=grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
-           max_exp_avg_sq=max_exp_avg_sq)
-    if param.size == 0:
-        return None
     t = param.dtype.type
     step = float(step)
-    bias_correction1 = 1 - beta1**step
-    bias_correction2 = 1 - beta2**step
-    vmax = max_exp_avg_sq if max_exp_avg_sq is not None else exp_avg_sq  # unread without it
-    flat = [a.reshape(a.size) for a in (param, grad, exp_avg, exp_avg_sq, vmax)]
-    blocks, threads = grid_1d(param.size)
-    adam_kernel[blocks, threads](*flat, int(max_exp_avg_sq is not None), int(bool(weight_decay)),
-                                 int(bool(decoupled)), t(weight_decay),
-                                 t(1 - lr * weight_decay), t(1 - beta1), t(beta2), t(1 - beta2),
-                                 t(bias_correction2**0.5), t(eps), t(-(lr / bias_correction1)))
-    return None
+    return _launch("adam_step", adam_kernel, param,
+                   {"grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
+                    "max_exp_avg_sq": max_exp_avg_sq},
+                   int(max_exp_avg_sq is not None), int(bool(weight_decay)),
+                   int(bool(decoupled)), t(weight_decay), t(1 - lr * weight_decay),
+                   t(1 - beta1), t(beta2), t(1 - beta2), t((1 - beta2**step) ** 0.5), t(eps),
+                   t(-(lr / (1 - beta1**step))))
+
+
+def rmsprop_step(param, grad, square_avg, momentum_buffer, grad_avg, lr, alpha, eps,
+                 weight_decay=0.0, momentum=0.0):
+    if momentum > 0 and momentum_buffer is None:
+        raise ValueError("cuda rmsprop_step: momentum needs a momentum_buffer device array")
+    t = param.dtype.type
+    return _launch("rmsprop_step", rmsprop_kernel, param,
+                   {"grad": grad, "square_avg": square_avg, "momentum_buffer": momentum_buffer,
+                    "grad_avg": grad_avg},
+                   int(bool(weight_decay)), t(weight_decay), t(alpha), t(1 - alpha), t(eps),
+                   int(grad_avg is not None), int(momentum > 0), t(momentum), t(lr), t(-lr))
+
+
+def adagrad_step(param, grad, state_sum, step, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10):
+    t = param.dtype.type
+    clr = lr / (1 + (step - 1) * lr_decay)
+    return _launch("adagrad_step", adagrad_kernel, param, {"grad": grad, "state_sum": state_sum},
+                   int(bool(weight_decay)), t(weight_decay), t(eps), t(-clr))
+
+
+def adadelta_step(param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay=0.0):
+    t = param.dtype.type
+    return _launch("adadelta_step", adadelta_kernel, param,
+                   {"grad": grad, "square_avg": square_avg, "acc_delta": acc_delta},
+                   int(bool(weight_decay)), t(weight_decay), t(rho), t(1 - rho), t(eps),
+                   t(lr), t(1))
+
+
+def nadam_step(param, grad, exp_avg, exp_avg_sq, step, mu_product, lr, beta1, beta2, eps,
+               weight_decay=0.0, momentum_decay=4e-3, decoupled=False):
+    t = param.dtype.type
+    coef_g, coef_m = nadam_coefficients(step, mu_product, lr, beta1, momentum_decay)
+    return _launch("nadam_step", nadam_kernel, param,
+                   {"grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
+                   int(bool(weight_decay)), int(bool(decoupled)), t(weight_decay),
+                   t(1 - lr * weight_decay), t(1 - beta1), t(beta2), t(1 - beta2),
+                   t(1 - beta2 ** float(step)), t(eps), t(coef_g), t(coef_m))

@@ -29,12 +29,34 @@ from tinymm.kernels.geometry import pair, pool_geometry
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
 
 
+@cuda.jit(device=True, inline=True)
+def _unravel(t, rows, cols):
+    """(plane, row, col) of flat index t in a (planes, rows, cols) array."""
+    return t // (cols * rows), (t // cols) % rows, t % cols
+
+
+@cuda.jit(device=True, inline=True)
+def _windows_over(a, k, s, O):
+    """range bounds (lo, hi) of the outputs y whose window [y s, y s + k) holds padded index a."""
+    return max(0, (a - k) // s + 1), min(O - 1, a // s) + 1
+
+
+@cuda.jit(device=True, inline=True)
+def _adaptive_start(y, size, O):
+    """floor(y size / O): the first input index of adaptive window y."""
+    return (y * size) // O
+
+
+@cuda.jit(device=True, inline=True)
+def _adaptive_end(y, size, O):
+    """ceil((y + 1) size / O): one past the last input index of adaptive window y."""
+    return -((-(y + 1) * size) // O)
+
+
 def _max_forward(x, out, arg, H, W, kh, kw, sh, sw, ph, pw, OH, OW):
     t = cuda.grid(1)
     if t < out.size:
-        z = t % OW
-        y = (t // OW) % OH
-        plane = t // (OW * OH)  # n * C + c
+        plane, y, z = _unravel(t, OH, OW)  # plane = n * C + c
         best = -math.inf
         where = 0
         for i in range(kh):
@@ -53,15 +75,15 @@ def _max_forward(x, out, arg, H, W, kh, kw, sh, sw, ph, pw, OH, OW):
 def _max_backward(dout, arg, dx, zero, H, W, kh, kw, sh, sw, ph, pw, OH, OW):
     t = cuda.grid(1)
     if t < dx.size:
-        w = t % W
-        h = (t // W) % H
-        plane = t // (W * H)
+        plane, h, w = _unravel(t, H, W)
         a = h + ph  # padded coordinates of this input cell
         b = w + pw
         acc = zero
-        for y in range(max(0, (a - kh) // sh + 1), min(OH - 1, a // sh) + 1):
+        y_lo, y_hi = _windows_over(a, kh, sh, OH)
+        z_lo, z_hi = _windows_over(b, kw, sw, OW)
+        for y in range(y_lo, y_hi):
             i = a - y * sh
-            for z in range(max(0, (b - kw) // sw + 1), min(OW - 1, b // sw) + 1):
+            for z in range(z_lo, z_hi):
                 j = b - z * sw
                 o = (plane * OH + y) * OW + z
                 if arg[o] == i * kw + j:
@@ -72,9 +94,7 @@ def _max_backward(dout, arg, dx, zero, H, W, kh, kw, sh, sw, ph, pw, OH, OW):
 def _avg_forward(x, out, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scale):
     t = cuda.grid(1)
     if t < out.size:
-        z = t % OW
-        y = (t // OW) % OH
-        plane = t // (OW * OH)
+        plane, y, z = _unravel(t, OH, OW)
         acc = scale - scale
         for i in range(kh):
             h = y * sh + i - ph
@@ -89,14 +109,14 @@ def _avg_forward(x, out, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scale):
 def _avg_backward(dout, dx, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scale):
     t = cuda.grid(1)
     if t < dx.size:
-        w = t % W
-        h = (t // W) % H
-        plane = t // (W * H)
+        plane, h, w = _unravel(t, H, W)
         a = h + ph
         b = w + pw
         acc = scale - scale
-        for y in range(max(0, (a - kh) // sh + 1), min(OH - 1, a // sh) + 1):
-            for z in range(max(0, (b - kw) // sw + 1), min(OW - 1, b // sw) + 1):
+        y_lo, y_hi = _windows_over(a, kh, sh, OH)
+        z_lo, z_hi = _windows_over(b, kw, sw, OW)
+        for y in range(y_lo, y_hi):
+            for z in range(z_lo, z_hi):
                 acc += dout[(plane * OH + y) * OW + z]
         dx[t] = acc * scale
 
@@ -104,13 +124,11 @@ def _avg_backward(dout, dx, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scale):
 def _adaptive_forward(x, out, zero, H, W, OH, OW):
     t = cuda.grid(1)
     if t < out.size:
-        z = t % OW
-        y = (t // OW) % OH
-        plane = t // (OW * OH)
-        top = (y * H) // OH
-        bottom = -((-(y + 1) * H) // OH)  # ceil((y + 1) H / OH)
-        left = (z * W) // OW
-        right = -((-(z + 1) * W) // OW)
+        plane, y, z = _unravel(t, OH, OW)
+        top = _adaptive_start(y, H, OH)
+        bottom = _adaptive_end(y, H, OH)
+        left = _adaptive_start(z, W, OW)
+        right = _adaptive_end(z, W, OW)
         acc = zero
         for h in range(top, bottom):
             for w in range(left, right):
@@ -121,24 +139,22 @@ def _adaptive_forward(x, out, zero, H, W, OH, OW):
 def _adaptive_backward(dout, dx, zero, H, W, OH, OW):
     t = cuda.grid(1)
     if t < dx.size:
-        w = t % W
-        h = (t // W) % H
-        plane = t // (W * H)
+        plane, h, w = _unravel(t, H, W)
         acc = zero
         y = (h * OH) // H  # the last window that starts at or before h
-        while y > 0 and -((-y * H) // OH) > h:  # step back while window y - 1 still ends past h
+        while y > 0 and _adaptive_end(y - 1, H, OH) > h:  # back while window y - 1 ends past h
             y -= 1
-        while y < OH and (y * H) // OH <= h:
-            bottom = -((-(y + 1) * H) // OH)
+        while y < OH and _adaptive_start(y, H, OH) <= h:
+            bottom = _adaptive_end(y, H, OH)
             if h < bottom:
-                height = bottom - (y * H) // OH
+                height = bottom - _adaptive_start(y, H, OH)
                 z = (w * OW) // W
-                while z > 0 and -((-z * W) // OW) > w:
+                while z > 0 and _adaptive_end(z - 1, W, OW) > w:
                     z -= 1
-                while z < OW and (z * W) // OW <= w:
-                    right = -((-(z + 1) * W) // OW)
+                while z < OW and _adaptive_start(z, W, OW) <= w:
+                    right = _adaptive_end(z, W, OW)
                     if w < right:
-                        width = right - (z * W) // OW
+                        width = right - _adaptive_start(z, W, OW)
                         acc += dout[(plane * OH + y) * OW + z] / (height * width)
                     z += 1
             y += 1

@@ -33,6 +33,7 @@ from numba import cuda, float32, float64
 
 from tinymm.kernels.numba_cuda import _strided
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device, zeros
+from tinymm.kernels.numba_cuda._reduce import block_sum
 
 ROW_THREADS = 256  # threads per block of the row-sum kernel: a power of two for the tree
 ROW_MIN = 512  # rows at least this long (inner == 1) use the block-per-row kernel
@@ -71,13 +72,7 @@ def _make_sum_rows(dtype):
         for r in range(t, R, ROW_THREADS):
             acc += x[row * R + r]
         part[t] = acc
-        cuda.syncthreads()
-        half = ROW_THREADS // 2
-        while half > 0:
-            if t < half:
-                part[t] += part[t + half]
-            cuda.syncthreads()
-            half //= 2
+        block_sum(part, t, ROW_THREADS)  # part[0] becomes the row sum
         if t == 0:
             out[row] = part[0] * scale
 

@@ -27,6 +27,7 @@ from numba import cuda
 from tinymm.kernels.numba_cuda._device import empty, require_device
 from tinymm.kernels.numba_cuda._dtypes import per_dtype
 from tinymm.kernels.numba_cuda._recurrent import (
+    add_recurrent_grad,
     check_same,
     column_sum,
     combined_bias,
@@ -34,7 +35,10 @@ from tinymm.kernels.numba_cuda._recurrent import (
     copy_into,
     device_lengths,
     matmul2d,
+    stage_dot,
+    step_row,
     step_times,
+    step_unit,
     transpose,
 )
 from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
@@ -48,20 +52,12 @@ def _make_rnn_step(dtype):
         """Processing step s (time t) for batch row n = blockIdx.y, hidden unit j of this block."""
         N, H = h_all.shape[1], h_all.shape[2]
         T = h_all.shape[0] - 1
-        n = cuda.blockIdx.y
-        j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-        jj = min(j, H - 1)  # threads past the last unit compute a duplicate and write nothing
-        r = n * T + t if batch_first else t * N + n
+        n, j, jj = step_unit(H)
+        r = step_row(n, t, N, T, batch_first)
         sh = cuda.shared.array(THREADS_PER_ROW, h_all.dtype)
         acc = cuda.local.array(1, h_all.dtype)
         acc[0] = xw[r, jj] + bias[jj]
-        for k0 in range(0, H, cuda.blockDim.x):  # += h_prev[n, :] @ weight_hh^T[:, j], via shared
-            if k0 + cuda.threadIdx.x < H:
-                sh[cuda.threadIdx.x] = h_all[s, n, k0 + cuda.threadIdx.x]
-            cuda.syncthreads()
-            for kk in range(min(cuda.blockDim.x, H - k0)):
-                acc[0] += sh[kk] * whh_t[k0 + kk, jj]
-            cuda.syncthreads()
+        stage_dot(acc, h_all[s, n], whh_t, jj, 1, 0, sh)  # += h_prev[n, :] @ weight_hh^T[:, j]
         if j < H:
             a = acc[0]
             if use_relu:
@@ -90,25 +86,10 @@ def _make_rnn_step_grad(dtype):
         """Backward of the step at time t, after the recurrent path of the later step (time
         t_next, -1 when there is none). dh (N, H) carries dL/dh between steps."""
         N, H = dh.shape
-        n = cuda.blockIdx.y
-        j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-        jj = min(j, H - 1)
-        sh = cuda.shared.array(THREADS_PER_ROW, dh.dtype)
-        if t_next >= 0 and t_next < lengths[n]:  # the same for the whole block (one n per block)
-            r_next = n * T + t_next if batch_first else t_next * N + n
-            acc = cuda.local.array(1, dh.dtype)
-            acc[0] = 0
-            for k0 in range(0, H, cuda.blockDim.x):  # da[r_next, :] @ weight_hh[:, j], via shared
-                if k0 + cuda.threadIdx.x < H:
-                    sh[cuda.threadIdx.x] = da[r_next, k0 + cuda.threadIdx.x]
-                cuda.syncthreads()
-                for kk in range(min(cuda.blockDim.x, H - k0)):
-                    acc[0] += sh[kk] * whh[k0 + kk, jj]
-                cuda.syncthreads()
-            if j < H:
-                dh[n, j] = acc[0]
+        n, j, jj = step_unit(H)
+        add_recurrent_grad(dh, da, whh, lengths, n, j, jj, t_next, T, batch_first, False)
         if do_cell and j < H:
-            r = n * T + t if batch_first else t * N + n
+            r = step_row(n, t, N, T, batch_first)
             if t < lengths[n]:
                 h = h_new_rows[r, j]
                 dh_t = dout[r, j] + dh[n, j]  # the output path and the recurrent path

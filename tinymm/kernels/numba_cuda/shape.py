@@ -1,4 +1,4 @@
-"""CUDA shape copies: permute, basic getitem, concat, split, cast, full.
+"""CUDA shape copies: permute, getitem, concat, split, cast, full.
 
 Derivation: kernels/reference/shape.py. Every op here is a copy between a contiguous array
 and a strided view of another (``_strided``: one gather and one scatter kernel, one thread
@@ -7,12 +7,17 @@ per element of the contiguous side, axes merged before launch):
 * permute: gather with the input's strides permuted; backward: the inverse permutation.
 * getitem: a basic index (ints, slices, None, Ellipsis) is turned on the host into
   (base, shape, strides) of the view it selects, then gathered; backward scatters dout into
-  zeros through the same view (a basic view never repeats an element).
+  zeros through the same view (a basic view never repeats an element). An advanced index
+  (integer or boolean host arrays, mixed with basic items as NumPy allows) is turned on the
+  host into the flat offset of every selected element, computed from the index and x's shape
+  only (never x's data) with NumPy's own indexing rules, and copied to the device once (one
+  counted transfer of out.size int64); a kernel gathers through it, and the backward adds
+  dout back with atomics, so an element the index repeats accumulates (np.add.at).
 * concat: each piece is scattered into its slab of the output (base = the slab's start
   along the axis); backward gathers the slabs back. split is the mirror image.
 * cast: one thread per element converts on store (a new array even for the same dtype).
 * full: ``_device.full``.
-Advanced (array) indexing is not implemented on the device: it is a TypeError.
+Index arrays must be host (NumPy) arrays: a device array in an index is a TypeError.
 """
 
 from __future__ import annotations
@@ -31,18 +36,56 @@ def _cast(x, out):
         out[i] = x[i]
 
 
+def _take(x, offsets, out):
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = x[offsets[i]]
+
+
+def _put_add(dout, offsets, dx):
+    i = cuda.grid(1)
+    if i < dout.size:
+        cuda.atomic.add(dx, offsets[i], dout[i])  # repeated offsets accumulate
+
+
 _PAIRS = [("float32", "float64"), ("float64", "float32"), ("int64", "float32"),
           ("int64", "float64"), ("float32", "int64"), ("float64", "int64"),
           ("boolean", "float32"), ("boolean", "float64"), ("int32", "int64")]
-PTX_TARGETS = [(_cast, tuple(f"void({a}[::1], {b}[::1])" for a, b in _PAIRS))]
+PTX_TARGETS = [(_cast, tuple(f"void({a}[::1], {b}[::1])" for a, b in _PAIRS)),
+               (_take, tuple(f"void({t}[::1], int64[::1], {t}[::1])"
+                             for t in ("float32", "float64", "int64", "boolean"))),
+               (_put_add, tuple(f"void({t}[::1], int64[::1], {t}[::1])"
+                                for t in ("float32", "float64")))]
 cast_kernel = cuda.jit(_cast)
+take_kernel = cuda.jit(_take)
+put_add_kernel = cuda.jit(_put_add)
+
+
+def _advanced_offsets(name, shape, index):
+    """The flat offsets (host int64, shaped as x[index]) of the elements x[index] selects.
+
+    Per axis a, NumPy indexes a zero-copy broadcast of arange(shape[a]) with the index, giving
+    every output element its coordinate along a (NumPy's rules for advanced, mixed and
+    boolean indices, and its IndexError for an out-of-range one); the offsets are the
+    coordinates times x's strides. Work and memory are O(ndim * out.size), not O(x.size).
+    """
+    items = index if isinstance(index, tuple) else (index,)
+    if any(_device.is_device_array(i) for i in items):
+        raise TypeError(f"cuda {name}: index arrays must be host (NumPy) arrays, received a "
+                        f"device array")
+    if not shape:
+        return np.zeros((), np.int64)[index]
+    offsets = None
+    for a, (n, stride) in enumerate(zip(shape, _strided.contiguous_strides(shape))):
+        along = np.arange(n, dtype=np.int64).reshape([-1 if k == a else 1
+                                                       for k in range(len(shape))])
+        part = np.broadcast_to(along, shape)[index] * stride
+        offsets = part if offsets is None else offsets + part
+    return np.ascontiguousarray(offsets)
 
 
 def _view(name, shape, index):
     """(base, shape, strides) in elements of the basic-index view ``x[index]``."""
-    if not is_basic_index(index):
-        raise TypeError(f"cuda {name}: only basic indexing (ints, slices, None, ...) runs on "
-                        f"the device, received {index!r}")
     items = list(index) if isinstance(index, tuple) else [index]
     n_ellipsis = sum(1 for i in items if i is Ellipsis)
     if n_ellipsis > 1:
@@ -96,15 +139,30 @@ def permute_backward(dout, cache):
 
 def getitem_forward(x, index):
     require_device("getitem_forward", x=x)
+    if not is_basic_index(index):
+        offsets = _device.to_device(_advanced_offsets("getitem_forward", tuple(x.shape), index))
+        out = empty(tuple(offsets.shape), x.dtype)
+        if out.size:
+            blocks, threads = grid_1d(out.size)
+            take_kernel[blocks, threads](x.reshape(x.size), offsets.reshape(out.size),
+                                         out.reshape(out.size))
+        return out, (tuple(x.shape), None, offsets)
     base, shape, strides = _view("getitem_forward", tuple(x.shape), index)
     return _strided.gather(x, base, shape, strides), (tuple(x.shape), base, strides)
 
 
 def getitem_backward(dout, cache):
     require_device("getitem_backward", dout=dout)
-    shape, base, strides = cache
+    shape, base, strides_or_offsets = cache
     dx = zeros(shape, dout.dtype)
-    _strided.scatter(dout, dx, base, strides)
+    if base is None:  # an advanced index: add dout at the offsets, repeats accumulating
+        if dout.size:
+            blocks, threads = grid_1d(dout.size)
+            put_add_kernel[blocks, threads](dout.reshape(dout.size),
+                                            strides_or_offsets.reshape(dout.size),
+                                            dx.reshape(dx.size))
+        return (dx,)
+    _strided.scatter(dout, dx, base, strides_or_offsets)
     return (dx,)
 
 

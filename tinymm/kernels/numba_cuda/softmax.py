@@ -22,7 +22,7 @@ import math
 from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import empty, require_device
-from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW
+from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW, block_max, block_sum
 
 
 def _softmax_rows(x, out, log):
@@ -40,25 +40,13 @@ def _softmax_rows(x, out, log):
         if x[oo, c, i] > m:
             m = x[oo, c, i]
     sm[tid] = m
-    cuda.syncthreads()
-    stride = nt // 2
-    while stride > 0:  # tree reduction (see _reduce.py): sm[0] becomes the row maximum
-        if tid < stride and sm[tid + stride] > sm[tid]:
-            sm[tid] = sm[tid + stride]
-        cuda.syncthreads()
-        stride //= 2
+    block_max(sm, tid, nt)  # sm[0] becomes the row maximum
     m = sm[0]
     cuda.syncthreads()
     sm[tid] = 0
     for c in range(tid, C, nt):  # each thread's partial sum of exp(x - m), kept in its slot
         sm[tid] += math.exp(x[oo, c, i] - m)
-    cuda.syncthreads()
-    stride = nt // 2
-    while stride > 0:  # sm[0] becomes z = sum_c exp(x[c] - m)
-        if tid < stride:
-            sm[tid] += sm[tid + stride]
-        cuda.syncthreads()
-        stride //= 2
+    block_sum(sm, tid, nt)  # sm[0] becomes z = sum_c exp(x[c] - m)
     z = sm[0]
     if o < O:
         if log:
@@ -87,13 +75,7 @@ def _softmax_grad_rows(dout, saved, dx, log):
             sm[tid] += dout[oo, c, i]
         else:
             sm[tid] += dout[oo, c, i] * saved[oo, c, i]
-    cuda.syncthreads()
-    stride = nt // 2
-    while stride > 0:  # tree reduction (see _reduce.py): sm[0] becomes the row sum
-        if tid < stride:
-            sm[tid] += sm[tid + stride]
-        cuda.syncthreads()
-        stride //= 2
+    block_sum(sm, tid, nt)  # sm[0] becomes the row sum
     s = sm[0]
     if o < O:
         for c in range(tid, C, nt):

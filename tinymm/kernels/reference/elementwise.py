@@ -28,6 +28,23 @@ that makes it cheapest::
     abs    out = |x|             dx = dout * sign(x)          (sign(0) = 0, PyTorch's choice)
     clamp  out = min(max(x, lo), hi)
                                  dx = dout * [lo <= x <= hi]  (a bound that is None is absent)
+
+More unary math (PyTorch's torch.sin ... torch.rsqrt), cached value in brackets::
+
+    sin        out = sin x          dx = dout * cos x                   [x]
+    cos        out = cos x          dx = -dout * sin x                  [x]
+    tan        out = tan x          dx = dout * (1 + out^2)             [out]
+    asin       out = asin x         dx = dout / sqrt(1 - x^2)           [x]
+    acos       out = acos x         dx = -dout / sqrt(1 - x^2)          [x]
+    atan       out = atan x         dx = dout / (1 + x^2)               [x]
+    sinh       out = sinh x         dx = dout * cosh x                  [x]
+    cosh       out = cosh x         dx = dout * sinh x                  [x]
+    log1p      out = log(1 + x)     dx = dout / (1 + x)                 [x]
+    expm1      out = e^x - 1        dx = dout * (out + 1)               [out]
+    log2       out = log2 x         dx = dout / (x ln 2)                [x]
+    log10      out = log10 x        dx = dout / (x ln 10)               [x]
+    reciprocal out = 1 / x          dx = -dout * out^2                  [out]
+    rsqrt      out = 1 / sqrt x     dx = dout * (-1/2) * out^3          [out]
 """
 
 from __future__ import annotations
@@ -163,3 +180,120 @@ def clamp_forward(x, min=None, max=None):  # noqa: A002 - PyTorch's argument nam
 
 def clamp_backward(dout, cache):
     return (dout * cache,)
+
+
+# ------------------------------------------------------------------ more unary math
+def sin_forward(x):
+    return np.sin(x), x
+
+
+def sin_backward(dout, cache):
+    return (dout * np.cos(cache),)
+
+
+def cos_forward(x):
+    return np.cos(x), x
+
+
+def cos_backward(dout, cache):
+    return (-dout * np.sin(cache),)
+
+
+def tan_forward(x):
+    out = np.tan(x)
+    return out, out
+
+
+def tan_backward(dout, cache):
+    return (dout * (1 + cache * cache),)
+
+
+def asin_forward(x):
+    return np.arcsin(x), x
+
+
+def asin_backward(dout, cache):
+    return (dout / np.sqrt(1 - cache * cache),)
+
+
+def acos_forward(x):
+    return np.arccos(x), x
+
+
+def acos_backward(dout, cache):
+    return (-dout / np.sqrt(1 - cache * cache),)
+
+
+def atan_forward(x):
+    return np.arctan(x), x
+
+
+def atan_backward(dout, cache):
+    return (dout / (1 + cache * cache),)
+
+
+def sinh_forward(x):
+    return np.sinh(x), x
+
+
+def sinh_backward(dout, cache):
+    return (dout * np.cosh(cache),)
+
+
+def cosh_forward(x):
+    return np.cosh(x), x
+
+
+def cosh_backward(dout, cache):
+    return (dout * np.sinh(cache),)
+
+
+def log1p_forward(x):
+    return np.log1p(x), x
+
+
+def log1p_backward(dout, cache):
+    return (dout / (1 + cache),)
+
+
+def expm1_forward(x):
+    out = np.expm1(x)
+    return out, out
+
+
+def expm1_backward(dout, cache):
+    return (dout * (cache + 1),)
+
+
+def log2_forward(x):
+    return np.log2(x), x
+
+
+def log2_backward(dout, cache):
+    return (dout / (cache * cache.dtype.type(np.log(2.0))),)
+
+
+def log10_forward(x):
+    return np.log10(x), x
+
+
+def log10_backward(dout, cache):
+    return (dout / (cache * cache.dtype.type(np.log(10.0))),)
+
+
+def reciprocal_forward(x):
+    out = 1 / x
+    return out, out
+
+
+def reciprocal_backward(dout, cache):
+    return (-dout * cache * cache,)
+
+
+def rsqrt_forward(x):
+    out = 1 / np.sqrt(x)
+    return out, out
+
+
+def rsqrt_backward(dout, cache):
+    return (dout * cache.dtype.type(-0.5) * cache * cache * cache,)

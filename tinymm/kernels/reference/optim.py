@@ -21,6 +21,38 @@ Adam / AdamW (torch.optim.Adam, AdamW), step t counted from 1, moments m and v::
     v = v * b2 + (g * (1 - b2)) * g
     v_max = max(v_max, v); v = v_max               (amsgrad)
     p = p + (m * (-lr / (1 - b1^t))) / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+RMSprop (torch.optim.RMSprop), square average v, optional momentum buffer b and (centered)
+gradient average gbar::
+
+    g = g + weight_decay * p                       (when weight_decay != 0; so below)
+    v = v * alpha + ((1 - alpha) * g) * g
+    gbar = gbar + (1 - alpha) * (g - gbar);  avg = sqrt(v - gbar * gbar) + eps  (centered)
+    avg = sqrt(v) + eps                                                        (otherwise)
+    b = b * momentum + g / avg;  p = p - lr * b    (momentum > 0)
+    p = p + (-lr * g) / avg                        (momentum = 0)
+
+Adagrad (torch.optim.Adagrad), accumulator s, step t counted from 1::
+
+    clr = lr / (1 + (t - 1) * lr_decay)
+    s = s + g * g;  p = p + (-clr * g) / (sqrt(s) + eps)
+
+Adadelta (torch.optim.Adadelta), square average v, accumulated update u::
+
+    v = v * rho + ((1 - rho) * g) * g
+    delta = sqrt(u + eps) / sqrt(v + eps) * g
+    u = u * rho + ((1 - rho) * delta) * delta;  p = p - lr * delta
+
+NAdam (torch.optim.NAdam), step t from 1, mu_product = mu_1 ... mu_t (the optimizer's state)::
+
+    p = p * (1 - lr * weight_decay)                (decoupled weight decay; else g += wd p)
+    mu_t = b1 * (1 - 0.5 * 0.96^(t * momentum_decay)),  mu_{t+1} likewise
+    m = m + (1 - b1) * (g - m);  v = v * b2 + ((1 - b2) * g) * g
+    denom = sqrt(v / (1 - b2^t)) + eps
+    p = p + (-lr (1 - mu_t) / (1 - mu_product) * g) / denom
+    p = p + (-lr mu_{t+1} / (1 - mu_product mu_{t+1}) * m) / denom
+
+``nadam_coefficients`` computes the two step coefficients for every backend.
 """
 
 from __future__ import annotations
@@ -66,3 +98,80 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
     step_size = lr / bias_correction1
     denom = np.sqrt(v) / bias_correction2**0.5 + eps
     param += (m * -step_size) / denom
+
+
+def _decayed(param, grad, weight_decay):
+    """g + weight_decay * p (L2 weight decay folded into the gradient), or g itself."""
+    return grad + weight_decay * param if weight_decay else grad
+
+
+def rmsprop_step(param, grad, square_avg, momentum_buffer, grad_avg, lr, alpha, eps,
+                 weight_decay=0.0, momentum=0.0):
+    g = _decayed(param, grad, weight_decay)
+    v = square_avg
+    v *= alpha
+    v += (1 - alpha) * g * g
+    if grad_avg is not None:  # centered
+        grad_avg += (1 - alpha) * (g - grad_avg)
+        avg = np.sqrt(v - grad_avg * grad_avg)
+    else:
+        avg = np.sqrt(v)
+    avg += eps
+    if momentum > 0:
+        buf = momentum_buffer
+        buf *= momentum
+        buf += g / avg
+        param -= lr * buf
+    else:
+        param += (-lr * g) / avg
+
+
+def adagrad_step(param, grad, state_sum, step, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10):
+    g = _decayed(param, grad, weight_decay)
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum += g * g
+    std = np.sqrt(state_sum)
+    std += eps
+    param += (-clr * g) / std
+
+
+def adadelta_step(param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay=0.0):
+    g = _decayed(param, grad, weight_decay)
+    v, u = square_avg, acc_delta
+    v *= rho
+    v += (1 - rho) * g * g
+    std = np.sqrt(v + eps)
+    delta = np.sqrt(u + eps)
+    delta /= std
+    delta *= g
+    u *= rho
+    u += (1 - rho) * delta * delta
+    param -= lr * delta
+
+
+def nadam_coefficients(step, mu_product, lr, beta1, momentum_decay):
+    """(coef_g, coef_m): NAdam's step sizes for g and m at step t (floats, Python precision)."""
+    t = float(step)
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    coef_g = -lr * (1.0 - mu) / (1.0 - mu_product)
+    coef_m = -lr * mu_next / (1.0 - mu_product * mu_next)
+    return coef_g, coef_m
+
+
+def nadam_step(param, grad, exp_avg, exp_avg_sq, step, mu_product, lr, beta1, beta2, eps,
+               weight_decay=0.0, momentum_decay=4e-3, decoupled=False):
+    g = grad
+    if weight_decay and decoupled:
+        param *= param.dtype.type(1 - lr * weight_decay)
+    elif weight_decay:
+        g = g + weight_decay * param
+    coef_g, coef_m = nadam_coefficients(step, mu_product, lr, beta1, momentum_decay)
+    m, v = exp_avg, exp_avg_sq
+    m += (1 - beta1) * (g - m)
+    v *= beta2
+    v += (1 - beta2) * g * g
+    denom = np.sqrt(v / (1 - beta2 ** float(step)))
+    denom += eps
+    param += (coef_g * g) / denom
+    param += (coef_m * m) / denom

@@ -5,8 +5,8 @@ gradient of an input element is the upstream gradient of every output element co
 it (the adjoint of a copy is a copy back, or a sum where one input feeds several outputs).
 Where NumPy returns a view (permute, a basic getitem, the pieces of split and of concat's
 backward) the reference returns that view too, as the CPU ops always have; a device backend
-returns contiguous copies instead (its kernels index contiguous arrays), and the CUDA getitem
-takes basic indices only (ints, slices, None, Ellipsis), which never repeat an element.
+returns contiguous copies instead (its kernels index contiguous arrays); the CUDA getitem
+takes index arrays from the host.
 
     permute(x, axes)     out[i_0, .., i_{d-1}] = x[j] with j[axes[k]] = i_k
                          dx = permute(dout, argsort(axes))      (the inverse permutation)
