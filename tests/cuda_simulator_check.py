@@ -297,6 +297,28 @@ def check_device_tensors() -> None:
     assert back.device == "cpu" and isinstance(back.array, np.ndarray)
     scalar = tinymm.tensor(2.5, device="cuda")
     assert scalar.shape == () and scalar.item() == 2.5
+    check_math_methods()
+
+
+MATH_METHODS = ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "log1p", "expm1",
+                "log2", "log10", "reciprocal", "rsqrt")
+
+
+def check_math_methods() -> None:
+    """Tensor math methods on cuda tensors run the cuda kernels, forward and backward, and
+    match the same methods on the CPU (odd size, values inside every function's domain)."""
+    host = np.linspace(0.1, 0.9, 7, dtype=np.float32)
+    for name in MATH_METHODS:
+        on_cpu = tinymm.tensor(host, requires_grad=True)
+        on_gpu = tinymm.tensor(host, device="cuda", requires_grad=True)
+        outs = [getattr(t, name)() for t in (on_cpu, on_gpu)]
+        for out in outs:
+            out.sum().backward()
+        assert outs[1].device == "cuda" and on_gpu.grad.device == "cuda", name
+        np.testing.assert_allclose(outs[1].detach().cpu().numpy(), outs[0].detach().numpy(),
+                                   rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(on_gpu.grad.cpu().numpy(), on_cpu.grad.numpy(), rtol=1e-5,
+                                   err_msg=name)
 
 
 def _model():

@@ -133,48 +133,26 @@ class Cast(KernelFunction):
 
 
 # ------------------------------------------------------------------ more unary math
-class _Math(Function):
-    """``out = f(x)`` in NumPy; backward is ``dx(grad, saved)``, the upstream gradient times
-    f'(x), written with what forward saved: x, or the output where ``saves_output``."""
-
-    saves_output = False
-
-    @classmethod
-    def forward(cls, ctx, x):
-        out = cls.f(x)
-        ctx.save_for_backward(out if cls.saves_output else x)
-        return out
-
-    @classmethod
-    def backward(cls, ctx, grad):
-        (saved,) = ctx.saved
-        return (cls.dx(grad, saved),)
+def _unary(name: str, kernel: str, derivative: str) -> type[KernelFunction]:
+    """The ``_Unary`` op ``name`` over the kernels ``<kernel>_forward`` / ``_backward``."""
+    return type(name, (_Unary,), {"kernel": kernel,
+                                  "__doc__": f"``{kernel}(x)``; dx = dout * {derivative}."})
 
 
-def _math(name: str, f, dx, saves_output: bool = False) -> type[Function]:
-    """The ``_Math`` op ``name``: forward ``f``, backward ``dx(grad, x or out)``."""
-    return type(name, (_Math,), {"f": staticmethod(f), "dx": staticmethod(dx),
-                                 "saves_output": saves_output, "__doc__": f"``{name}``: "
-                                 "NumPy's function, its derivative in the backward."})
-
-
-Sin = _math("Sin", np.sin, lambda g, x: g * np.cos(x))  # d sin = cos
-Cos = _math("Cos", np.cos, lambda g, x: -g * np.sin(x))  # d cos = -sin
-Tan = _math("Tan", np.tan, lambda g, out: g * (1 + out * out), True)  # d tan = 1 + tan^2
-Asin = _math("Asin", np.arcsin, lambda g, x: g / np.sqrt(1 - x * x))  # 1 / sqrt(1 - x^2)
-Acos = _math("Acos", np.arccos, lambda g, x: -g / np.sqrt(1 - x * x))  # -1 / sqrt(1 - x^2)
-Atan = _math("Atan", np.arctan, lambda g, x: g / (1 + x * x))  # d atan = 1 / (1 + x^2)
-Sinh = _math("Sinh", np.sinh, lambda g, x: g * np.cosh(x))
-Cosh = _math("Cosh", np.cosh, lambda g, x: g * np.sinh(x))
-Log1p = _math("Log1p", np.log1p, lambda g, x: g / (1 + x))
-Expm1 = _math("Expm1", np.expm1, lambda g, out: g * (out + 1), True)  # d (e^x - 1) = e^x
-Log2 = _math("Log2", np.log2,
-             lambda g, x: g / (x * x.dtype.type(np.log(2.0))))  # d log2 = 1 / (x ln 2)
-Log10 = _math("Log10", np.log10, lambda g, x: g / (x * x.dtype.type(np.log(10.0))))
-Reciprocal = _math("Reciprocal", lambda x: 1 / x,
-                   lambda g, out: -g * out * out, True)  # d (1/x) = -1/x^2
-Rsqrt = _math("Rsqrt", lambda x: 1 / np.sqrt(x),  # d x^(-1/2) = -x^(-3/2) / 2
-              lambda g, out: g * out.dtype.type(-0.5) * out * out * out, True)
+Sin = _unary("Sin", "sin", "cos(x)")
+Cos = _unary("Cos", "cos", "-sin(x)")
+Tan = _unary("Tan", "tan", "(1 + tan(x)^2), from the saved output")
+Asin = _unary("Asin", "asin", "1 / sqrt(1 - x^2)")
+Acos = _unary("Acos", "acos", "-1 / sqrt(1 - x^2)")
+Atan = _unary("Atan", "atan", "1 / (1 + x^2)")
+Sinh = _unary("Sinh", "sinh", "cosh(x)")
+Cosh = _unary("Cosh", "cosh", "sinh(x)")
+Log1p = _unary("Log1p", "log1p", "1 / (1 + x)")
+Expm1 = _unary("Expm1", "expm1", "(expm1(x) + 1), from the saved output")
+Log2 = _unary("Log2", "log2", "1 / (x ln 2)")
+Log10 = _unary("Log10", "log10", "1 / (x ln 10)")
+Reciprocal = _unary("Reciprocal", "reciprocal", "-1/x^2, from the saved output")
+Rsqrt = _unary("Rsqrt", "rsqrt", "-x^(-3/2) / 2, from the saved output")
 
 
 class Piecewise(Function):
