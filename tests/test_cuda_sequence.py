@@ -271,18 +271,39 @@ def test_wrappers_refuse_host_arrays_before_any_launch():
         attention.scaled_dot_product_attention_forward(q, q, q)
 
 
+# float32 kernels whose PTX holds float64 instructions for a stated reason
+FLOAT64_BY_DESIGN = {
+    "shape._cast": "it converts to and from float64",
+    "elementwise._math": "libdevice's sinf/cosf/tanf reduce huge arguments in double precision",
+    "elementwise._math_grad": "libdevice's sinf/cosf reduce huge arguments in double precision",
+}
+FLOAT64_KNOWN = {  # strict xfails: a fix makes them pass, and the test then says so
+    "pool2d._adaptive_forward": "divides by an int64 window size (float32 / int64 is float64)",
+    "pool2d._adaptive_backward": "divides by an int64 window size (float32 / int64 is float64)",
+}
+
+
 def _float32_targets():
+    """Every float32 signature of every PTX target of every cuda kernel module."""
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         return []
     import importlib
+    import pkgutil
+
+    import tinymm.kernels.numba_cuda as package
 
     targets = []
-    for stem in STEMS:
-        module = importlib.import_module(f"tinymm.kernels.numba_cuda.{stem}")
-        for fn, signatures in module.PTX_TARGETS:
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"tinymm.kernels.numba_cuda.{info.name}")
+        for fn, signatures in getattr(module, "PTX_TARGETS", ()):
+            name = f"{info.name}.{fn.__name__}"
+            if name in FLOAT64_BY_DESIGN:
+                continue
+            marks = ([pytest.mark.xfail(strict=True, reason=FLOAT64_KNOWN[name])]
+                     if name in FLOAT64_KNOWN else [])
             for sig in signatures:
                 if "float32" in str(sig):
-                    targets.append(pytest.param(fn, sig, id=f"{stem}.{fn.__name__}"))
+                    targets.append(pytest.param(fn, sig, id=name, marks=marks))
     return targets
 
 

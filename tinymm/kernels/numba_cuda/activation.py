@@ -27,21 +27,22 @@ def _relu_grad(dout, x, dx):
         dx[i] = dout[i] if x[i] > 0 else 0
 
 
-def _sigmoid(x, out):
+def _sigmoid(x, out, one):
+    # one: 1 in x's dtype (a Python literal 1 would make float32 arithmetic float64)
     i = cuda.grid(1)
     if i < x.size:
         v = x[i]
         if v >= 0:
-            out[i] = 1 / (1 + math.exp(-v))
+            out[i] = one / (one + math.exp(-v))
         else:
             z = math.exp(v)  # v < 0: no overflow
-            out[i] = z / (1 + z)
+            out[i] = z / (one + z)
 
 
-def _sigmoid_grad(dout, s, dx):
+def _sigmoid_grad(dout, s, dx, one):
     i = cuda.grid(1)
     if i < s.size:
-        dx[i] = dout[i] * s[i] * (1 - s[i])
+        dx[i] = dout[i] * s[i] * (one - s[i])
 
 
 def _tanh(x, out):
@@ -50,17 +51,21 @@ def _tanh(x, out):
         out[i] = math.tanh(x[i])
 
 
-def _tanh_grad(dout, t, dx):
+def _tanh_grad(dout, t, dx, one):
     i = cuda.grid(1)
     if i < t.size:
-        dx[i] = dout[i] * (1 - t[i] * t[i])
+        dx[i] = dout[i] * (one - t[i] * t[i])
 
 
 _UNARY = ("void(float32[::1], float32[::1])", "void(float64[::1], float64[::1])")
 _BINARY = ("void(float32[::1], float32[::1], float32[::1])",
            "void(float64[::1], float64[::1], float64[::1])")
-PTX_TARGETS = [(_relu, _UNARY), (_relu_grad, _BINARY), (_sigmoid, _UNARY),
-               (_sigmoid_grad, _BINARY), (_tanh, _UNARY), (_tanh_grad, _BINARY)]
+_UNARY_ONE = tuple(sig.replace("])", "], float32)" if "float32" in sig else "], float64)")
+                   for sig in _UNARY)
+_BINARY_ONE = tuple(sig.replace("])", "], float32)" if "float32" in sig else "], float64)")
+                    for sig in _BINARY)
+PTX_TARGETS = [(_relu, _UNARY), (_relu_grad, _BINARY), (_sigmoid, _UNARY_ONE),
+               (_sigmoid_grad, _BINARY_ONE), (_tanh, _UNARY), (_tanh_grad, _BINARY_ONE)]
 
 relu_kernel = cuda.jit(_relu)
 relu_grad_kernel = cuda.jit(_relu_grad)
@@ -70,10 +75,10 @@ tanh_kernel = cuda.jit(_tanh)
 tanh_grad_kernel = cuda.jit(_tanh_grad)
 
 
-def _gradient(op, kernel, dout, saved):
+def _gradient(op, kernel, dout, saved, *scalars):
     if dout.dtype != saved.dtype:
         raise TypeError(f"cuda {op}: dout dtype {dout.dtype} != forward dtype {saved.dtype}")
-    return (map_1d(op, kernel, {"dout": dout, "saved": saved}),)
+    return (map_1d(op, kernel, {"dout": dout, "saved": saved}, *scalars),)
 
 
 def relu_forward(x):
@@ -85,12 +90,12 @@ def relu_backward(dout, cache):
 
 
 def sigmoid_forward(x):
-    out = map_1d("sigmoid_forward", sigmoid_kernel, {"x": x})
+    out = map_1d("sigmoid_forward", sigmoid_kernel, {"x": x}, x.dtype.type(1))
     return out, out
 
 
 def sigmoid_backward(dout, cache):
-    return _gradient("sigmoid_backward", sigmoid_grad_kernel, dout, cache)
+    return _gradient("sigmoid_backward", sigmoid_grad_kernel, dout, cache, cache.dtype.type(1))
 
 
 def tanh_forward(x):
@@ -99,4 +104,4 @@ def tanh_forward(x):
 
 
 def tanh_backward(dout, cache):
-    return _gradient("tanh_backward", tanh_grad_kernel, dout, cache)
+    return _gradient("tanh_backward", tanh_grad_kernel, dout, cache, cache.dtype.type(1))

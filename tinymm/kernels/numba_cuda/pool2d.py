@@ -53,11 +53,12 @@ def _adaptive_end(y, size, O):
     return -((-(y + 1) * size) // O)
 
 
-def _max_forward(x, out, arg, H, W, kh, kw, sh, sw, ph, pw, OH, OW):
+def _max_forward(x, out, arg, lowest, H, W, kh, kw, sh, sw, ph, pw, OH, OW):
+    # lowest: -inf in x's dtype (a Python -inf literal would be float64 arithmetic)
     t = cuda.grid(1)
     if t < out.size:
         plane, y, z = _unravel(t, OH, OW)  # plane = n * C + c
-        best = -math.inf
+        best = lowest
         where = 0
         for i in range(kh):
             h = y * sh + i - ph
@@ -164,7 +165,7 @@ def _adaptive_backward(dout, dx, zero, H, W, OH, OW):
 _G10 = ", ".join(["int64"] * 10)  # H, W, kh, kw, sh, sw, ph, pw, OH, OW
 _FL = ("float32", "float64")
 PTX_TARGETS = [
-    (_max_forward, tuple(f"void({t}[::1], {t}[::1], int64[::1], {_G10})" for t in _FL)),
+    (_max_forward, tuple(f"void({t}[::1], {t}[::1], int64[::1], {t}, {_G10})" for t in _FL)),
     (_max_backward, tuple(f"void({t}[::1], int64[::1], {t}[::1], {t}, {_G10})" for t in _FL)),
     (_avg_forward, tuple(f"void({t}[::1], {t}[::1], {_G10}, {t})" for t in _FL)),
     (_avg_backward, tuple(f"void({t}[::1], {t}[::1], {_G10}, {t})" for t in _FL)),
@@ -199,7 +200,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     out = empty((N, C, OH, OW), x.dtype)
     arg = empty((N, C, OH, OW), "int64")  # window-flat index of each first maximum
     geometry = (H, W, kh, kw, sh, sw, ph, pw, OH, OW)
-    _launch(max_forward_kernel, out.size, _flat(x), _flat(out), _flat(arg), *geometry)
+    _launch(max_forward_kernel, out.size, _flat(x), _flat(out), _flat(arg),
+            x.dtype.type(-math.inf), *geometry)
     return out, (arg, tuple(x.shape), geometry)
 
 
