@@ -92,7 +92,7 @@ def build_torch_captioner(config):
             fmap = _feature_map(self, image)
             N = fmap.shape[0]
             v = torch.relu(self.image_fc(fmap.flatten(1)))
-            h, cell = torch.tanh(self.init_h(v)), torch.tanh(self.init_c(v))
+            h, cell = self.init_h(v), self.init_c(v)
             inputs = tokens[:, :-1]
             if not c.attention:
                 out, _ = self.lstm(self.embedding(inputs), (h[None], cell[None]))

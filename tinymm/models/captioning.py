@@ -3,7 +3,7 @@
     image (N, 3, 32, 32) -> ImageTower -> map (N, C2, 8, 8)
       regions   (N, R, C2)                        the 64 region vectors (attention reads them)
       v = ReLU(image_fc(flatten(map)))  (N, F)    the image vector
-      h0 = tanh(init_h(v)), c0 = tanh(init_c(v))  (N, H) the decoder's initial state
+      h0 = init_h(v), c0 = init_c(v)              (N, H) the decoder's initial state
     at every step t, given the previous word w_{t-1} (<start> first):
       plain      x_t = Embedding(w_{t-1})                                  (N, E)
       attention  ("show, attend and tell", Xu et al. 2015, soft attention):
@@ -23,6 +23,12 @@ probabilities); beam 1 is greedy.
 
 Dimension letters: N batch, T steps, V vocabulary, E embedding width, H hidden width,
 R = 64 regions, C2 map channels, F image-vector width, A attention width, B beam width.
+
+The initial state is linear in v, with no tanh: v is a ReLU output whose common part is large
+and shared by every image, and Adam drove tanh(init_h(v)) to +-1 for every image within ~60
+steps (the state's spread over a batch fell to 3e-6, the CNN's gradient from 4e-4 to 1e-7,
+and the loss with shuffled images equalled the loss with the right ones), so the decoder
+never saw the image.
 """
 
 from __future__ import annotations
@@ -113,7 +119,7 @@ class Captioner(ImageTower, TextTower, nn.Module):
         fmap = self.encode_image(image)  # (N, C2, 8, 8)
         N = fmap.shape[0]
         v = self.image_fc(fmap.reshape(N, -1)).relu()  # (N, F)
-        state = {"h": self.init_h(v).tanh(), "c": self.init_c(v).tanh()}  # (N, H) each
+        state = {"h": self.init_h(v), "c": self.init_c(v)}  # (N, H) each, linear in v
         if c.attention:
             regions = self.regions(fmap)  # (N, R, C2)
             state["regions"] = regions
