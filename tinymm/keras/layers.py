@@ -40,8 +40,8 @@ def conv_from_keras(k):
 
 
 def _pair(value, name: str, layer: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value), int(value))
     value = tuple(value)
     if len(value) != 2 or not all(isinstance(v, int) and v > 0 for v in value):
         raise ValueError(f"{layer}: {name} must be an int or a pair of positive ints, got "
@@ -82,7 +82,10 @@ class Activated(Layer):
                             "'kernel_initializer'/'bias_initializer'")
         super().__init__(**kwargs)
         self.initializers = (kernel_initializer, bias_initializer)
-        self.activation = activations.get(activation)
+        try:
+            self.activation = activations.get(activation)
+        except (TypeError, ValueError) as err:  # name the layer the argument was given to
+            raise type(err)(f"{type(self).__name__} '{self.name}': {err}") from None
         self.activation_name = activation if isinstance(activation, str) or activation is None \
             else activations.serialize(activation)
 
@@ -195,7 +198,7 @@ class Flatten(Layer):
         return (input_shape[0], width)  # (N, D)
 
     def call(self, x):
-        return x.reshape(x.shape[0], -1)  # (N, D)
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))  # (N, D); -1 fails for N = 0
 
 
 class Reshape(Layer):
@@ -355,7 +358,7 @@ class GlobalAveragePooling2D(Layer):
     """(N, H, W, C) -> (N, C): the mean over H and W."""
 
     def compute_output_shape(self, input_shape):
-        need_rank(f"GlobalAveragePooling2D '{self.name}'", input_shape, 4, "(N, H, W, C)")
+        need_rank(f"{type(self).__name__} '{self.name}'", input_shape, 4, "(N, H, W, C)")
         return (input_shape[0], input_shape[3])
 
     def call(self, x):

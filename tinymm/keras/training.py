@@ -321,7 +321,8 @@ class TrainingMixin:
         self.eval()
         try:
             with no_grad():
-                for idx in _IndexBatches(xs[0].shape[0], batch_size or 32):
+                n = xs[0].shape[0]  # no samples: one empty batch, for the outputs' shapes
+                for idx in _IndexBatches(n, batch_size or 32) if n else [slice(0, 0)]:
                     outs, _ = self._run_graph([a[idx] for a in xs])
                     for store, o in zip(parts, outs):
                         store.append(o.array)
