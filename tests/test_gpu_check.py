@@ -52,6 +52,8 @@ def test_smoke_run_in_the_simulator_writes_a_full_report(tmp_path):
     for section in ("measured copy bandwidth", "## Kernel timings", "sgemm tiled",
                     "LSTM", "SDPA", "cross_entropy", "## Training step"):
         assert section in report, f"{section!r} missing from the report:\n{report}"
+    train = report.split("## Training step", 1)[1]
+    assert "transfers per step" in train and "failed" not in train, train  # the VQA step runs
     timed = [line for line in report.splitlines()
              if line.startswith("| ") and re.match(r"\| [^|]+ \| \d+\.\d+ \|", line)]
     assert len(timed) >= 5, report

@@ -7,6 +7,15 @@ transfer counter (``"cuda" if tinymm.cuda.is_available() else "cpu"``, as with t
 functions, so ``transfer_stats()`` says exactly what crossed the bus (a training step should
 move only its input batch in and its scalar loss out).
 
+Integer inputs are checked before a kernel reads with them: an op given device indices
+(embedding ids, cross-entropy targets, sequence lengths) reduces them to (min, max) on the
+device and copies those back, one counted 16-byte transfer per check, so a bad index is a
+ValueError naming the op rather than an out-of-bounds read. One training step of the seed VQA
+model on "cuda" therefore moves, in: the image, the token ids and the answers (the caller's
+copies) and the lengths (host metadata, as PyTorch's ``pack_padded_sequence`` wants them: the
+LSTM copies them over); out: the loss and the two index checks
+(tests/cuda_training_check.py asserts exactly this).
+
 Without a GPU, ``NUMBA_ENABLE_CUDASIM=1`` (set before numba is first imported) runs the same
 kernels in numba-cuda's simulator: slowly, but exactly enough for tests.
 """

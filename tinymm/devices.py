@@ -66,3 +66,19 @@ def as_device(value, who: str = "tensor") -> device:
         raise ValueError(f"{who}: device {str(d)!r} is not available in this build (supported: "
                          f"{sorted(SUPPORTED)}){why}; keep the tensors on 'cpu'")
     return d
+
+
+def is_device_array(value) -> bool:
+    """True for a cuda device array (the storage of a cuda tensor); never imports numba-cuda
+    for a CPU-only program (the ops' way to ask where an array lives)."""
+    from tinymm.kernels.numba_cuda.device import is_device_array as on_device
+
+    return on_device(value)
+
+
+def index_bounds(values, skip: int | None = None) -> tuple[int, int] | None:
+    """(min, max) of an int64 device array over the values other than ``skip`` (None when
+    none is left): one reduction on the device and one counted 16-byte copy back."""
+    from tinymm.kernels.numba_cuda.device import index_bounds as bounds
+
+    return bounds(values, skip)

@@ -189,6 +189,45 @@ def read_safetensors_header(path) -> tuple[dict, int, int]:
         return _read_header(f, path)
 
 
+def _entry_span(path: Path, name: str, info, data_size: int) -> tuple[int, int, str]:
+    """(begin, end, name) of one tensor's header entry, validated against the data size."""
+    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        raise _fail(path, f"tensor {name!r}: the header entry must have exactly dtype, "
+                          f"shape and data_offsets, got {info!r}")
+    if info["dtype"] not in _DTYPES:
+        raise _fail(path, f"tensor {name!r}: unknown dtype {info['dtype']!r}")
+    shape, offsets = info["shape"], info["data_offsets"]
+    if (not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape)
+            or not isinstance(offsets, list) or len(offsets) != 2
+            or not all(isinstance(o, int) for o in offsets)):
+        raise _fail(path, f"tensor {name!r}: malformed shape {shape!r} or data_offsets "
+                          f"{offsets!r}")
+    begin, end = offsets
+    expected = int(np.prod(shape, dtype=np.int64)) * _DTYPES[info["dtype"]].itemsize
+    if not 0 <= begin <= end or end - begin != expected:
+        raise _fail(path, f"tensor {name!r}: data_offsets {offsets} hold {end - begin} "
+                          f"bytes but dtype {info['dtype']} and shape {shape} need "
+                          f"{expected}")
+    if end > data_size:
+        raise _fail(path, f"tensor {name!r} ends at byte {end} of the data section, but "
+                          f"the file holds only {data_size} data bytes: the file is "
+                          "truncated")
+    return begin, end, name
+
+
+def _check_spans(path: Path, spans: list, data_size: int) -> None:
+    """The sorted spans tile the data section: contiguous, no holes, no overlaps (the spec)."""
+    position = 0
+    for begin, end, name in spans:
+        if begin != position:
+            raise _fail(path, f"tensor {name!r} starts at byte {begin} of the data section, "
+                              f"expected {position} (overlapping or missing data): corrupted")
+        position = end
+    if position != data_size:
+        raise _fail(path, f"the data section has {data_size} bytes but the tensors account for "
+                          f"{position}: the file is corrupted or has trailing data")
+
+
 def _read_header(f, path: Path) -> tuple[dict, int, int]:
     """The header of the open file ``f`` (positioned at 0), validated against its size."""
     size = os.fstat(f.fileno()).st_size
@@ -214,44 +253,11 @@ def _read_header(f, path: Path) -> tuple[dict, int, int]:
         raise _fail(path, "the header is not a JSON object; not a safetensors file")
     data_start = 8 + n
     data_size = size - data_start
-    spans = []
-    for name, info in header.items():
-        if name == "__metadata__":
-            if not isinstance(info, dict):
-                raise _fail(path, "__metadata__ must be a JSON object")
-            continue
-        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-            raise _fail(path, f"tensor {name!r}: the header entry must have exactly dtype, "
-                              f"shape and data_offsets, got {info!r}")
-        if info["dtype"] not in _DTYPES:
-            raise _fail(path, f"tensor {name!r}: unknown dtype {info['dtype']!r}")
-        shape, offsets = info["shape"], info["data_offsets"]
-        if (not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape)
-                or not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(o, int) for o in offsets)):
-            raise _fail(path, f"tensor {name!r}: malformed shape {shape!r} or data_offsets "
-                              f"{offsets!r}")
-        begin, end = offsets
-        expected = int(np.prod(shape, dtype=np.int64)) * _DTYPES[info["dtype"]].itemsize
-        if not 0 <= begin <= end or end - begin != expected:
-            raise _fail(path, f"tensor {name!r}: data_offsets {offsets} hold {end - begin} "
-                              f"bytes but dtype {info['dtype']} and shape {shape} need "
-                              f"{expected}")
-        if end > data_size:
-            raise _fail(path, f"tensor {name!r} ends at byte {end} of the data section, but "
-                              f"the file holds only {data_size} data bytes: the file is "
-                              "truncated")
-        spans.append((begin, end, name))
-    spans.sort()
-    position = 0
-    for begin, end, name in spans:  # the spec: contiguous, no holes, no overlaps
-        if begin != position:
-            raise _fail(path, f"tensor {name!r} starts at byte {begin} of the data section, "
-                              f"expected {position} (overlapping or missing data): corrupted")
-        position = end
-    if position != data_size:
-        raise _fail(path, f"the data section has {data_size} bytes but the tensors account for "
-                          f"{position}: the file is corrupted or has trailing data")
+    if not isinstance(header.get("__metadata__", {}), dict):
+        raise _fail(path, "__metadata__ must be a JSON object")
+    spans = sorted(_entry_span(path, name, info, data_size) for name, info in header.items()
+                   if name != "__metadata__")
+    _check_spans(path, spans, data_size)
     return header, data_start, size
 
 
@@ -367,6 +373,48 @@ def _read_sidecar(manifest_path: Path) -> dict:
     return _check_manifest(manifest, manifest_path)
 
 
+def _header_manifest(f, header: dict, data_start: int, weights_path: Path, verify: bool):
+    """The manifest a format-2 checkpoint keeps in its header, its SHA-256 checked if
+    ``verify`` (over the manifest text and the data section of the open file ``f``)."""
+    meta = header["__metadata__"]
+    text = meta[MANIFEST_KEY]
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise _fail(weights_path, f"the manifest in the header is not valid JSON "
+                                  f"({err}): the file is corrupted") from None
+    _check_manifest(manifest, weights_path)
+    if verify:
+        f.seek(data_start)
+        blocks = iter(lambda: f.read(1 << 20), b"")
+        actual = _manifest_sha256(text.encode("utf-8"), blocks)
+        if meta.get(DIGEST_KEY) != actual:
+            raise _fail(weights_path, f"its SHA-256 does not match the one recorded "
+                                      f"in its header ({DIGEST_KEY}): the manifest or "
+                                      "the tensor data is corrupted")
+    return manifest
+
+
+def _sidecar_manifest(f, weights_path: Path, manifest_path: Path, verify: bool):
+    """The manifest of a format-1 checkpoint, from ``<stem>.json``; with ``verify`` the
+    whole weight file (the open ``f``) is checked against its ``weights_sha256``."""
+    if not manifest_path.exists():
+        raise CheckpointError(f"{weights_path}: holds no tinymm manifest in its header "
+                              f"and {manifest_path.name} is missing: a plain "
+                              "safetensors file (load it with io.load_safetensors)")
+    manifest = _read_sidecar(manifest_path)
+    if verify and manifest.get("weights_sha256"):
+        f.seek(0)
+        digest = hashlib.sha256()
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+        if digest.hexdigest() != manifest["weights_sha256"]:
+            raise CheckpointError(f"{weights_path}: its SHA-256 does not match the "
+                                  f"manifest {manifest_path.name}: the weights are "
+                                  "corrupted or come from a different save")
+    return manifest
+
+
 def load_checkpoint(path, verify: bool = True) -> tuple[dict[str, np.ndarray], dict]:
     """Read a checkpoint written by ``save_checkpoint``: (tensors, manifest).
 
@@ -384,39 +432,10 @@ def load_checkpoint(path, verify: bool = True) -> tuple[dict[str, np.ndarray], d
                               f"{weights_path.name} nor {manifest_path.name} exists)")
     with open(weights_path, "rb") as f:
         header, data_start, size = _read_header(f, weights_path)
-        meta = header.get("__metadata__", {})
-        if MANIFEST_KEY in meta:
-            text = meta[MANIFEST_KEY]
-            try:
-                manifest = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise _fail(weights_path, f"the manifest in the header is not valid JSON "
-                                          f"({err}): the file is corrupted") from None
-            _check_manifest(manifest, weights_path)
-            recorded = meta.get(DIGEST_KEY)
-            if verify:
-                f.seek(data_start)
-                blocks = iter(lambda: f.read(1 << 20), b"")
-                actual = _manifest_sha256(text.encode("utf-8"), blocks)
-                if recorded != actual:
-                    raise _fail(weights_path, f"its SHA-256 does not match the one recorded "
-                                              f"in its header ({DIGEST_KEY}): the manifest or "
-                                              "the tensor data is corrupted")
+        if MANIFEST_KEY in header.get("__metadata__", {}):
+            manifest = _header_manifest(f, header, data_start, weights_path, verify)
         else:  # format 1: the manifest and the whole-file hash live in <stem>.json
-            if not manifest_path.exists():
-                raise CheckpointError(f"{weights_path}: holds no tinymm manifest in its header "
-                                      f"and {manifest_path.name} is missing: a plain "
-                                      "safetensors file (load it with io.load_safetensors)")
-            manifest = _read_sidecar(manifest_path)
-            if verify and manifest.get("weights_sha256"):
-                f.seek(0)
-                digest = hashlib.sha256()
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-                if digest.hexdigest() != manifest["weights_sha256"]:
-                    raise CheckpointError(f"{weights_path}: its SHA-256 does not match the "
-                                          f"manifest {manifest_path.name}: the weights are "
-                                          "corrupted or come from a different save")
+            manifest = _sidecar_manifest(f, weights_path, manifest_path, verify)
         expected = manifest.get("tensors", {})
         missing = [k for k in expected if k not in header or k == "__metadata__"]
         if missing:

@@ -10,8 +10,11 @@ and checkpoints such as ``{"epoch": 3, "model": ..., "optimizer": ..., "losses":
 Layout: every array is one safetensors tensor named ``t0``, ``t1``, ... in the order met;
 the container structure is JSON in the header's metadata under ``tinymm.save``, with each
 array replaced by its name. Loading parses the JSON and reads the arrays (``tinymm/io.py``'s
-checked reader): nothing in the file is executed. Any other object (a Module, an optimizer,
-a function, a class instance) is refused with a message that says what to save instead.
+checked reader): nothing in the file is executed. A tensor saved from the cuda device is
+copied to the host (one counted copy each) and records ``"device": "cuda"``; ``load`` puts
+it back there unless ``map_location`` says otherwise, as PyTorch does. Any other object (a
+Module, an optimizer, a function, a class instance) is refused with a message that says what
+to save instead.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ class _Encoder:
             return {"t": "float", "v": repr(obj)}  # repr round-trips, inf and nan included
         if isinstance(obj, Tensor):
             kind = "parameter" if isinstance(obj, Parameter) else "tensor"
+            if obj.device == "cuda":  # one explicit, counted copy to the host
+                return {"t": kind, "k": self._array(obj.detach().cpu().array),
+                        "grad": obj.requires_grad, "device": "cuda"}
             return {"t": kind, "k": self._array(obj.array), "grad": obj.requires_grad}
         if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
             return {"t": "ndarray", "k": self._array(obj)}
@@ -78,7 +84,31 @@ class _Encoder:
         raise _refusal(obj, where)
 
 
-def _decode(node, arrays: dict[str, np.ndarray]):
+def _placed(tensor, saved: str, map_location):
+    """``tensor`` (read onto the host) moved where ``map_location`` sends a tensor saved on
+    ``saved``: None keeps the saved device, a string or device names one for all, a dict maps
+    saved device names to devices, a callable gets (tensor, saved) and returns the tensor."""
+    if callable(map_location):
+        return map_location(tensor, saved)
+    if isinstance(map_location, dict):
+        target = map_location.get(saved, saved)
+    else:
+        target = saved if map_location is None else map_location
+    if str(target) == "cpu":
+        return tensor
+    from tinymm.devices import as_device
+
+    try:
+        device = as_device(target, "tinymm.load")
+    except ValueError as exc:  # a cuda-saved file on a machine without the cuda device
+        raise ValueError(f"{exc}. The file holds tensors saved on {saved!r}: on a CPU-only "
+                         "machine load them with tinymm.load(path, map_location='cpu')") from exc
+    moved = tensor.detach().to(device)  # one counted copy to the device
+    tensor.array, tensor.device = moved.array, moved.device  # the same leaf (or Parameter)
+    return tensor
+
+
+def _decode(node, arrays: dict[str, np.ndarray], map_location=None):
     from tinymm.nn.module import Parameter
     from tinymm.tensor import from_numpy
 
@@ -92,17 +122,19 @@ def _decode(node, arrays: dict[str, np.ndarray]):
     if kind in ("tensor", "parameter"):
         array = arrays[node["k"]]
         if kind == "parameter":
-            return Parameter(array, requires_grad=node["grad"])
-        return from_numpy(array, requires_grad=node["grad"])
+            tensor = Parameter(array, requires_grad=node["grad"])
+        else:
+            tensor = from_numpy(array, requires_grad=node["grad"])
+        return _placed(tensor, node.get("device", "cpu"), map_location)
     if kind == "ndarray":
         return arrays[node["k"]]
     if kind == "npscalar":
         return arrays[node["k"]][()]
     if kind in ("list", "tuple"):
-        items = [_decode(v, arrays) for v in node["v"]]
+        items = [_decode(v, arrays, map_location) for v in node["v"]]
         return items if kind == "list" else tuple(items)
     if kind in ("dict", "odict"):
-        pairs = [(_decode(k, arrays), _decode(v, arrays)) for k, v in node["v"]]
+        pairs = [(_decode(k, arrays), _decode(v, arrays, map_location)) for k, v in node["v"]]
         return OrderedDict(pairs) if kind == "odict" else dict(pairs)
     raise CheckpointError(f"tinymm.load: unknown entry type {kind!r} in the file's structure")
 
@@ -119,11 +151,14 @@ def save(obj, f) -> None:
 
 
 def load(f, map_location=None, weights_only: bool = True):
-    """Read what ``tinymm.save`` wrote. ``map_location`` may name "cpu" (the only device);
+    """Read what ``tinymm.save`` wrote. ``map_location`` as PyTorch's: None puts each tensor
+    on the device it was saved from, "cpu" / "cuda" (or a ``tinymm.device``) puts all there, a
+    dict maps saved device names to devices (``{"cuda": "cpu"}``), a callable gets
+    ``(tensor on the host, saved device name)`` and returns the tensor to use.
     ``weights_only`` is accepted for PyTorch's signature: loading never runs code."""
     from tinymm.devices import as_device
 
-    if map_location is not None and not callable(map_location):
+    if isinstance(map_location, (str,)) or type(map_location).__name__ == "device":
         as_device(map_location, "tinymm.load")
     meta = safetensors_metadata(f)
     if KEY not in meta:
@@ -133,4 +168,4 @@ def load(f, map_location=None, weights_only: bool = True):
     if info.get("version") != VERSION:
         raise CheckpointError(f"tinymm.load: {f} has format version {info.get('version')}, "
                               f"this tinymm reads version {VERSION}")
-    return _decode(info["root"], load_safetensors(f))
+    return _decode(info["root"], load_safetensors(f), map_location)

@@ -442,13 +442,7 @@ class Tensor:
         copies the gradient back). Moving to a device this machine cannot use is an error
         (``tinymm.devices.as_device``).
         """
-        for arg in args:
-            if isinstance(arg, Tensor):
-                dtype, device = arg.dtype, arg.device
-            elif isinstance(arg, str) or type(arg).__name__ == "device":
-                device = arg
-            else:
-                dtype = arg
+        dtype, device = to_arguments(args, dtype, device)
         target = as_device(device if device is not None else self.device, "Tensor.to")
         out = self
         if target.type != self.device.type:
@@ -975,6 +969,20 @@ class Tensor:
             return
         self.array[index] = value.array if value_t is not None else value
         self._bump()
+
+
+def to_arguments(args, dtype=None, device=None):
+    """(dtype, device) of PyTorch's ``.to(*args, dtype=, device=)`` overloads: a tensor gives
+    both, a device (a string or a ``tinymm.device``) the device, anything else the dtype;
+    None where the call leaves it unchanged."""
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype, device = arg.dtype, arg.device
+        elif isinstance(arg, str) or type(arg).__name__ == "device":
+            device = arg
+        else:
+            dtype = arg
+    return dtype, device
 
 
 def _raw_index(index):

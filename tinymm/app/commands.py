@@ -43,7 +43,10 @@ def _common_training_flags(p, defaults_from_checkpoint: bool) -> None:
     p.add_argument("--seed", type=int, default=d("seed"),
                    help=f"data and initialisation seed (default {t['seed']})")
     p.add_argument("--backend", default=None,
-                   help=f"reference | numba | cuda (default {t['backend']})")
+                   help=f"the CPU kernels: reference | numba (default {t['backend']})")
+    p.add_argument("--device", default=None, choices=("cpu", "cuda"),
+                   help="cuda: train on the GPU (numba-cuda; NUMBA_ENABLE_CUDASIM=1 runs the "
+                        f"simulator); --task vqa only (default {t['device']})")
     p.add_argument("--no-progress", action="store_true", help="no live progress bar")
 
 
@@ -75,7 +78,9 @@ def add_commands(subparsers) -> None:
         description="Rebuild the model and the held-out test set from CHECKPOINT (a run "
                     "directory or its checkpoint.json) and print the accuracy table.")
     p.add_argument("checkpoint", help="run directory or its checkpoint.json")
-    p.add_argument("--backend", default=None, help="reference | numba | cuda")
+    p.add_argument("--backend", default=None, help="the CPU kernels: reference | numba")
+    p.add_argument("--device", default=None, choices=("cpu", "cuda"),
+                   help="where to evaluate (default cpu, whichever device trained it)")
     p.set_defaults(func=cmd_evaluate)
 
     p = subparsers.add_parser(
@@ -100,7 +105,7 @@ def _config_from_args(args, base: dict | None = None):
 
     values = dict(base or {})
     for key in ("fusion", "epochs", "samples", "val_samples", "test_samples", "batch_size",
-                "lr", "seed", "backend"):
+                "lr", "seed", "backend", "device"):
         value = getattr(args, key, None)
         if value is not None:
             values[key] = value
@@ -163,7 +168,13 @@ def cmd_evaluate(args) -> int:
     try:
         evaluate_run = (evaluate_checkpoint if checkpoint_task(args.checkpoint) == "vqa"
                         else evaluate_task_checkpoint)
-        record = evaluate_run(args.checkpoint, backend=args.backend)
+        device = getattr(args, "device", None)
+        if evaluate_run is evaluate_checkpoint:
+            record = evaluate_run(args.checkpoint, backend=args.backend, device=device or "cpu")
+        elif device not in (None, "cpu"):
+            raise ValueError("evaluate --device cuda is implemented for VQA checkpoints only")
+        else:
+            record = evaluate_run(args.checkpoint, backend=args.backend)
     except (ValueError, FileNotFoundError, CheckpointMismatchError, RuntimeError) as exc:
         return _fail(str(exc))
     return 0 if record.get("matches_recorded", True) else 1

@@ -19,8 +19,9 @@ def _r(rng, *shape, scale=1.0):
     return rng.standard_normal(shape) * scale
 
 
-def _checks() -> list[tuple[str, Callable, Callable]]:
-    checks = [
+def _tensor_checks() -> list[tuple[str, Callable, Callable]]:
+    """Arithmetic, reductions, shapes, matmul, activations, softmax, the loss."""
+    return [
         ("add (broadcast)", lambda a, b: a + b, lambda r: [_r(r, 3, 1), _r(r, 4)]),
         ("mul (broadcast)", lambda a, b: a * b, lambda r: [_r(r, 2, 3), _r(r, 1, 3)]),
         ("div", lambda a, b: a / b, lambda r: [_r(r, 3, 2), 2 + r.random((3, 2))]),
@@ -43,7 +44,12 @@ def _checks() -> list[tuple[str, Callable, Callable]]:
         ("cross_entropy", lambda x: F.cross_entropy(x, np.array([0, 2, -100, 1]),
                                                     label_smoothing=0.1),
          lambda r: [_r(r, 4, 3)]),
-        # vision (kernels/reference/conv2d.py, pool2d.py)
+    ]
+
+
+def _vision_checks() -> list[tuple[str, Callable, Callable]]:
+    """Convolution and pooling (kernels/reference/conv2d.py, pool2d.py)."""
+    return [
         ("conv2d (stride 2, pad 1)", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
          lambda r: [_r(r, 2, 2, 5, 5), _r(r, 3, 2, 3, 3), _r(r, 3)]),
         ("conv2d_relu (same)", lambda x, w, b: F.conv2d_relu(x, w, b, padding="same"),
@@ -54,6 +60,12 @@ def _checks() -> list[tuple[str, Callable, Callable]]:
          lambda r: [_r(r, 1, 2, 5, 5)]),
         ("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, 1),
          lambda r: [_r(r, 2, 3, 4, 4)]),
+    ]
+
+
+def _sequence_checks() -> list[tuple[str, Callable, Callable]]:
+    """Embedding, recurrences, normalization, attention, fusion, InfoNCE."""
+    return [
         # sequence (kernels/reference/embedding.py, rnn.py, lstm.py)
         # (padding_idx is left out: its row gets no gradient by convention, not by calculus)
         ("embedding (repeated ids)", lambda w: F.embedding(np.array([[1, 3, 1], [0, 2, 1]]), w),
@@ -88,7 +100,11 @@ def _checks() -> list[tuple[str, Callable, Callable]]:
         # contrastive loss (kernels/reference/info_nce.py)
         ("info_nce", F.info_nce, lambda r: [_r(r, 4, 3), _r(r, 4, 3), np.array(0.7)]),
     ]
-    return checks
+
+
+def _checks() -> list[tuple[str, Callable, Callable]]:
+    """Every check in the order it runs (each draws its inputs from the one generator)."""
+    return _tensor_checks() + _vision_checks() + _sequence_checks()
 
 
 def run_gradchecks(only: str | None = None, backend: str | None = None) -> int:

@@ -74,10 +74,12 @@ class TrainConfig:
     seed: int = 0
     backend: str = "numba"
     model: dict = field(default_factory=dict)  # MultimodalConfig overrides (tests: tiny sizes)
+    device: str = "cpu"  # "cuda": the model, optimizer state and each batch live on the GPU
 
     def __post_init__(self):
         check_fusion(self.fusion)
         check_backend(self.backend)
+        check_device_name(self.device)
         for name in ("epochs", "samples", "val_samples", "test_samples", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -95,6 +97,33 @@ def check_backend(name: str) -> str:
     if name not in BACKEND_NAMES:
         raise ValueError(f"unknown backend '{name}'; valid backends: {', '.join(BACKEND_NAMES)}")
     return name
+
+
+DEVICES = ("cpu", "cuda")
+
+
+def check_device_name(name: str) -> str:
+    """``name`` is a device the app trains on (whether it is usable here is checked when a
+    run starts, so a cuda run's checkpoint still evaluates on a CPU-only machine)."""
+    if name not in DEVICES:
+        raise ValueError(f"unknown device '{name}'; valid devices: {', '.join(DEVICES)}")
+    return name
+
+
+def require_device(name: str) -> str:
+    """One clear error when ``name`` is "cuda" and this machine cannot use it: it says what
+    to install, or to set NUMBA_ENABLE_CUDASIM=1 for the (slow) simulator."""
+    check_device_name(name)
+    if name == "cuda":
+        from tinymm import cuda
+
+        cuda.require("--device cuda")
+    return name
+
+
+def model_device(model: nn.Module) -> str:
+    """Where the model's parameters live ("cpu" or "cuda")."""
+    return next(iter(model.parameters())).device.type
 
 
 # ---------------------------------------------------------------------------- building blocks
@@ -122,16 +151,24 @@ def build_model(cfg: TrainConfig, tokenizer: Tokenizer) -> MultimodalVQA:
     return MultimodalVQA(model_config(cfg, tokenizer))
 
 
-def _as_batch_inputs(batch: dict):
-    return from_numpy(batch["image"]), batch["tokens"], batch["lengths"]
+def _as_batch_inputs(batch: dict, device: str = "cpu"):
+    """The model's inputs on ``device``: one counted copy each of the image and the token ids
+    to a GPU; the lengths stay host metadata (the LSTM moves them)."""
+    if device == "cpu":
+        return from_numpy(batch["image"]), batch["tokens"], batch["lengths"]
+    return (from_numpy(batch["image"]).to(device), from_numpy(batch["tokens"]).to(device),
+            batch["lengths"])
 
 
 def vqa_loss(model: MultimodalVQA, batch: dict, predictions: list | None = None):
     """The task's loss function for tinymm/loop.py: mean cross-entropy of the answer logits,
-    and the batch's accuracy; appends the predicted answers (n,) to ``predictions``."""
-    logits = model(*_as_batch_inputs(batch))  # (n, A)
-    loss = cross_entropy(logits, batch["answer"])
-    predicted = np.argmax(logits.array, axis=1)  # (n,)
+    and the batch's accuracy; appends the predicted answers (n,) to ``predictions``. On a
+    cuda model the batch goes to the device and the logits come back for the accuracy."""
+    device = model_device(model)
+    logits = model(*_as_batch_inputs(batch, device))  # (n, A)
+    answer = batch["answer"] if device == "cpu" else from_numpy(batch["answer"]).to(device)
+    loss = cross_entropy(logits, answer)
+    predicted = np.argmax(logits.detach().cpu().array, axis=1)  # (n,)
     if predictions is not None:
         predictions.append(predicted)
     n = len(batch["answer"])
@@ -292,6 +329,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
     it to simulate Ctrl-C). ``started_at`` (a ``time.perf_counter()`` value, e.g. taken when
     the command started) is where "seconds to the first training step" counts from.
     """
+    require_device(cfg.device)
     prepare_out_dir(out, resume, overwrite)
     ckpt_path = os.path.join(out, CHECKPOINT_STEM)
     notice_stream = progress_stream if progress_stream is not None else sys.stderr
@@ -299,7 +337,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
         t_setup = time.perf_counter()
         data = build_data(cfg)
         tokenizer = data["train"].tokenizer
-        model = build_model(cfg, tokenizer)
+        model = build_model(cfg, tokenizer).to(cfg.device)
         optimizer = Adam(model.parameters(), lr=cfg.lr)
         history: list = []
         start_epoch = 0
@@ -307,7 +345,8 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
             ckpt = checkpoint if checkpoint is not None else load_checkpoint(ckpt_path)
             history, start_epoch = _restore(ckpt, cfg, out, model, optimizer)
             log(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
-        log(f"tinymm train: fusion={cfg.fusion} backend={cfg.backend} seed={cfg.seed} "
+        where = f"device={cfg.device}" if cfg.device != "cpu" else f"backend={cfg.backend}"
+        log(f"tinymm train: fusion={cfg.fusion} {where} seed={cfg.seed} "
             f"samples={cfg.samples} (val {cfg.val_samples}, test {cfg.test_samples}) "
             f"batch={cfg.batch_size} lr={cfg.lr:g} epochs={cfg.epochs} "
             f"params={model.num_parameters():,}")
@@ -417,13 +456,13 @@ def _finish(run: _RunCallback) -> dict:
     metrics = {
         "config": asdict(cfg), "model_config": model.config.to_dict(),
         "parameters": model.num_parameters(), "epochs": history, "test": test_record,
-        "backend": cfg.backend, "versions": _versions(),
+        "backend": cfg.backend, "device": cfg.device, "versions": _versions(),
         "setup_seconds": run.setup_seconds, "seconds_to_first_step": run.first_step_seconds,
     }
     with open(os.path.join(out, METRICS + ".tmp"), "w") as fh:
         json.dump(metrics, fh, indent=2)
     os.replace(os.path.join(out, METRICS + ".tmp"), os.path.join(out, METRICS))
-    write_figures(out, model, data["test"], history, test["predictions"])
+    write_figures(out, model.to("cpu"), data["test"], history, test["predictions"])
     run.log(format_table(test_record, f"held-out test accuracy ({len(data['test'])} samples, "
                                       f"fusion={cfg.fusion}, seed={cfg.seed})"))
     if run.first_step_seconds is not None:
@@ -435,8 +474,10 @@ def _finish(run: _RunCallback) -> dict:
     return metrics
 
 # ---------------------------------------------------------------------------- evaluate
-def evaluate_checkpoint(path: str, backend: str | None = None, log=print) -> dict:
-    """Rebuild a run's model and held-out data from its checkpoint and re-measure them."""
+def evaluate_checkpoint(path: str, backend: str | None = None, log=print,
+                        device: str = "cpu") -> dict:
+    """Rebuild a run's model and held-out data from its checkpoint and re-measure them on
+    ``device`` (the CPU by default, whichever device trained it)."""
     ckpt = load_checkpoint(path)
     saved = {k: v for k, v in ckpt["train_config"].items()
              if k in {f.name for f in fields(TrainConfig)}}
@@ -444,6 +485,7 @@ def evaluate_checkpoint(path: str, backend: str | None = None, log=print) -> dic
     if backend is not None:
         cfg.backend = check_backend(backend)
     model, _ = model_from_checkpoint(ckpt)
+    model.to(require_device(device))
     with use_backend(cfg.backend):
         data = build_data(cfg)
         test = evaluate(model, data["test"])

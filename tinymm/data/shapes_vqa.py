@@ -159,6 +159,50 @@ def render_scenes(shape, color, size, y, x, active) -> np.ndarray:
     return _render(shape, color, size, y, x, active)
 
 
+# The scene builders: each overwrites, in place, the rows of one question type in the (N, K)
+# shape and colour draws and the (N,) answers, so that the question has exactly one answer.
+def _one_named_scenes(rows, named_ids, named, asked, n_named, n_asked, offset, answer, rng):
+    """Exactly one object has the named attribute value (named_ids[rows], one of n_named);
+    its other attribute (one of n_asked) is the answer, offset + that value. ``named`` and
+    ``asked`` are the (N, K) draws of the two attributes."""
+    K = named.shape[1]
+    a = _balanced(len(rows), n_asked, rng)
+    v = named_ids[rows]
+    named[rows, 0], asked[rows, 0] = v, a
+    named[rows, 1:] = (v[:, None] + 1 + rng.integers(0, n_named - 1, (len(rows), K - 1))) % n_named
+    answer[rows] = offset + a
+
+
+def _count_scenes(rows, q_shape, q_color, shape, color, n_obj, answer, rng) -> np.ndarray:
+    """count: exactly k objects carry the named attribute, k in 0..4; returns, per row,
+    whether the question names a shape (else a colour)."""
+    K = shape.shape[1]
+    k = _balanced(len(rows), 5, rng)
+    by_shape = _balanced(len(rows), 2, rng) == 1
+    n_obj[rows] = rng.integers(np.maximum(k, 1), K + 1)
+    has = np.arange(K)[None, :] < k[:, None]  # (n, K) slots that carry the attribute
+    S, C = q_shape[rows][:, None], q_color[rows][:, None]
+    other_shape = (S + 1 + rng.integers(0, 2, (len(rows), K))) % 3
+    other_color = (C + 1 + rng.integers(0, 5, (len(rows), K))) % 6
+    shape[rows] = np.where(by_shape[:, None], np.where(has, S, other_shape), shape[rows])
+    color[rows] = np.where(~by_shape[:, None], np.where(has, C, other_color), color[rows])
+    answer[rows] = 9 + k
+    return by_shape
+
+
+def _exist_scenes(rows, q_shape, q_color, shape, color, answer, rng) -> None:
+    """exist: yes -> slot 0 is the named pair; no -> every object is one of the 17 others."""
+    K = shape.shape[1]
+    yes = _balanced(len(rows), 2, rng) == 0
+    target = q_shape[rows] * 6 + q_color[rows]  # (n,) pair index in 0..17
+    pair = rng.integers(0, 17, (len(rows), K))  # (n, K)
+    pair = pair + (pair >= target[:, None])  # skip the named pair
+    pair[yes, 0] = target[yes]
+    pair[yes, 1:] = rng.integers(0, 18, (int(yes.sum()), K - 1))
+    shape[rows], color[rows] = pair // 6, pair % 6
+    answer[rows] = np.where(yes, 14, 15)
+
+
 class ShapesVQA:
     """``n`` seeded ShapesVQA samples, generated at construction (see the module docstring).
 
@@ -192,50 +236,17 @@ class ShapesVQA:
         q_color = rng.integers(0, 6, N)  # (N,) the colour a question names (if any)
         count_by_shape = np.zeros(N, dtype=bool)  # (N,) count question names a shape
         answer = np.zeros(N, dtype=np.int64)  # (N,)
-        slot = np.arange(K)[None, :]  # (1, K)
 
-        # color: exactly one <shape>, whose colour is the answer
-        rows = np.flatnonzero(qtype == 0)
-        a = _balanced(len(rows), 6, rng)
-        S = q_shape[rows]
-        shape[rows, 0], color[rows, 0] = S, a
-        shape[rows, 1:] = (S[:, None] + 1 + rng.integers(0, 2, (len(rows), K - 1))) % 3
-        answer[rows] = a
+        rows = [np.flatnonzero(qtype == t) for t in range(len(QUESTION_TYPES))]
+        # color: exactly one <shape>, whose colour is the answer (0..5)
+        _one_named_scenes(rows[0], q_shape, shape, color, 3, 6, 0, answer, rng)
+        # shape: exactly one <color> object, whose shape is the answer (6..8)
+        _one_named_scenes(rows[1], q_color, color, shape, 6, 3, 6, answer, rng)
+        count_by_shape[rows[2]] = _count_scenes(rows[2], q_shape, q_color, shape, color, n_obj,
+                                                answer, rng)
+        _exist_scenes(rows[3], q_shape, q_color, shape, color, answer, rng)
 
-        # shape: exactly one <color> object, whose shape is the answer
-        rows = np.flatnonzero(qtype == 1)
-        a = _balanced(len(rows), 3, rng)
-        C = q_color[rows]
-        shape[rows, 0], color[rows, 0] = a, C
-        color[rows, 1:] = (C[:, None] + 1 + rng.integers(0, 5, (len(rows), K - 1))) % 6
-        answer[rows] = 6 + a
-
-        # count: exactly k objects carry the named attribute, k in 0..4
-        rows = np.flatnonzero(qtype == 2)
-        k = _balanced(len(rows), 5, rng)
-        by_shape = _balanced(len(rows), 2, rng) == 1
-        n_obj[rows] = rng.integers(np.maximum(k, 1), K + 1)
-        has = slot < k[:, None]  # (n, K) slots that carry the attribute
-        S, C = q_shape[rows][:, None], q_color[rows][:, None]
-        other_shape = (S + 1 + rng.integers(0, 2, (len(rows), K))) % 3
-        other_color = (C + 1 + rng.integers(0, 5, (len(rows), K))) % 6
-        shape[rows] = np.where(by_shape[:, None], np.where(has, S, other_shape), shape[rows])
-        color[rows] = np.where(~by_shape[:, None], np.where(has, C, other_color), color[rows])
-        count_by_shape[rows] = by_shape
-        answer[rows] = 9 + k
-
-        # exist: yes -> slot 0 is the named pair; no -> every object is one of the 17 others
-        rows = np.flatnonzero(qtype == 3)
-        yes = _balanced(len(rows), 2, rng) == 0
-        target = q_shape[rows] * 6 + q_color[rows]  # (n,) pair index in 0..17
-        pair = rng.integers(0, 17, (len(rows), K))  # (n, K)
-        pair = pair + (pair >= target[:, None])  # skip the named pair
-        pair[yes, 0] = target[yes]
-        pair[yes, 1:] = rng.integers(0, 18, (int(yes.sum()), K - 1))
-        shape[rows], color[rows] = pair // 6, pair % 6
-        answer[rows] = np.where(yes, 14, 15)
-
-        active = slot < n_obj[:, None]  # (N, K)
+        active = np.arange(K)[None, :] < n_obj[:, None]  # (N, K)
         size, y, x = _place(n_obj, rng)
         self.images = _render(shape, color, size, y, x, active)  # (N, H, W, 3)
         self.question_type = qtype.astype(np.int64)

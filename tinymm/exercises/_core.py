@@ -97,6 +97,15 @@ def _copies(args: Sequence[Any]) -> tuple:
     return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
 
 
+def wrong_answer(student: Callable, bug: str, prefix: str) -> Callable:
+    """A wrong answer for ``Exercise.wrong_answers``: ``student(*args, bug)``, named
+    ``wrong_<prefix>_<bug>`` (spaces and slashes as underscores)."""
+    def fn(*args):
+        return student(*args, bug)
+    fn.__name__ = f"wrong_{prefix}_{bug.replace(' ', '_').replace('/', '_')}"
+    return fn
+
+
 # ------------------------------------------------------------------------ student's code
 class StudentError(Exception):
     """The student's file or function raised; the message carries their traceback."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.exercises._core import Case, Exercise, Mistake
+from tinymm.exercises._core import Case, Exercise, Mistake, wrong_answer
 
 
 def _softmax(S):
@@ -143,10 +143,7 @@ def _student_attention(q, k, v, P, dout, bug=""):
 
 
 def _attention_wrong(bug):
-    def fn(q, k, v, P, dout):
-        return _student_attention(q, k, v, P, dout, bug)
-    fn.__name__ = f"wrong_attention_{bug.replace(' ', '_').replace('/', '_')}"
-    return fn
+    return wrong_answer(_student_attention, bug, "attention")
 
 
 DQDKDV = Exercise(

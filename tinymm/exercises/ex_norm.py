@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.exercises._core import Case, Exercise, Mistake
+from tinymm.exercises._core import Case, Exercise, Mistake, wrong_answer
 from tinymm.kernels.reference import batch_norm as ref_bn
 
 BATCH = "N, the batch size"
@@ -55,10 +55,7 @@ def _bn_variant(bug):
 
 
 def _bn_wrong(bug):
-    def fn(dout, x, gamma, eps):
-        return _bn_student(dout, x, gamma, eps, bug)
-    fn.__name__ = f"wrong_batchnorm_{bug.replace(' ', '_')}"
-    return fn
+    return wrong_answer(_bn_student, bug, "batchnorm")
 
 
 BATCHNORM = Exercise(

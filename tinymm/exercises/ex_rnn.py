@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tinymm.exercises._core import Case, Exercise, Mistake, relative_error
+from tinymm.exercises._core import Case, Exercise, Mistake, relative_error, wrong_answer
 from tinymm.gradcheck import STRICT_RTOL
 
 GATES = ("i (input gate)", "f (forget gate)", "g (candidate, tanh)", "o (output gate)")
@@ -287,10 +287,7 @@ def _bptt_loop(dout, dh_n, dc_n, cache, cell_backward, bug):
 
 
 def _bptt_wrong(bug):
-    def fn(dout, dh_n, dc_n, cache, cell_backward):
-        return _bptt_loop(dout, dh_n, dc_n, cache, cell_backward, bug)
-    fn.__name__ = f"wrong_bptt_{bug.replace(' ', '_')}"
-    return fn
+    return wrong_answer(_bptt_loop, bug, "bptt")
 
 
 LSTM_BPTT = Exercise(

@@ -34,6 +34,15 @@ from tinymm.tensor import Tensor, from_numpy
 _NAME_COUNTS: dict[str, int] = {}
 
 
+
+def by_name(kind: str, table: dict, identifier: str, hint: str = ""):
+    """A new instance of ``table[identifier.lower()]``, the registry of a Keras ``get``; an
+    unknown name is a ValueError listing the known ones (then ``hint``)."""
+    key = identifier.lower()
+    if key not in table:
+        raise ValueError(f"unknown {kind} {identifier!r}; known: {sorted(table)}{hint}")
+    return table[key]()
+
 def snake_case(name: str) -> str:
     name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)  # Keras's to_snake_case
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from tinymm.keras.engine import by_name
 from tinymm.nn import init as _init
 
 
@@ -157,10 +158,7 @@ _BY_NAME = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_uniform"
 
 def get(identifier) -> Initializer:
     if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _BY_NAME:
-            raise ValueError(f"unknown initializer {identifier!r}; known: {sorted(_BY_NAME)}")
-        return _BY_NAME[key]()
+        return by_name("initializer", _BY_NAME, identifier)
     if callable(identifier):
         return identifier
     raise TypeError(f"an initializer must be a name or a callable, got "

@@ -54,6 +54,13 @@ def glorot_uniform_(p, fan_in: int, fan_out: int) -> None:
     nn.init.uniform_(p, -limit, limit)
 
 
+def keras_init_(module, fan_in: int, fan_out: int) -> None:
+    """Keras's defaults for a kernel layer: glorot_uniform weight, zero bias (if it has one)."""
+    glorot_uniform_(module.weight, fan_in, fan_out)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
 def need_rank(layer: str, shape, ndim: int, layout: str) -> None:
     if len(shape) != ndim:
         raise ValueError(f"{layer}: expects a {ndim}-d input {layout} (batch included), got "
@@ -135,9 +142,7 @@ class Dense(Activated):
     def build_module(self, input_shape):
         D = int(input_shape[-1])
         module = nn.Linear(D, self.units, bias=self.use_bias)
-        glorot_uniform_(module.weight, D, self.units)
-        if self.use_bias:
-            nn.init.zeros_(module.bias)
+        keras_init_(module, D, self.units)
         return module
 
     def call(self, x):
@@ -280,9 +285,7 @@ class Conv2D(Activated):
                            padding=padding, dilation=self.dilation_rate,
                            bias=self.use_bias, **kwargs)
         kH, kW = self.kernel_size
-        glorot_uniform_(module.weight, C * kH * kW, self.filters * kH * kW)
-        if self.use_bias:
-            nn.init.zeros_(module.bias)
+        keras_init_(module, C * kH * kW, self.filters * kH * kW)
         self._fused = fused
         return module
 

@@ -25,6 +25,7 @@ import copy
 
 import numpy as np
 
+from tinymm.keras.engine import by_name
 from tinymm.ops.cross_entropy import cross_entropy
 from tinymm.ops.loss import binary_cross_entropy_with_logits
 from tinymm.ops.softmax import log_softmax
@@ -35,12 +36,18 @@ REDUCTIONS = ("sum_over_batch_size", "sum", "none", None)
 
 
 def _tensor(x, like: Tensor | None = None) -> Tensor:
+    """``x`` as a Tensor; host targets take ``like``'s float dtype and device."""
     if isinstance(x, Tensor):
         return x
     array = np.asarray(x)
     if like is not None and array.dtype.kind in "fb":
         array = array.astype(like.dtype)
-    return as_tensor(array)
+    return _on_device_of(as_tensor(array), like)
+
+
+def _on_device_of(t: Tensor, like: Tensor | None) -> Tensor:
+    """``t`` moved to ``like``'s device (one counted copy when that is a GPU)."""
+    return t if like is None or like.device == t.device else t.to(like.device)
 
 
 def _check_same_shape(who: str, y_pred: Tensor, y_true: Tensor) -> None:
@@ -80,7 +87,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
     ignore = -100 if ignore_class is None else ignore_class
     if from_logits:
         try:
-            return cross_entropy(pred, y, ignore_index=ignore, reduction="none")
+            target = y if pred.device == "cpu" else _on_device_of(as_tensor(y), pred)
+            return cross_entropy(pred, target, ignore_index=ignore, reduction="none")
         except ValueError as err:
             raise ValueError(f"{who}: {err}") from None
     if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= pred.shape[1])):
@@ -121,23 +129,26 @@ def binary_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -
     return loss.mean(axis=axis)
 
 
-def mean_squared_error(y_true, y_pred):
-    """Keras's ``mse``: mean over the last axis of (y_pred - y_true)^2; returns (N,)."""
+def _regression_pair(name: str, y_true, y_pred):
+    """(pred, target) as tensors of one shape: a (N,) target against a (N, 1) prediction gets
+    its trailing axis, as Keras; other shapes must match."""
     pred = _tensor(y_pred)
     target = _tensor(y_true, like=pred)
     if target.ndim == pred.ndim - 1 and pred.shape[-1] == 1:
         target = target.reshape(target.shape + (1,))
-    _check_same_shape("mse", pred, target)
+    _check_same_shape(name, pred, target)
+    return pred, target
+
+
+def mean_squared_error(y_true, y_pred):
+    """Keras's ``mse``: mean over the last axis of (y_pred - y_true)^2; returns (N,)."""
+    pred, target = _regression_pair("mse", y_true, y_pred)
     diff = pred - target
     return (diff * diff).mean(axis=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
-    pred = _tensor(y_pred)
-    target = _tensor(y_true, like=pred)
-    if target.ndim == pred.ndim - 1 and pred.shape[-1] == 1:
-        target = target.reshape(target.shape + (1,))
-    _check_same_shape("mae", pred, target)
+    pred, target = _regression_pair("mae", y_true, y_pred)
     return (pred - target).abs().mean(axis=-1)
 
 
@@ -168,7 +179,8 @@ class Loss:
             if w.ndim > values.ndim or w.shape != values.shape[:w.ndim]:
                 raise ValueError(f"{self.name}: sample_weight of shape {w.shape} does not fit "
                                  f"the per-sample losses of shape {values.shape}")
-            values = values * as_tensor(w.reshape(w.shape + (1,) * (values.ndim - w.ndim)))
+            values = values * _on_device_of(
+                as_tensor(w.reshape(w.shape + (1,) * (values.ndim - w.ndim))), values)
         if self.reduction in ("none", None):
             return values
         total = values.sum()
@@ -265,11 +277,8 @@ def get(identifier) -> Loss:
     function ``fn(y_true, y_pred)`` (wrapped, reduced as Keras does). A Loss subclass that
     does not override ``call`` is refused here, so ``compile`` fails, not ``fit``."""
     if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _BY_NAME:
-            raise ValueError(f"unknown loss {identifier!r}; known names: {sorted(_BY_NAME)} (or "
-                             "pass a callable loss(y_true, y_pred))")
-        return _BY_NAME[key]()
+        return by_name("loss", _BY_NAME, identifier,
+                       " (or pass a callable loss(y_true, y_pred))")
     if isinstance(identifier, Loss):
         if type(identifier).call is Loss.call:
             raise TypeError(f"loss {type(identifier).__name__} subclasses keras.losses.Loss "

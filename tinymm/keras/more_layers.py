@@ -30,7 +30,7 @@ from tinymm.keras.layers import (
     Merge,
     Multiply,
     conv_to_keras,
-    glorot_uniform_,
+    keras_init_,
     known_dim,
     need_rank,
 )
@@ -284,9 +284,7 @@ class Conv1D(Activated):
     def build_module(self, input_shape):
         C, k = int(input_shape[-1]), self.kernel_size
         module = nn.Conv2d(C, self.filters, (1, k), bias=self.use_bias)  # weight (F, C, 1, k)
-        glorot_uniform_(module.weight, C * k, self.filters * k)
-        if self.use_bias:
-            nn.init.zeros_(module.bias)
+        keras_init_(module, C * k, self.filters * k)
         return module
 
     def call_logits(self, x):

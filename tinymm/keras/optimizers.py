@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from tinymm import optim
+from tinymm.keras.engine import by_name
 
 
 class Optimizer:
@@ -291,11 +292,8 @@ _BY_NAME = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop, "adagr
 def get(identifier):
     """A name ("adam"), a Keras-style spec or a ``tinymm.optim`` optimizer."""
     if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _BY_NAME:
-            raise ValueError(f"unknown optimizer {identifier!r}; known: {sorted(_BY_NAME)}, or "
-                             "pass tinymm.keras.optimizers.Adam(learning_rate=...)")
-        return _BY_NAME[key]()
+        return by_name("optimizer", _BY_NAME, identifier,
+                       ", or pass tinymm.keras.optimizers.Adam(learning_rate=...)")
     if isinstance(identifier, (Optimizer, optim.Optimizer)):
         return identifier
     raise TypeError(f"optimizer must be a name, a tinymm.keras.optimizers spec or a "

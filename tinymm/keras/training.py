@@ -45,7 +45,7 @@ from tinymm.keras import optimizers as _optimizers
 from tinymm.keras.engine import flatten_structure
 from tinymm.keras.layers import Activated
 from tinymm.nn import init as _init
-from tinymm.tensor import Tensor, as_tensor
+from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 NonFiniteLossError = loop.NonFiniteLossError
 
@@ -248,10 +248,24 @@ class TrainingMixin:
         return y
 
     # ------------------------------------------------------------ one batch
+    def _device(self) -> str:
+        """Where the weights live: "cuda" after ``model.to("cuda")`` (PyTorch's way: build
+        the model, move it, then compile and fit), else "cpu"."""
+        return next((p.device.type for p in self.parameters()), "cpu")
+
+    def _batch(self, arrays: list, idx) -> list:
+        """The samples ``idx`` of each input, on the model's device (one counted copy each
+        to a GPU); the targets stay on the host, where the losses check them."""
+        device = self._device()
+        if device == "cpu":
+            return [a[idx] for a in arrays]
+        return [from_numpy(np.ascontiguousarray(a[idx])).to(device) for a in arrays]
+
     def _batch_loss(self, xs, ys, sws, idx):
         """The loop's loss function on the samples ``idx``: the total loss Tensor and the
-        metrics dict (per-output losses, metric objects updated with this batch)."""
-        outs, logits = self._run_graph([a[idx] for a in xs],
+        metrics dict (per-output losses, metric objects updated with this batch). On a cuda
+        model the inputs go to the device and the outputs come back for the metrics."""
+        outs, logits = self._run_graph(self._batch(xs, idx),
                                        [o.logits for o in self._outputs_compiled])
         k = len(idx)
         total, report = None, {"samples": k}
@@ -267,7 +281,7 @@ class TrainingMixin:
                 if len(self.outputs) > 1:
                     report[f"{o.name}_loss"] = (float(loss.item()) * k, k)
             for m in o.metrics:
-                m.update_state(yb, out.array, sample_weight=wb)
+                m.update_state(yb, out.detach().cpu().array, sample_weight=wb)
                 report[self._metric_key(o, m)] = m
         return total, report
 
@@ -326,9 +340,9 @@ class TrainingMixin:
             with no_grad():
                 n = xs[0].shape[0]  # no samples: one empty batch, for the outputs' shapes
                 for idx in _IndexBatches(n, batch_size or 32) if n else [slice(0, 0)]:
-                    outs, _ = self._run_graph([a[idx] for a in xs])
+                    outs, _ = self._run_graph(self._batch(xs, idx))
                     for store, o in zip(parts, outs):
-                        store.append(o.array)
+                        store.append(o.cpu().array)
         finally:
             self.train(was_training)
         return self._structure_outputs([np.concatenate(p, axis=0) for p in parts])

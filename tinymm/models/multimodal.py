@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from tinymm import nn
+from tinymm.devices import is_device_array
 from tinymm.models.towers import ImageTower, TextTower
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor
@@ -176,7 +177,9 @@ class MultimodalVQA(ImageTower, TextTower, nn.Module):
         c = self.config
         image = as_tensor(image)
         tokens = tokens.array if isinstance(tokens, Tensor) else np.asarray(tokens)
-        lengths = lengths.array if isinstance(lengths, Tensor) else np.asarray(lengths)
+        # lengths are host metadata, as PyTorch's pack_padded_sequence wants them (a cuda
+        # tensor of lengths comes back in one counted copy); tokens stay where they are
+        lengths = lengths.cpu().numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
         self._check_inputs(image, tokens, lengths)
         N = tokens.shape[0]
         attention = None
@@ -219,7 +222,8 @@ class MultimodalVQA(ImageTower, TextTower, nn.Module):
         if tokens.shape[0] != image.shape[0] or lengths.shape != (tokens.shape[0],):
             raise ValueError(f"MultimodalVQA: batch sizes differ: image {image.shape[0]}, "
                              f"tokens {tokens.shape[0]}, lengths {lengths.shape}")
-        if tokens.size and (tokens.min() < 0 or tokens.max() >= c.vocab_size):
+        on_host = not is_device_array(tokens)  # device ids: the embedding op checks them
+        if on_host and tokens.size and (tokens.min() < 0 or tokens.max() >= c.vocab_size):
             raise ValueError(f"MultimodalVQA: token ids must be in [0, {c.vocab_size}), got "
                              f"[{tokens.min()}, {tokens.max()}]; is the tokenizer the one this "
                              "model was built for?")

@@ -6,7 +6,8 @@ import numpy as np
 
 from tinymm.nn import init
 from tinymm.nn.module import Module, Parameter
-from tinymm.ops.embedding import as_indices, check_indices, embedding, normalize_padding_idx
+from tinymm.ops.embedding import Embedding as EmbeddingOp
+from tinymm.ops.embedding import as_indices, normalize_padding_idx
 
 
 class Embedding(Module):
@@ -33,9 +34,9 @@ class Embedding(Module):
 
     def forward(self, indices):
         name = f"Embedding({self.num_embeddings}, {self.embedding_dim})"
-        indices = as_indices(name, indices)
-        check_indices(name, indices, self.num_embeddings)
-        return embedding(indices, self.weight, self.padding_idx)
+        # the op checks the indices once, naming this layer (on a device: one counted copy)
+        return EmbeddingOp.apply(as_indices(name, indices), self.weight,
+                                 padding_idx=self.padding_idx, name=name)
 
     def extra_repr(self) -> str:
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""

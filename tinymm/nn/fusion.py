@@ -153,7 +153,8 @@ class CrossAttentionFusion(Module):
         tokens = q + attended  # (N, Lq, E)
         if query_mask is None:
             return tokens.mean(axis=1), weights.mean(axis=1)  # (N, E), (N, Lk)
-        m = np.asarray(query_mask.array if isinstance(query_mask, Tensor) else query_mask)
+        m = (query_mask.cpu().numpy() if isinstance(query_mask, Tensor)  # host metadata
+             else np.asarray(query_mask))
         if m.shape != (N, Lq):
             raise ValueError(f"{name}: query_mask must have shape (N, Lq) = {(N, Lq)}, got "
                              f"{m.shape}")
@@ -164,7 +165,7 @@ class CrossAttentionFusion(Module):
             raise ValueError(f"{name}: query_mask row {int(np.argmax(counts == 0))} has no real "
                              "token; every question needs at least one")
         w = (m / counts[:, None]).astype(q.dtype)  # (N, Lq), rows sum to 1
-        w_tokens = from_numpy(w[:, :, None])  # (N, Lq, 1)
+        w_tokens = from_numpy(w[:, :, None]).to(q.device)  # (N, Lq, 1): one copy to a GPU
         fused = (tokens * w_tokens).sum(axis=1)  # (N, E)
         attention = (weights * w_tokens).sum(axis=1)  # (N, Lk)
         return fused, attention

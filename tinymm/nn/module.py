@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from tinymm.tensor import Tensor, from_numpy
+from tinymm.tensor import Tensor, from_numpy, to_arguments
 
 
 class StateDictError(RuntimeError):
@@ -237,13 +237,7 @@ class Module:
         """
         from tinymm.devices import as_device
 
-        for arg in args:
-            if isinstance(arg, Tensor):
-                dtype, device = arg.dtype, arg.device
-            elif isinstance(arg, str) or type(arg).__name__ == "device":
-                device = arg
-            else:
-                dtype = arg
+        dtype, device = to_arguments(args, dtype, device)
         if device is not None:
             device = as_device(device, f"{type(self).__name__}.to")
         for m in self.modules():

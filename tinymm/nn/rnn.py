@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 
+from tinymm.devices import is_device_array
 from tinymm.nn import init
 from tinymm.nn.module import Module, Parameter
 from tinymm.ops.dropout import dropout as dropout_fn
@@ -88,7 +89,11 @@ class RNNBase(Module):
         x = x if isinstance(x, Tensor) else Tensor(x)
         name = self._name()
         T, N = check_sequence_input(name, x.array, self.input_size, self.batch_first)
-        lengths = check_lengths(name, lengths, N, T)
+        # device lengths: the range check costs a copy back, and each layer's op makes it
+        # before its kernel runs, so the layer checks only their dtype and shape
+        lengths = check_lengths(name, lengths, N, T,
+                                check_range=not is_device_array(getattr(lengths, "array",
+                                                                        lengths)))
         expected = (self.num_layers * self.num_directions, N, self.hidden_size)
         for what, state in hx_parts:
             if state is not None and tuple(state.shape) != expected:

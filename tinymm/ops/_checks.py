@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinymm.devices import index_bounds, is_device_array
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -33,15 +35,52 @@ def check_ndim(op: str, name: str, array: np.ndarray, ndim: int | tuple[int, ...
         raise ValueError(f"{op}: {name} must be {expected}{hint}, got shape {array.shape}")
 
 
-def check_int_range(op: str, name: str, array: np.ndarray, low: int, high: int,
+def int_bounds(array, skip: int | None = None) -> tuple[int, int] | None:
+    """(min, max) of an integer array over the values other than ``skip``; None when none is
+    left. A device array (int64) is reduced on the device and its two results come back in
+    one counted transfer (``tinymm.cuda.transfer_stats``); a host array costs nothing."""
+    if is_device_array(array):
+        return index_bounds(as_int64("int_bounds", "array", array), skip)
+    values = array if skip is None else array[array != skip]
+    return (int(values.min()), int(values.max())) if values.size else None
+
+
+def as_int64(op: str, name: str, array):
+    """An integer array as int64 (the dtype index kernels read), on the device it lives on;
+    a ValueError naming ``op`` for any other dtype."""
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"{op}: {name} must be an integer array, got dtype {array.dtype}; "
+                         "convert with .astype(np.int64)")
+    if array.dtype == np.int64:
+        return array
+    if is_device_array(array):
+        from tinymm.backend import get_backend
+
+        return get_backend("cuda").cast_forward(array, np.int64)[0]
+    return array.astype(np.int64)
+
+
+def check_same_device(op: str, **arrays) -> None:
+    """A RuntimeError naming both devices when the arrays (Nones skipped) do not all live on
+    one device, as PyTorch's; raw index arrays never pass through autograd's device check."""
+    places = {name: "cuda" if is_device_array(a) else "cpu"
+              for name, a in arrays.items() if a is not None}
+    if len(set(places.values())) > 1:
+        listed = ", ".join(f"{name} on {where}" for name, where in places.items())
+        raise RuntimeError(f"{op}: expected all inputs on the same device, got {listed}; move "
+                           "them with .to('cuda') or .cpu() first")
+
+
+def check_int_range(op: str, name: str, array, low: int, high: int,
                     allowed_extra: int | None = None) -> None:
-    """Every value of the integer ``array`` must be in [low, high) (or equal allowed_extra)."""
+    """Every value of the integer ``array`` (host or device) must be in [low, high) (or equal
+    allowed_extra)."""
     if array.dtype.kind not in "iu":
         raise TypeError(f"{op}: {name} must be an integer array (class indices), got {array.dtype}")
-    values = array if allowed_extra is None else array[array != allowed_extra]
-    if values.size and (values.min() < low or values.max() >= high):
-        worst = values.min() if values.min() < low else values.max()
-        raise ValueError(f"{op}: {name} holds {int(worst)}, outside the valid range "
+    bounds = int_bounds(array, allowed_extra)
+    if bounds is not None and (bounds[0] < low or bounds[1] >= high):
+        worst = bounds[0] if bounds[0] < low else bounds[1]
+        raise ValueError(f"{op}: {name} holds {worst}, outside the valid range "
                          f"[{low}, {high - 1}]" + (f" (or {allowed_extra} to ignore)"
                                                   if allowed_extra is not None else ""))
 

@@ -4,47 +4,29 @@ from __future__ import annotations
 
 import math
 
-from tinymm.autograd import Function
 from tinymm.ops._checks import check_float
+from tinymm.ops._kernel import KernelFunction
 
 
-class ReLU(Function):
-    @staticmethod
-    def forward(ctx, x):
-        check_float("relu", "input", x)
-        out, cache = ctx.backend.relu_forward(x)
-        ctx.save_for_backward(cache)
-        return out
+class _Activation(KernelFunction):
+    """``out = f(x)`` on a float input: kernels ``<kernel>_forward`` / ``_backward``."""
 
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.relu_backward(grad, *ctx.saved)
+    @classmethod
+    def forward(cls, ctx, x):
+        check_float(cls.kernel, "input", x)
+        return cls.run(ctx, x)
 
 
-class Sigmoid(Function):
-    @staticmethod
-    def forward(ctx, x):
-        check_float("sigmoid", "input", x)
-        out, cache = ctx.backend.sigmoid_forward(x)
-        ctx.save_for_backward(cache)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.sigmoid_backward(grad, *ctx.saved)
+class ReLU(_Activation):
+    kernel = "relu"  # dx = dout where x > 0
 
 
-class Tanh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        check_float("tanh", "input", x)
-        out, cache = ctx.backend.tanh_forward(x)
-        ctx.save_for_backward(cache)
-        return out
+class Sigmoid(_Activation):
+    kernel = "sigmoid"  # dx = dout * out * (1 - out)
 
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.tanh_backward(grad, *ctx.saved)
+
+class Tanh(_Activation):
+    kernel = "tanh"  # dx = dout * (1 - out^2)
 
 
 def relu(x):

@@ -22,6 +22,7 @@ import numbers
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.devices import is_device_array
 from tinymm.ops._checks import check_float, check_same_dtype
 
 
@@ -30,7 +31,8 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
     name = "batch_norm"
     for what, array in (("input", x), ("running_mean", running_mean),
                         ("running_var", running_var), ("weight", weight), ("bias", bias)):
-        if not isinstance(array, np.ndarray) and (what == "input" or array is not None):
+        is_array = isinstance(array, np.ndarray) or is_device_array(array)
+        if not is_array and (what == "input" or array is not None):
             raise TypeError(f"{name}: {what} must be a Tensor"
                             + (" or None" if what != "input" else "")
                             + f", got {type(array).__name__}")

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
 from tinymm.kernels.geometry import conv_padding, output_size
 from tinymm.ops._checks import check_float, check_pair, check_same_dtype
+from tinymm.ops._kernel import KernelFunction
 
 
 def conv2d_options(op: str, stride, padding, dilation, same_any_stride: bool = False):
@@ -92,32 +92,23 @@ def _check(op, x, weight, bias, stride, padding, dilation):
     return geometry
 
 
-class Conv2d(Function):
-    @staticmethod
-    def forward(ctx, x, weight, bias, stride=1, padding=0, dilation=1, layer="conv2d"):
-        stride, pads, dilation = _check(layer, x, weight, bias, stride, padding, dilation)
-        out, cache = ctx.backend.conv2d_forward(x, weight, bias, stride=stride,
-                                                    padding=pads, dilation=dilation)
-        ctx.save_for_backward(cache)
-        return out  # (N, O, OH, OW)
+class Conv2d(KernelFunction):
+    """Gradients dx, dweight, dbias (None without a bias) from the backward kernel."""
 
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.conv2d_backward(grad, *ctx.saved)  # dx, dweight, dbias | None
+    kernel = "conv2d"
+
+    @classmethod
+    def forward(cls, ctx, x, weight, bias, stride=1, padding=0, dilation=1, layer=None):
+        stride, pads, dilation = _check(layer or cls.kernel, x, weight, bias, stride, padding,
+                                        dilation)
+        return cls.run(ctx, x, weight, bias, stride=stride, padding=pads,
+                       dilation=dilation)  # (N, O, OH, OW)
 
 
-class Conv2dReLU(Function):
-    @staticmethod
-    def forward(ctx, x, weight, bias, stride=1, padding=0, dilation=1, layer="conv2d_relu"):
-        stride, pads, dilation = _check(layer, x, weight, bias, stride, padding, dilation)
-        out, cache = ctx.backend.conv2d_relu_forward(x, weight, bias, stride=stride,
-                                                         padding=pads, dilation=dilation)
-        ctx.save_for_backward(cache)
-        return out  # (N, O, OH, OW), max(conv, 0)
+class Conv2dReLU(Conv2d):
+    """max(conv2d, 0) in one node: the conv2d_relu kernels."""
 
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.conv2d_relu_backward(grad, *ctx.saved)  # dx, dweight, dbias | None
+    kernel = "conv2d_relu"
 
 
 def _pytorch_rules(op, x, weight, stride, padding, dilation) -> None:

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
-from tinymm.ops._checks import check_float, check_int_range, check_ndim
+from tinymm.devices import is_device_array
+from tinymm.ops._checks import check_float, check_int_range, check_ndim, check_same_device
+from tinymm.ops._kernel import KernelFunction
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
-class CrossEntropy(Function):
-    @staticmethod
-    def forward(ctx, logits, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+class CrossEntropy(KernelFunction):
+    kernel = "cross_entropy"
+
+    @classmethod
+    def forward(cls, ctx, logits, target, ignore_index=-100, reduction="mean",
+                label_smoothing=0.0):
         check_float("cross_entropy", "input (logits)", logits)
         check_ndim("cross_entropy", "input (logits)", logits, 2, "(N, C)")
-        target = np.asarray(target)
+        target = target if is_device_array(target) else np.asarray(target)
+        check_same_device("cross_entropy", input=logits, target=target)
         check_ndim("cross_entropy", "target", target, 1, "(N,) class indices")
         if target.shape[0] != logits.shape[0]:
             raise ValueError(f"cross_entropy: input has {logits.shape[0]} rows (shape "
@@ -29,15 +34,8 @@ class CrossEntropy(Function):
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                              f"{label_smoothing}")
-        out, cache = ctx.backend.cross_entropy_forward(
-            logits, target, ignore_index=ignore_index, reduction=reduction,
-            label_smoothing=label_smoothing)
-        ctx.save_for_backward(cache)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.cross_entropy_backward(grad, *ctx.saved)
+        return cls.run(ctx, logits, target, ignore_index=ignore_index, reduction=reduction,
+                       label_smoothing=label_smoothing)
 
 
 def cross_entropy(input, target, ignore_index: int = -100, reduction: str = "mean",  # noqa: A002

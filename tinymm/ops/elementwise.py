@@ -17,6 +17,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.kernels._shapes import sum_to_shape as unbroadcast  # for the ops still on NumPy
+from tinymm.ops._kernel import KernelFunction
 
 
 def _check_broadcast(op: str, a: np.ndarray, b: np.ndarray) -> tuple[int, ...]:
@@ -30,22 +31,14 @@ def _check_broadcast(op: str, a: np.ndarray, b: np.ndarray) -> tuple[int, ...]:
 
 
 # ------------------------------------------------------------------ binary elementwise
-class _Binary(Function):
-    """``out = f(a, b)`` with broadcasting: kernels ``<kernel>_forward`` / ``_backward``."""
-
-    kernel = ""
+class _Binary(KernelFunction):
+    """``out = f(a, b)`` with broadcasting; the backward kernel gives (da, db) at the operands'
+    shapes (it sums the broadcast copies)."""
 
     @classmethod
     def forward(cls, ctx, a, b):
         _check_broadcast(cls.kernel, a, b)
-        out, cache = getattr(ctx.backend, f"{cls.kernel}_forward")(a, b)
-        ctx.save_for_backward(cache)
-        return out
-
-    @classmethod
-    def backward(cls, ctx, grad):
-        # (da, db) at the operands' shapes: the kernel sums the broadcast copies
-        return getattr(ctx.backend, f"{cls.kernel}_backward")(grad, *ctx.saved)
+        return cls.run(ctx, a, b)
 
 
 class Add(_Binary):
@@ -95,20 +88,12 @@ class Pow(Function):
 
 
 # ------------------------------------------------------------------ unary elementwise
-class _Unary(Function):
+class _Unary(KernelFunction):
     """``out = f(x)``: kernels ``<kernel>_forward`` / ``_backward`` (see the reference)."""
-
-    kernel = ""
 
     @classmethod
     def forward(cls, ctx, x):
-        out, cache = getattr(ctx.backend, f"{cls.kernel}_forward")(x)
-        ctx.save_for_backward(cache)
-        return out
-
-    @classmethod
-    def backward(cls, ctx, grad):
-        return getattr(ctx.backend, f"{cls.kernel}_backward")(grad, *ctx.saved)
+        return cls.run(ctx, x)
 
 
 class Neg(_Unary):
@@ -131,203 +116,65 @@ class Abs(_Unary):
     kernel = "abs"  # dx = dout * sign(x); sign(0) = 0, the subgradient PyTorch picks
 
 
-class Clamp(Function):
-    @staticmethod
-    def forward(ctx, x, low=None, high=None):
-        out, cache = ctx.backend.clamp_forward(x, min=low, max=high)
-        ctx.save_for_backward(cache)
-        return out
+class Clamp(KernelFunction):
+    kernel = "clamp"  # dx = dout where low <= x <= high
 
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.clamp_backward(grad, *ctx.saved)  # dout where low <= x <= high
+    @classmethod
+    def forward(cls, ctx, x, low=None, high=None):
+        return cls.run(ctx, x, min=low, max=high)
 
 
-class Cast(Function):
-    @staticmethod
-    def forward(ctx, x, dtype):
-        out, cache = ctx.backend.cast_forward(x, dtype)
-        ctx.save_for_backward(cache)
-        return out
+class Cast(KernelFunction):
+    kernel = "cast"  # dx = dout back in x's dtype
 
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.cast_backward(grad, *ctx.saved)  # dout back in x's dtype
+    @classmethod
+    def forward(cls, ctx, x, dtype):
+        return cls.run(ctx, x, dtype)
 
 
 # ------------------------------------------------------------------ more unary math
-# Each forward is NumPy's function; each backward is its derivative times the upstream
-# gradient (y = f(x), dx = grad * f'(x)), written with what forward saved.
-class Sin(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.sin(x)
+class _Math(Function):
+    """``out = f(x)`` in NumPy; backward is ``dx(grad, saved)``, the upstream gradient times
+    f'(x), written with what forward saved: x, or the output where ``saves_output``."""
 
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad * np.cos(x),)  # d sin = cos
+    saves_output = False
 
-
-class Cos(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.cos(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (-grad * np.sin(x),)  # d cos = -sin
-
-
-class Tan(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = np.tan(x)
-        ctx.save_for_backward(out)
+    @classmethod
+    def forward(cls, ctx, x):
+        out = cls.f(x)
+        ctx.save_for_backward(out if cls.saves_output else x)
         return out
 
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved
-        return (grad * (1 + out * out),)  # d tan = 1 + tan^2
+    @classmethod
+    def backward(cls, ctx, grad):
+        (saved,) = ctx.saved
+        return (cls.dx(grad, saved),)
 
 
-class Asin(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.arcsin(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad / np.sqrt(1 - x * x),)  # d asin = 1 / sqrt(1 - x^2)
+def _math(name: str, f, dx, saves_output: bool = False) -> type[Function]:
+    """The ``_Math`` op ``name``: forward ``f``, backward ``dx(grad, x or out)``."""
+    return type(name, (_Math,), {"f": staticmethod(f), "dx": staticmethod(dx),
+                                 "saves_output": saves_output, "__doc__": f"``{name}``: "
+                                 "NumPy's function, its derivative in the backward."})
 
 
-class Acos(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.arccos(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (-grad / np.sqrt(1 - x * x),)  # d acos = -1 / sqrt(1 - x^2)
-
-
-class Atan(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.arctan(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad / (1 + x * x),)  # d atan = 1 / (1 + x^2)
-
-
-class Sinh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.sinh(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad * np.cosh(x),)
-
-
-class Cosh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.cosh(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad * np.sinh(x),)
-
-
-class Log1p(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.log1p(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad / (1 + x),)
-
-
-class Expm1(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = np.expm1(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved
-        return (grad * (out + 1),)  # d (e^x - 1) = e^x
-
-
-class Log2(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.log2(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad / (x * x.dtype.type(np.log(2.0))),)  # d log2 = 1 / (x ln 2)
-
-
-class Log10(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.log10(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad / (x * x.dtype.type(np.log(10.0))),)
-
-
-class Reciprocal(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = 1 / x
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved
-        return (-grad * out * out,)  # d (1/x) = -1/x^2
-
-
-class Rsqrt(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = 1 / np.sqrt(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved
-        return (grad * out.dtype.type(-0.5) * out * out * out,)  # d x^(-1/2) = -x^(-3/2) / 2
+Sin = _math("Sin", np.sin, lambda g, x: g * np.cos(x))  # d sin = cos
+Cos = _math("Cos", np.cos, lambda g, x: -g * np.sin(x))  # d cos = -sin
+Tan = _math("Tan", np.tan, lambda g, out: g * (1 + out * out), True)  # d tan = 1 + tan^2
+Asin = _math("Asin", np.arcsin, lambda g, x: g / np.sqrt(1 - x * x))  # 1 / sqrt(1 - x^2)
+Acos = _math("Acos", np.arccos, lambda g, x: -g / np.sqrt(1 - x * x))  # -1 / sqrt(1 - x^2)
+Atan = _math("Atan", np.arctan, lambda g, x: g / (1 + x * x))  # d atan = 1 / (1 + x^2)
+Sinh = _math("Sinh", np.sinh, lambda g, x: g * np.cosh(x))
+Cosh = _math("Cosh", np.cosh, lambda g, x: g * np.sinh(x))
+Log1p = _math("Log1p", np.log1p, lambda g, x: g / (1 + x))
+Expm1 = _math("Expm1", np.expm1, lambda g, out: g * (out + 1), True)  # d (e^x - 1) = e^x
+Log2 = _math("Log2", np.log2,
+             lambda g, x: g / (x * x.dtype.type(np.log(2.0))))  # d log2 = 1 / (x ln 2)
+Log10 = _math("Log10", np.log10, lambda g, x: g / (x * x.dtype.type(np.log(10.0))))
+Reciprocal = _math("Reciprocal", lambda x: 1 / x,
+                   lambda g, out: -g * out * out, True)  # d (1/x) = -1/x^2
+Rsqrt = _math("Rsqrt", lambda x: 1 / np.sqrt(x),  # d x^(-1/2) = -x^(-3/2) / 2
+              lambda g, out: g * out.dtype.type(-0.5) * out * out * out, True)
 
 
 class Piecewise(Function):
@@ -346,34 +193,30 @@ class Piecewise(Function):
 
 
 # ------------------------------------------------------------------ max/min of two, where
-class Maximum(Function):
-    """max(a, b) elementwise; on ties each side gets half the gradient, as PyTorch."""
+class _Extremum(Function):
+    """max or min of a and b elementwise (``pick``: np.maximum or np.minimum); the side picked
+    gets the gradient, and on ties each side gets half, as PyTorch."""
 
-    @staticmethod
-    def forward(ctx, a, b):
-        _check_broadcast("maximum", a, b)
+    @classmethod
+    def forward(cls, ctx, a, b):
+        _check_broadcast(cls.pick.__name__, a, b)
         ctx.save_for_backward(a, b)
-        return np.maximum(a, b)
+        return cls.pick(a, b)
 
-    @staticmethod
-    def backward(ctx, grad):
+    @classmethod
+    def backward(cls, ctx, grad):
         a, b = ctx.saved
-        share = np.where(a == b, grad.dtype.type(0.5), (a > b).astype(grad.dtype))
+        picked_a = cls.pick(a, b) == a
+        share = np.where(a == b, grad.dtype.type(0.5), picked_a.astype(grad.dtype))
         return unbroadcast(grad * share, a.shape), unbroadcast(grad * (1 - share), b.shape)
 
 
-class Minimum(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        _check_broadcast("minimum", a, b)
-        ctx.save_for_backward(a, b)
-        return np.minimum(a, b)
+class Maximum(_Extremum):
+    pick = np.maximum
 
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved
-        share = np.where(a == b, grad.dtype.type(0.5), (a < b).astype(grad.dtype))
-        return unbroadcast(grad * share, a.shape), unbroadcast(grad * (1 - share), b.shape)
+
+class Minimum(_Extremum):
+    pick = np.minimum
 
 
 class Where(Function):

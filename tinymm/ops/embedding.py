@@ -5,23 +5,30 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._checks import check_float, check_ndim
+from tinymm.devices import is_device_array
+from tinymm.ops._checks import as_int64, check_float, check_ndim, check_same_device, int_bounds
 
 
-def as_indices(op: str, indices) -> np.ndarray:
-    """The indices as an integer array, or a ValueError saying what was received."""
-    array = np.asarray(getattr(indices, "data", indices))
+def as_indices(op: str, indices):
+    """The indices as an integer array where they live (a NumPy array, or an int64 device
+    array for a cuda tensor), or a ValueError saying what was received."""
+    raw = getattr(indices, "array", indices)
+    if is_device_array(raw):
+        return as_int64(op, "indices", raw)
+    array = np.asarray(raw)
     if array.dtype.kind not in "iu":
         raise ValueError(f"{op}: indices must be an integer array (token ids), got dtype "
                          f"{array.dtype}; convert with .astype(np.int64)")
     return array
 
 
-def check_indices(op: str, indices: np.ndarray, num_embeddings: int) -> None:
-    """Every index in [0, num_embeddings): checked before any kernel reads weight rows."""
-    if indices.size == 0:
+def check_indices(op: str, indices, num_embeddings: int) -> None:
+    """Every index in [0, num_embeddings): checked before any kernel reads weight rows (for
+    device indices: one reduction on the device and one counted 16-byte copy back)."""
+    bounds = int_bounds(indices)
+    if bounds is None:
         return
-    low, high = int(indices.min()), int(indices.max())
+    low, high = bounds
     if low < 0 or high >= num_embeddings:
         worst = low if low < 0 else high
         raise ValueError(f"{op}: index {worst} is out of range for {num_embeddings} embeddings "
@@ -42,12 +49,14 @@ def normalize_padding_idx(op: str, padding_idx: int | None, num_embeddings: int)
 
 class Embedding(Function):
     @staticmethod
-    def forward(ctx, indices, weight, padding_idx=None):
-        check_ndim("embedding", "weight", weight, 2, "(num_embeddings, embedding_dim)")
-        check_float("embedding", "weight", weight)
-        indices = as_indices("embedding", indices)
-        check_indices("embedding", indices, weight.shape[0])
-        padding_idx = normalize_padding_idx("embedding", padding_idx, weight.shape[0])
+    def forward(ctx, indices, weight, padding_idx=None, name="embedding"):
+        """``name``: the op or layer the errors name (nn.Embedding passes its own)."""
+        check_ndim(name, "weight", weight, 2, "(num_embeddings, embedding_dim)")
+        check_float(name, "weight", weight)
+        indices = as_indices(name, indices)
+        check_same_device(name, indices=indices, weight=weight)
+        check_indices(name, indices, weight.shape[0])
+        padding_idx = normalize_padding_idx(name, padding_idx, weight.shape[0])
         out, cache = ctx.backend.embedding_forward(indices, weight, padding_idx=padding_idx)
         ctx.save_for_backward(cache)
         return out  # (..., E)

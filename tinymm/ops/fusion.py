@@ -11,8 +11,8 @@ H/W height/width.
 
 from __future__ import annotations
 
-from tinymm.autograd import Function
-from tinymm.ops._checks import check_float, check_same_dtype, finite_kernel_forward
+from tinymm.ops._checks import check_float, check_same_dtype
+from tinymm.ops._kernel import KernelFunction
 
 
 def _check_same_shape(op: str, **arrays) -> None:
@@ -26,35 +26,29 @@ def _check_same_shape(op: str, **arrays) -> None:
                          "a common width first (e.g. nn.Linear)")
 
 
-class GatedFusion(Function):
-    @staticmethod
-    def forward(ctx, g, ua, ub):
+class GatedFusion(KernelFunction):
+    kernel, finite_only = "gated_fusion", True
+
+    @classmethod
+    def forward(cls, ctx, g, ua, ub):
         _check_same_shape("gated_fusion", gate=g, a=ua, b=ub)
-        out, cache = finite_kernel_forward(ctx, "gated_fusion_forward", (g, ua, ub), g, ua, ub)
-        ctx.save_for_backward(cache)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.gated_fusion_backward(grad, *ctx.saved)
+        return cls.run(ctx, g, ua, ub)  # (B, D)
 
 
-class BilinearPool(Function):
-    @staticmethod
-    def forward(ctx, pa, pb):
+class BilinearPool(KernelFunction):
+    kernel, finite_only = "bilinear_pool", True
+
+    @classmethod
+    def forward(cls, ctx, pa, pb):
         _check_same_shape("bilinear_pool", a=pa, b=pb)
-        out, cache = finite_kernel_forward(ctx, "bilinear_pool_forward", (pa, pb), pa, pb)
-        ctx.save_for_backward(cache)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.bilinear_pool_backward(grad, *ctx.saved)
+        return cls.run(ctx, pa, pb)  # (B, R)
 
 
-class Film(Function):
-    @staticmethod
-    def forward(ctx, x, gamma, beta):
+class Film(KernelFunction):
+    kernel, finite_only = "film", True
+
+    @classmethod
+    def forward(cls, ctx, x, gamma, beta):
         check_float("film", "input", x)
         check_same_dtype("film", input=x, gamma=gamma, beta=beta)
         if x.ndim != 4:
@@ -65,13 +59,7 @@ class Film(Function):
             if p.shape != expected:
                 raise ValueError(f"film: {name} must have shape (N, C) = {expected} for input "
                                  f"{x.shape}, got {p.shape}")
-        out, cache = finite_kernel_forward(ctx, "film_forward", (x, gamma, beta), x, gamma, beta)
-        ctx.save_for_backward(cache)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.film_backward(grad, *ctx.saved)
+        return cls.run(ctx, x, gamma, beta)  # (N, C, H, W)
 
 
 def gated_fusion(gate, a, b):

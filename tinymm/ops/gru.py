@@ -21,31 +21,20 @@ direction)::
 
 from __future__ import annotations
 
-from tinymm.autograd import Function
-from tinymm.ops._checks import check_ndim, finite_kernel_forward
-from tinymm.ops.rnn import check_lengths, check_sequence_input, check_state, check_weights
+from tinymm.ops.rnn import Recurrence
 
 
-class GRU(Function):
-    @staticmethod
-    def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
+class GRU(Recurrence):
+    kernel, gates = "gru", 3
+
+    @classmethod
+    def forward(cls, ctx, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
                 batch_first=False, reverse=False):
-        check_ndim("gru", "weight_ih", weight_ih, 2, "(3*hidden_size, input_size)")
-        T, N = check_sequence_input("gru", x, weight_ih.shape[1], batch_first)
-        H = check_weights("gru", x, 3, weight_ih, weight_hh, bias_ih, bias_hh)
-        check_state("gru", "hx", h0, N, H, x.dtype)
-        lengths = check_lengths("gru", lengths, N, T)
-        (out, h_n), cache = finite_kernel_forward(
-            ctx, "gru_forward", (x, h0, weight_ih, weight_hh, bias_ih, bias_hh),
-            x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
-            batch_first=batch_first, reverse=reverse)
-        ctx.save_for_backward(cache)
-        return out, h_n  # (T, N, H) or (N, T, H); (N, H)
-
-    @staticmethod
-    def backward(ctx, dout, dh_n):
-        return ctx.backend.gru_backward((dout, dh_n), *ctx.saved,
-                                        need_dx=ctx.needs_input_grad[0])
+        lengths = cls.check(x, (h0,), weight_ih, weight_hh, bias_ih, bias_hh, lengths,
+                            batch_first)
+        return cls.run(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
+                       batch_first=batch_first,
+                       reverse=reverse)  # out (T, N, H) or (N, T, H), h_n (N, H)
 
 
 def gru(input, weight_ih, weight_hh, bias_ih=None, bias_hh=None, hx=None, lengths=None,  # noqa: A002

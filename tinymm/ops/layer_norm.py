@@ -17,6 +17,7 @@ import operator
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.devices import is_device_array
 from tinymm.ops._checks import check_float, check_same_dtype
 
 
@@ -47,7 +48,8 @@ class LayerNorm(Function):
         name = "layer_norm"
         shape = normalized_shape_tuple(name, normalized_shape)
         for what, array in (("input", x), ("weight", weight), ("bias", bias)):
-            if not isinstance(array, np.ndarray) and (what == "input" or array is not None):
+            is_array = isinstance(array, np.ndarray) or is_device_array(array)
+            if not is_array and (what == "input" or array is not None):
                 raise TypeError(f"{name}: {what} must be a Tensor"
                                 + (" or None" if what != "input" else "")
                                 + f", got {type(array).__name__}")

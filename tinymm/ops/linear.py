@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from tinymm.autograd import Function
 from tinymm.ops._checks import check_float, check_ndim, check_same_dtype
+from tinymm.ops._kernel import KernelFunction
 
 
-class Linear(Function):
-    @staticmethod
-    def forward(ctx, x, weight, bias=None):
+class Linear(KernelFunction):
+    kernel = "linear"
+
+    @classmethod
+    def forward(cls, ctx, x, weight, bias=None):
         check_ndim("linear", "weight", weight, 2, "(out_features, in_features)")
         if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
             raise ValueError(f"linear: input's last dimension must be in_features = "
@@ -17,13 +19,7 @@ class Linear(Function):
             raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
         check_float("linear", "input", x)
         check_same_dtype("linear", input=x, weight=weight, bias=bias)
-        out, cache = ctx.backend.linear_forward(x, weight, bias)  # (..., D_out)
-        ctx.save_for_backward(cache)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.linear_backward(grad, *ctx.saved)
+        return cls.run(ctx, x, weight, bias)  # (..., D_out)
 
 
 def linear(x, weight, bias=None):

@@ -21,32 +21,19 @@ direction)::
 
 from __future__ import annotations
 
-from tinymm.autograd import Function
-from tinymm.ops._checks import check_ndim, finite_kernel_forward
-from tinymm.ops.rnn import check_lengths, check_sequence_input, check_state, check_weights
+from tinymm.ops.rnn import Recurrence
 
 
-class LSTM(Function):
-    @staticmethod
-    def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
-                batch_first=False, reverse=False):
-        check_ndim("lstm", "weight_ih", weight_ih, 2, "(4*hidden_size, input_size)")
-        T, N = check_sequence_input("lstm", x, weight_ih.shape[1], batch_first)
-        H = check_weights("lstm", x, 4, weight_ih, weight_hh, bias_ih, bias_hh)
-        check_state("lstm", "h0", h0, N, H, x.dtype)
-        check_state("lstm", "c0", c0, N, H, x.dtype)
-        lengths = check_lengths("lstm", lengths, N, T)
-        (out, h_n, c_n), cache = finite_kernel_forward(
-            ctx, "lstm_forward", (x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh),
-            x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
-            batch_first=batch_first, reverse=reverse)
-        ctx.save_for_backward(cache)
-        return out, h_n, c_n  # (T, N, H) or (N, T, H); (N, H); (N, H)
+class LSTM(Recurrence):
+    kernel, gates, states = "lstm", 4, ("h0", "c0")
 
-    @staticmethod
-    def backward(ctx, dout, dh_n, dc_n):
-        return ctx.backend.lstm_backward((dout, dh_n, dc_n), *ctx.saved,
-                                         need_dx=ctx.needs_input_grad[0])
+    @classmethod
+    def forward(cls, ctx, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None,
+                lengths=None, batch_first=False, reverse=False):
+        lengths = cls.check(x, (h0, c0), weight_ih, weight_hh, bias_ih, bias_hh, lengths,
+                            batch_first)
+        return cls.run(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
+                       batch_first=batch_first, reverse=reverse)  # out, h_n (N, H), c_n (N, H)
 
 
 def lstm(input, weight_ih, weight_hh, bias_ih=None, bias_hh=None, hx=None, lengths=None,  # noqa: A002

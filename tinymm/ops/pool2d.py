@@ -7,8 +7,8 @@ a window that fits the padded input) so the kernels only see well-formed geometr
 
 from __future__ import annotations
 
-from tinymm.autograd import Function
 from tinymm.ops._checks import check_dim, check_float, check_pair
+from tinymm.ops._kernel import KernelFunction
 
 
 def _check_input(op: str, x) -> None:
@@ -34,55 +34,45 @@ def pool2d_geometry(op: str, x_shape, kernel_size, stride, padding):
     return (kh, kw), (sh, sw), (ph, pw)
 
 
-class MaxPool2d(Function):
-    @staticmethod
-    def forward(ctx, x, kernel_size, stride=None, padding=0, layer="max_pool2d"):
-        _check_input(layer, x)
-        kernel, stride, padding = pool2d_geometry(layer, x.shape, kernel_size, stride, padding)
-        out, cache = ctx.backend.max_pool2d_forward(x, kernel, stride=stride,
-                                                        padding=padding)
-        ctx.save_for_backward(cache)
-        return out  # (N, C, OH, OW)
+class _Pool2d(KernelFunction):
+    """A pooling op: its one gradient is for x (none for the window arguments)."""
 
-    @staticmethod
-    def backward(ctx, grad):
-        (dx,) = ctx.backend.max_pool2d_backward(grad, *ctx.saved)
-        return dx, None  # no gradient for kernel_size
-
-
-class AvgPool2d(Function):
-    @staticmethod
-    def forward(ctx, x, kernel_size, stride=None, padding=0, layer="avg_pool2d"):
-        _check_input(layer, x)
-        kernel, stride, padding = pool2d_geometry(layer, x.shape, kernel_size, stride, padding)
-        out, cache = ctx.backend.avg_pool2d_forward(x, kernel, stride=stride,
-                                                        padding=padding)
-        ctx.save_for_backward(cache)
-        return out  # (N, C, OH, OW)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (dx,) = ctx.backend.avg_pool2d_backward(grad, *ctx.saved)
+    @classmethod
+    def backward(cls, ctx, grad):
+        (dx,) = super().backward(ctx, grad)
         return dx, None
 
 
-class AdaptiveAvgPool2d(Function):
-    @staticmethod
-    def forward(ctx, x, output_size, layer="adaptive_avg_pool2d"):
+class _WindowPool2d(_Pool2d):
+    @classmethod
+    def forward(cls, ctx, x, kernel_size, stride=None, padding=0, layer=None):
+        layer = layer or cls.kernel
+        _check_input(layer, x)
+        kernel, stride, padding = pool2d_geometry(layer, x.shape, kernel_size, stride, padding)
+        return cls.run(ctx, x, kernel, stride=stride, padding=padding)  # (N, C, OH, OW)
+
+
+class MaxPool2d(_WindowPool2d):
+    kernel = "max_pool2d"
+
+
+class AvgPool2d(_WindowPool2d):
+    kernel = "avg_pool2d"
+
+
+class AdaptiveAvgPool2d(_Pool2d):
+    kernel = "adaptive_avg_pool2d"
+
+    @classmethod
+    def forward(cls, ctx, x, output_size, layer=None):
+        layer = layer or cls.kernel
         _check_input(layer, x)
         OH, OW = check_pair(layer, "output_size", output_size, 1)
         if OH > x.shape[2] or OW > x.shape[3]:
             raise ValueError(f"{layer}: output_size {(OH, OW)} is larger than the input's "
                              f"spatial size {x.shape[2:]} (input {x.shape}); it must not "
                              f"exceed it")
-        out, cache = ctx.backend.adaptive_avg_pool2d_forward(x, (OH, OW))
-        ctx.save_for_backward(cache)
-        return out  # (N, C, OH, OW)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (dx,) = ctx.backend.adaptive_avg_pool2d_backward(grad, *ctx.saved)
-        return dx, None
+        return cls.run(ctx, x, (OH, OW))  # (N, C, OH, OW)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):

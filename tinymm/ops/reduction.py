@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numbers
 
-from tinymm.autograd import Function
 from tinymm.ops._checks import check_dim
+from tinymm.ops._kernel import KernelFunction
 
 
 def _normalize_axis(op: str, axis, ndim: int) -> tuple[int, ...]:
@@ -34,50 +34,37 @@ def _normalize_axis(op: str, axis, ndim: int) -> tuple[int, ...]:
     return normalized
 
 
-class Sum(Function):
-    @staticmethod
-    def forward(ctx, x, axis=None, keepdims=False):
+class Sum(KernelFunction):
+    kernel = "sum"  # each summed element has coefficient 1: dout broadcast back
+
+    @classmethod
+    def forward(cls, ctx, x, axis=None, keepdims=False):
         axes = _normalize_axis("sum", axis, x.ndim)
-        out, cache = ctx.backend.sum_forward(x, axis=axes, keepdim=keepdims)
-        ctx.save_for_backward(cache)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        # every summed element contributed with coefficient 1: dout broadcast back
-        return ctx.backend.sum_backward(grad, *ctx.saved)
+        return cls.run(ctx, x, axis=axes, keepdim=keepdims)
 
 
-class Mean(Function):
-    @staticmethod
-    def forward(ctx, x, axis=None, keepdims=False):
+class Mean(KernelFunction):
+    kernel = "mean"  # dout / count, broadcast back
+
+    @classmethod
+    def forward(cls, ctx, x, axis=None, keepdims=False):
         axes = _normalize_axis("mean", axis, x.ndim)
         if x.dtype.kind not in "fc":
             raise TypeError(f"mean: input must be a floating-point tensor, got {x.dtype} "
                             "(convert with .float() or .double()), as in PyTorch")
-        out, cache = ctx.backend.mean_forward(x, axis=axes, keepdim=keepdims)
-        ctx.save_for_backward(cache)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.mean_backward(grad, *ctx.saved)  # dout / count, broadcast back
+        return cls.run(ctx, x, axis=axes, keepdim=keepdims)
 
 
-class Max(Function):
+class Max(KernelFunction):
     """Maximum along axes; the gradient is shared equally among tied maxima (as PyTorch's
     ``amax``: the amax kernels), which keeps it a valid subgradient and makes gradcheck agree
     away from ties."""
 
-    @staticmethod
-    def forward(ctx, x, axis=None, keepdims=False):
+    kernel = "amax"
+
+    @classmethod
+    def forward(cls, ctx, x, axis=None, keepdims=False):
         axes = _normalize_axis("max", axis, x.ndim)
         if x.size == 0:
             raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
-        out, cache = ctx.backend.amax_forward(x, axis=axes, keepdim=keepdims)
-        ctx.save_for_backward(cache)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.amax_backward(grad, *ctx.saved)
+        return cls.run(ctx, x, axis=axes, keepdim=keepdims)

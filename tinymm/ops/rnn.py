@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
-from tinymm.ops._checks import check_float, check_ndim, check_same_dtype, finite_kernel_forward
+from tinymm.devices import is_device_array
+from tinymm.ops._checks import as_int64, check_float, check_ndim, check_same_dtype, int_bounds
+from tinymm.ops._kernel import KernelFunction
 
 
 def check_sequence_input(name: str, x: np.ndarray, input_size: int,
@@ -44,22 +45,29 @@ def check_sequence_input(name: str, x: np.ndarray, input_size: int,
     return x.shape[0], x.shape[1]
 
 
-def check_lengths(name: str, lengths, N: int, T: int) -> np.ndarray | None:
-    """lengths as an int64 array of N values in [1, T], or None."""
+def check_lengths(name: str, lengths, N: int, T: int, check_range: bool = True):
+    """lengths as N int64 values in [1, T] where they live (a NumPy array, or a device array
+    for a cuda tensor: its range checked with one counted 16-byte copy back), or None.
+    ``check_range=False`` checks the dtype and shape only (a layer whose op checks the range
+    before its kernel runs)."""
     if lengths is None:
         return None
-    array = np.asarray(getattr(lengths, "data", lengths))
+    raw = getattr(lengths, "array", lengths)
+    array = raw if is_device_array(raw) else np.asarray(raw)
     if array.dtype.kind not in "iu":
         raise ValueError(f"{name}: lengths must be integers (one per batch item), got dtype "
                          f"{array.dtype}")
-    if array.shape != (N,):
+    if tuple(array.shape) != (N,):
         raise ValueError(f"{name}: lengths must have shape ({N},), one per batch item, got "
-                         f"shape {array.shape}")
-    if array.size and (array.min() < 1 or array.max() > T):
-        worst = int(array.min()) if array.min() < 1 else int(array.max())
+                         f"shape {tuple(array.shape)}")
+    array = as_int64(name, "lengths", array)
+    bounds = int_bounds(array) if check_range else None
+    if bounds is not None and (bounds[0] < 1 or bounds[1] > T):
+        worst = bounds[0] if bounds[0] < 1 else bounds[1]
+        shown = "" if is_device_array(array) else f" in lengths {array.tolist()}"
         raise ValueError(f"{name}: every length must be between 1 and T={T} (the padded "
-                         f"sequence length), got {worst} in lengths {array.tolist()}")
-    return array.astype(np.int64)
+                         f"sequence length), got {worst}{shown}")
+    return array
 
 
 def check_state(name: str, what: str, state: np.ndarray | None, N: int, H: int,
@@ -91,28 +99,46 @@ def check_weights(name: str, x: np.ndarray, gates: int, weight_ih, weight_hh, bi
     return H
 
 
-class RNN(Function):
-    @staticmethod
-    def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
+class Recurrence(KernelFunction):
+    """A recurrence over a whole sequence (``rnn``, ``lstm``, ``gru``): ``gates`` weight blocks
+    of H rows, the initial states named in ``states``. ``check`` validates a call; the backward
+    kernel gets the gradients of every output and whether the input needs one."""
+
+    gates = 1
+    states = ("hx",)
+    finite_only = True
+
+    @classmethod
+    def check(cls, x, states, weight_ih, weight_hh, bias_ih, bias_hh, lengths, batch_first):
+        """Validate the call; return lengths as the kernels take them."""
+        op = cls.kernel
+        rows = "hidden_size" if cls.gates == 1 else f"{cls.gates}*hidden_size"
+        check_ndim(op, "weight_ih", weight_ih, 2, f"({rows}, input_size)")
+        T, N = check_sequence_input(op, x, weight_ih.shape[1], batch_first)
+        H = check_weights(op, x, cls.gates, weight_ih, weight_hh, bias_ih, bias_hh)
+        for name, state in zip(cls.states, states):
+            check_state(op, name, state, N, H, x.dtype)
+        return check_lengths(op, lengths, N, T)
+
+    @classmethod
+    def backward(cls, ctx, *grads):
+        return getattr(ctx.backend, f"{cls.kernel}_backward")(grads, *ctx.saved,
+                                                             need_dx=ctx.needs_input_grad[0])
+
+
+class RNN(Recurrence):
+    kernel = "rnn"
+
+    @classmethod
+    def forward(cls, ctx, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
                 nonlinearity="tanh", batch_first=False, reverse=False):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"rnn: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        check_ndim("rnn", "weight_ih", weight_ih, 2, "(hidden_size, input_size)")
-        T, N = check_sequence_input("rnn", x, weight_ih.shape[1], batch_first)
-        H = check_weights("rnn", x, 1, weight_ih, weight_hh, bias_ih, bias_hh)
-        check_state("rnn", "hx", h0, N, H, x.dtype)
-        lengths = check_lengths("rnn", lengths, N, T)
-        (out, h_n), cache = finite_kernel_forward(
-            ctx, "rnn_forward", (x, h0, weight_ih, weight_hh, bias_ih, bias_hh),
-            x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
-            nonlinearity=nonlinearity, batch_first=batch_first, reverse=reverse)
-        ctx.save_for_backward(cache)
-        return out, h_n  # (T, N, H) or (N, T, H); (N, H)
-
-    @staticmethod
-    def backward(ctx, dout, dh_n):
-        return ctx.backend.rnn_backward((dout, dh_n), *ctx.saved,
-                                        need_dx=ctx.needs_input_grad[0])
+        lengths = cls.check(x, (h0,), weight_ih, weight_hh, bias_ih, bias_hh, lengths,
+                            batch_first)
+        return cls.run(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths,
+                       nonlinearity=nonlinearity, batch_first=batch_first,
+                       reverse=reverse)  # out (T, N, H) or (N, T, H), h_n (N, H)
 
 
 def rnn(input, weight_ih, weight_hh, bias_ih=None, bias_hh=None, hx=None, lengths=None,  # noqa: A002

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tinymm.autograd import Function
 from tinymm.ops._checks import check_dim, check_float
+from tinymm.ops._kernel import KernelFunction
 
 
 def _check_axis(op: str, x, axis: int) -> None:
@@ -14,32 +14,22 @@ def _check_axis(op: str, x, axis: int) -> None:
         raise ValueError(f"{op}: dim {axis} of input {x.shape} is empty")
 
 
-class Softmax(Function):
-    @staticmethod
-    def forward(ctx, x, axis=-1):
-        check_float("softmax", "input", x)
-        _check_axis("softmax", x, axis)
-        out, cache = ctx.backend.softmax_forward(x, axis=axis)
-        ctx.save_for_backward(cache)
-        return out
+class _AlongAxis(KernelFunction):
+    """A float input normalised along one axis: kernels ``<kernel>_forward`` / ``_backward``."""
 
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.softmax_backward(grad, *ctx.saved)
+    @classmethod
+    def forward(cls, ctx, x, axis=-1):
+        check_float(cls.kernel, "input", x)
+        _check_axis(cls.kernel, x, axis)
+        return cls.run(ctx, x, axis=axis)
 
 
-class LogSoftmax(Function):
-    @staticmethod
-    def forward(ctx, x, axis=-1):
-        check_float("log_softmax", "input", x)
-        _check_axis("log_softmax", x, axis)
-        out, cache = ctx.backend.log_softmax_forward(x, axis=axis)
-        ctx.save_for_backward(cache)
-        return out
+class Softmax(_AlongAxis):
+    kernel = "softmax"
 
-    @staticmethod
-    def backward(ctx, grad):
-        return ctx.backend.log_softmax_backward(grad, *ctx.saved)
+
+class LogSoftmax(_AlongAxis):
+    kernel = "log_softmax"
 
 
 def softmax(x, dim: int = -1):

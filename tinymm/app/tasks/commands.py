@@ -37,6 +37,9 @@ def cmd_train_task(args, started_at: float) -> int:
     try:
         if args.fusion is not None:
             raise ValueError(f"--fusion belongs to --task vqa, not --task {args.task}")
+        if getattr(args, "device", None) not in (None, "cpu"):
+            raise ValueError(f"--device {args.device} is implemented for --task vqa only; "
+                             f"--task {args.task} trains on the CPU")
         if args.decoder is not None and args.task != "captioning":
             raise ValueError("--decoder belongs to --task captioning")
         if args.beam is not None and args.task != "captioning":

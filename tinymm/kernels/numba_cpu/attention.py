@@ -41,77 +41,30 @@ from numba import njit, prange
 
 from tinymm.kernels._shapes import sum_to_shape
 from tinymm.kernels.numba_cpu._util import contiguous
+from tinymm.kernels.numba_cpu._vexp import constants, exp_split
 from tinymm.kernels.numba_cpu._workspace import empty
 
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
-_LOG2E = 1.4426950408889634
-_LN2_HI = 0.693145751953125  # ln 2 split in two so k * _LN2_HI is exact
-_LN2_LO = 1.42860682030941723212e-6
-
-
-# Constants of the single-precision exp, handed to the kernel as a float32 array so that its
-# arithmetic stays in float32 (a Python float literal would promote every line to float64):
-# log2(e), ln 2 split in a high part exact in float32 and a low part (Cephes' values), the
-# clamp (exp(-87) ~ 1.6e-38, the float32 normal range), 1/7! ... 1/0!, 0.5 and 0.
-_EXP32 = np.array([1.4426950408889634, 0.693359375, -2.12194440e-4, -87.0, 1 / 5040, 1 / 720,
-                   1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0, 0.5, 0.0], dtype=np.float32)
-_EXP64 = np.zeros(14, dtype=np.float64)  # unused placeholder: float64 uses literal constants
 
 
 @njit(cache=True, fastmath=_FAST)
-def _exp_shifted(z, bits, powers, Lk, C, single):
+def _exp_shifted(z, bits, powers, Lk):
     """z[:Lk] = exp(z[:Lk] - z[Lk]) for z <= z[Lk] (softmax's s - max), -inf giving exactly 0;
     returns the sum of the results.
 
-    libm's exp is a scalar call (Numba has no SVML here), so this is written to vectorise:
-    exp(y) = 2^k * exp(r) with k = round(y / ln 2), |r| <= ln(2) / 2, exp(r) its Taylor
-    polynomial and 2^k built from its IEEE-754 bits in ``bits`` (``powers`` is the same memory
-    seen as floats). float32 (``single``): degree 7 in float32 arithmetic with the constants C,
-    relative error ~1e-8, 16 lanes per AVX-512 vector. float64: degree 13 (~1e-16); arguments
-    below -700 are clamped (exp(-700) ~ 1e-304: nothing a softmax keeps). The shift sits in
-    z[Lk] so that it has z's dtype.
+    The vectorised exp of ``_vexp`` (``exp_split``) in z's precision, so float32 rows stay in
+    float32 arithmetic: arguments below the floor where 2^k stops being a normal float are
+    clamped (nothing a softmax keeps), and ``powers`` is ``bits`` seen as floats. The shift
+    sits in z[Lk] so that it has z's dtype.
     """
+    c = constants(z)
+    floor, zero = c[8], c[9]
     shift = z[Lk]
-    if single:
-        log2e, hi, lo, clamp, half, zero = C[0], C[1], C[2], C[3], C[12], C[13]
-        c7, c6, c5, c4, c3, c2, c1, c0 = C[4], C[5], C[6], C[7], C[8], C[9], C[10], C[11]
-        for m in range(Lk):
-            x = z[m] - shift
-            y = max(x, clamp)
-            k = np.floor(y * log2e + half)
-            r = y - k * hi - k * lo
-            p = c7
-            p = p * r + c6
-            p = p * r + c5
-            p = p * r + c4
-            p = p * r + c3
-            p = p * r + c2
-            p = p * r + c1
-            p = p * r + c0
-            z[m] = p if x > -np.inf else zero
-            bits[m] = (np.int32(k) + 127) << 23  # the bits of the float32 2^k
-    else:
-        for m in range(Lk):
-            x = z[m] - shift
-            y = max(x, -700.0)
-            k = np.floor(y * _LOG2E + 0.5)
-            r = y - k * _LN2_HI - k * _LN2_LO
-            p = 1.0 / 6227020800.0
-            p = p * r + 1.0 / 479001600.0
-            p = p * r + 1.0 / 39916800.0
-            p = p * r + 1.0 / 3628800.0
-            p = p * r + 1.0 / 362880.0
-            p = p * r + 1.0 / 40320.0
-            p = p * r + 1.0 / 5040.0
-            p = p * r + 1.0 / 720.0
-            p = p * r + 1.0 / 120.0
-            p = p * r + 1.0 / 24.0
-            p = p * r + 1.0 / 6.0
-            p = p * r + 0.5
-            p = p * r + 1.0
-            p = p * r + 1.0
-            z[m] = p if x > -np.inf else 0.0
-            bits[m] = (np.int64(k) + 1023) << 52  # the bits of the float64 2^k
+    for m in range(Lk):
+        x = z[m] - shift
+        p, b = exp_split(max(x, floor), c)
+        z[m] = p if x > -np.inf else zero
+        bits[m] = b
     total = 0.0
     for m in range(Lk):
         z[m] = z[m] * powers[m]
@@ -120,7 +73,7 @@ def _exp_shifted(z, bits, powers, Lk, C, single):
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def _masked_softmax_rows(S, bias, causal, scale, work, bits, powers, C, single):
+def _masked_softmax_rows(S, bias, causal, scale, work, bits, powers):
     """S (N, h, Lq, Lk) -> P in place: softmax_j(scale * S + bias), zero rows when all -inf.
 
     work (N * h, Lk + 1), bits (N * h, Lk) and powers (bits seen as floats): per-(batch, head)
@@ -148,7 +101,7 @@ def _masked_softmax_rows(S, bias, causal, scale, work, bits, powers, C, single):
                     S[n, head, i, j] = 0.0
                 continue
             z[Lk] = row_max
-            inv = 1.0 / _exp_shifted(z, bits[unit], powers[unit], Lk, C, single)
+            inv = 1.0 / _exp_shifted(z, bits[unit], powers[unit], Lk)
             for j in range(Lk):
                 S[n, head, i, j] = z[j] * inv
 
@@ -192,7 +145,7 @@ def scaled_dot_product_attention_forward(q, k, v, mask=None, is_causal=False, sc
     work = np.empty((N * h, Lk + 1), dtype=q.dtype)  # exp scratch rows
     bits = np.empty((N * h, Lk), dtype=np.int32 if single else np.int64)
     _masked_softmax_rows(P, _bias4(mask, q.dtype), bool(is_causal), scale, work, bits,
-                         bits.view(q.dtype), _EXP32 if single else _EXP64, single)  # weights
+                         bits.view(q.dtype))  # weights
     out = np.matmul(P, v, out=empty((N, h, Lq, e), q.dtype))  # (N, h, Lq, e), BLAS
     mask_shape = mask.shape if mask is not None and mask.dtype != np.bool_ else None
     cache = (q, k, v, P, scale, mask_shape)

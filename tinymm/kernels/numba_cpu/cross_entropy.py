@@ -11,16 +11,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tinymm.kernels.numba_cpu._util import contiguous, parallel_worth_it
+from tinymm.kernels.numba_cpu._rows import block, n_blocks, row_max, run_rows
+from tinymm.kernels.numba_cpu._util import contiguous
 
 
 @njit(cache=True)
 def _ce_rows(x, target, ignore_index, smoothing, lse, loss, n0, n1):
     C = x.shape[1]
     for n in range(n0, n1):
-        m = x[n, 0]
-        for c in range(1, C):
-            m = max(m, x[n, c])
+        m = row_max(x, n)
         total = 0.0
         row_sum = 0.0
         for c in range(C):
@@ -53,23 +52,18 @@ def _ce_grad_rows(x, target, ignore_index, smoothing, lse, scale, dx, n0, n1):
             dx[n, c] = (p - q) * s
 
 
-ROWS_PER_TASK = 64
-
-
 @njit(cache=True, parallel=True)
 def _ce_rows_all(x, target, ignore_index, smoothing, lse, loss):
     N = x.shape[0]
-    for b in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        _ce_rows(x, target, ignore_index, smoothing, lse, loss, b * ROWS_PER_TASK,
-                 min((b + 1) * ROWS_PER_TASK, N))
+    for b in prange(n_blocks(N)):
+        _ce_rows(x, target, ignore_index, smoothing, lse, loss, *block(b, N))
 
 
 @njit(cache=True, parallel=True)
 def _ce_grad_rows_all(x, target, ignore_index, smoothing, lse, scale, dx):
     N = x.shape[0]
-    for b in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        _ce_grad_rows(x, target, ignore_index, smoothing, lse, scale, dx, b * ROWS_PER_TASK,
-                      min((b + 1) * ROWS_PER_TASK, N))
+    for b in prange(n_blocks(N)):
+        _ce_grad_rows(x, target, ignore_index, smoothing, lse, scale, dx, *block(b, N))
 
 
 def cross_entropy_forward(logits, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -79,10 +73,7 @@ def cross_entropy_forward(logits, target, ignore_index=-100, reduction="mean", l
     lse = np.empty(N, dtype=np.float64)  # (N,) log-sum-exp per row, kept in float64
     loss = np.empty(N, dtype=x.dtype)  # (N,)
     args = (x, target, ignore_index, float(label_smoothing), lse, loss)
-    if parallel_worth_it(x.size):
-        _ce_rows_all(*args)
-    else:
-        _ce_rows(*args, 0, N)
+    run_rows(_ce_rows, _ce_rows_all, *args)
     count = float(np.count_nonzero(target != ignore_index))
     if reduction == "none":
         out = loss
@@ -106,8 +97,5 @@ def cross_entropy_backward(dloss, cache):
         scale = np.full(N, float(dloss) / count, dtype=np.float64)
     dx = np.empty_like(x)
     args = (x, target, ignore_index, smoothing, lse, scale, dx)
-    if parallel_worth_it(x.size):
-        _ce_grad_rows_all(*args)
-    else:
-        _ce_grad_rows(*args, 0, N)
+    run_rows(_ce_grad_rows, _ce_grad_rows_all, *args)
     return dx, None

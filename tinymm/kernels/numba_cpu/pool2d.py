@@ -252,35 +252,41 @@ def _adaptive_windows(H, W, OH, OW):
     return top, bottom, left, right, bottom - top, right - left  # int64 (OH,)/(OW,)
 
 
-def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
-    x = contiguous(x)
-    (kh, kw), (sh, sw), (ph, pw), OH, OW = pool_geometry(x.shape, kernel_size, stride, padding)
-    N, C, H, W = x.shape
-    windows = _avg_windows(H, W, kh, kw, sh, sw, ph, pw, OH, OW)
-    out = np.empty((N, C, OH, OW), dtype=x.dtype)  # (N, C, OH, OW)
+def _mean_pool(x, windows):
+    """(N, C, OH, OW) means over the windows (top, bottom, left, right, divisors), and the
+    cache of ``_mean_pool_backward``."""
+    N, C = x.shape[:2]
+    out = np.empty((N, C, len(windows[0]), len(windows[2])), dtype=x.dtype)
     _window_mean_forward(x, out, *windows)
     return out, (x.shape, windows)
 
 
-def avg_pool2d_backward(dout, cache):
+def _mean_pool_backward(dout, cache):
     x_shape, windows = cache
     dx = ws.empty(x_shape, dout.dtype)  # (N, C, H, W)
     _window_mean_backward(contiguous(dout), dx, *windows)
     return (dx,)
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    x = contiguous(x)
+    (kh, kw), (sh, sw), (ph, pw), OH, OW = pool_geometry(x.shape, kernel_size, stride, padding)
+    H, W = x.shape[2:]
+    windows = _avg_windows(H, W, kh, kw, sh, sw, ph, pw, OH, OW)
+    return _mean_pool(x, windows)
+
+
+def avg_pool2d_backward(dout, cache):
+    return _mean_pool_backward(dout, cache)
 
 
 def adaptive_avg_pool2d_forward(x, output_size):
     x = contiguous(x)
-    N, C, H, W = x.shape
+    H, W = x.shape[2:]
     OH, OW = pair(output_size)
     windows = _adaptive_windows(H, W, OH, OW)
-    out = np.empty((N, C, OH, OW), dtype=x.dtype)  # (N, C, OH, OW)
-    _window_mean_forward(x, out, *windows)
-    return out, (x.shape, windows)
+    return _mean_pool(x, windows)
 
 
 def adaptive_avg_pool2d_backward(dout, cache):
-    x_shape, windows = cache
-    dx = ws.empty(x_shape, dout.dtype)  # (N, C, H, W)
-    _window_mean_backward(contiguous(dout), dx, *windows)
-    return (dx,)
+    return _mean_pool_backward(dout, cache)

@@ -12,16 +12,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tinymm.kernels.numba_cpu._util import parallel_worth_it, rows_back, rows_last
+from tinymm.kernels.numba_cpu._rows import block, n_blocks, row_max, run_rows
+from tinymm.kernels.numba_cpu._util import rows_back, rows_last
 
 
 @njit(cache=True)
 def _softmax_rows_range(x, p, r0, r1):
     C = x.shape[1]
     for r in range(r0, r1):
-        m = x[r, 0]
-        for c in range(1, C):
-            m = max(m, x[r, c])
+        m = row_max(x, r)
         total = 0.0
         for c in range(C):
             e = np.exp(x[r, c] - m)
@@ -35,18 +34,15 @@ def _softmax_rows_range(x, p, r0, r1):
 @njit(cache=True, parallel=True)
 def _softmax_rows_all(x, p):
     R = x.shape[0]
-    step = 64  # rows per parallel task
-    for b in prange((R + step - 1) // step):
-        _softmax_rows_range(x, p, b * step, min((b + 1) * step, R))
+    for b in prange(n_blocks(R)):
+        _softmax_rows_range(x, p, *block(b, R))
 
 
 @njit(cache=True)
 def _log_softmax_rows_range(x, logp, p, r0, r1):
     C = x.shape[1]
     for r in range(r0, r1):
-        m = x[r, 0]
-        for c in range(1, C):
-            m = max(m, x[r, c])
+        m = row_max(x, r)
         total = 0.0
         for c in range(C):
             total += np.exp(x[r, c] - m)
@@ -60,9 +56,8 @@ def _log_softmax_rows_range(x, logp, p, r0, r1):
 @njit(cache=True, parallel=True)
 def _log_softmax_rows_all(x, logp, p):
     R = x.shape[0]
-    step = 64  # rows per parallel task
-    for b in prange((R + step - 1) // step):
-        _log_softmax_rows_range(x, logp, p, b * step, min((b + 1) * step, R))
+    for b in prange(n_blocks(R)):
+        _log_softmax_rows_range(x, logp, p, *block(b, R))
 
 
 @njit(cache=True)
@@ -79,9 +74,8 @@ def _softmax_grad_rows_range(dp, p, dx, r0, r1):
 @njit(cache=True, parallel=True)
 def _softmax_grad_rows_all(dp, p, dx):
     R = p.shape[0]
-    step = 64  # rows per parallel task
-    for b in prange((R + step - 1) // step):
-        _softmax_grad_rows_range(dp, p, dx, b * step, min((b + 1) * step, R))
+    for b in prange(n_blocks(R)):
+        _softmax_grad_rows_range(dp, p, dx, *block(b, R))
 
 
 @njit(cache=True)
@@ -98,23 +92,14 @@ def _log_softmax_grad_rows_range(dout, p, dx, r0, r1):
 @njit(cache=True, parallel=True)
 def _log_softmax_grad_rows_all(dout, p, dx):
     R = p.shape[0]
-    step = 64  # rows per parallel task
-    for b in prange((R + step - 1) // step):
-        _log_softmax_grad_rows_range(dout, p, dx, b * step, min((b + 1) * step, R))
-
-
-def _run(kernel_range, kernel_all, *arrays):
-    """All rows on this thread for small arrays, split between threads for large ones."""
-    if parallel_worth_it(arrays[0].size):
-        kernel_all(*arrays)
-    else:
-        kernel_range(*arrays, 0, arrays[0].shape[0])
+    for b in prange(n_blocks(R)):
+        _log_softmax_grad_rows_range(dout, p, dx, *block(b, R))
 
 
 def softmax_forward(x, axis=-1):
     rows, axis = rows_last(x, axis)  # (R, C)
     p = np.empty_like(rows)
-    _run(_softmax_rows_range, _softmax_rows_all, rows, p)
+    run_rows(_softmax_rows_range, _softmax_rows_all, rows, p)
     return rows_back(p, x.shape, axis), (p, x.shape, axis)
 
 
@@ -122,7 +107,7 @@ def softmax_backward(dp, cache):
     p, shape, axis = cache
     drows, _ = rows_last(dp.astype(p.dtype, copy=False), axis)
     dx = np.empty_like(p)
-    _run(_softmax_grad_rows_range, _softmax_grad_rows_all, drows, p, dx)
+    run_rows(_softmax_grad_rows_range, _softmax_grad_rows_all, drows, p, dx)
     return (rows_back(dx, shape, axis),)
 
 
@@ -130,7 +115,7 @@ def log_softmax_forward(x, axis=-1):
     rows, axis = rows_last(x, axis)
     logp = np.empty_like(rows)
     p = np.empty_like(rows)
-    _run(_log_softmax_rows_range, _log_softmax_rows_all, rows, logp, p)
+    run_rows(_log_softmax_rows_range, _log_softmax_rows_all, rows, logp, p)
     return rows_back(logp, x.shape, axis), (p, x.shape, axis)
 
 
@@ -138,5 +123,5 @@ def log_softmax_backward(dout, cache):
     p, shape, axis = cache
     drows, _ = rows_last(dout.astype(p.dtype, copy=False), axis)
     dx = np.empty_like(p)
-    _run(_log_softmax_grad_rows_range, _log_softmax_grad_rows_all, drows, p, dx)
+    run_rows(_log_softmax_grad_rows_range, _log_softmax_grad_rows_all, drows, p, dx)
     return (rows_back(dx, shape, axis),)

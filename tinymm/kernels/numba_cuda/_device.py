@@ -118,6 +118,10 @@ def _install_implicit_counter() -> None:
             host = self._ary.copy()
             _count_implicit(host.nbytes)
             return host if dtype is None else host.astype(dtype)
+
+        # a real device array's shape is a plain tuple (shape[-1] works); the simulator's
+        # FakeShape refuses negative indices, which the ops use on every array
+        array_class.shape = property(lambda self: tuple(self._ary.shape))
     else:
         from numba.cuda.cudadrv.devicearray import DeviceNDArray as array_class
 

@@ -23,6 +23,14 @@ def to_host(array):
     return _device.to_host(array)
 
 
+def index_bounds(values, skip: int | None = None):
+    """(min, max) of an int64 device array ignoring ``skip``, or None when nothing counts
+    (one counted 16-byte copy back: the ops' index checks)."""
+    from tinymm.kernels.numba_cuda import _bounds
+
+    return _bounds.index_bounds(values, skip)
+
+
 def is_device_array(value) -> bool:
     """True for a numba-cuda device array (real or simulated).
 

@@ -64,28 +64,22 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    z = np.exp(-np.abs(a))  # in (0, 1]: never overflows
-    return np.where(a >= 0, 1 / (1 + z), z / (1 + z)).astype(a.dtype, copy=False)
-
-
-def _time_major(x: np.ndarray, batch_first: bool) -> np.ndarray:
-    return x.transpose(1, 0, 2) if batch_first else x  # (T, N, D)
-
-
-def _step_order(T: int, reverse: bool) -> range:
-    return range(T - 1, -1, -1) if reverse else range(T)
+from tinymm.kernels.reference._recurrent import (
+    backward_start,
+    input_grad,
+    sequence_start,
+    sigmoid,
+    step_order,
+    time_major,
+)
 
 
 def gru_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None, batch_first=False,
                 reverse=False):
-    x = _time_major(x, batch_first)  # (T, N, D)
-    T, N, D = x.shape
     H = weight_hh.shape[1]
+    x, h, lengths = sequence_start(x, h0, lengths, batch_first, H)  # (T, N, D), (N, H), (N,)
+    T, N, D = x.shape
     dtype = x.dtype
-    h = np.zeros((N, H), dtype) if h0 is None else h0  # (N, H)
-    lengths = np.full(N, T) if lengths is None else np.asarray(lengths)
     b_ih = np.zeros(3 * H, dtype) if bias_ih is None else bias_ih  # (3H,)
     b_hh = np.zeros(3 * H, dtype) if bias_hh is None else bias_hh  # (3H,)
 
@@ -94,13 +88,13 @@ def gru_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None, bat
     h_prev_all = np.zeros((T, N, H), dtype)
     active_all = np.zeros((T, N, 1), bool)
     out = np.zeros((T, N, H), dtype)
-    for t in _step_order(T, reverse):
+    for t in step_order(T, reverse):
         active = (t < lengths)[:, None]  # (N, 1)
         h_prev = h
         xw = x[t] @ weight_ih.T + b_ih  # (N, 3H)
         hw = h_prev @ weight_hh.T + b_hh  # (N, 3H)
-        r = _sigmoid(xw[:, 0:H] + hw[:, 0:H])
-        z = _sigmoid(xw[:, H:2 * H] + hw[:, H:2 * H])
+        r = sigmoid(xw[:, 0:H] + hw[:, 0:H])
+        z = sigmoid(xw[:, H:2 * H] + hw[:, H:2 * H])
         hn = hw[:, 2 * H:3 * H]
         n = np.tanh(xw[:, 2 * H:3 * H] + r * hn)
         h_new = (1 - z) * n + z * h_prev  # (N, H)
@@ -111,7 +105,7 @@ def gru_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None, bat
 
     cache = (x, weight_ih, weight_hh, gates, hn_all, h_prev_all, active_all, reverse,
              batch_first, h0 is not None, bias_ih is not None, bias_hh is not None)
-    out = out.transpose(1, 0, 2) if batch_first else out  # (N, T, H) or (T, N, H)
+    out = time_major(out, batch_first)  # (N, T, H) or (T, N, H)
     return (out, h.copy()), cache
 
 
@@ -119,17 +113,15 @@ def gru_backward(grads, cache, need_dx=True):
     dout, dh_n = grads
     (x, weight_ih, weight_hh, gates, hn_all, h_prev_all, active_all, reverse, batch_first,
      has_h0, has_bias_ih, has_bias_hh) = cache
-    dout = _time_major(dout, batch_first)  # (T, N, H)
+    # (T, N, H), (T, N, D), (3H, D), (3H, H), (N, H)
+    dout, dx, dweight_ih, dweight_hh, dh_next = backward_start(dout, dh_n, x, weight_ih,
+                                                               weight_hh, batch_first)
     T, N, D = x.shape
     H = weight_hh.shape[1]
     dtype = x.dtype
-    dx = np.zeros((T, N, D), dtype)
-    dweight_ih = np.zeros_like(weight_ih)  # (3H, D)
-    dweight_hh = np.zeros_like(weight_hh)  # (3H, H)
     dbias_ih = np.zeros(3 * H, dtype)  # (3H,)
     dbias_hh = np.zeros(3 * H, dtype)  # (3H,)
-    dh_next = dh_n.astype(dtype, copy=True)  # (N, H)
-    for t in reversed(_step_order(T, reverse)):
+    for t in reversed(step_order(T, reverse)):
         active = active_all[t]  # (N, 1)
         r, z, n = (gates[t][:, k * H:(k + 1) * H] for k in range(3))
         hn, h_prev = hn_all[t], h_prev_all[t]
@@ -152,7 +144,6 @@ def gru_backward(grads, cache, need_dx=True):
         dbias_hh += dhw.sum(axis=0)
         dh_next = np.where(active, dh_prev, dh_next)
 
-    dx = dx.transpose(1, 0, 2) if batch_first else dx  # back to the input's layout
-    dx = dx if need_dx else None  # the op says when the input needs no gradient
+    dx = input_grad(dx, batch_first, need_dx)  # the input's layout; None if not needed
     return (dx, dh_next if has_h0 else None, dweight_ih, dweight_hh,
             dbias_ih if has_bias_ih else None, dbias_hh if has_bias_hh else None)

@@ -62,34 +62,25 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    z = np.exp(-np.abs(a))  # in (0, 1]: never overflows
-    return np.where(a >= 0, 1 / (1 + z), z / (1 + z)).astype(a.dtype, copy=False)
-
-
-def _time_major(x: np.ndarray, batch_first: bool) -> np.ndarray:
-    return x.transpose(1, 0, 2) if batch_first else x  # (T, N, D)
-
-
-def _step_order(T: int, reverse: bool) -> range:
-    return range(T - 1, -1, -1) if reverse else range(T)
+from tinymm.kernels.reference._recurrent import (
+    backward_start,
+    input_grad,
+    sequence_start,
+    sigmoid,
+    step_order,
+    summed_bias,
+    time_major,
+)
 
 
 def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
                  batch_first=False, reverse=False):
-    x = _time_major(x, batch_first)  # (T, N, D)
-    T, N, D = x.shape
     H = weight_hh.shape[1]
+    x, h, lengths = sequence_start(x, h0, lengths, batch_first, H)  # (T, N, D), (N, H), (N,)
+    T, N, D = x.shape
     dtype = x.dtype
-    h = np.zeros((N, H), dtype) if h0 is None else h0  # (N, H)
     c = np.zeros((N, H), dtype) if c0 is None else c0  # (N, H)
-    lengths = np.full(N, T) if lengths is None else np.asarray(lengths)
-    bias = np.zeros(4 * H, dtype)  # (4H,)
-    if bias_ih is not None:
-        bias = bias + bias_ih
-    if bias_hh is not None:
-        bias = bias + bias_hh
+    bias = summed_bias(bias_ih, bias_hh, 4 * H, dtype)  # (4H,)
 
     gates = np.zeros((T, N, 4 * H), dtype)  # i, f, g, o after their nonlinearities
     h_prev_all = np.zeros((T, N, H), dtype)
@@ -97,14 +88,14 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     tanh_c_all = np.zeros((T, N, H), dtype)
     active_all = np.zeros((T, N, 1), bool)
     out = np.zeros((T, N, H), dtype)
-    for t in _step_order(T, reverse):
+    for t in step_order(T, reverse):
         active = (t < lengths)[:, None]  # (N, 1)
         h_prev, c_prev = h, c
         a = x[t] @ weight_ih.T + h_prev @ weight_hh.T + bias  # (N, 4H)
-        i = _sigmoid(a[:, 0:H])
-        f = _sigmoid(a[:, H:2 * H])
+        i = sigmoid(a[:, 0:H])
+        f = sigmoid(a[:, H:2 * H])
         g = np.tanh(a[:, 2 * H:3 * H])
-        o = _sigmoid(a[:, 3 * H:4 * H])
+        o = sigmoid(a[:, 3 * H:4 * H])
         c_new = f * c_prev + i * g  # (N, H)
         tanh_c = np.tanh(c_new)
         h_new = o * tanh_c
@@ -117,7 +108,7 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     cache = (x, weight_ih, weight_hh, gates, h_prev_all, c_prev_all, tanh_c_all, active_all,
              reverse, batch_first, h0 is not None, c0 is not None, bias_ih is not None,
              bias_hh is not None)
-    out = out.transpose(1, 0, 2) if batch_first else out  # (N, T, H) or (T, N, H)
+    out = time_major(out, batch_first)  # (N, T, H) or (T, N, H)
     return (out, h.copy(), c.copy()), cache
 
 
@@ -125,17 +116,15 @@ def lstm_backward(grads, cache, need_dx=True):
     dout, dh_n, dc_n = grads
     (x, weight_ih, weight_hh, gates, h_prev_all, c_prev_all, tanh_c_all, active_all,
      reverse, batch_first, has_h0, has_c0, has_bias_ih, has_bias_hh) = cache
-    dout = _time_major(dout, batch_first)  # (T, N, H)
+    # (T, N, H), (T, N, D), (4H, D), (4H, H), (N, H)
+    dout, dx, dweight_ih, dweight_hh, dh_next = backward_start(dout, dh_n, x, weight_ih,
+                                                               weight_hh, batch_first)
     T, N, D = x.shape
     H = weight_hh.shape[1]
     dtype = x.dtype
-    dx = np.zeros((T, N, D), dtype)
-    dweight_ih = np.zeros_like(weight_ih)  # (4H, D)
-    dweight_hh = np.zeros_like(weight_hh)  # (4H, H)
     dbias = np.zeros(4 * H, dtype)  # (4H,)
-    dh_next = dh_n.astype(dtype, copy=True)  # (N, H)
     dc_next = dc_n.astype(dtype, copy=True)  # (N, H)
-    for t in reversed(_step_order(T, reverse)):
+    for t in reversed(step_order(T, reverse)):
         active = active_all[t]  # (N, 1)
         i, f, g, o = (gates[t][:, k * H:(k + 1) * H] for k in range(4))
         tanh_c, c_prev, h_prev = tanh_c_all[t], c_prev_all[t], h_prev_all[t]
@@ -158,7 +147,6 @@ def lstm_backward(grads, cache, need_dx=True):
         dh_next = np.where(active, dh_prev, dh_next)
         dc_next = np.where(active, dc_prev, dc_next)
 
-    dx = dx.transpose(1, 0, 2) if batch_first else dx  # back to the input's layout
-    dx = dx if need_dx else None  # the op says when the input needs no gradient
+    dx = input_grad(dx, batch_first, need_dx)  # the input's layout; None if not needed
     return (dx, dh_next if has_h0 else None, dc_next if has_c0 else None, dweight_ih,
             dweight_hh, dbias if has_bias_ih else None, dbias.copy() if has_bias_hh else None)

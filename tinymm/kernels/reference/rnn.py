@@ -42,34 +42,29 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _time_major(x: np.ndarray, batch_first: bool) -> np.ndarray:
-    return x.transpose(1, 0, 2) if batch_first else x  # (T, N, D)
-
-
-def _step_order(T: int, reverse: bool) -> range:
-    return range(T - 1, -1, -1) if reverse else range(T)
+from tinymm.kernels.reference._recurrent import (
+    backward_start,
+    input_grad,
+    sequence_start,
+    step_order,
+    summed_bias,
+    time_major,
+)
 
 
 def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
                 nonlinearity="tanh", batch_first=False, reverse=False):
-    x = _time_major(x, batch_first)  # (T, N, D)
-    T, N, D = x.shape
     H = weight_hh.shape[1]
+    x, h, lengths = sequence_start(x, h0, lengths, batch_first, H)  # (T, N, D), (N, H), (N,)
+    T, N, D = x.shape
     dtype = x.dtype
-    h = np.zeros((N, H), dtype) if h0 is None else h0  # (N, H)
-    lengths = np.full(N, T) if lengths is None else np.asarray(lengths)
-    bias = np.zeros(H, dtype)  # (H,)
-    if bias_ih is not None:
-        bias = bias + bias_ih
-    if bias_hh is not None:
-        bias = bias + bias_hh
+    bias = summed_bias(bias_ih, bias_hh, H, dtype)  # (H,)
 
     h_new_all = np.zeros((T, N, H), dtype)  # phi(a) of every step, for phi'
     h_prev_all = np.zeros((T, N, H), dtype)
     active_all = np.zeros((T, N, 1), bool)
     out = np.zeros((T, N, H), dtype)
-    for t in _step_order(T, reverse):
+    for t in step_order(T, reverse):
         active = (t < lengths)[:, None]  # (N, 1)
         h_prev = h
         a = x[t] @ weight_ih.T + h_prev @ weight_hh.T + bias  # (N, H)
@@ -80,7 +75,7 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
 
     cache = (x, weight_ih, weight_hh, h_new_all, h_prev_all, active_all, nonlinearity, reverse,
              batch_first, h0 is not None, bias_ih is not None, bias_hh is not None)
-    out = out.transpose(1, 0, 2) if batch_first else out  # (N, T, H) or (T, N, H)
+    out = time_major(out, batch_first)  # (N, T, H) or (T, N, H)
     return (out, h.copy()), cache
 
 
@@ -88,16 +83,14 @@ def rnn_backward(grads, cache, need_dx=True):
     dout, dh_n = grads
     (x, weight_ih, weight_hh, h_new_all, h_prev_all, active_all, nonlinearity, reverse,
      batch_first, has_h0, has_bias_ih, has_bias_hh) = cache
-    dout = _time_major(dout, batch_first)  # (T, N, H)
+    # (T, N, H), (T, N, D), (H, D), (H, H), (N, H)
+    dout, dx, dweight_ih, dweight_hh, dh_next = backward_start(dout, dh_n, x, weight_ih,
+                                                               weight_hh, batch_first)
     T, N, D = x.shape
     H = weight_hh.shape[1]
     dtype = x.dtype
-    dx = np.zeros((T, N, D), dtype)
-    dweight_ih = np.zeros_like(weight_ih)  # (H, D)
-    dweight_hh = np.zeros_like(weight_hh)  # (H, H)
     dbias = np.zeros(H, dtype)  # (H,)
-    dh_next = dh_n.astype(dtype, copy=True)  # (N, H)
-    for t in reversed(_step_order(T, reverse)):
+    for t in reversed(step_order(T, reverse)):
         active = active_all[t]  # (N, 1)
         h_new = h_new_all[t]
         dh = dout[t] + dh_next
@@ -113,7 +106,6 @@ def rnn_backward(grads, cache, need_dx=True):
         dbias += da.sum(axis=0)
         dh_next = np.where(active, da @ weight_hh, dh_next)  # (N, H)
 
-    dx = dx.transpose(1, 0, 2) if batch_first else dx
-    dx = dx if need_dx else None  # the op says when the input needs no gradient
+    dx = input_grad(dx, batch_first, need_dx)  # the input's layout; None if not needed
     return (dx, dh_next if has_h0 else None, dweight_ih, dweight_hh,
             dbias if has_bias_ih else None, dbias.copy() if has_bias_hh else None)
