@@ -49,6 +49,11 @@ def _pair(value, name: str, layer: str) -> tuple[int, int]:
     return value
 
 
+def float_input(layer, x):
+    """``x`` itself when it is a float tensor, else ``x`` in the layer's float dtype."""
+    return x if np.dtype(x.dtype).kind == "f" else x.type(layer.dtype)
+
+
 def glorot_uniform_(p, fan_in: int, fan_out: int) -> None:
     limit = math.sqrt(6.0 / (fan_in + fan_out))
     nn.init.uniform_(p, -limit, limit)
@@ -365,7 +370,7 @@ class GlobalAveragePooling2D(Layer):
         return (input_shape[0], input_shape[3])
 
     def call(self, x):
-        return x.mean(axis=(1, 2))  # (N, C)
+        return float_input(self, x).mean(axis=(1, 2))  # (N, C); int/bool: as Keras's ops.mean
 
 
 class GlobalMaxPooling2D(GlobalAveragePooling2D):
