@@ -299,6 +299,9 @@ class Layer:
         self.built_input_shape = input_shape
         self.build(input_shape)
         if self.module is not None:
+            # Keras: a call outside fit is inference (Dropout passes through, BatchNormalization
+            # uses its moving statistics); fit's model.train() switches the modules over
+            self.module.eval()
             if self.dtype != np.float32:
                 self.module.to(self.dtype)
             if not self.trainable:
@@ -388,6 +391,26 @@ class Layer:
 
     # ------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
+        try:
+            return self._call(args, kwargs)
+        except (ValueError, TypeError) as err:
+            named = self._named(err)
+            if named is err:
+                raise
+            raise named from err
+
+    def _named(self, err: Exception) -> Exception:
+        """``err`` with this layer's class and name in front when its message (from an op or
+        a module below) names neither, as Keras names the layer a call failed in."""
+        message = str(err)
+        if self.name in message or type(self).__name__ in message:
+            return err
+        try:
+            return type(err)(f"{type(self).__name__} '{self.name}': {message}")
+        except Exception:  # noqa: BLE001 - an exception type with another signature
+            return err
+
+    def _call(self, args, kwargs):
         leaves = flatten_structure((args, kwargs))
         tensors = [t for t in leaves if isinstance(t, (KerasTensor, Tensor, np.ndarray))]
         if not tensors:

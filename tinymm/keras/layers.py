@@ -40,13 +40,18 @@ def conv_from_keras(k):
 
 
 def _pair(value, name: str, layer: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value), int(value))
     value = tuple(value)
     if len(value) != 2 or not all(isinstance(v, int) and v > 0 for v in value):
         raise ValueError(f"{layer}: {name} must be an int or a pair of positive ints, got "
                          f"{value}")
     return value
+
+
+def float_input(layer, x):
+    """``x`` itself when it is a float tensor, else ``x`` in the layer's float dtype."""
+    return x if np.dtype(x.dtype).kind == "f" else x.type(layer.dtype)
 
 
 def glorot_uniform_(p, fan_in: int, fan_out: int) -> None:
@@ -89,7 +94,10 @@ class Activated(Layer):
                             "'kernel_initializer'/'bias_initializer'")
         super().__init__(**kwargs)
         self.initializers = (kernel_initializer, bias_initializer)
-        self.activation = activations.get(activation)
+        try:
+            self.activation = activations.get(activation)
+        except (TypeError, ValueError) as err:  # name the layer the argument was given to
+            raise type(err)(f"{type(self).__name__} '{self.name}': {err}") from None
         self.activation_name = activation if isinstance(activation, str) or activation is None \
             else activations.serialize(activation)
 
@@ -200,7 +208,7 @@ class Flatten(Layer):
         return (input_shape[0], width)  # (N, D)
 
     def call(self, x):
-        return x.reshape(x.shape[0], -1)  # (N, D)
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))  # (N, D); -1 fails for N = 0
 
 
 class Reshape(Layer):
@@ -358,11 +366,11 @@ class GlobalAveragePooling2D(Layer):
     """(N, H, W, C) -> (N, C): the mean over H and W."""
 
     def compute_output_shape(self, input_shape):
-        need_rank(f"GlobalAveragePooling2D '{self.name}'", input_shape, 4, "(N, H, W, C)")
+        need_rank(f"{type(self).__name__} '{self.name}'", input_shape, 4, "(N, H, W, C)")
         return (input_shape[0], input_shape[3])
 
     def call(self, x):
-        return x.mean(axis=(1, 2))  # (N, C)
+        return float_input(self, x).mean(axis=(1, 2))  # (N, C); int/bool: as Keras's ops.mean
 
 
 class GlobalMaxPooling2D(GlobalAveragePooling2D):

@@ -30,6 +30,7 @@ from tinymm.keras.layers import (
     Merge,
     Multiply,
     conv_to_keras,
+    float_input,
     keras_init_,
     known_dim,
     need_rank,
@@ -365,6 +366,7 @@ class GlobalAveragePooling1D(Layer):
         return (input_shape[0], input_shape[2])
 
     def call(self, x, mask=None):
+        x = float_input(self, x)  # the mean of int/bool steps, as Keras's ops.mean
         if mask is None:
             return x.mean(axis=1)  # (N, C)
         m = np.asarray(mask, dtype=x.dtype)[:, :, None]  # (N, T, 1)

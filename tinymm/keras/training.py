@@ -297,9 +297,12 @@ class TrainingMixin:
         self._require_compiled("train_on_batch")
         xs, ys, sws = self._prepare_data(x, y, sample_weight, class_weight, "train_on_batch")
         self._reset_metrics()
-        logs = loop.train_epoch(self, lambda m, idx: self._batch_loss(xs, ys, sws, idx),
-                                [np.arange(xs[0].shape[0])], self._ensure_optimizer(),
-                                who="train_on_batch")
+        try:
+            logs = loop.train_epoch(self, lambda m, idx: self._batch_loss(xs, ys, sws, idx),
+                                    [np.arange(xs[0].shape[0])], self._ensure_optimizer(),
+                                    who="train_on_batch")
+        finally:
+            self.eval()  # outside fit a call is inference, as in Keras
         return self._format_results(logs, return_dict)
 
     def _format_results(self, logs: dict, return_dict: bool):
@@ -335,7 +338,8 @@ class TrainingMixin:
         self.eval()
         try:
             with no_grad():
-                for idx in _IndexBatches(xs[0].shape[0], batch_size or 32):
+                n = xs[0].shape[0]  # no samples: one empty batch, for the outputs' shapes
+                for idx in _IndexBatches(n, batch_size or 32) if n else [slice(0, 0)]:
                     outs, _ = self._run_graph(self._batch(xs, idx))
                     for store, o in zip(parts, outs):
                         store.append(o.cpu().array)
@@ -377,13 +381,16 @@ class TrainingMixin:
         for cb in cbs:
             cb.set_model(self)
         self.history, self._fit_callbacks = history, cbs
-        loop.fit(self, lambda m, idx: self._batch_loss(xs, ys, sws, idx), batches,
-                 self._ensure_optimizer(), epochs=epochs, start_epoch=initial_epoch,
-                 callbacks=cbs, on_nan=on_nan, who="fit",
-                 progress_for_epoch=(lambda e, steps: loop.Progress(steps))
-                 if verbose == 1 else None,
-                 hint_for_epoch=lambda e: "Lower the learning rate, check the inputs for "
-                 "NaN/Inf, or pass on_nan='continue' to go on.")
+        try:
+            loop.fit(self, lambda m, idx: self._batch_loss(xs, ys, sws, idx), batches,
+                     self._ensure_optimizer(), epochs=epochs, start_epoch=initial_epoch,
+                     callbacks=cbs, on_nan=on_nan, who="fit",
+                     progress_for_epoch=(lambda e, steps: loop.Progress(steps))
+                     if verbose == 1 else None,
+                     hint_for_epoch=lambda e: "Lower the learning rate, check the inputs for "
+                     "NaN/Inf, or pass on_nan='continue' to go on.")
+        finally:
+            self.eval()  # outside fit a call is inference, as in Keras
         history.nan_step = self.nan_step
         return history
 
