@@ -130,14 +130,20 @@ def model_device(model: nn.Module) -> str:
 _DATA_CACHE: dict = {}
 
 
-def build_data(cfg: TrainConfig) -> dict[str, ShapesVQA]:
-    """The train/val/test splits of a run (cached per process: compare-fusions shares them)."""
-    key = (cfg.samples, cfg.val_samples, cfg.test_samples, cfg.seed)
+def cached_splits(dataset, cfg) -> dict:
+    """``dataset.splits`` for a run's sizes and seed, cached per process (the last one
+    only: compare-fusions and repeated evaluations share it)."""
+    key = (dataset, cfg.samples, cfg.val_samples, cfg.test_samples, cfg.seed)
     if key not in _DATA_CACHE:
         _DATA_CACHE.clear()
-        _DATA_CACHE[key] = ShapesVQA.splits(train=cfg.samples, val=cfg.val_samples,
-                                            test=cfg.test_samples, seed=cfg.seed)
+        _DATA_CACHE[key] = dataset.splits(train=cfg.samples, val=cfg.val_samples,
+                                          test=cfg.test_samples, seed=cfg.seed)
     return _DATA_CACHE[key]
+
+
+def build_data(cfg: TrainConfig) -> dict[str, ShapesVQA]:
+    """The train/val/test splits of a VQA run."""
+    return cached_splits(ShapesVQA, cfg)
 
 
 def model_config(cfg: TrainConfig, tokenizer: Tokenizer) -> MultimodalConfig:
@@ -304,8 +310,13 @@ def format_table(test: dict, title: str) -> str:
 
 
 # ---------------------------------------------------------------------------- the training run
-def prepare_out_dir(out: str, resume: bool, overwrite: bool) -> None:
-    """Refuse to clobber an existing run unless told to resume it or overwrite it."""
+VQA_FIGURES = ("curves.png", "attention.png", "samples.png")
+
+
+def prepare_out_dir(out: str, resume: bool, overwrite: bool,
+                    figures: tuple = VQA_FIGURES) -> None:
+    """Refuse to clobber an existing run unless told to resume it or overwrite it; with
+    ``overwrite``, remove the old run's checkpoint, metrics and ``figures``."""
     if resume and overwrite:
         raise ValueError("train: --resume and --overwrite exclude each other: continue the "
                          "run in --out, or start it over")
@@ -321,8 +332,7 @@ def prepare_out_dir(out: str, resume: bool, overwrite: bool) -> None:
                              "pass --resume to continue it or --overwrite to replace it, or "
                              "choose another --out")
     if overwrite:
-        for name in (CHECKPOINT, CHECKPOINT_STEM + ".safetensors", METRICS, "curves.png",
-                     "attention.png", "samples.png"):
+        for name in (CHECKPOINT, CHECKPOINT_STEM + ".safetensors", METRICS, *figures):
             if os.path.exists(os.path.join(out, name)):
                 os.remove(os.path.join(out, name))
     os.makedirs(out, exist_ok=True)
@@ -367,20 +377,33 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                            started_at if started_at is not None else t_setup)
         run.setup_seconds = time.perf_counter() - t_setup
         run.notice = notice
-
-        def batches(epoch):
-            loader.set_epoch(epoch)
-            return loader
-
-        def progress(epoch, steps):
-            return loop.Progress(steps, progress_stream, label=f"epoch {epoch + 1:>2}/"
-                                 f"{cfg.epochs}", width=24, dynamic=None if progress_stream
-                                 is not None else False, transient=True)
-
-        loop.fit(model, vqa_loss, batches, optimizer, epochs=cfg.epochs,
-                 start_epoch=start_epoch, callbacks=[run], progress_for_epoch=progress,
-                 hint_for_epoch=run.nan_hint)
+        fit_run(run, vqa_loss, loader, start_epoch, progress_stream)
         return _finish(run)
+
+
+def fit_run(run: RunHooks, loss_fn, loader, start_epoch: int, progress_stream) -> None:
+    """``loop.fit`` over ``loader`` (reshuffled per epoch) from ``start_epoch`` to
+    ``run.cfg.epochs``, with ``run``'s hooks and a transient progress bar per epoch."""
+    epochs = run.cfg.epochs
+
+    def batches(epoch):
+        loader.set_epoch(epoch)
+        return loader
+
+    def progress(epoch, steps):
+        return loop.Progress(steps, progress_stream, label=f"epoch {epoch + 1:>2}/{epochs}",
+                             width=24, dynamic=None if progress_stream is not None else False,
+                             transient=True)
+
+    loop.fit(run.model, loss_fn, batches, run.optimizer, epochs=epochs, start_epoch=start_epoch,
+             callbacks=[run], progress_for_epoch=progress, hint_for_epoch=run.nan_hint)
+
+
+def write_metrics(out: str, metrics: dict) -> None:
+    """``out``/metrics.json, written atomically (a crash leaves the previous file whole)."""
+    with open(os.path.join(out, METRICS + ".tmp"), "w") as fh:
+        json.dump(metrics, fh, indent=2)
+    os.replace(os.path.join(out, METRICS + ".tmp"), os.path.join(out, METRICS))
 
 
 def _restore(ckpt: dict, cfg: TrainConfig, out: str, model: MultimodalVQA,
@@ -400,9 +423,11 @@ def _restore(ckpt: dict, cfg: TrainConfig, out: str, model: MultimodalVQA,
     return ckpt["history"], ckpt["epoch"]
 
 
-class _RunCallback:
-    """The VQA run's hooks into tinymm/loop.py's ``fit``: time each epoch, validate, record
-    the history, write the checkpoint, log one line per epoch; report an interrupt."""
+class RunHooks:
+    """A training run's hooks into tinymm/loop.py's ``fit`` that every task shares: time
+    each epoch, count steps (``stop_after_steps`` raises KeyboardInterrupt, as a Ctrl-C
+    would, for the tests), time the first step, report an interrupt and where the last good
+    checkpoint is. A task adds ``on_epoch_end`` (validate, record, checkpoint, log)."""
 
     def __init__(self, cfg, out, model, optimizer, data, history, log, stop_after_steps,
                  t_start):
@@ -430,6 +455,16 @@ class _RunCallback:
         if self.stop_after_steps is not None and self.steps_done >= self.stop_after_steps:
             raise KeyboardInterrupt
 
+    def on_interrupt(self, epoch, step):
+        where = (f"{self.ckpt_path}.json (epoch {epoch}) is intact; continue with --resume"
+                 if epoch else "no epoch had completed, so there is no checkpoint yet")
+        self.log(f"interrupted during epoch {epoch + 1}: {where}")
+
+
+class _RunCallback(RunHooks):
+    """The VQA run's hooks: validate per question type, record the history, write the
+    checkpoint and log one line per epoch."""
+
     def on_epoch_end(self, epoch, logs):
         cfg, seconds = self.cfg, time.perf_counter() - self.t0
         val = evaluate(self.model, self.data["val"])
@@ -448,11 +483,6 @@ class _RunCallback:
                  f"acc {val['accuracy']:.4f} ({per_type}) | {seconds:.1f}s, "
                  f"{record['samples_per_second']:,.0f} samples/s")
 
-    def on_interrupt(self, epoch, step):
-        where = (f"{self.ckpt_path}.json (epoch {epoch}) is intact; continue with --resume"
-                 if epoch else "no epoch had completed, so there is no checkpoint yet")
-        self.log(f"interrupted during epoch {epoch + 1}: {where}")
-
 
 def _finish(run: _RunCallback) -> dict:
     """Test the trained model, write the final checkpoint, metrics.json and the figures,
@@ -470,9 +500,7 @@ def _finish(run: _RunCallback) -> dict:
         "backend": cfg.backend, "device": cfg.device, "versions": _versions(),
         "setup_seconds": run.setup_seconds, "seconds_to_first_step": run.first_step_seconds,
     }
-    with open(os.path.join(out, METRICS + ".tmp"), "w") as fh:
-        json.dump(metrics, fh, indent=2)
-    os.replace(os.path.join(out, METRICS + ".tmp"), os.path.join(out, METRICS))
+    write_metrics(out, metrics)
     write_figures(out, model.to("cpu"), data["test"], history, test["predictions"])
     run.log(format_table(test_record, f"held-out test accuracy ({len(data['test'])} samples, "
                                       f"fusion={cfg.fusion}, seed={cfg.seed})"))

@@ -27,17 +27,21 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from tinymm import io, loop
+from tinymm import io
 from tinymm.app.train import (
     CHECKPOINT,
     CHECKPOINT_STEM,
     METRICS,
     CheckpointMismatchError,
+    RunHooks,
+    cached_splits,
     check_backend,
     checkpoint_stem,
+    fit_run,
     prepare_out_dir,
     sigint_deferred,
     versions,
+    write_metrics,
 )
 from tinymm.backend import use_backend
 from tinymm.data import DataLoader
@@ -91,17 +95,9 @@ class TaskConfig:
                    "seed", "decoder", "model")
 
 
-_DATA_CACHE: dict = {}
-
-
 def build_data(cfg: TaskConfig) -> dict[str, ShapesCaptions]:
-    """The train/val/test splits of a run (cached per process)."""
-    key = (cfg.samples, cfg.val_samples, cfg.test_samples, cfg.seed)
-    if key not in _DATA_CACHE:
-        _DATA_CACHE.clear()
-        _DATA_CACHE[key] = ShapesCaptions.splits(train=cfg.samples, val=cfg.val_samples,
-                                                 test=cfg.test_samples, seed=cfg.seed)
-    return _DATA_CACHE[key]
+    """The train/val/test splits of a retrieval or captioning run."""
+    return cached_splits(ShapesCaptions, cfg)
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -185,11 +181,7 @@ def run_task(cfg: TaskConfig, out: str, resume: bool = False, overwrite: bool = 
     task = get_task(cfg.task)
     if resume:  # check the task before anything is written
         ckpt = read_manifest(out) if os.path.exists(os.path.join(out, CHECKPOINT)) else None
-    prepare_out_dir(out, resume, overwrite)
-    if overwrite:
-        for name in task.figure_names:
-            if os.path.exists(os.path.join(out, name)):
-                os.remove(os.path.join(out, name))
+    prepare_out_dir(out, resume, overwrite, figures=task.figure_names)
     with use_backend(cfg.backend):
         t_setup = time.perf_counter()
         data = build_data(cfg)
@@ -208,48 +200,18 @@ def run_task(cfg: TaskConfig, out: str, resume: bool = False, overwrite: bool = 
         run = TaskRun(task, cfg, out, model, optimizer, data, history, log, stop_after_steps,
                       started_at if started_at is not None else t_setup)
         run.setup_seconds = time.perf_counter() - t_setup
-
-        def batches(epoch):
-            loader.set_epoch(epoch)
-            return loader
-
-        def progress(epoch, steps):
-            return loop.Progress(steps, progress_stream, label=f"epoch {epoch + 1:>2}/"
-                                 f"{cfg.epochs}", width=24, dynamic=None if progress_stream
-                                 is not None else False, transient=True)
-
-        loop.fit(model, task.loss_fn, batches, optimizer, epochs=cfg.epochs,
-                 start_epoch=start_epoch, callbacks=[run], progress_for_epoch=progress,
-                 hint_for_epoch=run.nan_hint)
+        fit_run(run, task.loss_fn, loader, start_epoch, progress_stream)
         return run.finish()
 
 
-class TaskRun:
-    """A task run's hooks into ``loop.fit``: time each epoch, validate, record the history,
-    write the checkpoint, log one line per epoch; report an interrupt; the final test."""
+class TaskRun(RunHooks):
+    """A retrieval or captioning run's hooks (the shared ones in ``RunHooks``): validate
+    with the task's metrics, record the history, write the checkpoint, log one line per
+    epoch; ``finish`` runs the final test and writes metrics.json and the figures."""
 
-    def __init__(self, task, cfg, out, model, optimizer, data, history, log,
-                 stop_after_steps, t_start):
-        self.task, self.cfg, self.out, self.model, self.optimizer = task, cfg, out, model, \
-            optimizer
-        self.data, self.history, self.log = data, history, log
-        self.ckpt_path = os.path.join(out, CHECKPOINT_STEM)
-        self.stop_after_steps, self.steps_done, self.t_start = stop_after_steps, 0, t_start
-        self.first_step_seconds, self.setup_seconds = None, 0.0
-
-    def nan_hint(self, epoch: int) -> str:
-        where = self.ckpt_path + ".json" if epoch else "absent (none completed)"
-        return f"The last good checkpoint (epoch {epoch}) is {where}; try a smaller --lr"
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.t0 = time.perf_counter()
-
-    def on_train_batch_end(self, step, logs=None):
-        if self.first_step_seconds is None:
-            self.first_step_seconds = time.perf_counter() - self.t_start
-        self.steps_done += 1
-        if self.stop_after_steps is not None and self.steps_done >= self.stop_after_steps:
-            raise KeyboardInterrupt
+    def __init__(self, task, *args):
+        super().__init__(*args)
+        self.task = task
 
     def on_epoch_end(self, epoch, logs):
         seconds = time.perf_counter() - self.t0
@@ -264,11 +226,6 @@ class TaskRun:
                  f"val {self.task.epoch_line(val)} | {seconds:.1f}s, "
                  f"{record['pairs_per_second']:,.0f} pairs/s")
 
-    def on_interrupt(self, epoch, step):
-        where = (f"{self.ckpt_path}.json (epoch {epoch}) is intact; continue with --resume"
-                 if epoch else "no epoch had completed, so there is no checkpoint yet")
-        self.log(f"interrupted during epoch {epoch + 1}: {where}")
-
     def finish(self) -> dict:
         cfg, out, model, task = self.cfg, self.out, self.model, self.task
         test = task.test(model, self.data["test"], cfg)
@@ -280,9 +237,7 @@ class TaskRun:
                    "backend": cfg.backend, "versions": versions(),
                    "setup_seconds": self.setup_seconds,
                    "seconds_to_first_step": self.first_step_seconds}
-        with open(os.path.join(out, METRICS + ".tmp"), "w") as fh:
-            json.dump(metrics, fh, indent=2)
-        os.replace(os.path.join(out, METRICS + ".tmp"), os.path.join(out, METRICS))
+        write_metrics(out, metrics)
         written = task.figures(out, model, self.data, self.history, cfg)
         for line in task.report(test, cfg):
             self.log(line)
