@@ -34,14 +34,14 @@ never saw the image.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from tinymm import nn
 from tinymm.autograd import no_grad
 from tinymm.models.retrieval import check_caption_inputs, check_image_input
-from tinymm.models.towers import ImageTower, TextTower
+from tinymm.models.towers import ImageTower, SavedConfig, TextTower
 from tinymm.ops.shape import cat, stack
 from tinymm.ops.softmax import log_softmax, softmax
 from tinymm.tensor import Tensor, as_tensor
@@ -51,7 +51,7 @@ NEVER_EMITTED = (0, 1, START_ID)  # <pad>, <unk>, <start>: decoding never output
 
 
 @dataclass
-class CaptionerConfig:
+class CaptionerConfig(SavedConfig):
     """Everything that decides the captioner's shapes (saved in every checkpoint)."""
 
     vocab_size: int = 33  # len(tinymm.data.shapes_captions.captions_tokenizer())
@@ -77,17 +77,6 @@ class CaptionerConfig:
     @property
     def regions(self) -> int:
         return (self.image_size // 4) ** 2
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> CaptionerConfig:
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"CaptionerConfig: unknown fields {unknown}; this checkpoint was "
-                             "written by a different tinymm version")
-        return cls(**values)
 
 
 class Captioner(ImageTower, TextTower, nn.Module):

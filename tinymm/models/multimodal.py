@@ -35,13 +35,13 @@ regions, E embedding/hidden width, A answers.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from tinymm import nn
 from tinymm.devices import is_device_array
-from tinymm.models.towers import ImageTower, TextTower
+from tinymm.models.towers import ImageTower, SavedConfig, TextTower
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor
 
@@ -50,7 +50,7 @@ FUSIONS = ("concat", "multiply", "attention", "gated", "bilinear", "image_only",
 
 
 @dataclass
-class MultimodalConfig:
+class MultimodalConfig(SavedConfig):
     """Everything that decides the model's shapes (saved in every checkpoint)."""
 
     vocab_size: int = 24  # len(tinymm.data.shapes_vqa_tokenizer())
@@ -92,18 +92,6 @@ class MultimodalConfig:
     @property
     def regions(self) -> int:
         return self.map_size * self.map_size
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> MultimodalConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"MultimodalConfig: unknown fields {unknown}; this checkpoint was "
-                             "written by a different tinymm version")
-        return cls(**values)
 
 
 def check_fusion(name: str) -> str:

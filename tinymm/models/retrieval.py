@@ -18,17 +18,17 @@ H text hidden width, D joint embedding width.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from tinymm import nn
-from tinymm.models.towers import ImageTower, TextTower
+from tinymm.models.towers import ImageTower, SavedConfig, TextTower
 from tinymm.tensor import Tensor, as_tensor
 
 
 @dataclass
-class DualEncoderConfig:
+class DualEncoderConfig(SavedConfig):
     """Everything that decides the dual encoder's shapes (saved in every checkpoint)."""
 
     vocab_size: int = 33  # len(tinymm.data.shapes_captions.captions_tokenizer())
@@ -54,17 +54,6 @@ class DualEncoderConfig:
     @property
     def regions(self) -> int:
         return (self.image_size // 4) ** 2
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> DualEncoderConfig:
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"DualEncoderConfig: unknown fields {unknown}; this checkpoint was "
-                             "written by a different tinymm version")
-        return cls(**values)
 
 
 def l2_normalize(x: Tensor, eps: float = 1e-12) -> Tensor:

@@ -6,6 +6,9 @@
 * ``TextTower``: Embedding(V, E, padding_idx=0) -> LSTM(E -> H): tokens (N, T), lengths (N,)
   -> every step's output (N, T, H) and the hidden state at each sequence's last token (N, H).
 
+``SavedConfig`` is the base of the three models' config dataclasses: the dict a checkpoint
+stores, and back, refusing fields this version does not know.
+
 They are mixins of ``nn.Module``: ``_build_image_tower`` / ``_build_text_tower`` register the
 layers on the model itself (``conv1``, ``conv2``, ``pool1``, ``pool2``, ``embedding``,
 ``lstm``), so every model keeps the seed's parameter names (and its checkpoints and PyTorch
@@ -17,8 +20,26 @@ H hidden width (in the text tower), R regions.
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
+
 from tinymm import nn
 from tinymm.tensor import Tensor
+
+
+class SavedConfig:
+    """A model config dataclass as a checkpoint stores it (``to_dict``) and reads it back
+    (``from_dict``, which names unknown fields instead of failing inside the constructor)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown fields {unknown}; this checkpoint was "
+                             "written by a different tinymm version")
+        return cls(**values)
 
 
 class ImageTower:
