@@ -73,6 +73,28 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError
 
+    def _stepping(self):
+        """(group, p, kernels, state) for each parameter with a gradient, its step count
+        already advanced; a parameter's first step creates its state from ``_new_state``
+        (zero arrays on the parameter's device)."""
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            kernels = _kernels_for(p)
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                zeros = self._new_state(group)
+                state.update({"step": 0, **{name: kernels.full(p.shape, 0, p.dtype)
+                                            for name in zeros}}, **self._scalar_state)
+            state["step"] += 1
+            yield group, p, kernels, state
+
+    _scalar_state: dict = {}
+
+    def _new_state(self, group) -> tuple:
+        """The names of the zero-initialised state arrays of one parameter in ``group``."""
+        return ()
+
     # ------------------------------------------------------------ resume bit-for-bit
     def state_dict(self) -> dict:
         """Hyper-parameters and per-parameter state, keyed by parameter position."""
@@ -175,19 +197,11 @@ class Adam(Optimizer):
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad)
 
+    def _new_state(self, group) -> tuple:
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
+
     def step(self) -> None:
-        for group, p in self._params():
-            if p.grad is None:
-                continue
-            kernels = _kernels_for(p)
-            state = self.state.setdefault(id(p), {})
-            if not state:
-                state["step"] = 0
-                state["exp_avg"] = kernels.full(p.shape, 0, p.dtype)
-                state["exp_avg_sq"] = kernels.full(p.shape, 0, p.dtype)
-                if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = kernels.full(p.shape, 0, p.dtype)
-            state["step"] += 1
+        for group, p, kernels, state in self._stepping():
             (b1, b2) = group["betas"]
             kernels.adam_step(p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"],
                               state.get("max_exp_avg_sq"), state["step"], group["lr"], b1, b2,
@@ -205,11 +219,6 @@ class AdamW(Adam):
                  weight_decay: float = 1e-2, amsgrad: bool = False):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad)
-
-
-def _zeros_state(kernels, p: Tensor):
-    """A zero state array shaped and typed as ``p`` on ``p``'s device."""
-    return kernels.full(p.shape, 0, p.dtype)
 
 
 class RMSprop(Optimizer):
@@ -234,20 +243,12 @@ class RMSprop(Optimizer):
         super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                          momentum=momentum, centered=centered)
 
+    def _new_state(self, group) -> tuple:
+        return (("square_avg",) + (("momentum_buffer",) if group["momentum"] > 0 else ())
+                + (("grad_avg",) if group["centered"] else ()))
+
     def step(self) -> None:
-        for group, p in self._params():
-            if p.grad is None:
-                continue
-            kernels = _kernels_for(p)
-            state = self.state.setdefault(id(p), {})
-            if not state:
-                state["step"] = 0
-                state["square_avg"] = _zeros_state(kernels, p)
-                if group["momentum"] > 0:
-                    state["momentum_buffer"] = _zeros_state(kernels, p)
-                if group["centered"]:
-                    state["grad_avg"] = _zeros_state(kernels, p)
-            state["step"] += 1
+        for group, p, kernels, state in self._stepping():
             kernels.rmsprop_step(p.array, p.grad.array, state["square_avg"],
                                  state.get("momentum_buffer"), state.get("grad_avg"),
                                  group["lr"], group["alpha"], group["eps"],
@@ -311,17 +312,11 @@ class Adadelta(Optimizer):
                              f"got lr={lr}, rho={rho}, eps={eps}, weight_decay={weight_decay}")
         super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
 
+    def _new_state(self, group) -> tuple:
+        return ("square_avg", "acc_delta")
+
     def step(self) -> None:
-        for group, p in self._params():
-            if p.grad is None:
-                continue
-            kernels = _kernels_for(p)
-            state = self.state.setdefault(id(p), {})
-            if not state:
-                state["step"] = 0
-                state["square_avg"] = _zeros_state(kernels, p)
-                state["acc_delta"] = _zeros_state(kernels, p)
-            state["step"] += 1
+        for group, p, kernels, state in self._stepping():
             kernels.adadelta_step(p.array, p.grad.array, state["square_avg"],
                                   state["acc_delta"], group["lr"], group["rho"], group["eps"],
                                   group["weight_decay"])
@@ -353,16 +348,13 @@ class NAdam(Optimizer):
                          momentum_decay=momentum_decay,
                          decoupled_weight_decay=decoupled_weight_decay)
 
+    _scalar_state = {"mu_product": 1.0}
+
+    def _new_state(self, group) -> tuple:
+        return ("exp_avg", "exp_avg_sq")
+
     def step(self) -> None:
-        for group, p in self._params():
-            if p.grad is None:
-                continue
-            kernels = _kernels_for(p)
-            state = self.state.setdefault(id(p), {})
-            if not state:
-                state.update(step=0, mu_product=1.0, exp_avg=_zeros_state(kernels, p),
-                             exp_avg_sq=_zeros_state(kernels, p))
-            state["step"] += 1
+        for group, p, kernels, state in self._stepping():
             b1, b2 = group["betas"]
             t = float(state["step"])
             mu = b1 * (1.0 - 0.5 * 0.96 ** (t * group["momentum_decay"]))
