@@ -26,7 +26,7 @@ from tinymm.keras.engine import (
 from tinymm.keras.saving import SavingMixin
 from tinymm.keras.training import NonFiniteLossError, TrainingMixin
 from tinymm.nn.module import Module
-from tinymm.tensor import Tensor, as_tensor
+from tinymm.tensor import Tensor, as_tensor, to_arguments
 
 
 def _to_numpy(x):
@@ -117,6 +117,22 @@ class Model(TrainingMixin, SavingMixin, Module):
     def layers(self) -> list[Layer]:
         """The graph's layers in order (a functional model lists its InputLayers)."""
         return list(getattr(self, "_graph_layers", []))
+
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> Model:
+        """``Module.to``; a floating dtype also becomes the floating Inputs' and every layer's
+        dtype (nested models' too), so inputs are cast to the weights' new dtype."""
+        super().to(*args, dtype=dtype, device=device, non_blocking=non_blocking)
+        dtype = to_arguments(args, dtype, None)[0]
+        if dtype is not None and np.dtype(dtype).kind == "f":
+            for t in getattr(self, "inputs", []):
+                if t.dtype.kind == "f":
+                    t.dtype = np.dtype(dtype)
+            for layer in self.layers:
+                if layer.dtype.kind == "f":
+                    layer.dtype = np.dtype(dtype)
+                if isinstance(layer, ModelLayer):
+                    layer.model.to(dtype)
+        return self
 
     @property
     def weights(self) -> list:
