@@ -73,9 +73,10 @@ def expected_transfers(batch: dict, fusion: str) -> dict:
 def train_both(fusion: str, steps: int) -> tuple[MultimodalVQA, optim.Adam]:
     """``steps`` Adam steps on the host (reference) and on the device; returns the device's."""
     host, gpu = tiny_model(fusion), tiny_model(fusion)
-    gpu.to("cuda")
     host_opt, gpu_opt = optim.Adam(host.parameters(), lr=0.05), optim.Adam(gpu.parameters(),
                                                                            lr=0.05)
+    gpu.to("cuda")  # after the optimizer is built: it keeps working on the moved parameters
+    assert all(p.device == "cuda" for p in gpu.parameters())
     for i, batch in enumerate(batches(steps)):
         with tinymm.use_backend("reference"):
             want = step(host, host_opt, batch, "cpu")

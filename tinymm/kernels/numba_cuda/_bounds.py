@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, int64
 
-from tinymm.kernels.numba_cuda._device import empty, require_device, to_host
+from tinymm.kernels.numba_cuda._device import SIMULATOR, empty, require_device, to_host
 
-THREADS = 256  # a power of two: the tree halves it down to 1
+THREADS = 8 if SIMULATOR else 256  # a power of two: the tree halves it down to 1
 _HIGHEST = np.iinfo(np.int64).max
 _LOWEST = np.iinfo(np.int64).min
 

@@ -22,6 +22,7 @@ Works the same under the simulator (``NUMBA_ENABLE_CUDASIM=1``), whose device ar
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -29,7 +30,17 @@ import numpy as np
 from numba import config as numba_config
 from numba import cuda
 
-THREADS_PER_BLOCK = 256  # 1-d launches: a multiple of the 32-thread warp, 8 warps per block
+# The simulator (NUMBA_ENABLE_CUDASIM=1) runs every CUDA thread of a block as a Python thread,
+# so under it the kernels launch small blocks (the code is the same; the tests then cross more
+# block and tile edges); the PTX that a real GPU runs keeps the sizes below.
+SIMULATOR = bool(numba_config.ENABLE_CUDASIM)
+# 1-d launches: a multiple of the 32-thread warp, 8 warps per block (one warp in the simulator)
+THREADS_PER_BLOCK = 32 if SIMULATOR else 256
+if SIMULATOR:
+    # The simulator's launcher polls its block's threads in a loop on the main thread, and each
+    # barrier waits for every thread to be scheduled in turn: with Python's default 5 ms GIL
+    # switch interval a launch takes several times longer than with 0.1 ms.
+    sys.setswitchinterval(1e-4)
 
 
 @dataclass
