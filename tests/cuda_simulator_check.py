@@ -17,7 +17,7 @@ must be set before numba is imported, so it cannot run inside the pytest process
 2. Every GEMM variant (tiled, register-blocked) directly, on sizes that are not multiples
    of their tiles, with each transpose and with the batch reduction.
 3. The no-hidden-copies rules: a host array given to a wrapper is a TypeError, and a chain
-   of kernels moves nothing across the bus.
+   of kernels moves nothing across the bus; the kernels that read device indices guard them.
 4. A missing CONTRACT name raises instead of falling back to the host.
 Prints one "checked" line with the counts; any failure raises (nonzero exit status).
 """
@@ -331,6 +331,23 @@ def check_math_methods() -> None:
                                    err_msg=name)
 
 
+def check_guarded_indices() -> None:
+    """The kernels that read device indices guard them (the ops report bad ones only at the
+    next copy to the host): an embedding id outside [0, V) gives a zero row and no gradient,
+    a cross-entropy target outside [0, C) reads inside its row. Under the simulator an
+    out-of-bounds read would raise (or wrap a negative index) instead."""
+    weight = np.arange(10, dtype=np.float32).reshape(5, 2)
+    ids = np.array([1, -3, 5, 4])
+    out, cache = cuda_backend.embedding_forward(to_dev(ids), to_dev(weight))
+    np.testing.assert_array_equal(to_host(out), [[2, 3], [0, 0], [0, 0], [8, 9]])
+    (_, dweight) = cuda_backend.embedding_backward(to_dev(np.ones((4, 2), np.float32)), cache)
+    np.testing.assert_array_equal(to_host(dweight), [[0, 0], [1, 1], [0, 0], [0, 0], [1, 1]])
+    logits = np.zeros((3, 4), np.float32)
+    loss, cache = cuda_backend.cross_entropy_forward(to_dev(logits), to_dev(np.array([9, -7, 2])),
+                                                     reduction="none")
+    np.testing.assert_allclose(to_host(loss), np.full(3, np.log(4)), rtol=1e-6)
+
+
 def check_no_fallback() -> None:
     missing = [n for n in CONTRACT if n not in cuda_backend.kernels]
     if not missing:
@@ -349,6 +366,7 @@ if __name__ == "__main__":
     refused = check_host_arrays_are_refused()
     check_no_hidden_copies()
     check_device_tensors()
+    check_guarded_indices()
     check_no_fallback()
     print(f"checked {cases} cases, {gemms} gemm calls, {updates} optimizer runs, "
           f"{refused} kernels refusing host arrays, "

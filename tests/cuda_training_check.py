@@ -6,8 +6,9 @@ the simulator's arrays behave like real device arrays).
   on the host, from the same weights on the same batches: losses and every weight agree, and
   each step moves exactly: in, the image, the token ids, the answers (the caller's three
   copies) and the lengths (the LSTM kernel's one copy: lengths are host metadata, as in
-  PyTorch's pack_padded_sequence); out, the scalar loss and the two index checks (token ids
-  in the embedding, answers in the cross-entropy), 16 bytes each: (min, max) in int64.
+  PyTorch's pack_padded_sequence); out, one copy: the scalar loss together with the two index
+  checks' results (token ids in the embedding, answers in the cross-entropy), 16 bytes each:
+  (min, max) in int64, judged when the loss is read.
 * ``--all-fusions``: one step of every other fusion, held to the reference the same way
   (attention fusion copies its (N, T, 1) token-pooling weights in as well).
 * A tinymm.keras model moved with ``model.to("cuda")`` before ``compile`` fits and predicts
@@ -65,9 +66,11 @@ def expected_transfers(batch: dict, fusion: str) -> dict:
     if fusion == "attention":  # the token-pooling weights (N, T, 1) float32
         inputs.append(None)
         h2d_bytes += N * T * 4
-    checks = 2 if reads_text else 1
-    return {"h2d_count": len(inputs), "h2d_bytes": h2d_bytes, "d2h_count": 1 + checks,
-            "d2h_bytes": 4 + checks * 16, "implicit_d2h_count": 0}
+    checks = 2 if reads_text else 1  # token ids in the embedding, answers in the cross-entropy
+    # one copy out: the loss in the 8-byte head of the pending-check packet, then each
+    # check's (min, max) in int64
+    return {"h2d_count": len(inputs), "h2d_bytes": h2d_bytes, "d2h_count": 1,
+            "d2h_bytes": 8 + checks * 16, "implicit_d2h_count": 0}
 
 
 def train_both(fusion: str, steps: int) -> tuple[MultimodalVQA, optim.Adam]:
@@ -125,21 +128,31 @@ def expect(error: type, words: tuple[str, ...], call) -> None:
 
 
 def check_device_index_errors() -> None:
-    """Bad device indices are refused before a kernel reads with them (the device reduction
-    finds them), and host indices with device weights name both devices."""
+    """Bad device indices are a ValueError naming the op and the value at the next copy to
+    the host (the device reduction finds them; the kernels read nothing out of bounds
+    meanwhile), and host indices with device weights name both devices."""
     weight = tinymm.tensor(np.ones((5, 2), np.float32), device="cuda", requires_grad=True)
     ids = tinymm.tensor(np.array([[0, 4], [2, 5]]), device="cuda")
-    expect(ValueError, ("index 5", "5 embeddings"), lambda: tinymm.F.embedding(ids, weight))
+    tinymm.cuda.reset_transfer_stats()
+    rows = tinymm.F.embedding(ids, weight)  # launched; nothing has come back yet
+    assert tinymm.cuda.transfer_stats()["d2h_count"] == 0
+    expect(ValueError, ("index 5", "5 embeddings"), lambda: rows.sum().item())
+    assert tinymm.cuda.transfer_stats()["d2h_count"] == 1  # the loss and the check, together
     lows = tinymm.tensor(np.array([-1, 3]), device="cuda")
-    expect(ValueError, ("index -1",), lambda: tinymm.F.embedding(lows, weight))
+    expect(ValueError, ("index -1",), lambda: tinymm.F.embedding(lows, weight).cpu())
     expect(RuntimeError, ("cpu", "cuda"), lambda: tinymm.F.embedding(np.array([1]), weight))
     ok = tinymm.F.embedding(tinymm.tensor(np.array([4, 0]), device="cuda"), weight)
     np.testing.assert_array_equal(ok.detach().cpu().numpy(), np.ones((2, 2)))
     logits = tinymm.tensor(np.zeros((2, 3), np.float32), device="cuda")
     target = tinymm.tensor(np.array([1, 3]), device="cuda")
-    expect(ValueError, ("holds 3",), lambda: tinymm.F.cross_entropy(logits, target))
+    loss = tinymm.F.cross_entropy(logits, target)
+    expect(ValueError, ("cross_entropy", "holds 3", "[0, 2]"), loss.item)
     skipped = tinymm.tensor(np.array([1, -100]), device="cuda")  # ignore_index is skipped
-    assert tinymm.F.cross_entropy(logits, skipped).device == "cuda"
+    np.testing.assert_allclose(tinymm.F.cross_entropy(logits, skipped).item(), np.log(3),
+                               rtol=1e-6)
+    many = [tinymm.F.embedding(tinymm.tensor(np.array([k % 5]), device="cuda"), weight)
+            for k in range(20)]  # more checks than the packet holds: read as it fills
+    assert many[-1].sum().item() == 2.0
     expect(RuntimeError, ("cpu", "cuda"), lambda: tinymm.F.cross_entropy(logits,
                                                                          np.array([0, 1])))
     lstm = tinymm.nn.LSTM(2, 2, batch_first=True).to("cuda")

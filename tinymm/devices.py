@@ -82,3 +82,13 @@ def index_bounds(values, skip: int | None = None) -> tuple[int, int] | None:
     from tinymm.kernels.numba_cuda.device import index_bounds as bounds
 
     return bounds(values, skip)
+
+
+def defer_index_check(values, skip: int | None, judge) -> None:
+    """Check an int64 device array without a transfer now: its (min, max) over the values
+    other than ``skip`` is reduced on the device, and ``judge(bounds)`` (None when none is
+    left) returns the ValueError message, or None, when the next result is copied to the host
+    (in that same transfer: a training step's loss)."""
+    from tinymm.kernels.numba_cuda.device import defer_bounds
+
+    defer_bounds(values, skip, judge)

@@ -65,6 +65,8 @@ def _make_ce_rows(dtype):
         if tid == 0:
             counted = target[n] != ignore_index
             t = target[n] if counted else 0  # an ignored row may hold any value
+            if t < 0 or t >= C:  # a bad target (the op reports it at the next host copy)
+                t = 0  # reads inside the row
             nll = -((x[n, t] - m) - log_z)
             smooth = log_z - shifted_sum / dtype(C)  # (1/C) sum_c -((x[c] - m) - log z)
             w[n] = one if counted else zero
