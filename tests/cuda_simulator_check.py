@@ -235,6 +235,13 @@ def check_optimizers_and_full() -> int:
         checked += check_other_updates(rng, dtype)
         filled = _device.to_host(cuda_backend.full((2, 3), 1.5, dtype))
         np.testing.assert_array_equal(filled, ref.full((2, 3), 1.5, dtype))
+        logits = rng.integers(0, 3, (37, 4)).astype(dtype)  # ties: the first maximum counts
+        logits[5, 2] = logits[9, 0] = np.nan  # a NaN is the maximum, as NumPy's argmax
+        target = rng.integers(0, 4, 37)
+        want = ref.correct_count(logits, target)
+        assert 0 < want[0] < 37, want
+        got = _device.to_host(cuda_backend.correct_count(to_dev(logits), to_dev(target)))
+        np.testing.assert_array_equal(got, want, err_msg="correct_count")
     return checked
 
 

@@ -11,6 +11,8 @@ the simulator's arrays behave like real device arrays).
   (min, max) in int64, judged when the loss is read.
 * ``--all-fusions``: one step of every other fusion, held to the reference the same way
   (attention fusion copies its (N, T, 1) token-pooling weights in as well).
+* The app's loss function (``tinymm.app.train.vqa_loss``) in tinymm/loop.py: the correct
+  answers are counted on the device and come back with the loss, one copy out per step.
 * A tinymm.keras model moved with ``model.to("cuda")`` before ``compile`` fits and predicts
   as on the host.
 * Checkpoints: a cuda model's ``tinymm.io.save_module`` / ``tinymm.save`` load on the CPU
@@ -91,6 +93,27 @@ def train_both(fusion: str, steps: int) -> tuple[MultimodalVQA, optim.Adam]:
     for (name, a), (_, b) in zip(host.state_dict().items(), gpu.state_dict().items()):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=f"{fusion} {name}")
     return gpu, gpu_opt
+
+
+def check_loop_steps() -> None:
+    """The app's loss function in the one training loop (tinymm/loop.py), two steps on the
+    device against the reference on the host: the same loss and accuracy, and per step one
+    copy out: the loss, the two index checks and the correct-answer count together."""
+    from tinymm.app.train import vqa_loss
+
+    host, gpu = tiny_model("multiply"), tiny_model("multiply").to("cuda")
+    host_opt, gpu_opt = optim.Adam(host.parameters(), lr=0.05), optim.Adam(gpu.parameters(),
+                                                                           lr=0.05)
+    data = batches(2)
+    with tinymm.use_backend("reference"):
+        want = tinymm.loop.train_epoch(host, vqa_loss, data, host_opt)
+    tinymm.cuda.reset_transfer_stats()
+    got = tinymm.loop.train_epoch(gpu, vqa_loss, data, gpu_opt)
+    moved = tinymm.cuda.transfer_stats()
+    assert moved["d2h_count"] == 2 and moved["d2h_bytes"] == 2 * (8 + 3 * 16), moved
+    assert moved["implicit_d2h_count"] == 0, moved
+    assert got["accuracy"] == want["accuracy"], (got, want)
+    np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-5)
 
 
 def check_checkpoints(gpu: MultimodalVQA, gpu_opt: optim.Adam) -> None:
@@ -226,6 +249,7 @@ def check_app_run() -> None:
 if __name__ == "__main__":
     check_device_index_errors()
     gpu, gpu_opt = train_both("multiply", steps=3)
+    check_loop_steps()
     check_checkpoints(gpu, gpu_opt)
     check_keras_fit()
     fusions = ["multiply", "a tinymm.keras model"]

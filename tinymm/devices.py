@@ -92,3 +92,14 @@ def defer_index_check(values, skip: int | None, judge) -> None:
     from tinymm.kernels.numba_cuda.device import defer_bounds
 
     defer_bounds(values, skip, judge)
+
+
+def read_later(values):
+    """For a one-element int64 device array (a count): an object whose ``int()`` is its
+    value, copied back with the next result that comes to the host (a training step's loss)
+    rather than on its own; for a host array, its value now."""
+    if not is_device_array(values):
+        return int(values.reshape(-1)[0])
+    from tinymm.kernels.numba_cuda.device import read_later as later
+
+    return later(values)

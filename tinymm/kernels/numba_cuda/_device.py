@@ -173,13 +173,48 @@ def _read_packet(scalar):
     if scalar is not None:  # a device-to-device copy into the head: one launch
         put_kernel[1, 1](scalar.reshape(1), packet.view(scalar.dtype)[0:1])
     host = _copy_to_host(packet[:1 + 2 * len(judges)])
-    for k, judge in enumerate(judges):
-        message = judge(int(host[2 * k + 1]), int(host[2 * k + 2]))
-        if message:
-            raise ValueError(message)
+    messages = [judge(int(host[2 * k + 1]), int(host[2 * k + 2]))
+                for k, judge in enumerate(judges)]  # every judge runs (read_later values)
+    failed = [m for m in messages if m]
+    if failed:
+        raise ValueError(failed[0])
     if scalar is None:
         return None
     return host[:1].view(scalar.dtype)[:1].reshape(tuple(scalar.shape)).copy()
+
+
+class LaterValue:
+    """The value of a one-element int64 device array, copied back with the next packet read
+    (``read_later``); ``int()`` / ``float()`` before that read the packet at once."""
+
+    def __init__(self):
+        self.value = None
+
+    def _set(self, value: int) -> None:  # a judge that never fails
+        self.value = value
+
+    def __int__(self) -> int:
+        if self.value is None:
+            _read_packet(None)
+        return int(self.value)
+
+    def __float__(self) -> float:
+        return float(int(self))
+
+    def __repr__(self) -> str:
+        return f"LaterValue({'pending' if self.value is None else self.value})"
+
+
+def read_later(d) -> LaterValue:
+    """Ride ``d`` (one int64 element: a count) back with the next copy to the host, in the
+    pending-check packet, instead of copying it on its own now."""
+    if d.size != 1 or d.dtype != np.int64:
+        raise TypeError(f"read_later: expected a one-element int64 device array, received "
+                        f"{d.dtype}{tuple(d.shape)}")
+    later = LaterValue()
+    slot = pending_slot(lambda low, high: later._set(low))
+    put_kernel[1, 1](d.reshape(1), slot[0:1])
+    return later
 
 
 def _count_implicit(nbytes: int) -> None:

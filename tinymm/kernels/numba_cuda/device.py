@@ -39,6 +39,14 @@ def defer_bounds(values, skip: int | None, judge) -> None:
     _bounds.defer_bounds(values, skip, judge)
 
 
+def read_later(array):
+    """A one-element int64 device array's value, brought back with the next copy to the
+    host (``int()`` of the result reads it then; see ``_device.read_later``)."""
+    from tinymm.kernels.numba_cuda import _device
+
+    return _device.read_later(array)
+
+
 def is_device_array(value) -> bool:
     """True for a numba-cuda device array (real or simulated).
 
