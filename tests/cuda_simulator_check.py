@@ -355,6 +355,40 @@ def check_guarded_indices() -> None:
     np.testing.assert_allclose(to_host(loss), np.full(3, np.log(4)), rtol=1e-6)
 
 
+def check_device_row_index() -> None:
+    """A cuda tensor indexed by a cuda index tensor (rows, negative and repeated ones) stays
+    on the device, forward and backward, against the same index on the CPU; a bad row is a
+    ValueError at the next read (the kernels guard it); a cpu index tensor into a cuda tensor
+    names both devices."""
+    host = np.arange(15, dtype=np.float32).reshape(5, 3)
+    idx = np.array([[4, -1], [0, 4], [2, -5]])  # (3, 2): repeats and negative rows
+    want_x = tinymm.tensor(host, requires_grad=True)
+    want = want_x[tinymm.tensor(idx)]
+    (want * want).sum().backward()
+    x = tinymm.tensor(host, device="cuda", requires_grad=True)
+    d_idx = tinymm.tensor(idx.astype(np.int32), device="cuda")  # cast to int64 by the op
+    _device.reset_transfer_stats()
+    got = x[d_idx, ...]
+    (got * got).sum().backward()
+    assert _device.transfer_stats()["d2h_count"] == 0 and got.device == "cuda"
+    np.testing.assert_array_equal(got.detach().cpu().numpy(), want.detach().numpy())
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), want_x.grad.numpy())
+    try:
+        x[tinymm.tensor(np.array([1, 5]), device="cuda")].sum().item()
+    except ValueError as exc:
+        assert "index 5 is out of bounds for axis 0 with size 5" in str(exc), exc
+    else:
+        raise AssertionError("a bad cuda row index was not reported")
+    out, _ = cuda_backend.getitem_forward(to_dev(host), to_dev(np.array([7, -6, 1])))
+    np.testing.assert_array_equal(to_host(out), [[0, 0, 0], [0, 0, 0], [3, 4, 5]])
+    try:
+        tinymm.tensor(host)[d_idx]
+    except RuntimeError as exc:
+        assert "cpu" in str(exc) and "cuda" in str(exc), exc
+    else:
+        raise AssertionError("a cuda index into a cpu tensor was accepted")
+
+
 def check_no_fallback() -> None:
     missing = [n for n in CONTRACT if n not in cuda_backend.kernels]
     if not missing:
@@ -374,6 +408,7 @@ if __name__ == "__main__":
     check_no_hidden_copies()
     check_device_tensors()
     check_guarded_indices()
+    check_device_row_index()
     check_no_fallback()
     print(f"checked {cases} cases, {gemms} gemm calls, {updates} optimizer runs, "
           f"{refused} kernels refusing host arrays, "
