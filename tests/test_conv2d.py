@@ -457,6 +457,41 @@ def test_worker_pool_runs_every_task_once_and_raises_errors():
         _threads.run_tasks(failing, 9)
 
 
+def test_per_image_conv_leaves_numpys_blas_thread_count_as_it_was():
+    """The workers run BLAS single-threaded; NumPy's OpenBLAS has one process-wide count,
+    so a conv must put it back: GEMMs after it (LSTM, attention, linear) in this thread and
+    in others keep the count they had before."""
+    pytest.importorskip("numba")
+    import threading
+
+    from tinymm.kernels.numba_cpu import _threads
+    from tinymm.kernels.numba_cpu import conv2d as numba_conv
+
+    if _threads.workers()[0] is None:
+        pytest.skip("no worker pool (one Numba thread, or OpenBLAS's count is not settable)")
+    get, set_count = _threads.blas_functions()
+    saved = get()
+    set_count(2)
+    try:
+        seen = []
+        _threads.run_tasks(lambda worker, i: seen.append(_threads.blas_threads()), 6)
+        assert seen == [1] * 6
+        r = np.random.default_rng(3)
+        x = r.standard_normal((4, 5, 6, 7)).astype(np.float32)
+        w = r.standard_normal((3, 5, 3, 3)).astype(np.float32)
+        out, cache = numba_conv.conv2d_relu_forward(x, w, np.zeros(3, np.float32), padding=1)
+        assert cache[0] == "images"
+        numba_conv.conv2d_relu_backward(np.ones_like(out), cache)
+        assert _threads.blas_threads() == 2
+        other = []
+        thread = threading.Thread(target=lambda: other.append(_threads.blas_threads()))
+        thread.start()
+        thread.join()
+        assert other == [2]
+    finally:
+        set_count(saved)
+
+
 @pytest.mark.parametrize("winograd", [False, True], ids=["images", "winograd"])
 def test_per_image_gradients_do_not_depend_on_which_worker_took_which_image(winograd,
                                                                            monkeypatch):

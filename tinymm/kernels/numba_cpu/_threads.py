@@ -3,9 +3,14 @@
 Kernels that issue many small GEMMs (the 16 of a Winograd product, or one per image of a
 convolution) run them on these workers instead of calling a multi-threaded BLAS per GEMM:
 each multi-threaded call pays a thread barrier, and a barrier whose peer thread is
-descheduled on a busy machine costs a whole time slice. Each worker sets its own OpenBLAS
-thread count to 1 (``openblas_set_num_threads_local``, OpenBLAS >= 0.3.27); without that
-symbol, or with one thread, ``workers()`` returns no pool and callers run serially.
+descheduled on a busy machine costs a whole time slice.
+
+NumPy's OpenBLAS (a pthreads build) has one thread count for the whole process:
+``openblas_set_num_threads_local`` sets it for every thread, not only the caller. So
+``run_tasks`` sets it to 1 for the time its workers run (``single_threaded_blas``) and puts
+the caller's count back afterwards; every GEMM outside a pool run keeps the count the user
+or OpenBLAS chose. Without the count's getter and setter, or with one Numba thread,
+``workers()`` returns no pool and callers run serially.
 Work is handed out dynamically (``run_tasks``): a worker that was descheduled does fewer
 tasks instead of holding the others at a barrier.
 """
@@ -16,44 +21,97 @@ import ctypes
 import glob
 import itertools
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 
 import numba
 import numpy as np
 
 _pool: list = []  # [ThreadPoolExecutor or None, workers, pid] once made
+_blas: list = []  # [(get, set) or None] once looked up
+_single = {"depth": 0, "saved": 0}  # nesting of single_threaded_blas across caller threads
+_single_lock = threading.Lock()
+
+# the thread-count functions' names in NumPy's OpenBLAS builds, newest first
+_NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+          ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+          ("openblas_get_num_threads", "openblas_set_num_threads")]
 
 
-def _openblas_set_local():
-    """NumPy's bundled OpenBLAS's per-thread thread-count setter, or None."""
+def _openblas_count_functions():
+    """(get, set) of NumPy's bundled OpenBLAS's process-wide thread count, or None."""
     libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    for path in glob.glob(os.path.join(libs, "libscipy_openblas*.so*")):
+    for path in sorted(glob.glob(os.path.join(libs, "lib*openblas*.so*"))):
         try:
-            return ctypes.CDLL(path).openblas_set_num_threads_local
-        except (OSError, AttributeError):
+            lib = ctypes.CDLL(path)
+        except OSError:
             continue
+        for get_name, set_name in _NAMES:
+            try:
+                return getattr(lib, get_name), getattr(lib, set_name)
+            except AttributeError:
+                continue
     return None
+
+
+def blas_functions():
+    """(get, set) of NumPy's OpenBLAS thread count (looked up once), or None."""
+    if not _blas:
+        _blas.append(_openblas_count_functions())
+    return _blas[0]
+
+
+def blas_threads():
+    """NumPy's OpenBLAS thread count now (what the next GEMM may use), or None if unknown."""
+    functions = blas_functions()
+    return None if functions is None else int(functions[0]())
+
+
+@contextmanager
+def single_threaded_blas():
+    """NumPy's OpenBLAS on one thread inside the block, the previous count restored after.
+
+    Nested and concurrent blocks (two caller threads each running a pool) share one saved
+    count: the first to enter saves it, the last to leave restores it.
+    """
+    functions = blas_functions()
+    if functions is None:
+        yield
+        return
+    get, set_count = functions
+    with _single_lock:
+        if _single["depth"] == 0:
+            _single["saved"] = int(get())
+            set_count(1)
+        _single["depth"] += 1
+    try:
+        yield
+    finally:
+        with _single_lock:
+            _single["depth"] -= 1
+            if _single["depth"] == 0:
+                set_count(_single["saved"])
 
 
 def workers():
     """(pool, n_workers), made on first use and again in a forked child (threads do not
-    fork); pool is None (and n_workers 1) when BLAS cannot be made single-threaded per
-    thread or Numba is set to one thread."""
+    fork); pool is None (and n_workers 1) when NumPy's BLAS thread count cannot be set or
+    Numba is set to one thread."""
     if not _pool or _pool[2] != os.getpid():
-        setter = _openblas_set_local()
         n = min(numba.get_num_threads(), 16)
         pool = None
-        if setter is not None and n >= 2:
-            pool = ThreadPoolExecutor(n, thread_name_prefix="tinymm-blas1",
-                                      initializer=setter, initargs=(1,))
+        if blas_functions() is not None and n >= 2:
+            pool = ThreadPoolExecutor(n, thread_name_prefix="tinymm-blas1")
         _pool[:] = [pool, n if pool is not None else 1, os.getpid()]
     return _pool[0], _pool[1]
 
 
 def run_tasks(task, count, n_workers=None):
     """Call ``task(worker, i)`` for i in range(count), the i handed out one at a time to the
-    pool's workers (worker is 0..n_workers-1, so each can own scratch buffers); serially in
-    this thread (worker 0) without a pool. Returns the number of workers used."""
+    pool's workers (worker is 0..n_workers-1, so each can own scratch buffers), with BLAS
+    single-threaded while they run; serially in this thread (worker 0, BLAS as it was)
+    without a pool. Returns the number of workers used."""
     pool, n = workers()
     if n_workers is not None:
         n = max(1, min(n, n_workers))
@@ -69,6 +127,9 @@ def run_tasks(task, count, n_workers=None):
                 return
             task(worker, i)
 
-    for future in [pool.submit(run, w) for w in range(n)]:
-        future.result()
+    with single_threaded_blas():  # every worker finishes before the count goes back
+        futures = [pool.submit(run, w) for w in range(n)]
+        wait(futures)
+    for future in futures:
+        future.result()  # re-raises a task's exception
     return n
