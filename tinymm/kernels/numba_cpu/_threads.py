@@ -7,10 +7,11 @@ descheduled on a busy machine costs a whole time slice.
 
 NumPy's OpenBLAS (a pthreads build) has one thread count for the whole process:
 ``openblas_set_num_threads_local`` sets it for every thread, not only the caller. So
-``run_tasks`` sets it to 1 for the time its workers run (``single_threaded_blas``) and puts
-the caller's count back afterwards; every GEMM outside a pool run keeps the count the user
-or OpenBLAS chose. Without the count's getter and setter, or with one Numba thread,
-``workers()`` returns no pool and callers run serially.
+``run_tasks`` sets it to 1 for the time its workers run (``single_threaded_blas``; SciPy's
+OpenBLAS too, which ``np.dot`` inside ``@njit`` calls) and puts the caller's counts back
+afterwards; every GEMM outside a pool run keeps the count the user or OpenBLAS chose.
+Without NumPy's count getter and setter, or with one Numba thread, ``workers()`` returns no
+pool and callers run serially.
 Work is handed out dynamically (``run_tasks``): a worker that was descheduled does fewer
 tasks instead of holding the others at a barrier.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import importlib.util
 import itertools
 import os
 import threading
@@ -26,22 +28,25 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 import numba
-import numpy as np
 
 _pool: list = []  # [ThreadPoolExecutor or None, workers, pid] once made
-_blas: list = []  # [(get, set) or None] once looked up
-_single = {"depth": 0, "saved": 0}  # nesting of single_threaded_blas across caller threads
+_blas: list = []  # [[(get, set), ...]] once looked up: NumPy's OpenBLAS first, then SciPy's
+_single = {"depth": 0, "saved": []}  # nesting of single_threaded_blas across caller threads
 _single_lock = threading.Lock()
 
-# the thread-count functions' names in NumPy's OpenBLAS builds, newest first
+# the thread-count functions' names in the OpenBLAS builds NumPy and SciPy bundle
 _NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+          ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
           ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
           ("openblas_get_num_threads", "openblas_set_num_threads")]
 
 
-def _openblas_count_functions():
-    """(get, set) of NumPy's bundled OpenBLAS's process-wide thread count, or None."""
-    libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+def _count_functions(package: str):
+    """(get, set) of the thread count of the OpenBLAS bundled with ``package``, or None."""
+    spec = importlib.util.find_spec(package)  # finds the package without importing it
+    if spec is None or spec.origin is None:
+        return None
+    libs = os.path.join(os.path.dirname(os.path.dirname(spec.origin)), package + ".libs")
     for path in sorted(glob.glob(os.path.join(libs, "lib*openblas*.so*"))):
         try:
             lib = ctypes.CDLL(path)
@@ -55,11 +60,21 @@ def _openblas_count_functions():
     return None
 
 
-def blas_functions():
-    """(get, set) of NumPy's OpenBLAS thread count (looked up once), or None."""
+def _all_count_functions():
+    """[(get, set)] for NumPy's OpenBLAS (first) and SciPy's (the BLAS that ``np.dot`` inside
+    ``@njit`` calls), those found; looked up once."""
     if not _blas:
-        _blas.append(_openblas_count_functions())
+        found = [_count_functions("numpy")]
+        if found[0] is not None:
+            found.append(_count_functions("scipy"))
+        _blas.append([f for f in found if f is not None])
     return _blas[0]
+
+
+def blas_functions():
+    """(get, set) of NumPy's OpenBLAS process-wide thread count, or None."""
+    functions = _all_count_functions()
+    return functions[0] if functions else None
 
 
 def blas_threads():
@@ -70,20 +85,18 @@ def blas_threads():
 
 @contextmanager
 def single_threaded_blas():
-    """NumPy's OpenBLAS on one thread inside the block, the previous count restored after.
+    """NumPy's and SciPy's OpenBLAS on one thread inside the block, their previous counts
+    restored after.
 
     Nested and concurrent blocks (two caller threads each running a pool) share one saved
-    count: the first to enter saves it, the last to leave restores it.
+    state: the first to enter saves the counts, the last to leave restores them.
     """
-    functions = blas_functions()
-    if functions is None:
-        yield
-        return
-    get, set_count = functions
+    functions = _all_count_functions()
     with _single_lock:
         if _single["depth"] == 0:
-            _single["saved"] = int(get())
-            set_count(1)
+            _single["saved"] = [int(get()) for get, _ in functions]
+            for _, set_count in functions:
+                set_count(1)
         _single["depth"] += 1
     try:
         yield
@@ -91,7 +104,15 @@ def single_threaded_blas():
         with _single_lock:
             _single["depth"] -= 1
             if _single["depth"] == 0:
-                set_count(_single["saved"])
+                for (_, set_count), count in zip(functions, _single["saved"]):
+                    set_count(count)
+
+
+def pooled(count: int) -> bool:
+    """Would ``run_tasks(task, count)`` hand the tasks to worker threads (with BLAS
+    single-threaded), rather than run them serially in the caller?"""
+    pool, n = workers()
+    return pool is not None and n > 1 and count > 1
 
 
 def workers():
@@ -115,7 +136,7 @@ def run_tasks(task, count, n_workers=None):
     pool, n = workers()
     if n_workers is not None:
         n = max(1, min(n, n_workers))
-    if pool is None or n == 1 or count <= 1:
+    if not pooled(count) or n == 1:
         for i in range(count):
             task(0, i)
         return 1
