@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 import numba
+import numpy as np
 
 _pool: list = []  # [ThreadPoolExecutor or None, workers, pid] once made
 _blas: list = []  # [[(get, set), ...]] once looked up: NumPy's OpenBLAS first, then SciPy's
@@ -130,15 +131,16 @@ def workers():
 
 def run_tasks(task, count, n_workers=None):
     """Call ``task(worker, i)`` for i in range(count), the i handed out one at a time to the
-    pool's workers (worker is 0..n_workers-1, so each can own scratch buffers), with BLAS
-    single-threaded while they run; serially in this thread (worker 0, BLAS as it was)
-    without a pool. Returns the number of workers used."""
+    pool's workers (worker is 0..n_workers-1, so each can own scratch buffers); serially in
+    this thread (worker 0) without a pool. BLAS is single-threaded while the tasks run either
+    way. Returns the number of workers used."""
     pool, n = workers()
     if n_workers is not None:
         n = max(1, min(n, n_workers))
     if not pooled(count) or n == 1:
-        for i in range(count):
-            task(0, i)
+        with single_threaded_blas():
+            for i in range(count):
+                task(0, i)
         return 1
     counter = itertools.count()  # next() is atomic under the GIL
 
@@ -154,3 +156,30 @@ def run_tasks(task, count, n_workers=None):
     for future in futures:
         future.result()  # re-raises a task's exception
     return n
+
+
+GEMM_SPLIT_MACS = 1 << 22  # multiply-adds from which ``matmul`` cuts a GEMM into row pieces
+GEMM_PIECE_ROWS = 16  # at least this many rows per piece
+GEMM_MAX_PIECES = 4  # more pieces than workers: a descheduled worker does fewer of them
+
+
+def matmul(a, b, out):
+    """out[...] = a (M, K) @ b (K, P), 2-D, with BLAS single-threaded: as row pieces
+    out[m0:m1] = a[m0:m1] @ b on the workers when the GEMM has at least GEMM_SPLIT_MACS
+    multiply-adds, else as one GEMM in this thread. The pieces depend on the shapes only, and
+    each output row is computed by one GEMM whatever the split. Returns out."""
+    M, K = a.shape
+    P = b.shape[1]
+    pieces = 1
+    if M * K * P >= GEMM_SPLIT_MACS:
+        pieces = max(1, min(M // GEMM_PIECE_ROWS, GEMM_MAX_PIECES))
+    if pieces == 1:
+        with single_threaded_blas():
+            return np.matmul(a, b, out=out)
+
+    def piece(worker, k):
+        m0, m1 = k * M // pieces, (k + 1) * M // pieces
+        np.matmul(a[m0:m1], b, out=out[m0:m1])
+
+    run_tasks(piece, pieces)
+    return out
