@@ -7,7 +7,10 @@ SciPy's BLAS bindings, when SciPy is installed: ``BLAS_IN_NUMBA``) or in Python.
 The batch split: the rows of a batch are independent through the whole recurrence, so a
 batch of at least ``2 * CHUNK_ROWS`` rows is cut into chunks of about ``CHUNK_ROWS`` rows
 (``row_chunks``), and each worker thread of ``_threads`` runs whole chunks: input projection,
-time loop and weight-gradient shares, with BLAS single-threaded. The chunks depend on N only,
+time loop and weight-gradient shares, with BLAS single-threaded. A chunk's time loop runs
+where ``loop_in_numba`` puts it for the chunk's rows (for 16-row LSTM chunks: in Python, the
+cell kernels releasing the GIL, which spares the cold start compiling the loop and its
+in-Numba GEMM; measured as fast as the in-Numba loop on this shape). The chunks depend on N only,
 and their weight-gradient shares are summed in chunk order (``sum_in_order``), so results do
 not depend on the number of threads or on which worker took which chunk.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tinymm.kernels.numba_cpu import _threads, _workspace
+from tinymm.kernels.numba_cpu import _workspace
 
 try:  # numba's np.dot inside @njit calls BLAS through SciPy's Cython bindings
     import scipy.linalg.cython_blas  # noqa: F401
@@ -82,14 +85,6 @@ def row_chunks(N: int) -> list[tuple[int, int]]:
     if count < 2:
         return [(0, N)]
     return [(k * N // count, (k + 1) * N // count) for k in range(count)]
-
-
-def numba_loop(chunks, G: int, H: int) -> bool:
-    """Does each chunk's time loop run inside @njit? Always when the chunks run on the worker
-    threads (BLAS is single-threaded there), else as ``loop_in_numba`` decides."""
-    if not BLAS_IN_NUMBA:
-        return False
-    return _threads.pooled(len(chunks)) or loop_in_numba(chunks[0][1] - chunks[0][0], G, H)
 
 
 def rows_of(a, n0: int, n1: int):

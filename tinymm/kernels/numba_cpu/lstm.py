@@ -21,6 +21,10 @@ How it computes, as a kernel engineer would split the work:
   ``loop_in_numba`` for why larger batches loop in Python). SciPy is not a dependency of
   tinymm: without it (``BLAS_IN_NUMBA`` is False) the same cell kernels always run from a
   Python time loop with NumPy doing the per-step matmul.
+* A batch of at least 32 rows is cut into row chunks that the worker threads of ``_threads``
+  run whole, each with its own input projection, time loop and weight-gradient shares
+  (``_forward_rows``, ``_backward_rows``; the split: kernels/numba_cpu/_recurrent.py). The
+  cell kernels release the GIL, so two chunks' Python time loops overlap.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from tinymm.kernels.numba_cpu._recurrent import (
     bias_sum,
     gather_rows,
     lengths_array,
-    numba_loop,
+    loop_in_numba,
     row_chunks,
     rows_of,
     state_array,
@@ -166,7 +170,7 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     c = state_array(c0, N, H, dtype)
     weight_hh_T = np.ascontiguousarray(weight_hh.T)  # (H, 4H)
     chunks = row_chunks(N)
-    in_numba = numba_loop(chunks, G, H)
+    in_numba = loop_in_numba(chunks[0][1] - chunks[0][0], G, H)  # the chunks' time loop
     parts = [None] * len(chunks)
 
     def chunk(worker, k):
@@ -226,7 +230,7 @@ def lstm_backward(grads, cache, need_dx=True):
     dh_next = state_array(dh_n, N, H, dtype)  # (N, H), updated in place step by step
     dc_next = state_array(dc_n, N, H, dtype)
     weight_hh = contiguous(weight_hh)
-    in_numba = numba_loop(chunks, G, H)
+    in_numba = loop_in_numba(chunks[0][1] - chunks[0][0], G, H)  # the chunks' time loop
     sums = [None] * len(chunks)
 
     def chunk(worker, k):
