@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from tinymm import io, loop, nn
-from tinymm.app.compile_notice import compile_notice
+from tinymm.app.compile_notice import compile_in_two_processes, compile_notice
 from tinymm.backend import BACKEND_NAMES, use_backend
 from tinymm.data import ANSWERS, QUESTION_TYPES, DataLoader, ShapesVQA, shapes_vqa_tokenizer
 from tinymm.data.tokenizer import Tokenizer
@@ -377,6 +377,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                            started_at if started_at is not None else t_setup)
         run.setup_seconds = time.perf_counter() - t_setup
         run.notice = notice
+        compile_in_two_processes(cfg, model, data["train"], vqa_loss, notice)  # cold cache only
         fit_run(run, vqa_loss, loader, start_epoch, progress_stream)
         return _finish(run)
 
