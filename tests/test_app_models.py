@@ -27,9 +27,9 @@ def batch():
     return ShapesCaptions(6, seed=2).batch(np.arange(6))
 
 
-def _captioner(attention, seed=0):
+def _captioner(attention, seed=0, **options):
     nn.init.seed(seed)
-    return Captioner(CaptionerConfig(attention=attention, attention_dim=6, **SMALL))
+    return Captioner(CaptionerConfig(attention=attention, attention_dim=6, **SMALL, **options))
 
 
 def test_dual_encoder_embeddings_are_unit_rows(batch):
@@ -62,9 +62,15 @@ def test_captioner_shapes_and_bad_input(batch, attention):
         greedy_decode(model, batch["image"], max_len=40)
 
 
-@pytest.mark.parametrize("attention", [False, True], ids=["plain", "attention"])
-def test_teacher_forcing_equals_stepping_the_decoder(batch, attention):
-    model = _captioner(attention)
+VARIANTS = pytest.mark.parametrize("attention,options", [
+    (False, {}), (True, {}), (False, {"image_input": True}),
+    (True, {"image_input": True, "region_positions": True})],
+    ids=["plain", "attention", "plain-image-input", "attention-image-input-positions"])
+
+
+@VARIANTS
+def test_teacher_forcing_equals_stepping_the_decoder(batch, attention, options):
+    model = _captioner(attention, **options)
     with tinymm.no_grad():
         logits = model(batch["image"], batch["tokens"]).array
         state = model.start(batch["image"])
@@ -73,9 +79,10 @@ def test_teacher_forcing_equals_stepping_the_decoder(batch, attention):
             np.testing.assert_allclose(step_logits.array, logits[:, t], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("attention", [False, True], ids=["plain", "attention"])
-def test_beam_width_one_is_greedy_and_wider_beams_score_at_least_as_well(batch, attention):
-    model = _captioner(attention, seed=3)
+@VARIANTS
+def test_beam_width_one_is_greedy_and_wider_beams_score_at_least_as_well(batch, attention,
+                                                                          options):
+    model = _captioner(attention, seed=3, **options)
     greedy, _ = greedy_decode(model, batch["image"], max_len=10)
     one = beam_search(model, batch["image"], beam=1, max_len=10)
     np.testing.assert_array_equal(one, greedy)
@@ -170,13 +177,13 @@ def test_dual_encoder_same_function_as_pytorch(batch):
                                    err_msg=name)
 
 
-@pytest.mark.parametrize("attention", [False, True], ids=["plain", "attention"])
-def test_captioner_same_function_as_pytorch(batch, attention):
+@VARIANTS
+def test_captioner_same_function_as_pytorch(batch, attention, options):
     torch = pytest.importorskip("torch")
     from tests.oracles.torch_apps import build_torch_captioner
     from tests.oracles.torch_model import copy_weights
 
-    model = _captioner(attention, seed=4)
+    model = _captioner(attention, seed=4, **options)
     twin = build_torch_captioner(model.config)
     copy_weights(model, twin)
     tokens = batch["tokens"][:, :12]

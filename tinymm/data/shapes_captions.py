@@ -156,6 +156,15 @@ class ShapesCaptions:
         return {(COLORS[c], SHAPES[s]) for c, s in zip(self.obj_color[i], self.obj_shape[i])
                 if c >= 0}
 
+    def ordered_objects(self, i: int) -> list[tuple[str, str]]:
+        """Image ``i``'s (colour, shape) pairs left to right, the order every reference
+        caption names them in (by centre x, then centre y, as ``scene_captions`` sorts)."""
+        k = int(self.n_objects[i])
+        cx = self.obj_x[i, :k] + self.obj_size[i, :k] / 2  # (k,)
+        cy = self.obj_y[i, :k] + self.obj_size[i, :k] / 2  # (k,)
+        order = sorted(range(k), key=lambda j: (cx[j], cy[j]))
+        return [(COLORS[self.obj_color[i, j]], SHAPES[self.obj_shape[i, j]]) for j in order]
+
     def __repr__(self) -> str:
         return f"ShapesCaptions(n={self.n}, seed={self.seed!r})"
 
@@ -221,13 +230,15 @@ def decode_caption(tokenizer: Tokenizer, ids) -> str:
     return " ".join(words)
 
 
-def mentioned_objects(caption: str) -> set[tuple[str, str]]:
-    """The (colour, shape) pairs a caption names: every colour word followed by a shape
-    word (singular or plural)."""
+def mentioned_sequence(caption: str) -> list[tuple[str, str]]:
+    """The (colour, shape) pairs a caption names, in the order it names them (repeats kept):
+    every colour word followed by a shape word (singular or plural)."""
     words = caption.split()
     singular = {p: s for s, p in PLURALS.items()}
-    found = set()
-    for a, b in zip(words, words[1:]):
-        if a in COLORS and (b in SHAPES or b in singular):
-            found.add((a, singular.get(b, b)))
-    return found
+    return [(a, singular.get(b, b)) for a, b in zip(words, words[1:])
+            if a in COLORS and (b in SHAPES or b in singular)]
+
+
+def mentioned_objects(caption: str) -> set[tuple[str, str]]:
+    """The distinct (colour, shape) pairs a caption names (``mentioned_sequence`` as a set)."""
+    return set(mentioned_sequence(caption))

@@ -65,6 +65,8 @@ class CaptionerConfig(SavedConfig):
     image_dim: int = 128  # F
     attention_dim: int = 64  # A
     max_len: int = 24  # longest token sequence, <start> and <end> included
+    image_input: bool = False  # v beside each word at every step, not only in h0, c0
+    region_positions: bool = False  # attention: a learnt embedding of each region's place
 
     def __post_init__(self):
         if self.image_size % 4:
@@ -89,13 +91,16 @@ class Captioner(ImageTower, TextTower, nn.Module):
         self.config = c
         context = c.conv2_channels if c.attention else 0
         self._build_image_tower(c.image_channels, c.conv1_channels, c.conv2_channels)
-        self._build_text_tower(c.vocab_size, c.embed_dim, c.hidden_size, extra_inputs=context)
+        self._build_text_tower(c.vocab_size, c.embed_dim, c.hidden_size,
+                               extra_inputs=context + (c.image_dim if c.image_input else 0))
         self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.image_dim)
         self.init_h = nn.Linear(c.image_dim, c.hidden_size)
         self.init_c = nn.Linear(c.image_dim, c.hidden_size)
         if c.attention:
             self.att_query = nn.Linear(c.hidden_size, c.attention_dim)
             self.att_key = nn.Linear(c.conv2_channels, c.attention_dim)
+            if c.region_positions:
+                self.region_pos = nn.Embedding(c.regions, c.conv2_channels)
         self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
         self.last_attention: np.ndarray | None = None
 
@@ -109,8 +114,12 @@ class Captioner(ImageTower, TextTower, nn.Module):
         N = fmap.shape[0]
         v = self.image_fc(fmap.reshape(N, -1)).relu()  # (N, F)
         state = {"h": self.init_h(v), "c": self.init_c(v)}  # (N, H) each, linear in v
+        if c.image_input:
+            state["v"] = v
         if c.attention:
             regions = self.regions(fmap)  # (N, R, C2)
+            if c.region_positions:
+                regions = regions + self.region_pos(np.arange(c.regions))  # (N, R, C2)
             state["regions"] = regions
             state["keys"] = self.att_key(regions)  # (N, R, A)
         return state
@@ -130,6 +139,8 @@ class Captioner(ImageTower, TextTower, nn.Module):
         if self.config.attention:
             z, alpha = self.attend(state["h"], state)  # (N, C2), (N, R)
             x = cat([x, z], axis=1)  # (N, E + C2)
+        if self.config.image_input:
+            x = cat([x, state["v"]], axis=1)  # (N, E [+ C2] + F)
         hx = (state["h"].unsqueeze(0), state["c"].unsqueeze(0))  # (1, N, H) each
         _, (h_n, c_n) = self.lstm(x.unsqueeze(1), hx)  # (1, N, H) each
         h, c = h_n.reshape(h_n.shape[1], -1), c_n.reshape(c_n.shape[1], -1)  # (N, H)
@@ -152,6 +163,9 @@ class Captioner(ImageTower, TextTower, nn.Module):
         inputs = tokens[:, :-1]  # (N, T-1) <start> w_1 ... w_n
         if not c.attention:
             x = self.embedding(inputs)  # (N, T-1, E)
+            if c.image_input:
+                v = state["v"].unsqueeze(1).expand(-1, inputs.shape[1], -1)  # (N, T-1, F)
+                x = cat([x, v], axis=2)  # (N, T-1, E + F)
             hx = (state["h"].unsqueeze(0), state["c"].unsqueeze(0))  # (1, N, H) each
             outputs, _ = self.lstm(x, hx)  # (N, T-1, H)
             return self.out(outputs)  # (N, T-1, V)
