@@ -28,20 +28,24 @@ from tinymm.backend import use_backend
 from tinymm.data import DataLoader
 from tinymm.data.shapes_captions import CaptionPairs
 from tinymm.models.captioning import CaptionerConfig
+from tinymm.models.retrieval import DualEncoderConfig
 from tinymm.optim import Adam
 
 
-def parse(args: list[str]) -> tuple[B.TaskConfig, dict]:
+def parse(args: list[str], default_task: str = "captioning") -> tuple[B.TaskConfig, dict]:
+    """``key=value`` arguments -> a TaskConfig (its ``model`` the model-field overrides)."""
     task_fields = {f.name: f.type for f in fields(B.TaskConfig)}
-    model_fields = {f.name: f.default for f in fields(CaptionerConfig)}
-    values, model = {"task": "captioning", "val_samples": 300}, {}
+    task = next((a.split("=")[1] for a in args if a.startswith("task=")), default_task)
+    config = CaptionerConfig if task == "captioning" else DualEncoderConfig
+    model_fields = {f.name: f.default for f in fields(config)}
+    values, model = {"task": task, "val_samples": 300}, {}
     for arg in args:
         key, value = arg.split("=")
         if key in model_fields:
             default = model_fields[key]
             model[key] = bool(int(value)) if isinstance(default, bool) else type(default)(value)
         elif key in task_fields:
-            values[key] = value if key in ("decoder", "backend") else \
+            values[key] = value if key in ("task", "decoder", "backend") else \
                 (float(value) if key == "lr" else int(value))
         else:
             raise SystemExit(f"caption_study: unknown field {key!r}")
