@@ -40,9 +40,15 @@ def twin_loss(twin, task: str, batch: dict):
         return torch_info_nce(u, w, scale)
     L = int(batch["lengths"].max())
     tokens = torch.from_numpy(batch["tokens"][:, :L])  # cut to the batch's longest caption
-    logits = twin(image, tokens)  # (n, L-1, V)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
+    weight = getattr(twin, "word_loss", 0.0)
+    logits, words = twin(image, tokens, with_words=True) if weight > 0 else \
+        (twin(image, tokens), None)  # (n, L-1, V), (n, V)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
                            ignore_index=0)
+    if words is not None:
+        loss = loss + weight * F.binary_cross_entropy_with_logits(
+            words, torch.from_numpy(batch["words"]))
+    return loss
 
 
 def train_twin(cfg: B.TaskConfig, model, data: dict) -> tuple[list[float], float]:
@@ -55,6 +61,7 @@ def train_twin(cfg: B.TaskConfig, model, data: dict) -> tuple[list[float], float
 
     build = build_torch_dual_encoder if cfg.task == "retrieval" else build_torch_captioner
     twin = build(model.config)
+    twin.word_loss = getattr(model.config, "word_loss", 0.0)
     copy_weights(model, twin)
     optimizer = torch.optim.Adam(twin.parameters(), lr=cfg.lr)
     loader = DataLoader(CaptionPairs(data["train"]), batch_size=cfg.batch_size, shuffle=True,

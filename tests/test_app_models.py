@@ -14,6 +14,7 @@ from tinymm.models.captioning import (
     beam_search,
     caption_loss,
     greedy_decode,
+    word_presence_loss,
 )
 from tinymm.models.retrieval import DualEncoder, DualEncoderConfig
 from tinymm.ops.info_nce import info_nce
@@ -60,12 +61,17 @@ def test_captioner_shapes_and_bad_input(batch, attention):
         model(batch["image"][:2], batch["tokens"])
     with pytest.raises(ValueError, match=r"max_len must be an integer in \[2, 24\]"):
         greedy_decode(model, batch["image"], max_len=40)
+    with pytest.raises(ValueError, match="Captioner: with_words needs a model built with "
+                                         "word_loss > 0"):
+        model(batch["image"], batch["tokens"], with_words=True)
+    with pytest.raises(ValueError, match="word_loss must be a finite number >= 0, got -1"):
+        CaptionerConfig(word_loss=-1)
 
 
 VARIANTS = pytest.mark.parametrize("attention,options", [
-    (False, {}), (True, {}), (False, {"image_input": True}),
+    (False, {}), (True, {}), (False, {"image_input": True, "word_loss": 0.5}),
     (True, {"image_input": True, "region_positions": True})],
-    ids=["plain", "attention", "plain-image-input", "attention-image-input-positions"])
+    ids=["plain", "attention", "plain-image-input-words", "attention-image-input-positions"])
 
 
 @VARIANTS
@@ -187,12 +193,24 @@ def test_captioner_same_function_as_pytorch(batch, attention, options):
     twin = build_torch_captioner(model.config)
     copy_weights(model, twin)
     tokens = batch["tokens"][:, :12]
-    logits = model(batch["image"], tokens)
-    caption_loss(logits, tokens).backward()
+    words = model.config.word_loss > 0
+    present = ShapesCaptions(6, seed=2).words  # (6, V), the batch's images
+    logits = model(batch["image"], tokens, with_words=words)
     t_tokens = torch.tensor(tokens)
-    t_logits = twin(torch.tensor(batch["image"]), t_tokens)
-    torch.nn.functional.cross_entropy(t_logits.reshape(-1, 33), t_tokens[:, 1:].reshape(-1),
-                                      ignore_index=0).backward()
+    t_logits = twin(torch.tensor(batch["image"]), t_tokens, with_words=words)
+    if words:
+        (logits, word_logits), (t_logits, t_words) = logits, t_logits
+        np.testing.assert_allclose(word_logits.array, t_words.detach().numpy(), rtol=1e-4,
+                                   atol=1e-5)
+    loss = caption_loss(logits, tokens)
+    t_loss = torch.nn.functional.cross_entropy(t_logits.reshape(-1, 33),
+                                               t_tokens[:, 1:].reshape(-1), ignore_index=0)
+    if words:
+        loss = loss + 0.5 * word_presence_loss(word_logits, present)
+        t_loss = t_loss + 0.5 * torch.nn.functional.binary_cross_entropy_with_logits(
+            t_words, torch.tensor(present))
+    loss.backward()
+    t_loss.backward()
     np.testing.assert_allclose(logits.array, t_logits.detach().numpy(), rtol=1e-4, atol=1e-5)
     if attention:
         np.testing.assert_allclose(model.last_attention, twin.last_attention.detach().numpy(),

@@ -156,3 +156,13 @@ def test_attribute_scores_one_on_references_zero_on_a_wrong_colour_or_shape():
     first_only = [" ".join(c.split()[:8]) for c in listing]  # "from left to right : a X Y"
     parts = attribute_breakdown(first_only, split, MAX_CAPTION_WORDS + 1)
     assert parts["count"] < 1.0 and parts["pair_precision"] == 1.0 and parts["pair_recall"] < 1
+
+
+def test_word_presence_marks_exactly_the_words_of_the_references(data):
+    itos = data.tokenizer.itos
+    for i in range(0, 600, 37):
+        marked = {itos[j] for j in np.flatnonzero(data.words[i])}
+        assert marked == {w for c in data.captions[i] for w in c.split()}, i
+    pairs = CaptionPairs(data).batch(np.array([0, 4, 5]))  # images 0, 1, 1
+    np.testing.assert_array_equal(pairs["words"], data.words[[0, 1, 1]])
+    assert data.words.dtype == np.float32 and data.words[:, :4].sum() == 0

@@ -77,6 +77,7 @@ def build_torch_captioner(config):
     context = c.conv2_channels if c.attention else 0
     image_input = getattr(c, "image_input", False)
     region_positions = getattr(c, "region_positions", False)
+    word_loss = getattr(c, "word_loss", 0.0)
 
     class TorchCaptioner(nn.Module):
         def __init__(self):
@@ -91,11 +92,17 @@ def build_torch_captioner(config):
                 if region_positions:
                     self.region_pos = nn.Embedding(c.regions, c.conv2_channels)
             self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
+            if word_loss > 0:
+                self.word_head = nn.Linear(c.image_dim, c.vocab_size)
 
-        def forward(self, image, tokens):
+        def forward(self, image, tokens, with_words=False):
             fmap = _feature_map(self, image)
-            N = fmap.shape[0]
             v = torch.relu(self.image_fc(fmap.flatten(1)))
+            logits = self._decode(fmap, v, tokens)
+            return (logits, self.word_head(v)) if with_words else logits
+
+        def _decode(self, fmap, v, tokens):
+            N = fmap.shape[0]
             h, cell = self.init_h(v), self.init_c(v)
             inputs = tokens[:, :-1]
             if not c.attention:

@@ -67,11 +67,15 @@ class CaptionerConfig(SavedConfig):
     max_len: int = 24  # longest token sequence, <start> and <end> included
     image_input: bool = False  # v beside each word at every step, not only in h0, c0
     region_positions: bool = False  # attention: a learnt embedding of each region's place
+    word_loss: float = 0.0  # weight of the auxiliary word-presence loss (0: no word head)
 
     def __post_init__(self):
         if self.image_size % 4:
             raise ValueError(f"CaptionerConfig: image_size must be a multiple of 4 (two 2x2 "
                              f"max-pools), got {self.image_size}")
+        if not (isinstance(self.word_loss, (int, float)) and 0 <= self.word_loss < math.inf):
+            raise ValueError(f"CaptionerConfig: word_loss must be a finite number >= 0, got "
+                             f"{self.word_loss!r}")
         if self.max_len < 2:
             raise ValueError(f"CaptionerConfig: max_len must be at least 2 (<start> <end>), "
                              f"got {self.max_len}")
@@ -102,6 +106,8 @@ class Captioner(ImageTower, TextTower, nn.Module):
             if c.region_positions:
                 self.region_pos = nn.Embedding(c.regions, c.conv2_channels)
         self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
+        if c.word_loss > 0:
+            self.word_head = nn.Linear(c.image_dim, c.vocab_size)
         self.last_attention: np.ndarray | None = None
 
     # ------------------------------------------------------------------ pieces
@@ -113,9 +119,7 @@ class Captioner(ImageTower, TextTower, nn.Module):
         fmap = self.encode_image(image)  # (N, C2, 8, 8)
         N = fmap.shape[0]
         v = self.image_fc(fmap.reshape(N, -1)).relu()  # (N, F)
-        state = {"h": self.init_h(v), "c": self.init_c(v)}  # (N, H) each, linear in v
-        if c.image_input:
-            state["v"] = v
+        state = {"h": self.init_h(v), "c": self.init_c(v), "v": v}  # (N, H) each, linear in v
         if c.attention:
             regions = self.regions(fmap)  # (N, R, C2)
             if c.region_positions:
@@ -148,8 +152,13 @@ class Captioner(ImageTower, TextTower, nn.Module):
         return self.out(feature), {**state, "h": h, "c": c}, alpha
 
     # ------------------------------------------------------------------ teacher forcing
-    def forward(self, image, tokens) -> Tensor:
+    def forward(self, image, tokens, with_words: bool = False):
+        """Teacher-forced logits (N, T-1, V); with ``with_words`` (a model built with
+        ``word_loss`` > 0) also the word-presence logits (N, V) read from the image vector."""
         c = self.config
+        if with_words and c.word_loss <= 0:
+            raise ValueError("Captioner: with_words needs a model built with word_loss > 0 "
+                             "(it has no word head)")
         tokens = tokens.array if isinstance(tokens, Tensor) else np.asarray(tokens)
         check_caption_inputs("Captioner", c.vocab_size, tokens, None,
                              as_tensor(image).shape[0])
@@ -160,7 +169,12 @@ class Captioner(ImageTower, TextTower, nn.Module):
             raise ValueError("Captioner: teacher forcing needs at least 2 tokens (<start> and "
                              f"<end>) per caption, got {tokens.shape[1]}")
         state = self.start(image)
-        inputs = tokens[:, :-1]  # (N, T-1) <start> w_1 ... w_n
+        logits = self._teacher_forced(state, tokens[:, :-1])  # (N, T-1, V)
+        return (logits, self.word_head(state["v"])) if with_words else logits
+
+    def _teacher_forced(self, state: dict, inputs: np.ndarray) -> Tensor:
+        """inputs (N, T-1) <start> w_1 ... w_n -> logits (N, T-1, V)."""
+        c = self.config
         if not c.attention:
             x = self.embedding(inputs)  # (N, T-1, E)
             if c.image_input:
@@ -179,6 +193,14 @@ class Captioner(ImageTower, TextTower, nn.Module):
 
     def extra_repr(self) -> str:
         return f"attention={self.config.attention}"
+
+
+def word_presence_loss(word_logits: Tensor, present: np.ndarray) -> Tensor:
+    """Mean binary cross-entropy of each vocabulary word's presence in the image's references
+    (the "visual concepts" of Fang et al. 2015, mined from the captions themselves)."""
+    from tinymm.ops.loss import binary_cross_entropy_with_logits
+
+    return binary_cross_entropy_with_logits(word_logits, as_tensor(present))
 
 
 def caption_loss(logits: Tensor, tokens: np.ndarray) -> Tensor:

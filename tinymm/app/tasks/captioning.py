@@ -28,6 +28,7 @@ from tinymm.models.captioning import (
     beam_search,
     caption_loss,
     greedy_decode,
+    word_presence_loss,
 )
 from tinymm.tensor import from_numpy
 
@@ -39,8 +40,14 @@ def captioning_loss(model: Captioner, batch: dict):
     next-word accuracy."""
     L = int(batch["lengths"].max())
     tokens = batch["tokens"][:, :L]  # (n, L) cut to the batch's longest caption
-    logits = model(from_numpy(batch["image"]), tokens)  # (n, L-1, V)
-    loss = caption_loss(logits, tokens)
+    weight = model.config.word_loss
+    if weight > 0:  # plus the auxiliary word-presence loss on the image vector
+        logits, word_logits = model(from_numpy(batch["image"]), tokens, with_words=True)
+        loss = caption_loss(logits, tokens) + weight * word_presence_loss(word_logits,
+                                                                          batch["words"])
+    else:
+        logits = model(from_numpy(batch["image"]), tokens)  # (n, L-1, V)
+        loss = caption_loss(logits, tokens)
     targets = tokens[:, 1:]  # (n, L-1)
     real = targets != 0
     hits = int(((np.argmax(logits.array, axis=-1) == targets) & real).sum())
