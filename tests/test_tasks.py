@@ -120,6 +120,15 @@ def test_refusals_other_task_vocabulary_config_and_existing_run(tmp_path):
         tiny(batch_size=1)
 
 
+def test_model_options_are_typed_by_their_config_field():
+    from tinymm.app.tasks.commands import model_options
+
+    assert model_options("captioning", ["image_input=false", "word_loss=0.5",
+                                        "hidden_size=32"]) == \
+        {"image_input": False, "word_loss": 0.5, "hidden_size": 32}
+    assert model_options("retrieval", ["joint_dim=16"]) == {"joint_dim": 16}
+
+
 def test_cli_task_flags_and_evaluate(tmp_path, capsys):
     out = str(tmp_path / "run")
     assert cli_main(["train", "--task", "retrieval", "--fusion", "concat", "--out", out]) == 2
@@ -128,6 +137,17 @@ def test_cli_task_flags_and_evaluate(tmp_path, capsys):
                      "--out", out]) == 2
     assert "--decoder belongs to --task captioning" in capsys.readouterr().err
     assert cli_main(["train", "--decoder", "attention", "--out", out]) == 2
+    for argv, message in (
+            (["--model-option", "hidden_size=8"], "--model-option belongs to --task retrieval"),
+            (["--task", "captioning", "--model-option", "joint_dim=8"],
+             "got 'joint_dim=8'"),
+            (["--task", "captioning", "--model-option", "image_input=maybe"],
+             "--model-option image_input: expected a bool, got 'maybe'"),
+            (["--task", "retrieval", "--model-option", "joint_dim=8.5"],
+             "--model-option joint_dim: expected a int, got '8.5'")):
+        capsys.readouterr()
+        assert cli_main(["train", *argv, "--out", out]) == 2, argv
+        assert message in capsys.readouterr().err, argv
     assert not os.path.exists(out)
     B.run_task(tiny(epochs=1), out, log=quiet)
     capsys.readouterr()
