@@ -93,13 +93,16 @@ def build_torch_captioner(config):
                     self.region_pos = nn.Embedding(c.regions, c.conv2_channels)
             self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
             if word_loss > 0:
-                self.word_head = nn.Linear(c.image_dim, c.vocab_size)
+                self.word_head = nn.Linear(c.conv2_channels, c.vocab_size)
 
         def forward(self, image, tokens, with_words=False):
             fmap = _feature_map(self, image)
             v = torch.relu(self.image_fc(fmap.flatten(1)))
             logits = self._decode(fmap, v, tokens)
-            return (logits, self.word_head(v)) if with_words else logits
+            if not with_words:
+                return logits
+            cells = fmap.reshape(fmap.shape[0], c.conv2_channels, -1).permute(0, 2, 1)
+            return logits, self.word_head(cells).amax(dim=1)
 
         def _decode(self, fmap, v, tokens):
             N = fmap.shape[0]

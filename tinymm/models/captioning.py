@@ -107,7 +107,7 @@ class Captioner(ImageTower, TextTower, nn.Module):
                 self.region_pos = nn.Embedding(c.regions, c.conv2_channels)
         self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
         if c.word_loss > 0:
-            self.word_head = nn.Linear(c.image_dim, c.vocab_size)
+            self.word_head = nn.Linear(c.conv2_channels, c.vocab_size)
         self.last_attention: np.ndarray | None = None
 
     # ------------------------------------------------------------------ pieces
@@ -120,6 +120,8 @@ class Captioner(ImageTower, TextTower, nn.Module):
         N = fmap.shape[0]
         v = self.image_fc(fmap.reshape(N, -1)).relu()  # (N, F)
         state = {"h": self.init_h(v), "c": self.init_c(v), "v": v}  # (N, H) each, linear in v
+        if c.word_loss > 0:
+            state["cells"] = self.regions(fmap)  # (N, R, C2), what the word head reads
         if c.attention:
             regions = self.regions(fmap)  # (N, R, C2)
             if c.region_positions:
@@ -154,7 +156,7 @@ class Captioner(ImageTower, TextTower, nn.Module):
     # ------------------------------------------------------------------ teacher forcing
     def forward(self, image, tokens, with_words: bool = False):
         """Teacher-forced logits (N, T-1, V); with ``with_words`` (a model built with
-        ``word_loss`` > 0) also the word-presence logits (N, V) read from the image vector."""
+        ``word_loss`` > 0) also the word-presence logits (N, V), ``word_logits``."""
         c = self.config
         if with_words and c.word_loss <= 0:
             raise ValueError("Captioner: with_words needs a model built with word_loss > 0 "
@@ -170,7 +172,13 @@ class Captioner(ImageTower, TextTower, nn.Module):
                              f"<end>) per caption, got {tokens.shape[1]}")
         state = self.start(image)
         logits = self._teacher_forced(state, tokens[:, :-1])  # (N, T-1, V)
-        return (logits, self.word_head(state["v"])) if with_words else logits
+        return (logits, self.word_logits(state)) if with_words else logits
+
+    def word_logits(self, state: dict) -> Tensor:
+        """Word-presence logits (N, V): each word's score is its best region's,
+        max_r word_head(region_r) (multiple-instance learning over the regions, as Fang et
+        al. 2015's visual concept detectors, with max in place of their noisy-OR)."""
+        return self.word_head(state["cells"]).amax(dim=1)  # (N, R, V) -> (N, V)
 
     def _teacher_forced(self, state: dict, inputs: np.ndarray) -> Tensor:
         """inputs (N, T-1) <start> w_1 ... w_n -> logits (N, T-1, V)."""
