@@ -4,6 +4,7 @@
       regions   (N, R, C2)                        the 64 region vectors (attention reads them)
       v = ReLU(image_fc(flatten(map)))  (N, F)    the image vector
       h0 = init_h(v), c0 = init_c(v)              (N, H) the decoder's initial state
+    with region_positions, region_r += P_r (a learnt Embedding(R, C2) of each place)
     at every step t, given the previous word w_{t-1} (<start> first):
       plain      x_t = Embedding(w_{t-1})                                  (N, E)
       attention  ("show, attend and tell", Xu et al. 2015, soft attention):
@@ -11,8 +12,16 @@
                  alpha_t = softmax_r(e_t)                                  (N, R)
                  z_t = sum_r alpha_tr region_r                             (N, C2) context
                  x_t = [Embedding(w_{t-1}) ; z_t]                          (N, E + C2)
+      with image_input, x_t = [x_t ; v]: the image vector beside every word  (N, ... + F)
       h_t, c_t = LSTMCell(x_t, (h_{t-1}, c_t-1))
       logits_t = out(h_t)  (plain)   or   out([h_t ; z_t])  (attention)     (N, V)
+
+With ``word_loss`` > 0 the model also has a word-presence head, trained beside the caption
+loss: s_rv = word_head(region_r) (N, R, V), word logit_v = max_r s_rv, and
+binary cross-entropy against which words the image's reference captions use (Fang et al.
+2015's multiple-instance "visual concepts", max in place of noisy-OR). It gives the CNN a
+direct, translation-invariant signal for each colour, shape, number and relation word;
+decoding never reads it.
 
 Training uses teacher forcing: the inputs are the reference's tokens <start> w_1 ... w_n and
 the targets w_1 ... w_n <end> (padding ignored), so every step sees the true previous word.
