@@ -117,7 +117,7 @@ def test_same_function_as_pytorch(fusion, batch):
     t_params = dict(reference.named_parameters())
     for name, p in model.named_parameters():
         assert np.allclose(p.grad, t_params[name].grad.numpy(), rtol=1e-3, atol=1e-6), name
-    if fusion == "attention":
+    if fusion in ("attention", "attention_count"):
         assert np.allclose(attention.array, reference.last_attention.detach().numpy(),
                            atol=1e-5)
 
