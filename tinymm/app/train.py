@@ -41,7 +41,12 @@ from tinymm.backend import BACKEND_NAMES, use_backend
 from tinymm.data import ANSWERS, QUESTION_TYPES, DataLoader, ShapesVQA, shapes_vqa_tokenizer
 from tinymm.data.tokenizer import Tokenizer
 from tinymm.loop import NonFiniteLossError  # noqa: F401 (the app's error: cmd_train catches it)
-from tinymm.models.multimodal import MultimodalConfig, MultimodalVQA, check_fusion
+from tinymm.models.multimodal import (
+    ATTENTION_FUSIONS,
+    MultimodalConfig,
+    MultimodalVQA,
+    check_fusion,
+)
 from tinymm.ops.cross_entropy import correct_count, cross_entropy
 from tinymm.optim import Adam
 from tinymm.tensor import from_numpy
@@ -510,7 +515,7 @@ def _finish(run: _RunCallback) -> dict:
                 f"incl. data generation {run.setup_seconds:.2f}s); total training "
                 f"{sum(h['seconds'] for h in history):.0f}s")
     run.log(f"wrote {out}/: {CHECKPOINT_STEM}.safetensors + .json, {METRICS}, curves.png, "
-            "samples.png" + (", attention.png" if cfg.fusion == "attention" else ""))
+            "samples.png" + (", attention.png" if cfg.fusion in ATTENTION_FUSIONS else ""))
     return metrics
 
 # ---------------------------------------------------------------------------- evaluate
