@@ -79,7 +79,6 @@ NN = {
     "Hardtanh": "use x.clamp(-1, 1)",
     "LogSigmoid": "use -F.softplus(-x)",
     "Unflatten": "use x.view(N, *shape) in forward",
-    "utils.rnn": "pass lengths= to nn.LSTM/nn.RNN instead of packing sequences",
 }
 
 OPTIM = {
