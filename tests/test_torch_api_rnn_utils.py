@@ -119,3 +119,61 @@ def test_recurrent_layers_take_a_packed_sequence_like_torch(kind):
     (out_t.data * torch.tensor(upstream)).sum().backward()
     (out.data * tinymm.tensor(upstream)).sum().backward()
     np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["LSTMCell", "GRUCell", "RNNCell"])
+@pytest.mark.parametrize("batched", [True, False])
+def test_cells_match_torch(kind, batched):
+    torch = pytest.importorskip("torch")
+    tinymm.manual_seed(1)
+    ours = getattr(nn, kind)(3, 2).double()
+    theirs = getattr(torch.nn, kind)(3, 2).double()
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    theirs.load_state_dict({k: torch.tensor(np.asarray(v))
+                            for k, v in ours.state_dict().items()})
+    rng = np.random.default_rng(4)
+    shape = (4, 3) if batched else (3,)
+    xs = [rng.standard_normal(shape) for _ in range(3)]  # three steps, carrying the state
+    state = state_t = None
+    for x in xs:
+        state = ours(tinymm.tensor(x), state)
+        state_t = theirs(torch.tensor(x), state_t)
+    pairs = zip(state, state_t) if kind == "LSTMCell" else [(state, state_t)]
+    for s, s_t in pairs:
+        assert tuple(s.shape) == tuple(s_t.shape)
+        np.testing.assert_allclose(s.detach().numpy(), s_t.detach().numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["LSTMCell", "GRUCell", "RNNCell"])
+def test_cell_gradients_by_finite_differences(kind):
+    tinymm.manual_seed(2)
+    cell = getattr(nn, kind)(2, 3, bias=kind != "RNNCell").double()
+    rng = np.random.default_rng(5)
+    x, h = rng.standard_normal((2, 2)), rng.standard_normal((2, 3))
+    weights = [cell.weight_ih.detach().numpy().copy(), cell.weight_hh.detach().numpy().copy()]
+    tinymm.gradcheck(lambda *args: _with_weights(cell, *args), [x, h, *weights])
+
+
+def _with_weights(cell, x, h, w_ih, w_hh):
+    """The cell's step from (x, h) with its weights replaced by w_ih, w_hh."""
+    saved = cell.weight_ih, cell.weight_hh
+    object.__setattr__(cell, "weight_ih", w_ih)
+    object.__setattr__(cell, "weight_hh", w_hh)
+    try:
+        hx = (h, h * 0.5) if isinstance(cell, nn.LSTMCell) else h
+        out = cell(x, hx)
+    finally:
+        object.__setattr__(cell, "weight_ih", saved[0])
+        object.__setattr__(cell, "weight_hh", saved[1])
+    return out[0] * out[1] if isinstance(cell, nn.LSTMCell) else out
+
+
+def test_cell_bad_input():
+    cell = nn.LSTMCell(3, 2)
+    with pytest.raises(ValueError, match="LSTMCell: input has 4 features"):
+        cell(tinymm.zeros(5, 4))
+    with pytest.raises(ValueError, match="LSTMCell: expected input to be 1-d"):
+        cell(tinymm.zeros(1, 5, 3))
+    with pytest.raises(ValueError, match=r"GRUCell: the hidden state must have shape \(5, 2\)"):
+        nn.GRUCell(3, 2)(tinymm.zeros(5, 3), tinymm.zeros(4, 2))
+    assert nn.RNNCell(3, 2, bias=False).bias_ih is None

@@ -66,9 +66,6 @@ NN = {
     "AvgPool1d": "use nn.AvgPool2d((1, k)) on x.unsqueeze(2)",
     "Upsample": "tinymm has no Upsample; x.repeat or indexing gives nearest-neighbour upsampling",
     "EmbeddingBag": "use nn.Embedding followed by .mean(1) or .sum(1)",
-    "LSTMCell": "use nn.LSTM on a length-1 sequence (x.unsqueeze(0)) and carry (h, c)",
-    "RNNCell": "use nn.RNN on a length-1 sequence (x.unsqueeze(0)) and carry h",
-    "GRUCell": "use nn.GRU on a length-1 sequence (x.unsqueeze(0)) and carry h",
     "KLDivLoss": "write it out: (target * (target.log() - input)).sum() / N with input as "
                  "log-probabilities",
     "CTCLoss": "tinymm has no CTC loss",

@@ -16,6 +16,7 @@ from tinymm.nn.activation import (
 )
 from tinymm.nn.attention import MultiheadAttention
 from tinymm.nn.batch_norm import BatchNorm1d, BatchNorm2d
+from tinymm.nn.cells import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from tinymm.nn.container import ModuleList, Sequential
 from tinymm.nn.conv2d import Conv2d
 from tinymm.nn.dropout import Dropout
@@ -55,6 +56,7 @@ __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Flatten", "MaxPool2d",
     "Embedding", "GRU", "LSTM", "RNN", "RNNBase",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+    "GRUCell", "LSTMCell", "RNNCell", "RNNCellBase",
 ]
 __all__ += [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss", "MSELoss",
