@@ -30,7 +30,14 @@ from typing import Any
 import numpy as np
 
 from tinymm import dtypes as _dt
-from tinymm.autograd import Function, is_grad_enabled, no_grad, run_backward
+from tinymm.autograd import (
+    Function,
+    GradFn,
+    RemovableHandle,
+    is_grad_enabled,
+    no_grad,
+    run_backward,
+)
 from tinymm.backend import get_backend
 from tinymm.devices import as_device
 from tinymm.kernels.numba_cuda import device as _cuda
@@ -152,6 +159,7 @@ class Tensor:
         self._base: Tensor | None = None  # for a view made by an op: the tensor it views
         self._stale_by: str | None = None  # a recorded in-place op changed it through a view
         self.name: str | None = None  # optional, used in error messages (gradcheck, nn)
+        self._hooks: dict | None = None  # gradient hooks (register_hook), by handle id
 
     # ---------------------------------------------------------------- storage and gradient
     @property
@@ -229,6 +237,26 @@ class Tensor:
         return int(self.array.size)
 
     nelement = numel
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.numel() * self.element_size())
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """The last two dims swapped (a batch of matrices transposed)."""
+        return self.transpose(-2, -1)
+
+    def is_contiguous(self) -> bool:
+        flags = getattr(self.array, "flags", None)
+        if flags is None:  # a device array
+            return bool(self.array.is_c_contiguous())
+        return bool(flags["C_CONTIGUOUS"])
+
+    def stride(self, dim: int | None = None):
+        """Steps between neighbours along each dim, in elements (PyTorch's ``stride()``)."""
+        steps = tuple(int(s) // self.element_size() for s in self.array.strides)
+        return steps if dim is None else steps[self._dim(dim, "stride")]
 
     def element_size(self) -> int:
         return int(self.array.itemsize)
@@ -370,6 +398,28 @@ class Tensor:
 
     def zero_grad(self) -> None:
         self._grad = None
+
+    def register_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(grad)`` with this tensor's gradient during backward (the total over
+        every path), before it reaches ``.grad`` (a leaf) or the ops below (a non-leaf); a
+        returned tensor replaces the gradient. ``handle.remove()`` unregisters it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not "
+                               "require grad; create it with requires_grad=True")
+        if self._hooks is None:
+            self._hooks = {}
+            if self._node is not None:  # the node applies them to this output's gradient
+                if self._node.output_hooks is None:
+                    self._node.output_hooks = {}
+                self._node.output_hooks[self._out_index] = self._hooks
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
+
+    @property
+    def grad_fn(self) -> GradFn | None:
+        """The op that made this tensor (``grad_fn.name()``), None for a leaf."""
+        return None if self._node is None else GradFn(self._node)
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data (and version counter), cut off from the

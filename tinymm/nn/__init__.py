@@ -17,7 +17,13 @@ from tinymm.nn.activation import (
 from tinymm.nn.attention import MultiheadAttention
 from tinymm.nn.batch_norm import BatchNorm1d, BatchNorm2d
 from tinymm.nn.cells import GRUCell, LSTMCell, RNNCell, RNNCellBase
-from tinymm.nn.container import ModuleList, Sequential
+from tinymm.nn.container import (
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+)
 from tinymm.nn.conv2d import Conv2d
 from tinymm.nn.dropout import Dropout
 from tinymm.nn.embedding import Embedding
@@ -57,6 +63,7 @@ __all__ = [
     "Embedding", "GRU", "LSTM", "RNN", "RNNBase",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm",
     "GRUCell", "LSTMCell", "RNNCell", "RNNCellBase",
+    "ModuleDict", "ParameterDict", "ParameterList",
 ]
 __all__ += [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss", "MSELoss",
