@@ -45,8 +45,6 @@ TOP = {
                          "explicitly (dtype=tinymm.float64) and call model.double()",
     "set_default_device": "tinymm tensors live on 'cpu'; pass device= or call .to(device)",
     "stft": "tinymm has no spectral ops; use numpy (no gradient)",
-    "conv1d": "tinymm has conv2d only: F.conv2d(x.unsqueeze(2), w.unsqueeze(2)) is a 1-d "
-              "convolution over a height-1 image",
     "svd": "no decompositions in tinymm; use numpy.linalg.svd on tensor.detach().numpy()",
     "inverse": "no matrix inverse in tinymm; use numpy.linalg.inv on tensor.detach().numpy()",
 }
@@ -57,25 +55,13 @@ NN = {
     "Transformer": _TRANSFORMER, "TransformerEncoder": _TRANSFORMER,
     "TransformerEncoderLayer": _TRANSFORMER, "TransformerDecoder": _TRANSFORMER,
     "TransformerDecoderLayer": _TRANSFORMER,
-    "Conv1d": "tinymm has Conv2d only; a 1-d convolution is nn.Conv2d(C_in, C_out, (1, k)) on "
-              "x.unsqueeze(2) (a height-1 image)",
     "Conv3d": "tinymm has Conv2d only",
     "ConvTranspose2d": "tinymm has no transposed convolution; upsample with indexing or "
                        "repeat and use nn.Conv2d",
     "MaxPool1d": "use nn.MaxPool2d((1, k)) on x.unsqueeze(2)",
     "AvgPool1d": "use nn.AvgPool2d((1, k)) on x.unsqueeze(2)",
-    "Upsample": "tinymm has no Upsample; x.repeat or indexing gives nearest-neighbour upsampling",
     "EmbeddingBag": "use nn.Embedding followed by .mean(1) or .sum(1)",
-    "KLDivLoss": "write it out: (target * (target.log() - input)).sum() / N with input as "
-                 "log-probabilities",
     "CTCLoss": "tinymm has no CTC loss",
-    "TripletMarginLoss": "write it out with (a - p).norm(dim=1) and (a - n).norm(dim=1)",
-    "CosineSimilarity": "write it out: (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))",
-    "PReLU": "use nn.LeakyReLU (fixed slope)",
-    "ReLU6": "use x.clamp(0, 6)",
-    "Hardtanh": "use x.clamp(-1, 1)",
-    "LogSigmoid": "use -F.softplus(-x)",
-    "Unflatten": "use x.view(N, *shape) in forward",
 }
 
 OPTIM = {

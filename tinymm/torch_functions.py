@@ -2,7 +2,9 @@
 ``tinymm.max(x, 1)``, ``tinymm.softmax(x, dim=1)``, ...), plus grad-mode helpers.
 
 Each function converts its first argument to a Tensor and calls the method of the same name,
-so the semantics (and the op behind it) are defined once, in ``tinymm/tensor.py``.
+so the semantics (and the op behind it) are defined once, in ``tinymm/tensor.py``. The
+``torch.`` forms of some functional ops (``cdist``, ``cosine_similarity``, ``conv1d``, ...)
+are the functional ops themselves.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm import autograd
+from tinymm.ops.conv1d import conv1d  # noqa: F401 - torch.conv1d
+from tinymm.ops.distance import cdist, cosine_similarity, pairwise_distance  # noqa: F401
+from tinymm.ops.dropout import dropout as _dropout
 from tinymm.ops.index import ValuesIndices  # noqa: F401 - tinymm.ValuesIndices
 from tinymm.tensor import Tensor, as_tensor, from_numpy
 
@@ -100,7 +105,13 @@ class enable_grad:  # noqa: N801
 
 inference_mode = autograd.no_grad
 
+
+def dropout(input, p: float, train: bool) -> Tensor:  # noqa: A002 - PyTorch's names
+    """``torch.dropout(input, p, train)``: ``F.dropout(input, p, training=train)``."""
+    return _dropout(input, p, train)
+
 __all__ = sorted(_UNARY + _WITH_ARGS + [
-    "ValuesIndices", "enable_grad", "inference_mode", "isfinite", "isinf", "isnan", "negative",
+    "ValuesIndices", "cdist", "conv1d", "cosine_similarity", "dropout", "enable_grad",
+    "pairwise_distance", "inference_mode", "isfinite", "isinf", "isnan", "negative",
     "outer", "set_grad_enabled", "tril", "triu",
 ])
