@@ -41,8 +41,6 @@ TOP = {
     "complex128": "tinymm tensors are bool, integer or float (float16/32/64); no complex dtype",
     "cfloat": "tinymm tensors are bool, integer or float (float16/32/64); no complex dtype",
     "bfloat16": "tinymm has no bfloat16; use tinymm.float16, float32 or float64",
-    "set_default_dtype": "tinymm's default float is always float32; create float64 tensors "
-                         "explicitly (dtype=tinymm.float64) and call model.double()",
     "set_default_device": "tinymm tensors live on 'cpu'; pass device= or call .to(device)",
     "stft": "tinymm has no spectral ops; use numpy (no gradient)",
     "svd": "no decompositions in tinymm; use numpy.linalg.svd on tensor.detach().numpy()",

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from tinymm import dtypes as _dt
 from tinymm.autograd import Function, RemovableHandle
 from tinymm.tensor import Tensor, from_numpy, to_arguments
 
@@ -28,10 +29,20 @@ class Parameter(Tensor):
         array = data.array if isinstance(data, Tensor) else np.asarray(data)
         if array.dtype.kind != "f":
             array = array.astype(np.float32)
+        array = _default_float(array)
         super().__init__(array, requires_grad=requires_grad, _copy=False)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+def _default_float(array):
+    """A float32 host array in the default dtype when ``set_default_dtype`` changed it (layers
+    build float32 parameters and buffers; PyTorch's follow the default dtype)."""
+    default = _dt.DEFAULT_FLOAT
+    if isinstance(array, np.ndarray) and array.dtype == np.float32 and default != array.dtype:
+        return array.astype(default)
+    return array
 
 
 def _host_copy(t: Tensor) -> np.ndarray:
@@ -94,7 +105,7 @@ class Module:
                 raise TypeError(f"{type(self).__name__}.register_buffer: {name!r} must be a "
                                 f"Tensor, an array or None, got {type(tensor).__name__}")
             if isinstance(tensor, np.ndarray):
-                tensor = from_numpy(tensor)
+                tensor = from_numpy(_default_float(tensor))
         self._buffers[name] = tensor
         object.__setattr__(self, name, tensor)
 
