@@ -62,6 +62,10 @@ CASES = {
     "resizing_bilinear_down": lambda k: (img(k, 6, 5, 2), lambda x: k.layers.Resizing(4, 3)(x)),
     "resizing_nearest": lambda k: (img(k, 3, 4, 2), lambda x: k.layers.Resizing(
         5, 3, interpolation="nearest")(x)),
+    "additive_attention": lambda k: (seq(k), lambda x: k.layers.AdditiveAttention()(
+        [k.layers.Dense(3)(x), k.layers.Dense(3)(x)])),
+    "additive_attention_key_no_scale": lambda k: (seq(k), lambda x: k.layers.AdditiveAttention(
+        use_scale=False)([x, k.layers.Dense(2)(x), x])),
     "aliases_and_noise_at_inference": lambda k: (img(k), lambda x: k.layers.GlobalAvgPool2D()(
         k.layers.MaxPool2D()(k.layers.SpatialDropout2D(0.5)(k.layers.GaussianNoise(1.0)(
             k.layers.GaussianDropout(0.3)(k.layers.Convolution2D(3, 2)(x))))))),
@@ -121,7 +125,8 @@ def test_get_config_round_trip(name):
 
 GRADCHECKED = ["identity_elu", "prelu_shared", "padding_cropping_2d", "upsampling",
                "dot_sequences_normalized", "dot_axes_1", "unit_normalization",
-               "group_normalization", "normalization_given", "resizing_bilinear_down"]
+               "group_normalization", "normalization_given", "resizing_bilinear_down",
+               "additive_attention"]
 
 
 @pytest.mark.parametrize("name", GRADCHECKED)
@@ -198,3 +203,14 @@ def test_errors_name_the_layer():
         tk.layers.Resizing(2, 2, interpolation="bicubic")
     with pytest.raises(ValueError, match="SpatialDropout1D: rate"):
         tk.layers.SpatialDropout1D(1.5)
+
+
+@pytest.mark.parametrize("mode", ["one_hot", "multi_hot", "count"])
+def test_category_encoding_matches_keras(mode):
+    keras = _keras()
+    ids = np.array([[0, 2, 2], [3, 1, 0]]) if mode != "one_hot" else np.array([3, 0, 1])
+    theirs = keras.layers.CategoryEncoding(num_tokens=5, output_mode=mode)(ids)
+    ours = tk.layers.CategoryEncoding(num_tokens=5, output_mode=mode)(ids)
+    np.testing.assert_array_equal(ours.numpy(), np.asarray(theirs.cpu()))
+    with pytest.raises(ValueError, match="CategoryEncoding 'ce'.*id 5 is outside"):
+        tk.layers.CategoryEncoding(num_tokens=5, name="ce")(np.array([[5]]))

@@ -641,13 +641,14 @@ class Attention(Layer):
         module.scale = nn.Parameter(np.ones((), dtype=np.float32))
         return module
 
+    def scores(self, q, k):
+        scores = q @ k.transpose(1, 2)  # (N, Tq, Tv)
+        return scores * self.module.scale if self.use_scale else scores
+
     def call(self, tensors):
         q, v = tensors[0], tensors[1]
         k = tensors[2] if len(tensors) == 3 else v
-        scores = q @ k.transpose(1, 2)  # (N, Tq, Tv)
-        if self.use_scale:
-            scores = scores * self.module.scale
-        weights = activations.softmax(scores)  # (N, Tq, Tv)
+        weights = activations.softmax(self.scores(q, k))  # (N, Tq, Tv)
         return weights @ v  # (N, Tq, D)
 
     def get_config(self) -> dict:

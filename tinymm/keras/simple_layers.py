@@ -31,8 +31,9 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm import nn
+from tinymm.keras import initializers
 from tinymm.keras.engine import Layer, fmt_shape
-from tinymm.keras.layers import float_input, need_rank
+from tinymm.keras.layers import Attention, float_input, need_rank
 from tinymm.ops.activation import elu, relu
 from tinymm.ops.shape import pad
 from tinymm.tensor import Tensor, from_numpy
@@ -574,11 +575,78 @@ class Resizing(Layer):
                 "interpolation": self.interpolation}
 
 
+
+class AdditiveAttention(Attention):
+    """Keras's additive (Bahdanau) attention: ``([query, value])`` or ``([query, value,
+    key])``, scores[n, i, j] = sum_d scale[d] tanh(q[n, i, d] + k[n, j, d]) (``scale`` (D,),
+    glorot_uniform, when ``use_scale``; else the plain sum), softmax over Tv, times value."""
+
+    def __init__(self, use_scale: bool = True, **kwargs):
+        super().__init__(use_scale=use_scale, **kwargs)
+
+    def build_module(self, input_shape):
+        if not self.use_scale:
+            return None
+        D = input_shape[0][-1]
+        module = nn.Module()
+        module.scale = nn.Parameter(initializers.get("glorot_uniform")((D,), np.float32))
+        return module
+
+    def scores(self, q, k):
+        pairs = (q.unsqueeze(2) + k.unsqueeze(1)).tanh()  # (N, Tq, Tv, D)
+        return (pairs * self.module.scale if self.use_scale else pairs).sum(axis=-1)
+
+
+class CategoryEncoding(Layer):
+    """Integer ids (N,) or (N, T) in [0, num_tokens) -> (N, num_tokens): "one_hot" (ids of
+    shape (N,) or (N, 1)), "multi_hot" (1 where an id occurs) or "count" (how often)."""
+
+    def __init__(self, num_tokens: int | None = None, output_mode: str = "multi_hot",
+                 sparse: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if num_tokens is None or int(num_tokens) <= 0:
+            raise ValueError(f"CategoryEncoding: num_tokens must be a positive int, got "
+                             f"{num_tokens}")
+        if output_mode not in ("one_hot", "multi_hot", "count") or sparse:
+            raise ValueError(f"CategoryEncoding: output_mode must be 'one_hot', 'multi_hot' "
+                             f"or 'count' (dense), got {output_mode!r}")
+        self.num_tokens, self.output_mode = int(num_tokens), output_mode
+
+    def compute_output_shape(self, input_shape):
+        if self.output_mode == "one_hot" and len(input_shape) > 1 and input_shape[-1] != 1:
+            return tuple(input_shape) + (self.num_tokens,)
+        return (input_shape[0], self.num_tokens) if len(input_shape) <= 2 else \
+            tuple(input_shape[:-1]) + (self.num_tokens,)
+
+    def call(self, ids):
+        data = np.asarray(ids.array if isinstance(ids, Tensor) else ids)
+        if data.dtype.kind == "f" and not np.all(np.mod(data, 1) == 0):
+            raise ValueError(f"CategoryEncoding '{self.name}': expects integer ids, got "
+                             "non-integer values")
+        data = data.astype(np.int64)
+        if data.size and (data.min() < 0 or data.max() >= self.num_tokens):
+            worst = int(data.min() if data.min() < 0 else data.max())
+            raise ValueError(f"CategoryEncoding '{self.name}': id {worst} is outside [0, "
+                             f"{self.num_tokens}) (num_tokens={self.num_tokens})")
+        if self.output_mode == "one_hot" and (data.ndim == 1 or data.shape[-1] != 1):
+            data = data[..., None]
+        if data.ndim == 1:
+            data = data[:, None]
+        onehot = data[..., None] == np.arange(self.num_tokens)  # (..., T, num_tokens)
+        counts = onehot.sum(axis=-2)
+        out = counts if self.output_mode == "count" else counts > 0
+        return from_numpy(out.astype(self.dtype))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_tokens": self.num_tokens,
+                "output_mode": self.output_mode}
+
+
 SIMPLE_LAYERS = {cls.__name__: cls for cls in (
     Identity, ELU, PReLU, Masking, SpatialDropout1D, SpatialDropout2D, GaussianNoise,
     GaussianDropout, RandomFlip, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D,
     UpSampling1D, UpSampling2D, Dot, UnitNormalization, GroupNormalization, Normalization,
-    Resizing)}
+    Resizing, AdditiveAttention, CategoryEncoding)}
 
 
 def dot(inputs, axes=-1, **kwargs):
