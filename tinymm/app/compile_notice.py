@@ -97,7 +97,7 @@ def compile_notice(stream=None):
 # process compiles those kernels itself, as a one-process start does.
 
 HELPER_STEMS = frozenset({"lstm", "attention", "linear", "cross_entropy"})
-HELPER_TIMEOUT_S = 300.0
+HELPER_TIMEOUT_S = 120.0  # a stuck helper: stop waiting, compile the rest here
 # one kernel of each side: when either has no usable cache entry, the start is cold
 _PROBES = (("tinymm.kernels.numba_cpu.conv2d", "_im2col_image"),
            ("tinymm.kernels.numba_cpu.lstm", "_lstm_cell_forward"))
