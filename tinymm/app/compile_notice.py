@@ -111,7 +111,7 @@ def spare_core() -> bool:
 
     try:
         return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1
-    except OSError:  # no load average on this platform
+    except (OSError, AttributeError):  # no load average on this platform (Windows)
         return False
 
 
