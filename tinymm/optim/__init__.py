@@ -400,12 +400,19 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
 # names are also exported here, as tinymm always did.
 from tinymm.optim import lr_scheduler  # noqa: E402
 from tinymm.optim.lr_scheduler import (  # noqa: E402
+    ChainedScheduler,
+    ConstantLR,
     CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
     ExponentialLR,
     LambdaLR,
+    LinearLR,
     LRScheduler,
     MultiStepLR,
+    OneCycleLR,
+    PolynomialLR,
     ReduceLROnPlateau,
+    SequentialLR,
     StepLR,
 )
 
@@ -413,6 +420,8 @@ __all__ = [
     "Adadelta", "Adagrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler",
     "LambdaLR", "MultiStepLR", "NAdam", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD",
     "StepLR", "clip_grad_norm_", "lr_scheduler",
+    "ChainedScheduler", "ConstantLR", "CosineAnnealingWarmRestarts", "LinearLR", "OneCycleLR",
+    "PolynomialLR", "SequentialLR",
 ]
 
 
