@@ -89,3 +89,67 @@ def test_warm_restarts_fractional_epochs_and_schedule_errors():
     one.step()
     with pytest.raises(ValueError, match="tried to step 3 times"):
         one.step()
+
+
+@pytest.mark.parametrize("name,kw", [("RAdam", dict(lr=0.1)),
+                                     ("RAdam", dict(lr=0.05, weight_decay=0.1,
+                                                    decoupled_weight_decay=True)),
+                                     ("Adamax", dict(lr=0.1, weight_decay=0.01))])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_radam_and_adamax_follow_torch(name, kw, dtype):
+    torch = pytest.importorskip("torch")
+    start = np.random.default_rng(0).standard_normal(5).astype(dtype)
+    p, pt = tinymm.nn.Parameter(start.copy()), torch.nn.Parameter(torch.tensor(start))
+    opt, opt_t = getattr(tinymm.optim, name)([p], **kw), getattr(torch.optim, name)([pt], **kw)
+    for step in range(8):  # RAdam's rectified branch starts at step 6
+        grad = np.cos(start * (step + 1)).astype(dtype)
+        p.grad, pt.grad = tinymm.tensor(grad), torch.tensor(grad)
+        opt.step()
+        opt_t.step()
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(p.detach().numpy(), pt.detach().numpy(), rtol=rtol)
+    with pytest.raises(ValueError, match=f"{name}: invalid hyper-parameters"):
+        getattr(tinymm.optim, name)([p], lr=-1.0)
+
+
+def test_trunc_normal_and_eye_init():
+    torch = pytest.importorskip("torch")
+    w = tinymm.empty(200, 50)
+    tinymm.manual_seed(0)
+    tinymm.nn.init.trunc_normal_(w, mean=0.5, std=1.0, a=-1.0, b=1.5)
+    values = w.numpy()
+    assert values.min() >= -1.0 and values.max() <= 1.5
+    reference = torch.nn.init.trunc_normal_(torch.empty(200, 50), 0.5, 1.0, -1.0, 1.5).numpy()
+    assert abs(values.mean() - reference.mean()) < 0.03  # the same truncated distribution
+    assert abs(values.std() - reference.std()) < 0.03
+    e = tinymm.nn.init.eye_(tinymm.empty(2, 3))
+    np.testing.assert_array_equal(e.numpy(), torch.nn.init.eye_(torch.empty(2, 3)).numpy())
+    with pytest.raises(ValueError, match="eye_: only tensors with 2 dimensions"):
+        tinymm.nn.init.eye_(tinymm.empty(3))
+
+
+def test_weighted_sampler_and_iterable_dataset():
+    from tinymm.utils import data
+
+    tinymm.manual_seed(0)
+    sampler = data.WeightedRandomSampler([0.0, 1.0, 3.0], num_samples=4000)
+    counts = np.bincount(list(sampler), minlength=3)
+    assert counts[0] == 0 and len(sampler) == 4000
+    assert abs(counts[2] / counts[1] - 3.0) < 0.4
+    unique = list(data.WeightedRandomSampler([1.0, 1.0, 1.0], 3, replacement=False))
+    assert sorted(unique) == [0, 1, 2]
+    with pytest.raises(RuntimeError, match="without replacement from 2 non-zero"):
+        data.WeightedRandomSampler([0.0, 1.0, 1.0], 3, replacement=False)
+    with pytest.raises(ValueError, match="num_samples must be a positive integer"):
+        data.WeightedRandomSampler([1.0], 0)
+
+    class Squares(data.IterableDataset):
+        def __iter__(self):
+            return iter(float(i * i) for i in range(5))
+
+    batches = [b.tolist() for b in data.DataLoader(Squares(), batch_size=2)]
+    assert batches == [[0.0, 1.0], [4.0, 9.0], [16.0]]
+    assert len(list(data.DataLoader(Squares(), batch_size=2, drop_last=True))) == 2
+    assert data.get_worker_info() is None
+    with pytest.raises(ValueError, match="IterableDataset gives its own order"):
+        data.DataLoader(Squares(), shuffle=True)
