@@ -67,8 +67,6 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "training", True)
-        for table in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks"):
-            object.__setattr__(self, table, OrderedDict())
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name: str, value) -> None:
@@ -316,17 +314,20 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks):
+        # the hook tables exist once a hook is registered (_add_hook)
+        pre, post, backward = (self.__dict__.get(name) for name in (
+            "_forward_pre_hooks", "_forward_hooks", "_backward_hooks"))
+        if not (pre or post or backward):
             return self.forward(*args, **kwargs)
-        for hook in list(self._forward_pre_hooks.values()):
+        for hook in list((pre or {}).values()):
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
-        state = _BackwardHookState(self) if self._backward_hooks else None
+        state = _BackwardHookState(self) if backward else None
         if state is not None:
             args = state.wrap_inputs(args)
         output = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
+        for hook in list((post or {}).values()):
             result = hook(self, args, output)
             if result is not None:
                 output = result
@@ -334,7 +335,9 @@ class Module:
 
     # ------------------------------------------------------------ hooks
     def _add_hook(self, table: str, hook) -> RemovableHandle:
-        hooks = getattr(self, table)
+        if table not in self.__dict__:
+            object.__setattr__(self, table, OrderedDict())
+        hooks = self.__dict__[table]
         handle = RemovableHandle(hooks)
         hooks[handle.id] = hook
         return handle
