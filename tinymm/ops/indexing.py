@@ -11,6 +11,8 @@ derives their backward. ``Scatter`` is one op with its own backward:
 
 where(index) is, for each position p of ``index``, p with its ``dim`` coordinate replaced by
 index[p]; ``src`` may be larger than ``index`` (only its leading index.shape block is read).
+When scatter writes one place twice the last write wins (PyTorch leaves the order
+unspecified) and dsrc still reaches every writer, as PyTorch's gather-based backward.
 Integer arguments (index, repeats) are host arrays; the ops run on cpu tensors.
 """
 
