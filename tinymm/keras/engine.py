@@ -341,6 +341,33 @@ class Layer:
     def trainable_weights(self) -> list:
         return [p for p in self.weights if p.requires_grad]
 
+    @property
+    def non_trainable_weights(self) -> list:
+        return [p for p in self.weights if not p.requires_grad]
+
+    @property
+    def variables(self) -> list:
+        """Keras 3's name for ``weights``."""
+        return self.weights
+
+    @property
+    def trainable_variables(self) -> list:
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list:
+        return self.non_trainable_weights
+
+    def add_loss(self, loss) -> None:
+        """A loss term from inside ``call`` (an activity penalty): the model's ``losses``
+        list it until this layer's next call, and training adds it to the loss."""
+        self.__dict__.setdefault("_losses", []).append(loss)
+
+    @property
+    def losses(self) -> list:
+        """The losses this layer added during its latest call on data."""
+        return list(self.__dict__.get("_losses", []))
+
     def count_params(self) -> int:
         if not self.built:
             raise ValueError(f"layer '{self.name}' is not built yet: its weights are created "
@@ -510,6 +537,7 @@ class Layer:
         mask = getattr(first, "_keras_mask", None) if isinstance(first, Tensor) else None
         if "mask" in self._call_params and "mask" not in kwargs:
             kwargs = {**kwargs, "mask": mask}
+        self.__dict__["_losses"] = []  # losses are per call, as in Keras
         out = self.call(*args, **kwargs)
         if isinstance(out, Tensor):
             out_mask = self.compute_mask(first, mask)

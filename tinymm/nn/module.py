@@ -32,6 +32,12 @@ class Parameter(Tensor):
         array = _default_float(array)
         super().__init__(array, requires_grad=requires_grad, _copy=False)
 
+    @property
+    def value(self) -> Parameter:
+        """The parameter itself: Keras's ``Variable.value`` (on Keras's torch backend, the
+        torch parameter behind a variable, as in ``[v.value.grad for v in weights]``)."""
+        return self
+
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
