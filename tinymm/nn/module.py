@@ -325,44 +325,52 @@ class Module:
             "_forward_pre_hooks", "_forward_hooks", "_backward_hooks"))
         if not (pre or post or backward):
             return self.forward(*args, **kwargs)
-        for hook in list((pre or {}).values()):
-            result = hook(self, args)
-            if result is not None:
+        for hook, with_kwargs in list((pre or {}).values()):
+            result = hook(self, args, kwargs) if with_kwargs else hook(self, args)
+            if result is not None and with_kwargs:
+                args, kwargs = result
+            elif result is not None:
                 args = result if isinstance(result, tuple) else (result,)
         state = _BackwardHookState(self) if backward else None
         if state is not None:
             args = state.wrap_inputs(args)
         output = self.forward(*args, **kwargs)
-        for hook in list((post or {}).values()):
-            result = hook(self, args, output)
+        for hook, with_kwargs in list((post or {}).values()):
+            result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
             if result is not None:
                 output = result
         return output if state is None else state.wrap_outputs(output)
 
     # ------------------------------------------------------------ hooks
-    def _add_hook(self, table: str, hook) -> RemovableHandle:
+    def _add_hook(self, table: str, entry, prepend: bool) -> RemovableHandle:
+        """Register ``entry`` (forward tables: (hook, with_kwargs)) last, or first."""
         if table not in self.__dict__:
             object.__setattr__(self, table, OrderedDict())
         hooks = self.__dict__[table]
         handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
+        hooks[handle.id] = entry
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
         return handle
 
-    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
         """``hook(module, args)`` before each forward; a returned value replaces the
-        positional arguments (a tuple, or one value)."""
-        return self._add_hook("_forward_pre_hooks", hook)
+        positional arguments (a tuple, or one value). ``with_kwargs``: ``hook(module, args,
+        kwargs)``, returning None or ``(args, kwargs)``. ``prepend``: run before the others."""
+        return self._add_hook("_forward_pre_hooks", (hook, with_kwargs), prepend)
 
-    def register_forward_hook(self, hook) -> RemovableHandle:
-        """``hook(module, args, output)`` after each forward; a returned value replaces the
-        output."""
-        return self._add_hook("_forward_hooks", hook)
+    def register_forward_hook(self, hook, *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args, output)`` (``with_kwargs``: ``hook(module, args, kwargs,
+        output)``) after each forward; a returned value replaces the output."""
+        return self._add_hook("_forward_hooks", (hook, with_kwargs), prepend)
 
-    def register_full_backward_hook(self, hook) -> RemovableHandle:
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
         """``hook(module, grad_input, grad_output)`` once the gradients with respect to the
         module's tensor inputs are computed (tuples, None for an input that needs none); a
         returned tuple replaces grad_input."""
-        return self._add_hook("_backward_hooks", hook)
+        return self._add_hook("_backward_hooks", hook, prepend)
 
     def extra_repr(self) -> str:
         return ""
