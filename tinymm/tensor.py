@@ -648,7 +648,7 @@ class Tensor:
     def __invert__(self):
         return Tensor(np.logical_not(self.array) if self.dtype == np.bool_ else ~self.array)
 
-    logical_not = __invert__
+    def logical_not(self): return _SP.logical_not(self)  # bool out for any dtype, as torch
 
     # comparisons: bool results, no gradient
     def _compare(self, other, op) -> Tensor:
