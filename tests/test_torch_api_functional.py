@@ -223,3 +223,13 @@ def test_unflatten_zeropad_and_distance_modules_match_torch():
     np.testing.assert_allclose(nn.PairwiseDistance()(tinymm.tensor(u), tinymm.tensor(v)).numpy(),
                                torch.nn.PairwiseDistance()(torch.tensor(u),
                                                            torch.tensor(v)).numpy())
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_modes_match_torch(mode):
+    torch = pytest.importorskip("torch")
+    _against_torch(lambda x: F.pad(x, (1, 2, 2, 0), mode=mode),
+                   lambda x: torch.nn.functional.pad(x, (1, 2, 2, 0), mode=mode),
+                   _arrays((1, 2, 3, 4)))
+    with pytest.raises(ValueError, match="pad: mode 'reflect' needs widths at most 2"):
+        F.pad(tinymm.zeros(1, 1, 3), (3, 0), mode="reflect")
