@@ -152,7 +152,7 @@ def test_upsample_layers_and_interpolate_errors():
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1), dict(dilation=2),
-                                dict(padding="same")])
+                                dict(padding="same"), dict(padding=2, padding_mode="reflect")])
 def test_conv1d_matches_torch(kw):
     torch = pytest.importorskip("torch")
     tinymm.manual_seed(0)
@@ -162,8 +162,9 @@ def test_conv1d_matches_torch(kw):
     ref.load_state_dict({k: torch.tensor(v) for k, v in layer.state_dict().items()})
     x = _arrays((2, 3, 7))[0]
     w, b = layer.weight.detach().numpy(), layer.bias.detach().numpy()
-    _against_torch(lambda x, w, b: F.conv1d(x, w, b, **kw),
-                   lambda x, w, b: torch.nn.functional.conv1d(x, w, b, **kw), [x, w, b])
+    if "padding_mode" not in kw:
+        _against_torch(lambda x, w, b: F.conv1d(x, w, b, **kw),
+                       lambda x, w, b: torch.nn.functional.conv1d(x, w, b, **kw), [x, w, b])
     np.testing.assert_allclose(layer(tinymm.tensor(x)).detach().numpy(),
                                ref(torch.tensor(x)).detach().numpy(), atol=1e-12)
     unbatched = layer(tinymm.tensor(x[0]))
@@ -223,3 +224,13 @@ def test_unflatten_zeropad_and_distance_modules_match_torch():
     np.testing.assert_allclose(nn.PairwiseDistance()(tinymm.tensor(u), tinymm.tensor(v)).numpy(),
                                torch.nn.PairwiseDistance()(torch.tensor(u),
                                                            torch.tensor(v)).numpy())
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_modes_match_torch(mode):
+    torch = pytest.importorskip("torch")
+    _against_torch(lambda x: F.pad(x, (1, 2, 2, 0), mode=mode),
+                   lambda x: torch.nn.functional.pad(x, (1, 2, 2, 0), mode=mode),
+                   _arrays((1, 2, 3, 4)))
+    with pytest.raises(ValueError, match="pad: mode 'reflect' needs widths at most 2"):
+        F.pad(tinymm.zeros(1, 1, 3), (3, 0), mode="reflect")

@@ -61,6 +61,13 @@ def test_forward_hooks_replace_args_and_output_and_remove():
         doubled = lin(x)
     np.testing.assert_allclose(doubled.detach().numpy(), 2 * lin(x).detach().numpy())
     assert seen == [0.0]
+    order = []
+    lin.register_forward_hook(lambda m, a, out: order.append("last"))
+    lin.register_forward_hook(lambda m, a, kw, out: order.append(sorted(kw)), prepend=True,
+                              with_kwargs=True)
+    lin.register_forward_pre_hook(lambda m, a, kw: (a, {}), with_kwargs=True)
+    lin(x)
+    assert order == [[], "last"]
 
 
 def test_full_backward_hook_matches_torch():

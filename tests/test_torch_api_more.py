@@ -128,6 +128,8 @@ def test_counting_and_logical_functions_match_torch():
                           torch.logical_and(torch.tensor(IDX), torch.tensor(IDX > 1))),
                          (tinymm.tensor(IDX).logical_or(tinymm.tensor(IDX)),
                           torch.tensor(IDX).logical_or(torch.tensor(IDX))),
+                         (tinymm.logical_not(tinymm.tensor(IDX)),
+                          torch.logical_not(torch.tensor(IDX))),
                          (tinymm.tensor([np.inf, 1.0]).isinf(),
                           torch.tensor([np.inf, 1.0]).isinf()),
                          (tinymm.isnan(tinymm.tensor([np.nan, 1.0])),

@@ -65,8 +65,6 @@ NN = {
 OPTIM = {
     "LBFGS": "tinymm has no line-search optimizers; use optim.Adam or optim.SGD",
     "SparseAdam": "tinymm gradients are dense; use optim.Adam",
-    "Adamax": "use optim.Adam (Adamax's infinity-norm variant is not in tinymm)",
-    "RAdam": "use optim.Adam with a warm-up schedule (lr_scheduler.LambdaLR)",
     "ASGD": "use optim.SGD",
     "Rprop": "use optim.RMSprop or optim.Adam",
     "swa_utils": "tinymm has no weight averaging helpers; average state_dicts by hand",

@@ -435,7 +435,7 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that does not "
                                "require grad; create it with requires_grad=True")
-        if self._hooks is None:
+        if getattr(self, "_hooks", None) is None:  # (a tensor unpickled from before hooks)
             self._hooks = {}
             if self._node is not None:  # the node applies them to this output's gradient
                 if self._node.output_hooks is None:
@@ -648,7 +648,7 @@ class Tensor:
     def __invert__(self):
         return Tensor(np.logical_not(self.array) if self.dtype == np.bool_ else ~self.array)
 
-    logical_not = __invert__
+    def logical_not(self): return _SP.logical_not(self)  # bool out for any dtype, as torch
 
     # comparisons: bool results, no gradient
     def _compare(self, other, op) -> Tensor:

@@ -12,7 +12,16 @@ import numpy as np
 import pytest
 
 import tinymm
-from tests.programs import char_rnn, cifar_cnn, mnist, polynomial, pos_tagger, quickstart, word_lm
+from tests.programs import (
+    caption_attention,
+    char_rnn,
+    cifar_cnn,
+    mnist,
+    polynomial,
+    pos_tagger,
+    quickstart,
+    word_lm,
+)
 
 try:
     import torch
@@ -29,6 +38,7 @@ PROGRAMS = {
     "quickstart": quickstart.main,
     "mnist_dropout_steplr": mnist.main,
     "word_lm": word_lm.main,
+    "caption_attention": caption_attention.main,
 }
 
 

@@ -102,9 +102,25 @@ def _sequence_checks() -> list[tuple[str, Callable, Callable]]:
     ]
 
 
+def _torch_api_checks() -> list[tuple[str, Callable, Callable]]:
+    """The ops with their own backward behind more of torch's API (ops/indexing.py,
+    ops/special.py), and one composition (ops/interpolate.py)."""
+    index = np.array([[0, 2], [1, 0]])  # no repeats in a row: scatter writes each once
+    return [
+        ("scatter/scatter_add", lambda x, s: x.scatter(1, index, s) + x.scatter_add(1, index, s),
+         lambda r: [_r(r, 2, 3), _r(r, 2, 2)]),
+        ("erf", tinymm.erf, lambda r: [_r(r, 3, 4)]),
+        ("fmod/remainder", lambda a, b: tinymm.fmod(a, b) + tinymm.remainder(a, b),
+         lambda r: [_r(r, 3, 4, scale=3), 1 + r.random(4)]),
+        ("interpolate (bilinear)", lambda x: F.interpolate(x, size=(5, 3), mode="bilinear",
+                                                           align_corners=False),
+         lambda r: [_r(r, 1, 2, 3, 4)]),
+    ]
+
+
 def _checks() -> list[tuple[str, Callable, Callable]]:
     """Every check in the order it runs (each draws its inputs from the one generator)."""
-    return _tensor_checks() + _vision_checks() + _sequence_checks()
+    return _tensor_checks() + _vision_checks() + _sequence_checks() + _torch_api_checks()
 
 
 def run_gradchecks(only: str | None = None, backend: str | None = None) -> int:

@@ -9,11 +9,14 @@ import numpy as np
 from tinymm.nn import init
 from tinymm.nn.module import Module, Parameter
 from tinymm.ops.conv1d import conv1d, single
+from tinymm.ops.shape import pad
+from tinymm.tensor import as_tensor
 
 
 class Conv1d(Module):
     """PyTorch's ``nn.Conv1d``: weight (out_channels, in_channels, K), bias (out,), the same
-    default initialisation as Conv2d (fan_in = in_channels * K). Input (N, C, L) or (C, L)."""
+    default initialisation as Conv2d (fan_in = in_channels * K). Input (N, C, L) or (C, L);
+    padding_mode "reflect", "replicate" or "circular" pads with F.pad before the convolution."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
@@ -23,9 +26,15 @@ class Conv1d(Module):
         if not (isinstance(in_channels, int) and isinstance(out_channels, int)
                 and in_channels > 0 and out_channels > 0):
             raise ValueError(f"{name}: in_channels and out_channels must be positive ints")
-        if groups != 1 or padding_mode != "zeros":
-            raise ValueError(f"{name}: only groups=1 and padding_mode='zeros' are supported, got "
-                             f"groups={groups}, padding_mode={padding_mode!r}")
+        if groups != 1:
+            raise ValueError(f"{name}: only groups=1 is supported, got groups={groups}")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or "
+                             f"'circular', got {padding_mode!r}")
+        if padding_mode != "zeros" and isinstance(padding, str):
+            raise ValueError(f"{name}: padding_mode={padding_mode!r} needs an int padding, got "
+                             f"{padding!r}")
+        self.padding_mode = padding_mode
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (single(name, "kernel_size", kernel_size, 1),)
         self.stride = (single(name, "stride", stride, 1),)
@@ -42,7 +51,11 @@ class Conv1d(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x):
-        return conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+        padding = self.padding
+        if self.padding_mode != "zeros":  # pad by indexing first, then convolve unpadded
+            x = pad(as_tensor(x), (padding[0], padding[0]), mode=self.padding_mode)
+            padding = 0
+        return conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation,
                       layer=f"Conv1d({self.extra_repr()})")
 
     def extra_repr(self) -> str:

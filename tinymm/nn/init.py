@@ -121,3 +121,28 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     if rows < cols:
         q = q.T  # (rows, cols)
     return _fill(t, (gain * q).reshape(t.shape))
+
+
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator=None) -> Tensor:
+    """Normal(mean, std) truncated to [a, b] (absolute bounds, as PyTorch), drawn by
+    rejection: values outside [a, b] are drawn again until every one lies inside."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
+    if std <= 0:
+        raise ValueError(f"trunc_normal_: std must be positive, got {std}")
+    rng = rng_of(generator)
+    values = rng.normal(mean, std, size=t.shape)
+    outside = (values < a) | (values > b)
+    while outside.any():
+        values[outside] = rng.normal(mean, std, size=int(outside.sum()))
+        outside = (values < a) | (values > b)
+    return _fill(t, values)
+
+
+def eye_(t: Tensor) -> Tensor:
+    """The identity matrix (ones on the diagonal of a 2-d tensor, zeros elsewhere)."""
+    if t.ndim != 2:
+        raise ValueError(f"eye_: only tensors with 2 dimensions are supported, got shape "
+                         f"{tuple(t.shape)}")
+    return _fill(t, np.eye(*t.shape))

@@ -119,16 +119,18 @@ class KLDivLoss(_Loss):
         return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
-class MarginRankingLoss(_Loss):
+class _MarginLoss(_Loss):
     def __init__(self, margin: float = 0.0, reduction: str = "mean"):
         super().__init__(reduction)
         self.margin = margin
 
+
+class MarginRankingLoss(_MarginLoss):
     def forward(self, input1, input2, target):
         return margin_ranking_loss(input1, input2, target, self.margin, self.reduction)
 
 
-class CosineEmbeddingLoss(MarginRankingLoss):
+class CosineEmbeddingLoss(_MarginLoss):
     def forward(self, input1, input2, target):
         return cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
 

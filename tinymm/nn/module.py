@@ -73,8 +73,6 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "training", True)
-        for table in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks"):
-            object.__setattr__(self, table, OrderedDict())
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name: str, value) -> None:
@@ -322,44 +320,57 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks):
+        # the hook tables exist once a hook is registered (_add_hook)
+        pre, post, backward = (self.__dict__.get(name) for name in (
+            "_forward_pre_hooks", "_forward_hooks", "_backward_hooks"))
+        if not (pre or post or backward):
             return self.forward(*args, **kwargs)
-        for hook in list(self._forward_pre_hooks.values()):
-            result = hook(self, args)
-            if result is not None:
+        for hook, with_kwargs in list((pre or {}).values()):
+            result = hook(self, args, kwargs) if with_kwargs else hook(self, args)
+            if result is not None and with_kwargs:
+                args, kwargs = result
+            elif result is not None:
                 args = result if isinstance(result, tuple) else (result,)
-        state = _BackwardHookState(self) if self._backward_hooks else None
+        state = _BackwardHookState(self) if backward else None
         if state is not None:
             args = state.wrap_inputs(args)
         output = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, output)
+        for hook, with_kwargs in list((post or {}).values()):
+            result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
             if result is not None:
                 output = result
         return output if state is None else state.wrap_outputs(output)
 
     # ------------------------------------------------------------ hooks
-    def _add_hook(self, table: str, hook) -> RemovableHandle:
-        hooks = getattr(self, table)
+    def _add_hook(self, table: str, entry, prepend: bool) -> RemovableHandle:
+        """Register ``entry`` (forward tables: (hook, with_kwargs)) last, or first."""
+        if table not in self.__dict__:
+            object.__setattr__(self, table, OrderedDict())
+        hooks = self.__dict__[table]
         handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
+        hooks[handle.id] = entry
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
         return handle
 
-    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
         """``hook(module, args)`` before each forward; a returned value replaces the
-        positional arguments (a tuple, or one value)."""
-        return self._add_hook("_forward_pre_hooks", hook)
+        positional arguments (a tuple, or one value). ``with_kwargs``: ``hook(module, args,
+        kwargs)``, returning None or ``(args, kwargs)``. ``prepend``: run before the others."""
+        return self._add_hook("_forward_pre_hooks", (hook, with_kwargs), prepend)
 
-    def register_forward_hook(self, hook) -> RemovableHandle:
-        """``hook(module, args, output)`` after each forward; a returned value replaces the
-        output."""
-        return self._add_hook("_forward_hooks", hook)
+    def register_forward_hook(self, hook, *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args, output)`` (``with_kwargs``: ``hook(module, args, kwargs,
+        output)``) after each forward; a returned value replaces the output."""
+        return self._add_hook("_forward_hooks", (hook, with_kwargs), prepend)
 
-    def register_full_backward_hook(self, hook) -> RemovableHandle:
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
         """``hook(module, grad_input, grad_output)`` once the gradients with respect to the
         module's tensor inputs are computed (tuples, None for an input that needs none); a
         returned tuple replaces grad_input."""
-        return self._add_hook("_backward_hooks", hook)
+        return self._add_hook("_backward_hooks", hook, prepend)
 
     def extra_repr(self) -> str:
         return ""

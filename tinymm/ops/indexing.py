@@ -1,6 +1,7 @@
 """PyTorch's rearranging and scattering functions: ``roll``, ``flip``, ``repeat_interleave``,
 ``movedim``, ``broadcast_to``, ``meshgrid``, ``masked_select``, ``take_along_dim``, ``diag``,
-``tril``/``triu``, ``scatter``/``scatter_add``, ``index_add``.
+``tril``/``triu``, ``scatter``/``scatter_add``, ``index_add``, and ``F.pad``'s reflect, replicate
+and circular modes.
 
 All but scatter are compositions of index_select, slicing, expand and gather, so autograd
 derives their backward. ``Scatter`` is one op with its own backward:
@@ -11,6 +12,8 @@ derives their backward. ``Scatter`` is one op with its own backward:
 
 where(index) is, for each position p of ``index``, p with its ``dim`` coordinate replaced by
 index[p]; ``src`` may be larger than ``index`` (only its leading index.shape block is read).
+When scatter writes one place twice the last write wins (PyTorch leaves the order
+unspecified) and dsrc still reaches every writer, as PyTorch's gather-based backward.
 Integer arguments (index, repeats) are host arrays; the ops run on cpu tensors.
 """
 
@@ -29,6 +32,33 @@ def _ints(op: str, name: str, value) -> np.ndarray:
     if array.dtype.kind not in "iu":
         raise TypeError(f"{op}: {name} must hold integers, got dtype {array.dtype}")
     return array.astype(np.int64)
+
+
+def _reflect(j: np.ndarray, n: int) -> np.ndarray:
+    i = np.abs(j)
+    return np.where(i >= n, 2 * (n - 1) - i, i)
+
+
+# F.pad's indexed modes: the source index of padded position j (j < 0 before the input)
+PAD_MODES = {"reflect": _reflect,
+             "replicate": lambda j, n: np.clip(j, 0, n - 1),
+             "circular": lambda j, n: j % n}
+
+
+def pad_by_index(x: Tensor, widths, mode: str) -> Tensor:
+    """x padded by (before, after) ``widths`` per dim, each padded position read from the
+    input index ``PAD_MODES[mode]`` gives (reflect: mirrored without repeating the edge,
+    replicate: the edge, circular: wrapped around)."""
+    for dim, (before, after) in enumerate(widths):
+        if before == after == 0:
+            continue
+        n = x.shape[dim]
+        limit = n - 1 if mode == "reflect" else n
+        if mode != "replicate" and max(before, after) > limit:
+            raise ValueError(f"pad: mode {mode!r} needs widths at most {limit} for dim {dim} "
+                             f"of size {n}, got ({before}, {after})")
+        x = _along(x, dim, PAD_MODES[mode](np.arange(-before, n + after), n))
+    return x
 
 
 def _along(x: Tensor, dim: int, index: np.ndarray) -> Tensor:

@@ -295,15 +295,21 @@ def split(x, split_size_or_sections, axis: int = 0, *, dim: int | None = None):
 
 def pad(input, pad, mode: str = "constant", value: float = 0.0):  # noqa: A002
     """``F.pad``: ``pad`` lists (before, after) widths from the last dim backwards, as
-    PyTorch: (left, right) pads the last dim, (left, right, top, bottom) the last two."""
+    PyTorch: (left, right) pads the last dim, (left, right, top, bottom) the last two.
+    mode "constant" fills with ``value``; "reflect", "replicate" and "circular" index the
+    input (ops/indexing.py)."""
+    from tinymm.ops.indexing import PAD_MODES, pad_by_index
     from tinymm.tensor import as_tensor
 
     x = as_tensor(input)
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    if mode != "constant" and mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be 'constant' or one of {sorted(PAD_MODES)}, got "
+                         f"{mode!r}")
     if len(pad) % 2 or len(pad) // 2 > x.ndim or any(int(w) < 0 for w in pad):
         raise ValueError(f"pad: expected an even number of non-negative widths, at most 2 per "
                          f"dim of the {x.ndim}-d input, got {tuple(pad)}")
     pairs = [(int(pad[2 * i]), int(pad[2 * i + 1])) for i in range(len(pad) // 2)]
     widths = [(0, 0)] * (x.ndim - len(pairs)) + pairs[::-1]  # first dim first
+    if mode != "constant":
+        return pad_by_index(x, widths, mode)
     return Pad.apply(x, widths=tuple(widths), value=value)

@@ -1,6 +1,6 @@
 """PyTorch's ``erf``, ``fmod``, ``remainder``, ``nan_to_num``, ``addmm``, ``addcmul``,
 ``addcdiv`` (differentiable) and the counting and logical functions ``unique``, ``bincount``,
-``count_nonzero``, ``logical_and/or/xor``, ``isnan``, ``isinf``, ``isfinite`` (no gradient:
+``count_nonzero``, ``logical_and/or/xor/not``, ``isnan``, ``isinf``, ``isfinite`` (no gradient:
 their outputs are integers or booleans).
 
     erf(x)             forward math.erf per element;  dx = dout * 2 / sqrt(pi) * exp(-x^2)
@@ -127,6 +127,10 @@ def _logical(fn):
 logical_and = _logical(np.logical_and)
 logical_or = _logical(np.logical_or)
 logical_xor = _logical(np.logical_xor)
+
+
+def logical_not(input) -> Tensor:  # noqa: A002
+    return from_numpy(np.logical_not(_host(input)))
 
 
 def isnan(input) -> Tensor:  # noqa: A002

@@ -365,6 +365,102 @@ class NAdam(Optimizer):
                                group["decoupled_weight_decay"])
 
 
+def _check_adam_like(who: str, lr, betas, eps, weight_decay) -> None:
+    if lr < 0 or eps < 0 or weight_decay < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+        raise ValueError(f"{who}: invalid hyper-parameters lr={lr}, betas={betas}, eps={eps}, "
+                         f"weight_decay={weight_decay} (need lr, eps, weight_decay >= 0 and "
+                         "0 <= beta < 1)")
+
+
+class _HostUpdate(Optimizer):
+    """An optimizer whose update is written here in NumPy on the parameter's host storage
+    (no update kernel yet): cpu parameters only."""
+
+    def _host_steps(self):
+        for group, p, _, state in self._stepping():
+            if p.device == "cuda":
+                raise RuntimeError(f"{type(self).__name__}: cuda parameters are not supported "
+                                   "(its update has no cuda kernel); use optim.Adam or keep "
+                                   "the model on the cpu")
+            yield group, p, state
+
+
+class RAdam(_HostUpdate):
+    """Rectified Adam (Liu et al.), as torch.optim.RAdam's single-tensor path, at step t::
+
+        g = g + weight_decay * p   (or p *= 1 - lr * weight_decay, decoupled_weight_decay)
+        m = m + (1 - b1) (g - m);   v = b2 v + (1 - b2) g g
+        rho_inf = 2 / (1 - b2) - 1;   rho_t = rho_inf - 2 t b2^t / (1 - b2^t)
+        rho_t > 5:  p -= lr m / (1 - b1^t) * sqrt(1 - b2^t) / (sqrt(v) + eps) * r_t,
+                    r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+        otherwise:  p -= lr m / (1 - b1^t)
+    """
+
+    defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                "decoupled_weight_decay": False}
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False):
+        _check_adam_like("RAdam", lr, betas, eps, weight_decay)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                         decoupled_weight_decay=decoupled_weight_decay)
+
+    def _new_state(self, group) -> tuple:
+        return ("exp_avg", "exp_avg_sq")
+
+    def step(self) -> None:
+        for group, p, state in self._host_steps():
+            (b1, b2), lr, wd, t = group["betas"], group["lr"], group["weight_decay"], state["step"]
+            param, g, m, v = p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"]
+            if wd and group["decoupled_weight_decay"]:
+                param *= param.dtype.type(1 - lr * wd)
+            elif wd:
+                g = g + wd * param
+            m += (g - m) * (1 - b1)
+            v *= b2
+            v += (g * g) * (1 - b2)
+            correction1, correction2 = 1 - b1 ** t, 1 - b2 ** t
+            corrected = m / correction1
+            rho_inf = 2 / (1 - b2) - 1
+            rho_t = rho_inf - 2 * t * (b2 ** t) / correction2
+            if rho_t > 5.0:
+                rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                        / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+                adaptive = correction2 ** 0.5 / (np.sqrt(v) + group["eps"])
+                param -= corrected * lr * adaptive * rect
+            else:
+                param -= corrected * lr
+
+
+class Adamax(_HostUpdate):
+    """Adam with the infinity norm (Kingma & Ba), as torch.optim.Adamax, at step t::
+
+        g = g + weight_decay * p
+        m = m + (1 - b1) (g - m);   u = max(b2 u, |g| + eps)
+        p = p - lr / (1 - b1^t) * m / u
+    """
+
+    defaults = {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        _check_adam_like("Adamax", lr, betas, eps, weight_decay)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+
+    def _new_state(self, group) -> tuple:
+        return ("exp_avg", "exp_inf")
+
+    def step(self) -> None:
+        for group, p, state in self._host_steps():
+            (b1, b2), wd = group["betas"], group["weight_decay"]
+            param, g, m, u = p.array, p.grad.array, state["exp_avg"], state["exp_inf"]
+            g = g + wd * param if wd else g
+            m += (g - m) * (1 - b1)
+            u *= b2
+            np.maximum(u, np.abs(g) + g.dtype.type(group["eps"]), out=u)
+            param -= (group["lr"] / (1 - b1 ** state["step"])) * m / u
+
+
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> float:
     """Scale all gradients in place so their joint norm is at most ``max_norm``.
@@ -400,12 +496,19 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
 # names are also exported here, as tinymm always did.
 from tinymm.optim import lr_scheduler  # noqa: E402
 from tinymm.optim.lr_scheduler import (  # noqa: E402
+    ChainedScheduler,
+    ConstantLR,
     CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
     ExponentialLR,
     LambdaLR,
+    LinearLR,
     LRScheduler,
     MultiStepLR,
+    OneCycleLR,
+    PolynomialLR,
     ReduceLROnPlateau,
+    SequentialLR,
     StepLR,
 )
 
@@ -413,6 +516,8 @@ __all__ = [
     "Adadelta", "Adagrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler",
     "LambdaLR", "MultiStepLR", "NAdam", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD",
     "StepLR", "clip_grad_norm_", "lr_scheduler",
+    "ChainedScheduler", "ConstantLR", "CosineAnnealingWarmRestarts", "LinearLR", "OneCycleLR",
+    "PolynomialLR", "SequentialLR", "Adamax", "RAdam",
 ]
 
 

@@ -1,6 +1,7 @@
 """``torch.utils.data`` for tinymm: ``Dataset``, ``TensorDataset``, ``Subset``,
-``ConcatDataset``, ``random_split``, the samplers (``SequentialSampler``, ``RandomSampler``,
-``SubsetRandomSampler``, ``BatchSampler``), ``DataLoader`` and ``default_collate``.
+``ConcatDataset``, ``IterableDataset``, ``random_split``, the samplers (``SequentialSampler``,
+``RandomSampler``, ``SubsetRandomSampler``, ``WeightedRandomSampler``, ``BatchSampler``),
+``DataLoader`` and ``default_collate``.
 
 A ``Dataset`` is anything with ``__getitem__(i)`` and ``__len__``. ``DataLoader`` yields
 batches of ``batch_size`` samples, in order or (``shuffle=True``) in a fresh random order each
@@ -82,6 +83,19 @@ class ConcatDataset(Dataset):
         return int(self.offsets[-1])
 
 
+class IterableDataset(Dataset):
+    """A stream of samples: subclasses define ``__iter__`` (``__len__`` is optional). A
+    ``DataLoader`` over one batches the samples in the order the stream gives them."""
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+
+def get_worker_info():
+    """None: loading runs in the calling process (PyTorch's answer outside a worker)."""
+    return None
+
+
 class Sampler:
     """Base class: an iterable of indices into a data set."""
 
@@ -117,6 +131,35 @@ class RandomSampler(Sampler):
             return iter(rng.integers(0, n, len(self)).tolist())
         order = rng.permutation(n).tolist()
         return iter(order[:len(self)])
+
+
+class WeightedRandomSampler(Sampler):
+    """``num_samples`` indices drawn with probability proportional to ``weights`` (with
+    replacement unless ``replacement=False``), a fresh draw per pass."""
+
+    def __init__(self, weights, num_samples: int, replacement: bool = True, generator=None):
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
+            raise ValueError(f"WeightedRandomSampler: num_samples must be a positive integer, "
+                             f"got {num_samples!r}")
+        w = np.asarray(weights.array if isinstance(weights, Tensor) else weights, np.float64)
+        if w.ndim != 1 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
+            raise ValueError(f"WeightedRandomSampler: weights must be a 1-d sequence of finite, "
+                             f"non-negative numbers with a positive sum, got shape {w.shape}")
+        if not replacement and num_samples > np.count_nonzero(w):
+            raise RuntimeError(f"WeightedRandomSampler: cannot draw {num_samples} samples "
+                               f"without replacement from {np.count_nonzero(w)} non-zero "
+                               "weights")
+        self.weights, self.num_samples = w, num_samples
+        self.replacement, self.generator = replacement, generator
+
+    def __iter__(self):
+        chosen = rng_of(self.generator).choice(self.weights.size, self.num_samples,
+                                               replace=self.replacement,
+                                               p=self.weights / self.weights.sum())
+        return iter(chosen.tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
 
 
 class SubsetRandomSampler(Sampler):
@@ -214,6 +257,10 @@ class DataLoader:
                              f"{batch_size!r}")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive")
+        if isinstance(dataset, IterableDataset) and (shuffle or sampler is not None
+                                                     or batch_sampler is not None):
+            raise ValueError("DataLoader: an IterableDataset gives its own order; shuffle, "
+                             "sampler and batch_sampler must be left unset")
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -243,7 +290,19 @@ class DataLoader:
                 return
             yield chunk
 
+    def _stream(self):
+        """Batches of an IterableDataset, in its order (the last shorter unless
+        drop_last)."""
+        if self.batch_size is None:
+            yield from self.dataset
+            return
+        for batch in BatchSampler(self.dataset, self.batch_size, self.drop_last):  # groups
+            yield self.collate_fn(batch)
+
     def __iter__(self):
+        if isinstance(self.dataset, IterableDataset):
+            yield from self._stream()
+            return
         if self.batch_size is None and self.batch_sampler is None:  # no batching
             for i in self._order():
                 yield self.dataset[i]
@@ -262,4 +321,5 @@ class DataLoader:
 
 __all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler", "Sampler",
            "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset",
-           "default_collate", "random_split"]
+           "default_collate", "random_split", "IterableDataset", "WeightedRandomSampler",
+           "get_worker_info"]
