@@ -66,6 +66,13 @@ CASES = {
         [k.layers.Dense(3)(x), k.layers.Dense(3)(x)])),
     "additive_attention_key_no_scale": lambda k: (seq(k), lambda x: k.layers.AdditiveAttention(
         use_scale=False)([x, k.layers.Dense(2)(x), x])),
+    "rnn_lstm_cell": lambda k: (seq(k), lambda x: k.layers.RNN(k.layers.LSTMCell(3))(x)),
+    "rnn_gru_cell_sequences": lambda k: (seq(k), lambda x: k.layers.RNN(
+        k.layers.GRUCell(3), return_sequences=True)(x)),
+    "rnn_simple_cell_backwards_masked": lambda k: (seq(k), lambda x: k.layers.RNN(
+        k.layers.SimpleRNNCell(4), go_backwards=True)(k.layers.Masking()(x))),
+    "rnn_lstm_cell_masked_states": lambda k: (seq(k), lambda x: k.layers.concatenate(
+        k.layers.RNN(k.layers.LSTMCell(2), return_state=True)(k.layers.Masking()(x)))),
     "aliases_and_noise_at_inference": lambda k: (img(k), lambda x: k.layers.GlobalAvgPool2D()(
         k.layers.MaxPool2D()(k.layers.SpatialDropout2D(0.5)(k.layers.GaussianNoise(1.0)(
             k.layers.GaussianDropout(0.3)(k.layers.Convolution2D(3, 2)(x))))))),
@@ -83,7 +90,7 @@ def build(k, name):
 def data(name, n=3):
     shape = CASES[name](tk)[0].shape[1:]
     x = RNG.standard_normal((n,) + tuple(shape)).astype(np.float32)
-    if name == "masking_average":
+    if name == "masking_average" or "masked" in name:
         x[0, 3:] = 0.0  # masked steps
         x[1, :2] = 0.0
     return x
@@ -126,7 +133,7 @@ def test_get_config_round_trip(name):
 GRADCHECKED = ["identity_elu", "prelu_shared", "padding_cropping_2d", "upsampling",
                "dot_sequences_normalized", "dot_axes_1", "unit_normalization",
                "group_normalization", "normalization_given", "resizing_bilinear_down",
-               "additive_attention"]
+               "additive_attention", "rnn_gru_cell_sequences", "rnn_lstm_cell_masked_states"]
 
 
 @pytest.mark.parametrize("name", GRADCHECKED)
@@ -214,3 +221,39 @@ def test_category_encoding_matches_keras(mode):
     np.testing.assert_array_equal(ours.numpy(), np.asarray(theirs.cpu()))
     with pytest.raises(ValueError, match="CategoryEncoding 'ce'.*id 5 is outside"):
         tk.layers.CategoryEncoding(num_tokens=5, name="ce")(np.array([[5]]))
+
+
+class MinimalRNNCell(tk.layers.Layer):
+    """The custom cell of Keras's RNN documentation."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.state_size = units, units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, self.units),
+                                                name="recurrent_kernel")
+
+    def call(self, inputs, states):
+        output = tk.ops.matmul(inputs, self.kernel) + tk.ops.matmul(states[0],
+                                                                    self.recurrent_kernel)
+        return output, [output]
+
+
+def test_rnn_runs_a_custom_cell():
+    tk.utils.set_random_seed(4)
+    inp = tk.Input(shape=(5, 4))
+    model = tk.Model(inp, tk.layers.RNN(MinimalRNNCell(3), return_sequences=True)(inp))
+    x = data("rnn_lstm_cell")
+    kernel, recurrent = model.get_weights()
+    h, expected = np.zeros((len(x), 3)), []
+    for t in range(5):  # the recurrence written out
+        h = x[:, t] @ kernel + h @ recurrent
+        expected.append(h)
+    np.testing.assert_allclose(model.predict(x), np.stack(expected, 1), rtol=1e-5, atol=1e-6)
+    model.to(np.float64)
+    xt = tinymm.tensor(x.astype(np.float64), requires_grad=True)
+    assert tinymm.gradcheck(lambda v: model(v), [xt])
+    with pytest.raises(ValueError, match="RNN: cell must be one cell layer"):
+        tk.layers.RNN([MinimalRNNCell(2)])

@@ -770,6 +770,8 @@ def _functional(cls):
 add, multiply, concatenate = _functional(Add), _functional(Multiply), _functional(Concatenate)
 
 # the rest of keras.layers (they import the helpers above)
+from tinymm.keras.cells import *  # noqa: E402, F403
+from tinymm.keras.cells import CELL_LAYERS  # noqa: E402
 from tinymm.keras.more_layers import *  # noqa: E402, F403
 from tinymm.keras.more_layers import MORE_LAYERS, average, maximum, minimum, subtract  # noqa: E402
 from tinymm.keras.recurrent import GRU, RECURRENT_LAYERS, Bidirectional, SimpleRNN  # noqa: E402
@@ -779,6 +781,7 @@ from tinymm.keras.simple_layers import SIMPLE_LAYERS, dot  # noqa: E402
 LAYERS.update(MORE_LAYERS)
 LAYERS.update(RECURRENT_LAYERS)
 LAYERS.update(SIMPLE_LAYERS)
+LAYERS.update(CELL_LAYERS)
 # Keras's other names for the same layers
 ALIASES = {"MaxPool2D": "MaxPooling2D", "AvgPool2D": "AveragePooling2D",
            "MaxPool1D": "MaxPooling1D", "AvgPool1D": "AveragePooling1D",
