@@ -777,11 +777,14 @@ from tinymm.keras.more_layers import MORE_LAYERS, average, maximum, minimum, sub
 from tinymm.keras.recurrent import GRU, RECURRENT_LAYERS, Bidirectional, SimpleRNN  # noqa: E402
 from tinymm.keras.simple_layers import *  # noqa: E402, F403
 from tinymm.keras.simple_layers import SIMPLE_LAYERS, dot  # noqa: E402
+from tinymm.keras.text import *  # noqa: E402, F403
+from tinymm.keras.text import TEXT_LAYERS  # noqa: E402
 
 LAYERS.update(MORE_LAYERS)
 LAYERS.update(RECURRENT_LAYERS)
 LAYERS.update(SIMPLE_LAYERS)
 LAYERS.update(CELL_LAYERS)
+LAYERS.update(TEXT_LAYERS)
 # Keras's other names for the same layers
 ALIASES = {"MaxPool2D": "MaxPooling2D", "AvgPool2D": "AveragePooling2D",
            "MaxPool1D": "MaxPooling1D", "AvgPool1D": "AveragePooling1D",
