@@ -73,6 +73,21 @@ CASES = {
         k.layers.SimpleRNNCell(4), go_backwards=True)(k.layers.Masking()(x))),
     "rnn_lstm_cell_masked_states": lambda k: (seq(k), lambda x: k.layers.concatenate(
         k.layers.RNN(k.layers.LSTMCell(2), return_state=True)(k.layers.Masking()(x)))),
+    "depthwise_conv": lambda k: (img(k, 5, 6, 3), lambda x: k.layers.DepthwiseConv2D(
+        3, strides=2, padding="same", depth_multiplier=2, activation="relu")(x)),
+    "depthwise_conv_valid": lambda k: (img(k, 5, 6, 2), lambda x: k.layers.DepthwiseConv2D(
+        (2, 3), use_bias=False)(x)),
+    "separable_conv": lambda k: (img(k, 5, 6, 3), lambda x: k.layers.SeparableConv2D(
+        4, 3, padding="same")(x)),
+    "conv_transpose_valid": lambda k: (img(k, 3, 4, 2), lambda x: k.layers.Conv2DTranspose(
+        3, 3, strides=2)(x)),
+    "conv_transpose_same": lambda k: (img(k, 3, 4, 2), lambda x: k.layers.Conv2DTranspose(
+        3, (3, 4), strides=2, padding="same", activation="tanh")(x)),
+    "conv_transpose_same_small_kernel": lambda k: (img(k, 3, 3, 2), lambda x:
+                                                   k.layers.Conv2DTranspose(
+        2, 2, strides=3, padding="same")(x)),
+    "conv_transpose_stride_1": lambda k: (img(k, 3, 3, 2), lambda x: k.layers.Conv2DTranspose(
+        2, 3, padding="same")(x)),
     "aliases_and_noise_at_inference": lambda k: (img(k), lambda x: k.layers.GlobalAvgPool2D()(
         k.layers.MaxPool2D()(k.layers.SpatialDropout2D(0.5)(k.layers.GaussianNoise(1.0)(
             k.layers.GaussianDropout(0.3)(k.layers.Convolution2D(3, 2)(x))))))),
@@ -133,7 +148,8 @@ def test_get_config_round_trip(name):
 GRADCHECKED = ["identity_elu", "prelu_shared", "padding_cropping_2d", "upsampling",
                "dot_sequences_normalized", "dot_axes_1", "unit_normalization",
                "group_normalization", "normalization_given", "resizing_bilinear_down",
-               "additive_attention", "rnn_gru_cell_sequences", "rnn_lstm_cell_masked_states"]
+               "additive_attention", "rnn_gru_cell_sequences", "rnn_lstm_cell_masked_states",
+               "depthwise_conv", "separable_conv", "conv_transpose_same"]
 
 
 @pytest.mark.parametrize("name", GRADCHECKED)
