@@ -6,24 +6,14 @@ gradchecks; the training-only layers' behaviour; clear errors naming the layer."
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 import tinymm
+from tests.keras3 import keras3
 from tinymm import keras as tk
 
 RNG = np.random.default_rng(0)
-
-
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("torch")
-    if keras.backend.backend() != "torch":
-        pytest.skip("Keras 3 is installed with another backend than torch")
-    return keras
 
 
 def seq(k, T=5, C=4):
@@ -113,7 +103,7 @@ def data(name, n=3):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_layer_matches_keras_3(name):
-    keras = _keras()
+    keras = keras3()
     keras.utils.set_random_seed(0)
     theirs, ours = build(keras, name), build(tk, name)
     assert ours.count_params() == theirs.count_params()
@@ -202,7 +192,7 @@ def test_normalization_adapt():
 
 
 def test_normalization_adapt_matches_keras():
-    keras = _keras()
+    keras = keras3()
     data_ = RNG.normal(1.0, 3.0, (20, 3, 2)).astype(np.float32)
     theirs, ours = keras.layers.Normalization(), tk.layers.Normalization()
     theirs.adapt(data_)
@@ -230,7 +220,7 @@ def test_errors_name_the_layer():
 
 @pytest.mark.parametrize("mode", ["one_hot", "multi_hot", "count"])
 def test_category_encoding_matches_keras(mode):
-    keras = _keras()
+    keras = keras3()
     ids = np.array([[0, 2, 2], [3, 1, 0]]) if mode != "one_hot" else np.array([3, 0, 1])
     theirs = keras.layers.CategoryEncoding(num_tokens=5, output_mode=mode)(ids)
     ours = tk.layers.CategoryEncoding(num_tokens=5, output_mode=mode)(ids)

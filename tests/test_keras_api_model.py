@@ -8,26 +8,17 @@ backend) where it is installed, from the same weights."""
 from __future__ import annotations
 
 import contextlib
-import os
 
 import numpy as np
 import pytest
 
 import tinymm
+from tests.keras3 import keras3
 from tinymm import keras as tk
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((12, 3)).astype(np.float32)
 Y = RNG.standard_normal((12, 1)).astype(np.float32)
-
-
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("torch")
-    if keras.backend.backend() != "torch":
-        pytest.skip("Keras 3 is installed with another backend than torch")
-    return keras
 
 
 def custom_step_model(k, no_grad):
@@ -58,7 +49,7 @@ def custom_step_model(k, no_grad):
 
 
 def test_custom_train_step_trains_as_in_keras():
-    keras = _keras()
+    keras = keras3()
     import torch
 
     keras.utils.set_random_seed(0)

@@ -5,12 +5,11 @@ without Keras; recorded as OpLayers on symbolic inputs."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 import tinymm
+from tests.keras3 import keras3
 from tinymm import keras as tk
 
 RNG = np.random.default_rng(0)
@@ -18,15 +17,6 @@ A = RNG.standard_normal((3, 4)).astype(np.float32)
 B = RNG.standard_normal((3, 4)).astype(np.float32)
 P = (RNG.random((3, 4)) + 0.5).astype(np.float32)
 I3 = np.array([[2, 0], [1, 3], [0, 0]])
-
-
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("torch")
-    if keras.backend.backend() != "torch":
-        pytest.skip("Keras 3 is installed with another backend than torch")
-    return keras
 
 
 # name: (args, kwargs, differentiable in the first argument)
@@ -83,7 +73,7 @@ def _numpy(value):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_op_matches_keras(name):
-    keras = _keras()
+    keras = keras3()
     import torch
 
     args, kwargs, differentiable = CASES[name]
@@ -107,7 +97,7 @@ def test_op_matches_keras(name):
 
 
 def test_top_k_and_moments_match_keras():
-    keras = _keras()
+    keras = keras3()
     for t, o in zip(keras.ops.top_k(A, 2), tk.ops.top_k(A, 2)):
         np.testing.assert_allclose(_numpy(o), _numpy(t))
     for t, o in zip(keras.ops.moments(A, axes=[0]), tk.ops.moments(A, axes=[0])):

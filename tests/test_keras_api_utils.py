@@ -5,11 +5,10 @@ Keras 3 (PyTorch backend) where it is installed, else closed forms."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
+from tests.keras3 import keras3
 from tinymm import keras as tk
 from tinymm.nn.module import Parameter
 
@@ -17,15 +16,6 @@ RNG = np.random.default_rng(0)
 X = RNG.standard_normal((20, 3)).astype(np.float32)
 Y = RNG.standard_normal((20, 1)).astype(np.float32)
 GRADS = [[0.5, -1.0], [0.1, 2.0], [-0.3, 0.4], [0.0, -0.2]]
-
-
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("torch")
-    if keras.backend.backend() != "torch":
-        pytest.skip("Keras 3 is installed with another backend than torch")
-    return keras
 
 
 def _ours(spec):
@@ -41,7 +31,7 @@ def _ours(spec):
 @pytest.mark.parametrize("name,options", [("Adamax", {"learning_rate": 0.1}),
                                           ("Lion", {"learning_rate": 0.05, "beta_1": 0.8})])
 def test_optimizer_matches_keras(name, options):
-    keras = _keras()
+    keras = keras3()
     var = keras.Variable(np.array([1.0, -2.0], np.float32))
     opt = getattr(keras.optimizers, name)(**options)
     theirs = []
@@ -154,7 +144,7 @@ def test_timeseries_and_split_dataset():
 
 
 def test_normalize_matches_keras():
-    keras = _keras()
+    keras = keras3()
     x = RNG.standard_normal((4, 3))
     np.testing.assert_allclose(tk.utils.normalize(x), np.asarray(keras.utils.normalize(x)),
                                rtol=1e-6)
@@ -189,3 +179,23 @@ def test_custom_objects_load_a_saved_custom_layer(tmp_path):
     assert "Tripler" not in tk.utils.get_custom_objects()
     tk.utils.clear_session()
     assert tk.layers.Dense(1).name == "dense"
+
+
+def test_keras_random():
+    a = tk.random.normal((2, 3), seed=5).numpy()
+    np.testing.assert_array_equal(a, tk.random.normal((2, 3), seed=5).numpy())  # int: fixed
+    gen = tk.random.SeedGenerator(1)
+    first, second = tk.random.uniform((4,), seed=gen), tk.random.uniform((4,), seed=gen)
+    assert not np.array_equal(first.numpy(), second.numpy())
+    again = tk.random.SeedGenerator(1)
+    np.testing.assert_array_equal(tk.random.uniform((4,), seed=again).numpy(), first.numpy())
+    assert a.dtype == np.float32 and np.all(np.abs(tk.random.truncated_normal(
+        (500,), seed=0).numpy()) <= 2.0)
+    ints = tk.random.randint((100,), 2, 5, seed=0).numpy()
+    assert ints.dtype == np.int32 and set(np.unique(ints)) <= {2, 3, 4}
+    shuffled = tk.random.shuffle(np.arange(6), seed=0).numpy()
+    assert sorted(shuffled.tolist()) == list(range(6))
+    dropped = tk.random.dropout(np.ones((50, 4), np.float32), 0.5, noise_shape=(50, 1),
+                                seed=0).numpy()
+    assert set(np.unique(dropped)) <= {0.0, 2.0}
+    assert np.all(dropped.min(axis=1) == dropped.max(axis=1))  # one draw per row
