@@ -287,21 +287,21 @@ class ProgbarLogger(Callback):
         if count_mode != "steps":
             raise ValueError(f"ProgbarLogger: only count_mode='steps' is supported, got "
                              f"{count_mode!r}")
-        self.epochs, self.steps = None, 0
+        self.epochs, self.bar = None, None
 
     def on_train_begin(self, logs=None):
         self.epochs = getattr(self.model, "_fit_epochs", None)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.steps = 0
         print(f"Epoch {epoch + 1}/{self.epochs}" if self.epochs else f"Epoch {epoch + 1}")
+        self.bar = Progress(max(getattr(self.model, "_fit_steps", 1), 1))
 
     def on_train_batch_end(self, batch, logs=None):
-        self.steps = batch + 1
+        self.bar.update(batch + 1, dict(logs or {}))
 
     def on_epoch_end(self, epoch, logs=None):
-        bar = Progress(max(self.steps, 1), dynamic=False)
-        bar.update(bar.target, dict(logs or {}), finalize=True)
+        self.bar.update(self.bar.target, dict(logs or {}), finalize=True)
+        self.bar.close()
 
 
 class BackupAndRestore(Callback):

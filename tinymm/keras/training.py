@@ -461,6 +461,7 @@ class TrainingMixin:
         for cb in cbs:
             cb.set_model(self)
         self.history, self._fit_callbacks, self._fit_epochs = history, cbs, epochs
+        self._fit_steps = math.ceil(n / batch_size)
         for cb in cbs:  # a backup from an interrupted run: continue after its epoch
             if isinstance(cb, _callbacks.BackupAndRestore):
                 initial_epoch = max(initial_epoch, cb.restore(self))
