@@ -6,24 +6,14 @@ gradchecks; the training-only layers' behaviour; clear errors naming the layer."
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 import tinymm
+from tests.keras3 import keras3
 from tinymm import keras as tk
 
 RNG = np.random.default_rng(0)
-
-
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("torch")
-    if keras.backend.backend() != "torch":
-        pytest.skip("Keras 3 is installed with another backend than torch")
-    return keras
 
 
 def seq(k, T=5, C=4):
@@ -66,6 +56,28 @@ CASES = {
         [k.layers.Dense(3)(x), k.layers.Dense(3)(x)])),
     "additive_attention_key_no_scale": lambda k: (seq(k), lambda x: k.layers.AdditiveAttention(
         use_scale=False)([x, k.layers.Dense(2)(x), x])),
+    "rnn_lstm_cell": lambda k: (seq(k), lambda x: k.layers.RNN(k.layers.LSTMCell(3))(x)),
+    "rnn_gru_cell_sequences": lambda k: (seq(k), lambda x: k.layers.RNN(
+        k.layers.GRUCell(3), return_sequences=True)(x)),
+    "rnn_simple_cell_backwards_masked": lambda k: (seq(k), lambda x: k.layers.RNN(
+        k.layers.SimpleRNNCell(4), go_backwards=True)(k.layers.Masking()(x))),
+    "rnn_lstm_cell_masked_states": lambda k: (seq(k), lambda x: k.layers.concatenate(
+        k.layers.RNN(k.layers.LSTMCell(2), return_state=True)(k.layers.Masking()(x)))),
+    "depthwise_conv": lambda k: (img(k, 5, 6, 3), lambda x: k.layers.DepthwiseConv2D(
+        3, strides=2, padding="same", depth_multiplier=2, activation="relu")(x)),
+    "depthwise_conv_valid": lambda k: (img(k, 5, 6, 2), lambda x: k.layers.DepthwiseConv2D(
+        (2, 3), use_bias=False)(x)),
+    "separable_conv": lambda k: (img(k, 5, 6, 3), lambda x: k.layers.SeparableConv2D(
+        4, 3, padding="same")(x)),
+    "conv_transpose_valid": lambda k: (img(k, 3, 4, 2), lambda x: k.layers.Conv2DTranspose(
+        3, 3, strides=2)(x)),
+    "conv_transpose_same": lambda k: (img(k, 3, 4, 2), lambda x: k.layers.Conv2DTranspose(
+        3, (3, 4), strides=2, padding="same", activation="tanh")(x)),
+    "conv_transpose_same_small_kernel": lambda k: (img(k, 3, 3, 2), lambda x:
+                                                   k.layers.Conv2DTranspose(
+        2, 2, strides=3, padding="same")(x)),
+    "conv_transpose_stride_1": lambda k: (img(k, 3, 3, 2), lambda x: k.layers.Conv2DTranspose(
+        2, 3, padding="same")(x)),
     "aliases_and_noise_at_inference": lambda k: (img(k), lambda x: k.layers.GlobalAvgPool2D()(
         k.layers.MaxPool2D()(k.layers.SpatialDropout2D(0.5)(k.layers.GaussianNoise(1.0)(
             k.layers.GaussianDropout(0.3)(k.layers.Convolution2D(3, 2)(x))))))),
@@ -83,7 +95,7 @@ def build(k, name):
 def data(name, n=3):
     shape = CASES[name](tk)[0].shape[1:]
     x = RNG.standard_normal((n,) + tuple(shape)).astype(np.float32)
-    if name == "masking_average":
+    if name == "masking_average" or "masked" in name:
         x[0, 3:] = 0.0  # masked steps
         x[1, :2] = 0.0
     return x
@@ -91,7 +103,7 @@ def data(name, n=3):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_layer_matches_keras_3(name):
-    keras = _keras()
+    keras = keras3()
     keras.utils.set_random_seed(0)
     theirs, ours = build(keras, name), build(tk, name)
     assert ours.count_params() == theirs.count_params()
@@ -126,7 +138,8 @@ def test_get_config_round_trip(name):
 GRADCHECKED = ["identity_elu", "prelu_shared", "padding_cropping_2d", "upsampling",
                "dot_sequences_normalized", "dot_axes_1", "unit_normalization",
                "group_normalization", "normalization_given", "resizing_bilinear_down",
-               "additive_attention"]
+               "additive_attention", "rnn_gru_cell_sequences", "rnn_lstm_cell_masked_states",
+               "depthwise_conv", "separable_conv", "conv_transpose_same"]
 
 
 @pytest.mark.parametrize("name", GRADCHECKED)
@@ -179,7 +192,7 @@ def test_normalization_adapt():
 
 
 def test_normalization_adapt_matches_keras():
-    keras = _keras()
+    keras = keras3()
     data_ = RNG.normal(1.0, 3.0, (20, 3, 2)).astype(np.float32)
     theirs, ours = keras.layers.Normalization(), tk.layers.Normalization()
     theirs.adapt(data_)
@@ -207,10 +220,46 @@ def test_errors_name_the_layer():
 
 @pytest.mark.parametrize("mode", ["one_hot", "multi_hot", "count"])
 def test_category_encoding_matches_keras(mode):
-    keras = _keras()
+    keras = keras3()
     ids = np.array([[0, 2, 2], [3, 1, 0]]) if mode != "one_hot" else np.array([3, 0, 1])
     theirs = keras.layers.CategoryEncoding(num_tokens=5, output_mode=mode)(ids)
     ours = tk.layers.CategoryEncoding(num_tokens=5, output_mode=mode)(ids)
     np.testing.assert_array_equal(ours.numpy(), np.asarray(theirs.cpu()))
     with pytest.raises(ValueError, match="CategoryEncoding 'ce'.*id 5 is outside"):
         tk.layers.CategoryEncoding(num_tokens=5, name="ce")(np.array([[5]]))
+
+
+class MinimalRNNCell(tk.layers.Layer):
+    """The custom cell of Keras's RNN documentation."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.state_size = units, units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, self.units),
+                                                name="recurrent_kernel")
+
+    def call(self, inputs, states):
+        output = tk.ops.matmul(inputs, self.kernel) + tk.ops.matmul(states[0],
+                                                                    self.recurrent_kernel)
+        return output, [output]
+
+
+def test_rnn_runs_a_custom_cell():
+    tk.utils.set_random_seed(4)
+    inp = tk.Input(shape=(5, 4))
+    model = tk.Model(inp, tk.layers.RNN(MinimalRNNCell(3), return_sequences=True)(inp))
+    x = data("rnn_lstm_cell")
+    kernel, recurrent = model.get_weights()
+    h, expected = np.zeros((len(x), 3)), []
+    for t in range(5):  # the recurrence written out
+        h = x[:, t] @ kernel + h @ recurrent
+        expected.append(h)
+    np.testing.assert_allclose(model.predict(x), np.stack(expected, 1), rtol=1e-5, atol=1e-6)
+    model.to(np.float64)
+    xt = tinymm.tensor(x.astype(np.float64), requires_grad=True)
+    assert tinymm.gradcheck(lambda v: model(v), [xt])
+    with pytest.raises(ValueError, match="RNN: cell must be one cell layer"):
+        tk.layers.RNN([MinimalRNNCell(2)])

@@ -4,24 +4,14 @@ installed, float64 gradchecks, names and config, and closed forms without Keras.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 import tinymm
+from tests.keras3 import keras3
 from tinymm import keras as tk
 
 RNG = np.random.default_rng(0)
-
-
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("torch")
-    if keras.backend.backend() != "torch":
-        pytest.skip("Keras 3 is installed with another backend than torch")
-    return keras
 
 
 def probs(n=4, c=3):
@@ -62,7 +52,7 @@ LOSSES = {
 
 @pytest.mark.parametrize("case", sorted(LOSSES))
 def test_loss_value_and_gradient_match_keras(case):
-    keras = _keras()
+    keras = keras3()
     import torch
 
     options, make_true, make_pred = LOSSES[case]
@@ -131,7 +121,7 @@ def _metric_cases():
 
 @pytest.mark.parametrize("case", sorted(_metric_cases()))
 def test_metric_matches_keras(case):
-    keras = _keras()
+    keras = keras3()
     options, y_true, y_pred = _metric_cases()[case]
     cls = case.split("_")[0]
     theirs, ours = getattr(keras.metrics, cls)(**options), getattr(tk.metrics, cls)(**options)

@@ -8,12 +8,12 @@ backend) where it is installed, from the same weights."""
 from __future__ import annotations
 
 import contextlib
-import os
 
 import numpy as np
 import pytest
 
 import tinymm
+from tests.keras3 import keras3
 from tinymm import keras as tk
 
 RNG = np.random.default_rng(0)
@@ -21,19 +21,21 @@ X = RNG.standard_normal((12, 3)).astype(np.float32)
 Y = RNG.standard_normal((12, 1)).astype(np.float32)
 
 
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("torch")
-    if keras.backend.backend() != "torch":
-        pytest.skip("Keras 3 is installed with another backend than torch")
-    return keras
-
-
-def custom_step_model(k, no_grad):
-    """The Keras guide's custom train_step (torch backend), written once for both."""
+def custom_step_model(k, no_grad, subclassed: bool = False):
+    """The Keras guide's custom train_step (torch backend), written once for both; on a
+    functional model, or on a subclassed one (layers as attributes, its own call)."""
 
     class CustomModel(k.Model):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if subclassed:
+                self.hidden = k.layers.Dense(4, activation="tanh")
+                self.head = k.layers.Dense(1)
+
+        if subclassed:
+            def call(self, x):
+                return self.head(self.hidden(x))
+
         def train_step(self, data):
             x, y = data
             self.zero_grad()
@@ -50,20 +52,25 @@ def custom_step_model(k, no_grad):
                     metric.update_state(y, y_pred)
             return {m.name: m.result() for m in self.metrics}
 
-    inputs = k.Input(shape=(3,))
-    outputs = k.layers.Dense(1)(k.layers.Dense(4, activation="tanh")(inputs))
-    model = CustomModel(inputs, outputs)
+    if subclassed:
+        model = CustomModel()
+        model(X[:1])  # built on its first data
+    else:
+        inputs = k.Input(shape=(3,))
+        outputs = k.layers.Dense(1)(k.layers.Dense(4, activation="tanh")(inputs))
+        model = CustomModel(inputs, outputs)
     model.compile(optimizer=k.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
     return model
 
 
-def test_custom_train_step_trains_as_in_keras():
-    keras = _keras()
+@pytest.mark.parametrize("subclassed", [False, True])
+def test_custom_train_step_trains_as_in_keras(subclassed):
+    keras = keras3()
     import torch
 
     keras.utils.set_random_seed(0)
-    theirs = custom_step_model(keras, torch.no_grad)
-    ours = custom_step_model(tk, tinymm.no_grad)
+    theirs = custom_step_model(keras, torch.no_grad, subclassed)
+    ours = custom_step_model(tk, tinymm.no_grad, subclassed)
     ours.set_weights(theirs.get_weights())
     h_theirs = theirs.fit(X, Y, batch_size=4, epochs=3, shuffle=False, verbose=0).history
     h_ours = ours.fit(X, Y, batch_size=4, epochs=3, shuffle=False, verbose=0).history

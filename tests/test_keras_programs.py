@@ -77,8 +77,8 @@ def _keras():
     return keras
 
 
-COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "functional_multi_io",
-            "sequential_guide", "timeseries_conv1d"]
+COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_train_step",
+            "functional_multi_io", "sequential_guide", "timeseries_conv1d"]
 
 
 @pytest.mark.parametrize("name", COMPARED)

@@ -4,10 +4,13 @@ only the import changed (``import tinymm as tf``; ``tf.keras.layers.Dense``...).
 ``Input``, ``layers.*``, the functional ``Model`` and ``Sequential``, ``compile``/``fit``/
 ``evaluate``/``predict`` (training.py, on tinymm/loop.py), ``summary()``, callbacks,
 ``losses``, ``metrics``, ``optimizers`` (+ ``schedules``), ``initializers``, ``ops``,
-``utils``, and ``save``/``models.load_model`` (saving.py, tinymm/io.py checkpoints). See
-engine.py for how the graph is recorded and layers.py for how each layer adapts an nn
-module. TensorFlow-style functions (``tf.nn.softmax``, ``tf.reduce_mean``...) are in
-tinymm/tf.py: ``from tinymm import tf``.
+``random``, ``utils``, and ``save``/``models.load_model`` (saving.py, tinymm/io.py checkpoints). A
+subclassed Model's own ``train_step``/``test_step``/``predict_step``, ``compute_loss``,
+``metrics`` and ``add_loss`` are in steps.py. See engine.py for how the graph is recorded
+and layers.py for how each layer adapts an nn module (more layers: more_layers.py,
+simple_layers.py, recurrent.py, cells.py, conv_layers.py, text.py). TensorFlow-style
+functions (``tf.nn.softmax``, ``tf.reduce_mean``...) are in tinymm/tf.py:
+``from tinymm import tf``.
 """
 
 from tinymm.keras import (
@@ -20,6 +23,7 @@ from tinymm.keras import (
     models,
     ops,
     optimizers,
+    random,
     utils,
 )
 from tinymm.keras.engine import Input, KerasTensor, Layer, clear_session
@@ -36,5 +40,5 @@ backend = _Namespace(clear_session=clear_session)
 __all__ = [
     "Input", "KerasTensor", "Layer", "Model", "NonFiniteLossError", "Sequential", "activations",
     "backend", "callbacks", "clear_session", "initializers", "layers", "load_model", "losses",
-    "metrics", "models", "ops", "optimizers", "utils",
+    "metrics", "models", "ops", "optimizers", "random", "utils",
 ]

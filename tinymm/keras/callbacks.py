@@ -12,7 +12,9 @@ only the finished line of each epoch is printed.
 from __future__ import annotations
 
 import math
+import pathlib
 
+from tinymm import io
 from tinymm.loop import Progress
 
 
@@ -256,9 +258,104 @@ class CSVLogger(Callback):
         self.file.close()
 
 
+class LambdaCallback(Callback):
+    """A callback from functions: ``on_epoch_begin(epoch, logs)``, ``on_epoch_end(epoch,
+    logs)``, ``on_train_begin(logs)``, ``on_train_end(logs)``, ``on_train_batch_begin(batch,
+    logs)``, ``on_train_batch_end(batch, logs)`` (also as ``on_batch_begin``/``on_batch_end``,
+    Keras's older names); hooks not given do nothing."""
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
+                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
+                 on_batch_begin=None, on_batch_end=None, **kwargs):
+        super().__init__()
+        self.__dict__.update(kwargs)
+        hooks = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
+                 "on_train_begin": on_train_begin, "on_train_end": on_train_end,
+                 "on_train_batch_begin": on_train_batch_begin or on_batch_begin,
+                 "on_train_batch_end": on_train_batch_end or on_batch_end}
+        for name, fn in hooks.items():
+            if fn is not None:
+                setattr(self, name, fn)
+
+
+class ProgbarLogger(Callback):
+    """Prints "Epoch e/E" and, at each epoch's end, the finished progress line with the
+    epoch's logs (what ``fit(verbose=1)`` prints), for a ``fit`` run with ``verbose=0``."""
+
+    def __init__(self, count_mode: str = "steps"):
+        super().__init__()
+        if count_mode != "steps":
+            raise ValueError(f"ProgbarLogger: only count_mode='steps' is supported, got "
+                             f"{count_mode!r}")
+        self.epochs, self.bar = None, None
+
+    def on_train_begin(self, logs=None):
+        self.epochs = getattr(self.model, "_fit_epochs", None)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        print(f"Epoch {epoch + 1}/{self.epochs}" if self.epochs else f"Epoch {epoch + 1}")
+        self.bar = Progress(max(getattr(self.model, "_fit_steps", 1), 1))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(batch + 1, dict(logs or {}))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.update(self.bar.target, dict(logs or {}), finalize=True)
+        self.bar.close()
+
+
+class BackupAndRestore(Callback):
+    """Keras's fault-tolerance callback: after every epoch the weights, the optimizer state
+    and the epoch go to ``backup_dir`` (one tinymm checkpoint, written atomically); a later
+    ``fit`` with the same ``backup_dir`` restores them and continues from the next epoch.
+    A run that finishes deletes the backup (``delete_checkpoint=True``)."""
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint: bool = True):
+        super().__init__()
+        if save_freq != "epoch":
+            raise ValueError(f"BackupAndRestore: only save_freq='epoch' is supported, got "
+                             f"{save_freq!r}")
+        self.backup_dir = pathlib.Path(backup_dir)
+        self.delete_checkpoint = bool(delete_checkpoint)
+
+    @property
+    def _path(self) -> pathlib.Path:
+        return self.backup_dir / "latest"
+
+    def restore(self, model) -> int:
+        """Load the backup into ``model``; -> the epoch to start from (0 without one)."""
+        if not io.checkpoint_paths(self._path)[1].exists():
+            return 0
+        tensors, manifest = io.load_checkpoint(self._path)
+        keys = list(model.state_dict())  # by position: layer names may differ per process
+        if len(keys) != len(manifest["keys"]):
+            raise ValueError(f"BackupAndRestore: the backup in {self.backup_dir} holds "
+                             f"{len(manifest['keys'])} tensors, the model {len(keys)}")
+        model.load_state_dict({k: tensors[saved] for k, saved in zip(keys, manifest["keys"])})
+        if "optimizer" in manifest:
+            io.optimizer_state_from_checkpoint(model._ensure_optimizer(), tensors,
+                                               manifest["optimizer"])
+        return int(manifest["epoch"]) + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        tensors = dict(self.model.state_dict())
+        manifest = {"epoch": int(epoch), "keys": list(tensors)}
+        if self.model.optimizer is not None:
+            opt_tensors, manifest["optimizer"] = io.optimizer_state_to_checkpoint(
+                self.model.optimizer)
+            tensors.update(opt_tensors)
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        io.save_checkpoint(self._path, tensors, manifest)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and not getattr(self.model, "stop_training", False):
+            for path in io.checkpoint_paths(self._path):
+                path.unlink(missing_ok=True)
+
 
 Progbar = Progress  # Keras's name for the one progress bar (tinymm/loop.py)
 
 
-__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler",
-           "ModelCheckpoint", "Progbar", "ReduceLROnPlateau", "TerminateOnNaN"]
+__all__ = ["BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History",
+           "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "Progbar",
+           "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN"]

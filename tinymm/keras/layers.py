@@ -39,7 +39,7 @@ def conv_from_keras(k):
     return k.transpose(3, 2, 0, 1)  # (kH, kW, C, F) -> (F, C, kH, kW)
 
 
-def _pair(value, name: str, layer: str) -> tuple[int, int]:
+def pair_option(value, name: str, layer: str) -> tuple[int, int]:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (int(value), int(value))
     value = tuple(value)
@@ -237,7 +237,7 @@ class Reshape(Layer):
 
 
 # ---------------------------------------------------------------- images (channels-last)
-def _conv_length(size, k: int, stride: int, dilation: int, padding: str):
+def conv_length(size, k: int, stride: int, dilation: int, padding: str):
     if size is None:
         return None
     before, after = same_padding_1d(size, k, stride, dilation) if padding == "same" else (0, 0)
@@ -259,18 +259,18 @@ class Conv2D(Activated):
         if padding not in ("valid", "same"):
             raise ValueError(f"Conv2D: padding must be 'valid' or 'same', got {padding!r}")
         self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2D")
-        self.strides = _pair(strides, "strides", "Conv2D")
-        self.dilation_rate = _pair(dilation_rate, "dilation_rate", "Conv2D")
+        self.kernel_size = pair_option(kernel_size, "kernel_size", "Conv2D")
+        self.strides = pair_option(strides, "strides", "Conv2D")
+        self.dilation_rate = pair_option(dilation_rate, "dilation_rate", "Conv2D")
         self.padding, self.use_bias = padding, use_bias
 
     def compute_output_shape(self, input_shape):
         need_rank(f"Conv2D '{self.name}'", input_shape, 4, "(N, H, W, C), channels-last")
         known_dim(f"Conv2D '{self.name}'", input_shape, -1, "channel (last)")
         H, W = input_shape[1], input_shape[2]
-        Ho = _conv_length(H, self.kernel_size[0], self.strides[0], self.dilation_rate[0],
+        Ho = conv_length(H, self.kernel_size[0], self.strides[0], self.dilation_rate[0],
                           self.padding)
-        Wo = _conv_length(W, self.kernel_size[1], self.strides[1], self.dilation_rate[1],
+        Wo = conv_length(W, self.kernel_size[1], self.strides[1], self.dilation_rate[1],
                           self.padding)
         if (Ho is not None and Ho <= 0) or (Wo is not None and Wo <= 0):
             raise ValueError(f"Conv2D '{self.name}': a {self.kernel_size} kernel does not fit "
@@ -325,8 +325,8 @@ class _Pooling2D(Layer):
     def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid", **kwargs):
         super().__init__(**kwargs)
         kind = type(self).__name__
-        self.pool_size = _pair(pool_size, "pool_size", kind)
-        self.strides = self.pool_size if strides is None else _pair(strides, "strides", kind)
+        self.pool_size = pair_option(pool_size, "pool_size", kind)
+        self.strides = self.pool_size if strides is None else pair_option(strides, "strides", kind)
         if padding.lower() != "valid":
             raise ValueError(f"{kind}: only padding='valid' is supported (Keras's 'same' pads "
                              "unevenly); pad the input or use a Conv2D with padding='same'")
@@ -335,8 +335,8 @@ class _Pooling2D(Layer):
     def compute_output_shape(self, input_shape):
         need_rank(f"{type(self).__name__} '{self.name}'", input_shape, 4, "(N, H, W, C)")
         H, W, C = input_shape[1:]
-        Ho = _conv_length(H, self.pool_size[0], self.strides[0], 1, "valid")
-        Wo = _conv_length(W, self.pool_size[1], self.strides[1], 1, "valid")
+        Ho = conv_length(H, self.pool_size[0], self.strides[0], 1, "valid")
+        Wo = conv_length(W, self.pool_size[1], self.strides[1], 1, "valid")
         if (Ho is not None and Ho <= 0) or (Wo is not None and Wo <= 0):
             raise ValueError(f"{type(self).__name__} '{self.name}': pool {self.pool_size} is "
                              f"larger than the input {fmt_shape(input_shape)}")
@@ -770,15 +770,24 @@ def _functional(cls):
 add, multiply, concatenate = _functional(Add), _functional(Multiply), _functional(Concatenate)
 
 # the rest of keras.layers (they import the helpers above)
+from tinymm.keras.cells import *  # noqa: E402, F403
+from tinymm.keras.cells import CELL_LAYERS  # noqa: E402
+from tinymm.keras.conv_layers import *  # noqa: E402, F403
+from tinymm.keras.conv_layers import CONV_LAYERS  # noqa: E402
 from tinymm.keras.more_layers import *  # noqa: E402, F403
 from tinymm.keras.more_layers import MORE_LAYERS, average, maximum, minimum, subtract  # noqa: E402
 from tinymm.keras.recurrent import GRU, RECURRENT_LAYERS, Bidirectional, SimpleRNN  # noqa: E402
 from tinymm.keras.simple_layers import *  # noqa: E402, F403
 from tinymm.keras.simple_layers import SIMPLE_LAYERS, dot  # noqa: E402
+from tinymm.keras.text import *  # noqa: E402, F403
+from tinymm.keras.text import TEXT_LAYERS  # noqa: E402
 
 LAYERS.update(MORE_LAYERS)
 LAYERS.update(RECURRENT_LAYERS)
 LAYERS.update(SIMPLE_LAYERS)
+LAYERS.update(CELL_LAYERS)
+LAYERS.update(TEXT_LAYERS)
+LAYERS.update(CONV_LAYERS)
 # Keras's other names for the same layers
 ALIASES = {"MaxPool2D": "MaxPooling2D", "AvgPool2D": "AveragePooling2D",
            "MaxPool1D": "MaxPooling1D", "AvgPool1D": "AveragePooling1D",

@@ -198,7 +198,11 @@ def shape(x) -> tuple:
     return tuple(_t(x).shape)
 
 
-__all__ = ["abs", "argmax", "cast", "concatenate", "convert_to_numpy", "convert_to_tensor",
-           "exp", "expand_dims", "log", "log_softmax", "matmul", "max", "maximum", "mean",
-           "min", "minimum", "one_hot", "relu", "reshape", "shape", "sigmoid", "softmax",
-           "sqrt", "square", "squeeze", "stack", "sum", "tanh", "transpose"]
+from tinymm.keras.more_ops import *  # noqa: E402, F403
+from tinymm.keras.more_ops import EXPORTS  # noqa: E402
+
+__all__ = EXPORTS + [
+    "abs", "argmax", "cast", "concatenate", "convert_to_numpy", "convert_to_tensor", "exp",
+    "expand_dims", "log", "log_softmax", "matmul", "max", "maximum", "mean", "min", "minimum",
+    "one_hot", "relu", "reshape", "shape", "sigmoid", "softmax", "sqrt", "square", "squeeze",
+    "stack", "sum", "tanh", "transpose"]

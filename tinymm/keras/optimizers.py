@@ -200,7 +200,72 @@ class Nadam(Optimizer):
                            momentum_decay=0.004)
 
 
+class Adamax(Optimizer):
+    def __init__(self, learning_rate=1e-3, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, **unsupported):
+        super().__init__(learning_rate, **unsupported)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def _build(self, params, lr) -> optim.Optimizer:
+        return KerasAdamax(params, lr=lr, beta_1=self.beta_1, beta_2=self.beta_2,
+                           eps=self.epsilon)
+
+
+class Lion(Optimizer):
+    def __init__(self, learning_rate=1e-3, beta_1: float = 0.9, beta_2: float = 0.99,
+                 **unsupported):
+        super().__init__(learning_rate, **unsupported)
+        if not 0 < beta_1 <= 1:
+            raise ValueError(f"Lion: beta_1 must be in (0, 1], got {beta_1}")
+        self.beta_1, self.beta_2 = beta_1, beta_2
+
+    def _build(self, params, lr) -> optim.Optimizer:
+        return KerasLion(params, lr=lr, beta_1=self.beta_1, beta_2=self.beta_2)
+
+
 # ---------------------------------------------------------------- Keras's own update rules
+def _host_state(optimizer, p, names) -> dict:
+    """The state dict of parameter ``p`` (host arrays; the step count advanced)."""
+    state = optimizer.state.setdefault(id(p), {})
+    if not state:
+        state.update({"step": 0, **{name: np.zeros_like(p.array) for name in names}})
+    state["step"] += 1
+    return state
+
+
+class KerasAdamax(optim.Optimizer):
+    """Keras's Adamax: m = b1 m + (1 - b1) g, u = max(b2 u, |g|),
+    p -= lr m / ((1 - b1^t) (u + eps)); host arrays."""
+
+    defaults = {"lr": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "eps": 1e-7}
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            g = p.grad.array
+            state = _host_state(self, p, ("m", "u"))
+            m, u = state["m"], state["u"]
+            m += (g - m) * (1 - group["beta_1"])
+            np.maximum(group["beta_2"] * u, np.abs(g), out=u)
+            bias = 1 - group["beta_1"] ** state["step"]
+            p.array -= group["lr"] * m / (bias * (u + group["eps"]))
+
+
+class KerasLion(optim.Optimizer):
+    """Keras's Lion: p -= lr sign(b1 m + (1 - b1) g), then m = b2 m + (1 - b2) g; host
+    arrays."""
+
+    defaults = {"lr": 1e-3, "beta_1": 0.9, "beta_2": 0.99}
+
+    def step(self) -> None:
+        for group, p in self._params():
+            if p.grad is None:
+                continue
+            g = p.grad.array
+            m = _host_state(self, p, ("m",))["m"]
+            p.array -= group["lr"] * np.sign(m * group["beta_1"] + g * (1 - group["beta_1"]))
+            m[...] = m * group["beta_2"] + g * (1 - group["beta_2"])
 class KerasRMSprop(optim.Optimizer):
     """Keras's RMSprop rule (module docstring): epsilon inside the square root."""
 
@@ -354,7 +419,7 @@ schedules = _Schedules()
 
 
 _BY_NAME = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad,
-            "adadelta": Adadelta, "nadam": Nadam}
+            "adadelta": Adadelta, "nadam": Nadam, "adamax": Adamax, "lion": Lion}
 
 
 def get(identifier):

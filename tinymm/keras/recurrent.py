@@ -116,11 +116,13 @@ def _reorder(order):
     return to_keras, from_keras
 
 
-def rnn_layout(module, suffix: str, gates: int, order) -> list:
-    """Keras's (get, set) weight views of one direction of an nn recurrent module."""
-    w_ih, w_hh = getattr(module, f"weight_ih_l0{suffix}"), getattr(module, f"weight_hh_l0{suffix}")
-    b_ih = getattr(module, f"bias_ih_l0{suffix}")
-    b_hh = getattr(module, f"bias_hh_l0{suffix}", None)
+def rnn_layout(module, suffix: str, gates: int, order, level: str = "_l0") -> list:
+    """Keras's (get, set) weight views of one direction of an nn recurrent module (of an nn
+    cell with ``level=""``: its names have no layer index)."""
+    w_ih = getattr(module, f"weight_ih{level}{suffix}")
+    w_hh = getattr(module, f"weight_hh{level}{suffix}")
+    b_ih = getattr(module, f"bias_ih{level}{suffix}")
+    b_hh = getattr(module, f"bias_hh{level}{suffix}", None)
     to, frm = _reorder(order) if order is not None else (_same, _same)
     layout = [weight_view(w_ih, lambda w: to(w).T, lambda k: frm(k.T)),
               weight_view(w_hh, lambda w: to(w).T, lambda k: frm(k.T))]

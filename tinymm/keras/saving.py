@@ -111,8 +111,9 @@ class SavingMixin:
 def model_from_config(config: dict, custom_objects: dict | None = None) -> Model:
     from tinymm.keras import layers as _layers
     from tinymm.keras.models import Model, Sequential
+    from tinymm.keras.utils import custom_objects_by_name
 
-    registry = {**_layers.LAYERS, **(custom_objects or {})}
+    registry = {**_layers.LAYERS, **custom_objects_by_name(), **(custom_objects or {})}
     by_name: dict[str, Layer] = {}
     inputs_by_name = {}
     for entry in config["layers"]:

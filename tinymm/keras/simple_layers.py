@@ -597,6 +597,18 @@ class AdditiveAttention(Attention):
         return (pairs * self.module.scale if self.use_scale else pairs).sum(axis=-1)
 
 
+def encode_ids(ids: np.ndarray, num_tokens: int, mode: str, dtype) -> np.ndarray:
+    """Integer ids in [0, num_tokens) -> (..., num_tokens) as CategoryEncoding's
+    ``output_mode`` says: "one_hot" (one id per row), "multi_hot" or "count"."""
+    if mode == "one_hot" and (ids.ndim == 1 or ids.shape[-1] != 1):
+        ids = ids[..., None]
+    if ids.ndim == 1:
+        ids = ids[:, None]
+    onehot = ids[..., None] == np.arange(num_tokens)  # (..., T, num_tokens)
+    counts = onehot.sum(axis=-2)
+    return (counts if mode == "count" else counts > 0).astype(dtype)
+
+
 class CategoryEncoding(Layer):
     """Integer ids (N,) or (N, T) in [0, num_tokens) -> (N, num_tokens): "one_hot" (ids of
     shape (N,) or (N, 1)), "multi_hot" (1 where an id occurs) or "count" (how often)."""
@@ -628,14 +640,7 @@ class CategoryEncoding(Layer):
             worst = int(data.min() if data.min() < 0 else data.max())
             raise ValueError(f"CategoryEncoding '{self.name}': id {worst} is outside [0, "
                              f"{self.num_tokens}) (num_tokens={self.num_tokens})")
-        if self.output_mode == "one_hot" and (data.ndim == 1 or data.shape[-1] != 1):
-            data = data[..., None]
-        if data.ndim == 1:
-            data = data[:, None]
-        onehot = data[..., None] == np.arange(self.num_tokens)  # (..., T, num_tokens)
-        counts = onehot.sum(axis=-2)
-        out = counts if self.output_mode == "count" else counts > 0
-        return from_numpy(out.astype(self.dtype))
+        return from_numpy(encode_ids(data, self.num_tokens, self.output_mode, self.dtype))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "num_tokens": self.num_tokens,

@@ -43,6 +43,7 @@ from tinymm.keras import losses as _losses
 from tinymm.keras import metrics as _metrics
 from tinymm.keras import optimizers as _optimizers
 from tinymm.keras import steps as _steps
+from tinymm.keras import utils as _utils
 from tinymm.keras.engine import flatten_structure, map_structure
 from tinymm.keras.layers import Activated
 from tinymm.nn import init as _init
@@ -331,6 +332,8 @@ class TrainingMixin:
         """-> (n samples, loss_fn(model, idx)) for tinymm/loop.py: the compiled losses over
         the model's outputs, or the model's own ``step`` (its loss_fn returns no loss: the
         step updated the weights itself, and its dict is the logs)."""
+        if isinstance(x, _utils.PyDataset):
+            return self._dataset_plan(x, class_weight, who, step)
         if not self._uses_steps(step):
             xs, ys, sws = self._prepare_data(x, y, sample_weight, class_weight, who)
             return xs[0].shape[0], lambda m, idx: self._batch_loss(xs, ys, sws, idx)
@@ -341,6 +344,26 @@ class TrainingMixin:
         self._prepare_for_steps(x)
         run = getattr(self, step)
         return n, lambda m, idx: (None, _steps.step_metrics(run(take(idx)), len(idx)))
+
+    def _dataset_plan(self, dataset, class_weight, who: str, step: str):
+        """``_plan`` over a PyDataset: one loop batch per dataset index (``idx`` holds it)."""
+        if len(dataset) == 0:
+            raise ValueError(f"{who}: the {type(dataset).__name__} has no batches")
+        if self._uses_steps(step):
+            self._prepare_for_steps(_steps.unpack_x_y_sample_weight(dataset[0])[0])
+            run = getattr(self, step)
+
+            def loss_fn(m, idx):
+                batch = _steps.unpack_x_y_sample_weight(dataset[int(idx[0])])
+                n, take = self._step_batches(*batch, who)
+                return None, _steps.step_metrics(run(take(np.arange(n))), n)
+            return len(dataset), loss_fn
+
+        def builtin(m, idx):
+            xs, ys, sws = self._prepare_data(*_steps.unpack_x_y_sample_weight(
+                dataset[int(idx[0])]), class_weight, who)
+            return self._batch_loss(xs, ys, sws, np.arange(xs[0].shape[0]))
+        return len(dataset), builtin
 
     # ------------------------------------------------------------ evaluate / predict
     def _evaluate_plan(self, n: int, loss_fn, batch_size: int) -> dict:
@@ -356,7 +379,7 @@ class TrainingMixin:
         self._require_compiled("evaluate")
         _refuse("evaluate", options, {"steps": (None,), "callbacks": (None,)})
         n, loss_fn = self._plan(x, y, sample_weight, None, "evaluate", "test_step")
-        batch_size = batch_size or 32
+        batch_size = 1 if isinstance(x, _utils.PyDataset) else batch_size or 32
         results = self._evaluate_plan(n, loss_fn, batch_size)
         if verbose in (1, 2, "auto"):  # the finished line (Keras: a bar, or one line)
             bar = loop.Progress(math.ceil(n / batch_size), dynamic=False)
@@ -366,6 +389,10 @@ class TrainingMixin:
     def predict(self, x, batch_size: int | None = None, verbose=0):
         from tinymm.autograd import no_grad
 
+        if isinstance(x, _utils.PyDataset):  # each batch's x, in order
+            parts = [self.predict(_steps.unpack_x_y_sample_weight(x[i])[0], batch_size)
+                     for i in range(len(x))]
+            return _concatenated(parts)
         if self._overrides("predict_step"):
             return self._predict_steps(x, batch_size or 32)
         xs = self._prepare_inputs(x, "predict")
@@ -399,10 +426,7 @@ class TrainingMixin:
                     parts.append(map_structure(_steps.host_array, self.predict_step(take(idx))))
         finally:
             self.train(was_training)
-        first = parts[0]
-        leaves = [flatten_structure(p) for p in parts]
-        joined = iter([np.concatenate(col, axis=0) for col in zip(*leaves)])
-        return map_structure(lambda _: next(joined), first)
+        return _concatenated(parts)
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=len(_to_numpy(self._prepare_inputs(x, "predict")[0])))
@@ -420,7 +444,7 @@ class TrainingMixin:
         """
         self._require_compiled("fit")
         _refuse("fit", options, _FIT_NEUTRAL)
-        batch_size = batch_size or 32
+        batch_size = 1 if isinstance(x, _utils.PyDataset) else batch_size or 32
         verbose = 1 if verbose == "auto" else int(verbose)
         n, loss_fn, validate = self._fit_plan(x, y, sample_weight, class_weight,
                                               validation_data, validation_split, batch_size)
@@ -432,9 +456,15 @@ class TrainingMixin:
 
         history = _callbacks.History()
         cbs = [_FitReporter(self, epochs, verbose, validate), *(callbacks or []), history]
+        if isinstance(x, _utils.PyDataset):
+            cbs.insert(1, _callbacks.LambdaCallback(on_epoch_end=lambda e, logs: x.on_epoch_end()))
         for cb in cbs:
             cb.set_model(self)
-        self.history, self._fit_callbacks = history, cbs
+        self.history, self._fit_callbacks, self._fit_epochs = history, cbs, epochs
+        self._fit_steps = math.ceil(n / batch_size)
+        for cb in cbs:  # a backup from an interrupted run: continue after its epoch
+            if isinstance(cb, _callbacks.BackupAndRestore):
+                initial_epoch = max(initial_epoch, cb.restore(self))
         try:
             loop.fit(self, loss_fn, batches, self._ensure_optimizer(), epochs=epochs,
                      start_epoch=initial_epoch, callbacks=cbs, on_nan=on_nan, who="fit",
@@ -450,6 +480,18 @@ class TrainingMixin:
     def _fit_plan(self, x, y, sample_weight, class_weight, validation_data, validation_split,
                   batch_size):
         """-> (n, loss_fn, validate() -> validation logs, or None), as ``_plan``."""
+        if isinstance(validation_data, _utils.PyDataset) or isinstance(x, _utils.PyDataset):
+            if validation_split:
+                raise ValueError("fit: validation_split needs arrays; pass validation_data")
+            n, loss_fn = self._plan(x, y, sample_weight, class_weight, "fit", "train_step")
+            val = validation_data if isinstance(validation_data, _utils.PyDataset) else \
+                _steps.unpack_x_y_sample_weight(validation_data or (None,))
+            if validation_data is None:
+                return n, loss_fn, None
+            plan = self._plan(*(val if isinstance(val, tuple) else (val, None, None)), None,
+                              "fit (validation_data)", "test_step")
+            size = 1 if isinstance(val, _utils.PyDataset) else 32  # fit's batch_size was 1
+            return n, loss_fn, lambda: self._evaluate_plan(*plan, size)
         if self._uses_steps("train_step"):
             if validation_split:
                 raise ValueError("fit: validation_split is not supported with the model's own "
@@ -489,6 +531,13 @@ class TrainingMixin:
                     for a in arrays]
 
         return (cut(xs, 0), cut(ys, 0), cut(sws, 0)), (cut(xs, 1), cut(ys, 1), cut(sws, 1))
+
+
+def _concatenated(parts: list):
+    """Batches of one output structure (arrays inside) joined along the batch axis."""
+    leaves = iter([np.concatenate(col, axis=0)
+                   for col in zip(*[flatten_structure(p) for p in parts])])
+    return map_structure(lambda _: next(leaves), parts[0])
 
 
 class _IndexBatches:

@@ -1,9 +1,26 @@
 """Small Keras utilities: ``to_categorical``, ``pad_sequences``, ``set_random_seed``,
-``Progbar`` (the training loop's progress bar)."""
+``normalize``, ``split_dataset``, ``timeseries_dataset_from_array``, ``PyDataset`` (alias
+``Sequence``: batches by index, which ``fit``/``evaluate``/``predict`` take), the custom-object
+registry (``register_keras_serializable``, ``get_custom_objects``, ``custom_object_scope``:
+``load_model``/``model_from_config`` look classes up there), ``clear_session`` and
+``Progbar`` (the training loop's progress bar).
+
+Keras returns ``tf.data`` datasets from ``split_dataset`` and
+``timeseries_dataset_from_array``; tinymm has no TensorFlow, so the first returns the two
+parts as arrays (tuples of arrays for a tuple input) and the second a ``PyDataset`` of
+batches, which ``fit`` takes the same way.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
+
 import numpy as np
+
+from tinymm.keras.engine import clear_session
+
+_CUSTOM_OBJECTS: dict = {}
 
 
 def to_categorical(y, num_classes: int | None = None, dtype="float32") -> np.ndarray:
@@ -47,6 +64,168 @@ def set_random_seed(seed: int) -> None:
     from tinymm.nn import init
 
     init.seed(int(seed))
+
+
+def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
+    """``x`` divided by its ``order``-norm along ``axis`` (zero norms left as 1)."""
+    x = np.asarray(x.array if hasattr(x, "array") else x)
+    norm = np.atleast_1d(np.linalg.norm(x, order, axis))
+    norm[norm == 0] = 1
+    return x / np.expand_dims(norm, axis)
+
+
+def register_keras_serializable(package: str = "Custom", name: str | None = None):
+    """A class decorator: the class joins the custom objects as ``"package>name"`` (name
+    defaults to the class name), so a saved model that uses it loads without
+    ``custom_objects``."""
+    def decorator(cls):
+        key = f"{package}>{name or cls.__name__}"
+        if key in _CUSTOM_OBJECTS and _CUSTOM_OBJECTS[key] is not cls:
+            raise ValueError(f"register_keras_serializable: {key!r} is already registered")
+        _CUSTOM_OBJECTS[key] = cls
+        return cls
+    return decorator
+
+
+def get_custom_objects() -> dict:
+    """The global custom-object dict (Keras's ``get_custom_objects``): add to it to make a
+    class known to ``load_model``."""
+    return _CUSTOM_OBJECTS
+
+
+def custom_objects_by_name() -> dict:
+    """The custom objects under their registered keys and their class names."""
+    found = dict(_CUSTOM_OBJECTS)
+    found.update({getattr(v, "__name__", k): v for k, v in _CUSTOM_OBJECTS.items()})
+    return found
+
+
+@contextlib.contextmanager
+def custom_object_scope(*scopes):
+    """Within the ``with`` block the given dicts join the custom objects."""
+    saved = dict(_CUSTOM_OBJECTS)
+    for scope in scopes:
+        _CUSTOM_OBJECTS.update(scope or {})
+    try:
+        yield _CUSTOM_OBJECTS
+    finally:
+        _CUSTOM_OBJECTS.clear()
+        _CUSTOM_OBJECTS.update(saved)
+
+
+CustomObjectScope = custom_object_scope
+
+
+class PyDataset:
+    """Batches by index (Keras's ``PyDataset``, formerly ``Sequence``): a subclass defines
+    ``__len__`` (the number of batches) and ``__getitem__(i)`` (batch i: ``x``, ``(x, y)`` or
+    ``(x, y, sample_weight)``); ``fit`` calls ``on_epoch_end()`` after every epoch. The
+    batches are taken in order, in this process (``workers`` and friends are accepted)."""
+
+    def __init__(self, workers: int = 1, use_multiprocessing: bool = False,
+                 max_queue_size: int = 10):
+        self.workers, self.use_multiprocessing = workers, use_multiprocessing
+        self.max_queue_size = max_queue_size
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} defines no __len__")
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} defines no __getitem__")
+
+    def on_epoch_end(self) -> None:
+        pass
+
+    @property
+    def num_batches(self) -> int:
+        return len(self)
+
+
+Sequence = PyDataset
+
+
+def _split_size(size, total: int, which: str):
+    if size is None:
+        return None
+    if isinstance(size, float):
+        if not 0 < size < 1:
+            raise ValueError(f"split_dataset: a float {which} must be in (0, 1), got {size}")
+        return round(size * total)
+    if isinstance(size, (int, np.integer)) and 0 < size < total:
+        return int(size)
+    raise ValueError(f"split_dataset: {which} must be a float in (0, 1) or an int in "
+                     f"(0, {total}), got {size!r}")
+
+
+def split_dataset(dataset, left_size=None, right_size=None, shuffle: bool = False, seed=None):
+    """Split arrays (one, or a tuple/list of arrays of equal length) into two parts of
+    ``left_size`` and ``right_size`` samples (ints, or fractions of the total, rounded);
+    either may be left out. -> (left, right), each shaped like ``dataset``."""
+    arrays = list(dataset) if isinstance(dataset, (tuple, list)) else [dataset]
+    arrays = [np.asarray(a) for a in arrays]
+    total = len(arrays[0])
+    if any(len(a) != total for a in arrays):
+        raise ValueError(f"split_dataset: the arrays differ in length {[len(a) for a in arrays]}")
+    left, right = _split_size(left_size, total, "left_size"), _split_size(
+        right_size, total, "right_size")
+    if left is None and right is None:
+        raise ValueError("split_dataset: give left_size, right_size or both")
+    left = total - right if left is None else left
+    right = total - left if right is None else right
+    if left + right > total:
+        raise ValueError(f"split_dataset: left_size + right_size ({left} + {right}) exceed the "
+                         f"{total} samples")
+    order = np.arange(total)
+    if shuffle:
+        np.random.default_rng(seed).shuffle(order)
+    parts = [[a[order[:left]] for a in arrays], [a[order[left:left + right]] for a in arrays]]
+    if isinstance(dataset, (tuple, list)):
+        return tuple(tuple(p) for p in parts)
+    return parts[0][0], parts[1][0]
+
+
+class _Timeseries(PyDataset):
+    def __init__(self, windows: np.ndarray, targets, batch_size: int):
+        super().__init__()
+        self.windows, self.targets, self.batch_size = windows, targets, batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.windows) / self.batch_size)
+
+    def __getitem__(self, index):
+        part = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        if self.targets is None:
+            return self.windows[part]
+        return self.windows[part], self.targets[part]
+
+
+def timeseries_dataset_from_array(data, targets, sequence_length: int, sequence_stride: int = 1,
+                                  sampling_rate: int = 1, batch_size: int | None = 128,
+                                  shuffle: bool = False, seed=None, start_index=None,
+                                  end_index=None) -> PyDataset:
+    """Sliding windows over ``data`` (Keras's rule): window i holds
+    ``data[start + p_i + j * sampling_rate]`` for j < sequence_length, with p_i = i *
+    sequence_stride, and its target is ``targets[start + p_i]``; batches of ``batch_size``."""
+    data = np.asarray(data)
+    start = 0 if start_index is None else int(start_index)
+    end = len(data) if end_index is None else int(end_index)
+    num_seqs = end - start - (sequence_length - 1) * sampling_rate
+    if targets is not None:
+        num_seqs = min(num_seqs, len(targets) - start)
+    if num_seqs <= 0:
+        raise ValueError(f"timeseries_dataset_from_array: {end - start} steps are too few for "
+                         f"one window of {sequence_length} steps at sampling_rate "
+                         f"{sampling_rate}")
+    positions = np.arange(0, num_seqs, sequence_stride)
+    if shuffle:
+        np.random.RandomState(seed).shuffle(positions)
+    offsets = np.arange(sequence_length) * sampling_rate
+    windows = data[start:end][positions[:, None] + offsets]  # (S, sequence_length, ...)
+    chosen = None if targets is None else np.asarray(targets)[start:][positions]
+    return _Timeseries(windows, chosen, batch_size or len(windows))
+
+
+_exported = (clear_session,)
 
 
 def __getattr__(name):
