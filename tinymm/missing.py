@@ -11,8 +11,6 @@ from __future__ import annotations
 
 _NO_AMP = ("tinymm has no automatic mixed precision; train in float32 (the default) or "
            "float64 (model.double())")
-_TRANSFORMER = ("tinymm has no Transformer modules; build the block from nn.MultiheadAttention, "
-                "nn.Linear, a normalisation layer and nn.Dropout")
 _NO_PARALLEL = ("tinymm runs in one process; call the model directly (the Numba kernels use "
                 "every core already)")
 
@@ -50,9 +48,6 @@ TOP = {
 NN = {
     "DataParallel": _NO_PARALLEL, "DistributedDataParallel": _NO_PARALLEL,
     "parallel": _NO_PARALLEL,
-    "Transformer": _TRANSFORMER, "TransformerEncoder": _TRANSFORMER,
-    "TransformerEncoderLayer": _TRANSFORMER, "TransformerDecoder": _TRANSFORMER,
-    "TransformerDecoderLayer": _TRANSFORMER,
     "Conv3d": "tinymm has Conv2d only",
     "ConvTranspose2d": "tinymm has no transposed convolution; upsample with indexing or "
                        "repeat and use nn.Conv2d",

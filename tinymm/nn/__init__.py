@@ -73,6 +73,13 @@ from tinymm.nn.resize import (
     ZeroPad2d,
 )
 from tinymm.nn.rnn import RNN, RNNBase
+from tinymm.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "Linear", "LogSoftmax", "Module", "ModuleList", "Parameter", "ReLU", "Sequential",
@@ -89,6 +96,8 @@ __all__ = [
     "Conv1d", "Dropout2d", "GroupNorm",
     "CosineSimilarity", "PairwiseDistance", "Unflatten", "Upsample", "UpsamplingBilinear2d",
     "UpsamplingNearest2d", "ZeroPad2d",
+    "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerEncoderLayer",
 ]
 __all__ += [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss", "MSELoss",

@@ -6,6 +6,7 @@ import math
 
 from tinymm.ops._checks import check_float
 from tinymm.ops._kernel import KernelFunction
+from tinymm.ops.special import erf
 
 
 class _Activation(KernelFunction):
@@ -71,10 +72,13 @@ def silu(x):
 
 
 def gelu(x, approximate: str = "tanh"):
-    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): PyTorch's approximate="tanh"."""
-    if approximate != "tanh":
-        raise ValueError(f"gelu: only approximate='tanh' is implemented, got {approximate!r}")
+    """approximate="tanh": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); approximate="none":
+    the exact 0.5 x (1 + erf(x / sqrt(2))), PyTorch's own default."""
+    if approximate not in ("tanh", "none"):
+        raise ValueError(f"gelu: approximate must be 'tanh' or 'none', got {approximate!r}")
     _check_composite("gelu", x)
+    if approximate == "none":
+        return x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0)
     inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
     return x * 0.5 * (tanh(inner) + 1.0)
 
