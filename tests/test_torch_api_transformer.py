@@ -151,3 +151,21 @@ def test_gelu_exact_matches_torch_and_gradcheck():
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10)
     assert tinymm.gradcheck(lambda t: tinymm.F.gelu(t, approximate="none"),
                             (tinymm.tensor(x[:3] + 0.1, requires_grad=True),))
+
+
+def test_attention_dropout_drops_weights_in_training_only():
+    tinymm.manual_seed(0)
+    mha = nn.MultiheadAttention(D, H, dropout=0.5, batch_first=True, dtype=np.float64)
+    x = tinymm.tensor(np.random.default_rng(4).standard_normal((2, 5, D)))
+    mha.eval()
+    kept = mha(x, x, x, average_attn_weights=False)[1].detach().numpy()
+    mha.train()
+    out, dropped = mha(x, x, x, average_attn_weights=False)
+    dropped = dropped.detach().numpy()
+    zero = dropped == 0
+    assert 0 < zero.mean() < 1
+    np.testing.assert_allclose(dropped[~zero], kept[~zero] * 2.0, rtol=1e-12)
+    out.sum().backward()
+    assert np.isfinite(mha.in_proj_weight.grad.numpy()).all()
+    with pytest.raises(ValueError, match="dropout"):
+        nn.MultiheadAttention(D, H, dropout=1.5)

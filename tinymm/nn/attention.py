@@ -31,9 +31,12 @@ from tinymm.nn import init
 from tinymm.nn.linear import Linear
 from tinymm.nn.module import Module, Parameter
 from tinymm.ops.attention import attention_with_weights, scaled_dot_product_attention
+from tinymm.ops.dropout import check_p, dropout
 from tinymm.ops.linear import linear
+from tinymm.ops.matmul import matmul
 from tinymm.ops.shape import split
-from tinymm.tensor import Tensor
+from tinymm.ops.softmax import softmax
+from tinymm.tensor import Tensor, from_numpy
 
 
 def _array(x):
@@ -41,9 +44,14 @@ def _array(x):
 
 
 class MultiheadAttention(Module):
-    """PyTorch's ``nn.MultiheadAttention`` (no dropout, no bias_k/bias_v, no add_zero_attn)."""
+    """PyTorch's ``nn.MultiheadAttention`` (no bias_k/bias_v, no add_zero_attn).
 
-    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True,
+    ``dropout`` drops attention weights in training (each kept weight scaled by 1 / (1 - p)),
+    as PyTorch's; that path composes softmax(Q K^T * scale + mask), dropout and the product
+    with V from ops, while p = 0 or eval mode uses the fused attention kernel.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  batch_first: bool = False, kdim: int | None = None, vdim: int | None = None,
                  dtype=np.float32):
         super().__init__()
@@ -55,6 +63,8 @@ class MultiheadAttention(Module):
                              f"embed_dim / num_heads features), got {embed_dim} / {num_heads} = "
                              f"{embed_dim / num_heads:g}; choose num_heads among the divisors "
                              f"of {embed_dim}")
+        check_p(dropout)
+        self.dropout = dropout
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
@@ -82,7 +92,7 @@ class MultiheadAttention(Module):
 
     def extra_repr(self) -> str:
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
-                f"batch_first={self.batch_first}")
+                f"dropout={self.dropout}, batch_first={self.batch_first}")
 
     # ------------------------------------------------------------------ validation
     def _name(self) -> str:
@@ -162,6 +172,16 @@ class MultiheadAttention(Module):
         return total
 
     # ------------------------------------------------------------------ forward
+    def _dropped_attention(self, q, k, v, mask, scale):
+        """Heads (N, h, Lq, d) and the dropped weights (N, h, Lq, Lk) they came from."""
+        scores = matmul(q, k.transpose(-2, -1)) * scale  # (N, h, Lq, Lk)
+        if mask is not None:
+            m = np.asarray(mask)
+            additive = np.where(m, 0.0, -np.inf) if m.dtype == np.bool_ else m
+            scores = scores + from_numpy(np.asarray(additive, dtype=scores.dtype))
+        weights = dropout(softmax(scores, dim=-1), self.dropout, True)
+        return matmul(weights, v), weights  # (N, h, Lq, d), (N, h, Lq, Lk)
+
     def _project(self, query, key, value):
         """The in-projections: Q (N, Lq, E), K (N, Lk, E), V (N, Lk, E).
 
@@ -213,7 +233,9 @@ class MultiheadAttention(Module):
         v = v.reshape(N, Lk, h, d).permute(0, 2, 1, 3)  # (N, h, Lk, d)
         mask = self._merged_mask(key_padding_mask, attn_mask, N, Lq, Lk, query.dtype)
         scale = 1.0 / math.sqrt(d)
-        if need_weights:
+        if self.training and self.dropout > 0:
+            heads, weights = self._dropped_attention(q, k, v, mask, scale)
+        elif need_weights:
             heads, weights = attention_with_weights(q, k, v, mask, scale=scale)
         else:
             heads, weights = scaled_dot_product_attention(q, k, v, mask, scale=scale), None

@@ -86,7 +86,7 @@ class _Layer(Module):
                norm_count):
         self._label = f"{name}(d_model={d_model}, nhead={nhead})"
         for attr in attention_names:
-            setattr(self, attr, MultiheadAttention(d_model, nhead, bias=bias,
+            setattr(self, attr, MultiheadAttention(d_model, nhead, dropout, bias=bias,
                                                    batch_first=batch_first, dtype=dtype))
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
         self.dropout = Dropout(dropout)
