@@ -15,6 +15,7 @@ from tinymm.ops.composite_loss import (
 )
 from tinymm.ops.conv1d import conv1d
 from tinymm.ops.conv2d import conv2d, conv2d_relu
+from tinymm.ops.conv_transpose import conv_transpose2d
 from tinymm.ops.distance import cdist, cosine_similarity, pairwise_distance
 from tinymm.ops.dropout import dropout, dropout2d  # their masks draw from tinymm.random
 from tinymm.ops.embedding import embedding
@@ -22,6 +23,7 @@ from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
 from tinymm.ops.group_norm import group_norm
 from tinymm.ops.gru import gru
 from tinymm.ops.info_nce import info_nce
+from tinymm.ops.instance_norm import embedding_bag, gumbel_softmax, instance_norm
 from tinymm.ops.interpolate import interpolate
 from tinymm.ops.layer_norm import layer_norm
 from tinymm.ops.linear import linear
@@ -42,6 +44,7 @@ from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool
 from tinymm.ops.rnn import rnn
 from tinymm.ops.shape import cat, concat, pad, split, stack
 from tinymm.ops.softmax import log_softmax, softmax
+from tinymm.ops.vision import fold, pixel_shuffle, pixel_unshuffle, unfold
 
 __all__ = [
     "cat", "concat", "cross_entropy", "linear", "log_softmax", "matmul", "relu", "sigmoid",
@@ -64,6 +67,8 @@ __all__ += [
     "cdist", "conv1d", "cosine_embedding_loss", "cosine_similarity", "dropout2d", "glu",
     "group_norm", "hardtanh", "interpolate", "kl_div", "logsigmoid", "margin_ranking_loss",
     "mish", "pairwise_distance", "prelu", "relu6", "triplet_margin_loss",
+    "conv_transpose2d", "embedding_bag", "fold", "gumbel_softmax", "instance_norm",
+    "pixel_shuffle", "pixel_unshuffle", "unfold",
 ]
 
 

@@ -49,11 +49,8 @@ NN = {
     "DataParallel": _NO_PARALLEL, "DistributedDataParallel": _NO_PARALLEL,
     "parallel": _NO_PARALLEL,
     "Conv3d": "tinymm has Conv2d only",
-    "ConvTranspose2d": "tinymm has no transposed convolution; upsample with indexing or "
-                       "repeat and use nn.Conv2d",
     "MaxPool1d": "use nn.MaxPool2d((1, k)) on x.unsqueeze(2)",
     "AvgPool1d": "use nn.AvgPool2d((1, k)) on x.unsqueeze(2)",
-    "EmbeddingBag": "use nn.Embedding followed by .mean(1) or .sum(1)",
     "CTCLoss": "tinymm has no CTC loss",
 }
 

@@ -32,6 +32,7 @@ from tinymm.nn.container import (
 )
 from tinymm.nn.conv1d import Conv1d
 from tinymm.nn.conv2d import Conv2d
+from tinymm.nn.conv_transpose import ConvTranspose2d
 from tinymm.nn.dropout import Dropout, Dropout2d
 from tinymm.nn.embedding import Embedding
 from tinymm.nn.fusion import (
@@ -80,6 +81,14 @@ from tinymm.nn.transformer import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
+from tinymm.nn.vision import (
+    EmbeddingBag,
+    Fold,
+    InstanceNorm2d,
+    PixelShuffle,
+    PixelUnshuffle,
+    Unfold,
+)
 
 __all__ = [
     "Linear", "LogSoftmax", "Module", "ModuleList", "Parameter", "ReLU", "Sequential",
@@ -98,6 +107,8 @@ __all__ = [
     "UpsamplingNearest2d", "ZeroPad2d",
     "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
     "TransformerEncoderLayer",
+    "ConvTranspose2d", "EmbeddingBag", "Fold", "InstanceNorm2d", "PixelShuffle",
+    "PixelUnshuffle", "Unfold",
 ]
 __all__ += [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss", "MSELoss",
