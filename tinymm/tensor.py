@@ -838,6 +838,31 @@ class Tensor:
     def cumsum(self, dim: int) -> Tensor:
         return _I.Cumsum.apply(self, dim=dim)
 
+    # ----------------------------------- order statistics, products (ops/selection.py)
+    def median(self, dim=None, keepdim=False): return _SEL.median(self, dim, keepdim)
+    def kthvalue(self, k, dim=-1, keepdim=False): return _SEL.kthvalue(self, k, dim, keepdim)
+    def mode(self, dim=-1, keepdim=False): return _SEL.mode(self, dim, keepdim)
+    def cummax(self, dim): return _SEL.cummax(self, dim)
+    def cummin(self, dim): return _SEL.cummin(self, dim)
+    def take(self, index): return _SEL.take(self, index)
+    def index_fill(self, dim, index, value): return _SEL.index_fill(self, dim, index, value)
+    def sum_to_size(self, *size): return _SEL.sum_to_size(self, *size)
+    def trace(self): return _SEL.trace(self)
+    def kron(self, other): return _SEL.kron(self, other)
+    def bfloat16(self): return _SEL.no_bfloat16()
+
+    def diff(self, n=1, dim=-1, prepend=None, append=None):
+        return _SEL.diff(self, n, dim, prepend, append)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _SEL.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def index_fill_(self, dim, index, value):
+        return self._in_place("index_fill_", lambda t: t.index_fill(dim, index, value))
+
+    def lerp_(self, end, weight):
+        return self._in_place("lerp_", Tensor.lerp, end, weight)
+
     # ------------------------------------------- rearranging, scattering (ops/indexing.py)
     def roll(self, shifts, dims=None): return _IX.roll(self, shifts, dims)
     def flip(self, dims): return _IX.flip(self, dims)
@@ -1188,6 +1213,7 @@ from tinymm.ops import index as _I  # noqa: E402
 from tinymm.ops import indexing as _IX  # noqa: E402
 from tinymm.ops import matmul as _MM  # noqa: E402
 from tinymm.ops import reduction as _R  # noqa: E402
+from tinymm.ops import selection as _SEL  # noqa: E402
 from tinymm.ops import shape as _S  # noqa: E402
 from tinymm.ops import softmax as _SM  # noqa: E402
 from tinymm.ops import special as _SP  # noqa: E402

@@ -15,6 +15,7 @@ from tinymm.ops.distance import cdist, cosine_similarity, pairwise_distance  # n
 from tinymm.ops.dropout import dropout as _dropout
 from tinymm.ops.index import ValuesIndices  # noqa: F401 - tinymm.ValuesIndices
 from tinymm.ops.indexing import meshgrid as _meshgrid
+from tinymm.ops.selection import tensordot  # noqa: F401 - torch.tensordot
 from tinymm.tensor import Tensor, as_tensor
 
 _UNARY = [
@@ -36,6 +37,9 @@ _WITH_ARGS = [
     "erf", "fmod", "remainder", "nan_to_num", "isnan", "isinf", "isfinite", "logical_and",
     "logical_or", "logical_xor", "unique", "bincount", "count_nonzero", "addmm", "addcmul",
     "addcdiv",
+    # ops/selection.py
+    "median", "kthvalue", "mode", "diff", "cummax", "cummin", "take", "index_fill", "trace",
+    "kron", "baddbmm",
 ]
 
 
@@ -92,4 +96,5 @@ def dropout(input, p: float, train: bool) -> Tensor:  # noqa: A002 - PyTorch's n
 __all__ = sorted(_UNARY + _WITH_ARGS + [
     "ValuesIndices", "cdist", "conv1d", "cosine_similarity", "dropout", "enable_grad",
     "meshgrid", "pairwise_distance", "inference_mode", "negative", "set_grad_enabled",
+    "tensordot",
 ])

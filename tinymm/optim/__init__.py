@@ -500,6 +500,7 @@ from tinymm.optim.lr_scheduler import (  # noqa: E402
     ConstantLR,
     CosineAnnealingLR,
     CosineAnnealingWarmRestarts,
+    CyclicLR,
     ExponentialLR,
     LambdaLR,
     LinearLR,
@@ -517,7 +518,7 @@ __all__ = [
     "LambdaLR", "MultiStepLR", "NAdam", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD",
     "StepLR", "clip_grad_norm_", "lr_scheduler",
     "ChainedScheduler", "ConstantLR", "CosineAnnealingWarmRestarts", "LinearLR", "OneCycleLR",
-    "PolynomialLR", "SequentialLR", "Adamax", "RAdam",
+    "PolynomialLR", "SequentialLR", "Adamax", "RAdam", "CyclicLR",
 ]
 
 

@@ -421,7 +421,32 @@ def _anneal_linear(start: float, end: float, pct: float) -> float:
     return (end - start) * pct + start
 
 
-class OneCycleLR(LRScheduler):
+class _MomentumCycle:
+    """Momentum (or Adam's beta1) cycled against the lr: OneCycleLR's and CyclicLR's."""
+
+    def _start_momentum(self, optimizer, base_momentum, max_momentum, last_epoch) -> None:
+        who = type(self).__name__
+        defaults = getattr(optimizer, "defaults", {})
+        if "momentum" not in defaults and "betas" not in defaults:
+            raise ValueError(f"{who}: optimizer must support momentum or beta1 with "
+                             "cycle_momentum=True")
+        self.use_beta1 = "betas" in defaults
+        groups = optimizer.param_groups
+        tops = _per_group(who, "max_momentum", max_momentum, groups)
+        bases = _per_group(who, "base_momentum", base_momentum, groups)
+        if last_epoch == -1:
+            for group, top, base in zip(groups, tops, bases):
+                self._set_momentum(group, top)
+                group["max_momentum"], group["base_momentum"] = top, base
+
+    def _set_momentum(self, group: dict, value: float) -> None:
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+
+class OneCycleLR(_MomentumCycle, LRScheduler):
     """The 1cycle policy (PyTorch's phases, names and group keys): the lr rises from
     max_lr / div_factor to max_lr over pct_start of total_steps, then anneals to
     initial_lr / final_div_factor (three_phase: back to the initial lr first); momentum (or
@@ -477,26 +502,6 @@ class OneCycleLR(LRScheduler):
         return [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                 (last, "max_lr", "min_lr", "base_momentum", "max_momentum")]
 
-    def _start_momentum(self, optimizer, base_momentum, max_momentum, last_epoch) -> None:
-        defaults = getattr(optimizer, "defaults", {})
-        if "momentum" not in defaults and "betas" not in defaults:
-            raise ValueError("OneCycleLR: optimizer must support momentum or beta1 with "
-                             "cycle_momentum=True")
-        self.use_beta1 = "betas" in defaults
-        groups = optimizer.param_groups
-        tops = _per_group("OneCycleLR", "max_momentum", max_momentum, groups)
-        bases = _per_group("OneCycleLR", "base_momentum", base_momentum, groups)
-        if last_epoch == -1:
-            for group, top, base in zip(groups, tops, bases):
-                self._set_momentum(group, top)
-                group["max_momentum"], group["base_momentum"] = top, base
-
-    def _set_momentum(self, group: dict, value: float) -> None:
-        if self.use_beta1:
-            group["betas"] = (value, *group["betas"][1:])
-        else:
-            group["momentum"] = value
-
     def get_lr(self) -> list[float]:
         step = self.last_epoch
         if step > self.total_steps:
@@ -517,6 +522,72 @@ class OneCycleLR(LRScheduler):
 
     def state_dict(self) -> dict:  # the annealing function is code, not state
         return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_anneal")}
+
+
+class CyclicLR(_MomentumCycle, LRScheduler):
+    """The cyclical learning rate policy (PyTorch's formulas, modes and group keys): the lr
+    goes from base_lr up to max_lr over step_size_up steps and back over step_size_down
+    (default: as many), the amplitude scaled by ``scale_fn`` of the cycle number
+    ("triangular": 1, "triangular2": halved each cycle) or of the step ("exp_range":
+    gamma ** step); momentum moves the opposite way between max_momentum and base_momentum.
+    Construction sets each group's lr to base_lr. Step once per batch."""
+
+    def __init__(self, optimizer: Optimizer, base_lr, max_lr, step_size_up: int = 2000,
+                 step_size_down=None, mode: str = "triangular", gamma: float = 1.0,
+                 scale_fn=None, scale_mode: str = "cycle", cycle_momentum: bool = True,
+                 base_momentum=0.8, max_momentum=0.9, last_epoch: int = -1):
+        groups = optimizer.param_groups
+        base_lrs = _per_group("CyclicLR", "base_lr", base_lr, groups)
+        if last_epoch == -1:
+            for group, lr in zip(groups, base_lrs):
+                group["lr"] = lr
+        self.max_lrs = _per_group("CyclicLR", "max_lr", max_lr, groups)
+        down = step_size_up if step_size_down is None else step_size_down
+        if step_size_up <= 0 or down < 0:
+            raise ValueError(f"CyclicLR: step_size_up must be positive and step_size_down "
+                             f"non-negative, got {step_size_up} and {down}")
+        self.total_size = float(step_size_up + down)
+        self.step_ratio = step_size_up / self.total_size
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(f"CyclicLR: mode must be 'triangular', 'triangular2' or "
+                             f"'exp_range' (or give scale_fn), got {mode!r}")
+        self.mode, self.gamma, self._scale_fn_custom = mode, gamma, scale_fn
+        self.scale_mode = scale_mode if scale_fn is not None else \
+            ("iterations" if mode == "exp_range" else "cycle")
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self._start_momentum(optimizer, base_momentum, max_momentum, last_epoch)
+            self.base_momentums = [g["base_momentum"] for g in groups]
+            self.max_momentums = [g["max_momentum"] for g in groups]
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x: float) -> float:
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self) -> list[float]:
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        factor = x / self.step_ratio if x <= self.step_ratio else \
+            (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [base + (top - base) * factor * scale
+               for base, top in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, base, top in zip(self.optimizer.param_groups, self.base_momentums,
+                                        self.max_momentums):
+                self._set_momentum(group, top - (top - base) * factor * scale)
+        return lrs
+
+    def state_dict(self) -> dict:  # a custom scale_fn is code, not state
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("optimizer", "_scale_fn_custom")}
 
 
 def _check_schedulers(who: str, schedulers, optimizer) -> None:
