@@ -77,14 +77,18 @@ def _identity_weight(C: int, kernel, dtype):
     return from_numpy(w)
 
 
+def _float_input(op: str, input, ndims, layout: str):  # noqa: A002
+    x = as_tensor(input)
+    check_float(op, "input", x.array)
+    if x.ndim not in ndims:
+        raise ValueError(f"{op}: expected {layout} input, got shape {tuple(x.shape)}")
+    return x
+
+
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
     """PyTorch's ``F.unfold``: (N, C, H, W) -> (N, C*kh*kw, L)."""
     op = "unfold"
-    x = as_tensor(input)
-    check_float(op, "input", x.array)
-    if x.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected a 4-d (N, C, H, W) or 3-d (C, H, W) input, got "
-                         f"shape {tuple(x.shape)}")
+    x = _float_input(op, input, (3, 4), "a 4-d (N, C, H, W) or 3-d (C, H, W)")
     kernel = check_pair(op, "kernel_size", kernel_size, 1)
     batched = x if x.ndim == 4 else x.unsqueeze(0)
     cols = conv2d(batched, _identity_weight(x.shape[-3], kernel, x.dtype), None,
@@ -98,11 +102,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
     """PyTorch's ``F.fold``: (N, C*kh*kw, L) -> (N, C, *output_size), overlaps summed."""
     op = "fold"
-    x = as_tensor(input)
-    check_float(op, "input", x.array)
-    if x.ndim not in (2, 3):
-        raise ValueError(f"{op}: expected a 3-d (N, C*kh*kw, L) or 2-d input, got shape "
-                         f"{tuple(x.shape)}")
+    x = _float_input(op, input, (2, 3), "a 3-d (N, C*kh*kw, L) or 2-d")
     kh, kw = check_pair(op, "kernel_size", kernel_size, 1)
     (H, W), (sh, sw) = check_pair(op, "output_size", output_size, 1), check_pair(
         op, "stride", stride, 1)
