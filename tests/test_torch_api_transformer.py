@@ -169,3 +169,15 @@ def test_attention_dropout_drops_weights_in_training_only():
     assert np.isfinite(mha.in_proj_weight.grad.numpy()).all()
     with pytest.raises(ValueError, match="dropout"):
         nn.MultiheadAttention(D, H, dropout=1.5)
+
+
+def test_unbatched_encoder_layer_with_a_callable_activation_matches_torch():
+    torch = pytest.importorskip("torch")
+
+    def build(lib):
+        return lib.nn.TransformerEncoderLayer(D, H, F, dropout=0.0, bias=False,
+                                              activation=lib.nn.GELU(approximate="tanh"))
+
+    ours, theirs = _pair(torch, build)
+    _agree(ours, theirs, [np.random.default_rng(5).standard_normal((3, D))],
+           {"is_causal": True, "src_mask": np.triu(np.ones((3, 3), bool), 1)})
