@@ -44,7 +44,8 @@ def test_train_on_cuda_without_a_gpu_says_what_to_do(tmp_path, capsys):
     assert "NUMBA_ENABLE_CUDASIM=1" in err or "pip install" in err, err
     assert not out.exists()  # refused before anything was written
     assert main(["train", "--task", "retrieval", "--device", "cuda", "--out", str(out)]) == 2
-    assert "--task vqa only" in capsys.readouterr().err
+    assert "--device cuda is not available" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def _saved_on_cuda(path) -> None:

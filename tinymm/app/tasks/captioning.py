@@ -24,6 +24,7 @@ from tinymm.models.captioning import (
     caption_loss,
     greedy_decode,
 )
+from tinymm.ops.cross_entropy import correct_count
 from tinymm.tensor import from_numpy
 
 EVAL_BATCH = 250
@@ -34,11 +35,17 @@ def captioning_loss(model: Captioner, batch: dict):
     next-word accuracy."""
     L = int(batch["lengths"].max())
     tokens = batch["tokens"][:, :L]  # (n, L) cut to the batch's longest caption
-    logits = model(from_numpy(batch["image"]), tokens)  # (n, L-1, V)
+    device = model.out.weight.device
+    logits = model(from_numpy(batch["image"]).to(device), tokens)  # (n, L-1, V)
     loss = caption_loss(logits, tokens)
     targets = tokens[:, 1:]  # (n, L-1)
     real = targets != 0
-    hits = int(((np.argmax(logits.array, axis=-1) == targets) & real).sum())
+    if device == "cpu":
+        hits = int(((np.argmax(logits.array, axis=-1) == targets) & real).sum())
+    else:  # counted on the device (padding's target -1 never matches), read with the loss
+        wanted = np.ascontiguousarray(np.where(real, targets, -1).reshape(-1))  # (n (L-1),)
+        hits = correct_count(logits.detach().reshape(-1, logits.shape[-1]),
+                             from_numpy(wanted).to(device))
     return loss, {"samples": int(real.sum()), "word_accuracy": (hits, int(real.sum()))}
 
 
