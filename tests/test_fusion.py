@@ -86,8 +86,10 @@ def _pairwise_gradcheck(backend, N, da, db, dout, seed):
     with tinymm.use_backend(backend):
         gated = nn.GatedFusion(da, db, dout, dtype=np.float64)
         module_gradcheck(gated, [a, b], gated)
-        bilinear = nn.BilinearFusion(da, db, dout, rank=3, dtype=np.float64)
-        module_gradcheck(bilinear, [a, b], bilinear)
+        for activation in ("tanh", None):  # MLB's tanh core and the linear default
+            bilinear = nn.BilinearFusion(da, db, dout, rank=3, dtype=np.float64,
+                                         activation=activation)
+            module_gradcheck(bilinear, [a, b], bilinear)
         gradcheck(lambda a, b: nn.Concatenate()(a, b), [a, b])
         gradcheck(lambda a, b: nn.Multiply()(a, b), [a, a[:, ::-1] + 0.5])
         film = nn.FiLM(db, da, dtype=np.float64)

@@ -117,7 +117,7 @@ def test_same_function_as_pytorch(fusion, batch):
     t_params = dict(reference.named_parameters())
     for name, p in model.named_parameters():
         assert np.allclose(p.grad, t_params[name].grad.numpy(), rtol=1e-3, atol=1e-6), name
-    if fusion == "attention":
+    if fusion in ("attention", "attention_count"):
         assert np.allclose(attention.array, reference.last_attention.detach().numpy(),
                            atol=1e-5)
 
@@ -143,3 +143,33 @@ def test_keras_refuses_fusions_it_cannot_express():
 
     with pytest.raises(ValueError, match="fusion 'attention' has no plain-Keras form"):
         build_keras_model(MultimodalConfig(fusion="attention", **TINY))
+
+
+def test_region_counter_gradients_check():
+    from tests.test_attention import module_gradcheck
+    from tinymm.models.multimodal import RegionCounter
+
+    rng = np.random.default_rng(0)
+    counter = RegionCounter(3, 4, heads=2, dtype=np.float64)
+    q, regions = rng.standard_normal((2, 3)), rng.standard_normal((2, 5, 4))
+    module_gradcheck(counter, [q, regions], counter)
+
+
+def test_region_counter_grows_with_matching_regions_where_softmax_averages():
+    from tinymm.models.multimodal import RegionCounter
+
+    tinymm.nn.init.seed(0)
+    counter = RegionCounter(2, 2, heads=1)
+    counter.probe.weight.array[:] = np.array([[0.0, 0.0], [0.0, 0.0]], np.float32)
+    counter.probe.bias.array[:] = np.array([40.0, -40.0], np.float32)  # probe matches [1, 0]
+    q = np.zeros((3, 2), np.float32)
+    regions = np.zeros((3, 16, 2), np.float32)
+    regions[:, :, 1] = 1.0  # every region is background [0, 1]
+    for n, k in enumerate((1, 2, 4)):
+        regions[n, :k] = [1.0, 0.0]  # k matching regions
+    counts = counter(q, regions).array[:, 0] * 4.0  # undo the / sqrt(16)
+    assert np.allclose(counts, [1.0, 2.0, 4.0], atol=1e-3)
+    with pytest.raises(ValueError, match=r"RegionCounter\(query_dim=2, region_dim=2\): regions"):
+        counter(q, regions[:, :, :1])
+    with pytest.raises(ValueError, match="count_heads must be a positive integer"):
+        MultimodalConfig(fusion="attention_count", count_heads=0)

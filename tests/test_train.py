@@ -28,9 +28,10 @@ def quiet(*args, **kwargs):
     pass
 
 
-def test_short_run_loss_falls_and_files_are_written(tmp_path):
+@pytest.mark.parametrize("fusion", ["attention", "attention_count"])  # the counting option too
+def test_short_run_loss_falls_and_files_are_written(tmp_path, fusion):
     out = str(tmp_path / "run")
-    metrics = T.run_training(tiny(fusion="attention", epochs=4, samples=160), out, log=quiet)
+    metrics = T.run_training(tiny(fusion=fusion, epochs=4, samples=160), out, log=quiet)
     losses = [h["train_loss"] for h in metrics["epochs"]]
     assert losses[-1] < losses[0] - 0.05, losses
     for name in ("checkpoint.json", "checkpoint.safetensors", "metrics.json", "curves.png",
@@ -193,6 +194,15 @@ def test_compare_fusions_writes_table_and_plot(tmp_path):
     assert [r["fusion"] for r in rows] == ["multiply", "question_only"]
     table = open(os.path.join(out, "comparison.md")).read()
     assert "| multiply |" in table and "| question_only |" in table and "seed 1" in table
+    assert "load average" in table
+    lines = [line for line in table.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[2:6] == ["color", "shape", "count", "exist"] and header[-1] == "train s"
+    for line, row in zip(lines[1:], rows):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert len(cells) == len(header) and cells[0] == row["fusion"]
+        assert cells[1] == f"{row['test']['accuracy']:.3f}"
+        assert cells[4] == f"{row['test']['per_type']['count']:.3f}"
     assert os.path.getsize(os.path.join(out, "comparison.png")) > 0
     with pytest.raises(T.RunExistsError, match="--overwrite"):
         compare_fusions(tiny(epochs=1), out, fusions=["multiply"], log=quiet)

@@ -100,11 +100,18 @@ for qtype in QUESTION_TYPES:
 #   image features on and off.
 # * **gated** `f = z * tanh(W_a v) + (1 - z) * tanh(W_b q)`, `z = sigmoid(W_z [v; q])`: per
 #   feature, a learned choice of modality.
-# * **bilinear** `f = W_o (tanh(U v) * tanh(V q))`: every image feature with every question
-#   feature, through a rank-R factorisation.
+# * **bilinear** `f = W_o ((U LN(v)) * (V LN(q)))`: every image feature with every question
+#   feature, through a rank-R factorisation. MLB puts a tanh on both factors
+#   (`bilinear_core="tanh"`); here Adam grows `U v` until that tanh saturates and the CNN's
+#   gradient vanishes, so the default core is linear on LayerNorm'd inputs.
 # * **attention** `f = mean_t (p_t + sum_r softmax_r(p_t . k_r / sqrt(d)) v_r)` with
 #   `p_t = W_q h_t` (multi-head in practice): the question **chooses regions**, weighing each
 #   of the 64 region vectors by its match with each token.
+# * **attention_count** attention plus `K` counters `c_k = sum_r sigmoid(k_r . p_k(q)) /
+#   sqrt(R)`, appended to `f`. Softmax weights sum to 1, so attention returns an *average* of
+#   the matching regions, the same for one red object as for three: "how many" is lost
+#   (Zhang et al. 2018). A sigmoid scores each region on its own and the sum grows with the
+#   number of regions that match, so the head can read a count from it.
 # * **image_only** `f = v`, **question_only** `f = q`: baselines, one modality alone.
 #
 # The key difference: every fusion except attention sees the image as *one* vector `v`,

@@ -38,6 +38,21 @@ def build_torch_model(config):
             w = m / m.sum(dim=1, keepdim=True)  # (N, T, 1), sums to 1 over real tokens
             return (tokens * w).sum(dim=1), (weights * w).sum(dim=1)  # (N, E), (N, R)
 
+    class RegionCounter(nn.Module):
+        """Mirror of tinymm.models.multimodal.RegionCounter: sigmoid matches summed over the
+        regions."""
+
+        def __init__(self, query_dim, region_dim, heads):
+            super().__init__()
+            self.heads = heads
+            self.probe = nn.Linear(query_dim, heads * region_dim)
+
+        def forward(self, q, regions):
+            N, R, C = regions.shape
+            probes = self.probe(q).reshape(N, self.heads, C)  # (N, K, C)
+            match = torch.sigmoid(regions @ probes.transpose(1, 2) / C ** 0.5)  # (N, R, K)
+            return match.sum(dim=1) / R ** 0.5  # (N, K)
+
     class GatedFusion(nn.Module):
         def __init__(self, dim_a, dim_b, dim_out):
             super().__init__()
@@ -69,14 +84,17 @@ def build_torch_model(config):
             if uses_image:
                 self.conv1 = nn.Conv2d(c.image_channels, c.conv1_channels, 3, padding=1)
                 self.conv2 = nn.Conv2d(c.conv1_channels, c.conv2_channels, 3, padding=1)
-            if c.fusion not in ("attention", "question_only"):
+            attends = c.fusion in ("attention", "attention_count")
+            if not attends and c.fusion != "question_only":
                 self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.fused_dim)
             if uses_text:
                 self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=0)
                 self.lstm = nn.LSTM(c.embed_dim, c.hidden_size, batch_first=True)
-            if c.fusion == "attention":
+            if attends:
                 self.fusion = CrossAttentionFusion(c.hidden_size, c.conv2_channels,
                                                    c.fused_dim, c.num_heads)
+            if c.fusion == "attention_count":
+                self.counter = RegionCounter(c.hidden_size, c.conv2_channels, c.count_heads)
             elif c.fusion == "gated":
                 self.fusion = GatedFusion(c.fused_dim, c.hidden_size, c.fused_dim)
             elif c.fusion == "bilinear":
@@ -85,8 +103,8 @@ def build_torch_model(config):
                 if c.bilinear_norm:
                     self.norm_v = nn.LayerNorm(c.fused_dim)
                     self.norm_q = nn.LayerNorm(c.hidden_size)
-            width = {"concat": c.fused_dim + c.hidden_size,
-                     "question_only": c.hidden_size}.get(c.fusion, c.fused_dim)
+            width = {"concat": c.fused_dim + c.hidden_size, "question_only": c.hidden_size,
+                     "attention_count": c.fused_dim + c.count_heads}.get(c.fusion, c.fused_dim)
             self.head_hidden = nn.Linear(width, c.head_hidden)
             self.head_out = nn.Linear(c.head_hidden, c.num_answers)
 
@@ -104,16 +122,18 @@ def build_torch_model(config):
                 outputs, _ = torch.nn.utils.rnn.pad_packed_sequence(
                     out_packed, batch_first=True, total_length=tokens.shape[1])
                 q = h_n[0]
-            if c.fusion not in ("attention", "question_only"):
+            if c.fusion not in ("attention", "attention_count", "question_only"):
                 v = self.image_fc(fmap.reshape(N, -1))
             if c.fusion == "concat":
                 f = torch.cat([v, q], dim=1)
             elif c.fusion == "multiply":
                 f = v * q
-            elif c.fusion == "attention":
+            elif c.fusion in ("attention", "attention_count"):
                 regions = fmap.reshape(N, c.conv2_channels, c.regions).permute(0, 2, 1)
                 mask = torch.arange(tokens.shape[1])[None, :] < lengths[:, None]
                 f, self.last_attention = self.fusion(outputs, regions, mask)
+                if c.fusion == "attention_count":
+                    f = torch.cat([f, self.counter(q, regions)], dim=1)
             elif c.fusion == "bilinear" and c.bilinear_norm:
                 f = self.fusion(self.norm_v(v), self.norm_q(q))
             elif c.fusion in ("gated", "bilinear"):

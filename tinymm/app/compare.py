@@ -25,6 +25,7 @@ def compare_fusions(cfg: TrainConfig, out: str, fusions=FUSIONS, overwrite: bool
                              "replace it, or choose another --out")
     os.makedirs(out, exist_ok=True)
     rows = []
+    load_start = _load_average()
     for fusion in fusions:
         run_cfg = TrainConfig(**{**asdict(cfg), "fusion": fusion})
         metrics = run_training(run_cfg, os.path.join(out, fusion), overwrite=True, log=log,
@@ -33,9 +34,10 @@ def compare_fusions(cfg: TrainConfig, out: str, fusions=FUSIONS, overwrite: bool
         rows.append({"fusion": fusion, "test": metrics["test"], "train_accuracy":
                      last["train_accuracy"], "seconds_per_epoch":
                      float(np.mean([h["seconds"] for h in metrics["epochs"]])),
+                     "seconds": float(sum(h["seconds"] for h in metrics["epochs"])),
                      "val_curve": [h["val_accuracy"] for h in metrics["epochs"]],
                      "parameters": metrics["parameters"]})
-    text = comparison_table(cfg, rows)
+    text = comparison_table(cfg, rows, load=(load_start, _load_average()))
     with open(table_path + ".tmp", "w") as fh:
         fh.write(text)
     os.replace(table_path + ".tmp", table_path)
@@ -48,17 +50,30 @@ def compare_fusions(cfg: TrainConfig, out: str, fusions=FUSIONS, overwrite: bool
     return rows
 
 
-def comparison_table(cfg: TrainConfig, rows: list[dict]) -> str:
-    """The markdown text of comparison.md: a header line and one table row per fusion."""
+def _load_average() -> float | None:
+    """The 1-minute load average (None where the OS has none): the table says how busy the
+    machine was, since its times depend on it."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def comparison_table(cfg: TrainConfig, rows: list[dict], load=(None, None)) -> str:
+    """The markdown text of comparison.md: a header line and one table row per fusion.
+    ``load``: the 1-minute load average at the start and end of the comparison."""
+    busy = ("" if None in load else
+            f", load average {load[0]:.1f} at the start and {load[1]:.1f} at the end")
     header = (f"Fusion comparison on ShapesVQA: {cfg.samples} training / {cfg.test_samples} "
               f"test samples, seed {cfg.seed}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
-              f"Adam lr {cfg.lr:g}, backend {cfg.backend}\n\n")
-    cols = ["fusion", "test acc"] + list(QUESTION_TYPES) + ["train acc", "params", "s/epoch"]
+              f"Adam lr {cfg.lr:g}, backend {cfg.backend}, {os.cpu_count()} CPUs{busy}\n\n")
+    cols = (["fusion", "test acc"] + list(QUESTION_TYPES)
+            + ["train acc", "params", "s/epoch", "train s"])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         cells = [r["fusion"], f"{r['test']['accuracy']:.3f}"]
         cells += [format_accuracy(r["test"]["per_type"][t], 3) for t in QUESTION_TYPES]
         cells += [f"{r['train_accuracy']:.3f}", f"{r['parameters']:,}",
-                  f"{r['seconds_per_epoch']:.1f}"]
+                  f"{r['seconds_per_epoch']:.1f}", f"{r['seconds']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return header + "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ import numpy as np
 
 from tinymm.autograd import no_grad
 from tinymm.data import ANSWERS, QUESTION_TYPES, ShapesVQA
-from tinymm.models.multimodal import MultimodalVQA
+from tinymm.models.multimodal import ATTENTION_FUSIONS, MultimodalVQA
 from tinymm.tensor import from_numpy
 
 
@@ -29,7 +29,7 @@ def write_figures(out: str, model: MultimodalVQA, test: ShapesVQA, history: list
     shown = _examples(test, per_type=2)
     render_grid(test, os.path.join(out, "samples.png"), indices=shown,
                 predictions=predictions[shown])
-    if model.config.fusion == "attention":
+    if model.config.fusion in ATTENTION_FUSIONS:
         attention_png(model, test, shown, os.path.join(out, "attention.png"))
 
 

@@ -36,12 +36,17 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from tinymm import io, loop, nn
-from tinymm.app.compile_notice import compile_notice
+from tinymm.app.compile_notice import compile_in_two_processes, compile_notice
 from tinymm.backend import BACKEND_NAMES, use_backend
 from tinymm.data import ANSWERS, QUESTION_TYPES, DataLoader, ShapesVQA, shapes_vqa_tokenizer
 from tinymm.data.tokenizer import Tokenizer
 from tinymm.loop import NonFiniteLossError  # noqa: F401 (the app's error: cmd_train catches it)
-from tinymm.models.multimodal import MultimodalConfig, MultimodalVQA, check_fusion
+from tinymm.models.multimodal import (
+    ATTENTION_FUSIONS,
+    MultimodalConfig,
+    MultimodalVQA,
+    check_fusion,
+)
 from tinymm.ops.cross_entropy import correct_count, cross_entropy
 from tinymm.optim import Adam
 from tinymm.tensor import from_numpy
@@ -377,6 +382,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                            started_at if started_at is not None else t_setup)
         run.setup_seconds = time.perf_counter() - t_setup
         run.notice = notice
+        compile_in_two_processes(cfg, model, data["train"], vqa_loss, notice)  # cold cache only
         fit_run(run, vqa_loss, loader, start_epoch, progress_stream)
         return _finish(run)
 
@@ -509,7 +515,7 @@ def _finish(run: _RunCallback) -> dict:
                 f"incl. data generation {run.setup_seconds:.2f}s); total training "
                 f"{sum(h['seconds'] for h in history):.0f}s")
     run.log(f"wrote {out}/: {CHECKPOINT_STEM}.safetensors + .json, {METRICS}, curves.png, "
-            "samples.png" + (", attention.png" if cfg.fusion == "attention" else ""))
+            "samples.png" + (", attention.png" if cfg.fusion in ATTENTION_FUSIONS else ""))
     return metrics
 
 # ---------------------------------------------------------------------------- evaluate

@@ -89,13 +89,14 @@ _SPECS = [
                "2-d cross-correlation, PyTorch's conv2d; padding int|pair|(pt, pb, pl, pr)|"
                "'same'|'valid'"),
     KernelSpec("conv2d_backward", "conv2d",
-               "(dout (N, O, OH, OW), cache) -> (dx, dweight, dbias | None)",
-               "gradients of conv2d: transposed conv for dx, x-dout correlation for dweight"),
+               "(dout (N, O, OH, OW), cache, need_dx=True) -> (dx | None, dweight, dbias | None)",
+               "gradients of conv2d: transposed conv for dx (skipped with need_dx=False), "
+               "x-dout correlation for dweight"),
     KernelSpec("conv2d_relu_forward", "conv2d",
                "(x, weight, bias | None, stride=1, padding=0, dilation=1) -> (max(conv, 0), cache)",
                "fused conv2d + bias + ReLU"),
     KernelSpec("conv2d_relu_backward", "conv2d",
-               "(dr (N, O, OH, OW), cache) -> (dx, dweight, dbias | None)",
+               "(dr (N, O, OH, OW), cache, need_dx=True) -> (dx | None, dweight, dbias | None)",
                "gradients of the fused conv2d + ReLU (mask by r > 0, then conv2d_backward)"),
     KernelSpec("max_pool2d_forward", "pool2d",
                "(x (N, C, H, W), kernel_size, stride=None, padding=0) -> "

@@ -12,6 +12,8 @@ a fusion layer combines them, and a small dense head picks the answer.
       attention    every real question token queries the 64 region vectors (the 8x8 map
                    as a sequence of 64 vectors of 64 channels) with multi-head attention;
                    f = CrossAttentionFusion(outputs, regions)                         F = 128
+      attention_count  attention, plus K = count_heads counts from RegionCounter(q, regions)
+                   (sigmoid match per region, summed): f = [attention f ; counts] F = 128 + K
       gated        f = GatedFusion(v, q): a learned sigmoid gate mixes the two          F = 128
       bilinear     f = BilinearFusion(LN(v), LN(q)): low-rank bilinear interactions
                    W (U LN(v) * V LN(q)); bilinear_core "tanh" puts MLB's tanh on both
@@ -29,6 +31,13 @@ choose WHERE to look: each region is weighted by its match with the question tok
 "the red object" can pick out one object among four. gated and bilinear are richer
 global-vector interactions. Only attention keeps the spatial layout until after fusion.
 
+Why attention alone counts badly, and what attention_count adds: softmax weights sum to 1, so
+the attended vector is an AVERAGE of the matching regions; one red object and three red
+objects give nearly the same average ("how many" is lost; Zhang et al. 2018, "Learning to
+count objects in natural images for VQA"). RegionCounter scores every region independently
+with a sigmoid and SUMS the scores, so its output grows with the number of matching regions
+and the head can read a count from it.
+
 Dimension letters: N batch, T question tokens, C channels, H/W height/width, R = 64 image
 regions, E embedding/hidden width, A answers.
 """
@@ -45,8 +54,9 @@ from tinymm.models.towers import ImageTower, SavedConfig, TextTower
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor
 
-FUSIONS = ("concat", "multiply", "attention", "gated", "bilinear", "image_only",
-           "question_only")
+FUSIONS = ("concat", "multiply", "attention", "attention_count", "gated", "bilinear",
+           "image_only", "question_only")
+ATTENTION_FUSIONS = ("attention", "attention_count")  # the fusions with an attention map
 
 
 @dataclass
@@ -72,12 +82,17 @@ class MultimodalConfig(SavedConfig):
     # first) delays that but does not stop it.
     bilinear_core: str = "linear"
     bilinear_norm: bool = True
+    count_heads: int = 8  # attention_count: how many sigmoid counters RegionCounter has
 
     def __post_init__(self):
         check_fusion(self.fusion)
         if self.bilinear_core not in ("tanh", "linear"):
             raise ValueError(f"MultimodalConfig: bilinear_core must be 'tanh' or 'linear', got "
                              f"{self.bilinear_core!r}")
+        if isinstance(self.count_heads, bool) or not isinstance(self.count_heads, int) \
+                or self.count_heads < 1:
+            raise ValueError(f"MultimodalConfig: count_heads must be a positive integer, got "
+                             f"{self.count_heads!r}")
         if self.image_size % 4:
             raise ValueError(f"MultimodalConfig: image_size must be a multiple of 4 (two "
                              f"2x2 max-pools), got {self.image_size}")
@@ -94,6 +109,43 @@ class MultimodalConfig(SavedConfig):
         return self.map_size * self.map_size
 
 
+class RegionCounter(nn.Module):
+    """Counts the image regions that match the question: K sigmoid "counters", summed.
+
+    q (N, E) the question vector, regions (N, R, C) -> counts (N, K)::
+
+        probes = Linear(E -> K C)(q).reshape(N, K, C)       (N, K, C)  one probe per counter
+        match  = sigmoid(regions @ probes^T / sqrt(C))      (N, R, K)  each region on its own
+        counts = sum of match over the R regions / sqrt(R)  (N, K)
+
+    Unlike softmax attention, nothing normalises the match over the regions, so a counter's
+    output grows with the number of regions that match its probe (the /sqrt(R) only keeps it
+    O(1) at the start, where every match is about 0.5).
+    """
+
+    def __init__(self, query_dim: int, region_dim: int, heads: int, dtype=np.float32):
+        super().__init__()
+        self.query_dim, self.region_dim, self.heads = query_dim, region_dim, heads
+        self.probe = nn.Linear(query_dim, heads * region_dim, dtype=dtype)
+
+    def extra_repr(self) -> str:
+        return f"query_dim={self.query_dim}, region_dim={self.region_dim}, heads={self.heads}"
+
+    def forward(self, q, regions):
+        q, regions = as_tensor(q), as_tensor(regions)
+        name = f"RegionCounter(query_dim={self.query_dim}, region_dim={self.region_dim})"
+        if q.ndim != 2 or q.shape[1] != self.query_dim:
+            raise ValueError(f"{name}: q must be (N, {self.query_dim}), got shape "
+                             f"{tuple(q.shape)}")
+        if regions.ndim != 3 or regions.shape[::2] != (q.shape[0], self.region_dim):
+            raise ValueError(f"{name}: regions must be (N={q.shape[0]}, R, {self.region_dim}), "
+                             f"got shape {tuple(regions.shape)}")
+        N, R, C = regions.shape
+        probes = self.probe(q).reshape(N, self.heads, C)  # (N, K, C)
+        scores = (regions @ probes.permute(0, 2, 1)) * float(1.0 / np.sqrt(C))  # (N, R, K)
+        return scores.sigmoid().sum(axis=1) * float(1.0 / np.sqrt(R))  # (N, K)
+
+
 def check_fusion(name: str) -> str:
     if name not in FUSIONS:
         raise ValueError(f"unknown fusion '{name}'; valid fusions: {', '.join(FUSIONS)}")
@@ -103,7 +155,7 @@ def check_fusion(name: str) -> str:
 class MultimodalVQA(ImageTower, TextTower, nn.Module):
     """The seed model; ``forward(image, tokens, lengths) -> logits (N, num_answers)``.
 
-    ``forward_with_attention`` returns the logits and, with ``fusion="attention"``, the
+    ``forward_with_attention`` returns the logits and, with an attention fusion, the
     attention over the R image regions, (N, R) averaged over heads and real question tokens
     (None for the other fusions); tinymm/app/figures.py draws it.
     """
@@ -115,16 +167,18 @@ class MultimodalVQA(ImageTower, TextTower, nn.Module):
         c = config
         uses_image = c.fusion != "question_only"
         uses_text = c.fusion != "image_only"
-        needs_vector = c.fusion not in ("attention", "question_only")
+        needs_vector = c.fusion not in ATTENTION_FUSIONS + ("question_only",)
         if uses_image:
             self._build_image_tower(c.image_channels, c.conv1_channels, c.conv2_channels)
         if needs_vector:
             self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.fused_dim)
         if uses_text:
             self._build_text_tower(c.vocab_size, c.embed_dim, c.hidden_size)
-        if c.fusion == "attention":
+        if c.fusion in ATTENTION_FUSIONS:
             self.fusion = nn.CrossAttentionFusion(c.hidden_size, c.conv2_channels,
                                                   embed_dim=c.fused_dim, num_heads=c.num_heads)
+        if c.fusion == "attention_count":
+            self.counter = RegionCounter(c.hidden_size, c.conv2_channels, c.count_heads)
         elif c.fusion == "gated":
             self.fusion = nn.GatedFusion(c.fused_dim, c.hidden_size, c.fused_dim)
         elif c.fusion == "bilinear":
@@ -147,6 +201,8 @@ class MultimodalVQA(ImageTower, TextTower, nn.Module):
             return c.fused_dim + c.hidden_size
         if c.fusion == "question_only":
             return c.hidden_size
+        if c.fusion == "attention_count":
+            return c.fused_dim + c.count_heads
         return c.fused_dim
 
     # ------------------------------------------------------------------ encoders
@@ -175,18 +231,20 @@ class MultimodalVQA(ImageTower, TextTower, nn.Module):
             fmap = self.encode_image(image)  # (N, C2, 8, 8)
         if c.fusion != "image_only":
             outputs, q = self.encode_question(tokens, lengths)  # (N, T, E), (N, E)
-        if c.fusion not in ("attention", "question_only"):
+        if c.fusion not in ATTENTION_FUSIONS + ("question_only",):
             v = self.image_fc(fmap.reshape(N, -1))  # (N, C2*R) -> (N, F)
 
         if c.fusion == "concat":
             f = cat([v, q], axis=1)  # (N, F + E)
         elif c.fusion == "multiply":
             f = v * q  # (N, F)
-        elif c.fusion == "attention":
+        elif c.fusion in ATTENTION_FUSIONS:
             regions = self.regions(fmap)  # (N, R, C2)
             T = tokens.shape[1]
             query_mask = np.arange(T)[None, :] < lengths[:, None]  # (N, T) True = real token
             f, attention = self.fusion(outputs, regions, query_mask=query_mask)  # (N, F), (N, R)
+            if c.fusion == "attention_count":
+                f = cat([f, self.counter(q, regions)], axis=1)  # (N, F + K)
         elif c.fusion == "bilinear" and c.bilinear_norm:
             f = self.fusion(self.norm_v(v), self.norm_q(q))  # (N, F)
         elif c.fusion in ("gated", "bilinear"):

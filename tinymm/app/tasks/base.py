@@ -86,6 +86,10 @@ class TaskConfig:
                              f"{', '.join(DECODERS)}")
         check_backend(self.backend)
         check_device_name(self.device)
+        if self.device != "cpu" and self.model.get("word_loss", 0):
+            raise ValueError("train: --device cuda cannot train the captioner's word-presence "
+                             "loss (word_loss > 0: binary_cross_entropy_with_logits has no cuda "
+                             "kernel); train that model on the CPU")
         for name in ("epochs", "samples", "val_samples", "test_samples", "batch_size", "beam"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
