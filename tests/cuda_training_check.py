@@ -294,6 +294,27 @@ def check_app_run() -> None:
         np.testing.assert_allclose(record["loss"], metrics["test"]["loss"], rtol=1e-4)
 
 
+def check_task_runs() -> None:
+    """``tinymm train --task retrieval|captioning --device cuda``'s run (``run_task``: one
+    epoch of three steps, 8x8 images) with validation, the test record (8 images: the
+    figures' samples) and the figures on the CPU, then ``tinymm evaluate`` of its
+    checkpoint on the CPU reproducing the record."""
+    from tinymm.app.tasks import base
+
+    base.build_data = _small_images(base.build_data)
+    tiny = dict(image_size=8, conv1_channels=2, conv2_channels=2, embed_dim=4, hidden_size=4,
+                image_dim=4)
+    for task, extra in (("retrieval", {"joint_dim": 4}), ("captioning", {"attention_dim": 4})):
+        cfg = base.TaskConfig(task=task, epochs=1, samples=2, val_samples=2, test_samples=8,
+                              batch_size=2, seed=1, device="cuda", backend="reference",
+                              model=dict(tiny, **extra))
+        with tempfile.TemporaryDirectory() as tmp:
+            metrics = base.run_task(cfg, tmp, log=lambda *a, **k: None)
+            assert metrics["device"] == "cuda" and len(metrics["epochs"]) == 1, metrics
+            record = base.evaluate_task_checkpoint(tmp, log=lambda *a, **k: None)
+            assert record["matches_recorded"], (task, record)
+
+
 if __name__ == "__main__":
     check_device_index_errors()
     gpu, gpu_opt = train_both("multiply", steps=3)
@@ -309,6 +330,7 @@ if __name__ == "__main__":
             fusions.append(fusion)
     if "--app" in sys.argv:
         check_app_run()
-        fusions.append("the app's run")
+        check_task_runs()
+        fusions.append("the app's VQA, retrieval and captioning runs")
     print(f"bad device indices refused; trained {', '.join(fusions)} on the simulated cuda "
           "device; checkpoints round-trip")
