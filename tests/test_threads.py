@@ -24,3 +24,16 @@ def test_matmul_in_row_pieces_matches_one_gemm_and_restores_the_thread_count(mon
     out = _threads.matmul(a, b, np.full((9, 6), np.nan, np.float32))
     np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)
     assert _threads.blas_threads() == before
+
+
+def test_a_task_that_runs_tasks_runs_them_serially_instead_of_waiting_forever():
+    """run_tasks called from inside a worker runs its tasks in that worker (queued behind the
+    caller's own tasks, they could never start)."""
+    inner = []
+
+    def outer(worker, i):
+        _threads.run_tasks(lambda w, j: inner.append((i, j, w)), 3)
+
+    _threads.run_tasks(outer, 4)
+    assert sorted((i, j) for i, j, _ in inner) == [(i, j) for i in range(4) for j in range(3)]
+    assert {w for _, _, w in inner} == {0}

@@ -86,18 +86,19 @@ def compile_notice(stream=None):
 # A compile is single-threaded, and the machine this is written for has two cores. On a cold
 # cache, ``compile_in_two_processes`` starts a helper process (``python -m
 # tinymm.app.compile_notice '<TrainConfig as JSON>'``) that runs one forward and backward of
-# the same model on one batch with the HELPER_STEMS' kernels on the numba backend and every
-# other kernel on the reference backend, so it compiles exactly those kernels, for the same
-# types, into Numba's disk cache. Meanwhile this process runs the same forward and backward
-# the other way round (the other stems' kernels compiled, HELPER_STEMS on the reference), then
-# waits for the helper; the first training step then loads the helper's kernels from the
-# cache. Only when a core is idle (``spare_core``): on a busy machine the second process
-# would slow the first. The warm-up changes no weights (no optimizer step; the gradients are
-# cleared) and uses no randomness; a failed, slow or impossible helper only means that this
-# process compiles those kernels itself, as a one-process start does.
+# the same model (its images cut to 8 x 8: the same types, less reference work) on one batch
+# with the HELPER_STEMS' kernels on the numba backend and every other kernel on the reference
+# backend, so it compiles exactly those kernels, for the same types, into Numba's disk cache.
+# Meanwhile this process runs the same forward and backward the other way round (the other
+# stems' kernels compiled, HELPER_STEMS on the reference), then waits for the helper; the
+# first training step then loads the helper's kernels from the cache. Only when a core is
+# idle (``spare_core``): on a busy machine the second process would slow the first. The
+# warm-up changes no weights (no optimizer step; the gradients are cleared) and uses no
+# randomness; a failed, slow or impossible helper only means that this process compiles
+# those kernels itself, as a one-process start does.
 
 HELPER_STEMS = frozenset({"lstm", "attention", "linear", "cross_entropy"})
-HELPER_TIMEOUT_S = 300.0
+HELPER_TIMEOUT_S = 120.0  # a stuck helper: stop waiting, compile the rest here
 # one kernel of each side: when either has no usable cache entry, the start is cold
 _PROBES = (("tinymm.kernels.numba_cpu.conv2d", "_im2col_image"),
            ("tinymm.kernels.numba_cpu.lstm", "_lstm_cell_forward"))
@@ -110,7 +111,7 @@ def spare_core() -> bool:
 
     try:
         return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1
-    except OSError:  # no load average on this platform
+    except (OSError, AttributeError):  # no load average on this platform (Windows)
         return False
 
 
@@ -197,9 +198,29 @@ def compile_in_two_processes(cfg, model, dataset, loss_fn, notice=None):
     return helper.returncode
 
 
+class _CroppedImages:
+    """A VQA data set whose images are cut to their top-left ``size`` x ``size`` corner: the
+    helper's model sees the same dtypes and layouts at a fraction of the reference backend's
+    image-side work (its image kernels are not the helper's to compile)."""
+
+    def __init__(self, dataset, size: int):
+        self.dataset, self.size = dataset, size
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def batch(self, indices) -> dict:
+        batch = dict(self.dataset.batch(indices))
+        batch["image"] = batch["image"][:, :, :self.size, :self.size].copy()
+        return batch
+
+
+HELPER_IMAGE_SIZE = 8  # two 2x2 pools leave 2 x 2 regions
+
+
 def _helper_main(argv) -> int:
-    """The helper process: one warm-up step of the configured model with every kernel outside
-    HELPER_STEMS on the reference backend."""
+    """The helper process: one warm-up step of the configured model (images cut to
+    HELPER_IMAGE_SIZE) with every kernel outside HELPER_STEMS on the reference backend."""
     import json
 
     from tinymm.app.train import TrainConfig, build_model, vqa_loss
@@ -208,11 +229,13 @@ def _helper_main(argv) -> int:
     from tinymm.kernels import CONTRACT
 
     cfg = TrainConfig(**json.loads(argv[0]))
+    size = min(HELPER_IMAGE_SIZE, cfg.model.get("image_size", HELPER_IMAGE_SIZE))
+    cfg = TrainConfig(**{**json.loads(argv[0]), "model": {**cfg.model, "image_size": size}})
     dataset = ShapesVQA(cfg.batch_size, seed=cfg.seed)
     others = {spec.stem for spec in CONTRACT.values()} - HELPER_STEMS
     with use_backend("numba"):
-        warm_up_step(build_model(cfg, dataset.tokenizer), dataset, cfg.batch_size, vqa_loss,
-                     others)
+        warm_up_step(build_model(cfg, dataset.tokenizer), _CroppedImages(dataset, size),
+                     cfg.batch_size, vqa_loss, others)
     return 0
 
 

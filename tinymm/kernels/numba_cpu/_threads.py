@@ -34,6 +34,7 @@ _pool: list = []  # [ThreadPoolExecutor or None, workers, pid] once made
 _blas: list = []  # [[(get, set), ...]] once looked up: NumPy's OpenBLAS first, then SciPy's
 _single = {"depth": 0, "saved": []}  # nesting of single_threaded_blas across caller threads
 _single_lock = threading.Lock()
+_WORKER_PREFIX = "tinymm-blas1"
 
 # the thread-count functions' names in the OpenBLAS builds NumPy and SciPy bundle
 _NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
@@ -111,9 +112,11 @@ def single_threaded_blas():
 
 def pooled(count: int) -> bool:
     """Would ``run_tasks(task, count)`` hand the tasks to worker threads (with BLAS
-    single-threaded), rather than run them serially in the caller?"""
+    single-threaded), rather than run them serially in the caller? Never from a worker
+    itself: a task waiting on tasks queued behind it could wait forever."""
     pool, n = workers()
-    return pool is not None and n > 1 and count > 1
+    in_worker = threading.current_thread().name.startswith(_WORKER_PREFIX)
+    return pool is not None and n > 1 and count > 1 and not in_worker
 
 
 def workers():
@@ -124,7 +127,7 @@ def workers():
         n = min(numba.get_num_threads(), 16)
         pool = None
         if blas_functions() is not None and n >= 2:
-            pool = ThreadPoolExecutor(n, thread_name_prefix="tinymm-blas1")
+            pool = ThreadPoolExecutor(n, thread_name_prefix=_WORKER_PREFIX)
         _pool[:] = [pool, n if pool is not None else 1, os.getpid()]
     return _pool[0], _pool[1]
 
