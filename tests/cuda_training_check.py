@@ -116,6 +116,54 @@ def check_loop_steps() -> None:
     np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-5)
 
 
+def caption_batch() -> dict:
+    """Two (image, caption) pairs of ShapesCaptions at the simulator's sizes: images
+    subsampled 32x32 -> 4x4, captions cut to their first 5 tokens."""
+    from tinymm.data import DataLoader
+    from tinymm.data.shapes_captions import CaptionPairs, ShapesCaptions
+
+    batch = next(iter(DataLoader(CaptionPairs(ShapesCaptions(2, seed=0)), batch_size=2)))
+    return {"image": np.ascontiguousarray(batch["image"][:, :, ::8, ::8]),
+            "tokens": np.ascontiguousarray(batch["tokens"][:, :5]),
+            "lengths": np.minimum(batch["lengths"], 5)}
+
+
+def check_task_steps() -> None:
+    """``tinymm train --task retrieval|captioning --device cuda``'s step: each task's loss
+    function in tinymm/loop.py, one Adam step on the device against the reference on the
+    host (same loss and metric), moving the image and the token ids in (and the caption
+    targets and the metric's targets) and only the loss packet out."""
+    from tinymm.app.tasks.captioning import captioning_loss
+    from tinymm.app.tasks.retrieval import retrieval_loss
+    from tinymm.models.captioning import Captioner, CaptionerConfig
+    from tinymm.models.retrieval import DualEncoder, DualEncoderConfig
+
+    tiny = dict(image_size=4, conv1_channels=2, conv2_channels=2, embed_dim=4, hidden_size=4,
+                image_dim=4)
+    tasks = {"retrieval": (lambda: DualEncoder(DualEncoderConfig(joint_dim=4, **tiny)),
+                           retrieval_loss, "batch_accuracy"),
+             "captioning": (lambda: Captioner(CaptionerConfig(attention_dim=4, **tiny)),
+                            captioning_loss, "word_accuracy")}
+    data = [caption_batch()]
+    for name, (build, loss_fn, metric) in tasks.items():
+        tinymm.nn.init.seed(0)
+        host = build()
+        gpu = build()
+        gpu.load_state_dict(host.state_dict())
+        gpu.to("cuda")
+        host_opt, gpu_opt = (optim.Adam(m.parameters(), lr=0.05) for m in (host, gpu))
+        with tinymm.use_backend("reference"):
+            want = tinymm.loop.train_epoch(host, loss_fn, data, host_opt)
+        tinymm.cuda.reset_transfer_stats()
+        got = tinymm.loop.train_epoch(gpu, loss_fn, data, gpu_opt)
+        moved = tinymm.cuda.transfer_stats()
+        assert moved["d2h_count"] == 1 and moved["implicit_d2h_count"] == 0, (name, moved)
+        assert got[metric] == want[metric], (name, got, want)
+        np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-5, err_msg=name)
+        for (key, a), (_, b) in zip(host.state_dict().items(), gpu.state_dict().items()):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=f"{name} {key}")
+
+
 def check_checkpoints(gpu: MultimodalVQA, gpu_opt: optim.Adam) -> None:
     fusion = gpu.config.fusion
     with tempfile.TemporaryDirectory() as tmp:
@@ -246,13 +294,35 @@ def check_app_run() -> None:
         np.testing.assert_allclose(record["loss"], metrics["test"]["loss"], rtol=1e-4)
 
 
+def check_task_runs() -> None:
+    """``tinymm train --task retrieval|captioning --device cuda``'s run (``run_task``: one
+    epoch of three steps, 8x8 images) with validation, the test record (8 images: the
+    figures' samples) and the figures on the CPU, then ``tinymm evaluate`` of its
+    checkpoint on the CPU reproducing the record."""
+    from tinymm.app.tasks import base
+
+    base.build_data = _small_images(base.build_data)
+    tiny = dict(image_size=8, conv1_channels=2, conv2_channels=2, embed_dim=4, hidden_size=4,
+                image_dim=4)
+    for task, extra in (("retrieval", {"joint_dim": 4}), ("captioning", {"attention_dim": 4})):
+        cfg = base.TaskConfig(task=task, epochs=1, samples=2, val_samples=2, test_samples=8,
+                              batch_size=2, seed=1, device="cuda", backend="reference",
+                              model=dict(tiny, **extra))
+        with tempfile.TemporaryDirectory() as tmp:
+            metrics = base.run_task(cfg, tmp, log=lambda *a, **k: None)
+            assert metrics["device"] == "cuda" and len(metrics["epochs"]) == 1, metrics
+            record = base.evaluate_task_checkpoint(tmp, log=lambda *a, **k: None)
+            assert record["matches_recorded"], (task, record)
+
+
 if __name__ == "__main__":
     check_device_index_errors()
     gpu, gpu_opt = train_both("multiply", steps=3)
     check_loop_steps()
+    check_task_steps()
     check_checkpoints(gpu, gpu_opt)
     check_keras_fit()
-    fusions = ["multiply", "a tinymm.keras model"]
+    fusions = ["multiply", "the retrieval and captioning steps", "a tinymm.keras model"]
     if "--all-fusions" in sys.argv:
         for fusion in ("concat", "attention", "gated", "bilinear", "image_only",
                        "question_only"):
@@ -260,6 +330,7 @@ if __name__ == "__main__":
             fusions.append(fusion)
     if "--app" in sys.argv:
         check_app_run()
-        fusions.append("the app's run")
+        check_task_runs()
+        fusions.append("the app's VQA, retrieval and captioning runs")
     print(f"bad device indices refused; trained {', '.join(fusions)} on the simulated cuda "
           "device; checkpoints round-trip")

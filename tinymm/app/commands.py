@@ -46,7 +46,8 @@ def _common_training_flags(p, defaults_from_checkpoint: bool) -> None:
                    help=f"the CPU kernels: reference | numba (default {t['backend']})")
     p.add_argument("--device", default=None, choices=("cpu", "cuda"),
                    help="cuda: train on the GPU (numba-cuda; NUMBA_ENABLE_CUDASIM=1 runs the "
-                        f"simulator); --task vqa only (default {t['device']})")
+                        "simulator); retrieval and captioning validate, test and decode on "
+                        f"the CPU (default {t['device']})")
     p.add_argument("--no-progress", action="store_true", help="no live progress bar")
 
 

@@ -53,7 +53,7 @@ from tinymm.models.retrieval import check_caption_inputs, check_image_input
 from tinymm.models.towers import ImageTower, SavedConfig, TextTower
 from tinymm.ops.shape import cat, stack
 from tinymm.ops.softmax import log_softmax, softmax
-from tinymm.tensor import Tensor, as_tensor
+from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 START_ID, END_ID = 2, 3  # <start>, <end> in tinymm.data.shapes_captions.captions_tokenizer()
 NEVER_EMITTED = (0, 1, START_ID)  # <pad>, <unk>, <start>: decoding never outputs them
@@ -96,7 +96,8 @@ class CaptionerConfig(SavedConfig):
 
 class Captioner(ImageTower, TextTower, nn.Module):
     """``forward(image, tokens) -> logits (N, T-1, V)`` under teacher forcing; with
-    attention, ``last_attention`` then holds alpha (N, T-1, R) as a NumPy array."""
+    attention, ``last_attention`` then holds alpha (N, T-1, R) as a NumPy array (on the CPU;
+    a cuda model leaves it as it was)."""
 
     def __init__(self, config: CaptionerConfig | None = None, **overrides):
         super().__init__()
@@ -180,7 +181,8 @@ class Captioner(ImageTower, TextTower, nn.Module):
             raise ValueError("Captioner: teacher forcing needs at least 2 tokens (<start> and "
                              f"<end>) per caption, got {tokens.shape[1]}")
         state = self.start(image)
-        logits = self._teacher_forced(state, tokens[:, :-1])  # (N, T-1, V)
+        inputs = self.tokens_for_tower(tokens)[:, :-1]  # (N, T-1) <start> w_1 ... w_n
+        logits = self._teacher_forced(state, inputs)  # (N, T-1, V)
         return (logits, self.word_logits(state)) if with_words else logits
 
     def word_logits(self, state: dict) -> Tensor:
@@ -189,8 +191,9 @@ class Captioner(ImageTower, TextTower, nn.Module):
         al. 2015's visual concept detectors, with max in place of their noisy-OR)."""
         return self.word_head(state["cells"]).amax(dim=1)  # (N, R, V) -> (N, V)
 
-    def _teacher_forced(self, state: dict, inputs: np.ndarray) -> Tensor:
-        """inputs (N, T-1) <start> w_1 ... w_n -> logits (N, T-1, V)."""
+    def _teacher_forced(self, state: dict, inputs) -> Tensor:
+        """inputs (N, T-1) <start> w_1 ... w_n (a NumPy array, or a cuda Tensor on the device)
+        -> logits (N, T-1, V)."""
         c = self.config
         if not c.attention:
             x = self.embedding(inputs)  # (N, T-1, E)
@@ -205,7 +208,8 @@ class Captioner(ImageTower, TextTower, nn.Module):
             step_logits, state, alpha = self.step(inputs[:, t], state)  # (N, V), (N, R)
             logits.append(step_logits)
             alphas.append(alpha)
-        self.last_attention = np.stack([a.array for a in alphas], axis=1)  # (N, T-1, R)
+        if alphas[0].device == "cpu":  # on cuda, reading them would copy every step
+            self.last_attention = np.stack([a.array for a in alphas], axis=1)  # (N, T-1, R)
         return stack(logits, axis=1)  # (N, T-1, V)
 
     def extra_repr(self) -> str:
@@ -226,7 +230,10 @@ def caption_loss(logits: Tensor, tokens: np.ndarray) -> Tensor:
 
     targets = np.asarray(tokens)[:, 1:]  # (N, T-1) w_1 ... w_n <end> <pad>...
     V = logits.shape[-1]
-    return cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=0)
+    flat = targets.reshape(-1)
+    if logits.device != "cpu":  # the targets go where the logits are (one counted copy)
+        flat = from_numpy(np.ascontiguousarray(flat)).to(logits.device)
+    return cross_entropy(logits.reshape(-1, V), flat, ignore_index=0)
 
 
 def _check_decode(model: Captioner, max_len: int | None) -> int:

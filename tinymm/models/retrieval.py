@@ -119,7 +119,7 @@ class DualEncoder(ImageTower, TextTower, nn.Module):
         tokens = tokens.array if isinstance(tokens, Tensor) else np.asarray(tokens)
         lengths = lengths.array if isinstance(lengths, Tensor) else np.asarray(lengths)
         check_caption_inputs("DualEncoder", self.config.vocab_size, tokens, lengths, None)
-        _, last = self.encode_text(tokens, lengths)  # (N, H)
+        _, last = self.encode_text(self.tokens_for_tower(tokens), lengths)  # (N, H)
         return l2_normalize(self.text_proj(last))  # (N, D)
 
     def forward(self, image, tokens, lengths) -> tuple[Tensor, Tensor]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 
 from tinymm import nn
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_numpy
 
 
 class SavedConfig:
@@ -75,6 +75,12 @@ class TextTower:
         attention feeds its image context in beside each word)."""
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.lstm = nn.LSTM(embed_dim + extra_inputs, hidden_size, batch_first=True)
+
+    def tokens_for_tower(self, tokens):
+        """Checked host token ids (N, T) where the embedding reads them: the same array on
+        the CPU, a cuda Tensor (one counted copy) when the model is on the cuda device."""
+        device = self.embedding.weight.device
+        return tokens if device == "cpu" else from_numpy(tokens).to(device)
 
     def encode_text(self, tokens, lengths) -> tuple[Tensor, Tensor]:
         """tokens (N, T), lengths (N,) -> (outputs (N, T, H), last (N, H) at each last token)."""

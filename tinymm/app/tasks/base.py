@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -36,9 +37,11 @@ from tinymm.app.train import (
     RunHooks,
     cached_splits,
     check_backend,
+    check_device_name,
     checkpoint_stem,
     fit_run,
     prepare_out_dir,
+    require_device,
     sigint_deferred,
     versions,
     write_metrics,
@@ -67,6 +70,9 @@ class TaskConfig:
     lr: float = 1e-3
     seed: int = 0
     backend: str = "numba"
+    # "cuda": the model, Adam's state and each training batch live on the GPU; validation,
+    # the test record, decoding and the figures run on the CPU (the model visits it)
+    device: str = "cpu"
     decoder: str = "plain"  # captioning: plain | attention
     beam: int = 3  # captioning: beam width of the beam-search numbers
     model: dict = field(default_factory=dict)  # model config overrides (tests: tiny sizes)
@@ -79,6 +85,11 @@ class TaskConfig:
             raise ValueError(f"train: unknown decoder '{self.decoder}'; valid decoders: "
                              f"{', '.join(DECODERS)}")
         check_backend(self.backend)
+        check_device_name(self.device)
+        if self.device != "cpu" and self.model.get("word_loss", 0):
+            raise ValueError("train: --device cuda cannot train the captioner's word-presence "
+                             "loss (word_loss > 0: binary_cross_entropy_with_logits has no cuda "
+                             "kernel); train that model on the CPU")
         for name in ("epochs", "samples", "val_samples", "test_samples", "batch_size", "beam"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -179,19 +190,21 @@ def run_task(cfg: TaskConfig, out: str, resume: bool = False, overwrite: bool = 
     to metrics.json (``stop_after_steps``: raise KeyboardInterrupt after that many steps,
     as a Ctrl-C would, for the tests)."""
     task = get_task(cfg.task)
+    require_device(cfg.device)
     if resume:  # check the task before anything is written
         ckpt = read_manifest(out) if os.path.exists(os.path.join(out, CHECKPOINT)) else None
     prepare_out_dir(out, resume, overwrite, figures=task.figure_names)
     with use_backend(cfg.backend):
         t_setup = time.perf_counter()
         data = build_data(cfg)
-        model = task.build_model(cfg, data["train"].tokenizer)
+        model = task.build_model(cfg, data["train"].tokenizer).to(cfg.device)
         optimizer = Adam(model.parameters(), lr=cfg.lr)
         history, start_epoch = [], 0
         if resume:
             history, start_epoch = _restore(task, ckpt, cfg, out, model, optimizer)
             log(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
-        log(f"tinymm train: task={cfg.task}" + task.describe(cfg) + f" backend={cfg.backend} "
+        where = f"device={cfg.device}" if cfg.device != "cpu" else f"backend={cfg.backend}"
+        log(f"tinymm train: task={cfg.task}" + task.describe(cfg) + f" {where} "
             f"seed={cfg.seed} images={cfg.samples} (val {cfg.val_samples}, test "
             f"{cfg.test_samples}; 3 captions each) batch={cfg.batch_size} lr={cfg.lr:g} "
             f"epochs={cfg.epochs} params={model.num_parameters():,}")
@@ -202,6 +215,20 @@ def run_task(cfg: TaskConfig, out: str, resume: bool = False, overwrite: bool = 
         run.setup_seconds = time.perf_counter() - t_setup
         fit_run(run, task.loss_fn, loader, start_epoch, progress_stream)
         return run.finish()
+
+
+@contextmanager
+def on_cpu(model):
+    """The model's parameters on the CPU for the block (evaluation and decoding, which read
+    NumPy arrays), then back on the device they came from; nothing moves for a CPU model."""
+    device = next(iter(model.parameters())).device.type
+    if device != "cpu":
+        model.to("cpu")
+    try:
+        yield model
+    finally:
+        if device != "cpu":
+            model.to(device)
 
 
 class TaskRun(RunHooks):
@@ -215,7 +242,8 @@ class TaskRun(RunHooks):
 
     def on_epoch_end(self, epoch, logs):
         seconds = time.perf_counter() - self.t0
-        val = self.task.validate(self.model, self.data["val"], self.cfg)
+        with on_cpu(self.model):
+            val = self.task.validate(self.model, self.data["val"], self.cfg)
         record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in logs.items()},
                   **{f"val_{k}": v for k, v in val.items()}, "seconds": seconds,
                   "pairs_per_second": 3 * len(self.data["train"]) / seconds}
@@ -228,17 +256,19 @@ class TaskRun(RunHooks):
 
     def finish(self) -> dict:
         cfg, out, model, task = self.cfg, self.out, self.model, self.task
-        test = task.test(model, self.data["test"], cfg)
+        with on_cpu(model):
+            test = task.test(model, self.data["test"], cfg)
         save_checkpoint(self.ckpt_path, task, model, self.optimizer, cfg, cfg.epochs,
                         self.history, test=test)
         metrics = {"task": task.name, "config": asdict(cfg),
                    "model_config": model.config.to_dict(),
                    "parameters": model.num_parameters(), "epochs": self.history, "test": test,
-                   "backend": cfg.backend, "versions": versions(),
+                   "backend": cfg.backend, "device": cfg.device, "versions": versions(),
                    "setup_seconds": self.setup_seconds,
                    "seconds_to_first_step": self.first_step_seconds}
         write_metrics(out, metrics)
-        written = task.figures(out, model, self.data, self.history, cfg)
+        with on_cpu(model):
+            written = task.figures(out, model, self.data, self.history, cfg)
         for line in task.report(test, cfg):
             self.log(line)
         total = sum(h["seconds"] for h in self.history)

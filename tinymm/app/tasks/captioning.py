@@ -30,6 +30,7 @@ from tinymm.models.captioning import (
     greedy_decode,
     word_presence_loss,
 )
+from tinymm.ops.cross_entropy import correct_count
 from tinymm.tensor import from_numpy
 
 EVAL_BATCH = 250
@@ -40,17 +41,24 @@ def captioning_loss(model: Captioner, batch: dict):
     next-word accuracy."""
     L = int(batch["lengths"].max())
     tokens = batch["tokens"][:, :L]  # (n, L) cut to the batch's longest caption
+    device = model.out.weight.device
+    image = from_numpy(batch["image"]).to(device)  # (n, 3, S, S), one copy to a GPU
     weight = model.config.word_loss
-    if weight > 0:  # plus the auxiliary word-presence loss on the image vector
-        logits, word_logits = model(from_numpy(batch["image"]), tokens, with_words=True)
+    if weight > 0:  # plus the auxiliary word-presence loss on the image vector (CPU only)
+        logits, word_logits = model(image, tokens, with_words=True)
         loss = caption_loss(logits, tokens) + weight * word_presence_loss(word_logits,
                                                                           batch["words"])
     else:
-        logits = model(from_numpy(batch["image"]), tokens)  # (n, L-1, V)
+        logits = model(image, tokens)  # (n, L-1, V)
         loss = caption_loss(logits, tokens)
     targets = tokens[:, 1:]  # (n, L-1)
     real = targets != 0
-    hits = int(((np.argmax(logits.array, axis=-1) == targets) & real).sum())
+    if device == "cpu":
+        hits = int(((np.argmax(logits.array, axis=-1) == targets) & real).sum())
+    else:  # counted on the device (padding's target -1 never matches), read with the loss
+        wanted = np.ascontiguousarray(np.where(real, targets, -1).reshape(-1))  # (n (L-1),)
+        hits = correct_count(logits.detach().reshape(-1, logits.shape[-1]),
+                             from_numpy(wanted).to(device))
     return loss, {"samples": int(real.sum()), "word_accuracy": (hits, int(real.sum()))}
 
 

@@ -8,7 +8,7 @@ import sys
 from dataclasses import fields
 
 TASK_FLAGS = ("epochs", "samples", "val_samples", "test_samples", "batch_size", "lr", "seed",
-              "backend", "decoder", "beam")
+              "backend", "device", "decoder", "beam")
 
 
 def config_from_args(args, base: dict | None = None):
@@ -69,9 +69,6 @@ def cmd_train_task(args, started_at: float) -> int:
     try:
         if args.fusion is not None:
             raise ValueError(f"--fusion belongs to --task vqa, not --task {args.task}")
-        if getattr(args, "device", None) not in (None, "cpu"):
-            raise ValueError(f"--device {args.device} is implemented for --task vqa only; "
-                             f"--task {args.task} trains on the CPU")
         if args.decoder is not None and args.task != "captioning":
             raise ValueError("--decoder belongs to --task captioning")
         if args.beam is not None and args.task != "captioning":

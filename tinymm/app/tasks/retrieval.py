@@ -16,6 +16,7 @@ from tinymm import nn
 from tinymm.autograd import no_grad
 from tinymm.metrics import retrieval_metrics
 from tinymm.models.retrieval import DualEncoder, DualEncoderConfig
+from tinymm.ops.cross_entropy import correct_count
 from tinymm.ops.info_nce import info_nce
 from tinymm.tensor import from_numpy
 
@@ -23,11 +24,17 @@ EVAL_BATCH = 250
 
 
 def retrieval_loss(model: DualEncoder, batch: dict):
-    """InfoNCE of the batch's pairs; metric: in-batch image->text top-1 accuracy."""
-    u, w = model(from_numpy(batch["image"]), batch["tokens"], batch["lengths"])  # (n, D) x2
+    """InfoNCE of the batch's pairs; metric: in-batch image->text top-1 accuracy (on a cuda
+    model counted on the device and read with the loss)."""
+    device = model.logit_scale.device
+    image = from_numpy(batch["image"]).to(device)  # (n, 3, S, S), one copy to a GPU
+    u, w = model(image, batch["tokens"], batch["lengths"])  # (n, D) x2
     loss = info_nce(u, w, model.clamped_logit_scale())
     n = u.shape[0]
-    hits = int((np.argmax(u.array @ w.array.T, axis=1) == np.arange(n)).sum())
+    if device == "cpu":
+        hits = int((np.argmax(u.array @ w.array.T, axis=1) == np.arange(n)).sum())
+    else:  # (n, n) similarities on the device; pair i's caption is column i
+        hits = correct_count(u.detach() @ w.detach().T, from_numpy(np.arange(n)).to(device))
     return loss, {"samples": n, "batch_accuracy": (hits, n)}
 
 

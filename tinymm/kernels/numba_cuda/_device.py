@@ -36,10 +36,44 @@ from numba import cuda
 SIMULATOR = bool(numba_config.ENABLE_CUDASIM)
 # 1-d launches: a multiple of the 32-thread warp, 8 warps per block (one warp in the simulator)
 THREADS_PER_BLOCK = 32 if SIMULATOR else 256
+
+
+def _atomic_simulated_shared_arrays() -> None:
+    """Make the simulator's ``cuda.shared.array`` allocation atomic.
+
+    numba-cuda's simulator gives the threads of a block one shared array per source line by
+    a check-then-set on a dict; a thread switch between the two lets two threads of a block
+    allocate different arrays, so one of them computes on private "shared" memory. The same
+    lookup, keyed by the calling line as the simulator's, runs under a lock here."""
+    from numba.cuda import types
+    from numba.cuda.np import numpy_support
+    from numba.cuda.simulator import kernelapi
+
+    unlocked = kernelapi.FakeCUDAShared.array
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:  # dynamic shared memory: no lookup
+            return unlocked(self, shape, dtype, alignment)
+        if isinstance(dtype, types.Type):  # a Numba type, as the kernels pass
+            dtype = numpy_support.as_dtype(dtype)
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)
+        with lock:
+            found = self._allocations.get(caller)
+            if found is None:
+                found = self._allocations[caller] = np.empty(shape, dtype)
+        return found
+
+    kernelapi.FakeCUDAShared.array = array
+
+
 if SIMULATOR:
     # The simulator's launcher polls its block's threads in a loop on the main thread, and each
     # barrier waits for every thread to be scheduled in turn: with Python's default 5 ms GIL
-    # switch interval a launch takes several times longer than with 0.1 ms.
+    # switch interval a launch takes several times longer than with 0.1 ms. Threads then switch
+    # more often, which makes the simulator's shared-array race likely: it is closed first.
+    _atomic_simulated_shared_arrays()
     sys.setswitchinterval(1e-4)
 
 

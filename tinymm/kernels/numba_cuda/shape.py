@@ -181,8 +181,8 @@ def device_row_index(index):
     if not items or not _device.is_device_array(items[0]):
         return None
     rest = items[1:]
-    if any(_device.is_device_array(i) for i in rest) or not all(
-            i is Ellipsis or isinstance(i, slice) and i == slice(None) for i in rest) or items[0].dtype != np.int64:
+    full = all(i is Ellipsis or isinstance(i, slice) and i == slice(None) for i in rest)
+    if not full or items[0].dtype != np.int64:
         raise TypeError("cuda getitem_forward: a device index must be one int64 array of row "
                         "indices (x[idx] or x[idx, ...]); index with host arrays for other "
                         f"forms, received {index!r}")
