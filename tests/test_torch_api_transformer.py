@@ -3,6 +3,8 @@ state_dict: outputs, input gradients and parameter gradients, masks included."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -151,6 +153,23 @@ def test_gelu_exact_matches_torch_and_gradcheck():
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10)
     assert tinymm.gradcheck(lambda t: tinymm.F.gelu(t, approximate="none"),
                             (tinymm.tensor(x[:3] + 0.1, requires_grad=True),))
+
+
+def test_gelu_defaults_are_pytorchs_and_keras():
+    """F.gelu and nn.GELU default to the exact form (PyTorch's approximate="none"); Keras's
+    activations.gelu too, and keras.ops.gelu to the tanh form (Keras 3's defaults)."""
+    from tinymm import keras
+
+    x = np.linspace(-3, 3, 7)
+    exact = 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+    tanh = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    t = tinymm.tensor(x)
+    np.testing.assert_allclose(tinymm.F.gelu(t).numpy(), exact, rtol=1e-12)
+    np.testing.assert_allclose(nn.GELU()(t).numpy(), exact, rtol=1e-12)
+    np.testing.assert_allclose(nn.GELU("tanh")(t).numpy(), tanh, rtol=1e-12)
+    np.testing.assert_allclose(keras.activations.gelu(t).numpy(), exact, rtol=1e-12)
+    np.testing.assert_allclose(keras.ops.gelu(t).numpy(), tanh, rtol=1e-12)
+    np.testing.assert_allclose(keras.ops.gelu(t, approximate=False).numpy(), exact, rtol=1e-12)
 
 
 def test_attention_dropout_drops_weights_in_training_only():

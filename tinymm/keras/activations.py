@@ -24,8 +24,9 @@ def sigmoid(x):
     return _sigmoid(x)
 
 
-def gelu(x):
-    return _act.gelu(x)
+def gelu(x, approximate: bool = False):
+    """Keras's default is the exact (erf) form; approximate=True the tanh form."""
+    return _act.gelu(x, "tanh" if approximate else "none")
 
 
 def elu(x):

@@ -6,8 +6,9 @@ argmin/argsort, isnan...) carry no gradient, as in Keras.
 Keras's conventions kept here: ``std``/``var``/``moments`` use the population variance
 (ddof 0); ``split`` takes NumPy's sections or split indices; ``repeat`` is ``np.repeat``
 (each element repeated) and ``tile`` is ``np.tile``; ``take`` with ``axis=None`` indexes the
-flattened tensor; ``pad`` takes NumPy's ``pad_width`` pairs; ``gelu`` defaults to the tanh
-approximation and ``leaky_relu`` to slope 0.2; ``normalize`` is x / max(||x||, 1e-7);
+flattened tensor; ``pad`` takes NumPy's ``pad_width`` pairs; ``ops.gelu`` defaults to the tanh
+approximation (``activations.gelu`` to the exact form) and ``leaky_relu`` to slope 0.2;
+``normalize`` is x / max(||x||, 1e-7);
 ``arange``/``full`` give int32 for integer arguments and float32 (Keras's floatx) otherwise.
 """
 
@@ -110,10 +111,7 @@ def stop_gradient(x):
 # ---------------------------------------------------------------- activations
 @symbolic
 def gelu(x, approximate: bool = True):
-    if not approximate:
-        raise ValueError("keras.ops.gelu: only approximate=True (the tanh form) is supported "
-                         "by tinymm")
-    return _act.gelu(_t(x))
+    return _act.gelu(_t(x), "tanh" if approximate else "none")
 
 
 @symbolic

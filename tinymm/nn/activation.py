@@ -83,7 +83,7 @@ class ELU(Module):
 
 
 class GELU(Module):
-    def __init__(self, approximate: str = "tanh"):
+    def __init__(self, approximate: str = "none"):
         super().__init__()
         self.approximate = approximate
 

@@ -71,9 +71,9 @@ def silu(x):
     return x * sigmoid(x)
 
 
-def gelu(x, approximate: str = "tanh"):
-    """approximate="tanh": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); approximate="none":
-    the exact 0.5 x (1 + erf(x / sqrt(2))), PyTorch's own default."""
+def gelu(x, approximate: str = "none"):
+    """approximate="none" (PyTorch's default): the exact 0.5 x (1 + erf(x / sqrt(2)));
+    approximate="tanh": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     if approximate not in ("tanh", "none"):
         raise ValueError(f"gelu: approximate must be 'tanh' or 'none', got {approximate!r}")
     _check_composite("gelu", x)

@@ -30,7 +30,7 @@ class Erf(Function):
     def forward(ctx, x):
         check_float("erf", "input", x)
         ctx.save_for_backward(x)
-        return _ERF(x).astype(x.dtype)
+        return np.asarray(_ERF(x)).astype(x.dtype)  # a 0-d input gives a Python float
 
     @staticmethod
     def backward(ctx, grad):
