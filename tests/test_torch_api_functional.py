@@ -234,3 +234,21 @@ def test_pad_modes_match_torch(mode):
                    _arrays((1, 2, 3, 4)))
     with pytest.raises(ValueError, match="pad: mode 'reflect' needs widths at most 2"):
         F.pad(tinymm.zeros(1, 1, 3), (3, 0), mode="reflect")
+
+
+def test_softmax_without_dim_takes_pytorchs_implicit_dim_and_warns():
+    """F.softmax / F.log_softmax / nn.Softmax() without dim: dim 0 for 1-d and 3-d input, else
+    dim 1, with PyTorch's deprecation warning (not the last axis)."""
+    x = np.random.default_rng(2).standard_normal((2, 3, 4, 5))
+    for shape, dim in (((5,), 0), ((2, 5), 1), ((2, 3, 4), 0), ((2, 3, 4, 5), 1)):
+        a = x.reshape(-1)[: int(np.prod(shape))].reshape(shape)
+        want = np.exp(a) / np.exp(a).sum(axis=dim, keepdims=True)
+        with pytest.warns(UserWarning, match=f"include dim={dim}"):
+            got = tinymm.nn.functional.softmax(tinymm.tensor(a))
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+        with pytest.warns(UserWarning):
+            np.testing.assert_allclose(tinymm.nn.Softmax()(tinymm.tensor(a)).numpy(), want,
+                                       rtol=1e-12)
+        with pytest.warns(UserWarning):
+            got = tinymm.nn.functional.log_softmax(tinymm.tensor(a))
+        np.testing.assert_allclose(got.numpy(), np.log(want), rtol=1e-10)

@@ -1,8 +1,8 @@
 """Activation modules: thin wrappers over the functional ops, PyTorch's names.
 
 ReLU, Sigmoid, Tanh, Softmax and LogSoftmax call their fused ops (kernels with derivations in
-kernels/reference/activation.py and softmax.py). LeakyReLU, ELU, GELU (the tanh
-approximation only), SiLU and Softplus call compositions of Tensor ops (in ops/activation.py),
+kernels/reference/activation.py and softmax.py). LeakyReLU, ELU, GELU (exact or tanh
+approximation), SiLU and Softplus call compositions of Tensor ops (in ops/activation.py),
 so autograd derives their backward from the pieces; so do LogSigmoid, Mish, GLU, Hardtanh,
 ReLU6 and PReLU (ops/pointwise.py).
 """
@@ -33,7 +33,7 @@ class Tanh(Module):
 
 
 class Softmax(Module):
-    def __init__(self, dim: int = -1):
+    def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
 
@@ -45,7 +45,7 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    def __init__(self, dim: int = -1):
+    def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from tinymm.ops._checks import check_dim, check_float
 from tinymm.ops._kernel import KernelFunction
 
@@ -32,10 +34,20 @@ class LogSoftmax(_AlongAxis):
     kernel = "log_softmax"
 
 
-def softmax(x, dim: int = -1):
-    """Softmax along ``dim`` (PyTorch's argument name)."""
-    return Softmax.apply(x, axis=dim)
+def implicit_dim(op: str, ndim: int) -> int:
+    """PyTorch's legacy choice when softmax is called without ``dim``: dim 0 for 0-, 1- and
+    3-d input, else dim 1; with PyTorch's deprecation warning."""
+    dim = 0 if ndim in (0, 1, 3) else 1
+    warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call "
+                  f"to include dim={dim} as an argument.", UserWarning, stacklevel=3)
+    return dim
 
 
-def log_softmax(x, dim: int = -1):
-    return LogSoftmax.apply(x, axis=dim)
+def softmax(x, dim: int | None = None):
+    """Softmax along ``dim`` (PyTorch's argument name; without it, PyTorch's implicit dim)."""
+    return Softmax.apply(x, axis=implicit_dim("softmax", x.ndim) if dim is None else dim)
+
+
+def log_softmax(x, dim: int | None = None):
+    return LogSoftmax.apply(x, axis=implicit_dim("log_softmax", x.ndim) if dim is None
+                            else dim)
