@@ -19,13 +19,19 @@ RNG = np.random.default_rng(0)
 
 def _note(N: int, H: int) -> str:
     """How the numba path computes this shape (the time loop's home depends on N)."""
+    chunks = _recurrent.row_chunks(N)
+    split = ""
+    if len(chunks) > 1:
+        split = (f"batch cut into {len(chunks)} row chunks run whole on the worker threads "
+                 "(BLAS single-threaded), each: ")
+        N = chunks[0][1] - chunks[0][0]
     if _recurrent.loop_in_numba(N, 4 * H, H):
         loop = ("time loop inside one @njit function, per-step h @ W_hh^T via BLAS from numba "
                 "(SciPy's bindings)")
     else:
-        loop = ("time loop in Python, per-step h @ W_hh^T via NumPy BLAS (batch too large for "
-                "SciPy's single-threaded GEMM, or no SciPy)")
-    return ("input projection of all steps: one NumPy BLAS GEMM; " + loop + "; fused numba "
+        loop = ("time loop in Python, per-step h @ W_hh^T via NumPy BLAS (rows too many for "
+                "SciPy's single-threaded GEMM, or no SciPy), the cell kernels releasing the GIL")
+    return (split + "input projection of all steps: one NumPy BLAS GEMM; " + loop + "; fused numba "
             "cell (vectorised exp in the input's precision); backward: per-step da @ W_hh, "
             "then dW (and dx when needed) as one GEMM each over all steps")
 

@@ -297,7 +297,7 @@ def _torch_tensor(torch, rng, *shape, scale=1.0, grad=False):
 
 def works(smoke: bool) -> list[Work]:
     """The timed work, at the seed model's shapes (or tiny ones with --smoke)."""
-    S = 4096 if not smoke else 17  # square GEMM side
+    S = 4096 if not smoke else 9  # square GEMM side
     L = dict(T=16, N=32, D=128, H=128) if not smoke else dict(T=2, N=2, D=3, H=5)
     A = dict(N=32, h=4, Lq=16, Lk=64, d=32) if not smoke else dict(N=1, h=1, Lq=3, Lk=5, d=4)
     rows, cols = (8192, 1000) if not smoke else (3, 9)
@@ -620,9 +620,9 @@ def _train_step(tinymm, batch: int, device: str, smoke: bool):
     from tinymm.models import MultimodalConfig, MultimodalVQA
 
     if smoke:  # the seed architecture at toy widths: the simulator runs one thread at a time
-        config = MultimodalConfig(fusion="multiply", image_size=8, conv1_channels=4,
-                                  conv2_channels=4, embed_dim=8, hidden_size=8, fused_dim=8,
-                                  head_hidden=8, num_heads=2)
+        config = MultimodalConfig(fusion="multiply", image_size=4, conv1_channels=2,
+                                  conv2_channels=2, embed_dim=4, hidden_size=4, fused_dim=4,
+                                  head_hidden=4, num_heads=2)
     else:
         config = MultimodalConfig(fusion="multiply")
     tinymm.nn.init.seed(0)
@@ -720,7 +720,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu_check: {reason}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    timer = Timer(1, warmup=1) if args.smoke else Timer(args.repeat)
+    # the simulator compiles nothing: its smoke run times each work once, without a warm-up
+    timer = (Timer(1, warmup=0 if SIMULATOR else 1) if args.smoke else Timer(args.repeat))
     torch = cuda_torch()
     print("gpu_check: measuring the device's ceilings", flush=True)
     info = device_info(timer, args.smoke)

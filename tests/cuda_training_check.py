@@ -6,10 +6,13 @@ the simulator's arrays behave like real device arrays).
   on the host, from the same weights on the same batches: losses and every weight agree, and
   each step moves exactly: in, the image, the token ids, the answers (the caller's three
   copies) and the lengths (the LSTM kernel's one copy: lengths are host metadata, as in
-  PyTorch's pack_padded_sequence); out, the scalar loss and the two index checks (token ids
-  in the embedding, answers in the cross-entropy), 16 bytes each: (min, max) in int64.
+  PyTorch's pack_padded_sequence); out, one copy: the scalar loss together with the two index
+  checks' results (token ids in the embedding, answers in the cross-entropy), 16 bytes each:
+  (min, max) in int64, judged when the loss is read.
 * ``--all-fusions``: one step of every other fusion, held to the reference the same way
   (attention fusion copies its (N, T, 1) token-pooling weights in as well).
+* The app's loss function (``tinymm.app.train.vqa_loss``) in tinymm/loop.py: the correct
+  answers are counted on the device and come back with the loss, one copy out per step.
 * A tinymm.keras model moved with ``model.to("cuda")`` before ``compile`` fits and predicts
   as on the host.
 * Checkpoints: a cuda model's ``tinymm.io.save_module`` / ``tinymm.save`` load on the CPU
@@ -65,17 +68,20 @@ def expected_transfers(batch: dict, fusion: str) -> dict:
     if fusion == "attention":  # the token-pooling weights (N, T, 1) float32
         inputs.append(None)
         h2d_bytes += N * T * 4
-    checks = 2 if reads_text else 1
-    return {"h2d_count": len(inputs), "h2d_bytes": h2d_bytes, "d2h_count": 1 + checks,
-            "d2h_bytes": 4 + checks * 16, "implicit_d2h_count": 0}
+    checks = 2 if reads_text else 1  # token ids in the embedding, answers in the cross-entropy
+    # one copy out: the loss in the 8-byte head of the pending-check packet, then each
+    # check's (min, max) in int64
+    return {"h2d_count": len(inputs), "h2d_bytes": h2d_bytes, "d2h_count": 1,
+            "d2h_bytes": 8 + checks * 16, "implicit_d2h_count": 0}
 
 
 def train_both(fusion: str, steps: int) -> tuple[MultimodalVQA, optim.Adam]:
     """``steps`` Adam steps on the host (reference) and on the device; returns the device's."""
     host, gpu = tiny_model(fusion), tiny_model(fusion)
-    gpu.to("cuda")
     host_opt, gpu_opt = optim.Adam(host.parameters(), lr=0.05), optim.Adam(gpu.parameters(),
                                                                            lr=0.05)
+    gpu.to("cuda")  # after the optimizer is built: it keeps working on the moved parameters
+    assert all(p.device == "cuda" for p in gpu.parameters())
     for i, batch in enumerate(batches(steps)):
         with tinymm.use_backend("reference"):
             want = step(host, host_opt, batch, "cpu")
@@ -87,6 +93,27 @@ def train_both(fusion: str, steps: int) -> tuple[MultimodalVQA, optim.Adam]:
     for (name, a), (_, b) in zip(host.state_dict().items(), gpu.state_dict().items()):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=f"{fusion} {name}")
     return gpu, gpu_opt
+
+
+def check_loop_steps() -> None:
+    """The app's loss function in the one training loop (tinymm/loop.py), two steps on the
+    device against the reference on the host: the same loss and accuracy, and per step one
+    copy out: the loss, the two index checks and the correct-answer count together."""
+    from tinymm.app.train import vqa_loss
+
+    host, gpu = tiny_model("multiply"), tiny_model("multiply").to("cuda")
+    host_opt, gpu_opt = optim.Adam(host.parameters(), lr=0.05), optim.Adam(gpu.parameters(),
+                                                                           lr=0.05)
+    data = batches(2)
+    with tinymm.use_backend("reference"):
+        want = tinymm.loop.train_epoch(host, vqa_loss, data, host_opt)
+    tinymm.cuda.reset_transfer_stats()
+    got = tinymm.loop.train_epoch(gpu, vqa_loss, data, gpu_opt)
+    moved = tinymm.cuda.transfer_stats()
+    assert moved["d2h_count"] == 2 and moved["d2h_bytes"] == 2 * (8 + 3 * 16), moved
+    assert moved["implicit_d2h_count"] == 0, moved
+    assert got["accuracy"] == want["accuracy"], (got, want)
+    np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-5)
 
 
 def check_checkpoints(gpu: MultimodalVQA, gpu_opt: optim.Adam) -> None:
@@ -124,21 +151,31 @@ def expect(error: type, words: tuple[str, ...], call) -> None:
 
 
 def check_device_index_errors() -> None:
-    """Bad device indices are refused before a kernel reads with them (the device reduction
-    finds them), and host indices with device weights name both devices."""
+    """Bad device indices are a ValueError naming the op and the value at the next copy to
+    the host (the device reduction finds them; the kernels read nothing out of bounds
+    meanwhile), and host indices with device weights name both devices."""
     weight = tinymm.tensor(np.ones((5, 2), np.float32), device="cuda", requires_grad=True)
     ids = tinymm.tensor(np.array([[0, 4], [2, 5]]), device="cuda")
-    expect(ValueError, ("index 5", "5 embeddings"), lambda: tinymm.F.embedding(ids, weight))
+    tinymm.cuda.reset_transfer_stats()
+    rows = tinymm.F.embedding(ids, weight)  # launched; nothing has come back yet
+    assert tinymm.cuda.transfer_stats()["d2h_count"] == 0
+    expect(ValueError, ("index 5", "5 embeddings"), lambda: rows.sum().item())
+    assert tinymm.cuda.transfer_stats()["d2h_count"] == 1  # the loss and the check, together
     lows = tinymm.tensor(np.array([-1, 3]), device="cuda")
-    expect(ValueError, ("index -1",), lambda: tinymm.F.embedding(lows, weight))
+    expect(ValueError, ("index -1",), lambda: tinymm.F.embedding(lows, weight).cpu())
     expect(RuntimeError, ("cpu", "cuda"), lambda: tinymm.F.embedding(np.array([1]), weight))
     ok = tinymm.F.embedding(tinymm.tensor(np.array([4, 0]), device="cuda"), weight)
     np.testing.assert_array_equal(ok.detach().cpu().numpy(), np.ones((2, 2)))
     logits = tinymm.tensor(np.zeros((2, 3), np.float32), device="cuda")
     target = tinymm.tensor(np.array([1, 3]), device="cuda")
-    expect(ValueError, ("holds 3",), lambda: tinymm.F.cross_entropy(logits, target))
+    loss = tinymm.F.cross_entropy(logits, target)
+    expect(ValueError, ("cross_entropy", "holds 3", "[0, 2]"), loss.item)
     skipped = tinymm.tensor(np.array([1, -100]), device="cuda")  # ignore_index is skipped
-    assert tinymm.F.cross_entropy(logits, skipped).device == "cuda"
+    np.testing.assert_allclose(tinymm.F.cross_entropy(logits, skipped).item(), np.log(3),
+                               rtol=1e-6)
+    many = [tinymm.F.embedding(tinymm.tensor(np.array([k % 5]), device="cuda"), weight)
+            for k in range(20)]  # more checks than the packet holds: read as it fills
+    assert many[-1].sum().item() == 2.0
     expect(RuntimeError, ("cpu", "cuda"), lambda: tinymm.F.cross_entropy(logits,
                                                                          np.array([0, 1])))
     lstm = tinymm.nn.LSTM(2, 2, batch_first=True).to("cuda")
@@ -212,6 +249,7 @@ def check_app_run() -> None:
 if __name__ == "__main__":
     check_device_index_errors()
     gpu, gpu_opt = train_both("multiply", steps=3)
+    check_loop_steps()
     check_checkpoints(gpu, gpu_opt)
     check_keras_fit()
     fusions = ["multiply", "a tinymm.keras model"]

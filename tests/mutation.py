@@ -10,7 +10,7 @@ Each mutant is one source file, an exact fragment of it, the fragment's replacem
 reviewer could plausibly miss: a wrong derivative, an overwrite instead of an accumulation, a
 flag ignored, a check skipped) and the tests that should catch it. The script copies the
 repository (tracked and untracked, non-ignored files, plus the numba caches) into a temporary
-directory once; then for each mutant it patches the copy, runs ``python -m pytest -x -q`` on
+directory once; then for each mutant it patches the copy, runs ``python -m pytest -x -q -n 0`` on
 those tests there, and restores the file. A mutant is "caught" when the tests fail, "missed"
 when they pass; the score is caught / (caught + missed). Before the mutants, each distinct
 test selection runs on the unpatched copy and must pass, so a failure means the mutant.
@@ -269,8 +269,8 @@ def _run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[str, float
     env = dict(os.environ, PYTHONPATH=path, PYTHONDONTWRITEBYTECODE="1")
     started = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p",
-                               "no:cacheprovider", *tests], cwd=copy, env=env,
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-n", "0",
+                               "-p", "no:cacheprovider", *tests], cwd=copy, env=env,
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "timeout", time.perf_counter() - started, ""

@@ -14,6 +14,7 @@ from tinymm.models.captioning import (
     beam_search,
     caption_loss,
     greedy_decode,
+    word_presence_loss,
 )
 from tinymm.models.retrieval import DualEncoder, DualEncoderConfig
 from tinymm.ops.info_nce import info_nce
@@ -27,9 +28,9 @@ def batch():
     return ShapesCaptions(6, seed=2).batch(np.arange(6))
 
 
-def _captioner(attention, seed=0):
+def _captioner(attention, seed=0, **options):
     nn.init.seed(seed)
-    return Captioner(CaptionerConfig(attention=attention, attention_dim=6, **SMALL))
+    return Captioner(CaptionerConfig(attention=attention, attention_dim=6, **SMALL, **options))
 
 
 def test_dual_encoder_embeddings_are_unit_rows(batch):
@@ -60,11 +61,22 @@ def test_captioner_shapes_and_bad_input(batch, attention):
         model(batch["image"][:2], batch["tokens"])
     with pytest.raises(ValueError, match=r"max_len must be an integer in \[2, 24\]"):
         greedy_decode(model, batch["image"], max_len=40)
+    with pytest.raises(ValueError, match="Captioner: with_words needs a model built with "
+                                         "word_loss > 0"):
+        model(batch["image"], batch["tokens"], with_words=True)
+    with pytest.raises(ValueError, match="word_loss must be a finite number >= 0, got -1"):
+        CaptionerConfig(word_loss=-1)
 
 
-@pytest.mark.parametrize("attention", [False, True], ids=["plain", "attention"])
-def test_teacher_forcing_equals_stepping_the_decoder(batch, attention):
-    model = _captioner(attention)
+VARIANTS = pytest.mark.parametrize("attention,options", [
+    (False, {}), (True, {}), (False, {"image_input": True, "word_loss": 0.5}),
+    (True, {"image_input": True, "region_positions": True})],
+    ids=["plain", "attention", "plain-image-input-words", "attention-image-input-positions"])
+
+
+@VARIANTS
+def test_teacher_forcing_equals_stepping_the_decoder(batch, attention, options):
+    model = _captioner(attention, **options)
     with tinymm.no_grad():
         logits = model(batch["image"], batch["tokens"]).array
         state = model.start(batch["image"])
@@ -73,9 +85,10 @@ def test_teacher_forcing_equals_stepping_the_decoder(batch, attention):
             np.testing.assert_allclose(step_logits.array, logits[:, t], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("attention", [False, True], ids=["plain", "attention"])
-def test_beam_width_one_is_greedy_and_wider_beams_score_at_least_as_well(batch, attention):
-    model = _captioner(attention, seed=3)
+@VARIANTS
+def test_beam_width_one_is_greedy_and_wider_beams_score_at_least_as_well(batch, attention,
+                                                                          options):
+    model = _captioner(attention, seed=3, **options)
     greedy, _ = greedy_decode(model, batch["image"], max_len=10)
     one = beam_search(model, batch["image"], beam=1, max_len=10)
     np.testing.assert_array_equal(one, greedy)
@@ -170,22 +183,34 @@ def test_dual_encoder_same_function_as_pytorch(batch):
                                    err_msg=name)
 
 
-@pytest.mark.parametrize("attention", [False, True], ids=["plain", "attention"])
-def test_captioner_same_function_as_pytorch(batch, attention):
+@VARIANTS
+def test_captioner_same_function_as_pytorch(batch, attention, options):
     torch = pytest.importorskip("torch")
     from tests.oracles.torch_apps import build_torch_captioner
     from tests.oracles.torch_model import copy_weights
 
-    model = _captioner(attention, seed=4)
+    model = _captioner(attention, seed=4, **options)
     twin = build_torch_captioner(model.config)
     copy_weights(model, twin)
     tokens = batch["tokens"][:, :12]
-    logits = model(batch["image"], tokens)
-    caption_loss(logits, tokens).backward()
+    words = model.config.word_loss > 0
+    present = ShapesCaptions(6, seed=2).words  # (6, V), the batch's images
+    logits = model(batch["image"], tokens, with_words=words)
     t_tokens = torch.tensor(tokens)
-    t_logits = twin(torch.tensor(batch["image"]), t_tokens)
-    torch.nn.functional.cross_entropy(t_logits.reshape(-1, 33), t_tokens[:, 1:].reshape(-1),
-                                      ignore_index=0).backward()
+    t_logits = twin(torch.tensor(batch["image"]), t_tokens, with_words=words)
+    if words:
+        (logits, word_logits), (t_logits, t_words) = logits, t_logits
+        np.testing.assert_allclose(word_logits.array, t_words.detach().numpy(), rtol=1e-4,
+                                   atol=1e-5)
+    loss = caption_loss(logits, tokens)
+    t_loss = torch.nn.functional.cross_entropy(t_logits.reshape(-1, 33),
+                                               t_tokens[:, 1:].reshape(-1), ignore_index=0)
+    if words:
+        loss = loss + 0.5 * word_presence_loss(word_logits, present)
+        t_loss = t_loss + 0.5 * torch.nn.functional.binary_cross_entropy_with_logits(
+            t_words, torch.tensor(present))
+    loss.backward()
+    t_loss.backward()
     np.testing.assert_allclose(logits.array, t_logits.detach().numpy(), rtol=1e-4, atol=1e-5)
     if attention:
         np.testing.assert_allclose(model.last_attention, twin.last_attention.detach().numpy(),

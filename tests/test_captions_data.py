@@ -113,3 +113,56 @@ def test_tokenizer_specials_come_first():
     tok = captions_tokenizer()
     assert tok.itos[:4] == ["<pad>", "<unk>", "<start>", "<end>"]
     assert tok == captions_tokenizer()
+
+
+def _wrong_first_object(caption: str, scene: set, colours, shapes) -> str | None:
+    """The listing caption with its first object's colour (or, with ``shapes``, its shape)
+    replaced so that the named (colour, shape) pair is not in the scene; None if none is."""
+    words = caption.split()
+    k = next(i for i, w in enumerate(words) if w in colours)  # "a <colour> <shape>"
+    options = [(c, words[k + 1]) for c in colours] if shapes is None else \
+        [(words[k], s) for s in shapes]
+    wrong = next((p for p in options if p not in scene), None)
+    if wrong is None:
+        return None
+    words[k], words[k + 1] = wrong
+    return " ".join(words)
+
+
+def test_attribute_scores_one_on_references_zero_on_a_wrong_colour_or_shape():
+    from tinymm.app.tasks.captioning import attribute_breakdown, caption_scores
+    from tinymm.data.shapes_vqa import COLORS, SHAPES
+    from tinymm.metrics import attribute_accuracy
+
+    split = ShapesCaptions(40, seed=7)
+    for r in range(REFERENCES):
+        own = [split.captions[i][r] for i in range(len(split))]
+        assert caption_scores(own, split)["attribute_accuracy"] == 1.0
+        parts = attribute_breakdown(own, split, max_words=MAX_CAPTION_WORDS + 1)
+        assert all(parts[k] == 1.0 for k in ("colours", "shapes", "count", "order")), parts
+        assert parts["truncated"] == 0.0 and parts["relation"] in (None, 1.0)
+    listing = [split.captions[i][0] for i in range(len(split))]
+    for shapes, broken in ((None, "colours"), (SHAPES, "shapes")):
+        wrong = [_wrong_first_object(c, split.objects(i), COLORS, shapes)
+                 for i, c in enumerate(listing)]
+        keep = [i for i, c in enumerate(wrong) if c is not None]
+        assert len(keep) >= 35
+        score = attribute_accuracy([mentioned_objects(wrong[i]) for i in keep],
+                                   [split.objects(i) for i in keep])
+        assert score == 0.0, broken
+        named = [wrong[i] if wrong[i] is not None else listing[i] for i in range(len(split))]
+        parts = attribute_breakdown(named, split, MAX_CAPTION_WORDS + 1)
+        assert parts["pair_precision"] < 1.0 and parts["pair_recall"] < 1.0, parts
+    first_only = [" ".join(c.split()[:8]) for c in listing]  # "from left to right : a X Y"
+    parts = attribute_breakdown(first_only, split, MAX_CAPTION_WORDS + 1)
+    assert parts["count"] < 1.0 and parts["pair_precision"] == 1.0 and parts["pair_recall"] < 1
+
+
+def test_word_presence_marks_exactly_the_words_of_the_references(data):
+    itos = data.tokenizer.itos
+    for i in range(0, 600, 37):
+        marked = {itos[j] for j in np.flatnonzero(data.words[i])}
+        assert marked == {w for c in data.captions[i] for w in c.split()}, i
+    pairs = CaptionPairs(data).batch(np.array([0, 4, 5]))  # images 0, 1, 1
+    np.testing.assert_array_equal(pairs["words"], data.words[[0, 1, 1]])
+    assert data.words.dtype == np.float32 and data.words[:, :4].sum() == 0

@@ -49,3 +49,41 @@ def test_notice_hears_a_real_numba_compile():
     with compile_notice(stream) as notice:
         assert numba.njit(double)(3) == 6  # a fresh dispatcher: always a real compile
     assert notice.count == 1 and HEADER in stream.getvalue()
+
+
+def test_kernels_on_reference_swaps_only_the_named_stems_and_restores():
+    from tinymm.app.compile_notice import kernels_on_reference
+    from tinymm.backend import get_backend
+
+    numba_backend, reference = get_backend("numba"), get_backend("reference")
+    before = dict(numba_backend.kernels)
+    with kernels_on_reference({"lstm"}):
+        assert numba_backend.kernels["lstm_backward"] is reference.kernels["lstm_backward"]
+        assert numba_backend.kernels["conv2d_forward"] is before["conv2d_forward"]
+    assert numba_backend.kernels == before
+
+
+def test_two_process_warm_up_keeps_the_weights_and_its_helper_succeeds(monkeypatch):
+    """The cold-start split (forced on: a cold cache and an idle core are simulated) runs its
+    helper process to a clean exit, changes no weight and leaves no gradient behind."""
+    from tinymm.app import compile_notice as cn
+    from tinymm.app import train as T
+    from tinymm.data import ShapesVQA
+
+    tiny = dict(conv1_channels=4, conv2_channels=8, embed_dim=16, hidden_size=16,
+                fused_dim=16, head_hidden=16, num_heads=2, bilinear_rank=4)
+    cfg = T.TrainConfig(fusion="attention", samples=8, batch_size=4, seed=1, model=tiny)
+    dataset = ShapesVQA(8, seed=1)
+    model = T.build_model(cfg, dataset.tokenizer)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    monkeypatch.setattr(cn, "spare_core", lambda: True)
+    monkeypatch.setattr(cn, "cold_cache", lambda: True)
+    stream = io.StringIO()
+    with compile_notice(stream) as notice:
+        assert cn.compile_in_two_processes(cfg, model, dataset, T.vqa_loss, notice) == 0
+    assert "two processes" in stream.getvalue()
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+    assert all(p.grad is None for p in model.parameters())
+    reference = T.TrainConfig(**{**cfg.__dict__, "backend": "reference"})
+    assert cn.compile_in_two_processes(reference, model, dataset, T.vqa_loss) is None

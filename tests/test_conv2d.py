@@ -433,6 +433,37 @@ def test_keras_conv2d_same_padding_matches_hand_computed_values(kernel, dilation
     np.testing.assert_array_equal(out[0, :, :, 0], expected)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("path", ["images", "batch", "winograd"])
+def test_input_gradient_is_skipped_when_the_input_needs_none(backend, path, monkeypatch):
+    """need_dx=False (the op passes ctx.needs_input_grad): dx is None, dweight and dbias are
+    the bits of the full backward, on every kernel path; through the op, an image that needs
+    no gradient gets none while the weights get theirs."""
+    from tinymm.kernels.numba_cpu import conv2d as numba_conv
+
+    monkeypatch.setattr(numba_conv, "WINOGRAD", path == "winograd")
+    r = np.random.default_rng(5)
+    x = r.standard_normal((3, 8, 6, 7)).astype(np.float32)  # C = 8: Winograd's minimum
+    w = r.standard_normal((5, 8, 3, 3)).astype(np.float32)
+    b = r.standard_normal(5).astype(np.float32)
+    options = dict(padding=1, stride=2 if path == "batch" else 1)
+    kernels = tinymm.get_backend(backend)
+    for name in ("conv2d", "conv2d_relu"):
+        out, cache = getattr(kernels, f"{name}_forward")(x, w, b, **options)
+        if backend == "numba":
+            assert cache[0] == {"images": "images", "batch": "im2col"}.get(path, path)
+        dout = r.standard_normal(out.shape).astype(np.float32)
+        full = getattr(kernels, f"{name}_backward")(dout, cache)
+        dx, dw, db = getattr(kernels, f"{name}_backward")(dout, cache, need_dx=False)
+        assert dx is None and full[0] is not None
+        np.testing.assert_array_equal(dw, full[1])
+        np.testing.assert_array_equal(db, full[2])
+    with tinymm.use_backend(backend):
+        image, weight = Tensor(x), Tensor(w, requires_grad=True)
+        F.conv2d_relu(image, weight, None, **options).sum().backward()
+        assert image.grad is None and weight.grad is not None
+
+
 def test_worker_pool_runs_every_task_once_and_raises_errors():
     """The per-image paths' task runner (kernels/numba_cpu/_threads.py): each index once,
     worker ids in range, a task's exception reaches the caller."""
@@ -455,6 +486,41 @@ def test_worker_pool_runs_every_task_once_and_raises_errors():
 
     with pytest.raises(ValueError, match="task 5"):
         _threads.run_tasks(failing, 9)
+
+
+def test_per_image_conv_leaves_numpys_blas_thread_count_as_it_was():
+    """The workers run BLAS single-threaded; NumPy's OpenBLAS has one process-wide count,
+    so a conv must put it back: GEMMs after it (LSTM, attention, linear) in this thread and
+    in others keep the count they had before."""
+    pytest.importorskip("numba")
+    import threading
+
+    from tinymm.kernels.numba_cpu import _threads
+    from tinymm.kernels.numba_cpu import conv2d as numba_conv
+
+    if _threads.workers()[0] is None:
+        pytest.skip("no worker pool (one Numba thread, or OpenBLAS's count is not settable)")
+    get, set_count = _threads.blas_functions()
+    saved = get()
+    set_count(2)
+    try:
+        seen = []
+        _threads.run_tasks(lambda worker, i: seen.append(_threads.blas_threads()), 6)
+        assert seen == [1] * 6
+        r = np.random.default_rng(3)
+        x = r.standard_normal((4, 5, 6, 7)).astype(np.float32)
+        w = r.standard_normal((3, 5, 3, 3)).astype(np.float32)
+        out, cache = numba_conv.conv2d_relu_forward(x, w, np.zeros(3, np.float32), padding=1)
+        assert cache[0] == "images"
+        numba_conv.conv2d_relu_backward(np.ones_like(out), cache)
+        assert _threads.blas_threads() == 2
+        other = []
+        thread = threading.Thread(target=lambda: other.append(_threads.blas_threads()))
+        thread.start()
+        thread.join()
+        assert other == [2]
+    finally:
+        set_count(saved)
 
 
 @pytest.mark.parametrize("winograd", [False, True], ids=["images", "winograd"])

@@ -4,13 +4,14 @@ One subprocess with NUMBA_ENABLE_CUDASIM=1 (set before numba is imported) runs e
 those nine stems on tiny shapes against the reference backend, forward and then backward with
 the same random upstream gradient, in float32 and float64, with the tolerances of
 tests/test_kernel_parity.py. Under the simulator the kernels launch small blocks (8 threads per
-row, 4-query attention blocks; the GEMMs keep _gemm.py's 16 x 16 tiles), so C = 9, H = 5 or
+row, 4-query attention blocks; 4 x 4 GEMM tiles), so C = 9, H = 5 or
 Lk = 7 leave partial blocks and tiles and exercise every guard. Each call also asserts that
 nothing crossed between host and device (the wrappers take and return device arrays), and
 batch_norm's in-place running-statistics update is compared with the reference's.
 
-The PTX compile of these kernels is tests/test_cuda_kernels.py's job (it reads every module's
-PTX_TARGETS); here the float32 kernels' PTX is also checked to hold no float64 instruction.
+The PTX compile of these kernels, and the check that the float32 kernels' PTX holds no
+float64 instruction, are tests/test_cuda_kernels.py's job (it reads every module's
+PTX_TARGETS).
 """
 
 import os
@@ -269,56 +270,3 @@ def test_wrappers_refuse_host_arrays_before_any_launch():
     q = np.ones((1, 1, 2, 3), np.float32)
     with pytest.raises(TypeError, match="scaled_dot_product_attention_forward.*'q'"):
         attention.scaled_dot_product_attention_forward(q, q, q)
-
-
-# float32 kernels whose PTX holds float64 instructions for a stated reason
-FLOAT64_BY_DESIGN = {
-    "shape._cast": "it converts to and from float64",
-    "elementwise._math": "libdevice's sinf/cosf/tanf reduce huge arguments in double precision",
-    "elementwise._math_grad": "libdevice's sinf/cosf reduce huge arguments in double precision",
-}
-FLOAT64_KNOWN = {  # strict xfails: a fix makes them pass, and the test then says so
-    "pool2d._adaptive_forward": "divides by an int64 window size (float32 / int64 is float64)",
-    "pool2d._adaptive_backward": "divides by an int64 window size (float32 / int64 is float64)",
-}
-
-
-def _float32_targets():
-    """Every float32 signature of every PTX target of every cuda kernel module."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return []
-    import importlib
-    import pkgutil
-
-    import tinymm.kernels.numba_cuda as package
-
-    targets = []
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"tinymm.kernels.numba_cuda.{info.name}")
-        for fn, signatures in getattr(module, "PTX_TARGETS", ()):
-            name = f"{info.name}.{fn.__name__}"
-            if name in FLOAT64_BY_DESIGN:
-                continue
-            marks = ([pytest.mark.xfail(strict=True, reason=FLOAT64_KNOWN[name])]
-                     if name in FLOAT64_KNOWN else [])
-            for sig in signatures:
-                if "float32" in str(sig):
-                    targets.append(pytest.param(fn, sig, id=name, marks=marks))
-    return targets
-
-
-@pytest.mark.parametrize("fn,signature", _float32_targets())
-def test_float32_kernels_compute_in_float32(fn, signature):
-    """No float64 instruction in a float32 kernel's PTX (a Python literal such as ``1 - s``
-    would promote the arithmetic to double precision, a fraction of the fp32 rate)."""
-    from numba import cuda
-
-    try:
-        ptx, _ = cuda.compile_ptx(fn, signature, cc=(9, 0))
-    except Exception as exc:  # NVRTC missing is an environment problem, not a kernel bug
-        if "nvrtc" in str(exc).lower() or "libnvvm" in str(exc).lower():
-            pytest.skip(f"no CUDA compiler library: {exc}")
-        raise
-    f64 = [line.strip() for line in ptx.splitlines()
-           if ".f64" in line and not line.strip().startswith(("//", ".reg"))]
-    assert not f64, f"{fn.__name__}: {len(f64)} float64 instructions, e.g. {f64[:3]}"

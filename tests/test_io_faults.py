@@ -27,7 +27,7 @@ import pytest
 from tinymm import io
 
 ROOT = Path(__file__).resolve().parents[1]
-RANDOM_KILLS = int(os.environ.get("TINYMM_KILLS", "20"))
+RANDOM_KILLS = int(os.environ.get("TINYMM_KILLS", "8"))  # TINYMM_KILLS=100 for a longer run
 
 _WRITER = textwrap.dedent("""
     import os, signal, sys

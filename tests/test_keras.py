@@ -394,7 +394,7 @@ def test_to_categorical_and_categorical_training():
 def test_model_call_on_tensors_keeps_the_graph():
     a = keras.Input(shape=(3,), dtype="float64")
     b = keras.Input(shape=(3,), dtype="float64")
-    h = layers.Multiply()([layers.Dense(4, activation="tanh", dtype="float64")(a),
+    h = layers.Multiply(dtype="float64")([layers.Dense(4, activation="tanh", dtype="float64")(a),
                            layers.Dense(4, dtype="float64")(b)])
     model = keras.Model([a, b], layers.Dense(2, activation="softmax", dtype="float64")(h))
     rng = np.random.default_rng(6)
@@ -456,3 +456,34 @@ def test_use_bias_false_means_no_bias_even_after_training(kind):
     target = np.ones(model.predict(x).shape, np.float32)  # pulls any bias towards 1
     model.fit(x, target, epochs=3, batch_size=8, verbose=0)
     np.testing.assert_array_equal(model.predict(x), 0.0)
+
+
+def test_layers_autocast_floating_inputs_to_their_dtype():
+    """Keras casts floating-point inputs to the layer's dtype when it is called (float64 NumPy
+    data into float32 weights), keeps integer inputs, and autocast=False turns it off."""
+    rng = np.random.default_rng(3)
+    x64 = rng.standard_normal((4, 5))
+    dense = layers.Dense(3)
+    y = dense(x64)
+    assert y.dtype == np.float32
+    kernel, bias = dense.get_weights()
+    expected = x64.astype(np.float32) @ kernel + bias
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-6)
+    xt = tf.tensor(x64, requires_grad=True)
+    dense(xt).sum().backward()  # the cast is differentiable: the grad arrives in float64
+    assert xt.grad.dtype == np.float64
+    np.testing.assert_allclose(xt.grad.numpy(), np.tile(kernel.sum(1), (4, 1)), rtol=1e-6)
+    assert layers.Dense(3, dtype="float64")(x64.astype(np.float32)).dtype == np.float64
+    assert layers.Embedding(10, 2)(np.array([[1, 2]])).dtype == np.float32
+    with pytest.raises(TypeError, match="Dense .*float64"):
+        layers.Dense(3, autocast=False)(x64)
+
+
+def test_model_to_float64_moves_the_layers_dtype():
+    inp = keras.Input(shape=(3,))
+    model = keras.Model(inp, layers.Multiply()([layers.Dense(2)(inp), layers.Dense(2)(inp)]))
+    model.to(np.float64)
+    assert all(layer.dtype == np.float64 for layer in model.layers)
+    x = tf.tensor(np.random.default_rng(4).standard_normal((2, 3)), requires_grad=True)
+    assert model(x).dtype == np.float64
+    assert tf.gradcheck(lambda v: model(v), [x])

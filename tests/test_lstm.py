@@ -155,6 +155,54 @@ def test_both_time_loop_paths_match_the_reference(monkeypatch, in_numba, reverse
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("in_numba", [True, False], ids=["numba-time-loop", "python-time-loop"])
+def test_batch_split_matches_the_reference_and_does_not_depend_on_the_workers(monkeypatch,
+                                                                              in_numba):
+    """A batch cut into row chunks (kernels/numba_cpu/_recurrent.py: each chunk's projection,
+    time loop and weight-gradient shares on a worker thread) matches the reference forward
+    and backward with lengths and reverse time, and gives the same bits when its chunks run
+    serially in reverse order (the shares are summed in chunk order)."""
+    from tinymm.kernels.numba_cpu import _threads
+    from tinymm.kernels.reference import lstm as reference_lstm
+
+    if in_numba:
+        pytest.importorskip("scipy.linalg.cython_blas",
+                            reason="the in-Numba time loop calls BLAS through SciPy")
+    else:
+        monkeypatch.setattr(numba_recurrent, "BLAS_IN_NUMBA", False)
+    monkeypatch.setattr(numba_recurrent, "CHUNK_ROWS", 2)
+    assert numba_recurrent.row_chunks(7) == [(0, 2), (2, 4), (4, 7)]
+    rng = np.random.default_rng(1)
+    T, N, D, H = 4, 7, 3, 5
+    args = (rng.standard_normal((N, T, D)), rng.standard_normal((N, H)),
+            rng.standard_normal((N, H)), rng.standard_normal((4 * H, D)),
+            rng.standard_normal((4 * H, H)), rng.standard_normal(4 * H),
+            rng.standard_normal(4 * H))
+    grads = (rng.standard_normal((N, T, H)), rng.standard_normal((N, H)),
+             rng.standard_normal((N, H)))
+    kw = dict(lengths=np.array([4, 2, 3, 1, 4, 4, 2]), reverse=True, batch_first=True)
+
+    def run():
+        outs, cache = numba_lstm.lstm_forward(*args, **kw)
+        outs = [a.copy() for a in outs]
+        return outs + [a.copy() for a in numba_lstm.lstm_backward(grads, cache)]
+
+    pooled = run()
+    ref_outs, ref_cache = reference_lstm.lstm_forward(*args, **kw)
+    for a, b in zip(pooled, list(ref_outs) + list(reference_lstm.lstm_backward(grads,
+                                                                               ref_cache))):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+    def reversed_serial(task, count, n_workers=None):
+        for i in reversed(range(count)):
+            task(0, i)
+        return 1
+
+    monkeypatch.setattr(_threads, "run_tasks", reversed_serial)
+    for a, b in zip(pooled, run()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_functional_lstm_single_layer_matches_module():
     nn.init.seed(4)
     layer = nn.LSTM(3, 5, dtype=np.float64)

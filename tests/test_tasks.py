@@ -54,10 +54,34 @@ def test_captioning_attention_run_and_evaluate_reproduces(tmp_path):
     assert losses[-1] < losses[0] - 0.1, losses
     for name in ("curves.png", "captions.png", "attention.png", "samples.png"):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
+    _check_attention_png(out, metrics)
     test = metrics["test"]
     assert {"BLEU-1", "BLEU-4", "attribute_accuracy"} <= set(test["greedy"])
     assert test["beam_width"] == 2 and test["images"] == 12
     assert B.evaluate_task_checkpoint(out, log=quiet)["matches_recorded"] is True
+
+
+def _check_attention_png(out: str, metrics: dict) -> None:
+    """attention.png: 3 test images, each with one map per generated word (at most 16, up to
+    and including <end>), 1.25 x 1.55 inches at 100 dpi per panel, drawn by matplotlib."""
+    from matplotlib.image import imread
+
+    from tinymm.app.tasks.captioning import TASK
+    from tinymm.data.shapes_captions import ShapesCaptions
+    from tinymm.models.captioning import greedy_decode
+
+    model = B.model_from_checkpoint(TASK, B.read_manifest(out))
+    cfg = metrics["config"]
+    test = ShapesCaptions.splits(train=1, val=1, test=cfg["test_samples"],
+                                 seed=cfg["seed"])["test"]  # the split streams are independent
+    tokens, alphas = greedy_decode(model, test.image_array(np.arange(3)))
+    ended = [int(np.argmax(row[1:] == 3)) + 1 if (row[1:] == 3).any() else len(row) - 1
+             for row in tokens]  # words emitted up to and including the first <end>
+    T = min(max(ended), 16)
+    pixels = imread(os.path.join(out, "attention.png"))
+    assert pixels.shape[:2] == (round(3 * 155), round(125 * (T + 1))), (pixels.shape, T)
+    assert alphas.shape[:2] == (3, tokens.shape[1] - 1) and alphas.shape[2] == 64
+    assert pixels[..., :3].std() > 0.05  # not blank: images and maps drawn
 
 
 def test_interrupt_then_resume_equals_uninterrupted(tmp_path):
@@ -96,6 +120,15 @@ def test_refusals_other_task_vocabulary_config_and_existing_run(tmp_path):
         tiny(batch_size=1)
 
 
+def test_model_options_are_typed_by_their_config_field():
+    from tinymm.app.tasks.commands import model_options
+
+    assert model_options("captioning", ["image_input=false", "word_loss=0.5",
+                                        "hidden_size=32"]) == \
+        {"image_input": False, "word_loss": 0.5, "hidden_size": 32}
+    assert model_options("retrieval", ["joint_dim=16"]) == {"joint_dim": 16}
+
+
 def test_cli_task_flags_and_evaluate(tmp_path, capsys):
     out = str(tmp_path / "run")
     assert cli_main(["train", "--task", "retrieval", "--fusion", "concat", "--out", out]) == 2
@@ -104,6 +137,17 @@ def test_cli_task_flags_and_evaluate(tmp_path, capsys):
                      "--out", out]) == 2
     assert "--decoder belongs to --task captioning" in capsys.readouterr().err
     assert cli_main(["train", "--decoder", "attention", "--out", out]) == 2
+    for argv, message in (
+            (["--model-option", "hidden_size=8"], "--model-option belongs to --task retrieval"),
+            (["--task", "captioning", "--model-option", "joint_dim=8"],
+             "got 'joint_dim=8'"),
+            (["--task", "captioning", "--model-option", "image_input=maybe"],
+             "--model-option image_input: expected a bool, got 'maybe'"),
+            (["--task", "retrieval", "--model-option", "joint_dim=8.5"],
+             "--model-option joint_dim: expected a int, got '8.5'")):
+        capsys.readouterr()
+        assert cli_main(["train", *argv, "--out", out]) == 2, argv
+        assert message in capsys.readouterr().err, argv
     assert not os.path.exists(out)
     B.run_task(tiny(epochs=1), out, log=quiet)
     capsys.readouterr()

@@ -16,6 +16,8 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import sys as _sys  # noqa: E402
 import types as _types  # noqa: E402
 
+import numpy as _np  # noqa: E402
+
 import tinymm.nn.functional  # noqa: E402, F401 - the torch.nn.functional path
 import tinymm.nn.utils  # noqa: E402, F401
 from tinymm import cuda, dtypes, functional, keras, nn, optim, random, utils  # noqa: E402
@@ -43,6 +45,7 @@ from tinymm.dtypes import (  # noqa: E402
     float16,
     float32,
     float64,
+    get_default_dtype,
     half,
     int,  # noqa: F401
     int8,
@@ -51,6 +54,7 @@ from tinymm.dtypes import (  # noqa: E402
     int64,
     long,
     promote_types,
+    set_default_dtype,
     short,
     uint8,
 )
@@ -97,7 +101,15 @@ from tinymm.random import (  # noqa: E402
     set_rng_state,
 )
 from tinymm.serialization import load, save  # noqa: E402
-from tinymm.tensor import Size, Tensor, as_tensor, from_numpy, tensor, where  # noqa: E402
+from tinymm.tensor import (  # noqa: E402
+    Size,
+    Tensor,
+    as_tensor,
+    from_numpy,
+    set_printoptions,
+    tensor,
+    where,
+)
 from tinymm.torch_functions import *  # noqa: E402, F403
 from tinymm.torch_functions import __all__ as _FUNCTIONS  # noqa: E402
 
@@ -108,8 +120,15 @@ backends.cudnn = _types.SimpleNamespace(deterministic=True, benchmark=False,
                                         is_available=lambda: False, enabled=False)
 
 
-def get_default_dtype():
-    return float32
+def finfo(type=None):  # noqa: A002 - PyTorch's argument name
+    """Machine limits of a float dtype (default: the default dtype): eps, max, min, tiny,
+    bits, resolution, as ``torch.finfo``."""
+    return _np.finfo(get_default_dtype() if type is None else type)
+
+
+def iinfo(type):  # noqa: A002
+    """Limits of an integer dtype: max, min, bits, as ``torch.iinfo``."""
+    return _np.iinfo(type)
 
 
 def is_tensor(obj) -> bool:
@@ -125,12 +144,14 @@ __all__ = [
     "Size", "Tensor", "__version__",
     "arange", "as_tensor", "backends", "bernoulli", "cat", "concat", "cuda", "current_backend",
     "default_generator", "detect_anomaly", "device", "double", "dtypes", "einsum", "empty",
-    "empty_like", "eye", "float16", "float32", "float64", "from_numpy", "full", "full_like",
+    "empty_like", "eye", "finfo", "float16", "float32", "float64", "from_numpy", "full",
+    "full_like",
     "functional", "get_backend", "get_default_dtype", "get_rng_state", "gradcheck",
-    "gradcheck_report", "half", "initial_seed", "int8", "int16", "int32", "int64",
+    "gradcheck_report", "half", "iinfo", "initial_seed", "int8", "int16", "int32", "int64",
     "is_grad_enabled", "is_tensor", "keras", "linspace", "load", "long", "manual_seed",
     "multinomial", "nn", "no_grad", "normal", "ones", "ones_like", "optim", "promote_types", "rand",
     "rand_like", "randint", "randint_like", "randn", "randn_like", "random", "randperm", "save",
-    "seed", "set_default_backend", "set_rng_state", "short", "split", "stack", "tensor", "uint8",
+    "seed", "set_default_backend", "set_default_dtype", "set_printoptions", "set_rng_state",
+    "short", "split", "stack", "tensor", "uint8",
     "use_backend", "utils", "where", "zeros", "zeros_like", *_FUNCTIONS,
 ]

@@ -255,9 +255,10 @@ class Context:
     ``save_for_backward`` (a typo or a second, private channel raises AttributeError).
     """
 
+    # __weakref__: weak references, with which tests prove no graph outlives its step
     __slots__ = ("fn", "backend", "inputs", "input_edges", "needs_input_grad", "saved",
                  "output_shapes", "output_dtypes", "freed", "saved_versions", "created_at",
-                 "__weakref__")  # weak references: tests prove no graph outlives its step
+                 "output_hooks", "__weakref__")
 
     def __init__(self, fn: type[Function], backend: Backend):
         self.fn = fn
@@ -274,6 +275,7 @@ class Context:
         self.output_dtypes: list[np.dtype] = []
         self.freed = False
         self.created_at: list | None = None  # the calling code's frames, in anomaly mode
+        self.output_hooks: dict | None = None  # output index -> that tensor's gradient hooks
 
     def save_for_backward(self, *values: Any) -> None:
         self.saved = values
@@ -443,6 +445,73 @@ def _check_versions(node: Context) -> None:
                 "update after backward().")
 
 
+class RemovableHandle:
+    """What ``register_hook`` and the Module hook registrations return: ``remove()`` takes the
+    hook out of its table (also on leaving a ``with`` block), as ``torch.utils.hooks``."""
+
+    _next_id = 0
+
+    def __init__(self, table: dict):
+        self._table = table
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._table.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+class GradFn:
+    """``tensor.grad_fn``: a view of the graph node that made a non-leaf tensor.
+
+    ``name()`` is the op's class name plus ``Backward0`` (PyTorch's form, e.g. ``MulBackward0``);
+    ``next_functions`` holds, per forward input, the node that made it (or None).
+    """
+
+    def __init__(self, node: Context):
+        self._node = node
+
+    def name(self) -> str:
+        return f"{self._node.fn.__name__}Backward0"
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple((None if n is None else GradFn(n), i) for n, i in self._node.input_edges)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, GradFn) and other._node is self._node
+
+    def __hash__(self) -> int:
+        return id(self._node)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object>"
+
+
+def run_hooks(hooks: dict | None, grad):
+    """Apply gradient hooks in registration order: each gets the gradient as a Tensor and may
+    return a replacement (a Tensor or array of the same shape) or None to keep it."""
+    if not hooks:
+        return grad
+    from tinymm.tensor import Tensor
+
+    for hook in list(hooks.values()):
+        result = hook(Tensor(grad, _copy=False))
+        if result is not None:
+            replaced = result.array if isinstance(result, Tensor) else np.asarray(result)
+            if tuple(np.shape(replaced)) != tuple(np.shape(grad)):
+                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a "
+                                   f"gradient of shape {tuple(np.shape(replaced))}; expected "
+                                   f"{tuple(np.shape(grad))}")
+            grad = replaced
+    return grad
+
+
 def _topological_order(root_node: Context) -> list[Context]:
     """Nodes reachable from ``root_node``, each after every node that consumes its outputs.
 
@@ -485,7 +554,7 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
     """Backpropagate ``grad`` (shaped like ``root``) to every leaf that requires grad."""
 
     if root._node is None:  # a leaf: its gradient is the upstream gradient itself
-        root._accumulate(grad)
+        root._accumulate(run_hooks(getattr(root, "_hooks", None), grad))
         return
 
     anomaly = _anomaly.get()
@@ -493,6 +562,7 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
     # node id -> list of upstream gradients, one slot per output of that node
     pending: dict[int, list] = {id(root._node): [None] * len(root._node.output_shapes)}
     pending[id(root._node)][root._out_index] = grad
+    hooked_leaves: dict[int, list] = {}  # id -> [leaf, summed gradient]: hooks see the total
 
     for node in order:
         slots = pending.pop(id(node), None)
@@ -509,6 +579,8 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
             g if g is not None else node.backend.full(shape, 0, dtype)
             for g, shape, dtype in zip(slots, node.output_shapes, node.output_dtypes)
         ]
+        if node.output_hooks:
+            grads = [run_hooks(node.output_hooks.get(i), g) for i, g in enumerate(grads)]
         input_grads = node.fn.backward(node, *grads)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
@@ -528,7 +600,10 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                     f"{node.fn.__name__}.backward returned a gradient of shape {np.shape(g)} "
                     f"for an input of shape {parent.shape}"
                 )
-            if parent_node is None or (parent._retains_grad and parent._node is parent_node):
+            if parent_node is None and getattr(parent, "_hooks", None):
+                entry = hooked_leaves.setdefault(id(parent), [parent, None])
+                entry[1] = g if entry[1] is None else _add(entry[1], g)
+            elif parent_node is None or (parent._retains_grad and parent._node is parent_node):
                 parent._accumulate(g)
             if parent_node is not None:
                 outputs = len(parent_node.output_shapes)
@@ -536,6 +611,8 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 slot[index] = g if slot[index] is None else _add(slot[index], g)
         if not retain_graph:
             node.free()
+    for leaf, g in hooked_leaves.values():
+        leaf._accumulate(run_hooks(leaf._hooks, g))
 
 
 def _leaves(outputs) -> list:

@@ -7,14 +7,19 @@ transfer counter (``"cuda" if tinymm.cuda.is_available() else "cpu"``, as with t
 functions, so ``transfer_stats()`` says exactly what crossed the bus (a training step should
 move only its input batch in and its scalar loss out).
 
-Integer inputs are checked before a kernel reads with them: an op given device indices
-(embedding ids, cross-entropy targets, sequence lengths) reduces them to (min, max) on the
-device and copies those back, one counted 16-byte transfer per check, so a bad index is a
-ValueError naming the op rather than an out-of-bounds read. One training step of the seed VQA
-model on "cuda" therefore moves, in: the image, the token ids and the answers (the caller's
-copies) and the lengths (host metadata, as PyTorch's ``pack_padded_sequence`` wants them: the
-LSTM copies them over); out: the loss and the two index checks
-(tests/cuda_training_check.py asserts exactly this).
+Integer inputs on the device are checked on the device. Embedding ids and cross-entropy
+targets: the op reduces them to (min, max) into a slot of a small pending-check buffer and goes
+on; the next copy of a result to the host brings that buffer back in the same transfer (a
+scalar such as the loss rides in its head) and raises the op's ValueError, naming the expected
+range and the bad value, if a check failed, as PyTorch's device-side asserts surface at the
+next synchronisation. Meanwhile the kernels that read those indices guard them, so a bad one
+reads nothing out of bounds. Sequence lengths, which the host needs before the kernels run,
+are checked at once (one counted 16-byte copy). One training step of the seed VQA model on
+"cuda" therefore moves, in: the image, the token ids and the answers (the caller's copies)
+and the lengths (host metadata, as PyTorch's ``pack_padded_sequence`` wants them: the LSTM
+copies them over); out: one copy, the loss with the two index checks' results
+(tests/cuda_training_check.py asserts exactly this). The training loop reads the loss before
+``backward``, so a step with a bad index is never applied.
 
 Without a GPU, ``NUMBA_ENABLE_CUDASIM=1`` (set before numba is first imported) runs the same
 kernels in numba-cuda's simulator: slowly, but exactly enough for tests.

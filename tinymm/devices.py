@@ -82,3 +82,24 @@ def index_bounds(values, skip: int | None = None) -> tuple[int, int] | None:
     from tinymm.kernels.numba_cuda.device import index_bounds as bounds
 
     return bounds(values, skip)
+
+
+def defer_index_check(values, skip: int | None, judge) -> None:
+    """Check an int64 device array without a transfer now: its (min, max) over the values
+    other than ``skip`` is reduced on the device, and ``judge(bounds)`` (None when none is
+    left) returns the ValueError message, or None, when the next result is copied to the host
+    (in that same transfer: a training step's loss)."""
+    from tinymm.kernels.numba_cuda.device import defer_bounds
+
+    defer_bounds(values, skip, judge)
+
+
+def read_later(values):
+    """For a one-element int64 device array (a count): an object whose ``int()`` is its
+    value, copied back with the next result that comes to the host (a training step's loss)
+    rather than on its own; for a host array, its value now."""
+    if not is_device_array(values):
+        return int(values.reshape(-1)[0])
+    from tinymm.kernels.numba_cuda.device import read_later as later
+
+    return later(values)

@@ -33,6 +33,25 @@ _SCALAR_DTYPES = {True.__class__: np.dtype(np.bool_), 0 .__class__: DEFAULT_INT,
                   0.0 .__class__: DEFAULT_FLOAT}
 
 
+def set_default_dtype(dtype) -> None:
+    """``torch.set_default_dtype``: the float dtype of factories (zeros, rand, arange with
+    floats, ...), of tensors made from Python floats, of float results of integer inputs, and
+    of the parameters and buffers layers create (they build float32 and cast when the default
+    is another float dtype). float16, float32 or float64."""
+    global DEFAULT_FLOAT
+    chosen = np.dtype(dtype)
+    if chosen.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating-point types are supported as the "
+                        f"default type, got {chosen}")
+    DEFAULT_FLOAT = chosen
+    _SCALAR_DTYPES[0.0 .__class__] = chosen
+
+
+def get_default_dtype():
+    """The dtype ``set_default_dtype`` set (float32 unless changed)."""
+    return DEFAULT_FLOAT.type
+
+
 def category(dtype: np.dtype) -> int:
     """0 bool, 1 integer, 2 floating."""
     kind = np.dtype(dtype).kind

@@ -1,7 +1,8 @@
 """Tensor factories with ``torch``'s names and defaults: filled, ranged and random tensors.
 
-Default dtypes as PyTorch: float32 for ``zeros``/``ones``/``rand``/``randn``/``linspace`` and
-for ``arange``/``full`` given a float, int64 for integer ``arange``/``full``/``randint``/
+Default dtypes as PyTorch: the default float dtype (float32 unless ``set_default_dtype``
+changed it) for ``zeros``/``ones``/``rand``/``randn``/``linspace`` and for ``arange``/``full``
+given a float, int64 for integer ``arange``/``full``/``randint``/
 ``randperm``. Every random draw comes from ``tinymm.random.default_generator`` (reseed with
 ``tinymm.manual_seed``) unless ``generator=`` names another.
 """
@@ -31,11 +32,13 @@ def _default(dtype, fill) -> np.dtype:
 
 # ---------------------------------------------------------------- filled
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _make(np.zeros(shape_args(size), dtype or np.float32), None, requires_grad, device)
+    array = np.zeros(shape_args(size), dtype or _dt.DEFAULT_FLOAT)
+    return _make(array, None, requires_grad, device)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _make(np.ones(shape_args(size), dtype or np.float32), None, requires_grad, device)
+    array = np.ones(shape_args(size), dtype or _dt.DEFAULT_FLOAT)
+    return _make(array, None, requires_grad, device)
 
 
 empty = zeros  # tinymm's "uninitialised" memory is zeros: reproducible
@@ -48,7 +51,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
 
 def eye(n: int, m: int | None = None, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
-    return _make(np.eye(n, m, dtype=dtype or np.float32), None, requires_grad, device)
+    return _make(np.eye(n, m, dtype=dtype or _dt.DEFAULT_FLOAT), None, requires_grad, device)
 
 
 def _like(x: Tensor, fill, dtype, requires_grad) -> Tensor:
@@ -97,7 +100,7 @@ def linspace(start, end, steps: int, dtype=None, device=None,
     are exact, so rounding them once to float32 gives the same bits)."""
     if steps < 0:
         raise ValueError(f"linspace: steps must be non-negative, got {steps}")
-    dtype = np.dtype(dtype or np.float32)
+    dtype = np.dtype(dtype or _dt.DEFAULT_FLOAT)
     work = dtype if dtype.kind == "f" else np.dtype(np.float64)
     lo, hi = work.type(start), work.type(end)
     if steps <= 1:
@@ -114,13 +117,13 @@ def linspace(start, end, steps: int, dtype=None, device=None,
 def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform on [0, 1)."""
     array = rng_of(generator).random(shape_args(size))
-    return _make(array, dtype or np.float32, requires_grad, device)
+    return _make(array, dtype or _dt.DEFAULT_FLOAT, requires_grad, device)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal."""
     array = rng_of(generator).standard_normal(shape_args(size))
-    return _make(array, dtype or np.float32, requires_grad, device)
+    return _make(array, dtype or _dt.DEFAULT_FLOAT, requires_grad, device)
 
 
 def randint(low, high=None, size=None, generator=None, dtype=None, device=None,
@@ -146,7 +149,7 @@ def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, device=None
     shape = shape_args((size,)) if size is not None else np.broadcast_shapes(np.shape(m),
                                                                               np.shape(s))
     like = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
-    dtype = dtype or (like.dtype if like is not None else np.float32)
+    dtype = dtype or (like.dtype if like is not None else _dt.DEFAULT_FLOAT)
     return _make(rng_of(generator).normal(m, s, shape), dtype, False, device)
 
 

@@ -7,12 +7,22 @@ so ``F.linear(x, w, b)`` reads like ``torch.nn.functional.linear(x, w, b)``.
 from tinymm.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from tinymm.ops.attention import scaled_dot_product_attention
 from tinymm.ops.batch_norm import batch_norm
+from tinymm.ops.composite_loss import (
+    cosine_embedding_loss,
+    kl_div,
+    margin_ranking_loss,
+    triplet_margin_loss,
+)
+from tinymm.ops.conv1d import conv1d
 from tinymm.ops.conv2d import conv2d, conv2d_relu
-from tinymm.ops.dropout import dropout  # its mask draws from tinymm.random
+from tinymm.ops.distance import cdist, cosine_similarity, pairwise_distance
+from tinymm.ops.dropout import dropout, dropout2d  # their masks draw from tinymm.random
 from tinymm.ops.embedding import embedding
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
+from tinymm.ops.group_norm import group_norm
 from tinymm.ops.gru import gru
 from tinymm.ops.info_nce import info_nce
+from tinymm.ops.interpolate import interpolate
 from tinymm.ops.layer_norm import layer_norm
 from tinymm.ops.linear import linear
 from tinymm.ops.loss import (
@@ -27,6 +37,7 @@ from tinymm.ops.loss import (
 )
 from tinymm.ops.lstm import lstm
 from tinymm.ops.matmul import matmul
+from tinymm.ops.pointwise import glu, hardtanh, logsigmoid, mish, prelu, relu6
 from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d
 from tinymm.ops.rnn import rnn
 from tinymm.ops.shape import cat, concat, pad, split, stack
@@ -49,6 +60,10 @@ __all__ += [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "huber_loss", "l1_loss",
     "mse_loss", "nll_loss", "smooth_l1_loss",
     "normalize", "one_hot", "pad",
+    # compositions of the ops above (ops/pointwise.py, distance.py, composite_loss.py, ...)
+    "cdist", "conv1d", "cosine_embedding_loss", "cosine_similarity", "dropout2d", "glu",
+    "group_norm", "hardtanh", "interpolate", "kl_div", "logsigmoid", "margin_ranking_loss",
+    "mish", "pairwise_distance", "prelu", "relu6", "triplet_margin_loss",
 ]
 
 

@@ -13,7 +13,9 @@ supplies:
                 ``"samples": n`` (the batch's weight in the logged mean loss, default 1) and
                 any number of named values, each either a ``(total, count)`` pair (logged as
                 sum of totals / sum of counts over the epoch) or a stateful metric object
-                with ``result()`` (logged as its ``result()``; the task resets it)
+                with ``result()`` (logged as its ``result()``; the task resets it). A
+                ``loss`` of None means ``loss_fn`` took the optimizer step itself (a Keras
+                model's own ``train_step``): nothing is differentiated or stepped here
     batches     any iterable of batches (``loss_fn`` is the only thing that looks inside)
     optimizer   a ``tinymm.optim`` optimizer over the model's parameters
 
@@ -198,20 +200,22 @@ def train_epoch(model, loss_fn, batches, optimizer, *, epoch: int = 0, callbacks
     for step, batch in enumerate(batches):
         _hook(callbacks, "on_train_batch_begin", step, None)
         loss, metrics = loss_fn(model, batch)
-        value = float(loss.item())
-        try:
-            _check_finite(value, epoch, step, steps, who, hint, loss)
-        except NonFiniteLossError as exc:
-            if on_nan == "raise":
-                raise
-            if on_nan == "stop":
-                print(exc, file=sys.stderr)
-                model.stop_training = True
-                model.nan_step = (epoch, step)
-                break
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        value = None  # a loss of None: loss_fn took the step itself (a Keras train_step)
+        if loss is not None:
+            value = float(loss.item())
+            try:
+                _check_finite(value, epoch, step, steps, who, hint, loss)
+            except NonFiniteLossError as exc:
+                if on_nan == "raise":
+                    raise
+                if on_nan == "stop":
+                    print(exc, file=sys.stderr)
+                    model.stop_training = True
+                    model.nan_step = (epoch, step)
+                    break
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
         running.update(value, metrics)
         logs = running.result()
         if progress is not None:

@@ -41,12 +41,8 @@ TOP = {
     "complex128": "tinymm tensors are bool, integer or float (float16/32/64); no complex dtype",
     "cfloat": "tinymm tensors are bool, integer or float (float16/32/64); no complex dtype",
     "bfloat16": "tinymm has no bfloat16; use tinymm.float16, float32 or float64",
-    "set_default_dtype": "tinymm's default float is always float32; create float64 tensors "
-                         "explicitly (dtype=tinymm.float64) and call model.double()",
     "set_default_device": "tinymm tensors live on 'cpu'; pass device= or call .to(device)",
     "stft": "tinymm has no spectral ops; use numpy (no gradient)",
-    "conv1d": "tinymm has conv2d only: F.conv2d(x.unsqueeze(2), w.unsqueeze(2)) is a 1-d "
-              "convolution over a height-1 image",
     "svd": "no decompositions in tinymm; use numpy.linalg.svd on tensor.detach().numpy()",
     "inverse": "no matrix inverse in tinymm; use numpy.linalg.inv on tensor.detach().numpy()",
 }
@@ -57,29 +53,13 @@ NN = {
     "Transformer": _TRANSFORMER, "TransformerEncoder": _TRANSFORMER,
     "TransformerEncoderLayer": _TRANSFORMER, "TransformerDecoder": _TRANSFORMER,
     "TransformerDecoderLayer": _TRANSFORMER,
-    "Conv1d": "tinymm has Conv2d only; a 1-d convolution is nn.Conv2d(C_in, C_out, (1, k)) on "
-              "x.unsqueeze(2) (a height-1 image)",
     "Conv3d": "tinymm has Conv2d only",
     "ConvTranspose2d": "tinymm has no transposed convolution; upsample with indexing or "
                        "repeat and use nn.Conv2d",
     "MaxPool1d": "use nn.MaxPool2d((1, k)) on x.unsqueeze(2)",
     "AvgPool1d": "use nn.AvgPool2d((1, k)) on x.unsqueeze(2)",
-    "Upsample": "tinymm has no Upsample; x.repeat or indexing gives nearest-neighbour upsampling",
     "EmbeddingBag": "use nn.Embedding followed by .mean(1) or .sum(1)",
-    "LSTMCell": "use nn.LSTM on a length-1 sequence (x.unsqueeze(0)) and carry (h, c)",
-    "RNNCell": "use nn.RNN on a length-1 sequence (x.unsqueeze(0)) and carry h",
-    "GRUCell": "use nn.GRU on a length-1 sequence (x.unsqueeze(0)) and carry h",
-    "KLDivLoss": "write it out: (target * (target.log() - input)).sum() / N with input as "
-                 "log-probabilities",
     "CTCLoss": "tinymm has no CTC loss",
-    "TripletMarginLoss": "write it out with (a - p).norm(dim=1) and (a - n).norm(dim=1)",
-    "CosineSimilarity": "write it out: (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))",
-    "PReLU": "use nn.LeakyReLU (fixed slope)",
-    "ReLU6": "use x.clamp(0, 6)",
-    "Hardtanh": "use x.clamp(-1, 1)",
-    "LogSigmoid": "use -F.softplus(-x)",
-    "Unflatten": "use x.view(N, *shape) in forward",
-    "utils.rnn": "pass lengths= to nn.LSTM/nn.RNN instead of packing sequences",
 }
 
 OPTIM = {

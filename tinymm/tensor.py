@@ -30,7 +30,14 @@ from typing import Any
 import numpy as np
 
 from tinymm import dtypes as _dt
-from tinymm.autograd import Function, is_grad_enabled, no_grad, run_backward
+from tinymm.autograd import (
+    Function,
+    GradFn,
+    RemovableHandle,
+    is_grad_enabled,
+    no_grad,
+    run_backward,
+)
 from tinymm.backend import get_backend
 from tinymm.devices import as_device
 from tinymm.kernels.numba_cuda import device as _cuda
@@ -65,6 +72,35 @@ class _SizeOf(int):
         return shape[self._tensor._dim(dim, "size")]
 
 
+_PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, max_line_width=80),
+             "short": dict(precision=2, threshold=1000, edgeitems=2, max_line_width=80),
+             "full": dict(precision=4, threshold=np.iinfo(np.int64).max, edgeitems=3,
+                          max_line_width=80)}
+_PRINT_OPTIONS: dict = dict(_PROFILES["default"])  # np.array2string's arguments for repr
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
+                     profile=None, sci_mode=None) -> None:
+    """``torch.set_printoptions``: how ``repr(tensor)`` shows values (a profile first, then the
+    options given; sci_mode True forces scientific notation, False suppresses it)."""
+    if profile is not None:  # also resets sci_mode
+        if profile not in _PROFILES:
+            raise ValueError(f"set_printoptions: profile must be one of {sorted(_PROFILES)}, got "
+                             f"{profile!r}")
+        _PRINT_OPTIONS.clear()
+        _PRINT_OPTIONS.update(_PROFILES[profile])
+    for key, value in (("precision", precision), ("threshold", threshold),
+                       ("edgeitems", edgeitems), ("max_line_width", linewidth)):
+        if value is not None:
+            _PRINT_OPTIONS[key] = int(value)
+    if sci_mode is not None:
+        _PRINT_OPTIONS.pop("formatter", None)
+        _PRINT_OPTIONS["suppress_small"] = not sci_mode
+        if sci_mode:
+            digits = _PRINT_OPTIONS["precision"]
+            _PRINT_OPTIONS["formatter"] = {"float_kind": lambda v: f"{v:.{digits}e}"}
+
+
 def _as_array(data: Any, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.array
@@ -77,8 +113,8 @@ def _as_array(data: Any, dtype=None) -> np.ndarray:
     if isinstance(data, np.generic):
         return np.asarray(data)
     array = np.asarray(data)
-    if array.dtype == np.float64:  # Python floats: PyTorch's default dtype is float32
-        array = array.astype(np.float32)
+    if array.dtype == np.float64:  # Python floats: the default dtype (float32 unless set)
+        array = array.astype(_dt.DEFAULT_FLOAT)
     elif array.dtype.kind in "iu":
         array = array.astype(np.int64)
     return array
@@ -152,6 +188,7 @@ class Tensor:
         self._base: Tensor | None = None  # for a view made by an op: the tensor it views
         self._stale_by: str | None = None  # a recorded in-place op changed it through a view
         self.name: str | None = None  # optional, used in error messages (gradcheck, nn)
+        self._hooks: dict | None = None  # gradient hooks (register_hook), by handle id
 
     # ---------------------------------------------------------------- storage and gradient
     @property
@@ -230,6 +267,26 @@ class Tensor:
 
     nelement = numel
 
+    @property
+    def nbytes(self) -> int:
+        return int(self.numel() * self.element_size())
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """The last two dims swapped (a batch of matrices transposed)."""
+        return self.transpose(-2, -1)
+
+    def is_contiguous(self) -> bool:
+        flags = getattr(self.array, "flags", None)
+        if flags is None:  # a device array
+            return bool(self.array.is_c_contiguous())
+        return bool(flags["C_CONTIGUOUS"])
+
+    def stride(self, dim: int | None = None):
+        """Steps between neighbours along each dim, in elements (PyTorch's ``stride()``)."""
+        steps = tuple(int(s) // self.element_size() for s in self.array.strides)
+        return steps if dim is None else steps[self._dim(dim, "stride")]
+
     def element_size(self) -> int:
         return int(self.array.itemsize)
 
@@ -276,8 +333,8 @@ class Tensor:
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
         where = ", device='cuda'" if self.is_cuda else ""
-        body = np.array2string(self._host_values(), precision=4, separator=", ",
-                               prefix="tensor(")
+        body = np.array2string(self._host_values(), separator=", ", prefix="tensor(",
+                               **_PRINT_OPTIONS)
         return f"tensor({body}{where}, dtype={self.dtype}{grad})"
 
     def __format__(self, spec: str) -> str:
@@ -370,6 +427,28 @@ class Tensor:
 
     def zero_grad(self) -> None:
         self._grad = None
+
+    def register_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(grad)`` with this tensor's gradient during backward (the total over
+        every path), before it reaches ``.grad`` (a leaf) or the ops below (a non-leaf); a
+        returned tensor replaces the gradient. ``handle.remove()`` unregisters it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not "
+                               "require grad; create it with requires_grad=True")
+        if self._hooks is None:
+            self._hooks = {}
+            if self._node is not None:  # the node applies them to this output's gradient
+                if self._node.output_hooks is None:
+                    self._node.output_hooks = {}
+                self._node.output_hooks[self._out_index] = self._hooks
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
+
+    @property
+    def grad_fn(self) -> GradFn | None:
+        """The op that made this tensor (``grad_fn.name()``), None for a leaf."""
+        return None if self._node is None else GradFn(self._node)
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data (and version counter), cut off from the
@@ -759,6 +838,78 @@ class Tensor:
     def cumsum(self, dim: int) -> Tensor:
         return _I.Cumsum.apply(self, dim=dim)
 
+    # ------------------------------------------- rearranging, scattering (ops/indexing.py)
+    def roll(self, shifts, dims=None): return _IX.roll(self, shifts, dims)
+    def flip(self, dims): return _IX.flip(self, dims)
+    def repeat_interleave(self, repeats, dim=None): return _IX.repeat_interleave(self, repeats,
+                                                                                   dim)
+    def movedim(self, source, destination): return _IX.movedim(self, source, destination)
+    def broadcast_to(self, size): return _IX.broadcast_to(self, size)
+    def masked_select(self, mask): return _IX.masked_select(self, mask)
+    def take_along_dim(self, indices, dim=None): return _IX.take_along_dim(self, indices, dim)
+    def diag(self, diagonal: int = 0): return _IX.diag(self, diagonal)
+    def tril(self, diagonal: int = 0): return _IX.tril(self, diagonal)
+    def triu(self, diagonal: int = 0): return _IX.triu(self, diagonal)
+    def outer(self, vec2): return self.reshape(-1, 1) * _IX.as_tensor(vec2).reshape(1, -1)
+    def where(self, condition, other): return where(condition, self, other)
+
+    def scatter(self, dim, index, src=None, value=None, *, reduce=None):
+        return _IX.scatter(self, dim, index, src, value, reduce=reduce)
+
+    def scatter_add(self, dim, index, src): return _IX.scatter_add(self, dim, index, src)
+    def index_add(self, dim, index, source, *, alpha=1):
+        return _IX.index_add(self, dim, index, source, alpha)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        return self._in_place("scatter_", lambda t, s: t.scatter(dim, index, s, value,
+                                                                 reduce=reduce), src)
+
+    def scatter_add_(self, dim, index, src):
+        return self._in_place("scatter_add_", lambda t, s: t.scatter_add(dim, index, s), src)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return self._in_place("index_add_", lambda t, s: t.index_add(dim, index, s, alpha=alpha),
+                              source)
+
+    # ------------------------------------------- special, logical, counting (ops/special.py)
+    def neg(self): return -self
+    negative = neg
+    def erf(self): return _SP.erf(self)
+    def fmod(self, other): return _SP.fmod(self, other)
+    def remainder(self, other): return _SP.remainder(self, other)
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        return _SP.nan_to_num(self, nan, posinf, neginf)
+
+    def isnan(self): return _SP.isnan(self)
+    def isinf(self): return _SP.isinf(self)
+    def isfinite(self): return _SP.isfinite(self)
+    def logical_and(self, other): return _SP.logical_and(self, other)
+    def logical_or(self, other): return _SP.logical_or(self, other)
+    def logical_xor(self, other): return _SP.logical_xor(self, other)
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
+        return _SP.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def bincount(self, weights=None, minlength: int = 0):
+        return _SP.bincount(self, weights, minlength)
+
+    def count_nonzero(self, dim=None): return _SP.count_nonzero(self, dim)
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return _SP.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return _SP.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return _SP.addcdiv(self, tensor1, tensor2, value=value)
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return self._in_place("addcmul_", lambda t, a, b: t.addcmul(a, b, value=value),
+                              tensor1, tensor2)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return self._in_place("addcdiv_", lambda t, a, b: t.addcdiv(a, b, value=value),
+                              tensor1, tensor2)
+
     # ---------------------------------------------------------------- shapes
     def reshape(self, *shape):
         return _S.Reshape.apply(self, shape=shape_args(shape))
@@ -1034,9 +1185,11 @@ from tinymm.factories import ones, randn, zeros  # noqa: E402, F401 - the old ho
 from tinymm.ops import activation as _ACT  # noqa: E402
 from tinymm.ops import elementwise as _E  # noqa: E402
 from tinymm.ops import index as _I  # noqa: E402
+from tinymm.ops import indexing as _IX  # noqa: E402
 from tinymm.ops import matmul as _MM  # noqa: E402
 from tinymm.ops import reduction as _R  # noqa: E402
 from tinymm.ops import shape as _S  # noqa: E402
 from tinymm.ops import softmax as _SM  # noqa: E402
+from tinymm.ops import special as _SP  # noqa: E402
 from tinymm.ops._checks import check_dim  # noqa: E402
 from tinymm.random import rng_of  # noqa: E402

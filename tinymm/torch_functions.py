@@ -2,16 +2,20 @@
 ``tinymm.max(x, 1)``, ``tinymm.softmax(x, dim=1)``, ...), plus grad-mode helpers.
 
 Each function converts its first argument to a Tensor and calls the method of the same name,
-so the semantics (and the op behind it) are defined once, in ``tinymm/tensor.py``.
+so the semantics (and the op behind it) are defined once, in ``tinymm/tensor.py``. The
+``torch.`` forms of some functional ops (``cdist``, ``cosine_similarity``, ``conv1d``, ...)
+are the functional ops themselves.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from tinymm import autograd
+from tinymm.ops.conv1d import conv1d  # noqa: F401 - torch.conv1d
+from tinymm.ops.distance import cdist, cosine_similarity, pairwise_distance  # noqa: F401
+from tinymm.ops.dropout import dropout as _dropout
 from tinymm.ops.index import ValuesIndices  # noqa: F401 - tinymm.ValuesIndices
-from tinymm.tensor import Tensor, as_tensor, from_numpy
+from tinymm.ops.indexing import meshgrid as _meshgrid
+from tinymm.tensor import Tensor, as_tensor
 
 _UNARY = [
     "abs", "acos", "arccos", "arcsin", "arctan", "asin", "atan", "ceil", "cos", "cosh", "exp",
@@ -26,6 +30,12 @@ _WITH_ARGS = [
     "mm", "bmm", "mul", "narrow", "norm", "permute", "pow", "prod", "reshape", "select", "softmax",
     "sort", "squeeze", "std", "sub", "sum", "topk", "transpose", "unsqueeze", "var", "eq", "ne",
     "lt", "le", "gt", "ge", "max", "min", "true_divide", "multiply", "divide", "subtract",
+    # ops/indexing.py and ops/special.py
+    "roll", "flip", "repeat_interleave", "movedim", "broadcast_to", "masked_select",
+    "take_along_dim", "diag", "tril", "triu", "outer", "scatter", "scatter_add", "index_add",
+    "erf", "fmod", "remainder", "nan_to_num", "isnan", "isinf", "isfinite", "logical_and",
+    "logical_or", "logical_xor", "unique", "bincount", "count_nonzero", "addmm", "addcmul",
+    "addcdiv",
 ]
 
 
@@ -43,36 +53,9 @@ for _name in _UNARY + _WITH_ARGS:
 negative = globals()["neg"]
 
 
-def outer(a, b) -> Tensor:
-    return as_tensor(a).reshape(-1, 1) * as_tensor(b).reshape(1, -1)
-
-
-def _triangle(x, diagonal: int, lower: bool) -> Tensor:
-    x = as_tensor(x)
-    rows, cols = x.shape[-2:]
-    mask = np.tri(rows, cols, diagonal, dtype=bool)  # (rows, cols) True on/below the diagonal
-    keep = mask if lower else ~np.tri(rows, cols, diagonal - 1, dtype=bool)
-    return x * from_numpy(keep.astype(x.dtype))
-
-
-def tril(input, diagonal: int = 0) -> Tensor:  # noqa: A002
-    return _triangle(input, diagonal, lower=True)
-
-
-def triu(input, diagonal: int = 0) -> Tensor:  # noqa: A002
-    return _triangle(input, diagonal, lower=False)
-
-
-def isnan(x) -> Tensor:
-    return from_numpy(np.isnan(as_tensor(x).array))
-
-
-def isinf(x) -> Tensor:
-    return from_numpy(np.isinf(as_tensor(x).array))
-
-
-def isfinite(x) -> Tensor:
-    return from_numpy(np.isfinite(as_tensor(x).array))
+def meshgrid(*tensors, indexing: str = "ij"):
+    """``torch.meshgrid`` (ops/indexing.py)."""
+    return _meshgrid(*tensors, indexing=indexing)
 
 
 class set_grad_enabled:  # noqa: N801 - PyTorch's name
@@ -100,7 +83,13 @@ class enable_grad:  # noqa: N801
 
 inference_mode = autograd.no_grad
 
+
+def dropout(input, p: float, train: bool) -> Tensor:  # noqa: A002 - PyTorch's names
+    """``torch.dropout(input, p, train)``: ``F.dropout(input, p, training=train)``."""
+    return _dropout(input, p, train)
+
+
 __all__ = sorted(_UNARY + _WITH_ARGS + [
-    "ValuesIndices", "enable_grad", "inference_mode", "isfinite", "isinf", "isnan", "negative",
-    "outer", "set_grad_enabled", "tril", "triu",
+    "ValuesIndices", "cdist", "conv1d", "cosine_similarity", "dropout", "enable_grad",
+    "meshgrid", "pairwise_distance", "inference_mode", "negative", "set_grad_enabled",
 ])

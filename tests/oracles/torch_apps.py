@@ -75,36 +75,56 @@ def build_torch_captioner(config):
 
     c = config
     context = c.conv2_channels if c.attention else 0
+    image_input = getattr(c, "image_input", False)
+    region_positions = getattr(c, "region_positions", False)
+    word_loss = getattr(c, "word_loss", 0.0)
 
     class TorchCaptioner(nn.Module):
         def __init__(self):
             super().__init__()
-            _towers(self, c, extra_inputs=context)
+            _towers(self, c, extra_inputs=context + (c.image_dim if image_input else 0))
             self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.image_dim)
             self.init_h = nn.Linear(c.image_dim, c.hidden_size)
             self.init_c = nn.Linear(c.image_dim, c.hidden_size)
             if c.attention:
                 self.att_query = nn.Linear(c.hidden_size, c.attention_dim)
                 self.att_key = nn.Linear(c.conv2_channels, c.attention_dim)
+                if region_positions:
+                    self.region_pos = nn.Embedding(c.regions, c.conv2_channels)
             self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
+            if word_loss > 0:
+                self.word_head = nn.Linear(c.conv2_channels, c.vocab_size)
 
-        def forward(self, image, tokens):
+        def forward(self, image, tokens, with_words=False):
             fmap = _feature_map(self, image)
-            N = fmap.shape[0]
             v = torch.relu(self.image_fc(fmap.flatten(1)))
+            logits = self._decode(fmap, v, tokens)
+            if not with_words:
+                return logits
+            cells = fmap.reshape(fmap.shape[0], c.conv2_channels, -1).permute(0, 2, 1)
+            return logits, self.word_head(cells).amax(dim=1)
+
+        def _decode(self, fmap, v, tokens):
+            N = fmap.shape[0]
             h, cell = self.init_h(v), self.init_c(v)
             inputs = tokens[:, :-1]
             if not c.attention:
-                out, _ = self.lstm(self.embedding(inputs), (h[None], cell[None]))
+                x = self.embedding(inputs)
+                if image_input:
+                    x = torch.cat([x, v[:, None].expand(-1, inputs.shape[1], -1)], dim=2)
+                out, _ = self.lstm(x, (h[None], cell[None]))
                 return self.out(out)
             regions = fmap.reshape(N, c.conv2_channels, -1).permute(0, 2, 1)  # (N, R, C2)
+            if region_positions:
+                regions = regions + self.region_pos.weight
             keys = self.att_key(regions)
             logits, alphas = [], []
             for t in range(inputs.shape[1]):
                 scores = (keys @ self.att_query(h)[:, :, None])[:, :, 0]
                 alpha = torch.softmax(scores / math.sqrt(c.attention_dim), dim=1)
                 z = (alpha[:, None, :] @ regions)[:, 0]
-                x = torch.cat([self.embedding(inputs[:, t]), z], dim=1)
+                x = torch.cat([self.embedding(inputs[:, t]), z] + ([v] if image_input else []),
+                              dim=1)
                 _, (h_n, c_n) = self.lstm(x[:, None], (h[None], cell[None]))
                 h, cell = h_n[0], c_n[0]
                 logits.append(self.out(torch.cat([h, z], dim=1)))

@@ -67,6 +67,9 @@ def add_commands(subparsers) -> None:
                    help="captioning: plain (default) or attention (show, attend and tell)")
     p.add_argument("--beam", type=int, default=None,
                    help="captioning: beam width of the beam-search numbers (default 3)")
+    p.add_argument("--model-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="retrieval/captioning: override one model config field, e.g. "
+                        "word_loss=0 or image_input=false (repeatable)")
     p.add_argument("--out", default=None, help="run directory (default runs/<fusion>-seed<seed>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint")
@@ -135,6 +138,8 @@ def cmd_train(args) -> int:
     try:
         if args.decoder is not None or args.beam is not None:
             raise ValueError("--decoder and --beam belong to --task captioning")
+        if args.model_option:
+            raise ValueError("--model-option belongs to --task retrieval or captioning")
         if args.fusion is not None and args.fusion not in FUSION_NAMES:
             raise ValueError(f"unknown fusion '{args.fusion}'; valid fusions: "
                              f"{', '.join(FUSION_NAMES)}")

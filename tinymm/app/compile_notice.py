@@ -5,6 +5,10 @@ cache in later processes. ``numba:compile`` events fire only for real compiles (
 fires none), so a listener on them tells a cold start from a warm one exactly. The notice
 prints its header once, keeps one live line with the kernel being compiled (on a terminal),
 and ``finish()`` closes it with how many kernels compiled and how long they took.
+
+On a cold cache with a core to spare, ``compile_in_two_processes`` (called by ``tinymm
+train`` before its first step) splits the compiling between this process and a helper
+process (the section at the end of this module).
 """
 
 from __future__ import annotations
@@ -76,3 +80,164 @@ def compile_notice(stream=None):
     finally:
         event.unregister("numba:compile", notice)
         notice.finish()
+
+
+# ------------------------------------------------------------ a cold start in two processes
+# A compile is single-threaded, and the machine this is written for has two cores. On a cold
+# cache, ``compile_in_two_processes`` starts a helper process (``python -m
+# tinymm.app.compile_notice '<TrainConfig as JSON>'``) that runs one forward and backward of
+# the same model (its images cut to 8 x 8: the same types, less reference work) on one batch
+# with the HELPER_STEMS' kernels on the numba backend and every other kernel on the reference
+# backend, so it compiles exactly those kernels, for the same types, into Numba's disk cache.
+# Meanwhile this process runs the same forward and backward the other way round (the other
+# stems' kernels compiled, HELPER_STEMS on the reference), then waits for the helper; the
+# first training step then loads the helper's kernels from the cache. Only when a core is
+# idle (``spare_core``): on a busy machine the second process would slow the first. The
+# warm-up changes no weights (no optimizer step; the gradients are cleared) and uses no
+# randomness; a failed, slow or impossible helper only means that this process compiles
+# those kernels itself, as a one-process start does.
+
+HELPER_STEMS = frozenset({"lstm", "attention", "linear", "cross_entropy"})
+HELPER_TIMEOUT_S = 120.0  # a stuck helper: stop waiting, compile the rest here
+# one kernel of each side: when either has no usable cache entry, the start is cold
+_PROBES = (("tinymm.kernels.numba_cpu.conv2d", "_im2col_image"),
+           ("tinymm.kernels.numba_cpu.lstm", "_lstm_cell_forward"))
+
+
+def spare_core() -> bool:
+    """Is a core idle on average (1-minute load average at most cores - 1)? A second compile
+    process only pays when it has a core of its own; on a busy machine it slows the first."""
+    import os
+
+    try:
+        return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1
+    except (OSError, AttributeError):  # no load average on this platform (Windows)
+        return False
+
+
+def cold_cache() -> bool:
+    """True when Numba's disk cache holds no entry for the probe kernels and can be written;
+    False when it is warm, unwritable, or cannot be inspected (then no helper is started)."""
+    import importlib
+    import os
+
+    try:
+        for module_name, name in _PROBES:
+            cache = getattr(importlib.import_module(module_name), name)._cache
+            if not os.access(cache.cache_path, os.W_OK):
+                return False
+            if cache._cache_file._load_index():  # {} when absent or stale
+                return False
+    except Exception:  # Numba's cache internals differ: behave as a one-process start
+        return False
+    return True
+
+
+@contextmanager
+def kernels_on_reference(stems):
+    """Inside the block, the numba backend serves the kernels of ``stems`` by the reference."""
+    from tinymm.backend import get_backend
+    from tinymm.kernels import CONTRACT
+
+    numba_backend, reference = get_backend("numba"), get_backend("reference")
+    saved = dict(numba_backend.kernels)
+    for name, spec in CONTRACT.items():
+        if spec.stem in stems and name in reference.kernels:
+            numba_backend.kernels[name] = reference.kernels[name]
+    try:
+        yield
+    finally:
+        numba_backend.kernels.clear()
+        numba_backend.kernels.update(saved)
+
+
+def warm_up_step(model, dataset, batch_size: int, loss_fn, reference_stems) -> None:
+    """One forward and backward on the first batch, the kernels of ``reference_stems`` on the
+    reference backend; the parameters' gradients are cleared afterwards."""
+    import numpy as np
+
+    batch = dataset.batch(np.arange(min(len(dataset), batch_size)))
+    with kernels_on_reference(reference_stems):
+        loss, _ = loss_fn(model, batch)
+        loss.backward()
+    for parameter in model.parameters():
+        parameter.grad = None
+
+
+def compile_in_two_processes(cfg, model, dataset, loss_fn, notice=None):
+    """On a cold cache with the numba backend and a spare core: the helper compiles
+    HELPER_STEMS' kernels while this process compiles the others (the comment above).
+    Returns the helper's exit status, or None when no helper ran."""
+    import json
+    import os
+    import subprocess
+    from dataclasses import asdict
+
+    if cfg.backend != "numba" or cfg.device != "cpu":
+        return None
+    if not (spare_core() and cold_cache()):
+        return None
+    if notice is not None:
+        notice._write("compiling kernels in two processes (the second one compiles the text "
+                      "and answer side)\n")
+    # the helper imports this very copy of tinymm: Numba's cache is per source file
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    helper = subprocess.Popen([sys.executable, "-m", "tinymm.app.compile_notice",
+                               json.dumps(asdict(cfg))], env={**os.environ, "PYTHONPATH": path},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        warm_up_step(model, dataset, cfg.batch_size, loss_fn, HELPER_STEMS)
+        helper.wait(timeout=HELPER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if helper.poll() is None:
+            helper.kill()
+            helper.wait()
+    return helper.returncode
+
+
+class _CroppedImages:
+    """A VQA data set whose images are cut to their top-left ``size`` x ``size`` corner: the
+    helper's model sees the same dtypes and layouts at a fraction of the reference backend's
+    image-side work (its image kernels are not the helper's to compile)."""
+
+    def __init__(self, dataset, size: int):
+        self.dataset, self.size = dataset, size
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def batch(self, indices) -> dict:
+        batch = dict(self.dataset.batch(indices))
+        batch["image"] = batch["image"][:, :, :self.size, :self.size].copy()
+        return batch
+
+
+HELPER_IMAGE_SIZE = 8  # two 2x2 pools leave 2 x 2 regions
+
+
+def _helper_main(argv) -> int:
+    """The helper process: one warm-up step of the configured model (images cut to
+    HELPER_IMAGE_SIZE) with every kernel outside HELPER_STEMS on the reference backend."""
+    import json
+
+    from tinymm.app.train import TrainConfig, build_model, vqa_loss
+    from tinymm.backend import use_backend
+    from tinymm.data import ShapesVQA
+    from tinymm.kernels import CONTRACT
+
+    cfg = TrainConfig(**json.loads(argv[0]))
+    size = min(HELPER_IMAGE_SIZE, cfg.model.get("image_size", HELPER_IMAGE_SIZE))
+    cfg = TrainConfig(**{**json.loads(argv[0]), "model": {**cfg.model, "image_size": size}})
+    dataset = ShapesVQA(cfg.batch_size, seed=cfg.seed)
+    others = {spec.stem for spec in CONTRACT.values()} - HELPER_STEMS
+    with use_backend("numba"):
+        warm_up_step(build_model(cfg, dataset.tokenizer), _CroppedImages(dataset, size),
+                     cfg.batch_size, vqa_loss, others)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_helper_main(sys.argv[1:]))

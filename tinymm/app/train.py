@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from tinymm import io, loop, nn
-from tinymm.app.compile_notice import compile_notice
+from tinymm.app.compile_notice import compile_in_two_processes, compile_notice
 from tinymm.backend import BACKEND_NAMES, use_backend
 from tinymm.data import ANSWERS, QUESTION_TYPES, DataLoader, ShapesVQA, shapes_vqa_tokenizer
 from tinymm.data.tokenizer import Tokenizer
@@ -47,7 +47,7 @@ from tinymm.models.multimodal import (
     MultimodalVQA,
     check_fusion,
 )
-from tinymm.ops.cross_entropy import cross_entropy
+from tinymm.ops.cross_entropy import correct_count, cross_entropy
 from tinymm.optim import Adam
 from tinymm.tensor import from_numpy
 
@@ -174,16 +174,16 @@ def _as_batch_inputs(batch: dict, device: str = "cpu"):
 def vqa_loss(model: MultimodalVQA, batch: dict, predictions: list | None = None):
     """The task's loss function for tinymm/loop.py: mean cross-entropy of the answer logits,
     and the batch's accuracy; appends the predicted answers (n,) to ``predictions``. On a
-    cuda model the batch goes to the device and the logits come back for the accuracy."""
+    cuda model the batch goes to the device, and the correct answers are counted there and
+    come back with the loss (one transfer); only ``predictions`` (evaluation) copy the logits."""
     device = model_device(model)
     logits = model(*_as_batch_inputs(batch, device))  # (n, A)
     answer = batch["answer"] if device == "cpu" else from_numpy(batch["answer"]).to(device)
     loss = cross_entropy(logits, answer)
-    predicted = np.argmax(logits.detach().cpu().array, axis=1)  # (n,)
     if predictions is not None:
-        predictions.append(predicted)
+        predictions.append(np.argmax(logits.detach().cpu().array, axis=1))  # (n,)
     n = len(batch["answer"])
-    return loss, {"samples": n, "accuracy": (int((predicted == batch["answer"]).sum()), n)}
+    return loss, {"samples": n, "accuracy": (correct_count(logits.detach(), answer), n)}
 
 
 def type_accuracy(correct: np.ndarray, of_type: np.ndarray) -> float | None:
@@ -382,6 +382,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                            started_at if started_at is not None else t_setup)
         run.setup_seconds = time.perf_counter() - t_setup
         run.notice = notice
+        compile_in_two_processes(cfg, model, data["train"], vqa_loss, notice)  # cold cache only
         fit_run(run, vqa_loss, loader, start_epoch, progress_stream)
         return _finish(run)
 

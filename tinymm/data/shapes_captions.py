@@ -17,7 +17,8 @@ Two or more objects per scene make most captions unique: with one object, many i
 a caption and retrieval could not tell them apart.
 
 Captions are tokenized with ``<start>`` before and ``<end>`` after the words and padded with
-``<pad>`` (id 0): ``tokens`` (N, R, L) and ``lengths`` (N, R) count both markers.
+``<pad>`` (id 0): ``tokens`` (N, R, L) and ``lengths`` (N, R) count both markers;
+``words`` (N, V) marks the words each image's references use.
 ``CaptionPairs`` views the N x R (image, caption) pairs as one data set for training.
 
 Dimension letters: N images, R references per image, L caption tokens (with markers),
@@ -125,6 +126,7 @@ class ShapesCaptions:
             self.tokenizer, [c for refs in self.captions for c in refs])  # (N*R, L), (N*R,)
         self.tokens = self.tokens.reshape(N, REFERENCES, -1)  # (N, R, L)
         self.lengths = self.lengths.reshape(N, REFERENCES)  # (N, R)
+        self.words = word_presence(self.tokens, len(self.tokenizer))  # (N, V)
 
     @classmethod
     def splits(cls, train: int = 4_000, val: int = 500, test: int = 1_000,
@@ -156,6 +158,15 @@ class ShapesCaptions:
         return {(COLORS[c], SHAPES[s]) for c, s in zip(self.obj_color[i], self.obj_shape[i])
                 if c >= 0}
 
+    def ordered_objects(self, i: int) -> list[tuple[str, str]]:
+        """Image ``i``'s (colour, shape) pairs left to right, the order every reference
+        caption names them in (by centre x, then centre y, as ``scene_captions`` sorts)."""
+        k = int(self.n_objects[i])
+        cx = self.obj_x[i, :k] + self.obj_size[i, :k] / 2  # (k,)
+        cy = self.obj_y[i, :k] + self.obj_size[i, :k] / 2  # (k,)
+        order = sorted(range(k), key=lambda j: (cx[j], cy[j]))
+        return [(COLORS[self.obj_color[i, j]], SHAPES[self.obj_shape[i, j]]) for j in order]
+
     def __repr__(self) -> str:
         return f"ShapesCaptions(n={self.n}, seed={self.seed!r})"
 
@@ -175,7 +186,19 @@ class CaptionPairs:
         image, ref = indices // REFERENCES, indices % REFERENCES  # (B,), (B,)
         c = self.captions
         return {"image": c.image_array(image, dtype), "tokens": c.tokens[image, ref],
-                "lengths": c.lengths[image, ref], "index": image}
+                "lengths": c.lengths[image, ref], "index": image,
+                "words": c.words[image]}  # (B, V)
+
+
+def word_presence(tokens: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Which words occur in each image's reference captions: tokens (N, R, L) -> (N, V)
+    float32 in {0, 1}; <pad>, <unk>, <start> and <end> (ids 0-3) are never marked."""
+    tokens = np.asarray(tokens)
+    N = tokens.shape[0]
+    present = np.zeros((N, vocab_size), dtype=np.float32)  # (N, V)
+    present[np.repeat(np.arange(N), tokens[0].size), tokens.reshape(-1)] = 1.0
+    present[:, :4] = 0.0
+    return present
 
 
 def encode_captions(tokenizer: Tokenizer, texts, max_len: int = MAX_CAPTION_LEN
@@ -221,13 +244,15 @@ def decode_caption(tokenizer: Tokenizer, ids) -> str:
     return " ".join(words)
 
 
-def mentioned_objects(caption: str) -> set[tuple[str, str]]:
-    """The (colour, shape) pairs a caption names: every colour word followed by a shape
-    word (singular or plural)."""
+def mentioned_sequence(caption: str) -> list[tuple[str, str]]:
+    """The (colour, shape) pairs a caption names, in the order it names them (repeats kept):
+    every colour word followed by a shape word (singular or plural)."""
     words = caption.split()
     singular = {p: s for s, p in PLURALS.items()}
-    found = set()
-    for a, b in zip(words, words[1:]):
-        if a in COLORS and (b in SHAPES or b in singular):
-            found.add((a, singular.get(b, b)))
-    return found
+    return [(a, singular.get(b, b)) for a, b in zip(words, words[1:])
+            if a in COLORS and (b in SHAPES or b in singular)]
+
+
+def mentioned_objects(caption: str) -> set[tuple[str, str]]:
+    """The distinct (colour, shape) pairs a caption names (``mentioned_sequence`` as a set)."""
+    return set(mentioned_sequence(caption))

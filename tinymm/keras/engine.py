@@ -254,13 +254,16 @@ class Layer:
     checked_axes: tuple[int, ...] = (-1,)  # input axes the weights depend on
 
     def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
-                 input_shape=None, input_dim=None, **unknown):
+                 input_shape=None, input_dim=None, autocast: bool = True, **unknown):
         if unknown:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) "
                             f"{sorted(unknown)}")
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = trainable
         self.dtype = np.dtype(dtype or "float32")
+        # Keras casts floating-point inputs (arrays and tensors) to the layer's dtype when it
+        # is called, so float64 NumPy data meets float32 weights; integer inputs are kept.
+        self.autocast = bool(autocast)
         if input_shape is None and input_dim is not None:
             input_shape = (input_dim,)
         self.input_shape_hint = None if input_shape is None else tuple(input_shape)
@@ -337,6 +340,33 @@ class Layer:
     @property
     def trainable_weights(self) -> list:
         return [p for p in self.weights if p.requires_grad]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        return [p for p in self.weights if not p.requires_grad]
+
+    @property
+    def variables(self) -> list:
+        """Keras 3's name for ``weights``."""
+        return self.weights
+
+    @property
+    def trainable_variables(self) -> list:
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list:
+        return self.non_trainable_weights
+
+    def add_loss(self, loss) -> None:
+        """A loss term from inside ``call`` (an activity penalty): the model's ``losses``
+        list it until this layer's next call, and training adds it to the loss."""
+        self.__dict__.setdefault("_losses", []).append(loss)
+
+    @property
+    def losses(self) -> list:
+        """The losses this layer added during its latest call on data."""
+        return list(self.__dict__.get("_losses", []))
 
     def count_params(self) -> int:
         if not self.built:
@@ -501,17 +531,29 @@ class Layer:
             self._maybe_build(input_shape)
         else:
             self._check_input_shape(input_shape)
-        args = map_structure(lambda t: from_numpy(t) if isinstance(t, np.ndarray) else t, args)
+        args = map_structure(self._convert_input, args)
+        kwargs = map_structure(self._convert_input, kwargs)
         first = args[0] if args else None
         mask = getattr(first, "_keras_mask", None) if isinstance(first, Tensor) else None
         if "mask" in self._call_params and "mask" not in kwargs:
             kwargs = {**kwargs, "mask": mask}
+        self.__dict__["_losses"] = []  # losses are per call, as in Keras
         out = self.call(*args, **kwargs)
         if isinstance(out, Tensor):
             out_mask = self.compute_mask(first, mask)
             if out_mask is not None:
                 out._keras_mask = out_mask
         return as_eager(out)
+
+    def _convert_input(self, value):
+        """A NumPy array as a Tensor; a floating-point array or Tensor cast to this layer's
+        dtype when ``autocast`` is on and the layer's dtype is floating (Keras's rule)."""
+        if isinstance(value, np.ndarray):
+            value = from_numpy(value)
+        if (isinstance(value, Tensor) and self.autocast and self.dtype.kind == "f"
+                and value.dtype.kind == "f" and value.dtype != self.dtype):
+            value = value.astype(self.dtype)
+        return value
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -641,13 +641,14 @@ class Attention(Layer):
         module.scale = nn.Parameter(np.ones((), dtype=np.float32))
         return module
 
+    def scores(self, q, k):
+        scores = q @ k.transpose(1, 2)  # (N, Tq, Tv)
+        return scores * self.module.scale if self.use_scale else scores
+
     def call(self, tensors):
         q, v = tensors[0], tensors[1]
         k = tensors[2] if len(tensors) == 3 else v
-        scores = q @ k.transpose(1, 2)  # (N, Tq, Tv)
-        if self.use_scale:
-            scores = scores * self.module.scale
-        weights = activations.softmax(scores)  # (N, Tq, Tv)
+        weights = activations.softmax(self.scores(q, k))  # (N, Tq, Tv)
         return weights @ v  # (N, Tq, D)
 
     def get_config(self) -> dict:
@@ -772,10 +773,21 @@ add, multiply, concatenate = _functional(Add), _functional(Multiply), _functiona
 from tinymm.keras.more_layers import *  # noqa: E402, F403
 from tinymm.keras.more_layers import MORE_LAYERS, average, maximum, minimum, subtract  # noqa: E402
 from tinymm.keras.recurrent import GRU, RECURRENT_LAYERS, Bidirectional, SimpleRNN  # noqa: E402
+from tinymm.keras.simple_layers import *  # noqa: E402, F403
+from tinymm.keras.simple_layers import SIMPLE_LAYERS, dot  # noqa: E402
 
 LAYERS.update(MORE_LAYERS)
 LAYERS.update(RECURRENT_LAYERS)
+LAYERS.update(SIMPLE_LAYERS)
+# Keras's other names for the same layers
+ALIASES = {"MaxPool2D": "MaxPooling2D", "AvgPool2D": "AveragePooling2D",
+           "MaxPool1D": "MaxPooling1D", "AvgPool1D": "AveragePooling1D",
+           "GlobalAvgPool2D": "GlobalAveragePooling2D", "GlobalMaxPool2D": "GlobalMaxPooling2D",
+           "GlobalAvgPool1D": "GlobalAveragePooling1D", "GlobalMaxPool1D": "GlobalMaxPooling1D",
+           "Convolution2D": "Conv2D", "Convolution1D": "Conv1D"}
+for _alias, _name in ALIASES.items():
+    globals()[_alias] = LAYERS[_alias] = LAYERS[_name]
 
-__all__ = sorted(LAYERS) + ["Input", "Layer", "add", "average", "concatenate", "maximum",
+__all__ = sorted(LAYERS) + ["Input", "Layer", "add", "average", "concatenate", "dot", "maximum",
                             "minimum", "multiply", "subtract"]
-_exported = (GRU, Bidirectional, SimpleRNN, average, maximum, minimum, subtract)
+_exported = (GRU, Bidirectional, SimpleRNN, average, dot, maximum, minimum, subtract)

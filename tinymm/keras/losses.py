@@ -129,7 +129,7 @@ def binary_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -
     return loss.mean(axis=axis)
 
 
-def _regression_pair(name: str, y_true, y_pred):
+def regression_pair(name: str, y_true, y_pred):
     """(pred, target) as tensors of one shape: a (N,) target against a (N, 1) prediction gets
     its trailing axis, as Keras; other shapes must match."""
     pred = _tensor(y_pred)
@@ -142,13 +142,13 @@ def _regression_pair(name: str, y_true, y_pred):
 
 def mean_squared_error(y_true, y_pred):
     """Keras's ``mse``: mean over the last axis of (y_pred - y_true)^2; returns (N,)."""
-    pred, target = _regression_pair("mse", y_true, y_pred)
+    pred, target = regression_pair("mse", y_true, y_pred)
     diff = pred - target
     return (diff * diff).mean(axis=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
-    pred, target = _regression_pair("mae", y_true, y_pred)
+    pred, target = regression_pair("mae", y_true, y_pred)
     return (pred - target).abs().mean(axis=-1)
 
 
@@ -292,7 +292,12 @@ def get(identifier) -> Loss:
                     f"{type(identifier).__name__}")
 
 
-__all__ = [
+from tinymm.keras.more_losses import *  # noqa: E402, F403
+from tinymm.keras.more_losses import EXPORTS, MORE_LOSSES  # noqa: E402
+
+_BY_NAME.update(MORE_LOSSES)
+
+__all__ = EXPORTS + [
     "BinaryCrossentropy", "CategoricalCrossentropy", "Loss", "LossFunctionWrapper", "MAE", "MSE",
     "MeanAbsoluteError", "MeanSquaredError", "SparseCategoricalCrossentropy",
     "binary_crossentropy", "categorical_crossentropy", "get", "mae", "mean_absolute_error",

@@ -20,7 +20,7 @@ import numpy as np
 from tinymm.tensor import Tensor
 
 
-def _np(x) -> np.ndarray:
+def values_of(x) -> np.ndarray:
     return np.asarray(x.array if isinstance(x, Tensor) else x)
 
 
@@ -40,7 +40,7 @@ class Metric:
     def _add(self, values: np.ndarray, sample_weight) -> None:
         values = np.asarray(values, dtype=np.float64).reshape(len(values), -1).mean(axis=1)
         w = np.ones_like(values) if sample_weight is None else \
-            _np(sample_weight).astype(np.float64).reshape(values.shape)
+            values_of(sample_weight).astype(np.float64).reshape(values.shape)
         self.total += float((values * w).sum())
         self.count += float(w.sum())
 
@@ -55,9 +55,9 @@ class Mean(Metric):
     """The weighted mean of the values given to ``update_state(values, sample_weight)``."""
 
     def update_state(self, values, y_pred=None, sample_weight=None) -> None:
-        values = _np(values).astype(np.float64).reshape(-1)
+        values = values_of(values).astype(np.float64).reshape(-1)
         w = np.ones_like(values) if sample_weight is None else \
-            np.broadcast_to(_np(sample_weight).astype(np.float64).reshape(-1), values.shape)
+            np.broadcast_to(values_of(sample_weight).astype(np.float64).reshape(-1), values.shape)
         self.total += float((values * w).sum())
         self.count += float(w.sum())
 
@@ -71,31 +71,33 @@ class MeanMetricWrapper(Metric):
         super().__init__(name or getattr(fn, "__name__", "metric"))
 
     def update_state(self, y_true, y_pred=None, sample_weight=None) -> None:
-        self._add(_np(self.fn(y_true, y_pred, **self.options)), sample_weight)
+        self._add(values_of(self.fn(y_true, y_pred, **self.options)), sample_weight)
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
-    y_true, y_pred = _np(y_true), _np(y_pred)
+    y_true, y_pred = values_of(y_true), values_of(y_pred)
     return (y_pred.argmax(-1) == y_true.reshape(y_pred.shape[:-1])).astype(np.float64)
 
 
 def categorical_accuracy(y_true, y_pred):
-    return (_np(y_pred).argmax(-1) == _np(y_true).argmax(-1)).astype(np.float64)
+    return (values_of(y_pred).argmax(-1) == values_of(y_true).argmax(-1)).astype(np.float64)
 
 
 def binary_accuracy(y_true, y_pred, threshold: float = 0.5):
-    y_pred = _np(y_pred)
-    return ((y_pred > threshold) == (_np(y_true).reshape(y_pred.shape) > 0.5)).astype(np.float64)
+    y_pred = values_of(y_pred)
+    true = values_of(y_true).reshape(y_pred.shape) > 0.5
+    return ((y_pred > threshold) == true).astype(np.float64)
 
 
 def mean_squared_error(y_true, y_pred):
-    y_pred = _np(y_pred)
-    return ((y_pred - _np(y_true).reshape(y_pred.shape)) ** 2).reshape(len(y_pred), -1).mean(1)
+    y_pred = values_of(y_pred)
+    squared = (y_pred - values_of(y_true).reshape(y_pred.shape)) ** 2
+    return squared.reshape(len(y_pred), -1).mean(1)
 
 
 def mean_absolute_error(y_true, y_pred):
-    y_pred = _np(y_pred)
-    return np.abs(y_pred - _np(y_true).reshape(y_pred.shape)).reshape(len(y_pred), -1).mean(1)
+    y_pred = values_of(y_pred)
+    return np.abs(y_pred - values_of(y_true).reshape(y_pred.shape)).reshape(len(y_pred), -1).mean(1)
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
@@ -133,7 +135,7 @@ class Accuracy(MeanMetricWrapper):
         super().__init__(self._pick, name)
 
     def _pick(self, y_true, y_pred):
-        y_true, y_pred = _np(y_true), _np(y_pred)
+        y_true, y_pred = values_of(y_true), values_of(y_pred)
         if y_pred.ndim >= 2 and y_pred.shape[-1] == 1 or self.loss_name == "binary_crossentropy":
             return binary_accuracy(y_true, y_pred)
         if self.loss_name == "categorical_crossentropy" or y_true.shape == y_pred.shape:
@@ -159,11 +161,11 @@ class AUC(Metric):
         self.tp, self.fp, self.tn, self.fn = (np.zeros(K) for _ in range(4))
 
     def update_state(self, y_true, y_pred=None, sample_weight=None) -> None:
-        pred = _np(y_pred).astype(np.float64).reshape(-1)  # (M,)
-        true = (_np(y_true).reshape(-1) > 0.5)  # (M,)
+        pred = values_of(y_pred).astype(np.float64).reshape(-1)  # (M,)
+        true = (values_of(y_true).reshape(-1) > 0.5)  # (M,)
         w = np.ones_like(pred) if sample_weight is None else np.broadcast_to(
-            _np(sample_weight).astype(np.float64).reshape(len(_np(y_pred)), -1),
-            _np(y_pred).reshape(len(_np(y_pred)), -1).shape).reshape(-1)
+            values_of(sample_weight).astype(np.float64).reshape(len(values_of(y_pred)), -1),
+            values_of(y_pred).reshape(len(values_of(y_pred)), -1).shape).reshape(-1)
         above = pred[None, :] > self.thresholds[:, None]  # (K, M)
         self.tp += (above & true).astype(np.float64) @ w
         self.fp += (above & ~true).astype(np.float64) @ w
@@ -183,6 +185,12 @@ _BY_NAME = {
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError, "auc": AUC,
 }
+
+
+from tinymm.keras.more_metrics import *  # noqa: E402, F403
+from tinymm.keras.more_metrics import EXPORTS, MORE_METRICS  # noqa: E402
+
+_BY_NAME.update(MORE_METRICS)
 
 
 def get(identifier, loss_name: str | None = None) -> Metric:
@@ -206,7 +214,7 @@ def get(identifier, loss_name: str | None = None) -> Metric:
                     f"got {type(identifier).__name__}")
 
 
-__all__ = ["AUC", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "Mean",
+__all__ = EXPORTS + ["AUC", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "Mean",
            "MeanAbsoluteError", "MeanMetricWrapper", "MeanSquaredError", "Metric",
            "SparseCategoricalAccuracy", "binary_accuracy", "categorical_accuracy", "get",
            "mean_absolute_error", "mean_squared_error", "sparse_categorical_accuracy"]

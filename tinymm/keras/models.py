@@ -24,16 +24,17 @@ from tinymm.keras.engine import (
     unique_name,
 )
 from tinymm.keras.saving import SavingMixin
+from tinymm.keras.steps import StepsMixin
 from tinymm.keras.training import NonFiniteLossError, TrainingMixin
 from tinymm.nn.module import Module
-from tinymm.tensor import Tensor, as_tensor
+from tinymm.tensor import Tensor, as_tensor, to_arguments
 
 
 def _to_numpy(x):
     return x.array if isinstance(x, Tensor) else np.asarray(x)
 
 
-class Model(TrainingMixin, SavingMixin, Module):
+class Model(TrainingMixin, StepsMixin, SavingMixin, Module):
     """The functional model: ``Model(inputs=[a, b], outputs=y)``, an ``nn.Module`` whose
     children are its layers' modules (keys ``<layer name>.<parameter>``)."""
 
@@ -41,7 +42,9 @@ class Model(TrainingMixin, SavingMixin, Module):
         super().__init__()
         if unknown:
             raise TypeError(f"Model: unexpected keyword argument(s) {sorted(unknown)}")
-        subclassed = inputs is None and outputs is None and hasattr(type(self), "call")
+        # a subclass without a graph: built from its call() on the first data, or one with
+        # only its own train_step (a GAN over two models held as attributes)
+        subclassed = inputs is None and outputs is None and type(self) is not Model
         self.name = name or unique_name(snake_case(type(self).__name__) if subclassed
                                         else "functional")
         self.compiled = False
@@ -64,6 +67,9 @@ class Model(TrainingMixin, SavingMixin, Module):
         ``x``; from then on it is a functional model of those layers."""
         from tinymm.keras.engine import Input
 
+        if not hasattr(type(self), "call"):
+            raise TypeError(f"Model '{self.name}' has no call() method, so it cannot be "
+                            "called on data (it has no graph to run)")
         arrays = list(x) if isinstance(x, (list, tuple)) else [x]
         inputs = [Input(shape=_to_numpy(a).shape[1:], dtype="int64" if _to_numpy(a).dtype.kind
                         in "iu" else "float32") for a in arrays]
@@ -118,9 +124,28 @@ class Model(TrainingMixin, SavingMixin, Module):
         """The graph's layers in order (a functional model lists its InputLayers)."""
         return list(getattr(self, "_graph_layers", []))
 
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> Model:
+        """``Module.to``; a floating dtype also becomes the floating Inputs' and every layer's
+        dtype (nested models' too), so inputs are cast to the weights' new dtype."""
+        super().to(*args, dtype=dtype, device=device, non_blocking=non_blocking)
+        dtype = to_arguments(args, dtype, None)[0]
+        if dtype is not None and np.dtype(dtype).kind == "f":
+            for t in getattr(self, "inputs", []):
+                if t.dtype.kind == "f":
+                    t.dtype = np.dtype(dtype)
+            for layer in self.layers:
+                if layer.dtype.kind == "f":
+                    layer.dtype = np.dtype(dtype)
+                if isinstance(layer, ModelLayer):
+                    layer.model.to(dtype)
+        return self
+
     @property
     def weights(self) -> list:
-        """Every weight of every layer (Tensors in tinymm's layout), in layer order."""
+        """Every weight of every layer (Tensors in tinymm's layout), in layer order; for a
+        model without a graph, the parameters of the models and modules it holds."""
+        if not self.layers:
+            return list(self.parameters())
         return [w for layer in self.layers for w in layer.weights]
 
     @property
@@ -130,6 +155,51 @@ class Model(TrainingMixin, SavingMixin, Module):
     @property
     def non_trainable_weights(self) -> list:
         return [w for w in self.weights if not w.requires_grad]
+
+    @property
+    def variables(self) -> list:
+        """Keras 3's name for ``weights``."""
+        return self.weights
+
+    @property
+    def trainable_variables(self) -> list:
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list:
+        return self.non_trainable_weights
+
+    @property
+    def input(self):
+        """The model's input KerasTensor (a list for several inputs)."""
+        self._require_graph("input")
+        return self.inputs[0] if self._single_input else list(self.inputs)
+
+    @property
+    def output(self):
+        """The model's output KerasTensor (a list for several outputs)."""
+        self._require_graph("output")
+        return self.outputs[0] if self._single_output else list(self.outputs)
+
+    def _require_graph(self, what: str) -> None:
+        if not self.built or not hasattr(self, "_nodes"):
+            raise AttributeError(f"Model '{self.name}' has no {what} yet: it is built on the "
+                                 "first data it sees (or call model.build(input_shape))")
+
+    def build(self, input_shape) -> None:
+        """Build a subclassed model for ``input_shape`` (batch dimension first, as Keras
+        takes it; a list of shapes for several inputs): its ``call`` is traced on Inputs."""
+        if self.built:
+            return
+        if not getattr(self, "_subclassed", False) or not hasattr(type(self), "call"):
+            raise ValueError(f"Model '{self.name}': build(input_shape) is for subclassed "
+                             "models with a call() method")
+        several = isinstance(input_shape, list) and input_shape and \
+            isinstance(input_shape[0], (list, tuple))
+        shapes = input_shape if several else [input_shape]
+        dummies = [np.zeros([1 if d is None else d for d in shape], np.float32)
+                   for shape in shapes]
+        self._trace_call(dummies if several else dummies[0])
 
     def get_weights(self) -> list[np.ndarray]:
         """Every layer's ``get_weights()`` (Keras's layouts), concatenated."""
@@ -434,6 +504,7 @@ class Sequential(Model):
         return config
 
 
-from tinymm.keras.saving import load_model, model_from_config  # noqa: E402
+from tinymm.keras.saving import load_model, model_from_config, model_from_json  # noqa: E402
 
-__all__ = ["Model", "NonFiniteLossError", "Sequential", "load_model", "model_from_config"]
+__all__ = ["Model", "NonFiniteLossError", "Sequential", "load_model", "model_from_config",
+           "model_from_json"]

@@ -31,6 +31,61 @@ import numpy as np
 
 from tinymm import optim
 from tinymm.keras.engine import by_name
+from tinymm.tensor import Tensor
+
+
+class Applying:
+    """Keras's ``apply(grads, trainable_variables)`` and ``apply_gradients(zip(grads,
+    variables))`` on a built optimizer: one update of exactly those variables with those
+    gradients (the optimizer's other parameters are left alone), as a custom ``train_step``
+    calls them after ``loss.backward()``."""
+
+    def apply(self, grads, trainable_variables=None) -> None:
+        params = [p for _, p in self._params()]
+        variables = params if trainable_variables is None else list(trainable_variables)
+        grads = list(grads)
+        who = f"{type(self).__name__}.apply"
+        if len(grads) != len(variables):
+            raise ValueError(f"{who}: got {len(grads)} gradients for {len(variables)} variables")
+        known = {id(p) for p in params}
+        if any(id(v) not in known for v in variables):
+            raise ValueError(f"{who}: a variable is not among the {len(params)} this optimizer "
+                             "was built for (build it over every variable it will update)")
+        chosen = {id(v) for v in variables}
+        others = [(p, p.grad) for p in params if id(p) not in chosen]
+        for p, _ in others:
+            p.grad = None
+        for v, g in zip(variables, grads):
+            v.grad = None if g is None else _as_grad(g, v)
+        try:
+            self.step()
+        finally:
+            for p, grad in others:
+                p.grad = grad
+
+    def apply_gradients(self, grads_and_vars) -> None:
+        pairs = list(grads_and_vars)
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+
+def _as_grad(g, v) -> Tensor:
+    if isinstance(g, Tensor):
+        return g
+    return Tensor(np.asarray(g, dtype=v.dtype).reshape(v.shape))
+
+
+_APPLYING: dict[type, type] = {}
+
+
+def with_apply(opt: optim.Optimizer) -> optim.Optimizer:
+    """``opt`` with Keras's ``apply``/``apply_gradients`` (``Applying``); its class keeps its
+    name, which checkpoints record."""
+    cls = type(opt)
+    if not isinstance(opt, Applying):
+        if cls not in _APPLYING:
+            _APPLYING[cls] = type(cls.__name__, (Applying, cls), {"__doc__": cls.__doc__})
+        opt.__class__ = _APPLYING[cls]
+    return opt
 
 
 class Optimizer:
@@ -40,12 +95,25 @@ class Optimizer:
                 raise ValueError(f"{type(self).__name__}: {name}={value!r} is not supported by "
                                  "tinymm.keras")
         self.learning_rate = learning_rate
+        self._applied = None
 
     def build(self, params) -> optim.Optimizer:
+        """The tinymm optimizer over ``params`` with this one's settings (and ``apply``)."""
         schedule = self.learning_rate if callable(self.learning_rate) else None
         lr0 = float(schedule(0)) if schedule is not None else float(self.learning_rate)
         inner = self._build(params, lr0)
-        return inner if schedule is None else Scheduled(inner, schedule)
+        return with_apply(inner if schedule is None else Scheduled(inner, schedule))
+
+    def apply(self, grads, trainable_variables) -> None:
+        """Keras's ``optimizer.apply`` on an optimizer object that no model built: the first
+        call builds it over ``trainable_variables`` (a GAN's per-network optimizers)."""
+        if self._applied is None:
+            self._applied = self.build(list(trainable_variables))
+        self._applied.apply(grads, trainable_variables)
+
+    def apply_gradients(self, grads_and_vars) -> None:
+        pairs = list(grads_and_vars)
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
     def _build(self, params, lr: float) -> optim.Optimizer:
         raise NotImplementedError

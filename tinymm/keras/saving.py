@@ -7,6 +7,7 @@ architecture as layer configs and graph nodes, compile settings given as names, 
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from tinymm import io
@@ -53,6 +54,16 @@ class SavingMixin:
             "single_input": self._single_input, "single_output": self._single_output,
             "output_keys": getattr(self, "_output_keys", None),
         }
+
+    def to_json(self, **kwargs) -> str:
+        """The architecture as JSON (``get_config``); ``keras.models.model_from_json``
+        rebuilds it with fresh weights. ``kwargs`` go to ``json.dumps``."""
+        return json.dumps(self.get_config(), **kwargs)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
+        """A new model from ``get_config()``'s dict (fresh weights)."""
+        return model_from_config(config, custom_objects)
 
     def _compile_config(self) -> dict | None:
         if not getattr(self, "compiled", False):
@@ -151,6 +162,11 @@ def model_from_config(config: dict, custom_objects: dict | None = None) -> Model
         model._init_graph(ins, outs)
         return model
     return Model(inputs=ins, outputs=outs, name=config["name"])
+
+
+def model_from_json(json_string: str, custom_objects: dict | None = None) -> Model:
+    """A new model from ``model.to_json()`` (fresh weights)."""
+    return model_from_config(json.loads(json_string), custom_objects)
 
 
 def load_model(filepath, custom_objects: dict | None = None, compile: bool = True) -> Model:  # noqa: A002

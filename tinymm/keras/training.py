@@ -42,7 +42,8 @@ from tinymm.keras import callbacks as _callbacks
 from tinymm.keras import losses as _losses
 from tinymm.keras import metrics as _metrics
 from tinymm.keras import optimizers as _optimizers
-from tinymm.keras.engine import flatten_structure
+from tinymm.keras import steps as _steps
+from tinymm.keras.engine import flatten_structure, map_structure
 from tinymm.keras.layers import Activated
 from tinymm.nn import init as _init
 from tinymm.tensor import Tensor, as_tensor, from_numpy
@@ -114,15 +115,13 @@ class TrainingMixin:
         if weighted_metrics is not None:
             raise ValueError("compile: weighted_metrics is not supported by tinymm.keras; "
                              "metrics are weighted by sample_weight already")
-        if loss is None:
-            raise ValueError("compile: give a loss, e.g. loss='sparse_categorical_crossentropy'")
         for spec in flatten_structure(loss):
             if spec is not None:
                 _losses.get(spec)  # an unknown name or a Loss without call() fails here
         self.loss_spec, self.metrics_names_given = loss, metrics
         self.loss_weights_given = loss_weights
         self._outputs_compiled = []
-        if self.built:
+        if self.built and loss is not None:
             self._resolve_compile()
         self._optimizer_spec = _optimizers.get(optimizer)
         self.optimizer = None
@@ -151,15 +150,15 @@ class TrainingMixin:
             ms = [] if ms is None else (list(ms) if isinstance(ms, (list, tuple)) else [ms])
             objs = [_metrics.get(m, getattr(loss_obj, "name", None)) for m in ms]
             outputs.append(_Output(name, tensor, loss_obj, 1.0 if w is None else w, objs))
-        if all(o.loss is None for o in outputs):
+        if loss is not None and all(o.loss is None for o in outputs):
             raise ValueError("compile: no output has a loss")
         self._outputs_compiled = outputs
 
     def _ensure_optimizer(self):
         if self.optimizer is None:
             spec = self._optimizer_spec
-            self.optimizer = spec if isinstance(spec, _optim.Optimizer) else \
-                spec.build(self.parameters())
+            self.optimizer = _optimizers.with_apply(spec) if isinstance(
+                spec, _optim.Optimizer) else spec.build(self.parameters())
         return self.optimizer
 
     @property
@@ -192,6 +191,9 @@ class TrainingMixin:
                             f"tinymm.keras does not take datasets or generators, got "
                             f"{type(x).__name__}")
         xs = self._prepare_inputs(x, who)
+        if self.loss_spec is None:
+            raise ValueError(f"{who}: no loss to compute; give compile() a loss, or override "
+                             "train_step/test_step")
         if not self._outputs_compiled:  # a Sequential compiled before it was built
             self._resolve_compile()
         n = xs[0].shape[0]
@@ -283,9 +285,10 @@ class TrainingMixin:
             for m in o.metrics:
                 m.update_state(yb, out.detach().cpu().array, sample_weight=wb)
                 report[self._metric_key(o, m)] = m
-        return total, report
+        return _steps.with_added_losses(total, self.losses), report
 
     def _reset_metrics(self, logs=None) -> None:
+        self.reset_metrics()  # Keras's hook (a subclass may override it)
         for o in self._outputs_compiled:
             for m in o.metrics:
                 m.reset_state()
@@ -295,43 +298,76 @@ class TrainingMixin:
         """One optimizer step on (x, y); returns the loss before the step (and the metrics
         as a list or dict when compiled with metrics)."""
         self._require_compiled("train_on_batch")
-        xs, ys, sws = self._prepare_data(x, y, sample_weight, class_weight, "train_on_batch")
+        n, loss_fn = self._plan(x, y, sample_weight, class_weight, "train_on_batch",
+                                "train_step")
         self._reset_metrics()
         try:
-            logs = loop.train_epoch(self, lambda m, idx: self._batch_loss(xs, ys, sws, idx),
-                                    [np.arange(xs[0].shape[0])], self._ensure_optimizer(),
+            logs = loop.train_epoch(self, loss_fn, [np.arange(n)], self._ensure_optimizer(),
                                     who="train_on_batch")
         finally:
             self.eval()  # outside fit a call is inference, as in Keras
         return self._format_results(logs, return_dict)
 
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
+        """The loss (and metrics) on one batch, without an update (Keras's
+        ``test_on_batch``); the metrics are reset first."""
+        self._require_compiled("test_on_batch")
+        n, loss_fn = self._plan(x, y, sample_weight, None, "test_on_batch", "test_step")
+        return self._format_results(self._evaluate_plan(n, loss_fn, max(n, 1)), return_dict)
+
     def _format_results(self, logs: dict, return_dict: bool):
         if return_dict:
             return logs
-        values = [logs[k] for k in self.metrics_names if k in logs]
+        names = self.metrics_names if set(logs) <= set(self.metrics_names) else list(logs)
+        values = [logs[k] for k in names if k in logs]
         return values[0] if len(values) == 1 else values
 
+    def _uses_steps(self, step: str) -> bool:
+        """True when the model's class overrides ``step`` (train_step / test_step) or the
+        loss or metric computation the default steps call: then those steps run."""
+        return any(self._overrides(name) for name in (step, "compute_loss", "compute_metrics"))
+
+    def _plan(self, x, y, sample_weight, class_weight, who: str, step: str):
+        """-> (n samples, loss_fn(model, idx)) for tinymm/loop.py: the compiled losses over
+        the model's outputs, or the model's own ``step`` (its loss_fn returns no loss: the
+        step updated the weights itself, and its dict is the logs)."""
+        if not self._uses_steps(step):
+            xs, ys, sws = self._prepare_data(x, y, sample_weight, class_weight, who)
+            return xs[0].shape[0], lambda m, idx: self._batch_loss(xs, ys, sws, idx)
+        if class_weight is not None:
+            raise ValueError(f"{who}: class_weight is not supported with the model's own "
+                             f"{step}; weight the samples in it")
+        n, take = self._step_batches(x, y, sample_weight, who)
+        self._prepare_for_steps(x)
+        run = getattr(self, step)
+        return n, lambda m, idx: (None, _steps.step_metrics(run(take(idx)), len(idx)))
+
     # ------------------------------------------------------------ evaluate / predict
-    def _evaluate_arrays(self, xs, ys, sws, batch_size: int) -> dict:
+    def _evaluate_plan(self, n: int, loss_fn, batch_size: int) -> dict:
         self._reset_metrics()
-        batches = _IndexBatches(xs[0].shape[0], batch_size)
-        return loop.evaluate(self, lambda m, idx: self._batch_loss(xs, ys, sws, idx), batches)
+        return loop.evaluate(self, loss_fn, _IndexBatches(n, batch_size))
+
+    def _evaluate_arrays(self, xs, ys, sws, batch_size: int) -> dict:
+        return self._evaluate_plan(xs[0].shape[0],
+                                   lambda m, idx: self._batch_loss(xs, ys, sws, idx), batch_size)
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
                  sample_weight=None, return_dict: bool = False, **options):
         self._require_compiled("evaluate")
         _refuse("evaluate", options, {"steps": (None,), "callbacks": (None,)})
-        xs, ys, sws = self._prepare_data(x, y, sample_weight, None, "evaluate")
+        n, loss_fn = self._plan(x, y, sample_weight, None, "evaluate", "test_step")
         batch_size = batch_size or 32
-        results = self._evaluate_arrays(xs, ys, sws, batch_size)
+        results = self._evaluate_plan(n, loss_fn, batch_size)
         if verbose in (1, 2, "auto"):  # the finished line (Keras: a bar, or one line)
-            bar = loop.Progress(math.ceil(xs[0].shape[0] / batch_size), dynamic=False)
+            bar = loop.Progress(math.ceil(n / batch_size), dynamic=False)
             bar.update(bar.target, results, finalize=True)
         return self._format_results(results, return_dict)
 
     def predict(self, x, batch_size: int | None = None, verbose=0):
         from tinymm.autograd import no_grad
 
+        if self._overrides("predict_step"):
+            return self._predict_steps(x, batch_size or 32)
         xs = self._prepare_inputs(x, "predict")
         parts: list[list[np.ndarray]] = [[] for _ in self.outputs]
         was_training = self.training
@@ -346,6 +382,27 @@ class TrainingMixin:
         finally:
             self.train(was_training)
         return self._structure_outputs([np.concatenate(p, axis=0) for p in parts])
+
+    def _predict_steps(self, x, batch_size: int):
+        """``predict`` through the model's own ``predict_step``, batch by batch; the
+        outputs (any structure of Tensors) are concatenated along the batch axis."""
+        from tinymm.autograd import no_grad
+
+        n, take = self._step_batches(x, None, None, "predict")
+        self._prepare_for_steps(x)
+        parts = []
+        was_training = self.training
+        self.eval()
+        try:
+            with no_grad():
+                for idx in _IndexBatches(n, batch_size):
+                    parts.append(map_structure(_steps.host_array, self.predict_step(take(idx))))
+        finally:
+            self.train(was_training)
+        first = parts[0]
+        leaves = [flatten_structure(p) for p in parts]
+        joined = iter([np.concatenate(col, axis=0) for col in zip(*leaves)])
+        return map_structure(lambda _: next(joined), first)
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=len(_to_numpy(self._prepare_inputs(x, "predict")[0])))
@@ -365,10 +422,8 @@ class TrainingMixin:
         _refuse("fit", options, _FIT_NEUTRAL)
         batch_size = batch_size or 32
         verbose = 1 if verbose == "auto" else int(verbose)
-        xs, ys, sws = self._prepare_data(x, y, sample_weight, class_weight, "fit")
-        (xs, ys, sws), val = self._split_validation(xs, ys, sws, validation_data,
-                                                    validation_split, batch_size)
-        n = xs[0].shape[0]
+        n, loss_fn, validate = self._fit_plan(x, y, sample_weight, class_weight,
+                                              validation_data, validation_split, batch_size)
         seed = int(_init.generator.integers(2**31))  # nn.init.seed / set_random_seed fix it
 
         def batches(epoch):
@@ -376,15 +431,13 @@ class TrainingMixin:
                                  if shuffle else None)
 
         history = _callbacks.History()
-        cbs = [_FitReporter(self, epochs, verbose, val, batch_size), *(callbacks or []),
-               history]
+        cbs = [_FitReporter(self, epochs, verbose, validate), *(callbacks or []), history]
         for cb in cbs:
             cb.set_model(self)
         self.history, self._fit_callbacks = history, cbs
         try:
-            loop.fit(self, lambda m, idx: self._batch_loss(xs, ys, sws, idx), batches,
-                     self._ensure_optimizer(), epochs=epochs, start_epoch=initial_epoch,
-                     callbacks=cbs, on_nan=on_nan, who="fit",
+            loop.fit(self, loss_fn, batches, self._ensure_optimizer(), epochs=epochs,
+                     start_epoch=initial_epoch, callbacks=cbs, on_nan=on_nan, who="fit",
                      progress_for_epoch=(lambda e, steps: loop.Progress(steps))
                      if verbose == 1 else None,
                      hint_for_epoch=lambda e: "Lower the learning rate, check the inputs for "
@@ -393,6 +446,25 @@ class TrainingMixin:
             self.eval()  # outside fit a call is inference, as in Keras
         history.nan_step = self.nan_step
         return history
+
+    def _fit_plan(self, x, y, sample_weight, class_weight, validation_data, validation_split,
+                  batch_size):
+        """-> (n, loss_fn, validate() -> validation logs, or None), as ``_plan``."""
+        if self._uses_steps("train_step"):
+            if validation_split:
+                raise ValueError("fit: validation_split is not supported with the model's own "
+                                 "train_step; pass validation_data=(x_val, y_val)")
+            n, loss_fn = self._plan(x, y, sample_weight, class_weight, "fit", "train_step")
+            if validation_data is None:
+                return n, loss_fn, None
+            val = _steps.unpack_x_y_sample_weight(validation_data)
+            return n, loss_fn, lambda: self._evaluate_plan(*self._plan(
+                *val, None, "fit (validation_data)", "test_step"), batch_size)
+        xs, ys, sws = self._prepare_data(x, y, sample_weight, class_weight, "fit")
+        (xs, ys, sws), val = self._split_validation(xs, ys, sws, validation_data,
+                                                    validation_split, batch_size)
+        return (xs[0].shape[0], lambda m, idx: self._batch_loss(xs, ys, sws, idx),
+                None if val is None else lambda: self._evaluate_arrays(*val, batch_size))
 
     def _split_validation(self, xs, ys, sws, validation_data, validation_split, batch_size):
         if validation_data is not None:
@@ -438,9 +510,9 @@ class _FitReporter(_callbacks.Callback):
     """fit's own hooks: reset metrics, print "Epoch e/E", validate into the logs before the
     user's callbacks see them, the verbose=2 line, and the Ctrl-C message."""
 
-    def __init__(self, model, epochs, verbose, val, batch_size):
+    def __init__(self, model, epochs, verbose, validate):
         super().__init__()
-        self.epochs, self.verbose, self.val, self.batch_size = epochs, verbose, val, batch_size
+        self.epochs, self.verbose, self.validate = epochs, verbose, validate
         self.model = model
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -450,8 +522,8 @@ class _FitReporter(_callbacks.Callback):
             print(f"Epoch {epoch + 1}/{self.epochs}")
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.val is not None:
-            results = self.model._evaluate_arrays(*self.val, self.batch_size)
+        if self.validate is not None:
+            results = self.validate()
             logs.update({f"val_{k}": v for k, v in results.items()})
             self.model._reset_metrics()
         if self.verbose == 2:

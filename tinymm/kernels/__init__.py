@@ -20,9 +20,9 @@ Conventions shared by every kernel:
   bounds, and it is the op's job to make sure it cannot).
 * Floating kernels support float32 and float64 and compute in the input dtype.
 * Kernels without the ``_forward``/``_backward`` pair are not differentiable: ``full`` makes
-  a new array, and the optimizer updates (``sgd_step``, ``adam_step``, ``rmsprop_step``,
-  ``adagrad_step``, ``adadelta_step``, ``nadam_step``) change their arrays in place and
-  return None.
+  a new array, ``correct_count`` counts a classifier's hits, and the optimizer updates
+  (``sgd_step``, ``adam_step``, ``rmsprop_step``, ``adagrad_step``, ``adadelta_step``,
+  ``nadam_step``) change their arrays in place and return None.
 
 The reference backend (``kernels/reference/<stem>.py``) is the executable specification: its
 module docstring is the derivation and its code transcribes it. Every other backend is tested
@@ -81,19 +81,22 @@ _SPECS = [
     KernelSpec("cross_entropy_backward", "cross_entropy", "(dloss, cache) -> (dlogits, None)",
                "(softmax - onehot_smoothed) * weights, scaled by the reduction"),
     # --- conv2d and pool2d (vision layers) ---------------------------------------------------
+    KernelSpec("correct_count", "cross_entropy", "(logits (N, C), target (N,)) -> hits (1,) int64",
+               "rows whose first maximum is at the target (accuracy; not differentiable)"),
     KernelSpec("conv2d_forward", "conv2d",
                "(x (N, C, H, W), weight (O, C, kh, kw), bias (O,) | None, stride=1, padding=0, "
                "dilation=1) -> (out (N, O, OH, OW), cache)",
                "2-d cross-correlation, PyTorch's conv2d; padding int|pair|(pt, pb, pl, pr)|"
                "'same'|'valid'"),
     KernelSpec("conv2d_backward", "conv2d",
-               "(dout (N, O, OH, OW), cache) -> (dx, dweight, dbias | None)",
-               "gradients of conv2d: transposed conv for dx, x-dout correlation for dweight"),
+               "(dout (N, O, OH, OW), cache, need_dx=True) -> (dx | None, dweight, dbias | None)",
+               "gradients of conv2d: transposed conv for dx (skipped with need_dx=False), "
+               "x-dout correlation for dweight"),
     KernelSpec("conv2d_relu_forward", "conv2d",
                "(x, weight, bias | None, stride=1, padding=0, dilation=1) -> (max(conv, 0), cache)",
                "fused conv2d + bias + ReLU"),
     KernelSpec("conv2d_relu_backward", "conv2d",
-               "(dr (N, O, OH, OW), cache) -> (dx, dweight, dbias | None)",
+               "(dr (N, O, OH, OW), cache, need_dx=True) -> (dx | None, dweight, dbias | None)",
                "gradients of the fused conv2d + ReLU (mask by r > 0, then conv2d_backward)"),
     KernelSpec("max_pool2d_forward", "pool2d",
                "(x (N, C, H, W), kernel_size, stride=None, padding=0) -> "

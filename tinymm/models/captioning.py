@@ -4,6 +4,7 @@
       regions   (N, R, C2)                        the 64 region vectors (attention reads them)
       v = ReLU(image_fc(flatten(map)))  (N, F)    the image vector
       h0 = init_h(v), c0 = init_c(v)              (N, H) the decoder's initial state
+    with region_positions, region_r += P_r (a learnt Embedding(R, C2) of each place)
     at every step t, given the previous word w_{t-1} (<start> first):
       plain      x_t = Embedding(w_{t-1})                                  (N, E)
       attention  ("show, attend and tell", Xu et al. 2015, soft attention):
@@ -11,8 +12,16 @@
                  alpha_t = softmax_r(e_t)                                  (N, R)
                  z_t = sum_r alpha_tr region_r                             (N, C2) context
                  x_t = [Embedding(w_{t-1}) ; z_t]                          (N, E + C2)
+      with image_input, x_t = [x_t ; v]: the image vector beside every word  (N, ... + F)
       h_t, c_t = LSTMCell(x_t, (h_{t-1}, c_t-1))
       logits_t = out(h_t)  (plain)   or   out([h_t ; z_t])  (attention)     (N, V)
+
+With ``word_loss`` > 0 the model also has a word-presence head, trained beside the caption
+loss: s_rv = word_head(region_r) (N, R, V), word logit_v = max_r s_rv, and
+binary cross-entropy against which words the image's reference captions use (Fang et al.
+2015's multiple-instance "visual concepts", max in place of noisy-OR). It gives the CNN a
+direct, translation-invariant signal for each colour, shape, number and relation word;
+decoding never reads it.
 
 Training uses teacher forcing: the inputs are the reference's tokens <start> w_1 ... w_n and
 the targets w_1 ... w_n <end> (padding ignored), so every step sees the true previous word.
@@ -65,11 +74,17 @@ class CaptionerConfig(SavedConfig):
     image_dim: int = 128  # F
     attention_dim: int = 64  # A
     max_len: int = 24  # longest token sequence, <start> and <end> included
+    image_input: bool = False  # v beside each word at every step, not only in h0, c0
+    region_positions: bool = False  # attention: a learnt embedding of each region's place
+    word_loss: float = 0.0  # weight of the auxiliary word-presence loss (0: no word head)
 
     def __post_init__(self):
         if self.image_size % 4:
             raise ValueError(f"CaptionerConfig: image_size must be a multiple of 4 (two 2x2 "
                              f"max-pools), got {self.image_size}")
+        if not (isinstance(self.word_loss, (int, float)) and 0 <= self.word_loss < math.inf):
+            raise ValueError(f"CaptionerConfig: word_loss must be a finite number >= 0, got "
+                             f"{self.word_loss!r}")
         if self.max_len < 2:
             raise ValueError(f"CaptionerConfig: max_len must be at least 2 (<start> <end>), "
                              f"got {self.max_len}")
@@ -89,14 +104,19 @@ class Captioner(ImageTower, TextTower, nn.Module):
         self.config = c
         context = c.conv2_channels if c.attention else 0
         self._build_image_tower(c.image_channels, c.conv1_channels, c.conv2_channels)
-        self._build_text_tower(c.vocab_size, c.embed_dim, c.hidden_size, extra_inputs=context)
+        self._build_text_tower(c.vocab_size, c.embed_dim, c.hidden_size,
+                               extra_inputs=context + (c.image_dim if c.image_input else 0))
         self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.image_dim)
         self.init_h = nn.Linear(c.image_dim, c.hidden_size)
         self.init_c = nn.Linear(c.image_dim, c.hidden_size)
         if c.attention:
             self.att_query = nn.Linear(c.hidden_size, c.attention_dim)
             self.att_key = nn.Linear(c.conv2_channels, c.attention_dim)
+            if c.region_positions:
+                self.region_pos = nn.Embedding(c.regions, c.conv2_channels)
         self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
+        if c.word_loss > 0:
+            self.word_head = nn.Linear(c.conv2_channels, c.vocab_size)
         self.last_attention: np.ndarray | None = None
 
     # ------------------------------------------------------------------ pieces
@@ -108,9 +128,13 @@ class Captioner(ImageTower, TextTower, nn.Module):
         fmap = self.encode_image(image)  # (N, C2, 8, 8)
         N = fmap.shape[0]
         v = self.image_fc(fmap.reshape(N, -1)).relu()  # (N, F)
-        state = {"h": self.init_h(v), "c": self.init_c(v)}  # (N, H) each, linear in v
+        state = {"h": self.init_h(v), "c": self.init_c(v), "v": v}  # (N, H) each, linear in v
+        if c.word_loss > 0:
+            state["cells"] = self.regions(fmap)  # (N, R, C2), what the word head reads
         if c.attention:
             regions = self.regions(fmap)  # (N, R, C2)
+            if c.region_positions:
+                regions = regions + self.region_pos(np.arange(c.regions))  # (N, R, C2)
             state["regions"] = regions
             state["keys"] = self.att_key(regions)  # (N, R, A)
         return state
@@ -130,6 +154,8 @@ class Captioner(ImageTower, TextTower, nn.Module):
         if self.config.attention:
             z, alpha = self.attend(state["h"], state)  # (N, C2), (N, R)
             x = cat([x, z], axis=1)  # (N, E + C2)
+        if self.config.image_input:
+            x = cat([x, state["v"]], axis=1)  # (N, E [+ C2] + F)
         hx = (state["h"].unsqueeze(0), state["c"].unsqueeze(0))  # (1, N, H) each
         _, (h_n, c_n) = self.lstm(x.unsqueeze(1), hx)  # (1, N, H) each
         h, c = h_n.reshape(h_n.shape[1], -1), c_n.reshape(c_n.shape[1], -1)  # (N, H)
@@ -137,8 +163,13 @@ class Captioner(ImageTower, TextTower, nn.Module):
         return self.out(feature), {**state, "h": h, "c": c}, alpha
 
     # ------------------------------------------------------------------ teacher forcing
-    def forward(self, image, tokens) -> Tensor:
+    def forward(self, image, tokens, with_words: bool = False):
+        """Teacher-forced logits (N, T-1, V); with ``with_words`` (a model built with
+        ``word_loss`` > 0) also the word-presence logits (N, V), ``word_logits``."""
         c = self.config
+        if with_words and c.word_loss <= 0:
+            raise ValueError("Captioner: with_words needs a model built with word_loss > 0 "
+                             "(it has no word head)")
         tokens = tokens.array if isinstance(tokens, Tensor) else np.asarray(tokens)
         check_caption_inputs("Captioner", c.vocab_size, tokens, None,
                              as_tensor(image).shape[0])
@@ -149,9 +180,23 @@ class Captioner(ImageTower, TextTower, nn.Module):
             raise ValueError("Captioner: teacher forcing needs at least 2 tokens (<start> and "
                              f"<end>) per caption, got {tokens.shape[1]}")
         state = self.start(image)
-        inputs = tokens[:, :-1]  # (N, T-1) <start> w_1 ... w_n
+        logits = self._teacher_forced(state, tokens[:, :-1])  # (N, T-1, V)
+        return (logits, self.word_logits(state)) if with_words else logits
+
+    def word_logits(self, state: dict) -> Tensor:
+        """Word-presence logits (N, V): each word's score is its best region's,
+        max_r word_head(region_r) (multiple-instance learning over the regions, as Fang et
+        al. 2015's visual concept detectors, with max in place of their noisy-OR)."""
+        return self.word_head(state["cells"]).amax(dim=1)  # (N, R, V) -> (N, V)
+
+    def _teacher_forced(self, state: dict, inputs: np.ndarray) -> Tensor:
+        """inputs (N, T-1) <start> w_1 ... w_n -> logits (N, T-1, V)."""
+        c = self.config
         if not c.attention:
             x = self.embedding(inputs)  # (N, T-1, E)
+            if c.image_input:
+                v = state["v"].unsqueeze(1).expand(-1, inputs.shape[1], -1)  # (N, T-1, F)
+                x = cat([x, v], axis=2)  # (N, T-1, E + F)
             hx = (state["h"].unsqueeze(0), state["c"].unsqueeze(0))  # (1, N, H) each
             outputs, _ = self.lstm(x, hx)  # (N, T-1, H)
             return self.out(outputs)  # (N, T-1, V)
@@ -165,6 +210,14 @@ class Captioner(ImageTower, TextTower, nn.Module):
 
     def extra_repr(self) -> str:
         return f"attention={self.config.attention}"
+
+
+def word_presence_loss(word_logits: Tensor, present: np.ndarray) -> Tensor:
+    """Mean binary cross-entropy of each vocabulary word's presence in the image's references
+    (the "visual concepts" of Fang et al. 2015, mined from the captions themselves)."""
+    from tinymm.ops.loss import binary_cross_entropy_with_logits
+
+    return binary_cross_entropy_with_logits(word_logits, as_tensor(present))
 
 
 def caption_loss(logits: Tensor, tokens: np.ndarray) -> Tensor:

@@ -4,10 +4,16 @@ from tinymm.nn import init
 from tinymm.nn.activation import (
     ELU,
     GELU,
+    GLU,
+    Hardtanh,
     Identity,
     LeakyReLU,
+    LogSigmoid,
     LogSoftmax,
+    Mish,
+    PReLU,
     ReLU,
+    ReLU6,
     Sigmoid,
     SiLU,
     Softmax,
@@ -16,9 +22,17 @@ from tinymm.nn.activation import (
 )
 from tinymm.nn.attention import MultiheadAttention
 from tinymm.nn.batch_norm import BatchNorm1d, BatchNorm2d
-from tinymm.nn.container import ModuleList, Sequential
+from tinymm.nn.cells import GRUCell, LSTMCell, RNNCell, RNNCellBase
+from tinymm.nn.container import (
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+)
+from tinymm.nn.conv1d import Conv1d
 from tinymm.nn.conv2d import Conv2d
-from tinymm.nn.dropout import Dropout
+from tinymm.nn.dropout import Dropout, Dropout2d
 from tinymm.nn.embedding import Embedding
 from tinymm.nn.fusion import (
     BilinearFusion,
@@ -28,22 +42,36 @@ from tinymm.nn.fusion import (
     GatedFusion,
     Multiply,
 )
+from tinymm.nn.group_norm import GroupNorm
 from tinymm.nn.gru import GRU
 from tinymm.nn.layer_norm import LayerNorm
 from tinymm.nn.linear import Linear
 from tinymm.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
     CrossEntropyLoss,
     HuberLoss,
+    KLDivLoss,
     L1Loss,
+    MarginRankingLoss,
     MSELoss,
     NLLLoss,
     SmoothL1Loss,
+    TripletMarginLoss,
 )
 from tinymm.nn.lstm import LSTM
 from tinymm.nn.module import Module, Parameter
 from tinymm.nn.pool2d import AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d
+from tinymm.nn.resize import (
+    CosineSimilarity,
+    PairwiseDistance,
+    Unflatten,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+    ZeroPad2d,
+)
 from tinymm.nn.rnn import RNN, RNNBase
 
 __all__ = [
@@ -55,10 +83,17 @@ __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Flatten", "MaxPool2d",
     "Embedding", "GRU", "LSTM", "RNN", "RNNBase",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+    "GRUCell", "LSTMCell", "RNNCell", "RNNCellBase",
+    "ModuleDict", "ParameterDict", "ParameterList",
+    "GLU", "Hardtanh", "LogSigmoid", "Mish", "PReLU", "ReLU6",
+    "Conv1d", "Dropout2d", "GroupNorm",
+    "CosineSimilarity", "PairwiseDistance", "Unflatten", "Upsample", "UpsamplingBilinear2d",
+    "UpsamplingNearest2d", "ZeroPad2d",
 ]
 __all__ += [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss", "MSELoss",
     "NLLLoss", "SmoothL1Loss",
+    "CosineEmbeddingLoss", "KLDivLoss", "MarginRankingLoss", "TripletMarginLoss",
 ]
 
 

@@ -3,12 +3,16 @@
 ReLU, Sigmoid, Tanh, Softmax and LogSoftmax call their fused ops (kernels with derivations in
 kernels/reference/activation.py and softmax.py). LeakyReLU, ELU, GELU (the tanh
 approximation only), SiLU and Softplus call compositions of Tensor ops (in ops/activation.py),
-so autograd derives their backward from the pieces.
+so autograd derives their backward from the pieces; so do LogSigmoid, Mish, GLU, Hardtanh,
+ReLU6 and PReLU (ops/pointwise.py).
 """
 
 from __future__ import annotations
 
-from tinymm.nn.module import Module
+import numpy as np
+
+from tinymm.nn.module import Module, Parameter
+from tinymm.ops import pointwise as _P
 from tinymm.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from tinymm.ops.softmax import log_softmax, softmax
 
@@ -101,3 +105,60 @@ class Softplus(Module):
         return softplus(x, self.beta)
 
 
+
+
+class LogSigmoid(Module):
+    def forward(self, x):
+        return _P.logsigmoid(x)
+
+
+class Mish(Module):
+    def forward(self, x):
+        return _P.mish(x)
+
+
+class GLU(Module):
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return _P.glu(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Hardtanh(Module):
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x):
+        return _P.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class ReLU6(Hardtanh):
+    def __init__(self, inplace: bool = False):
+        super().__init__(0.0, 6.0)
+
+
+class PReLU(Module):
+    """PyTorch's ``nn.PReLU``: a learnt slope for negative inputs, ``weight`` (num_parameters,)
+    filled with ``init`` (one slope, or one per channel of dim 1)."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=np.float32):
+        super().__init__()
+        if num_parameters < 1:
+            raise ValueError(f"PReLU: num_parameters must be >= 1, got {num_parameters}")
+        self.num_parameters = num_parameters
+        self.weight = Parameter(np.full(num_parameters, init, dtype))
+
+    def forward(self, x):
+        return _P.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"

@@ -1,9 +1,10 @@
-"""``nn.Dropout``: the layer around ``ops/dropout.py`` (the derivation is there)."""
+"""``nn.Dropout`` and ``nn.Dropout2d``: the layers around ``ops/dropout.py`` (the derivation
+is there)."""
 
 from __future__ import annotations
 
 from tinymm.nn.module import Module
-from tinymm.ops.dropout import check_p, dropout
+from tinymm.ops.dropout import check_p, dropout, dropout2d
 
 
 class Dropout(Module):
@@ -19,3 +20,10 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Dropout2d(Dropout):
+    """``nn.Dropout2d(p)``: zeroes whole channels of (N, C, H, W) in ``train()`` mode."""
+
+    def forward(self, x):
+        return dropout2d(x, self.p, self.training)

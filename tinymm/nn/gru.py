@@ -16,7 +16,8 @@ class GRU(RNNBase):
     """PyTorch's ``nn.GRU``; ``forward(x, hx=None, lengths=None)``.
 
     ``hx`` is (L*K, N, H) or None for zeros. ``lengths`` (one int per batch item, 1..T) plays
-    the part of ``pack_padded_sequence``. Returns ``(output, h_n)``: output (T, N, K*H) (or
+    the part of ``pack_padded_sequence``; x may be a ``PackedSequence`` instead (nn.utils.rnn),
+    and output is then packed the same way. Returns ``(output, h_n)``: output (T, N, K*H) (or
     (N, T, K*H) with batch_first), zeros at padded positions as ``pad_packed_sequence`` gives;
     h_n (L*K, N, H), each sequence's state at its own last real step.
     """
@@ -24,6 +25,7 @@ class GRU(RNNBase):
     gates = 3
 
     def forward(self, x, hx=None, lengths=None):
+        x, lengths, packed = self._unpack(x, lengths)
         x, lengths = self._check(x, [("hx", hx)], lengths)
 
         def step(layer_input, params, init_states, lengths, reverse):
@@ -32,4 +34,4 @@ class GRU(RNNBase):
             return out, (h_n,)
 
         output, (h_n,) = self._run(x, (hx,), lengths, step)
-        return output, h_n
+        return self._repack(output, packed), h_n

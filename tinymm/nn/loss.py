@@ -1,20 +1,30 @@
 """PyTorch's loss modules: ``nn.CrossEntropyLoss``, ``NLLLoss``, ``MSELoss``, ``L1Loss``,
-``BCELoss``, ``BCEWithLogitsLoss``, ``SmoothL1Loss``, ``HuberLoss``. Each stores its options
-and calls the function of the same name in ``tinymm/ops/loss.py`` (formulas there);
+``BCELoss``, ``BCEWithLogitsLoss``, ``SmoothL1Loss``, ``HuberLoss`` (formulas in
+``tinymm/ops/loss.py``), ``KLDivLoss``, ``MarginRankingLoss``, ``CosineEmbeddingLoss``,
+``TripletMarginLoss`` (``tinymm/ops/composite_loss.py``). Each stores its options and calls
+the function of the same name;
 ``loss(input, target)`` in PyTorch's argument order."""
 
 from __future__ import annotations
 
 from tinymm.nn.module import Module
 from tinymm.ops import loss as _L
+from tinymm.ops.composite_loss import (
+    cosine_embedding_loss,
+    kl_div,
+    margin_ranking_loss,
+    triplet_margin_loss,
+)
 
 
 class _Loss(Module):
+    _reductions = _L.REDUCTIONS
+
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        if reduction not in _L.REDUCTIONS:
+        if reduction not in self._reductions:
             raise ValueError(f"{type(self).__name__}: reduction must be one of "
-                             f"{_L.REDUCTIONS}, got {reduction!r}")
+                             f"{self._reductions}, got {reduction!r}")
         self.reduction = reduction
 
     def extra_repr(self) -> str:
@@ -93,3 +103,42 @@ class CrossEntropyLoss(_Loss):
         return _L.cross_entropy(input, target, weight=self.weight,
                                 ignore_index=self.ignore_index, reduction=self.reduction,
                                 label_smoothing=self.label_smoothing)
+
+
+class KLDivLoss(_Loss):
+    """``KLDivLoss(reduction="mean", log_target=False)``: input log-probabilities; reduction
+    may also be "batchmean" (the mathematically correct mean over the batch)."""
+
+    _reductions = _L.REDUCTIONS + ("batchmean",)
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False):
+        super().__init__(reduction)
+        self.log_target = log_target
+
+    def forward(self, input, target):  # noqa: A002
+        return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class MarginRankingLoss(_Loss):
+    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return margin_ranking_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class CosineEmbeddingLoss(MarginRankingLoss):
+    def forward(self, input1, input2, target):
+        return cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
+                 swap: bool = False, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor, positive, negative):
+        return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps,
+                                   self.swap, self.reduction)

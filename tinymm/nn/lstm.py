@@ -18,16 +18,18 @@ class LSTM(RNNBase):
     """PyTorch's ``nn.LSTM``; ``forward(x, hx=None, lengths=None)``.
 
     ``hx`` is ``(h0, c0)``, each (L*K, N, H), or None for zeros. ``lengths`` (one int per batch
-    item, 1..T) plays the part of ``pack_padded_sequence``. Returns ``(output, (h_n, c_n))``:
-    output (T, N, K*H) (or (N, T, K*H) with batch_first), zeros at padded positions as
-    ``pad_packed_sequence`` gives; h_n and c_n (L*K, N, H) at each sequence's own last real
-    step.
+    item, 1..T) plays the part of ``pack_padded_sequence``; x may be a ``PackedSequence``
+    instead (nn.utils.rnn), and output is then packed the same way. Returns
+    ``(output, (h_n, c_n))``: output (T, N, K*H) (or (N, T, K*H) with batch_first), zeros at
+    padded positions as ``pad_packed_sequence`` gives; h_n and c_n (L*K, N, H) at each
+    sequence's own last real step.
     """
 
     gates = 4
 
     def forward(self, x, hx=None, lengths=None):
         h0, c0 = (None, None) if hx is None else hx
+        x, lengths, packed = self._unpack(x, lengths)
         x, lengths = self._check(x, [("h0", h0), ("c0", c0)], lengths)
 
         def step(layer_input, params, init_states, lengths, reverse):
@@ -39,4 +41,4 @@ class LSTM(RNNBase):
             return out, (h_n, c_n)
 
         output, (h_n, c_n) = self._run(x, (h0, c0), lengths, step)
-        return output, (h_n, c_n)
+        return self._repack(output, packed), (h_n, c_n)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from tinymm import dtypes as _dt
+from tinymm.autograd import Function, RemovableHandle
 from tinymm.tensor import Tensor, from_numpy, to_arguments
 
 
@@ -27,10 +29,26 @@ class Parameter(Tensor):
         array = data.array if isinstance(data, Tensor) else np.asarray(data)
         if array.dtype.kind != "f":
             array = array.astype(np.float32)
+        array = _default_float(array)
         super().__init__(array, requires_grad=requires_grad, _copy=False)
+
+    @property
+    def value(self) -> Parameter:
+        """The parameter itself: Keras's ``Variable.value`` (on Keras's torch backend, the
+        torch parameter behind a variable, as in ``[v.value.grad for v in weights]``)."""
+        return self
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+def _default_float(array):
+    """A float32 host array in the default dtype when ``set_default_dtype`` changed it (layers
+    build float32 parameters and buffers; PyTorch's follow the default dtype)."""
+    default = _dt.DEFAULT_FLOAT
+    if isinstance(array, np.ndarray) and array.dtype == np.float32 and default != array.dtype:
+        return array.astype(default)
+    return array
 
 
 def _host_copy(t: Tensor) -> np.ndarray:
@@ -55,6 +73,8 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "training", True)
+        for table in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks"):
+            object.__setattr__(self, table, OrderedDict())
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name: str, value) -> None:
@@ -91,7 +111,7 @@ class Module:
                 raise TypeError(f"{type(self).__name__}.register_buffer: {name!r} must be a "
                                 f"Tensor, an array or None, got {type(tensor).__name__}")
             if isinstance(tensor, np.ndarray):
-                tensor = from_numpy(tensor)
+                tensor = from_numpy(_default_float(tensor))
         self._buffers[name] = tensor
         object.__setattr__(self, name, tensor)
 
@@ -105,6 +125,26 @@ class Module:
         for name, child in self._modules.items():
             if child is not None:
                 yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at a dotted path (``"encoder.layers.0"``); "" is the module itself."""
+        module = self
+        for part in target.split(".") if target else []:
+            child = module._modules.get(part)
+            if child is None:
+                raise AttributeError(f"{type(module).__name__} has no submodule {part!r} "
+                                     f"(looking up {target!r})")
+            module = child
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at a dotted path (``"encoder.fc.weight"``)."""
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if module._parameters.get(name) is None:
+            raise AttributeError(f"{type(module).__name__} has no parameter {name!r} (looking "
+                                 f"up {target!r})")
+        return module._parameters[name]
 
     def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
@@ -269,6 +309,9 @@ class Module:
     def double(self) -> Module:
         return self.to(np.float64)
 
+    def half(self) -> Module:
+        return self.to(np.float16)
+
     def requires_grad_(self, flag: bool = True) -> Module:
         for p in self.parameters():
             p.requires_grad = flag
@@ -279,7 +322,44 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks):
+            return self.forward(*args, **kwargs)
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        state = _BackwardHookState(self) if self._backward_hooks else None
+        if state is not None:
+            args = state.wrap_inputs(args)
+        output = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, args, output)
+            if result is not None:
+                output = result
+        return output if state is None else state.wrap_outputs(output)
+
+    # ------------------------------------------------------------ hooks
+    def _add_hook(self, table: str, hook) -> RemovableHandle:
+        hooks = getattr(self, table)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, args)`` before each forward; a returned value replaces the
+        positional arguments (a tuple, or one value)."""
+        return self._add_hook("_forward_pre_hooks", hook)
+
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        """``hook(module, args, output)`` after each forward; a returned value replaces the
+        output."""
+        return self._add_hook("_forward_hooks", hook)
+
+    def register_full_backward_hook(self, hook) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` once the gradients with respect to the
+        module's tensor inputs are computed (tuples, None for an input that needs none); a
+        returned tuple replaces grad_input."""
+        return self._add_hook("_backward_hooks", hook)
 
     def extra_repr(self) -> str:
         return ""
@@ -293,3 +373,70 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
+
+
+class _BackwardHookState:
+    """One forward call's full backward hooks: identity ops around the module's tensor inputs
+    and outputs catch grad_output (the outputs' node runs first in backward) and grad_input."""
+
+    def __init__(self, module: Module):
+        self.module = module
+        self.grad_output: tuple = ()
+        self.input_slots: list[int] = []  # positions of the inputs that need a gradient
+        self.n_inputs = 0
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        self.n_inputs = len(args)
+        self.input_slots = [i for i, a in enumerate(args)
+                            if isinstance(a, Tensor) and a.requires_grad]
+        if not self.input_slots:
+            return args
+        wrapped = _HookIdentity.apply(*(args[i] for i in self.input_slots), state=self,
+                                      stage="input")
+        wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+        args = list(args)
+        for i, t in zip(self.input_slots, wrapped):
+            args[i] = t
+        return tuple(args)
+
+    def wrap_outputs(self, output):
+        single = isinstance(output, Tensor)
+        outputs = (output,) if single else output
+        if not isinstance(outputs, tuple) or not all(isinstance(o, Tensor) for o in outputs) \
+                or not any(o.requires_grad for o in outputs):
+            return output
+        wrapped = _HookIdentity.apply(*outputs, state=self, stage="output")
+        return wrapped if single else tuple(wrapped if isinstance(wrapped, tuple) else (wrapped,))
+
+    def call_hooks(self, grad_input_values: tuple) -> tuple:
+        """Run the hooks on (grad_input per positional input, grad_output); returns the
+        gradients for the inputs that need one (replaced where a hook returned new ones)."""
+        grad_input = [None] * self.n_inputs
+        for i, g in zip(self.input_slots, grad_input_values):
+            grad_input[i] = Tensor(g, _copy=False)
+        grad_input = tuple(grad_input)
+        for hook in list(self.module._backward_hooks.values()):
+            result = hook(self.module, grad_input, self.grad_output)
+            if result is not None:
+                grad_input = tuple(result)
+        return tuple(None if grad_input[i] is None else
+                     getattr(grad_input[i], "array", grad_input[i]) for i in self.input_slots)
+
+
+class _HookIdentity(Function):
+    """Identity on several tensors whose backward hands the gradients to a backward hook."""
+
+    @staticmethod
+    def forward(ctx, *arrays, state, stage):
+        ctx.save_for_backward(state, stage)
+        return arrays if len(arrays) > 1 else arrays[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        state, stage = ctx.saved
+        if stage == "output":
+            state.grad_output = tuple(Tensor(g, _copy=False) for g in grads)
+            if not state.input_slots:  # no input needs a gradient: the hooks run now
+                state.call_hooks(())
+            return grads
+        return state.call_hooks(grads)

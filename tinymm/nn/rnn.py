@@ -25,6 +25,7 @@ import numpy as np
 from tinymm.devices import is_device_array
 from tinymm.nn import init
 from tinymm.nn.module import Module, Parameter
+from tinymm.nn.utils.rnn import PackedSequence, pack_as, pad_packed_sequence
 from tinymm.ops.dropout import dropout as dropout_fn
 from tinymm.ops.rnn import check_lengths, check_sequence_input, rnn
 from tinymm.ops.shape import concat, stack
@@ -101,6 +102,21 @@ class RNNBase(Module):
                                  f"N, hidden_size) = {expected}, got {tuple(state.shape)}")
         return x, lengths
 
+    def _unpack(self, x, lengths):
+        """A ``PackedSequence`` input as (padded batch in the layer's layout, its lengths, the
+        packed input); any other input as (x, lengths, None)."""
+        if not isinstance(x, PackedSequence):
+            return x, lengths, None
+        if lengths is not None:
+            raise ValueError(f"{self._name()}: a PackedSequence carries its lengths; pass "
+                             "lengths=None with it")
+        padded, lengths = pad_packed_sequence(x, batch_first=self.batch_first)
+        return padded, lengths.array, x
+
+    def _repack(self, output, packed):
+        """The output packed like the input when the input was a ``PackedSequence``."""
+        return output if packed is None else pack_as(output, packed, self.batch_first)
+
     def _run(self, x, states, lengths, step):
         """Run every layer and direction; ``step`` is the single-layer op call.
 
@@ -138,8 +154,10 @@ class RNNBase(Module):
 class RNN(RNNBase):
     """PyTorch's ``nn.RNN`` (Elman, tanh or relu); ``forward(x, hx=None, lengths=None)``.
 
-    Returns ``(output, h_n)``: output (T, N, K*H) (or (N, T, K*H) with batch_first), zeros at
-    padded positions; h_n (L*K, N, H), each sequence's state at its own last real step.
+    x may be a ``PackedSequence`` (nn.utils.rnn) instead of x and lengths; output is then packed
+    the same way. Returns ``(output, h_n)``: output (T, N, K*H) (or (N, T, K*H) with
+    batch_first), zeros at padded positions; h_n (L*K, N, H), each sequence's state at its own
+    last real step.
     """
 
     gates = 1
@@ -154,6 +172,7 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, x, hx=None, lengths=None):
+        x, lengths, packed = self._unpack(x, lengths)
         x, lengths = self._check(x, [("hx", hx)], lengths)
 
         def step(layer_input, params, init_states, lengths, reverse):
@@ -163,4 +182,4 @@ class RNN(RNNBase):
             return out, (h_n,)
 
         output, (h_n,) = self._run(x, (hx,), lengths, step)
-        return output, h_n
+        return self._repack(output, packed), h_n

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.devices import index_bounds, is_device_array
+from tinymm.devices import defer_index_check, index_bounds, is_device_array
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -71,18 +71,38 @@ def check_same_device(op: str, **arrays) -> None:
                            "them with .to('cuda') or .cpu() first")
 
 
+def check_bounds(op: str, name: str, array, skip: int | None, judge) -> None:
+    """Raise ValueError(``judge(bounds)``) unless it is None, where bounds is the (min, max)
+    of the integer ``array`` over the values other than ``skip`` (None when none is left).
+
+    A host array is checked now. A device array is checked without a transfer now: the
+    reduction runs on the device and the error is raised at the next copy of a result to the
+    host (a training step's ``loss.item()``, in that same transfer), as PyTorch's device-side
+    asserts surface at the next synchronisation; the cuda kernels that read such indices
+    guard them, so a bad one reads nothing out of bounds meanwhile."""
+    if is_device_array(array):
+        defer_index_check(as_int64(op, name, array), skip, judge)
+        return
+    message = judge(int_bounds(array, skip))
+    if message:
+        raise ValueError(message)
+
+
 def check_int_range(op: str, name: str, array, low: int, high: int,
                     allowed_extra: int | None = None) -> None:
-    """Every value of the integer ``array`` (host or device) must be in [low, high) (or equal
-    allowed_extra)."""
+    """Every value of the integer ``array`` must be in [low, high) (or equal allowed_extra);
+    on the device, checked at the next copy to the host (``check_bounds``)."""
     if array.dtype.kind not in "iu":
         raise TypeError(f"{op}: {name} must be an integer array (class indices), got {array.dtype}")
-    bounds = int_bounds(array, allowed_extra)
-    if bounds is not None and (bounds[0] < low or bounds[1] >= high):
+
+    def judge(bounds):
+        if bounds is None or low <= bounds[0] and bounds[1] < high:
+            return None
         worst = bounds[0] if bounds[0] < low else bounds[1]
-        raise ValueError(f"{op}: {name} holds {worst}, outside the valid range "
-                         f"[{low}, {high - 1}]" + (f" (or {allowed_extra} to ignore)"
-                                                  if allowed_extra is not None else ""))
+        return (f"{op}: {name} holds {worst}, outside the valid range [{low}, {high - 1}]"
+                + (f" (or {allowed_extra} to ignore)" if allowed_extra is not None else ""))
+
+    check_bounds(op, name, array, allowed_extra, judge)
 
 
 def check_pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:

@@ -93,9 +93,16 @@ def _check(op, x, weight, bias, stride, padding, dilation):
 
 
 class Conv2d(KernelFunction):
-    """Gradients dx, dweight, dbias (None without a bias) from the backward kernel."""
+    """Gradients dx, dweight, dbias (None without a bias) from the backward kernel; dx is not
+    computed (None) when the input needs no gradient, as for the images at a network's
+    first convolution (PyTorch's ``ctx.needs_input_grad``)."""
 
     kernel = "conv2d"
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        return getattr(ctx.backend, f"{cls.kernel}_backward")(
+            grad, *ctx.saved, need_dx=ctx.needs_input_grad[0])
 
     @classmethod
     def forward(cls, ctx, x, weight, bias, stride=1, padding=0, dilation=1, layer=None):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.devices import is_device_array
-from tinymm.ops._checks import check_float, check_int_range, check_ndim, check_same_device
+from tinymm.backend import current_backend, get_backend
+from tinymm.devices import is_device_array, read_later
+from tinymm.ops._checks import as_int64, check_float, check_int_range, check_ndim, check_same_device
 from tinymm.ops._kernel import KernelFunction
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -57,3 +58,26 @@ def cross_entropy(input, target, ignore_index: int = -100, reduction: str = "mea
     t = target.array if isinstance(target, Tensor) else np.asarray(target)
     return CrossEntropy.apply(input, t, ignore_index=ignore_index, reduction=reduction,
                               label_smoothing=label_smoothing)
+
+
+def correct_count(logits, target):
+    """How many rows of ``logits`` (N, C) have their first maximum at ``target`` (N,): the
+    numerator of a classifier's accuracy (no gradient). On the CPU an int; for cuda tensors a
+    value read with the next copy to the host (``int()`` of it), so a training step's accuracy
+    comes back in the same transfer as its loss (``tinymm.devices.read_later``)."""
+    from tinymm.tensor import Tensor
+
+    x = logits.array if isinstance(logits, Tensor) else logits
+    t = target.array if isinstance(target, Tensor) else target
+    t = t if is_device_array(t) else np.asarray(t)
+    check_float("correct_count", "input (logits)", x)
+    check_ndim("correct_count", "input (logits)", x, 2, "(N, C)")
+    check_ndim("correct_count", "target", t, 1, "(N,) class indices")
+    check_same_device("correct_count", input=x, target=t)
+    if t.shape[0] != x.shape[0] or t.dtype.kind not in "iu":
+        raise ValueError(f"correct_count: target must be {x.shape[0]} integer class indices "
+                         f"(one per row of the input {tuple(x.shape)}), got {t.dtype}"
+                         f"{tuple(t.shape)}")
+    backend = get_backend("cuda") if is_device_array(x) else current_backend()
+    hits = backend.correct_count(x, as_int64("correct_count", "target", t))  # (1,) int64
+    return read_later(hits)

@@ -35,15 +35,33 @@ def check_p(p: float) -> None:
 def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False):
     """PyTorch's ``F.dropout``: identity when ``training`` is False or p = 0 (``inplace`` is
     accepted and computes out of place: the values are the same)."""
+    return _drop("dropout", x, p, training, lambda shape: shape)
+
+
+def dropout2d(x, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """PyTorch's ``F.dropout2d``: zero whole channels, x (N, C, H, W) or (C, H, W); the mask
+    is (N, C, 1, 1) (or (C, 1, 1)), one draw per channel, broadcast over the feature map."""
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 3-d (C, H, W) or 4-d (N, C, H, W) input, got "
+                         f"shape {tuple(x.shape)}")
+    batch = x.ndim - 2  # 1 or 2 leading dims that get their own draw
+    return _drop("dropout2d", x, p, training, lambda shape: shape[:batch] + (1, 1))
+
+
+def _drop(op: str, x, p: float, training: bool, mask_shape):
+    """x times keep / (1 - p), keep ~ Bernoulli(1 - p) of shape ``mask_shape(x.shape)``."""
     check_p(p)
     if not isinstance(x, Tensor):
         x = Tensor(x)
     if x.dtype.kind != "f":
-        raise TypeError(f"dropout: input must be float32 or float64, got {x.dtype}")
+        raise TypeError(f"{op}: input must be float32 or float64, got {x.dtype}")
     if not training or p == 0.0:
         return x
+    shape = mask_shape(tuple(x.shape))
     if p == 1.0:
-        return x * from_numpy(np.zeros(x.shape, dtype=x.dtype))
-    keep = default_generator.rng.random(x.shape) >= p  # (same shape as x) True = kept
+        return x * from_numpy(np.zeros(shape, dtype=x.dtype))
+    keep = default_generator.rng.random(shape) >= p  # True = kept
     scale_mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))  # keep / (1 - p)
     return x * from_numpy(scale_mask)

@@ -6,7 +6,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.devices import is_device_array
-from tinymm.ops._checks import as_int64, check_float, check_ndim, check_same_device, int_bounds
+from tinymm.ops._checks import as_int64, check_bounds, check_float, check_ndim, check_same_device
 
 
 def as_indices(op: str, indices):
@@ -23,17 +23,18 @@ def as_indices(op: str, indices):
 
 
 def check_indices(op: str, indices, num_embeddings: int) -> None:
-    """Every index in [0, num_embeddings): checked before any kernel reads weight rows (for
-    device indices: one reduction on the device and one counted 16-byte copy back)."""
-    bounds = int_bounds(indices)
-    if bounds is None:
-        return
-    low, high = bounds
-    if low < 0 or high >= num_embeddings:
-        worst = low if low < 0 else high
-        raise ValueError(f"{op}: index {worst} is out of range for {num_embeddings} embeddings "
-                         f"(valid: 0 to {num_embeddings - 1}); check the vocabulary size or the "
-                         "tokenizer")
+    """Every index in [0, num_embeddings): host indices are checked before any kernel reads
+    weight rows; device indices at the next copy of a result to the host (the cuda kernels
+    skip bad rows meanwhile; see ``_checks.check_bounds``)."""
+
+    def judge(bounds):
+        if bounds is None or 0 <= bounds[0] and bounds[1] < num_embeddings:
+            return None
+        worst = bounds[0] if bounds[0] < 0 else bounds[1]
+        return (f"{op}: index {worst} is out of range for {num_embeddings} embeddings (valid: "
+                f"0 to {num_embeddings - 1}); check the vocabulary size or the tokenizer")
+
+    check_bounds(op, "indices", indices, None, judge)
 
 
 def normalize_padding_idx(op: str, padding_idx: int | None, num_embeddings: int) -> int | None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.devices import is_device_array
 from tinymm.kernels._shapes import sum_to_shape
-from tinymm.ops._checks import check_dim
+from tinymm.ops._checks import as_int64, check_bounds, check_dim, check_same_device
 
 
 class Reshape(Function):
@@ -55,12 +56,40 @@ class Permute(Function):
         return ctx.backend.permute_backward(grad, *ctx.saved)  # the inverse permutation
 
 
+def _device_index(x, index):
+    """``index`` with its device array (a cuda tensor's row indices) as int64: x must be on
+    the device too, the array integer, and every value in [-n, n) for n = x.shape[0], checked
+    on the device and reported at the next copy to the host (``_checks.check_bounds``)."""
+    items = index if isinstance(index, tuple) else (index,)
+    arrays = [i for i in items if is_device_array(i)]
+    if not arrays:
+        return index
+    check_same_device("index", input=x, index=arrays[0])
+    if arrays[0].dtype.kind not in "iu":
+        raise TypeError(f"index: a cuda index tensor must hold integers (row indices), got "
+                        f"{arrays[0].dtype}; a boolean mask has a data-dependent size: index "
+                        "with a host mask")
+    n = x.shape[0] if x.ndim else 0
+
+    def judge(bounds):
+        if bounds is None or -n <= bounds[0] and bounds[1] < n:
+            return None
+        worst = bounds[0] if bounds[0] < -n else bounds[1]
+        return f"index: index {worst} is out of bounds for axis 0 with size {n}"
+
+    rows = as_int64("index", "index", arrays[0])
+    check_bounds("index", "index", rows, None, judge)
+    swapped = tuple(rows if i is arrays[0] else i for i in items)
+    return swapped if isinstance(index, tuple) else swapped[0]
+
+
 class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
         if isinstance(index, np.ndarray) and index.dtype.kind not in "iub":
             raise TypeError(f"index: an index array must hold integers or booleans, got "
                             f"{index.dtype}")
+        index = _device_index(x, index)
         try:
             out, cache = ctx.backend.getitem_forward(x, index)
         except IndexError as err:  # still an IndexError (Python's protocol), but named

@@ -15,7 +15,12 @@ import numpy as np
 
 from tinymm import loop, nn
 from tinymm.data import DataLoader
-from tinymm.data.shapes_captions import CaptionPairs, decode_caption, mentioned_objects
+from tinymm.data.shapes_captions import (
+    CaptionPairs,
+    decode_caption,
+    mentioned_objects,
+    mentioned_sequence,
+)
 from tinymm.metrics import attribute_accuracy, corpus_bleu
 from tinymm.models.captioning import (
     Captioner,
@@ -23,6 +28,7 @@ from tinymm.models.captioning import (
     beam_search,
     caption_loss,
     greedy_decode,
+    word_presence_loss,
 )
 from tinymm.tensor import from_numpy
 
@@ -34,8 +40,14 @@ def captioning_loss(model: Captioner, batch: dict):
     next-word accuracy."""
     L = int(batch["lengths"].max())
     tokens = batch["tokens"][:, :L]  # (n, L) cut to the batch's longest caption
-    logits = model(from_numpy(batch["image"]), tokens)  # (n, L-1, V)
-    loss = caption_loss(logits, tokens)
+    weight = model.config.word_loss
+    if weight > 0:  # plus the auxiliary word-presence loss on the image vector
+        logits, word_logits = model(from_numpy(batch["image"]), tokens, with_words=True)
+        loss = caption_loss(logits, tokens) + weight * word_presence_loss(word_logits,
+                                                                          batch["words"])
+    else:
+        logits = model(from_numpy(batch["image"]), tokens)  # (n, L-1, V)
+        loss = caption_loss(logits, tokens)
     targets = tokens[:, 1:]  # (n, L-1)
     real = targets != 0
     hits = int(((np.argmax(logits.array, axis=-1) == targets) & real).sum())
@@ -63,6 +75,53 @@ def caption_scores(captions: list[str], split) -> dict:
     scores["exact_match"] = float(np.mean([c in split.captions[i]
                                            for i, c in enumerate(captions)]))
     return scores
+
+
+RELATIONS = ("is to the left of", "is above", "is below")
+
+
+def _first_appearances(pairs: list) -> list:
+    return list(dict.fromkeys(pairs))
+
+
+def _relation(caption: str) -> str | None:
+    return next((r for r in RELATIONS if f" {r} " in f" {caption} "), None)
+
+
+def attribute_breakdown(captions: list[str], split, max_words: int) -> dict:
+    """Which part of the facts the captions get wrong, as fractions of the images:
+
+    colours / shapes    the set of colours (shapes) named equals the scene's
+    count               as many distinct (colour, shape) pairs named as the scene has
+    pair_recall         mean fraction of the scene's pairs named;  pair_precision: mean
+                        fraction of the named pairs that are in the scene
+    order               the named pairs, first appearances in caption order, equal the
+                        scene's pairs left to right (the order every reference uses)
+    relation            of the captions that state a relation, the fraction stating the
+                        one the scene's relation reference states
+    truncated           the decoder ran out of steps before emitting <end> (``max_words``
+                        words, the most it can emit without one)
+    """
+    rows = {k: [] for k in ("colours", "shapes", "count", "pair_recall", "pair_precision",
+                            "order", "truncated")}
+    relation_hits = []
+    for i, caption in enumerate(captions):
+        truth_seq = _first_appearances(split.ordered_objects(i))
+        named_seq = _first_appearances(mentioned_sequence(caption))
+        truth, named = set(truth_seq), set(named_seq)
+        rows["colours"].append({c for c, _ in named} == {c for c, _ in truth})
+        rows["shapes"].append({s for _, s in named} == {s for _, s in truth})
+        rows["count"].append(len(named) == len(truth))
+        rows["pair_recall"].append(len(named & truth) / len(truth))
+        rows["pair_precision"].append(len(named & truth) / len(named) if named else 0.0)
+        rows["order"].append(named_seq == truth_seq)
+        rows["truncated"].append(len(caption.split()) >= max_words)
+        stated = _relation(caption)
+        if stated is not None:
+            relation_hits.append(stated == _relation(split.captions[i][1]))
+    out = {k: float(np.mean(v)) for k, v in rows.items()}
+    out["relation"] = float(np.mean(relation_hits)) if relation_hits else None
+    return out
 
 
 def teacher_forced_loss(model: Captioner, split) -> float:

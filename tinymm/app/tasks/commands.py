@@ -21,8 +21,40 @@ def config_from_args(args, base: dict | None = None):
         value = getattr(args, key, None)
         if value is not None:
             values[key] = value
+    if getattr(args, "model_option", None):
+        values["model"] = {**values.get("model", {}),
+                           **model_options(args.task, args.model_option)}
     known = {f.name for f in fields(TaskConfig)}
     return TaskConfig(**{k: v for k, v in values.items() if k in known})
+
+
+def model_options(task: str, options: list[str]) -> dict:
+    """``--model-option KEY=VALUE`` strings -> model config overrides, each VALUE read as
+    its field's type (bool: true/false/1/0)."""
+    from tinymm.models.captioning import CaptionerConfig
+    from tinymm.models.retrieval import DualEncoderConfig
+
+    config = CaptionerConfig if task == "captioning" else DualEncoderConfig
+    defaults = {f.name: f.default for f in fields(config)}
+    out = {}
+    for option in options:
+        key, sep, text = option.partition("=")
+        if not sep or key not in defaults or key in ("vocab_size", "attention"):
+            valid = ", ".join(k for k in defaults if k not in ("vocab_size", "attention"))
+            raise ValueError(f"--model-option: expected KEY=VALUE with KEY one of {valid} "
+                             f"(--task {task}), got {option!r}")
+        kind = type(defaults[key])
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                out[key] = text.lower() in ("true", "1")
+            else:
+                out[key] = kind(text)
+        except ValueError:
+            raise ValueError(f"--model-option {key}: expected a {kind.__name__}, got "
+                             f"{text!r}") from None
+    return out
 
 
 def cmd_train_task(args, started_at: float) -> int:

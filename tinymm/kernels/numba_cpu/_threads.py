@@ -3,9 +3,15 @@
 Kernels that issue many small GEMMs (the 16 of a Winograd product, or one per image of a
 convolution) run them on these workers instead of calling a multi-threaded BLAS per GEMM:
 each multi-threaded call pays a thread barrier, and a barrier whose peer thread is
-descheduled on a busy machine costs a whole time slice. Each worker sets its own OpenBLAS
-thread count to 1 (``openblas_set_num_threads_local``, OpenBLAS >= 0.3.27); without that
-symbol, or with one thread, ``workers()`` returns no pool and callers run serially.
+descheduled on a busy machine costs a whole time slice.
+
+NumPy's OpenBLAS (a pthreads build) has one thread count for the whole process:
+``openblas_set_num_threads_local`` sets it for every thread, not only the caller. So
+``run_tasks`` sets it to 1 for the time its workers run (``single_threaded_blas``; SciPy's
+OpenBLAS too, which ``np.dot`` inside ``@njit`` calls) and puts the caller's counts back
+afterwards; every GEMM outside a pool run keeps the count the user or OpenBLAS chose.
+Without NumPy's count getter and setter, or with one Numba thread, ``workers()`` returns no
+pool and callers run serially.
 Work is handed out dynamically (``run_tasks``): a worker that was descheduled does fewer
 tasks instead of holding the others at a barrier.
 """
@@ -14,38 +20,114 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import importlib.util
 import itertools
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 
 import numba
 import numpy as np
 
 _pool: list = []  # [ThreadPoolExecutor or None, workers, pid] once made
+_blas: list = []  # [[(get, set), ...]] once looked up: NumPy's OpenBLAS first, then SciPy's
+_single = {"depth": 0, "saved": []}  # nesting of single_threaded_blas across caller threads
+_single_lock = threading.Lock()
+_WORKER_PREFIX = "tinymm-blas1"
+
+# the thread-count functions' names in the OpenBLAS builds NumPy and SciPy bundle
+_NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+          ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+          ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+          ("openblas_get_num_threads", "openblas_set_num_threads")]
 
 
-def _openblas_set_local():
-    """NumPy's bundled OpenBLAS's per-thread thread-count setter, or None."""
-    libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    for path in glob.glob(os.path.join(libs, "libscipy_openblas*.so*")):
+def _count_functions(package: str):
+    """(get, set) of the thread count of the OpenBLAS bundled with ``package``, or None."""
+    spec = importlib.util.find_spec(package)  # finds the package without importing it
+    if spec is None or spec.origin is None:
+        return None
+    libs = os.path.join(os.path.dirname(os.path.dirname(spec.origin)), package + ".libs")
+    for path in sorted(glob.glob(os.path.join(libs, "lib*openblas*.so*"))):
         try:
-            return ctypes.CDLL(path).openblas_set_num_threads_local
-        except (OSError, AttributeError):
+            lib = ctypes.CDLL(path)
+        except OSError:
             continue
+        for get_name, set_name in _NAMES:
+            try:
+                return getattr(lib, get_name), getattr(lib, set_name)
+            except AttributeError:
+                continue
     return None
+
+
+def _all_count_functions():
+    """[(get, set)] for NumPy's OpenBLAS (first) and SciPy's (the BLAS that ``np.dot`` inside
+    ``@njit`` calls), those found; looked up once."""
+    if not _blas:
+        found = [_count_functions("numpy")]
+        if found[0] is not None:
+            found.append(_count_functions("scipy"))
+        _blas.append([f for f in found if f is not None])
+    return _blas[0]
+
+
+def blas_functions():
+    """(get, set) of NumPy's OpenBLAS process-wide thread count, or None."""
+    functions = _all_count_functions()
+    return functions[0] if functions else None
+
+
+def blas_threads():
+    """NumPy's OpenBLAS thread count now (what the next GEMM may use), or None if unknown."""
+    functions = blas_functions()
+    return None if functions is None else int(functions[0]())
+
+
+@contextmanager
+def single_threaded_blas():
+    """NumPy's and SciPy's OpenBLAS on one thread inside the block, their previous counts
+    restored after.
+
+    Nested and concurrent blocks (two caller threads each running a pool) share one saved
+    state: the first to enter saves the counts, the last to leave restores them.
+    """
+    functions = _all_count_functions()
+    with _single_lock:
+        if _single["depth"] == 0:
+            _single["saved"] = [int(get()) for get, _ in functions]
+            for _, set_count in functions:
+                set_count(1)
+        _single["depth"] += 1
+    try:
+        yield
+    finally:
+        with _single_lock:
+            _single["depth"] -= 1
+            if _single["depth"] == 0:
+                for (_, set_count), count in zip(functions, _single["saved"]):
+                    set_count(count)
+
+
+def pooled(count: int) -> bool:
+    """Would ``run_tasks(task, count)`` hand the tasks to worker threads (with BLAS
+    single-threaded), rather than run them serially in the caller? Never from a worker
+    itself: a task waiting on tasks queued behind it could wait forever."""
+    pool, n = workers()
+    in_worker = threading.current_thread().name.startswith(_WORKER_PREFIX)
+    return pool is not None and n > 1 and count > 1 and not in_worker
 
 
 def workers():
     """(pool, n_workers), made on first use and again in a forked child (threads do not
-    fork); pool is None (and n_workers 1) when BLAS cannot be made single-threaded per
-    thread or Numba is set to one thread."""
+    fork); pool is None (and n_workers 1) when NumPy's BLAS thread count cannot be set or
+    Numba is set to one thread."""
     if not _pool or _pool[2] != os.getpid():
-        setter = _openblas_set_local()
         n = min(numba.get_num_threads(), 16)
         pool = None
-        if setter is not None and n >= 2:
-            pool = ThreadPoolExecutor(n, thread_name_prefix="tinymm-blas1",
-                                      initializer=setter, initargs=(1,))
+        if blas_functions() is not None and n >= 2:
+            pool = ThreadPoolExecutor(n, thread_name_prefix=_WORKER_PREFIX)
         _pool[:] = [pool, n if pool is not None else 1, os.getpid()]
     return _pool[0], _pool[1]
 
@@ -53,13 +135,15 @@ def workers():
 def run_tasks(task, count, n_workers=None):
     """Call ``task(worker, i)`` for i in range(count), the i handed out one at a time to the
     pool's workers (worker is 0..n_workers-1, so each can own scratch buffers); serially in
-    this thread (worker 0) without a pool. Returns the number of workers used."""
+    this thread (worker 0) without a pool. BLAS is single-threaded while the tasks run either
+    way. Returns the number of workers used."""
     pool, n = workers()
     if n_workers is not None:
         n = max(1, min(n, n_workers))
-    if pool is None or n == 1 or count <= 1:
-        for i in range(count):
-            task(0, i)
+    if not pooled(count) or n == 1:
+        with single_threaded_blas():
+            for i in range(count):
+                task(0, i)
         return 1
     counter = itertools.count()  # next() is atomic under the GIL
 
@@ -69,6 +153,36 @@ def run_tasks(task, count, n_workers=None):
                 return
             task(worker, i)
 
-    for future in [pool.submit(run, w) for w in range(n)]:
-        future.result()
+    with single_threaded_blas():  # every worker finishes before the count goes back
+        futures = [pool.submit(run, w) for w in range(n)]
+        wait(futures)
+    for future in futures:
+        future.result()  # re-raises a task's exception
     return n
+
+
+GEMM_SPLIT_MACS = 1 << 22  # multiply-adds from which ``matmul`` cuts a GEMM into row pieces
+GEMM_PIECE_ROWS = 16  # at least this many rows per piece
+GEMM_MAX_PIECES = 4  # more pieces than workers: a descheduled worker does fewer of them
+
+
+def matmul(a, b, out):
+    """out[...] = a (M, K) @ b (K, P), 2-D, with BLAS single-threaded: as row pieces
+    out[m0:m1] = a[m0:m1] @ b on the workers when the GEMM has at least GEMM_SPLIT_MACS
+    multiply-adds, else as one GEMM in this thread. The pieces depend on the shapes only, and
+    each output row is computed by one GEMM whatever the split. Returns out."""
+    M, K = a.shape
+    P = b.shape[1]
+    pieces = 1
+    if M * K * P >= GEMM_SPLIT_MACS:
+        pieces = max(1, min(M // GEMM_PIECE_ROWS, GEMM_MAX_PIECES))
+    if pieces == 1:
+        with single_threaded_blas():
+            return np.matmul(a, b, out=out)
+
+    def piece(worker, k):
+        m0, m1 = k * M // pieces, (k + 1) * M // pieces
+        np.matmul(a[m0:m1], b, out=out[m0:m1])
+
+    run_tasks(piece, pieces)
+    return out

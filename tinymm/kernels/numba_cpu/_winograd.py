@@ -274,9 +274,10 @@ def forward(x, weight, bias, pt, pl, OH, OW, relu):
     return out, U
 
 
-def backward(dout, r, x, U, pt, pl, relu):
-    """Gradients of ``forward``: (dx (N, C, H, W), dweight (O, C, 3, 3), dbias partials);
-    each image's V is recomputed from x (contiguous) rather than kept."""
+def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
+    """Gradients of ``forward``: (dx (N, C, H, W) or None without need_dx, dweight
+    (O, C, 3, 3), dbias partials); each image's V is recomputed from x (contiguous) rather
+    than kept."""
     N, O, OH, OW = dout.shape
     C = x.shape[1]
     TH, TW = tiles(OH, OW)
@@ -286,7 +287,7 @@ def backward(dout, r, x, U, pt, pl, relu):
     # dU^T per image, summed in image order afterwards (bits independent of the scheduling)
     dUt = ws.empty((N, 16, C, O), dout.dtype)
     partial = np.empty((N, O), dtype=np.float64)
-    dx = ws.empty(x.shape, dout.dtype)
+    dx = ws.empty(x.shape, dout.dtype) if need_dx else None
     Ut = U.transpose(0, 2, 1)
 
     def image(worker, n):
@@ -294,8 +295,9 @@ def backward(dout, r, x, U, pt, pl, relu):
         _grad_output_transform(dout, r, n, dM, partial, relu, TH, TW)
         _input_transform(x, n, V, pt, pl, TH, TW)
         np.matmul(V, dM.transpose(0, 2, 1), out=dUt[n])  # (16, C, O)
-        np.matmul(Ut, dM, out=V)  # dV, in V's buffer
-        _grad_input_transform(V, dx, n, pt, pl, TH, TW)
+        if need_dx:
+            np.matmul(Ut, dM, out=V)  # dV, in V's buffer
+            _grad_input_transform(V, dx, n, pt, pl, TH, TW)
 
     _threads.run_tasks(image, N)
     Gd = G.astype(dout.dtype)

@@ -5,8 +5,10 @@ e value features.
 
 What is fused, and what is not. The two products, ``S = q @ k^T`` and ``out = P @ v`` (and
 the four of the backward), go to NumPy's batched matmul, i.e. one BLAS GEMM per (batch item,
-head); everything between them is one Numba pass with ``prange`` over the N * h (batch item,
-head) pairs, each walking its Lq rows:
+head); everything between them is one serial Numba pass over the N * h (batch item, head)
+pairs, each walking its Lq rows (serial: the pass is small, a parallel region on a busy
+machine waits for a descheduled peer thread, and ``parallel=True`` adds compile time to a
+cold start; measured in benchmarks/RESULTS.md):
 
 * forward: scale, mask (additive, broadcast only along the axes the caller gave), causality,
   the row maximum, a vectorised exp (in float32 arithmetic for float32 inputs), the
@@ -37,7 +39,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinymm.kernels._shapes import sum_to_shape
 from tinymm.kernels.numba_cpu._util import contiguous
@@ -72,7 +74,7 @@ def _exp_shifted(z, bits, powers, Lk):
     return total
 
 
-@njit(cache=True, parallel=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def _masked_softmax_rows(S, bias, causal, scale, work, bits, powers):
     """S (N, h, Lq, Lk) -> P in place: softmax_j(scale * S + bias), zero rows when all -inf.
 
@@ -81,7 +83,7 @@ def _masked_softmax_rows(S, bias, causal, scale, work, bits, powers):
     """
     N, h, Lq, Lk = S.shape
     Mn, Mh, Mq, Mk = bias.shape
-    for unit in prange(N * h):  # one (batch item, head): Lq rows
+    for unit in range(N * h):  # one (batch item, head): Lq rows
         n = unit // h
         head = unit % h
         bn = n if Mn > 1 else 0
@@ -106,11 +108,11 @@ def _masked_softmax_rows(S, bias, causal, scale, work, bits, powers):
                 S[n, head, i, j] = z[j] * inv
 
 
-@njit(cache=True, parallel=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def _softmax_backward_rows(dP, P, dP_ext, has_dP_ext, scale):
     """dP (N, h, Lq, Lk) -> scale * dS in place, dS = P * (dP + dP_ext - rowsum(...) )."""
     N, h, Lq, Lk = P.shape
-    for row in prange(N * h * Lq):
+    for row in range(N * h * Lq):
         n = row // (h * Lq)
         head = (row // Lq) % h
         i = row % Lq

@@ -383,8 +383,9 @@ def _flat_images(x, W2, b, kh, kw, pt, pl, dh, dw, OH, relu):
     return out
 
 
-def _flat_images_backward(dout3, r3, x, W2, kh, kw, pt, pl, dh, dw, OH, relu):
-    """Backward of ``_flat_images``: (dx, dW2 (O, K), partial (N, O) float64 dbias sums)."""
+def _flat_images_backward(dout3, r3, x, W2, kh, kw, pt, pl, dh, dw, OH, relu, need_dx):
+    """Backward of ``_flat_images``: (dx or None without need_dx, dW2 (O, K), partial (N, O)
+    float64 dbias sums)."""
     N, O, L = dout3.shape
     K = W2.shape[1]
     dt = dout3.dtype
@@ -395,7 +396,7 @@ def _flat_images_backward(dout3, r3, x, W2, kh, kw, pt, pl, dh, dw, OH, relu):
     # took which image
     dWt = ws.empty((N, K, O), dt)
     partial = np.empty((N, O), dtype=np.float64)
-    dx = ws.empty(x.shape, dt)
+    dx = ws.empty(x.shape, dt) if need_dx else None
     W2t = W2.T
 
     def image(worker, n):
@@ -403,8 +404,9 @@ def _flat_images_backward(dout3, r3, x, W2, kh, kw, pt, pl, dh, dw, OH, relu):
         _grad_mask_image(dout3, r3, n, g, partial, relu)
         _im2col_image(x, n, col, kh, kw, pt, pl, dh, dw, OH)
         np.matmul(col, g.T, out=dWt[n])
-        np.matmul(W2t, g, out=col)  # dcol
-        _col2im_image(col, dx, n, kh, kw, pt, pl, dh, dw, OH)
+        if need_dx:
+            np.matmul(W2t, g, out=col)  # dcol
+            _col2im_image(col, dx, n, kh, kw, pt, pl, dh, dw, OH)
 
     _threads.run_tasks(image, N)
     return dx, np.ascontiguousarray(dWt.sum(axis=0).T), partial
@@ -463,12 +465,12 @@ def _forward(x, weight, bias, stride, padding, dilation, relu):
     return out, cache
 
 
-def _backward(dout, cache, relu):
+def _backward(dout, cache, relu, need_dx):
     if cache[0] == "winograd":
         _, x, U, has_bias, (pt, pl), r = cache
         dout = contiguous(dout)
         dx, dweight, partial = _winograd.backward(dout, r if relu else dout, x, U, pt, pl,
-                                                  relu)
+                                                  relu, need_dx)
         return dx, dweight, partial.sum(axis=0).astype(dout.dtype) if has_bias else None
     if cache[0] == "images":
         _, x, W2, has_bias, w_shape, (_, _, pt, pl, dh, dw, OH, OW), r = cache
@@ -476,7 +478,7 @@ def _backward(dout, cache, relu):
         dout3 = contiguous(dout).reshape(N, O, OH * OW)
         r3 = r.reshape(N, O, OH * OW) if relu else dout3
         dx, dW2, partial = _flat_images_backward(dout3, r3, x, W2, w_shape[2], w_shape[3], pt,
-                                                 pl, dh, dw, OH, relu)
+                                                 pl, dh, dw, OH, relu, need_dx)
         dbias = partial.sum(axis=0).astype(dout.dtype) if has_bias else None
         return dx, dW2.reshape(w_shape), dbias
     _, col, W2, has_bias, x_shape, w_shape, geometry, r = cache
@@ -493,12 +495,14 @@ def _backward(dout, cache, relu):
     # (O, P) @ (P, K) form erratically for conv B and the (K, P) @ (P, O) form steadily
     # (benchmarks/RESULTS.md, "Design measurements")
     dW2 = np.ascontiguousarray((col @ dout2.T).T)  # (O, K), BLAS
+    dbias = partial.sum(axis=0).astype(dout.dtype) if has_bias else None  # (O,)
+    if not need_dx:  # the input needs no gradient: no dcol GEMM, no col2im
+        return None, dW2.reshape(w_shape), dbias
     dcol = ws.empty((K, N * L), dout.dtype)  # (K, P)
     np.matmul(W2.T, dout2, out=dcol)  # BLAS
     del dout2
     dx = ws.empty((N, C, H, W), dout.dtype)  # (N, C, H, W)
     _col2im(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
-    dbias = partial.sum(axis=0).astype(dout.dtype) if has_bias else None  # (O,)
     return dx, dW2.reshape(w_shape), dbias
 
 
@@ -506,13 +510,13 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
     return _forward(x, weight, bias, stride, padding, dilation, False)
 
 
-def conv2d_backward(dout, cache):
-    return _backward(dout, cache, False)
+def conv2d_backward(dout, cache, need_dx=True):
+    return _backward(dout, cache, False, need_dx)
 
 
 def conv2d_relu_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
     return _forward(x, weight, bias, stride, padding, dilation, True)
 
 
-def conv2d_relu_backward(dr, cache):
-    return _backward(dr, cache, True)
+def conv2d_relu_backward(dr, cache, need_dx=True):
+    return _backward(dr, cache, True, need_dx)

@@ -2,7 +2,9 @@
 
 The three matrix products go to NumPy's BLAS (sgemm/dgemm), called from Python: a
 Numba-written GEMM reaches a fraction of OpenBLAS's GFLOP/s, and calling BLAS
-from inside ``@njit`` would make SciPy a dependency for no gain. Numba does the memory-bound
+from inside ``@njit`` would make SciPy a dependency for no gain. ``_threads.matmul`` runs
+each with BLAS single-threaded, a large one cut into row pieces for the worker threads (one
+owner per core: no OpenBLAS thread pool spinning beside Numba's). Numba does the memory-bound
 parts around them in one pass each: adding the bias into the GEMM's output in place (no
 second (B, D_out) temporary), and the column sum for ``dbias``.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tinymm.kernels.numba_cpu import _threads
 from tinymm.kernels.numba_cpu._util import contiguous
 
 
@@ -37,7 +40,8 @@ def _column_sum(d2, dbias):
 def linear_forward(x, weight, bias):
     lead = x.shape[:-1]
     x2 = contiguous(x.reshape(int(np.prod(x.shape[:-1], dtype=np.int64)), x.shape[-1]))  # (B, D_in)
-    out = x2 @ weight.T  # (B, D_out), BLAS
+    out = _threads.matmul(x2, weight.T, np.empty((x2.shape[0], weight.shape[0]),
+                                                 np.result_type(x2, weight)))  # (B, D_out)
     if bias is not None:
         _add_bias(out, bias)
     cache = (x2, weight, bias is not None, lead)
@@ -48,8 +52,10 @@ def linear_backward(dout, cache):
     x2, weight, has_bias, lead = cache
     d2 = contiguous(dout.reshape(int(np.prod(dout.shape[:-1], dtype=np.int64)),
                                  weight.shape[0]))  # (B, D_out); no -1: B or D_out may be 0
-    dx = (d2 @ weight).reshape(lead + (weight.shape[1],))  # (..., D_in), BLAS
-    dweight = d2.T @ x2  # (D_out, D_in), BLAS
+    dtype = np.result_type(d2, weight)
+    dx = _threads.matmul(d2, weight, np.empty((d2.shape[0], weight.shape[1]), dtype))
+    dx = dx.reshape(lead + (weight.shape[1],))  # (..., D_in)
+    dweight = _threads.matmul(d2.T, x2, np.empty(weight.shape, dtype))  # (D_out, D_in)
     dbias = None
     if has_bias:
         dbias = np.empty(weight.shape[0], dtype=weight.dtype)

@@ -21,6 +21,10 @@ How it computes, as a kernel engineer would split the work:
   ``loop_in_numba`` for why larger batches loop in Python). SciPy is not a dependency of
   tinymm: without it (``BLAS_IN_NUMBA`` is False) the same cell kernels always run from a
   Python time loop with NumPy doing the per-step matmul.
+* A batch of at least 32 rows is cut into row chunks that the worker threads of ``_threads``
+  run whole, each with its own input projection, time loop and weight-gradient shares
+  (``_forward_rows``, ``_backward_rows``; the split: kernels/numba_cpu/_recurrent.py). The
+  cell kernels release the GIL, so two chunks' Python time loops overlap.
 """
 
 from __future__ import annotations
@@ -28,19 +32,23 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tinymm.kernels.numba_cpu import _workspace
+from tinymm.kernels.numba_cpu import _threads, _workspace
 from tinymm.kernels.numba_cpu._recurrent import (
     bias_sum,
+    gather_rows,
     lengths_array,
     loop_in_numba,
+    row_chunks,
+    rows_of,
     state_array,
+    sum_in_order,
     take_active_rows,
 )
 from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp_inplace
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf, never raises
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf
 def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_prev_t,
                        tanh_c_t, out_t, z, bits, scale):
     """One step for all rows: a = xw_t + rec + bias (N, 4H) -> gates, new c and h (in place).
@@ -97,7 +105,7 @@ def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_p
                 out_t[n, j] = 0
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf, never raises
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf
 def _lstm_cell_backward(dout_t, gates_t, c_prev_t, tanh_c_t, lengths, t, dh_next, dc_next,
                         da_t):
     """One step backward for all rows: da_t (N, 4H); dc_next becomes dc_prev (in place)."""
@@ -125,7 +133,7 @@ def _lstm_cell_backward(dout_t, gates_t, c_prev_t, tanh_c_t, lengths, t, dh_next
                 da_t[n, k] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lstm_forward_loop(xw, weight_hh_T, bias, lengths, reverse, h, c, gates, h_prev, c_prev,
                        tanh_c, out, z, bits, scale):
     T = xw.shape[0]
@@ -136,7 +144,7 @@ def _lstm_forward_loop(xw, weight_hh_T, bias, lengths, reverse, h, c, gates, h_p
                            tanh_c[t], out[t], z, bits, scale)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lstm_backward_loop(dout, gates, c_prev, tanh_c, lengths, reverse, weight_hh, dh_next,
                         dc_next, da):
     T = dout.shape[0]
@@ -154,73 +162,121 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     T, N, D = x.shape
     H = weight_hh.shape[1]
     dtype = x.dtype
-    x2 = x.reshape(T * N, D)  # (T*N, D)
     G = 4 * H
-    # the input projection of every step, one GEMM, into a recycled buffer (see _workspace);
-    # the biases are added inside the cell kernel, saving a pass over xw
-    xw = np.matmul(x2, weight_ih.T, out=_workspace.empty((T * N, G), dtype))  # (T*N, 4H)
-    xw = xw.reshape(T, N, G)  # (T, N, 4H)
     bias = bias_sum(bias_ih, bias_hh)
     bias = np.zeros(G, dtype) if bias is None else contiguous(bias)  # (4H,)
     lengths = lengths_array(lengths, N, T)
-    h = state_array(h0, N, H, dtype)
+    h = state_array(h0, N, H, dtype)  # (N, H); each chunk updates its own rows in place
     c = state_array(c0, N, H, dtype)
-    gates = _workspace.empty((T, N, 4 * H), dtype)  # recycled: no fresh pages to fault
-    h_prev = _workspace.empty((T, N, H), dtype)
-    c_prev = _workspace.empty((T, N, H), dtype)
-    tanh_c = _workspace.empty((T, N, H), dtype)
-    out = _workspace.empty((T, N, H), dtype)
-    z, bits, scale = exp_buffers(N * 4 * H, dtype)
-    weight_hh_T = contiguous(weight_hh).T  # (H, 4H), a Fortran-order view: BLAS transposes
-    if loop_in_numba(N, G, H):
-        _lstm_forward_loop(xw, weight_hh_T, bias, lengths, reverse, h, c, gates, h_prev, c_prev,
-                           tanh_c, out, z, bits, scale)
-    else:
-        for s in range(T):
-            t = T - 1 - s if reverse else s
-            rec = h @ weight_hh_T  # (N, 4H)
-            _lstm_cell_forward(xw[t], rec, bias, lengths, t, h, c, gates[t], h_prev[t], c_prev[t],
-                               tanh_c[t], out[t], z, bits, scale)
-    cache = (x2, weight_ih, weight_hh, gates, h_prev, c_prev, tanh_c, lengths, reverse,
-             batch_first, h0 is not None, c0 is not None, bias_ih is not None,
-             bias_hh is not None)
+    weight_hh_T = np.ascontiguousarray(weight_hh.T)  # (H, 4H)
+    chunks = row_chunks(N)
+    in_numba = loop_in_numba(chunks[0][1] - chunks[0][0], G, H)  # the chunks' time loop
+    parts = [None] * len(chunks)
+
+    def chunk(worker, k):
+        parts[k] = _forward_rows(x, chunks[k], weight_ih, weight_hh_T, bias, lengths, reverse,
+                                 h, c, in_numba)
+
+    _threads.run_tasks(chunk, len(chunks))
+    out = gather_rows([p[-1] for p in parts], N)  # (T, N, H)
+    cache = (parts, chunks, weight_ih, weight_hh, lengths, reverse, batch_first,
+             h0 is not None, c0 is not None, bias_ih is not None, bias_hh is not None)
     out = out.transpose(1, 0, 2) if batch_first else out  # (N, T, H) or (T, N, H)
     return (out, h, c), cache
 
 
+def _forward_rows(x, rows, weight_ih, weight_hh_T, bias, lengths, reverse, h, c, in_numba):
+    """The forward of batch rows n0:n1 (one chunk): its input projection, then its time loop
+    on h[n0:n1] and c[n0:n1] in place. Returns what the backward reads, output last."""
+    n0, n1 = rows
+    xc = rows_of(x, n0, n1)  # (T, Nc, D)
+    T, Nc, D = xc.shape
+    G = weight_hh_T.shape[1]
+    H = G // 4
+    dtype = x.dtype
+    x2 = xc.reshape(T * Nc, D)  # (T*Nc, D)
+    # the input projection of every step, one GEMM, into a recycled buffer (see _workspace);
+    # the biases are added inside the cell kernel, saving a pass over xw
+    xw = np.matmul(x2, weight_ih.T, out=_workspace.empty((T * Nc, G), dtype))  # (T*Nc, 4H)
+    xw = xw.reshape(T, Nc, G)  # (T, Nc, 4H)
+    gates = _workspace.empty((T, Nc, G), dtype)  # recycled: no fresh pages to fault
+    h_prev = _workspace.empty((T, Nc, H), dtype)
+    c_prev = _workspace.empty((T, Nc, H), dtype)
+    tanh_c = _workspace.empty((T, Nc, H), dtype)
+    out = _workspace.empty((T, Nc, H), dtype)
+    z, bits, scale = exp_buffers(Nc * G, dtype)
+    hc, cc, lc = h[n0:n1], c[n0:n1], lengths[n0:n1]  # C-contiguous row blocks
+    if in_numba:
+        _lstm_forward_loop(xw, weight_hh_T, bias, lc, reverse, hc, cc, gates, h_prev, c_prev,
+                           tanh_c, out, z, bits, scale)
+    else:
+        for s in range(T):
+            t = T - 1 - s if reverse else s
+            rec = hc @ weight_hh_T  # (Nc, 4H)
+            _lstm_cell_forward(xw[t], rec, bias, lc, t, hc, cc, gates[t], h_prev[t],
+                               c_prev[t], tanh_c[t], out[t], z, bits, scale)
+    return x2, gates, h_prev, c_prev, tanh_c, out
+
+
 def lstm_backward(grads, cache, need_dx=True):
     dout, dh_n, dc_n = grads
-    (x2, weight_ih, weight_hh, gates, h_prev, c_prev, tanh_c, lengths, reverse, batch_first,
-     has_h0, has_c0, has_bias_ih, has_bias_hh) = cache
-    T, N, G = gates.shape
+    (parts, chunks, weight_ih, weight_hh, lengths, reverse, batch_first, has_h0, has_c0,
+     has_bias_ih, has_bias_hh) = cache
+    T, _, G = parts[0][1].shape
+    N = lengths.shape[0]
     H = G // 4
-    dtype = gates.dtype
+    dtype = parts[0][1].dtype
     dout = contiguous((dout.transpose(1, 0, 2) if batch_first else dout).astype(dtype, copy=False))
     dh_next = state_array(dh_n, N, H, dtype)  # (N, H), updated in place step by step
     dc_next = state_array(dc_n, N, H, dtype)
-    da = _workspace.empty((T, N, G), dtype)  # gate pre-activation gradients of every step
     weight_hh = contiguous(weight_hh)
-    if loop_in_numba(N, G, H):
-        _lstm_backward_loop(dout, gates, c_prev, tanh_c, lengths, reverse, weight_hh, dh_next,
-                            dc_next, da)
-    else:
-        for s in range(T):
-            t = s if reverse else T - 1 - s
-            _lstm_cell_backward(dout[t], gates[t], c_prev[t], tanh_c[t], lengths, t, dh_next,
-                                dc_next, da[t])
-            take_active_rows(dh_next, da[t] @ weight_hh, lengths, t)
-    da2 = da.reshape(T * N, G)  # (T*N, 4H)
-    dx = None
-    if need_dx:  # skipped when the input needs no gradient (one GEMM of four)
-        dx = np.matmul(da2, weight_ih, out=_workspace.empty((T * N, weight_ih.shape[1]), dtype))
-        dx = dx.reshape(T, N, weight_ih.shape[1])  # (T, N, D), one GEMM; no -1: T*N may be 0
-    # weight gradients into recycled buffers: autograd copies or adds them into .grad
-    dweight_ih = np.matmul(da2.T, x2, out=_workspace.empty(weight_ih.shape, dtype))  # (4H, D)
-    dweight_hh = np.matmul(da2.T, h_prev.reshape(T * N, H),
-                           out=_workspace.empty(weight_hh.shape, dtype))  # (4H, H)
-    dbias = da2.sum(axis=0) if (has_bias_ih or has_bias_hh) else None  # (4H,)
+    in_numba = loop_in_numba(chunks[0][1] - chunks[0][0], G, H)  # the chunks' time loop
+    sums = [None] * len(chunks)
+
+    def chunk(worker, k):
+        sums[k] = _backward_rows(dout, chunks[k], parts[k], weight_ih, weight_hh, lengths,
+                                 reverse, dh_next, dc_next, need_dx, in_numba)
+
+    _threads.run_tasks(chunk, len(chunks))
+    # weight gradients: the chunks' shares summed in chunk order (the same bits whichever
+    # worker took which chunk); autograd copies or adds them into .grad
+    dweight_ih, dweight_hh, dbias = (sum_in_order([s[q] for s in sums]) for q in range(3))
+    dx = gather_rows([s[3] for s in sums], N) if need_dx else None  # (T, N, D)
     if dx is not None and batch_first:
         dx = dx.transpose(1, 0, 2)
+    if not (has_bias_ih or has_bias_hh):
+        dbias = None
     return (dx, dh_next if has_h0 else None, dc_next if has_c0 else None, dweight_ih,
             dweight_hh, dbias if has_bias_ih else None,
             dbias.copy() if has_bias_hh else None)
+
+
+def _backward_rows(dout, rows, part, weight_ih, weight_hh, lengths, reverse, dh_next, dc_next,
+                   need_dx, in_numba):
+    """The backward of batch rows n0:n1: its time loop on dh_next[n0:n1] and dc_next[n0:n1]
+    in place, then its shares of dweight_ih, dweight_hh and dbias, and its dx rows."""
+    n0, n1 = rows
+    x2, gates, h_prev, c_prev, tanh_c, _ = part
+    T, Nc, G = gates.shape
+    H = G // 4
+    dtype = gates.dtype
+    doutc = rows_of(dout, n0, n1)  # (T, Nc, H)
+    dhc, dcc, lc = dh_next[n0:n1], dc_next[n0:n1], lengths[n0:n1]
+    da = _workspace.empty((T, Nc, G), dtype)  # gate pre-activation gradients of every step
+    if in_numba:
+        _lstm_backward_loop(doutc, gates, c_prev, tanh_c, lc, reverse, weight_hh, dhc, dcc, da)
+    else:
+        for s in range(T):
+            t = s if reverse else T - 1 - s
+            _lstm_cell_backward(doutc[t], gates[t], c_prev[t], tanh_c[t], lc, t, dhc, dcc,
+                                da[t])
+            take_active_rows(dhc, da[t] @ weight_hh, lc, t)
+    da2 = da.reshape(T * Nc, G)  # (T*Nc, 4H)
+    dx = None
+    if need_dx:  # skipped when the input needs no gradient (one GEMM of four)
+        dx = np.matmul(da2, weight_ih, out=_workspace.empty((T * Nc, weight_ih.shape[1]), dtype))
+        dx = dx.reshape(T, Nc, weight_ih.shape[1])  # (T, Nc, D); no -1: T*Nc may be 0
+    dweight_ih = np.matmul(da2.T, x2, out=_workspace.empty(weight_ih.shape, dtype))  # (4H, D)
+    dweight_hh = np.matmul(da2.T, h_prev.reshape(T * Nc, H),
+                           out=_workspace.empty(weight_hh.shape, dtype))  # (4H, H)
+    return dweight_ih, dweight_hh, da2.sum(axis=0), dx  # dbias share (4H,)

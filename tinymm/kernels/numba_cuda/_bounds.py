@@ -1,10 +1,16 @@
 """The (min, max) of an integer device array, for the ops' index checks.
 
-The ops validate indices (embedding ids, cross-entropy targets, sequence lengths) before any
-kernel reads with them. For a device array, ``index_bounds`` reduces it on the GPU and copies
-the two int64 results back: one counted 16-byte device->host transfer per check, the price
-of a clear ValueError before the kernel runs (PyTorch instead asserts inside its kernels and
-reports the failure at the next synchronisation).
+The ops validate indices (embedding ids, cross-entropy targets, sequence lengths). For a
+device array there are two ways:
+
+* ``defer_bounds`` (embedding ids, cross-entropy targets): the reduction writes its result
+  into the pending-check packet of ``_device`` and nothing waits; the check is judged when
+  the next result is copied to the host, in that same transfer (a training step's loss), and
+  fails there with the op's ValueError, as PyTorch's device-side asserts surface at the next
+  synchronisation. The kernels that read these indices guard them meanwhile (a bad id reads
+  nothing outside the weight).
+* ``index_bounds`` (sequence lengths, which the host needs before the kernels run): the
+  reduction's two int64 results are copied back at once, one counted 16-byte transfer.
 
 One block of ``THREADS`` threads: each thread strides over the array keeping its own
 (min, max), then a shared-memory tree halves the candidates each round (the simulator has no
@@ -17,9 +23,15 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, int64
 
-from tinymm.kernels.numba_cuda._device import empty, require_device, to_host
+from tinymm.kernels.numba_cuda._device import (
+    SIMULATOR,
+    empty,
+    pending_slot,
+    require_device,
+    to_host,
+)
 
-THREADS = 256  # a power of two: the tree halves it down to 1
+THREADS = 8 if SIMULATOR else 256  # a power of two: the tree halves it down to 1
 _HIGHEST = np.iinfo(np.int64).max
 _LOWEST = np.iinfo(np.int64).min
 
@@ -55,12 +67,29 @@ PTX_TARGETS = [(_int_bounds, ("void(int64[::1], int64, int64, int64[::1])",))]
 int_bounds_kernel = cuda.jit(_int_bounds)
 
 
+def _check_values(op: str, values) -> None:
+    require_device(op, values=values)
+    if values.dtype != np.int64:
+        raise TypeError(f"cuda {op}: values must be int64, received {values.dtype}")
+
+
+def defer_bounds(values, skip: int | None, judge) -> None:
+    """Check the int64 device array ``values`` without waiting for it: one launch writes its
+    (min, max) ignoring ``skip`` into a slot of the pending-check packet (``_device``), and
+    ``judge(bounds)`` (bounds None when no element counts) gives the ValueError message, or
+    None, when the packet next comes back to the host, with the next copy of a result."""
+    _check_values("defer_bounds", values)
+    if values.size == 0:
+        return
+    slot = pending_slot(lambda low, high: judge(None if low > high else (low, high)))
+    int_bounds_kernel[1, THREADS](values.reshape(values.size), 0 if skip is None else skip,
+                                  0 if skip is None else 1, slot)
+
+
 def index_bounds(values, skip: int | None = None) -> tuple[int, int] | None:
     """(min, max) of the int64 device array ``values`` ignoring elements equal to ``skip``,
     or None when no element counts; one launch and one counted 16-byte copy to the host."""
-    require_device("index_bounds", values=values)
-    if values.dtype != np.int64:
-        raise TypeError(f"cuda index_bounds: values must be int64, received {values.dtype}")
+    _check_values("index_bounds", values)
     if values.size == 0:
         return None
     bounds = empty(2, np.int64)  # (2,) [min, max]

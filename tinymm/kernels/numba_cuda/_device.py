@@ -22,14 +22,25 @@ Works the same under the simulator (``NUMBA_ENABLE_CUDASIM=1``), whose device ar
 
 from __future__ import annotations
 
+import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import config as numba_config
 from numba import cuda
 
-THREADS_PER_BLOCK = 256  # 1-d launches: a multiple of the 32-thread warp, 8 warps per block
+# The simulator (NUMBA_ENABLE_CUDASIM=1) runs every CUDA thread of a block as a Python thread,
+# so under it the kernels launch small blocks (the code is the same; the tests then cross more
+# block and tile edges); the PTX that a real GPU runs keeps the sizes below.
+SIMULATOR = bool(numba_config.ENABLE_CUDASIM)
+# 1-d launches: a multiple of the 32-thread warp, 8 warps per block (one warp in the simulator)
+THREADS_PER_BLOCK = 32 if SIMULATOR else 256
+if SIMULATOR:
+    # The simulator's launcher polls its block's threads in a loop on the main thread, and each
+    # barrier waits for every thread to be scheduled in turn: with Python's default 5 ms GIL
+    # switch interval a launch takes several times longer than with 0.1 ms.
+    sys.setswitchinterval(1e-4)
 
 
 @dataclass
@@ -90,16 +101,120 @@ def to_device(a):
 
 
 def to_host(d) -> np.ndarray:
-    """Copy a device array into a new NumPy array (one counted d2h transfer)."""
+    """Copy a device array into a new NumPy array (one counted d2h transfer).
+
+    With deferred checks pending (``pending_slot``), they are judged first: a one-element
+    array (a scalar loss) comes back in the same transfer as their results, anything else
+    after one transfer of those results. A failed check raises its ValueError instead.
+    """
     if not is_device_array(d):
         raise TypeError(
             f"to_host: expected a device array, received {type(d).__name__}"
         )
+    if _pending.judges:
+        scalar = d if d.size == 1 and d.dtype.itemsize <= 8 else None
+        value = _read_packet(scalar)
+        if scalar is not None:
+            return value
+    return _copy_to_host(d)
+
+
+def _copy_to_host(d) -> np.ndarray:
     host = d.copy_to_host()
     with _lock:
         _stats.d2h_count += 1
         _stats.d2h_bytes += host.nbytes
     return host
+
+
+# ---------------------------------------------------------------- deferred checks
+# Index checks on device arrays (embedding ids, cross-entropy targets) do not copy their
+# result back when they run: the (min, max) reduction writes it into a slot of one small int64
+# device buffer, the "packet", and the check is judged at the next copy to the host, in the
+# same transfer. A scalar read (``loss.item()``) first copies its value into the packet's
+# head (a one-thread kernel), so a training step's loss and its index checks come back in
+# one transfer; any other read copies the packet, then the array. A failed check raises its
+# ValueError there, as PyTorch's device-side asserts surface at the next synchronisation; the
+# kernels that read such indices guard them, so nothing is read out of bounds meanwhile.
+PENDING_SLOTS = 8  # checks held before the packet is read on its own
+
+
+@dataclass
+class _Pending:
+    packet: object = None  # int64 (1 + 2 PENDING_SLOTS,): [scalar's bytes, (min, max) ...]
+    judges: list = field(default_factory=list)  # judge(low, high) -> message or None
+
+
+_pending = _Pending()
+
+
+def pending_slot(judge):
+    """A (2,) int64 device view for one deferred check's (min, max); ``judge(low, high)``
+    returns the ValueError message for them (or None) when the packet is next read."""
+    with _lock:
+        full = len(_pending.judges) == PENDING_SLOTS
+    if full:
+        _read_packet(None)  # a ninth check before any read: judge the eight first
+    with _lock:
+        if _pending.packet is None:
+            _pending.packet = empty(1 + 2 * PENDING_SLOTS, np.int64)
+        _pending.judges.append(judge)
+        k = len(_pending.judges)
+        return _pending.packet[2 * k - 1:2 * k + 1]
+
+
+def _read_packet(scalar):
+    """Copy the packet's used part to the host (one counted transfer), with ``scalar`` (a
+    one-element device array of at most 8 bytes) in its head; judge the pending checks and
+    raise the first failure's ValueError; return the scalar's value as a host array."""
+    with _lock:
+        judges, _pending.judges = _pending.judges, []
+    packet = _pending.packet
+    if scalar is not None:  # a device-to-device copy into the head: one launch
+        put_kernel[1, 1](scalar.reshape(1), packet.view(scalar.dtype)[0:1])
+    host = _copy_to_host(packet[:1 + 2 * len(judges)])
+    messages = [judge(int(host[2 * k + 1]), int(host[2 * k + 2]))
+                for k, judge in enumerate(judges)]  # every judge runs (read_later values)
+    failed = [m for m in messages if m]
+    if failed:
+        raise ValueError(failed[0])
+    if scalar is None:
+        return None
+    return host[:1].view(scalar.dtype)[:1].reshape(tuple(scalar.shape)).copy()
+
+
+class LaterValue:
+    """The value of a one-element int64 device array, copied back with the next packet read
+    (``read_later``); ``int()`` / ``float()`` before that read the packet at once."""
+
+    def __init__(self):
+        self.value = None
+
+    def _set(self, value: int) -> None:  # a judge that never fails
+        self.value = value
+
+    def __int__(self) -> int:
+        if self.value is None:
+            _read_packet(None)
+        return int(self.value)
+
+    def __float__(self) -> float:
+        return float(int(self))
+
+    def __repr__(self) -> str:
+        return f"LaterValue({'pending' if self.value is None else self.value})"
+
+
+def read_later(d) -> LaterValue:
+    """Ride ``d`` (one int64 element: a count) back with the next copy to the host, in the
+    pending-check packet, instead of copying it on its own now."""
+    if d.size != 1 or d.dtype != np.int64:
+        raise TypeError(f"read_later: expected a one-element int64 device array, received "
+                        f"{d.dtype}{tuple(d.shape)}")
+    later = LaterValue()
+    slot = pending_slot(lambda low, high: later._set(low))
+    put_kernel[1, 1](d.reshape(1), slot[0:1])
+    return later
 
 
 def _count_implicit(nbytes: int) -> None:
@@ -177,9 +292,17 @@ def _fill(out, value):
         out[i] = value
 
 
+def _put(src, dst):
+    # dst[0] = src[0]: a scalar into the pending-check packet's head (viewed as its dtype)
+    if cuda.grid(1) == 0:
+        dst[0] = src[0]
+
+
 fill_kernel = cuda.jit(_fill)
-PTX_TARGETS = [(_fill, ("void(float32[::1], float32)", "void(float64[::1], float64)",
-                        "void(int64[::1], int64)"))]
+put_kernel = cuda.jit(_put)
+_SCALARS = ("float32", "float64", "int64")
+PTX_TARGETS = [(_fill, tuple(f"void({t}[::1], {t})" for t in _SCALARS)),
+               (_put, tuple(f"void({t}[::1], {t}[::1])" for t in _SCALARS))]
 
 
 def empty(shape, dtype):

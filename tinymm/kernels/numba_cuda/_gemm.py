@@ -50,10 +50,13 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, float32, float64
 
-from tinymm.kernels.numba_cuda._device import empty, fill_kernel, grid_1d, require_device
+from tinymm.kernels.numba_cuda._device import SIMULATOR, empty, fill_kernel, grid_1d, require_device
 
-TILE = 16  # the teaching kernel's tile: 16 x 16 threads, one C element each
-THREADS = 16  # the register-blocked kernel's blocks are 16 x 16 threads as well
+# The teaching kernel's tile: 16 x 16 threads, one C element each; the register-blocked
+# kernel's blocks are 16 x 16 threads as well. The simulator runs each thread in Python, so
+# there both are 4 x 4 (the same code; its tests then cross more tile edges).
+TILE = 4 if SIMULATOR else 16
+THREADS = TILE
 TILE_PAD = TILE + 1  # tile row length in shared memory (one spare column: no bank conflicts)
 MAX_GRID_YZ = 65535  # CUDA's limit on gridDim.y and gridDim.z
 
@@ -155,7 +158,7 @@ def _store_micro_tile(C, acc, bz, m0, p0, tx, ty, TM, TN):
 
 def _make_regblock(dtype, BM, BN, BK, TM, TN):
     """The register-blocked kernel: a BM x BN block of C per 16 x 16 threads, TM x TN each."""
-    NT = THREADS * THREADS  # 256 threads per block
+    NT = THREADS * THREADS  # 256 threads per block on a GPU
     A_LOADS = (BM * BK) // NT  # elements of the A tile each thread loads
     B_LOADS = (BK * BN) // NT
     BM_PAD = BM + 1  # shared-memory row lengths: constants, as cuda.shared.array needs
@@ -169,7 +172,7 @@ def _make_regblock(dtype, BM, BN, BK, TM, TN):
         b_frag = cuda.local.array(TN, dtype)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        t = ty * THREADS + tx  # 0 .. 255, the thread's rank for the cooperative tile loads
+        t = ty * THREADS + tx  # 0 .. NT - 1, the thread's rank for the cooperative loads
         m0 = cuda.blockIdx.y * BM
         p0 = cuda.blockIdx.x * BN
         M = C.shape[1]
@@ -199,9 +202,9 @@ def _make_regblock(dtype, BM, BN, BK, TM, TN):
     return gemm_regblock
 
 
-REGBLOCK_CONFIGS = {  # name -> (BM, BN, BK, TM, TN); BM = 16 TM and BN = 16 TN
-    "regblock64": (64, 64, 16, 4, 4),
-    "regblock128": (128, 128, 8, 8, 8),
+REGBLOCK_CONFIGS = {  # name -> (BM, BN, BK, TM, TN); BM = THREADS TM and BN = THREADS TN
+    "regblock64": (THREADS * 4, THREADS * 4, 16, 4, 4),  # 64 x 64 on a GPU
+    "regblock128": (THREADS * 8, THREADS * 8, 8, 8, 8),  # 128 x 128 on a GPU
 }
 
 _NB = {np.dtype(np.float32): float32, np.dtype(np.float64): float64}

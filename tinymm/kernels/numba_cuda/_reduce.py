@@ -21,13 +21,12 @@ kernels do not do.
 
 from __future__ import annotations
 
-import os
-
 from numba import cuda
+
+from tinymm.kernels.numba_cuda._device import SIMULATOR
 
 # The simulator runs every thread as a Python thread, so under NUMBA_ENABLE_CUDASIM=1 the
 # row-wise and sequence kernels launch small blocks to keep tests quick; the code is the same.
-SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 THREADS_PER_ROW = 8 if SIMULATOR else 128  # threads per row-wise block: a power of two
 
 

@@ -129,7 +129,7 @@ def _forward(op, x, weight, bias, stride, padding, dilation, relu):
     return out, cache
 
 
-def _backward(op, dout, cache):
+def _backward(op, dout, cache, need_dx=True):
     require_device(op, dout=dout)
     col, weight, has_bias, x_shape, geometry, r = cache
     N, C, H, W = x_shape
@@ -144,13 +144,15 @@ def _backward(op, dout, cache):
         dout = masked
     dout3 = dout.reshape(N, O, L)  # (N, O, L)
     dweight = gemm(dout3, col, trans_b=True, reduce_batches=True)  # (1, O, K): sum_n d col^T
+    dbias = sum_forward(dout3, axis=(0, 2))[0] if has_bias else None  # (O,)
+    if not need_dx:  # the input needs no gradient: no dcol GEMM, no col2im
+        return None, dweight.reshape(tuple(weight.shape)), dbias
     dcol = gemm(weight.reshape(1, O, K), dout3, trans_a=True)  # (N, K, L): W2^T @ dout[n]
     dx = empty(x_shape, dout.dtype)  # (N, C, H, W)
     if dx.size:
         blocks, threads = grid_1d(dx.size)
         col2im_kernel[blocks, threads](dcol.reshape(dcol.size), dx.reshape(dx.size),
                                        dx.dtype.type(0), *geometry)
-    dbias = sum_forward(dout3, axis=(0, 2))[0] if has_bias else None  # (O,)
     return dx, dweight.reshape(tuple(weight.shape)), dbias
 
 
@@ -158,13 +160,13 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
     return _forward("conv2d_forward", x, weight, bias, stride, padding, dilation, relu=False)
 
 
-def conv2d_backward(dout, cache):
-    return _backward("conv2d_backward", dout, cache)
+def conv2d_backward(dout, cache, need_dx=True):
+    return _backward("conv2d_backward", dout, cache, need_dx)
 
 
 def conv2d_relu_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
     return _forward("conv2d_relu_forward", x, weight, bias, stride, padding, dilation, relu=True)
 
 
-def conv2d_relu_backward(dr, cache):
-    return _backward("conv2d_relu_backward", dr, cache)
+def conv2d_relu_backward(dr, cache, need_dx=True):
+    return _backward("conv2d_relu_backward", dr, cache, need_dx)

@@ -26,7 +26,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
+from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device, zeros
 from tinymm.kernels.numba_cuda._dtypes import per_dtype
 from tinymm.kernels.numba_cuda._reduce import THREADS_PER_ROW, block_max, block_sum2
 
@@ -65,6 +65,8 @@ def _make_ce_rows(dtype):
         if tid == 0:
             counted = target[n] != ignore_index
             t = target[n] if counted else 0  # an ignored row may hold any value
+            if t < 0 or t >= C:  # a bad target (the op reports it at the next host copy)
+                t = 0  # reads inside the row
             nll = -((x[n, t] - m) - log_z)
             smooth = log_z - shifted_sum / dtype(C)  # (1/C) sum_c -((x[c] - m) - log z)
             w[n] = one if counted else zero
@@ -138,6 +140,25 @@ PTX_TARGETS = _rows_targets + _grad_targets + [
 ce_reduce_kernel = cuda.jit(_ce_reduce)
 
 
+def _correct_count(x, target, hits):
+    """hits[0] += 1 for every row n whose first maximum is at target[n]: one thread per row,
+    NumPy's argmax (a NaN counts as the maximum)."""
+    n = cuda.grid(1)
+    if n < x.shape[0]:
+        best = 0
+        for c in range(1, x.shape[1]):
+            v = x[n, c]
+            m = x[n, best]
+            if v > m or (v != v and m == m):  # (v != v: v is NaN, which wins once)
+                best = c
+        if best == target[n]:
+            cuda.atomic.add(hits, 0, 1)
+
+
+PTX_TARGETS.append((_correct_count, _sigs("void({t}[:, ::1], int64[::1], int64[::1])")))
+correct_count_kernel = cuda.jit(_correct_count)
+
+
 def cross_entropy_forward(logits, target, ignore_index=-100, reduction="mean",
                           label_smoothing=0.0):
     op = "cross_entropy_forward"
@@ -179,3 +200,16 @@ def cross_entropy_backward(dloss, cache):
         ce_grad_kernels[p.dtype][blocks, threads](p, target, w, count, dloss_flat, code,
                                                   smoothing, dx)
     return dx, None
+
+
+def correct_count(logits, target):
+    """(1,) int64 device array: the rows of logits (N, C) whose argmax is target (N,)."""
+    require_device("correct_count", logits=logits, target=target)
+    if target.dtype != np.int64:
+        raise TypeError(f"cuda correct_count: target must be an int64 device array, got "
+                        f"{target.dtype}")
+    hits = zeros((1,), np.int64)
+    if logits.shape[0] and logits.shape[1]:
+        blocks, threads = grid_1d(logits.shape[0])
+        correct_count_kernel[blocks, threads](logits, target, hits)
+    return hits

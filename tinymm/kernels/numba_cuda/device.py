@@ -25,10 +25,26 @@ def to_host(array):
 
 def index_bounds(values, skip: int | None = None):
     """(min, max) of an int64 device array ignoring ``skip``, or None when nothing counts
-    (one counted 16-byte copy back: the ops' index checks)."""
+    (one counted 16-byte copy back now: the sequence-length checks)."""
     from tinymm.kernels.numba_cuda import _bounds
 
     return _bounds.index_bounds(values, skip)
+
+
+def defer_bounds(values, skip: int | None, judge) -> None:
+    """Check an int64 device array at the next copy to the host: ``judge((min, max) or
+    None)`` returns the ValueError message then (no transfer now; see ``_bounds``)."""
+    from tinymm.kernels.numba_cuda import _bounds
+
+    _bounds.defer_bounds(values, skip, judge)
+
+
+def read_later(array):
+    """A one-element int64 device array's value, brought back with the next copy to the
+    host (``int()`` of the result reads it then; see ``_device.read_later``)."""
+    from tinymm.kernels.numba_cuda import _device
+
+    return _device.read_later(array)
 
 
 def is_device_array(value) -> bool:

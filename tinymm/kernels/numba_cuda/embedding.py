@@ -10,7 +10,9 @@ Dimension letters: V vocabulary, E embedding size, P the flattened index positio
   (the GPU form of the reference's buffered-indexing trap). Positions whose index is
   ``padding_idx`` add nothing, so that row stays zero. The order of the atomic additions is
   not fixed, so float sums may differ from the reference by rounding.
-Indices are int64 device arrays, already checked by the op to lie in [0, V).
+Indices are int64 device arrays. The op checks them against [0, V) on the device and reports
+a bad one at the next copy to the host (``ops/_checks.check_bounds``), so both kernels guard
+them: an index outside [0, V) reads and writes nothing of the weight.
 """
 
 from __future__ import annotations
@@ -21,21 +23,26 @@ from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device, ze
 
 
 def _gather_rows(indices, weight, out, E):
-    # indices (P,), weight (V * E,), out (P * E,)
+    # indices (P,), weight (V * E,), out (P * E,); an index outside [0, V) gives a zero row
     t = cuda.grid(1)
     if t < out.size:
         p = t // E
         e = t - p * E
-        out[t] = weight[indices[p] * E + e]
+        v = indices[p]
+        if 0 <= v < weight.size // E:
+            out[t] = weight[v * E + e]
+        else:
+            out[t] = 0
 
 
 def _scatter_add_rows(indices, dout, dweight, E, padding_idx):
-    # indices (P,), dout (P * E,), dweight (V * E,) zeroed; padding_idx < 0 means none
+    # indices (P,), dout (P * E,), dweight (V * E,) zeroed; padding_idx < 0 means none; an
+    # index outside [0, V) adds nothing
     t = cuda.grid(1)
     if t < dout.size:
         p = t // E
         v = indices[p]
-        if v != padding_idx:
+        if v != padding_idx and 0 <= v < dweight.size // E:
             cuda.atomic.add(dweight, v * E + (t - p * E), dout[t])
 
 

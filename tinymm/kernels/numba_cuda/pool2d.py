@@ -27,6 +27,7 @@ from numba import cuda
 
 from tinymm.kernels.geometry import pair, pool_geometry
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
+from tinymm.kernels.numba_cuda._dtypes import per_dtype
 
 
 @cuda.jit(device=True, inline=True)
@@ -122,44 +123,54 @@ def _avg_backward(dout, dx, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scale):
         dx[t] = acc * scale
 
 
-def _adaptive_forward(x, out, zero, H, W, OH, OW):
-    t = cuda.grid(1)
-    if t < out.size:
-        plane, y, z = _unravel(t, OH, OW)
-        top = _adaptive_start(y, H, OH)
-        bottom = _adaptive_end(y, H, OH)
-        left = _adaptive_start(z, W, OW)
-        right = _adaptive_end(z, W, OW)
-        acc = zero
-        for h in range(top, bottom):
-            for w in range(left, right):
-                acc += x[(plane * H + h) * W + w]
-        out[t] = acc / ((bottom - top) * (right - left))
+def _make_adaptive_forward(dtype):
+    zero = dtype(0)
 
-
-def _adaptive_backward(dout, dx, zero, H, W, OH, OW):
-    t = cuda.grid(1)
-    if t < dx.size:
-        plane, h, w = _unravel(t, H, W)
-        acc = zero
-        y = (h * OH) // H  # the last window that starts at or before h
-        while y > 0 and _adaptive_end(y - 1, H, OH) > h:  # back while window y - 1 ends past h
-            y -= 1
-        while y < OH and _adaptive_start(y, H, OH) <= h:
+    def adaptive_forward(x, out, H, W, OH, OW):
+        t = cuda.grid(1)
+        if t < out.size:
+            plane, y, z = _unravel(t, OH, OW)
+            top = _adaptive_start(y, H, OH)
             bottom = _adaptive_end(y, H, OH)
-            if h < bottom:
-                height = bottom - _adaptive_start(y, H, OH)
-                z = (w * OW) // W
-                while z > 0 and _adaptive_end(z - 1, W, OW) > w:
-                    z -= 1
-                while z < OW and _adaptive_start(z, W, OW) <= w:
-                    right = _adaptive_end(z, W, OW)
-                    if w < right:
-                        width = right - _adaptive_start(z, W, OW)
-                        acc += dout[(plane * OH + y) * OW + z] / (height * width)
-                    z += 1
-            y += 1
-        dx[t] = acc
+            left = _adaptive_start(z, W, OW)
+            right = _adaptive_end(z, W, OW)
+            acc = zero
+            for h in range(top, bottom):
+                for w in range(left, right):
+                    acc += x[(plane * H + h) * W + w]
+            out[t] = acc / dtype((bottom - top) * (right - left))  # the area in x's dtype
+
+    return adaptive_forward
+
+
+def _make_adaptive_backward(dtype):
+    zero = dtype(0)
+
+    def adaptive_backward(dout, dx, H, W, OH, OW):
+        t = cuda.grid(1)
+        if t < dx.size:
+            plane, h, w = _unravel(t, H, W)
+            acc = zero
+            y = (h * OH) // H  # the last window that starts at or before h
+            while y > 0 and _adaptive_end(y - 1, H, OH) > h:  # back while y - 1 ends past h
+                y -= 1
+            while y < OH and _adaptive_start(y, H, OH) <= h:
+                bottom = _adaptive_end(y, H, OH)
+                if h < bottom:
+                    height = bottom - _adaptive_start(y, H, OH)
+                    z = (w * OW) // W
+                    while z > 0 and _adaptive_end(z - 1, W, OW) > w:
+                        z -= 1
+                    while z < OW and _adaptive_start(z, W, OW) <= w:
+                        right = _adaptive_end(z, W, OW)
+                        if w < right:
+                            area = dtype(height * (right - _adaptive_start(z, W, OW)))
+                            acc += dout[(plane * OH + y) * OW + z] / area
+                        z += 1
+                y += 1
+            dx[t] = acc
+
+    return adaptive_backward
 
 
 _G10 = ", ".join(["int64"] * 10)  # H, W, kh, kw, sh, sw, ph, pw, OH, OW
@@ -169,17 +180,15 @@ PTX_TARGETS = [
     (_max_backward, tuple(f"void({t}[::1], int64[::1], {t}[::1], {t}, {_G10})" for t in _FL)),
     (_avg_forward, tuple(f"void({t}[::1], {t}[::1], {_G10}, {t})" for t in _FL)),
     (_avg_backward, tuple(f"void({t}[::1], {t}[::1], {_G10}, {t})" for t in _FL)),
-    (_adaptive_forward, tuple(f"void({t}[::1], {t}[::1], {t}, int64, int64, int64, int64)"
-                              for t in _FL)),
-    (_adaptive_backward, tuple(f"void({t}[::1], {t}[::1], {t}, int64, int64, int64, int64)"
-                               for t in _FL)),
 ]
+_ADAPTIVE = "void({t}[::1], {t}[::1], int64, int64, int64, int64)"  # in, out, H, W, OH, OW
+adaptive_forward_kernels, _forward_targets = per_dtype(_make_adaptive_forward, _ADAPTIVE)
+adaptive_backward_kernels, _backward_targets = per_dtype(_make_adaptive_backward, _ADAPTIVE)
+PTX_TARGETS += _forward_targets + _backward_targets
 max_forward_kernel = cuda.jit(_max_forward)
 max_backward_kernel = cuda.jit(_max_backward)
 avg_forward_kernel = cuda.jit(_avg_forward)
 avg_backward_kernel = cuda.jit(_avg_backward)
-adaptive_forward_kernel = cuda.jit(_adaptive_forward)
-adaptive_backward_kernel = cuda.jit(_adaptive_backward)
 
 
 def _launch(kernel, n, *args):
@@ -240,8 +249,7 @@ def adaptive_avg_pool2d_forward(x, output_size):
     N, C, H, W = x.shape
     OH, OW = pair(output_size)
     out = empty((N, C, OH, OW), x.dtype)
-    _launch(adaptive_forward_kernel, out.size, _flat(x), _flat(out), x.dtype.type(0), H, W,
-            OH, OW)
+    _launch(adaptive_forward_kernels[x.dtype], out.size, _flat(x), _flat(out), H, W, OH, OW)
     return out, (tuple(x.shape), (OH, OW))
 
 
@@ -250,6 +258,6 @@ def adaptive_avg_pool2d_backward(dout, cache):
     x_shape, (OH, OW) = cache
     H, W = x_shape[2], x_shape[3]
     dx = empty(x_shape, dout.dtype)
-    _launch(adaptive_backward_kernel, dx.size, _flat(dout), _flat(dx), dout.dtype.type(0), H,
-            W, OH, OW)
+    _launch(adaptive_backward_kernels[dout.dtype], dx.size, _flat(dout), _flat(dx), H, W, OH,
+            OW)
     return (dx,)

@@ -32,10 +32,10 @@ import numpy as np
 from numba import cuda, float32, float64
 
 from tinymm.kernels.numba_cuda import _strided
-from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device, zeros
+from tinymm.kernels.numba_cuda._device import SIMULATOR, empty, grid_1d, require_device, zeros
 from tinymm.kernels.numba_cuda._reduce import block_sum
 
-ROW_THREADS = 256  # threads per block of the row-sum kernel: a power of two for the tree
+ROW_THREADS = 8 if SIMULATOR else 256  # threads per row-sum block: a power of two (the tree)
 ROW_MIN = 512  # rows at least this long (inner == 1) use the block-per-row kernel
 
 

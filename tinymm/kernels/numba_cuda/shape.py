@@ -17,7 +17,12 @@ per element of the contiguous side, axes merged before launch):
   along the axis); backward gathers the slabs back. split is the mirror image.
 * cast: one thread per element converts on store (a new array even for the same dtype).
 * full: ``_device.full``.
-Index arrays must be host (NumPy) arrays: a device array in an index is a TypeError.
+  A device index is one int64 array of row indices (``x[idx]``, ``x[idx, ...]``): a kernel
+  gathers whole rows (negative indices count from the end, as NumPy's), the backward adds
+  them back with atomics; the op checks the range on the device (reported at the next copy
+  to the host) and both kernels guard it (a bad row reads and writes nothing).
+Other index arrays must be host (NumPy) arrays: any other device array in an index is a
+TypeError.
 """
 
 from __future__ import annotations
@@ -48,6 +53,31 @@ def _put_add(dout, offsets, dx):
         cuda.atomic.add(dx, offsets[i], dout[i])  # repeated offsets accumulate
 
 
+def _take_rows(x, idx, out, n, row):
+    # out (P * row,) = rows idx (P,) of x (n * row,); NumPy's negative indices; an index
+    # outside [-n, n) gives a zero row (the op reports it at the next copy to the host)
+    t = cuda.grid(1)
+    if t < out.size:
+        p = t // row
+        v = idx[p]
+        v = v + n if v < 0 else v
+        if 0 <= v < n:
+            out[t] = x[v * row + (t - p * row)]
+        else:
+            out[t] = 0
+
+
+def _put_add_rows(dout, idx, dx, n, row):
+    # dx (n * row,) += dout (P * row,) at rows idx (P,), repeats accumulating; bad rows: none
+    t = cuda.grid(1)
+    if t < dout.size:
+        p = t // row
+        v = idx[p]
+        v = v + n if v < 0 else v
+        if 0 <= v < n:
+            cuda.atomic.add(dx, v * row + (t - p * row), dout[t])
+
+
 _PAIRS = [("float32", "float64"), ("float64", "float32"), ("int64", "float32"),
           ("int64", "float64"), ("float32", "int64"), ("float64", "int64"),
           ("boolean", "float32"), ("boolean", "float64"), ("int32", "int64")]
@@ -55,10 +85,17 @@ PTX_TARGETS = [(_cast, tuple(f"void({a}[::1], {b}[::1])" for a, b in _PAIRS)),
                (_take, tuple(f"void({t}[::1], int64[::1], {t}[::1])"
                              for t in ("float32", "float64", "int64", "boolean"))),
                (_put_add, tuple(f"void({t}[::1], int64[::1], {t}[::1])"
-                                for t in ("float32", "float64")))]
+                                for t in ("float32", "float64"))),
+               (_take_rows, tuple(f"void({t}[::1], int64[::1], {t}[::1], int64, int64)"
+                                  for t in ("float32", "float64", "int64", "boolean"))),
+               (_put_add_rows, tuple(f"void({t}[::1], int64[::1], {t}[::1], int64, int64)"
+                                     for t in ("float32", "float64")))]
 cast_kernel = cuda.jit(_cast)
 take_kernel = cuda.jit(_take)
 put_add_kernel = cuda.jit(_put_add)
+take_rows_kernel = cuda.jit(_take_rows)
+put_add_rows_kernel = cuda.jit(_put_add_rows)
+ROWS = "rows"  # getitem's cache marker for a device index array
 
 
 def _advanced_offsets(name, shape, index):
@@ -137,8 +174,39 @@ def permute_backward(dout, cache):
     return (permute_forward(dout, inverse)[0],)
 
 
+def device_row_index(index):
+    """The int64 device array of ``index`` when it selects rows with one (``x[idx]``, or
+    ``x[idx, ...]`` / ``x[idx, :, ...]``), else None (a host index)."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not items or not _device.is_device_array(items[0]):
+        return None
+    rest = items[1:]
+    if any(_device.is_device_array(i) for i in rest) or not all(
+            i is Ellipsis or isinstance(i, slice) and i == slice(None) for i in rest) or items[0].dtype != np.int64:
+        raise TypeError("cuda getitem_forward: a device index must be one int64 array of row "
+                        "indices (x[idx] or x[idx, ...]); index with host arrays for other "
+                        f"forms, received {index!r}")
+    return items[0]
+
+
+def _take_device_rows(x, idx):
+    n = int(x.shape[0])
+    row = int(np.prod(x.shape[1:], dtype=np.int64))
+    out = empty(tuple(idx.shape) + tuple(x.shape[1:]), x.dtype)  # idx.shape + row shape
+    if out.size:
+        blocks, threads = grid_1d(out.size)
+        take_rows_kernel[blocks, threads](x.reshape(x.size), idx.reshape(idx.size),
+                                          out.reshape(out.size), n, row)
+    return out, (tuple(x.shape), ROWS, idx.reshape(idx.size))
+
+
 def getitem_forward(x, index):
     require_device("getitem_forward", x=x)
+    idx = device_row_index(index)
+    if idx is not None:
+        if x.ndim == 0:
+            raise IndexError("cuda getitem_forward: a 0-d array has no rows to index")
+        return _take_device_rows(x, idx)
     if not is_basic_index(index):
         offsets = _device.to_device(_advanced_offsets("getitem_forward", tuple(x.shape), index))
         out = empty(tuple(offsets.shape), x.dtype)
@@ -155,6 +223,13 @@ def getitem_backward(dout, cache):
     require_device("getitem_backward", dout=dout)
     shape, base, strides_or_offsets = cache
     dx = zeros(shape, dout.dtype)
+    if base is ROWS:  # a device row index: add dout's rows back, repeats accumulating
+        if dout.size:
+            blocks, threads = grid_1d(dout.size)
+            put_add_rows_kernel[blocks, threads](dout.reshape(dout.size), strides_or_offsets,
+                                                 dx.reshape(dx.size), shape[0],
+                                                 dout.size // max(strides_or_offsets.size, 1))
+        return (dx,)
     if base is None:  # an advanced index: add dout at the offsets, repeats accumulating
         if dout.size:
             blocks, threads = grid_1d(dout.size)

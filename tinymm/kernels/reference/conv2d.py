@@ -102,7 +102,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
     return out, cache
 
 
-def conv2d_backward(dout, cache):
+def conv2d_backward(dout, cache, need_dx=True):
     col, weight, has_bias, x_shape, xp_shape, pads, stride, dilation = cache
     pt, pb, pl, pr = pads
     N, C, H, W = x_shape
@@ -112,10 +112,12 @@ def conv2d_backward(dout, cache):
     W2 = weight.reshape(O, C * kh * kw)  # (O, K)
     dW2 = np.einsum("nol,nkl->ok", dout2, col)  # (O, K): sum_n dout[n] @ col[n]^T
     dweight = dW2.reshape(weight.shape)  # (O, C, kh, kw)
+    dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None  # (O,)
+    if not need_dx:  # the input needs no gradient (an image): no dcol, no col2im
+        return None, dweight, dbias
     dcol = W2.T @ dout2  # (N, K, L): dcol[n] = W2^T @ dout[n]
     dxp = _col2im(dcol, xp_shape, kh, kw, stride, dilation, OH, OW)  # (N, C, Hp, Wp)
     dx = dxp[:, :, pt:pt + H, pl:pl + W]  # (N, C, H, W): cut the padding away
-    dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None  # (O,)
     return np.ascontiguousarray(dx), dweight, dbias
 
 
@@ -125,7 +127,7 @@ def conv2d_relu_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
     return r, (conv_cache, r)
 
 
-def conv2d_relu_backward(dr, cache):
+def conv2d_relu_backward(dr, cache, need_dx=True):
     conv_cache, r = cache
     dout = dr * (r > 0)  # (N, O, OH, OW): the ReLU mask first
-    return conv2d_backward(dout, conv_cache)
+    return conv2d_backward(dout, conv_cache, need_dx)

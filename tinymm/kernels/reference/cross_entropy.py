@@ -65,3 +65,10 @@ def cross_entropy_backward(dloss: np.ndarray, cache):
         scale = w * (dloss / count)
     dlogits = (p - q) * scale[:, None]  # (N, C)
     return dlogits.astype(p.dtype, copy=False), None
+
+
+def correct_count(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(1,) int64: how many rows n have their first maximum at target[n] (NumPy's argmax: a
+    NaN counts as the maximum); the accuracy numerator of a classifier, not differentiable."""
+    hits = np.argmax(logits, axis=1) == target  # (N,)
+    return np.array([np.count_nonzero(hits)], dtype=np.int64)

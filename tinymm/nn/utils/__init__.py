@@ -1,10 +1,12 @@
 """``torch.nn.utils``'s gradient helpers: ``clip_grad_norm_`` (defined in ``tinymm.optim``)
-and ``clip_grad_value_``, plus ``parameters_to_vector`` / ``vector_to_parameters``."""
+and ``clip_grad_value_``, plus ``parameters_to_vector`` / ``vector_to_parameters``; ``rnn``
+(``nn.utils.rnn``) packs and pads variable-length sequences."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from tinymm.nn.utils import rnn
 from tinymm.optim import clip_grad_norm_
 from tinymm.tensor import Tensor
 
@@ -30,4 +32,4 @@ def vector_to_parameters(vector: Tensor, parameters) -> None:
 
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
-           "vector_to_parameters"]
+           "vector_to_parameters", "rnn"]

@@ -1,0 +1,94 @@
+"""Which part of the captions' facts fails, per captioner variant (run by hand, not in CI).
+
+    PYTHONPATH=$PWD python benchmarks/caption_study.py NAME [key=value ...]
+
+trains one variant on the captioning task's data (``TaskConfig`` fields, e.g. samples=1500
+epochs=4 decoder=attention, and model fields, e.g. image_input=1 region_positions=1) with
+the shared loop, then decodes the validation images greedily and prints BLEU-4, attribute
+accuracy and ``attribute_breakdown`` (tinymm/app/tasks/captioning.py) as one JSON line;
+``--refs`` scores each validation image's own reference captions instead (all ones).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import fields
+
+from tinymm import loop
+from tinymm.app.tasks import base as B
+from tinymm.app.tasks.captioning import (
+    TASK,
+    attribute_breakdown,
+    caption_scores,
+    decode_split,
+)
+from tinymm.backend import use_backend
+from tinymm.data import DataLoader
+from tinymm.data.shapes_captions import CaptionPairs
+from tinymm.models.captioning import CaptionerConfig
+from tinymm.models.retrieval import DualEncoderConfig
+from tinymm.optim import Adam
+
+
+def parse(args: list[str], default_task: str = "captioning") -> tuple[B.TaskConfig, dict]:
+    """``key=value`` arguments -> a TaskConfig (its ``model`` the model-field overrides)."""
+    task_fields = {f.name: f.type for f in fields(B.TaskConfig)}
+    task = next((a.split("=")[1] for a in args if a.startswith("task=")), default_task)
+    config = CaptionerConfig if task == "captioning" else DualEncoderConfig
+    model_fields = {f.name: f.default for f in fields(config)}
+    values, model = {"task": task, "val_samples": 300}, {}
+    for arg in args:
+        key, value = arg.split("=")
+        if key in model_fields:
+            default = model_fields[key]
+            model[key] = bool(int(value)) if isinstance(default, bool) else type(default)(value)
+        elif key in task_fields:
+            values[key] = value if key in ("task", "decoder", "backend") else \
+                (float(value) if key == "lr" else int(value))
+        else:
+            raise SystemExit(f"caption_study: unknown field {key!r}")
+    return B.TaskConfig(**values, model=model), model
+
+
+def scores(model, split, max_words: int) -> dict:
+    captions = decode_split(model, split)
+    out = caption_scores(captions, split)
+    out.update(attribute_breakdown(captions, split, max_words))
+    out["example"] = captions[0]
+    return out
+
+
+def main(argv: list[str]) -> None:
+    name, refs = argv[0], "--refs" in argv
+    cfg, _ = parse([a for a in argv[1:] if a != "--refs"])
+    with use_backend(cfg.backend):
+        data = B.build_data(cfg)
+        val = data["val"]
+        if refs:
+            for r in range(3):
+                captions = [val.captions[i][r] for i in range(len(val))]
+                result = caption_scores(captions, val)
+                result.update(attribute_breakdown(captions, val, 23))
+                print(json.dumps({"name": f"{name}-ref{r}", **result}))
+            return
+        model = TASK.build_model(cfg, val.tokenizer)
+        optimizer = Adam(model.parameters(), lr=cfg.lr)
+        loader = DataLoader(CaptionPairs(data["train"]), batch_size=cfg.batch_size,
+                            shuffle=True, seed=cfg.seed)
+        t0, c0 = time.perf_counter(), time.process_time()
+        history = []
+        for epoch in range(cfg.epochs):
+            loader.set_epoch(epoch)
+            logs = loop.train_epoch(model, TASK.loss_fn, loader, optimizer, epoch=epoch)
+            history.append(round(float(logs["loss"]), 4))
+        train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
+        result = scores(model, val, model.config.max_len - 1)
+        print(json.dumps({"name": name, "config": {k: v for k, v in vars(cfg).items()},
+                          "train_loss": history, "train_s": round(train_s, 1),
+                          "train_cpu_s": round(train_cpu, 1), **result}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

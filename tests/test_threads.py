@@ -1,0 +1,39 @@
+"""The numba backend's worker pool (kernels/numba_cpu/_threads.py): ``matmul``'s row pieces
+and NumPy's BLAS thread count around them."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+from tinymm.kernels.numba_cpu import _threads  # noqa: E402
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["a", "a.T"])
+def test_matmul_in_row_pieces_matches_one_gemm_and_restores_the_thread_count(monkeypatch,
+                                                                             transposed):
+    """Cut into row pieces (thresholds lowered so a small GEMM splits), including a
+    transposed view as the left operand (linear's dweight = d2.T @ x2), ``matmul`` equals
+    NumPy's one GEMM, and NumPy's BLAS thread count afterwards is what it was before."""
+    monkeypatch.setattr(_threads, "GEMM_SPLIT_MACS", 1)
+    monkeypatch.setattr(_threads, "GEMM_PIECE_ROWS", 2)
+    r = np.random.default_rng(0)
+    a = r.standard_normal((9, 11)).astype(np.float32)
+    a = np.ascontiguousarray(a.T).T if transposed else a  # (9, 11), C- or F-ordered
+    b = r.standard_normal((11, 6)).astype(np.float32)
+    before = _threads.blas_threads()
+    out = _threads.matmul(a, b, np.full((9, 6), np.nan, np.float32))
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)
+    assert _threads.blas_threads() == before
+
+
+def test_a_task_that_runs_tasks_runs_them_serially_instead_of_waiting_forever():
+    """run_tasks called from inside a worker runs its tasks in that worker (queued behind the
+    caller's own tasks, they could never start)."""
+    inner = []
+
+    def outer(worker, i):
+        _threads.run_tasks(lambda w, j: inner.append((i, j, w)), 3)
+
+    _threads.run_tasks(outer, 4)
+    assert sorted((i, j) for i, j, _ in inner) == [(i, j) for i in range(4) for j in range(3)]
+    assert {w for _, _, w in inner} == {0}

@@ -1,0 +1,273 @@
+"""PyTorch's rearranging and scattering functions: ``roll``, ``flip``, ``repeat_interleave``,
+``movedim``, ``broadcast_to``, ``meshgrid``, ``masked_select``, ``take_along_dim``, ``diag``,
+``tril``/``triu``, ``scatter``/``scatter_add``, ``index_add``.
+
+All but scatter are compositions of index_select, slicing, expand and gather, so autograd
+derives their backward. ``Scatter`` is one op with its own backward:
+
+    scatter      out = x; out[where(index)] = src        dx = dout with 0 at where(index),
+                                                          dsrc = dout[where(index)]
+    scatter_add  out = x; out[where(index)] += src       dx = dout, dsrc = dout[where(index)]
+
+where(index) is, for each position p of ``index``, p with its ``dim`` coordinate replaced by
+index[p]; ``src`` may be larger than ``index`` (only its leading index.shape block is read).
+Integer arguments (index, repeats) are host arrays; the ops run on cpu tensors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm.autograd import Function
+from tinymm.ops._checks import check_dim
+from tinymm.ops.shape import pad
+from tinymm.tensor import Tensor, as_tensor, from_numpy
+
+
+def _ints(op: str, name: str, value) -> np.ndarray:
+    array = np.asarray(value.array if isinstance(value, Tensor) else value)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{op}: {name} must hold integers, got dtype {array.dtype}")
+    return array.astype(np.int64)
+
+
+def _along(x: Tensor, dim: int, index: np.ndarray) -> Tensor:
+    return x.index_select(dim, index)
+
+
+def roll(input, shifts, dims=None) -> Tensor:  # noqa: A002 - PyTorch's argument names
+    x = as_tensor(input)
+    if dims is None:
+        return roll(x.flatten(), shifts, 0).reshape(*x.shape)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: shifts {shifts} and dims {dims} must have the same length")
+    for shift, dim in zip(shifts, dims):
+        n = x.shape[check_dim("roll", "dims", dim, x.ndim)]
+        x = _along(x, dim, (np.arange(n) - shift) % n)  # out[i] = x[i - shift]
+    return x
+
+
+def flip(input, dims) -> Tensor:  # noqa: A002
+    x = as_tensor(input)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    index = [slice(None)] * x.ndim
+    for dim in dims:
+        index[check_dim("flip", "dims", dim, x.ndim)] = slice(None, None, -1)
+    return x[tuple(index)]
+
+
+def repeat_interleave(input, repeats, dim=None) -> Tensor:  # noqa: A002
+    x = as_tensor(input)
+    if dim is None:
+        x, dim = x.flatten(), 0
+    dim = check_dim("repeat_interleave", "dim", dim, x.ndim)
+    counts = _ints("repeat_interleave", "repeats", repeats)
+    n = x.shape[dim]
+    if counts.ndim > 1 or (counts.ndim == 1 and counts.size not in (1, n)) \
+            or (counts < 0).any():
+        raise ValueError(f"repeat_interleave: repeats must be a non-negative int or one count "
+                         f"per element ({n}) of dim {dim}, got {counts.tolist()}")
+    return _along(x, dim, np.repeat(np.arange(n), counts))
+
+
+def movedim(input, source, destination) -> Tensor:  # noqa: A002
+    x = as_tensor(input)
+    source = (source,) if isinstance(source, int) else tuple(source)
+    destination = (destination,) if isinstance(destination, int) else tuple(destination)
+    return x.permute(*_moved_axes(x.ndim, source, destination))
+
+
+def _moved_axes(ndim: int, source: tuple, destination: tuple) -> list[int]:
+    """The permutation that puts each source dim at its destination, the rest in order."""
+    source = [check_dim("movedim", "source", d, ndim) for d in source]
+    destination = [check_dim("movedim", "destination", d, ndim) for d in destination]
+    if len(source) != len(destination) or len(set(source)) != len(source) \
+            or len(set(destination)) != len(destination):
+        raise ValueError(f"movedim: source {source} and destination {destination} must be "
+                         "distinct dims, as many of each")
+    rest = iter(d for d in range(ndim) if d not in source)
+    placed = dict(zip(destination, source))
+    return [placed[i] if i in placed else next(rest) for i in range(ndim)]
+
+
+def broadcast_to(input, size) -> Tensor:  # noqa: A002
+    return as_tensor(input).expand(*size)
+
+
+def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Grids (n_0, n_1, ...) from 1-d tensors; indexing="xy" makes them (n_1, n_0, ...)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    vectors = [as_tensor(t) for t in tensors]
+    if any(v.ndim > 1 for v in vectors):
+        raise ValueError(f"meshgrid: expects 0-d or 1-d tensors, got shapes "
+                         f"{[tuple(v.shape) for v in vectors]}")
+    vectors = [v.reshape(-1) for v in vectors]
+    if indexing == "xy" and len(vectors) >= 2:
+        vectors[0], vectors[1] = vectors[1], vectors[0]
+    shape = [v.shape[0] for v in vectors]
+    grids = []
+    for k, v in enumerate(vectors):
+        view = [1] * len(vectors)
+        view[k] = shape[k]
+        grids.append(v.reshape(*view).expand(*shape))
+    if indexing == "xy" and len(grids) >= 2:  # back to the inputs' order
+        grids = [grids[1], grids[0], *grids[2:]]
+    return tuple(grids)
+
+
+def masked_select(input, mask) -> Tensor:  # noqa: A002
+    """The elements where ``mask`` (broadcast against input) is True, as a 1-d tensor."""
+    x = as_tensor(input)
+    keep = np.asarray(mask.array if isinstance(mask, Tensor) else mask)
+    if keep.dtype != np.bool_:
+        raise TypeError(f"masked_select: mask must be a bool tensor, got dtype {keep.dtype}")
+    try:
+        shape = np.broadcast_shapes(tuple(x.shape), keep.shape)
+    except ValueError:
+        raise ValueError(f"masked_select: mask {keep.shape} does not broadcast with input "
+                         f"{tuple(x.shape)}") from None
+    x = x.expand(*shape) if tuple(x.shape) != shape else x
+    return x[np.broadcast_to(keep, shape)]
+
+
+def take_along_dim(input, indices, dim=None) -> Tensor:  # noqa: A002
+    x, index = as_tensor(input), _ints("take_along_dim", "indices", indices)
+    if dim is None:
+        return x.flatten().gather(0, index.reshape(-1))
+    dim = check_dim("take_along_dim", "dim", dim, x.ndim)
+    if index.ndim != x.ndim:
+        raise ValueError(f"take_along_dim: indices must have the input's {x.ndim} dims, got "
+                         f"shape {index.shape}")
+    sizes = [max(a, b) for a, b in zip(x.shape, index.shape)]
+    x_shape = [x.shape[d] if d == dim else sizes[d] for d in range(x.ndim)]
+    i_shape = [index.shape[d] if d == dim else sizes[d] for d in range(x.ndim)]
+    x = x.expand(*x_shape) if list(x.shape) != x_shape else x
+    return x.gather(dim, np.broadcast_to(index, i_shape))
+
+
+def diag(input, diagonal: int = 0) -> Tensor:  # noqa: A002
+    """A 1-d input becomes the square matrix with it on the given diagonal; a 2-d input gives
+    that diagonal as a 1-d tensor."""
+    x = as_tensor(input)
+    k = int(diagonal)
+    if x.ndim == 2:
+        rows = np.arange(max(0, -k), min(x.shape[0], x.shape[1] - k))
+        return x[rows, rows + k]
+    if x.ndim != 1:
+        raise ValueError(f"diag: expected a 1-d or 2-d input, got shape {tuple(x.shape)}")
+    n = x.shape[0]
+    m = n + abs(k)
+    source = np.full((m, m), n)  # n: the zero appended below
+    i = np.arange(n)
+    source[i + max(0, -k), i + max(0, k)] = i
+    return pad(x, (0, 1))[source.reshape(-1)].reshape(m, m)
+
+
+def _triangle(x, diagonal: int, lower: bool) -> Tensor:
+    x = as_tensor(x)
+    rows, cols = x.shape[-2:]
+    keep = np.tri(rows, cols, diagonal, dtype=bool) if lower else \
+        ~np.tri(rows, cols, diagonal - 1, dtype=bool)  # (rows, cols) the kept triangle
+    return x * from_numpy(keep.astype(x.dtype))
+
+
+def tril(input, diagonal: int = 0) -> Tensor:  # noqa: A002
+    return _triangle(input, diagonal, lower=True)
+
+
+def triu(input, diagonal: int = 0) -> Tensor:  # noqa: A002
+    return _triangle(input, diagonal, lower=False)
+
+
+def _scatter_where(index: np.ndarray, dim: int) -> tuple:
+    grids = list(np.indices(index.shape, sparse=True))
+    grids[dim] = index
+    return tuple(grids)
+
+
+class Scatter(Function):
+    """scatter / scatter_add along ``dim`` (module docstring)."""
+
+    @staticmethod
+    def forward(ctx, x, src, index, dim, add):
+        block = tuple(slice(0, n) for n in index.shape)
+        where = _scatter_where(index, dim)
+        out = x.copy()
+        if add:
+            np.add.at(out, where, src[block])
+        else:
+            out[where] = src[block]
+        ctx.save_for_backward(where, block, src.shape, add)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        where, block, src_shape, add = ctx.saved
+        dx = grad.copy()
+        if not add:
+            dx[where] = 0
+        dsrc = np.zeros(src_shape, grad.dtype)
+        dsrc[block] = grad[where]
+        return dx, dsrc, None
+
+
+def _check_scatter(op: str, x: Tensor, dim: int, index, src: Tensor) -> tuple[int, np.ndarray]:
+    dim = check_dim(op, "dim", dim, x.ndim)
+    index = _ints(op, "index", index)
+    if index.ndim != x.ndim or src.ndim != x.ndim:
+        raise ValueError(f"{op}: index and src must have the input's {x.ndim} dims, got index "
+                         f"{index.shape} and src {tuple(src.shape)}")
+    for d in range(x.ndim):
+        if index.shape[d] > src.shape[d] or (d != dim and index.shape[d] > x.shape[d]):
+            raise ValueError(f"{op}: index {index.shape} must fit in src {tuple(src.shape)} "
+                             f"and, except at dim {dim}, in the input {tuple(x.shape)}")
+    n = x.shape[dim]
+    if index.size and (index.min() < 0 or index.max() >= n):
+        bad = index.min() if index.min() < 0 else index.max()
+        raise RuntimeError(f"{op}: index {bad} is out of bounds for dimension {dim} with size "
+                           f"{n}")
+    return dim, index
+
+
+def scatter(input, dim: int, index, src=None, value=None, *, reduce=None) -> Tensor:  # noqa: A002
+    """``torch.scatter``: out = input with out[where(index)] = src (or the scalar value);
+    ``reduce="add"`` adds instead."""
+    x = as_tensor(input)
+    if isinstance(src, (int, float)) and value is None:
+        src, value = None, src  # scatter(dim, index, 1.5): PyTorch's positional value form
+    if (src is None) == (value is None):
+        raise ValueError("scatter: give exactly one of src (a tensor) and value")
+    if reduce not in (None, "add"):
+        raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r}")
+    if src is None:
+        shape = np.shape(index.array if isinstance(index, Tensor) else index)
+        src = from_numpy(np.full(shape, value, x.dtype))
+    src = as_tensor(src)
+    dim, index = _check_scatter("scatter", x, dim, index, src)
+    return Scatter.apply(x, src.to(x.dtype), index, dim=dim, add=reduce == "add")
+
+
+def scatter_add(input, dim: int, index, src) -> Tensor:  # noqa: A002
+    x, src = as_tensor(input), as_tensor(src)
+    dim, index = _check_scatter("scatter_add", x, dim, index, src)
+    return Scatter.apply(x, src.to(x.dtype), index, dim=dim, add=True)
+
+
+def index_add(input, dim: int, index, source, alpha=1) -> Tensor:  # noqa: A002
+    """out = input; out[.., index[i], ..] += alpha * source[.., i, ..] along dim."""
+    x, source = as_tensor(input), as_tensor(source)
+    dim = check_dim("index_add", "dim", dim, x.ndim)
+    index = _ints("index_add", "index", index)
+    if index.ndim != 1 or source.ndim != x.ndim or source.shape[dim] != index.size:
+        raise ValueError(f"index_add: index must be 1-d with one entry per slice of source "
+                         f"along dim {dim}, got index {index.shape} and source "
+                         f"{tuple(source.shape)}")
+    view = [1] * x.ndim
+    view[dim] = index.size
+    spread = np.broadcast_to(index.reshape(view), tuple(source.shape))
+    return scatter_add(x, dim, spread, source * alpha if alpha != 1 else source)

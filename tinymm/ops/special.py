@@ -1,0 +1,175 @@
+"""PyTorch's ``erf``, ``fmod``, ``remainder``, ``nan_to_num``, ``addmm``, ``addcmul``,
+``addcdiv`` (differentiable) and the counting and logical functions ``unique``, ``bincount``,
+``count_nonzero``, ``logical_and/or/xor``, ``isnan``, ``isinf``, ``isfinite`` (no gradient:
+their outputs are integers or booleans).
+
+    erf(x)             forward math.erf per element;  dx = dout * 2 / sqrt(pi) * exp(-x^2)
+    fmod(a, b)         a - b * trunc(a / b) (sign of a);  da = dout, db = -dout * trunc(a / b)
+    remainder(a, b)    a - b * floor(a / b) (sign of b);  da = dout, db = -dout * floor(a / b)
+
+The quotient's derivative is 0 wherever it exists (as PyTorch). The others are compositions of
+Tensor ops. The ops run on cpu tensors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinymm.autograd import Function
+from tinymm.kernels._shapes import sum_to_shape
+from tinymm.ops._checks import check_dim, check_float
+from tinymm.tensor import Tensor, as_tensor, from_numpy, where
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+class Erf(Function):
+    @staticmethod
+    def forward(ctx, x):
+        check_float("erf", "input", x)
+        ctx.save_for_backward(x)
+        return _ERF(x).astype(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        return (grad * (2.0 / math.sqrt(math.pi)) * np.exp(-x * x)).astype(grad.dtype)
+
+
+class Modulo(Function):
+    """fmod (``fn`` = np.fmod) or remainder (np.remainder) of broadcast a and b."""
+
+    @staticmethod
+    def forward(ctx, a, b, fn):
+        out = fn(a, b)
+        quotient = np.round((a - out) / np.where(b == 0, 1, b))  # trunc or floor of a / b
+        ctx.save_for_backward(quotient, np.shape(a), np.shape(b))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        quotient, a_shape, b_shape = ctx.saved
+        return (sum_to_shape(grad, a_shape),
+                sum_to_shape((-grad * quotient).astype(grad.dtype), b_shape))
+
+
+def erf(input) -> Tensor:  # noqa: A002 - PyTorch's argument names
+    return Erf.apply(as_tensor(input))
+
+
+def _modulo(op: str, fn, input, other) -> Tensor:  # noqa: A002
+    x = as_tensor(input)
+    y = other if isinstance(other, Tensor) else from_numpy(np.asarray(other, x.dtype))
+    if x.dtype.kind != "f" and y.dtype.kind == "f":
+        x = x.to(y.dtype)
+    try:
+        np.broadcast_shapes(tuple(x.shape), tuple(y.shape))
+    except ValueError:
+        raise ValueError(f"{op}: input {tuple(x.shape)} and other {tuple(y.shape)} do not "
+                         "broadcast") from None
+    return Modulo.apply(x, y.to(x.dtype), fn=fn)
+
+
+def fmod(input, other) -> Tensor:  # noqa: A002
+    return _modulo("fmod", np.fmod, input, other)
+
+
+def remainder(input, other) -> Tensor:  # noqa: A002
+    return _modulo("remainder", np.remainder, input, other)
+
+
+def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:  # noqa: A002
+    """NaN -> nan, +inf -> posinf (default the dtype's max), -inf -> neginf (its min); the
+    gradient reaches the finite elements only."""
+    x = as_tensor(input)
+    check_float("nan_to_num", "input", x.array)
+    info = np.finfo(x.dtype)
+    posinf = info.max if posinf is None else posinf
+    neginf = info.min if neginf is None else neginf
+    values = x.array
+    out = where(from_numpy(values == np.inf), posinf, x)
+    out = where(from_numpy(values == -np.inf), neginf, out)
+    return where(from_numpy(np.isnan(values)), nan, out)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """beta * input + alpha * (mat1 @ mat2); beta = 0 ignores input (NaN included)."""
+    product = as_tensor(mat1) @ as_tensor(mat2)
+    product = product * alpha if alpha != 1 else product
+    if beta == 0:
+        return product
+    return product + (as_tensor(input) * beta if beta != 1 else as_tensor(input))
+
+
+def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:  # noqa: A002
+    return as_tensor(input) + as_tensor(tensor1) * as_tensor(tensor2) * value
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1) -> Tensor:  # noqa: A002
+    return as_tensor(input) + as_tensor(tensor1) / as_tensor(tensor2) * value
+
+
+def _host(value) -> np.ndarray:
+    return as_tensor(value)._host_values()
+
+
+def _logical(fn):
+    def apply(input, other) -> Tensor:  # noqa: A002
+        return from_numpy(fn(_host(input), _host(other)))
+
+    apply.__name__ = fn.__name__
+    apply.__doc__ = f"``torch.{fn.__name__}``: elementwise, bool output, no gradient."
+    return apply
+
+
+logical_and = _logical(np.logical_and)
+logical_or = _logical(np.logical_or)
+logical_xor = _logical(np.logical_xor)
+
+
+def isnan(input) -> Tensor:  # noqa: A002
+    return from_numpy(np.isnan(_host(input)))
+
+
+def isinf(input) -> Tensor:  # noqa: A002
+    return from_numpy(np.isinf(_host(input)))
+
+
+def isfinite(input) -> Tensor:  # noqa: A002
+    return from_numpy(np.isfinite(_host(input)))
+
+
+def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+           return_counts: bool = False, dim=None):
+    """The distinct values (sorted), and optionally the inverse indices and the counts."""
+    values = _host(input)
+    if dim is not None:
+        dim = check_dim("unique", "dim", dim, values.ndim)
+    found = np.unique(values, return_inverse=True, return_counts=True, axis=dim)
+    out = [from_numpy(found[0])]
+    if return_inverse:
+        out.append(from_numpy(found[1].reshape(values.shape if dim is None else -1)
+                              .astype(np.int64)))
+    if return_counts:
+        out.append(from_numpy(found[2].astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def bincount(input, weights=None, minlength: int = 0) -> Tensor:  # noqa: A002
+    values = _host(input)
+    if values.ndim != 1 or values.dtype.kind not in "iu" or (values.size and values.min() < 0):
+        raise RuntimeError(f"bincount: input must be a 1-d tensor of non-negative integers, got "
+                           f"shape {values.shape} dtype {values.dtype}")
+    w = None if weights is None else _host(weights)
+    counts = np.bincount(values, w, minlength)
+    return from_numpy(counts.astype(np.int64 if w is None else w.dtype))
+
+
+def count_nonzero(input, dim=None) -> Tensor:  # noqa: A002
+    values = _host(input)
+    if dim is not None:
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        dim = tuple(check_dim("count_nonzero", "dim", d, values.ndim) for d in dims)
+    return from_numpy(np.asarray(np.count_nonzero(values, axis=dim), dtype=np.int64))
