@@ -146,7 +146,8 @@ def test_activations_match_torch():
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(2).standard_normal((6, 7)) * 3
     pairs = [(nn.LeakyReLU(0.1), torch.nn.LeakyReLU(0.1)), (nn.ELU(0.7), torch.nn.ELU(0.7)),
-             (nn.GELU(), torch.nn.GELU(approximate="tanh")), (nn.SiLU(), torch.nn.SiLU()),
+             (nn.GELU(), torch.nn.GELU()), (nn.GELU("tanh"), torch.nn.GELU(approximate="tanh")),
+             (nn.SiLU(), torch.nn.SiLU()),
              (nn.Softplus(2.0), torch.nn.Softplus(2.0, threshold=1e9))]
     for ours, theirs in pairs:
         np.testing.assert_allclose(ours(tinymm.tensor(x)).array,
