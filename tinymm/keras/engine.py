@@ -289,6 +289,11 @@ class Layer:
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable}
 
+    @classmethod
+    def from_config(cls, config: dict):
+        """A new layer from ``get_config()``'s dict (Keras's default: ``cls(**config)``)."""
+        return cls(**config)
+
     # ------------------------------------------------------------ building
     def build(self, input_shape) -> None:
         """Keras's hook: create the weights for ``input_shape``. tinymm's layers implement

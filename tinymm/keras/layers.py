@@ -770,6 +770,8 @@ def _functional(cls):
 add, multiply, concatenate = _functional(Add), _functional(Multiply), _functional(Concatenate)
 
 # the rest of keras.layers (they import the helpers above)
+from tinymm.keras.augment import *  # noqa: E402, F403
+from tinymm.keras.augment import AUGMENT_LAYERS  # noqa: E402
 from tinymm.keras.cells import *  # noqa: E402, F403
 from tinymm.keras.cells import CELL_LAYERS  # noqa: E402
 from tinymm.keras.conv_layers import *  # noqa: E402, F403
@@ -785,6 +787,7 @@ from tinymm.keras.text import TEXT_LAYERS  # noqa: E402
 LAYERS.update(MORE_LAYERS)
 LAYERS.update(RECURRENT_LAYERS)
 LAYERS.update(SIMPLE_LAYERS)
+LAYERS.update(AUGMENT_LAYERS)
 LAYERS.update(CELL_LAYERS)
 LAYERS.update(TEXT_LAYERS)
 LAYERS.update(CONV_LAYERS)
