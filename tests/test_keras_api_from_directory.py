@@ -123,3 +123,38 @@ def test_pack_unpack_and_is_keras_tensor():
     assert not tk.utils.is_keras_tensor(np.ones(2))
     with pytest.raises(ValueError, match="unpack_x_y_sample_weight: expects a tuple"):
         tk.utils.unpack_x_y_sample_weight((x, y, w, w))
+
+
+def test_get_source_inputs():
+    a, b = tk.Input(shape=(2,)), tk.Input(shape=(3,))
+    out = tk.layers.Concatenate()([tk.layers.Dense(2)(a), tk.layers.Dense(3)(b)])
+    assert tk.utils.get_source_inputs(tk.layers.Dense(1)(out)) == [a, b]
+    assert tk.utils.get_source_inputs(a) == [a]
+
+
+@pytest.mark.parametrize("make", [
+    lambda k: k.layers.Dense(3, activation="relu", name="d"),
+    lambda k: k.losses.MeanSquaredError(),
+    lambda k: k.optimizers.Adam(learning_rate=0.01),
+    lambda k: k.initializers.GlorotUniform(seed=1),
+    lambda k: k.initializers.VarianceScaling(scale=2.0, mode="fan_out"),
+], ids=["dense", "mse", "adam", "glorot", "variance_scaling"])
+def test_serialize_round_trip(make):
+    obj = make(tk)
+    config = tk.utils.serialize_keras_object(obj)
+    assert config["class_name"] == type(obj).__name__ and config["module"].startswith("keras.")
+    back = tk.utils.deserialize_keras_object(config)
+    assert type(back) is type(obj) and back.get_config() == obj.get_config()
+    with pytest.raises(ValueError, match="deserialize_keras_object: unknown class 'Nope'"):
+        tk.utils.deserialize_keras_object({"class_name": "Nope", "config": {}})
+
+
+def test_serialize_matches_keras_3_names():
+    from tests.keras3 import keras3
+
+    keras = keras3()
+    for make in (lambda k: k.layers.Dense(3), lambda k: k.initializers.GlorotUniform(seed=1)):
+        theirs = keras.utils.serialize_keras_object(make(keras))
+        ours = tk.utils.serialize_keras_object(make(tk))
+        assert (ours["module"], ours["class_name"]) == (theirs["module"], theirs["class_name"])
+    assert ours["config"]["seed"] == theirs["config"]["seed"] == 1
