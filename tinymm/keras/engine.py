@@ -338,6 +338,20 @@ class Layer:
         self.module.register_parameter(name, weight)
         return weight
 
+    def add_variable(self, shape, initializer="glorot_uniform", dtype=None,
+                     trainable: bool = True, name: str | None = None, **unsupported) -> Tensor:
+        """Keras 3's ``add_variable``: ``add_weight`` with ``shape`` first."""
+        return self.add_weight(name, shape, initializer, trainable, dtype, **unsupported)
+
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype the layer computes in (its dtype: tinymm has no mixed precision)."""
+        return str(self.dtype)
+
+    @property
+    def variable_dtype(self) -> str:
+        return str(self.dtype)
+
     @property
     def weights(self) -> list:
         return [] if self.module is None else list(self.module.parameters())
