@@ -21,6 +21,12 @@ CASES = {  # name: (class, kwargs, input)
     "adaptive_avg": ("AdaptiveAveragePooling2D", {"output_size": (2, 3)}, IMG),
     "adaptive_max": ("AdaptiveMaxPooling2D", {"output_size": 3}, IMG),
     "activity": ("ActivityRegularization", {"l1": 0.1, "l2": 0.01}, SEQ),
+    "einsum_dense": ("EinsumDense", {"equation": "abc,cd->abd", "output_shape": (3, 5),
+                                     "bias_axes": "d", "activation": "tanh"}, SEQ),
+    "einsum_dense_ellipsis": ("EinsumDense", {"equation": "...b,bc->...c", "output_shape": 2},
+                              SEQ),
+    "einsum_dense_heads": ("EinsumDense", {"equation": "abc,cde->abde", "output_shape": (None,
+                                           2, 3), "bias_axes": "de"}, SEQ),
 }
 
 
@@ -34,6 +40,10 @@ def test_matches_keras_3(case):
     keras = keras3()
     x = CASES[case][2]
     theirs, ours = make(keras, case), make(tk, case)
+    theirs(x), ours(x)  # built
+    weights = [w + RNG.normal(0, 0.3, w.shape) for w in theirs.get_weights()]
+    theirs.set_weights(weights)
+    ours.set_weights([w.astype(np.float32) for w in weights])
     expected = np.asarray(theirs(x).detach().cpu())
     got = ours(x)
     np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-5, atol=1e-6)
@@ -42,7 +52,8 @@ def test_matches_keras_3(case):
                                    float(theirs.losses[0].detach().cpu()), rtol=1e-5)
 
 
-@pytest.mark.parametrize("case", ["rms_two_axes", "adaptive_avg", "adaptive_max"])
+@pytest.mark.parametrize("case", ["rms_two_axes", "adaptive_avg", "adaptive_max",
+                                  "einsum_dense_heads"])
 def test_gradcheck(case):
     layer = make(tk, case)
     x = tinymm.tensor(CASES[case][2][:1].astype(np.float64), requires_grad=True)

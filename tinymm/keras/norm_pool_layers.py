@@ -1,5 +1,11 @@
-"""Keras 3 layers (re-exported by ``keras.layers``): RMSNormalization, ActivityRegularization,
-AlphaDropout, AdaptiveAveragePooling2D and AdaptiveMaxPooling2D.
+"""Keras 3 layers (re-exported by ``keras.layers``): EinsumDense, RMSNormalization,
+ActivityRegularization, AlphaDropout, AdaptiveAveragePooling2D and AdaptiveMaxPooling2D.
+
+- EinsumDense: einsum(equation, x, kernel) (+ bias over ``bias_axes``), then ``activation``.
+  ``output_shape`` gives the sizes of the output's letters from the right (the batch letter
+  and a leading "..." come from the input); a kernel letter takes the input's size when the
+  input has it, else the output's. The bias spans the output letters from the first bias
+  axis on, size 1 along the others.
 
 - RMSNormalization: x / sqrt(mean(x^2 over ``axis``) + epsilon) * scale, scale (ones) of the
   normalised axes' shape.
@@ -19,12 +25,75 @@ import math
 
 import numpy as np
 
+import tinymm
 from tinymm import nn
+from tinymm.keras import activations
 from tinymm.keras.engine import fmt_shape
 from tinymm.keras.layers import Layer, float_input, need_rank
 from tinymm.keras.simple_layers import TrainingLayer
 from tinymm.ops.shape import stack
 from tinymm.tensor import from_numpy
+
+
+class EinsumDense(Layer):
+    def __init__(self, equation: str, output_shape, activation=None, bias_axes=None,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        try:
+            inputs, out = equation.replace(" ", "").split("->")
+            x_spec, k_spec = inputs.split(",")
+        except ValueError:
+            raise ValueError(f"EinsumDense: equation must read 'x,kernel->out', got "
+                             f"{equation!r}") from None
+        self.equation, self.specs = equation, (x_spec, k_spec, out)
+        self.output_shape_arg = ([output_shape] if isinstance(output_shape, int)
+                                 else list(output_shape))
+        self.activation = activations.get(activation)
+        self.bias_axes = bias_axes
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+
+    def _sizes(self, input_shape) -> dict:
+        x_spec, _, out = self.specs
+        explicit_x = x_spec.replace("...", "")
+        offset = len(input_shape) - len(explicit_x)  # dims the "..." covers
+        sizes = {c: input_shape[offset + i] for i, c in enumerate(explicit_x)}
+        explicit_out = out.replace("...", "")
+        given = self.output_shape_arg[-len(explicit_out):] if explicit_out else []
+        for c, size in zip(explicit_out[len(explicit_out) - len(given):], given):
+            sizes.setdefault(c, size)
+        return sizes
+
+    def compute_output_shape(self, input_shape):
+        x_spec, _, out = self.specs
+        sizes = self._sizes(input_shape)
+        lead = list(input_shape[:len(input_shape) - len(x_spec.replace("...", ""))])
+        return tuple((lead if out.startswith("...") else [])
+                     + [sizes.get(c) for c in out.replace("...", "")])
+
+    def build(self, input_shape) -> None:
+        _, k_spec, out = self.specs
+        sizes = self._sizes(input_shape)
+        if any(sizes.get(c) is None for c in k_spec):
+            raise ValueError(f"EinsumDense '{self.name}': the kernel letters {k_spec!r} need "
+                             f"known sizes, from the input {fmt_shape(input_shape)} or "
+                             f"output_shape {self.output_shape_arg}")
+        self.kernel = self.add_weight("kernel", [sizes[c] for c in k_spec],
+                                      self.kernel_initializer)
+        self.bias = None
+        if self.bias_axes:
+            explicit = out.replace("...", "")
+            tail = explicit[min(explicit.index(c) for c in self.bias_axes):]
+            self.bias = self.add_weight("bias", [sizes[c] if c in self.bias_axes else 1
+                                                 for c in tail], self.bias_initializer)
+
+    def call(self, x):
+        y = tinymm.einsum(self.equation, float_input(self, x), self.kernel)
+        return self.activation(y if self.bias is None else y + self.bias)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "equation": self.equation,
+                "output_shape": self.output_shape_arg, "bias_axes": self.bias_axes,
+                "activation": activations.serialize(self.activation)}
 
 
 class RMSNormalization(Layer):
@@ -156,7 +225,7 @@ class AdaptiveMaxPooling2D(_AdaptivePooling2D):
 
 
 NORM_POOL_LAYERS = {cls.__name__: cls for cls in (
-    RMSNormalization, ActivityRegularization, AlphaDropout, AdaptiveAveragePooling2D,
+    EinsumDense, RMSNormalization, ActivityRegularization, AlphaDropout, AdaptiveAveragePooling2D,
     AdaptiveMaxPooling2D)}
 
 __all__ = sorted(NORM_POOL_LAYERS)
