@@ -1,6 +1,7 @@
-"""RMSNormalization, ActivityRegularization, AlphaDropout and adaptive pooling
-(tinymm/keras/norm_pool_layers.py) against Keras 3 (PyTorch backend) where installed, float64
-gradchecks, closed forms, get_config round trips and errors naming the layer."""
+"""EinsumDense, RMSNormalization, ActivityRegularization, AlphaDropout, adaptive pooling
+(tinymm/keras/norm_pool_layers.py) and Conv1DTranspose (conv_layers.py) against Keras 3
+(PyTorch backend) where installed, float64 gradchecks, closed forms, get_config round trips
+and errors naming the layer."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ CASES = {  # name: (class, kwargs, input)
                                      "bias_axes": "d", "activation": "tanh"}, SEQ),
     "einsum_dense_ellipsis": ("EinsumDense", {"equation": "...b,bc->...c", "output_shape": 2},
                               SEQ),
+    "conv1d_transpose_same": ("Conv1DTranspose", {"filters": 2, "kernel_size": 3, "strides": 2,
+                                                   "padding": "same"}, SEQ),
+    "conv1d_transpose_valid": ("Conv1DTranspose", {"filters": 3, "kernel_size": 2,
+                                                    "activation": "relu"}, SEQ),
     "einsum_dense_heads": ("EinsumDense", {"equation": "abc,cde->abde", "output_shape": (None,
                                            2, 3), "bias_axes": "de"}, SEQ),
 }
@@ -53,7 +58,7 @@ def test_matches_keras_3(case):
 
 
 @pytest.mark.parametrize("case", ["rms_two_axes", "adaptive_avg", "adaptive_max",
-                                  "einsum_dense_heads"])
+                                  "einsum_dense_heads", "conv1d_transpose_same"])
 def test_gradcheck(case):
     layer = make(tk, case)
     x = tinymm.tensor(CASES[case][2][:1].astype(np.float64), requires_grad=True)
