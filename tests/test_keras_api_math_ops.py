@@ -16,6 +16,8 @@ A = RNG.standard_normal((3, 4)).astype(np.float32)
 B = RNG.standard_normal((3, 4)).astype(np.float32)
 P = (RNG.random((3, 4)) + 0.5).astype(np.float32)
 V = RNG.standard_normal(4).astype(np.float32)
+IMG = RNG.standard_normal((2, 5, 6, 2)).astype(np.float32)
+SEQ = RNG.standard_normal((2, 7, 3)).astype(np.float32)
 SPECIAL = np.array([1.0, np.nan, np.inf, -np.inf, 0.0], np.float32)
 
 CASES = {  # name: (args, kwargs, differentiable in the first argument)
@@ -43,6 +45,12 @@ CASES = {  # name: (args, kwargs, differentiable in the first argument)
     "identity": ((3,), {}, False), "linspace": ((0.0, 1.0, 5), {}, False),
     "searchsorted": ((np.sort(V), A), {}, False),
     "bincount": ((np.array([0, 2, 2, 5]),), {"minlength": 7}, False),
+    "conv": ((IMG, RNG.standard_normal((3, 2, 2, 4)).astype(np.float32)),
+             {"strides": 2, "padding": "same"}, True),
+    "conv_1d": ((SEQ, RNG.standard_normal((2, 3, 2)).astype(np.float32)),
+                {"dilation_rate": 2}, True),
+    "max_pool": ((IMG,), {"pool_size": 2, "strides": (1, 2)}, True),
+    "average_pool_1d": ((SEQ,), {"pool_size": 2}, True),
 }
 
 
@@ -51,7 +59,7 @@ def _numpy(value):
 
 
 def _name(case: str) -> str:
-    return case.removesuffix("_odd").removesuffix("_vector")
+    return case.removesuffix("_odd").removesuffix("_vector").removesuffix("_1d")
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -78,14 +86,16 @@ def test_op_matches_keras(case):
 
 
 GRADCHECKED = ["arctan2", "celu", "glu", "median", "cumprod", "diff", "average", "diagonal",
-               "hard_silu", "selu", "log_sigmoid"]
+               "hard_silu", "selu", "log_sigmoid", "conv", "max_pool"]
 
 
 @pytest.mark.parametrize("case", GRADCHECKED)
 def test_op_gradcheck(case):
     args, kwargs, _ = CASES[case]
     x = tinymm.tensor(np.asarray(args[0], np.float64), requires_grad=True)
-    assert tinymm.gradcheck(lambda v: getattr(tk.ops, _name(case))(v, *args[1:], **kwargs), [x])
+    rest = [tinymm.tensor(a.astype(np.float64))
+            if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args[1:]]
+    assert tinymm.gradcheck(lambda v: getattr(tk.ops, _name(case))(v, *rest, **kwargs), [x])
 
 
 def test_closed_forms_without_keras():
@@ -111,5 +121,9 @@ def test_closed_forms_without_keras():
 def test_bad_input_names_the_op():
     with pytest.raises(ValueError, match="keras.ops.glu: axis -1 must have an even size"):
         tk.ops.glu(np.ones((2, 3), np.float32))
+    with pytest.raises(ValueError, match="keras.ops.max_pool: padding must be one of"):
+        tk.ops.max_pool(IMG, 2, padding="same")
+    with pytest.raises(ValueError, match="keras.ops.conv: expects"):
+        tk.ops.conv(np.ones((2, 3), np.float32), np.ones((1, 1), np.float32))
     with pytest.raises(ValueError, match="keras.ops.diag: expects a 1-d or 2-d"):
         tk.ops.diag(np.ones((2, 2, 2), np.float32))

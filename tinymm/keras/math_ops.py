@@ -9,7 +9,9 @@ Keras's formulas kept: ``hard_sigmoid`` relu6(x + 3) / 6, ``hard_silu`` x hard_s
 ``glu`` a sigmoid(b) over the halves of ``axis``, ``log_sigmoid`` -softplus(-x);
 ``median`` the mean of the two middle values for an even count; ``floor_divide``/``mod``
 follow NumPy's signs (the divisor's); ``average`` is sum(x w) / sum(w) along ``axis``;
-``linspace`` gives float32 unless ``dtype``.
+``linspace`` gives float32 unless ``dtype``. ``conv``/``max_pool``/``average_pool`` (Keras's
+``keras.ops.nn``) take channels-last (N, T, C) or (N, H, W, C); the pools support "valid"
+padding only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import numpy as np
 
 from tinymm.keras.ops import convert_to_numpy, stack, symbolic
 from tinymm.keras.ops import convert_to_tensor as _t
+from tinymm.kernels.geometry import conv_padding
 from tinymm.ops import activation as _act
+from tinymm.ops.conv2d import conv2d
+from tinymm.ops.pool2d import avg_pool2d, max_pool2d
 from tinymm.tensor import Tensor, as_tensor
 
 
@@ -306,6 +311,73 @@ def bincount(x, weights=None, minlength: int = 0, sparse: bool = False):
     w = None if weights is None else convert_to_numpy(weights)
     out = np.bincount(convert_to_numpy(x), weights=w, minlength=minlength)
     return _const(out.astype(np.int32) if w is None else out.astype(w.dtype))
+
+
+# ---------------------------------------------------------------- keras.ops.nn: conv, pooling
+def _image(x: Tensor, op: str) -> tuple[Tensor, bool]:
+    """Channels-last (N, T, C) or (N, H, W, C) as (N, C, H, W) (T as a height-1 image), and
+    whether it was 1-d."""
+    if x.ndim not in (3, 4):
+        raise ValueError(f"keras.ops.{op}: expects (N, T, C) or (N, H, W, C) channels-last "
+                         f"input, got shape {tuple(x.shape)}")
+    one_d = x.ndim == 3
+    x = x.reshape(x.shape[0], 1, *x.shape[1:]) if one_d else x
+    return x.permute(0, 3, 1, 2), one_d
+
+
+def _back(y: Tensor, one_d: bool) -> Tensor:
+    y = y.permute(0, 2, 3, 1)
+    return y.reshape(y.shape[0], *y.shape[2:]) if one_d else y
+
+
+def _pair(value, one_d: bool, name: str, op: str) -> tuple[int, int]:
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value,) * (1 if one_d else 2)
+    if len(values) != (1 if one_d else 2):
+        raise ValueError(f"keras.ops.{op}: {name} must be an int or {1 if one_d else 2} ints, "
+                         f"got {value!r}")
+    return (1, int(values[0])) if one_d else (int(values[0]), int(values[1]))
+
+
+def _check_format(op: str, data_format, padding, allowed=("valid", "same")) -> None:
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"keras.ops.{op}: supports data_format 'channels_last', got "
+                         f"{data_format!r}")
+    if padding not in allowed:
+        raise ValueError(f"keras.ops.{op}: padding must be one of {allowed}, got {padding!r}")
+
+
+@symbolic
+def conv(inputs, kernel, strides=1, padding: str = "valid", data_format=None,
+         dilation_rate=1):
+    """Keras's convolution: inputs (N, T, C) or (N, H, W, C), kernel (k, C, F) or
+    (kH, kW, C, F); "same" pads as Keras (the extra row/column after)."""
+    _check_format("conv", data_format, padding)
+    x, one_d = _image(_t(inputs), "conv")
+    w = _t(kernel)
+    w = w.reshape(1, *w.shape) if one_d else w  # (kH, kW, C, F)
+    stride = _pair(strides, one_d, "strides", "conv")
+    dilation = _pair(dilation_rate, one_d, "dilation_rate", "conv")
+    pads = conv_padding(padding, tuple(w.shape[:2]), dilation, stride, tuple(x.shape[2:]))
+    y = conv2d(x, w.permute(3, 2, 0, 1), None, stride, pads, dilation)
+    return _back(y, one_d)
+
+
+def _pool(fn, op: str, inputs, pool_size, strides, padding, data_format):
+    _check_format(op, data_format, padding, ("valid",))
+    x, one_d = _image(_t(inputs), op)
+    size = _pair(pool_size, one_d, "pool_size", op)
+    stride = size if strides is None else _pair(strides, one_d, "strides", op)
+    return _back(fn(x, size, stride), one_d)
+
+
+@symbolic
+def max_pool(inputs, pool_size, strides=None, padding: str = "valid", data_format=None):
+    return _pool(max_pool2d, "max_pool", inputs, pool_size, strides, padding, data_format)
+
+
+@symbolic
+def average_pool(inputs, pool_size, strides=None, padding: str = "valid", data_format=None):
+    return _pool(avg_pool2d, "average_pool", inputs, pool_size, strides, padding, data_format)
 
 
 EXPORTS = sorted(
