@@ -121,7 +121,7 @@ def test_pack_unpack_and_is_keras_tensor():
     assert tk.utils.pack_x_y_sample_weight(x) is x
     assert tk.utils.is_keras_tensor(tk.Input(shape=(2,)))
     assert not tk.utils.is_keras_tensor(np.ones(2))
-    with pytest.raises(ValueError, match="unpack_x_y_sample_weight: expects a tuple"):
+    with pytest.raises(ValueError, match="unpack_x_y_sample_weight: expected"):
         tk.utils.unpack_x_y_sample_weight((x, y, w, w))
 
 

@@ -19,6 +19,7 @@ from tinymm.keras.engine import (
     fmt_shape,
     keras_layer_order,
     map_structure,
+    new_weight,
     snake_case,
     topological_nodes,
     unique_name,
@@ -144,20 +145,9 @@ class Model(TrainingMixin, StepsMixin, SavingMixin, Module):
                    trainable: bool = True, dtype=None, **unsupported) -> Tensor:
         """A weight of the model itself (Keras's ``Model.add_weight``, e.g. in a subclass's
         ``build``): registered on the model, so ``weights`` and the optimizer see it."""
-        from tinymm.keras import initializers
-        from tinymm.nn.module import Parameter
-
-        for key, value in unsupported.items():
-            if value is not None:
-                raise ValueError(f"model '{self.name}': add_weight({key}=...) is not supported "
-                                 "by tinymm.keras")
-        name = name or f"weight_{len(self._parameters)}"
-        shape = tuple(int(s) for s in shape)
-        dtype = np.dtype(dtype or self.dtype)
-        weight = Parameter(np.asarray(initializers.get(initializer)(shape, dtype), dtype)
-                           .reshape(shape))
-        weight.requires_grad = bool(trainable)
-        self.register_parameter(name, weight)
+        weight = new_weight(f"model '{self.name}'", shape, initializer, trainable,
+                            dtype or self.dtype, unsupported)
+        self.register_parameter(name or f"weight_{len(self._parameters)}", weight)
         return weight
 
     def add_variable(self, shape, initializer="glorot_uniform", dtype=None,

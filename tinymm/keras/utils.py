@@ -4,7 +4,7 @@
 registry (``register_keras_serializable``, ``get_custom_objects``, ``custom_object_scope``:
 ``load_model``/``model_from_config`` look classes up there), ``clear_session`` and
 ``Progbar`` (the training loop's progress bar), ``pack_x_y_sample_weight``/
-``unpack_x_y_sample_weight``, ``is_keras_tensor``, ``get_source_inputs``,
+``unpack_x_y_sample_weight`` (from steps.py), ``is_keras_tensor``, ``get_source_inputs``,
 ``serialize_keras_object``/``deserialize_keras_object``; the directory datasets and image helpers
 (``image_dataset_from_directory``, ``load_img``...) are in datasets_from_directory.py.
 
@@ -231,26 +231,6 @@ def timeseries_dataset_from_array(data, targets, sequence_length: int, sequence_
 _exported = (clear_session,)
 
 
-def pack_x_y_sample_weight(x, y=None, sample_weight=None):
-    """``x``, ``(x, y)`` or ``(x, y, sample_weight)``: the tuple ``fit`` takes from a batch
-    (a lone tuple ``x`` is wrapped as ``(x,)``, as Keras)."""
-    if y is None:
-        return (x,) if isinstance(x, tuple) else x
-    return (x, y) if sample_weight is None else (x, y, sample_weight)
-
-
-def unpack_x_y_sample_weight(data):
-    """A batch as ``(x, y, sample_weight)``, the missing parts None."""
-    if isinstance(data, list):
-        data = tuple(data)
-    if not isinstance(data, tuple):
-        return data, None, None
-    if not 1 <= len(data) <= 3:
-        raise ValueError(f"unpack_x_y_sample_weight: expects a tuple of 1 to 3 parts (x, y, "
-                         f"sample_weight), got {len(data)}")
-    return data + (None,) * (3 - len(data))
-
-
 def is_keras_tensor(x) -> bool:
     """True for a symbolic tensor of a functional graph (``keras.Input`` and what layers make
     of it)."""
@@ -321,6 +301,10 @@ def __getattr__(name):
         from tinymm.loop import Progress
 
         return Progress
+    if name in ("pack_x_y_sample_weight", "unpack_x_y_sample_weight"):
+        from tinymm.keras import steps
+
+        return getattr(steps, name)
     if name in _FROM_DIRECTORY:
         from tinymm.keras import datasets_from_directory
 
