@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tinymm
-from tests.keras3 import keras3
+from tests.keras3 import check_op_against_keras, keras3
 from tinymm import keras as tk
 
 RNG = np.random.default_rng(0)
@@ -54,10 +54,6 @@ CASES = {  # name: (args, kwargs, differentiable in the first argument)
 }
 
 
-def _numpy(value):
-    return np.asarray(value.detach().cpu()) if hasattr(value, "detach") else np.asarray(value)
-
-
 def _name(case: str) -> str:
     return case.removesuffix("_odd").removesuffix("_vector").removesuffix("_1d")
 
@@ -65,24 +61,9 @@ def _name(case: str) -> str:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_op_matches_keras(case):
     keras = keras3()
-    import torch
-
     args, kwargs, differentiable = CASES[case]
-    theirs_args, ours_args = list(args), list(args)
-    if differentiable:
-        theirs_args[0] = torch.tensor(args[0], requires_grad=True)
-        ours_args[0] = tinymm.tensor(args[0], requires_grad=True)
-    theirs = getattr(keras.ops, _name(case))(*theirs_args, **kwargs)
-    ours = getattr(tk.ops, _name(case))(*ours_args, **kwargs)
-    t, o = _numpy(theirs), ours.detach().numpy()
-    assert o.shape == t.shape and o.dtype.kind == t.dtype.kind, (o.dtype, t.dtype)
-    np.testing.assert_allclose(o, t, rtol=1e-5, atol=1e-6)
-    if differentiable:
-        r = RNG.standard_normal(t.shape).astype(np.float32)
-        (theirs * torch.tensor(r)).sum().backward()
-        (ours * tinymm.tensor(r)).sum().backward()
-        np.testing.assert_allclose(ours_args[0].grad.numpy(), theirs_args[0].grad.numpy(),
-                                   rtol=1e-4, atol=1e-5)
+    check_op_against_keras(getattr(keras.ops, _name(case)), getattr(tk.ops, _name(case)), args,
+                           kwargs, differentiable, RNG)
 
 
 GRADCHECKED = ["arctan2", "celu", "glu", "median", "cumprod", "diff", "average", "diagonal",
