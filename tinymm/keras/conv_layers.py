@@ -1,5 +1,6 @@
-"""Keras's other 2-D convolutions (re-exported by ``keras.layers``): ``DepthwiseConv2D``,
-``SeparableConv2D`` and ``Conv2DTranspose``, channels-last, on tinymm's conv2d op.
+"""Keras's other convolutions (re-exported by ``keras.layers``): ``DepthwiseConv2D``,
+``SeparableConv2D``, ``Conv2DTranspose`` and ``Conv1DTranspose``, channels-last, on tinymm's
+conv2d op.
 
 Dimension letters: N batch, H/W height/width, C input channels, M depth multiplier,
 F filters, kH/kW kernel size, s stride.
@@ -193,11 +194,14 @@ class Conv2DTranspose(_Conv):
         spread = pad(x.reshape(N, C, H, 1, W, 1), [0, sw - 1, 0, 0, 0, sh - 1])
         return spread.reshape(N, C, H * sh, W * sw)[:, :, :(H - 1) * sh + 1, :(W - 1) * sw + 1]
 
+    def _kernel_2d(self):
+        return self.kernel  # (kH, kW, F, C)
+
     def call(self, x):
         kH, kW = self.kernel_size
         H, W = x.shape[1], x.shape[2]
         z = self._dilate(x.permute(0, 3, 1, 2))  # (N, C, H'', W'')
-        flipped = self.kernel.index_select(0, from_numpy(np.arange(kH)[::-1].copy()))
+        flipped = self._kernel_2d().index_select(0, from_numpy(np.arange(kH)[::-1].copy()))
         flipped = flipped.index_select(1, from_numpy(np.arange(kW)[::-1].copy()))
         weight = flipped.permute(2, 3, 0, 1)  # (F, C, kH, kW), spatially flipped
         y = Conv2dOp.apply(z, weight, None, stride=(1, 1), padding=(kH - 1, kH - 1, kW - 1,
@@ -221,6 +225,56 @@ class Conv2DTranspose(_Conv):
         return {**super().get_config(), "filters": self.filters}
 
 
+def _height_one(value) -> tuple:
+    """A 1-d option (an int or one int) as the (1, value) pair of a height-1 image."""
+    return (1, value[0] if isinstance(value, (list, tuple)) else value)
+
+
+class Conv1DTranspose(Conv2DTranspose):
+    """Conv2DTranspose over (N, T, C) as a height-1 image: kernel (k, F, C) in Keras's
+    layout, used as (1, k, F, C)."""
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",
+                 output_padding=None, activation=None, use_bias: bool = True,
+                 dilation_rate=1, **kwargs):
+        super().__init__(filters, _height_one(kernel_size), _height_one(strides), padding,
+                         output_padding, activation, use_bias, _height_one(dilation_rate),
+                         **kwargs)
+
+    def _check(self, input_shape) -> int:
+        who = f"Conv1DTranspose '{self.name}'"
+        need_rank(who, input_shape, 3, "(N, T, C), channels-last")
+        return known_dim(who, input_shape, -1, "channel (last)")
+
+    def compute_output_shape(self, input_shape):
+        self._check(input_shape)
+        k, s = self.kernel_size[1], self.strides[1]
+        return (input_shape[0], self._length(input_shape[1], k, s), self.filters)
+
+    def build(self, input_shape) -> None:
+        C, F, k = self._check(input_shape), self.filters, self.kernel_size[1]
+        self.module = nn.Module()
+        self.kernel = self._weight("kernel", (k, F, C), k * C, k * F)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (F,), "zeros")
+        Activated.build(self, input_shape)
+
+    def _kernel_2d(self):
+        return self.kernel.reshape(1, *self.kernel.shape)
+
+    def call(self, x):
+        N, T, C = x.shape
+        return super().call(x.reshape(N, 1, T, C)).reshape(N, -1, self.filters)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        for key in ("kernel_size", "strides", "dilation_rate"):
+            if key in config:
+                config[key] = [config[key][1]] if isinstance(config[key], (list, tuple)) \
+                    else config[key]
+        return config
+
+
 CONV_LAYERS = {cls.__name__: cls for cls in (DepthwiseConv2D, SeparableConv2D,
-                                             Conv2DTranspose)}
+                                             Conv2DTranspose, Conv1DTranspose)}
 __all__ = sorted(CONV_LAYERS)

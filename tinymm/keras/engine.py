@@ -241,6 +241,22 @@ def _shape_of(x):
 
 
 # ---------------------------------------------------------------- layers
+def new_weight(owner: str, shape, initializer, trainable: bool, dtype, unsupported: dict):
+    """A Parameter of ``shape`` initialised by a ``keras.initializers`` name or object (the
+    body of ``add_weight``); ``unsupported`` options other than None are refused."""
+    from tinymm.keras import initializers
+    from tinymm.nn.module import Parameter
+
+    for key, value in unsupported.items():
+        if value is not None:
+            raise ValueError(f"{owner}: add_weight({key}=...) is not supported by tinymm.keras")
+    shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+    weight = Parameter(np.asarray(initializers.get(initializer)(shape, dtype), dtype)
+                       .reshape(shape))
+    weight.requires_grad = bool(trainable)
+    return weight
+
+
 class Layer:
     """Base of Keras layers: an adapter over a ``tinymm.nn`` module built on first use.
 
@@ -289,6 +305,11 @@ class Layer:
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable}
 
+    @classmethod
+    def from_config(cls, config: dict):
+        """A new layer from ``get_config()``'s dict (Keras's default: ``cls(**config)``)."""
+        return cls(**config)
+
     # ------------------------------------------------------------ building
     def build(self, input_shape) -> None:
         """Keras's hook: create the weights for ``input_shape``. tinymm's layers implement
@@ -316,22 +337,27 @@ class Layer:
         """A new weight of this layer (Keras's ``add_weight``), in the layout ``shape``
         names, initialised by a ``keras.initializers`` name or object; it joins the layer's
         module, so the model's optimizer and state_dict see it."""
-        from tinymm.keras import initializers
-        from tinymm.nn.module import Parameter
-
-        for key, value in unsupported.items():
-            if value is not None:
-                raise ValueError(f"layer '{self.name}': add_weight({key}=...) is not supported "
-                                 "by tinymm.keras")
         if self.module is None:
             self.module = Module()
         name = name or f"weight_{len(list(self.module.parameters()))}"
-        shape = tuple(int(s) for s in shape)
-        array = initializers.get(initializer)(shape, np.dtype(dtype or self.dtype))
-        weight = Parameter(np.asarray(array, dtype=dtype or self.dtype).reshape(shape))
-        weight.requires_grad = bool(trainable)
+        weight = new_weight(f"layer '{self.name}'", shape, initializer, trainable,
+                            dtype or self.dtype, unsupported)
         self.module.register_parameter(name, weight)
         return weight
+
+    def add_variable(self, shape, initializer="glorot_uniform", dtype=None,
+                     trainable: bool = True, name: str | None = None, **unsupported) -> Tensor:
+        """Keras 3's ``add_variable``: ``add_weight`` with ``shape`` first."""
+        return self.add_weight(name, shape, initializer, trainable, dtype, **unsupported)
+
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype the layer computes in (its dtype: tinymm has no mixed precision)."""
+        return str(self.dtype)
+
+    @property
+    def variable_dtype(self) -> str:
+        return str(self.dtype)
 
     @property
     def weights(self) -> list:

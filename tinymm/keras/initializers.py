@@ -95,6 +95,7 @@ class VarianceScaling(Initializer):
         if distribution not in ("uniform", "truncated_normal", "untruncated_normal"):
             raise ValueError(f"VarianceScaling: distribution={distribution!r} is not supported")
         self.scale, self.mode, self.distribution = scale, mode, distribution
+        self.seed = seed
 
     def __call__(self, shape, dtype=None):
         fan_in, fan_out = fans(shape)
@@ -109,29 +110,36 @@ class VarianceScaling(Initializer):
         return TruncatedNormal(0.0, std)(shape, dtype)
 
 
-class GlorotUniform(VarianceScaling):
+class _Preset(VarianceScaling):
+    """A named VarianceScaling whose config is only its seed, as Keras's."""
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
+class GlorotUniform(_Preset):
     def __init__(self, seed=None):
-        super().__init__(1.0, "fan_avg", "uniform")
+        super().__init__(1.0, "fan_avg", "uniform", seed)
 
 
-class GlorotNormal(VarianceScaling):
+class GlorotNormal(_Preset):
     def __init__(self, seed=None):
-        super().__init__(1.0, "fan_avg", "truncated_normal")
+        super().__init__(1.0, "fan_avg", "truncated_normal", seed)
 
 
-class HeUniform(VarianceScaling):
+class HeUniform(_Preset):
     def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "uniform")
+        super().__init__(2.0, "fan_in", "uniform", seed)
 
 
-class HeNormal(VarianceScaling):
+class HeNormal(_Preset):
     def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "truncated_normal")
+        super().__init__(2.0, "fan_in", "truncated_normal", seed)
 
 
-class LecunNormal(VarianceScaling):
+class LecunNormal(_Preset):
     def __init__(self, seed=None):
-        super().__init__(1.0, "fan_in", "truncated_normal")
+        super().__init__(1.0, "fan_in", "truncated_normal", seed)
 
 
 class Orthogonal(Initializer):

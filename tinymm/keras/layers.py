@@ -770,12 +770,16 @@ def _functional(cls):
 add, multiply, concatenate = _functional(Add), _functional(Multiply), _functional(Concatenate)
 
 # the rest of keras.layers (they import the helpers above)
+from tinymm.keras.augment import *  # noqa: E402, F403
+from tinymm.keras.augment import AUGMENT_LAYERS  # noqa: E402
 from tinymm.keras.cells import *  # noqa: E402, F403
 from tinymm.keras.cells import CELL_LAYERS  # noqa: E402
 from tinymm.keras.conv_layers import *  # noqa: E402, F403
 from tinymm.keras.conv_layers import CONV_LAYERS  # noqa: E402
 from tinymm.keras.more_layers import *  # noqa: E402, F403
 from tinymm.keras.more_layers import MORE_LAYERS, average, maximum, minimum, subtract  # noqa: E402
+from tinymm.keras.norm_pool_layers import *  # noqa: E402, F403
+from tinymm.keras.norm_pool_layers import NORM_POOL_LAYERS  # noqa: E402
 from tinymm.keras.recurrent import GRU, RECURRENT_LAYERS, Bidirectional, SimpleRNN  # noqa: E402
 from tinymm.keras.simple_layers import *  # noqa: E402, F403
 from tinymm.keras.simple_layers import SIMPLE_LAYERS, dot  # noqa: E402
@@ -785,6 +789,8 @@ from tinymm.keras.text import TEXT_LAYERS  # noqa: E402
 LAYERS.update(MORE_LAYERS)
 LAYERS.update(RECURRENT_LAYERS)
 LAYERS.update(SIMPLE_LAYERS)
+LAYERS.update(AUGMENT_LAYERS)
+LAYERS.update(NORM_POOL_LAYERS)
 LAYERS.update(CELL_LAYERS)
 LAYERS.update(TEXT_LAYERS)
 LAYERS.update(CONV_LAYERS)

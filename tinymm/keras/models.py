@@ -19,6 +19,7 @@ from tinymm.keras.engine import (
     fmt_shape,
     keras_layer_order,
     map_structure,
+    new_weight,
     snake_case,
     topological_nodes,
     unique_name,
@@ -140,13 +141,36 @@ class Model(TrainingMixin, StepsMixin, SavingMixin, Module):
                     layer.model.to(dtype)
         return self
 
+    def add_weight(self, name: str | None = None, shape=(), initializer="glorot_uniform",
+                   trainable: bool = True, dtype=None, **unsupported) -> Tensor:
+        """A weight of the model itself (Keras's ``Model.add_weight``, e.g. in a subclass's
+        ``build``): registered on the model, so ``weights`` and the optimizer see it."""
+        weight = new_weight(f"model '{self.name}'", shape, initializer, trainable,
+                            dtype or self.dtype, unsupported)
+        self.register_parameter(name or f"weight_{len(self._parameters)}", weight)
+        return weight
+
+    def add_variable(self, shape, initializer="glorot_uniform", dtype=None,
+                     trainable: bool = True, name: str | None = None, **unsupported) -> Tensor:
+        return self.add_weight(name, shape, initializer, trainable, dtype, **unsupported)
+
+    @property
+    def dtype(self) -> str:
+        """The floating dtype of the model's weights (float32 before it has any)."""
+        floats = [p.dtype for p in self.parameters() if np.dtype(p.dtype).kind == "f"]
+        return str(np.dtype(floats[0])) if floats else "float32"
+
+    compute_dtype = dtype
+
     @property
     def weights(self) -> list:
-        """Every weight of every layer (Tensors in tinymm's layout), in layer order; for a
-        model without a graph, the parameters of the models and modules it holds."""
+        """Every weight of every layer (Tensors in tinymm's layout), in layer order, then the
+        model's own ``add_weight`` weights; for a model without a graph, the parameters of
+        the models and modules it holds."""
         if not self.layers:
             return list(self.parameters())
-        return [w for layer in self.layers for w in layer.weights]
+        own = [p for p in self._parameters.values() if p is not None]
+        return [w for layer in self.layers for w in layer.weights] + own
 
     @property
     def trainable_weights(self) -> list:

@@ -198,10 +198,12 @@ def shape(x) -> tuple:
     return tuple(_t(x).shape)
 
 
+from tinymm.keras.math_ops import *  # noqa: E402, F403
+from tinymm.keras.math_ops import EXPORTS as MATH_EXPORTS  # noqa: E402
 from tinymm.keras.more_ops import *  # noqa: E402, F403
 from tinymm.keras.more_ops import EXPORTS  # noqa: E402
 
-__all__ = EXPORTS + [
+__all__ = EXPORTS + MATH_EXPORTS + [
     "abs", "argmax", "cast", "concatenate", "convert_to_numpy", "convert_to_tensor", "exp",
     "expand_dims", "log", "log_softmax", "matmul", "max", "maximum", "mean", "min", "minimum",
     "one_hot", "relu", "reshape", "shape", "sigmoid", "softmax", "sqrt", "square", "squeeze",

@@ -60,7 +60,7 @@ def _pairs(value, n: int, name: str, layer: str) -> tuple[tuple[int, int], ...]:
     return tuple(_positive_ints(v, 2, name, layer) for v in value)
 
 
-class _Training(Layer):
+class TrainingLayer(Layer):
     """A layer whose call depends on training mode: it holds a weightless module that the
     model's ``train()``/``eval()`` switch (on during ``fit``)."""
 
@@ -146,7 +146,7 @@ class Masking(Layer):
         return {**super().get_config(), "mask_value": self.mask_value}
 
 
-class _SpatialDropout(_Training):
+class _SpatialDropout(TrainingLayer):
     rank = 3
 
     def __init__(self, rate: float, seed=None, **kwargs):
@@ -179,7 +179,7 @@ class SpatialDropout2D(_SpatialDropout):
     rank = 4
 
 
-class GaussianNoise(_Training):
+class GaussianNoise(TrainingLayer):
     supports_masking = True
 
     def __init__(self, stddev: float, seed=None, **kwargs):
@@ -196,7 +196,7 @@ class GaussianNoise(_Training):
         return {**super().get_config(), "stddev": self.stddev}
 
 
-class GaussianDropout(_Training):
+class GaussianDropout(TrainingLayer):
     supports_masking = True
 
     def __init__(self, rate: float, seed=None, **kwargs):
@@ -215,7 +215,7 @@ class GaussianDropout(_Training):
         return {**super().get_config(), "rate": self.rate}
 
 
-class RandomFlip(_Training):
+class RandomFlip(TrainingLayer):
     """Flips each image left-right and/or up-down with probability 1/2, during ``fit``
     only (Keras's augmentation layer); outside training it passes images through."""
 
@@ -528,7 +528,7 @@ class Normalization(Layer):
         return {**super().get_config(), "axis": self.axis, "invert": self.invert, **given}
 
 
-def _resize_matrix(n_in: int, n_out: int, interpolation: str) -> np.ndarray:
+def resize_matrix(n_in: int, n_out: int, interpolation: str) -> np.ndarray:
     """(n_out, n_in): row i samples the input at (i + 0.5) * n_in / n_out - 0.5."""
     scale = n_in / n_out
     M = np.zeros((n_out, n_in))
@@ -543,6 +543,14 @@ def _resize_matrix(n_in: int, n_out: int, interpolation: str) -> np.ndarray:
     np.add.at(M, (rows, i0), 1.0 - frac)
     np.add.at(M, (rows, i1), frac)
     return M
+
+
+def resize_images(x: Tensor, height: int, width: int, interpolation: str) -> Tensor:
+    """Float images (N, H, W, C) -> (N, height, width, C) through the two resize matrices."""
+    Rh = from_numpy(resize_matrix(x.shape[1], height, interpolation).astype(x.dtype))  # (H', H)
+    Rw = from_numpy(resize_matrix(x.shape[2], width, interpolation).T.astype(x.dtype))  # (W, W')
+    images = x.permute(0, 3, 1, 2)  # (N, C, H, W)
+    return (Rh @ images @ Rw).permute(0, 2, 3, 1)  # (N, H', W', C)
 
 
 class Resizing(Layer):
@@ -562,13 +570,7 @@ class Resizing(Layer):
         return (input_shape[0], self.height, self.width, input_shape[3])
 
     def call(self, x):
-        x = float_input(self, x)
-        Rh = from_numpy(_resize_matrix(x.shape[1], self.height, self.interpolation)
-                        .astype(x.dtype))  # (H', H)
-        Rw = from_numpy(_resize_matrix(x.shape[2], self.width, self.interpolation).T
-                        .astype(x.dtype))  # (W, W')
-        images = x.permute(0, 3, 1, 2)  # (N, C, H, W)
-        return (Rh @ images @ Rw).permute(0, 2, 3, 1)  # (N, H', W', C)
+        return resize_images(float_input(self, x), self.height, self.width, self.interpolation)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "height": self.height, "width": self.width,

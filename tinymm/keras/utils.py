@@ -3,7 +3,10 @@
 ``Sequence``: batches by index, which ``fit``/``evaluate``/``predict`` take), the custom-object
 registry (``register_keras_serializable``, ``get_custom_objects``, ``custom_object_scope``:
 ``load_model``/``model_from_config`` look classes up there), ``clear_session`` and
-``Progbar`` (the training loop's progress bar).
+``Progbar`` (the training loop's progress bar), ``pack_x_y_sample_weight``/
+``unpack_x_y_sample_weight`` (from steps.py), ``is_keras_tensor``, ``get_source_inputs``,
+``serialize_keras_object``/``deserialize_keras_object``; the directory datasets and image helpers
+(``image_dataset_from_directory``, ``load_img``...) are in datasets_from_directory.py.
 
 Keras returns ``tf.data`` datasets from ``split_dataset`` and
 ``timeseries_dataset_from_array``; tinymm has no TensorFlow, so the first returns the two
@@ -228,9 +231,82 @@ def timeseries_dataset_from_array(data, targets, sequence_length: int, sequence_
 _exported = (clear_session,)
 
 
+def is_keras_tensor(x) -> bool:
+    """True for a symbolic tensor of a functional graph (``keras.Input`` and what layers make
+    of it)."""
+    from tinymm.keras.engine import KerasTensor
+
+    return isinstance(x, KerasTensor)
+
+
+def get_source_inputs(tensor) -> list:
+    """The ``keras.Input`` tensors a symbolic tensor is computed from, in the order a
+    depth-first walk of its graph meets them."""
+    found, seen, stack = [], set(), [tensor]
+    while stack:
+        t = stack.pop()
+        parents = [] if t.node is None else t.node.inputs
+        if not parents and id(t) not in seen:
+            found.append(t)
+        seen.add(id(t))
+        stack.extend(reversed([p for p in parents if id(p) not in seen]))
+    return found
+
+
+_SERIALIZABLE = ("layers", "losses", "metrics", "optimizers", "initializers")
+
+
+def serialize_keras_object(obj):
+    """Keras 3's dict for an object with ``get_config`` (``module``, ``class_name``,
+    ``config``, ``registered_name``); a function by its name; plain values as they are."""
+    if obj is None or isinstance(obj, (bool, int, float, str, list, tuple, dict)):
+        return obj
+    if not hasattr(obj, "get_config"):
+        name = getattr(obj, "__name__", None)
+        if name is None:
+            raise TypeError(f"serialize_keras_object: cannot serialize {type(obj).__name__}")
+        return name
+    registered = next((key for key, cls in _CUSTOM_OBJECTS.items() if cls is type(obj)), None)
+    module = type(obj).__module__.replace("tinymm.keras.", "keras.")
+    return {"module": module, "class_name": type(obj).__name__, "config": obj.get_config(),
+            "registered_name": registered}
+
+
+def deserialize_keras_object(config, custom_objects: dict | None = None):
+    """The object ``serialize_keras_object`` described: its class from ``custom_objects``,
+    the registered custom objects or tinymm.keras's layers, losses, metrics, optimizers and
+    initializers, built with ``from_config`` (else ``cls(**config)``)."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        return config
+    import tinymm.keras as keras
+
+    name = config.get("registered_name") or config["class_name"]
+    table = {**custom_objects_by_name(), **(custom_objects or {})}
+    cls = table.get(name) or table.get(config["class_name"])
+    for module in _SERIALIZABLE:
+        cls = cls or getattr(getattr(keras, module), config["class_name"], None)
+    if cls is None:
+        raise ValueError(f"deserialize_keras_object: unknown class {config['class_name']!r}; "
+                         "pass it in custom_objects={name: class}")
+    inner = config.get("config", {})
+    return cls.from_config(inner) if hasattr(cls, "from_config") else cls(**inner)
+
+
+_FROM_DIRECTORY = ("array_to_img", "image_dataset_from_directory", "img_to_array", "load_img",
+                   "save_img", "text_dataset_from_directory")
+
+
 def __getattr__(name):
     if name == "Progbar":
         from tinymm.loop import Progress
 
         return Progress
+    if name in ("pack_x_y_sample_weight", "unpack_x_y_sample_weight"):
+        from tinymm.keras import steps
+
+        return getattr(steps, name)
+    if name in _FROM_DIRECTORY:
+        from tinymm.keras import datasets_from_directory
+
+        return getattr(datasets_from_directory, name)
     raise AttributeError(name)
