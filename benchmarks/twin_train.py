@@ -75,7 +75,7 @@ def train_twin(cfg: B.TaskConfig, model, data: dict) -> tuple[list[float], float
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss)
+            total += float(loss.detach())
         losses.append(total / len(loader))
         print(f"twin epoch {epoch + 1}/{cfg.epochs}: train loss {losses[-1]:.4f}", flush=True)
     seconds = time.perf_counter() - t0
