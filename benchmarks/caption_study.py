@@ -6,7 +6,11 @@ trains one variant on the captioning task's data (``TaskConfig`` fields, e.g. sa
 epochs=4 decoder=attention, and model fields, e.g. image_input=1 region_positions=1) with
 the shared loop, then decodes the validation images greedily and prints BLEU-4, attribute
 accuracy and ``attribute_breakdown`` (tinymm/app/tasks/captioning.py) as one JSON line;
-``--refs`` scores each validation image's own reference captions instead (all ones).
+``--refs`` scores each validation image's own reference captions instead (all ones);
+
+    PYTHONPATH=$PWD python benchmarks/caption_study.py --run DIR
+
+scores a trained run's test images (greedy) with the same breakdown.
 """
 
 from __future__ import annotations
@@ -60,7 +64,19 @@ def scores(model, split, max_words: int) -> dict:
     return out
 
 
+def score_run(out: str) -> None:
+    ckpt = B.read_manifest(out)
+    task = B.get_task(ckpt["task"])
+    cfg = B.TaskConfig(**ckpt["train_config"])
+    model = B.model_from_checkpoint(task, ckpt)
+    with use_backend(cfg.backend):
+        result = scores(model, B.build_data(cfg)["test"], model.config.max_len - 1)
+    print(json.dumps({"run": out, "decoding": "greedy", "split": "test", **result}))
+
+
 def main(argv: list[str]) -> None:
+    if argv[0] == "--run":
+        return score_run(argv[1])
     name, refs = argv[0], "--refs" in argv
     cfg, _ = parse([a for a in argv[1:] if a != "--refs"])
     with use_backend(cfg.backend):

@@ -75,12 +75,12 @@ def train_twin(cfg: B.TaskConfig, model, data: dict) -> tuple[list[float], float
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss)
+            total += float(loss.detach())
         losses.append(total / len(loader))
         print(f"twin epoch {epoch + 1}/{cfg.epochs}: train loss {losses[-1]:.4f}", flush=True)
     seconds = time.perf_counter() - t0
-    model.load_state_dict({k: np.ascontiguousarray(v.detach().numpy())
-                           for k, v in twin.state_dict().items()})
+    model.load_state_dict({k: np.ascontiguousarray(v.detach().numpy()).reshape(v.shape)
+                           for k, v in twin.state_dict().items()})  # 0-d stays 0-d
     return losses, seconds
 
 

@@ -74,8 +74,8 @@ class CaptionerConfig(SavedConfig):
     image_dim: int = 128  # F
     attention_dim: int = 64  # A
     max_len: int = 24  # longest token sequence, <start> and <end> included
-    image_input: bool = False  # v beside each word at every step, not only in h0, c0
-    region_positions: bool = False  # attention: a learnt embedding of each region's place
+    image_input: bool = True  # v beside each word at every step, not only in h0, c0
+    region_positions: bool = True  # attention: a learnt embedding of each region's place
     word_loss: float = 0.0  # weight of the auxiliary word-presence loss (0: no word head)
 
     def __post_init__(self):
