@@ -232,6 +232,18 @@ def check_device_index_errors() -> None:
     expect(ValueError, ("between 1 and T=3", "got 4"), lambda: lstm(x, lengths=long))
 
 
+def check_expand() -> None:
+    """expand keeps a cuda tensor on the device, and its gradient sums the copies there."""
+    x = np.random.default_rng(5).standard_normal((2, 1, 3)).astype(np.float32)
+    leaf = tinymm.tensor(x, requires_grad=True)
+    out = leaf.to("cuda").expand(4, -1, 5, -1)
+    assert out.device.type == "cuda" and tuple(out.shape) == (4, 2, 5, 3)
+    w = np.random.default_rng(6).standard_normal((4, 2, 5, 3)).astype(np.float32)
+    (out * tinymm.tensor(w, device="cuda")).sum().backward()
+    np.testing.assert_allclose(out.detach().cpu().numpy(), np.broadcast_to(x, (4, 2, 5, 3)))
+    np.testing.assert_allclose(leaf.grad.numpy(), w.sum(axis=(0, 2))[:, None, :], rtol=1e-5)
+
+
 def check_keras_fit() -> None:
     """A tinymm.keras model moved with ``model.to("cuda")`` before compile fits and predicts
     like the same model on the host (reference kernels)."""
@@ -317,6 +329,7 @@ def check_task_runs() -> None:
 
 if __name__ == "__main__":
     check_device_index_errors()
+    check_expand()
     gpu, gpu_opt = train_both("multiply", steps=3)
     check_loop_steps()
     check_task_steps()

@@ -132,22 +132,31 @@ class SetItem(Function):
 
 
 class Expand(Function):
-    """Broadcast to ``shape`` without copying (a read-only view); backward sums the
-    gradient over the broadcast copies."""
+    """Broadcast to ``shape``: on the host without copying (a read-only view); on a device as
+    x + zeros(shape) with the backend's broadcasting add, whose backward sums the gradient
+    over the broadcast copies there. Backward sums the gradient over the broadcast copies."""
 
     @staticmethod
     def forward(ctx, x, shape):
+        shape = tuple(shape)
         try:
-            out = np.broadcast_to(x, shape)
+            if np.broadcast_shapes(tuple(x.shape), shape) != shape:
+                raise ValueError
         except ValueError:
-            raise ValueError(f"expand: cannot expand shape {x.shape} to {shape} (only size-1 "
-                             "dims can grow, and new dims go in front)") from None
-        ctx.save_for_backward(x.shape)
-        return out
+            raise ValueError(f"expand: cannot expand shape {tuple(x.shape)} to {shape} (only "
+                             "size-1 dims can grow, and new dims go in front)") from None
+        if is_device_array(x):
+            out, cache = ctx.backend.add_forward(x, ctx.backend.full(shape, 0, x.dtype))
+            ctx.save_for_backward(tuple(x.shape), cache)
+            return out
+        ctx.save_for_backward(tuple(x.shape), None)
+        return np.broadcast_to(x, shape)
 
     @staticmethod
     def backward(ctx, grad):
-        (shape,) = ctx.saved
+        shape, cache = ctx.saved
+        if cache is not None:
+            return (ctx.backend.add_backward(grad, cache)[0],)
         return (sum_to_shape(grad, shape),)
 
 
