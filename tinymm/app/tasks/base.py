@@ -54,6 +54,11 @@ from tinymm.optim import Adam
 TASKS = ("vqa", "retrieval", "captioning")
 # captioning: at 1e-3 the CNN learnt shapes too slowly for 840 steps (benchmarks/RESULTS.md)
 DEFAULT_LR = {"retrieval": 1e-3, "captioning": 3e-3}
+# Default epochs per (task, decoder): each default run fits in 5 minutes on a quiet 2-core
+# machine; an attention-decoder epoch (a Python loop over the steps, attention at each) costs
+# about 2.3 plain-decoder epochs, so the plain decoder gets more of them.
+DEFAULT_EPOCHS = {("retrieval", "plain"): 6, ("captioning", "plain"): 9,
+                  ("captioning", "attention"): 7}
 DECODERS = ("plain", "attention")
 
 
@@ -64,7 +69,7 @@ class TaskConfig:
     3 x samples (image, caption) pairs."""
 
     task: str = "retrieval"
-    epochs: int = 6
+    epochs: int | None = None  # None: the task's and decoder's default, DEFAULT_EPOCHS
     samples: int = 3_000
     val_samples: int = 500
     test_samples: int = 1_000
@@ -88,6 +93,9 @@ class TaskConfig:
         if self.decoder not in DECODERS:
             raise ValueError(f"train: unknown decoder '{self.decoder}'; valid decoders: "
                              f"{', '.join(DECODERS)}")
+        if self.epochs is None:
+            self.epochs = DEFAULT_EPOCHS[self.task, "plain" if self.task == "retrieval"
+                                         else self.decoder]
         check_backend(self.backend)
         check_device_name(self.device)
         if self.device != "cpu" and self.model.get("word_loss", 0):
