@@ -233,7 +233,8 @@ def check_device_index_errors() -> None:
 
 
 def check_expand() -> None:
-    """expand keeps a cuda tensor on the device, and its gradient sums the copies there."""
+    """expand and repeat keep a cuda tensor on the device, and their gradients sum the copies
+    there."""
     x = np.random.default_rng(5).standard_normal((2, 1, 3)).astype(np.float32)
     leaf = tinymm.tensor(x, requires_grad=True)
     out = leaf.to("cuda").expand(4, -1, 5, -1)
@@ -242,6 +243,16 @@ def check_expand() -> None:
     (out * tinymm.tensor(w, device="cuda")).sum().backward()
     np.testing.assert_allclose(out.detach().cpu().numpy(), np.broadcast_to(x, (4, 2, 5, 3)))
     np.testing.assert_allclose(leaf.grad.numpy(), w.sum(axis=(0, 2))[:, None, :], rtol=1e-5)
+    for reps in ((2, 1, 2, 1), (3, 2, 1)):  # repeat: np.tile's layout, composed on the device
+        leaf.grad = None
+        tiled = leaf.to("cuda").repeat(*reps)
+        assert tiled.device.type == "cuda"
+        np.testing.assert_array_equal(tiled.detach().cpu().numpy(), np.tile(x, reps))
+        w = np.random.default_rng(7).standard_normal(np.tile(x, reps).shape).astype(np.float32)
+        (tiled * tinymm.tensor(w, device="cuda")).sum().backward()
+        host = tinymm.tensor(x, requires_grad=True)
+        (host.repeat(*reps) * tinymm.tensor(w)).sum().backward()
+        np.testing.assert_allclose(leaf.grad.numpy(), host.grad.numpy(), rtol=1e-5)
 
 
 def check_keras_fit() -> None:

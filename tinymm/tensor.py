@@ -1015,7 +1015,16 @@ class Tensor:
         return self.expand(other.shape)
 
     def repeat(self, *sizes) -> Tensor:
-        return _S.Repeat.apply(self, reps=shape_args(sizes))
+        reps = shape_args(sizes)
+        if not self.is_cuda or len(reps) < self.ndim:  # the op names a short reps list
+            return _S.Repeat.apply(self, reps=reps)
+        # on the device: view as (1, n0, 1, n1, ...), expand to (r0, n0, r1, n1, ...) (a copy
+        # on the device) and merge each pair; the gradient sums the copies through expand
+        shape = (1,) * (len(reps) - self.ndim) + tuple(self.shape)
+        paired = tuple(d for n in shape for d in (1, n))
+        grown = tuple(d for r, n in zip(reps, shape) for d in (r, n))
+        merged = tuple(r * n for r, n in zip(reps, shape))
+        return self.reshape(paired).expand(grown).reshape(merged)
 
     def index_select(self, dim: int, index) -> Tensor:
         index = index.array if isinstance(index, Tensor) else np.asarray(index)
