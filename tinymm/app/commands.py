@@ -28,11 +28,19 @@ def _train_defaults() -> dict:
 def _common_training_flags(p, defaults_from_checkpoint: bool) -> None:
     t = _train_defaults()
     d = (lambda name: None) if defaults_from_checkpoint else (lambda name: t[name])
+    epochs = f"default {t['epochs']}"
+    samples = f"default {t['samples']}; validation {t['val_samples']}, test {t['test_samples']}"
+    if defaults_from_checkpoint:  # the train command: the other tasks' defaults too
+        from tinymm.app.tasks.base import DEFAULT_EPOCHS, TaskConfig
+
+        epochs += (f" for vqa; retrieval {DEFAULT_EPOCHS['retrieval', 'plain']}, captioning "
+                   f"{DEFAULT_EPOCHS['captioning', 'plain']} with the plain decoder and "
+                   f"{DEFAULT_EPOCHS['captioning', 'attention']} with attention")
+        samples += f" for vqa; {TaskConfig.samples} images for retrieval and captioning"
     p.add_argument("--epochs", type=int, default=d("epochs"),
-                   help=f"passes over the training set (default {t['epochs']})")
+                   help=f"passes over the training set ({epochs})")
     p.add_argument("--samples", type=int, default=d("samples"),
-                   help=f"training samples (default {t['samples']}; validation "
-                        f"{t['val_samples']}, test {t['test_samples']})")
+                   help=f"training samples ({samples})")
     p.add_argument("--val-samples", type=int, default=d("val_samples"), help=argparse.SUPPRESS)
     p.add_argument("--test-samples", type=int, default=d("test_samples"),
                    help=argparse.SUPPRESS)
