@@ -257,7 +257,33 @@ def new_weight(owner: str, shape, initializer, trainable: bool, dtype, unsupport
     return weight
 
 
-class Layer:
+class WeightViews:
+    """Keras's views of ``weights`` (a Layer's or a Model's): trainable or not, and Keras 3's
+    ``*variables`` names for them."""
+
+    @property
+    def trainable_weights(self) -> list:
+        return [p for p in self.weights if p.requires_grad]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        return [p for p in self.weights if not p.requires_grad]
+
+    @property
+    def variables(self) -> list:
+        """Keras 3's name for ``weights``."""
+        return self.weights
+
+    @property
+    def trainable_variables(self) -> list:
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list:
+        return self.non_trainable_weights
+
+
+class Layer(WeightViews):
     """Base of Keras layers: an adapter over a ``tinymm.nn`` module built on first use.
 
     A subclass defines ``build_module(input_shape)`` (returns the nn module, or None for a
@@ -362,27 +388,6 @@ class Layer:
     @property
     def weights(self) -> list:
         return [] if self.module is None else list(self.module.parameters())
-
-    @property
-    def trainable_weights(self) -> list:
-        return [p for p in self.weights if p.requires_grad]
-
-    @property
-    def non_trainable_weights(self) -> list:
-        return [p for p in self.weights if not p.requires_grad]
-
-    @property
-    def variables(self) -> list:
-        """Keras 3's name for ``weights``."""
-        return self.weights
-
-    @property
-    def trainable_variables(self) -> list:
-        return self.trainable_weights
-
-    @property
-    def non_trainable_variables(self) -> list:
-        return self.non_trainable_weights
 
     def add_loss(self, loss) -> None:
         """A loss term from inside ``call`` (an activity penalty): the model's ``losses``

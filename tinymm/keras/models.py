@@ -13,6 +13,7 @@ from tinymm.keras.engine import (
     InputLayer,
     KerasTensor,
     Layer,
+    WeightViews,
     as_eager,
     as_list,
     flatten_structure,
@@ -35,7 +36,7 @@ def _to_numpy(x):
     return x.array if isinstance(x, Tensor) else np.asarray(x)
 
 
-class Model(TrainingMixin, StepsMixin, SavingMixin, Module):
+class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
     """The functional model: ``Model(inputs=[a, b], outputs=y)``, an ``nn.Module`` whose
     children are its layers' modules (keys ``<layer name>.<parameter>``)."""
 
@@ -171,27 +172,6 @@ class Model(TrainingMixin, StepsMixin, SavingMixin, Module):
             return list(self.parameters())
         own = [p for p in self._parameters.values() if p is not None]
         return [w for layer in self.layers for w in layer.weights] + own
-
-    @property
-    def trainable_weights(self) -> list:
-        return [w for w in self.weights if w.requires_grad]
-
-    @property
-    def non_trainable_weights(self) -> list:
-        return [w for w in self.weights if not w.requires_grad]
-
-    @property
-    def variables(self) -> list:
-        """Keras 3's name for ``weights``."""
-        return self.weights
-
-    @property
-    def trainable_variables(self) -> list:
-        return self.trainable_weights
-
-    @property
-    def non_trainable_variables(self) -> list:
-        return self.non_trainable_weights
 
     @property
     def input(self):
