@@ -777,12 +777,27 @@ class Tensor:
         sign = Tensor(np.prod(np.sign(self.array), axis=dim, keepdims=keepdim))
         return sign * self.abs().log().sum(dim, keepdim=keepdim).exp()
 
-    def norm(self, p=2, dim=None, keepdim=False):
-        if p in ("fro", 2):
-            return (self * self).sum(dim, keepdim=keepdim).sqrt()
+    def norm(self, p="fro", dim=None, keepdim=False):
+        """Vector p-norm over ``dim`` (all elements when None): p = 2/"fro", 1, inf (max |x|),
+        -inf (min |x|), 0 (the nonzero count) or any other real. As PyTorch, the gradient at
+        an all-zero vector is 0, not the 0/0 of the root's derivative."""
+        if p == float("inf"):
+            return self.abs().amax(dim, keepdim=keepdim)
+        if p == float("-inf"):
+            return self.abs().amin(dim, keepdim=keepdim)
+        if p == 0:
+            return (self != 0).to(self.dtype).sum(dim, keepdim=keepdim)
         if p == 1:
             return self.abs().sum(dim, keepdim=keepdim)
-        return (self.abs() ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
+        p = 2 if p == "fro" else p
+        magnitude = self.abs()
+        nonzero = magnitude > 0  # |x|**p for 0 < p < 1 has an infinite derivative at 0
+        powered = (self * self if p == 2 else magnitude ** p if p < 0
+                   else where(nonzero, where(nonzero, magnitude, 1.0) ** p, 0.0))
+        total = powered.sum(dim, keepdim=keepdim)
+        positive = total > 0
+        safe = where(positive, total, 1.0)  # the root's derivative sees no 0
+        return where(positive, safe.sqrt() if p == 2 else safe ** (1.0 / p), 0.0)
 
     def amax(self, dim=None, keepdim=False):
         return _R.Max.apply(self, axis=dim, keepdims=keepdim)
