@@ -727,7 +727,11 @@ class Tensor:
     def log_softmax(self, dim: int = -1): return _SM.log_softmax(self, dim)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
-        return _E.Clamp.apply(self, low=min, high=max)
+        """Clamp into [min, max] (max wins where min > max), in the dtype promoted with the
+        bounds (an int tensor clamped to float bounds gives the default float)."""
+        dtype = _dt.result_type(self, *(b for b in (min, max) if b is not None))
+        x = self if dtype == self.dtype else self.to(dtype)
+        return _E.Clamp.apply(x, low=min, high=max)
 
     clip = clamp
 
