@@ -777,7 +777,10 @@ class Tensor:
 
     def prod(self, dim=None, keepdim=False):
         """Product as exp(sum(log|x|)) with the sign tracked; x must be nonzero for the
-        gradient (as the formula's derivative, prod / x, needs)."""
+        gradient (as the formula's derivative, prod / x, needs). Bool and integer tensors
+        give the exact int64 product (PyTorch's dtype), outside the graph."""
+        if _dt.category(self.dtype) < 2:
+            return Tensor(np.prod(self.array, axis=dim, keepdims=keepdim, dtype=np.int64))
         sign = Tensor(np.prod(np.sign(self.array), axis=dim, keepdims=keepdim))
         return sign * self.abs().log().sum(dim, keepdim=keepdim).exp()
 
