@@ -335,3 +335,137 @@ def test_values_and_gradients_match_torch(name):
         if b.grad is not None:
             assert a.grad is not None
             np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------- optimizers and schedulers
+_W0 = [_R.standard_normal((3, 4)).astype(np.float32), _R.standard_normal(4).astype(np.float32)]
+_STEP_GRADS = [[_R.standard_normal(w.shape).astype(np.float32) for w in _W0] for _ in range(6)]
+
+OPTIMIZERS = {
+    "SGD": lambda m, p: m.optim.SGD(p, lr=0.1),
+    "SGD momentum": lambda m, p: m.optim.SGD(p, lr=0.1, momentum=0.9),
+    "SGD dampening": lambda m, p: m.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.5),
+    "SGD nesterov": lambda m, p: m.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+    "SGD weight_decay": lambda m, p: m.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.1),
+    "SGD param groups": lambda m, p: m.optim.SGD([{"params": [p[0]]},
+                                                  {"params": [p[1]], "lr": 0.5}],
+                                                 lr=0.1, momentum=0.9),
+    "Adam": lambda m, p: m.optim.Adam(p, lr=0.01),
+    "Adam weight_decay (L2)": lambda m, p: m.optim.Adam(p, lr=0.01, weight_decay=0.1),
+    "Adam amsgrad": lambda m, p: m.optim.Adam(p, lr=0.01, amsgrad=True),
+    "Adam betas eps": lambda m, p: m.optim.Adam(p, lr=0.01, betas=(0.5, 0.6), eps=1e-3),
+    "AdamW (default decay 0.01)": lambda m, p: m.optim.AdamW(p, lr=0.01),
+    "AdamW decay amsgrad": lambda m, p: m.optim.AdamW(p, lr=0.01, weight_decay=0.3,
+                                                      amsgrad=True),
+    "RMSprop": lambda m, p: m.optim.RMSprop(p, lr=0.01),
+    "RMSprop centered momentum": lambda m, p: m.optim.RMSprop(
+        p, lr=0.01, centered=True, momentum=0.9, weight_decay=0.1),
+    "RMSprop alpha eps": lambda m, p: m.optim.RMSprop(p, lr=0.01, alpha=0.5, eps=1e-3),
+    "Adagrad": lambda m, p: m.optim.Adagrad(p, lr=0.1),
+    "Adagrad lr_decay": lambda m, p: m.optim.Adagrad(
+        p, lr=0.1, lr_decay=0.1, weight_decay=0.1, initial_accumulator_value=0.5),
+    "Adadelta": lambda m, p: m.optim.Adadelta(p),
+    "Adadelta lr rho decay": lambda m, p: m.optim.Adadelta(p, lr=0.5, rho=0.5, weight_decay=0.1),
+    "RAdam": lambda m, p: m.optim.RAdam(p, lr=0.01),
+    "RAdam weight_decay": lambda m, p: m.optim.RAdam(p, lr=0.01, weight_decay=0.1),
+    "RAdam decoupled": lambda m, p: m.optim.RAdam(p, lr=0.01, weight_decay=0.1,
+                                                  decoupled_weight_decay=True),
+    "Adamax": lambda m, p: m.optim.Adamax(p, lr=0.01, weight_decay=0.1),
+    "NAdam": lambda m, p: m.optim.NAdam(p, lr=0.01),
+    "NAdam momentum_decay": lambda m, p: m.optim.NAdam(p, lr=0.01, weight_decay=0.1,
+                                                       momentum_decay=0.01),
+    "NAdam decoupled": lambda m, p: m.optim.NAdam(p, lr=0.01, weight_decay=0.1,
+                                                  decoupled_weight_decay=True),
+}
+
+
+def _lr(m):
+    return m.optim.lr_scheduler
+
+
+SCHEDULERS = {
+    "StepLR": lambda m, o: _lr(m).StepLR(o, 2, gamma=0.5),
+    "MultiStepLR": lambda m, o: _lr(m).MultiStepLR(o, [1, 3], gamma=0.5),
+    "ExponentialLR": lambda m, o: _lr(m).ExponentialLR(o, 0.9),
+    "CosineAnnealingLR": lambda m, o: _lr(m).CosineAnnealingLR(o, 4, eta_min=0.01),
+    "CosineAnnealingWarmRestarts": lambda m, o: _lr(m).CosineAnnealingWarmRestarts(o, 2,
+                                                                                  T_mult=2),
+    "LambdaLR": lambda m, o: _lr(m).LambdaLR(o, lambda e: 1 / (e + 1)),
+    "LinearLR": lambda m, o: _lr(m).LinearLR(o, start_factor=0.25, total_iters=3),
+    "ConstantLR": lambda m, o: _lr(m).ConstantLR(o, factor=0.5, total_iters=2),
+    "PolynomialLR": lambda m, o: _lr(m).PolynomialLR(o, total_iters=4, power=2),
+    "OneCycleLR": lambda m, o: _lr(m).OneCycleLR(o, max_lr=1.0, total_steps=6),
+    "OneCycleLR linear three_phase": lambda m, o: _lr(m).OneCycleLR(
+        o, max_lr=1.0, total_steps=6, anneal_strategy="linear", three_phase=True),
+    "CyclicLR": lambda m, o: _lr(m).CyclicLR(o, 0.01, 0.1, step_size_up=2),
+    "CyclicLR triangular2": lambda m, o: _lr(m).CyclicLR(o, 0.01, 0.1, step_size_up=1,
+                                                         mode="triangular2"),
+    "SequentialLR": lambda m, o: _lr(m).SequentialLR(
+        o, [_lr(m).LinearLR(o, 0.5, total_iters=2), _lr(m).ExponentialLR(o, 0.9)],
+        milestones=[2]),
+    "ChainedScheduler": lambda m, o: _lr(m).ChainedScheduler(
+        [_lr(m).ConstantLR(o, factor=0.5, total_iters=3), _lr(m).ExponentialLR(o, 0.9)]),
+}
+
+
+def _train(m, make_optimizer, make_scheduler=None):
+    """Six steps on fixed gradients (growing with the step); the parameters and the lrs."""
+    params = [m.nn.Parameter(m.tensor(w.copy())) for w in _W0]
+    optimizer = make_optimizer(m, params)
+    scheduler = make_scheduler(m, optimizer) if make_scheduler else None
+    lrs = []
+    for step, grads in enumerate(_STEP_GRADS):
+        optimizer.zero_grad()
+        for p, g in zip(params, grads):
+            p.grad = m.tensor(g * (1 + step))
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+            lrs.append(scheduler.get_last_lr())
+    return [p.detach().numpy() for p in params], np.array(lrs, np.float64)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_optimizer_steps_match_torch(name):
+    ours, _ = _train(tinymm, OPTIMIZERS[name])
+    theirs, _ = _train(torch, OPTIMIZERS[name])
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_scheduler_lrs_match_torch(name):
+    def sgd(m, p):
+        return m.optim.SGD(p, lr=0.1, momentum=0.9)  # the cyclic ones cycle momentum too
+
+    ours_params, ours = _train(tinymm, sgd, SCHEDULERS[name])
+    theirs_params, theirs = _train(torch, sgd, SCHEDULERS[name])
+    np.testing.assert_allclose(ours, theirs, rtol=1e-7)
+    for a, b in zip(ours_params, theirs_params):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_reduce_lr_on_plateau_matches_torch():
+    def lrs(m):
+        optimizer = m.optim.SGD([m.nn.Parameter(m.tensor(_W0[1].copy()))], lr=1.0)
+        plateau = _lr(m).ReduceLROnPlateau(optimizer, patience=1, factor=0.5, threshold=0.1,
+                                           cooldown=1)
+        out = []
+        for metric in (1.0, 0.95, 0.95, 0.95, 0.5, 0.5, 0.5, 0.5, 0.5):
+            plateau.step(metric)
+            out.append(optimizer.param_groups[0]["lr"])
+        return out
+
+    assert lrs(tinymm) == lrs(torch)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf")])
+def test_clip_grad_norm_returns_the_norm_as_torch(norm_type):
+    def clip(m):
+        params = [m.nn.Parameter(m.tensor(w.copy())) for w in _W0]
+        for p, g in zip(params, _STEP_GRADS[0]):
+            p.grad = m.tensor(g)
+        total = m.nn.utils.clip_grad_norm_(params, 0.5, norm_type=norm_type)
+        return [total] + [p.grad for p in params]
+
+    _assert_same(clip(tinymm), clip(torch))  # the norm a 0-d float32 tensor, as torch's
