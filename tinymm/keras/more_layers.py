@@ -430,6 +430,13 @@ class BatchNormalization(Layer):
         unbiased = (rv - (1 - a) * before) / a  # (C,)
         rv[...] = (1 - a) * before + a * unbiased * ((n - 1) / max(n, 1))
 
+    @property
+    def weights(self) -> list:
+        """gamma, beta, then the moving mean and variance, as Keras lists them (the moving
+        statistics need no gradient, so they are the ``non_trainable_weights``)."""
+        m = self.module
+        return [] if m is None else super().weights + [m.running_mean, m.running_var]
+
     def count_params(self) -> int:
         return super().count_params() + 2 * self.module.num_features  # + moving mean, var
 
