@@ -411,6 +411,9 @@ class BatchNormalization(Layer):
 
     def call(self, x):
         m = self.module
+        training = m.training
+        if not self.trainable:
+            m.eval()  # Keras 3: a frozen BatchNormalization runs in inference mode
         before = np.array(m.running_var.array, copy=True) if m.training else None  # (C,)
         if x.ndim == 2:
             y = m(x)  # (N, C)
@@ -420,6 +423,7 @@ class BatchNormalization(Layer):
             y = m(x.permute(*axes)).permute(*back)
         if before is not None:
             self._keras_moving_variance(before, x.numel() // x.shape[-1])
+        m.train(training)
         return y
 
     def _keras_moving_variance(self, before: np.ndarray, n: int) -> None:
