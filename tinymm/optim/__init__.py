@@ -200,12 +200,17 @@ class Adam(Optimizer):
     def _new_state(self, group) -> tuple:
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
 
+    def _epsilon(self, group, step) -> float:
+        """The eps of the update above at ``step`` (PyTorch's: the constant group["eps"])."""
+        return group["eps"]
+
     def step(self) -> None:
         for group, p, kernels, state in self._stepping():
             (b1, b2) = group["betas"]
             kernels.adam_step(p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"],
                               state.get("max_exp_avg_sq"), state["step"], group["lr"], b1, b2,
-                              group["eps"], group["weight_decay"], self.decoupled)
+                              self._epsilon(group, state["step"]), group["weight_decay"],
+                              self.decoupled)
 
 
 class AdamW(Adam):
