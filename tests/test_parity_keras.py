@@ -190,3 +190,134 @@ def test_a_frozen_batch_normalization_runs_in_inference_mode():
     for a, b in zip(ours, theirs):  # moving statistics unchanged, the batch normalised by them
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ours_loss, theirs_loss, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- losses and metrics
+_N, _C = 6, 4
+_LOGITS = _R.standard_normal((_N, _C)).astype(np.float32)
+_PROBS = np.exp(_LOGITS) / np.exp(_LOGITS).sum(1, keepdims=True)
+_ONEHOT = np.eye(_C, dtype=np.float32)[[1, 2, 3, 1, 1, 3]]
+_SPARSE = _ONEHOT.argmax(1)
+_BITS = (_R.random((_N, _C)) > 0.5).astype(np.float32)
+_SIG = 1 / (1 + np.exp(-_LOGITS))
+_REAL = _R.standard_normal((_N, _C)).astype(np.float32)
+_SW = _R.random(_N).astype(np.float32)
+
+
+def _ls(m):
+    return m.losses
+
+
+LOSSES = {
+    "CategoricalCrossentropy": lambda m, t: _ls(m).CategoricalCrossentropy()(_ONEHOT, t(_PROBS)),
+    "CategoricalCrossentropy from_logits label_smoothing": lambda m, t: _ls(m)
+    .CategoricalCrossentropy(from_logits=True, label_smoothing=0.2)(_ONEHOT, t(_LOGITS)),
+    "CategoricalCrossentropy renormalises and clips": lambda m, t: (
+        _ls(m).CategoricalCrossentropy()(_ONEHOT, t(_PROBS * 2)),
+        _ls(m).CategoricalCrossentropy()(_ONEHOT, t(_ONEHOT[::-1].copy()))),
+    "CategoricalCrossentropy sample_weight, sum, none": lambda m, t: (
+        _ls(m).CategoricalCrossentropy()(_ONEHOT, t(_PROBS), sample_weight=_SW),
+        _ls(m).CategoricalCrossentropy(reduction="sum")(_ONEHOT, t(_PROBS)),
+        _ls(m).CategoricalCrossentropy(reduction=None)(_ONEHOT, t(_PROBS))),
+    "SparseCategoricalCrossentropy probabilities and logits": lambda m, t: (
+        _ls(m).SparseCategoricalCrossentropy()(_SPARSE, t(_PROBS)),
+        _ls(m).SparseCategoricalCrossentropy()(_SPARSE[:, None], t(_PROBS)),
+        _ls(m).SparseCategoricalCrossentropy(from_logits=True)(_SPARSE, t(_LOGITS),
+                                                               sample_weight=_SW)),
+    "SparseCategoricalCrossentropy ignore_class averages over the rest": lambda m, t: (
+        _ls(m).SparseCategoricalCrossentropy(from_logits=True, ignore_class=1)(
+            _SPARSE, t(_LOGITS)),
+        _ls(m).SparseCategoricalCrossentropy(from_logits=True, ignore_class=1)(
+            _SPARSE, t(_LOGITS), sample_weight=_SW),
+        _ls(m).SparseCategoricalCrossentropy(ignore_class=1, reduction="sum")(
+            _SPARSE, t(_PROBS))),
+    "SparseCategoricalCrossentropy ignore_class on probabilities": lambda m, t: (
+        _ls(m).SparseCategoricalCrossentropy(ignore_class=1)(_SPARSE, t(_PROBS)),
+        _ls(m).SparseCategoricalCrossentropy(ignore_class=1, reduction=None)(
+            _SPARSE, t(_PROBS)),
+        _ls(m).SparseCategoricalCrossentropy(ignore_class=1)(np.ones(_N, np.int64),
+                                                             t(_PROBS))),
+    "BinaryCrossentropy": lambda m, t: (
+        _ls(m).BinaryCrossentropy()(_BITS, t(_SIG)),
+        _ls(m).BinaryCrossentropy(from_logits=True)(_BITS, t(_LOGITS)),
+        _ls(m).BinaryCrossentropy()(_BITS, t(_BITS[::-1].copy())),
+        _ls(m).BinaryCrossentropy()(_BITS[:, 0], t(_SIG[:, 0]))),
+    "MeanSquaredError, MeanAbsoluteError, Huber": lambda m, t: (
+        _ls(m).MeanSquaredError()(_REAL, t(_LOGITS)),
+        _ls(m).MeanSquaredError()(_REAL, t(_LOGITS), sample_weight=_SW),
+        _ls(m).MeanSquaredError()(_REAL[:, 0], t(_LOGITS[:, 0])),
+        _ls(m).MeanAbsoluteError()(_REAL, t(_LOGITS)), _ls(m).Huber()(_REAL, t(_LOGITS))),
+    "CosineSimilarity axis": lambda m, t: (_ls(m).CosineSimilarity()(_REAL, t(_LOGITS)),
+                                           _ls(m).CosineSimilarity(axis=0)(_REAL, t(_LOGITS))),
+    "loss functions": lambda m, t: (
+        _ls(m).mean_squared_error(_REAL, t(_LOGITS)),
+        _ls(m).categorical_crossentropy(_ONEHOT, t(_PROBS)),
+        _ls(m).sparse_categorical_crossentropy(_SPARSE, t(_LOGITS), from_logits=True),
+        _ls(m).binary_crossentropy(_BITS, t(_SIG)),
+        _ls(m).kl_divergence(_ONEHOT * 0.9 + 0.025, t(_PROBS))),
+}
+
+
+def _values(out):
+    outs = out if isinstance(out, tuple) else (out,)
+    return [np.array(keras.ops.convert_to_numpy(o), copy=True) if not isinstance(o, tinymm.Tensor)
+            else o.detach().numpy() for o in outs]
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_losses_match_keras(name):
+    ours = _values(LOSSES[name](tk, tinymm.tensor))
+    theirs = _values(LOSSES[name](keras, lambda a: a))
+    for a, b in zip(ours, theirs):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _ms(m):
+    return m.metrics
+
+
+# name: (metric, the update_state calls' (y_true, y_pred, sample_weight))
+METRICS = {
+    "Accuracy is elementwise equality": (lambda m: _ms(m).Accuracy(), [
+        (_SPARSE, _SPARSE[::-1].copy(), None), (_SPARSE, _SPARSE, _SW)]),
+    "CategoricalAccuracy": (lambda m: _ms(m).CategoricalAccuracy(), [
+        (_ONEHOT, _PROBS, None), (_ONEHOT, _PROBS[::-1].copy(), _SW)]),
+    "SparseCategoricalAccuracy": (lambda m: _ms(m).SparseCategoricalAccuracy(), [
+        (_SPARSE, _PROBS, None), (_SPARSE, _PROBS[::-1].copy(), _SW)]),
+    "BinaryAccuracy threshold": (lambda m: _ms(m).BinaryAccuracy(threshold=0.7), [
+        (_BITS, _SIG, None), (_BITS, _SIG[::-1].copy(), None)]),
+    "TopKCategoricalAccuracy": (lambda m: _ms(m).TopKCategoricalAccuracy(k=2), [
+        (_ONEHOT, _PROBS, None)]),
+    "SparseTopKCategoricalAccuracy": (lambda m: _ms(m).SparseTopKCategoricalAccuracy(k=2), [
+        (_SPARSE, _PROBS, None)]),
+    "MeanSquaredError weighted": (lambda m: _ms(m).MeanSquaredError(), [
+        (_REAL, _LOGITS, None), (_REAL, _LOGITS * 2, _SW)]),
+    "RootMeanSquaredError": (lambda m: _ms(m).RootMeanSquaredError(), [
+        (_REAL, _LOGITS, None), (_REAL, _LOGITS * 2, None)]),
+    "CategoricalCrossentropy metric": (lambda m: _ms(m).CategoricalCrossentropy(), [
+        (_ONEHOT, _PROBS, None), (_ONEHOT, _PROBS[::-1].copy(), None)]),
+    "Precision": (lambda m: _ms(m).Precision(), [
+        (_BITS, _SIG, None), (_BITS, _SIG[::-1].copy(), None)]),
+    "Recall": (lambda m: _ms(m).Recall(), [(_BITS, _SIG, None), (_BITS, _SIG[::-1].copy(), None)]),
+    "AUC": (lambda m: _ms(m).AUC(), [(_BITS, _SIG, None), (_BITS, _SIG[::-1].copy(), None)]),
+    "F1Score macro threshold": (lambda m: _ms(m).F1Score(average="macro", threshold=0.3), [
+        (_ONEHOT, _PROBS, None)]),
+    "TruePositives": (lambda m: _ms(m).TruePositives(), [(_BITS, _SIG, None)]),
+    "R2Score": (lambda m: _ms(m).R2Score(), [(_REAL, _LOGITS, None)]),
+}
+
+
+def _accumulated(m, name):
+    make, calls = METRICS[name]
+    metric = make(m)
+    for y_true, y_pred, weight in calls:
+        kwargs = {} if weight is None else {"sample_weight": weight}
+        metric.update_state(y_true, tinymm.tensor(y_pred) if m is tk else y_pred, **kwargs)
+    return _values(metric.result())[0]
+
+
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_metrics_accumulate_as_keras(name):
+    np.testing.assert_allclose(_accumulated(tk, name), _accumulated(keras, name), rtol=1e-5,
+                               atol=1e-6)
