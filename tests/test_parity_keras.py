@@ -321,3 +321,44 @@ def _accumulated(m, name):
 def test_metrics_accumulate_as_keras(name):
     np.testing.assert_allclose(_accumulated(tk, name), _accumulated(keras, name), rtol=1e-5,
                                atol=1e-6)
+
+
+# ---------------------------------------------------------------- fit, evaluate, predict
+_FX = _R.standard_normal((40, 4)).astype(np.float32)
+_FY = (_FX.sum(1) > 0).astype(np.int64)
+
+FITS = {
+    "validation_split takes the last samples": ({"optimizer": "adam"},
+                                                {"epochs": 2, "validation_split": 0.25}),
+    "batch_size": ({"optimizer": "rmsprop"}, {"epochs": 2, "batch_size": 7}),
+    "sample_weight weights the loss, not the metrics": (
+        {"optimizer": "sgd"}, {"epochs": 2, "sample_weight": np.linspace(0.1, 1, 40)}),
+    "class_weight weights the loss, not the metrics": (
+        {"optimizer": "sgd"}, {"epochs": 2, "class_weight": {0: 0.3, 1: 2.0}}),
+    "validation_data": ({"optimizer": "adam"}, {"epochs": 2,
+                                                "validation_data": (_FX[:10], _FY[:10])}),
+}
+
+
+def _fit(m, name):
+    compile_kw, fit_kw = FITS[name]
+    model = m.Sequential([m.Input((4,)), m.layers.Dense(8, activation="relu"),
+                          m.layers.Dense(2, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"], **compile_kw)
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(FITS))
+def test_fit_history_evaluate_and_predict_match_keras(name):
+    theirs, ours = _fit(keras, name), _fit(tk, name)
+    ours.set_weights(theirs.get_weights())
+    fit_kw = {"shuffle": False, "verbose": 0, **FITS[name][1]}
+    h_theirs, h_ours = theirs.fit(_FX, _FY, **fit_kw).history, ours.fit(_FX, _FY, **fit_kw).history
+    assert sorted(h_ours) == sorted(h_theirs)
+    for key in h_theirs:
+        np.testing.assert_allclose(h_ours[key], h_theirs[key], rtol=2e-4, atol=1e-5)
+    weights = {"sample_weight": np.linspace(1, 0.1, 40)}
+    np.testing.assert_allclose(ours.evaluate(_FX, _FY, verbose=0, **weights),
+                               theirs.evaluate(_FX, _FY, verbose=0, **weights), rtol=2e-4)
+    np.testing.assert_allclose(ours.predict(_FX, verbose=0), theirs.predict(_FX, verbose=0),
+                               rtol=2e-4, atol=1e-6)
