@@ -469,3 +469,93 @@ def test_clip_grad_norm_returns_the_norm_as_torch(norm_type):
         return [total] + [p.grad for p in params]
 
     _assert_same(clip(tinymm), clip(torch))  # the norm a 0-d float32 tensor, as torch's
+
+
+# ---------------------------------------------------------------- layers: state, outputs, grads
+def _nn(m):
+    return m.nn
+
+
+# name: (layer, input shape, training); three steps in that mode, then one in eval
+MODULES = {
+    "BatchNorm1d running stats (unbiased var)": (lambda m: _nn(m).BatchNorm1d(5), (8, 5), True),
+    "BatchNorm1d on (N, C, L)": (lambda m: _nn(m).BatchNorm1d(5), (4, 5, 3), True),
+    "BatchNorm1d momentum=None (cumulative)": (
+        lambda m: _nn(m).BatchNorm1d(5, momentum=None), (8, 5), True),
+    "BatchNorm1d momentum and eps": (
+        lambda m: _nn(m).BatchNorm1d(5, momentum=0.5, eps=1e-3), (8, 5), True),
+    "BatchNorm2d affine=False": (lambda m: _nn(m).BatchNorm2d(3, affine=False), (4, 3, 5, 5),
+                                 True),
+    "BatchNorm2d track_running_stats=False": (
+        lambda m: _nn(m).BatchNorm2d(3, track_running_stats=False), (4, 3, 5, 5), True),
+    "LayerNorm over two dims": (lambda m: _nn(m).LayerNorm((3, 5)), (4, 3, 5), True),
+    "LayerNorm bias=False": (lambda m: _nn(m).LayerNorm(5, bias=False), (4, 5), True),
+    "GroupNorm": (lambda m: _nn(m).GroupNorm(2, 4), (3, 4, 5, 5), True),
+    "InstanceNorm2d with running stats": (
+        lambda m: _nn(m).InstanceNorm2d(3, affine=True, track_running_stats=True),
+        (2, 3, 5, 5), True),
+    "Conv2d padding='same' with an even kernel": (
+        lambda m: _nn(m).Conv2d(2, 3, 4, padding="same"), (2, 2, 7, 7), True),
+    "Conv2d padding='same' dilated": (
+        lambda m: _nn(m).Conv2d(2, 3, (2, 3), padding="same", dilation=2), (2, 2, 7, 7), True),
+    "Conv1d padding='same' even kernel": (
+        lambda m: _nn(m).Conv1d(2, 3, 4, padding="same"), (2, 2, 9), True),
+    "ConvTranspose2d output_padding": (lambda m: _nn(m).ConvTranspose2d(
+        2, 3, 3, stride=2, padding=1, output_padding=1), (2, 2, 4, 4), True),
+    "MaxPool2d padding": (lambda m: _nn(m).MaxPool2d(3, stride=2, padding=1), (2, 2, 6, 6), True),
+    "AvgPool2d padding counts the pad": (
+        lambda m: _nn(m).AvgPool2d(3, stride=2, padding=1), (2, 2, 6, 6), True),
+    "AdaptiveAvgPool2d uneven bins": (lambda m: _nn(m).AdaptiveAvgPool2d((3, 2)), (2, 2, 7, 5),
+                                      True),
+    "Upsample nearest scale 1.5": (lambda m: _nn(m).Upsample(scale_factor=1.5), (2, 2, 3, 3),
+                                   True),
+    "Upsample bilinear": (lambda m: _nn(m).Upsample(scale_factor=2, mode="bilinear"),
+                          (2, 2, 3, 3), True),
+    "Upsample bilinear align_corners": (lambda m: _nn(m).Upsample(
+        scale_factor=2, mode="bilinear", align_corners=True), (2, 2, 3, 3), True),
+    "Upsample bilinear scale 1.7": (lambda m: _nn(m).Upsample(scale_factor=1.7, mode="bilinear"),
+                                    (2, 2, 3, 3), True),
+    "Upsample linear scale 2.5": (lambda m: _nn(m).Upsample(scale_factor=2.5, mode="linear"),
+                                  (2, 2, 4), True),
+    "Dropout in eval": (lambda m: _nn(m).Dropout(0.3), (4, 5), False),
+    "PReLU per channel": (lambda m: _nn(m).PReLU(3), (2, 3, 4), True),
+    "LSTM two layers, bidirectional, batch_first": (lambda m: _nn(m).LSTM(
+        3, 4, num_layers=2, bidirectional=True, batch_first=True), (2, 5, 3), True),
+    "GRU bidirectional": (lambda m: _nn(m).GRU(3, 4, bidirectional=True), (5, 2, 3), True),
+    "RNN relu without bias": (lambda m: _nn(m).RNN(3, 4, nonlinearity="relu", bias=False),
+                              (5, 2, 3), True),
+    "LSTMCell and GRUCell": (lambda m: _nn(m).LSTMCell(3, 4), (2, 3), True),
+}
+
+
+def _module_steps(m, name, state):
+    make, shape, training = MODULES[name]
+    torch.manual_seed(0)
+    layer = make(m)
+    if state is not None:
+        layer.load_state_dict({k: m.tensor(v) for k, v in state.items()})
+    layer.train(training)
+    rng, seen = np.random.default_rng(2), []
+    for step in range(4):
+        if step == 3:
+            layer.eval()
+        x = m.tensor((rng.standard_normal(shape) * 2 + 1).astype(np.float32),
+                     requires_grad=True)
+        out = layer(x)
+        out = out[0] if isinstance(out, tuple) else out
+        (out * m.tensor(rng.standard_normal(tuple(out.shape)).astype(np.float32))).sum().backward()
+        seen += [out, x.grad] + [p.grad for p in layer.parameters()]
+    return seen, {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+                  for k, v in layer.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_layers_match_torch_over_training_steps(name):
+    torch.manual_seed(0)
+    initial = {k: v.numpy().copy() for k, v in MODULES[name][0](torch).state_dict().items()}
+    theirs, their_state = _module_steps(torch, name, None)
+    ours, our_state = _module_steps(tinymm, name, initial)
+    _assert_same(ours, theirs, tol=1e-4)
+    assert sorted(our_state) == sorted(their_state)
+    for key, value in their_state.items():  # running statistics after the steps
+        np.testing.assert_allclose(our_state[key], value, rtol=1e-4, atol=1e-5)
