@@ -362,3 +362,50 @@ def test_fit_history_evaluate_and_predict_match_keras(name):
                                theirs.evaluate(_FX, _FY, verbose=0, **weights), rtol=2e-4)
     np.testing.assert_allclose(ours.predict(_FX, verbose=0), theirs.predict(_FX, verbose=0),
                                rtol=2e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------- callbacks
+def _cb(m):
+    return m.callbacks
+
+
+CALLBACKS = {
+    "EarlyStopping patience counts from the first flat epoch": (
+        lambda m: [_cb(m).EarlyStopping(monitor="loss", patience=1, min_delta=0.05)], {}),
+    "EarlyStopping baseline never stops an improving run": (
+        lambda m: [_cb(m).EarlyStopping(monitor="loss", patience=2, baseline=0.1)], {}),
+    "EarlyStopping restore_best_weights": (lambda m: [_cb(m).EarlyStopping(
+        monitor="val_loss", patience=1, restore_best_weights=True, min_delta=0.01)],
+        {"validation_split": 0.5}),
+    "EarlyStopping start_from_epoch": (lambda m: [_cb(m).EarlyStopping(
+        monitor="loss", patience=0, start_from_epoch=3, min_delta=0.5)], {}),
+    "ReduceLROnPlateau logs the epoch's rate": (lambda m: [_cb(m).ReduceLROnPlateau(
+        monitor="loss", patience=1, factor=0.5, min_delta=0.05)], {}),
+    "ReduceLROnPlateau cooldown and min_lr": (lambda m: [_cb(m).ReduceLROnPlateau(
+        monitor="loss", patience=0, factor=0.5, min_delta=0.5, cooldown=1, min_lr=0.02)], {}),
+    "LearningRateScheduler": (lambda m: [_cb(m).LearningRateScheduler(
+        lambda epoch, lr: lr * 0.5 if epoch > 1 else lr)], {}),
+}
+
+
+def _fit_with_callbacks(m, name, weights):
+    make, fit_kw = CALLBACKS[name]
+    model = m.Sequential([m.Input((4,)), m.layers.Dense(8, activation="relu"),
+                          m.layers.Dense(2, activation="softmax")])
+    model.set_weights(weights)
+    model.compile(optimizer=m.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    history = model.fit(_FX, _FY, epochs=7, shuffle=False, verbose=0, callbacks=make(m),
+                        **fit_kw).history
+    return history, model.get_weights()
+
+
+@pytest.mark.parametrize("name", sorted(CALLBACKS))
+def test_callbacks_match_keras(name):
+    weights = _fit(keras, "batch_size").get_weights()  # one fixed initialisation for both
+    (h_ours, w_ours), (h_theirs, w_theirs) = (_fit_with_callbacks(tk, name, weights),
+                                              _fit_with_callbacks(keras, name, weights))
+    assert sorted(h_ours) == sorted(h_theirs)
+    for key in h_theirs:  # the same number of epochs, losses and logged rates
+        np.testing.assert_allclose(h_ours[key], h_theirs[key], rtol=2e-4, atol=1e-6)
+    for a, b in zip(w_ours, w_theirs):  # restored or final weights
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
