@@ -409,3 +409,55 @@ def test_callbacks_match_keras(name):
         np.testing.assert_allclose(h_ours[key], h_theirs[key], rtol=2e-4, atol=1e-6)
     for a, b in zip(w_ours, w_theirs):  # restored or final weights
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------- keras.ops values
+_I = np.array([-7, -3, 0, 3, 7])
+_D = np.array([2, -2, 3, 3, -4])
+_H = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5], np.float32)
+_G = np.array([[1.0, 3, 3], [5, 5, 1]], np.float32)
+
+# name: (op, whether the dtype kind is compared too); values always
+OPS = {
+    "mean of int gives float": (lambda o: o.mean(_I), True),
+    "floor_divide floors negatives, ints stay ints": (lambda o: o.floor_divide(_I, _D), True),
+    "floor_divide floats": (lambda o: o.floor_divide(_H, np.float32(-2.0)), True),
+    "mod takes the divisor's sign": (lambda o: o.mod(_I, _D), True),
+    "round half to even": (lambda o: o.round(_H), True),
+    "argmax and argmin take the first tie": (lambda o: (o.argmax(_G, axis=1), o.argmin(_G)),
+                                             True),
+    "std and var are population": (lambda o: (o.std(_H), o.var(_G, axis=1)), True),
+    "clip": (lambda o: o.clip(_H, -1, 1), True),
+    "softmax and log_softmax axes": (lambda o: (o.softmax(_G), o.log_softmax(_G, axis=0)), True),
+    "activations": (lambda o: (o.sigmoid(_H), o.gelu(_H), o.gelu(_H, approximate=False),
+                               o.relu6(_H * 3), o.silu(_H), o.leaky_relu(_H), o.elu(_H),
+                               o.selu(_H), o.softplus(_H), o.hard_sigmoid(_H)), True),
+    "sort, argsort, top_k": (lambda o: (o.sort(_G, axis=0), o.argsort(np.array([3, 1, 2, 1, 3])),
+                                        o.top_k(np.array([1.0, 5, 3, 4, 2], np.float32), 2)[1]),
+                             False),
+    "median of even length averages": (lambda o: o.median(np.array([1.0, 4, 2, 3])), False),
+    "cumsum and cumprod": (lambda o: (o.cumsum(_I), o.cumprod(_H)), False),
+    "linspace and arange": (lambda o: (o.linspace(0, 1, 5), o.arange(0, 1, 0.25)), True),
+    "norm and normalize": (lambda o: (o.norm(_G), o.norm(_G, axis=1), o.normalize(_G)), True),
+    "moments and logsumexp": (lambda o: (*o.moments(_G, axes=[0]), o.logsumexp(_G, axis=1)),
+                              True),
+    "average with weights": (lambda o: o.average(_G, axis=1, weights=np.array([1.0, 2, 3])),
+                             False),
+}
+
+
+def _ops_values(m, name):
+    out = OPS[name][0](m.ops)
+    outs = out if isinstance(out, tuple) else (out,)
+    return [o.detach().numpy() if isinstance(o, tinymm.Tensor)
+            else np.array(keras.ops.convert_to_numpy(o), copy=True) for o in outs]
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_keras_ops_match_keras(name):
+    for a, b in zip(_ops_values(tk, name), _ops_values(keras, name)):
+        assert a.shape == b.shape
+        if OPS[name][1]:
+            assert a.dtype.kind == b.dtype.kind, (a.dtype, b.dtype)
+        np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=1e-5,
+                                   atol=1e-6)
