@@ -559,3 +559,185 @@ def test_layers_match_torch_over_training_steps(name):
     assert sorted(our_state) == sorted(their_state)
     for key, value in their_state.items():  # running statistics after the steps
         np.testing.assert_allclose(our_state[key], value, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- autograd and aliasing
+def _leaf(m, values=(1.0, 2.0)):
+    return m.tensor(list(values), requires_grad=True)
+
+
+def _accumulates(m):
+    x = _leaf(m)
+    (x * x).sum().backward()
+    (x * 3).sum().backward()
+    return x.grad
+
+
+def _retain_graph(m):
+    x = _leaf(m)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    return x.grad
+
+
+def _no_grad_in_place(m):
+    x = _leaf(m)
+    with m.no_grad():
+        x.add_(1)
+        x.mul_(2)
+        y = x * 2
+    return x.detach(), x.requires_grad, y.requires_grad
+
+
+def _detach_shares(m):
+    x = _leaf(m)
+    d = x.detach()
+    d[0] = 5.0
+    x.data.mul_(2)
+    return x.detach(), d.requires_grad
+
+
+def _propagation(m):
+    x, y = _leaf(m), m.tensor([1.0, 2.0])
+    return ((x + y).requires_grad, (y * 2).requires_grad, x.detach().requires_grad,
+            (x > 1).requires_grad, x.argmax().requires_grad)
+
+
+def _retain_grad(m):
+    x = _leaf(m)
+    y = x * 2
+    y.retain_grad()
+    (y * y).sum().backward()
+    return y.grad, x.is_leaf, y.is_leaf
+
+
+def _view_backward(m):
+    x = m.tensor([[1.0, 2, 3], [4, 5, 6]], requires_grad=True)
+    x.view(3, 2)[1:].t().sum().backward()
+    return x.grad
+
+
+def _repeated_index(m):
+    x = _leaf(m, (1.0, 2.0, 3.0))
+    x[m.tensor([0, 0, 2, 0])].sum().backward()
+    return x.grad
+
+
+def _mask_index(m):
+    x = _leaf(m, (1.0, -2.0, 3.0))
+    (x[x > 0] * 2).sum().backward()
+    return x.grad
+
+
+def _broadcast_backward(m):
+    x = m.tensor([[1.0], [2.0]], requires_grad=True)
+    b = _leaf(m, (1.0, 2.0, 3.0))
+    (x * b).sum().backward()
+    return x.grad, b.grad
+
+
+def _setitem_in_graph(m):
+    x, w = _leaf(m, (1.0, 2.0, 3.0)), m.tensor(5.0, requires_grad=True)
+    y = x * 1
+    y[0] = 10.0
+    y[1] = w * 2
+    (y * y).sum().backward()
+    return x.grad, w.grad
+
+
+def _in_place_in_graph(m):
+    x = _leaf(m)
+    y = x * 2
+    y += x
+    z = x + 0
+    z *= x
+    (y + z).sum().backward()
+    return x.grad
+
+
+def _views_share(m):
+    x = m.zeros(2, 3)
+    x.view(6)[0] = 1
+    x.reshape(3, 2)[0, 1] = 2
+    x.t()[2, 0] = 3
+    x[1:, :2] += 4
+    x.unsqueeze(0)[0, 1, 2] = 5
+    return x
+
+
+def _copies(m):
+    x = m.zeros(4)
+    s = x[m.tensor([1, 2])]
+    s += 1  # advanced indexing copies
+    a = np.zeros(3, np.float32)
+    m.tensor(a).add_(1)  # tensor() copies
+    m.from_numpy(a).add_(2)  # from_numpy shares
+    return x, m.tensor(a)
+
+
+def _in_place_returns_self(m):
+    x = m.zeros(3)
+    return x.add_(1) is x, x.zero_() is x, x.fill_(2) is x, x.clamp_(0, 1) is x
+
+
+def _same_dtype_to_is_self(m):
+    x = m.zeros(3)
+    return x.to(m.float32) is x, x.float() is x, x.to(m.float64) is x
+
+
+def _in_place_promotion(m):
+    x = m.zeros(3)
+    x += m.tensor([1, 2, 3])  # an int into float32 stays float32
+    return x
+
+
+def _module_zero_grad(m):
+    lin = m.nn.Linear(2, 1)
+    lin(m.ones(1, 2)).sum().backward()
+    m.optim.SGD(lin.parameters(), lr=0.1).zero_grad()  # set_to_none=True
+    return lin.weight.grad is None
+
+
+def _scatter_family(m):
+    x = m.zeros(3)
+    return (x.index_add(0, m.tensor([0, 0, 2]), m.tensor([1.0, 2.0, 3.0])),
+            x.scatter_add(0, m.tensor([0, 0, 2]), m.tensor([1.0, 2.0, 3.0])),
+            m.zeros(2, 3).scatter(1, m.tensor([[2], [0]]), 7.0),
+            m.arange(6.0).reshape(2, 3).gather(1, m.tensor([[2, 2], [0, 1]])))
+
+
+AUTOGRAD = {fn.__name__.strip("_").replace("_", " "): fn for fn in (
+    _accumulates, _retain_graph, _no_grad_in_place, _detach_shares, _propagation,
+    _retain_grad, _view_backward, _repeated_index, _mask_index, _broadcast_backward,
+    _setitem_in_graph, _in_place_in_graph, _views_share, _copies, _in_place_returns_self,
+    _same_dtype_to_is_self, _in_place_promotion, _module_zero_grad, _scatter_family)}
+
+
+@pytest.mark.parametrize("name", sorted(AUTOGRAD))
+def test_autograd_and_aliasing_match_torch(name):
+    _assert_same(AUTOGRAD[name](tinymm), AUTOGRAD[name](torch))
+
+
+@pytest.mark.parametrize("name", ["backward twice without retain_graph",
+                                  "in-place on a leaf that needs grad",
+                                  "in-place on a tensor saved for backward"])
+def test_autograd_errors_as_torch(name):
+    def run(m):
+        x = _leaf(m)
+        if name.startswith("backward"):
+            y = (x * x).sum()
+            y.backward()
+            y.backward()
+        elif "leaf" in name:
+            x.add_(1)
+        else:
+            y = x * 1
+            z = y * y
+            y.mul_(3)
+            z.sum().backward()
+
+    with pytest.raises(RuntimeError):
+        run(torch)
+    with pytest.raises(RuntimeError):
+        run(tinymm)
