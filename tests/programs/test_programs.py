@@ -4,8 +4,9 @@ Each program in this folder is run twice, ``main(torch, ...)`` and ``main(tinymm
 the same initial weights (PyTorch's, copied into tinymm by ``setup``), and the loss curves
 (plus whatever the program reports after training) must agree to about four significant
 digits. Dropout masks cannot come from the two frameworks' generators (they are different
-generators by design), so during a run both frameworks' ``dropout`` draw their masks from one
-shared NumPy stream; everything else is each framework's own code.
+generators by design), so during a run both frameworks' ``dropout`` draw their masks, and
+their ``randn_like`` its normal draws, from shared NumPy streams; everything else is each
+framework's own code.
 """
 
 import numpy as np
@@ -16,10 +17,12 @@ from tests.programs import (
     caption_attention,
     char_rnn,
     cifar_cnn,
+    dcgan,
     mnist,
     polynomial,
     pos_tagger,
     quickstart,
+    vae,
     word_lm,
 )
 
@@ -39,6 +42,8 @@ PROGRAMS = {
     "mnist_dropout_steplr": mnist.main,
     "word_lm": word_lm.main,
     "caption_attention": caption_attention.main,
+    "dcgan": dcgan.main,
+    "vae": vae.main,
 }
 
 
@@ -83,14 +88,26 @@ def _shared_dropout(lib, seed: int):
     return dropout
 
 
+def _shared_randn_like(lib, seed: int):
+    rng = np.random.default_rng(seed)
+
+    def randn_like(input, **kwargs):  # noqa: A002 - PyTorch's argument name
+        dtype = kwargs.get("dtype") or input.dtype
+        return lib.from_numpy(rng.standard_normal(tuple(input.shape))).to(dtype)
+
+    return randn_like
+
+
 def run_both(program, monkeypatch):
     weights = Weights()
     torch.manual_seed(0)
     with monkeypatch.context() as patch:
         patch.setattr(torch.nn.functional, "dropout", _shared_dropout(torch, 1))
+        patch.setattr(torch, "randn_like", _shared_randn_like(torch, 2))
         theirs = program(torch, weights.record)
     with monkeypatch.context() as patch:
         patch.setattr(tinymm.nn.dropout, "dropout", _shared_dropout(tinymm, 1))
+        patch.setattr(tinymm, "randn_like", _shared_randn_like(tinymm, 2))
         ours = program(tinymm, weights.load)
     return np.array(ours, dtype=np.float64), np.array(theirs, dtype=np.float64)
 
