@@ -21,6 +21,7 @@ import numpy as _np  # noqa: E402
 import tinymm.nn.functional  # noqa: E402, F401 - the torch.nn.functional path
 import tinymm.nn.utils  # noqa: E402, F401
 from tinymm import cuda, dtypes, functional, keras, nn, optim, random, utils  # noqa: E402
+from tinymm import distributions as distributions  # noqa: E402 - torch.distributions
 from tinymm import functional as F  # noqa: E402
 from tinymm._version import __version__  # noqa: E402
 from tinymm.autograd import (  # noqa: E402

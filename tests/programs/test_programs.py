@@ -5,7 +5,8 @@ the same initial weights (PyTorch's, copied into tinymm by ``setup``), and the l
 (plus whatever the program reports after training) must agree to about four significant
 digits. Dropout masks cannot come from the two frameworks' generators (they are different
 generators by design), so during a run both frameworks' ``dropout`` draw their masks, and
-their ``randn_like`` its normal draws, from shared NumPy streams; everything else is each
+their ``randn_like`` its normal draws and ``distributions.Categorical.sample`` its indices, from
+shared NumPy streams; everything else is each
 framework's own code.
 """
 
@@ -22,6 +23,7 @@ from tests.programs import (
     polynomial,
     pos_tagger,
     quickstart,
+    reinforce,
     vae,
     word_lm,
 )
@@ -44,6 +46,8 @@ PROGRAMS = {
     "caption_attention": caption_attention.main,
     "dcgan": dcgan.main,
     "vae": vae.main,
+    "reinforce": reinforce.reinforce,
+    "actor_critic": reinforce.actor_critic,
 }
 
 
@@ -98,16 +102,33 @@ def _shared_randn_like(lib, seed: int):
     return randn_like
 
 
+def _shared_categorical_sample(lib, seed: int):
+    rng = np.random.default_rng(seed)
+
+    def sample(self, sample_shape=()):
+        probs = self.probs.detach().numpy().astype(np.float64)  # (*batch, K)
+        u = rng.random(tuple(sample_shape) + probs.shape[:-1])
+        cdf = np.cumsum(probs / probs.sum(-1, keepdims=True), -1)
+        index = np.minimum((cdf < u[..., None]).sum(-1), probs.shape[-1] - 1)
+        return lib.from_numpy(np.asarray(index, dtype=np.int64))
+
+    return sample
+
+
 def run_both(program, monkeypatch):
     weights = Weights()
     torch.manual_seed(0)
     with monkeypatch.context() as patch:
         patch.setattr(torch.nn.functional, "dropout", _shared_dropout(torch, 1))
         patch.setattr(torch, "randn_like", _shared_randn_like(torch, 2))
+        patch.setattr(torch.distributions.Categorical, "sample",
+                      _shared_categorical_sample(torch, 3))
         theirs = program(torch, weights.record)
     with monkeypatch.context() as patch:
         patch.setattr(tinymm.nn.dropout, "dropout", _shared_dropout(tinymm, 1))
         patch.setattr(tinymm, "randn_like", _shared_randn_like(tinymm, 2))
+        patch.setattr(tinymm.distributions.Categorical, "sample",
+                      _shared_categorical_sample(tinymm, 3))
         ours = program(tinymm, weights.load)
     return np.array(ours, dtype=np.float64), np.array(theirs, dtype=np.float64)
 
