@@ -24,6 +24,7 @@ from tests.programs import (
     pos_tagger,
     quickstart,
     reinforce,
+    time_sequence,
     vae,
     word_lm,
 )
@@ -48,6 +49,8 @@ PROGRAMS = {
     "vae": vae.main,
     "reinforce": reinforce.reinforce,
     "actor_critic": reinforce.actor_critic,
+    "time_sequence_lbfgs": time_sequence.main,
+    "time_sequence_lbfgs_strong_wolfe": time_sequence.strong_wolfe,
 }
 
 
