@@ -24,6 +24,7 @@ from tests.programs import (
     pos_tagger,
     quickstart,
     reinforce,
+    spatial_transformer,
     time_sequence,
     vae,
     word_lm,
@@ -51,6 +52,7 @@ PROGRAMS = {
     "actor_critic": reinforce.actor_critic,
     "time_sequence_lbfgs": time_sequence.main,
     "time_sequence_lbfgs_strong_wolfe": time_sequence.strong_wolfe,
+    "spatial_transformer": spatial_transformer.main,
 }
 
 
@@ -83,16 +85,23 @@ class Weights:
                 t.copy_(tinymm.from_numpy(value))
 
 
-def _shared_dropout(lib, seed: int):
+def _shared_dropouts(lib, seed: int):
+    """F.dropout and F.dropout2d (masks (N, C, 1, 1)) drawing from one NumPy stream."""
     rng = np.random.default_rng(seed)
 
-    def dropout(x, p=0.5, training=True, inplace=False):
+    def masked(x, p, training, shape):
         if not training or p == 0:
             return x
-        keep = (rng.random(tuple(x.shape)) >= p) / (1.0 - p)
+        keep = (rng.random(shape) >= p) / (1.0 - p)
         return x * lib.from_numpy(keep.astype(np.float32))
 
-    return dropout
+    def dropout(x, p=0.5, training=True, inplace=False):
+        return masked(x, p, training, tuple(x.shape))
+
+    def dropout2d(x, p=0.5, training=True, inplace=False):
+        return masked(x, p, training, tuple(x.shape[:-2]) + (1, 1))
+
+    return dropout, dropout2d
 
 
 def _shared_randn_like(lib, seed: int):
@@ -122,13 +131,18 @@ def run_both(program, monkeypatch):
     weights = Weights()
     torch.manual_seed(0)
     with monkeypatch.context() as patch:
-        patch.setattr(torch.nn.functional, "dropout", _shared_dropout(torch, 1))
+        dropout, dropout2d = _shared_dropouts(torch, 1)
+        patch.setattr(torch.nn.functional, "dropout", dropout)
+        patch.setattr(torch.nn.functional, "dropout2d", dropout2d)
         patch.setattr(torch, "randn_like", _shared_randn_like(torch, 2))
         patch.setattr(torch.distributions.Categorical, "sample",
                       _shared_categorical_sample(torch, 3))
         theirs = program(torch, weights.record)
     with monkeypatch.context() as patch:
-        patch.setattr(tinymm.nn.dropout, "dropout", _shared_dropout(tinymm, 1))
+        dropout, dropout2d = _shared_dropouts(tinymm, 1)
+        for module in (tinymm.nn.dropout, tinymm.nn.functional, tinymm.functional):
+            patch.setattr(module, "dropout", dropout)
+            patch.setattr(module, "dropout2d", dropout2d)
         patch.setattr(tinymm, "randn_like", _shared_randn_like(tinymm, 2))
         patch.setattr(tinymm.distributions.Categorical, "sample",
                       _shared_categorical_sample(tinymm, 3))
