@@ -19,6 +19,7 @@ from tests.programs import (
     char_rnn,
     cifar_cnn,
     dcgan,
+    fast_neural_style,
     mnist,
     polynomial,
     pos_tagger,
@@ -53,6 +54,7 @@ PROGRAMS = {
     "time_sequence_lbfgs": time_sequence.main,
     "time_sequence_lbfgs_strong_wolfe": time_sequence.strong_wolfe,
     "spatial_transformer": spatial_transformer.main,
+    "fast_neural_style": fast_neural_style.main,
 }
 
 
