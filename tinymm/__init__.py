@@ -111,6 +111,8 @@ from tinymm.tensor import (  # noqa: E402
     tensor,
     where,
 )
+from tinymm.tensor_types import *  # noqa: E402, F403
+from tinymm.tensor_types import __all__ as _TYPES  # noqa: E402
 from tinymm.torch_functions import *  # noqa: E402, F403
 from tinymm.torch_functions import __all__ as _FUNCTIONS  # noqa: E402
 
@@ -154,5 +156,5 @@ __all__ = [
     "rand_like", "randint", "randint_like", "randn", "randn_like", "random", "randperm", "save",
     "seed", "set_default_backend", "set_default_dtype", "set_printoptions", "set_rng_state",
     "short", "split", "stack", "tensor", "uint8",
-    "use_backend", "utils", "where", "zeros", "zeros_like", *_FUNCTIONS,
+    "use_backend", "utils", "where", "zeros", "zeros_like", *_FUNCTIONS, *_TYPES,
 ]

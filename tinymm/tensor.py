@@ -501,7 +501,9 @@ class Tensor:
         return self.to(np.bool_)
 
     def type(self, dtype=None):
-        """With no argument, the type's name (``'tinymm.FloatTensor'``); else a cast."""
+        """With no argument, the type's name (``'tinymm.FloatTensor'``); else a cast to a
+        dtype, a type name or a legacy type (``x.type(tinymm.LongTensor)``)."""
+        dtype = getattr(dtype, "dtype", dtype)  # a legacy type (tensor_types.py) names one
         if dtype is None:
             return "tinymm." + _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
         if isinstance(dtype, str) and dtype.rpartition(".")[2] in _TYPE_NAMES.values():

@@ -25,6 +25,7 @@ from tests.programs import (
     pos_tagger,
     quickstart,
     reinforce,
+    seq2seq,
     spatial_transformer,
     time_sequence,
     vae,
@@ -55,6 +56,7 @@ PROGRAMS = {
     "time_sequence_lbfgs_strong_wolfe": time_sequence.strong_wolfe,
     "spatial_transformer": spatial_transformer.main,
     "fast_neural_style": fast_neural_style.main,
+    "seq2seq_attention": seq2seq.main,
 }
 
 
