@@ -28,6 +28,7 @@ from tests.programs import (
     seq2seq,
     spatial_transformer,
     time_sequence,
+    transformer_lm,
     vae,
     word_lm,
 )
@@ -57,6 +58,7 @@ PROGRAMS = {
     "spatial_transformer": spatial_transformer.main,
     "fast_neural_style": fast_neural_style.main,
     "seq2seq_attention": seq2seq.main,
+    "transformer_lm": transformer_lm.main,
 }
 
 
