@@ -20,6 +20,7 @@ from tests.programs import (
     cifar_cnn,
     dcgan,
     fast_neural_style,
+    fgsm,
     mnist,
     polynomial,
     pos_tagger,
@@ -59,6 +60,7 @@ PROGRAMS = {
     "fast_neural_style": fast_neural_style.main,
     "seq2seq_attention": seq2seq.main,
     "transformer_lm": transformer_lm.main,
+    "fgsm": fgsm.main,
 }
 
 
