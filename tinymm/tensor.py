@@ -501,7 +501,10 @@ class Tensor:
         return self.to(np.bool_)
 
     def type(self, dtype=None):
-        """With no argument, the type's name (``'tinymm.FloatTensor'``); else a cast."""
+        """With no argument, the type's name (``'tinymm.FloatTensor'``); else a cast to a
+        dtype, a type name or a legacy type (``x.type(tinymm.LongTensor)``)."""
+        legacy = getattr(dtype, "dtype", None)  # a legacy type (tensor_types.py) names one
+        dtype = legacy if isinstance(legacy, np.dtype) else dtype
         if dtype is None:
             return "tinymm." + _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
         if isinstance(dtype, str) and dtype.rpartition(".")[2] in _TYPE_NAMES.values():
@@ -723,8 +726,13 @@ class Tensor:
 
     arcsin, arccos, arctan = asin, acos, atan
 
-    def softmax(self, dim: int = -1): return _SM.softmax(self, dim)
-    def log_softmax(self, dim: int = -1): return _SM.log_softmax(self, dim)
+    def softmax(self, dim: int, dtype=None):
+        """Softmax along ``dim`` (required, as PyTorch's Tensor.softmax and torch.softmax;
+        only ``F.softmax`` has an implicit dim), computed in ``dtype`` if given."""
+        return _SM.softmax(self if dtype is None else self.to(dtype), dim)
+
+    def log_softmax(self, dim: int, dtype=None):
+        return _SM.log_softmax(self if dtype is None else self.to(dtype), dim)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
         """Clamp into [min, max] (max wins where min > max), in the dtype promoted with the

@@ -500,6 +500,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
 # The schedules live in tinymm/optim/lr_scheduler.py (torch.optim.lr_scheduler's path); the
 # names are also exported here, as tinymm always did.
 from tinymm.optim import lr_scheduler  # noqa: E402
+from tinymm.optim.lbfgs import LBFGS  # noqa: E402 - torch.optim.LBFGS (optim/lbfgs.py)
 from tinymm.optim.lr_scheduler import (  # noqa: E402
     ChainedScheduler,
     ConstantLR,
@@ -523,7 +524,7 @@ __all__ = [
     "LambdaLR", "MultiStepLR", "NAdam", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD",
     "StepLR", "clip_grad_norm_", "lr_scheduler",
     "ChainedScheduler", "ConstantLR", "CosineAnnealingWarmRestarts", "LinearLR", "OneCycleLR",
-    "PolynomialLR", "SequentialLR", "Adamax", "RAdam", "CyclicLR",
+    "PolynomialLR", "SequentialLR", "Adamax", "RAdam", "CyclicLR", "LBFGS",
 ]
 
 
