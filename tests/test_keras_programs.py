@@ -4,7 +4,9 @@ output shapes and, from the same weights, the same losses before and after the f
 
 A program reads the optional ``share_weights(model)`` hook from its globals (identity when
 run on its own): the Keras run records ``model.get_weights()``, the tinymm run loads them
-with ``set_weights`` (both in Keras's layouts).
+with ``set_weights`` (both in Keras's layouts); a program with several models passes each
+through the hook, in the same order in both runs. Keys a program lists in
+``RESULTS["also_compared"]`` are compared too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ HERE = pathlib.Path(__file__).parent / "keras_programs"
 PROGRAMS = sorted(p.stem for p in HERE.glob("*.py") if p.stem != "__init__")
 TINYMM_IMPORTS = {"from tinymm import keras": "import keras",
                   "from tinymm.keras import layers, ops": "from keras import layers, ops",
-                  "from tinymm.keras import layers": "from keras import layers"}
+                  "from tinymm.keras import layers": "from keras import layers",
+                  "from tinymm.keras import ops": "from keras import ops"}
 
 
 def run(name: str, keras_3: bool = False, share_weights=None) -> dict:
@@ -64,6 +67,10 @@ def test_program_runs_on_tinymm_and_learns(name):
         np.testing.assert_array_equal(results["padded"][0] != 0,
                                       np.sort(results["padded"][0] != 0))  # "pre" padding
         assert _falls(results["history"])
+    elif name == "training_loop_from_scratch":
+        assert results["iterations"] == 9  # 3 epochs of 3 batches, counted by the optimizer
+        assert results["n_model_losses"] == 1 and all(a > 0 for a in results["added"])
+        assert _falls(results["history"])
     else:
         assert _falls(results["history"])
 
@@ -78,32 +85,35 @@ def _keras():
 
 
 COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_train_step",
-            "functional_multi_io", "sequential_guide", "timeseries_conv1d"]
+            "functional_multi_io", "sequential_guide", "timeseries_conv1d",
+            "training_loop_from_scratch"]
 
 
 @pytest.mark.parametrize("name", COMPARED)
 def test_program_matches_keras_3_from_the_same_weights(name):
     keras = _keras()
     keras.utils.set_random_seed(0)
-    recorded = {}
+    recorded = {"weights": [], "summary": [], "ours": []}
+
+    def layer_counts(model):
+        return [(type(la).__name__, la.count_params()) for la in model.layers
+                if type(la).__name__ != "InputLayer"]
 
     def record(model):
-        recorded["weights"] = [np.array(w) for w in model.get_weights()]
-        recorded["summary"] = [(type(la).__name__, la.count_params()) for la in model.layers
-                               if type(la).__name__ != "InputLayer"]
+        recorded["weights"].append([np.array(w) for w in model.get_weights()])
+        recorded["summary"].append(layer_counts(model))
         return model
 
     def load(model):
-        model.set_weights(recorded["weights"])
-        recorded["ours"] = [(type(la).__name__, la.count_params()) for la in model.layers
-                            if type(la).__name__ != "InputLayer"]
+        model.set_weights(recorded["weights"][len(recorded["ours"])])
+        recorded["ours"].append(layer_counts(model))
         return model
 
     theirs = run(name, keras_3=True, share_weights=record)
     ours = run(name, share_weights=load)
     assert ours["params"] == theirs["params"]
     assert recorded["ours"] == recorded["summary"]
-    for key in ("initial_loss", "after_step", "initial"):
+    for key in ("initial_loss", "after_step", "initial", *theirs.get("also_compared", ())):
         if isinstance(theirs.get(key), dict):  # return_dict=True: compare by name
             assert set(ours[key]) == set(theirs[key]), key
             for name, value in theirs[key].items():

@@ -28,7 +28,8 @@ import re
 
 import numpy as np
 
-from tinymm.nn.module import Module
+from tinymm.autograd import no_grad
+from tinymm.nn.module import Module, Parameter
 from tinymm.tensor import Tensor, from_numpy
 
 _NAME_COUNTS: dict[str, int] = {}
@@ -245,16 +246,38 @@ def new_weight(owner: str, shape, initializer, trainable: bool, dtype, unsupport
     """A Parameter of ``shape`` initialised by a ``keras.initializers`` name or object (the
     body of ``add_weight``); ``unsupported`` options other than None are refused."""
     from tinymm.keras import initializers
-    from tinymm.nn.module import Parameter
 
     for key, value in unsupported.items():
         if value is not None:
             raise ValueError(f"{owner}: add_weight({key}=...) is not supported by tinymm.keras")
     shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
-    weight = Parameter(np.asarray(initializers.get(initializer)(shape, dtype), dtype)
-                       .reshape(shape))
-    weight.requires_grad = bool(trainable)
+    weight = Variable(np.asarray(initializers.get(initializer)(shape, dtype), dtype)
+                      .reshape(shape))
+    weight.requires_grad = weight.declared_trainable = bool(trainable)
     return weight
+
+
+class Variable(Parameter):
+    """A weight made by ``add_weight``: a Parameter whose values Keras code rewrites in place,
+    outside the graph (``assign``, ``assign_add``, ``assign_sub``), as a Keras variable;
+    ``declared_trainable`` is add_weight's ``trainable``."""
+
+    declared_trainable = True
+
+    def assign(self, value):
+        with no_grad():
+            self.copy_(value)
+        return self
+
+    def assign_add(self, delta):
+        with no_grad():
+            self.add_(delta)
+        return self
+
+    def assign_sub(self, delta):
+        with no_grad():
+            self.sub_(delta)
+        return self
 
 
 class WeightViews:
@@ -301,6 +324,7 @@ class Layer(WeightViews):
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) "
                             f"{sorted(unknown)}")
         self.name = name or unique_name(snake_case(type(self).__name__))
+        self.module: Module | None = None
         self.trainable = trainable
         self.dtype = np.dtype(dtype or "float32")
         # Keras casts floating-point inputs (arrays and tensors) to the layer's dtype when it
@@ -309,11 +333,53 @@ class Layer(WeightViews):
         if input_shape is None and input_dim is not None:
             input_shape = (input_dim,)
         self.input_shape_hint = None if input_shape is None else tuple(input_shape)
-        self.module: Module | None = None
         self.built = False
         self.inbound_nodes: list[Node] = []
         self.built_input_shape = None
         self._call_params = set(inspect.signature(self.call).parameters)
+
+    # ------------------------------------------------------------ trainable, sublayers
+    @property
+    def trainable(self) -> bool:
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Keras: freezing a layer freezes its weights and its sublayers' at once (they move
+        to ``non_trainable_weights`` and the optimizer leaves them alone); unfreezing brings
+        back those ``add_weight`` declared trainable."""
+        self.__dict__["_trainable"] = bool(value)
+        if self.module is not None:
+            for p in self.module.parameters():
+                p.requires_grad = bool(value) and getattr(p, "declared_trainable", True)
+        for layer in self.sublayers():
+            layer.trainable = value
+
+    def __setattr__(self, name: str, value) -> None:
+        object.__setattr__(self, name, value)
+        layers = [value] if isinstance(value, Layer) else [
+            v for v in value if isinstance(v, Layer)] if isinstance(value, (list, tuple)) else []
+        if layers and name != "_sublayers" and not type(self).__module__.startswith(
+                "tinymm.keras"):
+            for i, layer in enumerate(layers):
+                self._track(name if isinstance(value, Layer) else f"{name}_{i}", layer)
+
+    def _track(self, key: str, layer: Layer) -> None:
+        """A layer held by a custom layer (Keras's sublayer tracking): its weights become
+        this layer's (a child of this layer's module, once it has one)."""
+        self.__dict__.setdefault("_sublayers", {})[key] = layer
+        layer.__dict__.setdefault("_parents", []).append((self, key))
+        if self.module is None:
+            self.module = Module()
+        self._adopt(key, layer)
+
+    def _adopt(self, key: str, layer: Layer) -> None:
+        if layer.module is not None and key not in dict(self.module.named_children()):
+            self.module.add_module(key, layer.module)
+
+    def sublayers(self) -> list:
+        """The layers this (custom) layer holds as attributes, in assignment order."""
+        return list(self.__dict__.get("_sublayers", {}).values())
 
     # ------------------------------------------------------------ for subclasses
     def build_module(self, input_shape) -> Module | None:
@@ -322,7 +388,7 @@ class Layer(WeightViews):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def compute_mask(self, inputs, mask):
+    def compute_mask(self, inputs, mask=None):
         return mask if self.supports_masking else None
 
     def call(self, inputs):
@@ -357,6 +423,8 @@ class Layer(WeightViews):
             if not self.trainable:
                 self.module.requires_grad_(False)
         self.built = True
+        for parent, key in self.__dict__.get("_parents", []):
+            parent._adopt(key, self)
 
     def add_weight(self, name: str | None = None, shape=(), initializer="glorot_uniform",
                    trainable: bool = True, dtype=None, **unsupported) -> Tensor:
@@ -396,8 +464,9 @@ class Layer(WeightViews):
 
     @property
     def losses(self) -> list:
-        """The losses this layer added during its latest call on data."""
-        return list(self.__dict__.get("_losses", []))
+        """The losses this layer and its sublayers added during their latest calls."""
+        return list(self.__dict__.get("_losses", [])) + [
+            loss for layer in self.sublayers() for loss in layer.losses]
 
     def count_params(self) -> int:
         if not self.built:

@@ -100,7 +100,7 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model '{self.name}': outputs[{i}] must be a KerasTensor "
                                 f"(the result of calling a layer), got {type(t).__name__}")
-        self._nodes = topological_nodes(self.outputs)
+        self._nodes = topological_nodes(self.outputs + self.__dict__.get("_symbolic_losses", []))
         given = {id(t) for t in self.inputs}
         for node in self._nodes:
             for t in node.inputs:
@@ -120,6 +120,22 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             if layer.module is not None and layer.name not in self._modules:
                 self.add_module(layer.name, layer.module)
         self.built = True
+
+    @property
+    def trainable(self) -> bool:
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Keras: freezing a model freezes every layer (nested models too) and its own
+        weights; recompile after changing it, as Keras asks."""
+        object.__setattr__(self, "_trainable", bool(value))
+        for layer in self.layers:
+            layer.trainable = value
+        own = self.parameters() if not self.layers else self._parameters.values()
+        for p in own:
+            if p is not None:
+                p.requires_grad = bool(value) and getattr(p, "declared_trainable", True)
 
     @property
     def layers(self) -> list[Layer]:
@@ -283,13 +299,16 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
                 out = Layer.__call__(node.layer, *args, **kwargs)  # as recorded
             for t, v in zip(node.outputs, as_list(out) if len(node.outputs) > 1 else [out]):
                 values[id(t)] = v
+        self.__dict__["_graph_losses"] = [values[id(t)] for t in
+                                          self.__dict__.get("_symbolic_losses", [])]
         return ([values[id(t)] for t in self.outputs],
                 [pre.get(id(t.node)) if w else None
                  for t, w in zip(self.outputs, logits or [False] * len(self.outputs))])
 
     def forward(self, x, training: bool | None = None):
-        if any(isinstance(t, KerasTensor) for t in flatten_structure(x)):
-            return self.as_layer()(x)  # a model used as a layer of another model
+        if any(isinstance(t, KerasTensor) for t in flatten_structure(x)):  # a model used as
+            # a layer of another model; training=False there pins inference mode (Keras)
+            return self.as_layer()(x) if training is None else self.as_layer()(x, training=training)
         xs = self._prepare_inputs(x, "Model call", keep_tensors=True)
         previous = self.training
         if training is not None:
@@ -325,15 +344,23 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in self.layers)
 
-    def summary(self, line_length: int | None = None, print_fn=None) -> None:
+    def summary(self, line_length: int | None = None, print_fn=None,
+                show_trainable: bool = False, **unsupported) -> None:
+        """Keras's summary table; ``show_trainable`` adds the Trainable column (Y, N, or -
+        for a layer without weights)."""
+        for key, value in unsupported.items():
+            if value not in (None, False):
+                raise ValueError(f"summary: {key}={value!r} is not supported by tinymm.keras")
         if not self.built:
             raise ValueError(f"Model '{self.name}': the model is not built yet, so its shapes "
                              "and parameter counts are unknown; call it on data first")
         print_fn = print_fn or print
         functional = not isinstance(self, Sequential)
         widths = [33, 26, 11, 28] if functional else [33, 26, 11]
-        total = sum(widths) if line_length is None else line_length
         headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"][:len(widths)]
+        if show_trainable:
+            widths, headers = widths + [11], headers + ["Trainable"]
+        total = sum(widths) if line_length is None else line_length
 
         def row(cells):
             return "".join((" " + str(cell)).ljust(w) for cell, w in zip(cells, widths)).rstrip()
@@ -348,17 +375,19 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             shape = fmt_shape(outs[0].shape) if len(outs) == 1 else \
                 fmt_shape([t.shape for t in outs])
             params = f"{layer.count_params():,}"
-            cells = [f"{layer.name} ({type(layer).__name__})", shape, params]
+            kind = type(layer.model if isinstance(layer, ModelLayer) else layer).__name__
+            cells = [f"{layer.name} ({kind})", shape, params]
+            sources = []
             if functional:
                 node = self._node_of(layer)
                 sources = [] if node is None else [
                     f"{t.layer.name}[0][{t.index}]" for t in node.inputs]
                 cells.append(sources[0] if sources else "[]")
-                print_fn(row(cells))
-                for extra in sources[1:]:
-                    print_fn(row(["", "", "", extra]))
-            else:
-                print_fn(row(cells))
+            if show_trainable:
+                cells.append(("Y" if layer.trainable else "N") if layer.weights else "-")
+            print_fn(row(cells))
+            for extra in sources[1:]:
+                print_fn(row(["", "", "", extra]))
         print_fn("=" * total)
         trainable = self.num_parameters(trainable_only=True)
         everything = sum(layer.count_params() for layer in self.layers)  # + BN moving stats
@@ -408,11 +437,24 @@ class ModelLayer(Layer):
     def build_module(self, input_shape):
         return self.model
 
+    @property
+    def trainable(self) -> bool:
+        return self.model.trainable if "model" in self.__dict__ else True
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        if "model" in self.__dict__:
+            self.model.trainable = value
+
+    @property
+    def weights(self) -> list:
+        return self.model.weights
+
     def count_params(self) -> int:
         return self.model.count_params()
 
-    def call(self, x):
-        return self.model.forward(x)
+    def call(self, x, training=None):
+        return self.model.forward(x, training=training)
 
     def keras_layout(self) -> list:
         return [view for layer in self.model.layers for view in layer.keras_layout()]
