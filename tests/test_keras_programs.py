@@ -67,6 +67,9 @@ def test_program_runs_on_tinymm_and_learns(name):
         np.testing.assert_array_equal(results["padded"][0] != 0,
                                       np.sort(results["padded"][0] != 0))  # "pre" padding
         assert _falls(results["history"])
+    elif name == "denoising_autoencoder":
+        assert results["shapes"]["predictions"] == (16, 12, 12, 1)
+        assert _falls(results["history"]) and _falls(results["denoising"], "val_loss")
     elif name == "training_loop_from_scratch":
         assert results["iterations"] == 9  # 3 epochs of 3 batches, counted by the optimizer
         assert results["n_model_losses"] == 1 and all(a > 0 for a in results["added"])
@@ -85,7 +88,8 @@ def _keras():
 
 
 COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_train_step",
-            "functional_multi_io", "sequential_guide", "timeseries_conv1d",
+            "denoising_autoencoder", "functional_multi_io", "sequential_guide",
+            "timeseries_conv1d",
             "training_loop_from_scratch"]
 
 
