@@ -70,6 +70,15 @@ def test_program_runs_on_tinymm_and_learns(name):
     elif name == "denoising_autoencoder":
         assert results["shapes"]["predictions"] == (16, 12, 12, 1)
         assert _falls(results["history"]) and _falls(results["denoising"], "val_loss")
+    elif name == "subclassing_guide":
+        assert results["weights_match"] and results["sum_weights"] == (1, 1, 0)
+        np.testing.assert_array_equal(results["second_sum"], [4.0, 4.0])
+        assert results["mlp_weights"] == (6, 6) and results["vae_weights"] == 10
+        assert results["losses_zeros"] == [0.0]
+        assert results["losses_ones"] == [pytest.approx(0.01)]
+        assert set(np.unique(results["trained"])) <= {0.0, 2.0}
+        assert len(results["kl_losses"]) == 1 and results["kl_losses"][0] > 0
+        assert _falls(results["history"])
     elif name == "training_loop_from_scratch":
         assert results["iterations"] == 9  # 3 epochs of 3 batches, counted by the optimizer
         assert results["n_model_losses"] == 1 and all(a > 0 for a in results["added"])
@@ -89,7 +98,7 @@ def _keras():
 
 COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_train_step",
             "denoising_autoencoder", "functional_multi_io", "sequential_guide",
-            "timeseries_conv1d",
+            "subclassing_guide", "timeseries_conv1d",
             "training_loop_from_scratch"]
 
 
