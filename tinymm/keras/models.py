@@ -306,9 +306,11 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
                  for t, w in zip(self.outputs, logits or [False] * len(self.outputs))])
 
     def forward(self, x, training: bool | None = None):
-        if any(isinstance(t, KerasTensor) for t in flatten_structure(x)):  # a model used as
-            # a layer of another model; training=False there pins inference mode (Keras)
-            return self.as_layer()(x) if training is None else self.as_layer()(x, training=training)
+        if any(isinstance(t, KerasTensor) for t in flatten_structure(x)):
+            # a model used as a layer of another model. training= there is not recorded:
+            # Keras 3 passes fit's training=True to every layer over it (keras-team/keras
+            # #20285), and outside fit tinymm's layers run in inference mode anyway
+            return self.as_layer()(x)
         xs = self._prepare_inputs(x, "Model call", keep_tensors=True)
         previous = self.training
         if training is not None:
@@ -453,8 +455,8 @@ class ModelLayer(Layer):
     def count_params(self) -> int:
         return self.model.count_params()
 
-    def call(self, x, training=None):
-        return self.model.forward(x, training=training)
+    def call(self, x):
+        return self.model.forward(x)
 
     def keras_layout(self) -> list:
         return [view for layer in self.model.layers for view in layer.keras_layout()]
