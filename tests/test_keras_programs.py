@@ -92,6 +92,10 @@ def test_program_runs_on_tinymm_and_learns(name):
         assert results["kernel_moved"] and not results["moving_stats_kept"]
         assert results["tuned_counts"] == (6, 2)
         assert _falls(results["history"], "val_loss")
+    elif name == "variational_autoencoder":
+        assert set(results["history"]) == {"loss", "reconstruction_loss", "kl_loss"}
+        assert results["vae_params"] == results["params"] and results["n_metrics"] == 3
+        assert _falls(results["history"]) and _falls(results["history"], "reconstruction_loss")
     elif name == "training_loop_from_scratch":
         assert results["iterations"] == 9  # 3 epochs of 3 batches, counted by the optimizer
         assert results["n_model_losses"] == 1 and all(a > 0 for a in results["added"])
@@ -112,6 +116,7 @@ def _keras():
 COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_train_step",
             "denoising_autoencoder", "functional_multi_io", "sequential_guide",
             "subclassing_guide", "timeseries_conv1d", "transfer_learning",
+            "variational_autoencoder",
             "training_loop_from_scratch"]
 
 
