@@ -170,3 +170,27 @@ def test_optimizer_iterations_count_every_update():
     model.fit(np.ones((8, 3)), np.ones((8, 1)), batch_size=4, epochs=1, verbose=0)
     assert int(scheduled.iterations) == 2
     assert model.optimizer.param_groups[0]["lr"] == pytest.approx(0.05)  # schedule(1)
+
+
+def test_text_layers_take_a_string_input_inside_a_model():
+    texts = np.array([["the cat sat"], ["a dog"], ["the dog ran far"]])
+    vectorize = tk.layers.TextVectorization(output_sequence_length=5)
+    vectorize.adapt(texts)
+    inputs = tk.Input(shape=(1,), dtype="string")
+    ids = vectorize(inputs)
+    assert ids.shape == (None, 5) and ids.dtype == np.int64
+    outputs = tk.layers.GlobalAveragePooling1D()(tk.layers.Embedding(20, 3)(ids))
+    model = tk.Model(inputs, outputs)
+    direct = model.layers[2](vectorize(texts)).numpy().mean(axis=1)  # the same layers by hand
+    np.testing.assert_allclose(model.predict(texts), direct, rtol=1e-6)
+    np.testing.assert_allclose(model(texts).detach().numpy(), direct, rtol=1e-6)
+    hot = tk.layers.TextVectorization(output_mode="multi_hot")
+    hot.adapt(texts)
+    counts = hot(tk.Input(shape=(1,), dtype="string"))
+    assert counts.shape == (None, hot.vocabulary_size()) and counts.dtype == np.float32
+    lookup = tk.layers.StringLookup(vocabulary=["cat", "dog"])
+    words = tk.Input(shape=(2,), dtype="string")
+    word_model = tk.Model(words, lookup(words))
+    np.testing.assert_array_equal(word_model.predict(np.array([["dog", "cow"]])), [[2, 0]])
+    with pytest.raises(ValueError, match="expects shape"):
+        word_model.predict(np.array([["dog"]]))

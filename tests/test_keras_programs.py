@@ -96,12 +96,40 @@ def test_program_runs_on_tinymm_and_learns(name):
         assert set(results["history"]) == {"loss", "reconstruction_loss", "kl_loss"}
         assert results["vae_params"] == results["params"] and results["n_metrics"] == 3
         assert _falls(results["history"]) and _falls(results["history"], "reconstruction_loss")
+    elif name == "text_classification_from_scratch":
+        _check_text_vectorization(results)
+        assert _falls(results["history"]) and results["history"]["val_accuracy"][-1] > 0.8
+        np.testing.assert_allclose(results["end_to_end"], results["evaluated"], rtol=1e-6)
+        assert results["probabilities"].shape == (2, 1)
+        assert results["end_to_end_params"] == results["params"]
     elif name == "training_loop_from_scratch":
         assert results["iterations"] == 9  # 3 epochs of 3 batches, counted by the optimizer
         assert results["n_model_losses"] == 1 and all(a > 0 for a in results["added"])
         assert _falls(results["history"])
     else:
         assert _falls(results["history"])
+
+
+def _check_text_vectorization(results) -> None:
+    """Keras's TextVectorization needs TensorFlow, so the closed form: the vocabulary by
+    count (ties by descending token) after "" and "[UNK]", and the first text's ids padded
+    with 0 to output_sequence_length."""
+    import collections
+    import re
+    import string
+
+    def standardize(text):
+        text = re.sub("<br />", " ", text.lower())
+        return re.sub(f"[{re.escape(string.punctuation)}]", "", text)
+
+    vocabulary = results["vocabulary"]
+    assert vocabulary[:2] == ["", "[UNK]"]
+    counts = collections.Counter(w for t in results["train_texts"] for w in standardize(t).split())
+    assert vocabulary[2:] == sorted(counts, key=lambda w: (counts[w], w), reverse=True)
+    words = standardize(results["train_texts"][0]).split()
+    want = np.zeros(results["x_train"].shape[1], np.int64)
+    want[:len(words)] = [vocabulary.index(w) for w in words]
+    np.testing.assert_array_equal(results["x_train"][0], want)
 
 
 def _keras():

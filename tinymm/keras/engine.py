@@ -103,6 +103,18 @@ def as_eager(value):
     return value
 
 
+def keras_dtype(dtype) -> np.dtype:
+    """A Keras dtype name as a NumPy dtype; "string" (Keras's text inputs) is NumPy's object
+    dtype, which holds the Python strings a lookup or text layer reads."""
+    return np.dtype(object) if dtype in ("string", "str", str) else np.dtype(dtype)
+
+
+def is_text(array) -> bool:
+    """True for a NumPy array of strings (object, str or bytes dtype): data for a text layer,
+    never a Tensor."""
+    return isinstance(array, np.ndarray) and array.dtype.kind in "OUS"
+
+
 # ---------------------------------------------------------------- symbolic tensors
 class KerasTensor:
     """A placeholder in a functional graph: a shape (batch dim None), a dtype, and the layer
@@ -111,7 +123,7 @@ class KerasTensor:
     def __init__(self, shape, dtype="float32", layer=None, node=None, index: int = 0,
                  has_mask: bool = False, name: str | None = None):
         self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
+        self.dtype = keras_dtype(dtype)
         self.layer = layer  # the Layer that produced it
         self.node = node  # the Node (a call of that layer) that produced it
         self.index = index  # which output of that node
@@ -326,7 +338,7 @@ class Layer(WeightViews):
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.module: Module | None = None
         self.trainable = trainable
-        self.dtype = np.dtype(dtype or "float32")
+        self.dtype = keras_dtype(dtype or "float32")
         # Keras casts floating-point inputs (arrays and tensors) to the layer's dtype when it
         # is called, so float64 NumPy data meets float32 weights; integer inputs are kept.
         self.autocast = bool(autocast)

@@ -18,6 +18,7 @@ from tinymm.keras.engine import (
     as_list,
     flatten_structure,
     fmt_shape,
+    is_text,
     keras_layer_order,
     map_structure,
     new_weight,
@@ -284,7 +285,7 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
     def _run_graph(self, xs: list, logits: list[bool] | None = None) -> tuple[list, list]:
         """Run the nodes in order on ``xs``; -> (outputs, logits), where ``logits[i]`` is
         output i's pre-activation when ``logits[i]`` was asked for (else None)."""
-        values = {id(t): as_tensor(v) for t, v in zip(self.inputs, xs)}
+        values = {id(t): v if is_text(v) else as_tensor(v) for t, v in zip(self.inputs, xs)}
         want = {id(t.node) for t, w in zip(self.outputs, logits or []) if w}
         pre = {}
         for node in self._nodes:
