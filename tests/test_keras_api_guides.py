@@ -194,3 +194,77 @@ def test_text_layers_take_a_string_input_inside_a_model():
     np.testing.assert_array_equal(word_model.predict(np.array([["dog", "cow"]])), [[2, 0]])
     with pytest.raises(ValueError, match="expects shape"):
         word_model.predict(np.array([["dog"]]))
+
+
+@pytest.mark.parametrize("spec", [("L1", {"l1": 0.03}), ("L2", {"l2": 0.2}),
+                                  ("L1L2", {"l1": 0.01, "l2": 0.05}), ("L2", {})])
+def test_regularizers_match_keras_and_join_the_loss(spec):
+    keras = keras3()
+    import torch
+
+    name, kwargs = spec
+    w = RNG.standard_normal((3, 4)).astype(np.float32)
+    theirs, ours = getattr(keras.regularizers, name)(**kwargs), getattr(tk.regularizers, name)(
+        **kwargs)
+    wt, wo = torch.tensor(w, requires_grad=True), tinymm.tensor(w, requires_grad=True)
+    pt, po = theirs(wt), ours(wo)
+    np.testing.assert_allclose(as_numpy(po), as_numpy(pt), rtol=1e-6)
+    pt.backward()
+    po.backward()
+    np.testing.assert_allclose(wo.grad.numpy(), wt.grad.numpy(), rtol=1e-6, atol=1e-7)
+    assert ours.get_config() == pytest.approx(theirs.get_config())
+    again = tk.regularizers.get(tk.regularizers.serialize(ours))
+    assert type(again) is type(ours) and again.get_config() == ours.get_config()
+    x, y = RNG.standard_normal((8, 3)).astype(np.float32), RNG.standard_normal((8, 4))
+    models = []
+    for lib in (keras, tk):
+        inputs = lib.Input(shape=(3,))
+        outputs = lib.layers.Dense(4, kernel_regularizer=getattr(lib.regularizers, name)(
+            **kwargs), bias_regularizer="l2")(inputs)
+        models.append(lib.Model(inputs, outputs))
+    models[1].set_weights(models[0].get_weights())
+    losses = []
+    for model in models:
+        model.compile(optimizer="sgd", loss="mse")
+        losses.append(model.evaluate(x, y, verbose=0))
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+    assert len(models[1].losses) == 2
+
+
+def test_regularizer_errors_and_gradcheck():
+    assert tinymm.gradcheck(lambda t: tk.regularizers.L1L2(0.1, 0.2)(t),
+                            [RNG.standard_normal((2, 3)) + 0.5])
+    with pytest.raises(ValueError, match="L2: l2 must be >= 0"):
+        tk.regularizers.L2(-1.0)
+    with pytest.raises(ValueError, match="unknown regularizer 'l3'"):
+        tk.layers.Dense(2, kernel_regularizer="l3")
+    with pytest.raises(TypeError, match="Dropout: unexpected keyword"):
+        tk.layers.Dropout(0.5, kernel_regularizer="l2")
+
+
+def test_serialize_and_deserialize_keras_objects():
+    @tk.saving.register_keras_serializable(package="guides")
+    class Scale(tk.layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    config = tk.saving.serialize_keras_object(Scale(3.0, name="s"))
+    assert config["class_name"] == "Scale" and config["registered_name"] == "guides>Scale"
+    layer = tk.saving.deserialize_keras_object(config)
+    assert isinstance(layer, Scale) and layer.factor == 3.0 and layer.name == "s"
+    assert tk.saving.get_registered_object("guides>Scale") is Scale
+    assert tk.saving.get_registered_name(Scale) == "guides>Scale"
+    dense = tk.saving.deserialize_keras_object(tk.saving.serialize_keras_object(
+        tk.layers.Dense(3, activation="relu")))
+    assert (dense.units, dense.activation_name) == (3, "relu")
+    with pytest.raises(ValueError, match="unknown class 'Nope'"):
+        tk.saving.deserialize_keras_object({"class_name": "Nope", "config": {}})
+    with pytest.raises(ValueError, match="without a get_config|does not have a get_config"):
+        tk.saving.register_keras_serializable()(type("NoConfig", (), {}))

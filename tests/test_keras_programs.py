@@ -102,6 +102,10 @@ def test_program_runs_on_tinymm_and_learns(name):
         np.testing.assert_allclose(results["end_to_end"], results["evaluated"], rtol=1e-6)
         assert results["probabilities"].shape == (2, 1)
         assert results["end_to_end_params"] == results["params"]
+    elif name == "save_and_serialize":
+        assert results["same_predictions"] and results["custom_same"] == [True] * 3
+        assert results["rebuilt_params"] == [33, 33, 33]
+        assert results["penalties"] == [pytest.approx(0.01 * 48), pytest.approx(0.01 * 64)]
     elif name == "training_loop_from_scratch":
         assert results["iterations"] == 9  # 3 epochs of 3 batches, counted by the optimizer
         assert results["n_model_losses"] == 1 and all(a > 0 for a in results["added"])
@@ -142,7 +146,8 @@ def _keras():
 
 
 COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_train_step",
-            "denoising_autoencoder", "functional_multi_io", "sequential_guide",
+            "denoising_autoencoder", "functional_multi_io", "save_and_serialize",
+            "sequential_guide",
             "subclassing_guide", "timeseries_conv1d", "transfer_learning",
             "variational_autoencoder",
             "training_loop_from_scratch"]
@@ -178,6 +183,9 @@ def test_program_matches_keras_3_from_the_same_weights(name):
             for name, value in theirs[key].items():
                 np.testing.assert_allclose(ours[key][name], value, rtol=2e-4, atol=1e-5,
                                            err_msg=f"{key}[{name}]")
+        elif key in theirs and np.asarray(theirs[key], dtype=object).dtype.kind == "O" and \
+                any(isinstance(v, str) for v in np.ravel(np.asarray(theirs[key], dtype=object))):
+            assert list(ours[key]) == list(theirs[key]), key  # names, options: exactly
         elif key in theirs:
             np.testing.assert_allclose(ours[key], theirs[key], rtol=2e-4, atol=1e-5,
                                        err_msg=key)

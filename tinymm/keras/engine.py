@@ -446,10 +446,21 @@ class Layer(WeightViews):
         if self.module is None:
             self.module = Module()
         name = name or f"weight_{len(list(self.module.parameters()))}"
+        regularizer = unsupported.pop("regularizer", None)
         weight = new_weight(f"layer '{self.name}'", shape, initializer, trainable,
                             dtype or self.dtype, unsupported)
         self.module.register_parameter(name, weight)
+        self.regularize(weight, regularizer)
         return weight
+
+    def regularize(self, weight, regularizer) -> None:
+        """Add ``regularizer(weight)`` (a ``keras.regularizers`` name, object or callable)
+        to this layer's ``losses``, recomputed from the current weight at every access."""
+        from tinymm.keras import regularizers
+
+        found = regularizers.get(regularizer)
+        if found is not None:
+            self.__dict__.setdefault("_regularized", []).append((weight, found))
 
     def add_variable(self, shape, initializer="glorot_uniform", dtype=None,
                      trainable: bool = True, name: str | None = None, **unsupported) -> Tensor:
@@ -476,8 +487,10 @@ class Layer(WeightViews):
 
     @property
     def losses(self) -> list:
-        """The losses this layer and its sublayers added during their latest calls."""
-        return list(self.__dict__.get("_losses", [])) + [
+        """The losses this layer and its sublayers added during their latest calls, then the
+        penalties of their regularized weights (from the weights as they are now)."""
+        penalties = [reg(w) for w, reg in self.__dict__.get("_regularized", [])]
+        return list(self.__dict__.get("_losses", [])) + penalties + [
             loss for layer in self.sublayers() for loss in layer.losses]
 
     def count_params(self) -> int:

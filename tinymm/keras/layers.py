@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from tinymm import nn
-from tinymm.keras import activations
+from tinymm.keras import activations, regularizers
 from tinymm.keras.engine import Input, InputLayer, KerasTensor, Layer, fmt_shape, weight_view
 from tinymm.kernels.geometry import conv_padding, output_size, same_padding_1d
 from tinymm.ops.conv2d import Conv2d as Conv2dOp
@@ -90,12 +90,18 @@ class Activated(Layer):
     has_kernel = False
 
     def __init__(self, activation=None, kernel_initializer=None, bias_initializer=None,
-                 **kwargs):
-        if not self.has_kernel and (kernel_initializer or bias_initializer):
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        if not self.has_kernel and (kernel_initializer or bias_initializer or
+                                    kernel_regularizer or bias_regularizer):
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument "
-                            "'kernel_initializer'/'bias_initializer'")
+                            "'kernel_initializer'/'bias_initializer'/'*_regularizer'")
         super().__init__(**kwargs)
         self.initializers = (kernel_initializer, bias_initializer)
+        try:
+            self.regularizers = (regularizers.get(kernel_regularizer),
+                                 regularizers.get(bias_regularizer))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{type(self).__name__} '{self.name}': {err}") from None
         try:
             self.activation = activations.get(activation)
         except (TypeError, ValueError) as err:  # name the layer the argument was given to
@@ -104,7 +110,11 @@ class Activated(Layer):
             else activations.serialize(activation)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "activation": self.activation_name}
+        config = {**super().get_config(), "activation": self.activation_name}
+        if self.has_kernel:
+            config["kernel_regularizer"] = regularizers.serialize(self.regularizers[0])
+            config["bias_regularizer"] = regularizers.serialize(self.regularizers[1])
+        return config
 
     def build(self, input_shape) -> None:
         super().build(input_shape)
@@ -115,6 +125,9 @@ class Activated(Layer):
                                              ("glorot_uniform", "zeros")):
             if spec is not None and spec != default:  # the default is drawn already
                 put(initializers.get(spec)(get().shape, get().dtype))
+        if self.module is not None:  # (kernel, bias): the module's weight and bias
+            for weight, regularizer in zip(self.module.parameters(), self.regularizers):
+                self.regularize(weight, regularizer)
 
     def call_logits(self, x):
         """The layer's value before its activation, for layers that have one apart (Dense,
