@@ -102,6 +102,9 @@ def test_program_runs_on_tinymm_and_learns(name):
         np.testing.assert_allclose(results["end_to_end"], results["evaluated"], rtol=1e-6)
         assert results["probabilities"].shape == (2, 1)
         assert results["end_to_end_params"] == results["params"]
+    elif name == "mnist_convnet":
+        assert {"loss", "accuracy", "val_loss", "val_accuracy"} == set(results["history"])
+        assert _falls(results["history"]) and results["score"][1] > 0.2  # chance is 0.1
     elif name == "save_and_serialize":
         assert results["same_predictions"] and results["custom_same"] == [True] * 3
         assert results["rebuilt_params"] == [33, 33, 33]
@@ -146,7 +149,8 @@ def _keras():
 
 
 COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_train_step",
-            "denoising_autoencoder", "functional_multi_io", "save_and_serialize",
+            "denoising_autoencoder", "functional_multi_io", "mnist_convnet",
+            "save_and_serialize",
             "sequential_guide",
             "subclassing_guide", "timeseries_conv1d", "transfer_learning",
             "variational_autoencoder",
