@@ -343,8 +343,11 @@ class Tensor:
         return format(repr(self), spec)
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy's protocol: ``np.asarray(t)`` shares the storage, ``np.array(t)`` (copy=True)
+        gets a copy, as NumPy asks of every ``__array__`` that takes ``copy``."""
         self._host_only("np.asarray(tensor)")
-        return self.array if dtype is None else self.array.astype(dtype)
+        array = self.array if dtype is None else self.array.astype(dtype)
+        return array.copy() if copy and array is self.array else array
 
     def _dim(self, dim: int, who: str) -> int:
         return check_dim(who, "dim", dim, self.ndim)  # DimensionError: IndexError + ValueError

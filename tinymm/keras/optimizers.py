@@ -71,6 +71,11 @@ class Applying:
         pairs = list(grads_and_vars)
         self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
+    def step(self) -> None:
+        """One update; ``iterations`` counts them (Keras's ``optimizer.iterations``)."""
+        super().step()
+        self.iterations = getattr(self, "iterations", 0) + 1
+
 
 def _as_grad(g, v) -> Tensor:
     if isinstance(g, Tensor):
@@ -102,11 +107,19 @@ class Optimizer:
         self._applied = None
 
     def build(self, params) -> optim.Optimizer:
-        """The tinymm optimizer over ``params`` with this one's settings (and ``apply``)."""
+        """The tinymm optimizer over ``params`` with this one's settings (and ``apply``); this
+        spec remembers it, so ``apply`` and ``iterations`` reach the optimizer a model built."""
         schedule = self.learning_rate if callable(self.learning_rate) else None
         lr0 = float(schedule(0)) if schedule is not None else float(self.learning_rate)
         inner = self._build(params, lr0)
-        return with_apply(inner if schedule is None else Scheduled(inner, schedule))
+        self._applied = with_apply(inner if schedule is None else Scheduled(inner, schedule))
+        return self._applied
+
+    @property
+    def iterations(self) -> Tensor:
+        """The number of updates applied so far (an int64 scalar, as Keras's variable)."""
+        done = 0 if self._applied is None else getattr(self._applied, "iterations", 0)
+        return Tensor(np.array(done, dtype=np.int64))
 
     def apply(self, grads, trainable_variables) -> None:
         """Keras's ``optimizer.apply`` on an optimizer object that no model built: the first
@@ -350,9 +363,8 @@ class Scheduled(optim.Optimizer):
         for group in self.inner.param_groups:
             group["lr"] = lr
         self.inner.step()
-        self.iterations += 1
-        for group in self.inner.param_groups:
-            group["iterations"] = self.iterations  # saved with the groups by tinymm.io
+        for group in self.inner.param_groups:  # Applying.step then counts this update
+            group["iterations"] = self.iterations + 1  # saved with the groups by tinymm.io
 
     def state_dict(self) -> dict:
         return self.inner.state_dict()
