@@ -268,3 +268,26 @@ def test_serialize_and_deserialize_keras_objects():
         tk.saving.deserialize_keras_object({"class_name": "Nope", "config": {}})
     with pytest.raises(ValueError, match="without a get_config|does not have a get_config"):
         tk.saving.register_keras_serializable()(type("NoConfig", (), {}))
+
+
+def test_activity_regularizer_matches_keras():
+    keras = keras3()
+    x, y = RNG.standard_normal((6, 3)).astype(np.float32), RNG.standard_normal((6, 2))
+    losses, weights = [], []
+    for lib in (keras, tk):
+        inputs = lib.Input(shape=(3,))
+        outputs = lib.layers.Dense(2, activity_regularizer=lib.regularizers.L1(0.1))(inputs)
+        model = lib.Model(inputs, outputs)
+        if weights:
+            model.set_weights(weights)  # Keras's weights in the tinymm model
+        weights = model.get_weights()
+        model.compile(optimizer="sgd", loss="mse")
+        losses.append(model.evaluate(x, y, batch_size=6, verbose=0))
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+    layer = tk.layers.Dense(2, activity_regularizer="l2", name="act")
+    config = layer.get_config()
+    assert config["activity_regularizer"] == {"class_name": "L2", "config": {"l2": 0.01}}
+    again = tk.layers.Dense.from_config(config)
+    out = again(np.ones((4, 3), np.float32))
+    np.testing.assert_allclose(again.losses[0].detach().numpy(),
+                               0.01 * (out.detach().numpy() ** 2).sum() / 4, rtol=1e-6)

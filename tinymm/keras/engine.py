@@ -331,10 +331,15 @@ class Layer(WeightViews):
     checked_axes: tuple[int, ...] = (-1,)  # input axes the weights depend on
 
     def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
-                 input_shape=None, input_dim=None, autocast: bool = True, **unknown):
+                 input_shape=None, input_dim=None, autocast: bool = True,
+                 activity_regularizer=None, **unknown):
         if unknown:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) "
                             f"{sorted(unknown)}")
+        if activity_regularizer is not None:  # Keras 3: each call adds reg(output) / N
+            from tinymm.keras import regularizers
+
+            self.activity_regularizer = regularizers.get(activity_regularizer)
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.module: Module | None = None
         self.trainable = trainable
@@ -407,7 +412,12 @@ class Layer(WeightViews):
         raise NotImplementedError
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable}
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.__dict__.get("activity_regularizer") is not None:
+            from tinymm.keras import regularizers
+
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
 
     @classmethod
     def from_config(cls, config: dict):
@@ -664,6 +674,12 @@ class Layer(WeightViews):
             kwargs = {**kwargs, "mask": mask}
         self.__dict__["_losses"] = []  # losses are per call, as in Keras
         out = self.call(*args, **kwargs)
+        regularizer = self.__dict__.get("activity_regularizer")
+        for o in flatten_structure(out) if regularizer is not None else []:
+            if isinstance(o, Tensor):
+                penalty = regularizer(o)
+                self.add_loss(penalty / o.shape[0] if o.ndim and o.shape[0] else
+                              penalty * 0 if o.ndim else penalty)
         if isinstance(out, Tensor):
             out_mask = self.compute_mask(first, mask)
             if out_mask is not None:

@@ -7,6 +7,8 @@ Dimension letters: N samples.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from tinymm.keras.engine import (
@@ -364,33 +366,15 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
         if show_trainable:
             widths, headers = widths + [11], headers + ["Trainable"]
         total = sum(widths) if line_length is None else line_length
-
-        def row(cells):
-            return "".join((" " + str(cell)).ljust(w) for cell, w in zip(cells, widths)).rstrip()
-
         print_fn(f'Model: "{self.name}"')
         print_fn("_" * total)
-        print_fn(row(headers))
+        print_fn(_table_row(headers, widths))
         print_fn("=" * total)
-        layers = self.layers
-        for layer in layers:
-            outs = self._output_tensors(layer)
-            shape = fmt_shape(outs[0].shape) if len(outs) == 1 else \
-                fmt_shape([t.shape for t in outs])
-            params = f"{layer.count_params():,}"
-            kind = type(layer.model if isinstance(layer, ModelLayer) else layer).__name__
-            cells = [f"{layer.name} ({kind})", shape, params]
-            sources = []
-            if functional:
-                node = self._node_of(layer)
-                sources = [] if node is None else [
-                    f"{t.layer.name}[0][{t.index}]" for t in node.inputs]
-                cells.append(sources[0] if sources else "[]")
-            if show_trainable:
-                cells.append(("Y" if layer.trainable else "N") if layer.weights else "-")
-            print_fn(row(cells))
+        for layer in self.layers:
+            cells, sources = self._summary_cells(layer, functional, show_trainable)
+            print_fn(_table_row(cells, widths))
             for extra in sources[1:]:
-                print_fn(row(["", "", "", extra]))
+                print_fn(_table_row(["", "", "", extra], widths))
         print_fn("=" * total)
         trainable = self.num_parameters(trainable_only=True)
         everything = sum(layer.count_params() for layer in self.layers)  # + BN moving stats
@@ -398,6 +382,23 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
         print_fn(f"Trainable params: {trainable:,}")
         print_fn(f"Non-trainable params: {everything - trainable:,}")
         print_fn("_" * total)
+
+    def _summary_cells(self, layer, functional: bool, show_trainable: bool):
+        """One summary row's cells, and the layer's inputs (the extra ones get rows)."""
+        outs = self._output_tensors(layer)
+        shape = fmt_shape(outs[0].shape) if len(outs) == 1 else \
+            fmt_shape([t.shape for t in outs])
+        kind = type(layer.model if isinstance(layer, ModelLayer) else layer).__name__
+        cells = [f"{layer.name} ({kind})", shape, f"{layer.count_params():,}"]
+        sources = []
+        if functional:
+            node = self._node_of(layer)
+            sources = [] if node is None else [
+                f"{t.layer.name}[0][{t.index}]" for t in node.inputs]
+            cells.append(sources[0] if sources else "[]")
+        if show_trainable:
+            cells.append(("Y" if layer.trainable else "N") if layer.weights else "-")
+        return cells, sources
 
     def _node_of(self, layer):
         for node in self._nodes:
@@ -410,6 +411,17 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             return [layer.output]
         node = self._node_of(layer)
         return node.outputs
+
+def _table_row(cells, widths) -> str:
+    """Cells padded to their column widths; a cell wider than its column wraps at spaces
+    onto continuation lines, as Keras's table wraps "conv2d_transpose (Conv2DTranspose)"."""
+    wrapped = [textwrap.wrap(str(cell), max(w - 1, 1)) or [""] for cell, w in zip(cells, widths)]
+    lines = []
+    for i in range(max(len(parts) for parts in wrapped)):
+        lines.append("".join((" " + (parts[i] if i < len(parts) else "")).ljust(w)
+                             for parts, w in zip(wrapped, widths)).rstrip())
+    return "\n".join(lines)
+
 
 def _bytes(model) -> str:
     size = sum(p.array.nbytes for p in model.parameters())
