@@ -60,3 +60,18 @@ def test_the_caller_takes_tasks_as_worker_0_and_its_nested_runs_are_serial():
     assert all((w == 0) == (ident == caller) for w, ident in seen)
     assert len(inner) == 128 and {w for w, _ in inner} == {0}
     assert {ident for _, ident in inner} <= {ident for _, ident in seen}
+
+
+def test_after_a_task_raises_no_worker_starts_another():
+    """A failing task stops the run: the others finish what they hold and take no more, and
+    the error reaches the caller."""
+    done = []
+
+    def task(worker, i):
+        if i == 3:
+            raise RuntimeError("task 3")
+        done.append(i)
+
+    with pytest.raises(RuntimeError, match="task 3"):
+        _threads.run_tasks(task, 10_000)
+    assert len(done) < 10_000 - 1

@@ -149,7 +149,8 @@ def run_tasks(task, count, n_workers=None):
     """Call ``task(worker, i)`` for i in range(count), the i handed out one at a time to the
     caller (worker 0) and the pool's threads (workers 1..n_workers-1, so each can own scratch
     buffers); serially in this thread (worker 0) without a pool or from inside a task. BLAS is
-    single-threaded while the tasks run either way. Returns the number of workers used.
+    single-threaded while the tasks run either way. Returns the number of workers used. After a
+    task raises, no worker starts another; the first exception reaches the caller.
 
     The caller takes tasks too, instead of waiting idle: one thread hand-off fewer per run,
     and no core left to a sleeping caller."""
@@ -162,13 +163,18 @@ def run_tasks(task, count, n_workers=None):
                 task(0, i)
         return 1
     counter = itertools.count()  # next() is atomic under the GIL
+    failed = []  # a task raised (or the caller was interrupted): take no more tasks
 
     def run(worker):
         with _task_scope():
             for i in counter:
-                if i >= count:
+                if i >= count or failed:
                     return
-                task(worker, i)
+                try:
+                    task(worker, i)
+                except BaseException:
+                    failed.append(True)
+                    raise
 
     with single_threaded_blas():  # every worker finishes before the count goes back
         futures = [pool.submit(run, w) for w in range(1, n)]
