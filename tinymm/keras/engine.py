@@ -257,6 +257,20 @@ def new_weight(owner: str, shape, initializer, trainable: bool, dtype, unsupport
     return weight
 
 
+def set_trainable(state: dict, params, value: bool) -> None:
+    """Freeze or unfreeze the ``params`` of the layer or model whose ``__dict__`` is
+    ``state``. Freezing: those that need gradients stop needing them and are remembered;
+    unfreezing: the remembered ones need them again (an ``add_weight(trainable=False)``
+    stays frozen, as in Keras)."""
+    if not value:
+        frozen = [p for p in params if p is not None and p.requires_grad]
+        state.setdefault("_frozen", []).extend(frozen)
+    else:
+        frozen = state.pop("_frozen", [])
+    for p in frozen:
+        p.requires_grad = value
+
+
 class WeightViews:
     """Keras's views of ``weights`` (a Layer's or a Model's): trainable or not, and Keras 3's
     ``*variables`` names for them."""
@@ -354,9 +368,23 @@ class Layer(WeightViews):
             self.module.eval()
             if self.dtype != np.float32:
                 self.module.to(self.dtype)
-            if not self.trainable:
-                self.module.requires_grad_(False)
+            self._apply_trainable(self.trainable)
         self.built = True
+
+    @property
+    def trainable(self) -> bool:
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Keras: freezing (or unfreezing) a layer takes effect at once, built or not."""
+        self.__dict__["_trainable"] = bool(value)
+        self._apply_trainable(bool(value))
+
+    def _apply_trainable(self, value: bool) -> None:
+        module = self.__dict__.get("module")
+        if module is not None:
+            set_trainable(self.__dict__, module.parameters(), value)
 
     def add_weight(self, name: str | None = None, shape=(), initializer="glorot_uniform",
                    trainable: bool = True, dtype=None, **unsupported) -> Tensor:

@@ -21,6 +21,7 @@ from tinymm.keras.engine import (
     keras_layer_order,
     map_structure,
     new_weight,
+    set_trainable,
     snake_case,
     topological_nodes,
     unique_name,
@@ -120,6 +121,19 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             if layer.module is not None and layer.name not in self._modules:
                 self.add_module(layer.name, layer.module)
         self.built = True
+
+    @property
+    def trainable(self) -> bool:
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Keras: a model's flag is every layer's (a frozen base model in transfer learning
+        stops training at once), and its own ``add_weight`` weights follow."""
+        self.__dict__["_trainable"] = bool(value)
+        for layer in self.layers:
+            layer.trainable = value
+        set_trainable(self.__dict__, self._parameters.values(), bool(value))
 
     @property
     def layers(self) -> list[Layer]:
@@ -410,6 +424,11 @@ class ModelLayer(Layer):
 
     def count_params(self) -> int:
         return self.model.count_params()
+
+    def _apply_trainable(self, value: bool) -> None:
+        model = self.__dict__.get("model")
+        if model is not None:
+            model.trainable = value  # the inner model's layers keep their own flags
 
     def call(self, x):
         return self.model.forward(x)

@@ -411,6 +411,9 @@ class BatchNormalization(Layer):
 
     def call(self, x):
         m = self.module
+        training = m.training
+        if not self.trainable:
+            m.eval()  # Keras 3: a frozen BatchNormalization runs in inference mode
         before = np.array(m.running_var.array, copy=True) if m.training else None  # (C,)
         if x.ndim == 2:
             y = m(x)  # (N, C)
@@ -420,6 +423,7 @@ class BatchNormalization(Layer):
             y = m(x.permute(*axes)).permute(*back)
         if before is not None:
             self._keras_moving_variance(before, x.numel() // x.shape[-1])
+        m.train(training)
         return y
 
     def _keras_moving_variance(self, before: np.ndarray, n: int) -> None:
@@ -429,6 +433,13 @@ class BatchNormalization(Layer):
         a, rv = self.module.momentum, self.module.running_var.array
         unbiased = (rv - (1 - a) * before) / a  # (C,)
         rv[...] = (1 - a) * before + a * unbiased * ((n - 1) / max(n, 1))
+
+    @property
+    def weights(self) -> list:
+        """gamma, beta, then the moving mean and variance, as Keras lists them (the moving
+        statistics need no gradient, so they are the ``non_trainable_weights``)."""
+        m = self.module
+        return [] if m is None else super().weights + [m.running_mean, m.running_var]
 
     def count_params(self) -> int:
         return super().count_params() + 2 * self.module.num_features  # + moving mean, var

@@ -200,12 +200,17 @@ class Adam(Optimizer):
     def _new_state(self, group) -> tuple:
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
 
+    def _epsilon(self, group, step) -> float:
+        """The eps of the update above at ``step`` (PyTorch's: the constant group["eps"])."""
+        return group["eps"]
+
     def step(self) -> None:
         for group, p, kernels, state in self._stepping():
             (b1, b2) = group["betas"]
             kernels.adam_step(p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"],
                               state.get("max_exp_avg_sq"), state["step"], group["lr"], b1, b2,
-                              group["eps"], group["weight_decay"], self.decoupled)
+                              self._epsilon(group, state["step"]), group["weight_decay"],
+                              self.decoupled)
 
 
 class AdamW(Adam):
@@ -462,18 +467,18 @@ class Adamax(_HostUpdate):
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> float:
+                    error_if_nonfinite: bool = False) -> Tensor:
     """Scale all gradients in place so their joint norm is at most ``max_norm``.
 
     As ``torch.nn.utils.clip_grad_norm_``: the joint norm is the norm of the per-parameter
     norms; every gradient is multiplied by min(1, max_norm / (norm + 1e-6)). Returns the norm
-    before clipping (a float).
+    before clipping as a 0-d tensor in the gradients' dtype (summed in float64).
     """
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     grads = [p.grad.array for p in parameters if p.grad is not None]
     if not grads:
-        return 0.0
+        return Tensor(np.zeros((), np.float32))
     norm_type = float(norm_type)
     if norm_type == math.inf:
         norms = [np.abs(g).max() for g in grads]
@@ -489,12 +494,13 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     coef = min(max_norm / (total + 1e-6), 1.0)
     for g in grads:
         g *= g.dtype.type(coef)
-    return total
+    return Tensor(np.asarray(total, dtype=grads[0].dtype))
 
 
 # The schedules live in tinymm/optim/lr_scheduler.py (torch.optim.lr_scheduler's path); the
 # names are also exported here, as tinymm always did.
 from tinymm.optim import lr_scheduler  # noqa: E402
+from tinymm.optim.lbfgs import LBFGS  # noqa: E402 - torch.optim.LBFGS (optim/lbfgs.py)
 from tinymm.optim.lr_scheduler import (  # noqa: E402
     ChainedScheduler,
     ConstantLR,
@@ -518,7 +524,7 @@ __all__ = [
     "LambdaLR", "MultiStepLR", "NAdam", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD",
     "StepLR", "clip_grad_norm_", "lr_scheduler",
     "ChainedScheduler", "ConstantLR", "CosineAnnealingWarmRestarts", "LinearLR", "OneCycleLR",
-    "PolynomialLR", "SequentialLR", "Adamax", "RAdam", "CyclicLR",
+    "PolynomialLR", "SequentialLR", "Adamax", "RAdam", "CyclicLR", "LBFGS",
 ]
 
 
