@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from tinymm import io, loop, nn
-from tinymm.app.compile_notice import compile_in_two_processes, compile_notice
+from tinymm.app.compile_notice import compile_beside, compile_notice, start_helper
 from tinymm.backend import BACKEND_NAMES, use_backend
 from tinymm.data import ANSWERS, QUESTION_TYPES, DataLoader, ShapesVQA, shapes_vqa_tokenizer
 from tinymm.data.tokenizer import Tokenizer
@@ -361,6 +361,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
     notice_stream = progress_stream if progress_stream is not None else sys.stderr
     with use_backend(cfg.backend), compile_notice(notice_stream) as notice:
         t_setup = time.perf_counter()
+        helper = start_helper(cfg, notice)  # cold cache and a spare core only
         data = build_data(cfg)
         tokenizer = data["train"].tokenizer
         model = build_model(cfg, tokenizer).to(cfg.device)
@@ -382,7 +383,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                            started_at if started_at is not None else t_setup)
         run.setup_seconds = time.perf_counter() - t_setup
         run.notice = notice
-        compile_in_two_processes(cfg, model, data["train"], vqa_loss, notice)  # cold cache only
+        compile_beside(helper, cfg, model, data["train"], vqa_loss)
         fit_run(run, vqa_loss, loader, start_epoch, progress_stream)
         return _finish(run)
 
