@@ -251,6 +251,12 @@ _SPECS = [
     KernelSpec("cast_forward", "shape", "(x, dtype) -> (out, cache)", "x converted to dtype"),
     KernelSpec("cast_backward", "shape", "(dout, cache) -> (dx,)",
                "dout converted back to x's dtype"),
+    # --- selection -----------------------------------------------------------------------
+    KernelSpec("topk_forward", "index",
+               "(x (N, M), k, largest=True) -> ((values (N, k), indices (N, k) int64), cache)",
+               "the k largest (smallest) of each row, best first, ties to the lower index"),
+    KernelSpec("topk_backward", "index", "((dvalues, None), cache) -> (dx,)",
+               "dvalues put back at the picked positions, zero elsewhere"),
     KernelSpec("full", "shape", "(shape, value, dtype) -> out",
                "a new array filled with value (not differentiable)"),
     KernelSpec("sgd_step", "optim",
