@@ -272,7 +272,8 @@ def _host(t: Tensor) -> np.ndarray:
 def greedy_decode(model: Captioner, image, max_len: int | None = None, attention: bool = True
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Free-running decoding, the most probable word each step, where the model is (on a
-    cuda model each step copies the N chosen ids out and the N next ids in).
+    cuda model each step copies the N chosen ids out, after the embedding's deferred range
+    check of the ids that went in, and the N next ids in).
 
     Returns tokens (N, L) starting with <start> (after <end>, only <end>), and for the
     attention decoder alpha (N, L-1, R), the weights each emitted word was predicted with
@@ -335,8 +336,9 @@ def beam_search(model: Captioner, image, beam: int = 3, max_len: int | None = No
     sequence per image, tokens (N, L) as ``greedy_decode`` (score: sum of log
     probabilities, no length normalisation; ties go to the lower beam and word index).
 
-    Runs where the model is: on a cuda model each step copies the (N, B) picks out and the
-    N*B next words and parent rows in (and, once a beam has finished, two (N*B, 1) columns).
+    Runs where the model is: on a cuda model each step copies the (N, B) picks out (after
+    the embedding's deferred check of the words that went in) and the N*B next words and
+    parent rows in (and, once a beam has finished, two (N*B, 1) columns).
     """
     max_len = _check_decode(model, max_len)
     if isinstance(beam, bool) or not isinstance(beam, (int, np.integer)) or beam < 1:
