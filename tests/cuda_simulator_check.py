@@ -431,6 +431,21 @@ def check_optimizer_classes() -> int:
     return len(makers)
 
 
+def check_nonfinite_origin() -> None:
+    """``autograd.nonfinite_origin`` on a cuda graph names the op that made the Inf, deciding
+    each input's finiteness on the device: one counted scalar copy per input it reads, and
+    the Inf-holding array itself (to count them), nothing uncounted."""
+    x = tinymm.tensor(np.array([1.0, 3e38, 2.0], np.float32), device="cuda", requires_grad=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # the simulator computes in NumPy
+        y = (x * 2.0).sum()  # inputs read: x, 2.0 (finite), x * 2 (an Inf)
+        _device.reset_transfer_stats()
+        where = tinymm.autograd.nonfinite_origin(y)
+    moved = _device.transfer_stats()
+    assert where is not None and "forward of Mul" in where and "Inf (1 of 3" in where, where
+    assert moved["d2h_count"] == 4 and moved["implicit_d2h_count"] == 0, moved
+    assert moved["d2h_bytes"] == 3 * 4 + 3 * 4, moved  # three float32 scalars, one (3,) array
+
+
 def check_no_fallback() -> None:
     missing = [n for n in CONTRACT if n not in cuda_backend.kernels]
     if not missing:
@@ -451,6 +466,7 @@ if __name__ == "__main__":
     check_device_tensors()
     check_guarded_indices()
     check_device_row_index()
+    check_nonfinite_origin()
     check_no_fallback()
     print(f"checked {cases} cases, {gemms} gemm calls, {updates} optimizer runs, "
           f"{refused} kernels refusing host arrays, "
