@@ -131,6 +131,17 @@ def model_device(model: nn.Module) -> str:
     return next(iter(model.parameters())).device.type
 
 
+def to_model_device(model: nn.Module, array: np.ndarray):
+    """A host array (a batch of images) as a Tensor where the model is: shared on the CPU,
+    one counted copy to a cuda model's device."""
+    return from_numpy(array).to(model_device(model))
+
+
+def host_values(t) -> np.ndarray:
+    """A result Tensor's values as a NumPy array (one counted copy from a cuda device)."""
+    return t.detach().cpu().numpy()
+
+
 # ---------------------------------------------------------------------------- building blocks
 _DATA_CACHE: dict = {}
 

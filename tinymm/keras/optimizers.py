@@ -240,8 +240,17 @@ class Lion(Optimizer):
 
 
 # ---------------------------------------------------------------- Keras's own update rules
+def _host_only(optimizer, p) -> None:
+    """A clear error for a cuda parameter: these Keras rules update host arrays in NumPy."""
+    if p.device == "cuda":
+        raise RuntimeError(f"{type(optimizer).__name__}: cuda parameters are not supported "
+                           "(Keras's rule has no cuda kernel); use Adam, AdamW, SGD, Nadam, "
+                           "Adadelta or Lion, or keep the model on the cpu")
+
+
 def _host_state(optimizer, p, names) -> dict:
     """The state dict of parameter ``p`` (host arrays; the step count advanced)."""
+    _host_only(optimizer, p)
     state = optimizer.state.setdefault(id(p), {})
     if not state:
         state.update({"step": 0, **{name: np.zeros_like(p.array) for name in names}})
@@ -284,19 +293,18 @@ class KerasAdamax(optim.Optimizer):
 
 
 class KerasLion(optim.Optimizer):
-    """Keras's Lion: p -= lr sign(b1 m + (1 - b1) g), then m = b2 m + (1 - b2) g; host
-    arrays."""
+    """Keras's Lion: p -= lr sign(b1 m + (1 - b1) g), then m = b2 m + (1 - b2) g (the
+    ``lion_step`` kernel of the parameter's device)."""
 
     defaults = {"lr": 1e-3, "beta_1": 0.9, "beta_2": 0.99}
 
+    def _new_state(self, group) -> tuple:
+        return ("m",)
+
     def step(self) -> None:
-        for group, p in self._params():
-            if p.grad is None:
-                continue
-            g = p.grad.array
-            m = _host_state(self, p, ("m",))["m"]
-            p.array -= group["lr"] * np.sign(m * group["beta_1"] + g * (1 - group["beta_1"]))
-            m[...] = m * group["beta_2"] + g * (1 - group["beta_2"])
+        for group, p, kernels, state in self._stepping():
+            kernels.lion_step(p.array, p.grad.array, state["m"], group["lr"], group["beta_1"],
+                              group["beta_2"])
 class KerasRMSprop(optim.Optimizer):
     """Keras's RMSprop rule (module docstring): epsilon inside the square root."""
 
@@ -306,6 +314,7 @@ class KerasRMSprop(optim.Optimizer):
         for group, p in self._params():
             if p.grad is None:
                 continue
+            _host_only(self, p)
             g, rho = p.grad.array, group["rho"]
             state = self.state.setdefault(id(p), {})
             if not state:
@@ -338,6 +347,7 @@ class KerasAdagrad(optim.Optimizer):
         for group, p in self._params():
             if p.grad is None:
                 continue
+            _host_only(self, p)
             g = p.grad.array
             state = self.state.setdefault(id(p), {})
             if not state:
