@@ -29,9 +29,8 @@ from tinymm.data.shapes_captions import CaptionPairs
 
 def twin_loss(twin, task: str, batch: dict):
     import torch
-    import torch.nn.functional as F
 
-    from tests.oracles.torch_apps import torch_info_nce
+    from tests.oracles.torch_apps import torch_captioning_loss, torch_info_nce
 
     image = torch.from_numpy(batch["image"])
     if task == "retrieval":
@@ -40,15 +39,8 @@ def twin_loss(twin, task: str, batch: dict):
         return torch_info_nce(u, w, scale)
     L = int(batch["lengths"].max())
     tokens = torch.from_numpy(batch["tokens"][:, :L])  # cut to the batch's longest caption
-    weight = getattr(twin, "word_loss", 0.0)
-    logits, words = twin(image, tokens, with_words=True) if weight > 0 else \
-        (twin(image, tokens), None)  # (n, L-1, V), (n, V)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
-                           ignore_index=0)
-    if words is not None:
-        loss = loss + weight * F.binary_cross_entropy_with_logits(
-            words, torch.from_numpy(batch["words"]))
-    return loss
+    logits, aux = twin(image, tokens, with_aux=True)  # (n, L-1, V), the auxiliary outputs
+    return torch_captioning_loss(twin.config, logits, aux, batch, tokens)
 
 
 def train_twin(cfg: B.TaskConfig, model, data: dict) -> tuple[list[float], float]:
@@ -61,7 +53,7 @@ def train_twin(cfg: B.TaskConfig, model, data: dict) -> tuple[list[float], float
 
     build = build_torch_dual_encoder if cfg.task == "retrieval" else build_torch_captioner
     twin = build(model.config)
-    twin.word_loss = getattr(model.config, "word_loss", 0.0)
+    twin.config = model.config
     copy_weights(model, twin)
     optimizer = torch.optim.Adam(twin.parameters(), lr=cfg.lr)
     loader = DataLoader(CaptionPairs(data["train"]), batch_size=cfg.batch_size, shuffle=True,
