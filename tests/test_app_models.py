@@ -113,7 +113,8 @@ def test_coverage_penalty_by_hand_and_its_gradient():
 SEED_DECODER = {"image_input": False, "region_positions": False}  # the h0/c0-only decoders
 VARIANTS = pytest.mark.parametrize("attention,options", [
     (False, SEED_DECODER), (True, SEED_DECODER), (False, {"word_loss": 0.5}), (True, {}),
-    (False, {"early_pool": True, "map_conv": True}), (True, {"context_gate": True})],
+    (False, {"early_pool": True, "map_conv": True, "batch_norm": True}),
+    (True, {"context_gate": True})],
     ids=["plain-seed", "attention-seed", "plain-words", "attention", "plain-tower",
          "attention-gate"])
 
@@ -229,7 +230,7 @@ def test_dual_encoder_same_function_as_pytorch(batch):
 
 TWIN_VARIANTS = pytest.mark.parametrize("attention,options", [
     (False, SEED_DECODER), (True, SEED_DECODER), (False, {"word_loss": 0.5}), (True, {}),
-    (False, {"slot_loss": 0.7, "map_conv": True, "early_pool": True}),
+    (False, {"slot_loss": 0.7, "map_conv": True, "early_pool": True, "batch_norm": True}),
     (True, {"coverage": 0.3, "context_gate": True, "slot_loss": 0.7, "word_loss": 0.5})],
     ids=["plain-seed", "attention-seed", "plain-words", "attention", "plain-slots",
          "attention-all"])

@@ -24,11 +24,15 @@ def _feature_map(module, image, early_pool: bool = False):
     import torch
     import torch.nn.functional as F
 
-    h = torch.relu(module.conv1(image))
+    def conv(x, k):  # conv + ReLU, with BatchNorm2d between them when the model has one
+        x = getattr(module, f"conv{k}")(x)
+        norm = getattr(module, f"norm{k}", None)
+        return torch.relu(x if norm is None else norm(x))
+
+    h = conv(image, 1)
     if early_pool:  # conv1 -> pool -> conv2 -> pool
-        return F.max_pool2d(torch.relu(module.conv2(F.max_pool2d(h, 2))), 2)  # (N, C2, 8, 8)
-    h = torch.relu(module.conv2(h))
-    return F.max_pool2d(F.max_pool2d(h, 2), 2)  # (N, C2, 8, 8)
+        return F.max_pool2d(conv(F.max_pool2d(h, 2), 2), 2)  # (N, C2, 8, 8)
+    return F.max_pool2d(F.max_pool2d(conv(h, 2), 2), 2)  # (N, C2, 8, 8)
 
 
 def build_torch_dual_encoder(config):
@@ -100,6 +104,9 @@ def build_torch_captioner(config):
             self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
             if word_loss > 0:
                 self.word_head = nn.Linear(c.conv2_channels, c.vocab_size)
+            if getattr(c, "batch_norm", False):
+                self.norm1 = nn.BatchNorm2d(c.conv1_channels)
+                self.norm2 = nn.BatchNorm2d(c.conv2_channels)
             if map_conv:
                 self.conv3 = nn.Conv2d(c.conv2_channels, c.conv2_channels, 3, padding=1)
             if slot_loss > 0:

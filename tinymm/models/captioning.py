@@ -1,6 +1,9 @@
 """Image captioners: an LSTM decoder started from the image, with or without attention.
 
     image (N, 3, 32, 32) -> ImageTower -> map (N, C2, 8, 8)
+      (with early_pool: conv1 -> pool -> conv2 -> pool, conv2 on the 16x16 map; with
+      map_conv, a third 3x3 conv + ReLU on the 8x8 map; with batch_norm, BatchNorm2d
+      between conv1 and conv2 and their ReLUs)
       regions   (N, R, C2)                        the 64 region vectors (attention reads them)
       v = ReLU(image_fc(flatten(map)))  (N, F)    the image vector
       h0 = init_h(v), c0 = init_c(v)              (N, H) the decoder's initial state
@@ -11,6 +14,7 @@
                  e_tr = (W_q h_{t-1}) . (W_k region_r) / sqrt(A)           (N, R) scores
                  alpha_t = softmax_r(e_t)                                  (N, R)
                  z_t = sum_r alpha_tr region_r                             (N, C2) context
+                 with context_gate, z_t *= beta_t = sigmoid(W_b h_{t-1})   (N, 1) gate
                  x_t = [Embedding(w_{t-1}) ; z_t]                          (N, E + C2)
       with image_input, x_t = [x_t ; v]: the image vector beside every word  (N, ... + F)
       h_t, c_t = LSTMCell(x_t, (h_{t-1}, c_t-1))
@@ -22,6 +26,15 @@ binary cross-entropy against which words the image's reference captions use (Fan
 2015's multiple-instance "visual concepts", max in place of noisy-OR). It gives the CNN a
 direct, translation-invariant signal for each colour, shape, number and relation word;
 decoding never reads it.
+
+With ``slot_loss`` > 0 an object-slot head reads the image vector: slot_head(v) (N, K, 11),
+for each of the K = 4 slots left to right the logits of its colour (6, or "no object") and
+of its shape (3, or "no object"), trained with cross-entropy against the objects the
+image's listing reference names in its order (``ShapesCaptions.slots``). It asks v directly
+for what the caption must say; decoding never reads it either.
+
+With ``coverage`` > 0 (attention) the loss adds Show, attend and tell's doubly stochastic
+regulariser, coverage * sum_r (1 - sum_t alpha_tr)^2 over each caption's real steps.
 
 Training uses teacher forcing: the inputs are the reference's tokens <start> w_1 ... w_n and
 the targets w_1 ... w_n <end> (padding ignored), so every step sees the true previous word.
@@ -85,6 +98,7 @@ class CaptionerConfig(SavedConfig):
     slot_loss: float = 0.0  # weight of the auxiliary object-slot loss (0: no slot head)
     map_conv: bool = False  # a third 3x3 conv + ReLU on the pooled (C2, 8, 8) map
     early_pool: bool = False  # conv1 -> pool -> conv2 -> pool (conv2 on the 16x16 map)
+    batch_norm: bool = False  # BatchNorm2d between each conv and its ReLU
     coverage: float = 0.0  # attention: weight of the doubly stochastic regulariser
     context_gate: bool = False  # attention: z_t scaled by beta_t = sigmoid(W_b h_{t-1})
 
@@ -131,6 +145,11 @@ class Captioner(ImageTower, TextTower, nn.Module):
         self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
         if c.word_loss > 0:
             self.word_head = nn.Linear(c.conv2_channels, c.vocab_size)
+        if c.batch_norm:  # the convs without their fused ReLU, each followed by a norm
+            self.conv1 = nn.Conv2d(c.image_channels, c.conv1_channels, 3, padding=1)
+            self.conv2 = nn.Conv2d(c.conv1_channels, c.conv2_channels, 3, padding=1)
+            self.norm1 = nn.BatchNorm2d(c.conv1_channels)
+            self.norm2 = nn.BatchNorm2d(c.conv2_channels)
         if c.map_conv:
             self.conv3 = nn.Conv2d(c.conv2_channels, c.conv2_channels, 3, padding=1,
                                    activation="relu")
@@ -144,11 +163,20 @@ class Captioner(ImageTower, TextTower, nn.Module):
     def encode_image(self, image: Tensor) -> Tensor:
         """(N, 3, S, S) -> the map (N, C2, S/4, S/4): the seed tower, or with ``early_pool``
         conv1 -> pool1 -> conv2 -> pool2; then ``conv3`` with ``map_conv``."""
-        if self.config.early_pool:
-            fmap = self.pool2(self.conv2(self.pool1(self.conv1(image))))  # (N, C2, S/4, S/4)
-        else:
+        c = self.config
+        if not (c.early_pool or c.batch_norm):
             fmap = ImageTower.encode_image(self, image)  # (N, C2, S/4, S/4)
-        return self.conv3(fmap) if self.config.map_conv else fmap
+        else:
+            h = self._conv(image, self.conv1, "norm1")  # (N, C1, S, S)
+            if c.early_pool:
+                h = self.pool1(h)  # (N, C1, S/2, S/2)
+            h = self._conv(h, self.conv2, "norm2")  # (N, C2, S or S/2, ...)
+            fmap = self.pool2(h) if c.early_pool else self.pool2(self.pool1(h))
+        return self.conv3(fmap) if c.map_conv else fmap
+
+    def _conv(self, x: Tensor, conv, norm: str) -> Tensor:
+        """conv + ReLU, with ``batch_norm`` conv -> BatchNorm2d -> ReLU."""
+        return getattr(self, norm)(conv(x)).relu() if self.config.batch_norm else conv(x)
 
     def start(self, image) -> dict:
         """Encode the image: the initial state h, c (N, H) and what attention reads."""
