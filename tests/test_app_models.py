@@ -75,6 +75,19 @@ def test_captioner_shapes_and_bad_input(batch, attention):
         CaptionerConfig(coverage=True)
 
 
+def test_a_checkpoint_config_without_early_pool_keeps_the_seed_tower():
+    saved = CaptionerConfig(early_pool=False).to_dict()
+    del saved["early_pool"]  # as a checkpoint written before the field existed
+    assert CaptionerConfig.from_dict(saved).early_pool is False
+    assert CaptionerConfig.from_dict(CaptionerConfig().to_dict()).early_pool is True
+    nn.init.seed(0)
+    old, new = Captioner(CaptionerConfig(early_pool=False)), Captioner(CaptionerConfig())
+    new.load_state_dict(old.state_dict())  # same parameters, a different function
+    image = ShapesCaptions(2, seed=0).image_array()
+    with tinymm.no_grad():
+        assert not np.allclose(old.encode_image(image).array, new.encode_image(image).array)
+
+
 def test_slot_head_classes_match_the_data():
     from tinymm.data.shapes_vqa import COLORS, MAX_OBJECTS, SHAPES
     from tinymm.models import captioning
@@ -110,11 +123,11 @@ def test_coverage_penalty_by_hand_and_its_gradient():
     assert tinymm.gradcheck(lambda a: coverage_penalty(a, tokens), (x,))
 
 
-SEED_DECODER = {"image_input": False, "region_positions": False}  # the h0/c0-only decoders
+# the h0/c0-only decoders on the seed tower
+SEED_DECODER = {"image_input": False, "region_positions": False, "early_pool": False}
 VARIANTS = pytest.mark.parametrize("attention,options", [
     (False, SEED_DECODER), (True, SEED_DECODER), (False, {"word_loss": 0.5}), (True, {}),
-    (False, {"early_pool": True, "map_conv": True, "batch_norm": True}),
-    (True, {"context_gate": True})],
+    (False, {"map_conv": True, "batch_norm": True}), (True, {"context_gate": True})],
     ids=["plain-seed", "attention-seed", "plain-words", "attention", "plain-tower",
          "attention-gate"])
 
@@ -230,8 +243,9 @@ def test_dual_encoder_same_function_as_pytorch(batch):
 
 TWIN_VARIANTS = pytest.mark.parametrize("attention,options", [
     (False, SEED_DECODER), (True, SEED_DECODER), (False, {"word_loss": 0.5}), (True, {}),
-    (False, {"slot_loss": 0.7, "map_conv": True, "early_pool": True, "batch_norm": True}),
-    (True, {"coverage": 0.3, "context_gate": True, "slot_loss": 0.7, "word_loss": 0.5})],
+    (False, {"slot_loss": 0.7, "map_conv": True, "batch_norm": True}),
+    (True, {"coverage": 0.3, "context_gate": True, "slot_loss": 0.7, "word_loss": 0.5,
+            "batch_norm": True, "early_pool": False})],
     ids=["plain-seed", "attention-seed", "plain-words", "attention", "plain-slots",
          "attention-all"])
 
@@ -255,7 +269,7 @@ def test_captioner_same_function_as_pytorch(attention, options):
     assert sorted(aux) == sorted(t_aux)
     for key in aux:
         np.testing.assert_allclose(aux[key].array, t_aux[key].detach().numpy(), rtol=1e-4,
-                                   atol=1e-5, err_msg=key)
+                                   atol=1e-4, err_msg=key)  # float32 through BatchNorm
     loss = caption_loss(logits, tokens)
     if uses_auxiliary_loss(model.config):
         loss = loss + auxiliary_loss(model, aux, batch, tokens)

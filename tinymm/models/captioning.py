@@ -1,9 +1,10 @@
 """Image captioners: an LSTM decoder started from the image, with or without attention.
 
-    image (N, 3, 32, 32) -> ImageTower -> map (N, C2, 8, 8)
-      (with early_pool: conv1 -> pool -> conv2 -> pool, conv2 on the 16x16 map; with
-      map_conv, a third 3x3 conv + ReLU on the 8x8 map; with batch_norm, BatchNorm2d
-      between conv1 and conv2 and their ReLUs)
+    image (N, 3, 32, 32) -> conv1 + ReLU -> pool1 -> conv2 + ReLU -> pool2 -> map (N, C2, 8, 8)
+      (early_pool, the default: conv2 runs on the 16x16 map, so it costs a quarter of the
+      seed tower's and each of its outputs sees 8x8 pixels, a whole object; early_pool=False
+      is the seed's ImageTower, conv1 -> conv2 -> pool -> pool; with map_conv, a third 3x3
+      conv + ReLU on the 8x8 map; with batch_norm, BatchNorm2d between each conv and ReLU)
       regions   (N, R, C2)                        the 64 region vectors (attention reads them)
       v = ReLU(image_fc(flatten(map)))  (N, F)    the image vector
       h0 = init_h(v), c0 = init_c(v)              (N, H) the decoder's initial state
@@ -97,7 +98,7 @@ class CaptionerConfig(SavedConfig):
     word_loss: float = 0.0  # weight of the auxiliary word-presence loss (0: no word head)
     slot_loss: float = 0.0  # weight of the auxiliary object-slot loss (0: no slot head)
     map_conv: bool = False  # a third 3x3 conv + ReLU on the pooled (C2, 8, 8) map
-    early_pool: bool = False  # conv1 -> pool -> conv2 -> pool (conv2 on the 16x16 map)
+    early_pool: bool = True  # conv1 -> pool -> conv2 -> pool (conv2 on the 16x16 map)
     batch_norm: bool = False  # BatchNorm2d between each conv and its ReLU
     coverage: float = 0.0  # attention: weight of the doubly stochastic regulariser
     context_gate: bool = False  # attention: z_t scaled by beta_t = sigmoid(W_b h_{t-1})
@@ -115,6 +116,12 @@ class CaptionerConfig(SavedConfig):
         if self.max_len < 2:
             raise ValueError(f"CaptionerConfig: max_len must be at least 2 (<start> <end>), "
                              f"got {self.max_len}")
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        """A checkpoint's config; one written before ``early_pool`` existed used the seed
+        tower (conv1 -> conv2 -> pool -> pool), so a missing field means False."""
+        return super().from_dict({"early_pool": False, **values})
 
     @property
     def regions(self) -> int:
