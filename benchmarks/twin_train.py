@@ -9,7 +9,9 @@ decoder, seed, ...) and model fields (benchmarks/caption_study.py parses them). 
 trains with torch.optim.Adam at the same learning rate on the same batches in the same
 order (the task's DataLoader and seed) and the same loss; its trained weights are then
 loaded into the tinymm model and scored by the task's own held-out ``test``, so both
-numbers come from one metric implementation. Prints the task's report and one JSON line.
+numbers come from one metric implementation. Prints the task's report and one JSON line
+(for captioning with ``val_greedy``, caption_study's columns on the validation images, to
+set beside a ``caption_study.py`` run of the same config).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 
 import numpy as np
 
-from benchmarks.caption_study import parse
+from benchmarks.caption_study import parse, scores
 from tinymm.app.tasks import base as B
 from tinymm.backend import use_backend
 from tinymm.data import DataLoader
@@ -84,10 +86,12 @@ def main(argv: list[str]) -> None:
         model = task.build_model(cfg, data["train"].tokenizer)
         losses, seconds = train_twin(cfg, model, data)
         record = task.test(model, data["test"], cfg)
+        val = scores(model, data["val"], model.config.max_len - 1) \
+            if cfg.task == "captioning" else None  # caption_study's validation columns
     for line in task.report(record, cfg):
         print(line)
     print(json.dumps({"twin": "torch", "config": vars(cfg), "train_loss": losses,
-                      "train_s": round(seconds, 1), "test": record}))
+                      "train_s": round(seconds, 1), "test": record, "val_greedy": val}))
 
 
 if __name__ == "__main__":
