@@ -26,10 +26,11 @@ from tinymm.metrics import attribute_accuracy, corpus_bleu
 from tinymm.models.captioning import (
     Captioner,
     CaptionerConfig,
+    auxiliary_loss,
     beam_search,
     caption_loss,
     greedy_decode,
-    word_presence_loss,
+    uses_auxiliary_loss,
 )
 from tinymm.ops.cross_entropy import correct_count
 from tinymm.tensor import from_numpy
@@ -44,11 +45,9 @@ def captioning_loss(model: Captioner, batch: dict):
     tokens = batch["tokens"][:, :L]  # (n, L) cut to the batch's longest caption
     device = model.out.weight.device
     image = from_numpy(batch["image"]).to(device)  # (n, 3, S, S), one copy to a GPU
-    weight = model.config.word_loss
-    if weight > 0:  # plus the auxiliary word-presence loss on the image vector (CPU only)
-        logits, word_logits = model(image, tokens, with_words=True)
-        loss = caption_loss(logits, tokens) + weight * word_presence_loss(word_logits,
-                                                                          batch["words"])
+    if uses_auxiliary_loss(model.config):  # plus the auxiliary losses the config turns on
+        logits, aux = model(image, tokens, with_aux=True)
+        loss = caption_loss(logits, tokens) + auxiliary_loss(model, aux, batch, tokens)
     else:
         logits = model(image, tokens)  # (n, L-1, V)
         loss = caption_loss(logits, tokens)
