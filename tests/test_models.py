@@ -229,3 +229,10 @@ def test_region_counter_patterns_gradients_check():
         counter(q, regions[:, :8])
     with pytest.raises(ValueError, match="count_patterns must be an integer >= 0"):
         MultimodalConfig(fusion="attention_count", count_patterns=-1)
+
+
+def test_checkpoint_configs_from_before_count_patterns_keep_the_plain_counter():
+    old = MultimodalConfig(fusion="attention_count").to_dict()
+    del old["count_patterns"]  # what a checkpoint of the previous version holds
+    assert MultimodalConfig.from_dict(old).count_patterns == 0
+    assert MultimodalConfig.from_dict(MultimodalConfig().to_dict()).count_patterns == 16

@@ -106,6 +106,12 @@ class MultimodalConfig(SavedConfig):
             raise ValueError(f"MultimodalConfig: fused_dim ({self.fused_dim}) must be divisible "
                              f"by num_heads ({self.num_heads})")
 
+    @classmethod
+    def from_dict(cls, values: dict):
+        """A checkpoint's config; one written before ``count_patterns`` existed holds the
+        plain-sum counter, so a missing field reads as 0 there."""
+        return super().from_dict({"count_patterns": 0, **values})
+
     @property
     def map_size(self) -> int:
         return self.image_size // 4
