@@ -136,6 +136,8 @@ class _ToDevice(Function):
     """Copy to the other device (one counted host<->device transfer); backward copies the
     gradient back, so ``x.to("cuda")`` inside a graph is differentiable, as in PyTorch."""
 
+    crosses_devices = True
+
     @staticmethod
     def forward(ctx, x, device: str):
         on_cuda = _cuda.is_device_array(x)
@@ -774,6 +776,7 @@ class Tensor:
     def prod(self, dim=None, keepdim=False):
         """Product as exp(sum(log|x|)) with the sign tracked; x must be nonzero for the
         gradient (as the formula's derivative, prod / x, needs)."""
+        self._host_only("Tensor.prod()")  # the sign is tracked in NumPy
         sign = Tensor(np.prod(np.sign(self.array), axis=dim, keepdims=keepdim))
         return sign * self.abs().log().sum(dim, keepdim=keepdim).exp()
 
