@@ -24,16 +24,24 @@ from numba import cuda
 from tinymm.kernels.numba_cuda._device import grid_1d
 
 
+@cuda.jit(device=True, inline=True)
+def _source_row(idx, t, n, row, wrap):
+    """(v, offset): the row that element t of the gathered side belongs to (wrapped when
+    ``wrap``; maybe outside [0, n)) and t's offset inside its row."""
+    p = t // row
+    v = idx[p]
+    if wrap and v < 0:
+        v = v + n
+    return v, t - p * row
+
+
 def _gather_rows(x, idx, out, n, row, wrap):
     # out (P * row,) = rows idx (P,) of x (n * row,)
     t = cuda.grid(1)
     if t < out.size:
-        p = t // row
-        v = idx[p]
-        if wrap and v < 0:
-            v = v + n
+        v, e = _source_row(idx, t, n, row, wrap)
         if 0 <= v < n:
-            out[t] = x[v * row + (t - p * row)]
+            out[t] = x[v * row + e]
         else:
             out[t] = 0
 
@@ -42,12 +50,9 @@ def _scatter_add_rows(dout, idx, dx, n, row, wrap, skip):
     # dx (n * row,) += dout (P * row,) at rows idx (P,), repeats accumulating
     t = cuda.grid(1)
     if t < dout.size:
-        p = t // row
-        v = idx[p]
-        if wrap and v < 0:
-            v = v + n
+        v, e = _source_row(idx, t, n, row, wrap)
         if v != skip and 0 <= v < n:
-            cuda.atomic.add(dx, v * row + (t - p * row), dout[t])
+            cuda.atomic.add(dx, v * row + e, dout[t])
 
 
 PTX_TARGETS = [
