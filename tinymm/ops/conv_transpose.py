@@ -46,7 +46,8 @@ def _output_size(op, x_shape, w_shape, stride, padding, output_padding, dilation
 def _check(op, x, weight, bias, stride, padding, output_padding, groups, dilation):
     both = f"input {tuple(x.shape)}, weight {tuple(weight.shape)}"
     if groups != 1:
-        raise ValueError(f"{op}: only groups=1 is implemented, got groups={groups!r}")
+        raise ValueError(f"{op}: the ConvTranspose2d op is ungrouped, got groups={groups!r}; "
+                         "conv_transpose2d(..., groups=) composes it over the groups")
     if weight.ndim != 4:
         raise ValueError(f"{op}: weight must be 4-d (in_channels, out_channels, kH, kW), got "
                          f"{both}")
@@ -100,8 +101,15 @@ class ConvTranspose2d(Function):
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0,  # noqa: A002
                      output_padding=0, groups=1, dilation=1):
-    """PyTorch's ``F.conv_transpose2d``: input (N, C, H, W), weight (C, O, kH, kW), bias (O,)
-    or None; returns (N, O, OH, OW)."""
+    """PyTorch's ``F.conv_transpose2d``: input (N, C, H, W), weight (C, O/groups, kH, kW),
+    bias (O,) or None; returns (N, O, OH, OW). groups > 1 runs each channel group on its own
+    (ops/grouped.py)."""
+    if groups != 1:
+        from tinymm.ops.grouped import grouped
+
+        return grouped("conv_transpose2d", lambda xs, ws, bs: conv_transpose2d(
+            xs, ws, bs, stride, padding, output_padding, 1, dilation), input, weight, bias,
+            groups, transposed=True)
     return ConvTranspose2d.apply(input, weight, bias, stride=stride, padding=padding,
                                  output_padding=output_padding, groups=groups,
                                  dilation=dilation)
