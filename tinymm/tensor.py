@@ -136,6 +136,8 @@ class _ToDevice(Function):
     """Copy to the other device (one counted host<->device transfer); backward copies the
     gradient back, so ``x.to("cuda")`` inside a graph is differentiable, as in PyTorch."""
 
+    crosses_devices = True
+
     @staticmethod
     def forward(ctx, x, device: str):
         on_cuda = _cuda.is_device_array(x)
@@ -343,8 +345,11 @@ class Tensor:
         return format(repr(self), spec)
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy's protocol: ``np.asarray(t)`` shares the storage, ``np.array(t)`` (copy=True)
+        gets a copy, as NumPy asks of every ``__array__`` that takes ``copy``."""
         self._host_only("np.asarray(tensor)")
-        return self.array if dtype is None else self.array.astype(dtype)
+        array = self.array if dtype is None else self.array.astype(dtype)
+        return array.copy() if copy and array is self.array else array
 
     def _dim(self, dim: int, who: str) -> int:
         return check_dim(who, "dim", dim, self.ndim)  # DimensionError: IndexError + ValueError
@@ -501,7 +506,10 @@ class Tensor:
         return self.to(np.bool_)
 
     def type(self, dtype=None):
-        """With no argument, the type's name (``'tinymm.FloatTensor'``); else a cast."""
+        """With no argument, the type's name (``'tinymm.FloatTensor'``); else a cast to a
+        dtype, a type name or a legacy type (``x.type(tinymm.LongTensor)``)."""
+        legacy = getattr(dtype, "dtype", None)  # a legacy type (tensor_types.py) names one
+        dtype = legacy if isinstance(legacy, np.dtype) else dtype
         if dtype is None:
             return "tinymm." + _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
         if isinstance(dtype, str) and dtype.rpartition(".")[2] in _TYPE_NAMES.values():
@@ -723,8 +731,13 @@ class Tensor:
 
     arcsin, arccos, arctan = asin, acos, atan
 
-    def softmax(self, dim: int = -1): return _SM.softmax(self, dim)
-    def log_softmax(self, dim: int = -1): return _SM.log_softmax(self, dim)
+    def softmax(self, dim: int, dtype=None):
+        """Softmax along ``dim`` (required, as PyTorch's Tensor.softmax and torch.softmax;
+        only ``F.softmax`` has an implicit dim), computed in ``dtype`` if given."""
+        return _SM.softmax(self if dtype is None else self.to(dtype), dim)
+
+    def log_softmax(self, dim: int, dtype=None):
+        return _SM.log_softmax(self if dtype is None else self.to(dtype), dim)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
         """Clamp into [min, max] (max wins where min > max), in the dtype promoted with the
@@ -779,6 +792,7 @@ class Tensor:
         """Product as exp(sum(log|x|)) with the sign tracked; x must be nonzero for the
         gradient (as the formula's derivative, prod / x, needs). Bool and integer tensors
         give the exact int64 product (PyTorch's dtype), outside the graph."""
+        self._host_only("Tensor.prod()")  # the sign is tracked in NumPy
         if _dt.category(self.dtype) < 2:
             return Tensor(np.prod(self.array, axis=dim, keepdims=keepdim, dtype=np.int64))
         sign = Tensor(np.prod(np.sign(self.array), axis=dim, keepdims=keepdim))
