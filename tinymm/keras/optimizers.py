@@ -251,7 +251,7 @@ def _host_only(optimizer, p) -> None:
 def _host_state(optimizer, p, names) -> dict:
     """The state dict of parameter ``p`` (host arrays; the step count advanced)."""
     _host_only(optimizer, p)
-    state = optimizer.state.setdefault(id(p), {})
+    state = optimizer.state[p]
     if not state:
         state.update({"step": 0, **{name: np.zeros_like(p.array) for name in names}})
     state["step"] += 1
@@ -316,7 +316,7 @@ class KerasRMSprop(optim.Optimizer):
                 continue
             _host_only(self, p)
             g, rho = p.grad.array, group["rho"]
-            state = self.state.setdefault(id(p), {})
+            state = self.state[p]
             if not state:
                 state["velocity"] = np.zeros_like(p.array)
                 state["average_grad"] = np.zeros_like(p.array)
@@ -349,7 +349,7 @@ class KerasAdagrad(optim.Optimizer):
                 continue
             _host_only(self, p)
             g = p.grad.array
-            state = self.state.setdefault(id(p), {})
+            state = self.state[p]
             if not state:
                 state["accumulator"] = np.full_like(p.array, group["initial_accumulator_value"])
             s = state["accumulator"]
