@@ -291,3 +291,30 @@ def test_activity_regularizer_matches_keras():
     out = again(np.ones((4, 3), np.float32))
     np.testing.assert_allclose(again.losses[0].detach().numpy(),
                                0.01 * (out.detach().numpy() ** 2).sum() / 4, rtol=1e-6)
+
+
+def test_keras_variable_as_keras_3_makes_it_and_a_layer_owns_it():
+    keras = keras3()
+    for value in (np.zeros((2,)), np.zeros((2,), np.float32), 1.0, [1.5, 2.0]):
+        theirs, ours = keras.Variable(value, name="v"), tk.Variable(value, name="v")
+        assert str(theirs.dtype) == str(ours.dtype)  # an array's dtype, else float32
+        assert theirs.trainable and ours.requires_grad and theirs.name == ours.name == "v"
+    v = tk.Variable("ones", shape=(2, 3), trainable=False)
+    assert v.shape == (2, 3) and not v.requires_grad and np.all(v.detach().numpy() == 1)
+    with pytest.raises(ValueError, match="Variable: an initializer needs shape"):
+        tk.Variable("zeros")
+
+    class Scale(tk.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.s = tk.Variable(np.full((3,), 2.0), name="s")
+            self.w = self.add_weight(shape=(3,), initializer="zeros")
+
+        def call(self, x):
+            return x * self.s + self.w
+
+    layer = Scale()
+    assert [tuple(w.shape) for w in layer.weights] == [(3,), (3,)]  # each once
+    x = tinymm.tensor(np.ones((2, 3), np.float32))
+    layer(x).sum().backward()
+    np.testing.assert_allclose(layer.s.grad.numpy(), [2.0, 2.0, 2.0])

@@ -28,7 +28,7 @@ from tinymm.keras import (
     saving,
     utils,
 )
-from tinymm.keras.engine import Input, KerasTensor, Layer, clear_session
+from tinymm.keras.engine import Input, KerasTensor, Layer, Variable, clear_session
 from tinymm.keras.models import Model, NonFiniteLossError, Sequential, load_model
 
 
@@ -40,7 +40,8 @@ class _Namespace:
 backend = _Namespace(clear_session=clear_session)
 
 __all__ = [
-    "Input", "KerasTensor", "Layer", "Model", "NonFiniteLossError", "Sequential", "activations",
+    "Input", "KerasTensor", "Layer", "Model", "NonFiniteLossError", "Sequential", "Variable",
+    "activations",
     "backend", "callbacks", "clear_session", "initializers", "layers", "load_model", "losses",
     "metrics", "models", "ops", "optimizers", "random", "regularizers", "saving", "utils",
 ]
