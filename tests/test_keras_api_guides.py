@@ -318,3 +318,4 @@ def test_keras_variable_as_keras_3_makes_it_and_a_layer_owns_it():
     x = tinymm.tensor(np.ones((2, 3), np.float32))
     layer(x).sum().backward()
     np.testing.assert_allclose(layer.s.grad.numpy(), [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(layer.s.numpy(), [2.0, 2.0, 2.0])  # trainable: still numpy()

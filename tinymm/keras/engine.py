@@ -296,6 +296,10 @@ class Variable(Parameter):
         self.requires_grad = self.declared_trainable = bool(trainable)
         self.name = name
 
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array, trainable or not (Keras's ``variable.numpy()``)."""
+        return self.detach().cpu().numpy()
+
     def assign(self, value):
         with no_grad():
             self.copy_(value)
