@@ -319,3 +319,41 @@ def test_keras_variable_as_keras_3_makes_it_and_a_layer_owns_it():
     layer(x).sum().backward()
     np.testing.assert_allclose(layer.s.grad.numpy(), [2.0, 2.0, 2.0])
     np.testing.assert_allclose(layer.s.numpy(), [2.0, 2.0, 2.0])  # trainable: still numpy()
+
+
+def test_metric_subclass_state_callback_aliases_and_schedule_config():
+    class Count(tk.metrics.Metric):
+        def __init__(self, name="count"):
+            super().__init__(name=name)  # Keras: reset_state is not called here
+            self.seen = self.add_variable(shape=(), initializer="zeros", name="seen")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.seen.assign_add(float(len(y_true)))
+
+        def result(self):
+            return self.seen
+
+        def reset_state(self):
+            self.seen.assign(0.0)
+
+    metric = Count()
+    metric.update_state(np.zeros(3), np.zeros(3))
+    assert float(metric.result()) == 3.0 and not metric.seen.requires_grad
+    metric.reset_state()
+    assert float(metric.result()) == 0.0
+    seen = []
+
+    class Batches(tk.callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    model = tk.Sequential([tk.Input(shape=(2,)), tk.layers.Dense(1)])
+    schedule = tk.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    model.compile(optimizer=tk.optimizers.SGD(schedule), loss="mse", metrics=[Count()])
+    history = model.fit(np.ones((6, 2)), np.ones((6, 1)), batch_size=2, epochs=1, verbose=0,
+                        callbacks=[Batches()])
+    assert seen == [0, 1, 2] and history.history["count"] == [6.0]
+    config = tk.optimizers.SGD(schedule).get_config()
+    assert config["learning_rate"]["class_name"] == "ExponentialDecay"
+    again = tk.optimizers.SGD(**config)
+    assert again.learning_rate(4) == pytest.approx(schedule(4)) == pytest.approx(0.025)
