@@ -743,6 +743,20 @@ class MultiHeadAttention(Layer):
         return nn.MultiheadAttention(q[-1], self.num_heads, bias=self.use_bias, batch_first=True,
                                      kdim=k[-1], vdim=v[-1])
 
+    def build(self, input_shape) -> None:
+        """The module, then Keras's initialisation: each kernel glorot_uniform over its 2-D
+        form (query/key/value (D_in, heads * key_dim), output (heads * key_dim, E)), the
+        biases zeros (PyTorch's packed xavier and Linear draws differ in scale)."""
+        super().build(input_shape)
+        from tinymm.keras import initializers
+
+        glorot = initializers.GlorotUniform()
+        kernels = [(get, put) for get, put in self.keras_layout() if get().ndim == 3]
+        for i, (get, put) in enumerate(kernels):  # query, key, value (D_in, h, d); (h, d, E)
+            shape = get().shape
+            flat = (shape[0], shape[1] * shape[2]) if i < 3 else (shape[0] * shape[1], shape[2])
+            put(glorot(flat, get().dtype).reshape(shape))
+
     def call(self, tensors, attention_mask=None):
         q, v = tensors[0], tensors[1]
         k = tensors[2] if len(tensors) == 3 else v

@@ -35,6 +35,22 @@ from tinymm.ops._checks import check_float, check_int_range
 REDUCTIONS = ("mean", "sum", "none")
 
 
+def legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """The reduction PyTorch's deprecated ``size_average`` / ``reduce`` arguments stand for
+    (either given overrides ``reduction``, with PyTorch's warning): reduce=False -> "none",
+    else size_average=False -> "sum", else "mean"."""
+    if size_average is None and reduce is None:
+        return reduction
+    import warnings
+
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = "none" if not reduce else "mean" if size_average else "sum"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                  f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
+    return reduction
+
+
 def _check(who: str, x: np.ndarray, t: np.ndarray, reduction: str) -> None:
     check_float(who, "input", x)
     if x.shape != t.shape:
@@ -184,15 +200,21 @@ def _raw(value):
     return None if value is None else np.asarray(getattr(value, "array", value))
 
 
-def mse_loss(input, target, reduction: str = "mean"):  # noqa: A002
+def mse_loss(input, target, reduction: str = "mean", size_average=None,  # noqa: A002
+             reduce=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return DifferenceLoss.apply(*_pair(input, target), kind="mse", reduction=reduction)
 
 
-def l1_loss(input, target, reduction: str = "mean"):  # noqa: A002
+def l1_loss(input, target, reduction: str = "mean", size_average=None,  # noqa: A002
+            reduce=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return DifferenceLoss.apply(*_pair(input, target), kind="l1", reduction=reduction)
 
 
-def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):  # noqa: A002
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0,  # noqa: A002
+                   size_average=None, reduce=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     return DifferenceLoss.apply(*_pair(input, target), kind="smooth_l1", reduction=reduction,
@@ -206,13 +228,17 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):  # n
                                 beta=delta)
 
 
-def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):  # noqa: A002
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean",  # noqa: A002
+                         size_average=None, reduce=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return BinaryCrossEntropy.apply(*_pair(input, target), weight=_raw(weight),
                                     reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None,  # noqa: A002
-                                     reduction: str = "mean", pos_weight=None):
+                                     reduction: str = "mean", pos_weight=None,
+                                     size_average=None, reduce=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return BinaryCrossEntropyWithLogits.apply(*_pair(input, target), weight=_raw(weight),
                                               pos_weight=_raw(pos_weight), reduction=reduction)
 
@@ -225,9 +251,10 @@ def _classes_last(input, target):  # noqa: A002
 
 
 def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
-             reduction: str = "mean"):
+             reduction: str = "mean", size_average=None, reduce=None):
     """``F.nll_loss`` on log-probabilities: input (N, C) or (N, C, d1, ...), target (N,) or
     (N, d1, ...) class indices."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     from tinymm.tensor import as_tensor
 
     x = as_tensor(input)
@@ -241,8 +268,10 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
 
 
 def cross_entropy(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
-                  reduction: str = "mean", label_smoothing: float = 0.0):
+                  reduction: str = "mean", label_smoothing: float = 0.0, size_average=None,
+                  reduce=None):
     """``F.cross_entropy`` from logits; with ``weight`` it is nll_loss(log_softmax(x))."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     from tinymm.ops.cross_entropy import cross_entropy as fused
     from tinymm.ops.softmax import log_softmax
     from tinymm.tensor import as_tensor
