@@ -357,3 +357,26 @@ def test_metric_subclass_state_callback_aliases_and_schedule_config():
     assert config["learning_rate"]["class_name"] == "ExponentialDecay"
     again = tk.optimizers.SGD(**config)
     assert again.learning_rate(4) == pytest.approx(schedule(4)) == pytest.approx(0.025)
+
+
+@pytest.mark.parametrize("name, kwargs, shape", [("Dense", {"units": 3}, (2, 4)),
+                                                 ("Conv2D", {"filters": 3, "kernel_size": 2},
+                                                  (2, 4, 5, 2)),
+                                                 ("Conv1D", {"filters": 2, "kernel_size": 3},
+                                                  (2, 6, 4))])
+def test_kernel_and_bias_in_keras_layout_match_keras(name, kwargs, shape):
+    keras = keras3()
+    x = RNG.standard_normal(shape).astype(np.float32)
+    theirs, ours = getattr(keras.layers, name)(**kwargs), getattr(tk.layers, name)(**kwargs)
+    theirs(x)
+    ours(x)
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours.kernel.numpy(), as_numpy(theirs.kernel), rtol=1e-6)
+    np.testing.assert_allclose(ours.bias.detach().numpy(), as_numpy(theirs.bias), rtol=1e-6)
+    (ours.kernel * 2.0).sum().backward()  # the view is differentiable: d/dW of 2 sum(W) = 2
+    np.testing.assert_allclose(ours.module.weight.grad.numpy(), 2.0)
+    unbiased = getattr(tk.layers, name)(**kwargs, use_bias=False)
+    with pytest.raises(AttributeError, match="has no kernel yet"):
+        unbiased.kernel  # noqa: B018 - the access is what is tested
+    unbiased(x)
+    assert unbiased.bias is None and unbiased.kernel.shape == ours.kernel.shape
