@@ -103,6 +103,9 @@ class Optimizer:
             if value not in (None, False, 0, 0.0):
                 raise ValueError(f"{type(self).__name__}: {name}={value!r} is not supported by "
                                  "tinymm.keras")
+        if isinstance(learning_rate, dict) and "class_name" in learning_rate:  # get_config's
+            learning_rate = getattr(schedules, learning_rate["class_name"])(
+                **learning_rate.get("config", {}))
         self.learning_rate = learning_rate
         self._applied = None
 
@@ -136,7 +139,13 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        """The constructor's arguments; a schedule as ``{"class_name", "config"}`` (as Keras
+        serializes it), which the constructor reads back."""
+        config = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        if isinstance(self.learning_rate, LearningRateSchedule):
+            config["learning_rate"] = {"class_name": type(self.learning_rate).__name__,
+                                       "config": self.learning_rate.get_config()}
+        return config
 
 
 class Adam(Optimizer):
