@@ -495,7 +495,7 @@ def _forward(x, weight, bias, stride, padding, dilation, relu):
     b = contiguous(bias) if bias is not None else np.zeros(O, dtype=x.dtype)
     out = ws.empty((N, O, L), x.dtype)  # (N, O, L)
     gemm_out = ws.empty((O, N * L), x.dtype)  # (O, P)
-    np.matmul(W2, col, out=gemm_out)  # BLAS
+    _threads.matmul(W2, col, gemm_out)  # BLAS single-threaded, split over the workers
     _epilogue(gemm_out, b, out, relu)
     del gemm_out  # back to the workspace for the next call
     out = out.reshape(N, O, OH, OW)  # (N, O, OH, OW)
@@ -533,12 +533,13 @@ def _backward(dout, cache, relu, need_dx):
     # dW2 = dout2 @ col^T, computed as its transpose col @ dout2^T (K, O): OpenBLAS ran the
     # (O, P) @ (P, K) form erratically for conv B and the (K, P) @ (P, O) form steadily
     # (benchmarks/RESULTS.md, "Design measurements")
-    dW2 = np.ascontiguousarray((col @ dout2.T).T)  # (O, K), BLAS
+    dW2T = _threads.matmul(col, dout2.T, np.empty((K, O), dout.dtype))  # (K, O), BLAS
+    dW2 = np.ascontiguousarray(dW2T.T)  # (O, K)
     dbias = partial.sum(axis=0).astype(dout.dtype) if has_bias else None  # (O,)
     if not need_dx:  # the input needs no gradient: no dcol GEMM, no col2im
         return None, dW2.reshape(w_shape), dbias
     dcol = ws.empty((K, N * L), dout.dtype)  # (K, P)
-    np.matmul(W2.T, dout2, out=dcol)  # BLAS
+    _threads.matmul(W2.T, dout2, dcol)  # BLAS single-threaded, split over the workers
     del dout2
     dx = ws.empty((N, C, H, W), dout.dtype)  # (N, C, H, W)
     _col2im(dcol, dx, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
