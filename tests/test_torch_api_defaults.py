@@ -56,3 +56,20 @@ def test_tensor_softmax_requires_dim_and_takes_dtype_as_pytorch():
         got = getattr(tinymm.nn.functional, name)(ours, dim=1, dtype=tinymm.float64)
         np.testing.assert_allclose(got.numpy(), getattr(torch.nn.functional, name)(
             theirs, dim=1, dtype=torch.float64).numpy(), rtol=1e-12)
+
+
+def test_replacing_a_submodule_or_parameter_keeps_its_place_as_pytorch():
+    torch = pytest.importorskip("torch")
+
+    def surgery(lib):
+        net = lib.nn.Sequential()
+        net.conv1 = lib.nn.Conv2d(3, 4, 3)
+        net.bn1 = lib.nn.BatchNorm2d(4)
+        net.fc = lib.nn.Linear(4, 2)
+        net.conv1 = lib.nn.Conv2d(1, 4, 3)  # the first layer replaced (transfer learning)
+        net.fc.weight = lib.nn.Parameter(lib.zeros(2, 4))
+        trunk = lib.nn.Sequential(*list(net.children())[:-1])
+        return ([name for name, _ in net.named_children()], list(trunk.state_dict()),
+                list(net.fc.state_dict()))
+
+    assert surgery(tinymm) == surgery(torch)

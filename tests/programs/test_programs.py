@@ -27,6 +27,7 @@ from tests.programs import (
     quickstart,
     reinforce,
     seq2seq,
+    siamese,
     spatial_transformer,
     time_sequence,
     transformer_lm,
@@ -61,6 +62,7 @@ PROGRAMS = {
     "seq2seq_attention": seq2seq.main,
     "transformer_lm": transformer_lm.main,
     "fgsm": fgsm.main,
+    "siamese": siamese.main,
 }
 
 
