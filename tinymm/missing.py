@@ -49,8 +49,6 @@ NN = {
     "DataParallel": _NO_PARALLEL, "DistributedDataParallel": _NO_PARALLEL,
     "parallel": _NO_PARALLEL,
     "Conv3d": "tinymm has Conv2d only",
-    "MaxPool1d": "use nn.MaxPool2d((1, k)) on x.unsqueeze(2)",
-    "AvgPool1d": "use nn.AvgPool2d((1, k)) on x.unsqueeze(2)",
     "CTCLoss": "tinymm has no CTC loss",
 }
 
