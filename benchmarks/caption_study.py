@@ -20,6 +20,8 @@ import sys
 import time
 from dataclasses import fields
 
+import numpy as np
+
 from tinymm import loop
 from tinymm.app.tasks import base as B
 from tinymm.app.tasks.captioning import (
@@ -28,12 +30,15 @@ from tinymm.app.tasks.captioning import (
     caption_scores,
     decode_split,
 )
+from tinymm.autograd import no_grad
 from tinymm.backend import use_backend
 from tinymm.data import DataLoader
 from tinymm.data.shapes_captions import CaptionPairs
+from tinymm.data.shapes_vqa import COLORS, SHAPES
 from tinymm.models.captioning import CaptionerConfig
 from tinymm.models.retrieval import DualEncoderConfig
 from tinymm.optim import Adam
+from tinymm.tensor import from_numpy
 
 
 def parse(args: list[str], default_task: str = "captioning") -> tuple[B.TaskConfig, dict]:
@@ -56,10 +61,55 @@ def parse(args: list[str], default_task: str = "captioning") -> tuple[B.TaskConf
     return B.TaskConfig(**values, model=model), model
 
 
+def object_cells(split, i: int, cell: int = 4) -> list[np.ndarray]:
+    """Image ``i``'s objects left to right, each as a flat (R,) bool mask of the map cells
+    (``cell`` x ``cell`` pixels each) its bounding box overlaps."""
+    k = int(split.n_objects[i])
+    size, y, x = split.obj_size[i, :k], split.obj_y[i, :k], split.obj_x[i, :k]
+    order = sorted(range(k), key=lambda j: (x[j] + size[j] / 2, y[j] + size[j] / 2))
+    side = split.images.shape[1] // cell
+    rows = np.arange(side)
+    masks = []
+    for j in order:
+        ys = (rows * cell < y[j] + size[j]) & (rows * cell + cell > y[j])  # (side,)
+        xs = (rows * cell < x[j] + size[j]) & (rows * cell + cell > x[j])  # (side,)
+        masks.append((ys[:, None] & xs[None, :]).reshape(-1))
+    return masks
+
+
+def attention_on_objects(model, split, limit: int = 200) -> dict:
+    """Where the attention decoder looks, teacher-forced on each image's listing reference
+    (objects named left to right): the mean weight on any object's cells over the real steps
+    (``on_objects``; ``uniform`` is what equal weights would give), and at the steps that
+    predict the k-th object's colour or shape word, the weight on that object's cells
+    (``on_named``; ``named_uniform`` for equal weights)."""
+    n = min(limit, len(split))
+    tokens = split.tokens[:n, 0]  # (n, L)
+    L = int(split.lengths[:n, 0].max())
+    with no_grad():
+        model(from_numpy(split.image_array(np.arange(n))), tokens[:, :L])
+    alphas = model.last_attention  # (n, L-1, R): alphas[:, t] predicts tokens[:, t + 1]
+    colour_shape = {split.tokenizer.stoi[w] for w in COLORS + SHAPES}
+    rows = {"on_objects": [], "uniform": [], "on_named": [], "named_uniform": []}
+    for i in range(n):
+        masks = object_cells(split, i)
+        anywhere = np.any(masks, axis=0)  # (R,)
+        real = int(split.lengths[i, 0]) - 1  # steps with a real target
+        rows["on_objects"].append(alphas[i, :real, anywhere].sum(0).mean())
+        rows["uniform"].append(anywhere.mean())
+        named = [t for t in range(real) if tokens[i, t + 1] in colour_shape]  # 2 per object
+        for j, t in enumerate(named):
+            rows["on_named"].append(alphas[i, t, masks[j // 2]].sum())
+            rows["named_uniform"].append(masks[j // 2].mean())
+    return {k: round(float(np.mean(v)), 4) for k, v in rows.items()}
+
+
 def scores(model, split, max_words: int) -> dict:
     captions = decode_split(model, split)
     out = caption_scores(captions, split)
     out.update(attribute_breakdown(captions, split, max_words))
+    if model.config.attention:
+        out["attention"] = attention_on_objects(model, split)
     out["example"] = captions[0]
     return out
 

@@ -9,7 +9,9 @@ decoder, seed, ...) and model fields (benchmarks/caption_study.py parses them). 
 trains with torch.optim.Adam at the same learning rate on the same batches in the same
 order (the task's DataLoader and seed) and the same loss; its trained weights are then
 loaded into the tinymm model and scored by the task's own held-out ``test``, so both
-numbers come from one metric implementation. Prints the task's report and one JSON line.
+numbers come from one metric implementation. Prints the task's report and one JSON line
+(for captioning with ``val_greedy``, caption_study's columns on the validation images, to
+set beside a ``caption_study.py`` run of the same config).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 
 import numpy as np
 
-from benchmarks.caption_study import parse
+from benchmarks.caption_study import parse, scores
 from tinymm.app.tasks import base as B
 from tinymm.backend import use_backend
 from tinymm.data import DataLoader
@@ -29,9 +31,8 @@ from tinymm.data.shapes_captions import CaptionPairs
 
 def twin_loss(twin, task: str, batch: dict):
     import torch
-    import torch.nn.functional as F
 
-    from tests.oracles.torch_apps import torch_info_nce
+    from tests.oracles.torch_apps import torch_captioning_loss, torch_info_nce
 
     image = torch.from_numpy(batch["image"])
     if task == "retrieval":
@@ -40,15 +41,8 @@ def twin_loss(twin, task: str, batch: dict):
         return torch_info_nce(u, w, scale)
     L = int(batch["lengths"].max())
     tokens = torch.from_numpy(batch["tokens"][:, :L])  # cut to the batch's longest caption
-    weight = getattr(twin, "word_loss", 0.0)
-    logits, words = twin(image, tokens, with_words=True) if weight > 0 else \
-        (twin(image, tokens), None)  # (n, L-1, V), (n, V)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
-                           ignore_index=0)
-    if words is not None:
-        loss = loss + weight * F.binary_cross_entropy_with_logits(
-            words, torch.from_numpy(batch["words"]))
-    return loss
+    logits, aux = twin(image, tokens, with_aux=True)  # (n, L-1, V), the auxiliary outputs
+    return torch_captioning_loss(twin.config, logits, aux, batch, tokens)
 
 
 def train_twin(cfg: B.TaskConfig, model, data: dict) -> tuple[list[float], float]:
@@ -61,7 +55,7 @@ def train_twin(cfg: B.TaskConfig, model, data: dict) -> tuple[list[float], float
 
     build = build_torch_dual_encoder if cfg.task == "retrieval" else build_torch_captioner
     twin = build(model.config)
-    twin.word_loss = getattr(model.config, "word_loss", 0.0)
+    twin.config = model.config
     copy_weights(model, twin)
     optimizer = torch.optim.Adam(twin.parameters(), lr=cfg.lr)
     loader = DataLoader(CaptionPairs(data["train"]), batch_size=cfg.batch_size, shuffle=True,
@@ -92,10 +86,12 @@ def main(argv: list[str]) -> None:
         model = task.build_model(cfg, data["train"].tokenizer)
         losses, seconds = train_twin(cfg, model, data)
         record = task.test(model, data["test"], cfg)
+        val = scores(model, data["val"], model.config.max_len - 1) \
+            if cfg.task == "captioning" else None  # caption_study's validation columns
     for line in task.report(record, cfg):
         print(line)
     print(json.dumps({"twin": "torch", "config": vars(cfg), "train_loss": losses,
-                      "train_s": round(seconds, 1), "test": record}))
+                      "train_s": round(seconds, 1), "test": record, "val_greedy": val}))
 
 
 if __name__ == "__main__":

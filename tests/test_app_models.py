@@ -7,14 +7,17 @@ import pytest
 
 import tinymm
 from tinymm import nn
-from tinymm.data.shapes_captions import MAX_CAPTION_LEN, ShapesCaptions
+from tinymm.data.shapes_captions import MAX_CAPTION_LEN, CaptionPairs, ShapesCaptions
 from tinymm.models.captioning import (
     Captioner,
     CaptionerConfig,
+    auxiliary_loss,
     beam_search,
     caption_loss,
+    coverage_penalty,
     greedy_decode,
-    word_presence_loss,
+    slot_loss,
+    uses_auxiliary_loss,
 )
 from tinymm.models.retrieval import DualEncoder, DualEncoderConfig
 from tinymm.ops.info_nce import info_nce
@@ -66,12 +69,67 @@ def test_captioner_shapes_and_bad_input(batch, attention):
         model(batch["image"], batch["tokens"], with_words=True)
     with pytest.raises(ValueError, match="word_loss must be a finite number >= 0, got -1"):
         CaptionerConfig(word_loss=-1)
+    with pytest.raises(ValueError, match="slot_loss must be a finite number >= 0, got inf"):
+        CaptionerConfig(slot_loss=float("inf"))
+    with pytest.raises(ValueError, match="coverage must be a finite number >= 0, got True"):
+        CaptionerConfig(coverage=True)
 
 
-SEED_DECODER = {"image_input": False, "region_positions": False}  # the h0/c0-only decoders
+def test_a_checkpoint_config_without_early_pool_keeps_the_seed_tower():
+    saved = CaptionerConfig(early_pool=False).to_dict()
+    del saved["early_pool"]  # as a checkpoint written before the field existed
+    assert CaptionerConfig.from_dict(saved).early_pool is False
+    assert CaptionerConfig.from_dict(CaptionerConfig().to_dict()).early_pool is True
+    nn.init.seed(0)
+    old, new = Captioner(CaptionerConfig(early_pool=False)), Captioner(CaptionerConfig())
+    new.load_state_dict(old.state_dict())  # same parameters, a different function
+    image = ShapesCaptions(2, seed=0).image_array()
+    with tinymm.no_grad():
+        assert not np.allclose(old.encode_image(image).array, new.encode_image(image).array)
+
+
+def test_slot_head_classes_match_the_data():
+    from tinymm.data.shapes_vqa import COLORS, MAX_OBJECTS, SHAPES
+    from tinymm.models import captioning
+
+    assert (captioning.SLOTS, captioning.SLOT_COLOURS, captioning.SLOT_SHAPES) == (
+        MAX_OBJECTS, len(COLORS), len(SHAPES))
+
+
+def test_slot_loss_is_the_colour_and_shape_cross_entropy_per_slot():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 4, 11))
+    slots = np.array([[[0, 1], [5, 2], [-1, -1], [-1, -1]], [[2, 0], [1, 1], [3, 2], [4, 0]],
+                      [[1, 2], [1, 2], [0, 0], [-1, -1]]])
+
+    def ce(z, target):  # mean over rows of -log softmax(z)[target]
+        lp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+        return -np.take_along_axis(lp, target[:, None], axis=1).mean()
+
+    flat, s = logits.reshape(-1, 11), slots.reshape(-1, 2)
+    expected = ce(flat[:, :7], np.where(s[:, 0] < 0, 6, s[:, 0])) + \
+        ce(flat[:, 7:], np.where(s[:, 1] < 0, 3, s[:, 1]))
+    assert slot_loss(tinymm.tensor(logits), slots).item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_coverage_penalty_by_hand_and_its_gradient():
+    rng = np.random.default_rng(1)
+    alphas = rng.dirichlet(np.ones(5), size=(2, 3))  # (N=2, T-1=3, R=5), rows sum to 1
+    tokens = np.array([[2, 7, 8, 3], [2, 9, 3, 0]])  # the second caption: 2 real targets
+    total = np.stack([alphas[0].sum(0), alphas[1, :2].sum(0)])  # (2, 5)
+    expected = ((1 - total) ** 2).sum(1).mean()
+    assert coverage_penalty(tinymm.tensor(alphas), tokens).item() == pytest.approx(expected)
+    x = tinymm.tensor(alphas, requires_grad=True)
+    assert tinymm.gradcheck(lambda a: coverage_penalty(a, tokens), (x,))
+
+
+# the h0/c0-only decoders on the seed tower
+SEED_DECODER = {"image_input": False, "region_positions": False, "early_pool": False}
 VARIANTS = pytest.mark.parametrize("attention,options", [
-    (False, SEED_DECODER), (True, SEED_DECODER), (False, {"word_loss": 0.5}), (True, {})],
-    ids=["plain-seed", "attention-seed", "plain-words", "attention"])
+    (False, SEED_DECODER), (True, SEED_DECODER), (False, {"word_loss": 0.5}), (True, {}),
+    (False, {"map_conv": True, "batch_norm": True}), (True, {"context_gate": True})],
+    ids=["plain-seed", "attention-seed", "plain-words", "attention", "plain-tower",
+         "attention-gate"])
 
 
 @VARIANTS
@@ -183,32 +241,40 @@ def test_dual_encoder_same_function_as_pytorch(batch):
                                    err_msg=name)
 
 
-@VARIANTS
-def test_captioner_same_function_as_pytorch(batch, attention, options):
+TWIN_VARIANTS = pytest.mark.parametrize("attention,options", [
+    (False, SEED_DECODER), (True, SEED_DECODER), (False, {"word_loss": 0.5}), (True, {}),
+    (False, {"slot_loss": 0.7, "map_conv": True, "batch_norm": True}),
+    (True, {"coverage": 0.3, "context_gate": True, "slot_loss": 0.7, "word_loss": 0.5,
+            "batch_norm": True, "early_pool": False})],
+    ids=["plain-seed", "attention-seed", "plain-words", "attention", "plain-slots",
+         "attention-all"])
+
+
+@TWIN_VARIANTS
+def test_captioner_same_function_as_pytorch(attention, options):
+    """Outputs, the whole training loss (caption + auxiliary terms) and every gradient equal
+    the PyTorch twin's from the same weights."""
     torch = pytest.importorskip("torch")
-    from tests.oracles.torch_apps import build_torch_captioner
+    from tests.oracles.torch_apps import build_torch_captioner, torch_captioning_loss
     from tests.oracles.torch_model import copy_weights
 
+    batch = CaptionPairs(ShapesCaptions(6, seed=2)).batch(np.arange(0, 18, 3))
     model = _captioner(attention, seed=4, **options)
     twin = build_torch_captioner(model.config)
     copy_weights(model, twin)
     tokens = batch["tokens"][:, :12]
-    words = model.config.word_loss > 0
-    present = ShapesCaptions(6, seed=2).words  # (6, V), the batch's images
-    logits = model(batch["image"], tokens, with_words=words)
+    logits, aux = model(batch["image"], tokens, with_aux=True)
     t_tokens = torch.tensor(tokens)
-    t_logits = twin(torch.tensor(batch["image"]), t_tokens, with_words=words)
-    if words:
-        (logits, word_logits), (t_logits, t_words) = logits, t_logits
-        np.testing.assert_allclose(word_logits.array, t_words.detach().numpy(), rtol=1e-4,
-                                   atol=1e-5)
+    t_logits, t_aux = twin(torch.tensor(batch["image"]), t_tokens, with_aux=True)
+    assert sorted(aux) == sorted(t_aux)
+    for key in aux:
+        np.testing.assert_allclose(aux[key].array, t_aux[key].detach().numpy(), rtol=1e-4,
+                                   atol=1e-4, err_msg=key)  # float32 through BatchNorm
     loss = caption_loss(logits, tokens)
-    t_loss = torch.nn.functional.cross_entropy(t_logits.reshape(-1, 33),
-                                               t_tokens[:, 1:].reshape(-1), ignore_index=0)
-    if words:
-        loss = loss + 0.5 * word_presence_loss(word_logits, present)
-        t_loss = t_loss + 0.5 * torch.nn.functional.binary_cross_entropy_with_logits(
-            t_words, torch.tensor(present))
+    if uses_auxiliary_loss(model.config):
+        loss = loss + auxiliary_loss(model, aux, batch, tokens)
+    t_loss = torch_captioning_loss(model.config, t_logits, t_aux, batch, t_tokens)
+    assert loss.item() == pytest.approx(t_loss.item(), rel=1e-5)
     loss.backward()
     t_loss.backward()
     np.testing.assert_allclose(logits.array, t_logits.detach().numpy(), rtol=1e-4, atol=1e-5)
@@ -216,6 +282,7 @@ def test_captioner_same_function_as_pytorch(batch, attention, options):
         np.testing.assert_allclose(model.last_attention, twin.last_attention.detach().numpy(),
                                    rtol=1e-4, atol=1e-6)
     theirs = dict(twin.named_parameters())
+    assert sorted(theirs) == sorted(dict(model.named_parameters()))
     for name, g in _grads(model).items():
         np.testing.assert_allclose(g, theirs[name].grad.numpy(), rtol=1e-3, atol=1e-5,
                                    err_msg=name)

@@ -166,3 +166,22 @@ def test_word_presence_marks_exactly_the_words_of_the_references(data):
     pairs = CaptionPairs(data).batch(np.array([0, 4, 5]))  # images 0, 1, 1
     np.testing.assert_array_equal(pairs["words"], data.words[[0, 1, 1]])
     assert data.words.dtype == np.float32 and data.words[:, :4].sum() == 0
+
+
+def test_slots_are_the_listing_references_objects_left_to_right(data):
+    from tinymm.data.shapes_captions import NO_OBJECT, caption_slots
+    from tinymm.data.shapes_vqa import COLORS, SHAPES
+
+    assert data.slots.shape == (600, 4, 2) and data.slots.dtype == np.int64
+    for i in range(0, 600, 37):
+        k = int(data.n_objects[i])
+        named = [(COLORS[c], SHAPES[s]) for c, s in data.slots[i, :k]]
+        assert named == data.ordered_objects(i)
+        assert (data.slots[i, k:] == NO_OBJECT).all()
+    batch = CaptionPairs(data).batch(np.array([4, 5]))  # image 1's references 1 and 2
+    assert np.array_equal(batch["slots"], data.slots[[1, 1]])
+    counted = caption_slots(["two red circles and a blue square , the rightmost is a blue "
+                             "square"])  # a plural names one group: slots follow the words
+    assert counted[0].tolist() == [[0, 0], [2, 1], [2, 1], [-1, -1]]
+    with pytest.raises(ValueError, match="names 3 objects, more than the 2 slots"):
+        caption_slots(["a red circle , a red square and a blue circle"], slots=2)

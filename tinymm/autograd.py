@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from tinymm.backend import Backend, current_backend, get_backend
+from tinymm.kernels.numba_cuda import device as cuda_device
 
 # Whether ops record the graph, per thread (and asyncio task) as in PyTorch: one thread's
 # ``no_grad`` block never turns recording off, or back on, in another.
@@ -152,10 +153,23 @@ def _format_site(site) -> str:
     return text
 
 
+def _device_finite(value) -> bool:
+    """Whether a float device array holds only finite values, decided on the device: the sum
+    of x * 0 is NaN exactly when some x is NaN or +-Inf; one counted copy of that scalar."""
+    cuda = get_backend("cuda")
+    probe, _ = cuda.mul_forward(value, cuda.full((), 0, value.dtype))  # 0, or NaN
+    total, _ = cuda.sum_forward(probe)  # ()
+    return bool(np.isfinite(cuda_device.to_host(total)))
+
+
 def _host(value):
-    """A NumPy view of ``value`` for finiteness checks (device arrays are copied over)."""
-    if hasattr(value, "copy_to_host"):
-        value = value.copy_to_host()
+    """A NumPy view of ``value`` for finiteness checks, or None when there is nothing to
+    check. A float device array is checked on the device first and copied over (counted,
+    as every transfer) only when it holds NaN/Inf, to count them."""
+    if cuda_device.is_device_array(value):
+        if value.dtype.kind not in "fc" or value.size == 0 or _device_finite(value):
+            return None
+        value = cuda_device.to_host(value)
     return value if isinstance(value, (np.ndarray, np.generic)) else None
 
 

@@ -222,8 +222,9 @@ for step in range(120):
 # returned caption can only score at least as well under the model.
 #
 # After so little training the teacher-forced loss has fallen a long way, yet the free-running
-# captions are fluent sentences of the caption templates that mostly ignore the image: the
-# decoder has learnt the language before learning to look. A low teacher-forced loss is not a
+# captions are fluent sentences of the caption templates whose facts are mostly wrong (the
+# colours and shapes named are rarely the image's): the decoder has learnt the language
+# before learning to look. A low teacher-forced loss is not a
 # good caption; BLEU and the attribute accuracy of decoded captions are what the task reports.
 
 # %%
@@ -243,3 +244,19 @@ for i in range(4):
 # state queries the 64 image regions and the weighted region vector is fed in beside the
 # word, so the decoder can look at the object it is about to name (its `attention.png` shows
 # the map of each word). `tinymm train --task retrieval` trains the dual encoder of section 1.
+#
+# What a trained captioner gets wrong is the facts, and shapes first: the sentences are
+# fluent and the colours mostly right, long before every shape is. Colour is one pixel's
+# value; shape is an arrangement of pixels, so the encoder has to see enough of an object at
+# once. The seed's image tower runs both convolutions at full resolution and then pools
+# twice, so each conv2 output sees 5x5 pixels of an 8-10 pixel object. The captioner's
+# default tower (`early_pool`) pools between the convolutions instead: conv2 runs on the
+# 16x16 map, so each of its outputs sees 8x8 pixels (most of an object) and the step costs
+# half as much, which buys twice the training steps in the same time.
+# `--model-option early_pool=false` gives the seed tower back. Other options to measure
+# (`benchmarks/caption_study.py`): `slot_loss` (a head on the image vector trained to name
+# each object's colour and shape, left to right), `batch_norm`, `map_conv`, and for the
+# attention decoder Show, attend and tell's `context_gate` (beta_t = sigmoid(W h) scaling
+# the context) and `coverage` (its doubly stochastic regulariser,
+# sum_r (1 - sum_t alpha_tr)^2, which asks every region to be looked at about once per
+# caption).

@@ -20,12 +20,19 @@ def _towers(module, c, extra_inputs: int = 0) -> None:
     module.lstm = nn.LSTM(c.embed_dim + extra_inputs, c.hidden_size, batch_first=True)
 
 
-def _feature_map(module, image):
+def _feature_map(module, image, early_pool: bool = False):
     import torch
     import torch.nn.functional as F
 
-    h = torch.relu(module.conv2(torch.relu(module.conv1(image))))
-    return F.max_pool2d(F.max_pool2d(h, 2), 2)  # (N, C2, 8, 8)
+    def conv(x, k):  # conv + ReLU, with BatchNorm2d between them when the model has one
+        x = getattr(module, f"conv{k}")(x)
+        norm = getattr(module, f"norm{k}", None)
+        return torch.relu(x if norm is None else norm(x))
+
+    h = conv(image, 1)
+    if early_pool:  # conv1 -> pool -> conv2 -> pool
+        return F.max_pool2d(conv(F.max_pool2d(h, 2), 2), 2)  # (N, C2, 8, 8)
+    return F.max_pool2d(F.max_pool2d(conv(h, 2), 2), 2)  # (N, C2, 8, 8)
 
 
 def build_torch_dual_encoder(config):
@@ -78,6 +85,9 @@ def build_torch_captioner(config):
     image_input = getattr(c, "image_input", False)
     region_positions = getattr(c, "region_positions", False)
     word_loss = getattr(c, "word_loss", 0.0)
+    slot_loss = getattr(c, "slot_loss", 0.0)
+    map_conv = getattr(c, "map_conv", False)
+    context_gate = c.attention and getattr(c, "context_gate", False)
 
     class TorchCaptioner(nn.Module):
         def __init__(self):
@@ -94,15 +104,35 @@ def build_torch_captioner(config):
             self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
             if word_loss > 0:
                 self.word_head = nn.Linear(c.conv2_channels, c.vocab_size)
+            if getattr(c, "batch_norm", False):
+                self.norm1 = nn.BatchNorm2d(c.conv1_channels)
+                self.norm2 = nn.BatchNorm2d(c.conv2_channels)
+            if map_conv:
+                self.conv3 = nn.Conv2d(c.conv2_channels, c.conv2_channels, 3, padding=1)
+            if slot_loss > 0:
+                self.slot_head = nn.Linear(c.image_dim, 4 * 11)
+            if context_gate:
+                self.att_gate = nn.Linear(c.hidden_size, 1)
 
-        def forward(self, image, tokens, with_words=False):
-            fmap = _feature_map(self, image)
+        def forward(self, image, tokens, with_words=False, with_aux=False):
+            """Logits; with_words: (logits, word logits); with_aux: (logits, dict of "words",
+            "slots" (N, 4, 11), "alphas" (N, T-1, R) as the model config has them)."""
+            fmap = _feature_map(self, image, getattr(c, "early_pool", False))
+            if map_conv:
+                fmap = torch.relu(self.conv3(fmap))
             v = torch.relu(self.image_fc(fmap.flatten(1)))
             logits = self._decode(fmap, v, tokens)
-            if not with_words:
+            if not (with_words or with_aux):
                 return logits
             cells = fmap.reshape(fmap.shape[0], c.conv2_channels, -1).permute(0, 2, 1)
-            return logits, self.word_head(cells).amax(dim=1)
+            if with_words:
+                return logits, self.word_head(cells).amax(dim=1)
+            aux = {"alphas": self.last_attention} if c.attention else {}
+            if word_loss > 0:
+                aux["words"] = self.word_head(cells).amax(dim=1)
+            if slot_loss > 0:
+                aux["slots"] = self.slot_head(v).reshape(-1, 4, 11)
+            return logits, aux
 
         def _decode(self, fmap, v, tokens):
             N = fmap.shape[0]
@@ -123,6 +153,8 @@ def build_torch_captioner(config):
                 scores = (keys @ self.att_query(h)[:, :, None])[:, :, 0]
                 alpha = torch.softmax(scores / math.sqrt(c.attention_dim), dim=1)
                 z = (alpha[:, None, :] @ regions)[:, 0]
+                if context_gate:
+                    z = torch.sigmoid(self.att_gate(h)) * z
                 x = torch.cat([self.embedding(inputs[:, t]), z] + ([v] if image_input else []),
                               dim=1)
                 _, (h_n, c_n) = self.lstm(x[:, None], (h[None], cell[None]))
@@ -133,3 +165,29 @@ def build_torch_captioner(config):
             return torch.stack(logits, dim=1)
 
     return TorchCaptioner()
+
+
+def torch_captioning_loss(config, logits, aux, batch, tokens):
+    """The captioning task's loss in PyTorch: next-word cross-entropy over real tokens plus
+    the auxiliary terms ``config`` turns on (tinymm.models.captioning.auxiliary_loss)."""
+    import torch
+    import torch.nn.functional as F
+
+    targets = tokens[:, 1:]
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                           ignore_index=0)
+    if getattr(config, "word_loss", 0.0) > 0:
+        loss = loss + config.word_loss * F.binary_cross_entropy_with_logits(
+            aux["words"], torch.as_tensor(batch["words"]))
+    if getattr(config, "slot_loss", 0.0) > 0:
+        slots = torch.as_tensor(batch["slots"])
+        colour = torch.where(slots[..., 0] < 0, 6, slots[..., 0]).reshape(-1)
+        shape = torch.where(slots[..., 1] < 0, 3, slots[..., 1]).reshape(-1)
+        flat = aux["slots"].reshape(-1, 11)
+        loss = loss + config.slot_loss * (F.cross_entropy(flat[:, :7], colour)
+                                          + F.cross_entropy(flat[:, 7:], shape))
+    if config.attention and getattr(config, "coverage", 0.0) > 0:
+        real = (targets != 0).to(aux["alphas"].dtype)[:, :, None]  # (N, T-1, 1)
+        total = (aux["alphas"] * real).sum(dim=1)  # (N, R)
+        loss = loss + config.coverage * ((1 - total) ** 2).sum(dim=1).mean()
+    return loss

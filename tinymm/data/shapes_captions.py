@@ -18,7 +18,8 @@ a caption and retrieval could not tell them apart.
 
 Captions are tokenized with ``<start>`` before and ``<end>`` after the words and padded with
 ``<pad>`` (id 0): ``tokens`` (N, R, L) and ``lengths`` (N, R) count both markers;
-``words`` (N, V) marks the words each image's references use.
+``words`` (N, V) marks the words each image's references use; ``slots`` (N, K, 2) holds the
+colour and shape ids its listing reference names, left to right (``NO_OBJECT`` past the last).
 ``CaptionPairs`` views the N x R (image, caption) pairs as one data set for training.
 
 Dimension letters: N images, R references per image, L caption tokens (with markers),
@@ -46,6 +47,7 @@ CAPTION_WORDS = ("from left to right : , and is the of above below rightmost".sp
                  + list(NUMBERS) + list(COLORS) + list(SHAPES) + list(PLURALS.values()))
 MAX_CAPTION_WORDS = 22  # the longest caption a 4-object scene gets (a test checks it)
 MAX_CAPTION_LEN = MAX_CAPTION_WORDS + 2  # with <start> and <end>
+NO_OBJECT = -1  # a slot past the last object in ``slots``
 
 
 def captions_tokenizer() -> Tokenizer:
@@ -127,6 +129,7 @@ class ShapesCaptions:
         self.tokens = self.tokens.reshape(N, REFERENCES, -1)  # (N, R, L)
         self.lengths = self.lengths.reshape(N, REFERENCES)  # (N, R)
         self.words = word_presence(self.tokens, len(self.tokenizer))  # (N, V)
+        self.slots = caption_slots([refs[0] for refs in self.captions], K)  # (N, K, 2)
 
     @classmethod
     def splits(cls, train: int = 4_000, val: int = 500, test: int = 1_000,
@@ -187,7 +190,7 @@ class CaptionPairs:
         c = self.captions
         return {"image": c.image_array(image, dtype), "tokens": c.tokens[image, ref],
                 "lengths": c.lengths[image, ref], "index": image,
-                "words": c.words[image]}  # (B, V)
+                "words": c.words[image], "slots": c.slots[image]}  # (B, V), (B, K, 2)
 
 
 def word_presence(tokens: np.ndarray, vocab_size: int) -> np.ndarray:
@@ -199,6 +202,21 @@ def word_presence(tokens: np.ndarray, vocab_size: int) -> np.ndarray:
     present[np.repeat(np.arange(N), tokens[0].size), tokens.reshape(-1)] = 1.0
     present[:, :4] = 0.0
     return present
+
+
+def caption_slots(captions: list[str], slots: int = MAX_OBJECTS) -> np.ndarray:
+    """The objects each caption names, in its order, as ids: (N, K, 2) int64 of (colour,
+    shape) per slot, ``NO_OBJECT`` in both past the last named object. Read from the words
+    (``mentioned_sequence``), so for the listing reference it is the scene left to right."""
+    out = np.full((len(captions), slots, 2), NO_OBJECT, dtype=np.int64)  # (N, K, 2)
+    for i, caption in enumerate(captions):
+        named = mentioned_sequence(caption)
+        if len(named) > slots:
+            raise ValueError(f"caption_slots: {caption!r} names {len(named)} objects, more "
+                             f"than the {slots} slots")
+        for k, (colour, shape) in enumerate(named):
+            out[i, k] = COLORS.index(colour), SHAPES.index(shape)
+    return out
 
 
 def encode_captions(tokenizer: Tokenizer, texts, max_len: int = MAX_CAPTION_LEN

@@ -34,7 +34,7 @@ import numpy as np
 
 from tinymm.keras import losses as _losses
 from tinymm.keras import metrics as _metrics
-from tinymm.keras.engine import flatten_structure, map_structure
+from tinymm.keras.engine import KerasTensor, flatten_structure, map_structure
 from tinymm.tensor import Tensor, from_numpy
 
 
@@ -158,15 +158,19 @@ class StepsMixin:
 
     # ------------------------------------------------------------ losses
     def add_loss(self, loss) -> None:
-        """A scalar added to ``compute_loss``'s total (Keras's ``Model.add_loss``)."""
-        self.__dict__.setdefault("_added_losses", []).append(loss)
+        """A scalar added to ``compute_loss``'s total (Keras's ``Model.add_loss``). One
+        added by ``call`` while tinymm traces it is symbolic: it joins the graph, and each
+        run of the graph gives its value for that batch (``losses``)."""
+        key = "_symbolic_losses" if isinstance(loss, KerasTensor) else "_added_losses"
+        self.__dict__.setdefault(key, []).append(loss)
 
     @property
     def losses(self) -> list:
         """The losses added by the model's layers during their latest call, then the model's
-        own ``add_loss`` ones."""
+        own ``add_loss`` ones (those ``call`` added: their values in the latest batch)."""
         found = [loss for layer in self.layers for loss in layer.losses]
-        return found + list(self.__dict__.get("_added_losses", []))
+        return found + list(self.__dict__.get("_graph_losses", [])) + list(
+            self.__dict__.get("_added_losses", []))
 
     def _compiled_losses(self) -> list:
         """``(output index, Loss, weight)`` per output with a compiled loss."""
