@@ -20,6 +20,7 @@ CASES = {
     "cumprod_dim1": (lambda lib, a: a.cumprod(1), [A]),
     "cumprod_zeros": (lambda lib, a: lib.cumprod(a, 1), [Z]),
     "cumprod_zeros_dim0": (lambda lib, a: lib.cumprod(a, dim=0), [Z]),
+    "cumprod_axis_alias": (lambda lib, a: lib.cumprod(a, axis=0) + a.cumprod(axis=1), [A]),
     "atan2_broadcast": (lambda lib, a, b: lib.atan2(a, b), [A, B]),
     "logaddexp": (lambda lib, a, b: lib.logaddexp(a, b), [A, B * 30]),
     "hypot": (lambda lib, a, b: a.hypot(b), [A, B]),

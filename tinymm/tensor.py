@@ -930,7 +930,7 @@ class Tensor:
                               source)
 
     # ------------------------------------------- more math (ops/more_math.py)
-    def cumprod(self, dim: int, dtype=None): return _MORE.cumprod(self, dim, dtype)
+    def cumprod(self, dim=None, dtype=None, axis=None): return _MORE.cumprod(self, dim, dtype, axis)
     def atan2(self, other): return _MORE.atan2(self, other)
     arctan2 = atan2
     def logaddexp(self, other): return _MORE.logaddexp(self, other)

@@ -19,6 +19,7 @@ from tests.programs import (
     char_rnn,
     cifar_cnn,
     dcgan,
+    diffusion,
     fast_neural_style,
     fgsm,
     mnist,
@@ -63,6 +64,7 @@ PROGRAMS = {
     "transformer_lm": transformer_lm.main,
     "fgsm": fgsm.main,
     "siamese": siamese.main,
+    "diffusion_ddpm": diffusion.main,
 }
 
 

@@ -61,7 +61,11 @@ class Atan2(Function):
                 sum_to_shape(-scale * y, x.shape).astype(x.dtype))
 
 
-def cumprod(input, dim: int, dtype=None) -> Tensor:  # noqa: A002 - PyTorch's names
+def cumprod(input, dim: int | None = None, dtype=None, axis: int | None = None) -> Tensor:  # noqa: A002
+    """``torch.cumprod(input, dim)``; ``axis`` is PyTorch's NumPy-style alias of dim."""
+    if (dim is None) == (axis is None):
+        raise TypeError("cumprod: give dim (or its alias axis), once")
+    dim = dim if axis is None else axis
     x = as_tensor(input)
     x = x if dtype is None else x.to(dtype)
     if x.requires_grad:
