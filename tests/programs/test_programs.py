@@ -30,6 +30,7 @@ from tests.programs import (
     seq2seq,
     siamese,
     spatial_transformer,
+    super_resolution,
     time_sequence,
     transformer_lm,
     vae,
@@ -65,6 +66,7 @@ PROGRAMS = {
     "fgsm": fgsm.main,
     "siamese": siamese.main,
     "diffusion_ddpm": diffusion.main,
+    "super_resolution": super_resolution.main,
 }
 
 
