@@ -111,7 +111,12 @@ def one_hot(tensor, num_classes: int = -1):
 
     from tinymm.tensor import as_tensor, from_numpy
 
-    idx = as_tensor(tensor).array
+    t = as_tensor(tensor)
+    if t.is_cuda:  # its checks and the comparison read the indices on the host
+        from tinymm.autograd import device_unsupported
+
+        raise device_unsupported("one_hot")
+    idx = t.array
     if idx.dtype.kind not in "iu" or (idx.size and idx.min() < 0):
         raise ValueError(f"one_hot: expected non-negative integer class indices, got dtype "
                          f"{idx.dtype}")

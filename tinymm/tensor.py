@@ -136,6 +136,8 @@ class _ToDevice(Function):
     """Copy to the other device (one counted host<->device transfer); backward copies the
     gradient back, so ``x.to("cuda")`` inside a graph is differentiable, as in PyTorch."""
 
+    crosses_devices = True
+
     @staticmethod
     def forward(ctx, x, device: str):
         on_cuda = _cuda.is_device_array(x)
@@ -790,6 +792,7 @@ class Tensor:
         """Product as exp(sum(log|x|)) with the sign tracked; x must be nonzero for the
         gradient (as the formula's derivative, prod / x, needs). Bool and integer tensors
         give the exact int64 product (PyTorch's dtype), outside the graph."""
+        self._host_only("Tensor.prod()")  # the sign is tracked in NumPy
         if _dt.category(self.dtype) < 2:
             return Tensor(np.prod(self.array, axis=dim, keepdims=keepdim, dtype=np.int64))
         sign = Tensor(np.prod(np.sign(self.array), axis=dim, keepdims=keepdim))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.devices import is_device_array
 from tinymm.ops._checks import check_float, check_pair, check_same_dtype
 
 
@@ -78,25 +79,32 @@ class ConvTranspose2d(Function):
         stride, padding, dilation, size = _check(op, x, weight, bias, stride, padding,
                                                  output_padding, groups, dilation)
         pads = (padding[0], padding[0], padding[1], padding[1])
-        y = np.zeros((x.shape[0], weight.shape[1]) + size, dtype=x.dtype)  # (N, O, OH, OW)
-        _, cache = ctx.backend.conv2d_forward(y, weight, None, stride=stride, padding=pads,
-                                              dilation=dilation)
-        out = ctx.backend.conv2d_backward(np.ascontiguousarray(x), cache)[0]
+        b = ctx.backend
+        y = b.full((x.shape[0], weight.shape[1]) + size, 0, x.dtype)  # (N, O, OH, OW)
+        _, cache = b.conv2d_forward(y, weight, None, stride=stride, padding=pads,
+                                    dilation=dilation)
+        x = _contiguous(x)
+        out = b.conv2d_backward(x, cache)[0]
         if bias is not None:
-            out = out + bias.reshape(1, -1, 1, 1)
-        ctx.save_for_backward(np.ascontiguousarray(x), weight, bias is not None,
-                              (stride, pads, dilation))
+            out = b.add_forward(out, bias.reshape(1, -1, 1, 1))[0]  # (N, O, OH, OW)
+        ctx.save_for_backward(x, weight, bias is not None, (stride, pads, dilation))
         return out
 
     @staticmethod
     def backward(ctx, grad):
         x, weight, has_bias, (stride, pads, dilation) = ctx.saved
-        grad = np.ascontiguousarray(grad)
-        dx, cache = ctx.backend.conv2d_forward(grad, weight, None, stride=stride, padding=pads,
-                                               dilation=dilation)  # (N, C, H, W)
-        dweight = ctx.backend.conv2d_backward(x, cache, need_dx=False)[1]  # (C, O, kh, kw)
-        dbias = grad.sum(axis=(0, 2, 3)) if has_bias else None
+        b = ctx.backend
+        grad = _contiguous(grad)
+        dx, cache = b.conv2d_forward(grad, weight, None, stride=stride, padding=pads,
+                                     dilation=dilation)  # (N, C, H, W)
+        dweight = b.conv2d_backward(x, cache, need_dx=False)[1]  # (C, O, kh, kw)
+        dbias = b.sum_forward(grad, axis=(0, 2, 3))[0] if has_bias else None  # (O,)
         return dx, dweight, dbias
+
+
+def _contiguous(a):
+    """A C-contiguous array where ``a`` lives (device arrays always are)."""
+    return a if is_device_array(a) else np.ascontiguousarray(a)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0,  # noqa: A002

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.devices import is_device_array
 from tinymm.kernels._shapes import sum_to_shape as unbroadcast  # for the ops still on NumPy
 from tinymm.ops._kernel import KernelFunction
 
@@ -212,6 +213,8 @@ class Clone(Function):
 
     @staticmethod
     def forward(ctx, x):
+        if is_device_array(x):  # a device-to-device copy by the cast kernel
+            return ctx.backend.cast_forward(x, x.dtype)[0]
         return x.copy()
 
     @staticmethod

@@ -16,7 +16,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import Function, device_unsupported
+from tinymm.devices import is_device_array
 from tinymm.ops._checks import check_dim
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])  # torch.return_types.*
@@ -125,6 +126,8 @@ class Gather(Function):
 
     @staticmethod
     def forward(ctx, x, index, dim):
+        if is_device_array(x) or is_device_array(index):  # its index checks read the host
+            raise device_unsupported("gather")
         dim = check_dim("gather", "dim", dim, x.ndim)
         index = np.asarray(index)
         if index.dtype.kind not in "iu" or index.ndim != x.ndim:

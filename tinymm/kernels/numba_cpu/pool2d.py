@@ -16,9 +16,9 @@ recomputes the winner (the scalar part of the old backward). Other geometries sa
 their backward recomputes each window's winner from x (the same first-maximum scan, so the
 same element). The input gradient of a plane is zeroed and filled in the same task, so it
 never leaves the cache between the two steps.
-Outputs and input gradients come from the workspace cache (``_workspace.py``): dx of a
-(32, 64, 32, 32) map is 8 MB, and faulting fresh pages for it on every call costs about as
-much as the pooling itself.
+Outputs, winner indices and input gradients come from the workspace cache
+(``_workspace.py``): dx of a (32, 64, 32, 32) map is 8 MB, and faulting fresh pages for it on
+every call costs about as much as the pooling itself.
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     N, C = x.shape[:2]
     out = ws.empty((N, C, OH, OW), x.dtype)  # (N, C, OH, OW)
     if _is_2x2(kh, kw, sh, sw, ph, pw):
-        which = np.empty((N, C, OH, OW), dtype=np.int8)  # each window's winner, 0..3
+        which = ws.empty((N, C, OH, OW), np.int8)  # each window's winner, 0..3
         _max_pool_2x2_forward(x, out, which)
         return out, ("2x2", x.shape, which)
     _max_pool_general_forward(x, out, kh, kw, sh, sw, ph, pw)
