@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tinymm
+from tests.torch_twin import same_values_and_grads
 
 RNG = np.random.default_rng(9)
 A = RNG.standard_normal((3, 5))
@@ -37,21 +38,8 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_against_torch(name):
-    torch = pytest.importorskip("torch")
     fn, arrays = CASES[name]
-    ours = [tinymm.tensor(a, requires_grad=True) for a in arrays]
-    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
-    out, ref = fn(tinymm, *ours), fn(torch, *theirs)
-    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12,
-                               atol=1e-14)
-    g = RNG.standard_normal(tuple(ref.shape))
-    out.backward(tinymm.tensor(g))
-    ref.backward(torch.tensor(g))
-    for a, b in zip(ours, theirs):
-        if b.grad is None:
-            assert a.grad is None or not a.grad.numpy().any()
-            continue
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
+    same_values_and_grads(fn, arrays, RNG, value_rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("name", ["cumprod_dim1", "cumprod_zeros", "atan2_broadcast",
