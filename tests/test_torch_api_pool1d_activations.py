@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tinymm
+from tests.torch_twin import same_values_and_grads
 from tinymm import F, nn
 
 RNG = np.random.default_rng(8)
@@ -76,3 +77,27 @@ def test_gradcheck(fn, args, x):
 def test_bad_options(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("shape, k, s, p", [((2, 3, 7, 6), 2, 2, 0), ((1, 2, 7, 7), 3, 2, 1),
+                                            ((1, 2, 5, 8), 3, 3, 0), ((1, 1, 9, 5), (3, 2),
+                                                                      (2, 2), (1, 0))])
+def test_max_pool2d_ceil_mode_matches_torch(shape, k, s, p):
+    x = RNG.standard_normal(shape)
+    same_values_and_grads(lambda lib, t: lib.nn.MaxPool2d(k, s, p, ceil_mode=True)(t), [x],
+                          RNG)
+    same_values_and_grads(lambda lib, t: lib.nn.functional.max_pool2d(t, k, s, p, 1, True), [x],
+                          RNG)
+    assert tinymm.gradcheck(lambda t: F.max_pool2d(t, k, s, p, ceil_mode=True), [x[:1, :1]])
+
+
+def test_avg_pool2d_options_match_torch():
+    x = RNG.standard_normal((2, 3, 6, 6))
+    same_values_and_grads(lambda lib, t: lib.nn.AvgPool2d(3, 2, 1, divisor_override=4)(t), [x],
+                          RNG)
+    same_values_and_grads(lambda lib, t: lib.nn.functional.avg_pool2d(
+        t, 2, count_include_pad=False), [x], RNG)
+    with pytest.raises(ValueError, match="ceil_mode=True and count_include_pad=False"):
+        nn.AvgPool2d(2, ceil_mode=True)(tinymm.tensor(x))
+    with pytest.raises(ValueError, match="dilation > 1 and return_indices=True"):
+        nn.MaxPool2d(2, return_indices=True)(tinymm.tensor(x))
