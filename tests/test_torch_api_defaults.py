@@ -73,3 +73,41 @@ def test_replacing_a_submodule_or_parameter_keeps_its_place_as_pytorch():
                 list(net.fc.state_dict()))
 
     assert surgery(tinymm) == surgery(torch)
+
+
+def test_autograd_namespace_names_match_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).standard_normal(3)
+
+    def run(lib):
+        v = lib.autograd.Variable(lib.tensor(x), requires_grad=True)
+        lib.autograd.backward([(v * 2).sum(), v ** 2], [None, lib.ones(3, dtype=lib.float64)])
+        with lib.autograd.set_grad_enabled(False):
+            off = (v * 2).requires_grad
+        with lib.autograd.enable_grad():
+            on = (v * 2).requires_grad
+        with lib.autograd.set_detect_anomaly(True):
+            pass
+        ok = lib.autograd.gradcheck(lambda a: (a ** 3).sum(), (lib.tensor(
+            x, requires_grad=True),))
+        return v.grad.numpy(), off, on, ok
+
+    ours, theirs = run(tinymm), run(torch)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-12)
+    assert ours[1:] == theirs[1:] == (False, True, True)
+    with pytest.raises(RuntimeError, match="only for scalar outputs"):
+        tinymm.autograd.backward(tinymm.ones(2, requires_grad=True) * 2)
+
+    class WrongSquare(tinymm.autograd.Function):  # forward a^2, backward claims 1
+        @staticmethod
+        def forward(ctx, a):
+            return a * a
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    point = (np.array([0.3, 1.7]),)
+    assert tinymm.autograd.gradcheck(WrongSquare.apply, point, raise_exception=False) is False
+    with pytest.raises(tinymm.GradcheckError):
+        tinymm.autograd.gradcheck(WrongSquare.apply, point)
