@@ -419,7 +419,7 @@ def check_optimizer_classes() -> int:
         name = type(opts[0]).__name__
         np.testing.assert_array_equal(gpu.detach().cpu().numpy(), host.detach().numpy(),
                                       err_msg=name)
-        assert all(_device.is_device_array(v) for v in opts[1].state[id(gpu)].values()
+        assert all(_device.is_device_array(v) for v in opts[1].state[gpu].values()
                    if not isinstance(v, (int, float))), name
     gpu.grad = tinymm.tensor(grads[0], dtype=np.float32, device="cuda")
     try:

@@ -291,3 +291,92 @@ def test_activity_regularizer_matches_keras():
     out = again(np.ones((4, 3), np.float32))
     np.testing.assert_allclose(again.losses[0].detach().numpy(),
                                0.01 * (out.detach().numpy() ** 2).sum() / 4, rtol=1e-6)
+
+
+def test_keras_variable_as_keras_3_makes_it_and_a_layer_owns_it():
+    keras = keras3()
+    for value in (np.zeros((2,)), np.zeros((2,), np.float32), 1.0, [1.5, 2.0]):
+        theirs, ours = keras.Variable(value, name="v"), tk.Variable(value, name="v")
+        assert str(theirs.dtype) == str(ours.dtype)  # an array's dtype, else float32
+        assert theirs.trainable and ours.requires_grad and theirs.name == ours.name == "v"
+    v = tk.Variable("ones", shape=(2, 3), trainable=False)
+    assert v.shape == (2, 3) and not v.requires_grad and np.all(v.detach().numpy() == 1)
+    with pytest.raises(ValueError, match="Variable: an initializer needs shape"):
+        tk.Variable("zeros")
+
+    class Scale(tk.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.s = tk.Variable(np.full((3,), 2.0), name="s")
+            self.w = self.add_weight(shape=(3,), initializer="zeros")
+
+        def call(self, x):
+            return x * self.s + self.w
+
+    layer = Scale()
+    assert [tuple(w.shape) for w in layer.weights] == [(3,), (3,)]  # each once
+    x = tinymm.tensor(np.ones((2, 3), np.float32))
+    layer(x).sum().backward()
+    np.testing.assert_allclose(layer.s.grad.numpy(), [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(layer.s.numpy(), [2.0, 2.0, 2.0])  # trainable: still numpy()
+
+
+def test_metric_subclass_state_callback_aliases_and_schedule_config():
+    class Count(tk.metrics.Metric):
+        def __init__(self, name="count"):
+            super().__init__(name=name)  # Keras: reset_state is not called here
+            self.seen = self.add_variable(shape=(), initializer="zeros", name="seen")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.seen.assign_add(float(len(y_true)))
+
+        def result(self):
+            return self.seen
+
+        def reset_state(self):
+            self.seen.assign(0.0)
+
+    metric = Count()
+    metric.update_state(np.zeros(3), np.zeros(3))
+    assert float(metric.result()) == 3.0 and not metric.seen.requires_grad
+    metric.reset_state()
+    assert float(metric.result()) == 0.0
+    seen = []
+
+    class Batches(tk.callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    model = tk.Sequential([tk.Input(shape=(2,)), tk.layers.Dense(1)])
+    schedule = tk.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    model.compile(optimizer=tk.optimizers.SGD(schedule), loss="mse", metrics=[Count()])
+    history = model.fit(np.ones((6, 2)), np.ones((6, 1)), batch_size=2, epochs=1, verbose=0,
+                        callbacks=[Batches()])
+    assert seen == [0, 1, 2] and history.history["count"] == [6.0]
+    config = tk.optimizers.SGD(schedule).get_config()
+    assert config["learning_rate"]["class_name"] == "ExponentialDecay"
+    again = tk.optimizers.SGD(**config)
+    assert again.learning_rate(4) == pytest.approx(schedule(4)) == pytest.approx(0.025)
+
+
+@pytest.mark.parametrize("name, kwargs, shape", [("Dense", {"units": 3}, (2, 4)),
+                                                 ("Conv2D", {"filters": 3, "kernel_size": 2},
+                                                  (2, 4, 5, 2)),
+                                                 ("Conv1D", {"filters": 2, "kernel_size": 3},
+                                                  (2, 6, 4))])
+def test_kernel_and_bias_in_keras_layout_match_keras(name, kwargs, shape):
+    keras = keras3()
+    x = RNG.standard_normal(shape).astype(np.float32)
+    theirs, ours = getattr(keras.layers, name)(**kwargs), getattr(tk.layers, name)(**kwargs)
+    theirs(x)
+    ours(x)
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours.kernel.numpy(), as_numpy(theirs.kernel), rtol=1e-6)
+    np.testing.assert_allclose(ours.bias.detach().numpy(), as_numpy(theirs.bias), rtol=1e-6)
+    (ours.kernel * 2.0).sum().backward()  # the view is differentiable: d/dW of 2 sum(W) = 2
+    np.testing.assert_allclose(ours.module.weight.grad.numpy(), 2.0)
+    unbiased = getattr(tk.layers, name)(**kwargs, use_bias=False)
+    with pytest.raises(AttributeError, match="has no kernel yet"):
+        unbiased.kernel  # noqa: B018 - the access is what is tested
+    unbiased(x)
+    assert unbiased.bias is None and unbiased.kernel.shape == ours.kernel.shape

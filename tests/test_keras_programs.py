@@ -67,6 +67,9 @@ def test_program_runs_on_tinymm_and_learns(name):
                 "val_sparse_categorical_accuracy"} <= set(results["history"])
         assert {"score_output_loss", "class_output_loss", "score_output_mean_absolute_error",
                 "class_output_categorical_accuracy"} <= set(results["two_history"])
+        assert set(results["metric_history"]) == {"loss", "categorical_true_positives"}
+        assert results["n_batch_losses"] == 8  # 2 epochs of 4 batches, on_batch_end
+        assert results["learning_rates"] == pytest.approx([0.0005, 0.00025])
     elif name == "bidirectional_imdb":
         np.testing.assert_array_equal(results["padded"][0] != 0,
                                       np.sort(results["padded"][0] != 0))  # "pre" padding

@@ -236,3 +236,14 @@ def test_checkpoint_configs_from_before_count_patterns_keep_the_plain_counter():
     del old["count_patterns"]  # what a checkpoint of the previous version holds
     assert MultimodalConfig.from_dict(old).count_patterns == 0
     assert MultimodalConfig.from_dict(MultimodalConfig().to_dict()).count_patterns == 16
+
+
+def test_region_counter_patterns_are_the_conv2d_it_holds():
+    from tinymm.models.multimodal import RegionCounter
+
+    tinymm.nn.init.seed(2)
+    counter = RegionCounter(3, 4, heads=2, dtype=np.float64, patterns=5, map_size=3)
+    maps = tinymm.tensor(np.random.default_rng(2).random((2, 2, 3, 3)))
+    expected = counter.pattern(maps).array  # (N, J, h+1, w+1)
+    got = counter._patterns(maps).array  # (N, P, J)
+    assert np.allclose(got, expected.reshape(2, 5, 16).transpose(0, 2, 1), atol=1e-12)

@@ -154,7 +154,7 @@ def test_numba_update_kernels_match_the_reference_bit_for_bit(cls, cfg, dtype):
                 p.grad = g.copy()
                 opt.step()
                 trace.append(p.array.copy())
-            runs[backend] = (trace, opt.state[id(p)])
+            runs[backend] = (trace, opt.state[p])
     (ref_trace, ref_state), (got_trace, got_state) = runs["reference"], runs["numba"]
     moved = [np.abs(b - a).max() for a, b in zip(ref_trace, ref_trace[1:])]
     assert min(moved) > 0  # every step changed the parameter

@@ -321,3 +321,143 @@ def _accumulated(m, name):
 def test_metrics_accumulate_as_keras(name):
     np.testing.assert_allclose(_accumulated(tk, name), _accumulated(keras, name), rtol=1e-5,
                                atol=1e-6)
+
+
+# ---------------------------------------------------------------- fit, evaluate, predict
+_FX = _R.standard_normal((40, 4)).astype(np.float32)
+_FY = (_FX.sum(1) > 0).astype(np.int64)
+
+FITS = {
+    "validation_split takes the last samples": ({"optimizer": "adam"},
+                                                {"epochs": 2, "validation_split": 0.25}),
+    "batch_size": ({"optimizer": "rmsprop"}, {"epochs": 2, "batch_size": 7}),
+    "sample_weight weights the loss, not the metrics": (
+        {"optimizer": "sgd"}, {"epochs": 2, "sample_weight": np.linspace(0.1, 1, 40)}),
+    "class_weight weights the loss, not the metrics": (
+        {"optimizer": "sgd"}, {"epochs": 2, "class_weight": {0: 0.3, 1: 2.0}}),
+    "validation_data": ({"optimizer": "adam"}, {"epochs": 2,
+                                                "validation_data": (_FX[:10], _FY[:10])}),
+}
+
+
+def _fit(m, name):
+    compile_kw, fit_kw = FITS[name]
+    model = m.Sequential([m.Input((4,)), m.layers.Dense(8, activation="relu"),
+                          m.layers.Dense(2, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"], **compile_kw)
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(FITS))
+def test_fit_history_evaluate_and_predict_match_keras(name):
+    theirs, ours = _fit(keras, name), _fit(tk, name)
+    ours.set_weights(theirs.get_weights())
+    fit_kw = {"shuffle": False, "verbose": 0, **FITS[name][1]}
+    h_theirs, h_ours = theirs.fit(_FX, _FY, **fit_kw).history, ours.fit(_FX, _FY, **fit_kw).history
+    assert sorted(h_ours) == sorted(h_theirs)
+    for key in h_theirs:
+        np.testing.assert_allclose(h_ours[key], h_theirs[key], rtol=2e-4, atol=1e-5)
+    weights = {"sample_weight": np.linspace(1, 0.1, 40)}
+    np.testing.assert_allclose(ours.evaluate(_FX, _FY, verbose=0, **weights),
+                               theirs.evaluate(_FX, _FY, verbose=0, **weights), rtol=2e-4)
+    np.testing.assert_allclose(ours.predict(_FX, verbose=0), theirs.predict(_FX, verbose=0),
+                               rtol=2e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------- callbacks
+def _cb(m):
+    return m.callbacks
+
+
+CALLBACKS = {
+    "EarlyStopping patience counts from the first flat epoch": (
+        lambda m: [_cb(m).EarlyStopping(monitor="loss", patience=1, min_delta=0.05)], {}),
+    "EarlyStopping baseline never stops an improving run": (
+        lambda m: [_cb(m).EarlyStopping(monitor="loss", patience=2, baseline=0.1)], {}),
+    "EarlyStopping restore_best_weights": (lambda m: [_cb(m).EarlyStopping(
+        monitor="val_loss", patience=1, restore_best_weights=True, min_delta=0.01)],
+        {"validation_split": 0.5}),
+    "EarlyStopping start_from_epoch": (lambda m: [_cb(m).EarlyStopping(
+        monitor="loss", patience=0, start_from_epoch=3, min_delta=0.5)], {}),
+    "ReduceLROnPlateau logs the epoch's rate": (lambda m: [_cb(m).ReduceLROnPlateau(
+        monitor="loss", patience=1, factor=0.5, min_delta=0.05)], {}),
+    "ReduceLROnPlateau cooldown and min_lr": (lambda m: [_cb(m).ReduceLROnPlateau(
+        monitor="loss", patience=0, factor=0.5, min_delta=0.5, cooldown=1, min_lr=0.02)], {}),
+    "LearningRateScheduler": (lambda m: [_cb(m).LearningRateScheduler(
+        lambda epoch, lr: lr * 0.5 if epoch > 1 else lr)], {}),
+}
+
+
+def _fit_with_callbacks(m, name, weights):
+    make, fit_kw = CALLBACKS[name]
+    model = m.Sequential([m.Input((4,)), m.layers.Dense(8, activation="relu"),
+                          m.layers.Dense(2, activation="softmax")])
+    model.set_weights(weights)
+    model.compile(optimizer=m.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    history = model.fit(_FX, _FY, epochs=7, shuffle=False, verbose=0, callbacks=make(m),
+                        **fit_kw).history
+    return history, model.get_weights()
+
+
+@pytest.mark.parametrize("name", sorted(CALLBACKS))
+def test_callbacks_match_keras(name):
+    weights = _fit(keras, "batch_size").get_weights()  # one fixed initialisation for both
+    (h_ours, w_ours), (h_theirs, w_theirs) = (_fit_with_callbacks(tk, name, weights),
+                                              _fit_with_callbacks(keras, name, weights))
+    assert sorted(h_ours) == sorted(h_theirs)
+    for key in h_theirs:  # the same number of epochs, losses and logged rates
+        np.testing.assert_allclose(h_ours[key], h_theirs[key], rtol=2e-4, atol=1e-6)
+    for a, b in zip(w_ours, w_theirs):  # restored or final weights
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------- keras.ops values
+_I = np.array([-7, -3, 0, 3, 7])
+_D = np.array([2, -2, 3, 3, -4])
+_H = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5], np.float32)
+_G = np.array([[1.0, 3, 3], [5, 5, 1]], np.float32)
+
+# name: (op, whether the dtype kind is compared too); values always
+OPS = {
+    "mean of int gives float": (lambda o: o.mean(_I), True),
+    "floor_divide floors negatives, ints stay ints": (lambda o: o.floor_divide(_I, _D), True),
+    "floor_divide floats": (lambda o: o.floor_divide(_H, np.float32(-2.0)), True),
+    "mod takes the divisor's sign": (lambda o: o.mod(_I, _D), True),
+    "round half to even": (lambda o: o.round(_H), True),
+    "argmax and argmin take the first tie": (lambda o: (o.argmax(_G, axis=1), o.argmin(_G)),
+                                             True),
+    "std and var are population": (lambda o: (o.std(_H), o.var(_G, axis=1)), True),
+    "clip": (lambda o: o.clip(_H, -1, 1), True),
+    "softmax and log_softmax axes": (lambda o: (o.softmax(_G), o.log_softmax(_G, axis=0)), True),
+    "activations": (lambda o: (o.sigmoid(_H), o.gelu(_H), o.gelu(_H, approximate=False),
+                               o.relu6(_H * 3), o.silu(_H), o.leaky_relu(_H), o.elu(_H),
+                               o.selu(_H), o.softplus(_H), o.hard_sigmoid(_H)), True),
+    "sort, argsort, top_k": (lambda o: (o.sort(_G, axis=0), o.argsort(np.array([3, 1, 2, 1, 3])),
+                                        o.top_k(np.array([1.0, 5, 3, 4, 2], np.float32), 2)[1]),
+                             False),
+    "median of even length averages": (lambda o: o.median(np.array([1.0, 4, 2, 3])), False),
+    "cumsum and cumprod": (lambda o: (o.cumsum(_I), o.cumprod(_H)), False),
+    "linspace and arange": (lambda o: (o.linspace(0, 1, 5), o.arange(0, 1, 0.25)), True),
+    "norm and normalize": (lambda o: (o.norm(_G), o.norm(_G, axis=1), o.normalize(_G)), True),
+    "moments and logsumexp": (lambda o: (*o.moments(_G, axes=[0]), o.logsumexp(_G, axis=1)),
+                              True),
+    "average with weights": (lambda o: o.average(_G, axis=1, weights=np.array([1.0, 2, 3])),
+                             False),
+}
+
+
+def _ops_values(m, name):
+    out = OPS[name][0](m.ops)
+    outs = out if isinstance(out, tuple) else (out,)
+    return [o.detach().numpy() if isinstance(o, tinymm.Tensor)
+            else np.array(keras.ops.convert_to_numpy(o), copy=True) for o in outs]
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_keras_ops_match_keras(name):
+    for a, b in zip(_ops_values(tk, name), _ops_values(keras, name)):
+        assert a.shape == b.shape
+        if OPS[name][1]:
+            assert a.dtype.kind == b.dtype.kind, (a.dtype, b.dtype)
+        np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=1e-5,
+                                   atol=1e-6)

@@ -469,3 +469,275 @@ def test_clip_grad_norm_returns_the_norm_as_torch(norm_type):
         return [total] + [p.grad for p in params]
 
     _assert_same(clip(tinymm), clip(torch))  # the norm a 0-d float32 tensor, as torch's
+
+
+# ---------------------------------------------------------------- layers: state, outputs, grads
+def _nn(m):
+    return m.nn
+
+
+# name: (layer, input shape, training); three steps in that mode, then one in eval
+MODULES = {
+    "BatchNorm1d running stats (unbiased var)": (lambda m: _nn(m).BatchNorm1d(5), (8, 5), True),
+    "BatchNorm1d on (N, C, L)": (lambda m: _nn(m).BatchNorm1d(5), (4, 5, 3), True),
+    "BatchNorm1d momentum=None (cumulative)": (
+        lambda m: _nn(m).BatchNorm1d(5, momentum=None), (8, 5), True),
+    "BatchNorm1d momentum and eps": (
+        lambda m: _nn(m).BatchNorm1d(5, momentum=0.5, eps=1e-3), (8, 5), True),
+    "BatchNorm2d affine=False": (lambda m: _nn(m).BatchNorm2d(3, affine=False), (4, 3, 5, 5),
+                                 True),
+    "BatchNorm2d track_running_stats=False": (
+        lambda m: _nn(m).BatchNorm2d(3, track_running_stats=False), (4, 3, 5, 5), True),
+    "LayerNorm over two dims": (lambda m: _nn(m).LayerNorm((3, 5)), (4, 3, 5), True),
+    "LayerNorm bias=False": (lambda m: _nn(m).LayerNorm(5, bias=False), (4, 5), True),
+    "GroupNorm": (lambda m: _nn(m).GroupNorm(2, 4), (3, 4, 5, 5), True),
+    "InstanceNorm2d with running stats": (
+        lambda m: _nn(m).InstanceNorm2d(3, affine=True, track_running_stats=True),
+        (2, 3, 5, 5), True),
+    "Conv2d padding='same' with an even kernel": (
+        lambda m: _nn(m).Conv2d(2, 3, 4, padding="same"), (2, 2, 7, 7), True),
+    "Conv2d padding='same' dilated": (
+        lambda m: _nn(m).Conv2d(2, 3, (2, 3), padding="same", dilation=2), (2, 2, 7, 7), True),
+    "Conv1d padding='same' even kernel": (
+        lambda m: _nn(m).Conv1d(2, 3, 4, padding="same"), (2, 2, 9), True),
+    "ConvTranspose2d output_padding": (lambda m: _nn(m).ConvTranspose2d(
+        2, 3, 3, stride=2, padding=1, output_padding=1), (2, 2, 4, 4), True),
+    "MaxPool2d padding": (lambda m: _nn(m).MaxPool2d(3, stride=2, padding=1), (2, 2, 6, 6), True),
+    "AvgPool2d padding counts the pad": (
+        lambda m: _nn(m).AvgPool2d(3, stride=2, padding=1), (2, 2, 6, 6), True),
+    "AdaptiveAvgPool2d uneven bins": (lambda m: _nn(m).AdaptiveAvgPool2d((3, 2)), (2, 2, 7, 5),
+                                      True),
+    "Upsample nearest scale 1.5": (lambda m: _nn(m).Upsample(scale_factor=1.5), (2, 2, 3, 3),
+                                   True),
+    "Upsample bilinear": (lambda m: _nn(m).Upsample(scale_factor=2, mode="bilinear"),
+                          (2, 2, 3, 3), True),
+    "Upsample bilinear align_corners": (lambda m: _nn(m).Upsample(
+        scale_factor=2, mode="bilinear", align_corners=True), (2, 2, 3, 3), True),
+    "Upsample bilinear scale 1.7": (lambda m: _nn(m).Upsample(scale_factor=1.7, mode="bilinear"),
+                                    (2, 2, 3, 3), True),
+    "Upsample linear scale 2.5": (lambda m: _nn(m).Upsample(scale_factor=2.5, mode="linear"),
+                                  (2, 2, 4), True),
+    "Dropout in eval": (lambda m: _nn(m).Dropout(0.3), (4, 5), False),
+    "PReLU per channel": (lambda m: _nn(m).PReLU(3), (2, 3, 4), True),
+    "LSTM two layers, bidirectional, batch_first": (lambda m: _nn(m).LSTM(
+        3, 4, num_layers=2, bidirectional=True, batch_first=True), (2, 5, 3), True),
+    "GRU bidirectional": (lambda m: _nn(m).GRU(3, 4, bidirectional=True), (5, 2, 3), True),
+    "RNN relu without bias": (lambda m: _nn(m).RNN(3, 4, nonlinearity="relu", bias=False),
+                              (5, 2, 3), True),
+    "LSTMCell and GRUCell": (lambda m: _nn(m).LSTMCell(3, 4), (2, 3), True),
+}
+
+
+def _module_steps(m, name, state):
+    make, shape, training = MODULES[name]
+    torch.manual_seed(0)
+    layer = make(m)
+    if state is not None:
+        layer.load_state_dict({k: m.tensor(v) for k, v in state.items()})
+    layer.train(training)
+    rng, seen = np.random.default_rng(2), []
+    for step in range(4):
+        if step == 3:
+            layer.eval()
+        x = m.tensor((rng.standard_normal(shape) * 2 + 1).astype(np.float32),
+                     requires_grad=True)
+        out = layer(x)
+        out = out[0] if isinstance(out, tuple) else out
+        (out * m.tensor(rng.standard_normal(tuple(out.shape)).astype(np.float32))).sum().backward()
+        seen += [out, x.grad] + [p.grad for p in layer.parameters()]
+    return seen, {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+                  for k, v in layer.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_layers_match_torch_over_training_steps(name):
+    torch.manual_seed(0)
+    initial = {k: v.numpy().copy() for k, v in MODULES[name][0](torch).state_dict().items()}
+    theirs, their_state = _module_steps(torch, name, None)
+    ours, our_state = _module_steps(tinymm, name, initial)
+    _assert_same(ours, theirs, tol=1e-4)
+    assert sorted(our_state) == sorted(their_state)
+    for key, value in their_state.items():  # running statistics after the steps
+        np.testing.assert_allclose(our_state[key], value, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- autograd and aliasing
+def _leaf(m, values=(1.0, 2.0)):
+    return m.tensor(list(values), requires_grad=True)
+
+
+def _accumulates(m):
+    x = _leaf(m)
+    (x * x).sum().backward()
+    (x * 3).sum().backward()
+    return x.grad
+
+
+def _retain_graph(m):
+    x = _leaf(m)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    return x.grad
+
+
+def _no_grad_in_place(m):
+    x = _leaf(m)
+    with m.no_grad():
+        x.add_(1)
+        x.mul_(2)
+        y = x * 2
+    return x.detach(), x.requires_grad, y.requires_grad
+
+
+def _detach_shares(m):
+    x = _leaf(m)
+    d = x.detach()
+    d[0] = 5.0
+    x.data.mul_(2)
+    return x.detach(), d.requires_grad
+
+
+def _propagation(m):
+    x, y = _leaf(m), m.tensor([1.0, 2.0])
+    return ((x + y).requires_grad, (y * 2).requires_grad, x.detach().requires_grad,
+            (x > 1).requires_grad, x.argmax().requires_grad)
+
+
+def _retain_grad(m):
+    x = _leaf(m)
+    y = x * 2
+    y.retain_grad()
+    (y * y).sum().backward()
+    return y.grad, x.is_leaf, y.is_leaf
+
+
+def _view_backward(m):
+    x = m.tensor([[1.0, 2, 3], [4, 5, 6]], requires_grad=True)
+    x.view(3, 2)[1:].t().sum().backward()
+    return x.grad
+
+
+def _repeated_index(m):
+    x = _leaf(m, (1.0, 2.0, 3.0))
+    x[m.tensor([0, 0, 2, 0])].sum().backward()
+    return x.grad
+
+
+def _mask_index(m):
+    x = _leaf(m, (1.0, -2.0, 3.0))
+    (x[x > 0] * 2).sum().backward()
+    return x.grad
+
+
+def _broadcast_backward(m):
+    x = m.tensor([[1.0], [2.0]], requires_grad=True)
+    b = _leaf(m, (1.0, 2.0, 3.0))
+    (x * b).sum().backward()
+    return x.grad, b.grad
+
+
+def _setitem_in_graph(m):
+    x, w = _leaf(m, (1.0, 2.0, 3.0)), m.tensor(5.0, requires_grad=True)
+    y = x * 1
+    y[0] = 10.0
+    y[1] = w * 2
+    (y * y).sum().backward()
+    return x.grad, w.grad
+
+
+def _in_place_in_graph(m):
+    x = _leaf(m)
+    y = x * 2
+    y += x
+    z = x + 0
+    z *= x
+    (y + z).sum().backward()
+    return x.grad
+
+
+def _views_share(m):
+    x = m.zeros(2, 3)
+    x.view(6)[0] = 1
+    x.reshape(3, 2)[0, 1] = 2
+    x.t()[2, 0] = 3
+    x[1:, :2] += 4
+    x.unsqueeze(0)[0, 1, 2] = 5
+    return x
+
+
+def _copies(m):
+    x = m.zeros(4)
+    s = x[m.tensor([1, 2])]
+    s += 1  # advanced indexing copies
+    a = np.zeros(3, np.float32)
+    m.tensor(a).add_(1)  # tensor() copies
+    m.from_numpy(a).add_(2)  # from_numpy shares
+    return x, m.tensor(a)
+
+
+def _in_place_returns_self(m):
+    x = m.zeros(3)
+    return x.add_(1) is x, x.zero_() is x, x.fill_(2) is x, x.clamp_(0, 1) is x
+
+
+def _same_dtype_to_is_self(m):
+    x = m.zeros(3)
+    return x.to(m.float32) is x, x.float() is x, x.to(m.float64) is x
+
+
+def _in_place_promotion(m):
+    x = m.zeros(3)
+    x += m.tensor([1, 2, 3])  # an int into float32 stays float32
+    return x
+
+
+def _module_zero_grad(m):
+    lin = m.nn.Linear(2, 1)
+    lin(m.ones(1, 2)).sum().backward()
+    m.optim.SGD(lin.parameters(), lr=0.1).zero_grad()  # set_to_none=True
+    return lin.weight.grad is None
+
+
+def _scatter_family(m):
+    x = m.zeros(3)
+    return (x.index_add(0, m.tensor([0, 0, 2]), m.tensor([1.0, 2.0, 3.0])),
+            x.scatter_add(0, m.tensor([0, 0, 2]), m.tensor([1.0, 2.0, 3.0])),
+            m.zeros(2, 3).scatter(1, m.tensor([[2], [0]]), 7.0),
+            m.arange(6.0).reshape(2, 3).gather(1, m.tensor([[2, 2], [0, 1]])))
+
+
+AUTOGRAD = {fn.__name__.strip("_").replace("_", " "): fn for fn in (
+    _accumulates, _retain_graph, _no_grad_in_place, _detach_shares, _propagation,
+    _retain_grad, _view_backward, _repeated_index, _mask_index, _broadcast_backward,
+    _setitem_in_graph, _in_place_in_graph, _views_share, _copies, _in_place_returns_self,
+    _same_dtype_to_is_self, _in_place_promotion, _module_zero_grad, _scatter_family)}
+
+
+@pytest.mark.parametrize("name", sorted(AUTOGRAD))
+def test_autograd_and_aliasing_match_torch(name):
+    _assert_same(AUTOGRAD[name](tinymm), AUTOGRAD[name](torch))
+
+
+@pytest.mark.parametrize("name", ["backward twice without retain_graph",
+                                  "in-place on a leaf that needs grad",
+                                  "in-place on a tensor saved for backward"])
+def test_autograd_errors_as_torch(name):
+    def run(m):
+        x = _leaf(m)
+        if name.startswith("backward"):
+            y = (x * x).sum()
+            y.backward()
+            y.backward()
+        elif "leaf" in name:
+            x.add_(1)
+        else:
+            y = x * 1
+            z = y * y
+            y.mul_(3)
+            z.sum().backward()
+
+    with pytest.raises(RuntimeError):
+        run(torch)
+    with pytest.raises(RuntimeError):
+        run(tinymm)

@@ -1,6 +1,11 @@
 # "Training & evaluation with the built-in methods": an uncompiled functional model, metric
 # objects, validation_split, a custom loss function and a Loss subclass, callbacks,
-# class_weight and sample_weight, a two-output model with loss_weights; tiny data.
+# class_weight and sample_weight, a two-output model with loss_weights, a Metric subclass
+# with add_variable/assign_add, a Callback subclass (on_batch_end), ModelCheckpoint with
+# save_best_only, LearningRateScheduler and an ExponentialDecay schedule; tiny data.
+import os
+import tempfile
+
 import numpy as np
 
 from tinymm import keras
@@ -92,3 +97,62 @@ two_history = two.fit({"img_input": img_data, "ts_input": ts_data},
 RESULTS = {"params": model.count_params(), "initial": initial, "history": history.history,
            "custom_history": custom_history.history,
            "weighted_history": weighted_history.history, "two_history": two_history.history}
+
+
+class CategoricalTruePositives(keras.metrics.Metric):
+    def __init__(self, name="categorical_true_positives", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.true_positives = self.add_variable(shape=(), name="ctp", initializer="zeros")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = ops.reshape(ops.argmax(y_pred, axis=1), (-1, 1))
+        values = ops.cast(y_true, "int32") == ops.cast(y_pred, "int32")
+        values = ops.cast(values, "float32")
+        if sample_weight is not None:
+            sample_weight = ops.cast(sample_weight, "float32")
+            values = ops.multiply(values, sample_weight)
+        self.true_positives.assign_add(ops.sum(values))
+
+    def result(self):
+        return self.true_positives
+
+    def reset_state(self):
+        # The state of the metric will be reset at the start of each epoch.
+        self.true_positives.assign(0.0)
+
+
+class LossHistory(keras.callbacks.Callback):
+    def on_train_begin(self, logs):
+        self.per_batch_losses = []
+
+    def on_batch_end(self, batch, logs):
+        self.per_batch_losses.append(logs.get("loss"))
+
+
+folder = tempfile.mkdtemp()
+initial_learning_rate = 0.1
+lr_schedule = keras.optimizers.schedules.ExponentialDecay(
+    initial_learning_rate, decay_steps=100000, decay_rate=0.96, staircase=True)
+metric_model = globals().get("share_weights", lambda m: m)(get_uncompiled_model())
+metric_model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=lr_schedule),
+                     loss=keras.losses.SparseCategoricalCrossentropy(),
+                     metrics=[CategoricalTruePositives()])
+loss_history = LossHistory()
+callbacks = [loss_history,
+             keras.callbacks.ModelCheckpoint(filepath=os.path.join(folder, "best.keras"),
+                                             save_best_only=True, monitor="loss", verbose=0)]
+metric_initial = metric_model.evaluate(x_train[:64], y_train[:64], batch_size=64, verbose=0,
+                                       return_dict=True)
+metric_history = metric_model.fit(x_train[:64], y_train[:64], batch_size=16, epochs=2,
+                                  shuffle=False, callbacks=callbacks, verbose=0)
+custom_objects = {"CategoricalTruePositives": CategoricalTruePositives}
+best = keras.models.load_model(os.path.join(folder, "best.keras"), custom_objects=custom_objects)
+halving = custom.fit(x_train, one_hot, batch_size=64, epochs=2, verbose=0, callbacks=[
+    keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5)])
+
+RESULTS.update({"metric_initial": metric_initial, "metric_history": metric_history.history,
+                "n_batch_losses": len(loss_history.per_batch_losses),
+                "best_params": best.count_params(),
+                "learning_rates": halving.history["learning_rate"],
+                "also_compared": ["metric_initial", "n_batch_losses", "best_params",
+                                  "learning_rates"]})

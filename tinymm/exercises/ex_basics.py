@@ -272,9 +272,9 @@ def _adam_reference(param, grad, m, v, t, lr, betas, eps):
     p = Parameter(param.copy())
     p.grad = Tensor(grad.copy())
     opt = optim.Adam([p], lr=lr, betas=betas, eps=eps)
-    opt.state[id(p)] = {"step": t - 1, "exp_avg": m.copy(), "exp_avg_sq": v.copy()}
+    opt.state[p] = {"step": t - 1, "exp_avg": m.copy(), "exp_avg_sq": v.copy()}
     opt.step()
-    state = opt.state[id(p)]
+    state = opt.state[p]
     return p.array.copy(), state["exp_avg"].copy(), state["exp_avg_sq"].copy()
 
 

@@ -3,8 +3,9 @@ only the import changed (``import tinymm as tf``; ``tf.keras.layers.Dense``...).
 
 ``Input``, ``layers.*``, the functional ``Model`` and ``Sequential``, ``compile``/``fit``/
 ``evaluate``/``predict`` (training.py, on tinymm/loop.py), ``summary()``, callbacks,
-``losses``, ``metrics``, ``optimizers`` (+ ``schedules``), ``initializers``, ``ops``,
-``random``, ``utils``, and ``save``/``models.load_model`` (saving.py, tinymm/io.py checkpoints). A
+``losses``, ``metrics``, ``optimizers`` (+ ``schedules``), ``initializers``, ``regularizers``,
+``ops``, ``random``, ``utils``, ``Variable``, and ``save``/``models.load_model`` (``saving``:
+also the custom-object registry and (de)serialization; tinymm/io.py checkpoints). A
 subclassed Model's own ``train_step``/``test_step``/``predict_step``, ``compute_loss``,
 ``metrics`` and ``add_loss`` are in steps.py. See engine.py for how the graph is recorded
 and layers.py for how each layer adapts an nn module (more layers: more_layers.py,
@@ -28,7 +29,7 @@ from tinymm.keras import (
     saving,
     utils,
 )
-from tinymm.keras.engine import Input, KerasTensor, Layer, clear_session
+from tinymm.keras.engine import Input, KerasTensor, Layer, Variable, clear_session
 from tinymm.keras.models import Model, NonFiniteLossError, Sequential, load_model
 
 
@@ -40,7 +41,8 @@ class _Namespace:
 backend = _Namespace(clear_session=clear_session)
 
 __all__ = [
-    "Input", "KerasTensor", "Layer", "Model", "NonFiniteLossError", "Sequential", "activations",
+    "Input", "KerasTensor", "Layer", "Model", "NonFiniteLossError", "Sequential", "Variable",
+    "activations",
     "backend", "callbacks", "clear_session", "initializers", "layers", "load_model", "losses",
     "metrics", "models", "ops", "optimizers", "random", "regularizers", "saving", "utils",
 ]

@@ -263,18 +263,42 @@ def new_weight(owner: str, shape, initializer, trainable: bool, dtype, unsupport
         if value is not None:
             raise ValueError(f"{owner}: add_weight({key}=...) is not supported by tinymm.keras")
     shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
-    weight = Variable(np.asarray(initializers.get(initializer)(shape, dtype), dtype)
-                      .reshape(shape))
-    weight.requires_grad = weight.declared_trainable = bool(trainable)
-    return weight
+    return Variable(np.asarray(initializers.get(initializer)(shape, dtype), dtype)
+                    .reshape(shape), trainable=trainable)
 
 
 class Variable(Parameter):
-    """A weight made by ``add_weight``: a Parameter whose values Keras code rewrites in place,
-    outside the graph (``assign``, ``assign_add``, ``assign_sub``), as a Keras variable;
-    ``declared_trainable`` is add_weight's ``trainable``."""
+    """``keras.Variable``, and the weights ``add_weight`` makes: a Parameter whose values
+    Keras code rewrites in place, outside the graph (``assign``, ``assign_add``,
+    ``assign_sub``); ``declared_trainable`` is its ``trainable``. ``initializer`` is the
+    initial value (an array, a Tensor, a number) or a ``keras.initializers`` name or object,
+    which needs ``shape``. A custom layer that holds one as an attribute owns it."""
 
     declared_trainable = True
+
+    def __init__(self, initializer, shape=None, dtype=None, trainable: bool = True,
+                 autocast: bool = True, name: str | None = None):
+        if isinstance(initializer, str) or (callable(initializer) and not isinstance(
+                initializer, Tensor)):
+            from tinymm.keras import initializers
+
+            if shape is None:
+                raise ValueError("Variable: an initializer needs shape=(...)")
+            shape = tuple(int(s) for s in shape)
+            value = initializers.get(initializer)(shape, np.dtype(dtype or "float32"))
+        else:
+            value = initializer.detach().cpu().array if isinstance(initializer, Tensor) \
+                else initializer
+        # Keras: an array keeps its dtype, a number or a list becomes floatx (float32)
+        value = np.asarray(value, dtype=dtype if dtype or isinstance(value, np.ndarray)
+                           else np.float32)
+        super().__init__(value if shape is None else value.reshape(shape))
+        self.requires_grad = self.declared_trainable = bool(trainable)
+        self.name = name
+
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array, trainable or not (Keras's ``variable.numpy()``)."""
+        return self.detach().cpu().numpy()
 
     def assign(self, value):
         with no_grad():
@@ -341,7 +365,7 @@ class Layer(WeightViews):
 
             self.activity_regularizer = regularizers.get(activity_regularizer)
         self.name = name or unique_name(snake_case(type(self).__name__))
-        self.module: Module | None = None
+        self.module: Module | None = self.__dict__.get("module")  # (sublayers set before)
         self.trainable = trainable
         self.dtype = keras_dtype(dtype or "float32")
         # Keras casts floating-point inputs (arrays and tensors) to the layer's dtype when it
@@ -366,7 +390,7 @@ class Layer(WeightViews):
         to ``non_trainable_weights`` and the optimizer leaves them alone); unfreezing brings
         back those ``add_weight`` declared trainable."""
         self.__dict__["_trainable"] = bool(value)
-        if self.module is not None:
+        if self.__dict__.get("module") is not None:  # (None also before __init__ ran)
             for p in self.module.parameters():
                 p.requires_grad = bool(value) and getattr(p, "declared_trainable", True)
         for layer in self.sublayers():
@@ -374,6 +398,9 @@ class Layer(WeightViews):
 
     def __setattr__(self, name: str, value) -> None:
         object.__setattr__(self, name, value)
+        if isinstance(value, Variable) and not type(self).__module__.startswith("tinymm.keras"):
+            self._own_variable(name, value)
+            return
         layers = [value] if isinstance(value, Layer) else [
             v for v in value if isinstance(v, Layer)] if isinstance(value, (list, tuple)) else []
         if layers and name != "_sublayers" and not type(self).__module__.startswith(
@@ -386,11 +413,21 @@ class Layer(WeightViews):
         this layer's (a child of this layer's module, once it has one)."""
         self.__dict__.setdefault("_sublayers", {})[key] = layer
         layer.__dict__.setdefault("_parents", []).append((self, key))
-        if self.module is None:
+        if self.__dict__.get("module") is None:
             self.module = Module()
         self._adopt(key, layer)
 
+    def _own_variable(self, name: str, variable: Variable) -> None:
+        """A ``keras.Variable`` set as an attribute joins this layer's weights (once: one
+        from ``add_weight`` is registered already)."""
+        if self.__dict__.get("module") is None:
+            self.module = Module()
+        if all(p is not variable for p in self.module.parameters()):
+            self.module.register_parameter(name, variable)
+
     def _adopt(self, key: str, layer: Layer) -> None:
+        if self.module is None:
+            self.module = Module()
         if layer.module is not None and key not in dict(self.module.named_children()):
             self.module.add_module(key, layer.module)
 
@@ -827,5 +864,5 @@ def as_list(x) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
-__all__ = ["Input", "InputLayer", "KerasTensor", "Layer", "Node", "clear_session", "fmt_shape",
-           "unique_name"]
+__all__ = ["Input", "InputLayer", "KerasTensor", "Layer", "Node", "Variable", "clear_session",
+           "fmt_shape", "unique_name"]

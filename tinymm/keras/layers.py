@@ -20,7 +20,15 @@ import numpy as np
 
 from tinymm import nn
 from tinymm.keras import activations, regularizers
-from tinymm.keras.engine import Input, InputLayer, KerasTensor, Layer, fmt_shape, weight_view
+from tinymm.keras.engine import (
+    Input,
+    InputLayer,
+    KerasTensor,
+    Layer,
+    as_eager,
+    fmt_shape,
+    weight_view,
+)
 from tinymm.kernels.geometry import conv_padding, output_size, same_padding_1d
 from tinymm.ops.conv2d import Conv2d as Conv2dOp
 from tinymm.ops.conv2d import Conv2dReLU as Conv2dReLUOp
@@ -109,6 +117,40 @@ class Activated(Layer):
         self.activation_name = activation if isinstance(activation, str) or activation is None \
             else activations.serialize(activation)
 
+    kernel_layout = None  # a kernel layer's module weight (Tensor) -> Keras's layout
+
+    @property
+    def kernel(self):
+        """The kernel in Keras's layout (Dense (D, U), Conv2D (kH, kW, C, F), Conv1D (k, C,
+        F)), computed from the module's weight, so gradients reach it and ``numpy()`` reads
+        it; a new tensor on every access (``assign`` is not available on it). A layer that
+        keeps its kernel as its own weight (``self.kernel = add_weight(...)``) gets that."""
+        if "kernel" in self.__dict__:
+            return self.__dict__["kernel"]
+        layout = type(self).kernel_layout
+        if layout is None or self.__dict__.get("module") is None:
+            raise AttributeError(f"{type(self).__name__} '{self.name}' has no kernel "
+                                 + ("yet: build it (call it on data) first" if layout else ""))
+        return as_eager(layout(self.module.weight))
+
+    @kernel.setter
+    def kernel(self, value) -> None:
+        self.__dict__["kernel"] = value
+
+    @property
+    def bias(self):
+        """The bias weight (None with use_bias=False), the module's own Parameter, or the
+        layer's own ``self.bias`` weight when it set one."""
+        if "bias" in self.__dict__:
+            return self.__dict__["bias"]
+        if type(self).kernel_layout is None or self.__dict__.get("module") is None:
+            raise AttributeError(f"{type(self).__name__} '{self.name}' has no bias yet")
+        return self.module.bias
+
+    @bias.setter
+    def bias(self, value) -> None:
+        self.__dict__["bias"] = value
+
     def get_config(self) -> dict:
         config = {**super().get_config(), "activation": self.activation_name}
         if self.has_kernel:
@@ -140,6 +182,8 @@ class Activated(Layer):
 class Dense(Activated):
     """y = activation(x W^T + b) over the last axis; ``nn.Linear(D, units)``. A mask on the
     input (per step) passes through, as in Keras."""
+
+    kernel_layout = staticmethod(lambda w: w.T)  # (U, D) -> (D, U)
 
     has_kernel = True
     supports_masking = True
@@ -262,6 +306,8 @@ def conv_length(size, k: int, stride: int, dilation: int, padding: str):
 class Conv2D(Activated):
     """Keras Conv2D on (N, H, W, C) -> (N, H', W', filters); ``nn.Conv2d`` inside (NCHW
     weight (filters, C, kH, kW)). ``activation="relu"`` uses the fused conv+bias+ReLU."""
+
+    kernel_layout = staticmethod(lambda w: w.permute(2, 3, 1, 0))  # -> (kH, kW, C, F)
 
     has_kernel = True
 

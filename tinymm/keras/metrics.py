@@ -29,7 +29,25 @@ class Metric:
 
     def __init__(self, name: str | None = None, dtype=None):
         self.name = name or type(self).__name__.lower()
-        self.reset_state()
+        # tinymm's metrics set up their state in reset_state; a subclass written for Keras
+        # makes its variables after super().__init__(), which (as Keras's) does not call it
+        if type(self).__module__.startswith("tinymm.keras"):
+            self.reset_state()
+        else:
+            Metric.reset_state(self)
+
+    def add_variable(self, shape, initializer, dtype=None, aggregation: str = "sum",
+                     name: str | None = None):
+        """A state variable of this metric (Keras's ``Metric.add_variable``): a
+        ``keras.Variable`` that ``update_state`` changes with ``assign_add``/``assign``."""
+        from tinymm.keras.engine import Variable
+
+        return Variable(initializer, shape=shape, dtype=dtype or "float32", trainable=False,
+                        name=name)
+
+    def add_weight(self, shape=(), initializer="zeros", dtype=None, aggregation: str = "sum",
+                   name: str | None = None):
+        return self.add_variable(shape, initializer, dtype, aggregation, name)
 
     def reset_state(self) -> None:
         self.total, self.count = 0.0, 0.0

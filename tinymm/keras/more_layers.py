@@ -250,6 +250,8 @@ class Conv1D(Activated):
     """(N, T, C) -> (N, T', filters); the conv2d op on a unit-height image (module
     docstring). padding: "valid", "same" or "causal" (left padding (k - 1) * dilation)."""
 
+    kernel_layout = staticmethod(lambda w: w.permute(2, 3, 1, 0)[0])  # -> (k, C, F)
+
     has_kernel = True
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",

@@ -103,6 +103,9 @@ class Optimizer:
             if value not in (None, False, 0, 0.0):
                 raise ValueError(f"{type(self).__name__}: {name}={value!r} is not supported by "
                                  "tinymm.keras")
+        if isinstance(learning_rate, dict) and "class_name" in learning_rate:  # get_config's
+            learning_rate = getattr(schedules, learning_rate["class_name"])(
+                **learning_rate.get("config", {}))
         self.learning_rate = learning_rate
         self._applied = None
 
@@ -136,7 +139,13 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        """The constructor's arguments; a schedule as ``{"class_name", "config"}`` (as Keras
+        serializes it), which the constructor reads back."""
+        config = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        if isinstance(self.learning_rate, LearningRateSchedule):
+            config["learning_rate"] = {"class_name": type(self.learning_rate).__name__,
+                                       "config": self.learning_rate.get_config()}
+        return config
 
 
 class Adam(Optimizer):
@@ -251,7 +260,7 @@ def _host_only(optimizer, p) -> None:
 def _host_state(optimizer, p, names) -> dict:
     """The state dict of parameter ``p`` (host arrays; the step count advanced)."""
     _host_only(optimizer, p)
-    state = optimizer.state.setdefault(id(p), {})
+    state = optimizer.state[p]
     if not state:
         state.update({"step": 0, **{name: np.zeros_like(p.array) for name in names}})
     state["step"] += 1
@@ -316,7 +325,7 @@ class KerasRMSprop(optim.Optimizer):
                 continue
             _host_only(self, p)
             g, rho = p.grad.array, group["rho"]
-            state = self.state.setdefault(id(p), {})
+            state = self.state[p]
             if not state:
                 state["velocity"] = np.zeros_like(p.array)
                 state["average_grad"] = np.zeros_like(p.array)
@@ -349,7 +358,7 @@ class KerasAdagrad(optim.Optimizer):
                 continue
             _host_only(self, p)
             g = p.grad.array
-            state = self.state.setdefault(id(p), {})
+            state = self.state[p]
             if not state:
                 state["accumulator"] = np.full_like(p.array, group["initial_accumulator_value"])
             s = state["accumulator"]

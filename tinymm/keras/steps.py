@@ -77,8 +77,9 @@ def pythonify_logs(logs: dict) -> dict:
 
 class CompileMetrics(_metrics.Metric):
     """The metrics given to ``compile``, as one metric (Keras's "compile_metrics"):
-    ``update_state(y, y_pred, sample_weight)`` updates every one with its output's part,
-    ``result()`` is a dict of their results under their logged names."""
+    ``update_state(y, y_pred, sample_weight)`` updates every one with its output's part
+    (unweighted: Keras 3 weights only ``weighted_metrics``, which tinymm.keras does not
+    have), ``result()`` is a dict of their results under their logged names."""
 
     def __init__(self, model):
         self.model = model
@@ -100,9 +101,8 @@ class CompileMetrics(_metrics.Metric):
         names = self.model.output_names
         ys = _by_output(y_true, names)
         preds = _by_output(y_pred, names)
-        weights = None if sample_weight is None else host_array(sample_weight)
         for i, _, m in pairs:
-            m.update_state(host_array(ys[i]), host_array(preds[i]), sample_weight=weights)
+            m.update_state(host_array(ys[i]), host_array(preds[i]))
 
     def result(self) -> dict:
         return {key: float(m.result()) for _, key, m in self._pairs()}

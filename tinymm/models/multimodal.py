@@ -51,7 +51,7 @@ import numpy as np
 from tinymm import nn
 from tinymm.devices import is_device_array
 from tinymm.models.towers import ImageTower, SavedConfig, TextTower
-from tinymm.ops.shape import cat
+from tinymm.ops.shape import cat, pad, stack
 from tinymm.tensor import Tensor, as_tensor
 
 FUSIONS = ("concat", "multiply", "attention", "attention_count", "gated", "bilinear",
@@ -182,10 +182,22 @@ class RegionCounter(nn.Module):
         match = scores.sigmoid()  # (N, R, K)
         if not self.patterns:
             return match.sum(axis=1) * float(1.0 / np.sqrt(R))  # (N, K)
-        side = self.map_size
-        maps = match.permute(0, 2, 1).reshape(N, self.heads, side, side)  # (N, K, h, w)
-        local = self.pattern(maps)  # (N, J, h+1, w+1)
-        return local.sum(axis=(2, 3)) * float(1.0 / np.sqrt(R))  # (N, J)
+        side, K = self.map_size, self.heads
+        maps = match.permute(0, 2, 1).reshape(N, K, side, side)  # (N, K, h, w)
+        return self._patterns(maps).sum(axis=1) * float(1.0 / np.sqrt(R))  # (N, J)
+
+    def _patterns(self, maps: Tensor) -> Tensor:
+        """ReLU(Conv2d(K -> J, 2x2, padding=1)(maps)), (N, K, h, w) -> (N, P, J) with the
+        P = (h+1)(w+1) windows row-major: the 2x2 windows of the zero-padded maps gathered
+        into rows and multiplied by the Conv2d's weight, the same function as calling it
+        (the numba conv2d kernel is slow for a 2x2 kernel on maps this small)."""
+        N, K, side = maps.shape[0], self.heads, self.map_size
+        padded = pad(maps, (1, 1, 1, 1))  # (N, K, h+2, w+2)
+        windows = stack([padded[:, :, dy:dy + side + 1, dx:dx + side + 1]
+                         for dy in (0, 1) for dx in (0, 1)], axis=2)  # (N, K, 4, h+1, w+1)
+        rows = windows.permute(0, 3, 4, 1, 2).reshape(N, (side + 1) ** 2, 4 * K)  # (N, P, 4K)
+        weight = self.pattern.weight.reshape(self.patterns, 4 * K)  # (J, K, 2, 2) -> (J, 4K)
+        return (rows @ weight.permute(1, 0) + self.pattern.bias).relu()  # (N, P, J)
 
 
 def check_fusion(name: str) -> str:

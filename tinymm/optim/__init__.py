@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections import defaultdict
 
 import numpy as np
 
@@ -34,27 +35,82 @@ def _kernels_for(p: Tensor):
     return get_backend("cuda") if getattr(p, "device", "cpu") == "cuda" else current_backend()
 
 
+# torch.optim's implementation switches: they choose how PyTorch runs the same update, so
+# tinymm accepts them and computes the one update it has (differentiable=True, a step that
+# autograd can see through, is the exception: it is refused).
+IMPLEMENTATION_OPTIONS = ("foreach", "fused", "capturable", "differentiable")
+
+
+def _implementation(cls, options: dict) -> dict:
+    """``options`` (torch's foreach/fused/capturable/differentiable) checked for ``cls``."""
+    for name, value in options.items():
+        if name not in IMPLEMENTATION_OPTIONS:
+            raise TypeError(f"{cls.__name__}.__init__() got an unexpected keyword argument "
+                            f"{name!r}")
+        if name == "differentiable" and value:
+            raise ValueError(f"{cls.__name__}: differentiable=True (autograd through the "
+                             "update) is not supported in tinymm")
+    return options
+
+
 class Optimizer:
+    """The base of every optimizer, with torch.optim.Optimizer's interface.
+
+    ``Optimizer(params, defaults)`` as in PyTorch (a subclass passes its hyper-parameters as
+    the ``defaults`` dict, or as keywords); ``params`` is an iterable of Tensors or of dicts
+    (parameter groups whose own keys override the defaults). ``state`` maps each parameter
+    Tensor to its dict of state (a ``defaultdict(dict)``: ``self.state[p]`` starts empty)."""
+
     defaults: dict = {}
 
-    def __init__(self, params, **hyper):
+    def __init__(self, params, defaults: dict | None = None, **hyper):
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or "
+                            "of dicts, got a single Tensor; pass [tensor]")
         params = list(params)
         if not params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        if isinstance(params[0], dict):
-            groups = [dict(g) for g in params]
-        else:
-            groups = [{"params": params}]
+        self.defaults = {**type(self).defaults, **(defaults or {}), **hyper}
         self.param_groups = []
-        for g in groups:
-            group = {**self.defaults, **hyper, **g}
-            group["params"] = list(group["params"])
-            for p in group["params"]:
-                if not isinstance(p, Tensor):
-                    raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got "
-                                    f"{type(p).__name__}")
-            self.param_groups.append(group)
-        self.state: dict[int, dict] = {}
+        self.state: defaultdict = defaultdict(dict)
+        for g in params if isinstance(params[0], dict) else [{"params": params}]:
+            self.add_param_group(g)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group of parameters (a dict with "params" and any hyper-parameters to
+        override), as torch.optim.Optimizer.add_param_group; a parameter may be in one group
+        only."""
+        group = {**self.defaults, **param_group}
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in group["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got "
+                                f"{type(p).__name__}")
+            if id(p) in seen:
+                raise ValueError(f"{type(self).__name__}: some parameters appear in more than "
+                                 "one parameter group")
+        self.param_groups.append(group)
+
+    def _grad(self, group, p, kernels):
+        """``p``'s gradient array as the update reads it: negated when the group has
+        ``maximize`` (PyTorch: ascend the objective instead of descending it)."""
+        if group.get("maximize"):
+            return kernels.neg_forward(p.grad.array)[0]
+        return p.grad.array
+
+    @staticmethod
+    def _closure_loss(closure):
+        """torch's ``step(closure)``: the closure (which zeroes the gradients, computes the
+        loss and calls backward) runs with gradients enabled before the update, and its loss
+        is what ``step`` returns; no closure, None."""
+        if closure is None:
+            return None
+        from tinymm.torch_functions import enable_grad
+
+        with enable_grad():
+            return closure()
 
     def _params(self):
         for group in self.param_groups:
@@ -82,7 +138,7 @@ class Optimizer:
             if p.grad is None:
                 continue
             kernels = _kernels_for(p)
-            state = self.state.setdefault(id(p), {})
+            state = self.state[p]
             if not state:
                 zeros = self._new_state(group)
                 state.update({"step": 0, **{name: kernels.full(p.shape, 0, p.dtype)
@@ -107,8 +163,8 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
                 ids.append(index[id(p)])
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
-        state = {index[pid]: {k: _host_copy(v) for k, v in s.items()}
-                 for pid, s in self.state.items() if pid in index}
+        state = {index[id(p)]: {k: _host_copy(v) for k, v in s.items()}
+                 for p, s in self.state.items() if id(p) in index}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -124,7 +180,7 @@ class Optimizer:
             for i, p in zip(g["params"], own["params"]):
                 by_index[int(i)] = p
             own.update({k: v for k, v in g.items() if k != "params"})
-        self.state = {}
+        self.state = defaultdict(dict)
         for i, s in state_dict["state"].items():
             p = by_index[int(i)]
             for k, v in s.items():
@@ -132,7 +188,7 @@ class Optimizer:
                     raise ValueError(f"{type(self).__name__}.load_state_dict: state {k!r} of "
                                      f"parameter {i} has shape {v.shape}, the parameter has "
                                      f"{p.shape}")
-            self.state[id(p)] = {k: (Tensor(np.asarray(v, dtype=p.dtype), device=p.device).array
+            self.state[p] = {k: (Tensor(np.asarray(v, dtype=p.dtype), device=p.device).array
                                      if isinstance(v, np.ndarray) else v) for k, v in s.items()}
 
 
@@ -143,27 +199,32 @@ class SGD(Optimizer):
                 "nesterov": False}
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False):
+                 weight_decay: float = 0.0, nesterov: bool = False,
+                 maximize: bool = False, **implementation):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov momentum requires momentum > 0 and dampening = 0")
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
-                         weight_decay=weight_decay, nesterov=nesterov)
+                         weight_decay=weight_decay, nesterov=nesterov,
+                         maximize=maximize, **_implementation(type(self), implementation))
 
-    def step(self) -> None:
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
         for group, p in self._params():
             if p.grad is None:
                 continue
             kernels = _kernels_for(p)
             buf, first = None, False
             if group["momentum"]:
-                state = self.state.setdefault(id(p), {})
+                state = self.state[p]
                 if "momentum_buffer" not in state:  # the first step sets b = g
                     state["momentum_buffer"] = kernels.full(p.shape, 0, p.dtype)
                     first = True
                 buf = state["momentum_buffer"]
-            kernels.sgd_step(p.array, p.grad.array, buf, group["lr"], group["momentum"],
+            g = self._grad(group, p, kernels)
+            kernels.sgd_step(p.array, g, buf, group["lr"], group["momentum"],
                              group["dampening"], group["weight_decay"], group["nesterov"],
                              first)
+        return loss
 
 
 class Adam(Optimizer):
@@ -189,14 +250,16 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False):
+                 weight_decay: float = 0.0, amsgrad: bool = False,
+                 maximize: bool = False, **implementation):
         if lr < 0 or eps < 0 or weight_decay < 0 or not (0 <= betas[0] < 1 and
                                                          0 <= betas[1] < 1):
             raise ValueError(f"{type(self).__name__}: invalid hyper-parameters lr={lr}, "
                              f"betas={betas}, eps={eps}, weight_decay={weight_decay} (need "
                              "lr, eps, weight_decay >= 0 and 0 <= beta < 1)")
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad)
+                         amsgrad=amsgrad,
+                         maximize=maximize, **_implementation(type(self), implementation))
 
     def _new_state(self, group) -> tuple:
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
@@ -205,13 +268,16 @@ class Adam(Optimizer):
         """The eps of the update above at ``step`` (PyTorch's: the constant group["eps"])."""
         return group["eps"]
 
-    def step(self) -> None:
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
         for group, p, kernels, state in self._stepping():
             (b1, b2) = group["betas"]
-            kernels.adam_step(p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"],
+            g = self._grad(group, p, kernels)
+            kernels.adam_step(p.array, g, state["exp_avg"], state["exp_avg_sq"],
                               state.get("max_exp_avg_sq"), state["step"], group["lr"], b1, b2,
                               self._epsilon(group, state["step"]), group["weight_decay"],
                               self.decoupled)
+        return loss
 
 
 class AdamW(Adam):
@@ -222,9 +288,11 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False):
+                 weight_decay: float = 1e-2, amsgrad: bool = False,
+                 maximize: bool = False, **implementation):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad)
+                         amsgrad=amsgrad,
+                         maximize=maximize, **_implementation(type(self), implementation))
 
 
 class RMSprop(Optimizer):
@@ -242,23 +310,28 @@ class RMSprop(Optimizer):
                 "centered": False}
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+                 maximize: bool = False, **implementation):
         if lr < 0 or eps < 0 or alpha < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"RMSprop: lr, alpha, eps, momentum and weight_decay must be >= 0, "
                              f"got {lr}, {alpha}, {eps}, {momentum}, {weight_decay}")
         super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                         momentum=momentum, centered=centered)
+                         momentum=momentum, centered=centered,
+                         maximize=maximize, **_implementation(type(self), implementation))
 
     def _new_state(self, group) -> tuple:
         return (("square_avg",) + (("momentum_buffer",) if group["momentum"] > 0 else ())
                 + (("grad_avg",) if group["centered"] else ()))
 
-    def step(self) -> None:
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
         for group, p, kernels, state in self._stepping():
-            kernels.rmsprop_step(p.array, p.grad.array, state["square_avg"],
+            g = self._grad(group, p, kernels)
+            kernels.rmsprop_step(p.array, g, state["square_avg"],
                                  state.get("momentum_buffer"), state.get("grad_avg"),
                                  group["lr"], group["alpha"], group["eps"],
                                  group["weight_decay"], group["momentum"])
+        return loss
 
 
 class Adagrad(Optimizer):
@@ -275,28 +348,33 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10):
+                 eps: float = 1e-10,
+                 maximize: bool = False, **implementation):
         if min(lr, lr_decay, weight_decay, initial_accumulator_value, eps) < 0:
             raise ValueError("Adagrad: lr, lr_decay, weight_decay, initial_accumulator_value "
                              f"and eps must be >= 0, got {lr}, {lr_decay}, {weight_decay}, "
                              f"{initial_accumulator_value}, {eps}")
         super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                         initial_accumulator_value=initial_accumulator_value, eps=eps)
+                         initial_accumulator_value=initial_accumulator_value, eps=eps,
+                         maximize=maximize, **_implementation(type(self), implementation))
         for group, p in self._params():  # torch creates the state at construction
-            self.state[id(p)] = {"step": 0, "sum": _kernels_for(p).full(
+            self.state[p] = {"step": 0, "sum": _kernels_for(p).full(
                 p.shape, group["initial_accumulator_value"], p.dtype)}
 
-    def step(self) -> None:
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
         for group, p in self._params():
             if p.grad is None:
                 continue
-            state = self.state[id(p)]
+            state = self.state[p]
             if getattr(p, "device", "cpu") == "cuda" and isinstance(state["sum"], np.ndarray):
                 state["sum"] = Tensor(state["sum"], device="cuda").array  # built before .to
             state["step"] += 1
-            _kernels_for(p).adagrad_step(p.array, p.grad.array, state["sum"], state["step"],
-                                         group["lr"], group["lr_decay"],
-                                         group["weight_decay"], group["eps"])
+            kernels = _kernels_for(p)
+            g = self._grad(group, p, kernels)
+            kernels.adagrad_step(p.array, g, state["sum"], state["step"], group["lr"],
+                                 group["lr_decay"], group["weight_decay"], group["eps"])
+        return loss
 
 
 class Adadelta(Optimizer):
@@ -312,20 +390,25 @@ class Adadelta(Optimizer):
     defaults = {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0.0):
+                 weight_decay: float = 0.0,
+                 maximize: bool = False, **implementation):
         if lr < 0 or eps < 0 or weight_decay < 0 or not 0.0 <= rho <= 1.0:
             raise ValueError(f"Adadelta: need lr, eps, weight_decay >= 0 and 0 <= rho <= 1, "
                              f"got lr={lr}, rho={rho}, eps={eps}, weight_decay={weight_decay}")
-        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                         maximize=maximize, **_implementation(type(self), implementation))
 
     def _new_state(self, group) -> tuple:
         return ("square_avg", "acc_delta")
 
-    def step(self) -> None:
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
         for group, p, kernels, state in self._stepping():
-            kernels.adadelta_step(p.array, p.grad.array, state["square_avg"],
+            g = self._grad(group, p, kernels)
+            kernels.adadelta_step(p.array, g, state["square_avg"],
                                   state["acc_delta"], group["lr"], group["rho"], group["eps"],
                                   group["weight_decay"])
+        return loss
 
 
 class NAdam(Optimizer):
@@ -345,30 +428,35 @@ class NAdam(Optimizer):
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3,
-                 decoupled_weight_decay: bool = False):
+                 decoupled_weight_decay: bool = False,
+                 maximize: bool = False, **implementation):
         if lr < 0 or eps < 0 or weight_decay < 0 or momentum_decay < 0 or not (
                 0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"NAdam: invalid hyper-parameters lr={lr}, betas={betas}, eps={eps}, "
                              f"weight_decay={weight_decay}, momentum_decay={momentum_decay}")
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                          momentum_decay=momentum_decay,
-                         decoupled_weight_decay=decoupled_weight_decay)
+                         decoupled_weight_decay=decoupled_weight_decay,
+                         maximize=maximize, **_implementation(type(self), implementation))
 
     _scalar_state = {"mu_product": 1.0}
 
     def _new_state(self, group) -> tuple:
         return ("exp_avg", "exp_avg_sq")
 
-    def step(self) -> None:
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
         for group, p, kernels, state in self._stepping():
             b1, b2 = group["betas"]
             t = float(state["step"])
             mu = b1 * (1.0 - 0.5 * 0.96 ** (t * group["momentum_decay"]))
             state["mu_product"] = float(np.float32(state["mu_product"]) * np.float32(mu))
-            kernels.nadam_step(p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"],
+            g = self._grad(group, p, kernels)
+            kernels.nadam_step(p.array, g, state["exp_avg"], state["exp_avg_sq"],
                                state["step"], state["mu_product"], group["lr"], b1, b2,
                                group["eps"], group["weight_decay"], group["momentum_decay"],
                                group["decoupled_weight_decay"])
+        return loss
 
 
 def _check_adam_like(who: str, lr, betas, eps, weight_decay) -> None:
@@ -393,20 +481,25 @@ class RAdam(Optimizer):
                 "decoupled_weight_decay": False}
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False):
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False,
+                 maximize: bool = False, **implementation):
         _check_adam_like("RAdam", lr, betas, eps, weight_decay)
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                         decoupled_weight_decay=decoupled_weight_decay)
+                         decoupled_weight_decay=decoupled_weight_decay,
+                         maximize=maximize, **_implementation(type(self), implementation))
 
     def _new_state(self, group) -> tuple:
         return ("exp_avg", "exp_avg_sq")
 
-    def step(self) -> None:
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
         for group, p, kernels, state in self._stepping():
             b1, b2 = group["betas"]
-            kernels.radam_step(p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"],
+            g = self._grad(group, p, kernels)
+            kernels.radam_step(p.array, g, state["exp_avg"], state["exp_avg_sq"],
                                state["step"], group["lr"], b1, b2, group["eps"],
                                group["weight_decay"], group["decoupled_weight_decay"])
+        return loss
 
 
 class Adamax(Optimizer):
@@ -420,19 +513,24 @@ class Adamax(Optimizer):
     defaults = {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
+                 weight_decay: float = 0.0,
+                 maximize: bool = False, **implementation):
         _check_adam_like("Adamax", lr, betas, eps, weight_decay)
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                         maximize=maximize, **_implementation(type(self), implementation))
 
     def _new_state(self, group) -> tuple:
         return ("exp_avg", "exp_inf")
 
-    def step(self) -> None:
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
         for group, p, kernels, state in self._stepping():
             b1, b2 = group["betas"]
-            kernels.adamax_step(p.array, p.grad.array, state["exp_avg"], state["exp_inf"],
+            g = self._grad(group, p, kernels)
+            kernels.adamax_step(p.array, g, state["exp_avg"], state["exp_inf"],
                                 state["step"], group["lr"], b1, b2, group["eps"],
                                 group["weight_decay"])
+        return loss
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,

@@ -84,7 +84,7 @@ class LBFGS(Optimizer):
             with enable_grad():
                 return closure()
 
-        state = self.state.setdefault(id(self._plist[0]), {"func_evals": 0, "n_iter": 0})
+        state = self.state.setdefault(self._plist[0], {"func_evals": 0, "n_iter": 0})
         orig_loss = evaluate()
         loss = float(orig_loss)
         state["func_evals"] += 1
