@@ -101,3 +101,11 @@ def test_avg_pool2d_options_match_torch():
         nn.AvgPool2d(2, ceil_mode=True)(tinymm.tensor(x))
     with pytest.raises(ValueError, match="dilation > 1 and return_indices=True"):
         nn.MaxPool2d(2, return_indices=True)(tinymm.tensor(x))
+
+
+@pytest.mark.parametrize("size", [(6, 7), (None, 3), (2, None), 7])
+def test_adaptive_avg_pool2d_larger_or_none_sizes_match_torch(size):
+    x = RNG.standard_normal((2, 3, 4, 5))
+    same_values_and_grads(lambda lib, t: lib.nn.AdaptiveAvgPool2d(size)(t), [x], RNG)
+    same_values_and_grads(lambda lib, t: lib.nn.functional.adaptive_avg_pool2d(t, size), [x],
+                          RNG)

@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 from tinymm.nn.module import Module
-from tinymm.ops.pool2d import AdaptiveAvgPool2d as _AdaptiveAvgOp
-from tinymm.ops.pool2d import avg_pool2d, flatten, max_pool2d
+from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d
 
 
 class _Pool2d(Module):
@@ -62,8 +61,8 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
 
     def forward(self, x):
-        return _AdaptiveAvgOp.apply(x, self.output_size,
-                                    layer=f"AdaptiveAvgPool2d({self.extra_repr()})")
+        return adaptive_avg_pool2d(x, self.output_size,
+                                   layer=f"AdaptiveAvgPool2d({self.extra_repr()})")
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

@@ -124,9 +124,23 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
     return out * (kh * kw / divisor_override)
 
 
-def adaptive_avg_pool2d(x, output_size):
-    """PyTorch's ``F.adaptive_avg_pool2d``; output_size 1 is global average pooling."""
-    return AdaptiveAvgPool2d.apply(x, output_size)
+def adaptive_avg_pool2d(x, output_size, layer=None):
+    """PyTorch's ``F.adaptive_avg_pool2d``; output_size 1 is global average pooling. An entry
+    None keeps that input size, and an output larger than the input (each output cell the
+    mean of the cells its window covers, PyTorch's rule) goes through the same averaging as
+    interpolate's "area" mode (ops/interpolate.py)."""
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else \
+        (output_size, output_size)
+    if len(sizes) == 2 and getattr(x, "ndim", 0) == 4 and (
+            None in sizes or any(isinstance(m, int) and m > n for m, n in zip(sizes,
+                                                                          x.shape[2:]))):
+        from tinymm.ops.interpolate import interpolate
+
+        size = tuple(n if m is None else check_pair(layer or "adaptive_avg_pool2d",
+                                                    "output_size", m, 1)[0]
+                     for m, n in zip(sizes, x.shape[2:]))
+        return interpolate(x, size=size, mode="area")
+    return AdaptiveAvgPool2d.apply(x, output_size, layer=layer)
 
 
 def flatten(x, start_dim: int = 0, end_dim: int = -1):
