@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tinymm
+from tests.torch_twin import same_values_and_grads
 
 LAYERS = [
     ("Linear", (3, 2)), ("Conv2d", (1, 2, 3)), ("Conv1d", (2, 2, 3)), ("LSTM", (2, 3)),
@@ -111,3 +112,23 @@ def test_autograd_namespace_names_match_torch():
     assert tinymm.autograd.gradcheck(WrongSquare.apply, point, raise_exception=False) is False
     with pytest.raises(tinymm.GradcheckError):
         tinymm.autograd.gradcheck(WrongSquare.apply, point)
+
+
+def test_bilinear_layer_and_function_match_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    theirs = torch.nn.Bilinear(4, 5, 3, dtype=torch.float64)
+    ours = tinymm.nn.Bilinear(4, 5, 3, dtype=np.float64)
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == \
+        [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+    assert np.abs(ours.weight.detach().numpy()).max() <= 0.5  # U(-1/sqrt(4), 1/sqrt(4))
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    a, b = rng.standard_normal((2, 6, 4)), rng.standard_normal((2, 6, 5))
+    same_values_and_grads(lambda lib, x, y: (ours if lib is tinymm else theirs)(x, y), [a, b],
+                          rng)
+    w, c = rng.standard_normal((3, 4, 5)), rng.standard_normal(3)
+    same_values_and_grads(lambda lib, x, y, w, c: lib.nn.functional.bilinear(x, y, w, c),
+                          [a[0], b[0], w, c], rng)
+    assert tinymm.gradcheck(tinymm.F.bilinear, [a[0, :2], b[0, :2], w, c])
+    with pytest.raises(ValueError, match=r"bilinear: expected input1 \(\.\.\., in1\)"):
+        tinymm.F.bilinear(tinymm.tensor(a), tinymm.tensor(b), tinymm.tensor(w[:, :3]))

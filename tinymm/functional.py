@@ -7,6 +7,7 @@ so ``F.linear(x, w, b)`` reads like ``torch.nn.functional.linear(x, w, b)``.
 from tinymm.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from tinymm.ops.attention import scaled_dot_product_attention
 from tinymm.ops.batch_norm import batch_norm
+from tinymm.ops.bilinear import bilinear
 from tinymm.ops.composite_loss import (
     cosine_embedding_loss,
     kl_div,
@@ -93,7 +94,7 @@ __all__ += [
     "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d",
     "max_pool1d",
     "celu", "hardshrink", "hardsigmoid", "hardswish", "selu", "softmin", "softshrink",
-    "softsign", "tanhshrink", "threshold",
+    "softsign", "tanhshrink", "threshold", "bilinear",
 ]
 
 

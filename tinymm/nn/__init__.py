@@ -32,6 +32,7 @@ from tinymm.nn.activation import (
 )
 from tinymm.nn.attention import MultiheadAttention
 from tinymm.nn.batch_norm import BatchNorm1d, BatchNorm2d
+from tinymm.nn.bilinear import Bilinear
 from tinymm.nn.cells import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from tinymm.nn.container import (
     ModuleDict,
@@ -148,7 +149,7 @@ __all__ += [
     "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d",
     "AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "MaxPool1d",
     "CELU", "Hardshrink", "Hardsigmoid", "Hardswish", "SELU", "Softmin", "Softshrink",
-    "Softsign", "Tanhshrink", "Threshold",
+    "Softsign", "Tanhshrink", "Threshold", "Bilinear",
 ]
 
 
