@@ -20,6 +20,7 @@ import numpy as _np  # noqa: E402
 
 import tinymm.nn.functional  # noqa: E402, F401 - the torch.nn.functional path
 import tinymm.nn.utils  # noqa: E402, F401
+from tinymm import autograd_api as _autograd_api  # noqa: E402
 from tinymm import cuda, dtypes, functional, keras, nn, optim, random, utils  # noqa: E402
 from tinymm import distributions as distributions  # noqa: E402 - torch.distributions
 from tinymm import functional as F  # noqa: E402
@@ -115,6 +116,9 @@ from tinymm.tensor_types import *  # noqa: E402, F403
 from tinymm.tensor_types import __all__ as _TYPES  # noqa: E402
 from tinymm.torch_functions import *  # noqa: E402, F403
 from tinymm.torch_functions import __all__ as _FUNCTIONS  # noqa: E402
+
+for _name in _autograd_api.__all__:  # torch.autograd.Variable, backward, gradcheck, ...
+    setattr(_autograd_api.autograd, _name, getattr(_autograd_api, _name))
 
 # ``torch.backends.mps.is_available()`` / ``torch.backends.cudnn`` are asked by device-picking
 # code; tinymm.backends is the kernel-backend list, so the answers hang off it.

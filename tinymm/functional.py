@@ -7,6 +7,7 @@ so ``F.linear(x, w, b)`` reads like ``torch.nn.functional.linear(x, w, b)``.
 from tinymm.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from tinymm.ops.attention import scaled_dot_product_attention
 from tinymm.ops.batch_norm import batch_norm
+from tinymm.ops.bilinear import bilinear
 from tinymm.ops.composite_loss import (
     cosine_embedding_loss,
     kl_div,
@@ -19,6 +20,18 @@ from tinymm.ops.conv_transpose import conv_transpose2d
 from tinymm.ops.distance import cdist, cosine_similarity, pairwise_distance
 from tinymm.ops.dropout import dropout, dropout2d  # their masks draw from tinymm.random
 from tinymm.ops.embedding import embedding
+from tinymm.ops.extra_activation import (
+    celu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    selu,
+    softmin,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+)
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
 from tinymm.ops.grid_sample import affine_grid, grid_sample
 from tinymm.ops.group_norm import group_norm
@@ -41,6 +54,13 @@ from tinymm.ops.loss import (
 from tinymm.ops.lstm import lstm
 from tinymm.ops.matmul import matmul
 from tinymm.ops.pointwise import glu, hardtanh, logsigmoid, mish, prelu, relu6
+from tinymm.ops.pool1d import (
+    adaptive_avg_pool1d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    max_pool1d,
+)
 from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d
 from tinymm.ops.rnn import rnn
 from tinymm.ops.shape import cat, concat, pad, split, stack
@@ -71,6 +91,10 @@ __all__ += [
     "conv_transpose2d", "embedding_bag", "fold", "gumbel_softmax", "instance_norm",
     "pixel_shuffle", "pixel_unshuffle", "unfold",
     "affine_grid", "grid_sample",
+    "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d",
+    "max_pool1d",
+    "celu", "hardshrink", "hardsigmoid", "hardswish", "selu", "softmin", "softshrink",
+    "softsign", "tanhshrink", "threshold", "bilinear",
 ]
 
 

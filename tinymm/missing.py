@@ -48,9 +48,7 @@ TOP = {
 NN = {
     "DataParallel": _NO_PARALLEL, "DistributedDataParallel": _NO_PARALLEL,
     "parallel": _NO_PARALLEL,
-    "Conv3d": "tinymm has Conv2d only",
-    "MaxPool1d": "use nn.MaxPool2d((1, k)) on x.unsqueeze(2)",
-    "AvgPool1d": "use nn.AvgPool2d((1, k)) on x.unsqueeze(2)",
+    "Conv3d": "tinymm has Conv1d and Conv2d (and ConvTranspose2d), no 3-d convolution",
     "CTCLoss": "tinymm has no CTC loss",
 }
 

@@ -932,6 +932,21 @@ class Tensor:
         return self._in_place("index_add_", lambda t, s: t.index_add(dim, index, s, alpha=alpha),
                               source)
 
+    # ------------------------------------------- more math (ops/more_math.py)
+    def cumprod(self, dim=None, dtype=None, axis=None): return _MORE.cumprod(self, dim, dtype, axis)
+    def atan2(self, other): return _MORE.atan2(self, other)
+    arctan2 = atan2
+    def logaddexp(self, other): return _MORE.logaddexp(self, other)
+    def hypot(self, other): return _MORE.hypot(self, other)
+    def logit(self, eps=None): return _MORE.logit(self, eps)
+    def exp2(self): return _MORE.exp2(self)
+    def clamp_min(self, min): return _MORE.clamp_min(self, min)  # noqa: A002
+    def clamp_max(self, max): return _MORE.clamp_max(self, max)  # noqa: A002
+
+    def isclose(self, other, rtol: float = 1e-05, atol: float = 1e-08,
+                equal_nan: bool = False):
+        return _MORE.isclose(self, other, rtol, atol, equal_nan)
+
     # ------------------------------------------- special, logical, counting (ops/special.py)
     def neg(self): return -self
     negative = neg
@@ -1257,6 +1272,7 @@ from tinymm.ops import elementwise as _E  # noqa: E402
 from tinymm.ops import index as _I  # noqa: E402
 from tinymm.ops import indexing as _IX  # noqa: E402
 from tinymm.ops import matmul as _MM  # noqa: E402
+from tinymm.ops import more_math as _MORE  # noqa: E402
 from tinymm.ops import reduction as _R  # noqa: E402
 from tinymm.ops import selection as _SEL  # noqa: E402
 from tinymm.ops import shape as _S  # noqa: E402

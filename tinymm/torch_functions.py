@@ -15,6 +15,8 @@ from tinymm.ops.distance import cdist, cosine_similarity, pairwise_distance  # n
 from tinymm.ops.dropout import dropout as _dropout
 from tinymm.ops.index import ValuesIndices  # noqa: F401 - tinymm.ValuesIndices
 from tinymm.ops.indexing import meshgrid as _meshgrid
+from tinymm.ops.more_math import *  # noqa: F403 - torch.cumprod, atan2, hstack, ...
+from tinymm.ops.more_math import __all__ as _MORE_MATH
 from tinymm.ops.selection import tensordot  # noqa: F401 - torch.tensordot
 from tinymm.tensor import Tensor, as_tensor
 
@@ -93,7 +95,7 @@ def dropout(input, p: float, train: bool) -> Tensor:  # noqa: A002 - PyTorch's n
     return _dropout(input, p, train)
 
 
-__all__ = sorted(_UNARY + _WITH_ARGS + [
+__all__ = sorted(_UNARY + _WITH_ARGS + _MORE_MATH + [
     "ValuesIndices", "cdist", "conv1d", "cosine_similarity", "dropout", "enable_grad",
     "meshgrid", "pairwise_distance", "inference_mode", "negative", "set_grad_enabled",
     "tensordot",

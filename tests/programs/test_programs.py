@@ -19,6 +19,7 @@ from tests.programs import (
     char_rnn,
     cifar_cnn,
     dcgan,
+    diffusion,
     fast_neural_style,
     fgsm,
     mnist,
@@ -27,7 +28,9 @@ from tests.programs import (
     quickstart,
     reinforce,
     seq2seq,
+    siamese,
     spatial_transformer,
+    super_resolution,
     time_sequence,
     transformer_lm,
     vae,
@@ -61,6 +64,9 @@ PROGRAMS = {
     "seq2seq_attention": seq2seq.main,
     "transformer_lm": transformer_lm.main,
     "fgsm": fgsm.main,
+    "siamese": siamese.main,
+    "diffusion_ddpm": diffusion.main,
+    "super_resolution": super_resolution.main,
 }
 
 

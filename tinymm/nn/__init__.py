@@ -2,9 +2,14 @@
 
 from tinymm.nn import init
 from tinymm.nn.activation import (
+    CELU,
     ELU,
     GELU,
     GLU,
+    SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
     Hardtanh,
     Identity,
     LeakyReLU,
@@ -17,11 +22,17 @@ from tinymm.nn.activation import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softmin,
     Softplus,
+    Softshrink,
+    Softsign,
     Tanh,
+    Tanhshrink,
+    Threshold,
 )
 from tinymm.nn.attention import MultiheadAttention
 from tinymm.nn.batch_norm import BatchNorm1d, BatchNorm2d
+from tinymm.nn.bilinear import Bilinear
 from tinymm.nn.cells import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from tinymm.nn.container import (
     ModuleDict,
@@ -74,6 +85,13 @@ from tinymm.nn.padding import (
     ReplicationPad2d,
     ZeroPad1d,
     ZeroPad2d,
+)
+from tinymm.nn.pool1d import (
+    AdaptiveAvgPool1d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    MaxPool1d,
 )
 from tinymm.nn.pool2d import AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d
 from tinymm.nn.resize import (
@@ -129,6 +147,9 @@ __all__ += [
 __all__ += [
     "CircularPad1d", "CircularPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
     "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d",
+    "AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "MaxPool1d",
+    "CELU", "Hardshrink", "Hardsigmoid", "Hardswish", "SELU", "Softmin", "Softshrink",
+    "Softsign", "Tanhshrink", "Threshold", "Bilinear",
 ]
 
 

@@ -8,7 +8,8 @@ ReLU6 and PReLU (ops/pointwise.py).
 
 ``inplace=True`` (ReLU, LeakyReLU, ELU, SiLU, Mish, Hardtanh, ReLU6) is accepted and kept as an
 attribute, as PyTorch's constructors take it; the result is always a new tensor, with the
-values and gradients of PyTorch's in-place form.
+values and gradients of PyTorch's in-place form. Hardsigmoid, Hardswish, SELU, CELU, Softsign,
+Tanhshrink, Softmin, Threshold, Hardshrink and Softshrink call ops/extra_activation.py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.nn.module import Module, Parameter
+from tinymm.ops import extra_activation as _X
 from tinymm.ops import pointwise as _P
 from tinymm.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from tinymm.ops.softmax import log_softmax, softmax
@@ -178,3 +180,86 @@ class PReLU(Module):
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
+
+
+class _Functional(Module):
+    """A parameter-free activation: ``forward`` is ``function(x, **options)``
+    (ops/extra_activation.py has the formulas)."""
+
+    function = None
+
+    def __init__(self, **options):
+        super().__init__()
+        self._options = options
+        for name, value in options.items():
+            object.__setattr__(self, name, value)
+
+    def forward(self, x):
+        return type(self).function(x, **{k: getattr(self, k) for k in self._options})
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={getattr(self, k)}" for k in self._options)
+
+
+class Hardsigmoid(_Functional):
+    function = staticmethod(_X.hardsigmoid)
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(inplace=inplace)
+
+
+class Hardswish(_Functional):
+    function = staticmethod(_X.hardswish)
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(inplace=inplace)
+
+
+class SELU(_Functional):
+    function = staticmethod(_X.selu)
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(inplace=inplace)
+
+
+class CELU(_Functional):
+    function = staticmethod(_X.celu)
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(alpha=alpha, inplace=inplace)
+
+
+class Softsign(_Functional):
+    function = staticmethod(_X.softsign)
+
+
+class Tanhshrink(_Functional):
+    function = staticmethod(_X.tanhshrink)
+
+
+class Softmin(_Functional):
+    function = staticmethod(_X.softmin)
+
+    def __init__(self, dim: int | None = None):
+        super().__init__(dim=dim)
+
+
+class Threshold(_Functional):
+    function = staticmethod(_X.threshold)
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False):
+        super().__init__(threshold=threshold, value=value, inplace=inplace)
+
+
+class Hardshrink(_Functional):
+    function = staticmethod(_X.hardshrink)
+
+    def __init__(self, lambd: float = 0.5):
+        super().__init__(lambd=lambd)
+
+
+class Softshrink(_Functional):
+    function = staticmethod(_X.softshrink)
+
+    def __init__(self, lambd: float = 0.5):
+        super().__init__(lambd=lambd)

@@ -126,12 +126,13 @@ class Module:
         if name in self._buffers and (value is None or isinstance(value, (Tensor, np.ndarray))):
             self.register_buffer(name, value)  # PyTorch: assigning to a buffer keeps it one
             return
+        target = self._parameters if isinstance(value, Parameter) else \
+            self._modules if isinstance(value, Module) else None
         for table in (self._parameters, self._modules, self._buffers):
-            table.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+            if table is not target:
+                table.pop(name, None)
+        if target is not None:  # replacing an entry keeps its place, as PyTorch's dicts do
+            target[name] = value
         object.__setattr__(self, name, value)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:

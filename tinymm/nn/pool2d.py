@@ -4,16 +4,11 @@
 from __future__ import annotations
 
 from tinymm.nn.module import Module
-from tinymm.ops.pool2d import AdaptiveAvgPool2d as _AdaptiveAvgOp
-from tinymm.ops.pool2d import AvgPool2d as _AvgOp
-from tinymm.ops.pool2d import MaxPool2d as _MaxOp
-from tinymm.ops.pool2d import flatten
+from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d
 
 
 class _Pool2d(Module):
     """What MaxPool2d and AvgPool2d share: PyTorch's (kernel_size, stride=None, padding=0)."""
-
-    op = None  # the ops/pool2d.py Function
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
@@ -21,27 +16,41 @@ class _Pool2d(Module):
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
 
-    def forward(self, x):
-        return self.op.apply(x, self.kernel_size, stride=self.stride, padding=self.padding,
-                             layer=f"{type(self).__name__}({self.extra_repr()})")
-
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class MaxPool2d(_Pool2d):
-    """PyTorch's ``nn.MaxPool2d``: max over kernel_size windows (stride defaults to it).
+    """PyTorch's ``nn.MaxPool2d``: max over kernel_size windows (stride defaults to it);
+    ceil_mode counts the last partial windows (ops/pool2d.py: max_pool2d).
 
     Ties send the whole gradient to the first maximum of the window (row-major order).
     """
 
-    op = _MaxOp
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 return_indices: bool = False, ceil_mode: bool = False):
+        super().__init__(kernel_size, stride, padding)
+        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
+
+    def forward(self, x):
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                          self.ceil_mode, self.return_indices,
+                          layer=f"MaxPool2d({self.extra_repr()})")
 
 
 class AvgPool2d(_Pool2d):
     """PyTorch's ``nn.AvgPool2d`` (count_include_pad=True: padded zeros count)."""
 
-    op = _AvgOp
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override=None):
+        super().__init__(kernel_size, stride, padding)
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        self.divisor_override = divisor_override
+
+    def forward(self, x):
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                          self.count_include_pad, self.divisor_override,
+                          layer=f"AvgPool2d({self.extra_repr()})")
 
 
 class AdaptiveAvgPool2d(Module):
@@ -52,8 +61,8 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
 
     def forward(self, x):
-        return _AdaptiveAvgOp.apply(x, self.output_size,
-                                    layer=f"AdaptiveAvgPool2d({self.extra_repr()})")
+        return adaptive_avg_pool2d(x, self.output_size,
+                                   layer=f"AdaptiveAvgPool2d({self.extra_repr()})")
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

@@ -75,19 +75,72 @@ class AdaptiveAvgPool2d(_Pool2d):
         return cls.run(ctx, x, (OH, OW))  # (N, C, OH, OW)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """PyTorch's ``F.max_pool2d`` (stride defaults to kernel_size; padding pads with -inf)."""
-    return MaxPool2d.apply(x, kernel_size, stride=stride, padding=padding)
+def _ceil_extra(n: int, k: int, s: int, p: int) -> int:
+    """The -inf cells ceil_mode adds after the input along one dim: PyTorch's output size
+    ceil((n + 2p - k) / s) + 1, less one when the last window would start in the right
+    padding, minus what the floor rule already covers."""
+    out = -(-(n + 2 * p - k) // s) + 1
+    if (out - 1) * s >= n + p:
+        out -= 1
+    return max(0, (out - 1) * s + k - (n + 2 * p))
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """PyTorch's ``F.avg_pool2d`` with count_include_pad=True (its default)."""
-    return AvgPool2d.apply(x, kernel_size, stride=stride, padding=padding)
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False, layer=None):
+    """PyTorch's ``F.max_pool2d`` (stride defaults to kernel_size; padding pads with -inf);
+    ceil_mode pads the bottom and right with -inf so the last partial windows count."""
+    op = layer or "max_pool2d"
+    if check_pair(op, "dilation", dilation, 1) != (1, 1) or return_indices:
+        raise ValueError(f"{op}: dilation > 1 and return_indices=True are not supported in "
+                         f"tinymm, got dilation={dilation!r}, return_indices={return_indices}")
+    if ceil_mode:
+        from tinymm.ops.shape import pad
+
+        _check_input(op, x)
+        (kh, kw), (sh, sw), (ph, pw) = pool2d_geometry(op, x.shape, kernel_size, stride,
+                                                       padding)
+        extra_h = _ceil_extra(x.shape[2], kh, sh, ph)
+        extra_w = _ceil_extra(x.shape[3], kw, sw, pw)
+        if extra_h or extra_w:
+            x = pad(x, (0, extra_w, 0, extra_h), value=float("-inf"))
+    return MaxPool2d.apply(x, kernel_size, stride=stride, padding=padding, layer=layer)
 
 
-def adaptive_avg_pool2d(x, output_size):
-    """PyTorch's ``F.adaptive_avg_pool2d``; output_size 1 is global average pooling."""
-    return AdaptiveAvgPool2d.apply(x, output_size)
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override=None, layer=None):
+    """PyTorch's ``F.avg_pool2d`` with count_include_pad=True (its default; without padding
+    count_include_pad=False is the same); ``divisor_override`` divides the window sums by
+    that number instead of the window size."""
+    op = layer or "avg_pool2d"
+    padded = check_pair(op, "padding", padding, 0) != (0, 0)
+    if ceil_mode or (padded and not count_include_pad):
+        raise ValueError(f"{op}: ceil_mode=True and count_include_pad=False with padding are "
+                         f"not supported in tinymm, got ceil_mode={ceil_mode}, "
+                         f"count_include_pad={count_include_pad}, padding={padding!r}")
+    out = AvgPool2d.apply(x, kernel_size, stride=stride, padding=padding, layer=layer)
+    if divisor_override is None:
+        return out
+    kh, kw = check_pair(op, "kernel_size", kernel_size, 1)
+    return out * (kh * kw / divisor_override)
+
+
+def adaptive_avg_pool2d(x, output_size, layer=None):
+    """PyTorch's ``F.adaptive_avg_pool2d``; output_size 1 is global average pooling. An entry
+    None keeps that input size, and an output larger than the input (each output cell the
+    mean of the cells its window covers, PyTorch's rule) goes through the same averaging as
+    interpolate's "area" mode (ops/interpolate.py)."""
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else \
+        (output_size, output_size)
+    if len(sizes) == 2 and getattr(x, "ndim", 0) == 4 and (
+            None in sizes or any(isinstance(m, int) and m > n for m, n in zip(sizes,
+                                                                          x.shape[2:]))):
+        from tinymm.ops.interpolate import interpolate
+
+        size = tuple(n if m is None else check_pair(layer or "adaptive_avg_pool2d",
+                                                    "output_size", m, 1)[0]
+                     for m, n in zip(sizes, x.shape[2:]))
+        return interpolate(x, size=size, mode="area")
+    return AdaptiveAvgPool2d.apply(x, output_size, layer=layer)
 
 
 def flatten(x, start_dim: int = 0, end_dim: int = -1):

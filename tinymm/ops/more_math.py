@@ -1,0 +1,159 @@
+"""More torch functions programs use: ``cumprod`` and ``atan2`` (differentiable Functions),
+and compositions of Tensor ops: ``logaddexp``, ``hypot``, ``logit``, ``exp2``, ``clamp_min``,
+``clamp_max``, ``hstack``, ``vstack``, ``dstack``, ``column_stack``; ``isclose``,
+``tril_indices`` and ``triu_indices`` (no gradient).
+
+    cumprod(x, dim)    out_j = prod_{k <= j} x_k along dim;
+                       dx_i = sum_{j >= i} dout_j prod_{k <= j, k != i} x_k, which is
+                       (reverse cumsum of dout * out)_i / x_i when no x_k is 0 (the O(n^2)
+                       product form is used for rows with a zero)
+    atan2(y, x)        the angle of (x, y);  dy = dout x / (x^2 + y^2),
+                       dx = -dout y / (x^2 + y^2) (broadcast inputs get summed gradients)
+
+These run on cpu tensors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm.autograd import Function
+from tinymm.kernels._shapes import sum_to_shape
+from tinymm.ops._checks import check_dim, check_float
+from tinymm.ops.shape import cat
+from tinymm.tensor import Tensor, as_tensor, from_numpy
+
+
+class Cumprod(Function):
+    @staticmethod
+    def forward(ctx, x, dim: int):
+        out = np.cumprod(x, axis=dim)
+        ctx.save_for_backward(x, out, dim)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out, dim = ctx.saved
+        xs, gs, os_ = (np.moveaxis(a, dim, -1) for a in (x, grad, out))  # (..., n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dx = np.flip(np.cumsum(np.flip(gs * os_, -1), -1), -1) / xs
+        rows = (xs == 0).any(-1)
+        if rows.any():  # the product form on rows with a zero (module docstring)
+            n = xs.shape[-1]
+            zx, zg = xs[rows], gs[rows]  # (R, n)
+            products = np.where(np.eye(n, dtype=bool), 1, zx[:, None, :])  # (R, i, k)
+            products = np.cumprod(products, -1) * np.triu(np.ones((n, n)))  # keep j >= i
+            dx[rows] = (products * zg[:, None, :]).sum(-1)
+        return np.moveaxis(dx, -1, dim).astype(x.dtype)
+
+
+class Atan2(Function):
+    @staticmethod
+    def forward(ctx, y, x):
+        ctx.save_for_backward(y, x)
+        return np.arctan2(y, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, x = ctx.saved
+        scale = grad / (x * x + y * y)
+        return (sum_to_shape(scale * x, y.shape).astype(y.dtype),
+                sum_to_shape(-scale * y, x.shape).astype(x.dtype))
+
+
+def cumprod(input, dim: int | None = None, dtype=None, axis: int | None = None) -> Tensor:  # noqa: A002
+    """``torch.cumprod(input, dim)``; ``axis`` is PyTorch's NumPy-style alias of dim."""
+    if (dim is None) == (axis is None):
+        raise TypeError("cumprod: give dim (or its alias axis), once")
+    dim = dim if axis is None else axis
+    x = as_tensor(input)
+    x = x if dtype is None else x.to(dtype)
+    if x.requires_grad:
+        check_float("cumprod", "input", x.array)
+    return Cumprod.apply(x, dim=check_dim("cumprod", "dim", dim, max(x.ndim, 1)))
+
+
+def atan2(input, other) -> Tensor:  # noqa: A002
+    y, x = as_tensor(input), as_tensor(other)
+    check_float("atan2", "input", y.array)
+    check_float("atan2", "other", x.array)
+    return Atan2.apply(y, x)
+
+
+def logaddexp(input, other) -> Tensor:  # noqa: A002
+    a, b = as_tensor(input), as_tensor(other)
+    big = a.maximum(b)
+    return big + (-(a - b).abs()).exp().log1p()
+
+
+def hypot(input, other) -> Tensor:  # noqa: A002
+    a, b = as_tensor(input), as_tensor(other)
+    return (a * a + b * b).sqrt()
+
+
+def logit(input, eps: float | None = None) -> Tensor:  # noqa: A002
+    p = as_tensor(input)
+    p = p if eps is None else p.clamp(eps, 1 - eps)
+    return (p / (1 - p)).log()
+
+
+def exp2(input) -> Tensor:  # noqa: A002
+    return (as_tensor(input) * float(np.log(2.0))).exp()
+
+
+def clamp_min(input, min) -> Tensor:  # noqa: A002
+    return as_tensor(input).clamp(min=min)
+
+
+def clamp_max(input, max) -> Tensor:  # noqa: A002
+    return as_tensor(input).clamp(max=max)
+
+
+def _at_least(t: Tensor, ndim: int) -> Tensor:
+    if t.ndim >= ndim:
+        return t
+    if ndim == 3 and t.ndim == 2:
+        return t.unsqueeze(-1)
+    return t.reshape(*((1,) * (ndim - max(t.ndim, 1))), *(t.shape or (1,)))
+
+
+def hstack(tensors) -> Tensor:
+    ts = [_at_least(as_tensor(t), 1) for t in tensors]
+    return cat(ts, dim=0 if ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors) -> Tensor:
+    return cat([_at_least(as_tensor(t), 2) for t in tensors], dim=0)
+
+
+def dstack(tensors) -> Tensor:
+    return cat([_at_least(as_tensor(t), 3) for t in tensors], dim=2)
+
+
+def column_stack(tensors) -> Tensor:
+    ts = [as_tensor(t) for t in tensors]
+    return cat([t.reshape(-1, 1) if t.ndim <= 1 else t for t in ts], dim=1)
+
+
+def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
+            equal_nan: bool = False) -> Tensor:
+    a, b = as_tensor(input).detach().numpy(), as_tensor(other).detach().numpy()
+    return from_numpy(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def _indices(fn, row: int, col: int, offset: int) -> Tensor:
+    rows, cols = fn(row, offset, col)
+    return from_numpy(np.stack([rows, cols]).astype(np.int64))
+
+
+def tril_indices(row: int, col: int, offset: int = 0, dtype=None, device=None) -> Tensor:
+    return _indices(np.tril_indices, row, col, offset)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, dtype=None, device=None) -> Tensor:
+    return _indices(np.triu_indices, row, col, offset)
+
+
+__all__ = ["atan2", "clamp_max", "clamp_min", "column_stack", "cumprod", "dstack", "exp2",
+           "hstack", "hypot", "isclose", "logaddexp", "logit", "tril_indices", "triu_indices",
+           "vstack"]
