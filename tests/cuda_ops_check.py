@@ -118,8 +118,32 @@ def check_refused() -> int:
     return len(REFUSED)
 
 
+def check_clip_grad_norm() -> None:
+    """``clip_grad_norm_`` on cuda gradients (2-norm and max-norm): the host's total and
+    clipped gradients, with one copy back (the total) and the gradients on the device."""
+    from tinymm.optim import clip_grad_norm_
+
+    for norm_type in (2.0, float("inf")):
+        sides = []
+        for device in ("cpu", "cuda"):
+            params = [tinymm.tensor(HOST[k], device=device) for k in ("x", "img")]
+            for p in params:
+                p.grad = tinymm.tensor(3 * HOST["x" if p.ndim == 2 else "img"], device=device)
+            _device.reset_transfer_stats()
+            with tinymm.use_backend("reference"):
+                total = clip_grad_norm_(params, 1.0, norm_type=norm_type)
+            sides.append((total, params, _device.transfer_stats()))
+        (want, host, _), (got, gpu, moved) = sides
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"norm {norm_type}")
+        assert moved["d2h_count"] == 1 and moved["implicit_d2h_count"] == 0, moved
+        for a, b in zip(gpu, host):
+            assert a.grad.device == "cuda"
+            np.testing.assert_allclose(a.grad.cpu().numpy(), b.grad.numpy(), rtol=1e-6)
+
+
 if __name__ == "__main__":
     with np.errstate(all="ignore"):
         on_device, refused = check_on_device(), check_refused()
+        check_clip_grad_norm()
     print(f"{on_device} ops on the simulated device match the host; {refused} refuse cuda "
-          "tensors with an error naming the device")
+          "tensors with an error naming the device; clip_grad_norm_ runs on the device")

@@ -5,11 +5,11 @@ tests/test_cuda_tasks.py in a subprocess with NUMBA_ENABLE_CUDASIM=1).
   the host's tokens, and each step moves only words: greedy copies the N chosen ids out
   (after the embedding's deferred range check of the ids that went in) and the N next ids
   in; nothing of the model crosses.
-* ``tinymm evaluate RUN --device cuda`` of a retrieval and two captioning checkpoints (plain
-  and attention decoders) written on the CPU (8x8 images, captions cut to 6 tokens, a
-  2-image retrieval pool, 1 captioning image) reproduces the recorded test record, with
-  the model staying on the device: what comes back is the decoded words, the embeddings and
-  the losses, less than one copy of the weights.
+* ``tinymm evaluate RUN --device cuda`` of a retrieval and a captioning checkpoint (plain
+  decoder) written on the CPU (8x8 images, captions cut to 6 tokens, a 2-image retrieval
+  pool, 1 captioning image) reproduces the recorded test record, with the model staying on
+  the device: what comes back is the decoded words, the embeddings and the losses, less
+  than one copy of the weights.
 """
 
 from __future__ import annotations
@@ -111,8 +111,9 @@ def check_evaluate_on_device() -> int:
     from tinymm.app.tasks import base
 
     base.build_data = _short_captions(_small_images(base.build_data))
-    runs = (("retrieval", {}), ("captioning", {"decoder": "plain", "beam": 2}),
-            ("captioning", {"decoder": "attention", "beam": 2}))
+    # (the attention decoder's decoding is check_decoders' and its teacher-forced loss on the
+    # device tests/cuda_training_check.py's: the plain decoder stands for both here)
+    runs = (("retrieval", {}), ("captioning", {"decoder": "plain", "beam": 2}))
     for task_name, options in runs:
         with tempfile.TemporaryDirectory() as tmp:
             out = str(Path(tmp) / "run")

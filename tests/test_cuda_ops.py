@@ -16,3 +16,4 @@ def test_ops_on_cuda_tensors_stay_on_the_device_or_refuse():
     proc = run_simulated("tests.cuda_ops_check", timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "ops on the simulated device match the host" in proc.stdout
+    assert "clip_grad_norm_ runs on the device" in proc.stdout

@@ -18,4 +18,4 @@ def test_task_evaluation_and_decoding_run_on_the_simulated_device():
     proc = run_simulated("tests.cuda_task_check", timeout=1800)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "decoded on the simulated cuda device with 2 captioners" in proc.stdout
-    assert "evaluated 3 task checkpoints with --device cuda" in proc.stdout
+    assert "evaluated 2 task checkpoints with --device cuda" in proc.stdout

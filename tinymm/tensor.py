@@ -568,9 +568,12 @@ class Tensor:
 
     # ---------------------------------------------------------------- arithmetic
     def _operand(self, other: Any) -> Any:
-        """``other`` as a Tensor, or a Python scalar kept as such (for type promotion)."""
+        """``other`` as a Tensor, or a Python scalar kept as such (for type promotion); on a
+        cuda tensor a NumPy scalar counts as the Python scalar it holds (as in PyTorch)."""
         if isinstance(other, (Tensor, *_SCALARS)):
             return other
+        if self.is_cuda and isinstance(other, np.generic):
+            return other.item()
         return Tensor(other, _copy=False)
 
     def _binary(self, fn, other: Any, reverse: bool = False, divide: bool = False) -> Tensor:

@@ -543,10 +543,14 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     """
     if isinstance(parameters, Tensor):
         parameters = [parameters]
-    grads = [p.grad.array for p in parameters if p.grad is not None]
-    if not grads:
+    parameters = [p for p in parameters if p.grad is not None]
+    if not parameters:
         return Tensor(np.zeros((), np.float32))
     norm_type = float(norm_type)
+    if any(p.grad.is_cuda for p in parameters):  # the norm comes back as a host 0-d tensor
+        total = _clip_on_device(parameters, float(max_norm), norm_type, error_if_nonfinite)
+        return Tensor(np.asarray(total, dtype=parameters[0].grad.dtype))
+    grads = [p.grad.array for p in parameters]
     if norm_type == math.inf:
         norms = [np.abs(g).max() for g in grads]
         total = float(max(norms))
@@ -562,6 +566,33 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     for g in grads:
         g *= g.dtype.type(coef)
     return Tensor(np.asarray(total, dtype=grads[0].dtype))
+
+
+def _clip_on_device(parameters, max_norm: float, norm_type: float,
+                    error_if_nonfinite: bool) -> float:
+    """``clip_grad_norm_`` for cuda gradients with the device's kernels: the per-gradient
+    norms and their joint norm are reduced on the device and only the joint norm crosses
+    (one counted copy: the float returned); each gradient is then rescaled there."""
+    from tinymm.autograd import no_grad
+    from tinymm.ops.shape import stack
+
+    with no_grad():
+        grads = [p.grad.detach() for p in parameters]
+        if norm_type == math.inf:
+            norms = stack([g.abs().amax() for g in grads])  # (P,)
+            total = float(norms.amax().item())
+        else:
+            norms = stack([(g.abs() ** norm_type).sum() ** (1.0 / norm_type)
+                           for g in grads]).double()  # (P,) float64, as the host path sums
+            total = float(((norms ** norm_type).sum() ** (1.0 / norm_type)).item())
+        if error_if_nonfinite and not math.isfinite(total):
+            raise RuntimeError(f"clip_grad_norm_: the total {norm_type}-norm of the gradients "
+                               f"is {total}; a gradient holds NaN or Inf (pass "
+                               "error_if_nonfinite=False to scale anyway)")
+        coef = min(max_norm / (total + 1e-6), 1.0)
+        for p, g in zip(parameters, grads):
+            p.grad.array = (g * coef).array  # coef rounded to g's dtype, as the host path
+    return total
 
 
 # The schedules live in tinymm/optim/lr_scheduler.py (torch.optim.lr_scheduler's path); the

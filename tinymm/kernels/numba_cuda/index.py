@@ -22,7 +22,7 @@ from numba import cuda
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device, zeros
 
 
-@cuda.jit(device=True)
+@cuda.jit(device=True, inline=True)
 def _before(a, ia, b, ib):
     """True when value a at index ia comes before b at ib (both keyed for descending)."""
     if a != a:  # NaN: after every number; NaNs keep index order

@@ -129,8 +129,8 @@ PTX_TARGETS = [
     (_adagrad, _signatures(3, "ifff")),
     (_adadelta, _signatures(4, "iffffff")),
     (_nadam, _signatures(4, "iifffffffff")),
-    (_radam, _signatures(4, "iiffffffifff")),
-    (_adamax, _signatures(4, "iiffff")),
+    (_radam, _signatures(4, "iiffffffiffff")),
+    (_adamax, _signatures(4, "ifffff")),
     (_lion, _signatures(3, "ffffff")),
 ]
 sgd_kernel = cuda.jit(_sgd)
