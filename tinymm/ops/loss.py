@@ -290,14 +290,17 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,  # noqa:
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
-    t = np.asarray(getattr(target, "array", target))
     x = as_tensor(input)
-    if t.shape == tuple(x.shape) and t.dtype.kind == "f" and x.ndim >= 1:
+    t = getattr(target, "array", target)  # a device array stays on the device here
+    if not hasattr(t, "dtype"):
+        t = np.asarray(t)  # a list of class indices or probabilities
+    if tuple(t.shape) == tuple(x.shape) and np.dtype(t.dtype).kind == "f" and x.ndim >= 1:
         return _cross_entropy_probabilities(x, target, weight, ignore_index, reduction,
                                             label_smoothing)
     if weight is None:
         return fused(input, target, ignore_index=ignore_index, reduction=reduction,
                      label_smoothing=label_smoothing)
+    t = np.asarray(t)  # the weighted paths index the class weights on the host
     nll = nll_loss(_log_probabilities(x), target, weight=weight, ignore_index=ignore_index,
                    reduction=reduction)
     if not label_smoothing:
