@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tinymm
+from tests.torch_twin import same_values_and_grads
 from tinymm import F, nn
 
 RNG = np.random.default_rng(7)
@@ -29,17 +30,8 @@ CASES = [
 
 @pytest.mark.parametrize("options, ndim", CASES, ids=[str(o) for o, _ in CASES])
 def test_matches_torch(options, ndim):
-    torch = pytest.importorskip("torch")
     x = X4 if ndim == 4 else X4[:, :, 0]
-    a, b = tinymm.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    out = F.interpolate(a, **options)
-    ref = torch.nn.functional.interpolate(b, **options)
-    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-10,
-                               atol=1e-12)
-    g = RNG.standard_normal(tuple(ref.shape))
-    out.backward(tinymm.tensor(g))
-    ref.backward(torch.tensor(g))
-    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
+    same_values_and_grads(lambda lib, a: lib.nn.functional.interpolate(a, **options), [x], RNG)
 
 
 def test_upsample_bicubic_matches_torch_and_gradcheck():
