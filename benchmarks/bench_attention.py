@@ -71,7 +71,7 @@ def _core(backward: bool) -> Bench:
     return Bench(f"attention core N={N} h={HEADS} Lq={LQ} Lk={LK} d={D} {label}", "attention",
                  make, flops=CORE_FLOPS * (3 if backward else 1), torch=torch_make,
                  note="q k^T and P v via NumPy BLAS; mask + softmax (and its JVP) in one "
-                      "numba pass each, prange over N*h")
+                      "serial numba pass each over the N*h (batch item, head) pairs")
 
 
 # ------------------------------------------------------------------ the multi-head block

@@ -16,9 +16,10 @@ from tinymm import functional as F
 RNG = np.random.default_rng(0)
 N, H, W = 32, 32, 32
 
-NOTE = ("one image per worker thread (BLAS single-threaded in each): im2col (numba) into a "
-        "(C*9, H*W) buffer in cache, GEMM via NumPy BLAS (OpenBLAS) into the NCHW output, "
-        "bias+ReLU in place; backward: masked dout, im2col again, dW and dcol GEMMs, col2im")
+NOTE = ("one image per worker thread (BLAS single-threaded in each), in row blocks of at most "
+        "640 KiB of col: im2col (numba) into a (C*9, rows*W) buffer in cache, GEMM via NumPy "
+        "BLAS (OpenBLAS), bias+ReLU on the copy into the NCHW output; backward: masked dout, "
+        "im2col again, dW GEMM per image, dcol GEMM and col2im per row block")
 
 
 def _conv(label, c_in, c_out, backward, fused=True, workspace=True):

@@ -12,8 +12,9 @@ from tinymm import functional as F
 RNG = np.random.default_rng(0)
 SHAPE = (32, 64, 32, 32)
 
-NOTE = ("numba, parallel over the N*C planes; 2x2/stride-2 forward unrolled; backward "
-        "recomputes each window's winner from x (no argmax array); outputs from the workspace")
+NOTE = ("numba, parallel over the N*C planes; 2x2/stride-2 forward unrolled, recording each "
+        "window's winner as an int8 index; backward routes dout through it (no read of x); "
+        "outputs from the workspace")
 
 
 def _pool(kind, backward):

@@ -168,23 +168,29 @@ def check_gemm_variants() -> int:
     return checked
 
 
-# (kernel, state arrays, arguments after the state): one run each, three steps, odd size 37
+# (kernel, state arrays, arguments after the state): one run each, three steps (STEPS), odd
+# size 37
 OTHER_UPDATES = [
     ("rmsprop_step", 3, lambda step: (0.01, 0.99, 1e-8, 0.1, 0.9)),  # momentum, centered
     ("adagrad_step", 1, lambda step: (step, 0.1, 0.01, 0.1, 1e-10)),
     ("adadelta_step", 2, lambda step: (0.5, 0.8, 1e-6, 0.1)),
     ("nadam_step", 2, lambda step: (step, 0.9 ** step, 0.01, 0.9, 0.999, 1e-8, 0.1, 4e-3, True)),
+    ("radam_step", 2, lambda step: (step, 0.01, 0.9, 0.999, 1e-8, 0.1, step % 2 == 0)),
+    ("adamax_step", 2, lambda step: (step, 0.01, 0.9, 0.999, 1e-8, 0.1)),
+    ("lion_step", 1, lambda step: (0.01, 0.9, 0.99)),
 ]
+STEPS = {"radam_step": 7}  # RAdam rectifies from step 6 on (rho_t > 5 with beta2 0.999)
 
 
 def check_other_updates(rng, dtype) -> int:
-    """rmsprop/adagrad/adadelta/nadam steps on the device against the reference, bit for bit."""
+    """rmsprop/adagrad/adadelta/nadam/radam/adamax/lion steps on the device against the
+    reference, bit for bit."""
     for name, n_state, args in OTHER_UPDATES:
         p = rng.standard_normal(37).astype(dtype)
         state = [((np.abs(rng.standard_normal(37)) + (k == 0)) / (1 + 3 * k)).astype(dtype)
                  for k in range(n_state)]  # a square average above gbar^2: no NaN
         dp, dstate = _device.to_device(p), [_device.to_device(s) for s in state]
-        for step in range(1, 4):
+        for step in range(1, STEPS.get(name, 3) + 1):
             g = rng.standard_normal(37).astype(dtype)
             getattr(ref, name)(p, g, *state, *args(step))
             getattr(cuda_backend, name)(dp, _device.to_device(g), *dstate, *args(step))
@@ -389,6 +395,57 @@ def check_device_row_index() -> None:
         raise AssertionError("a cuda index into a cpu tensor was accepted")
 
 
+def check_optimizer_classes() -> int:
+    """RAdam, Adamax (tinymm.optim) and Keras's Lion on a cuda parameter: seven steps equal
+    to the same optimizer on the host bit for bit (RAdam rectifies from step 6), state on
+    the device; Keras's host-only rules refuse a cuda parameter with a clear error."""
+    from tinymm import optim
+    from tinymm.keras.optimizers import KerasAdamax, KerasLion
+
+    rng = np.random.default_rng(9)
+    start, grads = rng.standard_normal(37), rng.standard_normal((7, 37))
+    makers = [lambda ps: optim.RAdam(ps, lr=0.01, weight_decay=0.1),
+              lambda ps: optim.Adamax(ps, lr=0.01, weight_decay=0.1),
+              lambda ps: KerasLion(ps, lr=0.01)]
+    for make in makers:
+        host = tinymm.tensor(start, dtype=np.float32, requires_grad=True)
+        gpu = tinymm.tensor(start, dtype=np.float32, device="cuda", requires_grad=True)
+        opts = [make([host]), make([gpu])]
+        for g in grads:
+            host.grad = tinymm.tensor(g, dtype=np.float32)
+            gpu.grad = tinymm.tensor(g, dtype=np.float32, device="cuda")
+            for opt in opts:
+                opt.step()
+        name = type(opts[0]).__name__
+        np.testing.assert_array_equal(gpu.detach().cpu().numpy(), host.detach().numpy(),
+                                      err_msg=name)
+        assert all(_device.is_device_array(v) for v in opts[1].state[id(gpu)].values()
+                   if not isinstance(v, (int, float))), name
+    gpu.grad = tinymm.tensor(grads[0], dtype=np.float32, device="cuda")
+    try:
+        KerasAdamax([gpu]).step()
+    except RuntimeError as exc:
+        assert "cuda parameters are not supported" in str(exc), exc
+    else:
+        raise AssertionError("KerasAdamax updated a cuda parameter with NumPy")
+    return len(makers)
+
+
+def check_nonfinite_origin() -> None:
+    """``autograd.nonfinite_origin`` on a cuda graph names the op that made the Inf, deciding
+    each input's finiteness on the device: one counted scalar copy per input it reads, and
+    the Inf-holding array itself (to count them), nothing uncounted."""
+    x = tinymm.tensor(np.array([1.0, 3e38, 2.0], np.float32), device="cuda", requires_grad=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # the simulator computes in NumPy
+        y = (x * 2.0).sum()  # inputs read: x, 2.0 (finite), x * 2 (an Inf)
+        _device.reset_transfer_stats()
+        where = tinymm.autograd.nonfinite_origin(y)
+    moved = _device.transfer_stats()
+    assert where is not None and "forward of Mul" in where and "Inf (1 of 3" in where, where
+    assert moved["d2h_count"] == 4 and moved["implicit_d2h_count"] == 0, moved
+    assert moved["d2h_bytes"] == 3 * 4 + 3 * 4, moved  # three float32 scalars, one (3,) array
+
+
 def check_no_fallback() -> None:
     missing = [n for n in CONTRACT if n not in cuda_backend.kernels]
     if not missing:
@@ -403,12 +460,13 @@ def check_no_fallback() -> None:
 if __name__ == "__main__":
     cases = check_cases()
     gemms = check_gemm_variants()
-    updates = check_optimizers_and_full()
+    updates = check_optimizers_and_full() + check_optimizer_classes()
     refused = check_host_arrays_are_refused()
     check_no_hidden_copies()
     check_device_tensors()
     check_guarded_indices()
     check_device_row_index()
+    check_nonfinite_origin()
     check_no_fallback()
     print(f"checked {cases} cases, {gemms} gemm calls, {updates} optimizer runs, "
           f"{refused} kernels refusing host arrays, "

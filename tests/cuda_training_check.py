@@ -320,8 +320,9 @@ def check_app_run() -> None:
 def check_task_runs() -> None:
     """``tinymm train --task retrieval|captioning --device cuda``'s run (``run_task``: one
     epoch of three steps, 8x8 images) with validation, the test record (8 images: the
-    figures' samples) and the figures on the CPU, then ``tinymm evaluate`` of its
-    checkpoint on the CPU reproducing the record."""
+    figures' samples) and decoding on the device, then ``tinymm evaluate`` of its
+    checkpoint on the CPU reproducing the record (floats within the other device's
+    rounding)."""
     from tinymm.app.tasks import base
 
     base.build_data = _small_images(base.build_data)

@@ -105,6 +105,30 @@ def test_sdpa_numba_matches_reference_on_random_shapes(N, h, Lq, Lk, d, mask_kin
         np.testing.assert_allclose(g2, g1, atol=tol * max(1.0, np.abs(g1).max()))
 
 
+def test_sdpa_numba_on_head_transposed_views_matches_reference_and_keeps_their_layout():
+    """q, k, v as the (N, h, L, d) transposes of (N, L, h, d) projections (k and v two halves
+    of one K/V projection, as MultiheadAttention makes them): the numba kernel matches the
+    reference, and its output and dq, dk, dv transpose back to C-contiguous (N, L, h, d)
+    arrays, so the layer merges the heads without a copy."""
+    if "numba" not in BACKENDS:
+        pytest.skip("numba backend unavailable")
+    rng = np.random.default_rng(5)
+    N, Lq, Lk, h, d = 2, 3, 5, 2, 4
+    q = rng.standard_normal((N, Lq, h, d)).transpose(0, 2, 1, 3)  # (N, h, Lq, d)
+    kv = rng.standard_normal((N, Lk, 2, h, d))
+    k, v = kv[:, :, 0].transpose(0, 2, 1, 3), kv[:, :, 1].transpose(0, 2, 1, 3)
+    ref, nb = tinymm.get_backend("reference"), tinymm.get_backend("numba")
+    (o1, _), c1 = ref.scaled_dot_product_attention_forward(q, k, v)
+    (o2, _), c2 = nb.scaled_dot_product_attention_forward(q, k, v)
+    np.testing.assert_allclose(o2, o1, atol=1e-12)
+    assert o2.transpose(0, 2, 1, 3).flags.c_contiguous
+    dout = rng.standard_normal(o1.shape)
+    for g1, g2 in zip(ref.scaled_dot_product_attention_backward(dout, c1)[:3],
+                      nb.scaled_dot_product_attention_backward(dout, c2)[:3]):
+        np.testing.assert_allclose(g2, g1, atol=1e-12)
+        assert g2.transpose(0, 2, 1, 3).flags.c_contiguous
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fully_masked_row_gives_zeros_not_nan(backend):
     rng = np.random.default_rng(0)

@@ -87,3 +87,28 @@ def test_two_process_warm_up_keeps_the_weights_and_its_helper_succeeds(monkeypat
     assert all(p.grad is None for p in model.parameters())
     reference = T.TrainConfig(**{**cfg.__dict__, "backend": "reference"})
     assert cn.compile_in_two_processes(reference, model, dataset, T.vqa_loss) is None
+
+
+def test_spare_core_counts_other_processes_cpu_time_over_the_window(monkeypatch):
+    """The helper's start test (tinymm/app/compile_notice.py): other processes' busy cores,
+    averaged over the window since the start sample (this process's own CPU time taken out),
+    must leave SPARE_CORES idle; without /proc/stat it falls back to the load average."""
+    import os
+
+    from tinymm.app import compile_notice as cn
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(cn.time, "sleep", lambda s: None)
+    start = (100.0, 5000.0, 1.0)  # wall s, machine busy CPU s, own CPU s
+
+    def ending(busy, own):
+        monkeypatch.setattr(cn, "cpu_sample", lambda: (102.0, 5000.0 + busy, 1.0 + own))
+
+    ending(busy=2.2, own=1.9)  # 2 s: this process busy, others 0.15 cores
+    assert cn.spare_core(start)
+    ending(busy=3.9, own=1.9)  # others 1.0 core: one busy job beside this one
+    assert not cn.spare_core(start)
+    ending(busy=1.2, own=0.1)  # others 0.55 cores: 1.45 idle, under SPARE_CORES
+    assert not cn.spare_core(start)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 3.0, 3.0))
+    assert cn.spare_core((100.0, None, 1.0))  # no /proc/stat: the 1-minute load average

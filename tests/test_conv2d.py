@@ -554,3 +554,35 @@ def test_per_image_gradients_do_not_depend_on_which_worker_took_which_image(wino
     monkeypatch.setattr(_threads, "run_tasks", reversed_serial)
     for a, c in zip(first, grads()):
         np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("limit", [1, 600], ids=["one-row-blocks", "multi-row-blocks"])
+@pytest.mark.parametrize("label,make", GEOMETRIES + [g[:2] for g in WINOGRAD_GEOMETRIES],
+                         ids=[g[0] for g in GEOMETRIES + WINOGRAD_GEOMETRIES])
+def test_row_blocks_of_the_per_image_path_match_the_reference(label, make, limit, monkeypatch):
+    """The per-image path cuts each image's output rows into blocks whose col is at most
+    COL_BLOCK_BYTES (the seed model's shapes are too small for more than one block in the
+    other tests): with tiny limits (blocks of one row, and of a few rows), forward and
+    backward, with and without ReLU, still match the reference; the blocks cover the rows
+    once, in order."""
+    pytest.importorskip("numba")
+    from tinymm.kernels.numba_cpu import conv2d as numba_conv
+    from tinymm.kernels.reference import conv2d as reference
+
+    monkeypatch.setattr(numba_conv, "COL_BLOCK_BYTES", limit)
+    for OH in (1, 5, 7):
+        blocks = numba_conv._row_blocks(45, OH, 7, 8)
+        assert [y for block in blocks for y in range(*block)] == list(range(OH))
+    (x, w, b), options = make(np.random.default_rng(11), np.float64)
+    tol = TOL[np.float64]
+    for name in ("conv2d", "conv2d_relu"):
+        out, cache = getattr(numba_conv, f"{name}_forward")(x, w, b, **options)
+        want, want_cache = getattr(reference, f"{name}_forward")(x, w, b, **options)
+        np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
+        dout = np.random.default_rng(12).standard_normal(out.shape)
+        got = getattr(numba_conv, f"{name}_backward")(dout, cache)
+        for g, expected in zip(got, getattr(reference, f"{name}_backward")(dout, want_cache)):
+            if expected is None:
+                assert g is None
+            else:
+                np.testing.assert_allclose(g, expected, rtol=tol, atol=tol)

@@ -6,8 +6,8 @@ with the host<->device transfers of every step asserted exactly (one copy out: t
 the index checks); the app's VQA loss and the retrieval and captioning tasks' loss functions
 in the one training loop, likewise; bad device indices raised at the read; checkpoints from
 the device load on the CPU and back. ``TINYMM_CUDA_SLOW=1`` adds one step of every other
-fusion and the app's ``--device cuda`` runs (VQA; retrieval and captioning, evaluated on the
-CPU); minutes more under the simulator.
+fusion and the app's ``--device cuda`` runs (VQA; retrieval and captioning, validated on the
+device and evaluated on the CPU); minutes more under the simulator.
 """
 
 import os

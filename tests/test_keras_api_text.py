@@ -79,8 +79,8 @@ def test_text_layers_config_and_errors():
         tv.get_vocabulary()
     with pytest.raises(ValueError, match="StringLookup 'look'.*no vocabulary"):
         tk.layers.StringLookup(name="look")(["a"])
-    with pytest.raises(TypeError, match="StringLookup 'look'.*before the model"):
-        layer(tk.Input(shape=(2,)))
+    ids = layer(tk.Input(shape=(2,), dtype="string"))  # a node of a model's graph
+    assert ids.shape == (None, 2) and ids.dtype == np.int64
     with pytest.raises(ValueError, match="not in the vocabulary and num_oov_indices=0"):
         tk.layers.StringLookup(vocabulary=["a"], num_oov_indices=0)(["b"])
     with pytest.raises(ValueError, match="TextVectorization: ngrams"):

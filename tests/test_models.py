@@ -19,9 +19,9 @@ def batch():
     return ShapesVQA(5, seed=0).batch(np.arange(5))
 
 
-def tiny_model(fusion: str, seed: int = 0) -> MultimodalVQA:
+def tiny_model(fusion: str, seed: int = 0, **overrides) -> MultimodalVQA:
     tinymm.nn.init.seed(seed)
-    return MultimodalVQA(MultimodalConfig(fusion=fusion, **TINY))
+    return MultimodalVQA(MultimodalConfig(fusion=fusion, **{**TINY, **overrides}))
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)
@@ -96,12 +96,13 @@ def test_bad_input_is_refused(batch):
         model(batch["image"][:2], batch["tokens"], batch["lengths"])
 
 
-@pytest.mark.parametrize("fusion", FUSIONS)
-def test_same_function_as_pytorch(fusion, batch):
+@pytest.mark.parametrize("fusion, overrides", [(f, {}) for f in FUSIONS]
+                         + [("attention_count", {"count_patterns": 0})])  # the plain sums
+def test_same_function_as_pytorch(fusion, overrides, batch):
     torch = pytest.importorskip("torch")
     from tests.oracles.torch_model import build_torch_model, copy_weights
 
-    model = tiny_model(fusion, seed=3)
+    model = tiny_model(fusion, seed=3, **overrides)
     reference = build_torch_model(model.config)
     copy_weights(model, reference)
     image = tinymm.tensor(batch["image"], requires_grad=True)
@@ -173,3 +174,65 @@ def test_region_counter_grows_with_matching_regions_where_softmax_averages():
         counter(q, regions[:, :, :1])
     with pytest.raises(ValueError, match="count_heads must be a positive integer"):
         MultimodalConfig(fusion="attention_count", count_heads=0)
+
+
+def euler_counter(side: int):
+    """A RegionCounter whose one probe matches regions [1, 0] and whose six 2x2 patterns
+    are set by hand to the Euler-number terms: cells/4, the four adjacent pairs ReLU(a+b-1)
+    and the full block ReLU(a+b+c+d-3); returns it and each pattern's weight in the sum."""
+    from tinymm.models.multimodal import RegionCounter
+
+    counter = RegionCounter(2, 2, heads=1, dtype=np.float64, patterns=6, map_size=side)
+    counter.probe.weight.array[:] = 0.0
+    counter.probe.bias.array[:] = [40.0, -40.0]  # score +-20: match is 0 or 1
+    windows = [[[1, 1], [1, 1]], [[1, 1], [0, 0]], [[0, 0], [1, 1]], [[1, 0], [1, 0]],
+               [[0, 1], [0, 1]], [[1, 1], [1, 1]]]  # the window [[a, b], [c, d]]
+    counter.pattern.weight.array[:] = np.array(windows, np.float64)[:, None]  # (6, 1, 2, 2)
+    counter.pattern.bias.array[:] = [0, -1, -1, -1, -1, -3]
+    return counter, np.array([0.25, -0.5, -0.5, -0.5, -0.5, 1.0])
+
+
+def test_region_counter_patterns_count_objects_not_cells():
+    from tinymm.models.multimodal import RegionCounter
+
+    side = 8
+    counter, weights = euler_counter(side)
+    # blobs of matching cells (top, left, height, width): 1 object of 16 cells, 2 of 1 and
+    # 9 cells, 3 of 4, 6 and 2 cells, and 4 of assorted sizes; the other cells are background
+    scenes = [[], [(0, 0, 4, 4)], [(0, 0, 1, 1), (4, 4, 3, 3)],
+              [(0, 0, 2, 2), (0, 4, 2, 3), (5, 0, 1, 2)],
+              [(0, 0, 3, 3), (0, 5, 3, 2), (5, 0, 2, 4), (6, 6, 2, 2)]]
+    regions = np.zeros((len(scenes), side, side, 2))
+    regions[..., 1] = 1.0
+    for n, blobs in enumerate(scenes):
+        for top, left, h, w in blobs:
+            regions[n, top:top + h, left:left + w] = [1.0, 0.0]
+    regions = regions.reshape(len(scenes), side * side, 2)  # (N, R, C) row-major cells
+    q = np.zeros((len(scenes), 2))
+    counts = counter(q, regions).array @ weights * side  # undo the / sqrt(R)
+    assert np.allclose(counts, [0, 1, 2, 3, 4], atol=1e-6)
+    plain = RegionCounter(2, 2, heads=1, dtype=np.float64)  # the same probe, no patterns
+    plain.probe.load_state_dict(counter.probe.state_dict())
+    cells = plain(q, regions).array[:, 0] * side  # the plain sum counts cells
+    assert np.allclose(cells, [0, 16, 10, 12, 27], atol=1e-6)
+
+
+def test_region_counter_patterns_gradients_check():
+    from tests.test_attention import module_gradcheck
+    from tinymm.models.multimodal import RegionCounter
+
+    rng = np.random.default_rng(1)
+    counter = RegionCounter(3, 4, heads=2, dtype=np.float64, patterns=3, map_size=3)
+    q, regions = rng.standard_normal((2, 3)), rng.standard_normal((2, 9, 4))
+    module_gradcheck(counter, [q, regions], counter)
+    with pytest.raises(ValueError, match=r"regions must be the 3x3 map's R=9 cells, got R=8"):
+        counter(q, regions[:, :8])
+    with pytest.raises(ValueError, match="count_patterns must be an integer >= 0"):
+        MultimodalConfig(fusion="attention_count", count_patterns=-1)
+
+
+def test_checkpoint_configs_from_before_count_patterns_keep_the_plain_counter():
+    old = MultimodalConfig(fusion="attention_count").to_dict()
+    del old["count_patterns"]  # what a checkpoint of the previous version holds
+    assert MultimodalConfig.from_dict(old).count_patterns == 0
+    assert MultimodalConfig.from_dict(MultimodalConfig().to_dict()).count_patterns == 16

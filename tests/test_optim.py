@@ -245,7 +245,8 @@ def test_clip_grad_norm_closed_form():
     a, b = _param([0.0, 0.0]), _param([0.0])
     a.grad, b.grad = np.array([3.0, 0.0]), np.array([4.0])
     total = optim.clip_grad_norm_([a, b], max_norm=1.0)
-    assert total == pytest.approx(5.0)
+    assert isinstance(total, tinymm.Tensor) and total.ndim == 0  # as torch: a 0-d tensor
+    assert float(total) == pytest.approx(5.0)
     np.testing.assert_allclose(np.concatenate([a.grad, b.grad]), np.array([3, 0, 4]) / 5,
                                rtol=1e-5)
     a.grad = np.array([0.1, 0.0])
@@ -340,7 +341,7 @@ def test_clip_grad_norm_matches_torch():
             p.grad, t.grad = g.copy(), torch.tensor(g)
         total = optim.clip_grad_norm_(ours, 0.5, norm_type)
         t_total = torch.nn.utils.clip_grad_norm_(theirs, 0.5, norm_type)
-        assert total == pytest.approx(float(t_total), rel=1e-12)
+        assert float(total) == pytest.approx(float(t_total), rel=1e-12)
         for p, t in zip(ours, theirs):
             np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-12)
 

@@ -37,3 +37,41 @@ def test_a_task_that_runs_tasks_runs_them_serially_instead_of_waiting_forever():
     _threads.run_tasks(outer, 4)
     assert sorted((i, j) for i, j, _ in inner) == [(i, j) for i in range(4) for j in range(3)]
     assert {w for _, _, w in inner} == {0}
+
+
+def test_the_caller_takes_tasks_as_worker_0_and_its_nested_runs_are_serial():
+    """With a pool, run_tasks' caller runs tasks itself as worker 0 (the pool's threads are
+    workers 1..n-1); a run_tasks nested inside a task it runs stays in the caller's thread,
+    serially as worker 0, like one nested inside a pool thread."""
+    import threading
+
+    pool, n_workers = _threads.workers()
+    if pool is None:
+        pytest.skip("no worker pool (one Numba thread, or OpenBLAS's count is not settable)")
+    caller = threading.get_ident()
+    seen, inner = [], []
+
+    def task(worker, i):
+        seen.append((worker, threading.get_ident()))
+        _threads.run_tasks(lambda w, j: inner.append((w, threading.get_ident())), 2)
+
+    _threads.run_tasks(task, 64)
+    assert len(seen) == 64 and {w for w, _ in seen} <= set(range(n_workers))
+    assert all((w == 0) == (ident == caller) for w, ident in seen)
+    assert len(inner) == 128 and {w for w, _ in inner} == {0}
+    assert {ident for _, ident in inner} <= {ident for _, ident in seen}
+
+
+def test_after_a_task_raises_no_worker_starts_another():
+    """A failing task stops the run: the others finish what they hold and take no more, and
+    the error reaches the caller."""
+    done = []
+
+    def task(worker, i):
+        if i == 3:
+            raise RuntimeError("task 3")
+        done.append(i)
+
+    with pytest.raises(RuntimeError, match="task 3"):
+        _threads.run_tasks(task, 10_000)
+    assert len(done) < 10_000 - 1

@@ -504,8 +504,8 @@ def test_missing_pytorch_names_say_what_to_use_instead():
         tinymm.jit  # noqa: B018
     with pytest.raises(AttributeError, match="DataParallel.*one process"):
         nn.DataParallel  # noqa: B018
-    with pytest.raises(AttributeError, match="LBFGS.*Adam"):
-        tinymm.optim.LBFGS  # noqa: B018
+    with pytest.raises(AttributeError, match="SparseAdam.*dense"):
+        tinymm.optim.SparseAdam  # noqa: B018
     with pytest.raises(AttributeError, match="mixed precision"):
         tinymm.cuda.amp  # noqa: B018
     with pytest.raises(AttributeError) as plain:

@@ -174,8 +174,8 @@ def test_conv1d_matches_torch(kw):
 def test_conv1d_bad_input():
     with pytest.raises(ValueError, match="conv1d: input has 4 channels"):
         F.conv1d(tinymm.zeros(1, 4, 5), tinymm.zeros(2, 3, 3))
-    with pytest.raises(ValueError, match="groups=2 is not supported"):
-        F.conv1d(tinymm.zeros(1, 4, 5), tinymm.zeros(2, 2, 3), groups=2)
+    with pytest.raises(ValueError, match="groups=2, input .* needs a weight with dim 1 = 2"):
+        F.conv1d(tinymm.zeros(1, 4, 5), tinymm.zeros(2, 4, 3), groups=2)
     with pytest.raises(ValueError, match="expected input"):
         nn.Conv1d(3, 2, 3)(tinymm.zeros(1, 3, 4, 4))
 
@@ -252,3 +252,35 @@ def test_softmax_without_dim_takes_pytorchs_implicit_dim_and_warns():
         with pytest.warns(UserWarning):
             got = tinymm.nn.functional.log_softmax(tinymm.tensor(a))
         np.testing.assert_allclose(got.numpy(), np.log(want), rtol=1e-10)
+
+
+@pytest.mark.parametrize("size_average, reduce, reduction", [
+    (False, None, "sum"), (True, None, "mean"), (None, False, "none"), (False, False, "none"),
+])
+def test_legacy_size_average_and_reduce_map_to_reduction_with_pytorchs_warning(
+        size_average, reduce, reduction):
+    torch = pytest.importorskip("torch")
+    logp = np.log(RNG.dirichlet(np.ones(4), 3))
+    target = np.array([0, 3, 1])
+    x, y = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
+    legacy = {"size_average": size_average, "reduce": reduce}
+    cases = [
+        (F.nll_loss, torch.nn.functional.nll_loss, (logp, target)),
+        (F.cross_entropy, torch.nn.functional.cross_entropy, (x, target)),
+        (F.mse_loss, torch.nn.functional.mse_loss, (x, y)),
+        (F.l1_loss, torch.nn.functional.l1_loss, (x, y)),
+        (F.smooth_l1_loss, torch.nn.functional.smooth_l1_loss, (x, y)),
+        (F.binary_cross_entropy, torch.nn.functional.binary_cross_entropy,
+         (1 / (1 + np.exp(-x)), (y > 0).astype(np.float64))),
+    ]
+    for ours, theirs, args in cases:
+        with pytest.warns(UserWarning, match=f"reduction='{reduction}'"):
+            got = ours(*map(tinymm.tensor, args), **legacy)
+        with pytest.warns(UserWarning):
+            want = theirs(*map(torch.tensor, args), **legacy)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12, err_msg=ours.__name__)
+    with pytest.warns(UserWarning):
+        module = nn.NLLLoss(size_average=size_average, reduce=reduce)
+    assert module.reduction == reduction
+    with pytest.warns(UserWarning):
+        assert nn.MSELoss(size_average=size_average, reduce=reduce).reduction == reduction

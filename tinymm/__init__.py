@@ -21,6 +21,7 @@ import numpy as _np  # noqa: E402
 import tinymm.nn.functional  # noqa: E402, F401 - the torch.nn.functional path
 import tinymm.nn.utils  # noqa: E402, F401
 from tinymm import cuda, dtypes, functional, keras, nn, optim, random, utils  # noqa: E402
+from tinymm import distributions as distributions  # noqa: E402 - torch.distributions
 from tinymm import functional as F  # noqa: E402
 from tinymm._version import __version__  # noqa: E402
 from tinymm.autograd import (  # noqa: E402
@@ -110,6 +111,8 @@ from tinymm.tensor import (  # noqa: E402
     tensor,
     where,
 )
+from tinymm.tensor_types import *  # noqa: E402, F403
+from tinymm.tensor_types import __all__ as _TYPES  # noqa: E402
 from tinymm.torch_functions import *  # noqa: E402, F403
 from tinymm.torch_functions import __all__ as _FUNCTIONS  # noqa: E402
 
@@ -153,5 +156,5 @@ __all__ = [
     "rand_like", "randint", "randint_like", "randn", "randn_like", "random", "randperm", "save",
     "seed", "set_default_backend", "set_default_dtype", "set_printoptions", "set_rng_state",
     "short", "split", "stack", "tensor", "uint8",
-    "use_backend", "utils", "where", "zeros", "zeros_like", *_FUNCTIONS,
+    "use_backend", "utils", "where", "zeros", "zeros_like", *_FUNCTIONS, *_TYPES,
 ]

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from tinymm.backend import Backend, current_backend, get_backend
+from tinymm.kernels.numba_cuda import device as cuda_device
 
 # Whether ops record the graph, per thread (and asyncio task) as in PyTorch: one thread's
 # ``no_grad`` block never turns recording off, or back on, in another.
@@ -152,10 +153,23 @@ def _format_site(site) -> str:
     return text
 
 
+def _device_finite(value) -> bool:
+    """Whether a float device array holds only finite values, decided on the device: the sum
+    of x * 0 is NaN exactly when some x is NaN or +-Inf; one counted copy of that scalar."""
+    cuda = get_backend("cuda")
+    probe, _ = cuda.mul_forward(value, cuda.full((), 0, value.dtype))  # 0, or NaN
+    total, _ = cuda.sum_forward(probe)  # ()
+    return bool(np.isfinite(cuda_device.to_host(total)))
+
+
 def _host(value):
-    """A NumPy view of ``value`` for finiteness checks (device arrays are copied over)."""
-    if hasattr(value, "copy_to_host"):
-        value = value.copy_to_host()
+    """A NumPy view of ``value`` for finiteness checks, or None when there is nothing to
+    check. A float device array is checked on the device first and copied over (counted,
+    as every transfer) only when it holds NaN/Inf, to count them."""
+    if cuda_device.is_device_array(value):
+        if value.dtype.kind not in "fc" or value.size == 0 or _device_finite(value):
+            return None
+        value = cuda_device.to_host(value)
     return value if isinstance(value, (np.ndarray, np.generic)) else None
 
 
@@ -292,8 +306,36 @@ class Context:
         self.freed = True
 
 
+def device_unsupported(op: str) -> RuntimeError:
+    """The error of an op that has no cuda implementation, given cuda tensors."""
+    return RuntimeError(f"{op}: not implemented for cuda tensors (it computes on the host); "
+                        "move its inputs with .cpu() first and the result back with "
+                        ".to('cuda')")
+
+
+def _check_stayed_on_device(cls, outputs) -> None:
+    """An op given cuda tensors must return device arrays: one that computed in NumPy (its
+    inputs crossed to the host through a counted implicit copy) is an error naming it,
+    never a host result passed off as the op's."""
+    if any(isinstance(o, (np.ndarray, np.generic)) for o in outputs):
+        raise device_unsupported(cls.__name__)
+
+
+def _forward_on_device(cls, ctx, raw, kwargs):
+    """``cls.forward`` on device arrays: a forward written in NumPy reaches for a host-only
+    array method (``.copy``, ``.astype``, ``.min``...) that a device array lacks; that
+    AttributeError becomes the op's "not implemented for cuda tensors" error."""
+    try:
+        return cls.forward(ctx, *raw, **kwargs)
+    except AttributeError as exc:
+        raise device_unsupported(cls.__name__) from exc
+
+
 class Function:
-    """Base class of every differentiable op (see the module docstring)."""
+    """Base class of every differentiable op (see the module docstring). ``crosses_devices``
+    marks the one op whose output may live elsewhere than its inputs (the device copy)."""
+
+    crosses_devices = False
 
     @staticmethod
     def inputs_read_by_backward(needs_input_grad) -> set[int] | None:
@@ -338,9 +380,13 @@ class Function:
         if anomaly:
             ctx.created_at = _creation_site()
 
-        out = cls.forward(ctx, *raw, **kwargs)
+        on_device = devices == {"cuda"} and not cls.crosses_devices
+        out = (_forward_on_device(cls, ctx, raw, kwargs) if on_device
+               else cls.forward(ctx, *raw, **kwargs))
 
         outputs = out if isinstance(out, tuple) else (out,)
+        if on_device:
+            _check_stayed_on_device(cls, outputs)
         if anomaly == 2:
             _check_forward(ctx, raw, outputs)
         tensors = []

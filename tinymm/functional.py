@@ -20,6 +20,7 @@ from tinymm.ops.distance import cdist, cosine_similarity, pairwise_distance
 from tinymm.ops.dropout import dropout, dropout2d  # their masks draw from tinymm.random
 from tinymm.ops.embedding import embedding
 from tinymm.ops.fusion import bilinear_pool, film, gated_fusion
+from tinymm.ops.grid_sample import affine_grid, grid_sample
 from tinymm.ops.group_norm import group_norm
 from tinymm.ops.gru import gru
 from tinymm.ops.info_nce import info_nce
@@ -69,6 +70,7 @@ __all__ += [
     "mish", "pairwise_distance", "prelu", "relu6", "triplet_margin_loss",
     "conv_transpose2d", "embedding_bag", "fold", "gumbel_softmax", "instance_norm",
     "pixel_shuffle", "pixel_unshuffle", "unfold",
+    "affine_grid", "grid_sample",
 ]
 
 
@@ -86,7 +88,12 @@ def one_hot(tensor, num_classes: int = -1):
 
     from tinymm.tensor import as_tensor, from_numpy
 
-    idx = as_tensor(tensor).array
+    t = as_tensor(tensor)
+    if t.is_cuda:  # its checks and the comparison read the indices on the host
+        from tinymm.autograd import device_unsupported
+
+        raise device_unsupported("one_hot")
+    idx = t.array
     if idx.dtype.kind not in "iu" or (idx.size and idx.min() < 0):
         raise ValueError(f"one_hot: expected non-negative integer class indices, got dtype "
                          f"{idx.dtype}")

@@ -213,9 +213,10 @@ def train_epoch(model, loss_fn, batches, optimizer, *, epoch: int = 0, callbacks
                     model.stop_training = True
                     model.nan_step = (epoch, step)
                     break
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            if loss.requires_grad:  # a model with every weight frozen trains nothing (Keras)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
         running.update(value, metrics)
         logs = running.result()
         if progress is not None:

@@ -55,7 +55,6 @@ NN = {
 }
 
 OPTIM = {
-    "LBFGS": "tinymm has no line-search optimizers; use optim.Adam or optim.SGD",
     "SparseAdam": "tinymm gradients are dense; use optim.Adam",
     "ASGD": "use optim.SGD",
     "Rprop": "use optim.RMSprop or optim.Adam",

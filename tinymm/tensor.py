@@ -136,6 +136,8 @@ class _ToDevice(Function):
     """Copy to the other device (one counted host<->device transfer); backward copies the
     gradient back, so ``x.to("cuda")`` inside a graph is differentiable, as in PyTorch."""
 
+    crosses_devices = True
+
     @staticmethod
     def forward(ctx, x, device: str):
         on_cuda = _cuda.is_device_array(x)
@@ -343,8 +345,11 @@ class Tensor:
         return format(repr(self), spec)
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy's protocol: ``np.asarray(t)`` shares the storage, ``np.array(t)`` (copy=True)
+        gets a copy, as NumPy asks of every ``__array__`` that takes ``copy``."""
         self._host_only("np.asarray(tensor)")
-        return self.array if dtype is None else self.array.astype(dtype)
+        array = self.array if dtype is None else self.array.astype(dtype)
+        return array.copy() if copy and array is self.array else array
 
     def _dim(self, dim: int, who: str) -> int:
         return check_dim(who, "dim", dim, self.ndim)  # DimensionError: IndexError + ValueError
@@ -501,7 +506,10 @@ class Tensor:
         return self.to(np.bool_)
 
     def type(self, dtype=None):
-        """With no argument, the type's name (``'tinymm.FloatTensor'``); else a cast."""
+        """With no argument, the type's name (``'tinymm.FloatTensor'``); else a cast to a
+        dtype, a type name or a legacy type (``x.type(tinymm.LongTensor)``)."""
+        legacy = getattr(dtype, "dtype", None)  # a legacy type (tensor_types.py) names one
+        dtype = legacy if isinstance(legacy, np.dtype) else dtype
         if dtype is None:
             return "tinymm." + _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
         if isinstance(dtype, str) and dtype.rpartition(".")[2] in _TYPE_NAMES.values():
@@ -723,11 +731,20 @@ class Tensor:
 
     arcsin, arccos, arctan = asin, acos, atan
 
-    def softmax(self, dim: int = -1): return _SM.softmax(self, dim)
-    def log_softmax(self, dim: int = -1): return _SM.log_softmax(self, dim)
+    def softmax(self, dim: int, dtype=None):
+        """Softmax along ``dim`` (required, as PyTorch's Tensor.softmax and torch.softmax;
+        only ``F.softmax`` has an implicit dim), computed in ``dtype`` if given."""
+        return _SM.softmax(self if dtype is None else self.to(dtype), dim)
+
+    def log_softmax(self, dim: int, dtype=None):
+        return _SM.log_softmax(self if dtype is None else self.to(dtype), dim)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
-        return _E.Clamp.apply(self, low=min, high=max)
+        """Clamp into [min, max] (max wins where min > max), in the dtype promoted with the
+        bounds (an int tensor clamped to float bounds gives the default float)."""
+        dtype = _dt.result_type(self, *(b for b in (min, max) if b is not None))
+        x = self if dtype == self.dtype else self.to(dtype)
+        return _E.Clamp.apply(x, low=min, high=max)
 
     clip = clamp
 
@@ -773,16 +790,35 @@ class Tensor:
 
     def prod(self, dim=None, keepdim=False):
         """Product as exp(sum(log|x|)) with the sign tracked; x must be nonzero for the
-        gradient (as the formula's derivative, prod / x, needs)."""
+        gradient (as the formula's derivative, prod / x, needs). Bool and integer tensors
+        give the exact int64 product (PyTorch's dtype), outside the graph."""
+        self._host_only("Tensor.prod()")  # the sign is tracked in NumPy
+        if _dt.category(self.dtype) < 2:
+            return Tensor(np.prod(self.array, axis=dim, keepdims=keepdim, dtype=np.int64))
         sign = Tensor(np.prod(np.sign(self.array), axis=dim, keepdims=keepdim))
         return sign * self.abs().log().sum(dim, keepdim=keepdim).exp()
 
-    def norm(self, p=2, dim=None, keepdim=False):
-        if p in ("fro", 2):
-            return (self * self).sum(dim, keepdim=keepdim).sqrt()
+    def norm(self, p="fro", dim=None, keepdim=False):
+        """Vector p-norm over ``dim`` (all elements when None): p = 2/"fro", 1, inf (max |x|),
+        -inf (min |x|), 0 (the nonzero count) or any other real. As PyTorch, the gradient at
+        an all-zero vector is 0, not the 0/0 of the root's derivative."""
+        if p == float("inf"):
+            return self.abs().amax(dim, keepdim=keepdim)
+        if p == float("-inf"):
+            return self.abs().amin(dim, keepdim=keepdim)
+        if p == 0:
+            return (self != 0).to(self.dtype).sum(dim, keepdim=keepdim)
         if p == 1:
             return self.abs().sum(dim, keepdim=keepdim)
-        return (self.abs() ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
+        p = 2 if p == "fro" else p
+        magnitude = self.abs()
+        nonzero = magnitude > 0  # |x|**p for 0 < p < 1 has an infinite derivative at 0
+        powered = (self * self if p == 2 else magnitude ** p if p < 0
+                   else where(nonzero, where(nonzero, magnitude, 1.0) ** p, 0.0))
+        total = powered.sum(dim, keepdim=keepdim)
+        positive = total > 0
+        safe = where(positive, total, 1.0)  # the root's derivative sees no 0
+        return where(positive, safe.sqrt() if p == 2 else safe ** (1.0 / p), 0.0)
 
     def amax(self, dim=None, keepdim=False):
         return _R.Max.apply(self, axis=dim, keepdims=keepdim)

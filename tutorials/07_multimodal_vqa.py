@@ -107,11 +107,16 @@ for qtype in QUESTION_TYPES:
 # * **attention** `f = mean_t (p_t + sum_r softmax_r(p_t . k_r / sqrt(d)) v_r)` with
 #   `p_t = W_q h_t` (multi-head in practice): the question **chooses regions**, weighing each
 #   of the 64 region vectors by its match with each token.
-# * **attention_count** attention plus `K` counters `c_k = sum_r sigmoid(k_r . p_k(q)) /
-#   sqrt(R)`, appended to `f`. Softmax weights sum to 1, so attention returns an *average* of
-#   the matching regions, the same for one red object as for three: "how many" is lost
-#   (Zhang et al. 2018). A sigmoid scores each region on its own and the sum grows with the
-#   number of regions that match, so the head can read a count from it.
+# * **attention_count** attention plus a `RegionCounter`, whose output is appended to `f`.
+#   Softmax weights sum to 1, so attention returns an *average* of the matching regions,
+#   the same for one red object as for three: "how many" is lost (Zhang et al. 2018). The
+#   counter scores each region on its own, `m_rk = sigmoid(k_r . p_k(q))` for `K` probes
+#   `p_k` read off the question, so the 8 x 8 map `m_k` marks the cells that match. Summing
+#   `m_k` counts *cells*, and one object covers 4 to 16 of them, depending on its size and
+#   where it falls on the grid. So the counter reads `J` learnt 2x2 patterns off the maps
+#   (`ReLU(Conv2d(K -> J, 2x2, padding=1))`, summed over the windows), which can express the
+#   map's **Euler number**: the number of connected blobs of cells, whatever their area
+#   (`count_patterns=0` gives the plain sums back). The cell below checks the formula.
 # * **image_only** `f = v`, **question_only** `f = q`: baselines, one modality alone.
 #
 # The key difference: every fusion except attention sees the image as *one* vector `v`,
@@ -136,6 +141,33 @@ pooled = regions.sum(axis=0)
 print("attention weights:", weights.round(3), "-> reads", attended.round(3))
 print("pooled v * q:", (pooled * query), "(only a rescaled sum of everything)")
 assert attended.argmax() == 2 and weights[2] > 0.99
+
+# %% [markdown]
+# The Euler number of a 0/1 map, summed over every 2x2 window `[[a, b], [c, d]]` of the
+# zero-padded map: `(a + b + c + d) / 4` (each cell is in four windows), minus half of each
+# adjacent pair `ab, cd, ac, bd` (each pair is in two), plus the full block `abcd`. On 0/1
+# values a pair is `ReLU(a + b - 1)` and the block `ReLU(a + b + c + d - 3)`: ReLUs of linear
+# functions of the window, which is what a 2x2 convolution followed by a ReLU computes.
+
+# %%
+def euler_number(m):
+    """Connected blobs minus holes of a 0/1 map m (h, w), from its 2x2 windows."""
+    p = np.pad(m, 1)  # (h + 2, w + 2)
+    a, b, c, d = p[:-1, :-1], p[:-1, 1:], p[1:, :-1], p[1:, 1:]  # (h + 1, w + 1) each
+    relu = lambda x: np.maximum(x, 0.0)  # noqa: E731
+    pairs = relu(a + b - 1) + relu(c + d - 1) + relu(a + c - 1) + relu(b + d - 1)
+    return float(((a + b + c + d) / 4 - pairs / 2 + relu(a + b + c + d - 3)).sum())
+
+
+one_big, three_small = np.zeros((8, 8)), np.zeros((8, 8))
+one_big[1:5, 2:6] = 1  # one object over 16 cells
+three_small[0, 0] = three_small[3:5, 3:5] = three_small[7, 1:4] = 1  # three over 8 cells
+for name, m in (("one large object", one_big), ("three small objects", three_small)):
+    print(f"{name}: {m.sum():.0f} matching cells, Euler number {euler_number(m):.0f}")
+assert euler_number(one_big) == 1 and euler_number(three_small) == 3
+
+# %% [markdown]
+# Two objects whose cells share an edge merge into one blob, so the count can be one short.
 
 # %% [markdown]
 # Every fusion builds from the same parts; the model has a dataclass config and only

@@ -40,18 +40,22 @@ def build_torch_model(config):
 
     class RegionCounter(nn.Module):
         """Mirror of tinymm.models.multimodal.RegionCounter: sigmoid matches summed over the
-        regions."""
+        regions, or (patterns > 0) ReLU'd 2x2 patterns of the match maps summed."""
 
-        def __init__(self, query_dim, region_dim, heads):
+        def __init__(self, query_dim, region_dim, heads, patterns, map_size):
             super().__init__()
-            self.heads = heads
+            self.heads, self.map_size = heads, map_size
             self.probe = nn.Linear(query_dim, heads * region_dim)
+            self.pattern = nn.Conv2d(heads, patterns, 2, padding=1) if patterns else None
 
         def forward(self, q, regions):
             N, R, C = regions.shape
             probes = self.probe(q).reshape(N, self.heads, C)  # (N, K, C)
             match = torch.sigmoid(regions @ probes.transpose(1, 2) / C ** 0.5)  # (N, R, K)
-            return match.sum(dim=1) / R ** 0.5  # (N, K)
+            if self.pattern is None:
+                return match.sum(dim=1) / R ** 0.5  # (N, K)
+            maps = match.transpose(1, 2).reshape(N, self.heads, self.map_size, self.map_size)
+            return torch.relu(self.pattern(maps)).sum(dim=(2, 3)) / R ** 0.5  # (N, J)
 
     class GatedFusion(nn.Module):
         def __init__(self, dim_a, dim_b, dim_out):
@@ -94,7 +98,8 @@ def build_torch_model(config):
                 self.fusion = CrossAttentionFusion(c.hidden_size, c.conv2_channels,
                                                    c.fused_dim, c.num_heads)
             if c.fusion == "attention_count":
-                self.counter = RegionCounter(c.hidden_size, c.conv2_channels, c.count_heads)
+                self.counter = RegionCounter(c.hidden_size, c.conv2_channels, c.count_heads,
+                                             c.count_patterns, c.map_size)
             elif c.fusion == "gated":
                 self.fusion = GatedFusion(c.fused_dim, c.hidden_size, c.fused_dim)
             elif c.fusion == "bilinear":
@@ -103,8 +108,9 @@ def build_torch_model(config):
                 if c.bilinear_norm:
                     self.norm_v = nn.LayerNorm(c.fused_dim)
                     self.norm_q = nn.LayerNorm(c.hidden_size)
+            counts = c.count_patterns or c.count_heads
             width = {"concat": c.fused_dim + c.hidden_size, "question_only": c.hidden_size,
-                     "attention_count": c.fused_dim + c.count_heads}.get(c.fusion, c.fused_dim)
+                     "attention_count": c.fused_dim + counts}.get(c.fusion, c.fused_dim)
             self.head_hidden = nn.Linear(width, c.head_hidden)
             self.head_out = nn.Linear(c.head_hidden, c.num_answers)
 

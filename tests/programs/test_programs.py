@@ -4,8 +4,10 @@ Each program in this folder is run twice, ``main(torch, ...)`` and ``main(tinymm
 the same initial weights (PyTorch's, copied into tinymm by ``setup``), and the loss curves
 (plus whatever the program reports after training) must agree to about four significant
 digits. Dropout masks cannot come from the two frameworks' generators (they are different
-generators by design), so during a run both frameworks' ``dropout`` draw their masks from one
-shared NumPy stream; everything else is each framework's own code.
+generators by design), so during a run both frameworks' ``dropout`` draw their masks, and
+their ``randn_like`` its normal draws and ``distributions.Categorical.sample`` its indices, from
+shared NumPy streams; everything else is each
+framework's own code.
 """
 
 import numpy as np
@@ -16,10 +18,19 @@ from tests.programs import (
     caption_attention,
     char_rnn,
     cifar_cnn,
+    dcgan,
+    fast_neural_style,
+    fgsm,
     mnist,
     polynomial,
     pos_tagger,
     quickstart,
+    reinforce,
+    seq2seq,
+    spatial_transformer,
+    time_sequence,
+    transformer_lm,
+    vae,
     word_lm,
 )
 
@@ -39,6 +50,17 @@ PROGRAMS = {
     "mnist_dropout_steplr": mnist.main,
     "word_lm": word_lm.main,
     "caption_attention": caption_attention.main,
+    "dcgan": dcgan.main,
+    "vae": vae.main,
+    "reinforce": reinforce.reinforce,
+    "actor_critic": reinforce.actor_critic,
+    "time_sequence_lbfgs": time_sequence.main,
+    "time_sequence_lbfgs_strong_wolfe": time_sequence.strong_wolfe,
+    "spatial_transformer": spatial_transformer.main,
+    "fast_neural_style": fast_neural_style.main,
+    "seq2seq_attention": seq2seq.main,
+    "transformer_lm": transformer_lm.main,
+    "fgsm": fgsm.main,
 }
 
 
@@ -71,26 +93,67 @@ class Weights:
                 t.copy_(tinymm.from_numpy(value))
 
 
-def _shared_dropout(lib, seed: int):
+def _shared_dropouts(lib, seed: int):
+    """F.dropout and F.dropout2d (masks (N, C, 1, 1)) drawing from one NumPy stream."""
     rng = np.random.default_rng(seed)
 
-    def dropout(x, p=0.5, training=True, inplace=False):
+    def masked(x, p, training, shape):
         if not training or p == 0:
             return x
-        keep = (rng.random(tuple(x.shape)) >= p) / (1.0 - p)
+        keep = (rng.random(shape) >= p) / (1.0 - p)
         return x * lib.from_numpy(keep.astype(np.float32))
 
-    return dropout
+    def dropout(x, p=0.5, training=True, inplace=False):
+        return masked(x, p, training, tuple(x.shape))
+
+    def dropout2d(x, p=0.5, training=True, inplace=False):
+        return masked(x, p, training, tuple(x.shape[:-2]) + (1, 1))
+
+    return dropout, dropout2d
+
+
+def _shared_randn_like(lib, seed: int):
+    rng = np.random.default_rng(seed)
+
+    def randn_like(input, **kwargs):  # noqa: A002 - PyTorch's argument name
+        dtype = kwargs.get("dtype") or input.dtype
+        return lib.from_numpy(rng.standard_normal(tuple(input.shape))).to(dtype)
+
+    return randn_like
+
+
+def _shared_categorical_sample(lib, seed: int):
+    rng = np.random.default_rng(seed)
+
+    def sample(self, sample_shape=()):
+        probs = self.probs.detach().numpy().astype(np.float64)  # (*batch, K)
+        u = rng.random(tuple(sample_shape) + probs.shape[:-1])
+        cdf = np.cumsum(probs / probs.sum(-1, keepdims=True), -1)
+        index = np.minimum((cdf < u[..., None]).sum(-1), probs.shape[-1] - 1)
+        return lib.from_numpy(np.asarray(index, dtype=np.int64))
+
+    return sample
 
 
 def run_both(program, monkeypatch):
     weights = Weights()
     torch.manual_seed(0)
     with monkeypatch.context() as patch:
-        patch.setattr(torch.nn.functional, "dropout", _shared_dropout(torch, 1))
+        dropout, dropout2d = _shared_dropouts(torch, 1)
+        patch.setattr(torch.nn.functional, "dropout", dropout)
+        patch.setattr(torch.nn.functional, "dropout2d", dropout2d)
+        patch.setattr(torch, "randn_like", _shared_randn_like(torch, 2))
+        patch.setattr(torch.distributions.Categorical, "sample",
+                      _shared_categorical_sample(torch, 3))
         theirs = program(torch, weights.record)
     with monkeypatch.context() as patch:
-        patch.setattr(tinymm.nn.dropout, "dropout", _shared_dropout(tinymm, 1))
+        dropout, dropout2d = _shared_dropouts(tinymm, 1)
+        for module in (tinymm.nn.dropout, tinymm.nn.functional, tinymm.functional):
+            patch.setattr(module, "dropout", dropout)
+            patch.setattr(module, "dropout2d", dropout2d)
+        patch.setattr(tinymm, "randn_like", _shared_randn_like(tinymm, 2))
+        patch.setattr(tinymm.distributions.Categorical, "sample",
+                      _shared_categorical_sample(tinymm, 3))
         ours = program(tinymm, weights.load)
     return np.array(ours, dtype=np.float64), np.array(theirs, dtype=np.float64)
 

@@ -183,13 +183,8 @@ def cmd_evaluate(args) -> int:
     try:
         evaluate_run = (evaluate_checkpoint if checkpoint_task(args.checkpoint) == "vqa"
                         else evaluate_task_checkpoint)
-        device = getattr(args, "device", None)
-        if evaluate_run is evaluate_checkpoint:
-            record = evaluate_run(args.checkpoint, backend=args.backend, device=device or "cpu")
-        elif device not in (None, "cpu"):
-            raise ValueError("evaluate --device cuda is implemented for VQA checkpoints only")
-        else:
-            record = evaluate_run(args.checkpoint, backend=args.backend)
+        record = evaluate_run(args.checkpoint, backend=args.backend,
+                              device=getattr(args, "device", None) or "cpu")
     except (ValueError, FileNotFoundError, CheckpointMismatchError, RuntimeError) as exc:
         return _fail(str(exc))
     return 0 if record.get("matches_recorded", True) else 1

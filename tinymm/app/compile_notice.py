@@ -6,9 +6,9 @@ fires none), so a listener on them tells a cold start from a warm one exactly. T
 prints its header once, keeps one live line with the kernel being compiled (on a terminal),
 and ``finish()`` closes it with how many kernels compiled and how long they took.
 
-On a cold cache with a core to spare, ``compile_in_two_processes`` (called by ``tinymm
-train`` before its first step) splits the compiling between this process and a helper
-process (the section at the end of this module).
+On a cold cache with a core to spare, ``start_helper`` and ``compile_beside`` (called by
+``tinymm train`` before its first step; ``compile_in_two_processes`` is both) split the
+compiling between this process and a helper process (the section at the end of this module).
 """
 
 from __future__ import annotations
@@ -84,18 +84,20 @@ def compile_notice(stream=None):
 
 # ------------------------------------------------------------ a cold start in two processes
 # A compile is single-threaded, and the machine this is written for has two cores. On a cold
-# cache, ``compile_in_two_processes`` starts a helper process (``python -m
+# cache, ``start_helper`` starts a helper process (``python -m
 # tinymm.app.compile_notice '<TrainConfig as JSON>'``) that runs one forward and backward of
 # the same model (its images cut to 8 x 8: the same types, less reference work) on one batch
 # with the HELPER_STEMS' kernels on the numba backend and every other kernel on the reference
 # backend, so it compiles exactly those kernels, for the same types, into Numba's disk cache.
-# Meanwhile this process runs the same forward and backward the other way round (the other
-# stems' kernels compiled, HELPER_STEMS on the reference), then waits for the helper; the
+# ``tinymm train`` starts it (``start_helper``) before building its data and model, then
+# (``compile_beside``) runs the same forward and backward the other way round (the other
+# stems' kernels compiled, HELPER_STEMS on the reference) and waits for the helper; the
 # first training step then loads the helper's kernels from the cache. Only when a core is
 # idle (``spare_core``): on a busy machine the second process would slow the first. The
 # warm-up changes no weights (no optimizer step; the gradients are cleared) and uses no
 # randomness; a failed, slow or impossible helper only means that this process compiles
-# those kernels itself, as a one-process start does.
+# those kernels itself, as a one-process start does. A helper whose parent fails before
+# ``compile_beside`` finishes its one step and exits on its own.
 
 HELPER_STEMS = frozenset({"lstm", "attention", "linear", "cross_entropy"})
 HELPER_TIMEOUT_S = 120.0  # a stuck helper: stop waiting, compile the rest here
@@ -104,15 +106,48 @@ _PROBES = (("tinymm.kernels.numba_cpu.conv2d", "_im2col_image"),
            ("tinymm.kernels.numba_cpu.lstm", "_lstm_cell_forward"))
 
 
-def spare_core() -> bool:
-    """Is a core idle on average (1-minute load average at most cores - 1)? A second compile
-    process only pays when it has a core of its own; on a busy machine it slows the first."""
+SAMPLE_S = 0.2  # the shortest window spare_core judges the machine's load over
+SPARE_CORES = 1.5  # idle cores a helper needs: one for this process, most of one for it
+
+
+def cpu_sample():
+    """(wall seconds, busy CPU seconds of the whole machine, this process's CPU seconds) now;
+    the busy seconds are None where /proc/stat cannot be read (not Linux)."""
     import os
 
+    busy = None
     try:
-        return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1
-    except (OSError, AttributeError):  # no load average on this platform (Windows)
-        return False
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:9]]  # user .. steal, all CPUs
+        busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+    except (OSError, ValueError, IndexError):
+        pass
+    return time.perf_counter(), busy, time.process_time()
+
+
+IMPORTED = cpu_sample()  # when ``tinymm train`` imported this module: spare_core's default start
+
+
+def spare_core(since=None) -> bool:
+    """Do other processes leave SPARE_CORES cores idle, on average since ``since`` (a
+    ``cpu_sample()``; by default the one taken when this module was imported, at the start of
+    the command)? This process's own CPU time in that window does not count; a window shorter
+    than SAMPLE_S is extended by waiting. A second compile process only pays when it has a
+    core of its own; on a busy machine it slows the first. Without /proc/stat: the 1-minute
+    load average at most cores - 1."""
+    import os
+
+    cores = os.cpu_count() or 1
+    start = IMPORTED if since is None else since
+    if start[1] is None:
+        try:
+            return os.getloadavg()[0] <= cores - 1
+        except (OSError, AttributeError):  # no load average on this platform (Windows)
+            return False
+    time.sleep(max(0.0, SAMPLE_S - (time.perf_counter() - start[0])))
+    end = cpu_sample()
+    others = (end[1] - start[1] - (end[2] - start[2])) / (end[0] - start[0])  # busy cores
+    return cores - others >= SPARE_CORES
 
 
 def cold_cache() -> bool:
@@ -164,10 +199,10 @@ def warm_up_step(model, dataset, batch_size: int, loss_fn, reference_stems) -> N
         parameter.grad = None
 
 
-def compile_in_two_processes(cfg, model, dataset, loss_fn, notice=None):
-    """On a cold cache with the numba backend and a spare core: the helper compiles
-    HELPER_STEMS' kernels while this process compiles the others (the comment above).
-    Returns the helper's exit status, or None when no helper ran."""
+def start_helper(cfg, notice=None):
+    """The helper process, started when the cache is cold, the backend is numba on the CPU and
+    a core is spare (``spare_core``); else None. Call it early (``tinymm train`` does, before
+    building its data), so that the helper's start-up overlaps this process's."""
     import json
     import os
     import subprocess
@@ -175,7 +210,7 @@ def compile_in_two_processes(cfg, model, dataset, loss_fn, notice=None):
 
     if cfg.backend != "numba" or cfg.device != "cpu":
         return None
-    if not (spare_core() and cold_cache()):
+    if not (cold_cache() and spare_core()):  # a warm start reads no load
         return None
     if notice is not None:
         notice._write("compiling kernels in two processes (the second one compiles the text "
@@ -183,9 +218,19 @@ def compile_in_two_processes(cfg, model, dataset, loss_fn, notice=None):
     # the helper imports this very copy of tinymm: Numba's cache is per source file
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    helper = subprocess.Popen([sys.executable, "-m", "tinymm.app.compile_notice",
-                               json.dumps(asdict(cfg))], env={**os.environ, "PYTHONPATH": path},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen([sys.executable, "-m", "tinymm.app.compile_notice",
+                             json.dumps(asdict(cfg))], env={**os.environ, "PYTHONPATH": path},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def compile_beside(helper, cfg, model, dataset, loss_fn):
+    """With a helper from ``start_helper`` (nothing to do for None): this process compiles
+    the kernels outside HELPER_STEMS by one warm-up step, then waits for the helper (at most
+    HELPER_TIMEOUT_S). Returns the helper's exit status, or None when no helper ran."""
+    import subprocess
+
+    if helper is None:
+        return None
     try:
         warm_up_step(model, dataset, cfg.batch_size, loss_fn, HELPER_STEMS)
         helper.wait(timeout=HELPER_TIMEOUT_S)
@@ -196,6 +241,13 @@ def compile_in_two_processes(cfg, model, dataset, loss_fn, notice=None):
             helper.kill()
             helper.wait()
     return helper.returncode
+
+
+def compile_in_two_processes(cfg, model, dataset, loss_fn, notice=None):
+    """``start_helper`` then ``compile_beside``: on a cold cache with the numba backend and a
+    spare core, the helper compiles HELPER_STEMS' kernels while this process compiles the
+    others (the comment above). Returns the helper's exit status, or None when none ran."""
+    return compile_beside(start_helper(cfg, notice), cfg, model, dataset, loss_fn)
 
 
 class _CroppedImages:

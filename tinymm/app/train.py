@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from tinymm import io, loop, nn
-from tinymm.app.compile_notice import compile_in_two_processes, compile_notice
+from tinymm.app.compile_notice import compile_beside, compile_notice, start_helper
 from tinymm.backend import BACKEND_NAMES, use_backend
 from tinymm.data import ANSWERS, QUESTION_TYPES, DataLoader, ShapesVQA, shapes_vqa_tokenizer
 from tinymm.data.tokenizer import Tokenizer
@@ -129,6 +129,17 @@ def require_device(name: str) -> str:
 def model_device(model: nn.Module) -> str:
     """Where the model's parameters live ("cpu" or "cuda")."""
     return next(iter(model.parameters())).device.type
+
+
+def to_model_device(model: nn.Module, array: np.ndarray):
+    """A host array (a batch of images) as a Tensor where the model is: shared on the CPU,
+    one counted copy to a cuda model's device."""
+    return from_numpy(array).to(model_device(model))
+
+
+def host_values(t) -> np.ndarray:
+    """A result Tensor's values as a NumPy array (one counted copy from a cuda device)."""
+    return t.detach().cpu().numpy()
 
 
 # ---------------------------------------------------------------------------- building blocks
@@ -361,6 +372,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
     notice_stream = progress_stream if progress_stream is not None else sys.stderr
     with use_backend(cfg.backend), compile_notice(notice_stream) as notice:
         t_setup = time.perf_counter()
+        helper = start_helper(cfg, notice)  # cold cache and a spare core only
         data = build_data(cfg)
         tokenizer = data["train"].tokenizer
         model = build_model(cfg, tokenizer).to(cfg.device)
@@ -382,7 +394,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
                            started_at if started_at is not None else t_setup)
         run.setup_seconds = time.perf_counter() - t_setup
         run.notice = notice
-        compile_in_two_processes(cfg, model, data["train"], vqa_loss, notice)  # cold cache only
+        compile_beside(helper, cfg, model, data["train"], vqa_loss)
         fit_run(run, vqa_loss, loader, start_epoch, progress_stream)
         return _finish(run)
 

@@ -24,6 +24,8 @@ from tinymm.keras import (
     ops,
     optimizers,
     random,
+    regularizers,
+    saving,
     utils,
 )
 from tinymm.keras.engine import Input, KerasTensor, Layer, clear_session
@@ -40,5 +42,5 @@ backend = _Namespace(clear_session=clear_session)
 __all__ = [
     "Input", "KerasTensor", "Layer", "Model", "NonFiniteLossError", "Sequential", "activations",
     "backend", "callbacks", "clear_session", "initializers", "layers", "load_model", "losses",
-    "metrics", "models", "ops", "optimizers", "random", "utils",
+    "metrics", "models", "ops", "optimizers", "random", "regularizers", "saving", "utils",
 ]

@@ -55,16 +55,28 @@ def get(identifier):
     if identifier is None:
         return linear
     if isinstance(identifier, str):
-        if identifier not in _BY_NAME:
-            raise ValueError(f"unknown activation {identifier!r}; known: {sorted(_BY_NAME)}")
-        return _BY_NAME[identifier]
+        from tinymm.keras.utils import custom_objects_by_name
+
+        found = _BY_NAME.get(identifier) or custom_objects_by_name().get(identifier)
+        if found is None:
+            raise ValueError(f"unknown activation {identifier!r}; known: {sorted(_BY_NAME)}, "
+                             "or a function registered with keras.saving."
+                             "register_keras_serializable or given in custom_objects")
+        return found
     if callable(identifier):
         return identifier
     raise TypeError(f"activation must be a name or a callable, got {type(identifier).__name__}")
 
 
 def serialize(fn) -> str | None:
+    """A built-in activation's name; a custom function's registered key ("package>name"),
+    else its ``__name__`` (``load_model`` then needs it in ``custom_objects``)."""
+    from tinymm.keras.utils import get_custom_objects
+
     for name, f in _BY_NAME.items():
         if f is fn:
             return name
-    return None
+    for key, f in get_custom_objects().items():
+        if f is fn:
+            return key
+    return getattr(fn, "__name__", None)

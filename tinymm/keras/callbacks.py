@@ -86,31 +86,39 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, logs=None):
         self.wait = 0
-        self.best = self.baseline
+        self.best = None
         self.best_weights = None
         self.best_epoch = 0
         self.stopped_epoch = 0
 
     def on_epoch_end(self, epoch, logs=None):
+        """Keras 3's rule: every epoch counts toward ``wait``; an improvement on the best
+        resets it (only when it also beats ``baseline``) and never stops training; training
+        stops once ``wait >= patience`` after the first epoch (patience=1 stops at the first
+        epoch without improvement)."""
         value = _get_monitored(logs, self.monitor, "EarlyStopping")
         if epoch < self.start_from_epoch:
             return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights, self.best_epoch = self.model.state_dict(), epoch
+        self.wait += 1
         if self._better(value, self.best):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+            self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.state_dict()
+            if self.baseline is None or self._better(value, self.baseline):
+                self.wait = 0
             return
-        self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            if self.restore_best_weights and self.best_weights is not None:
-                self.model.load_state_dict(self.best_weights)
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping (best {self.monitor} "
                   f"{self.best:.4f} at epoch {self.best_epoch + 1})")
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)  # Keras: at the end, stopped or not
 
 
 class ModelCheckpoint(Callback):
@@ -208,6 +216,7 @@ class ReduceLROnPlateau(Callback):
     def on_epoch_end(self, epoch, logs=None):
         optimizer = self.model._ensure_optimizer()
         lr = optimizer.param_groups[0]["lr"]
+        logs["learning_rate"] = lr  # Keras logs the epoch's rate, before any reduction
         value = _get_monitored(logs, self.monitor, "ReduceLROnPlateau")
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
@@ -224,7 +233,6 @@ class ReduceLROnPlateau(Callback):
                     print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
                           f"{lr:.6g}.")
                 self.cooldown_counter, self.wait = self.cooldown, 0
-        logs["learning_rate"] = lr
 
 
 class CSVLogger(Callback):

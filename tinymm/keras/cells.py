@@ -187,7 +187,7 @@ class RNN(Layer):
         result = stack(outputs, axis=1) if self.return_sequences else output  # (N, T, U)
         return [result, *states] if self.return_state else result
 
-    def compute_mask(self, inputs, mask):
+    def compute_mask(self, inputs, mask=None):
         return mask if self.return_sequences else None
 
     def keras_layout(self) -> list:

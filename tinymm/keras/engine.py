@@ -28,7 +28,8 @@ import re
 
 import numpy as np
 
-from tinymm.nn.module import Module
+from tinymm.autograd import no_grad
+from tinymm.nn.module import Module, Parameter
 from tinymm.tensor import Tensor, from_numpy
 
 _NAME_COUNTS: dict[str, int] = {}
@@ -102,6 +103,18 @@ def as_eager(value):
     return value
 
 
+def keras_dtype(dtype) -> np.dtype:
+    """A Keras dtype name as a NumPy dtype; "string" (Keras's text inputs) is NumPy's object
+    dtype, which holds the Python strings a lookup or text layer reads."""
+    return np.dtype(object) if dtype in ("string", "str", str) else np.dtype(dtype)
+
+
+def is_text(array) -> bool:
+    """True for a NumPy array of strings (object, str or bytes dtype): data for a text layer,
+    never a Tensor."""
+    return isinstance(array, np.ndarray) and array.dtype.kind in "OUS"
+
+
 # ---------------------------------------------------------------- symbolic tensors
 class KerasTensor:
     """A placeholder in a functional graph: a shape (batch dim None), a dtype, and the layer
@@ -110,7 +123,7 @@ class KerasTensor:
     def __init__(self, shape, dtype="float32", layer=None, node=None, index: int = 0,
                  has_mask: bool = False, name: str | None = None):
         self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
+        self.dtype = keras_dtype(dtype)
         self.layer = layer  # the Layer that produced it
         self.node = node  # the Node (a call of that layer) that produced it
         self.index = index  # which output of that node
@@ -245,16 +258,38 @@ def new_weight(owner: str, shape, initializer, trainable: bool, dtype, unsupport
     """A Parameter of ``shape`` initialised by a ``keras.initializers`` name or object (the
     body of ``add_weight``); ``unsupported`` options other than None are refused."""
     from tinymm.keras import initializers
-    from tinymm.nn.module import Parameter
 
     for key, value in unsupported.items():
         if value is not None:
             raise ValueError(f"{owner}: add_weight({key}=...) is not supported by tinymm.keras")
     shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
-    weight = Parameter(np.asarray(initializers.get(initializer)(shape, dtype), dtype)
-                       .reshape(shape))
-    weight.requires_grad = bool(trainable)
+    weight = Variable(np.asarray(initializers.get(initializer)(shape, dtype), dtype)
+                      .reshape(shape))
+    weight.requires_grad = weight.declared_trainable = bool(trainable)
     return weight
+
+
+class Variable(Parameter):
+    """A weight made by ``add_weight``: a Parameter whose values Keras code rewrites in place,
+    outside the graph (``assign``, ``assign_add``, ``assign_sub``), as a Keras variable;
+    ``declared_trainable`` is add_weight's ``trainable``."""
+
+    declared_trainable = True
+
+    def assign(self, value):
+        with no_grad():
+            self.copy_(value)
+        return self
+
+    def assign_add(self, delta):
+        with no_grad():
+            self.add_(delta)
+        return self
+
+    def assign_sub(self, delta):
+        with no_grad():
+            self.sub_(delta)
+        return self
 
 
 class WeightViews:
@@ -296,24 +331,72 @@ class Layer(WeightViews):
     checked_axes: tuple[int, ...] = (-1,)  # input axes the weights depend on
 
     def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
-                 input_shape=None, input_dim=None, autocast: bool = True, **unknown):
+                 input_shape=None, input_dim=None, autocast: bool = True,
+                 activity_regularizer=None, **unknown):
         if unknown:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) "
                             f"{sorted(unknown)}")
+        if activity_regularizer is not None:  # Keras 3: each call adds reg(output) / N
+            from tinymm.keras import regularizers
+
+            self.activity_regularizer = regularizers.get(activity_regularizer)
         self.name = name or unique_name(snake_case(type(self).__name__))
+        self.module: Module | None = None
         self.trainable = trainable
-        self.dtype = np.dtype(dtype or "float32")
+        self.dtype = keras_dtype(dtype or "float32")
         # Keras casts floating-point inputs (arrays and tensors) to the layer's dtype when it
         # is called, so float64 NumPy data meets float32 weights; integer inputs are kept.
         self.autocast = bool(autocast)
         if input_shape is None and input_dim is not None:
             input_shape = (input_dim,)
         self.input_shape_hint = None if input_shape is None else tuple(input_shape)
-        self.module: Module | None = None
         self.built = False
         self.inbound_nodes: list[Node] = []
         self.built_input_shape = None
         self._call_params = set(inspect.signature(self.call).parameters)
+
+    # ------------------------------------------------------------ trainable, sublayers
+    @property
+    def trainable(self) -> bool:
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Keras: freezing a layer freezes its weights and its sublayers' at once (they move
+        to ``non_trainable_weights`` and the optimizer leaves them alone); unfreezing brings
+        back those ``add_weight`` declared trainable."""
+        self.__dict__["_trainable"] = bool(value)
+        if self.module is not None:
+            for p in self.module.parameters():
+                p.requires_grad = bool(value) and getattr(p, "declared_trainable", True)
+        for layer in self.sublayers():
+            layer.trainable = value
+
+    def __setattr__(self, name: str, value) -> None:
+        object.__setattr__(self, name, value)
+        layers = [value] if isinstance(value, Layer) else [
+            v for v in value if isinstance(v, Layer)] if isinstance(value, (list, tuple)) else []
+        if layers and name != "_sublayers" and not type(self).__module__.startswith(
+                "tinymm.keras"):
+            for i, layer in enumerate(layers):
+                self._track(name if isinstance(value, Layer) else f"{name}_{i}", layer)
+
+    def _track(self, key: str, layer: Layer) -> None:
+        """A layer held by a custom layer (Keras's sublayer tracking): its weights become
+        this layer's (a child of this layer's module, once it has one)."""
+        self.__dict__.setdefault("_sublayers", {})[key] = layer
+        layer.__dict__.setdefault("_parents", []).append((self, key))
+        if self.module is None:
+            self.module = Module()
+        self._adopt(key, layer)
+
+    def _adopt(self, key: str, layer: Layer) -> None:
+        if layer.module is not None and key not in dict(self.module.named_children()):
+            self.module.add_module(key, layer.module)
+
+    def sublayers(self) -> list:
+        """The layers this (custom) layer holds as attributes, in assignment order."""
+        return list(self.__dict__.get("_sublayers", {}).values())
 
     # ------------------------------------------------------------ for subclasses
     def build_module(self, input_shape) -> Module | None:
@@ -322,14 +405,19 @@ class Layer(WeightViews):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def compute_mask(self, inputs, mask):
+    def compute_mask(self, inputs, mask=None):
         return mask if self.supports_masking else None
 
     def call(self, inputs):
         raise NotImplementedError
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable}
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.__dict__.get("activity_regularizer") is not None:
+            from tinymm.keras import regularizers
+
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
 
     @classmethod
     def from_config(cls, config: dict):
@@ -357,6 +445,8 @@ class Layer(WeightViews):
             if not self.trainable:
                 self.module.requires_grad_(False)
         self.built = True
+        for parent, key in self.__dict__.get("_parents", []):
+            parent._adopt(key, self)
 
     def add_weight(self, name: str | None = None, shape=(), initializer="glorot_uniform",
                    trainable: bool = True, dtype=None, **unsupported) -> Tensor:
@@ -366,10 +456,21 @@ class Layer(WeightViews):
         if self.module is None:
             self.module = Module()
         name = name or f"weight_{len(list(self.module.parameters()))}"
+        regularizer = unsupported.pop("regularizer", None)
         weight = new_weight(f"layer '{self.name}'", shape, initializer, trainable,
                             dtype or self.dtype, unsupported)
         self.module.register_parameter(name, weight)
+        self.regularize(weight, regularizer)
         return weight
+
+    def regularize(self, weight, regularizer) -> None:
+        """Add ``regularizer(weight)`` (a ``keras.regularizers`` name, object or callable)
+        to this layer's ``losses``, recomputed from the current weight at every access."""
+        from tinymm.keras import regularizers
+
+        found = regularizers.get(regularizer)
+        if found is not None:
+            self.__dict__.setdefault("_regularized", []).append((weight, found))
 
     def add_variable(self, shape, initializer="glorot_uniform", dtype=None,
                      trainable: bool = True, name: str | None = None, **unsupported) -> Tensor:
@@ -396,8 +497,11 @@ class Layer(WeightViews):
 
     @property
     def losses(self) -> list:
-        """The losses this layer added during its latest call on data."""
-        return list(self.__dict__.get("_losses", []))
+        """The losses this layer and its sublayers added during their latest calls, then the
+        penalties of their regularized weights (from the weights as they are now)."""
+        penalties = [reg(w) for w, reg in self.__dict__.get("_regularized", [])]
+        return list(self.__dict__.get("_losses", [])) + penalties + [
+            loss for layer in self.sublayers() for loss in layer.losses]
 
     def count_params(self) -> int:
         if not self.built:
@@ -570,6 +674,12 @@ class Layer(WeightViews):
             kwargs = {**kwargs, "mask": mask}
         self.__dict__["_losses"] = []  # losses are per call, as in Keras
         out = self.call(*args, **kwargs)
+        regularizer = self.__dict__.get("activity_regularizer")
+        for o in flatten_structure(out) if regularizer is not None else []:
+            if isinstance(o, Tensor):
+                penalty = regularizer(o)
+                self.add_loss(penalty / o.shape[0] if o.ndim and o.shape[0] else
+                              penalty * 0 if o.ndim else penalty)
         if isinstance(out, Tensor):
             out_mask = self.compute_mask(first, mask)
             if out_mask is not None:

@@ -19,11 +19,13 @@ import math
 import numpy as np
 
 from tinymm import nn
-from tinymm.keras import activations
+from tinymm.keras import activations, regularizers
 from tinymm.keras.engine import Input, InputLayer, KerasTensor, Layer, fmt_shape, weight_view
 from tinymm.kernels.geometry import conv_padding, output_size, same_padding_1d
 from tinymm.ops.conv2d import Conv2d as Conv2dOp
 from tinymm.ops.conv2d import Conv2dReLU as Conv2dReLUOp
+from tinymm.ops.pool2d import avg_pool2d, max_pool2d
+from tinymm.ops.shape import pad
 from tinymm.tensor import Tensor, as_tensor
 
 
@@ -88,12 +90,18 @@ class Activated(Layer):
     has_kernel = False
 
     def __init__(self, activation=None, kernel_initializer=None, bias_initializer=None,
-                 **kwargs):
-        if not self.has_kernel and (kernel_initializer or bias_initializer):
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        if not self.has_kernel and (kernel_initializer or bias_initializer or
+                                    kernel_regularizer or bias_regularizer):
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument "
-                            "'kernel_initializer'/'bias_initializer'")
+                            "'kernel_initializer'/'bias_initializer'/'*_regularizer'")
         super().__init__(**kwargs)
         self.initializers = (kernel_initializer, bias_initializer)
+        try:
+            self.regularizers = (regularizers.get(kernel_regularizer),
+                                 regularizers.get(bias_regularizer))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{type(self).__name__} '{self.name}': {err}") from None
         try:
             self.activation = activations.get(activation)
         except (TypeError, ValueError) as err:  # name the layer the argument was given to
@@ -102,7 +110,11 @@ class Activated(Layer):
             else activations.serialize(activation)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "activation": self.activation_name}
+        config = {**super().get_config(), "activation": self.activation_name}
+        if self.has_kernel:
+            config["kernel_regularizer"] = regularizers.serialize(self.regularizers[0])
+            config["bias_regularizer"] = regularizers.serialize(self.regularizers[1])
+        return config
 
     def build(self, input_shape) -> None:
         super().build(input_shape)
@@ -113,6 +125,9 @@ class Activated(Layer):
                                              ("glorot_uniform", "zeros")):
             if spec is not None and spec != default:  # the default is drawn already
                 put(initializers.get(spec)(get().shape, get().dtype))
+        if self.module is not None:  # (kernel, bias): the module's weight and bias
+            for weight, regularizer in zip(self.module.parameters(), self.regularizers):
+                self.regularize(weight, regularizer)
 
     def call_logits(self, x):
         """The layer's value before its activation, for layers that have one apart (Dense,
@@ -319,6 +334,29 @@ class Conv2D(Activated):
                 "dilation_rate": list(self.dilation_rate)}
 
 
+def pool_padding(padding, kind: str) -> str:
+    """A pooling layer's ``padding``: "valid" or "same" (any case), else a ValueError."""
+    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+        raise ValueError(f"{kind}: padding must be 'valid' or 'same', got {padding!r}")
+    return padding.lower()
+
+
+def same_pool(x, pool, kernel: tuple, stride: tuple, average: bool):
+    """Keras 3's (torch backend) "same" pooling of x (N, C, H, W) -> (N, C, ceil(H / sH),
+    ceil(W / sW)). Per axis the padding is same_padding_1d's (before, after). Even padding
+    on every axis: a max ignores the padded cells, an average counts only the real ones
+    (sum over the window / number of real cells). Uneven padding: the edge values are
+    repeated ("replicate") and the window pools them like real cells."""
+    pads = [same_padding_1d(n, k, s) for n, k, s in zip(x.shape[2:], kernel, stride)]
+    (pt, pb), (pl, pr) = pads
+    if average and pt == pb and pl == pr:
+        ones = Tensor(np.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype))
+        summed = pool(pad(x, (pl, pr, pt, pb)), kernel, stride)  # (N, C, H', W')
+        return summed / pool(pad(ones, (pl, pr, pt, pb)), kernel, stride)  # real cells only
+    # a replicated edge cell is already in every window that reaches it: max is unchanged
+    return pool(pad(x, (pl, pr, pt, pb), mode="replicate"), kernel, stride)
+
+
 class _Pooling2D(Layer):
     nn_name = ""
 
@@ -327,16 +365,13 @@ class _Pooling2D(Layer):
         kind = type(self).__name__
         self.pool_size = pair_option(pool_size, "pool_size", kind)
         self.strides = self.pool_size if strides is None else pair_option(strides, "strides", kind)
-        if padding.lower() != "valid":
-            raise ValueError(f"{kind}: only padding='valid' is supported (Keras's 'same' pads "
-                             "unevenly); pad the input or use a Conv2D with padding='same'")
-        self.padding = "valid"
+        self.padding = pool_padding(padding, kind)
 
     def compute_output_shape(self, input_shape):
         need_rank(f"{type(self).__name__} '{self.name}'", input_shape, 4, "(N, H, W, C)")
         H, W, C = input_shape[1:]
-        Ho = conv_length(H, self.pool_size[0], self.strides[0], 1, "valid")
-        Wo = conv_length(W, self.pool_size[1], self.strides[1], 1, "valid")
+        Ho = conv_length(H, self.pool_size[0], self.strides[0], 1, self.padding)
+        Wo = conv_length(W, self.pool_size[1], self.strides[1], 1, self.padding)
         if (Ho is not None and Ho <= 0) or (Wo is not None and Wo <= 0):
             raise ValueError(f"{type(self).__name__} '{self.name}': pool {self.pool_size} is "
                              f"larger than the input {fmt_shape(input_shape)}")
@@ -346,7 +381,12 @@ class _Pooling2D(Layer):
         return getattr(nn, self.nn_name)(self.pool_size, stride=self.strides)
 
     def call(self, x):
-        y = self.module(x.permute(0, 3, 1, 2))  # (N, C, H', W')
+        x = x.permute(0, 3, 1, 2)  # (N, C, H, W)
+        if self.padding == "same":
+            y = same_pool(x, type(self).pool, self.pool_size, self.strides,
+                          type(self).pool is avg_pool2d)  # (N, C, H', W')
+        else:
+            y = self.module(x)  # (N, C, H', W')
         return y.permute(0, 2, 3, 1)  # (N, H', W', C)
 
     def get_config(self) -> dict:
@@ -356,10 +396,12 @@ class _Pooling2D(Layer):
 
 class MaxPooling2D(_Pooling2D):
     nn_name = "MaxPool2d"
+    pool = staticmethod(max_pool2d)
 
 
 class AveragePooling2D(_Pooling2D):
     nn_name = "AvgPool2d"
+    pool = staticmethod(avg_pool2d)
 
 
 class GlobalAveragePooling2D(Layer):
@@ -424,7 +466,7 @@ class Embedding(Layer):
                              f"{self.input_dim}); raise input_dim or fix the tokenizer")
         return self.module(as_tensor(data))  # (N, T, E)
 
-    def compute_mask(self, inputs, mask):
+    def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
         data = inputs.array if isinstance(inputs, Tensor) else np.asarray(inputs)
@@ -499,7 +541,7 @@ class LSTM(Layer):
             return [out, h_n[0], c_n[0]]
         return out
 
-    def compute_mask(self, inputs, mask):
+    def compute_mask(self, inputs, mask=None):
         return mask if self.return_sequences else None
 
     def keras_layout(self) -> list:
@@ -700,6 +742,20 @@ class MultiHeadAttention(Layer):
         k = input_shape[2] if len(input_shape) == 3 else v
         return nn.MultiheadAttention(q[-1], self.num_heads, bias=self.use_bias, batch_first=True,
                                      kdim=k[-1], vdim=v[-1])
+
+    def build(self, input_shape) -> None:
+        """The module, then Keras's initialisation: each kernel glorot_uniform over its 2-D
+        form (query/key/value (D_in, heads * key_dim), output (heads * key_dim, E)), the
+        biases zeros (PyTorch's packed xavier and Linear draws differ in scale)."""
+        super().build(input_shape)
+        from tinymm.keras import initializers
+
+        glorot = initializers.GlorotUniform()
+        kernels = [(get, put) for get, put in self.keras_layout() if get().ndim == 3]
+        for i, (get, put) in enumerate(kernels):  # query, key, value (D_in, h, d); (h, d, E)
+            shape = get().shape
+            flat = (shape[0], shape[1] * shape[2]) if i < 3 else (shape[0] * shape[1], shape[2])
+            put(glorot(flat, get().dtype).reshape(shape))
 
     def call(self, tensors, attention_mask=None):
         q, v = tensors[0], tensors[1]

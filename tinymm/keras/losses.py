@@ -91,13 +91,17 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
             return cross_entropy(pred, target, ignore_index=ignore, reduction="none")
         except ValueError as err:
             raise ValueError(f"{who}: {err}") from None
+    kept = y != ignore  # (N,) the ignored class's samples lose 0, as with logits
+    y = np.where(kept, y, 0)
     if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= pred.shape[1])):
         worst = y.max() if y.size and y.max() >= pred.shape[1] else y.min()
         raise ValueError(f"{who}: y_true holds {worst}, outside the valid class range "
                          f"[0, {pred.shape[1] - 1}] for y_pred with {pred.shape[1]} classes")
     p = pred / pred.sum(axis=-1, keepdims=True)  # Keras renormalises the probabilities
     p = p.clamp(EPSILON, 1 - EPSILON)
-    return -(p[np.arange(pred.shape[0]), y].log())  # (N,)
+    losses = -(p[np.arange(pred.shape[0]), y].log())  # (N,)
+    return losses if kept.all() else losses * _on_device_of(as_tensor(kept.astype(
+        losses.dtype)), losses)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
@@ -186,7 +190,12 @@ class Loss:
         total = values.sum()
         if self.reduction == "sum":
             return total
-        return total / max(values.numel(), 1)
+        return total / max(self._valid_count(y_true, values), 1)
+
+    def _valid_count(self, y_true, values) -> int:
+        """What "sum_over_batch_size" divides by: every value (Keras divides by the
+        unmasked ones where a loss masks some, see SparseCategoricalCrossentropy)."""
+        return values.numel()
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction}
@@ -233,6 +242,14 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
                  reduction="sum_over_batch_size", name="sparse_categorical_crossentropy"):
         super().__init__(sparse_categorical_crossentropy, name=name, reduction=reduction,
                          from_logits=from_logits, ignore_class=ignore_class)
+
+    def _valid_count(self, y_true, values) -> int:
+        """Keras masks the ``ignore_class`` samples: the mean is over the others (a batch
+        of ignored samples only loses 0)."""
+        ignore = self.options["ignore_class"]
+        if ignore is None:
+            return values.numel()
+        return int(np.count_nonzero(_labels(y_true, self.name, values.shape[0]) != ignore))
 
 
 class CategoricalCrossentropy(LossFunctionWrapper):

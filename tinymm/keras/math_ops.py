@@ -126,7 +126,8 @@ def arctan2(x1, x2):
 
 @symbolic
 def floor_divide(x1, x2):
-    return (_t(x1) / _t(x2)).floor()
+    """floor(x1 / x2); integers stay integers (exact, as Keras), floats give floor(x1 / x2)."""
+    return _t(x1) // _t(x2)
 
 
 @symbolic

@@ -125,7 +125,22 @@ class MeanAbsoluteError(MeanMetricWrapper):
         super().__init__(mean_absolute_error, name)
 
 
+def accuracy(y_true, y_pred):
+    """Keras's ``accuracy``: 1 where y_pred equals y_true, elementwise (labels against
+    predicted labels; y_true is reshaped to y_pred's shape)."""
+    y_pred = values_of(y_pred)
+    return (values_of(y_true).reshape(y_pred.shape) == y_pred).astype(np.float64)
+
+
 class Accuracy(MeanMetricWrapper):
+    """Keras's ``keras.metrics.Accuracy()``: how often y_pred equals y_true (not the
+    ``"accuracy"`` name of ``compile``, which picks from the loss: ``PickedAccuracy``)."""
+
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(accuracy, name)
+
+
+class PickedAccuracy(MeanMetricWrapper):
     """``metrics=["accuracy"]``: Keras picks the accuracy from the loss and the shapes
     (binary for one output unit or a binary cross-entropy, categorical for one-hot
     targets, sparse categorical for class indices)."""
@@ -179,7 +194,7 @@ class AUC(Metric):
 
 
 _BY_NAME = {
-    "accuracy": Accuracy, "acc": Accuracy,
+    "accuracy": PickedAccuracy, "acc": PickedAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "categorical_accuracy": CategoricalAccuracy, "binary_accuracy": BinaryAccuracy,
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
@@ -200,8 +215,8 @@ def get(identifier, loss_name: str | None = None) -> Metric:
         if key not in _BY_NAME:
             raise ValueError(f"compile: unknown metric {identifier!r}; known: {sorted(_BY_NAME)}")
         cls = _BY_NAME[key]
-        if cls is Accuracy:
-            return Accuracy(loss_name=loss_name)
+        if cls is PickedAccuracy:
+            return PickedAccuracy(loss_name=loss_name)
         metric = cls()
         if key in ("mse", "mae"):
             metric.name = key
@@ -216,5 +231,6 @@ def get(identifier, loss_name: str | None = None) -> Metric:
 
 __all__ = EXPORTS + ["AUC", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "Mean",
            "MeanAbsoluteError", "MeanMetricWrapper", "MeanSquaredError", "Metric",
-           "SparseCategoricalAccuracy", "binary_accuracy", "categorical_accuracy", "get",
+           "PickedAccuracy", "SparseCategoricalAccuracy", "accuracy", "binary_accuracy",
+           "categorical_accuracy", "get",
            "mean_absolute_error", "mean_squared_error", "sparse_categorical_accuracy"]

@@ -7,6 +7,8 @@ Dimension letters: N samples.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from tinymm.keras.engine import (
@@ -18,6 +20,7 @@ from tinymm.keras.engine import (
     as_list,
     flatten_structure,
     fmt_shape,
+    is_text,
     keras_layer_order,
     map_structure,
     new_weight,
@@ -100,7 +103,7 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model '{self.name}': outputs[{i}] must be a KerasTensor "
                                 f"(the result of calling a layer), got {type(t).__name__}")
-        self._nodes = topological_nodes(self.outputs)
+        self._nodes = topological_nodes(self.outputs + self.__dict__.get("_symbolic_losses", []))
         given = {id(t) for t in self.inputs}
         for node in self._nodes:
             for t in node.inputs:
@@ -120,6 +123,22 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             if layer.module is not None and layer.name not in self._modules:
                 self.add_module(layer.name, layer.module)
         self.built = True
+
+    @property
+    def trainable(self) -> bool:
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Keras: freezing a model freezes every layer (nested models too) and its own
+        weights; recompile after changing it, as Keras asks."""
+        object.__setattr__(self, "_trainable", bool(value))
+        for layer in self.layers:
+            layer.trainable = value
+        own = self.parameters() if not self.layers else self._parameters.values()
+        for p in own:
+            if p is not None:
+                p.requires_grad = bool(value) and getattr(p, "declared_trainable", True)
 
     @property
     def layers(self) -> list[Layer]:
@@ -268,7 +287,7 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
     def _run_graph(self, xs: list, logits: list[bool] | None = None) -> tuple[list, list]:
         """Run the nodes in order on ``xs``; -> (outputs, logits), where ``logits[i]`` is
         output i's pre-activation when ``logits[i]`` was asked for (else None)."""
-        values = {id(t): as_tensor(v) for t, v in zip(self.inputs, xs)}
+        values = {id(t): v if is_text(v) else as_tensor(v) for t, v in zip(self.inputs, xs)}
         want = {id(t.node) for t, w in zip(self.outputs, logits or []) if w}
         pre = {}
         for node in self._nodes:
@@ -283,13 +302,18 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
                 out = Layer.__call__(node.layer, *args, **kwargs)  # as recorded
             for t, v in zip(node.outputs, as_list(out) if len(node.outputs) > 1 else [out]):
                 values[id(t)] = v
+        self.__dict__["_graph_losses"] = [values[id(t)] for t in
+                                          self.__dict__.get("_symbolic_losses", [])]
         return ([values[id(t)] for t in self.outputs],
                 [pre.get(id(t.node)) if w else None
                  for t, w in zip(self.outputs, logits or [False] * len(self.outputs))])
 
     def forward(self, x, training: bool | None = None):
         if any(isinstance(t, KerasTensor) for t in flatten_structure(x)):
-            return self.as_layer()(x)  # a model used as a layer of another model
+            # a model used as a layer of another model. training= there is not recorded:
+            # Keras 3 passes fit's training=True to every layer over it (keras-team/keras
+            # #20285), and outside fit tinymm's layers run in inference mode anyway
+            return self.as_layer()(x)
         xs = self._prepare_inputs(x, "Model call", keep_tensors=True)
         previous = self.training
         if training is not None:
@@ -325,40 +349,32 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in self.layers)
 
-    def summary(self, line_length: int | None = None, print_fn=None) -> None:
+    def summary(self, line_length: int | None = None, print_fn=None,
+                show_trainable: bool = False, **unsupported) -> None:
+        """Keras's summary table; ``show_trainable`` adds the Trainable column (Y, N, or -
+        for a layer without weights)."""
+        for key, value in unsupported.items():
+            if value not in (None, False):
+                raise ValueError(f"summary: {key}={value!r} is not supported by tinymm.keras")
         if not self.built:
             raise ValueError(f"Model '{self.name}': the model is not built yet, so its shapes "
                              "and parameter counts are unknown; call it on data first")
         print_fn = print_fn or print
         functional = not isinstance(self, Sequential)
         widths = [33, 26, 11, 28] if functional else [33, 26, 11]
-        total = sum(widths) if line_length is None else line_length
         headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"][:len(widths)]
-
-        def row(cells):
-            return "".join((" " + str(cell)).ljust(w) for cell, w in zip(cells, widths)).rstrip()
-
+        if show_trainable:
+            widths, headers = widths + [11], headers + ["Trainable"]
+        total = sum(widths) if line_length is None else line_length
         print_fn(f'Model: "{self.name}"')
         print_fn("_" * total)
-        print_fn(row(headers))
+        print_fn(_table_row(headers, widths))
         print_fn("=" * total)
-        layers = self.layers
-        for layer in layers:
-            outs = self._output_tensors(layer)
-            shape = fmt_shape(outs[0].shape) if len(outs) == 1 else \
-                fmt_shape([t.shape for t in outs])
-            params = f"{layer.count_params():,}"
-            cells = [f"{layer.name} ({type(layer).__name__})", shape, params]
-            if functional:
-                node = self._node_of(layer)
-                sources = [] if node is None else [
-                    f"{t.layer.name}[0][{t.index}]" for t in node.inputs]
-                cells.append(sources[0] if sources else "[]")
-                print_fn(row(cells))
-                for extra in sources[1:]:
-                    print_fn(row(["", "", "", extra]))
-            else:
-                print_fn(row(cells))
+        for layer in self.layers:
+            cells, sources = self._summary_cells(layer, functional, show_trainable)
+            print_fn(_table_row(cells, widths))
+            for extra in sources[1:]:
+                print_fn(_table_row(["", "", "", extra], widths))
         print_fn("=" * total)
         trainable = self.num_parameters(trainable_only=True)
         everything = sum(layer.count_params() for layer in self.layers)  # + BN moving stats
@@ -366,6 +382,23 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
         print_fn(f"Trainable params: {trainable:,}")
         print_fn(f"Non-trainable params: {everything - trainable:,}")
         print_fn("_" * total)
+
+    def _summary_cells(self, layer, functional: bool, show_trainable: bool):
+        """One summary row's cells, and the layer's inputs (the extra ones get rows)."""
+        outs = self._output_tensors(layer)
+        shape = fmt_shape(outs[0].shape) if len(outs) == 1 else \
+            fmt_shape([t.shape for t in outs])
+        kind = type(layer.model if isinstance(layer, ModelLayer) else layer).__name__
+        cells = [f"{layer.name} ({kind})", shape, f"{layer.count_params():,}"]
+        sources = []
+        if functional:
+            node = self._node_of(layer)
+            sources = [] if node is None else [
+                f"{t.layer.name}[0][{t.index}]" for t in node.inputs]
+            cells.append(sources[0] if sources else "[]")
+        if show_trainable:
+            cells.append(("Y" if layer.trainable else "N") if layer.weights else "-")
+        return cells, sources
 
     def _node_of(self, layer):
         for node in self._nodes:
@@ -378,6 +411,17 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             return [layer.output]
         node = self._node_of(layer)
         return node.outputs
+
+def _table_row(cells, widths) -> str:
+    """Cells padded to their column widths; a cell wider than its column wraps at spaces
+    onto continuation lines, as Keras's table wraps "conv2d_transpose (Conv2DTranspose)"."""
+    wrapped = [textwrap.wrap(str(cell), max(w - 1, 1)) or [""] for cell, w in zip(cells, widths)]
+    lines = []
+    for i in range(max(len(parts) for parts in wrapped)):
+        lines.append("".join((" " + (parts[i] if i < len(parts) else "")).ljust(w)
+                             for parts, w in zip(wrapped, widths)).rstrip())
+    return "\n".join(lines)
+
 
 def _bytes(model) -> str:
     size = sum(p.array.nbytes for p in model.parameters())
@@ -407,6 +451,19 @@ class ModelLayer(Layer):
 
     def build_module(self, input_shape):
         return self.model
+
+    @property
+    def trainable(self) -> bool:
+        return self.model.trainable if "model" in self.__dict__ else True
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        if "model" in self.__dict__:
+            self.model.trainable = value
+
+    @property
+    def weights(self) -> list:
+        return self.model.weights
 
     def count_params(self) -> int:
         return self.model.count_params()

@@ -29,11 +29,14 @@ from tinymm.keras.layers import (
     Activated,
     Merge,
     Multiply,
+    conv_length,
     conv_to_keras,
     float_input,
     keras_init_,
     known_dim,
     need_rank,
+    pool_padding,
+    same_pool,
 )
 from tinymm.kernels.geometry import output_size, same_padding_1d
 from tinymm.ops.activation import leaky_relu, relu
@@ -325,28 +328,29 @@ class _Pooling1D(Layer):
     def __init__(self, pool_size=2, strides=None, padding: str = "valid", **kwargs):
         super().__init__(**kwargs)
         kind = type(self).__name__
-        if padding != "valid":
-            raise ValueError(f"{kind}: padding={padding!r} is not supported by tinymm.keras "
-                             "(only 'valid')")
+        self.padding = pool_padding(padding, kind)
         self.pool_size = _one(pool_size, "pool_size", kind)
         self.strides = self.pool_size if strides is None else _one(strides, "strides", kind)
 
     def compute_output_shape(self, input_shape):
         need_rank(f"{type(self).__name__} '{self.name}'", input_shape, 3, "(N, T, C)")
         T = input_shape[1]
-        T_out = None if T is None else (T - self.pool_size) // self.strides + 1
+        T_out = conv_length(T, self.pool_size, self.strides, 1, self.padding)
         if T_out is not None and T_out <= 0:
             raise ValueError(f"{type(self).__name__} '{self.name}': pool_size {self.pool_size} "
                              f"is longer than the input's {T} steps")
         return (input_shape[0], T_out, input_shape[2])
 
     def call(self, x):
-        y = type(self).pool(x.permute(0, 2, 1).unsqueeze(2), (1, self.pool_size),
-                            (1, self.strides))  # (N, C, 1, T')
+        x = x.permute(0, 2, 1).unsqueeze(2)  # (N, C, 1, T)
+        kernel, stride = (1, self.pool_size), (1, self.strides)
+        y = same_pool(x, type(self).pool, kernel, stride, type(self).pool is avg_pool2d) \
+            if self.padding == "same" else type(self).pool(x, kernel, stride)  # (N, C, 1, T')
         return y.squeeze(2).permute(0, 2, 1)  # (N, T', C)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides}
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding}
 
 
 class MaxPooling1D(_Pooling1D):
@@ -411,13 +415,20 @@ class BatchNormalization(Layer):
 
     def call(self, x):
         m = self.module
-        before = np.array(m.running_var.array, copy=True) if m.training else None  # (C,)
-        if x.ndim == 2:
-            y = m(x)  # (N, C)
-        else:
-            axes = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))  # channels to axis 1
-            back = (0,) + tuple(range(2, x.ndim)) + (1,)
-            y = m(x.permute(*axes)).permute(*back)
+        frozen = m.training and not self.trainable  # Keras 3: a frozen BatchNormalization
+        if frozen:  # runs in inference mode (its moving statistics), even inside fit
+            m.eval()
+        try:
+            before = np.array(m.running_var.array, copy=True) if m.training else None  # (C,)
+            if x.ndim == 2:
+                y = m(x)  # (N, C)
+            else:
+                axes = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))  # channels to axis 1
+                back = (0,) + tuple(range(2, x.ndim)) + (1,)
+                y = m(x.permute(*axes)).permute(*back)
+        finally:
+            if frozen:
+                m.train()
         if before is not None:
             self._keras_moving_variance(before, x.numel() // x.shape[-1])
         return y
@@ -432,6 +443,12 @@ class BatchNormalization(Layer):
 
     def count_params(self) -> int:
         return super().count_params() + 2 * self.module.num_features  # + moving mean, var
+
+    @property
+    def weights(self) -> list:
+        """gamma, beta (trainable), then the moving mean and variance (non-trainable)."""
+        m = self.module
+        return [] if m is None else list(m.parameters()) + [m.running_mean, m.running_var]
 
     def keras_layout(self) -> list:
         m = self.module  # gamma, beta, moving_mean, moving_variance

@@ -72,7 +72,10 @@ def tanh(x):
 
 @symbolic
 def mean(x, axis=None, keepdims: bool = False):
-    return _t(x).mean(axis=axis, keepdims=keepdims)
+    """The mean; bool and integer input gives float32, as Keras."""
+    x = _t(x)
+    x = x if x.dtype.kind == "f" else x.float()
+    return x.mean(axis=axis, keepdims=keepdims)
 
 
 @symbolic

@@ -14,9 +14,13 @@ Where Keras's update rule differs from PyTorch's, the rule is Keras's (written h
     Adagrad (lr=1e-3, initial_accumulator_value=0.1, epsilon=1e-7; PyTorch starts the sum at
     0 and adds eps outside the root):
         s = s + g^2;   p -= lr g / sqrt(s + eps)
+    Adam and AdamW, epsilon added to sqrt(v) before the bias correction:
+        p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+    which is ``tinymm.optim.Adam``'s rule with eps / sqrt(1 - b2^t) at step t.
 
-Adadelta (rho=0.95, epsilon=1e-7, lr=1e-3) and Nadam (momentum decay 0.004) have the same
-formulas in both libraries and map onto ``tinymm.optim.Adadelta`` / ``NAdam``.
+Adadelta (rho=0.95, epsilon=1e-7, lr=1e-3) has the same formula in both libraries and maps
+onto ``tinymm.optim.Adadelta``. Nadam is ``tinymm.optim.NAdam`` with momentum_decay=1: Keras's
+momentum schedule is mu_t = b1 (1 - 0.5 * 0.96^t), PyTorch's 0.96^(0.004 t).
 
 ``learning_rate`` may be a schedule from ``optimizers.schedules`` (ExponentialDecay,
 PiecewiseConstantDecay, CosineDecay): the rate of step t (from 0) is ``schedule(t)``, set
@@ -67,6 +71,11 @@ class Applying:
         pairs = list(grads_and_vars)
         self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
+    def step(self) -> None:
+        """One update; ``iterations`` counts them (Keras's ``optimizer.iterations``)."""
+        super().step()
+        self.iterations = getattr(self, "iterations", 0) + 1
+
 
 def _as_grad(g, v) -> Tensor:
     if isinstance(g, Tensor):
@@ -98,11 +107,19 @@ class Optimizer:
         self._applied = None
 
     def build(self, params) -> optim.Optimizer:
-        """The tinymm optimizer over ``params`` with this one's settings (and ``apply``)."""
+        """The tinymm optimizer over ``params`` with this one's settings (and ``apply``); this
+        spec remembers it, so ``apply`` and ``iterations`` reach the optimizer a model built."""
         schedule = self.learning_rate if callable(self.learning_rate) else None
         lr0 = float(schedule(0)) if schedule is not None else float(self.learning_rate)
         inner = self._build(params, lr0)
-        return with_apply(inner if schedule is None else Scheduled(inner, schedule))
+        self._applied = with_apply(inner if schedule is None else Scheduled(inner, schedule))
+        return self._applied
+
+    @property
+    def iterations(self) -> Tensor:
+        """The number of updates applied so far (an int64 scalar, as Keras's variable)."""
+        done = 0 if self._applied is None else getattr(self._applied, "iterations", 0)
+        return Tensor(np.array(done, dtype=np.int64))
 
     def apply(self, grads, trainable_variables) -> None:
         """Keras's ``optimizer.apply`` on an optimizer object that no model built: the first
@@ -129,8 +146,8 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
 
     def _build(self, params, lr) -> optim.Optimizer:
-        return optim.Adam(params, lr=lr, betas=(self.beta_1, self.beta_2),
-                          eps=self.epsilon, amsgrad=self.amsgrad)
+        return KerasAdam(params, lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
+                         amsgrad=self.amsgrad)
 
 
 class AdamW(Adam):
@@ -141,9 +158,8 @@ class AdamW(Adam):
         self.weight_decay = weight_decay
 
     def _build(self, params, lr) -> optim.Optimizer:
-        return optim.AdamW(params, lr=lr, betas=(self.beta_1, self.beta_2),
-                           eps=self.epsilon, weight_decay=self.weight_decay,
-                           amsgrad=self.amsgrad)
+        return KerasAdamW(params, lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
+                          weight_decay=self.weight_decay, amsgrad=self.amsgrad)
 
 
 class SGD(Optimizer):
@@ -197,7 +213,7 @@ class Nadam(Optimizer):
 
     def _build(self, params, lr) -> optim.Optimizer:
         return optim.NAdam(params, lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
-                           momentum_decay=0.004)
+                           momentum_decay=1.0)  # Keras: mu_t = b1 (1 - 0.5 * 0.96^t)
 
 
 class Adamax(Optimizer):
@@ -224,13 +240,37 @@ class Lion(Optimizer):
 
 
 # ---------------------------------------------------------------- Keras's own update rules
+def _host_only(optimizer, p) -> None:
+    """A clear error for a cuda parameter: these Keras rules update host arrays in NumPy."""
+    if p.device == "cuda":
+        raise RuntimeError(f"{type(optimizer).__name__}: cuda parameters are not supported "
+                           "(Keras's rule has no cuda kernel); use Adam, AdamW, SGD, Nadam, "
+                           "Adadelta or Lion, or keep the model on the cpu")
+
+
 def _host_state(optimizer, p, names) -> dict:
     """The state dict of parameter ``p`` (host arrays; the step count advanced)."""
+    _host_only(optimizer, p)
     state = optimizer.state.setdefault(id(p), {})
     if not state:
         state.update({"step": 0, **{name: np.zeros_like(p.array) for name in names}})
     state["step"] += 1
     return state
+
+
+class KerasAdam(optim.Adam):
+    """Keras's Adam: p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps), epsilon
+    added before the bias correction; that is PyTorch's rule (optim.Adam) with
+    eps / sqrt(1 - b2^t) at step t."""
+
+    def _epsilon(self, group, step) -> float:
+        return group["eps"] / math.sqrt(1.0 - group["betas"][1] ** float(step))
+
+
+class KerasAdamW(KerasAdam):
+    """Keras's AdamW: p *= 1 - lr * weight_decay, then Keras's Adam step."""
+
+    decoupled = True
 
 
 class KerasAdamax(optim.Optimizer):
@@ -253,19 +293,18 @@ class KerasAdamax(optim.Optimizer):
 
 
 class KerasLion(optim.Optimizer):
-    """Keras's Lion: p -= lr sign(b1 m + (1 - b1) g), then m = b2 m + (1 - b2) g; host
-    arrays."""
+    """Keras's Lion: p -= lr sign(b1 m + (1 - b1) g), then m = b2 m + (1 - b2) g (the
+    ``lion_step`` kernel of the parameter's device)."""
 
     defaults = {"lr": 1e-3, "beta_1": 0.9, "beta_2": 0.99}
 
+    def _new_state(self, group) -> tuple:
+        return ("m",)
+
     def step(self) -> None:
-        for group, p in self._params():
-            if p.grad is None:
-                continue
-            g = p.grad.array
-            m = _host_state(self, p, ("m",))["m"]
-            p.array -= group["lr"] * np.sign(m * group["beta_1"] + g * (1 - group["beta_1"]))
-            m[...] = m * group["beta_2"] + g * (1 - group["beta_2"])
+        for group, p, kernels, state in self._stepping():
+            kernels.lion_step(p.array, p.grad.array, state["m"], group["lr"], group["beta_1"],
+                              group["beta_2"])
 class KerasRMSprop(optim.Optimizer):
     """Keras's RMSprop rule (module docstring): epsilon inside the square root."""
 
@@ -275,6 +314,7 @@ class KerasRMSprop(optim.Optimizer):
         for group, p in self._params():
             if p.grad is None:
                 continue
+            _host_only(self, p)
             g, rho = p.grad.array, group["rho"]
             state = self.state.setdefault(id(p), {})
             if not state:
@@ -307,6 +347,7 @@ class KerasAdagrad(optim.Optimizer):
         for group, p in self._params():
             if p.grad is None:
                 continue
+            _host_only(self, p)
             g = p.grad.array
             state = self.state.setdefault(id(p), {})
             if not state:
@@ -332,9 +373,8 @@ class Scheduled(optim.Optimizer):
         for group in self.inner.param_groups:
             group["lr"] = lr
         self.inner.step()
-        self.iterations += 1
-        for group in self.inner.param_groups:
-            group["iterations"] = self.iterations  # saved with the groups by tinymm.io
+        for group in self.inner.param_groups:  # Applying.step then counts this update
+            group["iterations"] = self.iterations + 1  # saved with the groups by tinymm.io
 
     def state_dict(self) -> dict:
         return self.inner.state_dict()

@@ -90,7 +90,7 @@ class _KerasRNN(Layer):
         out = output if self.return_sequences else h_n[0]
         return [out, h_n[0]] if self.return_state else out
 
-    def compute_mask(self, inputs, mask):
+    def compute_mask(self, inputs, mask=None):
         return mask if self.return_sequences else None
 
     def keras_layout(self) -> list:
@@ -242,7 +242,7 @@ class Bidirectional(Layer):
             return (forward + backward) * 0.5
         return forward * backward
 
-    def compute_mask(self, inputs, mask):
+    def compute_mask(self, inputs, mask=None):
         return mask if self.layer.return_sequences else None
 
     def keras_layout(self) -> list:

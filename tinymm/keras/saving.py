@@ -1,5 +1,7 @@
 """Saving and loading keras models as tinymm checkpoints (tinymm/io.py): ``model.save``,
-``save_weights``/``load_weights``, ``get_config``, ``model_from_config`` and ``load_model``.
+``save_weights``/``load_weights``, ``get_config``, ``model_from_config`` and ``load_model``;
+as ``keras.saving`` it also holds the registration and (de)serialization functions custom
+layers use (``register_keras_serializable``, ``serialize_keras_object``...).
 
 A saved model is ``<stem>.safetensors`` (weights, optimizer state) + ``<stem>.json`` (the
 architecture as layer configs and graph nodes, compile settings given as names, history).
@@ -13,6 +15,12 @@ from typing import TYPE_CHECKING
 from tinymm import io
 from tinymm.keras import optimizers as _optimizers
 from tinymm.keras.engine import Input, KerasTensor, Layer, as_list, map_structure
+from tinymm.keras.utils import (
+    custom_object_scope,
+    custom_objects_by_name,
+    get_custom_objects,
+    register_keras_serializable,
+)
 
 if TYPE_CHECKING:
     from tinymm.keras.models import Model
@@ -45,8 +53,8 @@ class SavingMixin:
 
         return {
             "class_name": type(self).__name__, "name": self.name,
-            "layers": [{"class_name": type(la).__name__, "config": la.get_config()}
-                       for la in self._graph_layers],
+            "layers": [{"class_name": type(la).__name__, "name": la.name,
+                        "config": la.get_config()} for la in self._graph_layers],
             "inputs": [t.layer.name for t in self.inputs],
             "nodes": [{"layer": node.layer.name, "args": map_structure(ref, list(node.args)),
                        "kwargs": map_structure(ref, node.kwargs)} for node in self._nodes],
@@ -108,12 +116,77 @@ class SavingMixin:
 
 
 
+def get_registered_name(obj) -> str:
+    """The key ``obj`` (a class or function) is registered under, else its name."""
+    for key, value in get_custom_objects().items():
+        if value is obj:
+            return key
+    return getattr(obj, "__name__", type(obj).__name__)
+
+
+def get_registered_object(name: str, custom_objects: dict | None = None, module_objects=None):
+    """The class or function registered (or given) under ``name``; None when unknown."""
+    return {**(module_objects or {}), **custom_objects_by_name(),
+            **(custom_objects or {})}.get(name)
+
+
+def serialize_keras_object(obj):
+    """A layer (anything with ``get_config``) as Keras's dict: module, class_name, config,
+    registered_name; a built-in or registered function as its name; other values as they
+    are (numbers, strings, None, lists of them)."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [serialize_keras_object(o) for o in obj]
+    if hasattr(obj, "get_config"):
+        cls = type(obj)
+        return {"module": cls.__module__, "class_name": cls.__name__,
+                "config": obj.get_config(), "registered_name": get_registered_name(cls)}
+    if callable(obj):
+        from tinymm.keras import activations
+
+        return activations.serialize(obj)
+    raise TypeError(f"serialize_keras_object: cannot serialize a {type(obj).__name__}")
+
+
+def deserialize_keras_object(config, custom_objects: dict | None = None, **kwargs):
+    """The object ``serialize_keras_object`` described: a class found among tinymm's layers,
+    the registered custom objects and ``custom_objects`` by its registered name or class
+    name, built with ``from_config``; a string names a registered or built-in function."""
+    from tinymm.keras import activations
+    from tinymm.keras import layers as _layers
+
+    if config is None or isinstance(config, (int, float, bool)):
+        return config
+    if isinstance(config, str):
+        return activations.get(config) if custom_objects is None else \
+            custom_objects.get(config) or activations.get(config)
+    if isinstance(config, list):
+        return [deserialize_keras_object(c, custom_objects) for c in config]
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise TypeError(f"deserialize_keras_object: expected a dict with class_name and "
+                        f"config, got {type(config).__name__}")
+    registry = {**_layers.LAYERS, **custom_objects_by_name(), **(custom_objects or {})}
+    cls = registry.get(config.get("registered_name")) or registry.get(config["class_name"])
+    if cls is None:
+        raise ValueError(f"deserialize_keras_object: unknown class {config['class_name']!r}; "
+                         "register it with keras.saving.register_keras_serializable or pass "
+                         "custom_objects={name: class}")
+    return cls.from_config(dict(config["config"]))
+
+
 def model_from_config(config: dict, custom_objects: dict | None = None) -> Model:
+    """A new model from ``Model.get_config()``'s dict; ``custom_objects`` (classes and
+    functions by name) are known while it is built, as in Keras."""
+    with custom_object_scope(custom_objects or {}):
+        return _model_from_config(config)
+
+
+def _model_from_config(config: dict) -> Model:
     from tinymm.keras import layers as _layers
     from tinymm.keras.models import Model, Sequential
-    from tinymm.keras.utils import custom_objects_by_name
 
-    registry = {**_layers.LAYERS, **custom_objects_by_name(), **(custom_objects or {})}
+    registry = {**_layers.LAYERS, **custom_objects_by_name()}
     by_name: dict[str, Layer] = {}
     inputs_by_name = {}
     for entry in config["layers"]:
@@ -127,7 +200,9 @@ def model_from_config(config: dict, custom_objects: dict | None = None) -> Model
         if cls_name not in registry:
             raise io.CheckpointError(f"load_model: unknown layer class {cls_name!r}; pass it "
                                      "in custom_objects={name: class}")
-        by_name[cfg["name"]] = registry[cls_name](**cfg)
+        # the graph names its layers in the entry, as Keras's does: a custom get_config
+        # may leave "name" out of its own dict
+        by_name[entry.get("name", cfg.get("name"))] = registry[cls_name].from_config(cfg)
     inputs = [inputs_by_name[name] for name in config["inputs"]]
     produced: list[list[KerasTensor]] = []
 
@@ -198,4 +273,6 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
 
 
 
-__all__ = ["SavingMixin", "load_model", "model_from_config"]
+__all__ = ["SavingMixin", "custom_object_scope", "deserialize_keras_object", "get_custom_objects",
+           "get_registered_name", "get_registered_object", "load_model", "model_from_config",
+           "register_keras_serializable", "serialize_keras_object"]

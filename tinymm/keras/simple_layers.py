@@ -139,7 +139,7 @@ class Masking(Layer):
         keep = self._keep(x)[..., None].astype(x.dtype)  # (N, T, 1)
         return x * from_numpy(keep)
 
-    def compute_mask(self, inputs, mask):
+    def compute_mask(self, inputs, mask=None):
         return self._keep(inputs)
 
     def get_config(self) -> dict:

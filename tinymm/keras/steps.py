@@ -34,7 +34,7 @@ import numpy as np
 
 from tinymm.keras import losses as _losses
 from tinymm.keras import metrics as _metrics
-from tinymm.keras.engine import flatten_structure, map_structure
+from tinymm.keras.engine import KerasTensor, flatten_structure, map_structure
 from tinymm.tensor import Tensor, from_numpy
 
 
@@ -77,8 +77,9 @@ def pythonify_logs(logs: dict) -> dict:
 
 class CompileMetrics(_metrics.Metric):
     """The metrics given to ``compile``, as one metric (Keras's "compile_metrics"):
-    ``update_state(y, y_pred, sample_weight)`` updates every one with its output's part,
-    ``result()`` is a dict of their results under their logged names."""
+    ``update_state(y, y_pred, sample_weight)`` updates every one with its output's part
+    (unweighted: Keras 3 weights only ``weighted_metrics``, which tinymm.keras does not
+    have), ``result()`` is a dict of their results under their logged names."""
 
     def __init__(self, model):
         self.model = model
@@ -100,9 +101,8 @@ class CompileMetrics(_metrics.Metric):
         names = self.model.output_names
         ys = _by_output(y_true, names)
         preds = _by_output(y_pred, names)
-        weights = None if sample_weight is None else host_array(sample_weight)
         for i, _, m in pairs:
-            m.update_state(host_array(ys[i]), host_array(preds[i]), sample_weight=weights)
+            m.update_state(host_array(ys[i]), host_array(preds[i]))
 
     def result(self) -> dict:
         return {key: float(m.result()) for _, key, m in self._pairs()}
@@ -158,15 +158,19 @@ class StepsMixin:
 
     # ------------------------------------------------------------ losses
     def add_loss(self, loss) -> None:
-        """A scalar added to ``compute_loss``'s total (Keras's ``Model.add_loss``)."""
-        self.__dict__.setdefault("_added_losses", []).append(loss)
+        """A scalar added to ``compute_loss``'s total (Keras's ``Model.add_loss``). One
+        added by ``call`` while tinymm traces it is symbolic: it joins the graph, and each
+        run of the graph gives its value for that batch (``losses``)."""
+        key = "_symbolic_losses" if isinstance(loss, KerasTensor) else "_added_losses"
+        self.__dict__.setdefault(key, []).append(loss)
 
     @property
     def losses(self) -> list:
         """The losses added by the model's layers during their latest call, then the model's
-        own ``add_loss`` ones."""
+        own ``add_loss`` ones (those ``call`` added: their values in the latest batch)."""
         found = [loss for layer in self.layers for loss in layer.losses]
-        return found + list(self.__dict__.get("_added_losses", []))
+        return found + list(self.__dict__.get("_graph_losses", [])) + list(
+            self.__dict__.get("_added_losses", []))
 
     def _compiled_losses(self) -> list:
         """``(output index, Loss, weight)`` per output with a compiled loss."""

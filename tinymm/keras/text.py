@@ -1,7 +1,8 @@
 """Keras's lookup and text preprocessing layers (re-exported by ``keras.layers``):
-``StringLookup``, ``IntegerLookup`` and ``TextVectorization``. They run on the data before
-the model (strings have no Tensor here): call them on a list or NumPy array, or ``adapt``
-them on one; a symbolic input is refused with a message saying so.
+``StringLookup``, ``IntegerLookup`` and ``TextVectorization``. Strings have no Tensor here:
+the layers read lists or NumPy arrays (``adapt`` on one, or call the layer on one), and in a
+model they take a string Input (``keras.Input(shape=(1,), dtype="string")``, whose data
+stays a NumPy array) and give ids as Tensors to the layers after them.
 
 Index layout, Keras's: ``[mask_token]`` (when there is one), then ``num_oov_indices`` OOV
 slots (0 or 1 here), then the vocabulary. A token not in the vocabulary maps to the OOV
@@ -114,10 +115,22 @@ class _IndexLookup(Layer):
                                      np.float32))
 
     def __call__(self, inputs, **kwargs):
-        if isinstance(inputs, KerasTensor):
-            raise TypeError(f"{type(self).__name__} '{self.name}': tinymm.keras runs lookup and "
-                            "text layers on the data before the model (call the layer on the "
-                            "array), not on a symbolic Input")
+        if isinstance(inputs, KerasTensor):  # a node of the graph (see the module docstring)
+            return Layer.__call__(self, inputs)
+        return self.call(inputs)
+
+    def _convert_input(self, value):
+        return value  # strings and ids stay NumPy arrays (a Tensor is read as one)
+
+    def _out_dtype(self):
+        return np.dtype(np.int64) if self.output_mode == "int" else np.dtype(np.float32)
+
+    def compute_output_shape(self, input_shape):
+        if self.output_mode == "int" or self.invert:
+            return tuple(input_shape)
+        return (input_shape[0], self.vocabulary_size())  # multi_hot, count, one_hot
+
+    def call(self, inputs):
         if not hasattr(self, "_index"):
             raise ValueError(f"{type(self).__name__} '{self.name}': no vocabulary; pass "
                              "vocabulary=... or call adapt(data) first")
@@ -197,9 +210,14 @@ class TextVectorization(_IndexLookup):
     def adapt(self, data, batch_size=None, steps=None) -> None:
         self._count([t for tokens in self._texts(data) for t in tokens])
 
-    def __call__(self, inputs, **kwargs):
-        if isinstance(inputs, KerasTensor) or not hasattr(self, "_index"):
-            return super().__call__(inputs)
+    def compute_output_shape(self, input_shape):
+        if self.output_mode != "int":
+            return (input_shape[0], self.vocabulary_size())  # (N, vocabulary size)
+        return (input_shape[0], self.output_sequence_length)  # (N, T); None: the longest
+
+    def call(self, inputs):
+        if not hasattr(self, "_index"):
+            return super().call(inputs)
         texts = self._texts(inputs)
         if self.output_mode != "int":
             flat = [self._lookup(np.array(tokens, dtype=str)) for tokens in texts]

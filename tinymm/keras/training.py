@@ -114,8 +114,9 @@ class TrainingMixin:
                 weighted_metrics=None, **options) -> None:
         _refuse("compile", options, _COMPILE_NEUTRAL)
         if weighted_metrics is not None:
-            raise ValueError("compile: weighted_metrics is not supported by tinymm.keras; "
-                             "metrics are weighted by sample_weight already")
+            raise ValueError("compile: weighted_metrics is not supported by tinymm.keras "
+                             "(the metrics given as metrics=, as in Keras, are not weighted by "
+                             "sample_weight or class_weight)")
         for spec in flatten_structure(loss):
             if spec is not None:
                 _losses.get(spec)  # an unknown name or a Loss without call() fails here
@@ -283,8 +284,8 @@ class TrainingMixin:
                 total = part if total is None else total + part
                 if len(self.outputs) > 1:
                     report[f"{o.name}_loss"] = (float(loss.item()) * k, k)
-            for m in o.metrics:
-                m.update_state(yb, out.detach().cpu().array, sample_weight=wb)
+            for m in o.metrics:  # Keras 3: compile's metrics ignore the sample weights
+                m.update_state(yb, out.detach().cpu().array)
                 report[self._metric_key(o, m)] = m
         return _steps.with_added_losses(total, self.losses), report
 

@@ -78,14 +78,15 @@ def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
 
 
 def register_keras_serializable(package: str = "Custom", name: str | None = None):
-    """A class decorator: the class joins the custom objects as ``"package>name"`` (name
-    defaults to the class name), so a saved model that uses it loads without
-    ``custom_objects``."""
+    """A class or function decorator: it joins the custom objects as ``"package>name"`` (name
+    defaults to its ``__name__``), so a saved model that uses it loads without
+    ``custom_objects``. Registering a key again replaces the earlier object, as in Keras
+    (a re-run script's new class); a class needs a ``get_config``."""
     def decorator(cls):
-        key = f"{package}>{name or cls.__name__}"
-        if key in _CUSTOM_OBJECTS and _CUSTOM_OBJECTS[key] is not cls:
-            raise ValueError(f"register_keras_serializable: {key!r} is already registered")
-        _CUSTOM_OBJECTS[key] = cls
+        if isinstance(cls, type) and not hasattr(cls, "get_config"):
+            raise ValueError("register_keras_serializable: cannot register a class that does "
+                             "not have a get_config() method")
+        _CUSTOM_OBJECTS[f"{package}>{name or cls.__name__}"] = cls
         return cls
     return decorator
 

@@ -22,7 +22,8 @@ Conventions shared by every kernel:
 * Kernels without the ``_forward``/``_backward`` pair are not differentiable: ``full`` makes
   a new array, ``correct_count`` counts a classifier's hits, and the optimizer updates
   (``sgd_step``, ``adam_step``, ``rmsprop_step``, ``adagrad_step``, ``adadelta_step``,
-  ``nadam_step``) change their arrays in place and return None.
+  ``nadam_step``, ``radam_step``, ``adamax_step``, ``lion_step``) change their arrays in
+  place and return None.
 
 The reference backend (``kernels/reference/<stem>.py``) is the executable specification: its
 module docstring is the derivation and its code transcribes it. Every other backend is tested
@@ -251,6 +252,12 @@ _SPECS = [
     KernelSpec("cast_forward", "shape", "(x, dtype) -> (out, cache)", "x converted to dtype"),
     KernelSpec("cast_backward", "shape", "(dout, cache) -> (dx,)",
                "dout converted back to x's dtype"),
+    # --- selection -----------------------------------------------------------------------
+    KernelSpec("topk_forward", "index",
+               "(x (N, M), k, largest=True) -> ((values (N, k), indices (N, k) int64), cache)",
+               "the k largest (smallest) of each row, best first, ties to the lower index"),
+    KernelSpec("topk_backward", "index", "((dvalues, None), cache) -> (dx,)",
+               "dvalues put back at the picked positions, zero elsewhere"),
     KernelSpec("full", "shape", "(shape, value, dtype) -> out",
                "a new array filled with value (not differentiable)"),
     KernelSpec("sgd_step", "optim",
@@ -275,6 +282,15 @@ _SPECS = [
                "(param, grad, exp_avg, exp_avg_sq, step, mu_product, lr, beta1, beta2, eps, "
                "weight_decay=0, momentum_decay=4e-3, decoupled=False) -> None",
                "torch.optim.NAdam's update in place; mu_product = mu_1 ... mu_step"),
+    KernelSpec("radam_step", "optim",
+               "(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, "
+               "weight_decay=0, decoupled=False) -> None",
+               "torch.optim.RAdam's update in place (rectified once rho_t > 5)"),
+    KernelSpec("adamax_step", "optim",
+               "(param, grad, exp_avg, exp_inf, step, lr, beta1, beta2, eps, weight_decay=0) "
+               "-> None", "torch.optim.Adamax's update in place"),
+    KernelSpec("lion_step", "optim", "(param, grad, exp_avg, lr, beta1, beta2) -> None",
+               "Lion's sign update in place (Keras's Lion)"),
     # --- contrastive loss: N pairs, D embedding features
     KernelSpec("info_nce_forward", "info_nce",
                "(a (N, D), b (N, D), logit_scale ()) -> (loss (), cache)",

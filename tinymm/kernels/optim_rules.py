@@ -103,3 +103,44 @@ def nadam_rule(pi, gi, mi, vi, has_wd, decoupled, wd, decay, one_minus_b1, b2, o
     denom = math.sqrt(vi / bc2) + eps
     pi = pi + (coef_g * gi) / denom
     return pi + (coef_m * mi) / denom, mi, vi
+
+
+def radam_rule(pi, gi, mi, vi, has_wd, decoupled, wd, decay, one_minus_b1, b2, one_minus_b2,
+               bc1, rectified, sqrt_bc2, eps, lr, rect):
+    """(p, m, v): RAdam with (rectified, rect) of ``reference.optim.radam_coefficients``."""
+    if has_wd:
+        if decoupled:
+            pi = pi * decay
+        else:
+            gi = gi + wd * pi
+    mi = mi + (gi - mi) * one_minus_b1
+    vi = vi * b2
+    vi = vi + (gi * gi) * one_minus_b2
+    corrected = mi / bc1
+    if rectified:
+        adaptive = sqrt_bc2 / (math.sqrt(vi) + eps)
+        return pi - ((corrected * lr) * adaptive) * rect, mi, vi
+    return pi - corrected * lr, mi, vi
+
+
+def adamax_rule(pi, gi, mi, ui, has_wd, wd, one_minus_b1, b2, eps, clr):
+    """(p, m, u): Adamax; ``clr`` = lr / (1 - b1^t)."""
+    if has_wd:
+        gi = gi + wd * pi
+    mi = mi + (gi - mi) * one_minus_b1
+    ui = ui * b2
+    floor = abs(gi) + eps
+    if floor > ui or floor != floor:  # np.maximum: the larger, NaN propagates
+        ui = floor
+    return pi - (clr * mi) / ui, mi, ui
+
+
+def lion_rule(pi, gi, mi, lr, b1, one_minus_b1, b2, one_minus_b2, one):
+    """(p, m): Lion; np.sign of the interpolated moment (``one``: 1 in the dtype)."""
+    c = mi * b1 + gi * one_minus_b1
+    sign = c - c  # +0 for either zero (as np.sign), NaN for NaN
+    if c > 0:
+        sign = one
+    elif c < 0:
+        sign = -one
+    return pi - lr * sign, mi * b2 + gi * one_minus_b2

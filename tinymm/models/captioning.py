@@ -202,7 +202,7 @@ class Captioner(ImageTower, TextTower, nn.Module):
         if c.attention:
             regions = self.regions(fmap)  # (N, R, C2)
             if c.region_positions:
-                regions = regions + self.region_pos(np.arange(c.regions))  # (N, R, C2)
+                regions = regions + self.region_pos.weight  # + (R, C2): P_r = row r
             state["regions"] = regions
             state["keys"] = self.att_key(regions)  # (N, R, A)
         return state
@@ -218,7 +218,10 @@ class Captioner(ImageTower, TextTower, nn.Module):
         return z, alpha
 
     def step(self, words: np.ndarray, state: dict) -> tuple[Tensor, dict, Tensor | None]:
-        """One decoder step: previous words (N,) -> logits (N, V), the new state, alpha."""
+        """One decoder step: previous words (N,) -> logits (N, V), the new state, alpha.
+        ``words``: host ids (copied to a cuda model's device) or a Tensor where the model is."""
+        if isinstance(words, np.ndarray):
+            words = self.tokens_for_tower(words)
         x = self.embedding(words)  # (N, E)
         alpha = None
         if self.config.attention:
@@ -378,24 +381,42 @@ def _check_decode(model: Captioner, max_len: int | None) -> int:
     return int(max_len)
 
 
-def _word_log_probs(logits: Tensor) -> np.ndarray:
-    """log p(word) (N, V), with the markers and padding that are never emitted at -inf."""
-    logp = np.array(log_softmax(logits, dim=1).array)  # (N, V)
-    logp[:, list(NEVER_EMITTED)] = -np.inf
-    return logp
+def _never_emitted(vocab_size: int, device) -> Tensor:
+    """(V,) 0, and -inf at the markers and padding that decoding never emits, on ``device``
+    (one counted copy to a cuda device)."""
+    mask = np.zeros(vocab_size, dtype=np.float32)
+    mask[list(NEVER_EMITTED)] = -np.inf
+    return from_numpy(mask).to(device)
 
 
-def greedy_decode(model: Captioner, image, max_len: int | None = None
+def _word_log_probs(logits: Tensor, never: Tensor | None = None) -> Tensor:
+    """log p(word) (N, V) where the logits are, -inf at the words never emitted (``never``:
+    that mask, made once per decode; None makes it here)."""
+    if never is None:
+        never = _never_emitted(logits.shape[1], logits.device)
+    return log_softmax(logits, dim=1) + never
+
+
+def _host(t: Tensor) -> np.ndarray:
+    """A decoder's result as a NumPy array (one counted copy from a cuda model's device)."""
+    return t.cpu().numpy()
+
+
+def greedy_decode(model: Captioner, image, max_len: int | None = None, attention: bool = True
                   ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Free-running decoding, the most probable word each step.
+    """Free-running decoding, the most probable word each step, where the model is (on a
+    cuda model each step copies the N chosen ids out, after the embedding's deferred range
+    check of the ids that went in, and the N next ids in).
 
     Returns tokens (N, L) starting with <start> (after <end>, only <end>), and for the
-    attention decoder alpha (N, L-1, R), the weights each emitted word was predicted with.
+    attention decoder alpha (N, L-1, R), the weights each emitted word was predicted with
+    (None with ``attention=False``: not kept, nor copied from a device).
     """
     max_len = _check_decode(model, max_len)
     was_training = model.training
     model.eval()
     with no_grad():
+        never = _never_emitted(model.config.vocab_size, model.out.weight.device)  # (V,)
         state = model.start(image)
         N = state["h"].shape[0]
         words = np.full(N, START_ID, dtype=np.int64)  # (N,)
@@ -403,27 +424,55 @@ def greedy_decode(model: Captioner, image, max_len: int | None = None
         done = np.zeros(N, dtype=bool)
         for _ in range(max_len - 1):
             logits, state, alpha = model.step(words, state)  # (N, V)
-            logp = _word_log_probs(logits)  # (N, V)
-            words = np.where(done, END_ID, np.argmax(logp, axis=1))  # (N,)
+            best = _word_log_probs(logits, never).topk(1, dim=1).indices  # (N, 1) first max
+            words = np.where(done, END_ID, _host(best).reshape(N))  # (N,)
             out.append(words)
-            if alpha is not None:
-                alphas.append(alpha.array)
+            if alpha is not None and attention:
+                alphas.append(alpha)  # (N, R), where the model is
             done |= words == END_ID
             if done.all():
                 break
     model.train(was_training)
-    return np.stack(out, axis=1), (np.stack(alphas, axis=1) if alphas else None)
+    return np.stack(out, axis=1), (_host(stack(alphas, axis=1)) if alphas else None)
 
 
-def _repeat_state(state: dict, index: np.ndarray) -> dict:
+def _rows(index: np.ndarray, device) -> np.ndarray | Tensor:
+    """Row indices where the state lives (one counted copy to a cuda model's device)."""
+    return index if device == "cpu" else from_numpy(np.ascontiguousarray(index)).to(device)
+
+
+def _repeat_state(state: dict, index) -> dict:
     return {k: v[index] for k, v in state.items()}
+
+
+def _end_only(V: int, device) -> Tensor:
+    """(1, V) float64: 0 at <end>, -inf elsewhere, where the model is."""
+    end = np.full((1, V), -np.inf)
+    end[0, END_ID] = 0.0
+    return from_numpy(end).to(device)
+
+
+def _extend_finished(logp: Tensor, done: np.ndarray, end_only: Tensor) -> Tensor:
+    """logp (R, V) float64 with the rows of finished beams (done (R,)) replaced by
+    ``end_only``: a finished beam extends only with <end>, at no cost. As
+    maximum(logp + (-inf on finished rows), (-inf on live rows) + end_only): exact in
+    float64 (x + 0 = x, max(x, -inf) = x); two (R, 1) columns cross to a device."""
+    device = logp.device
+    finished = from_numpy(np.where(done, -np.inf, 0.0)[:, None]).to(device)  # (R, 1)
+    live = from_numpy(np.where(done, 0.0, -np.inf)[:, None]).to(device)  # (R, 1)
+    return (logp + finished).maximum(live + end_only)  # (R, V)
 
 
 def beam_search(model: Captioner, image, beam: int = 3, max_len: int | None = None
                 ) -> np.ndarray:
     """The ``beam`` most probable prefixes kept at every step; returns the best finished
     sequence per image, tokens (N, L) as ``greedy_decode`` (score: sum of log
-    probabilities, no length normalisation; ties go to the lower beam and word index)."""
+    probabilities, no length normalisation; ties go to the lower beam and word index).
+
+    Runs where the model is: on a cuda model each step copies the (N, B) picks out (after
+    the embedding's deferred check of the words that went in) and the N*B next words and
+    parent rows in (and, once a beam has finished, two (N*B, 1) columns).
+    """
     max_len = _check_decode(model, max_len)
     if isinstance(beam, bool) or not isinstance(beam, (int, np.integer)) or beam < 1:
         raise ValueError(f"beam_search: beam must be a positive integer, got {beam!r}")
@@ -433,27 +482,31 @@ def beam_search(model: Captioner, image, beam: int = 3, max_len: int | None = No
     was_training = model.training
     model.eval()
     with no_grad():
+        device = model.out.weight.device
+        never = _never_emitted(V, device)  # (V,)
+        end_only = _end_only(V, device)  # (1, V)
         state = model.start(image)
         N = state["h"].shape[0]
-        state = _repeat_state(state, np.repeat(np.arange(N), B))  # rows n*B + b
-        scores = np.full((N, B), -np.inf)  # (N, B); only beam 0 is live at the start
-        scores[:, 0] = 0.0
+        state = _repeat_state(state, _rows(np.repeat(np.arange(N), B), device))  # n*B + b
+        start = np.full((N, B), -np.inf)  # (N, B); only beam 0 is live at the start
+        start[:, 0] = 0.0
+        scores = from_numpy(start).to(device)  # (N, B) float64, where the model is
         seqs = np.full((N, B, 1), START_ID, dtype=np.int64)  # (N, B, L)
         done = np.zeros((N, B), dtype=bool)
         for _ in range(max_len - 1):
             logits, state, _ = model.step(seqs[:, :, -1].reshape(-1), state)  # (N*B, V)
-            logp = _word_log_probs(logits).astype(np.float64).reshape(N, B, V)
-            logp[done] = -np.inf  # a finished beam only extends with <end>, at no cost
-            logp[done, END_ID] = 0.0
-            cand = (scores[:, :, None] + logp).reshape(N, B * V)  # (N, B*V)
-            order = np.argsort(-cand, axis=1, kind="stable")[:, :B]  # (N, B)
+            logp = _word_log_probs(logits, never).double()  # (N*B, V)
+            if done.any():
+                logp = _extend_finished(logp, done.reshape(-1), end_only)
+            cand = (scores.reshape(N, B, 1) + logp.reshape(N, B, V)).reshape(N, B * V)
+            scores, picked = cand.topk(B, dim=1)  # (N, B) each, best first, stable
+            order = _host(picked)  # (N, B): the one copy out per step
             parent, word = order // V, order % V  # (N, B) each
-            scores = np.take_along_axis(cand, order, axis=1)
             seqs = np.concatenate([np.take_along_axis(seqs, parent[:, :, None], axis=1),
                                    word[:, :, None]], axis=2)  # (N, B, L+1)
             done = np.take_along_axis(done, parent, axis=1) | (word == END_ID)
             rows = (np.arange(N)[:, None] * B + parent).reshape(-1)  # (N*B,) parent rows
-            state = _repeat_state(state, rows)
+            state = _repeat_state(state, _rows(rows, device))
             if done.all():
                 break
     model.train(was_training)

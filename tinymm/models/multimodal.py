@@ -83,6 +83,8 @@ class MultimodalConfig(SavedConfig):
     bilinear_core: str = "linear"
     bilinear_norm: bool = True
     count_heads: int = 8  # attention_count: how many sigmoid counters RegionCounter has
+    # attention_count: J 2x2 patterns read off the counters' match maps (0: the plain sums)
+    count_patterns: int = 16
 
     def __post_init__(self):
         check_fusion(self.fusion)
@@ -93,12 +95,22 @@ class MultimodalConfig(SavedConfig):
                 or self.count_heads < 1:
             raise ValueError(f"MultimodalConfig: count_heads must be a positive integer, got "
                              f"{self.count_heads!r}")
+        if isinstance(self.count_patterns, bool) or not isinstance(self.count_patterns, int) \
+                or self.count_patterns < 0:
+            raise ValueError(f"MultimodalConfig: count_patterns must be an integer >= 0, got "
+                             f"{self.count_patterns!r}")
         if self.image_size % 4:
             raise ValueError(f"MultimodalConfig: image_size must be a multiple of 4 (two "
                              f"2x2 max-pools), got {self.image_size}")
         if self.fused_dim % self.num_heads:
             raise ValueError(f"MultimodalConfig: fused_dim ({self.fused_dim}) must be divisible "
                              f"by num_heads ({self.num_heads})")
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        """A checkpoint's config; one written before ``count_patterns`` existed holds the
+        plain-sum counter, so a missing field reads as 0 there."""
+        return super().from_dict({"count_patterns": 0, **values})
 
     @property
     def map_size(self) -> int:
@@ -110,26 +122,47 @@ class MultimodalConfig(SavedConfig):
 
 
 class RegionCounter(nn.Module):
-    """Counts the image regions that match the question: K sigmoid "counters", summed.
+    """Counts the image regions (or the objects) that match the question: K sigmoid
+    "counters" over the R = h*w regions.
 
-    q (N, E) the question vector, regions (N, R, C) -> counts (N, K)::
+    q (N, E) the question vector, regions (N, R, C) -> counts (N, K), or (N, J) with
+    ``patterns=J``::
 
         probes = Linear(E -> K C)(q).reshape(N, K, C)       (N, K, C)  one probe per counter
         match  = sigmoid(regions @ probes^T / sqrt(C))      (N, R, K)  each region on its own
-        counts = sum of match over the R regions / sqrt(R)  (N, K)
+        patterns=0:  counts = sum of match over the R regions / sqrt(R)              (N, K)
+        patterns=J:  maps   = match as K maps of h x w cells                 (N, K, h, w)
+                     local  = ReLU(Conv2d(K -> J, 2x2, padding=1)(maps))  (N, J, h+1, w+1)
+                     counts = sum of local over its (h+1)(w+1) windows / sqrt(R)     (N, J)
 
     Unlike softmax attention, nothing normalises the match over the regions, so a counter's
     output grows with the number of regions that match its probe (the /sqrt(R) only keeps it
-    O(1) at the start, where every match is about 0.5).
+    O(1) at the start, where every match is about 0.5). But one object covers 4 to 16 of the
+    8 x 8 cells, so the plain sum counts cells, not objects. The 2x2 patterns fix that: for
+    a 0/1 map, summing cells/4 - adjacent pairs/2 + full 2x2 blocks over every 2x2 window
+    gives the map's Euler number (connected blobs - holes), which is the number of objects
+    when each covers one blob of cells, whatever its size; each of those three terms is a
+    ReLU of a linear function of the window (a pair is ReLU(a + b - 1)), so Conv2d + ReLU +
+    sum can learn it.
     """
 
-    def __init__(self, query_dim: int, region_dim: int, heads: int, dtype=np.float32):
+    def __init__(self, query_dim: int, region_dim: int, heads: int, dtype=np.float32,
+                 patterns: int = 0, map_size: int = 8):
         super().__init__()
         self.query_dim, self.region_dim, self.heads = query_dim, region_dim, heads
+        self.patterns, self.map_size = patterns, map_size
         self.probe = nn.Linear(query_dim, heads * region_dim, dtype=dtype)
+        if patterns:
+            self.pattern = nn.Conv2d(heads, patterns, 2, padding=1, activation="relu",
+                                     dtype=dtype)
+
+    @property
+    def out_features(self) -> int:
+        return self.patterns or self.heads
 
     def extra_repr(self) -> str:
-        return f"query_dim={self.query_dim}, region_dim={self.region_dim}, heads={self.heads}"
+        return (f"query_dim={self.query_dim}, region_dim={self.region_dim}, "
+                f"heads={self.heads}, patterns={self.patterns}")
 
     def forward(self, q, regions):
         q, regions = as_tensor(q), as_tensor(regions)
@@ -141,9 +174,18 @@ class RegionCounter(nn.Module):
             raise ValueError(f"{name}: regions must be (N={q.shape[0]}, R, {self.region_dim}), "
                              f"got shape {tuple(regions.shape)}")
         N, R, C = regions.shape
+        if self.patterns and R != self.map_size ** 2:
+            raise ValueError(f"{name}: regions must be the {self.map_size}x{self.map_size} "
+                             f"map's R={self.map_size ** 2} cells, got R={R}")
         probes = self.probe(q).reshape(N, self.heads, C)  # (N, K, C)
         scores = (regions @ probes.permute(0, 2, 1)) * float(1.0 / np.sqrt(C))  # (N, R, K)
-        return scores.sigmoid().sum(axis=1) * float(1.0 / np.sqrt(R))  # (N, K)
+        match = scores.sigmoid()  # (N, R, K)
+        if not self.patterns:
+            return match.sum(axis=1) * float(1.0 / np.sqrt(R))  # (N, K)
+        side = self.map_size
+        maps = match.permute(0, 2, 1).reshape(N, self.heads, side, side)  # (N, K, h, w)
+        local = self.pattern(maps)  # (N, J, h+1, w+1)
+        return local.sum(axis=(2, 3)) * float(1.0 / np.sqrt(R))  # (N, J)
 
 
 def check_fusion(name: str) -> str:
@@ -178,7 +220,8 @@ class MultimodalVQA(ImageTower, TextTower, nn.Module):
             self.fusion = nn.CrossAttentionFusion(c.hidden_size, c.conv2_channels,
                                                   embed_dim=c.fused_dim, num_heads=c.num_heads)
         if c.fusion == "attention_count":
-            self.counter = RegionCounter(c.hidden_size, c.conv2_channels, c.count_heads)
+            self.counter = RegionCounter(c.hidden_size, c.conv2_channels, c.count_heads,
+                                         patterns=c.count_patterns, map_size=c.map_size)
         elif c.fusion == "gated":
             self.fusion = nn.GatedFusion(c.fused_dim, c.hidden_size, c.fused_dim)
         elif c.fusion == "bilinear":
@@ -202,7 +245,7 @@ class MultimodalVQA(ImageTower, TextTower, nn.Module):
         if c.fusion == "question_only":
             return c.hidden_size
         if c.fusion == "attention_count":
-            return c.fused_dim + c.count_heads
+            return c.fused_dim + (c.count_patterns or c.count_heads)
         return c.fused_dim
 
     # ------------------------------------------------------------------ encoders

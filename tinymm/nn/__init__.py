@@ -63,6 +63,18 @@ from tinymm.nn.loss import (
 )
 from tinymm.nn.lstm import LSTM
 from tinymm.nn.module import Module, Parameter
+from tinymm.nn.padding import (
+    CircularPad1d,
+    CircularPad2d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ZeroPad1d,
+    ZeroPad2d,
+)
 from tinymm.nn.pool2d import AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d
 from tinymm.nn.resize import (
     CosineSimilarity,
@@ -71,7 +83,6 @@ from tinymm.nn.resize import (
     Upsample,
     UpsamplingBilinear2d,
     UpsamplingNearest2d,
-    ZeroPad2d,
 )
 from tinymm.nn.rnn import RNN, RNNBase
 from tinymm.nn.transformer import (
@@ -114,6 +125,10 @@ __all__ += [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss", "MSELoss",
     "NLLLoss", "SmoothL1Loss",
     "CosineEmbeddingLoss", "KLDivLoss", "MarginRankingLoss", "TripletMarginLoss",
+]
+__all__ += [
+    "CircularPad1d", "CircularPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
+    "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d",
 ]
 
 

@@ -5,6 +5,10 @@ kernels/reference/activation.py and softmax.py). LeakyReLU, ELU, GELU (exact or 
 approximation), SiLU and Softplus call compositions of Tensor ops (in ops/activation.py),
 so autograd derives their backward from the pieces; so do LogSigmoid, Mish, GLU, Hardtanh,
 ReLU6 and PReLU (ops/pointwise.py).
+
+``inplace=True`` (ReLU, LeakyReLU, ELU, SiLU, Mish, Hardtanh, ReLU6) is accepted and kept as an
+attribute, as PyTorch's constructors take it; the result is always a new tensor, with the
+values and gradients of PyTorch's in-place form.
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from tinymm.ops.softmax import log_softmax, softmax
 
 
 class ReLU(Module):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
         return relu(x)
 
@@ -62,9 +70,10 @@ class Identity(Module):
 
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = negative_slope
+        self.inplace = inplace
 
     def forward(self, x):
         return leaky_relu(x, self.negative_slope)
@@ -74,9 +83,10 @@ class LeakyReLU(Module):
 
 
 class ELU(Module):
-    def __init__(self, alpha: float = 1.0):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
         self.alpha = alpha
+        self.inplace = inplace
 
     def forward(self, x):
         return elu(x, self.alpha)
@@ -92,6 +102,10 @@ class GELU(Module):
 
 
 class SiLU(Module):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
         return silu(x)
 
@@ -105,14 +119,16 @@ class Softplus(Module):
         return softplus(x, self.beta)
 
 
-
-
 class LogSigmoid(Module):
     def forward(self, x):
         return _P.logsigmoid(x)
 
 
 class Mish(Module):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
         return _P.mish(x)
 

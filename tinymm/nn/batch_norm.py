@@ -89,7 +89,7 @@ class _BatchNorm(Module):
         factor = 0.0 if self.momentum is None else self.momentum
         track = self.training and self.track_running_stats
         if track and self.momentum is None:  # cumulative moving average
-            factor = 1.0 / float(int(self.num_batches_tracked.array) + 1)
+            factor = 1.0 / float(int(self.num_batches_tracked.item()) + 1)
         # eval normalises with the running statistics when the layer keeps them
         use_batch_stats = self.training or self.running_mean is None
         keep = not self.training or self.track_running_stats
@@ -97,7 +97,11 @@ class _BatchNorm(Module):
                          self.running_var if keep else None, self.weight, self.bias,
                          training=use_batch_stats, momentum=factor, eps=self.eps)
         if track:
-            self.num_batches_tracked.array[...] += 1
+            counter = self.num_batches_tracked
+            if counter.is_cuda:  # an add kernel on the device: no copy
+                counter.array = (counter.detach() + 1).array
+            else:
+                counter.array[...] += 1
         return out
 
     def extra_repr(self) -> str:

@@ -9,14 +9,16 @@ import numpy as np
 from tinymm.nn import init
 from tinymm.nn.module import Module, Parameter
 from tinymm.ops.conv1d import conv1d, single
+from tinymm.ops.grouped import check_groups
 from tinymm.ops.shape import pad
 from tinymm.tensor import as_tensor
 
 
 class Conv1d(Module):
-    """PyTorch's ``nn.Conv1d``: weight (out_channels, in_channels, K), bias (out,), the same
-    default initialisation as Conv2d (fan_in = in_channels * K). Input (N, C, L) or (C, L);
-    padding_mode "reflect", "replicate" or "circular" pads with F.pad before the convolution."""
+    """PyTorch's ``nn.Conv1d``: weight (out_channels, in_channels / groups, K), bias (out,),
+    the same default initialisation as Conv2d (fan_in = in_channels / groups * K). Input
+    (N, C, L) or (C, L); padding_mode "reflect", "replicate" or "circular" pads with F.pad
+    before the convolution."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
@@ -26,8 +28,7 @@ class Conv1d(Module):
         if not (isinstance(in_channels, int) and isinstance(out_channels, int)
                 and in_channels > 0 and out_channels > 0):
             raise ValueError(f"{name}: in_channels and out_channels must be positive ints")
-        if groups != 1:
-            raise ValueError(f"{name}: only groups=1 is supported, got groups={groups}")
+        self.groups = check_groups(name, groups, in_channels, out_channels)
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or "
                              f"'circular', got {padding_mode!r}")
@@ -42,11 +43,11 @@ class Conv1d(Module):
         self.padding = padding if isinstance(padding, str) else \
             (single(name, "padding", padding, 0),)
         k = self.kernel_size[0]
-        self.weight = Parameter(np.empty((out_channels, in_channels, k), dtype=dtype))
+        self.weight = Parameter(np.empty((out_channels, in_channels // groups, k), dtype=dtype))
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if bias:
             self.bias = Parameter(np.empty(out_channels, dtype=dtype))
-            init.default_bias_(self.bias, in_channels * k)
+            init.default_bias_(self.bias, in_channels // groups * k)
         else:
             self.register_parameter("bias", None)
 
@@ -56,7 +57,7 @@ class Conv1d(Module):
             x = pad(as_tensor(x), (padding[0], padding[0]), mode=self.padding_mode)
             padding = 0
         return conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation,
-                      layer=f"Conv1d({self.extra_repr()})")
+                      self.groups, layer=f"Conv1d({self.extra_repr()})")
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

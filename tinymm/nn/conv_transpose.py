@@ -11,13 +11,15 @@ from tinymm.nn import init
 from tinymm.nn.module import Module, Parameter
 from tinymm.ops._checks import check_pair
 from tinymm.ops.conv_transpose import ConvTranspose2d as _ConvTranspose2dOp
+from tinymm.ops.conv_transpose import conv_transpose2d
+from tinymm.ops.grouped import check_groups
 
 
 class ConvTranspose2d(Module):
-    """PyTorch's ``nn.ConvTranspose2d``: weight (in_channels, out_channels, kH, kW), bias
-    (out_channels,), both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with PyTorch's fan_in =
-    out_channels*kH*kW (the weight's dimension 1 times the kernel). groups=1 and
-    padding_mode='zeros' only."""
+    """PyTorch's ``nn.ConvTranspose2d``: weight (in_channels, out_channels / groups, kH, kW),
+    bias (out_channels,), both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with PyTorch's fan_in =
+    out_channels / groups * kH * kW (the weight's dimension 1 times the kernel).
+    padding_mode='zeros' only, as PyTorch."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
@@ -27,9 +29,10 @@ class ConvTranspose2d(Module):
         if not (isinstance(in_channels, int) and isinstance(out_channels, int)
                 and in_channels > 0 and out_channels > 0):
             raise ValueError(f"{name}: in_channels and out_channels must be positive ints")
-        if groups != 1 or padding_mode != "zeros":
-            raise ValueError(f"{name}: only groups=1 and padding_mode='zeros' are implemented, "
-                             f"got groups={groups!r}, padding_mode={padding_mode!r}")
+        if padding_mode != "zeros":
+            raise ValueError(f"{name}: only padding_mode='zeros' is supported for "
+                             f"ConvTranspose2d (as PyTorch), got {padding_mode!r}")
+        check_groups(name, groups, in_channels, out_channels)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = check_pair(name, "kernel_size", kernel_size, 1)
         self.stride = check_pair(name, "stride", stride, 1)
@@ -37,11 +40,12 @@ class ConvTranspose2d(Module):
         self.output_padding = check_pair(name, "output_padding", output_padding, 0)
         self.dilation = check_pair(name, "dilation", dilation, 1)
         kh, kw = self.kernel_size
-        self.weight = Parameter(np.empty((in_channels, out_channels, kh, kw), dtype=dtype))
+        self.weight = Parameter(np.empty((in_channels, out_channels // groups, kh, kw),
+                                         dtype=dtype))
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if bias:
             self.bias = Parameter(np.empty(out_channels, dtype=dtype))
-            init.default_bias_(self.bias, out_channels * kh * kw)
+            init.default_bias_(self.bias, out_channels // groups * kh * kw)
         else:
             self.register_parameter("bias", None)
 
@@ -63,6 +67,10 @@ class ConvTranspose2d(Module):
         return tuple(extra)
 
     def forward(self, input, output_size=None):  # noqa: A002 - PyTorch's argument names
+        if self.groups != 1:
+            return conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                    self._output_padding(input, output_size), self.groups,
+                                    self.dilation)
         return _ConvTranspose2dOp.apply(
             input, self.weight, self.bias, stride=self.stride, padding=self.padding,
             output_padding=self._output_padding(input, output_size), dilation=self.dilation,

@@ -3,7 +3,9 @@
 ``tinymm/ops/loss.py``), ``KLDivLoss``, ``MarginRankingLoss``, ``CosineEmbeddingLoss``,
 ``TripletMarginLoss`` (``tinymm/ops/composite_loss.py``). Each stores its options and calls
 the function of the same name;
-``loss(input, target)`` in PyTorch's argument order."""
+``loss(input, target)`` in PyTorch's argument order. The deprecated ``size_average`` and
+``reduce`` keywords are accepted and mapped to ``reduction`` as PyTorch does
+(``ops/loss.py: legacy_reduction``)."""
 
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from tinymm.ops.composite_loss import (
 class _Loss(Module):
     _reductions = _L.REDUCTIONS
 
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, reduction: str = "mean", size_average=None, reduce=None):
         super().__init__()
+        reduction = _L.legacy_reduction(size_average, reduce, reduction)
         if reduction not in self._reductions:
             raise ValueError(f"{type(self).__name__}: reduction must be one of "
                              f"{self._reductions}, got {reduction!r}")
@@ -42,8 +45,9 @@ class L1Loss(_Loss):
 
 
 class SmoothL1Loss(_Loss):
-    def __init__(self, reduction: str = "mean", beta: float = 1.0):
-        super().__init__(reduction)
+    def __init__(self, reduction: str = "mean", beta: float = 1.0, size_average=None,
+                 reduce=None):
+        super().__init__(reduction, size_average, reduce)
         self.beta = beta
 
     def forward(self, input, target):  # noqa: A002
@@ -60,8 +64,8 @@ class HuberLoss(_Loss):
 
 
 class BCELoss(_Loss):
-    def __init__(self, weight=None, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, reduction: str = "mean", size_average=None, reduce=None):
+        super().__init__(reduction, size_average, reduce)
         self.weight = weight
 
     def forward(self, input, target):  # noqa: A002
@@ -70,8 +74,9 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
-        super().__init__(reduction)
+    def __init__(self, weight=None, reduction: str = "mean", pos_weight=None,
+                 size_average=None, reduce=None):
+        super().__init__(reduction, size_average, reduce)
         self.weight, self.pos_weight = weight, pos_weight
 
     def forward(self, input, target):  # noqa: A002
@@ -81,8 +86,9 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class NLLLoss(_Loss):
-    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean",
+                 size_average=None, reduce=None):
+        super().__init__(reduction, size_average, reduce)
         self.weight, self.ignore_index = weight, ignore_index
 
     def forward(self, input, target):  # noqa: A002
@@ -94,8 +100,8 @@ class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy from logits (the fused op; with ``weight``, nll of log_softmax)."""
 
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean",
-                 label_smoothing: float = 0.0):
-        super().__init__(reduction)
+                 label_smoothing: float = 0.0, size_average=None, reduce=None):
+        super().__init__(reduction, size_average, reduce)
         self.weight, self.ignore_index = weight, ignore_index
         self.label_smoothing = label_smoothing
 
@@ -111,8 +117,9 @@ class KLDivLoss(_Loss):
 
     _reductions = _L.REDUCTIONS + ("batchmean",)
 
-    def __init__(self, reduction: str = "mean", log_target: bool = False):
-        super().__init__(reduction)
+    def __init__(self, reduction: str = "mean", log_target: bool = False, size_average=None,
+                 reduce=None):
+        super().__init__(reduction, size_average, reduce)
         self.log_target = log_target
 
     def forward(self, input, target):  # noqa: A002
@@ -120,8 +127,9 @@ class KLDivLoss(_Loss):
 
 
 class _MarginLoss(_Loss):
-    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, margin: float = 0.0, reduction: str = "mean", size_average=None,
+                 reduce=None):
+        super().__init__(reduction, size_average, reduce)
         self.margin = margin
 
 
@@ -137,8 +145,9 @@ class CosineEmbeddingLoss(_MarginLoss):
 
 class TripletMarginLoss(_Loss):
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
-                 swap: bool = False, reduction: str = "mean"):
-        super().__init__(reduction)
+                 swap: bool = False, reduction: str = "mean", size_average=None,
+                 reduce=None):
+        super().__init__(reduction, size_average, reduce)
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor, positive, negative):

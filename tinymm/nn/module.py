@@ -8,6 +8,9 @@ attribute assignment (``self.fc = Linear(4, 8)``) in assignment order, so
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import inspect
 from collections import OrderedDict
 from collections.abc import Iterator
 
@@ -65,8 +68,45 @@ def _load_into(t: Tensor, array: np.ndarray) -> None:
         t.array[...] = array
 
 
+_building = contextvars.ContextVar("tinymm_building_layer", default=False)
+
+
+def _explicit_dtype_init(init):
+    """``init`` of a tinymm layer with a ``dtype`` argument, followed by a cast of every
+    floating parameter and buffer to that dtype when the caller passed one and it is not the
+    default: layers build float32 arrays that Parameter and register_buffer move to the default
+    dtype (``_default_float``), so under ``set_default_dtype(float64)`` an explicit
+    ``dtype=float32`` would otherwise be lost (PyTorch's layers take an explicit dtype as
+    given). Only the outermost layer casts: the sublayers a layer builds receive its own
+    ``dtype`` argument, which is no request of the caller's."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        token = _building.set(True)
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            _building.reset(token)
+        if _building.get():
+            return
+        dtype = signature.bind(self, *args, **kwargs).arguments.get("dtype")
+        if dtype is not None and np.dtype(dtype).kind == "f" and np.dtype(dtype) != \
+                _dt.DEFAULT_FLOAT:
+            self.to(np.dtype(dtype))
+
+    return __init__
+
+
 class Module:
     """Base class of layers and models: subclasses define ``__init__`` and ``forward``."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if (init is not None and cls.__module__.startswith("tinymm.")
+                and "dtype" in inspect.signature(init).parameters):
+            cls.__init__ = _explicit_dtype_init(init)
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())

@@ -1,5 +1,5 @@
 """Shape and size layers: ``Upsample`` (and its two fixed-mode forms) over
-``F.interpolate`` (ops/interpolate.py), ``Unflatten``, ``ZeroPad2d``, and the
+``F.interpolate`` (ops/interpolate.py), ``Unflatten``, and the
 ``CosineSimilarity`` / ``PairwiseDistance`` modules over ops/distance.py."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 from tinymm.nn.module import Module
 from tinymm.ops.distance import cosine_similarity, pairwise_distance
 from tinymm.ops.interpolate import interpolate
-from tinymm.ops.shape import pad
 from tinymm.tensor import as_tensor
 
 
@@ -52,23 +51,6 @@ class Unflatten(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
-
-
-class ZeroPad2d(Module):
-    """``nn.ZeroPad2d(padding)``: an int, or (left, right, top, bottom), of zeros."""
-
-    def __init__(self, padding):
-        super().__init__()
-        self.padding = (padding,) * 4 if isinstance(padding, int) else tuple(padding)
-        if len(self.padding) != 4:
-            raise ValueError(f"ZeroPad2d: padding must be an int or (left, right, top, "
-                             f"bottom), got {padding!r}")
-
-    def forward(self, x):
-        return pad(x, self.padding)
-
-    def extra_repr(self) -> str:
-        return f"{self.padding}"
 
 
 class CosineSimilarity(Module):

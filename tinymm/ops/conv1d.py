@@ -2,7 +2,7 @@
 (O, C, K) is the 2-d convolution of the height-1 image x (N, C, 1, L) with the (O, C, 1, K)
 kernel (stride (1, s), padding (0, p), dilation (1, d)), so it shares conv2d's kernels and
 backward (derivation: kernels/reference/conv2d.py). Output (N, O, OL), or (O, OL) for an
-unbatched (C, L) input.
+unbatched (C, L) input. groups > 1 composes the ungrouped convolution (ops/grouped.py).
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
            layer: str | None = None):
     op = layer or "conv1d"
     x, w = as_tensor(input), as_tensor(weight)
-    if groups != 1:
-        raise ValueError(f"{op}: groups={groups} is not supported (the conv2d kernels have no "
-                         "groups); use groups=1")
+    if groups != 1:  # each channel group on its own (ops/grouped.py)
+        from tinymm.ops.grouped import grouped
+
+        return grouped(op, lambda xs, ws, bs: conv1d(xs, ws, bs, stride, padding, dilation,
+                                                     layer=layer), x, w, bias, groups)
     if x.ndim not in (2, 3) or w.ndim != 3:
         raise ValueError(f"{op}: expected input (N, C, L) or (C, L) and weight (O, C, K), got "
                          f"input {tuple(x.shape)} and weight {tuple(w.shape)}")

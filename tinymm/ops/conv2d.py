@@ -127,8 +127,14 @@ def _pytorch_rules(op, x, weight, stride, padding, dilation) -> None:
                          ) from None
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
-    """PyTorch's ``F.conv2d``: x (N, C, H, W), weight (O, C, kH, kW), bias (O,) or None."""
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
+    """PyTorch's ``F.conv2d``: x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O,) or None;
+    groups > 1 convolves each channel group on its own (ops/grouped.py)."""
+    if groups != 1:
+        from tinymm.ops.grouped import grouped
+
+        return grouped("conv2d", lambda xs, ws, bs: conv2d(xs, ws, bs, stride, padding,
+                                                           dilation), x, weight, bias, groups)
     _pytorch_rules("conv2d", x, weight, stride, padding, dilation)
     return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.devices import is_device_array
 from tinymm.ops._checks import check_float, check_pair, check_same_dtype
 
 
@@ -46,7 +47,8 @@ def _output_size(op, x_shape, w_shape, stride, padding, output_padding, dilation
 def _check(op, x, weight, bias, stride, padding, output_padding, groups, dilation):
     both = f"input {tuple(x.shape)}, weight {tuple(weight.shape)}"
     if groups != 1:
-        raise ValueError(f"{op}: only groups=1 is implemented, got groups={groups!r}")
+        raise ValueError(f"{op}: the ConvTranspose2d op is ungrouped, got groups={groups!r}; "
+                         "conv_transpose2d(..., groups=) composes it over the groups")
     if weight.ndim != 4:
         raise ValueError(f"{op}: weight must be 4-d (in_channels, out_channels, kH, kW), got "
                          f"{both}")
@@ -77,31 +79,45 @@ class ConvTranspose2d(Function):
         stride, padding, dilation, size = _check(op, x, weight, bias, stride, padding,
                                                  output_padding, groups, dilation)
         pads = (padding[0], padding[0], padding[1], padding[1])
-        y = np.zeros((x.shape[0], weight.shape[1]) + size, dtype=x.dtype)  # (N, O, OH, OW)
-        _, cache = ctx.backend.conv2d_forward(y, weight, None, stride=stride, padding=pads,
-                                              dilation=dilation)
-        out = ctx.backend.conv2d_backward(np.ascontiguousarray(x), cache)[0]
+        b = ctx.backend
+        y = b.full((x.shape[0], weight.shape[1]) + size, 0, x.dtype)  # (N, O, OH, OW)
+        _, cache = b.conv2d_forward(y, weight, None, stride=stride, padding=pads,
+                                    dilation=dilation)
+        x = _contiguous(x)
+        out = b.conv2d_backward(x, cache)[0]
         if bias is not None:
-            out = out + bias.reshape(1, -1, 1, 1)
-        ctx.save_for_backward(np.ascontiguousarray(x), weight, bias is not None,
-                              (stride, pads, dilation))
+            out = b.add_forward(out, bias.reshape(1, -1, 1, 1))[0]  # (N, O, OH, OW)
+        ctx.save_for_backward(x, weight, bias is not None, (stride, pads, dilation))
         return out
 
     @staticmethod
     def backward(ctx, grad):
         x, weight, has_bias, (stride, pads, dilation) = ctx.saved
-        grad = np.ascontiguousarray(grad)
-        dx, cache = ctx.backend.conv2d_forward(grad, weight, None, stride=stride, padding=pads,
-                                               dilation=dilation)  # (N, C, H, W)
-        dweight = ctx.backend.conv2d_backward(x, cache, need_dx=False)[1]  # (C, O, kh, kw)
-        dbias = grad.sum(axis=(0, 2, 3)) if has_bias else None
+        b = ctx.backend
+        grad = _contiguous(grad)
+        dx, cache = b.conv2d_forward(grad, weight, None, stride=stride, padding=pads,
+                                     dilation=dilation)  # (N, C, H, W)
+        dweight = b.conv2d_backward(x, cache, need_dx=False)[1]  # (C, O, kh, kw)
+        dbias = b.sum_forward(grad, axis=(0, 2, 3))[0] if has_bias else None  # (O,)
         return dx, dweight, dbias
+
+
+def _contiguous(a):
+    """A C-contiguous array where ``a`` lives (device arrays always are)."""
+    return a if is_device_array(a) else np.ascontiguousarray(a)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0,  # noqa: A002
                      output_padding=0, groups=1, dilation=1):
-    """PyTorch's ``F.conv_transpose2d``: input (N, C, H, W), weight (C, O, kH, kW), bias (O,)
-    or None; returns (N, O, OH, OW)."""
+    """PyTorch's ``F.conv_transpose2d``: input (N, C, H, W), weight (C, O/groups, kH, kW),
+    bias (O,) or None; returns (N, O, OH, OW). groups > 1 runs each channel group on its own
+    (ops/grouped.py)."""
+    if groups != 1:
+        from tinymm.ops.grouped import grouped
+
+        return grouped("conv_transpose2d", lambda xs, ws, bs: conv_transpose2d(
+            xs, ws, bs, stride, padding, output_padding, 1, dilation), input, weight, bias,
+            groups, transposed=True)
     return ConvTranspose2d.apply(input, weight, bias, stride=stride, padding=padding,
                                  output_padding=output_padding, groups=groups,
                                  dilation=dilation)

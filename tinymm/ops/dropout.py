@@ -61,7 +61,9 @@ def _drop(op: str, x, p: float, training: bool, mask_shape):
         return x
     shape = mask_shape(tuple(x.shape))
     if p == 1.0:
-        return x * from_numpy(np.zeros(shape, dtype=x.dtype))
+        return x * from_numpy(np.zeros(shape, dtype=x.dtype)).to(x.device)
     keep = default_generator.rng.random(shape) >= p  # True = kept
     scale_mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))  # keep / (1 - p)
-    return x * from_numpy(scale_mask)
+    # the mask is drawn from tinymm's one generator on the host (the same draws on every
+    # device); for a cuda x it crosses once (counted)
+    return x * from_numpy(scale_mask).to(x.device)

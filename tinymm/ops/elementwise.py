@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.devices import is_device_array
 from tinymm.kernels._shapes import sum_to_shape as unbroadcast  # for the ops still on NumPy
 from tinymm.ops._kernel import KernelFunction
 
@@ -171,30 +172,17 @@ class Piecewise(Function):
 
 
 # ------------------------------------------------------------------ max/min of two, where
-class _Extremum(Function):
-    """max or min of a and b elementwise (``pick``: np.maximum or np.minimum); the side picked
-    gets the gradient, and on ties each side gets half, as PyTorch."""
+class Maximum(_Binary):
+    """max of a and b elementwise (NaN propagates); the side picked gets the gradient, and on
+    ties each side gets half, as PyTorch. The kernels run where the inputs live."""
 
-    @classmethod
-    def forward(cls, ctx, a, b):
-        _check_broadcast(cls.pick.__name__, a, b)
-        ctx.save_for_backward(a, b)
-        return cls.pick(a, b)
-
-    @classmethod
-    def backward(cls, ctx, grad):
-        a, b = ctx.saved
-        picked_a = cls.pick(a, b) == a
-        share = np.where(a == b, grad.dtype.type(0.5), picked_a.astype(grad.dtype))
-        return unbroadcast(grad * share, a.shape), unbroadcast(grad * (1 - share), b.shape)
+    kernel = "maximum"
 
 
-class Maximum(_Extremum):
-    pick = np.maximum
+class Minimum(_Binary):
+    """min of a and b elementwise; gradients as ``Maximum``."""
 
-
-class Minimum(_Extremum):
-    pick = np.minimum
+    kernel = "minimum"
 
 
 class Where(Function):
@@ -225,6 +213,8 @@ class Clone(Function):
 
     @staticmethod
     def forward(ctx, x):
+        if is_device_array(x):  # a device-to-device copy by the cast kernel
+            return ctx.backend.cast_forward(x, x.dtype)[0]
         return x.copy()
 
     @staticmethod

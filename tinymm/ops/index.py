@@ -16,7 +16,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import Function, device_unsupported
+from tinymm.devices import is_device_array
 from tinymm.ops._checks import check_dim
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])  # torch.return_types.*
@@ -60,48 +61,64 @@ class MaxDim(Function):
         return (_scatter_add(shape, idx, g, dim),)
 
 
+def _last_axis_rows(backend, x, dim: int):
+    """x with ``dim`` moved last and flattened to rows (R, n) through the backend's kernels
+    (no NumPy on device data), and the moved shape."""
+    x1 = x.reshape(1) if x.ndim == 0 else x
+    axes = [d for d in range(x1.ndim) if d != dim] + [dim]
+    if dim != x1.ndim - 1:
+        x1 = backend.permute_forward(x1, tuple(axes))[0]  # (..., n) contiguous
+    moved = tuple(x1.shape)
+    return x1.reshape(int(np.prod(moved[:-1])), moved[-1]), moved, axes  # (R, n)
+
+
+def _from_rows(backend, rows, moved: tuple, axes: list, ndim: int):
+    """The inverse of ``_last_axis_rows`` for rows (R, K): back to x's layout, K along dim."""
+    out = rows.reshape(*moved[:-1], rows.shape[1])  # (..., K)
+    if axes != sorted(axes):
+        out = backend.permute_forward(out, tuple(int(a) for a in np.argsort(axes)))[0]
+    return out.reshape(()) if ndim == 0 else out
+
+
 class TopK(Function):
-    """The k largest (or smallest) values along ``dim`` and their indices (sorted when
-    ``sorted``; ties keep the lower index first)."""
+    """The k largest (or smallest) values along ``dim`` and their indices, best first (also
+    for ``sorted=False``; ties keep the lower index first, NaN comes last): the ``topk``
+    kernel on rows with ``dim`` moved last, so a cuda tensor stays on the device."""
 
     @staticmethod
-    def forward(ctx, x, k, dim=-1, largest=True, sorted=True):  # noqa: A002
-        dim = check_dim("topk", "dim", dim, x.ndim)
+    def forward(ctx, x, k, dim=-1, largest=True, sorted=True, op="topk"):  # noqa: A002
+        dim = check_dim(op, "dim", dim, max(x.ndim, 1))
         n = x.shape[dim] if x.ndim else 1
-        if not 0 <= k <= n:
-            raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {n}")
-        order = np.argsort(-x if largest else x, axis=dim, kind="stable")
-        idx = np.take(order, np.arange(k), axis=dim)  # (... K ...)
-        values = np.take_along_axis(x, idx, axis=dim)
-        ctx.save_for_backward(x.shape, idx, dim)
-        return values, idx.astype(np.int64)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
+            raise ValueError(f"{op}: k={k!r} is out of range for dim {dim} of size {n}")
+        b = ctx.backend
+        rows, moved, axes = _last_axis_rows(b, x, dim)  # (R, n)
+        (values, idx), cache = b.topk_forward(rows, int(k), largest=largest)  # (R, K) each
+        ctx.save_for_backward(cache, moved, axes, x.ndim)
+        return (_from_rows(b, values, moved, axes, x.ndim),
+                _from_rows(b, idx, moved, axes, x.ndim))
 
     @staticmethod
     def backward(ctx, grad, grad_indices):
-        shape, idx, dim = ctx.saved
-        return (_scatter_add(shape, idx, grad, dim),)
+        cache, moved, axes, ndim = ctx.saved
+        b = ctx.backend
+        if axes != sorted(axes):
+            grad = b.permute_forward(grad, tuple(axes))[0]  # (..., K) dim last
+        rows = grad.reshape(int(np.prod(grad.shape[:-1])), grad.shape[-1])  # (R, K)
+        (dx,) = b.topk_backward((rows, None), cache)  # (R, n)
+        return (_from_rows(b, dx, moved, axes, ndim),)
 
 
 class Sort(Function):
-    """Values sorted along ``dim`` and the permutation that sorts them (stable)."""
+    """Values sorted along ``dim`` and the permutation that sorts them (stable; NaN last):
+    top-k with k = the dim's size."""
 
     @staticmethod
     def forward(ctx, x, dim=-1, descending=False, stable=True):
-        dim = check_dim("sort", "dim", dim, x.ndim)
-        if x.ndim == 0:
-            ctx.save_for_backward(x.shape, None, dim)
-            return x.copy(), np.zeros((), np.int64)
-        # stable descending order: sort the negation (keeps equal elements in input order)
-        idx = np.argsort(-x if descending else x, axis=dim, kind="stable")
-        ctx.save_for_backward(x.shape, idx, dim)
-        return np.take_along_axis(x, idx, axis=dim), idx.astype(np.int64)
+        n = x.shape[check_dim("sort", "dim", dim, max(x.ndim, 1))] if x.ndim else 1
+        return TopK.forward(ctx, x, n, dim=dim, largest=descending, op="sort")
 
-    @staticmethod
-    def backward(ctx, grad, grad_indices):
-        shape, idx, dim = ctx.saved
-        if idx is None:
-            return (grad,)
-        return (_scatter_add(shape, idx, grad, dim),)
+    backward = TopK.backward
 
 
 class Gather(Function):
@@ -109,6 +126,8 @@ class Gather(Function):
 
     @staticmethod
     def forward(ctx, x, index, dim):
+        if is_device_array(x) or is_device_array(index):  # its index checks read the host
+            raise device_unsupported("gather")
         dim = check_dim("gather", "dim", dim, x.ndim)
         index = np.asarray(index)
         if index.dtype.kind not in "iu" or index.ndim != x.ndim:

@@ -203,7 +203,7 @@ def _triangle(x, diagonal: int, lower: bool) -> Tensor:
     rows, cols = x.shape[-2:]
     keep = np.tri(rows, cols, diagonal, dtype=bool) if lower else \
         ~np.tri(rows, cols, diagonal - 1, dtype=bool)  # (rows, cols) the kept triangle
-    return x * from_numpy(keep.astype(x.dtype))
+    return x * from_numpy(keep.astype(x.dtype)).to(x.device)  # (a counted copy to a GPU)
 
 
 def tril(input, diagonal: int = 0) -> Tensor:  # noqa: A002

@@ -29,7 +29,7 @@ from tinymm.ops.group_norm import group_norm
 from tinymm.ops.shape import stack
 from tinymm.ops.softmax import softmax
 from tinymm.random import rng_of
-from tinymm.tensor import as_tensor, from_numpy
+from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 
 def _update_running(x, running_mean, running_var, momentum):
@@ -105,19 +105,26 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
     if per_sample_weights is not None and mode != "sum":
         raise ValueError(f"{op}: per_sample_weights is only supported with mode='sum', got "
                          f"mode={mode!r}")
+    if isinstance(input, Tensor) and input.is_cuda:  # the bags are host metadata, as lengths
+        input = input.cpu()  # (one counted copy)
     idx, bags = _bags(op, input, offsets, include_last_offset)
-    rows = embedding(from_numpy(np.ascontiguousarray(idx)), weight, padding_idx)  # (M, E)
+    device = as_tensor(weight).device  # the ids and the bags' rows go where the weight is
+
+    def where_weight(a: np.ndarray):
+        return from_numpy(np.ascontiguousarray(a)).to(device)  # (a counted copy to a GPU)
+
+    rows = embedding(where_weight(idx), weight, padding_idx)  # (M, E)
     if per_sample_weights is not None:
         rows = rows * as_tensor(per_sample_weights).reshape(-1, 1)
     keep = np.ones(idx.size, bool) if padding_idx is None else idx != padding_idx
-    zeros = from_numpy(np.zeros(weight.shape[1], dtype=weight.dtype))
+    zeros = where_weight(np.zeros(weight.shape[1], dtype=weight.dtype))
     out = []
     for start, end in bags:
         members = [i for i in range(start, end) if keep[i]]
         if not members:
             out.append(zeros)
             continue
-        picked = rows[from_numpy(np.asarray(members, np.int64))]  # (m, E)
+        picked = rows[where_weight(np.asarray(members, np.int64))]  # (m, E)
         out.append(picked.sum(0) if mode == "sum" else
                    picked.mean(0) if mode == "mean" else picked.amax(0))
     return stack(out)

@@ -8,6 +8,15 @@ a weighted sum, so autograd derives the backward (a scatter-add of the weights):
                             src = j (n - 1) / (m - 1) (align_corners=True);
                             i0 = floor(src), i1 = min(i0 + 1, n - 1), w = src - i0,
                             out[j] = (1 - w) x[i0] + w x[i1]
+    bicubic                 src as linear but not clamped (align_corners=False), i0 = floor(src),
+                            t = src - i0, out[j] = sum_k c_k(t) x[clamp(i0 - 1 + k, 0, n - 1)]
+                            for k = 0..3, Keys' cubic convolution with A = -0.75:
+                            c_0 = W(t + 1), c_1 = W(t), c_2 = W(1 - t), c_3 = W(2 - t),
+                            W(d) = (A + 2)d^3 - (A + 3)d^2 + 1 (d <= 1), A d^3 - 5A d^2 + 8A d - 4A
+                            (1 < d < 2)
+    area                    adaptive average pooling: out[j] = mean(x[floor(j n / m) :
+                            ceil((j + 1) n / m)]), as the matmul of dim d with that averaging
+                            matrix
 
 s is 1 / scale_factor when scale_factor is given (and recompute_scale_factor is not True),
 else n / m: PyTorch's rule, so non-integer factors pick the same source pixels.
@@ -22,7 +31,8 @@ import numpy as np
 from tinymm.ops._checks import check_float
 from tinymm.tensor import Tensor, as_tensor, from_numpy
 
-_MODES = {"nearest": (1, 2), "linear": (1,), "bilinear": (2,)}
+_MODES = {"nearest": (1, 2), "linear": (1,), "bilinear": (2,), "bicubic": (2,), "area": (1, 2)}
+_CUBIC_A = -0.75
 
 
 def _per_dim(op: str, value, k: int, what: str) -> tuple:
@@ -63,8 +73,55 @@ def _linear_weights(n: int, m: int, step: float, align_corners: bool):
     return i0, i1, src - i0
 
 
+def _cubic_taps(n: int, m: int, step: float, align_corners: bool):
+    """(index (4, m), weight (4, m)) of bicubic's four taps along one dim (module doc)."""
+    j = np.arange(m, dtype=np.float64)
+    if align_corners:
+        src = j * ((n - 1) / (m - 1) if m > 1 else 0.0)
+    else:
+        src = step * (j + 0.5) - 0.5
+    i0 = np.floor(src)
+    t = src - i0
+    a = _CUBIC_A
+
+    def near(d):  # |d| <= 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):  # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    weight = np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)])  # (4, m)
+    index = np.clip(i0.astype(np.int64) + np.arange(-1, 3)[:, None], 0, n - 1)  # (4, m)
+    return index, weight
+
+
+def _area_matrix(n: int, m: int) -> np.ndarray:
+    """(m, n): row j averages x[floor(j n / m) : ceil((j + 1) n / m)] (adaptive pooling)."""
+    out = np.zeros((m, n))
+    for j in range(m):
+        start, end = (j * n) // m, -((-(j + 1) * n) // m)
+        out[j, start:end] = 1.0 / (end - start)
+    return out
+
+
+def _weighted_taps(x: Tensor, dim: int, index: np.ndarray, weight: np.ndarray) -> Tensor:
+    shape = [1] * x.ndim
+    shape[dim] = index.shape[1]
+    total = None
+    for k in range(index.shape[0]):
+        w = from_numpy(weight[k].astype(x.dtype).reshape(shape))  # broadcasts along dim
+        term = x.index_select(dim, index[k]) * w
+        total = term if total is None else total + term
+    return total
+
+
 def _resize_dim(x: Tensor, dim: int, m: int, step: float, mode: str, align_corners: bool):
     n = x.shape[dim]
+    if mode == "bicubic":
+        return _weighted_taps(x, dim, *_cubic_taps(n, m, step, align_corners))
+    if mode == "area":
+        averaging = from_numpy(_area_matrix(n, m).T.astype(x.dtype))  # (n, m)
+        return x.movedim(dim, -1).matmul(averaging).movedim(-1, dim)
     if mode == "nearest":
         src = np.minimum(np.floor(np.arange(m) * step).astype(np.int64), n - 1)
         return x.index_select(dim, src)
@@ -77,8 +134,8 @@ def _resize_dim(x: Tensor, dim: int, m: int, step: float, mode: str, align_corne
 
 def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",  # noqa: A002
                 align_corners=None, recompute_scale_factor=None, antialias: bool = False):
-    """PyTorch's ``F.interpolate`` for modes nearest (3-d, 4-d), linear (3-d), bilinear
-    (4-d)."""
+    """PyTorch's ``F.interpolate`` for modes nearest (3-d, 4-d), linear (3-d), bilinear and
+    bicubic (4-d), area (3-d, 4-d)."""
     x = as_tensor(input)
     check_float("interpolate", "input", x.array)
     if mode not in _MODES:
@@ -87,9 +144,9 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",  # n
         wanted = " or ".join(f"{k + 2}-d" for k in _MODES[mode])
         raise ValueError(f"interpolate: mode {mode!r} needs a {wanted} input (N, C, ...), got "
                          f"shape {tuple(x.shape)}")
-    if mode == "nearest" and align_corners is not None:
+    if mode in ("nearest", "area") and align_corners is not None:
         raise ValueError("interpolate: align_corners can only be set with the interpolating "
-                         "modes linear and bilinear")
+                         "modes linear, bilinear and bicubic")
     if antialias:
         raise ValueError("interpolate: antialias=True is not supported")
     outs, steps = _sizes("interpolate", x, size, scale_factor, recompute_scale_factor)

@@ -35,6 +35,22 @@ from tinymm.ops._checks import check_float, check_int_range
 REDUCTIONS = ("mean", "sum", "none")
 
 
+def legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """The reduction PyTorch's deprecated ``size_average`` / ``reduce`` arguments stand for
+    (either given overrides ``reduction``, with PyTorch's warning): reduce=False -> "none",
+    else size_average=False -> "sum", else "mean"."""
+    if size_average is None and reduce is None:
+        return reduction
+    import warnings
+
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = "none" if not reduce else "mean" if size_average else "sum"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                  f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
+    return reduction
+
+
 def _check(who: str, x: np.ndarray, t: np.ndarray, reduction: str) -> None:
     check_float(who, "input", x)
     if x.shape != t.shape:
@@ -184,15 +200,21 @@ def _raw(value):
     return None if value is None else np.asarray(getattr(value, "array", value))
 
 
-def mse_loss(input, target, reduction: str = "mean"):  # noqa: A002
+def mse_loss(input, target, reduction: str = "mean", size_average=None,  # noqa: A002
+             reduce=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return DifferenceLoss.apply(*_pair(input, target), kind="mse", reduction=reduction)
 
 
-def l1_loss(input, target, reduction: str = "mean"):  # noqa: A002
+def l1_loss(input, target, reduction: str = "mean", size_average=None,  # noqa: A002
+            reduce=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return DifferenceLoss.apply(*_pair(input, target), kind="l1", reduction=reduction)
 
 
-def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):  # noqa: A002
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0,  # noqa: A002
+                   size_average=None, reduce=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     return DifferenceLoss.apply(*_pair(input, target), kind="smooth_l1", reduction=reduction,
@@ -206,13 +228,17 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):  # n
                                 beta=delta)
 
 
-def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):  # noqa: A002
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean",  # noqa: A002
+                         size_average=None, reduce=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return BinaryCrossEntropy.apply(*_pair(input, target), weight=_raw(weight),
                                     reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None,  # noqa: A002
-                                     reduction: str = "mean", pos_weight=None):
+                                     reduction: str = "mean", pos_weight=None,
+                                     size_average=None, reduce=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return BinaryCrossEntropyWithLogits.apply(*_pair(input, target), weight=_raw(weight),
                                               pos_weight=_raw(pos_weight), reduction=reduction)
 
@@ -225,9 +251,10 @@ def _classes_last(input, target):  # noqa: A002
 
 
 def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
-             reduction: str = "mean"):
+             reduction: str = "mean", size_average=None, reduce=None):
     """``F.nll_loss`` on log-probabilities: input (N, C) or (N, C, d1, ...), target (N,) or
     (N, d1, ...) class indices."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     from tinymm.tensor import as_tensor
 
     x = as_tensor(input)
@@ -241,17 +268,99 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
 
 
 def cross_entropy(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
-                  reduction: str = "mean", label_smoothing: float = 0.0):
-    """``F.cross_entropy`` from logits; with ``weight`` it is nll_loss(log_softmax(x))."""
+                  reduction: str = "mean", label_smoothing: float = 0.0, size_average=None,
+                  reduce=None):
+    """``F.cross_entropy`` from logits x (N, C) or (N, C, d1, ...), as PyTorch defines it.
+
+    Class-index targets (N,) or (N, d1, ...) without ``weight`` take the fused kernel. With
+    ``weight`` it is ``nll_loss(log_softmax(x))``, and with label smoothing e as well it is
+    PyTorch's mixture ``(1 - e) * nll + (e / C) * smooth``, where ``smooth`` sums
+    ``-w_c log p_c`` over the classes of each kept sample and its mean divides by the same
+    sum of the targets' weights as the nll's mean. Probability targets (the shape and a
+    floating dtype of x, soft labels as in mixup) give ``-sum_c w_c t'_c log p_c`` per
+    sample with ``t' = (1 - e) t + e / C``, and their mean divides by the number of
+    samples (N * d1 * ...), not by the weights."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     from tinymm.ops.cross_entropy import cross_entropy as fused
-    from tinymm.ops.softmax import log_softmax
     from tinymm.tensor import as_tensor
 
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"cross_entropy: reduction must be 'none', 'mean' or 'sum', got "
+                         f"{reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing}")
+    t = np.asarray(getattr(target, "array", target))
+    x = as_tensor(input)
+    if t.shape == tuple(x.shape) and t.dtype.kind == "f" and x.ndim >= 1:
+        return _cross_entropy_probabilities(x, target, weight, ignore_index, reduction,
+                                            label_smoothing)
     if weight is None:
         return fused(input, target, ignore_index=ignore_index, reduction=reduction,
                      label_smoothing=label_smoothing)
+    nll = nll_loss(_log_probabilities(x), target, weight=weight, ignore_index=ignore_index,
+                   reduction=reduction)
+    if not label_smoothing:
+        return nll
+    return _smoothed_with_weight(x, t, nll, weight, ignore_index, reduction, label_smoothing)
+
+
+def _log_probabilities(x):
+    from tinymm.ops.softmax import log_softmax
+
+    return log_softmax(x, dim=1 if x.ndim > 1 else 0)
+
+
+def _class_weights(x, weight):
+    """``weight`` (C,) as a Tensor shaped to broadcast along x's class axis (1, or 0 for a
+    single unbatched sample)."""
+    from tinymm.tensor import as_tensor
+
+    w = as_tensor(weight)
+    C = x.shape[1] if x.ndim > 1 else x.shape[0]
+    if w.shape != (C,):
+        raise ValueError(f"cross_entropy: weight must have shape ({C},) for {C} classes, "
+                         f"got {tuple(w.shape)}")
+    shape = [1] * x.ndim
+    shape[1 if x.ndim > 1 else 0] = C
+    return w.reshape(*shape)
+
+
+def _smoothed_with_weight(x, t, nll, weight, ignore_index, reduction, label_smoothing):
+    """PyTorch's label-smoothing term for class-index targets with class weights, mixed in."""
+    from tinymm.tensor import Tensor
+
+    C = x.shape[1] if x.ndim > 1 else x.shape[0]
+    class_axis = 1 if x.ndim > 1 else 0
+    smooth = -(_log_probabilities(x) * _class_weights(x, weight)).sum(class_axis)  # t's shape
+    ignored = t == ignore_index
+    smooth = smooth.masked_fill(Tensor(ignored), 0.0)
+    if reduction == "mean":
+        w = np.asarray(getattr(weight, "array", weight))
+        smooth = smooth.sum() / float(w[t[~ignored]].sum())
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / C)
+
+
+def _cross_entropy_probabilities(x, target, weight, ignore_index, reduction, label_smoothing):
+    from tinymm.tensor import as_tensor
+
+    if ignore_index >= 0:
+        raise ValueError(f"cross_entropy: ignore_index={ignore_index} is not supported for "
+                         "probability (floating-point) targets")
+    class_axis = 1 if x.ndim > 1 else 0
+    C = x.shape[class_axis]
+    t = as_tensor(target)
     if label_smoothing:
-        raise ValueError("cross_entropy: weight together with label_smoothing is not supported "
-                         "in tinymm; use one of them")
-    return nll_loss(log_softmax(as_tensor(input), dim=1), target, weight=weight,
-                    ignore_index=ignore_index, reduction=reduction)
+        t = t * (1.0 - label_smoothing) + label_smoothing / C
+    terms = _log_probabilities(x) * t  # same shape as x
+    if weight is not None:
+        terms = terms * _class_weights(x, weight)
+    if reduction == "none":
+        return -terms.sum(class_axis)
+    total = -terms.sum()
+    if reduction == "sum":
+        return total
+    count = x.numel() // C if x.ndim > 1 else 1  # samples: N * d1 * ...
+    return total / count if count else total * float("nan")  # PyTorch: NaN for no samples

@@ -14,6 +14,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.devices import is_device_array
+from tinymm.dtypes import result_type
 from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import as_int64, check_bounds, check_dim, check_same_device
 
@@ -264,17 +265,29 @@ class Split(Function):
         return ctx.backend.split_backward(grads, *ctx.saved)
 
 
+def _promoted(tensors) -> list:
+    """The tensors in their common dtype (PyTorch's promotion: int64 with float32 gives
+    float32, not NumPy's float64)."""
+    tensors = list(tensors)
+    if not tensors:
+        return tensors
+    common = result_type(*tensors)
+    return [t if t.dtype == common else t.to(common) for t in tensors]
+
+
 def concat(tensors, axis: int = 0, *, dim: int | None = None):
-    """Join tensors along an existing axis (``torch.cat``; ``dim`` is PyTorch's name)."""
-    return Concat.apply(*tensors, axis=axis if dim is None else dim)
+    """Join tensors along an existing axis (``torch.cat``; ``dim`` is PyTorch's name), in
+    their promoted dtype."""
+    return Concat.apply(*_promoted(tensors), axis=axis if dim is None else dim)
 
 
 cat = concat
 
 
 def stack(tensors, axis: int = 0, *, dim: int | None = None):
-    """Join tensors along a new axis (``torch.stack``; ``dim`` is PyTorch's name)."""
-    return Stack.apply(*tensors, axis=axis if dim is None else dim)
+    """Join tensors along a new axis (``torch.stack``; ``dim`` is PyTorch's name), in their
+    promoted dtype."""
+    return Stack.apply(*_promoted(tensors), axis=axis if dim is None else dim)
 
 
 def split(x, split_size_or_sections, axis: int = 0, *, dim: int | None = None):

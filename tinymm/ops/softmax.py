@@ -43,11 +43,14 @@ def implicit_dim(op: str, ndim: int) -> int:
     return dim
 
 
-def softmax(x, dim: int | None = None):
-    """Softmax along ``dim`` (PyTorch's argument name; without it, PyTorch's implicit dim)."""
+def softmax(x, dim: int | None = None, _stacklevel: int = 3, dtype=None):
+    """Softmax along ``dim`` (PyTorch's argument name; without it, PyTorch's implicit dim),
+    computed in ``dtype`` if given."""
+    x = x if dtype is None else x.to(dtype)
     return Softmax.apply(x, axis=implicit_dim("softmax", x.ndim) if dim is None else dim)
 
 
-def log_softmax(x, dim: int | None = None):
+def log_softmax(x, dim: int | None = None, _stacklevel: int = 3, dtype=None):
+    x = x if dtype is None else x.to(dtype)
     return LogSoftmax.apply(x, axis=implicit_dim("log_softmax", x.ndim) if dim is None
                             else dim)

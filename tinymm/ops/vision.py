@@ -91,7 +91,8 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
     x = _float_input(op, input, (3, 4), "a 4-d (N, C, H, W) or 3-d (C, H, W)")
     kernel = check_pair(op, "kernel_size", kernel_size, 1)
     batched = x if x.ndim == 4 else x.unsqueeze(0)
-    cols = conv2d(batched, _identity_weight(x.shape[-3], kernel, x.dtype), None,
+    eye = _identity_weight(x.shape[-3], kernel, x.dtype).to(x.device)  # (K, C, kh, kw)
+    cols = conv2d(batched, eye, None,
                   stride=check_pair(op, "stride", stride, 1),
                   padding=check_pair(op, "padding", padding, 0),
                   dilation=check_pair(op, "dilation", dilation, 1))  # (N, K, OH, OW)
@@ -119,7 +120,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # n
                          f"{max(OH, 0) * max(OW, 0)}")
     extra = (H + 2 * ph - dh * (kh - 1) - 1 - (OH - 1) * sh,
              W + 2 * pw - dw * (kw - 1) - 1 - (OW - 1) * sw)
-    weight = _identity_weight(K // (kh * kw), (kh, kw), x.dtype)  # (K, C, kh, kw)
+    weight = _identity_weight(K // (kh * kw), (kh, kw), x.dtype).to(x.device)  # (K, C, kh, kw)
     out = conv_transpose2d(batched.reshape(batched.shape[0], K, OH, OW), weight, None,
                            stride=(sh, sw), padding=(ph, pw), output_padding=extra,
                            dilation=(dh, dw))  # (N, C, H, W)

@@ -3,8 +3,9 @@
 Every optimizer holds ``param_groups`` (a list of dicts with "params" and hyper-parameters)
 and per-parameter ``state``; ``step()`` reads each parameter's ``.grad`` and updates
 ``.array`` in place with the update kernels of the parameter's device (``sgd_step``,
-``adam_step``, ``rmsprop_step``, ``adagrad_step``, ``adadelta_step``, ``nadam_step``: one
-fused pass per parameter; kernels/reference/optim.py has the formulas).
+``adam_step``, ``rmsprop_step``, ``adagrad_step``, ``adadelta_step``, ``nadam_step``,
+``radam_step``, ``adamax_step``: one fused pass per parameter; kernels/reference/optim.py has
+the formulas).
 Formulas are written exactly as PyTorch's documentation states them, in the parameter's own
 dtype, so the same gradients give the same parameter sequence.
 """
@@ -200,12 +201,17 @@ class Adam(Optimizer):
     def _new_state(self, group) -> tuple:
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
 
+    def _epsilon(self, group, step) -> float:
+        """The eps of the update above at ``step`` (PyTorch's: the constant group["eps"])."""
+        return group["eps"]
+
     def step(self) -> None:
         for group, p, kernels, state in self._stepping():
             (b1, b2) = group["betas"]
             kernels.adam_step(p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"],
                               state.get("max_exp_avg_sq"), state["step"], group["lr"], b1, b2,
-                              group["eps"], group["weight_decay"], self.decoupled)
+                              self._epsilon(group, state["step"]), group["weight_decay"],
+                              self.decoupled)
 
 
 class AdamW(Adam):
@@ -372,20 +378,7 @@ def _check_adam_like(who: str, lr, betas, eps, weight_decay) -> None:
                          "0 <= beta < 1)")
 
 
-class _HostUpdate(Optimizer):
-    """An optimizer whose update is written here in NumPy on the parameter's host storage
-    (no update kernel yet): cpu parameters only."""
-
-    def _host_steps(self):
-        for group, p, _, state in self._stepping():
-            if p.device == "cuda":
-                raise RuntimeError(f"{type(self).__name__}: cuda parameters are not supported "
-                                   "(its update has no cuda kernel); use optim.Adam or keep "
-                                   "the model on the cpu")
-            yield group, p, state
-
-
-class RAdam(_HostUpdate):
+class RAdam(Optimizer):
     """Rectified Adam (Liu et al.), as torch.optim.RAdam's single-tensor path, at step t::
 
         g = g + weight_decay * p   (or p *= 1 - lr * weight_decay, decoupled_weight_decay)
@@ -409,30 +402,14 @@ class RAdam(_HostUpdate):
         return ("exp_avg", "exp_avg_sq")
 
     def step(self) -> None:
-        for group, p, state in self._host_steps():
-            (b1, b2), lr, wd, t = group["betas"], group["lr"], group["weight_decay"], state["step"]
-            param, g, m, v = p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"]
-            if wd and group["decoupled_weight_decay"]:
-                param *= param.dtype.type(1 - lr * wd)
-            elif wd:
-                g = g + wd * param
-            m += (g - m) * (1 - b1)
-            v *= b2
-            v += (g * g) * (1 - b2)
-            correction1, correction2 = 1 - b1 ** t, 1 - b2 ** t
-            corrected = m / correction1
-            rho_inf = 2 / (1 - b2) - 1
-            rho_t = rho_inf - 2 * t * (b2 ** t) / correction2
-            if rho_t > 5.0:
-                rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
-                        / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-                adaptive = correction2 ** 0.5 / (np.sqrt(v) + group["eps"])
-                param -= corrected * lr * adaptive * rect
-            else:
-                param -= corrected * lr
+        for group, p, kernels, state in self._stepping():
+            b1, b2 = group["betas"]
+            kernels.radam_step(p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"],
+                               state["step"], group["lr"], b1, b2, group["eps"],
+                               group["weight_decay"], group["decoupled_weight_decay"])
 
 
-class Adamax(_HostUpdate):
+class Adamax(Optimizer):
     """Adam with the infinity norm (Kingma & Ba), as torch.optim.Adamax, at step t::
 
         g = g + weight_decay * p
@@ -451,29 +428,26 @@ class Adamax(_HostUpdate):
         return ("exp_avg", "exp_inf")
 
     def step(self) -> None:
-        for group, p, state in self._host_steps():
-            (b1, b2), wd = group["betas"], group["weight_decay"]
-            param, g, m, u = p.array, p.grad.array, state["exp_avg"], state["exp_inf"]
-            g = g + wd * param if wd else g
-            m += (g - m) * (1 - b1)
-            u *= b2
-            np.maximum(u, np.abs(g) + g.dtype.type(group["eps"]), out=u)
-            param -= (group["lr"] / (1 - b1 ** state["step"])) * m / u
+        for group, p, kernels, state in self._stepping():
+            b1, b2 = group["betas"]
+            kernels.adamax_step(p.array, p.grad.array, state["exp_avg"], state["exp_inf"],
+                                state["step"], group["lr"], b1, b2, group["eps"],
+                                group["weight_decay"])
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> float:
+                    error_if_nonfinite: bool = False) -> Tensor:
     """Scale all gradients in place so their joint norm is at most ``max_norm``.
 
     As ``torch.nn.utils.clip_grad_norm_``: the joint norm is the norm of the per-parameter
     norms; every gradient is multiplied by min(1, max_norm / (norm + 1e-6)). Returns the norm
-    before clipping (a float).
+    before clipping as a 0-d tensor in the gradients' dtype (summed in float64).
     """
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     grads = [p.grad.array for p in parameters if p.grad is not None]
     if not grads:
-        return 0.0
+        return Tensor(np.zeros((), np.float32))
     norm_type = float(norm_type)
     if norm_type == math.inf:
         norms = [np.abs(g).max() for g in grads]
@@ -489,12 +463,13 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     coef = min(max_norm / (total + 1e-6), 1.0)
     for g in grads:
         g *= g.dtype.type(coef)
-    return total
+    return Tensor(np.asarray(total, dtype=grads[0].dtype))
 
 
 # The schedules live in tinymm/optim/lr_scheduler.py (torch.optim.lr_scheduler's path); the
 # names are also exported here, as tinymm always did.
 from tinymm.optim import lr_scheduler  # noqa: E402
+from tinymm.optim.lbfgs import LBFGS  # noqa: E402 - torch.optim.LBFGS (optim/lbfgs.py)
 from tinymm.optim.lr_scheduler import (  # noqa: E402
     ChainedScheduler,
     ConstantLR,
@@ -518,7 +493,7 @@ __all__ = [
     "LambdaLR", "MultiStepLR", "NAdam", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD",
     "StepLR", "clip_grad_norm_", "lr_scheduler",
     "ChainedScheduler", "ConstantLR", "CosineAnnealingWarmRestarts", "LinearLR", "OneCycleLR",
-    "PolynomialLR", "SequentialLR", "Adamax", "RAdam", "CyclicLR",
+    "PolynomialLR", "SequentialLR", "Adamax", "RAdam", "CyclicLR", "LBFGS",
 ]
 
 

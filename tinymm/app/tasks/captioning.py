@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from tinymm import loop, nn
+from tinymm.app.train import to_model_device
 from tinymm.data import DataLoader
 from tinymm.data.shapes_captions import (
     CaptionPairs,
@@ -62,13 +63,14 @@ def captioning_loss(model: Captioner, batch: dict):
 
 
 def decode_split(model: Captioner, split, beam: int = 1) -> list[str]:
-    """Captions of every image of ``split``: greedy for beam 1, else beam search."""
+    """Captions of every image of ``split``: greedy for beam 1, else beam search, where the
+    model is (the images go in and the chosen words come out, per batch and step)."""
     out = []
     for start in range(0, len(split), EVAL_BATCH):
         idx = np.arange(start, min(start + EVAL_BATCH, len(split)))
-        image = from_numpy(split.image_array(idx))
-        tokens = greedy_decode(model, image)[0] if beam == 1 else beam_search(model, image,
-                                                                               beam=beam)
+        image = to_model_device(model, split.image_array(idx))  # (n, 3, S, S)
+        tokens = (greedy_decode(model, image, attention=False)[0] if beam == 1
+                  else beam_search(model, image, beam=beam))
         out.extend(decode_caption(split.tokenizer, row) for row in tokens)
     return out
 
@@ -214,8 +216,8 @@ class CaptioningTask:
             ], title=f"captioning ({cfg.decoder} decoder), seed {cfg.seed}")
             written.append("curves.png")
         shown = np.arange(8)
-        image = from_numpy(test.image_array(shown))
-        tokens, alphas = greedy_decode(model, image)
+        image = to_model_device(model, test.image_array(shown))  # (8, 3, S, S)
+        tokens, alphas = greedy_decode(model, image)  # on the host: what the figures draw
         captions = [decode_caption(test.tokenizer, row) for row in tokens]
         plots.captions_grid(os.path.join(out, "captions.png"), test, shown, captions)
         written.append("captions.png")

@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from tinymm import nn
+from tinymm.app.train import host_values, to_model_device
 from tinymm.autograd import no_grad
 from tinymm.metrics import retrieval_metrics
 from tinymm.models.retrieval import DualEncoder, DualEncoderConfig
@@ -40,17 +41,19 @@ def retrieval_loss(model: DualEncoder, batch: dict):
 
 def embed_pool(model: DualEncoder, split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Embeddings of every image (G, D) and every caption (Q = 3G, D) of ``split``, and the
-    image of each caption (Q,)."""
+    image of each caption (Q,), computed where the model is (on a cuda model: per batch of
+    EVAL_BATCH images, the images and token ids in, the two embedding matrices out)."""
     was_training = model.training
     model.eval()
     images, texts = [], []
     with no_grad():
         for start in range(0, len(split), EVAL_BATCH):
             idx = np.arange(start, min(start + EVAL_BATCH, len(split)))
-            images.append(model.embed_images(from_numpy(split.image_array(idx))).array)
+            image = to_model_device(model, split.image_array(idx))  # (n, 3, S, S)
+            images.append(host_values(model.embed_images(image)))  # (n, D)
             tokens = split.tokens[idx].reshape(-1, split.tokens.shape[2])  # (3n, L)
             lengths = split.lengths[idx].reshape(-1)  # (3n,)
-            texts.append(model.embed_texts(tokens, lengths).array)
+            texts.append(host_values(model.embed_texts(tokens, lengths)))  # (3n, D)
     model.train(was_training)
     text_image = np.repeat(np.arange(len(split)), split.references)  # (Q,)
     return np.concatenate(images), np.concatenate(texts), text_image

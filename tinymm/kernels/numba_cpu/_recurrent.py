@@ -10,9 +10,10 @@ batch of at least ``2 * CHUNK_ROWS`` rows is cut into chunks of about ``CHUNK_RO
 time loop and weight-gradient shares, with BLAS single-threaded. A chunk's time loop runs
 where ``loop_in_numba`` puts it for the chunk's rows (for 16-row LSTM chunks: in Python, the
 cell kernels releasing the GIL, which spares the cold start compiling the loop and its
-in-Numba GEMM; measured as fast as the in-Numba loop on this shape). The chunks depend on N only,
-and their weight-gradient shares are summed in chunk order (``sum_in_order``), so results do
-not depend on the number of threads or on which worker took which chunk.
+in-Numba GEMM; measured no slower than the in-Numba loop on this shape: benchmarks/RESULTS.md).
+The chunks depend on N only, and their weight-gradient shares are summed in chunk order
+(``sum_in_order``), so results do not depend on the number of threads or on which worker took
+which chunk.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ OpenBLAS too, which ``np.dot`` inside ``@njit`` calls) and puts the caller's cou
 afterwards; every GEMM outside a pool run keeps the count the user or OpenBLAS chose.
 Without NumPy's count getter and setter, or with one Numba thread, ``workers()`` returns no
 pool and callers run serially.
-Work is handed out dynamically (``run_tasks``): a worker that was descheduled does fewer
-tasks instead of holding the others at a barrier.
+Work is handed out dynamically (``run_tasks``, the caller taking tasks too): a worker that was
+descheduled does fewer tasks instead of holding the others at a barrier.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ _pool: list = []  # [ThreadPoolExecutor or None, workers, pid] once made
 _blas: list = []  # [[(get, set), ...]] once looked up: NumPy's OpenBLAS first, then SciPy's
 _single = {"depth": 0, "saved": []}  # nesting of single_threaded_blas across caller threads
 _single_lock = threading.Lock()
+_local = threading.local()  # in_task: this thread is running run_tasks' tasks
 _WORKER_PREFIX = "tinymm-blas1"
 
 # the thread-count functions' names in the OpenBLAS builds NumPy and SciPy bundle
@@ -111,57 +112,82 @@ def single_threaded_blas():
 
 
 def pooled(count: int) -> bool:
-    """Would ``run_tasks(task, count)`` hand the tasks to worker threads (with BLAS
-    single-threaded), rather than run them serially in the caller? Never from a worker
-    itself: a task waiting on tasks queued behind it could wait forever."""
+    """Would ``run_tasks(task, count)`` share the tasks with worker threads (with BLAS
+    single-threaded), rather than run them serially in the caller? Never from inside a task
+    (in a worker or in a caller taking its share): a task waiting on tasks queued behind it
+    could wait forever, and its worker ids would clash with the outer run's."""
     pool, n = workers()
-    in_worker = threading.current_thread().name.startswith(_WORKER_PREFIX)
-    return pool is not None and n > 1 and count > 1 and not in_worker
+    return pool is not None and n > 1 and count > 1 and not getattr(_local, "in_task", False)
+
+
+@contextmanager
+def _task_scope():
+    """Marks this thread as running tasks, so a nested ``run_tasks`` runs serially."""
+    outer = getattr(_local, "in_task", False)
+    _local.in_task = True
+    try:
+        yield
+    finally:
+        _local.in_task = outer
 
 
 def workers():
     """(pool, n_workers), made on first use and again in a forked child (threads do not
-    fork); pool is None (and n_workers 1) when NumPy's BLAS thread count cannot be set or
+    fork): n_workers counts the caller of ``run_tasks`` (worker 0) and the pool's n_workers - 1
+    threads; pool is None (and n_workers 1) when NumPy's BLAS thread count cannot be set or
     Numba is set to one thread."""
     if not _pool or _pool[2] != os.getpid():
         n = min(numba.get_num_threads(), 16)
         pool = None
         if blas_functions() is not None and n >= 2:
-            pool = ThreadPoolExecutor(n, thread_name_prefix=_WORKER_PREFIX)
+            pool = ThreadPoolExecutor(n - 1, thread_name_prefix=_WORKER_PREFIX)
         _pool[:] = [pool, n if pool is not None else 1, os.getpid()]
     return _pool[0], _pool[1]
 
 
 def run_tasks(task, count, n_workers=None):
     """Call ``task(worker, i)`` for i in range(count), the i handed out one at a time to the
-    pool's workers (worker is 0..n_workers-1, so each can own scratch buffers); serially in
-    this thread (worker 0) without a pool. BLAS is single-threaded while the tasks run either
-    way. Returns the number of workers used."""
+    caller (worker 0) and the pool's threads (workers 1..n_workers-1, so each can own scratch
+    buffers); serially in this thread (worker 0) without a pool or from inside a task. BLAS is
+    single-threaded while the tasks run either way. Returns the number of workers used. After a
+    task raises, no worker starts another; the first exception reaches the caller.
+
+    The caller takes tasks too, instead of waiting idle: one thread hand-off fewer per run,
+    and no core left to a sleeping caller."""
     pool, n = workers()
     if n_workers is not None:
         n = max(1, min(n, n_workers))
     if not pooled(count) or n == 1:
-        with single_threaded_blas():
+        with single_threaded_blas(), _task_scope():
             for i in range(count):
                 task(0, i)
         return 1
     counter = itertools.count()  # next() is atomic under the GIL
+    failed = []  # a task raised (or the caller was interrupted): take no more tasks
 
     def run(worker):
-        for i in counter:
-            if i >= count:
-                return
-            task(worker, i)
+        with _task_scope():
+            for i in counter:
+                if i >= count or failed:
+                    return
+                try:
+                    task(worker, i)
+                except BaseException:
+                    failed.append(True)
+                    raise
 
     with single_threaded_blas():  # every worker finishes before the count goes back
-        futures = [pool.submit(run, w) for w in range(n)]
-        wait(futures)
+        futures = [pool.submit(run, w) for w in range(1, n)]
+        try:
+            run(0)
+        finally:
+            wait(futures)
     for future in futures:
         future.result()  # re-raises a task's exception
     return n
 
 
-GEMM_SPLIT_MACS = 1 << 22  # multiply-adds from which ``matmul`` cuts a GEMM into row pieces
+GEMM_SPLIT_MACS = 1 << 24  # multiply-adds from which ``matmul`` cuts a GEMM into row pieces
 GEMM_PIECE_ROWS = 16  # at least this many rows per piece
 GEMM_MAX_PIECES = 4  # more pieces than workers: a descheduled worker does fewer of them
 

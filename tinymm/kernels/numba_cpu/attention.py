@@ -30,8 +30,10 @@ Buffers (S/P, out and the gradients) come from the workspace cache
 
 Layout. q, k, v may be views (for example the (N, h, L, d) transpose of a multi-head layer's
 (N, L, h, d) projection): NumPy's matmul hands strided 2-D blocks straight to BLAS, so no copy
-is made. ``fastmath`` enables only reassociation and contraction (not 'no infinities': the -inf
-of masked scores must survive).
+is made. The output and dq, dk, dv are laid out in memory like q, k and v
+(``_empty_in_layout_of``), so the layer's transpose back to (N, L, h, d) and merge of the
+heads is a view, not a copy. ``fastmath`` enables only reassociation and contraction (not 'no
+infinities': the -inf of masked scores must survive).
 """
 
 from __future__ import annotations
@@ -126,6 +128,16 @@ def _softmax_backward_rows(dP, P, dP_ext, has_dP_ext, scale):
             dP[n, head, i, j] = P[n, head, i, j] * (dP[n, head, i, j] - row_dot) * scale
 
 
+def _empty_in_layout_of(x, shape, dtype) -> np.ndarray:
+    """An uninitialised array of ``shape`` (x's rank) whose axes lie in memory in the order of
+    x's strides (workspace memory). For q, k, v that are the (N, h, L, d) transposes of a
+    multi-head layer's (N, L, h, d) projections, the outputs and gradients are then the same
+    transposes, and the layer's transpose back and merge of the heads is a view, not a copy."""
+    order = sorted(range(x.ndim), key=lambda axis: -abs(x.strides[axis]))  # outermost first
+    buffer = empty(tuple(shape[axis] for axis in order), dtype)
+    return buffer.transpose(np.argsort(order))
+
+
 def _bias4(mask, dtype) -> np.ndarray:
     """The mask in additive form as a contiguous 4-d array (sizes 1 or full)."""
     if mask is None:
@@ -148,7 +160,7 @@ def scaled_dot_product_attention_forward(q, k, v, mask=None, is_causal=False, sc
     bits = np.empty((N * h, Lk), dtype=np.int32 if single else np.int64)
     _masked_softmax_rows(P, _bias4(mask, q.dtype), bool(is_causal), scale, work, bits,
                          bits.view(q.dtype))  # weights
-    out = np.matmul(P, v, out=empty((N, h, Lq, e), q.dtype))  # (N, h, Lq, e), BLAS
+    out = np.matmul(P, v, out=_empty_in_layout_of(q, (N, h, Lq, e), q.dtype))  # BLAS
     mask_shape = mask.shape if mask is not None and mask.dtype != np.bool_ else None
     cache = (q, k, v, P, scale, mask_shape)
     return (out, P), cache
@@ -158,12 +170,12 @@ def scaled_dot_product_attention_backward(grads, cache):
     q, k, v, P, scale, mask_shape = cache
     dout, dP_ext = grads if isinstance(grads, tuple) else (grads, None)
     dout = dout.astype(q.dtype, copy=False)
-    dv = np.matmul(P.swapaxes(-1, -2), dout, out=empty(v.shape, q.dtype))  # (N, h, Lk, e)
+    dv = np.matmul(P.swapaxes(-1, -2), dout, out=_empty_in_layout_of(v, v.shape, q.dtype))
     dS = np.matmul(dout, v.swapaxes(-1, -2), out=empty(P.shape, q.dtype))  # dP, then scale*dS
     has_dP_ext = dP_ext is not None
     dP_ext = contiguous(dP_ext.astype(q.dtype, copy=False)) if has_dP_ext else P
     _softmax_backward_rows(dS, P, dP_ext, has_dP_ext, scale)
-    dq = np.matmul(dS, k, out=empty(q.shape, q.dtype))  # (N, h, Lq, d), BLAS
-    dk = np.matmul(dS.swapaxes(-1, -2), q, out=empty(k.shape, q.dtype))  # (N, h, Lk, d), BLAS
+    dq = np.matmul(dS, k, out=_empty_in_layout_of(q, q.shape, q.dtype))  # (N, h, Lq, d)
+    dk = np.matmul(dS.swapaxes(-1, -2), q, out=_empty_in_layout_of(k, k.shape, q.dtype))
     dmask = sum_to_shape(dS, mask_shape) / scale if mask_shape is not None else None
     return dq, dk, dv, dmask

@@ -94,32 +94,44 @@ def _add(dst, src):
 
 
 @njit(cache=True, inline="always")
-def _im2col_rows_task(x3, col, k, n, kh, kw, pt, pl, dh, dw, OH, H, W):
-    """Stride 1 and OW == W ("same"-style padding): one flat shifted copy per (k, n).
-
-    Output pixel p = y*W + z reads input pixel p + shift with shift = (i*dh - pt)*W + j*dw -
-    pl, so a whole block of rows is ONE contiguous copy; afterwards the few columns whose
-    input column fell off the left/right edge (they wrapped into the neighbouring row) are
-    zeroed. x3 is x viewed as (N, C, H*W).
-    """
-    HW = H * W
-    L = OH * W
+def _flat_rows(k, kh, kw, pt, pl, dh, dw, H, W, y0, y1):
+    """For kernel offset k of the flat geometry, over output rows [y0, y1): (c, shift, y_lo,
+    y_hi, p_lo, p_hi, lo, hi). Output pixel p = y*W + z reads input pixel p + shift of plane
+    c; rows [y_lo, y_hi) have their input row inside; pixels [p_lo, p_hi) their flat source
+    index inside the plane; columns [lo, hi) of a row did not wrap around a row edge."""
     c = k // (kh * kw)
     i = (k - c * kh * kw) // kw
     j = k - c * kh * kw - i * kw
     row_shift = i * dh - pt
     offset = j * dw - pl
     shift = row_shift * W + offset
-    y_lo = min(max(0, -row_shift), OH)  # output rows whose input row is inside
-    y_hi = max(min(OH, H - row_shift), y_lo)
-    p_lo = max(y_lo * W, -shift)  # keep the flat source index inside the plane
-    p_hi = max(min(y_hi * W, HW - shift), p_lo)
-    block = col[k, n * L:(n + 1) * L]  # (L,)
-    _fill_zero(block[:p_lo])
-    _copy(block[p_lo:p_hi], x3[n, c, p_lo + shift:p_hi + shift])  # the long copy
-    _fill_zero(block[p_hi:])
+    y_lo = min(max(y0, -row_shift), y1)  # output rows whose input row is inside
+    y_hi = max(min(y1, H - row_shift), y_lo)
+    p_lo = min(max(y_lo * W, -shift), y_hi * W)  # keep the flat source index inside the plane
+    p_hi = max(min(y_hi * W, H * W - shift), p_lo)
     lo, hi = _column_range(offset, 1, W, W)
-    for y in range(y_lo, y_hi):  # columns that wrapped around a row edge
+    return c, shift, y_lo, y_hi, p_lo, p_hi, lo, hi
+
+
+@njit(cache=True, inline="always")
+def _im2col_rows_task(x3, col, k, n, kh, kw, pt, pl, dh, dw, H, W, y0, y1):
+    """Stride 1 and OW == W ("same"-style padding): one flat shifted copy per (k, n), for the
+    output rows [y0, y1) (col[k, n*Lb:(n+1)*Lb] with Lb = (y1 - y0)*W).
+
+    Output pixel p = y*W + z reads input pixel p + shift with shift = (i*dh - pt)*W + j*dw -
+    pl, so a whole block of rows is ONE contiguous copy; afterwards the few columns whose
+    input column fell off the left/right edge (they wrapped into the neighbouring row) are
+    zeroed. x3 is x viewed as (N, C, H*W).
+    """
+    c, shift, y_lo, y_hi, p_lo, p_hi, lo, hi = _flat_rows(k, kh, kw, pt, pl, dh, dw, H, W, y0,
+                                                          y1)
+    Lb = (y1 - y0) * W
+    base = y0 * W  # pixel p is block[p - base]
+    block = col[k, n * Lb:(n + 1) * Lb]  # (Lb,)
+    _fill_zero(block[:p_lo - base])
+    _copy(block[p_lo - base:p_hi - base], x3[n, c, p_lo + shift:p_hi + shift])  # the long copy
+    _fill_zero(block[p_hi - base:])
+    for y in range(y_lo - y0, y_hi - y0):  # columns that wrapped around a row edge
         _fill_zero(block[y * W:y * W + lo])
         _fill_zero(block[y * W + hi:(y + 1) * W])
 
@@ -159,7 +171,7 @@ def _im2col_flat(x, col, kh, kw, pt, pl, dh, dw, OH):
     for task in prange(K * N):
         k = task // N
         n = task - k * N
-        _im2col_rows_task(x3, col, k, n, kh, kw, pt, pl, dh, dw, OH, H, W)
+        _im2col_rows_task(x3, col, k, n, kh, kw, pt, pl, dh, dw, H, W, 0, OH)
 
 
 @njit(cache=True, parallel=True)
@@ -183,30 +195,25 @@ def _im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW):
 
 
 @njit(cache=True, inline="always")
-def _col2im_rows_task(dcol, dx3, n, c, kh, kw, pt, pl, dh, dw, OH, H, W):
-    """Adjoint of ``_im2col_rows_task`` for one (n, c) plane: zero the wrapped columns of its
-    dcol rows (gradients of padding, discarded; dcol is scratch) and add each row block back
-    with one contiguous flat loop. dx3 is dx viewed as (N, C, H*W)."""
-    HW = H * W
-    L = OH * W
+def _col2im_rows_task(dcol, dx3, n, c, kh, kw, pt, pl, dh, dw, H, W, y0, y1):
+    """Adjoint of ``_im2col_rows_task`` for one (n, c) plane and the output rows [y0, y1):
+    zero the wrapped columns of its dcol rows (gradients of padding, discarded; dcol is
+    scratch) and add each row block into the plane with one contiguous flat loop. The plane
+    is zeroed first when y0 == 0, so the row blocks of a plane are added in order, the first
+    starting at row 0. dx3 is dx viewed as (N, C, H*W)."""
+    Lb = (y1 - y0) * W
+    base = y0 * W
     plane = dx3[n, c]  # (H*W,)
-    _fill_zero(plane)
-    for i in range(kh):
-        for j in range(kw):
-            k = (c * kh + i) * kw + j
-            row_shift = i * dh - pt
-            offset = j * dw - pl
-            shift = row_shift * W + offset
-            y_lo = min(max(0, -row_shift), OH)
-            y_hi = max(min(OH, H - row_shift), y_lo)
-            block = dcol[k, n * L:(n + 1) * L]  # (L,)
-            lo, hi = _column_range(offset, 1, W, W)
-            for y in range(y_lo, y_hi):
-                _fill_zero(block[y * W:y * W + lo])
-                _fill_zero(block[y * W + hi:(y + 1) * W])
-            p_lo = max(y_lo * W, -shift)
-            p_hi = max(min(y_hi * W, HW - shift), p_lo)
-            _add(plane[p_lo + shift:p_hi + shift], block[p_lo:p_hi])
+    if y0 == 0:
+        _fill_zero(plane)
+    for k in range(c * kh * kw, (c + 1) * kh * kw):
+        _, shift, y_lo, y_hi, p_lo, p_hi, lo, hi = _flat_rows(k, kh, kw, pt, pl, dh, dw, H, W,
+                                                              y0, y1)
+        block = dcol[k, n * Lb:(n + 1) * Lb]  # (Lb,)
+        for y in range(y_lo - y0, y_hi - y0):
+            _fill_zero(block[y * W:y * W + lo])
+            _fill_zero(block[y * W + hi:(y + 1) * W])
+        _add(plane[p_lo + shift:p_hi + shift], block[p_lo - base:p_hi - base])
 
 
 @njit(cache=True, inline="always")
@@ -246,7 +253,7 @@ def _col2im_flat(dcol, dx, kh, kw, pt, pl, dh, dw, OH):
     for task in prange(N * C):
         n = task // C
         c = task - n * C
-        _col2im_rows_task(dcol, dx3, n, c, kh, kw, pt, pl, dh, dw, OH, H, W)
+        _col2im_rows_task(dcol, dx3, n, c, kh, kw, pt, pl, dh, dw, H, W, 0, OH)
 
 
 @njit(cache=True, parallel=True)
@@ -312,44 +319,66 @@ def _grad_prologue(dout, r, dout2, partial, relu):
 # For the flat geometry (stride 1, OW == W) the batch is split into images, and each worker
 # of ``_threads`` (OpenBLAS single-threaded in it, one worker per core) runs one image's
 # whole pipeline with buffers that stay in its L2 cache:
-#   forward:  col_n = im2col(x[n]) (K, L); out[n] = W2 @ col_n; out[n] += bias, ReLU
+#   forward:  per row block [y0, y1) of the output: col_b = im2col(x[n], rows y0..y1)
+#             (K, Lb); gemm_b = W2 @ col_b (O, Lb); out[n][:, y0*W:y1*W] = gemm_b + bias,
+#             ReLU
 #   backward: g_n = dout[n] masked by r[n] > 0 (and its dbias share); col_n = im2col(x[n])
-#             again; dW_n = col_n @ g_n^T (summed over n in order at the end, so the result
-#             does not depend on which worker took which image); col_n = W2^T @ g_n (dcol,
-#             in the same buffer); dx[n] = col2im(col_n)
+#             again (K, L); dW_n = col_n @ g_n^T (summed over n in order at the end, so the
+#             result does not depend on which worker took which image); per row block:
+#             dcol_b = W2^T @ g_n[:, block] (K, Lb); dx[n] += col2im(dcol_b)
+# The row blocks keep each block's col/dcol at most COL_BLOCK_BYTES: OpenBLAS ran the
+# forward and dcol GEMMs of conv B faster on two (K, 512) blocks than on one (K, 1024)
+# matrix (benchmarks/RESULTS.md); dW keeps the whole image (no gain from blocks there).
 # Unlike the whole-batch path below it, nothing of size (K, N*L) or (O, N*L) goes to memory
 # and back (conv B's are 38 and 8 MB), the backward recomputes col_n instead of keeping it,
 # and the Numba and BLAS stages never hand the cores to each other's thread pools.
+COL_BLOCK_BYTES = 640 * 1024
+
+
+def _row_blocks(K, OH, W, itemsize):
+    """[(y0, y1)]: OH output rows in as few near-equal blocks as keep a (K, rows*W) block at
+    most COL_BLOCK_BYTES (one row at least)."""
+    count = min(OH, max(1, -(-K * OH * W * itemsize // COL_BLOCK_BYTES)))
+    return [(b * OH // count, (b + 1) * OH // count) for b in range(count)]
+
+
+def _block_view(flat, rows, Lb):
+    """The first rows*Lb elements of a flat scratch buffer as a contiguous (rows, Lb)."""
+    return flat[:rows * Lb].reshape(rows, Lb)
 
 
 @njit(cache=True, nogil=True)
-def _im2col_image(x, n, col, kh, kw, pt, pl, dh, dw, OH):
-    """x[n] -> col (K, L), flat geometry; serial (the caller runs images in parallel)."""
+def _im2col_image(x, n, col, kh, kw, pt, pl, dh, dw, y0, y1):
+    """x[n] -> col (K, (y1 - y0)*W), the output rows [y0, y1) of the flat geometry; serial
+    (the caller runs images in parallel)."""
     N, C, H, W = x.shape
     x3 = x[n].reshape(1, C, H * W)
     for k in range(col.shape[0]):
-        _im2col_rows_task(x3, col, k, 0, kh, kw, pt, pl, dh, dw, OH, H, W)
+        _im2col_rows_task(x3, col, k, 0, kh, kw, pt, pl, dh, dw, H, W, y0, y1)
 
 
 @njit(cache=True, nogil=True)
-def _col2im_image(dcol, dx, n, kh, kw, pt, pl, dh, dw, OH):
-    """dcol (K, L) -> dx[n], flat geometry; serial. dcol is scratch (edges zeroed)."""
+def _col2im_image(dcol, dx, n, kh, kw, pt, pl, dh, dw, y0, y1):
+    """dx[n] += the col2im of dcol (K, (y1 - y0)*W), output rows [y0, y1) of the flat
+    geometry (dx[n] zeroed first when y0 == 0); serial. dcol is scratch (edges zeroed)."""
     N, C, H, W = dx.shape
     dx3 = dx[n].reshape(1, C, H * W)
     for c in range(C):
-        _col2im_rows_task(dcol, dx3, 0, c, kh, kw, pt, pl, dh, dw, OH, H, W)
+        _col2im_rows_task(dcol, dx3, 0, c, kh, kw, pt, pl, dh, dw, H, W, y0, y1)
 
 
 @njit(cache=True, nogil=True)
-def _bias_relu_image(out, n, bias, relu):
-    """out[n] (O, L) += bias, clamped at 0 with ReLU (NaN passes, as np.maximum)."""
+def _bias_relu_image(src, out, n, p0, bias, relu):
+    """out[n][:, p0:p0 + Lb] = src (O, Lb) + bias, clamped at 0 with ReLU (NaN passes, as
+    np.maximum)."""
     plane = out[n]
-    for o in range(plane.shape[0]):
-        row = plane[o]
+    for o in range(src.shape[0]):
+        row = src[o]
+        dst = plane[o, p0:p0 + row.shape[0]]
         b = bias[o]
         for p in range(row.shape[0]):
             v = row[p] + b
-            row[p] = 0 if relu and v <= 0 else v
+            dst[p] = 0 if relu and v <= 0 else v
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
@@ -368,16 +397,22 @@ def _grad_mask_image(dout, r, n, g, partial, relu):
 def _flat_images(x, W2, b, kh, kw, pt, pl, dh, dw, OH, relu):
     """Forward of the flat geometry, one image per worker: out (N, O, L)."""
     N, O, K = x.shape[0], W2.shape[0], W2.shape[1]
-    L = OH * x.shape[3]
-    out = ws.empty((N, O, L), x.dtype)
+    W = x.shape[3]
+    out = ws.empty((N, O, OH * W), x.dtype)
+    blocks = _row_blocks(K, OH, W, x.dtype.itemsize)
+    Lb = max(y1 - y0 for y0, y1 in blocks) * W
     _, n_workers = _threads.workers()
-    cols = [ws.empty((K, L), x.dtype) for _ in range(n_workers)]
+    scratch = [(ws.empty((K * Lb,), x.dtype), ws.empty((O * Lb,), x.dtype))
+               for _ in range(n_workers)]
 
     def image(worker, n):
-        col = cols[worker]
-        _im2col_image(x, n, col, kh, kw, pt, pl, dh, dw, OH)
-        np.matmul(W2, col, out=out[n])
-        _bias_relu_image(out, n, b, relu)
+        col_flat, gemm_flat = scratch[worker]
+        for y0, y1 in blocks:
+            col = _block_view(col_flat, K, (y1 - y0) * W)  # (K, Lb)
+            gemm = _block_view(gemm_flat, O, (y1 - y0) * W)  # (O, Lb)
+            _im2col_image(x, n, col, kh, kw, pt, pl, dh, dw, y0, y1)
+            np.matmul(W2, col, out=gemm)
+            _bias_relu_image(gemm, out, n, y0 * W, b, relu)
 
     _threads.run_tasks(image, N)
     return out
@@ -387,11 +422,13 @@ def _flat_images_backward(dout3, r3, x, W2, kh, kw, pt, pl, dh, dw, OH, relu, ne
     """Backward of ``_flat_images``: (dx or None without need_dx, dW2 (O, K), partial (N, O)
     float64 dbias sums)."""
     N, O, L = dout3.shape
-    K = W2.shape[1]
+    K, W = W2.shape[1], x.shape[3]
     dt = dout3.dtype
+    blocks = _row_blocks(K, OH, W, dt.itemsize)
+    Lb = max(y1 - y0 for y0, y1 in blocks) * W
     _, n_workers = _threads.workers()
-    cols = [ws.empty((K, L), dt) for _ in range(n_workers)]
-    gs = [ws.empty((O, L), dt) for _ in range(n_workers)]
+    scratch = [(ws.empty((K, L), dt), ws.empty((O, L), dt), ws.empty((K * Lb,), dt))
+               for _ in range(n_workers)]
     # dW2^T per image, summed in image order afterwards: the same bits whichever worker
     # took which image
     dWt = ws.empty((N, K, O), dt)
@@ -400,13 +437,15 @@ def _flat_images_backward(dout3, r3, x, W2, kh, kw, pt, pl, dh, dw, OH, relu, ne
     W2t = W2.T
 
     def image(worker, n):
-        col, g = cols[worker], gs[worker]
+        col, g, dcol_flat = scratch[worker]
         _grad_mask_image(dout3, r3, n, g, partial, relu)
-        _im2col_image(x, n, col, kh, kw, pt, pl, dh, dw, OH)
+        _im2col_image(x, n, col, kh, kw, pt, pl, dh, dw, 0, OH)
         np.matmul(col, g.T, out=dWt[n])
         if need_dx:
-            np.matmul(W2t, g, out=col)  # dcol
-            _col2im_image(col, dx, n, kh, kw, pt, pl, dh, dw, OH)
+            for y0, y1 in blocks:
+                dcol = _block_view(dcol_flat, K, (y1 - y0) * W)  # (K, Lb)
+                np.matmul(W2t, g[:, y0 * W:y1 * W], out=dcol)
+                _col2im_image(dcol, dx, n, kh, kw, pt, pl, dh, dw, y0, y1)
 
     _threads.run_tasks(image, N)
     return dx, np.ascontiguousarray(dWt.sum(axis=0).T), partial

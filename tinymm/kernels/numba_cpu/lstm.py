@@ -61,14 +61,9 @@ def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_p
     # exp arguments: -a for the sigmoid gates i, f, o and -2a for tanh(g) = 2 sigmoid(2a) - 1
     for n in range(N):
         base = n * G
-        for j in range(H):
-            z[base + j] = -(xw_t[n, j] + rec[n, j] + bias[j])
-        for j in range(H, 2 * H):
-            z[base + j] = -(xw_t[n, j] + rec[n, j] + bias[j])
-        for j in range(2 * H, 3 * H):
-            z[base + j] = -two * (xw_t[n, j] + rec[n, j] + bias[j])
-        for j in range(3 * H, G):
-            z[base + j] = -(xw_t[n, j] + rec[n, j] + bias[j])
+        for j in range(G):
+            factor = two if 2 * H <= j < 3 * H else one
+            z[base + j] = -factor * (xw_t[n, j] + rec[n, j] + bias[j])
     exp_inplace(z[:N * G], bits[:N * G], scale[:N * G])
     # gates, then c = f * c_prev + i * g; the exp argument for tanh(c) goes in z[0 : N*H]
     for n in range(N):

@@ -6,8 +6,11 @@ the rule of ``kernels/optim_rules.py`` (the cuda backend compiles the same rules
 the loop. The hyper-parameters are rounded to the parameter's dtype first, as NumPy does with a
 scalar operand, and the lines are evaluated in the reference's order without fastmath (no
 fused multiply-adds, correctly rounded sqrt and division), so the result is bit-identical to
-the reference and to tinymm.optim. Parameters and state must be C-contiguous (they are
-allocated so); other layouts use the reference.
+the reference and to tinymm.optim. The loops compile with ``error_model="numpy"``: a division
+by zero gives inf or NaN as the reference's NumPy does, where Python's error model would raise,
+and without that check in every division LLVM vectorises the loops (sqrt and division stay
+correctly rounded). Parameters and state must be C-contiguous (they are allocated so); other
+layouts use the reference.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ _adadelta_rule = njit(inline="always")(rules.adadelta_rule)
 _nadam_rule = njit(inline="always")(rules.nadam_rule)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sgd(p, g, buf, lr, momentum, damp, wd, has_wd, has_momentum, nesterov, first):
     for i in range(p.size):
         pi, b = _sgd_rule(p[i], g[i], buf[i], lr, momentum, damp, wd, has_wd, has_momentum,
@@ -35,7 +38,7 @@ def _sgd(p, g, buf, lr, momentum, damp, wd, has_wd, has_momentum, nesterov, firs
         p[i] = pi
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _adam(p, g, m, v, vmax, has_max, has_wd, decoupled, wd, decay, one_minus_b1, b2,
           one_minus_b2, sqrt_bc2, eps, neg_step_size):
     for i in range(p.size):
@@ -46,7 +49,7 @@ def _adam(p, g, m, v, vmax, has_max, has_wd, decoupled, wd, decay, one_minus_b1,
             vmax[i] = top
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rmsprop(p, g, v, buf, gbar, has_wd, wd, alpha, one_minus_alpha, eps, centered,
              has_momentum, momentum, lr, neg_lr):
     for i in range(p.size):
@@ -60,20 +63,20 @@ def _rmsprop(p, g, v, buf, gbar, has_wd, wd, alpha, one_minus_alpha, eps, center
         p[i] = pi  # last: buf and gbar alias p when they are absent
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _adagrad(p, g, s, has_wd, wd, eps, neg_clr):
     for i in range(p.size):
         p[i], s[i] = _adagrad_rule(p[i], g[i], s[i], has_wd, wd, eps, neg_clr)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _adadelta(p, g, v, u, has_wd, wd, rho, one_minus_rho, eps, lr, one):
     for i in range(p.size):
         p[i], v[i], u[i] = _adadelta_rule(p[i], g[i], v[i], u[i], has_wd, wd, rho,
                                           one_minus_rho, eps, lr, one)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _nadam(p, g, m, v, has_wd, decoupled, wd, decay, one_minus_b1, b2, one_minus_b2, bc2, eps,
            coef_g, coef_m):
     for i in range(p.size):

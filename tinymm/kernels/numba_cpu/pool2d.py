@@ -9,13 +9,16 @@ pooling share one serial window-mean kernel pair (clipped window bounds and divi
 computed in Python): they are not on a hot path, and one serial kernel compiles much faster
 than several parallel ones (compile time counts in CI).
 
-Max pooling saves no argmax array: the backward recomputes each window's winner from x (the
-same first-maximum scan, so the same element), which costs one more read of x but saves
-writing and re-reading an index array as large as the output. The input gradient of a plane
-is zeroed and filled in the same task, so it never leaves the cache between the two steps.
-Outputs and input gradients come from the workspace cache (``_workspace.py``): dx of a
-(32, 64, 32, 32) map is 8 MB, and faulting fresh pages for it on every call costs about as
-much as the pooling itself.
+The 2x2 forward also records each window's winner as an int8 index 0..3 (a quarter of the
+output's bytes in float32): computed from the four values the maximum reads, it vectorises
+with the maximum and costs next to nothing there, while the backward then reads neither x nor
+recomputes the winner (the scalar part of the old backward). Other geometries save no index:
+their backward recomputes each window's winner from x (the same first-maximum scan, so the
+same element). The input gradient of a plane is zeroed and filled in the same task, so it
+never leaves the cache between the two steps.
+Outputs, winner indices and input gradients come from the workspace cache
+(``_workspace.py``): dx of a (32, 64, 32, 32) map is 8 MB, and faulting fresh pages for it on
+every call costs about as much as the pooling itself.
 """
 
 from __future__ import annotations
@@ -67,11 +70,11 @@ def _max4(v00, v01, v10, v11):
 def _first_max4_index(v00, v01, v10, v11):
     """Index 0..3 of the first maximum of a 2x2 window (a NaN wins), in integer arithmetic.
 
-    The backward stores through an address computed from this index; written with selects,
-    LLVM turns them back into branches that mispredict about half the time on random data
-    (the measured cost: benchmarks/RESULTS.md, "Design measurements"). ``(1 - e0) * (1 + (1 - e1) *
-    (1 + (1
-    - e2)))`` is 0 if e0, else 1 if e1, else 2 if e2, else 3: the first flag that is set.
+    The forward records it and the backward stores through an address computed from it;
+    written with selects, LLVM turns them back into branches that mispredict about half the
+    time on random data (the measured cost: benchmarks/RESULTS.md, "Design measurements").
+    ``(1 - e0) * (1 + (1 - e1) * (1 + (1 - e2)))`` is 0 if e0, else 1 if e1, else 2 if e2,
+    else 3: the first flag that is set.
     """
     a = v00 if v00 >= v01 else v01
     b = v10 if v10 >= v11 else v11
@@ -89,8 +92,10 @@ def _first_max4_index(v00, v01, v10, v11):
 
 
 @njit(cache=True, parallel=True)
-def _max_pool_2x2_forward(x, out):
-    """The encoder's 2x2 / stride 2 / no padding: window unrolled, row views."""
+def _max_pool_2x2_forward(x, out, which):
+    """The encoder's 2x2 / stride 2 / no padding: window unrolled, row views. Each window's
+    maximum goes to out and the index 0..3 of its first maximum (row-major in the window) to
+    which (int8), both pure functions of the four loaded values, so the loop vectorises."""
     N, C, OH, OW = out.shape
     for task in prange(N * C):
         n = task // C
@@ -98,10 +103,14 @@ def _max_pool_2x2_forward(x, out):
         plane = x[n, c]  # (H, W)
         for y in range(OH):
             dst = out[n, c, y]  # (OW,)
+            w = which[n, c, y]  # (OW,)
             top = plane[2 * y]  # (W,)
             bottom = plane[2 * y + 1]  # (W,)
             for z in range(OW):
-                dst[z] = _max4(top[2 * z], top[2 * z + 1], bottom[2 * z], bottom[2 * z + 1])
+                v00, v01 = top[2 * z], top[2 * z + 1]
+                v10, v11 = bottom[2 * z], bottom[2 * z + 1]
+                w[z] = _first_max4_index(v00, v01, v10, v11)
+                dst[z] = _max4(v00, v01, v10, v11)
 
 
 @njit(cache=True, parallel=True)
@@ -119,36 +128,26 @@ def _max_pool_general_forward(x, out, kh, kw, sh, sw, ph, pw):
 
 
 @njit(cache=True, parallel=True)
-def _max_pool_2x2_backward(dout, x, dx):
-    """Recompute each window's winner from x and route dout to it (2x2 / stride 2 / no
-    padding). Every input element is in at most one window, so each window zeroes its four dx
-    values and stores dout at its winner through one computed flat index: no zeroing pass
-    (except the odd last row/column no window covers), no scatter-add, no branches."""
+def _max_pool_2x2_backward(dout, which, dx):
+    """Route dout to each window's winner as the forward recorded it (2x2 / stride 2 / no
+    padding): every input element is in at most one window, so each plane is zeroed and
+    dout stored at its winners through one computed flat index: no scatter-add, no
+    branches, and no read of x."""
     N, C, OH, OW = dout.shape
-    H, W = x.shape[2], x.shape[3]
+    H, W = dx.shape[2], dx.shape[3]
     dx3 = dx.reshape(N, C, H * W)
     for task in prange(N * C):
         n = task // C
         c = task - n * C
-        plane = x[n, c]  # (H, W)
         flat = dx3[n, c]  # (H*W,)
-        if 2 * OH < H or 2 * OW < W:
-            for q in range(H * W):
-                flat[q] = 0
+        for q in range(H * W):
+            flat[q] = 0
         for y in range(OH):
             g = dout[n, c, y]  # (OW,)
-            top = plane[2 * y]
-            bottom = plane[2 * y + 1]
-            dtop = flat[2 * y * W:(2 * y + 1) * W]  # (W,)
-            dbottom = flat[(2 * y + 1) * W:(2 * y + 2) * W]  # (W,)
+            w = which[n, c, y]  # (OW,)
             for z in range(OW):
-                which = _first_max4_index(top[2 * z], top[2 * z + 1], bottom[2 * z],
-                                          bottom[2 * z + 1])
-                dtop[2 * z] = 0
-                dtop[2 * z + 1] = 0
-                dbottom[2 * z] = 0
-                dbottom[2 * z + 1] = 0
-                flat[(2 * y + (which >> 1)) * W + 2 * z + (which & 1)] = g[z]
+                k = w[z]
+                flat[(2 * y + (k >> 1)) * W + 2 * z + (k & 1)] = g[z]
 
 
 @njit(cache=True, parallel=True)
@@ -221,19 +220,22 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     N, C = x.shape[:2]
     out = ws.empty((N, C, OH, OW), x.dtype)  # (N, C, OH, OW)
     if _is_2x2(kh, kw, sh, sw, ph, pw):
-        _max_pool_2x2_forward(x, out)
-    else:
-        _max_pool_general_forward(x, out, kh, kw, sh, sw, ph, pw)
-    return out, (x, (kh, kw, sh, sw, ph, pw))
+        which = ws.empty((N, C, OH, OW), np.int8)  # each window's winner, 0..3
+        _max_pool_2x2_forward(x, out, which)
+        return out, ("2x2", x.shape, which)
+    _max_pool_general_forward(x, out, kh, kw, sh, sw, ph, pw)
+    return out, ("general", x, (kh, kw, sh, sw, ph, pw))
 
 
 def max_pool2d_backward(dout, cache):
-    x, geometry = cache
+    if cache[0] == "2x2":
+        _, x_shape, which = cache
+        dx = ws.empty(x_shape, dout.dtype)  # (N, C, H, W)
+        _max_pool_2x2_backward(contiguous(dout), which, dx)
+        return (dx,)
+    _, x, geometry = cache
     dx = ws.empty(x.shape, dout.dtype)  # (N, C, H, W)
-    if _is_2x2(*geometry):
-        _max_pool_2x2_backward(contiguous(dout), x, dx)
-    else:
-        _max_pool_general_backward(contiguous(dout), x, dx, *geometry)
+    _max_pool_general_backward(contiguous(dout), x, dx, *geometry)
     return (dx,)
 
 

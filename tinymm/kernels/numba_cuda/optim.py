@@ -1,12 +1,12 @@
 """CUDA optimizer updates, one fused kernel per parameter (derivation: kernels/reference/optim.py).
 
-``sgd_step``, ``adam_step``, ``rmsprop_step``, ``adagrad_step``, ``adadelta_step`` and
-``nadam_step`` read each parameter element, its gradient and its state once, update all of
-them in registers and write them back: one launch and one pass over memory per parameter and
-step (NumPy needs one pass per line of the formula). One thread per element; the element
-update is the rule of ``kernels/optim_rules.py`` (the numba CPU backend compiles the same
-rules), inlined as a device function. They update their device arrays in place and return
-None.
+``sgd_step``, ``adam_step``, ``rmsprop_step``, ``adagrad_step``, ``adadelta_step``,
+``nadam_step``, ``radam_step``, ``adamax_step`` and ``lion_step`` read each parameter
+element, its gradient and its state once, update all of them in registers and write them
+back: one launch and one pass over memory per parameter and step (NumPy needs one pass per
+line of the formula). One thread per element; the element update is the rule of
+``kernels/optim_rules.py`` (the numba CPU backend compiles the same rules), inlined as a
+device function. They update their device arrays in place and return None.
 
 Numerics: the hyper-parameters are rounded to the parameter's dtype on the host, as NumPy
 does with a scalar operand, and every line of the formula is evaluated in that dtype in the
@@ -21,7 +21,7 @@ from numba import cuda
 
 from tinymm.kernels import optim_rules as rules
 from tinymm.kernels.numba_cuda._device import grid_1d, require_device
-from tinymm.kernels.reference.optim import nadam_coefficients
+from tinymm.kernels.reference.optim import nadam_coefficients, radam_coefficients
 
 _sgd_rule = cuda.jit(device=True, inline=True)(rules.sgd_rule)
 _adam_rule = cuda.jit(device=True, inline=True)(rules.adam_rule)
@@ -29,6 +29,9 @@ _rmsprop_rule = cuda.jit(device=True, inline=True)(rules.rmsprop_rule)
 _adagrad_rule = cuda.jit(device=True, inline=True)(rules.adagrad_rule)
 _adadelta_rule = cuda.jit(device=True, inline=True)(rules.adadelta_rule)
 _nadam_rule = cuda.jit(device=True, inline=True)(rules.nadam_rule)
+_radam_rule = cuda.jit(device=True, inline=True)(rules.radam_rule)
+_adamax_rule = cuda.jit(device=True, inline=True)(rules.adamax_rule)
+_lion_rule = cuda.jit(device=True, inline=True)(rules.lion_rule)
 
 
 def _sgd(p, g, buf, lr, momentum, damp, wd, has_wd, has_momentum, nesterov, first):
@@ -88,6 +91,28 @@ def _nadam(p, g, m, v, has_wd, decoupled, wd, decay, one_minus_b1, b2, one_minus
                                        one_minus_b1, b2, one_minus_b2, bc2, eps, coef_g, coef_m)
 
 
+def _radam(p, g, m, v, has_wd, decoupled, wd, decay, one_minus_b1, b2, one_minus_b2, bc1,
+           rectified, sqrt_bc2, eps, lr, rect):
+    i = cuda.grid(1)
+    if i < p.size:
+        p[i], m[i], v[i] = _radam_rule(p[i], g[i], m[i], v[i], has_wd, decoupled, wd, decay,
+                                       one_minus_b1, b2, one_minus_b2, bc1, rectified,
+                                       sqrt_bc2, eps, lr, rect)
+
+
+def _adamax(p, g, m, u, has_wd, wd, one_minus_b1, b2, eps, clr):
+    i = cuda.grid(1)
+    if i < p.size:
+        p[i], m[i], u[i] = _adamax_rule(p[i], g[i], m[i], u[i], has_wd, wd, one_minus_b1, b2,
+                                        eps, clr)
+
+
+def _lion(p, g, m, lr, b1, one_minus_b1, b2, one_minus_b2, one):
+    i = cuda.grid(1)
+    if i < p.size:
+        p[i], m[i] = _lion_rule(p[i], g[i], m[i], lr, b1, one_minus_b1, b2, one_minus_b2, one)
+
+
 def _signatures(arrays: int, flags_and_scalars: str):
     """Both float dtypes' signatures: ``arrays`` 1-d arrays, then ``flags_and_scalars``
     (``i`` an int64 flag, ``f`` a scalar of the array dtype)."""
@@ -104,6 +129,9 @@ PTX_TARGETS = [
     (_adagrad, _signatures(3, "ifff")),
     (_adadelta, _signatures(4, "iffffff")),
     (_nadam, _signatures(4, "iifffffffff")),
+    (_radam, _signatures(4, "iiffffffifff")),
+    (_adamax, _signatures(4, "iiffff")),
+    (_lion, _signatures(3, "ffffff")),
 ]
 sgd_kernel = cuda.jit(_sgd)
 adam_kernel = cuda.jit(_adam)
@@ -111,6 +139,9 @@ rmsprop_kernel = cuda.jit(_rmsprop)
 adagrad_kernel = cuda.jit(_adagrad)
 adadelta_kernel = cuda.jit(_adadelta)
 nadam_kernel = cuda.jit(_nadam)
+radam_kernel = cuda.jit(_radam)
+adamax_kernel = cuda.jit(_adamax)
+lion_kernel = cuda.jit(_lion)
 
 
 def _launch(name, kernel, param, state: dict, *scalars):
@@ -193,3 +224,29 @@ def nadam_step(param, grad, exp_avg, exp_avg_sq, step, mu_product, lr, beta1, be
                    int(bool(weight_decay)), int(bool(decoupled)), t(weight_decay),
                    t(1 - lr * weight_decay), t(1 - beta1), t(beta2), t(1 - beta2),
                    t(1 - beta2 ** float(step)), t(eps), t(coef_g), t(coef_m))
+
+
+def radam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
+               weight_decay=0.0, decoupled=False):
+    t = param.dtype.type
+    rectified, rect = radam_coefficients(step, beta2)
+    return _launch("radam_step", radam_kernel, param,
+                   {"grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
+                   int(bool(weight_decay)), int(bool(decoupled)), t(weight_decay),
+                   t(1 - lr * weight_decay), t(1 - beta1), t(beta2), t(1 - beta2),
+                   t(1 - beta1 ** float(step)), int(rectified),
+                   t((1 - beta2 ** float(step)) ** 0.5), t(eps), t(lr), t(rect))
+
+
+def adamax_step(param, grad, exp_avg, exp_inf, step, lr, beta1, beta2, eps, weight_decay=0.0):
+    t = param.dtype.type
+    return _launch("adamax_step", adamax_kernel, param,
+                   {"grad": grad, "exp_avg": exp_avg, "exp_inf": exp_inf},
+                   int(bool(weight_decay)), t(weight_decay), t(1 - beta1), t(beta2), t(eps),
+                   t(lr / (1 - beta1 ** float(step))))
+
+
+def lion_step(param, grad, exp_avg, lr, beta1, beta2):
+    t = param.dtype.type
+    return _launch("lion_step", lion_kernel, param, {"grad": grad, "exp_avg": exp_avg},
+                   t(lr), t(beta1), t(1 - beta1), t(beta2), t(1 - beta2), t(1))

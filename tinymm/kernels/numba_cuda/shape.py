@@ -32,6 +32,7 @@ from numba import cuda
 
 from tinymm.kernels.numba_cuda import _device, _strided
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device, zeros
+from tinymm.kernels.numba_cuda._rows import gather_rows, scatter_add_rows
 from tinymm.kernels.reference.shape import is_basic_index
 
 
@@ -53,31 +54,6 @@ def _put_add(dout, offsets, dx):
         cuda.atomic.add(dx, offsets[i], dout[i])  # repeated offsets accumulate
 
 
-def _take_rows(x, idx, out, n, row):
-    # out (P * row,) = rows idx (P,) of x (n * row,); NumPy's negative indices; an index
-    # outside [-n, n) gives a zero row (the op reports it at the next copy to the host)
-    t = cuda.grid(1)
-    if t < out.size:
-        p = t // row
-        v = idx[p]
-        v = v + n if v < 0 else v
-        if 0 <= v < n:
-            out[t] = x[v * row + (t - p * row)]
-        else:
-            out[t] = 0
-
-
-def _put_add_rows(dout, idx, dx, n, row):
-    # dx (n * row,) += dout (P * row,) at rows idx (P,), repeats accumulating; bad rows: none
-    t = cuda.grid(1)
-    if t < dout.size:
-        p = t // row
-        v = idx[p]
-        v = v + n if v < 0 else v
-        if 0 <= v < n:
-            cuda.atomic.add(dx, v * row + (t - p * row), dout[t])
-
-
 _PAIRS = [("float32", "float64"), ("float64", "float32"), ("int64", "float32"),
           ("int64", "float64"), ("float32", "int64"), ("float64", "int64"),
           ("boolean", "float32"), ("boolean", "float64"), ("int32", "int64")]
@@ -85,16 +61,10 @@ PTX_TARGETS = [(_cast, tuple(f"void({a}[::1], {b}[::1])" for a, b in _PAIRS)),
                (_take, tuple(f"void({t}[::1], int64[::1], {t}[::1])"
                              for t in ("float32", "float64", "int64", "boolean"))),
                (_put_add, tuple(f"void({t}[::1], int64[::1], {t}[::1])"
-                                for t in ("float32", "float64"))),
-               (_take_rows, tuple(f"void({t}[::1], int64[::1], {t}[::1], int64, int64)"
-                                  for t in ("float32", "float64", "int64", "boolean"))),
-               (_put_add_rows, tuple(f"void({t}[::1], int64[::1], {t}[::1], int64, int64)"
-                                     for t in ("float32", "float64")))]
+                                for t in ("float32", "float64")))]
 cast_kernel = cuda.jit(_cast)
 take_kernel = cuda.jit(_take)
 put_add_kernel = cuda.jit(_put_add)
-take_rows_kernel = cuda.jit(_take_rows)
-put_add_rows_kernel = cuda.jit(_put_add_rows)
 ROWS = "rows"  # getitem's cache marker for a device index array
 
 
@@ -190,13 +160,10 @@ def device_row_index(index):
 
 
 def _take_device_rows(x, idx):
-    n = int(x.shape[0])
     row = int(np.prod(x.shape[1:], dtype=np.int64))
     out = empty(tuple(idx.shape) + tuple(x.shape[1:]), x.dtype)  # idx.shape + row shape
-    if out.size:
-        blocks, threads = grid_1d(out.size)
-        take_rows_kernel[blocks, threads](x.reshape(x.size), idx.reshape(idx.size),
-                                          out.reshape(out.size), n, row)
+    gather_rows(x.reshape(x.size), idx.reshape(idx.size), out.reshape(out.size), row,
+                wrap=True)
     return out, (tuple(x.shape), ROWS, idx.reshape(idx.size))
 
 
@@ -224,11 +191,8 @@ def getitem_backward(dout, cache):
     shape, base, strides_or_offsets = cache
     dx = zeros(shape, dout.dtype)
     if base is ROWS:  # a device row index: add dout's rows back, repeats accumulating
-        if dout.size:
-            blocks, threads = grid_1d(dout.size)
-            put_add_rows_kernel[blocks, threads](dout.reshape(dout.size), strides_or_offsets,
-                                                 dx.reshape(dx.size), shape[0],
-                                                 dout.size // max(strides_or_offsets.size, 1))
+        scatter_add_rows(dout.reshape(dout.size), strides_or_offsets, dx.reshape(dx.size),
+                         dout.size // max(strides_or_offsets.size, 1), wrap=True)
         return (dx,)
     if base is None:  # an advanced index: add dout at the offsets, repeats accumulating
         if dout.size:

@@ -53,6 +53,27 @@ NAdam (torch.optim.NAdam), step t from 1, mu_product = mu_1 ... mu_t (the optimi
     p = p + (-lr mu_{t+1} / (1 - mu_product mu_{t+1}) * m) / denom
 
 ``nadam_coefficients`` computes the two step coefficients for every backend.
+
+RAdam (torch.optim.RAdam), step t from 1, moments m and v::
+
+    p = p * (1 - lr * weight_decay)                (decoupled weight decay; else g += wd p)
+    m = m + (g - m) * (1 - b1);  v = v * b2;  v = v + (g * g) * (1 - b2)
+    rho_inf = 2 / (1 - b2) - 1;  rho_t = rho_inf - 2 t b2^t / (1 - b2^t)
+    rho_t > 5:  p = p - ((m / (1 - b1^t)) * lr) * (sqrt(1 - b2^t) / (sqrt(v) + eps)) * r_t,
+                r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+    otherwise:  p = p - (m / (1 - b1^t)) * lr
+
+``radam_coefficients`` computes (rho_t > 5, r_t) for every backend.
+
+Adamax (torch.optim.Adamax), step t from 1, moment m and infinity norm u::
+
+    g = g + weight_decay * p                       (when weight_decay != 0)
+    m = m + (g - m) * (1 - b1);  u = max(u * b2, |g| + eps)
+    p = p - ((lr / (1 - b1^t)) * m) / u
+
+Lion (Chen et al. 2023, Keras's ``Lion``), moment m::
+
+    p = p - lr * sign(m * b1 + g * (1 - b1));  m = m * b2 + g * (1 - b2)
 """
 
 from __future__ import annotations
@@ -175,3 +196,50 @@ def nadam_step(param, grad, exp_avg, exp_avg_sq, step, mu_product, lr, beta1, be
     denom += eps
     param += (coef_g * g) / denom
     param += (coef_m * m) / denom
+
+
+def radam_coefficients(step, beta2):
+    """(rectified, r_t): whether RAdam's variance is tractable at step t (rho_t > 5), and
+    the rectification factor then (floats, Python precision)."""
+    t = float(step)
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * t * (beta2 ** t) / (1 - beta2 ** t)
+    if rho_t <= 5.0:
+        return False, 1.0
+    return True, ((rho_t - 4) * (rho_t - 2) * rho_inf
+                  / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+
+
+def radam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
+               weight_decay=0.0, decoupled=False):
+    g, m, v = grad, exp_avg, exp_avg_sq
+    if weight_decay and decoupled:
+        param *= param.dtype.type(1 - lr * weight_decay)
+    elif weight_decay:
+        g = g + weight_decay * param
+    m += (g - m) * (1 - beta1)
+    v *= beta2
+    v += (g * g) * (1 - beta2)
+    corrected = m / (1 - beta1 ** float(step))
+    rectified, rect = radam_coefficients(step, beta2)
+    if rectified:
+        adaptive = (1 - beta2 ** float(step)) ** 0.5 / (np.sqrt(v) + eps)
+        param -= corrected * lr * adaptive * rect
+    else:
+        param -= corrected * lr
+
+
+def adamax_step(param, grad, exp_avg, exp_inf, step, lr, beta1, beta2, eps, weight_decay=0.0):
+    g, m, u = grad, exp_avg, exp_inf
+    if weight_decay:
+        g = g + weight_decay * param
+    m += (g - m) * (1 - beta1)
+    u *= beta2
+    np.maximum(u, np.abs(g) + g.dtype.type(eps), out=u)
+    param -= (lr / (1 - beta1 ** float(step))) * m / u
+
+
+def lion_step(param, grad, exp_avg, lr, beta1, beta2):
+    g, m = grad, exp_avg
+    param -= lr * np.sign(m * beta1 + g * (1 - beta1))
+    m[...] = m * beta2 + g * (1 - beta2)

@@ -1,0 +1,125 @@
+"""Tensor ops, functional ops and layers on cuda tensors in the simulator (run by
+tests/test_cuda_ops.py in a subprocess with NUMBA_ENABLE_CUDASIM=1).
+
+Every op of the table runs on the same inputs on the host (reference kernels) and on the
+simulated device. Each must either
+* return only cuda tensors, with no implicit device->host conversion (NumPy reading a
+  device array), and the host's values (``OPS``), or
+* refuse with an error that names the cuda device (``REFUSED``: the op computes on the
+  host), raised before any result exists.
+An op that returns a host tensor for cuda inputs, converts a device array implicitly or
+fails with another error fails the check, and so does a refused op that starts to run (it
+then belongs in ``OPS``, with its parity check).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tests.cuda_simulator_check  # noqa: F401  (patches the simulator first)
+import tinymm
+from tinymm import F, nn
+from tinymm.kernels.numba_cuda import _device
+from tinymm.tensor import Tensor
+
+RNG = np.random.default_rng(0)
+HOST = {"x": RNG.standard_normal((2, 3)).astype(np.float32),
+        "img": RNG.standard_normal((1, 4, 3, 3)).astype(np.float32),
+        "seq": RNG.standard_normal((2, 3, 4)).astype(np.float32),
+        "idx": np.array([[0, 2], [1, 1]], np.int64), "rows": np.array([1, 0], np.int64),
+        "bags": np.array([[0, 1], [2, 3]], np.int64)}
+
+
+def _layer(make):
+    """A layer built from seed 0 (the same weights on both sides), moved to ``device``."""
+    def run(t, device):
+        nn.init.seed(0)
+        return make().to(device)
+    return run
+
+
+# name -> fn(tensors, device); the layers take the device to move their parameters
+OPS = {
+    "exp": lambda t, d: t["x"].exp(), "log": lambda t, d: t["x"].abs().log(),
+    "sigmoid": lambda t, d: t["x"].sigmoid(), "tanh": lambda t, d: t["x"].tanh(),
+    "clone": lambda t, d: t["x"].clone(), "maximum": lambda t, d: t["x"].maximum(t["x"] * 2),
+    "softmax": lambda t, d: t["x"].softmax(1), "var": lambda t, d: t["x"].var(1),
+    "logsumexp": lambda t, d: t["x"].logsumexp(1), "repeat": lambda t, d: t["x"].repeat(2, 1),
+    "sort": lambda t, d: t["x"].sort(1, descending=True), "topk": lambda t, d: t["x"].topk(2, 0),
+    "argsort": lambda t, d: t["x"].argsort(1), "roll": lambda t, d: t["x"].roll(1, 1),
+    "flip": lambda t, d: t["x"].flip(1), "tril": lambda t, d: t["x"].tril(),
+    "triu": lambda t, d: t["x"].triu(1), "movedim": lambda t, d: t["img"].movedim(1, 3),
+    "repeat_interleave": lambda t, d: t["x"].repeat_interleave(2, 0),
+    "conv_transpose2d": lambda t, d: _layer(lambda: nn.ConvTranspose2d(4, 2, 2, stride=2))(
+        t, d)(t["img"]),
+    "pixel_shuffle": lambda t, d: nn.PixelShuffle(2)(t["img"]),
+    "instance_norm": lambda t, d: _layer(lambda: nn.InstanceNorm2d(4, affine=True))(t, d)(
+        t["img"]),
+    "batch_norm": lambda t, d: _layer(lambda: nn.BatchNorm2d(4))(t, d)(t["img"]),
+    "embedding_bag": lambda t, d: _layer(lambda: nn.EmbeddingBag(5, 3))(t, d)(t["bags"]),
+    "unfold": lambda t, d: F.unfold(t["img"], 2),
+    "fold": lambda t, d: F.fold(F.unfold(t["img"], 2), (3, 3), 2),
+    "interpolate": lambda t, d: F.interpolate(t["img"], scale_factor=2),
+    "pack": lambda t, d: nn.utils.rnn.pack_padded_sequence(t["seq"], [3, 2],
+                                                           batch_first=True).data,
+}
+REFUSED = {
+    "floor": lambda t, d: t["x"].floor(), "max_dim": lambda t, d: t["x"].max(1),
+    "argmax": lambda t, d: t["x"].argmax(1), "prod": lambda t, d: t["x"].prod(1),
+    "cumsum": lambda t, d: t["x"].cumsum(1), "cummax": lambda t, d: t["x"].cummax(1),
+    "gather": lambda t, d: t["x"].gather(1, t["idx"]),
+    "take_along_dim": lambda t, d: t["x"].take_along_dim(t["idx"], 1),
+    "scatter_add": lambda t, d: t["x"].scatter_add(1, t["idx"], t["x"][:, :2]),
+    "index_add": lambda t, d: t["x"].index_add(0, t["rows"], t["x"]),
+    "where": lambda t, d: tinymm.where(t["x"] > 0, t["x"], t["x"] * 0),
+    "masked_fill": lambda t, d: t["x"].masked_fill(t["x"] > 0, 0.0),
+    "masked_select": lambda t, d: t["x"].masked_select(t["x"] > 0),
+    "erf": lambda t, d: t["x"].erf(), "pad": lambda t, d: F.pad(t["x"], (1, 1)),
+    "one_hot": lambda t, d: F.one_hot(t["rows"], 3),
+    "mse_loss": lambda t, d: F.mse_loss(t["x"], t["x"] * 0),
+}
+
+
+def _tensors(out) -> list:
+    if isinstance(out, Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _tensors(o)]
+    return []
+
+
+def check_on_device() -> int:
+    device_inputs = {k: tinymm.tensor(v, device="cuda") for k, v in HOST.items()}
+    host_inputs = {k: tinymm.tensor(v) for k, v in HOST.items()}
+    for name, fn in OPS.items():
+        with tinymm.use_backend("reference"):
+            want = _tensors(fn(host_inputs, "cpu"))
+        _device.reset_transfer_stats()
+        got = _tensors(fn(device_inputs, "cuda"))
+        implicit = _device.transfer_stats()["implicit_d2h_count"]
+        assert got and all(t.device == "cuda" for t in got), (name, [t.device for t in got])
+        assert implicit == 0, (name, "converted a device array behind the counters")
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().numpy(),
+                                       rtol=1e-5, atol=1e-6, err_msg=name)
+    return len(OPS)
+
+
+def check_refused() -> int:
+    device_inputs = {k: tinymm.tensor(v, device="cuda") for k, v in HOST.items()}
+    for name, fn in REFUSED.items():
+        try:
+            out = fn(device_inputs, "cuda")
+        except (RuntimeError, TypeError) as exc:
+            assert "cuda" in str(exc), (name, exc)
+            continue
+        raise AssertionError(f"{name} ran on cuda tensors ({[t.device for t in _tensors(out)]}"
+                             "): move it to OPS with its parity check")
+    return len(REFUSED)
+
+
+if __name__ == "__main__":
+    with np.errstate(all="ignore"):
+        on_device, refused = check_on_device(), check_refused()
+    print(f"{on_device} ops on the simulated device match the host; {refused} refuse cuda "
+          "tensors with an error naming the device")
