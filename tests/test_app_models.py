@@ -75,11 +75,13 @@ def test_captioner_shapes_and_bad_input(batch, attention):
         CaptionerConfig(coverage=True)
 
 
-def test_a_checkpoint_config_without_early_pool_keeps_the_seed_tower():
-    saved = CaptionerConfig(early_pool=False).to_dict()
-    del saved["early_pool"]  # as a checkpoint written before the field existed
-    assert CaptionerConfig.from_dict(saved).early_pool is False
-    assert CaptionerConfig.from_dict(CaptionerConfig().to_dict()).early_pool is True
+def test_a_checkpoint_config_without_the_new_fields_keeps_the_seed_tower():
+    saved = CaptionerConfig(early_pool=False, coverage=0.0).to_dict()
+    del saved["early_pool"], saved["coverage"]  # as a checkpoint written before them
+    old_config = CaptionerConfig.from_dict(saved)
+    assert (old_config.early_pool, old_config.coverage) == (False, 0.0)
+    new_config = CaptionerConfig.from_dict(CaptionerConfig().to_dict())
+    assert (new_config.early_pool, new_config.coverage) == (True, 0.1)
     nn.init.seed(0)
     old, new = Captioner(CaptionerConfig(early_pool=False)), Captioner(CaptionerConfig())
     new.load_state_dict(old.state_dict())  # same parameters, a different function
@@ -124,7 +126,8 @@ def test_coverage_penalty_by_hand_and_its_gradient():
 
 
 # the h0/c0-only decoders on the seed tower
-SEED_DECODER = {"image_input": False, "region_positions": False, "early_pool": False}
+SEED_DECODER = {"image_input": False, "region_positions": False, "early_pool": False,
+                "coverage": 0.0}
 VARIANTS = pytest.mark.parametrize("attention,options", [
     (False, SEED_DECODER), (True, SEED_DECODER), (False, {"word_loss": 0.5}), (True, {}),
     (False, {"map_conv": True, "batch_norm": True}), (True, {"context_gate": True})],

@@ -120,6 +120,19 @@ def test_refusals_other_task_vocabulary_config_and_existing_run(tmp_path):
         tiny(batch_size=1)
 
 
+def test_defaults_per_task_and_decoder_and_the_help_that_names_them(capsys):
+    for task, decoder in B.DEFAULT_EPOCHS:
+        cfg = B.TaskConfig(task=task, decoder=decoder)
+        assert (cfg.epochs, cfg.samples) == (B.DEFAULT_EPOCHS[task, decoder],
+                                             B.DEFAULT_SAMPLES[task, decoder])
+    assert B.TaskConfig(task="captioning", samples=100, epochs=2).samples == 100
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (f"{B.DEFAULT_SAMPLES['retrieval', 'plain']} images for retrieval, "
+            f"{B.DEFAULT_SAMPLES['captioning', 'plain']} for captioning") in text
+
+
 def test_model_options_are_typed_by_their_config_field():
     from tinymm.app.tasks.commands import model_options
 

@@ -253,10 +253,12 @@ for i in range(4):
 # default tower (`early_pool`) pools between the convolutions instead: conv2 runs on the
 # 16x16 map, so each of its outputs sees 8x8 pixels (most of an object) and the step costs
 # half as much, which buys twice the training steps in the same time.
-# `--model-option early_pool=false` gives the seed tower back. Other options to measure
-# (`benchmarks/caption_study.py`): `slot_loss` (a head on the image vector trained to name
-# each object's colour and shape, left to right), `batch_norm`, `map_conv`, and for the
-# attention decoder Show, attend and tell's `context_gate` (beta_t = sigmoid(W h) scaling
-# the context) and `coverage` (its doubly stochastic regulariser,
-# sum_r (1 - sum_t alpha_tr)^2, which asks every region to be looked at about once per
-# caption).
+# `--model-option early_pool=false` gives the seed tower back.
+#
+# The attention decoder trains with Show, attend and tell's doubly stochastic regulariser,
+# `coverage` * sum_r (1 - sum_t alpha_tr)^2 (0.1 by default): each row of alpha sums to one
+# over the regions by the softmax, and this asks each region's column to sum to about one
+# over the caption, so the weights cannot all settle on a few cells early in training.
+# Other options to measure (`benchmarks/caption_study.py`): `slot_loss` (a head on the
+# image vector trained to name each object's colour and shape, left to right),
+# `batch_norm`, `map_conv`, and `context_gate` (beta_t = sigmoid(W h) scaling the context).

@@ -31,12 +31,13 @@ def _common_training_flags(p, defaults_from_checkpoint: bool) -> None:
     epochs = f"default {t['epochs']}"
     samples = f"default {t['samples']}; validation {t['val_samples']}, test {t['test_samples']}"
     if defaults_from_checkpoint:  # the train command: the other tasks' defaults too
-        from tinymm.app.tasks.base import DEFAULT_EPOCHS, TaskConfig
+        from tinymm.app.tasks.base import DEFAULT_EPOCHS, DEFAULT_SAMPLES
 
         epochs += (f" for vqa; retrieval {DEFAULT_EPOCHS['retrieval', 'plain']}, captioning "
                    f"{DEFAULT_EPOCHS['captioning', 'plain']} with the plain decoder and "
                    f"{DEFAULT_EPOCHS['captioning', 'attention']} with attention")
-        samples += f" for vqa; {TaskConfig.samples} images for retrieval and captioning"
+        samples += (f" for vqa; {DEFAULT_SAMPLES['retrieval', 'plain']} images for retrieval, "
+                    f"{DEFAULT_SAMPLES['captioning', 'plain']} for captioning")
     p.add_argument("--epochs", type=int, default=d("epochs"),
                    help=f"passes over the training set ({epochs})")
     p.add_argument("--samples", type=int, default=d("samples"),

@@ -34,8 +34,10 @@ of its shape (3, or "no object"), trained with cross-entropy against the objects
 image's listing reference names in its order (``ShapesCaptions.slots``). It asks v directly
 for what the caption must say; decoding never reads it either.
 
-With ``coverage`` > 0 (attention) the loss adds Show, attend and tell's doubly stochastic
-regulariser, coverage * sum_r (1 - sum_t alpha_tr)^2 over each caption's real steps.
+With ``coverage`` > 0 (the attention decoder; 0.1 by default) the loss adds Show, attend and
+tell's doubly stochastic regulariser, coverage * sum_r (1 - sum_t alpha_tr)^2 over each
+caption's real steps: every region is asked for a total weight of about one per caption, so
+the weights cannot all settle on a few cells. It changes training only, not the function.
 
 Training uses teacher forcing: the inputs are the reference's tokens <start> w_1 ... w_n and
 the targets w_1 ... w_n <end> (padding ignored), so every step sees the true previous word.
@@ -100,7 +102,7 @@ class CaptionerConfig(SavedConfig):
     map_conv: bool = False  # a third 3x3 conv + ReLU on the pooled (C2, 8, 8) map
     early_pool: bool = True  # conv1 -> pool -> conv2 -> pool (conv2 on the 16x16 map)
     batch_norm: bool = False  # BatchNorm2d between each conv and its ReLU
-    coverage: float = 0.0  # attention: weight of the doubly stochastic regulariser
+    coverage: float = 0.1  # attention: weight of the doubly stochastic regulariser
     context_gate: bool = False  # attention: z_t scaled by beta_t = sigmoid(W_b h_{t-1})
 
     def __post_init__(self):
@@ -119,9 +121,10 @@ class CaptionerConfig(SavedConfig):
 
     @classmethod
     def from_dict(cls, values: dict):
-        """A checkpoint's config; one written before ``early_pool`` existed used the seed
-        tower (conv1 -> conv2 -> pool -> pool), so a missing field means False."""
-        return super().from_dict({"early_pool": False, **values})
+        """A checkpoint's config; one written before ``early_pool`` and ``coverage`` existed
+        used the seed tower (conv1 -> conv2 -> pool -> pool) and no coverage term, so a
+        missing field means that."""
+        return super().from_dict({"early_pool": False, "coverage": 0.0, **values})
 
     @property
     def regions(self) -> int:
