@@ -67,7 +67,7 @@ def _train(lib, make_optimizer, steps=4, closure=False):
             loss.backward()
             return loss
         if closure:
-            losses.append(float(opt.step(evaluate)))
+            losses.append(float(opt.step(evaluate).detach()))
         else:
             losses.append(float(evaluate().detach()))
             opt.step()
