@@ -104,8 +104,9 @@ def _case(fusion: str) -> Bench:
 
     return Bench(f"train step {fusion} N=32 (fwd+bwd+Adam, fresh batches)", "train", make,
                  flops=step_flops(config), torch=torch_make, repeat=20,
-                 note="whole model: conv im2col+BLAS GEMM per image, LSTM numba cell, Adam in "
-                      "NumPy; a pool of 64 fresh batches (no denormal drift)",
+                 note="whole model: conv im2col+BLAS GEMM per image, LSTM numba cell, Adam "
+                      "as one numba kernel per parameter; a pool of 64 fresh batches (no "
+                      "denormal drift)",
                  table=f"train step {fusion}" if fusion != "concat" else "")
 
 
