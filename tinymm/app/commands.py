@@ -34,8 +34,8 @@ def _common_training_flags(p, defaults_from_checkpoint: bool) -> None:
         from tinymm.app.tasks.base import DEFAULT_EPOCHS, DEFAULT_SAMPLES
 
         epochs += (f" for vqa; retrieval {DEFAULT_EPOCHS['retrieval', 'plain']}, captioning "
-                   f"{DEFAULT_EPOCHS['captioning', 'plain']} with the plain decoder and "
-                   f"{DEFAULT_EPOCHS['captioning', 'attention']} with attention")
+                   f"{DEFAULT_EPOCHS['captioning', 'attention']} with the attention decoder "
+                   f"and {DEFAULT_EPOCHS['captioning', 'plain']} with the plain one")
         samples += (f" for vqa; {DEFAULT_SAMPLES['retrieval', 'plain']} images for retrieval, "
                     f"{DEFAULT_SAMPLES['captioning', 'plain']} for captioning")
     p.add_argument("--epochs", type=int, default=d("epochs"),
@@ -74,7 +74,7 @@ def add_commands(subparsers) -> None:
                    help=f"{' | '.join(FUSION_NAMES)} (default {_train_defaults()['fusion']})")
     _common_training_flags(p, defaults_from_checkpoint=True)
     p.add_argument("--decoder", default=None, choices=("plain", "attention"),
-                   help="captioning: plain (default) or attention (show, attend and tell)")
+                   help="captioning: attention (show, attend and tell; default) or plain")
     p.add_argument("--beam", type=int, default=None,
                    help="captioning: beam width of the beam-search numbers (default 3)")
     p.add_argument("--model-option", action="append", default=None, metavar="KEY=VALUE",

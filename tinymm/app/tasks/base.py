@@ -57,13 +57,16 @@ DEFAULT_LR = {"retrieval": 1e-3, "captioning": 3e-3}
 # machine; an attention-decoder epoch (a Python loop over the steps, attention at each) costs
 # about 2.3 plain-decoder epochs, so the plain decoder gets more of them.
 DEFAULT_EPOCHS = {("retrieval", "plain"): 6, ("captioning", "plain"): 9,
-                  ("captioning", "attention"): 6}
+                  ("captioning", "attention"): 5}
 # Default training images per (task, decoder). The captioner's early_pool tower halves the
 # step's cost, and at an equal step count twice the images (fewer passes over each) gave
 # the better validation attributes (benchmarks/RESULTS.md), so captioning trains on 6,000.
 DEFAULT_SAMPLES = {("retrieval", "plain"): 3_000, ("captioning", "plain"): 6_000,
                    ("captioning", "attention"): 6_000}
 DECODERS = ("plain", "attention")
+# The captioning default is the attention decoder: at the defaults (seed 0, quiet) it reached
+# greedy BLEU-4 0.926 and attribute accuracy 0.846 in 5 epochs, the plain decoder 0.857 and
+# 0.652 in 9 (benchmarks/RESULTS.md); --decoder plain keeps the plain one.
 
 
 @dataclass
@@ -84,7 +87,7 @@ class TaskConfig:
     # "cuda": the model, Adam's state and each training batch live on the GPU, and validation,
     # the test record and decoding run there too (their results come back to be scored)
     device: str = "cpu"
-    decoder: str = "plain"  # captioning: plain | attention
+    decoder: str = "attention"  # captioning: attention (the default, see DECODERS) | plain
     beam: int = 3  # captioning: beam width of the beam-search numbers
     model: dict = field(default_factory=dict)  # model config overrides (tests: tiny sizes)
 
