@@ -294,6 +294,13 @@ class Context:
     def save_for_backward(self, *values: Any) -> None:
         self.saved = values
 
+    @property
+    def saved_tensors(self) -> tuple:
+        """PyTorch's name for what ``save_for_backward`` kept (here the arrays the forward
+        saved: tinymm's Functions compute on arrays), so ``x, = ctx.saved_tensors`` works in
+        a backward written for PyTorch."""
+        return self.saved
+
     def free(self) -> None:
         """Drop saved arrays once backward has used them (unless retain_graph).
 

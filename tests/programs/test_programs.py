@@ -46,6 +46,7 @@ PROGRAMS = {
     "polynomial_autograd": polynomial.with_autograd,
     "polynomial_nn": polynomial.with_nn,
     "polynomial_optim": polynomial.with_optim,
+    "polynomial_custom_function": polynomial.with_custom_function,
     "cifar_cnn": cifar_cnn.main,
     "pos_tagger": pos_tagger.main,
     "char_rnn": char_rnn.main,
