@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tinymm.nn import init
-from tinymm.nn.module import Module, Parameter
+from tinymm.nn.module import Module
 from tinymm.ops.conv1d import conv1d, single
 from tinymm.ops.grouped import check_groups
 from tinymm.ops.shape import pad
@@ -43,13 +41,8 @@ class Conv1d(Module):
         self.padding = padding if isinstance(padding, str) else \
             (single(name, "padding", padding, 0),)
         k = self.kernel_size[0]
-        self.weight = Parameter(np.empty((out_channels, in_channels // groups, k), dtype=dtype))
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if bias:
-            self.bias = Parameter(np.empty(out_channels, dtype=dtype))
-            init.default_bias_(self.bias, in_channels // groups * k)
-        else:
-            self.register_parameter("bias", None)
+        init.default_weight_and_bias(self, (out_channels, in_channels // groups, k),
+                                     out_channels, bias, dtype)
 
     def forward(self, x):
         padding = self.padding

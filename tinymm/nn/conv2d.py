@@ -7,12 +7,10 @@ followed by ``nn.ReLU()`` as in PyTorch. Both give the same outputs and gradient
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tinymm.nn import init
-from tinymm.nn.module import Module, Parameter
+from tinymm.nn.module import Module
 from tinymm.ops.conv2d import Conv2d as _Conv2dOp
 from tinymm.ops.conv2d import Conv2dReLU as _Conv2dReLUOp
 from tinymm.ops.conv2d import check_pair, conv2d, conv2d_options
@@ -57,14 +55,8 @@ class Conv2d(Module):
                              f"{padding_mode!r}")
         self.padding_mode = padding_mode
         kh, kw = self.kernel_size
-        self.weight = Parameter(np.empty((out_channels, in_channels // groups, kh, kw),
-                                         dtype=dtype))
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if bias:
-            self.bias = Parameter(np.empty(out_channels, dtype=dtype))
-            init.default_bias_(self.bias, in_channels // groups * kh * kw)
-        else:
-            self.register_parameter("bias", None)
+        init.default_weight_and_bias(self, (out_channels, in_channels // groups, kh, kw),
+                                     out_channels, bias, dtype)
 
     def _name(self) -> str:
         return f"Conv2d({self.extra_repr()})"

@@ -3,12 +3,10 @@ there)."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tinymm.nn import init
-from tinymm.nn.module import Module, Parameter
+from tinymm.nn.module import Module
 from tinymm.ops._checks import check_pair
 from tinymm.ops.conv_transpose import ConvTranspose2d as _ConvTranspose2dOp
 from tinymm.ops.conv_transpose import conv_transpose2d
@@ -40,14 +38,8 @@ class ConvTranspose2d(Module):
         self.output_padding = check_pair(name, "output_padding", output_padding, 0)
         self.dilation = check_pair(name, "dilation", dilation, 1)
         kh, kw = self.kernel_size
-        self.weight = Parameter(np.empty((in_channels, out_channels // groups, kh, kw),
-                                         dtype=dtype))
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if bias:
-            self.bias = Parameter(np.empty(out_channels, dtype=dtype))
-            init.default_bias_(self.bias, out_channels // groups * kh * kw)
-        else:
-            self.register_parameter("bias", None)
+        init.default_weight_and_bias(self, (in_channels, out_channels // groups, kh, kw),
+                                     out_channels, bias, dtype)
 
     def _output_padding(self, x, output_size):
         """PyTorch's rule: the output_padding that makes the output ``output_size``."""

@@ -91,6 +91,23 @@ def default_bias_(bias: Tensor, fan_in: int) -> Tensor:
     return uniform_(bias, -bound, bound)
 
 
+def default_weight_and_bias(module, weight_shape: tuple[int, ...], bias_size: int, bias: bool,
+                            dtype) -> None:
+    """PyTorch's default parameters of Linear and the convolutions, set on ``module``:
+    ``weight`` (weight_shape) from kaiming_uniform(a=sqrt(5)), then ``bias`` (bias_size,)
+    uniform in +-1/sqrt(fan_in) with fan_in from the weight's shape, as PyTorch computes it;
+    ``bias=False`` registers no bias."""
+    from tinymm.nn.module import Parameter
+
+    module.weight = Parameter(np.empty(weight_shape, dtype=dtype))
+    kaiming_uniform_(module.weight, a=math.sqrt(5))
+    if bias:
+        module.bias = Parameter(np.empty(bias_size, dtype=dtype))
+        default_bias_(module.bias, fan_in_and_fan_out(tuple(weight_shape))[0])
+    else:
+        module.register_parameter("bias", None)
+
+
 def constant_(t: Tensor, value: float) -> Tensor:
     return _fill(t, value)
 

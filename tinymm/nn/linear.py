@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tinymm.nn import init
-from tinymm.nn.module import Module, Parameter
+from tinymm.nn.module import Module
 from tinymm.ops.linear import linear
 
 
@@ -22,13 +20,8 @@ class Linear(Module):
                              f"{in_features} and {out_features}")
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if bias:
-            self.bias = Parameter(np.empty(out_features, dtype=dtype))
-            init.default_bias_(self.bias, in_features)
-        else:
-            self.register_parameter("bias", None)
+        init.default_weight_and_bias(self, (out_features, in_features), out_features, bias,
+                                     dtype)
 
     def forward(self, x):
         if x.shape[-1:] != (self.in_features,):
