@@ -1,0 +1,345 @@
+"""Differential tests, part three: tensor creation and manipulation, reductions with their
+gradients at ties, and the losses' reductions, weights and edge cases, on tinymm and on PyTorch
+from the same inputs (``m`` is the module a row runs under: ``tinymm`` or ``torch``)."""
+
+import numpy as np
+import pytest
+
+import tinymm
+from tests.test_parity_torch import _assert_same, _run, _total
+
+torch = pytest.importorskip("torch")
+
+_R = np.random.default_rng(3)
+A = _R.standard_normal((3, 4)).astype(np.float32)
+B = _R.standard_normal((4, 5)).astype(np.float32)
+V3 = _R.standard_normal(3).astype(np.float32)
+V4 = _R.standard_normal(4).astype(np.float32)
+BATCH = _R.standard_normal((2, 3, 4)).astype(np.float32)
+BATCH2 = _R.standard_normal((2, 4, 5)).astype(np.float32)
+TIES = np.array([[1.0, 3, 3, 0], [2, 2, 2, 2], [5, -1, 5, 5]], np.float32)
+
+
+def _a(m):
+    return m.arange(12.0).reshape(3, 4)
+
+
+VALUES = {
+    # factories: endpoints and dtypes
+    "arange dtypes": lambda m: (m.arange(0, 5, 2), m.arange(0.5, 3), m.arange(3, dtype=m.float32),
+                                m.arange(1, 2.5, 0.5), m.arange(-1, -5, -1.5)),
+    "arange float step excludes the end": lambda m: (m.arange(0, 0.9, 0.3), m.arange(1, 2, 0.1)),
+    "linspace endpoints and int dtype": lambda m: (
+        m.linspace(-1, 1, 4), m.linspace(0, 10, 5, dtype=m.int64), m.linspace(2, 2, 3),
+        m.linspace(1, 0, 3)),
+    "full dtypes": lambda m: (m.full((2, 2), 1.5, dtype=m.float64), m.full((1,), 7, dtype=m.int32),
+                              m.full_like(m.ones(2, dtype=m.int64), 2.7)),
+    "eye and like factories": lambda m: (
+        m.eye(3), m.eye(2, dtype=m.int64), m.empty_like(m.ones(2, 3, dtype=m.float64)).zero_(),
+        m.zeros_like(m.ones(2), dtype=m.int32), m.ones_like(m.tensor([1, 2]), dtype=m.float32),
+        m.ones(2, 3).new_zeros(4), m.tensor([1, 2]).new_full((2,), 3.5)),
+    # joining and splitting
+    "stack dims": lambda m: (m.stack([_a(m), _a(m) * 2], dim=-1), m.stack([_a(m), _a(m)], 1)),
+    "cat negative dim and empty": lambda m: (m.cat([_a(m), _a(m)[:, :1]], dim=-1),
+                                             m.cat([m.zeros(0, 4), _a(m)])),
+    "chunk uneven": lambda m: ([c.shape for c in m.arange(10).chunk(4)],
+                               [c.shape for c in m.arange(5).chunk(5)],
+                               [c.shape for c in m.arange(6).chunk(4)], _a(m).chunk(2, dim=1)),
+    "split list and dim": lambda m: (_a(m).split([1, 3], dim=1), _a(m).split(2, dim=0)),
+    "unbind dims": lambda m: (_a(m).unbind(1), m.unbind(_a(m), dim=0)),
+    "hstack vstack dstack column_stack": lambda m: (
+        m.hstack([m.ones(2), m.zeros(3)]), m.vstack([m.ones(3), m.zeros(3)]),
+        m.dstack([m.ones(2, 2), m.zeros(2, 2)]), m.column_stack([m.ones(2), m.zeros(2, 2)])),
+    # shapes and views
+    "expand -1 and new dims": lambda m: (m.ones(3, 1).expand(-1, 4), m.ones(3, 1).expand(2, 3, 2),
+                                         m.ones(1, 4).expand_as(_a(m))),
+    "broadcast_to": lambda m: m.broadcast_to(m.arange(4.0), (3, 4)),
+    "squeeze a non-1 dim is a no-op": lambda m: (m.ones(2, 1, 3).squeeze(0).shape,
+                                                 m.ones(2, 1, 3).squeeze(-2).shape,
+                                                 m.ones(1, 1).squeeze(1).shape),
+    "unsqueeze negative": lambda m: (m.ones(2, 3).unsqueeze(-1).shape,
+                                     m.ones(2, 3).unsqueeze(-3).shape),
+    "flatten ranges": lambda m: (m.ones(2, 3, 4, 5).flatten(1, 2).shape,
+                                 m.ones(2, 3, 4).flatten(-2).shape, m.tensor(3.0).flatten().shape,
+                                 m.flatten(m.ones(2, 3, 4), 0, 1).shape),
+    "reshape -1 and view of a transpose's copy": lambda m: (
+        _a(m).t().reshape(-1), _a(m).reshape(2, -1), _a(m).t().contiguous().view(2, 6)),
+    "narrow": lambda m: (_a(m).narrow(1, 1, 2), m.narrow(_a(m), 0, 1, 1),
+                         _a(m).narrow(-1, 2, 2)),
+    "movedim permute swapaxes": lambda m: (m.ones(2, 3, 4).movedim(0, -1).shape,
+                                           m.ones(2, 3, 4).permute(2, 0, 1).shape,
+                                           m.ones(2, 3, 4).swapaxes(0, 2).shape),
+    "repeat and repeat_interleave": lambda m: (
+        m.tensor([1, 2]).repeat(2, 2), m.tensor([1, 2, 3]).repeat_interleave(2),
+        m.tensor([[1, 2], [3, 4]]).repeat_interleave(m.tensor([1, 2]), dim=0),
+        m.repeat_interleave(m.tensor([[1, 2], [3, 4]]), 2)),
+    "flip and roll": lambda m: (_a(m).flip(0, 1), _a(m).roll(1), _a(m).roll(-1, 1),
+                                _a(m).roll((1, 2), (0, 1))),
+    # linear algebra
+    "matmul 1-d and batched broadcasting": lambda m: (
+        m.tensor(V4) @ m.tensor(B), m.tensor(A) @ m.tensor(V4), m.tensor(V4) @ m.tensor(V4),
+        m.tensor(BATCH) @ m.tensor(B), m.tensor(BATCH) @ m.tensor(V4),
+        m.tensor(V3) @ m.tensor(BATCH), m.tensor(BATCH[:1]) @ m.tensor(BATCH2)),
+    "addmm and baddbmm beta alpha": lambda m: (
+        m.addmm(m.ones(3, 5), m.tensor(A), m.tensor(B), beta=0.5, alpha=2.0),
+        m.baddbmm(m.ones(2, 3, 5), m.tensor(BATCH), m.tensor(BATCH2), beta=0, alpha=0.5),
+        m.addmm(m.ones(5), m.tensor(A), m.tensor(B))),
+    "outer dot kron trace": lambda m: (m.outer(m.tensor(V3), m.tensor(V4)),
+                                       m.dot(m.tensor(V4), m.tensor(V4)),
+                                       m.kron(m.eye(2), m.tensor(A)), m.trace(m.tensor(A))),
+    "einsum": lambda m: (m.einsum("ij,jk->ik", m.tensor(A), m.tensor(B)),
+                         m.einsum("bij,bjk->bik", m.tensor(BATCH), m.tensor(BATCH2)),
+                         m.einsum("ii->i", m.tensor(A[:3, :3])), m.einsum("ij->", m.tensor(A)),
+                         m.einsum("i,j->ij", m.tensor(V3), m.tensor(V4)),
+                         m.einsum("...j,jk", m.tensor(BATCH), m.tensor(B)),
+                         m.einsum("ij,ij->i", m.tensor(A), m.tensor(A))),
+    "tensordot": lambda m: (m.tensordot(m.tensor(A), m.tensor(B), dims=1),
+                            m.tensordot(m.tensor(BATCH), m.tensor(BATCH2[0]), dims=1),
+                            m.tensordot(m.tensor(BATCH), m.tensor(BATCH), dims=([1, 2], [1, 2])),
+                            m.tensordot(m.tensor(A), m.tensor(A), dims=2)),
+    "diag offsets": lambda m: (m.diag(m.tensor(V3)), m.diag(m.tensor(V3), 1),
+                               m.diag(m.tensor(A)), m.diag(m.tensor(A), -1),
+                               m.diag(m.tensor(A), 2)),
+    "tril triu on batches and rectangles": lambda m: (
+        m.tril(m.tensor(BATCH), 1), m.triu(m.tensor(A), -1), m.tensor(A).tril(-2),
+        m.tensor(A).triu(3)),
+    "tril_indices triu_indices": lambda m: (m.tril_indices(3, 4), m.triu_indices(4, 3, 1),
+                                            m.tril_indices(3, 3, -1)),
+    "meshgrid indexing": lambda m: (m.meshgrid(m.arange(3), m.arange(2), indexing="ij"),
+                                    m.meshgrid(m.arange(3), m.arange(2), indexing="xy")),
+    # selection and counting
+    "bincount weights minlength": lambda m: (
+        m.bincount(m.tensor([0, 2, 2, 5])), m.bincount(m.tensor([1, 1]), minlength=4),
+        m.bincount(m.tensor([0, 1, 1]), weights=m.tensor([0.5, 1.0, 2.0]))),
+    "nonzero as_tuple": lambda m: (m.nonzero(m.tensor(TIES) > 2),
+                                   m.nonzero(m.tensor(TIES) > 2, as_tuple=True),
+                                   (m.tensor(TIES) > 2).nonzero(as_tuple=True)),
+    "kthvalue (indices where no value ties)": lambda m: (
+        tuple(m.kthvalue(m.tensor(A), 2, 1)), tuple(m.tensor(A).kthvalue(1, 0, keepdim=True)),
+        m.tensor(TIES).kthvalue(3, 1)[0], tuple(m.tensor(TIES[0]).kthvalue(2))),
+    "sort stable with ties and dims": lambda m: (
+        tuple(m.tensor(TIES).sort(dim=0, stable=True)),
+        tuple(m.tensor(TIES).sort(dim=1, descending=True, stable=True)),
+        m.argsort(m.tensor(TIES), dim=1, stable=True), m.tensor(TIES).argsort(dim=0, descending=True,
+                                                                           stable=True)),
+    "topk dims and sorted": lambda m: (tuple(m.tensor(TIES).topk(2, 0)),
+                                       tuple(m.tensor(A).topk(2, largest=False))),
+    "unique dim and unsorted inverse": lambda m: (
+        m.unique(m.tensor([[1, 2], [1, 2], [0, 3]]), dim=0),
+        m.unique(m.tensor([2.0, 1.0, 2.0]), sorted=True, return_inverse=True)),
+    "cummax cummin cumprod": lambda m: (tuple(m.cummax(m.tensor(TIES), 1)),
+                                        tuple(m.cummin(m.tensor(TIES), 0)),
+                                        m.cumprod(m.tensor(TIES), 1)),
+    "median and mode with dims": lambda m: (tuple(m.tensor(TIES).median(0)),
+                                            tuple(m.tensor(TIES).mode(0)),
+                                            tuple(m.tensor(TIES).median(1, keepdim=True))),
+    "max min of int dims": lambda m: (tuple(m.tensor([[1, 5, 5], [7, 7, 0]]).min(0)),
+                                      m.tensor([[1, 5, 5], [7, 7, 0]]).amax(1),
+                                      m.tensor([[1, 5, 5], [7, 7, 0]]).amin((0, 1))),
+    "take take_along_dim index_select": lambda m: (
+        m.take(_a(m), m.tensor([0, 5, 11])),
+        m.take_along_dim(_a(m), m.tensor([[0], [2], [3]]), 1),
+        _a(m).index_select(1, m.tensor([3, 0, 0]))),
+    "diff": lambda m: (m.diff(m.tensor(TIES)), m.diff(m.tensor(TIES), n=2, dim=0),
+                       m.tensor([1, 4, 9]).diff()),
+    "std var dims and correction": lambda m: (
+        m.std(m.tensor(A), dim=1, correction=0), m.var(m.tensor(A), (0, 1)),
+        m.tensor(A).var(0, unbiased=False, keepdim=True), m.tensor(BATCH).std((0, 2))),
+    "mean of int raises, sum over none": lambda m: (m.tensor(A).sum((0, 1)),
+                                                    m.tensor(A).mean(-1, keepdim=True)),
+    "logsumexp dims": lambda m: (m.logsumexp(m.tensor(BATCH), (0, 2)),
+                                 m.tensor(A).logsumexp(0, keepdim=True)),
+    "nan_to_num defaults": lambda m: m.nan_to_num(m.tensor([float("nan"), float("inf"),
+                                                           -float("inf"), 1.0])),
+    "isclose and allclose": lambda m: (m.isclose(m.tensor([1.0, 1.0 + 1e-6, float("nan")]),
+                                                 m.tensor([1.0, 1.0, float("nan")])),
+                                       m.isclose(m.tensor([float("nan")]),
+                                                 m.tensor([float("nan")]), equal_nan=True),
+                                       m.allclose(m.tensor([1.0]), m.tensor([1.0 + 1e-9]))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALUES))
+def test_creation_and_manipulation_match_torch(name):
+    _assert_same(VALUES[name](tinymm), VALUES[name](torch))
+
+
+def test_view_of_a_transpose_raises_as_torch():
+    for m in (torch, tinymm):
+        with pytest.raises(RuntimeError):
+            m.arange(6.0).reshape(2, 3).t().view(6)
+
+
+def _F(m):
+    return m.nn.functional
+
+
+TARGET = np.array([1, 0, 3])
+SIGNS = np.array([1.0, -1, 1], np.float32)
+MULTI = (_R.random((3, 4)) > 0.5).astype(np.float32)
+POS = (np.abs(_R.standard_normal((3, 4))) + 0.1).astype(np.float32)
+
+GRADS = {
+    # reductions' gradients at ties (amax/amin split evenly, max/min pick one)
+    "amax amin over dims at ties": (lambda m, a: a.amax(0) + a.amin(1).sum() + a.amax((0, 1)),
+                                    TIES),
+    "max min with dim at ties": (lambda m, a: a.max(0)[0].sum() + a.min(1)[0].sum(), TIES),
+    "max of all with a tie across rows": (lambda m, a: a.max() * 2 + a.min(), TIES),
+    "kthvalue median": (lambda m, a: (a.kthvalue(2, 1)[0], a.median(0)[0]), A),
+    "cummax cumprod": (lambda m, a: (m.cummax(a, 1)[0], m.cumprod(a, 0)), A),
+    "std var correction": (lambda m, a: (a.std(1, correction=0), a.var(0, unbiased=False)), A),
+    "norm dims fro": (lambda m, a: (a.norm(dim=(0, 1)), a.norm(p=1, dim=0, keepdim=True)), A),
+    # linear algebra
+    "matmul 1-d and batched": (lambda m, a, b: (a[0] @ b, a @ b[:, 0], a[0] @ b[:, 0]), A, B),
+    "baddbmm addmm": (lambda m, a, b: (m.addmm(a[:, :1], a, b, beta=0.5, alpha=2),
+                                       m.baddbmm(a[None, :, :1], a[None], b[None], alpha=0.5)),
+                      A, B),
+    "einsum traces and broadcasts": (lambda m, a, b: (
+        m.einsum("ij,jk->ki", a, b), m.einsum("ij,ij->j", a, a),
+        m.einsum("...j,jk->...k", a, b)), A, B),
+    "tensordot and outer": (lambda m, a, b: (m.tensordot(a, b, 1), m.outer(a[0], b[0])), A, B),
+    "diag tril narrow unbind": (lambda m, a: (m.diag(a, 1), m.tril(a, -1), a.narrow(1, 1, 2),
+                                              m.unbind(a, 1)[2]), A),
+    "expand repeat roll flip": (lambda m, a: (a[:1].expand(3, 4), a.repeat(2, 1), a.roll(1, 0),
+                                              a.flip(1), a.repeat_interleave(2, 1)), A),
+    # losses: reductions, weights, edge cases
+    "margin_ranking reductions": (lambda m, a, b: (
+        _F(m).margin_ranking_loss(a, b, m.tensor(SIGNS), reduction="none"),
+        _F(m).margin_ranking_loss(a, b, m.tensor(SIGNS), margin=0.5, reduction="sum")),
+        V3, V3[::-1].copy()),
+    "triplet_margin swap p eps": (lambda m, a, b: (
+        _F(m).triplet_margin_loss(a, b, b.flip(0), swap=True),
+        _F(m).triplet_margin_loss(a, b, b.flip(0), p=1, margin=2.0, reduction="none"),
+        _F(m).triplet_margin_loss(a, b, b.flip(0), eps=1e-2, reduction="sum")), A, A[::-1].copy()),
+    "cosine_embedding margin reductions": (lambda m, a, b: (
+        _F(m).cosine_embedding_loss(a, b, m.tensor(SIGNS), margin=0.3, reduction="none"),
+        _F(m).cosine_embedding_loss(a, b, m.tensor(SIGNS), reduction="sum")), A, B[:3, :4]),
+    "kl_div none and mean": (lambda m, a, b: (
+        _F(m).kl_div(a, b.softmax(1), reduction="none"),
+        _F(m).kl_div(a, b.log_softmax(1), reduction="mean", log_target=True)), A, B[:3, :4]),
+    "huber and smooth_l1 reductions": (lambda m, a, b: (
+        _F(m).huber_loss(a, b, reduction="none", delta=2.0),
+        _F(m).smooth_l1_loss(a, b, reduction="sum", beta=2.0)), A, B[:3, :4]),
+    "l1 and mse none": (lambda m, a, b: (_F(m).l1_loss(a, b, reduction="none"),
+                                         _F(m).mse_loss(a, b, reduction="none")), A, B[:3, :4]),
+    "cross_entropy label_smoothing reductions": (lambda m, a: (
+        _F(m).cross_entropy(a, m.tensor(TARGET), label_smoothing=0.2),
+        _F(m).cross_entropy(a, m.tensor(TARGET), label_smoothing=0.1, reduction="none")), A),
+    "cross_entropy all ignored is nan": (lambda m, a: _F(m).cross_entropy(
+        a, m.tensor(np.array([-100, -100, -100]))), A),
+    "nll_loss none and (N, C, d)": (lambda m, a: (
+        _F(m).nll_loss(a, m.tensor(TARGET), reduction="none"),
+        _F(m).nll_loss(a.reshape(3, 2, 2), m.tensor(np.array([[0, 1], [1, 1], [0, -100]])))), A),
+    "bce reductions": (lambda m, a: (
+        _F(m).binary_cross_entropy(a.sigmoid(), m.tensor(MULTI), reduction="none"),
+        _F(m).binary_cross_entropy_with_logits(a, m.tensor(MULTI), reduction="none",
+                                               pos_weight=m.tensor(POS[0]))), A),
+    "losses as modules": (lambda m, a, b: (
+        m.nn.MSELoss(reduction="sum")(a, b), m.nn.L1Loss()(a, b),
+        m.nn.SmoothL1Loss(beta=0.3)(a, b), m.nn.HuberLoss(delta=0.3)(a, b),
+        m.nn.KLDivLoss(reduction="batchmean")(a.log_softmax(1), b.softmax(1)),
+        m.nn.BCEWithLogitsLoss(pos_weight=m.tensor(POS[0]))(a, m.tensor(MULTI)),
+        m.nn.CrossEntropyLoss(label_smoothing=0.1, ignore_index=3)(a, m.tensor(TARGET)),
+        m.nn.NLLLoss(reduction="sum")(a.log_softmax(1), m.tensor(TARGET)),
+        m.nn.MarginRankingLoss(margin=0.2)(a[:, 0], b[:, 0], m.tensor(SIGNS)),
+        m.nn.TripletMarginLoss(margin=0.5, p=1.0, swap=True)(a, b, b.flip(0)),
+        m.nn.CosineEmbeddingLoss(margin=0.1)(a, b, m.tensor(SIGNS))), A, B[:3, :4]),
+    "losses broadcast a target with a warning-free shape": (lambda m, a, b: (
+        _F(m).mse_loss(a, b), _F(m).l1_loss(a, b)), A, B[:3, :4]),
+    "pairwise_distance p eps keepdim": (lambda m, a, b: (
+        _F(m).pairwise_distance(a, b, p=1.0), _F(m).pairwise_distance(a, b, keepdim=True),
+        _F(m).pairwise_distance(a, b, p=3.0, eps=1e-2)), A, B[:3, :4]),
+    "cdist p and batched": (lambda m, a, b: (m.cdist(a, b[:2, :4]), m.cdist(a, b[:2, :4], p=1),
+                                             m.cdist(a[None], a[None], p=float("inf"))),
+                            A, B),
+    "activations' functional parameters": (lambda m, a: (
+        _F(m).elu(a, alpha=0.3), _F(m).celu(a, alpha=1.5), _F(m).leaky_relu(a, 0.3),
+        _F(m).hardtanh(a, -0.2, 0.4), _F(m).softplus(a, beta=3.0), _F(m).threshold(a, 0.1, 5.0),
+        _F(m).softshrink(a, 0.3), _F(m).hardshrink(a, 0.3), _F(m).glu(a, 1),
+        _F(m).softmin(a, 0), _F(m).prelu(a, m.tensor(np.array([0.1], np.float32))),
+        _F(m).gelu(a, approximate="tanh"), _F(m).selu(a), _F(m).hardswish(a),
+        _F(m).hardsigmoid(a), _F(m).logsigmoid(a), _F(m).softsign(a), _F(m).tanhshrink(a)), A),
+    "normalize p and eps": (lambda m, a: (_F(m).normalize(a, p=1.0, dim=0),
+                                          _F(m).normalize(a, eps=10.0),
+                                          _F(m).normalize(a, p=float("inf"))), A),
+    "unfold and fold functional": (lambda m, a: (
+        _F(m).unfold(a.reshape(1, 1, 3, 4), 2, dilation=1, padding=1, stride=2),
+        _F(m).fold(a.reshape(1, 4, 3), (2, 4), 2)), A),
+    "interpolate area and nearest sizes": (lambda m, a: (
+        _F(m).interpolate(a.reshape(1, 1, 3, 4), size=(2, 3), mode="area"),
+        _F(m).interpolate(a.reshape(1, 1, 3, 4), size=(5, 3)),
+        _F(m).interpolate(a.reshape(1, 3, 4), size=6, mode="linear")), A),
+    "pixel_shuffle unshuffle": (lambda m, a: (
+        _F(m).pixel_shuffle(a.reshape(1, 4, 3, 1), 2),
+        _F(m).pixel_unshuffle(a.reshape(1, 1, 2, 6), 2)), A),
+    "avg and max pools functional": (lambda m, a: (
+        _F(m).avg_pool2d(a.reshape(1, 1, 3, 4), 2, 1), _F(m).max_pool2d(a.reshape(1, 1, 3, 4),
+                                                                         (2, 3), 1),
+        _F(m).avg_pool1d(a.reshape(1, 3, 4), 2), _F(m).max_pool1d(a.reshape(1, 3, 4), 3, 1, 1),
+        _F(m).adaptive_avg_pool2d(a.reshape(1, 1, 3, 4), 2),
+        _F(m).adaptive_max_pool2d(a.reshape(1, 1, 3, 4), (1, 3))), A),
+    "layer_norm group_norm instance_norm functional": (lambda m, a: (
+        _F(m).layer_norm(a, (4,), eps=1e-3), _F(m).group_norm(a.reshape(1, 4, 3), 2),
+        _F(m).instance_norm(a.reshape(1, 3, 4))), A),
+    "batch_norm functional with running stats in train": (lambda m, a: _F(m).batch_norm(
+        a, m.zeros(4), m.ones(4), training=True, momentum=0.3), A),
+    "embedding max_norm-free functional and one_hot": (lambda m, a: (
+        _F(m).embedding(m.tensor(np.array([[0, 2], [1, 0]])), a),
+        _F(m).one_hot(m.tensor(np.array([0, 3, 1]))), _F(m).one_hot(m.tensor(np.array([1])), 3)),
+        A),
+    "scaled_dot_product_attention masks and causal": (lambda m, a, b: (
+        _F(m).scaled_dot_product_attention(a[None], b[None, :3, :4], b[None, :3, :4]),
+        _F(m).scaled_dot_product_attention(a[None], a[None], a[None], is_causal=True),
+        _F(m).scaled_dot_product_attention(
+            a[None], a[None], a[None], attn_mask=m.tensor(np.tril(np.ones((3, 3), bool)))),
+        _F(m).scaled_dot_product_attention(a[None], a[None], a[None], scale=0.1,
+                                           attn_mask=m.tensor(np.eye(3, dtype=np.float32)))),
+        A, B),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRADS))
+def test_values_and_gradients_match_torch(name):
+    fn, *arrays = GRADS[name]
+    ours_in, ours = _run(tinymm, fn, arrays)
+    theirs_in, theirs = _run(torch, fn, arrays)
+    _assert_same(ours, theirs)
+
+    def upstream(shape):
+        return np.random.default_rng(1).standard_normal(tuple(shape)).astype(np.float32)
+
+    _total([o for o in _outputs(ours) if o.is_floating_point()], upstream).backward()
+    _total([o for o in _outputs(theirs) if o.is_floating_point()], upstream).backward()
+    for a, b in zip(ours_in, theirs_in):
+        if b.grad is not None:
+            assert a.grad is not None
+            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def _outputs(out):
+    items = out if isinstance(out, (tuple, list)) else (out,)
+    return [o for item in items for o in (item if isinstance(item, (tuple, list)) else (item,))]
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+def test_cross_entropy_with_every_target_ignored_has_zero_gradient_as_torch(backend):
+    """The mean over no counted rows is nan (0 / 0); PyTorch's gradient is zero, not nan."""
+    theirs = torch.tensor(A, requires_grad=True)
+    torch.nn.functional.cross_entropy(theirs, torch.tensor([-100, -100, -100])).backward()
+    with tinymm.use_backend(backend):
+        ours = tinymm.tensor(A, requires_grad=True)
+        loss = tinymm.nn.functional.cross_entropy(ours, tinymm.tensor([-100, -100, -100]))
+        loss.backward()
+    assert np.isnan(loss.item())
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+def test_vector_dot_vector_backward_as_torch(backend):
+    theirs = [torch.tensor(V4, requires_grad=True), torch.tensor(V4 * 2, requires_grad=True)]
+    (theirs[0] @ theirs[1]).backward()
+    with tinymm.use_backend(backend):
+        ours = [tinymm.tensor(V4, requires_grad=True), tinymm.tensor(V4 * 2, requires_grad=True)]
+        (ours[0] @ ours[1]).backward()
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6)
