@@ -480,8 +480,9 @@ class Tensor:
         return _E.Clone.apply(self)
 
     def contiguous(self) -> Tensor:
-        """This tensor (NumPy storage is contiguous, or a view whose ops copy as needed)."""
-        return self
+        """This tensor when its storage is row-major contiguous, else a contiguous copy (in
+        the graph, as PyTorch's), so that ``view`` works on the result."""
+        return self if self.is_contiguous() else self.clone()
 
     # ---------------------------------------------------------------- dtype and device
     def astype(self, dtype) -> Tensor:
@@ -994,12 +995,26 @@ class Tensor:
         return _S.Reshape.apply(self, shape=shape_args(shape))
 
     def view(self, *shape):
+        """``reshape`` that must share storage: like PyTorch, a shape the strides cannot express
+        without a copy (a transpose flattened) raises RuntimeError instead of copying."""
+        if isinstance(self.array, np.ndarray):
+            target = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+            try:
+                np.reshape(self.array, tuple(target), copy=False)
+            except ValueError as error:
+                if "copy" not in str(error):
+                    raise
+                raise RuntimeError(
+                    f"view: shape {tuple(target)} is not compatible with the tensor's shape "
+                    f"{self.shape} and strides without a copy; use .reshape(...) instead"
+                ) from None
         return self.reshape(*shape)
 
     def view_as(self, other: Tensor) -> Tensor:
-        return self.reshape(other.shape)
+        return self.view(other.shape)
 
-    reshape_as = view_as
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         start = check_dim("flatten", "start_dim", start_dim, self.ndim)
