@@ -1056,13 +1056,17 @@ class Tensor:
         dim = check_dim("unsqueeze", "dim", dim, self.ndim, extra=1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, dim: int | None = None):
+    def squeeze(self, dim: int | tuple | None = None):
+        """Drop size-1 dims: all of them, ``dim``, or each dim of a tuple (PyTorch 2's); a
+        named dim whose size is not 1 stays."""
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
-        dim = check_dim("squeeze", "dim", dim, self.ndim)
-        if self.ndim == 0 or self.shape[dim] != 1:
+        dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+        dims = {check_dim("squeeze", "dim", d, self.ndim) for d in dims}
+        if self.ndim == 0:
             return self
-        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
+        return self.reshape(tuple(s for i, s in enumerate(self.shape)
+                                  if not (i in dims and s == 1)))
 
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
         dim = self._dim(dim, "narrow")
