@@ -869,8 +869,8 @@ class Tensor:
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = True):
         return _I.ValuesIndices(*_I.Sort.apply(self, dim=dim, descending=descending))
 
-    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
-        return self.sort(dim, descending).indices
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        return self.sort(dim, descending, stable).indices
 
     def gather(self, dim: int, index) -> Tensor:
         return _I.Gather.apply(self, index, dim=dim)
