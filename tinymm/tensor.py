@@ -905,7 +905,9 @@ class Tensor:
 
     # ------------------------------------------- rearranging, scattering (ops/indexing.py)
     def roll(self, shifts, dims=None): return _IX.roll(self, shifts, dims)
-    def flip(self, dims): return _IX.flip(self, dims)
+    def flip(self, *args, dims=None):  # x.flip(0, 1), x.flip((0, 1)), x.flip(dims=[0])
+        return _IX.flip(self, dims if dims is not None else args[0] if len(args) == 1 else args)
+
     def repeat_interleave(self, repeats, dim=None): return _IX.repeat_interleave(self, repeats,
                                                                                    dim)
     def movedim(self, source, destination): return _IX.movedim(self, source, destination)
