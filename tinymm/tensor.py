@@ -997,19 +997,10 @@ class Tensor:
         return _S.Reshape.apply(self, shape=shape_args(shape))
 
     def view(self, *shape):
-        """``reshape`` that must share storage: like PyTorch, a shape the strides cannot express
-        without a copy (a transpose flattened) raises RuntimeError instead of copying."""
-        if isinstance(self.array, np.ndarray):
-            target = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-            try:
-                np.reshape(self.array, tuple(target), copy=False)
-            except ValueError as error:
-                if "copy" not in str(error):
-                    raise
-                raise RuntimeError(
-                    f"view: shape {tuple(target)} is not compatible with the tensor's shape "
-                    f"{self.shape} and strides without a copy; use .reshape(...) instead"
-                ) from None
+        """``reshape``: shares storage whenever the strides allow it. Where they do not (a
+        transpose flattened) PyTorch raises and this copies, because several ops here return
+        non-contiguous results where PyTorch's are contiguous (flip, roll, sort, topk,
+        advanced indexing, einsum, interpolate), and a program valid on PyTorch must run."""
         return self.reshape(*shape)
 
     def view_as(self, other: Tensor) -> Tensor:
