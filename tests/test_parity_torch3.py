@@ -120,8 +120,8 @@ VALUES = {
     "sort stable with ties and dims": lambda m: (
         tuple(m.tensor(TIES).sort(dim=0, stable=True)),
         tuple(m.tensor(TIES).sort(dim=1, descending=True, stable=True)),
-        m.argsort(m.tensor(TIES), dim=1, stable=True), m.tensor(TIES).argsort(dim=0, descending=True,
-                                                                           stable=True)),
+        m.argsort(m.tensor(TIES), dim=1, stable=True),
+        m.tensor(TIES).argsort(dim=0, descending=True, stable=True)),
     "topk dims and sorted": lambda m: (tuple(m.tensor(TIES).topk(2, 0)),
                                        tuple(m.tensor(A).topk(2, largest=False))),
     "unique dim and unsorted inverse": lambda m: (
@@ -263,6 +263,8 @@ GRADS = {
         _F(m).softmin(a, 0), _F(m).prelu(a, m.tensor(np.array([0.1], np.float32))),
         _F(m).gelu(a, approximate="tanh"), _F(m).selu(a), _F(m).hardswish(a),
         _F(m).hardsigmoid(a), _F(m).logsigmoid(a), _F(m).softsign(a), _F(m).tanhshrink(a)), A),
+    "softplus threshold": (lambda m, a: (_F(m).softplus(a, threshold=0.5),
+                                         _F(m).softplus(a, beta=2.0, threshold=1.0)), A),
     "normalize p and eps": (lambda m, a: (_F(m).normalize(a, p=1.0, dim=0),
                                           _F(m).normalize(a, eps=10.0),
                                           _F(m).normalize(a, p=float("inf"))), A),
