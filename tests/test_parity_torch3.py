@@ -349,3 +349,140 @@ def test_vector_dot_vector_backward_as_torch(backend):
         (ours[0] @ ours[1]).backward()
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6)
+
+
+# ---------------------------------------------------------------- schedulers over many steps
+def _lr(m):
+    return m.optim.lr_scheduler
+
+
+SCHEDULES = {
+    "CosineAnnealingLR past T_max (rises again)": lambda m, o: _lr(m).CosineAnnealingLR(
+        o, 5, eta_min=0.01),
+    "CosineAnnealingWarmRestarts T_mult eta_min": lambda m, o: _lr(m).CosineAnnealingWarmRestarts(
+        o, 3, T_mult=2, eta_min=0.005),
+    "CosineAnnealingWarmRestarts T_mult 1": lambda m, o: _lr(m).CosineAnnealingWarmRestarts(o, 4),
+    "OneCycleLR pct_start div factors": lambda m, o: _lr(m).OneCycleLR(
+        o, max_lr=0.5, total_steps=30, pct_start=0.2, div_factor=10, final_div_factor=100),
+    "OneCycleLR epochs steps_per_epoch, momentum bounds": lambda m, o: _lr(m).OneCycleLR(
+        o, max_lr=[0.4, 0.8], epochs=6, steps_per_epoch=5, base_momentum=0.8,
+        max_momentum=0.9),
+    "OneCycleLR three_phase linear": lambda m, o: _lr(m).OneCycleLR(
+        o, 1.0, total_steps=30, three_phase=True, anneal_strategy="linear"),
+    "CyclicLR exp_range step_size_down": lambda m, o: _lr(m).CyclicLR(
+        o, 0.01, 0.1, step_size_up=3, step_size_down=2, mode="exp_range", gamma=0.9),
+    "CyclicLR triangular2 no momentum cycling": lambda m, o: _lr(m).CyclicLR(
+        o, [0.01, 0.02], [0.1, 0.3], step_size_up=2, mode="triangular2", cycle_momentum=False),
+    "CyclicLR scale_fn per iteration": lambda m, o: _lr(m).CyclicLR(
+        o, 0.01, 0.1, step_size_up=3, scale_fn=lambda x: 0.5 ** x, scale_mode="iterations"),
+    "LambdaLR per group": lambda m, o: _lr(m).LambdaLR(o, [lambda e: 0.9 ** e,
+                                                          lambda e: 1 / (1 + e)]),
+    "StepLR and MultiStepLR gamma": lambda m, o: _lr(m).MultiStepLR(o, [3, 3, 8], gamma=0.3),
+    "ExponentialLR": lambda m, o: _lr(m).ExponentialLR(o, 0.8),
+    "PolynomialLR power 0.5 past total_iters": lambda m, o: _lr(m).PolynomialLR(
+        o, total_iters=10, power=0.5),
+    "LinearLR end_factor": lambda m, o: _lr(m).LinearLR(o, 1.0, 0.1, total_iters=8),
+    "ConstantLR": lambda m, o: _lr(m).ConstantLR(o, factor=0.25, total_iters=5),
+    "SequentialLR three schedulers": lambda m, o: _lr(m).SequentialLR(
+        o, [_lr(m).LinearLR(o, 0.1, total_iters=4), _lr(m).ConstantLR(o, 0.5, total_iters=3),
+            _lr(m).CosineAnnealingLR(o, 10)], milestones=[4, 9]),
+    "ChainedScheduler StepLR and ExponentialLR": lambda m, o: _lr(m).ChainedScheduler(
+        [_lr(m).StepLR(o, 4, 0.5), _lr(m).ExponentialLR(o, 0.95)]),
+}
+
+
+def _schedule(m, make, steps=30):
+    torch.manual_seed(0)
+    params = [m.nn.Parameter(m.tensor(V3.copy())), m.nn.Parameter(m.tensor(V4.copy()))]
+    optimizer = m.optim.SGD([{"params": [params[0]]}, {"params": [params[1]], "lr": 0.2}],
+                            lr=0.1, momentum=0.9)
+    scheduler = make(m, optimizer)
+    seen = []
+    for step in range(steps):
+        for p in params:
+            p.grad = m.tensor(np.full(tuple(p.shape), 0.1 * (step % 3 - 1), np.float32))
+        optimizer.step()
+        scheduler.step()
+        seen.append([g["lr"] for g in optimizer.param_groups]
+                    + [g["momentum"] for g in optimizer.param_groups] + scheduler.get_last_lr())
+    return np.array(seen, np.float64), [p.detach().numpy() for p in params]
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_schedules_over_thirty_steps_match_torch(name):
+    ours, our_params = _schedule(tinymm, SCHEDULES[name])
+    theirs, their_params = _schedule(torch, SCHEDULES[name])
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+    for a, b in zip(our_params, their_params):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+PLATEAUS = {
+    "min rel with cooldown and min_lr": dict(mode="min", factor=0.5, patience=2, cooldown=2,
+                                             min_lr=0.02),
+    "max abs threshold": dict(mode="max", threshold=0.05, threshold_mode="abs", patience=1),
+    "min abs, patience 0, eps": dict(threshold_mode="abs", threshold=0.0, patience=0,
+                                     factor=0.9, eps=0.05),
+    "max rel per-group min_lr": dict(mode="max", factor=0.1, patience=1, min_lr=[0.001, 0.05]),
+}
+_METRICS = [1.0, 0.9, 0.9, 0.91, 0.95, 0.89, 0.89, 0.89, 0.7, 0.7, 0.71, 0.72, 0.69, 0.69,
+            0.69, 0.69, 1.2, 1.3, 1.3, 1.3]
+
+
+@pytest.mark.parametrize("name", sorted(PLATEAUS))
+def test_reduce_lr_on_plateau_modes_match_torch(name):
+    def lrs(m):
+        params = [m.nn.Parameter(m.tensor(V3.copy())), m.nn.Parameter(m.tensor(V4.copy()))]
+        optimizer = m.optim.SGD([{"params": [params[0]]}, {"params": [params[1]], "lr": 0.5}],
+                                lr=1.0)
+        plateau = _lr(m).ReduceLROnPlateau(optimizer, **PLATEAUS[name])
+        out = []
+        for metric in _METRICS:
+            plateau.step(metric)
+            out.append([g["lr"] for g in optimizer.param_groups])
+        return out
+
+    np.testing.assert_allclose(lrs(tinymm), lrs(torch), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- optimizer state round trip
+ROUND_TRIP = {
+    "SGD momentum nesterov": lambda m, p: m.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+    "Adam amsgrad": lambda m, p: m.optim.Adam(p, lr=0.01, amsgrad=True),
+    "AdamW": lambda m, p: m.optim.AdamW(p, lr=0.01, weight_decay=0.1),
+    "RMSprop centered momentum": lambda m, p: m.optim.RMSprop(p, lr=0.01, momentum=0.5,
+                                                              centered=True),
+    "Adagrad": lambda m, p: m.optim.Adagrad(p, lr=0.1, lr_decay=0.01),
+    "Adadelta": lambda m, p: m.optim.Adadelta(p, lr=0.5),
+    "RAdam": lambda m, p: m.optim.RAdam(p, lr=0.01),
+    "NAdam": lambda m, p: m.optim.NAdam(p, lr=0.01),
+    "Adamax": lambda m, p: m.optim.Adamax(p, lr=0.01),
+}
+
+
+def _trained(m, make, reload_at=None):
+    """Eight steps; with ``reload_at`` the optimizer is rebuilt there from a state_dict
+    (after a scheduler changed the lr) and the steps go on with the new one."""
+    params = [m.nn.Parameter(m.tensor(A.copy())), m.nn.Parameter(m.tensor(V4.copy()))]
+    optimizer = make(m, params)
+    scheduler = _lr(m).StepLR(optimizer, 2, gamma=0.5)
+    for step in range(8):
+        if step == reload_at:
+            state = optimizer.state_dict()
+            optimizer = make(m, params)
+            optimizer.load_state_dict(state)
+            scheduler = _lr(m).StepLR(optimizer, 2, gamma=0.5, last_epoch=step - 1)
+        optimizer.zero_grad()
+        for p, scale in zip(params, (1.0, -0.5)):
+            p.grad = m.tensor((np.cos(np.arange(p.numel()) + step) * scale).astype(np.float32)
+                              .reshape(tuple(p.shape)))
+        optimizer.step()
+        scheduler.step()
+    return [p.detach().numpy() for p in params]
+
+
+@pytest.mark.parametrize("name", sorted(ROUND_TRIP))
+def test_optimizer_state_dict_round_trip_mid_training_matches_torch(name):
+    theirs = _trained(torch, ROUND_TRIP[name])
+    for a, b in zip(_trained(tinymm, ROUND_TRIP[name], reload_at=5), theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
