@@ -486,3 +486,11 @@ def test_optimizer_state_dict_round_trip_mid_training_matches_torch(name):
     theirs = _trained(torch, ROUND_TRIP[name])
     for a, b in zip(_trained(tinymm, ROUND_TRIP[name], reload_at=5), theirs):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("nonlinearity, param", [
+    ("linear", None), ("conv_transpose2d", None), ("sigmoid", None), ("tanh", None),
+    ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2), ("selu", None)])
+def test_calculate_gain_matches_torch(nonlinearity, param):
+    assert tinymm.nn.init.calculate_gain(nonlinearity, param) == pytest.approx(
+        torch.nn.init.calculate_gain(nonlinearity, param), rel=1e-12)
