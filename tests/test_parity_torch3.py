@@ -511,6 +511,11 @@ def _setitems(m):
 
 SEMANTICS = {
     "where one arg": lambda m: m.where(m.tensor(A) > 0),
+    "round decimals": lambda m: (
+        m.round(m.tensor(A) * 10, decimals=1),
+        m.tensor(A * 1000).round(decimals=-2),
+        m.tensor([0.125, 0.375, 2.5]).round(decimals=2),
+    ),
     "clamp tensor bounds": lambda m: m.tensor(A).clamp(
         min=m.tensor([-0.5, 0, 0.5, 1.0]), max=m.tensor(1.2)
     ),

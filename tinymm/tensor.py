@@ -730,7 +730,14 @@ class Tensor:
     def sign(self): return _E.Piecewise.apply(self, fn=np.sign)
     def floor(self): return _E.Piecewise.apply(self, fn=np.floor)
     def ceil(self): return _E.Piecewise.apply(self, fn=np.ceil)
-    def round(self): return _E.Piecewise.apply(self, fn=np.round)  # half to even, as torch
+    def round(self, decimals: int = 0):
+        """Half to even, as torch; ``decimals`` as torch computes it: round(x * 10^d) / 10^d
+        (d < 0: round(x / 10^-d) * 10^-d), in the tensor's dtype."""
+        if decimals == 0:
+            return _E.Piecewise.apply(self, fn=np.round)
+        scale = 10.0 ** abs(decimals)
+        return (self * scale).round() / scale if decimals > 0 else (self / scale).round() * scale
+
     def trunc(self): return _E.Piecewise.apply(self, fn=np.trunc)
 
     arcsin, arccos, arctan = asin, acos, atan
