@@ -248,6 +248,21 @@ GRADS = {
         m.nn.MarginRankingLoss(margin=0.2)(a[:, 0], b[:, 0], m.tensor(SIGNS)),
         m.nn.TripletMarginLoss(margin=0.5, p=1.0, swap=True)(a, b, b.flip(0)),
         m.nn.CosineEmbeddingLoss(margin=0.1)(a, b, m.tensor(SIGNS))), A, B[:3, :4]),
+    "loss modules with class weights": (lambda m, a: (
+        m.nn.CrossEntropyLoss(weight=m.tensor(POS[0]))(a, m.tensor(TARGET)),
+        m.nn.CrossEntropyLoss(weight=m.tensor(POS[0]), reduction="sum",
+                              label_smoothing=0.2)(a, m.tensor(TARGET)),
+        m.nn.NLLLoss(weight=m.tensor(POS[1]), ignore_index=0)(a.log_softmax(1), m.tensor(TARGET)),
+        m.nn.BCELoss(weight=m.tensor(POS[2]))(a.sigmoid(), m.tensor(MULTI)),
+        m.nn.BCEWithLogitsLoss(weight=m.tensor(POS[2]), reduction="none")(a, m.tensor(MULTI)),
+        m.nn.CrossEntropyLoss()(a, a.detach().softmax(1) * 0.5 + 0.125),
+        m.nn.CrossEntropyLoss(reduction="none")(a[0], m.tensor(TARGET[0])),
+        m.nn.NLLLoss()(a[None].transpose(1, 2).log_softmax(1), m.tensor(TARGET[None]))), A),
+    "unbatched class-index losses": (lambda m, a: (
+        _F(m).cross_entropy(a[0], m.tensor(2)), _F(m).cross_entropy(
+            a[1], m.tensor(1), weight=m.tensor(POS[0]), reduction="none"),
+        _F(m).nll_loss(a[2].log_softmax(0), m.tensor(3)),
+        _F(m).cross_entropy(a[0], m.tensor(2), label_smoothing=0.3)), A),
     "losses broadcast a target with a warning-free shape": (lambda m, a, b: (
         _F(m).mse_loss(a, b), _F(m).l1_loss(a, b)), A, B[:3, :4]),
     "pairwise_distance p eps keepdim": (lambda m, a, b: (
