@@ -228,6 +228,16 @@ MODULES = {
         8, 2, 16, 0.0, norm_first=True), [(4, 2, 8), (3, 2, 8)], True, _decoder),
     "TransformerDecoderLayer post-norm": (lambda m: _nn(m).TransformerDecoderLayer(
         8, 2, 16, 0.0, layer_norm_eps=1e-3), [(4, 2, 8), (3, 2, 8)], True, _decoder),
+    "TransformerEncoder with a final norm and a mask": (lambda m: _nn(m).TransformerEncoder(
+        _nn(m).TransformerEncoderLayer(8, 2, 16, 0.0), 2, norm=_nn(m).LayerNorm(8)),
+        [(4, 2, 8)], True, lambda layer, m, x: layer(x, mask=_mha_masks(m, 4, 4, 2)[0])),
+    "TransformerDecoder two layers": (lambda m: _nn(m).TransformerDecoder(
+        _nn(m).TransformerDecoderLayer(8, 2, 16, 0.0, batch_first=True), 2),
+        [(2, 4, 8), (2, 3, 8)], True, lambda layer, m, t, mem: layer(t, mem)),
+    "Transformer batch_first causal": (lambda m: _nn(m).Transformer(
+        8, 2, 1, 1, 16, 0.0, batch_first=True), [(2, 3, 8), (2, 4, 8)], True,
+        lambda layer, m, src, tgt: layer(
+            src, tgt, tgt_mask=_nn(m).Transformer.generate_square_subsequent_mask(4))),
     # embeddings
     "Embedding padding_idx": (lambda m: _nn(m).Embedding(6, 3, padding_idx=0), [(2, 4, 3)],
                               True, lambda layer, m, x: layer(m.tensor(_IDS)) * x),
