@@ -199,6 +199,12 @@ MODULES = {
         _with_states),
     "RNN two layers batch_first": (lambda m: _nn(m).RNN(3, 4, num_layers=2, batch_first=True),
                                    [(2, 4, 3)], True, _one),
+    "LSTM unbatched input with states": (lambda m: _nn(m).LSTM(3, 4, num_layers=2),
+                                         [(5, 3), (2, 4), (2, 4)], True, _lstm_states),
+    "GRU unbatched bidirectional batch_first": (lambda m: _nn(m).GRU(
+        3, 4, bidirectional=True, batch_first=True), [(5, 3)], True, _one),
+    "RNN unbatched with a state": (lambda m: _nn(m).RNN(3, 4), [(5, 3), (1, 4)], True,
+                                   _with_states),
     "GRUCell with a state": (lambda m: _nn(m).GRUCell(3, 4), [(2, 3), (2, 4)], True,
                              _with_states),
     "RNNCell relu": (lambda m: _nn(m).RNNCell(3, 4, nonlinearity="relu"), [(2, 3)], True, _one),
