@@ -258,6 +258,10 @@ GRADS = {
         m.nn.CrossEntropyLoss()(a, a.detach().softmax(1) * 0.5 + 0.125),
         m.nn.CrossEntropyLoss(reduction="none")(a[0], m.tensor(TARGET[0])),
         m.nn.NLLLoss()(a[None].transpose(1, 2).log_softmax(1), m.tensor(TARGET[None]))), A),
+    "embedding max_norm renormalises the looked-up rows in place": (lambda m, a: (
+        _F(m).embedding(m.tensor(np.array([[0, 2], [2, 1]])), a, max_norm=1.5),
+        _F(m).embedding(m.tensor(np.array([1])), a, max_norm=0.5, norm_type=1.0),
+        a.detach().clone()), A),
     "unbatched class-index losses": (lambda m, a: (
         _F(m).cross_entropy(a[0], m.tensor(2)), _F(m).cross_entropy(
             a[1], m.tensor(1), weight=m.tensor(POS[0]), reduction="none"),
