@@ -279,6 +279,10 @@ MODULES = {
                          [(1, 2, 3, 3)], True, _one),
     "Upsample bicubic align_corners": (lambda m: _nn(m).Upsample(
         scale_factor=1.5, mode="bicubic", align_corners=True), [(1, 2, 4, 4)], True, _one),
+    "Upsample nearest-exact": (lambda m: _nn(m).Upsample(scale_factor=1.5, mode="nearest-exact"),
+                               [(1, 2, 4, 4)], True, _one),
+    "Upsample nearest-exact size 1-d": (lambda m: _nn(m).Upsample(size=5, mode="nearest-exact"),
+                                        [(1, 2, 7)], True, _one),
     "Upsample nearest 1-d downscale": (lambda m: _nn(m).Upsample(scale_factor=0.6),
                                        [(1, 2, 7)], True, _one),
     "Upsample linear align_corners": (lambda m: _nn(m).Upsample(
