@@ -229,3 +229,53 @@ def test_keras_ops_values_and_dtypes_match_keras(name):
         assert name in VALUES_ONLY or a.dtype == b.dtype, (a.dtype, b.dtype)
         np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=1e-5,
                                    atol=1e-6)
+
+
+# ---------------------------------------------------------------- compile and fit
+_FX = RNG.standard_normal((24, 4)).astype(np.float32)
+_BITS = (_FX[:, :1] + _FX[:, 1:2] > 0).astype(np.float32)
+_ONEHOT = np.eye(3, dtype=np.float32)[(_FX[:, 0] > 0).astype(int) + (_FX[:, 1] > 0.5)]
+_REAL = (_FX @ np.array([[1.0], [-2.0], [0.5], [0.0]], np.float32)).astype(np.float32)
+
+# name: (output layer, loss, metrics, targets, fit options)
+FITS = {
+    "binary: accuracy means binary_accuracy": (
+        lambda m: _l(m).Dense(1, activation="sigmoid"), "binary_crossentropy",
+        ["accuracy", "mse"], _BITS, {"batch_size": 5}),
+    "binary from logits with a loss object": (
+        lambda m: _l(m).Dense(1), lambda m: m.losses.BinaryCrossentropy(from_logits=True,
+                                                                        label_smoothing=0.1),
+        [lambda m: m.metrics.BinaryAccuracy(threshold=0.3)], _BITS, {"batch_size": 8}),
+    "categorical: accuracy means categorical_accuracy": (
+        lambda m: _l(m).Dense(3, activation="softmax"), "categorical_crossentropy",
+        ["accuracy", lambda m: m.metrics.TopKCategoricalAccuracy(k=2)], _ONEHOT,
+        {"batch_size": 6}),
+    "regression mse with mae and rmse metrics": (
+        lambda m: _l(m).Dense(1), "mse", ["mae", lambda m: m.metrics.RootMeanSquaredError()],
+        _REAL, {"batch_size": 10, "validation_split": 0.25}),
+    "huber loss object and sample_weight": (
+        lambda m: _l(m).Dense(1), lambda m: m.losses.Huber(delta=0.5), ["mae"], _REAL,
+        {"batch_size": 7, "sample_weight": np.linspace(0.2, 1.0, 24).astype(np.float32)}),
+}
+
+
+def _compiled(m, name):
+    head, loss, metrics, _, _ = FITS[name]
+    model = m.Sequential([m.Input((4,)), _l(m).Dense(5, activation="tanh"), head(m)])
+    model.compile(optimizer=m.optimizers.Adam(0.05), loss=loss if isinstance(loss, str)
+                  else loss(m), metrics=[x if isinstance(x, str) else x(m) for x in metrics])
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(FITS))
+def test_compile_and_fit_match_keras(name):
+    keras.utils.set_random_seed(0)
+    theirs, ours = _compiled(keras, name), _compiled(tk, name)
+    ours.set_weights(theirs.get_weights())
+    y, options = FITS[name][3], {"epochs": 3, "shuffle": False, "verbose": 0, **FITS[name][4]}
+    h_theirs, h_ours = theirs.fit(_FX, y, **options).history, ours.fit(_FX, y, **options).history
+    assert sorted(h_ours) == sorted(h_theirs)
+    for key in h_theirs:
+        np.testing.assert_allclose(h_ours[key], h_theirs[key], rtol=2e-4, atol=1e-5, err_msg=key)
+    np.testing.assert_allclose(ours.evaluate(_FX, y, verbose=0), theirs.evaluate(_FX, y, verbose=0),
+                               rtol=2e-4, atol=1e-6)
