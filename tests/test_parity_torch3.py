@@ -712,3 +712,45 @@ def test_a_list_of_lists_index_backward_matches_torch():
         (x[[[0, 2, 0], [1, 3, 1]]] * m.tensor([1.0, 2.0, 3.0])).sum().backward()
         grads.append(x.grad.numpy())
     np.testing.assert_array_equal(*grads)
+
+
+# ---------------------------------------------------------------- nn.utils
+def _clip_grad_value(m):
+    params = [m.nn.Parameter(m.tensor(w.copy())) for w in (A, V4)]
+    for p in params:
+        p.grad = p.detach() * 3
+    m.nn.utils.clip_grad_value_(params, 0.5)
+    return [p.grad for p in params]
+
+
+def _parameters_vector(m):
+    params = [m.nn.Parameter(m.tensor(w.copy())) for w in (A, V4)]
+    vector = m.nn.utils.parameters_to_vector(params)
+    m.nn.utils.vector_to_parameters(vector * 2, params)
+    return [vector] + [p.detach() for p in params]
+
+
+def _pad_sequence(m):
+    seqs = [m.tensor(V3), m.tensor(V4[:1]), m.tensor(V4[:2])]
+    return (m.nn.utils.rnn.pad_sequence(seqs),
+            m.nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=-1.0))
+
+
+def _packed(m):
+    rnn_utils = m.nn.utils.rnn
+    p = rnn_utils.pack_padded_sequence(m.tensor(BATCH2[:, :, :2].transpose(1, 0, 2).copy()),
+                                       m.tensor([2, 4]), enforce_sorted=False)
+    out, lengths = rnn_utils.pad_packed_sequence(p, batch_first=True, total_length=5)
+    q = rnn_utils.pack_sequence([m.tensor(A[:2]), m.tensor(A), m.tensor(A[:1])],
+                                enforce_sorted=False)
+    return (out, lengths, p.data, p.batch_sizes, p.sorted_indices, p.unsorted_indices, q.data,
+            q.batch_sizes)
+
+
+UTILS = {fn.__name__.strip("_").replace("_", " "): fn for fn in (
+    _clip_grad_value, _parameters_vector, _pad_sequence, _packed)}
+
+
+@pytest.mark.parametrize("name", sorted(UTILS))
+def test_nn_utils_match_torch(name):
+    _assert_same(UTILS[name](tinymm), UTILS[name](torch))
