@@ -754,3 +754,88 @@ UTILS = {fn.__name__.strip("_").replace("_", " "): fn for fn in (
 @pytest.mark.parametrize("name", sorted(UTILS))
 def test_nn_utils_match_torch(name):
     _assert_same(UTILS[name](tinymm), UTILS[name](torch))
+# ---------------------------------------------------------------- functional forms, broadcasting
+_B1 = _R.standard_normal((1, 4)).astype(np.float32)
+
+
+def _f(m):
+    return m.nn.functional
+
+
+FUNCTIONAL = {
+    "cosine_similarity broadcast": lambda m: _f(m).cosine_similarity(m.tensor(A), m.tensor(_B1)),
+    "cosine_similarity 3-d dim -1": lambda m: _f(m).cosine_similarity(
+        m.tensor(BATCH), m.tensor(A), dim=-1
+    ),
+    "pairwise_distance broadcast and 1-d": lambda m: (
+        _f(m).pairwise_distance(m.tensor(A), m.tensor(_B1)),
+        _f(m).pairwise_distance(m.tensor(A[0]), m.tensor(_B1[0])),
+    ),
+    "cdist batch broadcast": lambda m: m.cdist(m.tensor(BATCH), m.tensor(A[None])),
+    "normalize 3-d dim 0": lambda m: _f(m).normalize(m.tensor(BATCH), dim=0),
+    "softmax log_softmax 3-d": lambda m: (
+        _f(m).softmax(m.tensor(BATCH), dim=1),
+        _f(m).log_softmax(m.tensor(BATCH), -2),
+    ),
+    "linear 3-d input": lambda m: _f(m).linear(
+        m.tensor(BATCH), m.tensor(A[:2]), m.tensor(A[0, :2])
+    ),
+    "bilinear": lambda m: _f(m).bilinear(m.tensor(A), m.tensor(A), m.tensor(BATCH2[:, :4, :4])),
+    "bce_with_logits broadcast pos_weight": lambda m: _f(m).binary_cross_entropy_with_logits(
+        m.tensor(BATCH), m.tensor((BATCH > 0).astype(np.float32)), pos_weight=m.tensor(V4)
+    ),
+    "glu default dim": lambda m: _f(m).glu(m.tensor(BATCH)),
+    "dropout p=0 and p=1 in training": lambda m: (
+        _f(m).dropout(m.tensor(A), 0.0, training=True),
+        _f(m).dropout(m.tensor(A), 1.0, training=True),
+    ),
+    "layer_norm over two dims with weight and bias": lambda m: _f(m).layer_norm(
+        m.tensor(BATCH), (3, 4), m.tensor(A), m.tensor(A * 0.1)
+    ),
+    "group_norm with weight and bias": lambda m: _f(m).group_norm(
+        m.tensor(BATCH.transpose(0, 2, 1).copy()), 2, m.tensor(V4), m.tensor(V4 * 0.5)
+    ),
+    "instance_norm 3-d": lambda m: _f(m).instance_norm(m.tensor(BATCH)),
+    "one_hot 2-d": lambda m: _f(m).one_hot(m.tensor(np.array([[0, 2], [1, 1]]))),
+    "pad reflect and replicate": lambda m: (
+        _f(m).pad(m.tensor(BATCH[None]), (1, 1, 2, 0), mode="reflect"),
+        _f(m).pad(m.tensor(BATCH), (2, 1), mode="replicate"),
+    ),
+    "interpolate scale tuple and recompute_scale_factor": lambda m: (
+        _f(m).interpolate(m.tensor(BATCH[None]), scale_factor=(0.5, 1.5), mode="bilinear"),
+        _f(m).interpolate(m.tensor(BATCH[None]), scale_factor=1.7, recompute_scale_factor=True),
+    ),
+    "affine_grid": lambda m: _f(m).affine_grid(
+        m.tensor(np.array([[[1, 0.2, 0.1], [0, 0.9, -0.2]]], np.float32)),
+        (1, 1, 3, 4),
+        align_corners=False,
+    ),
+    "embedding_bag functional max": lambda m: _f(m).embedding_bag(
+        m.tensor(np.array([0, 2, 1, 2])), m.tensor(A), m.tensor(np.array([0, 1])), mode="max"
+    ),
+    "activations' parameters positionally": lambda m: (
+        _f(m).relu6(m.tensor(A * 5)),
+        _f(m).threshold(m.tensor(A), 0.2, -3.0),
+        _f(m).celu(m.tensor(A), 0.5),
+        _f(m).softsign(m.tensor(A)),
+        _f(m).tanhshrink(m.tensor(A)),
+        _f(m).logsigmoid(m.tensor(A * 50)),
+        _f(m).softmin(m.tensor(A), dim=0),
+    ),
+    "scaled_dot_product_attention bool mask broadcast, shorter keys": lambda m: (
+        _f(m).scaled_dot_product_attention(
+            m.tensor(BATCH[None]),
+            m.tensor(BATCH[None]),
+            m.tensor(BATCH[None]),
+            attn_mask=m.tensor(np.tril(np.ones((3, 3), bool))),
+        ),
+        _f(m).scaled_dot_product_attention(
+            m.tensor(BATCH), m.tensor(BATCH[:, :2]), m.tensor(BATCH[:, :2])
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONAL))
+def test_functional_forms_match_torch(name):
+    _assert_same(FUNCTIONAL[name](tinymm), FUNCTIONAL[name](torch))
