@@ -179,6 +179,8 @@ def _F(m):
 
 
 TARGET = np.array([1, 0, 3])
+KINKS = np.array([[-1.0, 0.0, 1.0, 6.0, -3.0, 3.0], [-2.0, 2.0, 7.0, -25.0, 25.0, 0.5]],
+                 np.float32)
 SIGNS = np.array([1.0, -1, 1], np.float32)
 MULTI = (_R.random((3, 4)) > 0.5).astype(np.float32)
 POS = (np.abs(_R.standard_normal((3, 4))) + 0.1).astype(np.float32)
@@ -192,6 +194,14 @@ GRADS = {
     "kthvalue median": (lambda m, a: (a.kthvalue(2, 1)[0], a.median(0)[0]), A),
     "cummax cumprod": (lambda m, a: (m.cummax(a, 1)[0], m.cumprod(a, 0)), A),
     "std var correction": (lambda m, a: (a.std(1, correction=0), a.var(0, unbiased=False)), A),
+    "std of a constant row has zero gradient": (lambda m, a: (a.std(1), a[1].std(),
+                                                              a.std(0, keepdim=True)), TIES),
+    "activations' gradients at their kinks": (lambda m, a: (
+        _F(m).softplus(a), _F(m).softplus(a, beta=2.0), _F(m).logsigmoid(a), _F(m).elu(a),
+        _F(m).elu(a, 0.5), _F(m).celu(a, 2.0), _F(m).selu(a), _F(m).leaky_relu(a, 0.2),
+        _F(m).relu6(a), _F(m).hardtanh(a, -1.0, 1.0), _F(m).hardtanh(a, 2.0, 2.0),
+        _F(m).hardsigmoid(a), _F(m).hardswish(a), _F(m).prelu(a, m.tensor([0.25])),
+        m.nn.ReLU6()(a), m.nn.LeakyReLU()(a), m.nn.Hardtanh(-2, 2)(a)), KINKS),
     "norm dims fro": (lambda m, a: (a.norm(dim=(0, 1)), a.norm(p=1, dim=0, keepdim=True)), A),
     # linear algebra
     "matmul 1-d and batched": (lambda m, a, b: (a[0] @ b, a @ b[:, 0], a[0] @ b[:, 0]), A, B),

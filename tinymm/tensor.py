@@ -792,7 +792,14 @@ class Tensor:
         return (centred * centred).sum(dim, keepdim=keepdim) / max(count - correction, 0)
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+        """sqrt(var). As PyTorch, where the variance is 0 (a constant row) the gradient is 0,
+        not the 0 * inf = nan of the root's derivative; on cuda tensors, whose comparisons
+        run on the host, it is the plain root."""
+        variance = self.var(dim, unbiased, keepdim, correction=correction)
+        if self.is_cuda:
+            return variance.sqrt()
+        constant = variance == 0  # nan (one sample with correction 1) stays nan
+        return where(constant, 0.0, where(constant, 1.0, variance).sqrt())
 
     def logsumexp(self, dim, keepdim: bool = False):
         m = self.amax(dim, keepdim=True).detach()  # a constant shift: no gradient through it
