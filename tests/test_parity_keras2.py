@@ -279,3 +279,49 @@ def test_compile_and_fit_match_keras(name):
         np.testing.assert_allclose(h_ours[key], h_theirs[key], rtol=2e-4, atol=1e-5, err_msg=key)
     np.testing.assert_allclose(ours.evaluate(_FX, y, verbose=0), theirs.evaluate(_FX, y, verbose=0),
                                rtol=2e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------- keras.ops gradients
+_TIES = np.array([[1.0, 3, 3, 0], [2, 2, 2, 2], [0, 0, -1, 4]], np.float32)
+_ZERO_ROW = _TIES * np.array([[1.0], [0.0], [1.0]], np.float32)
+
+# name: (op name, arguments, keyword arguments); inputs with ties, zeros and kinks
+GRADIENTS = {
+    "max over an axis at ties": ("max", (_TIES,), {"axis": 1}),
+    "max of all": ("max", (_TIES,), {}),
+    "min over axis 0": ("min", (_TIES,), {"axis": 0}),
+    "maximum at ties": ("maximum", (_TIES, np.full_like(_TIES, 2.0)), {}),
+    "minimum at ties": ("minimum", (_TIES, np.full_like(_TIES, 2.0)), {}),
+    "norm of a zero row": ("norm", (_ZERO_ROW,), {"axis": 1}),
+    "norm of all": ("norm", (_ZERO_ROW,), {}),
+    "abs and relu at 0": ("relu", (_TIES - 2,), {}),
+    "clip at its bounds": ("clip", (_TIES, 0.0, 3.0), {}),
+    "softplus at 0": ("softplus", (_TIES - 2,), {}),
+    "elu at 0": ("elu", (_TIES - 2,), {}),
+    "leaky_relu at 0": ("leaky_relu", (_TIES - 2,), {}),
+    "relu6 at 0 and 6": ("relu6", (_TIES * 2,), {}),
+    "hard_sigmoid at -3": ("hard_sigmoid", (_TIES - 2,), {}),
+    "sort": ("sort", (_TIES,), {}),
+    "cumsum": ("cumsum", (_TIES,), {"axis": 1}),
+    "logsumexp": ("logsumexp", (_TIES,), {"axis": 1}),
+    "median": ("median", (_TIES,), {"axis": 1}),
+    "var": ("var", (_TIES,), {}),
+    "gelu silu tanh": ("gelu", (_TIES - 2,), {}),
+    "log_softmax axis 0": ("log_softmax", (_TIES,), {"axis": 0}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRADIENTS))
+def test_keras_ops_gradients_match_keras(name):
+    from tests.keras3 import check_op_against_keras
+
+    op, args, kwargs = GRADIENTS[name]
+    check_op_against_keras(getattr(keras.ops, op), getattr(tk.ops, op), args, kwargs, True,
+                           np.random.default_rng(6))
+
+
+def test_keras_ops_norm_ord_2_of_a_matrix_is_refused_not_frobenius():
+    m = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    assert float(keras.ops.norm(m, ord=2)) != pytest.approx(float(tk.ops.norm(m, ord="fro")))
+    with pytest.raises(ValueError, match="largest singular value"):
+        tk.ops.norm(m, ord=2)
