@@ -179,6 +179,8 @@ def _F(m):
 
 
 TARGET = np.array([1, 0, 3])
+PRODS = np.array([[0.0, 2.0, -1.5, 3.0, 0.5], [0.0, 0.0, 2.0, 1.0, -1.0],
+                  [1.5, -2.0, 0.5, 1.0, 2.0]], np.float32)
 KINKS = np.array([[-1.0, 0.0, 1.0, 6.0, -3.0, 3.0], [-2.0, 2.0, 7.0, -25.0, 25.0, 0.5]],
                  np.float32)
 SIGNS = np.array([1.0, -1, 1], np.float32)
@@ -194,6 +196,8 @@ GRADS = {
     "kthvalue median": (lambda m, a: (a.kthvalue(2, 1)[0], a.median(0)[0]), A),
     "cummax cumprod": (lambda m, a: (m.cummax(a, 1)[0], m.cumprod(a, 0)), A),
     "std var correction": (lambda m, a: (a.std(1, correction=0), a.var(0, unbiased=False)), A),
+    "prod with zeros: the gradient is the product of the others": (lambda m, a: (
+        a.prod(1), a.prod(0, keepdim=True), a.prod(), a[:, :3].prod(1)), PRODS),
     "std of a constant row has zero gradient": (lambda m, a: (a.std(1), a[1].std(),
                                                               a.std(0, keepdim=True)), TIES),
     "activations' gradients at their kinks": (lambda m, a: (
@@ -849,3 +853,8 @@ FUNCTIONAL = {
 @pytest.mark.parametrize("name", sorted(FUNCTIONAL))
 def test_functional_forms_match_torch(name):
     _assert_same(FUNCTIONAL[name](tinymm), FUNCTIONAL[name](torch))
+
+
+def test_prod_with_zeros_passes_gradcheck():
+    x = tinymm.tensor(PRODS.astype(np.float64), requires_grad=True)
+    assert tinymm.gradcheck(lambda t: t.prod(1) + t.prod(0).sum() + t.prod(), [x])

@@ -807,14 +807,28 @@ class Tensor:
         return out if keepdim else out.squeeze(dim)
 
     def prod(self, dim=None, keepdim=False):
-        """Product as exp(sum(log|x|)) with the sign tracked; x must be nonzero for the
-        gradient (as the formula's derivative, prod / x, needs). Bool and integer tensors
-        give the exact int64 product (PyTorch's dtype), outside the graph."""
+        """Product as exp(sum(log|x|)) with the sign tracked. An input holding a zero, where
+        that formula's derivative (prod / x) is 0/0, multiplies pairwise instead (a tree of
+        products, log2(n) steps), so its gradient is the product of the others, PyTorch's.
+        Bool and integer tensors give the exact int64 product (PyTorch's dtype), outside the
+        graph."""
         self._host_only("Tensor.prod()")  # the sign is tracked in NumPy
         if _dt.category(self.dtype) < 2:
             return Tensor(np.prod(self.array, axis=dim, keepdims=keepdim, dtype=np.int64))
+        if (self.array == 0).any():
+            return self._pairwise_prod(dim, keepdim)
         sign = Tensor(np.prod(np.sign(self.array), axis=dim, keepdims=keepdim))
         return sign * self.abs().log().sum(dim, keepdim=keepdim).exp()
+
+    def _pairwise_prod(self, dim, keepdim: bool) -> Tensor:
+        x = self.reshape(-1) if dim is None else self.movedim(dim, -1)  # reduce the last dim
+        while x.shape[-1] > 1:
+            if x.shape[-1] % 2:  # an odd count: one more factor of 1
+                x = _S.concat([x, Tensor(np.ones(x.shape[:-1] + (1,), x.dtype))], axis=-1)
+            x = x[..., 0::2] * x[..., 1::2]
+        if dim is None:
+            return x.reshape((1,) * self.ndim if keepdim else ())
+        return x.movedim(-1, dim) if keepdim else x.squeeze(-1)
 
     def norm(self, p="fro", dim=None, keepdim=False):
         """Vector p-norm over ``dim`` (all elements when None): p = 2/"fro", 1, inf (max |x|),
