@@ -181,6 +181,8 @@ def _F(m):
 TARGET = np.array([1, 0, 3])
 PRODS = np.array([[0.0, 2.0, -1.5, 3.0, 0.5], [0.0, 0.0, 2.0, 1.0, -1.0],
                   [1.5, -2.0, 0.5, 1.0, 2.0]], np.float32)
+POOL_TIES = np.maximum(_R.standard_normal((2, 2, 6, 6)), 0).astype(np.float32)
+POOL_TIES[0, 0, :2, :2] = 1.0
 KINKS = np.array([[-1.0, 0.0, 1.0, 6.0, -3.0, 3.0], [-2.0, 2.0, 7.0, -25.0, 25.0, 0.5]],
                  np.float32)
 SIGNS = np.array([1.0, -1, 1], np.float32)
@@ -198,6 +200,11 @@ GRADS = {
     "std var correction": (lambda m, a: (a.std(1, correction=0), a.var(0, unbiased=False)), A),
     "prod with zeros: the gradient is the product of the others": (lambda m, a: (
         a.prod(1), a.prod(0, keepdim=True), a.prod(), a[:, :3].prod(1)), PRODS),
+    "max pools at ties (zeros after a ReLU): the first maximum gets the gradient": (
+        lambda m, a: (_F(m).max_pool2d(a, 2), _F(m).max_pool2d(a, 3, 1, 1),
+                      _F(m).adaptive_max_pool2d(a, (4, 3)), _F(m).adaptive_max_pool2d(a, 2),
+                      _F(m).adaptive_max_pool1d(a[:, 0], 4), _F(m).max_pool1d(a[:, 0], 3, 2),
+                      a.amax((2, 3)), a.max(3)[0]), POOL_TIES),
     "std of a constant row has zero gradient": (lambda m, a: (a.std(1), a[1].std(),
                                                               a.std(0, keepdim=True)), TIES),
     "activations' gradients at their kinks": (lambda m, a: (
