@@ -50,23 +50,26 @@ G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0
 
 @njit(cache=True)
 def _comb(dst, a, sa, b, sb):
-    """dst = sa*a + sb*b elementwise (sa, sb are +-1: exact), over dst's length."""
+    """dst = sa*a + sb*b elementwise, over dst's length. The signs are +-1.0 (exact), floats
+    so that one compiled helper serves every sign pattern (int constants would compile one
+    specialisation per pattern), cast to the arrays' dtype (float32 stays float32)."""
+    sa, sb = dst.dtype.type(sa), dst.dtype.type(sb)
     for q in range(dst.shape[0]):
         dst[q] = sa * a[q] + sb * b[q]
 
 
 @njit(cache=True)
 def _comb3(dst, a, sa, b, sb, c, sc):
-    """dst = sa*a + sb*b + sc*c elementwise (signs +-1)."""
+    """dst = sa*a + sb*b + sc*c elementwise (signs +-1.0, as ``_comb``)."""
+    sa, sb, sc = dst.dtype.type(sa), dst.dtype.type(sb), dst.dtype.type(sc)
     for q in range(dst.shape[0]):
         dst[q] = sa * a[q] + sb * b[q] + sc * c[q]
 
 
 @njit(cache=True)
-def _add_into(dst, src, s):
-    """dst += s*src elementwise (s is +-1)."""
+def _add_into(dst, src):
     for q in range(dst.shape[0]):
-        dst[q] += s * src[q]
+        dst[q] += src[q]
 
 
 @njit(cache=True)
@@ -90,10 +93,10 @@ def _neg(dst, a):
 @njit(cache=True)
 def _bt4(d0, d1, d2, d3, e0, e1, e2, e3):
     """(d0..d3) = B^T applied to the four flat planes e0..e3 (rows of a tile)."""
-    _comb(d0, e0, 1, e2, -1)
-    _comb(d1, e1, 1, e2, 1)
-    _comb(d2, e2, 1, e1, -1)
-    _comb(d3, e1, 1, e3, -1)
+    _comb(d0, e0, 1.0, e2, -1.0)
+    _comb(d1, e1, 1.0, e2, 1.0)
+    _comb(d2, e2, 1.0, e1, -1.0)
+    _comb(d3, e1, 1.0, e3, -1.0)
 
 
 @njit(cache=True)
@@ -158,8 +161,8 @@ def _output_transform(M, n, bias, out, relu, TH, TS):
     for o in range(O):
         for j in range(4):
             m0, m1, m2, m3 = M[j, o], M[4 + j, o], M[8 + j, o], M[12 + j, o]
-            _comb3(S[0, j], m0, 1, m1, 1, m2, 1)
-            _comb3(S[1, j], m1, 1, m2, -1, m3, -1)
+            _comb3(S[0, j], m0, 1.0, m1, 1.0, m2, 1.0)
+            _comb3(S[1, j], m1, 1.0, m2, -1.0, m3, -1.0)
         b = bias[o]
         for y in range(OH):
             s = S[y % 2]
@@ -205,15 +208,15 @@ def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS):
                 if k == 0:
                     _copy(h, g0)
                 elif k == 1:
-                    _comb(h, g0, 1, g1, 1)
+                    _comb(h, g0, 1.0, g1, 1.0)
                 elif k == 2:
-                    _comb(h, g0, 1, g1, -1)
+                    _comb(h, g0, 1.0, g1, -1.0)
                 else:
                     _neg(h, g1)
             he, ho = Hc[0], Hc[1]  # (A dY) A^T along the tile columns
             _copy(dM[4 * k, o], he)
-            _comb(dM[4 * k + 1, o], he, 1, ho, 1)
-            _comb(dM[4 * k + 2, o], he, 1, ho, -1)
+            _comb(dM[4 * k + 1, o], he, 1.0, ho, 1.0)
+            _comb(dM[4 * k + 2, o], he, 1.0, ho, -1.0)
             _neg(dM[4 * k + 3, o], ho)
         partial[n, o] = acc
 
@@ -222,8 +225,8 @@ def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS):
 def _b_cols(f0, f1, f2, f3, e0, e1, e2, e3):
     """(f0..f3) = B applied to the four flat planes e0..e3 (the adjoint of ``_bt4``)."""
     _copy(f0, e0)
-    _comb3(f1, e1, 1, e2, -1, e3, 1)
-    _comb3(f2, e1, 1, e2, 1, e0, -1)
+    _comb3(f1, e1, 1.0, e2, -1.0, e3, 1.0)
+    _comb3(f2, e1, 1.0, e2, 1.0, e0, -1.0)
     _neg(f3, e3)
 
 
@@ -247,13 +250,13 @@ def _grad_input_transform(dV, dx, n, pt, pl, TH, TS):
             for p in range(2):  # tile columns p and p + 2 land on parity p, shifts 0 and 1
                 _copy(Ep[k, p, :T], E[k, p])
                 Ep[k, p, T] = 0
-                _add_into(Ep[k, p, 1:], E[k, p + 2], 1)
+                _add_into(Ep[k, p, 1:], E[k, p + 2])
         _zero(Q.reshape(-1))
         for p in range(2):
             _b_cols(F[0], F[1], F[2], F[3], Ep[0, p], Ep[1, p], Ep[2, p], Ep[3, p])
             for i in range(4):  # tile row i lands on row parity i % 2 at shift (i // 2)*TS
                 s = (i // 2) * TS
-                _add_into(Q[i % 2, p, s:s + T + 1], F[i], 1)
+                _add_into(Q[i % 2, p, s:s + T + 1], F[i])
         for a in range(H):  # interleave the padded row a + pt and cut the padding away
             u = a + pt
             dst = dx[n, c, a]  # (W,)
