@@ -1,8 +1,8 @@
-"""Reverse-mode automatic differentiation: ``Function``, ``Context`` and the backward walk.
+"""Reverse-mode automatic differentiation: ``ArrayFunction``, ``Context`` and the backward walk.
 
-Every differentiable operation is a ``Function`` subclass with two static methods::
+Every differentiable operation is an ``ArrayFunction`` subclass with two static methods::
 
-    class Mul(Function):
+    class Mul(ArrayFunction):
         @staticmethod
         def forward(ctx, a, b):            # a, b: arrays (never Tensors)
             ctx.save_for_backward(a, b)
@@ -274,7 +274,7 @@ class Context:
                  "output_shapes", "output_dtypes", "freed", "saved_versions", "created_at",
                  "output_hooks", "__weakref__")
 
-    def __init__(self, fn: type[Function], backend: Backend):
+    def __init__(self, fn: type[ArrayFunction], backend: Backend):
         self.fn = fn
         self.backend = backend  # backward calls the same backend's kernels as forward
         self.inputs: list = []  # the forward's positional arguments (Tensors or other values)
@@ -338,7 +338,7 @@ def _forward_on_device(cls, ctx, raw, kwargs):
         raise device_unsupported(cls.__name__) from exc
 
 
-class Function:
+class ArrayFunction:
     """Base class of every differentiable op (see the module docstring). ``crosses_devices``
     marks the one op whose output may live elsewhere than its inputs (the device copy)."""
 
@@ -724,6 +724,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     return result
 
 
-__all__ = ["AnomalyError", "Context", "Function", "detect_anomaly", "grad", "is_anomaly_enabled",
-           "is_grad_enabled", "no_grad", "nonfinite_origin", "reset_grad_mode", "run_backward",
-           "set_grad_mode"]
+# PyTorch's name, for now the same class (a Tensor-level Function replaces it next)
+Function = ArrayFunction
+
+__all__ = ["AnomalyError", "ArrayFunction", "Context", "Function", "detect_anomaly", "grad",
+           "is_anomaly_enabled", "is_grad_enabled", "no_grad", "nonfinite_origin",
+           "reset_grad_mode", "run_backward", "set_grad_mode"]
