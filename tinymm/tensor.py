@@ -31,7 +31,7 @@ import numpy as np
 
 from tinymm import dtypes as _dt
 from tinymm.autograd import (
-    Function,
+    ArrayFunction,
     GradFn,
     RemovableHandle,
     is_grad_enabled,
@@ -132,7 +132,7 @@ def _pick(dim, axis, keepdim, keepdims):
     return (axis if dim is None else dim), bool(keepdim if keepdims is None else keepdims)
 
 
-class _ToDevice(Function):
+class _ToDevice(ArrayFunction):
     """Copy to the other device (one counted host<->device transfer); backward copies the
     gradient back, so ``x.to("cuda")`` inside a graph is differentiable, as in PyTorch."""
 

@@ -1,4 +1,4 @@
-"""Elementwise Tensor arithmetic and math, each a ``Function`` with its backward beside it.
+"""Elementwise Tensor arithmetic and math, each an ``ArrayFunction`` with its backward beside it.
 
 These are the ops behind ``Tensor``'s operators (``+ - * / ** -x``) and its elementwise methods
 (``exp``, ``log``, ``sqrt``, ``abs``, ``clamp``, ``astype``). Each calls the elementwise kernels
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.devices import is_device_array
 from tinymm.kernels._shapes import sum_to_shape as unbroadcast  # for the ops still on NumPy
 from tinymm.ops._kernel import KernelFunction
@@ -72,7 +72,7 @@ class PowTensor(_Binary):
     kernel = "pow"
 
 
-class Pow(Function):
+class Pow(ArrayFunction):
     """x ** p for a constant exponent p: the pow kernels with p as a 0-d array of x's dtype."""
 
     @staticmethod
@@ -156,7 +156,7 @@ Reciprocal = _unary("Reciprocal", "reciprocal", "-1/x^2, from the saved output")
 Rsqrt = _unary("Rsqrt", "rsqrt", "-x^(-3/2) / 2, from the saved output")
 
 
-class Piecewise(Function):
+class Piecewise(ArrayFunction):
     """A piecewise-constant function (sign, floor, ceil, round, trunc): its derivative is 0
     wherever it exists, and PyTorch returns 0 everywhere."""
 
@@ -185,7 +185,7 @@ class Minimum(_Binary):
     kernel = "minimum"
 
 
-class Where(Function):
+class Where(ArrayFunction):
     """out = a where cond else b (all three broadcast); the gradient goes to the side picked."""
 
     @staticmethod
@@ -208,7 +208,7 @@ class Where(Function):
                 unbroadcast(np.where(cond, zero, grad), b_shape))
 
 
-class Clone(Function):
+class Clone(ArrayFunction):
     """A copy with its own storage; the gradient passes through unchanged."""
 
     @staticmethod

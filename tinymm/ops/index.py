@@ -1,5 +1,5 @@
 """Ops that select elements by position: max/min along a dim with their indices, top-k,
-sort, gather, cumulative sum. Each is a ``Function`` with its backward beside it.
+sort, gather, cumulative sum. Each is an ``ArrayFunction`` with its backward beside it.
 
 All of them pick (or add up) input elements, so each backward routes the upstream gradient
 back to the positions it came from: ``values = take_along_axis(x, idx, dim)`` has
@@ -16,7 +16,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from tinymm.autograd import Function, device_unsupported
+from tinymm.autograd import ArrayFunction, device_unsupported
 from tinymm.devices import is_device_array
 from tinymm.ops._checks import check_dim
 
@@ -32,7 +32,7 @@ def _scatter_add(shape, idx: np.ndarray, grad: np.ndarray, dim: int) -> np.ndarr
     return dx
 
 
-class MaxDim(Function):
+class MaxDim(ArrayFunction):
     """(values, indices) of the max (``mode="max"``) or min along ``dim``; indices int64,
     the first occurrence on ties (as NumPy's and PyTorch's CPU argmax)."""
 
@@ -80,7 +80,7 @@ def _from_rows(backend, rows, moved: tuple, axes: list, ndim: int):
     return out.reshape(()) if ndim == 0 else out
 
 
-class TopK(Function):
+class TopK(ArrayFunction):
     """The k largest (or smallest) values along ``dim`` and their indices, best first (also
     for ``sorted=False``; ties keep the lower index first, NaN comes last): the ``topk``
     kernel on rows with ``dim`` moved last, so a cuda tensor stays on the device."""
@@ -109,7 +109,7 @@ class TopK(Function):
         return (_from_rows(b, dx, moved, axes, ndim),)
 
 
-class Sort(Function):
+class Sort(ArrayFunction):
     """Values sorted along ``dim`` and the permutation that sorts them (stable; NaN last):
     top-k with k = the dim's size."""
 
@@ -121,7 +121,7 @@ class Sort(Function):
     backward = TopK.backward
 
 
-class Gather(Function):
+class Gather(ArrayFunction):
     """out[..i..] = x[..index[..i..]..] along ``dim`` (``torch.gather``)."""
 
     @staticmethod
@@ -155,7 +155,7 @@ class Gather(Function):
         return (dx, None)
 
 
-class Cumsum(Function):
+class Cumsum(ArrayFunction):
     """Running sum along ``dim``: out[i] = x[0] + ... + x[i], so dx[j] = sum_{i >= j} grad[i]
     (a cumulative sum of the reversed gradient, reversed back)."""
 

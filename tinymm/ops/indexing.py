@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.ops._checks import check_dim
 from tinymm.ops.shape import pad
 from tinymm.tensor import Tensor, as_tensor, from_numpy
@@ -220,7 +220,7 @@ def _scatter_where(index: np.ndarray, dim: int) -> tuple:
     return tuple(grids)
 
 
-class Scatter(Function):
+class Scatter(ArrayFunction):
     """scatter / scatter_add along ``dim`` (module docstring)."""
 
     @staticmethod

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import check_dim, check_float
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 
-class Cumprod(Function):
+class Cumprod(ArrayFunction):
     @staticmethod
     def forward(ctx, x, dim: int):
         out = np.cumprod(x, axis=dim)
@@ -47,7 +47,7 @@ class Cumprod(Function):
         return np.moveaxis(dx, -1, dim).astype(x.dtype)
 
 
-class Atan2(Function):
+class Atan2(ArrayFunction):
     @staticmethod
     def forward(ctx, y, x):
         ctx.save_for_backward(y, x)
