@@ -63,19 +63,36 @@ OPS = {
     "pack": lambda t, d: nn.utils.rnn.pack_padded_sequence(t["seq"], [3, 2],
                                                            batch_first=True).data,
 }
-REFUSED = {
-    "floor": lambda t, d: t["x"].floor(), "max_dim": lambda t, d: t["x"].max(1),
-    "argmax": lambda t, d: t["x"].argmax(1), "prod": lambda t, d: t["x"].prod(1),
-    "cumsum": lambda t, d: t["x"].cumsum(1), "cummax": lambda t, d: t["x"].cummax(1),
-    "gather": lambda t, d: t["x"].gather(1, t["idx"]),
+# the indexing family on the device (kernels gather and scan); index 2 of "ties" repeats
+HOST.update({"ties": np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, -5.0, 2.0]], np.float32),
+             "neg": np.array([[-1, 0], [2, -3]], np.int64)})
+OPS.update({
+    "max_dim": lambda t, d: t["ties"].max(1), "min_dim": lambda t, d: t["ties"].min(0),
+    "argmax": lambda t, d: t["ties"].argmax(1), "argmin_all": lambda t, d: t["ties"].argmin(),
+    "cumsum": lambda t, d: t["x"].cumsum(1), "cumsum_int": lambda t, d: t["idx"].cumsum(0),
+    "cumprod": lambda t, d: t["x"].cumprod(1), "cummax": lambda t, d: t["ties"].cummax(1),
+    "cummin": lambda t, d: t["ties"].cummin(0), "gather": lambda t, d: t["x"].gather(1, t["idx"]),
+    "gather_negative": lambda t, d: t["x"].gather(1, t["neg"]),
     "take_along_dim": lambda t, d: t["x"].take_along_dim(t["idx"], 1),
+    "take": lambda t, d: t["x"].take(t["neg"]),
+    "scatter": lambda t, d: t["x"].scatter(1, t["rows"].reshape(2, 1), t["x"]),
+    "scatter_value": lambda t, d: t["x"].scatter(0, t["idx"][:, :1], 7.0),
     "scatter_add": lambda t, d: t["x"].scatter_add(1, t["idx"], t["x"][:, :2]),
     "index_add": lambda t, d: t["x"].index_add(0, t["rows"], t["x"]),
+    "index_fill": lambda t, d: t["x"].index_fill(1, t["rows"], -2.0),
     "where": lambda t, d: tinymm.where(t["x"] > 0, t["x"], t["x"] * 0),
+    "where_scalar": lambda t, d: tinymm.where(t["x"] < 0, 1.5, t["x"]),
     "masked_fill": lambda t, d: t["x"].masked_fill(t["x"] > 0, 0.0),
     "masked_select": lambda t, d: t["x"].masked_select(t["x"] > 0),
-    "erf": lambda t, d: t["x"].erf(), "pad": lambda t, d: F.pad(t["x"], (1, 1)),
     "one_hot": lambda t, d: F.one_hot(t["rows"], 3),
+    "one_hot_inferred": lambda t, d: F.one_hot(t["idx"]),
+    "compare": lambda t, d: (t["x"] >= t["x"][0], t["idx"] == 1, t["x"] != 0.5),
+    "logical": lambda t, d: ~(t["x"] > 0) | (t["x"] < -1) & (t["x"] != 0) ^ (t["x"] > 1),
+})
+REFUSED = {
+    "floor": lambda t, d: t["x"].floor(),
+    "prod": lambda t, d: t["x"].prod(1),
+    "erf": lambda t, d: t["x"].erf(), "pad": lambda t, d: F.pad(t["x"], (1, 1)),
     "mse_loss": lambda t, d: F.mse_loss(t["x"], t["x"] * 0),
 }
 
