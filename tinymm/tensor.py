@@ -811,15 +811,15 @@ class Tensor:
         out = (self - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.squeeze(dim)
 
-    def prod(self, dim=None, keepdim=False):
-        """Product as exp(sum(log|x|)) with the sign tracked; x must be nonzero for the
-        gradient (as the formula's derivative, prod / x, needs). Bool and integer tensors
-        give the exact int64 product (PyTorch's dtype), outside the graph."""
-        self._host_only("Tensor.prod()")  # the sign is tracked in NumPy
-        if _dt.category(self.dtype) < 2:
-            return Tensor(np.prod(self.array, axis=dim, keepdims=keepdim, dtype=np.int64))
-        sign = Tensor(np.prod(np.sign(self.array), axis=dim, keepdims=keepdim))
-        return sign * self.abs().log().sum(dim, keepdim=keepdim).exp()
+    def prod(self, dim=None, keepdim=False, *, dtype=None):
+        """Product over ``dim`` (all elements when None), as torch.prod; its gradient is the
+        product of the other factors, exact at zeros. Bool and integer tensors give the exact
+        int64 product (PyTorch's dtype), outside the graph; ``dtype`` casts first."""
+        source = self if dtype is None else self.to(dtype)
+        if _dt.category(source.dtype) < 2:
+            source._host_only("Tensor.prod() of an integer tensor")
+            return Tensor(np.prod(source.array, axis=dim, keepdims=keepdim, dtype=np.int64))
+        return _R.Prod.apply(source, axis=dim, keepdims=keepdim)
 
     def norm(self, p="fro", dim=None, keepdim=False):
         """Vector p-norm over ``dim`` (all elements when None): p = 2/"fro", 1, inf (max |x|),

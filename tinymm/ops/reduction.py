@@ -43,6 +43,21 @@ class Sum(KernelFunction):
         return cls.run(ctx, x, axis=axes, keepdim=keepdims)
 
 
+class Prod(KernelFunction):
+    """Product over one axis or all of them; the gradient is the product of the other
+    factors (exact at zeros, as PyTorch)."""
+
+    kernel = "prod"
+
+    @classmethod
+    def forward(cls, ctx, x, axis=None, keepdims=False):
+        axes = _normalize_axis("prod", axis, x.ndim)
+        if x.dtype.kind != "f":
+            raise TypeError(f"prod: the differentiable product takes a float tensor, got "
+                            f"{x.dtype}")
+        return cls.run(ctx, x, axis=axes, keepdim=keepdims)
+
+
 class Mean(KernelFunction):
     kernel = "mean"  # dout / count, broadcast back
 
