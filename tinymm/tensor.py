@@ -749,7 +749,14 @@ class Tensor:
     def sign(self): return _E.Piecewise.apply(self, fn=np.sign)
     def floor(self): return _E.Piecewise.apply(self, fn=np.floor)
     def ceil(self): return _E.Piecewise.apply(self, fn=np.ceil)
-    def round(self): return _E.Piecewise.apply(self, fn=np.round)  # half to even, as torch
+    def round(self, decimals: int = 0):
+        """Half to even, as torch; ``decimals`` as torch computes it: round(x * 10^d) / 10^d
+        (d < 0: round(x / 10^-d) * 10^-d), in the tensor's dtype."""
+        if decimals == 0:
+            return _E.Piecewise.apply(self, fn=np.round)
+        scale = 10.0 ** abs(decimals)
+        return (self * scale).round() / scale if decimals > 0 else (self / scale).round() * scale
+
     def trunc(self): return _E.Piecewise.apply(self, fn=np.trunc)
 
     arcsin, arccos, arctan = asin, acos, atan
@@ -1256,9 +1263,16 @@ def to_arguments(args, dtype=None, device=None):
 
 
 def _raw_index(index):
-    """A tensor index with every Tensor inside replaced by its array."""
+    """A tensor index with every Tensor inside replaced by its array. A list of fewer than 32
+    items that holds a sequence, Tensor, slice, None or Ellipsis is a tuple of indices, as
+    PyTorch reads it (x[[[0, 1], [2, 0]]] is x[[0, 1], [2, 0]]; NumPy would make it one
+    (2, 2) index array)."""
     if isinstance(index, Tensor):
         return index.array
+    if isinstance(index, list) and len(index) < 32 and any(
+            i is None or i is Ellipsis or isinstance(i, (list, tuple, slice, Tensor, np.ndarray))
+            for i in index):
+        index = tuple(index)
     if isinstance(index, (tuple, list)) and any(isinstance(i, Tensor) for i in index):
         unwrapped = [i.array if isinstance(i, Tensor) else i for i in index]
         return tuple(unwrapped) if isinstance(index, tuple) else unwrapped

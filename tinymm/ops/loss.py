@@ -250,6 +250,13 @@ def _classes_last(input, target):  # noqa: A002
     return moved, target.reshape(-1)
 
 
+def _one_row(loss_fn, x, t, reduction: str, **options):
+    """PyTorch's unbatched class-index loss: x (C,) and a 0-d target as a batch of one row;
+    reduction "none" gives a 0-d loss."""
+    loss = loss_fn(x.reshape(1, -1), t.reshape(1), reduction=reduction, **options)
+    return loss.reshape(()) if reduction == "none" else loss
+
+
 def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
              reduction: str = "mean", size_average=None, reduce=None):
     """``F.nll_loss`` on log-probabilities: input (N, C) or (N, C, d1, ...), target (N,) or
@@ -259,6 +266,8 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
 
     x = as_tensor(input)
     t = np.asarray(getattr(target, "array", target))
+    if x.ndim == 1 and t.ndim == 0:  # unbatched: one (C,) row and its class index
+        return _one_row(nll_loss, x, t, reduction, weight=weight, ignore_index=ignore_index)
     shape = t.shape
     if x.ndim > 2:
         x, t = _classes_last(x, t)
@@ -297,6 +306,9 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,  # noqa:
     if tuple(t.shape) == tuple(x.shape) and np.dtype(t.dtype).kind == "f" and x.ndim >= 1:
         return _cross_entropy_probabilities(x, target, weight, ignore_index, reduction,
                                             label_smoothing)
+    if x.ndim == 1 and len(t.shape) == 0:  # unbatched: one (C,) row and its class index
+        return _one_row(cross_entropy, x, t, reduction, weight=weight,
+                        ignore_index=ignore_index, label_smoothing=label_smoothing)
     if weight is None:
         return fused(input, target, ignore_index=ignore_index, reduction=reduction,
                      label_smoothing=label_smoothing)
