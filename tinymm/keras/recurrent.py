@@ -50,6 +50,7 @@ class _KerasRNN(Layer):
 
     nn_class = None
     gates = 1
+    constraint_args = ("kernel_constraint", "recurrent_constraint", "bias_constraint")
     keras_order = None  # PyTorch gate blocks in Keras's order (None: the same order)
 
     def __init__(self, units: int, return_sequences: bool = False, return_state: bool = False,
@@ -135,6 +136,7 @@ def rnn_layout(module, suffix: str, gates: int, order, level: str = "_l0") -> li
     def put(k):
         b_ih.array[...], b_hh.array[...] = frm(k[0]), frm(k[1])
 
+    get.params = (b_ih, b_hh)
     return layout + [(get, put)]
 
 
