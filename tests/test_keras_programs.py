@@ -105,6 +105,9 @@ def test_program_runs_on_tinymm_and_learns(name):
         np.testing.assert_allclose(results["end_to_end"], results["evaluated"], rtol=1e-6)
         assert results["probabilities"].shape == (2, 1)
         assert results["end_to_end_params"] == results["params"]
+    elif name == "text_classification_with_transformer":
+        assert results["n_weights"] == 16  # the feed-forward Sequential's 4 included
+        assert _falls(results["history"])
     elif name == "mnist_convnet":
         assert {"loss", "accuracy", "val_loss", "val_accuracy"} == set(results["history"])
         assert _falls(results["history"]) and results["score"][1] > 0.2  # chance is 0.1
@@ -155,7 +158,8 @@ COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_tr
             "denoising_autoencoder", "functional_multi_io", "mnist_convnet",
             "save_and_serialize",
             "sequential_guide",
-            "subclassing_guide", "timeseries_conv1d", "transfer_learning",
+            "subclassing_guide", "text_classification_with_transformer",
+            "timeseries_conv1d", "transfer_learning",
             "variational_autoencoder",
             "training_loop_from_scratch"]
 

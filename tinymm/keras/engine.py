@@ -417,6 +417,10 @@ class Layer(WeightViews):
         if isinstance(value, Variable) and not type(self).__module__.startswith("tinymm.keras"):
             self._own_variable(name, value)
             return
+        if isinstance(value, Module) and hasattr(value, "as_layer") and name != "module" and \
+                not type(self).__module__.startswith("tinymm.keras"):
+            self._track_model(name, value)  # a keras Model held by a custom layer
+            return
         layers = [value] if isinstance(value, Layer) else [
             v for v in value if isinstance(v, Layer)] if isinstance(value, (list, tuple)) else []
         if layers and name != "_sublayers" and not type(self).__module__.startswith(
@@ -439,6 +443,15 @@ class Layer(WeightViews):
         if self.__dict__.get("module") is None:
             self.module = Module()
         self._adopt(key, layer)
+
+    def _track_model(self, key: str, model) -> None:
+        """A Model held by a custom layer (a feed-forward ``Sequential``): it is a Module, so
+        it joins this layer's module as it is and its weights, built on its first call,
+        train with the layer's."""
+        self.__dict__.setdefault("_sublayers", {})[key] = model
+        if self.__dict__.get("module") is None:
+            self.module = Module()
+        self.module.add_module(key, model)
 
     def _own_variable(self, name: str, variable: Variable) -> None:
         """A ``keras.Variable`` set as an attribute joins this layer's weights (once: one

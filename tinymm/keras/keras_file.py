@@ -83,6 +83,8 @@ def layer_groups(layer, prefix: str) -> list[tuple[str, object, list]]:
 
     if isinstance(layer, ModelLayer):
         return model_groups(layer.model, prefix)
+    if not isinstance(layer, Layer):  # a Model a custom layer holds
+        return model_groups(layer, prefix)
     views = layer.keras_layout() if layer.built else []
     kind = type(layer).__name__
     if kind in ("LSTM", "GRU", "SimpleRNN", "RNN"):

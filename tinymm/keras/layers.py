@@ -475,7 +475,8 @@ class GlobalMaxPooling2D(GlobalAveragePooling2D):
 
 # ---------------------------------------------------------------- sequences
 class Embedding(Layer):
-    """Integer ids (N, T) -> vectors (N, T, output_dim); ``nn.Embedding`` inside.
+    """Integer ids (N, T) -> vectors (N, T, output_dim); ``nn.Embedding`` inside. Ids of any
+    rank work, as in Keras: (T,) positions -> (T, output_dim).
 
     ``mask_zero=True``: id 0 is padding; the output carries a mask (N, T) that LSTM reads.
     """
@@ -495,10 +496,10 @@ class Embedding(Layer):
             self.input_shape_hint = (input_length,)
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) < 2:
-            raise ValueError(f"Embedding '{self.name}': expects ids (N, T), got "
-                             f"{fmt_shape(input_shape)}")
-        return tuple(input_shape) + (self.output_dim,)  # (N, T, E)
+        if len(input_shape) < 1:
+            raise ValueError(f"Embedding '{self.name}': expects ids of any rank >= 1 ((N, T), "
+                             f"or (T,) positions), got {fmt_shape(input_shape)}")
+        return tuple(input_shape) + (self.output_dim,)  # (..., E): (N, T, E) for (N, T)
 
     def _symbolic_mask(self, args) -> bool:
         return self.mask_zero
