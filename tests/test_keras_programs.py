@@ -105,6 +105,10 @@ def test_program_runs_on_tinymm_and_learns(name):
         np.testing.assert_allclose(results["end_to_end"], results["evaluated"], rtol=1e-6)
         assert results["probabilities"].shape == (2, 1)
         assert results["end_to_end_params"] == results["params"]
+    elif name == "lstm_character_level_text_generation":
+        assert len(results["generated"]) == 8 and all(
+            len(g) == 12 and set(g) <= set(results["chars"]) for g in results["generated"])
+        assert results["losses"][-1] < results["initial_loss"]
     elif name == "text_classification_with_transformer":
         assert results["n_weights"] == 16  # the feed-forward Sequential's 4 included
         assert _falls(results["history"])
@@ -155,7 +159,8 @@ def _keras():
 
 
 COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_train_step",
-            "denoising_autoencoder", "functional_multi_io", "mnist_convnet",
+            "denoising_autoencoder", "functional_multi_io",
+            "lstm_character_level_text_generation", "mnist_convnet",
             "save_and_serialize",
             "sequential_guide",
             "subclassing_guide", "text_classification_with_transformer",
