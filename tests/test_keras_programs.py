@@ -109,6 +109,12 @@ def test_program_runs_on_tinymm_and_learns(name):
         assert len(results["generated"]) == 8 and all(
             len(g) == 12 and set(g) <= set(results["chars"]) for g in results["generated"])
         assert results["losses"][-1] < results["initial_loss"]
+    elif name == "lstm_seq2seq":
+        assert results["layer_names"] == ["InputLayer", "InputLayer", "LSTM", "LSTM", "Dense"]
+        assert all(d.endswith("\n") or len(d) > 6 for d in results["decoded"])
+        assert _falls(results["history"])
+        assert results["reloaded_loss"][0] == pytest.approx(results["history"]["loss"][-1],
+                                                            rel=0.5)
     elif name == "text_classification_with_transformer":
         assert results["n_weights"] == 16  # the feed-forward Sequential's 4 included
         assert _falls(results["history"])
@@ -160,7 +166,7 @@ def _keras():
 
 COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_train_step",
             "denoising_autoencoder", "functional_multi_io",
-            "lstm_character_level_text_generation", "mnist_convnet",
+            "lstm_character_level_text_generation", "lstm_seq2seq", "mnist_convnet",
             "save_and_serialize",
             "sequential_guide",
             "subclassing_guide", "text_classification_with_transformer",

@@ -542,6 +542,8 @@ class LSTM(Layer):
     Keras's. Gate order is i, f, g
     (Keras's c), o in both. Keras initialisation: glorot_uniform input kernel, orthogonal
     recurrent kernel, zero bias with the forget gate's bias at 1 (unit_forget_bias).
+    ``initial_state=[h0, c0]`` (each (N, U)) starts from those states (a seq2seq decoder
+    from its encoder's), as in Keras.
 
     With a mask from ``Embedding(mask_zero=True)``, the padded steps (id 0, at the end) are
     skipped: the last output is the state after each sequence's own last real token.
@@ -582,7 +584,11 @@ class LSTM(Layer):
         object.__setattr__(module, "bias_hh_l0", None)
         return module
 
-    def call(self, x, mask=None):
+    def call(self, x, mask=None, initial_state=None):
+        from tinymm.keras.recurrent import initial_states
+
+        hx = None if initial_state is None else tuple(
+            initial_states(f"LSTM '{self.name}'", initial_state, 2, self.units))
         lengths = None
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)  # (N, T)
@@ -593,7 +599,7 @@ class LSTM(Layer):
                                  " tinymm supports right-padded sequences (pad with 0 at the "
                                  "end)")
             lengths = np.maximum(lengths, 1)  # an all-padding row reads its first step
-        output, (h_n, c_n) = self.module(x, lengths=lengths)  # (N, T, U), (1, N, U) x 2
+        output, (h_n, c_n) = self.module(x, hx, lengths=lengths)  # (N, T, U), (1, N, U) x 2
         out = output if self.return_sequences else h_n[0]  # (N, T, U) or (N, U)
         if self.return_state:
             return [out, h_n[0], c_n[0]]
