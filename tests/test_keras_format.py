@@ -182,3 +182,29 @@ def test_keras_sequential_file_with_conv_layers_loads(tmp_path):
     back = real.models.load_model(tmp_path / "back.keras")
     np.testing.assert_allclose(as_numpy(back.predict(x, verbose=0)), ours.predict(
         x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def seq2seq(lib):
+    """An encoder whose states start a decoder: tensors passed as a keyword argument."""
+    enc_in, dec_in = lib.Input((None, 3)), lib.Input((None, 4))
+    _, h, c = lib.layers.LSTM(5, return_state=True)(enc_in)
+    seq = lib.layers.LSTM(5, return_sequences=True)(dec_in, initial_state=[h, c])
+    return lib.Model([enc_in, dec_in], lib.layers.Dense(4, activation="softmax")(seq))
+
+
+def test_keyword_tensor_arguments_cross_both_ways(tmp_path):
+    real = keras3()
+    rng = np.random.default_rng(4)
+    x = [rng.standard_normal((2, 3, 3)).astype("float32"),
+         rng.standard_normal((2, 2, 4)).astype("float32")]
+    theirs = seq2seq(real)
+    theirs.save(tmp_path / "keras.keras")
+    ours = keras.models.load_model(tmp_path / "keras.keras")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), as_numpy(theirs.predict(
+        x, verbose=0)), rtol=1e-5, atol=1e-6)
+    mine = seq2seq(keras)
+    scramble(mine)
+    mine.save(tmp_path / "tinymm.keras")
+    back = real.models.load_model(tmp_path / "tinymm.keras")
+    np.testing.assert_allclose(as_numpy(back.predict(x, verbose=0)), mine.predict(
+        x, verbose=0), rtol=1e-5, atol=1e-6)
