@@ -25,8 +25,9 @@ max_dim (max/min with dim, argmax/argmin): one thread per line walks r = 0 .. n-
 first extreme (a NaN wins and stays, as NumPy's argmax); consecutive threads have consecutive
 j, so for inner > 1 the reads are coalesced. Its backward writes dvalues at the index.
 
-masked_select: an inclusive cumsum of the flat mask gives each kept element its place
-(pos_i - 1); one thread per element writes it there (backward: reads it back). The caller
+masked_select and nonzero: an inclusive cumsum of the flat mask gives each kept element its
+place (pos_i - 1); one thread per element writes its value (masked_select; the backward reads
+it back) or its coordinates, unravelled over the mask's shape (nonzero) there. The caller
 passes the count, which sizes the output.
 """
 
@@ -35,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, float32, float64, int64
 
+from tinymm.kernels.numba_cuda import _strided
 from tinymm.kernels.numba_cuda._device import (
     SIMULATOR,
     empty,
@@ -46,6 +48,7 @@ from tinymm.kernels.numba_cuda._device import (
 from tinymm.kernels.numba_cuda.gather import gather_backward
 
 SUM, PROD, MAX, MIN = range(4)
+MAXDIM = _strided.MAXDIM
 SCAN_THREADS = 8 if SIMULATOR else 256  # a power of two (the doubling steps)
 
 
@@ -167,6 +170,20 @@ def _compact(x, mask, pos, out):
             out[j] = x[i]
 
 
+def _coordinates(mask, pos, out, shape, ndim):
+    # out (count, ndim): element i's coordinates over shape (padded to MAXDIM) at row pos_i - 1
+    i = cuda.grid(1)
+    if i < mask.size and mask[i]:
+        j = pos[i] - 1
+        if 0 <= j < out.shape[0]:
+            q = i
+            for k in range(MAXDIM - 1, MAXDIM - 1 - ndim, -1):
+                m = shape[k]
+                r = q // m
+                out[j, k - (MAXDIM - ndim)] = q - r * m
+                q = r
+
+
 def _expand(dout, mask, pos, dx):
     i = cuda.grid(1)
     if i < dx.size:
@@ -182,6 +199,8 @@ PTX_TARGETS = [
                          for t in _VALUES)),
     (_put_line, tuple(f"void({t}[::1], int64[::1], {t}[::1], int64, int64)" for t in _FL)),
     (_compact, tuple(f"void({t}[::1], boolean[::1], int64[::1], {t}[::1])" for t in _VALUES)),
+    (_coordinates, (f"void(boolean[::1], int64[::1], int64[:, ::1], {_strided.TUPLE_SIG}, "
+                     "int64)",)),
     (_expand, tuple(f"void({t}[::1], boolean[::1], int64[::1], {t}[::1])" for t in _FL)),
 ]
 _SCANS = {}
@@ -197,6 +216,7 @@ arg_extreme_kernel = cuda.jit(_arg_extreme)
 put_line_kernel = cuda.jit(_put_line)
 compact_kernel = cuda.jit(_compact)
 expand_kernel = cuda.jit(_expand)
+coordinates_kernel = cuda.jit(_coordinates)
 
 
 def _lines(shape, dim):
@@ -304,3 +324,20 @@ def masked_select_backward(dout, cache):
         blocks, threads = grid_1d(dx.size)
         expand_kernel[blocks, threads](dout, flat(mask), pos, flat(dx))
     return dx, None
+
+
+def nonzero_forward(mask, count):
+    require_device("nonzero_forward", mask=mask)
+    if mask.ndim > MAXDIM:
+        raise ValueError(f"cuda nonzero_forward: at most {MAXDIM} dims, got {mask.ndim}")
+    out = empty((int(count), mask.ndim), np.int64)  # (count, ndim)
+    if mask.size and out.size:
+        pos = _scan(flat(mask), 0, SUM, np.int64)[0]
+        shape = (1,) * (MAXDIM - mask.ndim) + tuple(int(n) for n in mask.shape)
+        blocks, threads = grid_1d(mask.size)
+        coordinates_kernel[blocks, threads](flat(mask), pos, out, shape, mask.ndim)
+    return out, None
+
+
+def nonzero_backward(dout, cache):
+    return (None,)
