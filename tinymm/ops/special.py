@@ -20,8 +20,9 @@ import operator
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.backend import get_backend
 from tinymm.kernels._shapes import sum_to_shape
-from tinymm.ops._checks import check_dim, check_float
+from tinymm.ops._checks import as_int64, check_dim, check_float, int_bounds
 from tinymm.tensor import Tensor, as_tensor, from_numpy, where
 
 _ERF = np.frompyfunc(math.erf, 1, 1)
@@ -183,7 +184,27 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
     return out[0] if len(out) == 1 else tuple(out)
 
 
+def _bincount_on_device(x: Tensor, weights, minlength: int) -> Tensor:
+    """bincount of a cuda tensor: its (min, max) in one counted 16-byte copy (the size needs
+    it), then a scatter-add of the weights (or ones) into zeros on the device."""
+    if x.ndim != 1 or x.dtype.kind not in "iu":
+        raise RuntimeError(f"bincount: input must be a 1-d tensor of non-negative integers, got "
+                           f"shape {tuple(x.shape)} dtype {x.dtype}")
+    bounds = int_bounds(as_int64("bincount", "input", x.array))
+    if bounds is not None and bounds[0] < 0:
+        raise RuntimeError(f"bincount: input must be non-negative, got {bounds[0]}")
+    size = max(int(minlength), 0 if bounds is None else bounds[1] + 1)
+    cuda = get_backend("cuda")
+    w = Tensor(cuda.full(x.shape, 1, np.float64), _copy=False) if weights is None \
+        else as_tensor(weights)
+    counts = Tensor(cuda.full((size,), 0, w.dtype), _copy=False).scatter_add(
+        0, x.to(np.int64), w)  # zeros (size,) written by kernels: no transfer
+    return counts.to(np.int64) if weights is None else counts
+
+
 def bincount(input, weights=None, minlength: int = 0) -> Tensor:  # noqa: A002
+    if _on_cuda(input):
+        return _bincount_on_device(input, weights, minlength)
     values = _host(input)
     if values.ndim != 1 or values.dtype.kind not in "iu" or (values.size and values.min() < 0):
         raise RuntimeError(f"bincount: input must be a 1-d tensor of non-negative integers, got "
