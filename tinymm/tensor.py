@@ -31,7 +31,7 @@ import numpy as np
 
 from tinymm import dtypes as _dt
 from tinymm.autograd import (
-    Function,
+    ArrayFunction,
     GradFn,
     RemovableHandle,
     is_grad_enabled,
@@ -132,7 +132,7 @@ def _pick(dim, axis, keepdim, keepdims):
     return (axis if dim is None else dim), bool(keepdim if keepdims is None else keepdims)
 
 
-class _ToDevice(Function):
+class _ToDevice(ArrayFunction):
     """Copy to the other device (one counted host<->device transfer); backward copies the
     gradient back, so ``x.to("cuda")`` inside a graph is differentiable, as in PyTorch."""
 
@@ -480,8 +480,9 @@ class Tensor:
         return _E.Clone.apply(self)
 
     def contiguous(self) -> Tensor:
-        """This tensor (NumPy storage is contiguous, or a view whose ops copy as needed)."""
-        return self
+        """This tensor when its storage is row-major contiguous, else a contiguous copy (in
+        the graph, as PyTorch's), so that ``view`` works on the result."""
+        return self if self.is_contiguous() else self.clone()
 
     # ---------------------------------------------------------------- dtype and device
     def astype(self, dtype) -> Tensor:
@@ -901,8 +902,8 @@ class Tensor:
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = True):
         return _I.ValuesIndices(*_I.Sort.apply(self, dim=dim, descending=descending))
 
-    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
-        return self.sort(dim, descending).indices
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        return self.sort(dim, descending, stable).indices
 
     def gather(self, dim: int, index) -> Tensor:
         return _I.Gather.apply(self, index, dim=dim)
@@ -937,7 +938,9 @@ class Tensor:
 
     # ------------------------------------------- rearranging, scattering (ops/indexing.py)
     def roll(self, shifts, dims=None): return _IX.roll(self, shifts, dims)
-    def flip(self, dims): return _IX.flip(self, dims)
+    def flip(self, *args, dims=None):  # x.flip(0, 1), x.flip((0, 1)), x.flip(dims=[0])
+        return _IX.flip(self, dims if dims is not None else args[0] if len(args) == 1 else args)
+
     def repeat_interleave(self, repeats, dim=None): return _IX.repeat_interleave(self, repeats,
                                                                                    dim)
     def movedim(self, source, destination): return _IX.movedim(self, source, destination)
@@ -1027,12 +1030,17 @@ class Tensor:
         return _S.Reshape.apply(self, shape=shape_args(shape))
 
     def view(self, *shape):
+        """``reshape``: shares storage whenever the strides allow it. Where they do not (a
+        transpose flattened) PyTorch raises and this copies, because several ops here return
+        non-contiguous results where PyTorch's are contiguous (flip, roll, sort, topk,
+        advanced indexing, einsum, interpolate), and a program valid on PyTorch must run."""
         return self.reshape(*shape)
 
     def view_as(self, other: Tensor) -> Tensor:
-        return self.reshape(other.shape)
+        return self.view(other.shape)
 
-    reshape_as = view_as
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         start = check_dim("flatten", "start_dim", start_dim, self.ndim)
@@ -1074,13 +1082,17 @@ class Tensor:
         dim = check_dim("unsqueeze", "dim", dim, self.ndim, extra=1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, dim: int | None = None):
+    def squeeze(self, dim: int | tuple | None = None):
+        """Drop size-1 dims: all of them, ``dim``, or each dim of a tuple (PyTorch 2's); a
+        named dim whose size is not 1 stays."""
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
-        dim = check_dim("squeeze", "dim", dim, self.ndim)
-        if self.ndim == 0 or self.shape[dim] != 1:
+        dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+        dims = {check_dim("squeeze", "dim", d, self.ndim) for d in dims}
+        if self.ndim == 0:
             return self
-        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
+        return self.reshape(tuple(s for i, s in enumerate(self.shape)
+                                  if not (i in dims and s == 1)))
 
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
         dim = self._dim(dim, "narrow")

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from tinymm import dtypes as _dt
-from tinymm.autograd import Function, RemovableHandle
+from tinymm.autograd import ArrayFunction, RemovableHandle
 from tinymm.tensor import Tensor, from_numpy, to_arguments
 
 
@@ -475,7 +475,7 @@ class _BackwardHookState:
                      getattr(grad_input[i], "array", grad_input[i]) for i in self.input_slots)
 
 
-class _HookIdentity(Function):
+class _HookIdentity(ArrayFunction):
     """Identity on several tensors whose backward hands the gradients to a backward hook."""
 
     @staticmethod

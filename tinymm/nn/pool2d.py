@@ -39,7 +39,8 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """PyTorch's ``nn.AvgPool2d`` (count_include_pad=True: padded zeros count)."""
+    """PyTorch's ``nn.AvgPool2d``: ceil_mode, count_include_pad and divisor_override as
+    PyTorch's (ops/pool2d.py: avg_pool2d)."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override=None):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.ops._checks import check_float, check_same_dtype, finite_kernel_forward
 
 OP = "scaled_dot_product_attention"
@@ -61,7 +61,7 @@ def check_attention_inputs(op: str, q, k, v, mask) -> None:
                          f"(Lq, Lk) = {scores[2:]}, (N, 1, 1, Lk) for key padding, or {scores}")
 
 
-class ScaledDotProductAttention(Function):
+class ScaledDotProductAttention(ArrayFunction):
     """Outputs ``out`` (N, h, Lq, e) and, with ``need_weights``, the weights (N, h, Lq, Lk)."""
 
     @staticmethod

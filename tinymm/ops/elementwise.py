@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.devices import is_device_array
 from tinymm.ops._kernel import KernelFunction
 
@@ -71,7 +71,7 @@ class PowTensor(_Binary):
     kernel = "pow"
 
 
-class Pow(Function):
+class Pow(ArrayFunction):
     """x ** p for a constant exponent p: the pow kernels with p as a 0-d array of x's dtype."""
 
     @staticmethod
@@ -155,7 +155,7 @@ Reciprocal = _unary("Reciprocal", "reciprocal", "-1/x^2, from the saved output")
 Rsqrt = _unary("Rsqrt", "rsqrt", "-x^(-3/2) / 2, from the saved output")
 
 
-class Piecewise(Function):
+class Piecewise(ArrayFunction):
     """A piecewise-constant function (sign, floor, ceil, round, trunc): its derivative is 0
     wherever it exists, and PyTorch returns 0 everywhere."""
 
@@ -184,7 +184,7 @@ class Minimum(_Binary):
     kernel = "minimum"
 
 
-class Where(Function):
+class Where(ArrayFunction):
     """out = a where cond else b (all three broadcast); the gradient goes to the side picked
     (the ``where`` kernels)."""
 
@@ -206,7 +206,7 @@ class Where(Function):
         return ctx.backend.where_backward(grad, *ctx.saved)
 
 
-class Clone(Function):
+class Clone(ArrayFunction):
     """A copy with its own storage; the gradient passes through unchanged."""
 
     @staticmethod

@@ -1,5 +1,5 @@
 """PyTorch's loss functions (``torch.nn.functional``'s names, arguments and numerics), each a
-``Function`` with its backward beside it.
+``ArrayFunction`` with its backward beside it.
 
 Dimension letters: N samples, C classes; ``x`` is the input (prediction), ``t`` the target,
 ``w`` an optional per-class (NLL) or per-element (BCE) weight, ``d = x - t``.
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.ops._checks import check_float, check_int_range
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -75,7 +75,7 @@ def _chain(grad: np.ndarray, dl_dx: np.ndarray, reduction: str) -> np.ndarray:
     return (dl_dx * grad).astype(dl_dx.dtype)
 
 
-class DifferenceLoss(Function):
+class DifferenceLoss(ArrayFunction):
     """mse, l1, smooth_l1 and huber: l(d) of d = x - t (``kind`` picks l, ``beta`` its knee)."""
 
     @staticmethod
@@ -105,7 +105,7 @@ class DifferenceLoss(Function):
         return dx, -dx
 
 
-class BinaryCrossEntropy(Function):
+class BinaryCrossEntropy(ArrayFunction):
     @staticmethod
     def forward(ctx, x, t, weight=None, reduction="mean"):
         _check("binary_cross_entropy", x, t, reduction)
@@ -130,7 +130,7 @@ class BinaryCrossEntropy(Function):
         return _chain(grad, dl, reduction), None
 
 
-class BinaryCrossEntropyWithLogits(Function):
+class BinaryCrossEntropyWithLogits(ArrayFunction):
     @staticmethod
     def forward(ctx, x, t, weight=None, pos_weight=None, reduction="mean"):
         _check("binary_cross_entropy_with_logits", x, t, reduction)
@@ -153,7 +153,7 @@ class BinaryCrossEntropyWithLogits(Function):
         return _chain(grad, dl, reduction), dtarget
 
 
-class NLLLoss(Function):
+class NLLLoss(ArrayFunction):
     """Negative log-likelihood of log-probabilities x (N, C) at class indices t (N,)."""
 
     @staticmethod

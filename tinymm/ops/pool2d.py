@@ -7,6 +7,8 @@ a window that fits the padded input) so the kernels only see well-formed geometr
 
 from __future__ import annotations
 
+import numpy as np
+
 from tinymm.ops._checks import check_dim, check_float, check_pair
 from tinymm.ops._kernel import KernelFunction
 
@@ -85,6 +87,20 @@ def _ceil_extra(n: int, k: int, s: int, p: int) -> int:
     return max(0, (out - 1) * s + k - (n + 2 * p))
 
 
+def _ceil_pad(op: str, x, kernel_size, stride, padding, ceil_mode: bool, value: float):
+    """x with ceil_mode's extra rows and columns of ``value`` after the input (none without
+    ceil_mode), the window geometry, and whether any were added."""
+    from tinymm.ops.shape import pad
+
+    _check_input(op, x)
+    (kh, kw), (sh, sw), (ph, pw) = pool2d_geometry(op, x.shape, kernel_size, stride, padding)
+    extra_h = _ceil_extra(x.shape[2], kh, sh, ph) if ceil_mode else 0
+    extra_w = _ceil_extra(x.shape[3], kw, sw, pw) if ceil_mode else 0
+    if extra_h or extra_w:
+        x = pad(x, (0, extra_w, 0, extra_h), value=value)
+    return x, ((kh, kw), (sh, sw), (ph, pw)), bool(extra_h or extra_w)
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False, layer=None):
     """PyTorch's ``F.max_pool2d`` (stride defaults to kernel_size; padding pads with -inf);
@@ -92,36 +108,48 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bo
     op = layer or "max_pool2d"
     if check_pair(op, "dilation", dilation, 1) != (1, 1) or return_indices:
         raise ValueError(f"{op}: dilation > 1 and return_indices=True are not supported in "
-                         f"tinymm, got dilation={dilation!r}, return_indices={return_indices}")
+                         f"tinymm (either one), got dilation={dilation!r}, "
+                         f"return_indices={return_indices}")
     if ceil_mode:
-        from tinymm.ops.shape import pad
-
-        _check_input(op, x)
-        (kh, kw), (sh, sw), (ph, pw) = pool2d_geometry(op, x.shape, kernel_size, stride,
-                                                       padding)
-        extra_h = _ceil_extra(x.shape[2], kh, sh, ph)
-        extra_w = _ceil_extra(x.shape[3], kw, sw, pw)
-        if extra_h or extra_w:
-            x = pad(x, (0, extra_w, 0, extra_h), value=float("-inf"))
+        x = _ceil_pad(op, x, kernel_size, stride, padding, True, float("-inf"))[0]
     return MaxPool2d.apply(x, kernel_size, stride=stride, padding=padding, layer=layer)
+
+
+def _window_counts(n: int, k: int, s: int, p: int, out: int, count_pad: bool):
+    """Along one dim, PyTorch's avg_pool divisor per output j: the window [j s - p, +k)
+    clipped to the padded input [-p, n + p), then (count_include_pad=False) to [0, n)."""
+    start = np.arange(out) * s - p  # (out,)
+    end = np.minimum(start + k, n + p)
+    if not count_pad:
+        start, end = np.maximum(start, 0), np.minimum(end, n)
+    return (end - start).astype(np.float64)  # (out,)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override=None, layer=None):
-    """PyTorch's ``F.avg_pool2d`` with count_include_pad=True (its default; without padding
-    count_include_pad=False is the same); ``divisor_override`` divides the window sums by
-    that number instead of the window size."""
-    op = layer or "avg_pool2d"
-    padded = check_pair(op, "padding", padding, 0) != (0, 0)
-    if ceil_mode or (padded and not count_include_pad):
-        raise ValueError(f"{op}: ceil_mode=True and count_include_pad=False with padding are "
-                         f"not supported in tinymm, got ceil_mode={ceil_mode}, "
-                         f"count_include_pad={count_include_pad}, padding={padding!r}")
+    """PyTorch's ``F.avg_pool2d``. The kernel averages over whole windows of the zero-padded
+    input (count_include_pad=True); ceil_mode appends zero rows and columns so the last
+    partial windows count, and the result is rescaled by kh kw / divisor, the divisor being
+    PyTorch's: the window clipped to the padded input, to the input itself when
+    count_include_pad=False, or ``divisor_override``."""
+    from tinymm.tensor import from_numpy
+
+    H, W = x.shape[2:] if x.ndim == 4 else (0, 0)
+    x, geometry, extended = _ceil_pad(layer or "avg_pool2d", x, kernel_size, stride, padding,
+                                      ceil_mode, 0.0)  # zeros add nothing to the sums
+    (kh, kw), (sh, sw), (ph, pw) = geometry
     out = AvgPool2d.apply(x, kernel_size, stride=stride, padding=padding, layer=layer)
-    if divisor_override is None:
-        return out
-    kh, kw = check_pair(op, "kernel_size", kernel_size, 1)
-    return out * (kh * kw / divisor_override)
+    exact = count_include_pad or (ph, pw) == (0, 0)
+    if divisor_override is None and exact and not extended:
+        return out  # (N, C, OH, OW): every window's divisor is kh kw
+    OH, OW = out.shape[2:]
+    if divisor_override is not None:
+        divisor = np.full((OH, OW), float(divisor_override))
+    else:
+        divisor = np.outer(_window_counts(H, kh, sh, ph, OH, count_include_pad),
+                           _window_counts(W, kw, sw, pw, OW, count_include_pad))  # (OH, OW)
+    scale = (kh * kw / divisor).astype(out.dtype)
+    return out * from_numpy(scale).to(out.device)  # (a counted copy to a GPU)
 
 
 def adaptive_avg_pool2d(x, output_size, layer=None):

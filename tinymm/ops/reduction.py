@@ -1,4 +1,4 @@
-"""Reductions (sum, mean, max over axes), each a ``Function`` with its backward beside it.
+"""Reductions (sum, mean, max over axes), each an ``ArrayFunction`` with its backward beside it.
 
 A reduction maps many input elements to one output element, so its backward sends the upstream
 gradient back to each of them: all of them for ``sum``, divided by the count for ``mean``, and

@@ -19,7 +19,7 @@ import operator
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.backend import get_backend
 from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import as_int64, check_dim, check_float, int_bounds
@@ -28,7 +28,7 @@ from tinymm.tensor import Tensor, as_tensor, from_numpy, where
 _ERF = np.frompyfunc(math.erf, 1, 1)
 
 
-class Erf(Function):
+class Erf(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         check_float("erf", "input", x)
@@ -41,7 +41,7 @@ class Erf(Function):
         return (grad * (2.0 / math.sqrt(math.pi)) * np.exp(-x * x)).astype(grad.dtype)
 
 
-class Modulo(Function):
+class Modulo(ArrayFunction):
     """fmod (``fn`` = np.fmod) or remainder (np.remainder) of broadcast a and b."""
 
     @staticmethod
