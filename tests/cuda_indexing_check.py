@@ -41,7 +41,15 @@ GRADS = {
     "where": lambda x, i: tinymm.where(x > 0, x * 3, x[:1]),
     "masked_fill": lambda x, i: x.masked_fill(x < -0.5, 2.0),
     "masked_select": lambda x, i: x.masked_select(x > 0.3),
+    "mask_getitem": lambda x, i: x[x > 0] * 2, "mask_rows": lambda x, i: x[x[:, 0] > -9],
+    "mask_setitem": lambda x, i: _assigned(x * 1, x > 0.5, -1.0),
+    "index_select_dim1": lambda x, i: x.index_select(1, i["pos"][0]),
 }
+
+
+def _assigned(y, mask, value):
+    y[mask] = value
+    return y
 
 
 def _run(fn, device, grad_seed=5):
@@ -53,6 +61,22 @@ def _run(fn, device, grad_seed=5):
         upstream = np.random.default_rng(grad_seed).standard_normal(out.shape)
         out.backward(tinymm.tensor(upstream, device=device))
     return out, x.grad
+
+
+def check_in_place() -> None:
+    """In-place ops on a cuda tensor write its storage on the device (no copy either way)."""
+    x = tinymm.tensor(X, device="cuda")
+    host = tinymm.tensor(X)
+    _device.reset_transfer_stats()
+    for t in (x, host):
+        t.masked_fill_(t > 1, 0.0)
+        t.scatter_(1, tinymm.tensor(IDX[:, :1] % 19, device=t.device), 5.0)
+        t.index_fill_(0, tinymm.tensor(ROWS[:1], device=t.device), -3.0)
+        t[t < -1] = 9.0
+        if t.is_cuda:
+            moved = _device.transfer_stats()
+    assert moved["h2d_count"] == 2 and moved["d2h_count"] == 0, moved  # the two index tensors
+    np.testing.assert_array_equal(x.cpu().numpy(), host.numpy())
 
 
 def check_gradients() -> int:
@@ -106,5 +130,6 @@ if __name__ == "__main__":
     with np.errstate(all="ignore"):
         checked = check_gradients()
         check_rules()
+        check_in_place()
     print(f"{checked} indexing ops match the host forward and backward on the simulated device; "
           "tie, NaN, count and index-check rules hold")

@@ -65,7 +65,8 @@ OPS = {
 }
 # the indexing family on the device (kernels gather and scan); index 2 of "ties" repeats
 HOST.update({"ties": np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, -5.0, 2.0]], np.float32),
-             "neg": np.array([[-1, 0], [2, -3]], np.int64)})
+             "neg": np.array([[-1, 0], [2, -3]], np.int64),
+             "odd": np.array([[np.nan, np.inf, 1.0], [-np.inf, 0.0, 2.0]], np.float32)})
 OPS.update({
     "max_dim": lambda t, d: t["ties"].max(1), "min_dim": lambda t, d: t["ties"].min(0),
     "argmax": lambda t, d: t["ties"].argmax(1), "argmin_all": lambda t, d: t["ties"].argmin(),
@@ -88,6 +89,21 @@ OPS.update({
     "one_hot_inferred": lambda t, d: F.one_hot(t["idx"]),
     "compare": lambda t, d: (t["x"] >= t["x"][0], t["idx"] == 1, t["x"] != 0.5),
     "logical": lambda t, d: ~(t["x"] > 0) | (t["x"] < -1) & (t["x"] != 0) ^ (t["x"] > 1),
+    "logical_fns": lambda t, d: (tinymm.logical_and(t["x"], t["idx"][:, :1]),
+                                 tinymm.logical_xor(t["x"] > 0, t["x"] < 1),
+                                 tinymm.logical_not(t["idx"]), tinymm.isnan(t["odd"]),
+                                 tinymm.isinf(t["odd"]), tinymm.isfinite(t["odd"])),
+    "count_nonzero": lambda t, d: (tinymm.count_nonzero(t["x"] > 0, 1),
+                                   tinymm.count_nonzero(t["idx"])),
+    "any_all": lambda t, d: ((t["x"] > 0).any(1), (t["x"] > -3).all(), t["idx"].any(0)),
+    "nonzero": lambda t, d: ((t["x"] > 0).nonzero(), t["idx"].nonzero(as_tuple=True)),
+    "where_cond_only": lambda t, d: tinymm.where(t["x"] > 0),
+    "index_select": lambda t, d: (t["x"].index_select(1, t["neg"][1]),
+                                  t["x"].index_select(0, t["rows"])),
+    "mask_getitem": lambda t, d: (t["x"][t["x"] > 0], t["seq"][t["x"] > 0]),
+    "isclose": lambda t, d: t["x"].isclose(t["x"] + 1e-7),
+    "bincount": lambda t, d: (t["rows"].bincount(), tinymm.bincount(t["bags"].reshape(-1),
+                                                                    t["x"].reshape(-1)[:4], 6)),
 })
 REFUSED = {
     "floor": lambda t, d: t["x"].floor(),

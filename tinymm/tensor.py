@@ -38,7 +38,7 @@ from tinymm.autograd import (
     no_grad,
     run_backward,
 )
-from tinymm.backend import get_backend
+from tinymm.backend import current_backend, get_backend
 from tinymm.devices import as_device
 from tinymm.kernels.numba_cuda import device as _cuda
 
@@ -698,25 +698,39 @@ class Tensor:
     __hash__ = object.__hash__  # usable as dict keys by identity, as PyTorch's tensors are
 
     def equal(self, other) -> bool:
+        if self.is_cuda:  # decided on the device: one counted copy of the count of differences
+            return bool(self.shape == other.shape and not (self != other).any().item())
         other = other.array if isinstance(other, Tensor) else np.asarray(other)
         return bool(self.shape == other.shape and np.array_equal(self.array, other))
 
     def allclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+        if self.is_cuda:  # isclose on the device, then one counted copy of the answer
+            return bool(self.isclose(other, rtol, atol, equal_nan).all().item())
         other = other.array if isinstance(other, Tensor) else other
         return bool(np.allclose(self.array, other, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
     def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
         dim, keepdim = _pick(dim, axis, keepdim, keepdims)  # np.any(t, axis=) lands here too
+        if self.is_cuda:  # the nonzero count along dim, on the device
+            return (self != 0).to(np.float64).sum(dim, keepdim=keepdim) > 0
         return Tensor(np.asarray(self.array.any(axis=dim, keepdims=keepdim)), _copy=False)
 
     def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
         dim, keepdim = _pick(dim, axis, keepdim, keepdims)
+        if self.is_cuda:
+            return (self == 0).to(np.float64).sum(dim, keepdim=keepdim) == 0
         return Tensor(np.asarray(self.array.all(axis=dim, keepdims=keepdim)), _copy=False)
 
     def nonzero(self, as_tuple: bool = False):
-        if as_tuple:
-            return tuple(Tensor(i.astype(np.int64)) for i in np.nonzero(self.array))
-        return Tensor(np.argwhere(self.array).astype(np.int64), _copy=False)
+        """The coordinates (count, ndim) of the nonzero elements in row-major order (a tuple
+        of ndim columns with ``as_tuple``): the ``nonzero`` kernel, which on cuda needs the
+        count on the host first (one counted 8-byte copy)."""
+        mask = self if self.dtype == np.bool_ else self != 0
+        flat = mask.reshape(-1)
+        count = int(flat.cumsum(0)[-1].item()) if flat.numel() else 0
+        backend = get_backend("cuda") if self.is_cuda else current_backend()
+        out = Tensor(backend.nonzero_forward(mask.array, count)[0], _copy=False)
+        return tuple(out[:, k] for k in range(self.ndim)) if as_tuple else out
 
     # ---------------------------------------------------------------- elementwise math
     def _float_op(self, fn) -> Tensor:
@@ -1119,7 +1133,10 @@ class Tensor:
         return self.reshape(paired).expand(grown).reshape(merged)
 
     def index_select(self, dim: int, index) -> Tensor:
-        index = index.array if isinstance(index, Tensor) else np.asarray(index)
+        index = index.array if isinstance(index, Tensor) else index
+        if _cuda.is_device_array(index):  # a gather of the index spread over the other dims
+            return _IX.select_slices(self, self._dim(dim, "index_select"), index)
+        index = np.asarray(index)
         return self[(slice(None),) * self._dim(dim, "index_select") + (index,)]
 
     def chunk(self, chunks: int, dim: int = 0):
@@ -1134,6 +1151,8 @@ class Tensor:
         return self[(slice(None),) * self._dim(dim, "select") + (index,)]
 
     def __getitem__(self, index):
+        if self.is_cuda and _is_cuda_mask(index):  # a data-dependent size: masked_select
+            return _IX.masked_rows(self, index)
         return _S.GetItem.apply(self, index=_raw_index(index))
 
     def split(self, split_size_or_sections, dim: int = 0, *, axis=None):
@@ -1144,6 +1163,9 @@ class Tensor:
         self._version_box[0] += 1
 
     def _write(self, who: str, values: np.ndarray) -> None:
+        if self.is_cuda and _cuda.is_device_array(values):
+            self._write_on_device(who, values)
+            return
         values = np.asarray(values)
         if not _dt.can_cast_in_place(values.dtype, self.dtype):
             raise RuntimeError(f"{who}: result type {values.dtype} can't be cast to the "
@@ -1155,6 +1177,21 @@ class Tensor:
             raise RuntimeError(f"{who}: this tensor's storage is read-only (an expanded view); "
                                "call .clone() first")
         self.array[...] = values
+        self._bump()
+
+    def _write_on_device(self, who: str, values) -> None:
+        """``_write`` of a device result into this cuda tensor's storage: cast and broadcast
+        by kernels, then one device-to-device copy (nothing crosses to the host)."""
+        if not _dt.can_cast_in_place(values.dtype, self.dtype):
+            raise RuntimeError(f"{who}: result type {values.dtype} can't be cast to the "
+                               f"desired output type {self.dtype}")
+        if np.broadcast_shapes(tuple(values.shape), self.shape) != self.shape:
+            raise RuntimeError(f"{who}: output with shape {tuple(self.shape)} doesn't match the "
+                               f"broadcast shape {tuple(values.shape)}")
+        v = Tensor(values, _copy=False)
+        v = v if v.dtype == self.dtype else v.to(self.dtype)
+        v = v if tuple(v.shape) == self.shape else v.expand(*self.shape)
+        _cuda.copy_into(self.array, v.array)
         self._bump()
 
     def _check_leaf(self, who: str) -> None:
@@ -1173,7 +1210,8 @@ class Tensor:
             with no_grad():
                 self._write(who, compute(self, *others).array)
             return self
-        old = Tensor(self.array.copy(), _copy=False)  # the values the op's backward may need
+        old = Tensor(_cuda.copy(self.array) if self.is_cuda else self.array.copy(),
+                     _copy=False)  # the values the op's backward may need
         old.requires_grad, old._node, old._out_index = (self.requires_grad, self._node,
                                                         self._out_index)
         out = compute(old, *others)
@@ -1230,6 +1268,10 @@ class Tensor:
     def __ipow__(self, other): return self.pow_(other)
 
     def __setitem__(self, index, value) -> None:
+        if self.is_cuda and _is_cuda_mask(index):  # where(mask, value, self) on the device
+            wide = _IX.leading_mask(self, index)
+            self._in_place("__setitem__", lambda s, v: where(wide, v, s), value)
+            return
         index = _raw_index(index)
         value_t = value if isinstance(value, Tensor) else None
         if is_grad_enabled() and (self.requires_grad or (value_t is not None
@@ -1277,6 +1319,10 @@ def _raw_index(index):
         unwrapped = [i.array if isinstance(i, Tensor) else i for i in index]
         return tuple(unwrapped) if isinstance(index, tuple) else unwrapped
     return index
+
+
+def _is_cuda_mask(index) -> bool:
+    return isinstance(index, Tensor) and index.is_cuda and index.dtype == np.bool_
 
 
 def where(condition, input=None, other=None) -> Tensor:  # noqa: A002 - PyTorch's names

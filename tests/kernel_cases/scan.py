@@ -40,4 +40,6 @@ CASES = [
     KernelCase("masked_select_forward",
                lambda r, d: ((r.standard_normal((3, 13)).astype(d), m := r.random((3, 13)) > 0.4,
                               int(m.sum())), {}), "2d"),
+    KernelCase("nonzero_forward",
+               lambda r, d: ((m := r.random((3, 4, 5)) > 0.6, int(m.sum())), {}), "3d"),
 ]

@@ -303,6 +303,9 @@ _SPECS = [
                "(count,), cache)", "x's elements where mask, row-major order"),
     KernelSpec("masked_select_backward", "scan", "(dout (count,), cache) -> (dx, None)",
                "dout put back where mask, zero elsewhere"),
+    KernelSpec("nonzero_forward", "scan", "(mask bool, count) -> (out (count, ndim) int64, "
+               "None)", "the coordinates of mask's True elements, row-major; no gradient"),
+    KernelSpec("nonzero_backward", "scan", "(dout, cache) -> (None,)", "no gradient"),
     KernelSpec("full", "shape", "(shape, value, dtype) -> out",
                "a new array filled with value (not differentiable)"),
     KernelSpec("sgd_step", "optim",

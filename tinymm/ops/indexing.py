@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import ArrayFunction
+from tinymm.backend import get_backend
 from tinymm.devices import is_device_array
 from tinymm.factories import full
 from tinymm.ops._checks import as_int64, check_bounds, check_dim, check_same_device, int_bounds
@@ -33,6 +34,10 @@ from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 
 def _ints(op: str, name: str, value) -> np.ndarray:
+    """Integer arguments the host needs (repeat counts size the result): a cuda tensor's come
+    back in one counted copy, as PyTorch synchronises for them."""
+    if isinstance(value, Tensor) and value.is_cuda:
+        value = value.cpu()
     array = np.asarray(value.array if isinstance(value, Tensor) else value)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{op}: {name} must hold integers, got dtype {array.dtype}")
@@ -191,6 +196,22 @@ def masked_select(input, mask) -> Tensor:  # noqa: A002
     return MaskedSelect.apply(x, keep, count=count)
 
 
+def leading_mask(x: Tensor, mask: Tensor) -> Tensor:
+    """A bool mask over x's leading dims reshaped to broadcast over the trailing ones (what
+    ``x[mask]`` and ``x[mask] = v`` select), or PyTorch's IndexError when it does not fit."""
+    if tuple(mask.shape) != tuple(x.shape[:mask.ndim]):
+        raise IndexError(f"index: the boolean mask {tuple(mask.shape)} does not match the "
+                         f"leading dims of the indexed tensor {tuple(x.shape)}")
+    return mask.reshape(*mask.shape, *(1,) * (x.ndim - mask.ndim))
+
+
+def masked_rows(x: Tensor, mask: Tensor) -> Tensor:
+    """``x[mask]`` for a bool tensor over x's leading dims: the selected elements (a mask of
+    x's shape) or rows (count, *x.shape[mask.ndim:]) in row-major order, by masked_select (on
+    cuda one counted copy: the count)."""
+    return masked_select(x, leading_mask(x, mask)).reshape(-1, *x.shape[mask.ndim:])
+
+
 def take_along_dim(input, indices, dim=None) -> Tensor:  # noqa: A002
     x = as_tensor(input)
     index = Tensor(_index_array("take_along_dim", "indices", indices), _copy=False)
@@ -306,7 +327,8 @@ def scatter(input, dim: int, index, src=None, value=None, *, reduce=None) -> Ten
         raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r}")
     if src is None:
         shape = tuple(_index_array("scatter", "index", index).shape)
-        src = full(shape, value, dtype=x.dtype, device=x.device)  # on cuda: by a kernel
+        src = (Tensor(get_backend("cuda").full(shape, value, x.dtype), _copy=False) if x.is_cuda
+               else full(shape, value, dtype=x.dtype))  # on cuda written by a kernel
     src = as_tensor(src)
     dim, index = _check_scatter("scatter", x, dim, index, src)
     return Scatter.apply(x, src.to(x.dtype), index, dim=dim, add=reduce == "add")
@@ -324,6 +346,17 @@ def spread_index(index, dim: int, shape) -> Tensor:
     view = [1] * len(shape)
     view[dim] = int(index.shape[0])
     return Tensor(index, _copy=False).reshape(*view).expand(*shape)
+
+
+def select_slices(x: Tensor, dim: int, index) -> Tensor:
+    """``x.index_select(dim, index)`` for a 1-d integer index (a device one stays there): a
+    gather of the index spread over the other dims; the gradient adds repeated slices."""
+    index = _index_array("index_select", "index", index)
+    if index.ndim != 1:
+        raise ValueError(f"index_select: index must be 1-d, got shape {index.shape}")
+    shape = list(x.shape)
+    shape[dim] = index.shape[0]
+    return x.gather(dim, spread_index(index, dim, tuple(shape)))
 
 
 def index_add(input, dim: int, index, source, alpha=1) -> Tensor:  # noqa: A002

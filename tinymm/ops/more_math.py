@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import ArrayFunction
+from tinymm.dtypes import float_result, result_type
 from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import check_dim, check_float
 from tinymm.ops.shape import cat
@@ -127,7 +128,13 @@ def column_stack(tensors) -> Tensor:
 
 def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
             equal_nan: bool = False) -> Tensor:
-    a, b = as_tensor(input).detach().numpy(), as_tensor(other).detach().numpy()
+    a, b = as_tensor(input).detach(), as_tensor(other).detach()
+    if a.is_cuda or b.is_cuda:  # NumPy's rule, by comparison kernels on the device
+        dtype = float_result(result_type(a, b))
+        a, b = a.to(dtype), b.to(dtype)
+        close = ((a - b).abs() <= b.abs() * rtol + atol) | (a == b)  # a == b: equal infinities
+        return close | ((a != a) & (b != b)) if equal_nan else close
+    a, b = a.numpy(), b.numpy()
     return from_numpy(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 

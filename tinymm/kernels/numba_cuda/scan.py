@@ -5,17 +5,18 @@ Every op views x as ``(outer, n, inner)``: ``dim`` of size n, ``outer`` the prod
 axes before it and ``inner`` of those after. A line is one (o, j): elements
 ``base + r * inner`` for r = 0 .. n-1, ``base = o * n * inner + j``.
 
-Scans (cumsum, cumprod, cummax/cummin): one block of ``SCAN_THREADS`` threads per line. The
-line is cut into tiles of SCAN_THREADS elements; each tile is scanned in shared memory by
-Hillis-Steele doubling (log2(SCAN_THREADS) steps: at step s every thread t >= s combines the
-value s places back into its own, a barrier between the reads and the writes), then combined
-with the carry: the scan of every earlier tile. So a line of any length is scanned in
-ceil(n / SCAN_THREADS) tiles. Each element travels with an index (-1 for the padding past
-the end of the line); the combine is associative (reference/scan.py), the sum and product
-ignore the index, and the cummax/cummin combine keeps the later index on ties. Float sums and
-products are added in tree order, so they may differ from the reference's left-to-right
-order by rounding. Shared memory and barriers only (no warp shuffles), so the simulator runs
-the same code. ``reverse`` scans each line from its end (cumsum's backward).
+Scans (cumsum, cumprod, cummax/cummin): one block per line, of w threads: the power of two
+that covers the line, at most ``SCAN_THREADS`` (a short line leaves no thread idle). The line
+is cut into tiles of w elements; each tile is scanned in shared memory by Hillis-Steele
+doubling (log2(w) steps: at step s every thread t >= s combines the value s places back into
+its own, a barrier between the reads and the writes), then combined with the carry: the scan
+of every earlier tile. So a line of any length is scanned in ceil(n / w) tiles. Each element
+travels with an index (-1 for the padding past the end of the line); the combine is
+associative (reference/scan.py), the sum and product ignore the index, and the
+cummax/cummin combine keeps the later index on ties. Float sums and products are added in
+tree order, so they may differ from the reference's left-to-right order by rounding. Shared
+memory and barriers only (no warp shuffles), so the simulator runs the same code.
+``reverse`` scans each line from its end (cumsum's backward).
 
 cumprod backward: one thread per element i of a line computes prod_{k < i} x_k and the sum
 over j >= i of dout_j times the running product of x_{i+1} .. x_j (O(n) work per element),
@@ -25,8 +26,9 @@ max_dim (max/min with dim, argmax/argmin): one thread per line walks r = 0 .. n-
 first extreme (a NaN wins and stays, as NumPy's argmax); consecutive threads have consecutive
 j, so for inner > 1 the reads are coalesced. Its backward writes dvalues at the index.
 
-masked_select: an inclusive cumsum of the flat mask gives each kept element its place
-(pos_i - 1); one thread per element writes it there (backward: reads it back). The caller
+masked_select and nonzero: an inclusive cumsum of the flat mask gives each kept element its
+place (pos_i - 1); one thread per element writes its value (masked_select; the backward reads
+it back) or its coordinates, unravelled over the mask's shape (nonzero) there. The caller
 passes the count, which sizes the output.
 """
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, float32, float64, int64
 
+from tinymm.kernels.numba_cuda import _strided
 from tinymm.kernels.numba_cuda._device import (
     SIMULATOR,
     empty,
@@ -46,6 +49,7 @@ from tinymm.kernels.numba_cuda._device import (
 from tinymm.kernels.numba_cuda.gather import gather_backward
 
 SUM, PROD, MAX, MIN = range(4)
+MAXDIM = _strided.MAXDIM
 SCAN_THREADS = 8 if SIMULATOR else 256  # a power of two (the doubling steps)
 
 
@@ -75,12 +79,13 @@ def _make_scan(nbtype):
         vals = cuda.shared.array(SCAN_THREADS, nbtype)
         ids = cuda.shared.array(SCAN_THREADS, int64)
         t = cuda.threadIdx.x
+        width = cuda.blockDim.x  # a power of two, at most SCAN_THREADS
         line = cuda.blockIdx.x
         o = line // inner
         base = o * n * inner + (line - o * inner)
         carry_v = nbtype(0)
         carry_i = -1
-        for start in range(0, n, SCAN_THREADS):
+        for start in range(0, n, width):
             r = start + t
             at = base + ((n - 1 - r) if reverse else r) * inner
             v = nbtype(x[at]) if r < n else nbtype(0)
@@ -89,7 +94,7 @@ def _make_scan(nbtype):
             ids[t] = i
             cuda.syncthreads()
             step = 1
-            while step < SCAN_THREADS:
+            while step < width:
                 pv = v
                 pi = i
                 if t >= step:
@@ -107,8 +112,8 @@ def _make_scan(nbtype):
                 out[at] = v
                 if op >= MAX:
                     idx[at] = i
-            carry_v, carry_i = _combine(carry_v, carry_i, vals[SCAN_THREADS - 1],
-                                        ids[SCAN_THREADS - 1], op)
+            carry_v, carry_i = _combine(carry_v, carry_i, vals[width - 1], ids[width - 1],
+                                        op)
             cuda.syncthreads()  # every thread has read the tile before the next overwrites it
 
     return scan_lines
@@ -167,6 +172,20 @@ def _compact(x, mask, pos, out):
             out[j] = x[i]
 
 
+def _coordinates(mask, pos, out, shape, ndim):
+    # out (count, ndim): element i's coordinates over shape (padded to MAXDIM) at row pos_i - 1
+    i = cuda.grid(1)
+    if i < mask.size and mask[i]:
+        j = pos[i] - 1
+        if 0 <= j < out.shape[0]:
+            q = i
+            for k in range(MAXDIM - 1, MAXDIM - 1 - ndim, -1):
+                m = shape[k]
+                r = q // m
+                out[j, k - (MAXDIM - ndim)] = q - r * m
+                q = r
+
+
 def _expand(dout, mask, pos, dx):
     i = cuda.grid(1)
     if i < dx.size:
@@ -182,6 +201,8 @@ PTX_TARGETS = [
                          for t in _VALUES)),
     (_put_line, tuple(f"void({t}[::1], int64[::1], {t}[::1], int64, int64)" for t in _FL)),
     (_compact, tuple(f"void({t}[::1], boolean[::1], int64[::1], {t}[::1])" for t in _VALUES)),
+    (_coordinates, (f"void(boolean[::1], int64[::1], int64[:, ::1], {_strided.TUPLE_SIG}, "
+                     "int64)",)),
     (_expand, tuple(f"void({t}[::1], boolean[::1], int64[::1], {t}[::1])" for t in _FL)),
 ]
 _SCANS = {}
@@ -197,6 +218,7 @@ arg_extreme_kernel = cuda.jit(_arg_extreme)
 put_line_kernel = cuda.jit(_put_line)
 compact_kernel = cuda.jit(_compact)
 expand_kernel = cuda.jit(_expand)
+coordinates_kernel = cuda.jit(_coordinates)
 
 
 def _lines(shape, dim):
@@ -212,7 +234,8 @@ def _scan(x, dim, op, out_dtype, reverse=False):
     out = empty(tuple(x.shape), out_dtype)
     idx = empty(tuple(x.shape), np.int64) if op >= MAX else empty((1,), np.int64)
     if out.size:
-        _SCANS[np.dtype(out_dtype)][outer * inner, SCAN_THREADS](
+        width = min(SCAN_THREADS, 1 << max(n - 1, 0).bit_length())  # short lines: fewer threads
+        _SCANS[np.dtype(out_dtype)][outer * inner, width](
             flat(x), flat(out), flat(idx), n, inner, op, bool(reverse))
     return out, (idx if op >= MAX else None)
 
@@ -304,3 +327,20 @@ def masked_select_backward(dout, cache):
         blocks, threads = grid_1d(dx.size)
         expand_kernel[blocks, threads](dout, flat(mask), pos, flat(dx))
     return dx, None
+
+
+def nonzero_forward(mask, count):
+    require_device("nonzero_forward", mask=mask)
+    if mask.ndim > MAXDIM:
+        raise ValueError(f"cuda nonzero_forward: at most {MAXDIM} dims, got {mask.ndim}")
+    out = empty((int(count), mask.ndim), np.int64)  # (count, ndim)
+    if mask.size and out.size:
+        pos = _scan(flat(mask), 0, SUM, np.int64)[0]
+        shape = (1,) * (MAXDIM - mask.ndim) + tuple(int(n) for n in mask.shape)
+        blocks, threads = grid_1d(mask.size)
+        coordinates_kernel[blocks, threads](flat(mask), pos, out, shape, mask.ndim)
+    return out, None
+
+
+def nonzero_backward(dout, cache):
+    return (None,)

@@ -30,6 +30,10 @@ Along ``dim`` each line of the input (every other coordinate fixed) is x_0 .. x_
               Element i goes to out[cumsum(mask)_i - 1], a scan of the mask.
               dx = zeros(x); dx[mask] = dout        mask gets none
 
+    nonzero   out (count, ndim) int64: the coordinates of mask's True elements in row-major
+              order (element i, at place cumsum(mask)_i - 1, unravelled over mask's shape);
+              no gradient
+
 cummax's running pair is an associative combine, which is what lets the device scan it in
 blocks: combine((v, i), (w, j)) = (w, j) if w is NaN, or v is not NaN and w >= v (w <= v for
 the minimum), else (v, i).
@@ -127,3 +131,11 @@ def masked_select_backward(dout, cache):
     dx = np.zeros(shape, dout.dtype)
     dx[mask] = dout
     return dx, None
+
+
+def nonzero_forward(mask, count):
+    return np.argwhere(mask).astype(np.int64).reshape(int(count), mask.ndim), None
+
+
+def nonzero_backward(dout, cache):
+    return (None,)
