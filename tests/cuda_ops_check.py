@@ -62,10 +62,21 @@ OPS = {
     "interpolate": lambda t, d: F.interpolate(t["img"], scale_factor=2),
     "pack": lambda t, d: nn.utils.rnn.pack_padded_sequence(t["seq"], [3, 2],
                                                            batch_first=True).data,
+    "floor": lambda t, d: (t["x"] * 3).floor(), "ceil": lambda t, d: (t["x"] * 3).ceil(),
+    "round": lambda t, d: (t["x"] * 3).round(), "trunc": lambda t, d: (t["x"] * 3).trunc(),
+    "sign": lambda t, d: t["x"].sign(), "erf": lambda t, d: t["x"].erf(),
+    "gelu": lambda t, d: F.gelu(t["x"]), "gelu_tanh": lambda t, d: F.gelu(t["x"], "tanh"),
+    "prod": lambda t, d: t["x"].prod(1), "prod_all": lambda t, d: t["x"].prod(),
+    "prod_int": lambda t, d: t["idx"].prod(0), "pad": lambda t, d: F.pad(t["x"], (1, 1)),
+    "pad_value": lambda t, d: F.pad(t["img"], (1, 0, 0, 2), value=0.5),
+    "pad_reflect": lambda t, d: F.pad(t["img"], (1, 1, 2, 0), mode="reflect"),
+    "pad_replicate": lambda t, d: F.pad(t["img"], (2, 1, 0, 1), mode="replicate"),
+    "pad_circular": lambda t, d: F.pad(t["img"], (1, 2, 1, 0), mode="circular"),
+    "mse_loss": lambda t, d: F.mse_loss(t["x"], t["x"] * 0.5),
 }
 REFUSED = {
-    "floor": lambda t, d: t["x"].floor(), "max_dim": lambda t, d: t["x"].max(1),
-    "argmax": lambda t, d: t["x"].argmax(1), "prod": lambda t, d: t["x"].prod(1),
+    "max_dim": lambda t, d: t["x"].max(1),
+    "argmax": lambda t, d: t["x"].argmax(1),
     "cumsum": lambda t, d: t["x"].cumsum(1), "cummax": lambda t, d: t["x"].cummax(1),
     "gather": lambda t, d: t["x"].gather(1, t["idx"]),
     "take_along_dim": lambda t, d: t["x"].take_along_dim(t["idx"], 1),
@@ -74,9 +85,7 @@ REFUSED = {
     "where": lambda t, d: tinymm.where(t["x"] > 0, t["x"], t["x"] * 0),
     "masked_fill": lambda t, d: t["x"].masked_fill(t["x"] > 0, 0.0),
     "masked_select": lambda t, d: t["x"].masked_select(t["x"] > 0),
-    "erf": lambda t, d: t["x"].erf(), "pad": lambda t, d: F.pad(t["x"], (1, 1)),
     "one_hot": lambda t, d: F.one_hot(t["rows"], 3),
-    "mse_loss": lambda t, d: F.mse_loss(t["x"], t["x"] * 0),
 }
 
 

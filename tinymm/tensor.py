@@ -726,11 +726,11 @@ class Tensor:
     def relu(self): return _ACT.relu(self)
     def sigmoid(self): return _ACT.sigmoid(self._float_op(_E.Clone))
     def tanh(self): return _ACT.tanh(self._float_op(_E.Clone))
-    def sign(self): return _E.Piecewise.apply(self, fn=np.sign)
-    def floor(self): return _E.Piecewise.apply(self, fn=np.floor)
-    def ceil(self): return _E.Piecewise.apply(self, fn=np.ceil)
-    def round(self): return _E.Piecewise.apply(self, fn=np.round)  # half to even, as torch
-    def trunc(self): return _E.Piecewise.apply(self, fn=np.trunc)
+    def sign(self): return _E.Piecewise.apply(self, mode="sign")
+    def floor(self): return _E.Piecewise.apply(self, mode="floor")
+    def ceil(self): return _E.Piecewise.apply(self, mode="ceil")
+    def round(self): return _E.Piecewise.apply(self, mode="round")  # half to even, as torch
+    def trunc(self): return _E.Piecewise.apply(self, mode="trunc")
 
     arcsin, arccos, arctan = asin, acos, atan
 
@@ -792,14 +792,10 @@ class Tensor:
         return out if keepdim else out.squeeze(dim)
 
     def prod(self, dim=None, keepdim=False):
-        """Product as exp(sum(log|x|)) with the sign tracked; x must be nonzero for the
-        gradient (as the formula's derivative, prod / x, needs). Bool and integer tensors
-        give the exact int64 product (PyTorch's dtype), outside the graph."""
-        self._host_only("Tensor.prod()")  # the sign is tracked in NumPy
-        if _dt.category(self.dtype) < 2:
-            return Tensor(np.prod(self.array, axis=dim, keepdims=keepdim, dtype=np.int64))
-        sign = Tensor(np.prod(np.sign(self.array), axis=dim, keepdims=keepdim))
-        return sign * self.abs().log().sum(dim, keepdim=keepdim).exp()
+        """Product over ``dim`` (every element when None), on either device; the gradient
+        is the product of the other elements (PyTorch's, zeros included). Bool and integer
+        tensors give the exact int64 product (PyTorch's dtype), outside the graph."""
+        return _R.Prod.apply(self, axis=dim, keepdim=keepdim)
 
     def norm(self, p="fro", dim=None, keepdim=False):
         """Vector p-norm over ``dim`` (all elements when None): p = 2/"fro", 1, inf (max |x|),
