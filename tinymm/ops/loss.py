@@ -76,18 +76,20 @@ def _chain(grad: np.ndarray, dl_dx: np.ndarray, reduction: str) -> np.ndarray:
 
 
 class DifferenceLoss(Function):
-    """mse, l1, smooth_l1 and huber: l(d) of d = x - t (``kind`` picks l, ``beta`` its knee)."""
+    """mse, l1, smooth_l1 and huber: l(d) of d = x - t (``kind`` picks l, ``beta`` its knee).
+    mse and l1 (and smooth_l1 with beta 0, which is l1) run on the backend's kernels, so on
+    either device; smooth_l1 and huber compute in NumPy, on cpu tensors."""
 
     @staticmethod
     def forward(ctx, x, t, kind, reduction="mean", beta=1.0):
         _check(f"{kind}_loss", x, t, reduction)
+        if kind in ("mse", "l1") or (kind == "smooth_l1" and beta == 0):
+            loss, dl = _kernel_difference(ctx.backend, x, t, kind)
+            ctx.save_for_backward(dl, reduction)
+            return _reduce_on(ctx.backend, loss, reduction)
         d = x - t.astype(x.dtype)
         a = np.abs(d)
-        if kind == "mse":
-            loss, dl = d * d, 2 * d
-        elif kind == "l1" or (kind == "smooth_l1" and beta == 0):
-            loss, dl = a, np.sign(d)
-        elif kind == "smooth_l1":
+        if kind == "smooth_l1":
             small = a < beta
             loss = np.where(small, 0.5 * d * d / beta, a - 0.5 * beta)
             dl = np.where(small, d / beta, np.sign(d))
@@ -101,8 +103,29 @@ class DifferenceLoss(Function):
     @staticmethod
     def backward(ctx, grad):
         dl, reduction = ctx.saved
-        dx = _chain(grad, dl, reduction)
-        return dx, -dx
+        backend = ctx.backend
+        if reduction == "mean":  # d(mean)/dloss_i = 1 / size
+            grad = backend.div_forward(grad, backend.full((), dl.size, dl.dtype))[0]
+        dx = backend.mul_forward(dl, grad)[0]
+        return dx, backend.neg_forward(dx)[0]
+
+
+def _kernel_difference(backend, x, t, kind):
+    """(elementwise loss, dloss/dx) of mse (d^2, 2 d) or l1 (|d|, sign d), d = x - t."""
+    if t.dtype != x.dtype:
+        t = backend.cast_forward(t, x.dtype)[0]
+    d = backend.sub_forward(x, t)[0]
+    if kind == "mse":
+        return backend.mul_forward(d, d)[0], backend.mul_forward(
+            d, backend.full((), 2, x.dtype))[0]
+    return backend.abs_forward(d)[0], backend.rounding_forward(d, "sign")[0]
+
+
+def _reduce_on(backend, loss, reduction):
+    """``_reduce`` by the backend's sum or mean kernel (a 0-d result)."""
+    if reduction == "none":
+        return loss
+    return getattr(backend, f"{reduction}_forward")(loss)[0]
 
 
 class BinaryCrossEntropy(Function):
