@@ -74,18 +74,47 @@ OPS = {
     "pad_circular": lambda t, d: F.pad(t["img"], (1, 2, 1, 0), mode="circular"),
     "mse_loss": lambda t, d: F.mse_loss(t["x"], t["x"] * 0.5),
 }
-REFUSED = {
-    "max_dim": lambda t, d: t["x"].max(1),
-    "argmax": lambda t, d: t["x"].argmax(1),
-    "cumsum": lambda t, d: t["x"].cumsum(1), "cummax": lambda t, d: t["x"].cummax(1),
-    "gather": lambda t, d: t["x"].gather(1, t["idx"]),
+# the indexing family on the device (kernels gather and scan); index 2 of "ties" repeats
+HOST.update({"ties": np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, -5.0, 2.0]], np.float32),
+             "neg": np.array([[-1, 0], [2, -3]], np.int64),
+             "odd": np.array([[np.nan, np.inf, 1.0], [-np.inf, 0.0, 2.0]], np.float32)})
+OPS.update({
+    "max_dim": lambda t, d: t["ties"].max(1), "min_dim": lambda t, d: t["ties"].min(0),
+    "argmax": lambda t, d: t["ties"].argmax(1), "argmin_all": lambda t, d: t["ties"].argmin(),
+    "cumsum": lambda t, d: t["x"].cumsum(1), "cumsum_int": lambda t, d: t["idx"].cumsum(0),
+    "cumprod": lambda t, d: t["x"].cumprod(1), "cummax": lambda t, d: t["ties"].cummax(1),
+    "cummin": lambda t, d: t["ties"].cummin(0), "gather": lambda t, d: t["x"].gather(1, t["idx"]),
+    "gather_negative": lambda t, d: t["x"].gather(1, t["neg"]),
     "take_along_dim": lambda t, d: t["x"].take_along_dim(t["idx"], 1),
+    "take": lambda t, d: t["x"].take(t["neg"]),
+    "scatter": lambda t, d: t["x"].scatter(1, t["rows"].reshape(2, 1), t["x"]),
+    "scatter_value": lambda t, d: t["x"].scatter(0, t["idx"][:, :1], 7.0),
     "scatter_add": lambda t, d: t["x"].scatter_add(1, t["idx"], t["x"][:, :2]),
     "index_add": lambda t, d: t["x"].index_add(0, t["rows"], t["x"]),
+    "index_fill": lambda t, d: t["x"].index_fill(1, t["rows"], -2.0),
     "where": lambda t, d: tinymm.where(t["x"] > 0, t["x"], t["x"] * 0),
+    "where_scalar": lambda t, d: tinymm.where(t["x"] < 0, 1.5, t["x"]),
     "masked_fill": lambda t, d: t["x"].masked_fill(t["x"] > 0, 0.0),
     "masked_select": lambda t, d: t["x"].masked_select(t["x"] > 0),
     "one_hot": lambda t, d: F.one_hot(t["rows"], 3),
+    "one_hot_inferred": lambda t, d: F.one_hot(t["idx"]),
+    "compare": lambda t, d: (t["x"] >= t["x"][0], t["idx"] == 1, t["x"] != 0.5),
+    "logical": lambda t, d: ~(t["x"] > 0) | (t["x"] < -1) & (t["x"] != 0) ^ (t["x"] > 1),
+    "logical_fns": lambda t, d: (tinymm.logical_and(t["x"], t["idx"][:, :1]),
+                                 tinymm.logical_xor(t["x"] > 0, t["x"] < 1),
+                                 tinymm.logical_not(t["idx"]), tinymm.isnan(t["odd"]),
+                                 tinymm.isinf(t["odd"]), tinymm.isfinite(t["odd"])),
+    "count_nonzero": lambda t, d: (tinymm.count_nonzero(t["x"] > 0, 1),
+                                   tinymm.count_nonzero(t["idx"])),
+    "any_all": lambda t, d: ((t["x"] > 0).any(1), (t["x"] > -3).all(), t["idx"].any(0)),
+    "nonzero": lambda t, d: ((t["x"] > 0).nonzero(), t["idx"].nonzero(as_tuple=True)),
+    "where_cond_only": lambda t, d: tinymm.where(t["x"] > 0),
+    "index_select": lambda t, d: (t["x"].index_select(1, t["neg"][1]),
+                                  t["x"].index_select(0, t["rows"])),
+    "mask_getitem": lambda t, d: (t["x"][t["x"] > 0], t["seq"][t["x"] > 0]),
+    "isclose": lambda t, d: t["x"].isclose(t["x"] + 1e-7),
+})
+REFUSED: dict = {
 }
 
 

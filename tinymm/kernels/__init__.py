@@ -272,6 +272,50 @@ _SPECS = [
                "the k largest (smallest) of each row, best first, ties to the lower index"),
     KernelSpec("topk_backward", "index", "((dvalues, None), cache) -> (dx,)",
                "dvalues put back at the picked positions, zero elsewhere"),
+    # --- gather, scatter, where, masks: p a position of index (kernels/reference/gather.py)
+    KernelSpec("gather_forward", "gather", "(x, index int64 like x's ndim, dim) -> (out like "
+               "index, cache)", "out[p] = x[p with dim -> index[p]], torch.gather"),
+    KernelSpec("gather_backward", "gather", "(dout, cache) -> (dx, None)",
+               "dout added back at the gathered positions (repeats add)"),
+    KernelSpec("scatter_forward", "gather", "(x, index int64, src, dim, add=False) -> (out like "
+               "x, cache)", "x with src written (or added) at p with dim -> index[p]"),
+    KernelSpec("scatter_backward", "gather", "(dout, cache) -> (dx, dsrc, None)",
+               "dx = dout (0 where written), dsrc = dout at the written positions"),
+    KernelSpec("where_forward", "gather", "(cond bool, a, b, broadcastable) -> (out, cache)",
+               "a where cond else b, NumPy broadcasting"),
+    KernelSpec("where_backward", "gather", "(dout, cache) -> (None, da, db)",
+               "dout split by cond, summed down to each operand's shape"),
+    KernelSpec("compare_forward", "gather", "(a, b broadcastable, op) -> (out bool, None)",
+               "a op b for op in lt le gt ge eq ne (and, or, xor on bools); no gradient"),
+    KernelSpec("compare_backward", "gather", "(dout, cache) -> (None, None)",
+               "comparisons have no gradient"),
+    KernelSpec("one_hot_forward", "gather", "(idx int64 (...), num_classes) -> (out int64 "
+               "(..., C), None)", "1 at each index, F.one_hot; no gradient"),
+    KernelSpec("one_hot_backward", "gather", "(dout, cache) -> (None,)", "no gradient"),
+    # --- scans along one dim, extremes with their index, stream compaction (reference/scan.py)
+    KernelSpec("cumsum_forward", "scan", "(x, dim) -> (out like x, cache)",
+               "running sum along dim (int64 for integer and bool input)"),
+    KernelSpec("cumsum_backward", "scan", "(dout, cache) -> (dx,)",
+               "the running sum of dout from the end"),
+    KernelSpec("cumprod_forward", "scan", "(x, dim) -> (out like x, cache)",
+               "running product along dim"),
+    KernelSpec("cumprod_backward", "scan", "(dout, cache) -> (dx,)",
+               "dx_i = sum_{j >= i} dout_j prod_{k <= j, k != i} x_k, exact with zeros"),
+    KernelSpec("cummax_forward", "scan", "(x, dim, largest=True) -> ((values, indices int64), "
+               "cache)", "running max (min) and the index of its latest occurrence"),
+    KernelSpec("cummax_backward", "scan", "((dvalues, None), cache) -> (dx,)",
+               "dvalues added at the running extreme's indices"),
+    KernelSpec("max_dim_forward", "scan", "(x, dim, keepdim=False, largest=True) -> ((values, "
+               "indices int64), cache)", "max (min) along dim and its first index"),
+    KernelSpec("max_dim_backward", "scan", "((dvalues, None), cache) -> (dx,)",
+               "dvalues put back at the first extreme of each line"),
+    KernelSpec("masked_select_forward", "scan", "(x, mask bool like x, count) -> (out "
+               "(count,), cache)", "x's elements where mask, row-major order"),
+    KernelSpec("masked_select_backward", "scan", "(dout (count,), cache) -> (dx, None)",
+               "dout put back where mask, zero elsewhere"),
+    KernelSpec("nonzero_forward", "scan", "(mask bool, count) -> (out (count, ndim) int64, "
+               "None)", "the coordinates of mask's True elements, row-major; no gradient"),
+    KernelSpec("nonzero_backward", "scan", "(dout, cache) -> (None,)", "no gradient"),
     KernelSpec("full", "shape", "(shape, value, dtype) -> out",
                "a new array filled with value (not differentiable)"),
     KernelSpec("sgd_step", "optim",

@@ -17,7 +17,6 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.devices import is_device_array
-from tinymm.kernels._shapes import sum_to_shape as unbroadcast  # for the ops still on NumPy
 from tinymm.ops._kernel import KernelFunction
 
 
@@ -190,7 +189,8 @@ class Minimum(_Binary):
 
 
 class Where(Function):
-    """out = a where cond else b (all three broadcast); the gradient goes to the side picked."""
+    """out = a where cond else b (all three broadcast); the gradient goes to the side picked
+    (the ``where`` kernels)."""
 
     @staticmethod
     def forward(ctx, cond, a, b):
@@ -201,15 +201,13 @@ class Where(Function):
         except ValueError:
             raise ValueError(f"where: condition {cond.shape}, input {a.shape} and other "
                              f"{b.shape} do not broadcast") from None
-        ctx.save_for_backward(cond, a.shape, b.shape)
-        return np.where(cond, a, b)  # (shape)
+        out, cache = ctx.backend.where_forward(cond, a, b)  # (shape)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        cond, a_shape, b_shape = ctx.saved
-        zero = grad.dtype.type(0)
-        return (None, unbroadcast(np.where(cond, grad, zero), a_shape),
-                unbroadcast(np.where(cond, zero, grad), b_shape))
+        return ctx.backend.where_backward(grad, *ctx.saved)
 
 
 class Clone(Function):

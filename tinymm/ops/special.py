@@ -9,10 +9,14 @@ their outputs are integers or booleans).
     remainder(a, b)    a - b * floor(a / b) (sign of b);  da = dout, db = -dout * floor(a / b)
 
 The quotient's derivative is 0 wherever it exists (as PyTorch). The others are compositions of
-Tensor ops. erf runs on either device; the others on cpu tensors.
+Tensor ops. erf runs on either device (the erf kernels); the logical functions,
+isnan/isinf/isfinite and count_nonzero run on cuda tensors by comparison kernels; the other ops
+run on cpu tensors.
 """
 
 from __future__ import annotations
+
+import operator
 
 import numpy as np
 
@@ -109,8 +113,18 @@ def _host(value) -> np.ndarray:
     return as_tensor(value)._host_values()
 
 
+def _on_cuda(*values) -> bool:
+    return any(isinstance(v, Tensor) and v.is_cuda for v in values)
+
+
+_BOOL_OPS = {np.logical_and: operator.and_, np.logical_or: operator.or_,
+             np.logical_xor: operator.xor}
+
+
 def _logical(fn):
     def apply(input, other) -> Tensor:  # noqa: A002
+        if _on_cuda(input, other):  # the compare kernel on the operands' truth values
+            return _BOOL_OPS[fn](as_tensor(input) != 0, as_tensor(other) != 0)
         return from_numpy(fn(_host(input), _host(other)))
 
     apply.__name__ = fn.__name__
@@ -124,18 +138,28 @@ logical_xor = _logical(np.logical_xor)
 
 
 def logical_not(input) -> Tensor:  # noqa: A002
+    if _on_cuda(input):
+        return as_tensor(input) == 0
     return from_numpy(np.logical_not(_host(input)))
 
 
+# on cuda by comparisons: NaN is the one value unequal to itself; x - x is 0 exactly when x
+# is finite (inf - inf is NaN); integers are always finite
 def isnan(input) -> Tensor:  # noqa: A002
+    if _on_cuda(input):
+        return input != input
     return from_numpy(np.isnan(_host(input)))
 
 
 def isinf(input) -> Tensor:  # noqa: A002
+    if _on_cuda(input):
+        return input.abs() == np.inf if input.dtype.kind == "f" else input != input
     return from_numpy(np.isinf(_host(input)))
 
 
 def isfinite(input) -> Tensor:  # noqa: A002
+    if _on_cuda(input):
+        return (input - input) == 0 if input.dtype.kind == "f" else input == input
     return from_numpy(np.isfinite(_host(input)))
 
 
@@ -166,6 +190,9 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:  # noqa: A002
 
 
 def count_nonzero(input, dim=None) -> Tensor:  # noqa: A002
+    if _on_cuda(input):  # the nonzero mask summed on the device (float64 counts are exact)
+        dims = dim if dim is None or isinstance(dim, int) else tuple(dim)
+        return (input != 0).to(np.float64).sum(dims).to(np.int64)
     values = _host(input)
     if dim is not None:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
