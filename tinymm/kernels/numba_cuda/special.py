@@ -1,11 +1,11 @@
 """CUDA rounding and error function (derivation: kernels/reference/special.py).
 
 One thread per element over the flat array. The rounding mode is a launch argument (uniform
-across the grid). ``math.floor``/``ceil``/``trunc`` lower to libdevice's floorf/ceilf/truncf
-(floor/ceil/trunc in float64) and keep the dtype; round is half to even from the floor
-(``r = floor(v)``; up when the remainder is over one half, or exactly one half and r is
-odd). NaN and infinities pass through every mode but sign (which gives +-1 for infinities),
-as NumPy and PyTorch do. erf is libdevice's erff/erf.
+across the grid). ``math.floor``/``ceil`` lower to libdevice's floorf/ceilf (floor/ceil in
+float64) and keep the dtype; trunc is the floor of a positive and the ceiling of a negative;
+round is half to even from the floor (``r = floor(v)``; up when the remainder is over one
+half, or exactly one half and r is odd). NaN and infinities pass through every mode but
+sign (which gives +-1 for infinities), as NumPy and PyTorch do. erf is libdevice's erff/erf.
 
 Numerics: typed constants (zero, one, half, the erf derivative's 2 / sqrt(pi)) are passed in,
 so float32 arithmetic never mixes with a float64 literal.
@@ -35,8 +35,8 @@ def _rounding(x, out, mode, zero, one, half):
             r = math.floor(v)
         elif mode == CEIL:
             r = math.ceil(v)
-        elif mode == TRUNC:
-            r = math.trunc(v)
+        elif mode == TRUNC:  # toward zero
+            r = math.floor(v) if v >= zero else math.ceil(v)
         else:  # ROUND: half to even
             r = math.floor(v)
             d = v - r
