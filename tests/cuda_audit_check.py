@@ -333,6 +333,10 @@ def _audit_call(qualname: str, op, pattern, grad: bool) -> str:
         got, dev_leaves = _call(qualname, op, pattern, "cuda", grad)
         _judge_deferred()
     except Exception as exc:  # noqa: BLE001 - classified
+        try:  # a check the refused op deferred is its own: judged here, not by the next op
+            _judge_deferred()
+        except ValueError:
+            pass
         return _refusal(exc, "", qualname)
     moved = _where(_tensors(got), "", _device.transfer_stats()["implicit_d2h_count"])
     if moved:
