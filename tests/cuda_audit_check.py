@@ -235,7 +235,15 @@ def _patterns(qualname: str):
         return [(c, i) for c in ctors for i in LAYER_INPUTS]
     if qualname in CALLS:
         return [CALLS[qualname]]
-    return CANDIDATES[family]
+    return sorted(CANDIDATES[family], key=_scalars)
+
+
+def _scalars(pattern) -> int:
+    """How many arguments of a pattern are not tensors: patterns of tensors only are tried
+    first, so an op that takes tensors is not audited on a Python number in their place
+    (which becomes a host tensor and is refused on cuda for mixing devices)."""
+    start = 1 if pattern and isinstance(pattern[0], str) and pattern[0] in HOST else 0
+    return sum(1 for p in pattern[start:] if not (isinstance(p, str) and p[:1] in "@%"))
 
 
 def discover(qualname: str, op):

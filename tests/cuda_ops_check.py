@@ -73,6 +73,9 @@ OPS = {
     "pad_replicate": lambda t, d: F.pad(t["img"], (2, 1, 0, 1), mode="replicate"),
     "pad_circular": lambda t, d: F.pad(t["img"], (1, 2, 1, 0), mode="circular"),
     "mse_loss": lambda t, d: F.mse_loss(t["x"], t["x"] * 0.5),
+    "l1_loss": lambda t, d: F.l1_loss(t["x"], t["x"] * 0.5, reduction="sum"),
+    "smooth_l1_loss": lambda t, d: F.smooth_l1_loss(t["x"], t["x"] * 0.5, beta=0.3),
+    "huber_loss": lambda t, d: F.huber_loss(t["x"], t["x"] * 0.5, reduction="none", delta=0.3),
 }
 # the indexing family on the device (kernels gather and scan); index 2 of "ties" repeats
 HOST.update({"ties": np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, -5.0, 2.0]], np.float32),
