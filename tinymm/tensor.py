@@ -760,18 +760,18 @@ class Tensor:
     def relu(self): return _ACT.relu(self)
     def sigmoid(self): return _ACT.sigmoid(self._float_op(_E.Clone))
     def tanh(self): return _ACT.tanh(self._float_op(_E.Clone))
-    def sign(self): return _E.Piecewise.apply(self, fn=np.sign)
-    def floor(self): return _E.Piecewise.apply(self, fn=np.floor)
-    def ceil(self): return _E.Piecewise.apply(self, fn=np.ceil)
+    def sign(self): return _E.Piecewise.apply(self, mode="sign")
+    def floor(self): return _E.Piecewise.apply(self, mode="floor")
+    def ceil(self): return _E.Piecewise.apply(self, mode="ceil")
     def round(self, decimals: int = 0):
         """Half to even, as torch; ``decimals`` as torch computes it: round(x * 10^d) / 10^d
         (d < 0: round(x / 10^-d) * 10^-d), in the tensor's dtype."""
         if decimals == 0:
-            return _E.Piecewise.apply(self, fn=np.round)
+            return _E.Piecewise.apply(self, mode="round")
         scale = 10.0 ** abs(decimals)
         return (self * scale).round() / scale if decimals > 0 else (self / scale).round() * scale
 
-    def trunc(self): return _E.Piecewise.apply(self, fn=np.trunc)
+    def trunc(self): return _E.Piecewise.apply(self, mode="trunc")
 
     arcsin, arccos, arctan = asin, acos, atan
 
@@ -833,14 +833,12 @@ class Tensor:
         return out if keepdim else out.squeeze(dim)
 
     def prod(self, dim=None, keepdim=False, *, dtype=None):
-        """Product over ``dim`` (all elements when None), as torch.prod; its gradient is the
-        product of the other factors, exact at zeros. Bool and integer tensors give the exact
-        int64 product (PyTorch's dtype), outside the graph; ``dtype`` casts first."""
+        """Product over ``dim`` (every element when None), on either device; the gradient
+        is the product of the other elements (PyTorch's, zeros included). Bool and integer
+        tensors give the exact int64 product (PyTorch's dtype), outside the graph; ``dtype``
+        casts first."""
         source = self if dtype is None else self.to(dtype)
-        if _dt.category(source.dtype) < 2:
-            source._host_only("Tensor.prod() of an integer tensor")
-            return Tensor(np.prod(source.array, axis=dim, keepdims=keepdim, dtype=np.int64))
-        return _R.Prod.apply(source, axis=dim, keepdims=keepdim)
+        return _R.Prod.apply(source, axis=dim, keepdim=keepdim)
 
     def norm(self, p="fro", dim=None, keepdim=False):
         """Vector p-norm over ``dim`` (all elements when None): p = 2/"fro", 1, inf (max |x|),
