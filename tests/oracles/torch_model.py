@@ -88,6 +88,9 @@ def build_torch_model(config):
             if uses_image:
                 self.conv1 = nn.Conv2d(c.image_channels, c.conv1_channels, 3, padding=1)
                 self.conv2 = nn.Conv2d(c.conv1_channels, c.conv2_channels, 3, padding=1)
+                if c.batch_norm:
+                    self.norm1 = nn.BatchNorm2d(c.conv1_channels)
+                    self.norm2 = nn.BatchNorm2d(c.conv2_channels)
             attends = c.fusion in ("attention", "attention_count")
             if not attends and c.fusion != "question_only":
                 self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.fused_dim)
@@ -117,9 +120,14 @@ def build_torch_model(config):
         def forward(self, image, tokens, lengths):
             N = tokens.shape[0]
             if c.fusion != "question_only":
-                h = torch.relu(self.conv1(image))
-                h = torch.relu(self.conv2(h))
-                fmap = torch.nn.functional.max_pool2d(torch.nn.functional.max_pool2d(h, 2), 2)
+                pool = torch.nn.functional.max_pool2d
+                norm1, norm2 = ((self.norm1, self.norm2) if c.batch_norm
+                                else (nn.Identity(), nn.Identity()))
+                h = torch.relu(norm1(self.conv1(image)))
+                if c.early_pool:  # conv1 -> pool -> conv2 -> pool
+                    fmap = pool(torch.relu(norm2(self.conv2(pool(h, 2)))), 2)
+                else:  # the seed: conv1 -> conv2 -> pool -> pool
+                    fmap = pool(pool(torch.relu(norm2(self.conv2(h))), 2), 2)
             if c.fusion != "image_only":
                 x = self.embedding(tokens)
                 packed = torch.nn.utils.rnn.pack_padded_sequence(

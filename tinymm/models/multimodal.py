@@ -85,9 +85,20 @@ class MultimodalConfig(SavedConfig):
     count_heads: int = 8  # attention_count: how many sigmoid counters RegionCounter has
     # attention_count: J 2x2 patterns read off the counters' match maps (0: the plain sums)
     count_patterns: int = 16
+    # The image tower's order: True puts the first max-pool before conv2 (ImageTower's
+    # early_pool); None means the fusion's default, True for attention_count, False (the
+    # seed's conv1 -> conv2 -> pool -> pool) for every other fusion.
+    early_pool: bool | None = None
+    batch_norm: bool = False  # BatchNorm2d between each of the tower's convs and its ReLU
 
     def __post_init__(self):
         check_fusion(self.fusion)
+        if self.early_pool is None:
+            self.early_pool = self.fusion == "attention_count"
+        for name in ("early_pool", "batch_norm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"MultimodalConfig: {name} must be True or False (early_pool "
+                                 f"also None), got {getattr(self, name)!r}")
         if self.bilinear_core not in ("tanh", "linear"):
             raise ValueError(f"MultimodalConfig: bilinear_core must be 'tanh' or 'linear', got "
                              f"{self.bilinear_core!r}")
@@ -109,8 +120,9 @@ class MultimodalConfig(SavedConfig):
     @classmethod
     def from_dict(cls, values: dict):
         """A checkpoint's config; one written before ``count_patterns`` existed holds the
-        plain-sum counter, so a missing field reads as 0 there."""
-        return super().from_dict({"count_patterns": 0, **values})
+        plain-sum counter, so a missing field reads as 0 there, and one written before
+        ``early_pool`` existed holds the seed tower (conv1 -> conv2 -> pool -> pool)."""
+        return super().from_dict({"count_patterns": 0, "early_pool": False, **values})
 
     @property
     def map_size(self) -> int:
@@ -223,7 +235,8 @@ class MultimodalVQA(ImageTower, TextTower, nn.Module):
         uses_text = c.fusion != "image_only"
         needs_vector = c.fusion not in ATTENTION_FUSIONS + ("question_only",)
         if uses_image:
-            self._build_image_tower(c.image_channels, c.conv1_channels, c.conv2_channels)
+            self._build_image_tower(c.image_channels, c.conv1_channels, c.conv2_channels,
+                                    early_pool=c.early_pool, batch_norm=c.batch_norm)
         if needs_vector:
             self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.fused_dim)
         if uses_text:
