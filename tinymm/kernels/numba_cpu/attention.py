@@ -5,35 +5,40 @@ e value features.
 
 What is fused, and what is not. The two products, ``S = q @ k^T`` and ``out = P @ v`` (and
 the four of the backward), go to NumPy's batched matmul, i.e. one BLAS GEMM per (batch item,
-head); everything between them is one serial Numba pass over the N * h (batch item, head)
-pairs, each walking its Lq rows (serial: the pass is small, a parallel region on a busy
-machine waits for a descheduled peer thread, and ``parallel=True`` adds compile time to a
-cold start; measured in benchmarks/RESULTS.md):
+head); everything between them is one serial Numba pass over the (batch item, head) pairs,
+each walking its Lq rows:
 
-* forward: scale, mask (additive, broadcast only along the axes the caller gave), causality,
-  the row maximum, a vectorised exp (in float32 arithmetic for float32 inputs), the
-  normalisation, and zero rows where everything is masked, written in place over S, which
-  becomes the weights P (saved for the backward: reused, not recomputed, see the derivation);
+* forward: scale, mask (additive, read as contiguous rows of the key axis), causality, the row
+  maximum, a vectorised exp, the normalisation, and zero rows where everything is masked,
+  written in place over S, which becomes the weights P (saved for the backward: reused, not
+  recomputed, see the derivation). Every row stays in the inputs' precision (the scale is
+  cast to it), so float32 rows run the float32 exp of ``_vexp``;
 * backward: ``dS = P * (dP - rowsum(dP * P))`` (plus the weights' own upstream gradient when
   the caller used them) times the scale, in place over dP.
 
-An earlier version fused all of it per (batch, head) in plain loops (scores, softmax and the
-weighted sum in a row buffer, P reused by a fused backward). At this model's shapes (Lq=16,
-Lk=64, d=32) the inner loops are 32 to 64 long, too short for LLVM's vectoriser to amortise
-its loop overhead, and that kernel was slower than BLAS GEMMs + this pass
-(benchmarks/RESULTS.md, "Design measurements"), so the products went back to BLAS. The softmax pass
-is what a GEMM library does not do, and where the masking, the fully-masked-row rule and the
-exponentials live.
+The batch is cut into ranges of batch items (two per worker thread of ``_threads``), and each
+worker runs a range's GEMMs (BLAS single-threaded) and passes whole: the kernels release the
+GIL, so the ranges run at once, with no parallel region (which on a busy machine waits for a
+descheduled peer thread, and costs compile time at a cold start).
+
+A kernel fusing all of it per (batch, head) in plain loops (scores, softmax and the weighted
+sum in L1-sized buffers, no BLAS call) was measured again: at this model's shapes (Lq=16,
+Lk=64, d=32) its forward took about three times the CPU time of BLAS GEMMs + this pass
+(benchmarks/RESULTS.md, "Design measurements"), so the products stay in BLAS. The softmax
+pass is what a GEMM library does not do, and where the masking, the fully-masked-row rule and
+the exponentials live.
 
 Buffers (S/P, out and the gradients) come from the workspace cache
 (``_workspace.empty``), so a training loop does not fault fresh pages for them every call.
 
 Layout. q, k, v may be views (for example the (N, h, L, d) transpose of a multi-head layer's
 (N, L, h, d) projection): NumPy's matmul hands strided 2-D blocks straight to BLAS, so no copy
-is made. The output and dq, dk, dv are laid out in memory like q, k and v
-(``_empty_in_layout_of``), so the layer's transpose back to (N, L, h, d) and merge of the
-heads is a view, not a copy. ``fastmath`` enables only reassociation and contraction (not 'no
-infinities': the -inf of masked scores must survive).
+is made. The output is laid out in memory like q (``_empty_in_layout_of``), so the layer's
+transpose back to (N, L, h, d) and merge of the heads is a view, not a copy; dq, dk, dv have
+exactly q's, k's and v's strides, and inputs split from one projection get their gradients in
+one buffer shaped like it (``_gradient_buffers``), which the split's backward returns without
+concatenating (numba_cpu/shape.py). ``fastmath`` enables only reassociation and contraction
+(not 'no infinities': the -inf of masked scores must survive).
 """
 
 from __future__ import annotations
@@ -174,8 +179,10 @@ def _bias4(mask, dtype, Lk: int) -> np.ndarray:
 
 
 def _batch_pieces(N: int) -> int:
-    """How many batch-item ranges the core is cut into for the worker threads."""
-    return max(1, min(N, 2 * _threads.workers()[1]))
+    """How many batch-item ranges the core is cut into: two per worker thread (a descheduled
+    worker then holds up less of it), one when there is no pool."""
+    n_workers = _threads.workers()[1]
+    return 1 if n_workers == 1 else max(1, min(N, 2 * n_workers))
 
 
 def _piece(k: int, pieces: int, N: int) -> slice:
