@@ -17,6 +17,7 @@ import tinymm
 from tests.programs import (
     caption_attention,
     char_rnn,
+    char_rnn_generate,
     cifar_cnn,
     custom_function,
     dcgan,
@@ -80,6 +81,8 @@ PROGRAMS = {
     "word_lm_rnn_tanh": word_lm_variants.rnn_tanh,
     "word_lm_rnn_relu_tied": word_lm_variants.rnn_relu_tied,
     "word_lm_transformer": word_lm_variants.transformer,
+    "char_rnn_generate_gru": char_rnn_generate.gru,
+    "char_rnn_generate_lstm": char_rnn_generate.lstm,
 }
 
 
