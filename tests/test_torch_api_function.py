@@ -331,3 +331,10 @@ def test_engine_ops_still_compute_on_arrays():
     np.testing.assert_allclose(x.grad.numpy(), [2.0, -4.0])
     assert tinymm.Function is tinymm.autograd.Function is tinymm.autograd.function.Function
     assert not issubclass(tinymm.ops.elementwise.Mul, tinymm.autograd.Function)
+
+
+def test_a_tinymm_op_cannot_subclass_the_tensor_level_function():
+    namespace = {"__module__": "tinymm.ops.example", "forward": staticmethod(lambda ctx, a: a)}
+    with pytest.raises(TypeError, match="tinymm.ops.example.Op: tinymm's own ops subclass "
+                                        "ArrayFunction"):
+        type("Op", (tinymm.autograd.Function,), namespace)
