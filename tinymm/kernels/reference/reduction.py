@@ -24,15 +24,6 @@ reduction then sums to dout exactly.
 which keeps it a valid subgradient (the average of the one-hot choices) and makes finite
 differences agree away from ties.
 
-    prod   out = prod_r x[...]              dx[r] = dout * prod_{s != r} x[s]
-
-The derivative of a product by one factor is the product of the others. Written as out / x it
-is 0 / 0 at an exact zero, so the backward forms the product of the others directly, as an
-exclusive prefix product times an exclusive suffix product along each row:
-left[r] = x[0] ... x[r-1], right[r] = x[r+1] ... x[R-1], dx[r] = dout * left[r] * right[r].
-One zero in a row gives its own position the product of the rest and every other position 0;
-two zeros give 0 everywhere (PyTorch's values).
-
 The code moves the reduced axes to the end, so each output owns one contiguous row of R
 elements: ``argmax`` of the row is the first maximum, and the backward writes dout there.
 """
@@ -113,23 +104,3 @@ def amax_backward(dout, cache):
     is_max = x == out
     share = is_max / is_max.sum(axis=axes, keepdims=True)  # 1 / c at each of c tied maxima
     return ((dout.reshape(out.shape) * share).astype(dout.dtype),)
-
-
-def prod_forward(x, axis=None, keepdim=False):
-    axes = _axes(axis, x.ndim)
-    out = np.asarray(np.prod(x, axis=axes, keepdims=keepdim), dtype=x.dtype)
-    return out, (x, axes)
-
-
-def prod_backward(dout, cache):
-    x, axes = cache
-    rows, kept = _rows(x, axes)  # (..., R)
-    R = rows.shape[-1]
-    ones = np.ones(rows.shape[:-1] + (1,), dtype=rows.dtype)
-    left = np.cumprod(np.concatenate([ones, rows[..., :-1]], axis=-1), axis=-1)[..., :R]
-    right = np.cumprod(np.concatenate([ones, rows[..., :0:-1]], axis=-1), axis=-1)[..., :R]
-    right = right[..., ::-1]  # right[r] = x[r+1] ... x[R-1]
-    g = dout.reshape(rows.shape[:-1] + (1,)) * left * right  # (..., R)
-    moved = g.reshape([x.shape[k] for k in kept] + [x.shape[a] for a in axes])
-    dx = np.ascontiguousarray(np.transpose(moved, np.argsort(kept + axes)), dtype=dout.dtype)
-    return (dx.reshape(x.shape),)  # ascontiguousarray makes a 0-d array 1-d
