@@ -199,6 +199,12 @@ MODULES = {
         _with_states),
     "RNN two layers batch_first": (lambda m: _nn(m).RNN(3, 4, num_layers=2, batch_first=True),
                                    [(2, 4, 3)], True, _one),
+    "LSTM unbatched input with states": (lambda m: _nn(m).LSTM(3, 4, num_layers=2),
+                                         [(5, 3), (2, 4), (2, 4)], True, _lstm_states),
+    "GRU unbatched bidirectional batch_first": (lambda m: _nn(m).GRU(
+        3, 4, bidirectional=True, batch_first=True), [(5, 3)], True, _one),
+    "RNN unbatched with a state": (lambda m: _nn(m).RNN(3, 4), [(5, 3), (1, 4)], True,
+                                   _with_states),
     "GRUCell with a state": (lambda m: _nn(m).GRUCell(3, 4), [(2, 3), (2, 4)], True,
                              _with_states),
     "RNNCell relu": (lambda m: _nn(m).RNNCell(3, 4, nonlinearity="relu"), [(2, 3)], True, _one),
@@ -228,6 +234,16 @@ MODULES = {
         8, 2, 16, 0.0, norm_first=True), [(4, 2, 8), (3, 2, 8)], True, _decoder),
     "TransformerDecoderLayer post-norm": (lambda m: _nn(m).TransformerDecoderLayer(
         8, 2, 16, 0.0, layer_norm_eps=1e-3), [(4, 2, 8), (3, 2, 8)], True, _decoder),
+    "TransformerEncoder with a final norm and a mask": (lambda m: _nn(m).TransformerEncoder(
+        _nn(m).TransformerEncoderLayer(8, 2, 16, 0.0), 2, norm=_nn(m).LayerNorm(8)),
+        [(4, 2, 8)], True, lambda layer, m, x: layer(x, mask=_mha_masks(m, 4, 4, 2)[0])),
+    "TransformerDecoder two layers": (lambda m: _nn(m).TransformerDecoder(
+        _nn(m).TransformerDecoderLayer(8, 2, 16, 0.0, batch_first=True), 2),
+        [(2, 4, 8), (2, 3, 8)], True, lambda layer, m, t, mem: layer(t, mem)),
+    "Transformer batch_first causal": (lambda m: _nn(m).Transformer(
+        8, 2, 1, 1, 16, 0.0, batch_first=True), [(2, 3, 8), (2, 4, 8)], True,
+        lambda layer, m, src, tgt: layer(
+            src, tgt, tgt_mask=_nn(m).Transformer.generate_square_subsequent_mask(4))),
     # embeddings
     "Embedding padding_idx": (lambda m: _nn(m).Embedding(6, 3, padding_idx=0), [(2, 4, 3)],
                               True, lambda layer, m, x: layer(m.tensor(_IDS)) * x),

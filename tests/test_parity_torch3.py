@@ -248,6 +248,21 @@ GRADS = {
         m.nn.MarginRankingLoss(margin=0.2)(a[:, 0], b[:, 0], m.tensor(SIGNS)),
         m.nn.TripletMarginLoss(margin=0.5, p=1.0, swap=True)(a, b, b.flip(0)),
         m.nn.CosineEmbeddingLoss(margin=0.1)(a, b, m.tensor(SIGNS))), A, B[:3, :4]),
+    "loss modules with class weights": (lambda m, a: (
+        m.nn.CrossEntropyLoss(weight=m.tensor(POS[0]))(a, m.tensor(TARGET)),
+        m.nn.CrossEntropyLoss(weight=m.tensor(POS[0]), reduction="sum",
+                              label_smoothing=0.2)(a, m.tensor(TARGET)),
+        m.nn.NLLLoss(weight=m.tensor(POS[1]), ignore_index=0)(a.log_softmax(1), m.tensor(TARGET)),
+        m.nn.BCELoss(weight=m.tensor(POS[2]))(a.sigmoid(), m.tensor(MULTI)),
+        m.nn.BCEWithLogitsLoss(weight=m.tensor(POS[2]), reduction="none")(a, m.tensor(MULTI)),
+        m.nn.CrossEntropyLoss()(a, a.detach().softmax(1) * 0.5 + 0.125),
+        m.nn.CrossEntropyLoss(reduction="none")(a[0], m.tensor(TARGET[0])),
+        m.nn.NLLLoss()(a[None].transpose(1, 2).log_softmax(1), m.tensor(TARGET[None]))), A),
+    "unbatched class-index losses": (lambda m, a: (
+        _F(m).cross_entropy(a[0], m.tensor(2)), _F(m).cross_entropy(
+            a[1], m.tensor(1), weight=m.tensor(POS[0]), reduction="none"),
+        _F(m).nll_loss(a[2].log_softmax(0), m.tensor(3)),
+        _F(m).cross_entropy(a[0], m.tensor(2), label_smoothing=0.3)), A),
     "losses broadcast a target with a warning-free shape": (lambda m, a, b: (
         _F(m).mse_loss(a, b), _F(m).l1_loss(a, b)), A, B[:3, :4]),
     "pairwise_distance p eps keepdim": (lambda m, a, b: (
@@ -486,3 +501,210 @@ def test_optimizer_state_dict_round_trip_mid_training_matches_torch(name):
     theirs = _trained(torch, ROUND_TRIP[name])
     for a, b in zip(_trained(tinymm, ROUND_TRIP[name], reload_at=5), theirs):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("nonlinearity, param", [
+    ("linear", None), ("conv_transpose2d", None), ("sigmoid", None), ("tanh", None),
+    ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2), ("selu", None)])
+def test_calculate_gain_matches_torch(nonlinearity, param):
+    assert tinymm.nn.init.calculate_gain(nonlinearity, param) == pytest.approx(
+        torch.nn.init.calculate_gain(nonlinearity, param), rel=1e-12)
+
+
+
+# ---------------------------------------------------------------- Tensor semantics, part two
+def _setitems(m):
+    x = m.zeros(3, 4)
+    x[:, 1] = m.tensor([1.0, 2.0, 3.0])
+    x[0] = 5
+    x[x > 4] = -1
+    x[[1, 2], [0, 3]] = m.tensor([7.0, 8.0])
+    x[[[0, 2], [1, 1]]] = 9.0  # a list of lists: the tuple x[[0, 2], [1, 1]]
+    x[..., -1] += 1
+    return x
+
+
+SEMANTICS = {
+    "where one arg": lambda m: m.where(m.tensor(A) > 0),
+    "round decimals": lambda m: (
+        m.round(m.tensor(A) * 10, decimals=1),
+        m.tensor(A * 1000).round(decimals=-2),
+        m.tensor([0.125, 0.375, 2.5]).round(decimals=2),
+    ),
+    "clamp tensor bounds": lambda m: m.tensor(A).clamp(
+        min=m.tensor([-0.5, 0, 0.5, 1.0]), max=m.tensor(1.2)
+    ),
+    "max binary": lambda m: (m.max(m.tensor(A), -m.tensor(A)), m.min(m.tensor(A), -m.tensor(A))),
+    "to int truncates": lambda m: (
+        m.tensor([-1.7, -0.5, 0.5, 1.7]).long(),
+        m.tensor([-1.7, 0.0, 2.0]).bool(),
+        m.tensor([-1.7, 300.5]).to(m.int32),
+    ),
+    "tensor from mixed list": lambda m: (
+        m.tensor([1, 2.0]),
+        m.tensor([True, 2]),
+        m.tensor([[1], [2]]).dtype == m.int64,
+    ),
+    "masked_fill broadcast mask": lambda m: m.tensor(A).masked_fill(
+        m.tensor([True, False, True, False]), -1.0
+    ),
+    "index None ellipsis": lambda m: (
+        m.tensor(A)[None, ..., 1].shape,
+        m.tensor(A)[..., None].shape,
+        m.tensor(A)[1, None, 2:].shape,
+    ),
+    "a short list holding lists indexes as a tuple (PyTorch)": lambda m: (
+        m.tensor(A)[[[0, 1], [2, 0]]],
+        m.tensor(A)[[0, 2], [1, 3]],
+        m.tensor(A)[[0, 2]][:, [1]],
+    ),
+    "bool mask rows": lambda m: m.tensor(A)[m.tensor([True, False, True])],
+    "index with int tensor 0-d": lambda m: m.tensor(A)[m.tensor(1)],
+    "setitem broadcast": _setitems,
+    "sum dims dtype mean dtype": lambda m: (
+        m.tensor(A).sum(dim=(0, 1)),
+        m.tensor(A).mean(dtype=m.float64),
+        m.sum(m.tensor(A), 1, keepdim=True),
+    ),
+    "std of size-1 dim nan": lambda m: m.tensor(A)[:1].std(0),
+    "softmax dtype": lambda m: m.softmax(m.tensor(A), dim=1, dtype=m.float64),
+    "cumsum negative dim": lambda m: m.tensor(A).cumsum(-1),
+    "mean empty nan": lambda m: m.zeros(0).mean(),
+    "argmax keepdim": lambda m: m.tensor(A).argmax(1, keepdim=True),
+    "topk of a tie": lambda m: m.tensor([1.0, 3, 3, 2]).topk(1),
+    "sort descending ties": lambda m: m.tensor([1.0, 3, 3, 2]).sort(descending=True),
+    "expand of a scalar": lambda m: m.tensor(2.0).expand(3),
+    "repeat 0-d": lambda m: m.tensor(2.0).repeat(3),
+    "reshape of 0-d": lambda m: m.tensor(2.0).reshape(1, 1),
+    "unsqueeze 0-d": lambda m: m.tensor(2.0).unsqueeze(0),
+    "cat of 1-d with empty": lambda m: m.cat([m.tensor([1.0]), m.tensor([])]),
+    "stack of 0-d": lambda m: m.stack([m.tensor(1.0), m.tensor(2.0)]),
+    "float ** negative int": lambda m: m.tensor([2.0, 4.0]) ** -1,
+    "int ** negative": lambda m: m.tensor([2, 4]) ** 2,
+    "true_divide by zero": lambda m: (m.tensor([1.0, -1.0, 0.0]) / 0, m.tensor([1, -1, 0]) / 0),
+    "fmod negative": lambda m: m.fmod(m.tensor([-3, 3]), 2),
+    "remainder float negative divisor": lambda m: m.remainder(m.tensor([-3.0, 3.0]), -2),
+    "bitwise ints": lambda m: (
+        m.tensor([5, 3]) & m.tensor([3, 1]),
+        m.tensor([5, 3]) | 1,
+        m.tensor([5]) ^ m.tensor([1]),
+        ~m.tensor([5]),
+    ),
+    "abs of int": lambda m: m.tensor([-3, 3]).abs(),
+    "logical ops on float": lambda m: (
+        m.logical_and(m.tensor([0.0, 1.5]), m.tensor([2.0, 0.0])),
+        m.logical_not(m.tensor([0.0, 2.0])),
+    ),
+    "eq with scalar broadcast": lambda m: (m.tensor(A) == m.tensor(A)[0]).sum(),
+    "equal and allclose": lambda m: (
+        m.equal(m.tensor([1, 2]), m.tensor([1, 2])),
+        m.equal(m.tensor([1.0]), m.tensor([1.0, 1.0])),
+    ),
+    "numel size": lambda m: (
+        m.tensor(A).numel(),
+        m.tensor(A).size(),
+        m.tensor(A).size(-1),
+        m.tensor(A).dim(),
+    ),
+    "new_tensor dtype": lambda m: (
+        m.tensor(A).new_tensor([1, 2]),
+        m.tensor(A).new_ones(2),
+        m.tensor([1]).new_zeros(2),
+    ),
+    "type_as and to tensor": lambda m: (
+        m.tensor([1, 2]).type_as(m.tensor(A)),
+        m.tensor([1.5]).to(m.tensor([1])),
+    ),
+    "t of 1-d": lambda m: m.tensor([1.0, 2.0]).t(),
+    "T of 3-d": lambda m: m.ones(2, 3, 4).permute(2, 1, 0).shape,
+    "mT": lambda m: m.ones(2, 3, 4).mT.shape,
+    "addcdiv": lambda m: m.addcdiv(
+        m.ones(3), m.tensor([1.0, 2, 3]), m.tensor([2.0, 2, 2]), value=0.5
+    ),
+    "lerp tensor weight": lambda m: m.lerp(m.zeros(3), m.ones(3), m.tensor([0.1, 0.5, 0.9])),
+    "hypot atan2 logaddexp": lambda m: (
+        m.hypot(m.tensor(A), -m.tensor(A)),
+        m.atan2(m.tensor(A), m.tensor(A * 2)),
+        m.logaddexp(m.tensor(A), -m.tensor(A)),
+    ),
+    "logit eps": lambda m: (
+        m.logit(m.tensor([0.0, 0.3, 1.0]), eps=0.1),
+        m.logit(m.tensor([0.2, 0.5])),
+    ),
+    "nan_to_num args": lambda m: m.nan_to_num(
+        m.tensor([float("nan"), float("inf"), -float("inf")]), nan=1.0, posinf=2.0, neginf=-2.0
+    ),
+    "count_nonzero dim": lambda m: m.count_nonzero(m.tensor([[0, 1], [2, 3]]), dim=0),
+    "prod dim keepdim": lambda m: m.tensor(A).prod(1, keepdim=True),
+    "kron": lambda m: m.kron(m.tensor([[1, 2]]), m.tensor([[1], [3]])),
+    "trace int": lambda m: m.trace(m.tensor([[1, 2], [3, 4]])),
+    "diff prepend": lambda m: m.diff(
+        m.tensor([1, 3, 6]), prepend=m.tensor([0]), append=m.tensor([10])
+    ),
+    "cummax ties index": lambda m: tuple(m.cummax(m.tensor([1.0, 3, 3, 2, 3]), 0)),
+    "cummin ties index": lambda m: tuple(m.cummin(m.tensor([3.0, 1, 1, 2, 1]), 0)),
+    "unique dim0 counts": lambda m: m.unique(
+        m.tensor([[1, 2], [1, 2], [0, 3]]), dim=0, return_counts=True
+    ),
+    "index_fill index_select neg": lambda m: (
+        m.tensor(A).index_fill(1, m.tensor([0, 3]), -1.0),
+        m.tensor(A).index_select(-1, m.tensor([1])),
+    ),
+    "scatter reduce add": lambda m: m.zeros(2, 3).scatter(
+        1, m.tensor([[0, 0], [2, 1]]), m.ones(2, 2), reduce="add"
+    ),
+    "gather negative dim": lambda m: m.tensor(A).gather(-1, m.tensor([[0], [1], [3]])),
+    "select negative": lambda m: m.tensor(A).select(-1, -1),
+    "narrow tensor start": lambda m: m.tensor(A).narrow(0, 1, 2),
+    "roll no dims flattens": lambda m: m.tensor(A).roll(5),
+    "movedim tuples": lambda m: m.ones(2, 3, 4).movedim((0, 1), (2, 0)).shape,
+    "split uneven": lambda m: [t.shape for t in m.tensor(A).split(3, dim=1)],
+    "chunk more than size": lambda m: len(m.arange(3).chunk(5)),
+    "masked_select broadcast": lambda m: m.tensor(A).masked_select(
+        m.tensor([True, False, False, True])
+    ),
+    "take_along_dim no dim": lambda m: m.take_along_dim(m.tensor(A), m.tensor([0, 5])),
+    "tril_indices offset": lambda m: m.tril_indices(4, 3, offset=1),
+    "isinf isnan isfinite int": lambda m: (
+        m.isinf(m.tensor([1, 2])),
+        m.isfinite(m.tensor([1.0, float("inf")])),
+    ),
+    "floor of int": lambda m: (m.floor(m.tensor([1, -2])), m.ceil(m.tensor([1, -2]))),
+    "exp2 expm1 log1p log2 log10": lambda m: (
+        m.exp2(m.tensor([1.0, 3])),
+        m.log2(m.tensor([8, 2])),
+        m.log10(m.tensor([100.0])),
+    ),
+    "rsqrt reciprocal of int": lambda m: (
+        m.rsqrt(m.tensor([4, 16])),
+        m.reciprocal(m.tensor([2, 4])),
+    ),
+    "square of int": lambda m: m.square(m.tensor([2, -3])),
+    "sigmoid tanh of int": lambda m: (m.sigmoid(m.tensor([0, 1])), m.tanh(m.tensor([0, 1]))),
+    "clamp_min clamp_max int": lambda m: (
+        m.clamp_min(m.tensor([1, 5]), 2),
+        m.clamp_max(m.tensor([1, 5]), 2.5),
+    ),
+    "var correction 2": lambda m: m.tensor(A).var(1, correction=2),
+    "median of all even": lambda m: m.tensor(A).median(),
+    "mode of all": lambda m: tuple(m.tensor([1, 2, 2, 3]).mode()),
+    "norm fro": lambda m: m.tensor([3.0, 4.0]).norm(p="fro"),
+    "norm keepdim": lambda m: m.tensor(A).norm(dim=1, p=2, keepdim=True),
+    "a list of index tensors is a tuple": lambda m: m.tensor(A)[
+        [m.tensor([0, 2]), m.tensor([1, 3])]
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEMANTICS))
+def test_tensor_semantics_match_torch(name):
+    _assert_same(SEMANTICS[name](tinymm), SEMANTICS[name](torch))
+
+
+def test_a_list_of_lists_index_backward_matches_torch():
+    grads = []
+    for m in (tinymm, torch):
+        x = m.tensor(A, requires_grad=True)
+        (x[[[0, 2, 0], [1, 3, 1]]] * m.tensor([1.0, 2.0, 3.0])).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_array_equal(*grads)

@@ -686,7 +686,7 @@ def _saved_arrays(ctx) -> list:
 def _saved_versions(ctx, args, outputs) -> list:
     """(version box, version now, tensor description) for each input or output tensor whose
     storage the op saved for backward: an in-place change to it would corrupt the backward."""
-    saved = [_storage(a) for a in _saved_arrays(ctx)]
+    saved = {id(_storage(a)) for a in _saved_arrays(ctx)}  # the saved arrays' storages
     if not saved:
         return []
     checks = []
@@ -695,7 +695,7 @@ def _saved_versions(ctx, args, outputs) -> list:
         for i, t in enumerate(tensors):
             if role == "input" and read is not None and i not in read:
                 continue  # saved by the kernel, but the gradients asked for never read it
-            if hasattr(t, "_version_box") and any(_storage(t.array) is s for s in saved):
+            if hasattr(t, "_version_box") and id(_storage(t.array)) in saved:
                 # the description's parts; formatted only for an error (str of a dtype costs
                 # more than the rest of this check, and this runs for every recorded op)
                 what = (t.dtype, tuple(t.shape), role, i, ctx.fn.__name__)

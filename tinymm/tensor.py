@@ -760,11 +760,18 @@ class Tensor:
     def relu(self): return _ACT.relu(self)
     def sigmoid(self): return _ACT.sigmoid(self._float_op(_E.Clone))
     def tanh(self): return _ACT.tanh(self._float_op(_E.Clone))
-    def sign(self): return _E.Piecewise.apply(self, fn=np.sign)
-    def floor(self): return _E.Piecewise.apply(self, fn=np.floor)
-    def ceil(self): return _E.Piecewise.apply(self, fn=np.ceil)
-    def round(self): return _E.Piecewise.apply(self, fn=np.round)  # half to even, as torch
-    def trunc(self): return _E.Piecewise.apply(self, fn=np.trunc)
+    def sign(self): return _E.Piecewise.apply(self, mode="sign")
+    def floor(self): return _E.Piecewise.apply(self, mode="floor")
+    def ceil(self): return _E.Piecewise.apply(self, mode="ceil")
+    def round(self, decimals: int = 0):
+        """Half to even, as torch; ``decimals`` as torch computes it: round(x * 10^d) / 10^d
+        (d < 0: round(x / 10^-d) * 10^-d), in the tensor's dtype."""
+        if decimals == 0:
+            return _E.Piecewise.apply(self, mode="round")
+        scale = 10.0 ** abs(decimals)
+        return (self * scale).round() / scale if decimals > 0 else (self / scale).round() * scale
+
+    def trunc(self): return _E.Piecewise.apply(self, mode="trunc")
 
     arcsin, arccos, arctan = asin, acos, atan
 
@@ -825,15 +832,13 @@ class Tensor:
         out = (self - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.squeeze(dim)
 
-    def prod(self, dim=None, keepdim=False):
-        """Product as exp(sum(log|x|)) with the sign tracked; x must be nonzero for the
-        gradient (as the formula's derivative, prod / x, needs). Bool and integer tensors
-        give the exact int64 product (PyTorch's dtype), outside the graph."""
-        self._host_only("Tensor.prod()")  # the sign is tracked in NumPy
-        if _dt.category(self.dtype) < 2:
-            return Tensor(np.prod(self.array, axis=dim, keepdims=keepdim, dtype=np.int64))
-        sign = Tensor(np.prod(np.sign(self.array), axis=dim, keepdims=keepdim))
-        return sign * self.abs().log().sum(dim, keepdim=keepdim).exp()
+    def prod(self, dim=None, keepdim=False, *, dtype=None):
+        """Product over ``dim`` (every element when None), on either device; the gradient
+        is the product of the other elements (PyTorch's, zeros included). Bool and integer
+        tensors give the exact int64 product (PyTorch's dtype), outside the graph; ``dtype``
+        casts first."""
+        source = self if dtype is None else self.to(dtype)
+        return _R.Prod.apply(source, axis=dim, keepdim=keepdim)
 
     def norm(self, p="fro", dim=None, keepdim=False):
         """Vector p-norm over ``dim`` (all elements when None): p = 2/"fro", 1, inf (max |x|),
@@ -1297,9 +1302,16 @@ def to_arguments(args, dtype=None, device=None):
 
 
 def _raw_index(index):
-    """A tensor index with every Tensor inside replaced by its array."""
+    """A tensor index with every Tensor inside replaced by its array. A list of fewer than 32
+    items that holds a sequence, Tensor, slice, None or Ellipsis is a tuple of indices, as
+    PyTorch reads it (x[[[0, 1], [2, 0]]] is x[[0, 1], [2, 0]]; NumPy would make it one
+    (2, 2) index array)."""
     if isinstance(index, Tensor):
         return index.array
+    if isinstance(index, list) and len(index) < 32 and any(
+            i is None or i is Ellipsis or isinstance(i, (list, tuple, slice, Tensor, np.ndarray))
+            for i in index):
+        index = tuple(index)
     if isinstance(index, (tuple, list)) and any(isinstance(i, Tensor) for i in index):
         unwrapped = [i.array if isinstance(i, Tensor) else i for i in index]
         return tuple(unwrapped) if isinstance(index, tuple) else unwrapped

@@ -155,19 +155,23 @@ Reciprocal = _unary("Reciprocal", "reciprocal", "-1/x^2, from the saved output")
 Rsqrt = _unary("Rsqrt", "rsqrt", "-x^(-3/2) / 2, from the saved output")
 
 
-class Piecewise(ArrayFunction):
-    """A piecewise-constant function (sign, floor, ceil, round, trunc): its derivative is 0
-    wherever it exists, and PyTorch returns 0 everywhere."""
+class Piecewise(KernelFunction):
+    """A piecewise-constant function (``mode``: sign, floor, ceil, round, trunc): its
+    derivative is 0 wherever it exists, and PyTorch returns 0 everywhere. Integer and bool
+    tensors keep their dtype (floor/ceil/round/trunc give them back unchanged, as PyTorch);
+    their sign goes through the float kernel and back."""
 
-    @staticmethod
-    def forward(ctx, x, fn):
-        ctx.save_for_backward(x.shape)
-        return np.asarray(fn(x))
+    kernel = "rounding"
 
-    @staticmethod
-    def backward(ctx, grad):
-        (shape,) = ctx.saved
-        return (np.zeros(shape, dtype=grad.dtype),)
+    @classmethod
+    def forward(cls, ctx, x, mode):
+        if x.dtype.kind in "biu":
+            if mode != "sign":
+                return ctx.backend.cast_forward(x, x.dtype)[0]  # a copy
+            as_float = ctx.backend.cast_forward(x, np.dtype(np.float64))[0]
+            out = ctx.backend.rounding_forward(as_float, mode)[0]
+            return ctx.backend.cast_forward(out, x.dtype)[0]
+        return cls.run(ctx, x, mode=mode)
 
 
 # ------------------------------------------------------------------ max/min of two, where

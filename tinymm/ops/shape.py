@@ -17,6 +17,7 @@ from tinymm.devices import is_device_array
 from tinymm.dtypes import result_type
 from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import as_int64, check_bounds, check_dim, check_same_device
+from tinymm.ops._kernel import KernelFunction
 
 
 class Reshape(ArrayFunction):
@@ -183,19 +184,17 @@ class Repeat(ArrayFunction):
         return (summed.reshape(x_shape),)
 
 
-class Pad(ArrayFunction):
+class Pad(KernelFunction):
     """Constant padding (``F.pad``): ``widths`` is one (before, after) pair per dim. The
-    padded border is a constant, so the gradient is the upstream gradient's interior."""
+    padded border is a constant, so the gradient is the upstream gradient's interior (the
+    pad kernels)."""
 
-    @staticmethod
-    def forward(ctx, x, widths, value=0.0):
-        ctx.save_for_backward(tuple(slice(b, b + n) for (b, _), n in zip(widths, x.shape)))
-        return np.pad(x, widths, mode="constant", constant_values=value)
+    kernel = "pad"
 
-    @staticmethod
-    def backward(ctx, grad):
-        (interior,) = ctx.saved
-        return (grad[interior].copy(),)
+    @classmethod
+    def forward(cls, ctx, x, widths, value=0.0):
+        return cls.run(ctx, x, widths, value=value)
+
 
 class Concat(ArrayFunction):
     @staticmethod

@@ -3,19 +3,20 @@
 ``count_nonzero``, ``logical_and/or/xor/not``, ``isnan``, ``isinf``, ``isfinite`` (no gradient:
 their outputs are integers or booleans).
 
-    erf(x)             forward math.erf per element;  dx = dout * 2 / sqrt(pi) * exp(-x^2)
+    erf(x)             the erf kernels (kernels/reference/special.py);
+                       dx = dout * 2 / sqrt(pi) * exp(-x^2)
     fmod(a, b)         a - b * trunc(a / b) (sign of a);  da = dout, db = -dout * trunc(a / b)
     remainder(a, b)    a - b * floor(a / b) (sign of b);  da = dout, db = -dout * floor(a / b)
 
 The quotient's derivative is 0 wherever it exists (as PyTorch). The others are compositions of
-Tensor ops. The logical functions, isnan/isinf/isfinite and count_nonzero run on cuda tensors
-by comparison kernels, bincount by a scatter-add and unique (over all elements) by a sort and
-a masked_select; the other ops run on cpu tensors.
+Tensor ops. erf runs on either device (the erf kernels); the logical functions,
+isnan/isinf/isfinite and count_nonzero run on cuda tensors by comparison kernels, bincount by
+a scatter-add and unique (over all elements) by a sort and a masked_select; the other ops run
+on cpu tensors.
 """
 
 from __future__ import annotations
 
-import math
 import operator
 
 import numpy as np
@@ -24,23 +25,18 @@ from tinymm.autograd import ArrayFunction
 from tinymm.backend import get_backend
 from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import as_int64, check_dim, check_float, int_bounds
+from tinymm.ops._kernel import KernelFunction
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy, where
 
-_ERF = np.frompyfunc(math.erf, 1, 1)
 
+class Erf(KernelFunction):
+    kernel = "erf"  # dx = dout * 2 / sqrt(pi) * exp(-x^2), from the saved input
 
-class Erf(ArrayFunction):
-    @staticmethod
-    def forward(ctx, x):
+    @classmethod
+    def forward(cls, ctx, x):
         check_float("erf", "input", x)
-        ctx.save_for_backward(x)
-        return np.asarray(_ERF(x)).astype(x.dtype)  # a 0-d input gives a Python float
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad * (2.0 / math.sqrt(math.pi)) * np.exp(-x * x)).astype(grad.dtype)
+        return cls.run(ctx, x)
 
 
 class Modulo(ArrayFunction):
