@@ -154,7 +154,9 @@ class RNNBase(Module):
             layer_input = outputs[0] if len(outputs) == 1 else concat(outputs, axis=-1)
             if self.dropout > 0 and self.training and k < self.num_layers - 1:
                 layer_input = dropout_fn(layer_input, self.dropout)  # between layers only
-        return layer_input, tuple(stack(slot, axis=0) for slot in finals)
+        # one layer and direction: its (N, H) state as (1, N, H), a view instead of a stack's copy
+        return layer_input, tuple(slot[0].unsqueeze(0) if len(slot) == 1 else stack(slot, axis=0)
+                                  for slot in finals)
 
     def extra_repr(self) -> str:
         extras = "".join([
