@@ -208,3 +208,68 @@ def test_keyword_tensor_arguments_cross_both_ways(tmp_path):
     back = real.models.load_model(tmp_path / "tinymm.keras")
     np.testing.assert_allclose(as_numpy(back.predict(x, verbose=0)), mine.predict(
         x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+IMAGE, STEPS = (6, 6, 3), (5, 4)
+LAYERS = [  # (name, input shape, the layer from a layers module)
+    ("conv2d_transpose", IMAGE, lambda L: L.Conv2DTranspose(2, 3, strides=2, padding="same")),
+    ("separable", IMAGE, lambda L: L.SeparableConv2D(4, 3)),
+    ("depthwise", IMAGE, lambda L: L.DepthwiseConv2D(3)),
+    ("average_pooling", IMAGE, lambda L: L.AveragePooling2D(2)),
+    ("global_max", IMAGE, lambda L: L.GlobalMaxPooling2D()),
+    ("upsampling", IMAGE, lambda L: L.UpSampling2D()),
+    ("zero_padding", IMAGE, lambda L: L.ZeroPadding2D(1)),
+    ("prelu", IMAGE, lambda L: L.PReLU()),
+    ("group_norm", IMAGE, lambda L: L.GroupNormalization(3)),
+    ("simple_rnn", STEPS, lambda L: L.SimpleRNN(3)),
+    ("time_distributed", STEPS, lambda L: L.TimeDistributed(L.Dense(2))),
+    ("bidirectional_lstm", STEPS, lambda L: L.Bidirectional(L.LSTM(2))),
+    ("conv1d_strided", STEPS, lambda L: L.Conv1D(3, 2, padding="same", strides=2)),
+    ("permute", STEPS, lambda L: L.Permute((2, 1))),
+    ("spatial_dropout", STEPS, lambda L: L.SpatialDropout1D(0.2)),
+    ("attention", STEPS, lambda L: L.Attention()),
+    ("selu_dense", (4,), lambda L: L.Dense(3, kernel_initializer="he_normal",
+                                           activation="selu")),
+    ("masked_lstm", (5,), None),
+    ("operators", (4,), None),
+]
+
+
+def one_layer_model(lib, name, shape, make):
+    L = lib.layers
+    if name == "masked_lstm":  # Keras records the mask as a NotEqual operation
+        ids = lib.Input(shape, dtype="int32")
+        return lib.Model(ids, L.LSTM(2)(L.Embedding(9, 3, mask_zero=True)(ids)))
+    x = lib.Input(shape)
+    if name == "operators":  # a + b and a * b on symbolic tensors: Add, Multiply operations
+        a, b = L.Dense(2)(x), L.Dense(2)(x)
+        return lib.Model(x, (a + b) * b)
+    return lib.Model(x, make(L)([x, x]) if name == "attention" else make(L)(x))
+
+
+@pytest.mark.parametrize(("name", "shape", "make"), LAYERS, ids=[c[0] for c in LAYERS])
+def test_each_layer_crosses_both_ways(tmp_path, name, shape, make):
+    real = keras3()
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 9, (2,) + shape).astype("int32") if name == "masked_lstm" else \
+        rng.standard_normal((2,) + shape).astype("float32")
+    theirs = one_layer_model(real, name, shape, make)
+    theirs.save(tmp_path / "keras.keras")
+    ours = keras.models.load_model(tmp_path / "keras.keras")
+    want = as_numpy(theirs.predict(x, verbose=0))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    mine = one_layer_model(keras, name, shape, make)
+    if mine.get_weights():
+        scramble(mine)
+    mine.save(tmp_path / "tinymm.keras")
+    back = real.models.load_model(tmp_path / "tinymm.keras")
+    np.testing.assert_allclose(as_numpy(back.predict(x, verbose=0)), mine.predict(
+        x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_an_unsupported_keras_option_is_named(tmp_path):
+    real = keras3()
+    x = real.Input((5, 4))
+    real.Model(x, real.layers.LayerNormalization(center=False)(x)).save(tmp_path / "ln.keras")
+    with pytest.raises(ValueError, match="LayerNormalization.*center=False"):
+        keras.models.load_model(tmp_path / "ln.keras")

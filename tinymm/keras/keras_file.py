@@ -39,11 +39,17 @@ from tinymm.keras.engine import (
     InputLayer,
     KerasTensor,
     Layer,
+    OpLayer,
     map_structure,
     shape_list,
     snake_case,
 )
 
+# the operators a KerasTensor records (engine.py) -> the Keras operation classes
+KERAS_OPERATIONS = {"_add": "Add", "_sub": "Subtract", "_mul": "Multiply",
+                    "_truediv": "TrueDivide", "_matmul": "Matmul", "_neg": "Negative",
+                    "add": "Add", "subtract": "Subtract", "multiply": "Multiply",
+                    "matmul": "Matmul", "not_equal": "NotEqual", "equal": "Equal"}
 OPTIMIZER_GROUP = "tinymm_optimizer"  # tinymm's optimizer state; Keras reads only its groups
 FORMAT_VERSION = "3.0.0"  # the Keras saving format this module writes (keras_version)
 # Keras config keys tinymm's layers do not take, dropped on load when they hold the value that
@@ -62,6 +68,7 @@ INERT = {"quantization_config": None, "lora_rank": None, "lora_alpha": None, "sp
          "go_backwards": False, "return_state": False, "unit_forget_bias": True,
          "reset_after": True, "axis": -1, "center": True, "scale": True, "rms_scaling": False,
          "mask_zero": False, "dilation_rate": [1], "reversed": False, "noise_shape": None,
+         "score_mode": "dot",
          # the recurrent layers' fixed activations and bias (tinymm's LSTM/GRU take no option)
          "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True}
 
@@ -118,6 +125,8 @@ def model_groups(model, prefix: str = "") -> list[tuple[str, object, list]]:
     used: dict[str, int] = {}
     groups = [(f"{prefix}/vars".lstrip("/"), model, [])]
     for layer in model.layers:
+        if isinstance(layer, OpLayer):  # Keras's model.layers leaves operations out
+            continue
         kind = type(getattr(layer, "model", layer))
         base = snake_case("Functional" if kind.__name__ == "Model" else kind.__name__)
         used[base] = used.get(base, -1) + 1
@@ -268,6 +277,9 @@ def _functional_layers(model, node_numbers: dict) -> list[dict]:
 
     entries = []
     for layer in model.layers:
+        if isinstance(layer, OpLayer):
+            entries.append(_op_entry(layer, ref))
+            continue
         if isinstance(layer, InputLayer):
             entries.append({**_input_entry(layer), "name": layer.name, "inbound_nodes": []})
             continue
@@ -284,6 +296,18 @@ def _functional_layers(model, node_numbers: dict) -> list[dict]:
                                            "kwargs": map_structure(ref, dict(kwargs))})
         entries.append(entry)
     return entries
+
+
+def _op_entry(layer, ref) -> dict:
+    """A recorded operator (``a + b`` on KerasTensors) as the Keras operation it is."""
+    name = KERAS_OPERATIONS.get(getattr(layer.fn, "__name__", ""))
+    if name is None:
+        layer.get_config()  # raises: tinymm cannot name this function as a Keras operation
+    args, kwargs = layer.template
+    return {"module": "keras.src.ops.numpy", "class_name": name, "config": {"name": layer.name},
+            "registered_name": name, "name": layer.name,
+            "inbound_nodes": [{"args": map_structure(ref, list(args)),
+                               "kwargs": map_structure(ref, dict(kwargs))}]}
 
 
 def _input_entry(layer) -> dict:
@@ -407,6 +431,13 @@ def _check_mirror(config: dict, backward: dict) -> None:
                          "backward_layer, which tinymm.keras does not support")
 
 
+def _inert(key: str, value) -> bool:
+    """True for a config entry that changes nothing (a Keras default tinymm lacks)."""
+    if value is None and key.endswith(("_regularizer", "_constraint")):
+        return True
+    return key in INERT and INERT[key] == value
+
+
 def _builtin_kwargs(cls, config: dict, custom_objects) -> dict:
     """Keras's config for a tinymm.keras layer, as that layer's constructor arguments."""
     accepted = _accepted(cls)
@@ -422,16 +453,31 @@ def _builtin_kwargs(cls, config: dict, custom_objects) -> dict:
         value = _plain_value(key, value, custom_objects)
         if key in accepted:
             kwargs[key] = value
-        elif key not in INERT or INERT[key] != value:
+        elif not _inert(key, value):
             raise ValueError(f"load_model: layer {config.get('name')!r} ({cls.__name__}) has "
                              f"{key}={value!r}, which tinymm.keras's {cls.__name__} does not "
                              "support")
     return kwargs
 
 
+def _operation(entry: dict):
+    """A Keras operation entry (``keras.src.ops.*``: ``NotEqual``, ``Add``...) as the
+    tinymm.keras.ops function of that name, with the entry's options bound."""
+    from tinymm.keras import ops
+
+    fn = getattr(ops, snake_case(entry["class_name"]), None)
+    if fn is None:
+        raise ValueError(f"load_model: the graph uses the Keras operation "
+                         f"{entry['class_name']!r}, which tinymm.keras.ops does not have")
+    options = {k: v for k, v in (entry.get("config") or {}).items() if k != "name"}
+    return lambda *args, **kwargs: fn(*args, **options, **kwargs)
+
+
 def build_layer(entry: dict, custom_objects: dict | None):
     """A layer (or nested model) from its config entry; nothing in the file runs as code."""
     name = entry.get("class_name")
+    if (entry.get("module") or "").startswith("keras.src.ops"):
+        return _operation(entry)
     if name in ("Functional", "Sequential", "Model"):
         return model_from_keras_config(entry, custom_objects).as_layer()
     cls = resolve_class(entry, custom_objects)
