@@ -94,6 +94,20 @@ def test_keras_file_round_trip_on_tinymm(tmp_path):
     assert np.isfinite(history.history["loss"][0])
 
 
+def test_save_model_functions(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(2)])
+    keras.saving.save_model(model, tmp_path / "a.keras")
+    keras.models.save_model(model, tmp_path / "b.keras", overwrite=True)
+    x = np.ones((1, 3), np.float32)
+    for name in ("a.keras", "b.keras"):
+        np.testing.assert_array_equal(keras.saving.load_model(tmp_path / name).predict(
+            x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        keras.saving.save_model(model, tmp_path / "a.keras", overwrite=False)
+    with pytest.raises(ValueError, match="zipped=False"):
+        keras.saving.save_model(model, tmp_path / "c.keras", zipped=False)
+
+
 def test_weights_h5_round_trip_and_errors(tmp_path):
     block = block_class(keras)
     model = zoo(keras, block)
