@@ -287,3 +287,38 @@ def test_an_unsupported_keras_option_is_named(tmp_path):
     real.Model(x, real.layers.LayerNormalization(center=False)(x)).save(tmp_path / "ln.keras")
     with pytest.raises(ValueError, match="LayerNormalization.*center=False"):
         keras.models.load_model(tmp_path / "ln.keras")
+
+
+def stack_class(lib):
+    """A custom layer holding a list of layers (Keras's h5 groups: blocks/dense,
+    blocks/dense_1) and a Sequential."""
+    @lib.saving.register_keras_serializable(package="format_test")
+    class Stack(lib.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.blocks = [lib.layers.Dense(3, activation="tanh"), lib.layers.Dense(2)]
+            self.head = lib.Sequential([lib.layers.Dense(2)])
+
+        def call(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return self.head(x)
+
+    return Stack
+
+
+def test_a_custom_layer_with_a_list_and_a_sequential_crosses(tmp_path):
+    real = keras3()
+    x = np.random.default_rng(6).standard_normal((2, 4)).astype("float32")
+    theirs_in = real.Input((4,))
+    theirs = real.Model(theirs_in, stack_class(real)()(theirs_in))
+    theirs.save(tmp_path / "keras.keras")
+    stack_class(keras)  # the same class, registered on tinymm's side
+    ours = keras.models.load_model(tmp_path / "keras.keras")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), as_numpy(theirs.predict(
+        x, verbose=0)), rtol=1e-5, atol=1e-6)
+    scramble(ours)
+    ours.save(tmp_path / "tinymm.keras")
+    back = real.models.load_model(tmp_path / "tinymm.keras")
+    np.testing.assert_allclose(as_numpy(back.predict(x, verbose=0)), ours.predict(
+        x, verbose=0), rtol=1e-5, atol=1e-6)
