@@ -370,10 +370,12 @@ def resolve_class(entry: dict, custom_objects: dict | None, what: str = "layer")
     name, registered = entry.get("class_name"), entry.get("registered_name")
     module = entry.get("module") or ""
     custom = _registry(custom_objects)
-    found = custom.get(registered) or custom.get(name)
-    if found is None and (module.startswith("keras") or module.startswith("tinymm.keras")
-                          or not registered) and name in LAYERS:
-        found = LAYERS[name]
+    builtin = registered is None and module.startswith(("keras", "tinymm.keras"))
+    found = LAYERS.get(name) if builtin else None  # Keras's own class: never a custom one
+    if found is None:
+        found = custom.get(registered) or custom.get(name)
+    if found is None and not registered:
+        found = LAYERS.get(name)
     if found is None:
         raise ValueError(f"load_model: unknown {what} class {name!r} (registered name "
                          f"{registered!r}); tinymm.keras has no such built-in layer: register "
