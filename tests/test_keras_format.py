@@ -322,3 +322,28 @@ def test_a_custom_layer_with_a_list_and_a_sequential_crosses(tmp_path):
     back = real.models.load_model(tmp_path / "tinymm.keras")
     np.testing.assert_allclose(as_numpy(back.predict(x, verbose=0)), ours.predict(
         x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_training_resumes_from_a_keras_adam_state(tmp_path):
+    real = keras3()
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((8, 4)).astype("float32")
+    y = rng.standard_normal((8, 2)).astype("float32")
+
+    def build(lib):
+        inputs = lib.Input((4,))
+        h = lib.layers.BatchNormalization()(lib.layers.Dense(3, activation="tanh")(inputs))
+        return lib.Model(inputs, lib.layers.Dense(2)(h))
+
+    theirs = build(real)
+    theirs.compile(real.optimizers.Adam(0.05), "mse")
+    for _ in range(3):
+        theirs.train_on_batch(x, y)
+    theirs.save(tmp_path / "adam.keras")
+    ours = keras.models.load_model(tmp_path / "adam.keras")
+    assert int(np.asarray(ours.optimizer.iterations)) == 3
+    for _ in range(2):
+        want, got = theirs.train_on_batch(x, y), ours.train_on_batch(x, y)
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, as_numpy(b), rtol=1e-5, atol=1e-6)

@@ -19,7 +19,8 @@ Loading runs no code from the file: every class name resolves to a tinymm.keras 
 class registered with ``keras.saving.register_keras_serializable`` or given in
 ``custom_objects``; anything else is refused. tinymm also keeps its optimizer's state in
 the weights file (a ``tinymm_optimizer`` group, which Keras ignores), so a model it saved
-resumes training exactly; a file Keras wrote loads with a fresh optimizer state.
+resumes training exactly; from a file Keras wrote, an Adam's state (``optimizer/vars``) is
+read, other optimizers start fresh (with a warning).
 """
 
 from __future__ import annotations
@@ -155,6 +156,44 @@ def write_weights(model, target, optimizer_state: bool = False) -> None:
             group.attrs["keys"] = json.dumps(sorted(tensors))
             for key, array in tensors.items():
                 group.create_dataset(key, data=array)
+
+
+def read_keras_adam_state(model, source, where: str) -> bool:
+    """Keras's own Adam state (``optimizer/vars``: iterations, learning rate, then each
+    trainable variable's momentum and velocity, in Keras's layout) into the tinymm Adam that
+    ``compile`` built, so training resumes where Keras stopped. False when the file has none
+    or it does not fit (a warning says why)."""
+    from tinymm import optim
+
+    h5py = _h5py()
+    with h5py.File(source, "r") as f:
+        if "optimizer/vars" not in f:
+            return False
+        saved = {int(k): np.asarray(v) for k, v in f["optimizer/vars"].items()}
+    opt = model._ensure_optimizer()
+    inner = getattr(opt, "inner", opt)
+    views = [view for _, _, group in model_groups(model) for view in group
+             if all(p.requires_grad for p in getattr(view[0], "params", ()))]
+    fits = isinstance(inner, optim.Adam) and not inner.param_groups[0]["amsgrad"] and \
+        len(saved) == 2 + 2 * len(views) and all(
+            len(getattr(get, "params", ())) == 1 for get, _ in views)
+    if not fits:
+        warnings.warn(f"{where}: Keras's optimizer state is not restored (tinymm reads an "
+                      "Adam's momenta and velocities over single-tensor weights); training "
+                      "resumes with a fresh optimizer state", stacklevel=3)
+        return False
+    steps = int(saved[0])
+    for i, (get, put) in enumerate(views):
+        p = get.params[0]
+        kept = np.array(p.array)
+        put(saved[2 + 2 * i])  # Keras's layout in, the parameter's layout out
+        momentum = np.array(p.array)
+        put(saved[3 + 2 * i])
+        inner.state[p] = {"step": steps, "exp_avg": momentum, "exp_avg_sq": np.array(p.array)}
+        p.array[...] = kept
+    for holder in {id(opt): opt, id(inner): inner}.values():
+        holder.iterations = steps
+    return True
 
 
 def read_optimizer_state(model, source) -> bool:
@@ -720,8 +759,8 @@ def load_keras_file(filepath, custom_objects: dict | None = None, compile: bool 
     read_weights(model, weights, str(filepath))
     if compile:
         recompile(model, config.get("compile_config") or {}, f"load_model({filepath})")
-        if getattr(model, "compiled", False):
-            read_optimizer_state(model, weights)
+        if getattr(model, "compiled", False) and not read_optimizer_state(model, weights):
+            read_keras_adam_state(model, weights, f"load_model({filepath})")
     return model
 
 
