@@ -324,17 +324,22 @@ def test_a_custom_layer_with_a_list_and_a_sequential_crosses(tmp_path):
         x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+def adam_model(lib):
+    inputs = lib.Input((4,))
+    h = lib.layers.BatchNormalization()(lib.layers.Dense(3, activation="tanh")(inputs))
+    return lib.Model(inputs, lib.layers.Dense(2)(h))
+
+
+def adam_data():
+    rng = np.random.default_rng(7)
+    return rng.standard_normal((8, 4)).astype("float32"), \
+        rng.standard_normal((8, 2)).astype("float32")
+
+
 def test_training_resumes_from_a_keras_adam_state(tmp_path):
     real = keras3()
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((8, 4)).astype("float32")
-    y = rng.standard_normal((8, 2)).astype("float32")
-
-    def build(lib):
-        inputs = lib.Input((4,))
-        h = lib.layers.BatchNormalization()(lib.layers.Dense(3, activation="tanh")(inputs))
-        return lib.Model(inputs, lib.layers.Dense(2)(h))
-
+    x, y = adam_data()
+    build = adam_model
     theirs = build(real)
     theirs.compile(real.optimizers.Adam(0.05), "mse")
     for _ in range(3):
@@ -347,3 +352,20 @@ def test_training_resumes_from_a_keras_adam_state(tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-5)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, as_numpy(b), rtol=1e-5, atol=1e-6)
+
+
+def test_keras_resumes_from_a_tinymm_adam_state(tmp_path):
+    real = keras3()
+    x, y = adam_data()
+    ours = adam_model(keras)
+    ours.compile(keras.optimizers.Adam(0.05), "mse")
+    for _ in range(3):
+        ours.train_on_batch(x, y)
+    ours.save(tmp_path / "adam.keras")
+    theirs = real.models.load_model(tmp_path / "adam.keras")
+    assert int(as_numpy(theirs.optimizer.iterations)) == 3
+    for _ in range(2):
+        want, got = ours.train_on_batch(x, y), theirs.train_on_batch(x, y)
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(as_numpy(b), a, rtol=1e-5, atol=1e-6)

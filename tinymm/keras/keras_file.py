@@ -19,8 +19,9 @@ Loading runs no code from the file: every class name resolves to a tinymm.keras 
 class registered with ``keras.saving.register_keras_serializable`` or given in
 ``custom_objects``; anything else is refused. tinymm also keeps its optimizer's state in
 the weights file (a ``tinymm_optimizer`` group, which Keras ignores), so a model it saved
-resumes training exactly; from a file Keras wrote, an Adam's state (``optimizer/vars``) is
-read, other optimizers start fresh (with a warning).
+resumes training exactly; an Adam's state is also written and read as Keras's
+``optimizer/vars``, so either library resumes the other's Adam (other optimizers start
+fresh when the file comes from Keras, with a warning).
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ def write_weights(model, target, optimizer_state: bool = False) -> None:
         if optimizer_state and getattr(model, "optimizer", None) is not None:
             from tinymm import io
 
+            write_keras_adam_state(model, f)
+
             tensors, manifest = io.optimizer_state_to_checkpoint(model.optimizer)
             group = f.require_group(OPTIMIZER_GROUP)
             group.attrs["manifest"] = json.dumps(manifest)
@@ -158,30 +161,59 @@ def write_weights(model, target, optimizer_state: bool = False) -> None:
                 group.create_dataset(key, data=array)
 
 
+def _adam_views(model):
+    """(tinymm Adam, the trainable weights' views in Keras's optimizer order), or None when
+    the model's optimizer is not a plain Adam over single-tensor weights."""
+    from tinymm import optim
+
+    opt = model._ensure_optimizer()
+    inner = getattr(opt, "inner", opt)
+    views = [view for _, _, group in model_groups(model) for view in group
+             if all(p.requires_grad for p in getattr(view[0], "params", ()))]
+    if not isinstance(inner, optim.Adam) or inner.param_groups[0]["amsgrad"] or not all(
+            len(getattr(get, "params", ())) == 1 for get, _ in views):
+        return None
+    return opt, inner, views
+
+
+def write_keras_adam_state(model, f) -> None:
+    """An Adam's state as Keras's ``optimizer/vars`` (iterations, learning rate, then each
+    trainable variable's momentum and velocity in Keras's layout), so Keras resumes it."""
+    found = _adam_views(model)
+    if found is None:
+        return
+    opt, inner, views = found
+    group = f.require_group("optimizer/vars")
+    group.attrs["name"] = type(inner).__name__.lower()
+    steps = int(getattr(opt, "iterations", 0))
+    group.create_dataset("0", data=np.int64(steps))
+    group.create_dataset("1", data=np.float32(inner.param_groups[0]["lr"]))
+    for i, (get, _) in enumerate(views):
+        p = get.params[0]
+        state, kept = inner.state.get(p, {}), np.array(p.array)
+        for slot, name in ((2 + 2 * i, "exp_avg"), (3 + 2 * i, "exp_avg_sq")):
+            p.array[...] = state[name] if name in state else 0.0
+            group.create_dataset(str(slot), data=np.array(get()))  # the parameter's -> Keras's
+        p.array[...] = kept
+
+
 def read_keras_adam_state(model, source, where: str) -> bool:
     """Keras's own Adam state (``optimizer/vars``: iterations, learning rate, then each
     trainable variable's momentum and velocity, in Keras's layout) into the tinymm Adam that
     ``compile`` built, so training resumes where Keras stopped. False when the file has none
     or it does not fit (a warning says why)."""
-    from tinymm import optim
-
     h5py = _h5py()
     with h5py.File(source, "r") as f:
         if "optimizer/vars" not in f:
             return False
         saved = {int(k): np.asarray(v) for k, v in f["optimizer/vars"].items()}
-    opt = model._ensure_optimizer()
-    inner = getattr(opt, "inner", opt)
-    views = [view for _, _, group in model_groups(model) for view in group
-             if all(p.requires_grad for p in getattr(view[0], "params", ()))]
-    fits = isinstance(inner, optim.Adam) and not inner.param_groups[0]["amsgrad"] and \
-        len(saved) == 2 + 2 * len(views) and all(
-            len(getattr(get, "params", ())) == 1 for get, _ in views)
-    if not fits:
+    found = _adam_views(model)
+    if found is None or len(saved) != 2 + 2 * len(found[2]):
         warnings.warn(f"{where}: Keras's optimizer state is not restored (tinymm reads an "
                       "Adam's momenta and velocities over single-tensor weights); training "
                       "resumes with a fresh optimizer state", stacklevel=3)
         return False
+    opt, inner, views = found
     steps = int(saved[0])
     for i, (get, put) in enumerate(views):
         p = get.params[0]

@@ -92,9 +92,10 @@ class SavingMixin:
                 "loss_weights": strings_only(self.loss_weights_given)}
 
     def save(self, filepath, overwrite: bool = True, metadata: dict | None = None) -> None:
-        """A ``.keras`` path: the Keras 3 zip (architecture, weights, compile settings, and
-        the optimizer state in a group Keras ignores). Any other path: the architecture,
-        weights, compile settings and optimizer state as a tinymm checkpoint
+        """A ``.keras`` path: the Keras 3 zip (architecture, weights, compile settings, the
+        optimizer state in a group Keras ignores, and an Adam's state as Keras reads it).
+        Any other path: the architecture, weights, compile settings and optimizer state as a
+        tinymm checkpoint
         (``<stem>.safetensors`` + ``<stem>.json``), atomically, as is a ``.keras`` path given
         ``metadata``: any JSON data to keep beside them (a vocabulary, a data-set name...),
         returned by ``tinymm.io.load_checkpoint`` and kept as ``model.metadata`` on load."""
