@@ -95,10 +95,10 @@ class SavingMixin:
         """A ``.keras`` path: the Keras 3 zip (architecture, weights, compile settings, the
         optimizer state in a group Keras ignores, and an Adam's state as Keras reads it).
         Any other path: the architecture, weights, compile settings and optimizer state as a
-        tinymm checkpoint
-        (``<stem>.safetensors`` + ``<stem>.json``), atomically, as is a ``.keras`` path given
-        ``metadata``: any JSON data to keep beside them (a vocabulary, a data-set name...),
-        returned by ``tinymm.io.load_checkpoint`` and kept as ``model.metadata`` on load."""
+        tinymm checkpoint (``<stem>.safetensors`` + ``<stem>.json``), atomically, as is a
+        ``.keras`` path given ``metadata``: any JSON data to keep beside them (a vocabulary,
+        a data-set name...), returned by ``tinymm.io.load_checkpoint`` and kept as
+        ``model.metadata`` on load."""
         if str(filepath).endswith(".keras") and metadata is None:
             keras_file.save_keras_file(self, filepath, overwrite)
             return
