@@ -118,6 +118,8 @@ OPS.update({
     "isclose": lambda t, d: t["x"].isclose(t["x"] + 1e-7),
     "bincount": lambda t, d: (t["rows"].bincount(), tinymm.bincount(t["bags"].reshape(-1),
                                                                     t["x"].reshape(-1)[:4], 6)),
+    "unique": lambda t, d: (t["ties"].unique(return_inverse=True, return_counts=True),
+                            t["idx"].unique()),
 })
 REFUSED: dict = {
 }

@@ -331,3 +331,48 @@ def test_engine_ops_still_compute_on_arrays():
     np.testing.assert_allclose(x.grad.numpy(), [2.0, -4.0])
     assert tinymm.Function is tinymm.autograd.Function is tinymm.autograd.function.Function
     assert not issubclass(tinymm.ops.elementwise.Mul, tinymm.autograd.Function)
+
+
+def test_a_tinymm_op_cannot_subclass_the_tensor_level_function():
+    namespace = {"__module__": "tinymm.ops.example", "forward": staticmethod(lambda ctx, a: a)}
+    with pytest.raises(TypeError, match="tinymm.ops.example.Op: tinymm's own ops subclass "
+                                        "ArrayFunction"):
+        type("Op", (tinymm.autograd.Function,), namespace)
+
+
+def test_gradient_reversal_and_straight_through_idioms_match_torch():
+    """Two Functions programs write most: DANN's gradient reversal (a view_as forward, a
+    negated backward) and a straight-through sign (round in forward, identity backward)."""
+    torch = pytest.importorskip("torch")
+
+    def run(lib):
+        class GradReverse(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, alpha):
+                ctx.alpha = alpha
+                return x.view_as(x)
+
+            @staticmethod
+            def backward(ctx, grad_output):
+                return grad_output.neg() * ctx.alpha, None
+
+        class SignSTE(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x.sign()
+
+            @staticmethod
+            def backward(ctx, grad_output):
+                return grad_output.clamp(-1, 1)
+
+        x = lib.tensor([[0.5, -1.5, 2.0], [3.0, -0.2, 0.1]], dtype=lib.float64,
+                       requires_grad=True)
+        w = lib.tensor([[1.0, -2.0], [0.5, 0.25], [-1.0, 3.0]], dtype=lib.float64,
+                       requires_grad=True)
+        features = SignSTE.apply(x * 2) @ w
+        reversed_ = GradReverse.apply(features, 0.3)
+        (reversed_ ** 2).sum().backward()
+        return features.detach().numpy(), x.grad.numpy(), w.grad.numpy()
+
+    for ours, theirs in zip(run(tinymm), run(torch)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)

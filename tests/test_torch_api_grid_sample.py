@@ -63,7 +63,7 @@ def test_gradcheck(padding_mode):
     for align_corners in (False, True):
         assert tinymm.gradcheck(lambda x, g, corners=align_corners: F.grid_sample(
             x, g, mode="bicubic", padding_mode=padding_mode, align_corners=corners),
-            [X[:1, :2].copy(), GRID[:1].copy()])
+            [X[:1, :1].copy(), GRID[:1, :2].copy()])  # 16 taps per point: kept small
     assert tinymm.gradcheck(lambda t: F.grid_sample(
         tinymm.tensor(X), F.affine_grid(t, (2, 3, 3, 4), align_corners=True),
         padding_mode=padding_mode, align_corners=True), [THETA.copy()])

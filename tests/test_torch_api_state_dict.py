@@ -115,3 +115,22 @@ def test_load_state_dict_assign_and_save_load_round_trip(tmp_path):
     fresh = nn.Linear(3, 2)
     fresh.load_state_dict(loaded)
     np.testing.assert_array_equal(fresh.weight.detach().numpy(), values.numpy())
+
+
+def test_shared_submodules_are_visited_once_but_saved_under_every_name_as_torch():
+    torch = pytest.importorskip("torch")
+
+    def walk(lib):
+        shared, norm = lib.nn.Linear(2, 2), lib.nn.BatchNorm1d(2)
+        inner = lib.nn.Sequential(shared, norm)
+        model = lib.nn.Sequential(shared, lib.nn.ReLU(), shared, inner, norm)
+        calls = []
+        model.apply(lambda m: calls.append(type(m).__name__))
+        return ([n for n, _ in model.named_modules()], len(list(model.modules())),
+                [n for n, _ in model.named_children()], [n for n, _ in model.named_buffers()],
+                [n for n, _ in model.named_parameters()], calls, list(model.state_dict()),
+                [n for n, _ in model.named_modules(remove_duplicate=False)],
+                [n for n, _ in model.named_modules(prefix="net")])
+
+    for ours, theirs in zip(walk(tinymm), walk(torch)):
+        assert ours == theirs

@@ -502,6 +502,14 @@ class Function(ArrayFunction):
     ``setup_context(ctx, inputs, output)``. tinymm's own ops subclass ``ArrayFunction``
     (arrays in, arrays out) instead."""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("tinymm.") and not cls.__module__.startswith(
+                "tinymm.autograd"):
+            raise TypeError(f"{cls.__module__}.{cls.__name__}: tinymm's own ops subclass "
+                            "ArrayFunction (arrays in, arrays out, calling kernels); Function "
+                            "is PyTorch's Tensor-level class for user programs")
+
     @staticmethod
     def setup_context(ctx: FunctionCtx, inputs: tuple, output) -> None:
         raise NotImplementedError

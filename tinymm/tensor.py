@@ -887,12 +887,11 @@ class Tensor:
     def _arg(self, mode: str, dim, keepdim) -> Tensor:
         """The index of the first max (min) along ``dim``, or in the flattened tensor when
         dim is None (keepdim: shaped (1,) * ndim): the ``max_dim`` kernels' indices."""
-        x = self.detach()
+        x, op = self.detach(), f"arg{mode}"
         if dim is None:
-            idx = _I.MaxDim.apply(x.reshape(-1), dim=0, mode=mode)[1]
+            idx = _I.MaxDim.apply(x.reshape(-1), dim=0, mode=mode, op=op)[1]
             return idx.reshape(*(1,) * self.ndim) if keepdim else idx
-        return _I.MaxDim.apply(x, dim=self._dim(dim, f"arg{mode}"), keepdim=keepdim,
-                               mode=mode)[1]
+        return _I.MaxDim.apply(x, dim=self._dim(dim, op), keepdim=keepdim, mode=mode, op=op)[1]
 
     def argmax(self, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
         return self._arg("max", axis if dim is None else dim, keepdim)

@@ -17,6 +17,7 @@ import tinymm
 from tests.programs import (
     caption_attention,
     char_rnn,
+    char_rnn_generate,
     cifar_cnn,
     custom_function,
     dcgan,
@@ -37,6 +38,7 @@ from tests.programs import (
     transformer_lm,
     vae,
     word_lm,
+    word_lm_variants,
 )
 
 try:
@@ -74,6 +76,13 @@ PROGRAMS = {
     "nanogpt": nanogpt.main,
     "nanogpt_flash": nanogpt.flash_attention,
     "mingpt_param_groups": nanogpt.mingpt_param_groups,
+    "word_lm_lstm_tied": word_lm_variants.lstm_tied,
+    "word_lm_gru": word_lm_variants.gru,
+    "word_lm_rnn_tanh": word_lm_variants.rnn_tanh,
+    "word_lm_rnn_relu_tied": word_lm_variants.rnn_relu_tied,
+    "word_lm_transformer": word_lm_variants.transformer,
+    "char_rnn_generate_gru": char_rnn_generate.gru,
+    "char_rnn_generate_lstm": char_rnn_generate.lstm,
 }
 
 

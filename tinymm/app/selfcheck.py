@@ -104,7 +104,7 @@ def _sequence_checks() -> list[tuple[str, Callable, Callable]]:
 
 def _torch_api_checks() -> list[tuple[str, Callable, Callable]]:
     """The ops with their own backward behind more of torch's API (ops/indexing.py,
-    ops/special.py), and one composition (ops/interpolate.py)."""
+    ops/special.py, prod in ops/reduction.py), and one composition (ops/interpolate.py)."""
     index = np.array([[0, 2], [1, 0]])  # no repeats in a row: scatter writes each once
     return [
         ("scatter/scatter_add", lambda x, s: x.scatter(1, index, s) + x.scatter_add(1, index, s),
@@ -115,6 +115,8 @@ def _torch_api_checks() -> list[tuple[str, Callable, Callable]]:
         ("interpolate (bilinear)", lambda x: F.interpolate(x, size=(5, 3), mode="bilinear",
                                                            align_corners=False),
          lambda r: [_r(r, 1, 2, 3, 4)]),
+        ("prod (exact zeros)", lambda a: a.prod(1) + a.prod(),
+         lambda r: [_r(r, 3, 4) * np.array([[1, 0, 1, 1], [0, 1, 0, 1], [1, 1, 1, 1]])]),
     ]
 
 

@@ -193,11 +193,24 @@ class Module:
         object.__setattr__(self, name, module)
 
     # ------------------------------------------------------------ traversal
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for this module and every submodule, depth first, as
+        torch: a module reachable by several paths comes once, under its first name, unless
+        ``remove_duplicate=False`` (what ``state_dict`` walks). A string first argument is
+        the prefix (tinymm's earlier signature)."""
+        if isinstance(memo, str):
+            memo, prefix = None, memo
+        if remove_duplicate:
+            memo = set() if memo is None else memo
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
             if child is not None:
-                yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                               remove_duplicate)
 
     def get_submodule(self, target: str) -> Module:
         """The submodule at a dotted path (``"encoder.layers.0"``); "" is the module itself."""
@@ -224,8 +237,10 @@ class Module:
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen: set[int] = set()  # a child held under two names comes once, as torch
         for name, child in self._modules.items():
-            if child is not None:
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
                 yield name, child
 
     def children(self) -> Iterator[Module]:
@@ -234,18 +249,23 @@ class Module:
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         seen: set[int] = set()
-        for module_name, module in self.named_modules(prefix):
+        for module_name, module in self.named_modules(prefix=prefix):
             for name, p in module._parameters.items():
                 if p is None or id(p) in seen:
                     continue
                 seen.add(id(p))
                 yield (f"{module_name}.{name}" if module_name else name), p
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        for module_name, module in self.named_modules(prefix):
+    def named_buffers(self, prefix: str = "", remove_duplicate: bool = True
+                      ) -> Iterator[tuple[str, Tensor]]:
+        seen: set[int] = set()
+        for module_name, module in self.named_modules(prefix=prefix,
+                                                      remove_duplicate=remove_duplicate):
             for name, b in module._buffers.items():
-                if b is not None:
-                    yield (f"{module_name}.{name}" if module_name else name), b
+                if b is None or (remove_duplicate and id(b) in seen):
+                    continue
+                seen.add(id(b))
+                yield (f"{module_name}.{name}" if module_name else name), b
 
     def buffers(self) -> Iterator[Tensor]:
         for _, b in self.named_buffers():
@@ -292,7 +312,7 @@ class Module:
         if args:  # torch's deprecated positional form: (destination, prefix, keep_vars)
             destination, prefix, keep_vars = (*args, *(destination, prefix, keep_vars)[len(args):])
         state = OrderedDict() if destination is None else destination
-        for module_name, module in self.named_modules():
+        for module_name, module in self.named_modules(remove_duplicate=False):
             names = f"{prefix}{module_name}." if module_name else prefix
             entries = list(module._parameters.items()) + [
                 (n, b) for n, b in module._buffers.items() if n not in module._non_persistent]
@@ -339,7 +359,7 @@ class Module:
                                  + "".join(f"\n\t{p}" for p in problems) + "\nBuild the model "
                                  "with the same configuration as the one that was saved (or "
                                  "pass strict=False to skip missing/unexpected keys).")
-        for module_name, module in self.named_modules():
+        for module_name, module in self.named_modules(remove_duplicate=False):
             prefix = f"{module_name}." if module_name else ""
             for name, t in list(module._parameters.items()) + list(module._buffers.items()):
                 if t is not None and prefix + name in arrays:

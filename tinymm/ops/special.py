@@ -10,8 +10,9 @@ their outputs are integers or booleans).
 
 The quotient's derivative is 0 wherever it exists (as PyTorch). The others are compositions of
 Tensor ops. erf runs on either device (the erf kernels); the logical functions,
-isnan/isinf/isfinite and count_nonzero run on cuda tensors by comparison kernels; the other ops
-run on cpu tensors.
+isnan/isinf/isfinite and count_nonzero run on cuda tensors by comparison kernels, bincount by
+a scatter-add and unique (over all elements) by a sort and a masked_select; the other ops run
+on cpu tensors.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tinymm.backend import get_backend
 from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import as_int64, check_dim, check_float, int_bounds
 from tinymm.ops._kernel import KernelFunction
+from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy, where
 
 
@@ -164,9 +166,35 @@ def isfinite(input) -> Tensor:  # noqa: A002
     return from_numpy(np.isfinite(_host(input)))
 
 
+def _unique_on_device(x: Tensor, return_inverse: bool, return_counts: bool):
+    """unique of a cuda tensor over all its elements, by kernels: sort, mark each sorted
+    value that differs from the one before it (a group's first), keep those (masked_select:
+    one counted copy of the count); a group's number is the running count of firsts minus 1,
+    scattered back through the sort's permutation (inverse) or added up (counts)."""
+    values, perm = x.detach().reshape(-1).sort()  # (n,) each
+    n = values.shape[0]
+    cuda = get_backend("cuda")
+    if n == 0:
+        return values, Tensor(cuda.full(x.shape, 0, np.int64), _copy=False), \
+            Tensor(cuda.full((0,), 0, np.int64), _copy=False)
+    head = Tensor(cuda.full((1,), True, np.bool_), _copy=False)
+    first = cat([head, values[1:] != values[:-1]]) if n > 1 else head  # (n,) bool
+    group = first.cumsum(0) - 1  # (n,) int64: the group of each sorted element
+    out = values.masked_select(first)
+    inverse = Tensor(cuda.full((n,), 0, np.int64), _copy=False).scatter(0, perm, group)
+    ones = Tensor(cuda.full((n,), 1, np.float64), _copy=False)
+    counts = Tensor(cuda.full((out.shape[0],), 0, np.float64), _copy=False).scatter_add(
+        0, group, ones).to(np.int64)
+    return out, inverse.reshape(*x.shape), counts
+
+
 def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
            return_counts: bool = False, dim=None):
     """The distinct values (sorted), and optionally the inverse indices and the counts."""
+    if _on_cuda(input) and dim is None:
+        found = _unique_on_device(input, return_inverse, return_counts)
+        out = [found[0]] + [found[1]] * return_inverse + [found[2]] * return_counts
+        return out[0] if len(out) == 1 else tuple(out)
     values = _host(input)
     if dim is not None:
         dim = check_dim("unique", "dim", dim, values.ndim)
