@@ -101,8 +101,9 @@ class Activated(Layer):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls.constraint_args = ("kernel_constraint", "bias_constraint") if cls.has_kernel \
-            else ()
+        if "constraint_args" not in vars(cls):
+            cls.constraint_args = ("kernel_constraint", "bias_constraint") if cls.has_kernel \
+                else ()
 
     def __init__(self, activation=None, kernel_initializer=None, bias_initializer=None,
                  kernel_regularizer=None, bias_regularizer=None, **kwargs):
