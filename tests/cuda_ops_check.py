@@ -62,21 +62,66 @@ OPS = {
     "interpolate": lambda t, d: F.interpolate(t["img"], scale_factor=2),
     "pack": lambda t, d: nn.utils.rnn.pack_padded_sequence(t["seq"], [3, 2],
                                                            batch_first=True).data,
+    "floor": lambda t, d: (t["x"] * 3).floor(), "ceil": lambda t, d: (t["x"] * 3).ceil(),
+    "round": lambda t, d: (t["x"] * 3).round(), "trunc": lambda t, d: (t["x"] * 3).trunc(),
+    "sign": lambda t, d: t["x"].sign(), "erf": lambda t, d: t["x"].erf(),
+    "gelu": lambda t, d: F.gelu(t["x"]), "gelu_tanh": lambda t, d: F.gelu(t["x"], "tanh"),
+    "prod": lambda t, d: t["x"].prod(1), "prod_all": lambda t, d: t["x"].prod(),
+    "prod_int": lambda t, d: t["idx"].prod(0), "pad": lambda t, d: F.pad(t["x"], (1, 1)),
+    "pad_value": lambda t, d: F.pad(t["img"], (1, 0, 0, 2), value=0.5),
+    "pad_reflect": lambda t, d: F.pad(t["img"], (1, 1, 2, 0), mode="reflect"),
+    "pad_replicate": lambda t, d: F.pad(t["img"], (2, 1, 0, 1), mode="replicate"),
+    "pad_circular": lambda t, d: F.pad(t["img"], (1, 2, 1, 0), mode="circular"),
+    "mse_loss": lambda t, d: F.mse_loss(t["x"], t["x"] * 0.5),
+    "l1_loss": lambda t, d: F.l1_loss(t["x"], t["x"] * 0.5, reduction="sum"),
+    "smooth_l1_loss": lambda t, d: F.smooth_l1_loss(t["x"], t["x"] * 0.5, beta=0.3),
+    "huber_loss": lambda t, d: F.huber_loss(t["x"], t["x"] * 0.5, reduction="none", delta=0.3),
 }
-REFUSED = {
-    "floor": lambda t, d: t["x"].floor(), "max_dim": lambda t, d: t["x"].max(1),
-    "argmax": lambda t, d: t["x"].argmax(1), "prod": lambda t, d: t["x"].prod(1),
-    "cumsum": lambda t, d: t["x"].cumsum(1), "cummax": lambda t, d: t["x"].cummax(1),
-    "gather": lambda t, d: t["x"].gather(1, t["idx"]),
+# the indexing family on the device (kernels gather and scan); index 2 of "ties" repeats
+HOST.update({"ties": np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, -5.0, 2.0]], np.float32),
+             "neg": np.array([[-1, 0], [2, -3]], np.int64),
+             "odd": np.array([[np.nan, np.inf, 1.0], [-np.inf, 0.0, 2.0]], np.float32)})
+OPS.update({
+    "max_dim": lambda t, d: t["ties"].max(1), "min_dim": lambda t, d: t["ties"].min(0),
+    "argmax": lambda t, d: t["ties"].argmax(1), "argmin_all": lambda t, d: t["ties"].argmin(),
+    "cumsum": lambda t, d: t["x"].cumsum(1), "cumsum_int": lambda t, d: t["idx"].cumsum(0),
+    "cumprod": lambda t, d: t["x"].cumprod(1), "cummax": lambda t, d: t["ties"].cummax(1),
+    "cummin": lambda t, d: t["ties"].cummin(0), "gather": lambda t, d: t["x"].gather(1, t["idx"]),
+    "gather_negative": lambda t, d: t["x"].gather(1, t["neg"]),
     "take_along_dim": lambda t, d: t["x"].take_along_dim(t["idx"], 1),
+    "take": lambda t, d: t["x"].take(t["neg"]),
+    "scatter": lambda t, d: t["x"].scatter(1, t["rows"].reshape(2, 1), t["x"]),
+    "scatter_value": lambda t, d: t["x"].scatter(0, t["idx"][:, :1], 7.0),
     "scatter_add": lambda t, d: t["x"].scatter_add(1, t["idx"], t["x"][:, :2]),
     "index_add": lambda t, d: t["x"].index_add(0, t["rows"], t["x"]),
+    "index_fill": lambda t, d: t["x"].index_fill(1, t["rows"], -2.0),
     "where": lambda t, d: tinymm.where(t["x"] > 0, t["x"], t["x"] * 0),
+    "where_scalar": lambda t, d: tinymm.where(t["x"] < 0, 1.5, t["x"]),
     "masked_fill": lambda t, d: t["x"].masked_fill(t["x"] > 0, 0.0),
     "masked_select": lambda t, d: t["x"].masked_select(t["x"] > 0),
-    "erf": lambda t, d: t["x"].erf(), "pad": lambda t, d: F.pad(t["x"], (1, 1)),
     "one_hot": lambda t, d: F.one_hot(t["rows"], 3),
-    "mse_loss": lambda t, d: F.mse_loss(t["x"], t["x"] * 0),
+    "one_hot_inferred": lambda t, d: F.one_hot(t["idx"]),
+    "compare": lambda t, d: (t["x"] >= t["x"][0], t["idx"] == 1, t["x"] != 0.5),
+    "logical": lambda t, d: ~(t["x"] > 0) | (t["x"] < -1) & (t["x"] != 0) ^ (t["x"] > 1),
+    "logical_fns": lambda t, d: (tinymm.logical_and(t["x"], t["idx"][:, :1]),
+                                 tinymm.logical_xor(t["x"] > 0, t["x"] < 1),
+                                 tinymm.logical_not(t["idx"]), tinymm.isnan(t["odd"]),
+                                 tinymm.isinf(t["odd"]), tinymm.isfinite(t["odd"])),
+    "count_nonzero": lambda t, d: (tinymm.count_nonzero(t["x"] > 0, 1),
+                                   tinymm.count_nonzero(t["idx"])),
+    "any_all": lambda t, d: ((t["x"] > 0).any(1), (t["x"] > -3).all(), t["idx"].any(0)),
+    "nonzero": lambda t, d: ((t["x"] > 0).nonzero(), t["idx"].nonzero(as_tuple=True)),
+    "where_cond_only": lambda t, d: tinymm.where(t["x"] > 0),
+    "index_select": lambda t, d: (t["x"].index_select(1, t["neg"][1]),
+                                  t["x"].index_select(0, t["rows"])),
+    "mask_getitem": lambda t, d: (t["x"][t["x"] > 0], t["seq"][t["x"] > 0]),
+    "isclose": lambda t, d: t["x"].isclose(t["x"] + 1e-7),
+    "bincount": lambda t, d: (t["rows"].bincount(), tinymm.bincount(t["bags"].reshape(-1),
+                                                                    t["x"].reshape(-1)[:4], 6)),
+    "unique": lambda t, d: (t["ties"].unique(return_inverse=True, return_counts=True),
+                            t["idx"].unique()),
+})
+REFUSED: dict = {
 }
 
 
@@ -141,9 +186,38 @@ def check_clip_grad_norm() -> None:
             np.testing.assert_allclose(a.grad.cpu().numpy(), b.grad.numpy(), rtol=1e-6)
 
 
+def check_maximize() -> int:
+    """Optimizers with ``maximize=True`` on cuda parameters: the gradient is negated on the
+    device (the backend's neg kernel) and three steps match the host bit for bit (which
+    differs from descending), with nothing copied."""
+    from tinymm import optim
+
+    kinds = [(optim.SGD, {"lr": 0.1, "momentum": 0.9}), (optim.Adam, {"lr": 0.01}),
+             (optim.RAdam, {"lr": 0.01}), (optim.Adamax, {"lr": 0.01})]
+    for cls, cfg in kinds:
+        sides = []
+        for device, maximize in (("cpu", True), ("cuda", True), ("cpu", False)):
+            p = nn.Parameter(tinymm.tensor(HOST["x"], device=device))
+            opt = cls([p], maximize=maximize, **cfg)
+            _device.reset_transfer_stats()
+            for step in range(3):
+                p.grad = tinymm.tensor(HOST["x"] * (step + 1) - 0.3, device=device)
+                with tinymm.use_backend("reference"):
+                    opt.step()
+            sides.append((p, _device.transfer_stats()))
+        (host, _), (gpu, moved), (descended, _) = sides
+        assert not np.allclose(host.detach().numpy(), descended.detach().numpy()), cls.__name__
+        assert gpu.device == "cuda" and moved["d2h_count"] == 0, (cls.__name__, moved)
+        np.testing.assert_array_equal(gpu.detach().cpu().numpy(), host.detach().numpy(),
+                                      err_msg=f"{cls.__name__} maximize")
+    return len(kinds)
+
+
 if __name__ == "__main__":
     with np.errstate(all="ignore"):
         on_device, refused = check_on_device(), check_refused()
         check_clip_grad_norm()
+        maximized = check_maximize()
+    print(f"{maximized} optimizers maximize cuda parameters as on the host; ", end="")
     print(f"{on_device} ops on the simulated device match the host; {refused} refuse cuda "
           "tensors with an error naming the device; clip_grad_norm_ runs on the device")

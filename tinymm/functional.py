@@ -61,7 +61,13 @@ from tinymm.ops.pool1d import (
     avg_pool1d,
     max_pool1d,
 )
-from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d
+from tinymm.ops.pool2d import (
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    flatten,
+    max_pool2d,
+    max_unpool2d,
+)
 from tinymm.ops.rnn import rnn
 from tinymm.ops.shape import cat, concat, pad, split, stack
 from tinymm.ops.softmax import log_softmax, softmax
@@ -95,6 +101,7 @@ __all__ += [
     "max_pool1d",
     "celu", "hardshrink", "hardsigmoid", "hardswish", "selu", "softmin", "softshrink",
     "softsign", "tanhshrink", "threshold", "bilinear",
+    "max_unpool2d",
 ]
 
 
@@ -107,21 +114,24 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):  # noqa:
 
 
 def one_hot(tensor, num_classes: int = -1):
-    """``F.one_hot``: int64 (..., num_classes) with a 1 at each index (no gradient)."""
-    import numpy as np
-
-    from tinymm.tensor import as_tensor, from_numpy
+    """``F.one_hot``: int64 (..., num_classes) with a 1 at each index (no gradient), by the
+    ``one_hot`` kernel on the device the indices live on. On cuda the range check runs on the
+    device (raised at the next copy to the host); num_classes=-1 needs the largest index on
+    the host first: one counted 16-byte copy."""
+    from tinymm.backend import current_backend, get_backend
+    from tinymm.ops._checks import as_int64, check_int_range, int_bounds
+    from tinymm.tensor import Tensor, as_tensor
 
     t = as_tensor(tensor)
-    if t.is_cuda:  # its checks and the comparison read the indices on the host
-        from tinymm.autograd import device_unsupported
-
-        raise device_unsupported("one_hot")
-    idx = t.array
-    if idx.dtype.kind not in "iu" or (idx.size and idx.min() < 0):
+    if t.dtype.kind not in "iu":
         raise ValueError(f"one_hot: expected non-negative integer class indices, got dtype "
-                         f"{idx.dtype}")
-    n = int(idx.max()) + 1 if num_classes < 0 else num_classes
-    if idx.size and idx.max() >= n:
-        raise ValueError(f"one_hot: class index {int(idx.max())} >= num_classes {n}")
-    return from_numpy((idx[..., None] == np.arange(n)).astype(np.int64))
+                         f"{t.dtype}")
+    idx = as_int64("one_hot", "tensor", t.array)
+    if num_classes < 0:
+        bounds = int_bounds(idx)
+        if bounds is not None and bounds[0] < 0:
+            raise ValueError(f"one_hot: expected non-negative class indices, got {bounds[0]}")
+        num_classes = 0 if bounds is None else bounds[1] + 1
+    check_int_range("one_hot", "class index", idx, 0, num_classes)
+    backend = get_backend("cuda") if t.is_cuda else current_backend()
+    return Tensor(backend.one_hot_forward(idx, int(num_classes))[0], _copy=False)

@@ -31,14 +31,14 @@ import numpy as np
 
 from tinymm import dtypes as _dt
 from tinymm.autograd import (
-    Function,
+    ArrayFunction,
     GradFn,
     RemovableHandle,
     is_grad_enabled,
     no_grad,
     run_backward,
 )
-from tinymm.backend import get_backend
+from tinymm.backend import current_backend, get_backend
 from tinymm.devices import as_device
 from tinymm.kernels.numba_cuda import device as _cuda
 
@@ -132,7 +132,7 @@ def _pick(dim, axis, keepdim, keepdims):
     return (axis if dim is None else dim), bool(keepdim if keepdims is None else keepdims)
 
 
-class _ToDevice(Function):
+class _ToDevice(ArrayFunction):
     """Copy to the other device (one counted host<->device transfer); backward copies the
     gradient back, so ``x.to("cuda")`` inside a graph is differentiable, as in PyTorch."""
 
@@ -480,8 +480,9 @@ class Tensor:
         return _E.Clone.apply(self)
 
     def contiguous(self) -> Tensor:
-        """This tensor (NumPy storage is contiguous, or a view whose ops copy as needed)."""
-        return self
+        """This tensor when its storage is row-major contiguous, else a contiguous copy (in
+        the graph, as PyTorch's), so that ``view`` works on the result."""
+        return self if self.is_contiguous() else self.clone()
 
     # ---------------------------------------------------------------- dtype and device
     def astype(self, dtype) -> Tensor:
@@ -576,7 +577,9 @@ class Tensor:
             return other.item()
         return Tensor(other, _copy=False)
 
-    def _binary(self, fn, other: Any, reverse: bool = False, divide: bool = False) -> Tensor:
+    def _promoted(self, other: Any, divide: bool = False) -> tuple[Tensor, Tensor]:
+        """self and ``other`` as two tensors of their promoted dtype; a Python scalar becomes
+        a 0-d tensor on self's device (on cuda written by a kernel: no transfer)."""
         other = self._operand(other)
         dtype = _dt.result_type(self, other)
         if divide:
@@ -584,10 +587,14 @@ class Tensor:
         a = self if self.dtype == dtype else self.astype(dtype)
         if isinstance(other, Tensor):
             b = other if other.dtype == dtype else other.astype(dtype)
-        elif self.is_cuda:  # a Python scalar: a 0-d device array written by a kernel
+        elif self.is_cuda:
             b = Tensor(get_backend("cuda").full((), other, dtype), _copy=False)
         else:
             b = Tensor(np.asarray(other, dtype=dtype), _copy=False)
+        return a, b
+
+    def _binary(self, fn, other: Any, reverse: bool = False, divide: bool = False) -> Tensor:
+        a, b = self._promoted(other, divide)
         return fn.apply(b, a) if reverse else fn.apply(a, b)
 
     def _wrap(self, other: Any) -> Tensor:
@@ -641,7 +648,11 @@ class Tensor:
         return self._binary(_E.PowTensor, base, reverse=True)
 
     def _plain(self, fn, other) -> Tensor:
-        """A result with no gradient (integer division, modulo, logical ops)."""
+        """A result with no gradient (integer division, modulo, logical ops); logical ops on
+        cuda bool tensors run the ``compare`` kernel, the others need the host."""
+        if self.is_cuda and self.dtype == np.bool_ and fn in _LOGICAL:
+            return self._compare(other, _LOGICAL[fn])
+        self._host_only(f"Tensor op ({fn.__name__})")
         other = other.array if isinstance(other, Tensor) else other
         return Tensor(np.asarray(fn(self.array, other)), _copy=False)
 
@@ -657,46 +668,69 @@ class Tensor:
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
     def __invert__(self):
+        if self.is_cuda and self.dtype == np.bool_:
+            return self._compare(False, "eq")  # not x == (x == False)
+        self._host_only("Tensor op (invert)")
         return Tensor(np.logical_not(self.array) if self.dtype == np.bool_ else ~self.array)
 
     def logical_not(self): return _SP.logical_not(self)  # bool out for any dtype, as torch
 
     # comparisons: bool results, no gradient
-    def _compare(self, other, op) -> Tensor:
-        self._host_only(f"comparison ({op.__name__})")
+    def _compare(self, other, op: str) -> Tensor:
+        """``self op other`` as a bool tensor: on the cpu NumPy's comparison of the arrays;
+        on cuda the operands promoted to one dtype and the ``compare`` kernel."""
+        if self.is_cuda or (isinstance(other, Tensor) and other.is_cuda):
+            a, b = self._promoted(other)
+            check_same_device(f"comparison ({op})", input=a.array, other=b.array)
+            return Tensor(get_backend("cuda").compare_forward(a.array, b.array, op)[0],
+                          _copy=False)
         other = other.array if isinstance(other, Tensor) else other
-        return Tensor(np.asarray(op(self.array, other)), _copy=False)
+        return Tensor(np.asarray(_COMPARE[op](self.array, other)), _copy=False)
 
-    def __lt__(self, other): return self._compare(other, np.less)
-    def __le__(self, other): return self._compare(other, np.less_equal)
-    def __gt__(self, other): return self._compare(other, np.greater)
-    def __ge__(self, other): return self._compare(other, np.greater_equal)
-    def __eq__(self, other): return self._compare(other, np.equal)  # elementwise, as PyTorch
-    def __ne__(self, other): return self._compare(other, np.not_equal)
+    def __lt__(self, other): return self._compare(other, "lt")
+    def __le__(self, other): return self._compare(other, "le")
+    def __gt__(self, other): return self._compare(other, "gt")
+    def __ge__(self, other): return self._compare(other, "ge")
+    def __eq__(self, other): return self._compare(other, "eq")  # elementwise, as PyTorch
+    def __ne__(self, other): return self._compare(other, "ne")
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
 
     __hash__ = object.__hash__  # usable as dict keys by identity, as PyTorch's tensors are
 
     def equal(self, other) -> bool:
+        if self.is_cuda:  # decided on the device: one counted copy of the count of differences
+            return bool(self.shape == other.shape and not (self != other).any().item())
         other = other.array if isinstance(other, Tensor) else np.asarray(other)
         return bool(self.shape == other.shape and np.array_equal(self.array, other))
 
     def allclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+        if self.is_cuda:  # isclose on the device, then one counted copy of the answer
+            return bool(self.isclose(other, rtol, atol, equal_nan).all().item())
         other = other.array if isinstance(other, Tensor) else other
         return bool(np.allclose(self.array, other, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
     def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
         dim, keepdim = _pick(dim, axis, keepdim, keepdims)  # np.any(t, axis=) lands here too
+        if self.is_cuda:  # the nonzero count along dim, on the device
+            return (self != 0).to(np.float64).sum(dim, keepdim=keepdim) > 0
         return Tensor(np.asarray(self.array.any(axis=dim, keepdims=keepdim)), _copy=False)
 
     def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
         dim, keepdim = _pick(dim, axis, keepdim, keepdims)
+        if self.is_cuda:
+            return (self == 0).to(np.float64).sum(dim, keepdim=keepdim) == 0
         return Tensor(np.asarray(self.array.all(axis=dim, keepdims=keepdim)), _copy=False)
 
     def nonzero(self, as_tuple: bool = False):
-        if as_tuple:
-            return tuple(Tensor(i.astype(np.int64)) for i in np.nonzero(self.array))
-        return Tensor(np.argwhere(self.array).astype(np.int64), _copy=False)
+        """The coordinates (count, ndim) of the nonzero elements in row-major order (a tuple
+        of ndim columns with ``as_tuple``): the ``nonzero`` kernel, which on cuda needs the
+        count on the host first (one counted 8-byte copy)."""
+        mask = self if self.dtype == np.bool_ else self != 0
+        flat = mask.reshape(-1)
+        count = int(flat.cumsum(0)[-1].item()) if flat.numel() else 0
+        backend = get_backend("cuda") if self.is_cuda else current_backend()
+        out = Tensor(backend.nonzero_forward(mask.array, count)[0], _copy=False)
+        return tuple(out[:, k] for k in range(self.ndim)) if as_tuple else out
 
     # ---------------------------------------------------------------- elementwise math
     def _float_op(self, fn) -> Tensor:
@@ -726,11 +760,18 @@ class Tensor:
     def relu(self): return _ACT.relu(self)
     def sigmoid(self): return _ACT.sigmoid(self._float_op(_E.Clone))
     def tanh(self): return _ACT.tanh(self._float_op(_E.Clone))
-    def sign(self): return _E.Piecewise.apply(self, fn=np.sign)
-    def floor(self): return _E.Piecewise.apply(self, fn=np.floor)
-    def ceil(self): return _E.Piecewise.apply(self, fn=np.ceil)
-    def round(self): return _E.Piecewise.apply(self, fn=np.round)  # half to even, as torch
-    def trunc(self): return _E.Piecewise.apply(self, fn=np.trunc)
+    def sign(self): return _E.Piecewise.apply(self, mode="sign")
+    def floor(self): return _E.Piecewise.apply(self, mode="floor")
+    def ceil(self): return _E.Piecewise.apply(self, mode="ceil")
+    def round(self, decimals: int = 0):
+        """Half to even, as torch; ``decimals`` as torch computes it: round(x * 10^d) / 10^d
+        (d < 0: round(x / 10^-d) * 10^-d), in the tensor's dtype."""
+        if decimals == 0:
+            return _E.Piecewise.apply(self, mode="round")
+        scale = 10.0 ** abs(decimals)
+        return (self * scale).round() / scale if decimals > 0 else (self / scale).round() * scale
+
+    def trunc(self): return _E.Piecewise.apply(self, mode="trunc")
 
     arcsin, arccos, arctan = asin, acos, atan
 
@@ -791,15 +832,13 @@ class Tensor:
         out = (self - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.squeeze(dim)
 
-    def prod(self, dim=None, keepdim=False):
-        """Product as exp(sum(log|x|)) with the sign tracked; x must be nonzero for the
-        gradient (as the formula's derivative, prod / x, needs). Bool and integer tensors
-        give the exact int64 product (PyTorch's dtype), outside the graph."""
-        self._host_only("Tensor.prod()")  # the sign is tracked in NumPy
-        if _dt.category(self.dtype) < 2:
-            return Tensor(np.prod(self.array, axis=dim, keepdims=keepdim, dtype=np.int64))
-        sign = Tensor(np.prod(np.sign(self.array), axis=dim, keepdims=keepdim))
-        return sign * self.abs().log().sum(dim, keepdim=keepdim).exp()
+    def prod(self, dim=None, keepdim=False, *, dtype=None):
+        """Product over ``dim`` (every element when None), on either device; the gradient
+        is the product of the other elements (PyTorch's, zeros included). Bool and integer
+        tensors give the exact int64 product (PyTorch's dtype), outside the graph; ``dtype``
+        casts first."""
+        source = self if dtype is None else self.to(dtype)
+        return _R.Prod.apply(source, axis=dim, keepdim=keepdim)
 
     def norm(self, p="fro", dim=None, keepdim=False):
         """Vector p-norm over ``dim`` (all elements when None): p = 2/"fro", 1, inf (max |x|),
@@ -845,21 +884,20 @@ class Tensor:
             return self.amin(axis, keepdim=bool(keepdims or keepdim))
         return _I.ValuesIndices(*_I.MaxDim.apply(self, dim=dim, keepdim=keepdim, mode="min"))
 
-    def _arg(self, fn, dim, keepdim) -> Tensor:
-        self._host_only(f"Tensor.{fn.__name__}()")
+    def _arg(self, mode: str, dim, keepdim) -> Tensor:
+        """The index of the first max (min) along ``dim``, or in the flattened tensor when
+        dim is None (keepdim: shaped (1,) * ndim): the ``max_dim`` kernels' indices."""
+        x, op = self.detach(), f"arg{mode}"
         if dim is None:
-            out = np.asarray(fn(self.array))
-            return Tensor(out.reshape((1,) * self.ndim) if keepdim else out, _copy=False)
-        out = fn(self.array, axis=self._dim(dim, fn.__name__))
-        if keepdim:
-            out = np.expand_dims(out, dim)
-        return Tensor(np.asarray(out, dtype=np.int64), _copy=False)
+            idx = _I.MaxDim.apply(x.reshape(-1), dim=0, mode=mode, op=op)[1]
+            return idx.reshape(*(1,) * self.ndim) if keepdim else idx
+        return _I.MaxDim.apply(x, dim=self._dim(dim, op), keepdim=keepdim, mode=mode, op=op)[1]
 
     def argmax(self, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
-        return self._arg(np.argmax, axis if dim is None else dim, keepdim)
+        return self._arg("max", axis if dim is None else dim, keepdim)
 
     def argmin(self, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
-        return self._arg(np.argmin, axis if dim is None else dim, keepdim)
+        return self._arg("min", axis if dim is None else dim, keepdim)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
         return _I.ValuesIndices(*_I.TopK.apply(self, k=k, dim=dim, largest=largest,
@@ -868,8 +906,8 @@ class Tensor:
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = True):
         return _I.ValuesIndices(*_I.Sort.apply(self, dim=dim, descending=descending))
 
-    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
-        return self.sort(dim, descending).indices
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        return self.sort(dim, descending, stable).indices
 
     def gather(self, dim: int, index) -> Tensor:
         return _I.Gather.apply(self, index, dim=dim)
@@ -904,7 +942,9 @@ class Tensor:
 
     # ------------------------------------------- rearranging, scattering (ops/indexing.py)
     def roll(self, shifts, dims=None): return _IX.roll(self, shifts, dims)
-    def flip(self, dims): return _IX.flip(self, dims)
+    def flip(self, *args, dims=None):  # x.flip(0, 1), x.flip((0, 1)), x.flip(dims=[0])
+        return _IX.flip(self, dims if dims is not None else args[0] if len(args) == 1 else args)
+
     def repeat_interleave(self, repeats, dim=None): return _IX.repeat_interleave(self, repeats,
                                                                                    dim)
     def movedim(self, source, destination): return _IX.movedim(self, source, destination)
@@ -994,12 +1034,17 @@ class Tensor:
         return _S.Reshape.apply(self, shape=shape_args(shape))
 
     def view(self, *shape):
+        """``reshape``: shares storage whenever the strides allow it. Where they do not (a
+        transpose flattened) PyTorch raises and this copies, because several ops here return
+        non-contiguous results where PyTorch's are contiguous (flip, roll, sort, topk,
+        advanced indexing, einsum, interpolate), and a program valid on PyTorch must run."""
         return self.reshape(*shape)
 
     def view_as(self, other: Tensor) -> Tensor:
-        return self.reshape(other.shape)
+        return self.view(other.shape)
 
-    reshape_as = view_as
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         start = check_dim("flatten", "start_dim", start_dim, self.ndim)
@@ -1041,13 +1086,17 @@ class Tensor:
         dim = check_dim("unsqueeze", "dim", dim, self.ndim, extra=1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, dim: int | None = None):
+    def squeeze(self, dim: int | tuple | None = None):
+        """Drop size-1 dims: all of them, ``dim``, or each dim of a tuple (PyTorch 2's); a
+        named dim whose size is not 1 stays."""
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
-        dim = check_dim("squeeze", "dim", dim, self.ndim)
-        if self.ndim == 0 or self.shape[dim] != 1:
+        dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+        dims = {check_dim("squeeze", "dim", d, self.ndim) for d in dims}
+        if self.ndim == 0:
             return self
-        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
+        return self.reshape(tuple(s for i, s in enumerate(self.shape)
+                                  if not (i in dims and s == 1)))
 
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
         dim = self._dim(dim, "narrow")
@@ -1081,7 +1130,10 @@ class Tensor:
         return self.reshape(paired).expand(grown).reshape(merged)
 
     def index_select(self, dim: int, index) -> Tensor:
-        index = index.array if isinstance(index, Tensor) else np.asarray(index)
+        index = index.array if isinstance(index, Tensor) else index
+        if _cuda.is_device_array(index):  # a gather of the index spread over the other dims
+            return _IX.select_slices(self, self._dim(dim, "index_select"), index)
+        index = np.asarray(index)
         return self[(slice(None),) * self._dim(dim, "index_select") + (index,)]
 
     def chunk(self, chunks: int, dim: int = 0):
@@ -1096,6 +1148,8 @@ class Tensor:
         return self[(slice(None),) * self._dim(dim, "select") + (index,)]
 
     def __getitem__(self, index):
+        if self.is_cuda and _is_cuda_mask(index):  # a data-dependent size: masked_select
+            return _IX.masked_rows(self, index)
         return _S.GetItem.apply(self, index=_raw_index(index))
 
     def split(self, split_size_or_sections, dim: int = 0, *, axis=None):
@@ -1106,6 +1160,9 @@ class Tensor:
         self._version_box[0] += 1
 
     def _write(self, who: str, values: np.ndarray) -> None:
+        if self.is_cuda and _cuda.is_device_array(values):
+            self._write_on_device(who, values)
+            return
         values = np.asarray(values)
         if not _dt.can_cast_in_place(values.dtype, self.dtype):
             raise RuntimeError(f"{who}: result type {values.dtype} can't be cast to the "
@@ -1117,6 +1174,21 @@ class Tensor:
             raise RuntimeError(f"{who}: this tensor's storage is read-only (an expanded view); "
                                "call .clone() first")
         self.array[...] = values
+        self._bump()
+
+    def _write_on_device(self, who: str, values) -> None:
+        """``_write`` of a device result into this cuda tensor's storage: cast and broadcast
+        by kernels, then one device-to-device copy (nothing crosses to the host)."""
+        if not _dt.can_cast_in_place(values.dtype, self.dtype):
+            raise RuntimeError(f"{who}: result type {values.dtype} can't be cast to the "
+                               f"desired output type {self.dtype}")
+        if np.broadcast_shapes(tuple(values.shape), self.shape) != self.shape:
+            raise RuntimeError(f"{who}: output with shape {tuple(self.shape)} doesn't match the "
+                               f"broadcast shape {tuple(values.shape)}")
+        v = Tensor(values, _copy=False)
+        v = v if v.dtype == self.dtype else v.to(self.dtype)
+        v = v if tuple(v.shape) == self.shape else v.expand(*self.shape)
+        _cuda.copy_into(self.array, v.array)
         self._bump()
 
     def _check_leaf(self, who: str) -> None:
@@ -1135,7 +1207,8 @@ class Tensor:
             with no_grad():
                 self._write(who, compute(self, *others).array)
             return self
-        old = Tensor(self.array.copy(), _copy=False)  # the values the op's backward may need
+        old = Tensor(_cuda.copy(self.array) if self.is_cuda else self.array.copy(),
+                     _copy=False)  # the values the op's backward may need
         old.requires_grad, old._node, old._out_index = (self.requires_grad, self._node,
                                                         self._out_index)
         out = compute(old, *others)
@@ -1192,6 +1265,10 @@ class Tensor:
     def __ipow__(self, other): return self.pow_(other)
 
     def __setitem__(self, index, value) -> None:
+        if self.is_cuda and _is_cuda_mask(index):  # where(mask, value, self) on the device
+            wide = _IX.leading_mask(self, index)
+            self._in_place("__setitem__", lambda s, v: where(wide, v, s), value)
+            return
         index = _raw_index(index)
         value_t = value if isinstance(value, Tensor) else None
         if is_grad_enabled() and (self.requires_grad or (value_t is not None
@@ -1225,13 +1302,24 @@ def to_arguments(args, dtype=None, device=None):
 
 
 def _raw_index(index):
-    """A tensor index with every Tensor inside replaced by its array."""
+    """A tensor index with every Tensor inside replaced by its array. A list of fewer than 32
+    items that holds a sequence, Tensor, slice, None or Ellipsis is a tuple of indices, as
+    PyTorch reads it (x[[[0, 1], [2, 0]]] is x[[0, 1], [2, 0]]; NumPy would make it one
+    (2, 2) index array)."""
     if isinstance(index, Tensor):
         return index.array
+    if isinstance(index, list) and len(index) < 32 and any(
+            i is None or i is Ellipsis or isinstance(i, (list, tuple, slice, Tensor, np.ndarray))
+            for i in index):
+        index = tuple(index)
     if isinstance(index, (tuple, list)) and any(isinstance(i, Tensor) for i in index):
         unwrapped = [i.array if isinstance(i, Tensor) else i for i in index]
         return tuple(unwrapped) if isinstance(index, tuple) else unwrapped
     return index
+
+
+def _is_cuda_mask(index) -> bool:
+    return isinstance(index, Tensor) and index.is_cuda and index.dtype == np.bool_
 
 
 def where(condition, input=None, other=None) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -1242,9 +1330,18 @@ def where(condition, input=None, other=None) -> Tensor:  # noqa: A002 - PyTorch'
     a = input if isinstance(input, Tensor) else None
     b = other if isinstance(other, Tensor) else None
     dtype = _dt.result_type(input if a is None else a, other if b is None else b)
-    a = a.to(dtype) if a is not None else Tensor(np.asarray(input, dtype=dtype), _copy=False)
-    b = b.to(dtype) if b is not None else Tensor(np.asarray(other, dtype=dtype), _copy=False)
+    on_cuda = any(t is not None and t.is_cuda for t in (cond, a, b))
+    a = a.to(dtype) if a is not None else _filled(input, dtype, on_cuda)
+    b = b.to(dtype) if b is not None else _filled(other, dtype, on_cuda)
     return _E.Where.apply(cond.to(np.bool_), a, b)
+
+
+def _filled(value, dtype, on_cuda: bool) -> Tensor:
+    """A scalar (or host data) as a tensor of ``dtype``; a scalar for a cuda op becomes a 0-d
+    device array written by a kernel (no transfer)."""
+    if on_cuda and np.ndim(value) == 0:
+        return Tensor(get_backend("cuda").full((), value, dtype), _copy=False)
+    return Tensor(np.asarray(value, dtype=dtype), _copy=False)
 
 
 def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -1281,5 +1378,9 @@ from tinymm.ops import selection as _SEL  # noqa: E402
 from tinymm.ops import shape as _S  # noqa: E402
 from tinymm.ops import softmax as _SM  # noqa: E402
 from tinymm.ops import special as _SP  # noqa: E402
-from tinymm.ops._checks import check_dim  # noqa: E402
+from tinymm.ops._checks import check_dim, check_same_device  # noqa: E402
+
+_COMPARE = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+            "eq": np.equal, "ne": np.not_equal}
+_LOGICAL = {np.logical_and: "and", np.logical_or: "or", np.logical_xor: "xor"}
 from tinymm.random import rng_of  # noqa: E402

@@ -20,4 +20,6 @@ CASES = [
     KernelCase("topk_forward", lambda r, d: ((_ties(r, d), 4), {}), "ties-nan-inf"),
     KernelCase("topk_forward", lambda r, d: ((_ties(r, d)[:4], 3), {"largest": False}),
                "smallest-ties"),
+    KernelCase("topk_forward",  # k past numba_cpu/index.py's SELECT_K: its sorting path
+               lambda r, d: ((r.standard_normal((3, 37)).astype(d), 20), {}), "large-k"),
 ]

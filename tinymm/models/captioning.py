@@ -390,8 +390,8 @@ def _host(t: Tensor) -> np.ndarray:
 def greedy_decode(model: Captioner, image, max_len: int | None = None, attention: bool = True
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Free-running decoding, the most probable word each step, where the model is (on a
-    cuda model each step copies the N chosen ids out, after the embedding's deferred range
-    check of the ids that went in, and the N next ids in).
+    cuda model each step copies the N chosen ids out, in one transfer with the embedding's
+    deferred range check of the ids that went in, and the N next ids in).
 
     Returns tokens (N, L) starting with <start> (after <end>, only <end>), and for the
     attention decoder alpha (N, L-1, R), the weights each emitted word was predicted with

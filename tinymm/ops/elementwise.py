@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.devices import is_device_array
-from tinymm.kernels._shapes import sum_to_shape as unbroadcast  # for the ops still on NumPy
 from tinymm.ops._kernel import KernelFunction
 
 
@@ -72,7 +71,7 @@ class PowTensor(_Binary):
     kernel = "pow"
 
 
-class Pow(Function):
+class Pow(ArrayFunction):
     """x ** p for a constant exponent p: the pow kernels with p as a 0-d array of x's dtype."""
 
     @staticmethod
@@ -156,19 +155,23 @@ Reciprocal = _unary("Reciprocal", "reciprocal", "-1/x^2, from the saved output")
 Rsqrt = _unary("Rsqrt", "rsqrt", "-x^(-3/2) / 2, from the saved output")
 
 
-class Piecewise(Function):
-    """A piecewise-constant function (sign, floor, ceil, round, trunc): its derivative is 0
-    wherever it exists, and PyTorch returns 0 everywhere."""
+class Piecewise(KernelFunction):
+    """A piecewise-constant function (``mode``: sign, floor, ceil, round, trunc): its
+    derivative is 0 wherever it exists, and PyTorch returns 0 everywhere. Integer and bool
+    tensors keep their dtype (floor/ceil/round/trunc give them back unchanged, as PyTorch);
+    their sign goes through the float kernel and back."""
 
-    @staticmethod
-    def forward(ctx, x, fn):
-        ctx.save_for_backward(x.shape)
-        return np.asarray(fn(x))
+    kernel = "rounding"
 
-    @staticmethod
-    def backward(ctx, grad):
-        (shape,) = ctx.saved
-        return (np.zeros(shape, dtype=grad.dtype),)
+    @classmethod
+    def forward(cls, ctx, x, mode):
+        if x.dtype.kind in "biu":
+            if mode != "sign":
+                return ctx.backend.cast_forward(x, x.dtype)[0]  # a copy
+            as_float = ctx.backend.cast_forward(x, np.dtype(np.float64))[0]
+            out = ctx.backend.rounding_forward(as_float, mode)[0]
+            return ctx.backend.cast_forward(out, x.dtype)[0]
+        return cls.run(ctx, x, mode=mode)
 
 
 # ------------------------------------------------------------------ max/min of two, where
@@ -185,8 +188,9 @@ class Minimum(_Binary):
     kernel = "minimum"
 
 
-class Where(Function):
-    """out = a where cond else b (all three broadcast); the gradient goes to the side picked."""
+class Where(ArrayFunction):
+    """out = a where cond else b (all three broadcast); the gradient goes to the side picked
+    (the ``where`` kernels)."""
 
     @staticmethod
     def forward(ctx, cond, a, b):
@@ -197,18 +201,16 @@ class Where(Function):
         except ValueError:
             raise ValueError(f"where: condition {cond.shape}, input {a.shape} and other "
                              f"{b.shape} do not broadcast") from None
-        ctx.save_for_backward(cond, a.shape, b.shape)
-        return np.where(cond, a, b)  # (shape)
+        out, cache = ctx.backend.where_forward(cond, a, b)  # (shape)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        cond, a_shape, b_shape = ctx.saved
-        zero = grad.dtype.type(0)
-        return (None, unbroadcast(np.where(cond, grad, zero), a_shape),
-                unbroadcast(np.where(cond, zero, grad), b_shape))
+        return ctx.backend.where_backward(grad, *ctx.saved)
 
 
-class Clone(Function):
+class Clone(ArrayFunction):
     """A copy with its own storage; the gradient passes through unchanged."""
 
     @staticmethod

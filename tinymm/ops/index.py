@@ -4,6 +4,8 @@ sort, gather, cumulative sum. Each is a ``Function`` with its backward beside it
 All of them pick (or add up) input elements, so each backward routes the upstream gradient
 back to the positions it came from: ``values = take_along_axis(x, idx, dim)`` has
 ``dx = zeros; put/add grad at idx along dim`` (an index that repeats, as in ``gather``, adds).
+Each runs its kernels (``max_dim``, ``topk``, ``gather``, ``cumsum``), so cuda tensors stay on
+the device.
 Only the selected element receives a gradient: ``max(x, dim)`` sends it to the index it
 returns, not shared among ties (PyTorch's rule for the indexed form).
 
@@ -16,49 +18,37 @@ from collections import namedtuple
 
 import numpy as np
 
-from tinymm.autograd import Function, device_unsupported
-from tinymm.devices import is_device_array
-from tinymm.ops._checks import check_dim
+from tinymm.autograd import ArrayFunction
+from tinymm.ops._checks import as_int64, check_bounds, check_dim, check_same_device
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])  # torch.return_types.*
 
 
-def _scatter_add(shape, idx: np.ndarray, grad: np.ndarray, dim: int) -> np.ndarray:
-    """zeros(shape) with ``grad`` added at ``idx`` along ``dim`` (repeats accumulate)."""
-    dx = np.zeros(shape, dtype=grad.dtype)
-    full = list(np.ix_(*[np.arange(n) for n in idx.shape]))
-    full[dim] = idx
-    np.add.at(dx, tuple(full), grad)
-    return dx
-
-
-class MaxDim(Function):
+class MaxDim(ArrayFunction):
     """(values, indices) of the max (``mode="max"``) or min along ``dim``; indices int64,
-    the first occurrence on ties (as NumPy's and PyTorch's CPU argmax)."""
+    the first occurrence on ties (as NumPy's and PyTorch's CPU argmax): the ``max_dim``
+    kernels, so a cuda tensor stays on the device."""
 
     @staticmethod
-    def forward(ctx, x, dim, keepdim=False, mode="max"):
-        dim = check_dim(mode, "dim", dim, x.ndim)
+    def forward(ctx, x, dim, keepdim=False, mode="max", op=None):
+        op = op or mode  # the name errors give: max, min, argmax or argmin
+        dim = check_dim(op, "dim", dim, x.ndim)
         if x.ndim and x.shape[dim] == 0:
-            raise ValueError(f"{mode}: cannot reduce the empty dim {dim} of shape {x.shape}")
+            raise ValueError(f"{op}: cannot reduce the empty dim {dim} of shape {x.shape}")
         x1 = x.reshape(1) if x.ndim == 0 else x
-        idx = (np.argmax if mode == "max" else np.argmin)(x1, axis=dim)  # (x minus dim)
-        idx = np.expand_dims(idx, dim)  # keep dim as size 1
-        values = np.take_along_axis(x1, idx, axis=dim)
-        ctx.save_for_backward(x.shape, idx, dim, keepdim)
+        (values, idx), cache = ctx.backend.max_dim_forward(
+            x1, dim, keepdim=keepdim or x.ndim == 0, largest=mode == "max")
+        ctx.save_for_backward(cache, x.ndim)
         if x.ndim == 0:
-            return values.reshape(()), idx.reshape(()).astype(np.int64)
-        if not keepdim:
-            values, idx = values.squeeze(dim), idx.squeeze(dim)
-        return values, idx.astype(np.int64)
+            return values.reshape(()), idx.reshape(())
+        return values, idx
 
     @staticmethod
     def backward(ctx, grad, grad_indices):
-        shape, idx, dim, keepdim = ctx.saved
-        if len(shape) == 0:
+        cache, ndim = ctx.saved
+        if ndim == 0:
             return (grad.reshape(()),)
-        g = grad if keepdim else np.expand_dims(grad, dim)
-        return (_scatter_add(shape, idx, g, dim),)
+        return ctx.backend.max_dim_backward((grad, None), cache)
 
 
 def _last_axis_rows(backend, x, dim: int):
@@ -80,7 +70,7 @@ def _from_rows(backend, rows, moved: tuple, axes: list, ndim: int):
     return out.reshape(()) if ndim == 0 else out
 
 
-class TopK(Function):
+class TopK(ArrayFunction):
     """The k largest (or smallest) values along ``dim`` and their indices, best first (also
     for ``sorted=False``; ties keep the lower index first, NaN comes last): the ``topk``
     kernel on rows with ``dim`` moved last, so a cuda tensor stays on the device."""
@@ -109,7 +99,7 @@ class TopK(Function):
         return (_from_rows(b, dx, moved, axes, ndim),)
 
 
-class Sort(Function):
+class Sort(ArrayFunction):
     """Values sorted along ``dim`` and the permutation that sorts them (stable; NaN last):
     top-k with k = the dim's size."""
 
@@ -121,51 +111,50 @@ class Sort(Function):
     backward = TopK.backward
 
 
-class Gather(Function):
-    """out[..i..] = x[..index[..i..]..] along ``dim`` (``torch.gather``)."""
+class Gather(ArrayFunction):
+    """out[..i..] = x[..index[..i..]..] along ``dim`` (``torch.gather``): the ``gather``
+    kernels; a device index is range-checked on the device (``check_bounds``)."""
 
     @staticmethod
     def forward(ctx, x, index, dim):
-        if is_device_array(x) or is_device_array(index):  # its index checks read the host
-            raise device_unsupported("gather")
         dim = check_dim("gather", "dim", dim, x.ndim)
-        index = np.asarray(index)
+        index = index if hasattr(index, "dtype") else np.asarray(index)  # a list of ints
+        check_same_device("gather", input=x, index=index)
         if index.dtype.kind not in "iu" or index.ndim != x.ndim:
             raise ValueError(f"gather: index must be an integer tensor with the input's "
                              f"{x.ndim} dims, got dtype {index.dtype} and shape {index.shape}")
-        n = x.shape[dim]
-        if index.size and (index.min() < -n or index.max() >= n):
-            raise ValueError(f"gather: index values must lie in [{-n}, {n}) for dim {dim} of "
-                             f"{x.shape}, got [{index.min()}, {index.max()}]")
         for d in range(x.ndim):
             if d != dim and index.shape[d] > x.shape[d]:
                 raise ValueError(f"gather: index shape {index.shape} exceeds input shape "
                                  f"{x.shape} at dim {d}")
-        view = x[tuple(slice(0, s) if d != dim else slice(None)
-                       for d, s in enumerate(index.shape))]
-        ctx.save_for_backward(x.shape, view.shape, index % n, dim)
-        return np.take_along_axis(view, index % n, axis=dim)
+        n = x.shape[dim]
+        index = as_int64("gather", "index", index)
+        check_bounds("gather", "index", index, None, lambda bounds: None if bounds is None or (
+            -n <= bounds[0] and bounds[1] < n) else (
+            f"gather: index values must lie in [{-n}, {n}) for dim {dim} of {x.shape}, got "
+            f"[{bounds[0]}, {bounds[1]}]"))
+        out, cache = ctx.backend.gather_forward(x, index, dim)
+        ctx.save_for_backward(cache)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        shape, view_shape, index, dim = ctx.saved
-        dx = np.zeros(shape, dtype=grad.dtype)
-        region = tuple(slice(0, s) for s in view_shape)
-        dx[region] = _scatter_add(view_shape, index, grad, dim)
-        return (dx, None)
+        return ctx.backend.gather_backward(grad, *ctx.saved)
 
 
-class Cumsum(Function):
+class Cumsum(ArrayFunction):
     """Running sum along ``dim``: out[i] = x[0] + ... + x[i], so dx[j] = sum_{i >= j} grad[i]
-    (a cumulative sum of the reversed gradient, reversed back)."""
+    (the ``cumsum`` kernels; bool and integer inputs sum in int64)."""
 
     @staticmethod
     def forward(ctx, x, dim):
         dim = check_dim("cumsum", "dim", dim, x.ndim)
-        ctx.save_for_backward(dim)
-        return np.cumsum(x, axis=dim, dtype=x.dtype if x.dtype.kind == "f" else np.int64)
+        out, cache = ctx.backend.cumsum_forward(x.reshape(1) if x.ndim == 0 else x, dim)
+        ctx.save_for_backward(cache, x.ndim)
+        return out.reshape(()) if x.ndim == 0 else out
 
     @staticmethod
     def backward(ctx, grad):
-        (dim,) = ctx.saved
-        return (np.flip(np.cumsum(np.flip(grad, dim), axis=dim), dim).copy(),)
+        cache, ndim = ctx.saved
+        (dx,) = ctx.backend.cumsum_backward(grad.reshape(1) if ndim == 0 else grad, cache)
+        return (dx.reshape(()) if ndim == 0 else dx,)

@@ -12,22 +12,32 @@ derives their backward. ``Scatter`` is one op with its own backward:
 
 where(index) is, for each position p of ``index``, p with its ``dim`` coordinate replaced by
 index[p]; ``src`` may be larger than ``index`` (only its leading index.shape block is read).
-When scatter writes one place twice the last write wins (PyTorch leaves the order
-unspecified) and dsrc still reaches every writer, as PyTorch's gather-based backward.
-Integer arguments (index, repeats) are host arrays; the ops run on cpu tensors.
+When scatter writes one place twice the last write wins on the cpu (PyTorch leaves the order
+unspecified; on cuda it is unspecified too) and dsrc still reaches every writer, as PyTorch's
+gather-based backward (kernels/reference/gather.py). Scatter, gather, take_along_dim,
+index_add and masked_select run their kernels where the tensors live: a cuda tensor's index
+stays on the device and is range-checked there. repeats (repeat_interleave) and the other
+composed ops' index arrays are host arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
-from tinymm.ops._checks import check_dim
+from tinymm.autograd import ArrayFunction
+from tinymm.backend import get_backend
+from tinymm.devices import is_device_array
+from tinymm.factories import full
+from tinymm.ops._checks import as_int64, check_bounds, check_dim, check_same_device, int_bounds
 from tinymm.ops.shape import pad
 from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 
 def _ints(op: str, name: str, value) -> np.ndarray:
+    """Integer arguments the host needs (repeat counts size the result): a cuda tensor's come
+    back in one counted copy, as PyTorch synchronises for them."""
+    if isinstance(value, Tensor) and value.is_cuda:
+        value = value.cpu()
     array = np.asarray(value.array if isinstance(value, Tensor) else value)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{op}: {name} must hold integers, got dtype {array.dtype}")
@@ -150,34 +160,73 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:
     return tuple(grids)
 
 
+class MaskedSelect(ArrayFunction):
+    """x's elements where ``mask`` (x's shape) is True, in row-major order; ``count`` (the
+    number of True) sizes the result. The ``masked_select`` kernels."""
+
+    @staticmethod
+    def forward(ctx, x, mask, count):
+        out, cache = ctx.backend.masked_select_forward(x, mask, count)  # (count,)
+        ctx.save_for_backward(cache)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        dx, _ = ctx.backend.masked_select_backward(grad, *ctx.saved)
+        return dx, None
+
+
 def masked_select(input, mask) -> Tensor:  # noqa: A002
-    """The elements where ``mask`` (broadcast against input) is True, as a 1-d tensor."""
+    """The elements where ``mask`` (broadcast against input) is True, as a 1-d tensor. The
+    result's size is the mask's count: on cuda one counted device->host copy (8 bytes, the
+    last element of the mask's cumsum) before the selection kernel runs."""
     x = as_tensor(input)
-    keep = np.asarray(mask.array if isinstance(mask, Tensor) else mask)
+    keep = mask if isinstance(mask, Tensor) else as_tensor(mask)
     if keep.dtype != np.bool_:
         raise TypeError(f"masked_select: mask must be a bool tensor, got dtype {keep.dtype}")
     try:
-        shape = np.broadcast_shapes(tuple(x.shape), keep.shape)
+        shape = np.broadcast_shapes(tuple(x.shape), tuple(keep.shape))
     except ValueError:
-        raise ValueError(f"masked_select: mask {keep.shape} does not broadcast with input "
-                         f"{tuple(x.shape)}") from None
+        raise ValueError(f"masked_select: mask {tuple(keep.shape)} does not broadcast with "
+                         f"input {tuple(x.shape)}") from None
     x = x.expand(*shape) if tuple(x.shape) != shape else x
-    return x[np.broadcast_to(keep, shape)]
+    keep = keep.expand(*shape) if tuple(keep.shape) != shape else keep
+    flat = keep.reshape(-1)
+    count = int(flat.cumsum(0)[-1].item()) if flat.numel() else 0
+    return MaskedSelect.apply(x, keep, count=count)
+
+
+def leading_mask(x: Tensor, mask: Tensor) -> Tensor:
+    """A bool mask over x's leading dims reshaped to broadcast over the trailing ones (what
+    ``x[mask]`` and ``x[mask] = v`` select), or PyTorch's IndexError when it does not fit."""
+    if tuple(mask.shape) != tuple(x.shape[:mask.ndim]):
+        raise IndexError(f"index: the boolean mask {tuple(mask.shape)} does not match the "
+                         f"leading dims of the indexed tensor {tuple(x.shape)}")
+    return mask.reshape(*mask.shape, *(1,) * (x.ndim - mask.ndim))
+
+
+def masked_rows(x: Tensor, mask: Tensor) -> Tensor:
+    """``x[mask]`` for a bool tensor over x's leading dims: the selected elements (a mask of
+    x's shape) or rows (count, *x.shape[mask.ndim:]) in row-major order, by masked_select (on
+    cuda one counted copy: the count)."""
+    return masked_select(x, leading_mask(x, mask)).reshape(-1, *x.shape[mask.ndim:])
 
 
 def take_along_dim(input, indices, dim=None) -> Tensor:  # noqa: A002
-    x, index = as_tensor(input), _ints("take_along_dim", "indices", indices)
+    x = as_tensor(input)
+    index = Tensor(_index_array("take_along_dim", "indices", indices), _copy=False)
     if dim is None:
         return x.flatten().gather(0, index.reshape(-1))
     dim = check_dim("take_along_dim", "dim", dim, x.ndim)
     if index.ndim != x.ndim:
         raise ValueError(f"take_along_dim: indices must have the input's {x.ndim} dims, got "
-                         f"shape {index.shape}")
+                         f"shape {tuple(index.shape)}")
     sizes = [max(a, b) for a, b in zip(x.shape, index.shape)]
     x_shape = [x.shape[d] if d == dim else sizes[d] for d in range(x.ndim)]
     i_shape = [index.shape[d] if d == dim else sizes[d] for d in range(x.ndim)]
     x = x.expand(*x_shape) if list(x.shape) != x_shape else x
-    return x.gather(dim, np.broadcast_to(index, i_shape))
+    index = index.expand(*i_shape) if list(index.shape) != i_shape else index
+    return x.gather(dim, index)
 
 
 def diag(input, diagonal: int = 0) -> Tensor:  # noqa: A002
@@ -214,41 +263,36 @@ def triu(input, diagonal: int = 0) -> Tensor:  # noqa: A002
     return _triangle(input, diagonal, lower=False)
 
 
-def _scatter_where(index: np.ndarray, dim: int) -> tuple:
-    grids = list(np.indices(index.shape, sparse=True))
-    grids[dim] = index
-    return tuple(grids)
-
-
-class Scatter(Function):
-    """scatter / scatter_add along ``dim`` (module docstring)."""
+class Scatter(ArrayFunction):
+    """scatter / scatter_add along ``dim`` (module docstring): the ``scatter`` kernels."""
 
     @staticmethod
     def forward(ctx, x, src, index, dim, add):
-        block = tuple(slice(0, n) for n in index.shape)
-        where = _scatter_where(index, dim)
-        out = x.copy()
-        if add:
-            np.add.at(out, where, src[block])
-        else:
-            out[where] = src[block]
-        ctx.save_for_backward(where, block, src.shape, add)
+        out, cache = ctx.backend.scatter_forward(x, index, src, dim, add=add)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        where, block, src_shape, add = ctx.saved
-        dx = grad.copy()
-        if not add:
-            dx[where] = 0
-        dsrc = np.zeros(src_shape, grad.dtype)
-        dsrc[block] = grad[where]
+        dx, dsrc, _ = ctx.backend.scatter_backward(grad, *ctx.saved)
         return dx, dsrc, None
 
 
-def _check_scatter(op: str, x: Tensor, dim: int, index, src: Tensor) -> tuple[int, np.ndarray]:
+def _index_array(op: str, name: str, value):
+    """An integer index (Tensor, array or list) as an int64 array where it lives: a cuda
+    tensor's index stays on the device (never read by NumPy)."""
+    array = value.array if isinstance(value, Tensor) else value
+    if not is_device_array(array):
+        array = np.asarray(array)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{op}: {name} must hold integers, got dtype {array.dtype}")
+    return as_int64(op, name, array)
+
+
+def _check_scatter(op: str, x: Tensor, dim: int, index, src: Tensor):
     dim = check_dim(op, "dim", dim, x.ndim)
-    index = _ints(op, "index", index)
+    index = _index_array(op, "index", index)
+    check_same_device(op, input=x.array, index=index, src=src.array)
     if index.ndim != x.ndim or src.ndim != x.ndim:
         raise ValueError(f"{op}: index and src must have the input's {x.ndim} dims, got index "
                          f"{index.shape} and src {tuple(src.shape)}")
@@ -257,10 +301,17 @@ def _check_scatter(op: str, x: Tensor, dim: int, index, src: Tensor) -> tuple[in
             raise ValueError(f"{op}: index {index.shape} must fit in src {tuple(src.shape)} "
                              f"and, except at dim {dim}, in the input {tuple(x.shape)}")
     n = x.shape[dim]
-    if index.size and (index.min() < 0 or index.max() >= n):
-        bad = index.min() if index.min() < 0 else index.max()
-        raise RuntimeError(f"{op}: index {bad} is out of bounds for dimension {dim} with size "
-                           f"{n}")
+
+    def judge(bounds):
+        if bounds is None or (0 <= bounds[0] and bounds[1] < n):
+            return None
+        bad = bounds[0] if bounds[0] < 0 else bounds[1]
+        return f"{op}: index {bad} is out of bounds for dimension {dim} with size {n}"
+
+    if is_device_array(index):  # judged on the device, raised at the next copy to the host
+        check_bounds(op, "index", index, None, judge)
+    elif judge(int_bounds(index)):
+        raise RuntimeError(judge(int_bounds(index)))  # PyTorch's error for a host index
     return dim, index
 
 
@@ -275,8 +326,9 @@ def scatter(input, dim: int, index, src=None, value=None, *, reduce=None) -> Ten
     if reduce not in (None, "add"):
         raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r}")
     if src is None:
-        shape = np.shape(index.array if isinstance(index, Tensor) else index)
-        src = from_numpy(np.full(shape, value, x.dtype))
+        shape = tuple(_index_array("scatter", "index", index).shape)
+        src = (Tensor(get_backend("cuda").full(shape, value, x.dtype), _copy=False) if x.is_cuda
+               else full(shape, value, dtype=x.dtype))  # on cuda written by a kernel
     src = as_tensor(src)
     dim, index = _check_scatter("scatter", x, dim, index, src)
     return Scatter.apply(x, src.to(x.dtype), index, dim=dim, add=reduce == "add")
@@ -288,16 +340,33 @@ def scatter_add(input, dim: int, index, src) -> Tensor:  # noqa: A002
     return Scatter.apply(x, src.to(x.dtype), index, dim=dim, add=True)
 
 
+def spread_index(index, dim: int, shape) -> Tensor:
+    """A 1-d index of one entry per slice along ``dim`` as an index of ``shape`` (the dim's
+    size = len(index)): entry i repeated over slice i, by expand (on the device it lives)."""
+    view = [1] * len(shape)
+    view[dim] = int(index.shape[0])
+    return Tensor(index, _copy=False).reshape(*view).expand(*shape)
+
+
+def select_slices(x: Tensor, dim: int, index) -> Tensor:
+    """``x.index_select(dim, index)`` for a 1-d integer index (a device one stays there): a
+    gather of the index spread over the other dims; the gradient adds repeated slices."""
+    index = _index_array("index_select", "index", index)
+    if index.ndim != 1:
+        raise ValueError(f"index_select: index must be 1-d, got shape {index.shape}")
+    shape = list(x.shape)
+    shape[dim] = index.shape[0]
+    return x.gather(dim, spread_index(index, dim, tuple(shape)))
+
+
 def index_add(input, dim: int, index, source, alpha=1) -> Tensor:  # noqa: A002
     """out = input; out[.., index[i], ..] += alpha * source[.., i, ..] along dim."""
     x, source = as_tensor(input), as_tensor(source)
     dim = check_dim("index_add", "dim", dim, x.ndim)
-    index = _ints("index_add", "index", index)
+    index = _index_array("index_add", "index", index)
     if index.ndim != 1 or source.ndim != x.ndim or source.shape[dim] != index.size:
         raise ValueError(f"index_add: index must be 1-d with one entry per slice of source "
                          f"along dim {dim}, got index {index.shape} and source "
                          f"{tuple(source.shape)}")
-    view = [1] * x.ndim
-    view[dim] = index.size
-    spread = np.broadcast_to(index.reshape(view), tuple(source.shape))
+    spread = spread_index(index, dim, tuple(source.shape))
     return scatter_add(x, dim, spread, source * alpha if alpha != 1 else source)

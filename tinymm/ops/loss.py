@@ -1,5 +1,5 @@
 """PyTorch's loss functions (``torch.nn.functional``'s names, arguments and numerics), each a
-``Function`` with its backward beside it.
+``ArrayFunction`` with its backward beside it.
 
 Dimension letters: N samples, C classes; ``x`` is the input (prediction), ``t`` the target,
 ``w`` an optional per-class (NLL) or per-element (BCE) weight, ``d = x - t``.
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.ops._checks import check_float, check_int_range
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -75,37 +75,63 @@ def _chain(grad: np.ndarray, dl_dx: np.ndarray, reduction: str) -> np.ndarray:
     return (dl_dx * grad).astype(dl_dx.dtype)
 
 
-class DifferenceLoss(Function):
-    """mse, l1, smooth_l1 and huber: l(d) of d = x - t (``kind`` picks l, ``beta`` its knee)."""
+class DifferenceLoss(ArrayFunction):
+    """mse, l1, smooth_l1 and huber: l(d) of d = x - t (``kind`` picks l, ``beta`` its knee),
+    computed with the backend's kernels (``_kernel_difference``), so on either device."""
 
     @staticmethod
     def forward(ctx, x, t, kind, reduction="mean", beta=1.0):
         _check(f"{kind}_loss", x, t, reduction)
-        d = x - t.astype(x.dtype)
-        a = np.abs(d)
-        if kind == "mse":
-            loss, dl = d * d, 2 * d
-        elif kind == "l1" or (kind == "smooth_l1" and beta == 0):
-            loss, dl = a, np.sign(d)
-        elif kind == "smooth_l1":
-            small = a < beta
-            loss = np.where(small, 0.5 * d * d / beta, a - 0.5 * beta)
-            dl = np.where(small, d / beta, np.sign(d))
-        else:  # huber
-            small = a <= beta
-            loss = np.where(small, 0.5 * d * d, beta * (a - 0.5 * beta))
-            dl = np.where(small, d, beta * np.sign(d))
-        ctx.save_for_backward(dl.astype(x.dtype), reduction)
-        return _reduce(loss.astype(x.dtype), reduction)
+        loss, dl = _kernel_difference(ctx.backend, x, t, kind, beta)
+        ctx.save_for_backward(dl, reduction)
+        return _reduce_on(ctx.backend, loss, reduction)
 
     @staticmethod
     def backward(ctx, grad):
         dl, reduction = ctx.saved
-        dx = _chain(grad, dl, reduction)
-        return dx, -dx
+        backend = ctx.backend
+        if reduction == "mean":  # d(mean)/dloss_i = 1 / size
+            grad = backend.div_forward(grad, backend.full((), dl.size, dl.dtype))[0]
+        dx = backend.mul_forward(dl, grad)[0]
+        return dx, backend.neg_forward(dx)[0]
 
 
-class BinaryCrossEntropy(Function):
+def _kernel_difference(backend, x, t, kind, beta):
+    """(elementwise loss, dloss/dx) for d = x - t, a = |d|, by kernels:
+    mse (d^2, 2 d); l1 or smooth_l1 with beta 0 (a, sign d);
+    smooth_l1 (a < beta: 0.5 d^2 / beta, d / beta; else a - beta / 2, sign d);
+    huber (a <= beta: 0.5 d^2, d; else beta (a - beta / 2), beta sign d)."""
+    b = backend
+
+    def c(value):  # a 0-d constant of x's dtype, where x is
+        return b.full((), value, x.dtype)
+
+    if t.dtype != x.dtype:
+        t = b.cast_forward(t, x.dtype)[0]
+    d = b.sub_forward(x, t)[0]
+    if kind == "mse":
+        return b.mul_forward(d, d)[0], b.mul_forward(d, c(2))[0]
+    a, sign = b.abs_forward(d)[0], b.rounding_forward(d, "sign")[0]
+    if kind == "l1" or beta == 0:
+        return a, sign
+    small = b.compare_forward(a, c(beta), "lt" if kind == "smooth_l1" else "le")[0]
+    half_square = b.mul_forward(b.mul_forward(c(0.5), d)[0], d)[0]  # 0.5 d d
+    linear = b.sub_forward(a, c(0.5 * beta))[0]  # a - beta / 2
+    if kind == "smooth_l1":
+        return (b.where_forward(small, b.div_forward(half_square, c(beta))[0], linear)[0],
+                b.where_forward(small, b.div_forward(d, c(beta))[0], sign)[0])
+    return (b.where_forward(small, half_square, b.mul_forward(c(beta), linear)[0])[0],
+            b.where_forward(small, d, b.mul_forward(c(beta), sign)[0])[0])
+
+
+def _reduce_on(backend, loss, reduction):
+    """``_reduce`` by the backend's sum or mean kernel (a 0-d result)."""
+    if reduction == "none":
+        return loss
+    return getattr(backend, f"{reduction}_forward")(loss)[0]
+
+
+class BinaryCrossEntropy(ArrayFunction):
     @staticmethod
     def forward(ctx, x, t, weight=None, reduction="mean"):
         _check("binary_cross_entropy", x, t, reduction)
@@ -130,7 +156,7 @@ class BinaryCrossEntropy(Function):
         return _chain(grad, dl, reduction), None
 
 
-class BinaryCrossEntropyWithLogits(Function):
+class BinaryCrossEntropyWithLogits(ArrayFunction):
     @staticmethod
     def forward(ctx, x, t, weight=None, pos_weight=None, reduction="mean"):
         _check("binary_cross_entropy_with_logits", x, t, reduction)
@@ -153,7 +179,7 @@ class BinaryCrossEntropyWithLogits(Function):
         return _chain(grad, dl, reduction), dtarget
 
 
-class NLLLoss(Function):
+class NLLLoss(ArrayFunction):
     """Negative log-likelihood of log-probabilities x (N, C) at class indices t (N,)."""
 
     @staticmethod
@@ -250,6 +276,13 @@ def _classes_last(input, target):  # noqa: A002
     return moved, target.reshape(-1)
 
 
+def _one_row(loss_fn, x, t, reduction: str, **options):
+    """PyTorch's unbatched class-index loss: x (C,) and a 0-d target as a batch of one row;
+    reduction "none" gives a 0-d loss."""
+    loss = loss_fn(x.reshape(1, -1), t.reshape(1), reduction=reduction, **options)
+    return loss.reshape(()) if reduction == "none" else loss
+
+
 def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
              reduction: str = "mean", size_average=None, reduce=None):
     """``F.nll_loss`` on log-probabilities: input (N, C) or (N, C, d1, ...), target (N,) or
@@ -259,6 +292,8 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
 
     x = as_tensor(input)
     t = np.asarray(getattr(target, "array", target))
+    if x.ndim == 1 and t.ndim == 0:  # unbatched: one (C,) row and its class index
+        return _one_row(nll_loss, x, t, reduction, weight=weight, ignore_index=ignore_index)
     shape = t.shape
     if x.ndim > 2:
         x, t = _classes_last(x, t)
@@ -297,6 +332,9 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,  # noqa:
     if tuple(t.shape) == tuple(x.shape) and np.dtype(t.dtype).kind == "f" and x.ndim >= 1:
         return _cross_entropy_probabilities(x, target, weight, ignore_index, reduction,
                                             label_smoothing)
+    if x.ndim == 1 and len(t.shape) == 0:  # unbatched: one (C,) row and its class index
+        return _one_row(cross_entropy, x, t, reduction, weight=weight,
+                        ignore_index=ignore_index, label_smoothing=label_smoothing)
     if weight is None:
         return fused(input, target, ignore_index=ignore_index, reduction=reduction,
                      label_smoothing=label_smoothing)

@@ -4,50 +4,41 @@ and compositions of Tensor ops: ``logaddexp``, ``hypot``, ``logit``, ``exp2``, `
 ``tril_indices`` and ``triu_indices`` (no gradient).
 
     cumprod(x, dim)    out_j = prod_{k <= j} x_k along dim;
-                       dx_i = sum_{j >= i} dout_j prod_{k <= j, k != i} x_k, which is
-                       (reverse cumsum of dout * out)_i / x_i when no x_k is 0 (the O(n^2)
-                       product form is used for rows with a zero)
+                       dx_i = sum_{j >= i} dout_j prod_{k <= j, k != i} x_k (the cumprod
+                       kernels, kernels/reference/scan.py; exact where an x_k is 0)
     atan2(y, x)        the angle of (x, y);  dy = dout x / (x^2 + y^2),
                        dx = -dout y / (x^2 + y^2) (broadcast inputs get summed gradients)
 
-These run on cpu tensors.
+cumprod runs on the device its input lives on; atan2 runs on cpu tensors.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
+from tinymm.dtypes import float_result, result_type
 from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import check_dim, check_float
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 
-class Cumprod(Function):
+class Cumprod(ArrayFunction):
+    """The running product along ``dim``: the ``cumprod`` kernels."""
+
     @staticmethod
     def forward(ctx, x, dim: int):
-        out = np.cumprod(x, axis=dim)
-        ctx.save_for_backward(x, out, dim)
+        out, cache = ctx.backend.cumprod_forward(x, dim)
+        ctx.save_for_backward(cache)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, out, dim = ctx.saved
-        xs, gs, os_ = (np.moveaxis(a, dim, -1) for a in (x, grad, out))  # (..., n)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dx = np.flip(np.cumsum(np.flip(gs * os_, -1), -1), -1) / xs
-        rows = (xs == 0).any(-1)
-        if rows.any():  # the product form on rows with a zero (module docstring)
-            n = xs.shape[-1]
-            zx, zg = xs[rows], gs[rows]  # (R, n)
-            products = np.where(np.eye(n, dtype=bool), 1, zx[:, None, :])  # (R, i, k)
-            products = np.cumprod(products, -1) * np.triu(np.ones((n, n)))  # keep j >= i
-            dx[rows] = (products * zg[:, None, :]).sum(-1)
-        return np.moveaxis(dx, -1, dim).astype(x.dtype)
+        return ctx.backend.cumprod_backward(grad, *ctx.saved)
 
 
-class Atan2(Function):
+class Atan2(ArrayFunction):
     @staticmethod
     def forward(ctx, y, x):
         ctx.save_for_backward(y, x)
@@ -137,7 +128,13 @@ def column_stack(tensors) -> Tensor:
 
 def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
             equal_nan: bool = False) -> Tensor:
-    a, b = as_tensor(input).detach().numpy(), as_tensor(other).detach().numpy()
+    a, b = as_tensor(input).detach(), as_tensor(other).detach()
+    if a.is_cuda or b.is_cuda:  # NumPy's rule, by comparison kernels on the device
+        dtype = float_result(result_type(a, b))
+        a, b = a.to(dtype), b.to(dtype)
+        close = ((a - b).abs() <= b.abs() * rtol + atol) | (a == b)  # a == b: equal infinities
+        return close | ((a != a) & (b != b)) if equal_nan else close
+    a, b = a.numpy(), b.numpy()
     return from_numpy(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 

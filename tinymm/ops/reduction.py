@@ -1,4 +1,5 @@
-"""Reductions (sum, mean, max over axes), each a ``Function`` with its backward beside it.
+"""Reductions (sum, mean, max over axes; prod over one), each an ``ArrayFunction`` with its
+backward beside it.
 
 A reduction maps many input elements to one output element, so its backward sends the upstream
 gradient back to each of them: all of them for ``sum``, divided by the count for ``mean``, and
@@ -10,6 +11,8 @@ kernels/reference/reduction.py), so it runs on any device.
 from __future__ import annotations
 
 import numbers
+
+import numpy as np
 
 from tinymm.ops._checks import check_dim
 from tinymm.ops._kernel import KernelFunction
@@ -68,3 +71,22 @@ class Max(KernelFunction):
         if x.size == 0:
             raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
         return cls.run(ctx, x, axis=axes, keepdim=keepdims)
+
+
+class Prod(KernelFunction):
+    """Product over one axis (None: every element), torch.prod: dx = dout times the product
+    of the other elements (the prod kernels: no division, PyTorch's zero cases). Bool and
+    integer tensors multiply in int64 (PyTorch's dtype), outside the graph."""
+
+    kernel = "prod"
+
+    @classmethod
+    def forward(cls, ctx, x, axis=None, keepdim=False):
+        if axis is not None:
+            axis = check_dim("prod", "dim", axis, x.ndim)
+            axis = axis if x.ndim else None  # a 0-d tensor's dim 0 is the whole tensor
+        if x.dtype.kind in "biu":
+            wide = ctx.backend.cast_forward(x, np.dtype(np.int64))[0]
+            return ctx.backend.prod_forward(wide, axis=axis, keepdim=keepdim)[0]
+        return cls.run(ctx, x, axis=axis, keepdim=keepdim)
+

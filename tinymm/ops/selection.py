@@ -1,12 +1,13 @@
 """Order statistics, differences, cumulative extremes and products as PyTorch's, composed of
-existing ops (autograd derives each backward from the pieces).
+existing ops (autograd derives each backward from the pieces) except cummax/cummin, which run
+the ``cummax`` kernels (``CumExtreme``).
 
-Values chosen by index (median, kthvalue, mode, cummax, cummin, take) are ``gather``s of the
-input, so the gradient goes to the chosen elements. Conventions as PyTorch's: ``median`` is
-the lower median (element (n - 1) // 2 of the sorted slice); ``kthvalue(k)`` the k-th
-smallest (1-based); ``mode`` the most frequent value (the smallest among equally frequent
-ones) and the index of its last occurrence; ``cummax``/``cummin`` the running extreme and
-the index of its latest occurrence.
+Values chosen by index (median, kthvalue, mode, take, cummax, cummin) come from ``gather``s
+or the cummax kernels, so the gradient goes to the chosen elements. Conventions as
+PyTorch's: ``median`` is the lower median (element (n - 1) // 2 of the sorted slice);
+``kthvalue(k)`` the k-th smallest (1-based); ``mode`` the most frequent value (the smallest
+among equally frequent ones) and the index of its last occurrence; ``cummax``/``cummin``
+the running extreme and the index of its latest occurrence.
 
 Products: ``tensordot`` moves the contracted dims of a to the end and of b to the front and
 does one matmul; ``kron(a, b)[i*B + j] = a[i] * b[j]`` along every dim (one broadcast
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.ops._checks import check_dim
+from tinymm.autograd import ArrayFunction
+from tinymm.ops._checks import check_dim, int_bounds
 from tinymm.ops.index import ValuesIndices
+from tinymm.ops.indexing import scatter, spread_index
 from tinymm.ops.shape import cat
-from tinymm.tensor import as_tensor, from_numpy
+from tinymm.tensor import as_tensor, from_numpy, where
 
 
 def _sorted_pick(x, position: int, dim, keepdim: bool):
@@ -70,26 +73,36 @@ def mode(input, dim: int = -1, keepdim: bool = False):  # noqa: A002
         ValuesIndices(values.squeeze(dim), index.squeeze(dim))
 
 
-def _cumulative(op: str, input, dim: int, better):  # noqa: A002
+class CumExtreme(ArrayFunction):
+    """The running max (``largest``) or min along ``dim`` and the index of its latest
+    occurrence: the ``cummax`` kernels; the gradient goes to the chosen elements."""
+
+    @staticmethod
+    def forward(ctx, x, dim, largest):
+        (values, index), cache = ctx.backend.cummax_forward(x, dim, largest=largest)
+        ctx.save_for_backward(cache)
+        return values, index
+
+    @staticmethod
+    def backward(ctx, grad, grad_index):
+        return ctx.backend.cummax_backward((grad, None), *ctx.saved)
+
+
+def _cumulative(op: str, input, dim: int, largest: bool):  # noqa: A002
     x = as_tensor(input)
+    if x.ndim == 0:
+        values, index = _cumulative(op, x.reshape(1), dim, largest)
+        return ValuesIndices(values.reshape(()), index.reshape(()))
     dim = check_dim(op, "dim", dim, x.ndim)
-    a = np.moveaxis(x.detach().numpy(), dim, 0)  # (L, ...)
-    index = np.zeros(a.shape, np.int64)
-    best = a[0].copy()
-    for t in range(1, a.shape[0]):
-        take = better(a[t], best) | (a[t] == best) | np.isnan(a[t])
-        best = np.where(take, a[t], best)
-        index[t] = np.where(take, t, index[t - 1])
-    index = from_numpy(np.ascontiguousarray(np.moveaxis(index, 0, dim)))
-    return ValuesIndices(x.gather(dim, index), index)
+    return ValuesIndices(*CumExtreme.apply(x, dim=dim, largest=largest))
 
 
 def cummax(input, dim: int):  # noqa: A002
-    return _cumulative("cummax", input, dim, np.greater)
+    return _cumulative("cummax", input, dim, True)
 
 
 def cummin(input, dim: int):  # noqa: A002
-    return _cumulative("cummin", input, dim, np.less)
+    return _cumulative("cummin", input, dim, False)
 
 
 def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None):  # noqa: A002
@@ -110,36 +123,38 @@ def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None):  # noqa: 
 
 
 def take(input, index):  # noqa: A002
-    """``input.reshape(-1)[index]``, shaped like index."""
+    """``input.reshape(-1)[index]``, shaped like index (a gather of the flattened input, which
+    wraps negative indices and checks the range where the index lives)."""
     x = as_tensor(input)
     idx = as_tensor(index)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"take: index must hold integers, got dtype {idx.dtype}")
     n = x.numel()
-    raw = idx.numpy().reshape(-1).astype(np.int64)
-    if raw.size and (raw.min() < -n or raw.max() >= n):
+    bounds = None if idx.is_cuda else int_bounds(idx.array)
+    if bounds is not None and (bounds[0] < -n or bounds[1] >= n):
         raise IndexError(f"take: index out of range for an input of {n} elements, got "
-                         f"{int(raw.min())}..{int(raw.max())}")
-    picked = x.reshape(-1).index_select(0, from_numpy(raw % max(n, 1)))
-    return picked.reshape(*idx.shape)
+                         f"{bounds[0]}..{bounds[1]}")
+    return x.reshape(-1).gather(0, idx.reshape(-1)).reshape(*idx.shape)
 
 
 def index_fill(input, dim: int, index, value):  # noqa: A002
-    """A copy of input with the entries at ``index`` along ``dim`` set to value."""
+    """A copy of input with the entries at ``index`` along ``dim`` set to value: a scatter of
+    the value over those slices (on the device the tensors live)."""
     x = as_tensor(input)
-    dim = check_dim("index_fill", "dim", dim, max(x.ndim, 1))
-    idx = as_tensor(index).numpy().reshape(-1)
+    if x.ndim == 0:
+        return index_fill(x.reshape(1), dim, index, value).reshape(())
+    dim = check_dim("index_fill", "dim", dim, x.ndim)
+    idx = as_tensor(index).reshape(-1)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"index_fill: index must hold integers, got dtype {idx.dtype}")
-    size = x.shape[dim] if x.ndim else 1
-    if idx.size and (idx.min() < -size or idx.max() >= size):
+    size = x.shape[dim]
+    bounds = None if idx.is_cuda else int_bounds(idx.array)
+    if bounds is not None and (bounds[0] < -size or bounds[1] >= size):
         raise IndexError(f"index_fill: index out of range for dim {dim} of size {size}")
-    mask = np.zeros(size, bool)
-    mask[idx] = True
-    shape = [1] * x.ndim
-    if x.ndim:
-        shape[dim] = size
-    return x.masked_fill(from_numpy(mask.reshape(shape)), value)
+    idx = where(idx < 0, idx + size, idx)  # the scatter's index is non-negative
+    shape = list(x.shape)
+    shape[dim] = idx.shape[0]
+    return scatter(x, dim, spread_index(idx.array, dim, tuple(shape)), value=value)
 
 
 def sum_to_size(input, *size):  # noqa: A002

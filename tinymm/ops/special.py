@@ -3,42 +3,43 @@
 ``count_nonzero``, ``logical_and/or/xor/not``, ``isnan``, ``isinf``, ``isfinite`` (no gradient:
 their outputs are integers or booleans).
 
-    erf(x)             forward math.erf per element;  dx = dout * 2 / sqrt(pi) * exp(-x^2)
+    erf(x)             the erf kernels (kernels/reference/special.py);
+                       dx = dout * 2 / sqrt(pi) * exp(-x^2)
     fmod(a, b)         a - b * trunc(a / b) (sign of a);  da = dout, db = -dout * trunc(a / b)
     remainder(a, b)    a - b * floor(a / b) (sign of b);  da = dout, db = -dout * floor(a / b)
 
 The quotient's derivative is 0 wherever it exists (as PyTorch). The others are compositions of
-Tensor ops. The ops run on cpu tensors.
+Tensor ops. erf runs on either device (the erf kernels); the logical functions,
+isnan/isinf/isfinite and count_nonzero run on cuda tensors by comparison kernels, bincount by
+a scatter-add and unique (over all elements) by a sort and a masked_select; the other ops run
+on cpu tensors.
 """
 
 from __future__ import annotations
 
-import math
+import operator
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
+from tinymm.backend import get_backend
 from tinymm.kernels._shapes import sum_to_shape
-from tinymm.ops._checks import check_dim, check_float
+from tinymm.ops._checks import as_int64, check_dim, check_float, int_bounds
+from tinymm.ops._kernel import KernelFunction
+from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy, where
 
-_ERF = np.frompyfunc(math.erf, 1, 1)
 
+class Erf(KernelFunction):
+    kernel = "erf"  # dx = dout * 2 / sqrt(pi) * exp(-x^2), from the saved input
 
-class Erf(Function):
-    @staticmethod
-    def forward(ctx, x):
+    @classmethod
+    def forward(cls, ctx, x):
         check_float("erf", "input", x)
-        ctx.save_for_backward(x)
-        return np.asarray(_ERF(x)).astype(x.dtype)  # a 0-d input gives a Python float
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return (grad * (2.0 / math.sqrt(math.pi)) * np.exp(-x * x)).astype(grad.dtype)
+        return cls.run(ctx, x)
 
 
-class Modulo(Function):
+class Modulo(ArrayFunction):
     """fmod (``fn`` = np.fmod) or remainder (np.remainder) of broadcast a and b."""
 
     @staticmethod
@@ -115,8 +116,18 @@ def _host(value) -> np.ndarray:
     return as_tensor(value)._host_values()
 
 
+def _on_cuda(*values) -> bool:
+    return any(isinstance(v, Tensor) and v.is_cuda for v in values)
+
+
+_BOOL_OPS = {np.logical_and: operator.and_, np.logical_or: operator.or_,
+             np.logical_xor: operator.xor}
+
+
 def _logical(fn):
     def apply(input, other) -> Tensor:  # noqa: A002
+        if _on_cuda(input, other):  # the compare kernel on the operands' truth values
+            return _BOOL_OPS[fn](as_tensor(input) != 0, as_tensor(other) != 0)
         return from_numpy(fn(_host(input), _host(other)))
 
     apply.__name__ = fn.__name__
@@ -130,24 +141,60 @@ logical_xor = _logical(np.logical_xor)
 
 
 def logical_not(input) -> Tensor:  # noqa: A002
+    if _on_cuda(input):
+        return as_tensor(input) == 0
     return from_numpy(np.logical_not(_host(input)))
 
 
+# on cuda by comparisons: NaN is the one value unequal to itself; x - x is 0 exactly when x
+# is finite (inf - inf is NaN); integers are always finite
 def isnan(input) -> Tensor:  # noqa: A002
+    if _on_cuda(input):
+        return input != input
     return from_numpy(np.isnan(_host(input)))
 
 
 def isinf(input) -> Tensor:  # noqa: A002
+    if _on_cuda(input):
+        return input.abs() == np.inf if input.dtype.kind == "f" else input != input
     return from_numpy(np.isinf(_host(input)))
 
 
 def isfinite(input) -> Tensor:  # noqa: A002
+    if _on_cuda(input):
+        return (input - input) == 0 if input.dtype.kind == "f" else input == input
     return from_numpy(np.isfinite(_host(input)))
+
+
+def _unique_on_device(x: Tensor, return_inverse: bool, return_counts: bool):
+    """unique of a cuda tensor over all its elements, by kernels: sort, mark each sorted
+    value that differs from the one before it (a group's first), keep those (masked_select:
+    one counted copy of the count); a group's number is the running count of firsts minus 1,
+    scattered back through the sort's permutation (inverse) or added up (counts)."""
+    values, perm = x.detach().reshape(-1).sort()  # (n,) each
+    n = values.shape[0]
+    cuda = get_backend("cuda")
+    if n == 0:
+        return values, Tensor(cuda.full(x.shape, 0, np.int64), _copy=False), \
+            Tensor(cuda.full((0,), 0, np.int64), _copy=False)
+    head = Tensor(cuda.full((1,), True, np.bool_), _copy=False)
+    first = cat([head, values[1:] != values[:-1]]) if n > 1 else head  # (n,) bool
+    group = first.cumsum(0) - 1  # (n,) int64: the group of each sorted element
+    out = values.masked_select(first)
+    inverse = Tensor(cuda.full((n,), 0, np.int64), _copy=False).scatter(0, perm, group)
+    ones = Tensor(cuda.full((n,), 1, np.float64), _copy=False)
+    counts = Tensor(cuda.full((out.shape[0],), 0, np.float64), _copy=False).scatter_add(
+        0, group, ones).to(np.int64)
+    return out, inverse.reshape(*x.shape), counts
 
 
 def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
            return_counts: bool = False, dim=None):
     """The distinct values (sorted), and optionally the inverse indices and the counts."""
+    if _on_cuda(input) and dim is None:
+        found = _unique_on_device(input, return_inverse, return_counts)
+        out = [found[0]] + [found[1]] * return_inverse + [found[2]] * return_counts
+        return out[0] if len(out) == 1 else tuple(out)
     values = _host(input)
     if dim is not None:
         dim = check_dim("unique", "dim", dim, values.ndim)
@@ -161,7 +208,27 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
     return out[0] if len(out) == 1 else tuple(out)
 
 
+def _bincount_on_device(x: Tensor, weights, minlength: int) -> Tensor:
+    """bincount of a cuda tensor: its (min, max) in one counted 16-byte copy (the size needs
+    it), then a scatter-add of the weights (or ones) into zeros on the device."""
+    if x.ndim != 1 or x.dtype.kind not in "iu":
+        raise RuntimeError(f"bincount: input must be a 1-d tensor of non-negative integers, got "
+                           f"shape {tuple(x.shape)} dtype {x.dtype}")
+    bounds = int_bounds(as_int64("bincount", "input", x.array))
+    if bounds is not None and bounds[0] < 0:
+        raise RuntimeError(f"bincount: input must be non-negative, got {bounds[0]}")
+    size = max(int(minlength), 0 if bounds is None else bounds[1] + 1)
+    cuda = get_backend("cuda")
+    w = Tensor(cuda.full(x.shape, 1, np.float64), _copy=False) if weights is None \
+        else as_tensor(weights)
+    counts = Tensor(cuda.full((size,), 0, w.dtype), _copy=False).scatter_add(
+        0, x.to(np.int64), w)  # zeros (size,) written by kernels: no transfer
+    return counts.to(np.int64) if weights is None else counts
+
+
 def bincount(input, weights=None, minlength: int = 0) -> Tensor:  # noqa: A002
+    if _on_cuda(input):
+        return _bincount_on_device(input, weights, minlength)
     values = _host(input)
     if values.ndim != 1 or values.dtype.kind not in "iu" or (values.size and values.min() < 0):
         raise RuntimeError(f"bincount: input must be a 1-d tensor of non-negative integers, got "
@@ -172,6 +239,9 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:  # noqa: A002
 
 
 def count_nonzero(input, dim=None) -> Tensor:  # noqa: A002
+    if _on_cuda(input):  # the nonzero mask summed on the device (float64 counts are exact)
+        dims = dim if dim is None or isinstance(dim, int) else tuple(dim)
+        return (input != 0).to(np.float64).sum(dims).to(np.int64)
     values = _host(input)
     if dim is not None:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)

@@ -138,18 +138,20 @@ def to_host(d) -> np.ndarray:
     """Copy a device array into a new NumPy array (one counted d2h transfer).
 
     With deferred checks pending (``pending_slot``), they are judged first: a one-element
-    array (a scalar loss) comes back in the same transfer as their results, anything else
-    after one transfer of those results. A failed check raises its ValueError instead.
+    array (a scalar loss) or a small array (up to SMALL_READ_BYTES: a decoder's chosen ids)
+    comes back in the same transfer as their results, anything larger after one transfer of
+    those results. A failed check raises its ValueError instead.
     """
     if not is_device_array(d):
         raise TypeError(
             f"to_host: expected a device array, received {type(d).__name__}"
         )
     if _pending.judges:
-        scalar = d if d.size == 1 and d.dtype.itemsize <= 8 else None
-        value = _read_packet(scalar)
-        if scalar is not None:
-            return value
+        if d.size == 1 and d.dtype.itemsize <= 8:
+            return _read_packet(d)
+        if d.nbytes <= SMALL_READ_BYTES:
+            return _read_with_packet(d)
+        _read_packet(None)
     return _copy_to_host(d)
 
 
@@ -167,10 +169,13 @@ def _copy_to_host(d) -> np.ndarray:
 # device buffer, the "packet", and the check is judged at the next copy to the host, in the
 # same transfer. A scalar read (``loss.item()``) first copies its value into the packet's
 # head (a one-thread kernel), so a training step's loss and its index checks come back in
-# one transfer; any other read copies the packet, then the array. A failed check raises its
+# one transfer; a small array (a decoder's N chosen ids) and the packet are copied side by
+# side into one device buffer and come back in one transfer too; any larger read copies the
+# packet, then the array. A failed check raises its
 # ValueError there, as PyTorch's device-side asserts surface at the next synchronisation; the
 # kernels that read such indices guard them, so nothing is read out of bounds meanwhile.
 PENDING_SLOTS = 8  # checks held before the packet is read on its own
+SMALL_READ_BYTES = 4096  # reads up to this size share the packet's transfer
 
 
 @dataclass
@@ -207,14 +212,42 @@ def _read_packet(scalar):
     if scalar is not None:  # a device-to-device copy into the head: one launch
         put_kernel[1, 1](scalar.reshape(1), packet.view(scalar.dtype)[0:1])
     host = _copy_to_host(packet[:1 + 2 * len(judges)])
+    _judge(judges, host)
+    if scalar is None:
+        return None
+    return host[:1].view(scalar.dtype)[:1].reshape(tuple(scalar.shape)).copy()
+
+
+def _read_with_packet(d) -> np.ndarray:
+    """``to_host(d)`` of a small array with checks pending, in one counted transfer: the
+    packet's used part and d's bytes are copied (device to device) into one int64 buffer,
+    which comes back; the checks are judged (a failure raises) and d's part is returned."""
+    with _lock:
+        judges, _pending.judges = _pending.judges, []
+    used = 1 + 2 * len(judges)
+    buffer = empty(used + -(-d.nbytes // 8), np.int64)  # (used + ceil(nbytes / 8),)
+    blocks, threads = grid_1d(used * 8)
+    copy_kernel[blocks, threads](_pending.packet[:used].view(np.uint8),
+                                 buffer[:used].view(np.uint8))
+    if d.nbytes:
+        blocks, threads = grid_1d(d.nbytes)
+        copy_kernel[blocks, threads](flat(d).view(np.uint8),
+                                     buffer[used:].view(np.uint8)[:d.nbytes])
+    host = buffer.copy_to_host()
+    with _lock:
+        _stats.d2h_count += 1
+        _stats.d2h_bytes += used * 8 + d.nbytes
+    _judge(judges, host)
+    return host[used:].view(np.uint8)[:d.nbytes].view(d.dtype).reshape(tuple(d.shape)).copy()
+
+
+def _judge(judges, host) -> None:
+    """Run every judge on its (min, max) in the packet's host copy; raise the first failure."""
     messages = [judge(int(host[2 * k + 1]), int(host[2 * k + 2]))
                 for k, judge in enumerate(judges)]  # every judge runs (read_later values)
     failed = [m for m in messages if m]
     if failed:
         raise ValueError(failed[0])
-    if scalar is None:
-        return None
-    return host[:1].view(scalar.dtype)[:1].reshape(tuple(scalar.shape)).copy()
 
 
 class LaterValue:
@@ -332,11 +365,20 @@ def _put(src, dst):
         dst[0] = src[0]
 
 
+def _copy(src, dst):
+    # dst[i] = src[i]: bytes from one device array into another (the packet's small reads)
+    i = cuda.grid(1)
+    if i < src.size:
+        dst[i] = src[i]
+
+
 fill_kernel = cuda.jit(_fill)
 put_kernel = cuda.jit(_put)
+copy_kernel = cuda.jit(_copy)
 _SCALARS = ("float32", "float64", "int64")
 PTX_TARGETS = [(_fill, tuple(f"void({t}[::1], {t})" for t in _SCALARS)),
-               (_put, tuple(f"void({t}[::1], {t}[::1])" for t in _SCALARS))]
+               (_put, tuple(f"void({t}[::1], {t}[::1])" for t in _SCALARS)),
+               (_copy, ("void(uint8[::1], uint8[::1])",))]
 
 
 def empty(shape, dtype):

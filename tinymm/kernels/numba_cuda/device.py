@@ -71,3 +71,20 @@ def reset_transfer_stats() -> None:
     from tinymm.kernels.numba_cuda import _device
 
     _device.reset_transfer_stats()
+
+
+def copy_into(dst, src) -> None:
+    """Write the device array ``src`` into the device array ``dst`` of the same shape and
+    dtype, by a copy kernel on the device (no transfer): an in-place op's result into a cuda
+    tensor's storage."""
+    from tinymm.kernels.numba_cuda import _strided
+
+    _strided.scatter(src, dst, 0, _strided.contiguous_strides(tuple(dst.shape)))
+
+
+def copy(array):
+    """A new device array holding ``array``'s values, copied on the device (no transfer)."""
+    from tinymm.kernels.numba_cuda import _strided
+
+    return _strided.gather(array, 0, tuple(array.shape),
+                           _strided.contiguous_strides(tuple(array.shape)))

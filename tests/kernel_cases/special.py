@@ -1,0 +1,20 @@
+"""Parity cases for the rounding and erf kernels: halves (round's ties to even), negatives,
+zeros and whole numbers for every rounding mode (NaN and infinities: the rounding check of
+tests/cuda_ops_check.py); erf across its range."""
+
+import numpy as np
+
+from tests.kernel_cases import KernelCase
+
+
+def _rounding_input(rng, dtype):
+    halves = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.0, -0.0, 3.0, -7.0, 1e7 + 0.5])
+    return (np.concatenate([halves, rng.uniform(-4, 4, 26)]).reshape(37).astype(dtype),)
+
+
+CASES = [
+    *[KernelCase("rounding_forward", lambda r, d, m=mode: (_rounding_input(r, d), {"mode": m}),
+                 mode) for mode in ("floor", "ceil", "round", "trunc", "sign")],
+    KernelCase("erf_forward", lambda r, d: ((r.uniform(-3, 3, (3, 11)).astype(d),), {}),
+               tol={np.float32: 2e-6, np.float64: 1e-12}),
+]
