@@ -129,7 +129,8 @@ HOST.update({"kt": RNG.uniform(0.1, 0.9, (4, 2, 2, 2)).astype(np.float32),
              "grid": RNG.uniform(-0.9, 0.9, (1, 2, 2, 2)).astype(np.float32),
              "t0": np.array(0.5, np.float32),
              "wb": RNG.uniform(0.1, 0.9, (2, 3, 3)).astype(np.float32),
-             "b3": RNG.uniform(0.1, 0.9, (2, 3, 3)).astype(np.float32)})
+             "b3": RNG.uniform(0.1, 0.9, (2, 3, 3)).astype(np.float32),
+             "uidx": np.array([[0, 2], [1, 0]], np.int64)})
 # names whose call is none of their family's patterns: args as in CANDIDATES; for a layer,
 # its constructor's arguments (or a function that builds it), its inputs then found as usual
 CALLS: dict = {
@@ -138,6 +139,10 @@ CALLS: dict = {
     "F.grid_sample": ("@img", "@grid"), "F.info_nce": ("@x", "@y", "@t0"),
     "F.bilinear": ("@x", "@x", "@wb"), "Tensor.narrow": ("x", 1, 0, 2),
     "Tensor.bincount": ("rows",), "Tensor.baddbmm": ("b3", "@b3", "@b3"),
+    # scatter with a repeated index keeps an unspecified one of the writers (as PyTorch's
+    # cuda scatter): distinct indices per row, so the result is defined
+    "Tensor.scatter": ("x", 1, "@uidx", "@y"), "Tensor.scatter_": ("x", 1, "@uidx", "@y"),
+    "tinymm.scatter": ("@x", 1, "@uidx", "@y"),
     "nn.Transformer": (4, 2, 1, 1, 8, 0.0, {"batch_first": True}),
     "nn.TransformerEncoderLayer": (4, 2, 8, 0.0, {"batch_first": True}),
     "nn.TransformerDecoderLayer": (4, 2, 8, 0.0, {"batch_first": True}),
