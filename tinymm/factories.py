@@ -154,21 +154,26 @@ def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, device=None
 
 
 def rand_like(x: Tensor, generator=None, dtype=None) -> Tensor:
-    return rand(x.shape, generator=generator, dtype=dtype or x.dtype)
+    return rand(x.shape, generator=generator, dtype=dtype or x.dtype, device=x.device)
 
 
 def randn_like(x: Tensor, generator=None, dtype=None) -> Tensor:
-    return randn(x.shape, generator=generator, dtype=dtype or x.dtype)
+    return randn(x.shape, generator=generator, dtype=dtype or x.dtype, device=x.device)
 
 
 def randint_like(x: Tensor, low, high=None, generator=None, dtype=None) -> Tensor:
     if high is None:
         low, high = 0, low
-    return randint(low, high, x.shape, generator=generator, dtype=dtype or x.dtype)
+    return randint(low, high, x.shape, generator=generator, dtype=dtype or x.dtype,
+                   device=x.device)
 
 
 def bernoulli(p, generator=None) -> Tensor:
-    """1 with probability p (elementwise), else 0, in p's dtype."""
+    """1 with probability p (elementwise), else 0, in p's dtype, on p's device (a cuda p:
+    uniform draws made on the host, copied over once and compared there)."""
+    if isinstance(p, Tensor) and p.is_cuda:
+        return (rand(p.shape, generator=generator, dtype=p.dtype, device=p.device) < p).to(
+            p.dtype)
     probs = p.array if isinstance(p, Tensor) else np.asarray(p, np.float32)
     draw = rng_of(generator).random(probs.shape) < probs
     return _make(draw, probs.dtype, False, None)

@@ -138,17 +138,20 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A00
     return from_numpy(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def _indices(fn, row: int, col: int, offset: int) -> Tensor:
+def _indices(fn, row: int, col: int, offset: int, dtype, device) -> Tensor:
+    """(2, count) row and column indices (int64 unless ``dtype``), made on the host and
+    copied to ``device`` when one is given (one counted copy to cuda)."""
     rows, cols = fn(row, offset, col)
-    return from_numpy(np.stack([rows, cols]).astype(np.int64))
+    out = from_numpy(np.stack([rows, cols]).astype(np.int64 if dtype is None else dtype))
+    return out if device is None else out.to(device)
 
 
 def tril_indices(row: int, col: int, offset: int = 0, dtype=None, device=None) -> Tensor:
-    return _indices(np.tril_indices, row, col, offset)
+    return _indices(np.tril_indices, row, col, offset, dtype, device)
 
 
 def triu_indices(row: int, col: int, offset: int = 0, dtype=None, device=None) -> Tensor:
-    return _indices(np.triu_indices, row, col, offset)
+    return _indices(np.triu_indices, row, col, offset, dtype, device)
 
 
 __all__ = ["atan2", "clamp_max", "clamp_min", "column_stack", "cumprod", "dstack", "exp2",
