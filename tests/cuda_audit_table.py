@@ -223,7 +223,7 @@ STATUS = {
     'Tensor.new_empty': 'device',
     'Tensor.new_full': 'device',
     'Tensor.new_ones': 'device',
-    'Tensor.new_tensor': 'implicit',
+    'Tensor.new_tensor': 'device',
     'Tensor.new_zeros': 'device',
     'Tensor.nonzero': 'device',
     'Tensor.norm': 'device',
