@@ -76,6 +76,9 @@ OPS = {
     "l1_loss": lambda t, d: F.l1_loss(t["x"], t["x"] * 0.5, reduction="sum"),
     "smooth_l1_loss": lambda t, d: F.smooth_l1_loss(t["x"], t["x"] * 0.5, beta=0.3),
     "huber_loss": lambda t, d: F.huber_loss(t["x"], t["x"] * 0.5, reduction="none", delta=0.3),
+    "nan_to_num": lambda t, d: (t["odd"].nan_to_num(), t["odd"].nan_to_num(1.0, 9.0, -9.0)),
+    "rounding_nan_inf": lambda t, d: [getattr(t["odd"], m)() for m in
+                                      ("floor", "ceil", "round", "trunc", "sign")],
 }
 # the indexing family on the device (kernels gather and scan); index 2 of "ties" repeats
 HOST.update({"ties": np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, -5.0, 2.0]], np.float32),

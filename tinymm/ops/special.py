@@ -86,10 +86,9 @@ def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:  # 
     info = np.finfo(x.dtype)
     posinf = info.max if posinf is None else posinf
     neginf = info.min if neginf is None else neginf
-    values = x.array
-    out = where(from_numpy(values == np.inf), posinf, x)
-    out = where(from_numpy(values == -np.inf), neginf, out)
-    return where(from_numpy(np.isnan(values)), nan, out)
+    out = where(x == np.inf, posinf, x)  # the masks by comparison kernels, where x is
+    out = where(x == -np.inf, neginf, out)
+    return where(x.isnan(), nan, out)
 
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
