@@ -76,6 +76,10 @@ OPS = {
     "l1_loss": lambda t, d: F.l1_loss(t["x"], t["x"] * 0.5, reduction="sum"),
     "smooth_l1_loss": lambda t, d: F.smooth_l1_loss(t["x"], t["x"] * 0.5, beta=0.3),
     "huber_loss": lambda t, d: F.huber_loss(t["x"], t["x"] * 0.5, reduction="none", delta=0.3),
+    "bce_with_logits": lambda t, d: (
+        F.binary_cross_entropy_with_logits(t["x"] * 3, t["x"].sigmoid()),
+        F.binary_cross_entropy_with_logits(t["x"], t["x"].abs() / 3, t["x"][0].abs(),
+                                           reduction="none", pos_weight=t["x"][1].abs())),
     "nan_to_num": lambda t, d: (t["odd"].nan_to_num(), t["odd"].nan_to_num(1.0, 9.0, -9.0)),
     "rounding_nan_inf": lambda t, d: [getattr(t["odd"], m)() for m in
                                       ("floor", "ceil", "round", "trunc", "sign")],

@@ -89,11 +89,8 @@ class DifferenceLoss(Function):
     @staticmethod
     def backward(ctx, grad):
         dl, reduction = ctx.saved
-        backend = ctx.backend
-        if reduction == "mean":  # d(mean)/dloss_i = 1 / size
-            grad = backend.div_forward(grad, backend.full((), dl.size, dl.dtype))[0]
-        dx = backend.mul_forward(dl, grad)[0]
-        return dx, backend.neg_forward(dx)[0]
+        dx = _kernel_chain(ctx.backend, grad, dl, reduction)  # d(mean)/dloss_i = 1 / size
+        return dx, ctx.backend.neg_forward(dx)[0]
 
 
 def _kernel_difference(backend, x, t, kind, beta):
@@ -157,26 +154,58 @@ class BinaryCrossEntropy(Function):
 
 
 class BinaryCrossEntropyWithLogits(Function):
+    """loss = (1 - t) x + c softplus(-x), c = 1 + (pos_weight - 1) t (1 without pos_weight);
+    dl/dx = (1 - t) - c sigmoid(-x), dl/dt = -x + (pos_weight - 1) softplus(-x). Computed
+    with the backend's kernels (so on either device), in the stable forms
+    softplus(-x) = log1p(exp(-|x|)) + max(-x, 0) and sigmoid(-x) = exp(-(max(x, 0) +
+    log1p(exp(-|x|)))), NumPy's logaddexp(0, x) term for term."""
+
     @staticmethod
     def forward(ctx, x, t, weight=None, pos_weight=None, reduction="mean"):
         _check("binary_cross_entropy_with_logits", x, t, reduction)
-        t = t.astype(x.dtype)
-        softplus_neg = np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)  # log(1 + e^-x)
-        c = 1 if pos_weight is None else 1 + (pos_weight - 1) * t
-        loss = (1 - t) * x + c * softplus_neg
-        sigmoid_neg = np.exp(-np.logaddexp(0, x))  # sigmoid(-x) = 1 / (1 + e^x), stable
-        dl = (1 - t) - c * sigmoid_neg
-        dt = -x if pos_weight is None else -x + (pos_weight - 1) * softplus_neg  # d loss / d t
+        b = ctx.backend
+        if t.dtype != x.dtype:
+            t = b.cast_forward(t, x.dtype)[0]
+        zero, one = b.full((), 0, x.dtype), b.full((), 1, x.dtype)
+        log_term = b.log1p_forward(b.exp_forward(b.neg_forward(b.abs_forward(x)[0])[0])[0])[0]
+        neg_x = b.neg_forward(x)[0]
+        softplus_neg = b.add_forward(log_term, b.maximum_forward(neg_x, zero)[0])[0]
+        one_minus_t = b.sub_forward(one, t)[0]
+        if pos_weight is None:
+            c, dt = one, neg_x
+        else:
+            excess = b.sub_forward(_on(b, pos_weight, x.dtype), one)[0]  # pos_weight - 1
+            c = b.add_forward(one, b.mul_forward(excess, t)[0])[0]
+            dt = b.add_forward(neg_x, b.mul_forward(excess, softplus_neg)[0])[0]
+        loss = b.add_forward(b.mul_forward(one_minus_t, x)[0],
+                             b.mul_forward(c, softplus_neg)[0])[0]
+        softplus_x = b.add_forward(b.maximum_forward(x, zero)[0], log_term)[0]
+        sigmoid_neg = b.exp_forward(b.neg_forward(softplus_x)[0])[0]
+        dl = b.sub_forward(one_minus_t, b.mul_forward(c, sigmoid_neg)[0])[0]
         if weight is not None:
-            loss, dl, dt = loss * weight, dl * weight, dt * weight
-        ctx.save_for_backward(dl.astype(x.dtype), dt.astype(x.dtype), reduction)
-        return _reduce(loss.astype(x.dtype), reduction)
+            w = _on(b, weight, x.dtype)
+            loss, dl, dt = (b.mul_forward(a, w)[0] for a in (loss, dl, dt))
+        ctx.save_for_backward(dl, dt, reduction)
+        return _reduce_on(b, loss, reduction)
 
     @staticmethod
     def backward(ctx, grad):
         dl, dt, reduction = ctx.saved
-        dtarget = _chain(grad, dt, reduction) if ctx.needs_input_grad[1] else None
-        return _chain(grad, dl, reduction), dtarget
+        dtarget = _kernel_chain(ctx.backend, grad, dt, reduction) if ctx.needs_input_grad[1] \
+            else None
+        return _kernel_chain(ctx.backend, grad, dl, reduction), dtarget
+
+
+def _on(backend, array, dtype):
+    """A weight array in the loss's dtype (a cast kernel where it differs)."""
+    return array if array.dtype == dtype else backend.cast_forward(array, np.dtype(dtype))[0]
+
+
+def _kernel_chain(backend, grad, dl_dx, reduction):
+    """``_chain`` by kernels: dl_dx * grad (/ size for the mean)."""
+    if reduction == "mean":
+        grad = backend.div_forward(grad, backend.full((), dl_dx.size, dl_dx.dtype))[0]
+    return backend.mul_forward(dl_dx, grad)[0]
 
 
 class NLLLoss(Function):
@@ -223,7 +252,10 @@ def _pair(input, target):  # noqa: A002
 
 
 def _raw(value):
-    return None if value is None else np.asarray(getattr(value, "array", value))
+    """A weight's array: a Tensor's storage (host or device), other values as NumPy."""
+    if value is None:
+        return None
+    return value.array if hasattr(value, "array") else np.asarray(value)
 
 
 def mse_loss(input, target, reduction: str = "mean", size_average=None,  # noqa: A002
