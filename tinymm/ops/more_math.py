@@ -18,8 +18,8 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.dtypes import float_result, result_type
-from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import check_dim, check_float
+from tinymm.ops._kernel import KernelFunction
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy
 
@@ -38,18 +38,12 @@ class Cumprod(Function):
         return ctx.backend.cumprod_backward(grad, *ctx.saved)
 
 
-class Atan2(Function):
-    @staticmethod
-    def forward(ctx, y, x):
-        ctx.save_for_backward(y, x)
-        return np.arctan2(y, x)
+class Atan2(KernelFunction):
+    kernel = "atan2"  # s = dout / (x^2 + y^2): dy = s x, dx = -s y (kernels/reference/special)
 
-    @staticmethod
-    def backward(ctx, grad):
-        y, x = ctx.saved
-        scale = grad / (x * x + y * y)
-        return (sum_to_shape(scale * x, y.shape).astype(y.dtype),
-                sum_to_shape(-scale * y, x.shape).astype(x.dtype))
+    @classmethod
+    def forward(cls, ctx, y, x):
+        return cls.run(ctx, y, x)
 
 
 def cumprod(input, dim: int | None = None, dtype=None, axis: int | None = None) -> Tensor:  # noqa: A002
@@ -68,7 +62,14 @@ def atan2(input, other) -> Tensor:  # noqa: A002
     y, x = as_tensor(input), as_tensor(other)
     check_float("atan2", "input", y.array)
     check_float("atan2", "other", x.array)
-    return Atan2.apply(y, x)
+    try:
+        np.broadcast_shapes(tuple(y.shape), tuple(x.shape))
+    except ValueError:
+        raise ValueError(f"atan2: input {tuple(y.shape)} and other {tuple(x.shape)} do not "
+                         "broadcast") from None
+    common = result_type(y, x)  # the kernels take one dtype
+    return Atan2.apply(y if y.dtype == common else y.to(common),
+                       x if x.dtype == common else x.to(common))
 
 
 def logaddexp(input, other) -> Tensor:  # noqa: A002

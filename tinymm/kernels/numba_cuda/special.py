@@ -1,11 +1,14 @@
-"""CUDA rounding and error function (derivation: kernels/reference/special.py).
+"""CUDA rounding, error function and atan2 (derivation: kernels/reference/special.py).
 
 One thread per element over the flat array. The rounding mode is a launch argument (uniform
 across the grid). ``math.floor``/``ceil`` lower to libdevice's floorf/ceilf (floor/ceil in
 float64) and keep the dtype; trunc is the floor of a positive and the ceiling of a negative;
 round is half to even from the floor (``r = floor(v)``; up when the remainder is over one
 half, or exactly one half and r is odd). NaN and infinities pass through every mode but
-sign (which gives +-1 for infinities), as NumPy and PyTorch do. erf is libdevice's erff/erf.
+sign (which gives +-1 for infinities), as NumPy and PyTorch do. erf is libdevice's erff/erf;
+atan2 is its atan2f/atan2 on y and x broadcast to the output (strided copies), and its
+backward computes both gradients at the output shape in one pass, then sums each down to its
+operand's shape.
 
 Numerics: typed constants (zero, one, half, the erf derivative's 2 / sqrt(pi)) are passed in,
 so float32 arithmetic never mixes with a float64 literal.
@@ -15,9 +18,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import cuda
 
-from tinymm.kernels.numba_cuda._device import map_1d, require_device, zeros
+from tinymm.kernels.numba_cuda._device import empty, flat, grid_1d, map_1d, require_device, zeros
+from tinymm.kernels.numba_cuda._strided import broadcast_to
+from tinymm.kernels.numba_cuda.reduction import sum_to_shape
 
 FLOOR, CEIL, ROUND, TRUNC, SIGN = range(5)
 MODES = {"floor": FLOOR, "ceil": CEIL, "round": ROUND, "trunc": TRUNC, "sign": SIGN}
@@ -59,15 +65,35 @@ def _erf_grad(dout, x, dx, scale):
         dx[i] = dout[i] * scale * math.exp(-v * v)
 
 
+def _atan2(y, x, out):
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = math.atan2(y[i], x[i])
+
+
+def _atan2_grad(dout, y, x, dy, dx):
+    i = cuda.grid(1)
+    if i < dout.size:
+        a = y[i]
+        b = x[i]
+        s = dout[i] / (b * b + a * a)
+        dy[i] = s * b
+        dx[i] = -s * a
+
+
 _FL = ("float32", "float64")
 PTX_TARGETS = [
     (_rounding, tuple(f"void({t}[::1], {t}[::1], int64, {t}, {t}, {t})" for t in _FL)),
     (_erf, tuple(f"void({t}[::1], {t}[::1])" for t in _FL)),
     (_erf_grad, tuple(f"void({t}[::1], {t}[::1], {t}[::1], {t})" for t in _FL)),
+    (_atan2, tuple(f"void({t}[::1], {t}[::1], {t}[::1])" for t in _FL)),
+    (_atan2_grad, tuple(f"void({t}[::1], {t}[::1], {t}[::1], {t}[::1], {t}[::1])" for t in _FL)),
 ]
 rounding_kernel = cuda.jit(_rounding)
 erf_kernel = cuda.jit(_erf)
 erf_grad_kernel = cuda.jit(_erf_grad)
+atan2_kernel = cuda.jit(_atan2)
+atan2_grad_kernel = cuda.jit(_atan2_grad)
 
 
 def rounding_forward(x, mode):
@@ -91,3 +117,21 @@ def erf_backward(dout, cache):
     x = cache
     scale = x.dtype.type(2.0 / math.sqrt(math.pi))
     return (map_1d("erf_backward", erf_grad_kernel, {"dout": dout, "x": x}, scale),)
+
+
+def atan2_forward(y, x):
+    require_device("atan2_forward", y=y, x=x)
+    shape = tuple(np.broadcast_shapes(tuple(y.shape), tuple(x.shape)))
+    yb, xb = broadcast_to(y, shape), broadcast_to(x, shape)  # (shape) each
+    out = map_1d("atan2_forward", atan2_kernel, {"y": yb, "x": xb})
+    return out, (yb, xb, tuple(y.shape), tuple(x.shape))
+
+
+def atan2_backward(dout, cache):
+    require_device("atan2_backward", dout=dout)
+    yb, xb, y_shape, x_shape = cache
+    dy, dx = empty(tuple(dout.shape), dout.dtype), empty(tuple(dout.shape), dout.dtype)
+    if dout.size:
+        blocks, threads = grid_1d(dout.size)
+        atan2_grad_kernel[blocks, threads](flat(dout), flat(yb), flat(xb), flat(dy), flat(dx))
+    return sum_to_shape(dy, y_shape), sum_to_shape(dx, x_shape)
