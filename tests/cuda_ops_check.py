@@ -80,6 +80,9 @@ OPS = {
         F.binary_cross_entropy_with_logits(t["x"] * 3, t["x"].sigmoid()),
         F.binary_cross_entropy_with_logits(t["x"], t["x"].abs() / 3, t["x"][0].abs(),
                                            reduction="none", pos_weight=t["x"][1].abs())),
+    "fmod": lambda t, d: (t["x"].fmod(t["x"][0] * 0.4 - 0.1), t["x"].fmod(0.3)),
+    "remainder": lambda t, d: (t["x"].remainder(t["x"][1] * -0.4), (t["x"] * 5).remainder(2)),
+    "atan2": lambda t, d: tinymm.atan2(t["x"], t["x"][1] - 0.2),
     "nan_to_num": lambda t, d: (t["odd"].nan_to_num(), t["odd"].nan_to_num(1.0, 9.0, -9.0)),
     "rounding_nan_inf": lambda t, d: [getattr(t["odd"], m)() for m in
                                       ("floor", "ceil", "round", "trunc", "sign")],

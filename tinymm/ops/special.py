@@ -7,9 +7,10 @@ their outputs are integers or booleans).
                        dx = dout * 2 / sqrt(pi) * exp(-x^2)
     fmod(a, b)         a - b * trunc(a / b) (sign of a);  da = dout, db = -dout * trunc(a / b)
     remainder(a, b)    a - b * floor(a / b) (sign of b);  da = dout, db = -dout * floor(a / b)
+                       (both: the modulo kernels, kernels/reference/special.py)
 
 The quotient's derivative is 0 wherever it exists (as PyTorch). The others are compositions of
-Tensor ops. erf runs on either device (the erf kernels); the logical functions,
+Tensor ops. erf, fmod and remainder run on either device (their kernels); the logical functions,
 isnan/isinf/isfinite and count_nonzero run on cuda tensors by comparison kernels; the other ops
 run on cpu tensors.
 """
@@ -20,8 +21,6 @@ import operator
 
 import numpy as np
 
-from tinymm.autograd import Function
-from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import check_dim, check_float
 from tinymm.ops._kernel import KernelFunction
 from tinymm.tensor import Tensor, as_tensor, from_numpy, where
@@ -36,30 +35,25 @@ class Erf(KernelFunction):
         return cls.run(ctx, x)
 
 
-class Modulo(Function):
-    """fmod (``fn`` = np.fmod) or remainder (np.remainder) of broadcast a and b."""
+class Modulo(KernelFunction):
+    """fmod (``floor=False``) or remainder (``floor=True``) of broadcast a and b (the modulo
+    kernels: da = dout, db = -dout * the quotient)."""
 
-    @staticmethod
-    def forward(ctx, a, b, fn):
-        out = fn(a, b)
-        quotient = np.round((a - out) / np.where(b == 0, 1, b))  # trunc or floor of a / b
-        ctx.save_for_backward(quotient, np.shape(a), np.shape(b))
-        return out
+    kernel = "modulo"
 
-    @staticmethod
-    def backward(ctx, grad):
-        quotient, a_shape, b_shape = ctx.saved
-        return (sum_to_shape(grad, a_shape),
-                sum_to_shape((-grad * quotient).astype(grad.dtype), b_shape))
+    @classmethod
+    def forward(cls, ctx, a, b, floor):
+        return cls.run(ctx, a, b, floor=floor)
 
 
 def erf(input) -> Tensor:  # noqa: A002 - PyTorch's argument names
     return Erf.apply(as_tensor(input))
 
 
-def _modulo(op: str, fn, input, other) -> Tensor:  # noqa: A002
+def _modulo(op: str, floor: bool, input, other) -> Tensor:  # noqa: A002
     x = as_tensor(input)
-    y = other if isinstance(other, Tensor) else from_numpy(np.asarray(other, x.dtype))
+    y = other if isinstance(other, Tensor) else from_numpy(np.asarray(other, x.dtype)).to(
+        x.device)  # a number: one counted copy to a cuda x's device
     if x.dtype.kind != "f" and y.dtype.kind == "f":
         x = x.to(y.dtype)
     try:
@@ -67,15 +61,15 @@ def _modulo(op: str, fn, input, other) -> Tensor:  # noqa: A002
     except ValueError:
         raise ValueError(f"{op}: input {tuple(x.shape)} and other {tuple(y.shape)} do not "
                          "broadcast") from None
-    return Modulo.apply(x, y.to(x.dtype), fn=fn)
+    return Modulo.apply(x, y.to(x.dtype), floor=floor)
 
 
 def fmod(input, other) -> Tensor:  # noqa: A002
-    return _modulo("fmod", np.fmod, input, other)
+    return _modulo("fmod", False, input, other)
 
 
 def remainder(input, other) -> Tensor:  # noqa: A002
-    return _modulo("remainder", np.remainder, input, other)
+    return _modulo("remainder", True, input, other)
 
 
 def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:  # noqa: A002

@@ -6,6 +6,11 @@
                PyTorch returns 0 everywhere (at the jumps too)
     erf        out = 2 / sqrt(pi) * integral_0^x exp(-t^2) dt
                dx = dout * 2 / sqrt(pi) * exp(-x^2)
+    modulo     out = a - b trunc(a / b) (fmod: the sign of a) or a - b floor(a / b)
+               (remainder, ``floor=True``: the sign of b), a and b broadcast, computed
+               exactly (np.fmod / np.remainder); q = round((a - out) / b), the quotient
+               da = dout, db = -dout q: the quotient's derivative is 0 wherever it exists
+               (PyTorch's), both summed down to their operand's shape
     atan2      out = the angle of the point (x, y), y and x broadcast (np.arctan2)
                s = dout / (x^2 + y^2);  dy = s x,  dx = -s y, each summed down to its
                operand's shape where broadcasting stretched it
@@ -55,3 +60,15 @@ def atan2_backward(dout, cache):
     scale = dout / (x * x + y * y)
     return (sum_to_shape(scale * x, y.shape).astype(y.dtype),
             sum_to_shape(-scale * y, x.shape).astype(x.dtype))
+
+
+def modulo_forward(a, b, floor=False):
+    out = (np.remainder if floor else np.fmod)(a, b)
+    quotient = np.round((a - out) / np.where(b == 0, 1, b))  # trunc or floor of a / b
+    return out, (quotient, a.shape, b.shape)
+
+
+def modulo_backward(dout, cache):
+    quotient, a_shape, b_shape = cache
+    return (sum_to_shape(dout, a_shape),
+            sum_to_shape((-dout * quotient).astype(dout.dtype), b_shape))
