@@ -209,7 +209,9 @@ def _kernel_chain(backend, grad, dl_dx, reduction):
 
 
 class NLLLoss(Function):
-    """Negative log-likelihood of log-probabilities x (N, C) at class indices t (N,)."""
+    """Negative log-likelihood of log-probabilities x (N, C) at class indices t (N,), by
+    kernels (compare and where for ignore_index, gather for the picked log-probabilities and
+    weights, its backward for dx), so on either device."""
 
     @staticmethod
     def forward(ctx, x, t, weight=None, ignore_index=-100, reduction="mean"):
@@ -221,24 +223,29 @@ class NLLLoss(Function):
         if reduction not in REDUCTIONS:
             raise ValueError(f"nll_loss: reduction must be one of {REDUCTIONS}, got "
                              f"{reduction!r}")
-        rows = np.arange(x.shape[0])
-        keep = t != ignore_index
-        safe_t = np.where(keep, t, 0)
-        w = (np.ones(x.shape[1], x.dtype) if weight is None else weight.astype(x.dtype))
-        w_i = np.where(keep, w[safe_t], 0).astype(x.dtype)  # (N,)
-        loss = -w_i * x[rows, safe_t]  # (N,)
-        total = w_i.sum()
-        ctx.save_for_backward(x.shape, rows, safe_t, w_i, total, reduction)
+        b = ctx.backend
+        N, C = x.shape
+        keep = b.compare_forward(t, b.full((), ignore_index, np.int64), "ne")[0]  # (N,)
+        safe_t = b.where_forward(keep, t, b.full((), 0, np.int64))[0]  # (N,) ignored -> 0
+        w = b.full((C,), 1, x.dtype) if weight is None else _on(b, weight, x.dtype)  # (C,)
+        w_i = b.where_forward(keep, b.gather_forward(w, safe_t, 0)[0],
+                              b.full((), 0, x.dtype))[0]  # (N,) 0 where ignored
+        picked, pick_cache = b.gather_forward(x, safe_t.reshape(N, 1), 1)  # (N, 1)
+        minus_w = b.neg_forward(w_i)[0]  # (N,)
+        loss = b.mul_forward(minus_w, picked.reshape(N))[0]  # (N,) -w_i x[n, t_n]
+        total = b.sum_forward(w_i)[0]  # ()
+        ctx.save_for_backward(pick_cache, minus_w, total, reduction)
         if reduction == "mean":
-            return np.asarray(loss.sum() / total, dtype=x.dtype)
-        return _reduce(loss, reduction)
+            return b.div_forward(b.sum_forward(loss)[0], total)[0]
+        return _reduce_on(b, loss, reduction)
 
     @staticmethod
     def backward(ctx, grad):
-        shape, rows, safe_t, w_i, total, reduction = ctx.saved
-        dx = np.zeros(shape, dtype=w_i.dtype)
-        scale = grad / total if reduction == "mean" else grad
-        dx[rows, safe_t] = -w_i * scale
+        pick_cache, minus_w, total, reduction = ctx.saved
+        b = ctx.backend
+        scale = b.div_forward(grad, total)[0] if reduction == "mean" else grad
+        d_picked = b.mul_forward(minus_w, scale)[0]  # (N,)
+        (dx, _) = b.gather_backward(d_picked.reshape(d_picked.shape[0], 1), pick_cache)
         return dx, None
 
 
@@ -316,8 +323,8 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
     from tinymm.tensor import as_tensor
 
     x = as_tensor(input)
-    t = np.asarray(getattr(target, "array", target))
-    shape = t.shape
+    t = target.array if hasattr(target, "array") else np.asarray(target)  # host or device
+    shape = tuple(t.shape)
     if x.ndim > 2:
         x, t = _classes_last(x, t)
     loss = NLLLoss.apply(x, t, weight=_raw(weight), ignore_index=ignore_index,
