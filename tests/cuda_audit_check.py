@@ -132,7 +132,10 @@ HOST.update({"kt": RNG.uniform(0.1, 0.9, (4, 2, 2, 2)).astype(np.float32),
              "t0": np.array(0.5, np.float32),
              "wb": RNG.uniform(0.1, 0.9, (2, 3, 3)).astype(np.float32),
              "b3": RNG.uniform(0.1, 0.9, (2, 3, 3)).astype(np.float32),
-             "uidx": np.array([[0, 2], [1, 0]], np.int64)})
+             "uidx": np.array([[0, 2], [1, 0]], np.int64),
+             **{f"{cell}_{m}": RNG.uniform(-0.5, 0.5, (gates, cols)).astype(np.float32)
+                for cell, gates in (("lstm", 4), ("gru", 3), ("rnn", 1))
+                for m, cols in (("ih", 4), ("hh", 1))}})  # one hidden unit over seq's D = 4
 # names whose call is none of their family's patterns: args as in CANDIDATES; for a layer,
 # its constructor's arguments (or a function that builds it), its inputs then found as usual
 CALLS: dict = {
@@ -154,6 +157,8 @@ CALLS: dict = {
     "tinymm.index_fill": ("@x", 1, "@rows", 0.5), "tinymm.narrow": ("@x", 1, 0, 2),
     "tinymm.broadcast_to": ("@v", (2, 3)), "tinymm.baddbmm": ("@b3", "@b3", "@b3"),
     "Tensor.index_select": ("x", 1, "@rows"), "tinymm.index_select": ("@x", 1, "@rows"),
+    "F.lstm": ("@seq", "@lstm_ih", "@lstm_hh"), "F.gru": ("@seq", "@gru_ih", "@gru_hh"),
+    "F.rnn": ("@seq", "@rnn_ih", "@rnn_hh"),
     "nn.Transformer": (4, 2, 1, 1, 8, 0.0, {"batch_first": True}),
     "nn.TransformerEncoderLayer": (4, 2, 8, 0.0, {"batch_first": True}),
     "nn.TransformerDecoderLayer": (4, 2, 8, 0.0, {"batch_first": True}),
@@ -244,11 +249,16 @@ def _takes_device(op) -> bool:
         return False
 
 
+# layers whose forward takes inputs none of LAYER_INPUTS has
+LAYER_CALL_INPUTS = {"nn.CrossAttentionFusion": [("@x", "@seq")], "nn.FiLM": [("@img", "@g")]}
+
+
 def _patterns(qualname: str):
     family = qualname.split(".", 1)[0]
     if family == "nn":
         ctors = [CALLS[qualname]] if qualname in CALLS else LAYER_ARGS
-        return [(c, i) for c in ctors for i in LAYER_INPUTS]
+        inputs = LAYER_CALL_INPUTS.get(qualname, LAYER_INPUTS)
+        return [(c, i) for c in ctors for i in inputs]
     if qualname in CALLS:
         return [CALLS[qualname]]
     return sorted(CANDIDATES[family], key=_scalars)
