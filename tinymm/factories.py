@@ -182,7 +182,8 @@ def bernoulli(p, generator=None) -> Tensor:
 def multinomial(probs, num_samples: int, replacement: bool = False, generator=None) -> Tensor:
     """Indices drawn from each row of ``probs`` (unnormalised weights), (R, num_samples)
     int64; a 1-D ``probs`` gives (num_samples,)."""
-    weights = probs.array if isinstance(probs, Tensor) else np.asarray(probs)
+    # a cuda probs: its weights come to the host (one counted copy), the draws go back
+    weights = probs._host_values() if isinstance(probs, Tensor) else np.asarray(probs)
     rows = np.atleast_2d(weights).astype(np.float64)  # (R, C)
     if (rows < 0).any() or not np.isfinite(rows).all() or (rows.sum(1) <= 0).any():
         raise ValueError("multinomial: probabilities must be finite, non-negative and have a "
@@ -193,4 +194,5 @@ def multinomial(probs, num_samples: int, replacement: bool = False, generator=No
     rng = rng_of(generator)
     out = np.stack([rng.choice(rows.shape[1], num_samples, replace=replacement, p=r / r.sum())
                     for r in rows])
-    return _make(out if weights.ndim > 1 else out[0], np.int64, False, None)
+    device = probs.device if isinstance(probs, Tensor) else None
+    return _make(out if weights.ndim > 1 else out[0], np.int64, False, device)

@@ -158,18 +158,26 @@ def isfinite(input) -> Tensor:  # noqa: A002
 
 def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
            return_counts: bool = False, dim=None):
-    """The distinct values (sorted), and optionally the inverse indices and the counts."""
+    """The distinct values (sorted), and optionally the inverse indices and the counts. The
+    outputs' sizes depend on the values, so a cuda input is copied to the host (one counted
+    copy, where PyTorch's cuda unique synchronises too) and the results back to its device."""
     values = _host(input)
     if dim is not None:
         dim = check_dim("unique", "dim", dim, values.ndim)
     found = np.unique(values, return_inverse=True, return_counts=True, axis=dim)
-    out = [from_numpy(found[0])]
+    out = [found[0]]
     if return_inverse:
-        out.append(from_numpy(found[1].reshape(values.shape if dim is None else -1)
-                              .astype(np.int64)))
+        out.append(found[1].reshape(values.shape if dim is None else -1).astype(np.int64))
     if return_counts:
-        out.append(from_numpy(found[2].astype(np.int64)))
+        out.append(found[2].astype(np.int64))
+    out = _on_device_of(input, out)
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _on_device_of(input, arrays) -> list:  # noqa: A002
+    """Host results as tensors on ``input``'s device (one counted copy each to cuda)."""
+    device = as_tensor(input).device
+    return [from_numpy(a).to(device) for a in arrays]
 
 
 def bincount(input, weights=None, minlength: int = 0) -> Tensor:  # noqa: A002
@@ -178,8 +186,8 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:  # noqa: A002
         raise RuntimeError(f"bincount: input must be a 1-d tensor of non-negative integers, got "
                            f"shape {values.shape} dtype {values.dtype}")
     w = None if weights is None else _host(weights)
-    counts = np.bincount(values, w, minlength)
-    return from_numpy(counts.astype(np.int64 if w is None else w.dtype))
+    counts = np.bincount(values, w, minlength)  # its size depends on the values: on the host
+    return _on_device_of(input, [counts.astype(np.int64 if w is None else w.dtype)])[0]
 
 
 def count_nonzero(input, dim=None) -> Tensor:  # noqa: A002
