@@ -22,7 +22,23 @@ NOTE = ("one image per worker thread (BLAS single-threaded in each), in row bloc
         "im2col again, dW GEMM per image, dcol GEMM and col2im per row block")
 
 
-def _conv(label, c_in, c_out, backward, fused=True, workspace=True):
+def winograd_on(run):
+    """``run`` with the numba backend's opt-in Winograd conv path switched on for each call
+    (TINYMM_WINOGRAD=1 for the whole process does the same), restored after it."""
+    from tinymm.kernels.numba_cpu import conv2d as numba_conv
+
+    def run_winograd():
+        saved = numba_conv.WINOGRAD
+        numba_conv.WINOGRAD = True
+        try:
+            return run()
+        finally:
+            numba_conv.WINOGRAD = saved
+
+    return run_winograd
+
+
+def _conv(label, c_in, c_out, backward, fused=True, workspace=True, winograd=False):
     x = RNG.standard_normal((N, c_in, H, W)).astype(np.float32)
     bound = 1 / np.sqrt(c_in * 9)
     w = RNG.uniform(-bound, bound, (c_out, c_in, 3, 3)).astype(np.float32)
@@ -42,6 +58,8 @@ def _conv(label, c_in, c_out, backward, fused=True, workspace=True):
             if backward:
                 y.backward(dout)
 
+        if winograd:
+            return winograd_on(run)
         if workspace:
             return run
 
@@ -77,9 +95,13 @@ def _conv(label, c_in, c_out, backward, fused=True, workspace=True):
 
     flops = 2 * N * H * W * c_out * c_in * 9 * (3 if backward else 1)
     kind = "fwd+bwd" if backward else "fwd"
-    extra = ("" if fused else " unfused conv2d+relu") + ("" if workspace else " no-workspace")
+    extra = (("" if fused else " unfused conv2d+relu") + ("" if workspace else " no-workspace")
+             + (" winograd (opt-in)" if winograd else ""))
     note = NOTE + ("" if workspace else "; workspace cache OFF: fresh buffers every call")
-    plain = workspace and fused
+    if winograd:
+        note = ("Winograd F(2x2, 3x3) per image (TINYMM_WINOGRAD=1): input transform, 16 BLAS "
+                "GEMMs, output transform; backward by the adjoint transforms")
+    plain = workspace and fused and not winograd
     return Bench(f"conv {label} {c_in}->{c_out} 3x3 pad1 N={N} {H}x{W} +ReLU {kind}{extra}",
                  "conv2d", make, flops=flops, torch=torch_make, note=note,
                  backends=("reference", "numba") if plain else ("numba",),
@@ -95,4 +117,6 @@ BENCHES = [
     _conv("B", 32, 64, True),
     _conv("B", 32, 64, True, workspace=False),
     _conv("B", 32, 64, True, fused=False),
+    _conv("B", 32, 64, False, winograd=True),
+    _conv("B", 32, 64, True, winograd=True),
 ]

@@ -51,7 +51,7 @@ def step_flops(config, T: int = 7) -> float:
     return float(f)
 
 
-def _case(fusion: str) -> Bench:
+def _case(fusion: str, winograd: bool = False) -> Bench:
     from tinymm.models import MultimodalConfig
 
     config = MultimodalConfig(fusion=fusion)
@@ -75,6 +75,10 @@ def _case(fusion: str) -> Bench:
             loss.backward()
             optimizer.step()
 
+        if winograd:
+            from benchmarks.bench_conv2d import winograd_on
+
+            return winograd_on(step)
         return step
 
     def torch_make():
@@ -102,12 +106,16 @@ def _case(fusion: str) -> Bench:
 
         return step
 
-    return Bench(f"train step {fusion} N=32 (fwd+bwd+Adam, fresh batches)", "train", make,
+    conv = ("conv B by Winograd F(2x2, 3x3) (TINYMM_WINOGRAD=1), conv A by im2col+BLAS GEMM"
+            if winograd else "conv im2col+BLAS GEMM")
+    return Bench(f"train step {fusion} N=32 (fwd+bwd+Adam, fresh batches)"
+                 + (" winograd (opt-in)" if winograd else ""), "train", make,
                  flops=step_flops(config), torch=torch_make, repeat=20,
-                 note="whole model: conv im2col+BLAS GEMM per image, LSTM numba cell, Adam "
-                      "as one numba kernel per parameter; a pool of 64 fresh batches (no "
-                      "denormal drift)",
-                 table=f"train step {fusion}" if fusion != "concat" else "")
+                 backends=("numba",) if winograd else ("reference", "numba"),
+                 note=f"whole model: {conv} per image, LSTM numba cell, Adam as one numba "
+                      "kernel per parameter; a pool of 64 fresh batches (no denormal drift)",
+                 table=f"train step {fusion}" if fusion != "concat" and not winograd else "")
 
 
-BENCHES = [_case(f) for f in FUSIONS]
+BENCHES = [_case(f) for f in FUSIONS] + [_case(f, winograd=True)
+                                         for f in ("multiply", "attention")]

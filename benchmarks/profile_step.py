@@ -16,10 +16,12 @@ from collections import defaultdict
 
 
 def _label(name: str, args: tuple) -> str:
-    """The kernel's name, and for convolutions and pools the input's channels (conv A and
-    conv B are one kernel at two shapes)."""
+    """The kernel's name, and for convolutions and pools the channels of its first argument
+    (conv A and conv B are one kernel at two shapes): the input's C for a forward, the
+    output gradient's O for a backward."""
     if name.startswith(("conv2d", "max_pool")) and hasattr(args[0], "shape"):
-        return f"{name} C={args[0].shape[1]}"
+        letter = "O" if name.endswith("_backward") else "C"
+        return f"{name} {letter}={args[0].shape[1]}"
     return name
 
 

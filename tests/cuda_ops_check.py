@@ -130,6 +130,10 @@ OPS.update({
                                   t["x"].index_select(0, t["rows"])),
     "mask_getitem": lambda t, d: (t["x"][t["x"] > 0], t["seq"][t["x"] > 0]),
     "isclose": lambda t, d: t["x"].isclose(t["x"] + 1e-7),
+    "bincount": lambda t, d: (t["rows"].bincount(), tinymm.bincount(t["bags"].reshape(-1),
+                                                                    t["x"].reshape(-1)[:4], 6)),
+    "unique": lambda t, d: (t["ties"].unique(return_inverse=True, return_counts=True),
+                            t["idx"].unique()),
 })
 REFUSED: dict = {
 }

@@ -91,7 +91,7 @@ def train_both(fusion: str, steps: int) -> tuple[MultimodalVQA, optim.Adam]:
         assert moved == expected_transfers(batch, fusion), (fusion, i, moved)
         np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=f"{fusion} step {i}")
     for (name, a), (_, b) in zip(host.state_dict().items(), gpu.state_dict().items()):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=f"{fusion} {name}")
+        np.testing.assert_allclose(b.cpu(), a, rtol=1e-4, atol=1e-6, err_msg=f"{fusion} {name}")
     return gpu, gpu_opt
 
 
@@ -161,7 +161,7 @@ def check_task_steps() -> None:
         assert got[metric] == want[metric], (name, got, want)
         np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-5, err_msg=name)
         for (key, a), (_, b) in zip(host.state_dict().items(), gpu.state_dict().items()):
-            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=f"{name} {key}")
+            np.testing.assert_allclose(b.cpu(), a, rtol=1e-4, atol=1e-6, err_msg=f"{name} {key}")
 
 
 def check_checkpoints(gpu: MultimodalVQA, gpu_opt: optim.Adam) -> None:
@@ -173,7 +173,7 @@ def check_checkpoints(gpu: MultimodalVQA, gpu_opt: optim.Adam) -> None:
         cpu_opt = optim.Adam(cpu.parameters(), lr=0.05)
         io.load_module(path / "run", cpu, cpu_opt)
         for (name, a), (_, b) in zip(gpu.state_dict().items(), cpu.state_dict().items()):
-            np.testing.assert_array_equal(b, a, err_msg=name)
+            np.testing.assert_array_equal(b, a.cpu(), err_msg=name)
         assert all(p.device == "cpu" for p in cpu.parameters())
         tinymm.save(gpu.state_dict(), path / "sd.safetensors")
         tinymm.save({"w": gpu.head_out.weight}, path / "t.safetensors")
@@ -186,7 +186,7 @@ def check_checkpoints(gpu: MultimodalVQA, gpu_opt: optim.Adam) -> None:
         again.load_state_dict(tinymm.load(path / "sd.safetensors", map_location="cpu"))
         assert all(p.device == "cuda" for p in again.parameters())
         for (name, a), (_, b) in zip(gpu.state_dict().items(), again.state_dict().items()):
-            np.testing.assert_array_equal(b, a, err_msg=name)
+            np.testing.assert_array_equal(b.cpu(), a.cpu(), err_msg=name)
 
 
 def expect(error: type, words: tuple[str, ...], call) -> None:

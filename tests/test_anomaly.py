@@ -9,7 +9,7 @@ import pytest
 
 import tinymm
 from tinymm import F, nn
-from tinymm.autograd import AnomalyError, Function, is_anomaly_enabled, nonfinite_origin
+from tinymm.autograd import AnomalyError, ArrayFunction, is_anomaly_enabled, nonfinite_origin
 
 pytestmark = pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning",
                                         "ignore:overflow:RuntimeWarning",
@@ -22,7 +22,7 @@ def _line(offset=0):
     return inspect.currentframe().f_back.f_lineno + offset
 
 
-class NaNBackward(Function):
+class NaNBackward(ArrayFunction):
     """The identity whose backward plants a NaN: the bug anomaly mode must point at."""
 
     @staticmethod

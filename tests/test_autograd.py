@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinymm
-from tinymm import Function, no_grad
+from tinymm import ArrayFunction, no_grad
 
 
 def leaf(values, dtype=np.float64):
@@ -110,7 +110,7 @@ def test_integer_tensors_cannot_require_grad():
 
 
 def test_custom_function_multi_output():
-    class SplitHalves(Function):
+    class SplitHalves(ArrayFunction):
         @staticmethod
         def forward(ctx, x):
             n = x.shape[0] // 2
@@ -127,7 +127,7 @@ def test_custom_function_multi_output():
 
 
 def test_wrong_gradient_count_is_reported():
-    class Bad(Function):
+    class Bad(ArrayFunction):
         @staticmethod
         def forward(ctx, a, b):
             return a + b

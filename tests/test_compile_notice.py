@@ -75,7 +75,7 @@ def test_two_process_warm_up_keeps_the_weights_and_its_helper_succeeds(monkeypat
     cfg = T.TrainConfig(fusion="attention", samples=8, batch_size=4, seed=1, model=tiny)
     dataset = ShapesVQA(8, seed=1)
     model = T.build_model(cfg, dataset.tokenizer)
-    before = {k: v.copy() for k, v in model.state_dict().items()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     monkeypatch.setattr(cn, "spare_core", lambda: True)
     monkeypatch.setattr(cn, "cold_cache", lambda: True)
     stream = io.StringIO()

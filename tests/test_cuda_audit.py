@@ -11,9 +11,9 @@
 import os
 
 import pytest
-from tests.cuda_audit_table import STATUS
 
 from tests.cuda_audit_check import surface
+from tests.cuda_audit_table import STATUS
 
 STATUSES = {"device", "value", "refused", "host", "implicit", "mismatch", "uncalled"}
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import tinymm
-from tinymm import Function
+from tinymm import ArrayFunction
 from tinymm.ops.linear import Linear
 
 
-class BrokenLinear(Function):
+class BrokenLinear(ArrayFunction):
     """Linear whose dweight forgets a transpose: dout @ x instead of dout^T @ x (only the
     shapes of square problems survive; we use a square weight so it runs)."""
 
@@ -52,7 +52,7 @@ def test_sum_upstream_would_miss_this_bug():
     """With a ones upstream gradient, swapping two outputs' gradients is invisible; the random
     upstream gradient gradcheck uses catches it."""
 
-    class SwapBug(Function):
+    class SwapBug(ArrayFunction):
         @staticmethod
         def forward(ctx, x):
             return x * np.array([2.0, 3.0])
@@ -116,7 +116,7 @@ def test_no_float_input_is_an_error():
 
 # ------------------------------------------------------------------ one tolerance story
 def _scaled_tanh(factor):
-    class Scaled(Function):
+    class Scaled(ArrayFunction):
         @staticmethod
         def forward(ctx, x):
             ctx.save_for_backward(x)
@@ -141,7 +141,7 @@ def test_default_rejects_a_backward_off_by_half_a_permille(rng):
 
 
 def test_softplus_with_a_stray_term_is_not_called_correct(rng):
-    class StraySoftplus(Function):
+    class StraySoftplus(ArrayFunction):
         @staticmethod
         def forward(ctx, x):
             ctx.save_for_backward(x)
@@ -176,7 +176,7 @@ def test_kinks_are_reported_as_kinks_not_errors():
 
 
 def test_a_wrong_backward_at_a_kink_still_fails():
-    class TripleRelu(Function):
+    class TripleRelu(ArrayFunction):
         @staticmethod
         def forward(ctx, x):
             ctx.save_for_backward(x)
@@ -192,7 +192,7 @@ def test_a_wrong_backward_at_a_kink_still_fails():
 
 
 def _scaled_linear(factor):
-    class ScaledBackward(Function):
+    class ScaledBackward(ArrayFunction):
         """Linear whose backward is off by a constant factor (a subtly wrong derivative)."""
 
         @staticmethod

@@ -259,7 +259,7 @@ def test_nan_loss_stops_naming_the_step(capsys):
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((48, 4)).astype(np.float32), rng.integers(0, CLASSES, 48)
     x[20] = np.nan  # sample 20 is in the second batch of 16 when not shuffled
-    before = {k: v.copy() for k, v in model.state_dict().items()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 2/3.*Where the "
                                                  r"first NaN/Inf started: input 0 of Linear "
                                                  r".* a leaf tensor "

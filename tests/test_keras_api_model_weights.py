@@ -49,3 +49,27 @@ def test_dtypes_match_keras():
         model = k.Sequential([k.Input(shape=(3,)), layer])
         assert (layer.compute_dtype, model.dtype) == ("float32", "float32")
         model.compile("sgd", "mse", run_eagerly=True, jit_compile=False)
+
+
+class FeedForward(tk.layers.Layer):
+    """A custom layer holding a Sequential (the Transformer block's ffn) and a Dense."""
+
+    def __init__(self):
+        super().__init__()
+        self.ffn = tk.Sequential([tk.layers.Dense(4, activation="relu"), tk.layers.Dense(3)])
+        self.out = tk.layers.Dense(2)
+
+    def call(self, x):
+        return self.out(self.ffn(x))
+
+
+def test_a_sequential_held_by_a_custom_layer_is_a_sublayer_and_trains():
+    x = tk.Input((3,))
+    layer = FeedForward()
+    model = tk.Model(x, layer(x))
+    assert [w.shape for w in layer.get_weights()] == [(3, 4), (4,), (4, 3), (3,), (3, 2), (2,)]
+    assert model.count_params() == 16 + 15 + 8
+    before = layer.ffn.get_weights()[0].copy()
+    model.compile("sgd", "mse")
+    model.fit(np.ones((4, 3), np.float32), np.ones((4, 2), np.float32), verbose=0)
+    assert not np.allclose(layer.ffn.get_weights()[0], before)

@@ -105,6 +105,19 @@ def test_program_runs_on_tinymm_and_learns(name):
         np.testing.assert_allclose(results["end_to_end"], results["evaluated"], rtol=1e-6)
         assert results["probabilities"].shape == (2, 1)
         assert results["end_to_end_params"] == results["params"]
+    elif name == "lstm_character_level_text_generation":
+        assert len(results["generated"]) == 8 and all(
+            len(g) == 12 and set(g) <= set(results["chars"]) for g in results["generated"])
+        assert results["losses"][-1] < results["initial_loss"]
+    elif name == "lstm_seq2seq":
+        assert results["layer_names"] == ["InputLayer", "InputLayer", "LSTM", "LSTM", "Dense"]
+        assert all(d.endswith("\n") or len(d) > 6 for d in results["decoded"])
+        assert _falls(results["history"])
+        assert results["reloaded_loss"][0] == pytest.approx(results["history"]["loss"][-1],
+                                                            rel=0.5)
+    elif name == "text_classification_with_transformer":
+        assert results["n_weights"] == 16  # the feed-forward Sequential's 4 included
+        assert _falls(results["history"])
     elif name == "mnist_convnet":
         assert {"loss", "accuracy", "val_loss", "val_accuracy"} == set(results["history"])
         assert _falls(results["history"]) and results["score"][1] > 0.2  # chance is 0.1
@@ -152,10 +165,12 @@ def _keras():
 
 
 COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_train_step",
-            "denoising_autoencoder", "functional_multi_io", "mnist_convnet",
+            "denoising_autoencoder", "functional_multi_io",
+            "lstm_character_level_text_generation", "lstm_seq2seq", "mnist_convnet",
             "save_and_serialize",
             "sequential_guide",
-            "subclassing_guide", "timeseries_conv1d", "transfer_learning",
+            "subclassing_guide", "text_classification_with_transformer",
+            "timeseries_conv1d", "transfer_learning",
             "variational_autoencoder",
             "training_loop_from_scratch"]
 

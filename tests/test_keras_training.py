@@ -244,7 +244,7 @@ def test_custom_loss_subclass_and_errors_at_compile():
     with pytest.raises(ValueError, match="reset_after=False is not supported"):
         layers.GRU(4, reset_after=False)
     with pytest.raises(TypeError, match="unexpected keyword argument"):
-        layers.Dense(4, kernel_constraint="max_norm")
+        layers.Flatten(kernel_constraint="max_norm")  # a layer without a kernel
     with pytest.raises(TypeError, match="does not take datasets or generators, got generator"):
         model.fit((b for b in [x]), r, verbose=0)
 

@@ -328,8 +328,8 @@ def test_bad_feature_size_and_shapes(no_kernel):
     layer = nn.LSTM(3, 4)
     with pytest.raises(ValueError, match=r"LSTM.*input has 5 features.*input_size=3"):
         layer(tinymm.randn(4, 2, 5))
-    with pytest.raises(ValueError, match=r"LSTM.*must be 3-d \(T, N, input_size\).*\(4, 3\)"):
-        layer(tinymm.randn(4, 3))
+    with pytest.raises(ValueError, match=r"LSTM.*must be 3-d \(T, N, input_size\).*\(4, 2, 3, 1\)"):
+        layer(tinymm.randn(4, 2, 3, 1))  # (T, input_size) is PyTorch's unbatched form
     with pytest.raises(ValueError, match=r"h0 must have shape .* \(1, 2, 4\), got \(2, 2, 4\)"):
         layer(tinymm.randn(4, 2, 3), (tinymm.zeros(2, 2, 4), tinymm.zeros(2, 2, 4)))
     with pytest.raises(ValueError, match=r"lstm: h0 must have shape \(N, H\) = \(2, 4\)"):

@@ -75,3 +75,21 @@ def test_after_a_task_raises_no_worker_starts_another():
     with pytest.raises(RuntimeError, match="task 3"):
         _threads.run_tasks(task, 10_000)
     assert len(done) < 10_000 - 1
+
+
+def test_matmuls_runs_independent_gemms_whole_or_in_pieces_and_matches_numpy(monkeypatch):
+    """Several independent products in one run (one split into row pieces, one whole, one a
+    transposed view), each equal to NumPy's GEMM; NumPy's BLAS thread count is restored."""
+    monkeypatch.setattr(_threads, "GEMM_SPLIT_MACS", 500)
+    monkeypatch.setattr(_threads, "GEMM_PAIR_MACS", 1)
+    monkeypatch.setattr(_threads, "GEMM_PIECE_ROWS", 2)
+    r = np.random.default_rng(1)
+    a1, b1 = r.standard_normal((9, 11)), r.standard_normal((11, 6))  # 594 MACs: pieces
+    a2, b2 = r.standard_normal((3, 4)), r.standard_normal((4, 5))  # 60 MACs: whole
+    a3, b3 = r.standard_normal((7, 3)).T, r.standard_normal((7, 2))  # (3, 7) view
+    before = _threads.blas_threads()
+    outs = _threads.matmuls(*((a, b, np.full((a.shape[0], b.shape[1]), np.nan))
+                              for a, b in ((a1, b1), (a2, b2), (a3, b3))))
+    for out, (a, b) in zip(outs, ((a1, b1), (a2, b2), (a3, b3))):
+        np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
+    assert _threads.blas_threads() == before

@@ -159,7 +159,7 @@ def test_conv1d_matches_torch(kw):
     layer = nn.Conv1d(3, 2, 3, **kw).double()
     ref = torch.nn.Conv1d(3, 2, 3, **kw).double()
     assert list(layer.state_dict()) == list(ref.state_dict())
-    ref.load_state_dict({k: torch.tensor(v) for k, v in layer.state_dict().items()})
+    ref.load_state_dict({k: torch.tensor(v.numpy()) for k, v in layer.state_dict().items()})
     x = _arrays((2, 3, 7))[0]
     w, b = layer.weight.detach().numpy(), layer.bias.detach().numpy()
     if "padding_mode" not in kw:

@@ -1,6 +1,6 @@
 """F.affine_grid and F.grid_sample: values and gradients (input, grid, theta) against PyTorch
-for every mode, padding mode and align_corners (behind importorskip), float64 gradchecks,
-the identity transform, and bad input."""
+for every mode (bilinear, nearest, bicubic), padding mode and align_corners (behind
+importorskip), float64 gradchecks, the identity transform, and bad input."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _both(fn):
 
 @pytest.mark.parametrize("align_corners", [False, True])
 @pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
-@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
 def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
     def run(lib, f):
         x = lib.tensor(X, requires_grad=True)
@@ -60,6 +60,10 @@ def test_affine_grid_then_sample_matches_torch(align_corners):
 def test_gradcheck(padding_mode):
     assert tinymm.gradcheck(lambda x, g: F.grid_sample(x, g, padding_mode=padding_mode),
                             [X[:1, :2].copy(), GRID[:1].copy()])
+    for align_corners in (False, True):
+        assert tinymm.gradcheck(lambda x, g, corners=align_corners: F.grid_sample(
+            x, g, mode="bicubic", padding_mode=padding_mode, align_corners=corners),
+            [X[:1, :1].copy(), GRID[:1, :2].copy()])  # 16 taps per point: kept small
     assert tinymm.gradcheck(lambda t: F.grid_sample(
         tinymm.tensor(X), F.affine_grid(t, (2, 3, 3, 4), align_corners=True),
         padding_mode=padding_mode, align_corners=True), [THETA.copy()])
@@ -77,8 +81,8 @@ def test_identity_theta_reproduces_the_input_and_float32_is_kept():
 @pytest.mark.parametrize("call, error, match", [
     (lambda: F.affine_grid(tinymm.tensor(THETA), (2, 3, 4, 4, 4)), ValueError, "2-D"),
     (lambda: F.affine_grid(tinymm.tensor(THETA[:1]), (2, 3, 4, 4)), ValueError, "Nx2x3"),
-    (lambda: F.grid_sample(tinymm.tensor(X), tinymm.tensor(GRID), mode="bicubic"), ValueError,
-     "no bicubic"),
+    (lambda: F.grid_sample(tinymm.tensor(X), tinymm.tensor(GRID), mode="area"), ValueError,
+     "mode must be one of"),
     (lambda: F.grid_sample(tinymm.tensor(X), tinymm.tensor(GRID), padding_mode="wrap"),
      ValueError, "padding_mode"),
     (lambda: F.grid_sample(tinymm.tensor(X), tinymm.tensor(GRID[..., :1])), ValueError,

@@ -203,9 +203,25 @@ def test_compare_fusions_writes_table_and_plot(tmp_path):
         assert len(cells) == len(header) and cells[0] == row["fusion"]
         assert cells[1] == f"{row['test']['accuracy']:.3f}"
         assert cells[4] == f"{row['test']['per_type']['count']:.3f}"
+    assert "Image towers other than the seed's" not in table  # both rows use the seed tower
     assert os.path.getsize(os.path.join(out, "comparison.png")) > 0
     with pytest.raises(T.RunExistsError, match="--overwrite"):
         compare_fusions(tiny(epochs=1), out, fusions=["multiply"], log=quiet)
+
+
+def test_comparison_table_names_the_towers_that_are_not_the_seeds():
+    from tinymm.app.compare import comparison_table, tower_name
+
+    assert tower_name({"early_pool": True, "batch_norm": True}) == "early_pool + batch_norm"
+    assert tower_name({"early_pool": False}) == tower_name({}) == "seed"
+    test = {"accuracy": 0.5, "per_type": {"color": 0.5, "shape": 0.5, "count": 0.5,
+                                          "exist": 0.5}}
+    rows = [{"fusion": f, "test": test, "train_accuracy": 0.5, "parameters": 1,
+             "seconds_per_epoch": 1.0, "seconds": 1.0, "tower": tower}
+            for f, tower in (("attention", "seed"), ("attention_count", "early_pool"))]
+    table = comparison_table(tiny(), rows)
+    assert table.rstrip().endswith("other than the seed's (conv1 -> conv2 -> pool -> pool): "
+                                   "attention_count: early_pool")
 
 
 def test_a_split_without_some_question_type_gives_null_and_reproduces(tmp_path):

@@ -27,6 +27,7 @@ from tinymm import functional as F  # noqa: E402
 from tinymm._version import __version__  # noqa: E402
 from tinymm.autograd import (  # noqa: E402
     AnomalyError,
+    ArrayFunction,
     Function,
     detect_anomaly,
     is_grad_enabled,
@@ -147,7 +148,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "AnomalyError", "F", "Function", "Generator", "GradcheckError", "GradcheckKinkWarning",
+    "AnomalyError", "ArrayFunction", "F", "Function", "Generator", "GradcheckError",
+    "GradcheckKinkWarning",
     "Size", "Tensor", "__version__",
     "arange", "as_tensor", "backends", "bernoulli", "cat", "concat", "cuda", "current_backend",
     "default_generator", "detect_anomaly", "device", "double", "dtypes", "einsum", "empty",

@@ -1,8 +1,9 @@
-"""Reverse-mode automatic differentiation: ``Function``, ``Context`` and the backward walk.
+"""Reverse-mode automatic differentiation: ``ArrayFunction``, ``Function``, ``Context`` and the
+backward walk.
 
-Every differentiable operation is a ``Function`` subclass with two static methods::
+Every tinymm op is an ``ArrayFunction`` subclass with two static methods::
 
-    class Mul(Function):
+    class Mul(ArrayFunction):
         @staticmethod
         def forward(ctx, a, b):            # a, b: arrays (never Tensors)
             ctx.save_for_backward(a, b)
@@ -21,6 +22,12 @@ Python's recursion limit), calls each ``backward`` and adds the results into the
 gradients (accumulating when a tensor feeds several ops: the multivariate chain rule sums
 over every path).
 
+``Function`` is PyTorch's ``torch.autograd.Function``, for programs that write their own
+differentiable function with Tensors: forward gets the Tensors passed to ``apply`` (with
+recording off, so any Tensor method works on them) and backward gets and returns Tensors. It
+is an ``ArrayFunction`` whose ``apply`` and backward call convert at the edges, so the graph,
+the backward walk, the in-place checks and anomaly mode are the same for both.
+
 Anomaly detection (``with tinymm.detect_anomaly():``, as ``torch.autograd.detect_anomaly``):
 every op records where in the calling code it was created, and an op whose forward turns
 finite inputs into NaN/Inf, or whose backward turns a finite upstream gradient into a NaN/Inf
@@ -35,6 +42,7 @@ from __future__ import annotations
 import contextvars
 import os
 import sys
+import types
 from typing import Any
 
 import numpy as np
@@ -272,9 +280,9 @@ class Context:
     # __weakref__: weak references, with which tests prove no graph outlives its step
     __slots__ = ("fn", "backend", "inputs", "input_edges", "needs_input_grad", "saved",
                  "output_shapes", "output_dtypes", "freed", "saved_versions", "created_at",
-                 "output_hooks", "__weakref__")
+                 "output_hooks", "materialize_grads", "__weakref__")
 
-    def __init__(self, fn: type[Function], backend: Backend):
+    def __init__(self, fn: type[ArrayFunction], backend: Backend):
         self.fn = fn
         self.backend = backend  # backward calls the same backend's kernels as forward
         self.inputs: list = []  # the forward's positional arguments (Tensors or other values)
@@ -290,15 +298,15 @@ class Context:
         self.freed = False
         self.created_at: list | None = None  # the calling code's frames, in anomaly mode
         self.output_hooks: dict | None = None  # output index -> that tensor's gradient hooks
+        self.materialize_grads = True  # an output no gradient reached gets zeros, not None
 
     def save_for_backward(self, *values: Any) -> None:
         self.saved = values
 
     @property
     def saved_tensors(self) -> tuple:
-        """PyTorch's name for what ``save_for_backward`` kept (here the arrays the forward
-        saved: tinymm's Functions compute on arrays), so ``x, = ctx.saved_tensors`` works in
-        a backward written for PyTorch."""
+        """PyTorch's name for what ``save_for_backward`` kept: the arrays an ``ArrayFunction``
+        saved, the Tensors a ``Function`` saved."""
         return self.saved
 
     def free(self) -> None:
@@ -338,7 +346,7 @@ def _forward_on_device(cls, ctx, raw, kwargs):
         raise device_unsupported(cls.__name__) from exc
 
 
-class Function:
+class ArrayFunction:
     """Base class of every differentiable op (see the module docstring). ``crosses_devices``
     marks the one op whose output may live elsewhere than its inputs (the device copy)."""
 
@@ -365,57 +373,273 @@ class Function:
     def apply(cls, *args, **kwargs):
         from tinymm.tensor import Tensor
 
-        devices = {getattr(a.device, "type", str(a.device)) for a in args if isinstance(a, Tensor)}
-        if len(devices) > 1:
-            raise RuntimeError(
-                f"{cls.__name__}: expected all tensors to be on the same device, but found "
-                f"tensors on {' and '.join(sorted(devices))}; move them with .to('cuda') or "
-                f".cpu() first"
-            )
-        # ops run where their inputs live: cuda tensors on the cuda kernels, cpu tensors on
-        # the selected CPU backend
-        backend = get_backend("cuda") if devices == {"cuda"} else current_backend()
-        ctx = Context(cls, backend)
+        ctx, record, on_device = _begin(cls, Context, args)
         raw = [a.array if isinstance(a, Tensor) else a for a in args]
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        grad_on = _grad_mode.get()
-        record = grad_on and any(needs)
-        if grad_on:
-            _check_not_stale(cls, args)
-        ctx.needs_input_grad = needs  # forward may save only what the needed gradients use
-        anomaly = _anomaly.get()
-        if anomaly:
-            ctx.created_at = _creation_site()
-
-        on_device = devices == {"cuda"} and not cls.crosses_devices
         out = (_forward_on_device(cls, ctx, raw, kwargs) if on_device
                else cls.forward(ctx, *raw, **kwargs))
 
         outputs = out if isinstance(out, tuple) else (out,)
         if on_device:
             _check_stayed_on_device(cls, outputs)
-        if anomaly == 2:
+        if _anomaly.get() == 2:
             _check_forward(ctx, raw, outputs)
         tensors = []
-        for index, array in enumerate(outputs):
-            differentiable = record and _dtype_of(array).kind == "f"  # not indices
-            t = Tensor(array, requires_grad=differentiable, _copy=False)
+        for array in outputs:
+            t = Tensor(array, _copy=False)
             _share_version(t, args)
-            if differentiable:
-                t._node = ctx
-                t._out_index = index
             tensors.append(t)
         if record:
             ctx.saved_versions = _saved_versions(ctx, args, tensors)
-            ctx.inputs = list(args)
-            ctx.input_edges = [(a._node, a._out_index) if isinstance(a, Tensor) else (None, 0)
-                               for a in args]
-            ctx.needs_input_grad = needs
-            ctx.output_shapes = [np.shape(o) for o in outputs]
-            ctx.output_dtypes = [_dtype_of(o) for o in outputs]
-        else:
-            ctx.saved = ()
+        _record(ctx, args, tensors, record)
         return tuple(tensors) if isinstance(out, tuple) else tensors[0]
+
+    @classmethod
+    def _call_backward(cls, node: Context, grads: list):
+        """The input gradients from the output gradients (arrays): ``backward`` itself."""
+        return cls.backward(node, *grads)
+
+
+def _begin(cls, context: type[Context], args: tuple) -> tuple[Context, bool, bool]:
+    """What every ``apply`` does before its forward: the device check, the backend the op
+    runs on, its node (of class ``context``), which inputs need a gradient, whether the graph
+    records it, and whether it runs on cuda arrays (the node, record, on_device)."""
+    from tinymm.tensor import Tensor
+
+    devices = {getattr(a.device, "type", str(a.device)) for a in args if isinstance(a, Tensor)}
+    if len(devices) > 1:
+        raise RuntimeError(
+            f"{cls.__name__}: expected all tensors to be on the same device, but found "
+            f"tensors on {' and '.join(sorted(devices))}; move them with .to('cuda') or "
+            f".cpu() first"
+        )
+    # ops run where their inputs live: cuda tensors on the cuda kernels, cpu tensors on
+    # the selected CPU backend
+    backend = get_backend("cuda") if devices == {"cuda"} else current_backend()
+    ctx = context(cls, backend)
+    needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+    grad_on = _grad_mode.get()
+    if grad_on:
+        _check_not_stale(cls, args)
+    ctx.needs_input_grad = needs  # forward may save only what the needed gradients use
+    if _anomaly.get():
+        ctx.created_at = _creation_site()
+    on_device = devices == {"cuda"} and not cls.crosses_devices
+    return ctx, grad_on and any(needs), on_device
+
+
+def _record(ctx: Context, args: tuple, outputs: list, record: bool, frozen=()) -> None:
+    """Make ``ctx`` the graph node of the float tensors in ``outputs`` (None entries are not
+    outputs of the graph; those in ``frozen`` get no gradient) when ``record``; otherwise
+    drop what forward saved."""
+    from tinymm.tensor import Tensor
+
+    if not record:
+        ctx.saved = ()
+        return
+    ctx.inputs = list(args)
+    ctx.input_edges = [(a._node, a._out_index) if isinstance(a, Tensor) else (None, 0)
+                       for a in args]
+    ctx.output_shapes, ctx.output_dtypes = [], []
+    for t in outputs:
+        if t is None:
+            continue
+        index = len(ctx.output_shapes)
+        ctx.output_shapes.append(tuple(np.shape(t.array)))
+        ctx.output_dtypes.append(_dtype_of(t.array))
+        if ctx.output_dtypes[-1].kind == "f" and not _is_in(t, frozen):  # not indices
+            t.requires_grad, t._node, t._out_index = True, ctx, index
+
+
+class FunctionCtx(Context):
+    """The ``ctx`` of a PyTorch-style ``Function``: a graph node that also takes any attribute
+    (``ctx.constant = 3``), saves Tensors, and carries PyTorch's ``mark_dirty``,
+    ``mark_non_differentiable`` and ``set_materialize_grads``."""
+
+    def __init__(self, fn, backend: Backend):
+        super().__init__(fn, backend)
+        self.dirty: tuple = ()
+        self.non_differentiable: tuple = ()
+        self.output_tensors: list[bool] = []  # per forward output: whether it is a Tensor
+
+    def save_for_backward(self, *tensors) -> None:
+        from tinymm.tensor import Tensor
+
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"{self.fn.__name__}: save_for_backward can only save tensors "
+                                f"(or None), but argument {i} is of type "
+                                f"{type(t).__name__}; keep other values as ctx attributes")
+        self.saved = tensors
+
+    def mark_dirty(self, *tensors) -> None:
+        """The inputs that forward changed in place (and returns as outputs)."""
+        self.dirty = tensors
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        """The outputs that get no gradient (indices, masks)."""
+        self.non_differentiable = tensors
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """Whether backward gets zeros (True, the default) or None for an output that no
+        gradient reached."""
+        self.materialize_grads = bool(value)
+
+
+def _is_in(t, tensors) -> bool:
+    return any(t is u for u in tensors)
+
+
+class Function(ArrayFunction):
+    """``torch.autograd.Function``: a differentiable function written with Tensors.
+
+    ``forward(ctx, *args, **kwargs)`` gets the arguments as passed to ``apply`` (Tensors as
+    Tensors, anything else as it is) and runs with graph recording off, so any Tensor method
+    works on them; it returns a Tensor or a tuple (non-Tensor entries pass through).
+    ``backward(ctx, *grad_outputs)`` gets one gradient Tensor per output (None for a
+    non-Tensor output) and returns one gradient per forward argument (None where there is
+    none); a gradient shaped as a broadcast of its input is summed down to the input's shape,
+    as PyTorch does. Alternatively ``forward(*args)`` without ``ctx`` plus
+    ``setup_context(ctx, inputs, output)``. tinymm's own ops subclass ``ArrayFunction``
+    (arrays in, arrays out) instead."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("tinymm.") and not cls.__module__.startswith(
+                "tinymm.autograd"):
+            raise TypeError(f"{cls.__module__}.{cls.__name__}: tinymm's own ops subclass "
+                            "ArrayFunction (arrays in, arrays out, calling kernels); Function "
+                            "is PyTorch's Tensor-level class for user programs")
+
+    @staticmethod
+    def setup_context(ctx: FunctionCtx, inputs: tuple, output) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        ctx, record, _ = _begin(cls, FunctionCtx, args)
+        with no_grad():
+            if cls.setup_context is Function.setup_context:
+                out = cls.forward(ctx, *args, **kwargs)
+            else:
+                out = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, out)
+        outputs = list(out) if isinstance(out, tuple) else [out]
+        results = _function_outputs(ctx, args, outputs)
+        ctx.output_tensors = [r is not None for r in results]
+        if _anomaly.get() == 2:
+            _check_forward(ctx, list(args), [t.array for t in results if t is not None])
+        frozen = [r for r, o in zip(results, outputs) if _is_in(o, ctx.non_differentiable)]
+        _record(ctx, args, results, record, frozen)
+        if record:  # a saved output is kept as an alias: no cycle through its node
+            ctx.saved = tuple(_alias(t) if t is not None and _is_in(t, results) else t
+                              for t in ctx.saved)
+            ctx.saved_versions = _saved_tensor_versions(ctx)
+        final = [r if r is not None else o for r, o in zip(results, outputs)]
+        return tuple(final) if isinstance(out, tuple) else final[0]
+
+    @classmethod
+    def _call_backward(cls, node: FunctionCtx, grads: list):
+        """``backward`` on Tensors, its results checked and turned back into arrays."""
+        from tinymm.tensor import Tensor
+
+        slots = iter(grads)
+        upstream = [_as_tensor_or_none(next(slots)) if is_tensor else None
+                    for is_tensor in node.output_tensors]
+        with no_grad():
+            result = cls.backward(node, *upstream)
+        result = result if isinstance(result, tuple) else (result,)
+        expected = len(node.inputs)
+        if len(result) > expected and all(r is None for r in result[expected:]):
+            result = result[:expected]
+        if len(result) != expected:
+            raise RuntimeError(f"function {cls.__name__}Backward returned an incorrect number "
+                               f"of gradients (expected {expected}, got {len(result)})")
+        arrays = []
+        for i, (g, parent) in enumerate(zip(result, node.inputs)):
+            if g is None:
+                arrays.append(None)
+                continue
+            if not isinstance(parent, Tensor):
+                raise RuntimeError(
+                    f"function {cls.__name__}Backward returned a gradient different than None "
+                    f"at position {i}, but the corresponding forward input was not a Tensor")
+            if not isinstance(g, Tensor):
+                raise TypeError(f"function {cls.__name__}Backward returned a "
+                                f"{type(g).__name__} at position {i}; expected a Tensor or None")
+            arrays.append(_grad_for(cls, i, g, parent))
+        return tuple(arrays)
+
+
+def _function_outputs(ctx: FunctionCtx, args: tuple, outputs: list) -> list:
+    """Per output of a ``Function``'s forward: the Tensor that becomes the graph output (an
+    input marked dirty stays the same object; an input returned unchanged becomes a new
+    Tensor sharing its storage, as a view), or None for a non-Tensor output."""
+    from tinymm.tensor import Tensor
+
+    results = []
+    for t in outputs:
+        if not isinstance(t, Tensor):
+            results.append(None)
+            continue
+        if _is_in(t, ctx.dirty):
+            if t.requires_grad and t.is_leaf:
+                raise RuntimeError(f"{ctx.fn.__name__}: a leaf Variable that requires grad "
+                                   "has been used in an in-place operation (mark_dirty); "
+                                   "pass a clone (x.clone()) instead")
+            t._version_box[0] += 1  # as torch: the saved-tensor checks see the change
+        elif _is_in(t, args):
+            t = _alias(t)
+        elif t.requires_grad or t._node is not None:
+            t = _alias(t)  # a tensor from outside the forward: the output is a new one
+        results.append(t)
+    return results
+
+
+def _alias(t):
+    """A new Tensor over ``t``'s storage and version counter, outside any graph."""
+    from tinymm.tensor import Tensor
+
+    out = Tensor(t.array, _copy=False)
+    out._version_box = t._version_box
+    out._base = t if t._base is None else t._base
+    return out
+
+
+def _as_tensor_or_none(g):
+    from tinymm.tensor import Tensor
+
+    return None if g is None else Tensor(g, _copy=False)
+
+
+def _grad_for(cls, i: int, g, parent):
+    """The array of gradient ``g`` for forward input ``parent``: summed down when it is
+    shaped as a broadcast of the input, cast to the input's dtype (PyTorch's checks)."""
+    if tuple(g.shape) != tuple(parent.shape):
+        try:
+            ok = np.broadcast_shapes(tuple(parent.shape), tuple(g.shape)) == tuple(g.shape)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise RuntimeError(f"function {cls.__name__}Backward returned an invalid gradient "
+                               f"at index {i} - got {list(g.shape)} but expected shape "
+                               f"compatible with {list(parent.shape)}")
+        g = g.sum_to_size(*parent.shape)
+    if g.dtype != parent.dtype:
+        g = g.to(parent.dtype)
+    return g.array
+
+
+def _saved_tensor_versions(ctx: FunctionCtx) -> list:
+    """(version box, version now, description) for each Tensor a ``Function`` saved."""
+    return [(t._version_box, t._version_box[0],
+             (t.dtype, tuple(t.shape), "saved tensor", i, ctx.fn.__name__))
+            for i, t in enumerate(ctx.saved) if t is not None]
+
+
+def once_differentiable(fn):
+    """``torch.autograd.function.once_differentiable``: marks a ``backward`` that is not
+    itself differentiable. tinymm's backward never records a graph, so it returns ``fn``."""
+    return fn
 
 
 def _storage(array):
@@ -470,7 +694,7 @@ def _saved_arrays(ctx) -> list:
 def _saved_versions(ctx, args, outputs) -> list:
     """(version box, version now, tensor description) for each input or output tensor whose
     storage the op saved for backward: an in-place change to it would corrupt the backward."""
-    saved = [_storage(a) for a in _saved_arrays(ctx)]
+    saved = {id(_storage(a)) for a in _saved_arrays(ctx)}  # the saved arrays' storages
     if not saved:
         return []
     checks = []
@@ -479,7 +703,7 @@ def _saved_versions(ctx, args, outputs) -> list:
         for i, t in enumerate(tensors):
             if role == "input" and read is not None and i not in read:
                 continue  # saved by the kernel, but the gradients asked for never read it
-            if hasattr(t, "_version_box") and any(_storage(t.array) is s for s in saved):
+            if hasattr(t, "_version_box") and id(_storage(t.array)) in saved:
                 # the description's parts; formatted only for an error (str of a dtype costs
                 # more than the rest of this check, and this runs for every recorded op)
                 what = (t.dtype, tuple(t.shape), role, i, ctx.fn.__name__)
@@ -530,7 +754,8 @@ class GradFn:
         self._node = node
 
     def name(self) -> str:
-        return f"{self._node.fn.__name__}Backward0"
+        fn = self._node.fn  # a PyTorch-style Function's node is named without the 0, as torch
+        return f"{fn.__name__}Backward" + ("" if issubclass(fn, Function) else "0")
 
     @property
     def next_functions(self) -> tuple:
@@ -629,12 +854,14 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
             )
         _check_versions(node)
         grads = [  # an output no gradient reached gets zeros, on the node's device
-            g if g is not None else node.backend.full(shape, 0, dtype)
+            g if g is not None or not node.materialize_grads
+            else node.backend.full(shape, 0, dtype)
             for g, shape, dtype in zip(slots, node.output_shapes, node.output_dtypes)
         ]
         if node.output_hooks:
-            grads = [run_hooks(node.output_hooks.get(i), g) for i, g in enumerate(grads)]
-        input_grads = node.fn.backward(node, *grads)
+            grads = [g if g is None else run_hooks(node.output_hooks.get(i), g)
+                     for i, g in enumerate(grads)]
+        input_grads = node.fn._call_backward(node, grads)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         if anomaly == 2:
@@ -724,6 +951,15 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     return result
 
 
-__all__ = ["AnomalyError", "Context", "Function", "detect_anomaly", "grad", "is_anomaly_enabled",
-           "is_grad_enabled", "no_grad", "nonfinite_origin", "reset_grad_mode", "run_backward",
-           "set_grad_mode"]
+# ``torch.autograd.function``: the module programs import these three names from
+function = types.ModuleType(__name__ + ".function",
+                            "torch.autograd.function's names: Function, FunctionCtx, "
+                            "once_differentiable")
+function.Function, function.FunctionCtx = Function, FunctionCtx
+function.once_differentiable = once_differentiable
+sys.modules[function.__name__] = function
+
+__all__ = ["AnomalyError", "ArrayFunction", "Context", "Function", "FunctionCtx",
+           "detect_anomaly", "grad", "once_differentiable",
+           "is_anomaly_enabled", "is_grad_enabled", "no_grad", "nonfinite_origin",
+           "reset_grad_mode", "run_backward", "set_grad_mode"]

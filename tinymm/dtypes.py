@@ -82,6 +82,10 @@ def _group_dtype(dtypes: list[np.dtype]) -> np.dtype | None:
 
 def result_type(*operands) -> np.dtype:
     """The dtype of an elementwise op on ``operands`` (Tensors, arrays or Python scalars)."""
+    first = getattr(operands[0], "dtype", None) if operands else None
+    if isinstance(first, np.dtype) and first.kind in "biuf" and all(
+            getattr(x, "dtype", None) == first for x in operands):
+        return np.dtype(first)  # one supported dtype throughout: it is the result
     groups: list[list[np.dtype]] = [[], [], []]  # dimensioned, zero-dim, scalars
     for x in operands:
         scalar = _SCALAR_DTYPES.get(type(x))

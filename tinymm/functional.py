@@ -61,7 +61,13 @@ from tinymm.ops.pool1d import (
     avg_pool1d,
     max_pool1d,
 )
-from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d
+from tinymm.ops.pool2d import (
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    flatten,
+    max_pool2d,
+    max_unpool2d,
+)
 from tinymm.ops.rnn import rnn
 from tinymm.ops.shape import cat, concat, pad, split, stack
 from tinymm.ops.softmax import log_softmax, softmax
@@ -95,6 +101,7 @@ __all__ += [
     "max_pool1d",
     "celu", "hardshrink", "hardsigmoid", "hardswish", "selu", "softmin", "softshrink",
     "softsign", "tanhshrink", "threshold", "bilinear",
+    "max_unpool2d",
 ]
 
 

@@ -122,6 +122,8 @@ def _tensor_table(tensors: dict[str, np.ndarray]) -> tuple[dict, list[np.ndarray
     for name, value in tensors.items():
         if not isinstance(name, str) or not name or name == "__metadata__":
             raise ValueError(f"save_safetensors: invalid tensor name {name!r}")
+        if getattr(value, "is_cuda", False):  # a cuda Tensor (a state_dict's): to the host
+            value = value.cpu()
         array = np.asarray(getattr(value, "array", value))  # a Tensor or an array
         code = _CODES.get((array.dtype.kind, array.dtype.itemsize))
         if code is None:

@@ -31,7 +31,7 @@ import numpy as np
 
 from tinymm import dtypes as _dt
 from tinymm.autograd import (
-    Function,
+    ArrayFunction,
     GradFn,
     RemovableHandle,
     is_grad_enabled,
@@ -132,7 +132,7 @@ def _pick(dim, axis, keepdim, keepdims):
     return (axis if dim is None else dim), bool(keepdim if keepdims is None else keepdims)
 
 
-class _ToDevice(Function):
+class _ToDevice(ArrayFunction):
     """Copy to the other device (one counted host<->device transfer); backward copies the
     gradient back, so ``x.to("cuda")`` inside a graph is differentiable, as in PyTorch."""
 
@@ -480,8 +480,9 @@ class Tensor:
         return _E.Clone.apply(self)
 
     def contiguous(self) -> Tensor:
-        """This tensor (NumPy storage is contiguous, or a view whose ops copy as needed)."""
-        return self
+        """This tensor when its storage is row-major contiguous, else a contiguous copy (in
+        the graph, as PyTorch's), so that ``view`` works on the result."""
+        return self if self.is_contiguous() else self.clone()
 
     # ---------------------------------------------------------------- dtype and device
     def astype(self, dtype) -> Tensor:
@@ -764,7 +765,14 @@ class Tensor:
     def sign(self): return _E.Piecewise.apply(self, mode="sign")
     def floor(self): return _E.Piecewise.apply(self, mode="floor")
     def ceil(self): return _E.Piecewise.apply(self, mode="ceil")
-    def round(self): return _E.Piecewise.apply(self, mode="round")  # half to even, as torch
+    def round(self, decimals: int = 0):
+        """Half to even, as torch; ``decimals`` as torch computes it: round(x * 10^d) / 10^d
+        (d < 0: round(x / 10^-d) * 10^-d), in the tensor's dtype."""
+        if decimals == 0:
+            return _E.Piecewise.apply(self, mode="round")
+        scale = 10.0 ** abs(decimals)
+        return (self * scale).round() / scale if decimals > 0 else (self / scale).round() * scale
+
     def trunc(self): return _E.Piecewise.apply(self, mode="trunc")
 
     arcsin, arccos, arctan = asin, acos, atan
@@ -826,11 +834,13 @@ class Tensor:
         out = (self - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.squeeze(dim)
 
-    def prod(self, dim=None, keepdim=False):
+    def prod(self, dim=None, keepdim=False, *, dtype=None):
         """Product over ``dim`` (every element when None), on either device; the gradient
         is the product of the other elements (PyTorch's, zeros included). Bool and integer
-        tensors give the exact int64 product (PyTorch's dtype), outside the graph."""
-        return _R.Prod.apply(self, axis=dim, keepdim=keepdim)
+        tensors give the exact int64 product (PyTorch's dtype), outside the graph; ``dtype``
+        casts first."""
+        source = self if dtype is None else self.to(dtype)
+        return _R.Prod.apply(source, axis=dim, keepdim=keepdim)
 
     def norm(self, p="fro", dim=None, keepdim=False):
         """Vector p-norm over ``dim`` (all elements when None): p = 2/"fro", 1, inf (max |x|),
@@ -879,12 +889,11 @@ class Tensor:
     def _arg(self, mode: str, dim, keepdim) -> Tensor:
         """The index of the first max (min) along ``dim``, or in the flattened tensor when
         dim is None (keepdim: shaped (1,) * ndim): the ``max_dim`` kernels' indices."""
-        x = self.detach()
+        x, op = self.detach(), f"arg{mode}"
         if dim is None:
-            idx = _I.MaxDim.apply(x.reshape(-1), dim=0, mode=mode)[1]
+            idx = _I.MaxDim.apply(x.reshape(-1), dim=0, mode=mode, op=op)[1]
             return idx.reshape(*(1,) * self.ndim) if keepdim else idx
-        return _I.MaxDim.apply(x, dim=self._dim(dim, f"arg{mode}"), keepdim=keepdim,
-                               mode=mode)[1]
+        return _I.MaxDim.apply(x, dim=self._dim(dim, op), keepdim=keepdim, mode=mode, op=op)[1]
 
     def argmax(self, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
         return self._arg("max", axis if dim is None else dim, keepdim)
@@ -899,8 +908,8 @@ class Tensor:
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = True):
         return _I.ValuesIndices(*_I.Sort.apply(self, dim=dim, descending=descending))
 
-    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
-        return self.sort(dim, descending).indices
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        return self.sort(dim, descending, stable).indices
 
     def gather(self, dim: int, index) -> Tensor:
         return _I.Gather.apply(self, index, dim=dim)
@@ -935,7 +944,9 @@ class Tensor:
 
     # ------------------------------------------- rearranging, scattering (ops/indexing.py)
     def roll(self, shifts, dims=None): return _IX.roll(self, shifts, dims)
-    def flip(self, dims): return _IX.flip(self, dims)
+    def flip(self, *args, dims=None):  # x.flip(0, 1), x.flip((0, 1)), x.flip(dims=[0])
+        return _IX.flip(self, dims if dims is not None else args[0] if len(args) == 1 else args)
+
     def repeat_interleave(self, repeats, dim=None): return _IX.repeat_interleave(self, repeats,
                                                                                    dim)
     def movedim(self, source, destination): return _IX.movedim(self, source, destination)
@@ -1025,12 +1036,17 @@ class Tensor:
         return _S.Reshape.apply(self, shape=shape_args(shape))
 
     def view(self, *shape):
+        """``reshape``: shares storage whenever the strides allow it. Where they do not (a
+        transpose flattened) PyTorch raises and this copies, because several ops here return
+        non-contiguous results where PyTorch's are contiguous (flip, roll, sort, topk,
+        advanced indexing, einsum, interpolate), and a program valid on PyTorch must run."""
         return self.reshape(*shape)
 
     def view_as(self, other: Tensor) -> Tensor:
-        return self.reshape(other.shape)
+        return self.view(other.shape)
 
-    reshape_as = view_as
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         start = check_dim("flatten", "start_dim", start_dim, self.ndim)
@@ -1072,13 +1088,17 @@ class Tensor:
         dim = check_dim("unsqueeze", "dim", dim, self.ndim, extra=1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, dim: int | None = None):
+    def squeeze(self, dim: int | tuple | None = None):
+        """Drop size-1 dims: all of them, ``dim``, or each dim of a tuple (PyTorch 2's); a
+        named dim whose size is not 1 stays."""
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
-        dim = check_dim("squeeze", "dim", dim, self.ndim)
-        if self.ndim == 0 or self.shape[dim] != 1:
+        dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+        dims = {check_dim("squeeze", "dim", d, self.ndim) for d in dims}
+        if self.ndim == 0:
             return self
-        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
+        return self.reshape(tuple(s for i, s in enumerate(self.shape)
+                                  if not (i in dims and s == 1)))
 
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
         dim = self._dim(dim, "narrow")
@@ -1284,9 +1304,16 @@ def to_arguments(args, dtype=None, device=None):
 
 
 def _raw_index(index):
-    """A tensor index with every Tensor inside replaced by its array."""
+    """A tensor index with every Tensor inside replaced by its array. A list of fewer than 32
+    items that holds a sequence, Tensor, slice, None or Ellipsis is a tuple of indices, as
+    PyTorch reads it (x[[[0, 1], [2, 0]]] is x[[0, 1], [2, 0]]; NumPy would make it one
+    (2, 2) index array)."""
     if isinstance(index, Tensor):
         return index.array
+    if isinstance(index, list) and len(index) < 32 and any(
+            i is None or i is Ellipsis or isinstance(i, (list, tuple, slice, Tensor, np.ndarray))
+            for i in index):
+        index = tuple(index)
     if isinstance(index, (tuple, list)) and any(isinstance(i, Tensor) for i in index):
         unwrapped = [i.array if isinstance(i, Tensor) else i for i in index]
         return tuple(unwrapped) if isinstance(index, tuple) else unwrapped

@@ -16,7 +16,7 @@
 # This tutorial builds it three times, each a little closer to what tinymm does:
 #
 # 1. a scalar engine in a few dozen lines, to see the whole idea at once;
-# 2. tinymm's `Function` classes over arrays, and why an engine for real networks works on
+# 2. tinymm's `ArrayFunction` classes over arrays, and why an engine for real networks works on
 #    arrays instead of scalars;
 # 3. the checks: finite differences, relative error, float64, and the traps (0/0, kinks).
 #
@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 
 import tinymm
-from tinymm import Function
+from tinymm import ArrayFunction
 from tinymm.exercises import check
 from tinymm.exercises.literate import run_as_lesson
 from tinymm.gradcheck import verdict
@@ -120,8 +120,8 @@ assert abs(w.grad - (1 - t * t) * 0.5 * 0.5) < 1e-12
 #
 # A scalar engine creates one Python object per number: a 32 x 4096 by 4096 x 128 matrix
 # product would be 16 million nodes. tinymm's nodes are whole operations on arrays. Each op is
-# a `Function` with a `forward` (arrays in, array out, saving what backward needs) and a
-# `backward` (the upstream gradient in, one gradient per input out). `Function.apply` does
+# an `ArrayFunction` with a `forward` (arrays in, array out, saving what backward needs) and a
+# `backward` (the upstream gradient in, one gradient per input out). `ArrayFunction.apply` does
 # the bookkeeping our scalar engine did by hand: it records the node and its inputs when any
 # input requires a gradient.
 #
@@ -129,7 +129,7 @@ assert abs(w.grad - (1 - t * t) * 0.5 * 0.5) < 1e-12
 # `s + x s (1 - s)` with `s = sigmoid(x)`.
 
 # %%
-class SiLU(Function):
+class SiLU(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         s = 1 / (1 + np.exp(-x))

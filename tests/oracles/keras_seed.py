@@ -59,7 +59,7 @@ def build_keras_model(config, max_len: int = 7):
 def load_keras_weights(keras_model, model) -> None:
     """Copy the Keras model's weights into ``model`` (a MultimodalVQA of the same config)."""
     c = model.config
-    k = keras_model.state_dict()  # "<layer name>.<parameter>": PyTorch layouts inside
+    k = {name: v.numpy() for name, v in keras_model.state_dict().items()}  # PyTorch layouts
     state = {}
     for name, value in k.items():
         if name.startswith("lstm."):

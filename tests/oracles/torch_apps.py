@@ -20,7 +20,8 @@ def _towers(module, c, extra_inputs: int = 0) -> None:
     module.lstm = nn.LSTM(c.embed_dim + extra_inputs, c.hidden_size, batch_first=True)
 
 
-def _feature_map(module, image, early_pool: bool = False):
+def feature_map(module, image, early_pool: bool = False):
+    """ImageTower.encode_image on ``module``'s conv1, conv2 (and norm1, norm2 if it has them)."""
     import torch
     import torch.nn.functional as F
 
@@ -53,7 +54,7 @@ def build_torch_dual_encoder(config):
             self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / c.init_temperature)))
 
         def forward(self, image, tokens, lengths):
-            fmap = _feature_map(self, image)
+            fmap = feature_map(self, image)
             u = self.image_proj(torch.relu(self.image_fc(fmap.flatten(1))))
             packed = nn.utils.rnn.pack_padded_sequence(self.embedding(tokens), lengths.cpu(),
                                                        batch_first=True, enforce_sorted=False)
@@ -117,7 +118,7 @@ def build_torch_captioner(config):
         def forward(self, image, tokens, with_words=False, with_aux=False):
             """Logits; with_words: (logits, word logits); with_aux: (logits, dict of "words",
             "slots" (N, 4, 11), "alphas" (N, T-1, R) as the model config has them)."""
-            fmap = _feature_map(self, image, getattr(c, "early_pool", False))
+            fmap = feature_map(self, image, getattr(c, "early_pool", False))
             if map_conv:
                 fmap = torch.relu(self.conv3(fmap))
             v = torch.relu(self.image_fc(fmap.flatten(1)))

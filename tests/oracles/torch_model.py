@@ -16,6 +16,8 @@ def build_torch_model(config):
     import torch
     from torch import nn
 
+    from tests.oracles.torch_apps import feature_map
+
     c = config
 
     class CrossAttentionFusion(nn.Module):
@@ -88,6 +90,9 @@ def build_torch_model(config):
             if uses_image:
                 self.conv1 = nn.Conv2d(c.image_channels, c.conv1_channels, 3, padding=1)
                 self.conv2 = nn.Conv2d(c.conv1_channels, c.conv2_channels, 3, padding=1)
+                if c.batch_norm:
+                    self.norm1 = nn.BatchNorm2d(c.conv1_channels)
+                    self.norm2 = nn.BatchNorm2d(c.conv2_channels)
             attends = c.fusion in ("attention", "attention_count")
             if not attends and c.fusion != "question_only":
                 self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.fused_dim)
@@ -117,9 +122,7 @@ def build_torch_model(config):
         def forward(self, image, tokens, lengths):
             N = tokens.shape[0]
             if c.fusion != "question_only":
-                h = torch.relu(self.conv1(image))
-                h = torch.relu(self.conv2(h))
-                fmap = torch.nn.functional.max_pool2d(torch.nn.functional.max_pool2d(h, 2), 2)
+                fmap = feature_map(self, image, c.early_pool)  # (N, C2, 8, 8)
             if c.fusion != "image_only":
                 x = self.embedding(tokens)
                 packed = torch.nn.utils.rnn.pack_padded_sequence(

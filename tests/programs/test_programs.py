@@ -5,8 +5,8 @@ the same initial weights (PyTorch's, copied into tinymm by ``setup``), and the l
 (plus whatever the program reports after training) must agree to about four significant
 digits. Dropout masks cannot come from the two frameworks' generators (they are different
 generators by design), so during a run both frameworks' ``dropout`` draw their masks, and
-their ``randn_like`` its normal draws and ``distributions.Categorical.sample`` its indices, from
-shared NumPy streams; everything else is each
+their ``randn_like`` its normal draws, ``distributions.Categorical.sample`` and
+``multinomial`` their indices, from shared NumPy streams; everything else is each
 framework's own code.
 """
 
@@ -17,12 +17,15 @@ import tinymm
 from tests.programs import (
     caption_attention,
     char_rnn,
+    char_rnn_generate,
     cifar_cnn,
+    custom_function,
     dcgan,
     diffusion,
     fast_neural_style,
     fgsm,
     mnist,
+    nanogpt,
     polynomial,
     pos_tagger,
     quickstart,
@@ -35,6 +38,7 @@ from tests.programs import (
     transformer_lm,
     vae,
     word_lm,
+    word_lm_variants,
 )
 
 try:
@@ -47,6 +51,7 @@ PROGRAMS = {
     "polynomial_nn": polynomial.with_nn,
     "polynomial_optim": polynomial.with_optim,
     "polynomial_custom_function": polynomial.with_custom_function,
+    "two_layer_custom_relu": custom_function.main,
     "cifar_cnn": cifar_cnn.main,
     "pos_tagger": pos_tagger.main,
     "char_rnn": char_rnn.main,
@@ -68,6 +73,16 @@ PROGRAMS = {
     "siamese": siamese.main,
     "diffusion_ddpm": diffusion.main,
     "super_resolution": super_resolution.main,
+    "nanogpt": nanogpt.main,
+    "nanogpt_flash": nanogpt.flash_attention,
+    "mingpt_param_groups": nanogpt.mingpt_param_groups,
+    "word_lm_lstm_tied": word_lm_variants.lstm_tied,
+    "word_lm_gru": word_lm_variants.gru,
+    "word_lm_rnn_tanh": word_lm_variants.rnn_tanh,
+    "word_lm_rnn_relu_tied": word_lm_variants.rnn_relu_tied,
+    "word_lm_transformer": word_lm_variants.transformer,
+    "char_rnn_generate_gru": char_rnn_generate.gru,
+    "char_rnn_generate_lstm": char_rnn_generate.lstm,
 }
 
 
@@ -142,6 +157,20 @@ def _shared_categorical_sample(lib, seed: int):
     return sample
 
 
+def _shared_multinomial(lib, seed: int):
+    """torch.multinomial with replacement (or one sample) from a shared NumPy stream."""
+    rng = np.random.default_rng(seed)
+
+    def multinomial(input, num_samples, replacement=False, *, generator=None):  # noqa: A002
+        probs = np.atleast_2d(input.detach().numpy().astype(np.float64))  # (R, K)
+        u = rng.random((probs.shape[0], num_samples))
+        cdf = np.cumsum(probs / probs.sum(-1, keepdims=True), -1)
+        index = np.minimum((cdf[:, None, :] < u[..., None]).sum(-1), probs.shape[-1] - 1)
+        return lib.from_numpy(index.reshape(tuple(input.shape[:-1]) + (num_samples,)))
+
+    return multinomial
+
+
 def run_both(program, monkeypatch):
     weights = Weights()
     torch.manual_seed(0)
@@ -152,6 +181,7 @@ def run_both(program, monkeypatch):
         patch.setattr(torch, "randn_like", _shared_randn_like(torch, 2))
         patch.setattr(torch.distributions.Categorical, "sample",
                       _shared_categorical_sample(torch, 3))
+        patch.setattr(torch, "multinomial", _shared_multinomial(torch, 4))
         theirs = program(torch, weights.record)
     with monkeypatch.context() as patch:
         dropout, dropout2d = _shared_dropouts(tinymm, 1)
@@ -161,6 +191,7 @@ def run_both(program, monkeypatch):
         patch.setattr(tinymm, "randn_like", _shared_randn_like(tinymm, 2))
         patch.setattr(tinymm.distributions.Categorical, "sample",
                       _shared_categorical_sample(tinymm, 3))
+        patch.setattr(tinymm, "multinomial", _shared_multinomial(tinymm, 4))
         ours = program(tinymm, weights.load)
     return np.array(ours, dtype=np.float64), np.array(theirs, dtype=np.float64)
 

@@ -36,7 +36,8 @@ def compare_fusions(cfg: TrainConfig, out: str, fusions=FUSIONS, overwrite: bool
                      float(np.mean([h["seconds"] for h in metrics["epochs"]])),
                      "seconds": float(sum(h["seconds"] for h in metrics["epochs"])),
                      "val_curve": [h["val_accuracy"] for h in metrics["epochs"]],
-                     "parameters": metrics["parameters"]})
+                     "parameters": metrics["parameters"],
+                     "tower": tower_name(metrics["model_config"])})
     text = comparison_table(cfg, rows, load=(load_start, _load_average()))
     with open(table_path + ".tmp", "w") as fh:
         fh.write(text)
@@ -76,4 +77,14 @@ def comparison_table(cfg: TrainConfig, rows: list[dict], load=(None, None)) -> s
         cells += [f"{r['train_accuracy']:.3f}", f"{r['parameters']:,}",
                   f"{r['seconds_per_epoch']:.1f}", f"{r['seconds']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    return header + "\n".join(lines) + "\n"
+    towers = [f"{r['fusion']}: {r['tower']}" for r in rows if r.get("tower", "seed") != "seed"]
+    note = ("\nImage towers other than the seed's (conv1 -> conv2 -> pool -> pool): "
+            + "; ".join(towers) + "\n") if towers else ""
+    return header + "\n".join(lines) + "\n" + note
+
+
+def tower_name(model_config: dict) -> str:
+    """How a run's image tower differs from the seed's: "seed", or its options joined by
+    " + " ("early_pool + batch_norm": pool1 before conv2, BatchNorm2d before each ReLU)."""
+    options = [name for name in ("early_pool", "batch_norm") if model_config.get(name)]
+    return " + ".join(options) or "seed"

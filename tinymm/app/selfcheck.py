@@ -104,7 +104,7 @@ def _sequence_checks() -> list[tuple[str, Callable, Callable]]:
 
 def _torch_api_checks() -> list[tuple[str, Callable, Callable]]:
     """The ops with their own backward behind more of torch's API (ops/indexing.py,
-    ops/special.py), and one composition (ops/interpolate.py)."""
+    ops/special.py, prod in ops/reduction.py), and one composition (ops/interpolate.py)."""
     index = np.array([[0, 2], [1, 0]])  # no repeats in a row: scatter writes each once
     return [
         ("scatter/scatter_add", lambda x, s: x.scatter(1, index, s) + x.scatter_add(1, index, s),
@@ -115,12 +115,52 @@ def _torch_api_checks() -> list[tuple[str, Callable, Callable]]:
         ("interpolate (bilinear)", lambda x: F.interpolate(x, size=(5, 3), mode="bilinear",
                                                            align_corners=False),
          lambda r: [_r(r, 1, 2, 3, 4)]),
+        ("prod (exact zeros)", lambda a: a.prod(1) + a.prod(),
+         lambda r: [_r(r, 3, 4) * np.array([[1, 0, 1, 1], [0, 1, 0, 1], [1, 1, 1, 1]])]),
+    ]
+
+
+def _layer_checks() -> list[tuple[str, Callable, Callable]]:
+    """The rest of torch's layers and functions that programs use: grouped and transposed
+    convolutions, sampling grids, the other normalizations, bags, patches, distances."""
+    bags, offsets = np.array([1, 3, 0, 2, 2]), np.array([0, 2])
+    return [
+        ("conv1d (groups, dilation)", lambda x, w, b: F.conv1d(x, w, b, padding=1,
+                                                                    dilation=2, groups=2),
+         lambda r: [_r(r, 2, 4, 6), _r(r, 4, 2, 3), _r(r, 4)]),
+        ("conv_transpose2d (stride 2)", lambda x, w, b: F.conv_transpose2d(
+            x, w, b, stride=2, padding=1, output_padding=1),
+         lambda r: [_r(r, 1, 2, 3, 3), _r(r, 2, 3, 3, 3), _r(r, 3)]),
+        ("grid_sample (bilinear)", lambda x, g: F.grid_sample(x, g, align_corners=False),
+         lambda r: [_r(r, 1, 2, 4, 4), 1.8 * r.random((1, 3, 2, 2)) - 0.9]),
+        ("interpolate (bicubic)", lambda x: F.interpolate(x, size=(5, 4), mode="bicubic",
+                                                          align_corners=True),
+         lambda r: [_r(r, 1, 1, 3, 3)]),
+        ("group_norm", lambda x, w, b: F.group_norm(x, 2, w, b),
+         lambda r: [4 * r.random((2, 4, 3)) - 2, _r(r, 4), _r(r, 4)]),
+        ("instance_norm", lambda x: F.instance_norm(x),
+         lambda r: [4 * r.random((2, 2, 3, 3)) - 2]),
+        ("embedding_bag (mean)", lambda w: F.embedding_bag(bags, w, offsets, mode="mean"),
+         lambda r: [_r(r, 4, 3)]),
+        ("unfold/fold", lambda x: F.fold(F.unfold(x, 2, padding=1) * 2, (3, 4), 2, padding=1),
+         lambda r: [_r(r, 1, 2, 3, 4)]),
+        ("pixel_shuffle", lambda x: F.pixel_shuffle(x, 2) * x.sum(), lambda r: [_r(r, 1, 4, 2, 2)]),
+        ("bilinear", F.bilinear, lambda r: [_r(r, 3, 2), _r(r, 3, 4), _r(r, 5, 2, 4), _r(r, 5)]),
+        ("gelu (exact, tanh)", lambda x: F.gelu(x) + F.gelu(x, approximate="tanh"),
+         lambda r: [_r(r, 3, 4)]),
+        ("cosine_similarity/cdist", lambda a, b: F.cosine_similarity(a, b) + tinymm.cdist(
+            a, b).sum(1), lambda r: [_r(r, 3, 4), _r(r, 3, 4)]),
+        ("gather/cumsum/prod", lambda x: x.gather(1, np.array([[2, 0], [1, 1]])).sum()
+         + x.cumsum(1) * x.prod(1, keepdim=True), lambda r: [1 + r.random((2, 3))]),
+        ("einsum (bij,bjk->bik)", lambda a, b: tinymm.einsum("bij,bjk->bik", a, b),
+         lambda r: [_r(r, 2, 2, 3), _r(r, 2, 3, 2)]),
     ]
 
 
 def _checks() -> list[tuple[str, Callable, Callable]]:
     """Every check in the order it runs (each draws its inputs from the one generator)."""
-    return _tensor_checks() + _vision_checks() + _sequence_checks() + _torch_api_checks()
+    return (_tensor_checks() + _vision_checks() + _sequence_checks() + _torch_api_checks()
+            + _layer_checks())
 
 
 def run_gradchecks(only: str | None = None, backend: str | None = None) -> int:

@@ -4,6 +4,7 @@ only the import changed (``import tinymm as tf``; ``tf.keras.layers.Dense``...).
 ``Input``, ``layers.*``, the functional ``Model`` and ``Sequential``, ``compile``/``fit``/
 ``evaluate``/``predict`` (training.py, on tinymm/loop.py), ``summary()``, callbacks,
 ``losses``, ``metrics``, ``optimizers`` (+ ``schedules``), ``initializers``, ``regularizers``,
+``constraints`` (applied after each optimizer update),
 ``ops``, ``random``, ``utils``, ``Variable``, and ``save``/``models.load_model`` (``saving``:
 also the custom-object registry and (de)serialization; tinymm/io.py checkpoints). A
 subclassed Model's own ``train_step``/``test_step``/``predict_step``, ``compute_loss``,
@@ -17,6 +18,7 @@ functions (``tf.nn.softmax``, ``tf.reduce_mean``...) are in tinymm/tf.py:
 from tinymm.keras import (
     activations,
     callbacks,
+    constraints,
     initializers,
     layers,
     losses,
@@ -43,6 +45,7 @@ backend = _Namespace(clear_session=clear_session)
 __all__ = [
     "Input", "KerasTensor", "Layer", "Model", "NonFiniteLossError", "Sequential", "Variable",
     "activations",
-    "backend", "callbacks", "clear_session", "initializers", "layers", "load_model", "losses",
+    "backend", "callbacks", "clear_session", "constraints", "initializers", "layers",
+    "load_model", "losses",
     "metrics", "models", "ops", "optimizers", "random", "regularizers", "saving", "utils",
 ]

@@ -79,6 +79,11 @@ def _get_monitored(logs, monitor: str, who: str):
     return logs[monitor]
 
 
+def _snapshot(model) -> dict:
+    """A copy of ``model``'s weights (its state_dict's Tensors share the live storage)."""
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
 
@@ -115,12 +120,12 @@ class EarlyStopping(Callback):
         if epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights, self.best_epoch = self.model.state_dict(), epoch
+            self.best_weights, self.best_epoch = _snapshot(self.model), epoch
         self.wait += 1
         if self._better(value, self.best):
             self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
-                self.best_weights = self.model.state_dict()
+                self.best_weights = _snapshot(self.model)
             if self.baseline is None or self._better(value, self.baseline):
                 self.wait = 0
             return

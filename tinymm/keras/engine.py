@@ -240,7 +240,17 @@ def weight_view(p, to_keras=None, from_keras=None) -> tuple:
     def put(a):
         p.array[...] = a if from_keras is None else from_keras(a)
 
+    get.params = (p,)  # the parameters behind the view (a constraint projects them)
     return get, put
+
+
+def shape_list(shape):
+    """A shape (or a list of shapes) as JSON lists, None for unknown dimensions."""
+    if shape is None:
+        return None
+    if isinstance(shape, list):
+        return [shape_list(s) for s in shape]
+    return [None if d is None else int(d) for d in shape]
 
 
 def _shape_of(x):
@@ -353,10 +363,16 @@ class Layer(WeightViews):
 
     supports_masking = False  # True: the input mask passes through unchanged
     checked_axes: tuple[int, ...] = (-1,)  # input axes the weights depend on
+    # the ``*_constraint`` arguments the layer takes, in its keras_layout order
+    constraint_args: tuple[str, ...] = ()
 
     def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
                  input_shape=None, input_dim=None, autocast: bool = True,
                  activity_regularizer=None, **unknown):
+        from tinymm.keras import constraints
+
+        self.constraints = {key: constraints.get(unknown.pop(key, None))
+                            for key in type(self).constraint_args}
         if unknown:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) "
                             f"{sorted(unknown)}")
@@ -401,12 +417,23 @@ class Layer(WeightViews):
         if isinstance(value, Variable) and not type(self).__module__.startswith("tinymm.keras"):
             self._own_variable(name, value)
             return
+        if isinstance(value, Module) and hasattr(value, "as_layer") and name != "module" and \
+                not type(self).__module__.startswith("tinymm.keras"):
+            self._track_model(name, value)  # a keras Model held by a custom layer
+            return
         layers = [value] if isinstance(value, Layer) else [
             v for v in value if isinstance(v, Layer)] if isinstance(value, (list, tuple)) else []
         if layers and name != "_sublayers" and not type(self).__module__.startswith(
                 "tinymm.keras"):
+            used: dict[str, int] = {}
             for i, layer in enumerate(layers):
-                self._track(name if isinstance(value, Layer) else f"{name}_{i}", layer)
+                key = name if isinstance(value, Layer) else f"{name}_{i}"
+                self._track(key, layer)
+                if not isinstance(value, Layer):  # Keras's h5 group: <list>/<class>[_k]
+                    base = snake_case(type(layer).__name__)
+                    used[base] = used.get(base, -1) + 1
+                    self.__dict__.setdefault("_sublayer_paths", {})[key] = \
+                        f"{name}/{base}" + (f"_{used[base]}" if used[base] else "")
 
     def _track(self, key: str, layer: Layer) -> None:
         """A layer held by a custom layer (Keras's sublayer tracking): its weights become
@@ -416,6 +443,15 @@ class Layer(WeightViews):
         if self.__dict__.get("module") is None:
             self.module = Module()
         self._adopt(key, layer)
+
+    def _track_model(self, key: str, model) -> None:
+        """A Model held by a custom layer (a feed-forward ``Sequential``): it is a Module, so
+        it joins this layer's module as it is and its weights, built on its first call,
+        train with the layer's."""
+        self.__dict__.setdefault("_sublayers", {})[key] = model
+        if self.__dict__.get("module") is None:
+            self.module = Module()
+        self.module.add_module(key, model)
 
     def _own_variable(self, name: str, variable: Variable) -> None:
         """A ``keras.Variable`` set as an attribute joins this layer's weights (once: one
@@ -435,6 +471,21 @@ class Layer(WeightViews):
         """The layers this (custom) layer holds as attributes, in assignment order."""
         return list(self.__dict__.get("_sublayers", {}).values())
 
+    def sublayer_paths(self) -> dict:
+        """Sublayer key -> its group in Keras's weights file, where that differs from the
+        key (a layer in a list attribute ``blocks`` is ``blocks/dense``, ``blocks/dense_1``)."""
+        return dict(self.__dict__.get("_sublayer_paths", {}))
+
+    def keras_build_config(self) -> dict:
+        """The ``build_config`` Keras writes for this layer in a ``.keras`` config (the input
+        shape ``build`` saw; None dims for the batch)."""
+        return {"input_shape": shape_list(self.built_input_shape)}
+
+    def keras_node_arguments(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """A recorded call's arguments as Keras's graph records them for this layer (the
+        ``inbound_nodes`` of a ``.keras`` config); the same ones by default."""
+        return args, kwargs
+
     # ------------------------------------------------------------ for subclasses
     def build_module(self, input_shape) -> Module | None:
         return None
@@ -449,7 +500,11 @@ class Layer(WeightViews):
         raise NotImplementedError
 
     def get_config(self) -> dict:
+        from tinymm.keras import constraints
+
         config = {"name": self.name, "trainable": self.trainable}
+        config.update({key: constraints.serialize(c) for key, c in
+                       self.__dict__.get("constraints", {}).items()})
         if self.__dict__.get("activity_regularizer") is not None:
             from tinymm.keras import regularizers
 
@@ -482,22 +537,37 @@ class Layer(WeightViews):
             if not self.trainable:
                 self.module.requires_grad_(False)
         self.built = True
+        self._attach_constraints()
         for parent, key in self.__dict__.get("_parents", []):
             parent._adopt(key, self)
+
+    def _attach_constraints(self) -> None:
+        """Each ``*_constraint`` given projects its weight after every optimizer update."""
+        from tinymm.keras import constraints
+
+        given = self.__dict__.get("constraints", {})
+        if any(c is not None for c in given.values()):
+            for view, key in zip(self.keras_layout(), type(self).constraint_args):
+                constraints.attach(view, given[key])
 
     def add_weight(self, name: str | None = None, shape=(), initializer="glorot_uniform",
                    trainable: bool = True, dtype=None, **unsupported) -> Tensor:
         """A new weight of this layer (Keras's ``add_weight``), in the layout ``shape``
         names, initialised by a ``keras.initializers`` name or object; it joins the layer's
-        module, so the model's optimizer and state_dict see it."""
+        module, so the model's optimizer and state_dict see it. ``regularizer`` adds its
+        penalty to the losses; ``constraint`` projects the weight after every update."""
+        from tinymm.keras import constraints
+
         if self.module is None:
             self.module = Module()
         name = name or f"weight_{len(list(self.module.parameters()))}"
         regularizer = unsupported.pop("regularizer", None)
+        constraint = constraints.get(unsupported.pop("constraint", None))
         weight = new_weight(f"layer '{self.name}'", shape, initializer, trainable,
                             dtype or self.dtype, unsupported)
         self.module.register_parameter(name, weight)
         self.regularize(weight, regularizer)
+        constraints.attach(weight_view(weight), constraint)
         return weight
 
     def regularize(self, weight, regularizer) -> None:
@@ -551,8 +621,14 @@ class Layer(WeightViews):
         """One ``(get, set)`` pair per weight, in Keras's order and layout: ``get()`` returns
         the Keras array (a Dense kernel is W^T), ``set(array)`` writes one back into the nn
         module's PyTorch-layout parameters. The default: the module's parameters as they
-        are; layers whose layout differs override it (see ``weight_view``)."""
-        return [weight_view(p) for p in self.weights]
+        are, a custom layer's own weights first and then its sublayers' in their layouts;
+        layers whose layout differs override it (see ``weight_view``)."""
+        subs = self.sublayers()
+        if not subs:
+            return [weight_view(p) for p in self.weights]
+        inner = {id(p) for layer in subs for p in layer.weights}  # each in its own layout
+        own = [weight_view(p) for p in self.weights if id(p) not in inner]
+        return own + [view for layer in subs for view in layer.keras_layout()]
 
     def get_weights(self) -> list[np.ndarray]:
         """The weights as Keras lays them out (Dense kernel (D, U), Conv2D (kH, kW, C, F))."""

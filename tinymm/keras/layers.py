@@ -20,6 +20,7 @@ import numpy as np
 
 from tinymm import nn
 from tinymm.keras import activations, regularizers
+from tinymm.keras.attention_heads import HeadWeights, attend
 from tinymm.keras.engine import (
     Input,
     InputLayer,
@@ -27,6 +28,7 @@ from tinymm.keras.engine import (
     Layer,
     as_eager,
     fmt_shape,
+    shape_list,
     weight_view,
 )
 from tinymm.kernels.geometry import conv_padding, output_size, same_padding_1d
@@ -96,6 +98,11 @@ class Activated(Layer):
     glorot_uniform / zeros draw)."""
 
     has_kernel = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.constraint_args = ("kernel_constraint", "bias_constraint") if cls.has_kernel \
+            else ()
 
     def __init__(self, activation=None, kernel_initializer=None, bias_initializer=None,
                  kernel_regularizer=None, bias_regularizer=None, **kwargs):
@@ -468,12 +475,15 @@ class GlobalMaxPooling2D(GlobalAveragePooling2D):
 
 # ---------------------------------------------------------------- sequences
 class Embedding(Layer):
-    """Integer ids (N, T) -> vectors (N, T, output_dim); ``nn.Embedding`` inside.
+    """Integer ids (N, T) -> vectors (N, T, output_dim); ``nn.Embedding`` inside. Ids of any
+    rank work, as in Keras: (T,) positions -> (T, output_dim).
 
     ``mask_zero=True``: id 0 is padding; the output carries a mask (N, T) that LSTM reads.
     """
 
     checked_axes = ()  # any (N, T) works with the same table
+
+    constraint_args = ("embeddings_constraint",)
 
     def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False,
                  input_length=None, **kwargs):
@@ -486,10 +496,10 @@ class Embedding(Layer):
             self.input_shape_hint = (input_length,)
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) < 2:
-            raise ValueError(f"Embedding '{self.name}': expects ids (N, T), got "
-                             f"{fmt_shape(input_shape)}")
-        return tuple(input_shape) + (self.output_dim,)  # (N, T, E)
+        if len(input_shape) < 1:
+            raise ValueError(f"Embedding '{self.name}': expects ids of any rank >= 1 ((N, T), "
+                             f"or (T,) positions), got {fmt_shape(input_shape)}")
+        return tuple(input_shape) + (self.output_dim,)  # (..., E): (N, T, E) for (N, T)
 
     def _symbolic_mask(self, args) -> bool:
         return self.mask_zero
@@ -532,10 +542,14 @@ class LSTM(Layer):
     Keras's. Gate order is i, f, g
     (Keras's c), o in both. Keras initialisation: glorot_uniform input kernel, orthogonal
     recurrent kernel, zero bias with the forget gate's bias at 1 (unit_forget_bias).
+    ``initial_state=[h0, c0]`` (each (N, U)) starts from those states (a seq2seq decoder
+    from its encoder's), as in Keras.
 
     With a mask from ``Embedding(mask_zero=True)``, the padded steps (id 0, at the end) are
     skipped: the last output is the state after each sequence's own last real token.
     """
+
+    constraint_args = ("kernel_constraint", "recurrent_constraint", "bias_constraint")
 
     def __init__(self, units: int, return_sequences: bool = False, return_state: bool = False,
                  **kwargs):
@@ -570,7 +584,11 @@ class LSTM(Layer):
         object.__setattr__(module, "bias_hh_l0", None)
         return module
 
-    def call(self, x, mask=None):
+    def call(self, x, mask=None, initial_state=None):
+        from tinymm.keras.recurrent import initial_states
+
+        hx = None if initial_state is None else tuple(
+            initial_states(f"LSTM '{self.name}'", initial_state, 2, self.units))
         lengths = None
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)  # (N, T)
@@ -581,7 +599,7 @@ class LSTM(Layer):
                                  " tinymm supports right-padded sequences (pad with 0 at the "
                                  "end)")
             lengths = np.maximum(lengths, 1)  # an all-padding row reads its first step
-        output, (h_n, c_n) = self.module(x, lengths=lengths)  # (N, T, U), (1, N, U) x 2
+        output, (h_n, c_n) = self.module(x, hx, lengths=lengths)  # (N, T, U), (1, N, U) x 2
         out = output if self.return_sequences else h_n[0]  # (N, T, U) or (N, U)
         if self.return_state:
             return [out, h_n[0], c_n[0]]
@@ -747,9 +765,10 @@ class MultiHeadAttention(Layer):
     """Keras's MultiHeadAttention over ``nn.MultiheadAttention(batch_first=True)``:
     ``layer(query, value, key=None, attention_mask=None)``, query (N, Tq, E) -> (N, Tq, E).
 
-    The PyTorch module projects to E = num_heads * key_dim, so this adapter needs
-    num_heads * key_dim equal to the query width and value_dim equal to key_dim (then the
-    parameter count is Keras's). ``attention_mask`` (N, Tq, Tv) or (N, Tv): True = attend.
+    When num_heads * key_dim is the query width and value_dim is key_dim, the PyTorch module
+    (one fused kernel) does the work; otherwise the heads are computed with tensor ops on
+    weights in Keras's layout (keras/attention_heads.py). Either way the parameters and their
+    count are Keras's. ``attention_mask`` (N, Tq, Tv) or (N, Tv): True = attend.
     """
 
     def __init__(self, num_heads: int, key_dim: int, value_dim=None, use_bias: bool = True,
@@ -771,14 +790,11 @@ class MultiHeadAttention(Layer):
         if len(q) != 3 or len(v) != 3:
             raise ValueError(f"MultiHeadAttention '{self.name}': query and value must be "
                              f"(N, T, D), got {fmt_shape(q)} and {fmt_shape(v)}")
-        E = q[-1]
-        if self.num_heads * self.key_dim != E or self.value_dim != self.key_dim:
-            raise ValueError(f"MultiHeadAttention '{self.name}': tinymm needs num_heads * "
-                             f"key_dim == query width and value_dim == key_dim; got num_heads="
-                             f"{self.num_heads}, key_dim={self.key_dim}, value_dim="
-                             f"{self.value_dim}, query width {E}. Use key_dim="
-                             f"{E // max(1, self.num_heads)} or project the query with Dense")
-        out = (q[0], q[1], E)
+        if q[-1] is None or v[-1] is None or k[-1] is None:
+            raise ValueError(f"MultiHeadAttention '{self.name}': the query, value and key "
+                             f"widths must be known, got {fmt_shape(q)}, {fmt_shape(v)} and "
+                             f"{fmt_shape(k)}")
+        out = (q[0], q[1], q[-1])
         if self._return_scores:
             return [out, (q[0], self.num_heads, q[1], k[1])]
         return out
@@ -786,6 +802,10 @@ class MultiHeadAttention(Layer):
     def build_module(self, input_shape):
         q, v = input_shape[0], input_shape[1]
         k = input_shape[2] if len(input_shape) == 3 else v
+        self._fused = self.num_heads * self.key_dim == q[-1] and self.value_dim == self.key_dim
+        if not self._fused:
+            return HeadWeights((q[-1], k[-1], v[-1]), self.num_heads, self.key_dim,
+                               self.value_dim, q[-1], self.use_bias)
         return nn.MultiheadAttention(q[-1], self.num_heads, bias=self.use_bias, batch_first=True,
                                      kdim=k[-1], vdim=v[-1])
 
@@ -806,6 +826,9 @@ class MultiHeadAttention(Layer):
     def call(self, tensors, attention_mask=None):
         q, v = tensors[0], tensors[1]
         k = tensors[2] if len(tensors) == 3 else v
+        if not self._fused:
+            out, scores = attend(self.module, q, v, k, attention_mask)
+            return [out, scores] if self._return_scores else out
         attn_mask = key_padding_mask = None
         if attention_mask is not None:
             m = np.asarray(getattr(attention_mask, "data", attention_mask), dtype=bool)
@@ -818,10 +841,21 @@ class MultiHeadAttention(Layer):
                                    average_attn_weights=False)
         return [out, weights] if self._return_scores else out
 
+    def keras_node_arguments(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """Keras records ``(query, value[, key])`` as positional arguments."""
+        return tuple(args[0]), kwargs
+
+    def keras_build_config(self) -> dict:
+        """Keras builds MultiHeadAttention from its query, value (and key) shapes."""
+        names = ("query_shape", "value_shape", "key_shape")
+        return {"shapes_dict": dict(zip(names, shape_list(self.built_input_shape)))}
+
     def keras_layout(self) -> list:
         """Keras's order and layouts: query/key/value kernels (D_in, heads, key_dim) and
         biases (heads, key_dim), then the output kernel (heads, key_dim, E) and bias (E,);
         PyTorch's W_q is (E, D_in) with heads as consecutive blocks of key_dim rows."""
+        if not self._fused:
+            return [weight_view(getattr(self.module, name)) for name in self.module.names]
         m, h, d = self.module, self.num_heads, self.key_dim
         E = h * d
         views = []

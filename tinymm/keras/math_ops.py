@@ -153,6 +153,8 @@ def _axes(axis):
 @symbolic
 def median(x, axis=None, keepdims: bool = False):
     x = _t(x)
+    if not x.is_floating_point():
+        x = x.float()  # Keras: the median of ints is float32
     if axis is None:
         flat = median(x.reshape(-1), 0)
         return flat.reshape((1,) * x.ndim) if keepdims else flat

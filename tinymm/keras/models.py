@@ -224,6 +224,10 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
                    for shape in shapes]
         self._trace_call(dummies if several else dummies[0])
 
+    def keras_layout(self) -> list:
+        """Every layer's ``(get, set)`` weight views (``Layer.keras_layout``), in order."""
+        return [view for layer in self.layers for view in layer.keras_layout()]
+
     def get_weights(self) -> list[np.ndarray]:
         """Every layer's ``get_weights()`` (Keras's layouts), concatenated."""
         return [a for layer in self.layers for a in layer.get_weights()]
@@ -472,7 +476,7 @@ class ModelLayer(Layer):
         return self.model.forward(x)
 
     def keras_layout(self) -> list:
-        return [view for layer in self.model.layers for view in layer.keras_layout()]
+        return self.model.keras_layout()
 
 
 class Sequential(Model):

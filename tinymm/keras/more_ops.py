@@ -379,7 +379,8 @@ def arange(start, stop=None, step=1, dtype=None) -> Tensor:
 
 
 def full(shape, fill_value, dtype=None) -> Tensor:
-    return _const(np.full(shape, fill_value, dtype=_dtype(dtype, fill_value)))
+    """Keras's ``full``: floatx unless ``dtype`` says otherwise, whatever the fill's type."""
+    return _const(np.full(shape, fill_value, dtype=np.dtype(dtype or _FLOATX)))
 
 
 def ones(shape, dtype=None) -> Tensor:

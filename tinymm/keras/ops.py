@@ -178,8 +178,10 @@ def minimum(a, b):
 
 
 @symbolic
-def argmax(x, axis=None):
-    return as_tensor(np.argmax(convert_to_numpy(x), axis=axis))
+def argmax(x, axis=None, keepdims: bool = False):
+    """The first maximum's index, int32 (Keras's dtype)."""
+    return as_tensor(np.argmax(convert_to_numpy(x), axis=axis, keepdims=keepdims)
+                     .astype("int32"))
 
 
 @symbolic

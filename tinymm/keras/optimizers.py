@@ -72,9 +72,13 @@ class Applying:
         self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
     def step(self) -> None:
-        """One update; ``iterations`` counts them (Keras's ``optimizer.iterations``)."""
+        """One update; ``iterations`` counts them (Keras's ``optimizer.iterations``). Then,
+        as Keras, each updated weight's constraint projects it (keras/constraints.py)."""
+        from tinymm.keras.constraints import apply_constraints
+
         super().step()
         self.iterations = getattr(self, "iterations", 0) + 1
+        apply_constraints([p for _, p in self._params()])
 
 
 def _as_grad(g, v) -> Tensor:

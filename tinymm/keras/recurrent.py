@@ -30,6 +30,7 @@ from tinymm.keras.engine import KerasTensor, Layer, weight_view
 from tinymm.keras.initializers import Orthogonal
 from tinymm.keras.layers import LSTM, glorot_uniform_, known_dim, need_rank
 from tinymm.ops.shape import concat
+from tinymm.tensor import as_tensor
 
 
 def mask_to_lengths(layer: str, mask) -> np.ndarray | None:
@@ -50,6 +51,7 @@ class _KerasRNN(Layer):
 
     nn_class = None
     gates = 1
+    constraint_args = ("kernel_constraint", "recurrent_constraint", "bias_constraint")
     keras_order = None  # PyTorch gate blocks in Keras's order (None: the same order)
 
     def __init__(self, units: int, return_sequences: bool = False, return_state: bool = False,
@@ -84,9 +86,12 @@ class _KerasRNN(Layer):
         keras_init(module, self.gates, self.keras_order, drop_hh_bias=self.gates == 1)
         return module
 
-    def call(self, x, mask=None):
-        lengths = mask_to_lengths(f"{type(self).__name__} '{self.name}'", mask)
-        output, h_n = self.module(x, lengths=lengths)  # (N, T, U), (1, N, U)
+    def call(self, x, mask=None, initial_state=None):
+        who = f"{type(self).__name__} '{self.name}'"
+        lengths = mask_to_lengths(who, mask)
+        h0 = None if initial_state is None else initial_states(who, initial_state, 1,
+                                                                self.units)[0]
+        output, h_n = self.module(x, h0, lengths=lengths)  # (N, T, U), (1, N, U)
         out = output if self.return_sequences else h_n[0]
         return [out, h_n[0]] if self.return_state else out
 
@@ -116,6 +121,23 @@ def _reorder(order):
     return to_keras, from_keras
 
 
+def initial_states(who: str, given, count: int, units: int) -> list:
+    """Keras's ``initial_state=[h0(, c0)]`` (each (N, U)) as the nn module's (1, N, U)
+    states."""
+    states = list(given) if isinstance(given, (list, tuple)) else [given]
+    if len(states) != count:
+        raise ValueError(f"{who}: initial_state takes {count} tensor(s) of shape (N, {units}), "
+                         f"got {len(states)}")
+    out = []
+    for s in states:
+        s = as_tensor(s)
+        if s.ndim != 2 or s.shape[1] != units:
+            raise ValueError(f"{who}: each initial state must be (N, {units}), got "
+                             f"{tuple(s.shape)}")
+        out.append(s.reshape(1, s.shape[0], units))  # (1, N, U)
+    return out
+
+
 def rnn_layout(module, suffix: str, gates: int, order, level: str = "_l0") -> list:
     """Keras's (get, set) weight views of one direction of an nn recurrent module (of an nn
     cell with ``level=""``: its names have no layer index)."""
@@ -135,6 +157,7 @@ def rnn_layout(module, suffix: str, gates: int, order, level: str = "_l0") -> li
     def put(k):
         b_ih.array[...], b_hh.array[...] = frm(k[0]), frm(k[1])
 
+    get.params = (b_ih, b_hh)
     return layout + [(get, put)]
 
 

@@ -3,16 +3,22 @@
 as ``keras.saving`` it also holds the registration and (de)serialization functions custom
 layers use (``register_keras_serializable``, ``serialize_keras_object``...).
 
-A saved model is ``<stem>.safetensors`` (weights, optimizer state) + ``<stem>.json`` (the
-architecture as layer configs and graph nodes, compile settings given as names, history).
+``model.save("m.keras")`` writes the Keras 3 zip (config.json, metadata.json,
+model.weights.h5: keras_file.py), which Keras loads too, and ``load_model`` reads the zips
+Keras writes; ``save_weights``/``load_weights`` on a ``.weights.h5`` path use Keras's HDF5
+layout. Any other path is a tinymm checkpoint: ``<stem>.safetensors`` (weights, optimizer
+state) + ``<stem>.json`` (the architecture as layer configs and graph nodes, compile settings
+given as names, history); those keep loading, ``.keras`` names included.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinymm import io
+from tinymm.keras import keras_file
 from tinymm.keras import optimizers as _optimizers
 from tinymm.keras.engine import Input, KerasTensor, Layer, as_list, map_structure
 from tinymm.keras.utils import (
@@ -26,14 +32,14 @@ if TYPE_CHECKING:
     from tinymm.keras.models import Model
 
 
-def _strings_only(spec):
+def strings_only(spec):
     """The JSON-able part of a compile argument: names, lists/dicts of names, numbers."""
     if isinstance(spec, (str, int, float)) or spec is None:
         return spec
     if isinstance(spec, (list, tuple)):
-        return [_strings_only(s) for s in spec]
+        return [strings_only(s) for s in spec]
     if isinstance(spec, dict):
-        return {k: _strings_only(v) for k, v in spec.items()}
+        return {k: strings_only(v) for k, v in spec.items()}
     return None
 
 
@@ -81,15 +87,20 @@ class SavingMixin:
             opt = {"class_name": type(spec).__name__, "config": spec.get_config()}
         else:
             opt = {"class_name": "tinymm.optim." + type(spec).__name__}
-        return {"optimizer": opt, "loss": _strings_only(self.loss_spec),
-                "metrics": _strings_only(self.metrics_names_given),
-                "loss_weights": _strings_only(self.loss_weights_given)}
+        return {"optimizer": opt, "loss": strings_only(self.loss_spec),
+                "metrics": strings_only(self.metrics_names_given),
+                "loss_weights": strings_only(self.loss_weights_given)}
 
     def save(self, filepath, overwrite: bool = True, metadata: dict | None = None) -> None:
-        """Save the architecture, weights, compile settings and optimizer state as a
-        tinymm checkpoint (``<stem>.safetensors`` + ``<stem>.json``), atomically.
+        """A ``.keras`` path: the Keras 3 zip (architecture, weights, compile settings, and
+        the optimizer state in a group Keras ignores). Any other path: the architecture,
+        weights, compile settings and optimizer state as a tinymm checkpoint
+        (``<stem>.safetensors`` + ``<stem>.json``), atomically, as is a ``.keras`` path given
         ``metadata``: any JSON data to keep beside them (a vocabulary, a data-set name...),
         returned by ``tinymm.io.load_checkpoint`` and kept as ``model.metadata`` on load."""
+        if str(filepath).endswith(".keras") and metadata is None:
+            keras_file.save_keras_file(self, filepath, overwrite)
+            return
         if not overwrite and io.checkpoint_paths(filepath)[1].exists():
             raise FileExistsError(f"save: {io.checkpoint_paths(filepath)[1]} exists and "
                                   "overwrite=False")
@@ -105,9 +116,24 @@ class SavingMixin:
         io.save_checkpoint(filepath, tensors, manifest)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """A ``.weights.h5`` path: Keras's HDF5 layout (Keras's ``load_weights`` reads it);
+        any other: a tinymm checkpoint of the weights."""
+        if str(filepath).endswith(".h5"):
+            if not overwrite and Path(filepath).exists():
+                raise FileExistsError(f"save_weights: {filepath} exists and overwrite=False")
+            keras_file.write_weights(self, filepath)
+            return
         io.save_checkpoint(filepath, dict(self.state_dict()), {"weights_only": True})
 
     def load_weights(self, filepath) -> None:
+        """Weights from a ``.weights.h5`` file (Keras's or tinymm's), from the weights inside
+        a ``.keras`` zip, or from a tinymm checkpoint."""
+        if str(filepath).endswith(".h5"):
+            keras_file.read_weights(self, filepath, str(filepath))
+            return
+        if keras_file.is_keras_file(filepath):
+            keras_file.read_keras_file_weights(self, filepath)
+            return
         tensors, _ = io.load_checkpoint(filepath)
         weights = {k: v for k, v in tensors.items() if not k.startswith("optimizer/")}
         io.check_tensors_fit(weights, {k: v.shape for k, v in self.state_dict().items()},
@@ -247,7 +273,11 @@ def model_from_json(json_string: str, custom_objects: dict | None = None) -> Mod
 
 def load_model(filepath, custom_objects: dict | None = None, compile: bool = True) -> Model:  # noqa: A002
     """Rebuild a model saved with ``model.save``: architecture, weights, and (with
-    ``compile=True``) its loss, metrics and optimizer state, so training resumes exactly."""
+    ``compile=True``) its loss, metrics and, from a tinymm checkpoint, optimizer state, so
+    training resumes exactly. A ``.keras`` zip (Keras's or tinymm's) loads through
+    keras_file.py."""
+    if keras_file.is_keras_file(filepath):
+        return keras_file.load_keras_file(filepath, custom_objects, compile)
     tensors, manifest = io.load_checkpoint(filepath)
     if "model" not in manifest:
         raise io.CheckpointError(f"{filepath}: this checkpoint holds weights only (saved with "
@@ -275,4 +305,4 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
 
 __all__ = ["SavingMixin", "custom_object_scope", "deserialize_keras_object", "get_custom_objects",
            "get_registered_name", "get_registered_object", "load_model", "model_from_config",
-           "register_keras_serializable", "serialize_keras_object"]
+           "register_keras_serializable", "serialize_keras_object", "strings_only"]

@@ -141,7 +141,8 @@ class Captioner(ImageTower, TextTower, nn.Module):
         c = config if config is not None else CaptionerConfig(**overrides)
         self.config = c
         context = c.conv2_channels if c.attention else 0
-        self._build_image_tower(c.image_channels, c.conv1_channels, c.conv2_channels)
+        self._build_image_tower(c.image_channels, c.conv1_channels, c.conv2_channels,
+                                early_pool=c.early_pool, batch_norm=c.batch_norm)
         self._build_text_tower(c.vocab_size, c.embed_dim, c.hidden_size,
                                extra_inputs=context + (c.image_dim if c.image_input else 0))
         self.image_fc = nn.Linear(c.conv2_channels * c.regions, c.image_dim)
@@ -155,11 +156,6 @@ class Captioner(ImageTower, TextTower, nn.Module):
         self.out = nn.Linear(c.hidden_size + context, c.vocab_size)
         if c.word_loss > 0:
             self.word_head = nn.Linear(c.conv2_channels, c.vocab_size)
-        if c.batch_norm:  # the convs without their fused ReLU, each followed by a norm
-            self.conv1 = nn.Conv2d(c.image_channels, c.conv1_channels, 3, padding=1)
-            self.conv2 = nn.Conv2d(c.conv1_channels, c.conv2_channels, 3, padding=1)
-            self.norm1 = nn.BatchNorm2d(c.conv1_channels)
-            self.norm2 = nn.BatchNorm2d(c.conv2_channels)
         if c.map_conv:
             self.conv3 = nn.Conv2d(c.conv2_channels, c.conv2_channels, 3, padding=1,
                                    activation="relu")
@@ -171,22 +167,11 @@ class Captioner(ImageTower, TextTower, nn.Module):
 
     # ------------------------------------------------------------------ pieces
     def encode_image(self, image: Tensor) -> Tensor:
-        """(N, 3, S, S) -> the map (N, C2, S/4, S/4): the seed tower, or with ``early_pool``
-        conv1 -> pool1 -> conv2 -> pool2; then ``conv3`` with ``map_conv``."""
-        c = self.config
-        if not (c.early_pool or c.batch_norm):
-            fmap = ImageTower.encode_image(self, image)  # (N, C2, S/4, S/4)
-        else:
-            h = self._conv(image, self.conv1, "norm1")  # (N, C1, S, S)
-            if c.early_pool:
-                h = self.pool1(h)  # (N, C1, S/2, S/2)
-            h = self._conv(h, self.conv2, "norm2")  # (N, C2, S or S/2, ...)
-            fmap = self.pool2(h) if c.early_pool else self.pool2(self.pool1(h))
-        return self.conv3(fmap) if c.map_conv else fmap
-
-    def _conv(self, x: Tensor, conv, norm: str) -> Tensor:
-        """conv + ReLU, with ``batch_norm`` conv -> BatchNorm2d -> ReLU."""
-        return getattr(self, norm)(conv(x)).relu() if self.config.batch_norm else conv(x)
+        """(N, 3, S, S) -> the map (N, C2, S/4, S/4): ImageTower's (with ``early_pool``
+        conv1 -> pool1 -> conv2 -> pool2, with ``batch_norm`` a BatchNorm2d before each
+        ReLU), then ``conv3`` with ``map_conv``."""
+        fmap = ImageTower.encode_image(self, image)  # (N, C2, S/4, S/4)
+        return self.conv3(fmap) if self.config.map_conv else fmap
 
     def start(self, image) -> dict:
         """Encode the image: the initial state h, c (N, H) and what attention reads."""

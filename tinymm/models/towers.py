@@ -2,7 +2,11 @@
 
 * ``ImageTower``: Conv2d(3 -> C1, 3x3, same) + ReLU -> Conv2d(C1 -> C2, 3x3, same) + ReLU ->
   MaxPool2d(2) -> MaxPool2d(2): image (N, 3, H, W) -> feature map (N, C2, H/4, W/4), whose
-  (H/4)(W/4) = R positions are the image regions.
+  (H/4)(W/4) = R positions are the image regions. With ``early_pool`` the first pool comes
+  before conv2 (conv1 -> pool1 -> conv2 -> pool2): conv2 then runs on the (H/2, W/2) map, a
+  quarter of its positions, and each of its outputs sees 8x8 input pixels instead of 5x5
+  (the same parameters, the same output shape). With ``batch_norm`` each conv is followed by
+  a BatchNorm2d (``norm1``, ``norm2``) and then the ReLU.
 * ``TextTower``: Embedding(V, E, padding_idx=0) -> LSTM(E -> H): tokens (N, T), lengths (N,)
   -> every step's output (N, T, H) and the hidden state at each sequence's last token (N, H).
 
@@ -10,9 +14,9 @@
 stores, and back, refusing fields this version does not know.
 
 They are mixins of ``nn.Module``: ``_build_image_tower`` / ``_build_text_tower`` register the
-layers on the model itself (``conv1``, ``conv2``, ``pool1``, ``pool2``, ``embedding``,
-``lstm``), so every model keeps the seed's parameter names (and its checkpoints and PyTorch
-twins their keys).
+layers on the model itself (``conv1``, ``conv2``, ``pool1``, ``pool2``, with batch_norm
+``norm1``, ``norm2``, then ``embedding``, ``lstm``), so every model keeps the seed's
+parameter names (and its checkpoints and PyTorch twins their keys).
 
 Dimension letters: N batch, C channels, H/W height/width, T tokens, E embedding width,
 H hidden width (in the text tower), R regions.
@@ -45,19 +49,34 @@ class SavedConfig:
 class ImageTower:
     """The seed's CNN image encoder (mixin of an nn.Module)."""
 
-    def _build_image_tower(self, in_channels: int, conv1_channels: int,
-                           conv2_channels: int) -> None:
-        self.conv1 = nn.Conv2d(in_channels, conv1_channels, 3, padding=1, activation="relu")
-        self.conv2 = nn.Conv2d(conv1_channels, conv2_channels, 3, padding=1, activation="relu")
+    def _build_image_tower(self, in_channels: int, conv1_channels: int, conv2_channels: int,
+                           early_pool: bool = False, batch_norm: bool = False) -> None:
+        """``early_pool``: pool1 before conv2; ``batch_norm``: conv -> BatchNorm2d -> ReLU
+        (``norm1``, ``norm2``) in place of each conv's fused ReLU."""
+        self.early_pool, self.batch_norm = bool(early_pool), bool(batch_norm)
+        activation = None if batch_norm else "relu"
+        self.conv1 = nn.Conv2d(in_channels, conv1_channels, 3, padding=1, activation=activation)
+        self.conv2 = nn.Conv2d(conv1_channels, conv2_channels, 3, padding=1,
+                               activation=activation)
         self.pool1 = nn.MaxPool2d(2)
         self.pool2 = nn.MaxPool2d(2)
+        if batch_norm:
+            self.norm1 = nn.BatchNorm2d(conv1_channels)
+            self.norm2 = nn.BatchNorm2d(conv2_channels)
 
     def encode_image(self, image: Tensor) -> Tensor:
         """(N, 3, H, W) -> feature map (N, C2, H/4, W/4)."""
-        h = self.conv1(image)  # (N, C1, H, W)
-        h = self.conv2(h)  # (N, C2, H, W)
+        h = self._conv_relu(image, self.conv1, "norm1")  # (N, C1, H, W)
+        if self.early_pool:
+            h = self._conv_relu(self.pool1(h), self.conv2, "norm2")  # (N, C2, H/2, W/2)
+            return self.pool2(h)  # (N, C2, H/4, W/4)
+        h = self._conv_relu(h, self.conv2, "norm2")  # (N, C2, H, W)
         h = self.pool1(h)  # (N, C2, H/2, W/2)
         return self.pool2(h)  # (N, C2, H/4, W/4)
+
+    def _conv_relu(self, x: Tensor, conv, norm: str) -> Tensor:
+        """conv + its fused ReLU, or with ``batch_norm`` conv -> BatchNorm2d -> ReLU."""
+        return getattr(self, norm)(conv(x)).relu() if self.batch_norm else conv(x)
 
     @staticmethod
     def regions(fmap: Tensor) -> Tensor:

@@ -93,7 +93,7 @@ from tinymm.nn.pool1d import (
     AvgPool1d,
     MaxPool1d,
 )
-from tinymm.nn.pool2d import AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d
+from tinymm.nn.pool2d import AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d, MaxUnpool2d
 from tinymm.nn.resize import (
     CosineSimilarity,
     PairwiseDistance,
@@ -125,7 +125,7 @@ __all__ = [
     "Dropout", "ELU", "GELU", "Identity", "LeakyReLU", "SiLU", "Softplus",
     "BilinearFusion", "Concatenate", "CrossAttentionFusion", "FiLM", "GatedFusion",
     "MultiheadAttention", "Multiply",
-    "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Flatten", "MaxPool2d",
+    "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Flatten", "MaxPool2d", "MaxUnpool2d",
     "Embedding", "GRU", "LSTM", "RNN", "RNNBase",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm",
     "GRUCell", "LSTMCell", "RNNCell", "RNNCellBase",

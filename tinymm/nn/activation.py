@@ -113,12 +113,12 @@ class SiLU(Module):
 
 
 class Softplus(Module):
-    def __init__(self, beta: float = 1.0):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         super().__init__()
-        self.beta = beta
+        self.beta, self.threshold = beta, threshold
 
     def forward(self, x):
-        return softplus(x, self.beta)
+        return softplus(x, self.beta, self.threshold)
 
 
 class LogSigmoid(Module):

@@ -25,6 +25,9 @@ class GRU(RNNBase):
     gates = 3
 
     def forward(self, x, hx=None, lengths=None):
+        unbatched = self._unbatched(x, hx, lengths)
+        if unbatched is not None:
+            return unbatched
         x, lengths, packed = self._unpack(x, lengths)
         x, lengths = self._check(x, [("hx", hx)], lengths)
 

@@ -28,6 +28,9 @@ class LSTM(RNNBase):
     gates = 4
 
     def forward(self, x, hx=None, lengths=None):
+        unbatched = self._unbatched(x, hx, lengths)
+        if unbatched is not None:
+            return unbatched
         h0, c0 = (None, None) if hx is None else hx
         x, lengths, packed = self._unpack(x, lengths)
         x, lengths = self._check(x, [("h0", h0), ("c0", c0)], lengths)

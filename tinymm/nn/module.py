@@ -11,18 +11,30 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from collections.abc import Iterator
 
 import numpy as np
 
 from tinymm import dtypes as _dt
-from tinymm.autograd import Function, RemovableHandle
+from tinymm.autograd import ArrayFunction, RemovableHandle
 from tinymm.tensor import Tensor, from_numpy, to_arguments
 
 
 class StateDictError(RuntimeError):
     """``load_state_dict`` found missing/unexpected keys or a shape mismatch."""
+
+
+class IncompatibleKeys(namedtuple("_IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns, as PyTorch's ``_IncompatibleKeys``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return (f"_IncompatibleKeys(missing_keys={self.missing_keys!r}, "
+                f"unexpected_keys={self.unexpected_keys!r})")
 
 
 class Parameter(Tensor):
@@ -54,15 +66,21 @@ def _default_float(array):
     return array
 
 
-def _host_copy(t: Tensor) -> np.ndarray:
-    """A NumPy copy of ``t``'s values (a counted device->host copy for a cuda tensor)."""
-    return t.detach().cpu().array if t.device == "cuda" else t.array.copy()
+def _host_array(value) -> np.ndarray:
+    """``value`` (a Tensor on any device, or anything array-like) as a host array: the
+    storage itself for a cpu Tensor, a counted device->host copy for a cuda one."""
+    if isinstance(value, Tensor):
+        return value.detach().cpu().array if value.device == "cuda" else value.array
+    return np.asarray(value)
 
 
-def _load_into(t: Tensor, array: np.ndarray) -> None:
+def _load_into(t: Tensor, array: np.ndarray, assign: bool = False) -> None:
     """Write ``array`` into ``t``: in place on the host (views stay valid, cast to t's dtype),
-    as a new device array for a cuda tensor."""
-    if t.device == "cuda":
+    as a new device array for a cuda tensor; ``assign``: ``t`` takes ``array`` as its
+    storage (cast to t's dtype if it differs)."""
+    if assign and t.device != "cuda":
+        t.array = array.astype(t.dtype, copy=False)
+    elif t.device == "cuda":
         t.array = Tensor(np.asarray(array, dtype=t.dtype), device="cuda").array
     else:
         t.array[...] = array
@@ -112,6 +130,7 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "training", True)
 
     # ------------------------------------------------------------ registration
@@ -124,7 +143,8 @@ class Module:
             object.__setattr__(self, name, None)
             return
         if name in self._buffers and (value is None or isinstance(value, (Tensor, np.ndarray))):
-            self.register_buffer(name, value)  # PyTorch: assigning to a buffer keeps it one
+            self.register_buffer(name, value,  # PyTorch: assigning to a buffer keeps it one
+                                 persistent=name not in self._non_persistent)
             return
         target = self._parameters if isinstance(value, Parameter) else \
             self._modules if isinstance(value, Module) else None
@@ -139,8 +159,10 @@ class Module:
         self._parameters[name] = param
         object.__setattr__(self, name, param)
 
-    def register_buffer(self, name: str, tensor: Tensor | np.ndarray | None) -> None:
-        """A non-trainable tensor saved in the state_dict (e.g. running statistics).
+    def register_buffer(self, name: str, tensor: Tensor | np.ndarray | None,
+                        persistent: bool = True) -> None:
+        """A non-trainable tensor (e.g. running statistics), in the state_dict unless
+        ``persistent=False`` (a causal mask rebuilt by ``__init__``), as PyTorch.
 
         An array is wrapped in a Tensor that shares its memory; ``load_state_dict`` and ops
         such as ``F.batch_norm`` then update the buffer's storage in place.
@@ -152,18 +174,43 @@ class Module:
             if isinstance(tensor, np.ndarray):
                 tensor = from_numpy(_default_float(tensor))
         self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
         object.__setattr__(self, name, tensor)
+
+    @property
+    def _non_persistent(self) -> set:
+        """The names of the buffers ``state_dict`` leaves out (created on first use for a
+        module unpickled from before ``persistent`` existed)."""
+        if "_non_persistent_buffers_set" not in self.__dict__:
+            object.__setattr__(self, "_non_persistent_buffers_set", set())
+        return self.__dict__["_non_persistent_buffers_set"]
 
     def add_module(self, name: str, module: Module | None) -> None:
         self._modules[name] = module
         object.__setattr__(self, name, module)
 
     # ------------------------------------------------------------ traversal
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for this module and every submodule, depth first, as
+        torch: a module reachable by several paths comes once, under its first name, unless
+        ``remove_duplicate=False`` (what ``state_dict`` walks). A string first argument is
+        the prefix (tinymm's earlier signature)."""
+        if isinstance(memo, str):
+            memo, prefix = None, memo
+        if remove_duplicate:
+            memo = set() if memo is None else memo
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
             if child is not None:
-                yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                               remove_duplicate)
 
     def get_submodule(self, target: str) -> Module:
         """The submodule at a dotted path (``"encoder.layers.0"``); "" is the module itself."""
@@ -190,8 +237,10 @@ class Module:
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen: set[int] = set()  # a child held under two names comes once, as torch
         for name, child in self._modules.items():
-            if child is not None:
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
                 yield name, child
 
     def children(self) -> Iterator[Module]:
@@ -200,18 +249,23 @@ class Module:
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         seen: set[int] = set()
-        for module_name, module in self.named_modules(prefix):
+        for module_name, module in self.named_modules(prefix=prefix):
             for name, p in module._parameters.items():
                 if p is None or id(p) in seen:
                     continue
                 seen.add(id(p))
                 yield (f"{module_name}.{name}" if module_name else name), p
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        for module_name, module in self.named_modules(prefix):
+    def named_buffers(self, prefix: str = "", remove_duplicate: bool = True
+                      ) -> Iterator[tuple[str, Tensor]]:
+        seen: set[int] = set()
+        for module_name, module in self.named_modules(prefix=prefix,
+                                                      remove_duplicate=remove_duplicate):
             for name, b in module._buffers.items():
-                if b is not None:
-                    yield (f"{module_name}.{name}" if module_name else name), b
+                if b is None or (remove_duplicate and id(b) in seen):
+                    continue
+                seen.add(id(b))
+                yield (f"{module_name}.{name}" if module_name else name), b
 
     def buffers(self) -> Iterator[Tensor]:
         for _, b in self.named_buffers():
@@ -247,62 +301,70 @@ class Module:
             p.grad = None
 
     # ------------------------------------------------------------ state
-    def state_dict(self) -> OrderedDict:
-        """Every parameter and buffer by dotted name (copies, PyTorch's keys and layouts)."""
-        state: OrderedDict = OrderedDict()
-        for module_name, module in self.named_modules():
-            prefix = f"{module_name}." if module_name else ""
-            for name, p in module._parameters.items():
-                if p is not None:
-                    state[prefix + name] = _host_copy(p)
-            for name, b in module._buffers.items():
-                if b is not None:
-                    state[prefix + name] = _host_copy(b)
+    def state_dict(self, *args, destination=None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict:
+        """Every parameter and persistent buffer by dotted name, PyTorch's keys, order and
+        layouts: detached Tensors sharing the module's storage (``keep_vars=True``: the
+        Parameters and buffers themselves), as ``torch.nn.Module.state_dict``. Later training
+        changes them: clone them (``{k: v.clone() for k, v in sd.items()}``) for a snapshot.
+        ``destination`` and ``prefix`` (also positional, as torch's old signature) collect
+        into a given dict under a key prefix."""
+        if args:  # torch's deprecated positional form: (destination, prefix, keep_vars)
+            destination, prefix, keep_vars = (*args, *(destination, prefix, keep_vars)[len(args):])
+        state = OrderedDict() if destination is None else destination
+        for module_name, module in self.named_modules(remove_duplicate=False):
+            names = f"{prefix}{module_name}." if module_name else prefix
+            entries = list(module._parameters.items()) + [
+                (n, b) for n, b in module._buffers.items() if n not in module._non_persistent]
+            for name, t in entries:
+                if t is not None:
+                    state[names + name] = t if keep_vars else t.detach()
         return state
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> tuple[list[str], list[str]]:
-        """Copy arrays into this module's parameters and buffers, in place.
+    def load_state_dict(self, state_dict: dict, strict: bool = True,
+                        assign: bool = False) -> IncompatibleKeys:
+        """Copy Tensors or arrays into this module's parameters and buffers, in place (cast
+        to each one's dtype; ``assign=True`` makes the module hold the given storage).
 
-        Returns ``(missing, unexpected)`` keys. With ``strict=True`` (the default, as in
-        PyTorch) any missing or unexpected key is an error; a shape mismatch is always an
-        error. Everything is checked before anything is copied, so a failed load leaves the
-        module unchanged.
+        Returns ``IncompatibleKeys(missing_keys, unexpected_keys)`` as PyTorch (a tuple).
+        With ``strict=True`` (the default) any missing or unexpected key is an error; a shape
+        mismatch is always one. Everything is checked before anything is copied, so a failed
+        load leaves the module unchanged.
         """
         own = self.state_dict()
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
         problems = []
         if strict and missing:
-            problems.append("missing keys (in the model, not in the state dict): "
-                            + ", ".join(repr(k) for k in missing))
+            problems.append("Missing key(s) in state_dict: "
+                            + ", ".join(f'"{k}"' for k in missing) + ". ")
         if strict and unexpected:
-            problems.append("unexpected keys (in the state dict, not in the model): "
-                            + ", ".join(repr(k) for k in unexpected))
+            problems.append("Unexpected key(s) in state_dict: "
+                            + ", ".join(f'"{k}"' for k in unexpected) + ". ")
         arrays = {}
-        for key, value in state.items():
+        for key, value in state_dict.items():
             if key not in own:
                 continue
-            array = np.asarray(value.array if isinstance(value, Tensor) else value)
-            if array.shape != own[key].shape:
-                problems.append(f"size mismatch for {key!r}: the state dict has shape "
-                                f"{array.shape}, the model has {own[key].shape}")
+            array = _host_array(value)
+            if tuple(array.shape) != tuple(own[key].shape):
+                problems.append(f"size mismatch for {key}: copying a param with shape "
+                                f"{tuple(array.shape)} from checkpoint, the shape in current "
+                                f"model is {tuple(own[key].shape)}.")
             elif array.dtype.kind not in "fiub":
-                problems.append(f"{key!r} has dtype {array.dtype}; expected a numeric array")
+                problems.append(f"{key}: the state dict holds dtype {array.dtype}; expected "
+                                "a numeric array.")
             arrays[key] = array
         if problems:
-            raise StateDictError(f"{type(self).__name__}.load_state_dict: "
-                                 + "; ".join(problems) + ". Build the model with the same "
-                                 "configuration as the one that was saved (or pass "
-                                 "strict=False to skip missing/unexpected keys).")
-        for module_name, module in self.named_modules():
+            raise StateDictError(f"Error(s) in loading state_dict for {type(self).__name__}:"
+                                 + "".join(f"\n\t{p}" for p in problems) + "\nBuild the model "
+                                 "with the same configuration as the one that was saved (or "
+                                 "pass strict=False to skip missing/unexpected keys).")
+        for module_name, module in self.named_modules(remove_duplicate=False):
             prefix = f"{module_name}." if module_name else ""
-            for name, p in module._parameters.items():
-                if p is not None and prefix + name in arrays:
-                    _load_into(p, arrays[prefix + name])
-            for name, b in module._buffers.items():
-                if b is not None and prefix + name in arrays:
-                    _load_into(b, arrays[prefix + name])
-        return missing, unexpected
+            for name, t in list(module._parameters.items()) + list(module._buffers.items()):
+                if t is not None and prefix + name in arrays:
+                    _load_into(t, arrays[prefix + name], assign)
+        return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ dtype
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> Module:
@@ -475,7 +537,7 @@ class _BackwardHookState:
                      getattr(grad_input[i], "array", grad_input[i]) for i in self.input_slots)
 
 
-class _HookIdentity(Function):
+class _HookIdentity(ArrayFunction):
     """Identity on several tensors whose backward hands the gradients to a backward hook."""
 
     @staticmethod

@@ -4,7 +4,13 @@
 from __future__ import annotations
 
 from tinymm.nn.module import Module
-from tinymm.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d
+from tinymm.ops.pool2d import (
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    flatten,
+    max_pool2d,
+    max_unpool2d,
+)
 
 
 class _Pool2d(Module):
@@ -22,7 +28,8 @@ class _Pool2d(Module):
 
 class MaxPool2d(_Pool2d):
     """PyTorch's ``nn.MaxPool2d``: max over kernel_size windows (stride defaults to it);
-    ceil_mode counts the last partial windows (ops/pool2d.py: max_pool2d).
+    ceil_mode counts the last partial windows, dilation spaces the taps, return_indices
+    also returns the maxima's flat indices for ``MaxUnpool2d`` (ops/pool2d.py).
 
     Ties send the whole gradient to the first maximum of the window (row-major order).
     """
@@ -39,7 +46,9 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """PyTorch's ``nn.AvgPool2d`` (count_include_pad=True: padded zeros count)."""
+    """PyTorch's ``nn.AvgPool2d`` (count_include_pad=True: padded zeros count; ceil_mode:
+    the last partial windows count, each divided by its window clipped to the padded
+    input, as PyTorch)."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override=None):
@@ -51,6 +60,15 @@ class AvgPool2d(_Pool2d):
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                           self.count_include_pad, self.divisor_override,
                           layer=f"AvgPool2d({self.extra_repr()})")
+
+
+class MaxUnpool2d(_Pool2d):
+    """PyTorch's ``nn.MaxUnpool2d``: ``forward(input, indices, output_size=None)`` writes
+    each value at its index from ``MaxPool2d(return_indices=True)``, zeros elsewhere."""
+
+    def forward(self, input, indices, output_size=None):  # noqa: A002 - PyTorch's name
+        return max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding,
+                            output_size, layer=f"MaxUnpool2d({self.extra_repr()})")
 
 
 class AdaptiveAvgPool2d(Module):

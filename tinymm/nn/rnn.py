@@ -102,6 +102,22 @@ class RNNBase(Module):
                                  f"N, hidden_size) = {expected}, got {tuple(state.shape)}")
         return x, lengths
 
+    def _unbatched(self, x, hx, lengths):
+        """PyTorch's unbatched call, x (T, D) and states (L*K, H), as a batch of one: the
+        output (T, K*H) and the final states (L*K, H); None for any other input."""
+        if getattr(x, "ndim", None) != 2 or lengths is not None:
+            return None
+        axis = 0 if self.batch_first else 1
+
+        def states(hx, change):
+            if isinstance(hx, tuple):
+                return tuple(None if h is None else change(h) for h in hx)
+            return None if hx is None else change(hx)
+
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        out, h = self.forward(x.unsqueeze(axis), states(hx, lambda h: h.unsqueeze(1)))
+        return out.squeeze(axis), states(h, lambda h: h.squeeze(1))
+
     def _unpack(self, x, lengths):
         """A ``PackedSequence`` input as (padded batch in the layer's layout, its lengths, the
         packed input); any other input as (x, lengths, None)."""
@@ -138,7 +154,9 @@ class RNNBase(Module):
             layer_input = outputs[0] if len(outputs) == 1 else concat(outputs, axis=-1)
             if self.dropout > 0 and self.training and k < self.num_layers - 1:
                 layer_input = dropout_fn(layer_input, self.dropout)  # between layers only
-        return layer_input, tuple(stack(slot, axis=0) for slot in finals)
+        # one layer and direction: its (N, H) state as (1, N, H), a view instead of a stack's copy
+        return layer_input, tuple(slot[0].unsqueeze(0) if len(slot) == 1 else stack(slot, axis=0)
+                                  for slot in finals)
 
     def extra_repr(self) -> str:
         extras = "".join([
@@ -172,6 +190,9 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, x, hx=None, lengths=None):
+        unbatched = self._unbatched(x, hx, lengths)
+        if unbatched is not None:
+            return unbatched
         x, lengths, packed = self._unpack(x, lengths)
         x, lengths = self._check(x, [("hx", hx)], lengths)
 

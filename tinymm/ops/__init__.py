@@ -1,4 +1,4 @@
-"""Ops: one ``Function`` per operation, forward and backward side by side.
+"""Ops: one ``ArrayFunction`` per operation, forward and backward side by side.
 
 Each module is named after its kernel stem (``ops/linear.py`` calls the ``linear_*`` kernels of
 the active backend through ``ctx.backend``) and ends with the lowercase functional wrapper

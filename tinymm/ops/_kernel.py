@@ -7,12 +7,12 @@ checks and then ``return cls.run(ctx, *arrays, **options)``; the backward is inh
 
 from __future__ import annotations
 
-from tinymm.autograd import Context, Function
+from tinymm.autograd import ArrayFunction, Context
 from tinymm.ops._checks import finite_kernel_forward
 
 
-class KernelFunction(Function):
-    """A ``Function`` over the backend kernels ``<kernel>_forward`` / ``<kernel>_backward``.
+class KernelFunction(ArrayFunction):
+    """An ``ArrayFunction`` over the backend kernels ``<kernel>_forward`` / ``<kernel>_backward``.
 
     ``finite_only = True`` marks a kernel pair whose fast backends assume finite values: its
     forward then runs through ``finite_kernel_forward``, which moves to the reference kernels

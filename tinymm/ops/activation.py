@@ -83,10 +83,18 @@ def gelu(x, approximate: str = "none"):
     return x * 0.5 * (tanh(inner) + 1.0)
 
 
-def softplus(x, beta: float = 1.0):
-    """log(1 + exp(beta x)) / beta, computed as relu(z) + log(1 + exp(-|z|)), z = beta x."""
-    _check_composite("softplus", x, beta=beta)
+def softplus(x, beta: float = 1.0, threshold: float = 20.0):
+    """log(1 + exp(beta x)) / beta, computed as relu(z) + log(1 + exp(-|z|)), z = beta x;
+    where z > threshold the result is x itself (PyTorch's), gradient 1. At the default
+    threshold 20 the formula is already x to within 2e-9 (log(1 + exp(-20))), so that
+    selection runs only for another threshold."""
+    _check_composite("softplus", x, beta=beta, threshold=threshold)
     if beta == 0:
         raise ValueError("softplus: beta must be non-zero (the result divides by it), got 0")
     z = x * beta
-    return (relu(z) + ((-z.abs()).exp() + 1.0).log()) * (1.0 / beta)
+    out = (relu(z) + ((-z.abs()).exp() + 1.0).log()) * (1.0 / beta)
+    if threshold == 20.0:
+        return out
+    from tinymm.tensor import where
+
+    return where(z > threshold, x, out)

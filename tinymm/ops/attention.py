@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.ops._checks import check_float, check_same_dtype, finite_kernel_forward
 
 OP = "scaled_dot_product_attention"
@@ -61,7 +61,7 @@ def check_attention_inputs(op: str, q, k, v, mask) -> None:
                          f"(Lq, Lk) = {scores[2:]}, (N, 1, 1, Lk) for key padding, or {scores}")
 
 
-class ScaledDotProductAttention(Function):
+class ScaledDotProductAttention(ArrayFunction):
     """Outputs ``out`` (N, h, Lq, e) and, with ``need_weights``, the weights (N, h, Lq, Lk)."""
 
     @staticmethod
@@ -99,14 +99,18 @@ def attention_with_weights(query, key, value, attn_mask=None, is_causal=False, s
                                            scale=scale, need_weights=True)
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False,
-                                 scale=None):
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None):
     """``softmax(query @ key^T * scale + mask) @ value``, PyTorch's F.scaled_dot_product_attention.
 
     query (N, h, Lq, d) or (N, Lq, d); key (N, h, Lk, d); value (N, h, Lk, e); attn_mask bool
     (True = attend) or float (added), broadcastable to (N, h, Lq, Lk); ``scale`` defaults to
-    1 / sqrt(d). Returns (N, h, Lq, e) (or (N, Lq, e) for 3-d inputs).
+    1 / sqrt(d); ``dropout_p`` > 0 drops attention weights (F.dropout, scaled by 1 / (1 - p))
+    before the product with value, as torch does (always: SDPA has no training flag).
+    Returns (N, h, Lq, e) (or (N, Lq, e) for 3-d inputs).
     """
+    if not isinstance(dropout_p, (int, float)) or not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{OP}: dropout_p must be a probability in [0, 1], got {dropout_p!r}")
     query, key, value = _as_tensor(query), _as_tensor(key), _as_tensor(value)
     ndim = query.ndim
     if ndim not in (3, 4) or key.ndim != ndim or value.ndim != ndim:
@@ -117,7 +121,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
         attn_mask = _as_tensor(attn_mask)
         if ndim == 3 and attn_mask.ndim == 3:
             attn_mask = attn_mask.unsqueeze(1)  # (N, Lq, Lk) -> (N, 1, Lq, Lk)
-    out = ScaledDotProductAttention.apply(_lift(query, ndim), _lift(key, ndim),
-                                          _lift(value, ndim), attn_mask, is_causal=is_causal,
-                                          scale=scale)
+    q, k, v = _lift(query, ndim), _lift(key, ndim), _lift(value, ndim)
+    if dropout_p > 0:
+        from tinymm.ops.dropout import dropout
+
+        _, weights = attention_with_weights(q, k, v, attn_mask, is_causal, scale)
+        out = dropout(weights, dropout_p, training=True) @ v  # (N, h, Lq, e)
+    else:
+        out = ScaledDotProductAttention.apply(q, k, v, attn_mask, is_causal=is_causal,
+                                              scale=scale)
     return out.squeeze(1) if ndim == 3 else out

@@ -21,7 +21,7 @@ import numbers
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.devices import is_device_array
 from tinymm.ops._checks import check_float, check_same_dtype
 
@@ -65,7 +65,7 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
                              "training); pass a copy")
 
 
-class BatchNorm(Function):
+class BatchNorm(ArrayFunction):
     @staticmethod
     def forward(ctx, x, running_mean, running_var, weight=None, bias=None, training=False,
                 momentum=0.1, eps=1e-5):

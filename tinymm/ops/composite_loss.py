@@ -9,13 +9,14 @@ definitions; ``reduction`` is "mean", "sum" or "none" (kl_div also "batchmean"):
                                y = -1; cos over dim 1 with PyTorch's eps 1e-12 inside the sqrt
     triplet_margin_loss        l = max(d(a, p) - d(a, n) + margin, 0), d = pairwise_distance
                                (swap=True: d(a, n) is min(d(a, n), d(p, n)))
+
+The max(0, .) is PyTorch's clamp_min: at exactly 0 the gradient passes (relu's would stop it).
 """
 
 from __future__ import annotations
 
 import warnings
 
-from tinymm.ops.activation import relu
 from tinymm.ops.distance import float_pair, pairwise_distance
 from tinymm.ops.loss import REDUCTIONS
 from tinymm.tensor import Tensor, as_tensor, where
@@ -64,7 +65,7 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0.0,
                         reduction: str = "mean"):
     x1, x2 = float_pair("margin_ranking_loss", input1, input2)
     y = _labels("margin_ranking_loss", target, x1.shape)
-    return reduce_loss("margin_ranking_loss", relu(-y * (x1 - x2) + margin), reduction)
+    return reduce_loss("margin_ranking_loss", (-y * (x1 - x2) + margin).clamp(min=0.0), reduction)
 
 
 def cosine_embedding_loss(input1, input2, target, margin: float = 0.0,
@@ -76,7 +77,7 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0.0,
     y = _labels("cosine_embedding_loss", target, x1.shape[:-1])
     eps = 1e-12
     cos = (x1 * x2).sum(-1) / (((x1 * x1).sum(-1) + eps) * ((x2 * x2).sum(-1) + eps)).sqrt()
-    loss = where(y == 1, 1.0 - cos, 0.0) + where(y == -1, relu(cos - margin), 0.0)
+    loss = where(y == 1, 1.0 - cos, 0.0) + where(y == -1, (cos - margin).clamp(min=0.0), 0.0)
     return reduce_loss("cosine_embedding_loss", loss, reduction)
 
 
@@ -92,4 +93,4 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     d_neg = pairwise_distance(a, neg, p, eps)
     if swap:
         d_neg = d_neg.minimum(pairwise_distance(pos, neg, p, eps))
-    return reduce_loss("triplet_margin_loss", relu(d_pos - d_neg + margin), reduction)
+    return reduce_loss("triplet_margin_loss", (d_pos - d_neg + margin).clamp(min=0.0), reduction)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.devices import is_device_array
 from tinymm.ops._checks import check_float, check_pair, check_same_dtype
 
@@ -70,7 +70,7 @@ def _check(op, x, weight, bias, stride, padding, output_padding, groups, dilatio
     return stride, padding, dilation, size
 
 
-class ConvTranspose2d(Function):
+class ConvTranspose2d(ArrayFunction):
     """The conv2d kernels run as described in the module docstring."""
 
     @staticmethod

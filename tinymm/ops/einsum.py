@@ -29,7 +29,7 @@ import string
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.kernels._shapes import sum_to_shape
 
 
@@ -66,7 +66,7 @@ def parse(equation: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], str]
     return explicit, out
 
 
-class Einsum(Function):
+class Einsum(ArrayFunction):
     @staticmethod
     def forward(ctx, *operands, equation):
         subs, out = parse(equation, [a.shape for a in operands])

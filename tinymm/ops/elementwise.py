@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.devices import is_device_array
 from tinymm.ops._kernel import KernelFunction
 
@@ -71,7 +71,7 @@ class PowTensor(_Binary):
     kernel = "pow"
 
 
-class Pow(Function):
+class Pow(ArrayFunction):
     """x ** p for a constant exponent p: the pow kernels with p as a 0-d array of x's dtype."""
 
     @staticmethod
@@ -188,7 +188,7 @@ class Minimum(_Binary):
     kernel = "minimum"
 
 
-class Where(Function):
+class Where(ArrayFunction):
     """out = a where cond else b (all three broadcast); the gradient goes to the side picked
     (the ``where`` kernels)."""
 
@@ -210,7 +210,7 @@ class Where(Function):
         return ctx.backend.where_backward(grad, *ctx.saved)
 
 
-class Clone(Function):
+class Clone(ArrayFunction):
     """A copy with its own storage; the gradient passes through unchanged."""
 
     @staticmethod

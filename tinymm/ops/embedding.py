@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.devices import is_device_array
 from tinymm.ops._checks import as_int64, check_bounds, check_float, check_ndim, check_same_device
 
@@ -48,7 +48,7 @@ def normalize_padding_idx(op: str, padding_idx: int | None, num_embeddings: int)
     return padding_idx + num_embeddings if padding_idx < 0 else padding_idx
 
 
-class Embedding(Function):
+class Embedding(ArrayFunction):
     @staticmethod
     def forward(ctx, indices, weight, padding_idx=None, name="embedding"):
         """``name``: the op or layer the errors name (nn.Embedding passes its own)."""

@@ -17,6 +17,13 @@ Dimension letters: N batch, C channels, H/W input height/width, h/w output heigh
     contributes 0 (the "zeros" mode; under the other modes only the weight-0 neighbour of an
     edge pixel can be outside).
 
+    "bicubic" leaves (ix, iy) unpadded and weighs the 4 x 4 taps floor(ix) + {-1, 0, 1, 2}
+    (and the same in y) by Keys' cubic convolution with A = -0.75 of t = ix - floor(ix):
+    c_0 = W(t + 1), c_1 = W(t), c_2 = W(1 - t), c_3 = W(2 - t), with
+    W(d) = (A + 2) d^3 - (A + 3) d^2 + 1 (d <= 1) and A d^3 - 5A d^2 + 8A d - 4A (1 < d < 2);
+    each tap's integer position takes the padding mode (clamped, or mirrored then clamped) and
+    a tap outside the image reads 0, as PyTorch's bicubic grid_sample.
+
 Both are compositions of Tensor ops (matmul; floor, clamp, gather and products), so autograd
 derives the backward: for bilinear, input gradients scatter-add through the gathers and grid
 gradients come from the weights' dependence on (ix, iy); the integer neighbour positions are
@@ -31,7 +38,8 @@ from tinymm.factories import linspace
 from tinymm.ops._checks import check_float
 from tinymm.tensor import Tensor, as_tensor, from_numpy, where
 
-_MODES = ("bilinear", "nearest")
+_MODES = ("bilinear", "nearest", "bicubic")
+_CUBIC_A = -0.75
 _PADDING = ("zeros", "border", "reflection")
 
 
@@ -87,7 +95,12 @@ def _reflect(x: Tensor, twice_low: int, twice_high: int) -> Tensor:
 
 
 def _source_index(coord: Tensor, size: int, padding_mode: str, align_corners: bool) -> Tensor:
-    x = _unnormalize(coord, size, align_corners)
+    return _padded(_unnormalize(coord, size, align_corners), size, padding_mode, align_corners)
+
+
+def _padded(x: Tensor, size: int, padding_mode: str, align_corners: bool) -> Tensor:
+    """A pixel coordinate under the padding mode: mirrored back into the image
+    ("reflection"), then clamped to [0, size - 1] ("border" and "reflection")."""
     if padding_mode == "reflection":
         x = _reflect(x, 0, 2 * (size - 1)) if align_corners else _reflect(x, -1, 2 * size - 1)
     if padding_mode != "zeros":
@@ -110,8 +123,7 @@ def _check_grid_sample(x: Tensor, grid: Tensor, mode: str, padding_mode: str) ->
     check_float("grid_sample", "input", x.array)
     check_float("grid_sample", "grid", grid.array)
     if mode not in _MODES:
-        raise ValueError(f"grid_sample: mode must be one of {list(_MODES)} (tinymm has no "
-                         f"bicubic grid_sample), got {mode!r}")
+        raise ValueError(f"grid_sample: mode must be one of {list(_MODES)}, got {mode!r}")
     if padding_mode not in _PADDING:
         raise ValueError(f"grid_sample: padding_mode must be one of {list(_PADDING)}, got "
                          f"{padding_mode!r}")
@@ -136,6 +148,9 @@ def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros"
     ix = _source_index(coords[:, :, 0], width, padding_mode, bool(align_corners))  # (N, h w)
     iy = _source_index(coords[:, :, 1], height, padding_mode, bool(align_corners))
     flat = x.reshape(n, c, height * width)
+    if mode == "bicubic":
+        out = _bicubic(flat, coords, (height, width), padding_mode, bool(align_corners))
+        return out.reshape(n, c, h, w)
     if mode == "nearest":
         out = _pick(flat, ix.detach().round(), iy.detach().round(), (height, width))
         return out.reshape(n, c, h, w)
@@ -147,3 +162,38 @@ def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros"
            + _pick(flat, x0, y0 + 1, (height, width)) * (wx0 * wy1).unsqueeze(1)
            + _pick(flat, x0 + 1, y0 + 1, (height, width)) * (wx1 * wy1).unsqueeze(1))
     return out.reshape(n, c, h, w)
+
+
+def _cubic_weights(t: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Keys' weights of the taps at offsets -1, 0, 1, 2 for t in [0, 1) (module docstring)."""
+    a = _CUBIC_A
+
+    def near(d):  # |d| <= 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):  # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    return far(t + 1), near(t), near(1 - t), far(2 - t)
+
+
+def _bicubic(flat: Tensor, coords: Tensor, hw: tuple[int, int], padding_mode: str,
+             align_corners: bool) -> Tensor:
+    """Bicubic sampling of flat (N, C, H W) at coords (N, h w, 2) -> (N, C, h w): the 4 x 4
+    taps weighed by the cubic weights of each axis (module docstring)."""
+    height, width = hw
+    ix = _unnormalize(coords[:, :, 0], width, align_corners)  # (N, h w), not padded
+    iy = _unnormalize(coords[:, :, 1], height, align_corners)
+    x0, y0 = ix.detach().floor(), iy.detach().floor()
+    wx, wy = _cubic_weights(ix - x0), _cubic_weights(iy - y0)
+    out = None
+    for i, weight_y in enumerate(wy):
+        py = _padded(y0 + (i - 1), height, padding_mode, align_corners)
+        row = None
+        for j, weight_x in enumerate(wx):
+            px = _padded(x0 + (j - 1), width, padding_mode, align_corners)
+            tap = _pick(flat, px, py, hw) * weight_x.unsqueeze(1)  # (N, C, h w)
+            row = tap if row is None else row + tap
+        term = row * weight_y.unsqueeze(1)
+        out = term if out is None else out + term
+    return out

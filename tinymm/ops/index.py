@@ -18,22 +18,23 @@ from collections import namedtuple
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.ops._checks import as_int64, check_bounds, check_dim, check_same_device
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])  # torch.return_types.*
 
 
-class MaxDim(Function):
+class MaxDim(ArrayFunction):
     """(values, indices) of the max (``mode="max"``) or min along ``dim``; indices int64,
     the first occurrence on ties (as NumPy's and PyTorch's CPU argmax): the ``max_dim``
     kernels, so a cuda tensor stays on the device."""
 
     @staticmethod
-    def forward(ctx, x, dim, keepdim=False, mode="max"):
-        dim = check_dim(mode, "dim", dim, x.ndim)
+    def forward(ctx, x, dim, keepdim=False, mode="max", op=None):
+        op = op or mode  # the name errors give: max, min, argmax or argmin
+        dim = check_dim(op, "dim", dim, x.ndim)
         if x.ndim and x.shape[dim] == 0:
-            raise ValueError(f"{mode}: cannot reduce the empty dim {dim} of shape {x.shape}")
+            raise ValueError(f"{op}: cannot reduce the empty dim {dim} of shape {x.shape}")
         x1 = x.reshape(1) if x.ndim == 0 else x
         (values, idx), cache = ctx.backend.max_dim_forward(
             x1, dim, keepdim=keepdim or x.ndim == 0, largest=mode == "max")
@@ -69,7 +70,7 @@ def _from_rows(backend, rows, moved: tuple, axes: list, ndim: int):
     return out.reshape(()) if ndim == 0 else out
 
 
-class TopK(Function):
+class TopK(ArrayFunction):
     """The k largest (or smallest) values along ``dim`` and their indices, best first (also
     for ``sorted=False``; ties keep the lower index first, NaN comes last): the ``topk``
     kernel on rows with ``dim`` moved last, so a cuda tensor stays on the device."""
@@ -98,7 +99,7 @@ class TopK(Function):
         return (_from_rows(b, dx, moved, axes, ndim),)
 
 
-class Sort(Function):
+class Sort(ArrayFunction):
     """Values sorted along ``dim`` and the permutation that sorts them (stable; NaN last):
     top-k with k = the dim's size."""
 
@@ -110,7 +111,7 @@ class Sort(Function):
     backward = TopK.backward
 
 
-class Gather(Function):
+class Gather(ArrayFunction):
     """out[..i..] = x[..index[..i..]..] along ``dim`` (``torch.gather``): the ``gather``
     kernels; a device index is range-checked on the device (``check_bounds``)."""
 
@@ -141,7 +142,7 @@ class Gather(Function):
         return ctx.backend.gather_backward(grad, *ctx.saved)
 
 
-class Cumsum(Function):
+class Cumsum(ArrayFunction):
     """Running sum along ``dim``: out[i] = x[0] + ... + x[i], so dx[j] = sum_{i >= j} grad[i]
     (the ``cumsum`` kernels; bool and integer inputs sum in int64)."""
 

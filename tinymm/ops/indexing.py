@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.backend import get_backend
 from tinymm.devices import is_device_array
 from tinymm.factories import full
@@ -160,7 +160,7 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:
     return tuple(grids)
 
 
-class MaskedSelect(Function):
+class MaskedSelect(ArrayFunction):
     """x's elements where ``mask`` (x's shape) is True, in row-major order; ``count`` (the
     number of True) sizes the result. The ``masked_select`` kernels."""
 
@@ -263,7 +263,7 @@ def triu(input, diagonal: int = 0) -> Tensor:  # noqa: A002
     return _triangle(input, diagonal, lower=False)
 
 
-class Scatter(Function):
+class Scatter(ArrayFunction):
     """scatter / scatter_add along ``dim`` (module docstring): the ``scatter`` kernels."""
 
     @staticmethod

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.ops._checks import check_float, check_ndim, check_same_dtype
 
 
-class InfoNCE(Function):
+class InfoNCE(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b, logit_scale):
         for name, x in (("image embeddings", a), ("text embeddings", b),

@@ -16,7 +16,7 @@ import operator
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.devices import is_device_array
 from tinymm.ops._checks import check_float, check_same_dtype
 
@@ -42,7 +42,7 @@ def normalized_shape_tuple(name: str, normalized_shape) -> tuple[int, ...]:
     return shape
 
 
-class LayerNorm(Function):
+class LayerNorm(ArrayFunction):
     @staticmethod
     def forward(ctx, x, normalized_shape, weight=None, bias=None, eps=1e-5):
         name = "layer_norm"

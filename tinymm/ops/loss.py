@@ -1,5 +1,5 @@
 """PyTorch's loss functions (``torch.nn.functional``'s names, arguments and numerics), each a
-``Function`` with its backward beside it.
+``ArrayFunction`` with its backward beside it.
 
 Dimension letters: N samples, C classes; ``x`` is the input (prediction), ``t`` the target,
 ``w`` an optional per-class (NLL) or per-element (BCE) weight, ``d = x - t``.
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.ops._checks import check_float, check_int_range
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -75,7 +75,7 @@ def _chain(grad: np.ndarray, dl_dx: np.ndarray, reduction: str) -> np.ndarray:
     return (dl_dx * grad).astype(dl_dx.dtype)
 
 
-class DifferenceLoss(Function):
+class DifferenceLoss(ArrayFunction):
     """mse, l1, smooth_l1 and huber: l(d) of d = x - t (``kind`` picks l, ``beta`` its knee),
     computed with the backend's kernels (``_kernel_difference``), so on either device."""
 
@@ -128,7 +128,7 @@ def _reduce_on(backend, loss, reduction):
     return getattr(backend, f"{reduction}_forward")(loss)[0]
 
 
-class BinaryCrossEntropy(Function):
+class BinaryCrossEntropy(ArrayFunction):
     @staticmethod
     def forward(ctx, x, t, weight=None, reduction="mean"):
         _check("binary_cross_entropy", x, t, reduction)
@@ -153,7 +153,7 @@ class BinaryCrossEntropy(Function):
         return _chain(grad, dl, reduction), None
 
 
-class BinaryCrossEntropyWithLogits(Function):
+class BinaryCrossEntropyWithLogits(ArrayFunction):
     """loss = (1 - t) x + c softplus(-x), c = 1 + (pos_weight - 1) t (1 without pos_weight);
     dl/dx = (1 - t) - c sigmoid(-x), dl/dt = -x + (pos_weight - 1) softplus(-x). Computed
     with the backend's kernels (so on either device), in the stable forms
@@ -208,7 +208,7 @@ def _kernel_chain(backend, grad, dl_dx, reduction):
     return backend.mul_forward(dl_dx, grad)[0]
 
 
-class NLLLoss(Function):
+class NLLLoss(ArrayFunction):
     """Negative log-likelihood of log-probabilities x (N, C) at class indices t (N,), by
     kernels (compare and where for ignore_index, gather for the picked log-probabilities and
     weights, its backward for dx), so on either device."""
@@ -315,6 +315,13 @@ def _classes_last(input, target):  # noqa: A002
     return moved, target.reshape(-1)
 
 
+def _one_row(loss_fn, x, t, reduction: str, **options):
+    """PyTorch's unbatched class-index loss: x (C,) and a 0-d target as a batch of one row;
+    reduction "none" gives a 0-d loss."""
+    loss = loss_fn(x.reshape(1, -1), t.reshape(1), reduction=reduction, **options)
+    return loss.reshape(()) if reduction == "none" else loss
+
+
 def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
              reduction: str = "mean", size_average=None, reduce=None):
     """``F.nll_loss`` on log-probabilities: input (N, C) or (N, C, d1, ...), target (N,) or
@@ -324,6 +331,8 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
 
     x = as_tensor(input)
     t = target.array if hasattr(target, "array") else np.asarray(target)  # host or device
+    if x.ndim == 1 and t.ndim == 0:  # unbatched: one (C,) row and its class index
+        return _one_row(nll_loss, x, t, reduction, weight=weight, ignore_index=ignore_index)
     shape = tuple(t.shape)
     if x.ndim > 2:
         x, t = _classes_last(x, t)
@@ -362,6 +371,9 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,  # noqa:
     if tuple(t.shape) == tuple(x.shape) and np.dtype(t.dtype).kind == "f" and x.ndim >= 1:
         return _cross_entropy_probabilities(x, target, weight, ignore_index, reduction,
                                             label_smoothing)
+    if x.ndim == 1 and len(t.shape) == 0:  # unbatched: one (C,) row and its class index
+        return _one_row(cross_entropy, x, t, reduction, weight=weight,
+                        ignore_index=ignore_index, label_smoothing=label_smoothing)
     if weight is None:
         return fused(input, target, ignore_index=ignore_index, reduction=reduction,
                      label_smoothing=label_smoothing)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.dtypes import float_result, result_type
 from tinymm.ops._checks import check_dim, check_float
 from tinymm.ops._kernel import KernelFunction
@@ -24,7 +24,7 @@ from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy
 
 
-class Cumprod(Function):
+class Cumprod(ArrayFunction):
     """The running product along ``dim``: the ``cumprod`` kernels."""
 
     @staticmethod

@@ -44,25 +44,25 @@ def _unsupported(op: str, **flags) -> None:
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: A002
                ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     op = "max_pool1d"
-    _unsupported(op, ceil_mode=ceil_mode, return_indices=return_indices)
+    _unsupported(op, return_indices=return_indices)
     if single(op, "dilation", dilation, 1) != 1:
         raise ValueError(f"{op}: dilation={dilation} is not supported in tinymm (only 1)")
     image, unbatched = _as_image(op, input)
     k = single(op, "kernel_size", kernel_size, 1)
     s = k if stride is None else single(op, "stride", stride, 1)
-    return _as_sequence(max_pool2d(image, (1, k), (1, s), (0, single(op, "padding", padding,
-                                                                      0))), unbatched)
+    return _as_sequence(max_pool2d(image, (1, k), (1, s), (0, single(op, "padding", padding, 0)),
+                                   ceil_mode=ceil_mode), unbatched)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
                count_include_pad: bool = True) -> Tensor:
     op = "avg_pool1d"
-    _unsupported(op, ceil_mode=ceil_mode, count_include_pad_false=not count_include_pad)
     image, unbatched = _as_image(op, input)
     k = single(op, "kernel_size", kernel_size, 1)
     s = k if stride is None else single(op, "stride", stride, 1)
-    return _as_sequence(avg_pool2d(image, (1, k), (1, s), (0, single(op, "padding", padding,
-                                                                      0))), unbatched)
+    return _as_sequence(avg_pool2d(image, (1, k), (1, s), (0, single(op, "padding", padding, 0)),
+                                   ceil_mode=ceil_mode, count_include_pad=count_include_pad),
+                        unbatched)
 
 
 def adaptive_avg_pool1d(input, output_size) -> Tensor:  # noqa: A002

@@ -7,6 +7,8 @@ a window that fits the padded input) so the kernels only see well-formed geometr
 
 from __future__ import annotations
 
+import numpy as np
+
 from tinymm.ops._checks import check_dim, check_float, check_pair
 from tinymm.ops._kernel import KernelFunction
 
@@ -85,14 +87,67 @@ def _ceil_extra(n: int, k: int, s: int, p: int) -> int:
     return max(0, (out - 1) * s + k - (n + 2 * p))
 
 
+def _pool_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output size along one dim (window k dilated by d); in ceil_mode the
+    last window must start inside the input or its left padding."""
+    span = d * (k - 1) + 1
+    out = (-(-(n + 2 * p - span) // s) if ceil_mode else (n + 2 * p - span) // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _windows(op: str, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """The geometry of a pooling call with dilation and ceil_mode: per dim, the window taps'
+    rows in the padded input (OH, kh) and (OW, kw), the padding, the cells to add after the
+    padded input, and the stride."""
+    _check_input(op, x)
+    (kh, kw), (sh, sw), (ph, pw) = pool2d_geometry(op, x.shape, kernel_size, stride, padding)
+    dh, dw = check_pair(op, "dilation", dilation, 1)
+    H, W = x.shape[2], x.shape[3]
+    OH, OW = _pool_size(H, kh, sh, ph, dh, ceil_mode), _pool_size(W, kw, sw, pw, dw, ceil_mode)
+    if OH < 1 or OW < 1:
+        raise ValueError(f"{op}: the dilated window ({dh * (kh - 1) + 1}, {dw * (kw - 1) + 1}) "
+                         f"is larger than the padded input {(H + 2 * ph, W + 2 * pw)}")
+    rows = np.arange(OH)[:, None] * sh + np.arange(kh)[None, :] * dh  # (OH, kh), padded coords
+    cols = np.arange(OW)[:, None] * sw + np.arange(kw)[None, :] * dw  # (OW, kw)
+    extra = (max(0, int(rows.max()) + 1 - (H + 2 * ph)),
+             max(0, int(cols.max()) + 1 - (W + 2 * pw)))
+    return rows, cols, (ph, pw), extra, (sh, sw)
+
+
+def _max_pool_gathered(op: str, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """max_pool2d over gathered windows (dilation, indices): each output is the first maximum
+    of its window's taps, its gradient routed there (the gather's backward); the index is
+    that tap's flat position h * W + w in the input, as ``return_indices`` gives."""
+    from tinymm.ops.shape import pad
+    from tinymm.tensor import from_numpy
+
+    rows, cols, (ph, pw), (eh, ew), _ = _windows(op, x, kernel_size, stride, padding,
+                                                 dilation, ceil_mode)
+    N, C, H, W = x.shape
+    (OH, kh), (OW, kw) = rows.shape, cols.shape
+    padded = pad(x, (pw, pw + ew, ph, ph + eh), value=float("-inf"))
+    taps = padded[:, :, rows[:, :, None, None], cols[None, None, :, :]]  # (N, C, OH, kh, OW, kw)
+    taps = taps.permute(0, 1, 2, 4, 3, 5).reshape(N, C, OH, OW, kh * kw)
+    out, k = taps.max(dim=-1)  # (N, C, OH, OW): values and the first maximum's tap
+    flat = (rows - ph)[:, None, :, None] * W + (cols - pw)[None, :, None, :]  # (OH, OW, kh, kw)
+    table = from_numpy(flat.reshape(1, 1, OH, OW, kh * kw)).to(x.device)
+    indices = table.expand(N, C, OH, OW, kh * kw).gather(-1, k.unsqueeze(-1)).squeeze(-1)
+    return out, indices
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False, layer=None):
     """PyTorch's ``F.max_pool2d`` (stride defaults to kernel_size; padding pads with -inf);
-    ceil_mode pads the bottom and right with -inf so the last partial windows count."""
+    ceil_mode pads the bottom and right with -inf so the last partial windows count.
+    ``dilation`` spaces the window's taps; ``return_indices`` also returns each maximum's
+    flat index h * W + w in its input plane (for ``max_unpool2d``)."""
     op = layer or "max_pool2d"
     if check_pair(op, "dilation", dilation, 1) != (1, 1) or return_indices:
-        raise ValueError(f"{op}: dilation > 1 and return_indices=True are not supported in "
-                         f"tinymm, got dilation={dilation!r}, return_indices={return_indices}")
+        out, indices = _max_pool_gathered(op, x, kernel_size, stride, padding, dilation,
+                                          ceil_mode)
+        return (out, indices) if return_indices else out
     if ceil_mode:
         from tinymm.ops.shape import pad
 
@@ -114,14 +169,76 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
     op = layer or "avg_pool2d"
     padded = check_pair(op, "padding", padding, 0) != (0, 0)
     if ceil_mode or (padded and not count_include_pad):
-        raise ValueError(f"{op}: ceil_mode=True and count_include_pad=False with padding are "
-                         f"not supported in tinymm, got ceil_mode={ceil_mode}, "
-                         f"count_include_pad={count_include_pad}, padding={padding!r}")
+        return _avg_pool_divided(op, x, kernel_size, stride, padding, ceil_mode,
+                                 count_include_pad, divisor_override)
     out = AvgPool2d.apply(x, kernel_size, stride=stride, padding=padding, layer=layer)
     if divisor_override is None:
         return out
     kh, kw = check_pair(op, "kernel_size", kernel_size, 1)
     return out * (kh * kw / divisor_override)
+
+
+def _avg_divisors(rows, cols, size, padding, kernel, count_include_pad: bool) -> np.ndarray:
+    """(OH, OW) divisors of PyTorch's avg_pool2d: the window clipped to the padded input
+    (count_include_pad) or to the input itself; rows/cols are the windows' first taps."""
+    parts = []
+    for start, n, p, k in zip((rows, cols), size, padding, kernel):
+        start = start - p  # (O,) in input coordinates
+        end = np.minimum(start + k, n + p)
+        if not count_include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, n)
+        parts.append(end - start)
+    return np.outer(parts[0], parts[1])
+
+
+def _avg_pool_divided(op: str, x, kernel_size, stride, padding, ceil_mode,
+                      count_include_pad, divisor_override):
+    """avg_pool2d with ceil_mode or count_include_pad=False: window sums over the input
+    padded with zeros, each divided by PyTorch's divisor for its window."""
+    from tinymm.ops.shape import pad
+    from tinymm.tensor import from_numpy
+
+    rows, cols, (ph, pw), (eh, ew), strides = _windows(op, x, kernel_size, stride, padding, 1,
+                                                       ceil_mode)
+    (OH, kh), (OW, kw) = rows.shape, cols.shape
+    padded = pad(x, (pw, pw + ew, ph, ph + eh), value=0.0)
+    sums = AvgPool2d.apply(padded, (kh, kw), stride=strides, padding=0,
+                           layer=op)[:, :, :OH, :OW] * (kh * kw)  # (N, C, OH, OW)
+    if divisor_override is not None:
+        return sums / divisor_override
+    divisor = _avg_divisors(rows[:, 0], cols[:, 0], x.shape[2:], (ph, pw), (kh, kw),
+                            count_include_pad)
+    return sums / from_numpy(divisor.astype(x.dtype)).to(x.device)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0,  # noqa: A002
+                 output_size=None, layer=None):
+    """PyTorch's ``F.max_unpool2d``: zeros of the pooled-from size with each input value
+    written at its index (h * W + w in its plane, as ``max_pool2d(return_indices=True)``
+    gives); its gradient reads the upstream gradient back at those indices."""
+    from tinymm.tensor import as_tensor
+
+    op = layer or "max_unpool2d"
+    x, indices = as_tensor(input), as_tensor(indices)
+    _check_input(op, x)
+    if tuple(indices.shape) != tuple(x.shape) or indices.dtype.kind not in "iu":
+        raise ValueError(f"{op}: indices must be an integer tensor of the input's shape "
+                         f"{tuple(x.shape)}, got {indices.dtype} {tuple(indices.shape)}")
+    (kh, kw), (sh, sw) = check_pair(op, "kernel_size", kernel_size, 1), (
+        check_pair(op, "kernel_size", kernel_size, 1) if stride is None
+        else check_pair(op, "stride", stride, 1))
+    ph, pw = check_pair(op, "padding", padding, 0)
+    N, C, H, W = x.shape
+    size = ((H - 1) * sh - 2 * ph + kh, (W - 1) * sw - 2 * pw + kw)
+    if output_size is not None:
+        size = tuple(int(n) for n in tuple(output_size)[-2:])
+    flat = indices.reshape(N, C, H * W)
+    if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= size[0] * size[1]):
+        raise ValueError(f"{op}: found an invalid max index {int(flat.max())} (or "
+                         f"{int(flat.min())}); the output {size} holds {size[0] * size[1]} "
+                         f"cells per plane")
+    out = x.new_zeros(N, C, size[0] * size[1])
+    return out.scatter(2, flat, x.reshape(N, C, H * W)).reshape(N, C, *size)
 
 
 def adaptive_avg_pool2d(x, output_size, layer=None):

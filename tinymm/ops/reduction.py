@@ -1,4 +1,4 @@
-"""Reductions (sum, mean, max over axes; prod over one), each a ``Function`` with its
+"""Reductions (sum, mean, max over axes; prod over one), each an ``ArrayFunction`` with its
 backward beside it.
 
 A reduction maps many input elements to one output element, so its backward sends the upstream

@@ -33,8 +33,9 @@ def check_sequence_input(name: str, x: np.ndarray, input_size: int,
     """x must be 3-d with input_size features; returns (T, N)."""
     layout = "(N, T, input_size)" if batch_first else "(T, N, input_size)"
     if x.ndim != 3:
+        hint = "; add a batch axis with unsqueeze" if x.ndim == 2 else ""
         raise ValueError(f"{name}: input must be 3-d {layout} (batch_first={batch_first}), got "
-                         f"shape {x.shape}; add a batch axis with unsqueeze")
+                         f"shape {x.shape}{hint}")
     check_float(name, "input", x)
     if x.shape[2] != input_size:
         raise ValueError(f"{name}: input has {x.shape[2]} features (shape {x.shape}) but the "

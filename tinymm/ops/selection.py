@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.ops._checks import check_dim, int_bounds
 from tinymm.ops.index import ValuesIndices
 from tinymm.ops.indexing import scatter, spread_index
@@ -73,7 +73,7 @@ def mode(input, dim: int = -1, keepdim: bool = False):  # noqa: A002
         ValuesIndices(values.squeeze(dim), index.squeeze(dim))
 
 
-class CumExtreme(Function):
+class CumExtreme(ArrayFunction):
     """The running max (``largest``) or min along ``dim`` and the index of its latest
     occurrence: the ``cummax`` kernels; the gradient goes to the chosen elements."""
 

@@ -1,6 +1,6 @@
 """Shape ops (reshape, permute, indexing, concatenation, stacking, splitting).
 
-Each is a ``Function`` with its backward beside it. They move elements without changing them,
+Each is an ``ArrayFunction`` with its backward beside it. They move elements without changing them,
 so each backward moves the upstream gradient back to where the elements came from: a reshape
 back, the inverse permutation, a scatter-add into zeros for indexing (repeated indices add),
 and a split of the gradient for a concatenation (and the reverse). Every op but reshape (which
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import ArrayFunction
 from tinymm.devices import is_device_array
 from tinymm.dtypes import result_type
 from tinymm.kernels._shapes import sum_to_shape
@@ -20,7 +20,7 @@ from tinymm.ops._checks import as_int64, check_bounds, check_dim, check_same_dev
 from tinymm.ops._kernel import KernelFunction
 
 
-class Reshape(Function):
+class Reshape(ArrayFunction):
     @staticmethod
     def forward(ctx, x, shape):
         try:
@@ -39,7 +39,7 @@ class Reshape(Function):
         return (grad.reshape(shape),)
 
 
-class Permute(Function):
+class Permute(ArrayFunction):
     @staticmethod
     def forward(ctx, x, axes):
         if len(axes) != x.ndim:
@@ -85,7 +85,7 @@ def _device_index(x, index):
     return swapped if isinstance(index, tuple) else swapped[0]
 
 
-class GetItem(Function):
+class GetItem(ArrayFunction):
     @staticmethod
     def forward(ctx, x, index):
         if isinstance(index, np.ndarray) and index.dtype.kind not in "iub":
@@ -106,7 +106,7 @@ class GetItem(Function):
 
 
 
-class SetItem(Function):
+class SetItem(ArrayFunction):
     """``x[index] = v`` as a new array: out = x with out[index] replaced by (broadcast) v.
 
     The overwritten elements of x no longer reach the output, so dx is grad with those
@@ -133,7 +133,7 @@ class SetItem(Function):
         return dx, sum_to_shape(np.asarray(grad[index]), v_shape)
 
 
-class Expand(Function):
+class Expand(ArrayFunction):
     """Broadcast to ``shape``: on the host without copying (a read-only view); on a device as
     x + zeros(shape) with the backend's broadcasting add, whose backward sums the gradient
     over the broadcast copies there. Backward sums the gradient over the broadcast copies."""
@@ -162,7 +162,7 @@ class Expand(Function):
         return (sum_to_shape(grad, shape),)
 
 
-class Repeat(Function):
+class Repeat(ArrayFunction):
     """Tile ``x`` ``reps`` times along each dim (``torch.Tensor.repeat``). Output dim i holds
     reps[i] copies of input dim i, so the gradient of one element is the sum over its copies:
     view grad as (reps[0], n0, reps[1], n1, ...) and sum the reps axes."""
@@ -196,7 +196,7 @@ class Pad(KernelFunction):
         return cls.run(ctx, x, widths, value=value)
 
 
-class Concat(Function):
+class Concat(ArrayFunction):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
         if not arrays:
@@ -223,7 +223,7 @@ class Concat(Function):
         return ctx.backend.concat_backward(grad, *ctx.saved)  # one piece per input
 
 
-class Stack(Function):
+class Stack(ArrayFunction):
     """Join along a new axis: each array gains a size-1 axis (a reshape), then concat."""
 
     @staticmethod
@@ -248,7 +248,7 @@ class Stack(Function):
         return tuple(piece.reshape(shape) for piece in ctx.backend.concat_backward(grad, cache))
 
 
-class Split(Function):
+class Split(ArrayFunction):
     """Several outputs: the backward receives one gradient per piece."""
 
     @staticmethod

@@ -11,8 +11,9 @@ their outputs are integers or booleans).
 
 The quotient's derivative is 0 wherever it exists (as PyTorch). The others are compositions of
 Tensor ops. erf, fmod and remainder run on either device (their kernels); the logical functions,
-isnan/isinf/isfinite and count_nonzero run on cuda tensors by comparison kernels; the other ops
-run on cpu tensors.
+isnan/isinf/isfinite and count_nonzero run on cuda tensors by comparison kernels, bincount by
+a scatter-add and unique (over all elements) by a sort and a masked_select; the other ops run
+on cpu tensors.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import operator
 
 import numpy as np
 
-from tinymm.ops._checks import check_dim, check_float
+from tinymm.backend import get_backend
+from tinymm.ops._checks import as_int64, check_dim, check_float, int_bounds
 from tinymm.ops._kernel import KernelFunction
+from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy, where
 
 
@@ -156,11 +159,37 @@ def isfinite(input) -> Tensor:  # noqa: A002
     return from_numpy(np.isfinite(_host(input)))
 
 
+def _unique_on_device(x: Tensor, return_inverse: bool, return_counts: bool):
+    """unique of a cuda tensor over all its elements, by kernels: sort, mark each sorted
+    value that differs from the one before it (a group's first), keep those (masked_select:
+    one counted copy of the count); a group's number is the running count of firsts minus 1,
+    scattered back through the sort's permutation (inverse) or added up (counts)."""
+    values, perm = x.detach().reshape(-1).sort()  # (n,) each
+    n = values.shape[0]
+    cuda = get_backend("cuda")
+    if n == 0:
+        return values, Tensor(cuda.full(x.shape, 0, np.int64), _copy=False), \
+            Tensor(cuda.full((0,), 0, np.int64), _copy=False)
+    head = Tensor(cuda.full((1,), True, np.bool_), _copy=False)
+    first = cat([head, values[1:] != values[:-1]]) if n > 1 else head  # (n,) bool
+    group = first.cumsum(0) - 1  # (n,) int64: the group of each sorted element
+    out = values.masked_select(first)
+    inverse = Tensor(cuda.full((n,), 0, np.int64), _copy=False).scatter(0, perm, group)
+    ones = Tensor(cuda.full((n,), 1, np.float64), _copy=False)
+    counts = Tensor(cuda.full((out.shape[0],), 0, np.float64), _copy=False).scatter_add(
+        0, group, ones).to(np.int64)
+    return out, inverse.reshape(*x.shape), counts
+
+
 def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
            return_counts: bool = False, dim=None):
-    """The distinct values (sorted), and optionally the inverse indices and the counts. The
-    outputs' sizes depend on the values, so a cuda input is copied to the host (one counted
-    copy, where PyTorch's cuda unique synchronises too) and the results back to its device."""
+    """The distinct values (sorted), and optionally the inverse indices and the counts. A
+    cuda input over all elements runs by kernels; with ``dim`` it is copied to the host (one
+    counted copy) and the results back to its device."""
+    if _on_cuda(input) and dim is None:
+        found = _unique_on_device(input, return_inverse, return_counts)
+        out = [found[0]] + [found[1]] * return_inverse + [found[2]] * return_counts
+        return out[0] if len(out) == 1 else tuple(out)
     values = _host(input)
     if dim is not None:
         dim = check_dim("unique", "dim", dim, values.ndim)
@@ -180,14 +209,34 @@ def _on_device_of(input, arrays) -> list:  # noqa: A002
     return [from_numpy(a).to(device) for a in arrays]
 
 
+def _bincount_on_device(x: Tensor, weights, minlength: int) -> Tensor:
+    """bincount of a cuda tensor: its (min, max) in one counted 16-byte copy (the size needs
+    it), then a scatter-add of the weights (or ones) into zeros on the device."""
+    if x.ndim != 1 or x.dtype.kind not in "iu":
+        raise RuntimeError(f"bincount: input must be a 1-d tensor of non-negative integers, got "
+                           f"shape {tuple(x.shape)} dtype {x.dtype}")
+    bounds = int_bounds(as_int64("bincount", "input", x.array))
+    if bounds is not None and bounds[0] < 0:
+        raise RuntimeError(f"bincount: input must be non-negative, got {bounds[0]}")
+    size = max(int(minlength), 0 if bounds is None else bounds[1] + 1)
+    cuda = get_backend("cuda")
+    w = Tensor(cuda.full(x.shape, 1, np.float64), _copy=False) if weights is None \
+        else as_tensor(weights)
+    counts = Tensor(cuda.full((size,), 0, w.dtype), _copy=False).scatter_add(
+        0, x.to(np.int64), w)  # zeros (size,) written by kernels: no transfer
+    return counts.to(np.int64) if weights is None else counts
+
+
 def bincount(input, weights=None, minlength: int = 0) -> Tensor:  # noqa: A002
+    if _on_cuda(input):
+        return _bincount_on_device(input, weights, minlength)
     values = _host(input)
     if values.ndim != 1 or values.dtype.kind not in "iu" or (values.size and values.min() < 0):
         raise RuntimeError(f"bincount: input must be a 1-d tensor of non-negative integers, got "
                            f"shape {values.shape} dtype {values.dtype}")
     w = None if weights is None else _host(weights)
-    counts = np.bincount(values, w, minlength)  # its size depends on the values: on the host
-    return _on_device_of(input, [counts.astype(np.int64 if w is None else w.dtype)])[0]
+    counts = np.bincount(values, w, minlength)
+    return from_numpy(counts.astype(np.int64 if w is None else w.dtype))
 
 
 def count_nonzero(input, dim=None) -> Tensor:  # noqa: A002

@@ -192,23 +192,51 @@ GEMM_PIECE_ROWS = 16  # at least this many rows per piece
 GEMM_MAX_PIECES = 4  # more pieces than workers: a descheduled worker does fewer of them
 
 
+# multiply-adds from which ``matmuls`` hands independent GEMMs to the workers together: each
+# hand-off costs tens of microseconds quiet and far more on a busy machine, more than running
+# two GEMMs of GEMM_SPLIT_MACS / 2 each one after the other saves
+GEMM_PAIR_MACS = 1 << 25
+
+
+def _row_pieces(M: int, macs: int) -> int:
+    """How many row pieces a GEMM of M rows and ``macs`` multiply-adds is cut into."""
+    if macs < GEMM_SPLIT_MACS:
+        return 1
+    return max(1, min(M // GEMM_PIECE_ROWS, GEMM_MAX_PIECES))
+
+
+def matmuls(*products):
+    """out[...] = a @ b for each (a (M, K), b (K, P), out) of ``products``, independent GEMMs
+    with BLAS single-threaded, in ONE run of the workers: each GEMM whole, or cut into row
+    pieces out[m0:m1] = a[m0:m1] @ b when it has at least GEMM_SPLIT_MACS multiply-adds, the
+    pieces of all of them handed out together (one hand-off instead of one per GEMM). Together
+    under GEMM_PAIR_MACS multiply-adds they run one after the other in this thread. The pieces
+    depend on the shapes only, and each output row is computed by one GEMM whatever the split.
+    Returns the outs."""
+    jobs = []  # (a, b, out, m0, m1)
+    total = 0
+    for a, b, out in products:
+        M, K = a.shape
+        macs = M * K * b.shape[1]
+        total += macs
+        pieces = _row_pieces(M, macs)
+        jobs += [(a, b, out, k * M // pieces, (k + 1) * M // pieces) for k in range(pieces)]
+    if len(jobs) == 1 or total < GEMM_PAIR_MACS:
+        with single_threaded_blas():
+            for a, b, out in products:
+                np.matmul(a, b, out=out)
+        return tuple(out for _, _, out in products)
+
+    def piece(worker, k):
+        a, b, out, m0, m1 = jobs[k]
+        np.matmul(a[m0:m1], b, out=out[m0:m1])
+
+    run_tasks(piece, len(jobs))
+    return tuple(out for _, _, out in products)
+
+
 def matmul(a, b, out):
     """out[...] = a (M, K) @ b (K, P), 2-D, with BLAS single-threaded: as row pieces
     out[m0:m1] = a[m0:m1] @ b on the workers when the GEMM has at least GEMM_SPLIT_MACS
-    multiply-adds, else as one GEMM in this thread. The pieces depend on the shapes only, and
-    each output row is computed by one GEMM whatever the split. Returns out."""
-    M, K = a.shape
-    P = b.shape[1]
-    pieces = 1
-    if M * K * P >= GEMM_SPLIT_MACS:
-        pieces = max(1, min(M // GEMM_PIECE_ROWS, GEMM_MAX_PIECES))
-    if pieces == 1:
-        with single_threaded_blas():
-            return np.matmul(a, b, out=out)
-
-    def piece(worker, k):
-        m0, m1 = k * M // pieces, (k + 1) * M // pieces
-        np.matmul(a[m0:m1], b, out=out[m0:m1])
-
-    run_tasks(piece, pieces)
-    return out
+    multiply-adds, else as one GEMM in this thread (``matmuls`` of one product). Returns out."""
+    return matmuls((a, b, out))[0]

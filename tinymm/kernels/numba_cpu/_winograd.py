@@ -4,15 +4,15 @@ Lavin and Gray's minimal filtering: a 2x2 output tile of a 3x3 correlation is
 ``Y = A^T [(G g G^T) * (B^T d B)] A`` for the 4x4 input tile ``d`` (tiles overlap by 2),
 with the constant matrices below, so one tile costs 16 multiplies per (o, c) pair instead of
 36. Summed over the input channels, the elementwise products become 16 independent GEMMs,
-one per position xi of the 4x4 transformed tile (dimension letters as in conv2d.py; T the
-number of tiles of one image TH*TW, TH = ceil(OH/2), TW = ceil(OW/2)). The batch is split
-into images, and each worker of ``_threads`` (one per core, BLAS single-threaded in it) runs
-one image's whole pipeline with buffers that stay in its L2 cache::
+one per position xi of the 4x4 transformed tile (dimension letters as in conv2d.py). The
+batch is split into images, and each worker of ``_threads`` (one per core, BLAS
+single-threaded in it) runs one image's whole pipeline with buffers that stay in its L2
+cache::
 
     U[xi] = (G g G^T)[xi]   (16, O, C)   weight transform (NumPy: O*C*16 values), once
     V[xi] = (B^T d B)[xi]   (16, C, T)   input transform of image n (numba, serial)
     M     = U @ V           (16, O, T)   16 BLAS GEMMs
-    out[n] = A^T M A        tile by tile, + bias (+ ReLU), into NCHW
+    out[n] = A^T M A        + bias (+ ReLU), into NCHW
 
 The backward is the exact adjoint of each step (so it is the gradient of the computation
 the forward did, which equals the convolution's in exact arithmetic), again per image, with
@@ -21,15 +21,20 @@ V recomputed from x rather than kept (it is 4x larger than x)::
     dM = A dY A^T           (16, O, T)   dY masked by r > 0 for the fused ReLU; dbias too
     dU += dM @ V^T          (16, O, C)   16 GEMMs per image, summed in image order at the end
     dV = U^T @ dM           (16, C, T)   16 GEMMs
-    dx[n] = B dV B^T        added back tile by tile (overlaps add), padding cut away
+    dx[n] = B dV B^T        added back (tiles overlap), padding cut away
     dg = G^T dU G
 
-The transforms are memory-bound passes over image planes (a few KiB each, in L1). Each
-plane is zero-padded and split into its even and odd columns, so column 2*tx + j of tile tx
-is a unit-stride element of one of them, and every transform runs as short passes of one
-output row and two or three input rows (which LLVM vectorises; a loop writing all 16 values
-of a tile does not). Output tiles past an odd OH or OW are computed and dropped (forward) or
-fed zeros (backward).
+Layout: "phase planes". Tile (ty, tx) (TH x TW tiles, TH = ceil(OH/2), TW = ceil(OW/2))
+covers rows 2ty..2ty+3 and columns 2tx..2tx+3 of the zero-padded plane, so its element
+(i, j) is element (ty + i//2, tx + j//2) of the phase plane of row parity i%2 and column
+parity j%2 (the padded plane's rows and columns of that parity). The tiles are numbered
+t = ty*TS + tx with a row stride TS = TW + 1, one spare tile per tile row, and the phase
+planes use the same row stride, so element (i, j) of every tile is ONE flat shifted view of
+a phase plane (shift (i//2)*TS + j//2): every transform is a few long unit-stride passes
+over a whole image plane (which LLVM vectorises), not a short pass per tile row. The spare
+tile of each row (tx = TW) costs 1/TS extra GEMM columns: the forward drops its outputs and
+the backward feeds it a zero dY, so its dM, dV and its share of dU and dx are zero. Output
+tiles past an odd OH or OW are computed and dropped (forward) or fed zeros (backward).
 """
 
 from __future__ import annotations
@@ -44,205 +49,234 @@ G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0
 
 
 @njit(cache=True)
-def _split_plane(x, n, c, pt, pl, Hp, TW):
-    """x[n, c] zero-padded by (pt, pl) into (Hp, 2*TW + 2), kept as its even and odd columns:
-    two (Hp, TW + 1) contiguous planes, so column 2*tx + j of a tile is a unit-stride load."""
-    xe = np.zeros((Hp, TW + 1), dtype=x.dtype)
-    xo = np.zeros((Hp, TW + 1), dtype=x.dtype)
-    H, W = x.shape[2], x.shape[3]
-    for a in range(min(H, Hp - pt)):
-        src = x[n, c, a]
-        for b in range(min(W, 2 * TW + 2 - pl)):
-            q = b + pl
-            if q % 2 == 0:
-                xe[a + pt, q // 2] = src[b]
-            else:
-                xo[a + pt, q // 2] = src[b]
-    return xe, xo
-
-
-@njit(cache=True, inline="always")
 def _comb(dst, a, sa, b, sb):
-    """dst = sa*a + sb*b elementwise (sa, sb are +-1: exact), over dst's length."""
+    """dst = sa*a + sb*b elementwise, over dst's length. The signs are +-1.0 (exact), floats
+    so that one compiled helper serves every sign pattern (int constants would compile one
+    specialisation per pattern), cast to the arrays' dtype (float32 stays float32)."""
+    sa, sb = dst.dtype.type(sa), dst.dtype.type(sb)
     for q in range(dst.shape[0]):
         dst[q] = sa * a[q] + sb * b[q]
 
 
 @njit(cache=True)
-def _bt_rows(dst, r0, r1, r2, r3):
-    """dst[0..3] = B^T applied down the 4 rows r0..r3 (whole rows at a time)."""
-    _comb(dst[0], r0, 1, r2, -1)
-    _comb(dst[1], r1, 1, r2, 1)
-    _comb(dst[2], r2, 1, r1, -1)
-    _comb(dst[3], r1, 1, r3, -1)
-
-
-# The transforms run as short passes of one output row and two input rows each (a tile row
-# at a time, along contiguous views with range indices: see conv2d.py), which LLVM
-# vectorises; a loop writing all 16 transformed values per tile does not vectorise.
-@njit(cache=True, inline="always")
-def _input_transform_plane(x, V, n, c, pt, pl, TH, TW):
-    """V[:, c, tiles of image 0] = B^T d B for every 4x4 input tile d of x[n, c]; V (16, C,
-    TH*TW) holds one image's tiles. Column 2*tx + j of a tile row is even[tx] (j = 0),
-    odd[tx] (1), even[tx + 1] (2) or odd[tx + 1] (3) of the split padded plane."""
-    xe, xo = _split_plane(x, n, c, pt, pl, 2 * TH + 2, TW)
-    rows = np.empty((8, TW + 1), dtype=x.dtype)  # B^T d of the even, odd columns
-    for ty in range(TH):
-        _bt_rows(rows[0:4], xe[2 * ty], xe[2 * ty + 1], xe[2 * ty + 2], xe[2 * ty + 3])
-        _bt_rows(rows[4:8], xo[2 * ty], xo[2 * ty + 1], xo[2 * ty + 2], xo[2 * ty + 3])
-        off = ty * TW
-        for k in range(4):  # (B^T d) B along each row k
-            even, odd = rows[k], rows[4 + k]
-            e0, e2, o1, o3 = even[:TW], even[1:], odd[:TW], odd[1:]
-            _comb(V[4 * k, c, off:off + TW], e0, 1, e2, -1)
-            _comb(V[4 * k + 1, c, off:off + TW], o1, 1, e2, 1)
-            _comb(V[4 * k + 2, c, off:off + TW], e2, 1, o1, -1)
-            _comb(V[4 * k + 3, c, off:off + TW], o1, 1, o3, -1)
-
-
-@njit(cache=True, nogil=True)
-def _input_transform(x, n, V, pt, pl, TH, TW):
-    """V (16, C, TH*TW) = the transformed tiles of image n of x (N, C, H, W); serial."""
-    for c in range(x.shape[1]):
-        _input_transform_plane(x, V, n, c, pt, pl, TH, TW)
-
-
-@njit(cache=True, inline="always")
 def _comb3(dst, a, sa, b, sb, c, sc):
-    """dst = sa*a + sb*b + sc*c elementwise (signs +-1)."""
+    """dst = sa*a + sb*b + sc*c elementwise (signs +-1.0, as ``_comb``)."""
+    sa, sb, sc = dst.dtype.type(sa), dst.dtype.type(sb), dst.dtype.type(sc)
     for q in range(dst.shape[0]):
         dst[q] = sa * a[q] + sb * b[q] + sc * c[q]
 
 
-@njit(cache=True, inline="always")
-def _neg(dst, a):
-    for q in range(dst.shape[0]):
-        dst[q] = -a[q]
-
-
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _add_into(dst, src):
     for q in range(dst.shape[0]):
         dst[q] += src[q]
 
 
+@njit(cache=True)
+def _copy(dst, src):
+    for q in range(dst.shape[0]):
+        dst[q] = src[q]
+
+
+@njit(cache=True)
+def _zero(dst):
+    for q in range(dst.shape[0]):
+        dst[q] = 0
+
+
+@njit(cache=True)
+def _neg(dst, a):
+    for q in range(dst.shape[0]):
+        dst[q] = -a[q]
+
+
+@njit(cache=True)
+def _bt4(d0, d1, d2, d3, e0, e1, e2, e3):
+    """(d0..d3) = B^T applied to the four flat planes e0..e3 (rows of a tile)."""
+    _comb(d0, e0, 1.0, e2, -1.0)
+    _comb(d1, e1, 1.0, e2, 1.0)
+    _comb(d2, e2, 1.0, e1, -1.0)
+    _comb(d3, e1, 1.0, e3, -1.0)
+
+
+@njit(cache=True)
+def _split_rows(x, n, c, pt, pl, TS, planes, row):
+    """planes (2, 2, R*TS): x[n, c] zero-padded by (pt, pl) as its four phase planes
+    (row parity, column parity), R = planes.shape[2] // TS padded rows per parity; row is a
+    (2*TS,) scratch row."""
+    H, W = x.shape[2], x.shape[3]
+    R = planes.shape[2] // TS
+    for u in range(2 * R):  # padded row u = input row u - pt
+        even = planes[u % 2, 0, (u // 2) * TS:(u // 2 + 1) * TS]  # (TS,)
+        odd = planes[u % 2, 1, (u // 2) * TS:(u // 2 + 1) * TS]
+        a = u - pt
+        if a < 0 or a >= H:
+            _zero(even)
+            _zero(odd)
+            continue
+        lo = min(pl, 2 * TS)
+        hi = min(max(pl + W, lo), 2 * TS)
+        _zero(row[:lo])
+        src = x[n, c, a, :hi - lo]
+        dst = row[lo:hi]
+        for q in range(dst.shape[0]):
+            dst[q] = src[q]
+        _zero(row[hi:])
+        for q in range(TS):  # deinterleave: even and odd padded columns
+            even[q] = row[2 * q]
+            odd[q] = row[2 * q + 1]
+
+
 @njit(cache=True, nogil=True)
-def _output_transform(M, n, bias, out, relu, TH, TW):
-    """out[n, o] = A^T M A + bias (ReLU when asked), a tile row at a time; M (16, O, T).
-    The tile row's two output rows are built as even/odd columns, interleaved through a
-    (TW, 2) view of a (2*TW,) scratch row, then copied (+ bias, clamp) into out; an odd OH or
-    OW drops the last row or column."""
+def _input_transform(x, n, V, pt, pl, TH, TS):
+    """V (16, C, TH*TS) = B^T d B for every 4x4 input tile d of image n of x (N, C, H, W);
+    serial. Per channel: the four phase planes, then B^T down the tile rows (shift TS) as 8
+    flat planes R, then B along the tile columns (shift 1)."""
+    T = TH * TS
+    planes = np.empty((2, 2, (TH + 2) * TS), dtype=x.dtype)
+    row = np.empty(2 * TS, dtype=x.dtype)
+    R = np.empty((4, 2, T + 1), dtype=x.dtype)  # B^T d, per tile row index i' and parity
+    for c in range(x.shape[1]):
+        _split_rows(x, n, c, pt, pl, TS, planes, row)
+        for p in range(2):  # tile column parity j % 2
+            e0, e1 = planes[0, p, :T + 1], planes[1, p, :T + 1]  # rows 0, 1 of each tile
+            e2, e3 = planes[0, p, TS:TS + T + 1], planes[1, p, TS:TS + T + 1]  # rows 2, 3
+            _bt4(R[0, p], R[1, p], R[2, p], R[3, p], e0, e1, e2, e3)
+        for k in range(4):  # (B^T d) B along each tile row k
+            _bt4(V[4 * k, c], V[4 * k + 1, c], V[4 * k + 2, c], V[4 * k + 3, c],
+                 R[k, 0, :T], R[k, 1, :T], R[k, 0, 1:], R[k, 1, 1:])
+
+
+@njit(cache=True, nogil=True)
+def _output_transform(M, n, bias, out, relu, TH, TS):
+    """out[n, o] = A^T M A + bias (ReLU when asked); M (16, O, TH*TS). A^T down the tile
+    rows as 8 flat planes S, then A along the columns while interleaving each output row's
+    even and odd columns; an odd OH or OW drops the last row or column, the spare tiles are
+    never read."""
     N, O, OH, OW = out.shape
+    T = TH * TS
+    TW = TS - 1
+    S = np.empty((2, 4, T), dtype=out.dtype)  # A^T M: output row parity i, column index l
+    row = np.empty(2 * TW, dtype=out.dtype)  # one output row, before bias and ReLU
     for o in range(O):
+        for j in range(4):
+            m0, m1, m2, m3 = M[j, o], M[4 + j, o], M[8 + j, o], M[12 + j, o]
+            _comb3(S[0, j], m0, 1.0, m1, 1.0, m2, 1.0)
+            _comb3(S[1, j], m1, 1.0, m2, -1.0, m3, -1.0)
         b = bias[o]
-        s = np.empty((8, TW), dtype=out.dtype)  # A^T M: rows s[j] (i = 0), s[4 + j] (i = 1)
-        y = np.empty((2, TW, 2), dtype=out.dtype)  # the two output rows, (tx, column parity)
-        for ty in range(TH):
-            off = ty * TW
-            for j in range(4):
-                m0, m1 = M[j, o, off:off + TW], M[4 + j, o, off:off + TW]
-                m2, m3 = M[8 + j, o, off:off + TW], M[12 + j, o, off:off + TW]
-                _comb3(s[j], m0, 1, m1, 1, m2, 1)
-                _comb3(s[4 + j], m1, 1, m2, -1, m3, -1)
-            for i in range(min(2, OH - 2 * ty)):
-                s0, s1, s2, s3 = s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]
-                yi = y[i]
-                for tx in range(TW):  # (A^T M) A
-                    yi[tx, 0] = s0[tx] + s1[tx] + s2[tx]
-                    yi[tx, 1] = s1[tx] - s2[tx] - s3[tx]
-                src = yi.reshape(2 * TW)[:OW]
-                dst = out[n, o, 2 * ty + i]  # (OW,)
-                for z in range(OW):
-                    v = src[z] + b
-                    dst[z] = v if v > 0 or not relu else 0
+        for y in range(OH):
+            s = S[y % 2]
+            base = (y // 2) * TS
+            s0, s1 = s[0, base:base + TW], s[1, base:base + TW]
+            s2, s3 = s[2, base:base + TW], s[3, base:base + TW]
+            for tx in range(TW):  # (A^T M) A: columns 2tx and 2tx + 1, interleaved
+                row[2 * tx] = s0[tx] + s1[tx] + s2[tx]
+                row[2 * tx + 1] = s1[tx] - s2[tx] - s3[tx]
+            dst = out[n, o, y]  # (OW,)
+            for z in range(OW):
+                v = row[z] + b
+                dst[z] = v if v > 0 or not relu else 0
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
-def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TW):
-    """dM[:, o, t] = A dY A^T per tile; dY = dout masked by r > 0 with ReLU (zero past the
-    output's edge), staged per tile row as (TW, 2) views of (2*TW,) rows; partial[n, o] =
-    that image's dbias share, summed in float64."""
+def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS):
+    """dM[:, o] = A dY A^T per tile, dY = dout masked by r > 0 with ReLU (zero past the
+    output's edge and on the spare tiles), first split into its four phase planes P (each
+    (TH*TS,)); partial[n, o] = that image's dbias share, summed in float64."""
     N, O, OH, OW = dout.shape
+    T = TH * TS
+    P = np.zeros((2, 2, T), dtype=dout.dtype)  # entries never written stay 0 for every o
+    Hc = np.empty((2, T), dtype=dout.dtype)  # A dY for one tile row index k, both parities
+    row = np.zeros(2 * TS, dtype=dout.dtype)  # one masked dY row; past OW it stays 0
     for o in range(O):
         acc = 0.0
-        g = np.zeros((2, 2 * TW), dtype=dout.dtype)  # the tile row's two dY rows
-        split = np.empty((4, TW), dtype=dout.dtype)  # even 0, odd 0, even 1, odd 1
-        h = np.empty((8, TW), dtype=dout.dtype)  # A dY: even columns h[k], odd h[4 + k]
-        for ty in range(TH):
-            for i in range(2):
-                gi = g[i]
-                if 2 * ty + i >= OH:
-                    gi[:] = 0
+        for y in range(OH):
+            src, mask = dout[n, o, y], r[n, o, y]  # (OW,)
+            for z in range(OW):
+                v = src[z] if not relu or mask[z] > 0 else 0
+                row[z] = v
+                acc += v
+            base = (y // 2) * TS
+            even, odd = P[y % 2, 0, base:base + TS], P[y % 2, 1, base:base + TS]
+            for tx in range(TS - 1):  # deinterleave: even and odd columns
+                even[tx] = row[2 * tx]
+                odd[tx] = row[2 * tx + 1]
+        for k in range(4):  # A dY down the tile rows: row k of A is (1,0) (1,1) (1,-1) (0,-1)
+            for p in range(2):
+                g0, g1 = P[0, p], P[1, p]
+                h = Hc[p]
+                if k == 0:
+                    _copy(h, g0)
+                elif k == 1:
+                    _comb(h, g0, 1.0, g1, 1.0)
+                elif k == 2:
+                    _comb(h, g0, 1.0, g1, -1.0)
                 else:
-                    src, mask = dout[n, o, 2 * ty + i], r[n, o, 2 * ty + i]  # (OW,)
-                    for z in range(OW):
-                        v = src[z] if not relu or mask[z] > 0 else 0
-                        gi[z] = v
-                        acc += v
-                pairs = gi.reshape(TW, 2)
-                even, odd = split[2 * i], split[2 * i + 1]
-                for tx in range(TW):
-                    even[tx] = pairs[tx, 0]
-                    odd[tx] = pairs[tx, 1]
-            for p in range(2):  # A dY down the columns, even (p = 0) and odd
-                g0, g1 = split[p], split[2 + p]
-                h[4 * p][:] = g0
-                _comb(h[4 * p + 1], g0, 1, g1, 1)
-                _comb(h[4 * p + 2], g0, 1, g1, -1)
-                _neg(h[4 * p + 3], g1)
-            off = ty * TW
-            for k in range(4):  # (A dY) A^T along each row k
-                he, ho = h[k], h[4 + k]
-                dM[4 * k, o, off:off + TW] = he
-                _comb(dM[4 * k + 1, o, off:off + TW], he, 1, ho, 1)
-                _comb(dM[4 * k + 2, o, off:off + TW], he, 1, ho, -1)
-                _neg(dM[4 * k + 3, o, off:off + TW], ho)
+                    _neg(h, g1)
+            he, ho = Hc[0], Hc[1]  # (A dY) A^T along the tile columns
+            _copy(dM[4 * k, o], he)
+            _comb(dM[4 * k + 1, o], he, 1.0, ho, 1.0)
+            _comb(dM[4 * k + 2, o], he, 1.0, ho, -1.0)
+            _neg(dM[4 * k + 3, o], ho)
         partial[n, o] = acc
 
 
+@njit(cache=True)
+def _b_cols(f0, f1, f2, f3, e0, e1, e2, e3):
+    """(f0..f3) = B applied to the four flat planes e0..e3 (the adjoint of ``_bt4``)."""
+    _copy(f0, e0)
+    _comb3(f1, e1, 1.0, e2, -1.0, e3, 1.0)
+    _comb3(f2, e1, 1.0, e2, 1.0, e0, -1.0)
+    _neg(f3, e3)
+
+
 @njit(cache=True, nogil=True)
-def _grad_input_transform(dV, dx, n, pt, pl, TH, TW):
-    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T, accumulated a tile row at
-    a time into the split (even/odd column) padded plane: column j of tile tx is even[tx],
-    odd[tx], even[tx + 1], odd[tx + 1], each added by its own pass (tiles overlap by 2)."""
+def _grad_input_transform(dV, dx, n, pt, pl, TH, TS):
+    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T. Per channel: dV B^T along
+    the tile columns (E), the two column parities' shares added at their shift of 1 (Ep),
+    B down the tile rows, each share added into its phase plane at its shift of TS, then the
+    phase planes interleaved back into dx's rows."""
     N, C, H, W = dx.shape
-    Hp = 2 * TH + 2
+    T = TH * TS
+    E = np.empty((4, 4, T), dtype=dx.dtype)  # dV B^T: tile row k', tile column j
+    Ep = np.zeros((4, 2, T + 1), dtype=dx.dtype)  # E by column parity, shifts added
+    F = np.empty((4, T + 1), dtype=dx.dtype)  # B Ep for one column parity, rows i
+    Q = np.empty((2, 2, (TH + 2) * TS), dtype=dx.dtype)  # dx's padded phase planes
+    row = np.empty(2 * TS, dtype=dx.dtype)
     for c in range(C):
-        xe = np.zeros((Hp, TW + 1), dtype=dx.dtype)
-        xo = np.zeros((Hp, TW + 1), dtype=dx.dtype)
-        e = np.empty((16, TW), dtype=dx.dtype)  # dV B^T: row k column j at e[4k + j]
-        f = np.empty((4, TW), dtype=dx.dtype)  # B (dV B^T) for one column j, rows 0..3
-        for ty in range(TH):
-            off = ty * TW
-            for k in range(4):
-                w0, w1 = dV[4 * k, c, off:off + TW], dV[4 * k + 1, c, off:off + TW]
-                w2, w3 = dV[4 * k + 2, c, off:off + TW], dV[4 * k + 3, c, off:off + TW]
-                e[4 * k][:] = w0
-                _comb3(e[4 * k + 1], w1, 1, w2, -1, w3, 1)
-                _comb3(e[4 * k + 2], w1, 1, w2, 1, w0, -1)
-                _neg(e[4 * k + 3], w3)
-            for j in range(4):
-                b0, b1, b2, b3 = e[j], e[4 + j], e[8 + j], e[12 + j]
-                f[0][:] = b0
-                _comb3(f[1], b1, 1, b2, -1, b3, 1)
-                _comb3(f[2], b1, 1, b2, 1, b0, -1)
-                _neg(f[3], b3)
-                plane = xe if j % 2 == 0 else xo
-                shift = j // 2
-                for i in range(4):
-                    _add_into(plane[2 * ty + i, shift:shift + TW], f[i])
-        for a in range(H):
-            dst = dx[n, c, a]
-            if a + pt >= Hp:
-                dst[:] = 0
+        for k in range(4):
+            _b_cols(E[k, 0], E[k, 1], E[k, 2], E[k, 3],
+                    dV[4 * k, c], dV[4 * k + 1, c], dV[4 * k + 2, c], dV[4 * k + 3, c])
+            for p in range(2):  # tile columns p and p + 2 land on parity p, shifts 0 and 1
+                _copy(Ep[k, p, :T], E[k, p])
+                Ep[k, p, T] = 0
+                _add_into(Ep[k, p, 1:], E[k, p + 2])
+        _zero(Q.reshape(-1))
+        for p in range(2):
+            _b_cols(F[0], F[1], F[2], F[3], Ep[0, p], Ep[1, p], Ep[2, p], Ep[3, p])
+            for i in range(4):  # tile row i lands on row parity i % 2 at shift (i // 2)*TS
+                s = (i // 2) * TS
+                _add_into(Q[i % 2, p, s:s + T + 1], F[i])
+        for a in range(H):  # interleave the padded row a + pt and cut the padding away
+            u = a + pt
+            dst = dx[n, c, a]  # (W,)
+            if u >= 2 * (TH + 2):
+                _zero(dst)
                 continue
-            for b in range(W):
-                q = b + pl
-                dst[b] = 0 if q >= 2 * TW + 2 else (xe[a + pt, q // 2] if q % 2 == 0
-                                                     else xo[a + pt, q // 2])
+            even = Q[u % 2, 0, (u // 2) * TS:(u // 2 + 1) * TS]
+            odd = Q[u % 2, 1, (u // 2) * TS:(u // 2 + 1) * TS]
+            for q in range(TS):
+                row[2 * q] = even[q]
+                row[2 * q + 1] = odd[q]
+            hi = min(W, max(2 * TS - pl, 0))
+            src = row[min(pl, 2 * TS):]
+            for b in range(hi):
+                dst[b] = src[b]
+            _zero(dst[hi:])
 
 
 def tiles(OH: int, OW: int) -> tuple[int, int]:
+    """(TH, TW): 2x2 output tiles down and across."""
     return (OH + 1) // 2, (OW + 1) // 2
 
 
@@ -251,24 +285,40 @@ def _scratch(n_workers, shapes, dtype):
     return [[ws.empty(shape, dtype) for shape in shapes] for _ in range(n_workers)]
 
 
+def weight_transform(weight):
+    """U (16, O, C) = G g G^T per (o, c), position xi = 4i + j, for weight (O, C, 3, 3)."""
+    O, C = weight.shape[:2]
+    Gd = G.astype(weight.dtype)
+    gg = np.tensordot(np.tensordot(weight, Gd, axes=([3], [1])), Gd, axes=([2], [1]))
+    return np.ascontiguousarray(gg.transpose(3, 2, 0, 1)).reshape(16, O, C)  # (i, j, o, c)
+
+
+def weight_gradient(dU):
+    """dg (O, C, 3, 3) = G^T dU G, the adjoint of ``weight_transform``; dU (16, O, C)."""
+    O, C = dU.shape[1:]
+    Gd = G.astype(dU.dtype)
+    d4 = dU.reshape(4, 4, O, C)  # (i, j, o, c)
+    dg = np.tensordot(np.tensordot(Gd, d4, axes=([0], [0])), Gd, axes=([1], [0]))
+    return np.ascontiguousarray(dg.transpose(1, 2, 0, 3))  # (a, o, c, b) -> (o, c, a, b)
+
+
 def forward(x, weight, bias, pt, pl, OH, OW, relu):
     """x (N, C, H, W) contiguous, weight (O, C, 3, 3) -> (out (N, O, OH, OW), U)."""
     N, C = x.shape[:2]
     O = weight.shape[0]
     TH, TW = tiles(OH, OW)
-    T = TH * TW  # tiles per image
-    Gd = G.astype(x.dtype)
-    U = np.ascontiguousarray(
-        np.einsum("ia,ocab,jb->ijoc", Gd, weight, Gd).reshape(16, O, C))  # (16, O, C)
+    TS = TW + 1
+    T = TH * TS  # tiles per image, the spare one per tile row included
+    U = weight_transform(weight)  # (16, O, C)
     out = ws.empty((N, O, OH, OW), x.dtype)
     _, n_workers = _threads.workers()
     scratch = _scratch(n_workers, [(16, C, T), (16, O, T)], x.dtype)
 
     def image(worker, n):
         V, M = scratch[worker]
-        _input_transform(x, n, V, pt, pl, TH, TW)
+        _input_transform(x, n, V, pt, pl, TH, TS)
         np.matmul(U, V, out=M)  # 16 GEMMs, BLAS single-threaded in this worker
-        _output_transform(M, n, bias, out, relu, TH, TW)
+        _output_transform(M, n, bias, out, relu, TH, TS)
 
     _threads.run_tasks(image, N)
     return out, U
@@ -281,7 +331,8 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
     N, O, OH, OW = dout.shape
     C = x.shape[1]
     TH, TW = tiles(OH, OW)
-    T = TH * TW
+    TS = TW + 1
+    T = TH * TS
     _, n_workers = _threads.workers()
     scratch = _scratch(n_workers, [(16, O, T), (16, C, T), (16, T, C)], dout.dtype)
     # dU per image, summed in image order afterwards (bits independent of the scheduling)
@@ -292,18 +343,15 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
 
     def image(worker, n):
         dM, V, Vt = scratch[worker]
-        _grad_output_transform(dout, r, n, dM, partial, relu, TH, TW)
-        _input_transform(x, n, V, pt, pl, TH, TW)
+        _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS)
+        _input_transform(x, n, V, pt, pl, TH, TS)
         # dU = dM @ V^T contracts both operands along their rows (BLAS's NT form), which
         # OpenBLAS runs at about half the rate of the NN form on V's transposed copy
         np.copyto(Vt, V.transpose(0, 2, 1))  # (16, T, C)
         np.matmul(dM, Vt, out=dUn[n])  # (16, O, C)
         if need_dx:
             np.matmul(Ut, dM, out=V)  # dV, in V's buffer
-            _grad_input_transform(V, dx, n, pt, pl, TH, TW)
+            _grad_input_transform(V, dx, n, pt, pl, TH, TS)
 
     _threads.run_tasks(image, N)
-    Gd = G.astype(dout.dtype)
-    dU = dUn.sum(axis=0).reshape(4, 4, O, C)  # (i, j, o, c)
-    dweight = np.einsum("ia,ijoc,jb->ocab", Gd, dU, Gd)  # (O, C, 3, 3)
-    return dx, np.ascontiguousarray(dweight), partial
+    return dx, weight_gradient(dUn.sum(axis=0)), partial

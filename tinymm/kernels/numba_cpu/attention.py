@@ -5,45 +5,54 @@ e value features.
 
 What is fused, and what is not. The two products, ``S = q @ k^T`` and ``out = P @ v`` (and
 the four of the backward), go to NumPy's batched matmul, i.e. one BLAS GEMM per (batch item,
-head); everything between them is one serial Numba pass over the N * h (batch item, head)
-pairs, each walking its Lq rows (serial: the pass is small, a parallel region on a busy
-machine waits for a descheduled peer thread, and ``parallel=True`` adds compile time to a
-cold start; measured in benchmarks/RESULTS.md):
+head); everything between them is one serial Numba pass over the (batch item, head) pairs,
+each walking its Lq rows:
 
-* forward: scale, mask (additive, broadcast only along the axes the caller gave), causality,
-  the row maximum, a vectorised exp (in float32 arithmetic for float32 inputs), the
-  normalisation, and zero rows where everything is masked, written in place over S, which
-  becomes the weights P (saved for the backward: reused, not recomputed, see the derivation);
+* forward: scale, mask (additive, read as contiguous rows of the key axis), causality, the row
+  maximum, a vectorised exp, the normalisation, and zero rows where everything is masked,
+  written in place over S, which becomes the weights P (saved for the backward: reused, not
+  recomputed, see the derivation). Every row stays in the inputs' precision (the scale is
+  cast to it), so float32 rows run the float32 exp of ``_vexp``;
 * backward: ``dS = P * (dP - rowsum(dP * P))`` (plus the weights' own upstream gradient when
   the caller used them) times the scale, in place over dP.
 
-An earlier version fused all of it per (batch, head) in plain loops (scores, softmax and the
-weighted sum in a row buffer, P reused by a fused backward). At this model's shapes (Lq=16,
-Lk=64, d=32) the inner loops are 32 to 64 long, too short for LLVM's vectoriser to amortise
-its loop overhead, and that kernel was slower than BLAS GEMMs + this pass
-(benchmarks/RESULTS.md, "Design measurements"), so the products went back to BLAS. The softmax pass
-is what a GEMM library does not do, and where the masking, the fully-masked-row rule and the
-exponentials live.
+From ``_threads.GEMM_SPLIT_MACS`` multiply-adds on, the batch is cut into ranges of batch
+items (two per worker thread of ``_threads``), and each worker runs a range's GEMMs (BLAS
+single-threaded) and passes whole: the kernels release the GIL, so the ranges run at once,
+with no parallel region (which on a busy machine waits for a descheduled peer thread, and
+costs compile time at a cold start). Smaller cores (the seed model's: 8.4M) run in the
+calling thread, where the hand-off to the workers would cost more than it saves.
+
+A kernel fusing all of it per (batch, head) in plain loops (scores, softmax and the weighted
+sum in L1-sized buffers, no BLAS call) was measured again: at this model's shapes (Lq=16,
+Lk=64, d=32) its forward took about three times the CPU time of BLAS GEMMs + this pass
+(benchmarks/RESULTS.md, "Design measurements"), so the products stay in BLAS. The softmax
+pass is what a GEMM library does not do, and where the masking, the fully-masked-row rule and
+the exponentials live.
 
 Buffers (S/P, out and the gradients) come from the workspace cache
 (``_workspace.empty``), so a training loop does not fault fresh pages for them every call.
 
 Layout. q, k, v may be views (for example the (N, h, L, d) transpose of a multi-head layer's
 (N, L, h, d) projection): NumPy's matmul hands strided 2-D blocks straight to BLAS, so no copy
-is made. The output and dq, dk, dv are laid out in memory like q, k and v
-(``_empty_in_layout_of``), so the layer's transpose back to (N, L, h, d) and merge of the
-heads is a view, not a copy. ``fastmath`` enables only reassociation and contraction (not 'no
-infinities': the -inf of masked scores must survive).
+is made. The output is laid out in memory like q (``_empty_in_layout_of``), so the layer's
+transpose back to (N, L, h, d) and merge of the heads is a view, not a copy; dq, dk, dv have
+exactly q's, k's and v's strides, and inputs split from one projection get their gradients in
+one buffer shaped like it (``_gradient_buffers``), which the split's backward returns without
+concatenating (numba_cpu/shape.py). ``fastmath`` enables only reassociation and contraction
+(not 'no infinities': the -inf of masked scores must survive).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 from numba import njit
 
 from tinymm.kernels._shapes import sum_to_shape
+from tinymm.kernels.numba_cpu import _threads
 from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.numba_cpu._vexp import constants, exp_split
 from tinymm.kernels.numba_cpu._workspace import empty
@@ -51,81 +60,71 @@ from tinymm.kernels.numba_cpu._workspace import empty
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
-@njit(cache=True, fastmath=_FAST)
-def _exp_shifted(z, bits, powers, Lk):
-    """z[:Lk] = exp(z[:Lk] - z[Lk]) for z <= z[Lk] (softmax's s - max), -inf giving exactly 0;
-    returns the sum of the results.
-
-    The vectorised exp of ``_vexp`` (``exp_split``) in z's precision, so float32 rows stay in
-    float32 arithmetic: arguments below the floor where 2^k stops being a normal float are
-    clamped (nothing a softmax keeps), and ``powers`` is ``bits`` seen as floats. The shift
-    sits in z[Lk] so that it has z's dtype.
-    """
-    c = constants(z)
-    floor, zero = c[8], c[9]
-    shift = z[Lk]
-    for m in range(Lk):
-        x = z[m] - shift
-        p, b = exp_split(max(x, floor), c)
-        z[m] = p if x > -np.inf else zero
-        bits[m] = b
-    total = 0.0
-    for m in range(Lk):
-        z[m] = z[m] * powers[m]
-        total += z[m]
-    return total
-
-
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def _masked_softmax_rows(S, bias, causal, scale, work, bits, powers):
-    """S (N, h, Lq, Lk) -> P in place: softmax_j(scale * S + bias), zero rows when all -inf.
+def _masked_softmax_rows(S, bias, has_bias, causal, scale, bits, powers):
+    """S (n, h, Lq, Lk) -> P in place: softmax_j(scale * S + bias), zero rows when all -inf.
 
-    work (N * h, Lk + 1), bits (N * h, Lk) and powers (bits seen as floats): per-(batch, head)
-    scratch rows in S's dtype, so the exp runs in float32 for float32 inputs.
+    ``bias`` is (Mn, Mh, Mq, Lk) with Mn, Mh, Mq each 1 (broadcast) or full, read only when
+    ``has_bias``; ``scale`` has S's dtype, so every row is computed in S's precision (the exp
+    of ``_vexp`` then runs in float32 for float32 inputs). ``bits`` (Lk,) ints of S's width and
+    ``powers`` (the same memory seen as floats) are the exp's scratch row.
     """
-    N, h, Lq, Lk = S.shape
-    Mn, Mh, Mq, Mk = bias.shape
-    for unit in range(N * h):  # one (batch item, head): Lq rows
+    n_items, h, Lq, Lk = S.shape
+    Mn, Mh, Mq = bias.shape[0], bias.shape[1], bias.shape[2]
+    c = constants(S)
+    floor, zero = c[8], c[9]
+    for unit in range(n_items * h):  # one (batch item, head): Lq rows
         n = unit // h
         head = unit % h
-        bn = n if Mn > 1 else 0
-        bh = head if Mh > 1 else 0
-        z = work[unit]
         for i in range(Lq):
-            bi = i if Mq > 1 else 0
-            row_max = -np.inf
+            z = S[n, head, i]  # (Lk,) contiguous
             for j in range(Lk):
-                value = S[n, head, i, j] * scale + bias[bn, bh, bi, j if Mk > 1 else 0]
-                if causal and j > i:
-                    value = -np.inf
-                z[j] = value
-                row_max = max(row_max, value)
+                z[j] = z[j] * scale
+            if has_bias:
+                b = bias[n if Mn > 1 else 0, head if Mh > 1 else 0, i if Mq > 1 else 0]
+                for j in range(Lk):
+                    z[j] = z[j] + b[j]
+            if causal:
+                for j in range(i + 1, Lk):  # key j > query i: forbidden
+                    z[j] = -np.inf
+            row_max = z[0]
+            for j in range(1, Lk):
+                row_max = max(row_max, z[j])
             if row_max == -np.inf:  # fully masked row: zeros, documented
                 for j in range(Lk):
-                    S[n, head, i, j] = 0.0
+                    z[j] = zero
                 continue
-            z[Lk] = row_max
-            inv = 1.0 / _exp_shifted(z, bits[unit], powers[unit], Lk)
             for j in range(Lk):
-                S[n, head, i, j] = z[j] * inv
+                x = z[j] - row_max
+                p, e = exp_split(max(x, floor), c)
+                z[j] = p if x > -np.inf else zero
+                bits[j] = e
+            total = zero
+            for j in range(Lk):
+                z[j] = z[j] * powers[j]
+                total += z[j]
+            inv = 1.0 / total
+            for j in range(Lk):
+                z[j] = z[j] * inv
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
 def _softmax_backward_rows(dP, P, dP_ext, has_dP_ext, scale):
-    """dP (N, h, Lq, Lk) -> scale * dS in place, dS = P * (dP + dP_ext - rowsum(...) )."""
-    N, h, Lq, Lk = P.shape
-    for row in range(N * h * Lq):
-        n = row // (h * Lq)
-        head = (row // Lq) % h
-        i = row % Lq
+    """dP (R, Lk) rows -> scale * dS in place: with g = dP + dP_ext (dP alone without the
+    weights' gradient), dS = P * (g - rowsum(g * P))."""
+    R, Lk = P.shape
+    for r in range(R):
+        g = dP[r]
+        p = P[r]
         if has_dP_ext:
+            ext = dP_ext[r]
             for j in range(Lk):
-                dP[n, head, i, j] += dP_ext[n, head, i, j]
-        row_dot = 0.0  # rowsum(dP * P)
+                g[j] += ext[j]
+        row_dot = 0.0  # rowsum(dP * P), summed in float64
         for j in range(Lk):
-            row_dot += dP[n, head, i, j] * P[n, head, i, j]
+            row_dot += g[j] * p[j]
         for j in range(Lk):
-            dP[n, head, i, j] = P[n, head, i, j] * (dP[n, head, i, j] - row_dot) * scale
+            g[j] = p[j] * (g[j] - row_dot) * scale
 
 
 def _empty_in_layout_of(x, shape, dtype) -> np.ndarray:
@@ -138,29 +137,89 @@ def _empty_in_layout_of(x, shape, dtype) -> np.ndarray:
     return buffer.transpose(np.argsort(order))
 
 
-def _bias4(mask, dtype) -> np.ndarray:
-    """The mask in additive form as a contiguous 4-d array (sizes 1 or full)."""
+def _gradient_buffers(arrays, dtype) -> list[np.ndarray]:
+    """One uninitialised gradient array per input array, laid out in memory like it.
+
+    Inputs that are views of one C-contiguous base array and together cover it without
+    overlapping (q, k and v split from one projection, or k and v from one K/V projection)
+    get views of ONE new buffer shaped like that base, at their own offsets and strides: the
+    split's backward then finds the concatenation already made (numba_cpu/shape.py) and
+    copies nothing. Other inputs get ``_empty_in_layout_of`` arrays."""
+    grads = [None] * len(arrays)
+    groups: dict[int, list[int]] = {}  # id(base) -> indices of the inputs viewing it
+    for i, x in enumerate(arrays):
+        base = x.base
+        if isinstance(base, np.ndarray) and base.dtype == dtype and base.flags.c_contiguous:
+            groups.setdefault(id(base), []).append(i)
+    for indices in groups.values():
+        views = [arrays[i] for i in indices]
+        base = views[0].base
+        if sum(x.size for x in views) != base.size or any(
+                np.shares_memory(a, b) for a, b in itertools.combinations(views, 2)):
+            continue
+        buffer = empty(base.shape, dtype)
+        start = base.__array_interface__["data"][0]
+        for i, x in zip(indices, views):
+            offset = x.__array_interface__["data"][0] - start
+            grads[i] = np.ndarray(x.shape, dtype, buffer=buffer, offset=offset,
+                                  strides=x.strides)
+    return [g if g is not None else _empty_in_layout_of(x, x.shape, dtype)
+            for g, x in zip(grads, arrays)]
+
+
+def _bias4(mask, dtype, Lk: int) -> np.ndarray:
+    """The mask in additive form as a contiguous (Mn, Mh, Mq, Lk) array, Mn, Mh, Mq each 1 or
+    full (a mask broadcast along the keys is expanded to Lk, so rows are read contiguously)."""
     if mask is None:
-        return np.zeros((1, 1, 1, 1), dtype=dtype)
+        return np.zeros((1, 1, 1, Lk), dtype=dtype)
     if mask.dtype == np.bool_:
         bias = np.where(mask, 0.0, -np.inf).astype(dtype)
     else:
         bias = mask.astype(dtype, copy=False)
     bias = bias.reshape((1,) * (4 - bias.ndim) + bias.shape)  # (Mn, Mh, Mq, Mk)
-    return contiguous(bias)
+    return contiguous(np.broadcast_to(bias, bias.shape[:3] + (Lk,)))
+
+
+def _batch_pieces(N: int, macs: int) -> int:
+    """How many batch-item ranges a core of ``macs`` multiply-adds (its forward GEMMs) is cut
+    into: two per worker thread (a descheduled worker then holds up less of it) from
+    ``_threads.GEMM_SPLIT_MACS`` on, one below that or without a pool (handing small work to
+    the workers costs more than it saves, as for a GEMM)."""
+    n_workers = _threads.workers()[1]
+    if n_workers == 1 or macs < _threads.GEMM_SPLIT_MACS:
+        return 1
+    return max(1, min(N, 2 * n_workers))
+
+
+def _piece(k: int, pieces: int, N: int) -> slice:
+    return slice(k * N // pieces, (k + 1) * N // pieces)
+
+
+def _exp_scratch(Lk: int, dtype):
+    """The softmax's exp scratch row: (bits, bits seen as floats), ints of dtype's width."""
+    bits = np.empty(Lk, dtype=np.int32 if dtype == np.float32 else np.int64)
+    return bits, bits.view(dtype)
 
 
 def scaled_dot_product_attention_forward(q, k, v, mask=None, is_causal=False, scale=None):
     N, h, Lq, d = q.shape
     Lk, e = k.shape[2], v.shape[3]
+    dtype = q.dtype
     scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
-    P = np.matmul(q, k.swapaxes(-1, -2), out=empty((N, h, Lq, Lk), q.dtype))  # scores, BLAS
-    single = q.dtype == np.float32
-    work = np.empty((N * h, Lk + 1), dtype=q.dtype)  # exp scratch rows
-    bits = np.empty((N * h, Lk), dtype=np.int32 if single else np.int64)
-    _masked_softmax_rows(P, _bias4(mask, q.dtype), bool(is_causal), scale, work, bits,
-                         bits.view(q.dtype))  # weights
-    out = np.matmul(P, v, out=_empty_in_layout_of(q, (N, h, Lq, e), q.dtype))  # BLAS
+    bias = _bias4(mask, dtype, Lk)
+    has_bias, causal, typed_scale = mask is not None, bool(is_causal), dtype.type(scale)
+    P = empty((N, h, Lq, Lk), dtype)  # scores, then the weights
+    out = _empty_in_layout_of(q, (N, h, Lq, e), dtype)
+    pieces = _batch_pieces(N, N * h * Lq * Lk * (d + e))
+
+    def piece(worker, index):  # batch items n0:n1, BLAS single-threaded in every worker
+        s = _piece(index, pieces, N)
+        np.matmul(q[s], k[s].swapaxes(-1, -2), out=P[s])  # (n, h, Lq, Lk)
+        b = bias[s] if bias.shape[0] > 1 else bias
+        _masked_softmax_rows(P[s], b, has_bias, causal, typed_scale, *_exp_scratch(Lk, dtype))
+        np.matmul(P[s], v[s], out=out[s])  # (n, h, Lq, e)
+
+    _threads.run_tasks(piece, pieces)
     mask_shape = mask.shape if mask is not None and mask.dtype != np.bool_ else None
     cache = (q, k, v, P, scale, mask_shape)
     return (out, P), cache
@@ -169,13 +228,24 @@ def scaled_dot_product_attention_forward(q, k, v, mask=None, is_causal=False, sc
 def scaled_dot_product_attention_backward(grads, cache):
     q, k, v, P, scale, mask_shape = cache
     dout, dP_ext = grads if isinstance(grads, tuple) else (grads, None)
-    dout = dout.astype(q.dtype, copy=False)
-    dv = np.matmul(P.swapaxes(-1, -2), dout, out=_empty_in_layout_of(v, v.shape, q.dtype))
-    dS = np.matmul(dout, v.swapaxes(-1, -2), out=empty(P.shape, q.dtype))  # dP, then scale*dS
+    dtype = q.dtype
+    dout = dout.astype(dtype, copy=False)
+    N, Lk = q.shape[0], P.shape[3]
     has_dP_ext = dP_ext is not None
-    dP_ext = contiguous(dP_ext.astype(q.dtype, copy=False)) if has_dP_ext else P
-    _softmax_backward_rows(dS, P, dP_ext, has_dP_ext, scale)
-    dq = np.matmul(dS, k, out=_empty_in_layout_of(q, q.shape, q.dtype))  # (N, h, Lq, d)
-    dk = np.matmul(dS.swapaxes(-1, -2), q, out=_empty_in_layout_of(k, k.shape, q.dtype))
+    dP_ext = contiguous(dP_ext.astype(dtype, copy=False)) if has_dP_ext else P
+    dq, dk, dv = _gradient_buffers((q, k, v), dtype)  # like q, k, v
+    dS = empty(P.shape, dtype)  # dP, then scale * dS   (N, h, Lq, Lk)
+    pieces = _batch_pieces(N, P.size * (q.shape[3] + v.shape[3]))
+
+    def piece(worker, index):  # batch items n0:n1
+        s = _piece(index, pieces, N)
+        np.matmul(P[s].swapaxes(-1, -2), dout[s], out=dv[s])
+        np.matmul(dout[s], v[s].swapaxes(-1, -2), out=dS[s])
+        _softmax_backward_rows(dS[s].reshape(-1, Lk), P[s].reshape(-1, Lk),
+                               dP_ext[s].reshape(-1, Lk), has_dP_ext, scale)
+        np.matmul(dS[s], k[s], out=dq[s])
+        np.matmul(dS[s].swapaxes(-1, -2), q[s], out=dk[s])
+
+    _threads.run_tasks(piece, pieces)
     dmask = sum_to_shape(dS, mask_shape) / scale if mask_shape is not None else None
     return dq, dk, dv, dmask

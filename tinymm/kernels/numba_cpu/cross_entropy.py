@@ -93,8 +93,8 @@ def cross_entropy_backward(dloss, cache):
         scale = np.asarray(dloss, dtype=np.float64).reshape(N)
     elif reduction == "sum":
         scale = np.full(N, float(dloss), dtype=np.float64)
-    else:
-        scale = np.full(N, float(dloss) / count, dtype=np.float64)
+    else:  # "mean"; with every row ignored the loss is nan and its gradient zero (PyTorch's)
+        scale = np.full(N, float(dloss) / count if count > 0 else 0.0, dtype=np.float64)
     dx = np.empty_like(x)
     args = (x, target, ignore_index, smoothing, lse, scale, dx)
     run_rows(_ce_grad_rows, _ce_grad_rows_all, *args)

@@ -4,9 +4,10 @@ The three matrix products go to NumPy's BLAS (sgemm/dgemm), called from Python: 
 Numba-written GEMM reaches a fraction of OpenBLAS's GFLOP/s, and calling BLAS
 from inside ``@njit`` would make SciPy a dependency for no gain. ``_threads.matmul`` runs
 each with BLAS single-threaded, a large one cut into row pieces for the worker threads (one
-owner per core: no OpenBLAS thread pool spinning beside Numba's). Numba does the memory-bound
-parts around them in one pass each: adding the bias into the GEMM's output in place (no
-second (B, D_out) temporary), and the column sum for ``dbias``.
+owner per core: no OpenBLAS thread pool spinning beside Numba's); the backward's two GEMMs
+(dx and dweight, independent) go to the workers together (``_threads.matmuls``). Numba does
+the memory-bound parts around them in one pass each: adding the bias into the GEMM's output in
+place (no second (B, D_out) temporary), and the column sum for ``dbias``.
 """
 
 from __future__ import annotations
@@ -53,9 +54,10 @@ def linear_backward(dout, cache):
     d2 = contiguous(dout.reshape(int(np.prod(dout.shape[:-1], dtype=np.int64)),
                                  weight.shape[0]))  # (B, D_out); no -1: B or D_out may be 0
     dtype = np.result_type(d2, weight)
-    dx = _threads.matmul(d2, weight, np.empty((d2.shape[0], weight.shape[1]), dtype))
+    dx, dweight = _threads.matmuls(  # independent: run at once on the workers
+        (d2, weight, np.empty((d2.shape[0], weight.shape[1]), dtype)),  # (B, D_in)
+        (d2.T, x2, np.empty(weight.shape, dtype)))  # (D_out, D_in)
     dx = dx.reshape(lead + (weight.shape[1],))  # (..., D_in)
-    dweight = _threads.matmul(d2.T, x2, np.empty(weight.shape, dtype))  # (D_out, D_in)
     dbias = None
     if has_bias:
         dbias = np.empty(weight.shape[0], dtype=weight.dtype)

@@ -163,9 +163,12 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     lengths = lengths_array(lengths, N, T)
     h = state_array(h0, N, H, dtype)  # (N, H); each chunk updates its own rows in place
     c = state_array(c0, N, H, dtype)
-    weight_hh_T = np.ascontiguousarray(weight_hh.T)  # (H, 4H)
     chunks = row_chunks(N)
     in_numba = loop_in_numba(chunks[0][1] - chunks[0][0], G, H)  # the chunks' time loop
+    # (H, 4H): for the in-numba loop's small per-step GEMM a Fortran-order view (BLAS
+    # transposes; as fast there, and no copy), for the Python loop's larger one a C-ordered
+    # copy (OpenBLAS's transposed-operand GEMM at 16 rows costs more than the copy)
+    weight_hh_T = contiguous(weight_hh).T if in_numba else np.ascontiguousarray(weight_hh.T)
     parts = [None] * len(chunks)
 
     def chunk(worker, k):

@@ -5,17 +5,18 @@ Every op views x as ``(outer, n, inner)``: ``dim`` of size n, ``outer`` the prod
 axes before it and ``inner`` of those after. A line is one (o, j): elements
 ``base + r * inner`` for r = 0 .. n-1, ``base = o * n * inner + j``.
 
-Scans (cumsum, cumprod, cummax/cummin): one block of ``SCAN_THREADS`` threads per line. The
-line is cut into tiles of SCAN_THREADS elements; each tile is scanned in shared memory by
-Hillis-Steele doubling (log2(SCAN_THREADS) steps: at step s every thread t >= s combines the
-value s places back into its own, a barrier between the reads and the writes), then combined
-with the carry: the scan of every earlier tile. So a line of any length is scanned in
-ceil(n / SCAN_THREADS) tiles. Each element travels with an index (-1 for the padding past
-the end of the line); the combine is associative (reference/scan.py), the sum and product
-ignore the index, and the cummax/cummin combine keeps the later index on ties. Float sums and
-products are added in tree order, so they may differ from the reference's left-to-right
-order by rounding. Shared memory and barriers only (no warp shuffles), so the simulator runs
-the same code. ``reverse`` scans each line from its end (cumsum's backward).
+Scans (cumsum, cumprod, cummax/cummin): one block per line, of w threads: the power of two
+that covers the line, at most ``SCAN_THREADS`` (a short line leaves no thread idle). The line
+is cut into tiles of w elements; each tile is scanned in shared memory by Hillis-Steele
+doubling (log2(w) steps: at step s every thread t >= s combines the value s places back into
+its own, a barrier between the reads and the writes), then combined with the carry: the scan
+of every earlier tile. So a line of any length is scanned in ceil(n / w) tiles. Each element
+travels with an index (-1 for the padding past the end of the line); the combine is
+associative (reference/scan.py), the sum and product ignore the index, and the
+cummax/cummin combine keeps the later index on ties. Float sums and products are added in
+tree order, so they may differ from the reference's left-to-right order by rounding. Shared
+memory and barriers only (no warp shuffles), so the simulator runs the same code.
+``reverse`` scans each line from its end (cumsum's backward).
 
 cumprod backward: one thread per element i of a line computes prod_{k < i} x_k and the sum
 over j >= i of dout_j times the running product of x_{i+1} .. x_j (O(n) work per element),
@@ -78,12 +79,13 @@ def _make_scan(nbtype):
         vals = cuda.shared.array(SCAN_THREADS, nbtype)
         ids = cuda.shared.array(SCAN_THREADS, int64)
         t = cuda.threadIdx.x
+        width = cuda.blockDim.x  # a power of two, at most SCAN_THREADS
         line = cuda.blockIdx.x
         o = line // inner
         base = o * n * inner + (line - o * inner)
         carry_v = nbtype(0)
         carry_i = -1
-        for start in range(0, n, SCAN_THREADS):
+        for start in range(0, n, width):
             r = start + t
             at = base + ((n - 1 - r) if reverse else r) * inner
             v = nbtype(x[at]) if r < n else nbtype(0)
@@ -92,7 +94,7 @@ def _make_scan(nbtype):
             ids[t] = i
             cuda.syncthreads()
             step = 1
-            while step < SCAN_THREADS:
+            while step < width:
                 pv = v
                 pi = i
                 if t >= step:
@@ -110,8 +112,8 @@ def _make_scan(nbtype):
                 out[at] = v
                 if op >= MAX:
                     idx[at] = i
-            carry_v, carry_i = _combine(carry_v, carry_i, vals[SCAN_THREADS - 1],
-                                        ids[SCAN_THREADS - 1], op)
+            carry_v, carry_i = _combine(carry_v, carry_i, vals[width - 1], ids[width - 1],
+                                        op)
             cuda.syncthreads()  # every thread has read the tile before the next overwrites it
 
     return scan_lines
@@ -232,7 +234,8 @@ def _scan(x, dim, op, out_dtype, reverse=False):
     out = empty(tuple(x.shape), out_dtype)
     idx = empty(tuple(x.shape), np.int64) if op >= MAX else empty((1,), np.int64)
     if out.size:
-        _SCANS[np.dtype(out_dtype)][outer * inner, SCAN_THREADS](
+        width = min(SCAN_THREADS, 1 << max(n - 1, 0).bit_length())  # short lines: fewer threads
+        _SCANS[np.dtype(out_dtype)][outer * inner, width](
             flat(x), flat(out), flat(idx), n, inner, op, bool(reverse))
     return out, (idx if op >= MAX else None)
 

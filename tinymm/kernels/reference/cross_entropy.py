@@ -61,8 +61,10 @@ def cross_entropy_backward(dloss: np.ndarray, cache):
         scale = w * dloss  # (N,)
     elif reduction == "sum":
         scale = w * dloss
-    else:
+    elif count > 0:
         scale = w * (dloss / count)
+    else:  # "mean" with every row ignored: the loss is nan, its gradient zero (PyTorch's)
+        scale = np.zeros_like(w)
     dlogits = (p - q) * scale[:, None]  # (N, C)
     return dlogits.astype(p.dtype, copy=False), None
 

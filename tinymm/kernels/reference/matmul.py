@@ -34,10 +34,10 @@ def matmul_backward(dout: np.ndarray, cache):
     a2 = a[None, :] if a.ndim == 1 else a  # (1, K) for a vector
     b2 = b[:, None] if b.ndim == 1 else b  # (K, 1) for a vector
     d2 = dout
-    if a.ndim == 1:
-        d2 = np.expand_dims(d2, -2)  # put back the M = 1 axis NumPy removed
     if b.ndim == 1:
-        d2 = np.expand_dims(d2, -1)  # put back the P = 1 axis
+        d2 = np.expand_dims(d2, -1)  # put back the P = 1 axis NumPy removed
+    if a.ndim == 1:
+        d2 = np.expand_dims(d2, -2)  # put back the M = 1 axis (vector @ vector: dout was 0-d)
     da = np.matmul(d2, np.swapaxes(b2, -1, -2))  # dout @ b^T: (..., M, K)
     db = np.matmul(np.swapaxes(a2, -1, -2), d2)  # a^T @ dout: (..., K, P)
     da = sum_to_shape(da, a2.shape).reshape(a.shape)

@@ -67,10 +67,15 @@ def mean_backward(dout, cache):
     return (np.broadcast_to(g, shape).astype(dout.dtype),)
 
 
+def _rows(x, axes):
+    """x with the reduced axes moved to the end and flattened: (..., R), and the kept axes."""
+    kept = tuple(k for k in range(x.ndim) if k not in axes)
+    return np.transpose(x, kept + axes).reshape([x.shape[k] for k in kept] + [-1]), kept
+
+
 def max_forward(x, axis=None, keepdim=False):
     axes = _axes(axis, x.ndim)
-    kept = tuple(k for k in range(x.ndim) if k not in axes)
-    rows = np.transpose(x, kept + axes).reshape([x.shape[k] for k in kept] + [-1])  # (..., R)
+    rows, kept = _rows(x, axes)  # (..., R)
     first = np.asarray(rows.argmax(axis=-1))  # (...): the first maximum of each row
     out = np.take_along_axis(rows, first[..., None], axis=-1).reshape(first.shape)
     if keepdim:
