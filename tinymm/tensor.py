@@ -550,9 +550,11 @@ class Tensor:
         return Tensor(array, requires_grad=requires_grad, device=self.device, _copy=False)
 
     def new_tensor(self, data, dtype=None, requires_grad: bool = False) -> Tensor:
-        array = np.array(data.array if isinstance(data, Tensor) else data,
-                         dtype=self.dtype if dtype is None else dtype)
-        return self._new(array, requires_grad)
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        if isinstance(data, Tensor):  # a copy where self is, by kernels (no host round trip)
+            out = data.detach().to(self.device).to(dtype).clone()
+            return out.requires_grad_(requires_grad) if requires_grad else out
+        return self._new(np.array(data, dtype=dtype), requires_grad)
 
     def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
         shape = shape_args((size,))

@@ -111,7 +111,7 @@ def _weighted_taps(x: Tensor, dim: int, index: np.ndarray, weight: np.ndarray) -
     shape[dim] = index.shape[1]
     total = None
     for k in range(index.shape[0]):
-        w = from_numpy(weight[k].astype(x.dtype).reshape(shape))  # broadcasts along dim
+        w = from_numpy(weight[k].astype(x.dtype).reshape(shape)).to(x.device)  # along dim
         term = x.index_select(dim, index[k]) * w
         total = term if total is None else total + term
     return total
@@ -122,7 +122,7 @@ def _resize_dim(x: Tensor, dim: int, m: int, step: float, mode: str, align_corne
     if mode == "bicubic":
         return _weighted_taps(x, dim, *_cubic_taps(n, m, step, align_corners))
     if mode == "area":
-        averaging = from_numpy(_area_matrix(n, m).T.astype(x.dtype))  # (n, m)
+        averaging = from_numpy(_area_matrix(n, m).T.astype(x.dtype)).to(x.device)  # (n, m)
         return x.movedim(dim, -1).matmul(averaging).movedim(-1, dim)
     if mode in ("nearest", "nearest-exact"):
         centre = 0.5 if mode == "nearest-exact" else 0.0
@@ -131,7 +131,7 @@ def _resize_dim(x: Tensor, dim: int, m: int, step: float, mode: str, align_corne
     i0, i1, w = _linear_weights(n, m, step, align_corners)
     shape = [1] * x.ndim
     shape[dim] = m
-    w = from_numpy(w.astype(x.dtype).reshape(shape))  # broadcasts along dim
+    w = from_numpy(w.astype(x.dtype).reshape(shape)).to(x.device)  # broadcasts along dim
     return x.index_select(dim, i0) * (1.0 - w) + x.index_select(dim, i1) * w
 
 
