@@ -75,6 +75,23 @@ def scramble(model) -> None:
                        for w in model.get_weights()])
 
 
+def crosses(real, tmp_path, theirs, mine, x) -> None:
+    """Keras's ``theirs`` loads in tinymm, and tinymm's ``mine`` (``None``: the loaded model,
+    scrambled) loads in Keras, each with the same predictions as the model saved."""
+    theirs.save(tmp_path / "keras.keras")
+    ours = keras.models.load_model(tmp_path / "keras.keras")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), as_numpy(theirs.predict(
+        x, verbose=0)), rtol=1e-5, atol=1e-6)
+    if mine is None:
+        mine = ours
+    if mine.get_weights():
+        scramble(mine)
+    mine.save(tmp_path / "tinymm.keras")
+    back = real.models.load_model(tmp_path / "tinymm.keras")
+    np.testing.assert_allclose(as_numpy(back.predict(x, verbose=0)), mine.predict(
+        x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
 def test_keras_file_round_trip_on_tinymm(tmp_path):
     model = zoo(keras, block_class(keras))
     scramble(model)
@@ -211,17 +228,7 @@ def test_keyword_tensor_arguments_cross_both_ways(tmp_path):
     rng = np.random.default_rng(4)
     x = [rng.standard_normal((2, 3, 3)).astype("float32"),
          rng.standard_normal((2, 2, 4)).astype("float32")]
-    theirs = seq2seq(real)
-    theirs.save(tmp_path / "keras.keras")
-    ours = keras.models.load_model(tmp_path / "keras.keras")
-    np.testing.assert_allclose(ours.predict(x, verbose=0), as_numpy(theirs.predict(
-        x, verbose=0)), rtol=1e-5, atol=1e-6)
-    mine = seq2seq(keras)
-    scramble(mine)
-    mine.save(tmp_path / "tinymm.keras")
-    back = real.models.load_model(tmp_path / "tinymm.keras")
-    np.testing.assert_allclose(as_numpy(back.predict(x, verbose=0)), mine.predict(
-        x, verbose=0), rtol=1e-5, atol=1e-6)
+    crosses(real, tmp_path, seq2seq(real), seq2seq(keras), x)
 
 
 IMAGE, STEPS = (6, 6, 3), (5, 4)
@@ -267,18 +274,8 @@ def test_each_layer_crosses_both_ways(tmp_path, name, shape, make):
     rng = np.random.default_rng(5)
     x = rng.integers(1, 9, (2,) + shape).astype("int32") if name == "masked_lstm" else \
         rng.standard_normal((2,) + shape).astype("float32")
-    theirs = one_layer_model(real, name, shape, make)
-    theirs.save(tmp_path / "keras.keras")
-    ours = keras.models.load_model(tmp_path / "keras.keras")
-    want = as_numpy(theirs.predict(x, verbose=0))
-    np.testing.assert_allclose(ours.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
-    mine = one_layer_model(keras, name, shape, make)
-    if mine.get_weights():
-        scramble(mine)
-    mine.save(tmp_path / "tinymm.keras")
-    back = real.models.load_model(tmp_path / "tinymm.keras")
-    np.testing.assert_allclose(as_numpy(back.predict(x, verbose=0)), mine.predict(
-        x, verbose=0), rtol=1e-5, atol=1e-6)
+    crosses(real, tmp_path, one_layer_model(real, name, shape, make),
+            one_layer_model(keras, name, shape, make), x)
 
 
 def test_an_unsupported_keras_option_is_named(tmp_path):
@@ -312,16 +309,8 @@ def test_a_custom_layer_with_a_list_and_a_sequential_crosses(tmp_path):
     x = np.random.default_rng(6).standard_normal((2, 4)).astype("float32")
     theirs_in = real.Input((4,))
     theirs = real.Model(theirs_in, stack_class(real)()(theirs_in))
-    theirs.save(tmp_path / "keras.keras")
     stack_class(keras)  # the same class, registered on tinymm's side
-    ours = keras.models.load_model(tmp_path / "keras.keras")
-    np.testing.assert_allclose(ours.predict(x, verbose=0), as_numpy(theirs.predict(
-        x, verbose=0)), rtol=1e-5, atol=1e-6)
-    scramble(ours)
-    ours.save(tmp_path / "tinymm.keras")
-    back = real.models.load_model(tmp_path / "tinymm.keras")
-    np.testing.assert_allclose(as_numpy(back.predict(x, verbose=0)), ours.predict(
-        x, verbose=0), rtol=1e-5, atol=1e-6)
+    crosses(real, tmp_path, theirs, None, x)
 
 
 def adam_model(lib):
