@@ -325,3 +325,30 @@ def test_keras_ops_norm_ord_2_of_a_matrix_is_refused_not_frobenius():
     assert float(keras.ops.norm(m, ord=2)) != pytest.approx(float(tk.ops.norm(m, ord="fro")))
     with pytest.raises(ValueError, match="largest singular value"):
         tk.ops.norm(m, ord=2)
+
+
+# ---------------------------------------------------------------- masked sequences
+MASKED = {
+    "LSTM": lambda m, e: _l(m).LSTM(3, return_sequences=True)(e),
+    "GRU": lambda m, e: _l(m).GRU(3, return_sequences=True)(e),
+    "SimpleRNN": lambda m, e: _l(m).SimpleRNN(3, return_sequences=True)(e),
+    "Bidirectional LSTM": lambda m, e: _l(m).Bidirectional(_l(m).LSTM(2, return_sequences=True))(e),
+    "LSTM then GlobalAveragePooling1D": lambda m, e: _l(m).GlobalAveragePooling1D()(
+        _l(m).LSTM(3, return_sequences=True)(e)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MASKED))
+def test_masked_return_sequences_carry_the_last_real_output_as_keras(name):
+    """Keras's recurrent layers repeat the last real step's output over the padded steps."""
+    tokens = np.random.default_rng(7).integers(1, 9, (3, 6))
+    tokens[0, 4:], tokens[1, 2:] = 0, 0
+    models = []
+    for m in (keras, tk):
+        keras.utils.set_random_seed(0)
+        inp = m.Input((6,), dtype="int32")
+        models.append(m.Model(inp, MASKED[name](m, _l(m).Embedding(9, 4, mask_zero=True)(inp))))
+    theirs, ours = models
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours.predict(tokens, verbose=0), theirs.predict(tokens, verbose=0),
+                               rtol=1e-4, atol=1e-5)
