@@ -608,6 +608,9 @@ SEMANTICS = {
     "int ** negative": lambda m: m.tensor([2, 4]) ** 2,
     "true_divide by zero": lambda m: (m.tensor([1.0, -1.0, 0.0]) / 0, m.tensor([1, -1, 0]) / 0),
     "fmod negative": lambda m: m.fmod(m.tensor([-3, 3]), 2),
+    "sign of nan, -0, inf and ints": lambda m: (
+        m.tensor([float("nan"), -0.0, 0.0, float("-inf"), 2.5]).sign(),
+        m.tensor([-3, 0, 4]).sign()),
     "remainder float negative divisor": lambda m: m.remainder(m.tensor([-3.0, 3.0]), -2),
     "bitwise ints": lambda m: (
         m.tensor([5, 3]) & m.tensor([3, 1]),

@@ -5,10 +5,10 @@ across the grid). ``math.floor``/``ceil`` lower to libdevice's floorf/ceilf (flo
 float64) and keep the dtype; trunc is the floor of a positive and the ceiling of a negative;
 round is half to even from the floor (``r = floor(v)``; up when the remainder is over one
 half, or exactly one half and r is odd). NaN and infinities pass through every mode but
-sign (which gives +-1 for infinities), as NumPy and PyTorch do. erf is libdevice's erff/erf;
-atan2 is its atan2f/atan2 on y and x broadcast to the output (strided copies), and its
-backward computes both gradients at the output shape in one pass, then sums each down to its
-operand's shape.
+sign, which gives +-1 for infinities and +0 for 0, -0 and NaN, as PyTorch does. erf is
+libdevice's erff/erf; atan2 is its atan2f/atan2 on y and x broadcast to the output (strided
+copies), and its backward computes both gradients at the output shape in one pass, then sums
+each down to its operand's shape.
 
 Numerics: typed constants (zero, one, half, the erf derivative's 2 / sqrt(pi)) are passed in,
 so float32 arithmetic never mixes with a float64 literal.
@@ -45,7 +45,7 @@ def _rounding(x, out, mode, zero, one, half):
     if i < out.size:
         v = x[i]
         if mode == SIGN:
-            r = one if v > zero else (-one if v < zero else v * zero)  # 0 and NaN stay
+            r = one if v > zero else (-one if v < zero else zero)  # 0, -0 and NaN: +0
         elif v != v or v - v != zero:  # NaN or an infinity
             r = v
         elif mode == FLOOR:

@@ -1,7 +1,7 @@
 """Rounding, the error function and atan2, elementwise: derivation.
 
     rounding   out = f(x), f one of floor, ceil, round (half to even, as torch.round), trunc,
-               sign (sign(0) = 0, NaN stays NaN)
+               sign (1 above 0, -1 below, and +0 for 0, -0 and NaN, as torch.sign)
                dx = 0: f is piecewise constant, so its derivative is 0 wherever it exists, and
                PyTorch returns 0 everywhere (at the jumps too)
     erf        out = 2 / sqrt(pi) * integral_0^x exp(-t^2) dt
@@ -27,8 +27,13 @@ import numpy as np
 
 from tinymm.kernels._shapes import sum_to_shape
 
+
+def _sign(x):
+    return (x > 0).astype(x.dtype) - (x < 0)  # a NaN compares false both ways: 0
+
+
 ROUNDING_MODES = {"floor": np.floor, "ceil": np.ceil, "round": np.round, "trunc": np.trunc,
-                  "sign": np.sign}
+                  "sign": _sign}
 _ERF = np.frompyfunc(math.erf, 1, 1)
 
 
