@@ -39,7 +39,7 @@ from tinymm.autograd import (
     run_backward,
 )
 from tinymm.backend import current_backend, get_backend
-from tinymm.devices import as_device
+from tinymm.devices import CPU, as_device
 from tinymm.kernels.numba_cuda import device as _cuda
 
 _FLOAT_DTYPES = (np.float32, np.float64)
@@ -162,7 +162,11 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device=None,
                  _copy: bool = True):
         raw = data.array if isinstance(data, Tensor) else data
-        if _cuda.is_device_array(raw):  # already on the GPU: stays there unless told otherwise
+        # a host array kept as it is (an op's result): no conversion, no device to parse
+        plain = type(raw) is np.ndarray and dtype is None and device is None
+        if plain:
+            array = raw.copy() if _copy and raw is data else raw
+        elif _cuda.is_device_array(raw):  # already on the GPU: stays there unless told otherwise
             array = raw
             if dtype is not None and np.dtype(dtype) != array.dtype:
                 raise TypeError(f"Tensor: a cuda array of dtype {array.dtype} cannot be "
@@ -175,7 +179,8 @@ class Tensor:
                 array = array.copy()
             if device is not None and as_device(device, "Tensor").type == "cuda":
                 array = _cuda.to_device(array)  # a counted host->device copy
-        self.device = as_device("cuda" if _cuda.is_device_array(array) else "cpu", "Tensor")
+        self.device = CPU if plain else as_device(
+            "cuda" if _cuda.is_device_array(array) else "cpu", "Tensor")
         if requires_grad and array.dtype.type not in _FLOAT_DTYPES:
             raise TypeError(
                 f"Tensor: only float32/float64 tensors can require gradients, got {array.dtype}"
