@@ -88,3 +88,21 @@ def copy(array):
 
     return _strided.gather(array, 0, tuple(array.shape),
                            _strided.contiguous_strides(tuple(array.shape)))
+
+
+def random_states(seed: int):
+    """A generator's device side: xoroshiro128+ states for ``seed``, written on the device
+    (no transfer; see ``_random``)."""
+    from tinymm.kernels.numba_cuda import _random
+
+    return _random.seed_states(seed)
+
+
+def random_draw(states, kind: str, *args):
+    """One draw on the device from ``states`` (advanced in place): ``kind`` is ``fill``
+    (kind, shape, dtype), ``randint`` (low, high, shape), ``bernoulli`` (p), ``dropout_mask``
+    (shape, p, dtype), ``randperm`` (n) or ``multinomial`` (weights, num_samples,
+    replacement); returns a new device array (see ``_random``)."""
+    from tinymm.kernels.numba_cuda import _random
+
+    return getattr(_random, kind)(states, *args)

@@ -1,0 +1,110 @@
+"""Random draws and dropout on cuda tensors in the simulator (run by tests/test_cuda_random.py
+in a subprocess with NUMBA_ENABLE_CUDASIM=1): every draw stays on the device with no host
+copy, has the asked shape, dtype and range, moments within statistical bounds, and the same
+seed gives the same numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tests.cuda_simulator_check  # noqa: F401  (patches the simulator first)
+import tinymm
+from tinymm import F
+from tinymm.kernels.numba_cuda import _device
+
+N = 4000  # draws for the moment checks: a mean is within 5 sigma / sqrt(N) of its value
+
+
+def _quiet(make):
+    """make()'s result, asserting it is a cuda tensor and that nothing crossed meanwhile."""
+    _device.reset_transfer_stats()
+    out = make()
+    moved = _device.transfer_stats()
+    assert moved["h2d_count"] == 0 and moved["d2h_count"] == 0, moved
+    assert out.is_cuda, out.device
+    return out
+
+
+def _moments(values: np.ndarray, mean: float, var: float, name: str) -> None:
+    bound = 5 * np.sqrt(var / values.size)
+    assert abs(values.mean() - mean) < bound, (name, values.mean(), mean)
+    assert abs(values.var() - var) < 10 * var / np.sqrt(values.size), (name, values.var(), var)
+
+
+def check_floats() -> None:
+    x = tinymm.zeros(3, 5, dtype=np.float64).to("cuda")
+    tinymm.manual_seed(3)
+    u = _quiet(lambda: tinymm.rand(N, device="cuda")).cpu().numpy()
+    assert u.dtype == np.float32 and u.shape == (N,) and u.min() >= 0 and u.max() < 1
+    _moments(u, 0.5, 1 / 12, "rand")
+    z = _quiet(lambda: tinymm.randn(N, dtype=np.float64, device="cuda")).cpu().numpy()
+    assert z.dtype == np.float64
+    _moments(z, 0.0, 1.0, "randn")
+    like = _quiet(lambda: tinymm.rand_like(x))
+    assert like.dtype == np.float64 and like.shape == (3, 5)
+    assert _quiet(lambda: tinymm.randn_like(x)).shape == (3, 5)
+    mean = tinymm.full((N,), 2.0).to("cuda")
+    g = _quiet(lambda: tinymm.normal(mean, 0.5)).cpu().numpy()
+    _moments(g, 2.0, 0.25, "normal")
+    s = _quiet(lambda: tinymm.normal(1.0, 2.0, size=(N,), device="cuda")).cpu().numpy()
+    _moments(s, 1.0, 4.0, "normal(size)")
+
+
+def check_integers() -> None:
+    r = _quiet(lambda: tinymm.randint(-2, 5, (N,), device="cuda")).cpu().numpy()
+    assert r.dtype == np.int64 and set(r.tolist()) == set(range(-2, 5)), set(r.tolist())
+    _moments(r.astype(np.float64), 1.0, (7 ** 2 - 1) / 12, "randint")
+    x = tinymm.zeros(4, dtype=np.int64).to("cuda")
+    ri = _quiet(lambda: tinymm.randint_like(x, 3)).cpu().numpy()
+    assert ri.dtype == np.int64 and ri.shape == (4,) and ri.min() >= 0 and ri.max() < 3
+    for n in (1, 7, 40):
+        perm = _quiet(lambda n=n: tinymm.randperm(n, device="cuda")).cpu().numpy()
+        assert sorted(perm.tolist()) == list(range(n)), perm
+    p = tinymm.full((N,), 0.3).to("cuda")
+    b = _quiet(lambda: tinymm.bernoulli(p)).cpu().numpy()
+    assert b.dtype == np.float32 and set(np.unique(b).tolist()) <= {0.0, 1.0}
+    _moments(b, 0.3, 0.21, "bernoulli")
+
+
+def check_multinomial() -> None:
+    w = tinymm.tensor(np.array([[0.0, 1.0, 3.0], [2.0, 0.0, 2.0]], np.float32), device="cuda")
+    kept = w.cpu().numpy().copy()
+    drawn = _quiet(lambda: tinymm.multinomial(w, 2)).cpu().numpy()
+    assert drawn.shape == (2, 2) and np.array_equal(w.cpu().numpy(), kept)  # weights intact
+    assert sorted(drawn[0].tolist()) == [1, 2] and sorted(drawn[1].tolist()) == [0, 2], drawn
+    rows = tinymm.tensor(np.array([1.0, 3.0], np.float32), device="cuda")
+    many = _quiet(lambda: tinymm.multinomial(rows, N, replacement=True)).cpu().numpy()
+    assert many.shape == (N,)
+    _moments(many.astype(np.float64), 0.75, 0.1875, "multinomial")
+    for bad, n, word in (([1.0, -1.0], 1, "non-negative"), ([1.0, 0.0], 2, "without")):
+        try:
+            tinymm.multinomial(tinymm.tensor(np.array(bad, np.float32), device="cuda"), n).cpu()
+        except ValueError as exc:
+            assert word in str(exc), exc
+        else:
+            raise AssertionError(f"multinomial accepted {bad} for {n} samples on the device")
+
+
+def check_seed_and_dropout() -> None:
+    tinymm.manual_seed(7)
+    first = tinymm.rand(50, device="cuda").cpu().numpy()
+    second = tinymm.rand(50, device="cuda").cpu().numpy()
+    tinymm.manual_seed(7)
+    assert np.array_equal(tinymm.rand(50, device="cuda").cpu().numpy(), first)
+    assert not np.array_equal(first, second)  # the states advance per call
+    x = tinymm.ones(N).to("cuda").requires_grad_(True)
+    y = _quiet(lambda: F.dropout(x, 0.25))
+    values = y.detach().cpu().numpy()
+    assert set(np.unique(values).tolist()) <= {0.0, np.float32(1 / 0.75)}
+    _moments((values > 0).astype(np.float64), 0.75, 0.1875, "dropout")
+    y.sum().backward()
+    assert np.array_equal(x.grad.cpu().numpy(), values)  # dx = keep / (1 - p)
+    assert not _quiet(lambda: F.dropout(x, 1.0)).detach().cpu().numpy().any()
+
+
+if __name__ == "__main__":
+    check_floats()
+    check_integers()
+    check_multinomial()
+    check_seed_and_dropout()
+    print("random draws stay on the simulated device with no host copy")
