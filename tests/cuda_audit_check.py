@@ -138,6 +138,7 @@ CALLS: dict = {
     "F.grid_sample": ("@img", "@grid"), "F.info_nce": ("@x", "@y", "@t0"),
     "F.bilinear": ("@x", "@x", "@wb"), "Tensor.narrow": ("x", 1, 0, 2),
     "Tensor.bincount": ("rows",), "Tensor.baddbmm": ("b3", "@b3", "@b3"),
+    "tinymm.randint": (0, 5, (2, 3)), "tinymm.randperm": (5,),
     "nn.Transformer": (4, 2, 1, 1, 8, 0.0, {"batch_first": True}),
     "nn.TransformerEncoderLayer": (4, 2, 8, 0.0, {"batch_first": True}),
     "nn.TransformerDecoderLayer": (4, 2, 8, 0.0, {"batch_first": True}),

@@ -185,8 +185,10 @@ def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, device=None
         tuple(np.shape(s) if not isinstance(std, Tensor) else std.shape))
     like = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
     dtype = dtype or (like.dtype if like is not None else _dt.DEFAULT_FLOAT)
-    if _is_cuda(device if like is None else like.device):
-        return randn(shape, generator=generator, dtype=dtype, device="cuda") * std + mean
+    if _is_cuda(device if like is None else like.device):  # no gradient, as on the host
+        z = randn(shape, generator=generator, dtype=dtype, device="cuda")
+        return (z * (std.detach() if isinstance(std, Tensor) else std)
+                + (mean.detach() if isinstance(mean, Tensor) else mean))
     return _make(rng_of(generator).normal(m, s, shape), dtype, False, device)
 
 
