@@ -1,7 +1,8 @@
-"""Random draws and dropout on cuda tensors in the simulator (run by tests/test_cuda_random.py
-in a subprocess with NUMBA_ENABLE_CUDASIM=1): every draw stays on the device with no host
-copy, has the asked shape, dtype and range, moments within statistical bounds, and the same
-seed gives the same numbers."""
+"""Random draws, dropout and the device factories on cuda tensors in the simulator (run by
+tests/test_cuda_random.py in a subprocess with NUMBA_ENABLE_CUDASIM=1): every draw stays on
+the device with no host copy, has the asked shape, dtype and range, moments within
+statistical bounds, and the same seed gives the same numbers; linspace, tril/triu_indices and
+full_like are made on the device with no host copy and equal the host's."""
 
 from __future__ import annotations
 
@@ -85,6 +86,28 @@ def check_multinomial() -> None:
             raise AssertionError(f"multinomial accepted {bad} for {n} samples on the device")
 
 
+def check_ranges() -> None:
+    """linspace, the triangle indices and the filled *_like made on the device, equal to the
+    host's (linspace to the bit)."""
+    for args, dtype in (((0.0, 1.0, 7), np.float32), ((-3.0, 5.5, 10), np.float64),
+                        ((0, 10, 4), np.int64), ((2.0, 2.0, 1), np.float32)):
+        got = _quiet(lambda a=args, d=dtype: tinymm.linspace(*a, dtype=d, device="cuda"))
+        want = tinymm.linspace(*args, dtype=dtype).numpy()
+        assert got.dtype == want.dtype and np.array_equal(got.cpu().numpy(), want), args
+    for row, col, offset in ((3, 4, -1), (4, 3, 1), (5, 5, 0), (2, 6, 3), (3, 2, -4)):
+        for fn, np_fn in ((tinymm.tril_indices, np.tril_indices),
+                          (tinymm.triu_indices, np.triu_indices)):
+            shape = (row, col, offset)
+            got = _quiet(lambda f=fn, a=shape: f(*a, device="cuda")).cpu().numpy()
+            want = np.stack(np_fn(row, offset, col))
+            assert got.dtype == np.int64 and np.array_equal(got, want), (fn, row, col, offset)
+    x = tinymm.zeros(2, 3, dtype=np.float64).to("cuda")
+    full = _quiet(lambda: tinymm.full_like(x, 2.5)).cpu().numpy()
+    assert full.dtype == np.float64 and (full == 2.5).all()
+    ones = _quiet(lambda: tinymm.ones_like(x, dtype=np.int64)).cpu().numpy()
+    assert ones.dtype == np.int64 and (ones == 1).all()
+
+
 def check_seed_and_dropout() -> None:
     tinymm.manual_seed(7)
     first = tinymm.rand(50, device="cuda").cpu().numpy()
@@ -107,4 +130,5 @@ if __name__ == "__main__":
     check_integers()
     check_multinomial()
     check_seed_and_dropout()
+    check_ranges()
     print("random draws stay on the simulated device with no host copy")

@@ -32,6 +32,21 @@ def _default(dtype, fill) -> np.dtype:
     return _dt.DEFAULT_INT if isinstance(fill, int) else _dt.DEFAULT_FLOAT
 
 
+# A cuda request is made on the device: filled and ranged values by kernels, random draws
+# from the generator's xoroshiro128+ states (no host copy; the numbers differ from the CPU's,
+# as in PyTorch: see tinymm.random).
+def _is_cuda(device) -> bool:
+    return device is not None and as_device(device, "factory").type == "cuda"
+
+
+def _drawn(array, dtype, requires_grad: bool = False) -> Tensor:
+    """A cuda Tensor of the device array ``array``, cast on the device to ``dtype``."""
+    out = Tensor(array, _copy=False)
+    if dtype is not None and out.dtype != np.dtype(dtype):
+        out = out.to(np.dtype(dtype))
+    return out.requires_grad_(requires_grad) if requires_grad else out
+
+
 # ---------------------------------------------------------------- filled
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     array = np.zeros(shape_args(size), dtype or _dt.DEFAULT_FLOAT)
@@ -58,6 +73,9 @@ def eye(n: int, m: int | None = None, dtype=None, device=None,
 
 def _like(x: Tensor, fill, dtype, requires_grad) -> Tensor:
     dtype = x.dtype if dtype is None else dtype
+    if x.is_cuda:  # filled on the device by a kernel (no transfer)
+        out = Tensor(_cuda.full(tuple(x.shape), fill, dtype), _copy=False)
+        return out.requires_grad_(True) if requires_grad else out
     return _make(np.full(x.shape, fill, dtype), None, requires_grad, x.device)
 
 
@@ -105,9 +123,14 @@ def linspace(start, end, steps: int, dtype=None, device=None,
     dtype = np.dtype(dtype or _dt.DEFAULT_FLOAT)
     work = dtype if dtype.kind == "f" else np.dtype(np.float64)
     lo, hi = work.type(start), work.type(end)
+    if steps <= 1 and _is_cuda(device):
+        return _drawn(_cuda.full((steps,), lo, work), dtype, requires_grad)
     if steps <= 1:
         return _make(np.array([lo] * steps, work), dtype, requires_grad, device)
     step = np.float64((hi - lo) / work.type(steps - 1))
+    if _is_cuda(device):  # computed on the device (no transfer)
+        values = _cuda.linspace(np.float64(lo), np.float64(hi), step, steps)
+        return _drawn(values, dtype, requires_grad)
     i = np.arange(steps, dtype=np.float64)
     first = np.float64(lo) + step * i  # (steps,)
     second = np.float64(hi) - step * (steps - 1 - i)
@@ -116,20 +139,6 @@ def linspace(start, end, steps: int, dtype=None, device=None,
 
 
 # ---------------------------------------------------------------- random
-# A cuda request draws on the device from the generator's xoroshiro128+ states (no host copy;
-# the numbers differ from the CPU's, as in PyTorch: see tinymm.random).
-def _is_cuda(device) -> bool:
-    return device is not None and as_device(device, "factory").type == "cuda"
-
-
-def _drawn(array, dtype, requires_grad: bool = False) -> Tensor:
-    """A cuda Tensor of the device array ``array``, cast on the device to ``dtype``."""
-    out = Tensor(array, _copy=False)
-    if dtype is not None and out.dtype != np.dtype(dtype):
-        out = out.to(np.dtype(dtype))
-    return out.requires_grad_(requires_grad) if requires_grad else out
-
-
 def _draw_float(kind: str, shape, generator, dtype, requires_grad: bool) -> Tensor:
     dtype = np.dtype(dtype or _dt.DEFAULT_FLOAT)
     draw = dtype if dtype == np.float64 else np.dtype(np.float32)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import ArrayFunction
+from tinymm.devices import as_device
 from tinymm.dtypes import float_result, result_type
 from tinymm.kernels._shapes import sum_to_shape
+from tinymm.kernels.numba_cuda import device as _cuda
 from tinymm.ops._checks import check_dim, check_float
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy
@@ -138,17 +140,23 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A00
     return from_numpy(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def _indices(fn, row: int, col: int, offset: int) -> Tensor:
+def _indices(fn, row: int, col: int, offset: int, dtype, device) -> Tensor:
+    """(2, count) coordinates of the kept triangle in row order, as ``dtype`` (int64); made on
+    the device by a kernel for a cuda ``device``."""
+    if device is not None and as_device(device, fn.__name__).type == "cuda":
+        out = Tensor(_cuda.triangle_indices(int(row), int(col), int(offset),
+                                            fn is np.tril_indices), _copy=False)
+        return out if dtype is None or out.dtype == np.dtype(dtype) else out.to(np.dtype(dtype))
     rows, cols = fn(row, offset, col)
-    return from_numpy(np.stack([rows, cols]).astype(np.int64))
+    return from_numpy(np.stack([rows, cols]).astype(dtype or np.int64))
 
 
 def tril_indices(row: int, col: int, offset: int = 0, dtype=None, device=None) -> Tensor:
-    return _indices(np.tril_indices, row, col, offset)
+    return _indices(np.tril_indices, row, col, offset, dtype, device)
 
 
 def triu_indices(row: int, col: int, offset: int = 0, dtype=None, device=None) -> Tensor:
-    return _indices(np.triu_indices, row, col, offset)
+    return _indices(np.triu_indices, row, col, offset, dtype, device)
 
 
 __all__ = ["atan2", "clamp_max", "clamp_min", "column_stack", "cumprod", "dstack", "exp2",

@@ -106,3 +106,25 @@ def random_draw(states, kind: str, *args):
     from tinymm.kernels.numba_cuda import _random
 
     return getattr(_random, kind)(states, *args)
+
+
+def full(shape, value, dtype):
+    """A new device array of ``shape`` filled with ``value`` by a kernel (no transfer)."""
+    from tinymm.kernels.numba_cuda import _device
+
+    return _device.full(shape, value, dtype)
+
+
+def linspace(start: float, end: float, step: float, steps: int):
+    """A float64 device array of linspace's values, computed on the device (see ``_ranges``)."""
+    from tinymm.kernels.numba_cuda import _ranges
+
+    return _ranges.linspace(start, end, step, steps)
+
+
+def triangle_indices(row: int, col: int, offset: int, lower: bool):
+    """tril_indices (lower) / triu_indices as a (2, count) int64 device array, made on the
+    device (see ``_ranges``)."""
+    from tinymm.kernels.numba_cuda import _ranges
+
+    return _ranges.triangle_indices(row, col, offset, lower)
