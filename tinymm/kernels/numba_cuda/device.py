@@ -128,3 +128,11 @@ def triangle_indices(row: int, col: int, offset: int, lower: bool):
     from tinymm.kernels.numba_cuda import _ranges
 
     return _ranges.triangle_indices(row, col, offset, lower)
+
+
+def mode_index(rows):
+    """Each row's mode index (smallest most frequent value, its last occurrence) of a
+    C-contiguous (M, L) device array, as an int64 (M,) device array (see ``_mode``)."""
+    from tinymm.kernels.numba_cuda import _mode
+
+    return _mode.mode_index(rows)
