@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.kernels.numba_cuda import device as _cuda
+from tinymm.devices import random_draw
 from tinymm.random import default_generator
 from tinymm.tensor import Tensor, from_numpy
 
@@ -65,7 +65,7 @@ def _drop(op: str, x, p: float, training: bool, mask_shape):
     shape = mask_shape(tuple(x.shape))
     if x.is_cuda:  # drawn on the device from the generator's cuda states (no host copy)
         states = default_generator.cuda_states()
-        return x * Tensor(_cuda.random_draw(states, "dropout_mask", shape, p, x.dtype),
+        return x * Tensor(random_draw(states, "dropout_mask", shape, p, x.dtype),
                           _copy=False)
     if p == 1.0:
         return x * from_numpy(np.zeros(shape, dtype=x.dtype)).to(x.device)

@@ -17,10 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import ArrayFunction
-from tinymm.devices import as_device
+from tinymm.devices import as_device, device_triangle_indices
 from tinymm.dtypes import float_result, result_type
 from tinymm.kernels._shapes import sum_to_shape
-from tinymm.kernels.numba_cuda import device as _cuda
 from tinymm.ops._checks import check_dim, check_float
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy
@@ -144,7 +143,7 @@ def _indices(fn, row: int, col: int, offset: int, dtype, device) -> Tensor:
     """(2, count) coordinates of the kept triangle in row order, as ``dtype`` (int64); made on
     the device by a kernel for a cuda ``device``."""
     if device is not None and as_device(device, fn.__name__).type == "cuda":
-        out = Tensor(_cuda.triangle_indices(int(row), int(col), int(offset),
+        out = Tensor(device_triangle_indices(int(row), int(col), int(offset),
                                             fn is np.tril_indices), _copy=False)
         return out if dtype is None or out.dtype == np.dtype(dtype) else out.to(np.dtype(dtype))
     rows, cols = fn(row, offset, col)

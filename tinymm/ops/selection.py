@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import ArrayFunction
-from tinymm.kernels.numba_cuda import device as _cuda
+from tinymm.devices import device_mode_index
 from tinymm.ops._checks import check_dim, int_bounds
 from tinymm.ops.index import ValuesIndices
 from tinymm.ops.indexing import scatter, spread_index
@@ -68,7 +68,7 @@ def mode(input, dim: int = -1, keepdim: bool = False):  # noqa: A002
     if x.is_cuda and x.ndim and x.numel() and x.dtype in (np.float32, np.float64, np.int64):
         moved = x.detach().movedim(dim, -1).contiguous()  # (..., L), on the device
         rows = moved.reshape(-1, moved.shape[-1])
-        index = Tensor(_cuda.mode_index(rows.array), _copy=False)
+        index = Tensor(device_mode_index(rows.array), _copy=False)
         index = index.reshape(moved.shape[:-1]).unsqueeze(dim)
     else:
         moved = np.moveaxis(x.detach().numpy(), dim, -1)  # (..., L)
