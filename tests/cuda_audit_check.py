@@ -160,6 +160,7 @@ CALLS: dict = {
     "F.lstm": ("@seq", "@lstm_ih", "@lstm_hh"), "F.gru": ("@seq", "@gru_ih", "@gru_hh"),
     "F.rnn": ("@seq", "@rnn_ih", "@rnn_hh"), "tinymm.bincount": ("@rows",),
     "tinymm.multinomial": ("@x", 2),
+    "tinymm.tril_indices": (3, 4, -1), "tinymm.triu_indices": (4, 3, 1),
     "nn.Transformer": (4, 2, 1, 1, 8, 0.0, {"batch_first": True}),
     "nn.TransformerEncoderLayer": (4, 2, 8, 0.0, {"batch_first": True}),
     "nn.TransformerDecoderLayer": (4, 2, 8, 0.0, {"batch_first": True}),

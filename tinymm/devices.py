@@ -103,3 +103,33 @@ def read_later(values):
     from tinymm.kernels.numba_cuda.device import read_later as later
 
     return later(values)
+
+
+def random_draw(states, kind: str, *args):
+    """One draw on the device from a generator's cuda states (see
+    ``kernels.numba_cuda.device.random_draw``): a new device array, no transfer."""
+    from tinymm.kernels.numba_cuda.device import random_draw as draw
+
+    return draw(states, kind, *args)
+
+
+def device_full(shape, value, dtype):
+    """A new device array filled with ``value`` by a kernel (no transfer)."""
+    from tinymm.kernels.numba_cuda.device import full
+
+    return full(shape, value, dtype)
+
+
+def device_triangle_indices(row: int, col: int, offset: int, lower: bool):
+    """tril_indices (lower) / triu_indices as a (2, count) int64 device array (no transfer)."""
+    from tinymm.kernels.numba_cuda.device import triangle_indices
+
+    return triangle_indices(row, col, offset, lower)
+
+
+def device_mode_index(rows):
+    """Each row's mode index of a C-contiguous (M, L) device array (int64 (M,), no
+    transfer)."""
+    from tinymm.kernels.numba_cuda.device import mode_index
+
+    return mode_index(rows)

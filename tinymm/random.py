@@ -11,6 +11,13 @@ private ``Generator`` instead.
 The streams are NumPy's PCG64, not PyTorch's Mersenne Twister: the same seed gives
 reproducible numbers in tinymm, not the numbers torch draws. To start both frameworks from the
 same weights, copy a ``state_dict`` across.
+
+Draws for cuda tensors (``device="cuda"``, a ``*_like`` of a cuda tensor, dropout on cuda)
+come from the generator's device side: xoroshiro128+ states on the GPU
+(``Generator.cuda_states``), written from the seed on the first such draw after each
+``manual_seed`` and advanced by every draw, with no host copy. As in PyTorch, the cuda
+stream differs from the CPU's (the same seed gives other numbers on each device), and
+``get_state``/``set_state`` hold the CPU stream only.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ class Generator:
             raise ValueError(f"manual_seed: the seed must be a non-negative integer, got {seed}")
         self._seed = seed
         self.rng = np.random.default_rng(seed)
+        self._cuda_states = None  # the device side, seeded again at its next draw
         return self
 
     def seed(self) -> int:
@@ -48,6 +56,15 @@ class Generator:
     def __call__(self) -> np.random.Generator:
         """The NumPy generator to draw from now (``g()`` is ``g.rng``)."""
         return self.rng
+
+    def cuda_states(self):
+        """The device side's xoroshiro128+ states (a device array, advanced in place by every
+        cuda draw), written on the device from this generator's seed on first use."""
+        if self._cuda_states is None:
+            from tinymm.kernels.numba_cuda import device as cuda_device
+
+            self._cuda_states = cuda_device.random_states(self._seed)
+        return self._cuda_states
 
     def get_state(self) -> dict:
         return self.rng.bit_generator.state
@@ -88,10 +105,15 @@ def set_rng_state(state: dict) -> None:
     default_generator.set_state(state)
 
 
-def rng_of(generator: Generator | None) -> np.random.Generator:
-    """The NumPy generator to draw from: ``generator``'s, or the global one's."""
+def generator_of(generator: Generator | None) -> Generator:
+    """``generator``, or the global one when None."""
     if generator is None:
-        return default_generator.rng
+        return default_generator
     if not isinstance(generator, Generator):
         raise TypeError(f"generator: expected a tinymm.Generator, got {type(generator).__name__}")
-    return generator.rng
+    return generator
+
+
+def rng_of(generator: Generator | None) -> np.random.Generator:
+    """The NumPy generator to draw from: ``generator``'s, or the global one's."""
+    return generator_of(generator).rng

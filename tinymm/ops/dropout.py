@@ -14,7 +14,9 @@ a constant Tensor and needs no kernel of its own. p = 1 zeroes everything (PyTor
 same).
 
 The mask draws from the global generator (``tinymm.manual_seed``; ``tinymm.nn.init.seed`` is
-the same call), so a seeded run drops the same elements every time. ``nn.Dropout``
+the same call), so a seeded run drops the same elements every time. For a cuda input the mask
+is drawn on the device from the generator's xoroshiro128+ states (other draws than the
+CPU's, as in PyTorch), with no host copy. ``nn.Dropout``
 (nn/dropout.py) is the layer around this op.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinymm.devices import random_draw
 from tinymm.random import default_generator
 from tinymm.tensor import Tensor, from_numpy
 
@@ -60,10 +63,12 @@ def _drop(op: str, x, p: float, training: bool, mask_shape):
     if not training or p == 0.0:
         return x
     shape = mask_shape(tuple(x.shape))
+    if x.is_cuda:  # drawn on the device from the generator's cuda states (no host copy)
+        states = default_generator.cuda_states()
+        return x * Tensor(random_draw(states, "dropout_mask", shape, p, x.dtype),
+                          _copy=False)
     if p == 1.0:
         return x * from_numpy(np.zeros(shape, dtype=x.dtype)).to(x.device)
     keep = default_generator.rng.random(shape) >= p  # True = kept
     scale_mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))  # keep / (1 - p)
-    # the mask is drawn from tinymm's one generator on the host (the same draws on every
-    # device); for a cuda x it crosses once (counted)
     return x * from_numpy(scale_mask).to(x.device)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import ArrayFunction
+from tinymm.devices import as_device, device_triangle_indices
 from tinymm.dtypes import float_result, result_type
 from tinymm.ops._checks import check_dim, check_float
 from tinymm.ops._kernel import KernelFunction
@@ -140,11 +141,14 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A00
 
 
 def _indices(fn, row: int, col: int, offset: int, dtype, device) -> Tensor:
-    """(2, count) row and column indices (int64 unless ``dtype``), made on the host and
-    copied to ``device`` when one is given (one counted copy to cuda)."""
+    """(2, count) coordinates of the kept triangle in row order, as ``dtype`` (int64); made on
+    the device by a kernel for a cuda ``device``."""
+    if device is not None and as_device(device, fn.__name__).type == "cuda":
+        out = Tensor(device_triangle_indices(int(row), int(col), int(offset),
+                                            fn is np.tril_indices), _copy=False)
+        return out if dtype is None or out.dtype == np.dtype(dtype) else out.to(np.dtype(dtype))
     rows, cols = fn(row, offset, col)
-    out = from_numpy(np.stack([rows, cols]).astype(np.int64 if dtype is None else dtype))
-    return out if device is None else out.to(device)
+    return from_numpy(np.stack([rows, cols]).astype(dtype or np.int64))
 
 
 def tril_indices(row: int, col: int, offset: int = 0, dtype=None, device=None) -> Tensor:

@@ -20,11 +20,12 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import ArrayFunction
+from tinymm.devices import device_mode_index
 from tinymm.ops._checks import check_dim, int_bounds
 from tinymm.ops.index import ValuesIndices
 from tinymm.ops.indexing import scatter, spread_index
 from tinymm.ops.shape import cat
-from tinymm.tensor import as_tensor, from_numpy, where
+from tinymm.tensor import Tensor, as_tensor, from_numpy, where
 
 
 def _sorted_pick(x, position: int, dim, keepdim: bool):
@@ -64,10 +65,16 @@ def _slice_mode(row: np.ndarray) -> int:
 def mode(input, dim: int = -1, keepdim: bool = False):  # noqa: A002
     x = as_tensor(input)
     dim = check_dim("mode", "dim", dim, x.ndim)
-    moved = np.moveaxis(x.detach().numpy(), dim, -1)  # (..., L)
-    flat = moved.reshape(-1, moved.shape[-1])
-    index = np.array([_slice_mode(r) for r in flat], np.int64).reshape(moved.shape[:-1])
-    index = from_numpy(np.expand_dims(index, dim))
+    if x.is_cuda and x.ndim and x.numel() and x.dtype in (np.float32, np.float64, np.int64):
+        moved = x.detach().movedim(dim, -1).contiguous()  # (..., L), on the device
+        rows = moved.reshape(-1, moved.shape[-1])
+        index = Tensor(device_mode_index(rows.array), _copy=False)
+        index = index.reshape(moved.shape[:-1]).unsqueeze(dim)
+    else:
+        moved = np.moveaxis(x.detach().numpy(), dim, -1)  # (..., L)
+        flat = moved.reshape(-1, moved.shape[-1])
+        index = np.array([_slice_mode(r) for r in flat], np.int64).reshape(moved.shape[:-1])
+        index = from_numpy(np.expand_dims(index, dim))
     values = x.gather(dim, index)
     return ValuesIndices(values, index) if keepdim else \
         ValuesIndices(values.squeeze(dim), index.squeeze(dim))

@@ -88,3 +88,51 @@ def copy(array):
 
     return _strided.gather(array, 0, tuple(array.shape),
                            _strided.contiguous_strides(tuple(array.shape)))
+
+
+def random_states(seed: int):
+    """A generator's device side: xoroshiro128+ states for ``seed``, written on the device
+    (no transfer; see ``_random``)."""
+    from tinymm.kernels.numba_cuda import _random
+
+    return _random.seed_states(seed)
+
+
+def random_draw(states, kind: str, *args):
+    """One draw on the device from ``states`` (advanced in place): ``kind`` is ``fill``
+    (kind, shape, dtype), ``randint`` (low, high, shape), ``bernoulli`` (p), ``dropout_mask``
+    (shape, p, dtype), ``randperm`` (n) or ``multinomial`` (weights, num_samples,
+    replacement); returns a new device array (see ``_random``)."""
+    from tinymm.kernels.numba_cuda import _random
+
+    return getattr(_random, kind)(states, *args)
+
+
+def full(shape, value, dtype):
+    """A new device array of ``shape`` filled with ``value`` by a kernel (no transfer)."""
+    from tinymm.kernels.numba_cuda import _device
+
+    return _device.full(shape, value, dtype)
+
+
+def linspace(start: float, end: float, step: float, steps: int):
+    """A float64 device array of linspace's values, computed on the device (see ``_ranges``)."""
+    from tinymm.kernels.numba_cuda import _ranges
+
+    return _ranges.linspace(start, end, step, steps)
+
+
+def triangle_indices(row: int, col: int, offset: int, lower: bool):
+    """tril_indices (lower) / triu_indices as a (2, count) int64 device array, made on the
+    device (see ``_ranges``)."""
+    from tinymm.kernels.numba_cuda import _ranges
+
+    return _ranges.triangle_indices(row, col, offset, lower)
+
+
+def mode_index(rows):
+    """Each row's mode index (smallest most frequent value, its last occurrence) of a
+    C-contiguous (M, L) device array, as an int64 (M,) device array (see ``_mode``)."""
+    from tinymm.kernels.numba_cuda import _mode
+
+    return _mode.mode_index(rows)
