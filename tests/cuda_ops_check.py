@@ -4,7 +4,7 @@ tests/test_cuda_ops.py in a subprocess with NUMBA_ENABLE_CUDASIM=1).
 Every op of the table runs on the same inputs on the host (reference kernels) and on the
 simulated device. Each must either
 * return only cuda tensors, with no implicit device->host conversion (NumPy reading a
-  device array), and the host's values (``OPS``), or
+  device array), and the host's values and dtypes (``OPS``), or
 * refuse with an error that names the cuda device (``REFUSED``: the op computes on the
   host), raised before any result exists.
 An op that returns a host tensor for cuda inputs, converts a device array implicitly or
@@ -42,6 +42,7 @@ def _layer(make):
 OPS = {
     "exp": lambda t, d: t["x"].exp(), "log": lambda t, d: t["x"].abs().log(),
     "sigmoid": lambda t, d: t["x"].sigmoid(), "tanh": lambda t, d: t["x"].tanh(),
+    "sum of bool (a count, int64)": lambda t, d: (t["x"] > 0).sum(1),
     "clone": lambda t, d: t["x"].clone(), "maximum": lambda t, d: t["x"].maximum(t["x"] * 2),
     "softmax": lambda t, d: t["x"].softmax(1), "var": lambda t, d: t["x"].var(1),
     "logsumexp": lambda t, d: t["x"].logsumexp(1), "repeat": lambda t, d: t["x"].repeat(2, 1),
@@ -159,6 +160,7 @@ def check_on_device() -> int:
         assert got and all(t.device == "cuda" for t in got), (name, [t.device for t in got])
         assert implicit == 0, (name, "converted a device array behind the counters")
         for a, b in zip(got, want):
+            assert a.dtype == b.dtype, (name, "dtype", a.dtype, b.dtype)
             np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().numpy(),
                                        rtol=1e-5, atol=1e-6, err_msg=name)
     return len(OPS)

@@ -43,6 +43,8 @@ class Sum(KernelFunction):
     @classmethod
     def forward(cls, ctx, x, axis=None, keepdims=False):
         axes = _normalize_axis("sum", axis, x.ndim)
+        if x.dtype.kind in "biu" and x.dtype != np.int64:  # torch sums bool and ints in int64
+            x = ctx.backend.cast_forward(x, np.dtype(np.int64))[0]
         return cls.run(ctx, x, axis=axes, keepdim=keepdims)
 
 
