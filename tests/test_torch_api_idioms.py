@@ -95,9 +95,22 @@ def compile_and_switches(T):
     return compiled(T.tensor(X)), double(T.ones(2)), on, precision, T.is_floating_point(T.ones(1))
 
 
-CASES = [zero_grad_keeps_zeros, bare_no_grad_decorator, functional_inplace_keyword,
-         div_rounding_modes, type_names, repr_like_torch, mixed_precision_no_ops,
-         compile_and_switches]
+def save_load_file_objects(T):
+    import io
+
+    m = _net(T)
+    buffer = io.BytesIO()
+    T.save({"epoch": 2, "model": m.state_dict(), "steps": [T.arange(3)]}, buffer)
+    buffer.seek(0)
+    checkpoint = T.load(buffer, map_location="cpu", weights_only=True)
+    fresh = T.nn.Sequential(T.nn.Linear(4, 3), T.nn.ReLU(), T.nn.Linear(3, 2))
+    fresh.load_state_dict(checkpoint["model"])
+    return checkpoint["epoch"], checkpoint["steps"], fresh(T.tensor(X))
+
+
+CASES = [save_load_file_objects, zero_grad_keeps_zeros, bare_no_grad_decorator,
+         functional_inplace_keyword, div_rounding_modes, type_names, repr_like_torch,
+         mixed_precision_no_ops, compile_and_switches]
 
 
 def _plain(value):
