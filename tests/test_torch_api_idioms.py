@@ -108,7 +108,21 @@ def save_load_file_objects(T):
     return checkpoint["epoch"], checkpoint["steps"], fresh(T.tensor(X))
 
 
-CASES = [save_load_file_objects, zero_grad_keeps_zeros, bare_no_grad_decorator,
+def collate_strings_and_flips(T):
+    class Samples(T.utils.data.Dataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return float(i), i, f"s{i}"
+
+    x = T.arange(6).view(2, 3)
+    batch = next(iter(T.utils.data.DataLoader(Samples(), batch_size=3)))
+    return batch[:2], type(batch[2]).__name__, list(batch[2]), T.fliplr(x), T.flipud(x)
+
+
+CASES = [collate_strings_and_flips, save_load_file_objects, zero_grad_keeps_zeros,
+         bare_no_grad_decorator,
          functional_inplace_keyword, div_rounding_modes, type_names, repr_like_torch,
          mixed_precision_no_ops, compile_and_switches]
 
