@@ -92,7 +92,12 @@ def compile_and_switches(T):
     T.set_float32_matmul_precision("high")
     precision = T.get_float32_matmul_precision()
     T.set_float32_matmul_precision("highest")
-    return compiled(T.tensor(X)), double(T.ones(2)), on, precision, T.is_floating_point(T.ones(1))
+    limits = T.finfo(T.float32)
+    numbers = [limits.eps, limits.max, limits.min, limits.tiny, T.finfo().eps,
+               T.finfo(T.float16).smallest_normal, limits.resolution]
+    return (compiled(T.tensor(X)), double(T.ones(2)), on, precision,
+            T.is_floating_point(T.ones(1)), numbers, [type(n).__name__ for n in numbers],
+            limits.bits)
 
 
 def save_load_file_objects(T):

@@ -13,6 +13,7 @@ import os as _os
 # setting it here is early enough; a value the user set wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import builtins as _builtins  # noqa: E402 - float and int are dtypes here
 import sys as _sys  # noqa: E402
 import types as _types  # noqa: E402
 
@@ -133,9 +134,13 @@ backends.cudnn = _types.SimpleNamespace(deterministic=True, benchmark=False,
 
 
 def finfo(type=None):  # noqa: A002 - PyTorch's argument name
-    """Machine limits of a float dtype (default: the default dtype): eps, max, min, tiny,
-    bits, resolution, as ``torch.finfo``."""
-    return _np.finfo(get_default_dtype() if type is None else type)
+    """Machine limits of a float dtype (default: the default dtype) as ``torch.finfo``: eps,
+    max, min, tiny, smallest_normal and resolution as Python floats, bits an int."""
+    limits = _np.finfo(get_default_dtype() if type is None else type)
+    values = {name: _builtins.float(getattr(limits, name)) for name in
+              ("eps", "max", "min", "tiny", "smallest_normal", "resolution")}
+    return _types.SimpleNamespace(bits=_builtins.int(limits.bits), dtype=str(limits.dtype),
+                                  **values)
 
 
 def iinfo(type):  # noqa: A002
