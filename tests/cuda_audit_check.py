@@ -2,7 +2,9 @@
 
 Run by tests/test_cuda_audit.py in a subprocess with NUMBA_ENABLE_CUDASIM=1:
 
-    NUMBA_ENABLE_CUDASIM=1 python -m tests.cuda_audit_check [--write]
+    NUMBA_ENABLE_CUDASIM=1 python -m tests.cuda_audit_check [--write] [--print] [NAME ...]
+
+(NAMEs: audit only those ops; with --write, update only their entries of the table.)
 
 The public surface is read from the package itself: every public method of ``Tensor``, every
 public function of ``tinymm`` and of ``tinymm.F``, and every ``nn.Module`` class (its
@@ -129,7 +131,11 @@ HOST.update({"kt": RNG.uniform(0.1, 0.9, (4, 2, 2, 2)).astype(np.float32),
              "grid": RNG.uniform(-0.9, 0.9, (1, 2, 2, 2)).astype(np.float32),
              "t0": np.array(0.5, np.float32),
              "wb": RNG.uniform(0.1, 0.9, (2, 3, 3)).astype(np.float32),
-             "b3": RNG.uniform(0.1, 0.9, (2, 3, 3)).astype(np.float32)})
+             "b3": RNG.uniform(0.1, 0.9, (2, 3, 3)).astype(np.float32),
+             "uidx": np.array([[0, 2], [1, 0]], np.int64),
+             **{f"{cell}_{m}": RNG.uniform(-0.5, 0.5, (gates, cols)).astype(np.float32)
+                for cell, gates in (("lstm", 4), ("gru", 3), ("rnn", 1))
+                for m, cols in (("ih", 4), ("hh", 1))}})  # one hidden unit over seq's D = 4
 # names whose call is none of their family's patterns: args as in CANDIDATES; for a layer,
 # its constructor's arguments (or a function that builds it), its inputs then found as usual
 CALLS: dict = {
@@ -138,6 +144,22 @@ CALLS: dict = {
     "F.grid_sample": ("@img", "@grid"), "F.info_nce": ("@x", "@y", "@t0"),
     "F.bilinear": ("@x", "@x", "@wb"), "Tensor.narrow": ("x", 1, 0, 2),
     "Tensor.bincount": ("rows",), "Tensor.baddbmm": ("b3", "@b3", "@b3"),
+    # scatter with a repeated index keeps an unspecified one of the writers (as PyTorch's
+    # cuda scatter): distinct indices per row, so the result is defined
+    "Tensor.scatter": ("x", 1, "@uidx", "@y"), "Tensor.scatter_": ("x", 1, "@uidx", "@y"),
+    "tinymm.scatter": ("@x", 1, "@uidx", "@y"),
+    "tinymm.permute": ("@img", (0, 2, 3, 1)), "tinymm.randint": (0, 5, (2, 3)),
+    "tinymm.full_like": ("@x", 0.5), "tinymm.linspace": (0.0, 1.0, 5), "tinymm.randperm": (5,),
+    "tinymm.normal": (0.0, 1.0, (2, 3)), "tinymm.select": ("@x", 1, 0),
+    "Tensor.select": ("x", 1, 0), "Tensor.clamp_min": ("x", 0.3), "Tensor.clamp_max": ("x", 0.3),
+    "tinymm.clamp_min": ("@x", 0.3), "tinymm.clamp_max": ("@x", 0.3),
+    "Tensor.index_fill": ("x", 1, "@rows", 0.5), "Tensor.index_fill_": ("x", 1, "@rows", 0.5),
+    "tinymm.index_fill": ("@x", 1, "@rows", 0.5), "tinymm.narrow": ("@x", 1, 0, 2),
+    "tinymm.broadcast_to": ("@v", (2, 3)), "tinymm.baddbmm": ("@b3", "@b3", "@b3"),
+    "Tensor.index_select": ("x", 1, "@rows"), "tinymm.index_select": ("@x", 1, "@rows"),
+    "F.lstm": ("@seq", "@lstm_ih", "@lstm_hh"), "F.gru": ("@seq", "@gru_ih", "@gru_hh"),
+    "F.rnn": ("@seq", "@rnn_ih", "@rnn_hh"), "tinymm.bincount": ("@rows",),
+    "tinymm.multinomial": ("@x", 2),
     "nn.Transformer": (4, 2, 1, 1, 8, 0.0, {"batch_first": True}),
     "nn.TransformerEncoderLayer": (4, 2, 8, 0.0, {"batch_first": True}),
     "nn.TransformerDecoderLayer": (4, 2, 8, 0.0, {"batch_first": True}),
@@ -228,11 +250,16 @@ def _takes_device(op) -> bool:
         return False
 
 
+# layers whose forward takes inputs none of LAYER_INPUTS has
+LAYER_CALL_INPUTS = {"nn.CrossAttentionFusion": [("@x", "@seq")], "nn.FiLM": [("@img", "@g")]}
+
+
 def _patterns(qualname: str):
     family = qualname.split(".", 1)[0]
     if family == "nn":
         ctors = [CALLS[qualname]] if qualname in CALLS else LAYER_ARGS
-        return [(c, i) for c in ctors for i in LAYER_INPUTS]
+        inputs = LAYER_CALL_INPUTS.get(qualname, LAYER_INPUTS)
+        return [(c, i) for c in ctors for i in inputs]
     if qualname in CALLS:
         return [CALLS[qualname]]
     return sorted(CANDIDATES[family], key=_scalars)
@@ -420,6 +447,10 @@ if __name__ == "__main__":
     only = [a for a in sys.argv[1:] if not a.startswith("--")]
     found = audit(only or None)
     if "--write" in sys.argv:
+        if only:  # the named ops' new statuses, the rest as recorded
+            from tests.cuda_audit_table import STATUS
+
+            found = {**STATUS, **found}
         write_table(found)
     counts: dict = {}
     for status in found.values():

@@ -76,6 +76,20 @@ OPS = {
     "l1_loss": lambda t, d: F.l1_loss(t["x"], t["x"] * 0.5, reduction="sum"),
     "smooth_l1_loss": lambda t, d: F.smooth_l1_loss(t["x"], t["x"] * 0.5, beta=0.3),
     "huber_loss": lambda t, d: F.huber_loss(t["x"], t["x"] * 0.5, reduction="none", delta=0.3),
+    "bce_with_logits": lambda t, d: (
+        F.binary_cross_entropy_with_logits(t["x"] * 3, t["x"].sigmoid()),
+        F.binary_cross_entropy_with_logits(t["x"], t["x"].abs() / 3, t["x"][0].abs(),
+                                           reduction="none", pos_weight=t["x"][1].abs())),
+    "nll_loss": lambda t, d: (F.nll_loss(t["x"].log_softmax(1), t["rows"] + 1),
+                              F.nll_loss(t["x"], t["rows"], t["x"][0].abs(), reduction="none",
+                                         ignore_index=0)),
+    "nll_loss_2d": lambda t, d: F.nll_loss(t["seq"].log_softmax(1), t["idx"][:, :1].repeat(1, 4)),
+    "fmod": lambda t, d: (t["x"].fmod(t["x"][0] * 0.4 - 0.1), t["x"].fmod(0.3)),
+    "remainder": lambda t, d: (t["x"].remainder(t["x"][1] * -0.4), (t["x"] * 5).remainder(2)),
+    "atan2": lambda t, d: tinymm.atan2(t["x"], t["x"][1] - 0.2),
+    "nan_to_num": lambda t, d: (t["odd"].nan_to_num(), t["odd"].nan_to_num(1.0, 9.0, -9.0)),
+    "rounding_nan_inf": lambda t, d: [getattr(t["odd"], m)() for m in
+                                      ("floor", "ceil", "round", "trunc", "sign")],
 }
 # the indexing family on the device (kernels gather and scan); index 2 of "ties" repeats
 HOST.update({"ties": np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, -5.0, 2.0]], np.float32),
@@ -118,6 +132,8 @@ OPS.update({
     "isclose": lambda t, d: t["x"].isclose(t["x"] + 1e-7),
     "bincount": lambda t, d: (t["rows"].bincount(), tinymm.bincount(t["bags"].reshape(-1),
                                                                     t["x"].reshape(-1)[:4], 6)),
+    "unique": lambda t, d: (t["ties"].unique(return_inverse=True, return_counts=True),
+                            t["idx"].unique()),
 })
 REFUSED: dict = {
 }

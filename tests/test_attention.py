@@ -137,6 +137,42 @@ def test_sdpa_numba_on_head_transposed_views_matches_reference_and_keeps_their_l
     np.testing.assert_array_equal(dkv[:, :, 1].transpose(0, 2, 1, 3), dv)
 
 
+@pytest.mark.parametrize("mask_kind", ["none", "per-item", "shared-float"])
+def test_sdpa_numba_split_over_the_workers_matches_its_serial_run_and_the_reference(
+        monkeypatch, mask_kind):
+    """With the split threshold lowered, the core runs as batch ranges on the worker pool:
+    the same bits as the one-range run, and the reference's values, forward and backward."""
+    if "numba" not in BACKENDS:
+        pytest.skip("numba backend unavailable")
+    from tinymm.kernels.numba_cpu import _threads
+
+    rng = np.random.default_rng(7)
+    N, h, Lq, Lk, d = 5, 2, 3, 6, 4
+    q, k, v = (rng.standard_normal((N, h, L, d)) for L in (Lq, Lk, Lk))
+    mask = {"none": None, "per-item": rng.random((N, 1, 1, Lk)) > 0.3,
+            "shared-float": rng.standard_normal((Lq, Lk))}[mask_kind]
+    grads = (rng.standard_normal((N, h, Lq, d)), rng.standard_normal((N, h, Lq, Lk)))
+    ref, nb = tinymm.get_backend("reference"), tinymm.get_backend("numba")
+    (o1, p1), c1 = ref.scaled_dot_product_attention_forward(q, k, v, mask, is_causal=True)
+    runs = []
+    for threshold in (1 << 62, 1):  # one range, then the split
+        monkeypatch.setattr(_threads, "GEMM_SPLIT_MACS", threshold)
+        (o2, p2), c2 = nb.scaled_dot_product_attention_forward(q, k, v, mask, is_causal=True)
+        runs.append((o2, p2, *nb.scaled_dot_product_attention_backward(grads, c2)))
+    for serial, split in zip(*runs):
+        if serial is None:
+            assert split is None
+            continue
+        np.testing.assert_array_equal(split, serial)
+    np.testing.assert_allclose(runs[1][0], o1, atol=1e-12)
+    np.testing.assert_allclose(runs[1][1], p1, atol=1e-12)
+    for g1, g2 in zip(ref.scaled_dot_product_attention_backward(grads, c1), runs[1][2:]):
+        if g1 is None:
+            assert g2 is None
+            continue
+        np.testing.assert_allclose(g2, g1, atol=1e-12)
+
+
 def test_sdpa_numba_gives_separate_gradients_to_inputs_that_overlap_or_repeat():
     """Inputs viewing one base but overlapping (the same array as q, k and v) or covering only
     part of it get their own gradient arrays, equal to the reference's."""

@@ -112,3 +112,19 @@ def test_spare_core_counts_other_processes_cpu_time_over_the_window(monkeypatch)
     assert not cn.spare_core(start)
     monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 3.0, 3.0))
     assert cn.spare_core((100.0, None, 1.0))  # no /proc/stat: the 1-minute load average
+
+
+def test_helper_compiles_the_convolutions_when_winograd_is_on(monkeypatch):
+    """The two-process cold start hands the helper the conv2d kernels with the Winograd path
+    on (its transforms make them the larger half) and the text side otherwise; both halves
+    name real kernel stems."""
+    from tinymm.app import compile_notice as cn
+    from tinymm.kernels import CONTRACT
+    from tinymm.kernels.numba_cpu import conv2d
+
+    stems = {spec.stem for spec in CONTRACT.values()}
+    assert cn.CONV_STEMS <= stems and cn.TEXT_STEMS <= stems
+    monkeypatch.setattr(conv2d, "WINOGRAD", True)
+    assert cn.helper_stems() == cn.CONV_STEMS
+    monkeypatch.setattr(conv2d, "WINOGRAD", False)
+    assert cn.helper_stems() == cn.TEXT_STEMS

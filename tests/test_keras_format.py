@@ -75,6 +75,23 @@ def scramble(model) -> None:
                        for w in model.get_weights()])
 
 
+def crosses(real, tmp_path, theirs, mine, x) -> None:
+    """Keras's ``theirs`` loads in tinymm, and tinymm's ``mine`` (``None``: the loaded model,
+    scrambled) loads in Keras, each with the same predictions as the model saved."""
+    theirs.save(tmp_path / "keras.keras")
+    ours = keras.models.load_model(tmp_path / "keras.keras")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), as_numpy(theirs.predict(
+        x, verbose=0)), rtol=1e-5, atol=1e-6)
+    if mine is None:
+        mine = ours
+    if mine.get_weights():
+        scramble(mine)
+    mine.save(tmp_path / "tinymm.keras")
+    back = real.models.load_model(tmp_path / "tinymm.keras")
+    np.testing.assert_allclose(as_numpy(back.predict(x, verbose=0)), mine.predict(
+        x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
 def test_keras_file_round_trip_on_tinymm(tmp_path):
     model = zoo(keras, block_class(keras))
     scramble(model)
@@ -92,6 +109,20 @@ def test_keras_file_round_trip_on_tinymm(tmp_path):
         la.name for la in model.layers]
     history = loaded.fit(inputs(), [np.zeros((3, 2)), np.ones((3, 1))], verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_save_model_functions(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(2)])
+    keras.saving.save_model(model, tmp_path / "a.keras")
+    keras.models.save_model(model, tmp_path / "b.keras", overwrite=True)
+    x = np.ones((1, 3), np.float32)
+    for name in ("a.keras", "b.keras"):
+        np.testing.assert_array_equal(keras.saving.load_model(tmp_path / name).predict(
+            x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        keras.saving.save_model(model, tmp_path / "a.keras", overwrite=False)
+    with pytest.raises(ValueError, match="zipped=False"):
+        keras.saving.save_model(model, tmp_path / "c.keras", zipped=False)
 
 
 def test_weights_h5_round_trip_and_errors(tmp_path):
@@ -197,14 +228,133 @@ def test_keyword_tensor_arguments_cross_both_ways(tmp_path):
     rng = np.random.default_rng(4)
     x = [rng.standard_normal((2, 3, 3)).astype("float32"),
          rng.standard_normal((2, 2, 4)).astype("float32")]
-    theirs = seq2seq(real)
-    theirs.save(tmp_path / "keras.keras")
-    ours = keras.models.load_model(tmp_path / "keras.keras")
-    np.testing.assert_allclose(ours.predict(x, verbose=0), as_numpy(theirs.predict(
-        x, verbose=0)), rtol=1e-5, atol=1e-6)
-    mine = seq2seq(keras)
-    scramble(mine)
-    mine.save(tmp_path / "tinymm.keras")
-    back = real.models.load_model(tmp_path / "tinymm.keras")
-    np.testing.assert_allclose(as_numpy(back.predict(x, verbose=0)), mine.predict(
-        x, verbose=0), rtol=1e-5, atol=1e-6)
+    crosses(real, tmp_path, seq2seq(real), seq2seq(keras), x)
+
+
+IMAGE, STEPS = (6, 6, 3), (5, 4)
+LAYERS = [  # (name, input shape, the layer from a layers module)
+    ("conv2d_transpose", IMAGE, lambda L: L.Conv2DTranspose(2, 3, strides=2, padding="same")),
+    ("separable", IMAGE, lambda L: L.SeparableConv2D(4, 3)),
+    ("depthwise", IMAGE, lambda L: L.DepthwiseConv2D(3)),
+    ("average_pooling", IMAGE, lambda L: L.AveragePooling2D(2)),
+    ("global_max", IMAGE, lambda L: L.GlobalMaxPooling2D()),
+    ("upsampling", IMAGE, lambda L: L.UpSampling2D()),
+    ("zero_padding", IMAGE, lambda L: L.ZeroPadding2D(1)),
+    ("prelu", IMAGE, lambda L: L.PReLU()),
+    ("group_norm", IMAGE, lambda L: L.GroupNormalization(3)),
+    ("simple_rnn", STEPS, lambda L: L.SimpleRNN(3)),
+    ("time_distributed", STEPS, lambda L: L.TimeDistributed(L.Dense(2))),
+    ("bidirectional_lstm", STEPS, lambda L: L.Bidirectional(L.LSTM(2))),
+    ("conv1d_strided", STEPS, lambda L: L.Conv1D(3, 2, padding="same", strides=2)),
+    ("permute", STEPS, lambda L: L.Permute((2, 1))),
+    ("spatial_dropout", STEPS, lambda L: L.SpatialDropout1D(0.2)),
+    ("attention", STEPS, lambda L: L.Attention()),
+    ("selu_dense", (4,), lambda L: L.Dense(3, kernel_initializer="he_normal",
+                                           activation="selu")),
+    ("masked_lstm", (5,), None),
+    ("operators", (4,), None),
+]
+
+
+def one_layer_model(lib, name, shape, make):
+    L = lib.layers
+    if name == "masked_lstm":  # Keras records the mask as a NotEqual operation
+        ids = lib.Input(shape, dtype="int32")
+        return lib.Model(ids, L.LSTM(2)(L.Embedding(9, 3, mask_zero=True)(ids)))
+    x = lib.Input(shape)
+    if name == "operators":  # a + b and a * b on symbolic tensors: Add, Multiply operations
+        a, b = L.Dense(2)(x), L.Dense(2)(x)
+        return lib.Model(x, (a + b) * b)
+    return lib.Model(x, make(L)([x, x]) if name == "attention" else make(L)(x))
+
+
+@pytest.mark.parametrize(("name", "shape", "make"), LAYERS, ids=[c[0] for c in LAYERS])
+def test_each_layer_crosses_both_ways(tmp_path, name, shape, make):
+    real = keras3()
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 9, (2,) + shape).astype("int32") if name == "masked_lstm" else \
+        rng.standard_normal((2,) + shape).astype("float32")
+    crosses(real, tmp_path, one_layer_model(real, name, shape, make),
+            one_layer_model(keras, name, shape, make), x)
+
+
+def test_an_unsupported_keras_option_is_named(tmp_path):
+    real = keras3()
+    x = real.Input((5, 4))
+    real.Model(x, real.layers.LayerNormalization(center=False)(x)).save(tmp_path / "ln.keras")
+    with pytest.raises(ValueError, match="LayerNormalization.*center=False"):
+        keras.models.load_model(tmp_path / "ln.keras")
+
+
+def stack_class(lib):
+    """A custom layer holding a list of layers (Keras's h5 groups: blocks/dense,
+    blocks/dense_1) and a Sequential."""
+    @lib.saving.register_keras_serializable(package="format_test")
+    class Stack(lib.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.blocks = [lib.layers.Dense(3, activation="tanh"), lib.layers.Dense(2)]
+            self.head = lib.Sequential([lib.layers.Dense(2)])
+
+        def call(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return self.head(x)
+
+    return Stack
+
+
+def test_a_custom_layer_with_a_list_and_a_sequential_crosses(tmp_path):
+    real = keras3()
+    x = np.random.default_rng(6).standard_normal((2, 4)).astype("float32")
+    theirs_in = real.Input((4,))
+    theirs = real.Model(theirs_in, stack_class(real)()(theirs_in))
+    stack_class(keras)  # the same class, registered on tinymm's side
+    crosses(real, tmp_path, theirs, None, x)
+
+
+def adam_model(lib):
+    inputs = lib.Input((4,))
+    h = lib.layers.BatchNormalization()(lib.layers.Dense(3, activation="tanh")(inputs))
+    return lib.Model(inputs, lib.layers.Dense(2)(h))
+
+
+def adam_data():
+    rng = np.random.default_rng(7)
+    return rng.standard_normal((8, 4)).astype("float32"), \
+        rng.standard_normal((8, 2)).astype("float32")
+
+
+def test_training_resumes_from_a_keras_adam_state(tmp_path):
+    real = keras3()
+    x, y = adam_data()
+    build = adam_model
+    theirs = build(real)
+    theirs.compile(real.optimizers.Adam(0.05), "mse")
+    for _ in range(3):
+        theirs.train_on_batch(x, y)
+    theirs.save(tmp_path / "adam.keras")
+    ours = keras.models.load_model(tmp_path / "adam.keras")
+    assert int(np.asarray(ours.optimizer.iterations)) == 3
+    for _ in range(2):
+        want, got = theirs.train_on_batch(x, y), ours.train_on_batch(x, y)
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, as_numpy(b), rtol=1e-5, atol=1e-6)
+
+
+def test_keras_resumes_from_a_tinymm_adam_state(tmp_path):
+    real = keras3()
+    x, y = adam_data()
+    ours = adam_model(keras)
+    ours.compile(keras.optimizers.Adam(0.05), "mse")
+    for _ in range(3):
+        ours.train_on_batch(x, y)
+    ours.save(tmp_path / "adam.keras")
+    theirs = real.models.load_model(tmp_path / "adam.keras")
+    assert int(as_numpy(theirs.optimizer.iterations)) == 3
+    for _ in range(2):
+        want, got = ours.train_on_batch(x, y), theirs.train_on_batch(x, y)
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(as_numpy(b), a, rtol=1e-5, atol=1e-6)

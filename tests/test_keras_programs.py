@@ -109,6 +109,11 @@ def test_program_runs_on_tinymm_and_learns(name):
         assert len(results["generated"]) == 8 and all(
             len(g) == 12 and set(g) <= set(results["chars"]) for g in results["generated"])
         assert results["losses"][-1] < results["initial_loss"]
+    elif name == "functional_api_guide":
+        assert results["n_features"] == 15 and results["feature_shapes"][0] == (2, 16, 16, 3)
+        assert results["autoencoded"].shape == (2, 28, 28, 1)
+        assert results["layer_counts"][2] == sum(results["layer_counts"][:2])
+        assert _falls(results["history"])
     elif name == "lstm_seq2seq":
         assert results["layer_names"] == ["InputLayer", "InputLayer", "LSTM", "LSTM", "Dense"]
         assert all(d.endswith("\n") or len(d) > 6 for d in results["decoded"])
@@ -165,7 +170,7 @@ def _keras():
 
 
 COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_train_step",
-            "denoising_autoencoder", "functional_multi_io",
+            "denoising_autoencoder", "functional_api_guide", "functional_multi_io",
             "lstm_character_level_text_generation", "lstm_seq2seq", "mnist_convnet",
             "save_and_serialize",
             "sequential_guide",
@@ -181,9 +186,11 @@ def test_program_matches_keras_3_from_the_same_weights(name):
     keras.utils.set_random_seed(0)
     recorded = {"weights": [], "summary": [], "ours": []}
 
-    def layer_counts(model):  # tinymm lists a nested model as its ModelLayer wrapper
-        return [(type(getattr(la, "model", la)).__name__, la.count_params())
-                for la in model.layers if type(la).__name__ != "InputLayer"]
+    def layer_counts(model):  # tinymm lists a nested model as its ModelLayer wrapper, and
+        # a functional model's class is Model where Keras's is its subclass Functional
+        kinds = [type(getattr(la, "model", la)).__name__ for la in model.layers]
+        return [("Functional" if kind == "Model" else kind, la.count_params())
+                for kind, la in zip(kinds, model.layers) if kind != "InputLayer"]
 
     def record(model):
         recorded["weights"].append([np.array(w) for w in model.get_weights()])

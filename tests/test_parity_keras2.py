@@ -229,3 +229,126 @@ def test_keras_ops_values_and_dtypes_match_keras(name):
         assert name in VALUES_ONLY or a.dtype == b.dtype, (a.dtype, b.dtype)
         np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=1e-5,
                                    atol=1e-6)
+
+
+# ---------------------------------------------------------------- compile and fit
+_FX = RNG.standard_normal((24, 4)).astype(np.float32)
+_BITS = (_FX[:, :1] + _FX[:, 1:2] > 0).astype(np.float32)
+_ONEHOT = np.eye(3, dtype=np.float32)[(_FX[:, 0] > 0).astype(int) + (_FX[:, 1] > 0.5)]
+_REAL = (_FX @ np.array([[1.0], [-2.0], [0.5], [0.0]], np.float32)).astype(np.float32)
+
+# name: (output layer, loss, metrics, targets, fit options)
+FITS = {
+    "binary: accuracy means binary_accuracy": (
+        lambda m: _l(m).Dense(1, activation="sigmoid"), "binary_crossentropy",
+        ["accuracy", "mse"], _BITS, {"batch_size": 5}),
+    "binary from logits with a loss object": (
+        lambda m: _l(m).Dense(1), lambda m: m.losses.BinaryCrossentropy(from_logits=True,
+                                                                        label_smoothing=0.1),
+        [lambda m: m.metrics.BinaryAccuracy(threshold=0.3)], _BITS, {"batch_size": 8}),
+    "categorical: accuracy means categorical_accuracy": (
+        lambda m: _l(m).Dense(3, activation="softmax"), "categorical_crossentropy",
+        ["accuracy", lambda m: m.metrics.TopKCategoricalAccuracy(k=2)], _ONEHOT,
+        {"batch_size": 6}),
+    "regression mse with mae and rmse metrics": (
+        lambda m: _l(m).Dense(1), "mse", ["mae", lambda m: m.metrics.RootMeanSquaredError()],
+        _REAL, {"batch_size": 10, "validation_split": 0.25}),
+    "huber loss object and sample_weight": (
+        lambda m: _l(m).Dense(1), lambda m: m.losses.Huber(delta=0.5), ["mae"], _REAL,
+        {"batch_size": 7, "sample_weight": np.linspace(0.2, 1.0, 24).astype(np.float32)}),
+}
+
+
+def _compiled(m, name):
+    head, loss, metrics, _, _ = FITS[name]
+    model = m.Sequential([m.Input((4,)), _l(m).Dense(5, activation="tanh"), head(m)])
+    model.compile(optimizer=m.optimizers.Adam(0.05), loss=loss if isinstance(loss, str)
+                  else loss(m), metrics=[x if isinstance(x, str) else x(m) for x in metrics])
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(FITS))
+def test_compile_and_fit_match_keras(name):
+    keras.utils.set_random_seed(0)
+    theirs, ours = _compiled(keras, name), _compiled(tk, name)
+    ours.set_weights(theirs.get_weights())
+    y, options = FITS[name][3], {"epochs": 3, "shuffle": False, "verbose": 0, **FITS[name][4]}
+    h_theirs, h_ours = theirs.fit(_FX, y, **options).history, ours.fit(_FX, y, **options).history
+    assert sorted(h_ours) == sorted(h_theirs)
+    for key in h_theirs:
+        np.testing.assert_allclose(h_ours[key], h_theirs[key], rtol=2e-4, atol=1e-5, err_msg=key)
+    np.testing.assert_allclose(ours.evaluate(_FX, y, verbose=0), theirs.evaluate(_FX, y, verbose=0),
+                               rtol=2e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------- keras.ops gradients
+_TIES = np.array([[1.0, 3, 3, 0], [2, 2, 2, 2], [0, 0, -1, 4]], np.float32)
+_ZERO_ROW = _TIES * np.array([[1.0], [0.0], [1.0]], np.float32)
+
+# name: (op name, arguments, keyword arguments); inputs with ties, zeros and kinks
+GRADIENTS = {
+    "max over an axis at ties": ("max", (_TIES,), {"axis": 1}),
+    "max of all": ("max", (_TIES,), {}),
+    "min over axis 0": ("min", (_TIES,), {"axis": 0}),
+    "maximum at ties": ("maximum", (_TIES, np.full_like(_TIES, 2.0)), {}),
+    "minimum at ties": ("minimum", (_TIES, np.full_like(_TIES, 2.0)), {}),
+    "norm of a zero row": ("norm", (_ZERO_ROW,), {"axis": 1}),
+    "norm of all": ("norm", (_ZERO_ROW,), {}),
+    "abs and relu at 0": ("relu", (_TIES - 2,), {}),
+    "clip at its bounds": ("clip", (_TIES, 0.0, 3.0), {}),
+    "softplus at 0": ("softplus", (_TIES - 2,), {}),
+    "elu at 0": ("elu", (_TIES - 2,), {}),
+    "leaky_relu at 0": ("leaky_relu", (_TIES - 2,), {}),
+    "relu6 at 0 and 6": ("relu6", (_TIES * 2,), {}),
+    "hard_sigmoid at -3": ("hard_sigmoid", (_TIES - 2,), {}),
+    "sort": ("sort", (_TIES,), {}),
+    "cumsum": ("cumsum", (_TIES,), {"axis": 1}),
+    "logsumexp": ("logsumexp", (_TIES,), {"axis": 1}),
+    "median": ("median", (_TIES,), {"axis": 1}),
+    "var": ("var", (_TIES,), {}),
+    "gelu silu tanh": ("gelu", (_TIES - 2,), {}),
+    "log_softmax axis 0": ("log_softmax", (_TIES,), {"axis": 0}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRADIENTS))
+def test_keras_ops_gradients_match_keras(name):
+    from tests.keras3 import check_op_against_keras
+
+    op, args, kwargs = GRADIENTS[name]
+    check_op_against_keras(getattr(keras.ops, op), getattr(tk.ops, op), args, kwargs, True,
+                           np.random.default_rng(6))
+
+
+def test_keras_ops_norm_ord_2_of_a_matrix_is_refused_not_frobenius():
+    m = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    assert float(keras.ops.norm(m, ord=2)) != pytest.approx(float(tk.ops.norm(m, ord="fro")))
+    with pytest.raises(ValueError, match="largest singular value"):
+        tk.ops.norm(m, ord=2)
+
+
+# ---------------------------------------------------------------- masked sequences
+MASKED = {
+    "LSTM": lambda m, e: _l(m).LSTM(3, return_sequences=True)(e),
+    "GRU": lambda m, e: _l(m).GRU(3, return_sequences=True)(e),
+    "SimpleRNN": lambda m, e: _l(m).SimpleRNN(3, return_sequences=True)(e),
+    "Bidirectional LSTM": lambda m, e: _l(m).Bidirectional(_l(m).LSTM(2, return_sequences=True))(e),
+    "LSTM then GlobalAveragePooling1D": lambda m, e: _l(m).GlobalAveragePooling1D()(
+        _l(m).LSTM(3, return_sequences=True)(e)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MASKED))
+def test_masked_return_sequences_carry_the_last_real_output_as_keras(name):
+    """Keras's recurrent layers repeat the last real step's output over the padded steps."""
+    tokens = np.random.default_rng(7).integers(1, 9, (3, 6))
+    tokens[0, 4:], tokens[1, 2:] = 0, 0
+    models = []
+    for m in (keras, tk):
+        keras.utils.set_random_seed(0)
+        inp = m.Input((6,), dtype="int32")
+        models.append(m.Model(inp, MASKED[name](m, _l(m).Embedding(9, 4, mask_zero=True)(inp))))
+    theirs, ours = models
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours.predict(tokens, verbose=0), theirs.predict(tokens, verbose=0),
+                               rtol=1e-4, atol=1e-5)

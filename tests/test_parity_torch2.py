@@ -250,6 +250,12 @@ MODULES = {
     "Embedding negative padding_idx": (lambda m: _nn(m).Embedding(6, 3, padding_idx=-2),
                                        [(2, 4, 3)], True,
                                        lambda layer, m, x: layer(m.tensor(_IDS)) * x),
+    "Embedding max_norm": (lambda m: _nn(m).Embedding(6, 3, max_norm=1.0), [(2, 4, 3)], True,
+                           lambda layer, m, x: layer(m.tensor(_IDS)) * x),
+    "Embedding max_norm norm_type 1": (lambda m: _nn(m).Embedding(6, 3, max_norm=0.5,
+                                                                  norm_type=1.0),
+                                       [(2, 4, 3)], True,
+                                       lambda layer, m, x: layer(m.tensor(_IDS)) * x),
     "EmbeddingBag mean offsets (an empty bag)": (lambda m: _nn(m).EmbeddingBag(10, 3),
                                                  [(3, 3)], True, _bag("mean")),
     "EmbeddingBag sum per_sample_weights": (lambda m: _nn(m).EmbeddingBag(10, 3, mode="sum"),
@@ -273,6 +279,10 @@ MODULES = {
                          [(1, 2, 3, 3)], True, _one),
     "Upsample bicubic align_corners": (lambda m: _nn(m).Upsample(
         scale_factor=1.5, mode="bicubic", align_corners=True), [(1, 2, 4, 4)], True, _one),
+    "Upsample nearest-exact": (lambda m: _nn(m).Upsample(scale_factor=1.5, mode="nearest-exact"),
+                               [(1, 2, 4, 4)], True, _one),
+    "Upsample nearest-exact size 1-d": (lambda m: _nn(m).Upsample(size=5, mode="nearest-exact"),
+                                        [(1, 2, 7)], True, _one),
     "Upsample nearest 1-d downscale": (lambda m: _nn(m).Upsample(scale_factor=0.6),
                                        [(1, 2, 7)], True, _one),
     "Upsample linear align_corners": (lambda m: _nn(m).Upsample(

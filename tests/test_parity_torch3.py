@@ -179,6 +179,12 @@ def _F(m):
 
 
 TARGET = np.array([1, 0, 3])
+PRODS = np.array([[0.0, 2.0, -1.5, 3.0, 0.5], [0.0, 0.0, 2.0, 1.0, -1.0],
+                  [1.5, -2.0, 0.5, 1.0, 2.0]], np.float32)
+POOL_TIES = np.maximum(_R.standard_normal((2, 2, 6, 6)), 0).astype(np.float32)
+POOL_TIES[0, 0, :2, :2] = 1.0
+KINKS = np.array([[-1.0, 0.0, 1.0, 6.0, -3.0, 3.0], [-2.0, 2.0, 7.0, -25.0, 25.0, 0.5]],
+                 np.float32)
 SIGNS = np.array([1.0, -1, 1], np.float32)
 MULTI = (_R.random((3, 4)) > 0.5).astype(np.float32)
 POS = (np.abs(_R.standard_normal((3, 4))) + 0.1).astype(np.float32)
@@ -192,6 +198,21 @@ GRADS = {
     "kthvalue median": (lambda m, a: (a.kthvalue(2, 1)[0], a.median(0)[0]), A),
     "cummax cumprod": (lambda m, a: (m.cummax(a, 1)[0], m.cumprod(a, 0)), A),
     "std var correction": (lambda m, a: (a.std(1, correction=0), a.var(0, unbiased=False)), A),
+    "prod with zeros: the gradient is the product of the others": (lambda m, a: (
+        a.prod(1), a.prod(0, keepdim=True), a.prod(), a[:, :3].prod(1)), PRODS),
+    "max pools at ties (zeros after a ReLU): the first maximum gets the gradient": (
+        lambda m, a: (_F(m).max_pool2d(a, 2), _F(m).max_pool2d(a, 3, 1, 1),
+                      _F(m).adaptive_max_pool2d(a, (4, 3)), _F(m).adaptive_max_pool2d(a, 2),
+                      _F(m).adaptive_max_pool1d(a[:, 0], 4), _F(m).max_pool1d(a[:, 0], 3, 2),
+                      a.amax((2, 3)), a.max(3)[0]), POOL_TIES),
+    "std of a constant row has zero gradient": (lambda m, a: (a.std(1), a[1].std(),
+                                                              a.std(0, keepdim=True)), TIES),
+    "activations' gradients at their kinks": (lambda m, a: (
+        _F(m).softplus(a), _F(m).softplus(a, beta=2.0), _F(m).logsigmoid(a), _F(m).elu(a),
+        _F(m).elu(a, 0.5), _F(m).celu(a, 2.0), _F(m).selu(a), _F(m).leaky_relu(a, 0.2),
+        _F(m).relu6(a), _F(m).hardtanh(a, -1.0, 1.0), _F(m).hardtanh(a, 2.0, 2.0),
+        _F(m).hardsigmoid(a), _F(m).hardswish(a), _F(m).prelu(a, m.tensor([0.25])),
+        m.nn.ReLU6()(a), m.nn.LeakyReLU()(a), m.nn.Hardtanh(-2, 2)(a)), KINKS),
     "norm dims fro": (lambda m, a: (a.norm(dim=(0, 1)), a.norm(p=1, dim=0, keepdim=True)), A),
     # linear algebra
     "matmul 1-d and batched": (lambda m, a, b: (a[0] @ b, a @ b[:, 0], a[0] @ b[:, 0]), A, B),
@@ -258,6 +279,10 @@ GRADS = {
         m.nn.CrossEntropyLoss()(a, a.detach().softmax(1) * 0.5 + 0.125),
         m.nn.CrossEntropyLoss(reduction="none")(a[0], m.tensor(TARGET[0])),
         m.nn.NLLLoss()(a[None].transpose(1, 2).log_softmax(1), m.tensor(TARGET[None]))), A),
+    "embedding max_norm renormalises the looked-up rows in place": (lambda m, a: (
+        _F(m).embedding(m.tensor(np.array([[0, 2], [2, 1]])), a, max_norm=1.5),
+        _F(m).embedding(m.tensor(np.array([1])), a, max_norm=0.5, norm_type=1.0),
+        a.detach().clone()), A),
     "unbatched class-index losses": (lambda m, a: (
         _F(m).cross_entropy(a[0], m.tensor(2)), _F(m).cross_entropy(
             a[1], m.tensor(1), weight=m.tensor(POS[0]), reduction="none"),
@@ -583,6 +608,9 @@ SEMANTICS = {
     "int ** negative": lambda m: m.tensor([2, 4]) ** 2,
     "true_divide by zero": lambda m: (m.tensor([1.0, -1.0, 0.0]) / 0, m.tensor([1, -1, 0]) / 0),
     "fmod negative": lambda m: m.fmod(m.tensor([-3, 3]), 2),
+    "sign of nan, -0, inf and ints": lambda m: (
+        m.tensor([float("nan"), -0.0, 0.0, float("-inf"), 2.5]).sign(),
+        m.tensor([-3, 0, 4]).sign()),
     "remainder float negative divisor": lambda m: m.remainder(m.tensor([-3.0, 3.0]), -2),
     "bitwise ints": lambda m: (
         m.tensor([5, 3]) & m.tensor([3, 1]),
@@ -708,3 +736,135 @@ def test_a_list_of_lists_index_backward_matches_torch():
         (x[[[0, 2, 0], [1, 3, 1]]] * m.tensor([1.0, 2.0, 3.0])).sum().backward()
         grads.append(x.grad.numpy())
     np.testing.assert_array_equal(*grads)
+
+
+# ---------------------------------------------------------------- nn.utils
+def _clip_grad_value(m):
+    params = [m.nn.Parameter(m.tensor(w.copy())) for w in (A, V4)]
+    for p in params:
+        p.grad = p.detach() * 3
+    m.nn.utils.clip_grad_value_(params, 0.5)
+    return [p.grad for p in params]
+
+
+def _parameters_vector(m):
+    params = [m.nn.Parameter(m.tensor(w.copy())) for w in (A, V4)]
+    vector = m.nn.utils.parameters_to_vector(params)
+    m.nn.utils.vector_to_parameters(vector * 2, params)
+    return [vector] + [p.detach() for p in params]
+
+
+def _pad_sequence(m):
+    seqs = [m.tensor(V3), m.tensor(V4[:1]), m.tensor(V4[:2])]
+    return (m.nn.utils.rnn.pad_sequence(seqs),
+            m.nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=-1.0))
+
+
+def _packed(m):
+    rnn_utils = m.nn.utils.rnn
+    p = rnn_utils.pack_padded_sequence(m.tensor(BATCH2[:, :, :2].transpose(1, 0, 2).copy()),
+                                       m.tensor([2, 4]), enforce_sorted=False)
+    out, lengths = rnn_utils.pad_packed_sequence(p, batch_first=True, total_length=5)
+    q = rnn_utils.pack_sequence([m.tensor(A[:2]), m.tensor(A), m.tensor(A[:1])],
+                                enforce_sorted=False)
+    return (out, lengths, p.data, p.batch_sizes, p.sorted_indices, p.unsorted_indices, q.data,
+            q.batch_sizes)
+
+
+UTILS = {fn.__name__.strip("_").replace("_", " "): fn for fn in (
+    _clip_grad_value, _parameters_vector, _pad_sequence, _packed)}
+
+
+@pytest.mark.parametrize("name", sorted(UTILS))
+def test_nn_utils_match_torch(name):
+    _assert_same(UTILS[name](tinymm), UTILS[name](torch))
+# ---------------------------------------------------------------- functional forms, broadcasting
+_B1 = _R.standard_normal((1, 4)).astype(np.float32)
+
+
+def _f(m):
+    return m.nn.functional
+
+
+FUNCTIONAL = {
+    "cosine_similarity broadcast": lambda m: _f(m).cosine_similarity(m.tensor(A), m.tensor(_B1)),
+    "cosine_similarity 3-d dim -1": lambda m: _f(m).cosine_similarity(
+        m.tensor(BATCH), m.tensor(A), dim=-1
+    ),
+    "pairwise_distance broadcast and 1-d": lambda m: (
+        _f(m).pairwise_distance(m.tensor(A), m.tensor(_B1)),
+        _f(m).pairwise_distance(m.tensor(A[0]), m.tensor(_B1[0])),
+    ),
+    "cdist batch broadcast": lambda m: m.cdist(m.tensor(BATCH), m.tensor(A[None])),
+    "normalize 3-d dim 0": lambda m: _f(m).normalize(m.tensor(BATCH), dim=0),
+    "softmax log_softmax 3-d": lambda m: (
+        _f(m).softmax(m.tensor(BATCH), dim=1),
+        _f(m).log_softmax(m.tensor(BATCH), -2),
+    ),
+    "linear 3-d input": lambda m: _f(m).linear(
+        m.tensor(BATCH), m.tensor(A[:2]), m.tensor(A[0, :2])
+    ),
+    "bilinear": lambda m: _f(m).bilinear(m.tensor(A), m.tensor(A), m.tensor(BATCH2[:, :4, :4])),
+    "bce_with_logits broadcast pos_weight": lambda m: _f(m).binary_cross_entropy_with_logits(
+        m.tensor(BATCH), m.tensor((BATCH > 0).astype(np.float32)), pos_weight=m.tensor(V4)
+    ),
+    "glu default dim": lambda m: _f(m).glu(m.tensor(BATCH)),
+    "dropout p=0 and p=1 in training": lambda m: (
+        _f(m).dropout(m.tensor(A), 0.0, training=True),
+        _f(m).dropout(m.tensor(A), 1.0, training=True),
+    ),
+    "layer_norm over two dims with weight and bias": lambda m: _f(m).layer_norm(
+        m.tensor(BATCH), (3, 4), m.tensor(A), m.tensor(A * 0.1)
+    ),
+    "group_norm with weight and bias": lambda m: _f(m).group_norm(
+        m.tensor(BATCH.transpose(0, 2, 1).copy()), 2, m.tensor(V4), m.tensor(V4 * 0.5)
+    ),
+    "instance_norm 3-d": lambda m: _f(m).instance_norm(m.tensor(BATCH)),
+    "one_hot 2-d": lambda m: _f(m).one_hot(m.tensor(np.array([[0, 2], [1, 1]]))),
+    "pad reflect and replicate": lambda m: (
+        _f(m).pad(m.tensor(BATCH[None]), (1, 1, 2, 0), mode="reflect"),
+        _f(m).pad(m.tensor(BATCH), (2, 1), mode="replicate"),
+    ),
+    "interpolate scale tuple and recompute_scale_factor": lambda m: (
+        _f(m).interpolate(m.tensor(BATCH[None]), scale_factor=(0.5, 1.5), mode="bilinear"),
+        _f(m).interpolate(m.tensor(BATCH[None]), scale_factor=1.7, recompute_scale_factor=True),
+    ),
+    "affine_grid": lambda m: _f(m).affine_grid(
+        m.tensor(np.array([[[1, 0.2, 0.1], [0, 0.9, -0.2]]], np.float32)),
+        (1, 1, 3, 4),
+        align_corners=False,
+    ),
+    "embedding_bag functional max": lambda m: _f(m).embedding_bag(
+        m.tensor(np.array([0, 2, 1, 2])), m.tensor(A), m.tensor(np.array([0, 1])), mode="max"
+    ),
+    "activations' parameters positionally": lambda m: (
+        _f(m).relu6(m.tensor(A * 5)),
+        _f(m).threshold(m.tensor(A), 0.2, -3.0),
+        _f(m).celu(m.tensor(A), 0.5),
+        _f(m).softsign(m.tensor(A)),
+        _f(m).tanhshrink(m.tensor(A)),
+        _f(m).logsigmoid(m.tensor(A * 50)),
+        _f(m).softmin(m.tensor(A), dim=0),
+    ),
+    "scaled_dot_product_attention bool mask broadcast, shorter keys": lambda m: (
+        _f(m).scaled_dot_product_attention(
+            m.tensor(BATCH[None]),
+            m.tensor(BATCH[None]),
+            m.tensor(BATCH[None]),
+            attn_mask=m.tensor(np.tril(np.ones((3, 3), bool))),
+        ),
+        _f(m).scaled_dot_product_attention(
+            m.tensor(BATCH), m.tensor(BATCH[:, :2]), m.tensor(BATCH[:, :2])
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONAL))
+def test_functional_forms_match_torch(name):
+    _assert_same(FUNCTIONAL[name](tinymm), FUNCTIONAL[name](torch))
+
+
+def test_prod_with_zeros_passes_gradcheck():
+    x = tinymm.tensor(PRODS.astype(np.float64), requires_grad=True)
+    assert tinymm.gradcheck(lambda t: t.prod(1) + t.prod(0).sum() + t.prod(), [x])

@@ -157,6 +157,14 @@ def test_bad_config_values_are_refused():
         tiny(lr=float("nan"))
 
 
+def test_default_epochs_are_the_fusions():
+    assert T.TrainConfig().epochs == T.VQA_EPOCHS == 15
+    assert T.TrainConfig(fusion="attention_count").epochs == 18
+    assert T.TrainConfig(fusion="attention_count", epochs=3).epochs == 3
+    with pytest.raises(ValueError, match="epochs must be a positive integer, got 0"):
+        T.TrainConfig(fusion="attention_count", epochs=0)
+
+
 def test_cli_names_valid_choices_and_protects_out(tmp_path, capsys):
     assert cli_main(["train", "--fusion", "fancy"]) == 2
     assert "valid fusions: concat, multiply, attention" in capsys.readouterr().err

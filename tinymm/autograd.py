@@ -410,7 +410,10 @@ def _begin(cls, context: type[Context], args: tuple) -> tuple[Context, bool, boo
     records it, and whether it runs on cuda arrays (the node, record, on_device)."""
     from tinymm.tensor import Tensor
 
-    devices = {getattr(a.device, "type", str(a.device)) for a in args if isinstance(a, Tensor)}
+    devices = set()
+    for a in args:
+        if isinstance(a, Tensor):
+            devices.add(getattr(a.device, "type", None) or str(a.device))
     if len(devices) > 1:
         raise RuntimeError(
             f"{cls.__name__}: expected all tensors to be on the same device, but found "
@@ -449,7 +452,7 @@ def _record(ctx: Context, args: tuple, outputs: list, record: bool, frozen=()) -
         if t is None:
             continue
         index = len(ctx.output_shapes)
-        ctx.output_shapes.append(tuple(np.shape(t.array)))
+        ctx.output_shapes.append(tuple(t.array.shape))
         ctx.output_dtypes.append(_dtype_of(t.array))
         if ctx.output_dtypes[-1].kind == "f" and not _is_in(t, frozen):  # not indices
             t.requires_grad, t._node, t._out_index = True, ctx, index
@@ -649,8 +652,9 @@ def once_differentiable(fn):
 
 def _storage(array):
     """The array that owns ``array``'s memory (follows NumPy's chain of views)."""
-    while isinstance(getattr(array, "base", None), np.ndarray):
-        array = array.base
+    base = getattr(array, "base", None)
+    while isinstance(base, np.ndarray):
+        array, base = base, base.base
     return array
 
 

@@ -41,17 +41,63 @@ _PACKAGES = {
 }
 
 
+class _KernelTable(dict):
+    """A backend's ``kernels`` dict that mirrors every entry into the backend's instance
+    attributes, so ``backend.add_forward`` is a plain attribute read (no ``__getattr__``
+    call per op) and stays right when code swaps entries (``kernels[name] = fn``, ``clear``,
+    ``update``, monkeypatch's ``setitem``)."""
+
+    def __init__(self, owner: Backend, kernels: dict):
+        super().__init__(kernels)
+        self._owner = owner
+        self._sync()
+
+    def _sync(self) -> None:
+        owner = self.__dict__.get("_owner")
+        if owner is None:  # a copy being rebuilt entry by entry (copy, pickle)
+            return
+        attrs = owner.__dict__
+        for name in [n for n in attrs if n in CONTRACT and n not in self]:
+            del attrs[name]
+        attrs.update((n, f) for n, f in self.items() if n in CONTRACT)
+
+    def __setitem__(self, name, fn) -> None:
+        super().__setitem__(name, fn)
+        self._sync()
+
+    def __delitem__(self, name) -> None:
+        super().__delitem__(name)
+        self._sync()
+
+    def _synced(method):  # noqa: N805 - wraps the dict methods below
+        def call(self, *args, **kwargs):
+            result = method(self, *args, **kwargs)
+            self._sync()
+            return result
+
+        return call
+
+    clear, update, pop = _synced(dict.clear), _synced(dict.update), _synced(dict.pop)
+    popitem, setdefault = _synced(dict.popitem), _synced(dict.setdefault)
+    __ior__ = _synced(dict.__ior__)
+
+
 class Backend:
     """A table of kernels: ``backend.linear_forward(x, w, b)`` calls this backend's version."""
 
     def __init__(self, name: str, kernels: dict, fallbacks: tuple[str, ...], device: str):
         self.name = name
-        self.kernels = kernels  # kernel name -> function
+        self.kernels = kernels  # kernel name -> function (also read as attributes)
         self.fallbacks = fallbacks  # names served by the reference backend instead
         self.device = device  # "cpu" or "cuda": where its arrays live
 
+    def __setattr__(self, name: str, value) -> None:
+        if name == "kernels":  # a new table: mirror it (a _KernelTable keeps it mirrored)
+            value = _KernelTable(self, value)
+        super().__setattr__(name, value)
+
     def __getattr__(self, name: str):
-        # Only called when normal lookup fails, i.e. for kernel names.
+        # Only called when normal lookup fails: names no kernel entry serves.
         kernels = self.__dict__.get("kernels", {})
         if name in kernels:
             return kernels[name]

@@ -154,21 +154,26 @@ def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, device=None
 
 
 def rand_like(x: Tensor, generator=None, dtype=None) -> Tensor:
-    return rand(x.shape, generator=generator, dtype=dtype or x.dtype)
+    return rand(x.shape, generator=generator, dtype=dtype or x.dtype, device=x.device)
 
 
 def randn_like(x: Tensor, generator=None, dtype=None) -> Tensor:
-    return randn(x.shape, generator=generator, dtype=dtype or x.dtype)
+    return randn(x.shape, generator=generator, dtype=dtype or x.dtype, device=x.device)
 
 
 def randint_like(x: Tensor, low, high=None, generator=None, dtype=None) -> Tensor:
     if high is None:
         low, high = 0, low
-    return randint(low, high, x.shape, generator=generator, dtype=dtype or x.dtype)
+    return randint(low, high, x.shape, generator=generator, dtype=dtype or x.dtype,
+                   device=x.device)
 
 
 def bernoulli(p, generator=None) -> Tensor:
-    """1 with probability p (elementwise), else 0, in p's dtype."""
+    """1 with probability p (elementwise), else 0, in p's dtype, on p's device (a cuda p:
+    uniform draws made on the host, copied over once and compared there)."""
+    if isinstance(p, Tensor) and p.is_cuda:
+        return (rand(p.shape, generator=generator, dtype=p.dtype, device=p.device) < p).to(
+            p.dtype)
     probs = p.array if isinstance(p, Tensor) else np.asarray(p, np.float32)
     draw = rng_of(generator).random(probs.shape) < probs
     return _make(draw, probs.dtype, False, None)
@@ -177,7 +182,8 @@ def bernoulli(p, generator=None) -> Tensor:
 def multinomial(probs, num_samples: int, replacement: bool = False, generator=None) -> Tensor:
     """Indices drawn from each row of ``probs`` (unnormalised weights), (R, num_samples)
     int64; a 1-D ``probs`` gives (num_samples,)."""
-    weights = probs.array if isinstance(probs, Tensor) else np.asarray(probs)
+    # a cuda probs: its weights come to the host (one counted copy), the draws go back
+    weights = probs._host_values() if isinstance(probs, Tensor) else np.asarray(probs)
     rows = np.atleast_2d(weights).astype(np.float64)  # (R, C)
     if (rows < 0).any() or not np.isfinite(rows).all() or (rows.sum(1) <= 0).any():
         raise ValueError("multinomial: probabilities must be finite, non-negative and have a "
@@ -188,4 +194,5 @@ def multinomial(probs, num_samples: int, replacement: bool = False, generator=No
     rng = rng_of(generator)
     out = np.stack([rng.choice(rows.shape[1], num_samples, replace=replacement, p=r / r.sum())
                     for r in rows])
-    return _make(out if weights.ndim > 1 else out[0], np.int64, False, None)
+    device = probs.device if isinstance(probs, Tensor) else None
+    return _make(out if weights.ndim > 1 else out[0], np.int64, False, device)

@@ -39,7 +39,7 @@ from tinymm.autograd import (
     run_backward,
 )
 from tinymm.backend import current_backend, get_backend
-from tinymm.devices import as_device
+from tinymm.devices import CPU, as_device
 from tinymm.kernels.numba_cuda import device as _cuda
 
 _FLOAT_DTYPES = (np.float32, np.float64)
@@ -162,7 +162,11 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device=None,
                  _copy: bool = True):
         raw = data.array if isinstance(data, Tensor) else data
-        if _cuda.is_device_array(raw):  # already on the GPU: stays there unless told otherwise
+        # a host array kept as it is (an op's result): no conversion, no device to parse
+        plain = type(raw) is np.ndarray and dtype is None and device is None
+        if plain:
+            array = raw.copy() if _copy and raw is data else raw
+        elif _cuda.is_device_array(raw):  # already on the GPU: stays there unless told otherwise
             array = raw
             if dtype is not None and np.dtype(dtype) != array.dtype:
                 raise TypeError(f"Tensor: a cuda array of dtype {array.dtype} cannot be "
@@ -175,7 +179,8 @@ class Tensor:
                 array = array.copy()
             if device is not None and as_device(device, "Tensor").type == "cuda":
                 array = _cuda.to_device(array)  # a counted host->device copy
-        self.device = as_device("cuda" if _cuda.is_device_array(array) else "cpu", "Tensor")
+        self.device = CPU if plain else as_device(
+            "cuda" if _cuda.is_device_array(array) else "cpu", "Tensor")
         if requires_grad and array.dtype.type not in _FLOAT_DTYPES:
             raise TypeError(
                 f"Tensor: only float32/float64 tensors can require gradients, got {array.dtype}"
@@ -558,9 +563,11 @@ class Tensor:
         return Tensor(array, requires_grad=requires_grad, device=self.device, _copy=False)
 
     def new_tensor(self, data, dtype=None, requires_grad: bool = False) -> Tensor:
-        array = np.array(data.array if isinstance(data, Tensor) else data,
-                         dtype=self.dtype if dtype is None else dtype)
-        return self._new(array, requires_grad)
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        if isinstance(data, Tensor):  # a copy where self is, by kernels (no host round trip)
+            out = data.detach().to(self.device).to(dtype).clone()
+            return out.requires_grad_(requires_grad) if requires_grad else out
+        return self._new(np.array(data, dtype=dtype), requires_grad)
 
     def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
         shape = shape_args((size,))
@@ -843,7 +850,14 @@ class Tensor:
         return (centred * centred).sum(dim, keepdim=keepdim) / max(count - correction, 0)
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+        """sqrt(var). As PyTorch, where the variance is 0 (a constant row) the gradient is 0,
+        not the 0 * inf = nan of the root's derivative; on cuda tensors, whose comparisons
+        run on the host, it is the plain root."""
+        variance = self.var(dim, unbiased, keepdim, correction=correction)
+        if self.is_cuda:
+            return variance.sqrt()
+        constant = variance == 0  # nan (one sample with correction 1) stays nan
+        return where(constant, 0.0, where(constant, 1.0, variance).sqrt())
 
     def logsumexp(self, dim, keepdim: bool = False):
         m = self.amax(dim, keepdim=True).detach()  # a constant shift: no gradient through it
@@ -905,12 +919,11 @@ class Tensor:
     def _arg(self, mode: str, dim, keepdim) -> Tensor:
         """The index of the first max (min) along ``dim``, or in the flattened tensor when
         dim is None (keepdim: shaped (1,) * ndim): the ``max_dim`` kernels' indices."""
-        x = self.detach()
+        x, op = self.detach(), f"arg{mode}"
         if dim is None:
-            idx = _I.MaxDim.apply(x.reshape(-1), dim=0, mode=mode)[1]
+            idx = _I.MaxDim.apply(x.reshape(-1), dim=0, mode=mode, op=op)[1]
             return idx.reshape(*(1,) * self.ndim) if keepdim else idx
-        return _I.MaxDim.apply(x, dim=self._dim(dim, f"arg{mode}"), keepdim=keepdim,
-                               mode=mode)[1]
+        return _I.MaxDim.apply(x, dim=self._dim(dim, op), keepdim=keepdim, mode=mode, op=op)[1]
 
     def argmax(self, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
         return self._arg("max", axis if dim is None else dim, keepdim)

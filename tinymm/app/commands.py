@@ -26,13 +26,16 @@ def _train_defaults() -> dict:
 
 
 def _common_training_flags(p, defaults_from_checkpoint: bool) -> None:
+    from tinymm.app.train import FUSION_EPOCHS, VQA_EPOCHS
+
     t = _train_defaults()
     d = (lambda name: None) if defaults_from_checkpoint else (lambda name: t[name])
-    epochs = f"default {t['epochs']}"
+    epochs = f"default {VQA_EPOCHS}"
     samples = f"default {t['samples']}; validation {t['val_samples']}, test {t['test_samples']}"
     if defaults_from_checkpoint:  # the train command: the other tasks' defaults too
         from tinymm.app.tasks.base import DEFAULT_EPOCHS, DEFAULT_SAMPLES
 
+        epochs += "".join(f", {n} with --fusion {f}" for f, n in FUSION_EPOCHS.items())
         epochs += (f" for vqa; retrieval {DEFAULT_EPOCHS['retrieval', 'plain']}, captioning "
                    f"{DEFAULT_EPOCHS['captioning', 'attention']} with the attention decoder "
                    f"and {DEFAULT_EPOCHS['captioning', 'plain']} with the plain one")

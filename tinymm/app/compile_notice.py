@@ -87,11 +87,11 @@ def compile_notice(stream=None):
 # cache, ``start_helper`` starts a helper process (``python -m
 # tinymm.app.compile_notice '<TrainConfig as JSON>'``) that runs one forward and backward of
 # the same model (its images cut to 8 x 8: the same types, less reference work) on one batch
-# with the HELPER_STEMS' kernels on the numba backend and every other kernel on the reference
+# with the ``helper_stems()`` kernels on the numba backend and every other kernel on the reference
 # backend, so it compiles exactly those kernels, for the same types, into Numba's disk cache.
 # ``tinymm train`` starts it (``start_helper``) before building its data and model, then
 # (``compile_beside``) runs the same forward and backward the other way round (the other
-# stems' kernels compiled, HELPER_STEMS on the reference) and waits for the helper; the
+# stems' kernels compiled, the helper's on the reference) and waits for the helper; the
 # first training step then loads the helper's kernels from the cache. Only when a core is
 # idle (``spare_core``): on a busy machine the second process would slow the first. The
 # warm-up changes no weights (no optimizer step; the gradients are cleared) and uses no
@@ -99,7 +99,10 @@ def compile_notice(stream=None):
 # those kernels itself, as a one-process start does. A helper whose parent fails before
 # ``compile_beside`` finishes its one step and exits on its own.
 
-HELPER_STEMS = frozenset({"lstm", "attention", "linear", "cross_entropy"})
+TEXT_STEMS = frozenset({"lstm", "attention", "linear", "cross_entropy"})
+# with the Winograd conv path on (TINYMM_WINOGRAD=1) its four transform kernels make the
+# convolutions the larger half of the compiling: the helper takes them instead of the text side
+CONV_STEMS = frozenset({"conv2d"})
 HELPER_TIMEOUT_S = 120.0  # a stuck helper: stop waiting, compile the rest here
 # one kernel of each side: when either has no usable cache entry, the start is cold
 _PROBES = (("tinymm.kernels.numba_cpu.conv2d", "_im2col_image"),
@@ -199,6 +202,14 @@ def warm_up_step(model, dataset, batch_size: int, loss_fn, reference_stems) -> N
         parameter.grad = None
 
 
+def helper_stems() -> frozenset:
+    """The stems whose kernels the helper compiles: CONV_STEMS when the numba backend's
+    Winograd conv path is on, else TEXT_STEMS (the two halves measured closest to equal)."""
+    from tinymm.kernels.numba_cpu import conv2d
+
+    return CONV_STEMS if conv2d.WINOGRAD else TEXT_STEMS
+
+
 def start_helper(cfg, notice=None):
     """The helper process, started when the cache is cold, the backend is numba on the CPU and
     a core is spare (``spare_core``); else None. Call it early (``tinymm train`` does, before
@@ -213,8 +224,9 @@ def start_helper(cfg, notice=None):
     if not (cold_cache() and spare_core()):  # a warm start reads no load
         return None
     if notice is not None:
-        notice._write("compiling kernels in two processes (the second one compiles the text "
-                      "and answer side)\n")
+        side = "convolutions" if helper_stems() == CONV_STEMS else "text and answer side"
+        notice._write(f"compiling kernels in two processes (the second one compiles the "
+                      f"{side})\n")
     # the helper imports this very copy of tinymm: Numba's cache is per source file
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
@@ -225,14 +237,14 @@ def start_helper(cfg, notice=None):
 
 def compile_beside(helper, cfg, model, dataset, loss_fn):
     """With a helper from ``start_helper`` (nothing to do for None): this process compiles
-    the kernels outside HELPER_STEMS by one warm-up step, then waits for the helper (at most
-    HELPER_TIMEOUT_S). Returns the helper's exit status, or None when no helper ran."""
+    the kernels outside ``helper_stems()`` by one warm-up step, then waits for the helper (at
+    most HELPER_TIMEOUT_S). Returns the helper's exit status, or None when no helper ran."""
     import subprocess
 
     if helper is None:
         return None
     try:
-        warm_up_step(model, dataset, cfg.batch_size, loss_fn, HELPER_STEMS)
+        warm_up_step(model, dataset, cfg.batch_size, loss_fn, helper_stems())
         helper.wait(timeout=HELPER_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         pass
@@ -245,15 +257,15 @@ def compile_beside(helper, cfg, model, dataset, loss_fn):
 
 def compile_in_two_processes(cfg, model, dataset, loss_fn, notice=None):
     """``start_helper`` then ``compile_beside``: on a cold cache with the numba backend and a
-    spare core, the helper compiles HELPER_STEMS' kernels while this process compiles the
+    spare core, the helper compiles ``helper_stems()``' kernels while this process compiles the
     others (the comment above). Returns the helper's exit status, or None when none ran."""
     return compile_beside(start_helper(cfg, notice), cfg, model, dataset, loss_fn)
 
 
 class _CroppedImages:
     """A VQA data set whose images are cut to their top-left ``size`` x ``size`` corner: the
-    helper's model sees the same dtypes and layouts at a fraction of the reference backend's
-    image-side work (its image kernels are not the helper's to compile)."""
+    helper's model sees the same dtypes and layouts at a fraction of the image-side work
+    (the reference backend's, or the convolutions' while it compiles those)."""
 
     def __init__(self, dataset, size: int):
         self.dataset, self.size = dataset, size
@@ -272,7 +284,7 @@ HELPER_IMAGE_SIZE = 8  # two 2x2 pools leave 2 x 2 regions
 
 def _helper_main(argv) -> int:
     """The helper process: one warm-up step of the configured model (images cut to
-    HELPER_IMAGE_SIZE) with every kernel outside HELPER_STEMS on the reference backend."""
+    HELPER_IMAGE_SIZE) with every kernel outside ``helper_stems()`` on the reference backend."""
     import json
 
     from tinymm.app.train import TrainConfig, build_model, vqa_loss
@@ -284,7 +296,7 @@ def _helper_main(argv) -> int:
     size = min(HELPER_IMAGE_SIZE, cfg.model.get("image_size", HELPER_IMAGE_SIZE))
     cfg = TrainConfig(**{**json.loads(argv[0]), "model": {**cfg.model, "image_size": size}})
     dataset = ShapesVQA(cfg.batch_size, seed=cfg.seed)
-    others = {spec.stem for spec in CONTRACT.values()} - HELPER_STEMS
+    others = {spec.stem for spec in CONTRACT.values()} - helper_stems()
     with use_backend("numba"):
         warm_up_step(build_model(cfg, dataset.tokenizer), _CroppedImages(dataset, size),
                      cfg.batch_size, vqa_loss, others)

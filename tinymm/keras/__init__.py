@@ -6,7 +6,8 @@ only the import changed (``import tinymm as tf``; ``tf.keras.layers.Dense``...).
 ``losses``, ``metrics``, ``optimizers`` (+ ``schedules``), ``initializers``, ``regularizers``,
 ``constraints`` (applied after each optimizer update),
 ``ops``, ``random``, ``utils``, ``Variable``, and ``save``/``models.load_model`` (``saving``:
-also the custom-object registry and (de)serialization; tinymm/io.py checkpoints). A
+also the custom-object registry and (de)serialization; a ``.keras`` path is Keras 3's zip,
+read and written by keras_file.py, other paths tinymm/io.py checkpoints). A
 subclassed Model's own ``train_step``/``test_step``/``predict_step``, ``compute_loss``,
 ``metrics`` and ``add_loss`` are in steps.py. See engine.py for how the graph is recorded
 and layers.py for how each layer adapts an nn module (more layers: more_layers.py,

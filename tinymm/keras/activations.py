@@ -45,9 +45,40 @@ def leaky_relu(x):
     return _act.leaky_relu(x, 0.2)  # Keras's default negative slope
 
 
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805  # Keras's constants
+
+
+def selu(x):
+    """scale * elu(x, alpha): scale x for x > 0, scale alpha (e^x - 1) otherwise."""
+    return _act.elu(x, SELU_ALPHA) * SELU_SCALE
+
+
+def softsign(x):
+    return x / (abs(x) + 1.0)
+
+
+def relu6(x):
+    return x.clamp(0.0, 6.0)
+
+
+def hard_sigmoid(x):
+    """Keras 3: relu6(x + 3) / 6."""
+    return (x + 3.0).clamp(0.0, 6.0) * (1.0 / 6.0)
+
+
+def exponential(x):
+    return x.exp()
+
+
+def mish(x):
+    return x * tanh(softplus(x))
+
+
 _BY_NAME = {"linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh,
             "softmax": softmax, "gelu": gelu, "elu": elu, "silu": silu, "swish": silu,
-            "softplus": softplus, "leaky_relu": leaky_relu}
+            "softplus": softplus, "leaky_relu": leaky_relu, "selu": selu,
+            "softsign": softsign, "relu6": relu6, "hard_sigmoid": hard_sigmoid,
+            "exponential": exponential, "mish": mish}
 
 
 def get(identifier):

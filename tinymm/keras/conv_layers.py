@@ -92,6 +92,15 @@ class _Conv(Activated):
                 "use_bias": self.use_bias, "dilation_rate": list(self.dilation_rate)}
 
 
+def without_kernel_keys(config: dict) -> dict:
+    """The config without ``kernel_regularizer``/``kernel_constraint`` when unset: Keras's
+    depthwise and separable convolutions name theirs after their kernels and refuse these."""
+    for key in ("kernel_regularizer", "kernel_constraint"):
+        if config.get(key, 0) is None:
+            del config[key]
+    return config
+
+
 class DepthwiseConv2D(_Conv):
     def __init__(self, kernel_size, strides=(1, 1), padding: str = "valid",
                  depth_multiplier: int = 1, activation=None, use_bias: bool = True,
@@ -118,8 +127,11 @@ class DepthwiseConv2D(_Conv):
         y = y.permute(0, 2, 3, 1)  # (N, H', W', C M)
         return self.activation(y + self.bias if self.use_bias else y)
 
+    constraint_args = ()  # Keras's depthwise_constraint: not supported
+
     def get_config(self) -> dict:
-        return {**super().get_config(), "depth_multiplier": self.depth_multiplier}
+        return without_kernel_keys({**super().get_config(),
+                                    "depth_multiplier": self.depth_multiplier})
 
 
 class SeparableConv2D(_Conv):
@@ -150,9 +162,11 @@ class SeparableConv2D(_Conv):
         y = y.permute(0, 2, 3, 1) @ self.pointwise_kernel[0, 0]  # (N, H', W', F)
         return self.activation(y + self.bias if self.use_bias else y)
 
+    constraint_args = ()  # Keras's depthwise/pointwise constraints: not supported
+
     def get_config(self) -> dict:
-        return {**super().get_config(), "filters": self.filters,
-                "depth_multiplier": self.depth_multiplier}
+        return without_kernel_keys({**super().get_config(), "filters": self.filters,
+                                    "depth_multiplier": self.depth_multiplier})
 
 
 class Conv2DTranspose(_Conv):

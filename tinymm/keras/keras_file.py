@@ -19,7 +19,9 @@ Loading runs no code from the file: every class name resolves to a tinymm.keras 
 class registered with ``keras.saving.register_keras_serializable`` or given in
 ``custom_objects``; anything else is refused. tinymm also keeps its optimizer's state in
 the weights file (a ``tinymm_optimizer`` group, which Keras ignores), so a model it saved
-resumes training exactly; a file Keras wrote loads with a fresh optimizer state.
+resumes training exactly; an Adam's state is also written and read as Keras's
+``optimizer/vars``, so either library resumes the other's Adam (other optimizers start
+fresh when the file comes from Keras, with a warning).
 """
 
 from __future__ import annotations
@@ -39,11 +41,17 @@ from tinymm.keras.engine import (
     InputLayer,
     KerasTensor,
     Layer,
+    OpLayer,
     map_structure,
     shape_list,
     snake_case,
 )
 
+# the operators a KerasTensor records (engine.py) -> the Keras operation classes
+KERAS_OPERATIONS = {"_add": "Add", "_sub": "Subtract", "_mul": "Multiply",
+                    "_truediv": "TrueDivide", "_matmul": "Matmul", "_neg": "Negative",
+                    "add": "Add", "subtract": "Subtract", "multiply": "Multiply",
+                    "matmul": "Matmul", "not_equal": "NotEqual", "equal": "Equal"}
 OPTIMIZER_GROUP = "tinymm_optimizer"  # tinymm's optimizer state; Keras reads only its groups
 FORMAT_VERSION = "3.0.0"  # the Keras saving format this module writes (keras_version)
 # Keras config keys tinymm's layers do not take, dropped on load when they hold the value that
@@ -62,6 +70,7 @@ INERT = {"quantization_config": None, "lora_rank": None, "lora_alpha": None, "sp
          "go_backwards": False, "return_state": False, "unit_forget_bias": True,
          "reset_after": True, "axis": -1, "center": True, "scale": True, "rms_scaling": False,
          "mask_zero": False, "dilation_rate": [1], "reversed": False, "noise_shape": None,
+         "score_mode": "dot",
          # the recurrent layers' fixed activations and bias (tinymm's LSTM/GRU take no option)
          "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True}
 
@@ -118,6 +127,8 @@ def model_groups(model, prefix: str = "") -> list[tuple[str, object, list]]:
     used: dict[str, int] = {}
     groups = [(f"{prefix}/vars".lstrip("/"), model, [])]
     for layer in model.layers:
+        if isinstance(layer, OpLayer):  # Keras's model.layers leaves operations out
+            continue
         kind = type(getattr(layer, "model", layer))
         base = snake_case("Functional" if kind.__name__ == "Model" else kind.__name__)
         used[base] = used.get(base, -1) + 1
@@ -140,12 +151,81 @@ def write_weights(model, target, optimizer_state: bool = False) -> None:
         if optimizer_state and getattr(model, "optimizer", None) is not None:
             from tinymm import io
 
+            write_keras_adam_state(model, f)
+
             tensors, manifest = io.optimizer_state_to_checkpoint(model.optimizer)
             group = f.require_group(OPTIMIZER_GROUP)
             group.attrs["manifest"] = json.dumps(manifest)
             group.attrs["keys"] = json.dumps(sorted(tensors))
             for key, array in tensors.items():
                 group.create_dataset(key, data=array)
+
+
+def _adam_views(model):
+    """(tinymm Adam, the trainable weights' views in Keras's optimizer order), or None when
+    the model's optimizer is not a plain Adam over single-tensor weights."""
+    from tinymm import optim
+
+    opt = model._ensure_optimizer()
+    inner = getattr(opt, "inner", opt)
+    views = [view for _, _, group in model_groups(model) for view in group
+             if all(p.requires_grad for p in getattr(view[0], "params", ()))]
+    if not isinstance(inner, optim.Adam) or inner.param_groups[0]["amsgrad"] or not all(
+            len(getattr(get, "params", ())) == 1 for get, _ in views):
+        return None
+    return opt, inner, views
+
+
+def write_keras_adam_state(model, f) -> None:
+    """An Adam's state as Keras's ``optimizer/vars`` (iterations, learning rate, then each
+    trainable variable's momentum and velocity in Keras's layout), so Keras resumes it."""
+    found = _adam_views(model)
+    if found is None:
+        return
+    opt, inner, views = found
+    group = f.require_group("optimizer/vars")
+    group.attrs["name"] = type(inner).__name__.lower()
+    steps = int(getattr(opt, "iterations", 0))
+    group.create_dataset("0", data=np.int64(steps))
+    group.create_dataset("1", data=np.float32(inner.param_groups[0]["lr"]))
+    for i, (get, _) in enumerate(views):
+        p = get.params[0]
+        state, kept = inner.state.get(p, {}), np.array(p.array)
+        for slot, name in ((2 + 2 * i, "exp_avg"), (3 + 2 * i, "exp_avg_sq")):
+            p.array[...] = state[name] if name in state else 0.0
+            group.create_dataset(str(slot), data=np.array(get()))  # the parameter's -> Keras's
+        p.array[...] = kept
+
+
+def read_keras_adam_state(model, source, where: str) -> bool:
+    """Keras's own Adam state (``optimizer/vars``: iterations, learning rate, then each
+    trainable variable's momentum and velocity, in Keras's layout) into the tinymm Adam that
+    ``compile`` built, so training resumes where Keras stopped. False when the file has none
+    or it does not fit (a warning says why)."""
+    h5py = _h5py()
+    with h5py.File(source, "r") as f:
+        if "optimizer/vars" not in f:
+            return False
+        saved = {int(k): np.asarray(v) for k, v in f["optimizer/vars"].items()}
+    found = _adam_views(model)
+    if found is None or len(saved) != 2 + 2 * len(found[2]):
+        warnings.warn(f"{where}: Keras's optimizer state is not restored (tinymm reads an "
+                      "Adam's momenta and velocities over single-tensor weights); training "
+                      "resumes with a fresh optimizer state", stacklevel=3)
+        return False
+    opt, inner, views = found
+    steps = int(saved[0])
+    for i, (get, put) in enumerate(views):
+        p = get.params[0]
+        kept = np.array(p.array)
+        put(saved[2 + 2 * i])  # Keras's layout in, the parameter's layout out
+        momentum = np.array(p.array)
+        put(saved[3 + 2 * i])
+        inner.state[p] = {"step": steps, "exp_avg": momentum, "exp_avg_sq": np.array(p.array)}
+        p.array[...] = kept
+    for holder in {id(opt): opt, id(inner): inner}.values():
+        holder.iterations = steps
+    return True
 
 
 def read_optimizer_state(model, source) -> bool:
@@ -268,6 +348,9 @@ def _functional_layers(model, node_numbers: dict) -> list[dict]:
 
     entries = []
     for layer in model.layers:
+        if isinstance(layer, OpLayer):
+            entries.append(_op_entry(layer, ref))
+            continue
         if isinstance(layer, InputLayer):
             entries.append({**_input_entry(layer), "name": layer.name, "inbound_nodes": []})
             continue
@@ -284,6 +367,18 @@ def _functional_layers(model, node_numbers: dict) -> list[dict]:
                                            "kwargs": map_structure(ref, dict(kwargs))})
         entries.append(entry)
     return entries
+
+
+def _op_entry(layer, ref) -> dict:
+    """A recorded operator (``a + b`` on KerasTensors) as the Keras operation it is."""
+    name = KERAS_OPERATIONS.get(getattr(layer.fn, "__name__", ""))
+    if name is None:
+        layer.get_config()  # raises: tinymm cannot name this function as a Keras operation
+    args, kwargs = layer.template
+    return {"module": "keras.src.ops.numpy", "class_name": name, "config": {"name": layer.name},
+            "registered_name": name, "name": layer.name,
+            "inbound_nodes": [{"args": map_structure(ref, list(args)),
+                               "kwargs": map_structure(ref, dict(kwargs))}]}
 
 
 def _input_entry(layer) -> dict:
@@ -346,10 +441,12 @@ def resolve_class(entry: dict, custom_objects: dict | None, what: str = "layer")
     name, registered = entry.get("class_name"), entry.get("registered_name")
     module = entry.get("module") or ""
     custom = _registry(custom_objects)
-    found = custom.get(registered) or custom.get(name)
-    if found is None and (module.startswith("keras") or module.startswith("tinymm.keras")
-                          or not registered) and name in LAYERS:
-        found = LAYERS[name]
+    builtin = registered is None and module.startswith(("keras", "tinymm.keras"))
+    found = LAYERS.get(name) if builtin else None  # Keras's own class: never a custom one
+    if found is None:
+        found = custom.get(registered) or custom.get(name)
+    if found is None and not registered:
+        found = LAYERS.get(name)
     if found is None:
         raise ValueError(f"load_model: unknown {what} class {name!r} (registered name "
                          f"{registered!r}); tinymm.keras has no such built-in layer: register "
@@ -407,6 +504,13 @@ def _check_mirror(config: dict, backward: dict) -> None:
                          "backward_layer, which tinymm.keras does not support")
 
 
+def _inert(key: str, value) -> bool:
+    """True for a config entry that changes nothing (a Keras default tinymm lacks)."""
+    if value is None and key.endswith(("_regularizer", "_constraint")):
+        return True
+    return key in INERT and INERT[key] == value
+
+
 def _builtin_kwargs(cls, config: dict, custom_objects) -> dict:
     """Keras's config for a tinymm.keras layer, as that layer's constructor arguments."""
     accepted = _accepted(cls)
@@ -422,16 +526,31 @@ def _builtin_kwargs(cls, config: dict, custom_objects) -> dict:
         value = _plain_value(key, value, custom_objects)
         if key in accepted:
             kwargs[key] = value
-        elif key not in INERT or INERT[key] != value:
+        elif not _inert(key, value):
             raise ValueError(f"load_model: layer {config.get('name')!r} ({cls.__name__}) has "
                              f"{key}={value!r}, which tinymm.keras's {cls.__name__} does not "
                              "support")
     return kwargs
 
 
+def _operation(entry: dict):
+    """A Keras operation entry (``keras.src.ops.*``: ``NotEqual``, ``Add``...) as the
+    tinymm.keras.ops function of that name, with the entry's options bound."""
+    from tinymm.keras import ops
+
+    fn = getattr(ops, snake_case(entry["class_name"]), None)
+    if fn is None:
+        raise ValueError(f"load_model: the graph uses the Keras operation "
+                         f"{entry['class_name']!r}, which tinymm.keras.ops does not have")
+    options = {k: v for k, v in (entry.get("config") or {}).items() if k != "name"}
+    return lambda *args, **kwargs: fn(*args, **options, **kwargs)
+
+
 def build_layer(entry: dict, custom_objects: dict | None):
     """A layer (or nested model) from its config entry; nothing in the file runs as code."""
     name = entry.get("class_name")
+    if (entry.get("module") or "").startswith("keras.src.ops"):
+        return _operation(entry)
     if name in ("Functional", "Sequential", "Model"):
         return model_from_keras_config(entry, custom_objects).as_layer()
     cls = resolve_class(entry, custom_objects)
@@ -672,8 +791,8 @@ def load_keras_file(filepath, custom_objects: dict | None = None, compile: bool 
     read_weights(model, weights, str(filepath))
     if compile:
         recompile(model, config.get("compile_config") or {}, f"load_model({filepath})")
-        if getattr(model, "compiled", False):
-            read_optimizer_state(model, weights)
+        if getattr(model, "compiled", False) and not read_optimizer_state(model, weights):
+            read_keras_adam_state(model, weights, f"load_model({filepath})")
     return model
 
 

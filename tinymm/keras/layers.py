@@ -101,8 +101,9 @@ class Activated(Layer):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls.constraint_args = ("kernel_constraint", "bias_constraint") if cls.has_kernel \
-            else ()
+        if "constraint_args" not in vars(cls):
+            cls.constraint_args = ("kernel_constraint", "bias_constraint") if cls.has_kernel \
+                else ()
 
     def __init__(self, activation=None, kernel_initializer=None, bias_initializer=None,
                  kernel_regularizer=None, bias_regularizer=None, **kwargs):
@@ -533,6 +534,17 @@ class Embedding(Layer):
                 "output_dim": self.output_dim, "mask_zero": self.mask_zero}
 
 
+def carry_last_output(output, lengths):
+    """Keras's masked return_sequences: at each padded step t >= length[n] the output is the
+    last real step's, output[n, length[n] - 1] (PyTorch's packed layers leave 0 there);
+    output (N, T, U), lengths (N,) or None (no mask)."""
+    if lengths is None:
+        return output
+    N, T = output.shape[0], output.shape[1]
+    last = np.minimum(np.arange(T)[None, :], np.asarray(lengths)[:, None] - 1)  # (N, T)
+    return output[np.arange(N)[:, None], last]  # (N, T, U), gradients summed into the last
+
+
 class LSTM(Layer):
     """Keras LSTM on (N, T, D): ``nn.LSTM(D, units, batch_first=True)`` inside.
 
@@ -600,7 +612,7 @@ class LSTM(Layer):
                                  "end)")
             lengths = np.maximum(lengths, 1)  # an all-padding row reads its first step
         output, (h_n, c_n) = self.module(x, hx, lengths=lengths)  # (N, T, U), (1, N, U) x 2
-        out = output if self.return_sequences else h_n[0]  # (N, T, U) or (N, U)
+        out = carry_last_output(output, lengths) if self.return_sequences else h_n[0]
         if self.return_state:
             return [out, h_n[0], c_n[0]]
         return out

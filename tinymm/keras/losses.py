@@ -119,13 +119,17 @@ def categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
     return -(target * p.clamp(EPSILON, 1 - EPSILON).log()).sum(axis=axis)
 
 
-def binary_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1):
-    """Keras's loss for 0/1 (or soft) targets: mean over the last axis; returns (N,)."""
+def binary_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0,
+                        axis: int = -1):
+    """Keras's loss for 0/1 (or soft) targets: mean over the last axis; returns (N,).
+    ``label_smoothing`` e moves the targets toward 1/2: y (1 - e) + e / 2, as Keras."""
     pred = _tensor(y_pred)
     target = _tensor(y_true, like=pred)
     if target.ndim == pred.ndim - 1 and pred.shape[-1] == 1:
         target = target.reshape(target.shape + (1,))
     _check_same_shape("binary_crossentropy", pred, target)
+    if label_smoothing:
+        target = target * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
         return binary_cross_entropy_with_logits(pred, target, reduction="none").mean(axis=axis)
     p = pred.clamp(EPSILON, 1 - EPSILON)
@@ -264,10 +268,10 @@ class CategoricalCrossentropy(LossFunctionWrapper):
 class BinaryCrossentropy(LossFunctionWrapper):
     logits_activation = "sigmoid"
 
-    def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size",
-                 name="binary_crossentropy"):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+                 reduction="sum_over_batch_size", name="binary_crossentropy"):
         super().__init__(binary_crossentropy, name=name, reduction=reduction,
-                         from_logits=from_logits)
+                         from_logits=from_logits, label_smoothing=label_smoothing)
 
 
 class MeanSquaredError(LossFunctionWrapper):

@@ -25,6 +25,7 @@ from tinymm.keras.ops import convert_to_tensor as _t
 from tinymm.kernels.geometry import conv_padding
 from tinymm.ops import activation as _act
 from tinymm.ops.conv2d import conv2d
+from tinymm.ops.pointwise import relu6 as _relu6
 from tinymm.ops.pool2d import avg_pool2d, max_pool2d
 from tinymm.tensor import Tensor, as_tensor
 
@@ -70,7 +71,8 @@ def round(x, decimals: int = 0):  # noqa: A001 (Keras's name)
 
 @symbolic
 def relu6(x):
-    return _t(x).clamp(0.0, 6.0)
+    """min(max(x, 0), 6); the gradient is 0 at both bounds (torch's relu6)."""
+    return _relu6(_t(x))
 
 
 @symbolic

@@ -569,7 +569,12 @@ class Sequential(Model):
         return config
 
 
-from tinymm.keras.saving import load_model, model_from_config, model_from_json  # noqa: E402
+from tinymm.keras.saving import (  # noqa: E402
+    load_model,
+    model_from_config,
+    model_from_json,
+    save_model,
+)
 
 __all__ = ["Model", "NonFiniteLossError", "Sequential", "load_model", "model_from_config",
-           "model_from_json"]
+           "model_from_json", "save_model"]

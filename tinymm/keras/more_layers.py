@@ -199,6 +199,10 @@ class TimeDistributed(Layer):
     def keras_layout(self) -> list:
         return self.layer.keras_layout()
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "layer": {"class_name": type(self.layer).__name__,
+                                                  "config": self.layer.get_config()}}
+
 
 # ---------------------------------------------------------------- merging
 class Subtract(Merge):

@@ -219,7 +219,14 @@ def norm(x, ord=None, axis=None, keepdims: bool = False):  # noqa: A002 (Keras's
                          "'fro', or 1 along one axis)")
     if ord == 1:
         return x.abs().sum(axis=axis, keepdims=keepdims)
-    return (x * x).sum(axis=_axes(axis), keepdims=keepdims).sqrt()
+    axes = _axes(axis)
+    if ord == 2 and ((axes is None and x.ndim == 2) or (isinstance(axes, tuple)
+                                                        and len(axes) == 2)):
+        raise ValueError("keras.ops.norm: ord=2 over a matrix is its largest singular value "
+                         "(as NumPy's), which tinymm does not compute; use ord='fro' or None "
+                         "for the Frobenius norm, or reduce one axis")
+    # the Euclidean norm, with PyTorch's zero gradient at an all-zero vector (Tensor.norm)
+    return x.norm(p="fro", dim=axes, keepdim=keepdims)
 
 
 @symbolic

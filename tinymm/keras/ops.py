@@ -167,14 +167,14 @@ def squeeze(x, axis=None):
 
 @symbolic
 def maximum(a, b):
-    a, b = _t(a), _t(b)
-    return _relu(a - b) + b
+    """Elementwise max; at ties each side gets half the gradient (torch.maximum's)."""
+    return _t(a).maximum(_t(b))
 
 
 @symbolic
 def minimum(a, b):
-    a, b = _t(a), _t(b)
-    return a - _relu(a - b)
+    """Elementwise min; ties as ``maximum``."""
+    return _t(a).minimum(_t(b))
 
 
 @symbolic

@@ -28,7 +28,7 @@ import numpy as np
 from tinymm import nn
 from tinymm.keras.engine import KerasTensor, Layer, weight_view
 from tinymm.keras.initializers import Orthogonal
-from tinymm.keras.layers import LSTM, glorot_uniform_, known_dim, need_rank
+from tinymm.keras.layers import LSTM, carry_last_output, glorot_uniform_, known_dim, need_rank
 from tinymm.ops.shape import concat
 from tinymm.tensor import as_tensor
 
@@ -92,7 +92,7 @@ class _KerasRNN(Layer):
         h0 = None if initial_state is None else initial_states(who, initial_state, 1,
                                                                 self.units)[0]
         output, h_n = self.module(x, h0, lengths=lengths)  # (N, T, U), (1, N, U)
-        out = output if self.return_sequences else h_n[0]
+        out = carry_last_output(output, lengths) if self.return_sequences else h_n[0]
         return [out, h_n[0]] if self.return_state else out
 
     def compute_mask(self, inputs, mask=None):

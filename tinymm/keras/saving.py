@@ -92,12 +92,13 @@ class SavingMixin:
                 "loss_weights": strings_only(self.loss_weights_given)}
 
     def save(self, filepath, overwrite: bool = True, metadata: dict | None = None) -> None:
-        """A ``.keras`` path: the Keras 3 zip (architecture, weights, compile settings, and
-        the optimizer state in a group Keras ignores). Any other path: the architecture,
-        weights, compile settings and optimizer state as a tinymm checkpoint
-        (``<stem>.safetensors`` + ``<stem>.json``), atomically, as is a ``.keras`` path given
-        ``metadata``: any JSON data to keep beside them (a vocabulary, a data-set name...),
-        returned by ``tinymm.io.load_checkpoint`` and kept as ``model.metadata`` on load."""
+        """A ``.keras`` path: the Keras 3 zip (architecture, weights, compile settings, the
+        optimizer state in a group Keras ignores, and an Adam's state as Keras reads it).
+        Any other path: the architecture, weights, compile settings and optimizer state as a
+        tinymm checkpoint (``<stem>.safetensors`` + ``<stem>.json``), atomically, as is a
+        ``.keras`` path given ``metadata``: any JSON data to keep beside them (a vocabulary,
+        a data-set name...), returned by ``tinymm.io.load_checkpoint`` and kept as
+        ``model.metadata`` on load."""
         if str(filepath).endswith(".keras") and metadata is None:
             keras_file.save_keras_file(self, filepath, overwrite)
             return
@@ -271,6 +272,15 @@ def model_from_json(json_string: str, custom_objects: dict | None = None) -> Mod
     return model_from_config(json.loads(json_string), custom_objects)
 
 
+def save_model(model, filepath, overwrite: bool = True, zipped: bool | None = None) -> None:
+    """Keras 3's ``keras.saving.save_model``: ``model.save(filepath)`` (a ``.keras`` path is
+    the zip; ``zipped=False``, an unzipped folder, is not supported)."""
+    if zipped is False:
+        raise ValueError("save_model: zipped=False (an unzipped .keras folder) is not "
+                         "supported by tinymm.keras; save a .keras zip")
+    model.save(filepath, overwrite=overwrite)
+
+
 def load_model(filepath, custom_objects: dict | None = None, compile: bool = True) -> Model:  # noqa: A002
     """Rebuild a model saved with ``model.save``: architecture, weights, and (with
     ``compile=True``) its loss, metrics and, from a tinymm checkpoint, optimizer state, so
@@ -305,4 +315,5 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
 
 __all__ = ["SavingMixin", "custom_object_scope", "deserialize_keras_object", "get_custom_objects",
            "get_registered_name", "get_registered_object", "load_model", "model_from_config",
-           "register_keras_serializable", "serialize_keras_object", "strings_only"]
+           "register_keras_serializable", "save_model", "serialize_keras_object",
+           "strings_only"]

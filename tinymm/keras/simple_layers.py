@@ -168,7 +168,10 @@ class _SpatialDropout(TrainingLayer):
         return x * from_numpy((keep / (1 - self.rate)).astype(x.dtype))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "rate": self.rate}
+        """Keras's keys: its SpatialDropout constructors take no ``trainable``."""
+        config = {**super().get_config(), "rate": self.rate}
+        config.pop("trainable", None)
+        return config
 
 
 class SpatialDropout1D(_SpatialDropout):

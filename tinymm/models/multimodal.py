@@ -44,14 +44,16 @@ and the head can read a count from it.
 Why attention_count changes the image tower: every question type waits on the CNN learning
 shapes (colour questions name a shape, existence questions both). With the seed's tower the
 validation shape accuracy sits at chance (0.33) for thousands of Adam steps and then jumps,
-and counting is learnt only after that jump; at the default 15 epochs it came at epoch 9 or
-11 depending on rounding, leaving the counter too few epochs. BatchNorm2d after each conv
+and counting is learnt only after that jump; at 15 epochs it came at epoch 9 or 11
+depending on rounding, leaving the counter too few epochs. BatchNorm2d after each conv
 (batch_norm) keeps each channel's activations centred and scaled while the weights move, so
 the shape features start to separate in the first epochs; putting the first pool before
 conv2 (early_pool) runs conv2 on the 16x16 map, which costs a quarter of the seed's conv2
 and lets each of its outputs see 8x8 pixels, nearly a whole object. Together they make an
-attention_count step cost about 0.7 of the seed tower's. The default attention fusion keeps
-the seed's tower (both options are MultimodalConfig fields for every fusion).
+attention_count step cost about 0.7 of the seed tower's, and the jump came at epoch 4 at
+seeds 0 and 1 (app/train.py gives attention_count 18 epochs, for the counter to settle
+after it). The default attention fusion keeps the seed's tower (both options are
+MultimodalConfig fields for every fusion).
 
 Dimension letters: N batch, T question tokens, C channels, H/W height/width, R = 64 image
 regions, E embedding/hidden width, A answers.

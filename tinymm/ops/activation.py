@@ -55,15 +55,17 @@ def _check_composite(op: str, x, **numbers) -> None:
 
 
 def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False):
-    """max(x, 0) + slope * min(x, 0) = relu(x) - slope * relu(-x)."""
+    """max(x, 0) + slope * min(x, 0) = relu(x) + slope * clamp(x, max=0); at x = 0 the
+    gradient is the slope (the clamp passes it, relu does not), as PyTorch's."""
     _check_composite("leaky_relu", x, negative_slope=negative_slope)
-    return relu(x) - relu(-x) * negative_slope
+    return relu(x) + x.clamp(max=0.0) * negative_slope
 
 
 def elu(x, alpha: float = 1.0, inplace: bool = False):
-    """x for x > 0, alpha (exp(x) - 1) otherwise = relu(x) + alpha (exp(-relu(-x)) - 1)."""
+    """x for x > 0, alpha (exp(x) - 1) otherwise = relu(x) + alpha (exp(clamp(x, max=0)) - 1);
+    at x = 0 the gradient is alpha (the negative branch's, as PyTorch's)."""
     _check_composite("elu", x, alpha=alpha)
-    return relu(x) + (((-relu(-x)).exp() - 1.0) * alpha)
+    return relu(x) + ((x.clamp(max=0.0).exp() - 1.0) * alpha)
 
 
 def silu(x, inplace: bool = False):
@@ -85,7 +87,8 @@ def gelu(x, approximate: str = "none"):
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0):
-    """log(1 + exp(beta x)) / beta, computed as relu(z) + log(1 + exp(-|z|)), z = beta x;
+    """log(1 + exp(beta x)) / beta, computed as (z + |z|) / 2 + log(1 + exp(-|z|)), z = beta x
+    (the first term is relu(z), written so that the gradient at z = 0 is sigmoid(0) = 1/2);
     where z > threshold the result is x itself (PyTorch's), gradient 1. At the default
     threshold 20 the formula is already x to within 2e-9 (log(1 + exp(-20))), so that
     selection runs only for another threshold."""
@@ -93,7 +96,8 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0):
     if beta == 0:
         raise ValueError("softplus: beta must be non-zero (the result divides by it), got 0")
     z = x * beta
-    out = (relu(z) + ((-z.abs()).exp() + 1.0).log()) * (1.0 / beta)
+    magnitude = z.abs()
+    out = ((z + magnitude) * 0.5 + ((-magnitude).exp() + 1.0).log()) * (1.0 / beta)
     if threshold == 20.0:
         return out
     from tinymm.tensor import where

@@ -67,11 +67,34 @@ class Embedding(ArrayFunction):
         return ctx.backend.embedding_backward(grad, *ctx.saved)  # (None, dweight)
 
 
-def embedding(indices, weight, padding_idx=None):
+def embedding_renorm_(op: str, weight, indices: np.ndarray, max_norm: float,
+                      norm_type: float = 2.0) -> None:
+    """PyTorch's ``max_norm``: before the lookup, each row of ``weight`` that ``indices``
+    names and whose ``norm_type``-norm exceeds ``max_norm`` is scaled in place, outside the
+    graph, by max_norm / (norm + 1e-7)."""
+    from tinymm.autograd import no_grad
+    from tinymm.tensor import from_numpy, where
+
+    if is_device_array(indices):
+        raise ValueError(f"{op}: max_norm is not supported for cuda tensors in tinymm")
+    if not max_norm > 0:
+        raise ValueError(f"{op}: max_norm must be > 0, got {max_norm}")
+    check_indices(op, indices, weight.shape[0])
+    rows = from_numpy(np.unique(indices.astype(np.int64)))
+    with no_grad():
+        picked = weight[rows]  # (R, E)
+        norms = picked.norm(p=norm_type, dim=1, keepdim=True)  # (R, 1)
+        weight[rows] = picked * where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+
+
+def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0):
     """``weight[indices]``, PyTorch's ``F.embedding``: weight (V, E), indices any int shape.
 
     The gradient reaches ``weight`` only (rows looked up several times accumulate); the row
-    ``padding_idx`` gets none.
+    ``padding_idx`` gets none. ``max_norm`` renormalises the looked-up rows first, in place
+    (``embedding_renorm_``).
     """
     indices = as_indices("embedding", indices)  # raw ints: no gradient flows to indices
+    if max_norm is not None:
+        embedding_renorm_("embedding", weight, indices, max_norm, norm_type)
     return Embedding.apply(indices, weight, padding_idx=padding_idx)

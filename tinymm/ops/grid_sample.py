@@ -72,7 +72,7 @@ def affine_grid(theta, size, align_corners=None) -> Tensor:
     xs, ys = _base_coords(w, bool(align_corners), dtype), _base_coords(h, bool(align_corners),
                                                                        dtype)
     base = np.stack([np.tile(xs, h), np.repeat(ys, w), np.ones(h * w, dtype)], axis=1)
-    base = from_numpy(base)  # (h w, 3)
+    base = from_numpy(base).to(theta.device)  # (h w, 3), one counted copy to a cuda theta
     grid = base.matmul(theta.transpose(1, 2))  # (h w, 3) @ (N, 3, 2) -> (N, h w, 2)
     return grid.reshape(n, h, w, 2)
 

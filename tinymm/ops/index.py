@@ -30,10 +30,11 @@ class MaxDim(ArrayFunction):
     kernels, so a cuda tensor stays on the device."""
 
     @staticmethod
-    def forward(ctx, x, dim, keepdim=False, mode="max"):
-        dim = check_dim(mode, "dim", dim, x.ndim)
+    def forward(ctx, x, dim, keepdim=False, mode="max", op=None):
+        op = op or mode  # the name errors give: max, min, argmax or argmin
+        dim = check_dim(op, "dim", dim, x.ndim)
         if x.ndim and x.shape[dim] == 0:
-            raise ValueError(f"{mode}: cannot reduce the empty dim {dim} of shape {x.shape}")
+            raise ValueError(f"{op}: cannot reduce the empty dim {dim} of shape {x.shape}")
         x1 = x.reshape(1) if x.ndim == 0 else x
         (values, idx), cache = ctx.backend.max_dim_forward(
             x1, dim, keepdim=keepdim or x.ndim == 0, largest=mode == "max")

@@ -138,12 +138,11 @@ def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e
     if not tau > 0:
         raise ValueError(f"gumbel_softmax: tau must be positive, got {tau!r}")
     exponential = rng_of(generator).exponential(size=tuple(x.shape))
-    gumbels = from_numpy((-np.log(exponential)).astype(x.dtype))
+    gumbels = from_numpy((-np.log(exponential)).astype(x.dtype)).to(x.device)  # host draws
     soft = softmax((x + gumbels) / tau, dim=dim)
     if not hard:
         return soft
     axis = dim % x.ndim
-    index = np.expand_dims(soft.detach().numpy().argmax(axis=axis), axis)
-    one_hot = np.zeros(tuple(x.shape), dtype=x.dtype)
-    np.put_along_axis(one_hot, index, 1, axis=axis)
-    return from_numpy(one_hot) - soft.detach() + soft
+    first_max = soft.detach().argmax(axis, keepdim=True)
+    hard_sample = soft.new_zeros(tuple(x.shape)).scatter(axis, first_max, 1.0)  # one-hot
+    return hard_sample - soft.detach() + soft

@@ -4,6 +4,7 @@ Each spatial dim d (input size n, output size m) is resized on its own, by index
 a weighted sum, so autograd derives the backward (a scatter-add of the weights):
 
     nearest                 src = min(floor(j * s), n - 1), out[j] = x[src]
+    nearest-exact           src = min(floor((j + 0.5) s), n - 1) (pixel centres, PyTorch's)
     linear / bilinear       src = s (j + 0.5) - 0.5 clamped at 0 (align_corners=False) or
                             src = j (n - 1) / (m - 1) (align_corners=True);
                             i0 = floor(src), i1 = min(i0 + 1, n - 1), w = src - i0,
@@ -31,7 +32,8 @@ import numpy as np
 from tinymm.ops._checks import check_float
 from tinymm.tensor import Tensor, as_tensor, from_numpy
 
-_MODES = {"nearest": (1, 2), "linear": (1,), "bilinear": (2,), "bicubic": (2,), "area": (1, 2)}
+_MODES = {"nearest": (1, 2), "nearest-exact": (1, 2), "linear": (1,), "bilinear": (2,),
+          "bicubic": (2,), "area": (1, 2)}
 _CUBIC_A = -0.75
 
 
@@ -109,7 +111,7 @@ def _weighted_taps(x: Tensor, dim: int, index: np.ndarray, weight: np.ndarray) -
     shape[dim] = index.shape[1]
     total = None
     for k in range(index.shape[0]):
-        w = from_numpy(weight[k].astype(x.dtype).reshape(shape))  # broadcasts along dim
+        w = from_numpy(weight[k].astype(x.dtype).reshape(shape)).to(x.device)  # along dim
         term = x.index_select(dim, index[k]) * w
         total = term if total is None else total + term
     return total
@@ -120,22 +122,23 @@ def _resize_dim(x: Tensor, dim: int, m: int, step: float, mode: str, align_corne
     if mode == "bicubic":
         return _weighted_taps(x, dim, *_cubic_taps(n, m, step, align_corners))
     if mode == "area":
-        averaging = from_numpy(_area_matrix(n, m).T.astype(x.dtype))  # (n, m)
+        averaging = from_numpy(_area_matrix(n, m).T.astype(x.dtype)).to(x.device)  # (n, m)
         return x.movedim(dim, -1).matmul(averaging).movedim(-1, dim)
-    if mode == "nearest":
-        src = np.minimum(np.floor(np.arange(m) * step).astype(np.int64), n - 1)
+    if mode in ("nearest", "nearest-exact"):
+        centre = 0.5 if mode == "nearest-exact" else 0.0
+        src = np.minimum(np.floor((np.arange(m) + centre) * step).astype(np.int64), n - 1)
         return x.index_select(dim, src)
     i0, i1, w = _linear_weights(n, m, step, align_corners)
     shape = [1] * x.ndim
     shape[dim] = m
-    w = from_numpy(w.astype(x.dtype).reshape(shape))  # broadcasts along dim
+    w = from_numpy(w.astype(x.dtype).reshape(shape)).to(x.device)  # broadcasts along dim
     return x.index_select(dim, i0) * (1.0 - w) + x.index_select(dim, i1) * w
 
 
 def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",  # noqa: A002
                 align_corners=None, recompute_scale_factor=None, antialias: bool = False):
-    """PyTorch's ``F.interpolate`` for modes nearest (3-d, 4-d), linear (3-d), bilinear and
-    bicubic (4-d), area (3-d, 4-d)."""
+    """PyTorch's ``F.interpolate`` for modes nearest and nearest-exact (3-d, 4-d), linear
+    (3-d), bilinear and bicubic (4-d), area (3-d, 4-d)."""
     x = as_tensor(input)
     check_float("interpolate", "input", x.array)
     if mode not in _MODES:
@@ -144,7 +147,7 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",  # n
         wanted = " or ".join(f"{k + 2}-d" for k in _MODES[mode])
         raise ValueError(f"interpolate: mode {mode!r} needs a {wanted} input (N, C, ...), got "
                          f"shape {tuple(x.shape)}")
-    if mode in ("nearest", "area") and align_corners is not None:
+    if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
         raise ValueError("interpolate: align_corners can only be set with the interpolating "
                          "modes linear, bilinear and bicubic")
     if antialias:

@@ -89,11 +89,8 @@ class DifferenceLoss(ArrayFunction):
     @staticmethod
     def backward(ctx, grad):
         dl, reduction = ctx.saved
-        backend = ctx.backend
-        if reduction == "mean":  # d(mean)/dloss_i = 1 / size
-            grad = backend.div_forward(grad, backend.full((), dl.size, dl.dtype))[0]
-        dx = backend.mul_forward(dl, grad)[0]
-        return dx, backend.neg_forward(dx)[0]
+        dx = _kernel_chain(ctx.backend, grad, dl, reduction)  # d(mean)/dloss_i = 1 / size
+        return dx, ctx.backend.neg_forward(dx)[0]
 
 
 def _kernel_difference(backend, x, t, kind, beta):
@@ -157,30 +154,64 @@ class BinaryCrossEntropy(ArrayFunction):
 
 
 class BinaryCrossEntropyWithLogits(ArrayFunction):
+    """loss = (1 - t) x + c softplus(-x), c = 1 + (pos_weight - 1) t (1 without pos_weight);
+    dl/dx = (1 - t) - c sigmoid(-x), dl/dt = -x + (pos_weight - 1) softplus(-x). Computed
+    with the backend's kernels (so on either device), in the stable forms
+    softplus(-x) = log1p(exp(-|x|)) + max(-x, 0) and sigmoid(-x) = exp(-(max(x, 0) +
+    log1p(exp(-|x|)))), NumPy's logaddexp(0, x) term for term."""
+
     @staticmethod
     def forward(ctx, x, t, weight=None, pos_weight=None, reduction="mean"):
         _check("binary_cross_entropy_with_logits", x, t, reduction)
-        t = t.astype(x.dtype)
-        softplus_neg = np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)  # log(1 + e^-x)
-        c = 1 if pos_weight is None else 1 + (pos_weight - 1) * t
-        loss = (1 - t) * x + c * softplus_neg
-        sigmoid_neg = np.exp(-np.logaddexp(0, x))  # sigmoid(-x) = 1 / (1 + e^x), stable
-        dl = (1 - t) - c * sigmoid_neg
-        dt = -x if pos_weight is None else -x + (pos_weight - 1) * softplus_neg  # d loss / d t
+        b = ctx.backend
+        if t.dtype != x.dtype:
+            t = b.cast_forward(t, x.dtype)[0]
+        zero, one = b.full((), 0, x.dtype), b.full((), 1, x.dtype)
+        log_term = b.log1p_forward(b.exp_forward(b.neg_forward(b.abs_forward(x)[0])[0])[0])[0]
+        neg_x = b.neg_forward(x)[0]
+        softplus_neg = b.add_forward(log_term, b.maximum_forward(neg_x, zero)[0])[0]
+        one_minus_t = b.sub_forward(one, t)[0]
+        if pos_weight is None:
+            c, dt = one, neg_x
+        else:
+            excess = b.sub_forward(_on(b, pos_weight, x.dtype), one)[0]  # pos_weight - 1
+            c = b.add_forward(one, b.mul_forward(excess, t)[0])[0]
+            dt = b.add_forward(neg_x, b.mul_forward(excess, softplus_neg)[0])[0]
+        loss = b.add_forward(b.mul_forward(one_minus_t, x)[0],
+                             b.mul_forward(c, softplus_neg)[0])[0]
+        softplus_x = b.add_forward(b.maximum_forward(x, zero)[0], log_term)[0]
+        sigmoid_neg = b.exp_forward(b.neg_forward(softplus_x)[0])[0]
+        dl = b.sub_forward(one_minus_t, b.mul_forward(c, sigmoid_neg)[0])[0]
         if weight is not None:
-            loss, dl, dt = loss * weight, dl * weight, dt * weight
-        ctx.save_for_backward(dl.astype(x.dtype), dt.astype(x.dtype), reduction)
-        return _reduce(loss.astype(x.dtype), reduction)
+            w = _on(b, weight, x.dtype)
+            loss, dl, dt = (b.mul_forward(a, w)[0] for a in (loss, dl, dt))
+        ctx.save_for_backward(dl, dt, reduction)
+        return _reduce_on(b, loss, reduction)
 
     @staticmethod
     def backward(ctx, grad):
         dl, dt, reduction = ctx.saved
-        dtarget = _chain(grad, dt, reduction) if ctx.needs_input_grad[1] else None
-        return _chain(grad, dl, reduction), dtarget
+        dtarget = _kernel_chain(ctx.backend, grad, dt, reduction) if ctx.needs_input_grad[1] \
+            else None
+        return _kernel_chain(ctx.backend, grad, dl, reduction), dtarget
+
+
+def _on(backend, array, dtype):
+    """A weight array in the loss's dtype (a cast kernel where it differs)."""
+    return array if array.dtype == dtype else backend.cast_forward(array, np.dtype(dtype))[0]
+
+
+def _kernel_chain(backend, grad, dl_dx, reduction):
+    """``_chain`` by kernels: dl_dx * grad (/ size for the mean)."""
+    if reduction == "mean":
+        grad = backend.div_forward(grad, backend.full((), dl_dx.size, dl_dx.dtype))[0]
+    return backend.mul_forward(dl_dx, grad)[0]
 
 
 class NLLLoss(ArrayFunction):
-    """Negative log-likelihood of log-probabilities x (N, C) at class indices t (N,)."""
+    """Negative log-likelihood of log-probabilities x (N, C) at class indices t (N,), by
+    kernels (compare and where for ignore_index, gather for the picked log-probabilities and
+    weights, its backward for dx), so on either device."""
 
     @staticmethod
     def forward(ctx, x, t, weight=None, ignore_index=-100, reduction="mean"):
@@ -192,24 +223,29 @@ class NLLLoss(ArrayFunction):
         if reduction not in REDUCTIONS:
             raise ValueError(f"nll_loss: reduction must be one of {REDUCTIONS}, got "
                              f"{reduction!r}")
-        rows = np.arange(x.shape[0])
-        keep = t != ignore_index
-        safe_t = np.where(keep, t, 0)
-        w = (np.ones(x.shape[1], x.dtype) if weight is None else weight.astype(x.dtype))
-        w_i = np.where(keep, w[safe_t], 0).astype(x.dtype)  # (N,)
-        loss = -w_i * x[rows, safe_t]  # (N,)
-        total = w_i.sum()
-        ctx.save_for_backward(x.shape, rows, safe_t, w_i, total, reduction)
+        b = ctx.backend
+        N, C = x.shape
+        keep = b.compare_forward(t, b.full((), ignore_index, np.int64), "ne")[0]  # (N,)
+        safe_t = b.where_forward(keep, t, b.full((), 0, np.int64))[0]  # (N,) ignored -> 0
+        w = b.full((C,), 1, x.dtype) if weight is None else _on(b, weight, x.dtype)  # (C,)
+        w_i = b.where_forward(keep, b.gather_forward(w, safe_t, 0)[0],
+                              b.full((), 0, x.dtype))[0]  # (N,) 0 where ignored
+        picked, pick_cache = b.gather_forward(x, safe_t.reshape(N, 1), 1)  # (N, 1)
+        minus_w = b.neg_forward(w_i)[0]  # (N,)
+        loss = b.mul_forward(minus_w, picked.reshape(N))[0]  # (N,) -w_i x[n, t_n]
+        total = b.sum_forward(w_i)[0]  # ()
+        ctx.save_for_backward(pick_cache, minus_w, total, reduction)
         if reduction == "mean":
-            return np.asarray(loss.sum() / total, dtype=x.dtype)
-        return _reduce(loss, reduction)
+            return b.div_forward(b.sum_forward(loss)[0], total)[0]
+        return _reduce_on(b, loss, reduction)
 
     @staticmethod
     def backward(ctx, grad):
-        shape, rows, safe_t, w_i, total, reduction = ctx.saved
-        dx = np.zeros(shape, dtype=w_i.dtype)
-        scale = grad / total if reduction == "mean" else grad
-        dx[rows, safe_t] = -w_i * scale
+        pick_cache, minus_w, total, reduction = ctx.saved
+        b = ctx.backend
+        scale = b.div_forward(grad, total)[0] if reduction == "mean" else grad
+        d_picked = b.mul_forward(minus_w, scale)[0]  # (N,)
+        (dx, _) = b.gather_backward(d_picked.reshape(d_picked.shape[0], 1), pick_cache)
         return dx, None
 
 
@@ -223,7 +259,10 @@ def _pair(input, target):  # noqa: A002
 
 
 def _raw(value):
-    return None if value is None else np.asarray(getattr(value, "array", value))
+    """A weight's array: a Tensor's storage (host or device), other values as NumPy."""
+    if value is None:
+        return None
+    return value.array if hasattr(value, "array") else np.asarray(value)
 
 
 def mse_loss(input, target, reduction: str = "mean", size_average=None,  # noqa: A002
@@ -291,10 +330,10 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100,  # noqa: A002
     from tinymm.tensor import as_tensor
 
     x = as_tensor(input)
-    t = np.asarray(getattr(target, "array", target))
+    t = target.array if hasattr(target, "array") else np.asarray(target)  # host or device
     if x.ndim == 1 and t.ndim == 0:  # unbatched: one (C,) row and its class index
         return _one_row(nll_loss, x, t, reduction, weight=weight, ignore_index=ignore_index)
-    shape = t.shape
+    shape = tuple(t.shape)
     if x.ndim > 2:
         x, t = _classes_last(x, t)
     loss = NLLLoss.apply(x, t, weight=_raw(weight), ignore_index=ignore_index,

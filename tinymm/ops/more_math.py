@@ -18,8 +18,8 @@ import numpy as np
 
 from tinymm.autograd import ArrayFunction
 from tinymm.dtypes import float_result, result_type
-from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import check_dim, check_float
+from tinymm.ops._kernel import KernelFunction
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy
 
@@ -38,18 +38,12 @@ class Cumprod(ArrayFunction):
         return ctx.backend.cumprod_backward(grad, *ctx.saved)
 
 
-class Atan2(ArrayFunction):
-    @staticmethod
-    def forward(ctx, y, x):
-        ctx.save_for_backward(y, x)
-        return np.arctan2(y, x)
+class Atan2(KernelFunction):
+    kernel = "atan2"  # s = dout / (x^2 + y^2): dy = s x, dx = -s y (kernels/reference/special)
 
-    @staticmethod
-    def backward(ctx, grad):
-        y, x = ctx.saved
-        scale = grad / (x * x + y * y)
-        return (sum_to_shape(scale * x, y.shape).astype(y.dtype),
-                sum_to_shape(-scale * y, x.shape).astype(x.dtype))
+    @classmethod
+    def forward(cls, ctx, y, x):
+        return cls.run(ctx, y, x)
 
 
 def cumprod(input, dim: int | None = None, dtype=None, axis: int | None = None) -> Tensor:  # noqa: A002
@@ -68,7 +62,14 @@ def atan2(input, other) -> Tensor:  # noqa: A002
     y, x = as_tensor(input), as_tensor(other)
     check_float("atan2", "input", y.array)
     check_float("atan2", "other", x.array)
-    return Atan2.apply(y, x)
+    try:
+        np.broadcast_shapes(tuple(y.shape), tuple(x.shape))
+    except ValueError:
+        raise ValueError(f"atan2: input {tuple(y.shape)} and other {tuple(x.shape)} do not "
+                         "broadcast") from None
+    common = result_type(y, x)  # the kernels take one dtype
+    return Atan2.apply(y if y.dtype == common else y.to(common),
+                       x if x.dtype == common else x.to(common))
 
 
 def logaddexp(input, other) -> Tensor:  # noqa: A002
@@ -138,17 +139,20 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A00
     return from_numpy(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def _indices(fn, row: int, col: int, offset: int) -> Tensor:
+def _indices(fn, row: int, col: int, offset: int, dtype, device) -> Tensor:
+    """(2, count) row and column indices (int64 unless ``dtype``), made on the host and
+    copied to ``device`` when one is given (one counted copy to cuda)."""
     rows, cols = fn(row, offset, col)
-    return from_numpy(np.stack([rows, cols]).astype(np.int64))
+    out = from_numpy(np.stack([rows, cols]).astype(np.int64 if dtype is None else dtype))
+    return out if device is None else out.to(device)
 
 
 def tril_indices(row: int, col: int, offset: int = 0, dtype=None, device=None) -> Tensor:
-    return _indices(np.tril_indices, row, col, offset)
+    return _indices(np.tril_indices, row, col, offset, dtype, device)
 
 
 def triu_indices(row: int, col: int, offset: int = 0, dtype=None, device=None) -> Tensor:
-    return _indices(np.triu_indices, row, col, offset)
+    return _indices(np.triu_indices, row, col, offset, dtype, device)
 
 
 __all__ = ["atan2", "clamp_max", "clamp_min", "column_stack", "cumprod", "dstack", "exp2",

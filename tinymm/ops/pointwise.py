@@ -7,7 +7,7 @@ them to PyTorch and to finite differences):
     mish(x)                  = x * tanh(softplus(x))
     hardtanh(x, lo, hi)      = min(max(x, lo), hi)
     relu6(x)                 = hardtanh(x, 0, 6)
-    prelu(x, weight)         = relu(x) - weight * relu(-x), weight (C,) along dim 1 (or (1,))
+    prelu(x, weight)         = relu(x) + weight * min(x, 0), weight (C,) along dim 1 (or (1,))
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0,  # noqa: A002
             raise TypeError(f"hardtanh: {name} must be a finite number, got {value!r}")
     if max_val < min_val:
         raise ValueError(f"hardtanh: max_val ({max_val}) must be >= min_val ({min_val})")
-    return x.clamp(min_val, max_val)
+    # clamp(x, min, max) written as max - relu((max - min) - relu(x - min)): the gradient is
+    # 1 strictly inside (min, max) and 0 at both bounds, as PyTorch's (clamp's passes there)
+    return max_val - relu((max_val - min_val) - relu(x - min_val))
 
 
 def relu6(input, inplace: bool = False):  # noqa: A002
@@ -68,4 +70,4 @@ def prelu(input, weight):  # noqa: A002
                          f"entries, got shape {tuple(w.shape)} for input {tuple(x.shape)}")
     if w.shape[0] != 1:
         w = w.reshape(w.shape[0], *([1] * (x.ndim - 2)))  # (C, 1, ...) broadcasts on dim 1
-    return relu(x) - w * relu(-x)
+    return relu(x) + w * x.clamp(max=0.0)  # at x = 0 the gradient is w, as PyTorch's

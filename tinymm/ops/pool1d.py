@@ -6,7 +6,8 @@ x (N, C, 1, L) with window (1, k), stride (1, s) and padding (0, p); unbatched (
 gets a batch axis of 1 and loses it again. Adaptive max pooling takes, along each pooled dim
 of size n, output j = max over x[floor(j n / m) : ceil((j + 1) n / m)]; the max of a
 rectangle is the max over one dim of the max over the other, so the dims are pooled one after
-the other, by ``amax`` over each slice (autograd derives the backward from the pieces).
+the other (W, then H), by ``max`` over each slice, whose gradient goes to the first maximum:
+the first in row-major order, PyTorch's choice (autograd derives the backward from the pieces).
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def _adaptive_max_dim(x: Tensor, dim: int, m: int) -> Tensor:
     pieces = []
     for j in range(m):
         start, end = (j * n) // m, -((-(j + 1) * n) // m)
-        pieces.append(x.narrow(dim, start, end - start).amax(dim, keepdim=True))
+        # max with a dim: at ties the gradient goes to the first maximum, as PyTorch's
+        pieces.append(x.narrow(dim, start, end - start).max(dim, keepdim=True)[0])
     return cat(pieces, dim=dim)
 
 
@@ -101,7 +103,8 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False) -> Ten
     check_float(op, "input", x.array)
     sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else \
         (output_size, output_size)
-    for axis, m in zip((x.ndim - 2, x.ndim - 1), sizes):
+    # W first, then H: the first maximum in row-major order gets the gradient, as PyTorch's
+    for axis, m in reversed(list(zip((x.ndim - 2, x.ndim - 1), sizes))):
         if m is not None:
             x = _adaptive_max_dim(x, axis, single(op, "output_size", m, 1))
     return x

@@ -7,11 +7,13 @@ their outputs are integers or booleans).
                        dx = dout * 2 / sqrt(pi) * exp(-x^2)
     fmod(a, b)         a - b * trunc(a / b) (sign of a);  da = dout, db = -dout * trunc(a / b)
     remainder(a, b)    a - b * floor(a / b) (sign of b);  da = dout, db = -dout * floor(a / b)
+                       (both: the modulo kernels, kernels/reference/special.py)
 
 The quotient's derivative is 0 wherever it exists (as PyTorch). The others are compositions of
-Tensor ops. erf runs on either device (the erf kernels); the logical functions,
-isnan/isinf/isfinite and count_nonzero run on cuda tensors by comparison kernels; the other ops
-run on cpu tensors.
+Tensor ops. erf, fmod and remainder run on either device (their kernels); the logical functions,
+isnan/isinf/isfinite and count_nonzero run on cuda tensors by comparison kernels, bincount by
+a scatter-add and unique (over all elements) by a sort and a masked_select; the other ops run
+on cpu tensors.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ import operator
 
 import numpy as np
 
-from tinymm.autograd import ArrayFunction
 from tinymm.backend import get_backend
-from tinymm.kernels._shapes import sum_to_shape
 from tinymm.ops._checks import as_int64, check_dim, check_float, int_bounds
 from tinymm.ops._kernel import KernelFunction
+from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy, where
 
 
@@ -37,30 +38,25 @@ class Erf(KernelFunction):
         return cls.run(ctx, x)
 
 
-class Modulo(ArrayFunction):
-    """fmod (``fn`` = np.fmod) or remainder (np.remainder) of broadcast a and b."""
+class Modulo(KernelFunction):
+    """fmod (``floor=False``) or remainder (``floor=True``) of broadcast a and b (the modulo
+    kernels: da = dout, db = -dout * the quotient)."""
 
-    @staticmethod
-    def forward(ctx, a, b, fn):
-        out = fn(a, b)
-        quotient = np.round((a - out) / np.where(b == 0, 1, b))  # trunc or floor of a / b
-        ctx.save_for_backward(quotient, np.shape(a), np.shape(b))
-        return out
+    kernel = "modulo"
 
-    @staticmethod
-    def backward(ctx, grad):
-        quotient, a_shape, b_shape = ctx.saved
-        return (sum_to_shape(grad, a_shape),
-                sum_to_shape((-grad * quotient).astype(grad.dtype), b_shape))
+    @classmethod
+    def forward(cls, ctx, a, b, floor):
+        return cls.run(ctx, a, b, floor=floor)
 
 
 def erf(input) -> Tensor:  # noqa: A002 - PyTorch's argument names
     return Erf.apply(as_tensor(input))
 
 
-def _modulo(op: str, fn, input, other) -> Tensor:  # noqa: A002
+def _modulo(op: str, floor: bool, input, other) -> Tensor:  # noqa: A002
     x = as_tensor(input)
-    y = other if isinstance(other, Tensor) else from_numpy(np.asarray(other, x.dtype))
+    y = other if isinstance(other, Tensor) else from_numpy(np.asarray(other, x.dtype)).to(
+        x.device)  # a number: one counted copy to a cuda x's device
     if x.dtype.kind != "f" and y.dtype.kind == "f":
         x = x.to(y.dtype)
     try:
@@ -68,15 +64,15 @@ def _modulo(op: str, fn, input, other) -> Tensor:  # noqa: A002
     except ValueError:
         raise ValueError(f"{op}: input {tuple(x.shape)} and other {tuple(y.shape)} do not "
                          "broadcast") from None
-    return Modulo.apply(x, y.to(x.dtype), fn=fn)
+    return Modulo.apply(x, y.to(x.dtype), floor=floor)
 
 
 def fmod(input, other) -> Tensor:  # noqa: A002
-    return _modulo("fmod", np.fmod, input, other)
+    return _modulo("fmod", False, input, other)
 
 
 def remainder(input, other) -> Tensor:  # noqa: A002
-    return _modulo("remainder", np.remainder, input, other)
+    return _modulo("remainder", True, input, other)
 
 
 def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:  # noqa: A002
@@ -87,10 +83,9 @@ def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:  # 
     info = np.finfo(x.dtype)
     posinf = info.max if posinf is None else posinf
     neginf = info.min if neginf is None else neginf
-    values = x.array
-    out = where(from_numpy(values == np.inf), posinf, x)
-    out = where(from_numpy(values == -np.inf), neginf, out)
-    return where(from_numpy(np.isnan(values)), nan, out)
+    out = where(x == np.inf, posinf, x)  # the masks by comparison kernels, where x is
+    out = where(x == -np.inf, neginf, out)
+    return where(x.isnan(), nan, out)
 
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
@@ -164,20 +159,54 @@ def isfinite(input) -> Tensor:  # noqa: A002
     return from_numpy(np.isfinite(_host(input)))
 
 
+def _unique_on_device(x: Tensor, return_inverse: bool, return_counts: bool):
+    """unique of a cuda tensor over all its elements, by kernels: sort, mark each sorted
+    value that differs from the one before it (a group's first), keep those (masked_select:
+    one counted copy of the count); a group's number is the running count of firsts minus 1,
+    scattered back through the sort's permutation (inverse) or added up (counts)."""
+    values, perm = x.detach().reshape(-1).sort()  # (n,) each
+    n = values.shape[0]
+    cuda = get_backend("cuda")
+    if n == 0:
+        return values, Tensor(cuda.full(x.shape, 0, np.int64), _copy=False), \
+            Tensor(cuda.full((0,), 0, np.int64), _copy=False)
+    head = Tensor(cuda.full((1,), True, np.bool_), _copy=False)
+    first = cat([head, values[1:] != values[:-1]]) if n > 1 else head  # (n,) bool
+    group = first.cumsum(0) - 1  # (n,) int64: the group of each sorted element
+    out = values.masked_select(first)
+    inverse = Tensor(cuda.full((n,), 0, np.int64), _copy=False).scatter(0, perm, group)
+    ones = Tensor(cuda.full((n,), 1, np.float64), _copy=False)
+    counts = Tensor(cuda.full((out.shape[0],), 0, np.float64), _copy=False).scatter_add(
+        0, group, ones).to(np.int64)
+    return out, inverse.reshape(*x.shape), counts
+
+
 def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
            return_counts: bool = False, dim=None):
-    """The distinct values (sorted), and optionally the inverse indices and the counts."""
+    """The distinct values (sorted), and optionally the inverse indices and the counts. A
+    cuda input over all elements runs by kernels; with ``dim`` it is copied to the host (one
+    counted copy) and the results back to its device."""
+    if _on_cuda(input) and dim is None:
+        found = _unique_on_device(input, return_inverse, return_counts)
+        out = [found[0]] + [found[1]] * return_inverse + [found[2]] * return_counts
+        return out[0] if len(out) == 1 else tuple(out)
     values = _host(input)
     if dim is not None:
         dim = check_dim("unique", "dim", dim, values.ndim)
     found = np.unique(values, return_inverse=True, return_counts=True, axis=dim)
-    out = [from_numpy(found[0])]
+    out = [found[0]]
     if return_inverse:
-        out.append(from_numpy(found[1].reshape(values.shape if dim is None else -1)
-                              .astype(np.int64)))
+        out.append(found[1].reshape(values.shape if dim is None else -1).astype(np.int64))
     if return_counts:
-        out.append(from_numpy(found[2].astype(np.int64)))
+        out.append(found[2].astype(np.int64))
+    out = _on_device_of(input, out)
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _on_device_of(input, arrays) -> list:  # noqa: A002
+    """Host results as tensors on ``input``'s device (one counted copy each to cuda)."""
+    device = as_tensor(input).device
+    return [from_numpy(a).to(device) for a in arrays]
 
 
 def _bincount_on_device(x: Tensor, weights, minlength: int) -> Tensor:

@@ -192,7 +192,10 @@ GEMM_PIECE_ROWS = 16  # at least this many rows per piece
 GEMM_MAX_PIECES = 4  # more pieces than workers: a descheduled worker does fewer of them
 
 
-GEMM_PAIR_MACS = 1 << 23  # multiply-adds from which ``matmuls`` runs independent GEMMs at once
+# multiply-adds from which ``matmuls`` hands independent GEMMs to the workers together: each
+# hand-off costs tens of microseconds quiet and far more on a busy machine, more than running
+# two GEMMs of GEMM_SPLIT_MACS / 2 each one after the other saves
+GEMM_PAIR_MACS = 1 << 25
 
 
 def _row_pieces(M: int, macs: int) -> int:

@@ -16,10 +16,12 @@ each walking its Lq rows:
 * backward: ``dS = P * (dP - rowsum(dP * P))`` (plus the weights' own upstream gradient when
   the caller used them) times the scale, in place over dP.
 
-The batch is cut into ranges of batch items (two per worker thread of ``_threads``), and each
-worker runs a range's GEMMs (BLAS single-threaded) and passes whole: the kernels release the
-GIL, so the ranges run at once, with no parallel region (which on a busy machine waits for a
-descheduled peer thread, and costs compile time at a cold start).
+From ``_threads.GEMM_SPLIT_MACS`` multiply-adds on, the batch is cut into ranges of batch
+items (two per worker thread of ``_threads``), and each worker runs a range's GEMMs (BLAS
+single-threaded) and passes whole: the kernels release the GIL, so the ranges run at once,
+with no parallel region (which on a busy machine waits for a descheduled peer thread, and
+costs compile time at a cold start). Smaller cores (the seed model's: 8.4M) run in the
+calling thread, where the hand-off to the workers would cost more than it saves.
 
 A kernel fusing all of it per (batch, head) in plain loops (scores, softmax and the weighted
 sum in L1-sized buffers, no BLAS call) was measured again: at this model's shapes (Lq=16,
@@ -178,11 +180,15 @@ def _bias4(mask, dtype, Lk: int) -> np.ndarray:
     return contiguous(np.broadcast_to(bias, bias.shape[:3] + (Lk,)))
 
 
-def _batch_pieces(N: int) -> int:
-    """How many batch-item ranges the core is cut into: two per worker thread (a descheduled
-    worker then holds up less of it), one when there is no pool."""
+def _batch_pieces(N: int, macs: int) -> int:
+    """How many batch-item ranges a core of ``macs`` multiply-adds (its forward GEMMs) is cut
+    into: two per worker thread (a descheduled worker then holds up less of it) from
+    ``_threads.GEMM_SPLIT_MACS`` on, one below that or without a pool (handing small work to
+    the workers costs more than it saves, as for a GEMM)."""
     n_workers = _threads.workers()[1]
-    return 1 if n_workers == 1 else max(1, min(N, 2 * n_workers))
+    if n_workers == 1 or macs < _threads.GEMM_SPLIT_MACS:
+        return 1
+    return max(1, min(N, 2 * n_workers))
 
 
 def _piece(k: int, pieces: int, N: int) -> slice:
@@ -204,7 +210,7 @@ def scaled_dot_product_attention_forward(q, k, v, mask=None, is_causal=False, sc
     has_bias, causal, typed_scale = mask is not None, bool(is_causal), dtype.type(scale)
     P = empty((N, h, Lq, Lk), dtype)  # scores, then the weights
     out = _empty_in_layout_of(q, (N, h, Lq, e), dtype)
-    pieces = _batch_pieces(N)
+    pieces = _batch_pieces(N, N * h * Lq * Lk * (d + e))
 
     def piece(worker, index):  # batch items n0:n1, BLAS single-threaded in every worker
         s = _piece(index, pieces, N)
@@ -229,7 +235,7 @@ def scaled_dot_product_attention_backward(grads, cache):
     dP_ext = contiguous(dP_ext.astype(dtype, copy=False)) if has_dP_ext else P
     dq, dk, dv = _gradient_buffers((q, k, v), dtype)  # like q, k, v
     dS = empty(P.shape, dtype)  # dP, then scale * dS   (N, h, Lq, Lk)
-    pieces = _batch_pieces(N)
+    pieces = _batch_pieces(N, P.size * (q.shape[3] + v.shape[3]))
 
     def piece(worker, index):  # batch items n0:n1
         s = _piece(index, pieces, N)

@@ -36,7 +36,8 @@ F(2x2, 3x3) path of ``_winograd.py`` instead (fewer multiplies, same results to 
 everything else, and everything by default, takes an im2col path. It is opt-in because its
 four transform kernels add to the first run's compile time (an empty Numba cache) more than
 the cold-start target leaves room for, although they make every later step cheaper
-(benchmarks/RESULTS.md).
+(benchmarks/RESULTS.md); with it on, the cold start's compile helper takes the convolutions
+(``tinymm.app.compile_notice.helper_stems``).
 
 Large buffers (col, the GEMM results, dout2, dcol, out, dx) come from the workspace cache in
 ``_workspace.py``: reused across calls of the same shape, so the page-fault cost

@@ -16,7 +16,8 @@ Forward, two launches (one for reduction="none"):
 
 Backward, one thread per (n, c): dlogits = (p - q) * w[n] * s[n] with
 q = (1 - e) [c == target] + e / C and s[n] = dloss[n] ("none"), dloss ("sum") or
-dloss / count ("mean"). Nothing crosses to the host: the loss stays a device array.
+dloss / count ("mean"; 0 when every row is ignored, as PyTorch). Nothing crosses to the
+host: the loss stays a device array.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def _make_ce_grad(dtype):
             elif count[0] > 0:
                 s = w[n] * (dloss[0] / count[0])
             else:
-                s = dtype(math.nan)  # as the reference: w * (dloss / 0)
+                s = dtype(0)  # "mean" with every row ignored: a zero gradient, as the reference
             dx[n, c] = (p[n, c] - q) * s
 
     return ce_grad

@@ -2,13 +2,16 @@
 
 Dimension letters: N rows, M elements per row, K picks.
 
-Forward: one thread per row, K selection passes over the row. Pass j keeps the best element
-that comes after pick j-1 in the row's order (``_before``: value descending for the largest,
-ascending for the smallest; ties to the lower index; NaN after every number), so the picks
-come out best first with no sort buffer and no shared memory. That costs K * M reads per
-row, which suits the decoders' rows (K = the beam width, M = beam x vocabulary) and keeps
-one code path for the simulator and the GPU; a block per row with a shared-memory tournament
-is the variant for long rows.
+Forward: K selection passes over each row. Pass j keeps the best element that comes after
+pick j-1 in the row's order (``_before``: value descending for the largest, ascending for the
+smallest; ties to the lower index; NaN after every number), so the picks come out best first
+with no sort buffer. Rows shorter than LONG_ROW run one thread per row (K * M reads by one
+thread: the decoders' rows, K = the beam width). Longer rows run one block per row: in each
+pass every thread scans a strided share of the row for its best eligible element, and a
+shared-memory tournament (a tree of ROW_THREADS / 2, / 4 ... comparisons, the lower index
+winning ties) gives the block's pick, which thread 0 writes; the next pass reads it back
+after the barrier. Only indices live in shared memory (the values are re-read from x), so one
+kernel serves both dtypes. The simulator runs the same code (no warp primitives).
 
 Backward: one thread per pick, ``dx[n, indices[n, j]] = dvalues[n, j]`` into zeros (a row's
 picks are distinct, so no atomics).
@@ -19,7 +22,10 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device, zeros
+from tinymm.kernels.numba_cuda._device import SIMULATOR, empty, grid_1d, require_device, zeros
+
+LONG_ROW = 1024  # rows of at least this many elements get a block each
+ROW_THREADS = 32 if SIMULATOR else 256  # a block's threads (a power of two)
 
 
 @cuda.jit(device=True, inline=True)
@@ -50,6 +56,42 @@ def _topk_rows(x, k, largest, values, indices):
             last, last_key = best, best_key
 
 
+def _topk_block(x, k, largest, values, indices):
+    n = cuda.blockIdx.x  # one block per row
+    t = cuda.threadIdx.x
+    M = x.shape[1]
+    picks = cuda.shared.array(ROW_THREADS, np.int64)  # each thread's candidate index
+    for j in range(k):
+        last = indices[n, j - 1] if j > 0 else -1  # pick j-1 (written before the barrier)
+        last_key = x[n, 0]
+        if last >= 0:
+            last_key = x[n, last] if largest else -x[n, last]
+        best, best_key = -1, x[n, 0]
+        for c in range(t, M, ROW_THREADS):
+            key = x[n, c] if largest else -x[n, c]
+            if last >= 0 and not _before(last_key, last, key, c):
+                continue
+            if best < 0 or _before(key, c, best_key, best):
+                best, best_key = c, key
+        picks[t] = best
+        cuda.syncthreads()
+        half = ROW_THREADS // 2
+        while half > 0:  # the tournament: picks[t] = the better of picks[t], picks[t + half]
+            if t < half:
+                a, b = picks[t], picks[t + half]
+                if b >= 0:
+                    key_a = x[n, a] if largest else -x[n, a]
+                    key_b = x[n, b] if largest else -x[n, b]
+                    if a < 0 or _before(key_b, b, key_a, a):
+                        picks[t] = b
+            cuda.syncthreads()
+            half //= 2
+        if t == 0:
+            indices[n, j] = picks[0]
+            values[n, j] = x[n, picks[0]]
+        cuda.syncthreads()
+
+
 def _put_picks(dvalues, indices, dx):
     t = cuda.grid(1)
     if t < dvalues.size:
@@ -65,9 +107,11 @@ def _sigs(body: str) -> tuple:
 
 PTX_TARGETS = [
     (_topk_rows, _sigs("void({t}[:, ::1], int64, boolean, {t}[:, ::1], int64[:, ::1])")),
+    (_topk_block, _sigs("void({t}[:, ::1], int64, boolean, {t}[:, ::1], int64[:, ::1])")),
     (_put_picks, _sigs("void({t}[:, ::1], int64[:, ::1], {t}[:, ::1])")),
 ]
 topk_rows_kernel = cuda.jit(_topk_rows)
+topk_block_kernel = cuda.jit(_topk_block)
 put_picks_kernel = cuda.jit(_put_picks)
 
 
@@ -79,7 +123,9 @@ def topk_forward(x, k, largest=True):
     N = x.shape[0]
     values = empty((N, k), x.dtype)  # (N, K)
     indices = empty((N, k), np.int64)  # (N, K)
-    if N and k:
+    if N and k and x.shape[1] >= LONG_ROW:  # a block per row
+        topk_block_kernel[N, ROW_THREADS](x, np.int64(k), bool(largest), values, indices)
+    elif N and k:  # a thread per row
         blocks, threads = grid_1d(N)
         topk_rows_kernel[blocks, threads](x, np.int64(k), bool(largest), values, indices)
     return (values, indices), (x.shape, indices)
