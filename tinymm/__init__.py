@@ -13,6 +13,7 @@ import os as _os
 # setting it here is early enough; a value the user set wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import builtins as _builtins  # noqa: E402 - float and int are dtypes here
 import sys as _sys  # noqa: E402
 import types as _types  # noqa: E402
 
@@ -20,11 +21,12 @@ import numpy as _np  # noqa: E402
 
 import tinymm.nn.functional  # noqa: E402, F401 - the torch.nn.functional path
 import tinymm.nn.utils  # noqa: E402, F401
+from tinymm import amp, cuda, dtypes, functional, keras, nn, optim, random, utils  # noqa: E402
 from tinymm import autograd_api as _autograd_api  # noqa: E402
-from tinymm import cuda, dtypes, functional, keras, nn, optim, random, utils  # noqa: E402
 from tinymm import distributions as distributions  # noqa: E402 - torch.distributions
 from tinymm import functional as F  # noqa: E402
 from tinymm._version import __version__  # noqa: E402
+from tinymm.amp import autocast  # noqa: E402
 from tinymm.autograd import (  # noqa: E402
     AnomalyError,
     ArrayFunction,
@@ -104,6 +106,8 @@ from tinymm.random import (  # noqa: E402
     set_rng_state,
 )
 from tinymm.serialization import load, save  # noqa: E402
+from tinymm.settings import *  # noqa: E402, F403 - torch.compile, set_num_threads, ...
+from tinymm.settings import __all__ as _SETTINGS  # noqa: E402
 from tinymm.tensor import (  # noqa: E402
     Size,
     Tensor,
@@ -123,15 +127,20 @@ for _name in _autograd_api.__all__:  # torch.autograd.Variable, backward, gradch
 
 # ``torch.backends.mps.is_available()`` / ``torch.backends.cudnn`` are asked by device-picking
 # code; tinymm.backends is the kernel-backend list, so the answers hang off it.
+cuda.amp = amp.cuda_amp
 backends.mps = _types.SimpleNamespace(is_available=lambda: False, is_built=lambda: False)
 backends.cudnn = _types.SimpleNamespace(deterministic=True, benchmark=False,
                                         is_available=lambda: False, enabled=False)
 
 
 def finfo(type=None):  # noqa: A002 - PyTorch's argument name
-    """Machine limits of a float dtype (default: the default dtype): eps, max, min, tiny,
-    bits, resolution, as ``torch.finfo``."""
-    return _np.finfo(get_default_dtype() if type is None else type)
+    """Machine limits of a float dtype (default: the default dtype) as ``torch.finfo``: eps,
+    max, min, tiny, smallest_normal and resolution as Python floats, bits an int."""
+    limits = _np.finfo(get_default_dtype() if type is None else type)
+    values = {name: _builtins.float(getattr(limits, name)) for name in
+              ("eps", "max", "min", "tiny", "smallest_normal", "resolution")}
+    return _types.SimpleNamespace(bits=_builtins.int(limits.bits), dtype=str(limits.dtype),
+                                  **values)
 
 
 def iinfo(type):  # noqa: A002
@@ -143,6 +152,10 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
+def is_floating_point(input) -> bool:  # noqa: A002 - PyTorch's argument name
+    return as_tensor(input).is_floating_point()
+
+
 def __getattr__(name: str):
     raise _attribute_error(_sys.modules[__name__], name, _MISSING)
 
@@ -151,16 +164,18 @@ __all__ = [
     "AnomalyError", "ArrayFunction", "F", "Function", "Generator", "GradcheckError",
     "GradcheckKinkWarning",
     "Size", "Tensor", "__version__",
-    "arange", "as_tensor", "backends", "bernoulli", "cat", "concat", "cuda", "current_backend",
+    "amp", "arange", "as_tensor", "autocast", "backends", "bernoulli", "cat", "concat", "cuda",
+    "current_backend",
     "default_generator", "detect_anomaly", "device", "double", "dtypes", "einsum", "empty",
     "empty_like", "eye", "finfo", "float16", "float32", "float64", "from_numpy", "full",
     "full_like",
     "functional", "get_backend", "get_default_dtype", "get_rng_state", "gradcheck",
     "gradcheck_report", "half", "iinfo", "initial_seed", "int8", "int16", "int32", "int64",
-    "is_grad_enabled", "is_tensor", "keras", "linspace", "load", "long", "manual_seed",
+    "is_floating_point", "is_grad_enabled", "is_tensor", "keras", "linspace", "load", "long",
+    "manual_seed",
     "multinomial", "nn", "no_grad", "normal", "ones", "ones_like", "optim", "promote_types", "rand",
     "rand_like", "randint", "randint_like", "randn", "randn_like", "random", "randperm", "save",
     "seed", "set_default_backend", "set_default_dtype", "set_printoptions", "set_rng_state",
     "short", "split", "stack", "tensor", "uint8",
-    "use_backend", "utils", "where", "zeros", "zeros_like", *_FUNCTIONS, *_TYPES,
+    "use_backend", "utils", "where", "zeros", "zeros_like", *_FUNCTIONS, *_TYPES, *_SETTINGS,
 ]

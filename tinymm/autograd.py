@@ -70,7 +70,12 @@ def reset_grad_mode(token: contextvars.Token) -> None:
 
 
 class no_grad:
-    """Context manager (and decorator) that disables graph recording in this thread."""
+    """Context manager (and decorator) that disables graph recording in this thread: with
+    ``with no_grad():``, ``@no_grad()`` and, as PyTorch, the bare ``@no_grad``."""
+
+    def __new__(cls, fn=None):
+        manager = super().__new__(cls)
+        return manager if fn is None else manager(fn)
 
     def __enter__(self):
         self._token = _grad_mode.set(False)

@@ -84,8 +84,7 @@ def reset_transfer_stats() -> None:
     _kernels.reset_transfer_stats()
 
 
-_MISSING = {"amp": "tinymm has no automatic mixed precision; train in float32 (the default) or "
-                   "float64 (model.double())"}
+_MISSING: dict[str, str] = {}
 
 
 def __getattr__(name: str):

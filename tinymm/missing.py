@@ -9,8 +9,6 @@ suggestion), since PyTorch does not have it either.
 
 from __future__ import annotations
 
-_NO_AMP = ("tinymm has no automatic mixed precision; train in float32 (the default) or "
-           "float64 (model.double())")
 _NO_PARALLEL = ("tinymm runs in one process; call the model directly (the Numba kernels use "
                 "every core already)")
 
@@ -20,9 +18,6 @@ TOP = {
             "(safetensors.numpy.load_file), and rebuild the model there",
     "jit": "tinymm has no TorchScript (jit.script/trace); models are plain Python: call the "
            "Module, and save weights with tinymm.save(model.state_dict(), path)",
-    "compile": "tinymm has no graph compiler; call the model directly (the kernels are "
-               "already compiled by Numba: tinymm.use_backend('numba'))",
-    "amp": _NO_AMP, "autocast": _NO_AMP,
     "distributed": _NO_PARALLEL, "multiprocessing": _NO_PARALLEL,
     "fft": "tinymm has no FFT ops; use numpy.fft on tensor.detach().numpy() (no gradient)",
     "linalg": "tinymm has no torch.linalg; use numpy.linalg on tensor.detach().numpy() (no "

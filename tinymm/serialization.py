@@ -20,6 +20,8 @@ to save instead.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections import OrderedDict
 
 import numpy as np
@@ -139,11 +141,23 @@ def _decode(node, arrays: dict[str, np.ndarray], map_location=None):
     raise CheckpointError(f"tinymm.load: unknown entry type {kind!r} in the file's structure")
 
 
+def _is_path(f) -> bool:
+    return isinstance(f, (str, bytes)) or hasattr(f, "__fspath__")
+
+
 def save(obj, f) -> None:
-    """Write ``obj`` (see the module docstring for what it may contain) to the path ``f``."""
-    if not isinstance(f, (str, bytes)) and not hasattr(f, "__fspath__"):
-        raise TypeError(f"tinymm.save: expected a file path, got {type(f).__name__} (file "
-                        "objects are not supported; pass the path)")
+    """Write ``obj`` (see the module docstring for what it may contain) to the path ``f``, or
+    to a binary file object (``io.BytesIO``, ``open(..., "wb")``): the same bytes."""
+    if not _is_path(f):
+        if not hasattr(f, "write"):
+            raise TypeError(f"tinymm.save: expected a file path or a binary file object, got "
+                            f"{type(f).__name__}")
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "object.safetensors")
+            save(obj, path)
+            with open(path, "rb") as written:
+                f.write(written.read())
+        return
     encoder = _Encoder()
     structure = encoder.encode(obj)
     meta = {KEY: json.dumps({"version": VERSION, "root": structure})}
@@ -151,13 +165,20 @@ def save(obj, f) -> None:
 
 
 def load(f, map_location=None, weights_only: bool = True):
-    """Read what ``tinymm.save`` wrote. ``map_location`` as PyTorch's: None puts each tensor
-    on the device it was saved from, "cpu" / "cuda" (or a ``tinymm.device``) puts all there, a
-    dict maps saved device names to devices (``{"cuda": "cpu"}``), a callable gets
+    """Read what ``tinymm.save`` wrote (from a path or a binary file object).
+    ``map_location`` as PyTorch's: None puts each tensor on the device it was saved from,
+    "cpu" / "cuda" (or a ``tinymm.device``) puts all there, a dict maps saved device names
+    to devices (``{"cuda": "cpu"}``), a callable gets
     ``(tensor on the host, saved device name)`` and returns the tensor to use.
     ``weights_only`` is accepted for PyTorch's signature: loading never runs code."""
     from tinymm.devices import as_device
 
+    if not _is_path(f) and hasattr(f, "read"):  # a binary file object: its bytes from here on
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "object.safetensors")
+            with open(path, "wb") as copy:
+                copy.write(f.read())
+            return load(path, map_location, weights_only)
     if isinstance(map_location, (str,)) or type(map_location).__name__ == "device":
         as_device(map_location, "tinymm.load")
     meta = safetensors_metadata(f)

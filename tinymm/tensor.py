@@ -338,11 +338,19 @@ class Tensor:
         return self._host_values().tolist()
 
     def __repr__(self) -> str:
-        grad = ", requires_grad=True" if self.requires_grad else ""
+        """PyTorch's layout: the dtype is named unless it is the default float, int64 or
+        bool; then ``grad_fn=<...>`` for an op's result or ``requires_grad=True`` for a
+        leaf."""
+        if self._node is not None:
+            grad = f", grad_fn=<{self.grad_fn.name()}>"
+        else:
+            grad = ", requires_grad=True" if self.requires_grad else ""
         where = ", device='cuda'" if self.is_cuda else ""
+        implied = (_dt.get_default_dtype(), np.dtype(np.int64), np.dtype(np.bool_))
+        dtype = "" if self.dtype in implied else f", dtype=torch.{self.dtype}"
         body = np.array2string(self._host_values(), separator=", ", prefix="tensor(",
                                **_PRINT_OPTIONS)
-        return f"tensor({body}{where}, dtype={self.dtype}{grad})"
+        return f"tensor({body}{where}{dtype}{grad})"
 
     def __format__(self, spec: str) -> str:
         if spec and self.array.size == 1:
@@ -512,15 +520,15 @@ class Tensor:
         return self.to(np.bool_)
 
     def type(self, dtype=None):
-        """With no argument, the type's name (``'tinymm.FloatTensor'``); else a cast to a
-        dtype, a type name or a legacy type (``x.type(tinymm.LongTensor)``)."""
+        """With no argument, the type's name as torch spells it (``'torch.FloatTensor'``);
+        else a cast to a dtype, a type name or a legacy type (``x.type(tinymm.LongTensor)``)."""
         legacy = getattr(dtype, "dtype", None)  # a legacy type (tensor_types.py) names one
         dtype = legacy if isinstance(legacy, np.dtype) else dtype
         if dtype is None:
-            return "tinymm." + _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
+            return "torch." + _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
         if isinstance(dtype, str) and dtype.rpartition(".")[2] in _TYPE_NAMES.values():
             name = dtype.rpartition(".")[2]
-            dtype = next(k for k, v in _TYPE_NAMES.items() if v == name)
+            dtype = np.dtype(next(k for k, v in _TYPE_NAMES.items() if v == name))
         return self.to(dtype)
 
     def type_as(self, other: Tensor) -> Tensor:
@@ -634,7 +642,17 @@ class Tensor:
         return self - (other if alpha == 1 else self._operand(other) * alpha)
 
     def mul(self, other): return self * other
-    def div(self, other): return self / other
+    def div(self, other, *, rounding_mode: str | None = None):
+        """``self / other``; ``rounding_mode`` "trunc" or "floor" rounds the quotient, in the
+        operands' promoted dtype (integer for two integer operands), as torch."""
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError("div: rounding_mode must be None, 'trunc' or 'floor', got "
+                             f"{rounding_mode!r}")
+        quotient = self.astype(np.float64) / other if self.dtype.kind in "iub" else self / other
+        rounded = quotient.trunc() if rounding_mode == "trunc" else quotient.floor()
+        return rounded.astype(_dt.result_type(self, self._operand(other)))
     def pow(self, exponent): return self ** exponent
     def matmul(self, other): return self @ other
     def mm(self, other): return self @ other

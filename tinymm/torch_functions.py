@@ -64,6 +64,24 @@ def meshgrid(*tensors, indexing: str = "ij"):
     return _meshgrid(*tensors, indexing=indexing)
 
 
+def fliplr(input) -> Tensor:  # noqa: A002 - PyTorch's argument name
+    """``torch.fliplr``: reverse dim 1 (the input needs at least 2 dims)."""
+    return _flip_needing("fliplr", input, 2, 1)
+
+
+def flipud(input) -> Tensor:  # noqa: A002
+    """``torch.flipud``: reverse dim 0 (the input needs at least 1 dim)."""
+    return _flip_needing("flipud", input, 1, 0)
+
+
+def _flip_needing(name: str, input, ndim: int, dim: int) -> Tensor:  # noqa: A002
+    x = as_tensor(input)
+    if x.ndim < ndim:
+        raise ValueError(f"{name}: expected a tensor of at least {ndim} dims, got shape "
+                         f"{tuple(x.shape)}")
+    return x.flip(dim)
+
+
 class set_grad_enabled:  # noqa: N801 - PyTorch's name
     """``with set_grad_enabled(False):`` (a context manager; also a plain call). Per thread,
     like ``no_grad``."""
@@ -96,7 +114,8 @@ def dropout(input, p: float, train: bool) -> Tensor:  # noqa: A002 - PyTorch's n
 
 
 __all__ = sorted(_UNARY + _WITH_ARGS + _MORE_MATH + [
-    "ValuesIndices", "cdist", "conv1d", "cosine_similarity", "dropout", "enable_grad",
+    "ValuesIndices", "cdist", "conv1d", "cosine_similarity", "dropout", "enable_grad", "fliplr",
+    "flipud",
     "meshgrid", "pairwise_distance", "inference_mode", "negative", "set_grad_enabled",
     "tensordot",
 ])

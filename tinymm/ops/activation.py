@@ -30,7 +30,8 @@ class Tanh(_Activation):
     kernel = "tanh"  # dx = dout * (1 - out^2)
 
 
-def relu(x):
+def relu(x, inplace: bool = False):
+    """``inplace`` is accepted for PyTorch's signature; the result is a new tensor."""
     return ReLU.apply(x)
 
 
@@ -53,21 +54,21 @@ def _check_composite(op: str, x, **numbers) -> None:
             raise TypeError(f"{op}: {name} must be a finite number, got {value!r}")
 
 
-def leaky_relu(x, negative_slope: float = 0.01):
+def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False):
     """max(x, 0) + slope * min(x, 0) = relu(x) + slope * clamp(x, max=0); at x = 0 the
     gradient is the slope (the clamp passes it, relu does not), as PyTorch's."""
     _check_composite("leaky_relu", x, negative_slope=negative_slope)
     return relu(x) + x.clamp(max=0.0) * negative_slope
 
 
-def elu(x, alpha: float = 1.0):
+def elu(x, alpha: float = 1.0, inplace: bool = False):
     """x for x > 0, alpha (exp(x) - 1) otherwise = relu(x) + alpha (exp(clamp(x, max=0)) - 1);
     at x = 0 the gradient is alpha (the negative branch's, as PyTorch's)."""
     _check_composite("elu", x, alpha=alpha)
     return relu(x) + ((x.clamp(max=0.0).exp() - 1.0) * alpha)
 
 
-def silu(x):
+def silu(x, inplace: bool = False):
     """x * sigmoid(x) (also called swish)."""
     _check_composite("silu", x)
     return x * sigmoid(x)

@@ -39,12 +39,13 @@ def glu(input, dim: int = -1):  # noqa: A002
     return a * sigmoid(b)
 
 
-def mish(input):  # noqa: A002
+def mish(input, inplace: bool = False):  # noqa: A002
     x = _float_input("mish", input)
     return x * tanh(softplus(x))
 
 
-def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0):  # noqa: A002
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0,  # noqa: A002
+             inplace: bool = False):
     x = _float_input("hardtanh", input)
     for name, value in (("min_val", min_val), ("max_val", max_val)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -57,7 +58,7 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0):  # noqa: A002
     return max_val - relu((max_val - min_val) - relu(x - min_val))
 
 
-def relu6(input):  # noqa: A002
+def relu6(input, inplace: bool = False):  # noqa: A002
     return hardtanh(input, 0.0, 6.0)
 
 

@@ -229,8 +229,8 @@ def default_collate(samples):
         return from_numpy(np.array(samples, dtype=np.int64))
     if isinstance(first, (float, np.floating)):
         return from_numpy(np.array(samples, dtype=np.float64))
-    if isinstance(first, (str, bytes)):
-        return list(samples)
+    if isinstance(first, (str, bytes)):  # as given, as torch: a tuple for a field of tuples
+        return samples
     if isinstance(first, Mapping):
         return {key: default_collate([s[key] for s in samples]) for key in first}
     if isinstance(first, tuple) and hasattr(first, "_fields"):  # a namedtuple
@@ -239,7 +239,7 @@ def default_collate(samples):
         if any(len(s) != len(first) for s in samples):
             raise ValueError("default_collate: every sample in a batch must have the same "
                              "number of fields")
-        return [default_collate(list(f)) for f in zip(*samples)]
+        return [default_collate(f) for f in zip(*samples)]
     raise TypeError(f"default_collate: cannot batch samples of type {type(first).__name__}; "
                     "return tensors, NumPy arrays, numbers, or tuples/lists/dicts of them, or "
                     "pass collate_fn=")
