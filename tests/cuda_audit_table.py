@@ -458,6 +458,8 @@ STATUS = {
     'tinymm.eye': 'device',
     'tinymm.flatten': 'device',
     'tinymm.flip': 'device',
+    'tinymm.fliplr': 'device',
+    'tinymm.flipud': 'device',
     'tinymm.floor': 'device',
     'tinymm.fmod': 'device',
     'tinymm.full': 'device',
