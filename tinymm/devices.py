@@ -113,13 +113,6 @@ def random_draw(states, kind: str, *args):
     return draw(states, kind, *args)
 
 
-def device_full(shape, value, dtype):
-    """A new device array filled with ``value`` by a kernel (no transfer)."""
-    from tinymm.kernels.numba_cuda.device import full
-
-    return full(shape, value, dtype)
-
-
 def device_triangle_indices(row: int, col: int, offset: int, lower: bool):
     """tril_indices (lower) / triu_indices as a (2, count) int64 device array (no transfer)."""
     from tinymm.kernels.numba_cuda.device import triangle_indices
