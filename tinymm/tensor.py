@@ -1044,6 +1044,9 @@ class Tensor:
         return _SP.bincount(self, weights, minlength)
 
     def count_nonzero(self, dim=None): return _SP.count_nonzero(self, dim)
+
+    def histc(self, bins: int = 100, min: float = 0, max: float = 0):  # noqa: A002
+        return _BK.histc(self, bins, min, max)
     def addmm(self, mat1, mat2, *, beta=1, alpha=1):
         return _SP.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
@@ -1400,6 +1403,7 @@ def as_tensor(data: Any, dtype=None, device=None) -> Tensor:
 # The ops build on Tensor, so they are imported last to close the cycle.
 from tinymm.factories import ones, randn, zeros  # noqa: E402, F401 - the old home of these
 from tinymm.ops import activation as _ACT  # noqa: E402
+from tinymm.ops import bucketing as _BK  # noqa: E402
 from tinymm.ops import elementwise as _E  # noqa: E402
 from tinymm.ops import index as _I  # noqa: E402
 from tinymm.ops import indexing as _IX  # noqa: E402
