@@ -154,6 +154,9 @@ def _layer_checks() -> list[tuple[str, Callable, Callable]]:
          + x.cumsum(1) * x.prod(1, keepdim=True), lambda r: [1 + r.random((2, 3))]),
         ("einsum (bij,bjk->bik)", lambda a, b: tinymm.einsum("bij,bjk->bik", a, b),
          lambda r: [_r(r, 2, 2, 3), _r(r, 2, 3, 2)]),
+        ("ctc_loss (repeat, short input)", lambda lp: F.ctc_loss(
+            lp, np.array([[1, 1], [2, 0]]), [5, 3], [2, 1], reduction="sum"),
+         lambda r: [_r(r, 5, 2, 3)]),
     ]
 
 
