@@ -38,6 +38,7 @@ CONFIGS = [dict(num_layers=1), dict(num_layers=2), dict(bidirectional=True),
 @pytest.mark.parametrize("with_states", [False, True])
 def test_matches_torch(config, with_states):
     torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
     theirs = torch.nn.LSTM(3, 5, proj_size=2, **config).double()
     ours = nn.LSTM(3, 5, proj_size=2, dtype=np.float64, **config)
     assert [(n, tuple(p.shape)) for n, p in ours.named_parameters()] == \

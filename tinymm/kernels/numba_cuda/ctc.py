@@ -59,7 +59,7 @@ def _skip(flat, start, blank, s):
 
 @cuda.jit(device=True, inline=True)
 def _sample(log_probs, flat, stride, input_lengths, target_lengths, P_cap, n):
-    """(T_n, L, start) of sample n, clamped to the arrays' extents."""
+    """(T_n, L, start, P = 2L + 1) of sample n, clamped to the arrays' extents."""
     Tn = min(max(input_lengths[n], 0), log_probs.shape[0])
     L = min(max(target_lengths[n], 0), (P_cap - 1) // 2)
     start = n * stride
@@ -67,7 +67,7 @@ def _sample(log_probs, flat, stride, input_lengths, target_lengths, P_cap, n):
         start = 0
         for m in range(n):
             start += max(target_lengths[m], 0)
-    return Tn, L, start
+    return Tn, L, start, 2 * L + 1
 
 
 @cuda.jit(device=True, inline=True)
@@ -103,9 +103,8 @@ def _alpha_kernel(log_probs, flat, stride, input_lengths, target_lengths, blank,
     n = cuda.blockIdx.x
     if n >= log_probs.shape[1]:
         return
-    Tn, L, start = _sample(log_probs, flat, stride, input_lengths, target_lengths,
-                           alpha.shape[2], n)
-    P = 2 * L + 1
+    Tn, L, start, P = _sample(log_probs, flat, stride, input_lengths, target_lengths,
+                              alpha.shape[2], n)
     if Tn > 0:
         _walk(log_probs, flat, start, blank, n, Tn, P, alpha[n], True, ninf)
     if cuda.threadIdx.x == 0:
@@ -124,9 +123,8 @@ def _grad_kernel(dloss, log_probs, flat, stride, input_lengths, target_lengths, 
     n = cuda.blockIdx.x
     if n >= log_probs.shape[1]:
         return
-    Tn, L, start = _sample(log_probs, flat, stride, input_lengths, target_lengths,
-                           alpha.shape[2], n)
-    P = 2 * L + 1
+    Tn, L, start, P = _sample(log_probs, flat, stride, input_lengths, target_lengths,
+                              alpha.shape[2], n)
     C = log_probs.shape[2]
     tid = cuda.threadIdx.x
     nt = cuda.blockDim.x

@@ -24,6 +24,7 @@ from tinymm.autograd import no_grad
 from tinymm.factories import randn
 from tinymm.nn.conv_transpose import ConvTranspose2d
 from tinymm.nn.module import Module, Parameter
+from tinymm.nn.utils.weight_norm import claim_parameter, release_hook
 from tinymm.tensor import Tensor
 
 
@@ -81,13 +82,7 @@ class SpectralNorm:
 def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int = 1,
                   eps: float = 1e-12, dim: int | None = None) -> Module:
     """Apply spectral normalisation to ``module.<name>`` (module docstring); returns module."""
-    hooks = module.__dict__.setdefault("_spectral_norm_hooks", {})
-    if name in hooks:
-        raise RuntimeError(f"spectral_norm: cannot register two spectral_norm hooks on the "
-                           f"same parameter {name!r}")
-    weight = module._parameters.get(name) if isinstance(module, Module) else None
-    if weight is None:
-        raise ValueError(f"spectral_norm: {type(module).__name__} has no parameter {name!r}")
+    hooks, weight = claim_parameter("spectral_norm", module, name)
     dim = check_options("spectral_norm", n_power_iterations,
                         default_dim(module) if dim is None else dim, weight.ndim)
     fn = SpectralNorm(name, n_power_iterations, dim, eps)
@@ -103,14 +98,9 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
 
 def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
     """Fold ``<name>_orig / sigma`` (the stored u, v) back into the parameter ``name``."""
-    hooks = module.__dict__.get("_spectral_norm_hooks", {})
-    if name not in hooks:
-        raise ValueError(f"remove_spectral_norm: spectral_norm of {name!r} not found in "
-                         f"{type(module).__name__}")
-    handle, fn = hooks.pop(name)
+    fn = release_hook("spectral_norm", module, name)
     with no_grad():
         weight = fn.compute_weight(module, do_power_iteration=False)
-    handle.remove()
     del module._parameters[name + "_orig"]
     for suffix in ("_u", "_v"):
         del module._buffers[name + suffix]
