@@ -160,7 +160,7 @@ def ctc_loss_backward(dloss: np.ndarray, cache):
             with np.errstate(divide="ignore"):
                 lcab = (safe + np.log(np.exp(at_c - safe).sum(axis=1, keepdims=True)))[:, 0]
             reached = ~np.isneginf(lcab)  # (Tn,) steps where some path is at class c
-            dlog_probs[:Tn, n, c] = np.where(
-                reached, -np.exp(np.where(reached, lcab, 0) + loss[n] - log_probs[:Tn, n, c])
-                * dloss[n], 0)
+            with np.errstate(invalid="ignore"):  # -inf - -inf at unreached steps, masked
+                log_gamma = np.where(reached, lcab + loss[n] - log_probs[:Tn, n, c], -np.inf)
+            dlog_probs[:Tn, n, c] = -np.exp(log_gamma) * dloss[n]  # 0 where unreached
     return dlog_probs, None, None, None
