@@ -673,17 +673,35 @@ class Tensor:
         return self._binary(_E.PowTensor, base, reverse=True)
 
     def _plain(self, fn, other) -> Tensor:
-        """A result with no gradient (integer division, modulo, logical ops); logical ops on
-        cuda bool tensors run the ``compare`` kernel, the others need the host."""
+        """A result with no gradient (the bitwise and logical ops); logical ops on cuda bool
+        tensors run the ``compare`` kernel, the others need the host."""
         if self.is_cuda and self.dtype == np.bool_ and fn in _LOGICAL:
             return self._compare(other, _LOGICAL[fn])
         self._host_only(f"Tensor op ({fn.__name__})")
         other = other.array if isinstance(other, Tensor) else other
         return Tensor(np.asarray(fn(self.array, other)), _copy=False)
 
-    def __floordiv__(self, other): return self._plain(np.floor_divide, other)
-    def __rfloordiv__(self, other): return Tensor(np.floor_divide(other, self.array))
-    def __mod__(self, other): return self._plain(np.remainder, other)
+    def _floored(self, fn, other, reverse: bool = False) -> Tensor:
+        """``self // other`` or ``self % other`` (``fn``; ``reverse`` swaps the operands) in
+        torch's promoted dtype (``result_type``: a float scalar with an int tensor gives
+        float32); an integer division by zero raises ZeroDivisionError, as torch refuses it."""
+        self._host_only(f"Tensor op ({fn.__name__})")
+        dtype = _dt.result_type(self, other)
+        if dtype == np.bool_:
+            raise TypeError(f"{fn.__name__}: not defined for two bool operands (as torch); "
+                            "convert one with .long() first")
+        a = self.array.astype(dtype, copy=False)
+        b = np.asarray(other.array if isinstance(other, Tensor) else other).astype(dtype)
+        a, b = (b, a) if reverse else (a, b)
+        if dtype.kind in "iu" and not np.all(b):
+            raise ZeroDivisionError(f"{fn.__name__}: integer division by zero")
+        with np.errstate(divide="ignore", invalid="ignore"):  # float x // 0 is inf, as torch
+            return Tensor(np.asarray(fn(a, b)), _copy=False)
+
+    def __floordiv__(self, other): return self._floored(np.floor_divide, other)
+    def __rfloordiv__(self, other): return self._floored(np.floor_divide, other, True)
+    def __mod__(self, other): return self._floored(np.remainder, other)
+    def __rmod__(self, other): return self._floored(np.remainder, other, True)
     def __and__(self, other): return self._plain(np.logical_and if self.dtype == np.bool_
                                                  else np.bitwise_and, other)
     def __or__(self, other): return self._plain(np.logical_or if self.dtype == np.bool_
