@@ -1242,9 +1242,15 @@ class Tensor:
         self._bump()
 
     def _check_leaf(self, who: str) -> None:
-        if is_grad_enabled() and self.requires_grad and self.is_leaf:
+        """PyTorch's refusal of an in-place op on a leaf that requires grad, or on a view of
+        one that is in the graph (``w[0].zero_()``: it would change the leaf unrecorded)."""
+        if not (is_grad_enabled() and self.requires_grad):
+            return
+        base = self._base
+        if self.is_leaf or (base is not None and base.requires_grad and base.is_leaf):
+            what = "a leaf tensor" if self.is_leaf else "a view of a leaf tensor"
             raise RuntimeError(
-                f"{who}: a leaf tensor that requires grad is being used in an in-place "
+                f"{who}: {what} that requires grad is being used in an in-place "
                 "operation. Update parameters inside `with tinymm.no_grad():` (as optimizers "
                 "do), or work on a copy (x = x.clone())")
 
