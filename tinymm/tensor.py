@@ -1361,9 +1361,13 @@ def _raw_index(index):
     """A tensor index with every Tensor inside replaced by its array. A list of fewer than 32
     items that holds a sequence, Tensor, slice, None or Ellipsis is a tuple of indices, as
     PyTorch reads it (x[[[0, 1], [2, 0]]] is x[[0, 1], [2, 0]]; NumPy would make it one
-    (2, 2) index array)."""
+    (2, 2) index array). A slice step must be positive, as in PyTorch."""
     if isinstance(index, Tensor):
         return index.array
+    for item in index if isinstance(index, tuple) else (index,):
+        if isinstance(item, slice) and item.step is not None and item.step <= 0:
+            raise ValueError(f"index: slice step must be greater than zero, got {item.step} "
+                             "(as torch); reverse a dim with flip(dims) instead")
     if isinstance(index, list) and len(index) < 32 and any(
             i is None or i is Ellipsis or isinstance(i, (list, tuple, slice, Tensor, np.ndarray))
             for i in index):
