@@ -879,6 +879,7 @@ class Tensor:
 
     def logsumexp(self, dim, keepdim: bool = False):
         m = self.amax(dim, keepdim=True).detach()  # a constant shift: no gradient through it
+        m = where(m.isinf(), 0.0, m)  # an infinite max shifts by 0: lse is then +-inf, as torch
         out = (self - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.squeeze(dim)
 
@@ -904,11 +905,11 @@ class Tensor:
             return self.abs().sum(dim, keepdim=keepdim)
         p = 2 if p == "fro" else p
         magnitude = self.abs()
-        nonzero = magnitude > 0  # |x|**p for 0 < p < 1 has an infinite derivative at 0
+        nonzero = magnitude != 0  # |x|**p for 0 < p < 1 has an infinite derivative at 0
         powered = (self * self if p == 2 else magnitude ** p if p < 0
                    else where(nonzero, where(nonzero, magnitude, 1.0) ** p, 0.0))
         total = powered.sum(dim, keepdim=keepdim)
-        positive = total > 0
+        positive = total != 0  # a NaN total stays NaN (it is not a zero vector)
         safe = where(positive, total, 1.0)  # the root's derivative sees no 0
         return where(positive, safe.sqrt() if p == 2 else safe ** (1.0 / p), 0.0)
 
