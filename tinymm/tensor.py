@@ -831,6 +831,8 @@ class Tensor:
         bounds (an int tensor clamped to float bounds gives the default float)."""
         dtype = _dt.result_type(self, *(b for b in (min, max) if b is not None))
         x = self if dtype == self.dtype else self.to(dtype)
+        min, max = (b.to(dtype) if isinstance(b, Tensor) and b.dtype != dtype else b  # noqa: A001
+                    for b in (min, max))  # a 0-d int64 bound must not widen float32 x
         return _E.Clamp.apply(x, low=min, high=max)
 
     clip = clamp
@@ -839,7 +841,10 @@ class Tensor:
     def minimum(self, other): return self._binary(_E.Minimum, other)
 
     def masked_fill(self, mask, value) -> Tensor:
-        return where(mask, value, self)
+        """``where(mask, value, self)`` in self's dtype, as torch (an int tensor filled with
+        2.7 stays int64, a bool one filled with 0 stays bool)."""
+        out = where(mask, value, self)
+        return out if out.dtype == self.dtype else out.to(self.dtype)
 
     def lerp(self, end, weight):
         return self + (end - self) * weight
