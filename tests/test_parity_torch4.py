@@ -152,6 +152,54 @@ def test_reductions_over_dim_tuples_0d_and_empty_match_torch(name):
         _assert_same(REDUCTIONS[name](tinymm), REDUCTIONS[name](torch))
 
 
+_NAN, _INF = float("nan"), float("inf")
+
+EDGES = {
+    "norm of a row holding NaN is NaN (p = 2, 0.5 and 3)": lambda m: tuple(
+        m.tensor([[3.0, _NAN], [0.0, 0.0], [3.0, 4.0]]).norm(p=p, dim=1) for p in (2, 0.5, 3)),
+    "norm of every element with a NaN": lambda m: m.tensor([1.0, _NAN]).norm(),
+    "clip_grad_norm_ of a NaN gradient returns NaN": lambda m: _clipped_nan(m),
+    "logsumexp with +inf and with every element -inf": lambda m: m.logsumexp(
+        m.tensor([[_INF, 1.0], [-_INF, -_INF], [1.0, 2.0], [-_INF, 0.0]]), 1),
+    "masked_fill keeps an int tensor int": lambda m: m.tensor([[3, 1], [0, -4]]).masked_fill(
+        m.tensor([[True, False], [False, True]]), 2.7),
+    "masked_fill keeps a bool tensor bool": lambda m: m.tensor([True, False]).masked_fill(
+        m.tensor([True, True]), 0),
+    "masked_fill_ of an int tensor with a float": lambda m: m.tensor([3, 1]).masked_fill_(
+        m.tensor([True, False]), 2.7),
+    "clamp of float32 by 0-d int64 tensors stays float32": lambda m: m.tensor(
+        [0.5, 3.5]).clamp(m.tensor(1), m.tensor(3)),
+    "clamp of int by a 0-d float tensor": lambda m: m.tensor([0, 5]).clamp(m.tensor(0.5)),
+    "index_select with a 0-d index keeps the dim": lambda m: m.arange(6.0).reshape(2, 3)
+    .index_select(1, m.tensor(2)),
+}
+
+
+def _clipped_nan(m):
+    params = [m.nn.Parameter(m.ones(2))]
+    params[0].grad = m.tensor([_NAN, 1.0])
+    return m.nn.utils.clip_grad_norm_(params, 1.0)
+
+
+@pytest.mark.parametrize("name", sorted(EDGES))
+def test_nan_inf_and_dtype_edges_match_torch(name):
+    with np.errstate(all="ignore"):
+        _assert_same(EDGES[name](tinymm), EDGES[name](torch))
+
+
+def test_norm_and_logsumexp_gradients_at_nan_and_inf_match_torch():
+    grads = []
+    for m in (tinymm, torch):
+        x = m.tensor([[3.0, _NAN], [0.0, 0.0], [3.0, 4.0]], requires_grad=True)
+        y = m.tensor([[_INF, 1.0], [1.0, 2.0], [-_INF, 0.0]], requires_grad=True)
+        with np.errstate(all="ignore"):
+            ((x.norm(dim=1) + x.norm(p=0.5, dim=1)).sum() + m.logsumexp(y, 1)[1:].sum()
+             ).backward()
+        grads.append([x.grad.numpy(), y.grad.numpy()])
+    for ours, theirs in zip(*grads):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, equal_nan=True)
+
+
 REFUSED = {
     "integer // zero": lambda m: m.tensor([1, 2]) // 0,
     "integer % a zero element": lambda m: m.tensor([1, 2]) % m.tensor([3, 0]),
@@ -163,6 +211,7 @@ REFUSED = {
     "max over an empty dim": lambda m: m.zeros(2, 0).max(1),
     "mean of an int tensor": lambda m: m.tensor([1, 2]).mean(),
     "an int tensor to a negative integer power": lambda m: m.tensor([2, 3]) ** -1,
+    "index_select with a 2-d index": lambda m: m.ones(3, 2).index_select(0, m.tensor([[0]])),
 }
 
 
