@@ -413,3 +413,126 @@ MODULES["zero_grad set_to_none=False"] = lambda m: _grads_after(m, False)
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_module_and_state_dict_semantics_match_torch(name):
     _assert_same(MODULES[name](tinymm), MODULES[name](torch), tol=1e-4)
+
+
+# ---------------------------------------------------------------- layers' options
+def _nn(m):
+    return m.nn
+
+
+# name: (layer, input shape, training); two steps in that mode, torch's weights loaded
+LAYERS = {
+    "Conv2d padding_mode reflect": (
+        lambda m: _nn(m).Conv2d(2, 3, 3, padding=1, padding_mode="reflect"), (2, 2, 5, 5), True),
+    "Conv2d padding_mode replicate, padding 2": (
+        lambda m: _nn(m).Conv2d(2, 3, 3, padding=2, padding_mode="replicate"), (2, 2, 5, 5),
+        True),
+    "Conv2d padding_mode circular, uneven padding": (
+        lambda m: _nn(m).Conv2d(2, 3, 3, padding=(1, 2), padding_mode="circular"),
+        (2, 2, 5, 5), True),
+    "Conv2d reflect with stride": (
+        lambda m: _nn(m).Conv2d(2, 3, 3, stride=2, padding=1, padding_mode="reflect"),
+        (2, 2, 6, 6), True),
+    "Conv1d padding_mode circular": (
+        lambda m: _nn(m).Conv1d(2, 3, 3, padding=1, padding_mode="circular"), (2, 2, 7), True),
+    "Conv2d same, dilated, replicate": (
+        lambda m: _nn(m).Conv2d(2, 3, 3, padding="same", dilation=2, padding_mode="replicate"),
+        (2, 2, 7, 7), True),
+    "BatchNorm2d eps and momentum, evaluated first": (
+        lambda m: _nn(m).BatchNorm2d(3, eps=1e-2, momentum=0.3), (4, 3, 2, 2), False),
+    "BatchNorm1d eps and momentum over steps": (
+        lambda m: _nn(m).BatchNorm1d(3, eps=1e-2, momentum=0.3), (4, 3), True),
+    "BatchNorm1d one sample in eval": (lambda m: _nn(m).BatchNorm1d(3), (1, 3), False),
+    "LayerNorm eps without affine": (
+        lambda m: _nn(m).LayerNorm(4, eps=0.5, elementwise_affine=False), (3, 4), True),
+    "GroupNorm eps without affine": (
+        lambda m: _nn(m).GroupNorm(2, 4, eps=0.5, affine=False), (3, 4, 5), True),
+    "InstanceNorm2d in eval without running stats": (
+        lambda m: _nn(m).InstanceNorm2d(3), (2, 3, 4, 4), False),
+    "InstanceNorm2d tracking with momentum": (
+        lambda m: _nn(m).InstanceNorm2d(3, track_running_stats=True, momentum=0.5),
+        (2, 3, 4, 4), True),
+    "MaxPool2d ceil_mode with dilation and padding": (
+        lambda m: _nn(m).MaxPool2d(3, stride=2, padding=1, dilation=2, ceil_mode=True),
+        (2, 2, 9, 9), True),
+    "AvgPool2d ceil_mode without the pad in the count": (
+        lambda m: _nn(m).AvgPool2d(3, stride=2, padding=1, ceil_mode=True,
+                                   count_include_pad=False), (2, 2, 6, 6), True),
+    "Upsample nearest-exact and bicubic": (lambda m: _nn(m).Sequential(
+        _nn(m).Upsample(scale_factor=1.5, mode="nearest-exact"),
+        _nn(m).Upsample(scale_factor=2, mode="bicubic")), (2, 2, 4, 4), True),
+    "Softplus beta and threshold, Threshold, CELU": (lambda m: _nn(m).Sequential(
+        _nn(m).Softplus(beta=2, threshold=3), _nn(m).Threshold(0.5, -2.0), _nn(m).CELU(0.5)),
+        (2, 9), True),
+    "GRU two layers batch_first, unbatched LSTM": (
+        lambda m: _nn(m).GRU(3, 4, num_layers=2, batch_first=True), (2, 5, 3), True),
+    "unbatched bidirectional GRU": (lambda m: _nn(m).GRU(3, 4, bidirectional=True), (5, 3),
+                                    True),
+    "TransformerEncoderLayer norm_first gelu batch_first": (
+        lambda m: _nn(m).TransformerEncoderLayer(8, 2, 16, dropout=0.0, activation="gelu",
+                                                 norm_first=True, batch_first=True),
+        (2, 5, 8), True),
+    "Linear on 1-d and 3-d input": (lambda m: _nn(m).Linear(4, 3), (2, 5, 4), True),
+}
+
+
+def _layer_steps(m, name, state):
+    make, shape, training = LAYERS[name]
+    layer = make(m)
+    layer.load_state_dict({k: m.tensor(v) for k, v in state.items()})
+    layer.train(training)
+    rng, seen = np.random.default_rng(3), []
+    for _ in range(2):
+        x = m.tensor((rng.standard_normal(shape) * 2 + 1).astype(np.float32),
+                     requires_grad=True)
+        out = layer(x)
+        out = out[0] if isinstance(out, tuple) else out
+        (out * m.tensor(rng.standard_normal(tuple(out.shape)).astype(np.float32))).sum().backward()
+        seen += [out, x.grad]
+    return seen + [v for _, v in sorted(layer.state_dict().items())]
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layer_options_match_torch(name):
+    torch.manual_seed(0)
+    state = {k: v.numpy().copy() for k, v in LAYERS[name][0](torch).state_dict().items()}
+    _assert_same(_layer_steps(tinymm, name, state), _layer_steps(torch, name, state), tol=1e-4)
+
+
+# ---------------------------------------------------------------- default initialisation
+INITS = {
+    "Linear": lambda m: _nn(m).Linear(200, 300),
+    "Bilinear": lambda m: _nn(m).Bilinear(30, 40, 50),
+    "Conv1d": lambda m: _nn(m).Conv1d(16, 32, 5),
+    "Conv2d grouped": lambda m: _nn(m).Conv2d(16, 32, 3, groups=4),
+    "ConvTranspose2d grouped (fan_in from weight dim 1)": lambda m: _nn(m).ConvTranspose2d(
+        16, 64, 3, groups=4),
+    "Embedding N(0, 1) with the padding row zero": lambda m: _nn(m).Embedding(
+        300, 64, padding_idx=3),
+    "LSTM two layers": lambda m: _nn(m).LSTM(64, 128, num_layers=2),
+    "GRUCell": lambda m: _nn(m).GRUCell(64, 128),
+    "MultiheadAttention with kdim and vdim": lambda m: _nn(m).MultiheadAttention(
+        64, 4, kdim=32, vdim=48),
+    "TransformerEncoderLayer": lambda m: _nn(m).TransformerEncoderLayer(64, 4, 128),
+    "PReLU init and norms' ones and zeros": lambda m: _nn(m).Sequential(
+        _nn(m).PReLU(3, init=0.1), _nn(m).BatchNorm2d(5), _nn(m).GroupNorm(2, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INITS))
+def test_default_initialisation_bounds_and_spread_match_torch(name):
+    tinymm.manual_seed(0)
+    torch.manual_seed(0)
+    ours, theirs = INITS[name](tinymm).state_dict(), INITS[name](torch).state_dict()
+    assert list(ours) == list(theirs)
+    for key, b in theirs.items():
+        a, b = np.asarray(ours[key].numpy(), np.float64), b.numpy().astype(np.float64)
+        assert a.shape == b.shape, key
+        if b.size < 2 or b.std() == 0:  # constants: ones, zeros, the PReLU slope, counters
+            np.testing.assert_array_equal(a, b, err_msg=key)
+            continue
+        bound = np.abs(b).max() * (1.02 if b.size >= 1000 else 1.15)  # a sample's maximum
+        assert np.abs(a).max() <= bound or "Embedding" in name, key
+        assert abs(a.std() - b.std()) < (0.1 + 3 / np.sqrt(b.size)) * b.std(), key
+        assert abs(a.mean() - b.mean()) < 6 * b.std() / np.sqrt(b.size), key
+        assert np.count_nonzero(a == 0) == np.count_nonzero(b == 0), key  # the padding row
