@@ -170,6 +170,9 @@ EDGES = {
     "clamp of float32 by 0-d int64 tensors stays float32": lambda m: m.tensor(
         [0.5, 3.5]).clamp(m.tensor(1), m.tensor(3)),
     "clamp of int by a 0-d float tensor": lambda m: m.tensor([0, 5]).clamp(m.tensor(0.5)),
+    "arange with an int dtype truncates float arguments": lambda m: (
+        m.arange(0, 5, 1.5, dtype=m.int64), m.arange(0, 5.5, dtype=m.int64),
+        m.arange(-0.5, 3, 1.5, dtype=m.int32), m.arange(5.7, 0, -1.5, dtype=m.int64)),
     "index_select with a 0-d index keeps the dim": lambda m: m.arange(6.0).reshape(2, 3)
     .index_select(1, m.tensor(2)),
 }
@@ -212,6 +215,7 @@ REFUSED = {
     "mean of an int tensor": lambda m: m.tensor([1, 2]).mean(),
     "an int tensor to a negative integer power": lambda m: m.tensor([2, 3]) ** -1,
     "index_select with a 2-d index": lambda m: m.ones(3, 2).index_select(0, m.tensor([[0]])),
+    "arange with a step that truncates to 0": lambda m: m.arange(0, 5, 0.5, dtype=m.int64),
 }
 
 
