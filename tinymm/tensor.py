@@ -604,8 +604,8 @@ class Tensor:
             b = other if other.dtype == dtype else other.astype(dtype)
         elif self.is_cuda:
             b = Tensor(get_backend("cuda").full((), other, dtype), _copy=False)
-        else:
-            b = Tensor(np.asarray(other, dtype=dtype), _copy=False)
+        else:  # astype wraps an out-of-range int (u8 + -1 is u8 + 255), as torch
+            b = Tensor(np.asarray(other).astype(dtype), _copy=False)
         return a, b
 
     def _binary(self, fn, other: Any, reverse: bool = False, divide: bool = False) -> Tensor:
@@ -720,12 +720,19 @@ class Tensor:
 
     # comparisons: bool results, no gradient
     def _compare(self, other, op: str) -> Tensor:
-        """``self op other`` as a bool tensor: on the cpu NumPy's comparison of the arrays;
-        on cuda the operands promoted to one dtype and the ``compare`` kernel."""
+        """``self op other`` as a bool tensor: on the cpu NumPy's comparison of the arrays
+        (promoted to one dtype first when both are integers or bools); on cuda the operands
+        promoted to one dtype and the ``compare`` kernel."""
         if self.is_cuda or (isinstance(other, Tensor) and other.is_cuda):
             a, b = self._promoted(other)
             check_same_device(f"comparison ({op})", input=a.array, other=b.array)
             return Tensor(get_backend("cuda").compare_forward(a.array, b.array, op)[0],
+                          _copy=False)
+        if self.dtype.kind in "biu" and getattr(other, "dtype", np.dtype(type(other))).kind \
+                in "biu":  # integers compare in their promoted dtype, as torch and the cuda path
+            dtype = _dt.result_type(self, other)  # (u8 > -1 is u8 > 255: False)
+            b = np.asarray(other.array if isinstance(other, Tensor) else other).astype(dtype)
+            return Tensor(np.asarray(_COMPARE[op](self.array.astype(dtype, copy=False), b)),
                           _copy=False)
         other = other.array if isinstance(other, Tensor) else other
         return Tensor(np.asarray(_COMPARE[op](self.array, other)), _copy=False)
