@@ -4,8 +4,12 @@ only when it is of a higher category), integer ``//`` and ``%`` with negatives a
 ``pow`` with integer exponents, and reductions over dim tuples, 0-d and empty tensors, on
 tinymm and on PyTorch from the same inputs (``m`` is the module a row runs under)."""
 
+import operator
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinymm
 from tests.test_parity_torch import _assert_same
@@ -84,6 +88,11 @@ PROMOTION = {
     "int pow float tensor, float pow int tensor": lambda m: (
         m.tensor([2, 3]).pow(m.tensor([0.5, 2.0])), m.tensor([2.0, 3]).pow(m.tensor([2, 3]))),
     "negation of uint8 wraps": lambda m: -_u8(m),
+    "uint8 with an out-of-range Python int wraps": lambda m: (
+        _u8(m) + -1, _u8(m) + 300, _u8(m) - 201, _i8(m) + 200),
+    "uint8 compared with a negative int": lambda m: (_u8(m) > -1, _u8(m) == -1),
+    "uint8 compared with a negative 0-d int tensor": lambda m: (
+        m.tensor(-3) < m.tensor([253, 2, 1], dtype=m.uint8), _u8(m) >= m.tensor(-56)),
     "maximum of int32 and 0-d float": lambda m: m.maximum(_i32(m), m.tensor(2.5)),
     "int32 compared with floats": lambda m: (_i32(m) == 5.0, _i32(m) < 5.5),
     "where int32 and 0-d float": lambda m: m.where(_bits(m), _i32(m), m.tensor(1.5)),
@@ -119,6 +128,33 @@ PROMOTION = {
 @pytest.mark.parametrize("name", sorted(PROMOTION))
 def test_promotion_and_integer_arithmetic_match_torch(name):
     _assert_same(PROMOTION[name](tinymm), PROMOTION[name](torch))
+
+
+_DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"]
+_BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+           "//": operator.floordiv, "%": operator.mod, "==": operator.eq, "<": operator.lt,
+           ">=": operator.ge, "maximum": lambda a, b: type(a).maximum(a, b)}
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.sampled_from(_DTYPES), st.sampled_from(_DTYPES), st.sampled_from(sorted(_BINARY)),
+       st.sampled_from([((3,), (3,)), ((3,), ()), ((), (3,))]),
+       st.lists(st.integers(-4, 4), min_size=3, max_size=3),
+       st.lists(st.sampled_from([-3, -2, -1, 1, 2, 3]), min_size=3, max_size=3))
+def test_binary_ops_over_dtype_pairs_match_torch(dtype_a, dtype_b, op, shapes, a, b):
+    """Every binary op over every pair of dtypes, dimensioned and 0-d: torch's result dtype
+    and values (a refusal by torch, such as bool - bool, is not compared)."""
+    def run(m):
+        x = m.tensor(np.array(a[:shapes[0][0]] if shapes[0] else a[0]).astype(dtype_a))
+        y = m.tensor(np.array(b[:shapes[1][0]] if shapes[1] else b[0]).astype(dtype_b))
+        return _BINARY[op](x, y)
+
+    try:
+        theirs = run(torch)
+    except (RuntimeError, TypeError):
+        return
+    with np.errstate(all="ignore"):
+        _assert_same(run(tinymm), theirs, tol=1e-3)
 
 
 REDUCTIONS = {
