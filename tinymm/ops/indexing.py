@@ -92,10 +92,10 @@ def roll(input, shifts, dims=None) -> Tensor:  # noqa: A002 - PyTorch's argument
 def flip(input, dims) -> Tensor:  # noqa: A002
     x = as_tensor(input)
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
-    index = [slice(None)] * x.ndim
-    for dim in dims:
-        index[check_dim("flip", "dims", dim, x.ndim)] = slice(None, None, -1)
-    return x[tuple(index)]
+    for dim in dims:  # a copy, as torch's flip (a negative-stride view would alias x)
+        n = x.shape[check_dim("flip", "dims", dim, x.ndim)]
+        x = _along(x, dim, np.arange(n - 1, -1, -1))
+    return x if dims else x.clone()
 
 
 def repeat_interleave(input, repeats, dim=None) -> Tensor:  # noqa: A002

@@ -244,7 +244,10 @@ class NLLLoss(ArrayFunction):
         pick_cache, minus_w, total, reduction = ctx.saved
         b = ctx.backend
         scale = b.div_forward(grad, total)[0] if reduction == "mean" else grad
-        d_picked = b.mul_forward(minus_w, scale)[0]  # (N,)
+        zero = b.full((), 0, minus_w.dtype)
+        weighted = b.compare_forward(minus_w, zero, "ne")[0]  # (N,) False where ignored
+        d_picked = b.where_forward(weighted, b.mul_forward(minus_w, scale)[0], zero)[0]  # (N,)
+        # 0, not 0 * inf, where ignored: with every target ignored total is 0 (as torch)
         (dx, _) = b.gather_backward(d_picked.reshape(d_picked.shape[0], 1), pick_cache)
         return dx, None
 

@@ -23,6 +23,7 @@ import operator
 import numpy as np
 
 from tinymm.backend import get_backend
+from tinymm.dtypes import result_type
 from tinymm.ops._checks import as_int64, check_dim, check_float, int_bounds
 from tinymm.ops._kernel import KernelFunction
 from tinymm.ops.shape import cat
@@ -55,16 +56,18 @@ def erf(input) -> Tensor:  # noqa: A002 - PyTorch's argument names
 
 def _modulo(op: str, floor: bool, input, other) -> Tensor:  # noqa: A002
     x = as_tensor(input)
-    y = other if isinstance(other, Tensor) else from_numpy(np.asarray(other, x.dtype)).to(
+    dtype = result_type(x, other)  # torch's promotion: int % 1.5 is float32, u8 % 0-d i64 u8
+    y = other if isinstance(other, Tensor) else from_numpy(np.asarray(other, dtype)).to(
         x.device)  # a number: one counted copy to a cuda x's device
-    if x.dtype.kind != "f" and y.dtype.kind == "f":
-        x = x.to(y.dtype)
     try:
         np.broadcast_shapes(tuple(x.shape), tuple(y.shape))
     except ValueError:
         raise ValueError(f"{op}: input {tuple(x.shape)} and other {tuple(y.shape)} do not "
                          "broadcast") from None
-    return Modulo.apply(x, y.to(x.dtype), floor=floor)
+    x, y = x.to(dtype), y.to(dtype)
+    if dtype.kind in "iu" and not y.is_cuda and not np.all(y.array):
+        raise ZeroDivisionError(f"{op}: integer division by zero")
+    return Modulo.apply(x, y, floor=floor)
 
 
 def fmod(input, other) -> Tensor:  # noqa: A002
