@@ -136,6 +136,19 @@ OPS.update({
     "unique": lambda t, d: (t["ties"].unique(return_inverse=True, return_counts=True),
                             t["idx"].unique()),
 })
+# the ops lowered to other ops on the device (tests/cuda_lowered_check.py has their backward)
+OPS.update({
+    "einsum": lambda t, d: (tinymm.einsum("ij,kj->ik", t["x"], t["x"] * 2),
+                            tinymm.einsum("bij,bjk", t["seq"], t["seq"].transpose(1, 2)),
+                            tinymm.einsum("ii->i", t["x"][:, :2]), tinymm.einsum("...j->", t["x"])),
+    "bilinear": lambda t, d: (F.bilinear(t["x"], t["x"] * 0.5, t["seq"][:, :, :3]),
+                              _layer(lambda: nn.Bilinear(3, 4, 2))(t, d)(t["x"], t["seq"][:, 0])),
+    "binary_cross_entropy": lambda t, d: (
+        F.binary_cross_entropy(t["x"].sigmoid(), (t["x"] * 2).sigmoid()),
+        F.binary_cross_entropy(t["x"].sigmoid(), t["x"].abs() / 3, t["x"][0].abs(),
+                               reduction="none")),
+    "BCELoss": lambda t, d: nn.BCELoss(reduction="sum")(t["x"].sigmoid(), t["x"].abs() / 3),
+})
 REFUSED: dict = {
 }
 
