@@ -128,7 +128,8 @@ OPS.update({
     "nonzero": lambda t, d: ((t["x"] > 0).nonzero(), t["idx"].nonzero(as_tuple=True)),
     "where_cond_only": lambda t, d: tinymm.where(t["x"] > 0),
     "index_select": lambda t, d: (t["x"].index_select(1, t["neg"][1]),
-                                  t["x"].index_select(0, t["rows"])),
+                                  t["x"].index_select(0, t["rows"]),
+                                  t["x"].index_select(1, t["rows"][0])),  # a 0-d index
     "mask_getitem": lambda t, d: (t["x"][t["x"] > 0], t["seq"][t["x"] > 0]),
     "isclose": lambda t, d: t["x"].isclose(t["x"] + 1e-7),
     "bincount": lambda t, d: (t["rows"].bincount(), tinymm.bincount(t["bags"].reshape(-1),
