@@ -95,7 +95,8 @@ OPS = {
 # the indexing family on the device (kernels gather and scan); index 2 of "ties" repeats
 HOST.update({"ties": np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, -5.0, 2.0]], np.float32),
              "neg": np.array([[-1, 0], [2, -3]], np.int64),
-             "odd": np.array([[np.nan, np.inf, 1.0], [-np.inf, 0.0, 2.0]], np.float32)})
+             "odd": np.array([[np.nan, np.inf, 1.0], [-np.inf, 0.0, 2.0]], np.float32),
+             "dup": np.array([[1, 2, 1], [0, 5, 0], [1, 2, 1], [3, 3, 3], [0, 5, 0]], np.float32)})
 OPS.update({
     "max_dim": lambda t, d: t["ties"].max(1), "min_dim": lambda t, d: t["ties"].min(0),
     "argmax": lambda t, d: t["ties"].argmax(1), "argmin_all": lambda t, d: t["ties"].argmin(),
@@ -136,6 +137,10 @@ OPS.update({
                                                                     t["x"].reshape(-1)[:4], 6)),
     "unique": lambda t, d: (t["ties"].unique(return_inverse=True, return_counts=True),
                             t["idx"].unique()),
+    "unique_dim": lambda t, d: (t["dup"].unique(dim=0, return_inverse=True, return_counts=True),
+                                t["dup"].unique(dim=1, return_inverse=True, return_counts=True),
+                                t["dup"].long().unique(dim=-1), t["ties"][0].unique(dim=0),
+                                t["seq"].round().unique(dim=1, return_counts=True)),
 })
 # the ops lowered to other ops on the device (tests/cuda_lowered_check.py has their backward)
 OPS.update({

@@ -129,6 +129,14 @@ def device_triangle_indices(row: int, col: int, offset: int, lower: bool):
     return triangle_indices(row, col, offset, lower)
 
 
+def device_row_order(x):
+    """The order of the rows of a C-contiguous (n, m) device array in lexicographic order
+    (int64 (n,), stable, no transfer)."""
+    from tinymm.kernels.numba_cuda.device import row_order
+
+    return row_order(x)
+
+
 def device_mode_index(rows):
     """Each row's mode index of a C-contiguous (M, L) device array (int64 (M,), no
     transfer)."""

@@ -145,6 +145,14 @@ def triangle_indices(row: int, col: int, offset: int, lower: bool):
     return _ranges.triangle_indices(row, col, offset, lower)
 
 
+def row_order(x):
+    """The int64 (n,) device array ordering the rows of a C-contiguous (n, m) device array
+    lexicographically (stable; see ``_sort``)."""
+    from tinymm.kernels.numba_cuda import _sort
+
+    return _sort.sort_matrix_rows(x)
+
+
 def mode_index(rows):
     """Each row's mode index (smallest most frequent value, its last occurrence) of a
     C-contiguous (M, L) device array, as an int64 (M,) device array (see ``_mode``)."""
