@@ -257,6 +257,13 @@ def cumprod_forward(x, dim):
     return _scan(x, dim, PROD, x.dtype)[0], (x, dim)
 
 
+def cumprod_lines(x, reverse=False):
+    """The inclusive running products along the last axis of the C-contiguous (L, n) device
+    array x (``reverse``: from each line's end: the suffix products), a new (L, n) array."""
+    require_device("cumprod_lines", x=x)
+    return _scan(x, x.ndim - 1, PROD, x.dtype, reverse=reverse)[0]
+
+
 def cumprod_backward(dout, cache):
     require_device("cumprod_backward", dout=dout)
     x, dim = cache
