@@ -18,6 +18,18 @@ tree order, so they may differ from the reference's left-to-right order by round
 memory and barriers only (no warp shuffles), so the simulator runs the same code.
 ``reverse`` scans each line from its end (cumsum's backward).
 
+That layout reads a line's elements inner apart, so for inner > 1 a warp's loads fall in as
+many memory segments as it has threads. For inner >= COLUMN_MIN the scans use columns
+instead: thread g owns column col = g % (outer * inner) (one (o, j)) and chunk c = g //
+(outer * inner) of its line (chunk_len consecutive r), and walks it sequentially; the 32
+threads of a warp hold consecutive columns, so at every step they read (and write) 32
+consecutive elements: coalesced. The chunks (as many as keep about COLUMN_THREADS threads
+busy, at most MAX_CHUNKS, each at least MIN_CHUNK long) make a long line parallel: pass 1
+scans every chunk on its own and records its total; pass 2 gives each chunk c > 0 the carry
+(the combine of totals 0 .. c-1, read coalesced across columns) and combines it into every
+element of the chunk. In the column layout sums and products are taken left to right
+within a chunk.
+
 cumprod backward: one thread per element i of a line computes prod_{k < i} x_k and the sum
 over j >= i of dout_j times the running product of x_{i+1} .. x_j (O(n) work per element),
 which divides by nothing, so a zero in the line is exact.
@@ -51,6 +63,9 @@ from tinymm.kernels.numba_cuda.gather import gather_backward
 SUM, PROD, MAX, MIN = range(4)
 MAXDIM = _strided.MAXDIM
 SCAN_THREADS = 8 if SIMULATOR else 256  # a power of two (the doubling steps)
+COLUMN_MIN = 4 if SIMULATOR else 32  # inner sizes from a warp's width up scan by columns
+COLUMN_THREADS = 64 if SIMULATOR else 32768  # threads the column chunks aim to keep busy
+MIN_CHUNK, MAX_CHUNKS = (2, 4) if SIMULATOR else (16, 64)
 
 
 @cuda.jit(device=True, inline="always")
@@ -117,6 +132,50 @@ def _make_scan(nbtype):
             cuda.syncthreads()  # every thread has read the tile before the next overwrites it
 
     return scan_lines
+
+
+def _make_column_scan(nbtype):
+    def column_chunks(x, out, idx, tot_v, tot_i, n, inner, chunk_len, op, reverse):
+        # pass 1: thread g scans chunk g // cols of column g % cols; its total -> tot[c, col]
+        g = cuda.grid(1)
+        cols = tot_v.shape[1]
+        if g < tot_v.size:
+            c = g // cols
+            col = g - c * cols
+            o = col // inner
+            base = o * n * inner + (col - o * inner)
+            v = nbtype(0)
+            i = -1
+            for r in range(c * chunk_len, min(n, (c + 1) * chunk_len)):
+                at = base + ((n - 1 - r) if reverse else r) * inner
+                v, i = _combine(v, i, nbtype(x[at]), r, op)
+                out[at] = v
+                if op >= MAX:
+                    idx[at] = i
+            tot_v[c, col] = v
+            tot_i[c, col] = i
+
+    def column_carry(out, idx, tot_v, tot_i, n, inner, chunk_len, op, reverse):
+        # pass 2: chunk c > 0 combines the totals of chunks 0 .. c-1 into its elements
+        g = cuda.grid(1)
+        cols = tot_v.shape[1]
+        if cols <= g < tot_v.size:
+            c = g // cols
+            col = g - c * cols
+            o = col // inner
+            base = o * n * inner + (col - o * inner)
+            carry_v = tot_v[0, col]
+            carry_i = tot_i[0, col]
+            for k in range(1, c):
+                carry_v, carry_i = _combine(carry_v, carry_i, tot_v[k, col], tot_i[k, col], op)
+            for r in range(c * chunk_len, min(n, (c + 1) * chunk_len)):
+                at = base + ((n - 1 - r) if reverse else r) * inner
+                w, j = _combine(carry_v, carry_i, out[at], idx[at] if op >= MAX else r, op)
+                out[at] = w
+                if op >= MAX:
+                    idx[at] = j
+
+    return column_chunks, column_carry
 
 
 def _cumprod_grad(x, dout, dx, n, inner, one):
@@ -205,7 +264,7 @@ PTX_TARGETS = [
                      "int64)",)),
     (_expand, tuple(f"void({t}[::1], boolean[::1], int64[::1], {t}[::1])" for t in _FL)),
 ]
-_SCANS = {}
+_SCANS, _COLUMNS = {}, {}
 for _nbt in (float32, float64, int64):
     _fn = _make_scan(_nbt)
     _fn.__name__ = f"scan_lines_{_nbt.name}"
@@ -213,6 +272,14 @@ for _nbt in (float32, float64, int64):
     PTX_TARGETS.append((_fn, tuple(f"void({t}[::1], {_nbt.name}[::1], int64[::1], int64, int64, "
                                    "int64, boolean)" for t in _inputs)))
     _SCANS[np.dtype(_nbt.name)] = cuda.jit(_fn)
+    _chunks, _carry = _make_column_scan(_nbt)
+    _chunks.__name__, _carry.__name__ = f"column_chunks_{_nbt.name}", f"column_carry_{_nbt.name}"
+    _tot = f"{_nbt.name}[:, ::1], int64[:, ::1]"
+    PTX_TARGETS.append((_chunks, tuple(f"void({t}[::1], {_nbt.name}[::1], int64[::1], {_tot}, "
+                                       "int64, int64, int64, int64, boolean)" for t in _inputs)))
+    PTX_TARGETS.append((_carry, (f"void({_nbt.name}[::1], int64[::1], {_tot}, int64, int64, "
+                                 "int64, int64, boolean)",)))
+    _COLUMNS[np.dtype(_nbt.name)] = (cuda.jit(_chunks), cuda.jit(_carry))
 cumprod_grad_kernel = cuda.jit(_cumprod_grad)
 arg_extreme_kernel = cuda.jit(_arg_extreme)
 put_line_kernel = cuda.jit(_put_line)
@@ -233,11 +300,36 @@ def _scan(x, dim, op, out_dtype, reverse=False):
     outer, n, inner = _lines(x.shape, dim)
     out = empty(tuple(x.shape), out_dtype)
     idx = empty(tuple(x.shape), np.int64) if op >= MAX else empty((1,), np.int64)
-    if out.size:
+    if out.size and inner >= COLUMN_MIN:
+        _scan_columns(x, out, idx, (outer, n, inner), op, reverse)
+    elif out.size:
         width = min(SCAN_THREADS, 1 << max(n - 1, 0).bit_length())  # short lines: fewer threads
         _SCANS[np.dtype(out_dtype)][outer * inner, width](
             flat(x), flat(out), flat(idx), n, inner, op, bool(reverse))
     return out, (idx if op >= MAX else None)
+
+
+def column_layout(outer: int, n: int, inner: int) -> tuple[int, int]:
+    """(chunks, chunk_len) of the column scans of an (outer, n, inner) view."""
+    cols = outer * inner
+    chunks = max(1, min(MAX_CHUNKS, -(-COLUMN_THREADS // cols), n // MIN_CHUNK))
+    chunk_len = -(-n // chunks)
+    return -(-n // chunk_len), chunk_len
+
+
+def _scan_columns(x, out, idx, lines, op, reverse) -> None:
+    """The scan by columns (see the module docstring): pass 1, then pass 2 when chunked."""
+    outer, n, inner = lines
+    chunks, chunk_len = column_layout(outer, n, inner)
+    tot_v = empty((chunks, outer * inner), out.dtype)  # (chunks, cols) each chunk's total
+    tot_i = empty((chunks, outer * inner), np.int64)
+    first, carry = _COLUMNS[np.dtype(out.dtype)]
+    blocks, threads = grid_1d(tot_v.size)
+    first[blocks, threads](flat(x), flat(out), flat(idx), tot_v, tot_i, n, inner, chunk_len,
+                           op, bool(reverse))
+    if chunks > 1:
+        carry[blocks, threads](flat(out), flat(idx), tot_v, tot_i, n, inner, chunk_len, op,
+                               bool(reverse))
 
 
 def cumsum_forward(x, dim):
