@@ -43,10 +43,35 @@ def check_sort() -> int:
             assert np.array_equal(_device.to_host(perm), want), (keys, _device.to_host(perm))
             np.testing.assert_array_equal(_device.to_host(ordered),
                                           np.take_along_axis(keys, want, 1))
+            down, down_perm = _sort.sort_rows(_device.to_device(keys), descending=True,
+                                              k=max(1, length - 2))
+            want = np.argsort(-keys, axis=1, kind="stable")[:, :max(1, length - 2)]
+            assert np.array_equal(_device.to_host(down_perm), want), (keys, want)
+            np.testing.assert_array_equal(_device.to_host(down), np.take_along_axis(keys, want, 1))
             rows = RNG.integers(0, 2, (length, 3)).astype(dtype)
             order = _device.to_host(_sort.sort_matrix_rows(_device.to_device(rows)))
             assert np.array_equal(order, np.lexsort(rows.T[::-1])), (rows, order)
-            checked += 2
+            checked += 3
+    return checked + _check_topk()
+
+
+def _check_topk() -> int:
+    """top-k with k >= SORT_K (the bitonic path) against the reference kernel, both ways."""
+    from tinymm.kernels.numba_cuda import index
+    from tinymm.kernels.reference import index as reference_index
+
+    checked = 0
+    for shape, k in (((3, 11), index.SORT_K), ((2, 6), 6), ((1, 17), index.SORT_K + 3)):
+        x = RNG.integers(-3, 4, shape).astype(np.float32)
+        x[0, 2] = np.nan
+        for largest in (True, False):
+            (want, want_idx), _ = reference_index.topk_forward(x, k, largest=largest)
+            (got, idx), cache = index.topk_forward(_device.to_device(x), k, largest=largest)
+            assert np.array_equal(_device.to_host(idx), want_idx), (x, largest, want_idx)
+            np.testing.assert_array_equal(_device.to_host(got), want)
+            (dx,) = index.topk_backward((_device.to_device(np.ones_like(want)), None), cache)
+            assert _device.to_host(dx).sum() == want.size
+            checked += 1
     return checked
 
 
