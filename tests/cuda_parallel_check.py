@@ -11,7 +11,8 @@ tests/test_cuda_parallel.py in a subprocess with NUMBA_ENABLE_CUDASIM=1).
    every read of x inside the kernels is recorded with the reading thread, and for each warp
    (32 threads of a block) and step (a thread's k-th read) the number of 128-byte segments
    the warp's loads touch is counted: at most 2 (coalesced) for the column layout, where the
-   line layout it replaces touched one per thread.
+   line layout it replaces touched one per thread. max/min(dim) over long contiguous lines
+   (a block per line) against the reference, with ties and NaNs.
 Prints one line with the counts; any failure raises.
 """
 
@@ -147,6 +148,29 @@ def check_scans() -> int:
     return checked
 
 
+def check_extremes() -> int:
+    """max/min with dim over contiguous long lines (a block per line) against the reference:
+    the first extreme, the first NaN, forward and backward."""
+    checked = 0
+    n = scan.SCAN_THREADS
+    for shape, dim in (((3, n + 3), 1), ((2 * n + 5,), 0), ((2, 2, 3 * n), 2)):
+        for dtype in (np.float32, np.float64, np.int64):
+            x = RNG.integers(-2, 3, shape).astype(dtype)  # many ties
+            if dtype != np.int64:
+                x.reshape(-1)[[5, n + 1]] = np.nan
+            for largest in (True, False):
+                (want, want_idx), _ = reference_scan.max_dim_forward(x, dim, largest=largest)
+                (got, idx), cache = scan.max_dim_forward(_device.to_device(x), dim,
+                                                         largest=largest)
+                assert np.array_equal(_device.to_host(idx), want_idx), (x, largest)
+                np.testing.assert_array_equal(_device.to_host(got), want)
+                if dtype != np.int64:
+                    (dx,) = scan.max_dim_backward(_device.to_device(np.ones_like(want)), cache)
+                    assert _device.to_host(dx).sum() == want.size
+                checked += 1
+    return checked
+
+
 def _segments_per_warp_step(run, source) -> int:
     """The most 128-byte segments of ``source`` one warp's k-th reads touch, over warps and
     k, while ``run()`` launches kernels (the simulator runs one Python thread per CUDA
@@ -191,9 +215,9 @@ def check_access_pattern() -> tuple[int, int]:
 if __name__ == "__main__":
     sorts = check_sort()
     prods = check_prod()
-    scans = check_scans()
+    scans = check_scans() + check_extremes()
     columns, lines = check_access_pattern()
     print(f"{sorts} bitonic sorts match NumPy's stable order on the simulated device; "
           f"{prods} block-per-line products match the reference forward and backward; "
-          f"{scans} column scans match the reference; a warp's loads of a dim-0 scan touch "
-          f"{columns} segment(s) per step by columns, {lines} by lines")
+          f"{scans} column scans and line extremes match the reference; a warp's loads of a "
+          f"dim-0 scan touch {columns} segment(s) per step by columns, {lines} by lines")

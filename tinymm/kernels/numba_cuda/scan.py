@@ -36,7 +36,11 @@ which divides by nothing, so a zero in the line is exact.
 
 max_dim (max/min with dim, argmax/argmin): one thread per line walks r = 0 .. n-1 keeping the
 first extreme (a NaN wins and stays, as NumPy's argmax); consecutive threads have consecutive
-j, so for inner > 1 the reads are coalesced. Its backward writes dvalues at the index.
+j, so for inner > 1 the reads are coalesced. Contiguous long lines (inner = 1, n >=
+SCAN_THREADS: a row's argmax, or argmax over every element) take a block per line instead:
+each thread keeps the first extreme of a strided share, and a shared-memory tree picks among
+the candidates by the same rule (the lower index on ties; the first NaN). Its backward
+writes dvalues at the index.
 
 masked_select and nonzero: an inclusive cumsum of the flat mask gives each kept element its
 place (pos_i - 1); one thread per element writes its value (masked_select; the backward reads
@@ -213,6 +217,52 @@ def _arg_extreme(x, values, idx, n, inner, largest):
         idx[i] = where
 
 
+@cuda.jit(device=True, inline="always")
+def _takes_over(v, r, best, where, largest):
+    """True when candidate (v, r) replaces (best, where) as the first extreme (where < 0:
+    no candidate yet; a NaN wins; ties and NaNs go to the lower index)."""
+    if where < 0:
+        return r >= 0
+    if r < 0:
+        return False
+    if best != best or v != v:
+        return v != v and (best == best or r < where)
+    if v == best:
+        return r < where
+    return v > best if largest else v < best
+
+
+def _make_line_extreme(nbtype):
+    def line_extreme(x, values, idx, n, largest):
+        # x (lines * n,) flat; values, idx (lines,): one block per line
+        vals = cuda.shared.array(SCAN_THREADS, nbtype)
+        ids = cuda.shared.array(SCAN_THREADS, int64)
+        t = cuda.threadIdx.x
+        line = cuda.blockIdx.x
+        best = x[line * n]
+        where = -1
+        for r in range(t, n, SCAN_THREADS):
+            v = x[line * n + r]
+            if _takes_over(v, r, best, where, largest):
+                best, where = v, r
+        vals[t] = best
+        ids[t] = where
+        cuda.syncthreads()
+        half = SCAN_THREADS // 2
+        while half > 0:
+            if t < half and _takes_over(vals[t + half], ids[t + half], vals[t], ids[t],
+                                        largest):
+                vals[t] = vals[t + half]
+                ids[t] = ids[t + half]
+            cuda.syncthreads()
+            half //= 2
+        if t == 0:
+            values[line] = vals[0]
+            idx[line] = ids[0]
+
+    return line_extreme
+
+
 def _put_line(dvalues, idx, dx, n, inner):
     # dx (outer * n * inner) zeroed; dvalues, idx (outer * inner)
     i = cuda.grid(1)
@@ -264,7 +314,7 @@ PTX_TARGETS = [
                      "int64)",)),
     (_expand, tuple(f"void({t}[::1], boolean[::1], int64[::1], {t}[::1])" for t in _FL)),
 ]
-_SCANS, _COLUMNS = {}, {}
+_SCANS, _COLUMNS, _LINE_EXTREME = {}, {}, {}
 for _nbt in (float32, float64, int64):
     _fn = _make_scan(_nbt)
     _fn.__name__ = f"scan_lines_{_nbt.name}"
@@ -280,6 +330,11 @@ for _nbt in (float32, float64, int64):
     PTX_TARGETS.append((_carry, (f"void({_nbt.name}[::1], int64[::1], {_tot}, int64, int64, "
                                  "int64, int64, boolean)",)))
     _COLUMNS[np.dtype(_nbt.name)] = (cuda.jit(_chunks), cuda.jit(_carry))
+    _fn = _make_line_extreme(_nbt)
+    _fn.__name__ = f"line_extreme_{_nbt.name}"
+    PTX_TARGETS.append((_fn, (f"void({_nbt.name}[::1], {_nbt.name}[::1], int64[::1], int64, "
+                              "boolean)",)))
+    _LINE_EXTREME[np.dtype(_nbt.name)] = cuda.jit(_fn)
 cumprod_grad_kernel = cuda.jit(_cumprod_grad)
 arg_extreme_kernel = cuda.jit(_arg_extreme)
 put_line_kernel = cuda.jit(_put_line)
@@ -385,7 +440,10 @@ def max_dim_forward(x, dim, keepdim=False, largest=True):
     kept = tuple(x.shape[:dim]) + (1,) + tuple(x.shape[dim + 1:])
     values = empty(kept, x.dtype)
     idx = empty(kept, np.int64)
-    if values.size:
+    if values.size and inner == 1 and n >= SCAN_THREADS:  # a block per contiguous line
+        _LINE_EXTREME[np.dtype(x.dtype)][values.size, SCAN_THREADS](
+            flat(x), flat(values), flat(idx), n, bool(largest))
+    elif values.size:
         blocks, threads = grid_1d(values.size)
         arg_extreme_kernel[blocks, threads](flat(x), flat(values), flat(idx), n, inner,
                                             bool(largest))
