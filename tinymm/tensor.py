@@ -1199,10 +1199,7 @@ class Tensor:
         index = index.array if isinstance(index, Tensor) else index
         if _cuda.is_device_array(index):  # a gather of the index spread over the other dims
             return _IX.select_slices(self, self._dim(dim, "index_select"), index)
-        index = np.asarray(index)
-        if index.ndim > 1:
-            raise ValueError(f"index_select: index must be 0-d or 1-d, got shape {index.shape}")
-        index = index.reshape(-1)  # a 0-d index keeps the dim (size 1), as torch
+        index = _IX.vector_index("index_select", np.asarray(index))
         return self[(slice(None),) * self._dim(dim, "index_select") + (index,)]
 
     def chunk(self, chunks: int, dim: int = 0):
