@@ -414,7 +414,7 @@ def _smoothed_with_weight(x, t, nll, weight, ignore_index, reduction, label_smoo
     class_axis = 1 if x.ndim > 1 else 0
     smooth = -(_log_probabilities(x) * _class_weights(x, weight)).sum(class_axis)  # t's shape
     ignored = t == ignore_index
-    smooth = smooth.masked_fill(Tensor(ignored), 0.0)
+    smooth = smooth.masked_fill(Tensor._make(ignored), 0.0)
     if reduction == "mean":
         w = np.asarray(getattr(weight, "array", weight))
         smooth = smooth.sum() / float(w[t[~ignored]].sum())

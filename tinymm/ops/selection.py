@@ -68,7 +68,7 @@ def mode(input, dim: int = -1, keepdim: bool = False):  # noqa: A002
     if x.is_cuda and x.ndim and x.numel() and x.dtype in (np.float32, np.float64, np.int64):
         moved = x.detach().movedim(dim, -1).contiguous()  # (..., L), on the device
         rows = moved.reshape(-1, moved.shape[-1])
-        index = Tensor(device_mode_index(rows.array), _copy=False)
+        index = Tensor._make(device_mode_index(rows.array))
         index = index.reshape(moved.shape[:-1]).unsqueeze(dim)
     else:
         moved = np.moveaxis(x.detach().numpy(), dim, -1)  # (..., L)

@@ -168,15 +168,15 @@ def _unique_on_device(x: Tensor, return_inverse: bool, return_counts: bool):
     n = values.shape[0]
     cuda = get_backend("cuda")
     if n == 0:
-        return values, Tensor(cuda.full(x.shape, 0, np.int64), _copy=False), \
-            Tensor(cuda.full((0,), 0, np.int64), _copy=False)
-    head = Tensor(cuda.full((1,), True, np.bool_), _copy=False)
+        return values, Tensor._make(cuda.full(x.shape, 0, np.int64)), \
+            Tensor._make(cuda.full((0,), 0, np.int64))
+    head = Tensor._make(cuda.full((1,), True, np.bool_))
     first = cat([head, values[1:] != values[:-1]]) if n > 1 else head  # (n,) bool
     group = first.cumsum(0) - 1  # (n,) int64: the group of each sorted element
     out = values.masked_select(first)
-    inverse = Tensor(cuda.full((n,), 0, np.int64), _copy=False).scatter(0, perm, group)
-    ones = Tensor(cuda.full((n,), 1, np.float64), _copy=False)
-    counts = Tensor(cuda.full((out.shape[0],), 0, np.float64), _copy=False).scatter_add(
+    inverse = Tensor._make(cuda.full((n,), 0, np.int64)).scatter(0, perm, group)
+    ones = Tensor._make(cuda.full((n,), 1, np.float64))
+    counts = Tensor._make(cuda.full((out.shape[0],), 0, np.float64)).scatter_add(
         0, group, ones).to(np.int64)
     return out, inverse.reshape(*x.shape), counts
 
@@ -220,9 +220,9 @@ def _bincount_on_device(x: Tensor, weights, minlength: int) -> Tensor:
         raise RuntimeError(f"bincount: input must be non-negative, got {bounds[0]}")
     size = max(int(minlength), 0 if bounds is None else bounds[1] + 1)
     cuda = get_backend("cuda")
-    w = Tensor(cuda.full(x.shape, 1, np.float64), _copy=False) if weights is None \
+    w = Tensor._make(cuda.full(x.shape, 1, np.float64)) if weights is None \
         else as_tensor(weights)
-    counts = Tensor(cuda.full((size,), 0, w.dtype), _copy=False).scatter_add(
+    counts = Tensor._make(cuda.full((size,), 0, w.dtype)).scatter_add(
         0, x.to(np.int64), w)  # zeros (size,) written by kernels: no transfer
     return counts.to(np.int64) if weights is None else counts
 
