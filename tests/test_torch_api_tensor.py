@@ -148,3 +148,88 @@ def test_dtype_promotion_results_are_the_dtype_objects():
     assert x.dtype is tinymm.float32
     assert (tinymm.tensor([1.0], dtype=tinymm.float64) + x).dtype is tinymm.float64
     assert tinymm.promote_types(tinymm.int32, tinymm.float16) == tinymm.float16
+
+
+# ---------------------------------------------------------------- found by the tutorial probe
+def test_size_prints_and_slices_as_torch():
+    torch = pytest.importorskip("torch")
+    for shape in ((), (3,), (2, 3)):
+        ours, theirs = tinymm.zeros(shape).shape, torch.zeros(shape).shape
+        assert repr(ours) == repr(theirs) and str(ours) == str(theirs)
+        assert f"{ours}" == f"{theirs}" and ours == theirs == shape
+    ours, theirs = tinymm.zeros(2, 3, 4).shape, torch.zeros(2, 3, 4).shape
+    for make in (lambda s: s[1:], lambda s: s + (5,), lambda s: (5,) + s, lambda s: s * 2):
+        assert type(make(ours)) is tinymm.Size and repr(make(ours)) == repr(make(theirs))
+    assert isinstance(ours[0], int) and ours.numel() == theirs.numel() == 24
+
+
+@pytest.mark.parametrize("name", ["max", "min", "sort", "topk", "median", "kthvalue", "mode",
+                                  "cummax", "cummin"])
+def test_values_indices_results_print_as_torch_return_types(name):
+    torch = pytest.importorskip("torch")
+    data = [[3.0, 1.0, 2.0], [0.5, 4.0, 4.0]]
+    args = {"topk": (2,), "kthvalue": (2,), "sort": (), "cummax": (1,), "cummin": (1,)}.get(
+        name, (1,))
+    ours = getattr(tinymm.tensor(data), name)(*args)
+    theirs = getattr(torch.tensor(data), name)(*args)
+    assert repr(ours) == repr(theirs) and type(ours).__name__ == type(theirs).__name__
+    values, indices = ours  # still a (values, indices) tuple
+    assert values is ours.values and indices is ours.indices
+    assert repr(pickle.loads(pickle.dumps(ours))) == repr(ours)
+
+
+OUT_CASES = {"add": lambda y: (y, y), "mul": lambda y: (y, y), "matmul": lambda y: (y, y.T),
+             "sub": lambda y: (y, 2.0), "sum": lambda y: (y, 0), "exp": lambda y: (y,)}
+
+
+@pytest.mark.parametrize("fn", sorted(OUT_CASES))
+def test_out_argument_writes_the_result_in_place_as_torch(fn):
+    torch = pytest.importorskip("torch")
+    results = []
+    for T in (tinymm, torch):
+        out = T.zeros(2) if fn == "sum" else T.zeros(2, 2)
+        returned = getattr(T, fn)(*OUT_CASES[fn](T.tensor([[1.0, 2.0], [3.0, 4.0]])), out=out)
+        assert returned is out
+        results.append(out.numpy().copy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
+
+
+def test_out_argument_resizes_and_refuses_what_torch_refuses():
+    out = tinymm.zeros(0)
+    tinymm.add(tinymm.ones(2, 3), 1, out=out)
+    assert out.shape == (2, 3) and out.numpy().min() == 2
+    values, indices = tinymm.zeros(2), tinymm.zeros(2, dtype=tinymm.int64)
+    tinymm.max(tinymm.tensor([[1.0, 5.0], [7.0, 2.0]]), 1, out=(values, indices))
+    assert values.tolist() == [5.0, 7.0] and indices.tolist() == [1, 0]
+    with pytest.raises(RuntimeError, match="can't be cast to the desired output type"):
+        tinymm.add(tinymm.ones(2), 0.5, out=tinymm.zeros(2, dtype=tinymm.int64))
+    with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
+        tinymm.mul(tinymm.ones(2), 2, out=tinymm.zeros(2, requires_grad=True))
+
+
+def test_cumsum_takes_a_dtype_as_torch():
+    torch = pytest.importorskip("torch")
+    ours = tinymm.tensor([[1, 2], [3, 4]]).cumsum(0, dtype=tinymm.float64)
+    theirs = torch.tensor([[1, 2], [3, 4]]).cumsum(0, dtype=torch.float64)
+    assert repr(ours) == repr(theirs)
+    assert repr(tinymm.cumsum(tinymm.tensor([1, 2]), 0, dtype=tinymm.float32)) == repr(
+        torch.cumsum(torch.tensor([1, 2]), 0, dtype=torch.float32))
+
+
+def test_loss_nodes_and_grad_fn_print_as_torch():
+    torch = pytest.importorskip("torch")
+    texts = []
+    for T in (tinymm, torch):
+        x, t = T.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True), T.tensor([0, 1])
+        F = T.nn.functional
+        texts.append([repr(F.cross_entropy(x, t)), repr(F.nll_loss(x, t)),
+                      repr(T.nn.CrossEntropyLoss(reduction="none")(x, t))])
+        node = repr((x * 2).grad_fn)
+        assert node.startswith("<MulBackward0 object at 0x") and node.endswith(">")
+    assert texts[0] == texts[1]
+
+
+def test_print_of_a_parameter_and_a_tensor_as_torch():
+    torch = pytest.importorskip("torch")
+    assert str(tinymm.nn.Parameter(tinymm.ones(2))) == str(torch.nn.Parameter(torch.ones(2)))
+    assert str(tinymm.tensor([1.5])) == str(torch.tensor([1.5]))

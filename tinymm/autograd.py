@@ -764,7 +764,8 @@ class GradFn:
 
     def name(self) -> str:
         fn = self._node.fn  # a PyTorch-style Function's node is named without the 0, as torch
-        return f"{fn.__name__}Backward" + ("" if issubclass(fn, Function) else "0")
+        name = getattr(fn, "backward_name", fn.__name__)  # an op may use PyTorch's node name
+        return f"{name}Backward" + ("" if issubclass(fn, Function) else "0")
 
     @property
     def next_functions(self) -> tuple:
@@ -777,7 +778,7 @@ class GradFn:
         return id(self._node)
 
     def __repr__(self) -> str:
-        return f"<{self.name()} object>"
+        return f"<{self.name()} object at {id(self):#x}>"  # PyTorch's form
 
 
 def run_hooks(hooks: dict | None, grad):

@@ -51,11 +51,29 @@ _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "
 
 
 class Size(tuple):
-    """A tensor's shape, a tuple (``torch.Size``); it prints as a tuple, so error messages
-    read ``(2, 3)``."""
+    """A tensor's shape, a tuple (``torch.Size``) that prints as PyTorch's does:
+    ``torch.Size([2, 3])``."""
 
     def numel(self) -> int:
         return int(np.prod(self, dtype=np.int64))
+
+    def __repr__(self) -> str:
+        return f"torch.Size({list(self)})"
+
+    def __getitem__(self, key):
+        item = tuple.__getitem__(self, key)
+        return Size(item) if isinstance(key, slice) else item  # x.shape[1:] is a Size too
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))  # shape[:1] + (4,) stays a Size
+
+    def __radd__(self, other):
+        return Size(tuple(other) + tuple(self))
+
+    def __mul__(self, times):
+        return Size(tuple.__mul__(self, times))
+
+    __rmul__ = __mul__
 
 
 class _SizeOf(int):
@@ -366,8 +384,6 @@ class Tensor:
         implied = dtype == default or dtype == np.int64 or dtype == np.bool_
         return tensor_repr(self._host_values(), str(self.dtype), implied, dtype == default,
                            "cuda:0" if self.is_cuda else None, grad)
-
-    __str__ = __repr__
 
     def __format__(self, spec: str) -> str:
         if spec and self.array.size == 1:
@@ -926,14 +942,16 @@ class Tensor:
             return self.maximum(dim)
         if axis is not None or dim is None:
             return _R.Max.apply(self, axis=axis, keepdims=bool(keepdims or keepdim))
-        return _I.ValuesIndices(*_I.MaxDim.apply(self, dim=dim, keepdim=keepdim, mode="max"))
+        return _I.return_type("max")(*_I.MaxDim.apply(self, dim=dim, keepdim=keepdim,
+                                                       mode="max"))
 
     def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         if isinstance(dim, Tensor):
             return self.minimum(dim)
         if axis is not None or dim is None:
             return self.amin(axis, keepdim=bool(keepdims or keepdim))
-        return _I.ValuesIndices(*_I.MaxDim.apply(self, dim=dim, keepdim=keepdim, mode="min"))
+        return _I.return_type("min")(*_I.MaxDim.apply(self, dim=dim, keepdim=keepdim,
+                                                       mode="min"))
 
     def _arg(self, mode: str, dim, keepdim) -> Tensor:
         """The index of the first max (min) along ``dim``, or in the flattened tensor when
@@ -951,11 +969,11 @@ class Tensor:
         return self._arg("min", axis if dim is None else dim, keepdim)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
-        return _I.ValuesIndices(*_I.TopK.apply(self, k=k, dim=dim, largest=largest,
-                                               sorted=sorted))
+        return _I.return_type("topk")(*_I.TopK.apply(self, k=k, dim=dim, largest=largest,
+                                                     sorted=sorted))
 
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = True):
-        return _I.ValuesIndices(*_I.Sort.apply(self, dim=dim, descending=descending))
+        return _I.return_type("sort")(*_I.Sort.apply(self, dim=dim, descending=descending))
 
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
         return self.sort(dim, descending, stable).indices
@@ -963,8 +981,9 @@ class Tensor:
     def gather(self, dim: int, index) -> Tensor:
         return _I.Gather.apply(self, index, dim=dim)
 
-    def cumsum(self, dim: int) -> Tensor:
-        return _I.Cumsum.apply(self, dim=dim)
+    def cumsum(self, dim: int, dtype=None) -> Tensor:
+        """Running sums along ``dim``; ``dtype`` casts the input first (PyTorch's)."""
+        return _I.Cumsum.apply(self if dtype is None else self.to(dtype), dim=dim)
 
     # ----------------------------------- order statistics, products (ops/selection.py)
     def median(self, dim=None, keepdim=False): return _SEL.median(self, dim, keepdim)

@@ -213,6 +213,8 @@ class NLLLoss(ArrayFunction):
     kernels (compare and where for ignore_index, gather for the picked log-probabilities and
     weights, its backward for dx), so on either device."""
 
+    backward_name = "NllLoss"  # PyTorch's node: NllLossBackward0
+
     @staticmethod
     def forward(ctx, x, t, weight=None, ignore_index=-100, reduction="mean"):
         check_float("nll_loss", "input", x)
