@@ -87,6 +87,16 @@ def test_op_results_are_plain_tensors_with_fresh_state():
     assert b.shape == () and b.dtype is tinymm.float32 and not b.requires_grad
 
 
+def test_arrays_tinymm_converts_for_you_keep_their_dtype():
+    dataset = tinymm.utils.data.TensorDataset(np.zeros((3, 2), np.float32), np.array([0, 1, 2]))
+    assert dataset.tensors[1].dtype is tinymm.int64  # labels stay integers
+    assert (2 // tinymm.tensor([1, 2])).dtype is tinymm.int64
+    picked = tinymm.where(np.array([True, False]), tinymm.tensor([1.0, 2.0]), 0.0)
+    assert picked.tolist() == [1.0, 0.0]
+    norm = tinymm.nn.LayerNorm(2)(np.ones((1, 2), np.float32))
+    assert norm.dtype is tinymm.float32
+
+
 def test_isinstance_and_parameters_keep_their_dtype():
     p = tinymm.nn.Parameter(tinymm.tensor(np.ones(2)))
     assert isinstance(p, tinymm.Tensor) and p.dtype is tinymm.float64 and p.requires_grad

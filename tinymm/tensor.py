@@ -717,7 +717,7 @@ class Tensor:
         return Tensor._make(np.asarray(fn(self.array, other)))
 
     def __floordiv__(self, other): return self._plain(np.floor_divide, other)
-    def __rfloordiv__(self, other): return Tensor(np.floor_divide(other, self.array))
+    def __rfloordiv__(self, other): return Tensor._make(np.floor_divide(other, self.array))
     def __mod__(self, other): return self._plain(np.remainder, other)
     def __and__(self, other): return self._plain(np.logical_and if self.array.dtype == np.bool_
                                                  else np.bitwise_and, other)
@@ -1393,7 +1393,7 @@ def _is_cuda_mask(index) -> bool:
 
 def where(condition, input=None, other=None) -> Tensor:  # noqa: A002 - PyTorch's names
     """``torch.where(cond, a, b)``: a where cond else b; ``where(cond)``: nonzero as_tuple."""
-    cond = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition))
+    cond = condition if isinstance(condition, Tensor) else Tensor._make(np.asarray(condition))
     if input is None and other is None:
         return cond.nonzero(as_tuple=True)
     a = input if isinstance(input, Tensor) else None
