@@ -243,3 +243,12 @@ def test_print_of_a_parameter_and_a_tensor_as_torch():
     torch = pytest.importorskip("torch")
     assert str(tinymm.nn.Parameter(tinymm.ones(2))) == str(torch.nn.Parameter(torch.ones(2)))
     assert str(tinymm.tensor([1.5])) == str(torch.tensor([1.5]))
+
+
+@pytest.mark.parametrize("method", ["float", "double", "half", "long", "int", "short", "char",
+                                    "byte", "bool"])
+def test_cast_methods_give_torchs_dtypes(method):
+    torch = pytest.importorskip("torch")
+    ours = getattr(tinymm.tensor([[1.5, -2.0, 0.0]]), method)()
+    theirs = getattr(torch.tensor([[1.5, -2.0, 0.0]]), method)()
+    assert repr(ours) == repr(theirs) and ours.type() == theirs.type()

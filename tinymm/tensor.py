@@ -553,6 +553,15 @@ class Tensor:
     def bool(self) -> Tensor:
         return self.to(np.bool_)
 
+    def short(self) -> Tensor:
+        return self.to(np.int16)
+
+    def char(self) -> Tensor:
+        return self.to(np.int8)
+
+    def byte(self) -> Tensor:
+        return self.to(np.uint8)
+
     def type(self, dtype=None):
         """With no argument, the type's name as torch spells it (``'torch.FloatTensor'``);
         else a cast to a dtype, a type name or a legacy type (``x.type(tinymm.LongTensor)``)."""
