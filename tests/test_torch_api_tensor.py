@@ -252,3 +252,25 @@ def test_cast_methods_give_torchs_dtypes(method):
     ours = getattr(tinymm.tensor([[1.5, -2.0, 0.0]]), method)()
     theirs = getattr(torch.tensor([[1.5, -2.0, 0.0]]), method)()
     assert repr(ours) == repr(theirs) and ours.type() == theirs.type()
+
+
+INDEX_CASES = ["0", "1:", "0, 1:", "1:, 0", ":, 0", "0, :", ":", "...", "None", "None, 0",
+               "0, None", "[0, 1]", "T.tensor([0, 1])", "x > 0", "..., 0", "0, 1", "0, [1, 2]",
+               "::2", "1:, None", "-1"]
+
+
+@pytest.mark.parametrize("index", INDEX_CASES)
+def test_indexing_nodes_are_named_as_torch(index):
+    torch = pytest.importorskip("torch")
+    names = []
+    for T in (tinymm, torch):
+        x = T.ones(3, 4, 5, requires_grad=True)
+        names.append(eval(f"x[{index}]", {"x": x, "T": T}).grad_fn.name())
+    assert names[0] == names[1]
+    x = tinymm.arange(60.0).reshape(3, 4, 5).requires_grad_()
+    out = eval(f"x[{index}]", {"x": x, "T": tinymm})
+    out.sum().backward()  # every named node has the same backward
+    expected = np.zeros((3, 4, 5))
+    np.add.at(expected, eval(f"np.s_[{index}]".replace("T.tensor", "np.array").replace(
+        "x > 0", "np.arange(60.0).reshape(3, 4, 5) > 0")), 1)
+    np.testing.assert_array_equal(x.grad.numpy(), expected)

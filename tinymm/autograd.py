@@ -764,8 +764,10 @@ class GradFn:
 
     def name(self) -> str:
         fn = self._node.fn  # a PyTorch-style Function's node is named without the 0, as torch
-        name = getattr(fn, "backward_name", fn.__name__)  # an op may use PyTorch's node name
-        return f"{name}Backward" + ("" if issubclass(fn, Function) else "0")
+        named = getattr(fn, "grad_fn_name", None)  # an op that names its node as PyTorch does
+        if named is not None:
+            return named
+        return f"{fn.__name__}Backward" + ("" if issubclass(fn, Function) else "0")
 
     @property
     def next_functions(self) -> tuple:

@@ -246,7 +246,7 @@ class Tensor:
                                f"{self.device} tensor; move it with .to('{self.device}') first")
         if tuple(array.shape) != tuple(self.shape):
             raise ValueError(f"Tensor.data: the new data has shape {array.shape}, expected "
-                             f"{self.shape}; create a new tensor to change the shape")
+                             f"{tuple(self.shape)}; create a new tensor to change the shape")
         self.array = array
 
     @property
@@ -260,7 +260,7 @@ class Tensor:
             value = value if isinstance(value, Tensor) else Tensor._make(value)
             if value.shape != self.shape:
                 raise ValueError(f"Tensor.grad: assigned gradient has shape {value.shape}, "
-                                 f"expected {self.shape} (the tensor's shape)")
+                                 f"expected {tuple(self.shape)} (the tensor's shape)")
         self._grad = value
 
     @property
@@ -366,7 +366,8 @@ class Tensor:
 
     def item(self):
         if self.array.size != 1:
-            raise ValueError(f"Tensor.item(): needs exactly one element, got shape {self.shape}")
+            raise ValueError(f"Tensor.item(): needs exactly one element, got shape "
+                             f"{tuple(self.shape)}")
         return self._host_values().item()
 
     def tolist(self):
@@ -438,8 +439,8 @@ class Tensor:
             if self.array.size != 1:
                 raise RuntimeError(
                     f"backward(): grad can be implicitly created only for scalar outputs; this "
-                    f"tensor has shape {self.shape}. Pass gradient=<array of that shape> (the "
-                    "upstream gradient), or reduce it first, e.g. y.sum().backward()"
+                    f"tensor has shape {tuple(self.shape)}. Pass gradient=<array of that shape> "
+                    "(the upstream gradient), or reduce it first, e.g. y.sum().backward()"
                 )
             dtype = self.array.dtype
             grad = get_backend("cuda").full(tuple(self.shape), 1, dtype) if self.is_cuda \
@@ -455,7 +456,7 @@ class Tensor:
                                    "tensor on the cpu; move the gradient with .cpu()")
             if tuple(grad.shape) != tuple(self.shape):
                 raise ValueError(
-                    f"backward(): gradient has shape {grad.shape}, expected {self.shape} "
+                    f"backward(): gradient has shape {grad.shape}, expected {tuple(self.shape)} "
                     "(the shape of the tensor backward is called on)"
                 )
         run_backward(self, grad, retain_graph=retain_graph)
@@ -1130,7 +1131,7 @@ class Tensor:
         end = check_dim("flatten", "end_dim", end_dim, self.ndim)
         if start > end:
             raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim} "
-                             f"for a tensor of shape {self.shape}")
+                             f"for a tensor of shape {tuple(self.shape)}")
         if self.ndim == 0:
             return self.reshape((1,))
         merged = int(np.prod(self.shape[start:end + 1], dtype=np.int64))  # no -1: zero-size
@@ -1229,7 +1230,8 @@ class Tensor:
     def __getitem__(self, index):
         if self.is_cuda and _is_cuda_mask(index):  # a data-dependent size: masked_select
             return _IX.masked_rows(self, index)
-        return _S.GetItem.apply(self, index=_raw_index(index))
+        raw = _raw_index(index)
+        return _S.getitem_op(raw).apply(self, index=raw)
 
     def split(self, split_size_or_sections, dim: int = 0, *, axis=None):
         return _S.split(self, split_size_or_sections, axis=dim if axis is None else axis)

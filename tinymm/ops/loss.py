@@ -213,7 +213,7 @@ class NLLLoss(ArrayFunction):
     kernels (compare and where for ignore_index, gather for the picked log-probabilities and
     weights, its backward for dx), so on either device."""
 
-    backward_name = "NllLoss"  # PyTorch's node: NllLossBackward0
+    grad_fn_name = "NllLossBackward0"  # PyTorch's node
 
     @staticmethod
     def forward(ctx, x, t, weight=None, ignore_index=-100, reduction="mean"):
