@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinymm.keras import subclassed
 from tinymm.keras.engine import (
     Input,
     InputLayer,
@@ -123,7 +124,10 @@ def layer_groups(layer, prefix: str) -> list[tuple[str, object, list]]:
 
 def model_groups(model, prefix: str = "") -> list[tuple[str, object, list]]:
     """Keras's groups for every layer of ``model`` (``model.layers`` order; a functional
-    model lists its InputLayers, a Sequential does not), under ``prefix``."""
+    model lists its InputLayers, a Sequential does not), under ``prefix``; a subclassed
+    model's groups follow its attributes (subclassed.py)."""
+    if getattr(model, "_subclassed", False):
+        return subclassed.subclassed_groups(model, prefix)
     used: dict[str, int] = {}
     groups = [(f"{prefix}/vars".lstrip("/"), model, [])]
     for layer in model.layers:
@@ -168,8 +172,10 @@ def _adam_views(model):
 
     opt = model._ensure_optimizer()
     inner = getattr(opt, "inner", opt)
-    views = [view for _, _, group in model_groups(model) for view in group
-             if all(p.requires_grad for p in getattr(view[0], "params", ()))]
+    views = subclassed.optimizer_views(model) if getattr(model, "_subclassed", False) else \
+        [view for _, _, group in model_groups(model) for view in group]
+    views = [view for view in views if all(p.requires_grad for p in getattr(
+        view[0], "params", ()))]
     if not isinstance(inner, optim.Adam) or inner.param_groups[0]["amsgrad"] or not all(
             len(getattr(get, "params", ())) == 1 for get, _ in views):
         return None
@@ -664,9 +670,7 @@ def model_from_keras_config(entry: dict, custom_objects: dict | None = None):
         return _sequential(entry["config"], custom_objects)
     if name in ("Functional", "Model") or "input_layers" in entry.get("config", {}):
         return _functional(entry["config"], custom_objects)
-    raise ValueError(f"load_model: the file holds a subclassed model {name!r}; tinymm loads "
-                     "Functional and Sequential models from .keras files (rebuild the model "
-                     "in Python and call load_weights)")
+    return subclassed.from_entry(entry, custom_objects)
 
 
 # ---------------------------------------------------------------- compile settings
@@ -746,14 +750,10 @@ def save_keras_file(model, filepath, overwrite: bool = True) -> None:
     if not getattr(model, "built", False) or not hasattr(model, "_nodes"):
         raise ValueError(f"save: model '{model.name}' is not built yet (call it on data or "
                          "give it an Input first)")
-    from tinymm.keras.models import Sequential
-
-    config = {"module": "keras" if isinstance(model, Sequential) else
-              "keras.src.models.functional",
-              "class_name": "Sequential" if isinstance(model, Sequential) else "Functional",
-              "config": model_config(model), "registered_name": None if isinstance(
-                  model, Sequential) else "Functional",
-              "build_config": {"input_shape": None}, "compile_config": compile_config(model)}
+    if getattr(model, "_subclassed", False):
+        config = subclassed.class_entry(model, compile_config(model))
+    else:
+        config = _graph_entry(model)
     metadata = {"keras_version": FORMAT_VERSION, "tinymm_version": _tinymm_version(),
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     weights = _bytes_io.BytesIO()
@@ -764,6 +764,18 @@ def save_keras_file(model, filepath, overwrite: bool = True) -> None:
         archive.writestr("config.json", json.dumps(config))
         archive.writestr("model.weights.h5", weights.getvalue())
     tmp.replace(path)
+
+
+def _graph_entry(model) -> dict:
+    """A functional model's or Sequential's ``config.json``."""
+    from tinymm.keras.models import Sequential
+
+    sequential = isinstance(model, Sequential)
+    return {"module": "keras" if sequential else "keras.src.models.functional",
+            "class_name": "Sequential" if sequential else "Functional",
+            "config": model_config(model),
+            "registered_name": None if sequential else "Functional",
+            "build_config": {"input_shape": None}, "compile_config": compile_config(model)}
 
 
 def _tinymm_version() -> str:

@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 
+from tinymm.keras import subclassed
 from tinymm.keras.engine import (
     InputLayer,
     KerasTensor,
@@ -43,7 +44,14 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
     """The functional model: ``Model(inputs=[a, b], outputs=y)``, an ``nn.Module`` whose
     children are its layers' modules (keys ``<layer name>.<parameter>``)."""
 
-    def __init__(self, inputs=None, outputs=None, name: str | None = None, **unknown):
+    def __new__(cls, *args, **kwargs):
+        instance = super().__new__(cls)
+        if not cls.__module__.startswith("tinymm.keras"):  # a user's subclass: Keras's
+            instance.__dict__["_auto_config"] = subclassed.auto_config(cls, args, kwargs)
+        return instance
+
+    def __init__(self, inputs=None, outputs=None, name: str | None = None,
+                 trainable: bool = True, dtype=None, **unknown):
         super().__init__()
         if unknown:
             raise TypeError(f"Model: unexpected keyword argument(s) {sorted(unknown)}")
@@ -58,6 +66,12 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
         self.optimizer = None
         self.built = False
         self._subclassed = subclassed
+        if dtype is not None and np.dtype(dtype) != np.float32:
+            raise ValueError(f"Model '{self.name}': dtype={dtype!r} is not supported by "
+                             "tinymm.keras's Model (its weights are float32; call "
+                             "model.to(dtype) once it is built)")
+        if not trainable:
+            self.__dict__["_trainable"] = False
         if subclassed:
             return  # built on the first data it sees (see _trace_call)
         if inputs is None or outputs is None:
@@ -76,6 +90,9 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             raise TypeError(f"Model '{self.name}' has no call() method, so it cannot be "
                             "called on data (it has no graph to run)")
         arrays = list(x) if isinstance(x, (list, tuple)) else [x]
+        shapes = [list(_to_numpy(a).shape) for a in arrays]
+        self.__dict__["_build_input_shape"] = shapes if isinstance(x, (list, tuple)) else \
+            shapes[0]
         inputs = [Input(shape=_to_numpy(a).shape[1:], dtype="int64" if _to_numpy(a).dtype.kind
                         in "iu" else "float32") for a in arrays]
         try:
@@ -86,6 +103,13 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
                             "tensors with Keras layers, keras.ops and operators (no NumPy or "
                             f".numpy() on them): {exc}") from exc
         self._init_graph(inputs if isinstance(x, (list, tuple)) else inputs[0], outputs)
+        if not self.trainable:
+            self.trainable = False
+
+    def __setattr__(self, name: str, value) -> None:
+        super().__setattr__(name, value)
+        if self.__dict__.get("_subclassed", True):  # (also before __init__ has set it)
+            subclassed.record_attribute(self, name, value)
 
     # ------------------------------------------------------------ graph
     def _init_graph(self, inputs, outputs) -> None:
@@ -223,6 +247,8 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
         dummies = [np.zeros([1 if d is None else d for d in shape], np.float32)
                    for shape in shapes]
         self._trace_call(dummies if several else dummies[0])
+        self.__dict__["_build_input_shape"] = [list(shape) for shape in shapes] if several \
+            else list(input_shape)
 
     def keras_layout(self) -> list:
         """Every layer's ``(get, set)`` weight views (``Layer.keras_layout``), in order."""
