@@ -203,3 +203,18 @@ def test_training_resumes_across_for_a_subclassed_model(tmp_path):
                                    rtol=1e-5)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, as_numpy(b), rtol=1e-5, atol=1e-6)
+
+
+def test_layers_and_weights_are_listed_as_keras_lists_them():
+    real = keras3()
+    theirs_cls, _ = model_classes(real, package="listing_test")
+    ours_cls, _ = model_classes(keras, package="listing_test")
+    theirs, ours = theirs_cls(units=4), ours_cls(units=4)
+    theirs(X), ours(X)
+    assert [type(la).__name__ for la in ours.layers] == [
+        type(la).__name__ for la in theirs.layers]  # no InputLayer, assignment order
+    assert [w.shape for w in ours.get_weights()] == [
+        tuple(w.shape) for w in theirs.get_weights()]  # the model's own weight first
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours.predict(X, verbose=0), as_numpy(theirs.predict(
+        X, verbose=0)), rtol=1e-5, atol=1e-6)

@@ -166,8 +166,15 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
 
     @property
     def layers(self) -> list[Layer]:
-        """The graph's layers in order (a functional model lists its InputLayers)."""
-        return list(getattr(self, "_graph_layers", []))
+        """The graph's layers in order (a functional model lists its InputLayers); a traced
+        subclassed model's are, as in Keras, the layers its attributes hold, in assignment
+        order (a held model as the layer its graph calls)."""
+        graph = list(getattr(self, "_graph_layers", []))
+        if not (getattr(self, "_subclassed", False) and graph):
+            return graph
+        wrapped = {id(getattr(layer, "model", layer)): layer for layer in graph}
+        tracked = [wrapped.get(id(layer), layer) for layer in subclassed.tracked_layers(self)]
+        return tracked or [layer for layer in graph if not isinstance(layer, InputLayer)]
 
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> Model:
         """``Module.to``; a floating dtype also becomes the floating Inputs' and every layer's
@@ -208,13 +215,13 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
 
     @property
     def weights(self) -> list:
-        """Every weight of every layer (Tensors in tinymm's layout), in layer order, then the
-        model's own ``add_weight`` weights; for a model without a graph, the parameters of
-        the models and modules it holds."""
+        """The model's own ``add_weight`` weights, then every weight of every layer (Tensors
+        in tinymm's layout), in layer order, as Keras; for a model without a graph, the
+        parameters of the models and modules it holds."""
         if not self.layers:
             return list(self.parameters())
         own = [p for p in self._parameters.values() if p is not None]
-        return [w for layer in self.layers for w in layer.weights] + own
+        return own + [w for layer in self.layers for w in layer.weights]
 
     @property
     def input(self):
@@ -251,15 +258,28 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             else list(input_shape)
 
     def keras_layout(self) -> list:
-        """Every layer's ``(get, set)`` weight views (``Layer.keras_layout``), in order."""
-        return [view for layer in self.layers for view in layer.keras_layout()]
+        """The ``(get, set)`` weight views (``Layer.keras_layout``) of the model's own weights
+        (trainable first), then of every layer's, in order."""
+        return subclassed.own_views(self) + [view for layer in self.layers
+                                              for view in layer.keras_layout()]
 
     def get_weights(self) -> list[np.ndarray]:
-        """Every layer's ``get_weights()`` (Keras's layouts), concatenated."""
-        return [a for layer in self.layers for a in layer.get_weights()]
+        """The model's own weights, then every layer's ``get_weights()`` (Keras's layouts)."""
+        return [np.array(get(), copy=True) for get, _ in subclassed.own_views(self)] + [
+            a for layer in self.layers for a in layer.get_weights()]
 
     def set_weights(self, arrays) -> None:
         arrays = list(arrays)
+        own = subclassed.own_views(self)
+        if len(arrays) < len(own):
+            raise ValueError(f"Model '{self.name}': set_weights got {len(arrays)} arrays, the "
+                             f"model has {len(own)} weights of its own before its layers'")
+        for (get, put), array in zip(own, arrays):
+            if np.shape(array) != get().shape:
+                raise ValueError(f"Model '{self.name}': its weight of shape {get().shape} "
+                                 f"cannot take an array of shape {np.shape(array)}")
+            put(np.asarray(array))
+        arrays = arrays[len(own):]
         for layer in self.layers:
             k = len(layer.keras_layout())
             layer.set_weights(arrays[:k])
