@@ -123,6 +123,10 @@ def test_program_runs_on_tinymm_and_learns(name):
     elif name == "text_classification_with_transformer":
         assert results["n_weights"] == 16  # the feed-forward Sequential's 4 included
         assert _falls(results["history"])
+    elif name == "collaborative_filtering":
+        assert results["reloaded_class"] == "RecommenderNet" and _falls(results["history"])
+        np.testing.assert_array_equal(results["reloaded_predicted"], results["predicted"])
+        assert len(set(results["top"])) == 5
     elif name == "mnist_convnet":
         assert {"loss", "accuracy", "val_loss", "val_accuracy"} == set(results["history"])
         assert _falls(results["history"]) and results["score"][1] > 0.2  # chance is 0.1
@@ -169,7 +173,8 @@ def _keras():
     return keras
 
 
-COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "custom_train_step",
+COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "collaborative_filtering",
+            "custom_train_step",
             "denoising_autoencoder", "functional_api_guide", "functional_multi_io",
             "lstm_character_level_text_generation", "lstm_seq2seq", "mnist_convnet",
             "save_and_serialize",
