@@ -133,6 +133,9 @@ def test_program_runs_on_tinymm_and_learns(name):
         assert last["val_tp"] + last["val_fn"] == results["val_counts"]
         assert sum(last[f"val_{k}"] for k in ("tp", "fp", "tn", "fn")) == results["n_val"]
         assert _falls(results["history"])
+    elif name == "image_segmentation_unet":
+        assert results["pred_shape"] == (8, 32, 32, 3) and results["mask_shape"] == (32, 32, 1)
+        assert results["best_layers"] == 53 and _falls(results["history"])
     elif name == "mnist_convnet":
         assert {"loss", "accuracy", "val_loss", "val_accuracy"} == set(results["history"])
         assert _falls(results["history"]) and results["score"][1] > 0.2  # chance is 0.1
@@ -179,6 +182,9 @@ def _keras():
     return keras
 
 
+# image_segmentation_unet is not compared: Keras 3.15 on torch cannot train a per-pixel
+# sparse_categorical_crossentropy ("grad_input must be contiguous" in its backward); the
+# forward loss is held to Keras in tests/test_keras_program_fixes.py
 COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "collaborative_filtering",
             "custom_train_step",
             "denoising_autoencoder", "functional_api_guide", "functional_multi_io",
