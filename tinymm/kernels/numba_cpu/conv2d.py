@@ -465,13 +465,10 @@ PER_IMAGE = True
 WINOGRAD_MIN_C = 8
 
 
-def uses_winograd(x_shape, w_shape, stride, dilation, pads) -> bool:
-    """Whether a convolution of these shapes and geometry takes the Winograd path; pads
-    (top, bottom, left, right): its dx convolution pads by 2 - top and 2 - left, so those
-    are at most 2."""
+def uses_winograd(x_shape, w_shape, stride, dilation) -> bool:
+    """Whether a convolution of these shapes and geometry takes the Winograd path."""
     return (WINOGRAD and w_shape[2] == 3 and w_shape[3] == 3 and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1) and x_shape[1] >= WINOGRAD_MIN_C
-            and pads[0] <= 2 and pads[2] <= 2)
+            and tuple(dilation) == (1, 1) and x_shape[1] >= WINOGRAD_MIN_C)
 
 
 def _forward(x, weight, bias, stride, padding, dilation, relu):
@@ -480,7 +477,7 @@ def _forward(x, weight, bias, stride, padding, dilation, relu):
                                                      dilation)
     pt, pb, pl, pr = pads
     N, C, H, W = x.shape
-    if uses_winograd(x.shape, weight.shape, (sh, sw), (dh, dw), pads):
+    if uses_winograd(x.shape, weight.shape, (sh, sw), (dh, dw)):
         O = weight.shape[0]
         b = contiguous(bias) if bias is not None else np.zeros(O, dtype=x.dtype)
         out, U = _winograd.forward(x, contiguous(weight), b, pt, pl, OH, OW, relu)
