@@ -229,6 +229,8 @@ class NLLLoss(ArrayFunction):
     kernels (compare and where for ignore_index, gather for the picked log-probabilities and
     weights, its backward for dx), so on either device."""
 
+    grad_fn_name = "NllLossBackward0"  # PyTorch's node
+
     @staticmethod
     def forward(ctx, x, t, weight=None, ignore_index=-100, reduction="mean"):
         check_float("nll_loss", "input", x)
@@ -260,7 +262,10 @@ class NLLLoss(ArrayFunction):
         pick_cache, minus_w, total, reduction = ctx.saved
         b = ctx.backend
         scale = b.div_forward(grad, total)[0] if reduction == "mean" else grad
-        d_picked = b.mul_forward(minus_w, scale)[0]  # (N,)
+        zero = b.full((), 0, minus_w.dtype)
+        weighted = b.compare_forward(minus_w, zero, "ne")[0]  # (N,) False where ignored
+        d_picked = b.where_forward(weighted, b.mul_forward(minus_w, scale)[0], zero)[0]  # (N,)
+        # 0, not 0 * inf, where ignored: with every target ignored total is 0 (as torch)
         (dx, _) = b.gather_backward(d_picked.reshape(d_picked.shape[0], 1), pick_cache)
         return dx, None
 
@@ -430,7 +435,7 @@ def _smoothed_with_weight(x, t, nll, weight, ignore_index, reduction, label_smoo
     class_axis = 1 if x.ndim > 1 else 0
     smooth = -(_log_probabilities(x) * _class_weights(x, weight)).sum(class_axis)  # t's shape
     ignored = t == ignore_index
-    smooth = smooth.masked_fill(Tensor(ignored), 0.0)
+    smooth = smooth.masked_fill(Tensor._make(ignored), 0.0)
     if reduction == "mean":
         w = np.asarray(getattr(weight, "array", weight))
         smooth = smooth.sum() / float(w[t[~ignored]].sum())

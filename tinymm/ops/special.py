@@ -23,6 +23,7 @@ import operator
 import numpy as np
 
 from tinymm.backend import get_backend
+from tinymm.dtypes import result_type
 from tinymm.devices import device_row_order
 from tinymm.ops._checks import as_int64, check_dim, check_float, int_bounds
 from tinymm.ops._kernel import KernelFunction
@@ -56,16 +57,18 @@ def erf(input) -> Tensor:  # noqa: A002 - PyTorch's argument names
 
 def _modulo(op: str, floor: bool, input, other) -> Tensor:  # noqa: A002
     x = as_tensor(input)
-    y = other if isinstance(other, Tensor) else from_numpy(np.asarray(other, x.dtype)).to(
+    dtype = result_type(x, other)  # torch's promotion: int % 1.5 is float32, u8 % 0-d i64 u8
+    y = other if isinstance(other, Tensor) else from_numpy(np.asarray(other, dtype)).to(
         x.device)  # a number: one counted copy to a cuda x's device
-    if x.dtype.kind != "f" and y.dtype.kind == "f":
-        x = x.to(y.dtype)
     try:
         np.broadcast_shapes(tuple(x.shape), tuple(y.shape))
     except ValueError:
         raise ValueError(f"{op}: input {tuple(x.shape)} and other {tuple(y.shape)} do not "
                          "broadcast") from None
-    return Modulo.apply(x, y.to(x.dtype), floor=floor)
+    x, y = x.to(dtype), y.to(dtype)
+    if dtype.kind in "iu" and not y.is_cuda and not np.all(y.array):
+        raise ZeroDivisionError(f"{op}: integer division by zero")
+    return Modulo.apply(x, y, floor=floor)
 
 
 def fmod(input, other) -> Tensor:  # noqa: A002
@@ -168,15 +171,15 @@ def _groups(first: Tensor, perm: Tensor, shape):
     cuda = get_backend("cuda")
     n = first.shape[0]
     group = first.cumsum(0) - 1  # (n,) int64: the group of each sorted element
-    inverse = Tensor(cuda.full((n,), 0, np.int64), _copy=False).scatter(0, perm, group)
+    inverse = Tensor._make(cuda.full((n,), 0, np.int64)).scatter(0, perm, group)
     return group, inverse.reshape(*shape)
 
 
 def _counts(group: Tensor, size: int) -> Tensor:
     """How many sorted elements fall in each of the ``size`` groups (scatter-add of ones)."""
     cuda = get_backend("cuda")
-    ones = Tensor(cuda.full((group.shape[0],), 1, np.float64), _copy=False)
-    return Tensor(cuda.full((size,), 0, np.float64), _copy=False).scatter_add(
+    ones = Tensor._make(cuda.full((group.shape[0],), 1, np.float64))
+    return Tensor._make(cuda.full((size,), 0, np.float64)).scatter_add(
         0, group, ones).to(np.int64)
 
 
@@ -188,9 +191,9 @@ def _unique_on_device(x: Tensor, return_inverse: bool, return_counts: bool):
     n = values.shape[0]
     cuda = get_backend("cuda")
     if n == 0:
-        return values, Tensor(cuda.full(x.shape, 0, np.int64), _copy=False), \
-            Tensor(cuda.full((0,), 0, np.int64), _copy=False)
-    head = Tensor(cuda.full((1,), True, np.bool_), _copy=False)
+        return values, Tensor._make(cuda.full(x.shape, 0, np.int64)), \
+            Tensor._make(cuda.full((0,), 0, np.int64))
+    head = Tensor._make(cuda.full((1,), True, np.bool_))
     first = cat([head, values[1:] != values[:-1]]) if n > 1 else head  # (n,) bool
     out = values.masked_select(first)
     group, inverse = _groups(first, perm, x.shape)
@@ -205,10 +208,10 @@ def _unique_dim_on_device(x: Tensor, dim: int):
     moved = x.detach().movedim(dim, 0).contiguous()  # (n, ...)
     n = moved.shape[0]
     rows = moved.reshape(n, -1)  # (n, m)
-    perm = Tensor(device_row_order(rows.array), _copy=False)  # (n,)
+    perm = Tensor._make(device_row_order(rows.array))  # (n,)
     ordered = rows.index_select(0, perm)  # (n, m) sorted
     cuda = get_backend("cuda")
-    head = Tensor(cuda.full((1,), True, np.bool_), _copy=False)
+    head = Tensor._make(cuda.full((1,), True, np.bool_))
     first = cat([head, (ordered[1:] != ordered[:-1]).any(1)]) if n > 1 else head  # (n,)
     starts = first.nonzero().reshape(-1)  # (k,) the groups' first rows
     out = ordered.index_select(0, starts).reshape(-1, *moved.shape[1:]).movedim(0, dim)
@@ -256,9 +259,9 @@ def _bincount_on_device(x: Tensor, weights, minlength: int) -> Tensor:
         raise RuntimeError(f"bincount: input must be non-negative, got {bounds[0]}")
     size = max(int(minlength), 0 if bounds is None else bounds[1] + 1)
     cuda = get_backend("cuda")
-    w = Tensor(cuda.full(x.shape, 1, np.float64), _copy=False) if weights is None \
+    w = Tensor._make(cuda.full(x.shape, 1, np.float64)) if weights is None \
         else as_tensor(weights)
-    counts = Tensor(cuda.full((size,), 0, w.dtype), _copy=False).scatter_add(
+    counts = Tensor._make(cuda.full((size,), 0, w.dtype)).scatter_add(
         0, x.to(np.int64), w)  # zeros (size,) written by kernels: no transfer
     return counts.to(np.int64) if weights is None else counts
 
