@@ -1075,6 +1075,9 @@ class Tensor:
         return _SP.bincount(self, weights, minlength)
 
     def count_nonzero(self, dim=None): return _SP.count_nonzero(self, dim)
+
+    def histc(self, bins: int = 100, min: float = 0, max: float = 0):  # noqa: A002
+        return _BK.histc(self, bins, min, max)
     def addmm(self, mat1, mat2, *, beta=1, alpha=1):
         return _SP.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
@@ -1196,10 +1199,7 @@ class Tensor:
         index = index.array if isinstance(index, Tensor) else index
         if _cuda.is_device_array(index):  # a gather of the index spread over the other dims
             return _IX.select_slices(self, self._dim(dim, "index_select"), index)
-        index = np.asarray(index)
-        if index.ndim > 1:
-            raise ValueError(f"index_select: index must be 0-d or 1-d, got shape {index.shape}")
-        index = index.reshape(-1)  # a 0-d index keeps the dim (size 1), as torch
+        index = _IX.vector_index("index_select", np.asarray(index))
         return self[(slice(None),) * self._dim(dim, "index_select") + (index,)]
 
     def chunk(self, chunks: int, dim: int = 0):
@@ -1444,6 +1444,7 @@ def as_tensor(data: Any, dtype=None, device=None) -> Tensor:
 # The ops build on Tensor, so they are imported last to close the cycle.
 from tinymm.factories import ones, randn, zeros  # noqa: E402, F401 - the old home of these
 from tinymm.ops import activation as _ACT  # noqa: E402
+from tinymm.ops import bucketing as _BK  # noqa: E402
 from tinymm.ops import elementwise as _E  # noqa: E402
 from tinymm.ops import index as _I  # noqa: E402
 from tinymm.ops import indexing as _IX  # noqa: E402

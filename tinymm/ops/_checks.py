@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.devices import defer_index_check, index_bounds, is_device_array
+from tinymm.devices import defer_index_check, defer_range_check, index_bounds, is_device_array
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -103,6 +103,33 @@ def check_int_range(op: str, name: str, array, low: int, high: int,
                 + (f" (or {allowed_extra} to ignore)" if allowed_extra is not None else ""))
 
     check_bounds(op, name, array, allowed_extra, judge)
+
+
+def check_float_range(op: str, name: str, array, low: float, high: float,
+                      what: str = "values", hint: str = "") -> None:
+    """Every value of the float ``array`` (``what`` it holds, for the message) must be in
+    [low, high] (a NaN fails, as in
+    PyTorch). A host array is checked now; a device array at the next copy of a result to
+    the host or ``tinymm.cuda.synchronize()`` (``devices.defer_range_check``: one reduction
+    on the device now, no transfer), with the same ValueError."""
+
+    def judge(bounds):
+        lo, hi = bounds
+        if lo != lo or hi != hi:
+            return f"{op}: {name} holds NaN, expected {what} in [{low}, {high}]{hint}"
+        if lo < low or hi > high:
+            return f"{op}: {name} must hold {what} in [{low}, {high}], got values in " \
+                   f"[{lo}, {hi}]{hint}"
+        return None
+
+    if array.size == 0:
+        return
+    if is_device_array(array):
+        defer_range_check(array, judge)
+        return
+    message = judge((float(np.min(array)), float(np.max(array))))
+    if message:
+        raise ValueError(message)
 
 
 def check_pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
