@@ -206,6 +206,11 @@ EDGES = {
     "clamp of float32 by 0-d int64 tensors stays float32": lambda m: m.tensor(
         [0.5, 3.5]).clamp(m.tensor(1), m.tensor(3)),
     "clamp of int by a 0-d float tensor": lambda m: m.tensor([0, 5]).clamp(m.tensor(0.5)),
+    "median of a slice holding NaN is NaN at the first NaN": lambda m: (
+        tuple(m.tensor([[3.0, _NAN, 1.0, 2.0], [_NAN, _NAN, -1.0, 5.0], [4.0, 1, 2, 3]]).median(1)),
+        tuple(m.tensor([[3.0, _NAN], [1.0, 2.0]]).median(0, keepdim=True)),
+        m.tensor([1.0, _NAN, 2.0]).median()),
+    "median of a 0-d tensor over dim 0": lambda m: tuple(m.tensor(2.0).median(0)),
     "arange with an int dtype truncates float arguments": lambda m: (
         m.arange(0, 5, 1.5, dtype=m.int64), m.arange(0, 5.5, dtype=m.int64),
         m.arange(-0.5, 3, 1.5, dtype=m.int32), m.arange(5.7, 0, -1.5, dtype=m.int64)),
