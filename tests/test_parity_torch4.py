@@ -257,7 +257,18 @@ REFUSED = {
     "an int tensor to a negative integer power": lambda m: m.tensor([2, 3]) ** -1,
     "index_select with a 2-d index": lambda m: m.ones(3, 2).index_select(0, m.tensor([[0]])),
     "arange with a step that truncates to 0": lambda m: m.arange(0, 5, 0.5, dtype=m.int64),
+    "arange with end on the wrong side of start": lambda m: m.arange(5, 0, 1),
+    "nll_loss with one weight too few": lambda m: m.nn.functional.nll_loss(
+        m.ones(2, 3), m.tensor([0, 1]), weight=m.ones(2)),
+    "SGD with a negative lr": lambda m: m.optim.SGD(_params(m), lr=-0.1),
+    "SGD with a negative momentum": lambda m: m.optim.SGD(_params(m), lr=0.1, momentum=-0.5),
+    "SGD with a negative weight_decay": lambda m: m.optim.SGD(_params(m), lr=0.1,
+                                                             weight_decay=-1.0),
 }
+
+
+def _params(m):
+    return [m.nn.Parameter(m.ones(2))]
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
