@@ -136,4 +136,4 @@ def one_hot(tensor, num_classes: int = -1):
         num_classes = 0 if bounds is None else bounds[1] + 1
     check_int_range("one_hot", "class index", idx, 0, num_classes)
     backend = get_backend("cuda") if t.is_cuda else current_backend()
-    return Tensor(backend.one_hot_forward(idx, int(num_classes))[0], _copy=False)
+    return Tensor._make(backend.one_hot_forward(idx, int(num_classes))[0])

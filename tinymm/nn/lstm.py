@@ -51,7 +51,7 @@ class LSTM(RNNBase):
                 return lstm_projected(layer_input, *params, hx=(h0_k, c0_k), lengths=lengths,
                                       batch_first=self.batch_first, reverse=reverse)
             if h0_k is None and c0_k is not None:
-                h0_k = Tensor(np.zeros(c0_k.shape, c0_k.dtype))
+                h0_k = Tensor._make(np.zeros(c0_k.shape, c0_k.dtype))
             out, (h_n, c_n) = lstm(layer_input, *params, hx=(h0_k, c0_k), lengths=lengths,
                                    batch_first=self.batch_first, reverse=reverse)
             return out, (h_n, c_n)

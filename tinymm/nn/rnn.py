@@ -29,7 +29,7 @@ from tinymm.nn.utils.rnn import PackedSequence, pack_as, pad_packed_sequence
 from tinymm.ops.dropout import dropout as dropout_fn
 from tinymm.ops.rnn import check_lengths, check_sequence_input, rnn
 from tinymm.ops.shape import concat, stack
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_data
 
 
 class RNNBase(Module):
@@ -102,7 +102,7 @@ class RNNBase(Module):
 
     def _check(self, x, hx_parts, lengths):
         """Validate everything before any kernel runs; returns (x Tensor, lengths array)."""
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = x if isinstance(x, Tensor) else from_data(x)
         name = self._name()
         T, N = check_sequence_input(name, x.array, self.input_size, self.batch_first)
         # device lengths: the range check costs a copy back, and each layer's op makes it
@@ -130,7 +130,7 @@ class RNNBase(Module):
                 return tuple(None if h is None else change(h) for h in hx)
             return None if hx is None else change(hx)
 
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = x if isinstance(x, Tensor) else from_data(x)
         out, h = self.forward(x.unsqueeze(axis), states(hx, lambda h: h.unsqueeze(1)))
         return out.squeeze(axis), states(h, lambda h: h.squeeze(1))
 

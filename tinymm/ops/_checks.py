@@ -174,12 +174,42 @@ def check_dim(op: str, name: str, dim, ndim: int, extra: int = 0) -> int:
 FINITE_ONLY_BACKENDS = ("numba",)
 
 
-def _all_finite(values) -> bool:
+def _checked_array(a: np.ndarray) -> np.ndarray:
+    """The array whose finiteness ``_all_finite`` tests for ``a``: ``a`` itself, or, for a
+    strided view (a head split of a projection, the key and value halves of one GEMM's
+    output), the contiguous float buffer it views when that holds at most twice its values:
+    one unit-stride pass instead of a strided one, and views of one buffer tested once. A
+    non-finite value elsewhere in that buffer only sends the call to the reference kernels,
+    which are right for any input; a finite buffer means a finite view."""
+    if a.flags.c_contiguous:
+        return a
+    root = a
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root.flags.c_contiguous and root.dtype == a.dtype and root.size <= 2 * a.size:
+        return root
+    return a
+
+
+def _float_arrays(values, found: dict) -> None:
+    """The float arrays of ``values`` (nested tuples and lists), by id of the array tested."""
     for a in values:
-        if isinstance(a, (tuple, list)):
-            if not _all_finite(a):
-                return False
-        elif isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all():
+        if isinstance(a, np.ndarray):
+            if a.dtype.kind == "f":
+                checked = _checked_array(a)
+                found[id(checked)] = checked
+        elif isinstance(a, (tuple, list)):
+            _float_arrays(a, found)
+
+
+def _all_finite(values) -> bool:
+    """Whether every float array in ``values`` (nested tuples and lists; other values are
+    skipped) holds only finite numbers."""
+    found: dict = {}
+    _float_arrays(values, found)
+    isfinite = np.isfinite
+    for a in found.values():
+        if not isfinite(a).all():
             return False
     return True
 

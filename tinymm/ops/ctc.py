@@ -47,7 +47,7 @@ def _lengths(name: str, value, N: int, device) -> Tensor:
     if t.shape[0] != N:
         raise ValueError(f"ctc_loss: {name} must have one length per sample ({N}), got "
                          f"shape {tuple(t.shape)}")
-    return Tensor(as_int64("ctc_loss", name, t.array), _copy=False)
+    return Tensor._make(as_int64("ctc_loss", name, t.array))
 
 
 def _check_labels(targets: np.ndarray, lengths: np.ndarray, padded: bool, C: int) -> None:

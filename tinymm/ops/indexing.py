@@ -214,7 +214,7 @@ def masked_rows(x: Tensor, mask: Tensor) -> Tensor:
 
 def take_along_dim(input, indices, dim=None) -> Tensor:  # noqa: A002
     x = as_tensor(input)
-    index = Tensor(_index_array("take_along_dim", "indices", indices), _copy=False)
+    index = Tensor._make(_index_array("take_along_dim", "indices", indices))
     if dim is None:
         return x.flatten().gather(0, index.reshape(-1))
     dim = check_dim("take_along_dim", "dim", dim, x.ndim)
@@ -327,7 +327,7 @@ def scatter(input, dim: int, index, src=None, value=None, *, reduce=None) -> Ten
         raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r}")
     if src is None:
         shape = tuple(_index_array("scatter", "index", index).shape)
-        src = (Tensor(get_backend("cuda").full(shape, value, x.dtype), _copy=False) if x.is_cuda
+        src = (Tensor._make(get_backend("cuda").full(shape, value, x.dtype)) if x.is_cuda
                else full(shape, value, dtype=x.dtype))  # on cuda written by a kernel
     src = as_tensor(src)
     dim, index = _check_scatter("scatter", x, dim, index, src)
@@ -345,7 +345,7 @@ def spread_index(index, dim: int, shape) -> Tensor:
     size = len(index)): entry i repeated over slice i, by expand (on the device it lives)."""
     view = [1] * len(shape)
     view[dim] = int(index.shape[0])
-    return Tensor(index, _copy=False).reshape(*view).expand(*shape)
+    return Tensor._make(index).reshape(*view).expand(*shape)
 
 
 def vector_index(op: str, index):

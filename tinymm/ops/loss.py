@@ -229,6 +229,8 @@ class NLLLoss(ArrayFunction):
     kernels (compare and where for ignore_index, gather for the picked log-probabilities and
     weights, its backward for dx), so on either device."""
 
+    grad_fn_name = "NllLossBackward0"  # PyTorch's node
+
     @staticmethod
     def forward(ctx, x, t, weight=None, ignore_index=-100, reduction="mean"):
         check_float("nll_loss", "input", x)
@@ -436,7 +438,7 @@ def _smoothed_with_weight(x, t, nll, weight, ignore_index, reduction, label_smoo
     class_axis = 1 if x.ndim > 1 else 0
     smooth = -(_log_probabilities(x) * _class_weights(x, weight)).sum(class_axis)  # t's shape
     ignored = t == ignore_index
-    smooth = smooth.masked_fill(Tensor(ignored), 0.0)
+    smooth = smooth.masked_fill(Tensor._make(ignored), 0.0)
     if reduction == "mean":
         w = np.asarray(getattr(weight, "array", weight))
         smooth = smooth.sum() / float(w[t[~ignored]].sum())

@@ -171,15 +171,15 @@ def _groups(first: Tensor, perm: Tensor, shape):
     cuda = get_backend("cuda")
     n = first.shape[0]
     group = first.cumsum(0) - 1  # (n,) int64: the group of each sorted element
-    inverse = Tensor(cuda.full((n,), 0, np.int64), _copy=False).scatter(0, perm, group)
+    inverse = Tensor._make(cuda.full((n,), 0, np.int64)).scatter(0, perm, group)
     return group, inverse.reshape(*shape)
 
 
 def _counts(group: Tensor, size: int) -> Tensor:
     """How many sorted elements fall in each of the ``size`` groups (scatter-add of ones)."""
     cuda = get_backend("cuda")
-    ones = Tensor(cuda.full((group.shape[0],), 1, np.float64), _copy=False)
-    return Tensor(cuda.full((size,), 0, np.float64), _copy=False).scatter_add(
+    ones = Tensor._make(cuda.full((group.shape[0],), 1, np.float64))
+    return Tensor._make(cuda.full((size,), 0, np.float64)).scatter_add(
         0, group, ones).to(np.int64)
 
 
@@ -191,9 +191,9 @@ def _unique_on_device(x: Tensor, return_inverse: bool, return_counts: bool):
     n = values.shape[0]
     cuda = get_backend("cuda")
     if n == 0:
-        return values, Tensor(cuda.full(x.shape, 0, np.int64), _copy=False), \
-            Tensor(cuda.full((0,), 0, np.int64), _copy=False)
-    head = Tensor(cuda.full((1,), True, np.bool_), _copy=False)
+        return values, Tensor._make(cuda.full(x.shape, 0, np.int64)), \
+            Tensor._make(cuda.full((0,), 0, np.int64))
+    head = Tensor._make(cuda.full((1,), True, np.bool_))
     first = cat([head, values[1:] != values[:-1]]) if n > 1 else head  # (n,) bool
     out = values.masked_select(first)
     group, inverse = _groups(first, perm, x.shape)
@@ -208,10 +208,10 @@ def _unique_dim_on_device(x: Tensor, dim: int):
     moved = x.detach().movedim(dim, 0).contiguous()  # (n, ...)
     n = moved.shape[0]
     rows = moved.reshape(n, -1)  # (n, m)
-    perm = Tensor(device_row_order(rows.array), _copy=False)  # (n,)
+    perm = Tensor._make(device_row_order(rows.array))  # (n,)
     ordered = rows.index_select(0, perm)  # (n, m) sorted
     cuda = get_backend("cuda")
-    head = Tensor(cuda.full((1,), True, np.bool_), _copy=False)
+    head = Tensor._make(cuda.full((1,), True, np.bool_))
     first = cat([head, (ordered[1:] != ordered[:-1]).any(1)]) if n > 1 else head  # (n,)
     starts = first.nonzero().reshape(-1)  # (k,) the groups' first rows
     out = ordered.index_select(0, starts).reshape(-1, *moved.shape[1:]).movedim(0, dim)
@@ -259,9 +259,9 @@ def _bincount_on_device(x: Tensor, weights, minlength: int) -> Tensor:
         raise RuntimeError(f"bincount: input must be non-negative, got {bounds[0]}")
     size = max(int(minlength), 0 if bounds is None else bounds[1] + 1)
     cuda = get_backend("cuda")
-    w = Tensor(cuda.full(x.shape, 1, np.float64), _copy=False) if weights is None \
+    w = Tensor._make(cuda.full(x.shape, 1, np.float64)) if weights is None \
         else as_tensor(weights)
-    counts = Tensor(cuda.full((size,), 0, w.dtype), _copy=False).scatter_add(
+    counts = Tensor._make(cuda.full((size,), 0, w.dtype)).scatter_add(
         0, x.to(np.int64), w)  # zeros (size,) written by kernels: no transfer
     return counts.to(np.int64) if weights is None else counts
 

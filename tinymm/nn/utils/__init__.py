@@ -25,7 +25,7 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
 
 
 def parameters_to_vector(parameters) -> Tensor:
-    return Tensor(np.concatenate([p.array.reshape(-1) for p in parameters]))
+    return Tensor._make(np.concatenate([p.array.reshape(-1) for p in parameters]))
 
 
 def vector_to_parameters(vector: Tensor, parameters) -> None:
