@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinymm
-from tests.test_parity_torch import _assert_same, _run, _total
+from tests.test_parity_torch import _assert_same, _same_values_and_grads
 
 torch = pytest.importorskip("torch")
 
@@ -347,19 +347,8 @@ GRADS = {
 @pytest.mark.parametrize("name", sorted(GRADS))
 def test_values_and_gradients_match_torch(name):
     fn, *arrays = GRADS[name]
-    ours_in, ours = _run(tinymm, fn, arrays)
-    theirs_in, theirs = _run(torch, fn, arrays)
-    _assert_same(ours, theirs)
-
-    def upstream(shape):
-        return np.random.default_rng(1).standard_normal(tuple(shape)).astype(np.float32)
-
-    _total([o for o in _outputs(ours) if o.is_floating_point()], upstream).backward()
-    _total([o for o in _outputs(theirs) if o.is_floating_point()], upstream).backward()
-    for a, b in zip(ours_in, theirs_in):
-        if b.grad is not None:
-            assert a.grad is not None
-            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-4, atol=1e-4)
+    _same_values_and_grads(fn, arrays, lambda out: [o for o in _outputs(out)
+                                                    if o.is_floating_point()])
 
 
 def _outputs(out):

@@ -206,6 +206,11 @@ EDGES = {
     "clamp of float32 by 0-d int64 tensors stays float32": lambda m: m.tensor(
         [0.5, 3.5]).clamp(m.tensor(1), m.tensor(3)),
     "clamp of int by a 0-d float tensor": lambda m: m.tensor([0, 5]).clamp(m.tensor(0.5)),
+    "median of a slice holding NaN is NaN at the first NaN": lambda m: (
+        tuple(m.tensor([[3.0, _NAN, 1.0, 2.0], [_NAN, _NAN, -1.0, 5.0], [4.0, 1, 2, 3]]).median(1)),
+        tuple(m.tensor([[3.0, _NAN], [1.0, 2.0]]).median(0, keepdim=True)),
+        m.tensor([1.0, _NAN, 2.0]).median()),
+    "median of a 0-d tensor over dim 0": lambda m: tuple(m.tensor(2.0).median(0)),
     "arange with an int dtype truncates float arguments": lambda m: (
         m.arange(0, 5, 1.5, dtype=m.int64), m.arange(0, 5.5, dtype=m.int64),
         m.arange(-0.5, 3, 1.5, dtype=m.int32), m.arange(5.7, 0, -1.5, dtype=m.int64)),
@@ -252,7 +257,18 @@ REFUSED = {
     "an int tensor to a negative integer power": lambda m: m.tensor([2, 3]) ** -1,
     "index_select with a 2-d index": lambda m: m.ones(3, 2).index_select(0, m.tensor([[0]])),
     "arange with a step that truncates to 0": lambda m: m.arange(0, 5, 0.5, dtype=m.int64),
+    "arange with end on the wrong side of start": lambda m: m.arange(5, 0, 1),
+    "nll_loss with one weight too few": lambda m: m.nn.functional.nll_loss(
+        m.ones(2, 3), m.tensor([0, 1]), weight=m.ones(2)),
+    "SGD with a negative lr": lambda m: m.optim.SGD(_params(m), lr=-0.1),
+    "SGD with a negative momentum": lambda m: m.optim.SGD(_params(m), lr=0.1, momentum=-0.5),
+    "SGD with a negative weight_decay": lambda m: m.optim.SGD(_params(m), lr=0.1,
+                                                             weight_decay=-1.0),
 }
+
+
+def _params(m):
+    return [m.nn.Parameter(m.ones(2))]
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))

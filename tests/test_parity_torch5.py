@@ -57,6 +57,11 @@ ALIASING = {
     "advanced and mask indexing are copies": _through(lambda m, x: (
         x[[0, 2]].fill_(-9), x[x > 5].fill_(-9), x[:, [1]].fill_(-9))),
     "clone is a copy": _through(lambda m, x: x.clone()[0].fill_(-1)),
+    "//= and %= through views write into the base": _through(lambda m, x: (
+        x[0].__ifloordiv__(2), x[1].__imod__(3))),
+    "|=, &= and ^= through views of a bool tensor": lambda m: (lambda b: (
+        b[1].__ior__(m.tensor([True, False])), b[0].__iand__(False),
+        b.__ixor__(m.tensor([True, True])), b)[-1])(m.tensor([[True, False], [False, False]])),
     "a view sees a later change of its base": lambda m: (lambda x: (
         lambda v: (x.add_(1), v)[1])(x[1]))(_base(m)),
     "an element view sees a later change": lambda m: (lambda x: (
@@ -161,6 +166,7 @@ REFUSED = {
     "in-place on a view of a leaf": lambda m: _leaf(m)[0].add_(1),
     "in-place on a slice of a leaf": lambda m: _leaf(m)[1:].mul_(2),
     "zero_ on a flat view of a leaf": lambda m: _leaf(m).view(3).zero_(),
+    "an int //= a float": lambda m: m.tensor([5, 3]).__ifloordiv__(2.5),
     "a negative slice step": lambda m: _base(m)[::-1],
     "a negative step in a tuple": lambda m: _base(m)[:, 3:0:-2],
     "setitem with a negative step": lambda m: _base(m).__setitem__(slice(None, None, -1), 0.0),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tinymm
-from tests.test_parity_torch import _assert_same, _run, _total
+from tests.test_parity_torch import _assert_same, _same_values_and_grads
 
 torch = pytest.importorskip("torch")
 
@@ -91,18 +91,7 @@ LOSSES = {
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_loss_options_combined_match_torch(name):
     fn, *arrays = LOSSES[name]
-    ours_in, ours = _run(tinymm, fn, arrays)
-    theirs_in, theirs = _run(torch, fn, arrays)
-    _assert_same(ours, theirs)
-
-    def upstream(shape):
-        return np.random.default_rng(1).standard_normal(tuple(shape)).astype(np.float32)
-
-    _total(ours, upstream).backward()
-    _total(theirs, upstream).backward()
-    for a, b in zip(ours_in, theirs_in):
-        if b.grad is not None:
-            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-5, atol=1e-6)
+    _same_values_and_grads(fn, arrays)
 
 
 def test_empty_batches_match_torch():

@@ -104,6 +104,9 @@ def arange(start, end=None, step=1, dtype=None, device=None,
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if (values[1] - values[0]) * values[2] < 0:
+        raise ValueError(f"arange: end {end} lies on the wrong side of start {start} for step "
+                         f"{step} (as torch, an empty range must have end == start)")
     floating = any(isinstance(v, float) for v in values)
     dtype = np.dtype(dtype) if dtype is not None else (
         _dt.DEFAULT_FLOAT if floating else _dt.DEFAULT_INT)

@@ -1383,6 +1383,21 @@ class Tensor:
     def __itruediv__(self, other): return self.div_(other)
     def __ipow__(self, other): return self.pow_(other)
 
+    # x //= y, x %= y, x &= y, x |= y, x ^= y write into x (its views see it), as torch; they
+    # have no gradient, so they are refused on a tensor in a recorded graph
+    def _plain_in_place(self, who: str, fn, other) -> Tensor:
+        if is_grad_enabled() and self.requires_grad:
+            raise RuntimeError(f"{who}: not differentiable, so not allowed in place on a tensor "
+                               "that requires grad; use `with tinymm.no_grad():` or a copy")
+        self._write(who, fn(self, other).array)
+        return self
+
+    def __ifloordiv__(self, other): return self._plain_in_place("//=", Tensor.__floordiv__, other)
+    def __imod__(self, other): return self._plain_in_place("%=", Tensor.__mod__, other)
+    def __iand__(self, other): return self._plain_in_place("&=", Tensor.__and__, other)
+    def __ior__(self, other): return self._plain_in_place("|=", Tensor.__or__, other)
+    def __ixor__(self, other): return self._plain_in_place("^=", Tensor.__xor__, other)
+
     def __setitem__(self, index, value) -> None:
         if self.is_cuda and _is_cuda_mask(index):  # where(mask, value, self) on the device
             wide = _IX.leading_mask(self, index)

@@ -241,8 +241,11 @@ class NLLLoss(ArrayFunction):
         if reduction not in REDUCTIONS:
             raise ValueError(f"nll_loss: reduction must be one of {REDUCTIONS}, got "
                              f"{reduction!r}")
-        b = ctx.backend
         N, C = x.shape
+        if weight is not None and tuple(weight.shape) != (C,):
+            raise ValueError(f"nll_loss: weight must hold one value per class, shape ({C},), "
+                             f"got {tuple(weight.shape)}")
+        b = ctx.backend
         keep = b.compare_forward(t, b.full((), ignore_index, np.int64), "ne")[0]  # (N,)
         safe_t = b.where_forward(keep, t, b.full((), 0, np.int64))[0]  # (N,) ignored -> 0
         w = b.full((C,), 1, x.dtype) if weight is None else _on(b, weight, x.dtype)  # (C,)

@@ -4,7 +4,8 @@ the ``cummax`` kernels (``CumExtreme``).
 
 Values chosen by index (median, kthvalue, mode, take, cummax, cummin) come from ``gather``s
 or the cummax kernels, so the gradient goes to the chosen elements. Conventions as
-PyTorch's: ``median`` is the lower median (element (n - 1) // 2 of the sorted slice);
+PyTorch's: ``median`` is the lower median (element (n - 1) // 2 of the sorted slice), NaN
+for a slice holding NaN;
 ``kthvalue(k)`` the k-th smallest (1-based); ``mode`` the most frequent value (the smallest
 among equally frequent ones) and the index of its last occurrence; ``cummax``/``cummin``
 the running extreme and the index of its latest occurrence.
@@ -35,14 +36,33 @@ def _sorted_pick(op: str, x, position: int, dim, keepdim: bool):
     return return_type(op)(v, i) if keepdim else return_type(op)(v.squeeze(dim), i.squeeze(dim))
 
 
+def _nan_median(x, dim: int, keepdim: bool):
+    """The lower median of each slice of a float x, or NaN (and the first NaN's index) for a
+    slice holding one, as torch: the sort puts NaN last, stably, so the first NaN sits at
+    position n - (the slice's NaN count)."""
+    n = x.shape[dim]
+    values, indices = x.sort(dim)
+    nans = x.isnan().sum(dim, keepdim=True)  # int64, the slice's shape with dim kept (1)
+    position = where(nans > 0, n - nans, (n - 1) // 2)
+    v, i = values.gather(dim, position), indices.gather(dim, position)
+    return return_type("median")(v, i) if keepdim else return_type("median")(v.squeeze(dim),
+                                                                             i.squeeze(dim))
+
+
 def median(input, dim=None, keepdim: bool = False):  # noqa: A002 - PyTorch's argument names
     x = as_tensor(input)
     if x.numel() == 0:
         raise ValueError("median: the input is empty")
     if dim is None:
-        flat = x.reshape(-1)
-        return _sorted_pick("median", flat, (flat.shape[0] - 1) // 2, 0, False).values
+        x = x.reshape(-1)
+        pick = _nan_median(x, 0, False) if x.dtype.kind == "f" else _sorted_pick(
+            "median", x, (x.shape[0] - 1) // 2, 0, False)
+        return pick.values
     dim = check_dim("median", "dim", dim, x.ndim)
+    if x.ndim == 0:  # a 0-d tensor is its own median, at index 0
+        return median(x.reshape(1), 0, False)
+    if x.dtype.kind == "f":
+        return _nan_median(x, dim, keepdim)
     return _sorted_pick("median", x, (x.shape[dim] - 1) // 2, dim, keepdim)
 
 

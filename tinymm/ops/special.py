@@ -23,8 +23,8 @@ import operator
 import numpy as np
 
 from tinymm.backend import get_backend
-from tinymm.dtypes import result_type
 from tinymm.devices import device_row_order
+from tinymm.dtypes import result_type
 from tinymm.ops._checks import as_int64, check_dim, check_float, int_bounds
 from tinymm.ops._kernel import KernelFunction
 from tinymm.ops.shape import cat
