@@ -218,3 +218,21 @@ def test_layers_and_weights_are_listed_as_keras_lists_them():
     ours.set_weights(theirs.get_weights())
     np.testing.assert_allclose(ours.predict(X, verbose=0), as_numpy(theirs.predict(
         X, verbose=0)), rtol=1e-5, atol=1e-6)
+
+
+def test_a_custom_layer_without_get_config_keeps_its_constructor_arguments(tmp_path):
+    @keras.saving.register_keras_serializable(package="subclassed_test")
+    class Scale(keras.layers.Layer):
+        def __init__(self, factor=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, Scale(factor=3.0)(inputs))
+    assert model.layers[1].get_config()["factor"] == 3.0
+    model.save(tmp_path / "s.keras")
+    loaded = keras.models.load_model(tmp_path / "s.keras")
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), 3.0 * X, rtol=1e-6)

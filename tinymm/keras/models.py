@@ -348,6 +348,10 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             if id(node) in want:  # the output's layer in two halves: logits, activation
                 pre[id(node)] = node.layer.call_logits(*args, **kwargs)
                 out = node.layer.activation(pre[id(node)])
+                first = args[0] if args else None
+                mask = node.layer.compute_mask(first, getattr(first, "_keras_mask", None))
+                if mask is not None:  # (Dense passes its input's mask on, as Keras)
+                    out._keras_mask = mask
             else:
                 out = Layer.__call__(node.layer, *args, **kwargs)  # as recorded
             for t, v in zip(node.outputs, as_list(out) if len(node.outputs) > 1 else [out]):
@@ -588,15 +592,22 @@ class Sequential(Model):
         self._build_graph(self._input)
 
     def _lazy_build(self, x) -> None:
-        if self.built:
+        """Build from the first data seen; a Sequential built that way (no Input) is rebuilt
+        for data of another shape, as Keras runs its layers on any shape they take (a
+        feed-forward block inside a custom layer sees a symbolic pass, then real lengths)."""
+        first = x[0] if isinstance(x, (list, tuple)) else x
+        shape = tuple(first.shape[1:]) if hasattr(first, "shape") else None
+        if self.built and not (self.__dict__.get("_built_from_data") and shape is not None
+                               and shape != tuple(self._input.shape[1:])):
             return
         if not self._stack:
             raise ValueError(f"Sequential '{self.name}': add layers before using the model")
         from tinymm.keras.engine import Input
-        a = _to_numpy(x[0] if isinstance(x, (list, tuple)) else x)
+        a = _to_numpy(first)
         dtype = "int64" if a.dtype.kind in "iu" else "float32"
         self._input = Input(shape=a.shape[1:], dtype=dtype)
         self._build_graph(self._input)
+        self.__dict__["_built_from_data"] = True
 
     def _prepare_inputs(self, x, who: str, keep_tensors: bool = False):
         self._lazy_build(x)
