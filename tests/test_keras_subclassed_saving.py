@@ -236,3 +236,35 @@ def test_a_custom_layer_without_get_config_keeps_its_constructor_arguments(tmp_p
     model.save(tmp_path / "s.keras")
     loaded = keras.models.load_model(tmp_path / "s.keras")
     np.testing.assert_allclose(loaded.predict(X, verbose=0), 3.0 * X, rtol=1e-6)
+
+
+def spare_class(lib):
+    @lib.saving.register_keras_serializable(package="spare_test")
+    class Spare(lib.Model):
+        """A layer it holds but never calls stays unbuilt, with no weights (as in Keras)."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.used = lib.layers.Dense(2)
+            self.spare = lib.layers.Dense(3)
+
+        def call(self, x):
+            return self.used(x)
+
+    return Spare
+
+
+def test_an_attribute_layer_never_called_is_unbuilt_and_saves(tmp_path, capsys):
+    model = spare_class(keras)()
+    model(X)
+    assert model.count_params() == 12 and len(model.get_weights()) == 2
+    model.summary()
+    assert "(unbuilt)" in capsys.readouterr().out
+    model.save(tmp_path / "spare.keras")
+    loaded = keras.models.load_model(tmp_path / "spare.keras")
+    np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+    real = keras3()
+    spare_class(real)
+    back = real.models.load_model(tmp_path / "spare.keras")
+    np.testing.assert_allclose(as_numpy(back.predict(X, verbose=0)), model.predict(
+        X, verbose=0), rtol=1e-5, atol=1e-6)

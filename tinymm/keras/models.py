@@ -260,13 +260,18 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
     def keras_layout(self) -> list:
         """The ``(get, set)`` weight views (``Layer.keras_layout``) of the model's own weights
         (trainable first), then of every layer's, in order."""
-        return subclassed.own_views(self) + [view for layer in self.layers
+        return subclassed.own_views(self) + [view for layer in self._built_layers()
                                               for view in layer.keras_layout()]
+
+    def _built_layers(self) -> list:
+        """The layers that have weights to show (a subclassed model's never-called
+        attribute layer has none yet)."""
+        return [layer for layer in self.layers if layer.built]
 
     def get_weights(self) -> list[np.ndarray]:
         """The model's own weights, then every layer's ``get_weights()`` (Keras's layouts)."""
         return [np.array(get(), copy=True) for get, _ in subclassed.own_views(self)] + [
-            a for layer in self.layers for a in layer.get_weights()]
+            a for layer in self._built_layers() for a in layer.get_weights()]
 
     def set_weights(self, arrays) -> None:
         arrays = list(arrays)
@@ -280,7 +285,7 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
                                  f"cannot take an array of shape {np.shape(array)}")
             put(np.asarray(array))
         arrays = arrays[len(own):]
-        for layer in self.layers:
+        for layer in self._built_layers():
             k = len(layer.keras_layout())
             layer.set_weights(arrays[:k])
             arrays = arrays[k:]
@@ -401,7 +406,9 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
 
     # ------------------------------------------------------------ description
     def count_params(self) -> int:
-        return sum(layer.count_params() for layer in self.layers)
+        """Every layer's parameter count (a subclassed model's unbuilt attribute layer,
+        never called, counts 0, as in Keras)."""
+        return sum(_params_of(layer) for layer in self.layers)
 
     def summary(self, line_length: int | None = None, print_fn=None,
                 show_trainable: bool = False, **unsupported) -> None:
@@ -431,7 +438,7 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
                 print_fn(_table_row(["", "", "", extra], widths))
         print_fn("=" * total)
         trainable = self.num_parameters(trainable_only=True)
-        everything = sum(layer.count_params() for layer in self.layers)  # + BN moving stats
+        everything = self.count_params()  # + BN moving stats
         print_fn(f"Total params: {everything:,} ({_bytes(self)})")
         print_fn(f"Trainable params: {trainable:,}")
         print_fn(f"Non-trainable params: {everything - trainable:,}")
@@ -440,10 +447,11 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
     def _summary_cells(self, layer, functional: bool, show_trainable: bool):
         """One summary row's cells, and the layer's inputs (the extra ones get rows)."""
         outs = self._output_tensors(layer)
-        shape = fmt_shape(outs[0].shape) if len(outs) == 1 else \
+        shape = "?" if outs is None else fmt_shape(outs[0].shape) if len(outs) == 1 else \
             fmt_shape([t.shape for t in outs])
         kind = type(layer.model if isinstance(layer, ModelLayer) else layer).__name__
-        cells = [f"{layer.name} ({kind})", shape, f"{layer.count_params():,}"]
+        count = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+        cells = [f"{layer.name} ({kind})", shape, count]
         sources = []
         if functional:
             node = self._node_of(layer)
@@ -464,7 +472,11 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
         if isinstance(layer, InputLayer):
             return [layer.output]
         node = self._node_of(layer)
-        return node.outputs
+        return None if node is None else node.outputs  # (None: a layer the graph never calls)
+
+def _params_of(layer) -> int:
+    return layer.count_params() if layer.built else 0
+
 
 def _table_row(cells, widths) -> str:
     """Cells padded to their column widths; a cell wider than its column wraps at spaces
