@@ -390,7 +390,7 @@ class ArrayFunction:
             _check_forward(ctx, raw, outputs)
         tensors = []
         for array in outputs:
-            t = Tensor(array, _copy=False)
+            t = Tensor._make(array)
             _share_version(t, args)
             tensors.append(t)
         if record:
@@ -607,7 +607,7 @@ def _alias(t):
     """A new Tensor over ``t``'s storage and version counter, outside any graph."""
     from tinymm.tensor import Tensor
 
-    out = Tensor(t.array, _copy=False)
+    out = Tensor._make(t.array)
     out._version_box = t._version_box
     out._base = t if t._base is None else t._base
     return out
@@ -616,7 +616,7 @@ def _alias(t):
 def _as_tensor_or_none(g):
     from tinymm.tensor import Tensor
 
-    return None if g is None else Tensor(g, _copy=False)
+    return None if g is None else Tensor._make(g)
 
 
 def _grad_for(cls, i: int, g, parent):
@@ -715,7 +715,7 @@ def _saved_versions(ctx, args, outputs) -> list:
             if hasattr(t, "_version_box") and id(_storage(t.array)) in saved:
                 # the description's parts; formatted only for an error (str of a dtype costs
                 # more than the rest of this check, and this runs for every recorded op)
-                what = (t.dtype, tuple(t.shape), role, i, ctx.fn.__name__)
+                what = (t.array.dtype, tuple(t.shape), role, i, ctx.fn.__name__)
                 checks.append((t._version_box, t._version_box[0], what))
     return checks
 
@@ -764,6 +764,9 @@ class GradFn:
 
     def name(self) -> str:
         fn = self._node.fn  # a PyTorch-style Function's node is named without the 0, as torch
+        named = getattr(fn, "grad_fn_name", None)  # an op that names its node as PyTorch does
+        if named is not None:
+            return named
         return f"{fn.__name__}Backward" + ("" if issubclass(fn, Function) else "0")
 
     @property
@@ -777,7 +780,7 @@ class GradFn:
         return id(self._node)
 
     def __repr__(self) -> str:
-        return f"<{self.name()} object>"
+        return f"<{self.name()} object at {id(self):#x}>"  # PyTorch's form
 
 
 def run_hooks(hooks: dict | None, grad):
@@ -788,7 +791,7 @@ def run_hooks(hooks: dict | None, grad):
     from tinymm.tensor import Tensor
 
     for hook in list(hooks.values()):
-        result = hook(Tensor(grad, _copy=False))
+        result = hook(Tensor._make(grad))
         if result is not None:
             replaced = result.array if isinstance(result, Tensor) else np.asarray(result)
             if tuple(np.shape(replaced)) != tuple(np.shape(grad)):

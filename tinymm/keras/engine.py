@@ -306,6 +306,11 @@ class Variable(Parameter):
 
     declared_trainable = True
 
+    @property
+    def dtype(self) -> np.dtype:
+        """NumPy's dtype, which prints as Keras's dtype name (``"float32"``), not PyTorch's."""
+        return self.array.dtype
+
     def __init__(self, initializer, shape=None, dtype=None, trainable: bool = True,
                  autocast: bool = True, name: str | None = None):
         if isinstance(initializer, str) or (callable(initializer) and not isinstance(

@@ -409,7 +409,7 @@ def same_pool(x, pool, kernel: tuple, stride: tuple, average: bool):
     pads = [same_padding_1d(n, k, s) for n, k, s in zip(x.shape[2:], kernel, stride)]
     (pt, pb), (pl, pr) = pads
     if average and pt == pb and pl == pr:
-        ones = Tensor(np.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype))
+        ones = Tensor._make(np.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype))
         summed = pool(pad(x, (pl, pr, pt, pb)), kernel, stride)  # (N, C, H', W')
         return summed / pool(pad(ones, (pl, pr, pt, pb)), kernel, stride)  # real cells only
     # a replicated edge cell is already in every window that reaches it: max is unchanged
@@ -613,7 +613,7 @@ class LSTM(Layer):
         D, U = int(input_shape[-1]), self.units
         module = nn.LSTM(D, U, batch_first=True)
         glorot_uniform_(module.weight_ih_l0, D, 4 * U)  # Keras: kernel (D, 4U)
-        recurrent = nn.init.orthogonal_(Tensor(np.empty((U, 4 * U))))  # Keras's (U, 4U)
+        recurrent = nn.init.orthogonal_(Tensor._make(np.empty((U, 4 * U))))  # Keras's (U, 4U)
         module.weight_hh_l0.array[...] = recurrent.array.T  # (4U, U)
         module.bias_ih_l0.array[...] = 0
         module.bias_ih_l0.array[U:2 * U] = 1.0  # unit_forget_bias
