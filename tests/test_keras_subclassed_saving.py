@@ -268,3 +268,51 @@ def test_an_attribute_layer_never_called_is_unbuilt_and_saves(tmp_path, capsys):
     back = real.models.load_model(tmp_path / "spare.keras")
     np.testing.assert_allclose(as_numpy(back.predict(X, verbose=0)), model.predict(
         X, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def nested_classes(lib):
+    register = lib.saving.register_keras_serializable(package="nested_test")
+
+    @register
+    class Inner(lib.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = lib.layers.Dense(3, activation="tanh")
+
+        def call(self, x):
+            return self.dense(x)
+
+    @register
+    class Outer(lib.Model):
+        """A subclassed model and a Sequential (no Input) held as attributes, both first
+        called inside this model's call."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = Inner()
+            self.head = lib.Sequential([lib.layers.Dense(4), lib.layers.Dense(2)])
+            self.skip = lib.layers.Dense(6)
+
+        def call(self, x):
+            return self.head(self.inner(x)) + self.skip(x)[:, :2]
+
+    return Outer
+
+
+def test_nested_subclassed_and_sequential_models_cross_both_ways(tmp_path):
+    real = keras3()
+    theirs = nested_classes(real)()
+    nested_classes(keras)  # the same classes, registered on tinymm's side
+    theirs(X)
+    theirs.save(tmp_path / "keras.keras")
+    assert {"inner/dense/vars/0", "head/layers/dense_1/vars/0", "layers/dense/vars/0"} <= set(
+        groups(tmp_path / "keras.keras"))  # skip sorts after layers
+    ours = keras.models.load_model(tmp_path / "keras.keras")
+    np.testing.assert_allclose(ours.predict(X, verbose=0), as_numpy(theirs.predict(
+        X, verbose=0)), rtol=1e-5, atol=1e-6)
+    scramble(ours)
+    ours.save(tmp_path / "tinymm.keras")
+    assert set(groups(tmp_path / "tinymm.keras")) == set(groups(tmp_path / "keras.keras"))
+    back = real.models.load_model(tmp_path / "tinymm.keras")
+    np.testing.assert_allclose(as_numpy(back.predict(X, verbose=0)), ours.predict(
+        X, verbose=0), rtol=1e-5, atol=1e-6)

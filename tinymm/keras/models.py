@@ -372,6 +372,11 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             # a model used as a layer of another model. training= there is not recorded:
             # Keras 3 passes fit's training=True to every layer over it (keras-team/keras
             # #20285), and outside fit tinymm's layers run in inference mode anyway
+            if not self.built and (getattr(self, "_subclassed", False) or isinstance(
+                    self, Sequential)):  # one without an Input, inside another's traced call
+                shapes = [list(t.shape) for t in flatten_structure(x)
+                          if isinstance(t, KerasTensor)]
+                self.build(shapes if isinstance(x, (list, tuple)) else shapes[0])
             return self.as_layer()(x)
         xs = self._prepare_inputs(x, "Model call", keep_tensors=True)
         previous = self.training
