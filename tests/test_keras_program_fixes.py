@@ -100,5 +100,47 @@ def test_per_pixel_sparse_categorical_crossentropy_matches_keras(label_shape):
         as_numpy(real.losses.sparse_categorical_crossentropy(y, pred)), rtol=1e-5)
     loss = ours.train_on_batch(x, y)  # trains (Keras 3.15 on torch fails in this backward)
     assert np.isfinite(loss) and ours.evaluate(x, y, verbose=0) < loss
-    with pytest.raises(ValueError, match=r"one class index per sample, y of shape \(2, 6, 6\)"):
+    with pytest.raises(ValueError, match=r"one class index per position.*\(2, 6, 6\), got "
+                       r"shape \(2, 3, 6\)"):
         ours.evaluate(x, y[:, :3], verbose=0)
+
+
+def masked_attention_model(lib, **options):
+    """Tokens with padding (mask_zero) into MultiHeadAttention with the given mask options;
+    the Embedding's mask reaches the layer as the query's and value's own masks."""
+    ids = lib.Input((5,), dtype="int32")
+    x = lib.layers.Embedding(7, 4, mask_zero=True)(ids)
+    out = lib.layers.MultiHeadAttention(2, 2)(x, x, **options)
+    return lib.Model(ids, lib.layers.Dense(3, activation="softmax")(out))
+
+
+@pytest.mark.parametrize("options", [{}, {"use_causal_mask": True}], ids=["masks", "causal"])
+def test_attention_masks_and_the_masked_loss_match_keras(options):
+    real = keras3()
+    ids = np.array([[3, 4, 5, 0, 0], [1, 2, 0, 0, 0], [6, 5, 4, 3, 2]], "int32")
+    y = RNG.integers(0, 3, (3, 5))
+    theirs, ours = masked_attention_model(real, **options), masked_attention_model(
+        keras, **options)
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours.predict(ids, verbose=0), as_numpy(theirs.predict(
+        ids, verbose=0)), rtol=1e-5, atol=1e-6)
+    for model in (theirs, ours):  # the loss and accuracy count only the real tokens
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    np.testing.assert_allclose(ours.evaluate(ids, y, verbose=0),
+                               theirs.evaluate(ids, y, verbose=0), rtol=1e-5)
+
+
+def test_explicit_value_and_key_masks_match_keras():
+    """(Keras 3 reads no explicit query_mask: the query's own mask only.)"""
+    real = keras3()
+    q, v = RNG.standard_normal((2, 3, 4)).astype("float32"), \
+        RNG.standard_normal((2, 5, 4)).astype("float32")
+    q_mask = np.array([[1, 1, 0], [1, 0, 0]], bool)
+    v_mask = np.array([[1, 1, 1, 0, 0], [1, 1, 0, 0, 0]], bool)
+    k_mask = np.array([[1, 0, 1, 1, 0], [1, 1, 1, 1, 1]], bool)
+    theirs, ours = real.layers.MultiHeadAttention(2, 2), keras.layers.MultiHeadAttention(2, 2)
+    want = theirs(q, v, key=v * 2, query_mask=q_mask, value_mask=v_mask, key_mask=k_mask)
+    ours(q, v, key=v * 2)
+    ours.set_weights(theirs.get_weights())
+    got = ours(q, v, key=v * 2, query_mask=q_mask, value_mask=v_mask, key_mask=k_mask)
+    np.testing.assert_allclose(as_numpy(got), as_numpy(want), rtol=1e-5, atol=1e-6)

@@ -136,6 +136,9 @@ def test_program_runs_on_tinymm_and_learns(name):
     elif name == "image_segmentation_unet":
         assert results["pred_shape"] == (8, 32, 32, 3) and results["mask_shape"] == (32, 32, 1)
         assert results["best_layers"] == 53 and _falls(results["history"])
+    elif name == "translation_transformer":
+        assert all(d[0] == 1 and len(d) <= 6 for d in results["decoded"])  # [start] first
+        assert _falls(results["history"])
     elif name == "mnist_convnet":
         assert {"loss", "accuracy", "val_loss", "val_accuracy"} == set(results["history"])
         assert _falls(results["history"]) and results["score"][1] > 0.2  # chance is 0.1
@@ -193,7 +196,7 @@ COMPARED = ["antirectifier", "bidirectional_imdb", "builtin_methods", "collabora
             "save_and_serialize",
             "sequential_guide",
             "subclassing_guide", "text_classification_with_transformer",
-            "timeseries_conv1d", "transfer_learning",
+            "timeseries_conv1d", "transfer_learning", "translation_transformer",
             "variational_autoencoder",
             "training_loop_from_scratch"]
 

@@ -218,3 +218,101 @@ def test_layers_and_weights_are_listed_as_keras_lists_them():
     ours.set_weights(theirs.get_weights())
     np.testing.assert_allclose(ours.predict(X, verbose=0), as_numpy(theirs.predict(
         X, verbose=0)), rtol=1e-5, atol=1e-6)
+
+
+def test_a_custom_layer_without_get_config_keeps_its_constructor_arguments(tmp_path):
+    @keras.saving.register_keras_serializable(package="subclassed_test")
+    class Scale(keras.layers.Layer):
+        def __init__(self, factor=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, Scale(factor=3.0)(inputs))
+    assert model.layers[1].get_config()["factor"] == 3.0
+    model.save(tmp_path / "s.keras")
+    loaded = keras.models.load_model(tmp_path / "s.keras")
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), 3.0 * X, rtol=1e-6)
+
+
+def spare_class(lib):
+    @lib.saving.register_keras_serializable(package="spare_test")
+    class Spare(lib.Model):
+        """A layer it holds but never calls stays unbuilt, with no weights (as in Keras)."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.used = lib.layers.Dense(2)
+            self.spare = lib.layers.Dense(3)
+
+        def call(self, x):
+            return self.used(x)
+
+    return Spare
+
+
+def test_an_attribute_layer_never_called_is_unbuilt_and_saves(tmp_path, capsys):
+    model = spare_class(keras)()
+    model(X)
+    assert model.count_params() == 12 and len(model.get_weights()) == 2
+    model.summary()
+    assert "(unbuilt)" in capsys.readouterr().out
+    model.save(tmp_path / "spare.keras")
+    loaded = keras.models.load_model(tmp_path / "spare.keras")
+    np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+    real = keras3()
+    spare_class(real)
+    back = real.models.load_model(tmp_path / "spare.keras")
+    np.testing.assert_allclose(as_numpy(back.predict(X, verbose=0)), model.predict(
+        X, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def nested_classes(lib):
+    register = lib.saving.register_keras_serializable(package="nested_test")
+
+    @register
+    class Inner(lib.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = lib.layers.Dense(3, activation="tanh")
+
+        def call(self, x):
+            return self.dense(x)
+
+    @register
+    class Outer(lib.Model):
+        """A subclassed model and a Sequential (no Input) held as attributes, both first
+        called inside this model's call."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = Inner()
+            self.head = lib.Sequential([lib.layers.Dense(4), lib.layers.Dense(2)])
+            self.skip = lib.layers.Dense(6)
+
+        def call(self, x):
+            return self.head(self.inner(x)) + self.skip(x)[:, :2]
+
+    return Outer
+
+
+def test_nested_subclassed_and_sequential_models_cross_both_ways(tmp_path):
+    real = keras3()
+    theirs = nested_classes(real)()
+    nested_classes(keras)  # the same classes, registered on tinymm's side
+    theirs(X)
+    theirs.save(tmp_path / "keras.keras")
+    assert {"inner/dense/vars/0", "head/layers/dense_1/vars/0", "layers/dense/vars/0"} <= set(
+        groups(tmp_path / "keras.keras"))  # skip sorts after layers
+    ours = keras.models.load_model(tmp_path / "keras.keras")
+    np.testing.assert_allclose(ours.predict(X, verbose=0), as_numpy(theirs.predict(
+        X, verbose=0)), rtol=1e-5, atol=1e-6)
+    scramble(ours)
+    ours.save(tmp_path / "tinymm.keras")
+    assert set(groups(tmp_path / "tinymm.keras")) == set(groups(tmp_path / "keras.keras"))
+    back = real.models.load_model(tmp_path / "tinymm.keras")
+    np.testing.assert_allclose(as_numpy(back.predict(X, verbose=0)), ours.predict(
+        X, verbose=0), rtol=1e-5, atol=1e-6)

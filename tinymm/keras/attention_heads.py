@@ -25,6 +25,31 @@ from tinymm.tensor import Tensor
 LARGE_NEGATIVE = -1e9  # Keras adds it to the masked-out scores before the softmax
 
 
+def _bool(mask) -> np.ndarray:
+    return np.asarray(getattr(mask, "data", mask), dtype=bool)
+
+
+def keras_attention_mask(shape: tuple, attention_mask=None, query_mask=None, value_mask=None,
+                         key_mask=None, use_causal_mask: bool = False):
+    """Keras's ``_compute_attention_mask``: the query's mask (N, Tq) as (N, Tq, 1), the
+    value's and key's (N, Tv) as (N, 1, Tv), the causal mask (row >= column) as (1, Tq, Tv),
+    all and-ed with ``attention_mask``; -> (N, Tq, Tv) bool (True = attend), or
+    ``attention_mask`` itself when no other mask is given. ``shape`` is (N, Tq, Tv)."""
+    auto = None
+    parts = ([] if query_mask is None else [_bool(query_mask)[:, :, None]]) + [
+        _bool(m)[:, None, :] for m in (value_mask, key_mask) if m is not None]
+    if use_causal_mask:
+        parts.append(np.tril(np.ones(shape[1:], bool))[None])
+    for part in parts:
+        auto = part if auto is None else auto & part
+    if auto is None:
+        return attention_mask
+    if attention_mask is not None:
+        given = _bool(attention_mask)
+        auto = auto & (given[:, None, :] if given.ndim == 2 else given)
+    return np.broadcast_to(auto, shape)
+
+
 class HeadWeights(Module):
     """The eight Keras weights (kernels and biases of query, key, value and output)."""
 

@@ -177,6 +177,19 @@ class KerasTensor:
         self._error("numpy()")
 
 
+def _input_mask(first):
+    """The mask a layer's call gets: its first input's ``_keras_mask``; for a list of
+    tensors (a layer called on ``[x, context]``), the list of their masks, as Keras (None
+    when none of them has one)."""
+    if isinstance(first, Tensor):
+        return getattr(first, "_keras_mask", None)
+    if isinstance(first, (list, tuple)):
+        masks = [getattr(t, "_keras_mask", None) if isinstance(t, Tensor) else None
+                 for t in first]
+        return masks if any(m is not None for m in masks) else None
+    return None
+
+
 def _add(a, b):
     return a + b
 
@@ -808,7 +821,7 @@ class Layer(WeightViews):
         args = map_structure(self._convert_input, args)
         kwargs = map_structure(self._convert_input, kwargs)
         first = args[0] if args else None
-        mask = getattr(first, "_keras_mask", None) if isinstance(first, Tensor) else None
+        mask = _input_mask(first)
         if "mask" in self._call_params and "mask" not in kwargs:
             kwargs = {**kwargs, "mask": mask}
         self.__dict__["_losses"] = []  # losses are per call, as in Keras
@@ -821,6 +834,8 @@ class Layer(WeightViews):
                               penalty * 0 if o.ndim else penalty)
         if isinstance(out, Tensor):
             out_mask = self.compute_mask(first, mask)
+            if isinstance(out_mask, (list, tuple)):  # Keras pairs outputs and masks in order
+                out_mask = out_mask[0] if out_mask else None
             if out_mask is not None:
                 out._keras_mask = out_mask
         return as_eager(out)

@@ -7,13 +7,15 @@ A ``.keras`` file is a zip of three members:
   "input_layers", "output_layers"}, "registered_name", "build_config", "compile_config"}``;
   each functional layer entry carries its ``inbound_nodes``, whose arguments are
   ``{"class_name": "__keras_tensor__", "config": {"keras_history": [layer, node, index]}}``.
+  A subclassed model is its registered class, ``get_config()`` and ``build_config``
+  (subclassed.py), loaded by constructing that class and building it.
 - ``metadata.json``: the format's Keras version and the date saved.
 - ``model.weights.h5``: one HDF5 group per layer, ``layers/<snake_case(class)>[_k]/vars/<i>``
   (the k-th layer of that class in ``model.layers`` order, not the layer's name), holding
   the layer's own variables in Keras's order and layout; a layer made of sublayers keeps them
   in groups named as Keras's attributes (``lstm/cell/vars``, ``multi_head_attention/
   query_dense/vars``, a custom layer's ``<attribute>/vars``), a nested model its own
-  ``layers/...``.
+  ``layers/...``; a subclassed model's groups follow its attributes (subclassed.py).
 
 Loading runs no code from the file: every class name resolves to a tinymm.keras layer or to a
 class registered with ``keras.saving.register_keras_serializable`` or given in

@@ -20,7 +20,12 @@ import numpy as np
 
 from tinymm import nn
 from tinymm.keras import activations, regularizers
-from tinymm.keras.attention_heads import HeadWeights, attend
+from tinymm.keras.attention_heads import (
+    LARGE_NEGATIVE,
+    HeadWeights,
+    attend,
+    keras_attention_mask,
+)
 from tinymm.keras.engine import (
     Input,
     InputLayer,
@@ -800,7 +805,12 @@ class MultiHeadAttention(Layer):
     When num_heads * key_dim is the query width and value_dim is key_dim, the PyTorch module
     (one fused kernel) does the work; otherwise the heads are computed with tensor ops on
     weights in Keras's layout (keras/attention_heads.py). Either way the parameters and their
-    count are Keras's. ``attention_mask`` (N, Tq, Tv) or (N, Tv): True = attend.
+    count are Keras's. ``attention_mask`` (N, Tq, Tv) or (N, Tv): True = attend;
+    the query's own mask (N, Tq) (from ``Embedding(mask_zero=True)``; Keras 3 reads no
+    explicit ``query_mask``), ``value_mask``/``key_mask`` (N, Tv) (given, or the value's and
+    key's own) and ``use_causal_mask`` are and-ed into it as Keras does; the output carries
+    the query's mask. A query that may attend to nothing gets uniform scores over the keys,
+    as Keras's -1e9.
     """
 
     def __init__(self, num_heads: int, key_dim: int, value_dim=None, use_bias: bool = True,
@@ -810,11 +820,17 @@ class MultiHeadAttention(Layer):
         self.value_dim = value_dim or key_dim
 
     def __call__(self, query, value, key=None, attention_mask=None,
-                 return_attention_scores: bool = False):
+                 return_attention_scores: bool = False, training=None,
+                 use_causal_mask: bool = False, query_mask=None, value_mask=None,
+                 key_mask=None):
         self._return_scores = return_attention_scores
         args = [query, value] if key is None else [query, value, key]
-        out = super().__call__(args, attention_mask=attention_mask)
-        return out
+        masks = {"query_mask": query_mask, "value_mask": value_mask,
+                 "key_mask": None if key is None else key_mask}
+        extra = {k: m for k, m in masks.items() if m is not None}
+        if use_causal_mask:
+            extra["use_causal_mask"] = True
+        return super().__call__(args, attention_mask=attention_mask, **extra)
 
     def compute_output_shape(self, input_shape):
         q, v = input_shape[0], input_shape[1]
@@ -855,23 +871,39 @@ class MultiHeadAttention(Layer):
             flat = (shape[0], shape[1] * shape[2]) if i < 3 else (shape[0] * shape[1], shape[2])
             put(glorot(flat, get().dtype).reshape(shape))
 
-    def call(self, tensors, attention_mask=None):
+    def call(self, tensors, attention_mask=None, query_mask=None, value_mask=None,
+             key_mask=None, use_causal_mask: bool = False):
         q, v = tensors[0], tensors[1]
         k = tensors[2] if len(tensors) == 3 else v
+        # Keras 3: the query's mask is its own (an explicit query_mask is not read); the
+        # value's and a given key's own masks fill in unset value_mask and key_mask
+        own = [getattr(t, "_keras_mask", None) for t in tensors] + [None]
+        query_mask = own[0]
+        value_mask = value_mask if value_mask is not None else own[1]
+        key_mask = key_mask if key_mask is not None else own[2]
+        attention_mask = keras_attention_mask(
+            (q.shape[0], q.shape[1], v.shape[1]), attention_mask, query_mask, value_mask,
+            key_mask, use_causal_mask)
+        out, scores = self._attend(q, v, k, attention_mask)
+        if query_mask is not None:  # Keras's output carries the query's mask
+            out._keras_mask = np.asarray(getattr(query_mask, "data", query_mask), dtype=bool)
+        return [out, scores] if self._return_scores else out
+
+    def _attend(self, q, v, k, attention_mask):
+        """(output, scores or None) through the fused PyTorch module or the heads' ops."""
         if not self._fused:
-            out, scores = attend(self.module, q, v, k, attention_mask)
-            return [out, scores] if self._return_scores else out
+            return attend(self.module, q, v, k, attention_mask)
         attn_mask = key_padding_mask = None
         if attention_mask is not None:
             m = np.asarray(getattr(attention_mask, "data", attention_mask), dtype=bool)
             if m.ndim == 2:  # (N, Tv) True = attend -> PyTorch's key_padding_mask True = ignore
                 key_padding_mask = ~m
-            else:  # (N, Tq, Tv) -> (N * heads, Tq, Tv) True = ignore
-                attn_mask = np.repeat(~m, self.num_heads, axis=0)
-        out, weights = self.module(q, k, v, key_padding_mask=key_padding_mask,
-                                   need_weights=self._return_scores, attn_mask=attn_mask,
-                                   average_attn_weights=False)
-        return [out, weights] if self._return_scores else out
+            else:  # (N, Tq, Tv) -> (N * heads, Tq, Tv), Keras's -1e9 where not attended
+                attn_mask = np.repeat(np.where(m, 0.0, LARGE_NEGATIVE).astype(
+                    q.array.dtype), self.num_heads, axis=0)
+        return self.module(q, k, v, key_padding_mask=key_padding_mask,
+                           need_weights=self._return_scores, attn_mask=attn_mask,
+                           average_attn_weights=False)
 
     def keras_node_arguments(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         """Keras records ``(query, value[, key])`` as positional arguments."""

@@ -56,7 +56,16 @@ class Metric:
         raise NotImplementedError
 
     def _add(self, values: np.ndarray, sample_weight) -> None:
-        values = np.asarray(values, dtype=np.float64).reshape(len(values), -1).mean(axis=1)
+        """The weighted mean's running sums: one weight per sample, or one per value (an
+        output mask, (N, T)), which weighs each value as Keras's samplewise reduction does."""
+        values = np.asarray(values, dtype=np.float64)
+        if sample_weight is not None and values.ndim > 1 and \
+                np.size(values_of(sample_weight)) == values.size:
+            w = values_of(sample_weight).astype(np.float64).reshape(values.shape)
+            self.total += float((values * w).sum())
+            self.count += float(w.sum())
+            return
+        values = values.reshape(len(values), -1).mean(axis=1)
         w = np.ones_like(values) if sample_weight is None else \
             values_of(sample_weight).astype(np.float64).reshape(values.shape)
         self.total += float((values * w).sum())

@@ -260,13 +260,18 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
     def keras_layout(self) -> list:
         """The ``(get, set)`` weight views (``Layer.keras_layout``) of the model's own weights
         (trainable first), then of every layer's, in order."""
-        return subclassed.own_views(self) + [view for layer in self.layers
+        return subclassed.own_views(self) + [view for layer in self._built_layers()
                                               for view in layer.keras_layout()]
+
+    def _built_layers(self) -> list:
+        """The layers that have weights to show (a subclassed model's never-called
+        attribute layer has none yet)."""
+        return [layer for layer in self.layers if layer.built]
 
     def get_weights(self) -> list[np.ndarray]:
         """The model's own weights, then every layer's ``get_weights()`` (Keras's layouts)."""
         return [np.array(get(), copy=True) for get, _ in subclassed.own_views(self)] + [
-            a for layer in self.layers for a in layer.get_weights()]
+            a for layer in self._built_layers() for a in layer.get_weights()]
 
     def set_weights(self, arrays) -> None:
         arrays = list(arrays)
@@ -280,7 +285,7 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
                                  f"cannot take an array of shape {np.shape(array)}")
             put(np.asarray(array))
         arrays = arrays[len(own):]
-        for layer in self.layers:
+        for layer in self._built_layers():
             k = len(layer.keras_layout())
             layer.set_weights(arrays[:k])
             arrays = arrays[k:]
@@ -348,6 +353,10 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             if id(node) in want:  # the output's layer in two halves: logits, activation
                 pre[id(node)] = node.layer.call_logits(*args, **kwargs)
                 out = node.layer.activation(pre[id(node)])
+                first = args[0] if args else None
+                mask = node.layer.compute_mask(first, getattr(first, "_keras_mask", None))
+                if mask is not None:  # (Dense passes its input's mask on, as Keras)
+                    out._keras_mask = mask
             else:
                 out = Layer.__call__(node.layer, *args, **kwargs)  # as recorded
             for t, v in zip(node.outputs, as_list(out) if len(node.outputs) > 1 else [out]):
@@ -363,6 +372,11 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             # a model used as a layer of another model. training= there is not recorded:
             # Keras 3 passes fit's training=True to every layer over it (keras-team/keras
             # #20285), and outside fit tinymm's layers run in inference mode anyway
+            if not self.built and (getattr(self, "_subclassed", False) or isinstance(
+                    self, Sequential)):  # one without an Input, inside another's traced call
+                shapes = [list(t.shape) for t in flatten_structure(x)
+                          if isinstance(t, KerasTensor)]
+                self.build(shapes if isinstance(x, (list, tuple)) else shapes[0])
             return self.as_layer()(x)
         xs = self._prepare_inputs(x, "Model call", keep_tensors=True)
         previous = self.training
@@ -397,7 +411,9 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
 
     # ------------------------------------------------------------ description
     def count_params(self) -> int:
-        return sum(layer.count_params() for layer in self.layers)
+        """Every layer's parameter count (a subclassed model's unbuilt attribute layer,
+        never called, counts 0, as in Keras)."""
+        return sum(_params_of(layer) for layer in self.layers)
 
     def summary(self, line_length: int | None = None, print_fn=None,
                 show_trainable: bool = False, **unsupported) -> None:
@@ -427,7 +443,7 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
                 print_fn(_table_row(["", "", "", extra], widths))
         print_fn("=" * total)
         trainable = self.num_parameters(trainable_only=True)
-        everything = sum(layer.count_params() for layer in self.layers)  # + BN moving stats
+        everything = self.count_params()  # + BN moving stats
         print_fn(f"Total params: {everything:,} ({_bytes(self)})")
         print_fn(f"Trainable params: {trainable:,}")
         print_fn(f"Non-trainable params: {everything - trainable:,}")
@@ -436,10 +452,11 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
     def _summary_cells(self, layer, functional: bool, show_trainable: bool):
         """One summary row's cells, and the layer's inputs (the extra ones get rows)."""
         outs = self._output_tensors(layer)
-        shape = fmt_shape(outs[0].shape) if len(outs) == 1 else \
+        shape = "?" if outs is None else fmt_shape(outs[0].shape) if len(outs) == 1 else \
             fmt_shape([t.shape for t in outs])
         kind = type(layer.model if isinstance(layer, ModelLayer) else layer).__name__
-        cells = [f"{layer.name} ({kind})", shape, f"{layer.count_params():,}"]
+        count = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+        cells = [f"{layer.name} ({kind})", shape, count]
         sources = []
         if functional:
             node = self._node_of(layer)
@@ -460,7 +477,11 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
         if isinstance(layer, InputLayer):
             return [layer.output]
         node = self._node_of(layer)
-        return node.outputs
+        return None if node is None else node.outputs  # (None: a layer the graph never calls)
+
+def _params_of(layer) -> int:
+    return layer.count_params() if layer.built else 0
+
 
 def _table_row(cells, widths) -> str:
     """Cells padded to their column widths; a cell wider than its column wraps at spaces
@@ -588,15 +609,22 @@ class Sequential(Model):
         self._build_graph(self._input)
 
     def _lazy_build(self, x) -> None:
-        if self.built:
+        """Build from the first data seen; a Sequential built that way (no Input) is rebuilt
+        for data of another shape, as Keras runs its layers on any shape they take (a
+        feed-forward block inside a custom layer sees a symbolic pass, then real lengths)."""
+        first = x[0] if isinstance(x, (list, tuple)) else x
+        shape = tuple(first.shape[1:]) if hasattr(first, "shape") else None
+        if self.built and not (self.__dict__.get("_built_from_data") and shape is not None
+                               and shape != tuple(self._input.shape[1:])):
             return
         if not self._stack:
             raise ValueError(f"Sequential '{self.name}': add layers before using the model")
         from tinymm.keras.engine import Input
-        a = _to_numpy(x[0] if isinstance(x, (list, tuple)) else x)
+        a = _to_numpy(first)
         dtype = "int64" if a.dtype.kind in "iu" else "float32"
         self._input = Input(shape=a.shape[1:], dtype=dtype)
         self._build_graph(self._input)
+        self.__dict__["_built_from_data"] = True
 
     def _prepare_inputs(self, x, who: str, keep_tensors: bool = False):
         self._lazy_build(x)

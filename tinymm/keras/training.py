@@ -277,6 +277,9 @@ class TrainingMixin:
             if y is None:
                 continue
             yb, wb = y[idx], None if w is None else w[idx]
+            mask = getattr(out, "_keras_mask", None)
+            if mask is not None:  # Keras weighs the loss and metrics by the output's mask
+                wb = masked_weights(mask, wb)
             if o.loss is not None:
                 loss = o.train_loss(as_tensor(yb), z if o.logits else out, sample_weight=wb)
                 loss = loss.mean() if loss.ndim else loss
@@ -285,7 +288,8 @@ class TrainingMixin:
                 if len(self.outputs) > 1:
                     report[f"{o.name}_loss"] = (float(loss.item()) * k, k)
             for m in o.metrics:  # Keras 3: compile's metrics ignore the sample weights
-                m.update_state(yb, out.detach().cpu().array)
+                m.update_state(yb, out.detach().cpu().array, **(  # (but not an output mask)
+                    {} if mask is None else {"sample_weight": np.asarray(mask, np.float32)}))
                 report[self._metric_key(o, m)] = m
         return _steps.with_added_losses(total, self.losses), report
 
@@ -590,14 +594,25 @@ class _FitReporter(_callbacks.Callback):
               file=sys.stderr)
 
 
+def masked_weights(mask, sample_weight=None) -> np.ndarray:
+    """Keras's ``apply_mask`` for the mean reductions: the mask (N, ...) as weights
+    total / (valid + eps) where True, 0 where False (so the mean is over the real positions),
+    times the per-sample weights (N,) when given."""
+    m = np.asarray(getattr(mask, "data", mask), dtype=np.float32)
+    weights = m * (m.size / (m.sum() + 1e-7))
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=np.float32)
+        weights = weights * w.reshape(w.shape + (1,) * (m.ndim - w.ndim))
+    return weights
+
+
 def _sparse_labels(y: np.ndarray, out: _Output, n: int, who: str) -> np.ndarray:
     """Class indices (n,) checked against the output's width; (n, ...) for an output with
     one prediction per position (n, ..., C) (labels (n, ..., 1) too, as Keras)."""
     C, positions = out.tensor.shape[-1], tuple(out.tensor.shape[1:-1])
     if y.ndim == len(positions) + 2 and y.shape[-1] == 1:
         y = y[..., 0]
-    if y.ndim != len(positions) + 1 or any(
-            p is not None and p != s for p, s in zip(positions, y.shape[1:])):
+    if y.ndim != len(positions) + 1:  # (the loss checks the positions against y_pred's)
         want = ", ".join([str(n)] + ["None" if p is None else str(p) for p in positions]) + \
             ("," if not positions else "")
         raise ValueError(f"{who}: sparse_categorical_crossentropy needs one class index per "
