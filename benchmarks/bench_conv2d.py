@@ -100,7 +100,8 @@ def _conv(label, c_in, c_out, backward, fused=True, workspace=True, winograd=Fal
     note = NOTE + ("" if workspace else "; workspace cache OFF: fresh buffers every call")
     if winograd:
         note = ("Winograd F(2x2, 3x3) per image (TINYMM_WINOGRAD=1): input transform, 16 BLAS "
-                "GEMMs, output transform; backward by the adjoint transforms")
+                "GEMMs, output transform; backward: the weight gradient by the adjoint transforms, "
+                "the input gradient as one more Winograd convolution (flipped weight)")
     plain = workspace and fused and not winograd
     return Bench(f"conv {label} {c_in}->{c_out} 3x3 pad1 N={N} {H}x{W} +ReLU {kind}{extra}",
                  "conv2d", make, flops=flops, torch=torch_make, note=note,

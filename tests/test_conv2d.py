@@ -124,6 +124,18 @@ def test_winograd_path_matches_reference(label, make, winograd, fused, dtype, wi
             np.testing.assert_allclose(g, r, rtol=0, atol=tol * np.abs(r).max())
 
 
+def test_winograd_flipped_weight_transform_is_the_transform_of_the_flipped_weight(winograd_on):
+    """The Winograd dx convolution's U' (``flipped``: a permutation of U) equals the weight
+    transform of W'[c, o, i, j] = W[o, c, 2 - i, 2 - j] computed directly."""
+    from tinymm.kernels.numba_cpu import _winograd
+
+    w = np.random.default_rng(8).standard_normal((5, 3, 3, 3))
+    w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, O, 3, 3)
+    direct = _winograd.weight_transform(w_flipped)
+    np.testing.assert_allclose(_winograd.flipped(_winograd.weight_transform(w)), direct,
+                               rtol=0, atol=1e-15)
+
+
 @pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu"])
 def test_winograd_path_gradcheck(fused, winograd_on):
     g = dict(x=(2, 8, 5, 4), w=(3, 8, 3, 3), bias=True, options=dict(padding=1))

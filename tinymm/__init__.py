@@ -95,6 +95,7 @@ from tinymm.gradcheck import (  # noqa: E402
 )
 from tinymm.missing import TOP as _MISSING  # noqa: E402
 from tinymm.missing import attribute_error as _attribute_error  # noqa: E402
+from tinymm.ops.bucketing import bucketize, histc, searchsorted  # noqa: E402
 from tinymm.ops.einsum import einsum  # noqa: E402
 from tinymm.ops.shape import cat, concat, split, stack  # noqa: E402
 from tinymm.printing import set_printoptions  # noqa: E402
@@ -178,5 +179,7 @@ __all__ = [
     "rand_like", "randint", "randint_like", "randn", "randn_like", "random", "randperm", "save",
     "seed", "set_default_backend", "set_default_dtype", "set_printoptions", "set_rng_state",
     "short", "split", "stack", "tensor", "uint8",
-    "use_backend", "utils", "where", "zeros", "zeros_like", *_FUNCTIONS, *_TYPES, *_SETTINGS,
+    "use_backend", "utils", "where", "zeros", "zeros_like",
+    "bucketize", "histc", "searchsorted",
+    *_FUNCTIONS, *_TYPES, *_SETTINGS,
 ]

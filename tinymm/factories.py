@@ -98,7 +98,7 @@ empty_like = zeros_like
 def arange(start, end=None, step=1, dtype=None, device=None,
            requires_grad: bool = False) -> Tensor:
     """[start, end) in steps of ``step`` (``arange(n)`` is 0..n-1); float if any argument
-    is a float, else int64."""
+    is a float, else int64. An integer ``dtype`` truncates float arguments first, as torch."""
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -107,6 +107,10 @@ def arange(start, end=None, step=1, dtype=None, device=None,
     floating = any(isinstance(v, float) for v in values)
     dtype = _dt.as_numpy(dtype) if dtype is not None else (
         _dt.DEFAULT_FLOAT if floating else _dt.DEFAULT_INT)
+    if floating and dtype.kind in "iu":  # torch truncates the arguments to the integer type
+        values, floating = [int(v) for v in values], False  # (0, 5, 1.5) is 0, 1, 2, 3, 4
+        if values[2] == 0:
+            raise ValueError(f"arange: step {step} truncates to 0 for dtype {dtype}")
     array = np.arange(*values, dtype=np.float64 if floating else np.int64)
     return _make(array, dtype, requires_grad, device)
 

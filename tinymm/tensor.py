@@ -648,8 +648,8 @@ class Tensor:
             b = other if other.array.dtype == dtype else other.astype(dtype)
         elif self.is_cuda:
             b = Tensor._make(get_backend("cuda").full((), other, dtype))
-        else:
-            b = Tensor._make(np.asarray(other, dtype=dtype))
+        else:  # astype wraps an out-of-range int (u8 + -1 is u8 + 255), as torch
+            b = Tensor._make(np.asarray(other).astype(dtype))
         return a, b
 
     def _binary(self, fn, other: Any, reverse: bool = False, divide: bool = False) -> Tensor:
@@ -718,17 +718,35 @@ class Tensor:
         return self._binary(_E.PowTensor, base, reverse=True)
 
     def _plain(self, fn, other) -> Tensor:
-        """A result with no gradient (integer division, modulo, logical ops); logical ops on
-        cuda bool tensors run the ``compare`` kernel, the others need the host."""
+        """A result with no gradient (the bitwise and logical ops); logical ops on cuda bool
+        tensors run the ``compare`` kernel, the others need the host."""
         if self.is_cuda and self.array.dtype == np.bool_ and fn in _LOGICAL:
             return self._compare(other, _LOGICAL[fn])
         self._host_only(f"Tensor op ({fn.__name__})")
         other = other.array if isinstance(other, Tensor) else other
         return Tensor._make(np.asarray(fn(self.array, other)))
 
-    def __floordiv__(self, other): return self._plain(np.floor_divide, other)
-    def __rfloordiv__(self, other): return Tensor._make(np.floor_divide(other, self.array))
-    def __mod__(self, other): return self._plain(np.remainder, other)
+    def _floored(self, fn, other, reverse: bool = False) -> Tensor:
+        """``self // other`` or ``self % other`` (``fn``; ``reverse`` swaps the operands) in
+        torch's promoted dtype (``result_type``: a float scalar with an int tensor gives
+        float32); an integer division by zero raises ZeroDivisionError, as torch refuses it."""
+        self._host_only(f"Tensor op ({fn.__name__})")
+        dtype = _dt.result_type(self, other)
+        if dtype == np.bool_:
+            raise TypeError(f"{fn.__name__}: not defined for two bool operands (as torch); "
+                            "convert one with .long() first")
+        a = self.array.astype(dtype, copy=False)
+        b = np.asarray(other.array if isinstance(other, Tensor) else other).astype(dtype)
+        a, b = (b, a) if reverse else (a, b)
+        if dtype.kind in "iu" and not np.all(b):
+            raise ZeroDivisionError(f"{fn.__name__}: integer division by zero")
+        with np.errstate(divide="ignore", invalid="ignore"):  # float x // 0 is inf, as torch
+            return Tensor._make(np.asarray(fn(a, b)))
+
+    def __floordiv__(self, other): return self._floored(np.floor_divide, other)
+    def __rfloordiv__(self, other): return self._floored(np.floor_divide, other, True)
+    def __mod__(self, other): return self._floored(np.remainder, other)
+    def __rmod__(self, other): return self._floored(np.remainder, other, True)
     def __and__(self, other): return self._plain(np.logical_and if self.array.dtype == np.bool_
                                                  else np.bitwise_and, other)
     def __or__(self, other): return self._plain(np.logical_or if self.array.dtype == np.bool_
@@ -748,12 +766,18 @@ class Tensor:
 
     # comparisons: bool results, no gradient
     def _compare(self, other, op: str) -> Tensor:
-        """``self op other`` as a bool tensor: on the cpu NumPy's comparison of the arrays;
-        on cuda the operands promoted to one dtype and the ``compare`` kernel."""
+        """``self op other`` as a bool tensor: on the cpu NumPy's comparison of the arrays
+        (promoted to one dtype first when both are integers or bools); on cuda the operands
+        promoted to one dtype and the ``compare`` kernel."""
         if self.is_cuda or (isinstance(other, Tensor) and other.is_cuda):
             a, b = self._promoted(other)
             check_same_device(f"comparison ({op})", input=a.array, other=b.array)
             return Tensor._make(get_backend("cuda").compare_forward(a.array, b.array, op)[0])
+        if self.array.dtype.kind in "biu" and getattr(other, "dtype", np.dtype(type(other))).kind \
+                in "biu":  # integers compare in their promoted dtype, as torch and the cuda path
+            dtype = _dt.result_type(self, other)  # (u8 > -1 is u8 > 255: False)
+            b = np.asarray(other.array if isinstance(other, Tensor) else other).astype(dtype)
+            return Tensor._make(np.asarray(_COMPARE[op](self.array.astype(dtype, copy=False), b)))
         other = other.array if isinstance(other, Tensor) else other
         return Tensor._make(np.asarray(_COMPARE[op](self.array, other)))
 
@@ -858,6 +882,8 @@ class Tensor:
         bounds (an int tensor clamped to float bounds gives the default float)."""
         dtype = _dt.result_type(self, *(b for b in (min, max) if b is not None))
         x = self if dtype == self.array.dtype else self.to(dtype)
+        min, max = (b.to(dtype) if isinstance(b, Tensor) and b.array.dtype != dtype else b  # noqa: A001
+                    for b in (min, max))  # a 0-d int64 bound must not widen float32 x
         return _E.Clamp.apply(x, low=min, high=max)
 
     clip = clamp
@@ -866,7 +892,10 @@ class Tensor:
     def minimum(self, other): return self._binary(_E.Minimum, other)
 
     def masked_fill(self, mask, value) -> Tensor:
-        return where(mask, value, self)
+        """``where(mask, value, self)`` in self's dtype, as torch (an int tensor filled with
+        2.7 stays int64, a bool one filled with 0 stays bool)."""
+        out = where(mask, value, self)
+        return out if out.dtype == self.dtype else out.to(self.dtype)
 
     def lerp(self, end, weight):
         return self + (end - self) * weight
@@ -906,6 +935,7 @@ class Tensor:
 
     def logsumexp(self, dim, keepdim: bool = False):
         m = self.amax(dim, keepdim=True).detach()  # a constant shift: no gradient through it
+        m = where(m.isinf(), 0.0, m)  # an infinite max shifts by 0: lse is then +-inf, as torch
         out = (self - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.squeeze(dim)
 
@@ -931,11 +961,11 @@ class Tensor:
             return self.abs().sum(dim, keepdim=keepdim)
         p = 2 if p == "fro" else p
         magnitude = self.abs()
-        nonzero = magnitude > 0  # |x|**p for 0 < p < 1 has an infinite derivative at 0
+        nonzero = magnitude != 0  # |x|**p for 0 < p < 1 has an infinite derivative at 0
         powered = (self * self if p == 2 else magnitude ** p if p < 0
                    else where(nonzero, where(nonzero, magnitude, 1.0) ** p, 0.0))
         total = powered.sum(dim, keepdim=keepdim)
-        positive = total > 0
+        positive = total != 0  # a NaN total stays NaN (it is not a zero vector)
         safe = where(positive, total, 1.0)  # the root's derivative sees no 0
         return where(positive, safe.sqrt() if p == 2 else safe ** (1.0 / p), 0.0)
 
@@ -1092,6 +1122,9 @@ class Tensor:
         return _SP.bincount(self, weights, minlength)
 
     def count_nonzero(self, dim=None): return _SP.count_nonzero(self, dim)
+
+    def histc(self, bins: int = 100, min: float = 0, max: float = 0):  # noqa: A002
+        return _BK.histc(self, bins, min, max)
     def addmm(self, mat1, mat2, *, beta=1, alpha=1):
         return _SP.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
@@ -1213,7 +1246,7 @@ class Tensor:
         index = index.array if isinstance(index, Tensor) else index
         if _cuda.is_device_array(index):  # a gather of the index spread over the other dims
             return _IX.select_slices(self, self._dim(dim, "index_select"), index)
-        index = np.asarray(index)
+        index = _IX.vector_index("index_select", np.asarray(index))
         return self[(slice(None),) * self._dim(dim, "index_select") + (index,)]
 
     def chunk(self, chunks: int, dim: int = 0):
@@ -1273,9 +1306,15 @@ class Tensor:
         self._bump()
 
     def _check_leaf(self, who: str) -> None:
-        if is_grad_enabled() and self.requires_grad and self.is_leaf:
+        """PyTorch's refusal of an in-place op on a leaf that requires grad, or on a view of
+        one that is in the graph (``w[0].zero_()``: it would change the leaf unrecorded)."""
+        if not (is_grad_enabled() and self.requires_grad):
+            return
+        base = self._base
+        if self.is_leaf or (base is not None and base.requires_grad and base.is_leaf):
+            what = "a leaf tensor" if self.is_leaf else "a view of a leaf tensor"
             raise RuntimeError(
-                f"{who}: a leaf tensor that requires grad is being used in an in-place "
+                f"{who}: {what} that requires grad is being used in an in-place "
                 "operation. Update parameters inside `with tinymm.no_grad():` (as optimizers "
                 "do), or work on a copy (x = x.clone())")
 
@@ -1385,9 +1424,13 @@ def _raw_index(index):
     """A tensor index with every Tensor inside replaced by its array. A list of fewer than 32
     items that holds a sequence, Tensor, slice, None or Ellipsis is a tuple of indices, as
     PyTorch reads it (x[[[0, 1], [2, 0]]] is x[[0, 1], [2, 0]]; NumPy would make it one
-    (2, 2) index array)."""
+    (2, 2) index array). A slice step must be positive, as in PyTorch."""
     if isinstance(index, Tensor):
         return index.array
+    for item in index if isinstance(index, tuple) else (index,):
+        if isinstance(item, slice) and item.step is not None and item.step <= 0:
+            raise ValueError(f"index: slice step must be greater than zero, got {item.step} "
+                             "(as torch); reverse a dim with flip(dims) instead")
     if isinstance(index, list) and len(index) < 32 and any(
             i is None or i is Ellipsis or isinstance(i, (list, tuple, slice, Tensor, np.ndarray))
             for i in index):
@@ -1471,6 +1514,7 @@ def as_tensor(data: Any, dtype=None, device=None) -> Tensor:
 # The ops build on Tensor, so they are imported last to close the cycle.
 from tinymm.factories import ones, randn, zeros  # noqa: E402, F401 - the old home of these
 from tinymm.ops import activation as _ACT  # noqa: E402
+from tinymm.ops import bucketing as _BK  # noqa: E402
 from tinymm.ops import elementwise as _E  # noqa: E402
 from tinymm.ops import index as _I  # noqa: E402
 from tinymm.ops import indexing as _IX  # noqa: E402

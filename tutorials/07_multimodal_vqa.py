@@ -207,6 +207,32 @@ print("attention_count feature map:", fmap.shape)
 assert fmap.shape == (4, TINY["conv2_channels"], 8, 8)
 
 # %% [markdown]
+# The counting option also trains on a learning-rate schedule (`tinymm train --lr-schedule`;
+# the other fusions keep a constant rate). At a constant Adam rate the counter's validation
+# accuracy keeps moving from epoch to epoch after it has learnt to count, so where a run
+# stops decides its number. `cosine:K` holds `--lr` and then anneals it to 0 over the last
+# K epochs, one `tinymm.optim.lr_scheduler` step per optimizer step (PyTorch's
+# `SequentialLR` of `ConstantLR` and `CosineAnnealingLR`), so the last epochs take ever
+# smaller steps and the weights settle. Here is the rate at the end of each epoch of a
+# default counting run (313 steps an epoch):
+
+# %%
+from tinymm.app.lr_schedule import build_scheduler  # noqa: E402
+from tinymm.app.train import default_epochs, default_schedule  # noqa: E402
+
+spec, epochs = default_schedule("attention_count"), default_epochs("attention_count")
+steps = 313  # ceil(10,000 / 32)
+optimizer = tinymm.optim.Adam([tinymm.nn.Parameter(np.zeros(1, np.float32))], lr=1e-3)
+scheduler = build_scheduler(spec, optimizer, epochs, steps)
+ends = []
+for step in range(epochs * steps):
+    scheduler.step()
+    if (step + 1) % steps == 0:
+        ends.append(optimizer.param_groups[0]["lr"])
+print(spec, " ".join(f"{lr:.1e}" for lr in ends))
+assert ends[-1] < 1e-8 and all(a >= b for a, b in zip(ends, ends[1:]))
+
+# %% [markdown]
 # ## 3. A tiny comparison
 #
 # The real comparison (`tinymm compare-fusions`: 10,000 training samples, the full-size

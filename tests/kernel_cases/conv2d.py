@@ -2,8 +2,8 @@
 of the numba im2col/col2im (padding on each side, stride, dilation, "same" with an even kernel,
 no bias, a kernel as large as the padded input), and the 3x3 shapes of the numba Winograd
 F(2x2, 3x3) path (WINOGRAD_GEOMETRIES: odd sizes, each padding, asymmetric padding, no bias,
-and a stride-2 shape that must fall back to im2col), which tests/test_conv2d.py also runs with
-that path switched on."""
+and a stride-2 shape and a top padding of 3 that must fall back to im2col), which
+tests/test_conv2d.py also runs with that path switched on."""
 
 import numpy as np
 
@@ -42,6 +42,8 @@ WINOGRAD_GEOMETRIES = [
                                         padding=(2, 0, 1, 1)), True),
     ("wino-3x3-1x1-output", _conv(2, 8, 3, 3, 2, 3, 3, padding=0), True),
     ("wino-stride2-falls-back", _conv(2, 8, 7, 6, 3, 3, 3, stride=2, padding=1), False),
+    # the dx convolution pads by 2 - padding: a top or left padding over 2 takes im2col
+    ("wino-pad3-falls-back", _conv(1, 8, 4, 5, 2, 3, 3, padding=(3, 0, 0, 0)), False),
 ]
 
 CASES = [KernelCase(kernel, make, label, TOL)

@@ -52,6 +52,14 @@ def _common_training_flags(p, defaults_from_checkpoint: bool) -> None:
                    help=f"default {t['batch_size']}")
     p.add_argument("--lr", type=float, default=d("lr"),
                    help=f"Adam learning rate (default {t['lr']:g})")
+    from tinymm.app.lr_schedule import SCHEDULE_HELP
+    from tinymm.app.train import FUSION_SCHEDULES, VQA_SCHEDULE
+
+    schedules = "".join(f", {s} with --fusion {f}" for f, s in FUSION_SCHEDULES.items())
+    p.add_argument("--lr-schedule", default=None, metavar="SPEC",
+                   help=f"vqa: {SCHEDULE_HELP}, stepped after every optimizer step; cosine:K "
+                        "holds --lr, then anneals it to 0 over the last K epochs (default "
+                        f"{VQA_SCHEDULE}{schedules}; saved in the run, so --resume keeps it)")
     p.add_argument("--seed", type=int, default=d("seed"),
                    help=f"data and initialisation seed (default {t['seed']})")
     p.add_argument("--backend", default=None,
@@ -121,7 +129,7 @@ def _config_from_args(args, base: dict | None = None):
 
     values = dict(base or {})
     for key in ("fusion", "epochs", "samples", "val_samples", "test_samples", "batch_size",
-                "lr", "seed", "backend", "device"):
+                "lr", "lr_schedule", "seed", "backend", "device"):
         value = getattr(args, key, None)
         if value is not None:
             values[key] = value
@@ -140,6 +148,7 @@ def cmd_train(args) -> int:
         CheckpointMismatchError,
         NonFiniteLossError,
         RunExistsError,
+        TrainConfig,
         load_checkpoint,
         run_training,
     )
@@ -163,7 +172,8 @@ def cmd_train(args) -> int:
             ckpt_path = os.path.join(args.out, CHECKPOINT)
             if os.path.exists(ckpt_path):
                 ckpt = load_checkpoint(ckpt_path)  # read once: run_training resumes from it
-        cfg = _config_from_args(args, ckpt["train_config"] if ckpt else None)
+        cfg = _config_from_args(args, TrainConfig.recorded(ckpt["train_config"]) if ckpt
+                                else None)
         out = args.out or os.path.join("runs", f"{cfg.fusion}-seed{cfg.seed}")
         run_training(cfg, out, resume=args.resume, overwrite=args.overwrite,
                      progress_stream=None if args.no_progress else sys.stderr,

@@ -69,6 +69,8 @@ def cmd_train_task(args, started_at: float) -> int:
     try:
         if args.fusion is not None:
             raise ValueError(f"--fusion belongs to --task vqa, not --task {args.task}")
+        if getattr(args, "lr_schedule", None) is not None:
+            raise ValueError(f"--lr-schedule belongs to --task vqa, not --task {args.task}")
         if args.decoder is not None and args.task != "captioning":
             raise ValueError("--decoder belongs to --task captioning")
         if args.beam is not None and args.task != "captioning":

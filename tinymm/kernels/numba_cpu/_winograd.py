@@ -14,15 +14,19 @@ cache::
     M     = U @ V           (16, O, T)   16 BLAS GEMMs
     out[n] = A^T M A        + bias (+ ReLU), into NCHW
 
-The backward is the exact adjoint of each step (so it is the gradient of the computation
-the forward did, which equals the convolution's in exact arithmetic), again per image, with
-V recomputed from x rather than kept (it is 4x larger than x)::
+The weight gradient is the exact adjoint of each step (so it is the gradient of the
+computation the forward did, which equals the convolution's in exact arithmetic), again per
+image, with V recomputed from x rather than kept (it is 4x larger than x); the input
+gradient is the full correlation of the masked dY with the flipped weight, which is one
+more forward convolution of this file, so it needs no transform kernel of its own (one
+compile fewer on a cold start)::
 
     dM = A dY A^T           (16, O, T)   dY masked by r > 0 for the fused ReLU; dbias too
     dU += dM @ V^T          (16, O, C)   16 GEMMs per image, summed in image order at the end
-    dV = U^T @ dM           (16, C, T)   16 GEMMs
-    dx[n] = B dV B^T        added back (tiles overlap), padding cut away
     dg = G^T dU G
+    dx[n] = forward(dY[n], W'[c, o, i, j] = W[o, c, 2 - i, 2 - j], padding 2 - pt, 2 - pl)
+            with U' = U[pi(i), pi(j)]^T (``flipped``): input transform of dY, 16 GEMMs
+            (16, C, T') and output transform, T' the tiles of the (H, W) plane
 
 Layout: "phase planes". Tile (ty, tx) (TH x TW tiles, TH = ceil(OH/2), TW = ceil(OW/2))
 covers rows 2ty..2ty+3 and columns 2tx..2tx+3 of the zero-padded plane, so its element
@@ -33,8 +37,8 @@ planes use the same row stride, so element (i, j) of every tile is ONE flat shif
 a phase plane (shift (i//2)*TS + j//2): every transform is a few long unit-stride passes
 over a whole image plane (which LLVM vectorises), not a short pass per tile row. The spare
 tile of each row (tx = TW) costs 1/TS extra GEMM columns: the forward drops its outputs and
-the backward feeds it a zero dY, so its dM, dV and its share of dU and dx are zero. Output
-tiles past an odd OH or OW are computed and dropped (forward) or fed zeros (backward).
+the backward feeds it a zero dY, so its dM and its share of dU are zero. Output tiles past
+an odd OH or OW are computed and dropped (forward) or fed zeros (backward).
 """
 
 from __future__ import annotations
@@ -64,12 +68,6 @@ def _comb3(dst, a, sa, b, sb, c, sc):
     sa, sb, sc = dst.dtype.type(sa), dst.dtype.type(sb), dst.dtype.type(sc)
     for q in range(dst.shape[0]):
         dst[q] = sa * a[q] + sb * b[q] + sc * c[q]
-
-
-@njit(cache=True)
-def _add_into(dst, src):
-    for q in range(dst.shape[0]):
-        dst[q] += src[q]
 
 
 @njit(cache=True)
@@ -103,9 +101,12 @@ def _bt4(d0, d1, d2, d3, e0, e1, e2, e3):
 def _split_rows(x, n, c, pt, pl, TS, planes, row):
     """planes (2, 2, R*TS): x[n, c] zero-padded by (pt, pl) as its four phase planes
     (row parity, column parity), R = planes.shape[2] // TS padded rows per parity; row is a
-    (2*TS,) scratch row."""
+    (2*TS,) scratch row, zero outside the columns [pl, pl + W) that this writes."""
     H, W = x.shape[2], x.shape[3]
     R = planes.shape[2] // TS
+    lo = min(pl, 2 * TS)
+    hi = min(max(pl + W, lo), 2 * TS)
+    dst = row[lo:hi]  # padded columns of input columns 0 .. hi - lo - 1
     for u in range(2 * R):  # padded row u = input row u - pt
         even = planes[u % 2, 0, (u // 2) * TS:(u // 2 + 1) * TS]  # (TS,)
         odd = planes[u % 2, 1, (u // 2) * TS:(u // 2 + 1) * TS]
@@ -114,14 +115,9 @@ def _split_rows(x, n, c, pt, pl, TS, planes, row):
             _zero(even)
             _zero(odd)
             continue
-        lo = min(pl, 2 * TS)
-        hi = min(max(pl + W, lo), 2 * TS)
-        _zero(row[:lo])
-        src = x[n, c, a, :hi - lo]
-        dst = row[lo:hi]
+        src = x[n, c, a]
         for q in range(dst.shape[0]):
             dst[q] = src[q]
-        _zero(row[hi:])
         for q in range(TS):  # deinterleave: even and odd padded columns
             even[q] = row[2 * q]
             odd[q] = row[2 * q + 1]
@@ -134,7 +130,7 @@ def _input_transform(x, n, V, pt, pl, TH, TS):
     flat planes R, then B along the tile columns (shift 1)."""
     T = TH * TS
     planes = np.empty((2, 2, (TH + 2) * TS), dtype=x.dtype)
-    row = np.empty(2 * TS, dtype=x.dtype)
+    row = np.zeros(2 * TS, dtype=x.dtype)  # the padding columns stay 0
     R = np.empty((4, 2, T + 1), dtype=x.dtype)  # B^T d, per tile row index i' and parity
     for c in range(x.shape[1]):
         _split_rows(x, n, c, pt, pl, TS, planes, row)
@@ -179,10 +175,11 @@ def _output_transform(M, n, bias, out, relu, TH, TS):
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
-def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS):
+def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS, g):
     """dM[:, o] = A dY A^T per tile, dY = dout masked by r > 0 with ReLU (zero past the
     output's edge and on the spare tiles), first split into its four phase planes P (each
-    (TH*TS,)); partial[n, o] = that image's dbias share, summed in float64."""
+    (TH*TS,)); g (1, O, OH, OW) = that masked dY of image n (the input of the dx
+    convolution); partial[n, o] = its dbias share, summed in float64."""
     N, O, OH, OW = dout.shape
     T = TH * TS
     P = np.zeros((2, 2, T), dtype=dout.dtype)  # entries never written stay 0 for every o
@@ -191,10 +188,11 @@ def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS):
     for o in range(O):
         acc = 0.0
         for y in range(OH):
-            src, mask = dout[n, o, y], r[n, o, y]  # (OW,)
+            src, mask, dst = dout[n, o, y], r[n, o, y], g[0, o, y]  # (OW,)
             for z in range(OW):
                 v = src[z] if not relu or mask[z] > 0 else 0
                 row[z] = v
+                dst[z] = v
                 acc += v
             base = (y // 2) * TS
             even, odd = P[y % 2, 0, base:base + TS], P[y % 2, 1, base:base + TS]
@@ -219,60 +217,6 @@ def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS):
             _comb(dM[4 * k + 2, o], he, 1.0, ho, -1.0)
             _neg(dM[4 * k + 3, o], ho)
         partial[n, o] = acc
-
-
-@njit(cache=True)
-def _b_cols(f0, f1, f2, f3, e0, e1, e2, e3):
-    """(f0..f3) = B applied to the four flat planes e0..e3 (the adjoint of ``_bt4``)."""
-    _copy(f0, e0)
-    _comb3(f1, e1, 1.0, e2, -1.0, e3, 1.0)
-    _comb3(f2, e1, 1.0, e2, 1.0, e0, -1.0)
-    _neg(f3, e3)
-
-
-@njit(cache=True, nogil=True)
-def _grad_input_transform(dV, dx, n, pt, pl, TH, TS):
-    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T. Per channel: dV B^T along
-    the tile columns (E), the two column parities' shares added at their shift of 1 (Ep),
-    B down the tile rows, each share added into its phase plane at its shift of TS, then the
-    phase planes interleaved back into dx's rows."""
-    N, C, H, W = dx.shape
-    T = TH * TS
-    E = np.empty((4, 4, T), dtype=dx.dtype)  # dV B^T: tile row k', tile column j
-    Ep = np.zeros((4, 2, T + 1), dtype=dx.dtype)  # E by column parity, shifts added
-    F = np.empty((4, T + 1), dtype=dx.dtype)  # B Ep for one column parity, rows i
-    Q = np.empty((2, 2, (TH + 2) * TS), dtype=dx.dtype)  # dx's padded phase planes
-    row = np.empty(2 * TS, dtype=dx.dtype)
-    for c in range(C):
-        for k in range(4):
-            _b_cols(E[k, 0], E[k, 1], E[k, 2], E[k, 3],
-                    dV[4 * k, c], dV[4 * k + 1, c], dV[4 * k + 2, c], dV[4 * k + 3, c])
-            for p in range(2):  # tile columns p and p + 2 land on parity p, shifts 0 and 1
-                _copy(Ep[k, p, :T], E[k, p])
-                Ep[k, p, T] = 0
-                _add_into(Ep[k, p, 1:], E[k, p + 2])
-        _zero(Q.reshape(-1))
-        for p in range(2):
-            _b_cols(F[0], F[1], F[2], F[3], Ep[0, p], Ep[1, p], Ep[2, p], Ep[3, p])
-            for i in range(4):  # tile row i lands on row parity i % 2 at shift (i // 2)*TS
-                s = (i // 2) * TS
-                _add_into(Q[i % 2, p, s:s + T + 1], F[i])
-        for a in range(H):  # interleave the padded row a + pt and cut the padding away
-            u = a + pt
-            dst = dx[n, c, a]  # (W,)
-            if u >= 2 * (TH + 2):
-                _zero(dst)
-                continue
-            even = Q[u % 2, 0, (u // 2) * TS:(u // 2 + 1) * TS]
-            odd = Q[u % 2, 1, (u // 2) * TS:(u // 2 + 1) * TS]
-            for q in range(TS):
-                row[2 * q] = even[q]
-                row[2 * q + 1] = odd[q]
-            hi = min(W, max(2 * TS - pl, 0))
-            src = row[min(pl, 2 * TS):]
-            for b in range(hi):
-                dst[b] = src[b]
-            _zero(dst[hi:])
 
 
 def tiles(OH: int, OW: int) -> tuple[int, int]:
@@ -302,6 +246,24 @@ def weight_gradient(dU):
     return np.ascontiguousarray(dg.transpose(1, 2, 0, 3))  # (a, o, c, b) -> (o, c, a, b)
 
 
+def flipped(U):
+    """U' (16, C, O): the transform of the weight W'[c, o, i, j] = W[o, c, 2 - i, 2 - j] (the
+    dx convolution's), from U (16, O, C). G J = PI G, with J reversing the three taps and PI
+    swapping G's rows 0 and 3, so U'[i, j] = U[pi(i), pi(j)]^T: a permutation, exact."""
+    O, C = U.shape[1:]
+    perm = [3, 1, 2, 0]
+    U4 = U.reshape(4, 4, O, C)[perm][:, perm]  # (i, j, o, c)
+    return np.ascontiguousarray(U4.transpose(0, 1, 3, 2)).reshape(16, C, O)
+
+
+def _convolve_image(src, n, U, bias, dst, relu, pt, pl, TH, TS, V, M):
+    """dst[n] = the convolution of image n of src, as forward computes it: input transform
+    into V (16, C, T), 16 GEMMs into M (16, O, T), output transform (+ bias, ReLU)."""
+    _input_transform(src, n, V, pt, pl, TH, TS)
+    np.matmul(U, V, out=M)  # 16 GEMMs, BLAS single-threaded in this worker
+    _output_transform(M, n, bias, dst, relu, TH, TS)
+
+
 def forward(x, weight, bias, pt, pl, OH, OW, relu):
     """x (N, C, H, W) contiguous, weight (O, C, 3, 3) -> (out (N, O, OH, OW), U)."""
     N, C = x.shape[:2]
@@ -316,9 +278,7 @@ def forward(x, weight, bias, pt, pl, OH, OW, relu):
 
     def image(worker, n):
         V, M = scratch[worker]
-        _input_transform(x, n, V, pt, pl, TH, TS)
-        np.matmul(U, V, out=M)  # 16 GEMMs, BLAS single-threaded in this worker
-        _output_transform(M, n, bias, out, relu, TH, TS)
+        _convolve_image(x, n, U, bias, out, relu, pt, pl, TH, TS, V, M)
 
     _threads.run_tasks(image, N)
     return out, U
@@ -327,31 +287,38 @@ def forward(x, weight, bias, pt, pl, OH, OW, relu):
 def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
     """Gradients of ``forward``: (dx (N, C, H, W) or None without need_dx, dweight
     (O, C, 3, 3), dbias partials); each image's V is recomputed from x (contiguous) rather
-    than kept."""
+    than kept. dx is the full correlation of the masked dY with the flipped weight, run as
+    one more forward Winograd convolution per image (padding 2 - pt, 2 - pl; pt, pl <= 2)."""
     N, O, OH, OW = dout.shape
-    C = x.shape[1]
+    C, H, W = x.shape[1:]
     TH, TW = tiles(OH, OW)
     TS = TW + 1
     T = TH * TS
+    TH2, TW2 = tiles(H, W)  # the dx convolution's tiles
+    T2 = TH2 * (TW2 + 1)
     _, n_workers = _threads.workers()
-    scratch = _scratch(n_workers, [(16, O, T), (16, C, T), (16, T, C)], dout.dtype)
+    shapes = [(16, O, T), (16, C, T), (16, T, C), (1, O, OH, OW)]
+    shapes += [(16, O, T2), (16, C, T2)] if need_dx and T2 != T else []
+    scratch = _scratch(n_workers, shapes, dout.dtype)
     # dU per image, summed in image order afterwards (bits independent of the scheduling)
     dUn = ws.empty((N, 16, O, C), dout.dtype)
     partial = np.empty((N, O), dtype=np.float64)
     dx = ws.empty(x.shape, dout.dtype) if need_dx else None
-    Ut = U.transpose(0, 2, 1)
+    Uf = flipped(U) if need_dx else None  # (16, C, O)
+    zero = np.zeros(C, dtype=dout.dtype)
 
     def image(worker, n):
-        dM, V, Vt = scratch[worker]
-        _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS)
+        dM, V, Vt, g = scratch[worker][:4]
+        V2, M2 = scratch[worker][4:] if len(shapes) > 4 else (dM, V)  # free again after dU
+        _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS, g)
         _input_transform(x, n, V, pt, pl, TH, TS)
         # dU = dM @ V^T contracts both operands along their rows (BLAS's NT form), which
         # OpenBLAS runs at about half the rate of the NN form on V's transposed copy
         np.copyto(Vt, V.transpose(0, 2, 1))  # (16, T, C)
         np.matmul(dM, Vt, out=dUn[n])  # (16, O, C)
         if need_dx:
-            np.matmul(Ut, dM, out=V)  # dV, in V's buffer
-            _grad_input_transform(V, dx, n, pt, pl, TH, TS)
+            _convolve_image(g, 0, Uf, zero, dx[n:n + 1], False, 2 - pt, 2 - pl, TH2, TW2 + 1,
+                            V2, M2)
 
     _threads.run_tasks(image, N)
     return dx, weight_gradient(dUn.sum(axis=0)), partial

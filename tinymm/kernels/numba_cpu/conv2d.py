@@ -31,13 +31,13 @@ cache, BLAS single-threaded there, with no (K, P) buffer; ``PER_IMAGE = False`` 
 through the whole-batch path above (the A/B baseline, and the path of every other geometry).
 
 With ``TINYMM_WINOGRAD=1`` in the environment, 3x3 / stride-1 / dilation-1 convolutions with
-at least WINOGRAD_MIN_C input channels (conv B of the seed model) take the Winograd
-F(2x2, 3x3) path of ``_winograd.py`` instead (fewer multiplies, same results to rounding);
-everything else, and everything by default, takes an im2col path. It is opt-in because its
-four transform kernels add to the first run's compile time (an empty Numba cache) more than
-the cold-start target leaves room for, although they make every later step cheaper
-(benchmarks/RESULTS.md); with it on, the cold start's compile helper takes the convolutions
-(``tinymm.app.compile_notice.helper_stems``).
+at least WINOGRAD_MIN_C input channels and a top and left padding of at most 2 (conv B of the
+seed model) take the Winograd F(2x2, 3x3) path of ``_winograd.py`` instead (fewer
+multiplies, same results to rounding); everything else, and everything by default, takes an
+im2col path. It is opt-in because its three transform kernels add to the first run's
+compile time (an empty Numba cache) more than the cold-start target leaves room for,
+although they make every later step cheaper (benchmarks/RESULTS.md); with it on, the cold
+start's compile helper takes the convolutions (``tinymm.app.compile_notice.helper_stems``).
 
 Large buffers (col, the GEMM results, dout2, dcol, out, dx) come from the workspace cache in
 ``_workspace.py``: reused across calls of the same shape, so the page-fault cost
@@ -465,10 +465,13 @@ PER_IMAGE = True
 WINOGRAD_MIN_C = 8
 
 
-def uses_winograd(x_shape, w_shape, stride, dilation) -> bool:
-    """Whether a convolution of these shapes and geometry takes the Winograd path."""
+def uses_winograd(x_shape, w_shape, stride, dilation, pads) -> bool:
+    """Whether a convolution of these shapes and geometry takes the Winograd path; pads
+    (top, bottom, left, right): its dx convolution pads by 2 - top and 2 - left, so those
+    are at most 2."""
     return (WINOGRAD and w_shape[2] == 3 and w_shape[3] == 3 and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1) and x_shape[1] >= WINOGRAD_MIN_C)
+            and tuple(dilation) == (1, 1) and x_shape[1] >= WINOGRAD_MIN_C
+            and pads[0] <= 2 and pads[2] <= 2)
 
 
 def _forward(x, weight, bias, stride, padding, dilation, relu):
@@ -477,7 +480,7 @@ def _forward(x, weight, bias, stride, padding, dilation, relu):
                                                      dilation)
     pt, pb, pl, pr = pads
     N, C, H, W = x.shape
-    if uses_winograd(x.shape, weight.shape, (sh, sw), (dh, dw)):
+    if uses_winograd(x.shape, weight.shape, (sh, sw), (dh, dw), pads):
         O = weight.shape[0]
         b = contiguous(bias) if bias is not None else np.zeros(O, dtype=x.dtype)
         out, U = _winograd.forward(x, contiguous(weight), b, pt, pl, OH, OW, relu)
