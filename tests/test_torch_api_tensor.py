@@ -274,3 +274,20 @@ def test_indexing_nodes_are_named_as_torch(index):
     np.add.at(expected, eval(f"np.s_[{index}]".replace("T.tensor", "np.array").replace(
         "x > 0", "np.arange(60.0).reshape(3, 4, 5) > 0")), 1)
     np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+def test_tinymm_never_builds_tensors_with_the_public_constructor():
+    """``Tensor(data)`` is torch.Tensor's constructor (data -> float32): code inside tinymm that
+    meant "wrap this array" or "this data, dtype kept" uses ``Tensor._make`` or ``from_data``
+    (CONTRIBUTING: Tensors and dtypes). Checked on the source, so new code cannot slip back."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(tinymm.__file__).parent
+    calls = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id == "Tensor":
+                calls.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert calls == []

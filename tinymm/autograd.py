@@ -250,7 +250,8 @@ def nonfinite_origin(tensor) -> str | None:
     if what is None:
         return None
     return finish(f"the forward of {node.fn.__name__}{created(node)} produced {what} in its "
-                  f"output {tensor._out_index} (shape {tensor.shape}) from finite inputs", node)
+                  f"output {tensor._out_index} (shape {tuple(tensor.shape)}) from finite "
+                  "inputs", node)
 
 
 def _check_forward(ctx: Context, raw: list, outputs: tuple) -> None:
@@ -908,7 +909,7 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
             if tuple(np.shape(g)) != parent.shape:
                 raise RuntimeError(
                     f"{node.fn.__name__}.backward returned a gradient of shape {np.shape(g)} "
-                    f"for an input of shape {parent.shape}"
+                    f"for an input of shape {tuple(parent.shape)}"
                 )
             if parent_node is None and getattr(parent, "_hooks", None):
                 entry = hooked_leaves.setdefault(id(parent), [parent, None])

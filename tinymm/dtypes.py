@@ -71,15 +71,21 @@ _BY_NUMPY: dict = {}
 
 def of(value) -> dtype:
     """The ``tinymm.dtype`` of a NumPy dtype, a scalar type, a name or a ``tinymm.dtype``."""
-    found = _BY_NUMPY.get(value) if value.__hash__ is not None else None
+    try:
+        return _BY_NUMPY[value]  # a NumPy dtype (or a tinymm.dtype, which hashes as one)
+    except (KeyError, TypeError):
+        pass
+    numpy_dtype = as_numpy(value)
+    found = _BY_NUMPY.get(numpy_dtype)
     if found is None:
-        if isinstance(value, dtype):
-            return value
-        numpy_dtype = np.dtype(value)
-        found = _BY_NUMPY.get(numpy_dtype)
-        if found is None:
-            found = _BY_NUMPY[numpy_dtype] = dtype(numpy_dtype)
+        found = _BY_NUMPY[numpy_dtype] = dtype(numpy_dtype)
     return found
+
+
+def as_numpy(value) -> np.dtype:
+    """The NumPy dtype of ``value``: a tinymm.dtype's own (``np.dtype(tinymm.float32)`` works
+    too, through NumPy's ``.dtype`` protocol, but takes many times longer)."""
+    return value.dtype if type(value) is dtype else np.dtype(value)
 
 
 float32 = float = of(np.float32)  # noqa: A001 - PyTorch's names
@@ -105,7 +111,7 @@ def set_default_dtype(dtype) -> None:
     of the parameters and buffers layers create (they build float32 and cast when the default
     is another float dtype). float16, float32 or float64."""
     global DEFAULT_FLOAT
-    chosen = np.dtype(dtype)
+    chosen = as_numpy(dtype)
     if chosen.kind != "f":
         raise TypeError(f"set_default_dtype: only floating-point types are supported as the "
                         f"default type, got {chosen}")
@@ -120,19 +126,19 @@ def get_default_dtype() -> dtype:
 
 def category(dtype: np.dtype) -> int:
     """0 bool, 1 integer, 2 floating."""
-    kind = np.dtype(dtype).kind
+    kind = as_numpy(dtype).kind
     if kind == "b":
         return 0
     if kind in "iu":
         return 1
     if kind == "f":
         return 2
-    raise TypeError(f"dtype {np.dtype(dtype)} is not supported (bool, integer or float only)")
+    raise TypeError(f"dtype {as_numpy(dtype)} is not supported (bool, integer or float only)")
 
 
 def promote_types(a, b) -> np.dtype:
     """``torch.promote_types``: the higher category wins, sizes promote within one."""
-    a, b = np.dtype(a), np.dtype(b)
+    a, b = as_numpy(a), as_numpy(b)
     ca, cb = category(a), category(b)
     if ca != cb:
         return a if ca > cb else b
@@ -148,8 +154,8 @@ def _group_dtype(dtypes: list[np.dtype]) -> np.dtype | None:
 
 def result_type(*operands) -> np.dtype:
     """The dtype of an elementwise op on ``operands`` (Tensors, arrays or Python scalars)."""
+    operands = [getattr(x, "array", x) for x in operands]  # a Tensor's storage: NumPy's dtype
     first = getattr(operands[0], "dtype", None) if operands else None
-    first = getattr(first, "dtype", first)  # a tinymm.dtype's NumPy dtype
     if isinstance(first, np.dtype) and first.kind in "biuf" and all(
             getattr(x, "dtype", None) == first for x in operands):
         return np.dtype(first)  # one supported dtype throughout: it is the result
@@ -164,7 +170,7 @@ def result_type(*operands) -> np.dtype:
         array_dtype = getattr(x, "dtype", None)
         if array_dtype is None:
             raise TypeError(f"type promotion: unsupported operand {type(x).__name__}")
-        groups[0 if np.ndim(x) else 1].append(np.dtype(array_dtype))
+        groups[0 if np.ndim(x) else 1].append(as_numpy(array_dtype))
     result = None
     for dtypes in groups:
         group = _group_dtype(dtypes)
@@ -177,7 +183,7 @@ def result_type(*operands) -> np.dtype:
 
 def float_result(dtype: np.dtype) -> np.dtype:
     """The dtype of a true division or a float-only function (exp, sin, ...)."""
-    return np.dtype(dtype) if category(dtype) == 2 else DEFAULT_FLOAT
+    return as_numpy(dtype) if category(dtype) == 2 else DEFAULT_FLOAT
 
 
 def can_cast_in_place(result: np.dtype, target: np.dtype) -> bool:

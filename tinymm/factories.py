@@ -19,14 +19,14 @@ from tinymm.tensor import Tensor, from_data, shape_args
 
 
 def _make(array: np.ndarray, dtype, requires_grad: bool, device) -> Tensor:
-    if dtype is not None and array.dtype != np.dtype(dtype):
+    if dtype is not None and array.dtype != _dt.as_numpy(dtype):
         array = array.astype(dtype)
     return from_data(array, device=device, requires_grad=requires_grad, copy=False)
 
 
 def _default(dtype, fill) -> np.dtype:
     if dtype is not None:
-        return np.dtype(dtype)
+        return _dt.as_numpy(dtype)
     if isinstance(fill, bool):
         return np.dtype(np.bool_)
     return _dt.DEFAULT_INT if isinstance(fill, int) else _dt.DEFAULT_FLOAT
@@ -42,8 +42,8 @@ def _is_cuda(device) -> bool:
 def _drawn(array, dtype, requires_grad: bool = False) -> Tensor:
     """A cuda Tensor of the device array ``array``, cast on the device to ``dtype``."""
     out = Tensor._make(array)
-    if dtype is not None and out.dtype != np.dtype(dtype):
-        out = out.to(np.dtype(dtype))
+    if dtype is not None and out.dtype != _dt.as_numpy(dtype):
+        out = out.to(_dt.as_numpy(dtype))
     return out.requires_grad_(requires_grad) if requires_grad else out
 
 
@@ -108,7 +108,7 @@ def arange(start, end=None, step=1, dtype=None, device=None,
         raise ValueError(f"arange: end {end} lies on the wrong side of start {start} for step "
                          f"{step} (as torch, an empty range must have end == start)")
     floating = any(isinstance(v, float) for v in values)
-    dtype = np.dtype(dtype) if dtype is not None else (
+    dtype = _dt.as_numpy(dtype) if dtype is not None else (
         _dt.DEFAULT_FLOAT if floating else _dt.DEFAULT_INT)
     if floating and dtype.kind in "iu":  # torch truncates the arguments to the integer type
         values, floating = [int(v) for v in values], False  # (0, 5, 1.5) is 0, 1, 2, 3, 4
@@ -127,7 +127,7 @@ def linspace(start, end, steps: int, dtype=None, device=None,
     are exact, so rounding them once to float32 gives the same bits)."""
     if steps < 0:
         raise ValueError(f"linspace: steps must be non-negative, got {steps}")
-    dtype = np.dtype(dtype or _dt.DEFAULT_FLOAT)
+    dtype = _dt.as_numpy(dtype or _dt.DEFAULT_FLOAT)
     work = dtype if dtype.kind == "f" else np.dtype(np.float64)
     lo, hi = work.type(start), work.type(end)
     if steps <= 1 and _is_cuda(device):
@@ -147,7 +147,7 @@ def linspace(start, end, steps: int, dtype=None, device=None,
 
 # ---------------------------------------------------------------- random
 def _draw_float(kind: str, shape, generator, dtype, requires_grad: bool) -> Tensor:
-    dtype = np.dtype(dtype or _dt.DEFAULT_FLOAT)
+    dtype = _dt.as_numpy(dtype or _dt.DEFAULT_FLOAT)
     draw = dtype if dtype == np.float64 else np.dtype(np.float32)
     states = generator_of(generator).cuda_states()
     return _drawn(_cuda.random_draw(states, "fill", kind, shape, draw), dtype, requires_grad)

@@ -193,10 +193,10 @@ class Tensor:
             array = source.array if isinstance(source, Tensor) else source
         else:
             array = legacy_array("Tensor", _dt.DEFAULT_FLOAT if dtype is None else dtype, data)
-        if dtype is not None and array.dtype != np.dtype(dtype):
+        if dtype is not None and array.dtype != _dt.as_numpy(dtype):
             if _cuda.is_device_array(array):
                 raise TypeError(f"Tensor: a cuda array of dtype {array.dtype} cannot be "
-                                f"converted to {np.dtype(dtype)} here; use .to(dtype)")
+                                f"converted to {_dt.as_numpy(dtype)} here; use .to(dtype)")
             array = array.astype(dtype)
         if device is not None:  # a counted copy when the data is on the other device
             to_cuda = as_device(device, "Tensor").type == "cuda"
@@ -534,7 +534,7 @@ class Tensor:
 
     # ---------------------------------------------------------------- dtype and device
     def astype(self, dtype) -> Tensor:
-        return _E.Cast.apply(self, dtype=np.dtype(dtype))
+        return _E.Cast.apply(self, dtype=_dt.as_numpy(dtype))
 
     def float(self) -> Tensor:
         return self.to(np.float32)
@@ -592,7 +592,7 @@ class Tensor:
         out = self
         if target.type != self.device.type:
             out = _ToDevice.apply(self, device=target.type)
-        if dtype is not None and np.dtype(dtype) != out.dtype:
+        if dtype is not None and _dt.as_numpy(dtype) != out.array.dtype:
             return out.astype(dtype)
         return out.clone() if copy and out is self else out
 
@@ -607,7 +607,7 @@ class Tensor:
         return from_data(array, device=self.device, requires_grad=requires_grad, copy=False)
 
     def new_tensor(self, data, dtype=None, requires_grad: bool = False) -> Tensor:
-        dtype = self.array.dtype if dtype is None else np.dtype(dtype)
+        dtype = self.array.dtype if dtype is None else _dt.as_numpy(dtype)
         if isinstance(data, Tensor):  # a copy where self is, by kernels (no host round trip)
             out = data.detach().to(self.device).to(dtype).clone()
             return out.requires_grad_(requires_grad) if requires_grad else out
@@ -1491,9 +1491,9 @@ def from_data(data: Any, dtype=None, device=None, requires_grad: bool = False,
     raw = data.array if isinstance(data, Tensor) else data
     if _cuda.is_device_array(raw):  # already on the GPU: stays there unless told otherwise
         array = raw
-        if dtype is not None and np.dtype(dtype) != array.dtype:
+        if dtype is not None and _dt.as_numpy(dtype) != array.dtype:
             raise TypeError(f"Tensor: a cuda array of dtype {array.dtype} cannot be "
-                            f"converted to {np.dtype(dtype)} here; use .to(dtype)")
+                            f"converted to {_dt.as_numpy(dtype)} here; use .to(dtype)")
         if device is not None and as_device(device, "Tensor").type == "cpu":
             array = _cuda.to_host(array)  # a counted device->host copy
     else:

@@ -76,10 +76,10 @@ class _BatchNorm(Module):
     def _check_input(self, x: Tensor) -> None:
         kind = type(self).__name__
         if x.ndim not in self.expected_ndim:
-            raise ValueError(f"{kind}: expected {self.layout} input, got shape {x.shape} "
+            raise ValueError(f"{kind}: expected {self.layout} input, got shape {tuple(x.shape)} "
                              f"({x.ndim}-d)")
         if x.shape[1] != self.num_features:
-            raise ValueError(f"{kind}: input has {x.shape[1]} channels (shape {x.shape}, "
+            raise ValueError(f"{kind}: input has {x.shape[1]} channels (shape {tuple(x.shape)}, "
                              f"axis 1) but the layer has num_features={self.num_features}; "
                              "match the previous layer's output channels")
 

@@ -157,7 +157,7 @@ class CrossAttentionFusion(Module):
              else np.asarray(query_mask))
         if m.shape != (N, Lq):
             raise ValueError(f"{name}: query_mask must have shape (N, Lq) = {(N, Lq)}, got "
-                             f"{m.shape}")
+                             f"{tuple(m.shape)}")
         if m.dtype != np.bool_:
             raise TypeError(f"{name}: query_mask must be bool (True = real token), got {m.dtype}")
         counts = m.sum(axis=1)  # (N,)

@@ -132,7 +132,7 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one, as PyTorch:
     rows = shape[0], cols = prod(shape[1:]); the signs of R's diagonal fix Q uniquely."""
     if t.ndim < 2:
-        raise ValueError(f"orthogonal_: needs at least 2 dimensions, got shape {t.shape}")
+        raise ValueError(f"orthogonal_: needs at least 2 dimensions, got shape {tuple(t.shape)}")
     rows, cols = t.shape[0], int(np.prod(t.shape[1:]))
     flat = rng_of(generator).normal(0.0, 1.0, size=(rows, cols))  # (rows, cols)
     if rows < cols:

@@ -48,8 +48,8 @@ class LayerNorm(Module):
         shape = self.normalized_shape
         if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape):]) != shape:
             raise ValueError(f"LayerNorm(normalized_shape={shape}): expected an input of shape "
-                             f"(*, {', '.join(map(str, shape))}), got {x.shape}; the trailing "
-                             "axes must match normalized_shape")
+                             f"(*, {', '.join(map(str, shape))}), got {tuple(x.shape)}; the "
+                             "trailing axes must match normalized_shape")
         return layer_norm(x, shape, self.weight, self.bias, eps=self.eps)
 
     def extra_repr(self) -> str:

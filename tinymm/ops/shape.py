@@ -122,6 +122,10 @@ def getitem_op(index) -> type:
     """The GetItem whose graph node is named as PyTorch names ``x[index]``'s: the last basic
     step (an int: Select, a slice: Slice, None: Unsqueeze; in a tuple, full slices and ``...``
     are no steps, so only those give Alias), or Index once an index is an array or list."""
+    if type(index) is int:  # the common cases first: x[i], x[a:b]
+        return _GETITEM_NODES["Select"]
+    if type(index) is slice:
+        return _GETITEM_NODES["Slice"]
     items = index if isinstance(index, tuple) else (index,)
     if any(_is_advanced(i) for i in items):
         return _GETITEM_NODES["Index"]

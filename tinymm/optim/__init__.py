@@ -186,8 +186,8 @@ class Optimizer:
             for k, v in s.items():
                 if isinstance(v, np.ndarray) and v.shape != p.shape:
                     raise ValueError(f"{type(self).__name__}.load_state_dict: state {k!r} of "
-                                     f"parameter {i} has shape {v.shape}, the parameter has "
-                                     f"{p.shape}")
+                                     f"parameter {i} has shape {tuple(v.shape)}, the parameter has "
+                                     f"{tuple(p.shape)}")
             self.state[p] = {k: (from_data(v, p.dtype, p.device).array
                                      if isinstance(v, np.ndarray) else v) for k, v in s.items()}
 

@@ -144,7 +144,8 @@ class WeightedRandomSampler(Sampler):
         w = np.asarray(weights.array if isinstance(weights, Tensor) else weights, np.float64)
         if w.ndim != 1 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
             raise ValueError(f"WeightedRandomSampler: weights must be a 1-d sequence of finite, "
-                             f"non-negative numbers with a positive sum, got shape {w.shape}")
+                             f"non-negative numbers with a positive sum, got shape "
+                             f"{tuple(w.shape)}")
         if not replacement and num_samples > np.count_nonzero(w):
             raise RuntimeError(f"WeightedRandomSampler: cannot draw {num_samples} samples "
                                f"without replacement from {np.count_nonzero(w)} non-zero "
