@@ -605,8 +605,8 @@ def evaluate_checkpoint(path: str, backend: str | None = None, log=print,
         data = build_data(cfg)
         test = evaluate(model, data["test"])
     record = {k: v for k, v in test.items() if k != "predictions"}
-    log(f"checkpoint {ckpt['path']}: fusion={cfg.fusion}, epoch {ckpt['epoch']}, "
-        f"seed={cfg.seed}, backend={cfg.backend}")
+    log(f"checkpoint {ckpt['path']}: fusion={cfg.fusion}, epoch {ckpt['epoch']} of "
+        f"{cfg.epochs}, lr schedule {cfg.lr_schedule}, seed={cfg.seed}, backend={cfg.backend}")
     log(format_table(record, f"held-out test accuracy ({len(data['test'])} samples)"))
     recorded = ckpt.get("test")
     if recorded is not None:
