@@ -11,8 +11,9 @@ What it does, in order, and what lands in the markdown table written to ``--out`
    registers, over enough blocks to fill every SM).
 2. Parity: every parity case of tests/kernel_cases whose kernel the cuda backend implements,
    float32 and float64, forward and then backward with the same upstream gradient, against the
-   reference backend; normwise relative error against the case's tolerance. Any failure makes
-   the exit status 1 (the rest still runs and is reported).
+   reference backend; normwise relative error against the case's tolerance. Then the checks
+   of tests/cuda_layouts.py at the GPU's own block widths (one row each, pass or the error).
+   Any failure makes the exit status 1 (the rest still runs and is reported).
 3. Kernel timings with CUDA events: median milliseconds over ``--repeat`` calls after two
    warm-up calls (the first compiles), GFLOP/s or GB/s and their fraction of the measured
    ceilings. When a CUDA build of PyTorch imports, the same work in PyTorch (cuBLAS/cuDNN with
@@ -266,6 +267,25 @@ def parity(smoke: bool) -> list[dict]:
                 row["error"] = f"{type(exc).__name__}: {exc}"
                 row["ok"] = False
             rows.append(row)
+    return rows + layout_parity(smoke)
+
+
+def layout_parity(smoke: bool) -> list[dict]:
+    """One row per check of tests/cuda_layouts.py: the layouts that only start at a GPU's
+    block widths (the bitonic sort and top-k, prod and max/min with a block per line, the
+    column scans), which the small kernel cases above do not reach (--smoke: the first)."""
+    from tests.cuda_layouts import LAYOUT_CHECKS
+
+    rows = []
+    for name, check in list(LAYOUT_CHECKS.items())[:1 if smoke else None]:
+        row = {"case": f"layout: {name}", "dtype": "all", "tol": 0.0}
+        try:
+            row["case"] += f" ({check()} cases)"
+            row["ok"] = True
+        except Exception as exc:  # reported in the table, counted as a failure
+            row["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            row["ok"] = False
+        rows.append(row)
     return rows
 
 

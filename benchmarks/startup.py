@@ -1,6 +1,6 @@
 """What ``tinymm train`` compiles before its first step: every Numba compile, timed.
 
-    python -m benchmarks.startup [--fusion attention] [--cold]
+    python -m benchmarks.startup [--fusion attention] [--cold] [--helper auto|off|on]
 
 Runs the training command's own code path (tinymm.app.train.run_training on a small data
 set, stopped after one optimizer step) in this process and lists each real Numba compile
@@ -10,6 +10,9 @@ first, then the time to the first step. ``--cold`` re-executes itself with an em
 CPU seconds are the better figure on a busy machine (wall includes waiting for a core); the
 CPU seconds of child processes are the cold-start compile helper's
 (tinymm/app/compile_notice.py), which compiles its share of the kernels alongside.
+``--helper off`` compiles every kernel in this process (the per-kernel costs of a one-process
+start), ``--helper on`` starts the helper on a cold cache even when no core looks idle (the
+split under load); ``auto`` (the default) decides as ``tinymm train`` does.
 """
 
 from __future__ import annotations
@@ -23,9 +26,14 @@ import tempfile
 import time
 
 
-def probe(fusion: str) -> int:
+def probe(fusion: str, helper: str = "auto") -> int:
     start = time.perf_counter()
     from numba.core import event
+
+    if helper != "auto":
+        from tinymm.app import compile_notice
+
+        compile_notice.spare_core = lambda since=None: helper == "on"
 
     records = []
 
@@ -75,13 +83,16 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fusion", default="attention")
     parser.add_argument("--cold", action="store_true", help="with an empty Numba cache")
+    parser.add_argument("--helper", choices=("auto", "off", "on"), default="auto",
+                        help="the cold-start compile helper: as tinymm train decides, never, "
+                             "or whatever the load")
     args = parser.parse_args(argv)
     if not args.cold:
-        return probe(args.fusion)
+        return probe(args.fusion, args.helper)
     with tempfile.TemporaryDirectory(prefix="tinymm-numba-cache-") as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
         return subprocess.call([sys.executable, "-m", "benchmarks.startup", "--fusion",
-                                args.fusion], env=env)
+                                args.fusion, "--helper", args.helper], env=env)
 
 
 if __name__ == "__main__":

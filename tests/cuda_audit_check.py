@@ -126,7 +126,8 @@ LAYER_ARGS = [(), (3,), (4,), (2,), (3, 2), (4, 2), (4, 2, 2), (3, 3), (5, 3), (
               ((2, 2), (1, 1)), (4, (1, 2, 2)), (4, 2, {"batch_first": True}), (4, 3, 4)]
 LAYER_INPUTS = [("@x",), ("@img",), ("@seq",), ("@sig",), ("@x", "@y"), ("@x", "@tgt"),
                 ("@idx",), ("@seq", "@seq"), ("@x", "@y", "@sign"), ("@x", "@y", "@y"),
-                ("@x", "@x", "@x"), ("@seq", "@seq", "@seq"), ("@x", "@v")]
+                ("@x", "@x", "@x"), ("@seq", "@seq", "@seq"), ("@x", "@v"),
+                ("@ctc_lp", "@ctc_tg", "@ctc_il", "@ctc_tl")]
 HOST.update({"kt": RNG.uniform(0.1, 0.9, (4, 2, 2, 2)).astype(np.float32),
              "cols": RNG.uniform(0.1, 0.9, (1, 16, 4)).astype(np.float32),
              "g": RNG.uniform(0.1, 0.9, (1, 4)).astype(np.float32),
@@ -136,6 +137,10 @@ HOST.update({"kt": RNG.uniform(0.1, 0.9, (4, 2, 2, 2)).astype(np.float32),
              "wb": RNG.uniform(0.1, 0.9, (2, 3, 3)).astype(np.float32),
              "b3": RNG.uniform(0.1, 0.9, (2, 3, 3)).astype(np.float32),
              "uidx": np.array([[0, 2], [1, 0]], np.int64),
+             # CTC: (T, N, C) log-probabilities, padded targets, input and target lengths
+             "ctc_lp": np.log(RNG.dirichlet(np.ones(3), (4, 2))).astype(np.float32),
+             "ctc_tg": np.array([[1, 2], [2, 0]], np.int64),
+             "ctc_il": np.array([4, 3], np.int64), "ctc_tl": np.array([2, 1], np.int64),
              **{f"{cell}_{m}": RNG.uniform(-0.5, 0.5, (gates, cols)).astype(np.float32)
                 for cell, gates in (("lstm", 4), ("gru", 3), ("rnn", 1))
                 for m, cols in (("ih", 4), ("hh", 1))}})  # one hidden unit over seq's D = 4
@@ -162,6 +167,7 @@ CALLS: dict = {
     "Tensor.index_select": ("x", 1, "@rows"), "tinymm.index_select": ("@x", 1, "@rows"),
     "F.lstm": ("@seq", "@lstm_ih", "@lstm_hh"), "F.gru": ("@seq", "@gru_ih", "@gru_hh"),
     "F.rnn": ("@seq", "@rnn_ih", "@rnn_hh"), "tinymm.bincount": ("@rows",),
+    "F.ctc_loss": ("@ctc_lp", "@ctc_tg", "@ctc_il", "@ctc_tl"),
     "tinymm.multinomial": ("@x", 2),
     "tinymm.tril_indices": (3, 4, -1), "tinymm.triu_indices": (4, 3, 1),
     "nn.Transformer": (4, 2, 1, 1, 8, 0.0, {"batch_first": True}),

@@ -124,6 +124,13 @@ def check_rules() -> None:
         assert "one_hot" in str(exc), exc
     else:
         raise AssertionError("one_hot accepted class 4 of 3 on the device")
+    for device in ("cpu", "cuda"):  # index_select takes a vector (a 0-d index as one entry)
+        try:
+            x.index_select(0, tinymm.tensor(np.array([[0, 1]], np.int64), device=device))
+        except ValueError as exc:
+            assert "index_select: index must be 1-d" in str(exc), (device, exc)
+        else:
+            raise AssertionError(f"index_select accepted a 2-d index on {device}")
 
 
 if __name__ == "__main__":

@@ -95,7 +95,8 @@ OPS = {
 # the indexing family on the device (kernels gather and scan); index 2 of "ties" repeats
 HOST.update({"ties": np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, -5.0, 2.0]], np.float32),
              "neg": np.array([[-1, 0], [2, -3]], np.int64),
-             "odd": np.array([[np.nan, np.inf, 1.0], [-np.inf, 0.0, 2.0]], np.float32)})
+             "odd": np.array([[np.nan, np.inf, 1.0], [-np.inf, 0.0, 2.0]], np.float32),
+             "dup": np.array([[1, 2, 1], [0, 5, 0], [1, 2, 1], [3, 3, 3], [0, 5, 0]], np.float32)})
 OPS.update({
     "max_dim": lambda t, d: t["ties"].max(1), "min_dim": lambda t, d: t["ties"].min(0),
     "argmax": lambda t, d: t["ties"].argmax(1), "argmin_all": lambda t, d: t["ties"].argmin(),
@@ -128,13 +129,31 @@ OPS.update({
     "nonzero": lambda t, d: ((t["x"] > 0).nonzero(), t["idx"].nonzero(as_tuple=True)),
     "where_cond_only": lambda t, d: tinymm.where(t["x"] > 0),
     "index_select": lambda t, d: (t["x"].index_select(1, t["neg"][1]),
-                                  t["x"].index_select(0, t["rows"])),
+                                  t["x"].index_select(0, t["rows"]),
+                                  t["x"].index_select(1, t["rows"][0])),  # a 0-d index
     "mask_getitem": lambda t, d: (t["x"][t["x"] > 0], t["seq"][t["x"] > 0]),
     "isclose": lambda t, d: t["x"].isclose(t["x"] + 1e-7),
     "bincount": lambda t, d: (t["rows"].bincount(), tinymm.bincount(t["bags"].reshape(-1),
                                                                     t["x"].reshape(-1)[:4], 6)),
     "unique": lambda t, d: (t["ties"].unique(return_inverse=True, return_counts=True),
                             t["idx"].unique()),
+    "unique_dim": lambda t, d: (t["dup"].unique(dim=0, return_inverse=True, return_counts=True),
+                                t["dup"].unique(dim=1, return_inverse=True, return_counts=True),
+                                t["dup"].long().unique(dim=-1), t["ties"][0].unique(dim=0),
+                                t["seq"].round().unique(dim=1, return_counts=True)),
+})
+# the ops lowered to other ops on the device (tests/cuda_lowered_check.py has their backward)
+OPS.update({
+    "einsum": lambda t, d: (tinymm.einsum("ij,kj->ik", t["x"], t["x"] * 2),
+                            tinymm.einsum("bij,bjk", t["seq"], t["seq"].transpose(1, 2)),
+                            tinymm.einsum("ii->i", t["x"][:, :2]), tinymm.einsum("...j->", t["x"])),
+    "bilinear": lambda t, d: (F.bilinear(t["x"], t["x"] * 0.5, t["seq"][:, :, :3]),
+                              _layer(lambda: nn.Bilinear(3, 4, 2))(t, d)(t["x"], t["seq"][:, 0])),
+    "binary_cross_entropy": lambda t, d: (
+        F.binary_cross_entropy(t["x"].sigmoid(), (t["x"] * 2).sigmoid()),
+        F.binary_cross_entropy(t["x"].sigmoid(), t["x"].abs() / 3, t["x"][0].abs(),
+                               reduction="none")),
+    "BCELoss": lambda t, d: nn.BCELoss(reduction="sum")(t["x"].sigmoid(), t["x"].abs() / 3),
 })
 REFUSED: dict = {
 }

@@ -62,6 +62,12 @@ def check_integers() -> None:
     for n in (1, 7, 40):
         perm = _quiet(lambda n=n: tinymm.randperm(n, device="cuda")).cpu().numpy()
         assert sorted(perm.tolist()) == list(range(n)), perm
+    seen = {}  # the sorting network's permutations of 3 are uniform: each of the 6 about 1/6
+    for _ in range(60):
+        order = tuple(_quiet(lambda: tinymm.randperm(3, device="cuda")).cpu().numpy().tolist())
+        seen[order] = seen.get(order, 0) + 1
+    chi2 = sum((c - 10) ** 2 / 10 for c in seen.values()) + 10 * (6 - len(seen))
+    assert len(seen) == 6 and chi2 < 20.5, seen  # chi-square, 5 dof, p = 0.001
     p = tinymm.full((N,), 0.3).to("cuda")
     b = _quiet(lambda: tinymm.bernoulli(p)).cpu().numpy()
     assert b.dtype == np.float32 and set(np.unique(b).tolist()) <= {0.0, 1.0}
@@ -128,6 +134,14 @@ def check_mode() -> None:
     x = tinymm.tensor(host, device="cuda")
     keep = _quiet(lambda: x.mode(1, keepdim=True))
     assert keep.values.shape == (3, 1) and keep.indices.cpu().numpy().tolist() == [[3], [4], [4]]
+    rng = np.random.default_rng(3)  # rows longer than a block's threads, odd lengths, ties
+    for length, dtype in ((1, np.float32), (9, np.int64), (21, np.float64), (6, np.float32)):
+        rows = rng.integers(-2, 3, (3, length)).astype(dtype)
+        on_device = tinymm.tensor(rows, device="cuda")
+        got = _quiet(lambda t=on_device: t.mode(1))
+        want = tinymm.tensor(rows).mode(1)
+        assert np.array_equal(got.indices.cpu().numpy(), want.indices.numpy()), rows
+        assert np.array_equal(got.values.cpu().numpy(), want.values.numpy()), rows
 
 
 def check_seed_and_dropout() -> None:

@@ -14,9 +14,8 @@ import tinymm
 import tinymm.functional as F
 import tinymm.nn as nn
 from tests.conftest import examples
-from tinymm import gradcheck
+from tinymm import gradcheck, tensor
 from tinymm.ops.attention import attention_with_weights
-from tinymm.tensor import Tensor
 
 BACKENDS = [name for name, why in tinymm.backends().items() if why is None and name != "cuda"]
 # Hypothesis-drawn gradchecks run on the reference backend: gradcheck calls the op thousands of
@@ -197,9 +196,9 @@ def test_sdpa_numba_gives_separate_gradients_to_inputs_that_overlap_or_repeat():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fully_masked_row_gives_zeros_not_nan(backend):
     rng = np.random.default_rng(0)
-    q = Tensor(rng.standard_normal((1, 2, 3, 4)), requires_grad=True)
-    k = Tensor(rng.standard_normal((1, 2, 5, 4)), requires_grad=True)
-    v = Tensor(rng.standard_normal((1, 2, 5, 4)), requires_grad=True)
+    q = tensor(rng.standard_normal((1, 2, 3, 4)), requires_grad=True)
+    k = tensor(rng.standard_normal((1, 2, 5, 4)), requires_grad=True)
+    v = tensor(rng.standard_normal((1, 2, 5, 4)), requires_grad=True)
     mask = np.ones((3, 5), dtype=bool)
     mask[1] = False  # query 1 may attend nothing
     with tinymm.use_backend(backend):
@@ -304,7 +303,7 @@ def test_mha_gradcheck_kdim_vdim_and_attn_mask():
 def test_mha_weights_are_averaged_over_heads_and_rows_sum_to_one():
     rng = np.random.default_rng(2)
     mha = nn.MultiheadAttention(8, 4, batch_first=True)
-    x = Tensor(rng.standard_normal((2, 5, 8)).astype(np.float32))
+    x = tensor(rng.standard_normal((2, 5, 8)).astype(np.float32))
     out, w = mha(x, x, x)
     assert out.shape == (2, 5, 8) and w.shape == (2, 5, 5)
     np.testing.assert_allclose(w.array.sum(-1), 1.0, rtol=1e-5)
@@ -345,7 +344,7 @@ def test_sdpa_matches_torch(backend, mask_kind):
                                                              is_causal=causal, scale=scale)
     g = rng.standard_normal(t_out.shape)
     t_out.backward(torch.tensor(g))
-    Q, K, V = (Tensor(a, requires_grad=True) for a in (q, k, v))
+    Q, K, V = (tensor(a, requires_grad=True) for a in (q, k, v))
     with tinymm.use_backend(backend):
         out = F.scaled_dot_product_attention(Q, K, V, attn_mask=mask, is_causal=causal,
                                              scale=scale)
@@ -409,11 +408,11 @@ def test_mha_matches_torch(backend, config):
     ours = {}
     for name, a in (("q", query), ("k", key), ("v", value)):
         same = [n for n, b in (("q", query), ("k", key)) if b is a and n in ours]
-        ours[name] = ours[same[0]] if same else Tensor(a, requires_grad=True)
+        ours[name] = ours[same[0]] if same else tensor(a, requires_grad=True)
     with tinymm.use_backend(backend):
         out, w = mha(ours["q"], ours["k"], ours["v"], key_padding_mask=padding,
                      attn_mask=attn_mask)
-        ((out * Tensor(g)).sum() + (w * Tensor(gw)).sum()).backward()
+        ((out * tensor(g)).sum() + (w * tensor(gw)).sum()).backward()
     np.testing.assert_allclose(out.array, t_out.detach().numpy(), atol=1e-12)
     np.testing.assert_allclose(w.array, t_w.detach().numpy(), atol=1e-12)
     for name in ours:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import tinymm
 from tinymm import functional as F
-from tinymm import nn
+from tinymm import nn, tensor
 from tinymm.tensor import Tensor
 
 
@@ -60,14 +60,14 @@ def test_batch_norm_gradcheck_and_parity(cfg):
         with tinymm.use_backend(backend):
             if backend == "reference":  # the numba backend is held to the reference below
                 assert tinymm.gradcheck(fn, inputs)
-            leaves = [Tensor(a.copy(), requires_grad=True) for a in inputs]
+            leaves = [tensor(a.copy(), requires_grad=True) for a in inputs]
             rm, rv = (a.copy() for a in running)
             out = F.batch_norm(leaves[0], rm if cfg["stats"] else None,
                                rv if cfg["stats"] else None, *leaves[1:] if cfg["affine"]
                                else (None, None), training=cfg["training"],
                                momentum=cfg["momentum"])
             upstream = np.random.default_rng(3).standard_normal(out.shape)
-            (out * Tensor(upstream)).sum().backward()
+            (out * tensor(upstream)).sum().backward()
             results[backend] = [out.array, rm, rv] + [t.grad.array for t in leaves]
     for ref, got in zip(results["reference"], results["numba"]):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
@@ -82,7 +82,7 @@ def test_running_statistics_follow_the_momentum_rule():
     for backend in ("reference", "numba"):
         rm, rv = np.full(2, 0.5), np.full(2, 2.0)
         with tinymm.use_backend(backend):
-            out = F.batch_norm(Tensor(x), rm, rv, training=True, momentum=0.3)
+            out = F.batch_norm(tensor(x), rm, rv, training=True, momentum=0.3)
         np.testing.assert_allclose(rm, expected_mean, rtol=1e-12)
         np.testing.assert_allclose(rv, expected_var, rtol=1e-12)
         normalised = (x - x.mean(axis=(0, 2, 3), keepdims=True)) / np.sqrt(
@@ -123,10 +123,10 @@ def test_layer_matches_torch_over_steps_and_eval(case, backend):
             xt = torch.tensor(x, requires_grad=True)
             out_t = ref(xt)
             (out_t * torch.tensor(up)).sum().backward()
-            xm = Tensor(x, requires_grad=True)
+            xm = tensor(x, requires_grad=True)
             layer.zero_grad()
             out = layer(xm)
-            (out * Tensor(up)).sum().backward()
+            (out * tensor(up)).sum().backward()
             what = f"step {step} ({mode})"
             np.testing.assert_allclose(out.array, out_t.detach().numpy(), rtol=1e-9,
                                        atol=1e-10, err_msg=what)
@@ -152,10 +152,10 @@ def test_functional_matches_torch(training):
     ot = torch.nn.functional.batch_norm(xt, rm_t, rv_t, wt, bt, training, 0.25, 1e-4)
     up = rng.standard_normal(x.shape)
     (ot * torch.tensor(up)).sum().backward()
-    rm_m, rv_m = Tensor(rm), Tensor(rv)
-    xm, wm, bm = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    rm_m, rv_m = tensor(rm), tensor(rv)
+    xm, wm, bm = (tensor(a, requires_grad=True) for a in (x, w, b))
     om = F.batch_norm(xm, rm_m, rv_m, wm, bm, training, 0.25, 1e-4)
-    (om * Tensor(up)).sum().backward()
+    (om * tensor(up)).sum().backward()
     for got, want in [(om, ot), (rm_m, rm_t), (rv_m, rv_t), (xm.grad, xt.grad),
                       (wm.grad, wt.grad), (bm.grad, bt.grad)]:
         np.testing.assert_allclose(got.array, want.detach().numpy(), rtol=1e-10, atol=1e-12)
@@ -180,7 +180,7 @@ def test_buffers_are_tensors_kept_in_place():
     layer.double()
     assert layer.running_mean is running_mean and running_mean.dtype == np.float64
     assert layer.num_batches_tracked.dtype == np.int64
-    layer.running_var = Tensor(np.full(3, 4.0))  # assignment keeps it a buffer
+    layer.running_var = tensor(np.full(3, 4.0))  # assignment keeps it a buffer
     assert "running_var" in dict(layer.named_buffers())
     assert set(nn.BatchNorm2d(2, track_running_stats=False).state_dict()) == {"weight", "bias"}
 
@@ -230,7 +230,7 @@ def test_bad_input(no_kernel):
     with pytest.raises(TypeError, match=r"batch_norm: inputs must share one dtype"):
         F.batch_norm(tinymm.randn(4, 3), np.zeros(3), np.ones(3))
     with pytest.raises(TypeError, match=r"batch_norm: input must be float32 or float64"):
-        F.batch_norm(Tensor(np.ones((4, 3), np.int64)), None, None, training=True)
+        F.batch_norm(tensor(np.ones((4, 3), np.int64)), None, None, training=True)
     with pytest.raises(TypeError, match=r"batch_norm: running_var must be a Tensor or None, "
                                         "got list"):
         F.batch_norm(tinymm.randn(4, 3), tinymm.zeros(3), [1.0, 1.0, 1.0])
@@ -277,9 +277,9 @@ def test_float32_layers_match_torch(backend):
                 xt = torch.tensor(x, requires_grad=True)
                 out_t = ref(xt)
                 (out_t * torch.tensor(up)).sum().backward()
-                xm = Tensor(x, requires_grad=True)
+                xm = tensor(x, requires_grad=True)
                 out = layer(xm)
-                (out * Tensor(up)).sum().backward()
+                (out * tensor(up)).sum().backward()
                 assert out.dtype == np.float32 and xm.grad.dtype == np.float32
                 np.testing.assert_allclose(out.array, out_t.detach().numpy(), rtol=1e-5,
                                            atol=1e-5)

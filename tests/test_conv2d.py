@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 import tinymm
 from tests.conftest import backend_names, examples
 from tests.kernel_cases.conv2d import GEOMETRIES, TOL, WINOGRAD_GEOMETRIES
-from tinymm import F, nn
-from tinymm.tensor import Tensor
+from tinymm import F, nn, tensor
 
 BACKENDS = backend_names()
 
@@ -195,8 +194,8 @@ def test_matches_torch(g, fused, backend):
     torch = pytest.importorskip("torch")
     x, w, b = _arrays(g)
     with tinymm.use_backend(backend):
-        xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
-        bt = Tensor(b, requires_grad=True) if b is not None else None
+        xt, wt = tensor(x, requires_grad=True), tensor(w, requires_grad=True)
+        bt = tensor(b, requires_grad=True) if b is not None else None
         op = F.conv2d_relu if fused else F.conv2d
         out = op(xt, wt, bt, **g["options"])
         v = np.random.default_rng(2).standard_normal(out.shape)
@@ -219,8 +218,8 @@ def test_matches_torch(g, fused, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_float32_stays_float32(backend):
     r = np.random.default_rng(0)
-    x = Tensor(r.standard_normal((2, 3, 5, 5)).astype(np.float32), requires_grad=True)
-    w = Tensor(r.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    x = tensor(r.standard_normal((2, 3, 5, 5)).astype(np.float32), requires_grad=True)
+    w = tensor(r.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
     with tinymm.use_backend(backend):
         out = F.conv2d_relu(x, w, None, padding=1)
         out.sum().backward()
@@ -238,10 +237,10 @@ def test_layer_gradcheck_and_fused_equals_unfused(backend):
     with tinymm.use_backend(backend):
         assert tinymm.gradcheck(lambda a, w, b: F.conv2d_relu(a, w, b, (2, 1), 1),
                                 [x, fused.weight, fused.bias])
-        xa, xb = Tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
+        xa, xb = tensor(x, requires_grad=True), tensor(x, requires_grad=True)
         fused(xa).sum().backward()
         plain(xb).relu().sum().backward()
-    np.testing.assert_allclose(fused(Tensor(x)).array, plain(Tensor(x)).relu().array)
+    np.testing.assert_allclose(fused(tensor(x)).array, plain(tensor(x)).relu().array)
     np.testing.assert_allclose(xa.grad, xb.grad, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(fused.weight.grad, plain.weight.grad, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(fused.bias.grad, plain.bias.grad, rtol=1e-12, atol=1e-12)
@@ -270,7 +269,7 @@ def test_layer_with_torch_weights_matches_torch():
     tx = torch.tensor(x, requires_grad=True)
     tout = torch.relu(tconv(tx))
     tout.sum().backward()
-    xt = Tensor(x, requires_grad=True)
+    xt = tensor(x, requires_grad=True)
     out = conv(xt)
     out.sum().backward()
     np.testing.assert_allclose(out.array, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
@@ -296,18 +295,18 @@ def test_recycled_buffers_never_alias_live_arrays():
     x1, x2 = (r.standard_normal((4, 8, 16, 16)).astype(np.float32) for _ in range(2))
     w = r.standard_normal((16, 8, 3, 3)).astype(np.float32)
     with tinymm.use_backend("numba"):
-        a1, b1 = Tensor(x1, requires_grad=True), Tensor(x2, requires_grad=True)
-        out1 = F.conv2d_relu(a1, Tensor(w), None, padding=1)
-        out2 = F.conv2d_relu(b1, Tensor(w), None, padding=1)  # same shapes: same buffer sizes
+        a1, b1 = tensor(x1, requires_grad=True), tensor(x2, requires_grad=True)
+        out1 = F.conv2d_relu(a1, tensor(w), None, padding=1)
+        out2 = F.conv2d_relu(b1, tensor(w), None, padding=1)  # same shapes: same buffer sizes
         out1.backward(np.ones(out1.shape, np.float32))  # backward after a second forward
         out2.backward(np.ones(out2.shape, np.float32))
         for _ in range(3):  # buffers returned and reused while out1/out2 stay alive
-            F.conv2d_relu(Tensor(x2), Tensor(w, requires_grad=True), None,
+            F.conv2d_relu(tensor(x2), tensor(w, requires_grad=True), None,
                           padding=1).sum().backward()
     with tinymm.use_backend("reference"):
-        a2, b2 = Tensor(x1, requires_grad=True), Tensor(x2, requires_grad=True)
-        ref1 = F.conv2d_relu(a2, Tensor(w), None, padding=1)
-        ref2 = F.conv2d_relu(b2, Tensor(w), None, padding=1)
+        a2, b2 = tensor(x1, requires_grad=True), tensor(x2, requires_grad=True)
+        ref1 = F.conv2d_relu(a2, tensor(w), None, padding=1)
+        ref2 = F.conv2d_relu(b2, tensor(w), None, padding=1)
         ref1.backward(np.ones(ref1.shape, np.float32))
         ref2.backward(np.ones(ref2.shape, np.float32))
     np.testing.assert_allclose(out1.array, ref1.array, rtol=1e-5, atol=1e-5)
@@ -353,8 +352,8 @@ def test_workspace_recycles_and_can_be_disabled():
     ((1, 3, 8, 8), (2, 3, 3), {}, r"conv2d: weight must be 4-d"),
 ])
 def test_bad_input_raises_before_any_kernel(x_shape, w_shape, options, message):
-    x = Tensor(np.zeros(x_shape, np.float32))
-    w = Tensor(np.zeros(w_shape, np.float32))
+    x = tensor(np.zeros(x_shape, np.float32))
+    w = tensor(np.zeros(w_shape, np.float32))
     with pytest.raises(ValueError, match=message):
         F.conv2d(x, w, None, **options)
 
@@ -363,7 +362,7 @@ def test_bad_input_names_the_layer():
     conv = nn.Conv2d(3, 8, 3, padding=1)
     with pytest.raises(ValueError, match=r"Conv2d\(3, 8, kernel_size=\(3, 3\).*input has 1 "
                                          r"channels.*input \(2, 1, 8, 8\), weight \(8, 3, 3, 3\)"):
-        conv(Tensor(np.zeros((2, 1, 8, 8), np.float32)))
+        conv(tensor(np.zeros((2, 1, 8, 8), np.float32)))
     with pytest.raises(ValueError, match=r"Conv2d\(3, 8\): padding='same' needs stride 1"):
         nn.Conv2d(3, 8, 3, stride=2, padding="same")
     with pytest.raises(ValueError, match=r"activation must be None or 'relu'"):
@@ -371,12 +370,12 @@ def test_bad_input_names_the_layer():
 
 
 def test_bad_dtype_and_bias():
-    x = Tensor(np.zeros((1, 3, 8, 8), np.float32))
-    w = Tensor(np.zeros((2, 3, 3, 3), np.float64))
+    x = tensor(np.zeros((1, 3, 8, 8), np.float32))
+    w = tensor(np.zeros((2, 3, 3, 3), np.float64))
     with pytest.raises(TypeError, match=r"conv2d: inputs must share one dtype"):
         F.conv2d(x, w)
     with pytest.raises(ValueError, match=r"conv2d: bias must have shape \(2,\)"):
-        F.conv2d(x, Tensor(np.zeros((2, 3, 3, 3), np.float32)), Tensor(np.zeros(3, np.float32)))
+        F.conv2d(x, tensor(np.zeros((2, 3, 3, 3), np.float32)), tensor(np.zeros(3, np.float32)))
 
 
 # ------------------------------------------------------------------------- "same" padding, pinned
@@ -407,8 +406,8 @@ SAME_CASES = [
 @pytest.mark.parametrize("backend", backend_names())
 @pytest.mark.parametrize("kernel, dilation, expected", SAME_CASES)
 def test_same_padding_matches_hand_computed_values(backend, kernel, dilation, expected):
-    x = Tensor(_X33[None, None])
-    w = Tensor(kernel[None, None])
+    x = tensor(_X33[None, None])
+    w = tensor(kernel[None, None])
     with tinymm.use_backend(backend):
         out = F.conv2d(x, w, None, padding="same", dilation=dilation)
         layer = nn.Conv2d(1, 1, kernel.shape, padding="same", dilation=dilation, bias=False,
@@ -459,7 +458,7 @@ def test_input_gradient_is_skipped_when_the_input_needs_none(backend, path, monk
         np.testing.assert_array_equal(dw, full[1])
         np.testing.assert_array_equal(db, full[2])
     with tinymm.use_backend(backend):
-        image, weight = Tensor(x), Tensor(w, requires_grad=True)
+        image, weight = tensor(x), tensor(w, requires_grad=True)
         F.conv2d_relu(image, weight, None, **options).sum().backward()
         assert image.grad is None and weight.grad is not None
 

@@ -8,9 +8,8 @@ from hypothesis import strategies as st
 import tinymm
 from tests.conftest import examples
 from tinymm import functional as F
-from tinymm import nn
+from tinymm import nn, tensor
 from tinymm.kernels.reference import embedding as reference_embedding
-from tinymm.tensor import Tensor
 
 
 @st.composite
@@ -35,15 +34,15 @@ def test_embedding_gradcheck_and_parity(cfg):
         mask[padding_idx] = 0
 
     def fn(w):
-        return F.embedding(indices, w * Tensor(mask) + Tensor(weight * (1 - mask)), padding_idx)
+        return F.embedding(indices, w * tensor(mask) + tensor(weight * (1 - mask)), padding_idx)
 
     results = {}
     for backend in ("reference", "numba"):
         with tinymm.use_backend(backend):
             assert tinymm.gradcheck(fn, [weight])
-            w = Tensor(weight.copy(), requires_grad=True)
+            w = tensor(weight.copy(), requires_grad=True)
             out = F.embedding(indices, w, padding_idx)
-            (out * Tensor(np.arange(out.size, dtype=np.float64).reshape(out.shape))).sum() \
+            (out * tensor(np.arange(out.size, dtype=np.float64).reshape(out.shape))).sum() \
                 .backward()
             results[backend] = (out.array, w.grad)
     if padding_idx is not None:
@@ -56,7 +55,7 @@ def test_embedding_gradcheck_and_parity(cfg):
 def test_repeated_indices_accumulate(backend):
     """The np.add.at trap: weight[idx] += dout would keep only one of the three adds."""
     with tinymm.use_backend(backend):
-        w = Tensor(np.zeros((4, 2)), requires_grad=True)
+        w = tensor(np.zeros((4, 2)), requires_grad=True)
         F.embedding(np.array([[1, 1], [1, 3]]), w).sum().backward()
     np.testing.assert_array_equal(w.grad, [[0, 0], [3, 3], [0, 0], [1, 1]])
 
@@ -92,7 +91,7 @@ def test_matches_torch_embedding():
     up = np.random.default_rng(0).standard_normal((2, 4, 4))
     (ref(torch.tensor(idx)) * torch.tensor(up)).sum().backward()
     out = layer(idx)
-    (out * Tensor(up)).sum().backward()
+    (out * tensor(up)).sum().backward()
     np.testing.assert_allclose(out.array, ref(torch.tensor(idx)).detach().numpy())
     np.testing.assert_allclose(layer.weight.grad, ref.weight.grad.numpy())
 
@@ -109,7 +108,7 @@ def test_bad_input_before_any_kernel(monkeypatch):
     with pytest.raises(ValueError, match=r"Embedding\(10, 3\): index -1 is out of range"):
         layer(np.array([[-1, 2]]))
     with pytest.raises(ValueError, match=r"Embedding\(10, 3\): indices must be an integer .*float"):
-        layer(Tensor(np.array([1.0, 2.0])))
+        layer(tensor(np.array([1.0, 2.0])))
     with pytest.raises(ValueError, match=r"embedding: index 12 is out of range"):
         F.embedding(np.array([12]), layer.weight)
     with pytest.raises(ValueError, match=r"embedding: indices must be an integer"):

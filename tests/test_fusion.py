@@ -14,8 +14,7 @@ import tinymm.functional as F
 import tinymm.nn as nn
 from tests.conftest import examples
 from tests.test_attention import module_gradcheck
-from tinymm import gradcheck
-from tinymm.tensor import Tensor
+from tinymm import gradcheck, tensor
 
 BACKENDS = [name for name, why in tinymm.backends().items() if why is None and name != "cuda"]
 # As in test_attention.py: hypothesis-drawn gradchecks on the reference backend, fixed-shape
@@ -195,8 +194,8 @@ def test_film_matches_torch_formula():
 
 # ---------------------------------------------------------------------- bad input
 def test_multiply_width_mismatch_names_both_widths_and_suggests_a_projection():
-    image = Tensor(np.zeros((2, 65536), dtype=np.float32))  # a flattened conv feature map
-    question = Tensor(np.zeros((2, 128), dtype=np.float32))  # an LSTM state
+    image = tensor(np.zeros((2, 65536), dtype=np.float32))  # a flattened conv feature map
+    question = tensor(np.zeros((2, 128), dtype=np.float32))  # an LSTM state
     with pytest.raises(ValueError, match=r"width 65536.*width 128.*Dense\(128\).*"
                                          r"nn\.Linear\(65536, 128\)"):
         nn.Multiply()(image, question)

@@ -11,10 +11,9 @@ from hypothesis import given, settings
 import tinymm
 from tests.test_lstm import functional_form, layer_inputs, lstm_configs, make_layer
 from tinymm import functional as F
-from tinymm import nn
+from tinymm import nn, tensor
 from tinymm.kernels.numba_cpu import _recurrent as numba_recurrent
 from tinymm.kernels.numba_cpu import gru as numba_gru
-from tinymm.tensor import Tensor
 
 
 def gru_outputs(result):
@@ -35,10 +34,10 @@ def test_gru_gradcheck_and_parity(cfg):
         with tinymm.use_backend(backend):
             if backend == "reference":  # the numba backend is held to the reference below
                 assert tinymm.gradcheck(fn, [x, *init, *params])
-            leaves = [Tensor(a.copy(), requires_grad=True) for a in [x, *init, *params]]
+            leaves = [tensor(a.copy(), requires_grad=True) for a in [x, *init, *params]]
             outs = fn(*leaves)
             upstream = np.random.default_rng(3)
-            total = sum((o * Tensor(upstream.standard_normal(o.shape))).sum() for o in outs)
+            total = sum((o * tensor(upstream.standard_normal(o.shape))).sum() for o in outs)
             total.backward()
             results[backend] = [o.array for o in outs] + [t.grad.array for t in leaves]
     for ref, got in zip(results["reference"], results["numba"]):
@@ -53,7 +52,7 @@ def test_padded_steps_change_nothing(cfg):
         cfg = dict(cfg, lengths=[max(1, cfg["T"] - n) for n in range(cfg["N"])])
     layer = make_layer(nn.GRU, cfg)
     x, _ = layer_inputs(layer, cfg, states=1)
-    xt = Tensor(x, requires_grad=True)
+    xt = tensor(x, requires_grad=True)
     output, h_n = layer(xt, lengths=cfg["lengths"])
     (output.sum() + h_n.sum()).backward()
     for n, length in enumerate(cfg["lengths"]):
@@ -62,7 +61,7 @@ def test_padded_steps_change_nothing(cfg):
         assert np.all(xt.grad.array[pad] == 0)
         real = (slice(n, n + 1), slice(0, length)) if cfg["batch_first"] else \
             (slice(0, length), slice(n, n + 1))
-        _, h_alone = layer(Tensor(x[real]))
+        _, h_alone = layer(tensor(x[real]))
         np.testing.assert_allclose(h_n.array[:, n], h_alone.array[:, 0], rtol=1e-10, atol=1e-12)
 
 
@@ -135,9 +134,9 @@ def _torch_compare(torch, cfg):
     up = [rng.standard_normal(tuple(o.shape)) for o in (out_t, hn_t)]
     sum((o * torch.tensor(u)).sum() for o, u in zip((out_t, hn_t), up)).backward()
 
-    xm, h0m = (Tensor(a.copy(), requires_grad=True) for a in (x, h0))
+    xm, h0m = (tensor(a.copy(), requires_grad=True) for a in (x, h0))
     out, h_n = layer(xm, h0m, lengths=lengths)
-    sum((o * Tensor(u)).sum() for o, u in zip((out, h_n), up)).backward()
+    sum((o * tensor(u)).sum() for o, u in zip((out, h_n), up)).backward()
 
     def close(a, b, what):
         np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-9, atol=1e-10, err_msg=what)
@@ -180,7 +179,7 @@ def test_dropout_acts_between_layers_in_training_only():
     np.testing.assert_array_equal(layer(x)[0].array, plain(x)[0].array)
     layer.train()  # dropout=1 zeroes layer 0's output: layer 1 then sees only zeros
     out, h_n = layer(x)
-    alone, h_alone = F.gru(Tensor(np.zeros((5, 2, 4))), layer.weight_ih_l1, layer.weight_hh_l1,
+    alone, h_alone = F.gru(tensor(np.zeros((5, 2, 4))), layer.weight_ih_l1, layer.weight_hh_l1,
                            layer.bias_ih_l1, layer.bias_hh_l1)
     np.testing.assert_allclose(out.array, alone.array, rtol=1e-12)
     np.testing.assert_allclose(h_n.array[1], h_alone.array, rtol=1e-12)
@@ -238,7 +237,7 @@ def test_input_without_grad_skips_dx_only(backend):
     with tinymm.use_backend(backend):
         for needs in (True, False):
             layer.zero_grad()
-            xt = Tensor(x, requires_grad=needs)
+            xt = tensor(x, requires_grad=needs)
             _, h_n = layer(xt, lengths=[5, 3])
             h_n.sum().backward()
             assert (xt.grad is not None) == needs

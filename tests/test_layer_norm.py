@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 import tinymm
 from tinymm import functional as F
-from tinymm import nn
-from tinymm.tensor import Tensor
+from tinymm import nn, tensor
 
 
 @st.composite
@@ -44,9 +43,9 @@ def test_layer_norm_gradcheck_and_parity(cfg):
         with tinymm.use_backend(backend):
             if backend == "reference":  # the numba backend is held to the reference below
                 assert tinymm.gradcheck(fn, inputs)
-            leaves = [Tensor(a.copy(), requires_grad=True) for a in inputs]
+            leaves = [tensor(a.copy(), requires_grad=True) for a in inputs]
             out = fn(*leaves)
-            (out * Tensor(np.random.default_rng(3).standard_normal(shape))).sum().backward()
+            (out * tensor(np.random.default_rng(3).standard_normal(shape))).sum().backward()
             results[backend] = [out.array] + [t.grad.array for t in leaves]
     for ref, got in zip(results["reference"], results["numba"]):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
@@ -61,7 +60,7 @@ def test_layer_norm_matches_numpy(backend):
     mean = x.mean(axis=(2, 3), keepdims=True)
     expected = (x - mean) / np.sqrt(x.var(axis=(2, 3), keepdims=True) + 1e-5) * w + b
     with tinymm.use_backend(backend):
-        out = F.layer_norm(Tensor(x), (5, 6), Tensor(w), Tensor(b))
+        out = F.layer_norm(tensor(x), (5, 6), tensor(w), tensor(b))
     np.testing.assert_allclose(out.array, expected, rtol=1e-10, atol=1e-12)
 
 
@@ -91,9 +90,9 @@ def test_layer_matches_torch(case, backend):
     out_t = ref(xt)
     (out_t * torch.tensor(up)).sum().backward()
     with tinymm.use_backend(backend):
-        xm = Tensor(x, requires_grad=True)
+        xm = tensor(x, requires_grad=True)
         out = layer(xm)
-        (out * Tensor(up)).sum().backward()
+        (out * tensor(up)).sum().backward()
     np.testing.assert_allclose(out.array, out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(xm.grad.array, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
     for name, p in ref.named_parameters():
@@ -133,7 +132,7 @@ def test_bad_input(no_kernel):
     with pytest.raises(TypeError, match=r"layer_norm: inputs must share one dtype"):
         F.layer_norm(tinymm.randn(2, 4), 4, tinymm.ones(4, dtype=np.float64))
     with pytest.raises(TypeError, match=r"layer_norm: input must be float32 or float64"):
-        F.layer_norm(Tensor(np.ones((2, 4), np.int64)), 4)
+        F.layer_norm(tensor(np.ones((2, 4), np.int64)), 4)
     with pytest.raises(TypeError, match=r"layer_norm: weight must be a Tensor or None, got "
                                         "list"):
         F.layer_norm(tinymm.randn(2, 4), 4, [1.0] * 4)

@@ -10,10 +10,9 @@ from hypothesis import strategies as st
 import tinymm
 from tests.conftest import examples
 from tinymm import functional as F
-from tinymm import nn
+from tinymm import nn, tensor
 from tinymm.kernels.numba_cpu import _recurrent as numba_recurrent
 from tinymm.kernels.numba_cpu import lstm as numba_lstm
-from tinymm.tensor import Tensor
 
 
 @st.composite
@@ -81,10 +80,10 @@ def test_lstm_gradcheck_and_parity(cfg):
         with tinymm.use_backend(backend):
             if backend == "reference":  # the numba backend is held to the reference below
                 assert tinymm.gradcheck(fn, [x, *init, *params])
-            leaves = [Tensor(a.copy(), requires_grad=True) for a in [x, *init, *params]]
+            leaves = [tensor(a.copy(), requires_grad=True) for a in [x, *init, *params]]
             outs = fn(*leaves)
             upstream = np.random.default_rng(3)
-            total = sum((o * Tensor(upstream.standard_normal(o.shape))).sum() for o in outs)
+            total = sum((o * tensor(upstream.standard_normal(o.shape))).sum() for o in outs)
             total.backward()
             results[backend] = [o.array for o in outs] + [t.grad for t in leaves]
     for ref, got in zip(results["reference"], results["numba"]):
@@ -99,7 +98,7 @@ def test_padded_steps_change_nothing(cfg):
         cfg = dict(cfg, lengths=[max(1, cfg["T"] - n) for n in range(cfg["N"])])
     layer = make_layer(nn.LSTM, cfg)
     x, _ = layer_inputs(layer, cfg, states=2)
-    xt = Tensor(x, requires_grad=True)
+    xt = tensor(x, requires_grad=True)
     output, (h_n, c_n) = layer(xt, lengths=cfg["lengths"])
     (output.sum() + h_n.sum() + c_n.sum()).backward()
     for n, length in enumerate(cfg["lengths"]):
@@ -109,7 +108,7 @@ def test_padded_steps_change_nothing(cfg):
         # running the unpadded sequence alone gives the same final state
         real = (slice(n, n + 1), slice(0, length)) if cfg["batch_first"] else \
             (slice(0, length), slice(n, n + 1))
-        _, (h_alone, _) = layer(Tensor(x[real]))
+        _, (h_alone, _) = layer(tensor(x[real]))
         np.testing.assert_allclose(h_n.array[:, n], h_alone.array[:, 0], rtol=1e-10, atol=1e-12)
 
 
@@ -255,9 +254,9 @@ def _torch_compare(torch, cfg, dtype=np.float64):
     up = [rng.standard_normal(tuple(o.shape)) for o in (out_t, hn_t, cn_t)]
     sum((o * torch.tensor(u)).sum() for o, u in zip((out_t, hn_t, cn_t), up)).backward()
 
-    xm, h0m, c0m = (Tensor(a.copy(), requires_grad=True) for a in (x, h0, c0))
+    xm, h0m, c0m = (tensor(a.copy(), requires_grad=True) for a in (x, h0, c0))
     out, (h_n, c_n) = layer(xm, (h0m, c0m), lengths=lengths)
-    sum((o * Tensor(u)).sum() for o, u in zip((out, h_n, c_n), up)).backward()
+    sum((o * tensor(u)).sum() for o, u in zip((out, h_n, c_n), up)).backward()
 
     def close(a, b, what):
         np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-9, atol=1e-10, err_msg=what)
@@ -338,4 +337,4 @@ def test_bad_feature_size_and_shapes(no_kernel):
     with pytest.raises(TypeError, match=r"lstm: inputs must share one dtype"):
         F.lstm(tinymm.randn(4, 2, 3, dtype=np.float64), layer.weight_ih_l0, layer.weight_hh_l0)
     with pytest.raises(TypeError, match=r"lstm: input must be float32 or float64"):
-        F.lstm(Tensor(np.ones((4, 2, 3), np.int64)), layer.weight_ih_l0, layer.weight_hh_l0)
+        F.lstm(tensor(np.ones((4, 2, 3), np.int64)), layer.weight_ih_l0, layer.weight_hh_l0)

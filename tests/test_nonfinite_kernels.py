@@ -110,3 +110,18 @@ def test_huge_finite_inputs_end_cleanly():
         got = _run(backend, fn, planted)
         assert [g.shape for g in got] == [got[0].shape] + [a.shape for a in planted]
         assert np.isfinite(got[0]).all()
+
+
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_strided_views_are_checked_through_their_buffer(where):
+    """q, k, v as head-split views of one projection buffer (as MultiheadAttention makes
+    them), which the check reads whole: a NaN inside the views gives the reference's NaN
+    result; a NaN in the buffer outside them still gives the finite result."""
+    buffer = RNG.standard_normal((1, 3, 12))  # (N, L, 2 heads x 4 used + 4 unused)
+    buffer[0, 1, 3 if where == "inside" else 10] = np.nan
+    view = buffer[..., :8].reshape(1, 3, 2, 4).transpose(0, 2, 1, 3)  # (N, heads, L, 4)
+    assert not view.flags.c_contiguous and buffer.size <= 2 * view.size
+    got = _run("numba", F.scaled_dot_product_attention, [view, view, view])
+    ref = _run("reference", F.scaled_dot_product_attention, [view, view, view])
+    _same(got, ref, where)
+    assert np.isnan(got[0]).any() == (where == "inside")

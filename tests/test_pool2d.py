@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 
 import tinymm
 from tests.conftest import backend_names, examples
-from tinymm import F, nn
-from tinymm.tensor import Tensor
+from tinymm import F, nn, tensor
 
 BACKENDS = backend_names()
 OPS = {"max": F.max_pool2d, "avg": F.avg_pool2d}
@@ -97,7 +96,7 @@ def test_matches_torch(g, kind, backend, ties):
     r = np.random.default_rng(0)
     x = r.integers(0, 3, shape).astype(np.float64) if ties else r.standard_normal(shape)
     with tinymm.use_backend(backend):
-        xt = Tensor(x, requires_grad=True)
+        xt = tensor(x, requires_grad=True)
         out = OPS[kind](xt, **options)
         v = np.random.default_rng(1).standard_normal(out.shape)
         out.backward(v)
@@ -115,7 +114,7 @@ def test_max_pool_nan_propagates_like_torch(backend):
     x = np.arange(2 * 1 * 4 * 4, dtype=np.float32).reshape(2, 1, 4, 4)
     x[0, 0, 1, 0] = np.nan
     with tinymm.use_backend(backend):
-        xt = Tensor(x, requires_grad=True)
+        xt = tensor(x, requires_grad=True)
         out = F.max_pool2d(xt, 2)
         out.backward(np.ones(out.shape, np.float32))
     tx = torch.tensor(x, requires_grad=True)
@@ -127,7 +126,7 @@ def test_max_pool_nan_propagates_like_torch(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_tie_sends_the_gradient_to_the_first_maximum(backend):
-    x = Tensor(np.array([[[[2.0, 2.0], [2.0, 1.0]]]]), requires_grad=True)
+    x = tensor(np.array([[[[2.0, 2.0], [2.0, 1.0]]]]), requires_grad=True)
     with tinymm.use_backend(backend):
         F.max_pool2d(x, 2).backward(np.array([[[[5.0]]]]))
     np.testing.assert_array_equal(x.grad, [[[[5.0, 0.0], [0.0, 0.0]]]])
@@ -139,7 +138,7 @@ def test_adaptive_matches_torch_and_global_mean(backend):
     x = np.random.default_rng(0).standard_normal((2, 3, 7, 5))
     for size in (1, (1, 1), (3, 2), (7, 5)):
         with tinymm.use_backend(backend):
-            xt = Tensor(x, requires_grad=True)
+            xt = tensor(x, requires_grad=True)
             out = F.adaptive_avg_pool2d(xt, size)
             out.backward(np.ones(out.shape))
         tx = torch.tensor(x, requires_grad=True)
@@ -147,12 +146,12 @@ def test_adaptive_matches_torch_and_global_mean(backend):
         tout.backward(torch.ones_like(tout))
         np.testing.assert_allclose(out.array, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(F.adaptive_avg_pool2d(Tensor(x), 1).array[..., 0, 0],
+    np.testing.assert_allclose(F.adaptive_avg_pool2d(tensor(x), 1).array[..., 0, 0],
                                x.mean(axis=(2, 3)))
 
 
 def test_float32_stays_float32():
-    x = Tensor(np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32),
+    x = tensor(np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32),
                requires_grad=True)
     for layer in (nn.MaxPool2d(2), nn.AvgPool2d(3, 2, 1), nn.AdaptiveAvgPool2d(1)):
         out = layer(x)
@@ -162,14 +161,14 @@ def test_float32_stays_float32():
 
 # ---------------------------------------------------------------- layers and flatten
 def test_layers_and_flatten():
-    x = Tensor(_distinct((2, 3, 8, 6)), requires_grad=True)
+    x = tensor(_distinct((2, 3, 8, 6)), requires_grad=True)
     model = nn.Sequential(nn.MaxPool2d(2), nn.AvgPool2d(2, stride=1), nn.Flatten())
     out = model(x)
     assert out.shape == (2, 3 * 3 * 2)
     assert tinymm.gradcheck(lambda a: model(a), [_distinct((1, 2, 6, 4))])
     assert nn.MaxPool2d(2).stride == 2 and "kernel_size=3" in repr(nn.AvgPool2d(3))
-    assert F.flatten(Tensor(np.zeros((2, 3, 4, 5))), 1, 2).shape == (2, 12, 5)
-    assert nn.Flatten(0)(Tensor(np.zeros((2, 3)))).shape == (6,)
+    assert F.flatten(tensor(np.zeros((2, 3, 4, 5))), 1, 2).shape == (2, 12, 5)
+    assert nn.Flatten(0)(tensor(np.zeros((2, 3)))).shape == (6,)
     assert not list(nn.MaxPool2d(2).parameters())
 
 
@@ -179,7 +178,7 @@ def test_encoder_shapes():
         nn.Conv2d(3, 32, 3, padding="same", activation="relu"),
         nn.Conv2d(32, 64, 3, padding="same", activation="relu"),
         nn.MaxPool2d(2), nn.MaxPool2d(2), nn.Flatten())
-    x = Tensor(np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32))
+    x = tensor(np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32))
     out = encoder(x)
     assert out.shape == (2, 64 * 8 * 8) and out.dtype == np.float32
     out.sum().backward()
@@ -203,11 +202,11 @@ def test_encoder_shapes():
     (lambda x: F.flatten(x, 4), r"flatten: start_dim: Dimension out of range"),
 ])
 def test_bad_input(call, message):
-    x = Tensor(np.zeros((1, 3, 5, 5), np.float32))
+    x = tensor(np.zeros((1, 3, 5, 5), np.float32))
     with pytest.raises(ValueError, match=message):
         call(x)
 
 
 def test_integer_input_is_rejected():
     with pytest.raises(TypeError, match=r"max_pool2d: input must be float32 or float64"):
-        F.max_pool2d(Tensor(np.zeros((1, 1, 4, 4), np.int64)), 2)
+        F.max_pool2d(tensor(np.zeros((1, 1, 4, 4), np.int64)), 2)

@@ -9,10 +9,9 @@ import tinymm
 from tests.conftest import examples
 from tests.test_lstm import lstm_configs
 from tinymm import functional as F
-from tinymm import nn
+from tinymm import nn, tensor
 from tinymm.kernels.numba_cpu import _recurrent as numba_recurrent
 from tinymm.kernels.numba_cpu import rnn as numba_rnn
-from tinymm.tensor import Tensor
 
 
 @st.composite
@@ -54,11 +53,11 @@ def test_rnn_gradcheck_and_parity(cfg):
             # relu has kinks; the numba backend is held to the reference below
             if cfg["nonlinearity"] == "tanh" and backend == "reference":
                 assert tinymm.gradcheck(fn, [x, *init, *params])
-            leaves = [Tensor(a.copy(), requires_grad=True) for a in [x, *init, *params]]
+            leaves = [tensor(a.copy(), requires_grad=True) for a in [x, *init, *params]]
             out, h_n = fn(*leaves)
             up = np.random.default_rng(5)
-            total = ((out * Tensor(up.standard_normal(out.shape))).sum()
-                     + (h_n * Tensor(up.standard_normal(h_n.shape))).sum())
+            total = ((out * tensor(up.standard_normal(out.shape))).sum()
+                     + (h_n * tensor(up.standard_normal(h_n.shape))).sum())
             total.backward()
             results[backend] = [out.array, h_n.array] + [t.grad for t in leaves]
     for ref, got in zip(results["reference"], results["numba"]):
@@ -119,7 +118,7 @@ def test_matches_torch_rnn(nonlinearity, lengths):
         out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(out_p, batch_first=True,
                                                           total_length=4)
     (out_t.sum() + (hn_t * 2).sum()).backward()
-    xm, h0m = Tensor(x, requires_grad=True), Tensor(h0, requires_grad=True)
+    xm, h0m = tensor(x, requires_grad=True), tensor(h0, requires_grad=True)
     out, h_n = layer(xm, h0m, lengths=lengths)
     (out.sum() + (h_n * 2.0).sum()).backward()
     np.testing.assert_allclose(out.array, out_t.detach().numpy(), rtol=1e-9, atol=1e-10)

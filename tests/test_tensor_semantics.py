@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 import tinymm
-from tinymm import Tensor
+from tinymm import Tensor, tensor
 
 
 def test_data_is_a_tensor_sharing_storage_outside_the_graph():
-    w = Tensor(np.arange(4.0), requires_grad=True)
+    w = tensor(np.arange(4.0), requires_grad=True)
     d = w.data
     assert isinstance(d, Tensor) and not d.requires_grad and d.is_leaf
     d.array[0] = 10.0  # writes through to w's storage
@@ -20,7 +20,7 @@ def test_data_is_a_tensor_sharing_storage_outside_the_graph():
 
 
 def test_grad_is_a_tensor_and_accumulates_in_place():
-    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    x = tensor(np.array([1.0, 2.0]), requires_grad=True)
     (x * x).sum().backward()
     g = x.grad
     assert isinstance(g, Tensor)
@@ -35,14 +35,14 @@ def test_grad_is_a_tensor_and_accumulates_in_place():
 
 
 def test_equality_is_elementwise():
-    a = Tensor(np.array([1, 2, 3]))
-    b = Tensor(np.array([1, 0, 3]))
+    a = tensor(np.array([1, 2, 3]))
+    b = tensor(np.array([1, 0, 3]))
     eq = a == b
     assert isinstance(eq, Tensor) and eq.dtype == np.bool_
     np.testing.assert_array_equal(eq.array, [True, False, True])
     np.testing.assert_array_equal((a != b).array, [False, True, False])
     np.testing.assert_array_equal((a == 2).array, [False, True, False])
-    assert bool(Tensor(np.array([1.0])) == 1.0)
+    assert bool(tensor(np.array([1.0])) == 1.0)
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(eq)
     assert len({a, b}) == 2  # still hashable by identity

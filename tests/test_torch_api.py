@@ -254,7 +254,7 @@ def test_type_promotion_matches_torch(left, right):
             continue  # PyTorch refuses bool subtraction
         ours = getattr(make(tinymm, left), op)(make(tinymm, right))
         theirs = getattr(make(torch, left), op)(make(torch, right))
-        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), (op, left, right)
+        assert str(ours.dtype) == str(theirs.dtype), (op, left, right)
 
 
 def test_pow_of_float32_by_int64_tensor_stays_float32_and_differentiates():
@@ -273,7 +273,7 @@ def test_factories_match_torch_exactly():
              ("eye", (3, 4)), ("full", ((2, 3), 1.5)), ("full", ((2,), 4))]
     for name, args in cases:
         ours, theirs = getattr(tinymm, name)(*args), getattr(torch, name)(*args)
-        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), name
+        assert str(ours.dtype) == str(theirs.dtype), name
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=f"{name}{args}")
     x = tinymm.randn(2, 3).double()
     assert tinymm.zeros_like(x).dtype == tinymm.float64 and tinymm.ones_like(x).numpy().all()

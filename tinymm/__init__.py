@@ -46,6 +46,7 @@ from tinymm.devices import device  # noqa: E402
 from tinymm.dtypes import (  # noqa: E402
     bool,  # noqa: F401 - tinymm.bool (left out of __all__: it would shadow builtins)
     double,
+    dtype,
     float,  # noqa: F401
     float16,
     float32,
@@ -94,8 +95,10 @@ from tinymm.gradcheck import (  # noqa: E402
 )
 from tinymm.missing import TOP as _MISSING  # noqa: E402
 from tinymm.missing import attribute_error as _attribute_error  # noqa: E402
+from tinymm.ops.bucketing import bucketize, histc, searchsorted  # noqa: E402
 from tinymm.ops.einsum import einsum  # noqa: E402
 from tinymm.ops.shape import cat, concat, split, stack  # noqa: E402
+from tinymm.printing import set_printoptions  # noqa: E402
 from tinymm.random import (  # noqa: E402
     Generator,
     default_generator,
@@ -113,7 +116,6 @@ from tinymm.tensor import (  # noqa: E402
     Tensor,
     as_tensor,
     from_numpy,
-    set_printoptions,
     tensor,
     where,
 )
@@ -166,7 +168,7 @@ __all__ = [
     "Size", "Tensor", "__version__",
     "amp", "arange", "as_tensor", "autocast", "backends", "bernoulli", "cat", "concat", "cuda",
     "current_backend",
-    "default_generator", "detect_anomaly", "device", "double", "dtypes", "einsum", "empty",
+    "default_generator", "detect_anomaly", "device", "double", "dtype", "dtypes", "einsum", "empty",
     "empty_like", "eye", "finfo", "float16", "float32", "float64", "from_numpy", "full",
     "full_like",
     "functional", "get_backend", "get_default_dtype", "get_rng_state", "gradcheck",
@@ -177,5 +179,7 @@ __all__ = [
     "rand_like", "randint", "randint_like", "randn", "randn_like", "random", "randperm", "save",
     "seed", "set_default_backend", "set_default_dtype", "set_printoptions", "set_rng_state",
     "short", "split", "stack", "tensor", "uint8",
-    "use_backend", "utils", "where", "zeros", "zeros_like", *_FUNCTIONS, *_TYPES, *_SETTINGS,
+    "use_backend", "utils", "where", "zeros", "zeros_like",
+    "bucketize", "histc", "searchsorted",
+    *_FUNCTIONS, *_TYPES, *_SETTINGS,
 ]

@@ -390,7 +390,7 @@ class ArrayFunction:
             _check_forward(ctx, raw, outputs)
         tensors = []
         for array in outputs:
-            t = Tensor(array, _copy=False)
+            t = Tensor._make(array)
             _share_version(t, args)
             tensors.append(t)
         if record:
@@ -407,32 +407,48 @@ class ArrayFunction:
 def _begin(cls, context: type[Context], args: tuple) -> tuple[Context, bool, bool]:
     """What every ``apply`` does before its forward: the device check, the backend the op
     runs on, its node (of class ``context``), which inputs need a gradient, whether the graph
-    records it, and whether it runs on cuda arrays (the node, record, on_device)."""
+    records it, and whether it runs on cuda arrays (the node, record, on_device). One pass
+    over the arguments: this runs for every op."""
     from tinymm.tensor import Tensor
 
-    devices = set()
+    kind = None  # the tensors' device type; "" once two of them disagree
+    needs = []
+    stale = False  # a tensor that a recorded in-place op changed through a view
     for a in args:
         if isinstance(a, Tensor):
-            devices.add(getattr(a.device, "type", None) or str(a.device))
-    if len(devices) > 1:
-        raise RuntimeError(
-            f"{cls.__name__}: expected all tensors to be on the same device, but found "
-            f"tensors on {' and '.join(sorted(devices))}; move them with .to('cuda') or "
-            f".cpu() first"
-        )
+            device = a.device
+            here = getattr(device, "type", None) or str(device)
+            kind = here if kind is None or kind == here else ""
+            needs.append(a.requires_grad)
+            stale = stale or getattr(a, "_stale_by", None) is not None
+        else:
+            needs.append(False)
+    if kind == "":
+        _raise_mixed_devices(cls, args)
     # ops run where their inputs live: cuda tensors on the cuda kernels, cpu tensors on
     # the selected CPU backend
-    backend = get_backend("cuda") if devices == {"cuda"} else current_backend()
-    ctx = context(cls, backend)
-    needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+    on_cuda = kind == "cuda"
+    ctx = context(cls, get_backend("cuda") if on_cuda else current_backend())
     grad_on = _grad_mode.get()
-    if grad_on:
+    if grad_on and stale:
         _check_not_stale(cls, args)
-    ctx.needs_input_grad = needs  # forward may save only what the needed gradients use
+    # forward may save only what the needed gradients use
+    ctx.needs_input_grad = needs = tuple(needs)
     if _anomaly.get():
         ctx.created_at = _creation_site()
-    on_device = devices == {"cuda"} and not cls.crosses_devices
-    return ctx, grad_on and any(needs), on_device
+    return ctx, grad_on and any(needs), on_cuda and not cls.crosses_devices
+
+
+def _raise_mixed_devices(cls, args) -> None:
+    from tinymm.tensor import Tensor
+
+    devices = {getattr(a.device, "type", None) or str(a.device) for a in args
+               if isinstance(a, Tensor)}
+    raise RuntimeError(
+        f"{cls.__name__}: expected all tensors to be on the same device, but found "
+        f"tensors on {' and '.join(sorted(devices))}; move them with .to('cuda') or "
+        f".cpu() first"
+    )
 
 
 def _record(ctx: Context, args: tuple, outputs: list, record: bool, frozen=()) -> None:
@@ -607,7 +623,7 @@ def _alias(t):
     """A new Tensor over ``t``'s storage and version counter, outside any graph."""
     from tinymm.tensor import Tensor
 
-    out = Tensor(t.array, _copy=False)
+    out = Tensor._make(t.array)
     out._version_box = t._version_box
     out._base = t if t._base is None else t._base
     return out
@@ -616,7 +632,7 @@ def _alias(t):
 def _as_tensor_or_none(g):
     from tinymm.tensor import Tensor
 
-    return None if g is None else Tensor(g, _copy=False)
+    return None if g is None else Tensor._make(g)
 
 
 def _grad_for(cls, i: int, g, parent):
@@ -686,13 +702,14 @@ def _check_not_stale(fn, args) -> None:
                 "or build the result out of place (torch.cat / torch.stack)")
 
 
-def _saved_arrays(ctx) -> list:
-    """The arrays an op kept for its backward (``saved``, kernel caches included)."""
-    found, stack = [], [ctx.saved]
+def _saved_storages(ctx) -> set:
+    """The ids of the storages (``_storage``) of the arrays an op kept for its backward
+    (``saved``, kernel caches included: nested tuples, lists and dicts)."""
+    found, stack = set(), [ctx.saved]
     while stack:
         value = stack.pop()
         if isinstance(value, np.ndarray):
-            found.append(value)
+            found.add(id(_storage(value)))
         elif isinstance(value, (tuple, list)):
             stack.extend(value)
         elif isinstance(value, dict):
@@ -703,7 +720,7 @@ def _saved_arrays(ctx) -> list:
 def _saved_versions(ctx, args, outputs) -> list:
     """(version box, version now, tensor description) for each input or output tensor whose
     storage the op saved for backward: an in-place change to it would corrupt the backward."""
-    saved = {id(_storage(a)) for a in _saved_arrays(ctx)}  # the saved arrays' storages
+    saved = _saved_storages(ctx)
     if not saved:
         return []
     checks = []
@@ -712,11 +729,12 @@ def _saved_versions(ctx, args, outputs) -> list:
         for i, t in enumerate(tensors):
             if role == "input" and read is not None and i not in read:
                 continue  # saved by the kernel, but the gradients asked for never read it
-            if hasattr(t, "_version_box") and id(_storage(t.array)) in saved:
+            box = getattr(t, "_version_box", None)
+            if box is not None and id(_storage(t.array)) in saved:
                 # the description's parts; formatted only for an error (str of a dtype costs
                 # more than the rest of this check, and this runs for every recorded op)
-                what = (t.dtype, tuple(t.shape), role, i, ctx.fn.__name__)
-                checks.append((t._version_box, t._version_box[0], what))
+                what = (t.array.dtype, tuple(t.shape), role, i, ctx.fn.__name__)
+                checks.append((box, box[0], what))
     return checks
 
 
@@ -764,6 +782,9 @@ class GradFn:
 
     def name(self) -> str:
         fn = self._node.fn  # a PyTorch-style Function's node is named without the 0, as torch
+        named = getattr(fn, "grad_fn_name", None)  # an op that names its node as PyTorch does
+        if named is not None:
+            return named
         return f"{fn.__name__}Backward" + ("" if issubclass(fn, Function) else "0")
 
     @property
@@ -777,7 +798,7 @@ class GradFn:
         return id(self._node)
 
     def __repr__(self) -> str:
-        return f"<{self.name()} object>"
+        return f"<{self.name()} object at {id(self):#x}>"  # PyTorch's form
 
 
 def run_hooks(hooks: dict | None, grad):
@@ -788,7 +809,7 @@ def run_hooks(hooks: dict | None, grad):
     from tinymm.tensor import Tensor
 
     for hook in list(hooks.values()):
-        result = hook(Tensor(grad, _copy=False))
+        result = hook(Tensor._make(grad))
         if result is not None:
             replaced = result.array if isinstance(result, Tensor) else np.asarray(result)
             if tuple(np.shape(replaced)) != tuple(np.shape(grad)):

@@ -63,12 +63,16 @@ def require(what: str = "the cuda device") -> None:
 
 
 def synchronize(device=None) -> None:
-    """Wait until every kernel launched so far has finished (as torch.cuda.synchronize);
-    nothing to wait for without a usable cuda device."""
+    """Wait until every kernel launched so far has finished (as torch.cuda.synchronize),
+    then judge the deferred device checks (index ranges, binary_cross_entropy's
+    probabilities: one counted copy when any is pending), raising a failed one's ValueError
+    here, as PyTorch's device-side asserts surface at a synchronisation; nothing to wait for
+    without a usable cuda device."""
     if is_available():
         from numba import cuda
 
         cuda.synchronize()
+        _kernels.judge_pending()
 
 
 def transfer_stats() -> dict:

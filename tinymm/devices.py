@@ -94,6 +94,15 @@ def defer_index_check(values, skip: int | None, judge) -> None:
     defer_bounds(values, skip, judge)
 
 
+def defer_range_check(values, judge) -> None:
+    """Check a float device array without a transfer now: its (min, max) (both NaN when a
+    value is NaN) is reduced on the device, and ``judge((min, max))`` returns the ValueError
+    message, or None, at the next copy of a result to the host or ``tinymm.cuda.synchronize()``."""
+    from tinymm.kernels.numba_cuda.device import defer_float_bounds
+
+    defer_float_bounds(values, judge)
+
+
 def read_later(values):
     """For a one-element int64 device array (a count): an object whose ``int()`` is its
     value, copied back with the next result that comes to the host (a training step's loss)
@@ -118,6 +127,14 @@ def device_triangle_indices(row: int, col: int, offset: int, lower: bool):
     from tinymm.kernels.numba_cuda.device import triangle_indices
 
     return triangle_indices(row, col, offset, lower)
+
+
+def device_row_order(x):
+    """The order of the rows of a C-contiguous (n, m) device array in lexicographic order
+    (int64 (n,), stable, no transfer)."""
+    from tinymm.kernels.numba_cuda.device import row_order
+
+    return row_order(x)
 
 
 def device_mode_index(rows):

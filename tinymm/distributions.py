@@ -132,7 +132,7 @@ class Categorical(Distribution):
 
     @property
     def mean(self) -> Tensor:
-        return Tensor(np.full(self._batch_shape, np.nan, self.probs.dtype))
+        return Tensor._make(np.full(self._batch_shape, np.nan, self.probs.dtype))
 
     variance = mean
 
@@ -163,7 +163,7 @@ class Categorical(Distribution):
         return -(logits * self.probs).sum(-1)
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
-        values = Tensor(np.arange(self._num_events, dtype=np.int64))
+        values = Tensor._make(np.arange(self._num_events, dtype=np.int64))
         values = values.reshape(-1, *(1,) * len(self._batch_shape))
         return values.expand(-1, *self._batch_shape) if expand else values
 

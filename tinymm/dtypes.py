@@ -1,7 +1,14 @@
 """Data types with PyTorch's names and PyTorch's type-promotion rules.
 
-The dtype objects are NumPy's scalar types (``tinymm.float32 is numpy.float32``), so they
-compare equal to ``tensor.dtype`` and can be passed wherever NumPy takes a dtype.
+The dtype objects are ``tinymm.dtype`` instances, one per NumPy dtype, as ``torch.dtype``:
+``tensor.dtype is tinymm.float32``; they print as PyTorch's do (``torch.float32``: programs
+compare and parse that string, as in ``str(x.dtype).replace("torch.", "")``, and a learner
+can diff a run under tinymm against one under torch); they carry
+``is_floating_point``, ``is_signed``, ``is_complex`` and ``itemsize``. Each holds its NumPy
+dtype as ``.dtype``, which is how NumPy reads any object given as a dtype, so
+``np.zeros(2, tinymm.float32)`` and ``array.astype(x.dtype)`` work; it compares equal to and
+hashes as that NumPy dtype (``x.dtype == np.float32``), and reads NumPy's other dtype
+attributes (``kind``, ``type``, ``char``) through.
 
 Promotion (``result_type``), as ``torch.result_type``: operands fall into three priority
 groups, tensors with at least one dimension, zero-dimensional tensors, and Python scalars;
@@ -16,15 +23,74 @@ from __future__ import annotations
 
 import numpy as np
 
-float32 = float = np.float32  # noqa: A001 - PyTorch's names
-float64 = double = np.float64
-float16 = half = np.float16
-int64 = long = np.int64
-int32 = int = np.int32  # noqa: A001
-int16 = short = np.int16
-int8 = np.int8
-uint8 = np.uint8
-bool = np.bool_  # noqa: A001
+
+class dtype:  # noqa: N801 - PyTorch's name
+    """``torch.dtype``: one instance per NumPy dtype (``of`` finds it)."""
+
+    __slots__ = ("dtype", "name", "is_floating_point", "is_signed", "is_complex", "itemsize")
+
+    def __init__(self, numpy_dtype: np.dtype):
+        self.dtype = np.dtype(numpy_dtype)  # NumPy's protocol for dtype-like objects
+        self.name = self.dtype.name
+        self.is_floating_point = self.dtype.kind == "f"
+        self.is_complex = self.dtype.kind == "c"
+        self.is_signed = self.dtype.kind in "fic"
+        self.itemsize = self.dtype.itemsize
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"  # PyTorch's spelling, which programs parse
+
+    def __eq__(self, other) -> bool:
+        if other is self or other is self.dtype:
+            return True
+        if isinstance(other, dtype):
+            return False
+        try:
+            return self.dtype == other  # NumPy's rule: a dtype, a scalar type or a name
+        except TypeError:
+            return False
+
+    def __hash__(self) -> int:
+        return hash(self.dtype)  # as the NumPy dtype, so either finds the other in a dict
+
+    def __getattr__(self, attribute: str):
+        return getattr(self.dtype, attribute)  # kind, type, char, str, ...
+
+    def __reduce__(self):
+        return of, (self.name,)
+
+    def to_real(self) -> dtype:
+        return self
+
+    def to_complex(self) -> dtype:
+        raise TypeError(f"{self}: tinymm has no complex dtypes")
+
+
+_BY_NUMPY: dict = {}
+
+
+def of(value) -> dtype:
+    """The ``tinymm.dtype`` of a NumPy dtype, a scalar type, a name or a ``tinymm.dtype``."""
+    found = _BY_NUMPY.get(value) if value.__hash__ is not None else None
+    if found is None:
+        if isinstance(value, dtype):
+            return value
+        numpy_dtype = np.dtype(value)
+        found = _BY_NUMPY.get(numpy_dtype)
+        if found is None:
+            found = _BY_NUMPY[numpy_dtype] = dtype(numpy_dtype)
+    return found
+
+
+float32 = float = of(np.float32)  # noqa: A001 - PyTorch's names
+float64 = double = of(np.float64)
+float16 = half = of(np.float16)
+int64 = long = of(np.int64)
+int32 = int = of(np.int32)  # noqa: A001
+int16 = short = of(np.int16)
+int8 = of(np.int8)
+uint8 = of(np.uint8)
+bool = of(np.bool_)  # noqa: A001
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 DEFAULT_INT = np.dtype(np.int64)
@@ -47,9 +113,9 @@ def set_default_dtype(dtype) -> None:
     _SCALAR_DTYPES[0.0 .__class__] = chosen
 
 
-def get_default_dtype():
+def get_default_dtype() -> dtype:
     """The dtype ``set_default_dtype`` set (float32 unless changed)."""
-    return DEFAULT_FLOAT.type
+    return of(DEFAULT_FLOAT)
 
 
 def category(dtype: np.dtype) -> int:
@@ -83,6 +149,7 @@ def _group_dtype(dtypes: list[np.dtype]) -> np.dtype | None:
 def result_type(*operands) -> np.dtype:
     """The dtype of an elementwise op on ``operands`` (Tensors, arrays or Python scalars)."""
     first = getattr(operands[0], "dtype", None) if operands else None
+    first = getattr(first, "dtype", first)  # a tinymm.dtype's NumPy dtype
     if isinstance(first, np.dtype) and first.kind in "biuf" and all(
             getattr(x, "dtype", None) == first for x in operands):
         return np.dtype(first)  # one supported dtype throughout: it is the result

@@ -15,13 +15,13 @@ from tinymm import dtypes as _dt
 from tinymm.devices import as_device, defer_index_check
 from tinymm.kernels.numba_cuda import device as _cuda
 from tinymm.random import generator_of, rng_of
-from tinymm.tensor import Tensor, shape_args
+from tinymm.tensor import Tensor, from_data, shape_args
 
 
 def _make(array: np.ndarray, dtype, requires_grad: bool, device) -> Tensor:
     if dtype is not None and array.dtype != np.dtype(dtype):
         array = array.astype(dtype)
-    return Tensor(array, requires_grad=requires_grad, device=device, _copy=False)
+    return from_data(array, device=device, requires_grad=requires_grad, copy=False)
 
 
 def _default(dtype, fill) -> np.dtype:
@@ -41,7 +41,7 @@ def _is_cuda(device) -> bool:
 
 def _drawn(array, dtype, requires_grad: bool = False) -> Tensor:
     """A cuda Tensor of the device array ``array``, cast on the device to ``dtype``."""
-    out = Tensor(array, _copy=False)
+    out = Tensor._make(array)
     if dtype is not None and out.dtype != np.dtype(dtype):
         out = out.to(np.dtype(dtype))
     return out.requires_grad_(requires_grad) if requires_grad else out
@@ -74,7 +74,7 @@ def eye(n: int, m: int | None = None, dtype=None, device=None,
 def _like(x: Tensor, fill, dtype, requires_grad) -> Tensor:
     dtype = x.dtype if dtype is None else dtype
     if x.is_cuda:  # filled on the device by a kernel (no transfer)
-        out = Tensor(_cuda.full(tuple(x.shape), fill, dtype), _copy=False)
+        out = Tensor._make(_cuda.full(tuple(x.shape), fill, dtype))
         return out.requires_grad_(True) if requires_grad else out
     return _make(np.full(x.shape, fill, dtype), None, requires_grad, x.device)
 
@@ -98,7 +98,7 @@ empty_like = zeros_like
 def arange(start, end=None, step=1, dtype=None, device=None,
            requires_grad: bool = False) -> Tensor:
     """[start, end) in steps of ``step`` (``arange(n)`` is 0..n-1); float if any argument
-    is a float, else int64."""
+    is a float, else int64. An integer ``dtype`` truncates float arguments first, as torch."""
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -107,6 +107,10 @@ def arange(start, end=None, step=1, dtype=None, device=None,
     floating = any(isinstance(v, float) for v in values)
     dtype = np.dtype(dtype) if dtype is not None else (
         _dt.DEFAULT_FLOAT if floating else _dt.DEFAULT_INT)
+    if floating and dtype.kind in "iu":  # torch truncates the arguments to the integer type
+        values, floating = [int(v) for v in values], False  # (0, 5, 1.5) is 0, 1, 2, 3, 4
+        if values[2] == 0:
+            raise ValueError(f"arange: step {step} truncates to 0 for dtype {dtype}")
     array = np.arange(*values, dtype=np.float64 if floating else np.int64)
     return _make(array, dtype, requires_grad, device)
 

@@ -17,6 +17,7 @@ from tinymm.ops.composite_loss import (
 from tinymm.ops.conv1d import conv1d
 from tinymm.ops.conv2d import conv2d, conv2d_relu
 from tinymm.ops.conv_transpose import conv_transpose2d
+from tinymm.ops.ctc import ctc_loss
 from tinymm.ops.distance import cdist, cosine_similarity, pairwise_distance
 from tinymm.ops.dropout import dropout, dropout2d  # their masks draw from tinymm.random
 from tinymm.ops.embedding import embedding
@@ -84,6 +85,7 @@ __all__ = [
     "batch_norm", "layer_norm",
     # contrastive loss (issue 16)
     "info_nce",
+    "ctc_loss",
 ]
 __all__ += [
     # PyTorch's losses (ops/loss.py; cross_entropy also takes weight=)
@@ -134,4 +136,4 @@ def one_hot(tensor, num_classes: int = -1):
         num_classes = 0 if bounds is None else bounds[1] + 1
     check_int_range("one_hot", "class index", idx, 0, num_classes)
     backend = get_backend("cuda") if t.is_cuda else current_backend()
-    return Tensor(backend.one_hot_forward(idx, int(num_classes))[0], _copy=False)
+    return Tensor._make(backend.one_hot_forward(idx, int(num_classes))[0])

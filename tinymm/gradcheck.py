@@ -81,7 +81,7 @@ def _prepare(inputs: Sequence[Any]) -> tuple[list[Any], list[int], list[str]]:
         names.append(name)
         if isinstance(array, np.ndarray) and array.dtype.kind == "f":
             wants_grad = not isinstance(value, Tensor) or value.requires_grad
-            t = Tensor(array.astype(np.float64), requires_grad=wants_grad)
+            t = Tensor._make(array.astype(np.float64), wants_grad)
             t.name = name
             prepared.append(t)
             if wants_grad:
@@ -117,7 +117,7 @@ def _compare(fn: Callable, inputs: Sequence[Any], eps: float, seed: int):
         root, v = differentiable[0]
         upstream = v.astype(root.dtype)
     else:  # several outputs: L = sum_k <out_k, v_k> as one scalar graph
-        root = sum((o * Tensor(v.astype(o.dtype))).sum() for o, v in differentiable)
+        root = sum((o * Tensor._make(v.astype(o.dtype))).sum() for o, v in differentiable)
         upstream = None
     root.backward(upstream)
     analytic = {i: (prepared[i].grad.array if prepared[i].grad is not None

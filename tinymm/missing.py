@@ -44,7 +44,6 @@ NN = {
     "DataParallel": _NO_PARALLEL, "DistributedDataParallel": _NO_PARALLEL,
     "parallel": _NO_PARALLEL,
     "Conv3d": "tinymm has Conv1d and Conv2d (and ConvTranspose2d), no 3-d convolution",
-    "CTCLoss": "tinymm has no CTC loss",
 }
 
 OPTIM = {

@@ -41,6 +41,7 @@ from tinymm.autograd import (
 from tinymm.backend import current_backend, get_backend
 from tinymm.devices import CPU, as_device
 from tinymm.kernels.numba_cuda import device as _cuda
+from tinymm.printing import tensor_repr
 
 _FLOAT_DTYPES = (np.float32, np.float64)
 _SCALARS = (bool, int, float)
@@ -50,11 +51,29 @@ _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "
 
 
 class Size(tuple):
-    """A tensor's shape, a tuple (``torch.Size``); it prints as a tuple, so error messages
-    read ``(2, 3)``."""
+    """A tensor's shape, a tuple (``torch.Size``) that prints as PyTorch's does:
+    ``torch.Size([2, 3])``."""
 
     def numel(self) -> int:
         return int(np.prod(self, dtype=np.int64))
+
+    def __repr__(self) -> str:
+        return f"torch.Size({list(self)})"
+
+    def __getitem__(self, key):
+        item = tuple.__getitem__(self, key)
+        return Size(item) if isinstance(key, slice) else item  # x.shape[1:] is a Size too
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))  # shape[:1] + (4,) stays a Size
+
+    def __radd__(self, other):
+        return Size(tuple(other) + tuple(self))
+
+    def __mul__(self, times):
+        return Size(tuple.__mul__(self, times))
+
+    __rmul__ = __mul__
 
 
 class _SizeOf(int):
@@ -70,35 +89,6 @@ class _SizeOf(int):
         if dim is None:
             return Size(shape)
         return shape[self._tensor._dim(dim, "size")]
-
-
-_PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, max_line_width=80),
-             "short": dict(precision=2, threshold=1000, edgeitems=2, max_line_width=80),
-             "full": dict(precision=4, threshold=np.iinfo(np.int64).max, edgeitems=3,
-                          max_line_width=80)}
-_PRINT_OPTIONS: dict = dict(_PROFILES["default"])  # np.array2string's arguments for repr
-
-
-def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
-                     profile=None, sci_mode=None) -> None:
-    """``torch.set_printoptions``: how ``repr(tensor)`` shows values (a profile first, then the
-    options given; sci_mode True forces scientific notation, False suppresses it)."""
-    if profile is not None:  # also resets sci_mode
-        if profile not in _PROFILES:
-            raise ValueError(f"set_printoptions: profile must be one of {sorted(_PROFILES)}, got "
-                             f"{profile!r}")
-        _PRINT_OPTIONS.clear()
-        _PRINT_OPTIONS.update(_PROFILES[profile])
-    for key, value in (("precision", precision), ("threshold", threshold),
-                       ("edgeitems", edgeitems), ("max_line_width", linewidth)):
-        if value is not None:
-            _PRINT_OPTIONS[key] = int(value)
-    if sci_mode is not None:
-        _PRINT_OPTIONS.pop("formatter", None)
-        _PRINT_OPTIONS["suppress_small"] = not sci_mode
-        if sci_mode:
-            digits = _PRINT_OPTIONS["precision"]
-            _PRINT_OPTIONS["formatter"] = {"float_kind": lambda v: f"{v:.{digits}e}"}
 
 
 def _as_array(data: Any, dtype=None) -> np.ndarray:
@@ -132,6 +122,25 @@ def _pick(dim, axis, keepdim, keepdims):
     return (axis if dim is None else dim), bool(keepdim if keepdims is None else keepdims)
 
 
+def legacy_array(who: str, dtype, args: tuple) -> np.ndarray:
+    """The array PyTorch's legacy constructors (``torch.Tensor``, ``torch.FloatTensor``, ...)
+    build from their arguments: none -> empty (0,); sizes as ints or one ``Size`` -> zeros of
+    that shape (``Size([])``: 0-d); one list, tuple or array of data -> a copy as ``dtype``."""
+    if not args:
+        return np.zeros(0, dtype)
+    if len(args) == 1 and isinstance(args[0], Size):
+        args = tuple(args[0])
+    if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+        return np.zeros(tuple(int(a) for a in args), dtype)
+    if len(args) == 1 and isinstance(args[0], np.ndarray):
+        return np.array(args[0], dtype=dtype)
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        return _as_array(args[0], dtype)  # a new array (the elements may be Tensors)
+    got = ", ".join(type(a).__name__ for a in args)
+    raise TypeError(f"{who}(): expected a sequence or array of data, or sizes as ints, got "
+                    f"{got}; tinymm.tensor(x) makes a tensor from a scalar")
+
+
 class _ToDevice(ArrayFunction):
     """Copy to the other device (one counted host<->device transfer); backward copies the
     gradient back, so ``x.to("cuda")`` inside a graph is differentiable, as in PyTorch."""
@@ -159,50 +168,75 @@ class Tensor:
 
     __array_priority__ = 1000  # make ndarray + Tensor call Tensor.__radd__
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device=None,
-                 _copy: bool = True):
-        raw = data.array if isinstance(data, Tensor) else data
-        # a host array kept as it is (an op's result): no conversion, no device to parse
-        plain = type(raw) is np.ndarray and dtype is None and device is None
-        if plain:
-            array = raw.copy() if _copy and raw is data else raw
-        elif _cuda.is_device_array(raw):  # already on the GPU: stays there unless told otherwise
-            array = raw
-            if dtype is not None and np.dtype(dtype) != array.dtype:
+    # What every tensor starts as: the constructors set only array, device, the version box
+    # and (when asked) requires_grad; the rest is set when autograd or the user changes it.
+    _grad: Tensor | None = None
+    requires_grad = False
+    _node = None  # the Context of the op that made this tensor (None for leaves)
+    _out_index = 0  # which output of that op this tensor is
+    _retains_grad = False
+    _base: Tensor | None = None  # for a view made by an op: the tensor it views
+    _stale_by: str | None = None  # a recorded in-place op changed it through a view
+    name: str | None = None  # optional, used in error messages (gradcheck, nn)
+    _hooks: dict | None = None  # gradient hooks (register_hook), by handle id
+
+    def __init__(self, *data: Any, device=None, requires_grad: bool = False, dtype=None):
+        """``torch.Tensor``'s constructor (the default float type's, as ``FloatTensor``):
+        ``Tensor([1, 2])`` copies the data as the default float dtype (float32 unless
+        ``set_default_dtype`` changed it), whatever the data's own dtype; ``Tensor(2, 3)`` or
+        ``Tensor(size)`` is a new zero-filled tensor of that shape (PyTorch leaves it
+        uninitialised); ``Tensor()`` is empty; ``Tensor(tensor)`` shares that tensor's
+        storage. ``dtype`` and ``requires_grad`` are tinymm's additions (PyTorch's
+        constructor refuses them). ``tinymm.tensor(data)`` keeps the data's dtype."""
+        source = data[0] if len(data) == 1 else None
+        if isinstance(source, Tensor) or _cuda.is_device_array(source):
+            array = source.array if isinstance(source, Tensor) else source
+        else:
+            array = legacy_array("Tensor", _dt.DEFAULT_FLOAT if dtype is None else dtype, data)
+        if dtype is not None and array.dtype != np.dtype(dtype):
+            if _cuda.is_device_array(array):
                 raise TypeError(f"Tensor: a cuda array of dtype {array.dtype} cannot be "
                                 f"converted to {np.dtype(dtype)} here; use .to(dtype)")
-            if device is not None and as_device(device, "Tensor").type == "cpu":
-                array = _cuda.to_host(array)  # a counted device->host copy
-        else:
-            array = _as_array(data, dtype)
-            if _copy and isinstance(data, np.ndarray) and array is data:
-                array = array.copy()
-            if device is not None and as_device(device, "Tensor").type == "cuda":
-                array = _cuda.to_device(array)  # a counted host->device copy
-        self.device = CPU if plain else as_device(
+            array = array.astype(dtype)
+        if device is not None:  # a counted copy when the data is on the other device
+            to_cuda = as_device(device, "Tensor").type == "cuda"
+            if _cuda.is_device_array(array) != to_cuda:
+                array = _cuda.to_device(array) if to_cuda else _cuda.to_host(array)
+        self._adopt(array, requires_grad)
+        if isinstance(source, Tensor) and array is source.array:  # an alias, as in PyTorch
+            self._version_box = source._version_box
+
+    def _adopt(self, array, requires_grad: bool) -> None:
+        """Make ``array`` (a NumPy array or a numba-cuda device array, used as it is) this
+        tensor's storage."""
+        self.array = array  # the storage; ops receive it, never the Tensor
+        self.device = CPU if type(array) is np.ndarray else as_device(
             "cuda" if _cuda.is_device_array(array) else "cpu", "Tensor")
-        if requires_grad and array.dtype.type not in _FLOAT_DTYPES:
-            raise TypeError(
-                f"Tensor: only float32/float64 tensors can require gradients, got {array.dtype}"
-            )
-        self.array: np.ndarray = array  # the storage; ops receive it, never the Tensor
-        self._grad: Tensor | None = None
-        self.requires_grad = bool(requires_grad)
-        self._node = None  # the Context of the op that made this tensor (None for leaves)
-        self._out_index = 0  # which output of that op this tensor is
-        self._retains_grad = False
         self._version_box = [0]  # shared by views of the same storage; bumped by in-place ops
-        self._base: Tensor | None = None  # for a view made by an op: the tensor it views
-        self._stale_by: str | None = None  # a recorded in-place op changed it through a view
-        self.name: str | None = None  # optional, used in error messages (gradcheck, nn)
-        self._hooks: dict | None = None  # gradient hooks (register_hook), by handle id
+        if requires_grad:
+            if array.dtype.type not in _FLOAT_DTYPES:
+                raise TypeError(f"Tensor: only float32/float64 tensors can require gradients, "
+                                f"got {array.dtype}")
+            self.requires_grad = True
+
+    @classmethod
+    def _make(cls, array, requires_grad: bool = False) -> Tensor:
+        """A tensor over ``array`` with no copy: how tinymm builds the results of its ops
+        (NumPy and device arrays are used as they are; anything else is converted as
+        ``tinymm.tensor`` converts it). The public constructor's parsing is not on this
+        path."""
+        out = object.__new__(cls)
+        if type(array) is not np.ndarray and not _cuda.is_device_array(array):
+            array = _as_array(array)
+        out._adopt(array, requires_grad)
+        return out
 
     # ---------------------------------------------------------------- storage and gradient
     @property
     def data(self) -> Tensor:
         """This tensor's values as a new leaf that shares its storage (PyTorch's ``.data``:
         in-place changes through it are not seen by the version counter)."""
-        return Tensor(self.array, _copy=False)
+        return Tensor._make(self.array)
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -212,7 +246,7 @@ class Tensor:
                                f"{self.device} tensor; move it with .to('{self.device}') first")
         if tuple(array.shape) != tuple(self.shape):
             raise ValueError(f"Tensor.data: the new data has shape {array.shape}, expected "
-                             f"{self.shape}; create a new tensor to change the shape")
+                             f"{tuple(self.shape)}; create a new tensor to change the shape")
         self.array = array
 
     @property
@@ -223,10 +257,10 @@ class Tensor:
     @grad.setter
     def grad(self, value: Any) -> None:
         if value is not None:
-            value = value if isinstance(value, Tensor) else Tensor(value, _copy=False)
+            value = value if isinstance(value, Tensor) else Tensor._make(value)
             if value.shape != self.shape:
                 raise ValueError(f"Tensor.grad: assigned gradient has shape {value.shape}, "
-                                 f"expected {self.shape} (the tensor's shape)")
+                                 f"expected {tuple(self.shape)} (the tensor's shape)")
         self._grad = value
 
     @property
@@ -245,8 +279,9 @@ class Tensor:
         return _SizeOf(self)
 
     @property
-    def dtype(self) -> np.dtype:
-        return self.array.dtype
+    def dtype(self) -> _dt.dtype:
+        """The ``tinymm.dtype`` (``x.dtype is tinymm.float32``); ``x.array.dtype`` is NumPy's."""
+        return _dt.of(self.array.dtype)
 
     @property
     def ndim(self) -> int:
@@ -298,7 +333,7 @@ class Tensor:
         return int(self.array.itemsize)
 
     def is_floating_point(self) -> bool:
-        return self.dtype.kind == "f"
+        return self.array.dtype.kind == "f"
 
     def __len__(self) -> int:
         if self.array.ndim == 0:
@@ -331,26 +366,25 @@ class Tensor:
 
     def item(self):
         if self.array.size != 1:
-            raise ValueError(f"Tensor.item(): needs exactly one element, got shape {self.shape}")
+            raise ValueError(f"Tensor.item(): needs exactly one element, got shape "
+                             f"{tuple(self.shape)}")
         return self._host_values().item()
 
     def tolist(self):
         return self._host_values().tolist()
 
     def __repr__(self) -> str:
-        """PyTorch's layout: the dtype is named unless it is the default float, int64 or
-        bool; then ``grad_fn=<...>`` for an op's result or ``requires_grad=True`` for a
-        leaf."""
+        """PyTorch's print (``tinymm/printing.py``): the dtype is named unless it is the
+        default float, int64 or bool; then ``grad_fn=<...>`` for an op's result or
+        ``requires_grad=True`` for a leaf."""
         if self._node is not None:
-            grad = f", grad_fn=<{self.grad_fn.name()}>"
+            grad = f"grad_fn=<{self.grad_fn.name()}>"
         else:
-            grad = ", requires_grad=True" if self.requires_grad else ""
-        where = ", device='cuda'" if self.is_cuda else ""
-        implied = (_dt.get_default_dtype(), np.dtype(np.int64), np.dtype(np.bool_))
-        dtype = "" if self.dtype in implied else f", dtype=torch.{self.dtype}"
-        body = np.array2string(self._host_values(), separator=", ", prefix="tensor(",
-                               **_PRINT_OPTIONS)
-        return f"tensor({body}{where}{dtype}{grad})"
+            grad = "requires_grad=True" if self.requires_grad else None
+        dtype, default = self.array.dtype, _dt.DEFAULT_FLOAT
+        implied = dtype == default or dtype == np.int64 or dtype == np.bool_
+        return tensor_repr(self._host_values(), str(self.dtype), implied, dtype == default,
+                           "cuda:0" if self.is_cuda else None, grad)
 
     def __format__(self, spec: str) -> str:
         if spec and self.array.size == 1:
@@ -387,7 +421,7 @@ class Tensor:
         return int(self._one("int()"))
 
     def __index__(self) -> int:
-        if self.dtype.kind not in "iub":
+        if self.array.dtype.kind not in "iub":
             raise TypeError(f"only integer tensors of a single element can be converted to an "
                             f"index, got dtype {self.dtype}")
         return int(self._one("__index__"))
@@ -405,15 +439,16 @@ class Tensor:
             if self.array.size != 1:
                 raise RuntimeError(
                     f"backward(): grad can be implicitly created only for scalar outputs; this "
-                    f"tensor has shape {self.shape}. Pass gradient=<array of that shape> (the "
-                    "upstream gradient), or reduce it first, e.g. y.sum().backward()"
+                    f"tensor has shape {tuple(self.shape)}. Pass gradient=<array of that shape> "
+                    "(the upstream gradient), or reduce it first, e.g. y.sum().backward()"
                 )
-            grad = get_backend("cuda").full(tuple(self.shape), 1, self.dtype) if self.is_cuda \
-                else np.ones(self.shape, dtype=self.dtype)
+            dtype = self.array.dtype
+            grad = get_backend("cuda").full(tuple(self.shape), 1, dtype) if self.is_cuda \
+                else np.ones(self.shape, dtype=dtype)
         else:
             grad = gradient.array if isinstance(gradient, Tensor) else gradient
             if not _cuda.is_device_array(grad):
-                grad = np.asarray(grad, dtype=self.dtype)
+                grad = np.asarray(grad, dtype=self.array.dtype)
                 if self.is_cuda:
                     grad = _cuda.to_device(grad)
             elif not self.is_cuda:
@@ -421,7 +456,7 @@ class Tensor:
                                    "tensor on the cpu; move the gradient with .cpu()")
             if tuple(grad.shape) != tuple(self.shape):
                 raise ValueError(
-                    f"backward(): gradient has shape {grad.shape}, expected {self.shape} "
+                    f"backward(): gradient has shape {grad.shape}, expected {tuple(self.shape)} "
                     "(the shape of the tensor backward is called on)"
                 )
         run_backward(self, grad, retain_graph=retain_graph)
@@ -430,12 +465,12 @@ class Tensor:
         if self.is_cuda:  # device kernels: a copy, then out-of-place sums
             kernels = get_backend("cuda")
             if self._grad is None:
-                self._grad = Tensor(kernels.cast_forward(g, self.dtype)[0], _copy=False)
+                self._grad = Tensor._make(kernels.cast_forward(g, self.array.dtype)[0])
             else:
-                self._grad = Tensor(kernels.add_forward(self._grad.array, g)[0], _copy=False)
+                self._grad = Tensor._make(kernels.add_forward(self._grad.array, g)[0])
             return
         if self._grad is None:  # our own copy: safe to add into
-            self._grad = Tensor(np.array(g, dtype=self.dtype, copy=True), _copy=False)
+            self._grad = Tensor._make(np.array(g, dtype=self.array.dtype, copy=True))
         else:
             self._grad.array += g  # in place: no fresh (page-faulting) array per accumulation
 
@@ -471,7 +506,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data (and version counter), cut off from the
         graph."""
-        out = Tensor(self.array, requires_grad=False, _copy=False)
+        out = Tensor._make(self.array, requires_grad=False)
         out._version_box = self._version_box
         return out
 
@@ -480,7 +515,7 @@ class Tensor:
         return self
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
-        if flag and self.dtype.type not in _FLOAT_DTYPES:
+        if flag and self.array.dtype.type not in _FLOAT_DTYPES:
             raise TypeError(f"requires_grad_(): only float tensors can require grad, got "
                             f"{self.dtype}")
         if not flag and not self.is_leaf:
@@ -518,6 +553,15 @@ class Tensor:
 
     def bool(self) -> Tensor:
         return self.to(np.bool_)
+
+    def short(self) -> Tensor:
+        return self.to(np.int16)
+
+    def char(self) -> Tensor:
+        return self.to(np.int8)
+
+    def byte(self) -> Tensor:
+        return self.to(np.uint8)
 
     def type(self, dtype=None):
         """With no argument, the type's name as torch spells it (``'torch.FloatTensor'``);
@@ -560,10 +604,10 @@ class Tensor:
 
     # ---------------------------------------------------------------- new tensors like this
     def _new(self, array: np.ndarray, requires_grad: bool) -> Tensor:
-        return Tensor(array, requires_grad=requires_grad, device=self.device, _copy=False)
+        return from_data(array, device=self.device, requires_grad=requires_grad, copy=False)
 
     def new_tensor(self, data, dtype=None, requires_grad: bool = False) -> Tensor:
-        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        dtype = self.array.dtype if dtype is None else np.dtype(dtype)
         if isinstance(data, Tensor):  # a copy where self is, by kernels (no host round trip)
             out = data.detach().to(self.device).to(dtype).clone()
             return out.requires_grad_(requires_grad) if requires_grad else out
@@ -571,7 +615,7 @@ class Tensor:
 
     def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
         shape = shape_args((size,))
-        return self._new(np.full(shape, fill_value, self.dtype if dtype is None else dtype),
+        return self._new(np.full(shape, fill_value, self.array.dtype if dtype is None else dtype),
                          requires_grad)
 
     def new_zeros(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -590,7 +634,7 @@ class Tensor:
             return other
         if self.is_cuda and isinstance(other, np.generic):
             return other.item()
-        return Tensor(other, _copy=False)
+        return Tensor._make(other)
 
     def _promoted(self, other: Any, divide: bool = False) -> tuple[Tensor, Tensor]:
         """self and ``other`` as two tensors of their promoted dtype; a Python scalar becomes
@@ -599,13 +643,13 @@ class Tensor:
         dtype = _dt.result_type(self, other)
         if divide:
             dtype = _dt.float_result(dtype)
-        a = self if self.dtype == dtype else self.astype(dtype)
+        a = self if self.array.dtype == dtype else self.astype(dtype)
         if isinstance(other, Tensor):
-            b = other if other.dtype == dtype else other.astype(dtype)
+            b = other if other.array.dtype == dtype else other.astype(dtype)
         elif self.is_cuda:
-            b = Tensor(get_backend("cuda").full((), other, dtype), _copy=False)
-        else:
-            b = Tensor(np.asarray(other, dtype=dtype), _copy=False)
+            b = Tensor._make(get_backend("cuda").full((), other, dtype))
+        else:  # astype wraps an out-of-range int (u8 + -1 is u8 + 255), as torch
+            b = Tensor._make(np.asarray(other).astype(dtype))
         return a, b
 
     def _binary(self, fn, other: Any, reverse: bool = False, divide: bool = False) -> Tensor:
@@ -615,11 +659,11 @@ class Tensor:
     def _wrap(self, other: Any) -> Tensor:
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, _SCALARS) and self.dtype.kind == "f":
+        if isinstance(other, _SCALARS) and self.array.dtype.kind == "f":
             if self.is_cuda:  # a 0-d device array written by a kernel: no transfer
-                return Tensor(get_backend("cuda").full((), other, self.dtype), _copy=False)
-            return Tensor(np.asarray(other, dtype=self.dtype), _copy=False)
-        return Tensor(other, _copy=False)
+                return Tensor._make(get_backend("cuda").full((), other, self.array.dtype))
+            return Tensor._make(np.asarray(other, dtype=self.array.dtype))
+        return Tensor._make(other)
 
     def __add__(self, other): return self._binary(_E.Add, other)
     def __radd__(self, other): return self._binary(_E.Add, other, reverse=True)
@@ -650,7 +694,8 @@ class Tensor:
         if rounding_mode not in ("trunc", "floor"):
             raise ValueError("div: rounding_mode must be None, 'trunc' or 'floor', got "
                              f"{rounding_mode!r}")
-        quotient = self.astype(np.float64) / other if self.dtype.kind in "iub" else self / other
+        integer = self.array.dtype.kind in "iub"
+        quotient = self.astype(np.float64) / other if integer else self / other
         rounded = quotient.trunc() if rounding_mode == "trunc" else quotient.floor()
         return rounded.astype(_dt.result_type(self, self._operand(other)))
     def pow(self, exponent): return self ** exponent
@@ -666,51 +711,75 @@ class Tensor:
         if isinstance(exponent, Tensor):
             return self._binary(_E.PowTensor, exponent)
         dtype = _dt.result_type(self, exponent)
-        base = self if self.dtype == dtype else self.astype(dtype)
+        base = self if self.array.dtype == dtype else self.astype(dtype)
         return _E.Pow.apply(base, exponent=exponent)
 
     def __rpow__(self, base):
         return self._binary(_E.PowTensor, base, reverse=True)
 
     def _plain(self, fn, other) -> Tensor:
-        """A result with no gradient (integer division, modulo, logical ops); logical ops on
-        cuda bool tensors run the ``compare`` kernel, the others need the host."""
-        if self.is_cuda and self.dtype == np.bool_ and fn in _LOGICAL:
+        """A result with no gradient (the bitwise and logical ops); logical ops on cuda bool
+        tensors run the ``compare`` kernel, the others need the host."""
+        if self.is_cuda and self.array.dtype == np.bool_ and fn in _LOGICAL:
             return self._compare(other, _LOGICAL[fn])
         self._host_only(f"Tensor op ({fn.__name__})")
         other = other.array if isinstance(other, Tensor) else other
-        return Tensor(np.asarray(fn(self.array, other)), _copy=False)
+        return Tensor._make(np.asarray(fn(self.array, other)))
 
-    def __floordiv__(self, other): return self._plain(np.floor_divide, other)
-    def __rfloordiv__(self, other): return Tensor(np.floor_divide(other, self.array))
-    def __mod__(self, other): return self._plain(np.remainder, other)
-    def __and__(self, other): return self._plain(np.logical_and if self.dtype == np.bool_
+    def _floored(self, fn, other, reverse: bool = False) -> Tensor:
+        """``self // other`` or ``self % other`` (``fn``; ``reverse`` swaps the operands) in
+        torch's promoted dtype (``result_type``: a float scalar with an int tensor gives
+        float32); an integer division by zero raises ZeroDivisionError, as torch refuses it."""
+        self._host_only(f"Tensor op ({fn.__name__})")
+        dtype = _dt.result_type(self, other)
+        if dtype == np.bool_:
+            raise TypeError(f"{fn.__name__}: not defined for two bool operands (as torch); "
+                            "convert one with .long() first")
+        a = self.array.astype(dtype, copy=False)
+        b = np.asarray(other.array if isinstance(other, Tensor) else other).astype(dtype)
+        a, b = (b, a) if reverse else (a, b)
+        if dtype.kind in "iu" and not np.all(b):
+            raise ZeroDivisionError(f"{fn.__name__}: integer division by zero")
+        with np.errstate(divide="ignore", invalid="ignore"):  # float x // 0 is inf, as torch
+            return Tensor._make(np.asarray(fn(a, b)))
+
+    def __floordiv__(self, other): return self._floored(np.floor_divide, other)
+    def __rfloordiv__(self, other): return self._floored(np.floor_divide, other, True)
+    def __mod__(self, other): return self._floored(np.remainder, other)
+    def __rmod__(self, other): return self._floored(np.remainder, other, True)
+    def __and__(self, other): return self._plain(np.logical_and if self.array.dtype == np.bool_
                                                  else np.bitwise_and, other)
-    def __or__(self, other): return self._plain(np.logical_or if self.dtype == np.bool_
+    def __or__(self, other): return self._plain(np.logical_or if self.array.dtype == np.bool_
                                                 else np.bitwise_or, other)
-    def __xor__(self, other): return self._plain(np.logical_xor if self.dtype == np.bool_
+    def __xor__(self, other): return self._plain(np.logical_xor if self.array.dtype == np.bool_
                                                  else np.bitwise_xor, other)
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
     def __invert__(self):
-        if self.is_cuda and self.dtype == np.bool_:
+        if self.is_cuda and self.array.dtype == np.bool_:
             return self._compare(False, "eq")  # not x == (x == False)
         self._host_only("Tensor op (invert)")
-        return Tensor(np.logical_not(self.array) if self.dtype == np.bool_ else ~self.array)
+        array = self.array
+        return Tensor._make(np.logical_not(array) if array.dtype == np.bool_ else ~array)
 
     def logical_not(self): return _SP.logical_not(self)  # bool out for any dtype, as torch
 
     # comparisons: bool results, no gradient
     def _compare(self, other, op: str) -> Tensor:
-        """``self op other`` as a bool tensor: on the cpu NumPy's comparison of the arrays;
-        on cuda the operands promoted to one dtype and the ``compare`` kernel."""
+        """``self op other`` as a bool tensor: on the cpu NumPy's comparison of the arrays
+        (promoted to one dtype first when both are integers or bools); on cuda the operands
+        promoted to one dtype and the ``compare`` kernel."""
         if self.is_cuda or (isinstance(other, Tensor) and other.is_cuda):
             a, b = self._promoted(other)
             check_same_device(f"comparison ({op})", input=a.array, other=b.array)
-            return Tensor(get_backend("cuda").compare_forward(a.array, b.array, op)[0],
-                          _copy=False)
+            return Tensor._make(get_backend("cuda").compare_forward(a.array, b.array, op)[0])
+        if self.array.dtype.kind in "biu" and getattr(other, "dtype", np.dtype(type(other))).kind \
+                in "biu":  # integers compare in their promoted dtype, as torch and the cuda path
+            dtype = _dt.result_type(self, other)  # (u8 > -1 is u8 > 255: False)
+            b = np.asarray(other.array if isinstance(other, Tensor) else other).astype(dtype)
+            return Tensor._make(np.asarray(_COMPARE[op](self.array.astype(dtype, copy=False), b)))
         other = other.array if isinstance(other, Tensor) else other
-        return Tensor(np.asarray(_COMPARE[op](self.array, other)), _copy=False)
+        return Tensor._make(np.asarray(_COMPARE[op](self.array, other)))
 
     def __lt__(self, other): return self._compare(other, "lt")
     def __le__(self, other): return self._compare(other, "le")
@@ -738,29 +807,29 @@ class Tensor:
         dim, keepdim = _pick(dim, axis, keepdim, keepdims)  # np.any(t, axis=) lands here too
         if self.is_cuda:  # the nonzero count along dim, on the device
             return (self != 0).to(np.float64).sum(dim, keepdim=keepdim) > 0
-        return Tensor(np.asarray(self.array.any(axis=dim, keepdims=keepdim)), _copy=False)
+        return Tensor._make(np.asarray(self.array.any(axis=dim, keepdims=keepdim)))
 
     def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
         dim, keepdim = _pick(dim, axis, keepdim, keepdims)
         if self.is_cuda:
             return (self == 0).to(np.float64).sum(dim, keepdim=keepdim) == 0
-        return Tensor(np.asarray(self.array.all(axis=dim, keepdims=keepdim)), _copy=False)
+        return Tensor._make(np.asarray(self.array.all(axis=dim, keepdims=keepdim)))
 
     def nonzero(self, as_tuple: bool = False):
         """The coordinates (count, ndim) of the nonzero elements in row-major order (a tuple
         of ndim columns with ``as_tuple``): the ``nonzero`` kernel, which on cuda needs the
         count on the host first (one counted 8-byte copy)."""
-        mask = self if self.dtype == np.bool_ else self != 0
+        mask = self if self.array.dtype == np.bool_ else self != 0
         flat = mask.reshape(-1)
         count = int(flat.cumsum(0)[-1].item()) if flat.numel() else 0
         backend = get_backend("cuda") if self.is_cuda else current_backend()
-        out = Tensor(backend.nonzero_forward(mask.array, count)[0], _copy=False)
+        out = Tensor._make(backend.nonzero_forward(mask.array, count)[0])
         return tuple(out[:, k] for k in range(self.ndim)) if as_tuple else out
 
     # ---------------------------------------------------------------- elementwise math
     def _float_op(self, fn) -> Tensor:
         """An op defined on floats: integer inputs become float32 first (as PyTorch)."""
-        x = self if self.dtype.kind == "f" else self.astype(_dt.DEFAULT_FLOAT)
+        x = self if self.array.dtype.kind == "f" else self.astype(_dt.DEFAULT_FLOAT)
         return fn.apply(x)
 
     def exp(self): return self._float_op(_E.Exp)
@@ -812,7 +881,9 @@ class Tensor:
         """Clamp into [min, max] (max wins where min > max), in the dtype promoted with the
         bounds (an int tensor clamped to float bounds gives the default float)."""
         dtype = _dt.result_type(self, *(b for b in (min, max) if b is not None))
-        x = self if dtype == self.dtype else self.to(dtype)
+        x = self if dtype == self.array.dtype else self.to(dtype)
+        min, max = (b.to(dtype) if isinstance(b, Tensor) and b.array.dtype != dtype else b  # noqa: A001
+                    for b in (min, max))  # a 0-d int64 bound must not widen float32 x
         return _E.Clamp.apply(x, low=min, high=max)
 
     clip = clamp
@@ -821,7 +892,10 @@ class Tensor:
     def minimum(self, other): return self._binary(_E.Minimum, other)
 
     def masked_fill(self, mask, value) -> Tensor:
-        return where(mask, value, self)
+        """``where(mask, value, self)`` in self's dtype, as torch (an int tensor filled with
+        2.7 stays int64, a bool one filled with 0 stays bool)."""
+        out = where(mask, value, self)
+        return out if out.dtype == self.dtype else out.to(self.dtype)
 
     def lerp(self, end, weight):
         return self + (end - self) * weight
@@ -861,6 +935,7 @@ class Tensor:
 
     def logsumexp(self, dim, keepdim: bool = False):
         m = self.amax(dim, keepdim=True).detach()  # a constant shift: no gradient through it
+        m = where(m.isinf(), 0.0, m)  # an infinite max shifts by 0: lse is then +-inf, as torch
         out = (self - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.squeeze(dim)
 
@@ -881,16 +956,16 @@ class Tensor:
         if p == float("-inf"):
             return self.abs().amin(dim, keepdim=keepdim)
         if p == 0:
-            return (self != 0).to(self.dtype).sum(dim, keepdim=keepdim)
+            return (self != 0).to(self.array.dtype).sum(dim, keepdim=keepdim)
         if p == 1:
             return self.abs().sum(dim, keepdim=keepdim)
         p = 2 if p == "fro" else p
         magnitude = self.abs()
-        nonzero = magnitude > 0  # |x|**p for 0 < p < 1 has an infinite derivative at 0
+        nonzero = magnitude != 0  # |x|**p for 0 < p < 1 has an infinite derivative at 0
         powered = (self * self if p == 2 else magnitude ** p if p < 0
                    else where(nonzero, where(nonzero, magnitude, 1.0) ** p, 0.0))
         total = powered.sum(dim, keepdim=keepdim)
-        positive = total > 0
+        positive = total != 0  # a NaN total stays NaN (it is not a zero vector)
         safe = where(positive, total, 1.0)  # the root's derivative sees no 0
         return where(positive, safe.sqrt() if p == 2 else safe ** (1.0 / p), 0.0)
 
@@ -907,14 +982,16 @@ class Tensor:
             return self.maximum(dim)
         if axis is not None or dim is None:
             return _R.Max.apply(self, axis=axis, keepdims=bool(keepdims or keepdim))
-        return _I.ValuesIndices(*_I.MaxDim.apply(self, dim=dim, keepdim=keepdim, mode="max"))
+        return _I.return_type("max")(*_I.MaxDim.apply(self, dim=dim, keepdim=keepdim,
+                                                       mode="max"))
 
     def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         if isinstance(dim, Tensor):
             return self.minimum(dim)
         if axis is not None or dim is None:
             return self.amin(axis, keepdim=bool(keepdims or keepdim))
-        return _I.ValuesIndices(*_I.MaxDim.apply(self, dim=dim, keepdim=keepdim, mode="min"))
+        return _I.return_type("min")(*_I.MaxDim.apply(self, dim=dim, keepdim=keepdim,
+                                                       mode="min"))
 
     def _arg(self, mode: str, dim, keepdim) -> Tensor:
         """The index of the first max (min) along ``dim``, or in the flattened tensor when
@@ -932,11 +1009,11 @@ class Tensor:
         return self._arg("min", axis if dim is None else dim, keepdim)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
-        return _I.ValuesIndices(*_I.TopK.apply(self, k=k, dim=dim, largest=largest,
-                                               sorted=sorted))
+        return _I.return_type("topk")(*_I.TopK.apply(self, k=k, dim=dim, largest=largest,
+                                                     sorted=sorted))
 
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = True):
-        return _I.ValuesIndices(*_I.Sort.apply(self, dim=dim, descending=descending))
+        return _I.return_type("sort")(*_I.Sort.apply(self, dim=dim, descending=descending))
 
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
         return self.sort(dim, descending, stable).indices
@@ -944,8 +1021,9 @@ class Tensor:
     def gather(self, dim: int, index) -> Tensor:
         return _I.Gather.apply(self, index, dim=dim)
 
-    def cumsum(self, dim: int) -> Tensor:
-        return _I.Cumsum.apply(self, dim=dim)
+    def cumsum(self, dim: int, dtype=None) -> Tensor:
+        """Running sums along ``dim``; ``dtype`` casts the input first (PyTorch's)."""
+        return _I.Cumsum.apply(self if dtype is None else self.to(dtype), dim=dim)
 
     # ----------------------------------- order statistics, products (ops/selection.py)
     def median(self, dim=None, keepdim=False): return _SEL.median(self, dim, keepdim)
@@ -1044,6 +1122,9 @@ class Tensor:
         return _SP.bincount(self, weights, minlength)
 
     def count_nonzero(self, dim=None): return _SP.count_nonzero(self, dim)
+
+    def histc(self, bins: int = 100, min: float = 0, max: float = 0):  # noqa: A002
+        return _BK.histc(self, bins, min, max)
     def addmm(self, mat1, mat2, *, beta=1, alpha=1):
         return _SP.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
@@ -1083,7 +1164,7 @@ class Tensor:
         end = check_dim("flatten", "end_dim", end_dim, self.ndim)
         if start > end:
             raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim} "
-                             f"for a tensor of shape {self.shape}")
+                             f"for a tensor of shape {tuple(self.shape)}")
         if self.ndim == 0:
             return self.reshape((1,))
         merged = int(np.prod(self.shape[start:end + 1], dtype=np.int64))  # no -1: zero-size
@@ -1165,7 +1246,7 @@ class Tensor:
         index = index.array if isinstance(index, Tensor) else index
         if _cuda.is_device_array(index):  # a gather of the index spread over the other dims
             return _IX.select_slices(self, self._dim(dim, "index_select"), index)
-        index = np.asarray(index)
+        index = _IX.vector_index("index_select", np.asarray(index))
         return self[(slice(None),) * self._dim(dim, "index_select") + (index,)]
 
     def chunk(self, chunks: int, dim: int = 0):
@@ -1182,7 +1263,8 @@ class Tensor:
     def __getitem__(self, index):
         if self.is_cuda and _is_cuda_mask(index):  # a data-dependent size: masked_select
             return _IX.masked_rows(self, index)
-        return _S.GetItem.apply(self, index=_raw_index(index))
+        raw = _raw_index(index)
+        return _S.getitem_op(raw).apply(self, index=raw)
 
     def split(self, split_size_or_sections, dim: int = 0, *, axis=None):
         return _S.split(self, split_size_or_sections, axis=dim if axis is None else axis)
@@ -1196,7 +1278,7 @@ class Tensor:
             self._write_on_device(who, values)
             return
         values = np.asarray(values)
-        if not _dt.can_cast_in_place(values.dtype, self.dtype):
+        if not _dt.can_cast_in_place(values.dtype, self.array.dtype):
             raise RuntimeError(f"{who}: result type {values.dtype} can't be cast to the "
                                f"desired output type {self.dtype}")
         if np.broadcast_shapes(values.shape, self.shape) != self.shape:
@@ -1211,22 +1293,28 @@ class Tensor:
     def _write_on_device(self, who: str, values) -> None:
         """``_write`` of a device result into this cuda tensor's storage: cast and broadcast
         by kernels, then one device-to-device copy (nothing crosses to the host)."""
-        if not _dt.can_cast_in_place(values.dtype, self.dtype):
+        if not _dt.can_cast_in_place(values.dtype, self.array.dtype):
             raise RuntimeError(f"{who}: result type {values.dtype} can't be cast to the "
                                f"desired output type {self.dtype}")
         if np.broadcast_shapes(tuple(values.shape), self.shape) != self.shape:
             raise RuntimeError(f"{who}: output with shape {tuple(self.shape)} doesn't match the "
                                f"broadcast shape {tuple(values.shape)}")
-        v = Tensor(values, _copy=False)
-        v = v if v.dtype == self.dtype else v.to(self.dtype)
+        v = Tensor._make(values)
+        v = v if v.dtype == self.array.dtype else v.to(self.array.dtype)
         v = v if tuple(v.shape) == self.shape else v.expand(*self.shape)
         _cuda.copy_into(self.array, v.array)
         self._bump()
 
     def _check_leaf(self, who: str) -> None:
-        if is_grad_enabled() and self.requires_grad and self.is_leaf:
+        """PyTorch's refusal of an in-place op on a leaf that requires grad, or on a view of
+        one that is in the graph (``w[0].zero_()``: it would change the leaf unrecorded)."""
+        if not (is_grad_enabled() and self.requires_grad):
+            return
+        base = self._base
+        if self.is_leaf or (base is not None and base.requires_grad and base.is_leaf):
+            what = "a leaf tensor" if self.is_leaf else "a view of a leaf tensor"
             raise RuntimeError(
-                f"{who}: a leaf tensor that requires grad is being used in an in-place "
+                f"{who}: {what} that requires grad is being used in an in-place "
                 "operation. Update parameters inside `with tinymm.no_grad():` (as optimizers "
                 "do), or work on a copy (x = x.clone())")
 
@@ -1239,8 +1327,7 @@ class Tensor:
             with no_grad():
                 self._write(who, compute(self, *others).array)
             return self
-        old = Tensor(_cuda.copy(self.array) if self.is_cuda else self.array.copy(),
-                     _copy=False)  # the values the op's backward may need
+        old = Tensor._make(_cuda.copy(self.array) if self.is_cuda else self.array.copy())
         old.requires_grad, old._node, old._out_index = (self.requires_grad, self._node,
                                                         self._out_index)
         out = compute(old, *others)
@@ -1277,7 +1364,7 @@ class Tensor:
         return self.fill_(0)
 
     def copy_(self, src):
-        src = src if isinstance(src, Tensor) else Tensor(np.asarray(src), _copy=False)
+        src = src if isinstance(src, Tensor) else Tensor._make(np.asarray(src))
         return self._in_place("copy_", lambda s, v: s * 0 + v.to(s.dtype), src)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None):
@@ -1305,8 +1392,8 @@ class Tensor:
         value_t = value if isinstance(value, Tensor) else None
         if is_grad_enabled() and (self.requires_grad or (value_t is not None
                                                          and value_t.requires_grad)):
-            value_t = value_t if value_t is not None else Tensor(
-                np.asarray(value, dtype=self.dtype), _copy=False)
+            value_t = value_t if value_t is not None else Tensor._make(
+                np.asarray(value, dtype=self.array.dtype))
             stale, self._stale_by = self._stale_by, None  # the assignment rewrites the values
             try:
                 self._in_place("__setitem__", lambda s, v: _S.SetItem.apply(
@@ -1337,9 +1424,13 @@ def _raw_index(index):
     """A tensor index with every Tensor inside replaced by its array. A list of fewer than 32
     items that holds a sequence, Tensor, slice, None or Ellipsis is a tuple of indices, as
     PyTorch reads it (x[[[0, 1], [2, 0]]] is x[[0, 1], [2, 0]]; NumPy would make it one
-    (2, 2) index array)."""
+    (2, 2) index array). A slice step must be positive, as in PyTorch."""
     if isinstance(index, Tensor):
         return index.array
+    for item in index if isinstance(index, tuple) else (index,):
+        if isinstance(item, slice) and item.step is not None and item.step <= 0:
+            raise ValueError(f"index: slice step must be greater than zero, got {item.step} "
+                             "(as torch); reverse a dim with flip(dims) instead")
     if isinstance(index, list) and len(index) < 32 and any(
             i is None or i is Ellipsis or isinstance(i, (list, tuple, slice, Tensor, np.ndarray))
             for i in index):
@@ -1356,7 +1447,7 @@ def _is_cuda_mask(index) -> bool:
 
 def where(condition, input=None, other=None) -> Tensor:  # noqa: A002 - PyTorch's names
     """``torch.where(cond, a, b)``: a where cond else b; ``where(cond)``: nonzero as_tuple."""
-    cond = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition))
+    cond = condition if isinstance(condition, Tensor) else Tensor._make(np.asarray(condition))
     if input is None and other is None:
         return cond.nonzero(as_tuple=True)
     a = input if isinstance(input, Tensor) else None
@@ -1372,13 +1463,36 @@ def _filled(value, dtype, on_cuda: bool) -> Tensor:
     """A scalar (or host data) as a tensor of ``dtype``; a scalar for a cuda op becomes a 0-d
     device array written by a kernel (no transfer)."""
     if on_cuda and np.ndim(value) == 0:
-        return Tensor(get_backend("cuda").full((), value, dtype), _copy=False)
-    return Tensor(np.asarray(value, dtype=dtype), _copy=False)
+        return Tensor._make(get_backend("cuda").full((), value, dtype))
+    return Tensor._make(np.asarray(value, dtype=dtype))
+
+
+def from_data(data: Any, dtype=None, device=None, requires_grad: bool = False,
+              copy: bool = True) -> Tensor:
+    """A leaf over ``data`` with ``torch.tensor``'s dtype rules (Python floats -> the default
+    float dtype, ints -> int64, arrays keep their dtype), moved to ``device`` (a counted
+    copy); ``copy=False`` shares a NumPy array's or Tensor's storage where no conversion is
+    needed."""
+    raw = data.array if isinstance(data, Tensor) else data
+    if _cuda.is_device_array(raw):  # already on the GPU: stays there unless told otherwise
+        array = raw
+        if dtype is not None and np.dtype(dtype) != array.dtype:
+            raise TypeError(f"Tensor: a cuda array of dtype {array.dtype} cannot be "
+                            f"converted to {np.dtype(dtype)} here; use .to(dtype)")
+        if device is not None and as_device(device, "Tensor").type == "cpu":
+            array = _cuda.to_host(array)  # a counted device->host copy
+    else:
+        array = _as_array(raw, dtype)
+        if copy and array is raw:
+            array = array.copy()
+        if device is not None and as_device(device, "Tensor").type == "cuda":
+            array = _cuda.to_device(array)  # a counted host->device copy
+    return Tensor._make(array, requires_grad)
 
 
 def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Create a leaf Tensor (copies ``data``), like ``torch.tensor``."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+    return from_data(data, dtype, device, requires_grad)
 
 
 def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -1386,7 +1500,7 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy(): expected a numpy.ndarray, got {type(array).__name__}; "
                         "use tinymm.tensor(data) to copy other data into a tensor")
-    return Tensor(array, requires_grad=requires_grad, _copy=False)
+    return Tensor._make(array, requires_grad=requires_grad)
 
 
 def as_tensor(data: Any, dtype=None, device=None) -> Tensor:
@@ -1394,12 +1508,13 @@ def as_tensor(data: Any, dtype=None, device=None) -> Tensor:
     (``torch.as_tensor``): NumPy arrays are not copied; lists and scalars are converted."""
     if isinstance(data, Tensor):
         return data.to(dtype=dtype, device=device)
-    return Tensor(data, dtype=dtype, device=device, _copy=False)
+    return from_data(data, dtype, device, copy=False)
 
 
 # The ops build on Tensor, so they are imported last to close the cycle.
 from tinymm.factories import ones, randn, zeros  # noqa: E402, F401 - the old home of these
 from tinymm.ops import activation as _ACT  # noqa: E402
+from tinymm.ops import bucketing as _BK  # noqa: E402
 from tinymm.ops import elementwise as _E  # noqa: E402
 from tinymm.ops import index as _I  # noqa: E402
 from tinymm.ops import indexing as _IX  # noqa: E402

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.tensor import Size, Tensor
+from tinymm.tensor import Tensor, from_data, legacy_array
 
 
 class _LegacyType(type):
@@ -23,17 +23,9 @@ class _LegacyType(type):
         return isinstance(obj, Tensor) and obj.dtype == cls.dtype
 
     def __call__(cls, *args, device=None) -> Tensor:
-        if not args:
-            return Tensor(np.zeros(0, cls.dtype), device=device)
-        if len(args) == 1 and isinstance(args[0], Size):
-            args = tuple(args[0])
-        if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
-            return Tensor(np.zeros(tuple(int(a) for a in args), cls.dtype), device=device)
-        if len(args) == 1 and isinstance(args[0], (list, tuple, np.ndarray, Tensor)):
-            data = args[0].detach().cpu().numpy() if isinstance(args[0], Tensor) else args[0]
-            return Tensor(np.array(data, dtype=cls.dtype), device=device)
-        raise TypeError(f"{cls.__name__}(): expected a sequence or array of data, or sizes "
-                        f"as ints, got {', '.join(type(a).__name__ for a in args)}")
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            args = (args[0].detach().cpu().numpy(),)
+        return from_data(legacy_array(cls.__name__, cls.dtype, args), device=device, copy=False)
 
     def __repr__(cls) -> str:
         return f"<class 'tinymm.{cls.__name__}'>"

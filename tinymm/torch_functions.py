@@ -10,6 +10,7 @@ are the functional ops themselves.
 from __future__ import annotations
 
 from tinymm import autograd
+from tinymm.dtypes import can_cast_in_place
 from tinymm.ops.conv1d import conv1d  # noqa: F401 - torch.conv1d
 from tinymm.ops.distance import cdist, cosine_similarity, pairwise_distance  # noqa: F401
 from tinymm.ops.dropout import dropout as _dropout
@@ -45,9 +46,35 @@ _WITH_ARGS = [
 ]
 
 
+def _write_out(name: str, out, result):
+    """PyTorch's ``out=``: ``result`` written into the given tensor (or tuple of tensors, for
+    results such as max's values and indices), which is returned; an ``out`` of another shape
+    takes the result's shape, as torch resizes it."""
+    if isinstance(result, tuple):
+        if not isinstance(out, (tuple, list)) or len(out) != len(result):
+            raise TypeError(f"{name}: out= must be a tuple of {len(result)} tensors, got "
+                            f"{type(out).__name__}")
+        return type(result)(*(_write_out(name, o, r) for o, r in zip(out, result)))
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}: out= must be a Tensor, got {type(out).__name__}")
+    if out.requires_grad and autograd.is_grad_enabled():
+        raise RuntimeError(f"{name}(): functions with out=... arguments don't support "
+                           "automatic differentiation, but one of the arguments requires grad.")
+    if not can_cast_in_place(result.array.dtype, out.array.dtype):
+        raise RuntimeError(f"{name}: result type {result.dtype} can't be cast to the desired "
+                           f"output type {out.dtype}")
+    with autograd.no_grad():
+        if tuple(out.shape) != tuple(result.shape):
+            out.array = result.detach().to(out.dtype).clone().array  # resized, as torch does
+        else:
+            out.copy_(result)
+    return out
+
+
 def _method(name: str):
-    def fn(input, *args, **kwargs):  # noqa: A002 - PyTorch's argument name
-        return getattr(as_tensor(input), name)(*args, **kwargs)
+    def fn(input, *args, out=None, **kwargs):  # noqa: A002 - PyTorch's argument name
+        result = getattr(as_tensor(input), name)(*args, **kwargs)
+        return result if out is None else _write_out(name, out, result)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"``torch.{name}(input, ...)``: the same as ``input.{name}(...)``."

@@ -29,12 +29,11 @@ import numpy as np
 
 import tinymm
 from tinymm import functional as F
-from tinymm import nn, optim
+from tinymm import nn, optim, tensor
 from tinymm.exercises import check
 from tinymm.exercises.literate import run_as_lesson
 from tinymm.kernels.reference import cross_entropy as ref_ce
 from tinymm.kernels.reference import linear as ref_linear
-from tinymm.tensor import Tensor
 
 if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
     raise SystemExit(0)
@@ -86,7 +85,7 @@ mlp = nn.Sequential(nn.Linear(2, 32, dtype=np.float64), nn.ReLU(),
                     nn.Linear(32, 3, dtype=np.float64))
 xs = rng.standard_normal((6, 2))
 d_logits = rng.standard_normal((6, 3))
-mlp(Tensor(xs)).backward(d_logits)
+mlp(tensor(xs)).backward(d_logits)
 
 first, second = mlp[0], mlp[2]
 hidden_in = xs @ first.weight.array.T + first.bias.array  # (6, 32)
@@ -152,10 +151,10 @@ def train(model, xs, ys, steps=300, lr=0.02):
     opt = optim.Adam(model.parameters(), lr=lr)
     for _ in range(steps):
         opt.zero_grad()
-        loss = F.cross_entropy(model(Tensor(xs)), ys)
+        loss = F.cross_entropy(model(tensor(xs)), ys)
         loss.backward()
         opt.step()
-    accuracy = float((model(Tensor(xs)).array.argmax(axis=1) == ys).mean())
+    accuracy = float((model(tensor(xs)).array.argmax(axis=1) == ys).mean())
     return float(loss.array), accuracy
 
 

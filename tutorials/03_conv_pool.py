@@ -29,11 +29,10 @@
 import numpy as np
 
 import tinymm
-from tinymm import F
+from tinymm import F, tensor
 from tinymm.exercises import check
 from tinymm.exercises.literate import run_as_lesson
 from tinymm.kernels.reference import conv2d as ref_conv
-from tinymm.tensor import Tensor
 
 if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
     raise SystemExit(0)
@@ -78,10 +77,10 @@ weight = rng.standard_normal((4, 3, 3, 3))
 bias = rng.standard_normal(4)
 for stride, padding, dilation in [(1, 1, 1), (2, 0, 1), (1, 2, 2)]:
     loops = conv2d_loops(x, weight, bias, stride, padding, dilation)
-    ours = F.conv2d(Tensor(x), Tensor(weight), Tensor(bias), stride, padding, dilation)
+    ours = F.conv2d(tensor(x), tensor(weight), tensor(bias), stride, padding, dilation)
     assert np.allclose(loops, ours.array), (stride, padding, dilation)
 print("loops == F.conv2d for three geometries; output shape at stride 2:",
-      F.conv2d(Tensor(x), Tensor(weight), None, stride=2).shape)
+      F.conv2d(tensor(x), tensor(weight), None, stride=2).shape)
 
 # %% [markdown]
 # ## 2. Backward
@@ -104,13 +103,13 @@ print("loops == F.conv2d for three geometries; output shape at stride 2:",
 # %%
 x = rng.standard_normal((2, 3, 6, 5))
 weight = rng.standard_normal((4, 3, 3, 2))
-xt = Tensor(x, requires_grad=True)
-out = F.conv2d(xt, Tensor(weight), None, padding=0)  # (2, 4, 4, 4)
+xt = tensor(x, requires_grad=True)
+out = F.conv2d(xt, tensor(weight), None, padding=0)  # (2, 4, 4, 4)
 dout = rng.standard_normal(out.shape)
 out.backward(dout)
 
 flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, O, kh, kw): flip, swap channels
-full = F.conv2d(Tensor(dout), Tensor(flipped.copy()), None, padding=(2, 1))  # pad kh-1, kw-1
+full = F.conv2d(tensor(dout), tensor(flipped.copy()), None, padding=(2, 1))  # pad kh-1, kw-1
 assert np.allclose(full.array, xt.grad)
 print("dx == full correlation of dout with the flipped kernel:", np.allclose(full.array, xt.grad))
 
@@ -156,8 +155,8 @@ assert tinymm.gradcheck(lambda a, w, b: F.conv2d(a, w, b, stride=2, padding=1),
 assert tinymm.gradcheck(lambda a, w, b: F.conv2d_relu(a, w, b, padding="same"),
                         [x, weight, bias])
 with tinymm.use_backend("numba"):  # same op, numba kernels: same numbers
-    fast = F.conv2d_relu(Tensor(x), Tensor(weight), Tensor(bias), padding="same")
-slow = F.conv2d_relu(Tensor(x), Tensor(weight), Tensor(bias), padding="same")
+    fast = F.conv2d_relu(tensor(x), tensor(weight), tensor(bias), padding="same")
+slow = F.conv2d_relu(tensor(x), tensor(weight), tensor(bias), padding="same")
 assert np.allclose(fast.array, slow.array, rtol=1e-12, atol=1e-12)
 print("gradcheck passed: conv2d (stride 2, padding 1) and conv2d_relu ('same'); "
       "numba == reference")
@@ -173,7 +172,7 @@ print("gradcheck passed: conv2d (stride 2, padding 1) and conv2d_relu ('same'); 
 # spreads `dout / (H*W)` over the whole plane.
 
 # %%
-tie = Tensor(np.array([[[[1.0, 3.0], [3.0, 0.0]]]]), requires_grad=True)
+tie = tensor(np.array([[[[1.0, 3.0], [3.0, 0.0]]]]), requires_grad=True)
 F.max_pool2d(tie, 2).backward(np.ones((1, 1, 1, 1)))
 print("max-pool gradient at a tie goes to the first maximum:\n", tie.grad.array[0, 0])
 assert tie.grad.array[0, 0, 0, 1] == 1 and tie.grad.array[0, 0, 1, 0] == 0

@@ -31,10 +31,9 @@ import numpy as np
 
 import tinymm
 from tinymm import functional as F
-from tinymm import nn
+from tinymm import nn, tensor
 from tinymm.exercises import check
 from tinymm.exercises.literate import run_as_lesson
-from tinymm.tensor import Tensor
 
 if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
     raise SystemExit(0)
@@ -88,7 +87,7 @@ print(" T   |d h_T / d x_0|:  RNN    LSTM   LSTM, forget bias 3")
 for T in (2, 5, 10, 20, 40):
     norms = []
     for layer in (rnn_layer, lstm_layer, lstm_remember):
-        x = Tensor(x_long[:T], requires_grad=True)
+        x = tensor(x_long[:T], requires_grad=True)
         out = layer(x)[0]
         out[T - 1].sum().backward()
         norms.append(np.linalg.norm(x.grad.array[0]))
@@ -146,8 +145,8 @@ for T in (2, 5, 10, 20, 40):
 # %%
 layer = nn.LSTM(3, 4, batch_first=True, dtype=np.float64)
 x = rng.standard_normal((2, 5, 3))  # (N, T, D): sequence 1 has only 2 real steps
-_, (h_n, _) = layer(Tensor(x), lengths=[5, 2])
-_, (h_alone, _) = layer(Tensor(x[1:2, :2]))  # the short sequence, unpadded
+_, (h_n, _) = layer(tensor(x), lengths=[5, 2])
+_, (h_alone, _) = layer(tensor(x[1:2, :2]))  # the short sequence, unpadded
 print("h_n of the padded sequence:", np.round(h_n.array[0, 1], 6))
 print("same sequence, no padding: ", np.round(h_alone.array[0, 0], 6))
 assert np.allclose(h_n.array[0, 1], h_alone.array[0, 0])

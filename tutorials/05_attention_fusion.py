@@ -31,11 +31,10 @@ import numpy as np
 
 import tinymm
 from tinymm import functional as F
-from tinymm import nn
+from tinymm import nn, tensor
 from tinymm.exercises import check
 from tinymm.exercises.literate import run_as_lesson
 from tinymm.ops.attention import attention_with_weights
-from tinymm.tensor import Tensor
 
 if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
     raise SystemExit(0)
@@ -153,7 +152,7 @@ with tinymm.use_backend("reference"):
 
 grads = {}
 for backend in ("reference", "numba"):
-    leaves = [Tensor(a, requires_grad=True) for a in (q, k, v)]
+    leaves = [tensor(a, requires_grad=True) for a in (q, k, v)]
     with tinymm.use_backend(backend):
         F.scaled_dot_product_attention(*leaves, attn_mask=keep).sum().backward()
     grads[backend] = [t.grad for t in leaves]

@@ -30,10 +30,9 @@ import numpy as np
 
 import tinymm
 from tinymm import functional as F
-from tinymm import nn
+from tinymm import nn, tensor
 from tinymm.exercises import check
 from tinymm.exercises.literate import run_as_lesson
-from tinymm.tensor import Tensor
 
 if run_as_lesson(globals()):  # run as a script: print the prose, run the cells, stop here
     raise SystemExit(0)
@@ -56,7 +55,7 @@ rng = np.random.default_rng(0)
 # %%
 bn = nn.BatchNorm1d(3, dtype=np.float64)
 x = rng.standard_normal((64, 3)) * np.array([0.1, 5.0, 100.0]) + np.array([3.0, -2.0, 50.0])
-out = bn(Tensor(x)).array
+out = bn(tensor(x)).array
 print("input  mean", np.round(x.mean(0), 2), " std", np.round(x.std(0), 2))
 print("output mean", np.round(out.mean(0), 6), " std", np.round(out.std(0), 4))
 assert np.allclose(out.mean(0), 0, atol=1e-9) and np.allclose(out.std(0), 1, atol=1e-3)
@@ -77,11 +76,11 @@ assert np.allclose(out.mean(0), 0, atol=1e-9) and np.allclose(out.std(0), 1, ato
 # %%
 bn = nn.BatchNorm1d(3, momentum=0.1, dtype=np.float64)
 for _ in range(50):  # 50 training batches from the same distribution
-    bn(Tensor(rng.standard_normal((32, 3)) * 2.0 + 5.0))
+    bn(tensor(rng.standard_normal((32, 3)) * 2.0 + 5.0))
 print("running mean", np.round(bn.running_mean.array, 2), " running var",
       np.round(bn.running_var.array, 2), "(the data: mean 5, var 4)")
 bn.eval()
-one = bn(Tensor(np.array([[5.0, 7.0, 3.0]]))).array
+one = bn(tensor(np.array([[5.0, 7.0, 3.0]]))).array
 print("eval mode, one example [5, 7, 3] ->", np.round(one, 2), "(about (x - 5) / 2)")
 assert np.allclose(one, (np.array([5.0, 7.0, 3.0]) - 5) / 2, atol=0.3)
 
@@ -107,8 +106,8 @@ x = rng.standard_normal((6, 3)) * 2 + 1
 weight, bias = rng.standard_normal(3), rng.standard_normal(3)
 assert tinymm.gradcheck(lambda a, w, b: F.batch_norm(a, None, None, w, b, training=True),
                         [x, weight, bias], strict=True)
-xt = Tensor(x, requires_grad=True)
-F.batch_norm(xt, None, None, Tensor(weight), Tensor(bias), training=True).backward(
+xt = tensor(x, requires_grad=True)
+F.batch_norm(xt, None, None, tensor(weight), tensor(bias), training=True).backward(
     rng.standard_normal(x.shape))
 x_hat = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
 print("column sums of dx:", np.round(xt.grad.array.sum(0), 12), " <dx, x_hat> per column:",
@@ -150,8 +149,8 @@ images = rng.standard_normal((4, 3, 5, 5)) * 3 + 1
 bn2 = nn.BatchNorm2d(3, dtype=np.float64)
 bn1 = nn.BatchNorm1d(3, dtype=np.float64)
 as_rows = images.transpose(0, 2, 3, 1).reshape(-1, 3)  # (N*H*W, C)
-by_rows = bn1(Tensor(as_rows)).array.reshape(4, 5, 5, 3).transpose(0, 3, 1, 2)
-assert np.allclose(bn2(Tensor(images)).array, by_rows)
+by_rows = bn1(tensor(as_rows)).array.reshape(4, 5, 5, 3).transpose(0, 3, 1, 2)
+assert np.allclose(bn2(tensor(images)).array, by_rows)
 print("BatchNorm2d == BatchNorm1d over the (N*H*W, C) pixels; running means equal:",
       np.allclose(bn2.running_mean.array, bn1.running_mean.array))
 
@@ -172,10 +171,10 @@ print("BatchNorm2d == BatchNorm1d over the (N*H*W, C) pixels; running means equa
 # %%
 ln = nn.LayerNorm(4, dtype=np.float64)
 tokens = rng.standard_normal((2, 3, 4)) * 10  # (N, T, D): every token normalised alone
-normed = ln(Tensor(tokens)).array
+normed = ln(tensor(tokens)).array
 print("per-token mean", np.round(normed.mean(-1), 6).ravel(), "std",
       np.round(normed.std(-1), 3).ravel())
-alone = ln(Tensor(tokens[:1, :1])).array  # one token, no batch: the same answer
+alone = ln(tensor(tokens[:1, :1])).array  # one token, no batch: the same answer
 assert np.allclose(alone, normed[:1, :1])
 assert tinymm.gradcheck(lambda a, w, b: F.layer_norm(a, (4,), w, b),
                         [tokens[:1] / 10, rng.standard_normal(4), rng.standard_normal(4)],

@@ -100,9 +100,10 @@ def compile_notice(stream=None):
 # ``compile_beside`` finishes its one step and exits on its own.
 
 TEXT_STEMS = frozenset({"lstm", "attention", "linear", "cross_entropy"})
-# with the Winograd conv path on (TINYMM_WINOGRAD=1) its four transform kernels make the
-# convolutions the larger half of the compiling: the helper takes them instead of the text side
-CONV_STEMS = frozenset({"conv2d"})
+# with the Winograd conv path on its three transform kernels make the convolutions most of a
+# half of the compiling: the helper takes them, with the linear and loss kernels (the halves'
+# compile CPU seconds then measured closest to equal), instead of the text side
+CONV_STEMS = frozenset({"conv2d", "linear", "cross_entropy"})
 HELPER_TIMEOUT_S = 120.0  # a stuck helper: stop waiting, compile the rest here
 # one kernel of each side: when either has no usable cache entry, the start is cold
 _PROBES = (("tinymm.kernels.numba_cpu.conv2d", "_im2col_image"),
@@ -224,7 +225,8 @@ def start_helper(cfg, notice=None):
     if not (cold_cache() and spare_core()):  # a warm start reads no load
         return None
     if notice is not None:
-        side = "convolutions" if helper_stems() == CONV_STEMS else "text and answer side"
+        side = ("convolutions, linear layers and loss" if helper_stems() == CONV_STEMS
+                else "text and answer side")
         notice._write(f"compiling kernels in two processes (the second one compiles the "
                       f"{side})\n")
     # the helper imports this very copy of tinymm: Numba's cache is per source file

@@ -13,6 +13,7 @@ import numpy as np
 
 import tinymm
 from tinymm import functional as F
+from tinymm.ops.lstm_projected import lstm_projected
 
 
 def _r(rng, *shape, scale=1.0):
@@ -154,6 +155,12 @@ def _layer_checks() -> list[tuple[str, Callable, Callable]]:
          + x.cumsum(1) * x.prod(1, keepdim=True), lambda r: [1 + r.random((2, 3))]),
         ("einsum (bij,bjk->bik)", lambda a, b: tinymm.einsum("bij,bjk->bik", a, b),
          lambda r: [_r(r, 2, 2, 3), _r(r, 2, 3, 2)]),
+        ("ctc_loss (repeat, short input)", lambda lp: F.ctc_loss(
+            lp, np.array([[1, 1], [2, 0]]), [5, 3], [2, 1], reduction="sum"),
+         lambda r: [_r(r, 5, 2, 3)]),
+        ("lstm with proj_size (reverse)", lambda x, w_ih, w_hh, w_hr: lstm_projected(
+            x, w_ih, w_hh, None, None, w_hr, reverse=True)[0],
+         lambda r: [_r(r, 3, 2, 2), _r(r, 12, 2), _r(r, 12, 2), _r(r, 2, 3)]),
     ]
 
 

@@ -270,7 +270,7 @@ def _adam_reference(param, grad, m, v, t, lr, betas, eps):
     from tinymm.tensor import Tensor
 
     p = Parameter(param.copy())
-    p.grad = Tensor(grad.copy())
+    p.grad = Tensor._make(grad.copy())
     opt = optim.Adam([p], lr=lr, betas=betas, eps=eps)
     opt.state[p] = {"step": t - 1, "exp_avg": m.copy(), "exp_avg_sq": v.copy()}
     opt.step()

@@ -1,11 +1,16 @@
 """Keras activation names -> functions on Tensors (``Dense(10, activation="softmax")``).
 
 A model whose output layer ends in ``softmax``/``sigmoid`` computes a cross-entropy loss from
-the layer's pre-activation (see tinymm/keras/losses.py); the functions here are plain.
+the layer's pre-activation (see tinymm/keras/losses.py); the functions here are plain, and
+on a KerasTensor (inside a functional graph or a subclassed model's traced ``call``) they
+record an OpLayer, as ``keras.ops`` do.
 """
 
 from __future__ import annotations
 
+import functools
+
+from tinymm.keras.engine import KerasTensor, OpLayer
 from tinymm.nn import activation as _act
 from tinymm.ops.activation import relu, tanh
 from tinymm.ops.activation import sigmoid as _sigmoid
@@ -73,6 +78,22 @@ def exponential(x):
 def mish(x):
     return x * tanh(softplus(x))
 
+
+def _symbolic(fn):
+    """``fn`` that records an OpLayer when its input is a KerasTensor."""
+    @functools.wraps(fn)
+    def activation(x, *args, **kwargs):
+        if isinstance(x, KerasTensor):
+            return OpLayer.apply(fn, x, *args, **kwargs)
+        return fn(x, *args, **kwargs)
+
+    return activation
+
+
+relu, tanh, sigmoid, softmax, gelu, elu, silu, softplus, leaky_relu, selu, softsign, relu6, \
+    hard_sigmoid, exponential, mish = map(_symbolic, (
+        relu, tanh, sigmoid, softmax, gelu, elu, silu, softplus, leaky_relu, selu, softsign,
+        relu6, hard_sigmoid, exponential, mish))
 
 _BY_NAME = {"linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh,
             "softmax": softmax, "gelu": gelu, "elu": elu, "silu": silu, "swish": silu,

@@ -65,7 +65,7 @@ def attend(weights: HeadWeights, q_in, v_in, k_in, mask, dropout=None):
     if mask is not None:
         m = np.asarray(getattr(mask, "data", mask), dtype=bool)
         m = m[:, None, None, :] if m.ndim == 2 else m[:, None]  # -> (N, 1, Tq|1, Tk)
-        logits = logits + Tensor(((~m) * LARGE_NEGATIVE).astype(np.float32))
+        logits = logits + Tensor._make(((~m) * LARGE_NEGATIVE).astype(np.float32))
     scores = logits.softmax(dim=-1)  # (N, h, Tq, Tk)
     attended = (scores if dropout is None else dropout(scores)) @ v  # (N, h, Tq, dv)
     N, h, Tq, dv = attended.shape

@@ -153,7 +153,7 @@ def apply_constraints(params) -> None:
                 if id(put) in done:
                     continue
                 done.add(id(put))
-                out = constraint(as_eager(Tensor(np.array(get()))))
+                out = constraint(as_eager(Tensor._make(np.array(get()))))
                 put(np.asarray(out.array if isinstance(out, Tensor) else out))
 
 

@@ -170,6 +170,9 @@ class KerasTensor:
     def __neg__(self):
         return OpLayer.apply(_neg, self)
 
+    def __getitem__(self, key):  # x[:, 0]: Keras 3's GetItem operation
+        return OpLayer.apply(_getitem, self, key)
+
     def numpy(self):
         self._error("numpy()")
 
@@ -196,6 +199,10 @@ def _matmul(a, b):
 
 def _neg(a):
     return -a
+
+
+def _getitem(a, key):
+    return a[key]
 
 
 class Node:
@@ -286,6 +293,11 @@ class Variable(Parameter):
 
     declared_trainable = True
 
+    @property
+    def dtype(self) -> np.dtype:
+        """NumPy's dtype, which prints as Keras's dtype name (``"float32"``), not PyTorch's."""
+        return self.array.dtype
+
     def __init__(self, initializer, shape=None, dtype=None, trainable: bool = True,
                  autocast: bool = True, name: str | None = None):
         if isinstance(initializer, str) or (callable(initializer) and not isinstance(
@@ -365,6 +377,14 @@ class Layer(WeightViews):
     checked_axes: tuple[int, ...] = (-1,)  # input axes the weights depend on
     # the ``*_constraint`` arguments the layer takes, in its keras_layout order
     constraint_args: tuple[str, ...] = ()
+
+    def __new__(cls, *args, **kwargs):
+        instance = super().__new__(cls)
+        if not cls.__module__.startswith("tinymm.keras"):  # a custom layer: Keras's
+            from tinymm.keras import subclassed  # auto-generated config
+
+            instance.__dict__["_auto_config"] = subclassed.auto_config(cls, args, kwargs)
+        return instance
 
     def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
                  input_shape=None, input_dim=None, autocast: bool = True,
@@ -500,9 +520,15 @@ class Layer(WeightViews):
         raise NotImplementedError
 
     def get_config(self) -> dict:
+        """name, trainable, the constraints and activity regularizer given; for a custom
+        layer that does not define get_config, also its constructor's arguments when they
+        are plain values (Keras's auto-generated config)."""
         from tinymm.keras import constraints
 
         config = {"name": self.name, "trainable": self.trainable}
+        auto = self.__dict__.get("_auto_config")
+        if auto is not None and type(self).get_config is Layer.get_config:
+            config.update(auto)
         config.update({key: constraints.serialize(c) for key, c in
                        self.__dict__.get("constraints", {}).items()})
         if self.__dict__.get("activity_regularizer") is not None:

@@ -158,7 +158,8 @@ class Orthogonal(Initializer):
 
 
 _BY_NAME = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_uniform": RandomUniform,
-            "random_normal": RandomNormal, "truncated_normal": TruncatedNormal,
+            "uniform": RandomUniform, "random_normal": RandomNormal, "normal": RandomNormal,
+            "truncated_normal": TruncatedNormal,
             "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
             "he_uniform": HeUniform, "he_normal": HeNormal, "lecun_normal": LecunNormal,
             "orthogonal": Orthogonal, "variance_scaling": VarianceScaling}

@@ -19,9 +19,10 @@ Loading runs no code from the file: every class name resolves to a tinymm.keras 
 class registered with ``keras.saving.register_keras_serializable`` or given in
 ``custom_objects``; anything else is refused. tinymm also keeps its optimizer's state in
 the weights file (a ``tinymm_optimizer`` group, which Keras ignores), so a model it saved
-resumes training exactly; an Adam's state is also written and read as Keras's
-``optimizer/vars``, so either library resumes the other's Adam (other optimizers start
-fresh when the file comes from Keras, with a warning).
+resumes training exactly; the state of Keras's Adam, AdamW, Nadam, Adamax, RMSprop, Adagrad
+and SGD is also written and read as Keras's ``optimizer/vars`` (optimizer_state.py), so
+either library resumes the other's training (another optimizer starts fresh when the file
+comes from Keras, with a warning).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinymm.keras import optimizer_state as slots
+from tinymm.keras import subclassed
 from tinymm.keras.engine import (
     Input,
     InputLayer,
@@ -123,7 +126,10 @@ def layer_groups(layer, prefix: str) -> list[tuple[str, object, list]]:
 
 def model_groups(model, prefix: str = "") -> list[tuple[str, object, list]]:
     """Keras's groups for every layer of ``model`` (``model.layers`` order; a functional
-    model lists its InputLayers, a Sequential does not), under ``prefix``."""
+    model lists its InputLayers, a Sequential does not), under ``prefix``; a subclassed
+    model's groups follow its attributes (subclassed.py)."""
+    if getattr(model, "_subclassed", False):
+        return subclassed.subclassed_groups(model, prefix)
     used: dict[str, int] = {}
     groups = [(f"{prefix}/vars".lstrip("/"), model, [])]
     for layer in model.layers:
@@ -151,7 +157,7 @@ def write_weights(model, target, optimizer_state: bool = False) -> None:
         if optimizer_state and getattr(model, "optimizer", None) is not None:
             from tinymm import io
 
-            write_keras_adam_state(model, f)
+            slots.write_state(model, f, optimizer_views(model))
 
             tensors, manifest = io.optimizer_state_to_checkpoint(model.optimizer)
             group = f.require_group(OPTIMIZER_GROUP)
@@ -161,71 +167,24 @@ def write_weights(model, target, optimizer_state: bool = False) -> None:
                 group.create_dataset(key, data=array)
 
 
-def _adam_views(model):
-    """(tinymm Adam, the trainable weights' views in Keras's optimizer order), or None when
-    the model's optimizer is not a plain Adam over single-tensor weights."""
-    from tinymm import optim
-
-    opt = model._ensure_optimizer()
-    inner = getattr(opt, "inner", opt)
-    views = [view for _, _, group in model_groups(model) for view in group
-             if all(p.requires_grad for p in getattr(view[0], "params", ()))]
-    if not isinstance(inner, optim.Adam) or inner.param_groups[0]["amsgrad"] or not all(
-            len(getattr(get, "params", ())) == 1 for get, _ in views):
-        return None
-    return opt, inner, views
+def optimizer_views(model) -> list:
+    """The trainable weights' views in Keras's optimizer order (``trainable_variables``)."""
+    views = subclassed.optimizer_views(model) if getattr(model, "_subclassed", False) else \
+        [view for _, _, group in model_groups(model) for view in group]
+    return [view for view in views if all(p.requires_grad for p in getattr(
+        view[0], "params", ()))]
 
 
-def write_keras_adam_state(model, f) -> None:
-    """An Adam's state as Keras's ``optimizer/vars`` (iterations, learning rate, then each
-    trainable variable's momentum and velocity in Keras's layout), so Keras resumes it."""
-    found = _adam_views(model)
-    if found is None:
-        return
-    opt, inner, views = found
-    group = f.require_group("optimizer/vars")
-    group.attrs["name"] = type(inner).__name__.lower()
-    steps = int(getattr(opt, "iterations", 0))
-    group.create_dataset("0", data=np.int64(steps))
-    group.create_dataset("1", data=np.float32(inner.param_groups[0]["lr"]))
-    for i, (get, _) in enumerate(views):
-        p = get.params[0]
-        state, kept = inner.state.get(p, {}), np.array(p.array)
-        for slot, name in ((2 + 2 * i, "exp_avg"), (3 + 2 * i, "exp_avg_sq")):
-            p.array[...] = state[name] if name in state else 0.0
-            group.create_dataset(str(slot), data=np.array(get()))  # the parameter's -> Keras's
-        p.array[...] = kept
-
-
-def read_keras_adam_state(model, source, where: str) -> bool:
-    """Keras's own Adam state (``optimizer/vars``: iterations, learning rate, then each
-    trainable variable's momentum and velocity, in Keras's layout) into the tinymm Adam that
-    ``compile`` built, so training resumes where Keras stopped. False when the file has none
-    or it does not fit (a warning says why)."""
+def read_keras_optimizer_state(model, source, where: str) -> bool:
+    """Keras's own optimizer state (``optimizer/vars``, optimizer_state.py) into the tinymm
+    optimizer ``compile`` built, so training resumes where Keras stopped. False when the file
+    has none or it does not fit (a warning says why)."""
     h5py = _h5py()
     with h5py.File(source, "r") as f:
         if "optimizer/vars" not in f:
             return False
         saved = {int(k): np.asarray(v) for k, v in f["optimizer/vars"].items()}
-    found = _adam_views(model)
-    if found is None or len(saved) != 2 + 2 * len(found[2]):
-        warnings.warn(f"{where}: Keras's optimizer state is not restored (tinymm reads an "
-                      "Adam's momenta and velocities over single-tensor weights); training "
-                      "resumes with a fresh optimizer state", stacklevel=3)
-        return False
-    opt, inner, views = found
-    steps = int(saved[0])
-    for i, (get, put) in enumerate(views):
-        p = get.params[0]
-        kept = np.array(p.array)
-        put(saved[2 + 2 * i])  # Keras's layout in, the parameter's layout out
-        momentum = np.array(p.array)
-        put(saved[3 + 2 * i])
-        inner.state[p] = {"step": steps, "exp_avg": momentum, "exp_avg_sq": np.array(p.array)}
-        p.array[...] = kept
-    for holder in {id(opt): opt, id(inner): inner}.values():
-        holder.iterations = steps
-    return True
+    return slots.read_state(model, saved, optimizer_views(model), where)
 
 
 def read_optimizer_state(model, source) -> bool:
@@ -664,9 +623,7 @@ def model_from_keras_config(entry: dict, custom_objects: dict | None = None):
         return _sequential(entry["config"], custom_objects)
     if name in ("Functional", "Model") or "input_layers" in entry.get("config", {}):
         return _functional(entry["config"], custom_objects)
-    raise ValueError(f"load_model: the file holds a subclassed model {name!r}; tinymm loads "
-                     "Functional and Sequential models from .keras files (rebuild the model "
-                     "in Python and call load_weights)")
+    return subclassed.from_entry(entry, custom_objects)
 
 
 # ---------------------------------------------------------------- compile settings
@@ -746,14 +703,10 @@ def save_keras_file(model, filepath, overwrite: bool = True) -> None:
     if not getattr(model, "built", False) or not hasattr(model, "_nodes"):
         raise ValueError(f"save: model '{model.name}' is not built yet (call it on data or "
                          "give it an Input first)")
-    from tinymm.keras.models import Sequential
-
-    config = {"module": "keras" if isinstance(model, Sequential) else
-              "keras.src.models.functional",
-              "class_name": "Sequential" if isinstance(model, Sequential) else "Functional",
-              "config": model_config(model), "registered_name": None if isinstance(
-                  model, Sequential) else "Functional",
-              "build_config": {"input_shape": None}, "compile_config": compile_config(model)}
+    if getattr(model, "_subclassed", False):
+        config = subclassed.class_entry(model, compile_config(model))
+    else:
+        config = _graph_entry(model)
     metadata = {"keras_version": FORMAT_VERSION, "tinymm_version": _tinymm_version(),
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     weights = _bytes_io.BytesIO()
@@ -764,6 +717,18 @@ def save_keras_file(model, filepath, overwrite: bool = True) -> None:
         archive.writestr("config.json", json.dumps(config))
         archive.writestr("model.weights.h5", weights.getvalue())
     tmp.replace(path)
+
+
+def _graph_entry(model) -> dict:
+    """A functional model's or Sequential's ``config.json``."""
+    from tinymm.keras.models import Sequential
+
+    sequential = isinstance(model, Sequential)
+    return {"module": "keras" if sequential else "keras.src.models.functional",
+            "class_name": "Sequential" if sequential else "Functional",
+            "config": model_config(model),
+            "registered_name": None if sequential else "Functional",
+            "build_config": {"input_shape": None}, "compile_config": compile_config(model)}
 
 
 def _tinymm_version() -> str:
@@ -792,7 +757,7 @@ def load_keras_file(filepath, custom_objects: dict | None = None, compile: bool 
     if compile:
         recompile(model, config.get("compile_config") or {}, f"load_model({filepath})")
         if getattr(model, "compiled", False) and not read_optimizer_state(model, weights):
-            read_keras_adam_state(model, weights, f"load_model({filepath})")
+            read_keras_optimizer_state(model, weights, f"load_model({filepath})")
     return model
 
 

@@ -404,7 +404,7 @@ def same_pool(x, pool, kernel: tuple, stride: tuple, average: bool):
     pads = [same_padding_1d(n, k, s) for n, k, s in zip(x.shape[2:], kernel, stride)]
     (pt, pb), (pl, pr) = pads
     if average and pt == pb and pl == pr:
-        ones = Tensor(np.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype))
+        ones = Tensor._make(np.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype))
         summed = pool(pad(x, (pl, pr, pt, pb)), kernel, stride)  # (N, C, H', W')
         return summed / pool(pad(ones, (pl, pr, pt, pb)), kernel, stride)  # real cells only
     # a replicated edge cell is already in every window that reaches it: max is unchanged
@@ -480,6 +480,9 @@ class Embedding(Layer):
     rank work, as in Keras: (T,) positions -> (T, output_dim).
 
     ``mask_zero=True``: id 0 is padding; the output carries a mask (N, T) that LSTM reads.
+    ``embeddings_initializer`` (Keras's default: uniform in [-0.05, 0.05]) and
+    ``embeddings_regularizer`` (its penalty joins the losses) act on the (input_dim,
+    output_dim) table, the same layout in both libraries.
     """
 
     checked_axes = ()  # any (N, T) works with the same table
@@ -487,8 +490,17 @@ class Embedding(Layer):
     constraint_args = ("embeddings_constraint",)
 
     def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False,
-                 input_length=None, **kwargs):
+                 input_length=None, embeddings_initializer="uniform",
+                 embeddings_regularizer=None, **kwargs):
         super().__init__(**kwargs)
+        from tinymm.keras import initializers, regularizers
+
+        try:
+            self.embeddings_initializer = None if embeddings_initializer == "uniform" else \
+                initializers.get(embeddings_initializer)
+            self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"Embedding '{self.name}': {err}") from None
         if input_dim <= 0 or output_dim <= 0:
             raise ValueError(f"Embedding: input_dim and output_dim must be positive, got "
                              f"{input_dim} and {output_dim}")
@@ -507,7 +519,12 @@ class Embedding(Layer):
 
     def build_module(self, input_shape):
         module = nn.Embedding(self.input_dim, self.output_dim)
-        nn.init.uniform_(module.weight, -0.05, 0.05)
+        table = module.weight
+        if self.embeddings_initializer is None:  # Keras's default, "uniform"
+            nn.init.uniform_(table, -0.05, 0.05)
+        else:
+            table.array[...] = self.embeddings_initializer(table.shape, table.dtype)
+        self.regularize(table, self.embeddings_regularizer)
         return module
 
     def call(self, ids):
@@ -530,8 +547,11 @@ class Embedding(Layer):
         return data != 0  # (N, T) True = real token
 
     def get_config(self) -> dict:
+        from tinymm.keras import regularizers
+
         return {**super().get_config(), "input_dim": self.input_dim,
-                "output_dim": self.output_dim, "mask_zero": self.mask_zero}
+                "output_dim": self.output_dim, "mask_zero": self.mask_zero,
+                "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer)}
 
 
 def carry_last_output(output, lengths):
@@ -588,7 +608,7 @@ class LSTM(Layer):
         D, U = int(input_shape[-1]), self.units
         module = nn.LSTM(D, U, batch_first=True)
         glorot_uniform_(module.weight_ih_l0, D, 4 * U)  # Keras: kernel (D, 4U)
-        recurrent = nn.init.orthogonal_(Tensor(np.empty((U, 4 * U))))  # Keras's (U, 4U)
+        recurrent = nn.init.orthogonal_(Tensor._make(np.empty((U, 4 * U))))  # Keras's (U, 4U)
         module.weight_hh_l0.array[...] = recurrent.array.T  # (4U, U)
         module.bias_ih_l0.array[...] = 0
         module.bias_ih_l0.array[U:2 * U] = 1.0  # unit_forget_bias

@@ -57,6 +57,18 @@ def _check_same_shape(who: str, y_pred: Tensor, y_true: Tensor) -> None:
                          "y.reshape(-1, 1) for a single output unit)")
 
 
+def _position_labels(y_true, pred_shape: tuple, who: str) -> np.ndarray:
+    """Labels (N, ...) for y_pred (N, ..., C); Keras also takes them as (N, ..., 1)."""
+    y = np.asarray(y_true.array if isinstance(y_true, Tensor) else y_true)
+    if y.ndim == len(pred_shape) and y.shape[-1] == 1:
+        y = y[..., 0]
+    if y.shape != tuple(pred_shape[:-1]):
+        raise ValueError(f"{who}: y_true must hold one class index per position of y_pred "
+                         f"{tuple(pred_shape)}, shape {tuple(pred_shape[:-1])}, got shape "
+                         f"{y.shape}")
+    return y
+
+
 def _labels(y_true, who: str, n: int) -> np.ndarray:
     y = np.asarray(y_true.array if isinstance(y_true, Tensor) else y_true)
     if y.ndim == 2 and y.shape[1] == 1:  # Keras accepts (N, 1) sparse labels
@@ -74,13 +86,21 @@ def _labels(y_true, who: str, n: int) -> np.ndarray:
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
                                     ignore_class: int | None = None):
-    """Keras's loss for integer labels: y_true (N,) class indices, y_pred (N, C).
+    """Keras's loss for integer labels: y_true (N,) class indices, y_pred (N, C); or one label
+    per position, y_true (N, ...) or (N, ..., 1) for y_pred (N, ..., C) (a per-pixel
+    segmentation).
 
-    Returns the per-sample losses (N,). ``from_logits=False`` means y_pred holds
-    probabilities (clipped to [eps, 1 - eps]); ``from_logits=True``: scores before softmax.
+    Returns the per-sample losses (N,), or (N, ...) per position. ``from_logits=False`` means
+    y_pred holds probabilities (clipped to [eps, 1 - eps]); ``from_logits=True``: scores
+    before softmax.
     """
     pred = _tensor(y_pred)
     who = "sparse_categorical_crossentropy"
+    if pred.ndim > 2:  # one label per position: the (N * positions, C) rows
+        y = _position_labels(y_true, pred.shape, who)
+        flat = sparse_categorical_crossentropy(y.reshape(-1), pred.reshape(-1, pred.shape[-1]),
+                                               from_logits, ignore_class)
+        return flat.reshape(*pred.shape[:-1])
     if pred.ndim != 2:
         raise ValueError(f"{who}: y_pred must be (N, C) class scores, got shape {pred.shape}")
     y = _labels(y_true, who, pred.shape[0])
@@ -253,7 +273,9 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         ignore = self.options["ignore_class"]
         if ignore is None:
             return values.numel()
-        return int(np.count_nonzero(_labels(y_true, self.name, values.shape[0]) != ignore))
+        labels = _labels(y_true, self.name, values.shape[0]) if values.ndim == 1 else \
+            _position_labels(y_true, tuple(values.shape) + (0,), self.name)
+        return int(np.count_nonzero(labels != ignore))
 
 
 class CategoricalCrossentropy(LossFunctionWrapper):

@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 
+from tinymm.keras import subclassed
 from tinymm.keras.engine import (
     InputLayer,
     KerasTensor,
@@ -43,7 +44,14 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
     """The functional model: ``Model(inputs=[a, b], outputs=y)``, an ``nn.Module`` whose
     children are its layers' modules (keys ``<layer name>.<parameter>``)."""
 
-    def __init__(self, inputs=None, outputs=None, name: str | None = None, **unknown):
+    def __new__(cls, *args, **kwargs):
+        instance = super().__new__(cls)
+        if not cls.__module__.startswith("tinymm.keras"):  # a user's subclass: Keras's
+            instance.__dict__["_auto_config"] = subclassed.auto_config(cls, args, kwargs)
+        return instance
+
+    def __init__(self, inputs=None, outputs=None, name: str | None = None,
+                 trainable: bool = True, dtype=None, **unknown):
         super().__init__()
         if unknown:
             raise TypeError(f"Model: unexpected keyword argument(s) {sorted(unknown)}")
@@ -58,6 +66,12 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
         self.optimizer = None
         self.built = False
         self._subclassed = subclassed
+        if dtype is not None and np.dtype(dtype) != np.float32:
+            raise ValueError(f"Model '{self.name}': dtype={dtype!r} is not supported by "
+                             "tinymm.keras's Model (its weights are float32; call "
+                             "model.to(dtype) once it is built)")
+        if not trainable:
+            self.__dict__["_trainable"] = False
         if subclassed:
             return  # built on the first data it sees (see _trace_call)
         if inputs is None or outputs is None:
@@ -76,6 +90,9 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
             raise TypeError(f"Model '{self.name}' has no call() method, so it cannot be "
                             "called on data (it has no graph to run)")
         arrays = list(x) if isinstance(x, (list, tuple)) else [x]
+        shapes = [list(_to_numpy(a).shape) for a in arrays]
+        self.__dict__["_build_input_shape"] = shapes if isinstance(x, (list, tuple)) else \
+            shapes[0]
         inputs = [Input(shape=_to_numpy(a).shape[1:], dtype="int64" if _to_numpy(a).dtype.kind
                         in "iu" else "float32") for a in arrays]
         try:
@@ -86,6 +103,13 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
                             "tensors with Keras layers, keras.ops and operators (no NumPy or "
                             f".numpy() on them): {exc}") from exc
         self._init_graph(inputs if isinstance(x, (list, tuple)) else inputs[0], outputs)
+        if not self.trainable:
+            self.trainable = False
+
+    def __setattr__(self, name: str, value) -> None:
+        super().__setattr__(name, value)
+        if self.__dict__.get("_subclassed", True):  # (also before __init__ has set it)
+            subclassed.record_attribute(self, name, value)
 
     # ------------------------------------------------------------ graph
     def _init_graph(self, inputs, outputs) -> None:
@@ -142,8 +166,15 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
 
     @property
     def layers(self) -> list[Layer]:
-        """The graph's layers in order (a functional model lists its InputLayers)."""
-        return list(getattr(self, "_graph_layers", []))
+        """The graph's layers in order (a functional model lists its InputLayers); a traced
+        subclassed model's are, as in Keras, the layers its attributes hold, in assignment
+        order (a held model as the layer its graph calls)."""
+        graph = list(getattr(self, "_graph_layers", []))
+        if not (getattr(self, "_subclassed", False) and graph):
+            return graph
+        wrapped = {id(getattr(layer, "model", layer)): layer for layer in graph}
+        tracked = [wrapped.get(id(layer), layer) for layer in subclassed.tracked_layers(self)]
+        return tracked or [layer for layer in graph if not isinstance(layer, InputLayer)]
 
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> Model:
         """``Module.to``; a floating dtype also becomes the floating Inputs' and every layer's
@@ -184,13 +215,13 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
 
     @property
     def weights(self) -> list:
-        """Every weight of every layer (Tensors in tinymm's layout), in layer order, then the
-        model's own ``add_weight`` weights; for a model without a graph, the parameters of
-        the models and modules it holds."""
+        """The model's own ``add_weight`` weights, then every weight of every layer (Tensors
+        in tinymm's layout), in layer order, as Keras; for a model without a graph, the
+        parameters of the models and modules it holds."""
         if not self.layers:
             return list(self.parameters())
         own = [p for p in self._parameters.values() if p is not None]
-        return [w for layer in self.layers for w in layer.weights] + own
+        return own + [w for layer in self.layers for w in layer.weights]
 
     @property
     def input(self):
@@ -223,17 +254,32 @@ class Model(WeightViews, TrainingMixin, StepsMixin, SavingMixin, Module):
         dummies = [np.zeros([1 if d is None else d for d in shape], np.float32)
                    for shape in shapes]
         self._trace_call(dummies if several else dummies[0])
+        self.__dict__["_build_input_shape"] = [list(shape) for shape in shapes] if several \
+            else list(input_shape)
 
     def keras_layout(self) -> list:
-        """Every layer's ``(get, set)`` weight views (``Layer.keras_layout``), in order."""
-        return [view for layer in self.layers for view in layer.keras_layout()]
+        """The ``(get, set)`` weight views (``Layer.keras_layout``) of the model's own weights
+        (trainable first), then of every layer's, in order."""
+        return subclassed.own_views(self) + [view for layer in self.layers
+                                              for view in layer.keras_layout()]
 
     def get_weights(self) -> list[np.ndarray]:
-        """Every layer's ``get_weights()`` (Keras's layouts), concatenated."""
-        return [a for layer in self.layers for a in layer.get_weights()]
+        """The model's own weights, then every layer's ``get_weights()`` (Keras's layouts)."""
+        return [np.array(get(), copy=True) for get, _ in subclassed.own_views(self)] + [
+            a for layer in self.layers for a in layer.get_weights()]
 
     def set_weights(self, arrays) -> None:
         arrays = list(arrays)
+        own = subclassed.own_views(self)
+        if len(arrays) < len(own):
+            raise ValueError(f"Model '{self.name}': set_weights got {len(arrays)} arrays, the "
+                             f"model has {len(own)} weights of its own before its layers'")
+        for (get, put), array in zip(own, arrays):
+            if np.shape(array) != get().shape:
+                raise ValueError(f"Model '{self.name}': its weight of shape {get().shape} "
+                                 f"cannot take an array of shape {np.shape(array)}")
+            put(np.asarray(array))
+        arrays = arrays[len(own):]
         for layer in self.layers:
             k = len(layer.keras_layout())
             layer.set_weights(arrays[:k])

@@ -368,6 +368,13 @@ def dot(x1, x2):
 
 
 @symbolic
+def tensordot(x1, x2, axes=2):
+    """Keras's ``ops.tensordot``: an int ``axes`` contracts the last ``axes`` dims of x1 with
+    the first of x2; a pair of lists names them."""
+    return tinymm.tensordot(_t(x1), _t(x2), dims=axes)
+
+
+@symbolic
 def einsum(subscripts, *operands):
     return tinymm.einsum(subscripts, *[_t(o) for o in operands])
 

@@ -84,7 +84,7 @@ class Applying:
 def _as_grad(g, v) -> Tensor:
     if isinstance(g, Tensor):
         return g
-    return Tensor(np.asarray(g, dtype=v.dtype).reshape(v.shape))
+    return Tensor._make(np.asarray(g, dtype=v.dtype).reshape(v.shape))
 
 
 _APPLYING: dict[type, type] = {}
@@ -126,7 +126,7 @@ class Optimizer:
     def iterations(self) -> Tensor:
         """The number of updates applied so far (an int64 scalar, as Keras's variable)."""
         done = 0 if self._applied is None else getattr(self._applied, "iterations", 0)
-        return Tensor(np.array(done, dtype=np.int64))
+        return Tensor._make(np.array(done, dtype=np.int64))
 
     def apply(self, grads, trainable_variables) -> None:
         """Keras's ``optimizer.apply`` on an optimizer object that no model built: the first

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinymm import io
-from tinymm.keras import keras_file
+from tinymm.keras import keras_file, subclassed
 from tinymm.keras import optimizers as _optimizers
 from tinymm.keras.engine import Input, KerasTensor, Layer, as_list, map_structure
 from tinymm.keras.utils import (
@@ -47,6 +47,16 @@ class SavingMixin:
     """``get_config``/``save``/``save_weights``/``load_weights`` for keras ``Model``."""
 
     def get_config(self) -> dict:
+        """A functional model or Sequential: its graph (layer configs and nodes). A
+        subclassed model: Keras's ``{name, trainable, dtype}`` plus, for a subclass without
+        its own get_config, its constructor arguments (subclassed.py)."""
+        if getattr(self, "_subclassed", False):
+            return subclassed.base_config(self)
+        return self.graph_config()
+
+    def graph_config(self) -> dict:
+        """The traced graph as tinymm's checkpoints keep it: layer configs, nodes, inputs and
+        outputs (``model_from_config`` rebuilds it as a functional model)."""
         node_index = {id(node): i for i, node in enumerate(self._nodes)}
         input_index = {id(t): i for i, t in enumerate(self.inputs)}
 
@@ -70,13 +80,18 @@ class SavingMixin:
         }
 
     def to_json(self, **kwargs) -> str:
-        """The architecture as JSON (``get_config``); ``keras.models.model_from_json``
-        rebuilds it with fresh weights. ``kwargs`` go to ``json.dumps``."""
-        return json.dumps(self.get_config(), **kwargs)
+        """The architecture as JSON (``graph_config``: a subclassed model as its traced
+        graph); ``keras.models.model_from_json`` rebuilds it with fresh weights. ``kwargs``
+        go to ``json.dumps``."""
+        return json.dumps(self.graph_config(), **kwargs)
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
-        """A new model from ``get_config()``'s dict (fresh weights)."""
+        """A new model from ``get_config()``'s dict (fresh weights): a graph config rebuilds
+        the functional model; a subclass's own config is ``cls(**config)``, as Keras."""
+        if "layers" not in config and not cls.__module__.startswith("tinymm.keras"):
+            with custom_object_scope(custom_objects or {}):
+                return subclassed.construct(cls, config)
         return model_from_config(config, custom_objects)
 
     def _compile_config(self) -> dict | None:
@@ -106,7 +121,7 @@ class SavingMixin:
             raise FileExistsError(f"save: {io.checkpoint_paths(filepath)[1]} exists and "
                                   "overwrite=False")
         tensors = dict(self.state_dict())
-        manifest = {"model": self.get_config(), "compile": self._compile_config(),
+        manifest = {"model": self.graph_config(), "compile": self._compile_config(),
                     "metadata": metadata or {}}
         if self.optimizer is not None:
             opt_tensors, opt_manifest = io.optimizer_state_to_checkpoint(self.optimizer)

@@ -591,13 +591,17 @@ class _FitReporter(_callbacks.Callback):
 
 
 def _sparse_labels(y: np.ndarray, out: _Output, n: int, who: str) -> np.ndarray:
-    """Class indices (n,) checked against the output's width."""
-    C = out.tensor.shape[-1]
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    elif y.ndim != 1:
+    """Class indices (n,) checked against the output's width; (n, ...) for an output with
+    one prediction per position (n, ..., C) (labels (n, ..., 1) too, as Keras)."""
+    C, positions = out.tensor.shape[-1], tuple(out.tensor.shape[1:-1])
+    if y.ndim == len(positions) + 2 and y.shape[-1] == 1:
+        y = y[..., 0]
+    if y.ndim != len(positions) + 1 or any(
+            p is not None and p != s for p, s in zip(positions, y.shape[1:])):
+        want = ", ".join([str(n)] + ["None" if p is None else str(p) for p in positions]) + \
+            ("," if not positions else "")
         raise ValueError(f"{who}: sparse_categorical_crossentropy needs one class index per "
-                         f"sample, y of shape ({n},); got {y.shape} (one-hot labels go with "
+                         f"sample, y of shape ({want}); got {y.shape} (one-hot labels go with "
                          "loss='categorical_crossentropy')")
     if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
         raise ValueError(f"{who}: labels must be integer class indices, got non-integer values")

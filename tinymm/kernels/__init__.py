@@ -363,6 +363,15 @@ _SPECS = [
                "symmetric InfoNCE: mean of row and column cross-entropies of exp(t) a b^T"),
     KernelSpec("info_nce_backward", "info_nce", "(dloss (), cache) -> (da, db, dlogit_scale)",
                "dS = (P - I + Q - I) / 2N; da = exp(t) dS b, db = exp(t) dS^T a, dt = sum dS*S"),
+    # --- CTC loss: T steps, N samples, C classes, S the longest target
+    KernelSpec("ctc_loss_forward", "ctc",
+               "(log_probs (T, N, C), targets (N, S) | (sum L_n,) int, input_lengths (N,) int, "
+               "target_lengths (N,) int, max_target, blank=0, zero_infinity=False) "
+               "-> (loss (N,), cache)",
+               "-log p(target | x) per sample by the alpha recursion in log space"),
+    KernelSpec("ctc_loss_backward", "ctc",
+               "(dloss (N,), cache) -> (dlog_probs, None, None, None)",
+               "dlog_probs = -exp(lse(alpha + beta over l'_s = c) + loss - log_probs) dloss"),
 ]
 
 CONTRACT: dict[str, KernelSpec] = {spec.name: spec for spec in _SPECS}

@@ -21,7 +21,7 @@ import numpy as np
 
 from tinymm.nn.module import Module, Parameter
 from tinymm.ops.batch_norm import batch_norm
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_data
 
 
 class _BatchNorm(Module):
@@ -84,7 +84,7 @@ class _BatchNorm(Module):
                              "match the previous layer's output channels")
 
     def forward(self, x):
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = x if isinstance(x, Tensor) else from_data(x)
         self._check_input(x)
         factor = 0.0 if self.momentum is None else self.momentum
         track = self.training and self.track_running_stats

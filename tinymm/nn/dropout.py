@@ -14,12 +14,13 @@ class Dropout(Module):
         super().__init__()
         check_p(p)
         self.p = p
+        self.inplace = inplace  # accepted and printed; the result is computed out of place
 
     def forward(self, x):
         return dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Dropout2d(Dropout):

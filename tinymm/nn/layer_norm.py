@@ -13,7 +13,7 @@ import numpy as np
 
 from tinymm.nn.module import Module, Parameter
 from tinymm.ops.layer_norm import layer_norm, normalized_shape_tuple
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_data
 
 
 class LayerNorm(Module):
@@ -44,7 +44,7 @@ class LayerNorm(Module):
             self.bias.array[...] = 0
 
     def forward(self, x):
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = x if isinstance(x, Tensor) else from_data(x)
         shape = self.normalized_shape
         if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape):]) != shape:
             raise ValueError(f"LayerNorm(normalized_shape={shape}): expected an input of shape "

@@ -1,9 +1,9 @@
 """PyTorch's loss modules: ``nn.CrossEntropyLoss``, ``NLLLoss``, ``MSELoss``, ``L1Loss``,
 ``BCELoss``, ``BCEWithLogitsLoss``, ``SmoothL1Loss``, ``HuberLoss`` (formulas in
 ``tinymm/ops/loss.py``), ``KLDivLoss``, ``MarginRankingLoss``, ``CosineEmbeddingLoss``,
-``TripletMarginLoss`` (``tinymm/ops/composite_loss.py``). Each stores its options and calls
-the function of the same name;
-``loss(input, target)`` in PyTorch's argument order. The deprecated ``size_average`` and
+``TripletMarginLoss`` (``tinymm/ops/composite_loss.py``), ``CTCLoss`` (``tinymm/ops/ctc.py``).
+Each stores its options and calls the function of the same name; ``loss(input, target)`` in
+PyTorch's argument order. The deprecated ``size_average`` and
 ``reduce`` keywords are accepted and mapped to ``reduction`` as PyTorch does
 (``ops/loss.py: legacy_reduction``)."""
 
@@ -17,6 +17,7 @@ from tinymm.ops.composite_loss import (
     margin_ranking_loss,
     triplet_margin_loss,
 )
+from tinymm.ops.ctc import ctc_loss
 
 
 class _Loss(Module):
@@ -153,3 +154,16 @@ class TripletMarginLoss(_Loss):
     def forward(self, anchor, positive, negative):
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps,
                                    self.swap, self.reduction)
+
+
+class CTCLoss(_Loss):
+    """``CTCLoss(blank=0, reduction="mean", zero_infinity=False)``; called as
+    ``loss(log_probs, targets, input_lengths, target_lengths)``."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
+        super().__init__(reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        return ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=self.blank,
+                        reduction=self.reduction, zero_infinity=self.zero_infinity)

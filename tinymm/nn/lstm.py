@@ -1,8 +1,10 @@
 """PyTorch's ``nn.LSTM``: a stack of the single-layer op in ``ops/lstm.py``.
 
 Parameters, layout (gate order i, f, g, o) and initialisation as PyTorch (see ``RNNBase`` in
-``nn/rnn.py``). Dimension letters: T time, N batch, D input_size, H hidden_size, L num_layers,
-K directions.
+``nn/rnn.py``). With ``proj_size=P`` (PyTorch's LSTMP) each layer and direction also has
+``weight_hr_l{k}`` (P, H), ``weight_hh_l{k}`` is (4H, P), and the layer runs the projected op
+of ``ops/lstm_projected.py``. Dimension letters: T time, N batch, D input_size, H hidden_size,
+L num_layers, K directions, P proj_size.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 
 from tinymm.nn.rnn import RNNBase
 from tinymm.ops.lstm import lstm
+from tinymm.ops.lstm_projected import lstm_projected
 from tinymm.tensor import Tensor
 
 
@@ -22,10 +25,17 @@ class LSTM(RNNBase):
     instead (nn.utils.rnn), and output is then packed the same way. Returns
     ``(output, (h_n, c_n))``: output (T, N, K*H) (or (N, T, K*H) with batch_first), zeros at
     padded positions as ``pad_packed_sequence`` gives; h_n and c_n (L*K, N, H) at each
-    sequence's own last real step.
+    sequence's own last real step. With ``proj_size=P`` h0, h_n and the output's features
+    are P wide instead of H (c0 and c_n stay H).
     """
 
     gates = 4
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, dtype=np.float32):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, proj_size=proj_size)
 
     def forward(self, x, hx=None, lengths=None):
         unbatched = self._unbatched(x, hx, lengths)
@@ -37,8 +47,11 @@ class LSTM(RNNBase):
 
         def step(layer_input, params, init_states, lengths, reverse):
             h0_k, c0_k = init_states
+            if self.proj_size:
+                return lstm_projected(layer_input, *params, hx=(h0_k, c0_k), lengths=lengths,
+                                      batch_first=self.batch_first, reverse=reverse)
             if h0_k is None and c0_k is not None:
-                h0_k = Tensor(np.zeros(c0_k.shape, c0_k.dtype))
+                h0_k = Tensor._make(np.zeros(c0_k.shape, c0_k.dtype))
             out, (h_n, c_n) = lstm(layer_input, *params, hx=(h0_k, c0_k), lengths=lengths,
                                    batch_first=self.batch_first, reverse=reverse)
             return out, (h_n, c_n)

@@ -18,7 +18,7 @@ import numpy as np
 
 from tinymm import dtypes as _dt
 from tinymm.autograd import ArrayFunction, RemovableHandle
-from tinymm.tensor import Tensor, from_numpy, to_arguments
+from tinymm.tensor import Tensor, from_data, from_numpy, to_arguments
 
 
 class StateDictError(RuntimeError):
@@ -45,7 +45,7 @@ class Parameter(Tensor):
         if array.dtype.kind != "f":
             array = array.astype(np.float32)
         array = _default_float(array)
-        super().__init__(array, requires_grad=requires_grad, _copy=False)
+        self._adopt(array, requires_grad)
 
     @property
     def value(self) -> Parameter:
@@ -81,7 +81,7 @@ def _load_into(t: Tensor, array: np.ndarray, assign: bool = False) -> None:
     if assign and t.device != "cuda":
         t.array = array.astype(t.dtype, copy=False)
     elif t.device == "cuda":
-        t.array = Tensor(np.asarray(array, dtype=t.dtype), device="cuda").array
+        t.array = from_data(array, t.dtype, "cuda").array
     else:
         t.array[...] = array
 
@@ -531,7 +531,7 @@ class _BackwardHookState:
         gradients for the inputs that need one (replaced where a hook returned new ones)."""
         grad_input = [None] * self.n_inputs
         for i, g in zip(self.input_slots, grad_input_values):
-            grad_input[i] = Tensor(g, _copy=False)
+            grad_input[i] = Tensor._make(g)
         grad_input = tuple(grad_input)
         for hook in list(self.module._backward_hooks.values()):
             result = hook(self.module, grad_input, self.grad_output)
@@ -553,7 +553,7 @@ class _HookIdentity(ArrayFunction):
     def backward(ctx, *grads):
         state, stage = ctx.saved
         if stage == "output":
-            state.grad_output = tuple(Tensor(g, _copy=False) for g in grads)
+            state.grad_output = tuple(Tensor._make(g) for g in grads)
             if not state.input_slots:  # no input needs a gradient: the hooks run now
                 state.call_hooks(())
             return grads

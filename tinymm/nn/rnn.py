@@ -29,7 +29,7 @@ from tinymm.nn.utils.rnn import PackedSequence, pack_as, pad_packed_sequence
 from tinymm.ops.dropout import dropout as dropout_fn
 from tinymm.ops.rnn import check_lengths, check_sequence_input, rnn
 from tinymm.ops.shape import concat, stack
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_data
 
 
 class RNNBase(Module):
@@ -37,12 +37,16 @@ class RNNBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype=np.float32):
+                 dtype=np.float32, proj_size: int = 0):
         super().__init__()
         kind = type(self).__name__
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
             raise ValueError(f"{kind}: input_size, hidden_size and num_layers must be positive, "
                              f"got {input_size}, {hidden_size}, {num_layers}")
+        if isinstance(proj_size, bool) or not isinstance(proj_size, numbers.Integral) \
+                or not 0 <= proj_size < hidden_size:
+            raise ValueError(f"{kind}: proj_size must be an int in [0, hidden_size) = "
+                             f"[0, {hidden_size}), got {proj_size!r}")
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
                 or not 0 <= dropout <= 1:
             raise ValueError(f"{kind}: dropout must be a number in [0, 1] (the probability of "
@@ -58,16 +62,22 @@ class RNNBase(Module):
         self.batch_first = batch_first
         self.bidirectional = bidirectional
         self.num_directions = 2 if bidirectional else 1
+        self.proj_size = int(proj_size)
         G, H = self.gates * hidden_size, hidden_size
+        out_size = proj_size or H  # P with projections: what a layer outputs and feeds back
         for k in range(num_layers):
-            layer_input = input_size if k == 0 else H * self.num_directions
+            layer_input = input_size if k == 0 else out_size * self.num_directions
             for suffix in self._suffixes():
                 setattr(self, f"weight_ih_l{k}{suffix}",
                         Parameter(np.empty((G, layer_input), dtype)))  # (G, D)
-                setattr(self, f"weight_hh_l{k}{suffix}", Parameter(np.empty((G, H), dtype)))
+                setattr(self, f"weight_hh_l{k}{suffix}",
+                        Parameter(np.empty((G, out_size), dtype)))  # (G, H) or (G, P)
                 if bias:
                     setattr(self, f"bias_ih_l{k}{suffix}", Parameter(np.empty(G, dtype)))
                     setattr(self, f"bias_hh_l{k}{suffix}", Parameter(np.empty(G, dtype)))
+                if proj_size:
+                    setattr(self, f"weight_hr_l{k}{suffix}",
+                            Parameter(np.empty((proj_size, H), dtype)))  # (P, H)
         bound = 1.0 / math.sqrt(hidden_size)
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
@@ -83,11 +93,16 @@ class RNNBase(Module):
         def get(prefix):
             return getattr(self, f"{prefix}_l{k}{suffix}", None)
 
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+        params = get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+        return params + (get("weight_hr"),) if self.proj_size else params
+
+    def _state_size(self, what: str) -> int:
+        """The last dim of an initial state: P for an LSTM's h0 with projections, else H."""
+        return self.proj_size if self.proj_size and what == "h0" else self.hidden_size
 
     def _check(self, x, hx_parts, lengths):
         """Validate everything before any kernel runs; returns (x Tensor, lengths array)."""
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = x if isinstance(x, Tensor) else from_data(x)
         name = self._name()
         T, N = check_sequence_input(name, x.array, self.input_size, self.batch_first)
         # device lengths: the range check costs a copy back, and each layer's op makes it
@@ -95,11 +110,12 @@ class RNNBase(Module):
         lengths = check_lengths(name, lengths, N, T,
                                 check_range=not is_device_array(getattr(lengths, "array",
                                                                         lengths)))
-        expected = (self.num_layers * self.num_directions, N, self.hidden_size)
         for what, state in hx_parts:
+            expected = (self.num_layers * self.num_directions, N, self._state_size(what))
+            size = "proj_size" if expected[2] != self.hidden_size else "hidden_size"
             if state is not None and tuple(state.shape) != expected:
                 raise ValueError(f"{name}: {what} must have shape (num_layers * num_directions, "
-                                 f"N, hidden_size) = {expected}, got {tuple(state.shape)}")
+                                 f"N, {size}) = {expected}, got {tuple(state.shape)}")
         return x, lengths
 
     def _unbatched(self, x, hx, lengths):
@@ -114,7 +130,7 @@ class RNNBase(Module):
                 return tuple(None if h is None else change(h) for h in hx)
             return None if hx is None else change(hx)
 
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = x if isinstance(x, Tensor) else from_data(x)
         out, h = self.forward(x.unsqueeze(axis), states(hx, lambda h: h.unsqueeze(1)))
         return out.squeeze(axis), states(h, lambda h: h.squeeze(1))
 
@@ -160,6 +176,7 @@ class RNNBase(Module):
 
     def extra_repr(self) -> str:
         extras = "".join([
+            f", proj_size={self.proj_size}" if self.proj_size else "",
             f", num_layers={self.num_layers}" if self.num_layers != 1 else "",
             ", bias=False" if not self.bias else "",
             ", batch_first=True" if self.batch_first else "",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.devices import defer_index_check, index_bounds, is_device_array
+from tinymm.devices import defer_index_check, defer_range_check, index_bounds, is_device_array
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -105,6 +105,33 @@ def check_int_range(op: str, name: str, array, low: int, high: int,
     check_bounds(op, name, array, allowed_extra, judge)
 
 
+def check_float_range(op: str, name: str, array, low: float, high: float,
+                      what: str = "values", hint: str = "") -> None:
+    """Every value of the float ``array`` (``what`` it holds, for the message) must be in
+    [low, high] (a NaN fails, as in
+    PyTorch). A host array is checked now; a device array at the next copy of a result to
+    the host or ``tinymm.cuda.synchronize()`` (``devices.defer_range_check``: one reduction
+    on the device now, no transfer), with the same ValueError."""
+
+    def judge(bounds):
+        lo, hi = bounds
+        if lo != lo or hi != hi:
+            return f"{op}: {name} holds NaN, expected {what} in [{low}, {high}]{hint}"
+        if lo < low or hi > high:
+            return f"{op}: {name} must hold {what} in [{low}, {high}], got values in " \
+                   f"[{lo}, {hi}]{hint}"
+        return None
+
+    if array.size == 0:
+        return
+    if is_device_array(array):
+        defer_range_check(array, judge)
+        return
+    message = judge((float(np.min(array)), float(np.max(array))))
+    if message:
+        raise ValueError(message)
+
+
 def check_pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints, each >= ``minimum`` -> (int, int), or a clear error."""
     if isinstance(value, (tuple, list)) and len(value) == 2:
@@ -147,12 +174,42 @@ def check_dim(op: str, name: str, dim, ndim: int, extra: int = 0) -> int:
 FINITE_ONLY_BACKENDS = ("numba",)
 
 
-def _all_finite(values) -> bool:
+def _checked_array(a: np.ndarray) -> np.ndarray:
+    """The array whose finiteness ``_all_finite`` tests for ``a``: ``a`` itself, or, for a
+    strided view (a head split of a projection, the key and value halves of one GEMM's
+    output), the contiguous float buffer it views when that holds at most twice its values:
+    one unit-stride pass instead of a strided one, and views of one buffer tested once. A
+    non-finite value elsewhere in that buffer only sends the call to the reference kernels,
+    which are right for any input; a finite buffer means a finite view."""
+    if a.flags.c_contiguous:
+        return a
+    root = a
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root.flags.c_contiguous and root.dtype == a.dtype and root.size <= 2 * a.size:
+        return root
+    return a
+
+
+def _float_arrays(values, found: dict) -> None:
+    """The float arrays of ``values`` (nested tuples and lists), by id of the array tested."""
     for a in values:
-        if isinstance(a, (tuple, list)):
-            if not _all_finite(a):
-                return False
-        elif isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all():
+        if isinstance(a, np.ndarray):
+            if a.dtype.kind == "f":
+                checked = _checked_array(a)
+                found[id(checked)] = checked
+        elif isinstance(a, (tuple, list)):
+            _float_arrays(a, found)
+
+
+def _all_finite(values) -> bool:
+    """Whether every float array in ``values`` (nested tuples and lists; other values are
+    skipped) holds only finite numbers."""
+    found: dict = {}
+    _float_arrays(values, found)
+    isfinite = np.isfinite
+    for a in found.values():
+        if not isfinite(a).all():
             return False
     return True
 

@@ -14,6 +14,7 @@ REDUCTIONS = ("mean", "sum", "none")
 
 class CrossEntropy(KernelFunction):
     kernel = "cross_entropy"
+    grad_fn_name = "NllLossBackward0"  # PyTorch's cross_entropy ends in nll_loss
 
     @classmethod
     def forward(cls, ctx, logits, target, ignore_index=-100, reduction="mean",

@@ -26,7 +26,7 @@ import numpy as np
 
 from tinymm.devices import random_draw
 from tinymm.random import default_generator
-from tinymm.tensor import Tensor, from_numpy
+from tinymm.tensor import Tensor, from_data, from_numpy
 
 
 def check_p(p: float) -> None:
@@ -45,7 +45,7 @@ def dropout2d(x, p: float = 0.5, training: bool = True, inplace: bool = False):
     """PyTorch's ``F.dropout2d``: zero whole channels, x (N, C, H, W) or (C, H, W); the mask
     is (N, C, 1, 1) (or (C, 1, 1)), one draw per channel, broadcast over the feature map."""
     if not isinstance(x, Tensor):
-        x = Tensor(x)
+        x = from_data(x)
     if x.ndim not in (3, 4):
         raise ValueError(f"dropout2d: expected a 3-d (C, H, W) or 4-d (N, C, H, W) input, got "
                          f"shape {tuple(x.shape)}")
@@ -57,7 +57,7 @@ def _drop(op: str, x, p: float, training: bool, mask_shape):
     """x times keep / (1 - p), keep ~ Bernoulli(1 - p) of shape ``mask_shape(x.shape)``."""
     check_p(p)
     if not isinstance(x, Tensor):
-        x = Tensor(x)
+        x = from_data(x)
     if x.dtype.kind != "f":
         raise TypeError(f"{op}: input must be float32 or float64, got {x.dtype}")
     if not training or p == 0.0:
@@ -65,8 +65,7 @@ def _drop(op: str, x, p: float, training: bool, mask_shape):
     shape = mask_shape(tuple(x.shape))
     if x.is_cuda:  # drawn on the device from the generator's cuda states (no host copy)
         states = default_generator.cuda_states()
-        return x * Tensor(random_draw(states, "dropout_mask", shape, p, x.dtype),
-                          _copy=False)
+        return x * Tensor._make(random_draw(states, "dropout_mask", shape, p, x.dtype))
     if p == 1.0:
         return x * from_numpy(np.zeros(shape, dtype=x.dtype)).to(x.device)
     keep = default_generator.rng.random(shape) >= p  # True = kept

@@ -21,7 +21,33 @@ import numpy as np
 from tinymm.autograd import ArrayFunction
 from tinymm.ops._checks import as_int64, check_bounds, check_dim, check_same_device
 
-ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])  # torch.return_types.*
+
+class ValuesIndices(namedtuple("ValuesIndices", ["values", "indices"])):
+    """``torch.return_types.<op>``: an op's (values, indices), by name; ``return_type(op)`` is
+    the class of one op's results, which prints as PyTorch's (``torch.return_types.max(...)``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return (f"torch.return_types.{type(self).__name__}(\nvalues={self.values!r},\n"
+                f"indices={self.indices!r})")
+
+    def __reduce__(self):
+        return _rebuild, (type(self).__name__, tuple(self))
+
+
+_RETURN_TYPES: dict[str, type] = {}
+
+
+def return_type(op: str) -> type:
+    """The ``ValuesIndices`` subclass named ``op`` (``torch.return_types.max`` for "max")."""
+    if op not in _RETURN_TYPES:
+        _RETURN_TYPES[op] = type(op, (ValuesIndices,), {"__slots__": ()})
+    return _RETURN_TYPES[op]
+
+
+def _rebuild(op: str, items: tuple):
+    return ValuesIndices(*items) if op == "ValuesIndices" else return_type(op)(*items)
 
 
 class MaxDim(ArrayFunction):

@@ -92,10 +92,10 @@ def roll(input, shifts, dims=None) -> Tensor:  # noqa: A002 - PyTorch's argument
 def flip(input, dims) -> Tensor:  # noqa: A002
     x = as_tensor(input)
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
-    index = [slice(None)] * x.ndim
-    for dim in dims:
-        index[check_dim("flip", "dims", dim, x.ndim)] = slice(None, None, -1)
-    return x[tuple(index)]
+    for dim in dims:  # a copy, as torch's flip (a negative-stride view would alias x)
+        n = x.shape[check_dim("flip", "dims", dim, x.ndim)]
+        x = _along(x, dim, np.arange(n - 1, -1, -1))
+    return x if dims else x.clone()
 
 
 def repeat_interleave(input, repeats, dim=None) -> Tensor:  # noqa: A002
@@ -214,7 +214,7 @@ def masked_rows(x: Tensor, mask: Tensor) -> Tensor:
 
 def take_along_dim(input, indices, dim=None) -> Tensor:  # noqa: A002
     x = as_tensor(input)
-    index = Tensor(_index_array("take_along_dim", "indices", indices), _copy=False)
+    index = Tensor._make(_index_array("take_along_dim", "indices", indices))
     if dim is None:
         return x.flatten().gather(0, index.reshape(-1))
     dim = check_dim("take_along_dim", "dim", dim, x.ndim)
@@ -327,7 +327,7 @@ def scatter(input, dim: int, index, src=None, value=None, *, reduce=None) -> Ten
         raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r}")
     if src is None:
         shape = tuple(_index_array("scatter", "index", index).shape)
-        src = (Tensor(get_backend("cuda").full(shape, value, x.dtype), _copy=False) if x.is_cuda
+        src = (Tensor._make(get_backend("cuda").full(shape, value, x.dtype)) if x.is_cuda
                else full(shape, value, dtype=x.dtype))  # on cuda written by a kernel
     src = as_tensor(src)
     dim, index = _check_scatter("scatter", x, dim, index, src)
@@ -345,15 +345,23 @@ def spread_index(index, dim: int, shape) -> Tensor:
     size = len(index)): entry i repeated over slice i, by expand (on the device it lives)."""
     view = [1] * len(shape)
     view[dim] = int(index.shape[0])
-    return Tensor(index, _copy=False).reshape(*view).expand(*shape)
+    return Tensor._make(index).reshape(*view).expand(*shape)
+
+
+def vector_index(op: str, index):
+    """A 1-d index array: a 0-d one becomes (1,) (as PyTorch's index_select), any other
+    shape is a ValueError naming the op, on every device."""
+    if index.ndim == 0:
+        return index.reshape(1)
+    if index.ndim != 1:
+        raise ValueError(f"{op}: index must be 1-d (a vector), got shape {tuple(index.shape)}")
+    return index
 
 
 def select_slices(x: Tensor, dim: int, index) -> Tensor:
     """``x.index_select(dim, index)`` for a 1-d integer index (a device one stays there): a
     gather of the index spread over the other dims; the gradient adds repeated slices."""
-    index = _index_array("index_select", "index", index)
-    if index.ndim != 1:
-        raise ValueError(f"index_select: index must be 1-d, got shape {index.shape}")
+    index = vector_index("index_select", _index_array("index_select", "index", index))
     shape = list(x.shape)
     shape[dim] = index.shape[0]
     return x.gather(dim, spread_index(index, dim, tuple(shape)))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import ArrayFunction
-from tinymm.ops._checks import check_float, check_int_range
+from tinymm.ops._checks import check_float, check_float_range, check_int_range
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -58,21 +58,6 @@ def _check(who: str, x: np.ndarray, t: np.ndarray, reduction: str) -> None:
                          "they must match (reshape one, e.g. target.view(-1, 1))")
     if reduction not in REDUCTIONS:
         raise ValueError(f"{who}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-
-
-def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
-    if reduction == "mean":
-        return np.asarray(loss.mean(), dtype=loss.dtype)
-    if reduction == "sum":
-        return np.asarray(loss.sum(), dtype=loss.dtype)
-    return loss
-
-
-def _chain(grad: np.ndarray, dl_dx: np.ndarray, reduction: str) -> np.ndarray:
-    """d(reduced loss)/dx from the elementwise derivative."""
-    if reduction == "mean":
-        return (dl_dx * (grad / dl_dx.size)).astype(dl_dx.dtype)
-    return (dl_dx * grad).astype(dl_dx.dtype)
 
 
 class DifferenceLoss(ArrayFunction):
@@ -122,35 +107,65 @@ def _kernel_difference(backend, x, t, kind, beta):
 
 
 def _reduce_on(backend, loss, reduction):
-    """``_reduce`` by the backend's sum or mean kernel (a 0-d result)."""
+    """The loss reduced by the backend's sum or mean kernel (a 0-d result), or kept for "none"."""
     if reduction == "none":
         return loss
     return getattr(backend, f"{reduction}_forward")(loss)[0]
 
 
 class BinaryCrossEntropy(ArrayFunction):
+    """l = -w (t log x + (1 - t) log(1 - x)) with each log clamped to >= -100, and
+    dl/dx = w (x - t) / max(x (1 - x), 1e-12), by the backend's kernels (so on either
+    device). The probabilities are range-checked first: at once on the host; on cuda the
+    check is deferred (``check_float_range``) and its ValueError comes at the next copy of a
+    result to the host or ``tinymm.cuda.synchronize()``, as PyTorch's device-side assert."""
+
     @staticmethod
     def forward(ctx, x, t, weight=None, reduction="mean"):
         _check("binary_cross_entropy", x, t, reduction)
-        if x.size and (x.min() < 0 or x.max() > 1):
-            raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1], got "
-                             f"values in [{x.min()}, {x.max()}]; for logits use "
-                             "binary_cross_entropy_with_logits (BCEWithLogitsLoss)")
-        t = t.astype(x.dtype)
-        with np.errstate(divide="ignore"):
-            log_x = np.maximum(np.log(x), -100)
-            log_1mx = np.maximum(np.log1p(-x), -100)
-        loss = -(t * log_x + (1 - t) * log_1mx)
-        dl = (x - t) / np.maximum(x * (1 - x), 1e-12)
+        check_float_range("binary_cross_entropy", "input", x, 0, 1, what="probabilities",
+                          hint="; for logits use binary_cross_entropy_with_logits "
+                               "(BCEWithLogitsLoss)")
+        b = ctx.backend
+        if t.dtype != x.dtype:
+            t = b.cast_forward(t, x.dtype)[0]
+        one = b.full((), 1, x.dtype)
+        log_x, log_1mx = _clamped_logs(b, x)
+        one_minus_t = b.sub_forward(one, t)[0]
+        loss = b.neg_forward(b.add_forward(b.mul_forward(t, log_x)[0],
+                                           b.mul_forward(one_minus_t, log_1mx)[0])[0])[0]
+        x_1mx = b.mul_forward(x, b.sub_forward(one, x)[0])[0]  # x (1 - x)
+        dl = b.div_forward(b.sub_forward(x, t)[0],
+                           b.maximum_forward(x_1mx, b.full((), 1e-12, x.dtype))[0])[0]
         if weight is not None:
-            loss, dl = loss * weight, dl * weight
-        ctx.save_for_backward(dl.astype(x.dtype), reduction)
-        return _reduce(loss.astype(x.dtype), reduction)
+            w = _on(b, weight, x.dtype)
+            loss, dl = b.mul_forward(loss, w)[0], b.mul_forward(dl, w)[0]
+        ctx.save_for_backward(dl, reduction)
+        return _reduce_on(b, loss, reduction)
 
     @staticmethod
     def backward(ctx, grad):
         dl, reduction = ctx.saved
-        return _chain(grad, dl, reduction), None
+        return _kernel_chain(ctx.backend, grad, dl, reduction), None
+
+
+def _clamped_logs(b, x):
+    """(max(log x, -100), max(log1p(-x), -100)) by kernels, with no log of 0 or of a
+    negative number evaluated (the cuda simulator raises on those; a GPU gives -inf/NaN):
+    x is clamped to [0, 1] (a value outside is reported by the range check), log x is taken
+    of max(x, the smallest subnormal), whose log is below -100, and log1p(-x) of
+    min(x, the float below 1), replaced by -100 where x = 1. For x in [0, 1] both equal
+    PyTorch's clamped logs exactly."""
+    def c(value):
+        return b.full((), value, x.dtype)
+
+    floor = c(-100)
+    xc = b.clamp_forward(x, 0, 1)[0]
+    tiny, below_one = np.finfo(x.dtype).smallest_subnormal, np.nextafter(x.dtype.type(1), 0)
+    log_x = b.maximum_forward(b.log_forward(b.maximum_forward(xc, c(tiny))[0])[0], floor)[0]
+    below = b.neg_forward(b.minimum_forward(xc, c(below_one))[0])[0]  # -min(x, 1 - ulp)
+    log_1mx = b.maximum_forward(b.log1p_forward(below)[0], floor)[0]
+    return log_x, b.where_forward(b.compare_forward(xc, c(1), "lt")[0], log_1mx, floor)[0]
 
 
 class BinaryCrossEntropyWithLogits(ArrayFunction):
@@ -202,7 +217,8 @@ def _on(backend, array, dtype):
 
 
 def _kernel_chain(backend, grad, dl_dx, reduction):
-    """``_chain`` by kernels: dl_dx * grad (/ size for the mean)."""
+    """d(reduced loss)/dx from the elementwise derivative, by kernels: dl_dx * grad (/ size
+    for the mean)."""
     if reduction == "mean":
         grad = backend.div_forward(grad, backend.full((), dl_dx.size, dl_dx.dtype))[0]
     return backend.mul_forward(dl_dx, grad)[0]
@@ -212,6 +228,8 @@ class NLLLoss(ArrayFunction):
     """Negative log-likelihood of log-probabilities x (N, C) at class indices t (N,), by
     kernels (compare and where for ignore_index, gather for the picked log-probabilities and
     weights, its backward for dx), so on either device."""
+
+    grad_fn_name = "NllLossBackward0"  # PyTorch's node
 
     @staticmethod
     def forward(ctx, x, t, weight=None, ignore_index=-100, reduction="mean"):
@@ -244,7 +262,10 @@ class NLLLoss(ArrayFunction):
         pick_cache, minus_w, total, reduction = ctx.saved
         b = ctx.backend
         scale = b.div_forward(grad, total)[0] if reduction == "mean" else grad
-        d_picked = b.mul_forward(minus_w, scale)[0]  # (N,)
+        zero = b.full((), 0, minus_w.dtype)
+        weighted = b.compare_forward(minus_w, zero, "ne")[0]  # (N,) False where ignored
+        d_picked = b.where_forward(weighted, b.mul_forward(minus_w, scale)[0], zero)[0]  # (N,)
+        # 0, not 0 * inf, where ignored: with every target ignored total is 0 (as torch)
         (dx, _) = b.gather_backward(d_picked.reshape(d_picked.shape[0], 1), pick_cache)
         return dx, None
 
@@ -414,7 +435,7 @@ def _smoothed_with_weight(x, t, nll, weight, ignore_index, reduction, label_smoo
     class_axis = 1 if x.ndim > 1 else 0
     smooth = -(_log_probabilities(x) * _class_weights(x, weight)).sum(class_axis)  # t's shape
     ignored = t == ignore_index
-    smooth = smooth.masked_fill(Tensor(ignored), 0.0)
+    smooth = smooth.masked_fill(Tensor._make(ignored), 0.0)
     if reduction == "mean":
         w = np.asarray(getattr(weight, "array", weight))
         smooth = smooth.sum() / float(w[t[~ignored]].sum())

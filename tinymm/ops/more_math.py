@@ -144,8 +144,8 @@ def _indices(fn, row: int, col: int, offset: int, dtype, device) -> Tensor:
     """(2, count) coordinates of the kept triangle in row order, as ``dtype`` (int64); made on
     the device by a kernel for a cuda ``device``."""
     if device is not None and as_device(device, fn.__name__).type == "cuda":
-        out = Tensor(device_triangle_indices(int(row), int(col), int(offset),
-                                            fn is np.tril_indices), _copy=False)
+        out = Tensor._make(device_triangle_indices(int(row), int(col), int(offset),
+                                            fn is np.tril_indices))
         return out if dtype is None or out.dtype == np.dtype(dtype) else out.to(np.dtype(dtype))
     rows, cols = fn(row, offset, col)
     return from_numpy(np.stack([rows, cols]).astype(dtype or np.int64))

@@ -22,17 +22,17 @@ import numpy as np
 from tinymm.autograd import ArrayFunction
 from tinymm.devices import device_mode_index
 from tinymm.ops._checks import check_dim, int_bounds
-from tinymm.ops.index import ValuesIndices
+from tinymm.ops.index import return_type
 from tinymm.ops.indexing import scatter, spread_index
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor, as_tensor, from_numpy, where
 
 
-def _sorted_pick(x, position: int, dim, keepdim: bool):
+def _sorted_pick(op: str, x, position: int, dim, keepdim: bool):
     values, indices = x.sort(dim)
     v = values.narrow(dim, position, 1)
     i = indices.narrow(dim, position, 1)
-    return ValuesIndices(v, i) if keepdim else ValuesIndices(v.squeeze(dim), i.squeeze(dim))
+    return return_type(op)(v, i) if keepdim else return_type(op)(v.squeeze(dim), i.squeeze(dim))
 
 
 def median(input, dim=None, keepdim: bool = False):  # noqa: A002 - PyTorch's argument names
@@ -41,9 +41,9 @@ def median(input, dim=None, keepdim: bool = False):  # noqa: A002 - PyTorch's ar
         raise ValueError("median: the input is empty")
     if dim is None:
         flat = x.reshape(-1)
-        return _sorted_pick(flat, (flat.shape[0] - 1) // 2, 0, False).values
+        return _sorted_pick("median", flat, (flat.shape[0] - 1) // 2, 0, False).values
     dim = check_dim("median", "dim", dim, x.ndim)
-    return _sorted_pick(x, (x.shape[dim] - 1) // 2, dim, keepdim)
+    return _sorted_pick("median", x, (x.shape[dim] - 1) // 2, dim, keepdim)
 
 
 def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):  # noqa: A002
@@ -53,7 +53,7 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):  # noqa: A002
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
         raise ValueError(f"kthvalue: k must be an int in [1, {size}] (the size of dim {dim}), "
                          f"got {k!r}")
-    return _sorted_pick(x, int(k) - 1, dim, keepdim)
+    return _sorted_pick("kthvalue", x, int(k) - 1, dim, keepdim)
 
 
 def _slice_mode(row: np.ndarray) -> int:
@@ -68,7 +68,7 @@ def mode(input, dim: int = -1, keepdim: bool = False):  # noqa: A002
     if x.is_cuda and x.ndim and x.numel() and x.dtype in (np.float32, np.float64, np.int64):
         moved = x.detach().movedim(dim, -1).contiguous()  # (..., L), on the device
         rows = moved.reshape(-1, moved.shape[-1])
-        index = Tensor(device_mode_index(rows.array), _copy=False)
+        index = Tensor._make(device_mode_index(rows.array))
         index = index.reshape(moved.shape[:-1]).unsqueeze(dim)
     else:
         moved = np.moveaxis(x.detach().numpy(), dim, -1)  # (..., L)
@@ -76,8 +76,8 @@ def mode(input, dim: int = -1, keepdim: bool = False):  # noqa: A002
         index = np.array([_slice_mode(r) for r in flat], np.int64).reshape(moved.shape[:-1])
         index = from_numpy(np.expand_dims(index, dim))
     values = x.gather(dim, index)
-    return ValuesIndices(values, index) if keepdim else \
-        ValuesIndices(values.squeeze(dim), index.squeeze(dim))
+    result = return_type("mode")
+    return result(values, index) if keepdim else result(values.squeeze(dim), index.squeeze(dim))
 
 
 class CumExtreme(ArrayFunction):
@@ -99,9 +99,9 @@ def _cumulative(op: str, input, dim: int, largest: bool):  # noqa: A002
     x = as_tensor(input)
     if x.ndim == 0:
         values, index = _cumulative(op, x.reshape(1), dim, largest)
-        return ValuesIndices(values.reshape(()), index.reshape(()))
+        return return_type(op)(values.reshape(()), index.reshape(()))
     dim = check_dim(op, "dim", dim, x.ndim)
-    return ValuesIndices(*CumExtreme.apply(x, dim=dim, largest=largest))
+    return return_type(op)(*CumExtreme.apply(x, dim=dim, largest=largest))
 
 
 def cummax(input, dim: int):  # noqa: A002

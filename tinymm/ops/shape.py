@@ -105,6 +105,37 @@ class GetItem(ArrayFunction):
         return ctx.backend.getitem_backward(grad, *ctx.saved)  # add dout back at x[index]
 
 
+def _node_named(name: str) -> type:
+    return type(f"GetItem{name}", (GetItem,), {"grad_fn_name": f"{name}Backward0"})
+
+
+_GETITEM_NODES = {name: _node_named(name) for name in
+                  ("Select", "Slice", "Index", "Unsqueeze", "Alias")}
+
+
+def _is_advanced(item) -> bool:
+    basic = item is None or item is Ellipsis or isinstance(item, (int, np.integer, slice))
+    return isinstance(item, bool) or not basic
+
+
+def getitem_op(index) -> type:
+    """The GetItem whose graph node is named as PyTorch names ``x[index]``'s: the last basic
+    step (an int: Select, a slice: Slice, None: Unsqueeze; in a tuple, full slices and ``...``
+    are no steps, so only those give Alias), or Index once an index is an array or list."""
+    items = index if isinstance(index, tuple) else (index,)
+    if any(_is_advanced(i) for i in items):
+        return _GETITEM_NODES["Index"]
+    name = "Alias"
+    for i in items:
+        if i is None:
+            name = "Unsqueeze"
+        elif isinstance(i, slice):
+            name = "Slice" if i != slice(None) or not isinstance(index, tuple) else name
+        elif i is not Ellipsis:
+            name = "Select"
+    return _GETITEM_NODES[name]
+
+
 
 class SetItem(ArrayFunction):
     """``x[index] = v`` as a new array: out = x with out[index] replaced by (broadcast) v.
@@ -113,6 +144,8 @@ class SetItem(ArrayFunction):
     positions zeroed; v's elements land at index, so dv is grad[index] summed back to v's
     shape (broadcasting). A repeated advanced index keeps NumPy's last write.
     """
+
+    grad_fn_name = "CopySlices"  # PyTorch's node for a write through an index
 
     @staticmethod
     def forward(ctx, x, v, index):

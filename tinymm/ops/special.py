@@ -23,6 +23,8 @@ import operator
 import numpy as np
 
 from tinymm.backend import get_backend
+from tinymm.dtypes import result_type
+from tinymm.devices import device_row_order
 from tinymm.ops._checks import as_int64, check_dim, check_float, int_bounds
 from tinymm.ops._kernel import KernelFunction
 from tinymm.ops.shape import cat
@@ -55,16 +57,18 @@ def erf(input) -> Tensor:  # noqa: A002 - PyTorch's argument names
 
 def _modulo(op: str, floor: bool, input, other) -> Tensor:  # noqa: A002
     x = as_tensor(input)
-    y = other if isinstance(other, Tensor) else from_numpy(np.asarray(other, x.dtype)).to(
+    dtype = result_type(x, other)  # torch's promotion: int % 1.5 is float32, u8 % 0-d i64 u8
+    y = other if isinstance(other, Tensor) else from_numpy(np.asarray(other, dtype)).to(
         x.device)  # a number: one counted copy to a cuda x's device
-    if x.dtype.kind != "f" and y.dtype.kind == "f":
-        x = x.to(y.dtype)
     try:
         np.broadcast_shapes(tuple(x.shape), tuple(y.shape))
     except ValueError:
         raise ValueError(f"{op}: input {tuple(x.shape)} and other {tuple(y.shape)} do not "
                          "broadcast") from None
-    return Modulo.apply(x, y.to(x.dtype), floor=floor)
+    x, y = x.to(dtype), y.to(dtype)
+    if dtype.kind in "iu" and not y.is_cuda and not np.all(y.array):
+        raise ZeroDivisionError(f"{op}: integer division by zero")
+    return Modulo.apply(x, y, floor=floor)
 
 
 def fmod(input, other) -> Tensor:  # noqa: A002
@@ -159,35 +163,70 @@ def isfinite(input) -> Tensor:  # noqa: A002
     return from_numpy(np.isfinite(_host(input)))
 
 
+def _groups(first: Tensor, perm: Tensor, shape):
+    """(group, inverse, counts) from the sorted elements' group-start flags ``first`` (n,)
+    and the sort's permutation ``perm`` (n,): a group's number is the running count of
+    starts minus 1, scattered back through perm (inverse, reshaped to ``shape``) or added up
+    (counts, one per group: ``size`` of them); by kernels."""
+    cuda = get_backend("cuda")
+    n = first.shape[0]
+    group = first.cumsum(0) - 1  # (n,) int64: the group of each sorted element
+    inverse = Tensor._make(cuda.full((n,), 0, np.int64)).scatter(0, perm, group)
+    return group, inverse.reshape(*shape)
+
+
+def _counts(group: Tensor, size: int) -> Tensor:
+    """How many sorted elements fall in each of the ``size`` groups (scatter-add of ones)."""
+    cuda = get_backend("cuda")
+    ones = Tensor._make(cuda.full((group.shape[0],), 1, np.float64))
+    return Tensor._make(cuda.full((size,), 0, np.float64)).scatter_add(
+        0, group, ones).to(np.int64)
+
+
 def _unique_on_device(x: Tensor, return_inverse: bool, return_counts: bool):
     """unique of a cuda tensor over all its elements, by kernels: sort, mark each sorted
     value that differs from the one before it (a group's first), keep those (masked_select:
-    one counted copy of the count); a group's number is the running count of firsts minus 1,
-    scattered back through the sort's permutation (inverse) or added up (counts)."""
+    one counted copy of the count), then ``_groups`` and ``_counts``."""
     values, perm = x.detach().reshape(-1).sort()  # (n,) each
     n = values.shape[0]
     cuda = get_backend("cuda")
     if n == 0:
-        return values, Tensor(cuda.full(x.shape, 0, np.int64), _copy=False), \
-            Tensor(cuda.full((0,), 0, np.int64), _copy=False)
-    head = Tensor(cuda.full((1,), True, np.bool_), _copy=False)
+        return values, Tensor._make(cuda.full(x.shape, 0, np.int64)), \
+            Tensor._make(cuda.full((0,), 0, np.int64))
+    head = Tensor._make(cuda.full((1,), True, np.bool_))
     first = cat([head, values[1:] != values[:-1]]) if n > 1 else head  # (n,) bool
-    group = first.cumsum(0) - 1  # (n,) int64: the group of each sorted element
     out = values.masked_select(first)
-    inverse = Tensor(cuda.full((n,), 0, np.int64), _copy=False).scatter(0, perm, group)
-    ones = Tensor(cuda.full((n,), 1, np.float64), _copy=False)
-    counts = Tensor(cuda.full((out.shape[0],), 0, np.float64), _copy=False).scatter_add(
-        0, group, ones).to(np.int64)
-    return out, inverse.reshape(*x.shape), counts
+    group, inverse = _groups(first, perm, x.shape)
+    return out, inverse, _counts(group, out.shape[0])
+
+
+def _unique_dim_on_device(x: Tensor, dim: int):
+    """unique(dim) of a cuda tensor by kernels: the slices along dim as rows (n, m), sorted
+    lexicographically on the device (``device_row_order``); a row that differs from the one
+    before it starts a group; the starts are kept (index_select of their positions: one
+    counted copy of the count), then ``_groups`` and ``_counts``."""
+    moved = x.detach().movedim(dim, 0).contiguous()  # (n, ...)
+    n = moved.shape[0]
+    rows = moved.reshape(n, -1)  # (n, m)
+    perm = Tensor._make(device_row_order(rows.array))  # (n,)
+    ordered = rows.index_select(0, perm)  # (n, m) sorted
+    cuda = get_backend("cuda")
+    head = Tensor._make(cuda.full((1,), True, np.bool_))
+    first = cat([head, (ordered[1:] != ordered[:-1]).any(1)]) if n > 1 else head  # (n,)
+    starts = first.nonzero().reshape(-1)  # (k,) the groups' first rows
+    out = ordered.index_select(0, starts).reshape(-1, *moved.shape[1:]).movedim(0, dim)
+    group, inverse = _groups(first, perm, (n,))
+    return out, inverse, _counts(group, starts.shape[0])
 
 
 def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
            return_counts: bool = False, dim=None):
-    """The distinct values (sorted), and optionally the inverse indices and the counts. A
-    cuda input over all elements runs by kernels; with ``dim`` it is copied to the host (one
-    counted copy) and the results back to its device."""
-    if _on_cuda(input) and dim is None:
-        found = _unique_on_device(input, return_inverse, return_counts)
+    """The distinct values (sorted), and optionally the inverse indices and the counts; with
+    ``dim``, the distinct slices along dim (sorted lexicographically). A cuda input runs by
+    kernels (an empty one with ``dim`` is copied to the host and the results back)."""
+    if _on_cuda(input) and (dim is None or (input.ndim and input.numel())):
+        found = _unique_on_device(input, return_inverse, return_counts) if dim is None else \
+            _unique_dim_on_device(input, check_dim("unique", "dim", dim, input.ndim))
         out = [found[0]] + [found[1]] * return_inverse + [found[2]] * return_counts
         return out[0] if len(out) == 1 else tuple(out)
     values = _host(input)
@@ -220,9 +259,9 @@ def _bincount_on_device(x: Tensor, weights, minlength: int) -> Tensor:
         raise RuntimeError(f"bincount: input must be non-negative, got {bounds[0]}")
     size = max(int(minlength), 0 if bounds is None else bounds[1] + 1)
     cuda = get_backend("cuda")
-    w = Tensor(cuda.full(x.shape, 1, np.float64), _copy=False) if weights is None \
+    w = Tensor._make(cuda.full(x.shape, 1, np.float64)) if weights is None \
         else as_tensor(weights)
-    counts = Tensor(cuda.full((size,), 0, w.dtype), _copy=False).scatter_add(
+    counts = Tensor._make(cuda.full((size,), 0, w.dtype)).scatter_add(
         0, x.to(np.int64), w)  # zeros (size,) written by kernels: no transfer
     return counts.to(np.int64) if weights is None else counts
 

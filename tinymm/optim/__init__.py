@@ -20,7 +20,7 @@ import numpy as np
 
 from tinymm.backend import current_backend, get_backend
 from tinymm.kernels.numba_cuda import device as cuda_device
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, from_data
 
 
 def _host_copy(value):
@@ -123,7 +123,7 @@ class Optimizer:
                 p.grad = None
             elif p.grad is not None:
                 if p.device == "cuda":  # zeros written by a kernel: no transfer
-                    p.grad = Tensor(_kernels_for(p).full(p.shape, 0, p.grad.dtype))
+                    p.grad = Tensor._make(_kernels_for(p).full(p.shape, 0, p.grad.dtype))
                 else:
                     p.grad.array[...] = 0
 
@@ -188,7 +188,7 @@ class Optimizer:
                     raise ValueError(f"{type(self).__name__}.load_state_dict: state {k!r} of "
                                      f"parameter {i} has shape {v.shape}, the parameter has "
                                      f"{p.shape}")
-            self.state[p] = {k: (Tensor(np.asarray(v, dtype=p.dtype), device=p.device).array
+            self.state[p] = {k: (from_data(v, p.dtype, p.device).array
                                      if isinstance(v, np.ndarray) else v) for k, v in s.items()}
 
 
@@ -368,7 +368,7 @@ class Adagrad(Optimizer):
                 continue
             state = self.state[p]
             if getattr(p, "device", "cpu") == "cuda" and isinstance(state["sum"], np.ndarray):
-                state["sum"] = Tensor(state["sum"], device="cuda").array  # built before .to
+                state["sum"] = from_data(state["sum"], device="cuda").array  # built before .to
             state["step"] += 1
             kernels = _kernels_for(p)
             g = self._grad(group, p, kernels)
@@ -545,11 +545,11 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         parameters = [parameters]
     parameters = [p for p in parameters if p.grad is not None]
     if not parameters:
-        return Tensor(np.zeros((), np.float32))
+        return Tensor._make(np.zeros((), np.float32))
     norm_type = float(norm_type)
     if any(p.grad.is_cuda for p in parameters):  # the norm comes back as a host 0-d tensor
         total = _clip_on_device(parameters, float(max_norm), norm_type, error_if_nonfinite)
-        return Tensor(np.asarray(total, dtype=parameters[0].grad.dtype))
+        return Tensor._make(np.asarray(total, dtype=parameters[0].grad.dtype))
     grads = [p.grad.array for p in parameters]
     if norm_type == math.inf:
         norms = [np.abs(g).max() for g in grads]
@@ -565,7 +565,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     coef = min(max_norm / (total + 1e-6), 1.0)
     for g in grads:
         g *= g.dtype.type(coef)
-    return Tensor(np.asarray(total, dtype=grads[0].dtype))
+    return Tensor._make(np.asarray(total, dtype=grads[0].dtype))
 
 
 def _clip_on_device(parameters, max_norm: float, norm_type: float,

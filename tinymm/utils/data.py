@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from tinymm.random import rng_of
-from tinymm.tensor import Tensor, from_numpy
+from tinymm.tensor import Tensor, from_data, from_numpy
 
 
 class Dataset:
@@ -47,7 +47,7 @@ class TensorDataset(Dataset):
         if len(sizes) != 1:
             raise ValueError(f"TensorDataset: every tensor needs the same first dimension, got "
                              f"{[len(t) for t in tensors]}")
-        self.tensors = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in tensors)
+        self.tensors = tuple(t if isinstance(t, Tensor) else from_data(t) for t in tensors)
 
     def __getitem__(self, index):
         return tuple(t[index] for t in self.tensors)

@@ -1,4 +1,4 @@
-"""The (min, max) of an integer device array, for the ops' index checks.
+"""The (min, max) of a device array, for the ops' index and range checks.
 
 The ops validate indices (embedding ids, cross-entropy targets, sequence lengths). For a
 device array there are two ways:
@@ -12,6 +12,11 @@ device array there are two ways:
 * ``index_bounds`` (sequence lengths, which the host needs before the kernels run): the
   reduction's two int64 results are copied back at once, one counted 16-byte transfer.
 
+``defer_float_bounds`` is the same deferred check for a float array (binary_cross_entropy's
+probabilities), by the same kernel made for the float dtype: the (min, max) are reduced in
+the array's dtype and written into the slot's 16 bytes viewed as that dtype (its first two
+elements), and a NaN anywhere makes both NaN (PyTorch rejects a NaN probability too).
+
 One block of ``THREADS`` threads: each thread strides over the array keeping its own
 (min, max), then a shared-memory tree halves the candidates each round (the simulator has no
 warp shuffles); thread 0 writes the result, so no atomics and no initialised output are
@@ -21,7 +26,7 @@ needed. Index arrays are small (a batch of token ids), so one block is enough.
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, int64
+from numba import cuda, float32, float64, int64
 
 from tinymm.kernels.numba_cuda._device import (
     SIMULATOR,
@@ -32,40 +37,60 @@ from tinymm.kernels.numba_cuda._device import (
 )
 
 THREADS = 8 if SIMULATOR else 256  # a power of two: the tree halves it down to 1
-_HIGHEST = np.iinfo(np.int64).max
-_LOWEST = np.iinfo(np.int64).min
+@cuda.jit(device=True, inline="always")
+def _lower(a, b):
+    """min(a, b) with a NaN sticking (CUDA's fmin would drop it)."""
+    if a != a or b != b:
+        return a if a != a else b
+    return b if b < a else a
 
 
-def _int_bounds(values, skip, use_skip, bounds):
-    # values (P,) int64; bounds (2,) int64 <- [min, max] over the values != skip (when
-    # use_skip); [HIGHEST, LOWEST] when no value counts
-    low_s = cuda.shared.array(THREADS, int64)
-    high_s = cuda.shared.array(THREADS, int64)
-    t = cuda.threadIdx.x
-    low, high = _HIGHEST, _LOWEST
-    for i in range(t, values.size, THREADS):
-        v = values[i]
-        if use_skip == 0 or v != skip:
-            low = min(low, v)
-            high = max(high, v)
-    low_s[t] = low
-    high_s[t] = high
-    cuda.syncthreads()
-    half = THREADS // 2
-    while half > 0:
-        if t < half:
-            low_s[t] = min(low_s[t], low_s[t + half])
-            high_s[t] = max(high_s[t], high_s[t + half])
+@cuda.jit(device=True, inline="always")
+def _higher(a, b):
+    if a != a or b != b:
+        return a if a != a else b
+    return b if b > a else a
+
+
+def _make_bounds(nbtype, highest, lowest):
+    def bounds_kernel(values, skip, use_skip, bounds):
+        # values (P,); bounds (2,) of values' dtype <- [min, max] over the values != skip
+        # (when use_skip), both NaN where a NaN is; [highest, lowest] when no value counts
+        low_s = cuda.shared.array(THREADS, nbtype)
+        high_s = cuda.shared.array(THREADS, nbtype)
+        t = cuda.threadIdx.x
+        low, high = nbtype(highest), nbtype(lowest)
+        for i in range(t, values.size, THREADS):
+            v = values[i]
+            if use_skip == 0 or v != skip:
+                low = _lower(low, v)
+                high = _higher(high, v)
+        low_s[t] = low
+        high_s[t] = high
         cuda.syncthreads()
-        half //= 2
-    if t == 0:
-        bounds[0] = low_s[0]
-        bounds[1] = high_s[0]
+        half = THREADS // 2
+        while half > 0:
+            if t < half:
+                low_s[t] = _lower(low_s[t], low_s[t + half])
+                high_s[t] = _higher(high_s[t], high_s[t + half])
+            cuda.syncthreads()
+            half //= 2
+        if t == 0:
+            bounds[0] = low_s[0]
+            bounds[1] = high_s[0]
+
+    return bounds_kernel
 
 
-PTX_TARGETS = [(_int_bounds, ("void(int64[::1], int64, int64, int64[::1])",))]
-int_bounds_kernel = cuda.jit(_int_bounds)
-
+PTX_TARGETS = []
+_BOUNDS = {}
+for _nbt, _high, _low in ((int64, np.iinfo(np.int64).max, np.iinfo(np.int64).min),
+                          (float32, np.inf, -np.inf), (float64, np.inf, -np.inf)):
+    _fn = _make_bounds(_nbt, _high, _low)
+    _fn.__name__ = f"bounds_{_nbt.name}"
+    PTX_TARGETS.append((_fn, (f"void({_nbt.name}[::1], {_nbt.name}, int64, {_nbt.name}[::1])",)))
+    _BOUNDS[np.dtype(_nbt.name)] = cuda.jit(_fn)
+int_bounds_kernel = _BOUNDS[np.dtype(np.int64)]
 
 def _check_values(op: str, values) -> None:
     require_device(op, values=values)
@@ -97,3 +122,24 @@ def index_bounds(values, skip: int | None = None) -> tuple[int, int] | None:
                                   0 if skip is None else 1, bounds)
     low, high = (int(v) for v in to_host(bounds))
     return None if low > high else (low, high)
+
+
+def defer_float_bounds(values, judge) -> None:
+    """Check the float device array ``values`` at the next copy to the host, as
+    ``defer_bounds``: ``judge((min, max))`` (floats, both NaN when a value is NaN) gives the
+    ValueError message or None; nothing is copied now."""
+    require_device("defer_float_bounds", values=values)
+    if values.dtype.kind != "f":
+        raise TypeError(f"cuda defer_float_bounds: values must be floating point, received "
+                        f"{values.dtype}")
+    if values.size == 0:
+        return
+
+    dtype = values.dtype
+
+    def from_bits(low, high):  # the slot's bytes hold the two bounds in values' dtype
+        low_f, high_f = (float(v) for v in np.array([low, high], np.int64).view(dtype)[:2])
+        return judge((low_f, high_f))
+
+    slot = pending_slot(from_bits)
+    _BOUNDS[dtype][1, THREADS](values.reshape(values.size), dtype.type(0), 0, slot.view(dtype))

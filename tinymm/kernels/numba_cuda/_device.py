@@ -202,6 +202,13 @@ def pending_slot(judge):
         return _pending.packet[2 * k - 1:2 * k + 1]
 
 
+def judge_pending() -> None:
+    """Judge the deferred checks now (one counted copy of the packet, when any is pending):
+    ``tinymm.cuda.synchronize()``'s part, so a failed check surfaces there too."""
+    if _pending.judges:
+        _read_packet(None)
+
+
 def _read_packet(scalar):
     """Copy the packet's used part to the host (one counted transfer), with ``scalar`` (a
     one-element device array of at most 8 bytes) in its head; judge the pending checks and

@@ -17,10 +17,12 @@ the top 53; normals by Marsaglia's polar method (log and sqrt only, in the draw'
 precision). Integers on [low, low + span) take the 64-bit output modulo span (a bias below
 span / 2^64).
 
-randperm is one thread: Fisher-Yates over 0 .. n-1 with state 0 (O(n) serial work; n is a
-shuffle's length). multinomial is one thread per row: each sample walks the row's cumulative
-weights to the first one above u * total; without replacement the drawn weight is set to
-zero in the caller's float64 scratch copy before the next sample.
+randperm draws one random key per element (62 random bits, ``randint``) and sorts them with
+the bitonic network of ``_sort`` (parallel; ties, with probability about n^2 / 2^63, go by
+index): the sorting permutation is uniform over the n! orders. multinomial is one thread per
+row: each sample walks the row's cumulative weights to the first one above u * total; without
+replacement the drawn weight is set to zero in the caller's float64 scratch copy before the
+next sample.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from numba import boolean, cuda, float32, float64, from_dtype, int64, uint64, vo
 from numba.cuda.random import xoroshiro128p_dtype
 
 from tinymm.kernels.numba_cuda._device import SIMULATOR, THREADS_PER_BLOCK, empty, flat
+from tinymm.kernels.numba_cuda._sort import sort_rows
 
 N_STATES = 64 if SIMULATOR else 32768  # a multiple of THREADS_PER_BLOCK
 GOLDEN = 0x9E3779B97F4A7C15
@@ -153,16 +156,6 @@ _dropout32 = _dropout_mask(xoroshiro128p_uniform_float32, float32(0))
 _dropout64 = _dropout_mask(xoroshiro128p_uniform_float64, float64(0))
 
 
-def _randperm(states, out):
-    # one thread: Fisher-Yates over out (int64, length n)
-    if cuda.grid(1) == 0:
-        for i in range(out.size):
-            out[i] = i
-        for i in range(out.size - 1, 0, -1):
-            j = int64(xoroshiro128p_next(states, 0) % uint64(i + 1))
-            out[i], out[j] = out[j], out[i]
-
-
 def _multinomial(states, weights, out, replacement):
     # weights (R, C) float64 scratch, out (R, S) int64; one thread per row
     k = cuda.grid(1)
@@ -192,7 +185,6 @@ FILL = {("uniform", "float32"): cuda.jit(_uniform32), ("uniform", "float64"): cu
 BERNOULLI = {"float32": cuda.jit(_bernoulli32), "float64": cuda.jit(_bernoulli64)}
 DROPOUT = {"float32": cuda.jit(_dropout32), "float64": cuda.jit(_dropout64)}
 randint_kernel = cuda.jit(_randint)
-randperm_kernel = cuda.jit(_randperm)
 multinomial_kernel = cuda.jit(_multinomial)
 
 _ST = from_dtype(xoroshiro128p_dtype)[::1]  # the states' numba type
@@ -207,7 +199,6 @@ PTX_TARGETS = [
     (_bernoulli64, (void(_ST, float64[::1], float64[::1]),)),
     (_dropout32, (void(_ST, float32[::1], float32, float32),)),
     (_dropout64, (void(_ST, float64[::1], float64, float64),)),
-    (_randperm, (void(_ST, int64[::1]),)),
     (_multinomial, (void(_ST, float64[:, ::1], int64[:, ::1], boolean),)),
 ]
 
@@ -271,11 +262,8 @@ def dropout_mask(states, shape, p: float, dtype):
 
 def randperm(states, n: int):
     """A new int64 device array: a random permutation of 0 .. n-1."""
-    out = empty((int(n),), np.int64)
-    if out.size:
-        with np.errstate(over="ignore"):
-            randperm_kernel[1, 1](states, out)
-    return out
+    keys = randint(states, 0, 2**62, (1, int(n)))  # (1, n) random keys
+    return sort_rows(keys)[1].reshape(int(n))
 
 
 def multinomial(states, weights, num_samples: int, replacement: bool):

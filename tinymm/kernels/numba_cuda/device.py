@@ -39,6 +39,21 @@ def defer_bounds(values, skip: int | None, judge) -> None:
     _bounds.defer_bounds(values, skip, judge)
 
 
+def defer_float_bounds(values, judge) -> None:
+    """Check a float device array at the next copy to the host: ``judge((min, max))``
+    (NaN bounds when a value is NaN) returns the ValueError message then (see ``_bounds``)."""
+    from tinymm.kernels.numba_cuda import _bounds
+
+    _bounds.defer_float_bounds(values, judge)
+
+
+def judge_pending() -> None:
+    """Judge the deferred device checks now (one counted copy when any is pending)."""
+    from tinymm.kernels.numba_cuda import _device
+
+    _device.judge_pending()
+
+
 def read_later(array):
     """A one-element int64 device array's value, brought back with the next copy to the
     host (``int()`` of the result reads it then; see ``_device.read_later``)."""
@@ -128,6 +143,14 @@ def triangle_indices(row: int, col: int, offset: int, lower: bool):
     from tinymm.kernels.numba_cuda import _ranges
 
     return _ranges.triangle_indices(row, col, offset, lower)
+
+
+def row_order(x):
+    """The int64 (n,) device array ordering the rows of a C-contiguous (n, m) device array
+    lexicographically (stable; see ``_sort``)."""
+    from tinymm.kernels.numba_cuda import _sort
+
+    return _sort.sort_matrix_rows(x)
 
 
 def mode_index(rows):

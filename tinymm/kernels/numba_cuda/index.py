@@ -13,6 +13,11 @@ winning ties) gives the block's pick, which thread 0 writes; the next pass reads
 after the barrier. Only indices live in shared memory (the values are re-read from x), so one
 kernel serves both dtypes. The simulator runs the same code (no warp primitives).
 
+From SORT_K picks on (a full sort is top-k with K = M) the K selection passes cost K * M
+reads per row, so the row is sorted instead by the bitonic network of ``_sort`` (the same
+order: best first, ties to the lower index, NaN last; O(M log^2 M) work in parallel) and its
+first K places are kept.
+
 Backward: one thread per pick, ``dx[n, indices[n, j]] = dvalues[n, j]`` into zeros (a row's
 picks are distinct, so no atomics).
 """
@@ -23,8 +28,10 @@ import numpy as np
 from numba import cuda
 
 from tinymm.kernels.numba_cuda._device import SIMULATOR, empty, grid_1d, require_device, zeros
+from tinymm.kernels.numba_cuda._sort import sort_rows
 
 LONG_ROW = 1024  # rows of at least this many elements get a block each
+SORT_K = 4 if SIMULATOR else 32  # from this many picks on (a sort: k = M), the bitonic sort
 ROW_THREADS = 32 if SIMULATOR else 256  # a block's threads (a power of two)
 
 
@@ -123,6 +130,9 @@ def topk_forward(x, k, largest=True):
     N = x.shape[0]
     values = empty((N, k), x.dtype)  # (N, K)
     indices = empty((N, k), np.int64)  # (N, K)
+    if N and k >= SORT_K:  # many picks: the bitonic network, then the first k places
+        ordered, perm = sort_rows(x, descending=largest, k=k)
+        return (ordered, perm), (x.shape, perm)
     if N and k and x.shape[1] >= LONG_ROW:  # a block per row
         topk_block_kernel[N, ROW_THREADS](x, np.int64(k), bool(largest), values, indices)
     elif N and k:  # a thread per row

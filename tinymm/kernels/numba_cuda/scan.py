@@ -18,13 +18,29 @@ tree order, so they may differ from the reference's left-to-right order by round
 memory and barriers only (no warp shuffles), so the simulator runs the same code.
 ``reverse`` scans each line from its end (cumsum's backward).
 
+That layout reads a line's elements inner apart, so for inner > 1 a warp's loads fall in as
+many memory segments as it has threads. For inner >= COLUMN_MIN the scans use columns
+instead: thread g owns column col = g % (outer * inner) (one (o, j)) and chunk c = g //
+(outer * inner) of its line (chunk_len consecutive r), and walks it sequentially; the 32
+threads of a warp hold consecutive columns, so at every step they read (and write) 32
+consecutive elements: coalesced. The chunks (as many as keep about COLUMN_THREADS threads
+busy, at most MAX_CHUNKS, each at least MIN_CHUNK long) make a long line parallel: pass 1
+scans every chunk on its own and records its total; pass 2 gives each chunk c > 0 the carry
+(the combine of totals 0 .. c-1, read coalesced across columns) and combines it into every
+element of the chunk. In the column layout sums and products are taken left to right
+within a chunk.
+
 cumprod backward: one thread per element i of a line computes prod_{k < i} x_k and the sum
 over j >= i of dout_j times the running product of x_{i+1} .. x_j (O(n) work per element),
 which divides by nothing, so a zero in the line is exact.
 
 max_dim (max/min with dim, argmax/argmin): one thread per line walks r = 0 .. n-1 keeping the
 first extreme (a NaN wins and stays, as NumPy's argmax); consecutive threads have consecutive
-j, so for inner > 1 the reads are coalesced. Its backward writes dvalues at the index.
+j, so for inner > 1 the reads are coalesced. Contiguous long lines (inner = 1, n >=
+SCAN_THREADS: a row's argmax, or argmax over every element) take a block per line instead:
+each thread keeps the first extreme of a strided share, and a shared-memory tree picks among
+the candidates by the same rule (the lower index on ties; the first NaN). Its backward
+writes dvalues at the index.
 
 masked_select and nonzero: an inclusive cumsum of the flat mask gives each kept element its
 place (pos_i - 1); one thread per element writes its value (masked_select; the backward reads
@@ -51,6 +67,9 @@ from tinymm.kernels.numba_cuda.gather import gather_backward
 SUM, PROD, MAX, MIN = range(4)
 MAXDIM = _strided.MAXDIM
 SCAN_THREADS = 8 if SIMULATOR else 256  # a power of two (the doubling steps)
+COLUMN_MIN = 4 if SIMULATOR else 32  # inner sizes from a warp's width up scan by columns
+COLUMN_THREADS = 64 if SIMULATOR else 32768  # threads the column chunks aim to keep busy
+MIN_CHUNK, MAX_CHUNKS = (2, 4) if SIMULATOR else (16, 64)
 
 
 @cuda.jit(device=True, inline="always")
@@ -119,6 +138,50 @@ def _make_scan(nbtype):
     return scan_lines
 
 
+def _make_column_scan(nbtype):
+    def column_chunks(x, out, idx, tot_v, tot_i, n, inner, chunk_len, op, reverse):
+        # pass 1: thread g scans chunk g // cols of column g % cols; its total -> tot[c, col]
+        g = cuda.grid(1)
+        cols = tot_v.shape[1]
+        if g < tot_v.size:
+            c = g // cols
+            col = g - c * cols
+            o = col // inner
+            base = o * n * inner + (col - o * inner)
+            v = nbtype(0)
+            i = -1
+            for r in range(c * chunk_len, min(n, (c + 1) * chunk_len)):
+                at = base + ((n - 1 - r) if reverse else r) * inner
+                v, i = _combine(v, i, nbtype(x[at]), r, op)
+                out[at] = v
+                if op >= MAX:
+                    idx[at] = i
+            tot_v[c, col] = v
+            tot_i[c, col] = i
+
+    def column_carry(out, idx, tot_v, tot_i, n, inner, chunk_len, op, reverse):
+        # pass 2: chunk c > 0 combines the totals of chunks 0 .. c-1 into its elements
+        g = cuda.grid(1)
+        cols = tot_v.shape[1]
+        if cols <= g < tot_v.size:
+            c = g // cols
+            col = g - c * cols
+            o = col // inner
+            base = o * n * inner + (col - o * inner)
+            carry_v = tot_v[0, col]
+            carry_i = tot_i[0, col]
+            for k in range(1, c):
+                carry_v, carry_i = _combine(carry_v, carry_i, tot_v[k, col], tot_i[k, col], op)
+            for r in range(c * chunk_len, min(n, (c + 1) * chunk_len)):
+                at = base + ((n - 1 - r) if reverse else r) * inner
+                w, j = _combine(carry_v, carry_i, out[at], idx[at] if op >= MAX else r, op)
+                out[at] = w
+                if op >= MAX:
+                    idx[at] = j
+
+    return column_chunks, column_carry
+
+
 def _cumprod_grad(x, dout, dx, n, inner, one):
     e = cuda.grid(1)
     if e < dx.size:
@@ -152,6 +215,52 @@ def _arg_extreme(x, values, idx, n, inner, largest):
                 where = r
         values[i] = best
         idx[i] = where
+
+
+@cuda.jit(device=True, inline="always")
+def _takes_over(v, r, best, where, largest):
+    """True when candidate (v, r) replaces (best, where) as the first extreme (where < 0:
+    no candidate yet; a NaN wins; ties and NaNs go to the lower index)."""
+    if where < 0:
+        return r >= 0
+    if r < 0:
+        return False
+    if best != best or v != v:
+        return v != v and (best == best or r < where)
+    if v == best:
+        return r < where
+    return v > best if largest else v < best
+
+
+def _make_line_extreme(nbtype):
+    def line_extreme(x, values, idx, n, largest):
+        # x (lines * n,) flat; values, idx (lines,): one block per line
+        vals = cuda.shared.array(SCAN_THREADS, nbtype)
+        ids = cuda.shared.array(SCAN_THREADS, int64)
+        t = cuda.threadIdx.x
+        line = cuda.blockIdx.x
+        best = x[line * n]
+        where = -1
+        for r in range(t, n, SCAN_THREADS):
+            v = x[line * n + r]
+            if _takes_over(v, r, best, where, largest):
+                best, where = v, r
+        vals[t] = best
+        ids[t] = where
+        cuda.syncthreads()
+        half = SCAN_THREADS // 2
+        while half > 0:
+            if t < half and _takes_over(vals[t + half], ids[t + half], vals[t], ids[t],
+                                        largest):
+                vals[t] = vals[t + half]
+                ids[t] = ids[t + half]
+            cuda.syncthreads()
+            half //= 2
+        if t == 0:
+            values[line] = vals[0]
+            idx[line] = ids[0]
+
+    return line_extreme
 
 
 def _put_line(dvalues, idx, dx, n, inner):
@@ -205,7 +314,7 @@ PTX_TARGETS = [
                      "int64)",)),
     (_expand, tuple(f"void({t}[::1], boolean[::1], int64[::1], {t}[::1])" for t in _FL)),
 ]
-_SCANS = {}
+_SCANS, _COLUMNS, _LINE_EXTREME = {}, {}, {}
 for _nbt in (float32, float64, int64):
     _fn = _make_scan(_nbt)
     _fn.__name__ = f"scan_lines_{_nbt.name}"
@@ -213,6 +322,19 @@ for _nbt in (float32, float64, int64):
     PTX_TARGETS.append((_fn, tuple(f"void({t}[::1], {_nbt.name}[::1], int64[::1], int64, int64, "
                                    "int64, boolean)" for t in _inputs)))
     _SCANS[np.dtype(_nbt.name)] = cuda.jit(_fn)
+    _chunks, _carry = _make_column_scan(_nbt)
+    _chunks.__name__, _carry.__name__ = f"column_chunks_{_nbt.name}", f"column_carry_{_nbt.name}"
+    _tot = f"{_nbt.name}[:, ::1], int64[:, ::1]"
+    PTX_TARGETS.append((_chunks, tuple(f"void({t}[::1], {_nbt.name}[::1], int64[::1], {_tot}, "
+                                       "int64, int64, int64, int64, boolean)" for t in _inputs)))
+    PTX_TARGETS.append((_carry, (f"void({_nbt.name}[::1], int64[::1], {_tot}, int64, int64, "
+                                 "int64, int64, boolean)",)))
+    _COLUMNS[np.dtype(_nbt.name)] = (cuda.jit(_chunks), cuda.jit(_carry))
+    _fn = _make_line_extreme(_nbt)
+    _fn.__name__ = f"line_extreme_{_nbt.name}"
+    PTX_TARGETS.append((_fn, (f"void({_nbt.name}[::1], {_nbt.name}[::1], int64[::1], int64, "
+                              "boolean)",)))
+    _LINE_EXTREME[np.dtype(_nbt.name)] = cuda.jit(_fn)
 cumprod_grad_kernel = cuda.jit(_cumprod_grad)
 arg_extreme_kernel = cuda.jit(_arg_extreme)
 put_line_kernel = cuda.jit(_put_line)
@@ -233,11 +355,36 @@ def _scan(x, dim, op, out_dtype, reverse=False):
     outer, n, inner = _lines(x.shape, dim)
     out = empty(tuple(x.shape), out_dtype)
     idx = empty(tuple(x.shape), np.int64) if op >= MAX else empty((1,), np.int64)
-    if out.size:
+    if out.size and inner >= COLUMN_MIN:
+        _scan_columns(x, out, idx, (outer, n, inner), op, reverse)
+    elif out.size:
         width = min(SCAN_THREADS, 1 << max(n - 1, 0).bit_length())  # short lines: fewer threads
         _SCANS[np.dtype(out_dtype)][outer * inner, width](
             flat(x), flat(out), flat(idx), n, inner, op, bool(reverse))
     return out, (idx if op >= MAX else None)
+
+
+def column_layout(outer: int, n: int, inner: int) -> tuple[int, int]:
+    """(chunks, chunk_len) of the column scans of an (outer, n, inner) view."""
+    cols = outer * inner
+    chunks = max(1, min(MAX_CHUNKS, -(-COLUMN_THREADS // cols), n // MIN_CHUNK))
+    chunk_len = -(-n // chunks)
+    return -(-n // chunk_len), chunk_len
+
+
+def _scan_columns(x, out, idx, lines, op, reverse) -> None:
+    """The scan by columns (see the module docstring): pass 1, then pass 2 when chunked."""
+    outer, n, inner = lines
+    chunks, chunk_len = column_layout(outer, n, inner)
+    tot_v = empty((chunks, outer * inner), out.dtype)  # (chunks, cols) each chunk's total
+    tot_i = empty((chunks, outer * inner), np.int64)
+    first, carry = _COLUMNS[np.dtype(out.dtype)]
+    blocks, threads = grid_1d(tot_v.size)
+    first[blocks, threads](flat(x), flat(out), flat(idx), tot_v, tot_i, n, inner, chunk_len,
+                           op, bool(reverse))
+    if chunks > 1:
+        carry[blocks, threads](flat(out), flat(idx), tot_v, tot_i, n, inner, chunk_len, op,
+                               bool(reverse))
 
 
 def cumsum_forward(x, dim):
@@ -255,6 +402,13 @@ def cumsum_backward(dout, cache):
 def cumprod_forward(x, dim):
     require_device("cumprod_forward", x=x)
     return _scan(x, dim, PROD, x.dtype)[0], (x, dim)
+
+
+def cumprod_lines(x, reverse=False):
+    """The inclusive running products along the last axis of the C-contiguous (L, n) device
+    array x (``reverse``: from each line's end: the suffix products), a new (L, n) array."""
+    require_device("cumprod_lines", x=x)
+    return _scan(x, x.ndim - 1, PROD, x.dtype, reverse=reverse)[0]
 
 
 def cumprod_backward(dout, cache):
@@ -286,7 +440,10 @@ def max_dim_forward(x, dim, keepdim=False, largest=True):
     kept = tuple(x.shape[:dim]) + (1,) + tuple(x.shape[dim + 1:])
     values = empty(kept, x.dtype)
     idx = empty(kept, np.int64)
-    if values.size:
+    if values.size and inner == 1 and n >= SCAN_THREADS:  # a block per contiguous line
+        _LINE_EXTREME[np.dtype(x.dtype)][values.size, SCAN_THREADS](
+            flat(x), flat(values), flat(idx), n, bool(largest))
+    elif values.size:
         blocks, threads = grid_1d(values.size)
         arg_extreme_kernel[blocks, threads](flat(x), flat(values), flat(idx), n, inner,
                                             bool(largest))

@@ -46,7 +46,17 @@ def permute_backward(dout, cache):
 
 
 def getitem_forward(x, index):
-    return np.asarray(x[index]), (x.shape, index)
+    out = x[index]
+    if isinstance(out, np.generic):  # every dim taken by an int: the 0-d view, not a copy
+        out = x[_keep_view(index)]
+    return out, (x.shape, index)
+
+
+def _keep_view(index):
+    """An all-integer basic index that NumPy answers with a 0-d view (a trailing Ellipsis;
+    one already inside is dropped, as it stands for no dims here)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return tuple(i for i in items if i is not Ellipsis) + (Ellipsis,)
 
 
 def getitem_backward(dout, cache):

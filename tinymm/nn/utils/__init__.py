@@ -1,13 +1,15 @@
 """``torch.nn.utils``'s gradient helpers: ``clip_grad_norm_`` (defined in ``tinymm.optim``)
 and ``clip_grad_value_``, plus ``parameters_to_vector`` / ``vector_to_parameters``; ``rnn``
 (``nn.utils.rnn``) packs and pads variable-length sequences; ``weight_norm`` /
-``remove_weight_norm`` (nn/utils/weight_norm.py)."""
+``remove_weight_norm`` (nn/utils/weight_norm.py); ``spectral_norm`` / ``remove_spectral_norm``
+(nn/utils/spectral_norm.py), ``parametrize`` and ``parametrizations.spectral_norm``."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from tinymm.nn.utils import rnn
+from tinymm.nn.utils import parametrizations, parametrize, rnn
+from tinymm.nn.utils.spectral_norm import remove_spectral_norm, spectral_norm
 from tinymm.nn.utils.weight_norm import remove_weight_norm, weight_norm
 from tinymm.optim import clip_grad_norm_
 from tinymm.tensor import Tensor
@@ -23,7 +25,7 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
 
 
 def parameters_to_vector(parameters) -> Tensor:
-    return Tensor(np.concatenate([p.array.reshape(-1) for p in parameters]))
+    return Tensor._make(np.concatenate([p.array.reshape(-1) for p in parameters]))
 
 
 def vector_to_parameters(vector: Tensor, parameters) -> None:
@@ -35,4 +37,5 @@ def vector_to_parameters(vector: Tensor, parameters) -> None:
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "remove_weight_norm",
            "weight_norm",
-           "vector_to_parameters", "rnn"]
+           "vector_to_parameters", "rnn", "parametrizations", "parametrize",
+           "remove_spectral_norm", "spectral_norm"]

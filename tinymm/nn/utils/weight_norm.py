@@ -39,15 +39,33 @@ class WeightNorm:
         object.__setattr__(module, self.name, self.compute_weight(module))
 
 
-def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Module:
-    """Apply weight normalisation to ``module.<name>`` (module docstring); returns module."""
-    handles = module.__dict__.setdefault("_weight_norm_hooks", {})
-    if name in handles:
-        raise RuntimeError(f"weight_norm: cannot register two weight_norm hooks on the same "
-                           f"parameter {name!r}")
+def claim_parameter(op: str, module: Module, name: str) -> tuple[dict, Parameter]:
+    """(the module's table of ``op`` hooks, its parameter ``name``) for a reparametrization
+    by a forward pre-hook (weight_norm, spectral_norm), after the checks."""
+    hooks = module.__dict__.setdefault(f"_{op}_hooks", {})
+    if name in hooks:
+        raise RuntimeError(f"{op}: cannot register two {op} hooks on the same parameter "
+                           f"{name!r}")
     weight = module._parameters.get(name) if isinstance(module, Module) else None
     if weight is None:
-        raise ValueError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
+        raise ValueError(f"{op}: {type(module).__name__} has no parameter {name!r}")
+    return hooks, weight
+
+
+def release_hook(op: str, module: Module, name: str):
+    """Remove the ``op`` pre-hook of parameter ``name``; its hook object (``fn``)."""
+    hooks = module.__dict__.get(f"_{op}_hooks", {})
+    if name not in hooks:
+        raise ValueError(f"remove_{op}: {op} of {name!r} not found in "
+                         f"{type(module).__name__}")
+    handle, fn = hooks.pop(name)
+    handle.remove()
+    return fn
+
+
+def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Module:
+    """Apply weight normalisation to ``module.<name>`` (module docstring); returns module."""
+    handles, weight = claim_parameter("weight_norm", module, name)
     fn = WeightNorm(name, dim)
     del module._parameters[name]
     module.register_parameter(name + "_g", Parameter(norm_except_dim(weight.detach(), 2,
@@ -60,13 +78,8 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
 
 def remove_weight_norm(module: Module, name: str = "weight") -> Module:
     """Fold ``<name>_g`` and ``<name>_v`` back into the parameter ``name``."""
-    handles = module.__dict__.get("_weight_norm_hooks", {})
-    if name not in handles:
-        raise ValueError(f"remove_weight_norm: weight_norm of {name!r} not found in "
-                         f"{type(module).__name__}")
-    handle, fn = handles.pop(name)
+    fn = release_hook("weight_norm", module, name)
     weight = fn.compute_weight(module).detach()
-    handle.remove()
     for suffix in ("_g", "_v"):
         del module._parameters[name + suffix]
         object.__delattr__(module, name + suffix)
