@@ -125,7 +125,9 @@ def test_resume_mid_schedule_equals_uninterrupted_and_evaluate_reproduces(tmp_pa
     state_resumed = T.load_checkpoint(cut_dir)["model_state"]
     for name in state_full:
         assert np.array_equal(state_full[name], state_resumed[name]), name
-    record = T.evaluate_checkpoint(cut_dir, log=quiet)
+    printed = []
+    record = T.evaluate_checkpoint(cut_dir, log=printed.append)
+    assert "epoch 3 of 3, lr schedule cosine:2" in printed[0]
     assert record["matches_recorded"] is True and record["accuracy"] == full["test"]["accuracy"]
     with pytest.raises(T.CheckpointMismatchError, match="lr_schedule='cosine:2'"):
         T.run_training(tiny(epochs=4, lr_schedule="constant"), cut_dir, resume=True, log=quiet)

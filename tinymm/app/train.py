@@ -67,15 +67,15 @@ class CheckpointMismatchError(io.CheckpointError):
 
 
 # Default epochs per fusion (VQA_EPOCHS for the rest). attention_count learns to count only
-# after its CNN tells shapes apart (the shape jump, epoch 4 at seeds 0 and 1 with its tower);
-# at 15 epochs seed 1 missed count 0.85, at 18 both seeds passed it, and its early_pool +
-# batch_norm tower costs about 0.7 of the seed tower's CPU per step, so the run still fits
-# in 5 minutes (benchmarks/RESULTS.md).
+# after its CNN tells shapes apart (the shape jump, epochs 2-4 with its tower), so it gets 18
+# epochs; its early_pool + batch_norm tower costs about 0.7 of the seed tower's CPU per step,
+# so the run still fits in 5 minutes (benchmarks/RESULTS.md).
 VQA_EPOCHS = 15
 FUSION_EPOCHS = {"attention_count": 18}
 # Default learning-rate schedule per fusion (VQA_SCHEDULE for the rest; tinymm/app/
-# lr_schedule.py lists the schedules). attention_count's validation count accuracy moved by
-# up to 0.09 between its last constant-lr epochs; a decay over the final epochs settles it.
+# lr_schedule.py lists the schedules). At a constant lr attention_count's validation count
+# accuracy moved by up to 0.09 between its last epochs, so where the run stopped decided its
+# number; annealing the lr over the last 6 epochs settles the weights (README, counting).
 VQA_SCHEDULE = "constant"
 FUSION_SCHEDULES = {"attention_count": "cosine:6"}
 
@@ -605,8 +605,8 @@ def evaluate_checkpoint(path: str, backend: str | None = None, log=print,
         data = build_data(cfg)
         test = evaluate(model, data["test"])
     record = {k: v for k, v in test.items() if k != "predictions"}
-    log(f"checkpoint {ckpt['path']}: fusion={cfg.fusion}, epoch {ckpt['epoch']}, "
-        f"seed={cfg.seed}, backend={cfg.backend}")
+    log(f"checkpoint {ckpt['path']}: fusion={cfg.fusion}, epoch {ckpt['epoch']} of "
+        f"{cfg.epochs}, lr schedule {cfg.lr_schedule}, seed={cfg.seed}, backend={cfg.backend}")
     log(format_table(record, f"held-out test accuracy ({len(data['test'])} samples)"))
     recorded = ckpt.get("test")
     if recorded is not None:
