@@ -67,7 +67,8 @@ def comparison_table(cfg: TrainConfig, rows: list[dict], load=(None, None)) -> s
             f", load average {load[0]:.1f} at the start and {load[1]:.1f} at the end")
     header = (f"Fusion comparison on ShapesVQA: {cfg.samples} training / {cfg.test_samples} "
               f"test samples, seed {cfg.seed}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
-              f"Adam lr {cfg.lr:g}, backend {cfg.backend}, {os.cpu_count()} CPUs{busy}\n\n")
+              f"Adam lr {cfg.lr:g} (schedule {cfg.lr_schedule}, the same for every fusion), "
+              f"backend {cfg.backend}, {os.cpu_count()} CPUs{busy}\n\n")
     cols = (["fusion", "test acc"] + list(QUESTION_TYPES)
             + ["train acc", "params", "s/epoch", "train s"])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
