@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_ops_on_cuda_in_simulator():
-    pytest.importorskip("numba.cuda")
+    pytest.importorskip("numba_cuda",
+                        reason="numba-cuda not installed (pip install 'tinymm[cuda]')")
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "tests.torch_api_ops_cuda_check"], cwd=ROOT,
