@@ -23,14 +23,14 @@ import glob
 import importlib.util
 import itertools
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 import numba
 import numpy as np
 
-_pool: list = []  # [ThreadPoolExecutor or None, workers, pid] once made
+_pool: list = []  # [_Pool or None, workers, pid] once made
 _blas: list = []  # [[(get, set), ...]] once looked up: NumPy's OpenBLAS first, then SciPy's
 _single = {"depth": 0, "saved": []}  # nesting of single_threaded_blas across caller threads
 _single_lock = threading.Lock()
@@ -131,6 +131,28 @@ def _task_scope():
         _local.in_task = outer
 
 
+class _Pool:
+    """n - 1 daemon threads, thread k (1..n-1) always worker k of every run: each waits on its
+    own queue (``queue.SimpleQueue``, C code: a put wakes the thread in microseconds, without
+    the futures and locks a ``ThreadPoolExecutor`` submit costs) for a ``_Run`` to join."""
+
+    def __init__(self, n_workers):
+        self.queues = [queue.SimpleQueue() for _ in range(n_workers - 1)]
+        for k, q in enumerate(self.queues, start=1):
+            threading.Thread(target=self._serve, args=(q, k), daemon=True,
+                             name=f"{_WORKER_PREFIX}-{k}").start()
+
+    @staticmethod
+    def _serve(q, worker):
+        while True:
+            q.get().join(worker)
+
+    def start(self, run, n_workers):
+        """Offer ``run`` to workers 1..n_workers-1."""
+        for q in self.queues[:n_workers - 1]:
+            q.put(run)
+
+
 def workers():
     """(pool, n_workers), made on first use and again in a forked child (threads do not
     fork): n_workers counts the caller of ``run_tasks`` (worker 0) and the pool's n_workers - 1
@@ -140,20 +162,76 @@ def workers():
         n = min(numba.get_num_threads(), 16)
         pool = None
         if blas_functions() is not None and n >= 2:
-            pool = ThreadPoolExecutor(n - 1, thread_name_prefix=_WORKER_PREFIX)
+            pool = _Pool(n)
         _pool[:] = [pool, n if pool is not None else 1, os.getpid()]
     return _pool[0], _pool[1]
+
+
+class _Run:
+    """One ``run_tasks`` call's shared state: the next task index, the workers inside it, and
+    whether the caller has closed it (it ran out of tasks: a worker arriving after that
+    starts nothing, and is not waited for)."""
+
+    def __init__(self, task, count):
+        self.task = task
+        self.count = count
+        self.counter = itertools.count()  # next() is atomic under the GIL
+        self.lock = threading.Lock()
+        self.active = 0  # workers (not the caller) inside ``work``
+        self.closed = False
+        self.idle = threading.Lock()  # released by the last worker out after the close
+        self.idle.acquire()
+        self.errors = []  # a task raised (or the caller was interrupted): take no more tasks
+
+    def work(self, worker):
+        with _task_scope():
+            for i in self.counter:
+                if i >= self.count or self.errors:
+                    return
+                try:
+                    self.task(worker, i)
+                except BaseException as error:
+                    self.errors.append(error)
+                    raise
+
+    def join(self, worker):
+        """A pool thread's part: take tasks unless the run is already closed."""
+        with self.lock:
+            if self.closed:
+                return
+            self.active += 1
+        try:
+            self.work(worker)
+        except BaseException:
+            pass  # kept in self.errors: the caller re-raises it
+        finally:
+            with self.lock:
+                self.active -= 1
+                if self.closed and self.active == 0:
+                    self.idle.release()
+
+    def close(self):
+        """The caller's last step: returns once every worker that joined is out (after the
+        close no worker joins, so ``active`` only falls)."""
+        with self.lock:
+            self.closed = True
+            if self.active == 0:
+                return
+        self.idle.acquire()
 
 
 def run_tasks(task, count, n_workers=None):
     """Call ``task(worker, i)`` for i in range(count), the i handed out one at a time to the
     caller (worker 0) and the pool's threads (workers 1..n_workers-1, so each can own scratch
     buffers); serially in this thread (worker 0) without a pool or from inside a task. BLAS is
-    single-threaded while the tasks run either way. Returns the number of workers used. After a
-    task raises, no worker starts another; the first exception reaches the caller.
+    single-threaded while the tasks run either way. After a task raises, no worker starts
+    another; the first exception reaches the caller.
 
     The caller takes tasks too, instead of waiting idle: one thread hand-off fewer per run,
-    and no core left to a sleeping caller."""
+    and no core left to a sleeping caller. When the caller runs out of tasks it waits only for
+    the workers still inside one; a worker thread that had not woken up by then starts none
+    (the run is closed), so a run whose tasks are short, or a machine whose other core is
+    busy, never costs a wait for a thread wake-up."""
     pool, n = workers()
     if n_workers is not None:
         n = max(1, min(n, n_workers))
@@ -161,30 +239,16 @@ def run_tasks(task, count, n_workers=None):
         with single_threaded_blas(), _task_scope():
             for i in range(count):
                 task(0, i)
-        return 1
-    counter = itertools.count()  # next() is atomic under the GIL
-    failed = []  # a task raised (or the caller was interrupted): take no more tasks
-
-    def run(worker):
-        with _task_scope():
-            for i in counter:
-                if i >= count or failed:
-                    return
-                try:
-                    task(worker, i)
-                except BaseException:
-                    failed.append(True)
-                    raise
-
-    with single_threaded_blas():  # every worker finishes before the count goes back
-        futures = [pool.submit(run, w) for w in range(1, n)]
+        return
+    run = _Run(task, count)
+    with single_threaded_blas():  # every started worker finishes before the count goes back
+        pool.start(run, n)
         try:
-            run(0)
+            run.work(0)
         finally:
-            wait(futures)
-    for future in futures:
-        future.result()  # re-raises a task's exception
-    return n
+            run.close()
+    if run.errors:
+        raise run.errors[0]
 
 
 GEMM_SPLIT_MACS = 1 << 24  # multiply-adds from which ``matmul`` cuts a GEMM into row pieces
