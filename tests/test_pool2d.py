@@ -86,6 +86,38 @@ def test_numba_matches_reference(g, kind, dtype, ties):
                                    atol=1e-6 if dtype == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("options", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)],
+                         ids=["2x2", "3x3-s2-pad"])
+@pytest.mark.parametrize("pieces", [2, 4, 7])
+def test_numba_max_pool_split_over_workers_matches_reference(options, pieces, monkeypatch):
+    """The max-pool kernels share the planes between the thread pool's workers from
+    PLANES_SPLIT_BYTES on (the seed model's maps, too large for a test): forced on for a small
+    map, every split (planes not divisible by the pieces included) gives the reference's bits
+    and routes every gradient, ties to the first maximum."""
+    if "numba" not in BACKENDS:
+        pytest.skip("numba backend unavailable")
+    from tinymm.kernels.numba_cpu import _threads
+    from tinymm.kernels.numba_cpu import pool2d as numba_pool
+
+    if not _threads.pooled(2):
+        pytest.skip("no thread pool here (one Numba thread, or no settable BLAS)")
+    monkeypatch.setattr(numba_pool, "PLANES_SPLIT_BYTES", 0)
+    monkeypatch.setattr(numba_pool, "PIECES_PER_WORKER", pieces)
+    r = np.random.default_rng(2)
+    x = r.integers(0, 4, (3, 5, 8, 10)).astype(np.float32)  # 15 planes, many ties
+    dout = None
+    results = {}
+    for backend in ("reference", "numba"):
+        kernels = tinymm.get_backend(backend)
+        out, cache = kernels.max_pool2d_forward(x, **options)
+        if dout is None:
+            dout = r.standard_normal(out.shape).astype(np.float32)
+        (dx,) = kernels.max_pool2d_backward(dout, cache)
+        results[backend] = (out.copy(), dx.copy())
+    for ref, got in zip(results["reference"], results["numba"]):
+        np.testing.assert_array_equal(got, ref)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @settings(max_examples=examples(8))

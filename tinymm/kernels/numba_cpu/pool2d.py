@@ -1,13 +1,16 @@
 """Numba 2-d pooling (derivation: kernels/reference/pool2d.py).
 
 Dimension letters: N batch, C channels, H/W input, OH/OW output, kh/kw window, sh/sw stride,
-ph/pw padding. The max-pool kernels (the encoder's hot path) are parallel over the N*C planes
-(prange): a plane is a few KiB, so each task works inside L1, reads its input plane once and
-writes its output plane once, and no two tasks touch the same memory. The 2x2 / stride-2 case
-takes an unrolled, branch-free path inside the same kernels. Average and adaptive average
-pooling share one serial window-mean kernel pair (clipped window bounds and divisors are
-computed in Python): they are not on a hot path, and one serial kernel compiles much faster
-than several parallel ones (compile time counts in CI).
+ph/pw padding. The max-pool kernels (the encoder's hot path) are serial (``nogil``) loops
+over a range of the N*C planes, and ``_over_planes`` hands contiguous ranges to the thread
+pool's workers (``_threads.run_tasks``, dynamic, as the convolutions' per-image kernels): a
+plane is a few KiB, so each task works inside L1, reads its input plane once and writes its
+output plane once, and no two tasks touch the same memory. A serial kernel compiles in about
+a third of the time of the same loop as a Numba ``prange`` (measured: benchmarks/RESULTS.md),
+and a worker that was descheduled takes fewer ranges instead of holding the others at a
+barrier. The 2x2 / stride-2 case takes an unrolled, branch-free path in its own kernels.
+Average and adaptive average pooling share one serial window-mean kernel pair (clipped window
+bounds and divisors are computed in Python): they are not on a hot path.
 
 The 2x2 forward also records each window's winner as an int8 index 0..3 (a quarter of the
 output's bytes in float32): computed from the four values the maximum reads, it vectorises
@@ -24,9 +27,10 @@ every call costs about as much as the pooling itself.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinymm.kernels.geometry import adaptive_bounds, pair, pool_geometry
+from tinymm.kernels.numba_cpu import _threads
 from tinymm.kernels.numba_cpu import _workspace as ws
 from tinymm.kernels.numba_cpu._util import contiguous
 
@@ -91,13 +95,13 @@ def _first_max4_index(v00, v01, v10, v11):
     return which_max + (n0 | n1 | n2 | n3) * (which_nan - which_max)
 
 
-@njit(cache=True, parallel=True)
-def _max_pool_2x2_forward(x, out, which):
+@njit(cache=True, nogil=True)
+def _max_pool_2x2_forward(x, out, which, t0, t1):
     """The encoder's 2x2 / stride 2 / no padding: window unrolled, row views. Each window's
     maximum goes to out and the index 0..3 of its first maximum (row-major in the window) to
     which (int8), both pure functions of the four loaded values, so the loop vectorises."""
     N, C, OH, OW = out.shape
-    for task in prange(N * C):
+    for task in range(t0, t1):
         n = task // C
         c = task - n * C
         plane = x[n, c]  # (H, W)
@@ -113,10 +117,10 @@ def _max_pool_2x2_forward(x, out, which):
                 dst[z] = _max4(v00, v01, v10, v11)
 
 
-@njit(cache=True, parallel=True)
-def _max_pool_general_forward(x, out, kh, kw, sh, sw, ph, pw):
+@njit(cache=True, nogil=True)
+def _max_pool_general_forward(x, out, kh, kw, sh, sw, ph, pw, t0, t1):
     N, C, OH, OW = out.shape
-    for task in prange(N * C):
+    for task in range(t0, t1):
         n = task // C
         c = task - n * C
         plane = x[n, c]  # (H, W)
@@ -127,8 +131,8 @@ def _max_pool_general_forward(x, out, kh, kw, sh, sw, ph, pw):
                 dst[z] = plane[a, b]
 
 
-@njit(cache=True, parallel=True)
-def _max_pool_2x2_backward(dout, which, dx):
+@njit(cache=True, nogil=True)
+def _max_pool_2x2_backward(dout, which, dx, t0, t1):
     """Route dout to each window's winner as the forward recorded it (2x2 / stride 2 / no
     padding): every input element is in at most one window, so each plane is zeroed and
     dout stored at its winners through one computed flat index: no scatter-add, no
@@ -136,7 +140,7 @@ def _max_pool_2x2_backward(dout, which, dx):
     N, C, OH, OW = dout.shape
     H, W = dx.shape[2], dx.shape[3]
     dx3 = dx.reshape(N, C, H * W)
-    for task in prange(N * C):
+    for task in range(t0, t1):
         n = task // C
         c = task - n * C
         flat = dx3[n, c]  # (H*W,)
@@ -150,14 +154,14 @@ def _max_pool_2x2_backward(dout, which, dx):
                 flat[(2 * y + (k >> 1)) * W + 2 * z + (k & 1)] = g[z]
 
 
-@njit(cache=True, parallel=True)
-def _max_pool_general_backward(dout, x, dx, kh, kw, sh, sw, ph, pw):
+@njit(cache=True, nogil=True)
+def _max_pool_general_backward(dout, x, dx, kh, kw, sh, sw, ph, pw, t0, t1):
     """Any geometry: zero the plane, then add dout at each window's recomputed winner
     (overlapping windows may share a winner)."""
     N, C, OH, OW = dout.shape
     H, W = x.shape[2], x.shape[3]
     dx3 = dx.reshape(N, C, H * W)
-    for task in prange(N * C):
+    for task in range(t0, t1):
         n = task // C
         c = task - n * C
         plane = x[n, c]  # (H, W)
@@ -169,6 +173,27 @@ def _max_pool_general_backward(dout, x, dx, kh, kw, sh, sw, ph, pw):
             for z in range(OW):
                 a, b = _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw)
                 flat[a * W + b] += g[z]
+
+
+PLANES_SPLIT_BYTES = 1 << 18  # input bytes from which the planes are shared between workers
+PIECES_PER_WORKER = 4  # more pieces than workers: a descheduled worker does fewer of them
+
+
+def _over_planes(kernel, planes, nbytes, *args):
+    """kernel(*args, t0, t1) over the planes [0, planes) of a pooling: one call in this
+    thread for small maps, else near-equal contiguous pieces handed out to the thread pool's
+    workers (``_threads.run_tasks``). Each plane is written by one task, so the result does not
+    depend on the split."""
+    _, n_workers = _threads.workers()
+    pieces = min(planes, n_workers * PIECES_PER_WORKER)
+    if nbytes < PLANES_SPLIT_BYTES or pieces < 2 or not _threads.pooled(pieces):
+        kernel(*args, 0, planes)
+        return
+
+    def piece(worker, k):
+        kernel(*args, k * planes // pieces, (k + 1) * planes // pieces)
+
+    _threads.run_tasks(piece, pieces)
 
 
 def _is_2x2(kh, kw, sh, sw, ph, pw) -> bool:
@@ -221,9 +246,9 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     out = ws.empty((N, C, OH, OW), x.dtype)  # (N, C, OH, OW)
     if _is_2x2(kh, kw, sh, sw, ph, pw):
         which = ws.empty((N, C, OH, OW), np.int8)  # each window's winner, 0..3
-        _max_pool_2x2_forward(x, out, which)
+        _over_planes(_max_pool_2x2_forward, N * C, x.nbytes, x, out, which)
         return out, ("2x2", x.shape, which)
-    _max_pool_general_forward(x, out, kh, kw, sh, sw, ph, pw)
+    _over_planes(_max_pool_general_forward, N * C, x.nbytes, x, out, kh, kw, sh, sw, ph, pw)
     return out, ("general", x, (kh, kw, sh, sw, ph, pw))
 
 
@@ -231,11 +256,13 @@ def max_pool2d_backward(dout, cache):
     if cache[0] == "2x2":
         _, x_shape, which = cache
         dx = ws.empty(x_shape, dout.dtype)  # (N, C, H, W)
-        _max_pool_2x2_backward(contiguous(dout), which, dx)
+        _over_planes(_max_pool_2x2_backward, dx.shape[0] * dx.shape[1], dx.nbytes,
+                     contiguous(dout), which, dx)
         return (dx,)
     _, x, geometry = cache
     dx = ws.empty(x.shape, dout.dtype)  # (N, C, H, W)
-    _max_pool_general_backward(contiguous(dout), x, dx, *geometry)
+    _over_planes(_max_pool_general_backward, x.shape[0] * x.shape[1], x.nbytes,
+                 contiguous(dout), x, dx, *geometry)
     return (dx,)
 
 
