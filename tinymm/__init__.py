@@ -21,7 +21,7 @@ import numpy as _np  # noqa: E402
 
 import tinymm.nn.functional  # noqa: E402, F401 - the torch.nn.functional path
 import tinymm.nn.utils  # noqa: E402, F401
-from tinymm import amp, cuda, dtypes, functional, keras, nn, optim, random, utils  # noqa: E402
+from tinymm import amp, cuda, dtypes, functional, nn, optim, random, utils  # noqa: E402
 from tinymm import autograd_api as _autograd_api  # noqa: E402
 from tinymm import distributions as distributions  # noqa: E402 - torch.distributions
 from tinymm import functional as F  # noqa: E402
@@ -159,6 +159,10 @@ def is_floating_point(input) -> bool:  # noqa: A002 - PyTorch's argument name
 
 
 def __getattr__(name: str):
+    if name == "keras":  # the Keras front end, imported on first use: ``tinymm train`` and
+        import importlib  # PyTorch-style programs start without its import time
+
+        return importlib.import_module("tinymm.keras")
     raise _attribute_error(_sys.modules[__name__], name, _MISSING)
 
 
