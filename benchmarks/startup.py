@@ -72,6 +72,9 @@ def probe(fusion: str, helper: str = "auto") -> int:
     print(f"\n{len(records)} compiles, {sum(r[0] for r in records):.1f} s wall, "
           f"{sum(r[1] for r in records):.1f} s CPU; first training step after {first_step:.1f} s "
           f"(import, data, model and compiles included)")
+    if sys.flags.dont_write_bytecode:
+        print("PYTHONDONTWRITEBYTECODE is set: Python wrote no .pyc files, so every start compiled "
+              "tinymm's modules to bytecode again (unset it for a user's warm start)")
     print(f"CPU seconds to the first step: {cpu_here:.1f} in this process, {cpu_helper:.1f} in "
           "its child processes (the cold-start compile helper, which ran alongside); on a busy "
           "machine the larger of the two estimates the quiet critical path")
