@@ -12,7 +12,8 @@ from tinymm import functional as F
 RNG = np.random.default_rng(0)
 SHAPE = (32, 64, 32, 32)
 
-NOTE = ("numba, parallel over the N*C planes; 2x2/stride-2 forward unrolled, recording each "
+NOTE = ("numba, ranges of the N*C planes on the thread pool's workers; 2x2/stride-2 forward "
+        "unrolled, recording each "
         "window's winner as an int8 index; backward routes dout through it (no read of x); "
         "outputs from the workspace")
 
