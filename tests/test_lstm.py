@@ -378,3 +378,54 @@ def test_bad_feature_size_and_shapes(no_kernel):
         F.lstm(tinymm.randn(4, 2, 3, dtype=np.float64), layer.weight_ih_l0, layer.weight_hh_l0)
     with pytest.raises(TypeError, match=r"lstm: input must be float32 or float64"):
         F.lstm(tensor(np.ones((4, 2, 3), np.int64)), layer.weight_ih_l0, layer.weight_hh_l0)
+
+
+@pytest.mark.parametrize("how", ["inplace", "optimizer", "data", "detached_numpy",
+                                 "load_state_dict"])
+def test_nan_written_into_a_weight_between_calls_is_still_caught(monkeypatch, how):
+    """The numba LSTM assumes finite values (fastmath), so ``finite_kernel_forward`` checks
+    the weights on every call and sends a call with a non-finite one to the reference before
+    any numba kernel runs. A NaN written into a weight between two calls of the same layer,
+    by any route (several of which tinymm's version counter does not see: optimizer steps,
+    ``.data`` and NumPy writes, state dicts), is caught that way: the second call runs the
+    reference kernel only (never a stale "finite" verdict that lets the fastmath kernel run
+    first) and gives the reference's NaN output."""
+    from tinymm.backend import get_backend
+
+    nn.init.seed(5)
+    layer = nn.LSTM(3, 4)
+    x = tensor(np.random.default_rng(5).standard_normal((4, 2, 3)).astype(np.float32))
+    ran = []
+    for backend in ("numba", "reference"):
+        table = get_backend(backend).kernels
+        real = table["lstm_forward"]
+        monkeypatch.setitem(table, "lstm_forward",
+                            lambda *a, _real=real, _name=backend, **k: ran.append(_name)
+                            or _real(*a, **k))
+    with tinymm.use_backend("numba"):
+        first, _ = layer(x)  # the weights' first check: finite
+        assert np.isfinite(first.array).all() and ran == ["numba"]
+        weight = layer.weight_hh_l0
+        if how == "inplace":
+            with tinymm.no_grad():
+                weight[1, 2] = float("nan")
+        elif how == "optimizer":
+            weight.grad = tensor(np.full(weight.shape, np.nan, np.float32))
+            tinymm.optim.SGD([weight], lr=0.1).step()
+        elif how == "data":
+            weight.data[1, 2] = float("nan")
+        elif how == "detached_numpy":
+            weight.detach().numpy()[1, 2] = np.nan
+        else:
+            state = layer.state_dict()
+            state["weight_hh_l0"] = state["weight_hh_l0"].clone()
+            state["weight_hh_l0"][1, 2] = float("nan")
+            layer.load_state_dict(state)
+        assert np.isnan(weight.array[1, 2])
+        out, (h_n, c_n) = layer(x)
+    assert ran == ["numba", "reference"]
+    with tinymm.use_backend("reference"):
+        ref, (ref_h, ref_c) = layer(x)
+    for got, want in ((out, ref), (h_n, ref_h), (c_n, ref_c)):
+        np.testing.assert_array_equal(np.isnan(got.array), np.isnan(want.array))
+    assert np.isnan(out.array).any()
