@@ -28,7 +28,7 @@ import ctypes
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
+from numba.core import cgutils, errors
 from numba.extending import intrinsic
 
 from tinymm.kernels.numba_cpu import _threads, _workspace
@@ -54,7 +54,7 @@ _BLAS_NAMES = [(("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", "scipy_cblas_sg
                 ctypes.c_int64)]
 _CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS, _CBLAS_TRANS = 101, 111, 112
 GEMV_ROWS = 4  # up to this many rows, gemm_into multiplies row by row with gemv
-_blas: dict = {}  # "looked up" -> {dtype: (gemm, gemv) ctypes functions}, once
+_blas: dict = {}  # "looked up" -> {dtype: addresses}, "kept" -> the ctypes objects; once
 
 
 def _blas_function(lib, name: str, integer, real, gemm: bool):
@@ -63,13 +63,13 @@ def _blas_function(lib, name: str, integer, real, gemm: bool):
     x, incx, beta, y, incy); None when the library lacks it."""
     p = ctypes.c_void_p
     if gemm:
-        types = (ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, real, p,
-                 integer, p, integer, real, p, integer)
+        argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, real,
+                    p, integer, p, integer, real, p, integer)
     else:
-        types = (ctypes.c_int, ctypes.c_int, integer, integer, real, p, integer, p, integer,
-                 real, p, integer)
+        argtypes = (ctypes.c_int, ctypes.c_int, integer, integer, real, p, integer, p, integer,
+                    real, p, integer)
     try:
-        return ctypes.CFUNCTYPE(None, *types)((name, lib))
+        return ctypes.CFUNCTYPE(None, *argtypes)((name, lib))
     except AttributeError:
         return None
 
@@ -115,7 +115,7 @@ def numpy_blas(dtype):
                         found = {d: np.array([ctypes.cast(f, ctypes.c_void_p).value
                                               for f in pair], np.uint64)
                                  for d, pair in pairs.items()}
-                        found["functions"] = (lib, functions)  # keeps them alive
+                        _blas["kept"] = (lib, functions)
                     break
             if found:
                 break
@@ -128,11 +128,23 @@ def _array_data(context, builder, array_type, array):
     return cgutils.create_struct_proxy(array_type)(context, builder, value=array).data
 
 
+def _require_c_arrays(*arrays) -> None:
+    """At typing time: BLAS reads these arrays as dense rows, so they must be C-contiguous
+    float arrays of one dtype."""
+    dtypes = {a.dtype for a in arrays}
+    if any(not isinstance(a, types.Array) or a.layout != "C" for a in arrays) or len(dtypes) != 1 \
+            or dtypes.pop() not in (types.float32, types.float64):
+        raise errors.TypingError("gemm_into: BLAS needs C-contiguous float32/float64 arrays of "
+                                 f"one dtype, got {arrays}")
+
+
 @intrinsic
 def _gemm_at(typingctx, address, trans_b, M, P, K, a, w, ldw, out):
     """cblas_?gemm at ``address`` (row-major, ILP64): out (M, P) = a (M, K) @ op(w), op the
     transpose when trans_b is _CBLAS_TRANS; a and out C-contiguous, w's rows ldw apart. The
     function's float type is the arrays' dtype."""
+    _require_c_arrays(a, w, out)
+
     def codegen(context, builder, signature, args):
         addr, tb, m, p, k, av, wv, lw, ov = args
         real = context.get_value_type(a.dtype)
@@ -158,6 +170,8 @@ def _gemm_at(typingctx, address, trans_b, M, P, K, a, w, ldw, out):
 def _gemv_at(typingctx, address, trans, rows, cols, w, x, y):
     """cblas_?gemv at ``address`` (row-major, ILP64): y = op(w) @ x for w (rows, cols)
     C-contiguous, op the transpose when trans is _CBLAS_TRANS; x and y unit-stride."""
+    _require_c_arrays(w, x, y)
+
     def codegen(context, builder, signature, args):
         addr, tr, r, c, wv, xv, yv = args
         real = context.get_value_type(w.dtype)
