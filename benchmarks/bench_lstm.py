@@ -17,7 +17,7 @@ from tinymm.kernels.numba_cpu import _recurrent
 RNG = np.random.default_rng(0)
 
 
-def _note(N: int, H: int) -> str:
+def _note(N: int, H: int, python_loop: bool = False) -> str:
     """How the numba path computes this shape (the time loop's home depends on N)."""
     chunks = _recurrent.row_chunks(N)
     split = ""
@@ -25,19 +25,27 @@ def _note(N: int, H: int) -> str:
         split = (f"batch cut into {len(chunks)} row chunks run whole on the worker threads "
                  "(BLAS single-threaded), each: ")
         N = chunks[0][1] - chunks[0][0]
-    if _recurrent.loop_in_numba(N, 4 * H, H):
+    numpy_blas = _recurrent.numpy_blas(np.float32) is not None and not python_loop
+    if numpy_blas and _recurrent.loop_in_numba(N, 4 * H, H, True):
+        loop = ("time loop inside one @njit function, per-step h @ W_hh^T made by the cell "
+                "kernel with NumPy's own OpenBLAS")
+    elif numpy_blas:
+        loop = ("time loop in Python, one cell-kernel call per step that makes the step's "
+                "h @ W_hh^T with NumPy's own OpenBLAS and releases the GIL")
+    elif _recurrent.loop_in_numba(N, 4 * H, H) and not python_loop:
         loop = ("time loop inside one @njit function, per-step h @ W_hh^T via BLAS from numba "
                 "(SciPy's bindings)")
     else:
-        loop = ("time loop in Python, per-step h @ W_hh^T via NumPy BLAS (rows too many for "
-                "SciPy's single-threaded GEMM, or no SciPy), the cell kernels releasing the GIL")
+        loop = ("time loop in Python" + (" (forced: no BLAS from numba)" if python_loop else "")
+                + ", per-step h @ W_hh^T via NumPy BLAS, the cell kernels releasing the GIL")
     return (split + "input projection of all steps: one NumPy BLAS GEMM; " + loop + "; fused numba "
             "cell (vectorised exp in the input's precision); backward: per-step da @ W_hh, "
             "then dW (and dx when needed) as one GEMM each over all steps")
 
 
 def _lstm(T, N, D, H, backward, python_loop=False):
-    """``python_loop``: force the SciPy-free path (time loop in Python) to show its overhead."""
+    """``python_loop``: force the time loop into Python (no BLAS called from numba, neither
+    SciPy's nor NumPy's) to show the per-step overhead that the in-numba loops save."""
     x = RNG.standard_normal((T, N, D)).astype(np.float32)
 
     def make(backend):
@@ -47,14 +55,15 @@ def _lstm(T, N, D, H, backward, python_loop=False):
         ones = np.ones((1, N, H), np.float32)
 
         def step():
-            saved = _recurrent.BLAS_IN_NUMBA
-            _recurrent.BLAS_IN_NUMBA = saved and not python_loop
+            saved = _recurrent.BLAS_IN_NUMBA, _recurrent.NUMPY_BLAS_IN_NUMBA
+            _recurrent.BLAS_IN_NUMBA = saved[0] and not python_loop
+            _recurrent.NUMPY_BLAS_IN_NUMBA = saved[1] and not python_loop
             try:
                 _, (h_n, _) = layer(tx)
                 if backward:
                     h_n.backward(ones)
             finally:
-                _recurrent.BLAS_IN_NUMBA = saved
+                _recurrent.BLAS_IN_NUMBA, _recurrent.NUMPY_BLAS_IN_NUMBA = saved
 
         return step
 
@@ -77,11 +86,9 @@ def _lstm(T, N, D, H, backward, python_loop=False):
     # dW_ih, dW_hh and the per-step da W_hh
     flops = 2 * T * N * 4 * H * ((D + H) + ((D + 2 * H) if backward else 0))
     name = f"LSTM {D}->{H} N={N} T={T} {'fwd+bwd' if backward else 'fwd'}"
-    note = _note(N, H)
+    note = _note(N, H, python_loop)
     if python_loop:
-        name += " (SciPy-free path)"
-        note = note.replace("inside one @njit function, per-step h @ W_hh^T via BLAS from numba "
-                            "(SciPy's bindings)", "in Python (forced: the path without SciPy)")
+        name += " (Python time loop)"
     table = f"LSTM N={N} fwd+bwd" if backward and T == 16 and not python_loop else ""
     return Bench(name, "lstm", make, flops=flops, torch=torch_make, note=note,
                  repeat=10 if T * N > 512 else 20, table=table)

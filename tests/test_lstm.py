@@ -122,41 +122,85 @@ def _count_calls(monkeypatch, module, name, calls):
     monkeypatch.setattr(module, name, counted)
 
 
-@pytest.mark.parametrize("reverse", [False, True], ids=["forward-time", "reverse-time"])
-@pytest.mark.parametrize("in_numba", [True, False], ids=["numba-time-loop", "python-time-loop"])
-def test_both_time_loop_paths_match_the_reference(monkeypatch, in_numba, reverse):
-    """The in-Numba time loop (per-step BLAS through SciPy) and the Python time loop each
-    match the reference kernel, forward and backward, in both time directions; the loop that
-    actually ran is checked, so neither path is compared with itself."""
-    from tinymm.kernels.reference import lstm as reference_lstm
-
-    if in_numba:
+def _use_time_loop(monkeypatch, loop: str) -> None:
+    """Send the LSTM's time loop down one path: "scipy-blas" (small batches inside numba,
+    per-step np.dot through SciPy), "numpy-blas" (small batches inside numba, the cells making
+    their GEMM with NumPy's own OpenBLAS), "numpy-blas-python" (a Python loop over those
+    cells, as 16-row chunks run) or "python" (a Python loop, NumPy's matmul between the
+    cells); skips where the path's BLAS is missing."""
+    if loop == "scipy-blas":
         pytest.importorskip("scipy.linalg.cython_blas",
                             reason="the in-Numba time loop calls BLAS through SciPy")
+        monkeypatch.setattr(numba_recurrent, "NUMPY_BLAS_IN_NUMBA", False)
+        return
+    monkeypatch.setattr(numba_recurrent, "BLAS_IN_NUMBA", False)
+    if loop.startswith("numpy-blas"):
+        if numba_recurrent.numpy_blas(np.float64) is None:
+            pytest.skip("NumPy bundles no OpenBLAS whose cblas the cells can call")
+        if loop == "numpy-blas-python":
+            monkeypatch.setattr(numba_lstm, "loop_in_numba", lambda *args: False)
     else:
-        monkeypatch.setattr(numba_recurrent, "BLAS_IN_NUMBA", False)
+        monkeypatch.setattr(numba_recurrent, "NUMPY_BLAS_IN_NUMBA", False)
+
+
+TIME_LOOPS = ["scipy-blas", "numpy-blas", "numpy-blas-python", "python"]
+IN_NUMBA = ("scipy-blas", "numpy-blas")  # the paths whose time loop runs inside numba
+
+
+@pytest.mark.parametrize("N", [3, 6], ids=["N3", "N6"])  # NumPy's BLAS: gemv rows, gemm
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward-time", "reverse-time"])
+@pytest.mark.parametrize("loop", TIME_LOOPS)
+def test_every_time_loop_path_matches_the_reference(monkeypatch, loop, reverse, N):
+    """Every time-loop path (``_use_time_loop``; NumPy's own OpenBLAS by row (gemv) at N=3 and
+    by block (gemm) at N=6) matches the reference kernel, forward and backward, in both time
+    directions; the loop that actually ran is checked, so no path is compared with itself."""
+    from tinymm.kernels.reference import lstm as reference_lstm
+
+    _use_time_loop(monkeypatch, loop)
+    assert 3 <= numba_recurrent.GEMV_ROWS < 6  # N3: NumPy's gemv by row; N6: its gemm
     calls = []
     _count_calls(monkeypatch, numba_lstm, "_lstm_forward_loop", calls)
     _count_calls(monkeypatch, numba_lstm, "_lstm_backward_loop", calls)
     rng = np.random.default_rng(0)
-    args = (rng.standard_normal((5, 3, 4)), rng.standard_normal((3, 6)),
-            rng.standard_normal((3, 6)), rng.standard_normal((24, 4)),
+    args = (rng.standard_normal((5, N, 4)), rng.standard_normal((N, 6)),
+            rng.standard_normal((N, 6)), rng.standard_normal((24, 4)),
             rng.standard_normal((24, 6)), rng.standard_normal(24), rng.standard_normal(24))
-    grads = (rng.standard_normal((5, 3, 6)), rng.standard_normal((3, 6)),
-             rng.standard_normal((3, 6)))
-    kw = dict(lengths=np.array([5, 2, 4]), reverse=reverse)
+    grads = (rng.standard_normal((5, N, 6)), rng.standard_normal((N, 6)),
+             rng.standard_normal((N, 6)))
+    kw = dict(lengths=np.array([5, 2, 4, 1, 5, 3][:N]), reverse=reverse)
     outs, cache = numba_lstm.lstm_forward(*args, **kw)
     dins = numba_lstm.lstm_backward(grads, cache)
     ref_outs, ref_cache = reference_lstm.lstm_forward(*args, **kw)
     ref_dins = reference_lstm.lstm_backward(grads, ref_cache)
-    assert calls == (["_lstm_forward_loop", "_lstm_backward_loop"] if in_numba else [])
+    assert calls == (["_lstm_forward_loop", "_lstm_backward_loop"] if loop in IN_NUMBA else [])
     for a, b in zip(outs + dins, ref_outs + ref_dins):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
 
 
-@pytest.mark.parametrize("in_numba", [True, False], ids=["numba-time-loop", "python-time-loop"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_blas_from_numba_multiplies_as_numpy(dtype):
+    """``_recurrent.gemm_into`` (NumPy's OpenBLAS called from numba) gives NumPy's product,
+    with and without the transpose, by gemv rows and by gemm, on row blocks of a larger
+    array as the chunks pass them."""
+    blas = numba_recurrent.numpy_blas(dtype)
+    if blas is None:
+        pytest.skip("NumPy bundles no OpenBLAS whose cblas this path can call")
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((7, 5)).astype(dtype)  # (P, K)
+    a = rng.standard_normal((12, 5)).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for rows in (a[:1], a[2:5], a[3:12]):  # 1 and 3 rows: gemv; 9 rows: gemm
+        out = np.full((rows.shape[0], 7), np.nan, dtype)
+        numba_recurrent.gemm_into(blas, rows, w, True, out)
+        np.testing.assert_allclose(out, rows @ w.T, **tol)
+        back = np.full((rows.shape[0], 5), np.nan, dtype)
+        numba_recurrent.gemm_into(blas, out, w, False, back)
+        np.testing.assert_allclose(back, out @ w, **tol)
+
+
+@pytest.mark.parametrize("loop", TIME_LOOPS)
 def test_batch_split_matches_the_reference_and_does_not_depend_on_the_workers(monkeypatch,
-                                                                              in_numba):
+                                                                              loop):
     """A batch cut into row chunks (kernels/numba_cpu/_recurrent.py: each chunk's projection,
     time loop and weight-gradient shares on a worker thread) matches the reference forward
     and backward with lengths and reverse time, and gives the same bits when its chunks run
@@ -164,11 +208,7 @@ def test_batch_split_matches_the_reference_and_does_not_depend_on_the_workers(mo
     from tinymm.kernels.numba_cpu import _threads
     from tinymm.kernels.reference import lstm as reference_lstm
 
-    if in_numba:
-        pytest.importorskip("scipy.linalg.cython_blas",
-                            reason="the in-Numba time loop calls BLAS through SciPy")
-    else:
-        monkeypatch.setattr(numba_recurrent, "BLAS_IN_NUMBA", False)
+    _use_time_loop(monkeypatch, loop)
     monkeypatch.setattr(numba_recurrent, "CHUNK_ROWS", 2)
     assert numba_recurrent.row_chunks(7) == [(0, 2), (2, 4), (4, 7)]
     rng = np.random.default_rng(1)
@@ -338,3 +378,54 @@ def test_bad_feature_size_and_shapes(no_kernel):
         F.lstm(tinymm.randn(4, 2, 3, dtype=np.float64), layer.weight_ih_l0, layer.weight_hh_l0)
     with pytest.raises(TypeError, match=r"lstm: input must be float32 or float64"):
         F.lstm(tensor(np.ones((4, 2, 3), np.int64)), layer.weight_ih_l0, layer.weight_hh_l0)
+
+
+@pytest.mark.parametrize("how", ["inplace", "optimizer", "data", "detached_numpy",
+                                 "load_state_dict"])
+def test_nan_written_into_a_weight_between_calls_is_still_caught(monkeypatch, how):
+    """The numba LSTM assumes finite values (fastmath), so ``finite_kernel_forward`` checks
+    the weights on every call and sends a call with a non-finite one to the reference before
+    any numba kernel runs. A NaN written into a weight between two calls of the same layer,
+    by any route (several of which tinymm's version counter does not see: optimizer steps,
+    ``.data`` and NumPy writes, state dicts), is caught that way: the second call runs the
+    reference kernel only (never a stale "finite" verdict that lets the fastmath kernel run
+    first) and gives the reference's NaN output."""
+    from tinymm.backend import get_backend
+
+    nn.init.seed(5)
+    layer = nn.LSTM(3, 4)
+    x = tensor(np.random.default_rng(5).standard_normal((4, 2, 3)).astype(np.float32))
+    ran = []
+    for backend in ("numba", "reference"):
+        table = get_backend(backend).kernels
+        real = table["lstm_forward"]
+        monkeypatch.setitem(table, "lstm_forward",
+                            lambda *a, _real=real, _name=backend, **k: ran.append(_name)
+                            or _real(*a, **k))
+    with tinymm.use_backend("numba"):
+        first, _ = layer(x)  # the weights' first check: finite
+        assert np.isfinite(first.array).all() and ran == ["numba"]
+        weight = layer.weight_hh_l0
+        if how == "inplace":
+            with tinymm.no_grad():
+                weight[1, 2] = float("nan")
+        elif how == "optimizer":
+            weight.grad = tensor(np.full(weight.shape, np.nan, np.float32))
+            tinymm.optim.SGD([weight], lr=0.1).step()
+        elif how == "data":
+            weight.data[1, 2] = float("nan")
+        elif how == "detached_numpy":
+            weight.detach().numpy()[1, 2] = np.nan
+        else:
+            state = layer.state_dict()
+            state["weight_hh_l0"] = state["weight_hh_l0"].clone()
+            state["weight_hh_l0"][1, 2] = float("nan")
+            layer.load_state_dict(state)
+        assert np.isnan(weight.array[1, 2])
+        out, (h_n, c_n) = layer(x)
+    assert ran == ["numba", "reference"]
+    with tinymm.use_backend("reference"):
+        ref, (ref_h, ref_c) = layer(x)
+    for got, want in ((out, ref), (h_n, ref_h), (c_n, ref_c)):
+        np.testing.assert_array_equal(np.isnan(got.array), np.isnan(want.array))
+    assert np.isnan(out.array).any()

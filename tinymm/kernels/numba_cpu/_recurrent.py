@@ -1,16 +1,21 @@
 """Helpers shared by the recurrent Numba kernels (rnn, lstm): states, lengths, the time loop,
 the batch split.
 
-``loop_in_numba`` decides whether a time loop runs inside ``@njit`` (per-step GEMM through
-SciPy's BLAS bindings, when SciPy is installed: ``BLAS_IN_NUMBA``) or in Python.
+``loop_in_numba`` decides whether a time loop runs inside ``@njit`` (small batches, when a BLAS
+is reachable from numba) or in Python. ``numpy_blas`` is NumPy's own OpenBLAS (the one its
+wheels bundle: ``cblas_?gemm``, ``cblas_?gemv``) as addresses that ``@njit`` code calls
+through ``gemm_into``: the same BLAS and thread count as NumPy's ``matmul``, from inside a
+kernel, so a step's GEMM needs no Python call of its own (``NUMPY_BLAS_IN_NUMBA``). Without
+it, numba reaches BLAS through SciPy's bindings (np.dot, when SciPy is installed:
+``BLAS_IN_NUMBA``), whose OpenBLAS runs slower than NumPy's at 16 rows and has a thread pool
+of its own.
 
 The batch split: the rows of a batch are independent through the whole recurrence, so a
 batch of at least ``2 * CHUNK_ROWS`` rows is cut into chunks of about ``CHUNK_ROWS`` rows
 (``row_chunks``), and each worker thread of ``_threads`` runs whole chunks: input projection,
 time loop and weight-gradient shares, with BLAS single-threaded. A chunk's time loop runs
-where ``loop_in_numba`` puts it for the chunk's rows (for 16-row LSTM chunks: in Python, the
-cell kernels releasing the GIL, which spares the cold start compiling the loop and its
-in-Numba GEMM; measured no slower than the in-Numba loop on this shape: benchmarks/RESULTS.md).
+where its kernel puts it for the chunk's rows (for 16-row LSTM chunks: in Python, one call per
+step into a cell kernel that makes the step's GEMM with NumPy's BLAS and releases the GIL).
 The chunks depend on N only, and their weight-gradient shares are summed in chunk order
 (``sum_in_order``), so results do not depend on the number of threads or on which worker took
 which chunk.
@@ -18,10 +23,15 @@ which chunk.
 
 from __future__ import annotations
 
-import numpy as np
-from numba import njit
+import ctypes
 
-from tinymm.kernels.numba_cpu import _workspace
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils, errors
+from numba.extending import intrinsic
+
+from tinymm.kernels.numba_cpu import _threads, _workspace
 
 try:  # numba's np.dot inside @njit calls BLAS through SciPy's Cython bindings
     import scipy.linalg.cython_blas  # noqa: F401
@@ -34,6 +44,171 @@ except ImportError:  # pragma: no cover - depends on the environment
 CHUNK_ROWS = 16  # rows per chunk of the batch split (module docstring)
 MAX_CHUNKS = 16
 
+NUMPY_BLAS_IN_NUMBA = True  # may numba time loops call NumPy's OpenBLAS (when it is found)?
+# NumPy's OpenBLAS cblas names (sgemm, dgemm, sgemv, dgemv), with the width of their
+# integers: NumPy 2's wheels bundle scipy-openblas64 (ILP64, "64_" suffix), NumPy 1's
+# openblas64_
+_BLAS_NAMES = [(("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", "scipy_cblas_sgemv64_",
+                 "scipy_cblas_dgemv64_"), ctypes.c_int64),
+               (("cblas_sgemm64_", "cblas_dgemm64_", "cblas_sgemv64_", "cblas_dgemv64_"),
+                ctypes.c_int64)]
+_CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS, _CBLAS_TRANS = 101, 111, 112
+GEMV_ROWS = 4  # up to this many rows, gemm_into multiplies row by row with gemv
+_blas: dict = {}  # "looked up" -> {dtype: addresses}, "kept" -> the ctypes objects; once
+
+
+def _blas_function(lib, name: str, integer, real, gemm: bool):
+    """``name`` in ``lib`` as a ctypes cblas_?gemm (row-major, transposes, M, N, K, alpha,
+    A, lda, B, ldb, beta, C, ldc) or cblas_?gemv (row-major, transpose, M, N, alpha, A, lda,
+    x, incx, beta, y, incy); None when the library lacks it."""
+    p = ctypes.c_void_p
+    if gemm:
+        argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, real,
+                    p, integer, p, integer, real, p, integer)
+    else:
+        argtypes = (ctypes.c_int, ctypes.c_int, integer, integer, real, p, integer, p, integer,
+                    real, p, integer)
+    try:
+        return ctypes.CFUNCTYPE(None, *argtypes)((name, lib))
+    except AttributeError:
+        return None
+
+
+def _blas_works(blas, dtype) -> bool:
+    """One small product through each of ``blas``'s functions, called from Python the way
+    ``gemm_into`` calls them, against NumPy's (exact: small integers): a wrong guess of the
+    library's interface is caught here, not in a kernel (and nothing compiles for it)."""
+    gemm, gemv = blas
+    a = np.arange(6, dtype=dtype).reshape(2, 3) - 2  # (M, K)
+    w = np.arange(12, dtype=dtype).reshape(3, 4) - 5  # (K, P)
+    wt = np.ascontiguousarray(w.T)  # (P, K)
+    out = np.full((2, 4), np.nan, dtype)
+    gemm(_CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS, _CBLAS_TRANS, 2, 4, 3, 1.0, a.ctypes.data, 3,
+         wt.ctypes.data, 3, 0.0, out.ctypes.data, 4)
+    row = np.full(4, np.nan, dtype)
+    gemv(_CBLAS_ROW_MAJOR, _CBLAS_TRANS, 3, 4, 1.0, w.ctypes.data, 4, a[1].ctypes.data, 1,
+         0.0, row.ctypes.data, 1)
+    return np.array_equal(out, a @ w) and np.array_equal(row, a[1] @ w)
+
+
+def numpy_blas(dtype):
+    """NumPy's OpenBLAS for float32 or float64 as ``gemm_into`` takes it: a uint64 array of
+    the addresses of cblas_?gemm and cblas_?gemv (an array, because Numba types and unboxes
+    one in well under a microsecond, a tuple of ctypes functions in about 7); or None:
+    another dtype, NumPy without a bundled OpenBLAS (then NumPy's BLAS thread count is not
+    ours to set either: ``_threads``), or ``NUMPY_BLAS_IN_NUMBA`` off. Looked up, and checked
+    on small products, once; the library stays loaded (NumPy holds it, and so does
+    ``_blas``)."""
+    if not NUMPY_BLAS_IN_NUMBA:
+        return None
+    if "looked up" not in _blas:
+        found = {}
+        for lib in _threads.bundled_openblas("numpy"):
+            for names, integer in _BLAS_NAMES:
+                functions = [_blas_function(lib, name, integer, real, gemm) for name, real, gemm
+                             in zip(names, (ctypes.c_float, ctypes.c_double) * 2,
+                                    (True, True, False, False))]
+                if all(f is not None for f in functions):
+                    pairs = {np.dtype(np.float32): (functions[0], functions[2]),
+                             np.dtype(np.float64): (functions[1], functions[3])}
+                    if all(_blas_works(b, d) for d, b in pairs.items()):
+                        found = {d: np.array([ctypes.cast(f, ctypes.c_void_p).value
+                                              for f in pair], np.uint64)
+                                 for d, pair in pairs.items()}
+                        _blas["kept"] = (lib, functions)
+                    break
+            if found:
+                break
+        _blas["looked up"] = found
+    return _blas["looked up"].get(np.dtype(dtype))
+
+
+def _array_data(context, builder, array_type, array):
+    """The data pointer of an array value, in an intrinsic's code generation."""
+    return cgutils.create_struct_proxy(array_type)(context, builder, value=array).data
+
+
+def _require_c_arrays(*arrays) -> None:
+    """At typing time: BLAS reads these arrays as dense rows, so they must be C-contiguous
+    float arrays of one dtype."""
+    dtypes = {a.dtype for a in arrays}
+    if any(not isinstance(a, types.Array) or a.layout != "C" for a in arrays) or len(dtypes) != 1 \
+            or dtypes.pop() not in (types.float32, types.float64):
+        raise errors.TypingError("gemm_into: BLAS needs C-contiguous float32/float64 arrays of "
+                                 f"one dtype, got {arrays}")
+
+
+@intrinsic
+def _gemm_at(typingctx, address, trans_b, M, P, K, a, w, ldw, out):
+    """cblas_?gemm at ``address`` (row-major, ILP64): out (M, P) = a (M, K) @ op(w), op the
+    transpose when trans_b is _CBLAS_TRANS; a and out C-contiguous, w's rows ldw apart. The
+    function's float type is the arrays' dtype."""
+    _require_c_arrays(a, w, out)
+
+    def codegen(context, builder, signature, args):
+        addr, tb, m, p, k, av, wv, lw, ov = args
+        real = context.get_value_type(a.dtype)
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real,
+                                               real.as_pointer(), i64, real.as_pointer(), i64,
+                                               real, real.as_pointer(), i64])
+        function = builder.inttoptr(addr, fnty.as_pointer())
+        i64s = [context.cast(builder, v, t, types.int64) for v, t in ((m, M), (p, P), (k, K),
+                                                                      (lw, ldw))]
+        builder.call(function, [
+            ir.Constant(i32, _CBLAS_ROW_MAJOR), ir.Constant(i32, _CBLAS_NO_TRANS),
+            context.cast(builder, tb, trans_b, types.int32), i64s[0], i64s[1], i64s[2],
+            ir.Constant(real, 1.0), _array_data(context, builder, a, av), i64s[2],
+            _array_data(context, builder, w, wv), i64s[3], ir.Constant(real, 0.0),
+            _array_data(context, builder, out, ov), i64s[1]])
+        return context.get_dummy_value()
+
+    return types.void(address, trans_b, M, P, K, a, w, ldw, out), codegen
+
+
+@intrinsic
+def _gemv_at(typingctx, address, trans, rows, cols, w, x, y):
+    """cblas_?gemv at ``address`` (row-major, ILP64): y = op(w) @ x for w (rows, cols)
+    C-contiguous, op the transpose when trans is _CBLAS_TRANS; x and y unit-stride."""
+    _require_c_arrays(w, x, y)
+
+    def codegen(context, builder, signature, args):
+        addr, tr, r, c, wv, xv, yv = args
+        real = context.get_value_type(w.dtype)
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i64, i64, real, real.as_pointer(),
+                                               i64, real.as_pointer(), i64, real,
+                                               real.as_pointer(), i64])
+        function = builder.inttoptr(addr, fnty.as_pointer())
+        r64 = context.cast(builder, r, rows, types.int64)
+        c64 = context.cast(builder, c, cols, types.int64)
+        one = ir.Constant(i64, 1)
+        builder.call(function, [
+            ir.Constant(i32, _CBLAS_ROW_MAJOR), context.cast(builder, tr, trans, types.int32),
+            r64, c64, ir.Constant(real, 1.0), _array_data(context, builder, w, wv), c64,
+            _array_data(context, builder, x, xv), one, ir.Constant(real, 0.0),
+            _array_data(context, builder, y, yv), one])
+        return context.get_dummy_value()
+
+    return types.void(address, trans, rows, cols, w, x, y), codegen
+
+
+@njit(cache=True, nogil=True)
+def gemm_into(blas, a, w, transpose, out):
+    """out (M, P) = a (M, K) @ w.T (w (P, K)) when ``transpose``, else a @ w (w (K, P)),
+    through ``blas`` (``numpy_blas`` of their dtype); a, w and out C-contiguous. Up to
+    GEMV_ROWS rows, one gemv per row: OpenBLAS's gemm packs all of w for every call, which
+    costs several gemv's at one row."""
+    M = a.shape[0]
+    if M > GEMV_ROWS:
+        trans = _CBLAS_TRANS if transpose else _CBLAS_NO_TRANS
+        _gemm_at(blas[0], trans, M, out.shape[1], a.shape[1], a, w, w.shape[1], out)
+        return
+    # out[m] = w @ a[m] for w (P, K), or w^T @ a[m] for w (K, P)
+    trans = _CBLAS_NO_TRANS if transpose else _CBLAS_TRANS
+    for m in range(M):
+        _gemv_at(blas[1], trans, w.shape[0], w.shape[1], w, a[m], out[m])
+
 
 @njit(cache=True, nogil=True)
 def take_active_rows(dh_next, dh_prev, lengths, t):
@@ -45,8 +220,9 @@ def take_active_rows(dh_next, dh_prev, lengths, t):
                 dh_next[n, j] = dh_prev[n, j]
 
 
-def loop_in_numba(N: int, G: int, H: int) -> bool:
-    """Run the time loop inside @njit (per-step GEMM through SciPy's BLAS) or in Python?
+def loop_in_numba(N: int, G: int, H: int, numpy_blas_found: bool = False) -> bool:
+    """Run the time loop inside @njit (per-step GEMM through SciPy's BLAS, or through NumPy's
+    when the caller has ``numpy_blas_found``) or in Python?
 
     Inside numba saves the per-step Python overhead (calls, argument unboxing) that dominates
     small batches. But SciPy ships its own OpenBLAS with its own thread pool: when the per-step
@@ -54,9 +230,12 @@ def loop_in_numba(N: int, G: int, H: int) -> bool:
     multithread (M*N*K >= 2^18), SciPy's threads would compete for the cores with NumPy's
     pool, which runs the big GEMMs around the loop, and both pools spin-wait. So the numba
     loop is used where that GEMM runs on one thread anyway (LSTM 128->128: N <= 3); larger
-    batches loop in Python, where the overhead is a small fraction of the step.
+    batches loop in Python, where the overhead is a small fraction of the step. With NumPy's
+    BLAS (``numpy_blas``) the same rule: a larger batch's Python loop makes one call per step
+    into a cell kernel that runs the step's GEMM itself, and an in-numba loop would cost the
+    cold start another compile of the cell inside it.
     """
-    return BLAS_IN_NUMBA and N * G * H < 2**18
+    return (BLAS_IN_NUMBA or numpy_blas_found) and N * G * H < 2**18
 
 
 def bias_sum(bias_ih, bias_hh):

@@ -44,17 +44,25 @@ _NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads6
           ("openblas_get_num_threads", "openblas_set_num_threads")]
 
 
-def _count_functions(package: str):
-    """(get, set) of the thread count of the OpenBLAS bundled with ``package``, or None."""
+def bundled_openblas(package: str) -> list:
+    """ctypes handles of the OpenBLAS libraries bundled with ``package`` (the wheel's
+    ``<package>.libs`` folder; the ones that load), in name order; [] when there are none."""
     spec = importlib.util.find_spec(package)  # finds the package without importing it
     if spec is None or spec.origin is None:
-        return None
+        return []
     libs = os.path.join(os.path.dirname(os.path.dirname(spec.origin)), package + ".libs")
+    found = []
     for path in sorted(glob.glob(os.path.join(libs, "lib*openblas*.so*"))):
         try:
-            lib = ctypes.CDLL(path)
+            found.append(ctypes.CDLL(path))
         except OSError:
             continue
+    return found
+
+
+def _count_functions(package: str):
+    """(get, set) of the thread count of the OpenBLAS bundled with ``package``, or None."""
+    for lib in bundled_openblas(package):
         for get_name, set_name in _NAMES:
             try:
                 return getattr(lib, get_name), getattr(lib, set_name)

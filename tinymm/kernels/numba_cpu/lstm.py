@@ -15,12 +15,15 @@ How it computes, as a kernel engineer would split the work:
   pre-activation gradients ``da`` for all steps, and leaves only ``da[t] @ weight_hh`` inside
   the loop; dx, dweight_ih, dweight_hh and the bias gradients are then one GEMM (or sum) each
   over all T*N rows.
-* For small batches, when SciPy is installed, the whole time loop (the per-step matmul
-  included) runs inside one ``@njit`` function: Numba reaches BLAS through SciPy's bindings,
-  and the per-step Python overhead, which dominates small batches, disappears (see
-  ``loop_in_numba`` for why larger batches loop in Python). SciPy is not a dependency of
-  tinymm: without it (``BLAS_IN_NUMBA`` is False) the same cell kernels always run from a
-  Python time loop with NumPy doing the per-step matmul.
+* With NumPy's own OpenBLAS reachable (``_recurrent.numpy_blas``: the one bundled in NumPy's
+  wheels, called through its cblas addresses), each cell kernel makes its step's GEMM itself
+  (``h @ weight_hh^T`` forward, ``da[t] @ weight_hh`` backward): one call, without the GIL,
+  per step. For small batches the whole time loop runs inside one ``@njit`` function
+  (``_lstm_forward_loop``, ``_lstm_backward_loop``), which removes the per-step Python calls
+  that dominate there; larger ones loop in Python over the cells (``_time_loop`` decides).
+  Without NumPy's OpenBLAS, the loop in numba calls np.dot, which Numba sends to BLAS
+  through SciPy's bindings (small batches, SciPy installed: ``loop_in_numba``), and the
+  Python loop calls NumPy's matmul between the cells. SciPy is not a dependency of tinymm.
 * A batch of at least 32 rows is cut into row chunks that the worker threads of ``_threads``
   run whole, each with its own input projection, time loop and weight-gradient shares
   (``_forward_rows``, ``_backward_rows``; the split: kernels/numba_cpu/_recurrent.py). The
@@ -36,8 +39,10 @@ from tinymm.kernels.numba_cpu import _threads, _workspace
 from tinymm.kernels.numba_cpu._recurrent import (
     bias_sum,
     gather_rows,
+    gemm_into,
     lengths_array,
     loop_in_numba,
+    numpy_blas,
     row_chunks,
     rows_of,
     state_array,
@@ -49,14 +54,18 @@ from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf
-def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_prev_t,
-                       tanh_c_t, out_t, z, bits, scale):
+def _lstm_cell_forward(blas, weight_hh, xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t,
+                       c_prev_t, tanh_c_t, out_t, z, bits, scale):
     """One step for all rows: a = xw_t + rec + bias (N, 4H) -> gates, new c and h (in place).
 
+    With ``blas`` (``_recurrent.numpy_blas``) the step first computes rec = h @ weight_hh^T
+    itself (rec then is a work buffer); with None, rec comes computed (weight_hh unused).
     z, bits, scale: exp work buffers of N*4H elements (z in the arrays' dtype).
     """
     N, G = xw_t.shape
     H = G // 4
+    if blas is not None:
+        gemm_into(blas, h, weight_hh, True, rec)  # (N, 4H)
     one, two = constants(z)[6:8]
     # exp arguments: -a for the sigmoid gates i, f, o and -2a for tanh(g) = 2 sigmoid(2a) - 1
     for n in range(N):
@@ -101,9 +110,13 @@ def _lstm_cell_forward(xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t, c_p
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf
-def _lstm_cell_backward(dout_t, gates_t, c_prev_t, tanh_c_t, lengths, t, dh_next, dc_next,
-                        da_t):
-    """One step backward for all rows: da_t (N, 4H); dc_next becomes dc_prev (in place)."""
+def _lstm_cell_backward(blas, weight_hh, dh_prev, dout_t, gates_t, c_prev_t, tanh_c_t, lengths,
+                        t, dh_next, dc_next, da_t):
+    """One step backward for all rows: da_t (N, 4H); dc_next becomes dc_prev (in place).
+
+    With ``blas`` (``_recurrent.numpy_blas``) the step also computes dh_prev = da_t @
+    weight_hh (N, H) and takes it into dh_next (the rows whose step was real); with None the
+    caller does (weight_hh and dh_prev unused)."""
     N, G = da_t.shape
     H = G // 4
     one = constants(dh_next)[6]
@@ -126,29 +139,40 @@ def _lstm_cell_backward(dout_t, gates_t, c_prev_t, tanh_c_t, lengths, t, dh_next
         else:  # padded step: no gradient into the gates; dh_next, dc_next pass through
             for k in range(G):
                 da_t[n, k] = 0
+    if blas is not None:
+        gemm_into(blas, da_t, weight_hh, False, dh_prev)
+        take_active_rows(dh_next, dh_prev, lengths, t)
 
 
 @njit(cache=True, nogil=True)
-def _lstm_forward_loop(xw, weight_hh_T, bias, lengths, reverse, h, c, gates, h_prev, c_prev,
-                       tanh_c, out, z, bits, scale):
-    T = xw.shape[0]
+def _lstm_forward_loop(blas, xw, weight_hh, bias, lengths, reverse, h, c, gates, h_prev,
+                       c_prev, tanh_c, out, z, bits, scale):
+    """The time loop: the cells with ``blas`` (NumPy's BLAS: each makes its step's GEMM), or
+    with rec = np.dot(h, weight_hh^T) (N, 4H) before each (BLAS through SciPy)."""
+    T, N, G = xw.shape
+    rec = np.empty((N, G), xw.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
-        rec = np.dot(h, weight_hh_T)  # (N, 4H), BLAS through SciPy
-        _lstm_cell_forward(xw[t], rec, bias, lengths, t, h, c, gates[t], h_prev[t], c_prev[t],
-                           tanh_c[t], out[t], z, bits, scale)
+        if blas is None:
+            rec = np.dot(h, weight_hh.T)
+        _lstm_cell_forward(blas, weight_hh, xw[t], rec, bias, lengths, t, h, c, gates[t],
+                           h_prev[t], c_prev[t], tanh_c[t], out[t], z, bits, scale)
 
 
 @njit(cache=True, nogil=True)
-def _lstm_backward_loop(dout, gates, c_prev, tanh_c, lengths, reverse, weight_hh, dh_next,
-                        dc_next, da):
-    T = dout.shape[0]
+def _lstm_backward_loop(blas, dout, gates, c_prev, tanh_c, lengths, reverse, weight_hh,
+                        dh_next, dc_next, da):
+    """The time loop backward: the cells with ``blas`` (each takes dh_prev = da[t] @ weight_hh
+    into dh_next itself), or np.dot (BLAS through SciPy) after each."""
+    T, N, H = dout.shape
+    dh_prev = np.empty((N, H), dout.dtype)
     for s in range(T):
         t = s if reverse else T - 1 - s
-        _lstm_cell_backward(dout[t], gates[t], c_prev[t], tanh_c[t], lengths, t, dh_next,
-                            dc_next, da[t])
-        dh_prev = np.dot(da[t], weight_hh)  # (N, H), BLAS through SciPy
-        take_active_rows(dh_next, dh_prev, lengths, t)
+        _lstm_cell_backward(blas, weight_hh, dh_prev, dout[t], gates[t], c_prev[t], tanh_c[t],
+                            lengths, t, dh_next, dc_next, da[t])
+        if blas is None:
+            dh_prev = np.dot(da[t], weight_hh)  # (N, H)
+            take_active_rows(dh_next, dh_prev, lengths, t)
 
 
 def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
@@ -164,16 +188,13 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     h = state_array(h0, N, H, dtype)  # (N, H); each chunk updates its own rows in place
     c = state_array(c0, N, H, dtype)
     chunks = row_chunks(N)
-    in_numba = loop_in_numba(chunks[0][1] - chunks[0][0], G, H)  # the chunks' time loop
-    # (H, 4H): for the in-numba loop's small per-step GEMM a Fortran-order view (BLAS
-    # transposes; as fast there, and no copy), for the Python loop's larger one a C-ordered
-    # copy (OpenBLAS's transposed-operand GEMM at 16 rows costs more than the copy)
-    weight_hh_T = contiguous(weight_hh).T if in_numba else np.ascontiguousarray(weight_hh.T)
+    loop = _time_loop(chunks[0][1] - chunks[0][0], G, H, dtype)  # the chunks' time loop
+    weight_hh = contiguous(weight_hh)  # (4H, H): the cells' GEMM and np.dot transpose it
     parts = [None] * len(chunks)
 
     def chunk(worker, k):
-        parts[k] = _forward_rows(x, chunks[k], weight_ih, weight_hh_T, bias, lengths, reverse,
-                                 h, c, in_numba)
+        parts[k] = _forward_rows(x, chunks[k], weight_ih, weight_hh, bias, lengths, reverse,
+                                 h, c, loop)
 
     _threads.run_tasks(chunk, len(chunks))
     out = gather_rows([p[-1] for p in parts], N)  # (T, N, H)
@@ -183,13 +204,26 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     return (out, h, c), cache
 
 
-def _forward_rows(x, rows, weight_ih, weight_hh_T, bias, lengths, reverse, h, c, in_numba):
+def _time_loop(rows: int, G: int, H: int, dtype) -> tuple[bool, object]:
+    """How a chunk of ``rows`` rows runs its time loop, as (in_numba, blas). blas: NumPy's own
+    BLAS (``_recurrent.numpy_blas``) when it is found, with which every cell kernel makes its
+    step's GEMM itself; else None, and the GEMM runs between the cells (np.dot through SciPy
+    inside numba, NumPy's matmul in Python). in_numba: the loop runs inside numba, for small
+    chunks when a BLAS is reachable from there (``loop_in_numba``), else in Python (one cell
+    call per step with blas; the loop functions would cost their own cold compile, larger
+    than the cells', for no gain at 16 rows)."""
+    blas = numpy_blas(dtype)
+    return loop_in_numba(rows, G, H, blas is not None), blas
+
+
+def _forward_rows(x, rows, weight_ih, weight_hh, bias, lengths, reverse, h, c, loop):
     """The forward of batch rows n0:n1 (one chunk): its input projection, then its time loop
-    on h[n0:n1] and c[n0:n1] in place. Returns what the backward reads, output last."""
+    on h[n0:n1] and c[n0:n1] in place. Returns what the backward reads, output last.
+    ``loop``: ``_time_loop``'s answer."""
     n0, n1 = rows
     xc = rows_of(x, n0, n1)  # (T, Nc, D)
     T, Nc, D = xc.shape
-    G = weight_hh_T.shape[1]
+    G = weight_ih.shape[0]
     H = G // 4
     dtype = x.dtype
     x2 = xc.reshape(T * Nc, D)  # (T*Nc, D)
@@ -204,15 +238,21 @@ def _forward_rows(x, rows, weight_ih, weight_hh_T, bias, lengths, reverse, h, c,
     out = _workspace.empty((T, Nc, H), dtype)
     z, bits, scale = exp_buffers(Nc * G, dtype)
     hc, cc, lc = h[n0:n1], c[n0:n1], lengths[n0:n1]  # C-contiguous row blocks
+    in_numba, blas = loop
     if in_numba:
-        _lstm_forward_loop(xw, weight_hh_T, bias, lc, reverse, hc, cc, gates, h_prev, c_prev,
-                           tanh_c, out, z, bits, scale)
+        _lstm_forward_loop(blas, xw, weight_hh, bias, lc, reverse, hc, cc, gates, h_prev,
+                           c_prev, tanh_c, out, z, bits, scale)
     else:
+        rec = np.empty((Nc, G), dtype)  # (Nc, 4H): the cell's GEMM output, with blas
+        # without: NumPy's matmul of a C-ordered copy of weight_hh^T (H, 4H) (at 16 rows its
+        # transposed-operand GEMM costs more than the copy)
+        weight_hh_T = np.ascontiguousarray(weight_hh.T) if blas is None else None
         for s in range(T):
             t = T - 1 - s if reverse else s
-            rec = hc @ weight_hh_T  # (Nc, 4H)
-            _lstm_cell_forward(xw[t], rec, bias, lc, t, hc, cc, gates[t], h_prev[t],
-                               c_prev[t], tanh_c[t], out[t], z, bits, scale)
+            if blas is None:
+                rec = hc @ weight_hh_T
+            _lstm_cell_forward(blas, weight_hh, xw[t], rec, bias, lc, t, hc, cc, gates[t],
+                               h_prev[t], c_prev[t], tanh_c[t], out[t], z, bits, scale)
     return x2, gates, h_prev, c_prev, tanh_c, out
 
 
@@ -228,12 +268,12 @@ def lstm_backward(grads, cache, need_dx=True):
     dh_next = state_array(dh_n, N, H, dtype)  # (N, H), updated in place step by step
     dc_next = state_array(dc_n, N, H, dtype)
     weight_hh = contiguous(weight_hh)
-    in_numba = loop_in_numba(chunks[0][1] - chunks[0][0], G, H)  # the chunks' time loop
+    loop = _time_loop(chunks[0][1] - chunks[0][0], G, H, dtype)  # the chunks' time loop
     sums = [None] * len(chunks)
 
     def chunk(worker, k):
         sums[k] = _backward_rows(dout, chunks[k], parts[k], weight_ih, weight_hh, lengths,
-                                 reverse, dh_next, dc_next, need_dx, in_numba)
+                                 reverse, dh_next, dc_next, need_dx, loop)
 
     _threads.run_tasks(chunk, len(chunks))
     # weight gradients: the chunks' shares summed in chunk order (the same bits whichever
@@ -250,7 +290,7 @@ def lstm_backward(grads, cache, need_dx=True):
 
 
 def _backward_rows(dout, rows, part, weight_ih, weight_hh, lengths, reverse, dh_next, dc_next,
-                   need_dx, in_numba):
+                   need_dx, loop):
     """The backward of batch rows n0:n1: its time loop on dh_next[n0:n1] and dc_next[n0:n1]
     in place, then its shares of dweight_ih, dweight_hh and dbias, and its dx rows."""
     n0, n1 = rows
@@ -261,14 +301,18 @@ def _backward_rows(dout, rows, part, weight_ih, weight_hh, lengths, reverse, dh_
     doutc = rows_of(dout, n0, n1)  # (T, Nc, H)
     dhc, dcc, lc = dh_next[n0:n1], dc_next[n0:n1], lengths[n0:n1]
     da = _workspace.empty((T, Nc, G), dtype)  # gate pre-activation gradients of every step
+    in_numba, blas = loop
     if in_numba:
-        _lstm_backward_loop(doutc, gates, c_prev, tanh_c, lc, reverse, weight_hh, dhc, dcc, da)
+        _lstm_backward_loop(blas, doutc, gates, c_prev, tanh_c, lc, reverse, weight_hh, dhc,
+                            dcc, da)
     else:
+        dh_prev = np.empty((Nc, H), dtype)  # the cell's GEMM output (with blas)
         for s in range(T):
             t = s if reverse else T - 1 - s
-            _lstm_cell_backward(doutc[t], gates[t], c_prev[t], tanh_c[t], lc, t, dhc, dcc,
-                                da[t])
-            take_active_rows(dhc, da[t] @ weight_hh, lc, t)
+            _lstm_cell_backward(blas, weight_hh, dh_prev, doutc[t], gates[t], c_prev[t],
+                                tanh_c[t], lc, t, dhc, dcc, da[t])
+            if blas is None:
+                take_active_rows(dhc, da[t] @ weight_hh, lc, t)
     da2 = da.reshape(T * Nc, G)  # (T*Nc, 4H)
     dx = None
     if need_dx:  # skipped when the input needs no gradient (one GEMM of four)
