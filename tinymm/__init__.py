@@ -177,7 +177,7 @@ __all__ = [
     "full_like",
     "functional", "get_backend", "get_default_dtype", "get_rng_state", "gradcheck",
     "gradcheck_report", "half", "iinfo", "initial_seed", "int8", "int16", "int32", "int64",
-    "is_floating_point", "is_grad_enabled", "is_tensor", "keras", "linspace", "load", "long",
+    "is_floating_point", "is_grad_enabled", "is_tensor", "linspace", "load", "long",
     "manual_seed",
     "multinomial", "nn", "no_grad", "normal", "ones", "ones_like", "optim", "promote_types", "rand",
     "rand_like", "randint", "randint_like", "randn", "randn_like", "random", "randperm", "save",
