@@ -48,127 +48,98 @@ from tinymm.kernels.numba_cpu import _workspace as ws
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])  # (4, 3)
 
 
-@njit(cache=True)
-def _comb(dst, a, sa, b, sb):
-    """dst = sa*a + sb*b elementwise, over dst's length. The signs are +-1.0 (exact), floats
-    so that one compiled helper serves every sign pattern (int constants would compile one
-    specialisation per pattern), cast to the arrays' dtype (float32 stays float32)."""
-    sa, sb = dst.dtype.type(sa), dst.dtype.type(sb)
-    for q in range(dst.shape[0]):
-        dst[q] = sa * a[q] + sb * b[q]
-
-
-@njit(cache=True)
-def _comb3(dst, a, sa, b, sb, c, sc):
-    """dst = sa*a + sb*b + sc*c elementwise (signs +-1.0, as ``_comb``)."""
-    sa, sb, sc = dst.dtype.type(sa), dst.dtype.type(sb), dst.dtype.type(sc)
-    for q in range(dst.shape[0]):
-        dst[q] = sa * a[q] + sb * b[q] + sc * c[q]
-
-
-@njit(cache=True)
-def _add_into(dst, src):
-    for q in range(dst.shape[0]):
-        dst[q] += src[q]
-
-
-@njit(cache=True)
-def _copy(dst, src):
-    for q in range(dst.shape[0]):
-        dst[q] = src[q]
-
-
-@njit(cache=True)
-def _zero(dst):
-    for q in range(dst.shape[0]):
-        dst[q] = 0
-
-
-@njit(cache=True)
-def _neg(dst, a):
-    for q in range(dst.shape[0]):
-        dst[q] = -a[q]
-
-
-@njit(cache=True)
-def _bt4(d0, d1, d2, d3, e0, e1, e2, e3):
-    """(d0..d3) = B^T applied to the four flat planes e0..e3 (rows of a tile)."""
-    _comb(d0, e0, 1.0, e2, -1.0)
-    _comb(d1, e1, 1.0, e2, 1.0)
-    _comb(d2, e2, 1.0, e1, -1.0)
-    _comb(d3, e1, 1.0, e3, -1.0)
-
-
-@njit(cache=True)
-def _split_rows(x, n, c, pt, pl, TS, planes, row):
-    """planes (2, 2, R*TS): x[n, c] zero-padded by (pt, pl) as its four phase planes
-    (row parity, column parity), R = planes.shape[2] // TS padded rows per parity; row is a
-    (2*TS,) scratch row."""
-    H, W = x.shape[2], x.shape[3]
-    R = planes.shape[2] // TS
-    for u in range(2 * R):  # padded row u = input row u - pt
-        even = planes[u % 2, 0, (u // 2) * TS:(u // 2 + 1) * TS]  # (TS,)
-        odd = planes[u % 2, 1, (u // 2) * TS:(u // 2 + 1) * TS]
-        a = u - pt
-        if a < 0 or a >= H:
-            _zero(even)
-            _zero(odd)
-            continue
-        lo = min(pl, 2 * TS)
-        hi = min(max(pl + W, lo), 2 * TS)
-        _zero(row[:lo])
-        src = x[n, c, a, :hi - lo]
-        dst = row[lo:hi]
-        for q in range(dst.shape[0]):
-            dst[q] = src[q]
-        _zero(row[hi:])
-        for q in range(TS):  # deinterleave: even and odd padded columns
-            even[q] = row[2 * q]
-            odd[q] = row[2 * q + 1]
+# The transforms' constant matrices as tables of terms, so that each pass of a kernel is ONE
+# loop over its output planes: output plane k of a pass is the sum over its terms m of
+# sign[k, m] * (source plane idx[k, m]). A compiled loop costs compile time at every place
+# it is written (LLVM optimises each copy), not per plane it runs over. Planes with fewer
+# nonzero terms take ZERO, a source plane that holds zeros (adding 0 is exact, and no
+# 0 * inf = NaN can appear).
+ZERO = -1
+BT_IDX = np.array([[0, 2], [1, 2], [2, 1], [1, 3]])  # row a of B^T: (1,0,-1,0) (0,1,1,0) ...
+BT_SGN = np.array([[1.0, -1.0], [1.0, 1.0], [1.0, -1.0], [1.0, -1.0]])
+A_IDX = np.array([[0, ZERO], [0, 1], [0, 1], [1, ZERO]])  # row k of A: (1,0) (1,1) (1,-1) (0,-1)
+A_SGN = np.array([[1.0, 1.0], [1.0, 1.0], [1.0, -1.0], [-1.0, 1.0]])
+AT_IDX = np.array([[0, 1, 2], [1, 2, 3]])  # row i of A^T: (1,1,1,0) (0,1,-1,-1)
+AT_SGN = np.array([[1.0, 1.0, 1.0], [1.0, -1.0, -1.0]])
+B_IDX = np.array([[0, ZERO, ZERO], [1, 2, 3], [1, 2, 0], [3, ZERO, ZERO]])  # row j of B
+B_SGN = np.array([[1.0, 1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, -1.0], [-1.0, 1.0, 1.0]])
 
 
 @njit(cache=True, nogil=True)
-def _input_transform(x, n, V, pt, pl, TH, TS):
+def _input_transform(x, n, V, pt, pl, TH, TS, planes, row, zero_row, R):
     """V (16, C, TH*TS) = B^T d B for every 4x4 input tile d of image n of x (N, C, H, W);
-    serial. Per channel: the four phase planes, then B^T down the tile rows (shift TS) as 8
-    flat planes R, then B along the tile columns (shift 1)."""
+    serial. Scratch: planes (4, (TH + 2)*TS), R (8, TH*TS + 1), and row, zero_row (2*TS,)
+    zeroed by the caller (row's padding columns are never written). Per channel: x[n, c]
+    zero-padded by (pt, pl) as its four phase planes (plane 2*(row parity) + column parity,
+    TH + 2 padded rows per parity), then B^T down the tile rows (tile row i is phase row
+    i % 2 at shift (i // 2)*TS) as 8 flat planes R[2a + column parity], then B along the
+    tile columns (tile column j is R's parity j % 2 at shift j // 2)."""
+    H, W = x.shape[2], x.shape[3]
     T = TH * TS
-    planes = np.empty((2, 2, (TH + 2) * TS), dtype=x.dtype)
-    row = np.empty(2 * TS, dtype=x.dtype)
-    R = np.empty((4, 2, T + 1), dtype=x.dtype)  # B^T d, per tile row index i' and parity
+    lo = pl if pl < 2 * TS else 2 * TS  # padded columns [lo, hi) hold input columns
+    hi = pl + W if pl + W > lo else lo
+    hi = hi if hi < 2 * TS else 2 * TS
+    inside = row[lo:hi]
+    dt = V.dtype.type
     for c in range(x.shape[1]):
-        _split_rows(x, n, c, pt, pl, TS, planes, row)
-        for p in range(2):  # tile column parity j % 2
-            e0, e1 = planes[0, p, :T + 1], planes[1, p, :T + 1]  # rows 0, 1 of each tile
-            e2, e3 = planes[0, p, TS:TS + T + 1], planes[1, p, TS:TS + T + 1]  # rows 2, 3
-            _bt4(R[0, p], R[1, p], R[2, p], R[3, p], e0, e1, e2, e3)
-        for k in range(4):  # (B^T d) B along each tile row k
-            _bt4(V[4 * k, c], V[4 * k + 1, c], V[4 * k + 2, c], V[4 * k + 3, c],
-                 R[k, 0, :T], R[k, 1, :T], R[k, 0, 1:], R[k, 1, 1:])
+        for u in range(2 * (TH + 2)):  # padded row u = input row u - pt
+            a = u - pt
+            src = zero_row
+            if 0 <= a < H:
+                xrow = x[n, c, a, :hi - lo]
+                for q in range(inside.shape[0]):
+                    inside[q] = xrow[q]
+                src = row
+            even = planes[2 * (u % 2), (u // 2) * TS:(u // 2 + 1) * TS]  # (TS,)
+            odd = planes[2 * (u % 2) + 1, (u // 2) * TS:(u // 2 + 1) * TS]
+            for q in range(TS):  # deinterleave: even and odd padded columns
+                even[q] = src[2 * q]
+                odd[q] = src[2 * q + 1]
+        for k in range(8):  # R[2a + p] = sum_i B^T[a, i] (phase plane of row i, parity p)
+            a, p = k // 2, k % 2
+            i0, i1 = BT_IDX[a, 0], BT_IDX[a, 1]
+            s0, s1 = dt(BT_SGN[a, 0]), dt(BT_SGN[a, 1])
+            e0 = planes[2 * (i0 % 2) + p, (i0 // 2) * TS:(i0 // 2) * TS + T + 1]  # (T + 1,)
+            e1 = planes[2 * (i1 % 2) + p, (i1 // 2) * TS:(i1 // 2) * TS + T + 1]
+            dst = R[k]
+            for q in range(T + 1):
+                dst[q] = s0 * e0[q] + s1 * e1[q]
+        for k in range(16):  # V[4a + b] = sum_j B^T[b, j] (R[2a + j % 2] at shift j // 2)
+            a, b = k // 4, k % 4
+            j0, j1 = BT_IDX[b, 0], BT_IDX[b, 1]
+            s0, s1 = dt(BT_SGN[b, 0]), dt(BT_SGN[b, 1])
+            e0 = R[2 * a + j0 % 2, j0 // 2:j0 // 2 + T]  # (T,)
+            e1 = R[2 * a + j1 % 2, j1 // 2:j1 // 2 + T]
+            dst = V[k, c]
+            for q in range(T):
+                dst[q] = s0 * e0[q] + s1 * e1[q]
 
 
 @njit(cache=True, nogil=True)
-def _output_transform(M, n, bias, out, relu, TH, TS):
-    """out[n, o] = A^T M A + bias (ReLU when asked); M (16, O, TH*TS). A^T down the tile
-    rows as 8 flat planes S, then A along the columns while interleaving each output row's
-    even and odd columns; an odd OH or OW drops the last row or column, the spare tiles are
-    never read."""
+def _output_transform(M, n, bias, out, relu, TH, TS, S, row):
+    """out[n, o] = A^T M A + bias (ReLU when asked); M (16, O, TH*TS). Scratch: S (8,
+    TH*TS), row (2*(TS - 1),). A^T down the tile rows as 8 flat planes S[4i + j], then A
+    along the columns while interleaving each output row's even and odd columns; an odd OH
+    or OW drops the last row or column, the spare tiles are never read."""
     N, O, OH, OW = out.shape
     T = TH * TS
     TW = TS - 1
-    S = np.empty((2, 4, T), dtype=out.dtype)  # A^T M: output row parity i, column index l
-    row = np.empty(2 * TW, dtype=out.dtype)  # one output row, before bias and ReLU
+    dt = out.dtype.type
     for o in range(O):
-        for j in range(4):
-            m0, m1, m2, m3 = M[j, o], M[4 + j, o], M[8 + j, o], M[12 + j, o]
-            _comb3(S[0, j], m0, 1.0, m1, 1.0, m2, 1.0)
-            _comb3(S[1, j], m1, 1.0, m2, -1.0, m3, -1.0)
+        for k in range(8):  # S[4i + j] = sum_a A^T[i, a] M[4a + j]
+            i, j = k // 4, k % 4
+            m0, m1, m2 = M[4 * AT_IDX[i, 0] + j, o], M[4 * AT_IDX[i, 1] + j, o], \
+                M[4 * AT_IDX[i, 2] + j, o]
+            s0, s1, s2 = dt(AT_SGN[i, 0]), dt(AT_SGN[i, 1]), dt(AT_SGN[i, 2])
+            dst = S[k]
+            for q in range(T):
+                dst[q] = s0 * m0[q] + s1 * m1[q] + s2 * m2[q]
         b = bias[o]
         for y in range(OH):
-            s = S[y % 2]
             base = (y // 2) * TS
-            s0, s1 = s[0, base:base + TW], s[1, base:base + TW]
-            s2, s3 = s[2, base:base + TW], s[3, base:base + TW]
+            i = y % 2
+            s0, s1 = S[4 * i, base:base + TW], S[4 * i + 1, base:base + TW]  # (TW,)
+            s2, s3 = S[4 * i + 2, base:base + TW], S[4 * i + 3, base:base + TW]
             for tx in range(TW):  # (A^T M) A: columns 2tx and 2tx + 1, interleaved
                 row[2 * tx] = s0[tx] + s1[tx] + s2[tx]
                 row[2 * tx + 1] = s1[tx] - s2[tx] - s3[tx]
@@ -179,15 +150,14 @@ def _output_transform(M, n, bias, out, relu, TH, TS):
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
-def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS):
+def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS, P, Hc, row):
     """dM[:, o] = A dY A^T per tile, dY = dout masked by r > 0 with ReLU (zero past the
-    output's edge and on the spare tiles), first split into its four phase planes P (each
-    (TH*TS,)); partial[n, o] = that image's dbias share, summed in float64."""
+    output's edge and on the spare tiles), first split into its four phase planes P[2i + j]
+    (each (TH*TS,)); partial[n, o] = that image's dbias share, summed in float64. Scratch:
+    P (5, TH*TS), Hc (3, TH*TS) and row (2*TS,) zeroed by the caller: P[4] and Hc[2] are
+    the ZERO planes, and the entries never written stay 0 for every o and every image."""
     N, O, OH, OW = dout.shape
-    T = TH * TS
-    P = np.zeros((2, 2, T), dtype=dout.dtype)  # entries never written stay 0 for every o
-    Hc = np.empty((2, T), dtype=dout.dtype)  # A dY for one tile row index k, both parities
-    row = np.zeros(2 * TS, dtype=dout.dtype)  # one masked dY row; past OW it stays 0
+    dt = dM.dtype.type
     for o in range(O):
         acc = 0.0
         for y in range(OH):
@@ -197,82 +167,93 @@ def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS):
                 row[z] = v
                 acc += v
             base = (y // 2) * TS
-            even, odd = P[y % 2, 0, base:base + TS], P[y % 2, 1, base:base + TS]
+            even, odd = P[2 * (y % 2), base:base + TS], P[2 * (y % 2) + 1, base:base + TS]
             for tx in range(TS - 1):  # deinterleave: even and odd columns
                 even[tx] = row[2 * tx]
                 odd[tx] = row[2 * tx + 1]
-        for k in range(4):  # A dY down the tile rows: row k of A is (1,0) (1,1) (1,-1) (0,-1)
-            for p in range(2):
-                g0, g1 = P[0, p], P[1, p]
+        for k in range(4):
+            for p in range(2):  # Hc[p] = sum_i A[k, i] P[2i + p]: A dY down the tile rows
+                i0, i1 = A_IDX[k, 0], A_IDX[k, 1]
+                g0 = P[4] if i0 == ZERO else P[2 * i0 + p]
+                g1 = P[4] if i1 == ZERO else P[2 * i1 + p]
+                s0, s1 = dt(A_SGN[k, 0]), dt(A_SGN[k, 1])
                 h = Hc[p]
-                if k == 0:
-                    _copy(h, g0)
-                elif k == 1:
-                    _comb(h, g0, 1.0, g1, 1.0)
-                elif k == 2:
-                    _comb(h, g0, 1.0, g1, -1.0)
-                else:
-                    _neg(h, g1)
-            he, ho = Hc[0], Hc[1]  # (A dY) A^T along the tile columns
-            _copy(dM[4 * k, o], he)
-            _comb(dM[4 * k + 1, o], he, 1.0, ho, 1.0)
-            _comb(dM[4 * k + 2, o], he, 1.0, ho, -1.0)
-            _neg(dM[4 * k + 3, o], ho)
+                for q in range(h.shape[0]):
+                    h[q] = s0 * g0[q] + s1 * g1[q]
+            for b in range(4):  # dM[4k + b] = sum_j A[b, j] Hc[j]: (A dY) A^T along columns
+                h0 = Hc[2] if A_IDX[b, 0] == ZERO else Hc[A_IDX[b, 0]]
+                h1 = Hc[2] if A_IDX[b, 1] == ZERO else Hc[A_IDX[b, 1]]
+                s0, s1 = dt(A_SGN[b, 0]), dt(A_SGN[b, 1])
+                dst = dM[4 * k + b, o]
+                for q in range(dst.shape[0]):
+                    dst[q] = s0 * h0[q] + s1 * h1[q]
         partial[n, o] = acc
 
 
-@njit(cache=True)
-def _b_cols(f0, f1, f2, f3, e0, e1, e2, e3):
-    """(f0..f3) = B applied to the four flat planes e0..e3 (the adjoint of ``_bt4``)."""
-    _copy(f0, e0)
-    _comb3(f1, e1, 1.0, e2, -1.0, e3, 1.0)
-    _comb3(f2, e1, 1.0, e2, 1.0, e0, -1.0)
-    _neg(f3, e3)
-
-
 @njit(cache=True, nogil=True)
-def _grad_input_transform(dV, dx, n, pt, pl, TH, TS):
-    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T. Per channel: dV B^T along
-    the tile columns (E), the two column parities' shares added at their shift of 1 (Ep),
-    B down the tile rows, each share added into its phase plane at its shift of TS, then the
-    phase planes interleaved back into dx's rows."""
+def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, zero, E, Ep, F, Q, row):
+    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T. Scratch, zeroed by the
+    caller where it is a ZERO plane or a border that is never written: zero (TH*TS,),
+    E (4, 4, TH*TS + 2) (borders 0 and -1), Ep (9, TH*TS + 1) (Ep[8]), F (4, 2, TH*TS + 1 +
+    2*TS) (TS on each side), Q (2, 2, (TH + 2)*TS) (past TH*TS + 1 + TS), and row (2*TS,).
+    Per channel: dV B^T along the tile columns (E[k, j] in E's middle), the two column
+    parities' shares added at their shift of 1 (Ep[2k + p]), B down the tile rows (F[i, p]
+    in F's middle), the shares of tile rows i and i + 2 added into phase plane (i, p) of
+    dx's padded plane (Q) at shifts 0 and TS, then the phase planes interleaved back into
+    dx's rows."""
     N, C, H, W = dx.shape
     T = TH * TS
-    E = np.empty((4, 4, T), dtype=dx.dtype)  # dV B^T: tile row k', tile column j
-    Ep = np.zeros((4, 2, T + 1), dtype=dx.dtype)  # E by column parity, shifts added
-    F = np.empty((4, T + 1), dtype=dx.dtype)  # B Ep for one column parity, rows i
-    Q = np.empty((2, 2, (TH + 2) * TS), dtype=dx.dtype)  # dx's padded phase planes
-    row = np.empty(2 * TS, dtype=dx.dtype)
+    dt = dx.dtype.type
+    start = pl if pl < 2 * TS else 2 * TS  # dx's columns are padded columns start..
+    hi = 2 * TS - pl if 2 * TS - pl > 0 else 0
+    hi = hi if hi < W else W
     for c in range(C):
-        for k in range(4):
-            _b_cols(E[k, 0], E[k, 1], E[k, 2], E[k, 3],
-                    dV[4 * k, c], dV[4 * k + 1, c], dV[4 * k + 2, c], dV[4 * k + 3, c])
-            for p in range(2):  # tile columns p and p + 2 land on parity p, shifts 0 and 1
-                _copy(Ep[k, p, :T], E[k, p])
-                Ep[k, p, T] = 0
-                _add_into(Ep[k, p, 1:], E[k, p + 2])
-        _zero(Q.reshape(-1))
-        for p in range(2):
-            _b_cols(F[0], F[1], F[2], F[3], Ep[0, p], Ep[1, p], Ep[2, p], Ep[3, p])
-            for i in range(4):  # tile row i lands on row parity i % 2 at shift (i // 2)*TS
-                s = (i // 2) * TS
-                _add_into(Q[i % 2, p, s:s + T + 1], F[i])
+        for k in range(16):  # E[a, j] = sum_b B[j, b] dV[4a + b]
+            a, j = k // 4, k % 4
+            i0, i1, i2 = B_IDX[j, 0], B_IDX[j, 1], B_IDX[j, 2]
+            e0 = zero if i0 == ZERO else dV[4 * a + i0, c]
+            e1 = zero if i1 == ZERO else dV[4 * a + i1, c]
+            e2 = zero if i2 == ZERO else dV[4 * a + i2, c]
+            s0, s1, s2 = dt(B_SGN[j, 0]), dt(B_SGN[j, 1]), dt(B_SGN[j, 2])
+            dst = E[a, j, 1:T + 1]
+            for q in range(T):
+                dst[q] = s0 * e0[q] + s1 * e1[q] + s2 * e2[q]
+        for k in range(8):  # Ep[2a + p] = E[a, p] + E[a, p + 2] shifted by 1
+            a, p = k // 2, k % 2
+            e0, e1, dst = E[a, p, 1:T + 2], E[a, p + 2, :T + 1], Ep[k]
+            for q in range(T + 1):
+                dst[q] = e0[q] + e1[q]
+        for k in range(8):  # F[i, p] = sum_a B[i, a] Ep[2a + p]
+            i, p = k // 2, k % 2
+            i0, i1, i2 = B_IDX[i, 0], B_IDX[i, 1], B_IDX[i, 2]
+            e0 = Ep[8] if i0 == ZERO else Ep[2 * i0 + p]
+            e1 = Ep[8] if i1 == ZERO else Ep[2 * i1 + p]
+            e2 = Ep[8] if i2 == ZERO else Ep[2 * i2 + p]
+            s0, s1, s2 = dt(B_SGN[i, 0]), dt(B_SGN[i, 1]), dt(B_SGN[i, 2])
+            dst = F[i, p, TS:TS + T + 1]
+            for q in range(T + 1):
+                dst[q] = s0 * e0[q] + s1 * e1[q] + s2 * e2[q]
+        for k in range(4):  # Q[i, p] = F[i, p] + F[i + 2, p] shifted by TS
+            i, p = k // 2, k % 2
+            f0, f1 = F[i, p, TS:2 * TS + T + 1], F[i + 2, p, :T + 1 + TS]
+            dst = Q[i, p, :T + 1 + TS]
+            for q in range(T + 1 + TS):
+                dst[q] = f0[q] + f1[q]
         for a in range(H):  # interleave the padded row a + pt and cut the padding away
             u = a + pt
             dst = dx[n, c, a]  # (W,)
-            if u >= 2 * (TH + 2):
-                _zero(dst)
-                continue
-            even = Q[u % 2, 0, (u // 2) * TS:(u // 2 + 1) * TS]
-            odd = Q[u % 2, 1, (u // 2) * TS:(u // 2 + 1) * TS]
-            for q in range(TS):
-                row[2 * q] = even[q]
-                row[2 * q + 1] = odd[q]
-            hi = min(W, max(2 * TS - pl, 0))
-            src = row[min(pl, 2 * TS):]
-            for b in range(hi):
-                dst[b] = src[b]
-            _zero(dst[hi:])
+            h = hi if u < 2 * (TH + 2) else 0
+            if h > 0:
+                even = Q[u % 2, 0, (u // 2) * TS:(u // 2 + 1) * TS]
+                odd = Q[u % 2, 1, (u // 2) * TS:(u // 2 + 1) * TS]
+                for q in range(TS):
+                    row[2 * q] = even[q]
+                    row[2 * q + 1] = odd[q]
+                src = row[start:]
+                for b in range(h):
+                    dst[b] = src[b]
+            for b in range(h, W):
+                dst[b] = 0
 
 
 def tiles(OH: int, OW: int) -> tuple[int, int]:
@@ -283,6 +264,11 @@ def tiles(OH: int, OW: int) -> tuple[int, int]:
 def _scratch(n_workers, shapes, dtype):
     """One list of workspace buffers per worker, of the given shapes."""
     return [[ws.empty(shape, dtype) for shape in shapes] for _ in range(n_workers)]
+
+
+def _zeroed(n_workers, shapes, dtype):
+    """As ``_scratch``, zero-filled: the kernels' ZERO planes and never-written borders."""
+    return [[np.zeros(shape, dtype) for shape in shapes] for _ in range(n_workers)]
 
 
 def weight_transform(weight):
@@ -312,13 +298,16 @@ def forward(x, weight, bias, pt, pl, OH, OW, relu):
     U = weight_transform(weight)  # (16, O, C)
     out = ws.empty((N, O, OH, OW), x.dtype)
     _, n_workers = _threads.workers()
-    scratch = _scratch(n_workers, [(16, C, T), (16, O, T)], x.dtype)
+    scratch = _scratch(n_workers, [(16, C, T), (16, O, T), (4, (TH + 2) * TS), (8, T + 1),
+                                   (8, T), (2 * TW,)], x.dtype)
+    zeroed = _zeroed(n_workers, [(2 * TS,), (2 * TS,)], x.dtype)
 
     def image(worker, n):
-        V, M = scratch[worker]
-        _input_transform(x, n, V, pt, pl, TH, TS)
+        V, M, planes, R, S, out_row = scratch[worker]
+        row, zero_row = zeroed[worker]
+        _input_transform(x, n, V, pt, pl, TH, TS, planes, row, zero_row, R)
         np.matmul(U, V, out=M)  # 16 GEMMs, BLAS single-threaded in this worker
-        _output_transform(M, n, bias, out, relu, TH, TS)
+        _output_transform(M, n, bias, out, relu, TH, TS, S, out_row)
 
     _threads.run_tasks(image, N)
     return out, U
@@ -333,25 +322,31 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
     TH, TW = tiles(OH, OW)
     TS = TW + 1
     T = TH * TS
+    dt = dout.dtype
     _, n_workers = _threads.workers()
-    scratch = _scratch(n_workers, [(16, O, T), (16, C, T), (16, T, C)], dout.dtype)
+    scratch = _scratch(n_workers, [(16, O, T), (16, C, T), (16, T, C), (4, (TH + 2) * TS),
+                                   (8, T + 1)], dt)
+    zeroed = _zeroed(n_workers, [(5, T), (3, T), (2 * TS,), (2 * TS,), (2 * TS,), (T,),
+                                 (4, 4, T + 2), (9, T + 1), (4, 2, T + 1 + 2 * TS),
+                                 (2, 2, (TH + 2) * TS), (2 * TS,)], dt)
     # dU per image, summed in image order afterwards (bits independent of the scheduling)
-    dUn = ws.empty((N, 16, O, C), dout.dtype)
+    dUn = ws.empty((N, 16, O, C), dt)
     partial = np.empty((N, O), dtype=np.float64)
-    dx = ws.empty(x.shape, dout.dtype) if need_dx else None
+    dx = ws.empty(x.shape, dt) if need_dx else None
     Ut = U.transpose(0, 2, 1)
 
     def image(worker, n):
-        dM, V, Vt = scratch[worker]
-        _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS)
-        _input_transform(x, n, V, pt, pl, TH, TS)
+        dM, V, Vt, planes, R = scratch[worker]
+        P, Hc, dy_row, row, zero_row, zero, E, Ep, F, Q, dx_row = zeroed[worker]
+        _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS, P, Hc, dy_row)
+        _input_transform(x, n, V, pt, pl, TH, TS, planes, row, zero_row, R)
         # dU = dM @ V^T contracts both operands along their rows (BLAS's NT form), which
         # OpenBLAS runs at about half the rate of the NN form on V's transposed copy
         np.copyto(Vt, V.transpose(0, 2, 1))  # (16, T, C)
         np.matmul(dM, Vt, out=dUn[n])  # (16, O, C)
         if need_dx:
             np.matmul(Ut, dM, out=V)  # dV, in V's buffer
-            _grad_input_transform(V, dx, n, pt, pl, TH, TS)
+            _grad_input_transform(V, dx, n, pt, pl, TH, TS, zero, E, Ep, F, Q, dx_row)
 
     _threads.run_tasks(image, N)
     return dx, weight_gradient(dUn.sum(axis=0)), partial
