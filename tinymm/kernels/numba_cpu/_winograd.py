@@ -50,19 +50,49 @@ G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0
 
 # The transforms' constant matrices as tables of terms, so that each pass of a kernel is ONE
 # loop over its output planes: output plane k of a pass is the sum over its terms m of
-# sign[k, m] * (source plane idx[k, m]). A compiled loop costs compile time at every place
-# it is written (LLVM optimises each copy), not per plane it runs over. Planes with fewer
-# nonzero terms take ZERO, a source plane that holds zeros (adding 0 is exact, and no
-# 0 * inf = NaN can appear).
-ZERO = -1
-BT_IDX = np.array([[0, 2], [1, 2], [2, 1], [1, 3]])  # row a of B^T: (1,0,-1,0) (0,1,1,0) ...
-BT_SGN = np.array([[1.0, -1.0], [1.0, 1.0], [1.0, -1.0], [1.0, -1.0]])
-A_IDX = np.array([[0, ZERO], [0, 1], [0, 1], [1, ZERO]])  # row k of A: (1,0) (1,1) (1,-1) (0,-1)
-A_SGN = np.array([[1.0, 1.0], [1.0, 1.0], [1.0, -1.0], [-1.0, 1.0]])
-AT_IDX = np.array([[0, 1, 2], [1, 2, 3]])  # row i of A^T: (1,1,1,0) (0,1,-1,-1)
-AT_SGN = np.array([[1.0, 1.0, 1.0], [1.0, -1.0, -1.0]])
-B_IDX = np.array([[0, ZERO, ZERO], [1, 2, 3], [1, 2, 0], [3, ZERO, ZERO]])  # row j of B
-B_SGN = np.array([[1.0, 1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, -1.0], [-1.0, 1.0, 1.0]])
+# sign[k, m] * (row src[k, m] of the pass's source planes, at shift[k, m] in the unit the
+# pass names). A compiled loop costs compile time at every place it is written (LLVM
+# optimises each copy), not per plane it runs over; and every index expression costs too,
+# so the tables hold the row numbers ready (the kernels compute no // or % at all). The
+# loops over a table's rows take their trip counts from the scratch arrays' shapes, which
+# are known only at run time: with a constant trip count (range(8)) LLVM unrolls the loop
+# fully, one optimised copy of the inner loop per table row, and compiling costs about
+# three times as much. Planes
+# with fewer nonzero terms name a source row that holds zeros (adding 0 is exact, and no
+# 0 * inf = NaN can appear). The signs are float32 (exact), so float32 kernels stay float32
+# and float64 ones are promoted exactly. Rows of B^T, A^T (index a, i) and of B, A:
+_BT = [[(0, 1), (2, -1)], [(1, 1), (2, 1)], [(2, 1), (1, -1)], [(1, 1), (3, -1)]]
+_AT = [[(0, 1), (1, 1), (2, 1)], [(1, 1), (2, -1), (3, -1)]]
+_B = [[(0, 1)], [(1, 1), (2, -1), (3, 1)], [(1, 1), (2, 1), (0, -1)], [(3, -1)]]
+_A = [[(0, 1)], [(0, 1), (1, 1)], [(0, 1), (1, -1)], [(1, -1)]]
+
+
+def _table(rows, terms, zero_row):
+    """(src (K, terms) int64, sign (K, terms) float32, shift (K, terms) int64) from rows: a
+    list of [(source row, sign, shift)], padded with (zero_row, 1, 0)."""
+    padded = [list(row) + [(zero_row, 1, 0)] * (terms - len(row)) for row in rows]
+    src = np.array([[t[0] for t in row] for row in padded], dtype=np.int64)
+    sign = np.array([[t[1] for t in row] for row in padded], dtype=np.float32)
+    shift = np.array([[t[2] for t in row] for row in padded], dtype=np.int64)
+    return src, sign, shift
+
+
+# input transform: R[2a + p] = sum_i B^T[a, i] (phase plane 2*(i % 2) + p, shift (i // 2)*TS);
+# V[4a + b] = sum_j B^T[b, j] (R[2a + j % 2], shift j // 2)
+IN_R = _table([[(2 * (i % 2) + k % 2, s, i // 2) for i, s in _BT[k // 2]] for k in range(8)],
+              2, 0)
+IN_V = _table([[(2 * (k // 4) + j % 2, s, j // 2) for j, s in _BT[k % 4]] for k in range(16)],
+              2, 0)
+# output transform: S[4i + j] = sum_a A^T[i, a] M[4a + j]
+OUT_S = _table([[(4 * a + k % 4, s, 0) for a, s in _AT[k // 4]] for k in range(8)], 3, 0)
+# grad output transform (P[4] and Hc[2] hold zeros): Hc[p] = sum_i A[k, i] P[2i + p] for
+# row 2k + p of GO_H; dM[4k + b] = sum_j A[b, j] Hc[j]
+GO_H = _table([[(2 * i + k % 2, s, 0) for i, s in _A[k // 2]] for k in range(8)], 2, 4)
+GO_M = _table([[(j, s, 0) for j, s in _A[b]] for b in range(4)], 2, 2)
+# grad input transform (dV[16] and Ep[8] hold zeros): E[4a + j] = sum_b B[j, b] dV[4a + b];
+# F[2i + p] = sum_a B[i, a] Ep[2a + p]
+GI_E = _table([[(4 * (k // 4) + b, s, 0) for b, s in _B[k % 4]] for k in range(16)], 3, 16)
+GI_F = _table([[(2 * a + k % 2, s, 0) for a, s in _B[k // 2]] for k in range(8)], 3, 8)
 
 
 @njit(cache=True, nogil=True)
@@ -71,16 +101,16 @@ def _input_transform(x, n, V, pt, pl, TH, TS, planes, row, zero_row, R):
     serial. Scratch: planes (4, (TH + 2)*TS), R (8, TH*TS + 1), and row, zero_row (2*TS,)
     zeroed by the caller (row's padding columns are never written). Per channel: x[n, c]
     zero-padded by (pt, pl) as its four phase planes (plane 2*(row parity) + column parity,
-    TH + 2 padded rows per parity), then B^T down the tile rows (tile row i is phase row
-    i % 2 at shift (i // 2)*TS) as 8 flat planes R[2a + column parity], then B along the
-    tile columns (tile column j is R's parity j % 2 at shift j // 2)."""
+    TH + 2 padded rows per parity), then B^T down the tile rows (IN_R) as 8 flat planes R,
+    then B along the tile columns (IN_V)."""
     H, W = x.shape[2], x.shape[3]
     T = TH * TS
     lo = pl if pl < 2 * TS else 2 * TS  # padded columns [lo, hi) hold input columns
     hi = pl + W if pl + W > lo else lo
     hi = hi if hi < 2 * TS else 2 * TS
     inside = row[lo:hi]
-    dt = V.dtype.type
+    r_src, r_sign, r_shift = IN_R
+    v_src, v_sign, v_shift = IN_V
     for c in range(x.shape[1]):
         for u in range(2 * (TH + 2)):  # padded row u = input row u - pt
             a = u - pt
@@ -90,56 +120,48 @@ def _input_transform(x, n, V, pt, pl, TH, TS, planes, row, zero_row, R):
                 for q in range(inside.shape[0]):
                     inside[q] = xrow[q]
                 src = row
-            even = planes[2 * (u % 2), (u // 2) * TS:(u // 2 + 1) * TS]  # (TS,)
-            odd = planes[2 * (u % 2) + 1, (u // 2) * TS:(u // 2 + 1) * TS]
+            base = (u >> 1) * TS
+            even = planes[2 * (u & 1), base:base + TS]  # (TS,)
+            odd = planes[2 * (u & 1) + 1, base:base + TS]
             for q in range(TS):  # deinterleave: even and odd padded columns
                 even[q] = src[2 * q]
                 odd[q] = src[2 * q + 1]
-        for k in range(8):  # R[2a + p] = sum_i B^T[a, i] (phase plane of row i, parity p)
-            a, p = k // 2, k % 2
-            i0, i1 = BT_IDX[a, 0], BT_IDX[a, 1]
-            s0, s1 = dt(BT_SGN[a, 0]), dt(BT_SGN[a, 1])
-            e0 = planes[2 * (i0 % 2) + p, (i0 // 2) * TS:(i0 // 2) * TS + T + 1]  # (T + 1,)
-            e1 = planes[2 * (i1 % 2) + p, (i1 // 2) * TS:(i1 // 2) * TS + T + 1]
-            dst = R[k]
+        for k in range(R.shape[0]):  # 8 rows of IN_R, a trip count known at run time only
+            s0, s1 = r_shift[k, 0] * TS, r_shift[k, 1] * TS
+            e0, e1 = planes[r_src[k, 0], s0:s0 + T + 1], planes[r_src[k, 1], s1:s1 + T + 1]
+            w0, w1, dst = r_sign[k, 0], r_sign[k, 1], R[k]
             for q in range(T + 1):
-                dst[q] = s0 * e0[q] + s1 * e1[q]
-        for k in range(16):  # V[4a + b] = sum_j B^T[b, j] (R[2a + j % 2] at shift j // 2)
-            a, b = k // 4, k % 4
-            j0, j1 = BT_IDX[b, 0], BT_IDX[b, 1]
-            s0, s1 = dt(BT_SGN[b, 0]), dt(BT_SGN[b, 1])
-            e0 = R[2 * a + j0 % 2, j0 // 2:j0 // 2 + T]  # (T,)
-            e1 = R[2 * a + j1 % 2, j1 // 2:j1 // 2 + T]
-            dst = V[k, c]
+                dst[q] = w0 * e0[q] + w1 * e1[q]
+        for k in range(V.shape[0]):  # 16 rows of IN_V
+            s0, s1 = v_shift[k, 0], v_shift[k, 1]
+            e0, e1 = R[v_src[k, 0], s0:s0 + T], R[v_src[k, 1], s1:s1 + T]
+            w0, w1, dst = v_sign[k, 0], v_sign[k, 1], V[k, c]
             for q in range(T):
-                dst[q] = s0 * e0[q] + s1 * e1[q]
+                dst[q] = w0 * e0[q] + w1 * e1[q]
 
 
 @njit(cache=True, nogil=True)
 def _output_transform(M, n, bias, out, relu, TH, TS, S, row):
     """out[n, o] = A^T M A + bias (ReLU when asked); M (16, O, TH*TS). Scratch: S (8,
-    TH*TS), row (2*(TS - 1),). A^T down the tile rows as 8 flat planes S[4i + j], then A
-    along the columns while interleaving each output row's even and odd columns; an odd OH
-    or OW drops the last row or column, the spare tiles are never read."""
+    TH*TS), row (2*(TS - 1),). A^T down the tile rows as 8 flat planes S[4i + j] (OUT_S),
+    then A along the columns while interleaving each output row's even and odd columns; an
+    odd OH or OW drops the last row or column, the spare tiles are never read."""
     N, O, OH, OW = out.shape
     T = TH * TS
     TW = TS - 1
-    dt = out.dtype.type
+    src, sign, _ = OUT_S
     for o in range(O):
-        for k in range(8):  # S[4i + j] = sum_a A^T[i, a] M[4a + j]
-            i, j = k // 4, k % 4
-            m0, m1, m2 = M[4 * AT_IDX[i, 0] + j, o], M[4 * AT_IDX[i, 1] + j, o], \
-                M[4 * AT_IDX[i, 2] + j, o]
-            s0, s1, s2 = dt(AT_SGN[i, 0]), dt(AT_SGN[i, 1]), dt(AT_SGN[i, 2])
-            dst = S[k]
+        for k in range(S.shape[0]):  # 8 rows of OUT_S, a trip count known at run time only
+            m0, m1, m2 = M[src[k, 0], o], M[src[k, 1], o], M[src[k, 2], o]
+            w0, w1, w2, dst = sign[k, 0], sign[k, 1], sign[k, 2], S[k]
             for q in range(T):
-                dst[q] = s0 * m0[q] + s1 * m1[q] + s2 * m2[q]
+                dst[q] = w0 * m0[q] + w1 * m1[q] + w2 * m2[q]
         b = bias[o]
         for y in range(OH):
-            base = (y // 2) * TS
-            i = y % 2
-            s0, s1 = S[4 * i, base:base + TW], S[4 * i + 1, base:base + TW]  # (TW,)
-            s2, s3 = S[4 * i + 2, base:base + TW], S[4 * i + 3, base:base + TW]
+            base = (y >> 1) * TS
+            i = 4 * (y & 1)
+            s0, s1 = S[i, base:base + TW], S[i + 1, base:base + TW]  # (TW,)
+            s2, s3 = S[i + 2, base:base + TW], S[i + 3, base:base + TW]
             for tx in range(TW):  # (A^T M) A: columns 2tx and 2tx + 1, interleaved
                 row[2 * tx] = s0[tx] + s1[tx] + s2[tx]
                 row[2 * tx + 1] = s1[tx] - s2[tx] - s3[tx]
@@ -155,9 +177,11 @@ def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS, P, Hc, row):
     output's edge and on the spare tiles), first split into its four phase planes P[2i + j]
     (each (TH*TS,)); partial[n, o] = that image's dbias share, summed in float64. Scratch:
     P (5, TH*TS), Hc (3, TH*TS) and row (2*TS,) zeroed by the caller: P[4] and Hc[2] are
-    the ZERO planes, and the entries never written stay 0 for every o and every image."""
+    the zero rows of GO_H and GO_M, and the entries never written stay 0 for every o and
+    every image."""
     N, O, OH, OW = dout.shape
-    dt = dM.dtype.type
+    h_src, h_sign, _ = GO_H
+    m_src, m_sign, _ = GO_M
     for o in range(O):
         acc = 0.0
         for y in range(OH):
@@ -166,77 +190,62 @@ def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS, P, Hc, row):
                 v = src[z] if not relu or mask[z] > 0 else 0
                 row[z] = v
                 acc += v
-            base = (y // 2) * TS
-            even, odd = P[2 * (y % 2), base:base + TS], P[2 * (y % 2) + 1, base:base + TS]
+            base = (y >> 1) * TS
+            even, odd = P[2 * (y & 1), base:base + TS], P[2 * (y & 1) + 1, base:base + TS]
             for tx in range(TS - 1):  # deinterleave: even and odd columns
                 even[tx] = row[2 * tx]
                 odd[tx] = row[2 * tx + 1]
-        for k in range(4):
-            for p in range(2):  # Hc[p] = sum_i A[k, i] P[2i + p]: A dY down the tile rows
-                i0, i1 = A_IDX[k, 0], A_IDX[k, 1]
-                g0 = P[4] if i0 == ZERO else P[2 * i0 + p]
-                g1 = P[4] if i1 == ZERO else P[2 * i1 + p]
-                s0, s1 = dt(A_SGN[k, 0]), dt(A_SGN[k, 1])
-                h = Hc[p]
+        for k in range(P.shape[0] - 1):  # 4; trip counts known at run time only
+            for p in range(Hc.shape[0] - 1):  # 2: A dY down the tile rows, then (A dY) A^T
+                # along the tile columns
+                g0, g1 = P[h_src[2 * k + p, 0]], P[h_src[2 * k + p, 1]]
+                w0, w1, h = h_sign[2 * k + p, 0], h_sign[2 * k + p, 1], Hc[p]
                 for q in range(h.shape[0]):
-                    h[q] = s0 * g0[q] + s1 * g1[q]
-            for b in range(4):  # dM[4k + b] = sum_j A[b, j] Hc[j]: (A dY) A^T along columns
-                h0 = Hc[2] if A_IDX[b, 0] == ZERO else Hc[A_IDX[b, 0]]
-                h1 = Hc[2] if A_IDX[b, 1] == ZERO else Hc[A_IDX[b, 1]]
-                s0, s1 = dt(A_SGN[b, 0]), dt(A_SGN[b, 1])
-                dst = dM[4 * k + b, o]
+                    h[q] = w0 * g0[q] + w1 * g1[q]
+            for b in range(P.shape[0] - 1):  # 4
+                h0, h1 = Hc[m_src[b, 0]], Hc[m_src[b, 1]]
+                w0, w1, dst = m_sign[b, 0], m_sign[b, 1], dM[4 * k + b, o]
                 for q in range(dst.shape[0]):
-                    dst[q] = s0 * h0[q] + s1 * h1[q]
+                    dst[q] = w0 * h0[q] + w1 * h1[q]
         partial[n, o] = acc
 
 
 @njit(cache=True, nogil=True)
-def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, zero, E, Ep, F, Q, row):
-    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T. Scratch, zeroed by the
-    caller where it is a ZERO plane or a border that is never written: zero (TH*TS,),
-    E (4, 4, TH*TS + 2) (borders 0 and -1), Ep (9, TH*TS + 1) (Ep[8]), F (4, 2, TH*TS + 1 +
-    2*TS) (TS on each side), Q (2, 2, (TH + 2)*TS) (past TH*TS + 1 + TS), and row (2*TS,).
-    Per channel: dV B^T along the tile columns (E[k, j] in E's middle), the two column
-    parities' shares added at their shift of 1 (Ep[2k + p]), B down the tile rows (F[i, p]
-    in F's middle), the shares of tile rows i and i + 2 added into phase plane (i, p) of
-    dx's padded plane (Q) at shifts 0 and TS, then the phase planes interleaved back into
-    dx's rows."""
+def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, E, Ep, F, Q, row):
+    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T; dV (17, C, TH*TS), its row
+    16 zeros (GI_E's zero row). Scratch, zeroed by the caller where it is a zero row or a
+    border that is never written: E (16, TH*TS + 2) (columns 0 and -1), Ep (9, TH*TS + 1)
+    (Ep[8]), F (8, TH*TS + 1 + 2*TS) (TS columns on each side), Q (4, (TH + 2)*TS) (past
+    TH*TS + 1 + TS), and row (2*TS,). Per channel: dV B^T along the tile columns (GI_E; E[4a
+    + j] in E's middle), the two column parities' shares added at their shift of 1 (Ep[2a +
+    p] = E[4a + p] + E[4a + p + 2]), B down the tile rows (GI_F; F[2i + p] in F's middle),
+    the shares of tile rows i and i + 2 added into phase plane 2i + p of dx's padded plane
+    (Q) at shifts 0 and TS, then the phase planes interleaved back into dx's rows."""
     N, C, H, W = dx.shape
     T = TH * TS
-    dt = dx.dtype.type
     start = pl if pl < 2 * TS else 2 * TS  # dx's columns are padded columns start..
     hi = 2 * TS - pl if 2 * TS - pl > 0 else 0
     hi = hi if hi < W else W
+    e_src, e_sign, _ = GI_E
+    f_src, f_sign, _ = GI_F
     for c in range(C):
-        for k in range(16):  # E[a, j] = sum_b B[j, b] dV[4a + b]
-            a, j = k // 4, k % 4
-            i0, i1, i2 = B_IDX[j, 0], B_IDX[j, 1], B_IDX[j, 2]
-            e0 = zero if i0 == ZERO else dV[4 * a + i0, c]
-            e1 = zero if i1 == ZERO else dV[4 * a + i1, c]
-            e2 = zero if i2 == ZERO else dV[4 * a + i2, c]
-            s0, s1, s2 = dt(B_SGN[j, 0]), dt(B_SGN[j, 1]), dt(B_SGN[j, 2])
-            dst = E[a, j, 1:T + 1]
+        for k in range(E.shape[0]):  # 16 rows of GI_E, a trip count known at run time only
+            e0, e1, e2 = dV[e_src[k, 0], c], dV[e_src[k, 1], c], dV[e_src[k, 2], c]
+            w0, w1, w2, dst = e_sign[k, 0], e_sign[k, 1], e_sign[k, 2], E[k, 1:T + 1]
             for q in range(T):
-                dst[q] = s0 * e0[q] + s1 * e1[q] + s2 * e2[q]
-        for k in range(8):  # Ep[2a + p] = E[a, p] + E[a, p + 2] shifted by 1
-            a, p = k // 2, k % 2
-            e0, e1, dst = E[a, p, 1:T + 2], E[a, p + 2, :T + 1], Ep[k]
+                dst[q] = w0 * e0[q] + w1 * e1[q] + w2 * e2[q]
+        for k in range(Ep.shape[0] - 1):  # 8
+            j = 4 * (k >> 1) + (k & 1)
+            e0, e1, dst = E[j, 1:T + 2], E[j + 2, :T + 1], Ep[k]
             for q in range(T + 1):
                 dst[q] = e0[q] + e1[q]
-        for k in range(8):  # F[i, p] = sum_a B[i, a] Ep[2a + p]
-            i, p = k // 2, k % 2
-            i0, i1, i2 = B_IDX[i, 0], B_IDX[i, 1], B_IDX[i, 2]
-            e0 = Ep[8] if i0 == ZERO else Ep[2 * i0 + p]
-            e1 = Ep[8] if i1 == ZERO else Ep[2 * i1 + p]
-            e2 = Ep[8] if i2 == ZERO else Ep[2 * i2 + p]
-            s0, s1, s2 = dt(B_SGN[i, 0]), dt(B_SGN[i, 1]), dt(B_SGN[i, 2])
-            dst = F[i, p, TS:TS + T + 1]
+        for k in range(F.shape[0]):  # 8 rows of GI_F
+            e0, e1, e2 = Ep[f_src[k, 0]], Ep[f_src[k, 1]], Ep[f_src[k, 2]]
+            w0, w1, w2, dst = f_sign[k, 0], f_sign[k, 1], f_sign[k, 2], F[k, TS:TS + T + 1]
             for q in range(T + 1):
-                dst[q] = s0 * e0[q] + s1 * e1[q] + s2 * e2[q]
-        for k in range(4):  # Q[i, p] = F[i, p] + F[i + 2, p] shifted by TS
-            i, p = k // 2, k % 2
-            f0, f1 = F[i, p, TS:2 * TS + T + 1], F[i + 2, p, :T + 1 + TS]
-            dst = Q[i, p, :T + 1 + TS]
+                dst[q] = w0 * e0[q] + w1 * e1[q] + w2 * e2[q]
+        for k in range(Q.shape[0]):  # 4
+            f0, f1, dst = F[k, TS:2 * TS + T + 1], F[k + 4, :T + 1 + TS], Q[k, :T + 1 + TS]
             for q in range(T + 1 + TS):
                 dst[q] = f0[q] + f1[q]
         for a in range(H):  # interleave the padded row a + pt and cut the padding away
@@ -244,8 +253,9 @@ def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, zero, E, Ep, F, Q, row):
             dst = dx[n, c, a]  # (W,)
             h = hi if u < 2 * (TH + 2) else 0
             if h > 0:
-                even = Q[u % 2, 0, (u // 2) * TS:(u // 2 + 1) * TS]
-                odd = Q[u % 2, 1, (u // 2) * TS:(u // 2 + 1) * TS]
+                base = (u >> 1) * TS
+                even = Q[2 * (u & 1), base:base + TS]
+                odd = Q[2 * (u & 1) + 1, base:base + TS]
                 for q in range(TS):
                     row[2 * q] = even[q]
                     row[2 * q + 1] = odd[q]
@@ -324,11 +334,13 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
     T = TH * TS
     dt = dout.dtype
     _, n_workers = _threads.workers()
-    scratch = _scratch(n_workers, [(16, O, T), (16, C, T), (16, T, C), (4, (TH + 2) * TS),
+    scratch = _scratch(n_workers, [(16, O, T), (17, C, T), (16, T, C), (4, (TH + 2) * TS),
                                    (8, T + 1)], dt)
-    zeroed = _zeroed(n_workers, [(5, T), (3, T), (2 * TS,), (2 * TS,), (2 * TS,), (T,),
-                                 (4, 4, T + 2), (9, T + 1), (4, 2, T + 1 + 2 * TS),
-                                 (2, 2, (TH + 2) * TS), (2 * TS,)], dt)
+    for buffers in scratch:
+        buffers[1][16] = 0  # V's row 16: the zero row of GI_E
+    zeroed = _zeroed(n_workers, [(5, T), (3, T), (2 * TS,), (2 * TS,), (2 * TS,), (16, T + 2),
+                                 (9, T + 1), (8, T + 1 + 2 * TS), (4, (TH + 2) * TS),
+                                 (2 * TS,)], dt)
     # dU per image, summed in image order afterwards (bits independent of the scheduling)
     dUn = ws.empty((N, 16, O, C), dt)
     partial = np.empty((N, O), dtype=np.float64)
@@ -336,8 +348,9 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
     Ut = U.transpose(0, 2, 1)
 
     def image(worker, n):
-        dM, V, Vt, planes, R = scratch[worker]
-        P, Hc, dy_row, row, zero_row, zero, E, Ep, F, Q, dx_row = zeroed[worker]
+        dM, V17, Vt, planes, R = scratch[worker]
+        P, Hc, dy_row, row, zero_row, E, Ep, F, Q, dx_row = zeroed[worker]
+        V = V17[:16]  # (16, C, T)
         _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS, P, Hc, dy_row)
         _input_transform(x, n, V, pt, pl, TH, TS, planes, row, zero_row, R)
         # dU = dM @ V^T contracts both operands along their rows (BLAS's NT form), which
@@ -346,7 +359,7 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
         np.matmul(dM, Vt, out=dUn[n])  # (16, O, C)
         if need_dx:
             np.matmul(Ut, dM, out=V)  # dV, in V's buffer
-            _grad_input_transform(V, dx, n, pt, pl, TH, TS, zero, E, Ep, F, Q, dx_row)
+            _grad_input_transform(V17, dx, n, pt, pl, TH, TS, E, Ep, F, Q, dx_row)
 
     _threads.run_tasks(image, N)
     return dx, weight_gradient(dUn.sum(axis=0)), partial
