@@ -83,56 +83,86 @@ IN_R = _table([[(2 * (i % 2) + k % 2, s, i // 2) for i, s in _BT[k // 2]] for k 
               2, 0)
 IN_V = _table([[(2 * (k // 4) + j % 2, s, j // 2) for j, s in _BT[k % 4]] for k in range(16)],
               2, 0)
+# grad output transform (phase plane 4 and R[8] hold zeros): R[2k + p] = sum_i A[k, i]
+# (phase plane 2i + p); dM[4k + b] = sum_j A[b, j] R[2k + j]
+GO_R = _table([[(2 * i + k % 2, s, 0) for i, s in _A[k // 2]] for k in range(8)], 2, 4)
+GO_V = _table([[(2 * (k // 4) + j, s, 0) for j, s in _A[k % 4]] for k in range(16)], 2, 8)
 # output transform: S[4i + j] = sum_a A^T[i, a] M[4a + j]
 OUT_S = _table([[(4 * a + k % 4, s, 0) for a, s in _AT[k // 4]] for k in range(8)], 3, 0)
-# grad output transform (P[4] and Hc[2] hold zeros): Hc[p] = sum_i A[k, i] P[2i + p] for
-# row 2k + p of GO_H; dM[4k + b] = sum_j A[b, j] Hc[j]
-GO_H = _table([[(2 * i + k % 2, s, 0) for i, s in _A[k // 2]] for k in range(8)], 2, 4)
-GO_M = _table([[(j, s, 0) for j, s in _A[b]] for b in range(4)], 2, 2)
-# grad input transform (dV[16] and Ep[8] hold zeros): E[4a + j] = sum_b B[j, b] dV[4a + b];
-# F[2i + p] = sum_a B[i, a] Ep[2a + p]
+# grad input transform (dV[16] and Ep[8] hold zeros): Ep[2a + j % 2] at shift j // 2 +=
+# sum_b B[j, b] dV[4a + b] (the shares of tile columns j and j + 2 of E = dV B^T land on
+# one column parity at shifts 0 and 1); Q[2*(i % 2) + p] at shift (i // 2)*TS += sum_a
+# B[i, a] Ep[2a + p] (tile rows i and i + 2 likewise, at shifts 0 and TS)
 GI_E = _table([[(4 * (k // 4) + b, s, 0) for b, s in _B[k % 4]] for k in range(16)], 3, 16)
+GI_E_DST = (np.array([2 * (k // 4) + k % 2 for k in range(16)], dtype=np.int64),
+            np.array([(k % 4) // 2 for k in range(16)], dtype=np.int64))
 GI_F = _table([[(2 * a + k % 2, s, 0) for a, s in _B[k // 2]] for k in range(8)], 3, 8)
+GI_F_DST = (np.array([2 * ((k // 2) % 2) + k % 2 for k in range(8)], dtype=np.int64),
+            np.array([k // 4 for k in range(8)], dtype=np.int64))
 
 
-@njit(cache=True, nogil=True)
-def _input_transform(x, n, V, pt, pl, TH, TS, planes, row, zero_row, R):
-    """V (16, C, TH*TS) = B^T d B for every 4x4 input tile d of image n of x (N, C, H, W);
-    serial. Scratch: planes (4, (TH + 2)*TS), R (8, TH*TS + 1), and row, zero_row (2*TS,)
-    zeroed by the caller (row's padding columns are never written). Per channel: x[n, c]
-    zero-padded by (pt, pl) as its four phase planes (plane 2*(row parity) + column parity,
-    TH + 2 padded rows per parity), then B^T down the tile rows (IN_R) as 8 flat planes R,
-    then B along the tile columns (IN_V)."""
-    H, W = x.shape[2], x.shape[3]
+@njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
+def _to_tiles(src, mask, n, V, partial, grad, relu, pt, pl, TH, TS, planes, row, zero_row,
+              R):
+    """The two transforms from an image's planes to its tiles, one compiled kernel (they
+    share their passes); serial, over the planes of image n of src (N, P, ., .):
+
+    * grad False, the input transform: V (16, C, TH*TS) = B^T d B for every 4x4 input tile
+      d of x = src (N, C, H, W) zero-padded by (pt, pl) (mask, partial, relu unused).
+    * grad True, the grad output transform: V = dM (16, O, TH*TS) = A dY A^T per 2x2 tile,
+      dY = dout = src (N, O, OH, OW) masked by mask > 0 with ReLU (zero past the output's
+      edge and on the spare tiles); partial[n, o] = that image's dbias share, float64.
+
+    Per plane: its rows as four phase planes (plane 2*(row parity) + column parity; for x
+    the padded rows, TH + 2 per parity), then the row pass (IN_R or GO_R) into R's 8 rows,
+    then the column pass (IN_V or GO_V) into V. Scratch: planes (5, (TH + 2)*TS), R (9, TH*TS
+    + 1), row and zero_row (2*TS,); all zeroed by the caller, and for the grad transform used
+    by no other call: planes[4] and R[8] are GO_R's and GO_V's zero rows, row's columns
+    past OW (and x's padding columns in it) are never written, nor are the phase-plane
+    entries of the spare tiles and of the rows past OH, so they stay 0 for every plane and
+    every image."""
+    H, W = src.shape[2], src.shape[3]
     T = TH * TS
-    lo = pl if pl < 2 * TS else 2 * TS  # padded columns [lo, hi) hold input columns
+    lo = pl if pl < 2 * TS else 2 * TS  # padded columns [lo, hi) of row hold x's columns
     hi = pl + W if pl + W > lo else lo
     hi = hi if hi < 2 * TS else 2 * TS
     inside = row[lo:hi]
-    r_src, r_sign, r_shift = IN_R
-    v_src, v_sign, v_shift = IN_V
-    for c in range(x.shape[1]):
-        for u in range(2 * (TH + 2)):  # padded row u = input row u - pt
-            a = u - pt
-            src = zero_row
-            if 0 <= a < H:
-                xrow = x[n, c, a, :hi - lo]
-                for q in range(inside.shape[0]):
-                    inside[q] = xrow[q]
-                src = row
+    r_src, r_sign, r_shift = GO_R if grad else IN_R
+    v_src, v_sign, v_shift = GO_V if grad else IN_V
+    n_rows = H if grad else 2 * (TH + 2)  # dY's rows, or x's padded rows
+    for c in range(src.shape[1]):
+        acc = 0.0
+        for u in range(n_rows):
+            if grad:  # dY row u, masked, into row[:OW]; its dbias share
+                srow, mrow = src[n, c, u], mask[n, c, u]  # (OW,)
+                for z in range(W):
+                    v = srow[z] if not relu or mrow[z] > 0 else 0
+                    row[z] = v
+                    acc += v
+                line = row
+            else:  # padded row u = x's row u - pt, or zeros
+                a = u - pt
+                line = zero_row
+                if 0 <= a < H:
+                    xrow = src[n, c, a, :hi - lo]
+                    for q in range(inside.shape[0]):
+                        inside[q] = xrow[q]
+                    line = row
             base = (u >> 1) * TS
             even = planes[2 * (u & 1), base:base + TS]  # (TS,)
             odd = planes[2 * (u & 1) + 1, base:base + TS]
-            for q in range(TS):  # deinterleave: even and odd padded columns
-                even[q] = src[2 * q]
-                odd[q] = src[2 * q + 1]
-        for k in range(R.shape[0]):  # 8 rows of IN_R, a trip count known at run time only
+            for q in range(TS):  # deinterleave: even and odd columns
+                even[q] = line[2 * q]
+                odd[q] = line[2 * q + 1]
+        if grad:
+            partial[n, c] = acc
+        for k in range(R.shape[0] - 1):  # 8 table rows, a trip count known at run time only
             s0, s1 = r_shift[k, 0] * TS, r_shift[k, 1] * TS
             e0, e1 = planes[r_src[k, 0], s0:s0 + T + 1], planes[r_src[k, 1], s1:s1 + T + 1]
             w0, w1, dst = r_sign[k, 0], r_sign[k, 1], R[k]
             for q in range(T + 1):
                 dst[q] = w0 * e0[q] + w1 * e1[q]
-        for k in range(V.shape[0]):  # 16 rows of IN_V
+        for k in range(V.shape[0]):  # 16 table rows
             s0, s1 = v_shift[k, 0], v_shift[k, 1]
             e0, e1 = R[v_src[k, 0], s0:s0 + T], R[v_src[k, 1], s1:s1 + T]
             w0, w1, dst = v_sign[k, 0], v_sign[k, 1], V[k, c]
@@ -171,83 +201,43 @@ def _output_transform(M, n, bias, out, relu, TH, TS, S, row):
                 dst[z] = v if v > 0 or not relu else 0
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
-def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS, P, Hc, row):
-    """dM[:, o] = A dY A^T per tile, dY = dout masked by r > 0 with ReLU (zero past the
-    output's edge and on the spare tiles), first split into its four phase planes P[2i + j]
-    (each (TH*TS,)); partial[n, o] = that image's dbias share, summed in float64. Scratch:
-    P (5, TH*TS), Hc (3, TH*TS) and row (2*TS,) zeroed by the caller: P[4] and Hc[2] are
-    the zero rows of GO_H and GO_M, and the entries never written stay 0 for every o and
-    every image."""
-    N, O, OH, OW = dout.shape
-    h_src, h_sign, _ = GO_H
-    m_src, m_sign, _ = GO_M
-    for o in range(O):
-        acc = 0.0
-        for y in range(OH):
-            src, mask = dout[n, o, y], r[n, o, y]  # (OW,)
-            for z in range(OW):
-                v = src[z] if not relu or mask[z] > 0 else 0
-                row[z] = v
-                acc += v
-            base = (y >> 1) * TS
-            even, odd = P[2 * (y & 1), base:base + TS], P[2 * (y & 1) + 1, base:base + TS]
-            for tx in range(TS - 1):  # deinterleave: even and odd columns
-                even[tx] = row[2 * tx]
-                odd[tx] = row[2 * tx + 1]
-        for k in range(P.shape[0] - 1):  # 4; trip counts known at run time only
-            for p in range(Hc.shape[0] - 1):  # 2: A dY down the tile rows, then (A dY) A^T
-                # along the tile columns
-                g0, g1 = P[h_src[2 * k + p, 0]], P[h_src[2 * k + p, 1]]
-                w0, w1, h = h_sign[2 * k + p, 0], h_sign[2 * k + p, 1], Hc[p]
-                for q in range(h.shape[0]):
-                    h[q] = w0 * g0[q] + w1 * g1[q]
-            for b in range(P.shape[0] - 1):  # 4
-                h0, h1 = Hc[m_src[b, 0]], Hc[m_src[b, 1]]
-                w0, w1, dst = m_sign[b, 0], m_sign[b, 1], dM[4 * k + b, o]
-                for q in range(dst.shape[0]):
-                    dst[q] = w0 * h0[q] + w1 * h1[q]
-        partial[n, o] = acc
-
-
 @njit(cache=True, nogil=True)
-def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, E, Ep, F, Q, row):
+def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, Ep, Q, row):
     """dx[n, c] = the padding-cropped sum over tiles of B dV B^T; dV (17, C, TH*TS), its row
-    16 zeros (GI_E's zero row). Scratch, zeroed by the caller where it is a zero row or a
-    border that is never written: E (16, TH*TS + 2) (columns 0 and -1), Ep (9, TH*TS + 1)
-    (Ep[8]), F (8, TH*TS + 1 + 2*TS) (TS columns on each side), Q (4, (TH + 2)*TS) (past
-    TH*TS + 1 + TS), and row (2*TS,). Per channel: dV B^T along the tile columns (GI_E; E[4a
-    + j] in E's middle), the two column parities' shares added at their shift of 1 (Ep[2a +
-    p] = E[4a + p] + E[4a + p + 2]), B down the tile rows (GI_F; F[2i + p] in F's middle),
-    the shares of tile rows i and i + 2 added into phase plane 2i + p of dx's padded plane
-    (Q) at shifts 0 and TS, then the phase planes interleaved back into dx's rows."""
+    16 zeros (GI_E's zero row). Scratch: Ep (9, TH*TS + 1) (Ep[8], GI_F's zero row, zeroed
+    by the caller), Q (4, (TH + 2)*TS), row (2*TS,). Per channel: dV B^T along the tile
+    columns, each column's share added into Ep at its parity and shift (GI_E, GI_E_DST),
+    B down the tile rows, each row's share added into phase plane 2*(row parity) + column
+    parity of dx's padded plane (Q) at its shift (GI_F, GI_F_DST), then the phase planes
+    interleaved back into dx's rows."""
     N, C, H, W = dx.shape
     T = TH * TS
     start = pl if pl < 2 * TS else 2 * TS  # dx's columns are padded columns start..
     hi = 2 * TS - pl if 2 * TS - pl > 0 else 0
     hi = hi if hi < W else W
     e_src, e_sign, _ = GI_E
+    e_row, e_shift = GI_E_DST
     f_src, f_sign, _ = GI_F
+    f_row, f_shift = GI_F_DST
+    Epf, Qf = Ep.reshape(-1), Q.reshape(-1)
     for c in range(C):
-        for k in range(E.shape[0]):  # 16 rows of GI_E, a trip count known at run time only
+        for q in range(Epf.shape[0]):  # (Ep[8] is 0 already)
+            Epf[q] = 0
+        for q in range(Qf.shape[0]):
+            Qf[q] = 0
+        for k in range(e_row.shape[0]):  # 16 table rows
             e0, e1, e2 = dV[e_src[k, 0], c], dV[e_src[k, 1], c], dV[e_src[k, 2], c]
-            w0, w1, w2, dst = e_sign[k, 0], e_sign[k, 1], e_sign[k, 2], E[k, 1:T + 1]
+            w0, w1, w2 = e_sign[k, 0], e_sign[k, 1], e_sign[k, 2]
+            dst = Ep[e_row[k], e_shift[k]:e_shift[k] + T]  # (T,)
             for q in range(T):
-                dst[q] = w0 * e0[q] + w1 * e1[q] + w2 * e2[q]
-        for k in range(Ep.shape[0] - 1):  # 8
-            j = 4 * (k >> 1) + (k & 1)
-            e0, e1, dst = E[j, 1:T + 2], E[j + 2, :T + 1], Ep[k]
-            for q in range(T + 1):
-                dst[q] = e0[q] + e1[q]
-        for k in range(F.shape[0]):  # 8 rows of GI_F
+                dst[q] += w0 * e0[q] + w1 * e1[q] + w2 * e2[q]
+        for k in range(f_row.shape[0]):  # 8 table rows
             e0, e1, e2 = Ep[f_src[k, 0]], Ep[f_src[k, 1]], Ep[f_src[k, 2]]
-            w0, w1, w2, dst = f_sign[k, 0], f_sign[k, 1], f_sign[k, 2], F[k, TS:TS + T + 1]
+            w0, w1, w2 = f_sign[k, 0], f_sign[k, 1], f_sign[k, 2]
+            s = f_shift[k] * TS
+            dst = Q[f_row[k], s:s + T + 1]  # (T + 1,)
             for q in range(T + 1):
-                dst[q] = w0 * e0[q] + w1 * e1[q] + w2 * e2[q]
-        for k in range(Q.shape[0]):  # 4
-            f0, f1, dst = F[k, TS:2 * TS + T + 1], F[k + 4, :T + 1 + TS], Q[k, :T + 1 + TS]
-            for q in range(T + 1 + TS):
-                dst[q] = f0[q] + f1[q]
+                dst[q] += w0 * e0[q] + w1 * e1[q] + w2 * e2[q]
         for a in range(H):  # interleave the padded row a + pt and cut the padding away
             u = a + pt
             dst = dx[n, c, a]  # (W,)
@@ -308,14 +298,14 @@ def forward(x, weight, bias, pt, pl, OH, OW, relu):
     U = weight_transform(weight)  # (16, O, C)
     out = ws.empty((N, O, OH, OW), x.dtype)
     _, n_workers = _threads.workers()
-    scratch = _scratch(n_workers, [(16, C, T), (16, O, T), (4, (TH + 2) * TS), (8, T + 1),
-                                   (8, T), (2 * TW,)], x.dtype)
-    zeroed = _zeroed(n_workers, [(2 * TS,), (2 * TS,)], x.dtype)
+    scratch = _scratch(n_workers, [(16, C, T), (16, O, T), (8, T), (2 * TW,)], x.dtype)
+    zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (2 * TS,)], x.dtype)
+    unused = np.empty((1, 1), dtype=np.float64)  # partial: the grad transform's only
 
     def image(worker, n):
-        V, M, planes, R, S, out_row = scratch[worker]
-        row, zero_row = zeroed[worker]
-        _input_transform(x, n, V, pt, pl, TH, TS, planes, row, zero_row, R)
+        V, M, S, out_row = scratch[worker]
+        planes, R, row, zero_row = zeroed[worker]
+        _to_tiles(x, x, n, V, unused, False, relu, pt, pl, TH, TS, planes, row, zero_row, R)
         np.matmul(U, V, out=M)  # 16 GEMMs, BLAS single-threaded in this worker
         _output_transform(M, n, bias, out, relu, TH, TS, S, out_row)
 
@@ -334,13 +324,12 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
     T = TH * TS
     dt = dout.dtype
     _, n_workers = _threads.workers()
-    scratch = _scratch(n_workers, [(16, O, T), (17, C, T), (16, T, C), (4, (TH + 2) * TS),
-                                   (8, T + 1)], dt)
+    scratch = _scratch(n_workers, [(16, O, T), (17, C, T), (16, T, C)], dt)
     for buffers in scratch:
         buffers[1][16] = 0  # V's row 16: the zero row of GI_E
-    zeroed = _zeroed(n_workers, [(5, T), (3, T), (2 * TS,), (2 * TS,), (2 * TS,), (16, T + 2),
-                                 (9, T + 1), (8, T + 1 + 2 * TS), (4, (TH + 2) * TS),
-                                 (2 * TS,)], dt)
+    zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (2 * TS,),
+                                 (5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (9, T + 1),
+                                 (4, (TH + 2) * TS), (2 * TS,)], dt)
     # dU per image, summed in image order afterwards (bits independent of the scheduling)
     dUn = ws.empty((N, 16, O, C), dt)
     partial = np.empty((N, O), dtype=np.float64)
@@ -348,18 +337,19 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
     Ut = U.transpose(0, 2, 1)
 
     def image(worker, n):
-        dM, V17, Vt, planes, R = scratch[worker]
-        P, Hc, dy_row, row, zero_row, E, Ep, F, Q, dx_row = zeroed[worker]
+        dM, V17, Vt = scratch[worker]
+        planes, R, row, zero_row, g_planes, g_R, g_row, Ep, Q, dx_row = zeroed[worker]
         V = V17[:16]  # (16, C, T)
-        _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS, P, Hc, dy_row)
-        _input_transform(x, n, V, pt, pl, TH, TS, planes, row, zero_row, R)
+        _to_tiles(dout, r, n, dM, partial, True, relu, pt, pl, TH, TS, g_planes, g_row,
+                  zero_row, g_R)
+        _to_tiles(x, x, n, V, partial, False, relu, pt, pl, TH, TS, planes, row, zero_row, R)
         # dU = dM @ V^T contracts both operands along their rows (BLAS's NT form), which
         # OpenBLAS runs at about half the rate of the NN form on V's transposed copy
         np.copyto(Vt, V.transpose(0, 2, 1))  # (16, T, C)
         np.matmul(dM, Vt, out=dUn[n])  # (16, O, C)
         if need_dx:
             np.matmul(Ut, dM, out=V)  # dV, in V's buffer
-            _grad_input_transform(V17, dx, n, pt, pl, TH, TS, E, Ep, F, Q, dx_row)
+            _grad_input_transform(V17, dx, n, pt, pl, TH, TS, Ep, Q, dx_row)
 
     _threads.run_tasks(image, N)
     return dx, weight_gradient(dUn.sum(axis=0)), partial
