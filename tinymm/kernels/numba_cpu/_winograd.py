@@ -35,6 +35,14 @@ over a whole image plane (which LLVM vectorises), not a short pass per tile row.
 tile of each row (tx = TW) costs 1/TS extra GEMM columns: the forward drops its outputs and
 the backward feeds it a zero dY, so its dM, dV and its share of dU and dx are zero. Output
 tiles past an odd OH or OW are computed and dropped (forward) or fed zeros (backward).
+
+Compiled kernels: three, each compiled once per dtype (every array they take is
+C-contiguous, every scalar an int64 or a bool): ``_to_tiles`` (the input transform and the
+grad output transform, which have the same passes), ``_output_transform`` and
+``_grad_input_transform``. Their cost at the first run (an empty Numba cache) is set by how
+many loops are written in them, since LLVM optimises each written copy of a loop: each
+pass over the planes is one loop driven by a table of terms (below), and nothing in them
+allocates or calls another compiled function.
 """
 
 from __future__ import annotations
