@@ -35,6 +35,14 @@ over a whole image plane (which LLVM vectorises), not a short pass per tile row.
 tile of each row (tx = TW) costs 1/TS extra GEMM columns: the forward drops its outputs and
 the backward feeds it a zero dY, so its dM, dV and its share of dU and dx are zero. Output
 tiles past an odd OH or OW are computed and dropped (forward) or fed zeros (backward).
+
+Compiled kernels: three, each compiled once per dtype (every array they take is
+C-contiguous, every scalar an int64 or a bool): ``_to_tiles`` (the input transform and the
+grad output transform, which have the same passes), ``_output_transform`` and
+``_grad_input_transform``. Their cost at the first run (an empty Numba cache) is set by how
+many loops are written in them, since LLVM optimises each written copy of a loop: each
+pass over the planes is one loop driven by a table of terms (below), and nothing in them
+allocates or calls another compiled function.
 """
 
 from __future__ import annotations
@@ -48,127 +56,150 @@ from tinymm.kernels.numba_cpu import _workspace as ws
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])  # (4, 3)
 
 
-@njit(cache=True)
-def _comb(dst, a, sa, b, sb):
-    """dst = sa*a + sb*b elementwise, over dst's length. The signs are +-1.0 (exact), floats
-    so that one compiled helper serves every sign pattern (int constants would compile one
-    specialisation per pattern), cast to the arrays' dtype (float32 stays float32)."""
-    sa, sb = dst.dtype.type(sa), dst.dtype.type(sb)
-    for q in range(dst.shape[0]):
-        dst[q] = sa * a[q] + sb * b[q]
+# The transforms' constant matrices as tables of terms, so that each pass of a kernel is ONE
+# loop over its output planes: output plane k of a pass is the sum over its terms m of
+# sign[k, m] * (row src[k, m] of the pass's source planes, at shift[k, m] in the unit the
+# pass names). A compiled loop costs compile time at every place it is written (LLVM
+# optimises each copy), not per plane it runs over; and every index expression costs too,
+# so the tables hold the row numbers ready (the kernels compute no // or % at all). The
+# loops over a table's rows take their trip counts from the scratch arrays' shapes, which
+# are known only at run time: with a constant trip count (range(8)) LLVM unrolls the loop
+# fully, one optimised copy of the inner loop per table row, and compiling costs about
+# three times as much. Planes
+# with fewer nonzero terms name a source row that holds zeros (adding 0 is exact, and no
+# 0 * inf = NaN can appear). The signs are float32 (exact), so float32 kernels stay float32
+# and float64 ones are promoted exactly. Rows of B^T, A^T (index a, i) and of B, A:
+_BT = [[(0, 1), (2, -1)], [(1, 1), (2, 1)], [(2, 1), (1, -1)], [(1, 1), (3, -1)]]
+_AT = [[(0, 1), (1, 1), (2, 1)], [(1, 1), (2, -1), (3, -1)]]
+_B = [[(0, 1)], [(1, 1), (2, -1), (3, 1)], [(1, 1), (2, 1), (0, -1)], [(3, -1)]]
+_A = [[(0, 1)], [(0, 1), (1, 1)], [(0, 1), (1, -1)], [(1, -1)]]
 
 
-@njit(cache=True)
-def _comb3(dst, a, sa, b, sb, c, sc):
-    """dst = sa*a + sb*b + sc*c elementwise (signs +-1.0, as ``_comb``)."""
-    sa, sb, sc = dst.dtype.type(sa), dst.dtype.type(sb), dst.dtype.type(sc)
-    for q in range(dst.shape[0]):
-        dst[q] = sa * a[q] + sb * b[q] + sc * c[q]
+def _table(rows, terms, zero_row):
+    """(src (K, terms) int64, sign (K, terms) float32, shift (K, terms) int64) from rows: a
+    list of [(source row, sign, shift)], padded with (zero_row, 1, 0)."""
+    padded = [list(row) + [(zero_row, 1, 0)] * (terms - len(row)) for row in rows]
+    src = np.array([[t[0] for t in row] for row in padded], dtype=np.int64)
+    sign = np.array([[t[1] for t in row] for row in padded], dtype=np.float32)
+    shift = np.array([[t[2] for t in row] for row in padded], dtype=np.int64)
+    return src, sign, shift
 
 
-@njit(cache=True)
-def _add_into(dst, src):
-    for q in range(dst.shape[0]):
-        dst[q] += src[q]
+# input transform: R[2a + p] = sum_i B^T[a, i] (phase plane 2*(i % 2) + p, shift (i // 2)*TS);
+# V[4a + b] = sum_j B^T[b, j] (R[2a + j % 2], shift j // 2)
+IN_R = _table([[(2 * (i % 2) + k % 2, s, i // 2) for i, s in _BT[k // 2]] for k in range(8)],
+              2, 0)
+IN_V = _table([[(2 * (k // 4) + j % 2, s, j // 2) for j, s in _BT[k % 4]] for k in range(16)],
+              2, 0)
+# grad output transform (phase plane 4 and R[8] hold zeros): R[2k + p] = sum_i A[k, i]
+# (phase plane 2i + p); dM[4k + b] = sum_j A[b, j] R[2k + j]
+GO_R = _table([[(2 * i + k % 2, s, 0) for i, s in _A[k // 2]] for k in range(8)], 2, 4)
+GO_V = _table([[(2 * (k // 4) + j, s, 0) for j, s in _A[k % 4]] for k in range(16)], 2, 8)
+# output transform: S[4i + j] = sum_a A^T[i, a] M[4a + j]
+OUT_S = _table([[(4 * a + k % 4, s, 0) for a, s in _AT[k // 4]] for k in range(8)], 3, 0)
+# grad input transform (dV[16] and Ep[8] hold zeros): Ep[2a + j % 2] at shift j // 2 +=
+# sum_b B[j, b] dV[4a + b] (the shares of tile columns j and j + 2 of E = dV B^T land on
+# one column parity at shifts 0 and 1); Q[2*(i % 2) + p] at shift (i // 2)*TS += sum_a
+# B[i, a] Ep[2a + p] (tile rows i and i + 2 likewise, at shifts 0 and TS)
+GI_E = _table([[(4 * (k // 4) + b, s, 0) for b, s in _B[k % 4]] for k in range(16)], 3, 16)
+GI_E_DST = (np.array([2 * (k // 4) + k % 2 for k in range(16)], dtype=np.int64),
+            np.array([(k % 4) // 2 for k in range(16)], dtype=np.int64))
+GI_F = _table([[(2 * a + k % 2, s, 0) for a, s in _B[k // 2]] for k in range(8)], 3, 8)
+GI_F_DST = (np.array([2 * ((k // 2) % 2) + k % 2 for k in range(8)], dtype=np.int64),
+            np.array([k // 4 for k in range(8)], dtype=np.int64))
 
 
-@njit(cache=True)
-def _copy(dst, src):
-    for q in range(dst.shape[0]):
-        dst[q] = src[q]
+@njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
+def _to_tiles(src, mask, n, V, partial, grad, relu, pt, pl, TH, TS, planes, row, zero_row,
+              R):
+    """The two transforms from an image's planes to its tiles, one compiled kernel (they
+    share their passes); serial, over the planes of image n of src (N, P, ., .):
 
+    * grad False, the input transform: V (16, C, TH*TS) = B^T d B for every 4x4 input tile
+      d of x = src (N, C, H, W) zero-padded by (pt, pl) (mask, partial, relu unused).
+    * grad True, the grad output transform: V = dM (16, O, TH*TS) = A dY A^T per 2x2 tile,
+      dY = dout = src (N, O, OH, OW) masked by mask > 0 with ReLU (zero past the output's
+      edge and on the spare tiles); partial[n, o] = that image's dbias share, float64.
 
-@njit(cache=True)
-def _zero(dst):
-    for q in range(dst.shape[0]):
-        dst[q] = 0
-
-
-@njit(cache=True)
-def _neg(dst, a):
-    for q in range(dst.shape[0]):
-        dst[q] = -a[q]
-
-
-@njit(cache=True)
-def _bt4(d0, d1, d2, d3, e0, e1, e2, e3):
-    """(d0..d3) = B^T applied to the four flat planes e0..e3 (rows of a tile)."""
-    _comb(d0, e0, 1.0, e2, -1.0)
-    _comb(d1, e1, 1.0, e2, 1.0)
-    _comb(d2, e2, 1.0, e1, -1.0)
-    _comb(d3, e1, 1.0, e3, -1.0)
-
-
-@njit(cache=True)
-def _split_rows(x, n, c, pt, pl, TS, planes, row):
-    """planes (2, 2, R*TS): x[n, c] zero-padded by (pt, pl) as its four phase planes
-    (row parity, column parity), R = planes.shape[2] // TS padded rows per parity; row is a
-    (2*TS,) scratch row."""
-    H, W = x.shape[2], x.shape[3]
-    R = planes.shape[2] // TS
-    for u in range(2 * R):  # padded row u = input row u - pt
-        even = planes[u % 2, 0, (u // 2) * TS:(u // 2 + 1) * TS]  # (TS,)
-        odd = planes[u % 2, 1, (u // 2) * TS:(u // 2 + 1) * TS]
-        a = u - pt
-        if a < 0 or a >= H:
-            _zero(even)
-            _zero(odd)
-            continue
-        lo = min(pl, 2 * TS)
-        hi = min(max(pl + W, lo), 2 * TS)
-        _zero(row[:lo])
-        src = x[n, c, a, :hi - lo]
-        dst = row[lo:hi]
-        for q in range(dst.shape[0]):
-            dst[q] = src[q]
-        _zero(row[hi:])
-        for q in range(TS):  # deinterleave: even and odd padded columns
-            even[q] = row[2 * q]
-            odd[q] = row[2 * q + 1]
-
-
-@njit(cache=True, nogil=True)
-def _input_transform(x, n, V, pt, pl, TH, TS):
-    """V (16, C, TH*TS) = B^T d B for every 4x4 input tile d of image n of x (N, C, H, W);
-    serial. Per channel: the four phase planes, then B^T down the tile rows (shift TS) as 8
-    flat planes R, then B along the tile columns (shift 1)."""
+    Per plane: its rows as four phase planes (plane 2*(row parity) + column parity; for x
+    the padded rows, TH + 2 per parity), then the row pass (IN_R or GO_R) into R's 8 rows,
+    then the column pass (IN_V or GO_V) into V. Scratch: planes (5, (TH + 2)*TS), R (9, TH*TS
+    + 1), row and zero_row (2*TS,); all zeroed by the caller, and for the grad transform used
+    by no other call: planes[4] and R[8] are GO_R's and GO_V's zero rows, row's columns
+    past OW (and x's padding columns in it) are never written, nor are the phase-plane
+    entries of the spare tiles and of the rows past OH, so they stay 0 for every plane and
+    every image."""
+    H, W = src.shape[2], src.shape[3]
     T = TH * TS
-    planes = np.empty((2, 2, (TH + 2) * TS), dtype=x.dtype)
-    row = np.empty(2 * TS, dtype=x.dtype)
-    R = np.empty((4, 2, T + 1), dtype=x.dtype)  # B^T d, per tile row index i' and parity
-    for c in range(x.shape[1]):
-        _split_rows(x, n, c, pt, pl, TS, planes, row)
-        for p in range(2):  # tile column parity j % 2
-            e0, e1 = planes[0, p, :T + 1], planes[1, p, :T + 1]  # rows 0, 1 of each tile
-            e2, e3 = planes[0, p, TS:TS + T + 1], planes[1, p, TS:TS + T + 1]  # rows 2, 3
-            _bt4(R[0, p], R[1, p], R[2, p], R[3, p], e0, e1, e2, e3)
-        for k in range(4):  # (B^T d) B along each tile row k
-            _bt4(V[4 * k, c], V[4 * k + 1, c], V[4 * k + 2, c], V[4 * k + 3, c],
-                 R[k, 0, :T], R[k, 1, :T], R[k, 0, 1:], R[k, 1, 1:])
+    lo = pl if pl < 2 * TS else 2 * TS  # padded columns [lo, hi) of row hold x's columns
+    hi = pl + W if pl + W > lo else lo
+    hi = hi if hi < 2 * TS else 2 * TS
+    inside = row[lo:hi]
+    r_src, r_sign, r_shift = GO_R if grad else IN_R
+    v_src, v_sign, v_shift = GO_V if grad else IN_V
+    n_rows = H if grad else 2 * (TH + 2)  # dY's rows, or x's padded rows
+    for c in range(src.shape[1]):
+        acc = 0.0
+        for u in range(n_rows):
+            if grad:  # dY row u, masked, into row[:OW]; its dbias share
+                srow, mrow = src[n, c, u], mask[n, c, u]  # (OW,)
+                for z in range(W):
+                    v = srow[z] if not relu or mrow[z] > 0 else 0
+                    row[z] = v
+                    acc += v
+                line = row
+            else:  # padded row u = x's row u - pt, or zeros
+                a = u - pt
+                line = zero_row
+                if 0 <= a < H:
+                    xrow = src[n, c, a, :hi - lo]
+                    for q in range(inside.shape[0]):
+                        inside[q] = xrow[q]
+                    line = row
+            base = (u >> 1) * TS
+            even = planes[2 * (u & 1), base:base + TS]  # (TS,)
+            odd = planes[2 * (u & 1) + 1, base:base + TS]
+            for q in range(TS):  # deinterleave: even and odd columns
+                even[q] = line[2 * q]
+                odd[q] = line[2 * q + 1]
+        if grad:
+            partial[n, c] = acc
+        for k in range(R.shape[0] - 1):  # 8 table rows, a trip count known at run time only
+            s0, s1 = r_shift[k, 0] * TS, r_shift[k, 1] * TS
+            e0, e1 = planes[r_src[k, 0], s0:s0 + T + 1], planes[r_src[k, 1], s1:s1 + T + 1]
+            w0, w1, dst = r_sign[k, 0], r_sign[k, 1], R[k]
+            for q in range(T + 1):
+                dst[q] = w0 * e0[q] + w1 * e1[q]
+        for k in range(V.shape[0]):  # 16 table rows
+            s0, s1 = v_shift[k, 0], v_shift[k, 1]
+            e0, e1 = R[v_src[k, 0], s0:s0 + T], R[v_src[k, 1], s1:s1 + T]
+            w0, w1, dst = v_sign[k, 0], v_sign[k, 1], V[k, c]
+            for q in range(T):
+                dst[q] = w0 * e0[q] + w1 * e1[q]
 
 
 @njit(cache=True, nogil=True)
-def _output_transform(M, n, bias, out, relu, TH, TS):
-    """out[n, o] = A^T M A + bias (ReLU when asked); M (16, O, TH*TS). A^T down the tile
-    rows as 8 flat planes S, then A along the columns while interleaving each output row's
-    even and odd columns; an odd OH or OW drops the last row or column, the spare tiles are
-    never read."""
+def _output_transform(M, n, bias, out, relu, TH, TS, S, row):
+    """out[n, o] = A^T M A + bias (ReLU when asked); M (16, O, TH*TS). Scratch: S (8,
+    TH*TS), row (2*(TS - 1),). A^T down the tile rows as 8 flat planes S[4i + j] (OUT_S),
+    then A along the columns while interleaving each output row's even and odd columns; an
+    odd OH or OW drops the last row or column, the spare tiles are never read."""
     N, O, OH, OW = out.shape
     T = TH * TS
     TW = TS - 1
-    S = np.empty((2, 4, T), dtype=out.dtype)  # A^T M: output row parity i, column index l
-    row = np.empty(2 * TW, dtype=out.dtype)  # one output row, before bias and ReLU
+    src, sign, _ = OUT_S
     for o in range(O):
-        for j in range(4):
-            m0, m1, m2, m3 = M[j, o], M[4 + j, o], M[8 + j, o], M[12 + j, o]
-            _comb3(S[0, j], m0, 1.0, m1, 1.0, m2, 1.0)
-            _comb3(S[1, j], m1, 1.0, m2, -1.0, m3, -1.0)
+        for k in range(S.shape[0]):  # 8 rows of OUT_S, a trip count known at run time only
+            m0, m1, m2 = M[src[k, 0], o], M[src[k, 1], o], M[src[k, 2], o]
+            w0, w1, w2, dst = sign[k, 0], sign[k, 1], sign[k, 2], S[k]
+            for q in range(T):
+                dst[q] = w0 * m0[q] + w1 * m1[q] + w2 * m2[q]
         b = bias[o]
         for y in range(OH):
-            s = S[y % 2]
-            base = (y // 2) * TS
-            s0, s1 = s[0, base:base + TW], s[1, base:base + TW]
-            s2, s3 = s[2, base:base + TW], s[3, base:base + TW]
+            base = (y >> 1) * TS
+            i = 4 * (y & 1)
+            s0, s1 = S[i, base:base + TW], S[i + 1, base:base + TW]  # (TW,)
+            s2, s3 = S[i + 2, base:base + TW], S[i + 3, base:base + TW]
             for tx in range(TW):  # (A^T M) A: columns 2tx and 2tx + 1, interleaved
                 row[2 * tx] = s0[tx] + s1[tx] + s2[tx]
                 row[2 * tx + 1] = s1[tx] - s2[tx] - s3[tx]
@@ -178,101 +209,59 @@ def _output_transform(M, n, bias, out, relu, TH, TS):
                 dst[z] = v if v > 0 or not relu else 0
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
-def _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS):
-    """dM[:, o] = A dY A^T per tile, dY = dout masked by r > 0 with ReLU (zero past the
-    output's edge and on the spare tiles), first split into its four phase planes P (each
-    (TH*TS,)); partial[n, o] = that image's dbias share, summed in float64."""
-    N, O, OH, OW = dout.shape
-    T = TH * TS
-    P = np.zeros((2, 2, T), dtype=dout.dtype)  # entries never written stay 0 for every o
-    Hc = np.empty((2, T), dtype=dout.dtype)  # A dY for one tile row index k, both parities
-    row = np.zeros(2 * TS, dtype=dout.dtype)  # one masked dY row; past OW it stays 0
-    for o in range(O):
-        acc = 0.0
-        for y in range(OH):
-            src, mask = dout[n, o, y], r[n, o, y]  # (OW,)
-            for z in range(OW):
-                v = src[z] if not relu or mask[z] > 0 else 0
-                row[z] = v
-                acc += v
-            base = (y // 2) * TS
-            even, odd = P[y % 2, 0, base:base + TS], P[y % 2, 1, base:base + TS]
-            for tx in range(TS - 1):  # deinterleave: even and odd columns
-                even[tx] = row[2 * tx]
-                odd[tx] = row[2 * tx + 1]
-        for k in range(4):  # A dY down the tile rows: row k of A is (1,0) (1,1) (1,-1) (0,-1)
-            for p in range(2):
-                g0, g1 = P[0, p], P[1, p]
-                h = Hc[p]
-                if k == 0:
-                    _copy(h, g0)
-                elif k == 1:
-                    _comb(h, g0, 1.0, g1, 1.0)
-                elif k == 2:
-                    _comb(h, g0, 1.0, g1, -1.0)
-                else:
-                    _neg(h, g1)
-            he, ho = Hc[0], Hc[1]  # (A dY) A^T along the tile columns
-            _copy(dM[4 * k, o], he)
-            _comb(dM[4 * k + 1, o], he, 1.0, ho, 1.0)
-            _comb(dM[4 * k + 2, o], he, 1.0, ho, -1.0)
-            _neg(dM[4 * k + 3, o], ho)
-        partial[n, o] = acc
-
-
-@njit(cache=True)
-def _b_cols(f0, f1, f2, f3, e0, e1, e2, e3):
-    """(f0..f3) = B applied to the four flat planes e0..e3 (the adjoint of ``_bt4``)."""
-    _copy(f0, e0)
-    _comb3(f1, e1, 1.0, e2, -1.0, e3, 1.0)
-    _comb3(f2, e1, 1.0, e2, 1.0, e0, -1.0)
-    _neg(f3, e3)
-
-
 @njit(cache=True, nogil=True)
-def _grad_input_transform(dV, dx, n, pt, pl, TH, TS):
-    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T. Per channel: dV B^T along
-    the tile columns (E), the two column parities' shares added at their shift of 1 (Ep),
-    B down the tile rows, each share added into its phase plane at its shift of TS, then the
-    phase planes interleaved back into dx's rows."""
+def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, Ep, Q, row):
+    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T; dV (17, C, TH*TS), its row
+    16 zeros (GI_E's zero row). Scratch: Ep (9, TH*TS + 1) (Ep[8], GI_F's zero row, zeroed
+    by the caller), Q (4, (TH + 2)*TS), row (2*TS,). Per channel: dV B^T along the tile
+    columns, each column's share added into Ep at its parity and shift (GI_E, GI_E_DST),
+    B down the tile rows, each row's share added into phase plane 2*(row parity) + column
+    parity of dx's padded plane (Q) at its shift (GI_F, GI_F_DST), then the phase planes
+    interleaved back into dx's rows."""
     N, C, H, W = dx.shape
     T = TH * TS
-    E = np.empty((4, 4, T), dtype=dx.dtype)  # dV B^T: tile row k', tile column j
-    Ep = np.zeros((4, 2, T + 1), dtype=dx.dtype)  # E by column parity, shifts added
-    F = np.empty((4, T + 1), dtype=dx.dtype)  # B Ep for one column parity, rows i
-    Q = np.empty((2, 2, (TH + 2) * TS), dtype=dx.dtype)  # dx's padded phase planes
-    row = np.empty(2 * TS, dtype=dx.dtype)
+    start = pl if pl < 2 * TS else 2 * TS  # dx's columns are padded columns start..
+    hi = 2 * TS - pl if 2 * TS - pl > 0 else 0
+    hi = hi if hi < W else W
+    e_src, e_sign, _ = GI_E
+    e_row, e_shift = GI_E_DST
+    f_src, f_sign, _ = GI_F
+    f_row, f_shift = GI_F_DST
+    Epf, Qf = Ep.reshape(-1), Q.reshape(-1)
     for c in range(C):
-        for k in range(4):
-            _b_cols(E[k, 0], E[k, 1], E[k, 2], E[k, 3],
-                    dV[4 * k, c], dV[4 * k + 1, c], dV[4 * k + 2, c], dV[4 * k + 3, c])
-            for p in range(2):  # tile columns p and p + 2 land on parity p, shifts 0 and 1
-                _copy(Ep[k, p, :T], E[k, p])
-                Ep[k, p, T] = 0
-                _add_into(Ep[k, p, 1:], E[k, p + 2])
-        _zero(Q.reshape(-1))
-        for p in range(2):
-            _b_cols(F[0], F[1], F[2], F[3], Ep[0, p], Ep[1, p], Ep[2, p], Ep[3, p])
-            for i in range(4):  # tile row i lands on row parity i % 2 at shift (i // 2)*TS
-                s = (i // 2) * TS
-                _add_into(Q[i % 2, p, s:s + T + 1], F[i])
+        for q in range(Epf.shape[0]):  # (Ep[8] is 0 already)
+            Epf[q] = 0
+        for q in range(Qf.shape[0]):
+            Qf[q] = 0
+        for k in range(e_row.shape[0]):  # 16 table rows
+            e0, e1, e2 = dV[e_src[k, 0], c], dV[e_src[k, 1], c], dV[e_src[k, 2], c]
+            w0, w1, w2 = e_sign[k, 0], e_sign[k, 1], e_sign[k, 2]
+            dst = Ep[e_row[k], e_shift[k]:e_shift[k] + T]  # (T,)
+            for q in range(T):
+                dst[q] += w0 * e0[q] + w1 * e1[q] + w2 * e2[q]
+        for k in range(f_row.shape[0]):  # 8 table rows
+            e0, e1, e2 = Ep[f_src[k, 0]], Ep[f_src[k, 1]], Ep[f_src[k, 2]]
+            w0, w1, w2 = f_sign[k, 0], f_sign[k, 1], f_sign[k, 2]
+            s = f_shift[k] * TS
+            dst = Q[f_row[k], s:s + T + 1]  # (T + 1,)
+            for q in range(T + 1):
+                dst[q] += w0 * e0[q] + w1 * e1[q] + w2 * e2[q]
         for a in range(H):  # interleave the padded row a + pt and cut the padding away
             u = a + pt
             dst = dx[n, c, a]  # (W,)
-            if u >= 2 * (TH + 2):
-                _zero(dst)
-                continue
-            even = Q[u % 2, 0, (u // 2) * TS:(u // 2 + 1) * TS]
-            odd = Q[u % 2, 1, (u // 2) * TS:(u // 2 + 1) * TS]
-            for q in range(TS):
-                row[2 * q] = even[q]
-                row[2 * q + 1] = odd[q]
-            hi = min(W, max(2 * TS - pl, 0))
-            src = row[min(pl, 2 * TS):]
-            for b in range(hi):
-                dst[b] = src[b]
-            _zero(dst[hi:])
+            h = hi if u < 2 * (TH + 2) else 0
+            if h > 0:
+                base = (u >> 1) * TS
+                even = Q[2 * (u & 1), base:base + TS]
+                odd = Q[2 * (u & 1) + 1, base:base + TS]
+                for q in range(TS):
+                    row[2 * q] = even[q]
+                    row[2 * q + 1] = odd[q]
+                src = row[start:]
+                for b in range(h):
+                    dst[b] = src[b]
+            for b in range(h, W):
+                dst[b] = 0
 
 
 def tiles(OH: int, OW: int) -> tuple[int, int]:
@@ -283,6 +272,11 @@ def tiles(OH: int, OW: int) -> tuple[int, int]:
 def _scratch(n_workers, shapes, dtype):
     """One list of workspace buffers per worker, of the given shapes."""
     return [[ws.empty(shape, dtype) for shape in shapes] for _ in range(n_workers)]
+
+
+def _zeroed(n_workers, shapes, dtype):
+    """As ``_scratch``, zero-filled: the kernels' ZERO planes and never-written borders."""
+    return [[np.zeros(shape, dtype) for shape in shapes] for _ in range(n_workers)]
 
 
 def weight_transform(weight):
@@ -312,13 +306,16 @@ def forward(x, weight, bias, pt, pl, OH, OW, relu):
     U = weight_transform(weight)  # (16, O, C)
     out = ws.empty((N, O, OH, OW), x.dtype)
     _, n_workers = _threads.workers()
-    scratch = _scratch(n_workers, [(16, C, T), (16, O, T)], x.dtype)
+    scratch = _scratch(n_workers, [(16, C, T), (16, O, T), (8, T), (2 * TW,)], x.dtype)
+    zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (2 * TS,)], x.dtype)
+    unused = np.empty((1, 1), dtype=np.float64)  # partial: the grad transform's only
 
     def image(worker, n):
-        V, M = scratch[worker]
-        _input_transform(x, n, V, pt, pl, TH, TS)
+        V, M, S, out_row = scratch[worker]
+        planes, R, row, zero_row = zeroed[worker]
+        _to_tiles(x, x, n, V, unused, False, relu, pt, pl, TH, TS, planes, row, zero_row, R)
         np.matmul(U, V, out=M)  # 16 GEMMs, BLAS single-threaded in this worker
-        _output_transform(M, n, bias, out, relu, TH, TS)
+        _output_transform(M, n, bias, out, relu, TH, TS, S, out_row)
 
     _threads.run_tasks(image, N)
     return out, U
@@ -333,25 +330,34 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
     TH, TW = tiles(OH, OW)
     TS = TW + 1
     T = TH * TS
+    dt = dout.dtype
     _, n_workers = _threads.workers()
-    scratch = _scratch(n_workers, [(16, O, T), (16, C, T), (16, T, C)], dout.dtype)
+    scratch = _scratch(n_workers, [(16, O, T), (17, C, T), (16, T, C)], dt)
+    for buffers in scratch:
+        buffers[1][16] = 0  # V's row 16: the zero row of GI_E
+    zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (2 * TS,),
+                                 (5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (9, T + 1),
+                                 (4, (TH + 2) * TS), (2 * TS,)], dt)
     # dU per image, summed in image order afterwards (bits independent of the scheduling)
-    dUn = ws.empty((N, 16, O, C), dout.dtype)
+    dUn = ws.empty((N, 16, O, C), dt)
     partial = np.empty((N, O), dtype=np.float64)
-    dx = ws.empty(x.shape, dout.dtype) if need_dx else None
+    dx = ws.empty(x.shape, dt) if need_dx else None
     Ut = U.transpose(0, 2, 1)
 
     def image(worker, n):
-        dM, V, Vt = scratch[worker]
-        _grad_output_transform(dout, r, n, dM, partial, relu, TH, TS)
-        _input_transform(x, n, V, pt, pl, TH, TS)
+        dM, V17, Vt = scratch[worker]
+        planes, R, row, zero_row, g_planes, g_R, g_row, Ep, Q, dx_row = zeroed[worker]
+        V = V17[:16]  # (16, C, T)
+        _to_tiles(dout, r, n, dM, partial, True, relu, pt, pl, TH, TS, g_planes, g_row,
+                  zero_row, g_R)
+        _to_tiles(x, x, n, V, partial, False, relu, pt, pl, TH, TS, planes, row, zero_row, R)
         # dU = dM @ V^T contracts both operands along their rows (BLAS's NT form), which
         # OpenBLAS runs at about half the rate of the NN form on V's transposed copy
         np.copyto(Vt, V.transpose(0, 2, 1))  # (16, T, C)
         np.matmul(dM, Vt, out=dUn[n])  # (16, O, C)
         if need_dx:
             np.matmul(Ut, dM, out=V)  # dV, in V's buffer
-            _grad_input_transform(V, dx, n, pt, pl, TH, TS)
+            _grad_input_transform(V17, dx, n, pt, pl, TH, TS, Ep, Q, dx_row)
 
     _threads.run_tasks(image, N)
     return dx, weight_gradient(dUn.sum(axis=0)), partial

@@ -34,10 +34,9 @@ With ``TINYMM_WINOGRAD=1`` in the environment, 3x3 / stride-1 / dilation-1 convo
 at least WINOGRAD_MIN_C input channels (conv B of the seed model) take the Winograd
 F(2x2, 3x3) path of ``_winograd.py`` instead (fewer multiplies, same results to rounding);
 everything else, and everything by default, takes an im2col path. It is opt-in because its
-four transform kernels add to the first run's compile time (an empty Numba cache) more than
-the cold-start target leaves room for, although they make every later step cheaper
-(benchmarks/RESULTS.md); with it on, the cold start's compile helper takes the convolutions
-(``tinymm.app.compile_notice.helper_stems``).
+three transform kernels add to the first run's compile time (an empty Numba cache), although
+they make every later step cheaper (benchmarks/RESULTS.md); with it on, the cold start's
+compile helper takes the convolutions (``tinymm.app.compile_notice.helper_stems``).
 
 Large buffers (col, the GEMM results, dout2, dcol, out, dx) come from the workspace cache in
 ``_workspace.py``: reused across calls of the same shape, so the page-fault cost
