@@ -22,23 +22,36 @@ NOTE = ("one image per worker thread (BLAS single-threaded in each), in row bloc
         "im2col again, dW GEMM per image, dcol GEMM and col2im per row block")
 
 
-def winograd_on(run):
-    """``run`` with the numba backend's opt-in Winograd conv path switched on for each call
-    (TINYMM_WINOGRAD=1 for the whole process does the same), restored after it."""
+def conv_path(run, winograd: bool):
+    """``run`` with the numba backend's conv path set for each call (restored after it):
+    Winograd for the 3x3 stride-1 convolutions with enough channels when True (the default),
+    im2col for every shape when False (TINYMM_WINOGRAD=0 for a whole process does the same)."""
     from tinymm.kernels.numba_cpu import conv2d as numba_conv
 
-    def run_winograd():
+    def run_on_path():
         saved = numba_conv.WINOGRAD
-        numba_conv.WINOGRAD = True
+        numba_conv.WINOGRAD = winograd
         try:
             return run()
         finally:
             numba_conv.WINOGRAD = saved
 
-    return run_winograd
+    return run_on_path
 
 
-def _conv(label, c_in, c_out, backward, fused=True, workspace=True, winograd=False):
+def default_uses_winograd(c_in: int) -> bool:
+    """Whether the default numba conv path runs a 3x3 stride-1 convolution of c_in input
+    channels by Winograd in this process."""
+    from tinymm.kernels.numba_cpu import conv2d as numba_conv
+
+    return numba_conv.uses_winograd((N, c_in, H, W), (1, c_in, 3, 3), (1, 1), (1, 1))
+
+
+WINOGRAD_NOTE = ("Winograd F(2x2, 3x3) per image: input transform, 16 BLAS GEMMs, output "
+                 "transform; backward by the adjoint transforms")
+
+
+def _conv(label, c_in, c_out, backward, fused=True, workspace=True, im2col=False):
     x = RNG.standard_normal((N, c_in, H, W)).astype(np.float32)
     bound = 1 / np.sqrt(c_in * 9)
     w = RNG.uniform(-bound, bound, (c_out, c_in, 3, 3)).astype(np.float32)
@@ -58,8 +71,8 @@ def _conv(label, c_in, c_out, backward, fused=True, workspace=True, winograd=Fal
             if backward:
                 y.backward(dout)
 
-        if winograd:
-            return winograd_on(run)
+        if im2col:
+            return conv_path(run, winograd=False)
         if workspace:
             return run
 
@@ -96,12 +109,11 @@ def _conv(label, c_in, c_out, backward, fused=True, workspace=True, winograd=Fal
     flops = 2 * N * H * W * c_out * c_in * 9 * (3 if backward else 1)
     kind = "fwd+bwd" if backward else "fwd"
     extra = (("" if fused else " unfused conv2d+relu") + ("" if workspace else " no-workspace")
-             + (" winograd (opt-in)" if winograd else ""))
-    note = NOTE + ("" if workspace else "; workspace cache OFF: fresh buffers every call")
-    if winograd:
-        note = ("Winograd F(2x2, 3x3) per image (TINYMM_WINOGRAD=1): input transform, 16 BLAS "
-                "GEMMs, output transform; backward by the adjoint transforms")
-    plain = workspace and fused and not winograd
+             + (" im2col (TINYMM_WINOGRAD=0)" if im2col else ""))
+    winograd = default_uses_winograd(c_in) and not im2col
+    note = (WINOGRAD_NOTE if winograd else NOTE) + (
+        "" if workspace else "; workspace cache OFF: fresh buffers every call")
+    plain = workspace and fused and not im2col
     return Bench(f"conv {label} {c_in}->{c_out} 3x3 pad1 N={N} {H}x{W} +ReLU {kind}{extra}",
                  "conv2d", make, flops=flops, torch=torch_make, note=note,
                  backends=("reference", "numba") if plain else ("numba",),
@@ -117,6 +129,6 @@ BENCHES = [
     _conv("B", 32, 64, True),
     _conv("B", 32, 64, True, workspace=False),
     _conv("B", 32, 64, True, fused=False),
-    _conv("B", 32, 64, False, winograd=True),
-    _conv("B", 32, 64, True, winograd=True),
+    _conv("B", 32, 64, False, im2col=True),
+    _conv("B", 32, 64, True, im2col=True),
 ]

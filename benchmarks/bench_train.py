@@ -51,7 +51,7 @@ def step_flops(config, T: int = 7) -> float:
     return float(f)
 
 
-def _case(fusion: str, winograd: bool = False) -> Bench:
+def _case(fusion: str, im2col: bool = False) -> Bench:
     from tinymm.models import MultimodalConfig
 
     config = MultimodalConfig(fusion=fusion)
@@ -75,10 +75,10 @@ def _case(fusion: str, winograd: bool = False) -> Bench:
             loss.backward()
             optimizer.step()
 
-        if winograd:
-            from benchmarks.bench_conv2d import winograd_on
+        if im2col:
+            from benchmarks.bench_conv2d import conv_path
 
-            return winograd_on(step)
+            return conv_path(step, winograd=False)
         return step
 
     def torch_make():
@@ -106,16 +106,19 @@ def _case(fusion: str, winograd: bool = False) -> Bench:
 
         return step
 
-    conv = ("conv B by Winograd F(2x2, 3x3) (TINYMM_WINOGRAD=1), conv A by im2col+BLAS GEMM"
-            if winograd else "conv im2col+BLAS GEMM")
+    from benchmarks.bench_conv2d import default_uses_winograd
+
+    conv = ("conv B by Winograd F(2x2, 3x3), conv A by im2col+BLAS GEMM"
+            if default_uses_winograd(config.conv1_channels) and not im2col
+            else "conv im2col+BLAS GEMM")
     return Bench(f"train step {fusion} N=32 (fwd+bwd+Adam, fresh batches)"
-                 + (" winograd (opt-in)" if winograd else ""), "train", make,
+                 + (" im2col (TINYMM_WINOGRAD=0)" if im2col else ""), "train", make,
                  flops=step_flops(config), torch=torch_make, repeat=20,
-                 backends=("numba",) if winograd else ("reference", "numba"),
+                 backends=("numba",) if im2col else ("reference", "numba"),
                  note=f"whole model: {conv} per image, LSTM numba cell, Adam as one numba "
                       "kernel per parameter; a pool of 64 fresh batches (no denormal drift)",
-                 table=f"train step {fusion}" if fusion != "concat" and not winograd else "")
+                 table=f"train step {fusion}" if fusion != "concat" and not im2col else "")
 
 
-BENCHES = [_case(f) for f in FUSIONS] + [_case(f, winograd=True)
+BENCHES = [_case(f) for f in FUSIONS] + [_case(f, im2col=True)
                                          for f in ("multiply", "attention")]

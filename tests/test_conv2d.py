@@ -90,8 +90,8 @@ def test_gradcheck_other_backends(g, fused, backend):
 
 @pytest.fixture
 def winograd_on(monkeypatch):
-    """The numba backend's Winograd F(2x2, 3x3) conv path, switched on (it is opt-in with
-    TINYMM_WINOGRAD=1)."""
+    """The numba backend's Winograd F(2x2, 3x3) conv path, switched on (the default, which
+    TINYMM_WINOGRAD=0 turns off for a whole process)."""
     if "numba" not in BACKENDS:
         pytest.skip("numba backend unavailable")
     from tinymm.kernels.numba_cpu import conv2d as numba_conv
@@ -144,6 +144,7 @@ def test_numba_paths_match_reference(label, make, fused, per_image, monkeypatch)
     from tinymm.kernels.numba_cpu import conv2d as numba_conv
     from tinymm.kernels.reference import conv2d as ref_conv
 
+    monkeypatch.setattr(numba_conv, "WINOGRAD", False)  # im2col for every shape
     monkeypatch.setattr(numba_conv, "PER_IMAGE", per_image)
     (x, w, b), options = make(np.random.default_rng(5), np.dtype(np.float64))
     name = "conv2d_relu" if fused else "conv2d"
@@ -568,6 +569,7 @@ def test_row_blocks_of_the_per_image_path_match_the_reference(label, make, limit
     from tinymm.kernels.numba_cpu import conv2d as numba_conv
     from tinymm.kernels.reference import conv2d as reference
 
+    monkeypatch.setattr(numba_conv, "WINOGRAD", False)  # the im2col path's row blocks
     monkeypatch.setattr(numba_conv, "COL_BLOCK_BYTES", limit)
     for OH in (1, 5, 7):
         blocks = numba_conv._row_blocks(45, OH, 7, 8)

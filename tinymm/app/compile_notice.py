@@ -99,10 +99,11 @@ def compile_notice(stream=None):
 # those kernels itself, as a one-process start does. A helper whose parent fails before
 # ``compile_beside`` finishes its one step and exits on its own.
 
+# the helper's half with the im2col conv path everywhere (TINYMM_WINOGRAD=0)
 TEXT_STEMS = frozenset({"lstm", "attention", "linear", "cross_entropy"})
-# with the Winograd conv path on its three transform kernels make the convolutions most of a
-# half of the compiling: the helper takes them, with the linear and loss kernels (the halves'
-# compile CPU seconds then measured closest to equal), instead of the text side
+# with the Winograd conv path on (the default) its three transform kernels make the
+# convolutions most of a half of the compiling: the helper takes them, with the linear and
+# loss kernels (the halves' compile CPU seconds then measured closest to equal)
 CONV_STEMS = frozenset({"conv2d", "linear", "cross_entropy"})
 HELPER_TIMEOUT_S = 120.0  # a stuck helper: stop waiting, compile the rest here
 # one kernel of each side: when either has no usable cache entry, the start is cold

@@ -30,13 +30,13 @@ below): each image's im2col, GEMM and bias+ReLU, and its backward, stay in one w
 cache, BLAS single-threaded there, with no (K, P) buffer; ``PER_IMAGE = False`` sends them
 through the whole-batch path above (the A/B baseline, and the path of every other geometry).
 
-With ``TINYMM_WINOGRAD=1`` in the environment, 3x3 / stride-1 / dilation-1 convolutions with
-at least WINOGRAD_MIN_C input channels (conv B of the seed model) take the Winograd
-F(2x2, 3x3) path of ``_winograd.py`` instead (fewer multiplies, same results to rounding);
-everything else, and everything by default, takes an im2col path. It is opt-in because its
-three transform kernels add to the first run's compile time (an empty Numba cache), although
-they make every later step cheaper (benchmarks/RESULTS.md); with it on, the cold start's
-compile helper takes the convolutions (``tinymm.app.compile_notice.helper_stems``).
+By default, 3x3 / stride-1 / dilation-1 convolutions with at least WINOGRAD_MIN_C input
+channels (conv B of the seed model) take the Winograd F(2x2, 3x3) path of ``_winograd.py``
+(2.25x fewer multiplies, the same results to rounding); every other shape takes an im2col
+path. ``TINYMM_WINOGRAD=0`` in the environment (or ``WINOGRAD = False``) keeps every shape on
+im2col: the path the reference derives, and the A/B baseline. Its three transform kernels add
+to the first run's compile time (an empty Numba cache); the cold start's compile helper then
+takes the convolutions (``tinymm.app.compile_notice.helper_stems``).
 
 Large buffers (col, the GEMM results, dout2, dcol, out, dx) come from the workspace cache in
 ``_workspace.py``: reused across calls of the same shape, so the page-fault cost
@@ -456,8 +456,8 @@ def _flat_images_backward(dout3, r3, x, W2, kh, kw, pt, pl, dh, dw, OH, relu, ne
 # convolutions with at least WINOGRAD_MIN_C input channels (below it, as for conv A's C = 3,
 # the 16 GEMMs of depth C are too thin and im2col's one GEMM of depth 9C wins). It does 2.25x
 # fewer multiplies than im2col; its transforms are memory-bound passes like im2col's copies.
-# WINOGRAD = False keeps every shape on im2col (the readable path, and the A/B baseline).
-WINOGRAD = os.environ.get("TINYMM_WINOGRAD", "0") == "1"
+# WINOGRAD = False (TINYMM_WINOGRAD=0) keeps every shape on im2col (the A/B baseline).
+WINOGRAD = os.environ.get("TINYMM_WINOGRAD", "1") != "0"
 # PER_IMAGE: flat-geometry convolutions (stride 1, OW == W) run one image per worker
 # (``_flat_images``); False sends them through the whole-batch im2col path (the A/B baseline).
 PER_IMAGE = True
