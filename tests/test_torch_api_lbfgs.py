@@ -52,9 +52,18 @@ def _run(lib, dtype, steps, objective=_rosenbrock, **options):
 def test_matches_torch(options, dtype):
     torch = pytest.importorskip("torch")
     objective = _rosenbrock if dtype == np.float64 else _smooth
+    if dtype == np.float64:  # one step: the same parameters to rounding
+        first, first_torch = _run(tinymm, dtype, 1, objective, **options), \
+            _run(torch, dtype, 1, objective, **options)
+        np.testing.assert_allclose(first[1], first_torch[1], rtol=1e-9, atol=1e-9)
     ours = _run(tinymm, dtype, 3, objective, **options)
     theirs = _run(torch, dtype, 3, objective, **options)
-    rtol = 1e-9 if dtype == np.float64 else 1e-5
+    # Over three steps along Rosenbrock's valley a last-bit difference (NumPy's and PyTorch's
+    # reductions round differently on some CPUs) grows about a thousandfold per step of 20
+    # iterations (measured: 1e-12, 4e-9, 2.5e-6 relative after one, two, three steps), while
+    # the iteration and evaluation counts stay the same; float32 is on a well-conditioned
+    # objective.
+    rtol = 1e-5
     np.testing.assert_allclose(ours[0], theirs[0], rtol=rtol, atol=1e-6)
     np.testing.assert_allclose(ours[1], theirs[1], rtol=rtol, atol=1e-6)
     if dtype == np.float64:  # float32 rounding may move a stopping test by one iteration

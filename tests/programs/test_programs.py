@@ -196,13 +196,39 @@ def run_both(program, monkeypatch):
     return np.array(ours, dtype=np.float64), np.array(theirs, dtype=np.float64)
 
 
+def _count_winograd_convolutions(monkeypatch) -> list:
+    """A list that gets one entry per convolution the numba backend runs by Winograd from now
+    on (empty without numba)."""
+    used: list = []
+    try:
+        from tinymm.kernels.numba_cpu import conv2d as numba_conv
+    except ImportError:
+        return used
+    decide = numba_conv.uses_winograd
+
+    def spy(*args):
+        takes = decide(*args)
+        if takes:
+            used.append(args)
+        return takes
+
+    monkeypatch.setattr(numba_conv, "uses_winograd", spy)
+    return used
+
+
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_program_matches_pytorch(name, monkeypatch):
     if torch is None:
         pytest.skip("PyTorch is not installed")
+    winograd = _count_winograd_convolutions(monkeypatch)
     ours, theirs = run_both(PROGRAMS[name], monkeypatch)
     assert len(ours) == len(theirs) >= 4
     assert np.isfinite(theirs).all()
-    # measured: within 5e-7 relative (float32 rounding); 2e-5 is five significant digits
-    np.testing.assert_allclose(ours, theirs, rtol=2e-5, atol=1e-6, err_msg=name)
+    # measured: within 5e-7 relative (float32 rounding); 2e-5 is five significant digits. The
+    # numba backend's Winograd convolutions (3x3, stride 1, 8+ input channels) round
+    # differently from PyTorch's direct ones (other products, summed in another order): a
+    # program training through them agrees to four significant digits (measured: 8.5e-5 for
+    # super_resolution), as the programs' docstring promises
+    rtol = 3e-4 if winograd else 2e-5
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=1e-6, err_msg=name)
     assert not np.allclose(theirs[0], theirs[1:-1]), "the program must actually train"
