@@ -259,6 +259,17 @@ def run_tasks(task, count, n_workers=None):
         raise run.errors[0]
 
 
+def run_ranges(task, count, pieces):
+    """Call ``task(worker, start, stop)`` on ``pieces`` near-equal contiguous ranges that cover
+    range(count) once, handed out by ``run_tasks``; the ranges depend on count and pieces
+    only, not on which worker takes which."""
+
+    def piece(worker, k):
+        task(worker, k * count // pieces, (k + 1) * count // pieces)
+
+    run_tasks(piece, pieces)
+
+
 GEMM_SPLIT_MACS = 1 << 24  # multiply-adds from which ``matmul`` cuts a GEMM into row pieces
 GEMM_PIECE_ROWS = 16  # at least this many rows per piece
 GEMM_MAX_PIECES = 4  # more pieces than workers: a descheduled worker does fewer of them

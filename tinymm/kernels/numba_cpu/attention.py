@@ -191,10 +191,6 @@ def _batch_pieces(N: int, macs: int) -> int:
     return max(1, min(N, 2 * n_workers))
 
 
-def _piece(k: int, pieces: int, N: int) -> slice:
-    return slice(k * N // pieces, (k + 1) * N // pieces)
-
-
 def _exp_scratch(Lk: int, dtype):
     """The softmax's exp scratch row: (bits, bits seen as floats), ints of dtype's width."""
     bits = np.empty(Lk, dtype=np.int32 if dtype == np.float32 else np.int64)
@@ -212,14 +208,14 @@ def scaled_dot_product_attention_forward(q, k, v, mask=None, is_causal=False, sc
     out = _empty_in_layout_of(q, (N, h, Lq, e), dtype)
     pieces = _batch_pieces(N, N * h * Lq * Lk * (d + e))
 
-    def piece(worker, index):  # batch items n0:n1, BLAS single-threaded in every worker
-        s = _piece(index, pieces, N)
+    def piece(worker, n0, n1):  # batch items n0:n1, BLAS single-threaded in every worker
+        s = slice(n0, n1)
         np.matmul(q[s], k[s].swapaxes(-1, -2), out=P[s])  # (n, h, Lq, Lk)
         b = bias[s] if bias.shape[0] > 1 else bias
         _masked_softmax_rows(P[s], b, has_bias, causal, typed_scale, *_exp_scratch(Lk, dtype))
         np.matmul(P[s], v[s], out=out[s])  # (n, h, Lq, e)
 
-    _threads.run_tasks(piece, pieces)
+    _threads.run_ranges(piece, N, pieces)
     mask_shape = mask.shape if mask is not None and mask.dtype != np.bool_ else None
     cache = (q, k, v, P, scale, mask_shape)
     return (out, P), cache
@@ -237,8 +233,8 @@ def scaled_dot_product_attention_backward(grads, cache):
     dS = empty(P.shape, dtype)  # dP, then scale * dS   (N, h, Lq, Lk)
     pieces = _batch_pieces(N, P.size * (q.shape[3] + v.shape[3]))
 
-    def piece(worker, index):  # batch items n0:n1
-        s = _piece(index, pieces, N)
+    def piece(worker, n0, n1):  # batch items n0:n1
+        s = slice(n0, n1)
         np.matmul(P[s].swapaxes(-1, -2), dout[s], out=dv[s])
         np.matmul(dout[s], v[s].swapaxes(-1, -2), out=dS[s])
         _softmax_backward_rows(dS[s].reshape(-1, Lk), P[s].reshape(-1, Lk),
@@ -246,6 +242,6 @@ def scaled_dot_product_attention_backward(grads, cache):
         np.matmul(dS[s], k[s], out=dq[s])
         np.matmul(dS[s].swapaxes(-1, -2), q[s], out=dk[s])
 
-    _threads.run_tasks(piece, pieces)
+    _threads.run_ranges(piece, N, pieces)
     dmask = sum_to_shape(dS, mask_shape) / scale if mask_shape is not None else None
     return dq, dk, dv, dmask

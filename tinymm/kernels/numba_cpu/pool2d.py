@@ -182,18 +182,14 @@ PIECES_PER_WORKER = 4  # more pieces than workers: a descheduled worker does few
 def _over_planes(kernel, planes, nbytes, *args):
     """kernel(*args, t0, t1) over the planes [0, planes) of a pooling: one call in this
     thread for small maps, else near-equal contiguous pieces handed out to the thread pool's
-    workers (``_threads.run_tasks``). Each plane is written by one task, so the result does not
-    depend on the split."""
+    workers (``_threads.run_ranges``). Each plane is written by one task, so the result does
+    not depend on the split."""
     _, n_workers = _threads.workers()
     pieces = min(planes, n_workers * PIECES_PER_WORKER)
     if nbytes < PLANES_SPLIT_BYTES or pieces < 2 or not _threads.pooled(pieces):
         kernel(*args, 0, planes)
         return
-
-    def piece(worker, k):
-        kernel(*args, k * planes // pieces, (k + 1) * planes // pieces)
-
-    _threads.run_tasks(piece, pieces)
+    _threads.run_ranges(lambda worker, t0, t1: kernel(*args, t0, t1), planes, pieces)
 
 
 def _is_2x2(kh, kw, sh, sw, ph, pw) -> bool:
