@@ -587,3 +587,129 @@ def test_row_blocks_of_the_per_image_path_match_the_reference(label, make, limit
                 assert g is None
             else:
                 np.testing.assert_allclose(g, expected, rtol=tol, atol=tol)
+
+
+# --- the fused conv2d + ReLU + 2x2 max-pool (the seed encoder's conv2 -> ReLU -> pool1) ---
+
+POOL_GEOMETRIES = [g for g in WINOGRAD_GEOMETRIES if g[0] != "wino-3x3-1x1-output"]
+
+
+def _composed(x, w, b, options):
+    """The unfused chain the fused op must equal: conv2d_relu, then max_pool2d(2)."""
+    return F.max_pool2d(F.conv2d_relu(x, w, b, **options), 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("label,make,winograd", POOL_GEOMETRIES,
+                         ids=[g[0] for g in POOL_GEOMETRIES])
+def test_winograd_pool_path_matches_reference(label, make, winograd, dtype, winograd_on):
+    """The pool made from the Winograd output tiles (odd sizes: the last row or column
+    dropped) and its backward, against the reference's conv2d_relu + max_pool2d chain."""
+    from tinymm.kernels.reference import conv2d as ref_conv
+
+    (x, w, b), options = make(np.random.default_rng(5), np.dtype(dtype))
+    out, cache = winograd_on.conv2d_relu_max_pool2d_forward(x, w, b, **options)
+    ref_out, ref_cache = ref_conv.conv2d_relu_max_pool2d_forward(x, w, b, **options)
+    assert cache[0] == ("winograd" if winograd else "composed")
+    tol = TOL[dtype]
+    assert out.shape == ref_out.shape and out.dtype == ref_out.dtype
+    np.testing.assert_allclose(out, ref_out, rtol=0, atol=tol * np.abs(ref_out).max())
+    dp = np.random.default_rng(6).standard_normal(out.shape).astype(dtype)
+    for need_dx in (True, False):
+        grads = winograd_on.conv2d_relu_max_pool2d_backward(dp, cache, need_dx=need_dx)
+        ref_grads = ref_conv.conv2d_relu_max_pool2d_backward(dp, ref_cache, need_dx=need_dx)
+        for g, r in zip(grads, ref_grads):
+            assert (g is None) == (r is None)
+            if r is not None:
+                assert g.dtype == r.dtype and g.shape == r.shape
+                np.testing.assert_allclose(g, r, rtol=0, atol=tol * max(np.abs(r).max(), 1e-30))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("bias", [2.0, -1.0], ids=["all-tied-positive", "all-clipped"])
+def test_conv2d_relu_max_pool2d_ties(backend, bias):
+    """Every conv output equal (zero weights): with a positive bias each window's gradient
+    goes to its first element (row-major), as max_pool2d's; with a negative one the ReLU
+    clips everything to 0 and no gradient passes. C = 8 takes the numba Winograd path."""
+    x = np.random.default_rng(7).standard_normal((2, 8, 6, 6))
+    w = np.zeros((3, 8, 3, 3))
+    b = np.full(3, bias)
+    dp = np.random.default_rng(8).standard_normal((2, 3, 3, 3))
+    with tinymm.use_backend(backend):
+        tx, tw, tb = (tensor(a, requires_grad=True) for a in (x, w, b))
+        p = F.conv2d_relu_max_pool2d(tx, tw, tb, padding=1)
+        p.backward(dp)
+    np.testing.assert_array_equal(p.detach().numpy(), np.full((2, 3, 3, 3), max(bias, 0.0)))
+    dr = np.zeros((2, 3, 6, 6))
+    if bias > 0:
+        dr[:, :, ::2, ::2] = dp  # each window's first element
+    with tinymm.use_backend("reference"):  # the same dr through conv2d_relu's backward
+        rx, rw, rb = (tensor(a, requires_grad=True) for a in (x, w, b))
+        F.conv2d_relu(rx, rw, rb, padding=1).backward(dr)
+    for got, want in ((tx, rx), (tw, rw), (tb, rb)):
+        np.testing.assert_allclose(got.grad.numpy(), want.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(2, 8, 5, 7), (1, 3, 6, 4)], ids=["winograd-odd", "c3"])
+def test_conv2d_relu_max_pool2d_gradcheck_and_composition(backend, shape):
+    """Finite differences on every backend, and the same values and gradients as the unfused
+    conv2d_relu -> max_pool2d chain (8 input channels: the numba Winograd path; 3: the
+    composed one)."""
+    x = np.random.default_rng(9).standard_normal(shape)
+    w = np.random.default_rng(10).standard_normal((3, shape[1], 3, 3)) * 0.5
+    b = np.random.default_rng(11).standard_normal(3) * 0.1
+    options = dict(padding=1)
+    with tinymm.use_backend(backend):
+        assert tinymm.gradcheck(lambda x, w, b: F.conv2d_relu_max_pool2d(x, w, b, **options),
+                                [x, w, b])
+        fused = [tensor(a, requires_grad=True) for a in (x, w, b)]
+        chain = [tensor(a, requires_grad=True) for a in (x, w, b)]
+        p = F.conv2d_relu_max_pool2d(*fused, **options)
+        q = _composed(*chain, options)
+        dp = np.random.default_rng(12).standard_normal(p.shape)
+        p.backward(dp)
+        q.backward(dp)
+    np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for a, c in zip(fused, chain):
+        np.testing.assert_allclose(a.grad.numpy(), c.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_conv2d_relu_max_pool2d_needs_a_2x2_output():
+    x, w = tensor(np.zeros((1, 8, 3, 3))), tensor(np.zeros((2, 8, 3, 3)))
+    with pytest.raises(ValueError, match=r"conv2d_relu_max_pool2d: the conv output \(1x1\) is "
+                                         r"smaller than the 2x2 pool window"):
+        F.conv2d_relu_max_pool2d(x, w, None)
+    with pytest.raises(ValueError, match="conv2d_relu_max_pool2d: input has 8 channels"):
+        F.conv2d_relu_max_pool2d(x, tensor(np.zeros((2, 4, 3, 3))), None, padding=1)
+
+
+@pytest.mark.parametrize("early_pool", [False, True], ids=["seed", "early-pool"])
+def test_image_tower_fused_pool_equals_the_modules(early_pool, monkeypatch):
+    """The tower's conv -> pool pairs as one fused node give the modules' values and
+    gradients; a hook on a module sends the pair back through the modules."""
+    from tinymm.models import MultimodalConfig, MultimodalVQA, towers
+
+    nn.init.seed(0)
+    model = MultimodalVQA(MultimodalConfig(vocab_size=12, num_answers=5, image_size=8,
+                                           early_pool=early_pool, batch_norm=False))
+    image = np.random.default_rng(13).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    results = []
+    for fuse in (True, False):
+        if not fuse:
+            monkeypatch.setattr(towers, "_fusable", lambda conv, pool: False)
+        model.zero_grad()
+        fmap = model.encode_image(tensor(image))
+        (fmap * fmap).sum().backward()
+        results.append([fmap.detach().numpy()] + [p.grad.numpy().copy() for p in
+                                                  (model.conv1.weight, model.conv2.weight,
+                                                   model.conv2.bias)])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+    assert towers._fusable(model.conv2, model.pool1) is False  # (patched above)
+    monkeypatch.undo()
+    assert towers._fusable(model.conv2, model.pool1)
+    handle = model.pool1.register_forward_hook(lambda module, args, out: None)
+    assert not towers._fusable(model.conv2, model.pool1)
+    handle.remove()
+    assert towers._fusable(model.conv2, model.pool1)

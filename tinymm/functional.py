@@ -15,7 +15,7 @@ from tinymm.ops.composite_loss import (
     triplet_margin_loss,
 )
 from tinymm.ops.conv1d import conv1d
-from tinymm.ops.conv2d import conv2d, conv2d_relu
+from tinymm.ops.conv2d import conv2d, conv2d_relu, conv2d_relu_max_pool2d
 from tinymm.ops.conv_transpose import conv_transpose2d
 from tinymm.ops.ctc import ctc_loss
 from tinymm.ops.distance import cdist, cosine_similarity, pairwise_distance
@@ -79,7 +79,8 @@ __all__ = [
     "softmax", "split", "stack", "tanh",
     "dropout", "elu", "gelu", "leaky_relu", "silu", "softplus",
     "bilinear_pool", "film", "gated_fusion", "scaled_dot_product_attention",
-    "adaptive_avg_pool2d", "avg_pool2d", "conv2d", "conv2d_relu", "flatten", "max_pool2d",
+    "adaptive_avg_pool2d", "avg_pool2d", "conv2d", "conv2d_relu", "conv2d_relu_max_pool2d",
+    "flatten", "max_pool2d",
     "embedding", "gru", "lstm", "rnn",
     # normalization
     "batch_norm", "layer_norm",

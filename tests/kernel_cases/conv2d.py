@@ -1,4 +1,5 @@
-"""Parity cases for conv2d and the fused conv2d + ReLU: geometries that exercise every branch
+"""Parity cases for conv2d, the fused conv2d + ReLU and the fused conv2d + ReLU + 2x2
+max-pool: geometries that exercise every branch
 of the numba im2col/col2im (padding on each side, stride, dilation, "same" with an even kernel,
 no bias, a kernel as large as the padded input), and the 3x3 shapes of the numba Winograd
 F(2x2, 3x3) path (WINOGRAD_GEOMETRIES: odd sizes, each padding, asymmetric padding, no bias,
@@ -8,6 +9,7 @@ that path switched on."""
 import numpy as np
 
 from tests.kernel_cases import KernelCase
+from tinymm.kernels.geometry import conv_geometry
 
 # float32: the GEMMs (BLAS) and the reference (einsum / matmul) sum in different orders
 TOL = {np.float32: 2e-6, np.float64: 1e-12}
@@ -47,3 +49,19 @@ WINOGRAD_GEOMETRIES = [
 CASES = [KernelCase(kernel, make, label, TOL)
          for kernel in ("conv2d_forward", "conv2d_relu_forward")
          for label, make in GEOMETRIES + [(g[0], g[1]) for g in WINOGRAD_GEOMETRIES]]
+
+
+def _pool_fits(make) -> bool:
+    """Whether the geometry's conv output holds a 2x2 pool window (the fused op's rule)."""
+    (x, weight, _), geometry = make(np.random.default_rng(0), np.float64)
+    *_, OH, OW = conv_geometry(x.shape, weight.shape, geometry.get("stride", 1),
+                               geometry.get("padding", 0), geometry.get("dilation", 1))
+    return OH >= 2 and OW >= 2
+
+
+# the fused conv2d + ReLU + 2x2 max-pool: every geometry above whose output a 2x2 window
+# fits (odd output sizes drop their last row or column, as the pool's floor mode), on the
+# numba Winograd path (the pool made from the output tiles) and the composed one
+CASES += [KernelCase("conv2d_relu_max_pool2d_forward", make, label, TOL)
+          for label, make in GEOMETRIES + [(g[0], g[1]) for g in WINOGRAD_GEOMETRIES]
+          if _pool_fits(make)]

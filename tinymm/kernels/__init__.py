@@ -99,6 +99,15 @@ _SPECS = [
     KernelSpec("conv2d_relu_backward", "conv2d",
                "(dr (N, O, OH, OW), cache, need_dx=True) -> (dx | None, dweight, dbias | None)",
                "gradients of the fused conv2d + ReLU (mask by r > 0, then conv2d_backward)"),
+    KernelSpec("conv2d_relu_max_pool2d_forward", "conv2d",
+               "(x, weight, bias | None, stride=1, padding=0, dilation=1) -> "
+               "(max_pool2d(max(conv, 0), 2) (N, O, OH // 2, OW // 2), cache)",
+               "fused conv2d + bias + ReLU + 2x2 / stride-2 max-pool (one node)"),
+    KernelSpec("conv2d_relu_max_pool2d_backward", "conv2d",
+               "(dp (N, O, OH // 2, OW // 2), cache, need_dx=True) -> "
+               "(dx | None, dweight, dbias | None)",
+               "gradients of the fused op: dp to each window's first maximum, the ReLU "
+               "mask, then conv2d_backward"),
     KernelSpec("max_pool2d_forward", "pool2d",
                "(x (N, C, H, W), kernel_size, stride=None, padding=0) -> "
                "(out (N, C, OH, OW), cache)",

@@ -6,7 +6,10 @@
   before conv2 (conv1 -> pool1 -> conv2 -> pool2): conv2 then runs on the (H/2, W/2) map, a
   quarter of its positions, and each of its outputs sees 8x8 input pixels instead of 5x5
   (the same parameters, the same output shape). With ``batch_norm`` each conv is followed by
-  a BatchNorm2d (``norm1``, ``norm2``) and then the ReLU.
+  a BatchNorm2d (``norm1``, ``norm2``) and then the ReLU. Without it, each conv followed by
+  a pool runs as one ``conv2d_relu_max_pool2d`` node (``_conv_relu_pool``): the same values
+  and gradients as the two modules, and the Numba backend makes the pool from the conv's
+  Winograd output tiles without writing the conv output.
 * ``TextTower``: Embedding(V, E, padding_idx=0) -> LSTM(E -> H): tokens (N, T), lengths (N,)
   -> every step's output (N, T, H) and the hidden state at each sequence's last token (N, H).
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, fields
 
+from tinymm import functional as F
 from tinymm import nn
 from tinymm.tensor import Tensor, from_numpy
 
@@ -66,23 +70,51 @@ class ImageTower:
 
     def encode_image(self, image: Tensor) -> Tensor:
         """(N, 3, H, W) -> feature map (N, C2, H/4, W/4)."""
-        h = self._conv_relu(image, self.conv1, "norm1")  # (N, C1, H, W)
         if self.early_pool:
-            h = self._conv_relu(self.pool1(h), self.conv2, "norm2")  # (N, C2, H/2, W/2)
-            return self.pool2(h)  # (N, C2, H/4, W/4)
-        h = self._conv_relu(h, self.conv2, "norm2")  # (N, C2, H, W)
-        h = self.pool1(h)  # (N, C2, H/2, W/2)
+            h = self._conv_relu_pool(image, self.conv1, "norm1", self.pool1)  # (N, C1, H/2, W/2)
+            return self._conv_relu_pool(h, self.conv2, "norm2", self.pool2)  # (N, C2, H/4, W/4)
+        h = self._conv_relu(image, self.conv1, "norm1")  # (N, C1, H, W)
+        h = self._conv_relu_pool(h, self.conv2, "norm2", self.pool1)  # (N, C2, H/2, W/2)
         return self.pool2(h)  # (N, C2, H/4, W/4)
 
     def _conv_relu(self, x: Tensor, conv, norm: str) -> Tensor:
         """conv + its fused ReLU, or with ``batch_norm`` conv -> BatchNorm2d -> ReLU."""
         return getattr(self, norm)(conv(x)).relu() if self.batch_norm else conv(x)
 
+    def _conv_relu_pool(self, x: Tensor, conv, norm: str, pool) -> Tensor:
+        """pool(conv + ReLU): one conv2d_relu_max_pool2d node when the pair is the plain one
+        (no batch_norm, a zero-padded ungrouped conv with its fused ReLU, the default
+        MaxPool2d(2), no hooks on either module), which the Numba Winograd path computes
+        without writing the conv output; else the two modules one after the other."""
+        if self.batch_norm or not _fusable(conv, pool):
+            return pool(self._conv_relu(x, conv, norm))
+        return F.conv2d_relu_max_pool2d(x, conv.weight, conv.bias, conv.stride, conv.padding,
+                                        conv.dilation)
+
     @staticmethod
     def regions(fmap: Tensor) -> Tensor:
         """Feature map (N, C, h, w) -> the R = h*w region vectors (N, R, C), row-major."""
         N, C = fmap.shape[0], fmap.shape[1]
         return fmap.reshape(N, C, -1).permute(0, 2, 1)  # (N, R, C)
+
+
+def _fusable(conv, pool) -> bool:
+    """conv -> ReLU -> pool as conv2d_relu_max_pool2d computes it: a zero-padded ungrouped
+    Conv2d with activation="relu", a MaxPool2d of window and stride 2 (no padding, dilation,
+    ceil_mode or indices), and no forward or backward hooks on either (the fused node calls
+    neither module)."""
+    hooks = ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks")
+    if any(m.__dict__.get(h) for m in (conv, pool) for h in hooks):
+        return False
+    return (type(conv) is nn.Conv2d and conv.activation == "relu" and conv.groups == 1
+            and conv.padding_mode == "zeros" and type(pool) is nn.MaxPool2d
+            and _pair(pool.kernel_size) == (2, 2) and _pair(pool.stride) == (2, 2)
+            and _pair(pool.padding) == (0, 0) and _pair(pool.dilation) == (1, 1)
+            and not pool.ceil_mode and not pool.return_indices)
+
+
+def _pair(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 class TextTower:

@@ -1,4 +1,5 @@
-"""Conv2d ops: ``conv2d`` and the fused ``conv2d_relu`` (derivation: kernels/reference/conv2d.py).
+"""Conv2d ops: ``conv2d``, the fused ``conv2d_relu`` and ``conv2d_relu_max_pool2d``
+(derivation: kernels/reference/conv2d.py).
 
 Dimension letters: N batch, C input channels, O output channels, H/W input, kh/kw kernel.
 Both ops take PyTorch's arguments (stride, padding, dilation as an int or a pair; padding
@@ -7,7 +8,9 @@ kernels a normalised geometry:
 stride (sh, sw), padding (pt, pb, pl, pr), dilation (dh, dw). ``conv2d`` followed by
 ``relu`` computes what ``conv2d_relu`` does in one op (the unfused pair is kept for teaching:
 the tutorial shows both give the same gradients); the fused one saves a full pass over the
-output and the separate ReLU node.
+output and the separate ReLU node. ``conv2d_relu_max_pool2d`` adds the 2x2 / stride-2 max-pool
+that follows in the seed encoder (conv2 -> ReLU -> pool1) to the same node, so a backend can
+make the pool from the conv's own output tiles (the Numba Winograd path does).
 """
 
 from __future__ import annotations
@@ -118,6 +121,25 @@ class Conv2dReLU(Conv2d):
     kernel = "conv2d_relu"
 
 
+class Conv2dReLUMaxPool2d(Conv2d):
+    """max_pool2d(max(conv2d, 0), 2) in one node: the conv2d_relu_max_pool2d kernels (the
+    pool's window and stride 2, no padding, floor mode)."""
+
+    kernel = "conv2d_relu_max_pool2d"
+
+    @classmethod
+    def forward(cls, ctx, x, weight, bias, stride=1, padding=0, dilation=1, layer=None):
+        op = layer or cls.kernel
+        stride, pads, dilation = _check(op, x, weight, bias, stride, padding, dilation)
+        OH = output_size(x.shape[2], pads[0], pads[1], weight.shape[2], stride[0], dilation[0])
+        OW = output_size(x.shape[3], pads[2], pads[3], weight.shape[3], stride[1], dilation[1])
+        if OH < 2 or OW < 2:
+            raise ValueError(f"{op}: the conv output ({OH}x{OW}) is smaller than the 2x2 pool "
+                             f"window (input {tuple(x.shape)}, weight {tuple(weight.shape)})")
+        return cls.run(ctx, x, weight, bias, stride=stride, padding=pads,
+                       dilation=dilation)  # (N, O, OH // 2, OW // 2)
+
+
 def _pytorch_rules(op, x, weight, stride, padding, dilation) -> None:
     """The functional API follows PyTorch, where padding="same" needs stride 1."""
     try:
@@ -143,3 +165,12 @@ def conv2d_relu(x, weight, bias=None, stride=1, padding=0, dilation=1):
     """``relu(conv2d(x, weight, bias, ...))`` as one fused op (one pass for bias + ReLU)."""
     _pytorch_rules("conv2d_relu", x, weight, stride, padding, dilation)
     return Conv2dReLU.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation)
+
+
+def conv2d_relu_max_pool2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """``max_pool2d(relu(conv2d(x, weight, bias, ...)), 2)`` as one fused op: the same values
+    and gradients (ties go to the window's first maximum), without the conv output as a
+    tensor of its own."""
+    _pytorch_rules("conv2d_relu_max_pool2d", x, weight, stride, padding, dilation)
+    return Conv2dReLUMaxPool2d.apply(x, weight, bias, stride=stride, padding=padding,
+                                     dilation=dilation)

@@ -52,6 +52,7 @@ from numba import njit
 
 from tinymm.kernels.numba_cpu import _threads
 from tinymm.kernels.numba_cpu import _workspace as ws
+from tinymm.kernels.numba_cpu.pool2d import first_max4_index, max4
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])  # (4, 3)
 
@@ -84,6 +85,11 @@ def _table(rows, terms, zero_row):
     shift = np.array([[t[2] for t in row] for row in padded], dtype=np.int64)
     return src, sign, shift
 
+
+# the pooled backward (dY of a tile holds one value, at its window's winner 2i + j):
+# dM[4a + b] = sum_{i, j} A[a, i] A[b, j] dY[i, j], as the coefficients of dY[2i + j]
+_A_MATRIX = np.array([[1, 0], [1, 1], [1, -1], [0, -1]], dtype=np.float32)  # (4, 2)
+POOL_GRAD = np.einsum("ai,bj->abij", _A_MATRIX, _A_MATRIX).reshape(16, 4)  # float32
 
 # input transform: R[2a + p] = sum_i B^T[a, i] (phase plane 2*(i % 2) + p, shift (i // 2)*TS);
 # V[4a + b] = sum_j B^T[b, j] (R[2a + j % 2], shift j // 2)
@@ -210,6 +216,83 @@ def _output_transform(M, n, bias, out, relu, TH, TS, S, row):
 
 
 @njit(cache=True, nogil=True)
+def _output_transform_pool(M, n, bias, pooled, which, TS, S):
+    """The 2x2 / stride-2 max-pool of ReLU(A^T M A + bias), without the conv output: a 2x2
+    output tile IS one pool window, so each tile's four outputs are made (as in
+    ``_output_transform``), their maximum goes to pooled[n, o, ty, tx] and the index 0..3 of
+    the first maximum (row-major in the window, as max-pool's) to which[n, o, ty, tx] (int8).
+    pooled (N, O, OH // 2, OW // 2): an odd OH or OW leaves the last tile row or column out,
+    as the pool's floor mode drops the conv output's last row or column. Scratch: S (8,
+    TH*TS)."""
+    N, O, PH, PW = pooled.shape
+    T = S.shape[1]
+    src, sign, _ = OUT_S
+    for o in range(O):
+        for k in range(S.shape[0]):  # 8 rows of OUT_S, a trip count known at run time only
+            m0, m1, m2 = M[src[k, 0], o], M[src[k, 1], o], M[src[k, 2], o]
+            w0, w1, w2, dst = sign[k, 0], sign[k, 1], sign[k, 2], S[k]
+            for q in range(T):
+                dst[q] = w0 * m0[q] + w1 * m1[q] + w2 * m2[q]
+        b = bias[o]
+        for ty in range(PH):
+            base = ty * TS
+            s0, s1 = S[0, base:base + PW], S[1, base:base + PW]  # (PW,): tile row 0 ...
+            s2, s3 = S[2, base:base + PW], S[3, base:base + PW]
+            s4, s5 = S[4, base:base + PW], S[5, base:base + PW]  # ... and tile row 1
+            s6, s7 = S[6, base:base + PW], S[7, base:base + PW]
+            dst, win = pooled[n, o, ty], which[n, o, ty]  # (PW,)
+            for tx in range(PW):
+                v00 = s0[tx] + s1[tx] + s2[tx] + b
+                v01 = s1[tx] - s2[tx] - s3[tx] + b
+                v10 = s4[tx] + s5[tx] + s6[tx] + b
+                v11 = s5[tx] - s6[tx] - s7[tx] + b
+                v00 = v00 if v00 > 0 else 0  # the ReLU, as _output_transform's
+                v01 = v01 if v01 > 0 else 0
+                v10 = v10 if v10 > 0 else 0
+                v11 = v11 if v11 > 0 else 0
+                win[tx] = first_max4_index(v00, v01, v10, v11)
+                dst[tx] = max4(v00, v01, v10, v11)
+
+
+@njit(cache=True, nogil=True)
+def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, TS, Y):
+    """dM (16, O, TH*TS) = A dY A^T per tile for the pooled forward: dY, the gradient at the
+    conv output, is dpool routed to each window's recorded winner and masked by the ReLU
+    (pooled > 0: the winner's output), so a tile's dY holds one nonzero at which = 2i + j.
+    Per output channel: the four dY values of every tile as flat planes Y[2i + j] (TH*TS,),
+    zero on the tiles no window covers (each row's spare tile, an odd OH's or OW's last row
+    or column of tiles), then dM[k] = sum_q POOL_GRAD[k, q] Y[q], one unit-stride pass per
+    plane. partial[n, o] = the image's dbias share, float64. Scratch: Y (4, TH*TS)."""
+    N, O, PH, PW = dpool.shape
+    T = dM.shape[2]
+    Yf = Y.reshape(-1)
+    zero = Yf[0] * 0
+    y0, y1, y2, y3 = Y[0], Y[1], Y[2], Y[3]
+    for o in range(O):
+        for q in range(Yf.shape[0]):
+            Yf[q] = zero
+        acc = 0.0
+        for ty in range(PH):
+            base = ty * TS
+            g_row, p_row, w_row = dpool[n, o, ty], pooled[n, o, ty], which[n, o, ty]  # (PW,)
+            for tx in range(PW):
+                g = g_row[tx] if p_row[tx] > 0 else zero
+                acc += g
+                w = w_row[tx]
+                y0[base + tx] = g if w == 0 else zero
+                y1[base + tx] = g if w == 1 else zero
+                y2[base + tx] = g if w == 2 else zero
+                y3[base + tx] = g if w == 3 else zero
+        partial[n, o] = acc
+        for k in range(dM.shape[0]):  # 16 planes, a trip count known at run time only
+            c0, c1 = POOL_GRAD[k, 0], POOL_GRAD[k, 1]
+            c2, c3 = POOL_GRAD[k, 2], POOL_GRAD[k, 3]
+            dst = dM[k, o]  # (T,)
+            for q in range(T):
+                dst[q] = c0 * y0[q] + c1 * y1[q] + c2 * y2[q] + c3 * y3[q]
+
+
+@njit(cache=True, nogil=True)
 def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, Ep, Q, row):
     """dx[n, c] = the padding-cropped sum over tiles of B dV B^T; dV (17, C, TH*TS), its row
     16 zeros (GI_E's zero row). Scratch: Ep (9, TH*TS + 1) (Ep[8], GI_F's zero row, zeroed
@@ -296,15 +379,22 @@ def weight_gradient(dU):
     return np.ascontiguousarray(dg.transpose(1, 2, 0, 3))  # (a, o, c, b) -> (o, c, a, b)
 
 
-def forward(x, weight, bias, pt, pl, OH, OW, relu):
-    """x (N, C, H, W) contiguous, weight (O, C, 3, 3) -> (out (N, O, OH, OW), U)."""
+def forward(x, weight, bias, pt, pl, OH, OW, relu, pool=False):
+    """x (N, C, H, W) contiguous, weight (O, C, 3, 3) -> (out (N, O, OH, OW), U); with
+    ``pool`` (relu too) -> ((pooled (N, O, OH // 2, OW // 2), which int8 of that shape), U):
+    the 2x2 / stride-2 max-pool of the ReLU output, made by ``_output_transform_pool`` from
+    the tiles, the conv output never written."""
     N, C = x.shape[:2]
     O = weight.shape[0]
     TH, TW = tiles(OH, OW)
     TS = TW + 1
     T = TH * TS  # tiles per image, the spare one per tile row included
     U = weight_transform(weight)  # (16, O, C)
-    out = ws.empty((N, O, OH, OW), x.dtype)
+    if pool:
+        out = ws.empty((N, O, OH // 2, OW // 2), x.dtype)
+        which = ws.empty(out.shape, np.int8)
+    else:
+        out = ws.empty((N, O, OH, OW), x.dtype)
     _, n_workers = _threads.workers()
     scratch = _scratch(n_workers, [(16, C, T), (16, O, T), (8, T), (2 * TW,)], x.dtype)
     zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (2 * TS,)], x.dtype)
@@ -315,17 +405,24 @@ def forward(x, weight, bias, pt, pl, OH, OW, relu):
         planes, R, row, zero_row = zeroed[worker]
         _to_tiles(x, x, n, V, unused, False, relu, pt, pl, TH, TS, planes, row, zero_row, R)
         np.matmul(U, V, out=M)  # 16 GEMMs, BLAS single-threaded in this worker
-        _output_transform(M, n, bias, out, relu, TH, TS, S, out_row)
+        if pool:
+            _output_transform_pool(M, n, bias, out, which, TS, S)
+        else:
+            _output_transform(M, n, bias, out, relu, TH, TS, S, out_row)
 
     _threads.run_tasks(image, N)
-    return out, U
+    return ((out, which) if pool else out), U
 
 
-def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
+def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
     """Gradients of ``forward``: (dx (N, C, H, W) or None without need_dx, dweight
     (O, C, 3, 3), dbias partials); each image's V is recomputed from x (contiguous) rather
-    than kept."""
+    than kept. With ``pool`` = (pooled, which, OH, OW), forward's pooled output, its winner
+    indices and the conv output's size: dout is the pooled output's gradient, and each
+    image's dM comes from it by ``_pooled_grad_tiles`` (r and relu unused)."""
     N, O, OH, OW = dout.shape
+    if pool is not None:
+        pooled, which, OH, OW = pool
     C = x.shape[1]
     TH, TW = tiles(OH, OW)
     TS = TW + 1
@@ -338,6 +435,7 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
     zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (2 * TS,),
                                  (5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (9, T + 1),
                                  (4, (TH + 2) * TS), (2 * TS,)], dt)
+    Y = _scratch(n_workers, [(4, T)], dt) if pool is not None else None
     # dU per image, summed in image order afterwards (bits independent of the scheduling)
     dUn = ws.empty((N, 16, O, C), dt)
     partial = np.empty((N, O), dtype=np.float64)
@@ -348,8 +446,11 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True):
         dM, V17, Vt = scratch[worker]
         planes, R, row, zero_row, g_planes, g_R, g_row, Ep, Q, dx_row = zeroed[worker]
         V = V17[:16]  # (16, C, T)
-        _to_tiles(dout, r, n, dM, partial, True, relu, pt, pl, TH, TS, g_planes, g_row,
-                  zero_row, g_R)
+        if pool is not None:
+            _pooled_grad_tiles(dout, pooled, which, n, dM, partial, TS, Y[worker][0])
+        else:
+            _to_tiles(dout, r, n, dM, partial, True, relu, pt, pl, TH, TS, g_planes, g_row,
+                      zero_row, g_R)
         _to_tiles(x, x, n, V, partial, False, relu, pt, pl, TH, TS, planes, row, zero_row, R)
         # dU = dM @ V^T contracts both operands along their rows (BLAS's NT form), which
         # OpenBLAS runs at about half the rate of the NN form on V's transposed copy

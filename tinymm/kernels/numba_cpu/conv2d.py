@@ -54,6 +54,7 @@ from tinymm.kernels.geometry import conv_geometry
 from tinymm.kernels.numba_cpu import _threads, _winograd
 from tinymm.kernels.numba_cpu import _workspace as ws
 from tinymm.kernels.numba_cpu._util import contiguous
+from tinymm.kernels.numba_cpu.pool2d import max_pool2d_backward, max_pool2d_forward
 
 # Inner loops run over views with zero-based indices (``dst = col[k, a:b]`` then
 # ``for q in range(dst.shape[0])``): Numba supports negative indices, so an index computed
@@ -561,3 +562,36 @@ def conv2d_relu_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
 
 def conv2d_relu_backward(dr, cache, need_dx=True):
     return _backward(dr, cache, True, need_dx)
+
+
+def conv2d_relu_max_pool2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """max_pool2d(relu(conv2d), 2). On the Winograd path each 2x2 output tile is one pool
+    window: the pool is made from the tiles (``_winograd.forward`` with pool), so neither the
+    conv output nor its ReLU is written, and the backward reads the pooled output and its
+    int8 winners (a sixteenth and a sixty-fourth of the conv output's bytes in float32)
+    instead of the conv output and its gradient. Other shapes: the conv2d_relu kernels, then
+    the max-pool ones."""
+    x = contiguous(x)
+    (sh, sw), pads, (dh, dw), OH, OW = conv_geometry(x.shape, weight.shape, stride, padding,
+                                                     dilation)
+    if uses_winograd(x.shape, weight.shape, (sh, sw), (dh, dw)):
+        pt, _, pl, _ = pads
+        b = contiguous(bias) if bias is not None else np.zeros(weight.shape[0], dtype=x.dtype)
+        (pooled, which), U = _winograd.forward(x, contiguous(weight), b, pt, pl, OH, OW,
+                                               True, pool=True)
+        return pooled, ("winograd", x, U, bias is not None, (pt, pl), (pooled, which, OH, OW))
+    r, conv_cache = conv2d_relu_forward(x, weight, bias, stride, padding, dilation)
+    pooled, pool_cache = max_pool2d_forward(r, 2)
+    return pooled, ("composed", conv_cache, pool_cache)
+
+
+def conv2d_relu_max_pool2d_backward(dpool, cache, need_dx=True):
+    if cache[0] == "composed":
+        _, conv_cache, pool_cache = cache
+        (dr,) = max_pool2d_backward(dpool, pool_cache)
+        return conv2d_relu_backward(dr, conv_cache, need_dx)
+    _, x, U, has_bias, (pt, pl), pool = cache
+    dpool = contiguous(dpool)
+    dx, dweight, partial = _winograd.backward(dpool, None, x, U, pt, pl, True, need_dx,
+                                              pool=pool)
+    return dx, dweight, partial.sum(axis=0).astype(dpool.dtype) if has_bias else None

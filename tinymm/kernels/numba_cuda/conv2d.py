@@ -25,6 +25,7 @@ from numba import cuda
 from tinymm.kernels.geometry import conv_geometry
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, require_device
 from tinymm.kernels.numba_cuda._gemm import gemm
+from tinymm.kernels.numba_cuda.pool2d import max_pool2d_backward, max_pool2d_forward
 from tinymm.kernels.numba_cuda.reduction import sum_forward
 
 
@@ -170,3 +171,16 @@ def conv2d_relu_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
 
 def conv2d_relu_backward(dr, cache, need_dx=True):
     return _backward("conv2d_relu_backward", dr, cache, need_dx)
+
+
+def conv2d_relu_max_pool2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """The conv2d_relu kernels, then the 2x2 max-pool ones, on the device (one node)."""
+    r, conv_cache = conv2d_relu_forward(x, weight, bias, stride, padding, dilation)
+    pooled, pool_cache = max_pool2d_forward(r, 2)
+    return pooled, (conv_cache, pool_cache)
+
+
+def conv2d_relu_max_pool2d_backward(dpool, cache, need_dx=True):
+    conv_cache, pool_cache = cache
+    (dr,) = max_pool2d_backward(dpool, pool_cache)
+    return conv2d_relu_backward(dr, conv_cache, need_dx)

@@ -49,6 +49,14 @@ The fused conv2d+bias+ReLU op (``conv2d_relu``) returns ``r = max(out, 0)``; its
 first masks the upstream gradient, ``dout = dr * (r > 0)`` (PyTorch's choice at 0), then
 runs the conv backward above.
 
+The fused conv2d + bias + ReLU + 2x2 max-pool op (``conv2d_relu_max_pool2d``, the seed
+encoder's conv2 -> ReLU -> MaxPool2d(2)) returns ``p = max_pool2d(r, 2)``, stride 2, no
+padding, floor mode (an odd OH or OW drops the last row or column of r). Its backward is
+the chain of the two backwards: ``dr`` = dp routed to each window's first maximum (zero
+elsewhere: max_pool2d_backward), then the conv2d_relu backward above. One node instead of
+two lets a backend make the pool from its conv's output tiles without storing r (the Numba
+Winograd path does).
+
 The code below transcribes the im2col view: ``_im2col`` fills ``col`` with one strided
 slice of ``xp`` per kernel offset (i, j), and ``_col2im`` adds them back.
 """
@@ -58,6 +66,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.kernels.geometry import conv_geometry
+from tinymm.kernels.reference.pool2d import max_pool2d_backward, max_pool2d_forward
 
 
 def _im2col(xp, kh, kw, stride, dilation, OH, OW):
@@ -131,3 +140,15 @@ def conv2d_relu_backward(dr, cache, need_dx=True):
     conv_cache, r = cache
     dout = dr * (r > 0)  # (N, O, OH, OW): the ReLU mask first
     return conv2d_backward(dout, conv_cache, need_dx)
+
+
+def conv2d_relu_max_pool2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    r, conv_cache = conv2d_relu_forward(x, weight, bias, stride, padding, dilation)
+    p, pool_cache = max_pool2d_forward(r, 2)  # (N, O, OH // 2, OW // 2)
+    return p, (conv_cache, pool_cache)
+
+
+def conv2d_relu_max_pool2d_backward(dp, cache, need_dx=True):
+    conv_cache, pool_cache = cache
+    (dr,) = max_pool2d_backward(dp, pool_cache)  # (N, O, OH, OW): dp at each window's winner
+    return conv2d_relu_backward(dr, conv_cache, need_dx)
