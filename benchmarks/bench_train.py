@@ -51,7 +51,7 @@ def step_flops(config, T: int = 7) -> float:
     return float(f)
 
 
-def _case(fusion: str, im2col: bool = False) -> Bench:
+def _case(fusion: str, im2col: bool = False, separate_pool: bool = False) -> Bench:
     from tinymm.models import MultimodalConfig
 
     config = MultimodalConfig(fusion=fusion)
@@ -79,6 +79,17 @@ def _case(fusion: str, im2col: bool = False) -> Bench:
             from benchmarks.bench_conv2d import conv_path
 
             return conv_path(step, winograd=False)
+        if separate_pool:
+            from tinymm.models import towers
+
+            def two_nodes():
+                saved, towers.FUSE_CONV_POOL = towers.FUSE_CONV_POOL, False
+                try:
+                    step()
+                finally:
+                    towers.FUSE_CONV_POOL = saved
+
+            return two_nodes
         return step
 
     def torch_make():
@@ -111,14 +122,19 @@ def _case(fusion: str, im2col: bool = False) -> Bench:
     conv = ("conv B by Winograd F(2x2, 3x3), conv A by im2col+BLAS GEMM"
             if default_uses_winograd(config.conv1_channels) and not im2col
             else "conv im2col+BLAS GEMM")
-    return Bench(f"train step {fusion} N=32 (fwd+bwd+Adam, fresh batches)"
-                 + (" im2col (TINYMM_WINOGRAD=0)" if im2col else ""), "train", make,
-                 flops=step_flops(config), torch=torch_make, repeat=20,
-                 backends=("numba",) if im2col else ("reference", "numba"),
-                 note=f"whole model: {conv} per image, LSTM numba cell, Adam as one numba "
-                      "kernel per parameter; a pool of 64 fresh batches (no denormal drift)",
-                 table=f"train step {fusion}" if fusion != "concat" and not im2col else "")
+    pool = ("conv2 + ReLU + pool1 as two nodes (towers.FUSE_CONV_POOL = False)" if separate_pool
+            else "conv2 + ReLU + pool1 as one conv2d_relu_max_pool2d node")
+    variant = " im2col (TINYMM_WINOGRAD=0)" if im2col else ""
+    variant += " conv2 and pool1 unfused" if separate_pool else ""
+    return Bench(f"train step {fusion} N=32 (fwd+bwd+Adam, fresh batches)" + variant, "train",
+                 make, flops=step_flops(config), torch=torch_make, repeat=20,
+                 backends=("numba",) if variant else ("reference", "numba"),
+                 note=f"whole model: {conv} per image, {pool}, LSTM numba cell, Adam as one "
+                      "numba kernel per parameter; a pool of 64 fresh batches (no denormal "
+                      "drift)",
+                 table=f"train step {fusion}" if fusion != "concat" and not variant else "")
 
 
 BENCHES = [_case(f) for f in FUSIONS] + [_case(f, im2col=True)
-                                         for f in ("multiply", "attention")]
+                                         for f in ("multiply", "attention")] \
+    + [_case(f, separate_pool=True) for f in ("multiply", "attention")]

@@ -697,7 +697,7 @@ def test_image_tower_fused_pool_equals_the_modules(early_pool, monkeypatch):
     results = []
     for fuse in (True, False):
         if not fuse:
-            monkeypatch.setattr(towers, "_fusable", lambda conv, pool: False)
+            monkeypatch.setattr(towers, "FUSE_CONV_POOL", False)
         model.zero_grad()
         fmap = model.encode_image(tensor(image))
         (fmap * fmap).sum().backward()
@@ -706,10 +706,35 @@ def test_image_tower_fused_pool_equals_the_modules(early_pool, monkeypatch):
                                                    model.conv2.bias)])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
-    assert towers._fusable(model.conv2, model.pool1) is False  # (patched above)
-    monkeypatch.undo()
     assert towers._fusable(model.conv2, model.pool1)
     handle = model.pool1.register_forward_hook(lambda module, args, out: None)
     assert not towers._fusable(model.conv2, model.pool1)
     handle.remove()
     assert towers._fusable(model.conv2, model.pool1)
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["conv2d_relu", "conv2d_relu_max_pool2d"])
+def test_winograd_paths_never_read_uninitialised_workspace(pool, winograd_on, monkeypatch):
+    """Every workspace buffer handed out filled with NaN (floats) or -1 (integers): the
+    Winograd kernels must write each scratch value before reading it, so the results still
+    match the reference (N = 3: both workers' scratch in use)."""
+    from tinymm.kernels.numba_cpu import _workspace
+    from tinymm.kernels.reference import conv2d as ref_conv
+
+    def poisoned(shape, dtype):
+        return np.full(shape, np.nan if np.dtype(dtype).kind == "f" else -1, dtype)
+
+    monkeypatch.setattr(_workspace, "empty", poisoned)
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((3, 8, 6, 5)).astype(np.float32)
+    w = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    name = "conv2d_relu_max_pool2d" if pool else "conv2d_relu"
+    out, cache = getattr(winograd_on, name + "_forward")(x, w, b, padding=1)
+    ref_out, ref_cache = getattr(ref_conv, name + "_forward")(x, w, b, padding=1)
+    assert cache[0] == "winograd"
+    np.testing.assert_allclose(out, ref_out, rtol=0, atol=TOL[np.float32] * np.abs(ref_out).max())
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    for g, r in zip(getattr(winograd_on, name + "_backward")(dout, cache),
+                    getattr(ref_conv, name + "_backward")(dout, ref_cache)):
+        np.testing.assert_allclose(g, r, rtol=0, atol=TOL[np.float32] * np.abs(r).max())

@@ -33,6 +33,10 @@ from tinymm import functional as F
 from tinymm import nn
 from tinymm.tensor import Tensor, from_numpy
 
+# Each plain conv -> ReLU -> pool pair of the image tower as one conv2d_relu_max_pool2d node;
+# False runs the modules one after the other (the A/B baseline of benchmarks/bench_train.py).
+FUSE_CONV_POOL = True
+
 
 class SavedConfig:
     """A model config dataclass as a checkpoint stores it (``to_dict``) and reads it back
@@ -86,7 +90,7 @@ class ImageTower:
         (no batch_norm, a zero-padded ungrouped conv with its fused ReLU, the default
         MaxPool2d(2), no hooks on either module), which the Numba Winograd path computes
         without writing the conv output; else the two modules one after the other."""
-        if self.batch_norm or not _fusable(conv, pool):
+        if self.batch_norm or not FUSE_CONV_POOL or not _fusable(conv, pool):
             return pool(self._conv_relu(x, conv, norm))
         return F.conv2d_relu_max_pool2d(x, conv.weight, conv.bias, conv.stride, conv.padding,
                                         conv.dilation)

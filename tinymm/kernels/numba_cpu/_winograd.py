@@ -266,7 +266,8 @@ def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, TS, Y):
     N, O, PH, PW = dpool.shape
     T = dM.shape[2]
     Yf = Y.reshape(-1)
-    zero = Yf[0] * 0
+    Yf[0] = 0
+    zero = Yf[0]  # 0 in Y's dtype (Y comes uninitialised: no arithmetic on its values)
     y0, y1, y2, y3 = Y[0], Y[1], Y[2], Y[3]
     for o in range(O):
         for q in range(Yf.shape[0]):
