@@ -93,3 +93,21 @@ def test_matmuls_runs_independent_gemms_whole_or_in_pieces_and_matches_numpy(mon
     for out, (a, b) in zip(outs, ((a1, b1), (a2, b2), (a3, b3))):
         np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
     assert _threads.blas_threads() == before
+
+
+def test_matmul_cuts_one_large_gemm_into_pieces_on_the_workers(monkeypatch):
+    """One GEMM of at least GEMM_SPLIT_MACS multiply-adds runs as row pieces on the workers,
+    whatever GEMM_PAIR_MACS (the threshold for handing out several whole GEMMs together)."""
+    monkeypatch.setattr(_threads, "GEMM_SPLIT_MACS", 500)
+    monkeypatch.setattr(_threads, "GEMM_PAIR_MACS", 10**9)
+    monkeypatch.setattr(_threads, "GEMM_PIECE_ROWS", 2)
+    counts = []
+    run_tasks = _threads.run_tasks
+    monkeypatch.setattr(_threads, "run_tasks",
+                        lambda task, count, *args: (counts.append(count),
+                                                    run_tasks(task, count, *args))[1])
+    r = np.random.default_rng(2)
+    a, b = r.standard_normal((9, 11)), r.standard_normal((11, 6))  # 594 MACs
+    out = _threads.matmul(a, b, np.full((9, 6), np.nan))
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
+    assert counts == [4]  # min(9 // GEMM_PIECE_ROWS, GEMM_MAX_PIECES) pieces

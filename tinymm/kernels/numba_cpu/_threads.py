@@ -292,10 +292,10 @@ def matmuls(*products):
     """out[...] = a @ b for each (a (M, K), b (K, P), out) of ``products``, independent GEMMs
     with BLAS single-threaded, in ONE run of the workers: each GEMM whole, or cut into row
     pieces out[m0:m1] = a[m0:m1] @ b when it has at least GEMM_SPLIT_MACS multiply-adds, the
-    pieces of all of them handed out together (one hand-off instead of one per GEMM). Together
-    under GEMM_PAIR_MACS multiply-adds they run one after the other in this thread. The pieces
-    depend on the shapes only, and each output row is computed by one GEMM whatever the split.
-    Returns the outs."""
+    pieces of all of them handed out together (one hand-off instead of one per GEMM). Whole
+    GEMMs (none cut) together under GEMM_PAIR_MACS multiply-adds run one after the other in
+    this thread. The pieces depend on the shapes only, and each output row is computed by one
+    GEMM whatever the split. Returns the outs."""
     jobs = []  # (a, b, out, m0, m1)
     total = 0
     for a, b, out in products:
@@ -304,7 +304,7 @@ def matmuls(*products):
         total += macs
         pieces = _row_pieces(M, macs)
         jobs += [(a, b, out, k * M // pieces, (k + 1) * M // pieces) for k in range(pieces)]
-    if len(jobs) == 1 or total < GEMM_PAIR_MACS:
+    if len(jobs) == 1 or (len(jobs) == len(products) and total < GEMM_PAIR_MACS):
         with single_threaded_blas():
             for a, b, out in products:
                 np.matmul(a, b, out=out)
