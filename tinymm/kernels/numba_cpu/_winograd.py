@@ -254,43 +254,63 @@ def _output_transform_pool(M, n, bias, pooled, which, TS, S):
                 dst[tx] = max4(v00, v01, v10, v11)
 
 
-@njit(cache=True, nogil=True)
-def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, TS, Y):
-    """dM (16, O, TH*TS) = A dY A^T per tile for the pooled forward: dY, the gradient at the
-    conv output, is dpool routed to each window's recorded winner and masked by the ReLU
-    (pooled > 0: the winner's output), so a tile's dY holds one nonzero at which = 2i + j.
-    Per output channel: the four dY values of every tile as flat planes Y[2i + j] (TH*TS,),
-    zero on the tiles no window covers (each row's spare tile, an odd OH's or OW's last row
-    or column of tiles), then dM[k] = sum_q POOL_GRAD[k, q] Y[q], one unit-stride pass per
-    plane. partial[n, o] = the image's dbias share, float64. Scratch: Y (4, TH*TS)."""
+@njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
+def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, window, Y, E):
+    """dM (16, O, T) = A dY A^T per tile for the pooled forward: dY, the gradient at the conv
+    output, is dpool routed to each window's recorded winner and masked by the ReLU (times
+    pooled > 0, the winner's output, as the reference's dr * (r > 0)), so a tile's dY holds
+    one nonzero at which = 2i + j.
+
+    Per output channel, three flat passes (each one loop over a whole plane: LLVM vectorises
+    them, where loops over the tile rows of a 16-wide map ran about ten times slower): the
+    masked gradient and the winners into E's rows (and the dbias share partial[n, o],
+    float64), then the four dY values of every tile as planes Y[2i + j] (T,) read through
+    ``window`` (T,) int64, the flat index in the pooled plane of tile t's window, or PH*PW,
+    E's zero slot, for the tiles no window covers (each row's spare tile, an odd OH's or
+    OW's last row or column of tiles), then dM[k] = sum_q POOL_GRAD[k, q] Y[q]. The masks are
+    products with 0/1 (they vectorise, selects did not). Scratch: Y (4, T), E (2, PH*PW + 1)
+    in dM's dtype."""
     N, O, PH, PW = dpool.shape
     T = dM.shape[2]
-    Yf = Y.reshape(-1)
-    Yf[0] = 0
-    zero = Yf[0]  # 0 in Y's dtype (Y comes uninitialised: no arithmetic on its values)
+    P = PH * PW
     y0, y1, y2, y3 = Y[0], Y[1], Y[2], Y[3]
+    eg, ew = E[0], E[1]  # masked gradient, winner index (as a float)
+    eg[P] = 0
+    ew[P] = 0
     for o in range(O):
-        for q in range(Yf.shape[0]):
-            Yf[q] = zero
+        g_f = dpool[n, o].reshape(-1)  # (P,)
+        p_f = pooled[n, o].reshape(-1)
+        w_f = which[n, o].reshape(-1)
         acc = 0.0
-        for ty in range(PH):
-            base = ty * TS
-            g_row, p_row, w_row = dpool[n, o, ty], pooled[n, o, ty], which[n, o, ty]  # (PW,)
-            for tx in range(PW):
-                g = g_row[tx] if p_row[tx] > 0 else zero
-                acc += g
-                w = w_row[tx]
-                y0[base + tx] = g if w == 0 else zero
-                y1[base + tx] = g if w == 1 else zero
-                y2[base + tx] = g if w == 2 else zero
-                y3[base + tx] = g if w == 3 else zero
+        for s in range(P):
+            g = g_f[s] * (p_f[s] > 0)
+            eg[s] = g
+            ew[s] = w_f[s]
+            acc += g
         partial[n, o] = acc
+        for t in range(T):
+            s = window[t]
+            g = eg[s]
+            w = ew[s]
+            y0[t] = g * (w == 0)
+            y1[t] = g * (w == 1)
+            y2[t] = g * (w == 2)
+            y3[t] = g * (w == 3)
         for k in range(dM.shape[0]):  # 16 planes, a trip count known at run time only
             c0, c1 = POOL_GRAD[k, 0], POOL_GRAD[k, 1]
             c2, c3 = POOL_GRAD[k, 2], POOL_GRAD[k, 3]
             dst = dM[k, o]  # (T,)
             for q in range(T):
                 dst[q] = c0 * y0[q] + c1 * y1[q] + c2 * y2[q] + c3 * y3[q]
+
+
+def pool_windows(PH: int, PW: int, TH: int, TS: int) -> np.ndarray:
+    """``_pooled_grad_tiles``' window map: for each tile t = ty*TS + tx, its pool window's
+    flat index ty*PW + tx, or PH*PW for a tile no window covers."""
+    window = np.full(TH * TS, PH * PW, dtype=np.int64)
+    ty, tx = np.meshgrid(np.arange(PH), np.arange(PW), indexing="ij")
+    window[(ty * TS + tx).ravel()] = (ty * PW + tx).ravel()
+    return window
 
 
 @njit(cache=True, nogil=True)
@@ -436,7 +456,10 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
     zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (2 * TS,),
                                  (5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (9, T + 1),
                                  (4, (TH + 2) * TS), (2 * TS,)], dt)
-    Y = _scratch(n_workers, [(4, T)], dt) if pool is not None else None
+    if pool is not None:
+        PH, PW = dout.shape[2:]
+        window = pool_windows(PH, PW, TH, TS)
+        pool_scratch = _scratch(n_workers, [(4, T), (2, PH * PW + 1)], dt)
     # dU per image, summed in image order afterwards (bits independent of the scheduling)
     dUn = ws.empty((N, 16, O, C), dt)
     partial = np.empty((N, O), dtype=np.float64)
@@ -448,7 +471,8 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
         planes, R, row, zero_row, g_planes, g_R, g_row, Ep, Q, dx_row = zeroed[worker]
         V = V17[:16]  # (16, C, T)
         if pool is not None:
-            _pooled_grad_tiles(dout, pooled, which, n, dM, partial, TS, Y[worker][0])
+            _pooled_grad_tiles(dout, pooled, which, n, dM, partial, window,
+                               *pool_scratch[worker])
         else:
             _to_tiles(dout, r, n, dM, partial, True, relu, pt, pl, TH, TS, g_planes, g_row,
                       zero_row, g_R)
