@@ -101,10 +101,11 @@ def compile_notice(stream=None):
 
 # the helper's half with the im2col conv path everywhere (TINYMM_WINOGRAD=0)
 TEXT_STEMS = frozenset({"lstm", "attention", "linear", "cross_entropy"})
-# with the Winograd conv path on (the default) its three transform kernels make the
-# convolutions most of a half of the compiling: the helper takes them, with the linear and
-# loss kernels (the halves' compile CPU seconds then measured closest to equal)
-CONV_STEMS = frozenset({"conv2d", "linear", "cross_entropy"})
+# with the Winograd conv path on (the default) its transform kernels (with the seed's fused
+# conv2 + ReLU + pool1, the pooled output and gradient ones) make the convolutions about half
+# of the compiling: the helper takes them alone (the first step came soonest so; with the
+# linear and loss kernels too it came 1-2 s later, benchmarks/RESULTS.md)
+CONV_STEMS = frozenset({"conv2d"})
 HELPER_TIMEOUT_S = 120.0  # a stuck helper: stop waiting, compile the rest here
 # one kernel of each side: when either has no usable cache entry, the start is cold
 _PROBES = (("tinymm.kernels.numba_cpu.conv2d", "_im2col_image"),
@@ -226,7 +227,7 @@ def start_helper(cfg, notice=None):
     if not (cold_cache() and spare_core()):  # a warm start reads no load
         return None
     if notice is not None:
-        side = ("convolutions, linear layers and loss" if helper_stems() == CONV_STEMS
+        side = ("convolutions" if helper_stems() == CONV_STEMS
                 else "text and answer side")
         notice._write(f"compiling kernels in two processes (the second one compiles the "
                       f"{side})\n")

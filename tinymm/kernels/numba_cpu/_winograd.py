@@ -52,7 +52,6 @@ from numba import njit
 
 from tinymm.kernels.numba_cpu import _threads
 from tinymm.kernels.numba_cpu import _workspace as ws
-from tinymm.kernels.numba_cpu.pool2d import first_max4_index, max4
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])  # (4, 3)
 
@@ -246,12 +245,20 @@ def _output_transform_pool(M, n, bias, pooled, which, TS, S):
                 v01 = s1[tx] - s2[tx] - s3[tx] + b
                 v10 = s4[tx] + s5[tx] + s6[tx] + b
                 v11 = s5[tx] - s6[tx] - s7[tx] + b
-                v00 = v00 if v00 > 0 else 0  # the ReLU, as _output_transform's
-                v01 = v01 if v01 > 0 else 0
+                v00 = v00 if v00 > 0 else 0  # the ReLU, as _output_transform's (NaN -> 0:
+                v01 = v01 if v01 > 0 else 0  # so the window holds no NaN)
                 v10 = v10 if v10 > 0 else 0
                 v11 = v11 if v11 > 0 else 0
-                win[tx] = first_max4_index(v00, v01, v10, v11)
-                dst[tx] = max4(v00, v01, v10, v11)
+                a = v00 if v00 >= v01 else v01
+                c = v10 if v10 >= v11 else v11
+                m = a if a >= c else c
+                # the first maximum, row-major: 0 if v00 == m, else 1 if v01, else 2 if v10,
+                # else 3, in integer arithmetic (as pool2d.first_max4_index, without NaN)
+                e0 = np.int64(v00 == m)
+                e1 = np.int64(v01 == m)
+                e2 = np.int64(v10 == m)
+                win[tx] = (1 - e0) * (1 + (1 - e1) * (1 + (1 - e2)))
+                dst[tx] = m
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises

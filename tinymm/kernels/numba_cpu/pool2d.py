@@ -61,7 +61,7 @@ def _window_argmax(plane, y, z, kh, kw, sh, sw, ph, pw):
 
 
 @njit(cache=True, inline="always")
-def max4(v00, v01, v10, v11):
+def _max4(v00, v01, v10, v11):
     """The maximum of a 2x2 window, a NaN winning, as selects (LLVM: max instructions)."""
     best = v00
     best = v01 if (best == best) & ((v01 > best) | (v01 != v01)) else best
@@ -71,7 +71,7 @@ def max4(v00, v01, v10, v11):
 
 
 @njit(cache=True, inline="always")
-def first_max4_index(v00, v01, v10, v11):
+def _first_max4_index(v00, v01, v10, v11):
     """Index 0..3 of the first maximum of a 2x2 window (a NaN wins), in integer arithmetic.
 
     The forward records it and the backward stores through an address computed from it;
@@ -113,8 +113,8 @@ def _max_pool_2x2_forward(x, out, which, t0, t1):
             for z in range(OW):
                 v00, v01 = top[2 * z], top[2 * z + 1]
                 v10, v11 = bottom[2 * z], bottom[2 * z + 1]
-                w[z] = first_max4_index(v00, v01, v10, v11)
-                dst[z] = max4(v00, v01, v10, v11)
+                w[z] = _first_max4_index(v00, v01, v10, v11)
+                dst[z] = _max4(v00, v01, v10, v11)
 
 
 @njit(cache=True, nogil=True)
