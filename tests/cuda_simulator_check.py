@@ -94,6 +94,9 @@ SKIP = {
     # the fused ReLU differs from conv2d only in its epilogue and mask: one geometry suffices
     *(c.id for c in all_cases() if c.kernel == "conv2d_relu_forward"
       and c.label != "stride2-dil2-pad-pair"),
+    # the fused ReLU + 2x2 max-pool is those kernels in sequence on the device: one geometry
+    *(c.id for c in all_cases() if c.kernel == "conv2d_relu_max_pool2d_forward"
+      and c.label != "stride2-dil2-pad-pair"),
     # info_nce at CLIP's largest scale tests float32 rounding on the CPU backends; the cuda
     # rows run the same code as the clip-init and one-pair cases
     "info_nce_forward[sharp]",

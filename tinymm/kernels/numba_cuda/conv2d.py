@@ -175,12 +175,14 @@ def conv2d_relu_backward(dr, cache, need_dx=True):
 
 def conv2d_relu_max_pool2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
     """The conv2d_relu kernels, then the 2x2 max-pool ones, on the device (one node)."""
+    require_device("conv2d_relu_max_pool2d_forward", x=x, weight=weight, bias=bias)
     r, conv_cache = conv2d_relu_forward(x, weight, bias, stride, padding, dilation)
     pooled, pool_cache = max_pool2d_forward(r, 2)
     return pooled, (conv_cache, pool_cache)
 
 
 def conv2d_relu_max_pool2d_backward(dpool, cache, need_dx=True):
+    require_device("conv2d_relu_max_pool2d_backward", dpool=dpool)
     conv_cache, pool_cache = cache
     (dr,) = max_pool2d_backward(dpool, pool_cache)
     return conv2d_relu_backward(dr, conv_cache, need_dx)
