@@ -22,6 +22,7 @@ STATUS = {
     'F.conv1d': 'device',
     'F.conv2d': 'device',
     'F.conv2d_relu': 'device',
+    'F.conv2d_relu_max_pool2d': 'device',
     'F.conv_transpose2d': 'device',
     'F.cosine_embedding_loss': 'device',
     'F.cosine_similarity': 'device',
