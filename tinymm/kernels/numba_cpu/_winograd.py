@@ -143,13 +143,14 @@ def _to_tiles(src, mask, n, V, partial, grad, relu, pt, pl, TH, TS, planes, row,
     r_src, r_sign, r_shift = GO_R if grad else IN_R
     v_src, v_sign, v_shift = GO_V if grad else IN_V
     n_rows = H if grad else 2 * (TH + 2)  # dY's rows, or x's padded rows
+    keep_all = not relu  # the grad transform without a ReLU: every dY value passes
     for c in range(src.shape[1]):
         acc = 0.0
         for u in range(n_rows):
             if grad:  # dY row u, masked, into row[:OW]; its dbias share
                 srow, mrow = src[n, c, u], mask[n, c, u]  # (OW,)
-                for z in range(W):
-                    v = srow[z] if not relu or mrow[z] > 0 else 0
+                for z in range(W):  # the mask as a product (the reference's dr * (r > 0)):
+                    v = srow[z] * ((mrow[z] > 0) | keep_all)  # it vectorises, a select not
                     row[z] = v
                     acc += v
                 line = row
