@@ -36,13 +36,19 @@ tile of each row (tx = TW) costs 1/TS extra GEMM columns: the forward drops its 
 the backward feeds it a zero dY, so its dM, dV and its share of dU and dx are zero. Output
 tiles past an odd OH or OW are computed and dropped (forward) or fed zeros (backward).
 
-Compiled kernels: three, each compiled once per dtype (every array they take is
-C-contiguous, every scalar an int64 or a bool): ``_to_tiles`` (the input transform and the
-grad output transform, which have the same passes), ``_output_transform`` and
-``_grad_input_transform``. Their cost at the first run (an empty Numba cache) is set by how
-many loops are written in them, since LLVM optimises each written copy of a loop: each
-pass over the planes is one loop driven by a table of terms (below), and nothing in them
-allocates or calls another compiled function.
+With ``pool`` (the fused conv2d + ReLU + 2x2 max-pool, conv2d.py) a 2x2 output tile is one
+pool window: ``_output_transform_pool`` writes each tile's ReLU'd maximum and its int8
+first-maximum index instead of the tile, and the backward's dM comes from the pooled
+gradient and those winners (``_pooled_grad_tiles``) instead of the grad output transform.
+
+Compiled kernels, each compiled once per dtype (every array they take is C-contiguous, every
+scalar an int64 or a bool): ``_to_tiles`` (the input transform and the grad output
+transform, which have the same passes), ``_output_transform`` or ``_output_transform_pool``
+(both calling ``_down_tile_rows``, their shared A^T pass), ``_pooled_grad_tiles`` with the
+pool, and ``_grad_input_transform``. Their cost at the first run (an empty Numba cache) is
+set by how many loops are written in them, since LLVM optimises each written copy of a loop:
+each pass over the planes is one loop driven by a table of terms (below), and nothing in
+them allocates.
 """
 
 from __future__ import annotations
@@ -185,21 +191,28 @@ def _to_tiles(src, mask, n, V, partial, grad, relu, pt, pl, TH, TS, planes, row,
 
 
 @njit(cache=True, nogil=True)
-def _output_transform(M, n, bias, out, relu, TH, TS, S, row):
+def _down_tile_rows(M, o, S):
+    """S[4i + j] = sum_a A^T[i, a] M[4a + j, o]: A^T down the tile rows of output channel o,
+    as 8 flat planes of TH*TS (OUT_S), for both output transforms; S (8, TH*TS)."""
+    src, sign, _ = OUT_S
+    T = S.shape[1]
+    for k in range(S.shape[0]):  # 8 rows of OUT_S, a trip count known at run time only
+        m0, m1, m2 = M[src[k, 0], o], M[src[k, 1], o], M[src[k, 2], o]
+        w0, w1, w2, dst = sign[k, 0], sign[k, 1], sign[k, 2], S[k]
+        for q in range(T):
+            dst[q] = w0 * m0[q] + w1 * m1[q] + w2 * m2[q]
+
+
+@njit(cache=True, nogil=True)
+def _output_transform(M, n, bias, out, relu, TS, S, row):
     """out[n, o] = A^T M A + bias (ReLU when asked); M (16, O, TH*TS). Scratch: S (8,
     TH*TS), row (2*(TS - 1),). A^T down the tile rows as 8 flat planes S[4i + j] (OUT_S),
     then A along the columns while interleaving each output row's even and odd columns; an
     odd OH or OW drops the last row or column, the spare tiles are never read."""
     N, O, OH, OW = out.shape
-    T = TH * TS
     TW = TS - 1
-    src, sign, _ = OUT_S
     for o in range(O):
-        for k in range(S.shape[0]):  # 8 rows of OUT_S, a trip count known at run time only
-            m0, m1, m2 = M[src[k, 0], o], M[src[k, 1], o], M[src[k, 2], o]
-            w0, w1, w2, dst = sign[k, 0], sign[k, 1], sign[k, 2], S[k]
-            for q in range(T):
-                dst[q] = w0 * m0[q] + w1 * m1[q] + w2 * m2[q]
+        _down_tile_rows(M, o, S)
         b = bias[o]
         for y in range(OH):
             base = (y >> 1) * TS
@@ -225,14 +238,8 @@ def _output_transform_pool(M, n, bias, pooled, which, TS, S):
     as the pool's floor mode drops the conv output's last row or column. Scratch: S (8,
     TH*TS)."""
     N, O, PH, PW = pooled.shape
-    T = S.shape[1]
-    src, sign, _ = OUT_S
     for o in range(O):
-        for k in range(S.shape[0]):  # 8 rows of OUT_S, a trip count known at run time only
-            m0, m1, m2 = M[src[k, 0], o], M[src[k, 1], o], M[src[k, 2], o]
-            w0, w1, w2, dst = sign[k, 0], sign[k, 1], sign[k, 2], S[k]
-            for q in range(T):
-                dst[q] = w0 * m0[q] + w1 * m1[q] + w2 * m2[q]
+        _down_tile_rows(M, o, S)
         b = bias[o]
         for ty in range(PH):
             base = ty * TS
@@ -437,7 +444,7 @@ def forward(x, weight, bias, pt, pl, OH, OW, relu, pool=False):
         if pool:
             _output_transform_pool(M, n, bias, out, which, TS, S)
         else:
-            _output_transform(M, n, bias, out, relu, TH, TS, S, out_row)
+            _output_transform(M, n, bias, out, relu, TS, S, out_row)
 
     _threads.run_tasks(image, N)
     return ((out, which) if pool else out), U
