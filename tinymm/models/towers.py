@@ -31,6 +31,7 @@ from dataclasses import asdict, fields
 
 from tinymm import functional as F
 from tinymm import nn
+from tinymm.kernels.geometry import pair
 from tinymm.tensor import Tensor, from_numpy
 
 # Each plain conv -> ReLU -> pool pair of the image tower as one conv2d_relu_max_pool2d node;
@@ -107,18 +108,13 @@ def _fusable(conv, pool) -> bool:
     Conv2d with activation="relu", a MaxPool2d of window and stride 2 (no padding, dilation,
     ceil_mode or indices), and no forward or backward hooks on either (the fused node calls
     neither module)."""
-    hooks = ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks")
-    if any(m.__dict__.get(h) for m in (conv, pool) for h in hooks):
+    if any(table for m in (conv, pool) for table in m._call_hooks()):
         return False
     return (type(conv) is nn.Conv2d and conv.activation == "relu" and conv.groups == 1
             and conv.padding_mode == "zeros" and type(pool) is nn.MaxPool2d
-            and _pair(pool.kernel_size) == (2, 2) and _pair(pool.stride) == (2, 2)
-            and _pair(pool.padding) == (0, 0) and _pair(pool.dilation) == (1, 1)
+            and pair(pool.kernel_size) == (2, 2) and pair(pool.stride) == (2, 2)
+            and pair(pool.padding) == (0, 0) and pair(pool.dilation) == (1, 1)
             and not pool.ceil_mode and not pool.return_indices)
-
-
-def _pair(value) -> tuple:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 class TextTower:

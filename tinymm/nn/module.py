@@ -426,10 +426,14 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
-    def __call__(self, *args, **kwargs):
-        # the hook tables exist once a hook is registered (_add_hook)
-        pre, post, backward = (self.__dict__.get(name) for name in (
+    def _call_hooks(self) -> tuple:
+        """(forward pre-hooks, forward hooks, backward hooks) of this module, each a table or
+        None: the tables exist once a hook is registered (_add_hook)."""
+        return tuple(self.__dict__.get(name) for name in (
             "_forward_pre_hooks", "_forward_hooks", "_backward_hooks"))
+
+    def __call__(self, *args, **kwargs):
+        pre, post, backward = self._call_hooks()
         if not (pre or post or backward):
             return self.forward(*args, **kwargs)
         for hook, with_kwargs in list((pre or {}).values()):
