@@ -244,6 +244,14 @@ def check_optimizers_and_full() -> int:
         checked += check_other_updates(rng, dtype)
         filled = _device.to_host(cuda_backend.full((2, 3), 1.5, dtype))
         np.testing.assert_array_equal(filled, ref.full((2, 3), 1.5, dtype))
+        for src_dtype in (dtype, np.float64 if dtype == np.float32 else np.float32):
+            total = rng.standard_normal((5, 7)).astype(dtype)
+            grad = rng.standard_normal((5, 7)).astype(src_dtype)
+            d_total = _device.to_device(total)
+            cuda_backend.accumulate(d_total, _device.to_device(grad))  # in place
+            ref.accumulate(total, grad)
+            np.testing.assert_array_equal(_device.to_host(d_total), total,
+                                          err_msg=f"accumulate {src_dtype.__name__}")
         logits = rng.integers(0, 3, (37, 4)).astype(dtype)  # ties: the first maximum counts
         logits[5, 2] = logits[9, 0] = np.nan  # a NaN is the maximum, as NumPy's argmax
         target = rng.integers(0, 4, 37)

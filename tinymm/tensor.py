@@ -462,17 +462,16 @@ class Tensor:
         run_backward(self, grad, retain_graph=retain_graph)
 
     def _accumulate(self, g: np.ndarray) -> None:
-        if self.is_cuda:  # device kernels: a copy, then out-of-place sums
-            kernels = get_backend("cuda")
-            if self._grad is None:
-                self._grad = Tensor._make(kernels.cast_forward(g, self.array.dtype)[0])
-            else:
-                self._grad = Tensor._make(kernels.add_forward(self._grad.array, g)[0])
-            return
         if self._grad is None:  # our own copy: safe to add into
-            self._grad = Tensor._make(np.array(g, dtype=self.array.dtype, copy=True))
-        else:
-            self._grad.array += g  # in place: no fresh (page-faulting) array per accumulation
+            self._grad = Tensor._make(
+                get_backend("cuda").cast_forward(g, self.array.dtype)[0] if self.is_cuda
+                else np.array(g, dtype=self.array.dtype, copy=True))
+            return
+        # in place (as PyTorch's .grad): no fresh (page-faulting) array per accumulation
+        backend = get_backend("cuda") if self.is_cuda else current_backend()
+        if backend.name == "cuda" and not self.is_cuda:  # a host tensor under use_backend
+            backend = get_backend("reference")
+        backend.accumulate(self._grad.array, g)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""

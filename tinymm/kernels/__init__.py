@@ -20,7 +20,8 @@ Conventions shared by every kernel:
   bounds, and it is the op's job to make sure it cannot).
 * Floating kernels support float32 and float64 and compute in the input dtype.
 * Kernels without the ``_forward``/``_backward`` pair are not differentiable: ``full`` makes
-  a new array, ``correct_count`` counts a classifier's hits, and the optimizer updates
+  a new array, ``correct_count`` counts a classifier's hits, ``accumulate`` adds one array
+  into another in place (autograd's gradient sums), and the optimizer updates
   (``sgd_step``, ``adam_step``, ``rmsprop_step``, ``adagrad_step``, ``adadelta_step``,
   ``nadam_step``, ``radam_step``, ``adamax_step``, ``lion_step``) change their arrays in
   place and return None.
@@ -335,6 +336,8 @@ _SPECS = [
     KernelSpec("nonzero_backward", "scan", "(dout, cache) -> (None,)", "no gradient"),
     KernelSpec("full", "shape", "(shape, value, dtype) -> out",
                "a new array filled with value (not differentiable)"),
+    KernelSpec("accumulate", "elementwise", "(dst, src of dst's shape) -> None",
+               "dst += src in place, NumPy's casting: a gradient summed into a tensor's .grad"),
     KernelSpec("sgd_step", "optim",
                "(param, grad, momentum_buffer | None, lr, momentum=0, dampening=0, "
                "weight_decay=0, nesterov=False, first_step=False) -> None",

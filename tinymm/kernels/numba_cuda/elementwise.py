@@ -25,6 +25,7 @@ from numba import cuda
 from tinymm.kernels.numba_cuda import _strided
 from tinymm.kernels.numba_cuda._device import empty, grid_1d, map_1d, require_device
 from tinymm.kernels.numba_cuda.reduction import sum_to_shape
+from tinymm.kernels.numba_cuda.shape import cast_forward
 
 ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = range(7)
 NEG, EXP, LOG, SQRT, ABS, CLAMP = range(6)
@@ -433,3 +434,28 @@ def _math_pair(op: int):
     (expm1_forward, expm1_backward), (log2_forward, log2_backward), \
     (log10_forward, log10_backward), (reciprocal_forward, reciprocal_backward), \
     (rsqrt_forward, rsqrt_backward) = (_math_pair(op) for op in range(len(MATH_OPS)))
+
+
+# ------------------------------------------------------------------ in place
+def accumulate(dst, src):
+    """dst += src in place: the add kernel with dst as its output (each thread reads and
+    writes only its own element). Mixed dtypes add in the wider one and round once into
+    dst, as NumPy's in-place add does."""
+    require_device("accumulate", dst=dst, src=src)
+    if tuple(src.shape) != tuple(dst.shape):
+        raise ValueError(f"cuda accumulate: src has shape {tuple(src.shape)}, expected dst's "
+                         f"{tuple(dst.shape)}")
+    if not dst.size:
+        return
+    if src.dtype != dst.dtype:
+        wide = np.result_type(dst.dtype, src.dtype)
+        if dst.dtype == wide:
+            accumulate(dst, cast_forward(src, wide)[0])
+        else:
+            total = cast_forward(dst, wide)[0]
+            accumulate(total, src)
+            dst.copy_to_device(cast_forward(total, dst.dtype)[0])
+        return
+    _, kshape, ka, kb = _views("accumulate", dst, src)
+    blocks, threads = grid_1d(dst.size)
+    binary_kernel[blocks, threads](_flat(dst), _flat(src), _flat(dst), kshape, ka, kb, ADD)

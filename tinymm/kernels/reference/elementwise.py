@@ -45,6 +45,10 @@ More unary math (PyTorch's torch.sin ... torch.rsqrt), cached value in brackets:
     log10      out = log10 x        dx = dout / (x ln 10)               [x]
     reciprocal out = 1 / x          dx = -dout * out^2                  [out]
     rsqrt      out = 1 / sqrt x     dx = dout * (-1/2) * out^3          [out]
+
+``accumulate(dst, src)`` is the sum autograd makes when a tensor receives a second gradient
+(it is used on several paths, or ``backward`` runs again): ``dst += src`` in place, no new
+array, with NumPy's in-place casting (a float64 ``src`` is rounded into a float32 ``dst``).
 """
 
 from __future__ import annotations
@@ -297,3 +301,8 @@ def rsqrt_forward(x):
 
 def rsqrt_backward(dout, cache):
     return (dout * cache.dtype.type(-0.5) * cache * cache * cache,)
+
+
+# ------------------------------------------------------------------ in place
+def accumulate(dst, src):
+    np.add(dst, src, out=dst)
