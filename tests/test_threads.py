@@ -111,3 +111,35 @@ def test_matmul_cuts_one_large_gemm_into_pieces_on_the_workers(monkeypatch):
     out = _threads.matmul(a, b, np.full((9, 6), np.nan))
     np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
     assert counts == [4]  # min(9 // GEMM_PIECE_ROWS, GEMM_MAX_PIECES) pieces
+
+
+def test_row_pieces_respect_the_unit_and_linear_runs_its_bias_and_strided_x_in_them(
+        monkeypatch):
+    """``row_pieces`` covers every row once, each piece starting and stopping at a multiple of
+    ``unit``; linear's forward on a strided (N, R, D) x (per-image GEMMs reading x through
+    its strides) and its bias epilogue, both in the pieces, match the reference, and so does
+    its backward from that cache."""
+    from tinymm.kernels.numba_cpu import linear as numba_linear
+    from tinymm.kernels.reference import linear as reference_linear
+
+    monkeypatch.setattr(_threads, "GEMM_SPLIT_MACS", 500)
+    monkeypatch.setattr(_threads, "GEMM_PIECE_ROWS", 2)
+    seen = []
+    _threads.row_pieces(lambda m0, m1: seen.append((m0, m1)), 12, 10**6, unit=3)
+    assert sorted(seen) == [(0, 3), (3, 6), (6, 9), (9, 12)]
+    r = np.random.default_rng(3)
+    x = r.standard_normal((5, 7, 4)).transpose(0, 2, 1)  # (5, 4, 7), x[n] transposed
+    w, bias = r.standard_normal((6, 7)), r.standard_normal(6)
+    calls = []
+    row_pieces = _threads.row_pieces
+    monkeypatch.setattr(_threads, "row_pieces",
+                        lambda task, M, macs, unit=1: (calls.append((M, unit)),
+                                                       row_pieces(task, M, macs, unit))[1])
+    out, cache = numba_linear.linear_forward(x, w, bias)
+    want, want_cache = reference_linear.linear_forward(x, w, bias)
+    assert calls == [(20, 4)]  # the strided path, in pieces of whole images
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+    dout = r.standard_normal(out.shape)
+    for got, expected in zip(numba_linear.linear_backward(dout, cache),
+                             reference_linear.linear_backward(dout, want_cache)):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

@@ -22,6 +22,12 @@ CASES = [
                lambda r, d: ((_randn(r, d, 6, 5), _randn(r, d, 3, 5), _randn(r, d, 3)), {}), "2d"),
     KernelCase("linear_forward",
                lambda r, d: ((_randn(r, d, 2, 4, 5), _randn(r, d, 3, 5), None), {}), "3d-no-bias"),
+    KernelCase("linear_forward",  # x[n] a transposed (4, 5) matrix: BLAS reads its strides
+               lambda r, d: ((_randn(r, d, 3, 5, 4).transpose(0, 2, 1), _randn(r, d, 2, 5),
+                              _randn(r, d, 2)), {}), "3d-strided"),
+    KernelCase("linear_forward",
+               lambda r, d: ((_randn(r, d, 5, 6).T, _randn(r, d, 2, 5), None), {}),
+               "2d-strided"),
     KernelCase("relu_forward", lambda r, d: ((_randn(r, d, 3, 17),), {})),
     KernelCase("sigmoid_forward", lambda r, d: ((_randn(r, d, 3, 17) * 30,), {})),
     KernelCase("tanh_forward", lambda r, d: ((_randn(r, d, 2, 3, 5) * 3,), {})),

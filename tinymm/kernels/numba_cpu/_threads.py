@@ -318,8 +318,37 @@ def matmuls(*products):
     return tuple(out for _, _, out in products)
 
 
-def matmul(a, b, out):
+def row_pieces(task, M: int, macs: int, unit: int = 1):
+    """Call ``task(m0, m1)`` on the row pieces of a GEMM of M rows and ``macs``
+    multiply-adds, with BLAS single-threaded: one piece (0, M) in this thread under
+    GEMM_SPLIT_MACS, else up to GEMM_MAX_PIECES pieces on the workers, each starting and
+    stopping at a multiple of ``unit`` rows (M a multiple of it). A task computes its rows'
+    GEMM and may run other passes on those rows while they are in its core's cache (the
+    same pass over the whole array afterwards in the caller would read the other core's rows
+    across cores, at several times the cost)."""
+    units = M // unit
+    pieces = min(_row_pieces(M, macs), max(1, units))
+    if pieces == 1:
+        with single_threaded_blas():
+            task(0, M)
+        return
+    run_tasks(lambda worker, k: task(k * units // pieces * unit,
+                                     (k + 1) * units // pieces * unit), pieces)
+
+
+def matmul(a, b, out, epilogue=None):
     """out[...] = a (M, K) @ b (K, P), 2-D, with BLAS single-threaded: as row pieces
     out[m0:m1] = a[m0:m1] @ b on the workers when the GEMM has at least GEMM_SPLIT_MACS
-    multiply-adds, else as one GEMM in this thread (``matmuls`` of one product). Returns out."""
-    return matmuls((a, b, out))[0]
+    multiply-adds, else as one GEMM in this thread (``matmuls`` of one product); then
+    ``epilogue(out[m0:m1])``, when given, on each piece's rows in the thread that made them
+    (``row_pieces``). Returns out."""
+    if epilogue is None:
+        return matmuls((a, b, out))[0]
+
+    def piece(m0, m1):
+        np.matmul(a[m0:m1], b, out=out[m0:m1])
+        epilogue(out[m0:m1])
+
+    M, K = a.shape
+    row_pieces(piece, M, M * K * b.shape[1])
+    return out

@@ -7,7 +7,8 @@ each with BLAS single-threaded, a large one cut into row pieces for the worker t
 owner per core: no OpenBLAS thread pool spinning beside Numba's); the backward's two GEMMs
 (dx and dweight, independent) go to the workers together (``_threads.matmuls``). Numba does
 the memory-bound parts around them in one pass each: adding the bias into the GEMM's output in
-place (no second (B, D_out) temporary), and the column sum for ``dbias``.
+place (no second (B, D_out) temporary), on each row piece in the thread whose GEMM just wrote
+it, and the column sum for ``dbias``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tinymm.kernels.numba_cpu import _threads
 from tinymm.kernels.numba_cpu._util import contiguous
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # nogil: it runs on the workers, after their GEMM pieces
 def _add_bias(out, bias):
     B, D = out.shape
     for b in range(B):
@@ -40,17 +41,33 @@ def _column_sum(d2, dbias):
 
 def linear_forward(x, weight, bias):
     lead = x.shape[:-1]
-    x2 = contiguous(x.reshape(int(np.prod(x.shape[:-1], dtype=np.int64)), x.shape[-1]))  # (B, D_in)
-    out = _threads.matmul(x2, weight.T, np.empty((x2.shape[0], weight.shape[0]),
-                                                 np.result_type(x2, weight)))  # (B, D_out)
-    if bias is not None:
-        _add_bias(out, bias)
-    cache = (x2, weight, bias is not None, lead)
-    return out.reshape(lead + (weight.shape[0],)), cache
+    B, D = int(np.prod(lead, dtype=np.int64)), x.shape[-1]
+    O = weight.shape[0]
+    out = np.empty((B, O), np.result_type(x, weight))  # (B, D_out)
+    epilogue = None if bias is None else (lambda rows: _add_bias(rows, bias))
+    if x.flags.c_contiguous or x.ndim != 3 or not B:
+        x2 = contiguous(x.reshape(B, D))  # (B, D_in)
+        _threads.matmul(x2, weight.T, out, epilogue)
+        return out.reshape(lead + (O,)), (x2, weight, bias is not None, lead)
+    # a strided (N, R, D_in) x (a transposed feature map, say): x[n] @ W^T per image, BLAS
+    # reading x[n] through its strides (as a transposed operand) instead of a copy of x, in
+    # pieces of whole images; the backward copies x once for its dweight GEMM
+    R = x.shape[1]
+    w_t, out3 = weight.T, out.reshape(x.shape[0], R, O)
+
+    def images(m0, m1):
+        np.matmul(x[m0 // R:m1 // R], w_t, out=out3[m0 // R:m1 // R])
+        if epilogue is not None:
+            epilogue(out[m0:m1])
+
+    _threads.row_pieces(images, B, B * D * O, R)
+    return out.reshape(lead + (O,)), (x, weight, bias is not None, lead)
 
 
 def linear_backward(dout, cache):
-    x2, weight, has_bias, lead = cache
+    x, weight, has_bias, lead = cache
+    x2 = contiguous(x.reshape(int(np.prod(lead, dtype=np.int64)), x.shape[-1])) if x.ndim > 2 \
+        else x  # (B, D_in)
     d2 = contiguous(dout.reshape(int(np.prod(dout.shape[:-1], dtype=np.int64)),
                                  weight.shape[0]))  # (B, D_out); no -1: B or D_out may be 0
     dtype = np.result_type(d2, weight)
