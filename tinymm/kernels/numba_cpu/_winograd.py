@@ -112,17 +112,21 @@ OUT_S = _table([[(4 * a + k % 4, s, 0) for a, s in _AT[k // 4]] for k in range(8
 # sum_b B[j, b] dV[4a + b] (the shares of tile columns j and j + 2 of E = dV B^T land on
 # one column parity at shifts 0 and 1); Q[2*(i % 2) + p] at shift (i // 2)*TS += sum_a
 # B[i, a] Ep[2a + p] (tile rows i and i + 2 likewise, at shifts 0 and TS)
-GI_E = _table([[(4 * (k // 4) + b, s, 0) for b, s in _B[k % 4]] for k in range(16)], 3, 16)
-GI_E_DST = (np.array([2 * (k // 4) + k % 2 for k in range(16)], dtype=np.int64),
-            np.array([(k % 4) // 2 for k in range(16)], dtype=np.int64))
+# B^T along the tile columns, j = k % 4, in the order of the shifts: every row of Ep gets its
+# shift-0 share (j < 2) eight table rows before its shift-1 share, so the second pass's loads
+# at a one-element offset read stores that have completed (loads spanning stores still in
+# flight stall the core); each element still sums its shares in the same order
+_GI_E_ORDER = [k for k in range(16) if k % 4 < 2] + [k for k in range(16) if k % 4 >= 2]
+GI_E = _table([[(4 * (k // 4) + b, s, 0) for b, s in _B[k % 4]] for k in _GI_E_ORDER], 3, 16)
+GI_E_DST = (np.array([2 * (k // 4) + k % 2 for k in _GI_E_ORDER], dtype=np.int64),
+            np.array([(k % 4) // 2 for k in _GI_E_ORDER], dtype=np.int64))
 GI_F = _table([[(2 * a + k % 2, s, 0) for a, s in _B[k // 2]] for k in range(8)], 3, 8)
 GI_F_DST = (np.array([2 * ((k // 2) % 2) + k % 2 for k in range(8)], dtype=np.int64),
             np.array([k // 4 for k in range(8)], dtype=np.int64))
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
-def _to_tiles(src, mask, n, V, partial, grad, relu, pt, pl, TH, TS, planes, row, zero_row,
-              R):
+def _to_tiles(src, mask, n, V, partial, grad, relu, pt, pl, TH, TS, planes, P, R):
     """The two transforms from an image's planes to its tiles, one compiled kernel (they
     share their passes); serial, over the planes of image n of src (N, P, ., .):
 
@@ -132,62 +136,73 @@ def _to_tiles(src, mask, n, V, partial, grad, relu, pt, pl, TH, TS, planes, row,
       dY = dout = src (N, O, OH, OW) masked by mask > 0 with ReLU (zero past the output's
       edge and on the spare tiles); partial[n, o] = that image's dbias share, float64.
 
-    Per plane: its rows as four phase planes (plane 2*(row parity) + column parity; for x
-    the padded rows, TH + 2 per parity), then the row pass (IN_R or GO_R) into R's 8 rows,
-    then the column pass (IN_V or GO_V) into V. Scratch: planes (5, (TH + 2)*TS), R (9, TH*TS
-    + 1), row and zero_row (2*TS,); all zeroed by the caller, and for the grad transform used
-    by no other call: planes[4] and R[8] are GO_R's and GO_V's zero rows, row's columns
-    past OW (and x's padding columns in it) are never written, nor are the phase-plane
-    entries of the spare tiles and of the rows past OH, so they stay 0 for every plane and
-    every image."""
+    In blocks of P.shape[0] planes: first each plane's rows are copied (dY masked) into
+    P[plane in block], its padded plane with the rows of each parity apart (P[., p] holds
+    padded rows p, p + 2, ..., each 2*TS wide); then, per plane, one flat pass per row parity
+    splits P's even and odd columns into the four phase planes (plane 2*(row parity) +
+    column parity), the row pass (IN_R or GO_R) makes R's 8 rows, and the column pass (IN_V
+    or GO_V) V. The copies of a whole block come first because reading values back right
+    after they were stored at another alignment (a vector load spanning several recent
+    stores) stalls the core until the stores complete; a block later they have. Scratch, all
+    zeroed by the caller and, for the grad transform, used by no other call: planes (5,
+    (TH + 2)*TS), P (block, 2, (TH + 2)*2*TS), R (9, TH*TS + 1); planes[4] and R[8] are
+    GO_R's and GO_V's zero rows, and P's entries outside x's (or dY's) rows and columns are
+    never written, so the padding, the columns past OW and the rows past OH stay 0."""
     H, W = src.shape[2], src.shape[3]
+    C = src.shape[1]
     T = TH * TS
-    lo = pl if pl < 2 * TS else 2 * TS  # padded columns [lo, hi) of row hold x's columns
+    L = (TH + 2) * TS  # phase-plane length
+    lo = pl if pl < 2 * TS else 2 * TS  # padded columns [lo, hi) of a row hold x's columns
     hi = pl + W if pl + W > lo else lo
     hi = hi if hi < 2 * TS else 2 * TS
-    inside = row[lo:hi]
+    off = 0 if grad else pt  # src row a is padded row a + off
+    first = lo if not grad else 0
+    width = hi - lo if not grad else W
     r_src, r_sign, r_shift = GO_R if grad else IN_R
     v_src, v_sign, v_shift = GO_V if grad else IN_V
-    n_rows = H if grad else 2 * (TH + 2)  # dY's rows, or x's padded rows
     keep_all = not relu  # the grad transform without a ReLU: every dY value passes
-    for c in range(src.shape[1]):
-        acc = 0.0
-        for u in range(n_rows):
-            if grad:  # dY row u, masked, into row[:OW]; its dbias share
-                srow, mrow = src[n, c, u], mask[n, c, u]  # (OW,)
-                for z in range(W):  # the mask as a product (the reference's dr * (r > 0)):
-                    v = srow[z] * ((mrow[z] > 0) | keep_all)  # it vectorises, a select not
-                    row[z] = v
-                    acc += v
-                line = row
-            else:  # padded row u = x's row u - pt, or zeros
-                a = u - pt
-                line = zero_row
-                if 0 <= a < H:
-                    xrow = src[n, c, a, :hi - lo]
-                    for q in range(inside.shape[0]):
-                        inside[q] = xrow[q]
-                    line = row
-            base = (u >> 1) * TS
-            even = planes[2 * (u & 1), base:base + TS]  # (TS,)
-            odd = planes[2 * (u & 1) + 1, base:base + TS]
-            for q in range(TS):  # deinterleave: even and odd columns
-                even[q] = line[2 * q]
-                odd[q] = line[2 * q + 1]
-        if grad:
-            partial[n, c] = acc
-        for k in range(R.shape[0] - 1):  # 8 table rows, a trip count known at run time only
-            s0, s1 = r_shift[k, 0] * TS, r_shift[k, 1] * TS
-            e0, e1 = planes[r_src[k, 0], s0:s0 + T + 1], planes[r_src[k, 1], s1:s1 + T + 1]
-            w0, w1, dst = r_sign[k, 0], r_sign[k, 1], R[k]
-            for q in range(T + 1):
-                dst[q] = w0 * e0[q] + w1 * e1[q]
-        for k in range(V.shape[0]):  # 16 table rows
-            s0, s1 = v_shift[k, 0], v_shift[k, 1]
-            e0, e1 = R[v_src[k, 0], s0:s0 + T], R[v_src[k, 1], s1:s1 + T]
-            w0, w1, dst = v_sign[k, 0], v_sign[k, 1], V[k, c]
-            for q in range(T):
-                dst[q] = w0 * e0[q] + w1 * e1[q]
+    block = P.shape[0]
+    for c0 in range(0, C, block):
+        c1 = c0 + block if c0 + block < C else C
+        for c in range(c0, c1):
+            acc = 0.0
+            for a in range(H):
+                u = a + off
+                if u >= 2 * (TH + 2):
+                    break
+                start = (u >> 1) * 2 * TS + first
+                dst = P[c - c0, u & 1, start:start + width]
+                srow = src[n, c, a]
+                if grad:  # the mask as a product (the reference's dr * (r > 0)): it
+                    mrow = mask[n, c, a]  # vectorises, a select does not
+                    for z in range(width):
+                        v = srow[z] * ((mrow[z] > 0) | keep_all)
+                        dst[z] = v
+                        acc += v
+                else:
+                    for z in range(width):
+                        dst[z] = srow[z]
+            if grad:
+                partial[n, c] = acc
+        for c in range(c0, c1):
+            for p in range(2):  # padded rows of parity p: even and odd columns apart
+                rows, even, odd = P[c - c0, p], planes[2 * p], planes[2 * p + 1]
+                for q in range(L):
+                    even[q] = rows[2 * q]
+                    odd[q] = rows[2 * q + 1]
+            for k in range(R.shape[0] - 1):  # 8 table rows, a trip count known at run time
+                s0, s1 = r_shift[k, 0] * TS, r_shift[k, 1] * TS
+                e0 = planes[r_src[k, 0], s0:s0 + T + 1]
+                e1 = planes[r_src[k, 1], s1:s1 + T + 1]
+                w0, w1, dst = r_sign[k, 0], r_sign[k, 1], R[k]
+                for q in range(T + 1):
+                    dst[q] = w0 * e0[q] + w1 * e1[q]
+            for k in range(V.shape[0]):  # 16 table rows
+                s0, s1 = v_shift[k, 0], v_shift[k, 1]
+                e0, e1 = R[v_src[k, 0], s0:s0 + T], R[v_src[k, 1], s1:s1 + T]
+                w0, w1, dst = v_sign[k, 0], v_sign[k, 1], V[k, c]
+                for q in range(T):
+                    dst[q] = w0 * e0[q] + w1 * e1[q]
 
 
 @njit(cache=True, nogil=True)
@@ -329,10 +344,10 @@ def pool_windows(PH: int, PW: int, TH: int, TS: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, Ep, Q, row):
+def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, Ep, Q):
     """dx[n, c] = the padding-cropped sum over tiles of B dV B^T; dV (17, C, TH*TS), its row
     16 zeros (GI_E's zero row). Scratch: Ep (9, TH*TS + 1) (Ep[8], GI_F's zero row, zeroed
-    by the caller), Q (4, (TH + 2)*TS), row (2*TS,). Per channel: dV B^T along the tile
+    by the caller), Q (4, (TH + 2)*TS). Per channel: dV B^T along the tile
     columns, each column's share added into Ep at its parity and shift (GI_E, GI_E_DST),
     B down the tile rows, each row's share added into phase plane 2*(row parity) + column
     parity of dx's padded plane (Q) at its shift (GI_F, GI_F_DST), then the phase planes
@@ -365,20 +380,20 @@ def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, Ep, Q, row):
             dst = Q[f_row[k], s:s + T + 1]  # (T + 1,)
             for q in range(T + 1):
                 dst[q] += w0 * e0[q] + w1 * e1[q] + w2 * e2[q]
-        for a in range(H):  # interleave the padded row a + pt and cut the padding away
-            u = a + pt
-            dst = dx[n, c, a]  # (W,)
+        odd_start = start & 1
+        for a in range(H):  # interleave the padded row a + pt, the padding cut away, into dx
+            u = a + pt  # (written straight into dx: a pass reading back values just stored
+            dst = dx[n, c, a]  # at another alignment would stall on them)
             h = hi if u < 2 * (TH + 2) else 0
-            if h > 0:
-                base = (u >> 1) * TS
-                even = Q[2 * (u & 1), base:base + TS]
-                odd = Q[2 * (u & 1) + 1, base:base + TS]
-                for q in range(TS):
-                    row[2 * q] = even[q]
-                    row[2 * q + 1] = odd[q]
-                src = row[start:]
-                for b in range(h):
-                    dst[b] = src[b]
+            if h > 0:  # dx column b is padded column start + b, of parity (start + b) % 2
+                base = (u >> 1) * TS + (start >> 1)
+                first = Q[2 * (u & 1) + odd_start, base:base + TS]  # dx's even columns
+                second = Q[2 * (u & 1) + 1 - odd_start, base + odd_start:base + TS]
+                for m in range(h >> 1):
+                    dst[2 * m] = first[m]
+                    dst[2 * m + 1] = second[m]
+                if h & 1:
+                    dst[h - 1] = first[h >> 1]
             for b in range(h, W):
                 dst[b] = 0
 
@@ -391,6 +406,14 @@ def tiles(OH: int, OW: int) -> tuple[int, int]:
 def _scratch(n_workers, shapes, dtype):
     """One list of workspace buffers per worker, of the given shapes."""
     return [[ws.empty(shape, dtype) for shape in shapes] for _ in range(n_workers)]
+
+
+STAGING_PLANES = 4  # planes ``_to_tiles`` copies before it reads the first of them back
+
+
+def _staging(planes: int, TH: int, TS: int) -> tuple:
+    """The shape of ``_to_tiles``' P: up to STAGING_PLANES padded planes, rows by parity."""
+    return (max(1, min(planes, STAGING_PLANES)), 2, (TH + 2) * 2 * TS)
 
 
 def _zeroed(n_workers, shapes, dtype):
@@ -433,13 +456,13 @@ def forward(x, weight, bias, pt, pl, OH, OW, relu, pool=False):
         out = ws.empty((N, O, OH, OW), x.dtype)
     _, n_workers = _threads.workers()
     scratch = _scratch(n_workers, [(16, C, T), (16, O, T), (8, T), (2 * TW,)], x.dtype)
-    zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (2 * TS,)], x.dtype)
+    zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), _staging(C, TH, TS)], x.dtype)
     unused = np.empty((1, 1), dtype=np.float64)  # partial: the grad transform's only
 
     def image(worker, n):
         V, M, S, out_row = scratch[worker]
-        planes, R, row, zero_row = zeroed[worker]
-        _to_tiles(x, x, n, V, unused, False, relu, pt, pl, TH, TS, planes, row, zero_row, R)
+        planes, R, P = zeroed[worker]
+        _to_tiles(x, x, n, V, unused, False, relu, pt, pl, TH, TS, planes, P, R)
         np.matmul(U, V, out=M)  # 16 GEMMs, BLAS single-threaded in this worker
         if pool:
             _output_transform_pool(M, n, bias, out, which, TS, S)
@@ -468,9 +491,10 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
     scratch = _scratch(n_workers, [(16, O, T), (17, C, T), (16, T, C)], dt)
     for buffers in scratch:
         buffers[1][16] = 0  # V's row 16: the zero row of GI_E
-    zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (2 * TS,),
-                                 (5, (TH + 2) * TS), (9, T + 1), (2 * TS,), (9, T + 1),
-                                 (4, (TH + 2) * TS), (2 * TS,)], dt)
+    staging = _staging(max(C, O), TH, TS)
+    zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), staging,
+                                 (5, (TH + 2) * TS), (9, T + 1), staging, (9, T + 1),
+                                 (4, (TH + 2) * TS)], dt)
     if pool is not None:
         PH, PW = dout.shape[2:]
         window = pool_windows(PH, PW, TH, TS)
@@ -483,22 +507,21 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
 
     def image(worker, n):
         dM, V17, Vt = scratch[worker]
-        planes, R, row, zero_row, g_planes, g_R, g_row, Ep, Q, dx_row = zeroed[worker]
+        planes, R, P, g_planes, g_R, g_P, Ep, Q = zeroed[worker]
         V = V17[:16]  # (16, C, T)
         if pool is not None:
             _pooled_grad_tiles(dout, pooled, which, n, dM, partial, window,
                                *pool_scratch[worker])
         else:
-            _to_tiles(dout, r, n, dM, partial, True, relu, pt, pl, TH, TS, g_planes, g_row,
-                      zero_row, g_R)
-        _to_tiles(x, x, n, V, partial, False, relu, pt, pl, TH, TS, planes, row, zero_row, R)
+            _to_tiles(dout, r, n, dM, partial, True, relu, pt, pl, TH, TS, g_planes, g_P, g_R)
+        _to_tiles(x, x, n, V, partial, False, relu, pt, pl, TH, TS, planes, P, R)
         # dU = dM @ V^T contracts both operands along their rows (BLAS's NT form), which
         # OpenBLAS runs at about half the rate of the NN form on V's transposed copy
         np.copyto(Vt, V.transpose(0, 2, 1))  # (16, T, C)
         np.matmul(dM, Vt, out=dUn[n])  # (16, O, C)
         if need_dx:
             np.matmul(Ut, dM, out=V)  # dV, in V's buffer
-            _grad_input_transform(V17, dx, n, pt, pl, TH, TS, Ep, Q, dx_row)
+            _grad_input_transform(V17, dx, n, pt, pl, TH, TS, Ep, Q)
 
     _threads.run_tasks(image, N)
     return dx, weight_gradient(dUn.sum(axis=0)), partial
