@@ -74,9 +74,8 @@ G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0
 # three times as much. Planes
 # with fewer nonzero terms name a source row that holds zeros (adding 0 is exact, and no
 # 0 * inf = NaN can appear). The signs are float32 (exact), so float32 kernels stay float32
-# and float64 ones are promoted exactly. Rows of B^T, A^T (index a, i) and of B, A:
+# and float64 ones are promoted exactly. Rows of B^T (index a, i) and of B, A:
 _BT = [[(0, 1), (2, -1)], [(1, 1), (2, 1)], [(2, 1), (1, -1)], [(1, 1), (3, -1)]]
-_AT = [[(0, 1), (1, 1), (2, 1)], [(1, 1), (2, -1), (3, -1)]]
 _B = [[(0, 1)], [(1, 1), (2, -1), (3, 1)], [(1, 1), (2, 1), (0, -1)], [(3, -1)]]
 _A = [[(0, 1)], [(0, 1), (1, 1)], [(0, 1), (1, -1)], [(1, -1)]]
 
@@ -91,10 +90,8 @@ def _table(rows, terms, zero_row):
     return src, sign, shift
 
 
-# the pooled backward (dY of a tile holds one value, at its window's winner 2i + j):
-# dM[4a + b] = sum_{i, j} A[a, i] A[b, j] dY[i, j], as the coefficients of dY[2i + j]
-_A_MATRIX = np.array([[1, 0], [1, 1], [1, -1], [0, -1]], dtype=np.float32)  # (4, 2)
-POOL_GRAD = np.einsum("ai,bj->abij", _A_MATRIX, _A_MATRIX).reshape(16, 4)  # float32
+# A (4, 2), the rows of the pooled backward's A dY A^T (A^T's transpose)
+_A_MATRIX = np.array([[1, 0], [1, 1], [1, -1], [0, -1]], dtype=np.float32)
 
 # input transform: R[2a + p] = sum_i B^T[a, i] (phase plane 2*(i % 2) + p, shift (i // 2)*TS);
 # V[4a + b] = sum_j B^T[b, j] (R[2a + j % 2], shift j // 2)
@@ -106,8 +103,6 @@ IN_V = _table([[(2 * (k // 4) + j % 2, s, j // 2) for j, s in _BT[k % 4]] for k 
 # (phase plane 2i + p); dM[4k + b] = sum_j A[b, j] R[2k + j]
 GO_R = _table([[(2 * i + k % 2, s, 0) for i, s in _A[k // 2]] for k in range(8)], 2, 4)
 GO_V = _table([[(2 * (k // 4) + j, s, 0) for j, s in _A[k % 4]] for k in range(16)], 2, 8)
-# output transform: S[4i + j] = sum_a A^T[i, a] M[4a + j]
-OUT_S = _table([[(4 * a + k % 4, s, 0) for a, s in _AT[k // 4]] for k in range(8)], 3, 0)
 # grad input transform (dV[16] and Ep[8] hold zeros): Ep[2a + j % 2] at shift j // 2 +=
 # sum_b B[j, b] dV[4a + b] (the shares of tile columns j and j + 2 of E = dV B^T land on
 # one column parity at shifts 0 and 1); Q[2*(i % 2) + p] at shift (i // 2)*TS += sum_a
@@ -208,22 +203,24 @@ def _to_tiles(src, mask, n, V, partial, grad, relu, pt, pl, TH, TS, planes, P, R
 @njit(cache=True, nogil=True)
 def _down_tile_rows(M, o, S):
     """S[4i + j] = sum_a A^T[i, a] M[4a + j, o]: A^T down the tile rows of output channel o,
-    as 8 flat planes of TH*TS (OUT_S), for both output transforms; S (8, TH*TS)."""
-    src, sign, _ = OUT_S
+    as 8 flat planes of TH*TS, for both output transforms; S (8, TH*TS). A^T's rows are
+    1 1 1 0 and 0 1 -1 -1, written as additions (the sums of the +-1 products, in order)."""
     T = S.shape[1]
-    for k in range(S.shape[0]):  # 8 rows of OUT_S, a trip count known at run time only
-        m0, m1, m2 = M[src[k, 0], o], M[src[k, 1], o], M[src[k, 2], o]
-        w0, w1, w2, dst = sign[k, 0], sign[k, 1], sign[k, 2], S[k]
+    for j in range(S.shape[0] // 2):  # 4 columns j, a trip count known at run time only
+        m0, m1, m2, m3 = M[j, o], M[4 + j, o], M[8 + j, o], M[12 + j, o]
+        top, bottom = S[j], S[4 + j]
         for q in range(T):
-            dst[q] = w0 * m0[q] + w1 * m1[q] + w2 * m2[q]
+            top[q] = m0[q] + m1[q] + m2[q]
+            bottom[q] = m1[q] - m2[q] - m3[q]
 
 
 @njit(cache=True, nogil=True)
-def _output_transform(M, n, bias, out, relu, TS, S, row):
+def _output_transform(M, n, bias, out, relu, TS, S):
     """out[n, o] = A^T M A + bias (ReLU when asked); M (16, O, TH*TS). Scratch: S (8,
-    TH*TS), row (2*(TS - 1),). A^T down the tile rows as 8 flat planes S[4i + j] (OUT_S),
-    then A along the columns while interleaving each output row's even and odd columns; an
-    odd OH or OW drops the last row or column, the spare tiles are never read."""
+    TH*TS). A^T down the tile rows as 8 flat planes S[4i + j], then A along the
+    columns, each output row's even and odd columns written straight into out (a pass
+    reading back values just stored at another alignment would stall on them); an odd OH or
+    OW drops the last row or column, the spare tiles are never read."""
     N, O, OH, OW = out.shape
     TW = TS - 1
     for o in range(O):
@@ -234,13 +231,16 @@ def _output_transform(M, n, bias, out, relu, TS, S, row):
             i = 4 * (y & 1)
             s0, s1 = S[i, base:base + TW], S[i + 1, base:base + TW]  # (TW,)
             s2, s3 = S[i + 2, base:base + TW], S[i + 3, base:base + TW]
-            for tx in range(TW):  # (A^T M) A: columns 2tx and 2tx + 1, interleaved
-                row[2 * tx] = s0[tx] + s1[tx] + s2[tx]
-                row[2 * tx + 1] = s1[tx] - s2[tx] - s3[tx]
             dst = out[n, o, y]  # (OW,)
-            for z in range(OW):
-                v = row[z] + b
-                dst[z] = v if v > 0 or not relu else 0
+            for tx in range(OW >> 1):  # (A^T M) A: columns 2tx and 2tx + 1
+                v = (s0[tx] + s1[tx] + s2[tx]) + b
+                w = (s1[tx] - s2[tx] - s3[tx]) + b
+                dst[2 * tx] = v if v > 0 or not relu else 0
+                dst[2 * tx + 1] = w if w > 0 or not relu else 0
+            if OW & 1:
+                tx = OW >> 1
+                v = (s0[tx] + s1[tx] + s2[tx]) + b
+                dst[OW - 1] = v if v > 0 or not relu else 0
 
 
 @njit(cache=True, nogil=True)
@@ -285,62 +285,72 @@ def _output_transform_pool(M, n, bias, pooled, which, TS, S):
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
-def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, window, Y, E):
+def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, TS, Y, E):
     """dM (16, O, T) = A dY A^T per tile for the pooled forward: dY, the gradient at the conv
     output, is dpool routed to each window's recorded winner and masked by the ReLU (times
     pooled > 0, the winner's output, as the reference's dr * (r > 0)), so a tile's dY holds
     one nonzero at which = 2i + j.
 
-    Per output channel, three flat passes (each one loop over a whole plane: LLVM vectorises
-    them, where loops over the tile rows of a 16-wide map ran about ten times slower): the
-    masked gradient and the winners into E's rows (and the dbias share partial[n, o],
-    float64), then the four dY values of every tile as planes Y[2i + j] (T,) read through
-    ``window`` (T,) int64, the flat index in the pooled plane of tile t's window, or PH*PW,
-    E's zero slot, for the tiles no window covers (each row's spare tile, an odd OH's or
-    OW's last row or column of tiles), then dM[k] = sum_q POOL_GRAD[k, q] Y[q]. The masks are
-    products with 0/1 (they vectorise, selects did not). Scratch: Y (4, T), E (2, PH*PW + 1)
-    in dM's dtype."""
+    Per output channel, three passes: the masked gradient and the winners (as floats) into
+    E's rows, flat over the pooled plane, with the dbias share partial[n, o] (float64); the
+    gradient split by winner into four planes Y[., 2i + j] (T,), one pool row at a time
+    (pool window (ty, tx) is tile ty*TS + tx; the tiles no window covers, each row's spare
+    tile and an odd OH's or OW's last row or column of tiles, are never written and stay 0;
+    float rows only: LLVM sizes its vectors by the narrowest type in a loop, and with the
+    int8 winners a 16-wide row ran as scalars); then the 16 planes dM[4a + b] = sum_{i, j} A[a, i] A[b, j] Y[., 2i + j], A
+    applied along i and then along j, four planes per flat pass (a fifth of the arithmetic of
+    the 16 x 4 matrix; with one nonzero per tile every sum is exact). LLVM
+    vectorises both passes (the masks are products with 0/1: selects did not vectorise). The second pass of channel o runs after the first of channel o + 1, from the
+    other half of Y, so it never reads values still being stored (a vector load spanning
+    stores in flight stalls the core). Scratch: Y (2, 4, T), zeroed by the caller, and E (2,
+    PH*PW)."""
     N, O, PH, PW = dpool.shape
     T = dM.shape[2]
     P = PH * PW
-    y0, y1, y2, y3 = Y[0], Y[1], Y[2], Y[3]
     eg, ew = E[0], E[1]  # masked gradient, winner index (as a float)
-    eg[P] = 0
-    ew[P] = 0
-    for o in range(O):
-        g_f = dpool[n, o].reshape(-1)  # (P,)
-        p_f = pooled[n, o].reshape(-1)
-        w_f = which[n, o].reshape(-1)
-        acc = 0.0
-        for s in range(P):
-            g = g_f[s] * (p_f[s] > 0)
-            eg[s] = g
-            ew[s] = w_f[s]
-            acc += g
-        partial[n, o] = acc
-        for t in range(T):
-            s = window[t]
-            g = eg[s]
-            w = ew[s]
-            y0[t] = g * (w == 0)
-            y1[t] = g * (w == 1)
-            y2[t] = g * (w == 2)
-            y3[t] = g * (w == 3)
-        for k in range(dM.shape[0]):  # 16 planes, a trip count known at run time only
-            c0, c1 = POOL_GRAD[k, 0], POOL_GRAD[k, 1]
-            c2, c3 = POOL_GRAD[k, 2], POOL_GRAD[k, 3]
-            dst = dM[k, o]  # (T,)
-            for q in range(T):
-                dst[q] = c0 * y0[q] + c1 * y1[q] + c2 * y2[q] + c3 * y3[q]
-
-
-def pool_windows(PH: int, PW: int, TH: int, TS: int) -> np.ndarray:
-    """``_pooled_grad_tiles``' window map: for each tile t = ty*TS + tx, its pool window's
-    flat index ty*PW + tx, or PH*PW for a tile no window covers."""
-    window = np.full(TH * TS, PH * PW, dtype=np.int64)
-    ty, tx = np.meshgrid(np.arange(PH), np.arange(PW), indexing="ij")
-    window[(ty * TS + tx).ravel()] = (ty * PW + tx).ravel()
-    return window
+    for o in range(O + 1):
+        if o < O:  # first pass of channel o into Y[o % 2]
+            g_f = dpool[n, o].reshape(-1)  # (P,)
+            p_f = pooled[n, o].reshape(-1)
+            w_f = which[n, o].reshape(-1)
+            acc = 0.0
+            for s in range(P):
+                g = g_f[s] * (p_f[s] > 0)
+                eg[s] = g
+                ew[s] = w_f[s]
+                acc += g
+            partial[n, o] = acc
+            y = Y[o & 1]
+            y0, y1, y2, y3 = y[0], y[1], y[2], y[3]
+            for ty in range(PH):
+                base = ty * TS
+                g_row, w_row = eg[ty * PW:ty * PW + PW], ew[ty * PW:ty * PW + PW]  # (PW,)
+                d0, d1 = y0[base:base + PW], y1[base:base + PW]
+                d2, d3 = y2[base:base + PW], y3[base:base + PW]
+                for tx in range(PW):
+                    g = g_row[tx]
+                    w = w_row[tx]
+                    d0[tx] = g * (w == 0)
+                    d1[tx] = g * (w == 1)
+                    d2[tx] = g * (w == 2)
+                    d3[tx] = g * (w == 3)
+        if o > 0:  # second pass of channel o - 1: dM = (A (x) A) dY, by its two factors
+            y = Y[(o - 1) & 1]
+            y0, y1, y2, y3 = y[0], y[1], y[2], y[3]  # dY[2i + j]
+            for a in range(4):  # rows 4a..4a + 3 (four output planes per loop: dM's planes
+                # lie a multiple of 4 KiB apart, and 16 store streams in one loop thrash L1)
+                sa, sb = _A_MATRIX[a, 0], _A_MATRIX[a, 1]
+                m0, m1 = dM[4 * a, o - 1], dM[4 * a + 1, o - 1]
+                m2, m3 = dM[4 * a + 2, o - 1], dM[4 * a + 3, o - 1]
+                for q in range(T):
+                    # e_j = sum_i A[a, i] dY[2i + j]; dM[4a + b] = sum_j A[b, j] e_j, A's rows
+                    # 1 0 / 1 1 / 1 -1 / 0 -1
+                    e0 = sa * y0[q] + sb * y2[q]
+                    e1 = sa * y1[q] + sb * y3[q]
+                    m0[q] = e0
+                    m1[q] = e0 + e1
+                    m2[q] = e0 - e1
+                    m3[q] = -e1
 
 
 @njit(cache=True, nogil=True)
@@ -455,19 +465,19 @@ def forward(x, weight, bias, pt, pl, OH, OW, relu, pool=False):
     else:
         out = ws.empty((N, O, OH, OW), x.dtype)
     _, n_workers = _threads.workers()
-    scratch = _scratch(n_workers, [(16, C, T), (16, O, T), (8, T), (2 * TW,)], x.dtype)
+    scratch = _scratch(n_workers, [(16, C, T), (16, O, T), (8, T)], x.dtype)
     zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), _staging(C, TH, TS)], x.dtype)
     unused = np.empty((1, 1), dtype=np.float64)  # partial: the grad transform's only
 
     def image(worker, n):
-        V, M, S, out_row = scratch[worker]
+        V, M, S = scratch[worker]
         planes, R, P = zeroed[worker]
         _to_tiles(x, x, n, V, unused, False, relu, pt, pl, TH, TS, planes, P, R)
         np.matmul(U, V, out=M)  # 16 GEMMs, BLAS single-threaded in this worker
         if pool:
             _output_transform_pool(M, n, bias, out, which, TS, S)
         else:
-            _output_transform(M, n, bias, out, relu, TS, S, out_row)
+            _output_transform(M, n, bias, out, relu, TS, S)
 
     _threads.run_tasks(image, N)
     return ((out, which) if pool else out), U
@@ -497,8 +507,8 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
                                  (4, (TH + 2) * TS)], dt)
     if pool is not None:
         PH, PW = dout.shape[2:]
-        window = pool_windows(PH, PW, TH, TS)
-        pool_scratch = _scratch(n_workers, [(4, T), (2, PH * PW + 1)], dt)
+        pool_scratch = [y + e for y, e in zip(_zeroed(n_workers, [(2, 4, T)], dt),
+                                              _scratch(n_workers, [(2, PH * PW)], dt))]
     # dU per image, summed in image order afterwards (bits independent of the scheduling)
     dUn = ws.empty((N, 16, O, C), dt)
     partial = np.empty((N, O), dtype=np.float64)
@@ -510,8 +520,7 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
         planes, R, P, g_planes, g_R, g_P, Ep, Q = zeroed[worker]
         V = V17[:16]  # (16, C, T)
         if pool is not None:
-            _pooled_grad_tiles(dout, pooled, which, n, dM, partial, window,
-                               *pool_scratch[worker])
+            _pooled_grad_tiles(dout, pooled, which, n, dM, partial, TS, *pool_scratch[worker])
         else:
             _to_tiles(dout, r, n, dM, partial, True, relu, pt, pl, TH, TS, g_planes, g_P, g_R)
         _to_tiles(x, x, n, V, partial, False, relu, pt, pl, TH, TS, planes, P, R)
