@@ -107,14 +107,9 @@ GO_V = _table([[(2 * (k // 4) + j, s, 0) for j, s in _A[k % 4]] for k in range(1
 # sum_b B[j, b] dV[4a + b] (the shares of tile columns j and j + 2 of E = dV B^T land on
 # one column parity at shifts 0 and 1); Q[2*(i % 2) + p] at shift (i // 2)*TS += sum_a
 # B[i, a] Ep[2a + p] (tile rows i and i + 2 likewise, at shifts 0 and TS)
-# B^T along the tile columns, j = k % 4, in the order of the shifts: every row of Ep gets its
-# shift-0 share (j < 2) eight table rows before its shift-1 share, so the second pass's loads
-# at a one-element offset read stores that have completed (loads spanning stores still in
-# flight stall the core); each element still sums its shares in the same order
-_GI_E_ORDER = [k for k in range(16) if k % 4 < 2] + [k for k in range(16) if k % 4 >= 2]
-GI_E = _table([[(4 * (k // 4) + b, s, 0) for b, s in _B[k % 4]] for k in _GI_E_ORDER], 3, 16)
-GI_E_DST = (np.array([2 * (k // 4) + k % 2 for k in _GI_E_ORDER], dtype=np.int64),
-            np.array([(k % 4) // 2 for k in _GI_E_ORDER], dtype=np.int64))
+GI_E = _table([[(4 * (k // 4) + b, s, 0) for b, s in _B[k % 4]] for k in range(16)], 3, 16)
+GI_E_DST = (np.array([2 * (k // 4) + k % 2 for k in range(16)], dtype=np.int64),
+            np.array([(k % 4) // 2 for k in range(16)], dtype=np.int64))
 GI_F = _table([[(2 * a + k % 2, s, 0) for a, s in _B[k // 2]] for k in range(8)], 3, 8)
 GI_F_DST = (np.array([2 * ((k // 2) % 2) + k % 2 for k in range(8)], dtype=np.int64),
             np.array([k // 4 for k in range(8)], dtype=np.int64))
@@ -215,12 +210,13 @@ def _down_tile_rows(M, o, S):
 
 
 @njit(cache=True, nogil=True)
-def _output_transform(M, n, bias, out, relu, TS, S):
+def _output_transform(M, n, bias, out, relu, TS, S, row):
     """out[n, o] = A^T M A + bias (ReLU when asked); M (16, O, TH*TS). Scratch: S (8,
-    TH*TS). A^T down the tile rows as 8 flat planes S[4i + j], then A along the
-    columns, each output row's even and odd columns written straight into out (a pass
-    reading back values just stored at another alignment would stall on them); an odd OH or
-    OW drops the last row or column, the spare tiles are never read."""
+    TH*TS), row (2*(TS - 1),). A^T down the tile rows as 8 flat planes S[4i + j], then A
+    along the columns while interleaving each output row's even and odd columns into row,
+    then bias and ReLU from row into out (LLVM vectorises the two loops; the interleave
+    written straight into out with the ReLU's selects runs as scalars); an odd OH or OW drops
+    the last row or column, the spare tiles are never read."""
     N, O, OH, OW = out.shape
     TW = TS - 1
     for o in range(O):
@@ -231,16 +227,13 @@ def _output_transform(M, n, bias, out, relu, TS, S):
             i = 4 * (y & 1)
             s0, s1 = S[i, base:base + TW], S[i + 1, base:base + TW]  # (TW,)
             s2, s3 = S[i + 2, base:base + TW], S[i + 3, base:base + TW]
+            for tx in range(TW):  # (A^T M) A: columns 2tx and 2tx + 1, interleaved
+                row[2 * tx] = s0[tx] + s1[tx] + s2[tx]
+                row[2 * tx + 1] = s1[tx] - s2[tx] - s3[tx]
             dst = out[n, o, y]  # (OW,)
-            for tx in range(OW >> 1):  # (A^T M) A: columns 2tx and 2tx + 1
-                v = (s0[tx] + s1[tx] + s2[tx]) + b
-                w = (s1[tx] - s2[tx] - s3[tx]) + b
-                dst[2 * tx] = v if v > 0 or not relu else 0
-                dst[2 * tx + 1] = w if w > 0 or not relu else 0
-            if OW & 1:
-                tx = OW >> 1
-                v = (s0[tx] + s1[tx] + s2[tx]) + b
-                dst[OW - 1] = v if v > 0 or not relu else 0
+            for z in range(OW):
+                v = row[z] + b
+                dst[z] = v if v > 0 or not relu else 0
 
 
 @njit(cache=True, nogil=True)
@@ -354,10 +347,10 @@ def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, TS, Y, E):
 
 
 @njit(cache=True, nogil=True)
-def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, Ep, Q):
+def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, Ep, Q, row):
     """dx[n, c] = the padding-cropped sum over tiles of B dV B^T; dV (17, C, TH*TS), its row
     16 zeros (GI_E's zero row). Scratch: Ep (9, TH*TS + 1) (Ep[8], GI_F's zero row, zeroed
-    by the caller), Q (4, (TH + 2)*TS). Per channel: dV B^T along the tile
+    by the caller), Q (4, (TH + 2)*TS), row (2*TS,). Per channel: dV B^T along the tile
     columns, each column's share added into Ep at its parity and shift (GI_E, GI_E_DST),
     B down the tile rows, each row's share added into phase plane 2*(row parity) + column
     parity of dx's padded plane (Q) at its shift (GI_F, GI_F_DST), then the phase planes
@@ -390,20 +383,20 @@ def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, Ep, Q):
             dst = Q[f_row[k], s:s + T + 1]  # (T + 1,)
             for q in range(T + 1):
                 dst[q] += w0 * e0[q] + w1 * e1[q] + w2 * e2[q]
-        odd_start = start & 1
-        for a in range(H):  # interleave the padded row a + pt, the padding cut away, into dx
-            u = a + pt  # (written straight into dx: a pass reading back values just stored
-            dst = dx[n, c, a]  # at another alignment would stall on them)
+        for a in range(H):  # interleave the padded row a + pt and cut the padding away
+            u = a + pt
+            dst = dx[n, c, a]  # (W,)
             h = hi if u < 2 * (TH + 2) else 0
-            if h > 0:  # dx column b is padded column start + b, of parity (start + b) % 2
-                base = (u >> 1) * TS + (start >> 1)
-                first = Q[2 * (u & 1) + odd_start, base:base + TS]  # dx's even columns
-                second = Q[2 * (u & 1) + 1 - odd_start, base + odd_start:base + TS]
-                for m in range(h >> 1):
-                    dst[2 * m] = first[m]
-                    dst[2 * m + 1] = second[m]
-                if h & 1:
-                    dst[h - 1] = first[h >> 1]
+            if h > 0:
+                base = (u >> 1) * TS
+                even = Q[2 * (u & 1), base:base + TS]
+                odd = Q[2 * (u & 1) + 1, base:base + TS]
+                for q in range(TS):
+                    row[2 * q] = even[q]
+                    row[2 * q + 1] = odd[q]
+                src = row[start:]
+                for b in range(h):
+                    dst[b] = src[b]
             for b in range(h, W):
                 dst[b] = 0
 
@@ -465,19 +458,19 @@ def forward(x, weight, bias, pt, pl, OH, OW, relu, pool=False):
     else:
         out = ws.empty((N, O, OH, OW), x.dtype)
     _, n_workers = _threads.workers()
-    scratch = _scratch(n_workers, [(16, C, T), (16, O, T), (8, T)], x.dtype)
+    scratch = _scratch(n_workers, [(16, C, T), (16, O, T), (8, T), (2 * TW,)], x.dtype)
     zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), _staging(C, TH, TS)], x.dtype)
     unused = np.empty((1, 1), dtype=np.float64)  # partial: the grad transform's only
 
     def image(worker, n):
-        V, M, S = scratch[worker]
+        V, M, S, out_row = scratch[worker]
         planes, R, P = zeroed[worker]
         _to_tiles(x, x, n, V, unused, False, relu, pt, pl, TH, TS, planes, P, R)
         np.matmul(U, V, out=M)  # 16 GEMMs, BLAS single-threaded in this worker
         if pool:
             _output_transform_pool(M, n, bias, out, which, TS, S)
         else:
-            _output_transform(M, n, bias, out, relu, TS, S)
+            _output_transform(M, n, bias, out, relu, TS, S, out_row)
 
     _threads.run_tasks(image, N)
     return ((out, which) if pool else out), U
@@ -504,7 +497,7 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
     staging = _staging(max(C, O), TH, TS)
     zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), staging,
                                  (5, (TH + 2) * TS), (9, T + 1), staging, (9, T + 1),
-                                 (4, (TH + 2) * TS)], dt)
+                                 (4, (TH + 2) * TS), (2 * TS,)], dt)
     if pool is not None:
         PH, PW = dout.shape[2:]
         pool_scratch = [y + e for y, e in zip(_zeroed(n_workers, [(2, 4, T)], dt),
@@ -517,7 +510,7 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
 
     def image(worker, n):
         dM, V17, Vt = scratch[worker]
-        planes, R, P, g_planes, g_R, g_P, Ep, Q = zeroed[worker]
+        planes, R, P, g_planes, g_R, g_P, Ep, Q, dx_row = zeroed[worker]
         V = V17[:16]  # (16, C, T)
         if pool is not None:
             _pooled_grad_tiles(dout, pooled, which, n, dM, partial, TS, *pool_scratch[worker])
@@ -530,7 +523,7 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
         np.matmul(dM, Vt, out=dUn[n])  # (16, O, C)
         if need_dx:
             np.matmul(Ut, dM, out=V)  # dV, in V's buffer
-            _grad_input_transform(V17, dx, n, pt, pl, TH, TS, Ep, Q)
+            _grad_input_transform(V17, dx, n, pt, pl, TH, TS, Ep, Q, dx_row)
 
     _threads.run_tasks(image, N)
     return dx, weight_gradient(dUn.sum(axis=0)), partial
