@@ -74,9 +74,8 @@ G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0
 # three times as much. Planes
 # with fewer nonzero terms name a source row that holds zeros (adding 0 is exact, and no
 # 0 * inf = NaN can appear). The signs are float32 (exact), so float32 kernels stay float32
-# and float64 ones are promoted exactly. Rows of B^T (index a, i) and of B, A:
+# and float64 ones are promoted exactly. Rows of B^T (index a, i) and of A:
 _BT = [[(0, 1), (2, -1)], [(1, 1), (2, 1)], [(2, 1), (1, -1)], [(1, 1), (3, -1)]]
-_B = [[(0, 1)], [(1, 1), (2, -1), (3, 1)], [(1, 1), (2, 1), (0, -1)], [(3, -1)]]
 _A = [[(0, 1)], [(0, 1), (1, 1)], [(0, 1), (1, -1)], [(1, -1)]]
 
 
@@ -103,16 +102,7 @@ IN_V = _table([[(2 * (k // 4) + j % 2, s, j // 2) for j, s in _BT[k % 4]] for k 
 # (phase plane 2i + p); dM[4k + b] = sum_j A[b, j] R[2k + j]
 GO_R = _table([[(2 * i + k % 2, s, 0) for i, s in _A[k // 2]] for k in range(8)], 2, 4)
 GO_V = _table([[(2 * (k // 4) + j, s, 0) for j, s in _A[k % 4]] for k in range(16)], 2, 8)
-# grad input transform (dV[16] and Ep[8] hold zeros): Ep[2a + j % 2] at shift j // 2 +=
-# sum_b B[j, b] dV[4a + b] (the shares of tile columns j and j + 2 of E = dV B^T land on
-# one column parity at shifts 0 and 1); Q[2*(i % 2) + p] at shift (i // 2)*TS += sum_a
-# B[i, a] Ep[2a + p] (tile rows i and i + 2 likewise, at shifts 0 and TS)
-GI_E = _table([[(4 * (k // 4) + b, s, 0) for b, s in _B[k % 4]] for k in range(16)], 3, 16)
-GI_E_DST = (np.array([2 * (k // 4) + k % 2 for k in range(16)], dtype=np.int64),
-            np.array([(k % 4) // 2 for k in range(16)], dtype=np.int64))
-GI_F = _table([[(2 * a + k % 2, s, 0) for a, s in _B[k // 2]] for k in range(8)], 3, 8)
-GI_F_DST = (np.array([2 * ((k // 2) % 2) + k % 2 for k in range(8)], dtype=np.int64),
-            np.array([k // 4 for k in range(8)], dtype=np.int64))
+
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises
@@ -347,42 +337,42 @@ def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, TS, Y, E):
 
 
 @njit(cache=True, nogil=True)
-def _grad_input_transform(dV, dx, n, pt, pl, TH, TS, Ep, Q, row):
-    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T; dV (17, C, TH*TS), its row
-    16 zeros (GI_E's zero row). Scratch: Ep (9, TH*TS + 1) (Ep[8], GI_F's zero row, zeroed
-    by the caller), Q (4, (TH + 2)*TS), row (2*TS,). Per channel: dV B^T along the tile
-    columns, each column's share added into Ep at its parity and shift (GI_E, GI_E_DST),
-    B down the tile rows, each row's share added into phase plane 2*(row parity) + column
-    parity of dx's padded plane (Q) at its shift (GI_F, GI_F_DST), then the phase planes
-    interleaved back into dx's rows."""
+def _grad_input_transform(dVp, dx, n, pt, pl, TH, TS, Ep, Q, row):
+    """dx[n, c] = the padding-cropped sum over tiles of B dV B^T, B's rows 1 0 0 0 / 0 1 -1 1
+    / -1 1 1 0 / 0 0 0 -1; dV (16, C, TH*TS) is dVp[:, :, 1:-1], between zero guard columns.
+    Per channel, two flat passes and the interleave:
+
+    * E = dV B^T along the tile columns: column j of tile t lands on column parity j % 2 of
+      tile t + j // 2, so Ep[2a + p][t] = E[a, p](t) + E[a, p + 2](t - 1), for t = 0..T
+      (TH*TS + 1 entries; the guards give the zero shares past either end);
+    * B down the tile rows likewise, rows i and i + 2 of a tile landing on row parity i % 2
+      of tile rows t and t + 1: Q[2*(i % 2) + p][t] = F[i, p](t) + F[i + 2, p](t - TS), for
+      t < T + 1 + TS, the rest of Q never written;
+    * the four phase planes Q interleaved back into dx's rows, the padding cut away.
+
+    Each sum is written out in the order of the terms of B (exactly as the tables of terms
+    summed them) and stored once: no zeroing and no read-modify-write per channel. Scratch:
+    Ep (8, 2*TS + TH*TS + 1), its TS-wide zero guards either side of the TH*TS + 1 entries,
+    and Q (4, (TH + 2)*TS), both zeroed by the caller; row (2*TS,)."""
     N, C, H, W = dx.shape
     T = TH * TS
     start = pl if pl < 2 * TS else 2 * TS  # dx's columns are padded columns start..
     hi = 2 * TS - pl if 2 * TS - pl > 0 else 0
     hi = hi if hi < W else W
-    e_src, e_sign, _ = GI_E
-    e_row, e_shift = GI_E_DST
-    f_src, f_sign, _ = GI_F
-    f_row, f_shift = GI_F_DST
-    Epf, Qf = Ep.reshape(-1), Q.reshape(-1)
     for c in range(C):
-        for q in range(Epf.shape[0]):  # (Ep[8] is 0 already)
-            Epf[q] = 0
-        for q in range(Qf.shape[0]):
-            Qf[q] = 0
-        for k in range(e_row.shape[0]):  # 16 table rows
-            e0, e1, e2 = dV[e_src[k, 0], c], dV[e_src[k, 1], c], dV[e_src[k, 2], c]
-            w0, w1, w2 = e_sign[k, 0], e_sign[k, 1], e_sign[k, 2]
-            dst = Ep[e_row[k], e_shift[k]:e_shift[k] + T]  # (T,)
-            for q in range(T):
-                dst[q] += w0 * e0[q] + w1 * e1[q] + w2 * e2[q]
-        for k in range(f_row.shape[0]):  # 8 table rows
-            e0, e1, e2 = Ep[f_src[k, 0]], Ep[f_src[k, 1]], Ep[f_src[k, 2]]
-            w0, w1, w2 = f_sign[k, 0], f_sign[k, 1], f_sign[k, 2]
-            s = f_shift[k] * TS
-            dst = Q[f_row[k], s:s + T + 1]  # (T + 1,)
-            for q in range(T + 1):
-                dst[q] += w0 * e0[q] + w1 * e1[q] + w2 * e2[q]
+        for a in range(Ep.shape[0] // 2):  # tile row a: dV[4a + b] at tile t, index t + 1
+            d0, d1 = dVp[4 * a, c], dVp[4 * a + 1, c]
+            d2, d3 = dVp[4 * a + 2, c], dVp[4 * a + 3, c]
+            even, odd = Ep[2 * a, TS:TS + T + 1], Ep[2 * a + 1, TS:TS + T + 1]
+            for t in range(T + 1):  # E[a, j](t) = sum_b B[j, b] dV[4a + b](t)
+                even[t] = d0[t + 1] + ((d1[t] + d2[t]) - d0[t])
+                odd[t] = ((d1[t + 1] - d2[t + 1]) + d3[t + 1]) + -d3[t]
+        for p in range(2):  # column parity p: Ep[2a + p](t) at index TS + t
+            f0, f1, f2, f3 = Ep[p], Ep[2 + p], Ep[4 + p], Ep[6 + p]
+            top, bottom = Q[p, :T + 1 + TS], Q[2 + p, :T + 1 + TS]
+            for t in range(T + 1 + TS):  # F[i, p](t) = sum_a B[i, a] Ep[2a + p](t)
+                top[t] = f0[TS + t] + ((f1[t] + f2[t]) - f0[t])
+                bottom[t] = ((f1[TS + t] - f2[TS + t]) + f3[TS + t]) + -f3[t]
         for a in range(H):  # interleave the padded row a + pt and cut the padding away
             u = a + pt
             dst = dx[n, c, a]  # (W,)
@@ -491,13 +481,12 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
     T = TH * TS
     dt = dout.dtype
     _, n_workers = _threads.workers()
-    scratch = _scratch(n_workers, [(16, O, T), (17, C, T), (16, T, C)], dt)
-    for buffers in scratch:
-        buffers[1][16] = 0  # V's row 16: the zero row of GI_E
+    # V (16, C, T) and then dV, between zero guard columns (16, C, T + 2), share a buffer
+    scratch = _scratch(n_workers, [(16, O, T), (16 * C * (T + 2),), (16, T, C)], dt)
     staging = _staging(max(C, O), TH, TS)
     zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), staging,
-                                 (5, (TH + 2) * TS), (9, T + 1), staging, (9, T + 1),
-                                 (4, (TH + 2) * TS), (2 * TS,)], dt)
+                                 (5, (TH + 2) * TS), (9, T + 1), staging,
+                                 (8, 2 * TS + T + 1), (4, (TH + 2) * TS), (2 * TS,)], dt)
     if pool is not None:
         PH, PW = dout.shape[2:]
         pool_scratch = [y + e for y, e in zip(_zeroed(n_workers, [(2, 4, T)], dt),
@@ -509,9 +498,9 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
     Ut = U.transpose(0, 2, 1)
 
     def image(worker, n):
-        dM, V17, Vt = scratch[worker]
+        dM, shared, Vt = scratch[worker]
         planes, R, P, g_planes, g_R, g_P, Ep, Q, dx_row = zeroed[worker]
-        V = V17[:16]  # (16, C, T)
+        V = shared[:16 * C * T].reshape(16, C, T)
         if pool is not None:
             _pooled_grad_tiles(dout, pooled, which, n, dM, partial, TS, *pool_scratch[worker])
         else:
@@ -522,8 +511,11 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
         np.copyto(Vt, V.transpose(0, 2, 1))  # (16, T, C)
         np.matmul(dM, Vt, out=dUn[n])  # (16, O, C)
         if need_dx:
-            np.matmul(Ut, dM, out=V)  # dV, in V's buffer
-            _grad_input_transform(V17, dx, n, pt, pl, TH, TS, Ep, Q, dx_row)
+            dVp = shared.reshape(16, C, T + 2)  # V is dead: dV between zero guards
+            dVp[:, :, 0] = 0
+            dVp[:, :, T + 1] = 0
+            np.matmul(Ut, dM, out=dVp[:, :, 1:T + 1])  # BLAS writes the strided rows
+            _grad_input_transform(dVp, dx, n, pt, pl, TH, TS, Ep, Q, dx_row)
 
     _threads.run_tasks(image, N)
     return dx, weight_gradient(dUn.sum(axis=0)), partial
