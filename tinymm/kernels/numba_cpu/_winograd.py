@@ -9,7 +9,7 @@ batch is split into images, and each worker of ``_threads`` (one per core, BLAS
 single-threaded in it) runs one image's whole pipeline with buffers that stay in its L2
 cache::
 
-    U[xi] = (G g G^T)[xi]   (16, O, C)   weight transform (numba: O*C*16 values), once
+    U[xi] = (G g G^T)[xi]   (16, O, C)   weight transform (NumPy: O*C*16 values), once
     V[xi] = (B^T d B)[xi]   (16, C, T)   input transform of image n (numba, serial)
     M     = U @ V           (16, O, T)   16 BLAS GEMMs
     out[n] = A^T M A        + bias (+ ReLU), into NCHW
@@ -414,70 +414,40 @@ def _zeroed(n_workers, shapes, dtype):
     return [[np.zeros(shape, dtype) for shape in shapes] for _ in range(n_workers)]
 
 
-@njit(cache=True, nogil=True, inline="always")
 def _g_times(a0, a1, a2, half):
-    """G (a0, a1, a2)^T, G's rows 1 0 0 / .5 .5 .5 / .5 -.5 .5 / 0 0 1."""
+    """G (a0, a1, a2)^T, G's rows 1 0 0 / .5 .5 .5 / .5 -.5 .5 / 0 0 1 (arrays: elementwise)."""
     return a0, half * (a0 + a1 + a2), half * (a0 - a1 + a2), a2
 
 
-@njit(cache=True, nogil=True, inline="always")
 def _gt_times(d0, d1, d2, d3, half):
     """G^T (d0, d1, d2, d3)^T, the adjoint of ``_g_times``."""
     return d0 + half * (d1 + d2), half * (d1 - d2), half * (d1 + d2) + d3
 
 
-@njit(cache=True, nogil=True)
-def _weight_transform(weight, U, tiles, half):
-    """U (16, O, C) from weight (O, C, 3, 3), by way of tiles (O, C, 16): U's 16 planes lie
-    a multiple of 4 KiB apart, so writing a (o, c)'s 16 values straight into them would keep
-    16 store streams in one L1 set (more than its ways)."""
-    O, C = weight.shape[0], weight.shape[1]
-    for o in range(O):
-        for c in range(C):
-            g, tile = weight[o, c], tiles[o, c]  # (3, 3), (16,)
-            r0 = _g_times(g[0, 0], g[1, 0], g[2, 0], half)  # G g, column by column
-            r1 = _g_times(g[0, 1], g[1, 1], g[2, 1], half)
-            r2 = _g_times(g[0, 2], g[1, 2], g[2, 2], half)
-            for i in range(4):  # (G g) G^T, row i
-                u = _g_times(r0[i], r1[i], r2[i], half)
-                for j in range(4):
-                    tile[4 * i + j] = u[j]
-    for k in range(16):
-        for o in range(O):
-            for c in range(C):
-                U[k, o, c] = tiles[o, c, k]
-
-
-@njit(cache=True, nogil=True)
-def _weight_gradient(dU, dg, half):
-    O, C = dU.shape[1], dU.shape[2]
-    for o in range(O):
-        for c in range(C):
-            e0 = _gt_times(dU[0, o, c], dU[1, o, c], dU[2, o, c], dU[3, o, c], half)  # rows
-            e1 = _gt_times(dU[4, o, c], dU[5, o, c], dU[6, o, c], dU[7, o, c], half)
-            e2 = _gt_times(dU[8, o, c], dU[9, o, c], dU[10, o, c], dU[11, o, c], half)
-            e3 = _gt_times(dU[12, o, c], dU[13, o, c], dU[14, o, c], dU[15, o, c], half)
-            for b in range(3):  # G^T down the columns
-                d = _gt_times(e0[b], e1[b], e2[b], e3[b], half)
-                for a in range(3):
-                    dg[o, c, a, b] = d[a]
-
-
 def weight_transform(weight):
-    """U (16, O, C) = G g G^T per (o, c), position xi = 4i + j, for weight (O, C, 3, 3)
-    (contiguous), in weight's dtype."""
+    """U (16, O, C) = G g G^T per (o, c), position xi = 4i + j, for weight (O, C, 3, 3), in
+    weight's dtype: G's rows applied as whole (O, C) planes (NumPy, a few dozen passes over
+    O*C values; no compiled kernel to add to the first run's compile time)."""
     O, C = weight.shape[:2]
-    U = np.empty((16, O, C), weight.dtype)
-    _weight_transform(weight, U, np.empty((O, C, 16), weight.dtype), weight.dtype.type(0.5))
-    return U
+    half = weight.dtype.type(0.5)
+    g = weight.transpose(2, 3, 0, 1)  # (a, b, o, c)
+    gg = [_g_times(g[0, b], g[1, b], g[2, b], half) for b in range(3)]  # gg[b][i]: (G g)[i, b]
+    U = np.empty((4, 4, O, C), weight.dtype)
+    for i in range(4):
+        U[i] = _g_times(gg[0][i], gg[1][i], gg[2][i], half)  # row i of (G g) G^T
+    return U.reshape(16, O, C)
 
 
 def weight_gradient(dU):
     """dg (O, C, 3, 3) = G^T dU G, the adjoint of ``weight_transform``; dU (16, O, C)."""
     O, C = dU.shape[1:]
-    dg = np.empty((O, C, 3, 3), dU.dtype)
-    _weight_gradient(np.ascontiguousarray(dU), dg, dU.dtype.type(0.5))
-    return dg
+    half = dU.dtype.type(0.5)
+    d4 = dU.reshape(4, 4, O, C)  # (i, j, o, c)
+    rows = [_gt_times(d4[i, 0], d4[i, 1], d4[i, 2], d4[i, 3], half) for i in range(4)]
+    dg = np.empty((3, 3, O, C), dU.dtype)  # (a, b, o, c)
+    for b in range(3):
+        dg[:, b] = _gt_times(rows[0][b], rows[1][b], rows[2][b], rows[3][b], half)
+    return np.ascontiguousarray(dg.transpose(2, 3, 0, 1))
 
 
 def forward(x, weight, bias, pt, pl, OH, OW, relu, pool=False):
