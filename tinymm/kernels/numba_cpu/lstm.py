@@ -37,6 +37,7 @@ from numba import njit
 
 from tinymm.kernels.numba_cpu import _threads, _workspace
 from tinymm.kernels.numba_cpu._recurrent import (
+    GEMV_ROWS,
     bias_sum,
     gather_rows,
     gemm_into,
@@ -54,18 +55,19 @@ from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf
-def _lstm_cell_forward(blas, weight_hh, xw_t, rec, bias, lengths, t, h, c, gates_t, h_prev_t,
-                       c_prev_t, tanh_c_t, out_t, z, bits, scale):
+def _lstm_cell_forward(blas, w_rec, transposed, xw_t, rec, bias, lengths, t, h, c, gates_t,
+                       h_prev_t, c_prev_t, tanh_c_t, out_t, z, bits, scale):
     """One step for all rows: a = xw_t + rec + bias (N, 4H) -> gates, new c and h (in place).
 
     With ``blas`` (``_recurrent.numpy_blas``) the step first computes rec = h @ weight_hh^T
-    itself (rec then is a work buffer); with None, rec comes computed (weight_hh unused).
-    z, bits, scale: exp work buffers of N*4H elements (z in the arrays' dtype).
+    itself (rec then is a work buffer), from w_rec = weight_hh (4H, H) when ``transposed``,
+    else from w_rec = weight_hh^T (H, 4H) C-contiguous; with None, rec comes computed (w_rec
+    unused). z, bits, scale: exp work buffers of N*4H elements (z in the arrays' dtype).
     """
     N, G = xw_t.shape
     H = G // 4
     if blas is not None:
-        gemm_into(blas, h, weight_hh, True, rec)  # (N, 4H)
+        gemm_into(blas, h, w_rec, transposed, rec)  # (N, 4H)
     one, two = constants(z)[6:8]
     # exp arguments: -a for the sigmoid gates i, f, o and -2a for tanh(g) = 2 sigmoid(2a) - 1
     for n in range(N):
@@ -155,8 +157,8 @@ def _lstm_forward_loop(blas, xw, weight_hh, bias, lengths, reverse, h, c, gates,
         t = T - 1 - s if reverse else s
         if blas is None:
             rec = np.dot(h, weight_hh.T)
-        _lstm_cell_forward(blas, weight_hh, xw[t], rec, bias, lengths, t, h, c, gates[t],
-                           h_prev[t], c_prev[t], tanh_c[t], out[t], z, bits, scale)
+        _lstm_cell_forward(blas, weight_hh, True, xw[t], rec, bias, lengths, t, h, c,
+                           gates[t], h_prev[t], c_prev[t], tanh_c[t], out[t], z, bits, scale)
 
 
 @njit(cache=True, nogil=True)
@@ -189,12 +191,20 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     c = state_array(c0, N, H, dtype)
     chunks = row_chunks(N)
     loop = _time_loop(chunks[0][1] - chunks[0][0], G, H, dtype)  # the chunks' time loop
-    weight_hh = contiguous(weight_hh)  # (4H, H): the cells' GEMM and np.dot transpose it
+    weight_hh = contiguous(weight_hh)  # (4H, H)
+    # the cells' step GEMM h @ weight_hh^T, where it is a GEMM in a Python time loop: on a
+    # C-ordered copy of weight_hh^T (H, 4H), made once per call for every chunk and step
+    # (OpenBLAS runs the transposed-operand form at about half the rate at these sizes); the
+    # gemv of a few rows and the numba loop read weight_hh as it is
+    in_numba, blas = loop
+    rows = min(n1 - n0 for n0, n1 in chunks)
+    w_t = (np.ascontiguousarray(weight_hh.T)
+           if blas is not None and not in_numba and rows > GEMV_ROWS else None)
     parts = [None] * len(chunks)
 
     def chunk(worker, k):
         parts[k] = _forward_rows(x, chunks[k], weight_ih, weight_hh, bias, lengths, reverse,
-                                 h, c, loop)
+                                 h, c, loop, w_t)
 
     _threads.run_tasks(chunk, len(chunks))
     out = gather_rows([p[-1] for p in parts], N)  # (T, N, H)
@@ -216,10 +226,12 @@ def _time_loop(rows: int, G: int, H: int, dtype) -> tuple[bool, object]:
     return loop_in_numba(rows, G, H, blas is not None), blas
 
 
-def _forward_rows(x, rows, weight_ih, weight_hh, bias, lengths, reverse, h, c, loop):
+def _forward_rows(x, rows, weight_ih, weight_hh, bias, lengths, reverse, h, c, loop,
+                  w_t=None):
     """The forward of batch rows n0:n1 (one chunk): its input projection, then its time loop
     on h[n0:n1] and c[n0:n1] in place. Returns what the backward reads, output last.
-    ``loop``: ``_time_loop``'s answer."""
+    ``loop``: ``_time_loop``'s answer; ``w_t``: weight_hh^T (H, 4H) C-contiguous for the
+    cells' GEMM, or None (they transpose weight_hh)."""
     n0, n1 = rows
     xc = rows_of(x, n0, n1)  # (T, Nc, D)
     T, Nc, D = xc.shape
@@ -251,8 +263,9 @@ def _forward_rows(x, rows, weight_ih, weight_hh, bias, lengths, reverse, h, c, l
             t = T - 1 - s if reverse else s
             if blas is None:
                 rec = hc @ weight_hh_T
-            _lstm_cell_forward(blas, weight_hh, xw[t], rec, bias, lc, t, hc, cc, gates[t],
-                               h_prev[t], c_prev[t], tanh_c[t], out[t], z, bits, scale)
+            _lstm_cell_forward(blas, weight_hh if w_t is None else w_t, w_t is None, xw[t],
+                               rec, bias, lc, t, hc, cc, gates[t], h_prev[t], c_prev[t],
+                               tanh_c[t], out[t], z, bits, scale)
     return x2, gates, h_prev, c_prev, tanh_c, out
 
 
