@@ -69,46 +69,54 @@ def _lstm_cell_forward(blas, w_rec, transposed, xw_t, rec, bias, lengths, t, h, 
     if blas is not None:
         gemm_into(blas, h, w_rec, transposed, rec)  # (N, 4H)
     one, two = constants(z)[6:8]
+    # every loop reads and writes rows through slices (1-d views from 0): an index such as
+    # base + j could be negative for all Numba knows, and the wraparound test it then adds
+    # keeps LLVM from vectorising the loop
     # exp arguments: -a for the sigmoid gates i, f, o and -2a for tanh(g) = 2 sigmoid(2a) - 1
     for n in range(N):
-        base = n * G
+        zr, xr, rr = z[n * G:(n + 1) * G], xw_t[n], rec[n]
         for j in range(G):
             factor = two if 2 * H <= j < 3 * H else one
-            z[base + j] = -factor * (xw_t[n, j] + rec[n, j] + bias[j])
+            zr[j] = -factor * (xr[j] + rr[j] + bias[j])
     exp_inplace(z[:N * G], bits[:N * G], scale[:N * G])
     # gates, then c = f * c_prev + i * g; the exp argument for tanh(c) goes in z[0 : N*H]
     for n in range(N):
-        base = n * G
+        zr, gr = z[n * G:(n + 1) * G], gates_t[n]
+        zi, zf, zg, zo = zr[:H], zr[H:2 * H], zr[2 * H:3 * H], zr[3 * H:G]
+        gi, gf, gg, go = gr[:H], gr[H:2 * H], gr[2 * H:3 * H], gr[3 * H:G]
+        hr, cr, hpr, cpr, cnr = h[n], c[n], h_prev_t[n], c_prev_t[n], tanh_c_t[n]
         for j in range(H):
-            i = one / (one + z[base + j])
-            f = one / (one + z[base + H + j])
-            g = two / (one + z[base + 2 * H + j]) - one
-            o = one / (one + z[base + 3 * H + j])
-            gates_t[n, j] = i
-            gates_t[n, H + j] = f
-            gates_t[n, 2 * H + j] = g
-            gates_t[n, 3 * H + j] = o
-            h_prev_t[n, j] = h[n, j]
-            c_prev_t[n, j] = c[n, j]
-            c_new = f * c[n, j] + i * g
-            tanh_c_t[n, j] = c_new  # holds c until tanh is applied below
+            i = one / (one + zi[j])
+            f = one / (one + zf[j])
+            g = two / (one + zg[j]) - one
+            o = one / (one + zo[j])
+            gi[j] = i
+            gf[j] = f
+            gg[j] = g
+            go[j] = o
+            hpr[j] = hr[j]
+            cpr[j] = cr[j]
+            cnr[j] = f * cr[j] + i * g  # tanh_c_t holds c until tanh is applied below
     for n in range(N):  # separate pass: z[n*H + j] may still be an unread gate above
+        zr, cnr = z[n * H:(n + 1) * H], tanh_c_t[n]
         for j in range(H):
-            z[n * H + j] = -two * tanh_c_t[n, j]
+            zr[j] = -two * cnr[j]
     exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
     for n in range(N):
         real = t < lengths[n]
+        zr, tcr, gor = z[n * H:(n + 1) * H], tanh_c_t[n], gates_t[n, 3 * H:G]
+        hr, cr, outr = h[n], c[n], out_t[n]
         for j in range(H):
-            c_new = tanh_c_t[n, j]
-            tanh_c = two / (one + z[n * H + j]) - one
-            tanh_c_t[n, j] = tanh_c
-            h_new = gates_t[n, 3 * H + j] * tanh_c
+            c_new = tcr[j]
+            tanh_c = two / (one + zr[j]) - one
+            tcr[j] = tanh_c
+            h_new = gor[j] * tanh_c
             if real:
-                h[n, j] = h_new
-                c[n, j] = c_new
-                out_t[n, j] = h_new
+                hr[j] = h_new
+                cr[j] = c_new
+                outr[j] = h_new
             else:  # padded step: the state is carried, the output is 0
-                out_t[n, j] = 0
+                outr[j] = 0
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf
@@ -122,25 +130,28 @@ def _lstm_cell_backward(blas, weight_hh, dh_prev, dout_t, gates_t, c_prev_t, tan
     N, G = da_t.shape
     H = G // 4
     one = constants(dh_next)[6]
-    for n in range(N):
+    for n in range(N):  # rows through slices, as in _lstm_cell_forward (it vectorises)
+        dar = da_t[n]
         if t < lengths[n]:
+            gr = gates_t[n]
+            gi, gf, gg, go = gr[:H], gr[H:2 * H], gr[2 * H:3 * H], gr[3 * H:G]
+            dai, daf, dag, dao = dar[:H], dar[H:2 * H], dar[2 * H:3 * H], dar[3 * H:G]
+            tcr, dor, dhr, dcr, cpr = (tanh_c_t[n], dout_t[n], dh_next[n], dc_next[n],
+                                       c_prev_t[n])
             for j in range(H):
-                i = gates_t[n, j]
-                f = gates_t[n, H + j]
-                g = gates_t[n, 2 * H + j]
-                o = gates_t[n, 3 * H + j]
-                tanh_c = tanh_c_t[n, j]
-                dh = dout_t[n, j] + dh_next[n, j]
+                i, f, g, o = gi[j], gf[j], gg[j], go[j]
+                tanh_c = tcr[j]
+                dh = dor[j] + dhr[j]
                 do = dh * tanh_c
-                dc = dc_next[n, j] + dh * o * (one - tanh_c * tanh_c)
-                da_t[n, j] = dc * g * i * (one - i)
-                da_t[n, H + j] = dc * c_prev_t[n, j] * f * (one - f)
-                da_t[n, 2 * H + j] = dc * i * (one - g * g)
-                da_t[n, 3 * H + j] = do * o * (one - o)
-                dc_next[n, j] = dc * f
+                dc = dcr[j] + dh * o * (one - tanh_c * tanh_c)
+                dai[j] = dc * g * i * (one - i)
+                daf[j] = dc * cpr[j] * f * (one - f)
+                dag[j] = dc * i * (one - g * g)
+                dao[j] = do * o * (one - o)
+                dcr[j] = dc * f
         else:  # padded step: no gradient into the gates; dh_next, dc_next pass through
             for k in range(G):
-                da_t[n, k] = 0
+                dar[k] = 0
     if blas is not None:
         gemm_into(blas, da_t, weight_hh, False, dh_prev)
         take_active_rows(dh_next, dh_prev, lengths, t)
