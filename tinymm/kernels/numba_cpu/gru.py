@@ -41,33 +41,43 @@ def _gru_cell_forward(xw_t, rec, bias_ih, bias_hh, lengths, t, h, gates_t, hn_t,
     N, G = xw_t.shape
     H = G // 3
     one, two = constants(z)[6:8]
+    # every loop reads and writes rows through slices (1-d views from 0): an index such as
+    # n*2H + j could be negative for all Numba knows, and the wraparound test it then adds
+    # keeps LLVM from vectorising the loop
     for n in range(N):  # exp arguments of the sigmoid gates r and z: -(a_r), -(a_z)
+        zr, xr, rr = z[n * 2 * H:(n + 1) * 2 * H], xw_t[n], rec[n]
         for j in range(2 * H):
-            z[n * 2 * H + j] = -(xw_t[n, j] + bias_ih[j] + rec[n, j] + bias_hh[j])
+            zr[j] = -(xr[j] + bias_ih[j] + rr[j] + bias_hh[j])
     exp_inplace(z[:N * 2 * H], bits[:N * 2 * H], scale[:N * 2 * H])
     for n in range(N):
+        zr, gr = z[n * 2 * H:(n + 1) * 2 * H], gates_t[n]
         for j in range(2 * H):
-            gates_t[n, j] = one / (one + z[n * 2 * H + j])  # r in [0, H), z in [H, 2H)
+            gr[j] = one / (one + zr[j])  # r in [0, H), z in [H, 2H)
+    bn_ih, bn_hh = bias_ih[2 * H:G], bias_hh[2 * H:G]
     for n in range(N):  # z is reused for the candidate: every gate was read above
+        zr, gr, hnr = z[n * H:(n + 1) * H], gates_t[n], hn_t[n]
+        xn, rn = xw_t[n, 2 * H:G], rec[n, 2 * H:G]
         for j in range(H):
-            hn = rec[n, 2 * H + j] + bias_hh[2 * H + j]
-            hn_t[n, j] = hn
-            z[n * H + j] = -two * (xw_t[n, 2 * H + j] + bias_ih[2 * H + j] + gates_t[n, j] * hn)
+            hn = rn[j] + bn_hh[j]
+            hnr[j] = hn
+            zr[j] = -two * (xn[j] + bn_ih[j] + gr[j] * hn)
     exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
     for n in range(N):
         real = t < lengths[n]
+        zr, cands, updates = z[n * H:(n + 1) * H], gates_t[n, 2 * H:G], gates_t[n, H:2 * H]
+        hr, hpr, outr = h[n], h_prev_t[n], out_t[n]
         for j in range(H):
-            cand = two / (one + z[n * H + j]) - one  # n = tanh(a_n)
-            gates_t[n, 2 * H + j] = cand
-            update = gates_t[n, H + j]
-            h_prev = h[n, j]
-            h_prev_t[n, j] = h_prev
+            cand = two / (one + zr[j]) - one  # n = tanh(a_n)
+            cands[j] = cand
+            update = updates[j]
+            h_prev = hr[j]
+            hpr[j] = h_prev
             h_new = (one - update) * cand + update * h_prev
             if real:
-                h[n, j] = h_new
-                out_t[n, j] = h_new
+                hr[j] = h_new
+                outr[j] = h_new
             else:  # padded step: the state is carried, the output is 0
-                out_t[n, j] = 0
+                outr[j] = 0
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf, never raises
@@ -79,27 +89,31 @@ def _gru_cell_backward(dout_t, gates_t, hn_t, h_prev_t, lengths, t, dh_next, dxw
     N, G = dxw_t.shape
     H = G // 3
     one = constants(dh_next)[6]
-    for n in range(N):
+    for n in range(N):  # rows through slices, as in _gru_cell_forward (it vectorises)
+        dxr, dhr = dxw_t[n], dhw_t[n]
         if t < lengths[n]:
+            gr = gates_t[n]
+            rs, us, cands = gr[:H], gr[H:2 * H], gr[2 * H:G]  # gates r, z (update), n
+            dx_r, dx_z, dx_n = dxr[:H], dxr[H:2 * H], dxr[2 * H:G]
+            dh_r, dh_z, dh_n = dhr[:H], dhr[H:2 * H], dhr[2 * H:G]
+            dor, dnr, hnr, hpr = dout_t[n], dh_next[n], hn_t[n], h_prev_t[n]
             for j in range(H):
-                r = gates_t[n, j]
-                u = gates_t[n, H + j]  # the update gate z
-                cand = gates_t[n, 2 * H + j]  # the candidate n
-                dh = dout_t[n, j] + dh_next[n, j]
+                r, u, cand = rs[j], us[j], cands[j]
+                dh = dor[j] + dnr[j]
                 da_n = dh * (one - u) * (one - cand * cand)
-                da_r = da_n * hn_t[n, j] * r * (one - r)
-                da_z = dh * (h_prev_t[n, j] - cand) * u * (one - u)
-                dxw_t[n, j] = da_r
-                dxw_t[n, H + j] = da_z
-                dxw_t[n, 2 * H + j] = da_n
-                dhw_t[n, j] = da_r
-                dhw_t[n, H + j] = da_z
-                dhw_t[n, 2 * H + j] = da_n * r
-                dh_next[n, j] = dh * u
+                da_r = da_n * hnr[j] * r * (one - r)
+                da_z = dh * (hpr[j] - cand) * u * (one - u)
+                dx_r[j] = da_r
+                dx_z[j] = da_z
+                dx_n[j] = da_n
+                dh_r[j] = da_r
+                dh_z[j] = da_z
+                dh_n[j] = da_n * r
+                dnr[j] = dh * u
         else:  # padded step: no gradient into the gates; dh_next passes through
             for k in range(G):
-                dxw_t[n, k] = 0
-                dhw_t[n, k] = 0
+                dxr[k] = 0
+                dhr[k] = 0
 
 
 @njit(cache=True)
