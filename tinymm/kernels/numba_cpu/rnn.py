@@ -33,14 +33,16 @@ def _rnn_cell_forward(xw_t, rec, lengths, t, phi, h, h_new_t, h_prev_t, out_t, z
     """One step for all N rows: h = phi(xw_t + rec), masked by lengths (h in place)."""
     N, H = xw_t.shape
     one, two = constants(z)[6:8]
-    if phi == _TANH:
-        for n in range(N):
+    if phi == _TANH:  # z's rows through slices: an index n*H + j's wraparound test (it
+        for n in range(N):  # could be negative for all Numba knows) blocks vectorisation
+            zr, xr, rr = z[n * H:(n + 1) * H], xw_t[n], rec[n]
             for j in range(H):
-                z[n * H + j] = -two * (xw_t[n, j] + rec[n, j])
+                zr[j] = -two * (xr[j] + rr[j])
         exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
         for n in range(N):
+            zr, hr = z[n * H:(n + 1) * H], h_new_t[n]
             for j in range(H):
-                h_new_t[n, j] = two / (one + z[n * H + j]) - one
+                hr[j] = two / (one + zr[j]) - one
     else:
         for n in range(N):
             for j in range(H):
