@@ -61,7 +61,7 @@ def test_leaf_grad_sums_uses_and_backward_calls(backend, split_small):
     with tinymm.use_backend(backend):
         x = tinymm.tensor(x0, requires_grad=True)
         held = None
-        for call in range(3):
+        for _ in range(3):
             (x * 2.0 + x * x).sum().backward()  # two uses of the leaf: two sums into .grad
             if held is None:
                 held = x.grad

@@ -47,8 +47,8 @@ transform, which have the same passes), ``_output_transform`` or ``_output_trans
 (both calling ``_down_tile_rows``, their shared A^T pass), ``_pooled_grad_tiles`` with the
 pool, and ``_grad_input_transform``. Their cost at the first run (an empty Numba cache) is
 set by how many loops are written in them, since LLVM optimises each written copy of a loop:
-each pass over the planes is one loop driven by a table of terms (below), and nothing in
-them allocates.
+each pass of ``_to_tiles`` is one loop driven by a table of terms (below), the other kernels
+write A's and B's few terms out in a loop per pass, and nothing in them allocates.
 """
 
 from __future__ import annotations
@@ -274,19 +274,23 @@ def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, TS, Y, E):
     pooled > 0, the winner's output, as the reference's dr * (r > 0)), so a tile's dY holds
     one nonzero at which = 2i + j.
 
-    Per output channel, three passes: the masked gradient and the winners (as floats) into
-    E's rows, flat over the pooled plane, with the dbias share partial[n, o] (float64); the
-    gradient split by winner into four planes Y[., 2i + j] (T,), one pool row at a time
-    (pool window (ty, tx) is tile ty*TS + tx; the tiles no window covers, each row's spare
-    tile and an odd OH's or OW's last row or column of tiles, are never written and stay 0;
-    float rows only: LLVM sizes its vectors by the narrowest type in a loop, and with the
-    int8 winners a 16-wide row ran as scalars); then the 16 planes dM[4a + b] = sum_{i, j} A[a, i] A[b, j] Y[., 2i + j], A
-    applied along i and then along j, four planes per flat pass (a fifth of the arithmetic of
-    the 16 x 4 matrix; with one nonzero per tile every sum is exact). LLVM
-    vectorises both passes (the masks are products with 0/1: selects did not vectorise). The second pass of channel o runs after the first of channel o + 1, from the
-    other half of Y, so it never reads values still being stored (a vector load spanning
-    stores in flight stalls the core). Scratch: Y (2, 4, T), zeroed by the caller, and E (2,
-    PH*PW)."""
+    Per output channel, three flat passes (LLVM vectorises them; the masks are products with
+    0/1, as selects did not vectorise):
+
+    * the masked gradient and the winners (as floats) into E's rows, over the pooled plane,
+      with the dbias share partial[n, o] (float64);
+    * the gradient split by winner into four planes Y[., 2i + j] (T,), one pool row at a
+      time: pool window (ty, tx) is tile ty*TS + tx, and the tiles no window covers (each
+      row's spare tile, an odd OH's or OW's last row or column of tiles) are never written
+      and stay 0. The rows read floats only: LLVM sizes its vectors by the narrowest type in
+      a loop, and with the int8 winners a 16-wide row ran as scalars;
+    * dM[4a + b] = sum_{i, j} A[a, i] A[b, j] Y[., 2i + j], A applied along i and then
+      along j, four planes per pass (a fifth of the arithmetic of the 16 x 4 matrix; with
+      one nonzero per tile every sum is exact).
+
+    The third pass of channel o runs after the second of channel o + 1, from the other half
+    of Y, so that it reads values stored a channel earlier, not stores still in flight.
+    Scratch: Y (2, 4, T), zeroed by the caller, and E (2, PH*PW)."""
     N, O, PH, PW = dpool.shape
     T = dM.shape[2]
     P = PH * PW
