@@ -59,9 +59,6 @@ from numba import njit
 from tinymm.kernels.numba_cpu import _threads
 from tinymm.kernels.numba_cpu import _workspace as ws
 
-G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])  # (4, 3)
-
-
 # The transforms' constant matrices as tables of terms, so that each pass of a kernel is ONE
 # loop over its output planes: output plane k of a pass is the sum over its terms m of
 # sign[k, m] * (row src[k, m] of the pass's source planes, at shift[k, m] in the unit the
@@ -102,7 +99,6 @@ IN_V = _table([[(2 * (k // 4) + j % 2, s, j // 2) for j, s in _BT[k % 4]] for k 
 # (phase plane 2i + p); dM[4k + b] = sum_j A[b, j] R[2k + j]
 GO_R = _table([[(2 * i + k % 2, s, 0) for i, s in _A[k // 2]] for k in range(8)], 2, 4)
 GO_V = _table([[(2 * (k // 4) + j, s, 0) for j, s in _A[k % 4]] for k in range(16)], 2, 8)
-
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # reassoc: the dbias sum vectorises

@@ -203,14 +203,15 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     chunks = row_chunks(N)
     loop = _time_loop(chunks[0][1] - chunks[0][0], G, H, dtype)  # the chunks' time loop
     weight_hh = contiguous(weight_hh)  # (4H, H)
-    # the cells' step GEMM h @ weight_hh^T, where it is a GEMM in a Python time loop: on a
-    # C-ordered copy of weight_hh^T (H, 4H), made once per call for every chunk and step
-    # (OpenBLAS runs the transposed-operand form at about half the rate at these sizes); the
-    # gemv of a few rows and the numba loop read weight_hh as it is
+    # a Python time loop's step GEMM h @ weight_hh^T (the cells' own with NumPy's BLAS, or
+    # NumPy's matmul between them without) runs on a C-ordered copy of weight_hh^T (H, 4H),
+    # made once per call for every chunk and step: OpenBLAS runs the transposed-operand form
+    # at about half the rate at these sizes. The cells' gemv of a few rows and the numba
+    # loop read weight_hh as it is
     in_numba, blas = loop
     rows = min(n1 - n0 for n0, n1 in chunks)
     w_t = (np.ascontiguousarray(weight_hh.T)
-           if blas is not None and not in_numba and rows > GEMV_ROWS else None)
+           if not in_numba and (blas is None or rows > GEMV_ROWS) else None)
     parts = [None] * len(chunks)
 
     def chunk(worker, k):
@@ -242,7 +243,7 @@ def _forward_rows(x, rows, weight_ih, weight_hh, bias, lengths, reverse, h, c, l
     """The forward of batch rows n0:n1 (one chunk): its input projection, then its time loop
     on h[n0:n1] and c[n0:n1] in place. Returns what the backward reads, output last.
     ``loop``: ``_time_loop``'s answer; ``w_t``: weight_hh^T (H, 4H) C-contiguous for the
-    cells' GEMM, or None (they transpose weight_hh)."""
+    Python loop's step GEMM, or None (the cells' gemv, or the numba loop, read weight_hh)."""
     n0, n1 = rows
     xc = rows_of(x, n0, n1)  # (T, Nc, D)
     T, Nc, D = xc.shape
@@ -267,13 +268,10 @@ def _forward_rows(x, rows, weight_ih, weight_hh, bias, lengths, reverse, h, c, l
                            c_prev, tanh_c, out, z, bits, scale)
     else:
         rec = np.empty((Nc, G), dtype)  # (Nc, 4H): the cell's GEMM output, with blas
-        # without: NumPy's matmul of a C-ordered copy of weight_hh^T (H, 4H) (at 16 rows its
-        # transposed-operand GEMM costs more than the copy)
-        weight_hh_T = np.ascontiguousarray(weight_hh.T) if blas is None else None
         for s in range(T):
             t = T - 1 - s if reverse else s
             if blas is None:
-                rec = hc @ weight_hh_T
+                rec = hc @ w_t
             _lstm_cell_forward(blas, weight_hh if w_t is None else w_t, w_t is None, xw[t],
                                rec, bias, lc, t, hc, cc, gates[t], h_prev[t], c_prev[t],
                                tanh_c[t], out[t], z, bits, scale)
