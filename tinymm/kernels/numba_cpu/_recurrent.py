@@ -32,6 +32,7 @@ from numba.core import cgutils, errors
 from numba.extending import intrinsic
 
 from tinymm.kernels.numba_cpu import _threads, _workspace
+from tinymm.kernels.numba_cpu._util import contiguous
 
 try:  # numba's np.dot inside @njit calls BLAS through SciPy's Cython bindings
     import scipy.linalg.cython_blas  # noqa: F401
@@ -54,6 +55,10 @@ _BLAS_NAMES = [(("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", "scipy_cblas_sg
                 ctypes.c_int64)]
 _CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS, _CBLAS_TRANS = 101, 111, 112
 GEMV_ROWS = 4  # up to this many rows, gemm_into multiplies row by row with gemv
+# gemm_into makes a product of more multiply-adds than SMALL_GEMM (the bound of OpenBLAS's
+# small-matrix kernels) at up to SMALL_GEMM_ROWS rows as blocks of columns (small_gemm_width)
+SMALL_GEMM = 1_000_000
+SMALL_GEMM_ROWS = 32
 _blas: dict = {}  # "looked up" -> {dtype: addresses}, "kept" -> the ctypes objects; once
 
 
@@ -139,31 +144,35 @@ def _require_c_arrays(*arrays) -> None:
 
 
 @intrinsic
-def _gemm_at(typingctx, address, trans_b, M, P, K, a, w, ldw, out):
-    """cblas_?gemm at ``address`` (row-major, ILP64): out (M, P) = a (M, K) @ op(w), op the
-    transpose when trans_b is _CBLAS_TRANS; a and out C-contiguous, w's rows ldw apart. The
-    function's float type is the arrays' dtype."""
+def _gemm_at(typingctx, address, trans_b, M, P, K, a, w, w_start, ldw, out, out_start, ldc):
+    """cblas_?gemm at ``address`` (row-major, ILP64): the (M, P) block of ``out`` that starts
+    at its flat element out_start, rows ldc apart, = a (M, K) @ op(w block), the w block
+    starting at its flat element w_start, rows ldw apart; op the transpose when trans_b is
+    _CBLAS_TRANS. a, w and out C-contiguous; the function's float type is their dtype."""
     _require_c_arrays(a, w, out)
 
     def codegen(context, builder, signature, args):
-        addr, tb, m, p, k, av, wv, lw, ov = args
+        addr, tb, m, p, k, av, wv, ws, lw, ov, os, lc = args
         real = context.get_value_type(a.dtype)
         i32, i64 = ir.IntType(32), ir.IntType(64)
         fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real,
                                                real.as_pointer(), i64, real.as_pointer(), i64,
                                                real, real.as_pointer(), i64])
         function = builder.inttoptr(addr, fnty.as_pointer())
-        i64s = [context.cast(builder, v, t, types.int64) for v, t in ((m, M), (p, P), (k, K),
-                                                                      (lw, ldw))]
+        i64s = [context.cast(builder, v, t, types.int64)
+                for v, t in ((m, M), (p, P), (k, K), (lw, ldw), (ws, w_start), (os, out_start),
+                             (lc, ldc))]
+        w_block = builder.gep(_array_data(context, builder, w, wv), [i64s[4]])
+        out_block = builder.gep(_array_data(context, builder, out, ov), [i64s[5]])
         builder.call(function, [
             ir.Constant(i32, _CBLAS_ROW_MAJOR), ir.Constant(i32, _CBLAS_NO_TRANS),
             context.cast(builder, tb, trans_b, types.int32), i64s[0], i64s[1], i64s[2],
             ir.Constant(real, 1.0), _array_data(context, builder, a, av), i64s[2],
-            _array_data(context, builder, w, wv), i64s[3], ir.Constant(real, 0.0),
-            _array_data(context, builder, out, ov), i64s[1]])
+            w_block, i64s[3], ir.Constant(real, 0.0), out_block, i64s[6]])
         return context.get_dummy_value()
 
-    return types.void(address, trans_b, M, P, K, a, w, ldw, out), codegen
+    return types.void(address, trans_b, M, P, K, a, w, w_start, ldw, out, out_start,
+                      ldc), codegen
 
 
 @intrinsic
@@ -198,16 +207,71 @@ def gemm_into(blas, a, w, transpose, out):
     """out (M, P) = a (M, K) @ w.T (w (P, K)) when ``transpose``, else a @ w (w (K, P)),
     through ``blas`` (``numpy_blas`` of their dtype); a, w and out C-contiguous. Up to
     GEMV_ROWS rows, one gemv per row: OpenBLAS's gemm packs all of w for every call, which
-    costs several gemv's at one row."""
-    M = a.shape[0]
+    costs several gemv's at one row. Up to SMALL_GEMM_ROWS rows, a product of more than
+    SMALL_GEMM multiply-adds is made as blocks of out's columns of at most SMALL_GEMM each,
+    which OpenBLAS's small-matrix kernels take without packing w (``small_gemm_width``)."""
+    M, P = out.shape
+    K = a.shape[1]
     if M > GEMV_ROWS:
         trans = _CBLAS_TRANS if transpose else _CBLAS_NO_TRANS
-        _gemm_at(blas[0], trans, M, out.shape[1], a.shape[1], a, w, w.shape[1], out)
+        width = small_gemm_width(M, K, P)
+        for p0 in range(0, P, width):
+            cols = min(width, P - p0)
+            if transpose:  # the block's rows of w (P, K)
+                _gemm_at(blas[0], trans, M, cols, K, a, w, p0 * K, K, out, p0, P)
+            else:  # the block's columns of w (K, P)
+                _gemm_at(blas[0], trans, M, cols, K, a, w, p0, P, out, p0, P)
         return
     # out[m] = w @ a[m] for w (P, K), or w^T @ a[m] for w (K, P)
     trans = _CBLAS_NO_TRANS if transpose else _CBLAS_TRANS
     for m in range(M):
         _gemv_at(blas[1], trans, w.shape[0], w.shape[1], w, a[m], out[m])
+
+
+@njit(cache=True, nogil=True)
+def small_gemm_width(M, K, P):
+    """The width of the column blocks in which gemm_into makes an (M, K) @ (K, P) product:
+    P itself, or for M <= SMALL_GEMM_ROWS and M*K*P > SMALL_GEMM the width (a multiple of
+    16 columns: a 512-bit vector of float32) of the fewest near-equal blocks that each have
+    at most SMALL_GEMM multiply-adds.
+
+    OpenBLAS's AVX-512 builds (SkylakeX and later kernels) send a gemm of at most 10^6
+    multiply-adds to small-matrix kernels that read the operands in place; a larger one
+    packs w into a buffer first, which at a few rows costs more than the product (16 rows of
+    a 128 -> 512 step: one packed call against two 256-column blocks, benchmarks/RESULTS.md).
+    From 64 rows on, packing pays for itself."""
+    if M > SMALL_GEMM_ROWS or M * K * P <= SMALL_GEMM or K == 0:
+        return max(P, 1)
+    per_column = M * K
+    pieces = -(-P * per_column // SMALL_GEMM)
+    while True:
+        width = (-(-P // pieces) + 15) // 16 * 16  # ceil(P / pieces), up to a multiple of 16
+        if width * per_column <= SMALL_GEMM or width <= 16:
+            return width
+        pieces += 1
+
+
+def transposed(w: np.ndarray) -> np.ndarray:
+    """w.T (P, K) as a C-contiguous array in a recycled buffer (``_workspace``), for the
+    no-transpose products of gemm_into and matmul (OpenBLAS runs a transposed operand at
+    about half the rate at a few rows, and only a no-transpose product reaches its
+    small-matrix kernels)."""
+    out = _workspace.empty((w.shape[1], w.shape[0]), w.dtype)
+    _transpose_into(contiguous(w), out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _transpose_into(w, out):
+    """out = w.T, in panels of 16 rows of w: each column of a panel becomes one run of at
+    most 16 elements of a row of out (faster than NumPy's transposed copy at the recurrent
+    weights' sizes)."""
+    K, P = w.shape
+    for k0 in range(0, K, 16):
+        for p in range(P):
+            row, column = out[p, k0:k0 + 16], w[k0:k0 + 16, p]
+            for q in range(row.shape[0]):
+                row[q] = column[q]
 
 
 @njit(cache=True, nogil=True)

@@ -1,0 +1,92 @@
+"""The recurrent kernels' BLAS helpers (kernels/numba_cpu/_recurrent.py): gemm_into's column
+blocks for OpenBLAS's small-matrix kernels against NumPy's product, the block widths, the
+transposed copy, and an LSTM whose step GEMM is made in blocks against the reference."""
+
+import numpy as np
+import pytest
+
+from tinymm.kernels.numba_cpu import _recurrent as R
+from tinymm.kernels.numba_cpu import lstm as numba_lstm
+from tinymm.kernels.reference import lstm as reference_lstm
+
+
+def _blas(dtype):
+    blas = R.numpy_blas(dtype)
+    if blas is None:
+        pytest.skip("NumPy bundles no OpenBLAS whose cblas gemm_into can call")
+    return blas
+
+
+@pytest.mark.parametrize("M, K, P", [(16, 128, 512), (16, 512, 128), (32, 128, 520),
+                                     (7, 300, 1000), (20, 1000, 100), (33, 128, 512),
+                                     (16, 1, 17), (5, 64, 64)])
+def test_small_gemm_width_blocks_cover_every_column_within_the_bound(M, K, P):
+    """The blocks are multiples of 16 columns (the last one may be narrower), cover P, stay
+    within SMALL_GEMM multiply-adds each where they split, and split only at up to
+    SMALL_GEMM_ROWS rows of a product larger than SMALL_GEMM."""
+    width = R.small_gemm_width(M, K, P)
+    if M > R.SMALL_GEMM_ROWS or M * K * P <= R.SMALL_GEMM:
+        assert width == P
+        return
+    assert width % 16 == 0 and 16 <= width < P
+    assert M * K * width <= R.SMALL_GEMM or width == 16
+    starts = list(range(0, P, width))
+    assert starts[-1] < P <= starts[-1] + width  # every column in exactly one block
+    # near-equal blocks: one more block than needed would not fit in the bound
+    fewest = -(-M * K * P // R.SMALL_GEMM)
+    assert len(starts) in (fewest, fewest + 1) or width == 16
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transpose", [False, True], ids=["w(K,P)", "w(P,K)"])
+@pytest.mark.parametrize("M, K, P", [(16, 128, 512), (16, 512, 128), (24, 160, 300),
+                                     (3, 128, 512), (64, 128, 512)])
+def test_gemm_into_matches_numpy_with_and_without_column_blocks(dtype, transpose, M, K, P):
+    """out = a @ w (or a @ w.T) through NumPy's OpenBLAS, by gemv rows (M <= GEMV_ROWS), in
+    one call, or in column blocks (where small_gemm_width splits), against NumPy's matmul;
+    every element of out is written (out starts as NaN)."""
+    blas = _blas(dtype)
+    rng = np.random.default_rng(M * K + P)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    w = rng.standard_normal((P, K) if transpose else (K, P)).astype(dtype)
+    out = np.full((M, P), np.nan, dtype)
+    R.gemm_into(blas, a, w, transpose, out)
+    expected = a @ (w.T if transpose else w)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * np.sqrt(K))
+
+
+@pytest.mark.parametrize("shape", [(512, 128), (17, 33), (1, 5), (16, 16), (40, 1)])
+def test_transposed_is_a_c_ordered_transpose(shape):
+    w = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    out = R.transposed(w)
+    assert out.flags.c_contiguous and out.shape == shape[::-1]
+    np.testing.assert_array_equal(out, w.T)
+    np.testing.assert_array_equal(R.transposed(np.asfortranarray(w)), w.T)  # any layout in
+
+
+def test_lstm_with_blocked_step_gemms_matches_the_reference():
+    """A 16-row chunk at H=128: the step GEMMs (16 x 128 @ 128 x 512 forward, 16 x 512 @ 512 x
+    128 backward) and the input projection exceed SMALL_GEMM and run in column blocks; the
+    forward and every gradient match the reference kernel in float64, with uneven lengths
+    and initial states."""
+    _blas(np.float64)
+    T, N, D, H = 3, 16, 128, 128
+    assert R.small_gemm_width(N, H, 4 * H) < 4 * H  # the split this test is about
+    assert R.small_gemm_width(T * N, D, 4 * H) == 4 * H  # T*N rows: one call
+    rng = np.random.default_rng(1)
+    s = 1 / np.sqrt(H)
+    args = (rng.standard_normal((T, N, D)), rng.standard_normal((N, H)),
+            rng.standard_normal((N, H)), rng.uniform(-s, s, (4 * H, D)),
+            rng.uniform(-s, s, (4 * H, H)), rng.uniform(-s, s, 4 * H), rng.uniform(-s, s, 4 * H))
+    lengths = rng.integers(1, T + 1, N)
+    grads = (rng.standard_normal((T, N, H)), rng.standard_normal((N, H)),
+             rng.standard_normal((N, H)))
+    outs, cache = numba_lstm.lstm_forward(*args, lengths=lengths)
+    dins = numba_lstm.lstm_backward(grads, cache)
+    ref_outs, ref_cache = reference_lstm.lstm_forward(*args, lengths=lengths)
+    ref_dins = reference_lstm.lstm_backward(grads, ref_cache)
+    for got, want in zip(outs, ref_outs):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    for got, want in zip(dins, ref_dins):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
