@@ -204,20 +204,21 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     chunks = row_chunks(N)
     loop = _time_loop(chunks[0][1] - chunks[0][0], G, H, dtype)  # the chunks' time loop
     weight_hh = contiguous(weight_hh)  # (4H, H)
-    # the no-transpose products OpenBLAS runs fastest (gemm_into): the input projection on a
-    # C-ordered weight_ih^T (D, 4H), and a Python time loop's step GEMM h @ weight_hh^T (the
-    # cells' own with NumPy's BLAS, or NumPy's matmul between them without) on a C-ordered
-    # weight_hh^T (H, 4H), each made once per call for every chunk and step. The cells' gemv
-    # of a few rows and the numba loop read weight_hh as it is
+    # a Python time loop's step GEMM h @ weight_hh^T (the cells' own with NumPy's BLAS, or
+    # NumPy's matmul between them without) runs on a C-ordered copy of weight_hh^T (H, 4H),
+    # made once per call for every chunk and step: OpenBLAS runs the transposed-operand form
+    # at about half the rate at these sizes, and only the no-transpose form reaches its
+    # small-matrix kernels (gemm_into). The cells' gemv of a few rows and the numba loop read
+    # weight_hh as it is
     in_numba, blas = loop
     rows = min(n1 - n0 for n0, n1 in chunks)
     w_t = (transposed(weight_hh)
            if not in_numba and (blas is None or rows > GEMV_ROWS) else None)
-    weights = transposed(weight_ih), weight_hh, w_t
     parts = [None] * len(chunks)
 
     def chunk(worker, k):
-        parts[k] = _forward_rows(x, chunks[k], weights, bias, lengths, reverse, h, c, loop)
+        parts[k] = _forward_rows(x, chunks[k], weight_ih, weight_hh, bias, lengths, reverse,
+                                 h, c, loop, w_t)
 
     _threads.run_tasks(chunk, len(chunks))
     out = gather_rows([p[-1] for p in parts], N)  # (T, N, H)
@@ -239,28 +240,22 @@ def _time_loop(rows: int, G: int, H: int, dtype) -> tuple[bool, object]:
     return loop_in_numba(rows, G, H, blas is not None), blas
 
 
-def _forward_rows(x, rows, weights, bias, lengths, reverse, h, c, loop):
+def _forward_rows(x, rows, weight_ih, weight_hh, bias, lengths, reverse, h, c, loop,
+                  w_t=None):
     """The forward of batch rows n0:n1 (one chunk): its input projection, then its time loop
     on h[n0:n1] and c[n0:n1] in place. Returns what the backward reads, output last.
-    ``weights``: (weight_ih^T (D, 4H) C-contiguous, weight_hh (4H, H), weight_hh^T (H, 4H)
-    C-contiguous for the Python loop's step GEMM or None: the cells' gemv and the numba loop
-    read weight_hh); ``loop``: ``_time_loop``'s answer."""
+    ``loop``: ``_time_loop``'s answer; ``w_t``: weight_hh^T (H, 4H) C-contiguous for the
+    Python loop's step GEMM, or None (the cells' gemv, or the numba loop, read weight_hh)."""
     n0, n1 = rows
-    w_ih_t, weight_hh, w_t = weights
     xc = rows_of(x, n0, n1)  # (T, Nc, D)
     T, Nc, D = xc.shape
-    G = w_ih_t.shape[1]
+    G = weight_ih.shape[0]
     H = G // 4
     dtype = x.dtype
-    in_numba, blas = loop
     x2 = xc.reshape(T * Nc, D)  # (T*Nc, D)
     # the input projection of every step, one GEMM, into a recycled buffer (see _workspace);
     # the biases are added inside the cell kernel, saving a pass over xw
-    xw = _workspace.empty((T * Nc, G), dtype)  # (T*Nc, 4H)
-    if blas is not None and D > 0:
-        gemm_into(blas, x2, w_ih_t, False, xw)
-    else:
-        np.matmul(x2, w_ih_t, out=xw)
+    xw = np.matmul(x2, weight_ih.T, out=_workspace.empty((T * Nc, G), dtype))  # (T*Nc, 4H)
     xw = xw.reshape(T, Nc, G)  # (T, Nc, 4H)
     gates = _workspace.empty((T, Nc, G), dtype)  # recycled: no fresh pages to fault
     h_prev = _workspace.empty((T, Nc, H), dtype)
@@ -269,6 +264,7 @@ def _forward_rows(x, rows, weights, bias, lengths, reverse, h, c, loop):
     out = _workspace.empty((T, Nc, H), dtype)
     z, bits, scale = exp_buffers(Nc * G, dtype)
     hc, cc, lc = h[n0:n1], c[n0:n1], lengths[n0:n1]  # C-contiguous row blocks
+    in_numba, blas = loop
     if in_numba:
         _lstm_forward_loop(blas, xw, weight_hh, bias, lc, reverse, hc, cc, gates, h_prev,
                            c_prev, tanh_c, out, z, bits, scale)
