@@ -1,19 +1,28 @@
 """The recurrent kernels' BLAS helpers (kernels/numba_cpu/_recurrent.py): gemm_into's column
 blocks for OpenBLAS's small-matrix kernels against NumPy's product, the block widths, the
-transposed copy, and an LSTM whose step GEMM is made in blocks against the reference."""
+small-matrix bound read off the library, and an LSTM whose step GEMMs are made in blocks
+against the reference."""
+
+import ctypes
 
 import numpy as np
 import pytest
 
 from tinymm.kernels.numba_cpu import _recurrent as R
+from tinymm.kernels.numba_cpu import _threads
 from tinymm.kernels.numba_cpu import lstm as numba_lstm
 from tinymm.kernels.reference import lstm as reference_lstm
 
 
-def _blas(dtype):
+def _blas(dtype, small=None):
+    """numpy_blas(dtype), its small-matrix bound replaced by ``small`` when given (the blocks
+    are right with any OpenBLAS; only their speed needs the small-matrix kernels)."""
     blas = R.numpy_blas(dtype)
     if blas is None:
         pytest.skip("NumPy bundles no OpenBLAS whose cblas gemm_into can call")
+    if small is not None:
+        blas = blas.copy()
+        blas[2] = small
     return blas
 
 
@@ -22,30 +31,33 @@ def _blas(dtype):
                                      (16, 1, 17), (5, 64, 64)])
 def test_small_gemm_width_blocks_cover_every_column_within_the_bound(M, K, P):
     """The blocks are multiples of 16 columns (the last one may be narrower), cover P, stay
-    within SMALL_GEMM multiply-adds each where they split, and split only at up to
-    SMALL_GEMM_ROWS rows of a product larger than SMALL_GEMM."""
-    width = R.small_gemm_width(M, K, P)
-    if M > R.SMALL_GEMM_ROWS or M * K * P <= R.SMALL_GEMM:
+    within the bound each where they split, and split only at up to SMALL_GEMM_ROWS rows of
+    a product larger than the bound; with no small-matrix kernels (bound 0), never."""
+    small = R.SMALL_GEMM
+    assert R.small_gemm_width(M, K, P, 0) == P
+    width = R.small_gemm_width(M, K, P, small)
+    if M > R.SMALL_GEMM_ROWS or M * K * P <= small:
         assert width == P
         return
     assert width % 16 == 0 and 16 <= width < P
-    assert M * K * width <= R.SMALL_GEMM or width == 16
+    assert M * K * width <= small or width == 16
     starts = list(range(0, P, width))
     assert starts[-1] < P <= starts[-1] + width  # every column in exactly one block
-    # near-equal blocks: one more block than needed would not fit in the bound
-    fewest = -(-M * K * P // R.SMALL_GEMM)
+    fewest = -(-M * K * P // small)  # near-equal blocks: at most one more than the fewest
     assert len(starts) in (fewest, fewest + 1) or width == 16
 
 
+@pytest.mark.parametrize("small", [R.SMALL_GEMM, 0], ids=["blocks", "no-small-kernels"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("transpose", [False, True], ids=["w(K,P)", "w(P,K)"])
 @pytest.mark.parametrize("M, K, P", [(16, 128, 512), (16, 512, 128), (24, 160, 300),
                                      (3, 128, 512), (64, 128, 512)])
-def test_gemm_into_matches_numpy_with_and_without_column_blocks(dtype, transpose, M, K, P):
+def test_gemm_into_matches_numpy_with_and_without_column_blocks(small, dtype, transpose, M, K,
+                                                                 P):
     """out = a @ w (or a @ w.T) through NumPy's OpenBLAS, by gemv rows (M <= GEMV_ROWS), in
     one call, or in column blocks (where small_gemm_width splits), against NumPy's matmul;
     every element of out is written (out starts as NaN)."""
-    blas = _blas(dtype)
+    blas = _blas(dtype, small)
     rng = np.random.default_rng(M * K + P)
     a = rng.standard_normal((M, K)).astype(dtype)
     w = rng.standard_normal((P, K) if transpose else (K, P)).astype(dtype)
@@ -56,22 +68,40 @@ def test_gemm_into_matches_numpy_with_and_without_column_blocks(dtype, transpose
     np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * np.sqrt(K))
 
 
-@pytest.mark.parametrize("shape", [(512, 128), (17, 33), (1, 5), (16, 16), (40, 1)])
-def test_transposed_is_a_c_ordered_transpose(shape):
-    w = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
-    out = R.transposed(w)
-    assert out.flags.c_contiguous and out.shape == shape[::-1]
-    np.testing.assert_array_equal(out, w.T)
-    np.testing.assert_array_equal(R.transposed(np.asfortranarray(w)), w.T)  # any layout in
+def test_small_matrix_bound_follows_the_openblas_core():
+    """numpy_blas carries SMALL_GEMM for the cores with small-matrix kernels and 0 for the
+    others, as the library names its core; a library without the name function gets 0."""
+    blas = _blas(np.float32)
+    libs = _threads.bundled_openblas("numpy")
+    core = None
+    for lib in libs:
+        for name in ("scipy_openblas_get_corename64_", "openblas_get_corename64_",
+                     "openblas_get_corename"):
+            function = getattr(lib, name, None)
+            if function is not None:
+                function.restype = ctypes.c_char_p
+                core = function().decode().lower()
+                break
+        if core is not None:
+            break
+    expected = R.SMALL_GEMM if core in ("skylakex", "cooperlake", "sapphirerapids") else 0
+    assert int(blas[2]) == expected == int(_blas(np.float64)[2])
+
+    class NoNames:  # a library object without any of the corename functions
+        pass
+
+    assert R.small_matrix_bound(NoNames()) == 0
 
 
-def test_lstm_with_blocked_step_gemms_matches_the_reference():
-    """A 16-row chunk at H=128: the step GEMMs (16 x 128 @ 128 x 512 forward, 16 x 512 @ 512 x
-    128 backward) exceed SMALL_GEMM and run in column blocks; the forward and every gradient
-    match the reference kernel in float64, with uneven lengths and initial states."""
-    _blas(np.float64)
+def test_lstm_with_blocked_step_gemms_matches_the_reference(monkeypatch):
+    """A 16-row chunk at H=128, with blocks on whatever the machine's OpenBLAS: the step
+    GEMMs (16 x 128 @ 128 x 512 forward, 16 x 512 @ 512 x 128 backward) exceed SMALL_GEMM
+    and run in column blocks; the forward and every gradient match the reference kernel in
+    float64, with uneven lengths and initial states."""
+    blas = _blas(np.float64, R.SMALL_GEMM)
+    monkeypatch.setattr(numba_lstm, "numpy_blas", lambda dtype: blas)
     T, N, D, H = 3, 16, 128, 128
-    assert R.small_gemm_width(N, H, 4 * H) < 4 * H  # the split this test is about
+    assert R.small_gemm_width(N, H, 4 * H, R.SMALL_GEMM) < 4 * H  # the split under test
     rng = np.random.default_rng(1)
     s = 1 / np.sqrt(H)
     args = (rng.standard_normal((T, N, D)), rng.standard_normal((N, H)),

@@ -32,7 +32,6 @@ from numba.core import cgutils, errors
 from numba.extending import intrinsic
 
 from tinymm.kernels.numba_cpu import _threads, _workspace
-from tinymm.kernels.numba_cpu._util import contiguous
 
 try:  # numba's np.dot inside @njit calls BLAS through SciPy's Cython bindings
     import scipy.linalg.cython_blas  # noqa: F401
@@ -56,9 +55,11 @@ _BLAS_NAMES = [(("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", "scipy_cblas_sg
 _CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS, _CBLAS_TRANS = 101, 111, 112
 GEMV_ROWS = 4  # up to this many rows, gemm_into multiplies row by row with gemv
 # gemm_into makes a product of more multiply-adds than SMALL_GEMM (the bound of OpenBLAS's
-# small-matrix kernels) at up to SMALL_GEMM_ROWS rows as blocks of columns (small_gemm_width)
+# small-matrix kernels, on the cores that have them) at up to SMALL_GEMM_ROWS rows as blocks
+# of columns (small_gemm_width)
 SMALL_GEMM = 1_000_000
 SMALL_GEMM_ROWS = 32
+_SMALL_MATRIX_CORES = ("skylakex", "cooperlake", "sapphirerapids")
 _blas: dict = {}  # "looked up" -> {dtype: addresses}, "kept" -> the ctypes objects; once
 
 
@@ -98,11 +99,12 @@ def _blas_works(blas, dtype) -> bool:
 
 def numpy_blas(dtype):
     """NumPy's OpenBLAS for float32 or float64 as ``gemm_into`` takes it: a uint64 array of
-    the addresses of cblas_?gemm and cblas_?gemv (an array, because Numba types and unboxes
-    one in well under a microsecond, a tuple of ctypes functions in about 7); or None:
-    another dtype, NumPy without a bundled OpenBLAS (then NumPy's BLAS thread count is not
-    ours to set either: ``_threads``), or ``NUMPY_BLAS_IN_NUMBA`` off. Looked up, and checked
-    on small products, once; the library stays loaded (NumPy holds it, and so does
+    the addresses of cblas_?gemm and cblas_?gemv and the bound of its small-matrix kernels in
+    multiply-adds (``small_matrix_bound``; 0 for none) (an array, because Numba types and
+    unboxes one in well under a microsecond, a tuple of ctypes functions in about 7); or
+    None: another dtype, NumPy without a bundled OpenBLAS (then NumPy's BLAS thread count is
+    not ours to set either: ``_threads``), or ``NUMPY_BLAS_IN_NUMBA`` off. Looked up, and
+    checked on small products, once; the library stays loaded (NumPy holds it, and so does
     ``_blas``)."""
     if not NUMPY_BLAS_IN_NUMBA:
         return None
@@ -117,8 +119,9 @@ def numpy_blas(dtype):
                     pairs = {np.dtype(np.float32): (functions[0], functions[2]),
                              np.dtype(np.float64): (functions[1], functions[3])}
                     if all(_blas_works(b, d) for d, b in pairs.items()):
+                        small = small_matrix_bound(lib)
                         found = {d: np.array([ctypes.cast(f, ctypes.c_void_p).value
-                                              for f in pair], np.uint64)
+                                              for f in pair] + [small], np.uint64)
                                  for d, pair in pairs.items()}
                         _blas["kept"] = (lib, functions)
                     break
@@ -126,6 +129,22 @@ def numpy_blas(dtype):
                 break
         _blas["looked up"] = found
     return _blas["looked up"].get(np.dtype(dtype))
+
+
+def small_matrix_bound(lib) -> int:
+    """The most multiply-adds (M*N*K) of a gemm that this OpenBLAS sends to its small-matrix
+    kernels, which read the operands in place instead of packing them: SMALL_GEMM for the
+    AVX-512 cores whose builds have them (SkylakeX, Cooperlake, SapphireRapids: OpenBLAS's
+    ``gemm_small_kernel_permit`` for them takes M*N*K <= 10^6), 0 for every other core (its
+    name from ``openblas_get_corename``) and where the name is not found."""
+    for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                 "openblas_get_corename64_", "openblas_get_corename"):
+        function = getattr(lib, name, None)
+        if function is not None:
+            function.restype = ctypes.c_char_p
+            core = (function() or b"").decode("ascii", "replace").lower()
+            return SMALL_GEMM if core in _SMALL_MATRIX_CORES else 0
+    return 0
 
 
 def _array_data(context, builder, array_type, array):
@@ -207,14 +226,14 @@ def gemm_into(blas, a, w, transpose, out):
     """out (M, P) = a (M, K) @ w.T (w (P, K)) when ``transpose``, else a @ w (w (K, P)),
     through ``blas`` (``numpy_blas`` of their dtype); a, w and out C-contiguous. Up to
     GEMV_ROWS rows, one gemv per row: OpenBLAS's gemm packs all of w for every call, which
-    costs several gemv's at one row. Up to SMALL_GEMM_ROWS rows, a product of more than
-    SMALL_GEMM multiply-adds is made as blocks of out's columns of at most SMALL_GEMM each,
-    which OpenBLAS's small-matrix kernels take without packing w (``small_gemm_width``)."""
+    costs several gemv's at one row. Up to SMALL_GEMM_ROWS rows, with an OpenBLAS that has
+    small-matrix kernels (blas[2]), a larger product than they take is made as blocks of
+    out's columns that they do take, without packing w (``small_gemm_width``)."""
     M, P = out.shape
     K = a.shape[1]
     if M > GEMV_ROWS:
         trans = _CBLAS_TRANS if transpose else _CBLAS_NO_TRANS
-        width = small_gemm_width(M, K, P)
+        width = small_gemm_width(M, K, P, np.int64(blas[2]))
         for p0 in range(0, P, width):
             cols = min(width, P - p0)
             if transpose:  # the block's rows of w (P, K)
@@ -229,49 +248,25 @@ def gemm_into(blas, a, w, transpose, out):
 
 
 @njit(cache=True, nogil=True)
-def small_gemm_width(M, K, P):
-    """The width of the column blocks in which gemm_into makes an (M, K) @ (K, P) product:
-    P itself, or for M <= SMALL_GEMM_ROWS and M*K*P > SMALL_GEMM the width (a multiple of
-    16 columns: a 512-bit vector of float32) of the fewest near-equal blocks that each have
-    at most SMALL_GEMM multiply-adds.
+def small_gemm_width(M, K, P, small):
+    """The width of the column blocks in which gemm_into makes an (M, K) @ (K, P) product
+    with an OpenBLAS whose small-matrix kernels take up to ``small`` multiply-adds (0: it has
+    none): P itself, or for M <= SMALL_GEMM_ROWS and M*K*P > small > 0 the width (a multiple
+    of 16 columns: a 512-bit vector of float32) of the fewest near-equal blocks that each
+    have at most ``small`` multiply-adds.
 
-    OpenBLAS's AVX-512 builds (SkylakeX and later kernels) send a gemm of at most 10^6
-    multiply-adds to small-matrix kernels that read the operands in place; a larger one
-    packs w into a buffer first, which at a few rows costs more than the product (16 rows of
-    a 128 -> 512 step: one packed call against two 256-column blocks, benchmarks/RESULTS.md).
-    From 64 rows on, packing pays for itself."""
-    if M > SMALL_GEMM_ROWS or M * K * P <= SMALL_GEMM or K == 0:
+    A gemm larger than ``small`` packs w into a buffer first, which at a few rows costs more
+    than the product (16 rows of a 128 -> 512 step: one packed call against two 256-column
+    blocks, benchmarks/RESULTS.md). From 64 rows on, packing pays for itself."""
+    if small <= 0 or M > SMALL_GEMM_ROWS or M * K * P <= small or K == 0:
         return max(P, 1)
     per_column = M * K
-    pieces = -(-P * per_column // SMALL_GEMM)
+    pieces = -(-P * per_column // small)
     while True:
         width = (-(-P // pieces) + 15) // 16 * 16  # ceil(P / pieces), up to a multiple of 16
-        if width * per_column <= SMALL_GEMM or width <= 16:
+        if width * per_column <= small or width <= 16:
             return width
         pieces += 1
-
-
-def transposed(w: np.ndarray) -> np.ndarray:
-    """w.T (P, K) as a C-contiguous array in a recycled buffer (``_workspace``), for the
-    no-transpose products of gemm_into and matmul (OpenBLAS runs a transposed operand at
-    about half the rate at a few rows, and only a no-transpose product reaches its
-    small-matrix kernels)."""
-    out = _workspace.empty((w.shape[1], w.shape[0]), w.dtype)
-    _transpose_into(contiguous(w), out)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _transpose_into(w, out):
-    """out = w.T, in panels of 16 rows of w: each column of a panel becomes one run of at
-    most 16 elements of a row of out (faster than NumPy's transposed copy at the recurrent
-    weights' sizes)."""
-    K, P = w.shape
-    for k0 in range(0, K, 16):
-        for p in range(P):
-            row, column = out[p, k0:k0 + 16], w[k0:k0 + 16, p]
-            for q in range(row.shape[0]):
-                row[q] = column[q]
 
 
 @njit(cache=True, nogil=True)

@@ -49,7 +49,6 @@ from tinymm.kernels.numba_cpu._recurrent import (
     state_array,
     sum_in_order,
     take_active_rows,
-    transposed,
 )
 from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp_inplace
@@ -207,12 +206,11 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     # a Python time loop's step GEMM h @ weight_hh^T (the cells' own with NumPy's BLAS, or
     # NumPy's matmul between them without) runs on a C-ordered copy of weight_hh^T (H, 4H),
     # made once per call for every chunk and step: OpenBLAS runs the transposed-operand form
-    # at about half the rate at these sizes, and only the no-transpose form reaches its
-    # small-matrix kernels (gemm_into). The cells' gemv of a few rows and the numba loop read
-    # weight_hh as it is
+    # at about half the rate at these sizes, blocks for its small-matrix kernels included
+    # (gemm_into). The cells' gemv of a few rows and the numba loop read weight_hh as it is
     in_numba, blas = loop
     rows = min(n1 - n0 for n0, n1 in chunks)
-    w_t = (transposed(weight_hh)
+    w_t = (np.ascontiguousarray(weight_hh.T)
            if not in_numba and (blas is None or rows > GEMV_ROWS) else None)
     parts = [None] * len(chunks)
 
