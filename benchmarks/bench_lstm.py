@@ -26,18 +26,15 @@ def _note(N: int, H: int, python_loop: bool = False) -> str:
                  "(BLAS single-threaded), each: ")
         N = chunks[0][1] - chunks[0][0]
     numpy_blas = _recurrent.numpy_blas(np.float32) is not None and not python_loop
-    if numpy_blas and _recurrent.loop_in_numba(N, 4 * H, H, True):
-        loop = ("time loop inside one @njit function, per-step h @ W_hh^T made by the cell "
-                "kernel with NumPy's own OpenBLAS")
-    elif numpy_blas:
-        loop = ("time loop in Python, one cell-kernel call per step that makes the step's "
-                "h @ W_hh^T with NumPy's own OpenBLAS and releases the GIL")
+    if numpy_blas:
+        loop = ("time loop inside one call of the numba step kernel, each step's h @ W_hh^T made "
+                "in it with NumPy's own OpenBLAS, without the GIL")
     elif _recurrent.loop_in_numba(N, 4 * H, H) and not python_loop:
         loop = ("time loop inside one @njit function, per-step h @ W_hh^T via BLAS from numba "
                 "(SciPy's bindings)")
     else:
         loop = ("time loop in Python" + (" (forced: no BLAS from numba)" if python_loop else "")
-                + ", per-step h @ W_hh^T via NumPy BLAS, the cell kernels releasing the GIL")
+                + ", per-step h @ W_hh^T via NumPy BLAS, the step kernels releasing the GIL")
     return (split + "input projection of all steps: one NumPy BLAS GEMM; " + loop + "; fused numba "
             "cell (vectorised exp in the input's precision); backward: per-step da @ W_hh, "
             "then dW (and dx when needed) as one GEMM each over all steps")

@@ -153,14 +153,19 @@ IN_NUMBA = ("scipy-blas", "numpy-blas")  # the paths whose time loop runs inside
 def test_every_time_loop_path_matches_the_reference(monkeypatch, loop, reverse, N):
     """Every time-loop path (``_use_time_loop``; NumPy's own OpenBLAS by row (gemv) at N=3 and
     by block (gemm) at N=6) matches the reference kernel, forward and backward, in both time
-    directions; the loop that actually ran is checked, so no path is compared with itself."""
+    directions; the kernels each path calls from Python are counted, so no path is compared
+    with itself: SciPy's loop functions once each, with NumPy's BLAS the step kernels once
+    each (the time loop inside them), a Python loop the step kernels once per step."""
     from tinymm.kernels.reference import lstm as reference_lstm
 
     _use_time_loop(monkeypatch, loop)
     assert 3 <= numba_recurrent.GEMV_ROWS < 6  # N3: NumPy's gemv by row; N6: its gemm
     calls = []
-    _count_calls(monkeypatch, numba_lstm, "_lstm_forward_loop", calls)
-    _count_calls(monkeypatch, numba_lstm, "_lstm_backward_loop", calls)
+    # only names that no compiled function looks up: the SciPy loops call the step kernels
+    counted = (("_lstm_forward_loop", "_lstm_backward_loop") if loop == "scipy-blas"
+               else ("_lstm_steps_forward", "_lstm_steps_backward"))
+    for name in counted:
+        _count_calls(monkeypatch, numba_lstm, name, calls)
     rng = np.random.default_rng(0)
     args = (rng.standard_normal((5, N, 4)), rng.standard_normal((N, 6)),
             rng.standard_normal((N, 6)), rng.standard_normal((24, 4)),
@@ -172,7 +177,9 @@ def test_every_time_loop_path_matches_the_reference(monkeypatch, loop, reverse, 
     dins = numba_lstm.lstm_backward(grads, cache)
     ref_outs, ref_cache = reference_lstm.lstm_forward(*args, **kw)
     ref_dins = reference_lstm.lstm_backward(grads, ref_cache)
-    assert calls == (["_lstm_forward_loop", "_lstm_backward_loop"] if loop in IN_NUMBA else [])
+    T = args[0].shape[0]
+    assert calls == (list(counted) if loop in IN_NUMBA
+                     else [counted[0]] * T + [counted[1]] * T)
     for a, b in zip(outs + dins, ref_outs + ref_dins):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
 

@@ -109,7 +109,7 @@ CONV_STEMS = frozenset({"conv2d"})
 HELPER_TIMEOUT_S = 120.0  # a stuck helper: stop waiting, compile the rest here
 # one kernel of each side: when either has no usable cache entry, the start is cold
 _PROBES = (("tinymm.kernels.numba_cpu.conv2d", "_im2col_image"),
-           ("tinymm.kernels.numba_cpu.lstm", "_lstm_cell_forward"))
+           ("tinymm.kernels.numba_cpu.lstm", "_lstm_steps_forward"))
 
 
 SAMPLE_S = 0.2  # the shortest window spare_core judges the machine's load over

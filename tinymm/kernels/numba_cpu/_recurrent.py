@@ -14,8 +14,8 @@ The batch split: the rows of a batch are independent through the whole recurrenc
 batch of at least ``2 * CHUNK_ROWS`` rows is cut into chunks of about ``CHUNK_ROWS`` rows
 (``row_chunks``), and each worker thread of ``_threads`` runs whole chunks: input projection,
 time loop and weight-gradient shares, with BLAS single-threaded. A chunk's time loop runs
-where its kernel puts it for the chunk's rows (for 16-row LSTM chunks: in Python, one call per
-step into a cell kernel that makes the step's GEMM with NumPy's BLAS and releases the GIL).
+where its kernel puts it (``loop_in_numba``; for 16-row LSTM chunks with NumPy's BLAS: inside
+one step-kernel call that makes every step's GEMM and never takes the GIL).
 The chunks depend on N only, and their weight-gradient shares are summed in chunk order
 (``sum_in_order``), so results do not depend on the number of threads or on which worker took
 which chunk.
@@ -284,17 +284,19 @@ def loop_in_numba(N: int, G: int, H: int, numpy_blas_found: bool = False) -> boo
     when the caller has ``numpy_blas_found``) or in Python?
 
     Inside numba saves the per-step Python overhead (calls, argument unboxing) that dominates
-    small batches. But SciPy ships its own OpenBLAS with its own thread pool: when the per-step
-    GEMM ((N, H) x (H, G) forward, (N, G) x (G, H) backward) is big enough for OpenBLAS to
-    multithread (M*N*K >= 2^18), SciPy's threads would compete for the cores with NumPy's
-    pool, which runs the big GEMMs around the loop, and both pools spin-wait. So the numba
-    loop is used where that GEMM runs on one thread anyway (LSTM 128->128: N <= 3); larger
-    batches loop in Python, where the overhead is a small fraction of the step. With NumPy's
-    BLAS (``numpy_blas``) the same rule: a larger batch's Python loop makes one call per step
-    into a cell kernel that runs the step's GEMM itself, and an in-numba loop would cost the
-    cold start another compile of the cell inside it.
+    small batches, and a loop that never takes the GIL: two chunks' Python loops on two
+    worker threads would hand the GIL to each other at every step, each hand-off a thread
+    wake-up. With NumPy's BLAS (``numpy_blas``), whose count the pool holds at one thread,
+    the loop runs inside numba for every batch. SciPy ships its own OpenBLAS with its own
+    thread pool: when the per-step GEMM ((N, H) x (H, G) forward, (N, G) x (G, H) backward)
+    is big enough for OpenBLAS to multithread (M*N*K >= 2^18), SciPy's threads would compete
+    for the cores with NumPy's pool, which runs the big GEMMs around the loop, and both pools
+    spin-wait. So with SciPy's BLAS the numba loop is used where that GEMM runs on one thread
+    anyway (LSTM 128->128: N <= 3); larger batches loop in Python.
     """
-    return (BLAS_IN_NUMBA or numpy_blas_found) and N * G * H < 2**18
+    if numpy_blas_found:
+        return True
+    return BLAS_IN_NUMBA and N * G * H < 2**18
 
 
 def bias_sum(bias_ih, bias_hh):

@@ -5,7 +5,7 @@ How it computes, as a kernel engineer would split the work:
 * The input projection of every time step is one GEMM before the time loop:
   ``xw = x (T*N, D) @ weight_ih^T + (bias_ih + bias_hh)`` (T, N, 4H), NumPy BLAS. Only
   ``h_prev @ weight_hh^T`` is left inside the loop, because it depends on the previous step.
-* One fused cell kernel per step makes a pass over (N, 4H): adds the recurrent product to
+* One fused cell per step makes a pass over (N, 4H): adds the recurrent product to
   ``xw[t]``, applies the gate nonlinearities, updates c and h, honours ``lengths``, and saves
   the activations the backward needs. The exponentials go through ``exp_inplace``, a
   polynomial exp that LLVM vectorises, in the arrays' own precision (float32: 8 lanes per
@@ -15,19 +15,19 @@ How it computes, as a kernel engineer would split the work:
   pre-activation gradients ``da`` for all steps, and leaves only ``da[t] @ weight_hh`` inside
   the loop; dx, dweight_ih, dweight_hh and the bias gradients are then one GEMM (or sum) each
   over all T*N rows.
-* With NumPy's own OpenBLAS reachable (``_recurrent.numpy_blas``: the one bundled in NumPy's
-  wheels, called through its cblas addresses), each cell kernel makes its step's GEMM itself
-  (``h @ weight_hh^T`` forward, ``da[t] @ weight_hh`` backward): one call, without the GIL,
-  per step. For small batches the whole time loop runs inside one ``@njit`` function
-  (``_lstm_forward_loop``, ``_lstm_backward_loop``), which removes the per-step Python calls
-  that dominate there; larger ones loop in Python over the cells (``_time_loop`` decides).
-  Without NumPy's OpenBLAS, the loop in numba calls np.dot, which Numba sends to BLAS
-  through SciPy's bindings (small batches, SciPy installed: ``loop_in_numba``), and the
-  Python loop calls NumPy's matmul between the cells. SciPy is not a dependency of tinymm.
+* The step kernels ``_lstm_steps_forward`` and ``_lstm_steps_backward`` run the cells of a
+  range of steps in turn. With NumPy's own OpenBLAS reachable (``_recurrent.numpy_blas``:
+  the one bundled in NumPy's wheels, called through its cblas addresses) each step makes its
+  GEMM itself (``h @ weight_hh^T`` forward, ``da[t] @ weight_hh`` backward, ``gemm_into``),
+  so the whole time loop is one call that never takes the GIL: no per-step Python call, and
+  two chunks' loops on two threads never wait for each other's GIL. Without NumPy's
+  OpenBLAS, the loop in numba (``_lstm_forward_loop``, ``_lstm_backward_loop``) calls
+  np.dot, which Numba sends to BLAS through SciPy's bindings (small batches, SciPy
+  installed: ``loop_in_numba``), and otherwise a Python loop calls NumPy's matmul between
+  one-step calls. SciPy is not a dependency of tinymm.
 * A batch of at least 32 rows is cut into row chunks that the worker threads of ``_threads``
   run whole, each with its own input projection, time loop and weight-gradient shares
-  (``_forward_rows``, ``_backward_rows``; the split: kernels/numba_cpu/_recurrent.py). The
-  cell kernels release the GIL, so two chunks' Python time loops overlap.
+  (``_forward_rows``, ``_backward_rows``; the split: kernels/numba_cpu/_recurrent.py).
 """
 
 from __future__ import annotations
@@ -55,137 +55,141 @@ from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf
-def _lstm_cell_forward(blas, w_rec, transposed, xw_t, rec, bias, lengths, t, h, c, gates_t,
-                       h_prev_t, c_prev_t, tanh_c_t, out_t, z, bits, scale):
-    """One step for all rows: a = xw_t + rec + bias (N, 4H) -> gates, new c and h (in place).
+def _lstm_steps_forward(blas, w_rec, transposed, xw, rec, bias, lengths, start, stop, step, h, c,
+                        gates, h_prev, c_prev, tanh_c, out, z, bits, scale):
+    """Steps t in range(start, stop, step) in turn, each for all rows: a = xw[t] + rec + bias
+    (N, 4H) -> gates, new c and h (in place), the activations the backward reads kept at t.
 
-    With ``blas`` (``_recurrent.numpy_blas``) the step first computes rec = h @ weight_hh^T
+    With ``blas`` (``_recurrent.numpy_blas``) each step first computes rec = h @ weight_hh^T
     itself (rec then is a work buffer), from w_rec = weight_hh (4H, H) when ``transposed``,
-    else from w_rec = weight_hh^T (H, 4H) C-contiguous; with None, rec comes computed (w_rec
-    unused). z, bits, scale: exp work buffers of N*4H elements (z in the arrays' dtype).
+    else from w_rec = weight_hh^T (H, 4H) C-contiguous, and a whole time loop is one call
+    that never takes the GIL; with None, rec comes computed for a single step (w_rec unused).
+    z, bits, scale: exp work buffers of N*4H elements (z in the arrays' dtype).
     """
-    N, G = xw_t.shape
+    N, G = rec.shape
     H = G // 4
-    if blas is not None:
-        gemm_into(blas, h, w_rec, transposed, rec)  # (N, 4H)
     one, two = constants(z)[6:8]
-    # every loop reads and writes rows through slices (1-d views from 0): an index such as
-    # base + j could be negative for all Numba knows, and the wraparound test it then adds
-    # keeps LLVM from vectorising the loop
-    # exp arguments: -a for the sigmoid gates i, f, o and -2a for tanh(g) = 2 sigmoid(2a) - 1
-    for n in range(N):
-        zr, xr, rr = z[n * G:(n + 1) * G], xw_t[n], rec[n]
-        for j in range(G):
-            factor = two if 2 * H <= j < 3 * H else one
-            zr[j] = -factor * (xr[j] + rr[j] + bias[j])
-    exp_inplace(z[:N * G], bits[:N * G], scale[:N * G])
-    # gates, then c = f * c_prev + i * g; the exp argument for tanh(c) goes in z[0 : N*H]
-    for n in range(N):
-        zr, gr = z[n * G:(n + 1) * G], gates_t[n]
-        zi, zf, zg, zo = zr[:H], zr[H:2 * H], zr[2 * H:3 * H], zr[3 * H:G]
-        gi, gf, gg, go = gr[:H], gr[H:2 * H], gr[2 * H:3 * H], gr[3 * H:G]
-        hr, cr, hpr, cpr, cnr = h[n], c[n], h_prev_t[n], c_prev_t[n], tanh_c_t[n]
-        for j in range(H):
-            i = one / (one + zi[j])
-            f = one / (one + zf[j])
-            g = two / (one + zg[j]) - one
-            o = one / (one + zo[j])
-            gi[j] = i
-            gf[j] = f
-            gg[j] = g
-            go[j] = o
-            hpr[j] = hr[j]
-            cpr[j] = cr[j]
-            cnr[j] = f * cr[j] + i * g  # tanh_c_t holds c until tanh is applied below
-    for n in range(N):  # separate pass: z[n*H + j] may still be an unread gate above
-        zr, cnr = z[n * H:(n + 1) * H], tanh_c_t[n]
-        for j in range(H):
-            zr[j] = -two * cnr[j]
-    exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
-    for n in range(N):
-        real = t < lengths[n]
-        zr, tcr, gor = z[n * H:(n + 1) * H], tanh_c_t[n], gates_t[n, 3 * H:G]
-        hr, cr, outr = h[n], c[n], out_t[n]
-        for j in range(H):
-            c_new = tcr[j]
-            tanh_c = two / (one + zr[j]) - one
-            tcr[j] = tanh_c
-            h_new = gor[j] * tanh_c
-            if real:
-                hr[j] = h_new
-                cr[j] = c_new
-                outr[j] = h_new
-            else:  # padded step: the state is carried, the output is 0
-                outr[j] = 0
+    for t in range(start, stop, step):
+        xw_t, gates_t, h_prev_t, c_prev_t, tanh_c_t, out_t = (xw[t], gates[t], h_prev[t],
+                                                              c_prev[t], tanh_c[t], out[t])
+        if blas is not None:
+            gemm_into(blas, h, w_rec, transposed, rec)  # (N, 4H)
+        # every loop reads and writes rows through slices (1-d views from 0): an index such as
+        # base + j could be negative for all Numba knows, and the wraparound test it then adds
+        # keeps LLVM from vectorising the loop
+        # exp arguments: -a for the sigmoid gates i, f, o and -2a for tanh(g) = 2 sigmoid(2a) - 1
+        for n in range(N):
+            zr, xr, rr = z[n * G:(n + 1) * G], xw_t[n], rec[n]
+            for j in range(G):
+                factor = two if 2 * H <= j < 3 * H else one
+                zr[j] = -factor * (xr[j] + rr[j] + bias[j])
+        exp_inplace(z[:N * G], bits[:N * G], scale[:N * G])
+        # gates, then c = f * c_prev + i * g; the exp argument for tanh(c) goes in z[0 : N*H]
+        for n in range(N):
+            zr, gr = z[n * G:(n + 1) * G], gates_t[n]
+            zi, zf, zg, zo = zr[:H], zr[H:2 * H], zr[2 * H:3 * H], zr[3 * H:G]
+            gi, gf, gg, go = gr[:H], gr[H:2 * H], gr[2 * H:3 * H], gr[3 * H:G]
+            hr, cr, hpr, cpr, cnr = h[n], c[n], h_prev_t[n], c_prev_t[n], tanh_c_t[n]
+            for j in range(H):
+                i = one / (one + zi[j])
+                f = one / (one + zf[j])
+                g = two / (one + zg[j]) - one
+                o = one / (one + zo[j])
+                gi[j] = i
+                gf[j] = f
+                gg[j] = g
+                go[j] = o
+                hpr[j] = hr[j]
+                cpr[j] = cr[j]
+                cnr[j] = f * cr[j] + i * g  # tanh_c_t holds c until tanh is applied below
+        for n in range(N):  # separate pass: z[n*H + j] may still be an unread gate above
+            zr, cnr = z[n * H:(n + 1) * H], tanh_c_t[n]
+            for j in range(H):
+                zr[j] = -two * cnr[j]
+        exp_inplace(z[:N * H], bits[:N * H], scale[:N * H])
+        for n in range(N):
+            real = t < lengths[n]
+            zr, tcr, gor = z[n * H:(n + 1) * H], tanh_c_t[n], gates_t[n, 3 * H:G]
+            hr, cr, outr = h[n], c[n], out_t[n]
+            for j in range(H):
+                c_new = tcr[j]
+                tanh_cj = two / (one + zr[j]) - one
+                tcr[j] = tanh_cj
+                h_new = gor[j] * tanh_cj
+                if real:
+                    hr[j] = h_new
+                    cr[j] = c_new
+                    outr[j] = h_new
+                else:  # padded step: the state is carried, the output is 0
+                    outr[j] = 0
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")  # x / 0: inf
-def _lstm_cell_backward(blas, weight_hh, dh_prev, dout_t, gates_t, c_prev_t, tanh_c_t, lengths,
-                        t, dh_next, dc_next, da_t):
-    """One step backward for all rows: da_t (N, 4H); dc_next becomes dc_prev (in place).
+def _lstm_steps_backward(blas, weight_hh, dh_prev, dout, gates, c_prev, tanh_c, lengths, start,
+                         stop, step, dh_next, dc_next, da):
+    """Steps t in range(start, stop, step) backward in turn, each for all rows: da[t]
+    (N, 4H); dc_next becomes dc_prev (in place).
 
-    With ``blas`` (``_recurrent.numpy_blas``) the step also computes dh_prev = da_t @
-    weight_hh (N, H) and takes it into dh_next (the rows whose step was real); with None the
-    caller does (weight_hh and dh_prev unused)."""
-    N, G = da_t.shape
+    With ``blas`` (``_recurrent.numpy_blas``) each step also computes dh_prev = da[t] @
+    weight_hh (N, H) and takes it into dh_next (the rows whose step was real), and a whole
+    time loop is one call; with None the caller does, after a single step (weight_hh and
+    dh_prev unused)."""
+    N, G = da.shape[1:]
     H = G // 4
     one = constants(dh_next)[6]
-    for n in range(N):  # rows through slices, as in _lstm_cell_forward (it vectorises)
-        dar = da_t[n]
-        if t < lengths[n]:
-            gr = gates_t[n]
-            gi, gf, gg, go = gr[:H], gr[H:2 * H], gr[2 * H:3 * H], gr[3 * H:G]
-            dai, daf, dag, dao = dar[:H], dar[H:2 * H], dar[2 * H:3 * H], dar[3 * H:G]
-            tcr, dor, dhr, dcr, cpr = (tanh_c_t[n], dout_t[n], dh_next[n], dc_next[n],
-                                       c_prev_t[n])
-            for j in range(H):
-                i, f, g, o = gi[j], gf[j], gg[j], go[j]
-                tanh_c = tcr[j]
-                dh = dor[j] + dhr[j]
-                do = dh * tanh_c
-                dc = dcr[j] + dh * o * (one - tanh_c * tanh_c)
-                dai[j] = dc * g * i * (one - i)
-                daf[j] = dc * cpr[j] * f * (one - f)
-                dag[j] = dc * i * (one - g * g)
-                dao[j] = do * o * (one - o)
-                dcr[j] = dc * f
-        else:  # padded step: no gradient into the gates; dh_next, dc_next pass through
-            for k in range(G):
-                dar[k] = 0
-    if blas is not None:
-        gemm_into(blas, da_t, weight_hh, False, dh_prev)
-        take_active_rows(dh_next, dh_prev, lengths, t)
+    for t in range(start, stop, step):
+        dout_t, gates_t, c_prev_t, tanh_c_t, da_t = dout[t], gates[t], c_prev[t], tanh_c[t], da[t]
+        for n in range(N):  # rows through slices, as in _lstm_steps_forward (it vectorises)
+            dar = da_t[n]
+            if t < lengths[n]:
+                gr = gates_t[n]
+                gi, gf, gg, go = gr[:H], gr[H:2 * H], gr[2 * H:3 * H], gr[3 * H:G]
+                dai, daf, dag, dao = dar[:H], dar[H:2 * H], dar[2 * H:3 * H], dar[3 * H:G]
+                tcr, dor, dhr, dcr, cpr = (tanh_c_t[n], dout_t[n], dh_next[n], dc_next[n],
+                                           c_prev_t[n])
+                for j in range(H):
+                    i, f, g, o = gi[j], gf[j], gg[j], go[j]
+                    tanh_cj = tcr[j]
+                    dh = dor[j] + dhr[j]
+                    do = dh * tanh_cj
+                    dc = dcr[j] + dh * o * (one - tanh_cj * tanh_cj)
+                    dai[j] = dc * g * i * (one - i)
+                    daf[j] = dc * cpr[j] * f * (one - f)
+                    dag[j] = dc * i * (one - g * g)
+                    dao[j] = do * o * (one - o)
+                    dcr[j] = dc * f
+            else:  # padded step: no gradient into the gates; dh_next, dc_next pass through
+                for k in range(G):
+                    dar[k] = 0
+        if blas is not None:
+            gemm_into(blas, da_t, weight_hh, False, dh_prev)
+            take_active_rows(dh_next, dh_prev, lengths, t)
 
 
 @njit(cache=True, nogil=True)
-def _lstm_forward_loop(blas, xw, weight_hh, bias, lengths, reverse, h, c, gates, h_prev,
-                       c_prev, tanh_c, out, z, bits, scale):
-    """The time loop: the cells with ``blas`` (NumPy's BLAS: each makes its step's GEMM), or
-    with rec = np.dot(h, weight_hh^T) (N, 4H) before each (BLAS through SciPy)."""
+def _lstm_forward_loop(xw, weight_hh, bias, lengths, reverse, h, c, gates, h_prev, c_prev,
+                       tanh_c, out, z, bits, scale):
+    """The time loop without NumPy's BLAS: rec = np.dot(h, weight_hh^T) (N, 4H) (BLAS through
+    SciPy) before each step."""
     T, N, G = xw.shape
-    rec = np.empty((N, G), xw.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
-        if blas is None:
-            rec = np.dot(h, weight_hh.T)
-        _lstm_cell_forward(blas, weight_hh, True, xw[t], rec, bias, lengths, t, h, c,
-                           gates[t], h_prev[t], c_prev[t], tanh_c[t], out[t], z, bits, scale)
+        rec = np.dot(h, weight_hh.T)
+        _lstm_steps_forward(None, weight_hh, True, xw, rec, bias, lengths, t, t + 1, 1, h, c,
+                            gates, h_prev, c_prev, tanh_c, out, z, bits, scale)
 
 
 @njit(cache=True, nogil=True)
-def _lstm_backward_loop(blas, dout, gates, c_prev, tanh_c, lengths, reverse, weight_hh,
-                        dh_next, dc_next, da):
-    """The time loop backward: the cells with ``blas`` (each takes dh_prev = da[t] @ weight_hh
-    into dh_next itself), or np.dot (BLAS through SciPy) after each."""
+def _lstm_backward_loop(dout, gates, c_prev, tanh_c, lengths, reverse, weight_hh, dh_next,
+                        dc_next, da):
+    """The time loop backward without NumPy's BLAS: dh_prev = np.dot(da[t], weight_hh) (BLAS
+    through SciPy) after each step."""
     T, N, H = dout.shape
-    dh_prev = np.empty((N, H), dout.dtype)
     for s in range(T):
         t = s if reverse else T - 1 - s
-        _lstm_cell_backward(blas, weight_hh, dh_prev, dout[t], gates[t], c_prev[t], tanh_c[t],
-                            lengths, t, dh_next, dc_next, da[t])
-        if blas is None:
-            dh_prev = np.dot(da[t], weight_hh)  # (N, H)
-            take_active_rows(dh_next, dh_prev, lengths, t)
+        _lstm_steps_backward(None, weight_hh, dh_next, dout, gates, c_prev, tanh_c, lengths, t,
+                             t + 1, 1, dh_next, dc_next, da)
+        take_active_rows(dh_next, np.dot(da[t], weight_hh), lengths, t)
 
 
 def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None,
@@ -203,15 +207,16 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     chunks = row_chunks(N)
     loop = _time_loop(chunks[0][1] - chunks[0][0], G, H, dtype)  # the chunks' time loop
     weight_hh = contiguous(weight_hh)  # (4H, H)
-    # a Python time loop's step GEMM h @ weight_hh^T (the cells' own with NumPy's BLAS, or
-    # NumPy's matmul between them without) runs on a C-ordered copy of weight_hh^T (H, 4H),
-    # made once per call for every chunk and step: OpenBLAS runs the transposed-operand form
-    # at about half the rate at these sizes, blocks for its small-matrix kernels included
-    # (gemm_into). The cells' gemv of a few rows and the numba loop read weight_hh as it is
+    # the step GEMM h @ weight_hh^T of more than GEMV_ROWS rows in the steps (with NumPy's
+    # BLAS), or NumPy's matmul between the steps of a Python loop (without it), runs on a
+    # C-ordered copy of weight_hh^T (H, 4H), made once per call for every chunk and step:
+    # OpenBLAS runs the transposed-operand form at about half the rate at these sizes,
+    # blocks for its small-matrix kernels included (gemm_into). The steps' gemv of a few rows
+    # and the numba loop's np.dot (SciPy's BLAS) read weight_hh as it is
     in_numba, blas = loop
     rows = min(n1 - n0 for n0, n1 in chunks)
     w_t = (np.ascontiguousarray(weight_hh.T)
-           if not in_numba and (blas is None or rows > GEMV_ROWS) else None)
+           if (rows > GEMV_ROWS if blas is not None else not in_numba) else None)
     parts = [None] * len(chunks)
 
     def chunk(worker, k):
@@ -228,12 +233,11 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
 
 def _time_loop(rows: int, G: int, H: int, dtype) -> tuple[bool, object]:
     """How a chunk of ``rows`` rows runs its time loop, as (in_numba, blas). blas: NumPy's own
-    BLAS (``_recurrent.numpy_blas``) when it is found, with which every cell kernel makes its
-    step's GEMM itself; else None, and the GEMM runs between the cells (np.dot through SciPy
-    inside numba, NumPy's matmul in Python). in_numba: the loop runs inside numba, for small
-    chunks when a BLAS is reachable from there (``loop_in_numba``), else in Python (one cell
-    call per step with blas; the loop functions would cost their own cold compile, larger
-    than the cells', for no gain at 16 rows)."""
+    BLAS (``_recurrent.numpy_blas``) when it is found, with which every step makes its GEMM
+    itself; else None, and the GEMM runs between the steps (np.dot through SciPy inside
+    numba, NumPy's matmul in Python). in_numba (``loop_in_numba``): the loop runs inside
+    numba (with blas: inside the step kernels, one call), else in Python, one step kernel
+    call per step."""
     blas = numpy_blas(dtype)
     return loop_in_numba(rows, G, H, blas is not None), blas
 
@@ -243,7 +247,7 @@ def _forward_rows(x, rows, weight_ih, weight_hh, bias, lengths, reverse, h, c, l
     """The forward of batch rows n0:n1 (one chunk): its input projection, then its time loop
     on h[n0:n1] and c[n0:n1] in place. Returns what the backward reads, output last.
     ``loop``: ``_time_loop``'s answer; ``w_t``: weight_hh^T (H, 4H) C-contiguous for the
-    Python loop's step GEMM, or None (the cells' gemv, or the numba loop, read weight_hh)."""
+    step GEMM, or None (the steps' gemv, or SciPy's np.dot, read weight_hh)."""
     n0, n1 = rows
     xc = rows_of(x, n0, n1)  # (T, Nc, D)
     T, Nc, D = xc.shape
@@ -252,7 +256,7 @@ def _forward_rows(x, rows, weight_ih, weight_hh, bias, lengths, reverse, h, c, l
     dtype = x.dtype
     x2 = xc.reshape(T * Nc, D)  # (T*Nc, D)
     # the input projection of every step, one GEMM, into a recycled buffer (see _workspace);
-    # the biases are added inside the cell kernel, saving a pass over xw
+    # the biases are added inside the step kernel, saving a pass over xw
     xw = np.matmul(x2, weight_ih.T, out=_workspace.empty((T * Nc, G), dtype))  # (T*Nc, 4H)
     xw = xw.reshape(T, Nc, G)  # (T, Nc, 4H)
     gates = _workspace.empty((T, Nc, G), dtype)  # recycled: no fresh pages to fault
@@ -263,18 +267,21 @@ def _forward_rows(x, rows, weight_ih, weight_hh, bias, lengths, reverse, h, c, l
     z, bits, scale = exp_buffers(Nc * G, dtype)
     hc, cc, lc = h[n0:n1], c[n0:n1], lengths[n0:n1]  # C-contiguous row blocks
     in_numba, blas = loop
-    if in_numba:
-        _lstm_forward_loop(blas, xw, weight_hh, bias, lc, reverse, hc, cc, gates, h_prev,
-                           c_prev, tanh_c, out, z, bits, scale)
-    else:
-        rec = np.empty((Nc, G), dtype)  # (Nc, 4H): the cell's GEMM output, with blas
-        for s in range(T):
-            t = T - 1 - s if reverse else s
+    w_rec, transposed = (weight_hh, True) if w_t is None else (w_t, False)
+    rec = np.empty((Nc, G), dtype)  # (Nc, 4H): the step GEMM's output, with blas
+    first, stop, step = (T - 1, -1, -1) if reverse else (0, T, 1)
+    if in_numba and blas is not None:  # the whole time loop in one call, without the GIL
+        _lstm_steps_forward(blas, w_rec, transposed, xw, rec, bias, lc, first, stop, step, hc,
+                            cc, gates, h_prev, c_prev, tanh_c, out, z, bits, scale)
+    elif in_numba:
+        _lstm_forward_loop(xw, weight_hh, bias, lc, reverse, hc, cc, gates, h_prev, c_prev,
+                           tanh_c, out, z, bits, scale)
+    else:  # one call per step from Python
+        for t in range(first, stop, step):
             if blas is None:
                 rec = hc @ w_t
-            _lstm_cell_forward(blas, weight_hh if w_t is None else w_t, w_t is None, xw[t],
-                               rec, bias, lc, t, hc, cc, gates[t], h_prev[t], c_prev[t],
-                               tanh_c[t], out[t], z, bits, scale)
+            _lstm_steps_forward(blas, w_rec, transposed, xw, rec, bias, lc, t, t + 1, 1, hc, cc,
+                                gates, h_prev, c_prev, tanh_c, out, z, bits, scale)
     return x2, gates, h_prev, c_prev, tanh_c, out
 
 
@@ -324,15 +331,17 @@ def _backward_rows(dout, rows, part, weight_ih, weight_hh, lengths, reverse, dh_
     dhc, dcc, lc = dh_next[n0:n1], dc_next[n0:n1], lengths[n0:n1]
     da = _workspace.empty((T, Nc, G), dtype)  # gate pre-activation gradients of every step
     in_numba, blas = loop
-    if in_numba:
-        _lstm_backward_loop(blas, doutc, gates, c_prev, tanh_c, lc, reverse, weight_hh, dhc,
-                            dcc, da)
-    else:
-        dh_prev = np.empty((Nc, H), dtype)  # the cell's GEMM output (with blas)
-        for s in range(T):
-            t = s if reverse else T - 1 - s
-            _lstm_cell_backward(blas, weight_hh, dh_prev, doutc[t], gates[t], c_prev[t],
-                                tanh_c[t], lc, t, dhc, dcc, da[t])
+    dh_prev = np.empty((Nc, H), dtype)  # the step GEMM's output (with blas)
+    first, stop, step = (0, T, 1) if reverse else (T - 1, -1, -1)
+    if in_numba and blas is not None:  # the whole time loop in one call, without the GIL
+        _lstm_steps_backward(blas, weight_hh, dh_prev, doutc, gates, c_prev, tanh_c, lc, first,
+                             stop, step, dhc, dcc, da)
+    elif in_numba:
+        _lstm_backward_loop(doutc, gates, c_prev, tanh_c, lc, reverse, weight_hh, dhc, dcc, da)
+    else:  # one call per step from Python
+        for t in range(first, stop, step):
+            _lstm_steps_backward(blas, weight_hh, dh_prev, doutc, gates, c_prev, tanh_c, lc, t,
+                                 t + 1, 1, dhc, dcc, da)
             if blas is None:
                 take_active_rows(dhc, da[t] @ weight_hh, lc, t)
     da2 = da.reshape(T * Nc, G)  # (T*Nc, 4H)
