@@ -143,7 +143,7 @@ def test_sdpa_numba_split_over_the_workers_matches_its_serial_run_and_the_refere
     the same bits as the one-range run, and the reference's values, forward and backward."""
     if "numba" not in BACKENDS:
         pytest.skip("numba backend unavailable")
-    from tinymm.kernels.numba_cpu import _threads
+    from tinymm.kernels.numba_cpu import attention as numba_attention
 
     rng = np.random.default_rng(7)
     N, h, Lq, Lk, d = 5, 2, 3, 6, 4
@@ -155,7 +155,7 @@ def test_sdpa_numba_split_over_the_workers_matches_its_serial_run_and_the_refere
     (o1, p1), c1 = ref.scaled_dot_product_attention_forward(q, k, v, mask, is_causal=True)
     runs = []
     for threshold in (1 << 62, 1):  # one range, then the split
-        monkeypatch.setattr(_threads, "GEMM_SPLIT_MACS", threshold)
+        monkeypatch.setattr(numba_attention, "SPLIT_MACS", threshold)
         (o2, p2), c2 = nb.scaled_dot_product_attention_forward(q, k, v, mask, is_causal=True)
         runs.append((o2, p2, *nb.scaled_dot_product_attention_backward(grads, c2)))
     for serial, split in zip(*runs):

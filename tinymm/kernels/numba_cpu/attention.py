@@ -16,11 +16,11 @@ each walking its Lq rows:
 * backward: ``dS = P * (dP - rowsum(dP * P))`` (plus the weights' own upstream gradient when
   the caller used them) times the scale, in place over dP.
 
-From ``_threads.GEMM_SPLIT_MACS`` multiply-adds on, the batch is cut into ranges of batch
-items (two per worker thread of ``_threads``), and each worker runs a range's GEMMs (BLAS
-single-threaded) and passes whole: the kernels release the GIL, so the ranges run at once,
-with no parallel region (which on a busy machine waits for a descheduled peer thread, and
-costs compile time at a cold start). Smaller cores (the seed model's: 8.4M) run in the
+From ``SPLIT_MACS`` multiply-adds of the forward GEMMs on (the seed model's core has 8.4M),
+the batch is cut into ranges of batch items (two per worker thread of ``_threads``), and each
+worker runs a range's GEMMs (BLAS single-threaded) and passes whole: the kernels release the
+GIL, so the ranges run at once, with no parallel region (which on a busy machine waits for a
+descheduled peer thread, and costs compile time at a cold start). Smaller cores run in the
 calling thread, where the hand-off to the workers would cost more than it saves.
 
 A kernel fusing all of it per (batch, head) in plain loops (scores, softmax and the weighted
@@ -58,6 +58,11 @@ from tinymm.kernels.numba_cpu._vexp import constants, exp_split
 from tinymm.kernels.numba_cpu._workspace import empty
 
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
+# forward GEMM multiply-adds from which the core runs as batch ranges on the workers: a GEMM
+# pair and softmax pass per (batch item, head) make many short BLAS calls, which the workers
+# share well below a single GEMM's split (_threads.GEMM_SPLIT_MACS; measured at the seed's
+# 8.4M: benchmarks/RESULTS.md)
+SPLIT_MACS = 1 << 22
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
@@ -183,10 +188,10 @@ def _bias4(mask, dtype, Lk: int) -> np.ndarray:
 def _batch_pieces(N: int, macs: int) -> int:
     """How many batch-item ranges a core of ``macs`` multiply-adds (its forward GEMMs) is cut
     into: two per worker thread (a descheduled worker then holds up less of it) from
-    ``_threads.GEMM_SPLIT_MACS`` on, one below that or without a pool (handing small work to
-    the workers costs more than it saves, as for a GEMM)."""
+    SPLIT_MACS on, one below that or without a pool (handing small work to the workers costs
+    more than it saves)."""
     n_workers = _threads.workers()[1]
-    if n_workers == 1 or macs < _threads.GEMM_SPLIT_MACS:
+    if n_workers == 1 or macs < SPLIT_MACS:
         return 1
     return max(1, min(N, 2 * n_workers))
 
