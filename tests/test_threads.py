@@ -143,3 +143,33 @@ def test_row_pieces_respect_the_unit_and_linear_runs_its_bias_and_strided_x_in_t
     for got, expected in zip(numba_linear.linear_backward(dout, cache),
                              reference_linear.linear_backward(dout, want_cache)):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_matmuls_cuts_two_equal_gemms_no_further_than_their_share_of_the_workers(monkeypatch):
+    """Two GEMMs of one size, each above GEMM_SPLIT_MACS, on two workers: one job each (a row
+    piece would pack all of b again); a GEMM far larger than the other still gets cut, into
+    no more pieces than its share of the multiply-adds needs workers. Both match NumPy."""
+    monkeypatch.setattr(_threads, "GEMM_SPLIT_MACS", 500)
+    monkeypatch.setattr(_threads, "GEMM_PAIR_MACS", 1)
+    monkeypatch.setattr(_threads, "GEMM_PIECE_ROWS", 2)
+    pool = _threads.workers()[0]
+    if pool is None:
+        pytest.skip("no worker pool (one Numba thread, or NumPy's BLAS count not settable)")
+    monkeypatch.setattr(_threads, "workers", lambda: (pool, 2))  # the shares of two workers
+    counts = []
+    run_tasks = _threads.run_tasks
+    monkeypatch.setattr(_threads, "run_tasks",
+                        lambda task, count, *args: (counts.append(count),
+                                                    run_tasks(task, count, *args))[1])
+    r = np.random.default_rng(4)
+    equal = [(r.standard_normal((12, 10)), r.standard_normal((10, 6))) for _ in range(2)]
+    unequal = [(r.standard_normal((16, 40)), r.standard_normal((40, 6))),  # 3840 MACs
+               (r.standard_normal((12, 10)), r.standard_normal((10, 6)))]  # 720 MACs
+    for products in (equal, unequal):
+        outs = _threads.matmuls(*((a, b, np.full((a.shape[0], b.shape[1]), np.nan))
+                                  for a, b in products))
+        for out, (a, b) in zip(outs, products):
+            np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
+    # equal: 1 + 1 jobs; unequal: the big one min(16 // 2, 4, ceil(3840 * 2 / 4560)) = 2,
+    # the small one (720 MACs, split on its own into 4) ceil(720 * 2 / 4560) = 1
+    assert counts == [2, 3]

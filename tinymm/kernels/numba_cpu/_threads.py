@@ -292,17 +292,21 @@ def matmuls(*products):
     """out[...] = a @ b for each (a (M, K), b (K, P), out) of ``products``, independent GEMMs
     with BLAS single-threaded, in ONE run of the workers: each GEMM whole, or cut into row
     pieces out[m0:m1] = a[m0:m1] @ b when it has at least GEMM_SPLIT_MACS multiply-adds, the
-    pieces of all of them handed out together (one hand-off instead of one per GEMM). Whole
-    GEMMs (none cut) together under GEMM_PAIR_MACS multiply-adds run one after the other in
-    this thread. The pieces depend on the shapes only, and each output row is computed by one
-    GEMM whatever the split. Returns the outs."""
+    pieces of all of them handed out together (one hand-off instead of one per GEMM). Of
+    several GEMMs, each is cut into no more pieces than its share of all their multiply-adds
+    needs workers: every piece packs all of b again, so two GEMMs of one size on two workers
+    run whole. Whole GEMMs (none cut) together under GEMM_PAIR_MACS multiply-adds run one
+    after the other in this thread. The pieces depend on the shapes only, and each output row
+    is computed by one GEMM whatever the split. Returns the outs."""
+    sizes = [a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in products]
+    total = sum(sizes)
+    n_workers = workers()[1]
     jobs = []  # (a, b, out, m0, m1)
-    total = 0
-    for a, b, out in products:
-        M, K = a.shape
-        macs = M * K * b.shape[1]
-        total += macs
+    for (a, b, out), macs in zip(products, sizes):
+        M = a.shape[0]
         pieces = _row_pieces(M, macs)
+        if len(products) > 1:
+            pieces = min(pieces, max(1, -(-macs * n_workers // max(total, 1))))
         jobs += [(a, b, out, k * M // pieces, (k + 1) * M // pieces) for k in range(pieces)]
     if len(jobs) == 1 or (len(jobs) == len(products) and total < GEMM_PAIR_MACS):
         with single_threaded_blas():
