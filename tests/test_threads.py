@@ -95,17 +95,25 @@ def test_matmuls_runs_independent_gemms_whole_or_in_pieces_and_matches_numpy(mon
     assert _threads.blas_threads() == before
 
 
-def test_matmul_cuts_one_large_gemm_into_pieces_on_the_workers(monkeypatch):
-    """One GEMM of at least GEMM_SPLIT_MACS multiply-adds runs as row pieces on the workers,
-    whatever GEMM_PAIR_MACS (the threshold for handing out several whole GEMMs together)."""
+def _small_gemm_thresholds_counting_runs(monkeypatch, pair_macs):
+    """GEMM split thresholds small enough for test shapes (pieces of at least 2 rows from 500
+    multiply-adds, several whole GEMMs together from ``pair_macs``), and the list that
+    collects the task count of every ``run_tasks`` call."""
     monkeypatch.setattr(_threads, "GEMM_SPLIT_MACS", 500)
-    monkeypatch.setattr(_threads, "GEMM_PAIR_MACS", 10**9)
+    monkeypatch.setattr(_threads, "GEMM_PAIR_MACS", pair_macs)
     monkeypatch.setattr(_threads, "GEMM_PIECE_ROWS", 2)
     counts = []
     run_tasks = _threads.run_tasks
     monkeypatch.setattr(_threads, "run_tasks",
                         lambda task, count, *args: (counts.append(count),
                                                     run_tasks(task, count, *args))[1])
+    return counts
+
+
+def test_matmul_cuts_one_large_gemm_into_pieces_on_the_workers(monkeypatch):
+    """One GEMM of at least GEMM_SPLIT_MACS multiply-adds runs as row pieces on the workers,
+    whatever GEMM_PAIR_MACS (the threshold for handing out several whole GEMMs together)."""
+    counts = _small_gemm_thresholds_counting_runs(monkeypatch, pair_macs=10**9)
     r = np.random.default_rng(2)
     a, b = r.standard_normal((9, 11)), r.standard_normal((11, 6))  # 594 MACs
     out = _threads.matmul(a, b, np.full((9, 6), np.nan))
@@ -149,18 +157,11 @@ def test_matmuls_cuts_two_equal_gemms_no_further_than_their_share_of_the_workers
     """Two GEMMs of one size, each above GEMM_SPLIT_MACS, on two workers: one job each (a row
     piece would pack all of b again); a GEMM far larger than the other still gets cut, into
     no more pieces than its share of the multiply-adds needs workers. Both match NumPy."""
-    monkeypatch.setattr(_threads, "GEMM_SPLIT_MACS", 500)
-    monkeypatch.setattr(_threads, "GEMM_PAIR_MACS", 1)
-    monkeypatch.setattr(_threads, "GEMM_PIECE_ROWS", 2)
     pool = _threads.workers()[0]
     if pool is None:
         pytest.skip("no worker pool (one Numba thread, or NumPy's BLAS count not settable)")
     monkeypatch.setattr(_threads, "workers", lambda: (pool, 2))  # the shares of two workers
-    counts = []
-    run_tasks = _threads.run_tasks
-    monkeypatch.setattr(_threads, "run_tasks",
-                        lambda task, count, *args: (counts.append(count),
-                                                    run_tasks(task, count, *args))[1])
+    counts = _small_gemm_thresholds_counting_runs(monkeypatch, pair_macs=1)
     r = np.random.default_rng(4)
     equal = [(r.standard_normal((12, 10)), r.standard_normal((10, 6))) for _ in range(2)]
     unequal = [(r.standard_normal((16, 40)), r.standard_normal((40, 6))),  # 3840 MACs
