@@ -258,7 +258,7 @@ def small_gemm_width(M, K, P, small):
     A gemm larger than ``small`` packs w into a buffer first, which at a few rows costs more
     than the product (16 rows of a 128 -> 512 step: one packed call against two 256-column
     blocks, benchmarks/RESULTS.md). From 64 rows on, packing pays for itself."""
-    if small <= 0 or M > SMALL_GEMM_ROWS or M * K * P <= small or K == 0:
+    if small <= 0 or M > SMALL_GEMM_ROWS or M * K * P <= small:  # K = 0 among these
         return max(P, 1)
     per_column = M * K
     pieces = -(-P * per_column // small)

@@ -188,7 +188,7 @@ def _lstm_backward_loop(dout, gates, c_prev, tanh_c, lengths, reverse, weight_hh
     for s in range(T):
         t = s if reverse else T - 1 - s
         _lstm_steps_backward(None, weight_hh, dh_next, dout, gates, c_prev, tanh_c, lengths, t,
-                             t + 1, 1, dh_next, dc_next, da)
+                             t + 1, 1, dh_next, dc_next, da)  # dh_prev unused without blas
         take_active_rows(dh_next, np.dot(da[t], weight_hh), lengths, t)
 
 
