@@ -118,3 +118,32 @@ def test_lstm_with_blocked_step_gemms_matches_the_reference(monkeypatch):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
     for got, want in zip(dins, ref_dins):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(512, 128), (130, 7), (64, 1), (1, 300), (0, 5), (5, 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_is_a_contiguous_copy_of_the_transpose(shape, dtype):
+    """The LSTM's weight_hh^T copy, made in row blocks (R.TRANSPOSE_ROWS): every element once,
+    row counts that are and are not multiples of the block, empty matrices included."""
+    a = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    t = R.transposed(a)
+    assert t.flags.c_contiguous and t.dtype == dtype and t.shape == shape[::-1]
+    np.testing.assert_array_equal(t, a.T)
+
+
+def test_chunk_outputs_are_put_into_one_array_and_shares_summed_in_order():
+    """rows_buffer / put_rows give the (T, N, width) array of the chunks' blocks (None for a
+    single chunk, whose block is the whole array); sum_in_order adds the shares in chunk order
+    into the first."""
+    rng = np.random.default_rng(2)
+    chunks = [(0, 3), (3, 7)]
+    full = rng.standard_normal((4, 7, 5)).astype(np.float32)
+    out = R.rows_buffer(chunks, 4, 7, 5, np.float32)
+    out.fill(np.nan)
+    for rows in reversed(chunks):
+        R.put_rows(out, rows, np.ascontiguousarray(full[:, rows[0]:rows[1]]))
+    np.testing.assert_array_equal(out, full)
+    assert R.rows_buffer([(0, 7)], 4, 7, 5, np.float32) is None
+    shares = [rng.standard_normal(6).astype(np.float32) for _ in range(3)]
+    expected = (shares[0] + shares[1]) + shares[2]
+    np.testing.assert_array_equal(R.sum_in_order([s.copy() for s in shares]), expected)

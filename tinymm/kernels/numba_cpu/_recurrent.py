@@ -18,7 +18,9 @@ where its kernel puts it (``loop_in_numba``; for 16-row LSTM chunks with NumPy's
 one step-kernel call that makes every step's GEMM and never takes the GIL).
 The chunks depend on N only, and their weight-gradient shares are summed in chunk order
 (``sum_in_order``), so results do not depend on the number of threads or on which worker took
-which chunk.
+which chunk. Each task also copies its chunk's output rows (and dx rows) into the whole
+batch's array (``rows_buffer``, ``put_rows``) while they are in its core's cache, instead of
+one thread gathering them after the run.
 """
 
 from __future__ import annotations
@@ -333,25 +335,41 @@ def rows_of(a, n0: int, n1: int):
     return a if n1 - n0 == a.shape[1] else np.ascontiguousarray(a[:, n0:n1])
 
 
-def gather_rows(blocks, N: int):
-    """The (T, Nc, ...) blocks of the chunks, in order, as one (T, N, ...) array."""
-    if len(blocks) == 1:
-        return blocks[0]
-    first = blocks[0]
-    out = _workspace.empty((first.shape[0], N) + first.shape[2:], first.dtype)
-    n0 = 0
-    for block in blocks:
-        out[:, n0:n0 + block.shape[1]] = block
-        n0 += block.shape[1]
+def rows_buffer(chunks, T: int, N: int, width: int, dtype):
+    """The (T, N, width) array that the chunks' (T, Nc, width) blocks are put into (by
+    ``put_rows``, each in its own task), or None for one chunk (its block is the whole
+    array)."""
+    if len(chunks) == 1:
+        return None
+    return _workspace.empty((T, N, width), dtype)
+
+
+def put_rows(out, rows, block):
+    """out[:, n0:n1] = block for the chunk of rows (n0, n1): the task that made the block
+    copies it while the block is still in its core's cache, beside the other tasks."""
+    n0, n1 = rows
+    out[:, n0:n1] = block
+
+
+TRANSPOSE_ROWS = 64  # rows of a per block in ``transposed``
+
+
+def transposed(a):
+    """a.T (K, P) as a new C-contiguous array, for a (P, K), copied in blocks of
+    TRANSPOSE_ROWS rows: each block's rows stay in the cache while their columns are written,
+    where one strided copy of a 256 KiB weight runs about twice as long
+    (benchmarks/RESULTS.md)."""
+    P, K = a.shape
+    out = np.empty((K, P), a.dtype)
+    for p0 in range(0, P, TRANSPOSE_ROWS):
+        out[:, p0:p0 + TRANSPOSE_ROWS] = a[p0:p0 + TRANSPOSE_ROWS].T
     return out
 
 
 def sum_in_order(shares):
-    """The chunks' shares of one gradient summed in chunk order (the first one itself when
-    it is the only one)."""
+    """The chunks' shares of one gradient summed in chunk order, into the first share (the
+    shares are the kernels' own fresh buffers: one pass, no copy)."""
     total = shares[0]
-    if len(shares) > 1:
-        total = total.copy()
-        for share in shares[1:]:
-            total += share
+    for share in shares[1:]:
+        total += share
     return total

@@ -39,16 +39,18 @@ from tinymm.kernels.numba_cpu import _threads, _workspace
 from tinymm.kernels.numba_cpu._recurrent import (
     GEMV_ROWS,
     bias_sum,
-    gather_rows,
     gemm_into,
     lengths_array,
     loop_in_numba,
     numpy_blas,
+    put_rows,
     row_chunks,
+    rows_buffer,
     rows_of,
     state_array,
     sum_in_order,
     take_active_rows,
+    transposed,
 )
 from tinymm.kernels.numba_cpu._util import contiguous
 from tinymm.kernels.numba_cpu._vexp import FASTMATH, constants, exp_buffers, exp_inplace
@@ -215,16 +217,20 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=None
     # and the numba loop's np.dot (SciPy's BLAS) read weight_hh as it is
     in_numba, blas = loop
     rows = min(n1 - n0 for n0, n1 in chunks)
-    w_t = (np.ascontiguousarray(weight_hh.T)
+    w_t = (transposed(weight_hh)
            if (rows > GEMV_ROWS if blas is not None else not in_numba) else None)
     parts = [None] * len(chunks)
+    out = rows_buffer(chunks, T, N, H, dtype)  # (T, N, H), or None: the one chunk's output
 
     def chunk(worker, k):
         parts[k] = _forward_rows(x, chunks[k], weight_ih, weight_hh, bias, lengths, reverse,
                                  h, c, loop, w_t)
+        if out is not None:
+            put_rows(out, chunks[k], parts[k][-1])
 
     _threads.run_tasks(chunk, len(chunks))
-    out = gather_rows([p[-1] for p in parts], N)  # (T, N, H)
+    if out is None:
+        out = parts[0][-1]
     cache = (parts, chunks, weight_ih, weight_hh, lengths, reverse, batch_first,
              h0 is not None, c0 is not None, bias_ih is not None, bias_hh is not None)
     out = out.transpose(1, 0, 2) if batch_first else out  # (N, T, H) or (T, N, H)
@@ -299,16 +305,21 @@ def lstm_backward(grads, cache, need_dx=True):
     weight_hh = contiguous(weight_hh)
     loop = _time_loop(chunks[0][1] - chunks[0][0], G, H, dtype)  # the chunks' time loop
     sums = [None] * len(chunks)
+    D = weight_ih.shape[1]
+    dx = rows_buffer(chunks, T, N, D, dtype) if need_dx else None  # (T, N, D), or None
 
     def chunk(worker, k):
         sums[k] = _backward_rows(dout, chunks[k], parts[k], weight_ih, weight_hh, lengths,
                                  reverse, dh_next, dc_next, need_dx, loop)
+        if dx is not None:
+            put_rows(dx, chunks[k], sums[k][3])
 
     _threads.run_tasks(chunk, len(chunks))
     # weight gradients: the chunks' shares summed in chunk order (the same bits whichever
     # worker took which chunk); autograd copies or adds them into .grad
     dweight_ih, dweight_hh, dbias = (sum_in_order([s[q] for s in sums]) for q in range(3))
-    dx = gather_rows([s[3] for s in sums], N) if need_dx else None  # (T, N, D)
+    if need_dx and dx is None:
+        dx = sums[0][3]  # (T, N, D): the one chunk's
     if dx is not None and batch_first:
         dx = dx.transpose(1, 0, 2)
     if not (has_bias_ih or has_bias_hh):
