@@ -738,3 +738,43 @@ def test_winograd_paths_never_read_uninitialised_workspace(pool, winograd_on, mo
     for g, r in zip(getattr(winograd_on, name + "_backward")(dout, cache),
                     getattr(ref_conv, name + "_backward")(dout, ref_cache)):
         np.testing.assert_allclose(g, r, rtol=0, atol=TOL[np.float32] * np.abs(r).max())
+
+
+@pytest.mark.parametrize("nt", [False, True], ids=["copy-nn", "nt"])
+@pytest.mark.parametrize("pool", [False, True], ids=["conv2d_relu", "conv2d_relu_max_pool2d"])
+def test_winograd_weight_gradient_in_both_gemm_forms_matches_reference(nt, pool, winograd_on,
+                                                                      monkeypatch):
+    """dU = dM @ V^T per image, by BLAS's NT form on V or the NN form on a copy of V^T
+    (_winograd.dU_reads_v_transposed picks one per OpenBLAS core): both give the reference's
+    gradients."""
+    from tinymm.kernels.numba_cpu import _winograd
+    from tinymm.kernels.reference import conv2d as ref_conv
+
+    monkeypatch.setattr(_winograd, "dU_reads_v_transposed", lambda O, C, T: nt)
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((3, 8, 7, 6)).astype(np.float64)
+    w = rng.standard_normal((5, 8, 3, 3)).astype(np.float64)
+    b = rng.standard_normal(5).astype(np.float64)
+    name = "conv2d_relu_max_pool2d" if pool else "conv2d_relu"
+    out, cache = getattr(winograd_on, name + "_forward")(x, w, b, padding=1)
+    ref_out, ref_cache = getattr(ref_conv, name + "_forward")(x, w, b, padding=1)
+    assert cache[0] == "winograd"
+    dout = rng.standard_normal(out.shape)
+    for g, r in zip(getattr(winograd_on, name + "_backward")(dout, cache),
+                    getattr(ref_conv, name + "_backward")(dout, ref_cache)):
+        np.testing.assert_allclose(g, r, rtol=0, atol=1e-12 * np.abs(r).max())
+
+
+@pytest.mark.parametrize("bound,expected", [(None, [False, False]), (0, [True, True]),
+                                            (10 ** 6, [False, True])])
+def test_winograd_weight_gradient_form_follows_the_small_matrix_kernels(bound, expected,
+                                                                       monkeypatch):
+    """The NT form where NumPy's OpenBLAS packs the product (no small-matrix kernels, or a
+    product above their bound); the copy of V^T where they would read V in place, and where
+    the library is unknown. Products: the seed's conv B (64 x 32 x 272 = 557,056) and one
+    above 10^6."""
+    from tinymm.kernels.numba_cpu import _winograd
+
+    monkeypatch.setattr(_winograd, "numpy_small_gemm_bound", lambda: bound)
+    assert [_winograd.dU_reads_v_transposed(64, 32, 272),
+            _winograd.dU_reads_v_transposed(128, 64, 272)] == expected

@@ -149,6 +149,16 @@ def small_matrix_bound(lib) -> int:
     return 0
 
 
+def numpy_small_gemm_bound():
+    """``small_matrix_bound`` of NumPy's bundled OpenBLAS (0: its core has no small-matrix
+    kernels), or None where NumPy bundles none; looked up once. Unlike ``numpy_blas`` it does
+    not depend on NUMPY_BLAS_IN_NUMBA: NumPy's own matmul calls the same library."""
+    if "small bound" not in _blas:
+        libs = _threads.bundled_openblas("numpy")
+        _blas["small bound"] = small_matrix_bound(libs[0]) if libs else None
+    return _blas["small bound"]
+
+
 def _array_data(context, builder, array_type, array):
     """The data pointer of an array value, in an intrinsic's code generation."""
     return cgutils.create_struct_proxy(array_type)(context, builder, value=array).data

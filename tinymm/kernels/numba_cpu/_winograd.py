@@ -58,6 +58,7 @@ from numba import njit
 
 from tinymm.kernels.numba_cpu import _threads
 from tinymm.kernels.numba_cpu import _workspace as ws
+from tinymm.kernels.numba_cpu._recurrent import numpy_small_gemm_bound
 
 # The transforms' constant matrices as tables of terms, so that each pass of a kernel is ONE
 # loop over its output planes: output plane k of a pass is the sum over its terms m of
@@ -450,6 +451,19 @@ def weight_gradient(dU):
     return np.ascontiguousarray(dg.transpose(2, 3, 0, 1))
 
 
+def dU_reads_v_transposed(O: int, C: int, T: int) -> bool:
+    """Does the backward's per-image dU (16 GEMMs (O, T) @ (T, C)) read V (16, C, T) as the
+    transposed operand of BLAS's NT form (True), or a (16, T, C) copy of V^T in the NN form
+    (False)? A packing gemm transposes B as it packs it, so the copy only costs a pass over V
+    (on an AVX2 OpenBLAS core the NT form took 0.8x the copy plus the NN form at the seed's
+    conv B, benchmarks/RESULTS.md); OpenBLAS's small-matrix kernels
+    (``_recurrent.numpy_small_gemm_bound``) read the operands in place, and theirs ran the NT
+    form at about half the NN form's rate: the copy for a product they take, and wherever
+    NumPy's BLAS is not an OpenBLAS that names its core."""
+    bound = numpy_small_gemm_bound()
+    return bound is not None and O * C * T > bound
+
+
 def forward(x, weight, bias, pt, pl, OH, OW, relu, pool=False):
     """x (N, C, H, W) contiguous, weight (O, C, 3, 3) -> (out (N, O, OH, OW), U); with
     ``pool`` (relu too) -> ((pooled (N, O, OH // 2, OW // 2), which int8 of that shape), U):
@@ -501,7 +515,9 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
     dt = dout.dtype
     _, n_workers = _threads.workers()
     # V (16, C, T) and then dV, between zero guard columns (16, C, T + 2), share a buffer
-    scratch = _scratch(n_workers, [(16, O, T), (16 * C * (T + 2),), (16, T, C)], dt)
+    nt = dU_reads_v_transposed(O, C, T)
+    scratch = _scratch(n_workers, [(16, O, T), (16 * C * (T + 2),)] + ([] if nt else [(16, T, C)]),
+                       dt)
     staging = _staging(max(C, O), TH, TS)
     zeroed = _zeroed(n_workers, [(5, (TH + 2) * TS), (9, T + 1), staging,
                                  (5, (TH + 2) * TS), (9, T + 1), staging,
@@ -517,7 +533,7 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
     Ut = U.transpose(0, 2, 1)
 
     def image(worker, n):
-        dM, shared, Vt = scratch[worker]
+        dM, shared = scratch[worker][:2]
         planes, R, P, g_planes, g_R, g_P, Ep, Q, dx_row = zeroed[worker]
         V = shared[:16 * C * T].reshape(16, C, T)
         if pool is not None:
@@ -525,10 +541,14 @@ def backward(dout, r, x, U, pt, pl, relu, need_dx=True, pool=None):
         else:
             _to_tiles(dout, r, n, dM, partial, True, relu, pt, pl, TH, TS, g_planes, g_P, g_R)
         _to_tiles(x, x, n, V, partial, False, relu, pt, pl, TH, TS, planes, P, R)
-        # dU = dM @ V^T contracts both operands along their rows (BLAS's NT form), which
-        # OpenBLAS runs at about half the rate of the NN form on V's transposed copy
-        np.copyto(Vt, V.transpose(0, 2, 1))  # (16, T, C)
-        np.matmul(dM, Vt, out=dUn[n])  # (16, O, C)
+        # dU = dM @ V^T contracts both operands along their rows: BLAS's NT form, or the NN
+        # form on a copy of V^T (dU_reads_v_transposed)
+        if nt:
+            np.matmul(dM, V.transpose(0, 2, 1), out=dUn[n])  # (16, O, C)
+        else:
+            Vt = scratch[worker][2]
+            np.copyto(Vt, V.transpose(0, 2, 1))  # (16, T, C)
+            np.matmul(dM, Vt, out=dUn[n])
         if need_dx:
             dVp = shared.reshape(16, C, T + 2)  # V is dead: dV between zero guards
             dVp[:, :, 0] = 0
