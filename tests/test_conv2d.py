@@ -719,25 +719,33 @@ def test_winograd_paths_never_read_uninitialised_workspace(pool, winograd_on, mo
     Winograd kernels must write each scratch value before reading it, so the results still
     match the reference (N = 3: both workers' scratch in use)."""
     from tinymm.kernels.numba_cpu import _workspace
-    from tinymm.kernels.reference import conv2d as ref_conv
 
     def poisoned(shape, dtype):
         return np.full(shape, np.nan if np.dtype(dtype).kind == "f" else -1, dtype)
 
     monkeypatch.setattr(_workspace, "empty", poisoned)
-    rng = np.random.default_rng(14)
-    x = rng.standard_normal((3, 8, 6, 5)).astype(np.float32)
-    w = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
-    b = rng.standard_normal(4).astype(np.float32)
+    _winograd_matches_reference(winograd_on, pool, (3, 8, 6, 5), 4, np.float32, 14,
+                                TOL[np.float32])
+
+
+def _winograd_matches_reference(numba_conv, pool, x_shape, O, dtype, seed, tol):
+    """conv2d_relu (or with pool, conv2d_relu_max_pool2d) 3x3 padding 1 on the numba Winograd
+    path: forward and every gradient within tol * max|reference| of the reference's."""
+    from tinymm.kernels.reference import conv2d as ref_conv
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal((O, x_shape[1], 3, 3)).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype)
     name = "conv2d_relu_max_pool2d" if pool else "conv2d_relu"
-    out, cache = getattr(winograd_on, name + "_forward")(x, w, b, padding=1)
+    out, cache = getattr(numba_conv, name + "_forward")(x, w, b, padding=1)
     ref_out, ref_cache = getattr(ref_conv, name + "_forward")(x, w, b, padding=1)
     assert cache[0] == "winograd"
-    np.testing.assert_allclose(out, ref_out, rtol=0, atol=TOL[np.float32] * np.abs(ref_out).max())
-    dout = rng.standard_normal(out.shape).astype(np.float32)
-    for g, r in zip(getattr(winograd_on, name + "_backward")(dout, cache),
+    np.testing.assert_allclose(out, ref_out, rtol=0, atol=tol * np.abs(ref_out).max())
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    for g, r in zip(getattr(numba_conv, name + "_backward")(dout, cache),
                     getattr(ref_conv, name + "_backward")(dout, ref_cache)):
-        np.testing.assert_allclose(g, r, rtol=0, atol=TOL[np.float32] * np.abs(r).max())
+        np.testing.assert_allclose(g, r, rtol=0, atol=tol * np.abs(r).max())
 
 
 @pytest.mark.parametrize("nt", [False, True], ids=["copy-nn", "nt"])
@@ -748,21 +756,9 @@ def test_winograd_weight_gradient_in_both_gemm_forms_matches_reference(nt, pool,
     (_winograd.dU_reads_v_transposed picks one per OpenBLAS core): both give the reference's
     gradients."""
     from tinymm.kernels.numba_cpu import _winograd
-    from tinymm.kernels.reference import conv2d as ref_conv
 
     monkeypatch.setattr(_winograd, "dU_reads_v_transposed", lambda O, C, T: nt)
-    rng = np.random.default_rng(15)
-    x = rng.standard_normal((3, 8, 7, 6)).astype(np.float64)
-    w = rng.standard_normal((5, 8, 3, 3)).astype(np.float64)
-    b = rng.standard_normal(5).astype(np.float64)
-    name = "conv2d_relu_max_pool2d" if pool else "conv2d_relu"
-    out, cache = getattr(winograd_on, name + "_forward")(x, w, b, padding=1)
-    ref_out, ref_cache = getattr(ref_conv, name + "_forward")(x, w, b, padding=1)
-    assert cache[0] == "winograd"
-    dout = rng.standard_normal(out.shape)
-    for g, r in zip(getattr(winograd_on, name + "_backward")(dout, cache),
-                    getattr(ref_conv, name + "_backward")(dout, ref_cache)):
-        np.testing.assert_allclose(g, r, rtol=0, atol=1e-12 * np.abs(r).max())
+    _winograd_matches_reference(winograd_on, pool, (3, 8, 7, 6), 5, np.float64, 15, 1e-12)
 
 
 @pytest.mark.parametrize("bound,expected", [(None, [False, False]), (0, [True, True]),
