@@ -367,8 +367,7 @@ TRANSPOSE_ROWS = 64  # rows of a per block in ``transposed``
 def transposed(a):
     """a.T (K, P) as a new C-contiguous array, for a (P, K), copied in blocks of
     TRANSPOSE_ROWS rows: each block's rows stay in the cache while their columns are written,
-    where one strided copy of a 256 KiB weight runs about twice as long
-    (benchmarks/RESULTS.md)."""
+    which one strided copy of the whole matrix does not (benchmarks/RESULTS.md, stop 30)."""
     P, K = a.shape
     out = np.empty((K, P), a.dtype)
     for p0 in range(0, P, TRANSPOSE_ROWS):

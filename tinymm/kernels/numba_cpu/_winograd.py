@@ -454,12 +454,11 @@ def weight_gradient(dU):
 def dU_reads_v_transposed(O: int, C: int, T: int) -> bool:
     """Does the backward's per-image dU (16 GEMMs (O, T) @ (T, C)) read V (16, C, T) as the
     transposed operand of BLAS's NT form (True), or a (16, T, C) copy of V^T in the NN form
-    (False)? A packing gemm transposes B as it packs it, so the copy only costs a pass over V
-    (on an AVX2 OpenBLAS core the NT form took 0.8x the copy plus the NN form at the seed's
-    conv B, benchmarks/RESULTS.md); OpenBLAS's small-matrix kernels
-    (``_recurrent.numpy_small_gemm_bound``) read the operands in place, and theirs ran the NT
-    form at about half the NN form's rate: the copy for a product they take, and wherever
-    NumPy's BLAS is not an OpenBLAS that names its core."""
+    (False)? A packing gemm transposes B as it packs it, so there the copy only adds a pass
+    over V; OpenBLAS's small-matrix kernels (``_recurrent.numpy_small_gemm_bound``) read the
+    operands in place and run the NT form slower than the NN form (benchmarks/RESULTS.md, stops
+    29 and 30): the copy for a product they take, and wherever NumPy's BLAS is not an
+    OpenBLAS that names its core."""
     bound = numpy_small_gemm_bound()
     return bound is not None and O * C * T > bound
 
