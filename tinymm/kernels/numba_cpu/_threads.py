@@ -270,7 +270,10 @@ def run_ranges(task, count, pieces):
     run_tasks(piece, pieces)
 
 
-GEMM_SPLIT_MACS = 1 << 24  # multiply-adds from which ``matmul`` cuts a GEMM into row pieces
+# multiply-adds from which ``matmul`` cuts a GEMM into row pieces: from 2^23 (one 512 x 128 x
+# 128 projection of the attention block) the half that a second core takes saves more than
+# the hand-off costs (measured: benchmarks/RESULTS.md)
+GEMM_SPLIT_MACS = 1 << 23
 GEMM_PIECE_ROWS = 16  # at least this many rows per piece
 GEMM_MAX_PIECES = 4  # more pieces than workers: a descheduled worker does fewer of them
 
@@ -278,7 +281,7 @@ GEMM_MAX_PIECES = 4  # more pieces than workers: a descheduled worker does fewer
 # multiply-adds from which ``matmuls`` hands independent GEMMs to the workers together: each
 # hand-off costs tens of microseconds quiet and far more on a busy machine, more than running
 # two GEMMs of GEMM_SPLIT_MACS / 2 each one after the other saves
-GEMM_PAIR_MACS = 1 << 25
+GEMM_PAIR_MACS = 1 << 24
 
 
 def _row_pieces(M: int, macs: int) -> int:
