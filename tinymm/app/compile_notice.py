@@ -88,13 +88,14 @@ def compile_notice(stream=None):
 # tinymm.app.compile_notice '<TrainConfig as JSON>'``) that runs one forward and backward of
 # the same model (its images cut to 8 x 8: the same types, less reference work) on one batch
 # with the ``helper_stems()`` kernels on the numba backend and every other kernel on the reference
-# backend, so it compiles exactly those kernels, for the same types, into Numba's disk cache.
+# backend, then one Adam step on its own weights, so it compiles exactly those kernels and
+# the optimizer's, for the same types, into Numba's disk cache.
 # ``tinymm train`` starts it (``start_helper``) before building its data and model, then
 # (``compile_beside``) runs the same forward and backward the other way round (the other
 # stems' kernels compiled, the helper's on the reference) and waits for the helper; the
 # first training step then loads the helper's kernels from the cache. Only when a core is
-# idle (``spare_core``): on a busy machine the second process would slow the first. The
-# warm-up changes no weights (no optimizer step; the gradients are cleared) and uses no
+# idle (``spare_core``): on a busy machine the second process would slow the first. This
+# process's warm-up changes no weights (no optimizer step; the gradients are cleared) and uses no
 # randomness; a failed, slow or impossible helper only means that this process compiles
 # those kernels itself, as a one-process start does. A helper whose parent fails before
 # ``compile_beside`` finishes its one step and exits on its own.
@@ -103,9 +104,10 @@ def compile_notice(stream=None):
 TEXT_STEMS = frozenset({"lstm", "attention", "linear", "cross_entropy"})
 # with the Winograd conv path on (the default) its transform kernels (with the seed's fused
 # conv2 + ReLU + pool1, the pooled output and gradient ones) make the convolutions about half
-# of the compiling: the helper takes them alone (the first step came soonest so; with the
-# linear and loss kernels too it came 1-2 s later, benchmarks/RESULTS.md)
-CONV_STEMS = frozenset({"conv2d"})
+# of the compiling: the helper takes them and the max-pool's two kernels, and compiles the
+# optimizer's by one step of its own throwaway model (the first step came soonest so; with
+# the linear and loss kernels too it came 1-2 s later, benchmarks/RESULTS.md)
+CONV_STEMS = frozenset({"conv2d", "pool2d"})
 HELPER_TIMEOUT_S = 120.0  # a stuck helper: stop waiting, compile the rest here
 # one kernel of each side: when either has no usable cache entry, the start is cold
 _PROBES = (("tinymm.kernels.numba_cpu.conv2d", "_im2col_image"),
@@ -192,15 +194,20 @@ def kernels_on_reference(stems):
         numba_backend.kernels.update(saved)
 
 
-def warm_up_step(model, dataset, batch_size: int, loss_fn, reference_stems) -> None:
+def warm_up_step(model, dataset, batch_size: int, loss_fn, reference_stems,
+                 optimizer=None) -> None:
     """One forward and backward on the first batch, the kernels of ``reference_stems`` on the
-    reference backend; the parameters' gradients are cleared afterwards."""
+    reference backend, then one step of ``optimizer`` when given (on its own kernels: the
+    helper's throwaway model only; the training process passes None and its weights stay as
+    they are); the parameters' gradients are cleared afterwards."""
     import numpy as np
 
     batch = dataset.batch(np.arange(min(len(dataset), batch_size)))
     with kernels_on_reference(reference_stems):
         loss, _ = loss_fn(model, batch)
         loss.backward()
+    if optimizer is not None:
+        optimizer.step()
     for parameter in model.parameters():
         parameter.grad = None
 
@@ -288,13 +295,15 @@ HELPER_IMAGE_SIZE = 8  # two 2x2 pools leave 2 x 2 regions
 
 def _helper_main(argv) -> int:
     """The helper process: one warm-up step of the configured model (images cut to
-    HELPER_IMAGE_SIZE) with every kernel outside ``helper_stems()`` on the reference backend."""
+    HELPER_IMAGE_SIZE) with every kernel outside ``helper_stems()`` on the reference backend,
+    and one step of the training's optimizer (Adam, ``tinymm train``'s) on its weights."""
     import json
 
     from tinymm.app.train import TrainConfig, build_model, vqa_loss
     from tinymm.backend import use_backend
     from tinymm.data import ShapesVQA
     from tinymm.kernels import CONTRACT
+    from tinymm.optim import Adam
 
     cfg = TrainConfig(**json.loads(argv[0]))
     size = min(HELPER_IMAGE_SIZE, cfg.model.get("image_size", HELPER_IMAGE_SIZE))
@@ -302,8 +311,9 @@ def _helper_main(argv) -> int:
     dataset = ShapesVQA(cfg.batch_size, seed=cfg.seed)
     others = {spec.stem for spec in CONTRACT.values()} - helper_stems()
     with use_backend("numba"):
-        warm_up_step(build_model(cfg, dataset.tokenizer), _CroppedImages(dataset, size),
-                     cfg.batch_size, vqa_loss, others)
+        model = build_model(cfg, dataset.tokenizer)
+        warm_up_step(model, _CroppedImages(dataset, size), cfg.batch_size, vqa_loss, others,
+                     Adam(model.parameters(), lr=cfg.lr))
     return 0
 
 
