@@ -234,8 +234,8 @@ def start_helper(cfg, notice=None):
     if not (cold_cache() and spare_core()):  # a warm start reads no load
         return None
     if notice is not None:
-        side = ("convolutions" if helper_stems() == CONV_STEMS
-                else "text and answer side")
+        side = ("convolutions, pooling and optimizer" if helper_stems() == CONV_STEMS
+                else "text and answer side and the optimizer")
         notice._write(f"compiling kernels in two processes (the second one compiles the "
                       f"{side})\n")
     # the helper imports this very copy of tinymm: Numba's cache is per source file
