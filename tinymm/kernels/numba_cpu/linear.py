@@ -29,9 +29,10 @@ def _add_bias(out, bias):
 
 
 @njit(cache=True)
-def _column_sum(d2, dbias):
+def _column_sum(d2, acc, dbias):
+    """dbias = the column sums of d2 (B, D), accumulated in acc (D,) float64 zeros (passed
+    in: an allocation inside the kernel would add the compile of np.zeros to its cold start)."""
     B, D = d2.shape
-    acc = np.zeros(D, dtype=np.float64)
     for b in range(B):
         for d in range(D):  # contiguous inner loop: vectorised
             acc[d] += d2[b, d]
@@ -78,5 +79,5 @@ def linear_backward(dout, cache):
     dbias = None
     if has_bias:
         dbias = np.empty(weight.shape[0], dtype=weight.dtype)
-        _column_sum(d2, dbias)
+        _column_sum(d2, np.zeros(weight.shape[0], np.float64), dbias)
     return dx, dweight, dbias
