@@ -104,10 +104,11 @@ def compile_notice(stream=None):
 TEXT_STEMS = frozenset({"lstm", "attention", "linear", "cross_entropy"})
 # with the Winograd conv path on (the default) its transform kernels (with the seed's fused
 # conv2 + ReLU + pool1, the pooled output and gradient ones) make the convolutions about half
-# of the compiling: the helper takes them and the max-pool's two kernels, and compiles the
-# optimizer's by one step of its own throwaway model (the first step came soonest so; with
-# the linear and loss kernels too it came 1-2 s later, benchmarks/RESULTS.md)
-CONV_STEMS = frozenset({"conv2d", "pool2d"})
+# of the compiling: the helper takes them alone, and compiles the optimizer's kernels by one
+# step of its own throwaway model (the first step came soonest so; with the linear and loss
+# kernels too it came 1-2 s later, and with the max-pool's the helper became the longer
+# of the two processes: benchmarks/RESULTS.md)
+CONV_STEMS = frozenset({"conv2d"})
 HELPER_TIMEOUT_S = 120.0  # a stuck helper: stop waiting, compile the rest here
 # one kernel of each side: when either has no usable cache entry, the start is cold
 _PROBES = (("tinymm.kernels.numba_cpu.conv2d", "_im2col_image"),
@@ -234,7 +235,7 @@ def start_helper(cfg, notice=None):
     if not (cold_cache() and spare_core()):  # a warm start reads no load
         return None
     if notice is not None:
-        side = ("convolutions, pooling and optimizer" if helper_stems() == CONV_STEMS
+        side = ("convolutions and the optimizer" if helper_stems() == CONV_STEMS
                 else "text and answer side and the optimizer")
         notice._write(f"compiling kernels in two processes (the second one compiles the "
                       f"{side})\n")
