@@ -88,7 +88,7 @@ def compile_notice(stream=None):
 # tinymm.app.compile_notice '<TrainConfig as JSON>'``) that runs one forward and backward of
 # the same model (its images cut to 8 x 8: the same types, less reference work) on one batch
 # with the ``helper_stems()`` kernels on the numba backend and every other kernel on the reference
-# backend, then one Adam step on its own weights, so it compiles exactly those kernels and
+# backend, then one optimizer step on its own weights, so it compiles exactly those kernels and
 # the optimizer's, for the same types, into Numba's disk cache.
 # ``tinymm train`` starts it (``start_helper``) before building its data and model, then
 # (``compile_beside``) runs the same forward and backward the other way round (the other
@@ -297,14 +297,13 @@ HELPER_IMAGE_SIZE = 8  # two 2x2 pools leave 2 x 2 regions
 def _helper_main(argv) -> int:
     """The helper process: one warm-up step of the configured model (images cut to
     HELPER_IMAGE_SIZE) with every kernel outside ``helper_stems()`` on the reference backend,
-    and one step of the training's optimizer (Adam, ``tinymm train``'s) on its weights."""
+    and one step of the training's optimizer (``train.build_optimizer``) on its weights."""
     import json
 
-    from tinymm.app.train import TrainConfig, build_model, vqa_loss
+    from tinymm.app.train import TrainConfig, build_model, build_optimizer, vqa_loss
     from tinymm.backend import use_backend
     from tinymm.data import ShapesVQA
     from tinymm.kernels import CONTRACT
-    from tinymm.optim import Adam
 
     cfg = TrainConfig(**json.loads(argv[0]))
     size = min(HELPER_IMAGE_SIZE, cfg.model.get("image_size", HELPER_IMAGE_SIZE))
@@ -314,7 +313,7 @@ def _helper_main(argv) -> int:
     with use_backend("numba"):
         model = build_model(cfg, dataset.tokenizer)
         warm_up_step(model, _CroppedImages(dataset, size), cfg.batch_size, vqa_loss, others,
-                     Adam(model.parameters(), lr=cfg.lr))
+                     build_optimizer(cfg, model))
     return 0
 
 

@@ -210,6 +210,12 @@ def build_model(cfg: TrainConfig, tokenizer: Tokenizer) -> MultimodalVQA:
     return MultimodalVQA(model_config(cfg, tokenizer))
 
 
+def build_optimizer(cfg: TrainConfig, model):
+    """The training's optimizer over ``model``'s parameters (the compile helper builds the same
+    one, so that it compiles the kernels the training steps run)."""
+    return Adam(model.parameters(), lr=cfg.lr)
+
+
 def _as_batch_inputs(batch: dict, device: str = "cpu"):
     """The model's inputs on ``device``: one counted copy each of the image and the token ids
     to a GPU; the lengths stay host metadata (the LSTM moves them)."""
@@ -413,7 +419,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool = False, overwrite: bo
         data = build_data(cfg)
         tokenizer = data["train"].tokenizer
         model = build_model(cfg, tokenizer).to(cfg.device)
-        optimizer = Adam(model.parameters(), lr=cfg.lr)
+        optimizer = build_optimizer(cfg, model)
         history: list = []
         start_epoch = 0
         if resume:
