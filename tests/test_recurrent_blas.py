@@ -1,9 +1,11 @@
 """The recurrent kernels' BLAS helpers (kernels/numba_cpu/_recurrent.py): gemm_into's column
 blocks for OpenBLAS's small-matrix kernels against NumPy's product, the block widths, the
-small-matrix bound read off the library, and an LSTM whose step GEMMs are made in blocks
-against the reference."""
+small-matrix bound read off the library, the core ``tinymm info`` reports, and an LSTM whose
+step GEMMs are made in blocks against the reference."""
 
-import ctypes
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -72,18 +74,7 @@ def test_small_matrix_bound_follows_the_openblas_core():
     """numpy_blas carries SMALL_GEMM for the cores with small-matrix kernels and 0 for the
     others, as the library names its core; a library without the name function gets 0."""
     blas = _blas(np.float32)
-    libs = _threads.bundled_openblas("numpy")
-    core = None
-    for lib in libs:
-        for name in ("scipy_openblas_get_corename64_", "openblas_get_corename64_",
-                     "openblas_get_corename"):
-            function = getattr(lib, name, None)
-            if function is not None:
-                function.restype = ctypes.c_char_p
-                core = function().decode().lower()
-                break
-        if core is not None:
-            break
+    core = _threads.numpy_openblas_core()
     expected = R.SMALL_GEMM if core in ("skylakex", "cooperlake", "sapphirerapids") else 0
     assert int(blas[2]) == expected == int(_blas(np.float64)[2])
 
@@ -91,6 +82,27 @@ def test_small_matrix_bound_follows_the_openblas_core():
         pass
 
     assert R.small_matrix_bound(NoNames()) == 0
+
+
+@pytest.mark.parametrize("coretype", ["Haswell", None])
+def test_info_names_the_openblas_core_and_who_chose_it(coretype):
+    """In a fresh process (OpenBLAS picks its core once, when it loads): with
+    OPENBLAS_CORETYPE=Haswell NumPy's OpenBLAS runs the Haswell kernels and ``sysinfo.blas``
+    says the environment chose them; without the variable it names OpenBLAS's own choice."""
+    if _threads.numpy_openblas_core() is None:
+        pytest.skip("NumPy bundles no OpenBLAS that names its core")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    if coretype is not None:
+        env["OPENBLAS_CORETYPE"] = coretype
+    code = ("from tinymm.sysinfo import blas; from tinymm.kernels.numba_cpu import _threads; "
+            "print(_threads.numpy_openblas_core()); print(blas())")
+    core, text = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                text=True, check=True).stdout.split("\n")[:2]
+    assert text.endswith(f", {core} kernels ("
+                         + ("OpenBLAS's choice for this CPU)" if coretype is None
+                            else f"OPENBLAS_CORETYPE={coretype} in the environment)"))
+    if coretype is not None:
+        assert core == "haswell"
 
 
 def test_lstm_with_blocked_step_gemms_matches_the_reference(monkeypatch):

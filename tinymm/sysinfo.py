@@ -29,14 +29,35 @@ def threading_layer() -> str:
 
 
 def blas() -> str:
+    """NumPy's BLAS: name and version, and for its bundled OpenBLAS the core whose kernels it
+    runs (``openblas_core``)."""
     import numpy as np
 
     try:
         config = np.show_config(mode="dicts")
         blas = config.get("Build Dependencies", {}).get("blas", {})
-        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+        text = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
     except Exception:  # pragma: no cover - older numpy
-        return "unknown"
+        text = "unknown"
+    core = openblas_core()
+    return text if core is None else f"{text}, {core}"
+
+
+def openblas_core() -> str | None:
+    """Which kernels NumPy's bundled OpenBLAS runs, and why: "<core> kernels (OpenBLAS's
+    choice for this CPU)", or "(OPENBLAS_CORETYPE=<value> in the environment)" where that
+    variable chose them when the library loaded; None where NumPy bundles no OpenBLAS that
+    names its core. The core sets the vector width of every NumPy GEMM: an AVX-512 CPU whose
+    OpenBLAS runs the Haswell (AVX2) kernels gets about half its sgemm rate."""
+    from tinymm.kernels.numba_cpu._threads import numpy_openblas_core
+
+    core = numpy_openblas_core()
+    if core is None:
+        return None
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    why = ("OpenBLAS's choice for this CPU" if forced is None
+           else f"OPENBLAS_CORETYPE={forced} in the environment")
+    return f"{core} kernels ({why})"
 
 
 def cuda_status() -> str:

@@ -138,15 +138,8 @@ def small_matrix_bound(lib) -> int:
     kernels, which read the operands in place instead of packing them: SMALL_GEMM for the
     AVX-512 cores whose builds have them (SkylakeX, Cooperlake, SapphireRapids: OpenBLAS's
     ``gemm_small_kernel_permit`` for them takes M*N*K <= 10^6), 0 for every other core (its
-    name from ``openblas_get_corename``) and where the name is not found."""
-    for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
-                 "openblas_get_corename64_", "openblas_get_corename"):
-        function = getattr(lib, name, None)
-        if function is not None:
-            function.restype = ctypes.c_char_p
-            core = (function() or b"").decode("ascii", "replace").lower()
-            return SMALL_GEMM if core in _SMALL_MATRIX_CORES else 0
-    return 0
+    name from ``_threads.openblas_core``) and where the name is not found."""
+    return SMALL_GEMM if _threads.openblas_core(lib) in _SMALL_MATRIX_CORES else 0
 
 
 def numpy_small_gemm_bound():

@@ -60,6 +60,26 @@ def bundled_openblas(package: str) -> list:
     return found
 
 
+def openblas_core(lib) -> str | None:
+    """The core whose kernels the OpenBLAS ``lib`` runs, as its ``openblas_get_corename``
+    names it in lower case ("haswell", "skylakex", ...); None where it has no such function.
+    (A DYNAMIC_ARCH build picks the core when it loads, from the CPU or from the
+    environment variable OPENBLAS_CORETYPE.)"""
+    for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                 "openblas_get_corename64_", "openblas_get_corename"):
+        function = getattr(lib, name, None)
+        if function is not None:
+            function.restype = ctypes.c_char_p
+            return (function() or b"").decode("ascii", "replace").lower()
+    return None
+
+
+def numpy_openblas_core() -> str | None:
+    """``openblas_core`` of the first OpenBLAS bundled with NumPy that names its core, or
+    None."""
+    return next((c for c in map(openblas_core, bundled_openblas("numpy")) if c), None)
+
+
 def _count_functions(package: str):
     """(get, set) of the thread count of the OpenBLAS bundled with ``package``, or None."""
     for lib in bundled_openblas(package):
