@@ -124,9 +124,10 @@ def test_matmul_cuts_one_large_gemm_into_pieces_on_the_workers(monkeypatch):
 def test_row_pieces_respect_the_unit_and_linear_runs_its_bias_and_strided_x_in_them(
         monkeypatch):
     """``row_pieces`` covers every row once, each piece starting and stopping at a multiple of
-    ``unit``; linear's forward on a strided (N, R, D) x (per-image GEMMs reading x through
-    its strides) and its bias epilogue, both in the pieces, match the reference, and so does
-    its backward from that cache."""
+    ``unit``; linear's forward on an (N, R, D) x of transposed matrices (per-image GEMMs
+    reading x through its strides) and its bias epilogue, both in the pieces, match the
+    reference, and so does its backward from that cache; an x of strided unit-stride rows
+    takes one GEMM instead."""
     from tinymm.kernels.numba_cpu import linear as numba_linear
     from tinymm.kernels.reference import linear as reference_linear
 
@@ -151,6 +152,14 @@ def test_row_pieces_respect_the_unit_and_linear_runs_its_bias_and_strided_x_in_t
     for got, expected in zip(numba_linear.linear_backward(dout, cache),
                              reference_linear.linear_backward(dout, want_cache)):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    # x[n] strided rows of unit stride (a (T, N, D) sequence seen as (N, T, D)): one copy and
+    # one GEMM, not per-image GEMMs, with the same values
+    calls.clear()
+    x = r.standard_normal((4, 5, 7)).transpose(1, 0, 2)  # (5, 4, 7)
+    out, cache = numba_linear.linear_forward(x, w, bias)
+    assert calls == [(20, 1)]  # _threads.matmul's pieces of any rows, not of whole images
+    np.testing.assert_allclose(out, reference_linear.linear_forward(x, w, bias)[0],
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_matmuls_cuts_two_equal_gemms_no_further_than_their_share_of_the_workers(monkeypatch):

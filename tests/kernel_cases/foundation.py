@@ -25,6 +25,9 @@ CASES = [
     KernelCase("linear_forward",  # x[n] a transposed (4, 5) matrix: BLAS reads its strides
                lambda r, d: ((_randn(r, d, 3, 5, 4).transpose(0, 2, 1), _randn(r, d, 2, 5),
                               _randn(r, d, 2)), {}), "3d-strided"),
+    KernelCase("linear_forward",  # x[n] rows of a (T, N, D) sequence: copied into one GEMM
+               lambda r, d: ((_randn(r, d, 4, 3, 5).transpose(1, 0, 2), _randn(r, d, 2, 5),
+                              _randn(r, d, 2)), {}), "3d-strided-rows"),
     KernelCase("linear_forward",
                lambda r, d: ((_randn(r, d, 5, 6).T, _randn(r, d, 2, 5), None), {}),
                "2d-strided"),
