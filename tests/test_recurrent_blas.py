@@ -98,11 +98,36 @@ def test_info_names_the_openblas_core_and_who_chose_it(coretype):
             "print(_threads.numpy_openblas_core()); print(blas())")
     core, text = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                                 text=True, check=True).stdout.split("\n")[:2]
-    assert text.endswith(f", {core} kernels ("
-                         + ("OpenBLAS's choice for this CPU)" if coretype is None
-                            else f"OPENBLAS_CORETYPE={coretype} in the environment)"))
+    assert f", {core} kernels (" + ("OpenBLAS's choice for this CPU)" if coretype is None
+                                    else f"OPENBLAS_CORETYPE={coretype} in the environment") \
+        in text
     if coretype is not None:
         assert core == "haswell"
+
+
+def test_info_hints_when_the_environment_keeps_avx512_kernels_off(monkeypatch, tmp_path):
+    """The hint appears only where OPENBLAS_CORETYPE chose kernels without AVX-512 and the
+    CPU's flags have it; cpu_flags reads the first processor's flags line."""
+    from tinymm import sysinfo
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\n"
+                       "flags\t\t: fpu sse2 avx2 avx512f avx512bw\n\nprocessor\t: 1\n"
+                       "flags\t\t: fpu\n")
+    flags = sysinfo.cpu_flags(str(cpuinfo))
+    assert {"avx2", "avx512f", "avx512bw"} <= flags and "fpu" in flags
+    assert sysinfo.cpu_flags(str(tmp_path / "missing")) == frozenset()
+    monkeypatch.setattr(_threads, "numpy_openblas_core", lambda: "haswell")
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    hinted = sysinfo.openblas_core(flags)
+    assert hinted.startswith("haswell kernels (OPENBLAS_CORETYPE=Haswell in the environment; "
+                             "this CPU has AVX-512")
+    assert sysinfo.openblas_core(frozenset({"avx2"})) == \
+        "haswell kernels (OPENBLAS_CORETYPE=Haswell in the environment)"
+    monkeypatch.setattr(_threads, "numpy_openblas_core", lambda: "skylakex")
+    assert "AVX-512" not in sysinfo.openblas_core(flags)
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    assert sysinfo.openblas_core(flags) == "skylakex kernels (OpenBLAS's choice for this CPU)"
 
 
 def test_lstm_with_blocked_step_gemms_matches_the_reference(monkeypatch):

@@ -43,20 +43,44 @@ def blas() -> str:
     return text if core is None else f"{text}, {core}"
 
 
-def openblas_core() -> str | None:
+# OpenBLAS's x86 cores whose kernels use AVX-512 (``openblas_get_corename``, lower case)
+AVX512_CORES = ("skylakex", "cooperlake", "sapphirerapids")
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> frozenset:
+    """The first processor's flags in /proc/cpuinfo ("avx2", "avx512f", ...); empty where
+    the file is missing (not Linux) or has no flags line."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "flags":
+                    return frozenset(value.split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def openblas_core(flags: frozenset | None = None) -> str | None:
     """Which kernels NumPy's bundled OpenBLAS runs, and why: "<core> kernels (OpenBLAS's
     choice for this CPU)", or "(OPENBLAS_CORETYPE=<value> in the environment)" where that
-    variable chose them when the library loaded; None where NumPy bundles no OpenBLAS that
-    names its core. The core sets the vector width of every NumPy GEMM: an AVX-512 CPU whose
-    OpenBLAS runs the Haswell (AVX2) kernels gets about half its sgemm rate."""
+    variable chose them when the library loaded, with a hint when it chose kernels without
+    AVX-512 on a CPU whose ``flags`` (``cpu_flags()``) have it; None where NumPy bundles no
+    OpenBLAS that names its core. The core sets the vector width of every NumPy GEMM: an
+    AVX-512 CPU whose OpenBLAS runs the Haswell (AVX2) kernels gets about half its sgemm
+    rate (benchmarks/RESULTS.md, stop 32)."""
     from tinymm.kernels.numba_cpu._threads import numpy_openblas_core
 
     core = numpy_openblas_core()
     if core is None:
         return None
     forced = os.environ.get("OPENBLAS_CORETYPE")
-    why = ("OpenBLAS's choice for this CPU" if forced is None
-           else f"OPENBLAS_CORETYPE={forced} in the environment")
+    if forced is None:
+        return f"{core} kernels (OpenBLAS's choice for this CPU)"
+    why = f"OPENBLAS_CORETYPE={forced} in the environment"
+    if core not in AVX512_CORES and "avx512f" in (cpu_flags() if flags is None else flags):
+        why += ("; this CPU has AVX-512, which these kernels do not use: without the variable "
+                "OpenBLAS chooses for the CPU")
     return f"{core} kernels ({why})"
 
 
