@@ -43,10 +43,6 @@ def blas() -> str:
     return text if core is None else f"{text}, {core}"
 
 
-# OpenBLAS's x86 cores whose kernels use AVX-512 (``openblas_get_corename``, lower case)
-AVX512_CORES = ("skylakex", "cooperlake", "sapphirerapids")
-
-
 def cpu_flags(path: str = "/proc/cpuinfo") -> frozenset:
     """The first processor's flags in /proc/cpuinfo ("avx2", "avx512f", ...); empty where
     the file is missing (not Linux) or has no flags line."""
@@ -69,7 +65,7 @@ def openblas_core(flags: frozenset | None = None) -> str | None:
     OpenBLAS that names its core. The core sets the vector width of every NumPy GEMM: an
     AVX-512 CPU whose OpenBLAS runs the Haswell (AVX2) kernels gets about half its sgemm
     rate (benchmarks/RESULTS.md, stop 32)."""
-    from tinymm.kernels.numba_cpu._threads import numpy_openblas_core
+    from tinymm.kernels.numba_cpu._threads import AVX512_CORES, numpy_openblas_core
 
     core = numpy_openblas_core()
     if core is None:

@@ -61,7 +61,7 @@ GEMV_ROWS = 4  # up to this many rows, gemm_into multiplies row by row with gemv
 # of columns (small_gemm_width)
 SMALL_GEMM = 1_000_000
 SMALL_GEMM_ROWS = 32
-_SMALL_MATRIX_CORES = ("skylakex", "cooperlake", "sapphirerapids")
+_SMALL_MATRIX_CORES = _threads.AVX512_CORES  # the cores whose builds have small-matrix kernels
 _blas: dict = {}  # "looked up" -> {dtype: addresses}, "kept" -> the ctypes objects; once
 
 

@@ -60,6 +60,11 @@ def bundled_openblas(package: str) -> list:
     return found
 
 
+# OpenBLAS's x86 cores whose kernels use AVX-512 (``openblas_core`` names, lower case); in
+# the OpenBLAS builds NumPy bundles they are also the cores with small-matrix kernels
+AVX512_CORES = ("skylakex", "cooperlake", "sapphirerapids")
+
+
 def openblas_core(lib) -> str | None:
     """The core whose kernels the OpenBLAS ``lib`` runs, as its ``openblas_get_corename``
     names it in lower case ("haswell", "skylakex", ...); None where it has no such function.
