@@ -47,8 +47,9 @@ def default_uses_winograd(c_in: int) -> bool:
     return numba_conv.uses_winograd((N, c_in, H, W), (1, c_in, 3, 3), (1, 1), (1, 1))
 
 
-WINOGRAD_NOTE = ("Winograd F(2x2, 3x3) per image: input transform, 16 BLAS GEMMs, output "
-                 "transform; backward by the adjoint transforms")
+WINOGRAD_NOTE = ("Winograd F(4x4, 3x3) per image, transforms in blocks of 8 channels: input "
+                 "transform, 36 BLAS GEMMs, output transform; backward by the adjoint "
+                 "transforms")
 
 
 def _conv(label, c_in, c_out, backward, fused=True, workspace=True, im2col=False):

@@ -119,7 +119,7 @@ def _case(fusion: str, im2col: bool = False, separate_pool: bool = False) -> Ben
 
     from benchmarks.bench_conv2d import default_uses_winograd
 
-    conv = ("conv B by Winograd F(2x2, 3x3), conv A by im2col+BLAS GEMM"
+    conv = ("conv B by Winograd F(4x4, 3x3), conv A by im2col+BLAS GEMM"
             if default_uses_winograd(config.conv1_channels) and not im2col
             else "conv im2col+BLAS GEMM")
     pool = ("conv2 + ReLU + pool1 as two nodes (towers.FUSE_CONV_POOL = False)" if separate_pool

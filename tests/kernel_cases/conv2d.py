@@ -2,7 +2,7 @@
 max-pool: geometries that exercise every branch
 of the numba im2col/col2im (padding on each side, stride, dilation, "same" with an even kernel,
 no bias, a kernel as large as the padded input), and the 3x3 shapes of the numba Winograd
-F(2x2, 3x3) path (WINOGRAD_GEOMETRIES: odd sizes, each padding, asymmetric padding, no bias,
+F(4x4, 3x3) path (WINOGRAD_GEOMETRIES: odd sizes, each padding, asymmetric padding, no bias,
 and a stride-2 shape that must fall back to im2col), which tests/test_conv2d.py also runs with
 that path switched on."""
 
@@ -46,6 +46,8 @@ WINOGRAD_GEOMETRIES = [
     # more images than worker threads: each worker's scratch serves several images, so a
     # pass that leaves stale values where a later image expects zeros shows up here
     ("wino-3x3-7-images", _conv(7, 9, 7, 6, 3, 3, 3, padding=(1, 2, 0, 1)), True),
+    # several 4x4 tiles down and across, and channel counts past the transforms' blocks of 8
+    ("wino-3x3-channel-blocks", _conv(2, 17, 13, 11, 11, 3, 3, padding=1), True),
     ("wino-stride2-falls-back", _conv(2, 8, 7, 6, 3, 3, 3, stride=2, padding=1), False),
 ]
 

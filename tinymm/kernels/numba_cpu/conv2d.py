@@ -31,10 +31,10 @@ cache, BLAS single-threaded there, with no (K, P) buffer; ``PER_IMAGE = False`` 
 through the whole-batch path above (the A/B baseline, and the path of every other geometry).
 
 By default, 3x3 / stride-1 / dilation-1 convolutions with at least WINOGRAD_MIN_C input
-channels (conv B of the seed model) take the Winograd F(2x2, 3x3) path of ``_winograd.py``
-(2.25x fewer multiplies, the same results to rounding); every other shape takes an im2col
+channels (conv B of the seed model) take the Winograd F(4x4, 3x3) path of ``_winograd.py``
+(4x fewer multiplies, the same results to rounding); every other shape takes an im2col
 path. ``TINYMM_WINOGRAD=0`` in the environment (or ``WINOGRAD = False``) keeps every shape on
-im2col: the path the reference derives, and the A/B baseline. Its three transform kernels add
+im2col: the path the reference derives, and the A/B baseline. Its transform kernels add
 to the first run's compile time (an empty Numba cache); the cold start's compile helper then
 takes the convolutions (``tinymm.app.compile_notice.helper_stems``).
 
@@ -453,9 +453,9 @@ def _flat_images_backward(dout3, r3, x, W2, kh, kw, pt, pl, dh, dw, OH, relu, ne
     return dx, np.ascontiguousarray(dWt.sum(axis=0).T), partial
 
 
-# The Winograd F(2x2, 3x3) path (_winograd.py) runs 3x3 / stride 1 / dilation 1
+# The Winograd F(4x4, 3x3) path (_winograd.py) runs 3x3 / stride 1 / dilation 1
 # convolutions with at least WINOGRAD_MIN_C input channels (below it, as for conv A's C = 3,
-# the 16 GEMMs of depth C are too thin and im2col's one GEMM of depth 9C wins). It does 2.25x
+# the 36 GEMMs of depth C are too thin and im2col's one GEMM of depth 9C wins). It does 4x
 # fewer multiplies than im2col; its transforms are memory-bound passes like im2col's copies.
 # WINOGRAD = False (TINYMM_WINOGRAD=0) keeps every shape on im2col (the A/B baseline).
 WINOGRAD = os.environ.get("TINYMM_WINOGRAD", "1") != "0"
@@ -565,8 +565,8 @@ def conv2d_relu_backward(dr, cache, need_dx=True):
 
 
 def conv2d_relu_max_pool2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
-    """max_pool2d(relu(conv2d), 2). On the Winograd path each 2x2 output tile is one pool
-    window: the pool is made from the tiles (``_winograd.forward`` with pool), so neither the
+    """max_pool2d(relu(conv2d), 2). On the Winograd path the pool windows tile each 4x4
+    output tile: the pool is made from the tiles (``_winograd.forward`` with pool), so neither the
     conv output nor its ReLU is written, and the backward reads the pooled output and its
     int8 winners (a sixteenth and a sixty-fourth of the conv output's bytes in float32)
     instead of the conv output and its gradient. Other shapes: the conv2d_relu kernels, then
