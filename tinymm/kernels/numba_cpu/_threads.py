@@ -1,6 +1,6 @@
 """One owner per core: a small thread pool whose workers run NumPy's OpenBLAS single-threaded.
 
-Kernels that issue many small GEMMs (the 16 of a Winograd product, or one per image of a
+Kernels that issue many small GEMMs (the 36 of a Winograd product, or one per image of a
 convolution) run them on these workers instead of calling a multi-threaded BLAS per GEMM:
 each multi-threaded call pays a thread barrier, and a barrier whose peer thread is
 descheduled on a busy machine costs a whole time slice.
