@@ -15,7 +15,7 @@ letters as in conv2d.py). The batch is split into images, and each worker of ``_
 
 The backward is the exact adjoint of each step (so it is the gradient of the computation the
 forward did, which equals the convolution's in exact arithmetic), again per image, with V
-recomputed from x rather than kept (it is 2.25 times larger than x)::
+recomputed from x rather than kept (it is about 2.5 times larger than x)::
 
     dM = A dY A^T           (36, O, T)   dY masked by r > 0 for the fused ReLU; dbias too
     dU += dM @ V^T          (36, O, C)   per image, summed in image order at the end
@@ -55,7 +55,7 @@ holds output (i, j) of every tile). The backward's are their adjoints: A across 
 the across shifts added back (E -> dR), then B down (dR -> F) and the down shifts (F -> the
 phase planes of dx). Rows are moved between NCHW planes and phase planes through a staging
 buffer holding the rows of each residue side by side (``_deinterleave``, ``_interleave``;
-``_unpairs`` and ``_pairs`` for the pool windows, two to a tile row).
+with stride 2 for the pool windows, two to a tile row).
 
 With ``pool`` (the fused conv2d + ReLU + 2x2 max-pool, conv2d.py) the 2x2 pool windows tile
 each 4x4 output tile, 2 x 2 of them: ``_output_pool`` writes each window's ReLU'd maximum
@@ -66,9 +66,9 @@ pool.
 The compiled kernels (each once per dtype; every array they take is C-contiguous, every
 scalar an int64 or a bool) are ``_input_tiles``, ``_output`` or ``_output_pool``,
 ``_grad_tiles`` or ``_pooled_grad_tiles`` and ``_grad_input_tiles``, and their helpers
-``_grouped``, ``_deinterleave``, ``_interleave``, ``_unpairs`` and ``_pairs``. Their cost at
-the first run (an empty Numba cache) is set by how many loops are written in them, since
-LLVM optimises each written copy of a loop: every pass runs the one loop of ``_grouped``,
+``_grouped``, ``_deinterleave`` and ``_interleave``. Their cost at the first run (an empty
+Numba cache) is set by how many loops are written in them, since LLVM optimises each
+written copy of a loop: every pass runs the one loop of ``_grouped``,
 and the passes' tables are arguments (run-time trip counts: constant ones would have LLVM
 unroll the loops into many copies). The row loops slice a view per row: indexing the arrays
 in place with unsigned offsets (which LLVM also vectorises) tripled their compile time.
@@ -212,46 +212,40 @@ def _grouped(dense, src, src_base, unit, dst, dst_base, length):
 
 @njit(cache=True, nogil=True)
 def _deinterleave(P, planes, length):
-    """planes[4i + j, f] = P[i, 4f + j] for f < length: the staged rows P (4, 4*length), row i
-    holding the rows of residue i (mod 4) of every lane side by side, split into the 16 phase
-    planes by their columns' residue j. One long loop per row of P, its stride written as a
-    constant, so that LLVM vectorises it."""
-    for i in range(4):
-        for f in range(length):
-            planes[4 * i, f] = P[i, 4 * f]
-            planes[4 * i + 1, f] = P[i, 4 * f + 1]
-            planes[4 * i + 2, f] = P[i, 4 * f + 2]
-            planes[4 * i + 3, f] = P[i, 4 * f + 3]
+    """planes[k*i + j, f] = P[i, k*f + j] for f < length, k = P's rows (4, or 2 for the pool
+    windows of a tile): the staged rows P (k, k*length), row i holding the rows of residue i
+    (mod k) of every lane side by side, split into the k*k planes by their columns' residue
+    j. One long loop per row of P, its stride written as a constant, so that LLVM vectorises
+    it."""
+    if P.shape[0] == 4:
+        for i in range(4):
+            for f in range(length):
+                planes[4 * i, f] = P[i, 4 * f]
+                planes[4 * i + 1, f] = P[i, 4 * f + 1]
+                planes[4 * i + 2, f] = P[i, 4 * f + 2]
+                planes[4 * i + 3, f] = P[i, 4 * f + 3]
+    else:
+        for i in range(2):
+            for f in range(length):
+                planes[2 * i, f] = P[i, 2 * f]
+                planes[2 * i + 1, f] = P[i, 2 * f + 1]
 
 
 @njit(cache=True, nogil=True)
 def _interleave(planes, P, length):
-    """``_deinterleave``'s inverse: P[i, 4f + j] = planes[4i + j, f] for f < length."""
-    for i in range(4):
-        for f in range(length):
-            P[i, 4 * f] = planes[4 * i, f]
-            P[i, 4 * f + 1] = planes[4 * i + 1, f]
-            P[i, 4 * f + 2] = planes[4 * i + 2, f]
-            P[i, 4 * f + 3] = planes[4 * i + 3, f]
-
-
-@njit(cache=True, nogil=True)
-def _unpairs(P, planes, length):
-    """As ``_deinterleave`` with stride 2 (the pool windows of a tile): planes[2i + j, f] =
-    P[i, 2f + j] for f < length, P (2, 2*length)."""
-    for i in range(2):
-        for f in range(length):
-            planes[2 * i, f] = P[i, 2 * f]
-            planes[2 * i + 1, f] = P[i, 2 * f + 1]
-
-
-@njit(cache=True, nogil=True)
-def _pairs(planes, P, length):
-    """``_unpairs``' inverse: P[i, 2f + j] = planes[2i + j, f] for f < length."""
-    for i in range(2):
-        for f in range(length):
-            P[i, 2 * f] = planes[2 * i, f]
-            P[i, 2 * f + 1] = planes[2 * i + 1, f]
+    """``_deinterleave``'s inverse: P[i, k*f + j] = planes[k*i + j, f] for f < length."""
+    if P.shape[0] == 4:
+        for i in range(4):
+            for f in range(length):
+                P[i, 4 * f] = planes[4 * i, f]
+                P[i, 4 * f + 1] = planes[4 * i + 1, f]
+                P[i, 4 * f + 2] = planes[4 * i + 2, f]
+                P[i, 4 * f + 3] = planes[4 * i + 3, f]
+    else:
+        for i in range(2):
+            for f in range(length):
+                P[i, 2 * f] = planes[2 * i, f]
+                P[i, 2 * f + 1] = planes[2 * i + 1, f]
 
 
 @njit(cache=True, nogil=True)
@@ -350,7 +344,7 @@ def _output_pool(M, n, bias, pooled, which, TS, out_down, out_across, S, Z, P, Q
     windows tile each 4x4 output tile, window (wi, wj) covering its outputs 2wi..2wi + 1 by
     2wj..2wj + 1. In blocks of output channels as ``_output``: Z, then per window of the tile
     one flat pass over a lane for its maximum (P[w], w = 2wi + wj) and the index 0..3 of its
-    first maximum, row-major, as max-pool's (P[4 + w], as a float); ``_pairs`` into Q (4,
+    first maximum, row-major, as max-pool's (P[4 + w], as a float); ``_interleave`` into Q (4,
     2*B*Lc), the pool rows of each residue side by side (maxima in rows 0-1, winners in rows
     2-3), then Q's rows into pooled and which (N, O, OH // 2, OW // 2; int8): an odd OH or OW
     leaves the conv output's last row or column out, as the pool's floor mode does."""
@@ -383,8 +377,8 @@ def _output_pool(M, n, bias, pooled, which, TS, out_down, out_across, S, Z, P, Q
                     # v10, else 3 (as pool2d.first_max4_index, without NaN)
                     win_row[f] = (v00 != top) * (1 + (v01 != top) * (1 + (v10 != top)))
                     top_row[f] = top
-        _pairs(P[:4], Q[:2], nb * Lc)  # the maxima
-        _pairs(P[4:], Q[2:], nb * Lc)  # the winners
+        _interleave(P[:4], Q[:2], nb * Lc)  # the maxima
+        _interleave(P[4:], Q[2:], nb * Lc)  # the winners
         for o in range(nb):
             for py in range(PH):
                 off = 2 * (o * Lc + (py >> 1) * TS)
@@ -403,7 +397,7 @@ def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, TS, grad_across, gr
     pooled > 0, the winner's output, as the reference's dr * (r > 0)). In blocks of B output
     channels (from S's shape): the masked gradient and the winners (as floats) are staged in
     Pg (4, 2*B*Lc), rows 0-1 and 2-3, as ``_output_pool`` wrote them, with the dbias shares
-    partial[n, o] (float64), and split by ``_unpairs`` into the window planes Gw (8, B*Lc:
+    partial[n, o] (float64), and split by ``_deinterleave`` into the window planes Gw (8, B*Lc:
     window w = 2wi + wj's gradient in plane w, its winner in plane 4 + w); one flat pass per
     window writes its four outputs' phase planes (the winner's with the gradient, the others
     0), and the two passes of ``_grad_tiles`` make dM. Pg: zeroed by the caller and written by
@@ -426,8 +420,8 @@ def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, TS, grad_across, gr
                     w_row[b] = w[b]
                     acc += g
             partial[n, o0 + o] = acc
-        _unpairs(Pg[:2], Gw[:4], nb * Lc)  # the gradients
-        _unpairs(Pg[2:], Gw[4:], nb * Lc)  # the winners
+        _deinterleave(Pg[:2], Gw[:4], nb * Lc)  # the gradients
+        _deinterleave(Pg[2:], Gw[4:], nb * Lc)  # the winners
         for w in range(4):
             k0, L = m * 2 * (w >> 1) + 2 * (w & 1), nb * Lc
             g_row, w_row = Gw[w, :L], Gw[4 + w, :L]
