@@ -249,6 +249,24 @@ def _interleave(planes, P, length):
 
 
 @njit(cache=True, nogil=True)
+def _output_block(M, o0, nb, Lc, out_down, out_across, S, Z):
+    """Z (16, nb*Lc) = A^T M A for the lanes of output channels o0..o0 + nb - 1: A^T down (M
+    -> S, 24 planes), then across (S -> Z)."""
+    zero, one = np.int64(0), np.int64(1)  # not literals: see _grouped
+    _grouped(out_down, M, o0 * Lc, one, S, zero, nb * Lc)
+    _grouped(out_across, S, zero, one, Z, zero, nb * Lc)
+
+
+@njit(cache=True, nogil=True)
+def _grad_block(planes, o0, nb, Lc, grad_across, grad_down, S, dM):
+    """dM's lanes of output channels o0..o0 + nb - 1 = A dY A^T from dY's phase planes (16,
+    nb*Lc): A across (planes -> S, 24 planes), then down (S -> dM)."""
+    zero, one = np.int64(0), np.int64(1)  # not literals: see _grouped
+    _grouped(grad_across, planes, zero, one, S, zero, nb * Lc)
+    _grouped(grad_down, S, zero, one, dM, o0 * Lc, nb * Lc)
+
+
+@njit(cache=True, nogil=True)
 def _input_tiles(x, n, V, pt, pl, TH, TS, in_down, in_across, P, planes, R):
     """V (36, C*Lc + 1) = B^T d B for every input tile d of x[n] (C, H, W) zero-padded by
     (pt, pl). In blocks of B channels (B from P's shape): x's rows are staged in P (4,
@@ -290,7 +308,6 @@ def _grad_tiles(dout, r, n, dM, partial, relu, TS, grad_across, grad_down, P, pl
     every tile, Z's layout); then the adjoints of the output transform's passes through S
     (24, B*Lc). P: zeroed by the caller and written by no other call (0 past the output's
     edge, on the spare tiles and past each lane's T tiles, so dM is 0 there)."""
-    zero, one = np.int64(0), np.int64(1)  # not literals: see _grouped
     O, OH, OW = dout.shape[1], dout.shape[2], dout.shape[3]
     Lc = dM.shape[1] // O
     B = P.shape[1] // (m * Lc)
@@ -308,8 +325,7 @@ def _grad_tiles(dout, r, n, dM, partial, relu, TS, grad_across, grad_down, P, pl
                     acc += v
             partial[n, o0 + o] = acc
         _deinterleave(P, planes, nb * Lc)
-        _grouped(grad_across, planes, zero, one, S, zero, nb * Lc)
-        _grouped(grad_down, S, zero, one, dM, o0 * Lc, nb * Lc)
+        _grad_block(planes, o0, nb, Lc, grad_across, grad_down, S, dM)
 
 
 @njit(cache=True, nogil=True)
@@ -319,14 +335,12 @@ def _output(M, n, bias, out, relu, TS, out_down, out_across, S, Z, Q):
     ``_interleave`` into Q (4, 4*B*Lc), the rows of the output tiles side by side (as
     ``_input_tiles`` stages x), then Q's rows with the bias (and ReLU) into out's (outputs
     past OH or OW dropped, the spare tiles never read)."""
-    zero, one = np.int64(0), np.int64(1)  # not literals: see _grouped
     O, OH, OW = out.shape[1], out.shape[2], out.shape[3]
     Lc = M.shape[1] // O
     B = S.shape[1] // Lc
     for o0 in range(0, O, B):
         nb = B if O - o0 > B else O - o0
-        _grouped(out_down, M, o0 * Lc, one, S, zero, nb * Lc)
-        _grouped(out_across, S, zero, one, Z, zero, nb * Lc)
+        _output_block(M, o0, nb, Lc, out_down, out_across, S, Z)
         _interleave(Z, Q, nb * Lc)
         for o in range(nb):
             bo = bias[o0 + o]
@@ -348,14 +362,12 @@ def _output_pool(M, n, bias, pooled, which, TS, out_down, out_across, S, Z, P, Q
     2*B*Lc), the pool rows of each residue side by side (maxima in rows 0-1, winners in rows
     2-3), then Q's rows into pooled and which (N, O, OH // 2, OW // 2; int8): an odd OH or OW
     leaves the conv output's last row or column out, as the pool's floor mode does."""
-    zero, one = np.int64(0), np.int64(1)  # not literals: see _grouped
     O, PH, PW = pooled.shape[1], pooled.shape[2], pooled.shape[3]
     Lc = M.shape[1] // O
     B = S.shape[1] // Lc
     for o0 in range(0, O, B):
         nb = B if O - o0 > B else O - o0
-        _grouped(out_down, M, o0 * Lc, one, S, zero, nb * Lc)
-        _grouped(out_across, S, zero, one, Z, zero, nb * Lc)
+        _output_block(M, o0, nb, Lc, out_down, out_across, S, Z)
         for o in range(nb):
             bo = bias[o0 + o]
             for w in range(4):
@@ -402,7 +414,6 @@ def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, TS, grad_across, gr
     window writes its four outputs' phase planes (the winner's with the gradient, the others
     0), and the two passes of ``_grad_tiles`` make dM. Pg: zeroed by the caller and written by
     no other call, so outputs no window covers get 0."""
-    zero, one = np.int64(0), np.int64(1)  # not literals: see _grouped
     O, PH, PW = dpool.shape[1], dpool.shape[2], dpool.shape[3]
     Lc = dM.shape[1] // O
     B = S.shape[1] // Lc
@@ -433,8 +444,7 @@ def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, TS, grad_across, gr
                 d01[f] = g * (win == 1)
                 d10[f] = g * (win == 2)
                 d11[f] = g * (win == 3)
-        _grouped(grad_across, planes, zero, one, S, zero, nb * Lc)
-        _grouped(grad_down, S, zero, one, dM, o0 * Lc, nb * Lc)
+        _grad_block(planes, o0, nb, Lc, grad_across, grad_down, S, dM)
 
 
 @njit(cache=True, nogil=True)
