@@ -182,7 +182,7 @@ def _src_row(src, rows, shifts, j, base, unit, length):
     return src[rows[j], lo:lo + length]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _grouped(dense, src, src_base, unit, dst, dst_base, length):
     """One pass (``_dense_pass``): group g applies the pass's matrix (K x 6) to src's planes
     src[g] at shifts shifts[g] (in the pass's unit) from src_base, into dst's planes out[g]
@@ -210,7 +210,7 @@ def _grouped(dense, src, src_base, unit, dst, dst_base, length):
                         + c5 * x5[q])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _deinterleave(P, planes, length):
     """planes[k*i + j, f] = P[i, k*f + j] for f < length, k = P's rows (4, or 2 for the pool
     windows of a tile): the staged rows P (k, k*length), row i holding the rows of residue i
@@ -231,7 +231,7 @@ def _deinterleave(P, planes, length):
                 planes[2 * i + 1, f] = P[i, 2 * f + 1]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _interleave(planes, P, length):
     """``_deinterleave``'s inverse: P[i, k*f + j] = planes[k*i + j, f] for f < length."""
     if P.shape[0] == 4:
@@ -248,7 +248,7 @@ def _interleave(planes, P, length):
                 P[i, 2 * f + 1] = planes[2 * i + 1, f]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _output_block(M, o0, nb, Lc, out_down, out_across, S, Z):
     """Z (16, nb*Lc) = A^T M A for the lanes of output channels o0..o0 + nb - 1: A^T down (M
     -> S, 24 planes), then across (S -> Z)."""
@@ -257,7 +257,7 @@ def _output_block(M, o0, nb, Lc, out_down, out_across, S, Z):
     _grouped(out_across, S, zero, one, Z, zero, nb * Lc)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _grad_block(planes, o0, nb, Lc, grad_across, grad_down, S, dM):
     """dM's lanes of output channels o0..o0 + nb - 1 = A dY A^T from dY's phase planes (16,
     nb*Lc): A across (planes -> S, 24 planes), then down (S -> dM)."""
