@@ -259,8 +259,9 @@ def _output_block(M, o0, nb, Lc, out_down, out_across, S, Z):
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _grad_block(planes, o0, nb, Lc, grad_across, grad_down, S, dM):
-    """dM's lanes of output channels o0..o0 + nb - 1 = A dY A^T from dY's phase planes (16,
-    nb*Lc): A across (planes -> S, 24 planes), then down (S -> dM)."""
+    """dM's lanes of output channels o0..o0 + nb - 1 = A dY A^T from dY's phase planes (17,
+    nb*Lc, the last one 0: ZERO_DY): A across (planes -> S, 24 planes and a last one kept 0,
+    ZERO_DS), then down (S -> dM)."""
     zero, one = np.int64(0), np.int64(1)  # not literals: see _grouped
     _grouped(grad_across, planes, zero, one, S, zero, nb * Lc)
     _grouped(grad_down, S, zero, one, dM, o0 * Lc, nb * Lc)
@@ -304,10 +305,11 @@ def _grad_tiles(dout, r, n, dM, partial, relu, TS, grad_across, grad_down, P, pl
     (as a product, the reference's dr * (r > 0): it vectorises, a select does not);
     partial[n, o] = that image's dbias share, float64. In blocks of B output channels (from
     P's shape): dY's rows are staged in P (4, 4*B*Lc) as x's in ``_input_tiles`` (no
-    padding) and split into the phase planes (16, B*Lc: plane 4i + j holds output (i, j) of
+    padding) and split into the phase planes (17, B*Lc: plane 4i + j holds output (i, j) of
     every tile, Z's layout); then the adjoints of the output transform's passes through S
-    (24, B*Lc). P: zeroed by the caller and written by no other call (0 past the output's
-    edge, on the spare tiles and past each lane's T tiles, so dM is 0 there)."""
+    (25, B*Lc), by ``_grad_block``. P: zeroed by the caller and written by no other call (0
+    past the output's edge, on the spare tiles and past each lane's T tiles, so dM is 0
+    there)."""
     O, OH, OW = dout.shape[1], dout.shape[2], dout.shape[3]
     Lc = dM.shape[1] // O
     B = P.shape[1] // (m * Lc)
@@ -412,8 +414,8 @@ def _pooled_grad_tiles(dpool, pooled, which, n, dM, partial, TS, grad_across, gr
     partial[n, o] (float64), and split by ``_deinterleave`` into the window planes Gw (8, B*Lc:
     window w = 2wi + wj's gradient in plane w, its winner in plane 4 + w); one flat pass per
     window writes its four outputs' phase planes (the winner's with the gradient, the others
-    0), and the two passes of ``_grad_tiles`` make dM. Pg: zeroed by the caller and written by
-    no other call, so outputs no window covers get 0."""
+    0), and ``_grad_block`` makes dM as in ``_grad_tiles``. Pg: zeroed by the caller and
+    written by no other call, so outputs no window covers get 0."""
     O, PH, PW = dpool.shape[1], dpool.shape[2], dpool.shape[3]
     Lc = dM.shape[1] // O
     B = S.shape[1] // Lc
